@@ -1,0 +1,49 @@
+# PersonalOS — the two commands of the README, and a few helpers.
+#   make run    install what is missing, build, serve on 127.0.0.1:8420 (data in ./data)
+#   make test   install what is missing, build twice (normal, ASan+UBSan), run every test
+# Everything is built by CMake; this file only strings the steps together.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-release
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_ARGS ?= --output-on-failure
+
+.PHONY: all deps build run test test-normal test-asan bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	./$(BUILD)/personalos serve
+
+test: deps
+	@$(MAKE) --no-print-directory test-normal
+	@$(MAKE) --no-print-directory test-asan
+
+test-normal:
+	@echo "== normal build =="
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@cd $(BUILD) && ctest $(CTEST_ARGS) -j$(JOBS)
+
+test-asan:
+	@echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPOS_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j$(JOBS)
+
+bench: deps
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(BENCH_BUILD) -j$(JOBS)
+	@POS_BIN=$(BENCH_BUILD)/personalos ./bench/core.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -1,0 +1,39 @@
+/*
+ * api.h — the HTTP API of PersonalOS: one file per resource, and the route
+ * table (routes.c) that lists every endpoint with its method, path, handler,
+ * auth need and body limit. docs/openapi.yaml documents the same table; a
+ * test checks they agree.
+ */
+#ifndef POS_API_API_H
+#define POS_API_API_H
+
+#include "http/server.h"
+
+extern const struct pos_route pos_api_routes[];
+extern const size_t pos_api_routes_count;
+
+/* system.c */
+void pos_api_health(struct pos_server *srv, struct pos_req *r);
+void pos_api_metrics(struct pos_server *srv, struct pos_req *r);
+void pos_api_openapi(struct pos_server *srv, struct pos_req *r);
+
+/* auth.c */
+void pos_api_register(struct pos_server *srv, struct pos_req *r);
+void pos_api_login(struct pos_server *srv, struct pos_req *r);
+void pos_api_refresh(struct pos_server *srv, struct pos_req *r);
+void pos_api_logout(struct pos_server *srv, struct pos_req *r);
+void pos_api_me(struct pos_server *srv, struct pos_req *r);
+void pos_api_me_update(struct pos_server *srv, struct pos_req *r);
+
+/* memories.c */
+void pos_api_memory_create(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_bulk(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_get(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_update(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r);
+
+/* Response bodies are capped at this size (a page of 200 1 MiB memories). */
+#define POS_RESPONSE_MAX ((size_t)256 * 1024 * 1024)
+
+#endif

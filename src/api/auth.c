@@ -1,0 +1,203 @@
+/*
+ * auth.c — the /api/auth endpoints: register, login, refresh, logout, me.
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "base/json.h"
+
+static void write_user(struct pos_jw *w, const struct pos_user *u)
+{
+	pos_jw_obj(w);
+	pos_jw_kstr(w, "id", u->id);
+	pos_jw_kstr(w, "email", u->email);
+	pos_jw_kstr(w, "full_name", u->full_name);
+	pos_jw_kstr(w, "avatar_url", u->avatar_url);
+	pos_jw_kstr(w, "privacy_tier", u->privacy_tier);
+	pos_jw_kstr(w, "plan", u->plan);
+	pos_jw_key(w, "ai_persona");
+	pos_jw_raw(w, u->persona_json, strlen(u->persona_json));
+	pos_jw_key(w, "settings");
+	pos_jw_raw(w, u->settings_json, strlen(u->settings_json));
+	pos_jw_kint(w, "total_memories", u->memory_count);
+	pos_jw_ktime(w, "created_at", u->created_at);
+	pos_jw_ktime(w, "last_login_at", u->last_login_at);
+	pos_jw_obj_end(w);
+}
+
+static void reply_buf(struct pos_req *r, int status, struct pos_buf *b,
+		      enum pos_err rc)
+{
+	if (rc) {
+		pos_buf_free(b);
+		pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, status, b);
+}
+
+static void reply_user(struct pos_req *r, const struct pos_user *u)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	write_user(&w, u);
+	reply_buf(r, 200, &b, w.rc);
+}
+
+static void reply_tokens(struct pos_req *r, int status, const struct pos_user *u,
+			 const struct pos_tokens *t)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_obj(&w);
+	pos_jw_key(&w, "user");
+	write_user(&w, u);
+	pos_jw_kstr(&w, "access_token", t->access);
+	pos_jw_kstr(&w, "refresh_token", t->refresh);
+	pos_jw_kstr(&w, "token_type", "bearer");
+	pos_jw_kint(&w, "expires_in", t->expires_in_s);
+	pos_jw_obj_end(&w);
+	reply_buf(r, status, &b, w.rc);
+}
+
+/* A required string field; answers 422 and returns NULL if absent/wrong. */
+static const char *need_str(struct pos_req *r, json_t *body, const char *key,
+			    size_t *len)
+{
+	json_t *v = json_object_get(body, key);
+	if (!v || json_is_null(v)) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "%s is required", key);
+		pos_reply_err(r, POS_ERR_MISSING_FIELD, key, msg);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "%s must be a string", key);
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, key, msg);
+		return NULL;
+	}
+	if (len)
+		*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+void pos_api_register(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	size_t pwlen = 0;
+	const char *email, *password, *full_name = NULL;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (!(email = need_str(r, body, "email", NULL)) ||
+	    !(password = need_str(r, body, "password", &pwlen)))
+		goto out;
+	if (pos_json_get_str(body, "full_name", &full_name, NULL, &err)) {
+		pos_reply_error(r, &err);
+		goto out;
+	}
+	struct pos_user u;
+	struct pos_tokens t;
+	if (pos_auth_register(&srv->auth, r->arena, email, password, pwlen, full_name,
+			      &u, &t, &err)) {
+		pos_reply_error(r, &err);
+		goto out;
+	}
+	reply_tokens(r, 201, &u, &t);
+	pos_wipe(&t, sizeof(t));
+out:
+	json_decref(body);
+}
+
+void pos_api_login(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	size_t pwlen = 0;
+	const char *email, *password;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (!(email = need_str(r, body, "email", NULL)) ||
+	    !(password = need_str(r, body, "password", &pwlen)))
+		goto out;
+	struct pos_user u;
+	struct pos_tokens t;
+	if (pos_auth_login(&srv->auth, r->arena, email, password, pwlen, &u, &t, &err)) {
+		pos_reply_error(r, &err);
+		goto out;
+	}
+	reply_tokens(r, 200, &u, &t);
+	pos_wipe(&t, sizeof(t));
+out:
+	json_decref(body);
+}
+
+void pos_api_refresh(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	const char *token = need_str(r, body, "refresh_token", NULL);
+	if (token) {
+		struct pos_error err;
+		pos_error_clear(&err);
+		struct pos_user u;
+		struct pos_tokens t;
+		if (pos_auth_refresh(&srv->auth, r->arena, token, &u, &t, &err))
+			pos_reply_error(r, &err);
+		else
+			reply_tokens(r, 200, &u, &t);
+		pos_wipe(&t, sizeof(t));
+	}
+	json_decref(body);
+}
+
+void pos_api_logout(struct pos_server *srv, struct pos_req *r)
+{
+	enum pos_err rc = pos_auth_logout(&srv->auth, &r->principal);
+	if (rc)
+		pos_reply_err(r, rc, NULL, NULL);
+	else
+		pos_reply_empty(r, 204);
+}
+
+void pos_api_me(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_user u;
+	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+						     r->principal.user_id, &u);
+	if (rc) {
+		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
+			      NULL, NULL);
+		return;
+	}
+	reply_user(r, &u);
+}
+
+void pos_api_me_update(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_user u;
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+						     r->principal.user_id, &u);
+	if (rc)
+		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
+			      NULL, NULL);
+	else if (pos_profile_update(&srv->auth, r->arena, &u, body, &err))
+		pos_reply_error(r, &err);
+	else
+		reply_user(r, &u);
+	json_decref(body);
+}

@@ -1,0 +1,153 @@
+/*
+ * memories.c — /api/memories: create, bulk, list, get, update, delete.
+ */
+#include "api/api.h"
+
+#include "memory/memory.h"
+
+static void reply_memory(struct pos_req *r, int status, const struct pos_memory *m)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, POS_RESPONSE_MAX);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_memory_json(&w, m);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, status, &b);
+}
+
+void pos_api_memory_create(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_memory m;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_memory_create(srv->store, r->arena, r->principal.user_id, body, &m, &err))
+		pos_reply_error(r, &err);
+	else
+		reply_memory(r, 201, &m);
+	json_decref(body);
+}
+
+void pos_api_memory_bulk(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_memory *v;
+	size_t n = 0;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_memory_bulk(srv->store, r->arena, r->principal.user_id, body, &v, &n, &err)) {
+		pos_reply_error(r, &err);
+	} else {
+		struct pos_buf b;
+		pos_buf_init(&b, POS_RESPONSE_MAX);
+		struct pos_jw w;
+		pos_jw_init(&w, &b);
+		pos_jw_obj(&w);
+		pos_jw_kint(&w, "created", (int64_t)n);
+		pos_jw_key(&w, "ids");
+		pos_jw_arr(&w);
+		for (size_t i = 0; i < n; i++)
+			pos_jw_str(&w, v[i].id);
+		pos_jw_arr_end(&w);
+		pos_jw_obj_end(&w);
+		if (w.rc) {
+			pos_buf_free(&b);
+			pos_reply_err(r, w.rc, NULL, NULL);
+		} else {
+			pos_reply_json(r, 201, &b);
+		}
+	}
+	json_decref(body);
+}
+
+static const char *param(void *ctx, const char *name)
+{
+	return pos_req_param(ctx, name);
+}
+
+void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_memory_query q;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_memory_query_parse(param, r, r->principal.user_id, &q, &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	struct pos_memory *v = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	enum pos_err rc = srv->store->ops->memory_list(srv->store, r->arena, &q, &v, &n, &total);
+	if (rc) {
+		pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, POS_RESPONSE_MAX);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_obj(&w);
+	pos_jw_key(&w, "memories");
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < n; i++)
+		pos_memory_json(&w, &v[i]);
+	pos_jw_arr_end(&w);
+	pos_jw_kint(&w, "total", total);
+	pos_jw_kint(&w, "limit", q.limit);
+	pos_jw_kint(&w, "offset", q.offset);
+	pos_jw_kbool(&w, "has_more", (int64_t)q.offset + (int64_t)n < total);
+	pos_jw_obj_end(&w);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
+}
+
+void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_memory m;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_memory_get(srv->store, r->arena, r->principal.user_id,
+			   pos_req_path(r, 0), &m, &err))
+		pos_reply_error(r, &err);
+	else
+		reply_memory(r, 200, &m);
+}
+
+void pos_api_memory_update(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_memory m;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_memory_update(srv->store, r->arena, r->principal.user_id,
+			      pos_req_path(r, 0), body, &m, &err))
+		pos_reply_error(r, &err);
+	else
+		reply_memory(r, 200, &m);
+	json_decref(body);
+}
+
+void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_memory_delete(srv->store, r->principal.user_id, pos_req_path(r, 0), &err))
+		pos_reply_error(r, &err);
+	else
+		pos_reply_empty(r, 204);
+}

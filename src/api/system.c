@@ -1,0 +1,68 @@
+/*
+ * system.c — /health, /metrics and /api/openapi.json.
+ */
+#include "api/api.h"
+
+#include "base/clock.h"
+#include "base/json.h"
+
+/* Generated at build time from docs/openapi.yaml (tools/yaml2c.c). */
+extern const char pos_openapi_json[];
+extern const unsigned long pos_openapi_json_len;
+
+void pos_api_health(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 4096);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_obj(&w);
+	pos_jw_kstr(&w, "status", "ok");
+	pos_jw_kstr(&w, "version", POS_VERSION);
+	pos_jw_kint(&w, "uptime_s", (pos_now_us() - srv->started_us) / 1000000);
+	pos_jw_obj_end(&w);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
+}
+
+void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 4 * 1024 * 1024);
+	int64_t memories = 0;
+	enum pos_err rc = srv->store->ops->memory_count_all(srv->store, &memories);
+	if (!rc)
+		rc = pos_metrics_render(&srv->metrics, &b);
+	if (!rc)
+		rc = pos_buf_addf(&b,
+			"# HELP personalos_memories_total Memories stored, all users.\n"
+			"# TYPE personalos_memories_total gauge\n"
+			"personalos_memories_total %lld\n"
+			"# HELP personalos_uptime_seconds Seconds since the server started.\n"
+			"# TYPE personalos_uptime_seconds gauge\n"
+			"personalos_uptime_seconds %.3f\n",
+			(long long)memories,
+			(double)(pos_now_us() - srv->started_us) / 1e6);
+	if (rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	pos_reply_typed(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+
+void pos_api_openapi(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, pos_openapi_json_len + 1);
+	if (pos_buf_add(&b, pos_openapi_json, pos_openapi_json_len) != POS_OK) {
+		pos_buf_free(&b);
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
+}

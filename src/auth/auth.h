@@ -1,0 +1,101 @@
+/*
+ * auth.h — accounts and sessions: register, log in, refresh, log out, and
+ * the check of a bearer access token on every request. The token design is
+ * in docs/TOKENS.md.
+ *
+ * A `struct pos_auth` is set up once by pos_auth_init and read-only after,
+ * so all functions are thread-safe. User records come back in the caller's
+ * arena. Errors: POS_ERR_INVALID_EMAIL, POS_ERR_WEAK_PASSWORD,
+ * POS_ERR_EMAIL_TAKEN, POS_ERR_BAD_CREDENTIALS, POS_ERR_BAD_TOKEN,
+ * POS_ERR_UNAUTHORIZED, and the store's.
+ */
+#ifndef POS_AUTH_AUTH_H
+#define POS_AUTH_AUTH_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "crypto/crypto.h"
+#include "store/store.h"
+
+#define POS_ACCESS_TOKEN_MAX 192
+#define POS_REFRESH_TOKEN_MAX 64
+
+struct pos_auth {
+	struct pos_store *store;
+	uint8_t mac_key[POS_MAC_KEY_SIZE];
+	int64_t access_ttl_us;
+	int64_t refresh_ttl_us;
+	unsigned long long pwhash_ops;
+	unsigned long long pwhash_mem_kib;
+};
+
+struct pos_tokens {
+	char access[POS_ACCESS_TOKEN_MAX];
+	char refresh[POS_REFRESH_TOKEN_MAX];
+	int64_t expires_in_s;
+};
+
+/* The identity behind a verified access token. */
+struct pos_principal {
+	char user_id[POS_UUID_SIZE];
+	char session_id[POS_UUID_SIZE];
+};
+
+/* Loads (or creates) the token key from the store and copies the limits. */
+enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
+			   const struct pos_config *cfg, struct pos_error *err);
+/* Wipes the key. */
+void pos_auth_fini(struct pos_auth *a);
+
+/*
+ * Creates an account. `email` is normalized (trimmed, lower-cased);
+ * `full_name` may be NULL. With `tokens` non-NULL, also starts a session
+ * (the account is logged in); the CLI passes NULL.
+ */
+enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
+			       const char *email, const char *password,
+			       size_t password_len, const char *full_name,
+			       struct pos_user *user, struct pos_tokens *tokens,
+			       struct pos_error *err);
+/* Checks the password and starts a session. Same error for an unknown
+ * email and a wrong password, after the same amount of hashing work. */
+enum pos_err pos_auth_login(const struct pos_auth *a, struct pos_arena *ar,
+			    const char *email, const char *password,
+			    size_t password_len, struct pos_user *user,
+			    struct pos_tokens *tokens, struct pos_error *err);
+/* Rotates a refresh token into a new pair (see store refresh_rotate). */
+enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
+			      const char *refresh_token, struct pos_user *user,
+			      struct pos_tokens *tokens, struct pos_error *err);
+/* Revokes the session: its access and refresh tokens stop working. */
+enum pos_err pos_auth_logout(const struct pos_auth *a,
+			     const struct pos_principal *p);
+/* Verifies a bearer access token: format, MAC, expiry, live session. */
+enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
+			     size_t len, struct pos_principal *out);
+
+/* Email normalization and the password rule, exposed for tests and CLI. */
+enum pos_err pos_auth_normalize_email(const char *in, char *out, size_t cap,
+				      struct pos_error *err);
+enum pos_err pos_auth_check_password(const char *pw, size_t len,
+				     struct pos_error *err);
+
+/* ---- profile (profile.c) ---- */
+
+/* The default AI persona as JSON object text (static storage). */
+const char *pos_persona_default_json(void);
+
+/*
+ * Applies a PATCH /api/auth/me body to `user` (loaded by the caller) and
+ * saves it. Validates every field; on failure nothing is saved and `err`
+ * names the field (e.g. "ai_persona.humor").
+ */
+enum pos_err pos_profile_update(const struct pos_auth *a, struct pos_arena *ar,
+				struct pos_user *user, const json_t *patch,
+				struct pos_error *err);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * config.c — the option table and its three sources.
+ */
+#include "base/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { OPT_LISTEN, OPT_PATH, OPT_UINT, OPT_I64, OPT_ULL, OPT_BOOL };
+
+struct opt {
+	const char *name;
+	const char *env;
+	enum opt_kind kind;
+	long long min, max;
+	const char *help;
+};
+
+static const struct opt options[] = {
+	{"listen", "PERSONALOS_LISTEN", OPT_LISTEN, 0, 0,
+	 "address to serve on, HOST:PORT (default 127.0.0.1:8420)"},
+	{"data", "PERSONALOS_DATA", OPT_PATH, 0, 0,
+	 "data directory: personalos.db and blobs/ (default ./data)"},
+	{"threads", "PERSONALOS_THREADS", OPT_UINT, 0, 256,
+	 "HTTP worker threads, 0 = one per core (default 0)"},
+	{"access_token_ttl", "PERSONALOS_ACCESS_TTL", OPT_I64, 1, 86400,
+	 "access token lifetime in seconds (default 900)"},
+	{"refresh_token_ttl", "PERSONALOS_REFRESH_TTL", OPT_I64, 60, 31536000,
+	 "refresh token lifetime in seconds (default 2592000 = 30 days)"},
+	{"password_hash_opslimit", "PERSONALOS_PWHASH_OPSLIMIT", OPT_ULL, 1, 16,
+	 "Argon2id passes (default 2)"},
+	{"password_hash_memlimit_kib", "PERSONALOS_PWHASH_MEMLIMIT_KIB", OPT_ULL,
+	 8, 4194304, "Argon2id memory in KiB (default 65536 = 64 MiB)"},
+	{"log_requests", "PERSONALOS_LOG_REQUESTS", OPT_BOOL, 0, 1,
+	 "one log line per request: on|off (default on)"},
+	{"shutdown_grace", "PERSONALOS_SHUTDOWN_GRACE", OPT_UINT, 0, 600,
+	 "seconds to let in-flight requests finish on SIGTERM (default 10)"},
+};
+
+void pos_config_defaults(struct pos_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+	c->listen_port = 8420;
+	snprintf(c->data_dir, sizeof(c->data_dir), "./data");
+	c->threads = 0;
+	c->access_token_ttl_s = 900;
+	c->refresh_token_ttl_s = 30LL * 86400;
+	c->pwhash_opslimit = 2;
+	c->pwhash_memlimit_kib = 65536;
+	c->log_requests = true;
+	c->shutdown_grace_s = 10;
+}
+
+bool pos_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	if (!s || !*s)
+		return false;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool pos_parse_listen(const char *s, char *host, size_t host_cap,
+		      unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return false;
+	size_t hlen = (size_t)(colon - s);
+	const char *h = s;
+	if (h[0] == '[') {
+		if (hlen < 3 || h[hlen - 1] != ']')
+			return false;
+		h++;
+		hlen -= 2;
+	}
+	if (hlen + 1 > host_cap)
+		return false;
+	long long p;
+	if (!pos_parse_int(colon + 1, 0, 65535, &p))
+		return false;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (unsigned)p;
+	return true;
+}
+
+static const struct opt *find(const char *key)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (strcmp(options[i].name, key) == 0)
+			return &options[i];
+	return NULL;
+}
+
+enum pos_err pos_config_set(struct pos_config *c, const char *key,
+			    const char *value, const char *origin,
+			    struct pos_error *err)
+{
+	const struct opt *o = find(key);
+	long long v;
+	if (!o)
+		return pos_error_set(err, POS_ERR_USAGE, key,
+				     "%s: unknown option '%s'", origin, key);
+	switch (o->kind) {
+	case OPT_LISTEN:
+		if (!pos_parse_listen(value, c->listen_host,
+				      sizeof(c->listen_host), &c->listen_port))
+			goto bad;
+		return POS_OK;
+	case OPT_PATH:
+		if (!*value || strlen(value) >= sizeof(c->data_dir))
+			goto bad;
+		snprintf(c->data_dir, sizeof(c->data_dir), "%s", value);
+		return POS_OK;
+	case OPT_BOOL:
+		if (!strcmp(value, "on") || !strcmp(value, "true") || !strcmp(value, "1"))
+			v = 1;
+		else if (!strcmp(value, "off") || !strcmp(value, "false") || !strcmp(value, "0"))
+			v = 0;
+		else
+			goto bad;
+		break;
+	default:
+		if (!pos_parse_int(value, o->min, o->max, &v))
+			goto bad;
+	}
+	if (!strcmp(key, "threads"))
+		c->threads = (unsigned)v;
+	else if (!strcmp(key, "access_token_ttl"))
+		c->access_token_ttl_s = v;
+	else if (!strcmp(key, "refresh_token_ttl"))
+		c->refresh_token_ttl_s = v;
+	else if (!strcmp(key, "password_hash_opslimit"))
+		c->pwhash_opslimit = (unsigned long long)v;
+	else if (!strcmp(key, "password_hash_memlimit_kib"))
+		c->pwhash_memlimit_kib = (unsigned long long)v;
+	else if (!strcmp(key, "log_requests"))
+		c->log_requests = v != 0;
+	else if (!strcmp(key, "shutdown_grace"))
+		c->shutdown_grace_s = (unsigned)v;
+	return POS_OK;
+bad:
+	if (o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_ULL)
+		return pos_error_set(err, POS_ERR_USAGE, key,
+				     "%s: %s must be an integer in %lld..%lld",
+				     origin, key, o->min, o->max);
+	return pos_error_set(err, POS_ERR_USAGE, key, "%s: bad value for %s",
+			     origin, key);
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+		     s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+enum pos_err pos_config_load_file(struct pos_config *c, const char *path,
+				  struct pos_error *err)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return pos_error_set(err, POS_ERR_IO, NULL,
+				     "cannot read config file %s: %s", path,
+				     strerror(errno));
+	char line[4096];
+	int lineno = 0;
+	enum pos_err rc = POS_OK;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *eq = strchr(s, '=');
+		char origin[PATH_MAX + 32];
+		snprintf(origin, sizeof(origin), "%s:%d", path, lineno);
+		if (!eq) {
+			rc = pos_error_set(err, POS_ERR_USAGE, NULL,
+					   "%s: expected key = value", origin);
+			break;
+		}
+		*eq = '\0';
+		rc = pos_config_set(c, trim(s), trim(eq + 1), origin, err);
+		if (rc)
+			break;
+	}
+	fclose(f);
+	return rc;
+}
+
+enum pos_err pos_config_load_env(struct pos_config *c, struct pos_error *err)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		const char *v = getenv(options[i].env);
+		if (v) {
+			enum pos_err rc = pos_config_set(c, options[i].name, v,
+							 options[i].env, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return POS_OK;
+}
+
+void pos_config_print_help(FILE *out)
+{
+	fprintf(out, "Configuration (config file key, environment variable):\n");
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		fprintf(out, "  %-28s %-32s %s\n", options[i].name,
+			options[i].env, options[i].help);
+}

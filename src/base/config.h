@@ -1,0 +1,61 @@
+/*
+ * config.h — server configuration: defaults, then a config file, then
+ * environment variables, then command-line flags (later wins).
+ *
+ * The config file (given by --config or PERSONALOS_CONFIG) is lines of
+ * `key = value`; `#` starts a comment. Keys are the `name`s of the option
+ * table in config.c, listed by `personalos serve --help` and the README.
+ * The struct is filled once at start-up and read-only afterwards.
+ */
+#ifndef POS_BASE_CONFIG_H
+#define POS_BASE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/err.h"
+
+struct pos_config {
+	char listen_host[256];
+	unsigned listen_port;
+	char data_dir[PATH_MAX];
+	unsigned threads;              /* HTTP worker threads; 0 = one per core */
+	int64_t access_token_ttl_s;
+	int64_t refresh_token_ttl_s;
+	unsigned long long pwhash_opslimit;
+	unsigned long long pwhash_memlimit_kib;
+	bool log_requests;
+	unsigned shutdown_grace_s;     /* wait for in-flight requests on stop */
+};
+
+/* Fills `c` with the built-in defaults. */
+void pos_config_defaults(struct pos_config *c);
+
+/*
+ * Applies one `key`/`value` pair. `origin` names where it came from, for the
+ * message in `err` (POS_ERR_USAGE with the key named) on a bad key or value.
+ */
+enum pos_err pos_config_set(struct pos_config *c, const char *key,
+			    const char *value, const char *origin,
+			    struct pos_error *err);
+
+/* Reads a config file. POS_ERR_IO if unreadable, POS_ERR_USAGE on a bad line. */
+enum pos_err pos_config_load_file(struct pos_config *c, const char *path,
+				  struct pos_error *err);
+
+/* Applies the PERSONALOS_* environment variables that are set. */
+enum pos_err pos_config_load_env(struct pos_config *c, struct pos_error *err);
+
+/* Prints the option table (key, env var, default, meaning) to `out`. */
+void pos_config_print_help(FILE *out);
+
+/* Parses "HOST:PORT" (or "[v6]:PORT"). False on anything else. */
+bool pos_parse_listen(const char *s, char *host, size_t host_cap,
+		      unsigned *port);
+
+/* Parses a decimal integer in [min, max] with no trailing junk. */
+bool pos_parse_int(const char *s, long long min, long long max, long long *out);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * cli.c — the subcommand table, shared option parsing, help and version.
+ */
+#include "cli/cli.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "base/err.h"
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct pos_cli_cmd commands[] = {
+	{"serve", "run the HTTP server",
+	 "usage: personalos serve [--listen HOST:PORT] [--data DIR] [--config FILE]\n"
+	 "\n"
+	 "Serves the PersonalOS API (and later the web app) until SIGINT/SIGTERM,\n"
+	 "then finishes in-flight requests and closes the store.\n",
+	 pos_cli_serve},
+	{"user", "manage accounts: user add EMAIL | user list",
+	 "usage: personalos user add EMAIL [--name NAME] [--data DIR]\n"
+	 "       personalos user list [--data DIR]\n"
+	 "\n"
+	 "add   creates an account; the password is read from standard input\n"
+	 "      (one line), or prompted for twice without echo on a terminal.\n"
+	 "list  prints every account: id, email, created, memories.\n",
+	 pos_cli_user},
+	{"doctor", "check the store's integrity and print a summary",
+	 "usage: personalos doctor [--full] [--data DIR]\n"
+	 "\n"
+	 "Opens the store (applying pending migrations), runs SQLite's\n"
+	 "quick_check (integrity_check with --full), checks counters and foreign\n"
+	 "keys, and prints counts. Exit status 0 when healthy, 1 otherwise.\n",
+	 pos_cli_doctor},
+	{"version", "print the version and library versions",
+	 "usage: personalos version\n", cmd_version},
+	{"help", "list commands, or show one command's help",
+	 "usage: personalos help [COMMAND]\n", cmd_help},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct pos_cli_cmd *find(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void overview(FILE *out)
+{
+	fprintf(out,
+		"PersonalOS %s — a self-hosted personal memory server.\n\n"
+		"usage: personalos COMMAND [OPTIONS]\n\nCommands:\n",
+		POS_VERSION);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out,
+		"\nCommon options:\n"
+		"  --data DIR        data directory (default ./data)\n"
+		"  --config FILE     config file of `key = value` lines\n"
+		"  -h, --help        help for a command\n\n");
+	pos_config_print_help(out);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) {
+		const struct pos_cli_cmd *c = find(argv[1]);
+		if (!c) {
+			fprintf(stderr, "personalos: unknown command '%s'\n", argv[1]);
+			return 2;
+		}
+		fputs(c->usage, stdout);
+		return 0;
+	}
+	overview(stdout);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (pos_cli_wants_help(argc, argv)) {
+		fputs(find("version")->usage, stdout);
+		return 0;
+	}
+	printf("personalos %s (sqlite %s, libmicrohttpd %s, jansson %s, libsodium %s)\n",
+	       POS_VERSION, sqlite3_libversion(), MHD_get_version(), JANSSON_VERSION,
+	       sodium_version_string());
+	return 0;
+}
+
+int pos_cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
+/* Takes the value of --name VALUE or --name=VALUE at argv[*i]. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+int pos_cli_config(int *argc, char **argv, struct pos_config *cfg,
+		   const char *usage)
+{
+	struct pos_error err;
+	pos_error_clear(&err);
+	pos_config_defaults(cfg);
+	const char *config_file = getenv("PERSONALOS_CONFIG");
+	for (int i = 1; i < *argc; i++) {
+		const char *v;
+		int j = i;
+		if ((v = opt_value(*argc, argv, &j, "--config")))
+			config_file = v;
+	}
+	if (config_file && pos_config_load_file(cfg, config_file, &err))
+		goto bad;
+	if (pos_config_load_env(cfg, &err))
+		goto bad;
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *v;
+		if ((v = opt_value(*argc, argv, &i, "--config"))) {
+			continue;
+		} else if ((v = opt_value(*argc, argv, &i, "--data"))) {
+			if (pos_config_set(cfg, "data", v, "--data", &err))
+				goto bad;
+		} else if ((v = opt_value(*argc, argv, &i, "--listen"))) {
+			if (pos_config_set(cfg, "listen", v, "--listen", &err))
+				goto bad;
+		} else if (!strncmp(argv[i], "--data", 6) || !strncmp(argv[i], "--listen", 8) ||
+			   !strncmp(argv[i], "--config", 8)) {
+			fprintf(stderr, "personalos: %s needs a value\n%s", argv[i], usage);
+			return 2;
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+bad:
+	fprintf(stderr, "personalos: %s\n", err.message);
+	return 2;
+}
+
+int pos_cli_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		overview(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(1, argv);
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(1, argv);
+	const struct pos_cli_cmd *c = find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "personalos: unknown command '%s' (see personalos --help)\n",
+			argv[1]);
+		return 2;
+	}
+	if (pos_cli_wants_help(argc - 1, argv + 1) && c->run != cmd_help) {
+		fputs(c->usage, stdout);
+		if (c->run == pos_cli_serve) {
+			fputc('\n', stdout);
+			pos_config_print_help(stdout);
+		}
+		return 0;
+	}
+	return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,39 @@
+/*
+ * cli.h — the `personalos` command line: one table of subcommands (serve,
+ * user, doctor, version, help), each with its usage text and runner.
+ * Runners return the process exit status: 0 success, 1 failure, 2 usage.
+ */
+#ifndef POS_CLI_CLI_H
+#define POS_CLI_CLI_H
+
+#include <stdio.h>
+
+#include "base/config.h"
+
+struct pos_cli_cmd {
+	const char *name;
+	const char *summary;
+	const char *usage;   /* printed by `personalos NAME --help` */
+	int (*run)(int argc, char **argv);
+};
+
+/* Dispatches argv[1] through the table. */
+int pos_cli_main(int argc, char **argv);
+
+/*
+ * Shared option parsing for subcommands: builds the configuration from
+ * defaults, --config/PERSONALOS_CONFIG, the environment, then --data,
+ * --listen and --config flags in argv (consumed). Other arguments are left
+ * in argv[1..*argc). Prints the problem and returns 2 on a bad option.
+ */
+int pos_cli_config(int *argc, char **argv, struct pos_config *cfg,
+		   const char *usage);
+
+/* True when argv holds -h or --help. */
+int pos_cli_wants_help(int argc, char **argv);
+
+int pos_cli_serve(int argc, char **argv);
+int pos_cli_user(int argc, char **argv);
+int pos_cli_doctor(int argc, char **argv);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * doctor.c — `personalos doctor`: integrity check and a summary.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#include "store/store.h"
+
+int pos_cli_doctor(int argc, char **argv)
+{
+	struct pos_config cfg;
+	int rc = pos_cli_config(&argc, argv, &cfg, "see personalos doctor --help\n");
+	if (rc)
+		return rc;
+	bool full = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--full")) {
+			full = true;
+		} else {
+			fprintf(stderr, "personalos doctor: unexpected argument '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	struct pos_store *s;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_sqlite_open(cfg.data_dir, &s, &err)) {
+		fprintf(stderr, "personalos doctor: %s\n", err.message);
+		return 1;
+	}
+	struct pos_store_summary sum;
+	if (s->ops->summary(s, full, &sum)) {
+		fprintf(stderr, "personalos doctor: cannot read the store\n");
+		pos_store_close(s);
+		return 1;
+	}
+	printf("data directory   %s\n", cfg.data_dir);
+	printf("schema version   %lld (this build: %d)\n", (long long)sum.schema_version,
+	       pos_store_schema_version());
+	printf("database size    %.1f MiB\n", (double)sum.db_bytes / (1024.0 * 1024.0));
+	printf("users            %lld\n", (long long)sum.users);
+	printf("memories         %lld\n", (long long)sum.memories);
+	printf("relationships    %lld\n", (long long)sum.relationships);
+	printf("active sessions  %lld\n", (long long)sum.sessions_active);
+	printf("integrity (%s)  %s\n", full ? "full " : "quick",
+	       sum.integrity_ok ? "ok" : sum.integrity_message);
+	pos_store_close(s);
+	return sum.integrity_ok ? 0 : 1;
+}

@@ -1,0 +1,481 @@
+/*
+ * server.c — libmicrohttpd glue: request lifecycle, routing, auth and body
+ * checks, responses, per-request log lines and metrics, graceful stop.
+ */
+#include "http/server.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <microhttpd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/log.h"
+
+#define ERROR_BODY_MAX 4096
+
+/* ---- routing ---- */
+
+bool pos_route_match(const char *pattern, const char *path,
+		     struct pos_arena *a, const char **params, size_t *n)
+{
+	const char *p = pattern, *s = path;
+	*n = 0;
+	while (*p && *s) {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			const char *end = strchr(s, '/');
+			if (!close)
+				return false;
+			if (!end)
+				end = s + strlen(s);
+			if (end == s || *n >= POS_MAX_PATH_PARAMS)
+				return false;
+			if (a) {
+				params[*n] = pos_arena_strndup(a, s, (size_t)(end - s));
+				if (!params[*n])
+					return false;
+			}
+			(*n)++;
+			p = close + 1;
+			s = end;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	/* A single trailing slash on the request is tolerated. */
+	if (*s == '/' && s[1] == '\0')
+		s++;
+	return *p == '\0' && *s == '\0';
+}
+
+/* Finds the route for method+path. If the path exists under other methods
+ * only, sets *allow to their list. */
+static const struct pos_route *route_find(struct pos_server *srv, struct pos_req *r,
+					  const char *method, const char *path,
+					  size_t *index, const char **allow)
+{
+	struct pos_buf methods;
+	pos_buf_init(&methods, 256);
+	const struct pos_route *found = NULL;
+	for (size_t i = 0; i < srv->n_routes; i++) {
+		const struct pos_route *rt = &srv->routes[i];
+		size_t n = 0;
+		if (!pos_route_match(rt->pattern, path, NULL, NULL, &n))
+			continue;
+		if (strcmp(rt->method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+			pos_route_match(rt->pattern, path, r->arena, r->path_params,
+					&r->n_path_params);
+			*index = i;
+			found = rt;
+			break;
+		}
+		if (methods.len)
+			pos_buf_adds(&methods, ", ");
+		pos_buf_adds(&methods, rt->method);
+	}
+	if (!found && methods.len)
+		*allow = pos_arena_strdup(r->arena, methods.data);
+	pos_buf_free(&methods);
+	return found;
+}
+
+/* ---- handler helpers ---- */
+
+const char *pos_req_param(struct pos_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *pos_req_header(struct pos_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *pos_req_path(struct pos_req *r, size_t i)
+{
+	return i < r->n_path_params ? r->path_params[i] : "";
+}
+
+void pos_reply_typed(struct pos_req *r, int status, const char *type,
+		     struct pos_buf *b)
+{
+	if (r->answered)
+		POS_BUG("request answered twice");
+	r->answered = true;
+	r->status = status;
+	r->resp_type = type;
+	r->resp = pos_buf_detach(b, &r->resp_len);
+}
+
+void pos_reply_json(struct pos_req *r, int status, struct pos_buf *b)
+{
+	pos_reply_typed(r, status, "application/json", b);
+}
+
+void pos_reply_empty(struct pos_req *r, int status)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 0);
+	pos_reply_typed(r, status, NULL, &b);
+}
+
+void pos_reply_error(struct pos_req *r, const struct pos_error *e)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, ERROR_BODY_MAX);
+	struct pos_error copy = *e;
+	int status = pos_err_status(e->code);
+	if (status >= 500 && e->code != POS_ERR_UNAVAILABLE) {
+		/* Internal detail stays in the log, not in the answer. */
+		pos_error_log("%s %s: %s (%s)", r->method,
+			      r->route ? r->route->name : "-", pos_strerror(e->code),
+			      e->message);
+		pos_error_set(&copy, e->code, NULL, "internal error");
+		copy.index = -1;
+	}
+	if (pos_json_error_body(&b, &copy) != POS_OK) {
+		pos_buf_reset(&b);
+		pos_buf_adds(&b, "{\"error\":{\"code\":\"internal_error\",\"message\":\"internal error\"}}");
+		status = 500;
+	}
+	pos_reply_json(r, status, &b);
+}
+
+void pos_reply_err(struct pos_req *r, enum pos_err code, const char *field,
+		   const char *message)
+{
+	struct pos_error e;
+	pos_error_clear(&e);
+	if (message)
+		pos_error_set(&e, code, field, "%s", message);
+	else
+		pos_error_set(&e, code, field, NULL);
+	pos_reply_error(r, &e);
+}
+
+static bool is_json_type(const char *ct)
+{
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strlen("application/json");
+	if (strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+bool pos_req_json(struct pos_req *r, json_t **out)
+{
+	struct pos_error e;
+	pos_error_clear(&e);
+	if (r->body.len == 0) {
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL, "a JSON body is required");
+		return false;
+	}
+	json_t *v = pos_json_parse(r->body.data, r->body.len, &e);
+	if (!v) {
+		pos_reply_error(r, &e);
+		return false;
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL,
+			      "the body must be a JSON object");
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* ---- request lifecycle ---- */
+
+static bool authenticate(struct pos_server *srv, struct pos_req *r)
+{
+	const char *h = pos_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	const char *tok = h + 7;
+	while (*tok == ' ')
+		tok++;
+	if (pos_auth_verify(&srv->auth, tok, strlen(tok), &r->principal) != POS_OK)
+		return false;
+	r->have_principal = true;
+	return true;
+}
+
+static void dispatch(struct pos_server *srv, struct pos_req *r)
+{
+	if (!r->route) {
+		if (r->allow)
+			pos_reply_err(r, POS_ERR_METHOD, NULL, NULL);
+		else
+			pos_reply_err(r, POS_ERR_NOT_FOUND, NULL, "no such route");
+		return;
+	}
+	if (atomic_load(&srv->draining)) {
+		pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "the server is shutting down");
+		return;
+	}
+	if (r->route->auth && !authenticate(srv, r)) {
+		pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL, NULL);
+		return;
+	}
+	if (r->body_too_large) {
+		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
+		return;
+	}
+	if (r->body.len && !is_json_type(pos_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		pos_reply_err(r, POS_ERR_MEDIA_TYPE, NULL, NULL);
+		return;
+	}
+	r->route->handler(srv, r);
+	if (!r->answered)
+		POS_BUG("handler %s did not answer", r->route->name);
+}
+
+static void free_cb(void *p)
+{
+	pos_free(p);
+}
+
+static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
+{
+	struct MHD_Response *resp;
+	if (r->resp_len)
+		resp = MHD_create_response_from_buffer_with_free_callback(
+			r->resp_len, r->resp, free_cb);
+	else
+		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (r->resp_len)
+		r->resp = NULL; /* now owned by the response */
+	if (r->resp_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type);
+	char timing[48];
+	snprintf(timing, sizeof(timing), "app;dur=%.3f", (double)handled_us / 1000.0);
+	MHD_add_response_header(resp, "Server-Timing", timing);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->status == 405 && r->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *conn,
+			       const char *url, const char *method)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return NULL;
+	struct pos_req *r = pos_arena_zalloc(a, sizeof(*r));
+	if (!r) {
+		pos_arena_destroy(a);
+		return NULL;
+	}
+	r->srv = srv;
+	r->conn = conn;
+	r->arena = a;
+	r->start_us = pos_mono_us();
+	r->method = pos_arena_strdup(a, method);
+	r->url = pos_arena_strdup(a, url);
+	r->route_index = srv->n_routes;
+	r->route = route_find(srv, r, method, url, &r->route_index, &r->allow);
+	pos_buf_init(&r->body, r->route ? r->route->body_max : 0);
+	/* Refuse early on a declared length over the limit. */
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	long long declared;
+	if (cl && pos_parse_int(cl, 0, INT64_MAX, &declared) &&
+	    (size_t)declared > r->body.max)
+		r->body_too_large = true;
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct pos_server *srv = cls;
+	struct pos_req *r = *con_cls;
+	if (!r) {
+		r = req_new(srv, conn, url, method);
+		if (!r)
+			return MHD_NO;
+		atomic_fetch_add(&srv->inflight, 1);
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!r->body_too_large &&
+		    pos_buf_add(&r->body, upload_data, *upload_data_size) != POS_OK) {
+			r->body_too_large = true;
+			pos_buf_free(&r->body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->started)
+		return MHD_YES;
+	r->started = true;
+	dispatch(srv, r);
+	return queue(r, pos_mono_us() - r->start_us);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct pos_server *srv = cls;
+	struct pos_req *r = *con_cls;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	int64_t dur = pos_mono_us() - r->start_us;
+	int status = r->answered ? r->status : 499; /* client went away */
+	pos_metrics_record(&srv->metrics, r->route_index, status, dur);
+	if (srv->cfg->log_requests)
+		pos_info("http %s %s %d %.3fms user=%s", r->method,
+			 r->route ? r->route->name + strlen(r->route->method) + 1 : "-",
+			 status, (double)dur / 1000.0,
+			 r->have_principal ? r->principal.user_id : "-");
+	pos_free(r->resp);
+	pos_buf_free(&r->body);
+	pos_arena_destroy(r->arena);
+	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+/* ---- start / stop ---- */
+
+static enum pos_err resolve(const struct pos_config *cfg, struct sockaddr_storage *ss,
+			    socklen_t *len, bool *v6, struct pos_error *err)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", cfg->listen_port);
+	int gai = getaddrinfo(cfg->listen_host, port, &hints, &res);
+	if (gai != 0 || !res)
+		return pos_error_set(err, POS_ERR_USAGE, "listen",
+				     "cannot resolve listen address %s: %s",
+				     cfg->listen_host, gai_strerror(gai));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	*v6 = res->ai_family == AF_INET6;
+	freeaddrinfo(res);
+	return POS_OK;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	pos_warn("http: %s", msg);
+}
+
+enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
+			      const struct pos_route *routes, size_t n_routes,
+			      struct pos_error *err)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = cfg;
+	srv->routes = routes;
+	srv->n_routes = n_routes;
+	srv->started_us = pos_now_us();
+	atomic_init(&srv->draining, false);
+	atomic_init(&srv->inflight, 0);
+	enum pos_err rc = pos_sqlite_open(cfg->data_dir, &srv->store, err);
+	if (rc)
+		return rc;
+	if ((rc = pos_auth_init(&srv->auth, srv->store, cfg, err)))
+		goto fail;
+	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
+	if (!srv->route_names) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto fail;
+	}
+	for (size_t i = 0; i < n_routes; i++)
+		srv->route_names[i] = routes[i].name;
+	if (pos_metrics_init(&srv->metrics, srv->route_names, n_routes) != 0) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto fail;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	bool v6 = false;
+	if ((rc = resolve(cfg, &ss, &sslen, &v6, err)))
+		goto fail;
+	unsigned threads = cfg->threads;
+	if (!threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 2;
+	}
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	srv->daemon = MHD_start_daemon(
+		flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		rc = pos_error_set(err, POS_ERR_IO, "listen",
+				   "cannot listen on %s:%u (in use, or not permitted)",
+				   cfg->listen_host, cfg->listen_port);
+		goto fail;
+	}
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : cfg->listen_port;
+	return POS_OK;
+fail:
+	pos_metrics_fini(&srv->metrics);
+	pos_free(srv->route_names);
+	pos_auth_fini(&srv->auth);
+	pos_store_close(srv->store);
+	srv->store = NULL;
+	return rc;
+}
+
+void pos_server_stop(struct pos_server *srv)
+{
+	if (!srv->daemon)
+		return;
+	atomic_store(&srv->draining, true);
+	MHD_quiesce_daemon(srv->daemon);
+	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
+	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
+		usleep(10000);
+	MHD_stop_daemon(srv->daemon);
+	srv->daemon = NULL;
+	pos_metrics_fini(&srv->metrics);
+	pos_free(srv->route_names);
+	pos_auth_fini(&srv->auth);
+	pos_store_close(srv->store);
+	srv->store = NULL;
+}

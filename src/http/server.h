@@ -1,0 +1,130 @@
+/*
+ * server.h — the HTTP server: libmicrohttpd (epoll, thread pool) driving a
+ * declarative route table, and `struct pos_server`, the one context that
+ * main owns and passes down to every handler (no mutable globals).
+ *
+ * Request life: first callback → a `struct pos_req` with its own arena;
+ * body chunks → appended up to the route's limit; last callback → auth,
+ * body checks, handler, response queued (never on the first callback, so
+ * keep-alive survives); completion → metrics, one log line, arena freed.
+ *
+ * Handlers run on worker threads, one request at a time per thread; they
+ * must answer through pos_reply* exactly once. Everything they allocate
+ * from `r->arena` is freed after the response is sent.
+ */
+#ifndef POS_HTTP_SERVER_H
+#define POS_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth/auth.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "http/metrics.h"
+#include "store/store.h"
+
+struct pos_server;
+struct pos_req;
+
+typedef void (*pos_handler)(struct pos_server *srv, struct pos_req *r);
+
+struct pos_route {
+	const char *method;   /* "GET", "POST", ... */
+	const char *pattern;  /* "/api/memories/{id}": {x} matches one segment */
+	pos_handler handler;
+	bool auth;            /* needs a valid bearer access token */
+	size_t body_max;      /* bytes; 0 = no body accepted */
+	const char *name;     /* "GET /api/memories/{id}" for metrics and logs */
+};
+
+#define POS_MAX_PATH_PARAMS 4
+
+struct pos_req {
+	struct pos_server *srv;
+	struct MHD_Connection *conn;
+	struct pos_arena *arena;
+	const struct pos_route *route;  /* NULL if none matched */
+	size_t route_index;
+	const char *method;
+	const char *url;
+	const char *path_params[POS_MAX_PATH_PARAMS];
+	size_t n_path_params;
+	struct pos_buf body;
+	bool body_too_large;
+	bool started;
+	bool have_principal;
+	struct pos_principal principal;
+	int64_t start_us;
+	/* the response */
+	int status;
+	char *resp;
+	size_t resp_len;
+	const char *resp_type;
+	const char *allow;        /* Allow header for 405 */
+	bool answered;
+};
+
+struct pos_server {
+	const struct pos_config *cfg;
+	struct pos_store *store;
+	struct pos_auth auth;
+	struct pos_metrics metrics;
+	const struct pos_route *routes;
+	size_t n_routes;
+	struct MHD_Daemon *daemon;
+	int64_t started_us;
+	unsigned port;                /* the bound port (useful with :0) */
+	atomic_bool draining;
+	atomic_long inflight;
+	const char **route_names;
+};
+
+/*
+ * Opens the store, loads keys, and starts listening. The config and route
+ * table are borrowed for the server's life. On failure sets `err`.
+ */
+enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
+			      const struct pos_route *routes, size_t n_routes,
+			      struct pos_error *err);
+/*
+ * Stops accepting, lets in-flight requests finish (up to the configured
+ * grace), stops the daemon and closes the store.
+ */
+void pos_server_stop(struct pos_server *srv);
+
+/* ---- for handlers ---- */
+
+/* Query-string parameter (decoded) or NULL. */
+const char *pos_req_param(struct pos_req *r, const char *name);
+/* Request header or NULL. */
+const char *pos_req_header(struct pos_req *r, const char *name);
+/* Path parameter i ({...} in order), NUL-terminated, in the arena. */
+const char *pos_req_path(struct pos_req *r, size_t i);
+/*
+ * Parses the body as a JSON object (a new reference into *out). On failure
+ * answers the request (400/415) and returns false.
+ */
+bool pos_req_json(struct pos_req *r, json_t **out);
+
+/* Answers with `status` and the JSON in `b` (takes its storage). */
+void pos_reply_json(struct pos_req *r, int status, struct pos_buf *b);
+/* Answers with a body of the given type (takes `b`'s storage). */
+void pos_reply_typed(struct pos_req *r, int status, const char *type,
+		     struct pos_buf *b);
+/* Answers with no body (204). */
+void pos_reply_empty(struct pos_req *r, int status);
+/* Answers with the error body for `e`. */
+void pos_reply_error(struct pos_req *r, const struct pos_error *e);
+/* Shorthand: code + optional field + message (NULL for the default text). */
+void pos_reply_err(struct pos_req *r, enum pos_err code, const char *field,
+		   const char *message);
+
+/* Matches `path` against a pattern, filling params; exposed for tests. */
+bool pos_route_match(const char *pattern, const char *path,
+		     struct pos_arena *a, const char **params, size_t *n);
+
+#endif

@@ -1,0 +1,505 @@
+/*
+ * memory.c — validation of memory input and the memory operations.
+ */
+#include "memory/memory.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/uuid.h"
+
+struct ctx {
+	struct pos_arena *a;
+	struct pos_error *err;
+	int index;
+};
+
+static enum pos_err fail(struct ctx *c, enum pos_err code, const char *field,
+			 const char *msg)
+{
+	pos_error_set(c->err, code, field, "%s%s", c->index >= 0 ? "item: " : "", msg);
+	if (c->err)
+		c->err->index = c->index;
+	return code;
+}
+
+static bool has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+static const char *dump(struct pos_arena *a, const json_t *v, size_t *len)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+				       JSON_REAL_PRECISION(15));
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *copy = pos_arena_strndup(a, s, n);
+	free(s);
+	if (len)
+		*len = n;
+	return copy;
+}
+
+static enum pos_err v_content(struct ctx *c, json_t *v, struct pos_memory *m)
+{
+	if (!json_is_string(v))
+		return fail(c, POS_ERR_INVALID_FIELD, "content", "content must be a string");
+	size_t n = json_string_length(v);
+	const char *s = json_string_value(v);
+	if (n > POS_CONTENT_MAX)
+		return fail(c, POS_ERR_CONTENT_TOO_LARGE, "content",
+			    "content must be at most 1 MiB");
+	size_t i = 0;
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	if (i == n)
+		return fail(c, POS_ERR_INVALID_FIELD, "content", "content must not be empty");
+	m->content = s;
+	m->content_len = n;
+	return POS_OK;
+}
+
+static enum pos_err v_tags(struct ctx *c, json_t *v, struct pos_memory *m)
+{
+	if (!json_is_array(v))
+		return fail(c, POS_ERR_INVALID_FIELD, "tags", "tags must be an array of strings");
+	size_t n = json_array_size(v);
+	if (n > POS_TAGS_MAX)
+		return fail(c, POS_ERR_INVALID_FIELD, "tags", "at most 100 tags");
+	const char **tags = pos_arena_alloc(c->a, (n ? n : 1) * sizeof(*tags));
+	json_t *clean = json_array();
+	if (!tags || !clean) {
+		json_decref(clean);
+		return POS_ERR_NOMEM;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *t = json_array_get(v, i);
+		if (!json_is_string(t) || json_string_length(t) == 0 ||
+		    json_string_length(t) > POS_TAG_BYTES_MAX ||
+		    has_control(json_string_value(t), json_string_length(t))) {
+			json_decref(clean);
+			return fail(c, POS_ERR_INVALID_FIELD, "tags",
+				    "each tag must be a string of 1 to 128 bytes without control characters");
+		}
+		const char *s = json_string_value(t);
+		bool dup = false;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(tags[j], s) == 0;
+		if (dup)
+			continue;
+		tags[k++] = s;
+		json_array_append(clean, t);
+	}
+	m->tags = tags;
+	m->n_tags = k;
+	m->tags_json = dump(c->a, clean, NULL);
+	json_decref(clean);
+	return m->tags_json ? POS_OK : POS_ERR_NOMEM;
+}
+
+static enum pos_err v_blob(struct ctx *c, json_t *v, const char *field,
+			   bool want_object, const char **out)
+{
+	if (want_object ? !json_is_object(v) : !json_is_array(v))
+		return fail(c, POS_ERR_INVALID_FIELD, field,
+			    want_object ? "must be an object" : "must be an array");
+	if (!want_object) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x) {
+			if (!json_is_object(x))
+				return fail(c, POS_ERR_INVALID_FIELD, field,
+					    "attachments must be objects");
+		}
+	}
+	if (pos_json_depth(v, POS_METADATA_MAX_DEPTH + 2) > POS_METADATA_MAX_DEPTH)
+		return fail(c, POS_ERR_INVALID_FIELD, field, "nests deeper than 16 levels");
+	size_t len = 0;
+	*out = dump(c->a, v, &len);
+	if (!*out)
+		return POS_ERR_NOMEM;
+	if (len > POS_METADATA_MAX_BYTES)
+		return fail(c, POS_ERR_INVALID_FIELD, field, "larger than 64 KiB");
+	return POS_OK;
+}
+
+static enum pos_err v_uuid(struct ctx *c, json_t *v, const char *field,
+			   char out[POS_UUID_SIZE])
+{
+	if (!json_is_string(v) ||
+	    !pos_uuid_valid(json_string_value(v), json_string_length(v), out))
+		return fail(c, POS_ERR_INVALID_FIELD, field, "must be a UUID");
+	return POS_OK;
+}
+
+static enum pos_err v_related(struct ctx *c, json_t *v, struct pos_memory *m)
+{
+	if (!json_is_array(v) || json_array_size(v) > POS_RELATED_MAX)
+		return fail(c, POS_ERR_INVALID_FIELD, "related_memory_ids",
+			    "related_memory_ids must be an array of at most 100 UUIDs");
+	size_t n = json_array_size(v);
+	m->related = pos_arena_alloc(c->a, (n ? n : 1) * POS_UUID_SIZE);
+	if (!m->related)
+		return POS_ERR_NOMEM;
+	m->n_related = 0;
+	for (size_t i = 0; i < n; i++) {
+		char id[POS_UUID_SIZE];
+		enum pos_err rc = v_uuid(c, json_array_get(v, i), "related_memory_ids", id);
+		if (rc)
+			return rc;
+		bool dup = false;
+		for (size_t j = 0; j < m->n_related && !dup; j++)
+			dup = strcmp(m->related[j], id) == 0;
+		if (!dup)
+			memcpy(m->related[m->n_related++], id, POS_UUID_SIZE);
+	}
+	return POS_OK;
+}
+
+/*
+ * Validates the fields present in `o` into `m`, setting `*set` bits. With
+ * `create`, applies defaults and requires content.
+ */
+static enum pos_err validate(struct ctx *c, const json_t *o, bool create,
+			     struct pos_memory *m, unsigned *set)
+{
+	json_t *v;
+	enum pos_err rc;
+	*set = 0;
+	if (!json_is_object(o))
+		return fail(c, c->index >= 0 ? POS_ERR_INVALID_FIELD : POS_ERR_INVALID_REQUEST,
+			    c->index >= 0 ? "memories" : NULL,
+			    "a memory must be a JSON object");
+#define PRESENT(key) ((v = json_object_get(o, key)) && !json_is_null(v))
+	if (PRESENT("content")) {
+		if ((rc = v_content(c, v, m)))
+			return rc;
+		*set |= POS_PATCH_CONTENT;
+	} else if (create || (v && json_is_null(v))) {
+		return fail(c, create ? POS_ERR_MISSING_FIELD : POS_ERR_INVALID_FIELD,
+			    "content", "content is required");
+	}
+	if (PRESENT("type")) {
+		int t = pos_mem_type_parse(json_string_value(v));
+		if (t < 0)
+			return fail(c, POS_ERR_INVALID_FIELD, "type",
+				    "type must be one of conversation, action, note, file, event, email");
+		m->type = (enum pos_mem_type)t;
+		*set |= POS_PATCH_TYPE;
+	}
+	if (PRESENT("layer")) {
+		int l = pos_mem_layer_parse(json_string_value(v));
+		if (l < 0)
+			return fail(c, POS_ERR_INVALID_FIELD, "layer",
+				    "layer must be one of active, working, reference, archive");
+		m->layer = (enum pos_mem_layer)l;
+		*set |= POS_PATCH_LAYER;
+	}
+	if (PRESENT("source")) {
+		size_t n = json_string_length(v);
+		if (!json_is_string(v) || n == 0 || n > 64 ||
+		    has_control(json_string_value(v), n))
+			return fail(c, POS_ERR_INVALID_FIELD, "source",
+				    "source must be a string of 1 to 64 bytes");
+		m->source = json_string_value(v);
+		*set |= POS_PATCH_SOURCE;
+	}
+	if (PRESENT("tags")) {
+		if ((rc = v_tags(c, v, m)))
+			return rc;
+		*set |= POS_PATCH_TAGS;
+	}
+	if (PRESENT("metadata")) {
+		if ((rc = v_blob(c, v, "metadata", true, &m->metadata_json)))
+			return rc;
+		*set |= POS_PATCH_METADATA;
+	}
+	if (PRESENT("attachments")) {
+		if ((rc = v_blob(c, v, "attachments", false, &m->attachments_json)))
+			return rc;
+		*set |= POS_PATCH_ATTACHMENTS;
+	}
+	if (PRESENT("importance_score")) {
+		double d = json_number_value(v);
+		if (!json_is_number(v) || !isfinite(d) || d < 0 || d > 1)
+			return fail(c, POS_ERR_INVALID_FIELD, "importance_score",
+				    "importance_score must be a number from 0 to 1");
+		m->importance = d;
+		*set |= POS_PATCH_IMPORTANCE;
+	}
+	if ((v = json_object_get(o, "parent_memory_id"))) {
+		if (json_is_null(v))
+			m->parent_id[0] = '\0';
+		else if ((rc = v_uuid(c, v, "parent_memory_id", m->parent_id)))
+			return rc;
+		*set |= POS_PATCH_PARENT;
+	}
+	if ((v = json_object_get(o, "related_memory_ids"))) {
+		if (json_is_null(v))
+			m->n_related = 0;
+		else if ((rc = v_related(c, v, m)))
+			return rc;
+		*set |= POS_PATCH_RELATED;
+	}
+	if (create && PRESENT("created_at")) {
+		if (!json_is_string(v) ||
+		    !pos_time_parse(json_string_value(v), json_string_length(v), false,
+				    &m->created_at))
+			return fail(c, POS_ERR_INVALID_FIELD, "created_at",
+				    "created_at must be an RFC 3339 timestamp");
+	}
+#undef PRESENT
+	return POS_OK;
+}
+
+static enum pos_err prepare_new(struct ctx *c, const char *user_id,
+				const json_t *o, int64_t now,
+				struct pos_memory *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = POS_TYPE_NOTE;
+	m->layer = POS_LAYER_ACTIVE;
+	m->source = "api";
+	m->tags_json = "[]";
+	m->metadata_json = "{}";
+	m->attachments_json = "[]";
+	m->shared_with_json = "[]";
+	m->importance = 0.5;
+	m->created_at = POS_TIME_NONE;
+	m->last_accessed_at = POS_TIME_NONE;
+	unsigned set;
+	enum pos_err rc = validate(c, o, true, m, &set);
+	if (rc)
+		return rc;
+	if (!pos_uuid_new(m->id))
+		return POS_ERR_INTERNAL;
+	snprintf(m->user_id, sizeof(m->user_id), "%s", user_id);
+	if (m->created_at == POS_TIME_NONE)
+		m->created_at = now;
+	m->updated_at = now;
+	return POS_OK;
+}
+
+enum pos_err pos_memory_create(struct pos_store *s, struct pos_arena *a,
+			       const char *user_id, const json_t *body,
+			       struct pos_memory *out, struct pos_error *err)
+{
+	struct ctx c = {a, err, -1};
+	enum pos_err rc = prepare_new(&c, user_id, body, pos_now_us(), out);
+	if (rc)
+		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
+	rc = s->ops->memory_insert(s, out, 1, err);
+	if (rc) {
+		if (err && err->code != rc)
+			pos_error_set(err, rc, NULL, NULL);
+		if (err)
+			err->index = -1;
+	}
+	return rc;
+}
+
+enum pos_err pos_memory_bulk(struct pos_store *s, struct pos_arena *a,
+			     const char *user_id, const json_t *body,
+			     struct pos_memory **out, size_t *n,
+			     struct pos_error *err)
+{
+	if (!json_is_object(body))
+		return pos_error_set(err, POS_ERR_INVALID_REQUEST, NULL,
+				     "the body must be a JSON object");
+	json_t *list = json_object_get(body, "memories");
+	if (!list)
+		return pos_error_set(err, POS_ERR_MISSING_FIELD, "memories",
+				     "memories is required");
+	size_t count = json_array_size(list);
+	if (!json_is_array(list) || count == 0 || count > POS_BULK_MAX)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "memories",
+				     "memories must be an array of 1 to 1000 memories");
+	struct pos_memory *v = pos_arena_alloc(a, count * sizeof(*v));
+	if (!v)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	int64_t now = pos_now_us();
+	for (size_t i = 0; i < count; i++) {
+		struct ctx c = {a, err, (int)i};
+		enum pos_err rc = prepare_new(&c, user_id, json_array_get(list, i), now, &v[i]);
+		if (rc)
+			return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
+	}
+	enum pos_err rc = s->ops->memory_insert(s, v, count, err);
+	if (rc && err && err->code != rc)
+		pos_error_set(err, rc, NULL, NULL);
+	*out = v;
+	*n = count;
+	return rc;
+}
+
+enum pos_err pos_memory_get(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, const char *id,
+			    struct pos_memory *out, struct pos_error *err)
+{
+	char norm[POS_UUID_SIZE];
+	if (!pos_uuid_valid(id, strlen(id), norm))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
+	enum pos_err rc = s->ops->memory_get(s, a, user_id, norm, true, pos_now_us(), out);
+	if (rc)
+		return pos_error_set(err, rc, NULL,
+				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
+	return POS_OK;
+}
+
+enum pos_err pos_memory_update(struct pos_store *s, struct pos_arena *a,
+			       const char *user_id, const char *id,
+			       const json_t *body, struct pos_memory *out,
+			       struct pos_error *err)
+{
+	char norm[POS_UUID_SIZE];
+	if (!pos_uuid_valid(id, strlen(id), norm))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
+	struct pos_memory_patch p;
+	memset(&p, 0, sizeof(p));
+	struct ctx c = {a, err, -1};
+	enum pos_err rc = validate(&c, body, false, &p.v, &p.set);
+	if (rc)
+		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
+	rc = s->ops->memory_update(s, user_id, norm, &p, pos_now_us(), err);
+	if (rc) {
+		if (err && err->code != rc)
+			pos_error_set(err, rc, NULL,
+				      rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
+		return rc;
+	}
+	rc = s->ops->memory_get(s, a, user_id, norm, false, 0, out);
+	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
+}
+
+enum pos_err pos_memory_delete(struct pos_store *s, const char *user_id,
+			       const char *id, struct pos_error *err)
+{
+	char norm[POS_UUID_SIZE];
+	if (!pos_uuid_valid(id, strlen(id), norm))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
+	enum pos_err rc = s->ops->memory_delete(s, user_id, norm);
+	return rc ? pos_error_set(err, rc, NULL,
+				  rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL)
+		  : POS_OK;
+}
+
+static const struct {
+	const char *name;
+	enum pos_sort sort;
+} sorts[] = {
+	{"newest", POS_SORT_NEWEST},      {"-created_at", POS_SORT_NEWEST},
+	{"oldest", POS_SORT_OLDEST},      {"created_at", POS_SORT_OLDEST},
+	{"updated", POS_SORT_UPDATED},    {"-updated_at", POS_SORT_UPDATED},
+	{"importance", POS_SORT_IMPORTANCE}, {"-importance_score", POS_SORT_IMPORTANCE},
+	{"accessed", POS_SORT_ACCESSED},  {"-last_accessed_at", POS_SORT_ACCESSED},
+	{"access_count", POS_SORT_ACCESS_COUNT}, {"-access_count", POS_SORT_ACCESS_COUNT},
+};
+
+static enum pos_err parse_uint(const char *v, const char *name, long long min,
+			       long long *out, struct pos_error *err)
+{
+	char *end;
+	long long n = strtoll(v, &end, 10);
+	if (!*v || *end || n < min)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, name,
+				     "%s must be an integer >= %lld", name, min);
+	*out = n;
+	return POS_OK;
+}
+
+enum pos_err pos_memory_query_parse(pos_param_fn param, void *ctx,
+				    const char *user_id,
+				    struct pos_memory_query *q,
+				    struct pos_error *err)
+{
+	memset(q, 0, sizeof(*q));
+	q->user_id = user_id;
+	q->type = q->layer = -1;
+	q->after = q->before = POS_TIME_NONE;
+	q->sort = POS_SORT_NEWEST;
+	q->limit = POS_LIST_LIMIT_DEFAULT;
+	const char *v;
+	if ((v = param(ctx, "type")) && *v && (q->type = pos_mem_type_parse(v)) < 0)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "type", "unknown type");
+	if ((v = param(ctx, "layer")) && *v && (q->layer = pos_mem_layer_parse(v)) < 0)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "layer", "unknown layer");
+	if ((v = param(ctx, "source")) && *v)
+		q->source = v;
+	if ((v = param(ctx, "tag")) && *v)
+		q->tag = v;
+	if ((v = param(ctx, "after")) && *v &&
+	    !pos_time_parse(v, strlen(v), true, &q->after))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "after",
+				     "after must be an RFC 3339 time or YYYY-MM-DD");
+	if ((v = param(ctx, "before")) && *v &&
+	    !pos_time_parse(v, strlen(v), true, &q->before))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "before",
+				     "before must be an RFC 3339 time or YYYY-MM-DD");
+	if ((v = param(ctx, "sort")) && *v) {
+		size_t i;
+		for (i = 0; i < sizeof(sorts) / sizeof(sorts[0]); i++)
+			if (!strcmp(v, sorts[i].name))
+				break;
+		if (i == sizeof(sorts) / sizeof(sorts[0]))
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "sort",
+					     "sort must be newest, oldest, updated, importance, accessed or access_count");
+		q->sort = sorts[i].sort;
+	}
+	long long n;
+	enum pos_err rc;
+	if ((v = param(ctx, "limit"))) {
+		if ((rc = parse_uint(v, "limit", 1, &n, err)))
+			return rc;
+		q->limit = n > POS_LIST_LIMIT_MAX ? POS_LIST_LIMIT_MAX : (unsigned)n;
+	}
+	if ((v = param(ctx, "offset"))) {
+		if ((rc = parse_uint(v, "offset", 0, &n, err)))
+			return rc;
+		if (n > 100000000)
+			n = 100000000;
+		q->offset = (unsigned)n;
+	}
+	return POS_OK;
+}
+
+void pos_memory_json(struct pos_jw *w, const struct pos_memory *m)
+{
+	pos_jw_obj(w);
+	pos_jw_kstr(w, "id", m->id);
+	pos_jw_kstr(w, "user_id", m->user_id);
+	pos_jw_key(w, "content");
+	pos_jw_strn(w, m->content, m->content_len);
+	pos_jw_kstr(w, "type", pos_mem_type_name(m->type));
+	pos_jw_kstr(w, "layer", pos_mem_layer_name(m->layer));
+	pos_jw_kstr(w, "source", m->source);
+	pos_jw_ktime(w, "created_at", m->created_at);
+	pos_jw_ktime(w, "updated_at", m->updated_at);
+	pos_jw_ktime(w, "last_accessed_at", m->last_accessed_at);
+	pos_jw_key(w, "related_memory_ids");
+	pos_jw_arr(w);
+	for (size_t i = 0; i < m->n_related; i++)
+		pos_jw_str(w, m->related[i]);
+	pos_jw_arr_end(w);
+	pos_jw_kstr(w, "parent_memory_id", m->parent_id[0] ? m->parent_id : NULL);
+	pos_jw_key(w, "tags");
+	pos_jw_raw(w, m->tags_json, strlen(m->tags_json));
+	pos_jw_key(w, "importance_score");
+	pos_jw_double(w, m->importance);
+	pos_jw_kint(w, "access_count", m->access_count);
+	pos_jw_kbool(w, "is_encrypted", m->is_encrypted);
+	pos_jw_kbool(w, "is_shared", strcmp(m->shared_with_json, "[]") != 0);
+	pos_jw_key(w, "shared_with");
+	pos_jw_raw(w, m->shared_with_json, strlen(m->shared_with_json));
+	pos_jw_key(w, "metadata");
+	pos_jw_raw(w, m->metadata_json, strlen(m->metadata_json));
+	pos_jw_key(w, "attachments");
+	pos_jw_raw(w, m->attachments_json, strlen(m->attachments_json));
+	pos_jw_obj_end(w);
+}

@@ -1,0 +1,68 @@
+/*
+ * memory.h — the memory service: turns API input into validated memory
+ * records, calls the store, and renders memories as JSON.
+ *
+ * Every function is scoped by `user_id` (the authenticated caller). Records
+ * and strings come back in the caller's arena; JSON inputs are borrowed and
+ * must outlive the use of the records built from them. Thread-safe.
+ * Validation failures set `err` (code, field, and for bulk the index) as
+ * docs/API-DECISIONS.md lists them.
+ */
+#ifndef POS_MEMORY_MEMORY_H
+#define POS_MEMORY_MEMORY_H
+
+#include <jansson.h>
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "store/store.h"
+
+#define POS_CONTENT_MAX (1024 * 1024)
+#define POS_BULK_MAX 1000
+#define POS_TAGS_MAX 100
+#define POS_TAG_BYTES_MAX 128
+#define POS_METADATA_MAX_BYTES (64 * 1024)
+#define POS_METADATA_MAX_DEPTH 16
+#define POS_RELATED_MAX 100
+#define POS_LIST_LIMIT_DEFAULT 20
+#define POS_LIST_LIMIT_MAX 200
+
+/* Creates one memory from a POST /api/memories body; `out` is the stored record. */
+enum pos_err pos_memory_create(struct pos_store *s, struct pos_arena *a,
+			       const char *user_id, const json_t *body,
+			       struct pos_memory *out, struct pos_error *err);
+
+/* Creates every memory of a bulk body, all or nothing. ids in order. */
+enum pos_err pos_memory_bulk(struct pos_store *s, struct pos_arena *a,
+			     const char *user_id, const json_t *body,
+			     struct pos_memory **out, size_t *n,
+			     struct pos_error *err);
+
+/* Reads one memory and counts the access. A malformed id is NOT_FOUND. */
+enum pos_err pos_memory_get(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, const char *id,
+			    struct pos_memory *out, struct pos_error *err);
+
+/* Applies a partial update (PUT body) and returns the memory as stored. */
+enum pos_err pos_memory_update(struct pos_store *s, struct pos_arena *a,
+			       const char *user_id, const char *id,
+			       const json_t *body, struct pos_memory *out,
+			       struct pos_error *err);
+
+enum pos_err pos_memory_delete(struct pos_store *s, const char *user_id,
+			       const char *id, struct pos_error *err);
+
+/* Reads one query parameter by name; NULL when absent. */
+typedef const char *(*pos_param_fn)(void *ctx, const char *name);
+
+/* Parses list filters, sort, limit and offset (limit over 200 clamps). */
+enum pos_err pos_memory_query_parse(pos_param_fn param, void *ctx,
+				    const char *user_id,
+				    struct pos_memory_query *q,
+				    struct pos_error *err);
+
+/* Writes a memory as the API's JSON object. */
+void pos_memory_json(struct pos_jw *w, const struct pos_memory *m);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * migrations.c — the schema of PersonalOS as a list of numbered steps.
+ * Timestamps are integer microseconds since the epoch (UTC).
+ */
+#include "store/migrations.h"
+
+static const char m1_core[] =
+	"CREATE TABLE users ("
+	" id TEXT PRIMARY KEY,"
+	" email TEXT NOT NULL UNIQUE,"
+	" password_hash TEXT NOT NULL,"
+	" full_name TEXT,"
+	" avatar_url TEXT,"
+	" privacy_tier TEXT NOT NULL DEFAULT 'local',"
+	" plan TEXT NOT NULL DEFAULT 'free',"
+	" persona TEXT NOT NULL DEFAULT '{}',"
+	" settings TEXT NOT NULL DEFAULT '{}',"
+	" memory_count INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" last_login_at INTEGER);"
+	"CREATE TABLE server_keys ("
+	" name TEXT PRIMARY KEY,"
+	" value BLOB NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE TABLE sessions ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" created_at INTEGER NOT NULL,"
+	" revoked_at INTEGER);"
+	"CREATE INDEX sessions_user ON sessions(user_id);"
+	"CREATE TABLE refresh_tokens ("
+	" hash BLOB PRIMARY KEY,"
+	" session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" used_at INTEGER) WITHOUT ROWID;"
+	"CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);"
+	"CREATE TABLE memories ("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" content TEXT NOT NULL,"
+	" type TEXT NOT NULL,"
+	" layer TEXT NOT NULL,"
+	" source TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" last_accessed_at INTEGER,"
+	" parent_memory_id TEXT,"
+	" tags TEXT NOT NULL DEFAULT '[]',"
+	" importance_score REAL NOT NULL DEFAULT 0.5,"
+	" access_count INTEGER NOT NULL DEFAULT 0,"
+	" is_encrypted INTEGER NOT NULL DEFAULT 0,"
+	" shared_with TEXT NOT NULL DEFAULT '[]',"
+	" metadata TEXT NOT NULL DEFAULT '{}',"
+	" attachments TEXT NOT NULL DEFAULT '[]',"
+	" external_id TEXT,"
+	" content_hash BLOB);"
+	"CREATE INDEX memories_user_created ON memories(user_id, created_at);"
+	"CREATE TABLE memory_relationships ("
+	" memory_id TEXT NOT NULL,"
+	" related_memory_id TEXT NOT NULL,"
+	" relationship_type TEXT NOT NULL,"
+	" strength REAL NOT NULL DEFAULT 1.0,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY (memory_id, related_memory_id, relationship_type))"
+	" WITHOUT ROWID;"
+	"CREATE INDEX memory_relationships_related"
+	" ON memory_relationships(related_memory_id);";
+
+/*
+ * Version 2: tags get an index table so `?tag=` is a lookup instead of a
+ * scan of every memory's JSON, filled from the JSON column of existing rows;
+ * parent lookups get an index; synced items get their dedupe key.
+ */
+static const char m2_tags[] =
+	"CREATE TABLE memory_tags ("
+	" user_id TEXT NOT NULL,"
+	" tag TEXT NOT NULL,"
+	" memory_seq INTEGER NOT NULL REFERENCES memories(seq) ON DELETE CASCADE,"
+	" PRIMARY KEY (user_id, tag, memory_seq)) WITHOUT ROWID;"
+	"CREATE INDEX memory_tags_seq ON memory_tags(memory_seq);"
+	"INSERT OR IGNORE INTO memory_tags(user_id, tag, memory_seq)"
+	" SELECT m.user_id, j.value, m.seq FROM memories m, json_each(m.tags) j"
+	" WHERE j.type = 'text';"
+	"CREATE INDEX memories_parent ON memories(parent_memory_id)"
+	" WHERE parent_memory_id IS NOT NULL;"
+	"CREATE UNIQUE INDEX memories_external ON memories(user_id, source, external_id)"
+	" WHERE external_id IS NOT NULL;";
+
+const struct pos_migration pos_migrations[] = {
+	{1, "core tables", m1_core},
+	{2, "tag index, parent index, external ids", m2_tags},
+};
+
+const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

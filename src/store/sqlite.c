@@ -1,0 +1,883 @@
+/*
+ * sqlite.c — the embedded SQLite backend: opening and migrating the
+ * database, per-thread connections, server keys, users and sessions.
+ * Memories live in sqlite_memories.c.
+ *
+ * Concurrency: each thread gets its own connection (pthread key owned by
+ * the store, not a global), so reads run in parallel under WAL; writes take
+ * the store's write lock and an IMMEDIATE transaction, so in-process writers
+ * queue on a mutex instead of spinning on SQLITE_BUSY. busy_timeout covers
+ * other processes (the CLI) writing to the same file.
+ */
+#include "store/sqlite_internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "crypto/crypto.h"
+#include "store/migrations.h"
+
+#define USER_COLS                                                          \
+	"id, email, password_hash, full_name, avatar_url, privacy_tier, plan," \
+	" persona, settings, memory_count, created_at, last_login_at"
+
+#define MEM_COLS                                                             \
+	"id, user_id, content, type, layer, source, created_at, updated_at,"   \
+	" last_accessed_at, parent_memory_id, tags, importance_score,"         \
+	" access_count, is_encrypted, shared_with, metadata, attachments,"     \
+	" external_id"
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_KEY_GET] = "SELECT value FROM server_keys WHERE name = ?1",
+	[ST_KEY_PUT] = "INSERT INTO server_keys(name, value, created_at) VALUES (?1, ?2, ?3)",
+	[ST_USER_INSERT] = "INSERT INTO users(" USER_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+	[ST_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email = ?1",
+	[ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+	[ST_USER_UPDATE] = "UPDATE users SET full_name = ?2, avatar_url = ?3, privacy_tier = ?4,"
+			   " persona = ?5, settings = ?6 WHERE id = ?1",
+	[ST_USER_LOGIN] = "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
+	[ST_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY created_at, id",
+	[ST_USER_COUNT_ADD] = "UPDATE users SET memory_count = memory_count + ?2 WHERE id = ?1",
+	[ST_SESSION_INSERT] = "INSERT INTO sessions(id, user_id, created_at) VALUES (?1, ?2, ?3)",
+	[ST_SESSION_GET] = "SELECT user_id, revoked_at FROM sessions WHERE id = ?1",
+	[ST_SESSION_REVOKE] = "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+	[ST_REFRESH_INSERT] = "INSERT INTO refresh_tokens(hash, session_id, created_at, expires_at)"
+			      " VALUES (?1, ?2, ?3, ?4)",
+	[ST_REFRESH_GET] = "SELECT r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at"
+			   " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id"
+			   " WHERE r.hash = ?1",
+	[ST_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
+	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
+	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ") VALUES"
+			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+	[ST_MEM_GET] = "SELECT " MEM_COLS " FROM memories WHERE id = ?1 AND user_id = ?2",
+	[ST_MEM_TOUCH] = "UPDATE memories SET access_count = access_count + 1, last_accessed_at = ?3"
+			 " WHERE id = ?1 AND user_id = ?2 RETURNING " MEM_COLS,
+	[ST_MEM_RELATED] = "SELECT related_memory_id FROM memory_relationships"
+			   " WHERE memory_id = ?1 AND relationship_type = 'related'"
+			   " UNION SELECT memory_id FROM memory_relationships"
+			   " WHERE related_memory_id = ?1 AND relationship_type = 'related'",
+	[ST_MEM_TAG_INSERT] = "INSERT OR IGNORE INTO memory_tags(user_id, tag, memory_seq) VALUES (?1, ?2, ?3)",
+	[ST_MEM_TAG_CLEAR] = "DELETE FROM memory_tags WHERE memory_seq = ?1",
+	[ST_REL_INSERT] = "INSERT OR IGNORE INTO memory_relationships"
+			  "(memory_id, related_memory_id, relationship_type, strength, created_at)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_REL_CLEAR_FROM] = "DELETE FROM memory_relationships WHERE memory_id = ?1 AND (?2 IS NULL OR relationship_type = ?2)",
+	[ST_REL_CLEAR_TO] = "DELETE FROM memory_relationships WHERE related_memory_id = ?1 AND (?2 IS NULL OR relationship_type = ?2)",
+	[ST_MEM_ORPHAN_CHILDREN] = "UPDATE memories SET parent_memory_id = NULL WHERE parent_memory_id = ?1",
+	[ST_MEM_DELETE] = "DELETE FROM memories WHERE seq = ?1",
+	[ST_MEM_COUNT_ALL] = "SELECT coalesce(sum(memory_count), 0) FROM users",
+};
+
+enum pos_err sq_fail(struct sq_conn *c, const char *what)
+{
+	pos_error_log("store: %s: %s (%d)", what,
+		      c && c->db ? sqlite3_errmsg(c->db) : "no connection",
+		      c && c->db ? sqlite3_extended_errcode(c->db) : 0);
+	return POS_ERR_STORE;
+}
+
+static void conn_free(struct sq_conn *c)
+{
+	for (int i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	for (int m = 0; m < (1 << SQ_FILTER_BITS); m++) {
+		sqlite3_finalize(c->list_count[m]);
+		for (int s = 0; s < POS_SORT__COUNT; s++)
+			sqlite3_finalize(c->list_page[m][s]);
+	}
+	sqlite3_close_v2(c->db);
+	pos_free(c);
+}
+
+static void conn_unlink(struct sq_conn *c)
+{
+	struct sq_store *s = c->owner;
+	pthread_mutex_lock(&s->conns_lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (s->conns == c)
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* Thread exit: the thread's connection goes with it. */
+static void conn_destructor(void *p)
+{
+	struct sq_conn *c = p;
+	conn_unlink(c);
+	conn_free(c);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		pos_error_log("store: %s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+	}
+	return rc;
+}
+
+static sqlite3 *open_db(const char *path)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					 SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		pos_error_log("store: cannot open database: %s",
+			      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close_v2(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_extended_result_codes(db, 1);
+	if (exec(db, "PRAGMA journal_mode = WAL;"
+		     "PRAGMA synchronous = NORMAL;"
+		     "PRAGMA foreign_keys = ON;"
+		     "PRAGMA temp_store = MEMORY;"
+		     "PRAGMA cache_size = -8000;") != SQLITE_OK) {
+		sqlite3_close_v2(db);
+		return NULL;
+	}
+	return db;
+}
+
+struct sq_conn *sq_conn(struct sq_store *s)
+{
+	struct sq_conn *c = pthread_getspecific(s->key);
+	if (c)
+		return c;
+	c = pos_calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->db = open_db(s->path);
+	if (!c->db) {
+		pos_free(c);
+		return NULL;
+	}
+	c->owner = s;
+	pthread_mutex_lock(&s->conns_lock);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	pthread_mutex_unlock(&s->conns_lock);
+	pthread_setspecific(s->key, c);
+	return c;
+}
+
+sqlite3_stmt *sq_stmt(struct sq_conn *c, enum sq_stmt id)
+{
+	sqlite3_stmt *st = c->st[id];
+	if (!st) {
+		if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+				       SQLITE_PREPARE_PERSISTENT, &st,
+				       NULL) != SQLITE_OK) {
+			sq_fail(c, "prepare");
+			return NULL;
+		}
+		c->st[id] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+enum pos_err sq_begin(struct sq_store *s, struct sq_conn *c)
+{
+	pthread_mutex_lock(&s->write_lock);
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		enum pos_err rc = sq_fail(c, "begin");
+		pthread_mutex_unlock(&s->write_lock);
+		return rc;
+	}
+	return POS_OK;
+}
+
+enum pos_err sq_end(struct sq_store *s, struct sq_conn *c, enum pos_err rc,
+		    bool commit_anyway)
+{
+	if (rc == POS_OK || commit_anyway) {
+		if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			rc = sq_fail(c, "commit");
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		}
+	} else {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	return rc;
+}
+
+const char *sq_col_str(struct pos_arena *a, sqlite3_stmt *st, int i,
+		       size_t *len)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+	if (len)
+		*len = n;
+	if (!t)
+		return NULL;
+	return pos_arena_strndup(a, (const char *)t, n);
+}
+
+int64_t sq_col_time(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return POS_TIME_NONE;
+	return sqlite3_column_int64(st, i);
+}
+
+int sq_bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+	if (!s)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+int sq_bind_time(sqlite3_stmt *st, int i, int64_t t)
+{
+	if (t == POS_TIME_NONE)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_int64(st, i, t);
+}
+
+/* ---- migrations ---- */
+
+int pos_store_schema_version(void)
+{
+	return pos_migrations[pos_migrations_count - 1].version;
+}
+
+static enum pos_err migrate(sqlite3 *db, struct pos_error *err)
+{
+	if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return pos_error_set(err, POS_ERR_STORE, NULL,
+				     "cannot lock the database for migration");
+	enum pos_err rc = POS_OK;
+	sqlite3_stmt *st = NULL;
+	if (exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+		     " applied_at INTEGER NOT NULL)") != SQLITE_OK) {
+		rc = pos_error_set(err, POS_ERR_STORE, NULL,
+				   "cannot create schema_migrations");
+		goto out;
+	}
+	int have = 0;
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = pos_error_set(err, POS_ERR_STORE, NULL,
+				   "cannot read the schema version");
+		goto out;
+	}
+	have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	int newest = pos_store_schema_version();
+	if (have > newest) {
+		rc = pos_error_set(err, POS_ERR_STORE, NULL,
+				   "the database has schema version %d, newer than "
+				   "this build knows (%d): upgrade PersonalOS",
+				   have, newest);
+		goto out;
+	}
+	for (size_t i = 0; i < pos_migrations_count; i++) {
+		const struct pos_migration *m = &pos_migrations[i];
+		if (m->version <= have)
+			continue;
+		if (exec(db, m->sql) != SQLITE_OK) {
+			rc = pos_error_set(err, POS_ERR_STORE, NULL,
+					   "migration %d (%s) failed", m->version,
+					   m->name);
+			goto out;
+		}
+		if (sqlite3_prepare_v2(db, "INSERT INTO schema_migrations VALUES (?1, ?2, ?3)",
+				       -1, &st, NULL) != SQLITE_OK) {
+			rc = pos_error_set(err, POS_ERR_STORE, NULL,
+					   "cannot record migration %d", m->version);
+			goto out;
+		}
+		sqlite3_bind_int(st, 1, m->version);
+		sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, pos_now_us());
+		int step = sqlite3_step(st);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (step != SQLITE_DONE) {
+			rc = pos_error_set(err, POS_ERR_STORE, NULL,
+					   "cannot record migration %d", m->version);
+			goto out;
+		}
+		if (have > 0)
+			pos_info("store: migrated schema to version %d (%s)",
+				 m->version, m->name);
+	}
+out:
+	sqlite3_finalize(st);
+	exec(db, rc ? "ROLLBACK" : "COMMIT");
+	return rc;
+}
+
+/* ---- open / close ---- */
+
+static void sq_close(struct pos_store *base)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	pthread_setspecific(s->key, NULL);
+	pthread_mutex_lock(&s->conns_lock);
+	struct sq_conn *c = s->conns;
+	s->conns = NULL;
+	pthread_mutex_unlock(&s->conns_lock);
+	while (c) {
+		struct sq_conn *next = c->next;
+		conn_free(c);
+		c = next;
+	}
+	pthread_key_delete(s->key);
+	pthread_mutex_destroy(&s->write_lock);
+	pthread_mutex_destroy(&s->conns_lock);
+	pos_free(s);
+}
+
+static enum pos_err sq_server_key(struct pos_store *base, const char *name,
+				  uint8_t *key, size_t len)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_KEY_GET);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, name);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == len) {
+		memcpy(key, sqlite3_column_blob(st, 0), len);
+		sqlite3_reset(st);
+		goto out;
+	}
+	sqlite3_reset(st);
+	if (step == SQLITE_ROW) {
+		pos_error_log("store: server key %s has the wrong size", name);
+		rc = POS_ERR_CORRUPT;
+		goto out;
+	}
+	pos_random(key, len);
+	st = sq_stmt(c, ST_KEY_PUT);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, name);
+	sqlite3_bind_blob(st, 2, key, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, pos_now_us());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = sq_fail(c, "server key insert");
+	sqlite3_reset(st);
+out:
+	return sq_end(s, c, rc, false);
+}
+
+/* ---- users ---- */
+
+static void read_user(struct pos_arena *a, sqlite3_stmt *st, struct pos_user *u)
+{
+	const unsigned char *id = sqlite3_column_text(st, 0);
+	snprintf(u->id, sizeof(u->id), "%s", id ? (const char *)id : "");
+	u->email = sq_col_str(a, st, 1, NULL);
+	u->password_hash = sq_col_str(a, st, 2, NULL);
+	u->full_name = sq_col_str(a, st, 3, NULL);
+	u->avatar_url = sq_col_str(a, st, 4, NULL);
+	u->privacy_tier = sq_col_str(a, st, 5, NULL);
+	u->plan = sq_col_str(a, st, 6, NULL);
+	u->persona_json = sq_col_str(a, st, 7, NULL);
+	u->settings_json = sq_col_str(a, st, 8, NULL);
+	u->memory_count = sqlite3_column_int64(st, 9);
+	u->created_at = sqlite3_column_int64(st, 10);
+	u->last_login_at = sq_col_time(st, 11);
+}
+
+static bool user_complete(const struct pos_user *u)
+{
+	return u->email && u->password_hash && u->privacy_tier && u->plan &&
+	       u->persona_json && u->settings_json;
+}
+
+static enum pos_err sq_user_create(struct pos_store *base, const struct pos_user *u)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_USER_INSERT);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, u->id);
+	sq_bind_str(st, 2, u->email);
+	sq_bind_str(st, 3, u->password_hash);
+	sq_bind_str(st, 4, u->full_name);
+	sq_bind_str(st, 5, u->avatar_url);
+	sq_bind_str(st, 6, u->privacy_tier);
+	sq_bind_str(st, 7, u->plan);
+	sq_bind_str(st, 8, u->persona_json);
+	sq_bind_str(st, 9, u->settings_json);
+	sqlite3_bind_int64(st, 10, 0);
+	sqlite3_bind_int64(st, 11, u->created_at);
+	sq_bind_time(st, 12, u->last_login_at);
+	int step = sqlite3_step(st);
+	if (step != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(c->db);
+		if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			rc = POS_ERR_EMAIL_TAKEN;
+		else
+			rc = sq_fail(c, "user insert");
+	}
+	sqlite3_reset(st);
+out:
+	return sq_end(s, c, rc, false);
+}
+
+static enum pos_err user_lookup(struct pos_store *base, struct pos_arena *a,
+				enum sq_stmt id, const char *key,
+				struct pos_user *out)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, id);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, key);
+	enum pos_err rc = POS_OK;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		read_user(a, st, out);
+		if (!user_complete(out))
+			rc = POS_ERR_NOMEM;
+	} else if (step == SQLITE_DONE) {
+		rc = POS_ERR_NOT_FOUND;
+	} else {
+		rc = sq_fail(c, "user lookup");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static enum pos_err sq_user_by_email(struct pos_store *s, struct pos_arena *a,
+				     const char *email, struct pos_user *out)
+{
+	return user_lookup(s, a, ST_USER_BY_EMAIL, email, out);
+}
+
+static enum pos_err sq_user_by_id(struct pos_store *s, struct pos_arena *a,
+				  const char *id, struct pos_user *out)
+{
+	return user_lookup(s, a, ST_USER_BY_ID, id, out);
+}
+
+/* Runs one single-statement write under the write lock. */
+static enum pos_err write_one(struct sq_store *s, struct sq_conn *c,
+			      sqlite3_stmt *st, bool must_change)
+{
+	enum pos_err rc = POS_OK;
+	int step = sqlite3_step(st);
+	if (step != SQLITE_DONE)
+		rc = sq_fail(c, "write");
+	else if (must_change && sqlite3_changes(c->db) == 0)
+		rc = POS_ERR_NOT_FOUND;
+	sqlite3_reset(st);
+	(void)s;
+	return rc;
+}
+
+static enum pos_err sq_user_update_profile(struct pos_store *base,
+					   const struct pos_user *u)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_USER_UPDATE);
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		sq_bind_str(st, 1, u->id);
+		sq_bind_str(st, 2, u->full_name);
+		sq_bind_str(st, 3, u->avatar_url);
+		sq_bind_str(st, 4, u->privacy_tier);
+		sq_bind_str(st, 5, u->persona_json);
+		sq_bind_str(st, 6, u->settings_json);
+		rc = write_one(s, c, st, true);
+	}
+	return sq_end(s, c, rc, false);
+}
+
+static enum pos_err sq_user_set_login(struct pos_store *base, const char *id,
+				      int64_t at)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_USER_LOGIN);
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		sq_bind_str(st, 1, id);
+		sqlite3_bind_int64(st, 2, at);
+		rc = write_one(s, c, st, true);
+	}
+	return sq_end(s, c, rc, false);
+}
+
+static enum pos_err sq_user_list(struct pos_store *base, struct pos_arena *a,
+				 struct pos_user **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_USER_LIST);
+	if (!st)
+		return POS_ERR_STORE;
+	size_t cap = 16, len = 0;
+	struct pos_user *v = pos_arena_alloc(a, cap * sizeof(*v));
+	enum pos_err rc = v ? POS_OK : POS_ERR_NOMEM;
+	int step;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			struct pos_user *nv = pos_arena_alloc(a, 2 * cap * sizeof(*v));
+			if (!nv) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			memcpy(nv, v, len * sizeof(*v));
+			v = nv;
+			cap *= 2;
+		}
+		read_user(a, st, &v[len++]);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "user list");
+	sqlite3_reset(st);
+	*out = v;
+	*n = len;
+	return rc;
+}
+
+/* ---- sessions ---- */
+
+static enum pos_err sq_session_create(struct pos_store *base,
+				      const char *session_id,
+				      const char *user_id, int64_t now,
+				      const uint8_t *refresh_hash,
+				      int64_t refresh_expires)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_SESSION_INSERT);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, session_id);
+	sq_bind_str(st, 2, user_id);
+	sqlite3_bind_int64(st, 3, now);
+	rc = write_one(s, c, st, false);
+	if (rc)
+		goto out;
+	st = sq_stmt(c, ST_REFRESH_INSERT);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, refresh_hash, POS_HASH_SIZE, SQLITE_STATIC);
+	sq_bind_str(st, 2, session_id);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, refresh_expires);
+	rc = write_one(s, c, st, false);
+out:
+	return sq_end(s, c, rc, false);
+}
+
+static enum pos_err sq_session_check(struct pos_store *base,
+				     const char *session_id,
+				     const char *user_id)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_SESSION_GET);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, session_id);
+	enum pos_err rc = POS_ERR_NOT_FOUND;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		const unsigned char *uid = sqlite3_column_text(st, 0);
+		if (uid && strcmp((const char *)uid, user_id) == 0 &&
+		    sqlite3_column_type(st, 1) == SQLITE_NULL)
+			rc = POS_OK;
+	} else if (step != SQLITE_DONE) {
+		rc = sq_fail(c, "session lookup");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static enum pos_err sq_session_revoke(struct pos_store *base,
+				      const char *session_id, int64_t now)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_SESSION_REVOKE);
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		sq_bind_str(st, 1, session_id);
+		sqlite3_bind_int64(st, 2, now);
+		rc = write_one(s, c, st, false);
+	}
+	return sq_end(s, c, rc, false);
+}
+
+static enum pos_err sq_refresh_rotate(struct pos_store *base,
+				      const uint8_t *old_hash,
+				      const uint8_t *new_hash,
+				      int64_t new_expires, int64_t now,
+				      char user_id[POS_UUID_SIZE],
+				      char session_id[POS_UUID_SIZE])
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	bool commit_anyway = false;
+	sqlite3_stmt *st = sq_stmt(c, ST_REFRESH_GET);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, old_hash, POS_HASH_SIZE, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		rc = step == SQLITE_DONE ? POS_ERR_BAD_TOKEN : sq_fail(c, "refresh lookup");
+		sqlite3_reset(st);
+		goto out;
+	}
+	const unsigned char *sid = sqlite3_column_text(st, 0);
+	const unsigned char *uid = sqlite3_column_text(st, 3);
+	snprintf(session_id, POS_UUID_SIZE, "%s", sid ? (const char *)sid : "");
+	snprintf(user_id, POS_UUID_SIZE, "%s", uid ? (const char *)uid : "");
+	int64_t expires = sqlite3_column_int64(st, 1);
+	bool used = sqlite3_column_type(st, 2) != SQLITE_NULL;
+	bool revoked = sqlite3_column_type(st, 4) != SQLITE_NULL;
+	sqlite3_reset(st);
+	if (used) {
+		/* Replay of a rotated token: someone holds a copy. Revoke the
+		 * whole family so neither holder can continue. */
+		st = sq_stmt(c, ST_SESSION_REVOKE);
+		if (!st) {
+			rc = POS_ERR_STORE;
+			goto out;
+		}
+		sq_bind_str(st, 1, session_id);
+		sqlite3_bind_int64(st, 2, now);
+		rc = write_one(s, c, st, false);
+		if (!rc) {
+			commit_anyway = true;
+			rc = POS_ERR_BAD_TOKEN;
+			pos_warn("auth: refresh token reuse; session revoked");
+		}
+		goto out;
+	}
+	if (revoked || expires <= now) {
+		rc = POS_ERR_BAD_TOKEN;
+		goto out;
+	}
+	st = sq_stmt(c, ST_REFRESH_USE);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, old_hash, POS_HASH_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	rc = write_one(s, c, st, false);
+	if (rc)
+		goto out;
+	st = sq_stmt(c, ST_REFRESH_INSERT);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, new_hash, POS_HASH_SIZE, SQLITE_STATIC);
+	sq_bind_str(st, 2, session_id);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, new_expires);
+	rc = write_one(s, c, st, false);
+out:
+	return sq_end(s, c, rc, commit_anyway);
+}
+
+/* ---- summary ---- */
+
+static int64_t scalar(struct sq_conn *c, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static enum pos_err sq_summary(struct pos_store *base, bool full_check,
+			       struct pos_store_summary *out)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	memset(out, 0, sizeof(*out));
+	out->users = scalar(c, "SELECT count(*) FROM users");
+	out->memories = scalar(c, "SELECT count(*) FROM memories");
+	out->relationships = scalar(c, "SELECT count(*) FROM memory_relationships");
+	out->sessions_active = scalar(c, "SELECT count(*) FROM sessions WHERE revoked_at IS NULL");
+	out->schema_version = scalar(c, "SELECT max(version) FROM schema_migrations");
+	out->db_bytes = scalar(c, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+	sqlite3_stmt *st = NULL;
+	out->integrity_ok = false;
+	const char *sql = full_check ? "PRAGMA integrity_check" : "PRAGMA quick_check";
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		snprintf(out->integrity_message, sizeof(out->integrity_message),
+			 "%s", t ? (const char *)t : "");
+		out->integrity_ok = t && strcmp((const char *)t, "ok") == 0;
+	}
+	sqlite3_finalize(st);
+	/* Every memory's tag rows and counters must agree with the memories. */
+	int64_t bad_counts = scalar(c,
+		"SELECT count(*) FROM users u WHERE u.memory_count !="
+		" (SELECT count(*) FROM memories m WHERE m.user_id = u.id)");
+	if (out->integrity_ok && bad_counts != 0) {
+		out->integrity_ok = false;
+		snprintf(out->integrity_message, sizeof(out->integrity_message),
+			 "%lld user(s) with a wrong memory count", (long long)bad_counts);
+	}
+	int64_t fk = scalar(c, "SELECT count(*) FROM pragma_foreign_key_check");
+	if (out->integrity_ok && fk != 0) {
+		out->integrity_ok = false;
+		snprintf(out->integrity_message, sizeof(out->integrity_message),
+			 "%lld foreign key violation(s)", (long long)fk);
+	}
+	return POS_OK;
+}
+
+static const struct pos_store_ops sq_ops = {
+	.close = sq_close,
+	.server_key = sq_server_key,
+	.user_create = sq_user_create,
+	.user_by_email = sq_user_by_email,
+	.user_by_id = sq_user_by_id,
+	.user_update_profile = sq_user_update_profile,
+	.user_set_login = sq_user_set_login,
+	.user_list = sq_user_list,
+	.session_create = sq_session_create,
+	.session_check = sq_session_check,
+	.session_revoke = sq_session_revoke,
+	.refresh_rotate = sq_refresh_rotate,
+	.memory_insert = sq_memory_insert,
+	.memory_get = sq_memory_get,
+	.memory_list = sq_memory_list,
+	.memory_update = sq_memory_update,
+	.memory_delete = sq_memory_delete,
+	.memory_count_all = sq_memory_count_all,
+	.summary = sq_summary,
+};
+
+enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
+			     struct pos_error *err)
+{
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return pos_error_set(err, POS_ERR_IO, NULL,
+				     "cannot create data directory %s: %s", dir,
+				     strerror(errno));
+	char blobs[PATH_MAX];
+	if ((size_t)snprintf(blobs, sizeof(blobs), "%s/blobs", dir) >= sizeof(blobs))
+		return pos_error_set(err, POS_ERR_IO, NULL, "data path too long");
+	if (mkdir(blobs, 0700) != 0 && errno != EEXIST)
+		return pos_error_set(err, POS_ERR_IO, NULL,
+				     "cannot create %s: %s", blobs, strerror(errno));
+	struct sq_store *s = pos_calloc(1, sizeof(*s));
+	if (!s)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	s->base.ops = &sq_ops;
+	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/personalos.db", dir) >=
+	    sizeof(s->path)) {
+		pos_free(s);
+		return pos_error_set(err, POS_ERR_IO, NULL, "data path too long");
+	}
+	pthread_mutex_init(&s->write_lock, NULL);
+	pthread_mutex_init(&s->conns_lock, NULL);
+	if (pthread_key_create(&s->key, conn_destructor) != 0) {
+		pthread_mutex_destroy(&s->write_lock);
+		pthread_mutex_destroy(&s->conns_lock);
+		pos_free(s);
+		return pos_error_set(err, POS_ERR_INTERNAL, NULL, "pthread_key_create failed");
+	}
+	struct sq_conn *c = sq_conn(s);
+	if (!c) {
+		sq_close(&s->base);
+		return pos_error_set(err, POS_ERR_STORE, NULL,
+				     "cannot open the database in %s", dir);
+	}
+	pthread_mutex_lock(&s->write_lock);
+	enum pos_err rc = migrate(c->db, err);
+	pthread_mutex_unlock(&s->write_lock);
+	if (rc) {
+		sq_close(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return POS_OK;
+}

@@ -1,0 +1,107 @@
+/*
+ * sqlite_internal.h — shared between the files of the SQLite backend:
+ * the per-thread connection with its prepared statements, and the write
+ * transaction helpers. Not for use outside src/store/sqlite*.c.
+ */
+#ifndef POS_STORE_SQLITE_INTERNAL_H
+#define POS_STORE_SQLITE_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Statements prepared once per connection, by id. */
+enum sq_stmt {
+	ST_KEY_GET,
+	ST_KEY_PUT,
+	ST_USER_INSERT,
+	ST_USER_BY_EMAIL,
+	ST_USER_BY_ID,
+	ST_USER_UPDATE,
+	ST_USER_LOGIN,
+	ST_USER_LIST,
+	ST_USER_COUNT_ADD,
+	ST_SESSION_INSERT,
+	ST_SESSION_GET,
+	ST_SESSION_REVOKE,
+	ST_REFRESH_INSERT,
+	ST_REFRESH_GET,
+	ST_REFRESH_USE,
+	ST_MEM_OWNED,
+	ST_MEM_INSERT,
+	ST_MEM_GET,
+	ST_MEM_TOUCH,
+	ST_MEM_RELATED,
+	ST_MEM_TAG_INSERT,
+	ST_MEM_TAG_CLEAR,
+	ST_REL_INSERT,
+	ST_REL_CLEAR_FROM,
+	ST_REL_CLEAR_TO,
+	ST_MEM_ORPHAN_CHILDREN,
+	ST_MEM_DELETE,
+	ST_MEM_COUNT_ALL,
+	ST__COUNT
+};
+
+#define SQ_FILTER_BITS 6 /* type, layer, source, tag, after, before */
+
+struct sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__COUNT];
+	sqlite3_stmt *list_page[1 << SQ_FILTER_BITS][POS_SORT__COUNT];
+	sqlite3_stmt *list_count[1 << SQ_FILTER_BITS];
+	struct sq_conn *prev, *next;
+	struct sq_store *owner;
+};
+
+struct sq_store {
+	struct pos_store base;
+	char path[PATH_MAX];
+	pthread_key_t key;
+	pthread_mutex_t write_lock;   /* one writer at a time, in-process */
+	pthread_mutex_t conns_lock;   /* guards the conns list */
+	struct sq_conn *conns;
+};
+
+/* The calling thread's connection, opened on first use; NULL on failure. */
+struct sq_conn *sq_conn(struct sq_store *s);
+/* Prepared statement `id` of `c`, reset and unbound; NULL on failure. */
+sqlite3_stmt *sq_stmt(struct sq_conn *c, enum sq_stmt id);
+/* Logs a SQLite failure (no user data) and returns POS_ERR_STORE. */
+enum pos_err sq_fail(struct sq_conn *c, const char *what);
+
+/* Takes the write lock and begins an IMMEDIATE transaction. */
+enum pos_err sq_begin(struct sq_store *s, struct sq_conn *c);
+/* Commits when rc is POS_OK or `commit_anyway`, else rolls back; unlocks.
+ * Returns rc, or POS_ERR_STORE if the commit fails. */
+enum pos_err sq_end(struct sq_store *s, struct sq_conn *c, enum pos_err rc,
+		    bool commit_anyway);
+
+/* Copies column i as text into the arena (NULL for SQL NULL). */
+const char *sq_col_str(struct pos_arena *a, sqlite3_stmt *st, int i,
+		       size_t *len);
+/* Column i as a time: POS_TIME_NONE for SQL NULL. */
+int64_t sq_col_time(sqlite3_stmt *st, int i);
+/* Binds text (NULL binds SQL NULL). Static lifetime: caller keeps it. */
+int sq_bind_str(sqlite3_stmt *st, int i, const char *s);
+int sq_bind_time(sqlite3_stmt *st, int i, int64_t t);
+
+/* Memory operations (sqlite_memories.c). */
+enum pos_err sq_memory_insert(struct pos_store *s, const struct pos_memory *m,
+			      size_t n, struct pos_error *err);
+enum pos_err sq_memory_get(struct pos_store *s, struct pos_arena *a,
+			   const char *user_id, const char *id, bool touch,
+			   int64_t now, struct pos_memory *out);
+enum pos_err sq_memory_list(struct pos_store *s, struct pos_arena *a,
+			    const struct pos_memory_query *q,
+			    struct pos_memory **out, size_t *n, int64_t *total);
+enum pos_err sq_memory_update(struct pos_store *s, const char *user_id,
+			      const char *id, const struct pos_memory_patch *p,
+			      int64_t now, struct pos_error *err);
+enum pos_err sq_memory_delete(struct pos_store *s, const char *user_id,
+			      const char *id);
+enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
+
+#endif

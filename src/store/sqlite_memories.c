@@ -1,0 +1,625 @@
+/*
+ * sqlite_memories.c — memories in the SQLite backend: insert (single and
+ * bulk, one transaction), get (with the access counted in the same
+ * UPDATE ... RETURNING), filtered lists with cached statements per filter
+ * combination, partial updates and deletes. Every statement carries the
+ * user id.
+ */
+#include "store/sqlite_internal.h"
+
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+
+/* Column order of MEM_COLS in sqlite.c. */
+enum {
+	C_ID, C_USER, C_CONTENT, C_TYPE, C_LAYER, C_SOURCE, C_CREATED,
+	C_UPDATED, C_ACCESSED, C_PARENT, C_TAGS, C_IMPORTANCE, C_ACCESS_COUNT,
+	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL
+};
+
+#define MEM_COLS_M                                                              \
+	"m.id, m.user_id, m.content, m.type, m.layer, m.source, m.created_at,"  \
+	" m.updated_at, m.last_accessed_at, m.parent_memory_id, m.tags,"        \
+	" m.importance_score, m.access_count, m.is_encrypted, m.shared_with,"   \
+	" m.metadata, m.attachments, m.external_id"
+
+static enum pos_err read_memory(struct pos_arena *a, sqlite3_stmt *st,
+				struct pos_memory *m)
+{
+	memset(m, 0, sizeof(*m));
+	const unsigned char *t = sqlite3_column_text(st, C_ID);
+	snprintf(m->id, sizeof(m->id), "%s", t ? (const char *)t : "");
+	t = sqlite3_column_text(st, C_USER);
+	snprintf(m->user_id, sizeof(m->user_id), "%s", t ? (const char *)t : "");
+	m->content = sq_col_str(a, st, C_CONTENT, &m->content_len);
+	t = sqlite3_column_text(st, C_TYPE);
+	int ty = pos_mem_type_parse((const char *)t);
+	t = sqlite3_column_text(st, C_LAYER);
+	int la = pos_mem_layer_parse((const char *)t);
+	if (ty < 0 || la < 0) {
+		pos_error_log("store: memory row with unknown type or layer");
+		return POS_ERR_CORRUPT;
+	}
+	m->type = (enum pos_mem_type)ty;
+	m->layer = (enum pos_mem_layer)la;
+	m->source = sq_col_str(a, st, C_SOURCE, NULL);
+	m->created_at = sqlite3_column_int64(st, C_CREATED);
+	m->updated_at = sqlite3_column_int64(st, C_UPDATED);
+	m->last_accessed_at = sq_col_time(st, C_ACCESSED);
+	t = sqlite3_column_text(st, C_PARENT);
+	snprintf(m->parent_id, sizeof(m->parent_id), "%s", t ? (const char *)t : "");
+	m->tags_json = sq_col_str(a, st, C_TAGS, NULL);
+	m->importance = sqlite3_column_double(st, C_IMPORTANCE);
+	m->access_count = sqlite3_column_int64(st, C_ACCESS_COUNT);
+	m->is_encrypted = sqlite3_column_int(st, C_ENCRYPTED) != 0;
+	m->shared_with_json = sq_col_str(a, st, C_SHARED, NULL);
+	m->metadata_json = sq_col_str(a, st, C_METADATA, NULL);
+	m->attachments_json = sq_col_str(a, st, C_ATTACHMENTS, NULL);
+	m->external_id = sq_col_str(a, st, C_EXTERNAL, NULL);
+	if (!m->content || !m->source || !m->tags_json || !m->shared_with_json ||
+	    !m->metadata_json || !m->attachments_json)
+		return POS_ERR_NOMEM;
+	return POS_OK;
+}
+
+/* seq of memory `id` if it belongs to `user_id`; 0 if not. -1 on error. */
+static int64_t owned_seq(struct sq_conn *c, const char *user_id, const char *id)
+{
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_OWNED);
+	if (!st)
+		return -1;
+	sq_bind_str(st, 1, id);
+	sq_bind_str(st, 2, user_id);
+	int step = sqlite3_step(st);
+	int64_t seq = 0;
+	if (step == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		seq = (sq_fail(c, "ownership check"), -1);
+	sqlite3_reset(st);
+	return seq;
+}
+
+static enum pos_err step_done(struct sq_conn *c, sqlite3_stmt *st, const char *what)
+{
+	int step = sqlite3_step(st);
+	sqlite3_reset(st);
+	return step == SQLITE_DONE ? POS_OK : sq_fail(c, what);
+}
+
+static enum pos_err insert_tags(struct sq_conn *c, const char *user_id,
+				int64_t seq, const char *const *tags, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = sq_stmt(c, ST_MEM_TAG_INSERT);
+		if (!st)
+			return POS_ERR_STORE;
+		sq_bind_str(st, 1, user_id);
+		sq_bind_str(st, 2, tags[i]);
+		sqlite3_bind_int64(st, 3, seq);
+		enum pos_err rc = step_done(c, st, "tag insert");
+		if (rc)
+			return rc;
+	}
+	return POS_OK;
+}
+
+/* Checks each related id is the user's (and not `self`), then links it. */
+static enum pos_err insert_related(struct sq_conn *c, const struct pos_memory *m,
+				   int64_t now, int index, struct pos_error *err)
+{
+	for (size_t j = 0; j < m->n_related; j++) {
+		const char *rid = m->related[j];
+		if (strcmp(rid, m->id) == 0)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD,
+					     "related_memory_ids",
+					     "a memory cannot be related to itself");
+		int64_t seq = owned_seq(c, m->user_id, rid);
+		if (seq < 0)
+			return POS_ERR_STORE;
+		if (seq == 0) {
+			if (err)
+				err->index = index;
+			return pos_error_set(err, POS_ERR_INVALID_FIELD,
+					     "related_memory_ids",
+					     "related memory %s not found", rid);
+		}
+		sqlite3_stmt *st = sq_stmt(c, ST_REL_INSERT);
+		if (!st)
+			return POS_ERR_STORE;
+		sq_bind_str(st, 1, m->id);
+		sq_bind_str(st, 2, rid);
+		sq_bind_str(st, 3, "related");
+		sqlite3_bind_double(st, 4, 1.0);
+		sqlite3_bind_int64(st, 5, now);
+		enum pos_err rc = step_done(c, st, "relationship insert");
+		if (rc)
+			return rc;
+	}
+	return POS_OK;
+}
+
+static enum pos_err check_parent(struct sq_conn *c, const char *user_id,
+				 const char *self, const char *parent, int index,
+				 struct pos_error *err)
+{
+	if (!parent[0])
+		return POS_OK;
+	if (strcmp(parent, self) == 0)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "parent_memory_id",
+				     "a memory cannot be its own parent");
+	int64_t seq = owned_seq(c, user_id, parent);
+	if (seq < 0)
+		return POS_ERR_STORE;
+	if (seq == 0) {
+		if (err)
+			err->index = index;
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "parent_memory_id",
+				     "parent memory %s not found", parent);
+	}
+	return POS_OK;
+}
+
+enum pos_err sq_memory_insert(struct pos_store *base, const struct pos_memory *m,
+			      size_t n, struct pos_error *err)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c || n == 0)
+		return c ? POS_OK : POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct pos_memory *x = &m[i];
+		if (strcmp(x->user_id, m[0].user_id) != 0)
+			POS_BUG("memory_insert with mixed users");
+		rc = check_parent(c, x->user_id, x->id, x->parent_id, (int)i, err);
+		if (rc)
+			break;
+		sqlite3_stmt *st = sq_stmt(c, ST_MEM_INSERT);
+		if (!st) {
+			rc = POS_ERR_STORE;
+			break;
+		}
+		sq_bind_str(st, 1, x->id);
+		sq_bind_str(st, 2, x->user_id);
+		sqlite3_bind_text(st, 3, x->content, (int)x->content_len, SQLITE_STATIC);
+		sq_bind_str(st, 4, pos_mem_type_name(x->type));
+		sq_bind_str(st, 5, pos_mem_layer_name(x->layer));
+		sq_bind_str(st, 6, x->source);
+		sqlite3_bind_int64(st, 7, x->created_at);
+		sqlite3_bind_int64(st, 8, x->updated_at);
+		sq_bind_time(st, 9, x->last_accessed_at);
+		sq_bind_str(st, 10, x->parent_id[0] ? x->parent_id : NULL);
+		sq_bind_str(st, 11, x->tags_json ? x->tags_json : "[]");
+		sqlite3_bind_double(st, 12, x->importance);
+		sqlite3_bind_int64(st, 13, x->access_count);
+		sqlite3_bind_int(st, 14, x->is_encrypted);
+		sq_bind_str(st, 15, x->shared_with_json ? x->shared_with_json : "[]");
+		sq_bind_str(st, 16, x->metadata_json ? x->metadata_json : "{}");
+		sq_bind_str(st, 17, x->attachments_json ? x->attachments_json : "[]");
+		sq_bind_str(st, 18, x->external_id);
+		rc = step_done(c, st, "memory insert");
+		if (rc)
+			break;
+		int64_t seq = sqlite3_last_insert_rowid(c->db);
+		rc = insert_tags(c, x->user_id, seq, x->tags, x->n_tags);
+		if (!rc)
+			rc = insert_related(c, x, x->updated_at, (int)i, err);
+	}
+	if (!rc) {
+		sqlite3_stmt *st = sq_stmt(c, ST_USER_COUNT_ADD);
+		if (!st) {
+			rc = POS_ERR_STORE;
+		} else {
+			sq_bind_str(st, 1, m[0].user_id);
+			sqlite3_bind_int64(st, 2, (int64_t)n);
+			rc = step_done(c, st, "memory count");
+		}
+	}
+	return sq_end(s, c, rc, false);
+}
+
+static enum pos_err read_related(struct sq_conn *c, struct pos_arena *a,
+				 struct pos_memory *m)
+{
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_RELATED);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, m->id);
+	size_t cap = 0;
+	enum pos_err rc = POS_OK;
+	int step;
+	m->related = NULL;
+	m->n_related = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (m->n_related == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			char(*nr)[POS_UUID_SIZE] = pos_arena_alloc(a, ncap * POS_UUID_SIZE);
+			if (!nr) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			if (m->n_related)
+				memcpy(nr, m->related, m->n_related * POS_UUID_SIZE);
+			m->related = nr;
+			cap = ncap;
+		}
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		snprintf(m->related[m->n_related++], POS_UUID_SIZE, "%s",
+			 t ? (const char *)t : "");
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "related lookup");
+	sqlite3_reset(st);
+	return rc;
+}
+
+enum pos_err sq_memory_get(struct pos_store *base, struct pos_arena *a,
+			   const char *user_id, const char *id, bool touch,
+			   int64_t now, struct pos_memory *out)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = POS_OK;
+	if (touch && (rc = sq_begin(s, c)))
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, touch ? ST_MEM_TOUCH : ST_MEM_GET);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, id);
+	sq_bind_str(st, 2, user_id);
+	if (touch)
+		sqlite3_bind_int64(st, 3, now);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		rc = read_memory(a, st, out);
+		/* RETURNING: step to the end so the UPDATE completes. */
+		while (step == SQLITE_ROW)
+			step = sqlite3_step(st);
+		if (!rc && step != SQLITE_DONE)
+			rc = sq_fail(c, "memory get");
+	} else {
+		rc = step == SQLITE_DONE ? POS_ERR_NOT_FOUND : sq_fail(c, "memory get");
+	}
+	sqlite3_reset(st);
+	if (!rc)
+		rc = read_related(c, a, out);
+out:
+	if (touch)
+		rc = sq_end(s, c, rc, false);
+	return rc;
+}
+
+/* ---- lists ---- */
+
+
+enum { F_TYPE = 1, F_LAYER = 2, F_SOURCE = 4, F_TAG = 8, F_AFTER = 16, F_BEFORE = 32 };
+
+static const char *const sort_sql[POS_SORT__COUNT] = {
+	[POS_SORT_NEWEST] = " ORDER BY m.created_at DESC, m.seq DESC",
+	[POS_SORT_OLDEST] = " ORDER BY m.created_at ASC, m.seq ASC",
+	[POS_SORT_UPDATED] = " ORDER BY m.updated_at DESC, m.seq DESC",
+	[POS_SORT_IMPORTANCE] = " ORDER BY m.importance_score DESC, m.created_at DESC, m.seq DESC",
+	[POS_SORT_ACCESSED] = " ORDER BY m.last_accessed_at DESC NULLS LAST, m.created_at DESC, m.seq DESC",
+	[POS_SORT_ACCESS_COUNT] = " ORDER BY m.access_count DESC, m.created_at DESC, m.seq DESC",
+};
+
+static enum pos_err build_where(struct pos_buf *b, unsigned mask)
+{
+	enum pos_err rc = pos_buf_adds(b, " FROM memories m WHERE m.user_id = ?1");
+	if (!rc && (mask & F_TYPE))
+		rc = pos_buf_adds(b, " AND m.type = ?2");
+	if (!rc && (mask & F_LAYER))
+		rc = pos_buf_adds(b, " AND m.layer = ?3");
+	if (!rc && (mask & F_SOURCE))
+		rc = pos_buf_adds(b, " AND m.source = ?4");
+	if (!rc && (mask & F_TAG))
+		rc = pos_buf_adds(b, " AND m.seq IN (SELECT memory_seq FROM memory_tags"
+				     " WHERE user_id = ?1 AND tag = ?5)");
+	if (!rc && (mask & F_AFTER))
+		rc = pos_buf_adds(b, " AND m.created_at >= ?6");
+	if (!rc && (mask & F_BEFORE))
+		rc = pos_buf_adds(b, " AND m.created_at < ?7");
+	return rc;
+}
+
+static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
+			       bool count)
+{
+	sqlite3_stmt **slot = count ? &c->list_count[mask] : &c->list_page[mask][sort];
+	if (*slot) {
+		sqlite3_reset(*slot);
+		sqlite3_clear_bindings(*slot);
+		return *slot;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 4096);
+	enum pos_err rc = pos_buf_adds(&b, count ? "SELECT count(*)" : "SELECT " MEM_COLS_M);
+	if (!rc)
+		rc = build_where(&b, mask);
+	if (!rc && !count) {
+		rc = pos_buf_adds(&b, sort_sql[sort]);
+		if (!rc)
+			rc = pos_buf_adds(&b, " LIMIT ?8 OFFSET ?9");
+	}
+	if (!rc && sqlite3_prepare_v3(c->db, b.data, -1, SQLITE_PREPARE_PERSISTENT,
+				      slot, NULL) != SQLITE_OK) {
+		sq_fail(c, "prepare list");
+		*slot = NULL;
+	}
+	pos_buf_free(&b);
+	return *slot;
+}
+
+static void bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
+			 unsigned mask)
+{
+	sq_bind_str(st, 1, q->user_id);
+	if (mask & F_TYPE)
+		sq_bind_str(st, 2, pos_mem_type_name((enum pos_mem_type)q->type));
+	if (mask & F_LAYER)
+		sq_bind_str(st, 3, pos_mem_layer_name((enum pos_mem_layer)q->layer));
+	if (mask & F_SOURCE)
+		sq_bind_str(st, 4, q->source);
+	if (mask & F_TAG)
+		sq_bind_str(st, 5, q->tag);
+	if (mask & F_AFTER)
+		sqlite3_bind_int64(st, 6, q->after);
+	if (mask & F_BEFORE)
+		sqlite3_bind_int64(st, 7, q->before);
+}
+
+enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
+			    const struct pos_memory_query *q,
+			    struct pos_memory **out, size_t *n, int64_t *total)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	unsigned mask = (q->type >= 0 ? F_TYPE : 0) | (q->layer >= 0 ? F_LAYER : 0) |
+			(q->source ? F_SOURCE : 0) | (q->tag ? F_TAG : 0) |
+			(q->after != POS_TIME_NONE ? F_AFTER : 0) |
+			(q->before != POS_TIME_NONE ? F_BEFORE : 0);
+	int sort = (unsigned)q->sort < POS_SORT__COUNT ? (int)q->sort : 0;
+	*n = 0;
+	*out = NULL;
+	/* Count and page in one read transaction so they agree. */
+	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(c, "begin read");
+	enum pos_err rc = POS_OK;
+	sqlite3_stmt *st = list_stmt(c, mask, sort, true);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	bind_filters(st, q, mask);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = sq_fail(c, "list count");
+		sqlite3_reset(st);
+		goto out;
+	}
+	*total = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (q->limit == 0 || (int64_t)q->offset >= *total)
+		goto out;
+	st = list_stmt(c, mask, sort, false);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	bind_filters(st, q, mask);
+	sqlite3_bind_int64(st, 8, q->limit);
+	sqlite3_bind_int64(st, 9, q->offset);
+	struct pos_memory *v = pos_arena_alloc(a, q->limit * sizeof(*v));
+	if (!v) {
+		rc = POS_ERR_NOMEM;
+		sqlite3_reset(st);
+		goto out;
+	}
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < q->limit) {
+		rc = read_memory(a, st, &v[*n]);
+		if (!rc)
+			rc = read_related(c, a, &v[*n]);
+		if (rc)
+			break;
+		(*n)++;
+	}
+	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = sq_fail(c, "list page");
+	sqlite3_reset(st);
+	*out = v;
+out:
+	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+/* ---- update ---- */
+
+static enum pos_err clear_related(struct sq_conn *c, const char *id,
+				  const char *type)
+{
+	sqlite3_stmt *st = sq_stmt(c, ST_REL_CLEAR_FROM);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, id);
+	sq_bind_str(st, 2, type);
+	enum pos_err rc = step_done(c, st, "relationship delete");
+	if (rc)
+		return rc;
+	st = sq_stmt(c, ST_REL_CLEAR_TO);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, id);
+	sq_bind_str(st, 2, type);
+	return step_done(c, st, "relationship delete");
+}
+
+enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
+			      const char *id, const struct pos_memory_patch *p,
+			      int64_t now, struct pos_error *err)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	const struct pos_memory *v = &p->v;
+	struct pos_buf sql;
+	pos_buf_init(&sql, 4096);
+	sqlite3_stmt *st = NULL;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	int64_t seq = owned_seq(c, user_id, id);
+	if (seq <= 0) {
+		rc = seq < 0 ? POS_ERR_STORE : POS_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((p->set & POS_PATCH_PARENT) &&
+	    (rc = check_parent(c, user_id, id, v->parent_id, -1, err)))
+		goto out;
+	rc = pos_buf_adds(&sql, "UPDATE memories SET updated_at = ?1");
+	static const struct {
+		unsigned bit;
+		const char *col;
+	} cols[] = {
+		{POS_PATCH_CONTENT, ", content = ?2"},
+		{POS_PATCH_TYPE, ", type = ?3"},
+		{POS_PATCH_LAYER, ", layer = ?4"},
+		{POS_PATCH_SOURCE, ", source = ?5"},
+		{POS_PATCH_TAGS, ", tags = ?6"},
+		{POS_PATCH_METADATA, ", metadata = ?7"},
+		{POS_PATCH_ATTACHMENTS, ", attachments = ?8"},
+		{POS_PATCH_IMPORTANCE, ", importance_score = ?9"},
+		{POS_PATCH_PARENT, ", parent_memory_id = ?10"},
+	};
+	for (size_t i = 0; !rc && i < sizeof(cols) / sizeof(cols[0]); i++)
+		if (p->set & cols[i].bit)
+			rc = pos_buf_adds(&sql, cols[i].col);
+	if (!rc)
+		rc = pos_buf_adds(&sql, " WHERE seq = ?11");
+	if (rc)
+		goto out;
+	if (sqlite3_prepare_v2(c->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
+		rc = sq_fail(c, "prepare update");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	if (p->set & POS_PATCH_CONTENT)
+		sqlite3_bind_text(st, 2, v->content, (int)v->content_len, SQLITE_STATIC);
+	if (p->set & POS_PATCH_TYPE)
+		sq_bind_str(st, 3, pos_mem_type_name(v->type));
+	if (p->set & POS_PATCH_LAYER)
+		sq_bind_str(st, 4, pos_mem_layer_name(v->layer));
+	if (p->set & POS_PATCH_SOURCE)
+		sq_bind_str(st, 5, v->source);
+	if (p->set & POS_PATCH_TAGS)
+		sq_bind_str(st, 6, v->tags_json);
+	if (p->set & POS_PATCH_METADATA)
+		sq_bind_str(st, 7, v->metadata_json);
+	if (p->set & POS_PATCH_ATTACHMENTS)
+		sq_bind_str(st, 8, v->attachments_json);
+	if (p->set & POS_PATCH_IMPORTANCE)
+		sqlite3_bind_double(st, 9, v->importance);
+	if (p->set & POS_PATCH_PARENT)
+		sq_bind_str(st, 10, v->parent_id[0] ? v->parent_id : NULL);
+	sqlite3_bind_int64(st, 11, seq);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = sq_fail(c, "memory update");
+		goto out;
+	}
+	if (p->set & POS_PATCH_TAGS) {
+		sqlite3_stmt *t = sq_stmt(c, ST_MEM_TAG_CLEAR);
+		if (!t) {
+			rc = POS_ERR_STORE;
+			goto out;
+		}
+		sqlite3_bind_int64(t, 1, seq);
+		if ((rc = step_done(c, t, "tag clear")) ||
+		    (rc = insert_tags(c, user_id, seq, v->tags, v->n_tags)))
+			goto out;
+	}
+	if (p->set & POS_PATCH_RELATED) {
+		struct pos_memory self = *v;
+		snprintf(self.id, sizeof(self.id), "%s", id);
+		snprintf(self.user_id, sizeof(self.user_id), "%s", user_id);
+		if ((rc = clear_related(c, id, "related")) ||
+		    (rc = insert_related(c, &self, now, -1, err)))
+			goto out;
+	}
+out:
+	sqlite3_finalize(st);
+	pos_buf_free(&sql);
+	return sq_end(s, c, rc, false);
+}
+
+enum pos_err sq_memory_delete(struct pos_store *base, const char *user_id,
+			      const char *id)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	int64_t seq = owned_seq(c, user_id, id);
+	if (seq <= 0) {
+		rc = seq < 0 ? POS_ERR_STORE : POS_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((rc = clear_related(c, id, NULL)))
+		goto out;
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_ORPHAN_CHILDREN);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, id);
+	if ((rc = step_done(c, st, "orphan children")))
+		goto out;
+	st = sq_stmt(c, ST_MEM_DELETE);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if ((rc = step_done(c, st, "memory delete")))
+		goto out;
+	st = sq_stmt(c, ST_USER_COUNT_ADD);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, -1);
+	rc = step_done(c, st, "memory count");
+out:
+	return sq_end(s, c, rc, false);
+}
+
+enum pos_err sq_memory_count_all(struct pos_store *base, int64_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_COUNT_ALL);
+	if (!st)
+		return POS_ERR_STORE;
+	enum pos_err rc = POS_OK;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = sq_fail(c, "count");
+	sqlite3_reset(st);
+	return rc;
+}

@@ -1,0 +1,246 @@
+/*
+ * store.h — the storage interface: records and a vtable of operations.
+ *
+ * Services talk to a `struct pos_store` only through `s->ops`, so a
+ * PostgreSQL backend can be added beside sqlite.c without touching them. Every operation that reads or writes user
+ * data takes the user id and scopes its queries by it: a record of another
+ * user is POS_ERR_NOT_FOUND, exactly like a missing one.
+ *
+ * Ownership: records returned by the store are allocated in the caller's
+ * arena (`struct pos_arena *`) and live as long as it does. Records passed in
+ * are borrowed for the call.
+ *
+ * Errors: POS_ERR_NOT_FOUND, POS_ERR_EMAIL_TAKEN, POS_ERR_BAD_TOKEN,
+ * POS_ERR_INVALID_FIELD (a referenced memory is not the user's; `err->index`
+ * names the item, `err->field` the field), POS_ERR_STORE for a database
+ * failure (logged without user data), POS_ERR_NOMEM.
+ *
+ * Thread-safety: every operation may be called from any thread at once; a
+ * backend keeps a connection per thread and serializes writes itself.
+ */
+#ifndef POS_STORE_STORE_H
+#define POS_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "base/uuid.h"
+
+enum pos_mem_type {
+	POS_TYPE_CONVERSATION,
+	POS_TYPE_ACTION,
+	POS_TYPE_NOTE,
+	POS_TYPE_FILE,
+	POS_TYPE_EVENT,
+	POS_TYPE_EMAIL,
+	POS_TYPE__COUNT
+};
+
+enum pos_mem_layer {
+	POS_LAYER_ACTIVE,
+	POS_LAYER_WORKING,
+	POS_LAYER_REFERENCE,
+	POS_LAYER_ARCHIVE,
+	POS_LAYER__COUNT
+};
+
+/* Names as in the API ("note", "archive"); -1 from the parsers if unknown. */
+const char *pos_mem_type_name(enum pos_mem_type t);
+const char *pos_mem_layer_name(enum pos_mem_layer l);
+int pos_mem_type_parse(const char *s);
+int pos_mem_layer_parse(const char *s);
+
+struct pos_user {
+	char id[POS_UUID_SIZE];
+	const char *email;          /* lower-case */
+	const char *password_hash;  /* Argon2id encoded string */
+	const char *full_name;      /* NULL when unset */
+	const char *avatar_url;     /* NULL when unset */
+	const char *privacy_tier;   /* cloud | hybrid | local */
+	const char *plan;           /* free | premium */
+	const char *persona_json;   /* JSON object text */
+	const char *settings_json;  /* JSON object text */
+	int64_t memory_count;
+	int64_t created_at;
+	int64_t last_login_at;      /* POS_TIME_NONE when never */
+};
+
+struct pos_memory {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	const char *content;
+	size_t content_len;
+	enum pos_mem_type type;
+	enum pos_mem_layer layer;
+	const char *source;
+	int64_t created_at, updated_at;
+	int64_t last_accessed_at;   /* POS_TIME_NONE when never */
+	char parent_id[POS_UUID_SIZE]; /* "" when none */
+	const char *tags_json;      /* JSON array of strings */
+	const char **tags;          /* the same tags, for indexing */
+	size_t n_tags;
+	double importance;
+	int64_t access_count;
+	bool is_encrypted;
+	const char *shared_with_json; /* JSON array of emails */
+	const char *metadata_json;  /* JSON object */
+	const char *attachments_json; /* JSON array */
+	const char *external_id;    /* NULL unless synced */
+	char (*related)[POS_UUID_SIZE]; /* related memory ids */
+	size_t n_related;
+};
+
+/* Bits of struct pos_memory_patch.set: which fields a partial update sets. */
+enum {
+	POS_PATCH_CONTENT = 1 << 0,
+	POS_PATCH_TYPE = 1 << 1,
+	POS_PATCH_LAYER = 1 << 2,
+	POS_PATCH_SOURCE = 1 << 3,
+	POS_PATCH_TAGS = 1 << 4,
+	POS_PATCH_METADATA = 1 << 5,
+	POS_PATCH_ATTACHMENTS = 1 << 6,
+	POS_PATCH_IMPORTANCE = 1 << 7,
+	POS_PATCH_PARENT = 1 << 8,
+	POS_PATCH_RELATED = 1 << 9,
+};
+
+struct pos_memory_patch {
+	unsigned set;               /* POS_PATCH_* bits */
+	struct pos_memory v;        /* new values of the fields that are set */
+};
+
+enum pos_sort {
+	POS_SORT_NEWEST,
+	POS_SORT_OLDEST,
+	POS_SORT_UPDATED,
+	POS_SORT_IMPORTANCE,
+	POS_SORT_ACCESSED,
+	POS_SORT_ACCESS_COUNT,
+	POS_SORT__COUNT
+};
+
+struct pos_memory_query {
+	const char *user_id;
+	int type;                   /* enum pos_mem_type, or -1 for any */
+	int layer;                  /* enum pos_mem_layer, or -1 */
+	const char *source;         /* NULL for any */
+	const char *tag;            /* NULL for any */
+	int64_t after;              /* created_at >= after, POS_TIME_NONE: no bound */
+	int64_t before;             /* created_at < before */
+	enum pos_sort sort;
+	unsigned limit, offset;
+};
+
+struct pos_store_summary {
+	int64_t users, memories, relationships, sessions_active;
+	int64_t schema_version;
+	int64_t db_bytes;
+	bool integrity_ok;
+	char integrity_message[256];
+};
+
+struct pos_store;
+
+struct pos_store_ops {
+	void (*close)(struct pos_store *s);
+
+	/* Server-wide secret `name`, created with `len` random bytes if absent. */
+	enum pos_err (*server_key)(struct pos_store *s, const char *name,
+				   uint8_t *key, size_t len);
+
+	enum pos_err (*user_create)(struct pos_store *s, const struct pos_user *u);
+	enum pos_err (*user_by_email)(struct pos_store *s, struct pos_arena *a,
+				      const char *email, struct pos_user *out);
+	enum pos_err (*user_by_id)(struct pos_store *s, struct pos_arena *a,
+				   const char *id, struct pos_user *out);
+	/* Writes full_name, avatar_url, privacy_tier, persona, settings. */
+	enum pos_err (*user_update_profile)(struct pos_store *s,
+					    const struct pos_user *u);
+	enum pos_err (*user_set_login)(struct pos_store *s, const char *id,
+				       int64_t at);
+	/* Every user, oldest first (CLI). *out is an arena array of *n. */
+	enum pos_err (*user_list)(struct pos_store *s, struct pos_arena *a,
+				  struct pos_user **out, size_t *n);
+
+	/* A new session with its first refresh token (hash of the secret). */
+	enum pos_err (*session_create)(struct pos_store *s, const char *session_id,
+				       const char *user_id, int64_t now,
+				       const uint8_t *refresh_hash,
+				       int64_t refresh_expires);
+	/* POS_OK if the session exists, belongs to user_id and is not revoked. */
+	enum pos_err (*session_check)(struct pos_store *s, const char *session_id,
+				      const char *user_id);
+	enum pos_err (*session_revoke)(struct pos_store *s, const char *session_id,
+				       int64_t now);
+	/*
+	 * Exchanges refresh token `old_hash` for `new_hash`, atomically. An
+	 * unknown, expired or revoked token is POS_ERR_BAD_TOKEN; an already
+	 * used one is POS_ERR_BAD_TOKEN and revokes its whole session first.
+	 * On success fills user_id and session_id.
+	 */
+	enum pos_err (*refresh_rotate)(struct pos_store *s, const uint8_t *old_hash,
+				       const uint8_t *new_hash, int64_t new_expires,
+				       int64_t now, char user_id[POS_UUID_SIZE],
+				       char session_id[POS_UUID_SIZE]);
+
+	/*
+	 * Inserts n memories of one user in one transaction, with their tags,
+	 * relationships and the user's memory count; all or nothing. A parent
+	 * or related id that is not the user's fails with
+	 * POS_ERR_INVALID_FIELD and err->index = the item.
+	 */
+	enum pos_err (*memory_insert)(struct pos_store *s,
+				      const struct pos_memory *m, size_t n,
+				      struct pos_error *err);
+	/*
+	 * Reads one memory with its related ids. When `touch`, counts an
+	 * access at `now` first, in the same statement.
+	 */
+	enum pos_err (*memory_get)(struct pos_store *s, struct pos_arena *a,
+				   const char *user_id, const char *id,
+				   bool touch, int64_t now, struct pos_memory *out);
+	/* A page of memories (without related ids) and the filtered total. */
+	enum pos_err (*memory_list)(struct pos_store *s, struct pos_arena *a,
+				    const struct pos_memory_query *q,
+				    struct pos_memory **out, size_t *n,
+				    int64_t *total);
+	/* Applies a partial update at `now`. */
+	enum pos_err (*memory_update)(struct pos_store *s, const char *user_id,
+				      const char *id,
+				      const struct pos_memory_patch *p,
+				      int64_t now, struct pos_error *err);
+	enum pos_err (*memory_delete)(struct pos_store *s, const char *user_id,
+				      const char *id);
+	/* Memories of every user (metrics). */
+	enum pos_err (*memory_count_all)(struct pos_store *s, int64_t *n);
+
+	/* Integrity check and counts (personalos doctor). */
+	enum pos_err (*summary)(struct pos_store *s, bool full_check,
+				struct pos_store_summary *out);
+};
+
+struct pos_store {
+	const struct pos_store_ops *ops;
+};
+
+/*
+ * Opens the SQLite store in `dir` (created if missing, mode 0700), applying
+ * pending migrations in one transaction. On failure returns the error and
+ * sets `err` with a message fit for the operator.
+ */
+enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
+			     struct pos_error *err);
+
+/* Schema version this build writes (the newest migration). */
+int pos_store_schema_version(void);
+
+static inline void pos_store_close(struct pos_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+#endif

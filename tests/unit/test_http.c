@@ -1,0 +1,59 @@
+/* Unit tests for src/http: route pattern matching and the route table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "http/server.h"
+
+static void patterns_match(void **state)
+{
+	struct pos_arena *a = pos_arena_new();
+	const char *p[POS_MAX_PATH_PARAMS];
+	size_t n;
+	assert_true(pos_route_match("/health", "/health", a, p, &n));
+	assert_int_equal(n, 0);
+	assert_true(pos_route_match("/health", "/health/", a, p, &n));
+	assert_false(pos_route_match("/health", "/healthz", a, p, &n));
+	assert_false(pos_route_match("/health", "/", a, p, &n));
+	assert_true(pos_route_match("/api/memories/{id}", "/api/memories/abc", a, p, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(p[0], "abc");
+	assert_false(pos_route_match("/api/memories/{id}", "/api/memories/", a, p, &n));
+	assert_false(pos_route_match("/api/memories/{id}", "/api/memories/a/b", a, p, &n));
+	assert_true(pos_route_match("/a/{x}/b/{y}", "/a/1/b/2", a, p, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(p[1], "2");
+	pos_arena_destroy(a);
+}
+
+/* Every route has a name "METHOD PATTERN", and fixed paths come before the
+ * {id} routes that would shadow them. */
+static void route_table_is_consistent(void **state)
+{
+	for (size_t i = 0; i < pos_api_routes_count; i++) {
+		const struct pos_route *r = &pos_api_routes[i];
+		char name[256];
+		snprintf(name, sizeof(name), "%s %s", r->method, r->pattern);
+		assert_string_equal(name, r->name);
+		assert_non_null(r->handler);
+		for (size_t j = 0; j < i; j++) {
+			const struct pos_route *earlier = &pos_api_routes[j];
+			size_t n;
+			if (strcmp(earlier->method, r->method) == 0 && !strchr(r->pattern, '{'))
+				assert_false(pos_route_match(earlier->pattern, r->pattern, NULL, NULL, &n));
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(patterns_match),
+		cmocka_unit_test(route_table_is_consistent),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
