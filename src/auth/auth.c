@@ -10,15 +10,81 @@
 #include "base/log.h"
 #include "base/uuid.h"
 
+#include <pthread.h>
+
+#include "base/alloc.h"
+
 #define ACCESS_PREFIX "pos_at."
 #define REFRESH_PREFIX "pos_rt."
 #define TOKEN_VERSION 1
 #define PAYLOAD_SIZE (1 + 16 + 16 + 8 + 8)
 
+struct session_entry {
+	char session_id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	int64_t valid_until; /* monotonic µs */
+};
+
+struct pos_session_cache {
+	pthread_mutex_t lock[POS_SESSION_CACHE_STRIPES];
+	struct session_entry slot[POS_SESSION_CACHE_SLOTS];
+};
+
+static size_t session_slot(const char *sid)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *sid; sid++)
+		h = (h ^ (unsigned char)*sid) * 1099511628211ull;
+	return (size_t)(h % POS_SESSION_CACHE_SLOTS);
+}
+
+static pthread_mutex_t *session_lock(struct pos_session_cache *c, size_t slot)
+{
+	return &c->lock[slot % POS_SESSION_CACHE_STRIPES];
+}
+
+static bool session_cached(struct pos_session_cache *c, const char *sid,
+			   const char *uid)
+{
+	size_t i = session_slot(sid);
+	pthread_mutex_lock(session_lock(c, i));
+	const struct session_entry *e = &c->slot[i];
+	bool hit = strcmp(e->session_id, sid) == 0 && strcmp(e->user_id, uid) == 0 &&
+		   e->valid_until > pos_mono_us();
+	pthread_mutex_unlock(session_lock(c, i));
+	return hit;
+}
+
+static void session_remember(struct pos_session_cache *c, const char *sid,
+			     const char *uid)
+{
+	size_t i = session_slot(sid);
+	pthread_mutex_lock(session_lock(c, i));
+	struct session_entry *e = &c->slot[i];
+	memcpy(e->session_id, sid, POS_UUID_SIZE);
+	memcpy(e->user_id, uid, POS_UUID_SIZE);
+	e->valid_until = pos_mono_us() + POS_SESSION_CACHE_TTL_US;
+	pthread_mutex_unlock(session_lock(c, i));
+}
+
+static void session_forget(struct pos_session_cache *c, const char *sid)
+{
+	size_t i = session_slot(sid);
+	pthread_mutex_lock(session_lock(c, i));
+	if (strcmp(c->slot[i].session_id, sid) == 0)
+		memset(&c->slot[i], 0, sizeof(c->slot[i]));
+	pthread_mutex_unlock(session_lock(c, i));
+}
+
 enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
 			   const struct pos_config *cfg, struct pos_error *err)
 {
 	memset(a, 0, sizeof(*a));
+	a->sessions = pos_calloc(1, sizeof(*a->sessions));
+	if (!a->sessions)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	for (int i = 0; i < POS_SESSION_CACHE_STRIPES; i++)
+		pthread_mutex_init(&a->sessions->lock[i], NULL);
 	a->store = s;
 	a->access_ttl_us = cfg->access_token_ttl_s * 1000000;
 	a->refresh_ttl_us = cfg->refresh_token_ttl_s * 1000000;
@@ -34,6 +100,12 @@ enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
 void pos_auth_fini(struct pos_auth *a)
 {
 	pos_wipe(a->mac_key, sizeof(a->mac_key));
+	if (a->sessions) {
+		for (int i = 0; i < POS_SESSION_CACHE_STRIPES; i++)
+			pthread_mutex_destroy(&a->sessions->lock[i]);
+		pos_free(a->sessions);
+		a->sessions = NULL;
+	}
 }
 
 enum pos_err pos_auth_normalize_email(const char *in, char *out, size_t cap,
@@ -246,9 +318,13 @@ enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 	new_refresh(tokens, new_hash);
 	int64_t now = pos_now_us();
 	struct pos_principal p;
+	p.session_id[0] = '\0';
 	enum pos_err rc = a->store->ops->refresh_rotate(a->store, old_hash, new_hash,
 						   now + a->refresh_ttl_us, now,
 						   p.user_id, p.session_id);
+	/* A reused token revokes its session in the store: drop it here too. */
+	if (rc == POS_ERR_BAD_TOKEN && p.session_id[0])
+		session_forget(a->sessions, p.session_id);
 	if (rc)
 		return pos_error_set(err, rc, rc == POS_ERR_BAD_TOKEN ? "refresh_token" : NULL,
 				     NULL);
@@ -263,7 +339,10 @@ enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 enum pos_err pos_auth_logout(const struct pos_auth *a,
 			     const struct pos_principal *p)
 {
-	return a->store->ops->session_revoke(a->store, p->session_id, pos_now_us());
+	enum pos_err rc = a->store->ops->session_revoke(a->store, p->session_id,
+						    pos_now_us());
+	session_forget(a->sessions, p->session_id);
+	return rc;
 }
 
 enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
@@ -290,9 +369,13 @@ enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
 		return POS_ERR_UNAUTHORIZED;
 	pos_uuid_from_bytes(payload + 1, out->user_id);
 	pos_uuid_from_bytes(payload + 17, out->session_id);
+	if (session_cached(a->sessions, out->session_id, out->user_id))
+		return POS_OK;
 	enum pos_err rc = a->store->ops->session_check(a->store, out->session_id,
 						  out->user_id);
 	if (rc == POS_ERR_NOT_FOUND)
 		return POS_ERR_UNAUTHORIZED;
+	if (rc == POS_OK)
+		session_remember(a->sessions, out->session_id, out->user_id);
 	return rc;
 }

@@ -24,8 +24,21 @@
 #define POS_ACCESS_TOKEN_MAX 192
 #define POS_REFRESH_TOKEN_MAX 64
 
+/*
+ * Sessions verified recently, so a request need not read the sessions
+ * table: entries live POS_SESSION_CACHE_TTL_US and are evicted at once by
+ * logout and by refresh-token reuse in this process. (Another process that
+ * revokes a session is seen within the TTL.)
+ */
+#define POS_SESSION_CACHE_SLOTS 4096
+#define POS_SESSION_CACHE_STRIPES 16
+#define POS_SESSION_CACHE_TTL_US 2000000
+
+struct pos_session_cache;
+
 struct pos_auth {
 	struct pos_store *store;
+	struct pos_session_cache *sessions; /* owned; mutable behind const */
 	uint8_t mac_key[POS_MAC_KEY_SIZE];
 	int64_t access_ttl_us;
 	int64_t refresh_ttl_us;

@@ -53,16 +53,35 @@ size_t pos_time_format(int64_t t, char *out, size_t cap)
 	int64_t y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	int n;
-	if (us)
-		n = snprintf(out, cap, "%04lld-%02u-%02uT%02d:%02d:%02d.%06lldZ",
-			     (long long)y, m, d, (int)(rem / 3600),
-			     (int)(rem / 60 % 60), (int)(rem % 60), (long long)us);
-	else
-		n = snprintf(out, cap, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
-			     (long long)y, m, d, (int)(rem / 3600),
-			     (int)(rem / 60 % 60), (int)(rem % 60));
-	return n < 0 ? 0 : (size_t)n;
+	if (y < 0 || y > 9999 || cap < POS_TIME_FMT_LEN) {
+		int n = snprintf(out, cap, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
+				 (long long)y, m, d, (int)(rem / 3600),
+				 (int)(rem / 60 % 60), (int)(rem % 60));
+		return n < 0 ? 0 : (size_t)n;
+	}
+	/* Hand-formatted: this runs several times per memory served. */
+	char *p = out;
+	unsigned v[] = {(unsigned)y, m, d, (unsigned)(rem / 3600),
+			(unsigned)(rem / 60 % 60), (unsigned)(rem % 60)};
+	static const char sep[] = "--T::";
+	for (int i = 0; i < 6; i++) {
+		if (i == 0) {
+			*p++ = (char)('0' + v[0] / 1000);
+			*p++ = (char)('0' + v[0] / 100 % 10);
+		}
+		*p++ = (char)('0' + v[i] / 10 % 10);
+		*p++ = (char)('0' + v[i] % 10);
+		if (i < 5)
+			*p++ = sep[i];
+	}
+	if (us) {
+		*p++ = '.';
+		for (int64_t div = 100000; div; div /= 10)
+			*p++ = (char)('0' + us / div % 10);
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return (size_t)(p - out);
 }
 
 static bool digits(const char *s, size_t len, size_t at, size_t n, int *out)

@@ -152,39 +152,33 @@ void pos_jw_obj_end(struct pos_jw *w) { close_(w, '}'); }
 void pos_jw_arr(struct pos_jw *w) { open(w, '['); }
 void pos_jw_arr_end(struct pos_jw *w) { close_(w, ']'); }
 
+/* Bytes that need escaping inside a JSON string. */
+static const unsigned char needs_escape[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
+};
+
 static void escaped(struct pos_jw *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	put(w, "\"", 1);
-	size_t run = 0;
+	size_t start = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		const char *rep = NULL;
-		char u[7];
-		if (c == '"')
-			rep = "\\\"";
-		else if (c == '\\')
-			rep = "\\\\";
-		else if (c == '\n')
-			rep = "\\n";
-		else if (c == '\r')
-			rep = "\\r";
-		else if (c == '\t')
-			rep = "\\t";
-		else if (c < 0x20 || c == 0x7f) {
-			u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0';
-			u[4] = hex[c >> 4], u[5] = hex[c & 15], u[6] = '\0';
-			rep = u;
-		}
-		if (rep) {
-			put(w, s + i - run, run);
-			run = 0;
-			put(w, rep, strlen(rep));
-		} else {
-			run++;
+		if (!needs_escape[c])
+			continue;
+		put(w, s + start, i - start);
+		start = i + 1;
+		char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+		switch (c) {
+		case '"': put(w, "\\\"", 2); break;
+		case '\\': put(w, "\\\\", 2); break;
+		case '\n': put(w, "\\n", 2); break;
+		case '\r': put(w, "\\r", 2); break;
+		case '\t': put(w, "\\t", 2); break;
+		default: put(w, u, 6);
 		}
 	}
-	put(w, s + n - run, run);
+	put(w, s + start, n - start);
 	put(w, "\"", 1);
 }
 
@@ -214,9 +208,16 @@ void pos_jw_str(struct pos_jw *w, const char *s)
 void pos_jw_int(struct pos_jw *w, int64_t v)
 {
 	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+	char *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
 	value_start(w);
-	put(w, tmp, (size_t)n);
+	put(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void pos_jw_double(struct pos_jw *w, double v)
@@ -224,6 +225,31 @@ void pos_jw_double(struct pos_jw *w, double v)
 	char tmp[40];
 	if (!isfinite(v)) {
 		pos_jw_null(w);
+		return;
+	}
+	/* Fast path: values with at most 6 decimals (scores, importance). */
+	double scaled = v * 1e6;
+	if (fabs(v) < 1e9 && scaled == floor(scaled) && (double)(int64_t)scaled / 1e6 == v) {
+		int64_t x = (int64_t)scaled;
+		char *p = tmp + sizeof(tmp);
+		uint64_t u = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+		uint64_t frac = u % 1000000, whole = u / 1000000;
+		int digits = 6;
+		while (digits > 1 && frac % 10 == 0) {
+			frac /= 10;
+			digits--;
+		}
+		for (int i = 0; i < digits; i++, frac /= 10)
+			*--p = (char)('0' + frac % 10);
+		*--p = '.';
+		do {
+			*--p = (char)('0' + whole % 10);
+			whole /= 10;
+		} while (whole);
+		if (x < 0)
+			*--p = '-';
+		value_start(w);
+		put(w, p, (size_t)(tmp + sizeof(tmp) - p));
 		return;
 	}
 	int n = snprintf(tmp, sizeof(tmp), "%.15g", v);

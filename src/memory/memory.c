@@ -452,7 +452,7 @@ enum pos_err pos_memory_query_parse(pos_param_fn param, void *ctx,
 					     "sort must be newest, oldest, updated, importance, accessed or access_count");
 		q->sort = sorts[i].sort;
 	}
-	long long n;
+	long long n = 0;
 	enum pos_err rc;
 	if ((v = param(ctx, "limit"))) {
 		if ((rc = parse_uint(v, "limit", 1, &n, err)))
@@ -483,10 +483,14 @@ void pos_memory_json(struct pos_jw *w, const struct pos_memory *m)
 	pos_jw_ktime(w, "updated_at", m->updated_at);
 	pos_jw_ktime(w, "last_accessed_at", m->last_accessed_at);
 	pos_jw_key(w, "related_memory_ids");
-	pos_jw_arr(w);
-	for (size_t i = 0; i < m->n_related; i++)
-		pos_jw_str(w, m->related[i]);
-	pos_jw_arr_end(w);
+	if (m->related_json) {
+		pos_jw_raw(w, m->related_json, strlen(m->related_json));
+	} else {
+		pos_jw_arr(w);
+		for (size_t i = 0; i < m->n_related; i++)
+			pos_jw_str(w, m->related[i]);
+		pos_jw_arr_end(w);
+	}
 	pos_jw_kstr(w, "parent_memory_id", m->parent_id[0] ? m->parent_id : NULL);
 	pos_jw_key(w, "tags");
 	pos_jw_raw(w, m->tags_json, strlen(m->tags_json));

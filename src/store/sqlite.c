@@ -54,13 +54,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
 	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ") VALUES"
 			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
-	[ST_MEM_GET] = "SELECT " MEM_COLS " FROM memories WHERE id = ?1 AND user_id = ?2",
-	[ST_MEM_TOUCH] = "UPDATE memories SET access_count = access_count + 1, last_accessed_at = ?3"
-			 " WHERE id = ?1 AND user_id = ?2 RETURNING " MEM_COLS,
-	[ST_MEM_RELATED] = "SELECT related_memory_id FROM memory_relationships"
-			   " WHERE memory_id = ?1 AND relationship_type = 'related'"
-			   " UNION SELECT memory_id FROM memory_relationships"
-			   " WHERE related_memory_id = ?1 AND relationship_type = 'related'",
+	[ST_MEM_GET] = "SELECT " SQ_MEM_COLS " FROM memories m WHERE m.id = ?1 AND m.user_id = ?2",
 	[ST_MEM_TAG_INSERT] = "INSERT OR IGNORE INTO memory_tags(user_id, tag, memory_seq) VALUES (?1, ?2, ?3)",
 	[ST_MEM_TAG_CLEAR] = "DELETE FROM memory_tags WHERE memory_seq = ?1",
 	[ST_REL_INSERT] = "INSERT OR IGNORE INTO memory_relationships"
@@ -71,6 +65,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MEM_ORPHAN_CHILDREN] = "UPDATE memories SET parent_memory_id = NULL WHERE parent_memory_id = ?1",
 	[ST_MEM_DELETE] = "DELETE FROM memories WHERE seq = ?1",
 	[ST_MEM_COUNT_ALL] = "SELECT coalesce(sum(memory_count), 0) FROM users",
+	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
+			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3) WHERE id = ?1",
 };
 
 enum pos_err sq_fail(struct sq_conn *c, const char *what)
@@ -334,6 +330,7 @@ out:
 static void sq_close(struct pos_store *base)
 {
 	struct sq_store *s = (struct sq_store *)base;
+	sq_access_stop(s);
 	pthread_setspecific(s->key, NULL);
 	pthread_mutex_lock(&s->conns_lock);
 	struct sq_conn *c = s->conns;
@@ -848,6 +845,10 @@ enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 	if (mkdir(blobs, 0700) != 0 && errno != EEXIST)
 		return pos_error_set(err, POS_ERR_IO, NULL,
 				     "cannot create %s: %s", blobs, strerror(errno));
+	/* Memory statistics take a process-wide mutex on every allocation;
+	 * we do not read them. Only effective before SQLite initialises, and
+	 * harmless (SQLITE_MISUSE) after. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	struct sq_store *s = pos_calloc(1, sizeof(*s));
 	if (!s)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -874,6 +875,8 @@ enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 	pthread_mutex_lock(&s->write_lock);
 	enum pos_err rc = migrate(c->db, err);
 	pthread_mutex_unlock(&s->write_lock);
+	if (!rc && (rc = sq_access_start(s)))
+		pos_error_set(err, rc, NULL, "cannot start the access counter");
 	if (rc) {
 		sq_close(&s->base);
 		return rc;

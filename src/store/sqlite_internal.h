@@ -32,8 +32,6 @@ enum sq_stmt {
 	ST_MEM_OWNED,
 	ST_MEM_INSERT,
 	ST_MEM_GET,
-	ST_MEM_TOUCH,
-	ST_MEM_RELATED,
 	ST_MEM_TAG_INSERT,
 	ST_MEM_TAG_CLEAR,
 	ST_REL_INSERT,
@@ -42,8 +40,24 @@ enum sq_stmt {
 	ST_MEM_ORPHAN_CHILDREN,
 	ST_MEM_DELETE,
 	ST_MEM_COUNT_ALL,
+	ST_MEM_ACCESS_ADD,
 	ST__COUNT
 };
+
+/*
+ * The columns of a memory as read (alias `m`), ending with its related ids
+ * as a JSON array, so one statement — one read transaction — fetches all.
+ */
+#define SQ_MEM_COLS                                                             \
+	"m.id, m.user_id, m.content, m.type, m.layer, m.source, m.created_at,"  \
+	" m.updated_at, m.last_accessed_at, m.parent_memory_id, m.tags,"        \
+	" m.importance_score, m.access_count, m.is_encrypted, m.shared_with,"   \
+	" m.metadata, m.attachments, m.external_id,"                            \
+	" (SELECT json_group_array(rid) FROM ("                                 \
+	" SELECT related_memory_id AS rid FROM memory_relationships"            \
+	" WHERE memory_id = m.id AND relationship_type = 'related'"             \
+	" UNION SELECT memory_id FROM memory_relationships"                     \
+	" WHERE related_memory_id = m.id AND relationship_type = 'related'))"
 
 #define SQ_FILTER_BITS 6 /* type, layer, source, tag, after, before */
 
@@ -56,8 +70,21 @@ struct sq_conn {
 	struct sq_store *owner;
 };
 
+/* Write-behind access counts (sqlite_access.c). */
+struct access_entry;
+struct sq_access {
+	pthread_rwlock_t flush_lock; /* readers shared, flusher exclusive */
+	pthread_mutex_t table_lock;
+	pthread_cond_t wake;
+	struct access_entry *slots;
+	size_t cap, used;
+	pthread_t thread;
+	bool inited, running, stop;
+};
+
 struct sq_store {
 	struct pos_store base;
+	struct sq_access access;
 	char path[PATH_MAX];
 	pthread_key_t key;
 	pthread_mutex_t write_lock;   /* one writer at a time, in-process */
@@ -87,6 +114,21 @@ int64_t sq_col_time(sqlite3_stmt *st, int i);
 /* Binds text (NULL binds SQL NULL). Static lifetime: caller keeps it. */
 int sq_bind_str(sqlite3_stmt *st, int i, const char *s);
 int sq_bind_time(sqlite3_stmt *st, int i, int64_t t);
+
+/* Access counting (sqlite_access.c). */
+enum pos_err sq_access_start(struct sq_store *s);
+/* Flushes what is pending and stops the flusher thread. */
+void sq_access_stop(struct sq_store *s);
+/* Brackets a read whose rows get pending counts overlaid. */
+void sq_access_read_begin(struct sq_store *s);
+void sq_access_read_end(struct sq_store *s);
+/* Counts one access; returns the pending count and last time for `id`. */
+enum pos_err sq_access_touch(struct sq_store *s, const char *id, int64_t now,
+			     int64_t *pending, int64_t *last_at);
+/* Adds pending counts to a row just read (between read_begin/end). */
+void sq_access_overlay(struct sq_store *s, struct pos_memory *m);
+/* Writes pending counts now. Must not be called inside read_begin/end. */
+void sq_access_flush(struct sq_store *s);
 
 /* Memory operations (sqlite_memories.c). */
 enum pos_err sq_memory_insert(struct pos_store *s, const struct pos_memory *m,

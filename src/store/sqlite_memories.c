@@ -13,18 +13,12 @@
 #include "base/clock.h"
 #include "base/log.h"
 
-/* Column order of MEM_COLS in sqlite.c. */
+/* Column order of SQ_MEM_COLS (sqlite_internal.h). */
 enum {
 	C_ID, C_USER, C_CONTENT, C_TYPE, C_LAYER, C_SOURCE, C_CREATED,
 	C_UPDATED, C_ACCESSED, C_PARENT, C_TAGS, C_IMPORTANCE, C_ACCESS_COUNT,
-	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL
+	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL, C_RELATED
 };
-
-#define MEM_COLS_M                                                              \
-	"m.id, m.user_id, m.content, m.type, m.layer, m.source, m.created_at,"  \
-	" m.updated_at, m.last_accessed_at, m.parent_memory_id, m.tags,"        \
-	" m.importance_score, m.access_count, m.is_encrypted, m.shared_with,"   \
-	" m.metadata, m.attachments, m.external_id"
 
 static enum pos_err read_memory(struct pos_arena *a, sqlite3_stmt *st,
 				struct pos_memory *m)
@@ -59,6 +53,9 @@ static enum pos_err read_memory(struct pos_arena *a, sqlite3_stmt *st,
 	m->metadata_json = sq_col_str(a, st, C_METADATA, NULL);
 	m->attachments_json = sq_col_str(a, st, C_ATTACHMENTS, NULL);
 	m->external_id = sq_col_str(a, st, C_EXTERNAL, NULL);
+	m->related_json = sq_col_str(a, st, C_RELATED, NULL);
+	if (!m->related_json)
+		m->related_json = "[]";
 	if (!m->content || !m->source || !m->tags_json || !m->shared_with_json ||
 	    !m->metadata_json || !m->attachments_json)
 		return POS_ERR_NOMEM;
@@ -224,41 +221,6 @@ enum pos_err sq_memory_insert(struct pos_store *base, const struct pos_memory *m
 	return sq_end(s, c, rc, false);
 }
 
-static enum pos_err read_related(struct sq_conn *c, struct pos_arena *a,
-				 struct pos_memory *m)
-{
-	sqlite3_stmt *st = sq_stmt(c, ST_MEM_RELATED);
-	if (!st)
-		return POS_ERR_STORE;
-	sq_bind_str(st, 1, m->id);
-	size_t cap = 0;
-	enum pos_err rc = POS_OK;
-	int step;
-	m->related = NULL;
-	m->n_related = 0;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (m->n_related == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			char(*nr)[POS_UUID_SIZE] = pos_arena_alloc(a, ncap * POS_UUID_SIZE);
-			if (!nr) {
-				rc = POS_ERR_NOMEM;
-				break;
-			}
-			if (m->n_related)
-				memcpy(nr, m->related, m->n_related * POS_UUID_SIZE);
-			m->related = nr;
-			cap = ncap;
-		}
-		const unsigned char *t = sqlite3_column_text(st, 0);
-		snprintf(m->related[m->n_related++], POS_UUID_SIZE, "%s",
-			 t ? (const char *)t : "");
-	}
-	if (!rc && step != SQLITE_DONE)
-		rc = sq_fail(c, "related lookup");
-	sqlite3_reset(st);
-	return rc;
-}
-
 enum pos_err sq_memory_get(struct pos_store *base, struct pos_arena *a,
 			   const char *user_id, const char *id, bool touch,
 			   int64_t now, struct pos_memory *out)
@@ -267,35 +229,33 @@ enum pos_err sq_memory_get(struct pos_store *base, struct pos_arena *a,
 	struct sq_conn *c = sq_conn(s);
 	if (!c)
 		return POS_ERR_STORE;
-	enum pos_err rc = POS_OK;
-	if (touch && (rc = sq_begin(s, c)))
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, touch ? ST_MEM_TOUCH : ST_MEM_GET);
-	if (!st) {
-		rc = POS_ERR_STORE;
-		goto out;
-	}
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_GET);
+	if (!st)
+		return POS_ERR_STORE;
 	sq_bind_str(st, 1, id);
 	sq_bind_str(st, 2, user_id);
-	if (touch)
-		sqlite3_bind_int64(st, 3, now);
+	enum pos_err rc = POS_OK;
+	/* The access is counted in memory (sqlite_access.c); the row read and
+	 * the overlay of pending counts happen under the same shared lock. */
+	sq_access_read_begin(s);
 	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
+	if (step == SQLITE_ROW)
 		rc = read_memory(a, st, out);
-		/* RETURNING: step to the end so the UPDATE completes. */
-		while (step == SQLITE_ROW)
-			step = sqlite3_step(st);
-		if (!rc && step != SQLITE_DONE)
-			rc = sq_fail(c, "memory get");
-	} else {
+	else
 		rc = step == SQLITE_DONE ? POS_ERR_NOT_FOUND : sq_fail(c, "memory get");
-	}
 	sqlite3_reset(st);
-	if (!rc)
-		rc = read_related(c, a, out);
-out:
-	if (touch)
-		rc = sq_end(s, c, rc, false);
+	if (!rc && touch) {
+		int64_t pending, last;
+		rc = sq_access_touch(s, out->id, now, &pending, &last);
+		if (!rc) {
+			out->access_count += pending;
+			if (out->last_accessed_at == POS_TIME_NONE || last > out->last_accessed_at)
+				out->last_accessed_at = last;
+		}
+	} else if (!rc) {
+		sq_access_overlay(s, out);
+	}
+	sq_access_read_end(s);
 	return rc;
 }
 
@@ -343,7 +303,7 @@ static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
 	}
 	struct pos_buf b;
 	pos_buf_init(&b, 4096);
-	enum pos_err rc = pos_buf_adds(&b, count ? "SELECT count(*)" : "SELECT " MEM_COLS_M);
+	enum pos_err rc = pos_buf_adds(&b, count ? "SELECT count(*)" : "SELECT " SQ_MEM_COLS);
 	if (!rc)
 		rc = build_where(&b, mask);
 	if (!rc && !count) {
@@ -392,6 +352,10 @@ enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
 	int sort = (unsigned)q->sort < POS_SORT__COUNT ? (int)q->sort : 0;
 	*n = 0;
 	*out = NULL;
+	/* Orders by access need the pending counts in the rows. */
+	if (sort == POS_SORT_ACCESSED || sort == POS_SORT_ACCESS_COUNT)
+		sq_access_flush((struct sq_store *)base);
+	sq_access_read_begin((struct sq_store *)base);
 	/* Count and page in one read transaction so they agree. */
 	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return sq_fail(c, "begin read");
@@ -429,7 +393,7 @@ enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
 	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < q->limit) {
 		rc = read_memory(a, st, &v[*n]);
 		if (!rc)
-			rc = read_related(c, a, &v[*n]);
+			sq_access_overlay((struct sq_store *)base, &v[*n]);
 		if (rc)
 			break;
 		(*n)++;
@@ -440,6 +404,7 @@ enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
 	*out = v;
 out:
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	sq_access_read_end((struct sq_store *)base);
 	return rc;
 }
 

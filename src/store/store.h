@@ -89,8 +89,9 @@ struct pos_memory {
 	const char *metadata_json;  /* JSON object */
 	const char *attachments_json; /* JSON array */
 	const char *external_id;    /* NULL unless synced */
-	char (*related)[POS_UUID_SIZE]; /* related memory ids */
+	char (*related)[POS_UUID_SIZE]; /* related memory ids (input) */
 	size_t n_related;
+	const char *related_json;   /* the same as a JSON array, on reads */
 };
 
 /* Bits of struct pos_memory_patch.set: which fields a partial update sets. */

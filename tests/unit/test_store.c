@@ -179,11 +179,10 @@ static void memory_crud_and_isolation(void **state)
 	assert_int_equal(got.access_count, 1);
 	assert_int_equal(got.last_accessed_at, 42);
 	assert_string_equal(got.parent_id, m[0].id);
-	assert_int_equal(got.n_related, 1);
-	assert_string_equal(got.related[0], m[1].id);
+	assert_non_null(strstr(got.related_json, m[1].id));
 	/* relationships read from both ends */
 	assert_int_equal(f->s->ops->memory_get(f->s, f->a, a, m[1].id, false, 0, &got), POS_OK);
-	assert_int_equal(got.n_related, 1);
+	assert_non_null(strstr(got.related_json, m[2].id));
 	assert_int_equal(got.access_count, 0);
 	/* user b sees nothing of a's */
 	assert_int_equal(f->s->ops->memory_get(f->s, f->a, b, m[0].id, true, 1, &got), POS_ERR_NOT_FOUND);
