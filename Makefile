@@ -43,7 +43,7 @@ test-asan:
 bench: deps
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 	@cmake --build $(BENCH_BUILD) -j$(JOBS)
-	@POS_BIN=$(BENCH_BUILD)/personalos ./bench/core.sh
+	@python3 bench/run_core.py --bin $(BENCH_BUILD)/personalos
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -3,6 +3,9 @@
  */
 #include "api/api.h"
 
+#include <limits.h>
+
+#include "memory/graph.h"
 #include "memory/memory.h"
 
 static void reply_memory(struct pos_req *r, int status, const struct pos_memory *m)
@@ -150,4 +153,74 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 	else
 		pos_reply_empty(r, 204);
+}
+
+static void reply_writer(struct pos_req *r, struct pos_buf *b, enum pos_err rc,
+			 const struct pos_error *err)
+{
+	if (rc) {
+		pos_buf_free(b);
+		if (err && err->code)
+			pos_reply_error(r, err);
+		else
+			pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, b);
+}
+
+void pos_api_memory_stats(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 4 * 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = pos_memory_stats_json(srv->store, r->arena, r->principal.user_id,
+						&w, &err);
+	reply_writer(r, &b, rc, &err);
+}
+
+/* An optional integer query parameter in [min, max]; 422 when malformed. */
+static bool int_param(struct pos_req *r, const char *name, long long min,
+		      long long max, unsigned *out)
+{
+	const char *v = pos_req_param(r, name);
+	long long n;
+	if (!v)
+		return true;
+	if (!pos_parse_int(v, min, LLONG_MAX, &n)) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "%s must be an integer >= %lld", name, min);
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, name, msg);
+		return false;
+	}
+	*out = (unsigned)(n > max ? max : n);
+	return true;
+}
+
+void pos_api_memory_graph(struct pos_server *srv, struct pos_req *r)
+{
+	unsigned depth = POS_GRAPH_DEPTH_DEFAULT, limit = POS_GRAPH_LIMIT_DEFAULT;
+	if (!int_param(r, "depth", 0, POS_GRAPH_DEPTH_MAX, &depth) ||
+	    !int_param(r, "limit", 1, POS_GRAPH_LIMIT_MAX, &limit))
+		return;
+	const char *root = pos_req_param(r, "root");
+	if (root && !*root)
+		root = NULL;
+	struct pos_graph g;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_memory_graph(srv->store, r->arena, r->principal.user_id, root, depth,
+			     limit, &g, &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, POS_RESPONSE_MAX);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_graph_json(&w, &g);
+	reply_writer(r, &b, w.rc, NULL);
 }

@@ -344,7 +344,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			return MHD_NO;
 		atomic_fetch_add(&srv->inflight, 1);
 		*con_cls = r;
-		return MHD_YES;
+		if (!r->body_too_large)
+			return MHD_YES;
+		/* The declared body is over the limit: answer now rather than
+		 * wait for bytes we will not read. The connection closes after,
+		 * so queueing on the first call costs no keep-alive. */
+		r->started = true;
+		dispatch(srv, r);
+		return queue(r, pos_mono_us() - r->start_us);
 	}
 	if (*upload_data_size) {
 		if (!r->body_too_large &&
@@ -385,6 +392,40 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ---- start / stop ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decodes %HH in paths and query arguments like libmicrohttpd's default,
+ * except %00: a NUL would cut the C string short and route
+ * "/api/memories/%00" to "/api/memories". It is kept as the literal "%00",
+ * which then matches nothing it should not.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		int hi, lo;
+		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
 
 static enum pos_err resolve(const struct pos_config *cfg, struct sockaddr_storage *ss,
 			    socklen_t *len, bool *v6, struct pos_error *err)
@@ -464,7 +505,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		/* Per-connection pool for headers; MHD clears it per request, so
 		 * smaller is faster. Bodies stream into our own buffer. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),

@@ -829,6 +829,9 @@ static const struct pos_store_ops sq_ops = {
 	.memory_update = sq_memory_update,
 	.memory_delete = sq_memory_delete,
 	.memory_count_all = sq_memory_count_all,
+	.memory_stats = sq_memory_stats,
+	.graph_nodes = sq_graph_nodes,
+	.graph_edges = sq_graph_edges,
 	.summary = sq_summary,
 };
 

@@ -146,4 +146,15 @@ enum pos_err sq_memory_delete(struct pos_store *s, const char *user_id,
 			      const char *id);
 enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
 
+/* Stats and graph (sqlite_graph.c). */
+enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,
+			     const char *user_id, unsigned days, unsigned tags,
+			     struct pos_memory_stats *out);
+enum pos_err sq_graph_nodes(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, const char *ids_json,
+			    unsigned limit, struct pos_graph_node **out, size_t *n);
+enum pos_err sq_graph_edges(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, const char *ids_json,
+			    unsigned limit, struct pos_graph_edge **out, size_t *n);
+
 #endif

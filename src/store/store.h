@@ -143,6 +143,33 @@ struct pos_store_summary {
 	char integrity_message[256];
 };
 
+/* Aggregates for GET /api/memories/stats; JSON fields are ready to embed. */
+struct pos_memory_stats {
+	int64_t total;
+	double importance_avg;
+	int64_t accesses;             /* stored access counts (flushed) */
+	int64_t oldest, newest;       /* POS_TIME_NONE when empty */
+	const char *by_type_json;     /* {"note": 3, ...} */
+	const char *by_layer_json;
+	const char *by_source_json;
+	const char *per_day_json;     /* [{"date":"2026-11-24","count":3}, ...] newest first */
+	const char *top_tags_json;    /* [{"tag":"work","count":5}, ...] */
+};
+
+struct pos_graph_node {
+	char id[POS_UUID_SIZE];
+	const char *label;            /* the first 120 characters of content */
+	enum pos_mem_type type;
+	enum pos_mem_layer layer;
+};
+
+struct pos_graph_edge {
+	char source[POS_UUID_SIZE];
+	char target[POS_UUID_SIZE];
+	const char *type;             /* related | parent | ... */
+	double strength;
+};
+
 struct pos_store;
 
 struct pos_store_ops {
@@ -215,6 +242,25 @@ struct pos_store_ops {
 				      int64_t now, struct pos_error *err);
 	enum pos_err (*memory_delete)(struct pos_store *s, const char *user_id,
 				      const char *id);
+	/* Aggregates over one user's memories, up to `days` per_day entries
+	 * and `tags` top tags. */
+	enum pos_err (*memory_stats)(struct pos_store *s, struct pos_arena *a,
+				     const char *user_id, unsigned days,
+				     unsigned tags, struct pos_memory_stats *out);
+	/*
+	 * Graph nodes of the user: those with ids in `ids_json` (a JSON array
+	 * of UUIDs), or when it is NULL the `limit` newest memories.
+	 */
+	enum pos_err (*graph_nodes)(struct pos_store *s, struct pos_arena *a,
+				    const char *user_id, const char *ids_json,
+				    unsigned limit, struct pos_graph_node **out,
+				    size_t *n);
+	/* Edges (relationships and parent links) of the user touching any id
+	 * in `ids_json`, at most `limit`. */
+	enum pos_err (*graph_edges)(struct pos_store *s, struct pos_arena *a,
+				    const char *user_id, const char *ids_json,
+				    unsigned limit, struct pos_graph_edge **out,
+				    size_t *n);
 	/* Memories of every user (metrics). */
 	enum pos_err (*memory_count_all)(struct pos_store *s, int64_t *n);
 

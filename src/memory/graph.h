@@ -1,0 +1,40 @@
+/*
+ * graph.h — the memory graph and stats views of one user's memories.
+ *
+ * Graph: without a root, the newest `limit` memories and the edges among
+ * them; with a root, a breadth-first walk over relationships and parent
+ * links up to `depth` hops, stopping at `limit` nodes. Edges are returned
+ * only between returned nodes. Results live in the caller's arena.
+ * Thread-safe.
+ */
+#ifndef POS_MEMORY_GRAPH_H
+#define POS_MEMORY_GRAPH_H
+
+#include "base/json.h"
+#include "store/store.h"
+
+#define POS_GRAPH_LIMIT_DEFAULT 100
+#define POS_GRAPH_LIMIT_MAX 500
+#define POS_GRAPH_DEPTH_DEFAULT 2
+#define POS_GRAPH_DEPTH_MAX 5
+
+struct pos_graph {
+	struct pos_graph_node *nodes;
+	size_t n_nodes;
+	struct pos_graph_edge *edges;
+	size_t n_edges;
+};
+
+/* root may be NULL. A malformed or unknown root is POS_ERR_NOT_FOUND. */
+enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
+			      const char *user_id, const char *root,
+			      unsigned depth, unsigned limit,
+			      struct pos_graph *out, struct pos_error *err);
+void pos_graph_json(struct pos_jw *w, const struct pos_graph *g);
+
+/* Writes the stats object of GET /api/memories/stats. */
+enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
+				   const char *user_id, struct pos_jw *w,
+				   struct pos_error *err);
+
+#endif

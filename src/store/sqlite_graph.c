@@ -1,0 +1,171 @@
+/*
+ * sqlite_graph.c — aggregates (stats) and graph queries of the SQLite
+ * backend. Id sets arrive as JSON arrays and are expanded with json_each,
+ * so each query is one prepared statement whatever the set size.
+ */
+#include "store/sqlite_internal.h"
+
+#include <string.h>
+
+#include "base/clock.h"
+
+static const char stats_sql[] =
+	"SELECT"
+	" (SELECT count(*) FROM memories WHERE user_id = ?1),"
+	" (SELECT coalesce(avg(importance_score), 0) FROM memories WHERE user_id = ?1),"
+	" (SELECT coalesce(sum(access_count), 0) FROM memories WHERE user_id = ?1),"
+	" (SELECT min(created_at) FROM memories WHERE user_id = ?1),"
+	" (SELECT max(created_at) FROM memories WHERE user_id = ?1),"
+	" (SELECT coalesce(json_group_object(type, n), '{}') FROM"
+	"   (SELECT type, count(*) AS n FROM memories WHERE user_id = ?1 GROUP BY type)),"
+	" (SELECT coalesce(json_group_object(layer, n), '{}') FROM"
+	"   (SELECT layer, count(*) AS n FROM memories WHERE user_id = ?1 GROUP BY layer)),"
+	" (SELECT coalesce(json_group_object(source, n), '{}') FROM"
+	"   (SELECT source, count(*) AS n FROM memories WHERE user_id = ?1 GROUP BY source)),"
+	" (SELECT coalesce(json_group_array(json_object('date', d, 'count', n)), '[]') FROM"
+	"   (SELECT date(created_at / 1000000, 'unixepoch') AS d, count(*) AS n"
+	"    FROM memories WHERE user_id = ?1 GROUP BY d ORDER BY d DESC LIMIT ?2)),"
+	" (SELECT coalesce(json_group_array(json_object('tag', tag, 'count', n)), '[]') FROM"
+	"   (SELECT tag, count(*) AS n FROM memory_tags WHERE user_id = ?1"
+	"    GROUP BY tag ORDER BY n DESC, tag LIMIT ?3))";
+
+static const char nodes_by_id_sql[] =
+	"SELECT id, substr(content, 1, 120), type, layer FROM memories"
+	" WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?2))"
+	" ORDER BY created_at DESC LIMIT ?3";
+
+static const char nodes_recent_sql[] =
+	"SELECT id, substr(content, 1, 120), type, layer FROM memories"
+	" WHERE user_id = ?1 ORDER BY created_at DESC, seq DESC LIMIT ?3";
+
+static const char edges_sql[] =
+	"SELECT r.memory_id, r.related_memory_id, r.relationship_type, r.strength"
+	" FROM memory_relationships r JOIN memories m ON m.id = r.memory_id AND m.user_id = ?1"
+	" WHERE r.memory_id IN (SELECT value FROM json_each(?2))"
+	"    OR r.related_memory_id IN (SELECT value FROM json_each(?2))"
+	" UNION ALL"
+	" SELECT m.id, m.parent_memory_id, 'parent', 1.0 FROM memories m"
+	" WHERE m.user_id = ?1 AND m.parent_memory_id IS NOT NULL"
+	"   AND (m.id IN (SELECT value FROM json_each(?2))"
+	"        OR m.parent_memory_id IN (SELECT value FROM json_each(?2)))"
+	" LIMIT ?3";
+
+/* Prepares a one-off statement (these routes are not hot). */
+static sqlite3_stmt *prepare(struct sq_conn *c, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sq_fail(c, "prepare");
+		return NULL;
+	}
+	return st;
+}
+
+enum pos_err sq_memory_stats(struct pos_store *base, struct pos_arena *a,
+			     const char *user_id, unsigned days, unsigned tags,
+			     struct pos_memory_stats *out)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = prepare(c, stats_sql);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	sqlite3_bind_int(st, 2, (int)days);
+	sqlite3_bind_int(st, 3, (int)tags);
+	enum pos_err rc = POS_OK;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->total = sqlite3_column_int64(st, 0);
+		out->importance_avg = sqlite3_column_double(st, 1);
+		out->accesses = sqlite3_column_int64(st, 2);
+		out->oldest = sq_col_time(st, 3);
+		out->newest = sq_col_time(st, 4);
+		out->by_type_json = sq_col_str(a, st, 5, NULL);
+		out->by_layer_json = sq_col_str(a, st, 6, NULL);
+		out->by_source_json = sq_col_str(a, st, 7, NULL);
+		out->per_day_json = sq_col_str(a, st, 8, NULL);
+		out->top_tags_json = sq_col_str(a, st, 9, NULL);
+		if (!out->by_type_json || !out->by_layer_json || !out->by_source_json ||
+		    !out->per_day_json || !out->top_tags_json)
+			rc = POS_ERR_NOMEM;
+	} else {
+		rc = sq_fail(c, "stats");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum pos_err sq_graph_nodes(struct pos_store *base, struct pos_arena *a,
+			    const char *user_id, const char *ids_json,
+			    unsigned limit, struct pos_graph_node **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = prepare(c, ids_json ? nodes_by_id_sql : nodes_recent_sql);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	if (ids_json)
+		sq_bind_str(st, 2, ids_json);
+	sqlite3_bind_int(st, 3, (int)limit);
+	struct pos_graph_node *v = pos_arena_alloc(a, (limit ? limit : 1) * sizeof(*v));
+	enum pos_err rc = v ? POS_OK : POS_ERR_NOMEM;
+	int step = SQLITE_DONE;
+	*n = 0;
+	while (!rc && *n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pos_graph_node *g = &v[*n];
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		snprintf(g->id, sizeof(g->id), "%s", t ? (const char *)t : "");
+		g->label = sq_col_str(a, st, 1, NULL);
+		int ty = pos_mem_type_parse((const char *)sqlite3_column_text(st, 2));
+		int la = pos_mem_layer_parse((const char *)sqlite3_column_text(st, 3));
+		if (!g->label)
+			rc = POS_ERR_NOMEM;
+		g->type = ty < 0 ? POS_TYPE_NOTE : (enum pos_mem_type)ty;
+		g->layer = la < 0 ? POS_LAYER_ACTIVE : (enum pos_mem_layer)la;
+		(*n)++;
+	}
+	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = sq_fail(c, "graph nodes");
+	sqlite3_finalize(st);
+	*out = v;
+	return rc;
+}
+
+enum pos_err sq_graph_edges(struct pos_store *base, struct pos_arena *a,
+			    const char *user_id, const char *ids_json,
+			    unsigned limit, struct pos_graph_edge **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = prepare(c, edges_sql);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, ids_json);
+	sqlite3_bind_int(st, 3, (int)limit);
+	struct pos_graph_edge *v = pos_arena_alloc(a, (limit ? limit : 1) * sizeof(*v));
+	enum pos_err rc = v ? POS_OK : POS_ERR_NOMEM;
+	int step = SQLITE_DONE;
+	*n = 0;
+	while (!rc && *n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pos_graph_edge *e = &v[*n];
+		const unsigned char *s0 = sqlite3_column_text(st, 0);
+		const unsigned char *s1 = sqlite3_column_text(st, 1);
+		snprintf(e->source, sizeof(e->source), "%s", s0 ? (const char *)s0 : "");
+		snprintf(e->target, sizeof(e->target), "%s", s1 ? (const char *)s1 : "");
+		e->type = sq_col_str(a, st, 2, NULL);
+		e->strength = sqlite3_column_double(st, 3);
+		if (!e->type)
+			rc = POS_ERR_NOMEM;
+		(*n)++;
+	}
+	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = sq_fail(c, "graph edges");
+	sqlite3_finalize(st);
+	*out = v;
+	return rc;
+}

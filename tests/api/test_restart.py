@@ -1,0 +1,131 @@
+"""Data and tokens survive a SIGTERM restart on the same data directory."""
+
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+class RestartTest(harness.ApiTestCase):
+    """Starts its own servers; ApiTestCase's helpers are reused with self.api."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("restarts the server")
+        harness.require_binary()
+
+    @classmethod
+    def tearDownClass(cls):
+        pass
+
+    def setUp(self):
+        self.data_dir = tempfile.mkdtemp(prefix="pos-restart-")
+        self.addCleanup(shutil.rmtree, self.data_dir, True)
+        self.server = None
+
+    def start(self):
+        server = harness.Server(data_dir=self.data_dir).start()
+        self.server = server
+        self.api = harness.Api(server.base_url)
+        self.addCleanup(self.api.close)
+        return server
+
+    def stop(self):
+        self.api.close()
+        self.server.stop()  # asserts exit code 0 after SIGTERM
+        self.server = None
+
+    def tearDown(self):
+        if self.server is not None:
+            server, self.server = self.server, None
+            self.api.close()
+            server.stop()  # still asserts a clean exit
+
+    def test_data_and_tokens_survive_restart(self):
+        self.start()
+        u = self.new_user(full_name="Persistent Person")
+        login = self.api.login(u.email)
+        parent = self.create_memory(u.token, "parent note", tags=["p"])
+        m = self.create_memory(u.token, "remember the milk \u2615", type="action",
+                               layer="working", source="todo", tags=["home", "errand"],
+                               metadata={"where": {"shop": "corner"}},
+                               attachments=[{"name": "list.txt"}],
+                               importance_score=0.75, parent_memory_id=parent["id"],
+                               related_memory_ids=[parent["id"]],
+                               created_at="2025-05-06T07:08:09Z")
+        r = self.api.post("/api/memories/bulk",
+                          {"memories": [{"content": "bulk %d" % i} for i in range(50)]},
+                          token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        self.get_memory(u.token, m["id"])  # access_count 1
+        r = self.api.patch("/api/auth/me", {"ai_persona": {"humor": 9},
+                                            "settings": {"theme": "dark"}}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        gone = self.create_memory(u.token, "deleted before restart")
+        self.assertEqual(self.api.delete("/api/memories/" + gone["id"], token=u.token).status, 204)
+        self.stop()
+
+        self.start()
+        # Tokens issued before the restart still work.
+        me = self.me(u.token)
+        self.assertEqual(me["id"], u.id)
+        self.assertEqual(me["full_name"], "Persistent Person")
+        self.assertEqual(me["ai_persona"]["humor"], 9)
+        self.assertEqual(me["settings"], {"theme": "dark"})
+        self.assertEqual(me["total_memories"], 52)
+        self.assertEqual(self.me(login["access_token"])["id"], u.id)
+        r = self.api.post("/api/auth/refresh", {"refresh_token": login["refresh_token"]})
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.me(r.json["access_token"])
+        # The password still logs in.
+        self.api.login(u.email)
+
+        got = self.get_memory(u.token, m["id"])
+        for key in ("content", "type", "layer", "source", "tags", "metadata", "attachments",
+                    "parent_memory_id", "related_memory_ids", "created_at", "user_id"):
+            self.assertEqual(got[key], m[key], key)
+        self.assertAlmostEqual(got["importance_score"], 0.75)
+        self.assertEqual(got["access_count"], 2)
+        self.assertIn(m["id"], self.get_memory(u.token, parent["id"])["related_memory_ids"])
+        self.assertEqual([x["id"] for x in self.list_memories(u.token, "tag=errand")["memories"]],
+                         [m["id"]])
+        self.assertEqual(self.list_memories(u.token)["total"], 52)
+        self.assert_error(self.api.get("/api/memories/" + gone["id"], token=u.token),
+                          404, "not_found")
+        # Writes work after the restart, and survive a second one.
+        after = self.create_memory(u.token, "written after restart")
+        self.stop()
+        self.start()
+        self.assertEqual(self.get_memory(u.token, after["id"])["content"], "written after restart")
+        self.assertEqual(self.memory_count(u.token), 53)
+
+    def test_revocations_survive_restart(self):
+        self.start()
+        u = self.new_user()
+        r = self.api.post("/api/auth/logout", token=u.token)
+        self.assertEqual(r.status, 204)
+        rotated = self.api.login(u.email)
+        r = self.api.post("/api/auth/refresh", {"refresh_token": rotated["refresh_token"]})
+        self.assertEqual(r.status, 200)
+        newest = r.json
+        self.stop()
+        self.start()
+        self.assert_error(self.api.get("/api/auth/me", token=u.token), 401, "unauthorized")
+        self.assert_error(self.api.post("/api/auth/refresh", {"refresh_token": u.refresh_token}),
+                          401, "invalid_token")
+        self.assertEqual(self.me(newest["access_token"])["id"], u.id)
+        # Replaying the rotated token after the restart still revokes the family.
+        self.assert_error(self.api.post("/api/auth/refresh",
+                                        {"refresh_token": rotated["refresh_token"]}),
+                          401, "invalid_token")
+        self.assert_error(self.api.post("/api/auth/refresh",
+                                        {"refresh_token": newest["refresh_token"]}),
+                          401, "invalid_token")
+
+
+if __name__ == "__main__":
+    unittest.main()
