@@ -89,3 +89,17 @@ bool pos_uuid_valid(const char *s, size_t len, char norm[POS_UUID_SIZE])
 		norm[len] = '\0';
 	return true;
 }
+
+bool pos_uuid_new_v7(char out[POS_UUID_SIZE], int64_t now_us)
+{
+	unsigned char b[16];
+	if (!pos_random_bytes(b + 6, sizeof(b) - 6))
+		return false;
+	uint64_t ms = now_us > 0 ? (uint64_t)now_us / 1000 : 0;
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		b[i] = (unsigned char)(ms & 0xff);
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	pos_uuid_from_bytes(b, out);
+	return true;
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define POS_UUID_LEN 36
 #define POS_UUID_SIZE (POS_UUID_LEN + 1)
@@ -15,6 +16,12 @@
 /* Writes a fresh v4 UUID and its NUL into out. Returns false if the kernel
  * random source fails (never in practice). */
 bool pos_uuid_new(char out[POS_UUID_SIZE]);
+/*
+ * Writes a fresh version 7 UUID (RFC 9562): 48 bits of Unix milliseconds,
+ * then randomness. Ids made later sort later, so B-tree inserts land at the
+ * right edge of the index instead of all over it.
+ */
+bool pos_uuid_new_v7(char out[POS_UUID_SIZE], int64_t now_us);
 /*
  * True when s[0..len) is a canonical UUID (any version, hex digits of either
  * case). When `norm` is not NULL, writes the lower-cased form there.

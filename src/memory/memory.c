@@ -278,7 +278,7 @@ static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 	enum pos_err rc = validate(c, o, true, m, &set);
 	if (rc)
 		return rc;
-	if (!pos_uuid_new(m->id))
+	if (!pos_uuid_new_v7(m->id, now))
 		return POS_ERR_INTERNAL;
 	snprintf(m->user_id, sizeof(m->user_id), "%s", user_id);
 	if (m->created_at == POS_TIME_NONE)

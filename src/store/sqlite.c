@@ -141,7 +141,8 @@ static sqlite3 *open_db(const char *path)
 		     "PRAGMA synchronous = NORMAL;"
 		     "PRAGMA foreign_keys = ON;"
 		     "PRAGMA temp_store = MEMORY;"
-		     "PRAGMA cache_size = -8000;") != SQLITE_OK) {
+		     "PRAGMA cache_size = -16000;"
+		     "PRAGMA mmap_size = 268435456;") != SQLITE_OK) {
 		sqlite3_close_v2(db);
 		return NULL;
 	}

@@ -132,6 +132,14 @@ static void uuid_generate_and_validate(void **state)
 	assert_false(pos_uuid_valid("abcdef01-2345-4789-8bcd-ef012345678", 35, NULL));
 	assert_false(pos_uuid_valid("abcdef01x2345-4789-8bcd-ef0123456789", 36, NULL));
 	assert_false(pos_uuid_valid("ghijkl01-2345-4789-8bcd-ef0123456789", 36, NULL));
+	/* v7: version nibble 7, and later ids sort after earlier ones */
+	char v1[POS_UUID_SIZE], v2[POS_UUID_SIZE];
+	assert_true(pos_uuid_new_v7(v1, 1700000000000000));
+	assert_true(pos_uuid_new_v7(v2, 1700000000001000));
+	assert_int_equal(v1[14], '7');
+	assert_true(pos_uuid_valid(v1, 36, NULL));
+	assert_true(strcmp(v1, v2) < 0);
+	assert_memory_equal(v1, "018bcfe5-6800", 13);
 	unsigned char bytes[16];
 	pos_uuid_to_bytes(a, bytes);
 	pos_uuid_from_bytes(bytes, norm);
