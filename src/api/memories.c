@@ -82,7 +82,7 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory_query q;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_query_parse(param, r, r->principal.user_id, &q, &err)) {
+	if (pos_memory_query_parse(r->arena, param, r, r->principal.user_id, &q, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}

@@ -414,8 +414,8 @@ static enum pos_err parse_uint(const char *v, const char *name, long long min,
 	return POS_OK;
 }
 
-enum pos_err pos_memory_query_parse(pos_param_fn param, void *ctx,
-				    const char *user_id,
+enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
+				    void *ctx, const char *user_id,
 				    struct pos_memory_query *q,
 				    struct pos_error *err)
 {
@@ -432,8 +432,13 @@ enum pos_err pos_memory_query_parse(pos_param_fn param, void *ctx,
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "layer", "unknown layer");
 	if ((v = param(ctx, "source")) && *v)
 		q->source = v;
-	if ((v = param(ctx, "tag")) && *v)
-		q->tag = v;
+	if ((v = param(ctx, "tag")) && *v) {
+		q->tags = pos_arena_alloc(a, sizeof(*q->tags));
+		if (!q->tags)
+			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		((const char **)q->tags)[0] = v;
+		q->n_tags = 1;
+	}
 	if ((v = param(ctx, "after")) && *v &&
 	    !pos_time_parse(v, strlen(v), true, &q->after))
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "after",

@@ -57,8 +57,8 @@ enum pos_err pos_memory_delete(struct pos_store *s, const char *user_id,
 typedef const char *(*pos_param_fn)(void *ctx, const char *name);
 
 /* Parses list filters, sort, limit and offset (limit over 200 clamps). */
-enum pos_err pos_memory_query_parse(pos_param_fn param, void *ctx,
-				    const char *user_id,
+enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
+				    void *ctx, const char *user_id,
 				    struct pos_memory_query *q,
 				    struct pos_error *err);
 

@@ -88,9 +88,42 @@ static const char m2_tags[] =
 	"CREATE UNIQUE INDEX memories_external ON memories(user_id, source, external_id)"
 	" WHERE external_id IS NOT NULL;";
 
+/*
+ * Version 3: search. An FTS5 index over content and tags that reads its
+ * text from `memories` (external content, no second copy), kept in step by
+ * triggers inside the writing transaction; and one quantized embedding per
+ * memory, tagged with the model that made it.
+ */
+static const char m3_search[] =
+	"CREATE VIRTUAL TABLE memories_fts USING fts5("
+	" content, tags, content='memories', content_rowid='seq',"
+	" tokenize='porter unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER memories_fts_ai AFTER INSERT ON memories BEGIN"
+	" INSERT INTO memories_fts(rowid, content, tags) VALUES (new.seq, new.content, new.tags);"
+	" END;"
+	"CREATE TRIGGER memories_fts_ad AFTER DELETE ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags)"
+	" VALUES ('delete', old.seq, old.content, old.tags);"
+	" END;"
+	"CREATE TRIGGER memories_fts_au AFTER UPDATE OF content, tags ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags)"
+	" VALUES ('delete', old.seq, old.content, old.tags);"
+	" INSERT INTO memories_fts(rowid, content, tags) VALUES (new.seq, new.content, new.tags);"
+	" END;"
+	"INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');"
+	"CREATE TABLE memory_vectors ("
+	" memory_seq INTEGER PRIMARY KEY REFERENCES memories(seq) ON DELETE CASCADE,"
+	" user_id TEXT NOT NULL,"
+	" model TEXT NOT NULL,"
+	" dim INTEGER NOT NULL,"
+	" scale REAL NOT NULL,"
+	" vec BLOB NOT NULL);"
+	"CREATE INDEX memory_vectors_user ON memory_vectors(user_id, model);";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
+	{3, "full-text index and embeddings", m3_search},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

@@ -65,6 +65,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MEM_ORPHAN_CHILDREN] = "UPDATE memories SET parent_memory_id = NULL WHERE parent_memory_id = ?1",
 	[ST_MEM_DELETE] = "DELETE FROM memories WHERE seq = ?1",
 	[ST_MEM_COUNT_ALL] = "SELECT coalesce(sum(memory_count), 0) FROM users",
+	[ST_VEC_PUT] = "INSERT OR REPLACE INTO memory_vectors(memory_seq, user_id, model, dim, scale, vec)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1",
 	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
 			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3) WHERE id = ?1",
 };
@@ -83,6 +86,8 @@ static void conn_free(struct sq_conn *c)
 		sqlite3_finalize(c->st[i]);
 	for (int m = 0; m < (1 << SQ_FILTER_BITS); m++) {
 		sqlite3_finalize(c->list_count[m]);
+		sqlite3_finalize(c->keyword[m]);
+		sqlite3_finalize(c->filter[m]);
 		for (int s = 0; s < POS_SORT__COUNT; s++)
 			sqlite3_finalize(c->list_page[m][s]);
 	}
@@ -833,6 +838,12 @@ static const struct pos_store_ops sq_ops = {
 	.memory_stats = sq_memory_stats,
 	.graph_nodes = sq_graph_nodes,
 	.graph_edges = sq_graph_edges,
+	.keyword_search = sq_keyword_search,
+	.filter_seqs = sq_filter_seqs,
+	.memories_by_seq = sq_memories_by_seq,
+	.vectors_load = sq_vectors_load,
+	.vectors_missing = sq_vectors_missing,
+	.vectors_put = sq_vectors_put,
 	.summary = sq_summary,
 };
 

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "base/buf.h"
 #include "store/store.h"
 
 /* Statements prepared once per connection, by id. */
@@ -41,6 +42,8 @@ enum sq_stmt {
 	ST_MEM_DELETE,
 	ST_MEM_COUNT_ALL,
 	ST_MEM_ACCESS_ADD,
+	ST_VEC_PUT,
+	ST_MEM_SEQ_EXISTS,
 	ST__COUNT
 };
 
@@ -57,7 +60,8 @@ enum sq_stmt {
 	" SELECT related_memory_id AS rid FROM memory_relationships"            \
 	" WHERE memory_id = m.id AND relationship_type = 'related'"             \
 	" UNION SELECT memory_id FROM memory_relationships"                     \
-	" WHERE related_memory_id = m.id AND relationship_type = 'related'))"
+	" WHERE related_memory_id = m.id AND relationship_type = 'related')),"   \
+	" m.seq"
 
 #define SQ_FILTER_BITS 6 /* type, layer, source, tag, after, before */
 
@@ -66,6 +70,8 @@ struct sq_conn {
 	sqlite3_stmt *st[ST__COUNT];
 	sqlite3_stmt *list_page[1 << SQ_FILTER_BITS][POS_SORT__COUNT];
 	sqlite3_stmt *list_count[1 << SQ_FILTER_BITS];
+	sqlite3_stmt *keyword[1 << SQ_FILTER_BITS];
+	sqlite3_stmt *filter[1 << SQ_FILTER_BITS];
 	struct sq_conn *prev, *next;
 	struct sq_store *owner;
 };
@@ -131,8 +137,11 @@ void sq_access_overlay(struct sq_store *s, struct pos_memory *m);
 void sq_access_flush(struct sq_store *s);
 
 /* Memory operations (sqlite_memories.c). */
-enum pos_err sq_memory_insert(struct pos_store *s, const struct pos_memory *m,
+enum pos_err sq_memory_insert(struct pos_store *s, struct pos_memory *m,
 			      size_t n, struct pos_error *err);
+/* Writes m->vec for row `seq` (inside the caller's write transaction). */
+enum pos_err sq_vec_put(struct sq_conn *c, int64_t seq, const char *user_id,
+			const struct pos_vec *v);
 enum pos_err sq_memory_get(struct pos_store *s, struct pos_arena *a,
 			   const char *user_id, const char *id, bool touch,
 			   int64_t now, struct pos_memory *out);
@@ -145,6 +154,38 @@ enum pos_err sq_memory_update(struct pos_store *s, const char *user_id,
 enum pos_err sq_memory_delete(struct pos_store *s, const char *user_id,
 			      const char *id);
 enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
+
+/* Search reads (sqlite_search.c). */
+enum pos_err sq_keyword_search(struct pos_store *s, struct pos_arena *a,
+			       const struct pos_memory_query *q, const char *match,
+			       struct pos_hit **out, size_t *n);
+enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
+			    const struct pos_memory_query *q, size_t max,
+			    int64_t **out, size_t *n);
+enum pos_err sq_memories_by_seq(struct pos_store *s, struct pos_arena *a,
+				const char *user_id, const int64_t *seqs, size_t n,
+				struct pos_memory *out, bool *found);
+enum pos_err sq_vectors_load(struct pos_store *s, const char *user_id,
+			     const char *model,
+			     void (*fn)(void *ctx, int64_t seq, float scale,
+					const int8_t *q, unsigned dim),
+			     void *ctx);
+enum pos_err sq_vectors_missing(struct pos_store *s, struct pos_arena *a,
+				const char *model, int64_t after_seq, size_t max,
+				struct pos_memory **out, size_t *n);
+enum pos_err sq_vectors_put(struct pos_store *s, const struct pos_memory *m,
+			    size_t n);
+/* Reads one memory row of SQ_MEM_COLS (sqlite_memories.c). */
+enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
+			    struct pos_memory *m);
+/* The WHERE clause (from "FROM memories m WHERE ...") for a filter mask,
+ * and binding of its parameters ?1..?7 (sqlite_memories.c). */
+unsigned sq_filter_mask(const struct pos_memory_query *q);
+enum pos_err sq_build_where(struct pos_buf *b, unsigned mask);
+/* Only the " AND m.x = ?n" conditions of a filter mask. */
+enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask);
+void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
+		     unsigned mask);
 
 /* Stats and graph (sqlite_graph.c). */
 enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,

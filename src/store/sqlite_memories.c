@@ -11,17 +11,19 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/log.h"
 
 /* Column order of SQ_MEM_COLS (sqlite_internal.h). */
 enum {
 	C_ID, C_USER, C_CONTENT, C_TYPE, C_LAYER, C_SOURCE, C_CREATED,
 	C_UPDATED, C_ACCESSED, C_PARENT, C_TAGS, C_IMPORTANCE, C_ACCESS_COUNT,
-	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL, C_RELATED
+	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL, C_RELATED,
+	C_SEQ
 };
 
-static enum pos_err read_memory(struct pos_arena *a, sqlite3_stmt *st,
-				struct pos_memory *m)
+enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
+			    struct pos_memory *m)
 {
 	memset(m, 0, sizeof(*m));
 	const unsigned char *t = sqlite3_column_text(st, C_ID);
@@ -54,6 +56,7 @@ static enum pos_err read_memory(struct pos_arena *a, sqlite3_stmt *st,
 	m->attachments_json = sq_col_str(a, st, C_ATTACHMENTS, NULL);
 	m->external_id = sq_col_str(a, st, C_EXTERNAL, NULL);
 	m->related_json = sq_col_str(a, st, C_RELATED, NULL);
+	m->seq = sqlite3_column_int64(st, C_SEQ);
 	if (!m->related_json)
 		m->related_json = "[]";
 	if (!m->content || !m->source || !m->tags_json || !m->shared_with_json ||
@@ -160,7 +163,24 @@ static enum pos_err check_parent(struct sq_conn *c, const char *user_id,
 	return POS_OK;
 }
 
-enum pos_err sq_memory_insert(struct pos_store *base, const struct pos_memory *m,
+enum pos_err sq_vec_put(struct sq_conn *c, int64_t seq, const char *user_id,
+			const struct pos_vec *v)
+{
+	if (!v->q)
+		return POS_OK;
+	sqlite3_stmt *st = sq_stmt(c, ST_VEC_PUT);
+	if (!st)
+		return POS_ERR_STORE;
+	sqlite3_bind_int64(st, 1, seq);
+	sq_bind_str(st, 2, user_id);
+	sq_bind_str(st, 3, v->model);
+	sqlite3_bind_int(st, 4, (int)v->dim);
+	sqlite3_bind_double(st, 5, v->scale);
+	sqlite3_bind_blob(st, 6, v->q, (int)v->dim, SQLITE_STATIC);
+	return step_done(c, st, "vector put");
+}
+
+enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 			      size_t n, struct pos_error *err)
 {
 	struct sq_store *s = (struct sq_store *)base;
@@ -171,7 +191,7 @@ enum pos_err sq_memory_insert(struct pos_store *base, const struct pos_memory *m
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
-		const struct pos_memory *x = &m[i];
+		struct pos_memory *x = &m[i];
 		if (strcmp(x->user_id, m[0].user_id) != 0)
 			POS_BUG("memory_insert with mixed users");
 		rc = check_parent(c, x->user_id, x->id, x->parent_id, (int)i, err);
@@ -204,7 +224,10 @@ enum pos_err sq_memory_insert(struct pos_store *base, const struct pos_memory *m
 		if (rc)
 			break;
 		int64_t seq = sqlite3_last_insert_rowid(c->db);
+		x->seq = seq;
 		rc = insert_tags(c, x->user_id, seq, x->tags, x->n_tags);
+		if (!rc)
+			rc = sq_vec_put(c, seq, x->user_id, &x->vec);
 		if (!rc)
 			rc = insert_related(c, x, x->updated_at, (int)i, err);
 	}
@@ -240,7 +263,7 @@ enum pos_err sq_memory_get(struct pos_store *base, struct pos_arena *a,
 	sq_access_read_begin(s);
 	int step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
-		rc = read_memory(a, st, out);
+		rc = sq_read_memory(a, st, out);
 	else
 		rc = step == SQLITE_DONE ? POS_ERR_NOT_FOUND : sq_fail(c, "memory get");
 	sqlite3_reset(st);
@@ -273,9 +296,9 @@ static const char *const sort_sql[POS_SORT__COUNT] = {
 	[POS_SORT_ACCESS_COUNT] = " ORDER BY m.access_count DESC, m.created_at DESC, m.seq DESC",
 };
 
-static enum pos_err build_where(struct pos_buf *b, unsigned mask)
+enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask)
 {
-	enum pos_err rc = pos_buf_adds(b, " FROM memories m WHERE m.user_id = ?1");
+	enum pos_err rc = POS_OK;
 	if (!rc && (mask & F_TYPE))
 		rc = pos_buf_adds(b, " AND m.type = ?2");
 	if (!rc && (mask & F_LAYER))
@@ -284,12 +307,27 @@ static enum pos_err build_where(struct pos_buf *b, unsigned mask)
 		rc = pos_buf_adds(b, " AND m.source = ?4");
 	if (!rc && (mask & F_TAG))
 		rc = pos_buf_adds(b, " AND m.seq IN (SELECT memory_seq FROM memory_tags"
-				     " WHERE user_id = ?1 AND tag = ?5)");
+				     " WHERE user_id = ?1 AND tag IN (SELECT value FROM json_each(?5))"
+				     " GROUP BY memory_seq HAVING count(*) = json_array_length(?5))");
 	if (!rc && (mask & F_AFTER))
 		rc = pos_buf_adds(b, " AND m.created_at >= ?6");
 	if (!rc && (mask & F_BEFORE))
 		rc = pos_buf_adds(b, " AND m.created_at < ?7");
 	return rc;
+}
+
+enum pos_err sq_build_where(struct pos_buf *b, unsigned mask)
+{
+	enum pos_err rc = pos_buf_adds(b, " FROM memories m WHERE m.user_id = ?1");
+	return rc ? rc : sq_build_conds(b, mask);
+}
+
+unsigned sq_filter_mask(const struct pos_memory_query *q)
+{
+	return (q->type >= 0 ? F_TYPE : 0) | (q->layer >= 0 ? F_LAYER : 0) |
+	       (q->source ? F_SOURCE : 0) | (q->n_tags ? F_TAG : 0) |
+	       (q->after != POS_TIME_NONE ? F_AFTER : 0) |
+	       (q->before != POS_TIME_NONE ? F_BEFORE : 0);
 }
 
 static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
@@ -305,7 +343,7 @@ static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
 	pos_buf_init(&b, 4096);
 	enum pos_err rc = pos_buf_adds(&b, count ? "SELECT count(*)" : "SELECT " SQ_MEM_COLS);
 	if (!rc)
-		rc = build_where(&b, mask);
+		rc = sq_build_where(&b, mask);
 	if (!rc && !count) {
 		rc = pos_buf_adds(&b, sort_sql[sort]);
 		if (!rc)
@@ -320,8 +358,8 @@ static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
 	return *slot;
 }
 
-static void bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
-			 unsigned mask)
+void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
+		     unsigned mask)
 {
 	sq_bind_str(st, 1, q->user_id);
 	if (mask & F_TYPE)
@@ -330,8 +368,19 @@ static void bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
 		sq_bind_str(st, 3, pos_mem_layer_name((enum pos_mem_layer)q->layer));
 	if (mask & F_SOURCE)
 		sq_bind_str(st, 4, q->source);
-	if (mask & F_TAG)
-		sq_bind_str(st, 5, q->tag);
+	if (mask & F_TAG) {
+		struct pos_buf b;
+		pos_buf_init(&b, 64 * 1024);
+		struct pos_jw w;
+		pos_jw_init(&w, &b);
+		pos_jw_arr(&w);
+		for (size_t i = 0; i < q->n_tags; i++)
+			pos_jw_str(&w, q->tags[i]);
+		pos_jw_arr_end(&w);
+		if (!w.rc)
+			sqlite3_bind_text(st, 5, b.data, (int)b.len, SQLITE_TRANSIENT);
+		pos_buf_free(&b);
+	}
 	if (mask & F_AFTER)
 		sqlite3_bind_int64(st, 6, q->after);
 	if (mask & F_BEFORE)
@@ -345,10 +394,7 @@ enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	unsigned mask = (q->type >= 0 ? F_TYPE : 0) | (q->layer >= 0 ? F_LAYER : 0) |
-			(q->source ? F_SOURCE : 0) | (q->tag ? F_TAG : 0) |
-			(q->after != POS_TIME_NONE ? F_AFTER : 0) |
-			(q->before != POS_TIME_NONE ? F_BEFORE : 0);
+	unsigned mask = sq_filter_mask(q);
 	int sort = (unsigned)q->sort < POS_SORT__COUNT ? (int)q->sort : 0;
 	*n = 0;
 	*out = NULL;
@@ -365,7 +411,7 @@ enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
 		rc = POS_ERR_STORE;
 		goto out;
 	}
-	bind_filters(st, q, mask);
+	sq_bind_filters(st, q, mask);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = sq_fail(c, "list count");
 		sqlite3_reset(st);
@@ -380,7 +426,7 @@ enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
 		rc = POS_ERR_STORE;
 		goto out;
 	}
-	bind_filters(st, q, mask);
+	sq_bind_filters(st, q, mask);
 	sqlite3_bind_int64(st, 8, q->limit);
 	sqlite3_bind_int64(st, 9, q->offset);
 	struct pos_memory *v = pos_arena_alloc(a, q->limit * sizeof(*v));
@@ -391,7 +437,7 @@ enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
 	}
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < q->limit) {
-		rc = read_memory(a, st, &v[*n]);
+		rc = sq_read_memory(a, st, &v[*n]);
 		if (!rc)
 			sq_access_overlay((struct sq_store *)base, &v[*n]);
 		if (rc)
@@ -513,6 +559,8 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 		    (rc = insert_tags(c, user_id, seq, v->tags, v->n_tags)))
 			goto out;
 	}
+	if ((p->set & POS_PATCH_VECTOR) && (rc = sq_vec_put(c, seq, user_id, &v->vec)))
+		goto out;
 	if (p->set & POS_PATCH_RELATED) {
 		struct pos_memory self = *v;
 		snprintf(self.id, sizeof(self.id), "%s", id);

@@ -68,7 +68,17 @@ struct pos_user {
 	int64_t last_login_at;      /* POS_TIME_NONE when never */
 };
 
+/* An embedding as stored: int8 components and the scale that maps them
+ * back (component ≈ q * scale). */
+struct pos_vec {
+	const char *model;          /* e.g. "builtin-hash-v1-256" */
+	unsigned dim;
+	float scale;
+	const int8_t *q;            /* dim bytes */
+};
+
 struct pos_memory {
+	int64_t seq;                /* store-internal row number, set by insert and reads */
 	char id[POS_UUID_SIZE];
 	char user_id[POS_UUID_SIZE];
 	const char *content;
@@ -92,6 +102,13 @@ struct pos_memory {
 	char (*related)[POS_UUID_SIZE]; /* related memory ids (input) */
 	size_t n_related;
 	const char *related_json;   /* the same as a JSON array, on reads */
+	struct pos_vec vec;         /* on writes: the embedding to store (q NULL: none) */
+};
+
+/* A search candidate: memory seq and the engine's raw score. */
+struct pos_hit {
+	int64_t seq;
+	double score;
 };
 
 /* Bits of struct pos_memory_patch.set: which fields a partial update sets. */
@@ -106,6 +123,7 @@ enum {
 	POS_PATCH_IMPORTANCE = 1 << 7,
 	POS_PATCH_PARENT = 1 << 8,
 	POS_PATCH_RELATED = 1 << 9,
+	POS_PATCH_VECTOR = 1 << 10,  /* v.vec replaces the stored embedding */
 };
 
 struct pos_memory_patch {
@@ -128,7 +146,8 @@ struct pos_memory_query {
 	int type;                   /* enum pos_mem_type, or -1 for any */
 	int layer;                  /* enum pos_mem_layer, or -1 */
 	const char *source;         /* NULL for any */
-	const char *tag;            /* NULL for any */
+	const char *const *tags;    /* a memory must carry all of them */
+	size_t n_tags;
 	int64_t after;              /* created_at >= after, POS_TIME_NONE: no bound */
 	int64_t before;             /* created_at < before */
 	enum pos_sort sort;
@@ -216,12 +235,13 @@ struct pos_store_ops {
 
 	/*
 	 * Inserts n memories of one user in one transaction, with their tags,
-	 * relationships and the user's memory count; all or nothing. A parent
-	 * or related id that is not the user's fails with
-	 * POS_ERR_INVALID_FIELD and err->index = the item.
+	 * relationships, embeddings, full-text entries and the user's memory
+	 * count; all or nothing. Sets each m[i].seq. A parent or related id
+	 * that is not the user's fails with POS_ERR_INVALID_FIELD and
+	 * err->index = the item.
 	 */
 	enum pos_err (*memory_insert)(struct pos_store *s,
-				      const struct pos_memory *m, size_t n,
+				      struct pos_memory *m, size_t n,
 				      struct pos_error *err);
 	/*
 	 * Reads one memory with its related ids. When `touch`, counts an
@@ -261,6 +281,46 @@ struct pos_store_ops {
 				    const char *user_id, const char *ids_json,
 				    unsigned limit, struct pos_graph_edge **out,
 				    size_t *n);
+	/*
+	 * Full-text candidates: the user's memories matching the FTS5
+	 * expression `match` and the filters of `q` (its limit is the number
+	 * wanted), best BM25 first; score = -bm25 (higher is better).
+	 */
+	enum pos_err (*keyword_search)(struct pos_store *s, struct pos_arena *a,
+				       const struct pos_memory_query *q,
+				       const char *match, struct pos_hit **out,
+				       size_t *n);
+	/* Seqs of the user's memories passing q's filters, ascending, at most
+	 * `max` (*n == max means there may be more). */
+	enum pos_err (*filter_seqs)(struct pos_store *s, struct pos_arena *a,
+				    const struct pos_memory_query *q, size_t max,
+				    int64_t **out, size_t *n);
+	/*
+	 * Reads the user's memories with the given seqs; out[i] is seqs[i]'s
+	 * memory and found[i] says whether it exists (and is the user's).
+	 */
+	enum pos_err (*memories_by_seq)(struct pos_store *s, struct pos_arena *a,
+					const char *user_id, const int64_t *seqs,
+					size_t n, struct pos_memory *out,
+					bool *found);
+	/* Calls fn for every stored embedding of the user made by `model`. */
+	enum pos_err (*vectors_load)(struct pos_store *s, const char *user_id,
+				     const char *model,
+				     void (*fn)(void *ctx, int64_t seq, float scale,
+						const int8_t *q, unsigned dim),
+				     void *ctx);
+	/*
+	 * Up to `max` memories (any user) with seq > after_seq that have no
+	 * embedding from `model`, in seq order: seq, user id and content, for
+	 * backfilling.
+	 */
+	enum pos_err (*vectors_missing)(struct pos_store *s, struct pos_arena *a,
+					const char *model, int64_t after_seq,
+					size_t max, struct pos_memory **out,
+					size_t *n);
+	/* Stores (replaces) embeddings of existing memories, one transaction. */
+	enum pos_err (*vectors_put)(struct pos_store *s,
+				    const struct pos_memory *m, size_t n);
 	/* Memories of every user (metrics). */
 	enum pos_err (*memory_count_all)(struct pos_store *s, int64_t *n);
 

@@ -196,7 +196,7 @@ static void memory_crud_and_isolation(void **state)
 	/* list with a tag filter, for each user */
 	struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
 				     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
-				     .limit = 10, .tag = "work"};
+				     .limit = 10, .tags = (const char *[]){"work"}, .n_tags = 1};
 	struct pos_memory *v;
 	size_t n;
 	int64_t total;
@@ -205,7 +205,7 @@ static void memory_crud_and_isolation(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(v[0].content, "first");
 	q.user_id = b;
-	q.tag = NULL;
+	q.n_tags = 0;
 	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 0);
 
@@ -219,10 +219,11 @@ static void memory_crud_and_isolation(void **state)
 	p.v.tags_json = "[\"home\"]";
 	assert_int_equal(f->s->ops->memory_update(f->s, a, m[0].id, &p, 99, &e), POS_OK);
 	q.user_id = a;
-	q.tag = "work";
+	q.tags = (const char *[]){"work"};
+	q.n_tags = 1;
 	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 0);
-	q.tag = "home";
+	q.tags = (const char *[]){"home"};
 	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 1);
 	assert_string_equal(v[0].content, "first, edited");
@@ -345,7 +346,8 @@ static void migrates_from_v1(void **state)
 	struct pos_arena *a = pos_arena_new();
 	struct pos_memory_query q = {.user_id = "11111111-1111-4111-8111-111111111111",
 				     .type = -1, .layer = -1, .after = POS_TIME_NONE,
-				     .before = POS_TIME_NONE, .limit = 10, .tag = "legacy"};
+				     .before = POS_TIME_NONE, .limit = 10,
+				     .tags = (const char *[]){"legacy"}, .n_tags = 1};
 	struct pos_memory *v;
 	size_t n;
 	int64_t total;

@@ -1,0 +1,284 @@
+/*
+ * sqlite_search.c — the reads behind search in the SQLite backend: FTS5
+ * BM25 candidates under the same filters as lists, filtered seq sets for
+ * the vector scan, hydration of candidate rows, and embedding storage.
+ * Statements vary with the filter combination and are cached per
+ * connection by filter mask.
+ */
+#include "store/sqlite_internal.h"
+
+#include <string.h>
+
+#include "base/json.h"
+#include "base/log.h"
+
+static sqlite3_stmt *cached(struct sq_conn *c, sqlite3_stmt **slot,
+			    const char *head, unsigned mask, const char *tail)
+{
+	if (*slot) {
+		sqlite3_reset(*slot);
+		sqlite3_clear_bindings(*slot);
+		return *slot;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 4096);
+	enum pos_err rc = pos_buf_adds(&b, head);
+	if (!rc)
+		rc = sq_build_conds(&b, mask);
+	if (!rc)
+		rc = pos_buf_adds(&b, tail);
+	if (!rc && sqlite3_prepare_v3(c->db, b.data, -1, SQLITE_PREPARE_PERSISTENT,
+				      slot, NULL) != SQLITE_OK) {
+		sq_fail(c, "prepare search");
+		*slot = NULL;
+	}
+	pos_buf_free(&b);
+	return *slot;
+}
+
+enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
+			       const struct pos_memory_query *q, const char *match,
+			       struct pos_hit **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	unsigned mask = sq_filter_mask(q);
+	sqlite3_stmt *st = cached(c, &c->keyword[mask],
+		"SELECT memories_fts.rowid, bm25(memories_fts) AS s"
+		" FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid"
+		" WHERE memories_fts MATCH ?10 AND m.user_id = ?1", mask,
+		" ORDER BY s LIMIT ?8");
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_filters(st, q, mask);
+	sq_bind_str(st, 10, match);
+	sqlite3_bind_int(st, 8, (int)q->limit);
+	*n = 0;
+	struct pos_hit *v = pos_arena_alloc(a, (q->limit ? q->limit : 1) * sizeof(*v));
+	if (!v)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = POS_OK;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < q->limit) {
+		v[*n].seq = sqlite3_column_int64(st, 0);
+		v[*n].score = -sqlite3_column_double(st, 1);
+		(*n)++;
+	}
+	if (step != SQLITE_DONE && step != SQLITE_ROW) {
+		/* A MATCH syntax error would be our bug (the parser quotes
+		 * everything), not the client's. */
+		rc = sq_fail(c, "keyword search");
+	}
+	sqlite3_reset(st);
+	*out = v;
+	return rc;
+}
+
+enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
+			    const struct pos_memory_query *q, size_t max,
+			    int64_t **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	unsigned mask = sq_filter_mask(q);
+	sqlite3_stmt *st = cached(c, &c->filter[mask],
+		"SELECT m.seq FROM memories m WHERE m.user_id = ?1", mask,
+		" ORDER BY m.seq LIMIT ?8");
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_filters(st, q, mask);
+	sqlite3_bind_int64(st, 8, (int64_t)max);
+	size_t cap = 1024;
+	int64_t *v = pos_arena_alloc(a, cap * sizeof(*v));
+	enum pos_err rc = v ? POS_OK : POS_ERR_NOMEM;
+	int step = SQLITE_DONE;
+	*n = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			int64_t *nv = pos_arena_alloc(a, 2 * cap * sizeof(*v));
+			if (!nv) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			memcpy(nv, v, cap * sizeof(*v));
+			v = nv;
+			cap *= 2;
+		}
+		v[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "filter seqs");
+	sqlite3_reset(st);
+	*out = v;
+	return rc;
+}
+
+struct pos_idx {
+	int64_t seq;
+	size_t i;
+};
+
+static int cmp_idx(const void *x, const void *y)
+{
+	const struct pos_idx *a = x, *b = y;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
+				const char *user_id, const int64_t *seqs, size_t n,
+				struct pos_memory *out, bool *found)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	memset(found, 0, n * sizeof(*found));
+	if (!n)
+		return POS_OK;
+	struct pos_buf ids;
+	pos_buf_init(&ids, 64 * 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &ids);
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < n; i++)
+		pos_jw_int(&w, seqs[i]);
+	pos_jw_arr_end(&w);
+	struct pos_idx *order = pos_arena_alloc(a, n * sizeof(*order));
+	if (w.rc || !order) {
+		pos_buf_free(&ids);
+		return POS_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		order[i] = (struct pos_idx){seqs[i], i};
+	qsort(order, n, sizeof(*order), cmp_idx);
+	sqlite3_stmt *st = NULL;
+	enum pos_err rc = POS_OK;
+	if (sqlite3_prepare_v2(c->db, "SELECT " SQ_MEM_COLS " FROM memories m"
+				      " WHERE m.user_id = ?1 AND m.seq IN (SELECT value FROM json_each(?2))",
+			       -1, &st, NULL) != SQLITE_OK) {
+		pos_buf_free(&ids);
+		return sq_fail(c, "prepare hydrate");
+	}
+	sq_bind_str(st, 1, user_id);
+	sqlite3_bind_text(st, 2, ids.data, (int)ids.len, SQLITE_STATIC);
+	sq_access_read_begin(s);
+	int step;
+	struct pos_memory m;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = sq_read_memory(a, st, &m)))
+			break;
+		sq_access_overlay(s, &m);
+		struct pos_idx key = {m.seq, 0};
+		struct pos_idx *hit = bsearch(&key, order, n, sizeof(*order), cmp_idx);
+		/* Duplicated seqs in the input: fill every position. */
+		while (hit && hit > order && hit[-1].seq == m.seq)
+			hit--;
+		for (; hit && hit < order + n && hit->seq == m.seq; hit++) {
+			out[hit->i] = m;
+			found[hit->i] = true;
+		}
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "hydrate");
+	sq_access_read_end(s);
+	sqlite3_finalize(st);
+	pos_buf_free(&ids);
+	return rc;
+}
+
+enum pos_err sq_vectors_load(struct pos_store *base, const char *user_id,
+			     const char *model,
+			     void (*fn)(void *ctx, int64_t seq, float scale,
+					const int8_t *q, unsigned dim),
+			     void *ctx)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c->db, "SELECT memory_seq, scale, vec, dim FROM memory_vectors"
+				      " WHERE user_id = ?1 AND model = ?2",
+			       -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(c, "prepare vectors");
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, model);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int dim = sqlite3_column_int(st, 3);
+		if (dim <= 0 || sqlite3_column_bytes(st, 2) != dim)
+			continue; /* damaged row: skip; the backfill rewrites it */
+		fn(ctx, sqlite3_column_int64(st, 0), (float)sqlite3_column_double(st, 1),
+		   sqlite3_column_blob(st, 2), (unsigned)dim);
+	}
+	enum pos_err rc = step == SQLITE_DONE ? POS_OK : sq_fail(c, "vectors load");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum pos_err sq_vectors_missing(struct pos_store *base, struct pos_arena *a,
+				const char *model, int64_t after_seq, size_t max,
+				struct pos_memory **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT m.seq, m.user_id, m.content FROM memories m"
+			       " LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
+			       " WHERE m.seq > ?2 AND (v.memory_seq IS NULL OR v.model != ?1)"
+			       " ORDER BY m.seq LIMIT ?3",
+			       -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(c, "prepare vectors missing");
+	sq_bind_str(st, 1, model);
+	sqlite3_bind_int64(st, 2, after_seq);
+	sqlite3_bind_int64(st, 3, (int64_t)max);
+	struct pos_memory *v = pos_arena_zalloc(a, (max ? max : 1) * sizeof(*v));
+	enum pos_err rc = v ? POS_OK : POS_ERR_NOMEM;
+	int step = SQLITE_DONE;
+	*n = 0;
+	while (!rc && *n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pos_memory *m = &v[*n];
+		m->seq = sqlite3_column_int64(st, 0);
+		const unsigned char *u = sqlite3_column_text(st, 1);
+		snprintf(m->user_id, sizeof(m->user_id), "%s", u ? (const char *)u : "");
+		m->content = sq_col_str(a, st, 2, &m->content_len);
+		if (!m->content)
+			rc = POS_ERR_NOMEM;
+		(*n)++;
+	}
+	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = sq_fail(c, "vectors missing");
+	sqlite3_finalize(st);
+	*out = v;
+	return rc;
+}
+
+enum pos_err sq_vectors_put(struct pos_store *base, const struct pos_memory *m,
+			    size_t n)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		/* The memory may have been deleted meanwhile: the foreign key
+		 * then refuses the row; skip it rather than fail the batch. */
+		sqlite3_stmt *chk = sq_stmt(c, ST_MEM_SEQ_EXISTS);
+		if (!chk) {
+			rc = POS_ERR_STORE;
+			break;
+		}
+		sqlite3_bind_int64(chk, 1, m[i].seq);
+		int exists = sqlite3_step(chk) == SQLITE_ROW;
+		sqlite3_reset(chk);
+		if (exists)
+			rc = sq_vec_put(c, m[i].seq, m[i].user_id, &m[i].vec);
+	}
+	return sq_end(s, c, rc, false);
+}
