@@ -35,6 +35,9 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_stats(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_graph(struct pos_server *srv, struct pos_req *r);
 
+/* search.c */
+void pos_api_memory_search(struct pos_server *srv, struct pos_req *r);
+
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
 #define POS_RESPONSE_MAX ((size_t)256 * 1024 * 1024)
 

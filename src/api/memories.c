@@ -31,7 +31,7 @@ void pos_api_memory_create(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_create(srv->store, r->arena, r->principal.user_id, body, &m, &err))
+	if (pos_memory_create(&srv->mem, r->arena, r->principal.user_id, body, &m, &err))
 		pos_reply_error(r, &err);
 	else
 		reply_memory(r, 201, &m);
@@ -47,7 +47,7 @@ void pos_api_memory_bulk(struct pos_server *srv, struct pos_req *r)
 	size_t n = 0;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_bulk(srv->store, r->arena, r->principal.user_id, body, &v, &n, &err)) {
+	if (pos_memory_bulk(&srv->mem, r->arena, r->principal.user_id, body, &v, &n, &err)) {
 		pos_reply_error(r, &err);
 	} else {
 		struct pos_buf b;
@@ -122,7 +122,7 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_get(srv->store, r->arena, r->principal.user_id,
+	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id,
 			   pos_req_path(r, 0), &m, &err))
 		pos_reply_error(r, &err);
 	else
@@ -137,7 +137,7 @@ void pos_api_memory_update(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_update(srv->store, r->arena, r->principal.user_id,
+	if (pos_memory_update(&srv->mem, r->arena, r->principal.user_id,
 			      pos_req_path(r, 0), body, &m, &err))
 		pos_reply_error(r, &err);
 	else
@@ -149,7 +149,7 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_delete(srv->store, r->principal.user_id, pos_req_path(r, 0), &err))
+	if (pos_memory_delete(&srv->mem, r->principal.user_id, pos_req_path(r, 0), &err))
 		pos_reply_error(r, &err);
 	else
 		pos_reply_empty(r, 204);

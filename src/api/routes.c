@@ -22,6 +22,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("PATCH", "/api/auth/me", pos_api_me_update, true, 256 * KiB),
 
 	ROUTE("POST", "/api/memories/bulk", pos_api_memory_bulk, true, 32 * MiB),
+	ROUTE("GET", "/api/memories/search", pos_api_memory_search, true, 0),
 	ROUTE("GET", "/api/memories/stats", pos_api_memory_stats, true, 0),
 	ROUTE("GET", "/api/memories/graph", pos_api_memory_graph, true, 0),
 	ROUTE("GET", "/api/memories", pos_api_memory_list, true, 0),

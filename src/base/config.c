@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_kind { OPT_LISTEN, OPT_PATH, OPT_UINT, OPT_I64, OPT_ULL, OPT_BOOL };
+enum opt_kind { OPT_LISTEN, OPT_PATH, OPT_UINT, OPT_I64, OPT_ULL, OPT_BOOL, OPT_DOUBLE };
 
 struct opt {
 	const char *name;
@@ -37,6 +37,30 @@ static const struct opt options[] = {
 	 "one log line per request: on|off (default on)"},
 	{"shutdown_grace", "PERSONALOS_SHUTDOWN_GRACE", OPT_UINT, 0, 600,
 	 "seconds to let in-flight requests finish on SIGTERM (default 10)"},
+	{"embed_dim", "PERSONALOS_EMBED_DIM", OPT_UINT, 16, 4096,
+	 "dimensions of the built-in embedder (default 256)"},
+	{"search_candidates", "PERSONALOS_SEARCH_CANDIDATES", OPT_UINT, 10, 2000,
+	 "candidates taken from each of keyword and semantic search (default 200)"},
+	{"search_cache_entries", "PERSONALOS_SEARCH_CACHE", OPT_UINT, 0, 1000000,
+	 "search result cache slots, 0 disables (default 1024)"},
+	{"search_loaded_users", "PERSONALOS_SEARCH_LOADED_USERS", OPT_UINT, 1, 100000,
+	 "users whose vector index stays in memory (default 64)"},
+	{"search_weight_keyword", "PERSONALOS_SEARCH_WEIGHT_KEYWORD", OPT_DOUBLE, 0, 100,
+	 "weight of keyword ranks in the fusion (default 1.0)"},
+	{"search_weight_semantic", "PERSONALOS_SEARCH_WEIGHT_SEMANTIC", OPT_DOUBLE, 0, 100,
+	 "weight of semantic ranks in the fusion (default 1.0)"},
+	{"search_rrf_k", "PERSONALOS_SEARCH_RRF_K", OPT_DOUBLE, 1, 1000,
+	 "k of reciprocal-rank fusion, 1/(k + rank) (default 60)"},
+	{"search_boost_recency", "PERSONALOS_SEARCH_BOOST_RECENCY", OPT_DOUBLE, 0, 10,
+	 "recency boost weight (default 0.05)"},
+	{"search_recency_half_life_days", "PERSONALOS_SEARCH_RECENCY_HALF_LIFE", OPT_DOUBLE, 0, 100000,
+	 "days after which the recency boost halves (default 90)"},
+	{"search_boost_importance", "PERSONALOS_SEARCH_BOOST_IMPORTANCE", OPT_DOUBLE, 0, 10,
+	 "importance boost weight (default 0.05)"},
+	{"search_boost_layer", "PERSONALOS_SEARCH_BOOST_LAYER", OPT_DOUBLE, 0, 10,
+	 "layer boost weight: archive ranks lower (default 0.05)"},
+	{"search_boost_access", "PERSONALOS_SEARCH_BOOST_ACCESS", OPT_DOUBLE, 0, 10,
+	 "access-count boost weight (default 0.02)"},
 };
 
 void pos_config_defaults(struct pos_config *c)
@@ -52,6 +76,18 @@ void pos_config_defaults(struct pos_config *c)
 	c->pwhash_memlimit_kib = 65536;
 	c->log_requests = true;
 	c->shutdown_grace_s = 10;
+	c->embed_dim = 256;
+	c->search_candidates = 200;
+	c->search_cache_entries = 1024;
+	c->search_loaded_users = 64;
+	c->search_weight_keyword = 1.0;
+	c->search_weight_semantic = 1.0;
+	c->search_rrf_k = 60;
+	c->search_boost_recency = 0.05;
+	c->search_recency_half_life_days = 90;
+	c->search_boost_importance = 0.05;
+	c->search_boost_layer = 0.05;
+	c->search_boost_access = 0.02;
 }
 
 bool pos_parse_int(const char *s, long long min, long long max, long long *out)
@@ -120,6 +156,25 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 			goto bad;
 		snprintf(c->data_dir, sizeof(c->data_dir), "%s", value);
 		return POS_OK;
+	case OPT_DOUBLE: {
+		char *end;
+		errno = 0;
+		double d = strtod(value, &end);
+		if (!*value || *end || errno || !(d >= (double)o->min && d <= (double)o->max))
+			return pos_error_set(err, POS_ERR_USAGE, key,
+					     "%s: %s must be a number in %lld..%lld", origin,
+					     key, o->min, o->max);
+		double *dst = !strcmp(key, "search_weight_keyword") ? &c->search_weight_keyword
+			: !strcmp(key, "search_weight_semantic") ? &c->search_weight_semantic
+			: !strcmp(key, "search_rrf_k") ? &c->search_rrf_k
+			: !strcmp(key, "search_boost_recency") ? &c->search_boost_recency
+			: !strcmp(key, "search_recency_half_life_days") ? &c->search_recency_half_life_days
+			: !strcmp(key, "search_boost_importance") ? &c->search_boost_importance
+			: !strcmp(key, "search_boost_layer") ? &c->search_boost_layer
+			: &c->search_boost_access;
+		*dst = d;
+		return POS_OK;
+	}
 	case OPT_BOOL:
 		if (!strcmp(value, "on") || !strcmp(value, "true") || !strcmp(value, "1"))
 			v = 1;
@@ -146,6 +201,14 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->log_requests = v != 0;
 	else if (!strcmp(key, "shutdown_grace"))
 		c->shutdown_grace_s = (unsigned)v;
+	else if (!strcmp(key, "embed_dim"))
+		c->embed_dim = (unsigned)v;
+	else if (!strcmp(key, "search_candidates"))
+		c->search_candidates = (unsigned)v;
+	else if (!strcmp(key, "search_cache_entries"))
+		c->search_cache_entries = (unsigned)v;
+	else if (!strcmp(key, "search_loaded_users"))
+		c->search_loaded_users = (unsigned)v;
 	return POS_OK;
 bad:
 	if (o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_ULL)

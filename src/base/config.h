@@ -28,6 +28,14 @@ struct pos_config {
 	unsigned long long pwhash_memlimit_kib;
 	bool log_requests;
 	unsigned shutdown_grace_s;     /* wait for in-flight requests on stop */
+	/* search (see docs/SEARCH.md) */
+	unsigned embed_dim;
+	unsigned search_candidates;
+	unsigned search_cache_entries;
+	unsigned search_loaded_users;
+	double search_weight_keyword, search_weight_semantic, search_rrf_k;
+	double search_boost_recency, search_recency_half_life_days;
+	double search_boost_importance, search_boost_layer, search_boost_access;
 };
 
 /* Fills `c` with the built-in defaults. */

@@ -474,6 +474,24 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		return rc;
 	if ((rc = pos_auth_init(&srv->auth, srv->store, cfg, err)))
 		goto fail;
+	struct pos_search_config scfg;
+	pos_search_config_default(&scfg);
+	scfg.embed_dim = cfg->embed_dim;
+	scfg.candidates = cfg->search_candidates;
+	scfg.cache_entries = cfg->search_cache_entries;
+	scfg.max_loaded_users = cfg->search_loaded_users;
+	scfg.weights.keyword = cfg->search_weight_keyword;
+	scfg.weights.semantic = cfg->search_weight_semantic;
+	scfg.weights.rrf_k = cfg->search_rrf_k;
+	scfg.weights.recency = cfg->search_boost_recency;
+	scfg.weights.half_life_days = cfg->search_recency_half_life_days;
+	scfg.weights.importance = cfg->search_boost_importance;
+	scfg.weights.layer = cfg->search_boost_layer;
+	scfg.weights.access = cfg->search_boost_access;
+	if ((rc = pos_search_new(srv->store, &scfg, &srv->search, err)))
+		goto fail;
+	srv->mem.store = srv->store;
+	srv->mem.search = srv->search;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -523,6 +541,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 fail:
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
+	pos_search_free(srv->search);
+	srv->search = NULL;
 	pos_auth_fini(&srv->auth);
 	pos_store_close(srv->store);
 	srv->store = NULL;
@@ -542,6 +562,8 @@ void pos_server_stop(struct pos_server *srv)
 	srv->daemon = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
+	pos_search_free(srv->search);
+	srv->search = NULL;
 	pos_auth_fini(&srv->auth);
 	pos_store_close(srv->store);
 	srv->store = NULL;

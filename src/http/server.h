@@ -25,6 +25,8 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "http/metrics.h"
+#include "memory/memory.h"
+#include "search/engine.h"
 #include "store/store.h"
 
 struct pos_server;
@@ -71,6 +73,8 @@ struct pos_req {
 struct pos_server {
 	const struct pos_config *cfg;
 	struct pos_store *store;
+	struct pos_search *search;
+	struct pos_memsvc mem;        /* store + search, for the memory service */
 	struct pos_auth auth;
 	struct pos_metrics metrics;
 	const struct pos_route *routes;

@@ -287,12 +287,24 @@ static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 	return POS_OK;
 }
 
-enum pos_err pos_memory_create(struct pos_store *s, struct pos_arena *a,
+/* Embeds a new memory's content when an engine is there. */
+static enum pos_err embed(const struct pos_memsvc *svc, struct pos_arena *a,
+			  struct pos_memory *m)
+{
+	if (!svc->search)
+		return POS_OK;
+	return pos_search_embed(svc->search, a, m->content, m->content_len, &m->vec);
+}
+
+enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const json_t *body,
 			       struct pos_memory *out, struct pos_error *err)
 {
+	struct pos_store *s = svc->store;
 	struct ctx c = {a, err, -1};
 	enum pos_err rc = prepare_new(&c, user_id, body, pos_now_us(), out);
+	if (!rc)
+		rc = embed(svc, a, out);
 	if (rc)
 		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
 	rc = s->ops->memory_insert(s, out, 1, err);
@@ -301,11 +313,14 @@ enum pos_err pos_memory_create(struct pos_store *s, struct pos_arena *a,
 			pos_error_set(err, rc, NULL, NULL);
 		if (err)
 			err->index = -1;
+		return rc;
 	}
-	return rc;
+	if (svc->search)
+		pos_search_written(svc->search, user_id, out->seq, &out->vec, false);
+	return POS_OK;
 }
 
-enum pos_err pos_memory_bulk(struct pos_store *s, struct pos_arena *a,
+enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 			     const char *user_id, const json_t *body,
 			     struct pos_memory **out, size_t *n,
 			     struct pos_error *err)
@@ -324,6 +339,7 @@ enum pos_err pos_memory_bulk(struct pos_store *s, struct pos_arena *a,
 	struct pos_memory *v = pos_arena_alloc(a, count * sizeof(*v));
 	if (!v)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	struct pos_store *s = svc->store;
 	int64_t now = pos_now_us();
 	for (size_t i = 0; i < count; i++) {
 		struct ctx c = {a, err, (int)i};
@@ -331,18 +347,27 @@ enum pos_err pos_memory_bulk(struct pos_store *s, struct pos_arena *a,
 		if (rc)
 			return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
 	}
+	for (size_t i = 0; i < count; i++) {
+		enum pos_err rc = embed(svc, a, &v[i]);
+		if (rc)
+			return pos_error_set(err, rc, NULL, NULL);
+	}
 	enum pos_err rc = s->ops->memory_insert(s, v, count, err);
 	if (rc && err && err->code != rc)
 		pos_error_set(err, rc, NULL, NULL);
+	if (!rc && svc->search)
+		for (size_t i = 0; i < count; i++)
+			pos_search_written(svc->search, user_id, v[i].seq, &v[i].vec, false);
 	*out = v;
 	*n = count;
 	return rc;
 }
 
-enum pos_err pos_memory_get(struct pos_store *s, struct pos_arena *a,
+enum pos_err pos_memory_get(const struct pos_memsvc *svc, struct pos_arena *a,
 			    const char *user_id, const char *id,
 			    struct pos_memory *out, struct pos_error *err)
 {
+	struct pos_store *s = svc->store;
 	char norm[POS_UUID_SIZE];
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
@@ -353,11 +378,12 @@ enum pos_err pos_memory_get(struct pos_store *s, struct pos_arena *a,
 	return POS_OK;
 }
 
-enum pos_err pos_memory_update(struct pos_store *s, struct pos_arena *a,
+enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const char *id,
 			       const json_t *body, struct pos_memory *out,
 			       struct pos_error *err)
 {
+	struct pos_store *s = svc->store;
 	char norm[POS_UUID_SIZE];
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
@@ -367,6 +393,11 @@ enum pos_err pos_memory_update(struct pos_store *s, struct pos_arena *a,
 	enum pos_err rc = validate(&c, body, false, &p.v, &p.set);
 	if (rc)
 		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
+	if ((p.set & POS_PATCH_CONTENT) && svc->search) {
+		if ((rc = embed(svc, a, &p.v)))
+			return pos_error_set(err, rc, NULL, NULL);
+		p.set |= POS_PATCH_VECTOR;
+	}
 	rc = s->ops->memory_update(s, user_id, norm, &p, pos_now_us(), err);
 	if (rc) {
 		if (err && err->code != rc)
@@ -375,19 +406,28 @@ enum pos_err pos_memory_update(struct pos_store *s, struct pos_arena *a,
 		return rc;
 	}
 	rc = s->ops->memory_get(s, a, user_id, norm, false, 0, out);
-	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	if (svc->search)
+		pos_search_written(svc->search, user_id, out->seq,
+				   (p.set & POS_PATCH_VECTOR) ? &p.v.vec : NULL, false);
+	return POS_OK;
 }
 
-enum pos_err pos_memory_delete(struct pos_store *s, const char *user_id,
+enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id,
 			       const char *id, struct pos_error *err)
 {
 	char norm[POS_UUID_SIZE];
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
-	enum pos_err rc = s->ops->memory_delete(s, user_id, norm);
-	return rc ? pos_error_set(err, rc, NULL,
-				  rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL)
-		  : POS_OK;
+	int64_t seq = 0;
+	enum pos_err rc = svc->store->ops->memory_delete(svc->store, user_id, norm, &seq);
+	if (rc)
+		return pos_error_set(err, rc, NULL,
+				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
+	if (svc->search)
+		pos_search_written(svc->search, user_id, seq, NULL, true);
+	return POS_OK;
 }
 
 static const struct {
@@ -477,6 +517,12 @@ enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 void pos_memory_json(struct pos_jw *w, const struct pos_memory *m)
 {
 	pos_jw_obj(w);
+	pos_memory_json_fields(w, m);
+	pos_jw_obj_end(w);
+}
+
+void pos_memory_json_fields(struct pos_jw *w, const struct pos_memory *m)
+{
 	pos_jw_kstr(w, "id", m->id);
 	pos_jw_kstr(w, "user_id", m->user_id);
 	pos_jw_key(w, "content");
@@ -510,5 +556,4 @@ void pos_memory_json(struct pos_jw *w, const struct pos_memory *m)
 	pos_jw_raw(w, m->metadata_json, strlen(m->metadata_json));
 	pos_jw_key(w, "attachments");
 	pos_jw_raw(w, m->attachments_json, strlen(m->attachments_json));
-	pos_jw_obj_end(w);
 }

@@ -16,6 +16,7 @@
 #include "base/arena.h"
 #include "base/err.h"
 #include "base/json.h"
+#include "search/engine.h"
 #include "store/store.h"
 
 #define POS_CONTENT_MAX (1024 * 1024)
@@ -28,29 +29,36 @@
 #define POS_LIST_LIMIT_DEFAULT 20
 #define POS_LIST_LIMIT_MAX 200
 
+/* What the memory operations work with. `search` may be NULL (tools that
+ * only read or write rows): then no embeddings are made. */
+struct pos_memsvc {
+	struct pos_store *store;
+	struct pos_search *search;
+};
+
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */
-enum pos_err pos_memory_create(struct pos_store *s, struct pos_arena *a,
+enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const json_t *body,
 			       struct pos_memory *out, struct pos_error *err);
 
 /* Creates every memory of a bulk body, all or nothing. ids in order. */
-enum pos_err pos_memory_bulk(struct pos_store *s, struct pos_arena *a,
+enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 			     const char *user_id, const json_t *body,
 			     struct pos_memory **out, size_t *n,
 			     struct pos_error *err);
 
 /* Reads one memory and counts the access. A malformed id is NOT_FOUND. */
-enum pos_err pos_memory_get(struct pos_store *s, struct pos_arena *a,
+enum pos_err pos_memory_get(const struct pos_memsvc *svc, struct pos_arena *a,
 			    const char *user_id, const char *id,
 			    struct pos_memory *out, struct pos_error *err);
 
 /* Applies a partial update (PUT body) and returns the memory as stored. */
-enum pos_err pos_memory_update(struct pos_store *s, struct pos_arena *a,
+enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const char *id,
 			       const json_t *body, struct pos_memory *out,
 			       struct pos_error *err);
 
-enum pos_err pos_memory_delete(struct pos_store *s, const char *user_id,
+enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id,
 			       const char *id, struct pos_error *err);
 
 /* Reads one query parameter by name; NULL when absent. */
@@ -64,5 +72,8 @@ enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 
 /* Writes a memory as the API's JSON object. */
 void pos_memory_json(struct pos_jw *w, const struct pos_memory *m);
+/* Writes the memory's fields into an object the caller opened (and closes),
+ * so it can add its own (a search score). */
+void pos_memory_json_fields(struct pos_jw *w, const struct pos_memory *m);
 
 #endif

@@ -152,7 +152,7 @@ enum pos_err sq_memory_update(struct pos_store *s, const char *user_id,
 			      const char *id, const struct pos_memory_patch *p,
 			      int64_t now, struct pos_error *err);
 enum pos_err sq_memory_delete(struct pos_store *s, const char *user_id,
-			      const char *id);
+			      const char *id, int64_t *seq);
 enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
 
 /* Search reads (sqlite_search.c). */

@@ -576,7 +576,7 @@ out:
 }
 
 enum pos_err sq_memory_delete(struct pos_store *base, const char *user_id,
-			      const char *id)
+			      const char *id, int64_t *seq_out)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	struct sq_conn *c = sq_conn(s);
@@ -590,6 +590,8 @@ enum pos_err sq_memory_delete(struct pos_store *base, const char *user_id,
 		rc = seq < 0 ? POS_ERR_STORE : POS_ERR_NOT_FOUND;
 		goto out;
 	}
+	if (seq_out)
+		*seq_out = seq;
 	if ((rc = clear_related(c, id, NULL)))
 		goto out;
 	sqlite3_stmt *st = sq_stmt(c, ST_MEM_ORPHAN_CHILDREN);

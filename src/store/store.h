@@ -260,8 +260,9 @@ struct pos_store_ops {
 				      const char *id,
 				      const struct pos_memory_patch *p,
 				      int64_t now, struct pos_error *err);
+	/* Deletes; *seq receives the row's seq (for index upkeep). */
 	enum pos_err (*memory_delete)(struct pos_store *s, const char *user_id,
-				      const char *id);
+				      const char *id, int64_t *seq);
 	/* Aggregates over one user's memories, up to `days` per_day entries
 	 * and `tags` top tags. */
 	enum pos_err (*memory_stats)(struct pos_store *s, struct pos_arena *a,

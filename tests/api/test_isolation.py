@@ -75,7 +75,6 @@ class IsolationTest(harness.ApiTestCase):
         self.assertEqual(self.memory_count(self.b.token), 1)
         self.assert_secret_untouched()
 
-    @unittest.skip("search and embeddings arrive with the search issue (#3)")
     def test_search_does_not_leak(self):
         r = self.api.get("/api/memories/search?mode=keyword&query=" + self.word, token=self.a.token)
         self.assertEqual(r.status, 200, r.raw[:300])

@@ -186,7 +186,7 @@ static void memory_crud_and_isolation(void **state)
 	assert_int_equal(got.access_count, 0);
 	/* user b sees nothing of a's */
 	assert_int_equal(f->s->ops->memory_get(f->s, f->a, b, m[0].id, true, 1, &got), POS_ERR_NOT_FOUND);
-	assert_int_equal(f->s->ops->memory_delete(f->s, b, m[0].id), POS_ERR_NOT_FOUND);
+	assert_int_equal(f->s->ops->memory_delete(f->s, b, m[0].id, NULL), POS_ERR_NOT_FOUND);
 	struct pos_memory_patch p = {0};
 	p.set = POS_PATCH_CONTENT;
 	p.v.content = "hacked";
@@ -230,7 +230,7 @@ static void memory_crud_and_isolation(void **state)
 	assert_int_equal(v[0].updated_at, 99);
 
 	/* delete the parent: the child loses its parent, counts follow */
-	assert_int_equal(f->s->ops->memory_delete(f->s, a, m[0].id), POS_OK);
+	assert_int_equal(f->s->ops->memory_delete(f->s, a, m[0].id, NULL), POS_OK);
 	assert_int_equal(f->s->ops->memory_get(f->s, f->a, a, m[2].id, false, 0, &got), POS_OK);
 	assert_string_equal(got.parent_id, "");
 	struct pos_user u;

@@ -1,0 +1,131 @@
+/*
+ * search.c — GET /api/memories/search.
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "memory/memory.h"
+#include "search/engine.h"
+
+static const char *param(void *ctx, const char *name)
+{
+	return pos_req_param(ctx, name);
+}
+
+static void write_explain(struct pos_jw *w, const struct pos_ranked *r)
+{
+	pos_jw_key(w, "explain");
+	pos_jw_obj(w);
+	pos_jw_key(w, "keyword");
+	if (r->kw_rank) {
+		pos_jw_obj(w);
+		pos_jw_kint(w, "rank", r->kw_rank);
+		pos_jw_key(w, "bm25");
+		pos_jw_double(w, r->kw_score);
+		pos_jw_obj_end(w);
+	} else {
+		pos_jw_null(w);
+	}
+	pos_jw_key(w, "semantic");
+	if (r->vec_rank) {
+		pos_jw_obj(w);
+		pos_jw_kint(w, "rank", r->vec_rank);
+		pos_jw_key(w, "cosine");
+		pos_jw_double(w, r->vec_score);
+		pos_jw_obj_end(w);
+	} else {
+		pos_jw_null(w);
+	}
+	pos_jw_key(w, "rrf");
+	pos_jw_double(w, r->rrf);
+	pos_jw_key(w, "boosts");
+	pos_jw_obj(w);
+	pos_jw_key(w, "recency");
+	pos_jw_double(w, r->b_recency);
+	pos_jw_key(w, "importance");
+	pos_jw_double(w, r->b_importance);
+	pos_jw_key(w, "layer");
+	pos_jw_double(w, r->b_layer);
+	pos_jw_key(w, "access");
+	pos_jw_double(w, r->b_access);
+	pos_jw_obj_end(w);
+	pos_jw_obj_end(w);
+}
+
+void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_error err;
+	pos_error_clear(&err);
+	const char *query = pos_req_param(r, "query");
+	if (!query)
+		query = pos_req_param(r, "q");
+	if (!query) {
+		pos_reply_err(r, POS_ERR_MISSING_FIELD, "query", "query is required");
+		return;
+	}
+	struct pos_search_request req;
+	memset(&req, 0, sizeof(req));
+	req.user_id = r->principal.user_id;
+	req.query = query;
+	req.query_len = strlen(query);
+	const char *mode = pos_req_param(r, "mode");
+	if (!mode || !*mode || !strcmp(mode, "hybrid"))
+		req.mode = POS_SEARCH_HYBRID;
+	else if (!strcmp(mode, "keyword"))
+		req.mode = POS_SEARCH_KEYWORD;
+	else if (!strcmp(mode, "semantic"))
+		req.mode = POS_SEARCH_SEMANTIC;
+	else {
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, "mode",
+			      "mode must be hybrid, keyword or semantic");
+		return;
+	}
+	/* The list parser reads filters, limit (clamped to 200) and offset. */
+	if (pos_memory_query_parse(r->arena, param, r, r->principal.user_id,
+				   &req.filters, &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	req.limit = req.filters.limit;
+	req.offset = req.filters.offset;
+	const char *ex = pos_req_param(r, "explain");
+	bool explain = ex && (!strcmp(ex, "1") || !strcmp(ex, "true"));
+	struct pos_search_result res;
+	if (pos_search_run(srv->search, r->arena, &req, &res, &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, POS_RESPONSE_MAX);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_obj(&w);
+	pos_jw_key(&w, "memories");
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < res.n; i++) {
+		pos_jw_obj(&w);
+		pos_memory_json_fields(&w, &res.hits[i].memory);
+		pos_jw_key(&w, "score");
+		pos_jw_double(&w, res.hits[i].rank.score);
+		if (explain)
+			write_explain(&w, &res.hits[i].rank);
+		pos_jw_obj_end(&w);
+	}
+	pos_jw_arr_end(&w);
+	pos_jw_kint(&w, "total", res.total);
+	pos_jw_kint(&w, "limit", req.limit);
+	pos_jw_kint(&w, "offset", req.offset);
+	pos_jw_kbool(&w, "has_more", (int64_t)req.offset + (int64_t)res.n < res.total);
+	pos_jw_kstr(&w, "mode", req.mode == POS_SEARCH_KEYWORD ? "keyword"
+			       : req.mode == POS_SEARCH_SEMANTIC ? "semantic" : "hybrid");
+	pos_jw_key(&w, "took_ms");
+	pos_jw_double(&w, res.took_ms);
+	pos_jw_obj_end(&w);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
+}

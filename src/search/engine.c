@@ -1,0 +1,490 @@
+/*
+ * engine.c — hybrid search, embedding upkeep and the backfill thread.
+ */
+#include "search/engine.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "search/query.h"
+#include "search/rcache.h"
+#include "search/vcache.h"
+#include "search/vector.h"
+
+#define BACKFILL_BATCH 256
+#define FILTER_SET_MAX 50000000
+
+struct pos_search {
+	struct pos_store *store;
+	struct pos_search_config cfg;
+	struct pos_embedder *embedder;
+	struct pos_vcache *vectors;
+	struct pos_rcache *results;
+	pthread_t backfill;
+	bool backfill_running;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	_Atomic uint64_t backfilled, searches;
+};
+
+void pos_search_config_default(struct pos_search_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	pos_rank_weights_default(&c->weights);
+	c->candidates = 200;
+	c->embed_dim = 256;
+	c->cache_entries = 1024;
+	c->max_loaded_users = 64;
+	c->backfill = true;
+}
+
+const char *pos_search_model(const struct pos_search *e)
+{
+	return e->embedder->model;
+}
+
+enum pos_err pos_search_embed(struct pos_search *e, struct pos_arena *a,
+			      const char *text, size_t len, struct pos_vec *out)
+{
+	memset(out, 0, sizeof(*out));
+	unsigned dim = e->embedder->dim;
+	float *v = pos_arena_alloc(a, dim * sizeof(*v));
+	int8_t *q = pos_arena_alloc(a, dim);
+	if (!v || !q)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = pos_embed(e->embedder, text, len, v);
+	if (rc)
+		return rc;
+	float norm = 0;
+	for (unsigned i = 0; i < dim; i++)
+		norm += v[i] * v[i];
+	if (norm == 0)
+		return POS_OK; /* nothing to embed: no vector */
+	pos_vec_quantize(v, dim, q, &out->scale);
+	out->q = q;
+	out->dim = dim;
+	out->model = e->embedder->model;
+	return POS_OK;
+}
+
+void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
+			const struct pos_vec *v, bool deleted)
+{
+	if (deleted)
+		pos_vcache_remove(e->vectors, user_id, seq);
+	else if (v && v->q && v->model && strcmp(v->model, e->embedder->model) == 0)
+		pos_vcache_put(e->vectors, user_id, seq, v->q, v->scale);
+	pos_rcache_bump(e->results, user_id);
+}
+
+/* ---- backfill ---- */
+
+static void *backfill_main(void *arg)
+{
+	struct pos_search *e = arg;
+	int64_t after = 0;
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		bool stop = e->stop;
+		pthread_mutex_unlock(&e->lock);
+		if (stop)
+			break;
+		struct pos_arena *a = pos_arena_new();
+		if (!a)
+			break;
+		struct pos_memory *m = NULL;
+		size_t n = 0;
+		enum pos_err rc = e->store->ops->vectors_missing(e->store, a, e->embedder->model,
+								 after, BACKFILL_BATCH, &m, &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			rc = pos_search_embed(e, a, m[i].content, m[i].content_len, &m[i].vec);
+			after = m[i].seq;
+		}
+		if (!rc && n)
+			rc = e->store->ops->vectors_put(e->store, m, n);
+		if (!rc) {
+			for (size_t i = 0; i < n; i++)
+				if (m[i].vec.q)
+					pos_vcache_put(e->vectors, m[i].user_id, m[i].seq,
+						       m[i].vec.q, m[i].vec.scale);
+			atomic_fetch_add(&e->backfilled, n);
+		}
+		pos_arena_destroy(a);
+		if (rc) {
+			pos_warn("search: embedding backfill stopped: %s", pos_strerror(rc));
+			break;
+		}
+		if (n < BACKFILL_BATCH) {
+			if (atomic_load(&e->backfilled))
+				pos_info("search: embedded %llu stored memories with %s",
+					 (unsigned long long)atomic_load(&e->backfilled),
+					 e->embedder->model);
+			break; /* caught up: writes embed inline from now on */
+		}
+	}
+	return NULL;
+}
+
+enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config *cfg,
+			    struct pos_search **out, struct pos_error *err)
+{
+	struct pos_search *e = pos_calloc(1, sizeof(*e));
+	if (!e)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	e->store = s;
+	e->cfg = *cfg;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->wake, NULL);
+	enum pos_err rc = pos_embed_builtin_new(cfg->embed_dim, &e->embedder);
+	if (rc) {
+		pos_search_free(e);
+		return pos_error_set(err, rc, "embed_dim", "cannot create the built-in embedder");
+	}
+	if ((rc = pos_vcache_new(s, e->embedder->model, e->embedder->dim,
+				 cfg->max_loaded_users, &e->vectors))) {
+		pos_search_free(e);
+		return pos_error_set(err, rc, NULL, "cannot create the vector index");
+	}
+	if (!(e->results = pos_rcache_new(cfg->cache_entries))) {
+		pos_search_free(e);
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	}
+	if (cfg->backfill && pthread_create(&e->backfill, NULL, backfill_main, e) == 0)
+		e->backfill_running = true;
+	*out = e;
+	return POS_OK;
+}
+
+void pos_search_free(struct pos_search *e)
+{
+	if (!e)
+		return;
+	if (e->backfill_running) {
+		pthread_mutex_lock(&e->lock);
+		e->stop = true;
+		pthread_cond_broadcast(&e->wake);
+		pthread_mutex_unlock(&e->lock);
+		pthread_join(e->backfill, NULL);
+	}
+	pos_rcache_free(e->results);
+	pos_vcache_free(e->vectors);
+	pos_embed_free(e->embedder);
+	pthread_cond_destroy(&e->wake);
+	pthread_mutex_destroy(&e->lock);
+	pos_free(e);
+}
+
+void pos_search_stats(struct pos_search *e, struct pos_search_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pos_rcache_stats(e->results, &out->cache_hits, &out->cache_misses);
+	pos_vcache_usage(e->vectors, &out->index_bytes, &out->index_users);
+	out->backfilled = atomic_load(&e->backfilled);
+	out->searches = atomic_load(&e->searches);
+}
+
+/* ---- filters ---- */
+
+/* Combines parameter filters with those written in the query text. */
+static enum pos_err merge_filters(struct pos_arena *a, const struct pos_memory_query *p,
+				  const struct pos_query *q, struct pos_memory_query *f,
+				  struct pos_error *err)
+{
+	*f = *p;
+	if (q->type >= 0) {
+		if (f->type >= 0 && f->type != q->type)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "type",
+					     "type given twice with different values");
+		f->type = q->type;
+	}
+	if (q->layer >= 0) {
+		if (f->layer >= 0 && f->layer != q->layer)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "layer",
+					     "layer given twice with different values");
+		f->layer = q->layer;
+	}
+	if (q->source) {
+		if (f->source && strcmp(f->source, q->source) != 0)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "source",
+					     "source given twice with different values");
+		f->source = q->source;
+	}
+	if (q->after != POS_TIME_NONE && (f->after == POS_TIME_NONE || q->after > f->after))
+		f->after = q->after;
+	if (q->before != POS_TIME_NONE && (f->before == POS_TIME_NONE || q->before < f->before))
+		f->before = q->before;
+	if (q->n_tags) {
+		const char **tags = pos_arena_alloc(a, (p->n_tags + q->n_tags) * sizeof(*tags));
+		if (!tags)
+			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		size_t n = 0;
+		for (size_t i = 0; i < p->n_tags; i++)
+			tags[n++] = p->tags[i];
+		for (size_t i = 0; i < q->n_tags; i++)
+			tags[n++] = q->tags[i];
+		f->tags = tags;
+		f->n_tags = n;
+	}
+	return POS_OK;
+}
+
+static bool has_filters(const struct pos_memory_query *f)
+{
+	return f->type >= 0 || f->layer >= 0 || f->source || f->n_tags ||
+	       f->after != POS_TIME_NONE || f->before != POS_TIME_NONE;
+}
+
+/* The seqs passing the filters, as a bitmap over [base, base + nbits). */
+struct keepset {
+	int64_t base;
+	uint64_t *bits;
+	size_t nbits;
+};
+
+static bool keep_fn(void *ctx, int64_t seq)
+{
+	const struct keepset *k = ctx;
+	if (seq < k->base || (size_t)(seq - k->base) >= k->nbits)
+		return false;
+	size_t i = (size_t)(seq - k->base);
+	return (k->bits[i / 64] >> (i % 64)) & 1;
+}
+
+static enum pos_err build_keepset(struct pos_search *e, struct pos_arena *a,
+				  const struct pos_memory_query *f, struct keepset *k)
+{
+	int64_t *seqs = NULL;
+	size_t n = 0;
+	enum pos_err rc = e->store->ops->filter_seqs(e->store, a, f, FILTER_SET_MAX, &seqs, &n);
+	if (rc)
+		return rc;
+	memset(k, 0, sizeof(*k));
+	if (!n)
+		return POS_OK;
+	k->base = seqs[0];
+	k->nbits = (size_t)(seqs[n - 1] - seqs[0]) + 1;
+	k->bits = pos_arena_zalloc(a, (k->nbits + 63) / 64 * sizeof(uint64_t));
+	if (!k->bits)
+		return POS_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t b = (size_t)(seqs[i] - k->base);
+		k->bits[b / 64] |= 1ull << (b % 64);
+	}
+	return POS_OK;
+}
+
+/* ---- search ---- */
+
+static enum pos_err cache_key(struct pos_arena *a, const struct pos_search_request *req,
+			      const struct pos_memory_query *f, const char **out)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 64 * 1024);
+	enum pos_err rc = pos_buf_addf(&b, "m%d|t%d|l%d|a%lld|b%lld|s%s|", (int)req->mode,
+				       f->type, f->layer, (long long)f->after,
+				       (long long)f->before, f->source ? f->source : "");
+	for (size_t i = 0; !rc && i < f->n_tags; i++)
+		rc = pos_buf_addf(&b, "t:%s|", f->tags[i]);
+	if (!rc)
+		rc = pos_buf_add(&b, req->query, req->query_len);
+	*out = rc ? NULL : pos_arena_strndup(a, b.data, b.len);
+	pos_buf_free(&b);
+	return rc ? rc : (*out ? POS_OK : POS_ERR_NOMEM);
+}
+
+/* Filters only, no text: the newest memories passing them. */
+static enum pos_err run_list(struct pos_search *e, struct pos_arena *a,
+			     const struct pos_search_request *req,
+			     const struct pos_memory_query *f,
+			     struct pos_search_result *out)
+{
+	struct pos_memory_query q = *f;
+	q.user_id = req->user_id;
+	q.sort = POS_SORT_NEWEST;
+	q.limit = req->limit;
+	q.offset = req->offset;
+	struct pos_memory *m = NULL;
+	size_t n = 0;
+	enum pos_err rc = e->store->ops->memory_list(e->store, a, &q, &m, &n, &out->total);
+	if (rc)
+		return rc;
+	out->hits = pos_arena_zalloc(a, (n ? n : 1) * sizeof(*out->hits));
+	if (!out->hits)
+		return POS_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		out->hits[i].memory = m[i];
+		out->hits[i].rank.seq = m[i].seq;
+	}
+	out->n = n;
+	return POS_OK;
+}
+
+static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
+			 const struct pos_search_request *req, const struct pos_query *pq,
+			 const struct pos_memory_query *f, struct pos_ranked **out,
+			 size_t *n_out, struct pos_memory **mems, bool **found)
+{
+	const unsigned k = e->cfg.candidates;
+	struct pos_hit *kw = NULL, *vec = NULL;
+	size_t nk = 0, nv = 0;
+	enum pos_err rc;
+	if (req->mode != POS_SEARCH_SEMANTIC) {
+		const char *match = NULL;
+		if ((rc = pos_query_fts_match(a, pq, true, &match)))
+			return rc;
+		if (match) {
+			struct pos_memory_query q = *f;
+			q.user_id = req->user_id;
+			q.limit = k;
+			if ((rc = e->store->ops->keyword_search(e->store, a, &q, match, &kw, &nk)))
+				return rc;
+		}
+	}
+	if (req->mode != POS_SEARCH_KEYWORD && pq->text && *pq->text) {
+		struct pos_vec qv;
+		if ((rc = pos_search_embed(e, a, pq->text, strlen(pq->text), &qv)))
+			return rc;
+		if (qv.q) {
+			struct keepset keep;
+			bool filtered = has_filters(f);
+			if (filtered && (rc = build_keepset(e, a, f, &keep)))
+				return rc;
+			vec = pos_arena_alloc(a, k * sizeof(*vec));
+			if (!vec)
+				return POS_ERR_NOMEM;
+			if (!filtered || keep.nbits) {
+				rc = pos_vcache_search(e->vectors, req->user_id, qv.q, qv.scale, k,
+						       filtered ? keep_fn : NULL, &keep, vec, &nv);
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	struct pos_ranked *r = pos_arena_alloc(a, (nk + nv ? nk + nv : 1) * sizeof(*r));
+	if (!r)
+		return POS_ERR_NOMEM;
+	size_t n = pos_fuse(&e->cfg.weights, kw, nk, vec, nv, r);
+	/* Boost the candidates that can reach the requested page, then rank
+	 * them by final score; hydrating them now also serves the page. */
+	size_t c = (size_t)req->offset + req->limit;
+	if (c < 100)
+		c = 100;
+	if (c > n)
+		c = n;
+	int64_t *seqs = pos_arena_alloc(a, (c ? c : 1) * sizeof(*seqs));
+	struct pos_memory *m = pos_arena_alloc(a, (c ? c : 1) * sizeof(*m));
+	bool *ok = pos_arena_alloc(a, (c ? c : 1) * sizeof(*ok));
+	if (!seqs || !m || !ok)
+		return POS_ERR_NOMEM;
+	for (size_t i = 0; i < c; i++)
+		seqs[i] = r[i].seq;
+	if ((rc = e->store->ops->memories_by_seq(e->store, a, req->user_id, seqs, c, m, ok)))
+		return rc;
+	int64_t now = pos_now_us();
+	size_t kept = 0;
+	for (size_t i = 0; i < c; i++) {
+		if (!ok[i])
+			continue; /* deleted since the candidates were taken */
+		pos_boost(&e->cfg.weights, &m[i], now, &r[i]);
+		r[i].row = (int32_t)i;
+		r[kept++] = r[i];
+	}
+	pos_rank_sort(r, kept);
+	struct pos_memory *sorted = pos_arena_alloc(a, (kept ? kept : 1) * sizeof(*sorted));
+	if (!sorted)
+		return POS_ERR_NOMEM;
+	for (size_t i = 0; i < kept; i++)
+		sorted[i] = m[r[i].row];
+	/* Candidates past `c` keep their fused order, after the boosted ones. */
+	for (size_t i = c; i < n; i++)
+		r[kept + (i - c)] = r[i];
+	*out = r;
+	*n_out = kept + (n - c);
+	*mems = sorted;
+	*found = ok;
+	return POS_OK;
+}
+
+enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
+			    const struct pos_search_request *req,
+			    struct pos_search_result *out, struct pos_error *err)
+{
+	int64_t t0 = pos_mono_us();
+	memset(out, 0, sizeof(*out));
+	atomic_fetch_add(&e->searches, 1);
+	struct pos_query pq;
+	enum pos_err rc = pos_query_parse(a, req->query, req->query_len, &pq, err);
+	if (rc)
+		return rc;
+	struct pos_memory_query f;
+	if ((rc = merge_filters(a, &req->filters, &pq, &f, err)))
+		return rc;
+	f.user_id = req->user_id;
+	if (!pq.n_terms && !pq.n_phrases) {
+		rc = run_list(e, a, req, &f, out);
+		out->took_ms = (double)(pos_mono_us() - t0) / 1000.0;
+		return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
+	}
+	const char *key;
+	if ((rc = cache_key(a, req, &f, &key)))
+		return pos_error_set(err, rc, NULL, NULL);
+	uint64_t gen = pos_rcache_generation(e->results, req->user_id);
+	struct pos_ranked *r = NULL;
+	size_t n = 0;
+	struct pos_memory *m = NULL;
+	bool *ok = NULL;
+	size_t hydrated = 0;
+	out->cached = pos_rcache_get(e->results, req->user_id, key, gen, a, &r, &n, &out->total);
+	if (!out->cached) {
+		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &ok)))
+			return pos_error_set(err, rc, NULL, NULL);
+		out->total = (int64_t)n;
+		size_t c = (size_t)req->offset + req->limit;
+		hydrated = c < 100 ? 100 : c;
+		if (hydrated > n)
+			hydrated = n;
+		pos_rcache_put(e->results, req->user_id, key, gen, r, n, out->total);
+	}
+	size_t from = req->offset < n ? req->offset : n;
+	size_t to = from + req->limit < n ? from + req->limit : n;
+	out->hits = pos_arena_zalloc(a, (to > from ? to - from : 1) * sizeof(*out->hits));
+	if (!out->hits)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	if (to > from && to > hydrated) {
+		/* Served from the cache, or past the boosted prefix: read the
+		 * page's rows now. */
+		size_t cnt = to - from;
+		int64_t *seqs = pos_arena_alloc(a, cnt * sizeof(*seqs));
+		m = pos_arena_alloc(a, cnt * sizeof(*m));
+		ok = pos_arena_alloc(a, cnt * sizeof(*ok));
+		if (!seqs || !m || !ok)
+			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		for (size_t i = 0; i < cnt; i++)
+			seqs[i] = r[from + i].seq;
+		if ((rc = e->store->ops->memories_by_seq(e->store, a, req->user_id, seqs, cnt, m, ok)))
+			return pos_error_set(err, rc, NULL, NULL);
+		for (size_t i = 0; i < cnt; i++) {
+			if (!ok[i])
+				continue;
+			out->hits[out->n].memory = m[i];
+			out->hits[out->n].rank = r[from + i];
+			out->n++;
+		}
+	} else {
+		for (size_t i = from; i < to; i++) {
+			out->hits[out->n].memory = m[i];
+			out->hits[out->n].rank = r[i];
+			out->n++;
+		}
+	}
+	out->took_ms = (double)(pos_mono_us() - t0) / 1000.0;
+	return POS_OK;
+}

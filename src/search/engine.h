@@ -1,0 +1,104 @@
+/*
+ * engine.h — the search engine: hybrid keyword + semantic search over one
+ * user's memories, and the embedding upkeep that writes need.
+ *
+ * A search parses the query (search/query.h), takes BM25 candidates from
+ * the store's FTS5 index and nearest neighbours from the user's in-memory
+ * int8 vector index (search/vcache.h) — under the same filters — fuses them
+ * by reciprocal rank, boosts by recency, importance, layer and access
+ * (search/fusion.h), and pages the result. Ranked lists are cached per
+ * user until the user's next write (search/rcache.h).
+ *
+ * Writers call pos_search_embed before storing a memory (the built-in
+ * embedder runs inline, in microseconds) and pos_search_written after the
+ * store committed, which keeps the vector index and cache in step. A
+ * background thread embeds memories stored without a vector of the current
+ * model (an upgraded database, a changed model).
+ *
+ * Thread-safe: one engine serves every worker thread.
+ */
+#ifndef POS_SEARCH_ENGINE_H
+#define POS_SEARCH_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "embed/embed.h"
+#include "search/fusion.h"
+#include "store/store.h"
+
+enum pos_search_mode { POS_SEARCH_HYBRID, POS_SEARCH_KEYWORD, POS_SEARCH_SEMANTIC };
+
+struct pos_search_config {
+	struct pos_rank_weights weights;
+	unsigned candidates;        /* per list (keyword, semantic) */
+	unsigned embed_dim;         /* built-in embedder dimensions */
+	unsigned cache_entries;     /* result cache slots; 0 disables */
+	unsigned max_loaded_users;  /* vector indexes kept in memory */
+	bool backfill;              /* embed memories that lack a vector */
+};
+
+void pos_search_config_default(struct pos_search_config *c);
+
+struct pos_search;
+
+/* Creates the engine (and its built-in embedder); starts the backfill. */
+enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config *cfg,
+			    struct pos_search **out, struct pos_error *err);
+/* Stops the backfill and frees everything. */
+void pos_search_free(struct pos_search *e);
+
+/* The embedding model in use, e.g. "builtin-hash-v1-256". */
+const char *pos_search_model(const struct pos_search *e);
+
+/*
+ * Embeds `text` and quantizes it into out (storage in the arena), ready for
+ * the store. An empty text gives out->q = NULL (no vector).
+ */
+enum pos_err pos_search_embed(struct pos_search *e, struct pos_arena *a,
+			      const char *text, size_t len, struct pos_vec *out);
+
+/* After a committed write of the user's memory `seq`: `v` is its new
+ * vector (NULL: unchanged), `deleted` when it is gone. */
+void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
+			const struct pos_vec *v, bool deleted);
+
+struct pos_search_request {
+	const char *user_id;
+	const char *query;           /* raw text, may carry filters */
+	size_t query_len;
+	enum pos_search_mode mode;
+	struct pos_memory_query filters; /* from parameters; limit/offset/sort ignored */
+	unsigned limit, offset;
+};
+
+struct pos_search_hit {
+	struct pos_memory memory;
+	struct pos_ranked rank;
+};
+
+struct pos_search_result {
+	struct pos_search_hit *hits;
+	size_t n;
+	int64_t total;               /* candidates found (capped) */
+	double took_ms;
+	bool cached;
+};
+
+/* Runs a search. Errors: POS_ERR_INVALID_FIELD (query, filters), store's. */
+enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
+			    const struct pos_search_request *req,
+			    struct pos_search_result *out, struct pos_error *err);
+
+/* Counters for /metrics: cache hits/misses, vectors loaded, backfilled. */
+struct pos_search_stats {
+	uint64_t cache_hits, cache_misses;
+	size_t index_bytes, index_users;
+	uint64_t backfilled;
+	uint64_t searches;
+};
+void pos_search_stats(struct pos_search *e, struct pos_search_stats *out);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * fusion.h — ranking: reciprocal-rank fusion of keyword and vector
+ * candidates, then multiplicative boosts for recency, importance, layer and
+ * access count. Pure functions over caller memory; thread-safe.
+ *
+ * score = rrf_norm × (1 + recency + importance + layer + access), where
+ * rrf_norm = Σ w_list / (k + rank_list) over the lists a memory is in,
+ * divided by its maximum (rank 1 in every active list), so 0 < rrf_norm ≤ 1;
+ * and each boost is its weight times a feature:
+ *   recency    w × 2^(−age_days / half_life_days)             in [0, w]
+ *   importance w × (importance − 0.5) × 2                     in [−w, w]
+ *   layer      w × {active 0, working −0.25, reference −0.5, archive −1}
+ *   access     w × min(1, ln(1 + access_count) / ln(101))    in [0, w]
+ * Boosts are small multipliers, so they reorder memories whose fused
+ * ranks are close and never lift a weak match above a strong one.
+ * docs/SEARCH.md documents the defaults and how they were chosen.
+ */
+#ifndef POS_SEARCH_FUSION_H
+#define POS_SEARCH_FUSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct pos_rank_weights {
+	double keyword, semantic;       /* list weights in the fusion */
+	double rrf_k;                   /* the k of 1/(k + rank) */
+	double recency, half_life_days;
+	double importance, layer, access;
+};
+
+void pos_rank_weights_default(struct pos_rank_weights *w);
+
+/* One candidate after fusion; ranks are 1-based, 0 = not in that list. */
+struct pos_ranked {
+	int64_t seq;
+	unsigned kw_rank, vec_rank;
+	double kw_score;    /* -bm25 */
+	double vec_score;   /* cosine */
+	double rrf;         /* normalized, (0, 1] */
+	double boost;       /* the multiplier minus one */
+	double b_recency, b_importance, b_layer, b_access;
+	double score;       /* final */
+	int32_t row;        /* engine-internal: index of the hydrated row */
+};
+
+/*
+ * Fuses keyword hits `kw` (best first) and vector hits `vec` (best first)
+ * into `out` (capacity nk + nv), sorted by rrf descending, ties by seq
+ * descending (newer first). Returns the number of distinct candidates.
+ * A list with weight 0 or no hits does not count toward the maximum.
+ */
+size_t pos_fuse(const struct pos_rank_weights *w, const struct pos_hit *kw,
+		size_t nk, const struct pos_hit *vec, size_t nv,
+		struct pos_ranked *out);
+
+/* Applies the boosts of memory `m` (at time `now`) to r, setting score. */
+void pos_boost(const struct pos_rank_weights *w, const struct pos_memory *m,
+	       int64_t now, struct pos_ranked *r);
+
+/* Sorts by final score descending (ties: rrf, then seq descending). */
+void pos_rank_sort(struct pos_ranked *r, size_t n);
+
+#endif
