@@ -48,7 +48,7 @@ static const struct opt options[] = {
 	{"search_weight_keyword", "PERSONALOS_SEARCH_WEIGHT_KEYWORD", OPT_DOUBLE, 0, 100,
 	 "weight of keyword ranks in the fusion (default 1.0)"},
 	{"search_weight_semantic", "PERSONALOS_SEARCH_WEIGHT_SEMANTIC", OPT_DOUBLE, 0, 100,
-	 "weight of semantic ranks in the fusion (default 1.0)"},
+	 "weight of semantic ranks in the fusion (default 0.15)"},
 	{"search_rrf_k", "PERSONALOS_SEARCH_RRF_K", OPT_DOUBLE, 1, 1000,
 	 "k of reciprocal-rank fusion, 1/(k + rank) (default 60)"},
 	{"search_boost_recency", "PERSONALOS_SEARCH_BOOST_RECENCY", OPT_DOUBLE, 0, 10,
@@ -81,7 +81,7 @@ void pos_config_defaults(struct pos_config *c)
 	c->search_cache_entries = 1024;
 	c->search_loaded_users = 64;
 	c->search_weight_keyword = 1.0;
-	c->search_weight_semantic = 1.0;
+	c->search_weight_semantic = 0.15;
 	c->search_rrf_k = 60;
 	c->search_boost_recency = 0.05;
 	c->search_recency_half_life_days = 90;

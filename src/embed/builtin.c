@@ -115,11 +115,36 @@ static uint32_t tf_bump(struct tf_table *t, uint64_t h)
 	}
 }
 
+/*
+ * ln(n) - ln(n - 1): what the n-th occurrence of a stem adds, so that tf
+ * occurrences weigh 1 + ln(tf). A table rather than logf, whose last bit
+ * may differ between C libraries: vectors must be the same everywhere.
+ */
+static float tf_step(uint32_t n)
+{
+	static const float step[33] = {
+		0, 1.0f, 0.693147181f, 0.405465108f, 0.287682072f,
+		0.223143551f, 0.182321557f, 0.15415068f, 0.133531393f,
+		0.117783036f, 0.105360516f, 0.0953101798f, 0.087011377f,
+		0.0800427077f, 0.0741079722f, 0.0689928715f, 0.0645385211f,
+		0.0606246218f, 0.0571584138f, 0.0540672213f, 0.0512932944f,
+		0.0487901642f, 0.0465200156f, 0.0444517626f, 0.0425596144f,
+		0.0408219945f, 0.0392207132f, 0.037740328f, 0.0363676442f,
+		0.0350913198f, 0.0339015517f, 0.0327898228f, 0.0317486983f,
+	};
+	if (n < 33)
+		return step[n];
+	return 1.0f / ((float)n - 0.5f); /* ln(n/(n-1)) to within 1e-4 */
+}
+
 static void normalize(float *v, unsigned dim)
 {
 	double ss = 0;
-	for (unsigned i = 0; i < dim; i++)
-		ss += (double)v[i] * v[i];
+	for (unsigned i = 0; i < dim; i++) {
+		/* two statements: no FMA contraction, same sum everywhere */
+		double sq = (double)v[i] * v[i];
+		ss += sq;
+	}
 	if (ss <= 0) {
 		memset(v, 0, dim * sizeof(*v));
 		return;
@@ -151,7 +176,7 @@ static void accumulate_text(const struct builtin *b, const char *text,
 		uint64_t h = pos_token_hash(t.stem, t.stem_len, SEED_WORD);
 		uint32_t n = tf_bump(tf, h);
 		/* the n-th occurrence adds ln(n) - ln(n-1): total 1 + ln(tf) */
-		float w = n == 1 ? 1.0f : logf((float)n) - logf((float)(n - 1));
+		float w = tf_step(n);
 		float tw = weight ? weight(ctx, t.stem, t.stem_len) : 1.0f;
 		if (!(tw >= 0) || !isfinite(tw))
 			tw = 0;

@@ -259,6 +259,95 @@ static enum pos_err validate(struct ctx *c, const json_t *o, bool create,
 	return POS_OK;
 }
 
+#define THREAD_CONTEXT_TURNS 2
+#define THREAD_CONTEXT_MAX_BYTES 4096
+#define THREAD_KEY_MAX_BYTES 256
+
+/*
+ * The thread a memory belongs to, from its metadata: "thread",
+ * "thread_id", "conversation_id" or "session" (a string or an integer).
+ * NULL when none.
+ */
+static const char *thread_key(struct pos_arena *a, const json_t *body)
+{
+	static const char *const keys[] = {"thread", "thread_id", "conversation_id", "session"};
+	const json_t *meta = json_object_get(body, "metadata");
+	if (!json_is_object(meta))
+		return NULL;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const json_t *v = json_object_get(meta, keys[i]);
+		char buf[32];
+		if (json_is_string(v) && json_string_length(v) > 0 &&
+		    json_string_length(v) <= THREAD_KEY_MAX_BYTES)
+			return pos_arena_strdup(a, json_string_value(v));
+		if (json_is_integer(v)) {
+			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+			return pos_arena_strdup(a, buf);
+		}
+	}
+	return NULL;
+}
+
+/* Joins up to THREAD_CONTEXT_TURNS texts (oldest first), capped in size. */
+static const char *join_context(struct pos_arena *a, const char *const *newest_first,
+				const size_t *lens, size_t n)
+{
+	if (!n)
+		return NULL;
+	struct pos_buf b;
+	pos_buf_init(&b, THREAD_CONTEXT_MAX_BYTES);
+	for (size_t i = n; i-- > 0;) {
+		size_t len = lens[i];
+		size_t room = THREAD_CONTEXT_MAX_BYTES - b.len - (b.len ? 1 : 0);
+		if (len > room) {
+			len = room;
+			/* cut on a UTF-8 boundary */
+			while (len && ((unsigned char)newest_first[i][len] & 0xc0) == 0x80)
+				len--;
+		}
+		if (b.len)
+			pos_buf_addc(&b, ' ');
+		pos_buf_add(&b, newest_first[i], len);
+	}
+	const char *out = b.len ? pos_arena_strndup(a, b.data, b.len) : NULL;
+	pos_buf_free(&b);
+	return out;
+}
+
+/*
+ * Sets the thread context of v[i]: the memories just before it in its
+ * thread — earlier items of the same request first, then the store.
+ */
+static enum pos_err thread_context(const struct pos_memsvc *svc, struct pos_arena *a,
+				   struct pos_memory *v, size_t i)
+{
+	struct pos_memory *m = &v[i];
+	if (!m->thread)
+		return POS_OK;
+	const char *texts[THREAD_CONTEXT_TURNS];
+	size_t lens[THREAD_CONTEXT_TURNS], n = 0;
+	for (size_t j = i; j-- > 0 && n < THREAD_CONTEXT_TURNS;) {
+		if (v[j].thread && strcmp(v[j].thread, m->thread) == 0) {
+			texts[n] = v[j].content;
+			lens[n++] = v[j].content_len;
+		}
+	}
+	if (n < THREAD_CONTEXT_TURNS) {
+		const char *more[THREAD_CONTEXT_TURNS];
+		size_t got = 0;
+		enum pos_err rc = svc->store->ops->thread_tail(svc->store, a, m->user_id, m->thread,
+							     THREAD_CONTEXT_TURNS - n, more, &got);
+		if (rc)
+			return rc;
+		for (size_t k = 0; k < got; k++) {
+			texts[n] = more[k];
+			lens[n++] = strlen(more[k]);
+		}
+	}
+	m->context = join_context(a, texts, lens, n);
+	return POS_OK;
+}
+
 static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 				const json_t *o, int64_t now,
 				struct pos_memory *m)
@@ -284,16 +373,20 @@ static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 	if (m->created_at == POS_TIME_NONE)
 		m->created_at = now;
 	m->updated_at = now;
+	m->thread = thread_key(c->a, o);
 	return POS_OK;
 }
 
-/* Embeds a new memory's content when an engine is there. */
+/* Embeds a new memory (content, and its thread context at a lower weight)
+ * when an engine is there. */
 static enum pos_err embed(const struct pos_memsvc *svc, struct pos_arena *a,
 			  struct pos_memory *m)
 {
 	if (!svc->search)
 		return POS_OK;
-	return pos_search_embed(svc->search, a, m->content, m->content_len, &m->vec);
+	return pos_search_embed_ctx(svc->search, a, m->content, m->content_len,
+				    m->context, m->context ? strlen(m->context) : 0,
+				    &m->vec);
 }
 
 enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
@@ -303,6 +396,8 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 	struct pos_store *s = svc->store;
 	struct ctx c = {a, err, -1};
 	enum pos_err rc = prepare_new(&c, user_id, body, pos_now_us(), out);
+	if (!rc)
+		rc = thread_context(svc, a, out, 0);
 	if (!rc)
 		rc = embed(svc, a, out);
 	if (rc)
@@ -348,7 +443,9 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 			return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
 	}
 	for (size_t i = 0; i < count; i++) {
-		enum pos_err rc = embed(svc, a, &v[i]);
+		enum pos_err rc = thread_context(svc, a, v, i);
+		if (!rc)
+			rc = embed(svc, a, &v[i]);
 		if (rc)
 			return pos_error_set(err, rc, NULL, NULL);
 	}

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/alloc.h"
@@ -54,6 +55,13 @@ const char *pos_search_model(const struct pos_search *e)
 enum pos_err pos_search_embed(struct pos_search *e, struct pos_arena *a,
 			      const char *text, size_t len, struct pos_vec *out)
 {
+	return pos_search_embed_ctx(e, a, text, len, NULL, 0, out);
+}
+
+enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
+				  const char *text, size_t len, const char *context,
+				  size_t context_len, struct pos_vec *out)
+{
 	memset(out, 0, sizeof(*out));
 	unsigned dim = e->embedder->dim;
 	float *v = pos_arena_alloc(a, dim * sizeof(*v));
@@ -63,6 +71,23 @@ enum pos_err pos_search_embed(struct pos_search *e, struct pos_arena *a,
 	enum pos_err rc = pos_embed(e->embedder, text, len, v);
 	if (rc)
 		return rc;
+	if (context && context_len) {
+		float *cv = pos_arena_alloc(a, dim * sizeof(*cv));
+		if (!cv)
+			return POS_ERR_NOMEM;
+		if ((rc = pos_embed(e->embedder, context, context_len, cv)))
+			return rc;
+		float n2 = 0;
+		for (unsigned i = 0; i < dim; i++) {
+			v[i] += POS_CONTEXT_WEIGHT * cv[i];
+			n2 += v[i] * v[i];
+		}
+		if (n2 > 0) {
+			float inv = 1.0f / sqrtf(n2);
+			for (unsigned i = 0; i < dim; i++)
+				v[i] *= inv;
+		}
+	}
 	float norm = 0;
 	for (unsigned i = 0; i < dim; i++)
 		norm += v[i] * v[i];
@@ -105,7 +130,8 @@ static void *backfill_main(void *arg)
 		enum pos_err rc = e->store->ops->vectors_missing(e->store, a, e->embedder->model,
 								 after, BACKFILL_BATCH, &m, &n);
 		for (size_t i = 0; !rc && i < n; i++) {
-			rc = pos_search_embed(e, a, m[i].content, m[i].content_len, &m[i].vec);
+			rc = pos_search_embed_ctx(e, a, m[i].content, m[i].content_len, m[i].context,
+						  m[i].context ? strlen(m[i].context) : 0, &m[i].vec);
 			after = m[i].seq;
 		}
 		if (!rc && n)
@@ -226,13 +252,23 @@ static enum pos_err merge_filters(struct pos_arena *a, const struct pos_memory_q
 		if (!tags)
 			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 		size_t n = 0;
-		for (size_t i = 0; i < p->n_tags; i++)
-			tags[n++] = p->tags[i];
-		for (size_t i = 0; i < q->n_tags; i++)
-			tags[n++] = q->tags[i];
+		for (size_t i = 0; i < p->n_tags + q->n_tags; i++) {
+			const char *t = i < p->n_tags ? p->tags[i] : q->tags[i - p->n_tags];
+			bool dup = false;
+			for (size_t j = 0; j < n && !dup; j++)
+				dup = strcmp(tags[j], t) == 0;
+			if (!dup)
+				tags[n++] = t;
+		}
+		if (n > POS_QUERY_MAX_TAGS)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "tag",
+					     "at most %d distinct tags", POS_QUERY_MAX_TAGS);
 		f->tags = tags;
 		f->n_tags = n;
 	}
+	if (f->after != POS_TIME_NONE && f->before != POS_TIME_NONE && f->after >= f->before)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "before",
+				     "before must be later than after");
 	return POS_OK;
 }
 
@@ -283,6 +319,37 @@ static enum pos_err build_keepset(struct pos_search *e, struct pos_arena *a,
 
 /* ---- search ---- */
 
+/* Case-insensitive (ASCII) substring test. */
+static bool contains_ci(const char *hay, const char *needle)
+{
+	if (!hay || !*needle)
+		return false;
+	size_t n = strlen(needle);
+	for (const char *p = hay; *p; p++)
+		if (strncasecmp(p, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Required phrases and excluded words are enforced by the FTS5 expression
+ * for keyword hits; memories found only by meaning are checked here, on
+ * their text (content and thread context), without stemming.
+ */
+static bool passes_text(const struct pos_query *q, const struct pos_memory *m,
+			const struct pos_ranked *r)
+{
+	if (r->kw_rank)
+		return true;
+	for (size_t i = 0; i < q->n_phrases; i++)
+		if (!contains_ci(m->content, q->phrases[i]) && !contains_ci(m->context, q->phrases[i]))
+			return false;
+	for (size_t i = 0; i < q->n_excluded; i++)
+		if (contains_ci(m->content, q->excluded[i]))
+			return false;
+	return true;
+}
+
 static enum pos_err cache_key(struct pos_arena *a, const struct pos_search_request *req,
 			      const struct pos_memory_query *f, const char **out)
 {
@@ -330,7 +397,7 @@ static enum pos_err run_list(struct pos_search *e, struct pos_arena *a,
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
-			 size_t *n_out, struct pos_memory **mems, bool **found)
+			 size_t *n_out, struct pos_memory **mems, size_t *n_mems)
 {
 	const unsigned k = e->cfg.candidates;
 	struct pos_hit *kw = NULL, *vec = NULL;
@@ -391,8 +458,8 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	int64_t now = pos_now_us();
 	size_t kept = 0;
 	for (size_t i = 0; i < c; i++) {
-		if (!ok[i])
-			continue; /* deleted since the candidates were taken */
+		if (!ok[i] || !passes_text(pq, &m[i], &r[i]))
+			continue; /* deleted since the candidates were taken, or filtered */
 		pos_boost(&e->cfg.weights, &m[i], now, &r[i]);
 		r[i].row = (int32_t)i;
 		r[kept++] = r[i];
@@ -409,7 +476,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	*out = r;
 	*n_out = kept + (n - c);
 	*mems = sorted;
-	*found = ok;
+	*n_mems = kept; /* r[0..kept) have their rows in sorted[] */
 	return POS_OK;
 }
 
@@ -441,16 +508,12 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	size_t n = 0;
 	struct pos_memory *m = NULL;
 	bool *ok = NULL;
-	size_t hydrated = 0;
+	size_t hydrated = 0; /* r[0..hydrated) have their rows in m[] */
 	out->cached = pos_rcache_get(e->results, req->user_id, key, gen, a, &r, &n, &out->total);
 	if (!out->cached) {
-		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &ok)))
+		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated)))
 			return pos_error_set(err, rc, NULL, NULL);
 		out->total = (int64_t)n;
-		size_t c = (size_t)req->offset + req->limit;
-		hydrated = c < 100 ? 100 : c;
-		if (hydrated > n)
-			hydrated = n;
 		pos_rcache_put(e->results, req->user_id, key, gen, r, n, out->total);
 	}
 	size_t from = req->offset < n ? req->offset : n;

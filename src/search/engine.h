@@ -60,6 +60,16 @@ const char *pos_search_model(const struct pos_search *e);
 enum pos_err pos_search_embed(struct pos_search *e, struct pos_arena *a,
 			      const char *text, size_t len, struct pos_vec *out);
 
+/*
+ * Like pos_search_embed for a memory with thread context: the vector is
+ * embed(text) + POS_CONTEXT_WEIGHT × embed(context), normalized. The
+ * context may be NULL.
+ */
+#define POS_CONTEXT_WEIGHT 0.4f
+enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
+				  const char *text, size_t len, const char *context,
+				  size_t context_len, struct pos_vec *out);
+
 /* After a committed write of the user's memory `seq`: `v` is its new
  * vector (NULL: unchanged), `deleted` when it is gone. */
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,

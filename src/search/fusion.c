@@ -10,7 +10,7 @@
 void pos_rank_weights_default(struct pos_rank_weights *w)
 {
 	w->keyword = 1.0;
-	w->semantic = 1.0;
+	w->semantic = 0.15;
 	w->rrf_k = 60.0;
 	w->recency = 0.05;
 	w->half_life_days = 90.0;

@@ -85,7 +85,8 @@ struct pos_query {
  *  - A token starting with `"` is a phrase up to the next `"` (which may be
  *    mid-token; what follows it starts a new token). With no closing quote
  *    anywhere after it, the quote is ignored and the rest of the query is
- *    read as ordinary words and filters. A `"` inside a word is part of it.
+ *    read as ordinary words and filters (`-"x` excludes the word x). A `"`
+ *    inside a word is part of it.
  *  - A token starting with `-` excludes the word or "phrase" after the dash.
  *    A token of dashes only (`-`, `--`) is dropped. A negated filter
  *    (`-tag:work`) is POS_ERR_INVALID_FIELD naming the key: it is not
@@ -95,8 +96,12 @@ struct pos_query {
  * Terms and phrases beyond POS_QUERY_MAX_ITEMS (together, distinct) are
  * ignored and left out of `text`; exclusions beyond it are ignored.
  *
- * A query with filters only, or whose words are all dropped, is valid: it
- * has n_terms = n_phrases = 0 and text "", and the caller lists by filters.
+ * A query of filters only, or of nothing but quotes and dashes (`"`, `-`,
+ * `""`), is valid: n_terms = n_phrases = 0 and text is "", and the caller
+ * lists by filters. Words of pure punctuation (`***`) are terms, so a
+ * caller decides "nothing to search" from pos_query_fts_match's NULL, or
+ * from an empty `text` for embedding.
+ * The arrays (terms, phrases, excluded, tags) are non-NULL on success.
  *
  * Errors (with `err` filled; `*out` is then an empty query):
  *   POS_ERR_INVALID_FIELD, field "query": empty or white space only, more

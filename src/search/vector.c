@@ -60,8 +60,11 @@ static void dot_generic(const int8_t *rows, size_t stride, size_t n,
 	for (size_t r = 0; r < n; r++) {
 		const int8_t *a = rows + r * stride;
 		int32_t s = 0;
-		for (size_t i = 0; i < stride; i++)
-			s += (int32_t)a[i] * q[i];
+		/* a fixed-count inner loop: GCC's -O2 cost model vectorizes
+		 * only loops that need no scalar epilogue */
+		for (size_t c = 0; c < stride; c += POS_VEC_ALIGN)
+			for (size_t i = 0; i < POS_VEC_ALIGN; i++)
+				s += (int16_t)a[c + i] * (int16_t)q[c + i];
 		out[r] = s;
 	}
 }
@@ -215,8 +218,10 @@ void pos_vec_quantize(const float *v, unsigned dim, int8_t *q, float *scale)
 	}
 	float inv = 127.0f / mx;
 	for (unsigned i = 0; i < dim; i++) {
-		float x = roundf(v[i] * inv);
-		q[i] = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : x);
+		/* round half away from zero without a libm call */
+		float x = v[i] * inv;
+		x += x < 0 ? -0.5f : 0.5f;
+		q[i] = (int8_t)(x >= 127 ? 127 : x <= -127 ? -127 : (int)x);
 	}
 	*scale = mx / 127.0f;
 }
@@ -633,18 +638,43 @@ enum pos_err pos_vindex_search_f32(const struct pos_vindex *ix,
  * reassociating a single float sum (which -ffast-math would need). */
 static float dot_f32(const float *a, const float *b, unsigned dim)
 {
-	float acc[8] = {0};
+	float acc[16] = {0};
 	unsigned i = 0;
-	for (; i + 8 <= dim; i += 8)
-		for (unsigned j = 0; j < 8; j++)
+	for (; i + 16 <= dim; i += 16)
+		for (unsigned j = 0; j < 16; j++)
 			acc[j] += a[i + j] * b[i + j];
 	float s = 0;
 	for (; i < dim; i++)
 		s += a[i] * b[i];
-	for (unsigned j = 0; j < 8; j++)
+	for (unsigned j = 0; j < 16; j++)
 		s += acc[j];
 	return s;
 }
+
+#ifdef POS_VEC_X86
+/* The same with AVX2 and FMA, so that the baseline is a fair one. */
+__attribute__((target("avx2,fma"))) static float
+dot_f32_avx2(const float *a, const float *b, unsigned dim)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
+	unsigned i = 0;
+	for (; i + 16 <= dim; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i),
+				     _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8),
+				     _mm256_loadu_ps(b + i + 8), s1);
+	}
+	s0 = _mm256_add_ps(s0, s1);
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(s0),
+			      _mm256_extractf128_ps(s0, 1));
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_add_ss(h, _mm_movehdup_ps(h));
+	float s = _mm_cvtss_f32(h);
+	for (; i < dim; i++)
+		s += a[i] * b[i];
+	return s;
+}
+#endif
 
 void pos_vec_search_f32(const float *rows, const int64_t *ids, size_t n,
 			unsigned dim, const float *q, size_t k,
@@ -652,11 +682,16 @@ void pos_vec_search_f32(const float *rows, const int64_t *ids, size_t n,
 			size_t *nout)
 {
 	struct topk t = {out, 0, k};
+	float (*dot)(const float *, const float *, unsigned) = dot_f32;
+#ifdef POS_VEC_X86
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		dot = dot_f32_avx2;
+#endif
 	*nout = 0;
 	if (k == 0)
 		return;
 	for (size_t r = 0; r < n; r++) {
-		float s = dot_f32(rows + r * dim, q, dim);
+		float s = dot(rows + r * dim, q, dim);
 		if (!topk_wants(&t, s, ids[r]))
 			continue;
 		if (keep && !keep(ctx, ids[r]))

@@ -120,10 +120,53 @@ static const char m3_search[] =
 	" vec BLOB NOT NULL);"
 	"CREATE INDEX memory_vectors_user ON memory_vectors(user_id, model);";
 
+/*
+ * Version 4: thread context. A memory that belongs to a thread (its
+ * metadata names a thread, conversation or session) carries the text of the
+ * memories just before it in that thread; the full-text index gets it as a
+ * third, down-weighted column. Replies like "Yes, we did it yesterday!" are
+ * then findable by what they answer. Existing rows are filled in place.
+ */
+static const char m4_context[] =
+	"ALTER TABLE memories ADD COLUMN thread TEXT;"
+	"ALTER TABLE memories ADD COLUMN context TEXT;"
+	"UPDATE memories SET thread = CAST(coalesce(json_extract(metadata, '$.thread'),"
+	" json_extract(metadata, '$.thread_id'), json_extract(metadata, '$.conversation_id'),"
+	" json_extract(metadata, '$.session')) AS TEXT)"
+	" WHERE json_valid(metadata);"
+	"CREATE INDEX memories_thread ON memories(user_id, thread, seq) WHERE thread IS NOT NULL;"
+	"UPDATE memories SET context = (SELECT group_concat(content, ' ') FROM"
+	" (SELECT p.content FROM memories p WHERE p.user_id = memories.user_id"
+	"  AND p.thread = memories.thread AND p.seq < memories.seq ORDER BY p.seq DESC LIMIT 2))"
+	" WHERE thread IS NOT NULL;"
+	"DROP TRIGGER memories_fts_ai;"
+	"DROP TRIGGER memories_fts_ad;"
+	"DROP TRIGGER memories_fts_au;"
+	"DROP TABLE memories_fts;"
+	"CREATE VIRTUAL TABLE memories_fts USING fts5("
+	" content, tags, context, content='memories', content_rowid='seq',"
+	" tokenize='porter unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER memories_fts_ai AFTER INSERT ON memories BEGIN"
+	" INSERT INTO memories_fts(rowid, content, tags, context)"
+	" VALUES (new.seq, new.content, new.tags, new.context);"
+	" END;"
+	"CREATE TRIGGER memories_fts_ad AFTER DELETE ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags, context)"
+	" VALUES ('delete', old.seq, old.content, old.tags, old.context);"
+	" END;"
+	"CREATE TRIGGER memories_fts_au AFTER UPDATE OF content, tags, context ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags, context)"
+	" VALUES ('delete', old.seq, old.content, old.tags, old.context);"
+	" INSERT INTO memories_fts(rowid, content, tags, context)"
+	" VALUES (new.seq, new.content, new.tags, new.context);"
+	" END;"
+	"INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
 	{3, "full-text index and embeddings", m3_search},
+	{4, "thread context", m4_context},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

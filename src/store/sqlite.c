@@ -52,8 +52,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " WHERE r.hash = ?1",
 	[ST_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
 	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
-	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ") VALUES"
-			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context) VALUES"
+			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+	[ST_THREAD_TAIL] = "SELECT content FROM memories WHERE user_id = ?1 AND thread = ?2"
+			   " ORDER BY seq DESC LIMIT ?3",
 	[ST_MEM_GET] = "SELECT " SQ_MEM_COLS " FROM memories m WHERE m.id = ?1 AND m.user_id = ?2",
 	[ST_MEM_TAG_INSERT] = "INSERT OR IGNORE INTO memory_tags(user_id, tag, memory_seq) VALUES (?1, ?2, ?3)",
 	[ST_MEM_TAG_CLEAR] = "DELETE FROM memory_tags WHERE memory_seq = ?1",
@@ -841,6 +843,7 @@ static const struct pos_store_ops sq_ops = {
 	.keyword_search = sq_keyword_search,
 	.filter_seqs = sq_filter_seqs,
 	.memories_by_seq = sq_memories_by_seq,
+	.thread_tail = sq_thread_tail,
 	.vectors_load = sq_vectors_load,
 	.vectors_missing = sq_vectors_missing,
 	.vectors_put = sq_vectors_put,

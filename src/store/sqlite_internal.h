@@ -43,6 +43,7 @@ enum sq_stmt {
 	ST_MEM_COUNT_ALL,
 	ST_MEM_ACCESS_ADD,
 	ST_VEC_PUT,
+	ST_THREAD_TAIL,
 	ST_MEM_SEQ_EXISTS,
 	ST__COUNT
 };
@@ -61,7 +62,7 @@ enum sq_stmt {
 	" WHERE memory_id = m.id AND relationship_type = 'related'"             \
 	" UNION SELECT memory_id FROM memory_relationships"                     \
 	" WHERE related_memory_id = m.id AND relationship_type = 'related')),"   \
-	" m.seq"
+	" m.seq, m.thread, m.context"
 
 #define SQ_FILTER_BITS 6 /* type, layer, source, tag, after, before */
 
@@ -165,6 +166,9 @@ enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
 enum pos_err sq_memories_by_seq(struct pos_store *s, struct pos_arena *a,
 				const char *user_id, const int64_t *seqs, size_t n,
 				struct pos_memory *out, bool *found);
+enum pos_err sq_thread_tail(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, const char *thread, size_t max,
+			    const char **out, size_t *n);
 enum pos_err sq_vectors_load(struct pos_store *s, const char *user_id,
 			     const char *model,
 			     void (*fn)(void *ctx, int64_t seq, float scale,

@@ -19,7 +19,7 @@ enum {
 	C_ID, C_USER, C_CONTENT, C_TYPE, C_LAYER, C_SOURCE, C_CREATED,
 	C_UPDATED, C_ACCESSED, C_PARENT, C_TAGS, C_IMPORTANCE, C_ACCESS_COUNT,
 	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL, C_RELATED,
-	C_SEQ
+	C_SEQ, C_THREAD, C_CONTEXT
 };
 
 enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
@@ -57,6 +57,8 @@ enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
 	m->external_id = sq_col_str(a, st, C_EXTERNAL, NULL);
 	m->related_json = sq_col_str(a, st, C_RELATED, NULL);
 	m->seq = sqlite3_column_int64(st, C_SEQ);
+	m->thread = sq_col_str(a, st, C_THREAD, NULL);
+	m->context = sq_col_str(a, st, C_CONTEXT, NULL);
 	if (!m->related_json)
 		m->related_json = "[]";
 	if (!m->content || !m->source || !m->tags_json || !m->shared_with_json ||
@@ -220,6 +222,8 @@ enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 		sq_bind_str(st, 16, x->metadata_json ? x->metadata_json : "{}");
 		sq_bind_str(st, 17, x->attachments_json ? x->attachments_json : "[]");
 		sq_bind_str(st, 18, x->external_id);
+		sq_bind_str(st, 19, x->thread);
+		sq_bind_str(st, 20, x->context);
 		rc = step_done(c, st, "memory insert");
 		if (rc)
 			break;

@@ -45,7 +45,7 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 		return POS_ERR_STORE;
 	unsigned mask = sq_filter_mask(q);
 	sqlite3_stmt *st = cached(c, &c->keyword[mask],
-		"SELECT memories_fts.rowid, bm25(memories_fts) AS s"
+		"SELECT memories_fts.rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s"
 		" FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid"
 		" WHERE memories_fts MATCH ?10 AND m.user_id = ?1", mask,
 		" ORDER BY s LIMIT ?8");
@@ -226,7 +226,7 @@ enum pos_err sq_vectors_missing(struct pos_store *base, struct pos_arena *a,
 		return POS_ERR_STORE;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(c->db,
-			       "SELECT m.seq, m.user_id, m.content FROM memories m"
+			       "SELECT m.seq, m.user_id, m.content, m.context FROM memories m"
 			       " LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
 			       " WHERE m.seq > ?2 AND (v.memory_seq IS NULL OR v.model != ?1)"
 			       " ORDER BY m.seq LIMIT ?3",
@@ -245,6 +245,7 @@ enum pos_err sq_vectors_missing(struct pos_store *base, struct pos_arena *a,
 		const unsigned char *u = sqlite3_column_text(st, 1);
 		snprintf(m->user_id, sizeof(m->user_id), "%s", u ? (const char *)u : "");
 		m->content = sq_col_str(a, st, 2, &m->content_len);
+		m->context = sq_col_str(a, st, 3, NULL);
 		if (!m->content)
 			rc = POS_ERR_NOMEM;
 		(*n)++;
@@ -281,4 +282,31 @@ enum pos_err sq_vectors_put(struct pos_store *base, const struct pos_memory *m,
 			rc = sq_vec_put(c, m[i].seq, m[i].user_id, &m[i].vec);
 	}
 	return sq_end(s, c, rc, false);
+}
+
+enum pos_err sq_thread_tail(struct pos_store *base, struct pos_arena *a,
+			    const char *user_id, const char *thread, size_t max,
+			    const char **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_THREAD_TAIL);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, thread);
+	sqlite3_bind_int64(st, 3, (int64_t)max);
+	enum pos_err rc = POS_OK;
+	int step;
+	*n = 0;
+	while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!(out[*n] = sq_col_str(a, st, 0, NULL))) {
+			rc = POS_ERR_NOMEM;
+			break;
+		}
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	return rc;
 }

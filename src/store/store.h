@@ -99,6 +99,8 @@ struct pos_memory {
 	const char *metadata_json;  /* JSON object */
 	const char *attachments_json; /* JSON array */
 	const char *external_id;    /* NULL unless synced */
+	const char *thread;         /* thread key from metadata, NULL if none */
+	const char *context;        /* text of the thread's previous memories, NULL if none */
 	char (*related)[POS_UUID_SIZE]; /* related memory ids (input) */
 	size_t n_related;
 	const char *related_json;   /* the same as a JSON array, on reads */
@@ -304,6 +306,13 @@ struct pos_store_ops {
 					const char *user_id, const int64_t *seqs,
 					size_t n, struct pos_memory *out,
 					bool *found);
+	/*
+	 * The contents of the user's last `max` memories in `thread`, newest
+	 * first, into out[0..*n).
+	 */
+	enum pos_err (*thread_tail)(struct pos_store *s, struct pos_arena *a,
+				    const char *user_id, const char *thread,
+				    size_t max, const char **out, size_t *n);
 	/* Calls fn for every stored embedding of the user made by `model`. */
 	enum pos_err (*vectors_load)(struct pos_store *s, const char *user_id,
 				     const char *model,

@@ -1,0 +1,420 @@
+/*
+ * vector_bench.c — micro-benchmark of the built-in embedder and the exact
+ * int8 vector scan, and the embedder's vector-only recall on LoCoMo.
+ *
+ * Build (from the repository root; -O2 like the project's RelWithDebInfo):
+ *   cc -O2 -std=c17 -D_GNU_SOURCE -Isrc -include src/base/compat.h \
+ *      bench/vector_bench.c src/embed/*.c src/search/vector.c \
+ *      src/base/alloc.c src/base/err.c -ljansson -lm -o /tmp/vector_bench
+ * Run:
+ *   /tmp/vector_bench embed [N]          texts/s of pos_embed, one thread
+ *   /tmp/vector_bench scan [ROWS...]     ms per query, int8 kernels vs f32
+ *                                        (default 100000 1000000, dim 256)
+ *   /tmp/vector_bench locomo [PATH]      R@5/10/25 of vector-only search
+ *                                        (default ../shared/data/locomo-dev.json)
+ * Everything is single-threaded and seeded: two runs do the same work.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "embed/cooc.h"
+#include "embed/embed.h"
+#include "search/vector.h"
+
+#define DIM 256u
+#define QUERIES 51
+#define K 10
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* xorshift64*: a seeded generator, the same on every machine */
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static double rng_unit(uint64_t *s)
+{
+	return (double)(rng_next(s) >> 11) / 9007199254740992.0;
+}
+
+static float rng_gauss(uint64_t *s)
+{
+	double u = rng_unit(s) + 1e-12, v = rng_unit(s);
+	return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* median and p99 of n samples (sorts them) */
+static void stats(double *v, int n, double *p50, double *p99)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	*p50 = v[n / 2];
+	int i = (int)ceil(0.99 * n) - 1;
+	*p99 = v[i < 0 ? 0 : i];
+}
+
+/* ---- embed --------------------------------------------------------------- */
+
+static const char *const words[] = {
+	"Meeting", "with", "Anna", "about", "the", "garden", "project", "on",
+	"Tuesday", "remember", "to", "buy", "milk", "and", "eggs", "dentist",
+	"appointment", "at", "3pm", "call", "mom", "birthday", "party",
+	"ideas", "for", "Sam's", "running", "shoes", "restaurant", "booking",
+	"Friday", "evening", "read", "chapter", "book", "club", "flight",
+	"to", "Berlin", "hotel", "confirmation", "pay", "electricity", "bill",
+	"yoga", "class", "cancelled", "new", "recipe", "pasta", "tomatoes",
+	"basil", "weekend", "hiking", "trip", "mountains", "weather",
+	"forecast", "rain", "project", "deadline", "report", "draft",
+	"review", "comments", "from", "manager", "I", "felt", "really",
+	"happy", "today", "because", "kids", "painted", "sunrise", "lake",
+	"adoption", "agency", "interview", "went", "well", "guitar",
+	"lessons", "started", "learning", "Spanish", "café", "naïve",
+	"2023", "email", "Jon", "his", "dance", "studio", "opening",
+};
+
+static void bench_embed(size_t n)
+{
+	struct pos_embedder *e;
+	if (pos_embed_builtin_new(DIM, &e)) {
+		fprintf(stderr, "embedder\n");
+		exit(1);
+	}
+	/* n texts of 6..20 words, built up front so only embedding is timed */
+	char **texts = malloc(n * sizeof(*texts));
+	size_t *lens = malloc(n * sizeof(*lens));
+	uint64_t s = 42;
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		char buf[512];
+		size_t len = 0;
+		int nw = 6 + (int)(rng_next(&s) % 15);
+		for (int w = 0; w < nw; w++) {
+			const char *x = words[rng_next(&s) %
+					      (sizeof(words) / sizeof(*words))];
+			int m = snprintf(buf + len, sizeof(buf) - len, "%s%s",
+					 w ? " " : "", x);
+			len += (size_t)m;
+		}
+		texts[i] = malloc(len + 1);
+		memcpy(texts[i], buf, len + 1);
+		lens[i] = len;
+		total += len;
+	}
+	float *out = malloc(DIM * sizeof(float));
+	double best = 1e30;
+	for (int round = 0; round < 3; round++) {
+		double t0 = now_ms();
+		for (size_t i = 0; i < n; i++)
+			pos_embed(e, texts[i], lens[i], out);
+		double dt = now_ms() - t0;
+		if (dt < best)
+			best = dt;
+	}
+	printf("embed %s: %zu texts (avg %.0f bytes) in %.1f ms: %.0f texts/s, "
+	       "%.2f us/text\n",
+	       e->model, n, (double)total / (double)n, best,
+	       (double)n / best * 1e3, best * 1e3 / (double)n);
+	for (size_t i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(lens);
+	free(out);
+	pos_embed_free(e);
+}
+
+/* ---- scan ---------------------------------------------------------------- */
+
+static void random_unit(uint64_t *s, float *v, unsigned dim)
+{
+	double ss = 0;
+	for (unsigned i = 0; i < dim; i++) {
+		v[i] = rng_gauss(s);
+		ss += (double)v[i] * v[i];
+	}
+	for (unsigned i = 0; i < dim; i++)
+		v[i] = (float)(v[i] / sqrt(ss));
+}
+
+static void bench_scan(size_t rows)
+{
+	uint64_t s = 7;
+	float *f = malloc(rows * DIM * sizeof(float));
+	int64_t *ids = malloc(rows * sizeof(int64_t));
+	struct pos_vindex *ix;
+	if (!f || !ids || pos_vindex_new(DIM, &ix)) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	for (size_t r = 0; r < rows; r++) {
+		/* queries are near rows: a row plus noise, so top-k is real */
+		random_unit(&s, f + r * DIM, DIM);
+		ids[r] = (int64_t)r + 1;
+	}
+	double t0 = now_ms();
+	pos_vindex_reserve(ix, rows);
+	for (size_t r = 0; r < rows; r++)
+		pos_vindex_put_f32(ix, ids[r], f + r * DIM);
+	double load = now_ms() - t0;
+	printf("scan %zu x %u: load %.0f ms, int8 index %.1f MB, f32 rows %.1f MB\n",
+	       rows, DIM, load, (double)pos_vindex_memory(ix) / 1e6,
+	       (double)rows * DIM * 4 / 1e6);
+
+	float q[QUERIES][DIM];
+	for (int i = 0; i < QUERIES; i++) {
+		const float *base = f + (rng_next(&s) % rows) * DIM;
+		float noise[DIM];
+		random_unit(&s, noise, DIM);
+		for (unsigned d = 0; d < DIM; d++)
+			q[i][d] = base[d] + 0.8f * noise[d];
+	}
+
+	struct pos_vhit exact[QUERIES][K];
+	size_t nexact[QUERIES];
+	double tf[QUERIES], p50f, p99f;
+	for (int i = 0; i < QUERIES; i++) {
+		double a = now_ms();
+		pos_vec_search_f32(f, ids, rows, DIM, q[i], K, NULL, NULL,
+				   exact[i], &nexact[i]);
+		tf[i] = now_ms() - a;
+	}
+	stats(tf, QUERIES, &p50f, &p99f);
+	printf("  f32 scan        p50 %7.2f ms  p99 %7.2f ms\n", p50f, p99f);
+
+	static const char *const kern[] = {"avx512vnni", "avx2", "generic"};
+	for (size_t kk = 0; kk < sizeof(kern) / sizeof(*kern); kk++) {
+		if (pos_vindex_set_kernel(ix, kern[kk]) != POS_OK) {
+			printf("  int8 %-10s  (not available on this CPU)\n",
+			       kern[kk]);
+			continue;
+		}
+		double ti[QUERIES], p50, p99;
+		size_t hit = 0, want = 0;
+		for (int i = 0; i < QUERIES; i++) {
+			struct pos_vhit h[K];
+			size_t nh;
+			double a = now_ms();
+			pos_vindex_search_f32(ix, q[i], K, NULL, NULL, h, &nh);
+			ti[i] = now_ms() - a;
+			for (size_t x = 0; x < nexact[i]; x++, want++)
+				for (size_t y = 0; y < nh; y++)
+					if (h[y].id == exact[i][x].id) {
+						hit++;
+						break;
+					}
+		}
+		stats(ti, QUERIES, &p50, &p99);
+		printf("  int8 %-10s  p50 %7.2f ms  p99 %7.2f ms  "
+		       "(%.1fx f32, %.2f GB/s)  recall@%d vs f32 %.3f\n",
+		       kern[kk], p50, p99, p50f / p50,
+		       (double)rows * pos_vec_stride(DIM) / p50 / 1e6, K,
+		       (double)hit / (double)want);
+	}
+	pos_vindex_free(ix);
+	free(f);
+	free(ids);
+}
+
+/* ---- LoCoMo -------------------------------------------------------------- */
+
+struct turn {
+	char id[16];
+	char *text;
+};
+
+static int valid_evidence(const char *s)
+{
+	/* D<n>:<n> */
+	if (!s || s[0] != 'D' || s[1] < '0' || s[1] > '9')
+		return 0;
+	s++;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	if (*s++ != ':' || *s < '0' || *s > '9')
+		return 0;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return *s == '\0';
+}
+
+enum variant { PLAIN, IDF, IDF_EXPAND, NVARIANT };
+static const char *const variant_name[] = {
+	"plain query", "query x IDF", "query x IDF + cooc expansion"};
+
+static void bench_locomo(const char *path)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, 0, &jerr);
+	if (!root) {
+		printf("locomo: %s not readable, skipped\n", path);
+		return;
+	}
+	struct pos_embedder *e;
+	pos_embed_builtin_new(DIM, &e);
+	static const int ks[3] = {5, 10, 25};
+	double rsum[NVARIANT][2][3] = {{{0}}};
+	int nq = 0;
+	double t_build = 0;
+	size_t ci;
+	json_t *conv;
+	json_array_foreach(root, ci, conv) {
+		json_t *c = json_object_get(conv, "conversation");
+		struct turn *T = NULL;
+		size_t nt = 0, cap = 0;
+		for (int sn = 1; sn < 100; sn++) {
+			char key[32];
+			snprintf(key, sizeof(key), "session_%d", sn);
+			json_t *ses = json_object_get(c, key);
+			size_t ti;
+			json_t *t;
+			json_array_foreach(ses, ti, t) {
+				if (nt == cap) {
+					cap = cap ? cap * 2 : 256;
+					T = realloc(T, cap * sizeof(*T));
+				}
+				const char *sp = json_string_value(json_object_get(t, "speaker"));
+				const char *tx = json_string_value(json_object_get(t, "text"));
+				const char *bc = json_string_value(json_object_get(t, "blip_caption"));
+				char buf[8192];
+				int m = snprintf(buf, sizeof(buf), "%s: %s", sp ? sp : "",
+						 tx ? tx : "");
+				if (bc && m > 0 && (size_t)m < sizeof(buf))
+					snprintf(buf + m, sizeof(buf) - (size_t)m,
+						 " [shared a photo: %s]", bc);
+				snprintf(T[nt].id, sizeof(T[nt].id), "%s",
+					 json_string_value(json_object_get(t, "dia_id")));
+				T[nt].text = strdup(buf);
+				nt++;
+			}
+		}
+		/* the user's memories: vectors in an int8 index and as floats,
+		 * and the co-occurrence model learned from them */
+		double t0 = now_ms();
+		struct pos_vindex *ix;
+		struct pos_cooc *cm;
+		pos_vindex_new(DIM, &ix);
+		pos_cooc_new(NULL, &cm);
+		float *F = malloc(nt * DIM * sizeof(float));
+		int64_t *ids = malloc(nt * sizeof(int64_t));
+		for (size_t i = 0; i < nt; i++) {
+			pos_embed(e, T[i].text, strlen(T[i].text), F + i * DIM);
+			ids[i] = (int64_t)i;
+			pos_vindex_put_f32(ix, ids[i], F + i * DIM);
+			pos_cooc_add(cm, T[i].text, strlen(T[i].text));
+		}
+		pos_cooc_finish(cm);
+		t_build += now_ms() - t0;
+
+		size_t qi;
+		json_t *qa;
+		json_array_foreach(json_object_get(conv, "qa"), qi, qa) {
+			const char *ev[64];
+			int ne = 0;
+			size_t ei;
+			json_t *x;
+			json_array_foreach(json_object_get(qa, "evidence"), ei, x) {
+				const char *sv = json_string_value(x);
+				if (valid_evidence(sv) && ne < 64)
+					ev[ne++] = sv;
+			}
+			if (!ne)
+				continue;
+			const char *qs = json_string_value(json_object_get(qa, "question"));
+			size_t ql = strlen(qs);
+			for (int v = 0; v < NVARIANT; v++) {
+				float qv[DIM];
+				struct pos_embed_term xt[8];
+				size_t nx = 0;
+				if (v == PLAIN) {
+					pos_embed(e, qs, ql, qv);
+				} else {
+					if (v == IDF_EXPAND)
+						nx = pos_cooc_expand(cm, qs, ql, 0.5f, xt, 8);
+					pos_embed_builtin_query(e, qs, ql, pos_cooc_idf, cm,
+								xt, nx, qv);
+				}
+				for (int quant = 0; quant < 2; quant++) {
+					struct pos_vhit h[25];
+					size_t nh;
+					if (quant)
+						pos_vindex_search_f32(ix, qv, 25, NULL, NULL, h, &nh);
+					else
+						pos_vec_search_f32(F, ids, nt, DIM, qv, 25, NULL,
+								   NULL, h, &nh);
+					for (int kk = 0; kk < 3; kk++) {
+						int hit = 0;
+						for (int j = 0; j < ne; j++)
+							for (size_t r = 0; r < nh && (int)r < ks[kk]; r++)
+								if (!strcmp(T[h[r].id].id, ev[j])) {
+									hit++;
+									break;
+								}
+						rsum[v][quant][kk] += (double)hit / ne;
+					}
+				}
+			}
+			nq++;
+		}
+		for (size_t i = 0; i < nt; i++)
+			free(T[i].text);
+		free(T);
+		free(F);
+		free(ids);
+		pos_vindex_free(ix);
+		pos_cooc_free(cm);
+	}
+	printf("locomo %s, %d questions, vector-only retrieval over turns "
+	       "(\"speaker: text [photo caption]\"), build %.0f ms\n",
+	       e->model, nq, t_build);
+	for (int v = 0; v < NVARIANT; v++)
+		for (int quant = 0; quant < 2; quant++)
+			printf("  %-30s %-5s R@5 %5.1f  R@10 %5.1f  R@25 %5.1f\n",
+			       variant_name[v], quant ? "int8" : "f32",
+			       100 * rsum[v][quant][0] / nq,
+			       100 * rsum[v][quant][1] / nq,
+			       100 * rsum[v][quant][2] / nq);
+	pos_embed_free(e);
+	json_decref(root);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "all";
+	if (!strcmp(mode, "embed") || !strcmp(mode, "all"))
+		bench_embed(argc > 2 && !strcmp(mode, "embed")
+				    ? (size_t)strtoul(argv[2], NULL, 10)
+				    : 200000);
+	if (!strcmp(mode, "scan") || !strcmp(mode, "all")) {
+		if (argc > 2 && !strcmp(mode, "scan"))
+			for (int i = 2; i < argc; i++)
+				bench_scan((size_t)strtoul(argv[i], NULL, 10));
+		else {
+			bench_scan(100000);
+			bench_scan(1000000);
+		}
+	}
+	if (!strcmp(mode, "locomo") || !strcmp(mode, "all"))
+		bench_locomo(argc > 2 && !strcmp(mode, "locomo")
+				     ? argv[2]
+				     : "../shared/data/locomo-dev.json");
+	return 0;
+}
