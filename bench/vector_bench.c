@@ -4,10 +4,12 @@
  *
  * Build (from the repository root; -O2 like the project's RelWithDebInfo):
  *   cc -O2 -std=c17 -D_GNU_SOURCE -Isrc -include src/base/compat.h \
- *      bench/vector_bench.c src/embed/*.c src/search/vector.c \
+ *      bench/vector_bench.c src/embed/embed.c src/embed/builtin.c \
+ *      src/embed/token.c src/embed/cooc.c src/search/vector.c \
  *      src/base/alloc.c src/base/err.c -ljansson -lm -o /tmp/vector_bench
  * Run:
  *   /tmp/vector_bench embed [N]          texts/s of pos_embed, one thread
+ *   /tmp/vector_bench cooc [N]           co-occurrence model: build time, size
  *   /tmp/vector_bench scan [ROWS...]     ms per query, int8 kernels vs f32
  *                                        (default 100000 1000000, dim 256)
  *   /tmp/vector_bench locomo [PATH]      R@5/10/25 of vector-only search
@@ -140,6 +142,64 @@ static void bench_embed(size_t n)
 	free(lens);
 	free(out);
 	pos_embed_free(e);
+}
+
+/* A pseudo-word for a Zipf-distributed id over `vocab` words: a user's
+ * vocabulary is large and skewed, which is what sizes the pair table. */
+static size_t zipf_word(uint64_t *s, unsigned vocab, char *out)
+{
+	static const char *const syl[] = {
+		"ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "ba",
+		"do", "fi", "gu", "ha", "je", "pi", "qo", "wu", "xe", "yo",
+	};
+	/* inverse of the CDF of a 1/rank law, approximately */
+	double u = rng_unit(s);
+	unsigned id = (unsigned)(exp(u * log((double)vocab + 1)) - 1);
+	size_t n = 0;
+	do {
+		memcpy(out + n, syl[id % 20], 2);
+		n += 2;
+		id /= 20;
+	} while (id);
+	out[n] = '\0';
+	return n;
+}
+
+static void bench_cooc(size_t n)
+{
+	uint64_t s = 9;
+	struct pos_cooc *m;
+	pos_cooc_new(NULL, &m);
+	double t_add = 0;
+	for (size_t i = 0; i < n; i++) {
+		char buf[512], w[32];
+		size_t len = 0;
+		int nw = 6 + (int)(rng_next(&s) % 25);
+		for (int j = 0; j < nw; j++) {
+			size_t wl = zipf_word(&s, 50000, w);
+			buf[len++] = ' ';
+			memcpy(buf + len, w, wl);
+			len += wl;
+		}
+		double t0 = now_ms();
+		pos_cooc_add(m, buf, len);
+		t_add += now_ms() - t0;
+	}
+	double t0 = now_ms();
+	pos_cooc_finish(m);
+	double t_fin = now_ms() - t0;
+	struct pos_embed_term t[8];
+	t0 = now_ms();
+	size_t nx = 0;
+	for (int i = 0; i < 1000; i++)
+		nx += pos_cooc_expand(m, "kalo mine ruza tivo", 19, 0.5f, t, 8);
+	double t_exp = (now_ms() - t0) / 1000;
+	printf("cooc: %zu texts (6-30 Zipf words over 50k) counted in %.0f ms "
+	       "(%.1f us/text), finish %.0f ms, vocab %zu, %.1f MB; expand "
+	       "%.1f us (%zu terms)\n",
+	       n, t_add, t_add * 1e3 / (double)n, t_fin, pos_cooc_vocab(m),
+	       (double)pos_cooc_memory(m) / 1e6, t_exp * 1e3, nx / 1000);
+	pos_cooc_free(m);
 }
 
 /* ---- scan ---------------------------------------------------------------- */
@@ -403,6 +463,10 @@ int main(int argc, char **argv)
 		bench_embed(argc > 2 && !strcmp(mode, "embed")
 				    ? (size_t)strtoul(argv[2], NULL, 10)
 				    : 200000);
+	if (!strcmp(mode, "cooc") || !strcmp(mode, "all"))
+		bench_cooc(argc > 2 && !strcmp(mode, "cooc")
+				   ? (size_t)strtoul(argv[2], NULL, 10)
+				   : 100000);
 	if (!strcmp(mode, "scan") || !strcmp(mode, "all")) {
 		if (argc > 2 && !strcmp(mode, "scan"))
 			for (int i = 2; i < argc; i++)

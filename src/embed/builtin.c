@@ -74,11 +74,8 @@ static inline void add_feature(const struct builtin *b, float *acc, uint64_t h,
 
 /* The word and trigram features of one token, times w. */
 static void add_token(const struct builtin *b, float *acc, const char *word,
-		      size_t wlen, const char *stem, size_t slen,
-		      unsigned flags, uint64_t stem_hash, float w)
+		      size_t wlen, unsigned flags, uint64_t stem_hash, float w)
 {
-	(void)stem;
-	(void)slen;
 	add_feature(b, acc, stem_hash, w * b->p.word);
 	if ((flags & (POS_TOKEN_DIGIT | POS_TOKEN_CJK)) || b->p.trigram <= 0 ||
 	    wlen == 0)
@@ -159,11 +156,9 @@ static void accumulate_text(const struct builtin *b, const char *text,
 			    size_t len, pos_embed_weight_fn weight, void *ctx,
 			    float *acc)
 {
-	struct tf_table *tf = NULL;
-	struct tf_table tf_stack;
-	tf = &tf_stack;
-	memset(tf->count, 0, sizeof(tf->count));
-	tf->fill = 0;
+	struct tf_table tf;
+	memset(tf.count, 0, sizeof(tf.count));
+	tf.fill = 0;
 
 	struct pos_token_iter it;
 	struct pos_token t;
@@ -174,14 +169,13 @@ static void accumulate_text(const struct builtin *b, const char *text,
 	for (unsigned ntok = 0; ntok < POS_EMBED_MAX_TOKENS &&
 				pos_token_next(&it, &t); ntok++) {
 		uint64_t h = pos_token_hash(t.stem, t.stem_len, SEED_WORD);
-		uint32_t n = tf_bump(tf, h);
+		uint32_t n = tf_bump(&tf, h);
 		/* the n-th occurrence adds ln(n) - ln(n-1): total 1 + ln(tf) */
 		float w = tf_step(n);
 		float tw = weight ? weight(ctx, t.stem, t.stem_len) : 1.0f;
 		if (!(tw >= 0) || !isfinite(tw))
 			tw = 0;
-		add_token(b, acc, t.word, t.word_len, t.stem, t.stem_len,
-			  t.flags, h, w * tw);
+		add_token(b, acc, t.word, t.word_len, t.flags, h, w * tw);
 		if (have_prev && b->p.bigram > 0)
 			add_feature(b, acc,
 				    pos_token_mix(prev * 31 + h + SEED_BI),

@@ -52,8 +52,8 @@ struct pos_cooc {
 void pos_cooc_defaults(struct pos_cooc_params *p)
 {
 	p->max_vocab = 100000;
-	p->max_pairs = 2000000;
-	p->window = 16;
+	p->max_pairs = 1000000;
+	p->window = 8;
 	p->min_count = 2;
 	p->neighbours = 8;
 }

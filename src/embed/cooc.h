@@ -40,10 +40,10 @@ struct pos_cooc;
 
 struct pos_cooc_params {
 	uint32_t max_vocab;  /* distinct stems kept (default 100,000) */
-	uint32_t max_pairs;  /* distinct stem pairs counted (default 2,000,000) */
+	uint32_t max_pairs;  /* distinct stem pairs counted (default 1,000,000) */
 	uint32_t window;     /* pairs are formed between the first occurrences
 			      * of distinct stems at most this far apart in a
-			      * memory (default 16) */
+			      * memory (default 8) */
 	uint32_t min_count;  /* memories a pair must share to count (default 2) */
 	uint32_t neighbours; /* associated stems kept per stem (default 8) */
 };

@@ -471,8 +471,10 @@ static size_t strip_clitics(char *w, size_t len)
 		size_t tl = len - at - 1;
 		if (tl == 1 && tail[0] == 't' && at >= 2 && w[at - 1] == 'n') {
 			/* n't: "can't" -> "can", "won't" -> "will"; else "do" */
-			if (at == 3 && memcmp(w, "won", 3) == 0)
-				return memcpy(w, "will", 4), 4;
+			if (at == 3 && memcmp(w, "won", 3) == 0) {
+				memcpy(w, "will", 4);
+				return 4;
+			}
 			if (!(at == 3 && memcmp(w, "can", 3) == 0))
 				at--;
 			return at;

@@ -20,6 +20,11 @@
 #include "search/vector.h"
 
 #define BACKFILL_BATCH 256
+/* A query word is "common" when more memories than this share of the index
+ * and this absolute floor contain it (docs/SEARCH.md). */
+#define PRUNE_DF_FLOOR 5000
+#define PRUNE_DF_SHARE 0.05
+#define PRUNE_KEEP_RAREST 2
 #define FILTER_SET_MAX 50000000
 
 struct pos_search {
@@ -394,6 +399,108 @@ static enum pos_err run_list(struct pos_search *e, struct pos_arena *a,
 	return POS_OK;
 }
 
+/*
+ * Query pruning by document frequency: BM25 must score every memory that
+ * matches any OR-ed word, and words found in a large share of the index
+ * (dynamic stop words) cost the most while telling the least. They are left
+ * out when rarer words carry the query; if every word is common, the
+ * PRUNE_KEEP_RAREST rarest stay. Phrases are never pruned. `kept` is a copy
+ * of q with the surviving terms.
+ */
+static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
+				 const struct pos_query *q, struct pos_query *kept)
+{
+	*kept = *q;
+	if (q->n_terms < 2)
+		return POS_OK;
+	int64_t *df = pos_arena_alloc(a, q->n_terms * sizeof(*df));
+	const char **terms = pos_arena_alloc(a, q->n_terms * sizeof(*terms));
+	if (!df || !terms)
+		return POS_ERR_NOMEM;
+	int64_t docs = 0;
+	for (size_t i = 0; i < q->n_terms; i++) {
+		enum pos_err rc = e->store->ops->term_frequency(e->store, q->terms[i], &df[i], &docs);
+		if (rc)
+			return rc;
+	}
+	double limit = (double)docs * PRUNE_DF_SHARE;
+	if (limit < PRUNE_DF_FLOOR)
+		limit = PRUNE_DF_FLOOR;
+	size_t n = 0;
+	for (size_t i = 0; i < q->n_terms; i++)
+		if ((double)df[i] <= limit)
+			terms[n++] = q->terms[i];
+	if (n == q->n_terms)
+		return POS_OK;
+	if (n == 0) {
+		/* all common: keep the rarest few, in query order */
+		for (size_t k = 0; k < PRUNE_KEEP_RAREST && k < q->n_terms; k++) {
+			size_t best = SIZE_MAX;
+			for (size_t i = 0; i < q->n_terms; i++) {
+				bool taken = false;
+				for (size_t j = 0; j < n && !taken; j++)
+					taken = terms[j] == q->terms[i];
+				if (!taken && (best == SIZE_MAX || df[i] < df[best]))
+					best = i;
+			}
+			terms[n++] = q->terms[best];
+		}
+	}
+	kept->terms = terms;
+	kept->n_terms = n;
+	return POS_OK;
+}
+
+/* IDF of a query stem from the full-text index, for the query embedding. */
+struct idf_ctx {
+	struct pos_search *e;
+	int64_t docs;
+};
+
+static float idf_weight(void *ctx, const char *stem, size_t len)
+{
+	struct idf_ctx *c = ctx;
+	int64_t df = 0;
+	if (c->docs <= 0 || c->e->store->ops->stem_frequency(c->e->store, stem, len, &df))
+		return 1.0f;
+	/* BM25's IDF, floored so a word seen everywhere still counts a little */
+	double idf = log(((double)c->docs - (double)df + 0.5) / ((double)df + 0.5) + 1.0);
+	return (float)(idf < 0.1 ? 0.1 : idf);
+}
+
+/*
+ * The query's vector: like a memory's, except each word is weighted by its
+ * rarity in the index (query side only, so stored vectors never go stale
+ * when the statistics move).
+ */
+static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
+				const char *text, struct pos_vec *out)
+{
+	memset(out, 0, sizeof(*out));
+	unsigned dim = e->embedder->dim;
+	float *v = pos_arena_alloc(a, dim * sizeof(*v));
+	int8_t *q = pos_arena_alloc(a, dim);
+	if (!v || !q)
+		return POS_ERR_NOMEM;
+	struct idf_ctx ctx = {e, 0};
+	enum pos_err rc = e->store->ops->memory_count_all(e->store, &ctx.docs);
+	if (!rc)
+		rc = pos_embed_builtin_query(e->embedder, text, strlen(text), idf_weight,
+					     &ctx, NULL, 0, v);
+	if (rc)
+		return rc;
+	float norm = 0;
+	for (unsigned i = 0; i < dim; i++)
+		norm += v[i] * v[i];
+	if (norm == 0)
+		return POS_OK;
+	pos_vec_quantize(v, dim, q, &out->scale);
+	out->q = q;
+	out->dim = dim;
+	out->model = e->embedder->model;
+	return POS_OK;
+}
+
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
@@ -405,7 +512,10 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	enum pos_err rc;
 	if (req->mode != POS_SEARCH_SEMANTIC) {
 		const char *match = NULL;
-		if ((rc = pos_query_fts_match(a, pq, true, &match)))
+		struct pos_query pruned;
+		if ((rc = prune_common(e, a, pq, &pruned)))
+			return rc;
+		if ((rc = pos_query_fts_match(a, &pruned, true, &match)))
 			return rc;
 		if (match) {
 			struct pos_memory_query q = *f;
@@ -417,7 +527,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	}
 	if (req->mode != POS_SEARCH_KEYWORD && pq->text && *pq->text) {
 		struct pos_vec qv;
-		if ((rc = pos_search_embed(e, a, pq->text, strlen(pq->text), &qv)))
+		if ((rc = embed_query(e, a, pq->text, &qv)))
 			return rc;
 		if (qv.q) {
 			struct keepset keep;

@@ -162,11 +162,20 @@ static const char m4_context[] =
 	" END;"
 	"INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');";
 
+/*
+ * Version 5: a read-only vocabulary view of the full-text index (document
+ * frequency per stemmed term), used to prune very common words from
+ * keyword queries. It stores nothing of its own.
+ */
+static const char m5_vocab[] =
+	"CREATE VIRTUAL TABLE memories_fts_vocab USING fts5vocab(memories_fts, 'row');";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
 	{3, "full-text index and embeddings", m3_search},
 	{4, "thread context", m4_context},
+	{5, "full-text vocabulary view", m5_vocab},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

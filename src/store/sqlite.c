@@ -54,6 +54,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
 	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context) VALUES"
 			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+	[ST_FTS_TOP] = "SELECT rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s FROM memories_fts"
+		       " WHERE memories_fts MATCH ?1 ORDER BY s LIMIT ?2",
+	[ST_VOCAB_DF] = "SELECT doc FROM memories_fts_vocab WHERE term = ?1",
 	[ST_THREAD_TAIL] = "SELECT content FROM memories WHERE user_id = ?1 AND thread = ?2"
 			   " ORDER BY seq DESC LIMIT ?3",
 	[ST_MEM_GET] = "SELECT " SQ_MEM_COLS " FROM memories m WHERE m.id = ?1 AND m.user_id = ?2",
@@ -84,6 +87,10 @@ enum pos_err sq_fail(struct sq_conn *c, const char *what)
 
 static void conn_free(struct sq_conn *c)
 {
+	/* Keep the planner's statistics current (cheap; SQLite decides what
+	 * needs analysing). */
+	sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
+	sq_tokenizer_free(c);
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(c->st[i]);
 	for (int m = 0; m < (1 << SQ_FILTER_BITS); m++) {
@@ -842,6 +849,8 @@ static const struct pos_store_ops sq_ops = {
 	.graph_edges = sq_graph_edges,
 	.keyword_search = sq_keyword_search,
 	.filter_seqs = sq_filter_seqs,
+	.term_frequency = sq_term_frequency,
+	.stem_frequency = sq_stem_frequency,
 	.memories_by_seq = sq_memories_by_seq,
 	.thread_tail = sq_thread_tail,
 	.vectors_load = sq_vectors_load,

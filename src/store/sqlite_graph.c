@@ -30,24 +30,31 @@ static const char stats_sql[] =
 	"    GROUP BY tag ORDER BY n DESC, tag LIMIT ?3))";
 
 static const char nodes_by_id_sql[] =
-	"SELECT id, substr(content, 1, 120), type, layer FROM memories"
-	" WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?2))"
-	" ORDER BY created_at DESC LIMIT ?3";
+	"SELECT m.id, substr(m.content, 1, 120), m.type, m.layer FROM json_each(?2) j"
+	" CROSS JOIN memories m ON m.id = j.value"
+	" WHERE m.user_id = ?1 ORDER BY m.created_at DESC LIMIT ?3";
 
 static const char nodes_recent_sql[] =
 	"SELECT id, substr(content, 1, 120), type, layer FROM memories"
 	" WHERE user_id = ?1 ORDER BY created_at DESC, seq DESC LIMIT ?3";
 
+/* Each branch starts from the id list and uses an index per id. */
 static const char edges_sql[] =
 	"SELECT r.memory_id, r.related_memory_id, r.relationship_type, r.strength"
-	" FROM memory_relationships r JOIN memories m ON m.id = r.memory_id AND m.user_id = ?1"
-	" WHERE r.memory_id IN (SELECT value FROM json_each(?2))"
-	"    OR r.related_memory_id IN (SELECT value FROM json_each(?2))"
-	" UNION ALL"
-	" SELECT m.id, m.parent_memory_id, 'parent', 1.0 FROM memories m"
+	" FROM json_each(?2) j CROSS JOIN memory_relationships r ON r.memory_id = j.value"
+	" CROSS JOIN memories m ON m.id = r.memory_id WHERE m.user_id = ?1"
+	" UNION"
+	" SELECT r.memory_id, r.related_memory_id, r.relationship_type, r.strength"
+	" FROM json_each(?2) j CROSS JOIN memory_relationships r ON r.related_memory_id = j.value"
+	" CROSS JOIN memories m ON m.id = r.memory_id WHERE m.user_id = ?1"
+	" UNION"
+	" SELECT m.id, m.parent_memory_id, 'parent', 1.0"
+	" FROM json_each(?2) j CROSS JOIN memories m ON m.id = j.value"
 	" WHERE m.user_id = ?1 AND m.parent_memory_id IS NOT NULL"
-	"   AND (m.id IN (SELECT value FROM json_each(?2))"
-	"        OR m.parent_memory_id IN (SELECT value FROM json_each(?2)))"
+	" UNION"
+	" SELECT m.id, m.parent_memory_id, 'parent', 1.0"
+	" FROM json_each(?2) j CROSS JOIN memories m ON m.parent_memory_id = j.value"
+	" WHERE m.user_id = ?1"
 	" LIMIT ?3";
 
 /* Prepares a one-off statement (these routes are not hot). */

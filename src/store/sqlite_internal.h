@@ -44,6 +44,8 @@ enum sq_stmt {
 	ST_MEM_ACCESS_ADD,
 	ST_VEC_PUT,
 	ST_THREAD_TAIL,
+	ST_FTS_TOP,
+	ST_VOCAB_DF,
 	ST_MEM_SEQ_EXISTS,
 	ST__COUNT
 };
@@ -73,6 +75,9 @@ struct sq_conn {
 	sqlite3_stmt *list_count[1 << SQ_FILTER_BITS];
 	sqlite3_stmt *keyword[1 << SQ_FILTER_BITS];
 	sqlite3_stmt *filter[1 << SQ_FILTER_BITS];
+	/* FTS5's own tokenizer, to stem query words like the index does */
+	void *fts_tok;                /* Fts5Tokenizer * */
+	const void *fts_tok_api;      /* fts5_tokenizer * (its methods) */
 	struct sq_conn *prev, *next;
 	struct sq_store *owner;
 };
@@ -160,6 +165,12 @@ enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
 enum pos_err sq_keyword_search(struct pos_store *s, struct pos_arena *a,
 			       const struct pos_memory_query *q, const char *match,
 			       struct pos_hit **out, size_t *n);
+enum pos_err sq_term_frequency(struct pos_store *s, const char *word,
+				int64_t *df, int64_t *docs);
+enum pos_err sq_stem_frequency(struct pos_store *s, const char *stem, size_t len,
+				int64_t *df);
+/* Releases the connection's tokenizer (sqlite_search.c). */
+void sq_tokenizer_free(struct sq_conn *c);
 enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
 			    const struct pos_memory_query *q, size_t max,
 			    int64_t **out, size_t *n);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/alloc.h"
 #include "base/log.h"
 
 static sqlite3_stmt *cached(struct sq_conn *c, sqlite3_stmt **slot,
@@ -36,6 +37,96 @@ static sqlite3_stmt *cached(struct sq_conn *c, sqlite3_stmt **slot,
 	return *slot;
 }
 
+/*
+ * Step 1 of a keyword search: FTS5's own top rows by BM25, with no join, so
+ * the cost does not grow with a per-match row lookup. Returns rowids and
+ * scores of at most `limit` matches (of every user).
+ */
+static enum pos_err fts_top(struct sq_conn *c, struct pos_arena *a, const char *match,
+			    unsigned limit, struct pos_hit **out, size_t *n)
+{
+	sqlite3_stmt *st = sq_stmt(c, ST_FTS_TOP);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, match);
+	sqlite3_bind_int(st, 2, (int)limit);
+	struct pos_hit *v = pos_arena_alloc(a, (limit ? limit : 1) * sizeof(*v));
+	if (!v)
+		return POS_ERR_NOMEM;
+	*n = 0;
+	int step;
+	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		v[*n].seq = sqlite3_column_int64(st, 0);
+		v[*n].score = -sqlite3_column_double(st, 1);
+		(*n)++;
+	}
+	enum pos_err rc = step == SQLITE_DONE || step == SQLITE_ROW ? POS_OK
+								     : sq_fail(c, "keyword top");
+	sqlite3_reset(st);
+	*out = v;
+	return rc;
+}
+
+/* Step 2: which of `hits` are the user's and pass the filters, in order. */
+static enum pos_err keep_users(struct sq_conn *c, struct pos_arena *a,
+			       const struct pos_memory_query *q, struct pos_hit *hits,
+			       size_t n, size_t *kept)
+{
+	unsigned mask = sq_filter_mask(q);
+	sqlite3_stmt *st = NULL;
+	struct pos_buf b, ids;
+	pos_buf_init(&b, 4096);
+	pos_buf_init(&ids, 64 * 1024 * 1024);
+	enum pos_err rc = pos_buf_adds(&b, "SELECT m.seq FROM json_each(?9) j"
+					   " CROSS JOIN memories m ON m.seq = j.value"
+					   " WHERE m.user_id = ?1");
+	if (!rc)
+		rc = sq_build_conds(&b, mask);
+	struct pos_jw w;
+	pos_jw_init(&w, &ids);
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < n; i++)
+		pos_jw_int(&w, hits[i].seq);
+	pos_jw_arr_end(&w);
+	if (!rc)
+		rc = w.rc;
+	if (!rc && sqlite3_prepare_v2(c->db, b.data, -1, &st, NULL) != SQLITE_OK)
+		rc = sq_fail(c, "prepare keep");
+	/* A bitmap over the candidates' seq range marks the survivors. */
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	for (size_t i = 0; i < n; i++) {
+		lo = hits[i].seq < lo ? hits[i].seq : lo;
+		hi = hits[i].seq > hi ? hits[i].seq : hi;
+	}
+	uint64_t *bits = NULL;
+	if (!rc && n) {
+		bits = pos_arena_zalloc(a, ((size_t)(hi - lo) / 64 + 1) * sizeof(*bits));
+		if (!bits)
+			rc = POS_ERR_NOMEM;
+	}
+	if (!rc) {
+		sq_bind_filters(st, q, mask);
+		sqlite3_bind_text(st, 9, ids.data, (int)ids.len, SQLITE_STATIC);
+		int step;
+		while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+			size_t off = (size_t)(sqlite3_column_int64(st, 0) - lo);
+			bits[off / 64] |= 1ull << (off % 64);
+		}
+		if (step != SQLITE_DONE)
+			rc = sq_fail(c, "keep");
+	}
+	*kept = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		size_t off = (size_t)(hits[i].seq - lo);
+		if (bits[off / 64] >> (off % 64) & 1)
+			hits[(*kept)++] = hits[i];
+	}
+	sqlite3_finalize(st);
+	pos_buf_free(&b);
+	pos_buf_free(&ids);
+	return rc;
+}
+
 enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 			       const struct pos_memory_query *q, const char *match,
 			       struct pos_hit **out, size_t *n)
@@ -43,10 +134,29 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
+	/*
+	 * Fast path: FTS5's best 4×limit rows overall, then keep the user's
+	 * that pass the filters. When that yields `limit` hits, they are the
+	 * user's best (every better row was looked at). Otherwise — many
+	 * users, or selective filters — fall back to the exact join below.
+	 */
+	unsigned wide = q->limit * 4;
+	struct pos_hit *top = NULL;
+	size_t ntop = 0, kept = 0;
+	enum pos_err rc = fts_top(c, a, match, wide, &top, &ntop);
+	if (!rc)
+		rc = keep_users(c, a, q, top, ntop, &kept);
+	if (rc)
+		return rc;
+	if (kept >= q->limit || ntop < wide) {
+		*out = top;
+		*n = kept < q->limit ? kept : q->limit;
+		return POS_OK;
+	}
 	unsigned mask = sq_filter_mask(q);
 	sqlite3_stmt *st = cached(c, &c->keyword[mask],
 		"SELECT memories_fts.rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s"
-		" FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid"
+		" FROM memories_fts CROSS JOIN memories m ON m.seq = memories_fts.rowid"
 		" WHERE memories_fts MATCH ?10 AND m.user_id = ?1", mask,
 		" ORDER BY s LIMIT ?8");
 	if (!st)
@@ -58,7 +168,6 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 	struct pos_hit *v = pos_arena_alloc(a, (q->limit ? q->limit : 1) * sizeof(*v));
 	if (!v)
 		return POS_ERR_NOMEM;
-	enum pos_err rc = POS_OK;
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < q->limit) {
 		v[*n].seq = sqlite3_column_int64(st, 0);
@@ -155,8 +264,11 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 	qsort(order, n, sizeof(*order), cmp_idx);
 	sqlite3_stmt *st = NULL;
 	enum pos_err rc = POS_OK;
-	if (sqlite3_prepare_v2(c->db, "SELECT " SQ_MEM_COLS " FROM memories m"
-				      " WHERE m.user_id = ?1 AND m.seq IN (SELECT value FROM json_each(?2))",
+	/* CROSS JOIN fixes the order: look up each seq by primary key, never
+	 * scan the user's rows (the planner has no statistics to know). */
+	if (sqlite3_prepare_v2(c->db, "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
+				      " CROSS JOIN memories m ON m.seq = j.value"
+				      " WHERE m.user_id = ?1",
 			       -1, &st, NULL) != SQLITE_OK) {
 		pos_buf_free(&ids);
 		return sq_fail(c, "prepare hydrate");
@@ -307,6 +419,129 @@ enum pos_err sq_thread_tail(struct pos_store *base, struct pos_arena *a,
 		}
 		(*n)++;
 	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ---- document frequencies ---- */
+
+static fts5_api *fts5_api_of(sqlite3 *db)
+{
+	fts5_api *api = NULL;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return api;
+}
+
+/* The tokenizer of memories_fts, created once per connection. */
+static enum pos_err tokenizer(struct sq_conn *c)
+{
+	if (c->fts_tok)
+		return POS_OK;
+	fts5_api *api = fts5_api_of(c->db);
+	if (!api)
+		return sq_fail(c, "fts5 api");
+	void *ud = NULL;
+	fts5_tokenizer t;
+	if (api->xFindTokenizer(api, "porter", &ud, &t) != SQLITE_OK)
+		return sq_fail(c, "fts5 porter tokenizer");
+	const char *args[] = {"unicode61", "remove_diacritics", "2"};
+	Fts5Tokenizer *tok = NULL;
+	if (t.xCreate(ud, args, 3, &tok) != SQLITE_OK)
+		return sq_fail(c, "fts5 tokenizer create");
+	/* Keep the method table with the instance. */
+	fts5_tokenizer *m = pos_malloc(sizeof(*m));
+	if (!m) {
+		t.xDelete(tok);
+		return POS_ERR_NOMEM;
+	}
+	*m = t;
+	c->fts_tok = tok;
+	c->fts_tok_api = m;
+	return POS_OK;
+}
+
+void sq_tokenizer_free(struct sq_conn *c)
+{
+	if (c->fts_tok) {
+		const fts5_tokenizer *m = c->fts_tok_api;
+		m->xDelete(c->fts_tok);
+		pos_free((void *)m);
+		c->fts_tok = NULL;
+		c->fts_tok_api = NULL;
+	}
+}
+
+struct df_ctx {
+	struct sq_conn *c;
+	int64_t min_df;
+	bool any;
+	enum pos_err rc;
+};
+
+static int on_token(void *ctx, int flags, const char *tok, int n, int start, int end)
+{
+	struct df_ctx *d = ctx;
+	if (d->rc || (flags & FTS5_TOKEN_COLOCATED))
+		return SQLITE_OK;
+	sqlite3_stmt *st = sq_stmt(d->c, ST_VOCAB_DF);
+	if (!st) {
+		d->rc = POS_ERR_STORE;
+		return SQLITE_OK;
+	}
+	sqlite3_bind_text(st, 1, tok, n, SQLITE_STATIC);
+	int64_t df = 0;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		df = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		d->rc = sq_fail(d->c, "vocabulary");
+	sqlite3_reset(st);
+	if (!d->any || df < d->min_df)
+		d->min_df = df;
+	d->any = true;
+	return SQLITE_OK;
+}
+
+enum pos_err sq_term_frequency(struct pos_store *base, const char *word,
+			       int64_t *df, int64_t *docs)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = tokenizer(c);
+	if (rc)
+		return rc;
+	const fts5_tokenizer *m = c->fts_tok_api;
+	struct df_ctx d = {c, 0, false, POS_OK};
+	m->xTokenize(c->fts_tok, &d, FTS5_TOKENIZE_QUERY, word, (int)strlen(word), on_token);
+	if (d.rc)
+		return d.rc;
+	*df = d.any ? d.min_df : 0;
+	return sq_memory_count_all(base, docs);
+}
+
+enum pos_err sq_stem_frequency(struct pos_store *base, const char *stem, size_t len,
+			       int64_t *df)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
+	if (!st)
+		return POS_ERR_STORE;
+	sqlite3_bind_text(st, 1, stem, (int)len, SQLITE_STATIC);
+	*df = 0;
+	int step = sqlite3_step(st);
+	enum pos_err rc = POS_OK;
+	if (step == SQLITE_ROW)
+		*df = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		rc = sq_fail(c, "vocabulary");
 	sqlite3_reset(st);
 	return rc;
 }

@@ -293,6 +293,18 @@ struct pos_store_ops {
 				       const struct pos_memory_query *q,
 				       const char *match, struct pos_hit **out,
 				       size_t *n);
+	/*
+	 * Document frequency of a query word in the full-text index (all
+	 * users): the word is stemmed exactly as the index stems it; for a
+	 * word that makes several tokens, the rarest counts. *docs receives
+	 * the number of indexed memories.
+	 */
+	enum pos_err (*term_frequency)(struct pos_store *s, const char *word,
+				       int64_t *df, int64_t *docs);
+	/* Document frequency of one already-stemmed index term (no
+	 * tokenizing): 0 when absent. */
+	enum pos_err (*stem_frequency)(struct pos_store *s, const char *stem,
+				       size_t len, int64_t *df);
 	/* Seqs of the user's memories passing q's filters, ascending, at most
 	 * `max` (*n == max means there may be more). */
 	enum pos_err (*filter_seqs)(struct pos_store *s, struct pos_arena *a,
