@@ -24,7 +24,7 @@ static const struct opt options[] = {
 	{"data", "PERSONALOS_DATA", OPT_PATH, 0, 0,
 	 "data directory: personalos.db and blobs/ (default ./data)"},
 	{"threads", "PERSONALOS_THREADS", OPT_UINT, 0, 256,
-	 "HTTP worker threads, 0 = one per core (default 0)"},
+	 "HTTP worker threads, 0 = twice the cores, at least 4 (default 0)"},
 	{"access_token_ttl", "PERSONALOS_ACCESS_TTL", OPT_I64, 1, 86400,
 	 "access token lifetime in seconds (default 900)"},
 	{"refresh_token_ttl", "PERSONALOS_REFRESH_TTL", OPT_I64, 60, 31536000,

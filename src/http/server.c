@@ -508,10 +508,15 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	bool v6 = false;
 	if ((rc = resolve(cfg, &ss, &sslen, &v6, err)))
 		goto fail;
+	/* Twice the cores, at least 4: a request can block on the store's
+	 * single writer or on fsync, and the other threads keep parsing,
+	 * embedding and reading meanwhile (measured in docs/BENCHMARKS.md). */
 	unsigned threads = cfg->threads;
 	if (!threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = n > 0 ? (unsigned)n : 2;
+		threads = n > 0 ? 2 * (unsigned)n : 4;
+		if (threads < 4)
+			threads = 4;
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
 			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
