@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/json.h"
+#include "search/engine.h"
 
 /* Generated at build time from docs/openapi.yaml (tools/yaml2c.c). */
 extern const char pos_openapi_json[];
@@ -47,6 +48,40 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			"personalos_uptime_seconds %.3f\n",
 			(long long)memories,
 			(double)(pos_now_us() - srv->started_us) / 1e6);
+	struct pos_search_stats ss;
+	pos_search_stats(srv->search, &ss);
+	if (!rc)
+		rc = pos_buf_addf(&b,
+			"# HELP personalos_search_total Searches run.\n"
+			"# TYPE personalos_search_total counter\n"
+			"personalos_search_total %llu\n"
+			"# HELP personalos_search_cache_total Result cache lookups by outcome.\n"
+			"# TYPE personalos_search_cache_total counter\n"
+			"personalos_search_cache_total{result=\"hit\"} %llu\n"
+			"personalos_search_cache_total{result=\"miss\"} %llu\n"
+			"# HELP personalos_vector_index_bytes Memory held by loaded vector indexes.\n"
+			"# TYPE personalos_vector_index_bytes gauge\n"
+			"personalos_vector_index_bytes %zu\n"
+			"personalos_vector_index_users %zu\n"
+			"# HELP personalos_embeddings_total Vectors written by the embedding worker.\n"
+			"# TYPE personalos_embeddings_total counter\n"
+			"personalos_embeddings_total %llu\n"
+			"# HELP personalos_embedding_failures_total Embedding batches that failed and will be retried.\n"
+			"# TYPE personalos_embedding_failures_total counter\n"
+			"personalos_embedding_failures_total %llu\n"
+			"personalos_embedding_skipped_total %llu\n"
+			"# HELP personalos_query_embedding_failures_total Searches that fell back to keyword only.\n"
+			"# TYPE personalos_query_embedding_failures_total counter\n"
+			"personalos_query_embedding_failures_total %llu\n"
+			"# HELP personalos_embedding_provider_up 1 when the last embedding attempt succeeded.\n"
+			"# TYPE personalos_embedding_provider_up gauge\n"
+			"personalos_embedding_provider_up{provider=\"%s\"} %d\n",
+			(unsigned long long)ss.searches, (unsigned long long)ss.cache_hits,
+			(unsigned long long)ss.cache_misses, ss.index_bytes, ss.index_users,
+			(unsigned long long)ss.backfilled, (unsigned long long)ss.embed_failures,
+			(unsigned long long)ss.embed_skipped,
+			(unsigned long long)ss.query_embed_failures,
+			ss.remote ? "remote" : "builtin", ss.last_error[0] ? 0 : 1);
 	if (rc) {
 		pos_buf_free(&b);
 		pos_reply_err(r, rc, NULL, NULL);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_kind { OPT_LISTEN, OPT_PATH, OPT_UINT, OPT_I64, OPT_ULL, OPT_BOOL, OPT_DOUBLE };
+enum opt_kind { OPT_LISTEN, OPT_PATH, OPT_UINT, OPT_I64, OPT_ULL, OPT_BOOL, OPT_DOUBLE, OPT_STRING };
 
 struct opt {
 	const char *name;
@@ -39,6 +39,14 @@ static const struct opt options[] = {
 	 "seconds to let in-flight requests finish on SIGTERM (default 10)"},
 	{"embed_dim", "PERSONALOS_EMBED_DIM", OPT_UINT, 16, 4096,
 	 "dimensions of the built-in embedder (default 256)"},
+	{"embed_url", "PERSONALOS_EMBED_URL", OPT_STRING, 0, 0,
+	 "OpenAI-compatible embeddings base URL ending in /v1 (default: built-in embedder)"},
+	{"embed_model", "PERSONALOS_EMBED_MODEL", OPT_STRING, 0, 0,
+	 "model name for embed_url, e.g. text-embedding-3-small or nomic-embed-text"},
+	{"embed_api_key", "PERSONALOS_EMBED_API_KEY", OPT_STRING, 0, 0,
+	 "API key for embed_url (sent as a bearer token; never logged)"},
+	{"embed_remote_dim", "PERSONALOS_EMBED_REMOTE_DIM", OPT_UINT, 0, 16384,
+	 "dimensions of embed_model, 0 = ask the provider (default 0)"},
 	{"search_candidates", "PERSONALOS_SEARCH_CANDIDATES", OPT_UINT, 10, 2000,
 	 "candidates taken from each of keyword and semantic search (default 200)"},
 	{"search_cache_entries", "PERSONALOS_SEARCH_CACHE", OPT_UINT, 0, 1000000,
@@ -175,6 +183,17 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		*dst = d;
 		return POS_OK;
 	}
+	case OPT_STRING: {
+		char *dst = !strcmp(key, "embed_url") ? c->embed_url
+			  : !strcmp(key, "embed_model") ? c->embed_model : c->embed_api_key;
+		size_t cap = !strcmp(key, "embed_url") ? sizeof(c->embed_url)
+			   : !strcmp(key, "embed_model") ? sizeof(c->embed_model)
+							 : sizeof(c->embed_api_key);
+		if (strlen(value) >= cap)
+			goto bad;
+		snprintf(dst, cap, "%s", value);
+		return POS_OK;
+	}
 	case OPT_BOOL:
 		if (!strcmp(value, "on") || !strcmp(value, "true") || !strcmp(value, "1"))
 			v = 1;
@@ -203,6 +222,8 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->shutdown_grace_s = (unsigned)v;
 	else if (!strcmp(key, "embed_dim"))
 		c->embed_dim = (unsigned)v;
+	else if (!strcmp(key, "embed_remote_dim"))
+		c->embed_remote_dim = (unsigned)v;
 	else if (!strcmp(key, "search_candidates"))
 		c->search_candidates = (unsigned)v;
 	else if (!strcmp(key, "search_cache_entries"))

@@ -30,6 +30,10 @@ struct pos_config {
 	unsigned shutdown_grace_s;     /* wait for in-flight requests on stop */
 	/* search (see docs/SEARCH.md) */
 	unsigned embed_dim;
+	char embed_url[512];           /* OpenAI-compatible provider, "" = built-in */
+	char embed_model[128];
+	char embed_api_key[512];       /* secret: never logged or echoed */
+	unsigned embed_remote_dim;
 	unsigned search_candidates;
 	unsigned search_cache_entries;
 	unsigned search_loaded_users;

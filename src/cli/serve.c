@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
+#include "embed/openai.h"
 #include "http/server.h"
 
 int pos_cli_serve(int argc, char **argv)
@@ -26,6 +27,11 @@ int pos_cli_serve(int argc, char **argv)
 	}
 	if (pos_crypto_init()) {
 		fprintf(stderr, "personalos: libsodium failed to initialise\n");
+		return 1;
+	}
+	/* libcurl's one process-wide set-up, before any thread starts. */
+	if (pos_embed_openai_global_init()) {
+		fprintf(stderr, "personalos: libcurl failed to initialise\n");
 		return 1;
 	}
 	/* Block the stop signals before any thread starts, so every worker
@@ -54,6 +60,7 @@ int pos_cli_serve(int argc, char **argv)
 	pos_info("received %s: finishing in-flight requests",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM");
 	pos_server_stop(&srv);
+	pos_embed_openai_global_cleanup();
 	pos_info("stopped cleanly");
 	return 0;
 }

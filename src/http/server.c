@@ -477,6 +477,17 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	struct pos_search_config scfg;
 	pos_search_config_default(&scfg);
 	scfg.embed_dim = cfg->embed_dim;
+	if (cfg->embed_url[0]) {
+		if (!cfg->embed_model[0]) {
+			rc = pos_error_set(err, POS_ERR_USAGE, "embed_model",
+					   "embed_url is set: embed_model is required too");
+			goto fail;
+		}
+		scfg.embed_url = cfg->embed_url;
+		scfg.embed_model = cfg->embed_model;
+		scfg.embed_api_key = cfg->embed_api_key[0] ? cfg->embed_api_key : NULL;
+		scfg.embed_remote_dim = cfg->embed_remote_dim;
+	}
 	scfg.candidates = cfg->search_candidates;
 	scfg.cache_entries = cfg->search_cache_entries;
 	scfg.max_loaded_users = cfg->search_loaded_users;

@@ -1,5 +1,5 @@
 /*
- * engine.c — hybrid search, embedding upkeep and the backfill thread.
+ * engine.c — hybrid search, embedding upkeep and the embedding worker.
  */
 #include "search/engine.h"
 
@@ -18,27 +18,35 @@
 #include "search/rcache.h"
 #include "search/vcache.h"
 #include "search/vector.h"
+#include "embed/openai.h"
 
-#define BACKFILL_BATCH 256
+#define WORKER_BATCH 64
+#define FILTER_SET_MAX 50000000
+#define WORKER_IDLE_S 30
+#define WORKER_BACKOFF_MIN_MS 1000
+#define WORKER_BACKOFF_MAX_MS 60000
 /* A query word is "common" when more memories than this share of the index
  * and this absolute floor contain it (docs/SEARCH.md). */
 #define PRUNE_DF_FLOOR 5000
 #define PRUNE_DF_SHARE 0.05
 #define PRUNE_KEEP_RAREST 2
-#define FILTER_SET_MAX 50000000
 
 struct pos_search {
 	struct pos_store *store;
 	struct pos_search_config cfg;
 	struct pos_embedder *embedder;
-	struct pos_vcache *vectors;
+	bool remote;                    /* an OpenAI-compatible provider */
+	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
 	struct pos_rcache *results;
-	pthread_t backfill;
-	bool backfill_running;
-	pthread_mutex_t lock;
+	pthread_t worker;
+	bool worker_running;
+	pthread_mutex_t lock;           /* guards the fields below */
 	pthread_cond_t wake;
 	bool stop;
-	_Atomic uint64_t backfilled, searches;
+	int64_t dirty_from;             /* lowest seq written without a vector, or -1 */
+	char last_error[160];
+	_Atomic uint64_t embedded, searches, embed_failures, query_embed_failures, skipped;
+	_Atomic int64_t pending_hint;   /* 1 while the worker knows of work */
 };
 
 void pos_search_config_default(struct pos_search_config *c)
@@ -57,6 +65,39 @@ const char *pos_search_model(const struct pos_search *e)
 	return e->embedder->model;
 }
 
+static struct pos_vcache *vectors(struct pos_search *e)
+{
+	return atomic_load_explicit(&e->vectors, memory_order_acquire);
+}
+
+/* Mixes a memory's vector and its context's (weight POS_CONTEXT_WEIGHT),
+ * normalizes, quantizes into out (arena storage). A zero vector: no q. */
+static enum pos_err finish_vec(struct pos_search *e, struct pos_arena *a, float *v,
+			       const float *ctx, struct pos_vec *out)
+{
+	unsigned dim = e->embedder->dim;
+	memset(out, 0, sizeof(*out));
+	float n2 = 0;
+	for (unsigned i = 0; i < dim; i++) {
+		if (ctx)
+			v[i] += POS_CONTEXT_WEIGHT * ctx[i];
+		n2 += v[i] * v[i];
+	}
+	if (n2 == 0)
+		return POS_OK; /* nothing to embed: no vector */
+	float inv = 1.0f / sqrtf(n2);
+	for (unsigned i = 0; i < dim; i++)
+		v[i] *= inv;
+	int8_t *q = pos_arena_alloc(a, dim);
+	if (!q)
+		return POS_ERR_NOMEM;
+	pos_vec_quantize(v, dim, q, &out->scale);
+	out->q = q;
+	out->dim = dim;
+	out->model = e->embedder->model;
+	return POS_OK;
+}
+
 enum pos_err pos_search_embed(struct pos_search *e, struct pos_arena *a,
 			      const char *text, size_t len, struct pos_vec *out)
 {
@@ -68,97 +109,246 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 				  size_t context_len, struct pos_vec *out)
 {
 	memset(out, 0, sizeof(*out));
+	if (e->remote)
+		return POS_OK; /* never on the request path: the worker embeds it */
 	unsigned dim = e->embedder->dim;
 	float *v = pos_arena_alloc(a, dim * sizeof(*v));
-	int8_t *q = pos_arena_alloc(a, dim);
-	if (!v || !q)
+	float *cv = context && context_len ? pos_arena_alloc(a, dim * sizeof(*cv)) : NULL;
+	if (!v || (context && context_len && !cv))
 		return POS_ERR_NOMEM;
 	enum pos_err rc = pos_embed(e->embedder, text, len, v);
-	if (rc)
-		return rc;
-	if (context && context_len) {
-		float *cv = pos_arena_alloc(a, dim * sizeof(*cv));
-		if (!cv)
-			return POS_ERR_NOMEM;
-		if ((rc = pos_embed(e->embedder, context, context_len, cv)))
-			return rc;
-		float n2 = 0;
-		for (unsigned i = 0; i < dim; i++) {
-			v[i] += POS_CONTEXT_WEIGHT * cv[i];
-			n2 += v[i] * v[i];
-		}
-		if (n2 > 0) {
-			float inv = 1.0f / sqrtf(n2);
-			for (unsigned i = 0; i < dim; i++)
-				v[i] *= inv;
-		}
-	}
-	float norm = 0;
-	for (unsigned i = 0; i < dim; i++)
-		norm += v[i] * v[i];
-	if (norm == 0)
-		return POS_OK; /* nothing to embed: no vector */
-	pos_vec_quantize(v, dim, q, &out->scale);
-	out->q = q;
-	out->dim = dim;
-	out->model = e->embedder->model;
-	return POS_OK;
+	if (!rc && cv)
+		rc = pos_embed(e->embedder, context, context_len, cv);
+	return rc ? rc : finish_vec(e, a, v, cv, out);
 }
 
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted)
 {
-	if (deleted)
-		pos_vcache_remove(e->vectors, user_id, seq);
-	else if (v && v->q && v->model && strcmp(v->model, e->embedder->model) == 0)
-		pos_vcache_put(e->vectors, user_id, seq, v->q, v->scale);
+	struct pos_vcache *vc = vectors(e);
+	if (deleted || (v && !v->q)) {
+		if (vc)
+			pos_vcache_remove(vc, user_id, seq);
+	} else if (vc && v && v->model && strcmp(v->model, e->embedder->model) == 0) {
+		pos_vcache_put(vc, user_id, seq, v->q, v->scale);
+	}
+	if (!deleted && (!v || !v->q) && e->remote && e->worker_running) {
+		/* Stored without a vector: the worker embeds it. */
+		pthread_mutex_lock(&e->lock);
+		if (e->dirty_from < 0 || seq < e->dirty_from)
+			e->dirty_from = seq;
+		pthread_cond_signal(&e->wake);
+		pthread_mutex_unlock(&e->lock);
+	}
 	pos_rcache_bump(e->results, user_id);
 }
 
-/* ---- backfill ---- */
+/* ---- the embedding worker ---- */
 
-static void *backfill_main(void *arg)
+/* Waits up to ms or until woken; returns true when asked to stop. */
+static bool worker_wait(struct pos_search *e, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	if (!e->stop && e->dirty_from < 0)
+		pthread_cond_timedwait(&e->wake, &e->lock, &ts);
+	bool stop = e->stop;
+	pthread_mutex_unlock(&e->lock);
+	return stop;
+}
+
+static void note_failure(struct pos_search *e, const char *what)
+{
+	atomic_fetch_add(&e->embed_failures, 1);
+	char reason[120] = "";
+	if (e->remote)
+		pos_embed_openai_last_error(e->embedder, reason, sizeof(reason));
+	pthread_mutex_lock(&e->lock);
+	snprintf(e->last_error, sizeof(e->last_error), "%s%s%s", what, reason[0] ? ": " : "",
+		 reason);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/*
+ * Embeds m[0..n) (content and context) into their .vec. A remote batch that
+ * the provider refuses as a whole for one bad input (HTTP 400/413/422) is
+ * retried one memory at a time; a memory refused alone is skipped (it stays
+ * keyword-searchable) and counted.
+ */
+static enum pos_err embed_batch(struct pos_search *e, struct pos_arena *a,
+				struct pos_memory *m, size_t n)
+{
+	if (!e->remote) {
+		for (size_t i = 0; i < n; i++) {
+			enum pos_err rc = pos_search_embed_ctx(e, a, m[i].content, m[i].content_len,
+							       m[i].context,
+							       m[i].context ? strlen(m[i].context) : 0,
+							       &m[i].vec);
+			if (rc)
+				return rc;
+		}
+		return POS_OK;
+	}
+	unsigned dim = e->embedder->dim;
+	const char **texts = pos_arena_alloc(a, 2 * n * sizeof(*texts));
+	size_t *lens = pos_arena_alloc(a, 2 * n * sizeof(*lens));
+	size_t *ctx_at = pos_arena_alloc(a, n * sizeof(*ctx_at));
+	if (!texts || !lens || !ctx_at)
+		return POS_ERR_NOMEM;
+	size_t nt = 0;
+	for (size_t i = 0; i < n; i++) {
+		texts[nt] = m[i].content;
+		lens[nt++] = m[i].content_len;
+		ctx_at[i] = SIZE_MAX;
+		if (m[i].context && *m[i].context) {
+			ctx_at[i] = nt;
+			texts[nt] = m[i].context;
+			lens[nt++] = strlen(m[i].context);
+		}
+	}
+	float *out = pos_arena_alloc(a, nt * dim * sizeof(*out));
+	if (!out)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = pos_embed_batch(e->embedder, texts, lens, nt, out);
+	if (rc) {
+		struct pos_embed_openai_stats st;
+		pos_embed_openai_stats(e->embedder, &st);
+		bool bad_input = st.last_http_status == 400 || st.last_http_status == 413 ||
+				 st.last_http_status == 422;
+		if (!bad_input || n == 1)
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			if (embed_batch(e, a, &m[i], 1) != POS_OK) {
+				memset(&m[i].vec, 0, sizeof(m[i].vec));
+				m[i].seq = -m[i].seq; /* mark: skip this one */
+			}
+		}
+		return POS_OK;
+	}
+	size_t row = 0; /* texts are content, then its context if any */
+	for (size_t i = 0; i < n; i++) {
+		float *v = out + row * dim;
+		const float *cv = ctx_at[i] != SIZE_MAX ? out + ctx_at[i] * dim : NULL;
+		row += ctx_at[i] != SIZE_MAX ? 2 : 1;
+		if ((rc = finish_vec(e, a, v, cv, &m[i].vec)))
+			return rc;
+	}
+	return POS_OK;
+}
+
+static bool ensure_index(struct pos_search *e)
+{
+	if (vectors(e))
+		return true;
+	if (e->remote && pos_embed_openai_dim(e->embedder) == 0 &&
+	    pos_embed_openai_probe(e->embedder) != POS_OK) {
+		note_failure(e, "cannot reach the embedding provider");
+		return false;
+	}
+	struct pos_vcache *vc = NULL;
+	if (pos_vcache_new(e->store, e->embedder->model, e->embedder->dim,
+			   e->cfg.max_loaded_users, &vc) != POS_OK)
+		return false;
+	atomic_store_explicit(&e->vectors, vc, memory_order_release);
+	return true;
+}
+
+/*
+ * The embedding worker: the queue is simply "memories without a vector of
+ * the current model", read in seq order from a cursor. With the built-in
+ * embedder writes embed inline, so this only catches up an upgraded
+ * database or a changed model. With a remote provider every new or edited
+ * memory lands here: writes wake the worker; failures back off
+ * exponentially and show in /metrics; nothing is lost — the memory stays
+ * stored and keyword-searchable until its vector lands.
+ */
+static void *worker_main(void *arg)
 {
 	struct pos_search *e = arg;
 	int64_t after = 0;
+	int64_t backoff = 0;
 	for (;;) {
 		pthread_mutex_lock(&e->lock);
 		bool stop = e->stop;
+		if (e->dirty_from >= 0) {
+			if (e->dirty_from - 1 < after)
+				after = e->dirty_from - 1;
+			e->dirty_from = -1;
+		}
 		pthread_mutex_unlock(&e->lock);
 		if (stop)
 			break;
+		if (!ensure_index(e)) {
+			backoff = backoff ? backoff * 2 : WORKER_BACKOFF_MIN_MS;
+			if (backoff > WORKER_BACKOFF_MAX_MS)
+				backoff = WORKER_BACKOFF_MAX_MS;
+			if (worker_wait(e, backoff))
+				break;
+			continue;
+		}
 		struct pos_arena *a = pos_arena_new();
 		if (!a)
 			break;
 		struct pos_memory *m = NULL;
 		size_t n = 0;
 		enum pos_err rc = e->store->ops->vectors_missing(e->store, a, e->embedder->model,
-								 after, BACKFILL_BATCH, &m, &n);
-		for (size_t i = 0; !rc && i < n; i++) {
-			rc = pos_search_embed_ctx(e, a, m[i].content, m[i].content_len, m[i].context,
-						  m[i].context ? strlen(m[i].context) : 0, &m[i].vec);
-			after = m[i].seq;
-		}
+								 after, WORKER_BATCH, &m, &n);
 		if (!rc && n)
-			rc = e->store->ops->vectors_put(e->store, m, n);
-		if (!rc) {
-			for (size_t i = 0; i < n; i++)
-				if (m[i].vec.q)
-					pos_vcache_put(e->vectors, m[i].user_id, m[i].seq,
-						       m[i].vec.q, m[i].vec.scale);
-			atomic_fetch_add(&e->backfilled, n);
+			rc = embed_batch(e, a, m, n);
+		if (!rc && n) {
+			/* skipped items were marked with a negative seq */
+			size_t k = 0;
+			int64_t last = after;
+			for (size_t i = 0; i < n; i++) {
+				int64_t seq = m[i].seq < 0 ? -m[i].seq : m[i].seq;
+				last = seq > last ? seq : last;
+				if (m[i].seq < 0 || !m[i].vec.q) {
+					atomic_fetch_add(&e->skipped, m[i].seq < 0);
+					continue;
+				}
+				m[k++] = m[i];
+			}
+			rc = k ? e->store->ops->vectors_put(e->store, m, k) : POS_OK;
+			if (!rc) {
+				struct pos_vcache *vc = vectors(e);
+				for (size_t i = 0; i < k; i++)
+					pos_vcache_put(vc, m[i].user_id, m[i].seq, m[i].vec.q, m[i].vec.scale);
+				for (size_t i = 0; i < k; i++)
+					pos_rcache_bump(e->results, m[i].user_id);
+				atomic_fetch_add(&e->embedded, k);
+				after = last;
+			}
 		}
 		pos_arena_destroy(a);
 		if (rc) {
-			pos_warn("search: embedding backfill stopped: %s", pos_strerror(rc));
-			break;
+			note_failure(e, "embedding failed");
+			backoff = backoff ? backoff * 2 : WORKER_BACKOFF_MIN_MS;
+			if (backoff > WORKER_BACKOFF_MAX_MS)
+				backoff = WORKER_BACKOFF_MAX_MS;
+			if (e->remote) {
+				struct pos_embed_openai_stats st;
+				pos_embed_openai_stats(e->embedder, &st);
+				int64_t wait_ms = (st.retry_after_us - pos_now_us()) / 1000;
+				if (wait_ms > backoff)
+					backoff = wait_ms > WORKER_BACKOFF_MAX_MS * 10 ? WORKER_BACKOFF_MAX_MS * 10
+										    : wait_ms;
+			}
+			if (worker_wait(e, backoff))
+				break;
+			continue;
 		}
-		if (n < BACKFILL_BATCH) {
-			if (atomic_load(&e->backfilled))
-				pos_info("search: embedded %llu stored memories with %s",
-					 (unsigned long long)atomic_load(&e->backfilled),
-					 e->embedder->model);
-			break; /* caught up: writes embed inline from now on */
+		backoff = 0;
+		if (n < WORKER_BATCH) {
+			atomic_store(&e->pending_hint, 0);
+			if (worker_wait(e, WORKER_IDLE_S * 1000))
+				break;
 		}
 	}
 	return NULL;
@@ -172,24 +362,45 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	e->store = s;
 	e->cfg = *cfg;
+	e->dirty_from = -1;
+	atomic_init(&e->vectors, NULL);
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->wake, NULL);
-	enum pos_err rc = pos_embed_builtin_new(cfg->embed_dim, &e->embedder);
-	if (rc) {
-		pos_search_free(e);
-		return pos_error_set(err, rc, "embed_dim", "cannot create the built-in embedder");
-	}
-	if ((rc = pos_vcache_new(s, e->embedder->model, e->embedder->dim,
-				 cfg->max_loaded_users, &e->vectors))) {
-		pos_search_free(e);
-		return pos_error_set(err, rc, NULL, "cannot create the vector index");
+	enum pos_err rc;
+	if (cfg->embed_url && *cfg->embed_url) {
+		struct pos_embed_openai_config oc;
+		pos_embed_openai_config_default(&oc);
+		oc.base_url = cfg->embed_url;
+		oc.model = cfg->embed_model;
+		oc.api_key = cfg->embed_api_key;
+		oc.dim = cfg->embed_remote_dim;
+		rc = pos_embed_openai_new(&oc, &e->embedder);
+		if (rc) {
+			pos_search_free(e);
+			return pos_error_set(err, rc, "embed_url",
+					     "bad embedding provider settings (embed_url, embed_model)");
+		}
+		e->remote = true;
+	} else {
+		rc = pos_embed_builtin_new(cfg->embed_dim, &e->embedder);
+		if (rc) {
+			pos_search_free(e);
+			return pos_error_set(err, rc, "embed_dim", "cannot create the built-in embedder");
+		}
+		struct pos_vcache *vc = NULL;
+		if ((rc = pos_vcache_new(s, e->embedder->model, e->embedder->dim,
+					 cfg->max_loaded_users, &vc))) {
+			pos_search_free(e);
+			return pos_error_set(err, rc, NULL, "cannot create the vector index");
+		}
+		atomic_store(&e->vectors, vc);
 	}
 	if (!(e->results = pos_rcache_new(cfg->cache_entries))) {
 		pos_search_free(e);
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	}
-	if (cfg->backfill && pthread_create(&e->backfill, NULL, backfill_main, e) == 0)
-		e->backfill_running = true;
+	if ((cfg->backfill || e->remote) && pthread_create(&e->worker, NULL, worker_main, e) == 0)
+		e->worker_running = true;
 	*out = e;
 	return POS_OK;
 }
@@ -198,15 +409,17 @@ void pos_search_free(struct pos_search *e)
 {
 	if (!e)
 		return;
-	if (e->backfill_running) {
+	if (e->worker_running) {
 		pthread_mutex_lock(&e->lock);
 		e->stop = true;
 		pthread_cond_broadcast(&e->wake);
 		pthread_mutex_unlock(&e->lock);
-		pthread_join(e->backfill, NULL);
+		if (e->remote)
+			pos_embed_openai_cancel(e->embedder);
+		pthread_join(e->worker, NULL);
 	}
 	pos_rcache_free(e->results);
-	pos_vcache_free(e->vectors);
+	pos_vcache_free(vectors(e));
 	pos_embed_free(e->embedder);
 	pthread_cond_destroy(&e->wake);
 	pthread_mutex_destroy(&e->lock);
@@ -217,9 +430,17 @@ void pos_search_stats(struct pos_search *e, struct pos_search_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	pos_rcache_stats(e->results, &out->cache_hits, &out->cache_misses);
-	pos_vcache_usage(e->vectors, &out->index_bytes, &out->index_users);
-	out->backfilled = atomic_load(&e->backfilled);
+	if (vectors(e))
+		pos_vcache_usage(vectors(e), &out->index_bytes, &out->index_users);
+	out->backfilled = atomic_load(&e->embedded);
 	out->searches = atomic_load(&e->searches);
+	out->embed_failures = atomic_load(&e->embed_failures);
+	out->query_embed_failures = atomic_load(&e->query_embed_failures);
+	out->embed_skipped = atomic_load(&e->skipped);
+	out->remote = e->remote;
+	pthread_mutex_lock(&e->lock);
+	snprintf(out->last_error, sizeof(out->last_error), "%s", e->last_error);
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* ---- filters ---- */
@@ -280,7 +501,8 @@ static enum pos_err merge_filters(struct pos_arena *a, const struct pos_memory_q
 static bool has_filters(const struct pos_memory_query *f)
 {
 	return f->type >= 0 || f->layer >= 0 || f->source || f->n_tags ||
-	       f->after != POS_TIME_NONE || f->before != POS_TIME_NONE;
+	       f->after != POS_TIME_NONE || f->before != POS_TIME_NONE ||
+	       f->fts_require || f->fts_exclude;
 }
 
 /* The seqs passing the filters, as a bitmap over [base, base + nbits). */
@@ -324,35 +546,50 @@ static enum pos_err build_keepset(struct pos_search *e, struct pos_arena *a,
 
 /* ---- search ---- */
 
-/* Case-insensitive (ASCII) substring test. */
-static bool contains_ci(const char *hay, const char *needle)
+/* Appends `item` as an FTS5 string ("..." with inner quotes doubled). */
+static enum pos_err fts_quote(struct pos_buf *b, const char *item)
 {
-	if (!hay || !*needle)
-		return false;
-	size_t n = strlen(needle);
-	for (const char *p = hay; *p; p++)
-		if (strncasecmp(p, needle, n) == 0)
-			return true;
-	return false;
+	enum pos_err rc = pos_buf_addc(b, '"');
+	for (const char *p = item; !rc && *p; p++)
+		rc = *p == '"' ? pos_buf_adds(b, "\"\"") : pos_buf_addc(b, *p);
+	return rc ? rc : pos_buf_addc(b, '"');
+}
+
+/* Joins the items that make a token with `op` into an FTS5 expression
+ * (in the arena); NULL when none does. */
+static enum pos_err fts_join(struct pos_arena *a, const char *const *items, size_t n,
+			     const char *op, const char **out)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 64 * 1024);
+	enum pos_err rc = POS_OK;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (!pos_query_has_token(items[i], strlen(items[i])))
+			continue;
+		if (b.len)
+			rc = pos_buf_adds(&b, op);
+		if (!rc)
+			rc = fts_quote(&b, items[i]);
+	}
+	*out = NULL;
+	if (!rc && b.len && !(*out = pos_arena_strndup(a, b.data, b.len)))
+		rc = POS_ERR_NOMEM;
+	pos_buf_free(&b);
+	return rc;
 }
 
 /*
- * Required phrases and excluded words are enforced by the FTS5 expression
- * for keyword hits; memories found only by meaning are checked here, on
- * their text (content and thread context), without stemming.
+ * Required phrases and excluded words become filters over the full-text
+ * index, so they hold for every result whichever engine found it — and for
+ * a query of exclusions alone, which lists everything but them.
  */
-static bool passes_text(const struct pos_query *q, const struct pos_memory *m,
-			const struct pos_ranked *r)
+static enum pos_err text_filters(struct pos_arena *a, const struct pos_query *q,
+				 struct pos_memory_query *f)
 {
-	if (r->kw_rank)
-		return true;
-	for (size_t i = 0; i < q->n_phrases; i++)
-		if (!contains_ci(m->content, q->phrases[i]) && !contains_ci(m->context, q->phrases[i]))
-			return false;
-	for (size_t i = 0; i < q->n_excluded; i++)
-		if (contains_ci(m->content, q->excluded[i]))
-			return false;
-	return true;
+	enum pos_err rc = fts_join(a, q->phrases, q->n_phrases, " AND ", &f->fts_require);
+	if (!rc)
+		rc = fts_join(a, q->excluded, q->n_excluded, " OR ", &f->fts_exclude);
+	return rc;
 }
 
 static enum pos_err cache_key(struct pos_arena *a, const struct pos_search_request *req,
@@ -482,13 +719,23 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 	int8_t *q = pos_arena_alloc(a, dim);
 	if (!v || !q)
 		return POS_ERR_NOMEM;
-	struct idf_ctx ctx = {e, 0};
-	enum pos_err rc = e->store->ops->memory_count_all(e->store, &ctx.docs);
-	if (!rc)
-		rc = pos_embed_builtin_query(e->embedder, text, strlen(text), idf_weight,
-					     &ctx, NULL, 0, v);
-	if (rc)
-		return rc;
+	enum pos_err rc;
+	if (e->remote) {
+		/* A search may wait on the provider (it is the point of asking);
+		 * if it is down the search goes on by keyword alone. */
+		if (!e->embedder->dim || pos_embed(e->embedder, text, strlen(text), v) != POS_OK) {
+			atomic_fetch_add(&e->query_embed_failures, 1);
+			return POS_OK;
+		}
+	} else {
+		struct idf_ctx ctx = {e, 0};
+		rc = e->store->ops->memory_count_all(e->store, &ctx.docs);
+		if (!rc)
+			rc = pos_embed_builtin_query(e->embedder, text, strlen(text), idf_weight,
+						     &ctx, NULL, 0, v);
+		if (rc)
+			return rc;
+	}
 	float norm = 0;
 	for (unsigned i = 0; i < dim; i++)
 		norm += v[i] * v[i];
@@ -525,7 +772,8 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 				return rc;
 		}
 	}
-	if (req->mode != POS_SEARCH_KEYWORD && pq->text && *pq->text) {
+	struct pos_vcache *vc = vectors(e);
+	if (req->mode != POS_SEARCH_KEYWORD && vc && pq->text && *pq->text) {
 		struct pos_vec qv;
 		if ((rc = embed_query(e, a, pq->text, &qv)))
 			return rc;
@@ -538,7 +786,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			if (!vec)
 				return POS_ERR_NOMEM;
 			if (!filtered || keep.nbits) {
-				rc = pos_vcache_search(e->vectors, req->user_id, qv.q, qv.scale, k,
+				rc = pos_vcache_search(vc, req->user_id, qv.q, qv.scale, k,
 						       filtered ? keep_fn : NULL, &keep, vec, &nv);
 				if (rc)
 					return rc;
@@ -568,8 +816,8 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	int64_t now = pos_now_us();
 	size_t kept = 0;
 	for (size_t i = 0; i < c; i++) {
-		if (!ok[i] || !passes_text(pq, &m[i], &r[i]))
-			continue; /* deleted since the candidates were taken, or filtered */
+		if (!ok[i])
+			continue; /* deleted since the candidates were taken */
 		pos_boost(&e->cfg.weights, &m[i], now, &r[i]);
 		r[i].row = (int32_t)i;
 		r[kept++] = r[i];
@@ -605,6 +853,8 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	if ((rc = merge_filters(a, &req->filters, &pq, &f, err)))
 		return rc;
 	f.user_id = req->user_id;
+	if ((rc = text_filters(a, &pq, &f)))
+		return pos_error_set(err, rc, NULL, NULL);
 	if (!pq.n_terms && !pq.n_phrases) {
 		rc = run_list(e, a, req, &f, out);
 		out->took_ms = (double)(pos_mono_us() - t0) / 1000.0;

@@ -12,8 +12,10 @@
  * Writers call pos_search_embed before storing a memory (the built-in
  * embedder runs inline, in microseconds) and pos_search_written after the
  * store committed, which keeps the vector index and cache in step. A
- * background thread embeds memories stored without a vector of the current
- * model (an upgraded database, a changed model).
+ * background worker embeds memories stored without a vector of the current
+ * model: an upgraded database, a changed model, and — with a remote
+ * OpenAI-compatible provider — every new memory, so that no write waits on
+ * the network.
  *
  * Thread-safe: one engine serves every worker thread.
  */
@@ -38,6 +40,10 @@ struct pos_search_config {
 	unsigned cache_entries;     /* result cache slots; 0 disables */
 	unsigned max_loaded_users;  /* vector indexes kept in memory */
 	bool backfill;              /* embed memories that lack a vector */
+	/* An OpenAI-compatible /v1/embeddings provider instead of the
+	 * built-in embedder (NULL/"": built-in). */
+	const char *embed_url, *embed_model, *embed_api_key;
+	unsigned embed_remote_dim;  /* 0: learn it from the provider */
 };
 
 void pos_search_config_default(struct pos_search_config *c);
@@ -106,8 +112,13 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 struct pos_search_stats {
 	uint64_t cache_hits, cache_misses;
 	size_t index_bytes, index_users;
-	uint64_t backfilled;
+	uint64_t backfilled;         /* vectors written by the worker */
 	uint64_t searches;
+	uint64_t embed_failures;     /* worker batches that failed (retried) */
+	uint64_t query_embed_failures; /* searches that fell back to keyword */
+	uint64_t embed_skipped;      /* memories the provider refused alone */
+	bool remote;
+	char last_error[160];
 };
 void pos_search_stats(struct pos_search *e, struct pos_search_stats *out);
 

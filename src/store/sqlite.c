@@ -72,6 +72,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MEM_COUNT_ALL] = "SELECT coalesce(sum(memory_count), 0) FROM users",
 	[ST_VEC_PUT] = "INSERT OR REPLACE INTO memory_vectors(memory_seq, user_id, model, dim, scale, vec)"
 		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_VEC_DELETE] = "DELETE FROM memory_vectors WHERE memory_seq = ?1",
 	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1",
 	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
 			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3) WHERE id = ?1",

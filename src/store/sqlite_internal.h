@@ -43,6 +43,7 @@ enum sq_stmt {
 	ST_MEM_COUNT_ALL,
 	ST_MEM_ACCESS_ADD,
 	ST_VEC_PUT,
+	ST_VEC_DELETE,
 	ST_THREAD_TAIL,
 	ST_FTS_TOP,
 	ST_VOCAB_DF,
@@ -66,7 +67,7 @@ enum sq_stmt {
 	" WHERE related_memory_id = m.id AND relationship_type = 'related')),"   \
 	" m.seq, m.thread, m.context"
 
-#define SQ_FILTER_BITS 6 /* type, layer, source, tag, after, before */
+#define SQ_FILTER_BITS 8 /* type, layer, source, tag, after, before, require, exclude */
 
 struct sq_conn {
 	sqlite3 *db;

@@ -289,7 +289,8 @@ enum pos_err sq_memory_get(struct pos_store *base, struct pos_arena *a,
 /* ---- lists ---- */
 
 
-enum { F_TYPE = 1, F_LAYER = 2, F_SOURCE = 4, F_TAG = 8, F_AFTER = 16, F_BEFORE = 32 };
+enum { F_TYPE = 1, F_LAYER = 2, F_SOURCE = 4, F_TAG = 8, F_AFTER = 16, F_BEFORE = 32,
+       F_REQUIRE = 64, F_EXCLUDE = 128 };
 
 static const char *const sort_sql[POS_SORT__COUNT] = {
 	[POS_SORT_NEWEST] = " ORDER BY m.created_at DESC, m.seq DESC",
@@ -317,6 +318,14 @@ enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask)
 		rc = pos_buf_adds(b, " AND m.created_at >= ?6");
 	if (!rc && (mask & F_BEFORE))
 		rc = pos_buf_adds(b, " AND m.created_at < ?7");
+	/* Text constraints go through the index, so they follow its stemming
+	 * and accent rules exactly as keyword matches do. */
+	if (!rc && (mask & F_REQUIRE))
+		rc = pos_buf_adds(b, " AND m.seq IN (SELECT rowid FROM memories_fts"
+				     " WHERE memories_fts MATCH ?11)");
+	if (!rc && (mask & F_EXCLUDE))
+		rc = pos_buf_adds(b, " AND m.seq NOT IN (SELECT rowid FROM memories_fts"
+				     " WHERE memories_fts MATCH ?12)");
 	return rc;
 }
 
@@ -331,7 +340,8 @@ unsigned sq_filter_mask(const struct pos_memory_query *q)
 	return (q->type >= 0 ? F_TYPE : 0) | (q->layer >= 0 ? F_LAYER : 0) |
 	       (q->source ? F_SOURCE : 0) | (q->n_tags ? F_TAG : 0) |
 	       (q->after != POS_TIME_NONE ? F_AFTER : 0) |
-	       (q->before != POS_TIME_NONE ? F_BEFORE : 0);
+	       (q->before != POS_TIME_NONE ? F_BEFORE : 0) |
+	       (q->fts_require ? F_REQUIRE : 0) | (q->fts_exclude ? F_EXCLUDE : 0);
 }
 
 static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
@@ -389,6 +399,10 @@ void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
 		sqlite3_bind_int64(st, 6, q->after);
 	if (mask & F_BEFORE)
 		sqlite3_bind_int64(st, 7, q->before);
+	if (mask & F_REQUIRE)
+		sq_bind_str(st, 11, q->fts_require);
+	if (mask & F_EXCLUDE)
+		sq_bind_str(st, 12, q->fts_exclude);
 }
 
 enum pos_err sq_memory_list(struct pos_store *base, struct pos_arena *a,
@@ -563,8 +577,22 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 		    (rc = insert_tags(c, user_id, seq, v->tags, v->n_tags)))
 			goto out;
 	}
-	if ((p->set & POS_PATCH_VECTOR) && (rc = sq_vec_put(c, seq, user_id, &v->vec)))
-		goto out;
+	if (p->set & POS_PATCH_VECTOR) {
+		if (v->vec.q) {
+			rc = sq_vec_put(c, seq, user_id, &v->vec);
+		} else {
+			/* new content, vector to come: drop the stale one */
+			sqlite3_stmt *d = sq_stmt(c, ST_VEC_DELETE);
+			if (!d) {
+				rc = POS_ERR_STORE;
+			} else {
+				sqlite3_bind_int64(d, 1, seq);
+				rc = step_done(c, d, "vector delete");
+			}
+		}
+		if (rc)
+			goto out;
+	}
 	if (p->set & POS_PATCH_RELATED) {
 		struct pos_memory self = *v;
 		snprintf(self.id, sizeof(self.id), "%s", id);

@@ -150,6 +150,8 @@ struct pos_memory_query {
 	const char *source;         /* NULL for any */
 	const char *const *tags;    /* a memory must carry all of them */
 	size_t n_tags;
+	const char *fts_require;    /* FTS5 expression a memory must match, or NULL */
+	const char *fts_exclude;    /* FTS5 expression a memory must not match, or NULL */
 	int64_t after;              /* created_at >= after, POS_TIME_NONE: no bound */
 	int64_t before;             /* created_at < before */
 	enum pos_sort sort;
