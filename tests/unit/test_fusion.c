@@ -1,0 +1,121 @@
+/* Unit tests for src/search/fusion.c and rcache.c: rank fusion, boosts,
+ * and the generation-stamped result cache. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "search/fusion.h"
+#include "search/rcache.h"
+
+static void fuse_merges_and_normalizes(void **state)
+{
+	struct pos_rank_weights w;
+	pos_rank_weights_default(&w);
+	w.keyword = 1.0;
+	w.semantic = 1.0;
+	struct pos_hit kw[] = {{10, 5.0}, {20, 4.0}, {30, 3.0}};
+	struct pos_hit vec[] = {{20, 0.9}, {40, 0.8}};
+	struct pos_ranked out[5];
+	size_t n = pos_fuse(&w, kw, 3, vec, 2, out);
+	assert_int_equal(n, 4);
+	/* 20 is in both lists: first */
+	assert_int_equal(out[0].seq, 20);
+	assert_int_equal(out[0].kw_rank, 2);
+	assert_int_equal(out[0].vec_rank, 1);
+	assert_true(out[0].rrf > 0.98 && out[0].rrf <= 1.0);
+	/* 10 (keyword rank 1) before 40 (semantic rank 2) before 30 */
+	assert_int_equal(out[1].seq, 10);
+	assert_int_equal(out[2].seq, 40);
+	assert_int_equal(out[3].seq, 30);
+	for (size_t i = 0; i < n; i++)
+		assert_true(out[i].rrf > 0 && out[i].rrf <= 1.0);
+}
+
+static void weights_shift_the_order(void **state)
+{
+	struct pos_rank_weights w;
+	pos_rank_weights_default(&w);
+	struct pos_hit kw[] = {{1, 9.0}};
+	struct pos_hit vec[] = {{2, 0.9}};
+	struct pos_ranked out[2];
+	w.keyword = 1.0;
+	w.semantic = 0.15;
+	pos_fuse(&w, kw, 1, vec, 1, out);
+	assert_int_equal(out[0].seq, 1);
+	w.keyword = 0.15;
+	w.semantic = 1.0;
+	pos_fuse(&w, kw, 1, vec, 1, out);
+	assert_int_equal(out[0].seq, 2);
+	/* one list alone normalizes to 1 at rank 1 whatever its weight */
+	pos_fuse(&w, NULL, 0, vec, 1, out);
+	assert_true(out[0].rrf == 1.0);
+}
+
+static void boosts_break_close_calls(void **state)
+{
+	struct pos_rank_weights w;
+	pos_rank_weights_default(&w);
+	int64_t now = 1700000000000000;
+	struct pos_memory fresh = {.created_at = now, .importance = 0.9, .layer = POS_LAYER_ACTIVE};
+	struct pos_memory old = {.created_at = now - 3650 * 86400e6, .importance = 0.1,
+				 .layer = POS_LAYER_ARCHIVE};
+	struct pos_ranked a = {.seq = 1, .rrf = 0.50}, b = {.seq = 2, .rrf = 0.50};
+	pos_boost(&w, &fresh, now, &a);
+	pos_boost(&w, &old, now, &b);
+	assert_true(a.score > b.score);
+	assert_true(a.b_recency > 0.049 && b.b_recency < 0.001);
+	assert_true(b.b_layer < 0 && b.b_importance < 0);
+	/* but boosts never lift a much weaker match over a strong one */
+	struct pos_ranked strong = {.seq = 3, .rrf = 1.0}, weak = {.seq = 4, .rrf = 0.7};
+	pos_boost(&w, &old, now, &strong);
+	pos_boost(&w, &fresh, now, &weak);
+	assert_true(strong.score > weak.score);
+	struct pos_ranked arr[] = {weak, strong};
+	pos_rank_sort(arr, 2);
+	assert_int_equal(arr[0].seq, 3);
+}
+
+static void cache_generations_invalidate(void **state)
+{
+	struct pos_rcache *c = pos_rcache_new(64);
+	assert_non_null(c);
+	struct pos_arena *a = pos_arena_new();
+	struct pos_ranked r[2] = {{.seq = 7, .score = 1}, {.seq = 8, .score = 0.5}};
+	uint64_t g = pos_rcache_generation(c, "user-a");
+	pos_rcache_put(c, "user-a", "q1", g, r, 2, 2);
+	struct pos_ranked *got;
+	size_t n;
+	int64_t total;
+	assert_true(pos_rcache_get(c, "user-a", "q1", g, a, &got, &n, &total));
+	assert_int_equal(n, 2);
+	assert_int_equal(got[1].seq, 8);
+	/* another user and another key miss */
+	assert_false(pos_rcache_get(c, "user-b", "q1", pos_rcache_generation(c, "user-b"), a,
+				    &got, &n, &total));
+	assert_false(pos_rcache_get(c, "user-a", "q2", g, a, &got, &n, &total));
+	/* a write of user-a invalidates */
+	pos_rcache_bump(c, "user-a");
+	assert_false(pos_rcache_get(c, "user-a", "q1", pos_rcache_generation(c, "user-a"), a,
+				    &got, &n, &total));
+	uint64_t hits, misses;
+	pos_rcache_stats(c, &hits, &misses);
+	assert_int_equal(hits, 1);
+	assert_int_equal(misses, 3);
+	pos_arena_destroy(a);
+	pos_rcache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fuse_merges_and_normalizes),
+		cmocka_unit_test(weights_shift_the_order),
+		cmocka_unit_test(boosts_break_close_calls),
+		cmocka_unit_test(cache_generations_invalidate),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
