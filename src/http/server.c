@@ -92,10 +92,21 @@ static const struct pos_route *route_find(struct pos_server *srv, struct pos_req
 	struct pos_buf methods;
 	pos_buf_init(&methods, 256);
 	const struct pos_route *found = NULL;
+	/* A fixed path shadows the {placeholder} routes it also matches, for
+	 * dispatch (the table lists fixed paths first) and for Allow. */
+	bool fixed_match = false;
+	for (size_t i = 0; i < srv->n_routes; i++) {
+		size_t n = 0;
+		if (!strchr(srv->routes[i].pattern, '{') &&
+		    pos_route_match(srv->routes[i].pattern, path, NULL, NULL, &n))
+			fixed_match = true;
+	}
 	for (size_t i = 0; i < srv->n_routes; i++) {
 		const struct pos_route *rt = &srv->routes[i];
 		size_t n = 0;
 		if (!pos_route_match(rt->pattern, path, NULL, NULL, &n))
+			continue;
+		if (fixed_match && strchr(rt->pattern, '{'))
 			continue;
 		if (strcmp(rt->method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
@@ -105,6 +116,8 @@ static const struct pos_route *route_find(struct pos_server *srv, struct pos_req
 			found = rt;
 			break;
 		}
+		if (methods.data && strstr(methods.data, rt->method))
+			continue;
 		if (methods.len)
 			pos_buf_adds(&methods, ", ");
 		pos_buf_adds(&methods, rt->method);

@@ -28,7 +28,7 @@
 /* A query word is "common" when more memories than this share of the index
  * and this absolute floor contain it (docs/SEARCH.md). */
 #define PRUNE_DF_FLOOR 5000
-#define PRUNE_DF_SHARE 0.05
+#define PRUNE_DF_SHARE 0.02
 #define PRUNE_KEEP_RAREST 2
 
 struct pos_search {
@@ -663,26 +663,32 @@ static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
 	double limit = (double)docs * PRUNE_DF_SHARE;
 	if (limit < PRUNE_DF_FLOOR)
 		limit = PRUNE_DF_FLOOR;
+	/* Words in no memory (typos) carry nothing: they neither count as
+	 * the rare words that justify pruning nor need to stay. */
 	size_t n = 0;
 	for (size_t i = 0; i < q->n_terms; i++)
-		if ((double)df[i] <= limit)
+		if (df[i] > 0 && (double)df[i] <= limit)
 			terms[n++] = q->terms[i];
-	if (n == q->n_terms)
-		return POS_OK;
 	if (n == 0) {
-		/* all common: keep the rarest few, in query order */
-		for (size_t k = 0; k < PRUNE_KEEP_RAREST && k < q->n_terms; k++) {
+		/* all common (or unknown): keep the rarest few known ones */
+		for (size_t k = 0; k < PRUNE_KEEP_RAREST; k++) {
 			size_t best = SIZE_MAX;
 			for (size_t i = 0; i < q->n_terms; i++) {
 				bool taken = false;
 				for (size_t j = 0; j < n && !taken; j++)
 					taken = terms[j] == q->terms[i];
-				if (!taken && (best == SIZE_MAX || df[i] < df[best]))
+				if (!taken && df[i] > 0 && (best == SIZE_MAX || df[i] < df[best]))
 					best = i;
 			}
+			if (best == SIZE_MAX)
+				break;
 			terms[n++] = q->terms[best];
 		}
+		if (n == 0)
+			return POS_OK; /* nothing known: leave the query as it is */
 	}
+	if (n == q->n_terms)
+		return POS_OK;
 	kept->terms = terms;
 	kept->n_terms = n;
 	return POS_OK;
@@ -748,6 +754,33 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 	return POS_OK;
 }
 
+/* The vector scan of a hybrid search, run beside the keyword search. It
+ * touches only the in-memory index (and the store once, if the user's index
+ * must be loaded first). */
+struct scan_job {
+	struct pos_vcache *vc;
+	const char *user_id;
+	struct pos_vec qv;
+	unsigned k;
+	bool filtered;
+	struct keepset *keep;
+	struct pos_hit *out;
+	size_t n;
+	enum pos_err rc;
+};
+
+static void run_scan(struct scan_job *j)
+{
+	j->rc = pos_vcache_search(j->vc, j->user_id, j->qv.q, j->qv.scale, j->k,
+				  j->filtered ? keep_fn : NULL, j->keep, j->out, &j->n);
+}
+
+static void *scan_thread(void *arg)
+{
+	run_scan(arg);
+	return NULL;
+}
+
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
@@ -757,41 +790,53 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	struct pos_hit *kw = NULL, *vec = NULL;
 	size_t nk = 0, nv = 0;
 	enum pos_err rc;
+	/* Prepare the semantic side (query vector, filter bitmap) first. */
+	struct scan_job job = {0};
+	struct keepset keep = {0};
+	struct pos_vcache *vc = vectors(e);
+	if (req->mode != POS_SEARCH_KEYWORD && vc && pq->text && *pq->text) {
+		if ((rc = embed_query(e, a, pq->text, &job.qv)))
+			return rc;
+		job.filtered = has_filters(f);
+		if (job.qv.q && job.filtered && (rc = build_keepset(e, a, f, &keep)))
+			return rc;
+		if (job.qv.q && (!job.filtered || keep.nbits)) {
+			job.vc = vc;
+			job.user_id = req->user_id;
+			job.k = k;
+			job.keep = &keep;
+			if (!(job.out = pos_arena_alloc(a, k * sizeof(*job.out))))
+				return POS_ERR_NOMEM;
+		}
+	}
+	/* Hybrid: scan vectors on a second thread while BM25 runs here. */
+	bool both = job.vc && req->mode == POS_SEARCH_HYBRID;
+	pthread_t th;
+	bool threaded = both && pthread_create(&th, NULL, scan_thread, &job) == 0;
+	if (job.vc && !threaded)
+		run_scan(&job);
 	if (req->mode != POS_SEARCH_SEMANTIC) {
 		const char *match = NULL;
 		struct pos_query pruned;
-		if ((rc = prune_common(e, a, pq, &pruned)))
-			return rc;
-		if ((rc = pos_query_fts_match(a, &pruned, true, &match)))
-			return rc;
-		if (match) {
+		rc = prune_common(e, a, pq, &pruned);
+		if (!rc)
+			rc = pos_query_fts_match(a, &pruned, true, &match);
+		if (!rc && match) {
 			struct pos_memory_query q = *f;
 			q.user_id = req->user_id;
 			q.limit = k;
-			if ((rc = e->store->ops->keyword_search(e->store, a, &q, match, &kw, &nk)))
-				return rc;
+			rc = e->store->ops->keyword_search(e->store, a, &q, match, &kw, &nk);
 		}
 	}
-	struct pos_vcache *vc = vectors(e);
-	if (req->mode != POS_SEARCH_KEYWORD && vc && pq->text && *pq->text) {
-		struct pos_vec qv;
-		if ((rc = embed_query(e, a, pq->text, &qv)))
-			return rc;
-		if (qv.q) {
-			struct keepset keep;
-			bool filtered = has_filters(f);
-			if (filtered && (rc = build_keepset(e, a, f, &keep)))
-				return rc;
-			vec = pos_arena_alloc(a, k * sizeof(*vec));
-			if (!vec)
-				return POS_ERR_NOMEM;
-			if (!filtered || keep.nbits) {
-				rc = pos_vcache_search(vc, req->user_id, qv.q, qv.scale, k,
-						       filtered ? keep_fn : NULL, &keep, vec, &nv);
-				if (rc)
-					return rc;
-			}
-		}
+	if (threaded)
+		pthread_join(th, NULL);
+	if (rc)
+		return rc;
+	if (job.vc) {
+		if (job.rc)
+			return job.rc;
+		vec = job.out;
+		nv = job.n;
 	}
 	struct pos_ranked *r = pos_arena_alloc(a, (nk + nv ? nk + nv : 1) * sizeof(*r));
 	if (!r)

@@ -128,6 +128,14 @@ class HealthTest(harness.ApiTestCase):
         self.assert_error(r, 405, "method_not_allowed")
         self.assertIn("POST", r.headers.get("allow", ""))
 
+        # A fixed path is not mixed up with the {id} routes it also matches.
+        for path in ("/api/memories/graph", "/api/memories/search", "/api/memories/stats"):
+            with self.subTest(path=path):
+                r = self.api.request("POST", path, body={}, token=u.token)
+                self.assert_error(r, 405, "method_not_allowed")
+                allow = [m.strip() for m in r.headers.get("allow", "").split(",")]
+                self.assertEqual(allow, ["GET"])
+
     def test_server_survives_garbage_request_line(self):
         u = self.api.url
         with socket.create_connection((u.hostname, u.port or 80), timeout=10) as s:
