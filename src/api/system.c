@@ -81,7 +81,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(unsigned long long)ss.backfilled, (unsigned long long)ss.embed_failures,
 			(unsigned long long)ss.embed_skipped,
 			(unsigned long long)ss.query_embed_failures,
-			ss.remote ? "remote" : "builtin", ss.last_error[0] ? 0 : 1);
+			ss.remote ? "remote" : "builtin", ss.provider_ok ? 1 : 0);
 	if (rc) {
 		pos_buf_free(&b);
 		pos_reply_err(r, rc, NULL, NULL);

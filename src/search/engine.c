@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "search/query.h"
 #include "search/rcache.h"
@@ -45,6 +46,8 @@ struct pos_search {
 	bool stop;
 	int64_t dirty_from;             /* lowest seq written without a vector, or -1 */
 	char last_error[160];
+	bool provider_ok;               /* the last attempt succeeded */
+	int64_t not_before_us;          /* backoff: no attempt before this (monotonic) */
 	_Atomic uint64_t embedded, searches, embed_failures, query_embed_failures, skipped;
 	_Atomic int64_t pending_hint;   /* 1 while the worker knows of work */
 };
@@ -157,8 +160,14 @@ static bool worker_wait(struct pos_search *e, int64_t ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&e->lock);
-	if (!e->stop && e->dirty_from < 0)
-		pthread_cond_timedwait(&e->wake, &e->lock, &ts);
+	/* During a backoff a write's wake-up does not cut the wait short: the
+	 * provider asked for time (Retry-After) or is failing. */
+	bool backing_off = pos_mono_us() < e->not_before_us;
+	while (!e->stop && (e->dirty_from < 0 || backing_off)) {
+		if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) != 0)
+			break;
+		backing_off = pos_mono_us() < e->not_before_us;
+	}
 	bool stop = e->stop;
 	pthread_mutex_unlock(&e->lock);
 	return stop;
@@ -171,9 +180,26 @@ static void note_failure(struct pos_search *e, const char *what)
 	if (e->remote)
 		pos_embed_openai_last_error(e->embedder, reason, sizeof(reason));
 	pthread_mutex_lock(&e->lock);
+	bool was_ok = e->provider_ok;
+	e->provider_ok = false;
 	snprintf(e->last_error, sizeof(e->last_error), "%s%s%s", what, reason[0] ? ": " : "",
 		 reason);
 	pthread_mutex_unlock(&e->lock);
+	/* One line per change of state, not per retry (the reason never holds
+	 * texts or the key). */
+	if (was_ok)
+		pos_warn("search: %s%s%s; memories stay keyword-searchable and are retried",
+			 what, reason[0] ? ": " : "", reason);
+}
+
+static void note_success(struct pos_search *e)
+{
+	pthread_mutex_lock(&e->lock);
+	bool was_ok = e->provider_ok;
+	e->provider_ok = true;
+	pthread_mutex_unlock(&e->lock);
+	if (!was_ok && e->remote)
+		pos_info("search: embedding provider is answering again");
 }
 
 /*
@@ -269,10 +295,41 @@ static bool ensure_index(struct pos_search *e)
  * exponentially and show in /metrics; nothing is lost — the memory stays
  * stored and keyword-searchable until its vector lands.
  */
+/* The name of the worker's persistent cursor for the current model. */
+static void cursor_name(const struct pos_search *e, char *out, size_t cap)
+{
+	snprintf(out, cap, "embed_cursor:%s", e->embedder->model);
+}
+
+static int64_t load_cursor(struct pos_search *e)
+{
+	char name[128];
+	cursor_name(e, name, sizeof(name));
+	struct pos_arena *a = pos_arena_new();
+	const char *v = NULL;
+	long long n = 0;
+	if (a && e->store->ops->state_get(e->store, a, name, &v) == POS_OK && v)
+		pos_parse_int(v, 0, INT64_MAX, &n);
+	pos_arena_destroy(a);
+	return n;
+}
+
+static void save_cursor(struct pos_search *e, int64_t seq)
+{
+	char name[128], v[24];
+	cursor_name(e, name, sizeof(name));
+	snprintf(v, sizeof(v), "%lld", (long long)seq);
+	e->store->ops->state_put(e->store, name, v);
+}
+
 static void *worker_main(void *arg)
 {
 	struct pos_search *e = arg;
-	int64_t after = 0;
+	/* Everything up to the saved cursor was checked in an earlier run;
+	 * since then, writes either embedded inline (built-in) or left a
+	 * wake-up hint that was lost with the process — so resume there. */
+	int64_t after = load_cursor(e);
+	int64_t saved = after;
 	int64_t backoff = 0;
 	for (;;) {
 		pthread_mutex_lock(&e->lock);
@@ -289,6 +346,9 @@ static void *worker_main(void *arg)
 			backoff = backoff ? backoff * 2 : WORKER_BACKOFF_MIN_MS;
 			if (backoff > WORKER_BACKOFF_MAX_MS)
 				backoff = WORKER_BACKOFF_MAX_MS;
+			pthread_mutex_lock(&e->lock);
+			e->not_before_us = pos_mono_us() + backoff * 1000;
+			pthread_mutex_unlock(&e->lock);
 			if (worker_wait(e, backoff))
 				break;
 			continue;
@@ -340,13 +400,26 @@ static void *worker_main(void *arg)
 					backoff = wait_ms > WORKER_BACKOFF_MAX_MS * 10 ? WORKER_BACKOFF_MAX_MS * 10
 										    : wait_ms;
 			}
+			pthread_mutex_lock(&e->lock);
+			e->not_before_us = pos_mono_us() + backoff * 1000;
+			pthread_mutex_unlock(&e->lock);
 			if (worker_wait(e, backoff))
 				break;
 			continue;
 		}
+		if (n)
+			note_success(e);
 		backoff = 0;
 		if (n < WORKER_BATCH) {
 			atomic_store(&e->pending_hint, 0);
+			/* Caught up: everything up to the newest memory is checked. */
+			int64_t newest = 0;
+			if (e->store->ops->max_seq(e->store, &newest) == POS_OK && newest > after)
+				after = newest;
+			if (after != saved) {
+				save_cursor(e, after);
+				saved = after;
+			}
 			if (worker_wait(e, WORKER_IDLE_S * 1000))
 				break;
 		}
@@ -363,6 +436,7 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 	e->store = s;
 	e->cfg = *cfg;
 	e->dirty_from = -1;
+	e->provider_ok = true;
 	atomic_init(&e->vectors, NULL);
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->wake, NULL);
@@ -439,6 +513,7 @@ void pos_search_stats(struct pos_search *e, struct pos_search_stats *out)
 	out->embed_skipped = atomic_load(&e->skipped);
 	out->remote = e->remote;
 	pthread_mutex_lock(&e->lock);
+	out->provider_ok = e->provider_ok;
 	snprintf(out->last_error, sizeof(out->last_error), "%s", e->last_error);
 	pthread_mutex_unlock(&e->lock);
 }
@@ -717,8 +792,9 @@ static float idf_weight(void *ctx, const char *stem, size_t len)
  * when the statistics move).
  */
 static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
-				const char *text, struct pos_vec *out)
+				const char *text, struct pos_vec *out, bool *failed)
 {
+	*failed = false;
 	memset(out, 0, sizeof(*out));
 	unsigned dim = e->embedder->dim;
 	float *v = pos_arena_alloc(a, dim * sizeof(*v));
@@ -731,6 +807,7 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 		 * if it is down the search goes on by keyword alone. */
 		if (!e->embedder->dim || pos_embed(e->embedder, text, strlen(text), v) != POS_OK) {
 			atomic_fetch_add(&e->query_embed_failures, 1);
+			*failed = true;
 			return POS_OK;
 		}
 	} else {
@@ -784,8 +861,10 @@ static void *scan_thread(void *arg)
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
-			 size_t *n_out, struct pos_memory **mems, size_t *n_mems)
+			 size_t *n_out, struct pos_memory **mems, size_t *n_mems,
+			 bool *degraded)
 {
+	*degraded = false;
 	const unsigned k = e->cfg.candidates;
 	struct pos_hit *kw = NULL, *vec = NULL;
 	size_t nk = 0, nv = 0;
@@ -794,9 +873,14 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	struct scan_job job = {0};
 	struct keepset keep = {0};
 	struct pos_vcache *vc = vectors(e);
+	bool keyword = req->mode != POS_SEARCH_SEMANTIC;
+	if (req->mode != POS_SEARCH_KEYWORD && !vc && e->remote)
+		*degraded = true; /* the provider has not answered yet */
 	if (req->mode != POS_SEARCH_KEYWORD && vc && pq->text && *pq->text) {
-		if ((rc = embed_query(e, a, pq->text, &job.qv)))
+		bool failed;
+		if ((rc = embed_query(e, a, pq->text, &job.qv, &failed)))
 			return rc;
+		*degraded = failed;
 		job.filtered = has_filters(f);
 		if (job.qv.q && job.filtered && (rc = build_keepset(e, a, f, &keep)))
 			return rc;
@@ -815,7 +899,11 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	bool threaded = both && pthread_create(&th, NULL, scan_thread, &job) == 0;
 	if (job.vc && !threaded)
 		run_scan(&job);
-	if (req->mode != POS_SEARCH_SEMANTIC) {
+	/* Without a query vector (the provider is down), semantic mode answers
+	 * by keyword rather than with nothing. */
+	if (*degraded)
+		keyword = true;
+	if (keyword) {
 		const char *match = NULL;
 		struct pos_query pruned;
 		rc = prune_common(e, a, pq, &pruned);
@@ -916,10 +1004,14 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	size_t hydrated = 0; /* r[0..hydrated) have their rows in m[] */
 	out->cached = pos_rcache_get(e->results, req->user_id, key, gen, a, &r, &n, &out->total);
 	if (!out->cached) {
-		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated)))
+		bool degraded;
+		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded)))
 			return pos_error_set(err, rc, NULL, NULL);
 		out->total = (int64_t)n;
-		pos_rcache_put(e->results, req->user_id, key, gen, r, n, out->total);
+		/* A result made without its semantic half is not kept: the next
+		 * search may have the provider back. */
+		if (!degraded)
+			pos_rcache_put(e->results, req->user_id, key, gen, r, n, out->total);
 	}
 	size_t from = req->offset < n ? req->offset : n;
 	size_t to = from + req->limit < n ? from + req->limit : n;

@@ -118,7 +118,8 @@ struct pos_search_stats {
 	uint64_t query_embed_failures; /* searches that fell back to keyword */
 	uint64_t embed_skipped;      /* memories the provider refused alone */
 	bool remote;
-	char last_error[160];
+	bool provider_ok;            /* the last embedding attempt succeeded */
+	char last_error[160];        /* the last failure, kept after recovery */
 };
 void pos_search_stats(struct pos_search *e, struct pos_search_stats *out);
 

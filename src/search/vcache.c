@@ -197,7 +197,8 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 	release(c, e);
 	for (size_t i = 0; !rc && i < got; i++) {
 		out[i].seq = hits[i].id;
-		out[i].score = hits[i].score;
+		/* int8 rounding can lift a self-match a hair over 1 */
+		out[i].score = hits[i].score > 1.0f ? 1.0 : hits[i].score;
 	}
 	if (!rc)
 		*n = got;

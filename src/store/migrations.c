@@ -170,12 +170,22 @@ static const char m4_context[] =
 static const char m5_vocab[] =
 	"CREATE VIRTUAL TABLE memories_fts_vocab USING fts5vocab(memories_fts, 'row');";
 
+/*
+ * Version 6: small persistent server state (name → text), e.g. how far the
+ * embedding worker has checked the memories for the current model, so a
+ * restart does not rescan the whole table.
+ */
+static const char m6_state[] =
+	"CREATE TABLE server_state (name TEXT PRIMARY KEY, value TEXT NOT NULL,"
+	" updated_at INTEGER NOT NULL);";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
 	{3, "full-text index and embeddings", m3_search},
 	{4, "thread context", m4_context},
 	{5, "full-text vocabulary view", m5_vocab},
+	{6, "server state", m6_state},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

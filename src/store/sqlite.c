@@ -34,6 +34,10 @@
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_KEY_GET] = "SELECT value FROM server_keys WHERE name = ?1",
 	[ST_KEY_PUT] = "INSERT INTO server_keys(name, value, created_at) VALUES (?1, ?2, ?3)",
+	[ST_STATE_GET] = "SELECT value FROM server_state WHERE name = ?1",
+	[ST_STATE_PUT] = "INSERT INTO server_state(name, value, updated_at) VALUES (?1, ?2, ?3)"
+			 " ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
+			 " updated_at = excluded.updated_at",
 	[ST_USER_INSERT] = "INSERT INTO users(" USER_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
 	[ST_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email = ?1",
 	[ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
@@ -73,7 +77,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_VEC_PUT] = "INSERT OR REPLACE INTO memory_vectors(memory_seq, user_id, model, dim, scale, vec)"
 		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_VEC_DELETE] = "DELETE FROM memory_vectors WHERE memory_seq = ?1",
-	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1",
+	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1 AND updated_at = ?2",
+	[ST_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM memories",
 	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
 			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3) WHERE id = ?1",
 };
@@ -404,6 +409,54 @@ static enum pos_err sq_server_key(struct pos_store *base, const char *name,
 		rc = sq_fail(c, "server key insert");
 	sqlite3_reset(st);
 out:
+	return sq_end(s, c, rc, false);
+}
+
+/* ---- server state ---- */
+
+static enum pos_err sq_state_get(struct pos_store *base, struct pos_arena *a,
+				 const char *name, const char **value)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_STATE_GET);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, name);
+	enum pos_err rc = POS_OK;
+	*value = NULL;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		if (!(*value = sq_col_str(a, st, 0, NULL)))
+			rc = POS_ERR_NOMEM;
+	} else if (step != SQLITE_DONE) {
+		rc = sq_fail(c, "state get");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static enum pos_err sq_state_put(struct pos_store *base, const char *name,
+				 const char *value)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_STATE_PUT);
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		sq_bind_str(st, 1, name);
+		sq_bind_str(st, 2, value);
+		sqlite3_bind_int64(st, 3, pos_now_us());
+		rc = sqlite3_step(st) == SQLITE_DONE ? POS_OK : sq_fail(c, "state put");
+		sqlite3_reset(st);
+	}
 	return sq_end(s, c, rc, false);
 }
 
@@ -829,6 +882,8 @@ static enum pos_err sq_summary(struct pos_store *base, bool full_check,
 static const struct pos_store_ops sq_ops = {
 	.close = sq_close,
 	.server_key = sq_server_key,
+	.state_get = sq_state_get,
+	.state_put = sq_state_put,
 	.user_create = sq_user_create,
 	.user_by_email = sq_user_by_email,
 	.user_by_id = sq_user_by_id,
@@ -845,6 +900,7 @@ static const struct pos_store_ops sq_ops = {
 	.memory_update = sq_memory_update,
 	.memory_delete = sq_memory_delete,
 	.memory_count_all = sq_memory_count_all,
+	.max_seq = sq_max_seq,
 	.memory_stats = sq_memory_stats,
 	.graph_nodes = sq_graph_nodes,
 	.graph_edges = sq_graph_edges,

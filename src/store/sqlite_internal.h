@@ -17,6 +17,8 @@
 enum sq_stmt {
 	ST_KEY_GET,
 	ST_KEY_PUT,
+	ST_STATE_GET,
+	ST_STATE_PUT,
 	ST_USER_INSERT,
 	ST_USER_BY_EMAIL,
 	ST_USER_BY_ID,
@@ -48,6 +50,7 @@ enum sq_stmt {
 	ST_FTS_TOP,
 	ST_VOCAB_DF,
 	ST_MEM_SEQ_EXISTS,
+	ST_MAX_SEQ,
 	ST__COUNT
 };
 
@@ -161,6 +164,7 @@ enum pos_err sq_memory_update(struct pos_store *s, const char *user_id,
 enum pos_err sq_memory_delete(struct pos_store *s, const char *user_id,
 			      const char *id, int64_t *seq);
 enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
+enum pos_err sq_max_seq(struct pos_store *s, int64_t *seq);
 
 /* Search reads (sqlite_search.c). */
 enum pos_err sq_keyword_search(struct pos_store *s, struct pos_arena *a,

@@ -670,3 +670,20 @@ enum pos_err sq_memory_count_all(struct pos_store *base, int64_t *n)
 	sqlite3_reset(st);
 	return rc;
 }
+
+enum pos_err sq_max_seq(struct pos_store *base, int64_t *seq)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_MAX_SEQ);
+	if (!st)
+		return POS_ERR_STORE;
+	enum pos_err rc = POS_OK;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	else
+		rc = sq_fail(c, "max seq");
+	sqlite3_reset(st);
+	return rc;
+}

@@ -338,7 +338,7 @@ enum pos_err sq_vectors_missing(struct pos_store *base, struct pos_arena *a,
 		return POS_ERR_STORE;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(c->db,
-			       "SELECT m.seq, m.user_id, m.content, m.context FROM memories m"
+			       "SELECT m.seq, m.user_id, m.content, m.context, m.updated_at FROM memories m"
 			       " LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
 			       " WHERE m.seq > ?2 AND (v.memory_seq IS NULL OR v.model != ?1)"
 			       " ORDER BY m.seq LIMIT ?3",
@@ -358,6 +358,7 @@ enum pos_err sq_vectors_missing(struct pos_store *base, struct pos_arena *a,
 		snprintf(m->user_id, sizeof(m->user_id), "%s", u ? (const char *)u : "");
 		m->content = sq_col_str(a, st, 2, &m->content_len);
 		m->context = sq_col_str(a, st, 3, NULL);
+		m->updated_at = sqlite3_column_int64(st, 4);
 		if (!m->content)
 			rc = POS_ERR_NOMEM;
 		(*n)++;
@@ -380,14 +381,15 @@ enum pos_err sq_vectors_put(struct pos_store *base, const struct pos_memory *m,
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
-		/* The memory may have been deleted meanwhile: the foreign key
-		 * then refuses the row; skip it rather than fail the batch. */
+		/* Deleted or edited since it was read: skip it (an edit left it
+		 * without a vector, so its new text comes round again). */
 		sqlite3_stmt *chk = sq_stmt(c, ST_MEM_SEQ_EXISTS);
 		if (!chk) {
 			rc = POS_ERR_STORE;
 			break;
 		}
 		sqlite3_bind_int64(chk, 1, m[i].seq);
+		sqlite3_bind_int64(chk, 2, m[i].updated_at);
 		int exists = sqlite3_step(chk) == SQLITE_ROW;
 		sqlite3_reset(chk);
 		if (exists)

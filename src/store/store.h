@@ -202,6 +202,12 @@ struct pos_store_ops {
 	enum pos_err (*server_key)(struct pos_store *s, const char *name,
 				   uint8_t *key, size_t len);
 
+	/* Small persistent server state: *value (arena) is NULL when unset. */
+	enum pos_err (*state_get)(struct pos_store *s, struct pos_arena *a,
+				  const char *name, const char **value);
+	enum pos_err (*state_put)(struct pos_store *s, const char *name,
+				  const char *value);
+
 	enum pos_err (*user_create)(struct pos_store *s, const struct pos_user *u);
 	enum pos_err (*user_by_email)(struct pos_store *s, struct pos_arena *a,
 				      const char *email, struct pos_user *out);
@@ -342,9 +348,13 @@ struct pos_store_ops {
 					const char *model, int64_t after_seq,
 					size_t max, struct pos_memory **out,
 					size_t *n);
-	/* Stores (replaces) embeddings of existing memories, one transaction. */
+	/* Stores (replaces) embeddings of existing memories, one transaction.
+	 * A memory changed since it was read (updated_at differs) or deleted
+	 * is skipped: its new text will be embedded instead. */
 	enum pos_err (*vectors_put)(struct pos_store *s,
 				    const struct pos_memory *m, size_t n);
+	/* The highest memory seq so far (0 when none). */
+	enum pos_err (*max_seq)(struct pos_store *s, int64_t *seq);
 	/* Memories of every user (metrics). */
 	enum pos_err (*memory_count_all)(struct pos_store *s, int64_t *n);
 
