@@ -331,17 +331,32 @@ static void *worker_main(void *arg)
 	int64_t after = load_cursor(e);
 	int64_t saved = after;
 	int64_t backoff = 0;
+	bool caught_up = false;
 	for (;;) {
 		pthread_mutex_lock(&e->lock);
 		bool stop = e->stop;
+		if (stop && caught_up && e->dirty_from < 0) {
+			/* Nothing pending: every memory up to the newest has its
+			 * vector (built-in writes embed inline; remote ones would
+			 * have left a hint). Remember that for the next start. */
+			int64_t newest = 0;
+			pthread_mutex_unlock(&e->lock);
+			if (e->store->ops->max_seq(e->store, &newest) == POS_OK && newest > after)
+				after = newest;
+			pthread_mutex_lock(&e->lock);
+		}
 		if (e->dirty_from >= 0) {
 			if (e->dirty_from - 1 < after)
 				after = e->dirty_from - 1;
 			e->dirty_from = -1;
 		}
 		pthread_mutex_unlock(&e->lock);
-		if (stop)
+		if (stop) {
+			if (after != saved)
+				save_cursor(e, after);
 			break;
+		}
+		caught_up = false;
 		if (!ensure_index(e)) {
 			backoff = backoff ? backoff * 2 : WORKER_BACKOFF_MIN_MS;
 			if (backoff > WORKER_BACKOFF_MAX_MS)
@@ -349,8 +364,7 @@ static void *worker_main(void *arg)
 			pthread_mutex_lock(&e->lock);
 			e->not_before_us = pos_mono_us() + backoff * 1000;
 			pthread_mutex_unlock(&e->lock);
-			if (worker_wait(e, backoff))
-				break;
+			(void)worker_wait(e, backoff); /* stop: seen at the loop top */
 			continue;
 		}
 		struct pos_arena *a = pos_arena_new();
@@ -403,14 +417,14 @@ static void *worker_main(void *arg)
 			pthread_mutex_lock(&e->lock);
 			e->not_before_us = pos_mono_us() + backoff * 1000;
 			pthread_mutex_unlock(&e->lock);
-			if (worker_wait(e, backoff))
-				break;
+			(void)worker_wait(e, backoff); /* stop: seen at the loop top */
 			continue;
 		}
 		if (n)
 			note_success(e);
 		backoff = 0;
 		if (n < WORKER_BATCH) {
+			caught_up = true;
 			atomic_store(&e->pending_hint, 0);
 			/* Caught up: everything up to the newest memory is checked. */
 			int64_t newest = 0;
@@ -420,8 +434,7 @@ static void *worker_main(void *arg)
 				save_cursor(e, after);
 				saved = after;
 			}
-			if (worker_wait(e, WORKER_IDLE_S * 1000))
-				break;
+			(void)worker_wait(e, WORKER_IDLE_S * 1000); /* stop: seen at the loop top */
 		}
 	}
 	return NULL;
