@@ -72,17 +72,12 @@ void pos_api_memory_bulk(struct pos_server *srv, struct pos_req *r)
 	json_decref(body);
 }
 
-static const char *param(void *ctx, const char *name)
-{
-	return pos_req_param(ctx, name);
-}
-
 void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_memory_query q;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_query_parse(r->arena, param, r, r->principal.user_id, &q, &err)) {
+	if (pos_memory_query_parse(r->arena, pos_req_param_cb, r, r->principal.user_id, &q, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}

@@ -14,6 +14,17 @@ struct pos_slice pos_slice_cstr(const char *s)
 	return (struct pos_slice){s ? s : "", s ? strlen(s) : 0};
 }
 
+int pos_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 bool pos_slice_eq(struct pos_slice s, const char *lit)
 {
 	size_t n = strlen(lit);

@@ -28,6 +28,9 @@ struct pos_slice pos_slice_cstr(const char *s);
 /* True when `s` equals the NUL-terminated `lit` byte for byte. */
 bool pos_slice_eq(struct pos_slice s, const char *lit);
 
+/* Value of an ASCII hex digit (either case), or -1. */
+int pos_hexval(char c);
+
 struct pos_buf {
 	char *data;
 	size_t len;

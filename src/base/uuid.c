@@ -3,6 +3,8 @@
  */
 #include "base/uuid.h"
 
+#include "base/buf.h"
+
 #include <errno.h>
 #include <sys/random.h>
 
@@ -35,24 +37,13 @@ void pos_uuid_from_bytes(const unsigned char b[16], char out[POS_UUID_SIZE])
 	out[o] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return 0;
-}
-
 void pos_uuid_to_bytes(const char *s, unsigned char out[16])
 {
 	size_t o = 0;
 	for (size_t i = 0; i < POS_UUID_LEN && o < 16; i++) {
 		if (s[i] == '-')
 			continue;
-		out[o++] = (unsigned char)(hexval(s[i]) << 4 | hexval(s[i + 1]));
+		out[o++] = (unsigned char)(pos_hexval(s[i]) << 4 | pos_hexval(s[i + 1]));
 		i++;
 	}
 }

@@ -135,6 +135,11 @@ const char *pos_req_param(struct pos_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *pos_req_param_cb(void *r, const char *name)
+{
+	return pos_req_param(r, name);
+}
+
 const char *pos_req_header(struct pos_req *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
@@ -406,17 +411,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- start / stop ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decodes %HH in paths and query arguments like libmicrohttpd's default,
  * except %00: a NUL would cut the C string short and route
@@ -428,7 +422,7 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	char *w = s;
 	for (char *r = s; *r; r++) {
 		int hi, lo;
-		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+		if (r[0] == '%' && (hi = pos_hexval(r[1])) >= 0 && (lo = pos_hexval(r[2])) >= 0 &&
 		    (hi | lo) != 0) {
 			*w++ = (char)(hi << 4 | lo);
 			r += 2;

@@ -104,6 +104,9 @@ void pos_server_stop(struct pos_server *srv);
 
 /* Query-string parameter (decoded) or NULL. */
 const char *pos_req_param(struct pos_req *r, const char *name);
+/* pos_req_param with the request as a void context (for parsers that take
+ * a parameter callback). */
+const char *pos_req_param_cb(void *r, const char *name);
 /* Request header or NULL. */
 const char *pos_req_header(struct pos_req *r, const char *name);
 /* Path parameter i ({...} in order), NUL-terminated, in the arena. */

@@ -12,6 +12,7 @@
 #include "store/sqlite_internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -412,6 +413,54 @@ out:
 	return sq_end(s, c, rc, false);
 }
 
+/* Runs one single-statement write under the write lock. */
+static enum pos_err write_one(struct sq_store *s, struct sq_conn *c,
+			      sqlite3_stmt *st, bool must_change)
+{
+	enum pos_err rc = POS_OK;
+	int step = sqlite3_step(st);
+	if (step != SQLITE_DONE)
+		rc = sq_fail(c, "write");
+	else if (must_change && sqlite3_changes(c->db) == 0)
+		rc = POS_ERR_NOT_FOUND;
+	sqlite3_reset(st);
+	(void)s;
+	return rc;
+}
+
+/*
+ * Runs statement `id` alone in a write transaction, binding the variadic
+ * arguments by `fmt`: 's' a string (NULL binds NULL), 'I' an int64_t.
+ * With `must_change`, no row changed is POS_ERR_NOT_FOUND.
+ */
+static enum pos_err write_simple(struct pos_store *base, enum sq_stmt id,
+				 bool must_change, const char *fmt, ...)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, id);
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		va_list ap;
+		va_start(ap, fmt);
+		for (int i = 0; fmt[i]; i++) {
+			if (fmt[i] == 's')
+				sq_bind_str(st, i + 1, va_arg(ap, const char *));
+			else
+				sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		}
+		va_end(ap);
+		rc = write_one(s, c, st, must_change);
+	}
+	return sq_end(s, c, rc, false);
+}
+
 /* ---- server state ---- */
 
 static enum pos_err sq_state_get(struct pos_store *base, struct pos_arena *a,
@@ -440,24 +489,7 @@ static enum pos_err sq_state_get(struct pos_store *base, struct pos_arena *a,
 static enum pos_err sq_state_put(struct pos_store *base, const char *name,
 				 const char *value)
 {
-	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = sq_begin(s, c);
-	if (rc)
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, ST_STATE_PUT);
-	if (!st) {
-		rc = POS_ERR_STORE;
-	} else {
-		sq_bind_str(st, 1, name);
-		sq_bind_str(st, 2, value);
-		sqlite3_bind_int64(st, 3, pos_now_us());
-		rc = sqlite3_step(st) == SQLITE_DONE ? POS_OK : sq_fail(c, "state put");
-		sqlite3_reset(st);
-	}
-	return sq_end(s, c, rc, false);
+	return write_simple(base, ST_STATE_PUT, false, "ssI", name, value, pos_now_us());
 }
 
 /* ---- users ---- */
@@ -562,65 +594,19 @@ static enum pos_err sq_user_by_id(struct pos_store *s, struct pos_arena *a,
 	return user_lookup(s, a, ST_USER_BY_ID, id, out);
 }
 
-/* Runs one single-statement write under the write lock. */
-static enum pos_err write_one(struct sq_store *s, struct sq_conn *c,
-			      sqlite3_stmt *st, bool must_change)
-{
-	enum pos_err rc = POS_OK;
-	int step = sqlite3_step(st);
-	if (step != SQLITE_DONE)
-		rc = sq_fail(c, "write");
-	else if (must_change && sqlite3_changes(c->db) == 0)
-		rc = POS_ERR_NOT_FOUND;
-	sqlite3_reset(st);
-	(void)s;
-	return rc;
-}
 
 static enum pos_err sq_user_update_profile(struct pos_store *base,
 					   const struct pos_user *u)
 {
-	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = sq_begin(s, c);
-	if (rc)
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, ST_USER_UPDATE);
-	if (!st) {
-		rc = POS_ERR_STORE;
-	} else {
-		sq_bind_str(st, 1, u->id);
-		sq_bind_str(st, 2, u->full_name);
-		sq_bind_str(st, 3, u->avatar_url);
-		sq_bind_str(st, 4, u->privacy_tier);
-		sq_bind_str(st, 5, u->persona_json);
-		sq_bind_str(st, 6, u->settings_json);
-		rc = write_one(s, c, st, true);
-	}
-	return sq_end(s, c, rc, false);
+	return write_simple(base, ST_USER_UPDATE, true, "ssssss", u->id, u->full_name,
+			    u->avatar_url, u->privacy_tier, u->persona_json,
+			    u->settings_json);
 }
 
 static enum pos_err sq_user_set_login(struct pos_store *base, const char *id,
 				      int64_t at)
 {
-	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = sq_begin(s, c);
-	if (rc)
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, ST_USER_LOGIN);
-	if (!st) {
-		rc = POS_ERR_STORE;
-	} else {
-		sq_bind_str(st, 1, id);
-		sqlite3_bind_int64(st, 2, at);
-		rc = write_one(s, c, st, true);
-	}
-	return sq_end(s, c, rc, false);
+	return write_simple(base, ST_USER_LOGIN, true, "sI", id, at);
 }
 
 static enum pos_err sq_user_list(struct pos_store *base, struct pos_arena *a,
@@ -725,22 +711,7 @@ static enum pos_err sq_session_check(struct pos_store *base,
 static enum pos_err sq_session_revoke(struct pos_store *base,
 				      const char *session_id, int64_t now)
 {
-	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = sq_begin(s, c);
-	if (rc)
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, ST_SESSION_REVOKE);
-	if (!st) {
-		rc = POS_ERR_STORE;
-	} else {
-		sq_bind_str(st, 1, session_id);
-		sqlite3_bind_int64(st, 2, now);
-		rc = write_one(s, c, st, false);
-	}
-	return sq_end(s, c, rc, false);
+	return write_simple(base, ST_SESSION_REVOKE, false, "sI", session_id, now);
 }
 
 static enum pos_err sq_refresh_rotate(struct pos_store *base,
