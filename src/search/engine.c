@@ -28,7 +28,7 @@
 #define WORKER_BACKOFF_MAX_MS 60000
 /* A query word is "common" when more memories than this share of the index
  * and this absolute floor contain it (docs/SEARCH.md). */
-#define PRUNE_DF_FLOOR 5000
+#define PRUNE_DF_FLOOR 2000
 #define PRUNE_DF_SHARE 0.02
 #define PRUNE_KEEP_RAREST 2
 
