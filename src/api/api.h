@@ -24,6 +24,9 @@ void pos_api_refresh(struct pos_server *srv, struct pos_req *r);
 void pos_api_logout(struct pos_server *srv, struct pos_req *r);
 void pos_api_me(struct pos_server *srv, struct pos_req *r);
 void pos_api_me_update(struct pos_server *srv, struct pos_req *r);
+void pos_api_tokens_create(struct pos_server *srv, struct pos_req *r);
+void pos_api_tokens_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r);
 
 /* memories.c */
 void pos_api_memory_create(struct pos_server *srv, struct pos_req *r);

@@ -5,7 +5,9 @@
 
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/json.h"
+#include "base/uuid.h"
 
 static void write_user(struct pos_jw *w, const struct pos_user *u)
 {
@@ -160,8 +162,114 @@ void pos_api_refresh(struct pos_server *srv, struct pos_req *r)
 	json_decref(body);
 }
 
+/* Sessions and tokens are managed with a signed-in session, never with a
+ * personal API token (a leaked token must not mint or revoke others). */
+static bool session_only(struct pos_req *r)
+{
+	if (!r->principal.personal)
+		return true;
+	pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
+		      "this needs a signed-in session, not a personal API token");
+	return false;
+}
+
+static void write_token(struct pos_jw *w, const struct pos_api_token *t, const char *secret)
+{
+	pos_jw_obj(w);
+	pos_jw_kstr(w, "id", t->id);
+	pos_jw_kstr(w, "name", t->name);
+	pos_jw_kstr(w, "scope", t->read_only ? "read" : "write");
+	if (secret)
+		pos_jw_kstr(w, "token", secret);
+	pos_jw_ktime(w, "created_at", t->created_at);
+	pos_jw_ktime(w, "last_used_at", t->last_used_at);
+	pos_jw_obj_end(w);
+}
+
+void pos_api_tokens_create(struct pos_server *srv, struct pos_req *r)
+{
+	if (!session_only(r))
+		return;
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	const char *name = need_str(r, body, "name", NULL);
+	const char *scope = "read";
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (!name)
+		goto out;
+	if (pos_json_get_str(body, "scope", &scope, NULL, &err)) {
+		pos_reply_error(r, &err);
+		goto out;
+	}
+	if (strcmp(scope, "read") && strcmp(scope, "write")) {
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, "scope", "scope must be read or write");
+		goto out;
+	}
+	struct pos_api_token t;
+	char secret[POS_API_TOKEN_MAX];
+	if (pos_auth_token_create(&srv->auth, r->principal.user_id, name,
+				  strcmp(scope, "read") == 0, &t, secret, &err)) {
+		pos_reply_error(r, &err);
+		goto out;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 64 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	write_token(&w, &t, secret);
+	pos_wipe(secret, sizeof(secret));
+	reply_buf(r, 201, &b, w.rc);
+out:
+	json_decref(body);
+}
+
+void pos_api_tokens_list(struct pos_server *srv, struct pos_req *r)
+{
+	if (!session_only(r))
+		return;
+	struct pos_api_token *v = NULL;
+	size_t n = 0;
+	enum pos_err rc = srv->store->ops->token_list(srv->store, r->arena,
+						    r->principal.user_id, &v, &n);
+	if (rc) {
+		pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 16 * 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_obj(&w);
+	pos_jw_key(&w, "tokens");
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < n; i++)
+		write_token(&w, &v[i], NULL);
+	pos_jw_arr_end(&w);
+	pos_jw_obj_end(&w);
+	reply_buf(r, 200, &b, w.rc);
+}
+
+void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r)
+{
+	if (!session_only(r))
+		return;
+	char id[POS_UUID_SIZE];
+	const char *raw = pos_req_path(r, 0);
+	enum pos_err rc = pos_uuid_valid(raw, strlen(raw), id)
+		? srv->store->ops->token_revoke(srv->store, r->principal.user_id, id, pos_now_us())
+		: POS_ERR_NOT_FOUND;
+	if (rc)
+		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "token not found" : NULL);
+	else
+		pos_reply_empty(r, 204);
+}
+
 void pos_api_logout(struct pos_server *srv, struct pos_req *r)
 {
+	if (!session_only(r))
+		return;
 	enum pos_err rc = pos_auth_logout(&srv->auth, &r->principal);
 	if (rc)
 		pos_reply_err(r, rc, NULL, NULL);

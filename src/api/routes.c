@@ -20,6 +20,9 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/auth/logout", pos_api_logout, true, 64 * KiB),
 	ROUTE("GET", "/api/auth/me", pos_api_me, true, 0),
 	ROUTE("PATCH", "/api/auth/me", pos_api_me_update, true, 256 * KiB),
+	ROUTE("POST", "/api/auth/tokens", pos_api_tokens_create, true, 64 * KiB),
+	ROUTE("GET", "/api/auth/tokens", pos_api_tokens_list, true, 0),
+	ROUTE("DELETE", "/api/auth/tokens/{id}", pos_api_tokens_delete, true, 0),
 
 	ROUTE("POST", "/api/memories/bulk", pos_api_memory_bulk, true, 32 * MiB),
 	ROUTE("GET", "/api/memories/search", pos_api_memory_search, true, 0),

@@ -16,6 +16,9 @@
 
 #define ACCESS_PREFIX "pos_at."
 #define REFRESH_PREFIX "pos_rt."
+#define PAT_PREFIX "pos_pat."
+/* A token's last use is written at most this often (µs). */
+#define PAT_TOUCH_EVERY 60000000
 #define TOKEN_VERSION 1
 #define PAYLOAD_SIZE (1 + 16 + 16 + 8 + 8)
 
@@ -345,9 +348,67 @@ enum pos_err pos_auth_logout(const struct pos_auth *a,
 	return rc;
 }
 
+enum pos_err pos_auth_token_create(const struct pos_auth *a, const char *user_id,
+				   const char *name, bool read_only,
+				   struct pos_api_token *out, char *secret,
+				   struct pos_error *err)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	if (!nlen || nlen > POS_API_TOKEN_NAME_MAX)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "name",
+				     "name must be a string of 1 to 100 bytes");
+	for (size_t i = 0; i < nlen; i++)
+		if ((unsigned char)name[i] < 0x20)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "name",
+					     "name must not hold control characters");
+	memset(out, 0, sizeof(*out));
+	if (!pos_uuid_new(out->id))
+		return pos_error_set(err, POS_ERR_INTERNAL, NULL, NULL);
+	snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
+	out->name = name;
+	out->read_only = read_only;
+	out->created_at = pos_now_us();
+	out->last_used_at = POS_TIME_NONE;
+	uint8_t raw[32], hash[POS_HASH_SIZE];
+	pos_random(raw, sizeof(raw));
+	size_t o = (size_t)snprintf(secret, POS_API_TOKEN_MAX, PAT_PREFIX);
+	pos_b64_encode(secret + o, POS_API_TOKEN_MAX - o, raw, sizeof(raw));
+	pos_wipe(raw, sizeof(raw));
+	pos_hash(hash, secret, strlen(secret));
+	enum pos_err rc = a->store->ops->token_create(a->store, out, hash);
+	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
+}
+
+/* A personal API token: one indexed lookup by its hash. */
+static enum pos_err verify_pat(const struct pos_auth *a, const char *token, size_t len,
+			       struct pos_principal *out)
+{
+	if (len >= POS_API_TOKEN_MAX)
+		return POS_ERR_UNAUTHORIZED;
+	uint8_t hash[POS_HASH_SIZE];
+	pos_hash(hash, token, len);
+	struct pos_api_token t;
+	enum pos_err rc = a->store->ops->token_lookup(a->store, hash, &t);
+	if (rc)
+		return rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->user_id, t.user_id, POS_UUID_SIZE);
+	out->personal = true;
+	out->read_only = t.read_only;
+	int64_t now = pos_now_us();
+	if (t.last_used_at == POS_TIME_NONE || now - t.last_used_at > PAT_TOUCH_EVERY)
+		a->store->ops->token_touch(a->store, t.id, now);
+	return POS_OK;
+}
+
 enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
 			     size_t len, struct pos_principal *out)
 {
+	if (len > sizeof(PAT_PREFIX) - 1 &&
+	    memcmp(token, PAT_PREFIX, sizeof(PAT_PREFIX) - 1) == 0)
+		return verify_pat(a, token, len, out);
+	out->personal = false;
+	out->read_only = false;
 	const size_t plen = sizeof(ACCESS_PREFIX) - 1;
 	if (len <= plen || len >= POS_ACCESS_TOKEN_MAX ||
 	    memcmp(token, ACCESS_PREFIX, plen) != 0)

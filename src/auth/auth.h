@@ -52,11 +52,16 @@ struct pos_tokens {
 	int64_t expires_in_s;
 };
 
-/* The identity behind a verified access token. */
+/* The identity behind a verified bearer token. */
 struct pos_principal {
 	char user_id[POS_UUID_SIZE];
-	char session_id[POS_UUID_SIZE];
+	char session_id[POS_UUID_SIZE]; /* "" for a personal API token */
+	bool personal;                  /* a personal API token, not a session */
+	bool read_only;                 /* its scope is "read" */
 };
+
+#define POS_API_TOKEN_MAX 64
+#define POS_API_TOKEN_NAME_MAX 100
 
 /* Loads (or creates) the token key from the store and copies the limits. */
 enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
@@ -90,6 +95,16 @@ enum pos_err pos_auth_logout(const struct pos_auth *a,
 /* Verifies a bearer access token: format, MAC, expiry, live session. */
 enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
 			     size_t len, struct pos_principal *out);
+
+/*
+ * Personal API tokens (docs/TOKENS.md): `pos_pat.` + 32 random bytes,
+ * stored as a BLAKE2b hash, shown once in `secret` (POS_API_TOKEN_MAX
+ * bytes). Name 1–100 bytes; scope read or write.
+ */
+enum pos_err pos_auth_token_create(const struct pos_auth *a, const char *user_id,
+				   const char *name, bool read_only,
+				   struct pos_api_token *out, char *secret,
+				   struct pos_error *err);
 
 /* Email normalization and the password rule, exposed for tests and CLI. */
 enum pos_err pos_auth_normalize_email(const char *in, char *out, size_t cap,

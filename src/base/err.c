@@ -36,6 +36,7 @@ static const struct {
 	[POS_ERR_UNAVAILABLE] = {503, "unavailable", "service unavailable"},
 	[POS_ERR_CORRUPT] = {500, "internal_error", "stored data failed a consistency check"},
 	[POS_ERR_USAGE] = {400, "invalid_request", "usage error"},
+	[POS_ERR_FORBIDDEN] = {403, "forbidden", "this token may not do that"},
 };
 
 static int valid(enum pos_err e)

@@ -39,6 +39,7 @@ enum pos_err {
 	POS_ERR_UNAVAILABLE = 22,
 	POS_ERR_CORRUPT = 23,
 	POS_ERR_USAGE = 24, /* command-line misuse; never reaches HTTP */
+	POS_ERR_FORBIDDEN = 25, /* authenticated, but this credential may not */
 	POS_ERR__COUNT
 };
 

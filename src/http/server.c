@@ -275,6 +275,10 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL, NULL);
 		return;
 	}
+	if (r->have_principal && r->principal.read_only && strcmp(r->route->method, "GET") != 0) {
+		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this token has the read scope");
+		return;
+	}
 	if (r->body_too_large) {
 		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
 		return;
@@ -311,6 +315,10 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 	pos_format_ms(timing, sizeof(timing), "app;dur=", handled_us);
 	MHD_add_response_header(resp, "Server-Timing", timing);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	/* API answers are data, never documents to render or frame. */
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if (r->status == 405 && r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);

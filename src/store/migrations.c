@@ -179,6 +179,19 @@ static const char m6_state[] =
 	"CREATE TABLE server_state (name TEXT PRIMARY KEY, value TEXT NOT NULL,"
 	" updated_at INTEGER NOT NULL);";
 
+/* Version 7: personal API tokens, stored as BLAKE2b hashes. */
+static const char m7_api_tokens[] =
+	"CREATE TABLE api_tokens ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" scope TEXT NOT NULL,"
+	" hash BLOB NOT NULL UNIQUE,"
+	" created_at INTEGER NOT NULL,"
+	" last_used_at INTEGER,"
+	" revoked_at INTEGER);"
+	"CREATE INDEX api_tokens_user ON api_tokens(user_id);";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -186,6 +199,7 @@ const struct pos_migration pos_migrations[] = {
 	{4, "thread context", m4_context},
 	{5, "full-text vocabulary view", m5_vocab},
 	{6, "server state", m6_state},
+	{7, "personal API tokens", m7_api_tokens},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

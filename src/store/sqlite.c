@@ -35,6 +35,15 @@
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_KEY_GET] = "SELECT value FROM server_keys WHERE name = ?1",
 	[ST_KEY_PUT] = "INSERT INTO server_keys(name, value, created_at) VALUES (?1, ?2, ?3)",
+	[ST_TOKEN_INSERT] = "INSERT INTO api_tokens(id, user_id, name, scope, hash, created_at)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_TOKEN_LIST] = "SELECT id, user_id, name, scope, created_at, last_used_at FROM api_tokens"
+			  " WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY created_at DESC, id",
+	[ST_TOKEN_REVOKE] = "UPDATE api_tokens SET revoked_at = ?3"
+			    " WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+	[ST_TOKEN_LOOKUP] = "SELECT id, user_id, name, scope, created_at, last_used_at FROM api_tokens"
+			    " WHERE hash = ?1 AND revoked_at IS NULL",
+	[ST_TOKEN_TOUCH] = "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
 	[ST_STATE_GET] = "SELECT value FROM server_state WHERE name = ?1",
 	[ST_STATE_PUT] = "INSERT INTO server_state(name, value, updated_at) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
@@ -492,6 +501,123 @@ static enum pos_err sq_state_put(struct pos_store *base, const char *name,
 	return write_simple(base, ST_STATE_PUT, false, "ssI", name, value, pos_now_us());
 }
 
+/* ---- personal API tokens ---- */
+
+static void read_token(struct pos_arena *a, sqlite3_stmt *st, struct pos_api_token *t)
+{
+	const unsigned char *v = sqlite3_column_text(st, 0);
+	snprintf(t->id, sizeof(t->id), "%s", v ? (const char *)v : "");
+	v = sqlite3_column_text(st, 1);
+	snprintf(t->user_id, sizeof(t->user_id), "%s", v ? (const char *)v : "");
+	t->name = sq_col_str(a, st, 2, NULL);
+	v = sqlite3_column_text(st, 3);
+	t->read_only = v && strcmp((const char *)v, "read") == 0;
+	t->created_at = sqlite3_column_int64(st, 4);
+	t->last_used_at = sq_col_time(st, 5);
+}
+
+static enum pos_err sq_token_create(struct pos_store *base, const struct pos_api_token *t,
+				    const uint8_t *hash)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_TOKEN_INSERT);
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		sq_bind_str(st, 1, t->id);
+		sq_bind_str(st, 2, t->user_id);
+		sq_bind_str(st, 3, t->name);
+		sq_bind_str(st, 4, t->read_only ? "read" : "write");
+		sqlite3_bind_blob(st, 5, hash, POS_HASH_SIZE, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, t->created_at);
+		rc = write_one(s, c, st, false);
+	}
+	return sq_end(s, c, rc, false);
+}
+
+static enum pos_err sq_token_list(struct pos_store *base, struct pos_arena *a,
+				  const char *user_id, struct pos_api_token **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_TOKEN_LIST);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	size_t cap = 8;
+	struct pos_api_token *v = pos_arena_alloc(a, cap * sizeof(*v));
+	enum pos_err rc = v ? POS_OK : POS_ERR_NOMEM;
+	int step = SQLITE_DONE;
+	*n = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct pos_api_token *nv = pos_arena_alloc(a, 2 * cap * sizeof(*v));
+			if (!nv) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			memcpy(nv, v, cap * sizeof(*v));
+			v = nv;
+			cap *= 2;
+		}
+		read_token(a, st, &v[(*n)++]);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "token list");
+	sqlite3_reset(st);
+	*out = v;
+	return rc;
+}
+
+static enum pos_err sq_token_revoke(struct pos_store *base, const char *user_id,
+				    const char *id, int64_t now)
+{
+	return write_simple(base, ST_TOKEN_REVOKE, true, "ssI", id, user_id, now);
+}
+
+static enum pos_err sq_token_touch(struct pos_store *base, const char *id, int64_t now)
+{
+	return write_simple(base, ST_TOKEN_TOUCH, false, "sI", id, now);
+}
+
+static enum pos_err sq_token_lookup(struct pos_store *base, const uint8_t *hash,
+				    struct pos_api_token *out)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_TOKEN_LOOKUP);
+	if (!st)
+		return POS_ERR_STORE;
+	sqlite3_bind_blob(st, 1, hash, POS_HASH_SIZE, SQLITE_STATIC);
+	enum pos_err rc = POS_ERR_NOT_FOUND;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		/* no arena here: the name is not needed to authenticate */
+		const unsigned char *v = sqlite3_column_text(st, 0);
+		snprintf(out->id, sizeof(out->id), "%s", v ? (const char *)v : "");
+		v = sqlite3_column_text(st, 1);
+		snprintf(out->user_id, sizeof(out->user_id), "%s", v ? (const char *)v : "");
+		out->name = NULL;
+		v = sqlite3_column_text(st, 3);
+		out->read_only = v && strcmp((const char *)v, "read") == 0;
+		out->created_at = sqlite3_column_int64(st, 4);
+		out->last_used_at = sq_col_time(st, 5);
+		rc = POS_OK;
+	} else if (step != SQLITE_DONE) {
+		rc = sq_fail(c, "token lookup");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 /* ---- users ---- */
 
 static void read_user(struct pos_arena *a, sqlite3_stmt *st, struct pos_user *u)
@@ -855,6 +981,11 @@ static const struct pos_store_ops sq_ops = {
 	.server_key = sq_server_key,
 	.state_get = sq_state_get,
 	.state_put = sq_state_put,
+	.token_create = sq_token_create,
+	.token_list = sq_token_list,
+	.token_revoke = sq_token_revoke,
+	.token_lookup = sq_token_lookup,
+	.token_touch = sq_token_touch,
 	.user_create = sq_user_create,
 	.user_by_email = sq_user_by_email,
 	.user_by_id = sq_user_by_id,

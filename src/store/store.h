@@ -113,6 +113,16 @@ struct pos_hit {
 	double score;
 };
 
+/* A personal API token (the secret itself is never stored). */
+struct pos_api_token {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	const char *name;
+	bool read_only;             /* scope "read"; else "write" */
+	int64_t created_at;
+	int64_t last_used_at;       /* POS_TIME_NONE when never */
+};
+
 /* Bits of struct pos_memory_patch.set: which fields a partial update sets. */
 enum {
 	POS_PATCH_CONTENT = 1 << 0,
@@ -221,6 +231,21 @@ struct pos_store_ops {
 	/* Every user, oldest first (CLI). *out is an arena array of *n. */
 	enum pos_err (*user_list)(struct pos_store *s, struct pos_arena *a,
 				  struct pos_user **out, size_t *n);
+
+	/* Personal API tokens: create with the secret's hash; list the user's
+	 * live ones (newest first); revoke (NOT_FOUND if not the user's or
+	 * already revoked); look up a live one by hash (NOT_FOUND otherwise);
+	 * record a use. */
+	enum pos_err (*token_create)(struct pos_store *s, const struct pos_api_token *t,
+				     const uint8_t *hash);
+	enum pos_err (*token_list)(struct pos_store *s, struct pos_arena *a,
+				   const char *user_id, struct pos_api_token **out,
+				   size_t *n);
+	enum pos_err (*token_revoke)(struct pos_store *s, const char *user_id,
+				     const char *id, int64_t now);
+	enum pos_err (*token_lookup)(struct pos_store *s, const uint8_t *hash,
+				     struct pos_api_token *out);
+	enum pos_err (*token_touch)(struct pos_store *s, const char *id, int64_t now);
 
 	/* A new session with its first refresh token (hash of the secret). */
 	enum pos_err (*session_create)(struct pos_store *s, const char *session_id,
