@@ -4,6 +4,7 @@
 #include "api/api.h"
 
 #include <limits.h>
+#include <string.h>
 
 #include "memory/graph.h"
 #include "memory/memory.h"
@@ -112,16 +113,57 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 	pos_reply_json(r, 200, &b);
 }
 
+/* ?include=embedding: the stored vector, dequantized, and its model. */
+static bool wants_embedding(struct pos_req *r)
+{
+	const char *inc = pos_req_param(r, "include");
+	return inc && strstr(inc, "embedding");
+}
+
 void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
 	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id,
-			   pos_req_path(r, 0), &m, &err))
+			   pos_req_path(r, 0), &m, &err)) {
 		pos_reply_error(r, &err);
-	else
+		return;
+	}
+	if (!wants_embedding(r)) {
 		reply_memory(r, 200, &m);
+		return;
+	}
+	struct pos_vec v;
+	enum pos_err rc = srv->store->ops->vector_get(srv->store, r->arena, r->principal.user_id,
+						     m.seq, &v);
+	if (rc) {
+		pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, POS_RESPONSE_MAX);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_obj(&w);
+	pos_memory_json_fields(&w, &m);
+	pos_jw_key(&w, "embedding");
+	if (v.q) {
+		pos_jw_arr(&w);
+		for (unsigned i = 0; i < v.dim; i++)
+			pos_jw_double(&w, (double)((float)v.q[i] * v.scale));
+		pos_jw_arr_end(&w);
+	} else {
+		pos_jw_null(&w); /* not embedded yet (remote provider) */
+	}
+	pos_jw_kstr(&w, "embedding_model", v.q ? v.model : NULL);
+	pos_jw_obj_end(&w);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
 }
 
 void pos_api_memory_update(struct pos_server *srv, struct pos_req *r)

@@ -305,8 +305,7 @@ void pos_jw_json(struct pos_jw *w, const json_t *v)
 {
 	value_start(w);
 	if (!w->rc && json_dump_callback(v, dump_cb, w,
-					 JSON_COMPACT | JSON_ENCODE_ANY |
-						 JSON_REAL_PRECISION(15)) != 0 &&
+					 JSON_COMPACT | JSON_ENCODE_ANY) != 0 &&
 	    !w->rc)
 		w->rc = POS_ERR_NOMEM;
 }

@@ -34,8 +34,7 @@ static bool has_control(const char *s, size_t n)
 
 static const char *dump(struct pos_arena *a, const json_t *v, size_t *len)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
-				       JSON_REAL_PRECISION(15));
+	char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 	if (!s)
 		return NULL;
 	size_t n = strlen(s);

@@ -87,6 +87,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_VEC_PUT] = "INSERT OR REPLACE INTO memory_vectors(memory_seq, user_id, model, dim, scale, vec)"
 		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_VEC_DELETE] = "DELETE FROM memory_vectors WHERE memory_seq = ?1",
+	[ST_VEC_GET] = "SELECT v.model, v.dim, v.scale, v.vec FROM memory_vectors v"
+		       " JOIN memories m ON m.seq = v.memory_seq"
+		       " WHERE v.memory_seq = ?1 AND m.user_id = ?2",
 	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1 AND updated_at = ?2",
 	[ST_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM memories",
 	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
@@ -1012,6 +1015,7 @@ static const struct pos_store_ops sq_ops = {
 	.stem_frequency = sq_stem_frequency,
 	.memories_by_seq = sq_memories_by_seq,
 	.thread_tail = sq_thread_tail,
+	.vector_get = sq_vector_get,
 	.vectors_load = sq_vectors_load,
 	.vectors_missing = sq_vectors_missing,
 	.vectors_put = sq_vectors_put,

@@ -51,6 +51,7 @@ enum sq_stmt {
 	ST_MEM_ACCESS_ADD,
 	ST_VEC_PUT,
 	ST_VEC_DELETE,
+	ST_VEC_GET,
 	ST_THREAD_TAIL,
 	ST_FTS_TOP,
 	ST_VOCAB_DF,
@@ -190,6 +191,8 @@ enum pos_err sq_memories_by_seq(struct pos_store *s, struct pos_arena *a,
 enum pos_err sq_thread_tail(struct pos_store *s, struct pos_arena *a,
 			    const char *user_id, const char *thread, size_t max,
 			    const char **out, size_t *n);
+enum pos_err sq_vector_get(struct pos_store *s, struct pos_arena *a,
+			   const char *user_id, int64_t seq, struct pos_vec *out);
 enum pos_err sq_vectors_load(struct pos_store *s, const char *user_id,
 			     const char *model,
 			     void (*fn)(void *ctx, int64_t seq, float scale,

@@ -547,3 +547,38 @@ enum pos_err sq_stem_frequency(struct pos_store *base, const char *stem, size_t 
 	sqlite3_reset(st);
 	return rc;
 }
+
+enum pos_err sq_vector_get(struct pos_store *base, struct pos_arena *a,
+			   const char *user_id, int64_t seq, struct pos_vec *out)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_VEC_GET);
+	if (!st)
+		return POS_ERR_STORE;
+	sqlite3_bind_int64(st, 1, seq);
+	sq_bind_str(st, 2, user_id);
+	memset(out, 0, sizeof(*out));
+	enum pos_err rc = POS_OK;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		int dim = sqlite3_column_int(st, 1);
+		if (dim > 0 && sqlite3_column_bytes(st, 3) == dim) {
+			int8_t *q = pos_arena_alloc(a, (size_t)dim);
+			out->model = sq_col_str(a, st, 0, NULL);
+			if (!q || !out->model) {
+				rc = POS_ERR_NOMEM;
+			} else {
+				memcpy(q, sqlite3_column_blob(st, 3), (size_t)dim);
+				out->q = q;
+				out->dim = (unsigned)dim;
+				out->scale = (float)sqlite3_column_double(st, 2);
+			}
+		}
+	} else if (step != SQLITE_DONE) {
+		rc = sq_fail(c, "vector get");
+	}
+	sqlite3_reset(st);
+	return rc;
+}

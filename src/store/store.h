@@ -358,6 +358,10 @@ struct pos_store_ops {
 	enum pos_err (*thread_tail)(struct pos_store *s, struct pos_arena *a,
 				    const char *user_id, const char *thread,
 				    size_t max, const char **out, size_t *n);
+	/* The stored embedding of the user's memory `seq` (arena); out->q is
+	 * NULL when it has none yet. */
+	enum pos_err (*vector_get)(struct pos_store *s, struct pos_arena *a,
+				   const char *user_id, int64_t seq, struct pos_vec *out);
 	/* Calls fn for every stored embedding of the user made by `model`. */
 	enum pos_err (*vectors_load)(struct pos_store *s, const char *user_id,
 				     const char *model,

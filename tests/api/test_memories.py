@@ -175,6 +175,20 @@ class CreateTest(harness.ApiTestCase):
         self.assert_error(self.api.get("/api/memories/" + str(uuid.uuid4())), 401, "unauthorized")
 
 
+    def test_metadata_numbers_round_trip_exactly(self):
+        # found by tests/fuzz/fuzz_parsers: reals were stored with 15 digits
+        u = self.new_user()
+        meta = {"exact": 20133813.22300020262, "tiny": 1e-300, "third": 1 / 3,
+                "int": 9223372036854775807, "neg": -0.1}
+        m = self.create_memory(u.token, "numbers", metadata=meta)
+        got = self.get_memory(u.token, m["id"])["metadata"]
+        for k, v in meta.items():
+            self.assertEqual(got[k], v, k)
+        # integers beyond 64 bits are refused whole, never rounded
+        r = self.api.post("/api/memories", {"content": "big", "metadata": {"n": 2 ** 64}},
+                          token=u.token)
+        self.assert_error(r, 400, "invalid_json")
+
 class RelationshipTest(harness.ApiTestCase):
 
     def test_parent_and_related(self):
@@ -248,7 +262,6 @@ class ReadUpdateDeleteTest(harness.ApiTestCase):
         self.assertGreaterEqual(second["last_accessed_at"], first["last_accessed_at"])
         self.assertEqual(second["content"], m["content"])
 
-    @unittest.skip("search and embeddings arrive with the search issue (#3)")
     def test_include_embedding(self):
         u = self.new_user()
         m = self.create_memory(u.token, "the embedding of this sentence")
@@ -259,6 +272,9 @@ class ReadUpdateDeleteTest(harness.ApiTestCase):
         self.assertIsInstance(emb, list)
         self.assertTrue(emb)
         self.assertTrue(all(isinstance(x, (int, float)) for x in emb))
+        self.assertEqual(len(emb), 256)
+        self.assertAlmostEqual(sum(x * x for x in emb), 1.0, delta=0.05)  # normalized
+        self.assertTrue(r.json["embedding_model"].startswith("builtin-hash"))
 
     def test_get_unknown_is_404(self):
         u = self.new_user()
