@@ -335,10 +335,12 @@ static void *worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&e->lock);
 		bool stop = e->stop;
-		if (stop && caught_up && e->dirty_from < 0) {
-			/* Nothing pending: every memory up to the newest has its
-			 * vector (built-in writes embed inline; remote ones would
-			 * have left a hint). Remember that for the next start. */
+		if (stop && caught_up && e->dirty_from < 0 && !e->remote) {
+			/* Nothing pending: with the built-in embedder every write
+			 * embedded inline, so every memory up to the newest has its
+			 * vector. Remember that for the next start. (A remote
+			 * provider's cursor only ever moves past what it embedded:
+			 * a wake-up hint does not survive a crash.) */
 			int64_t newest = 0;
 			pthread_mutex_unlock(&e->lock);
 			if (e->store->ops->max_seq(e->store, &newest) == POS_OK && newest > after)
@@ -426,9 +428,11 @@ static void *worker_main(void *arg)
 		if (n < WORKER_BATCH) {
 			caught_up = true;
 			atomic_store(&e->pending_hint, 0);
-			/* Caught up: everything up to the newest memory is checked. */
+			/* Caught up. With the built-in embedder every newer memory
+			 * was embedded inline, so skip to the newest. */
 			int64_t newest = 0;
-			if (e->store->ops->max_seq(e->store, &newest) == POS_OK && newest > after)
+			if (!e->remote && e->store->ops->max_seq(e->store, &newest) == POS_OK &&
+			    newest > after)
 				after = newest;
 			if (after != saved) {
 				save_cursor(e, after);
@@ -881,7 +885,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	const unsigned k = e->cfg.candidates;
 	struct pos_hit *kw = NULL, *vec = NULL;
 	size_t nk = 0, nv = 0;
-	enum pos_err rc;
+	enum pos_err rc = POS_OK;
 	/* Prepare the semantic side (query vector, filter bitmap) first. */
 	struct scan_job job = {0};
 	struct keepset keep = {0};
