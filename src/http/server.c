@@ -89,43 +89,50 @@ static const struct pos_route *route_find(struct pos_server *srv, struct pos_req
 					  const char *method, const char *path,
 					  size_t *index, const char **allow)
 {
-	struct pos_buf methods;
-	pos_buf_init(&methods, 256);
-	const struct pos_route *found = NULL;
-	/* A fixed path shadows the {placeholder} routes it also matches, for
-	 * dispatch (the table lists fixed paths first) and for Allow. */
-	bool fixed_match = false;
-	for (size_t i = 0; i < srv->n_routes; i++) {
-		size_t n = 0;
-		if (!strchr(srv->routes[i].pattern, '{') &&
-		    pos_route_match(srv->routes[i].pattern, path, NULL, NULL, &n))
-			fixed_match = true;
-	}
+	/* Dispatch: the first route matching path and method. The table lists
+	 * fixed paths before the {placeholder} routes they would match. */
+	bool path_known = false;
 	for (size_t i = 0; i < srv->n_routes; i++) {
 		const struct pos_route *rt = &srv->routes[i];
 		size_t n = 0;
 		if (!pos_route_match(rt->pattern, path, NULL, NULL, &n))
 			continue;
-		if (fixed_match && strchr(rt->pattern, '{'))
-			continue;
+		path_known = true;
 		if (strcmp(rt->method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
 			pos_route_match(rt->pattern, path, r->arena, r->path_params,
 					&r->n_path_params);
 			*index = i;
-			found = rt;
-			break;
+			return rt;
 		}
-		if (methods.data && strstr(methods.data, rt->method))
+	}
+	if (!path_known)
+		return NULL;
+	/* 405: list the methods of the path. A fixed path shadows the
+	 * {placeholder} routes it also matches. */
+	bool fixed = false;
+	for (size_t i = 0; i < srv->n_routes && !fixed; i++) {
+		size_t n = 0;
+		fixed = !strchr(srv->routes[i].pattern, '{') &&
+			pos_route_match(srv->routes[i].pattern, path, NULL, NULL, &n);
+	}
+	struct pos_buf methods;
+	pos_buf_init(&methods, 256);
+	for (size_t i = 0; i < srv->n_routes; i++) {
+		const struct pos_route *rt = &srv->routes[i];
+		size_t n = 0;
+		if ((fixed && strchr(rt->pattern, '{')) ||
+		    !pos_route_match(rt->pattern, path, NULL, NULL, &n) ||
+		    (methods.data && strstr(methods.data, rt->method)))
 			continue;
 		if (methods.len)
 			pos_buf_adds(&methods, ", ");
 		pos_buf_adds(&methods, rt->method);
 	}
-	if (!found && methods.len)
+	if (methods.len)
 		*allow = pos_arena_strdup(r->arena, methods.data);
 	pos_buf_free(&methods);
-	return found;
+	return NULL;
 }
 
 /* ---- handler helpers ---- */
