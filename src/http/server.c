@@ -278,8 +278,13 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "the server is shutting down");
 		return;
 	}
-	if (r->route->auth && !authenticate(srv, r)) {
+	if (r->route->auth != POS_ROUTE_PUBLIC && !authenticate(srv, r)) {
 		pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL, NULL);
+		return;
+	}
+	if (r->route->auth == POS_ROUTE_SESSION && r->principal.personal) {
+		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
+			      "this needs a signed-in session, not a personal API token");
 		return;
 	}
 	if (r->have_principal && r->principal.read_only && strcmp(r->route->method, "GET") != 0) {

@@ -34,11 +34,20 @@ struct pos_req;
 
 typedef void (*pos_handler)(struct pos_server *srv, struct pos_req *r);
 
+/* Who may call a route. */
+enum pos_route_auth {
+	POS_ROUTE_PUBLIC,     /* no token needed */
+	POS_ROUTE_BEARER,     /* a session access token or a personal API token */
+	POS_ROUTE_SESSION,    /* a session access token only (token management,
+			       * logout: a leaked API token must not mint or
+			       * revoke others) */
+};
+
 struct pos_route {
 	const char *method;   /* "GET", "POST", ... */
 	const char *pattern;  /* "/api/memories/{id}": {x} matches one segment */
 	pos_handler handler;
-	bool auth;            /* needs a valid bearer access token */
+	enum pos_route_auth auth;
 	size_t body_max;      /* bytes; 0 = no body accepted */
 	const char *name;     /* "GET /api/memories/{id}" for metrics and logs */
 };

@@ -3,7 +3,7 @@
 Every route of the server's route table (src/api/routes.c) must appear in
 GET /api/openapi.json under its path with its method, and every operation of
 the document must be a route. The route table is read black-box, by parsing
-the ROUTE("METHOD", "/path", handler, auth, limit) lines of routes.c; path
+the ROUTE("METHOD", "/path", handler, PUBLIC|BEARER|SESSION, limit) lines of routes.c; path
 placeholders such as {id} are written the same way in both.
 """
 
@@ -18,9 +18,9 @@ import harness  # noqa: E402
 
 ROUTES_C = os.path.join(harness.REPO_ROOT, "src", "api", "routes.c")
 
-# ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, true, 0),
+# ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 ROUTE_RE = re.compile(
-    r'^\s*ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(true|false)\s*,',
+    r'^\s*ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(PUBLIC|BEARER|SESSION)\s*,',
     re.M)
 # Any use of the macro in the table, to catch lines ROUTE_RE cannot read.
 ROUTE_USE_RE = re.compile(r'^\s*ROUTE\(', re.M)
@@ -32,7 +32,7 @@ def route_table():
     """[(METHOD, path, needs_auth)] in the order of routes.c."""
     with open(ROUTES_C, encoding="utf-8") as f:
         src = f.read()
-    routes = [(m, p, auth == "true") for m, p, _h, auth in ROUTE_RE.findall(src)]
+    routes = [(m, p, auth != "PUBLIC") for m, p, _h, auth in ROUTE_RE.findall(src)]
     return routes, len(ROUTE_USE_RE.findall(src))
 
 
