@@ -442,7 +442,8 @@ static enum pos_err write_one(struct sq_store *s, struct sq_conn *c,
 
 /*
  * Runs statement `id` alone in a write transaction, binding the variadic
- * arguments by `fmt`: 's' a string (NULL binds NULL), 'I' an int64_t.
+ * arguments by `fmt`: 's' a string (NULL binds NULL), 'I' an int64_t,
+ * 'h' a POS_HASH_SIZE-byte hash.
  * With `must_change`, no row changed is POS_ERR_NOT_FOUND.
  */
 static enum pos_err write_simple(struct pos_store *base, enum sq_stmt id,
@@ -464,6 +465,9 @@ static enum pos_err write_simple(struct pos_store *base, enum sq_stmt id,
 		for (int i = 0; fmt[i]; i++) {
 			if (fmt[i] == 's')
 				sq_bind_str(st, i + 1, va_arg(ap, const char *));
+			else if (fmt[i] == 'h')
+				sqlite3_bind_blob(st, i + 1, va_arg(ap, const uint8_t *),
+						  POS_HASH_SIZE, SQLITE_STATIC);
 			else
 				sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
 		}
@@ -522,26 +526,8 @@ static void read_token(struct pos_arena *a, sqlite3_stmt *st, struct pos_api_tok
 static enum pos_err sq_token_create(struct pos_store *base, const struct pos_api_token *t,
 				    const uint8_t *hash)
 {
-	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = sq_begin(s, c);
-	if (rc)
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, ST_TOKEN_INSERT);
-	if (!st) {
-		rc = POS_ERR_STORE;
-	} else {
-		sq_bind_str(st, 1, t->id);
-		sq_bind_str(st, 2, t->user_id);
-		sq_bind_str(st, 3, t->name);
-		sq_bind_str(st, 4, t->read_only ? "read" : "write");
-		sqlite3_bind_blob(st, 5, hash, POS_HASH_SIZE, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, t->created_at);
-		rc = write_one(s, c, st, false);
-	}
-	return sq_end(s, c, rc, false);
+	return write_simple(base, ST_TOKEN_INSERT, false, "sssshI", t->id, t->user_id, t->name,
+			    t->read_only ? "read" : "write", hash, t->created_at);
 }
 
 static enum pos_err sq_token_list(struct pos_store *base, struct pos_arena *a,

@@ -206,10 +206,16 @@ enum pos_err sq_vectors_put(struct pos_store *s, const struct pos_memory *m,
 /* Reads one memory row of SQ_MEM_COLS (sqlite_memories.c). */
 enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
 			    struct pos_memory *m);
-/* The WHERE clause (from "FROM memories m WHERE ...") for a filter mask,
- * and binding of its parameters ?1..?7 (sqlite_memories.c). */
+/* The filter mask of a query, and binding of its parameters (?1..?7,
+ * ?11, ?12) (sqlite_memories.c). */
 unsigned sq_filter_mask(const struct pos_memory_query *q);
-enum pos_err sq_build_where(struct pos_buf *b, unsigned mask);
+/*
+ * The connection's cached statement in *slot, or prepared once from
+ * head + the filter conditions of `mask` + tail; reset and unbound.
+ * NULL on failure (logged).
+ */
+sqlite3_stmt *sq_cached_stmt(struct sq_conn *c, sqlite3_stmt **slot,
+			     const char *head, unsigned mask, const char *tail);
 /* Only the " AND m.x = ?n" conditions of a filter mask. */
 enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask);
 void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,

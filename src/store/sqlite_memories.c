@@ -293,12 +293,12 @@ enum { F_TYPE = 1, F_LAYER = 2, F_SOURCE = 4, F_TAG = 8, F_AFTER = 16, F_BEFORE 
        F_REQUIRE = 64, F_EXCLUDE = 128 };
 
 static const char *const sort_sql[POS_SORT__COUNT] = {
-	[POS_SORT_NEWEST] = " ORDER BY m.created_at DESC, m.seq DESC",
-	[POS_SORT_OLDEST] = " ORDER BY m.created_at ASC, m.seq ASC",
-	[POS_SORT_UPDATED] = " ORDER BY m.updated_at DESC, m.seq DESC",
-	[POS_SORT_IMPORTANCE] = " ORDER BY m.importance_score DESC, m.created_at DESC, m.seq DESC",
-	[POS_SORT_ACCESSED] = " ORDER BY m.last_accessed_at DESC NULLS LAST, m.created_at DESC, m.seq DESC",
-	[POS_SORT_ACCESS_COUNT] = " ORDER BY m.access_count DESC, m.created_at DESC, m.seq DESC",
+	[POS_SORT_NEWEST] = " ORDER BY m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
+	[POS_SORT_OLDEST] = " ORDER BY m.created_at ASC, m.seq ASC LIMIT ?8 OFFSET ?9",
+	[POS_SORT_UPDATED] = " ORDER BY m.updated_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
+	[POS_SORT_IMPORTANCE] = " ORDER BY m.importance_score DESC, m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
+	[POS_SORT_ACCESSED] = " ORDER BY m.last_accessed_at DESC NULLS LAST, m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
+	[POS_SORT_ACCESS_COUNT] = " ORDER BY m.access_count DESC, m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
 };
 
 enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask)
@@ -329,12 +329,6 @@ enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask)
 	return rc;
 }
 
-enum pos_err sq_build_where(struct pos_buf *b, unsigned mask)
-{
-	enum pos_err rc = pos_buf_adds(b, " FROM memories m WHERE m.user_id = ?1");
-	return rc ? rc : sq_build_conds(b, mask);
-}
-
 unsigned sq_filter_mask(const struct pos_memory_query *q)
 {
 	return (q->type >= 0 ? F_TYPE : 0) | (q->layer >= 0 ? F_LAYER : 0) |
@@ -347,29 +341,13 @@ unsigned sq_filter_mask(const struct pos_memory_query *q)
 static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
 			       bool count)
 {
-	sqlite3_stmt **slot = count ? &c->list_count[mask] : &c->list_page[mask][sort];
-	if (*slot) {
-		sqlite3_reset(*slot);
-		sqlite3_clear_bindings(*slot);
-		return *slot;
-	}
-	struct pos_buf b;
-	pos_buf_init(&b, 4096);
-	enum pos_err rc = pos_buf_adds(&b, count ? "SELECT count(*)" : "SELECT " SQ_MEM_COLS);
-	if (!rc)
-		rc = sq_build_where(&b, mask);
-	if (!rc && !count) {
-		rc = pos_buf_adds(&b, sort_sql[sort]);
-		if (!rc)
-			rc = pos_buf_adds(&b, " LIMIT ?8 OFFSET ?9");
-	}
-	if (!rc && sqlite3_prepare_v3(c->db, b.data, -1, SQLITE_PREPARE_PERSISTENT,
-				      slot, NULL) != SQLITE_OK) {
-		sq_fail(c, "prepare list");
-		*slot = NULL;
-	}
-	pos_buf_free(&b);
-	return *slot;
+	if (count)
+		return sq_cached_stmt(c, &c->list_count[mask],
+				      "SELECT count(*) FROM memories m WHERE m.user_id = ?1",
+				      mask, "");
+	return sq_cached_stmt(c, &c->list_page[mask][sort],
+			      "SELECT " SQ_MEM_COLS " FROM memories m WHERE m.user_id = ?1",
+			      mask, sort_sql[sort]);
 }
 
 void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,

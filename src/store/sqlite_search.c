@@ -13,8 +13,8 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
-static sqlite3_stmt *cached(struct sq_conn *c, sqlite3_stmt **slot,
-			    const char *head, unsigned mask, const char *tail)
+sqlite3_stmt *sq_cached_stmt(struct sq_conn *c, sqlite3_stmt **slot,
+			     const char *head, unsigned mask, const char *tail)
 {
 	if (*slot) {
 		sqlite3_reset(*slot);
@@ -154,7 +154,7 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 		return POS_OK;
 	}
 	unsigned mask = sq_filter_mask(q);
-	sqlite3_stmt *st = cached(c, &c->keyword[mask],
+	sqlite3_stmt *st = sq_cached_stmt(c, &c->keyword[mask],
 		"SELECT memories_fts.rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s"
 		" FROM memories_fts CROSS JOIN memories m ON m.seq = memories_fts.rowid"
 		" WHERE memories_fts MATCH ?10 AND m.user_id = ?1", mask,
@@ -192,7 +192,7 @@ enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
 	if (!c)
 		return POS_ERR_STORE;
 	unsigned mask = sq_filter_mask(q);
-	sqlite3_stmt *st = cached(c, &c->filter[mask],
+	sqlite3_stmt *st = sq_cached_stmt(c, &c->filter[mask],
 		"SELECT m.seq FROM memories m WHERE m.user_id = ?1", mask,
 		" ORDER BY m.seq LIMIT ?8");
 	if (!st)
