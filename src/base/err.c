@@ -37,6 +37,10 @@ static const struct {
 	[POS_ERR_CORRUPT] = {500, "internal_error", "stored data failed a consistency check"},
 	[POS_ERR_USAGE] = {400, "invalid_request", "usage error"},
 	[POS_ERR_FORBIDDEN] = {403, "forbidden", "this token may not do that"},
+	[POS_ERR_BAD_GATEWAY] = {502, "bad_gateway", "an upstream service answered with something unusable"},
+	[POS_ERR_LOCKED] = {423, "data_locked", "encrypted data is locked: log in again to unlock it"},
+	[POS_ERR_PRIVACY_TIER] = {403, "privacy_tier", "your privacy tier does not allow sending this off the machine"},
+	[POS_ERR_DECRYPT] = {500, "integrity_error", "stored data failed authentication and was not served"},
 };
 
 static int valid(enum pos_err e)

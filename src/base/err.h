@@ -40,6 +40,10 @@ enum pos_err {
 	POS_ERR_CORRUPT = 23,
 	POS_ERR_USAGE = 24, /* command-line misuse; never reaches HTTP */
 	POS_ERR_FORBIDDEN = 25, /* authenticated, but this credential may not */
+	POS_ERR_BAD_GATEWAY = 26, /* an upstream (model, mail server) answered garbage */
+	POS_ERR_LOCKED = 27, /* encrypted data not unlocked since the restart */
+	POS_ERR_PRIVACY_TIER = 28, /* the user's privacy tier forbids the call */
+	POS_ERR_DECRYPT = 29, /* stored ciphertext failed authentication */
 	POS_ERR__COUNT
 };
 
