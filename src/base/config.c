@@ -47,6 +47,35 @@ static const struct opt options[] = {
 	 "API key for embed_url (sent as a bearer token; never logged)"},
 	{"embed_remote_dim", "PERSONALOS_EMBED_REMOTE_DIM", OPT_UINT, 0, 16384,
 	 "dimensions of embed_model, 0 = ask the provider (default 0)"},
+	/* the assistant (docs/ASSISTANT.md) */
+	{"llm_url", "PERSONALOS_LLM_URL", OPT_STRING, 0, 0,
+	 "OpenAI-compatible chat base URL ending in /v1 (default: built-in offline responder)"},
+	{"llm_model", "PERSONALOS_LLM_MODEL", OPT_STRING, 0, 0,
+	 "model name for llm_url, e.g. gpt-4o-mini or llama3.1"},
+	{"llm_api_key", "PERSONALOS_LLM_API_KEY", OPT_STRING, 0, 0,
+	 "API key for llm_url (sent as a bearer token; never logged)"},
+	{"llm_timeout", "PERSONALOS_LLM_TIMEOUT", OPT_UINT, 1, 3600,
+	 "seconds a whole model answer may take (default 120)"},
+	{"llm_connect_timeout", "PERSONALOS_LLM_CONNECT_TIMEOUT", OPT_UINT, 1, 600,
+	 "seconds to connect to the model provider (default 5)"},
+	{"llm_idle_timeout", "PERSONALOS_LLM_IDLE_TIMEOUT", OPT_UINT, 1, 3600,
+	 "seconds a model stream may stay silent (default 30)"},
+	{"local_providers", "PERSONALOS_LOCAL_PROVIDERS", OPT_STRING, 0, 0,
+	 "comma-separated provider hosts treated as local for privacy tiers (loopback always is)"},
+	{"chat_context_tokens", "PERSONALOS_CHAT_CONTEXT_TOKENS", OPT_UINT, 100, 200000,
+	 "token budget for memories in the assistant's prompt (default 2000)"},
+	{"chat_memories", "PERSONALOS_CHAT_MEMORIES", OPT_UINT, 0, 50,
+	 "memories retrieved for each chat message (default 8)"},
+	{"chat_history", "PERSONALOS_CHAT_HISTORY", OPT_UINT, 0, 100,
+	 "earlier messages of the conversation sent to the model (default 10)"},
+	{"memu_api_key", "MEMU_API_KEY", OPT_STRING, 0, 0,
+	 "MemU Cloud API key; enables MemU (also read from MEMUU_API_KEY; never logged)"},
+	{"memu_base_url", "MEMUU_BASE_URL", OPT_STRING, 0, 0,
+	 "MemU API base URL (default https://api.memu.so)"},
+	{"memu_agent_id", "MEMUU_AGENT_ID", OPT_STRING, 0, 0,
+	 "agent id sent to MemU (default personalos)"},
+	{"memu_agent_name", "MEMUU_AGENT_NAME", OPT_STRING, 0, 0,
+	 "agent name sent to MemU (default PersonalOS)"},
 	{"search_candidates", "PERSONALOS_SEARCH_CANDIDATES", OPT_UINT, 10, 2000,
 	 "candidates taken from each of keyword and semantic search (default 200)"},
 	{"search_cache_entries", "PERSONALOS_SEARCH_CACHE", OPT_UINT, 0, 1000000,
@@ -85,6 +114,12 @@ void pos_config_defaults(struct pos_config *c)
 	c->log_requests = true;
 	c->shutdown_grace_s = 10;
 	c->embed_dim = 256;
+	c->llm_timeout_s = 120;
+	c->llm_connect_timeout_s = 5;
+	c->llm_idle_timeout_s = 30;
+	c->chat_context_tokens = 2000;
+	c->chat_memories = 8;
+	c->chat_history = 10;
 	c->search_candidates = 200;
 	c->search_cache_entries = 1024;
 	c->search_loaded_users = 64;
@@ -136,6 +171,29 @@ bool pos_parse_listen(const char *s, char *host, size_t host_cap,
 	return true;
 }
 
+#define STRING_FIELD(name, field) \
+	if (!strcmp(key, name)) {     \
+		*cap = sizeof(c->field); \
+		return c->field;         \
+	}
+
+/* The buffer behind a string option, and its size. */
+static char *string_field(struct pos_config *c, const char *key, size_t *cap)
+{
+	STRING_FIELD("embed_url", embed_url)
+	STRING_FIELD("embed_model", embed_model)
+	STRING_FIELD("embed_api_key", embed_api_key)
+	STRING_FIELD("llm_url", llm_url)
+	STRING_FIELD("llm_model", llm_model)
+	STRING_FIELD("llm_api_key", llm_api_key)
+	STRING_FIELD("local_providers", local_providers)
+	STRING_FIELD("memu_api_key", memu_api_key)
+	STRING_FIELD("memu_base_url", memu_base_url)
+	STRING_FIELD("memu_agent_id", memu_agent_id)
+	STRING_FIELD("memu_agent_name", memu_agent_name)
+	return NULL;
+}
+
 static const struct opt *find(const char *key)
 {
 	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
@@ -184,12 +242,9 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		return POS_OK;
 	}
 	case OPT_STRING: {
-		char *dst = !strcmp(key, "embed_url") ? c->embed_url
-			  : !strcmp(key, "embed_model") ? c->embed_model : c->embed_api_key;
-		size_t cap = !strcmp(key, "embed_url") ? sizeof(c->embed_url)
-			   : !strcmp(key, "embed_model") ? sizeof(c->embed_model)
-							 : sizeof(c->embed_api_key);
-		if (strlen(value) >= cap)
+		size_t cap;
+		char *dst = string_field(c, key, &cap);
+		if (!dst || strlen(value) >= cap)
 			goto bad;
 		snprintf(dst, cap, "%s", value);
 		return POS_OK;
@@ -224,6 +279,18 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->embed_dim = (unsigned)v;
 	else if (!strcmp(key, "embed_remote_dim"))
 		c->embed_remote_dim = (unsigned)v;
+	else if (!strcmp(key, "llm_timeout"))
+		c->llm_timeout_s = (unsigned)v;
+	else if (!strcmp(key, "llm_connect_timeout"))
+		c->llm_connect_timeout_s = (unsigned)v;
+	else if (!strcmp(key, "llm_idle_timeout"))
+		c->llm_idle_timeout_s = (unsigned)v;
+	else if (!strcmp(key, "chat_context_tokens"))
+		c->chat_context_tokens = (unsigned)v;
+	else if (!strcmp(key, "chat_memories"))
+		c->chat_memories = (unsigned)v;
+	else if (!strcmp(key, "chat_history"))
+		c->chat_history = (unsigned)v;
 	else if (!strcmp(key, "search_candidates"))
 		c->search_candidates = (unsigned)v;
 	else if (!strcmp(key, "search_cache_entries"))
@@ -289,6 +356,13 @@ enum pos_err pos_config_load_file(struct pos_config *c, const char *path,
 
 enum pos_err pos_config_load_env(struct pos_config *c, struct pos_error *err)
 {
+	/* MemU's own name for its key, used when MEMU_API_KEY is not set. */
+	const char *memu = getenv("MEMUU_API_KEY");
+	if (memu && !getenv("MEMU_API_KEY")) {
+		enum pos_err rc = pos_config_set(c, "memu_api_key", memu, "MEMUU_API_KEY", err);
+		if (rc)
+			return rc;
+	}
 	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
 		const char *v = getenv(options[i].env);
 		if (v) {

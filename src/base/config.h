@@ -34,6 +34,19 @@ struct pos_config {
 	char embed_model[128];
 	char embed_api_key[512];       /* secret: never logged or echoed */
 	unsigned embed_remote_dim;
+	/* the assistant (see docs/ASSISTANT.md) */
+	char llm_url[512];             /* OpenAI-compatible chat, "" = built-in */
+	char llm_model[128];
+	char llm_api_key[512];         /* secret: never logged or echoed */
+	unsigned llm_timeout_s, llm_connect_timeout_s, llm_idle_timeout_s;
+	char local_providers[1024];    /* hosts that count as local (privacy tiers) */
+	unsigned chat_context_tokens;  /* memories' share of the prompt */
+	unsigned chat_memories;        /* retrieved per message */
+	unsigned chat_history;         /* earlier messages sent along */
+	char memu_api_key[512];        /* "" = MemU off; secret */
+	char memu_base_url[512];
+	char memu_agent_id[128];
+	char memu_agent_name[128];
 	unsigned search_candidates;
 	unsigned search_cache_entries;
 	unsigned search_loaded_users;

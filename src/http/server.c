@@ -249,6 +249,36 @@ bool pos_req_json(struct pos_req *r, json_t **out)
 	return true;
 }
 
+void pos_req_defer(struct pos_req *r, void (*start)(void *ctx), void *ctx)
+{
+	if (r->answered || r->deferred)
+		POS_BUG("deferring a request that is answered or deferred");
+	r->deferred = true;
+	r->defer_start = start;
+	r->defer_ctx = ctx;
+}
+
+void pos_req_resume(struct pos_req *r)
+{
+	if (!r->answered)
+		POS_BUG("resuming a request that has no answer");
+	MHD_resume_connection(r->conn);
+}
+
+struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *type)
+{
+	struct pos_stream *s = pos_stream_new(r->conn);
+	if (!s) {
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return NULL;
+	}
+	struct pos_buf empty;
+	pos_buf_init(&empty, 0);
+	pos_reply_typed(r, status, type, &empty);
+	r->stream = s;
+	return s;
+}
+
 /* ---- request lifecycle ---- */
 
 static bool authenticate(struct pos_server *srv, struct pos_req *r)
@@ -300,7 +330,7 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	r->route->handler(srv, r);
-	if (!r->answered)
+	if (!r->answered && !r->deferred)
 		POS_BUG("handler %s did not answer", r->route->name);
 }
 
@@ -312,7 +342,17 @@ static void free_cb(void *p)
 static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 {
 	struct MHD_Response *resp;
-	if (r->resp_len)
+	r->queued = true;
+	if (r->stream) {
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+							 pos_stream_read, r->stream,
+							 pos_stream_response_free);
+		if (!resp) {
+			pos_stream_abandon(r->stream);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	} else if (r->resp_len)
 		resp = MHD_create_response_from_buffer_with_free_callback(
 			r->resp_len, r->resp, free_cb);
 	else
@@ -400,10 +440,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (r->started)
+	if (r->started) {
+		/* A deferred request comes back here once resumed. */
+		if (r->deferred && r->answered && !r->queued)
+			return queue(r, pos_mono_us() - r->start_us);
 		return MHD_YES;
+	}
 	r->started = true;
 	dispatch(srv, r);
+	if (r->deferred && !r->answered) {
+		/* Park first, then start: the resume can only follow the suspend. */
+		MHD_suspend_connection(conn);
+		r->defer_start(r->defer_ctx);
+		return MHD_YES;
+	}
 	return queue(r, pos_mono_us() - r->start_us);
 }
 
@@ -423,6 +473,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 r->route ? r->route->name + strlen(r->route->method) + 1 : "-",
 			 status, (double)dur / 1000.0,
 			 r->have_principal ? r->principal.user_id : "-");
+	if (r->stream && !r->queued)
+		pos_stream_abandon(r->stream); /* the response never took it */
 	pos_free(r->resp);
 	pos_buf_free(&r->body);
 	pos_arena_destroy(r->arena);
@@ -557,6 +609,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 			threads = 4;
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+			 MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	srv->daemon = MHD_start_daemon(
 		flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,

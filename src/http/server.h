@@ -28,6 +28,7 @@
 #include "memory/memory.h"
 #include "search/engine.h"
 #include "store/store.h"
+#include "http/stream.h"
 
 struct pos_server;
 struct pos_req;
@@ -77,6 +78,11 @@ struct pos_req {
 	const char *resp_type;
 	const char *allow;        /* Allow header for 405 */
 	bool answered;
+	/* a deferred answer (pos_req_defer) and a streamed body */
+	void (*defer_start)(void *ctx);
+	void *defer_ctx;
+	bool deferred, queued;
+	struct pos_stream *stream;
 };
 
 struct pos_server {
@@ -138,6 +144,25 @@ void pos_reply_error(struct pos_req *r, const struct pos_error *e);
 /* Shorthand: code + optional field + message (NULL for the default text). */
 void pos_reply_err(struct pos_req *r, enum pos_err code, const char *field,
 		   const char *message);
+
+/*
+ * Deferred answers, for handlers that wait on something slow (a language
+ * model). Instead of answering, the handler calls pos_req_defer with a
+ * start function; once the handler has returned, the server parks the
+ * connection (no worker thread waits) and calls start(ctx), which hands the
+ * work to another thread. That thread answers with pos_reply_* or
+ * pos_reply_stream and then calls pos_req_resume; after that it must not
+ * touch the request.
+ */
+void pos_req_defer(struct pos_req *r, void (*start)(void *ctx), void *ctx);
+void pos_req_resume(struct pos_req *r);
+/*
+ * Answers with a body written by the caller over time (e.g. Server-Sent
+ * Events): see http/stream.h for writing and closing it. Returns NULL on
+ * NOMEM, having answered with an error instead. The caller owns one
+ * reference, released by pos_stream_close.
+ */
+struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *type);
 
 /* Matches `path` against a pattern, filling params; exposed for tests. */
 bool pos_route_match(const char *pattern, const char *path,

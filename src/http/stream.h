@@ -1,0 +1,36 @@
+/*
+ * stream.h — a response body written by a producer thread while the client
+ * reads it (see stream.c for the suspend/resume protocol). Handlers get one
+ * from pos_reply_stream (server.h); the functions below the line are the
+ * server's side and not for handlers.
+ */
+#ifndef POS_HTTP_STREAM_H
+#define POS_HTTP_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <microhttpd.h>
+
+struct pos_stream;
+
+/* Appends bytes for the client. False when the client has gone (or stopped
+ * reading): the producer should stop. Thread-safe. */
+bool pos_stream_write(struct pos_stream *s, const void *data, size_t len);
+/* True once the client has gone. */
+bool pos_stream_gone(struct pos_stream *s);
+/* Ends the body and drops the producer's reference; `s` is gone after. */
+void pos_stream_close(struct pos_stream *s);
+
+/* ---- the server's side ---- */
+
+/* A stream for `conn` with two references (producer, response). */
+struct pos_stream *pos_stream_new(struct MHD_Connection *conn);
+/* libmicrohttpd content reader and response free callback for a stream. */
+ssize_t pos_stream_read(void *cls, uint64_t pos, char *buf, size_t max);
+void pos_stream_response_free(void *cls);
+/* Drops the response's reference when no response could be made. */
+void pos_stream_abandon(struct pos_stream *s);
+
+#endif
