@@ -192,6 +192,45 @@ static const char m7_api_tokens[] =
 	" revoked_at INTEGER);"
 	"CREATE INDEX api_tokens_user ON api_tokens(user_id);";
 
+/*
+ * Version 8: the assistant. Conversations and their messages; background
+ * jobs (memorize, MemU calls) that survive restarts and retry with backoff.
+ */
+static const char m8_assistant[] =
+	"CREATE TABLE conversations ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" title TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" message_count INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX conversations_user ON conversations(user_id, updated_at);"
+	"CREATE TABLE messages ("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+	" user_id TEXT NOT NULL,"
+	" role TEXT NOT NULL,"
+	" content TEXT NOT NULL,"
+	" memories_used TEXT NOT NULL DEFAULT '[]',"
+	" memory_id TEXT,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX messages_conversation ON messages(conversation_id, seq);"
+	"CREATE TABLE jobs ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL,"
+	" payload TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" last_error TEXT,"
+	" result TEXT,"
+	" next_run_at INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX jobs_due ON jobs(state, next_run_at);"
+	"CREATE INDEX jobs_user ON jobs(user_id);";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -200,6 +239,7 @@ const struct pos_migration pos_migrations[] = {
 	{5, "full-text vocabulary view", m5_vocab},
 	{6, "server state", m6_state},
 	{7, "personal API tokens", m7_api_tokens},
+	{8, "assistant: conversations, messages, jobs", m8_assistant},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

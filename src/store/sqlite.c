@@ -1006,6 +1006,15 @@ static const struct pos_store_ops sq_ops = {
 	.vectors_missing = sq_vectors_missing,
 	.vectors_put = sq_vectors_put,
 	.summary = sq_summary,
+	.conversation_get = sq_conversation_get,
+	.conversation_list = sq_conversation_list,
+	.chat_append = sq_chat_append,
+	.messages_list = sq_messages_list,
+	.job_put = sq_job_put,
+	.job_claim = sq_job_claim,
+	.job_update = sq_job_update,
+	.job_get = sq_job_get,
+	.jobs_requeue = sq_jobs_requeue,
 };
 
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,

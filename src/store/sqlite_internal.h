@@ -221,6 +221,26 @@ enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask);
 void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
 		     unsigned mask);
 
+/* Conversations, messages and jobs (sqlite_chat.c); see store.h. */
+enum pos_err sq_conversation_get(struct pos_store *s, struct pos_arena *a,
+				 const char *user_id, const char *id,
+				 struct pos_conversation *out);
+enum pos_err sq_conversation_list(struct pos_store *s, struct pos_arena *a,
+				  const char *user_id, unsigned limit, unsigned offset,
+				  struct pos_conversation **out, size_t *n, int64_t *total);
+enum pos_err sq_chat_append(struct pos_store *s, const struct pos_conversation *conv,
+			    bool create, const struct pos_chat_message *msgs, size_t n);
+enum pos_err sq_messages_list(struct pos_store *s, struct pos_arena *a,
+			      const char *user_id, const char *conversation_id,
+			      unsigned limit, struct pos_chat_message **out, size_t *n);
+enum pos_err sq_job_put(struct pos_store *s, const struct pos_job *j);
+enum pos_err sq_job_claim(struct pos_store *s, struct pos_arena *a, int64_t now,
+			  struct pos_job *out);
+enum pos_err sq_job_update(struct pos_store *s, const struct pos_job *j);
+enum pos_err sq_job_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			const char *id, struct pos_job *out);
+enum pos_err sq_jobs_requeue(struct pos_store *s);
+
 /* Stats and graph (sqlite_graph.c). */
 enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,
 			     const char *user_id, unsigned days, unsigned tags,

@@ -203,6 +203,39 @@ struct pos_graph_edge {
 	double strength;
 };
 
+/* A conversation with the assistant. */
+struct pos_conversation {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	const char *title;
+	int64_t created_at, updated_at;
+	int64_t message_count;
+};
+
+/* One message of a conversation. */
+struct pos_chat_message {
+	char id[POS_UUID_SIZE];
+	char conversation_id[POS_UUID_SIZE];
+	const char *role;              /* "user" | "assistant" */
+	const char *content;
+	const char *memories_used_json; /* JSON array of memory ids */
+	char memory_id[POS_UUID_SIZE]; /* the exchange's memory, "" if none */
+	int64_t created_at;
+};
+
+/* A background job (memorize, MemU calls), retried with backoff. */
+struct pos_job {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	const char *kind;
+	const char *payload_json;
+	const char *state;             /* pending | running | done | failed */
+	int64_t attempts;
+	const char *last_error;        /* NULL if none */
+	const char *result_json;       /* NULL until done */
+	int64_t next_run_at, created_at, updated_at;
+};
+
 struct pos_store;
 
 struct pos_store_ops {
@@ -275,6 +308,39 @@ struct pos_store_ops {
 	 * that is not the user's fails with POS_ERR_INVALID_FIELD and
 	 * err->index = the item.
 	 */
+	/* ---- the assistant (sqlite_chat.c) ---- */
+	/* One conversation of the user; POS_ERR_NOT_FOUND for anyone else's. */
+	enum pos_err (*conversation_get)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *id,
+					 struct pos_conversation *out);
+	/* The user's conversations, most recently active first. */
+	enum pos_err (*conversation_list)(struct pos_store *s, struct pos_arena *a,
+					  const char *user_id, unsigned limit,
+					  unsigned offset, struct pos_conversation **out,
+					  size_t *n, int64_t *total);
+	/* Appends messages in one transaction, creating the conversation
+	 * first when `create`; bumps its updated_at and message count. */
+	enum pos_err (*chat_append)(struct pos_store *s,
+				    const struct pos_conversation *conv, bool create,
+				    const struct pos_chat_message *msgs, size_t n);
+	/* The last `limit` messages of a conversation, oldest first. */
+	enum pos_err (*messages_list)(struct pos_store *s, struct pos_arena *a,
+				      const char *user_id, const char *conversation_id,
+				      unsigned limit, struct pos_chat_message **out,
+				      size_t *n);
+	/* Jobs: add; claim the oldest due pending one (state -> running,
+	 * attempts + 1; POS_ERR_NOT_FOUND when none); write back state,
+	 * attempts, error, result and next run; read one of the user's;
+	 * at start-up put jobs left running back to pending. */
+	enum pos_err (*job_put)(struct pos_store *s, const struct pos_job *j);
+	enum pos_err (*job_claim)(struct pos_store *s, struct pos_arena *a,
+				  int64_t now, struct pos_job *out);
+	enum pos_err (*job_update)(struct pos_store *s, const struct pos_job *j);
+	enum pos_err (*job_get)(struct pos_store *s, struct pos_arena *a,
+				const char *user_id, const char *id,
+				struct pos_job *out);
+	enum pos_err (*jobs_requeue)(struct pos_store *s);
+
 	enum pos_err (*memory_insert)(struct pos_store *s,
 				      struct pos_memory *m, size_t n,
 				      struct pos_error *err);

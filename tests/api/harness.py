@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -602,6 +603,68 @@ class ApiTestCase(unittest.TestCase):
         self.assertIsInstance(m["access_count"], int)
         self.assertIsInstance(m["is_encrypted"], bool)
         self.assertIsInstance(m["is_shared"], bool)
+
+
+class OpenAIStub:
+    """One tests/stubs/openai_stub.py process (an OpenAI-compatible stand-in)."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(REPO_ROOT, "tests", "stubs", "openai_stub.py"),
+             "--port", "0"], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode("ascii", "replace").split()
+        if len(line) != 2 or line[0] != "PORT":
+            self.stop()
+            raise RuntimeError("openai_stub.py did not print its port: %r" % (line,))
+        self.port = int(line[1])
+        self.api = Api("http://127.0.0.1:%d" % self.port, timeout=30)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if getattr(self, "api", None) is not None:
+            self.api.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+
+    def mode(self, mode, **kw):
+        body = dict(kw)
+        body["mode"] = mode
+        r = self.api.post("/_stub/mode", body)
+        if r.status != 200:
+            raise AssertionError("stub mode %r: %d %r" % (mode, r.status, r.raw[:200]))
+
+    def requests(self):
+        r = self.api.get("/_stub/requests")
+        if r.status != 200 or not isinstance(r.json, list):
+            raise AssertionError("stub requests: %d %r" % (r.status, r.raw[:200]))
+        return r.json
+
+    def embedding_requests(self):
+        return [q for q in self.requests()
+                if q.get("method") == "POST" and q.get("path") == "/v1/embeddings"]
+
+
+    def reply(self, text):
+        """Sets the chat reply (None: back to echoing the last user message)."""
+        r = self.api.post("/_stub/reply", {"reply": text})
+        if r.status != 200:
+            raise AssertionError("stub reply: %d %r" % (r.status, r.raw[:200]))
+
+    def chat_requests(self):
+        return [q for q in self.requests()
+                if q.get("method") == "POST" and q.get("path") == "/v1/chat/completions"]
+
+    def reset(self):
+        self.api.post("/_stub/reset", {})
 
 
 def parse_metrics(text):

@@ -24,7 +24,6 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-STUB = os.path.join(harness.REPO_ROOT, "tests", "stubs", "openai_stub.py")
 MODEL = "stub-embed"
 SECRET = "sk-test-secret"
 SEARCH = "/api/memories/search"
@@ -41,51 +40,7 @@ def words(n=4):
     return " ".join("w%s" % uuid.uuid4().hex[:10] for _ in range(n))
 
 
-class Stub:
-    """One openai_stub.py process."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, STUB, "--port", "0"], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        line = self.proc.stdout.readline().decode("ascii", "replace").split()
-        if len(line) != 2 or line[0] != "PORT":
-            self.stop()
-            raise RuntimeError("openai_stub.py did not print its port: %r" % (line,))
-        self.port = int(line[1])
-        self.api = harness.Api("http://127.0.0.1:%d" % self.port, timeout=30)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if getattr(self, "api", None) is not None:
-            self.api.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc = None
-
-    def mode(self, mode, **kw):
-        body = dict(kw)
-        body["mode"] = mode
-        r = self.api.post("/_stub/mode", body)
-        if r.status != 200:
-            raise AssertionError("stub mode %r: %d %r" % (mode, r.status, r.raw[:200]))
-
-    def requests(self):
-        r = self.api.get("/_stub/requests")
-        if r.status != 200 or not isinstance(r.json, list):
-            raise AssertionError("stub requests: %d %r" % (r.status, r.raw[:200]))
-        return r.json
-
-    def embedding_requests(self):
-        return [q for q in self.requests()
-                if q.get("method") == "POST" and q.get("path") == "/v1/embeddings"]
+Stub = harness.OpenAIStub
 
 
 def inputs_of(request):

@@ -37,6 +37,10 @@ memory and, with --record FILE, as one JSON line each. Test control:
     unauthorized  401 with OpenAI's invalid_api_key body
     rate_limited  429 with Retry-After: V (default "1")
     disconnect    close the connection without answering
+    cut           stream half of the answer, then close without [DONE]
+                  (non-streamed calls: like disconnect)
+  POST /_stub/reply          {"reply": TEXT} - the chat reply from now on
+                             (null: back to echoing); reset clears it
 
 --port 0 picks a free port; the first line on stdout is "PORT <n>" either
 way. SIGTERM and SIGINT stop it cleanly (exit status 0). Standard library
@@ -57,7 +61,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = {"ok", "down", "garbage", "wrong_dim", "ragged", "bad_index",
          "missing", "not_numbers", "reversed", "slow", "unauthorized",
-         "rate_limited", "disconnect"}
+         "rate_limited", "disconnect", "cut"}
 
 
 class State:
@@ -69,6 +73,7 @@ class State:
         self.requests = []
         self.record = open(args.record, "a", encoding="utf-8") if args.record else None
         self.counter = 0
+        self.reply = None
         self.reset_mode()
 
     def reset_mode(self):
@@ -173,6 +178,17 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.requests.clear()
                 st.reset_mode()
+                st.reply = None
+            return self.send_json(200, {"ok": True})
+        if self.path == "/_stub/reply":
+            try:
+                reply = json.loads(raw or b"{}")["reply"]
+                if reply is not None and not isinstance(reply, str):
+                    raise TypeError("reply must be a string or null")
+            except (ValueError, KeyError, TypeError) as e:
+                return self.send_json(400, {"error": "bad reply: %s" % e})
+            with st.lock:
+                st.reply = reply
             return self.send_json(200, {"ok": True})
         if self.path == "/_stub/mode":
             try:
@@ -220,7 +236,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(429, openai_error(
                 "Rate limit reached.", "requests", code="rate_limit_exceeded"),
                 headers={"Retry-After": retry_after})
-        elif mode == "disconnect":
+        elif mode == "disconnect" or (mode == "cut" and not (body or {}).get("stream")):
             self.close_connection = True
             return
         elif mode == "garbage":
@@ -307,7 +323,11 @@ class Handler(BaseHTTPRequestHandler):
         for m in messages:
             if m.get("role") == "user":
                 last_user = message_text(m.get("content"))
-        reply = st.args.reply if st.args.reply is not None else "Stub reply to: " + last_user
+        with st.lock:
+            override = st.reply
+        reply = (override if override is not None
+                 else st.args.reply if st.args.reply is not None
+                 else "Stub reply to: " + last_user)
         prompt_tokens = sum(count_tokens(message_text(m.get("content"))) for m in messages)
         completion_tokens = count_tokens(reply)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
@@ -351,6 +371,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            if mode == "cut":
+                for ev in events[:max(2, len(events) // 2)]:
+                    self.write_chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
+                self.close_connection = True
+                return
             for ev in events:
                 self.write_chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
             self.write_chunk(b"data: [DONE]\n\n")
