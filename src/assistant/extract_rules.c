@@ -322,41 +322,49 @@ static size_t read_in(const struct ctx *c, size_t p, size_t lim, struct when *w)
 	return ue;
 }
 
-/* A clock time at p; then an optional range end ("-4pm", "to 5", "until 17:00"). */
-static size_t time_at(const struct ctx *c, size_t lo, size_t p, size_t lim, struct when *w)
+/* A range end after a time ending at q: "-4pm", "to 5", "until 17:00".
+ * Returns its end (or q when there is none). */
+static size_t range_end(const struct ctx *c, size_t q, size_t lim, int *eh, int *emi,
+			int *emer, bool *ecolon, bool *elead0)
 {
-	int h, mi, mer;
-	bool colon, lead0;
-	size_t q = read_clock(c, p, lim, &h, &mi, &mer, &colon, &lead0);
-	if (q == p)
-		return p;
-	size_t pe, pw = prev_word(c, lo, p, &pe);
-	bool after_at = pw < pe && (weq(c, pw, pe, "at") || weq(c, pw, pe, "around") ||
-				    weq(c, pw, pe, "from") || weq(c, pw, pe, "by") ||
-				    weq(c, pw, pe, "til") || weq(c, pw, pe, "until"));
-	if (!mer && !colon && !after_at)
-		return p; /* a bare number is not a time */
-	if (w->has_time)
-		return q;
-	w->has_time = true;
-	w->h = h;
-	w->mi = mi;
-	w->bare = !mer && !lead0;
-	/* a range: "3-4pm", "3pm - 5pm", "from 3 to 5", "10:00 until 11:30" */
 	size_t r = skip_sp(c, q, lim), re;
-	if (r < lim && c->n[r] == '-')
+	if (r < lim && c->n[r] == '-') {
 		re = r + 1;
-	else {
-		re = word_end(c, r, lim);
+	} else {
 		static const char *const tos[] = {"to", "until", "till", "til", NULL};
+		re = word_end(c, r, lim);
 		if (!win(c, r, re, tos))
 			return q;
 	}
 	re = skip_sp(c, re, lim);
-	int eh, emi, emer;
-	bool ecolon, elead0;
-	size_t e2 = read_clock(c, re, lim, &eh, &emi, &emer, &ecolon, &elead0);
-	if (e2 == re)
+	size_t e2 = read_clock(c, re, lim, eh, emi, emer, ecolon, elead0);
+	return e2 == re ? q : e2;
+}
+
+/* A clock time at p, with an optional range end. A bare number is a time
+ * only after at/around/from/by/until or when a range end has am/pm or
+ * minutes ("10-11am"). */
+static size_t time_at(const struct ctx *c, size_t lo, size_t p, size_t lim, struct when *w)
+{
+	int h, mi, mer, eh, emi, emer;
+	bool colon, lead0, ecolon, elead0;
+	size_t q = read_clock(c, p, lim, &h, &mi, &mer, &colon, &lead0);
+	if (q == p)
+		return p;
+	size_t e2 = range_end(c, q, lim, &eh, &emi, &emer, &ecolon, &elead0);
+	size_t pe, pw = prev_word(c, lo, p, &pe);
+	static const char *const preps[] = {"at", "around", "from", "by", "til", "until", NULL};
+	bool after_at = (pw < pe && win(c, pw, pe, preps)) || (pw == pe && pe > lo &&
+							       c->n[pe - 1] == '@');
+	if (!mer && !colon && !after_at && !(e2 > q && (emer || ecolon)))
+		return p; /* a bare number is not a time */
+	if (w->has_time)
+		return e2;
+	w->has_time = true;
+	w->h = h;
+	w->mi = mi;
+	w->bare = !mer && !lead0;
+	if (e2 == q)
 		return q;
 	w->has_end = true;
 	w->eh = eh;
@@ -365,6 +373,8 @@ static size_t time_at(const struct ctx *c, size_t lo, size_t p, size_t lim, stru
 	if (!mer && emer == 2 && h < 12 && h + 12 <= eh) {
 		w->h = h + 12; /* "3-4pm" */
 		w->bare = false;
+	} else if (!mer && emer) {
+		w->bare = false; /* "10-11am" */
 	}
 	return e2;
 }
@@ -772,7 +782,8 @@ static const char *const event_nouns[] = {
 	"meeting", "meet", "appointment", "appt", "lunch", "dinner", "breakfast", "brunch",
 	"coffee", "drinks", "interview", "flight", "party", "conference", "class", "exam",
 	"wedding", "concert", "presentation", "demo", "standup", "stand-up", "session",
-	"webinar", "checkup", "check-up", "dentist", "doctor", "call", NULL};
+	"webinar", "checkup", "check-up", "dentist", "doctor", "workshop", "seminar",
+	"training", "sync", "reservation", "haircut", "call", NULL};
 
 /* The first event word in n[lo..hi): its position, or hi. "call" counts only
  * as a noun: "a/the/phone/video call" or "call with". */
@@ -912,8 +923,8 @@ static const struct trigger triggers[] = {
  * "what I need to", "do I have to". */
 static const char *const blockers[] = {
 	"if", "whether", "unless", "when", "what", "why", "how", "where", "who", "which",
-	"do", "does", "did", "than", "whatever", "wonder", "asked", "said", "says", "says",
-	"he", "she", "they", "we", "you", NULL};
+	"do", "does", "did", "than", "whatever", "wonder", "asked", "said", "says", "told",
+	"tells", "me", "he", "she", "they", "we", "you", NULL};
 
 /* Words that start a clause ("... and I live in Rome"), and words that may
  * stand before a fact phrase at the start of one ("Oh, ...", "Yes my ..."). */
@@ -928,7 +939,7 @@ static const char *const iam_ok[] = {
 	"a", "an", "from", "allergic", "vegetarian", "vegan", "married", "single",
 	"divorced", "engaged", "widowed", "retired", "pregnant", "originally", "based",
 	"left-handed", "right-handed", "lactose", "gluten", "diabetic", "colorblind",
-	"into", "in", "born", NULL};
+	"into", "born", NULL};
 
 /* "I'll X" is no task for these X. */
 static const char *const will_not[] = {
@@ -1098,16 +1109,14 @@ static enum pos_err clause_item(struct ctx *c, const struct hit *h, size_t hi,
 	return pos_extract_add(&c->b, t->kind, text, when, POS_TIME_NONE, who, c->map[h->at]);
 }
 
-static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
-{
-	enum pos_err rc;
-	bool question = is_question(c, lo, hi);
-	mask_quotes(c, lo, hi);
+#define MAX_HITS 64
 
-	/* find the triggers, in order; one per position, none inside another */
-	struct hit hits[64];
-	size_t nh = 0, min_at = lo;
-	for (size_t p = lo; p < hi && nh < 64; p++) {
+/* Finds up to MAX_HITS triggers in n[from..hi) of the sentence n[lo..hi). */
+static size_t find_hits(const struct ctx *c, size_t lo, size_t from, size_t hi,
+			bool question, struct hit *hits)
+{
+	size_t nh = 0, min_at = from;
+	for (size_t p = from; p < hi && nh < MAX_HITS; p++) {
 		if (!is_wc(c->n[p]) || (p > lo && is_wc(c->n[p - 1])) || p < min_at)
 			continue;
 		for (size_t k = 0; k < N_TRIGGERS; k++) {
@@ -1129,6 +1138,17 @@ static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
 			break;
 		}
 	}
+	return nh;
+}
+
+static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
+{
+	enum pos_err rc;
+	bool question = is_question(c, lo, hi);
+	struct hit hits[MAX_HITS];
+	mask_quotes(c, lo, hi);
+
+	size_t nh = find_hits(c, lo, lo, hi, question, hits);
 	if (question && nh == 0)
 		return POS_OK;
 
@@ -1144,10 +1164,21 @@ static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
 			have_lead = !lead.past;
 		}
 	}
-	for (size_t i = 0; i < nh && !pos_extract_builder_full(&c->b); i++) {
+	/* clause by clause; a sentence with more triggers than fit is taken in
+	 * chunks, the last hit of a full chunk starting the next one */
+	for (size_t i = 0; nh && !pos_extract_builder_full(&c->b);) {
+		if (nh == MAX_HITS && i == MAX_HITS - 1) {
+			size_t from = hits[i].at;
+			nh = find_hits(c, lo, from, hi, question, hits);
+			i = 0;
+			continue;
+		}
 		size_t end = i + 1 < nh ? hits[i + 1].at : hi;
-		if ((rc = clause_item(c, &hits[i], end, have_lead && i == 0 ? &lead : NULL, lo)))
+		if ((rc = clause_item(c, &hits[i], end, have_lead ? &lead : NULL, lo)))
 			return rc;
+		have_lead = false;
+		if (++i == nh)
+			break;
 	}
 	return POS_OK;
 }
@@ -1217,15 +1248,18 @@ static enum pos_err normalise(struct ctx *c, const char *in, size_t len)
 static bool full_stop(const struct ctx *c, size_t lo, size_t p)
 {
 	static const char *const abbr[] = {"mr", "mrs", "ms", "dr", "st", "prof", "jr", "sr",
-					   "vs", "etc", "approx", "no", "ca", "cf", NULL};
+					   "vs", "etc", "approx", "no", "ca", "cf", "jan", "feb",
+					   "mar", "apr", "jun", "jul", "aug", "sep", "sept",
+					   "oct", "nov", "dec", "mon", "tue", "tues", "wed",
+					   "thu", "thur", "thurs", "fri", "sat", "sun", NULL};
 	if (p + 1 < c->len && !is_sp(c->n[p + 1]) && c->n[p + 1] != '"' && c->n[p + 1] != ')' &&
 	    c->n[p + 1] != '.')
 		return false; /* 3.5, example.com */
 	size_t q = p;
 	while (q > lo && is_alpha(c->n[q - 1]))
 		q--;
-	if (p - q == 1 && c->n[p - 1] != 'i')
-		return false;
+	if (p - q == 1 && q > lo && c->n[q - 1] == '.')
+		return false; /* a.m. p.m. e.g. i.e. U.S. */
 	return !win(c, q, p, abbr);
 }
 

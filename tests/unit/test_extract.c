@@ -428,6 +428,15 @@ static void limits_and_offsets(void **state)
 		assert_memory_equal(s + r.items[i].offset, "TODO:", 5);
 	assert_int_equal(pos_extract_rules(a, s, len, t_now(), 0, 3, &r), POS_OK);
 	assert_int_equal(r.n, 3);
+
+	/* one sentence with more trigger phrases than one pass holds */
+	len = 0;
+	for (int i = 0; i < 150; i++)
+		len += (size_t)snprintf(s + len, cap - len, "remind me to call %d and ", i);
+	assert_int_equal(pos_extract_rules(a, s, len, t_now(), 0, 200, &r), POS_OK);
+	assert_int_equal(r.n, 150);
+	assert_string_equal(r.items[63].text, "Call 63");
+	assert_string_equal(r.items[149].text, "Call 149");
 	free(s);
 
 	/* a long clause is cut to 1000 bytes at a character boundary */
