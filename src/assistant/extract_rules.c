@@ -1244,6 +1244,38 @@ static enum pos_err normalise(struct ctx *c, const char *in, size_t len)
 	return POS_OK;
 }
 
+/*
+ * In a transcript only the user's words count: a line starting with
+ * "Assistant:", "AI:", "Bot:", "Chatbot:", "Model:" or "System:" and the
+ * lines after it, up to a line starting with "User:", "Human:" or "Me:", are
+ * blanked (newlines kept).
+ */
+static void mask_other_turns(struct ctx *c)
+{
+	static const char *const others[] = {"assistant", "ai", "bot", "chatbot", "model",
+					     "system", NULL};
+	static const char *const users[] = {"user", "human", "me", NULL};
+	bool skipping = false;
+	for (size_t p = 0; p < c->len; p++) {
+		if (p > 0 && c->n[p - 1] != '\n')
+			continue;
+		size_t s = p;
+		while (s < c->len && (c->n[s] == ' ' || c->n[s] == '	'))
+			s++;
+		size_t e = word_end(c, s, c->len);
+		if (e > s && e < c->len && c->n[e] == ':') {
+			if (win(c, s, e, others))
+				skipping = true;
+			else if (win(c, s, e, users))
+				skipping = false;
+		}
+		if (!skipping)
+			continue;
+		while (p < c->len && c->n[p] != '\n')
+			c->n[p++] = MASK;
+	}
+}
+
 /* Does the '.' at p end a sentence? Not after "Dr", an initial or "p.m". */
 static bool full_stop(const struct ctx *c, size_t lo, size_t p)
 {
@@ -1294,6 +1326,7 @@ enum pos_err pos_extract_rules(struct pos_arena *a, const char *text, size_t len
 		return POS_OK;
 	if ((rc = normalise(&c, text ? text : "", len)))
 		return rc;
+	mask_other_turns(&c);
 
 	size_t lo = 0, p = 0;
 	while (!pos_extract_builder_full(&c.b)) {
