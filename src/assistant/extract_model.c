@@ -225,6 +225,8 @@ static enum pos_err get_time(struct ctx *c, const json_t *o, const char *arr, si
 		n--;
 	}
 	int64_t t;
+	if (n == 0) /* "" for "unknown" is as good as leaving it out */
+		return required ? bad(c, "is missing") : POS_OK;
 	if (!parse_iso(s, n, &t))
 		return bad(c, "is not an ISO 8601 date");
 	if (t > c->now_us + CENTURY_US || t < c->now_us - CENTURY_US)

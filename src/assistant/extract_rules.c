@@ -1018,6 +1018,13 @@ static bool trigger_ok(const struct ctx *c, const struct trigger *t, size_t lo, 
 		}
 		return true;
 	case M_STRIP:
+		/* "I should have called" is a regret, not a task */
+		if ((strcmp(t->pat, "i should ") == 0 || strcmp(t->pat, "i must ") == 0 ||
+		     strcmp(t->pat, "i ought to ") == 0) && weq(c, b, q, "have"))
+			return false;
+		/* "todo" without a colon only starts a clause ("the todo list") */
+		if (strcmp(t->pat, "todo ") == 0)
+			return clause_start(c, lo, p);
 		return true;
 	}
 	return false;
@@ -1047,7 +1054,8 @@ static bool is_question(const struct ctx *c, size_t lo, size_t hi)
 	return win(c, s, se, aux) && win(c, t, te, subj);
 }
 
-/* Blanks quoted passages ("...", straight or typographic) of a sentence. */
+/* Blanks quoted passages ("...", straight or typographic) of a line, their
+ * punctuation included, so that they neither match nor split sentences. */
 static void mask_quotes(struct ctx *c, size_t lo, size_t hi)
 {
 	for (size_t p = lo; p < hi; p++) {
@@ -1146,7 +1154,6 @@ static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
 	enum pos_err rc;
 	bool question = is_question(c, lo, hi);
 	struct hit hits[MAX_HITS];
-	mask_quotes(c, lo, hi);
 
 	size_t nh = find_hits(c, lo, lo, hi, question, hits);
 	if (question && nh == 0)
@@ -1327,6 +1334,12 @@ enum pos_err pos_extract_rules(struct pos_arena *a, const char *text, size_t len
 	if ((rc = normalise(&c, text ? text : "", len)))
 		return rc;
 	mask_other_turns(&c);
+	for (size_t p = 0, line = 0; p <= c.len; p++) {
+		if (p == c.len || c.n[p] == '\n') {
+			mask_quotes(&c, line, p);
+			line = p + 1;
+		}
+	}
 
 	size_t lo = 0, p = 0;
 	while (!pos_extract_builder_full(&c.b)) {
