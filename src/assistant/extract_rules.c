@@ -842,6 +842,8 @@ static enum pos_err try_event(struct ctx *c, size_t lo, size_t hi, size_t offset
 	*made = false;
 	if (ev >= hi)
 		return POS_OK;
+	trim(c, &lo, &hi);
+	offset_at = lo;
 	scan_when(c, lo, hi, &w);
 	resolve(c, &w, &start, &end);
 	if (w.past || start == POS_TIME_NONE)
@@ -853,6 +855,73 @@ static enum pos_err try_event(struct ctx *c, size_t lo, size_t hi, size_t offset
 	*made = text[0] != '\0';
 	return pos_extract_add(&c->b, POS_EXTRACT_EVENT, text, start, end, who,
 			       c->map[offset_at]);
+}
+
+/* Does n[lo..hi) hold an event word and a date or time? */
+static bool has_event(const struct ctx *c, size_t lo, size_t hi)
+{
+	size_t evend;
+	struct when w;
+	int64_t start, end;
+	if (find_event(c, lo, hi, &evend) >= hi)
+		return false;
+	scan_when(c, lo, hi, &w);
+	resolve(c, &w, &start, &end);
+	return !w.past && start != POS_TIME_NONE;
+}
+
+/*
+ * Events in n[lo..hi), which may list several: "a dentist appointment on
+ * Thursday at 2pm and lunch with Laura on Friday at noon". The text is cut
+ * at "and", "," and ";" into pieces; a piece with an event word starts a new
+ * event when the text before it already is a complete one. At most 16
+ * pieces are looked at; the rest joins the last event.
+ */
+static enum pos_err events_in(struct ctx *c, size_t lo, size_t hi, bool *made)
+{
+	size_t cur = lo, piece = lo;
+	int pieces = 0;
+	bool one;
+	enum pos_err rc;
+	*made = false;
+	for (size_t p = lo; p < hi && pieces < 16; p++) {
+		size_t cut = 0, next = 0;
+		if (c->n[p] == ',' || c->n[p] == ';') {
+			cut = p;
+			next = p + 1;
+		} else if (is_alpha(c->n[p]) && (p == lo || !is_wc(c->n[p - 1]))) {
+			size_t q = word_end(c, p, hi);
+			if (weq(c, p, q, "and")) {
+				cut = p;
+				next = q;
+			}
+			p = q > p ? q - 1 : p;
+		}
+		if (!next)
+			continue;
+		/* the piece before this cut is [piece, cut) */
+		pieces++;
+		size_t evend;
+		if (piece > cur && find_event(c, piece, cut, &evend) < cut &&
+		    has_event(c, cur, piece)) {
+			if ((rc = try_event(c, cur, piece, cur, &one)))
+				return rc;
+			*made |= one;
+			cur = piece;
+		}
+		piece = next;
+	}
+	size_t evend;
+	if (piece > cur && find_event(c, piece, hi, &evend) < hi && has_event(c, cur, piece) &&
+	    has_event(c, piece, hi)) {
+		if ((rc = try_event(c, cur, piece, cur, &one)))
+			return rc;
+		*made |= one;
+		cur = piece;
+	}
+	rc = try_event(c, cur, hi, cur, &one);
+	*made |= one;
+	return rc;
 }
 
 /* ---- triggers ----------------------------------------------------------------- */
@@ -1164,7 +1233,7 @@ static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
 	struct when lead;
 	bool have_lead = false, made = false;
 	if (!question) {
-		if ((rc = try_event(c, lo, lead_end, lo, &made)))
+		if ((rc = events_in(c, lo, lead_end, &made)))
 			return rc;
 		if (!made && nh) {
 			scan_when(c, lo, lead_end, &lead);
@@ -1267,7 +1336,7 @@ static void mask_other_turns(struct ctx *c)
 		if (p > 0 && c->n[p - 1] != '\n')
 			continue;
 		size_t s = p;
-		while (s < c->len && (c->n[s] == ' ' || c->n[s] == '	'))
+		while (s < c->len && (c->n[s] == ' ' || c->n[s] == '\t'))
 			s++;
 		size_t e = word_end(c, s, c->len);
 		if (e > s && e < c->len && c->n[e] == ':') {
