@@ -932,6 +932,7 @@ enum mode {
 	M_WILL,    /* "I'll X": a task only with a date or time */
 	M_FACT,    /* a fact, whole clause; only at the start of a clause */
 	M_MY,      /* "my X is Y": a fact (or an event with a date) */
+	M_PREF,    /* "I like X": a fact unless X is "it", "you" ... */
 };
 
 struct trigger {
@@ -977,13 +978,13 @@ static const struct trigger triggers[] = {
 	{"i work as ", POS_EXTRACT_FACT, M_FACT},
 	{"i work for ", POS_EXTRACT_FACT, M_FACT},
 	{"i work in ", POS_EXTRACT_FACT, M_FACT},
-	{"i like ", POS_EXTRACT_FACT, M_FACT},
-	{"i love ", POS_EXTRACT_FACT, M_FACT},
-	{"i prefer ", POS_EXTRACT_FACT, M_FACT},
-	{"i enjoy ", POS_EXTRACT_FACT, M_FACT},
-	{"i hate ", POS_EXTRACT_FACT, M_FACT},
-	{"i dislike ", POS_EXTRACT_FACT, M_FACT},
-	{"i don't like ", POS_EXTRACT_FACT, M_FACT},
+	{"i like ", POS_EXTRACT_FACT, M_PREF},
+	{"i love ", POS_EXTRACT_FACT, M_PREF},
+	{"i prefer ", POS_EXTRACT_FACT, M_PREF},
+	{"i enjoy ", POS_EXTRACT_FACT, M_PREF},
+	{"i hate ", POS_EXTRACT_FACT, M_PREF},
+	{"i dislike ", POS_EXTRACT_FACT, M_PREF},
+	{"i don't like ", POS_EXTRACT_FACT, M_PREF},
 	{"i was born ", POS_EXTRACT_FACT, M_FACT},
 };
 #define N_TRIGGERS (sizeof(triggers) / sizeof(triggers[0]))
@@ -1009,6 +1010,26 @@ static const char *const iam_ok[] = {
 	"divorced", "engaged", "widowed", "retired", "pregnant", "originally", "based",
 	"left-handed", "right-handed", "lactose", "gluten", "diabetic", "colorblind",
 	"into", "born", NULL};
+
+/* "I'm a X" is no fact for these X. */
+static const char *const a_not[] = {"bit", "little", "lot", "tad", NULL};
+
+/* "I like X" is no fact for these X: the object is in the conversation. */
+static const char *const like_not[] = {
+	"it", "that", "this", "these", "those", "them", "you", "your", "him", "her", "how",
+	"what", "when", "where", "which", NULL};
+
+/* "my X is" is no fact for these X: conversation, not the user. */
+static const char *const my_not[] = {
+	"question", "point", "guess", "answer", "thought", "thoughts", "thinking",
+	"understanding", "impression", "feeling", "take", "bad", "pleasure", "turn",
+	"fault", "concern", "problem", "issue", "idea", "suggestion", "request", "reply",
+	"response", "message", "comment", "apologies", NULL};
+
+/* "I need to X" (and the other "I ..." task phrases) is no task for these X. */
+static const char *const task_not[] = {
+	"know", "say", "admit", "mention", "confess", "agree", "disagree", "warn", "thank",
+	"ask", "tell", "apologize", "apologise", NULL};
 
 /* "I'll X" is no task for these X. */
 static const char *const will_not[] = {
@@ -1050,15 +1071,23 @@ static bool trigger_ok(const struct ctx *c, const struct trigger *t, size_t lo, 
 		if (strcmp(t->pat, "i am ") == 0 || strcmp(t->pat, "i'm ") == 0) {
 			if (q == b)
 				return false;
+			if (weq(c, b, q, "a")) { /* "I'm a bit tired" */
+				size_t s = skip_sp(c, q, hi), se = word_end(c, s, hi);
+				return !win(c, s, se, a_not);
+			}
 			if (win(c, b, q, iam_ok) || is_digit(c->n[b]))
 				return true;
 			return orig_cap(c, b) && !not_name(c, b, q);
 		}
 		return q > b;
+	case M_PREF:
+		return clause_start(c, lo, p) && q > b && !win(c, b, q, like_not);
 	case M_MY: {
 		if (!clause_start(c, lo, p))
 			return false;
-		/* "my X is Y", "my X are Y", "my X's Y" with X at most five words */
+		/* "my X is Y", "my X are Y" with X at most five words */
+		if (win(c, b, q, my_not))
+			return false;
 		size_t r = b;
 		for (int words = 0; words < 6 && r < hi; words++) {
 			size_t s = skip_sp(c, r, hi), se = word_end(c, s, hi);
@@ -1087,6 +1116,8 @@ static bool trigger_ok(const struct ctx *c, const struct trigger *t, size_t lo, 
 		}
 		return true;
 	case M_STRIP:
+		if (t->pat[0] == 'i' && t->pat[1] == ' ' && win(c, b, q, task_not))
+			return false;
 		/* "I should have called" is a regret, not a task */
 		if ((strcmp(t->pat, "i should ") == 0 || strcmp(t->pat, "i must ") == 0 ||
 		     strcmp(t->pat, "i ought to ") == 0) && weq(c, b, q, "have"))
