@@ -381,7 +381,8 @@ static size_t time_at(const struct ctx *c, size_t lo, size_t p, size_t lim, stru
 
 /* Dates written with digits at p: 2026-12-03, 12/3, 12/3/2026, 3 December,
  * 3rd of Dec 2026. Returns the end, or p. */
-static size_t digit_date_at(const struct ctx *c, size_t p, size_t lim, struct when *w)
+static size_t digit_date_at(const struct ctx *c, size_t lo, size_t p, size_t lim,
+			    struct when *w)
 {
 	int y, m, d;
 	size_t q = read_num(c, p, lim, 4, &y);
@@ -428,11 +429,15 @@ static size_t digit_date_at(const struct ctx *c, size_t p, size_t lim, struct wh
 	if (q == p)
 		return p;
 	size_t r = q;
+	bool suffix = false;
 	if (r + 2 <= lim && (memcmp(c->n + r, "st", 2) == 0 || memcmp(c->n + r, "nd", 2) == 0 ||
-			     memcmp(c->n + r, "rd", 2) == 0 || memcmp(c->n + r, "th", 2) == 0))
+			     memcmp(c->n + r, "rd", 2) == 0 || memcmp(c->n + r, "th", 2) == 0)) {
 		r += 2;
+		suffix = true;
+	}
 	if (r < lim && is_wc(c->n[r]))
 		return p;
+	size_t after = r;
 	r = skip_sp(c, r, lim);
 	size_t re = word_end(c, r, lim);
 	if (weq(c, r, re, "of")) {
@@ -440,8 +445,28 @@ static size_t digit_date_at(const struct ctx *c, size_t p, size_t lim, struct wh
 		re = word_end(c, r, lim);
 	}
 	m = month_of(c, r, re);
-	if (!m)
+	if (!m) {
+		/* "on the 5th": the next 5th of a month, from today on */
+		static const char *const preps[] = {"on", "by", "until", "till", "before",
+						    "after", NULL};
+		size_t te, t = prev_word(c, lo, p, &te), pe, pw = prev_word(c, lo, t, &pe);
+		if (suffix && d >= 1 && d <= 31 && weq(c, t, te, "the") && pw < pe &&
+		    win(c, pw, pe, preps)) {
+			int64_t ty;
+			int tm, td;
+			pos_extract_civil(c->today, &ty, &tm, &td);
+			for (int k = 0; k < 12; k++) {
+				int mm = (tm - 1 + k) % 12 + 1;
+				int64_t yy = ty + (tm - 1 + k) / 12;
+				if (d <= pos_extract_mdays(yy, mm) && (k > 0 || d >= td)) {
+					set_date(w, pos_extract_days(yy, mm, d));
+					break;
+				}
+			}
+			return after;
+		}
 		return p;
+	}
 	if (re < lim && c->n[re] == '.')
 		re++;
 	size_t ys = re;
@@ -516,7 +541,7 @@ static void scan_when(const struct ctx *c, size_t lo, size_t hi, struct when *w)
 		}
 		size_t q = word_end(c, p, hi);
 		if (is_digit(c->n[p])) {
-			size_t e = digit_date_at(c, p, hi, w);
+			size_t e = digit_date_at(c, lo, p, hi, w);
 			if (e == p)
 				e = time_at(c, lo, p, hi, w);
 			if (e == p) {
@@ -1399,6 +1424,8 @@ static bool full_stop(const struct ctx *c, size_t lo, size_t p)
 		q--;
 	if (p - q == 1 && q > lo && c->n[q - 1] == '.')
 		return false; /* a.m. p.m. e.g. i.e. U.S. */
+	if (q > lo && is_digit(c->n[q - 1]))
+		return true; /* "the 31st." is no street */
 	return !win(c, q, p, abbr);
 }
 
