@@ -11,7 +11,8 @@
  * in each, quoted passages are blanked so they match nothing, trigger
  * phrases ("I need to", "remind me to", "my X is") start clauses, and each
  * clause becomes at most one item. Text before the first trigger may be an
- * event ("lunch with Anna on Friday at noon"). Every loop advances by at
+ * event ("lunch with Anna on Friday at noon"). Dates and times are read by
+ * extract_dates.c. Every loop advances by at
  * least one byte and looks at a bounded window, so the cost is linear in the
  * input.
  */
@@ -24,665 +25,11 @@
 
 #define MASK '\x01' /* a byte inside a quotation: never part of a word */
 
-struct ctx {
-	struct pos_arena *a;
-	const char *orig;
-	char *n;      /* normalised copy */
-	size_t *map;  /* n[i] came from orig[map[i]]; map[len] = end */
-	size_t len;
-	int64_t now_us;
-	int64_t tz_s;          /* user's UTC offset in seconds */
-	int64_t today;         /* the user's local date, days since the epoch */
-	int wday;              /* of today, 0 = Sunday */
-	struct pos_extract_builder b;
-};
-
-/* ---- characters and words ------------------------------------------------- */
-
-static bool is_alpha(char c)
-{
-	return c >= 'a' && c <= 'z';
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_alnum(char c)
-{
-	return is_alpha(c) || is_digit(c);
-}
-
-/* Word characters of the matching copy: letters, digits, apostrophe, and
- * every byte of a non-ASCII character. */
-static bool is_wc(char c)
-{
-	return is_alnum(c) || c == '\'' || (unsigned char)c >= 0x80;
-}
-
-static bool is_sp(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n';
-}
-
-/* End of the word of word characters at p (p itself when none). */
-static size_t word_end(const struct ctx *c, size_t p, size_t lim)
-{
-	while (p < lim && is_wc(c->n[p]))
-		p++;
-	return p;
-}
-
-static size_t skip_sp(const struct ctx *c, size_t p, size_t lim)
-{
-	while (p < lim && is_sp(c->n[p]))
-		p++;
-	return p;
-}
-
-/* Does the word n[p..q) equal w? */
-static bool weq(const struct ctx *c, size_t p, size_t q, const char *w)
-{
-	size_t l = strlen(w);
-	return q - p == l && memcmp(c->n + p, w, l) == 0;
-}
-
-static bool win(const struct ctx *c, size_t p, size_t q, const char *const *list)
-{
-	for (size_t i = 0; list[i]; i++)
-		if (weq(c, p, q, list[i]))
-			return true;
-	return false;
-}
-
-/* Does the text at p start with s (s may end in a space or ':')? The match
- * must end at a word boundary. */
-static bool starts(const struct ctx *c, size_t p, size_t lim, const char *s)
-{
-	size_t l = strlen(s);
-	if (p + l > lim || memcmp(c->n + p, s, l) != 0)
-		return false;
-	char last = s[l - 1];
-	return !is_wc(last) || p + l == lim || !is_wc(c->n[p + l]);
-}
-
-/* Start of the word ending just before p (skipping spaces), or p if none. */
-static size_t prev_word(const struct ctx *c, size_t lo, size_t p, size_t *end)
-{
-	size_t q = p;
-	while (q > lo && is_sp(c->n[q - 1]))
-		q--;
-	*end = q;
-	while (q > lo && is_wc(c->n[q - 1]))
-		q--;
-	return q;
-}
-
-/* Is the original byte behind n[p] an ASCII capital or a non-ASCII letter? */
-static bool orig_cap(const struct ctx *c, size_t p)
-{
-	unsigned char o = (unsigned char)c->orig[c->map[p]];
-	return (o >= 'A' && o <= 'Z') || o >= 0x80;
-}
-
-static const char *const weekdays[] = {"sunday", "monday", "tuesday", "wednesday",
-				       "thursday", "friday", "saturday", NULL};
-static const char *const wd_abbr[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
-static const char *const months[] = {"january", "february", "march", "april", "may",
-				     "june", "july", "august", "september", "october",
-				     "november", "december", NULL};
-static const char *const mon_abbr[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
-				       "aug", "sep", "oct", "nov", "dec", NULL};
-
-/* Weekday (0 = Sunday) named by n[p..q), or -1. Abbreviations count only
- * when written with a capital ("Sat", not "sat"). */
-static int weekday_of(const struct ctx *c, size_t p, size_t q)
-{
-	for (int i = 0; weekdays[i]; i++)
-		if (weq(c, p, q, weekdays[i]))
-			return i;
-	if (!orig_cap(c, p))
-		return -1;
-	for (int i = 0; wd_abbr[i]; i++)
-		if (weq(c, p, q, wd_abbr[i]))
-			return i;
-	if (weq(c, p, q, "tues"))
-		return 2;
-	if (weq(c, p, q, "thur") || weq(c, p, q, "thurs"))
-		return 4;
-	return -1;
-}
-
-/* Month (1-12) named by n[p..q), or 0. */
-static int month_of(const struct ctx *c, size_t p, size_t q)
-{
-	for (int i = 0; months[i]; i++)
-		if (weq(c, p, q, months[i]) || weq(c, p, q, mon_abbr[i]))
-			return i + 1;
-	if (weq(c, p, q, "sept"))
-		return 9;
-	return 0;
-}
-
-/* ---- dates and times ------------------------------------------------------ */
-
-struct when {
-	bool has_date, has_time, has_end, has_abs, past;
-	int64_t date;          /* local days since the epoch */
-	int h, mi, eh, emi;    /* start and end, 24 h */
-	int default_h;         /* from morning/afternoon/evening/tonight, or -1 */
-	bool pm_bias;          /* afternoon, evening, tonight */
-	bool bare;             /* the start time had no am/pm */
-	bool bare_end;
-	int64_t abs_us;        /* "in 2 hours" */
-};
-
-/* Reads 1..maxd digits at p; returns the end or p when none/too many. */
-static size_t read_num(const struct ctx *c, size_t p, size_t lim, size_t maxd, int *v)
-{
-	size_t q = p;
-	int x = 0;
-	while (q < lim && is_digit(c->n[q]) && q - p < maxd + 1) {
-		x = x * 10 + (c->n[q] - '0');
-		q++;
-	}
-	if (q == p || q - p > maxd || (q < lim && is_digit(c->n[q])))
-		return p;
-	*v = x;
-	return q;
-}
-
-static bool valid_date(int64_t y, int m, int d)
-{
-	return y >= 1900 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 &&
-	       d <= pos_extract_mdays(y, m);
-}
-
-/* The next (m, d) on or after today, in the local calendar; -1 if none. */
-static int64_t next_md(const struct ctx *c, int m, int d)
-{
-	int64_t y;
-	int tm, td;
-	pos_extract_civil(c->today, &y, &tm, &td);
-	if (m < tm || (m == tm && d < td))
-		y++;
-	for (int k = 0; k < 8 && !valid_date(y, m, d); k++)
-		y++; /* February 29 waits for a leap year */
-	return valid_date(y, m, d) ? pos_extract_days(y, m, d) : -1;
-}
-
-static void set_date(struct when *w, int64_t days)
-{
-	if (!w->has_date && days >= 0) {
-		w->has_date = true;
-		w->date = days;
-	}
-}
-
-/*
- * A clock time at p: "3pm", "3 pm", "3 p.m.", "3:30", "3:30pm", "15:00",
- * "noon" and "midnight" are handled by the caller. Sets *mer to 1 (am),
- * 2 (pm) or 0, *colon when minutes were written. Returns the end or p.
- */
-static size_t read_clock(const struct ctx *c, size_t p, size_t lim, int *h, int *mi,
-			 int *mer, bool *colon, bool *lead0)
-{
-	int hh, mm = 0;
-	size_t q = read_num(c, p, lim, 2, &hh);
-	if (q == p)
-		return p;
-	*lead0 = q - p == 2 && c->n[p] == '0';
-	*colon = false;
-	if (q + 2 < lim && c->n[q] == ':' && is_digit(c->n[q + 1]) && is_digit(c->n[q + 2]) &&
-	    (q + 3 == lim || !is_digit(c->n[q + 3]))) {
-		mm = (c->n[q + 1] - '0') * 10 + (c->n[q + 2] - '0');
-		q += 3;
-		*colon = true;
-	}
-	*mer = 0;
-	size_t r = q < lim && c->n[q] == ' ' ? q + 1 : q;
-	if (r + 1 < lim && (c->n[r] == 'a' || c->n[r] == 'p')) {
-		int m = c->n[r] == 'a' ? 1 : 2;
-		size_t e = 0;
-		if (c->n[r + 1] == 'm' && (r + 2 == lim || !is_wc(c->n[r + 2])))
-			e = r + 2;
-		else if (r + 3 < lim && c->n[r + 1] == '.' && c->n[r + 2] == 'm' &&
-			 c->n[r + 3] == '.')
-			e = r + 4;
-		else if (r + 2 < lim && c->n[r + 1] == '.' && c->n[r + 2] == 'm' &&
-			 (r + 3 == lim || !is_wc(c->n[r + 3])))
-			e = r + 3;
-		if (e) {
-			*mer = m;
-			q = e;
-		}
-	}
-	if (q < lim && is_wc(c->n[q]))
-		return p; /* "3rd", "10x", "3:30abc" */
-	if (*mer) {
-		if (hh < 1 || hh > 12 || mm > 59)
-			return p;
-		hh = hh % 12 + (*mer == 2 ? 12 : 0);
-	} else if (hh > 23 || mm > 59) {
-		return p;
-	}
-	*h = hh;
-	*mi = mm;
-	return q;
-}
-
-/* "in 3 days", "in a week", "in two hours": at p is the word after "in". */
-static size_t read_in(const struct ctx *c, size_t p, size_t lim, struct when *w)
-{
-	static const char *const nums[] = {"a", "one", "two", "three", "four", "five", "six",
-					   "seven", "eight", "nine", "ten", "eleven",
-					   "twelve", NULL};
-	int v = -1;
-	size_t q = word_end(c, p, lim);
-	if (q > p && is_digit(c->n[p])) {
-		if (read_num(c, p, lim, 3, &v) != q)
-			return p;
-	} else {
-		for (int i = 0; nums[i]; i++)
-			if (weq(c, p, q, nums[i]))
-				v = i == 0 ? 1 : i;
-		if (weq(c, p, q, "an"))
-			v = 1;
-	}
-	if (v < 0)
-		return p;
-	size_t u = skip_sp(c, q, lim), ue = word_end(c, u, lim);
-	static const char *const mins[] = {"minute", "minutes", "min", "mins", NULL};
-	static const char *const hours[] = {"hour", "hours", "hr", "hrs", NULL};
-	if (win(c, u, ue, mins) || win(c, u, ue, hours)) {
-		if (!w->has_abs && !w->has_date && !w->has_time) {
-			w->has_abs = true;
-			w->abs_us = c->now_us +
-				    (int64_t)v * (win(c, u, ue, mins) ? 60 : 3600) * 1000000;
-		}
-		return ue;
-	}
-	if (weq(c, u, ue, "day") || weq(c, u, ue, "days"))
-		set_date(w, c->today + v);
-	else if (weq(c, u, ue, "week") || weq(c, u, ue, "weeks"))
-		set_date(w, c->today + 7 * (int64_t)v);
-	else if (weq(c, u, ue, "month") || weq(c, u, ue, "months")) {
-		int64_t y;
-		int m, d;
-		pos_extract_civil(c->today, &y, &m, &d);
-		int64_t mm = (int64_t)m - 1 + v;
-		y += mm / 12;
-		m = (int)(mm % 12) + 1;
-		if (d > pos_extract_mdays(y, m))
-			d = pos_extract_mdays(y, m);
-		set_date(w, pos_extract_days(y, m, d));
-	} else
-		return p;
-	return ue;
-}
-
-/* A range end after a time ending at q: "-4pm", "to 5", "until 17:00".
- * Returns its end (or q when there is none). */
-static size_t range_end(const struct ctx *c, size_t q, size_t lim, int *eh, int *emi,
-			int *emer, bool *ecolon, bool *elead0)
-{
-	size_t r = skip_sp(c, q, lim), re;
-	if (r < lim && c->n[r] == '-') {
-		re = r + 1;
-	} else {
-		static const char *const tos[] = {"to", "until", "till", "til", NULL};
-		re = word_end(c, r, lim);
-		if (!win(c, r, re, tos))
-			return q;
-	}
-	re = skip_sp(c, re, lim);
-	size_t e2 = read_clock(c, re, lim, eh, emi, emer, ecolon, elead0);
-	return e2 == re ? q : e2;
-}
-
-/* A clock time at p, with an optional range end. A bare number is a time
- * only after at/around/from/by/until or when a range end has am/pm or
- * minutes ("10-11am"). */
-static size_t time_at(const struct ctx *c, size_t lo, size_t p, size_t lim, struct when *w)
-{
-	int h, mi, mer, eh, emi, emer;
-	bool colon, lead0, ecolon, elead0;
-	size_t q = read_clock(c, p, lim, &h, &mi, &mer, &colon, &lead0);
-	if (q == p)
-		return p;
-	size_t e2 = range_end(c, q, lim, &eh, &emi, &emer, &ecolon, &elead0);
-	size_t pe, pw = prev_word(c, lo, p, &pe);
-	static const char *const preps[] = {"at", "around", "from", "by", "til", "until", NULL};
-	bool after_at = (pw < pe && win(c, pw, pe, preps)) || (pw == pe && pe > lo &&
-							       c->n[pe - 1] == '@');
-	if (!mer && !colon && !after_at && !(e2 > q && (emer || ecolon)))
-		return p; /* a bare number is not a time */
-	if (w->has_time)
-		return e2;
-	w->has_time = true;
-	w->h = h;
-	w->mi = mi;
-	w->bare = !mer && !lead0;
-	if (e2 == q)
-		return q;
-	w->has_end = true;
-	w->eh = eh;
-	w->emi = emi;
-	w->bare_end = !emer && !elead0;
-	if (!mer && emer == 2 && h < 12 && h + 12 <= eh) {
-		w->h = h + 12; /* "3-4pm" */
-		w->bare = false;
-	} else if (!mer && emer) {
-		w->bare = false; /* "10-11am" */
-	}
-	return e2;
-}
-
-/* Dates written with digits at p: 2026-12-03, 12/3, 12/3/2026, 3 December,
- * 3rd of Dec 2026. Returns the end, or p. */
-static size_t digit_date_at(const struct ctx *c, size_t lo, size_t p, size_t lim,
-			    struct when *w)
-{
-	int y, m, d;
-	size_t q = read_num(c, p, lim, 4, &y);
-	if (q == p + 4 && q + 6 <= lim && c->n[q] == '-' &&
-	    read_num(c, q + 1, lim, 2, &m) == q + 3 && c->n[q + 3] == '-' &&
-	    read_num(c, q + 4, lim, 2, &d) == q + 6) {
-		size_t e = q + 6;
-		if (valid_date(y, m, d) && (e == lim || !is_wc(c->n[e]) || c->n[e] == 't')) {
-			set_date(w, pos_extract_days(y, m, d));
-			if (e < lim && c->n[e] == 't') {
-				size_t te = time_at(c, e + 1, e + 1, lim, w);
-				if (te > e + 1)
-					return te;
-			}
-			return e;
-		}
-		return p;
-	}
-	q = read_num(c, p, lim, 2, &m);
-	if (q > p && q < lim && c->n[q] == '/') {
-		size_t r = read_num(c, q + 1, lim, 2, &d);
-		if (r == q + 1)
-			return p;
-		int64_t days = -1;
-		if (r < lim && c->n[r] == '/') {
-			size_t s = read_num(c, r + 1, lim, 4, &y);
-			if (s - (r + 1) != 4 && s - (r + 1) != 2)
-				return p;
-			if (s - (r + 1) == 2)
-				y += 2000;
-			r = s;
-			if (valid_date(y, m, d))
-				days = pos_extract_days(y, m, d);
-		} else if (m >= 1 && m <= 12 && d >= 1 && d <= 31) {
-			days = next_md(c, m, d);
-		}
-		if (r < lim && (is_wc(c->n[r]) || c->n[r] == '/'))
-			return p;
-		set_date(w, days);
-		return r;
-	}
-	/* 3 December, 3rd of December (2026) */
-	q = read_num(c, p, lim, 2, &d);
-	if (q == p)
-		return p;
-	size_t r = q;
-	bool suffix = false;
-	if (r + 2 <= lim && (memcmp(c->n + r, "st", 2) == 0 || memcmp(c->n + r, "nd", 2) == 0 ||
-			     memcmp(c->n + r, "rd", 2) == 0 || memcmp(c->n + r, "th", 2) == 0)) {
-		r += 2;
-		suffix = true;
-	}
-	if (r < lim && is_wc(c->n[r]))
-		return p;
-	size_t after = r;
-	r = skip_sp(c, r, lim);
-	size_t re = word_end(c, r, lim);
-	if (weq(c, r, re, "of")) {
-		r = skip_sp(c, re, lim);
-		re = word_end(c, r, lim);
-	}
-	m = month_of(c, r, re);
-	if (!m) {
-		/* "on the 5th": the next 5th of a month, from today on */
-		static const char *const preps[] = {"on", "by", "until", "till", "before",
-						    "after", NULL};
-		size_t te, t = prev_word(c, lo, p, &te), pe, pw = prev_word(c, lo, t, &pe);
-		if (suffix && d >= 1 && d <= 31 && weq(c, t, te, "the") && pw < pe &&
-		    win(c, pw, pe, preps)) {
-			int64_t ty;
-			int tm, td;
-			pos_extract_civil(c->today, &ty, &tm, &td);
-			for (int k = 0; k < 12; k++) {
-				int mm = (tm - 1 + k) % 12 + 1;
-				int64_t yy = ty + (tm - 1 + k) / 12;
-				if (d <= pos_extract_mdays(yy, mm) && (k > 0 || d >= td)) {
-					set_date(w, pos_extract_days(yy, mm, d));
-					break;
-				}
-			}
-			return after;
-		}
-		return p;
-	}
-	if (re < lim && c->n[re] == '.')
-		re++;
-	size_t ys = re;
-	if (ys < lim && c->n[ys] == ',')
-		ys++;
-	ys = skip_sp(c, ys, lim);
-	size_t ye = read_num(c, ys, lim, 4, &y);
-	if (ye == ys + 4 && (ye == lim || !is_wc(c->n[ye]))) {
-		if (valid_date(y, m, d))
-			set_date(w, pos_extract_days(y, m, d));
-		return ye;
-	}
-	if (d >= 1 && d <= 31)
-		set_date(w, next_md(c, m, d));
-	return re;
-}
-
-/* Month name at p..q followed by a day: December 3, Dec. 3rd, 2026. */
-static size_t month_date_at(const struct ctx *c, size_t p, size_t q, size_t lim,
-			    struct when *w)
-{
-	int m = month_of(c, p, q), d, y;
-	if (!m)
-		return p;
-	size_t r = q < lim && c->n[q] == '.' ? q + 1 : q;
-	r = skip_sp(c, r, lim);
-	size_t de = read_num(c, r, lim, 2, &d);
-	if (de == r)
-		return p;
-	if (de + 2 <= lim &&
-	    (memcmp(c->n + de, "st", 2) == 0 || memcmp(c->n + de, "nd", 2) == 0 ||
-	     memcmp(c->n + de, "rd", 2) == 0 || memcmp(c->n + de, "th", 2) == 0))
-		de += 2;
-	if (de < lim && (is_wc(c->n[de]) || c->n[de] == ':'))
-		return p;
-	/* "May 3 pm" is a time, not May 3rd */
-	size_t t = skip_sp(c, de, lim), te = word_end(c, t, lim);
-	if (weq(c, t, te, "am") || weq(c, t, te, "pm"))
-		return p;
-	size_t ys = de < lim && c->n[de] == ',' ? de + 1 : de;
-	ys = skip_sp(c, ys, lim);
-	size_t ye = read_num(c, ys, lim, 4, &y);
-	if (ye == ys + 4 && (ye == lim || !is_wc(c->n[ye]))) {
-		if (valid_date(y, m, d))
-			set_date(w, pos_extract_days(y, m, d));
-		return ye;
-	}
-	if (d >= 1 && d <= 31)
-		set_date(w, next_md(c, m, d));
-	return de;
-}
-
-/* Days from today to weekday wd: strictly after today, or from today on
- * when `this`. */
-static int64_t to_weekday(const struct ctx *c, int wd, bool this)
-{
-	int delta = (wd - c->wday + 7) % 7;
-	if (delta == 0 && !this)
-		delta = 7;
-	return c->today + delta;
-}
-
-/* Scans n[lo..hi) for the first date, the first time and past markers. */
-static void scan_when(const struct ctx *c, size_t lo, size_t hi, struct when *w)
-{
-	memset(w, 0, sizeof(*w));
-	w->default_h = -1;
-	for (size_t p = lo; p < hi;) {
-		if (!is_alnum(c->n[p]) || (p > lo && is_wc(c->n[p - 1]))) {
-			p++;
-			continue;
-		}
-		size_t q = word_end(c, p, hi);
-		if (is_digit(c->n[p])) {
-			size_t e = digit_date_at(c, lo, p, hi, w);
-			if (e == p)
-				e = time_at(c, lo, p, hi, w);
-			if (e == p) {
-				/* "3 days ago" */
-				size_t u = skip_sp(c, q, hi), ue = word_end(c, u, hi);
-				size_t g = skip_sp(c, ue, hi), ge = word_end(c, g, hi);
-				if (weq(c, g, ge, "ago"))
-					w->past = true;
-			}
-			p = e > p ? e : q;
-			continue;
-		}
-		size_t pe, pw = prev_word(c, lo, p, &pe);
-		bool after_this = pw < pe && weq(c, pw, pe, "this");
-		bool after_last = pw < pe && weq(c, pw, pe, "last");
-		int wd, e;
-		if (weq(c, p, q, "today")) {
-			set_date(w, c->today);
-		} else if (weq(c, p, q, "tonight")) {
-			set_date(w, c->today);
-			if (w->default_h < 0)
-				w->default_h = 20;
-			w->pm_bias = true;
-		} else if (weq(c, p, q, "tomorrow") || weq(c, p, q, "tmrw") ||
-			   weq(c, p, q, "tmr")) {
-			size_t s2e, s2 = prev_word(c, lo, pw, &s2e);
-			bool dat = pw < pe && weq(c, pw, pe, "after") && weq(c, s2, s2e, "day");
-			set_date(w, c->today + (dat ? 2 : 1));
-		} else if (weq(c, p, q, "yesterday") || weq(c, p, q, "ago")) {
-			w->past = true;
-		} else if (weq(c, p, q, "noon") || weq(c, p, q, "midday")) {
-			if (!w->has_time) {
-				w->has_time = true;
-				w->h = 12;
-				w->mi = 0;
-			}
-		} else if (weq(c, p, q, "midnight")) {
-			if (!w->has_time) {
-				w->has_time = true;
-				w->h = 0;
-				w->mi = 0;
-			}
-		} else if (weq(c, p, q, "morning")) {
-			if (w->default_h < 0)
-				w->default_h = 9;
-		} else if (weq(c, p, q, "afternoon")) {
-			if (w->default_h < 0)
-				w->default_h = 14;
-			w->pm_bias = true;
-		} else if (weq(c, p, q, "evening") || weq(c, p, q, "night")) {
-			if (after_last) {
-				w->past = true;
-			} else {
-				if (w->default_h < 0)
-					w->default_h = weq(c, p, q, "night") ? 20 : 18;
-				w->pm_bias = true;
-			}
-		} else if ((wd = weekday_of(c, p, q)) >= 0) {
-			if (after_last)
-				w->past = true;
-			else
-				set_date(w, to_weekday(c, wd, after_this));
-		} else if (weq(c, p, q, "weekend")) {
-			if (after_last)
-				w->past = true;
-			else
-				set_date(w, to_weekday(c, 6, true));
-		} else if (weq(c, p, q, "week") || weq(c, p, q, "month") ||
-			   weq(c, p, q, "year")) {
-			bool next = pw < pe && weq(c, pw, pe, "next");
-			if (after_last)
-				w->past = true;
-			else if (next && weq(c, p, q, "week"))
-				set_date(w, c->today + 7 - (c->wday + 6) % 7);
-			else if (next && weq(c, p, q, "month")) {
-				int64_t y;
-				int m, d;
-				pos_extract_civil(c->today, &y, &m, &d);
-				set_date(w, m == 12 ? pos_extract_days(y + 1, 1, 1)
-						    : pos_extract_days(y, m + 1, 1));
-			}
-		} else if (weq(c, p, q, "in")) {
-			size_t r = skip_sp(c, q, hi);
-			size_t e2 = read_in(c, r, hi, w);
-			if (e2 > r) {
-				p = e2;
-				continue;
-			}
-		} else if ((e = (int)month_of(c, p, q)) > 0) {
-			size_t e2 = month_date_at(c, p, q, hi, w);
-			if (e2 > p) {
-				p = e2;
-				continue;
-			}
-		}
-		p = q;
-	}
-}
-
-/* Resolves a scan to UTC microseconds (start and end). */
-static void resolve(const struct ctx *c, const struct when *w, int64_t *start, int64_t *end)
-{
-	*start = POS_TIME_NONE;
-	*end = POS_TIME_NONE;
-	if (w->has_abs) {
-		*start = w->abs_us;
-		return;
-	}
-	int h = -1, mi = 0;
-	if (w->has_time) {
-		h = w->h;
-		mi = w->mi;
-		/* a bare "at 3" is afternoon; "tonight at 9" is 21:00 */
-		if (w->bare && h >= 1 && h < 12 && (w->pm_bias || h <= 7))
-			h += 12;
-	} else if (w->default_h >= 0) {
-		h = w->default_h;
-	}
-	if (!w->has_date && h < 0)
-		return;
-	int64_t day = w->has_date ? w->date : c->today;
-	int64_t s = day * 86400 + (int64_t)(h < 0 ? 0 : h) * 3600 + mi * 60 - c->tz_s;
-	if (!w->has_date && s * 1000000 <= c->now_us)
-		s += 86400; /* a time alone that has passed today means tomorrow */
-	*start = s * 1000000;
-	if (w->has_end && w->has_time) {
-		int eh = w->eh;
-		if (w->bare_end && eh >= 1 && eh < 12 && (w->pm_bias || eh <= 7 || eh < h))
-			eh += 12;
-		int64_t e = (s - (int64_t)h * 3600 - mi * 60) + (int64_t)eh * 3600 + w->emi * 60;
-		if (e <= s)
-			e += 86400;
-		*end = e * 1000000;
-	}
-}
-
 /* ---- items ------------------------------------------------------------------ */
 
 /* Trims n[*lo..*hi): spaces and list punctuation in front; spaces,
  * punctuation and dangling connectors ("and", "but") at the end. */
-static void trim(const struct ctx *c, size_t *lo, size_t *hi)
+static void trim(const struct pos_rules_ctx *c, size_t *lo, size_t *hi)
 {
 	static const char *const conn[] = {"and", "but", "so", "then", "also", "or",
 					   "plus", "because", NULL};
@@ -707,7 +54,7 @@ static void trim(const struct ctx *c, size_t *lo, size_t *hi)
 }
 
 /* The original text behind n[lo..hi), cleaned; "" when nothing is left. */
-static const char *text_of(struct ctx *c, size_t lo, size_t hi, size_t cap, bool upper,
+static const char *text_of(struct pos_rules_ctx *c, size_t lo, size_t hi, size_t cap, bool upper,
 			   bool *nomem)
 {
 	bool too_long;
@@ -728,13 +75,13 @@ static const char *const name_stop[] = {
 	"if", "so", "but", "or", "is", "are", "was", "will", "would", "to", "the", NULL};
 
 /* Is n[p..q) a word that cannot be part of a name? */
-static bool not_name(const struct ctx *c, size_t p, size_t q)
+static bool not_name(const struct pos_rules_ctx *c, size_t p, size_t q)
 {
-	return win(c, p, q, name_stop) || weekday_of(c, p, q) >= 0 || month_of(c, p, q) > 0;
+	return win(c, p, q, name_stop) || pos_extract_weekday(c, p, q) >= 0 || pos_extract_month(c, p, q) > 0;
 }
 
 /* A name-word at p: letters, apostrophes, hyphens and a title's dot. */
-static size_t name_word_end(const struct ctx *c, size_t p, size_t lim)
+static size_t name_word_end(const struct pos_rules_ctx *c, size_t p, size_t lim)
 {
 	size_t q = p;
 	while (q < lim && (is_wc(c->n[q]) || c->n[q] == '-'))
@@ -750,7 +97,7 @@ static size_t name_word_end(const struct ctx *c, size_t p, size_t lim)
  * "Dr. Lee", "Anna and Bob"), or my/our/the/his/her/their and up to three
  * more words ("my parents"). Returns NULL when there is none.
  */
-static const char *who_at(struct ctx *c, size_t p, size_t lim, bool *nomem)
+static const char *who_at(struct pos_rules_ctx *c, size_t p, size_t lim, bool *nomem)
 {
 	p = skip_sp(c, p, lim);
 	size_t q = name_word_end(c, p, lim);
@@ -812,7 +159,7 @@ static const char *const event_nouns[] = {
 
 /* The first event word in n[lo..hi): its position, or hi. "call" counts only
  * as a noun: "a/the/phone/video call" or "call with". */
-static size_t find_event(const struct ctx *c, size_t lo, size_t hi, size_t *wend)
+static size_t find_event(const struct pos_rules_ctx *c, size_t lo, size_t hi, size_t *wend)
 {
 	static const char *const call_before[] = {"a", "the", "phone", "video", "zoom",
 						  "conference", "team", "sales", "our", "my",
@@ -841,7 +188,7 @@ static size_t find_event(const struct ctx *c, size_t lo, size_t hi, size_t *wend
 }
 
 /* Who an event is with: after "with", else a name right after meet(ing). */
-static const char *event_who(struct ctx *c, size_t lo, size_t hi, size_t ev, size_t evend,
+static const char *event_who(struct pos_rules_ctx *c, size_t lo, size_t hi, size_t ev, size_t evend,
 			     bool *nomem)
 {
 	for (size_t p = lo; p + 4 <= hi; p++) {
@@ -857,11 +204,11 @@ static const char *event_who(struct ctx *c, size_t lo, size_t hi, size_t ev, siz
 }
 
 /* An event in n[lo..hi): an event word and a date or time, no past marker. */
-static enum pos_err try_event(struct ctx *c, size_t lo, size_t hi, size_t offset_at,
+static enum pos_err try_event(struct pos_rules_ctx *c, size_t lo, size_t hi, size_t offset_at,
 			      bool *made)
 {
 	size_t evend, ev = find_event(c, lo, hi, &evend);
-	struct when w;
+	struct pos_when w;
 	int64_t start, end;
 	bool nomem = false;
 	*made = false;
@@ -869,8 +216,8 @@ static enum pos_err try_event(struct ctx *c, size_t lo, size_t hi, size_t offset
 		return POS_OK;
 	trim(c, &lo, &hi);
 	offset_at = lo;
-	scan_when(c, lo, hi, &w);
-	resolve(c, &w, &start, &end);
+	pos_extract_scan_when(c, lo, hi, &w);
+	pos_extract_resolve(c, &w, &start, &end);
 	if (w.past || start == POS_TIME_NONE)
 		return POS_OK;
 	const char *text = text_of(c, lo, hi, POS_EXTRACT_MAX_TEXT, true, &nomem);
@@ -883,15 +230,15 @@ static enum pos_err try_event(struct ctx *c, size_t lo, size_t hi, size_t offset
 }
 
 /* Does n[lo..hi) hold an event word and a date or time? */
-static bool has_event(const struct ctx *c, size_t lo, size_t hi)
+static bool has_event(const struct pos_rules_ctx *c, size_t lo, size_t hi)
 {
 	size_t evend;
-	struct when w;
+	struct pos_when w;
 	int64_t start, end;
 	if (find_event(c, lo, hi, &evend) >= hi)
 		return false;
-	scan_when(c, lo, hi, &w);
-	resolve(c, &w, &start, &end);
+	pos_extract_scan_when(c, lo, hi, &w);
+	pos_extract_resolve(c, &w, &start, &end);
 	return !w.past && start != POS_TIME_NONE;
 }
 
@@ -902,7 +249,7 @@ static bool has_event(const struct ctx *c, size_t lo, size_t hi)
  * event when the text before it already is a complete one. At most 16
  * pieces are looked at; the rest joins the last event.
  */
-static enum pos_err events_in(struct ctx *c, size_t lo, size_t hi, bool *made)
+static enum pos_err events_in(struct pos_rules_ctx *c, size_t lo, size_t hi, bool *made)
 {
 	size_t cur = lo, piece = lo;
 	int pieces = 0;
@@ -1063,7 +410,7 @@ static const char *const will_not[] = {
 
 /* Is p the start of a clause: the sentence start, after , ; : - ( " or a
  * connector ("and", "but"), or after up to three interjections that are? */
-static bool clause_start(const struct ctx *c, size_t lo, size_t p)
+static bool clause_start(const struct pos_rules_ctx *c, size_t lo, size_t p)
 {
 	for (int k = 0; k < 4; k++) {
 		size_t q = p;
@@ -1082,7 +429,7 @@ static bool clause_start(const struct ctx *c, size_t lo, size_t p)
 }
 
 /* Does the trigger t at p (body at b) apply here? */
-static bool trigger_ok(const struct ctx *c, const struct trigger *t, size_t lo, size_t p,
+static bool trigger_ok(const struct pos_rules_ctx *c, const struct trigger *t, size_t lo, size_t p,
 		       size_t b, size_t hi)
 {
 	size_t pe, pw = prev_word(c, lo, p, &pe);
@@ -1161,7 +508,7 @@ struct hit {
 };
 
 /* Is the sentence a question? Ends in '?', or starts "do I", "should we"... */
-static bool is_question(const struct ctx *c, size_t lo, size_t hi)
+static bool is_question(const struct pos_rules_ctx *c, size_t lo, size_t hi)
 {
 	static const char *const aux[] = {"do", "does", "did", "should", "shall", "can",
 					  "could", "would", "will", "is", "are", "am",
@@ -1181,7 +528,7 @@ static bool is_question(const struct ctx *c, size_t lo, size_t hi)
 
 /* Blanks quoted passages ("...", straight or typographic) of a line, their
  * punctuation included, so that they neither match nor split sentences. */
-static void mask_quotes(struct ctx *c, size_t lo, size_t hi)
+static void mask_quotes(struct pos_rules_ctx *c, size_t lo, size_t hi)
 {
 	for (size_t p = lo; p < hi; p++) {
 		if (c->n[p] != '"')
@@ -1197,18 +544,18 @@ static void mask_quotes(struct ctx *c, size_t lo, size_t hi)
 }
 
 /* Makes an item of the clause of hit h, ending at hi. */
-static enum pos_err clause_item(struct ctx *c, const struct hit *h, size_t hi,
-				const struct when *lead, size_t sent_lo)
+static enum pos_err clause_item(struct pos_rules_ctx *c, const struct hit *h, size_t hi,
+				const struct pos_when *lead, size_t sent_lo)
 {
 	const struct trigger *t = h->t;
-	struct when w;
+	struct pos_when w;
 	int64_t when, end;
 	bool nomem = false;
 	const char *text, *who = NULL;
-	scan_when(c, h->at, hi, &w);
-	resolve(c, &w, &when, &end);
+	pos_extract_scan_when(c, h->at, hi, &w);
+	pos_extract_resolve(c, &w, &when, &end);
 	if (when == POS_TIME_NONE && lead && !w.past)
-		resolve(c, lead, &when, &end);
+		pos_extract_resolve(c, lead, &when, &end);
 	if (t->kind == POS_EXTRACT_FACT) {
 		if (t->mode == M_MY) {
 			size_t evend, ev = find_event(c, h->body, hi, &evend);
@@ -1245,7 +592,7 @@ static enum pos_err clause_item(struct ctx *c, const struct hit *h, size_t hi,
 #define MAX_HITS 64
 
 /* Finds up to MAX_HITS triggers in n[from..hi) of the sentence n[lo..hi). */
-static size_t find_hits(const struct ctx *c, size_t lo, size_t from, size_t hi,
+static size_t find_hits(const struct pos_rules_ctx *c, size_t lo, size_t from, size_t hi,
 			bool question, struct hit *hits)
 {
 	size_t nh = 0, min_at = from;
@@ -1274,7 +621,7 @@ static size_t find_hits(const struct ctx *c, size_t lo, size_t from, size_t hi,
 	return nh;
 }
 
-static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
+static enum pos_err sentence(struct pos_rules_ctx *c, size_t lo, size_t hi)
 {
 	enum pos_err rc;
 	bool question = is_question(c, lo, hi);
@@ -1286,13 +633,13 @@ static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
 
 	/* the text before the first trigger: an event, or a date for it */
 	size_t lead_end = nh ? hits[0].at : hi;
-	struct when lead;
+	struct pos_when lead;
 	bool have_lead = false, made = false;
 	if (!question) {
 		if ((rc = events_in(c, lo, lead_end, &made)))
 			return rc;
 		if (!made && nh) {
-			scan_when(c, lo, lead_end, &lead);
+			pos_extract_scan_when(c, lo, lead_end, &lead);
 			have_lead = !lead.past;
 		}
 	}
@@ -1317,7 +664,7 @@ static enum pos_err sentence(struct ctx *c, size_t lo, size_t hi)
 
 /* ---- normalising and splitting -------------------------------------------- */
 
-static enum pos_err normalise(struct ctx *c, const char *in, size_t len)
+static enum pos_err normalise(struct pos_rules_ctx *c, const char *in, size_t len)
 {
 	c->n = pos_arena_alloc(c->a, len + 1);
 	c->map = pos_arena_alloc(c->a, (len + 1) * sizeof(*c->map));
@@ -1382,7 +729,7 @@ static enum pos_err normalise(struct ctx *c, const char *in, size_t len)
  * lines after it, up to a line starting with "User:", "Human:" or "Me:", are
  * blanked (newlines kept).
  */
-static void mask_other_turns(struct ctx *c)
+static void mask_other_turns(struct pos_rules_ctx *c)
 {
 	static const char *const others[] = {"assistant", "ai", "bot", "chatbot", "model",
 					     "system", NULL};
@@ -1409,7 +756,7 @@ static void mask_other_turns(struct ctx *c)
 }
 
 /* Does the '.' at p end a sentence? Not after "Dr", an initial or "p.m". */
-static bool full_stop(const struct ctx *c, size_t lo, size_t p)
+static bool full_stop(const struct pos_rules_ctx *c, size_t lo, size_t p)
 {
 	static const char *const abbr[] = {"mr", "mrs", "ms", "dr", "st", "prof", "jr", "sr",
 					   "vs", "etc", "approx", "no", "ca", "cf", "jan", "feb",
@@ -1433,7 +780,7 @@ enum pos_err pos_extract_rules(struct pos_arena *a, const char *text, size_t len
 			       int64_t now_us, int tz_offset_min, size_t max,
 			       struct pos_extract_result *out)
 {
-	struct ctx c = {.a = a, .orig = text, .now_us = now_us};
+	struct pos_rules_ctx c = {.a = a, .orig = text, .now_us = now_us};
 	enum pos_err rc;
 	out->items = NULL;
 	out->n = 0;
