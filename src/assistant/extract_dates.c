@@ -443,7 +443,8 @@ void pos_extract_scan_when(const struct pos_rules_ctx *c, size_t lo, size_t hi, 
 			size_t s2e, s2 = prev_word(c, lo, pw, &s2e);
 			bool dat = pw < pe && weq(c, pw, pe, "after") && weq(c, s2, s2e, "day");
 			set_date(w, c->today + (dat ? 2 : 1));
-		} else if (weq(c, p, q, "yesterday") || weq(c, p, q, "ago")) {
+		} else if (weq(c, p, q, "yesterday") || weq(c, p, q, "ago") ||
+			   weq(c, p, q, "had") || weq(c, p, q, "went") || weq(c, p, q, "met")) {
 			w->past = true;
 		} else if (weq(c, p, q, "noon") || weq(c, p, q, "midday")) {
 			if (!w->has_time) {

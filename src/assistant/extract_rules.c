@@ -132,7 +132,7 @@ static const char *who_at(struct pos_rules_ctx *c, size_t p, size_t lim, bool *n
 		size_t r = q;
 		for (int words = 0; words < 3; words++) {
 			size_t s = skip_sp(c, r, lim), se = word_end(c, s, lim);
-			if (se == s || s == r || not_name(c, s, se))
+			if (se == s || s == r || is_digit(c->n[s]) || not_name(c, s, se))
 				break;
 			end = se;
 			r = se;
@@ -340,6 +340,7 @@ static const struct trigger triggers[] = {
 	{"get back to ", POS_EXTRACT_FOLLOWUP, M_KEEP},
 	{"don't forget to ", POS_EXTRACT_FOLLOWUP, M_STRIP},
 	{"don't forget about ", POS_EXTRACT_FOLLOWUP, M_STRIP},
+	{"don't let me forget to ", POS_EXTRACT_FOLLOWUP, M_STRIP},
 	{"dont forget to ", POS_EXTRACT_FOLLOWUP, M_STRIP},
 	{"do not forget to ", POS_EXTRACT_FOLLOWUP, M_STRIP},
 	{"my ", POS_EXTRACT_FACT, M_MY},
