@@ -402,7 +402,7 @@ static const char *const my_not[] = {
 /* "I need to X" (and the other "I ..." task phrases) is no task for these X. */
 static const char *const task_not[] = {
 	"know", "say", "admit", "mention", "confess", "agree", "disagree", "warn", "thank",
-	"ask", "tell", "apologize", "apologise", NULL};
+	"apologize", "apologise", NULL};
 
 /* "I'll X" is no task for these X. */
 static const char *const will_not[] = {
@@ -489,8 +489,14 @@ static bool trigger_ok(const struct pos_rules_ctx *c, const struct trigger *t, s
 		}
 		return true;
 	case M_STRIP:
-		if (t->pat[0] == 'i' && t->pat[1] == ' ' && win(c, b, q, task_not))
-			return false;
+		if (t->pat[0] == 'i' && t->pat[1] == ' ') {
+			if (win(c, b, q, task_not))
+				return false;
+			/* "I have to ask you / tell you ..." is talk, not a task */
+			size_t s = skip_sp(c, q, hi), se = word_end(c, s, hi);
+			if ((weq(c, b, q, "ask") || weq(c, b, q, "tell")) && weq(c, s, se, "you"))
+				return false;
+		}
 		/* "I should have called" is a regret, not a task */
 		if ((strcmp(t->pat, "i should ") == 0 || strcmp(t->pat, "i must ") == 0 ||
 		     strcmp(t->pat, "i ought to ") == 0) && weq(c, b, q, "have"))
