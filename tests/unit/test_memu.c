@@ -558,6 +558,26 @@ static void retrieve_parses_odd_answers_leniently(void **state)
 			 POS_OK);
 	assert_int_equal(n, 0);
 
+	/* Extreme numbers are taken as they are; nesting past the JSON
+	 * layer's depth limit is refused. */
+	stub_fixed(200, "{\"items\": [{\"content\": \"low\", \"score\": -1e308,"
+			" \"id\": -9223372036854775808},"
+			" {\"content\": \"high\", \"score\": 1e308, \"id\": 9223372036854775807}]}");
+	assert_int_equal(pos_memu_retrieve(f->m, f->a, "u-1", "q", 5, &it, &n, &f->err),
+			 POS_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(it[0].text, "high");
+	assert_string_equal(it[0].id, "9223372036854775807");
+	assert_string_equal(it[1].id, "-9223372036854775808");
+	char deep[512];
+	size_t d = (size_t)snprintf(deep, sizeof(deep), "{\"items\": ");
+	memset(deep + d, '[', 100);
+	memset(deep + d + 100, ']', 100);
+	snprintf(deep + d + 200, sizeof(deep) - d - 200, "}");
+	stub_fixed(200, deep);
+	assert_int_equal(pos_memu_retrieve(f->m, f->a, "u-1", "q", 5, &it, &n, &f->err),
+			 POS_ERR_BAD_GATEWAY);
+
 	/* A scalar root is not an answer. */
 	stub_fixed(200, "\"Memories\"");
 	assert_int_equal(pos_memu_retrieve(f->m, f->a, "u-1", "q", 5, &it, &n, &f->err),
