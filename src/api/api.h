@@ -24,6 +24,7 @@ void pos_api_refresh(struct pos_server *srv, struct pos_req *r);
 void pos_api_logout(struct pos_server *srv, struct pos_req *r);
 void pos_api_me(struct pos_server *srv, struct pos_req *r);
 void pos_api_me_update(struct pos_server *srv, struct pos_req *r);
+void pos_api_me_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_tokens_create(struct pos_server *srv, struct pos_req *r);
 void pos_api_tokens_list(struct pos_server *srv, struct pos_req *r);
 void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r);
@@ -40,6 +41,13 @@ void pos_api_memory_graph(struct pos_server *srv, struct pos_req *r);
 
 /* search.c */
 void pos_api_memory_search(struct pos_server *srv, struct pos_req *r);
+
+/* chat.c */
+void pos_api_chat_message(struct pos_server *srv, struct pos_req *r);
+void pos_api_chat_history(struct pos_server *srv, struct pos_req *r);
+void pos_api_chat_suggestions(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r);
+void pos_api_job_get(struct pos_server *srv, struct pos_req *r);
 
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
 #define POS_RESPONSE_MAX ((size_t)256 * 1024 * 1024)

@@ -9,7 +9,8 @@
 #include "base/json.h"
 #include "base/uuid.h"
 
-static void write_user(struct pos_jw *w, const struct pos_user *u)
+static void write_user(struct pos_jw *w, const struct pos_user *u,
+		       const struct pos_assistant *as)
 {
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", u->id);
@@ -25,6 +26,11 @@ static void write_user(struct pos_jw *w, const struct pos_user *u)
 	pos_jw_kint(w, "total_memories", u->memory_count);
 	pos_jw_ktime(w, "created_at", u->created_at);
 	pos_jw_ktime(w, "last_login_at", u->last_login_at);
+	/* what the privacy tier lets leave the machine (docs/ASSISTANT.md) */
+	pos_jw_key(w, "privacy");
+	pos_jw_obj(w);
+	pos_privacy_json(as, u->privacy_tier, w);
+	pos_jw_obj_end(w);
 	pos_jw_obj_end(w);
 }
 
@@ -41,11 +47,12 @@ static void reply_buf(struct pos_req *r, int status, struct pos_buf *b,
 
 static void reply_user(struct pos_req *r, const struct pos_user *u)
 {
+	const struct pos_assistant *as = &r->srv->assistant;
 	struct pos_buf b;
 	pos_buf_init(&b, 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	write_user(&w, u);
+	write_user(&w, u, as);
 	reply_buf(r, 200, &b, w.rc);
 }
 
@@ -58,7 +65,7 @@ static void reply_tokens(struct pos_req *r, int status, const struct pos_user *u
 	pos_jw_init(&w, &b);
 	pos_jw_obj(&w);
 	pos_jw_key(&w, "user");
-	write_user(&w, u);
+	write_user(&w, u, &r->srv->assistant);
 	pos_jw_kstr(&w, "access_token", t->access);
 	pos_jw_kstr(&w, "refresh_token", t->refresh);
 	pos_jw_kstr(&w, "token_type", "bearer");
@@ -288,5 +295,44 @@ void pos_api_me_update(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 	else
 		reply_user(r, &u);
+	json_decref(body);
+}
+
+/*
+ * DELETE /api/auth/me {password}: the account and everything in it, for
+ * good. MemU's copy (if MemU is on) is deleted by a job that outlives the
+ * account and retries until MemU answers.
+ */
+void pos_api_me_delete(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_error err;
+	pos_error_clear(&err);
+	json_t *pw = json_object_get(body, "password");
+	const char *uid = r->principal.user_id;
+	if (!json_is_string(pw)) {
+		pos_reply_err(r, POS_ERR_MISSING_FIELD, "password",
+			      "password is required to delete the account");
+	} else if (pos_auth_check_password_of(&srv->auth, r->arena, uid, json_string_value(pw),
+					      json_string_length(pw), &err)) {
+		pos_reply_error(r, &err);
+	} else {
+		char job[POS_UUID_SIZE];
+		enum pos_err rc = POS_OK;
+		if (srv->assistant.memu)
+			rc = pos_job_enqueue(&srv->assistant, uid, "memu_delete", "{}", job, &err);
+		if (!rc)
+			rc = srv->store->ops->user_delete(srv->store, uid, "memu_delete");
+		if (rc) {
+			pos_error_set(&err, rc, NULL, NULL);
+			pos_reply_error(r, &err);
+		} else {
+			pos_search_forget_user(srv->search, uid);
+			pos_auth_logout(&srv->auth, &r->principal);
+			pos_reply_empty(r, 204);
+		}
+	}
 	json_decref(body);
 }

@@ -24,6 +24,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/auth/logout", pos_api_logout, SESSION, 64 * KiB),
 	ROUTE("GET", "/api/auth/me", pos_api_me, BEARER, 0),
 	ROUTE("PATCH", "/api/auth/me", pos_api_me_update, BEARER, 256 * KiB),
+	ROUTE("DELETE", "/api/auth/me", pos_api_me_delete, SESSION, 64 * KiB),
 	ROUTE("POST", "/api/auth/tokens", pos_api_tokens_create, SESSION, 64 * KiB),
 	ROUTE("GET", "/api/auth/tokens", pos_api_tokens_list, SESSION, 0),
 	ROUTE("DELETE", "/api/auth/tokens/{id}", pos_api_tokens_delete, SESSION, 0),
@@ -37,6 +38,13 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 	ROUTE("PUT", "/api/memories/{id}", pos_api_memory_update, BEARER, 8 * MiB),
 	ROUTE("DELETE", "/api/memories/{id}", pos_api_memory_delete, BEARER, 0),
+	ROUTE("POST", "/api/memories/{id}/memorize", pos_api_memory_memorize, BEARER, 0),
+
+	/* the assistant */
+	ROUTE("POST", "/api/chat/message", pos_api_chat_message, BEARER, 256 * KiB),
+	ROUTE("GET", "/api/chat/history", pos_api_chat_history, BEARER, 0),
+	ROUTE("POST", "/api/chat/suggestions", pos_api_chat_suggestions, BEARER, 64 * KiB),
+	ROUTE("GET", "/api/jobs/{id}", pos_api_job_get, BEARER, 0),
 };
 
 const size_t pos_api_routes_count = sizeof(pos_api_routes) / sizeof(pos_api_routes[0]);

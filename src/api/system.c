@@ -82,6 +82,25 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(unsigned long long)ss.embed_skipped,
 			(unsigned long long)ss.query_embed_failures,
 			ss.remote ? "remote" : "builtin", ss.provider_ok ? 1 : 0);
+	const struct pos_assistant *as = &srv->assistant;
+	if (!rc)
+		rc = pos_buf_addf(&b,
+			"# HELP personalos_chat_total Chat messages answered or failed.\n"
+			"# TYPE personalos_chat_total counter\n"
+			"personalos_chat_total %llu\n"
+			"# HELP personalos_chat_failures_total Chat messages the model failed.\n"
+			"# TYPE personalos_chat_failures_total counter\n"
+			"personalos_chat_failures_total %llu\n"
+			"# HELP personalos_jobs_total Background job attempts by outcome.\n"
+			"# TYPE personalos_jobs_total counter\n"
+			"personalos_jobs_total{result=\"done\"} %llu\n"
+			"personalos_jobs_total{result=\"retried\"} %llu\n"
+			"personalos_jobs_total{result=\"failed\"} %llu\n",
+			(unsigned long long)atomic_load(&as->chats),
+			(unsigned long long)atomic_load(&as->chat_failures),
+			(unsigned long long)atomic_load(&as->jobs_done),
+			(unsigned long long)atomic_load(&as->jobs_retried),
+			(unsigned long long)atomic_load(&as->jobs_failed));
 	if (rc) {
 		pos_buf_free(&b);
 		pos_reply_err(r, rc, NULL, NULL);

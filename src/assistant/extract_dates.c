@@ -56,6 +56,7 @@ static size_t read_num(const struct pos_rules_ctx *c, size_t p, size_t lim, size
 {
 	size_t q = p;
 	int x = 0;
+	*v = 0; /* defined on every path, also when nothing is read */
 	while (q < lim && is_digit(c->n[q]) && q - p < maxd + 1) {
 		x = x * 10 + (c->n[q] - '0');
 		q++;

@@ -274,6 +274,20 @@ enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 	return POS_OK;
 }
 
+enum pos_err pos_auth_check_password_of(const struct pos_auth *a, struct pos_arena *ar,
+					const char *user_id, const char *password,
+					size_t password_len, struct pos_error *err)
+{
+	struct pos_user user;
+	enum pos_err rc = a->store->ops->user_by_id(a->store, ar, user_id, &user);
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	if (password_len > 1024 ||
+	    !pos_password_verify(user.password_hash, password, password_len))
+		return pos_error_set(err, POS_ERR_BAD_CREDENTIALS, "password", "wrong password");
+	return POS_OK;
+}
+
 enum pos_err pos_auth_login(const struct pos_auth *a, struct pos_arena *ar,
 			    const char *email, const char *password,
 			    size_t password_len, struct pos_user *user,

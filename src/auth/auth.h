@@ -89,6 +89,11 @@ enum pos_err pos_auth_login(const struct pos_auth *a, struct pos_arena *ar,
 enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 			      const char *refresh_token, struct pos_user *user,
 			      struct pos_tokens *tokens, struct pos_error *err);
+/* Checks the password of an existing user (re-authentication before a
+ * destructive step): POS_ERR_BAD_CREDENTIALS when wrong. */
+enum pos_err pos_auth_check_password_of(const struct pos_auth *a, struct pos_arena *ar,
+					const char *user_id, const char *password,
+					size_t password_len, struct pos_error *err);
 /* Revokes the session: its access and refresh tokens stop working. */
 enum pos_err pos_auth_logout(const struct pos_auth *a,
 			     const struct pos_principal *p);

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/url.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -186,7 +187,9 @@ void pos_reply_error(struct pos_req *r, const struct pos_error *e)
 	pos_buf_init(&b, ERROR_BODY_MAX);
 	struct pos_error copy = *e;
 	int status = pos_err_status(e->code);
-	if (status >= 500 && e->code != POS_ERR_UNAVAILABLE) {
+	/* Upstream failures keep their reason: it names the provider's fault
+	 * (never a secret or content), and the user needs it. */
+	if (status >= 500 && e->code != POS_ERR_UNAVAILABLE && e->code != POS_ERR_BAD_GATEWAY) {
 		/* Internal detail stays in the log, not in the answer. */
 		pos_error_log("%s %s: %s (%s)", r->method,
 			      r->route ? r->route->name : "-", pos_strerror(e->code),
@@ -566,6 +569,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		scfg.embed_model = cfg->embed_model;
 		scfg.embed_api_key = cfg->embed_api_key[0] ? cfg->embed_api_key : NULL;
 		scfg.embed_remote_dim = cfg->embed_remote_dim;
+		scfg.embed_local = pos_url_is_local(cfg->embed_url, cfg->local_providers);
 	}
 	scfg.candidates = cfg->search_candidates;
 	scfg.cache_entries = cfg->search_cache_entries;
@@ -582,6 +586,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		goto fail;
 	srv->mem.store = srv->store;
 	srv->mem.search = srv->search;
+	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, err)))
+		goto fail;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -635,6 +641,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->port = info ? info->port : cfg->listen_port;
 	return POS_OK;
 fail:
+	pos_assistant_stop(&srv->assistant);
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
 	pos_search_free(srv->search);
@@ -654,6 +661,9 @@ void pos_server_stop(struct pos_server *srv)
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
+	/* Model calls still running are cancelled; their parked connections
+	 * get an answer before the daemon goes. */
+	pos_assistant_stop(&srv->assistant);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
 	pos_metrics_fini(&srv->metrics);

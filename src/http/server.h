@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "assistant/assistant.h"
 #include "auth/auth.h"
 #include "base/arena.h"
 #include "base/buf.h"
@@ -91,6 +92,7 @@ struct pos_server {
 	struct pos_search *search;
 	struct pos_memsvc mem;        /* store + search, for the memory service */
 	struct pos_auth auth;
+	struct pos_assistant assistant; /* chat, suggestions, jobs */
 	struct pos_metrics metrics;
 	const struct pos_route *routes;
 	size_t n_routes;

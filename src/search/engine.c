@@ -37,6 +37,7 @@ struct pos_search {
 	struct pos_search_config cfg;
 	struct pos_embedder *embedder;
 	bool remote;                    /* an OpenAI-compatible provider */
+	atomic_ullong privacy_held;     /* memories kept off it by privacy tier */
 	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
 	struct pos_rcache *results;
 	pthread_t worker;
@@ -200,6 +201,50 @@ static void note_success(struct pos_search *e)
 	pthread_mutex_unlock(&e->lock);
 	if (!was_ok && e->remote)
 		pos_info("search: embedding provider is answering again");
+}
+
+void pos_search_forget_user(struct pos_search *e, const char *user_id)
+{
+	struct pos_vcache *vc = vectors(e);
+	if (vc)
+		pos_vcache_forget(vc, user_id);
+	pos_rcache_bump(e->results, user_id);
+}
+
+/* Whether the user's text may go to the embedding provider: always with the
+ * built-in embedder or a local provider; else only for the `cloud` tier. */
+static bool may_send(struct pos_search *e, struct pos_arena *a, const char *user_id)
+{
+	if (!e->remote || e->cfg.embed_local)
+		return true;
+	struct pos_user u;
+	if (e->store->ops->user_by_id(e->store, a, user_id, &u) != POS_OK)
+		return false;
+	return u.privacy_tier && strcmp(u.privacy_tier, "cloud") == 0;
+}
+
+/* Marks (negative seq, no vector) the memories of m[0..n) whose users'
+ * tier keeps them off the remote provider, and returns how many remain. */
+static size_t hold_back_private(struct pos_search *e, struct pos_arena *a,
+				struct pos_memory *m, size_t n)
+{
+	size_t keep = 0;
+	const char *last_user = NULL;
+	bool last_ok = true;
+	for (size_t i = 0; i < n; i++) {
+		if (!last_user || strcmp(last_user, m[i].user_id) != 0) {
+			last_user = m[i].user_id;
+			last_ok = may_send(e, a, last_user);
+		}
+		if (last_ok) {
+			keep++;
+		} else {
+			memset(&m[i].vec, 0, sizeof(m[i].vec));
+			m[i].seq = -m[i].seq;
+			atomic_fetch_add(&e->privacy_held, 1);
+		}
+	}
+	return keep;
 }
 
 /*
@@ -376,8 +421,24 @@ static void *worker_main(void *arg)
 		size_t n = 0;
 		enum pos_err rc = e->store->ops->vectors_missing(e->store, a, e->embedder->model,
 								 after, WORKER_BATCH, &m, &n);
-		if (!rc && n)
+		if (!rc && n && e->remote && !e->cfg.embed_local) {
+			/* The tier check needs the batch's users; the embedding call
+			 * then takes the allowed ones only, in place. */
+			size_t ok = hold_back_private(e, a, m, n);
+			struct pos_memory *send = ok ? pos_arena_alloc(a, ok * sizeof(*send)) : NULL;
+			size_t k = 0;
+			for (size_t i = 0; send && i < n; i++)
+				if (m[i].seq > 0)
+					send[k++] = m[i];
+			if (ok && !send)
+				rc = POS_ERR_NOMEM;
+			else if (ok && !(rc = embed_batch(e, a, send, ok)))
+				for (size_t i = 0, j = 0; i < n; i++)
+					if (m[i].seq > 0)
+						m[i] = send[j++];
+		} else if (!rc && n) {
 			rc = embed_batch(e, a, m, n);
+		}
 		if (!rc && n) {
 			/* skipped items were marked with a negative seq */
 			size_t k = 0;
@@ -809,7 +870,8 @@ static float idf_weight(void *ctx, const char *stem, size_t len)
  * when the statistics move).
  */
 static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
-				const char *text, struct pos_vec *out, bool *failed)
+				const char *user_id, const char *text, struct pos_vec *out,
+				bool *failed)
 {
 	*failed = false;
 	memset(out, 0, sizeof(*out));
@@ -821,7 +883,12 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 	enum pos_err rc;
 	if (e->remote) {
 		/* A search may wait on the provider (it is the point of asking);
-		 * if it is down the search goes on by keyword alone. */
+		 * if it is down, or the user's tier keeps their text here, the
+		 * search goes on by keyword alone. */
+		if (!may_send(e, a, user_id)) {
+			*failed = true;
+			return POS_OK;
+		}
 		if (!e->embedder->dim || pos_embed(e->embedder, text, strlen(text), v) != POS_OK) {
 			atomic_fetch_add(&e->query_embed_failures, 1);
 			*failed = true;
@@ -895,7 +962,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		*degraded = true; /* the provider has not answered yet */
 	if (req->mode != POS_SEARCH_KEYWORD && vc && pq->text && *pq->text) {
 		bool failed;
-		if ((rc = embed_query(e, a, pq->text, &job.qv, &failed)))
+		if ((rc = embed_query(e, a, req->user_id, pq->text, &job.qv, &failed)))
 			return rc;
 		*degraded = failed;
 		job.filtered = has_filters(f);

@@ -44,6 +44,11 @@ struct pos_search_config {
 	 * built-in embedder (NULL/"": built-in). */
 	const char *embed_url, *embed_model, *embed_api_key;
 	unsigned embed_remote_dim;  /* 0: learn it from the provider */
+	/* The provider runs on this machine (loopback or a configured local
+	 * host). When false, only users whose privacy tier is `cloud` have
+	 * their text sent to it; the others get keyword search (and their
+	 * memories no remote vectors). */
+	bool embed_local;
 };
 
 void pos_search_config_default(struct pos_search_config *c);
@@ -80,6 +85,10 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
  * vector (NULL: unchanged), `deleted` when it is gone. */
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted);
+
+/* After the user's memories were removed wholesale (account deleted):
+ * drops their vector index and cached results. */
+void pos_search_forget_user(struct pos_search *e, const char *user_id);
 
 struct pos_search_request {
 	const char *user_id;

@@ -236,6 +236,21 @@ void pos_vcache_remove(struct pos_vcache *c, const char *user_id, int64_t seq)
 	release(c, e);
 }
 
+void pos_vcache_forget(struct pos_vcache *c, const char *user_id)
+{
+	struct ventry *e = acquire(c, user_id, false);
+	if (!e)
+		return;
+	pthread_rwlock_wrlock(&e->lock);
+	if (e->loaded) {
+		pos_vindex_free(e->idx);
+		e->idx = NULL;
+		e->loaded = false;
+	}
+	pthread_rwlock_unlock(&e->lock);
+	release(c, e);
+}
+
 void pos_vcache_usage(struct pos_vcache *c, size_t *bytes, size_t *users)
 {
 	*bytes = 0;

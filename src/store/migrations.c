@@ -216,9 +216,10 @@ static const char m8_assistant[] =
 	" memory_id TEXT,"
 	" created_at INTEGER NOT NULL);"
 	"CREATE INDEX messages_conversation ON messages(conversation_id, seq);"
+	/* no foreign key: a MemU delete job outlives the deleted account */
 	"CREATE TABLE jobs ("
 	" id TEXT PRIMARY KEY,"
-	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" user_id TEXT NOT NULL,"
 	" kind TEXT NOT NULL,"
 	" payload TEXT NOT NULL,"
 	" state TEXT NOT NULL,"

@@ -1015,6 +1015,7 @@ static const struct pos_store_ops sq_ops = {
 	.job_update = sq_job_update,
 	.job_get = sq_job_get,
 	.jobs_requeue = sq_jobs_requeue,
+	.user_delete = sq_user_delete,
 };
 
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,

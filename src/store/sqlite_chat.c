@@ -363,3 +363,42 @@ enum pos_err sq_jobs_requeue(struct pos_store *base)
 	sqlite3_finalize(st);
 	return sq_end(s, c, rc, false);
 }
+
+/* ---- accounts ---- */
+
+enum pos_err sq_user_delete(struct pos_store *base, const char *user_id,
+			    const char *keep_job_kind)
+{
+	static const char *const steps[] = {
+		/* relationships carry no foreign key: they go by hand */
+		"DELETE FROM memory_relationships WHERE memory_id IN"
+		" (SELECT id FROM memories WHERE user_id = ?1) OR related_memory_id IN"
+		" (SELECT id FROM memories WHERE user_id = ?1)",
+		"DELETE FROM jobs WHERE user_id = ?1 AND kind IS NOT ?2",
+		/* cascades: memories (and their tags, vectors, full-text rows by
+		 * trigger), sessions, refresh and API tokens, conversations */
+		"DELETE FROM users WHERE id = ?1",
+	};
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sqlite3_stmt *st = prep(c, steps[i]);
+		if (!st) {
+			rc = POS_ERR_STORE;
+			break;
+		}
+		sq_bind_str(st, 1, user_id);
+		if (sqlite3_bind_parameter_count(st) >= 2)
+			sq_bind_str(st, 2, keep_job_kind);
+		rc = done(c, st, "user delete");
+		if (!rc && i == 2 && sqlite3_changes(c->db) == 0)
+			rc = POS_ERR_NOT_FOUND;
+		sqlite3_finalize(st);
+	}
+	return sq_end(s, c, rc, false);
+}

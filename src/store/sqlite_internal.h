@@ -240,6 +240,8 @@ enum pos_err sq_job_update(struct pos_store *s, const struct pos_job *j);
 enum pos_err sq_job_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			const char *id, struct pos_job *out);
 enum pos_err sq_jobs_requeue(struct pos_store *s);
+enum pos_err sq_user_delete(struct pos_store *s, const char *user_id,
+			    const char *keep_job_kind);
 
 /* Stats and graph (sqlite_graph.c). */
 enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,

@@ -340,6 +340,11 @@ struct pos_store_ops {
 				const char *user_id, const char *id,
 				struct pos_job *out);
 	enum pos_err (*jobs_requeue)(struct pos_store *s);
+	/* Deletes an account and everything of it (memories, their index
+	 * rows and relationships, sessions, tokens, conversations, jobs but
+	 * those of `keep_job_kind`), in one transaction. */
+	enum pos_err (*user_delete)(struct pos_store *s, const char *user_id,
+				    const char *keep_job_kind);
 
 	enum pos_err (*memory_insert)(struct pos_store *s,
 				      struct pos_memory *m, size_t n,

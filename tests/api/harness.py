@@ -605,20 +605,34 @@ class ApiTestCase(unittest.TestCase):
         self.assertIsInstance(m["is_shared"], bool)
 
 
+def outward_ipv4():
+    """This machine's address on its default route (no packet is sent), or
+    None: a provider there is not on loopback, as a remote one would be."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))
+        ip = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
+
+
 class OpenAIStub:
     """One tests/stubs/openai_stub.py process (an OpenAI-compatible stand-in)."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(REPO_ROOT, "tests", "stubs", "openai_stub.py"),
-             "--port", "0"], stdin=subprocess.DEVNULL,
+             "--port", "0", "--host", host], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode("ascii", "replace").split()
         if len(line) != 2 or line[0] != "PORT":
             self.stop()
             raise RuntimeError("openai_stub.py did not print its port: %r" % (line,))
         self.port = int(line[1])
-        self.api = Api("http://127.0.0.1:%d" % self.port, timeout=30)
+        self.api = Api("http://%s:%d" % (host, self.port), timeout=30)
 
     def stop(self):
         if self.proc is None:

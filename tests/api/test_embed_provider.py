@@ -481,5 +481,52 @@ class EmbedProviderRateLimitTest(EmbedProviderCase):
         self.assertEqual(self.memory_count(u.token), 5)
 
 
+class PrivacyTierTest(EmbedProviderCase):
+    """A provider that is not on this machine (the stub on the outward
+    address): only `cloud` users' text is sent to it; the others stay
+    keyword-searchable and their text never leaves."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("needs its own server and embedding provider")
+        ip = harness.outward_ipv4()
+        if not ip:
+            raise unittest.SkipTest("no non-loopback IPv4 address to reach the stand-in on")
+        cls.stub = harness.OpenAIStub(host=ip)
+        cls.server_env = {
+            "PERSONALOS_EMBED_URL": "http://%s:%d/v1" % (ip, cls.stub.port),
+            "PERSONALOS_EMBED_MODEL": MODEL,
+        }
+        try:
+            harness.ApiTestCase.setUpClass.__func__(cls)
+        except BaseException:
+            cls.stub.stop()
+            raise
+
+    def test_only_cloud_users_text_leaves(self):
+        local, cloud = self.new_user(), self.new_user()
+        r = self.api.patch("/api/auth/me", {"privacy_tier": "cloud"}, token=cloud.token)
+        self.assertEqual(r.status, 200, r.raw[:200])
+        me = self.me(local.token)
+        self.assertEqual(me["privacy"]["providers"]["embeddings"], "remote")
+        self.assertFalse(me["privacy"]["leaves_machine"]["embeddings_to_remote_provider"])
+        self.assertTrue(self.me(cloud.token)["privacy"]["leaves_machine"]
+                        ["embeddings_to_remote_provider"])
+        private = "private " + words()
+        shared = "shared " + words()
+        mine = self.create_memory(local.token, private)
+        theirs = self.create_memory(cloud.token, shared)
+        # The worker embeds in seq order: once the later cloud memory is
+        # sent, the local one has been passed over.
+        self.wait_sent(shared, "the cloud user's memory")
+        self.wait_semantic(cloud.token, shared, theirs["id"], "the cloud user's memory")
+        self.assertNotIn(private, self.sent_texts())
+        # The local user's searches never reach the provider either, and
+        # still find their memory by keyword.
+        ids = self.search_ids(local.token, private, "hybrid")
+        self.assertIn(mine["id"], ids)
+        self.assertFalse(any(private in t for t in self.sent_texts()))
+
+
 if __name__ == "__main__":
     unittest.main()

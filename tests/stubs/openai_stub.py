@@ -221,6 +221,7 @@ class Handler(BaseHTTPRequestHandler):
         if body_raw is not None:
             entry["body_raw"] = body_raw
         st.log(entry)
+        self.entry = entry
 
         mode, seconds, retry_after, n = st.take_mode()
         if mode == "slow":
@@ -371,6 +372,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            self.entry["first_chunk_at"] = time.time()  # for bench/chat_bench.py
             if mode == "cut":
                 for ev in events[:max(2, len(events) // 2)]:
                     self.write_chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")

@@ -1,0 +1,552 @@
+/*
+ * chat.c — one chat message: prepare (retrieve + prompt) and run (model +
+ * save). See assistant.h for the two phases and docs/ASSISTANT.md for the
+ * prompt layout, the query rewrite and the token budget.
+ */
+#include <ctype.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "assistant/assistant.h"
+#include "assistant/memu.h"
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/uuid.h"
+#include "search/query.h"
+
+/* Prompt tokens are estimated as bytes / 4 (close for English text with
+ * the usual BPE tokenizers; only a budget, never a hard limit). */
+#define BYTES_PER_TOKEN 4
+#define MEMU_ITEMS_MAX 5
+
+struct pos_chat {
+	struct pos_arena *arena;
+	struct pos_assistant *as;
+	char user_id[POS_UUID_SIZE];
+	struct pos_conversation conv;
+	bool new_conv;
+	const char *message;
+	const char *tier;
+	const char *user_name;
+	struct pos_llm_msg *msgs;
+	size_t n_msgs;
+	struct pos_llm_doc *docs;
+	size_t n_docs;
+	const char **used;
+	size_t n_used;
+	size_t context_tokens;
+	const char *query;
+	struct pos_memu_item *memu_items;
+	size_t n_memu;
+	struct pos_llm_request req;
+	bool counted;               /* holds one of as->active */
+};
+
+static bool blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isspace((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* A conversation's title: the first line of its first message, cut to
+ * POS_CHAT_TITLE_MAX bytes on a UTF-8 boundary. */
+static const char *make_title(struct pos_arena *a, const char *msg)
+{
+	while (isspace((unsigned char)*msg))
+		msg++;
+	size_t n = strcspn(msg, "\r\n");
+	if (n > POS_CHAT_TITLE_MAX) {
+		n = POS_CHAT_TITLE_MAX;
+		while (n && ((unsigned char)msg[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return pos_arena_strndup(a, msg, n);
+}
+
+/* Words that make a message lean on what was said before. */
+static bool leans_on_history(const char *msg)
+{
+	static const char *const refs[] = {"it", "that", "this", "they", "them",
+					   "he", "she", "him", "her", "there", "those",
+					   "these", "then", "more", "else"};
+	size_t words = 0;
+	const unsigned char *p = (const unsigned char *)msg;
+	while (*p) {
+		while (*p && !isalnum(*p))
+			p++;
+		const unsigned char *s = p;
+		while (*p && isalnum(*p))
+			p++;
+		size_t n = (size_t)(p - s);
+		if (!n)
+			continue;
+		words++;
+		for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+			if (strlen(refs[i]) == n && strncasecmp((const char *)s, refs[i], n) == 0)
+				return true;
+	}
+	return words < 4;
+}
+
+/*
+ * The search query: the message with query syntax neutralised (a chat
+ * message is not a filter expression), prefixed by the previous user turn
+ * when the message leans on it ("and when is it?"). Cut to the parser's
+ * limit on a word boundary.
+ */
+static const char *search_query(struct pos_arena *a, const char *msg, const char *prev)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, POS_QUERY_MAX_BYTES - 1);
+	const char *parts[2] = {prev, msg};
+	for (int k = 0; k < 2; k++) {
+		if (!parts[k])
+			continue;
+		for (const char *p = parts[k]; *p; p++) {
+			char c = *p;
+			if (c == ':' || c == '"' || c == '(' || c == ')' || c == '*' || c == '^' ||
+			    (c == '-' && (p == parts[k] || isspace((unsigned char)p[-1]))))
+				c = ' ';
+			if (pos_buf_addc(&b, c) != POS_OK)
+				goto full;
+		}
+		if (pos_buf_addc(&b, ' ') != POS_OK)
+			goto full;
+	}
+full:
+	/* Cut back to a space so no word or UTF-8 sequence is split. */
+	if (b.len >= POS_QUERY_MAX_BYTES - 1) {
+		while (b.len && b.data[b.len - 1] != ' ')
+			b.len--;
+	}
+	const char *q = pos_arena_strndup(a, b.data ? b.data : "", b.len);
+	pos_buf_free(&b);
+	return q;
+}
+
+static enum pos_err load_history(struct pos_chat *c, const char **prev_user,
+				 struct pos_chat_message **hist, size_t *n)
+{
+	struct pos_assistant *as = c->as;
+	*hist = NULL;
+	*n = 0;
+	*prev_user = NULL;
+	if (c->new_conv || !as->cfg->chat_history)
+		return POS_OK;
+	enum pos_err rc = as->store->ops->messages_list(as->store, c->arena, c->user_id,
+							c->conv.id, as->cfg->chat_history,
+							hist, n);
+	if (rc)
+		return rc;
+	for (size_t i = *n; i > 0; i--)
+		if (!strcmp((*hist)[i - 1].role, "user")) {
+			*prev_user = (*hist)[i - 1].content;
+			break;
+		}
+	return POS_OK;
+}
+
+/* Retrieves the memories for the prompt: hybrid search, without this
+ * conversation's own saved exchanges (those come in as history). */
+static enum pos_err retrieve(struct pos_chat *c, struct pos_error *err)
+{
+	struct pos_assistant *as = c->as;
+	unsigned want = as->cfg->chat_memories;
+	c->docs = pos_arena_zalloc(c->arena, (want + 1) * sizeof(*c->docs));
+	c->used = pos_arena_zalloc(c->arena, (want + 1) * sizeof(*c->used));
+	if (!c->docs || !c->used)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	if (!want || blank(c->query, strlen(c->query)) || !as->mem->search)
+		return POS_OK;
+	struct pos_search_request req = {
+		.user_id = c->user_id,
+		.query = c->query,
+		.query_len = strlen(c->query),
+		.mode = POS_SEARCH_HYBRID,
+		.filters = {.user_id = c->user_id, .type = -1, .layer = -1,
+			    .after = POS_TIME_NONE, .before = POS_TIME_NONE},
+		.limit = want + 4,
+	};
+	struct pos_search_result res;
+	struct pos_error serr;
+	pos_error_clear(&serr);
+	enum pos_err rc = pos_search_run(as->mem->search, c->arena, &req, &res, &serr);
+	if (rc == POS_ERR_INVALID_FIELD)
+		return POS_OK; /* nothing searchable in the message */
+	if (rc)
+		return pos_error_set(err, rc, NULL, "%s", serr.message);
+	for (size_t i = 0; i < res.n && c->n_docs < want; i++) {
+		const struct pos_memory *m = &res.hits[i].memory;
+		if (!c->new_conv && m->thread && !strcmp(m->thread, c->conv.id) &&
+		    m->type == POS_TYPE_CONVERSATION)
+			continue;
+		c->docs[c->n_docs++] = (struct pos_llm_doc){
+			.id = m->id, .created_at = m->created_at,
+			.text = m->content, .len = m->content_len};
+	}
+	return POS_OK;
+}
+
+/* MemU's items for the question, when MemU is on and the tier allows it.
+ * Slow or down MemU costs this chat its items, nothing more. */
+static void retrieve_memu(struct pos_chat *c)
+{
+	struct pos_assistant *as = c->as;
+	if (!as->memu || strcmp(c->tier, "cloud") != 0)
+		return;
+	/* After a failure, chats skip MemU for a while instead of each
+	 * waiting out its timeout. */
+	int64_t now = pos_mono_us();
+	if (now < atomic_load(&as->memu_quiet_until))
+		return;
+	struct pos_error e;
+	pos_error_clear(&e);
+	struct pos_memu_item *items = NULL;
+	size_t n = 0;
+	if (pos_memu_retrieve(as->memu, c->arena, c->user_id, c->message, MEMU_ITEMS_MAX,
+			      &items, &n, &e) != POS_OK) {
+		atomic_store(&as->memu_quiet_until, pos_mono_us() + POS_MEMU_QUIET_US);
+		pos_warn("assistant: MemU retrieve failed: %s", e.message);
+		return;
+	}
+	c->memu_items = items;
+	c->n_memu = n;
+}
+
+static size_t cut_utf8(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+/* The system prompt: persona, then the memories as dated context within
+ * the token budget (the best first; the last one may be cut). */
+static enum pos_err add_context(struct pos_chat *c, const char *persona_json,
+				struct pos_buf *sys)
+{
+	struct pos_assistant *as = c->as;
+	enum pos_err rc = pos_persona_prompt(c->arena, persona_json, c->user_name,
+					     pos_now_us(), sys);
+	if (rc)
+		return rc;
+	size_t budget = (size_t)as->cfg->chat_context_tokens * BYTES_PER_TOKEN;
+	size_t used = 0;
+	size_t kept = 0;
+	if (c->n_docs || c->n_memu)
+		rc = pos_buf_adds(sys, "\nMemories from the user's store that may be relevant, "
+				       "most relevant first. Cite one as [n] when you use it. If "
+				       "they do not answer the question, say so instead of "
+				       "guessing.\n");
+	else
+		rc = pos_buf_adds(sys, "\nNo stored memory matched this message. Say so if the "
+				       "user asks about their own past.\n");
+	for (size_t i = 0; !rc && i < c->n_docs && used < budget; i++) {
+		const struct pos_llm_doc *d = &c->docs[i];
+		char day[40];
+		pos_time_format(d->created_at, day, sizeof(day));
+		day[10] = '\0';
+		size_t room = budget - used;
+		size_t n = cut_utf8(d->text, d->len, room);
+		if (n < d->len && n < 200 && kept)
+			break; /* a stub of a memory helps nobody */
+		rc = pos_buf_addf(sys, "[%zu] (%s) ", kept + 1, day);
+		if (!rc)
+			rc = pos_buf_add(sys, d->text, n);
+		if (!rc)
+			rc = pos_buf_adds(sys, n < d->len ? " …\n" : "\n");
+		used += n;
+		c->used[kept] = d->id;
+		c->docs[kept] = *d;
+		kept++;
+	}
+	c->n_docs = kept;
+	c->n_used = kept;
+	for (size_t i = 0; !rc && i < c->n_memu && used < budget; i++) {
+		const struct pos_memu_item *it = &c->memu_items[i];
+		size_t len = strlen(it->text ? it->text : "");
+		size_t n = cut_utf8(it->text ? it->text : "", len, budget - used);
+		rc = pos_buf_addf(sys, "[%zu] (MemU%s%s) ", kept + i + 1,
+				  it->category ? ", " : "", it->category ? it->category : "");
+		if (!rc)
+			rc = pos_buf_add(sys, it->text ? it->text : "", n);
+		if (!rc)
+			rc = pos_buf_addc(sys, '\n');
+		used += n;
+	}
+	c->context_tokens = (used + BYTES_PER_TOKEN - 1) / BYTES_PER_TOKEN;
+	return rc;
+}
+
+static void release(struct pos_chat *c)
+{
+	if (c->counted) {
+		atomic_fetch_sub(&c->as->active, 1);
+		c->counted = false;
+	}
+}
+
+void pos_chat_free(struct pos_chat *c)
+{
+	if (!c)
+		return;
+	release(c);
+	pos_arena_destroy(c->arena);
+}
+
+bool pos_chat_inline(const struct pos_chat *c)
+{
+	return pos_llm_builtin(c->as->llm);
+}
+
+const struct pos_llm_request *pos_chat_request(const struct pos_chat *c)
+{
+	return &c->req;
+}
+
+enum pos_err pos_chat_prepare(struct pos_assistant *as, const struct pos_chat_input *in,
+			      struct pos_chat **out, struct pos_error *err)
+{
+	*out = NULL;
+	if (!in->message || blank(in->message, in->message_len))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "message",
+				     "message must be a non-empty string");
+	if (in->message_len > POS_CHAT_MESSAGE_MAX)
+		return pos_error_set(err, POS_ERR_CONTENT_TOO_LARGE, "message",
+				     "message must be at most %d bytes", POS_CHAT_MESSAGE_MAX);
+	if (memchr(in->message, '\0', in->message_len))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "message",
+				     "message must not contain NUL characters");
+	if (atomic_load(&as->stopping))
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "the server is shutting down");
+	if (atomic_fetch_add(&as->active, 1) >= POS_CHAT_MAX_ACTIVE) {
+		atomic_fetch_sub(&as->active, 1);
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+				     "too many chats are waiting on the model; retry shortly");
+	}
+	struct pos_arena *a = pos_arena_new();
+	struct pos_chat *c = a ? pos_arena_zalloc(a, sizeof(*c)) : NULL;
+	if (!c) {
+		atomic_fetch_sub(&as->active, 1);
+		pos_arena_destroy(a);
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	}
+	c->arena = a;
+	c->as = as;
+	c->counted = true;
+	snprintf(c->user_id, sizeof(c->user_id), "%s", in->user_id);
+	enum pos_err rc = POS_OK;
+	c->message = pos_arena_strndup(a, in->message, in->message_len);
+	struct pos_user user;
+	if (!c->message) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto fail;
+	}
+	if ((rc = as->store->ops->user_by_id(as->store, a, c->user_id, &user))) {
+		pos_error_set(err, rc, NULL, NULL);
+		goto fail;
+	}
+	c->tier = user.privacy_tier ? user.privacy_tier : "local";
+	c->user_name = user.full_name;
+	if (!pos_llm_builtin(as->llm) && !as->llm_local && !strcmp(c->tier, "local")) {
+		rc = pos_error_set(err, POS_ERR_PRIVACY_TIER, "privacy_tier",
+				   "your privacy tier is local, and the configured model (%s) "
+				   "is not on this machine: set privacy_tier to hybrid or cloud "
+				   "to use it, or ask the operator to list it in local_providers",
+				   pos_llm_name(as->llm));
+		goto fail;
+	}
+	int64_t now = pos_now_us();
+	if (in->conversation_id) {
+		char norm[POS_UUID_SIZE];
+		if (!pos_uuid_valid(in->conversation_id, strlen(in->conversation_id), norm) ||
+		    as->store->ops->conversation_get(as->store, a, c->user_id, norm, &c->conv)) {
+			rc = pos_error_set(err, POS_ERR_NOT_FOUND, "conversation_id",
+					   "no such conversation");
+			goto fail;
+		}
+	} else {
+		c->new_conv = true;
+		pos_uuid_new_v7(c->conv.id, now);
+		snprintf(c->conv.user_id, sizeof(c->conv.user_id), "%s", c->user_id);
+		c->conv.title = make_title(a, c->message);
+		c->conv.created_at = c->conv.updated_at = now;
+		if (!c->conv.title) {
+			rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+			goto fail;
+		}
+	}
+	struct pos_chat_message *hist;
+	size_t n_hist;
+	const char *prev_user;
+	if ((rc = load_history(c, &prev_user, &hist, &n_hist))) {
+		pos_error_set(err, rc, NULL, NULL);
+		goto fail;
+	}
+	c->query = search_query(a, c->message,
+				prev_user && leans_on_history(c->message) ? prev_user : NULL);
+	if (!c->query) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto fail;
+	}
+	if ((rc = retrieve(c, err)))
+		goto fail;
+	retrieve_memu(c);
+	struct pos_buf sys;
+	pos_buf_init(&sys, (size_t)as->cfg->chat_context_tokens * BYTES_PER_TOKEN + 64 * 1024);
+	rc = add_context(c, user.persona_json, &sys);
+	const char *sys_text = rc ? NULL : pos_arena_strndup(a, sys.data ? sys.data : "", sys.len);
+	pos_buf_free(&sys);
+	if (rc || !sys_text) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto fail;
+	}
+	c->msgs = pos_arena_zalloc(a, (n_hist + 2) * sizeof(*c->msgs));
+	if (!c->msgs) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto fail;
+	}
+	c->msgs[c->n_msgs++] = (struct pos_llm_msg){"system", sys_text};
+	for (size_t i = 0; i < n_hist; i++)
+		c->msgs[c->n_msgs++] = (struct pos_llm_msg){hist[i].role, hist[i].content};
+	c->msgs[c->n_msgs++] = (struct pos_llm_msg){"user", c->message};
+	c->req = (struct pos_llm_request){
+		.msgs = c->msgs, .n_msgs = c->n_msgs, .question = c->message,
+		.docs = c->docs, .n_docs = c->n_docs, .temperature = -1,
+		.cancel = &as->stopping};
+	*out = c;
+	return POS_OK;
+fail:
+	pos_chat_free(c);
+	return rc;
+}
+
+/* ---- run: the model, then the save ---- */
+
+static const char *ids_json(struct pos_arena *a, const char **ids, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_string(ids[i]));
+	char *s = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	char *copy = s ? pos_arena_strdup(a, s) : NULL;
+	free(s);
+	return copy;
+}
+
+/* Saves the exchange: a conversation memory, then both messages. If the
+ * messages cannot be written the memory is removed again. */
+static enum pos_err save(struct pos_chat *c, const char *answer, size_t len,
+			 const char **memory_id, struct pos_error *err)
+{
+	struct pos_assistant *as = c->as;
+	struct pos_arena *a = c->arena;
+	/* The memory holds the exchange; an enormous answer is cut to fit the
+	 * memory size limit (the message keeps it whole). */
+	size_t msg_len = strlen(c->message);
+	size_t room = POS_CONTENT_MAX - msg_len - 64;
+	size_t alen = cut_utf8(answer, len, room);
+	json_t *used = json_array();
+	for (size_t i = 0; used && i < c->n_used; i++)
+		json_array_append_new(used, json_string(c->used[i]));
+	json_t *body = json_pack("{s:s%, s:s, s:s, s:[s], s:{s:s, s:s, s:o}}",
+				 "content", "", (size_t)0, "type", "conversation",
+				 "source", "chat", "tags", "chat",
+				 "metadata", "conversation_id", c->conv.id,
+				 "model", pos_llm_name(as->llm), "memories_used", used);
+	struct pos_buf content;
+	pos_buf_init(&content, POS_CONTENT_MAX);
+	enum pos_err rc = body ? POS_OK : POS_ERR_NOMEM;
+	if (!rc)
+		rc = pos_buf_adds(&content, "User: ");
+	if (!rc)
+		rc = pos_buf_add(&content, c->message, msg_len);
+	if (!rc)
+		rc = pos_buf_adds(&content, "\n\nAssistant: ");
+	if (!rc)
+		rc = pos_buf_add(&content, answer, alen);
+	if (!rc && json_object_set_new(body, "content",
+				       json_stringn(content.data, content.len)) != 0)
+		rc = POS_ERR_NOMEM;
+	pos_buf_free(&content);
+	struct pos_memory mem;
+	if (!rc)
+		rc = pos_memory_create(as->mem, a, c->user_id, body, &mem, err);
+	json_decref(body);
+	if (rc)
+		return err->code ? rc : pos_error_set(err, rc, NULL, NULL);
+	int64_t now = pos_now_us();
+	struct pos_chat_message msgs[2] = {0};
+	pos_uuid_new_v7(msgs[0].id, now);
+	msgs[0].role = "user";
+	msgs[0].content = c->message;
+	msgs[0].created_at = now;
+	pos_uuid_new_v7(msgs[1].id, now + 1);
+	msgs[1].role = "assistant";
+	msgs[1].content = pos_arena_strndup(a, answer, len);
+	msgs[1].memories_used_json = ids_json(a, c->used, c->n_used);
+	msgs[1].created_at = now + 1;
+	for (int i = 0; i < 2; i++)
+		snprintf(msgs[i].memory_id, sizeof(msgs[i].memory_id), "%s", mem.id);
+	if (!msgs[1].content || !msgs[1].memories_used_json)
+		rc = POS_ERR_NOMEM;
+	if (!rc)
+		rc = as->store->ops->chat_append(as->store, &c->conv, c->new_conv, msgs, 2);
+	if (rc) {
+		struct pos_error ignore;
+		pos_memory_delete(as->mem, c->user_id, mem.id, &ignore);
+		return pos_error_set(err, rc, NULL, "the exchange could not be saved");
+	}
+	*memory_id = pos_arena_strdup(a, mem.id);
+	/* Background work: extract facts and tasks; mirror to MemU. */
+	char job[POS_UUID_SIZE];
+	struct pos_error jerr;
+	pos_error_clear(&jerr);
+	char payload[128];
+	snprintf(payload, sizeof(payload), "{\"memory_id\":\"%s\"}", mem.id);
+	if (pos_job_enqueue(as, c->user_id, "memorize", payload, job, &jerr))
+		pos_warn("assistant: cannot queue memorize: %s", jerr.message);
+	if (as->memu && !strcmp(c->tier, "cloud") &&
+	    pos_job_enqueue(as, c->user_id, "memu_memorize", payload, job, &jerr))
+		pos_warn("assistant: cannot queue MemU memorize: %s", jerr.message);
+	return POS_OK;
+}
+
+enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *ctx,
+			  struct pos_chat_result *out, struct pos_error *err)
+{
+	struct pos_assistant *as = c->as;
+	const char *answer = NULL;
+	size_t len = 0;
+	enum pos_err rc = pos_llm_complete(as->llm, c->arena, &c->req, on_delta, ctx,
+					   &answer, &len, err);
+	atomic_fetch_add(&as->chats, 1);
+	if (rc) {
+		atomic_fetch_add(&as->chat_failures, 1);
+		return rc;
+	}
+	const char *memory_id = NULL;
+	if ((rc = save(c, answer, len, &memory_id, err))) {
+		atomic_fetch_add(&as->chat_failures, 1);
+		return rc;
+	}
+	*out = (struct pos_chat_result){
+		.response = answer, .response_len = len,
+		.conversation_id = c->conv.id,
+		.memories_used = c->used, .n_used = c->n_used,
+		.context_size = c->n_docs + c->n_memu,
+		.context_tokens = c->context_tokens,
+		.memory_id = memory_id,
+		.model = pos_llm_name(as->llm),
+		.rewritten_query = c->query,
+		.memu_items = c->memu_items, .n_memu = c->n_memu,
+	};
+	return POS_OK;
+}

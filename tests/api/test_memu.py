@@ -1,0 +1,188 @@
+"""MemU Cloud integration (docs/MEMU.md, docs/ASSISTANT.md) against the
+local stand-in tests/stubs/memu_stub.py: conversations of `cloud` users are
+memorized at MemU through the job queue, chat retrieval merges MemU's items
+(marked by origin), deleting an account deletes its MemU memories, and MemU
+being down never blocks local work."""
+
+import os
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+KEY = "test-memu-key"
+POLL_TIMEOUT = 60.0
+
+
+def poll(fn, timeout=POLL_TIMEOUT, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+class MemuStub:
+    """One tests/stubs/memu_stub.py process."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(harness.REPO_ROOT, "tests", "stubs", "memu_stub.py"),
+             "--port", "0"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL)
+        words = self.proc.stdout.readline().decode("ascii", "replace").split()
+        if not words or not words[-1].isdigit():
+            self.stop()
+            raise RuntimeError("memu_stub.py did not print its port: %r" % (words,))
+        self.port = int(words[-1])
+        self.api = harness.Api("http://127.0.0.1:%d" % self.port, timeout=30)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if getattr(self, "api", None) is not None:
+            self.api.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+
+    def mode(self, mode, **kw):
+        body = dict(kw)
+        body["mode"] = mode
+        r = self.api.post("/_stub/mode", body)
+        if r.status != 200:
+            raise AssertionError("memu stub mode %r: %d %r" % (mode, r.status, r.raw[:200]))
+
+    def requests(self, path=None):
+        r = self.api.get("/_stub/requests")
+        if r.status != 200 or not isinstance(r.json, list):
+            raise AssertionError("memu stub requests: %d %r" % (r.status, r.raw[:200]))
+        return [q for q in r.json if path is None or q.get("path") == path]
+
+
+def header(request, name):
+    for k, v in (request.get("headers") or {}).items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+class MemuTest(harness.ApiTestCase):
+    stub = None
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("needs its own server and MemU stand-in")
+        cls.stub = MemuStub()
+        cls.server_env = {
+            "MEMUU_API_KEY": KEY,  # MemU's own name for it
+            "MEMUU_BASE_URL": "http://127.0.0.1:%d" % cls.stub.port,
+            "MEMUU_AGENT_ID": "pos-test-agent",
+        }
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.stub.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.stub.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.stub.mode("ok")
+        self.addCleanup(self.stub.mode, "ok")
+
+    def cloud_user(self):
+        u = self.new_user()
+        r = self.api.patch("/api/auth/me", {"privacy_tier": "cloud"}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:200])
+        return u
+
+    def memorized_for(self, user_id):
+        return [q for q in self.stub.requests("/api/v3/memory/memorize")
+                if (q.get("body") or {}).get("user_id") == user_id]
+
+    def test_conversations_go_to_memu_and_come_back_in_chat(self):
+        u = self.cloud_user()
+        w = "zq" + uuid.uuid4().hex[:8]
+        me = self.me(u.token)
+        self.assertTrue(me["privacy"]["leaves_machine"]["memu"])
+        r = self.api.post("/api/chat/message",
+                          {"message": "My boat is called %s and it is blue." % w}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        sent = poll(lambda: self.memorized_for(u.id))
+        self.assertTrue(sent, "the exchange never reached MemU")
+        body = sent[0]["body"]
+        self.assertEqual(body["agent_id"], "pos-test-agent")
+        self.assertEqual(header(sent[0], "Authorization"), "Bearer " + KEY)
+        text = body.get("conversation_text") or str(body.get("conversation"))
+        self.assertIn(w, text)
+
+        # A later question finds MemU's item next to the local memories.
+        def with_memu():
+            r = self.api.post("/api/chat/message",
+                              {"message": "What is my boat %s called?" % w}, token=u.token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            memu = [s for s in r.json.get("sources", []) if s["origin"] == "memu"]
+            return (r.json, memu) if memu else None
+        got = poll(with_memu, timeout=30, step=0.5)
+        self.assertIsNotNone(got, "chat never merged a MemU item")
+        answer, memu = got
+        self.assertTrue(any(w in (s.get("text") or "") for s in memu))
+        self.assertGreaterEqual(answer["context_size"], len(answer["memories_used"]) + len(memu))
+        retrieve = self.stub.requests("/api/v3/memory/retrieve")
+        self.assertTrue(any((q.get("body") or {}).get("user_id") == u.id for q in retrieve))
+
+    def test_local_tier_never_reaches_memu(self):
+        u = self.new_user()  # local by default
+        self.assertFalse(self.me(u.token)["privacy"]["leaves_machine"]["memu"])
+        r = self.api.post("/api/chat/message", {"message": "a secret between us"},
+                          token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        # the local memorize job runs; nothing of this user goes to MemU
+        mid = r.json["memory_id"]
+        poll(lambda: self.api.get("/api/memories?source=memorize", token=u.token).json["total"]
+             or self.api.get("/api/memories/" + mid, token=u.token).status == 200, timeout=5)
+        for q in self.stub.requests():
+            self.assertNotEqual((q.get("body") or {}).get("user_id"), u.id)
+
+    def test_memu_down_does_not_block_chat_and_is_retried(self):
+        u = self.cloud_user()
+        self.stub.mode("down")
+        r = self.api.post("/api/chat/message", {"message": "remember the red kite"},
+                          token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual([s for s in r.json["sources"] if s["origin"] == "memu"], [])
+        self.stub.mode("ok")
+        sent = poll(lambda: [q for q in self.memorized_for(u.id)
+                             if "red kite" in str(q.get("body"))])
+        self.assertTrue(sent, "the memorize job was not retried after MemU came back")
+
+    def test_deleting_the_account_deletes_memu_memories(self):
+        u = self.cloud_user()
+        r = self.api.request("DELETE", "/api/auth/me", {"password": u.password}, token=u.token)
+        self.assertEqual(r.status, 204, r.raw[:300])
+        deleted = poll(lambda: [q for q in self.stub.requests("/api/v3/memory/delete")
+                                if (q.get("body") or {}).get("user_id") == u.id])
+        self.assertTrue(deleted, "MemU was never asked to delete the user's memories")
+        self.assertEqual(deleted[0]["body"]["agent_id"], "pos-test-agent")
+
+
+if __name__ == "__main__":
+    unittest.main()
