@@ -138,7 +138,7 @@ static enum pos_err memu_memorize(struct pos_assistant *as, struct pos_arena *a,
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such user");
 	const char *task = NULL, *status = NULL;
 	enum pos_err rc = pos_memu_memorize(as->memu, a, j->user_id,
-					    u.full_name ? u.full_name : u.email, NULL, 0,
+					    u.full_name, NULL, 0,
 					    m.content, &task, &status, err);
 	if (rc)
 		return rc;
