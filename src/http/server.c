@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "http/static.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -403,6 +404,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	if (r->started)
 		return MHD_YES;
 	r->started = true;
+	int sret; /* no API route: maybe a file of the web app (http/static.c) */
+	if (!r->route && !r->allow && pos_static_serve(srv, r, &sret))
+		return (enum MHD_Result)sret;
 	dispatch(srv, r);
 	return queue(r, pos_mono_us() - r->start_us);
 }
