@@ -37,7 +37,7 @@ function Header({ path, query, user, onLogout }) {
     const onKey = (e) => {
       const t = e.target;
       const typing = t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
-      if ((e.key === 'k' && (e.ctrlKey || e.metaKey)) || (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)) {
+      if ((e.key.toLowerCase() === 'k' && (e.ctrlKey || e.metaKey)) || (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)) {
         e.preventDefault();
         input.current.focus();
         input.current.select();
@@ -174,7 +174,7 @@ function App() {
     <>
       <Header path={path} query={query} user={user} onLogout={logout} />
       {!online && <p class="offline" role="status">You are offline. New memories are kept here and sent when you reconnect.</p>}
-      <ErrorBoundary key={path}>{page}</ErrorBoundary>
+      <ErrorBoundary key={path.split('/')[1]}>{page}</ErrorBoundary>
       <Toasts />
     </>
   );

@@ -75,6 +75,7 @@ export function Chat({ conversationId }) {
   const [unavailable, setUnavailable] = useState(false);
   const [suggestions, setSuggestions] = useState([]);
   const bottom = useRef(null);
+  const created = useRef(null); // the conversation this screen just started
 
   useEffect(() => localStorage.setItem(DRAFT, text), [text]);
 
@@ -93,6 +94,8 @@ export function Chat({ conversationId }) {
   }, []);
 
   useEffect(() => {
+    if (conversationId && conversationId === created.current) return; // already on screen
+    created.current = null;
     setMessages([]);
     setError(null);
     if (!conversationId) return;
@@ -138,6 +141,7 @@ export function Chat({ conversationId }) {
       update({ content: final && typeof final.response === 'string' ? final.response : acc,
         memories_used: (final && final.memories_used) || [], streaming: false });
       if (final && final.conversation_id && final.conversation_id !== conversationId) {
+        created.current = final.conversation_id;
         navigate('/chat/' + final.conversation_id, { replace: !conversationId });
       }
       loadConvs();
