@@ -45,6 +45,7 @@ if (!existsSync(CHROMIUM)) skip(`no Chromium at ${CHROMIUM}`);
 // ---- processes ----
 
 const children = [];
+const servers = [];
 const tmpDirs = [];
 
 function freePort() {
@@ -81,6 +82,7 @@ async function startServer(env) {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(p);
+  servers.push(p);
   const base = `http://127.0.0.1:${port}`;
   const until = Date.now() + 20_000;
   while (Date.now() < until) {
@@ -553,6 +555,16 @@ async function main() {
   });
 
   await browser.close();
+  // The server must stop cleanly (under ASan this is where leaks show).
+  for (const p of servers) {
+    const code = await new Promise((resolve) => {
+      if (p.exitCode !== null) return resolve(p.exitCode);
+      p.once('exit', (c, sig) => resolve(c === null ? sig : c));
+      p.kill('SIGTERM');
+    });
+    results.push({ name: 'server stops cleanly', ok: code === 0, error: 'exit ' + code });
+    console.log(`${code === 0 ? 'ok  ' : 'FAIL'} server stops cleanly (exit ${code})`);
+  }
   const failed = results.filter((r) => !r.ok);
   console.log(`\n${results.length - failed.length}/${results.length} steps passed; screenshots in ${ARTIFACTS}`);
   for (const f of failed) console.log('failed: ' + f.name);
