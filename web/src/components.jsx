@@ -1,5 +1,6 @@
 // Small building blocks shared by the pages.
 import { Component } from 'preact';
+import { memo } from 'preact/compat';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { renderMarkdown } from './lib/markdown.js';
 import { onToasts, dismiss } from './lib/toast.js';
@@ -17,7 +18,7 @@ export function Markdown({ text, terms = [], max = 0, class: cls = '' }) {
   return <div ref={ref} class={'md ' + cls} />;
 }
 
-export function MemoryItem({ memory, terms, pending }) {
+export const MemoryItem = memo(function MemoryItem({ memory, terms, pending }) {
   const open = (e) => {
     // Links inside the content keep their own behaviour.
     if (pending || e.target.closest('a') || window.getSelection().toString()) return;
@@ -47,7 +48,7 @@ export function MemoryItem({ memory, terms, pending }) {
       )}
     </article>
   );
-}
+}, (a, b) => a.memory === b.memory && a.pending === b.pending && (a.terms || []).join('\u0000') === (b.terms || []).join('\u0000'));
 
 export function Toasts() {
   const [items, setItems] = useState([]);

@@ -1,7 +1,7 @@
 // Search as you type: each keystroke cancels the previous request; results
 // show highlighted matches; chips toggle type/layer filters and show the
 // filters written in the query (type:note tag:work) with a way to remove them.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, qs } from '../lib/api.js';
 import { highlightTerms } from '../lib/markdown.js';
 import { TYPES, LAYERS, isHidden } from '../lib/memories.js';
@@ -23,7 +23,9 @@ export function Search({ query }) {
   const [busy, setBusy] = useState(false);
   const ctl = useRef(null);
 
-  useEffect(() => {
+  // A layout effect: the request starts in the same task as the keystroke,
+  // not after the next paint.
+  useLayoutEffect(() => {
     if (ctl.current) ctl.current.abort();
     if (!q.trim() && !type && !layer) {
       setRes(null);
@@ -63,7 +65,9 @@ export function Search({ query }) {
   };
 
   const inline = [...q.matchAll(FILTER_RE)].map((m) => m[0].trim());
-  const terms = highlightTerms(q);
+  // Highlight with the query the results are for: results on screen are
+  // not re-rendered on each keystroke, only when new ones arrive.
+  const terms = highlightTerms(res ? res.q : '');
   const items = res ? res.memories.filter((m) => !isHidden(m.id)) : [];
   return (
     <main id="main">
@@ -92,7 +96,7 @@ export function Search({ query }) {
           {busy ? ' · updating…' : ''}
         </p>
       )}
-      <section class="list" aria-label="Search results">
+      <section class="list" aria-label="Search results" data-query={res ? res.q : ''}>
         {items.map((m) => <MemoryItem key={m.id} memory={m} terms={terms} />)}
         {res && res.total === 0 && <p class="empty">Nothing found for “{res.q}”.</p>}
       </section>
