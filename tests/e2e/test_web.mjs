@@ -196,6 +196,20 @@ async function main() {
   page.on('request', (r) => urls.push(r.url()));
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  const cspViolations = [];
+  page.on('console', (m) => {
+    // Chromium reports "Executing inline event handler" as soon as markup
+    // with on* attributes is *parsed*, even into DOMPurify's inert
+    // DOMParser document (checked: new DOMParser().parseFromString(
+    // '<img onerror=1>') alone reports it). The hostile memory below does
+    // that on every render; that its handlers never reach the page is
+    // asserted there. Every other violation (inline script or style, eval,
+    // another origin) is the app's own fault.
+    if (/Content Security Policy/i.test(m.text()) && !/inline event handler/i.test(m.text())) {
+      cspViolations.push(m.text());
+      if (process.env.POS_E2E_DEBUG) console.log('CSP violation at', page.url(), JSON.stringify(m.location()));
+    }
+  });
   let token = null;
   const refreshToken = async () => {
     token = (await session(page)).access_token;
@@ -490,12 +504,13 @@ async function main() {
     await page.unroute('**/api/chat/message');
   });
 
-  await step('tokens never travel in URLs', page, async () => {
+  await step('tokens never travel in URLs; no page errors or CSP violations', page, async () => {
     const s = await session(page);
     const secrets = [s.access_token, s.refresh_token, 'Bearer'];
     const bad = urls.filter((u) => secrets.some((t) => t && u.includes(t)) || /token=/i.test(u));
     assert(bad.length === 0, 'URLs with tokens: ' + bad.join(' '));
     assert(pageErrors.length === 0, 'uncaught page errors: ' + pageErrors.join(' | '));
+    assert(cspViolations.length === 0, 'the app itself tripped its CSP: ' + cspViolations.join(' | '));
   });
 
   // A phone: its own session, 360 px wide.
