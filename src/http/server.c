@@ -3,6 +3,7 @@
  * checks, responses, per-request log lines and metrics, graceful stop.
  */
 #include "http/server.h"
+#include "http/static.h"  /* the web app's files (pos_static_serve) */
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -18,7 +19,6 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
-#include "http/static.h"
 
 #define ERROR_BODY_MAX 4096
 
