@@ -454,11 +454,16 @@ async function main() {
     assert(probe.status === 200, 'chat probe answered ' + probe.status + ' ' + probe.text.slice(0, 200));
     await page.goto('/chat');
     await page.getByTestId('chat-input').fill('What did I write about oat milk?');
+    const streamed = page.waitForResponse((r) => r.url().endsWith('/api/chat/message'));
     await page.getByTestId('chat-send').click();
+    const resp = await streamed;
+    assert((resp.headers()['content-type'] || '').includes('text/event-stream'), 'the answer is streamed: ' + resp.headers()['content-type']);
     const answer = page.getByTestId('chat-answer').last();
     await waitUntil(async () => (await answer.getAttribute('aria-busy')) === 'false', 'the streamed answer to finish', 30_000);
     const text = (await answer.textContent()).trim();
     assert(text.length > 0 && text !== '…', 'an answer: ' + text);
+    console.log('     chat answer: ' + text.slice(0, 120));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'chat-answer.png'), fullPage: true });
     await waitUntil(() => /\/chat\/[^/]+$/.test(page.url()), 'the conversation in the URL');
     await page.locator('.convs li a').first().waitFor();
     const cites = answer.getByTestId('chat-citation');
