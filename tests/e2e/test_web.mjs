@@ -293,6 +293,9 @@ async function main() {
     await page.locator('main').click({ position: { x: 5, y: 5 } });
     await page.keyboard.press('Control+K');
     assert(await page.evaluate(() => document.activeElement.dataset.testid === 'search-input'), 'Ctrl+K focuses search');
+    await page.locator('main').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('n');
+    await waitUntil(() => page.evaluate(() => document.activeElement.dataset.testid === 'capture-input'), '`n` to focus the capture box');
   });
 
   let memId = null;
@@ -481,9 +484,10 @@ async function main() {
       body: JSON.stringify({ conversations: [{ id: 'c-1', title: 'Earlier chat' }], messages: [] }) }));
     await page.route('**/api/chat/suggestions', (r) => r.fulfill({ status: 200, contentType: 'application/json',
       body: JSON.stringify({ suggestions: [{ text: 'What did I capture today?', kind: 'question', memory_ids: [] }] }) }));
-    let fail = true;
+    let mode = 'offline';
     await page.route('**/api/chat/message', (r) => {
-      if (fail) return r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"model is down"}}' });
+      if (mode === 'offline') return r.abort('internetdisconnected');
+      if (mode === 'down') return r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"model is down"}}' });
       const body = JSON.parse(r.request().postData());
       assert(body.stream === true && body.message === 'Tell me about milk', 'the request: ' + r.request().postData());
       return r.fulfill({ status: 200, contentType: 'text/event-stream', body:
@@ -494,10 +498,18 @@ async function main() {
     await page.getByRole('button', { name: 'What did I capture today?' }).waitFor();
     await page.getByText('Earlier chat').waitFor();
     await page.getByTestId('chat-input').fill('Tell me about milk');
-    await page.getByTestId('chat-send').click();
+    await ctx.setOffline(true);
+    try {
+      await page.getByTestId('chat-send').click();
+      await page.getByRole('alert').filter({ hasText: 'Cannot reach the server' }).waitFor();
+      assert((await page.getByTestId('chat-input').inputValue()) === 'Tell me about milk', 'the question is kept offline');
+      mode = 'down';
+    } finally {
+      await ctx.setOffline(false); // the question goes again by itself; this time the model is down
+    }
     await page.getByRole('alert').filter({ hasText: 'model is down' }).waitFor();
     assert((await page.getByTestId('chat-input').inputValue()) === 'Tell me about milk', 'the question is kept');
-    fail = false;
+    mode = 'ok';
     await page.getByRole('button', { name: 'Try again' }).click();
     const answer = page.getByTestId('chat-answer').last();
     await answer.locator('strong', { hasText: 'oat milk' }).waitFor();

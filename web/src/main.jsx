@@ -18,6 +18,7 @@ import { Stats } from './pages/Stats.jsx';
 import { Tokens } from './pages/Tokens.jsx';
 
 const NAV = [
+  ['/?capture=1', '+ Capture'],
   ['/', 'Timeline'],
   ['/chat', 'Chat'],
   ['/stats', 'Stats'],
@@ -37,10 +38,15 @@ function Header({ path, query, user, onLogout }) {
     const onKey = (e) => {
       const t = e.target;
       const typing = t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
-      if ((e.key.toLowerCase() === 'k' && (e.ctrlKey || e.metaKey)) || (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)) {
+      const plain = !typing && !e.ctrlKey && !e.metaKey && !e.altKey;
+      if ((e.key.toLowerCase() === 'k' && (e.ctrlKey || e.metaKey)) || (e.key === '/' && plain)) {
         e.preventDefault();
         input.current.focus();
         input.current.select();
+      } else if (e.key === 'n' && plain) {
+        // `n`: the capture box, from anywhere.
+        e.preventDefault();
+        navigate('/?capture=' + Date.now());
       }
     };
     window.addEventListener('keydown', onKey);
@@ -77,7 +83,8 @@ function Header({ path, query, user, onLogout }) {
         <ul>
           {NAV.map(([href, label]) => (
             <li key={href}>
-              <Link href={href} aria-current={(href === '/' ? path === '/' : path.startsWith(href)) ? 'page' : undefined}>{label}</Link>
+              <Link href={href} title={href.startsWith('/?capture') ? 'Capture a memory (n)' : undefined}
+                aria-current={href.startsWith('/?') ? undefined : (href === '/' ? path === '/' : path.startsWith(href)) ? 'page' : undefined}>{label}</Link>
             </li>
           ))}
           <li>
@@ -155,7 +162,7 @@ function App() {
 
   let page;
   let m;
-  if (path === '/' || authPage) page = <Timeline query={query} focusCapture={query.has('capture')} />;
+  if (path === '/' || authPage) page = <Timeline query={query} focusCapture={query.get('capture')} />;
   else if (path === '/search') page = <Search query={query} />;
   else if ((m = match('/memories/:id', path))) page = <Detail id={m.id} />;
   else if (path === '/chat' || path === '/chat/') page = <Chat />;

@@ -79,6 +79,16 @@ export function Chat({ conversationId }) {
 
   useEffect(() => localStorage.setItem(DRAFT, text), [text]);
 
+  // A question that failed for want of a connection is sent again as soon
+  // as the browser is back online.
+  const retry = useRef(null);
+  retry.current = () => failed && !busy && error && error.retryable && send(failed);
+  useEffect(() => {
+    const on = () => retry.current();
+    window.addEventListener('online', on);
+    return () => window.removeEventListener('online', on);
+  }, []);
+
   const loadConvs = () =>
     api('GET', '/api/chat/history').then((r) => setConvs(r.conversations || []), (e) => {
       if (e.status === 404) setUnavailable(true);
