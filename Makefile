@@ -1,5 +1,6 @@
 # PersonalOS — the two commands of the README, and a few helpers.
-#   make run    install what is missing, build, serve on 127.0.0.1:8420 (data in ./data)
+#   make run    install what is missing, build (server and web app), serve the
+#               API and the app on http://127.0.0.1:8420 (data in ./data)
 #   make test   install what is missing, build twice (normal, ASan+UBSan), run every test
 # Everything is built by CMake; this file only strings the steps together.
 
@@ -9,21 +10,21 @@ BENCH_BUILD ?= build-release
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build run test test-normal test-asan bench clean
+.PHONY: all deps build run test test-normal test-asan bench clean web
 
 all: build
 
 deps:
 	@./scripts/install-deps
 
-build: deps
+build: deps web
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
 	./$(BUILD)/personalos serve
 
-test: deps
+test: deps web
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-asan
 
@@ -44,6 +45,11 @@ bench: deps
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 	@cmake --build $(BENCH_BUILD) -j$(JOBS)
 	@python3 bench/run_core.py --bin $(BENCH_BUILD)/personalos
+
+# The web app (web/ -> web/dist, served at /): npm ci + vite build, each
+# skipped when up to date.
+web: deps
+	@./scripts/build-web
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -98,6 +98,9 @@ static const struct opt options[] = {
 	 "layer boost weight: archive ranks lower (default 0.05)"},
 	{"search_boost_access", "PERSONALOS_SEARCH_BOOST_ACCESS", OPT_DOUBLE, 0, 10,
 	 "access-count boost weight (default 0.02)"},
+	/* web app */
+	{"web_root", "PERSONALOS_WEB_ROOT", OPT_PATH, 0, 0,
+	 "directory of the web app build served at / (default ./web/dist)"},
 };
 
 void pos_config_defaults(struct pos_config *c)
@@ -131,6 +134,7 @@ void pos_config_defaults(struct pos_config *c)
 	c->search_boost_importance = 0.05;
 	c->search_boost_layer = 0.05;
 	c->search_boost_access = 0.02;
+	snprintf(c->web_root, sizeof(c->web_root), "./web/dist");
 }
 
 bool pos_parse_int(const char *s, long long min, long long max, long long *out)
@@ -217,11 +221,13 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 				      sizeof(c->listen_host), &c->listen_port))
 			goto bad;
 		return POS_OK;
-	case OPT_PATH:
-		if (!*value || strlen(value) >= sizeof(c->data_dir))
+	case OPT_PATH: {
+		char *dst = !strcmp(key, "web_root") ? c->web_root : c->data_dir;
+		if (!*value || strlen(value) >= PATH_MAX)
 			goto bad;
-		snprintf(c->data_dir, sizeof(c->data_dir), "%s", value);
+		snprintf(dst, PATH_MAX, "%s", value);
 		return POS_OK;
+	}
 	case OPT_DOUBLE: {
 		char *end;
 		errno = 0;

@@ -16,10 +16,11 @@ static int cmd_help(int argc, char **argv);
 
 static const struct pos_cli_cmd commands[] = {
 	{"serve", "run the HTTP server",
-	 "usage: personalos serve [--listen HOST:PORT] [--data DIR] [--config FILE]\n"
+	 "usage: personalos serve [--listen HOST:PORT] [--data DIR] [--web DIR] [--config FILE]\n"
 	 "\n"
-	 "Serves the PersonalOS API (and later the web app) until SIGINT/SIGTERM,\n"
-	 "then finishes in-flight requests and closes the store.\n",
+	 "Serves the PersonalOS API and the web app (the build in --web DIR,\n"
+	 "default ./web/dist) until SIGINT/SIGTERM, then finishes in-flight\n"
+	 "requests and closes the store.\n",
 	 pos_cli_serve},
 	{"user", "manage accounts: user add EMAIL | user list",
 	 "usage: personalos user add EMAIL [--name NAME] [--data DIR]\n"
@@ -144,7 +145,11 @@ int pos_cli_config(int *argc, char **argv, struct pos_config *cfg,
 		} else if ((v = opt_value(*argc, argv, &i, "--listen"))) {
 			if (pos_config_set(cfg, "listen", v, "--listen", &err))
 				goto bad;
+		} else if ((v = opt_value(*argc, argv, &i, "--web"))) {
+			if (pos_config_set(cfg, "web_root", v, "--web", &err))
+				goto bad;
 		} else if (!strncmp(argv[i], "--data", 6) || !strncmp(argv[i], "--listen", 8) ||
+			   !strcmp(argv[i], "--web") ||
 			   !strncmp(argv[i], "--config", 8)) {
 			fprintf(stderr, "personalos: %s needs a value\n%s", argv[i], usage);
 			return 2;

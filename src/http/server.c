@@ -3,6 +3,7 @@
  * checks, responses, per-request log lines and metrics, graceful stop.
  */
 #include "http/server.h"
+#include "http/static.h"  /* the web app's files (pos_static_serve) */
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -450,6 +451,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	r->started = true;
+	int sret; /* no API route: maybe a file of the web app (http/static.c) */
+	if (!r->route && !r->allow && pos_static_serve(srv, r, &sret))
+		return (enum MHD_Result)sret;
 	dispatch(srv, r);
 	if (r->deferred && !r->answered) {
 		/* Park first, then start: the resume can only follow the suspend. */

@@ -1,0 +1,71 @@
+// User content -> safe DOM: Markdown through marked, then DOMPurify (no
+// scripts, handlers, javascript: URLs, forms or frames), then optional
+// highlighting of search terms in the text nodes.
+import { marked } from 'marked';
+import DOMPurify from 'dompurify';
+
+marked.setOptions({ gfm: true, breaks: true });
+
+DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+  if (node.tagName === 'A' && node.getAttribute('href')) {
+    node.setAttribute('target', '_blank');
+    node.setAttribute('rel', 'noopener noreferrer nofollow');
+  }
+});
+
+const PURIFY = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select', 'iframe', 'video', 'audio'],
+  FORBID_ATTR: ['style'],
+  RETURN_DOM_FRAGMENT: true,
+};
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+// Words of a search query worth highlighting: no filters (key:value), no
+// exclusions (-word), quotes dropped.
+export function highlightTerms(query) {
+  if (!query) return [];
+  const out = [];
+  const re = /"([^"]+)"|(\S+)/g;
+  let m;
+  while ((m = re.exec(query))) {
+    const t = m[1] || m[2];
+    if (!m[1] && (/^[a-z_]+:/i.test(t) || t.startsWith('-'))) continue;
+    for (const w of t.split(/\s+/)) if (w.length > 1 || /\w/.test(w)) out.push(w);
+  }
+  return out;
+}
+
+function highlight(root, terms) {
+  if (!terms.length) return;
+  const re = new RegExp('(' + terms.map(escapeRe).join('|') + ')', 'gi');
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  while (walker.nextNode()) nodes.push(walker.currentNode);
+  for (const n of nodes) {
+    const text = n.nodeValue;
+    re.lastIndex = 0;
+    if (!re.test(text)) continue;
+    const frag = document.createDocumentFragment();
+    let last = 0;
+    text.replace(re, (match, _g, offset) => {
+      if (offset > last) frag.appendChild(document.createTextNode(text.slice(last, offset)));
+      const mark = document.createElement('mark');
+      mark.textContent = match;
+      frag.appendChild(mark);
+      last = offset + match.length;
+      return match;
+    });
+    if (last < text.length) frag.appendChild(document.createTextNode(text.slice(last)));
+    n.parentNode.replaceChild(frag, n);
+  }
+}
+
+// Returns a sanitized DocumentFragment for `text` (Markdown).
+export function renderMarkdown(text, terms = []) {
+  const html = marked.parse(String(text || ''), { async: false });
+  const frag = DOMPurify.sanitize(html, PURIFY);
+  highlight(frag, terms);
+  return frag;
+}

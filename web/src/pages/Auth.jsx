@@ -1,0 +1,70 @@
+import { useState } from 'preact/hooks';
+import { api, saveSession } from '../lib/api.js';
+import { Link, navigate } from '../lib/router.jsx';
+import { ErrorNote } from '../components.jsx';
+
+export function Auth({ mode, notice, onSignedIn }) {
+  const reg = mode === 'register';
+  const p = reg ? 'register' : 'login';
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [name, setName] = useState('');
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body = reg ? { email, password, full_name: name || undefined } : { email, password };
+      const answer = await api('POST', '/api/auth/' + (reg ? 'register' : 'login'), body, { anonymous: true });
+      saveSession(answer);
+      onSignedIn(answer.user);
+      navigate('/', { replace: true });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main id="main" class="auth">
+      <div class="panel">
+        <h1>{reg ? 'Create your account' : 'Sign in to PersonalOS'}</h1>
+        {notice && <p class="notice" role="status">{notice}</p>}
+        <form onSubmit={submit}>
+          {reg && (
+            <label>
+              Name (optional)
+              <input type="text" autocomplete="name" value={name} onInput={(e) => setName(e.target.value)} />
+            </label>
+          )}
+          <label>
+            Email
+            <input data-testid={p + '-email'} type="email" required autocomplete="email" value={email}
+              onInput={(e) => setEmail(e.target.value)} />
+          </label>
+          <label>
+            Password{reg && <span class="muted"> (at least 10 characters)</span>}
+            <input data-testid={p + '-password'} type="password" required minLength={reg ? 10 : undefined}
+              autocomplete={reg ? 'new-password' : 'current-password'} value={password}
+              onInput={(e) => setPassword(e.target.value)} />
+          </label>
+          <ErrorNote error={error} />
+          <button data-testid={p + '-submit'} type="submit" class="primary" disabled={busy}>
+            {busy ? 'Please wait…' : reg ? 'Create account' : 'Sign in'}
+          </button>
+        </form>
+        <p>
+          {reg ? (
+            <>Already have an account? <Link href="/login">Sign in</Link></>
+          ) : (
+            <>New here? <Link href="/register">Create an account</Link></>
+          )}
+        </p>
+      </div>
+    </main>
+  );
+}

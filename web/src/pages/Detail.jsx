@@ -1,0 +1,118 @@
+// One memory: read, edit (content, type, tags, layer, importance), delete
+// with undo, and its related memories.
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../lib/api.js';
+import { TYPES, LAYERS, deleteWithUndo, fmtDate, snippet } from '../lib/memories.js';
+import { navigate, Link } from '../lib/router.jsx';
+import { Markdown, ErrorNote, Spinner } from '../components.jsx';
+import { parseTags } from './Capture.jsx';
+
+export function Detail({ id }) {
+  const [m, setM] = useState(null);
+  const [error, setError] = useState(null);
+  const [edit, setEdit] = useState(null);
+  const [saving, setSaving] = useState(false);
+  const [related, setRelated] = useState([]);
+
+  const load = () => {
+    setError(null);
+    api('GET', '/api/memories/' + encodeURIComponent(id)).then(setM, setError);
+  };
+  useEffect(() => {
+    setM(null);
+    setEdit(null);
+    load();
+  }, [id]);
+
+  useEffect(() => {
+    if (!m) return;
+    const ids = (m.related_memory_ids || []).slice(0, 10);
+    if (m.parent_memory_id) ids.unshift(m.parent_memory_id);
+    Promise.all(ids.map((r) => api('GET', '/api/memories/' + r).catch(() => null)))
+      .then((rs) => setRelated(rs.filter(Boolean)));
+  }, [m && m.id, m && m.updated_at]);
+
+  const startEdit = () => setEdit({
+    content: m.content, type: m.type, layer: m.layer, tags: (m.tags || []).join(', '),
+    importance_score: m.importance_score ?? 0.5,
+  });
+
+  const save = async (e) => {
+    e.preventDefault();
+    setSaving(true);
+    setError(null);
+    try {
+      const body = { ...edit, tags: parseTags(edit.tags), importance_score: Number(edit.importance_score) };
+      setM(await api('PUT', '/api/memories/' + m.id, body));
+      setEdit(null);
+    } catch (err) {
+      setError(err); // the edit stays on screen
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const del = () => {
+    deleteWithUndo(m);
+    navigate('/');
+  };
+
+  if (!m) return <main id="main">{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
+  const set = (k) => (e) => setEdit({ ...edit, [k]: e.target.value });
+  return (
+    <main id="main">
+      <article class="panel detail">
+        <header class="memory-meta">
+          <span class={'badge type-' + m.type}>{m.type}</span>
+          <span class="badge">{m.layer}</span>
+          <time datetime={m.created_at}>{fmtDate(m.created_at)}</time>
+          <span class="muted">· {m.source} · importance {Number(m.importance_score ?? 0).toFixed(1)}</span>
+        </header>
+        {edit ? (
+          <form onSubmit={save} class="edit">
+            <label>Content (Markdown)
+              <textarea data-testid="edit-content" rows={8} value={edit.content} onInput={set('content')} />
+            </label>
+            <div class="capture-row">
+              <label>Type <select value={edit.type} onChange={set('type')}>{TYPES.map((t) => <option key={t}>{t}</option>)}</select></label>
+              <label>Layer <select value={edit.layer} onChange={set('layer')}>{LAYERS.map((t) => <option key={t}>{t}</option>)}</select></label>
+              <label class="grow">Tags <input type="text" value={edit.tags} onInput={set('tags')} /></label>
+            </div>
+            <label>Importance {Number(edit.importance_score).toFixed(1)}
+              <input type="range" min="0" max="1" step="0.1" value={edit.importance_score} onInput={set('importance_score')} />
+            </label>
+            <ErrorNote error={error} />
+            <div class="actions">
+              <button type="submit" class="primary" data-testid="edit-save" disabled={saving}>Save</button>
+              <button type="button" onClick={() => setEdit(null)}>Cancel</button>
+            </div>
+          </form>
+        ) : (
+          <>
+            <Markdown text={m.content} />
+            {m.tags && m.tags.length > 0 && (
+              <ul class="tags" aria-label="tags">
+                {m.tags.map((t) => <li key={t}><Link href={'/?tag=' + encodeURIComponent(t)}>#{t}</Link></li>)}
+              </ul>
+            )}
+            <ErrorNote error={error} />
+            <div class="actions">
+              <button type="button" data-testid="memory-edit" onClick={startEdit}>Edit</button>
+              <button type="button" class="danger" data-testid="memory-delete" onClick={del}>Delete</button>
+            </div>
+          </>
+        )}
+      </article>
+      {related.length > 0 && (
+        <section class="panel" aria-label="Related memories">
+          <h2>Related</h2>
+          <ul class="related">
+            {related.map((r) => (
+              <li key={r.id}><Link href={'/memories/' + r.id}>{snippet(r.content, 100)}</Link></li>
+            ))}
+          </ul>
+        </section>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,109 @@
+// Profile, AI persona and privacy tier (PATCH /api/auth/me).
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../lib/api.js';
+import { toast } from '../lib/toast.js';
+import { ErrorNote, Spinner } from '../components.jsx';
+
+const TRAITS = [
+  ['formality', 'Formality', 'casual', 'formal'],
+  ['verbosity', 'Verbosity', 'brief', 'detailed'],
+  ['humor', 'Humor', 'serious', 'playful'],
+  ['proactivity', 'Proactivity', 'waits to be asked', 'suggests on its own'],
+];
+const TOGGLES = [
+  ['use_emojis', 'Use emojis'],
+  ['provide_suggestions', 'Offer suggestions'],
+  ['ask_clarifying_questions', 'Ask clarifying questions'],
+];
+const TIERS = [
+  ['local', 'Local', 'Nothing leaves this server: no outside model sees your content.'],
+  ['hybrid', 'Hybrid', 'Embeddings stay local; the assistant may use an outside model.'],
+  ['cloud', 'Cloud', 'Outside providers may be used for embeddings and the assistant.'],
+];
+
+export function Settings({ onUser }) {
+  const [form, setForm] = useState(null);
+  const [error, setError] = useState(null);
+  const [saving, setSaving] = useState(false);
+
+  const load = () =>
+    api('GET', '/api/auth/me').then((u) => {
+      setForm({
+        full_name: u.full_name || '', email: u.email, privacy_tier: u.privacy_tier || 'local',
+        persona: { ...u.ai_persona, expertise: (u.ai_persona?.expertise_areas || []).join(', ') },
+      });
+    }, setError);
+  useEffect(() => {
+    load();
+  }, []);
+
+  if (!form) return <main id="main">{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
+  const p = form.persona;
+  const setP = (k, v) => setForm({ ...form, persona: { ...p, [k]: v } });
+
+  const save = async (e) => {
+    e.preventDefault();
+    setSaving(true);
+    setError(null);
+    try {
+      const { expertise, ...persona } = p;
+      persona.expertise_areas = expertise.split(',').map((s) => s.trim()).filter(Boolean);
+      const u = await api('PATCH', '/api/auth/me', {
+        full_name: form.full_name, privacy_tier: form.privacy_tier, ai_persona: persona,
+      });
+      onUser && onUser(u);
+      toast('Settings saved.');
+    } catch (err) {
+      setError(err);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <main id="main">
+      <form class="panel settings" onSubmit={save}>
+        <h1>Settings</h1>
+        <fieldset>
+          <legend>Profile</legend>
+          <label>Name <input type="text" value={form.full_name} onInput={(e) => setForm({ ...form, full_name: e.target.value })} /></label>
+          <p class="muted">Signed in as {form.email}</p>
+        </fieldset>
+        <fieldset>
+          <legend>Assistant persona</legend>
+          <label>Name <input type="text" maxLength={100} value={p.name || ''} onInput={(e) => setP('name', e.target.value)} /></label>
+          {TRAITS.map(([k, label, lo, hi]) => (
+            <label key={k} class="slider">
+              <span>{label}: <strong>{p[k] ?? 5}</strong> <span class="muted">(0 {lo} – 10 {hi})</span></span>
+              <input type="range" min="0" max="10" step="1" value={p[k] ?? 5} aria-valuetext={`${p[k]} of 10`}
+                onInput={(e) => setP(k, Number(e.target.value))} />
+            </label>
+          ))}
+          {TOGGLES.map(([k, label]) => (
+            <label key={k} class="check">
+              <input type="checkbox" checked={!!p[k]} onChange={(e) => setP(k, e.target.checked)} /> {label}
+            </label>
+          ))}
+          <label>Expertise areas (comma separated)
+            <input type="text" value={p.expertise} onInput={(e) => setP('expertise', e.target.value)} />
+          </label>
+          <label>Extra instructions
+            <textarea rows={4} maxLength={4000} value={p.system_prompt_additions || ''}
+              onInput={(e) => setP('system_prompt_additions', e.target.value)} />
+          </label>
+        </fieldset>
+        <fieldset>
+          <legend>Privacy tier</legend>
+          {TIERS.map(([v, label, help]) => (
+            <label key={v} class="check">
+              <input type="radio" name="tier" value={v} checked={form.privacy_tier === v}
+                onChange={() => setForm({ ...form, privacy_tier: v })} /> <strong>{label}</strong> — {help}
+            </label>
+          ))}
+        </fieldset>
+        <ErrorNote error={error} />
+        <button type="submit" class="primary" disabled={saving}>{saving ? 'Saving…' : 'Save settings'}</button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,164 @@
+// Home: the capture box and the timeline, with filters and infinite scroll.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { api, qs } from '../lib/api.js';
+import { pending, onOutbox, discard } from '../lib/outbox.js';
+import { TYPES, LAYERS, isHidden, onHiddenChange } from '../lib/memories.js';
+import { navigate } from '../lib/router.jsx';
+import { MemoryItem, ErrorNote, Spinner } from '../components.jsx';
+import { Capture } from './Capture.jsx';
+
+const PAGE = 30;
+
+function useHidden() {
+  const [, force] = useState(0);
+  useEffect(() => onHiddenChange(() => force((n) => n + 1)), []);
+}
+
+function filtersFrom(query) {
+  const f = {};
+  for (const k of ['type', 'layer', 'tag', 'source', 'after', 'before']) if (query.get(k)) f[k] = query.get(k);
+  return f;
+}
+
+export function Timeline({ query, focusCapture }) {
+  const filters = filtersFrom(query);
+  const fkey = JSON.stringify(filters);
+  const [items, setItems] = useState([]);
+  const [total, setTotal] = useState(null);
+  const [more, setMore] = useState(true);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState(null);
+  const [queued, setQueued] = useState(pending());
+  const sentinel = useRef(null);
+  const state = useRef({ offset: 0, loading: false, gen: 0 });
+  useHidden();
+  useEffect(() => onOutbox(setQueued), []);
+
+  const load = useCallback(async (reset) => {
+    const s = state.current;
+    if (s.loading && !reset) return;
+    if (reset) {
+      s.gen++;
+      s.offset = 0;
+    }
+    const gen = s.gen;
+    s.loading = true;
+    setLoading(true);
+    setError(null);
+    try {
+      const r = await api('GET', '/api/memories' + qs({ ...filters, limit: PAGE, offset: s.offset }));
+      if (gen !== s.gen) return;
+      s.offset += r.memories.length;
+      setItems((old) => {
+        const base = reset ? [] : old;
+        const seen = new Set(base.map((m) => m.id));
+        return [...base, ...r.memories.filter((m) => !seen.has(m.id))];
+      });
+      setTotal(r.total);
+      setMore(r.has_more);
+    } catch (e) {
+      if (gen === s.gen) setError(e);
+    } finally {
+      if (gen === s.gen) {
+        s.loading = false;
+        setLoading(false);
+      }
+    }
+  }, [fkey]);
+
+  useEffect(() => {
+    setItems([]);
+    setMore(true);
+    load(true);
+  }, [fkey]);
+
+  useEffect(() => {
+    if (!sentinel.current || !more) return;
+    const io = new IntersectionObserver((es) => {
+      if (es.some((e) => e.isIntersecting) && !state.current.loading && !error) load(false);
+    }, { rootMargin: '600px' });
+    io.observe(sentinel.current);
+    return () => io.disconnect();
+  }, [more, load, error, items.length]);
+
+  // The outbox may have sent something: reload the first page.
+  const prevQueued = useRef(queued.length);
+  useEffect(() => {
+    if (queued.length < prevQueued.current) load(true);
+    prevQueued.current = queued.length;
+  }, [queued.length]);
+
+  const onSaved = (m) => {
+    if (m) setItems((old) => (old.some((x) => x.id === m.id) ? old : [m, ...old]));
+  };
+
+  const setFilter = (k, v) => {
+    const q = new URLSearchParams(query);
+    if (v) q.set(k, v);
+    else q.delete(k);
+    const s = q.toString();
+    navigate('/' + (s ? '?' + s : ''), { replace: true });
+  };
+
+  const shown = items.filter((m) => !isHidden(m.id));
+  return (
+    <main id="main">
+      <Capture onSaved={onSaved} autoFocus={focusCapture} />
+      <details class="filters panel" open={Object.keys(filters).length > 0}>
+        <summary>Filters{Object.keys(filters).length ? ` (${Object.keys(filters).length})` : ''}</summary>
+        <div class="filter-grid">
+          <label>Type
+            <select value={filters.type || ''} onChange={(e) => setFilter('type', e.target.value)}>
+              <option value="">any</option>
+              {TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
+            </select>
+          </label>
+          <label>Layer
+            <select value={filters.layer || ''} onChange={(e) => setFilter('layer', e.target.value)}>
+              <option value="">any</option>
+              {LAYERS.map((t) => <option key={t} value={t}>{t}</option>)}
+            </select>
+          </label>
+          <label>Tag
+            <input type="text" value={filters.tag || ''} onChange={(e) => setFilter('tag', e.target.value.trim())} />
+          </label>
+          <label>Source
+            <input type="text" value={filters.source || ''} onChange={(e) => setFilter('source', e.target.value.trim())} />
+          </label>
+          <label>From
+            <input type="date" value={(filters.after || '').slice(0, 10)}
+              onChange={(e) => setFilter('after', e.target.value ? e.target.value + 'T00:00:00Z' : '')} />
+          </label>
+          <label>To
+            <input type="date" value={(filters.before || '').slice(0, 10)}
+              onChange={(e) => setFilter('before', e.target.value ? e.target.value + 'T23:59:59Z' : '')} />
+          </label>
+        </div>
+        {Object.keys(filters).length > 0 && (
+          <button type="button" class="ghost" onClick={() => navigate('/', { replace: true })}>Clear filters</button>
+        )}
+      </details>
+      <section aria-label="Timeline" class="list">
+        <h2 class="sr-only">Timeline</h2>
+        {queued.map((q) => (
+          <div key={q.cid}>
+            <MemoryItem memory={{ id: q.cid, ...q.body, created_at: q.queued_at }} pending />
+            {q.error && (
+              <p class="error" role="alert">
+                The server refused this one: {q.error}{' '}
+                <button type="button" onClick={() => discard(q.cid)}>Discard</button>
+              </p>
+            )}
+          </div>
+        ))}
+        {shown.map((m) => <MemoryItem key={m.id} memory={m} />)}
+        {!loading && !error && total === 0 && queued.length === 0 && (
+          <p class="empty">{Object.keys(filters).length ? 'Nothing matches these filters.' : 'No memories yet. Capture your first one above.'}</p>
+        )}
+        <ErrorNote error={error} onRetry={() => load(items.length === 0)} />
+        {loading && <Spinner />}
+        <div ref={sentinel} class="sentinel" aria-hidden="true" />
+      </section>
+    </main>
+  );
+}
