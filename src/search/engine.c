@@ -146,6 +146,14 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 	pos_rcache_bump(e->results, user_id);
 }
 
+void pos_search_forget_user(struct pos_search *e, const char *user_id)
+{
+	struct pos_vcache *vc = vectors(e);
+	if (vc)
+		pos_vcache_forget(vc, user_id);
+	pos_rcache_forget(e->results, user_id);
+}
+
 /* ---- the embedding worker ---- */
 
 /* Waits up to ms or until woken; returns true when asked to stop. */
@@ -923,7 +931,12 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	if (keyword) {
 		const char *match = NULL;
 		struct pos_query pruned;
-		rc = prune_common(e, a, pq, &pruned);
+		/* An encrypted user's index holds keyed-hash tokens: plain-word
+		 * frequencies say nothing about it, so nothing is pruned. */
+		if (e->store->ops->user_sealed && e->store->ops->user_sealed(e->store, req->user_id))
+			pruned = *pq;
+		else
+			rc = prune_common(e, a, pq, &pruned);
 		if (!rc)
 			rc = pos_query_fts_match(a, &pruned, true, &match);
 		if (!rc && match) {

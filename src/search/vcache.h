@@ -41,6 +41,8 @@ void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 /* Drops `seq` from the user's index if loaded. */
 void pos_vcache_remove(struct pos_vcache *c, const char *user_id, int64_t seq);
 /* Bytes held by loaded indexes, and how many users are loaded. */
+/* Drops the user's whole index from memory (it reloads on next use). */
+void pos_vcache_forget(struct pos_vcache *c, const char *user_id);
 void pos_vcache_usage(struct pos_vcache *c, size_t *bytes, size_t *users);
 
 #endif

@@ -192,6 +192,21 @@ static const char m7_api_tokens[] =
 	" revoked_at INTEGER);"
 	"CREATE INDEX api_tokens_user ON api_tokens(user_id);";
 
+/*
+ * Version 10 (encryption at rest, docs/ENCRYPTION.md): per-user key
+ * material (Argon2id salt and parameters, the data key wrapped under the
+ * password and under the recovery key), the sealed row of an encrypted
+ * memory, and the data key wrapped for each refresh token.
+ */
+static const char m10_crypt[] =
+	"ALTER TABLE users ADD COLUMN enc_state TEXT NOT NULL DEFAULT 'off';"
+	"ALTER TABLE users ADD COLUMN enc_salt BLOB;"
+	"ALTER TABLE users ADD COLUMN enc_kdf TEXT;"
+	"ALTER TABLE users ADD COLUMN enc_pw_wrap BLOB;"
+	"ALTER TABLE users ADD COLUMN enc_rk_wrap BLOB;"
+	"ALTER TABLE memories ADD COLUMN sealed BLOB;"
+	"ALTER TABLE refresh_tokens ADD COLUMN dek_wrap BLOB;";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -200,6 +215,8 @@ const struct pos_migration pos_migrations[] = {
 	{5, "full-text vocabulary view", m5_vocab},
 	{6, "server state", m6_state},
 	{7, "personal API tokens", m7_api_tokens},
+	/* 8, 9: other branches */
+	{10, "encryption at rest", m10_crypt},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);
