@@ -97,7 +97,7 @@ enum pos_err pos_unseal(const uint8_t key[32], const void *ad, size_t adlen,
 	return POS_OK;
 }
 
-void pos_token_hash(const uint8_t tok[32], const char *term, size_t len,
+void pos_search_token(const uint8_t tok[32], const char *term, size_t len,
 		    char out[POS_TOKEN_HEX + 1])
 {
 	uint8_t h[16];

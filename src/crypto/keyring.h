@@ -86,7 +86,7 @@ enum pos_err pos_unseal(const uint8_t key[32], const void *ad, size_t adlen,
  * term, as POS_TOKEN_HEX decimal digits plus NUL. Digits only, so FTS5's
  * porter stemmer and unicode61 leave it exactly as written.
  */
-void pos_token_hash(const uint8_t tok[32], const char *term, size_t len,
+void pos_search_token(const uint8_t tok[32], const char *term, size_t len,
 		    char out[POS_TOKEN_HEX + 1]);
 
 /* A fresh recovery key as text ("posrk_" + base64url of 32 random bytes). */

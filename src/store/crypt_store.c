@@ -12,16 +12,21 @@
 #include "base/log.h"
 #include "crypto/crypto.h"
 
+/*
+ * The layer is installed in the backend's own handle: s->ops points at a
+ * copy of the backend's table with some entries replaced, and s->crypt at
+ * this struct. Every other operation (also ones added later) reaches the
+ * backend unchanged, with its own handle.
+ */
 struct cstore {
-	struct pos_store base;
-	struct pos_store_ops ops;   /* the inner ops with overrides */
-	struct pos_store *in;
+	struct pos_store_ops ops;          /* the backend's ops with overrides */
+	const struct pos_store_ops *orig;  /* the backend's own table */
 	struct pos_keyring *kr;
 };
 
-#define CS(s) ((struct cstore *)(s))
-#define IN(s) (CS(s)->in)
-#define INOPS(s) (CS(s)->in->ops)
+#define CS(s) ((struct cstore *)(s)->crypt)
+#define IN(s) (s)
+#define INOPS(s) (CS(s)->orig)
 
 /* ---- user state and keys ---- */
 
@@ -72,7 +77,7 @@ static void add_token(void *ctx, const char *term, size_t n)
 {
 	struct tokbuf *t = ctx;
 	char h[POS_TOKEN_HEX + 1];
-	pos_token_hash(t->k->tok, term, n, h);
+	pos_search_token(t->k->tok, term, n, h);
 	if (!t->rc && t->b->len)
 		t->rc = pos_buf_addc(t->b, ' ');
 	if (!t->rc)
@@ -110,7 +115,7 @@ static const char *exact_hash(const struct pos_userkeys *k, struct pos_arena *a,
 		pos_buf_free(&b);
 		return NULL;
 	}
-	pos_token_hash(k->tok, b.data, b.len, h);
+	pos_search_token(k->tok, b.data, b.len, h);
 	pos_buf_free(&b);
 	char *r = pos_arena_alloc(a, POS_TOKEN_HEX + 2);
 	if (r)
@@ -358,8 +363,9 @@ static void log_decrypt(const struct pos_memory *m)
 
 static void cs_close(struct pos_store *s)
 {
-	pos_store_close(IN(s));
-	pos_free(CS(s));
+	struct cstore *c = CS(s);
+	c->orig->close(s);
+	pos_free(c);
 }
 
 static bool cs_user_sealed(struct pos_store *s, const char *user_id)
@@ -887,7 +893,7 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	struct cstore *c = pos_calloc(1, sizeof(*c));
 	if (!c)
 		return POS_ERR_NOMEM;
-	c->in = inner;
+	c->orig = inner->ops;
 	c->kr = kr;
 	c->ops = *inner->ops;
 	c->ops.close = cs_close;
@@ -906,7 +912,8 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	c->ops.vectors_load = cs_vectors_load;
 	c->ops.vectors_missing = cs_vectors_missing;
 	c->ops.vectors_put = cs_vectors_put;
-	c->base.ops = &c->ops;
-	*out = &c->base;
+	inner->crypt = c;
+	inner->ops = &c->ops;
+	*out = inner;
 	return POS_OK;
 }

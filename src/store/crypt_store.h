@@ -26,8 +26,9 @@
 #include "crypto/keyring.h"
 #include "store/store.h"
 
-/* Wraps `inner` (owned: closing the wrapper closes it); `kr` is borrowed
- * and must outlive the wrapper. POS_ERR_NOMEM on OOM. */
+/* Installs the layer over `inner` (its ops table is replaced; closing the
+ * store frees the layer too) and sets *out = inner. `kr` is borrowed and
+ * must outlive the store. POS_ERR_NOMEM on OOM. */
 enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr,
 				 struct pos_store **out);
 

@@ -487,6 +487,9 @@ struct pos_store_ops {
 
 struct pos_store {
 	const struct pos_store_ops *ops;
+	/* encryption at rest: the state of the crypt layer installed over
+	 * this backend's ops (store/crypt_store.c), NULL when none */
+	void *crypt;
 };
 
 /*
