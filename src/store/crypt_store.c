@@ -37,7 +37,7 @@ static enum pos_keystate user_state(struct pos_store *s, const char *user_id)
 		return st;
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
-		return POS_KEYSTATE_PLAIN;
+		return POS_KEYSTATE_UNKNOWN;
 	struct pos_user_crypt uc;
 	enum pos_err rc = INOPS(s)->crypt_get(IN(s), a, user_id, &uc);
 	if (rc == POS_OK) {
@@ -45,9 +45,10 @@ static enum pos_keystate user_state(struct pos_store *s, const char *user_id)
 		     : strcmp(uc.state, "on") == 0 ? POS_KEYSTATE_SEALED
 						    : POS_KEYSTATE_SEALING;
 		pos_keyring_set_state(CS(s)->kr, user_id, st);
-	} else {
+	} else if (rc == POS_ERR_NOT_FOUND) {
 		st = POS_KEYSTATE_PLAIN; /* no such user: nothing to seal */
 	}
+	/* else UNKNOWN: a store failure; callers fail rather than guess */
 	pos_arena_destroy(a);
 	return st;
 }
@@ -59,7 +60,10 @@ static enum pos_keystate user_state(struct pos_store *s, const char *user_id)
 static enum pos_err user_keys(struct pos_store *s, const char *user_id,
 			      struct pos_userkeys *k, bool *sealed)
 {
-	*sealed = user_state(s, user_id) != POS_KEYSTATE_PLAIN;
+	enum pos_keystate st = user_state(s, user_id);
+	*sealed = st != POS_KEYSTATE_PLAIN;
+	if (st == POS_KEYSTATE_UNKNOWN)
+		return POS_ERR_STORE;
 	if (!*sealed)
 		return POS_OK;
 	return pos_keyring_get(CS(s)->kr, user_id, k, NULL) ? POS_OK : POS_ERR_LOCKED;

@@ -160,6 +160,34 @@ class EncryptionTest(EncryptionBase):
         self.assertEqual(self.search_ids(u.token, "umbrella", "keyword"), [])
         self.assertEqual(self.memory_count(u.token), 1)
 
+    def test_bulk_threads_and_embeddings(self):
+        u = self.new_user()
+        plain = self.new_user()
+        self.enable(u)
+        items = [{"content": "Did we visit the aquarium with the kids?",
+                  "metadata": {"thread": "chat-1"}},
+                 {"content": "Yes, yesterday! They loved it.", "metadata": {"thread": "chat-1"}}]
+        r = self.api.post("/api/memories/bulk", {"memories": items}, token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:500])
+        ids = r.json["ids"]
+        r = self.api.post("/api/memories/bulk", {"memories": items}, token=plain.token)
+        pids = r.json["ids"]
+        # a later single create in the same thread gets the context too
+        m3 = self.create_memory(u.token, "Next time the zoo", metadata={"thread": "chat-1"})
+        # the reply is found by what it answers (thread context), for both
+        self.assertIn(ids[1], self.search_ids(u.token, "aquarium", "keyword"))
+        self.assertIn(pids[1], self.search_ids(plain.token, "aquarium", "keyword"))
+        self.assertIn(m3["id"], self.search_ids(u.token, "loved", "keyword"))
+        for mid in ids:
+            self.assertTrue(self.get_memory(u.token, mid)["is_encrypted"])
+        # the stored embedding is the same as a plain user's for the same text
+        r = self.api.get("/api/memories/%s?include=embedding" % ids[0], token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:500])
+        p = self.api.get("/api/memories/%s?include=embedding" % pids[0], token=plain.token)
+        self.assertEqual(p.status, 200, p.raw[:500])
+        self.assertIn("embedding", r.json)
+        self.assertEqual(r.json["embedding"], p.json["embedding"])
+
     def test_existing_memories_are_sealed_in_the_background(self):
         u = self.new_user()
         ids = [self.create_memory(u.token, "note %d about the lighthouse keeper" % i,
