@@ -340,6 +340,30 @@ class EncryptionRestartTest(EncryptionBase):
         self.assertEqual(self.get_memory(r2.json["access_token"], m["id"])["content"],
                          "the boat is moored at pier nine")
 
+    def test_background_pass_resumes_after_restart(self):
+        self.start()
+        u = self.new_user()
+        n = 3000
+        for start in range(0, n, 1000):
+            r = self.api.post("/api/memories/bulk",
+                              {"memories": [{"content": "entry %d of the ship log" % i,
+                                             "tags": ["log"]}
+                                            for i in range(start, start + 1000)]},
+                              token=u.token)
+            self.assertEqual(r.status, 201, r.raw[:300])
+        self.enable(u)
+        self.stop()  # most likely mid-pass; the pass stops between batches
+        self.start()
+        e = self.encryption(u.token)
+        self.assertTrue(e["enabled"])
+        self.assertEqual(e["total"], n)
+        t = self.api.login(u.email)["access_token"]  # unlocks; the pass goes on
+        e = self.wait_sealed(t, timeout=120)
+        self.assertEqual((e["progress"], e["total"]), (n, n))
+        self.assertEqual(self.list_memories(t, "tag=log&limit=1")["total"], n)
+        self.assertEqual(self.search(t, '"entry 2999"', "keyword")["memories"][0]["content"],
+                         "entry 2999 of the ship log")
+
     def test_no_plaintext_in_the_data_directory(self):
         self.start()
         u = self.new_user()
