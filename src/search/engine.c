@@ -745,7 +745,8 @@ static enum pos_err run_list(struct pos_search *e, struct pos_arena *a,
  * of q with the surviving terms.
  */
 static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
-				 const struct pos_query *q, struct pos_query *kept)
+				 const char *user_id, const struct pos_query *q,
+				 struct pos_query *kept)
 {
 	*kept = *q;
 	if (q->n_terms < 2)
@@ -756,7 +757,11 @@ static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
 		return POS_ERR_NOMEM;
 	int64_t docs = 0;
 	for (size_t i = 0; i < q->n_terms; i++) {
-		enum pos_err rc = e->store->ops->term_frequency(e->store, q->terms[i], &df[i], &docs);
+		/* An encrypted user's words are counted as their tokens
+		 * (docs/ENCRYPTION.md). */
+		enum pos_err rc = e->store->ops->user_term_frequency
+			? e->store->ops->user_term_frequency(e->store, user_id, q->terms[i], &df[i], &docs)
+			: e->store->ops->term_frequency(e->store, q->terms[i], &df[i], &docs);
 		if (rc)
 			return rc;
 	}
@@ -931,12 +936,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	if (keyword) {
 		const char *match = NULL;
 		struct pos_query pruned;
-		/* An encrypted user's index holds keyed-hash tokens: plain-word
-		 * frequencies say nothing about it, so nothing is pruned. */
-		if (e->store->ops->user_sealed && e->store->ops->user_sealed(e->store, req->user_id))
-			pruned = *pq;
-		else
-			rc = prune_common(e, a, pq, &pruned);
+		rc = prune_common(e, a, req->user_id, pq, &pruned);
 		if (!rc)
 			rc = pos_query_fts_match(a, &pruned, true, &match);
 		if (!rc && match) {

@@ -372,9 +372,46 @@ static void cs_close(struct pos_store *s)
 	pos_free(c);
 }
 
-static bool cs_user_sealed(struct pos_store *s, const char *user_id)
+struct dfctx {
+	struct pos_store *s;
+	const struct pos_userkeys *k;
+	int64_t min_df;
+	bool any;
+	enum pos_err rc;
+};
+
+static void df_term(void *ctx, const char *term, size_t n)
 {
-	return user_state(s, user_id) != POS_KEYSTATE_PLAIN;
+	struct dfctx *d = ctx;
+	char h[POS_TOKEN_HEX + 1];
+	int64_t df = 0;
+	if (d->rc)
+		return;
+	pos_search_token(d->k->tok, term, n, h);
+	d->rc = INOPS(d->s)->stem_frequency(IN(d->s), h, POS_TOKEN_HEX, &df);
+	if (!d->any || df < d->min_df)
+		d->min_df = df;
+	d->any = true;
+}
+
+static enum pos_err cs_user_term_frequency(struct pos_store *s, const char *user_id,
+					   const char *word, int64_t *df, int64_t *docs)
+{
+	struct pos_userkeys k;
+	bool sealed;
+	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	if (rc || !sealed)
+		return rc ? rc : INOPS(s)->term_frequency(IN(s), word, df, docs);
+	/* The rarest of the word's tokens, like term_frequency's rule. */
+	struct dfctx d = {s, &k, 0, false, POS_OK};
+	rc = INOPS(s)->index_terms(IN(s), word, strlen(word), df_term, &d);
+	if (!rc)
+		rc = d.rc;
+	*df = d.any ? d.min_df : 0;
+	if (!rc)
+		rc = INOPS(s)->memory_count_all(IN(s), docs);
+	pos_wipe(&k, sizeof(k));
+	return rc;
 }
 
 static enum pos_err cs_memory_insert(struct pos_store *s, struct pos_memory *m, size_t n,
@@ -901,7 +938,7 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	c->kr = kr;
 	c->ops = *inner->ops;
 	c->ops.close = cs_close;
-	c->ops.user_sealed = cs_user_sealed;
+	c->ops.user_term_frequency = cs_user_term_frequency;
 	c->ops.memory_insert = cs_memory_insert;
 	c->ops.memory_get = cs_memory_get;
 	c->ops.memory_list = cs_memory_list;

@@ -470,10 +470,11 @@ struct pos_store_ops {
 	enum pos_err (*index_terms)(struct pos_store *s, const char *text, size_t len,
 				    void (*fn)(void *ctx, const char *term, size_t n),
 				    void *ctx);
-	/* True when the user's index holds keyed-hash tokens (encryption on
-	 * or being turned on): plain-word statistics say nothing about it.
-	 * NULL in backends without encryption. */
-	bool (*user_sealed)(struct pos_store *s, const char *user_id);
+	/* term_frequency as seen from one user's index: for an encrypted user
+	 * the word's search tokens are counted (only that user has them);
+	 * POS_ERR_LOCKED while locked. NULL: use term_frequency. */
+	enum pos_err (*user_term_frequency)(struct pos_store *s, const char *user_id,
+					    const char *word, int64_t *df, int64_t *docs);
 	/* The user's last `max` memories in `thread` (as stored), newest
 	 * first: id, is_encrypted, content, sealed. */
 	enum pos_err (*crypt_thread_tail)(struct pos_store *s, struct pos_arena *a,

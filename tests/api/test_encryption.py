@@ -188,6 +188,25 @@ class EncryptionTest(EncryptionBase):
         self.assertIn("embedding", r.json)
         self.assertEqual(r.json["embedding"], p.json["embedding"])
 
+    def test_common_words_are_pruned_by_the_users_own_tokens(self):
+        # docs/SEARCH.md: a word in more than max(2000, 2%) of the indexed
+        # memories is dropped from the OR list when rarer words carry the
+        # query. For an encrypted user the counts are of its tokens.
+        u = self.new_user()
+        self.enable(u)
+        for start in range(0, 2400, 800):
+            r = self.api.post("/api/memories/bulk",
+                              {"memories": [{"content": "a frequent marmalade entry %d" % i}
+                                            for i in range(start, start + 800)]},
+                              token=u.token)
+            self.assertEqual(r.status, 201, r.raw[:300])
+        rare = self.create_memory(u.token, "marmalade and a quokka")
+        body = self.search(u.token, "marmalade quokka", "keyword")
+        self.assertEqual([m["id"] for m in body["memories"]], [rare["id"]])
+        self.assertEqual(body["total"], 1)
+        # alone, the common word still finds its memories
+        self.assertGreater(self.search(u.token, "marmalade", "keyword")["total"], 100)
+
     def test_existing_memories_are_sealed_in_the_background(self):
         u = self.new_user()
         ids = [self.create_memory(u.token, "note %d about the lighthouse keeper" % i,
