@@ -342,8 +342,13 @@ enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user
 		pos_error_set(err, rc, NULL, "cannot hash the password");
 		goto out;
 	}
-	struct pos_user_crypt nc = uc;
-	if (strcmp(uc.state, "off") != 0) {
+	/* Only what changes is written: the state may move (encrypting → on)
+	 * meanwhile, and must not be undone. */
+	struct pos_user_crypt nc = {0};
+	const char *expect = NULL;
+	if (strcmp(uc.state, "off") == 0) {
+		expect = "off"; /* a concurrent enable wins; this answers 409 */
+	} else {
 		/* Only the wrap changes: the data key, and so every sealed row,
 		 * stays as it is. */
 		ad_of(ad, sizeof(ad), "pw", user_id);
@@ -358,7 +363,7 @@ enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user
 			goto out;
 		}
 	}
-	if ((rc = svc->store->ops->crypt_put(svc->store, user_id, &nc, hash, uc.state))) {
+	if ((rc = svc->store->ops->crypt_put(svc->store, user_id, &nc, hash, expect))) {
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
@@ -409,10 +414,10 @@ enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
 		snprintf(err->field, sizeof(err->field), "new_password");
 		goto out;
 	}
-	struct pos_user_crypt nc = uc;
+	struct pos_user_crypt nc = {0}; /* only the password wrap changes */
 	if ((rc = pos_password_hash(new_pw, new_len, svc->pw_ops, svc->pw_mem_kib, hash)) ||
 	    (rc = rewrap(svc, user_id, dek, new_pw, new_len, salt, wrap, kdf, &nc)) ||
-	    (rc = svc->store->ops->crypt_put(svc->store, user_id, &nc, hash, uc.state))) {
+	    (rc = svc->store->ops->crypt_put(svc->store, user_id, &nc, hash, NULL))) {
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
@@ -513,8 +518,7 @@ static size_t seal_user(struct pos_encsvc *svc, const char *user_id)
 	if (a && !svc->store->ops->crypt_progress(svc->store, user_id, &sealed, &total) &&
 	    sealed == total && !svc->store->ops->crypt_get(svc->store, a, user_id, &uc) &&
 	    strcmp(uc.state, "encrypting") == 0) {
-		struct pos_user_crypt nc = uc;
-		nc.state = "on";
+		struct pos_user_crypt nc = {.state = "on"}; /* the rest is kept */
 		if (!svc->store->ops->crypt_put(svc->store, user_id, &nc, NULL, "encrypting")) {
 			pos_keyring_set_state(svc->kr, user_id, POS_KEYSTATE_SEALED);
 			/* Merge the index and truncate the WAL, so the replaced

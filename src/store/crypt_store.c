@@ -223,6 +223,30 @@ static size_t make_ad(char *ad, size_t cap, char kind, const char *id, const cha
 
 #define N_FIELDS 4 /* content, tags json, metadata json, attachments json */
 
+/* Seals a vector (scale, then q) into the arena: AD "v|id|user". */
+static enum pos_err seal_vec(const struct pos_userkeys *k, struct pos_arena *a,
+			     const char *id, const char *user_id, const struct pos_vec *v,
+			     const uint8_t **out, size_t *out_len)
+{
+	size_t vl = 4 + (size_t)v->dim;
+	uint8_t *vp = pos_malloc(vl);
+	uint8_t *vc = pos_arena_alloc(a, vl + POS_SEAL_OVERHEAD);
+	if (!vp || !vc) {
+		pos_free(vp);
+		return POS_ERR_NOMEM;
+	}
+	memcpy(vp, &v->scale, 4);
+	memcpy(vp + 4, v->q, v->dim);
+	char ad[128];
+	size_t adl = make_ad(ad, sizeof(ad), 'v', id, user_id);
+	pos_seal(k->enc, ad, adl, vp, vl, vc);
+	pos_wipe(vp, vl);
+	pos_free(vp);
+	*out = vc;
+	*out_len = vl + POS_SEAL_OVERHEAD;
+	return POS_OK;
+}
+
 enum pos_err pos_crypt_seal_memory(struct pos_store *s, const struct pos_userkeys *k,
 				   struct pos_arena *a, struct pos_memory *m)
 {
@@ -287,20 +311,9 @@ enum pos_err pos_crypt_seal_memory(struct pos_store *s, const struct pos_userkey
 		return rc;
 	if (m->thread && !(m->thread = exact_hash(k, a, "thread", m->thread)))
 		return POS_ERR_NOMEM;
-	if (m->vec.q) {
-		size_t vl = 4 + m->vec.dim;
-		uint8_t vp[4 + 4096];
-		uint8_t *vc = pos_arena_alloc(a, vl + POS_SEAL_OVERHEAD);
-		if (!vc || m->vec.dim > 4096)
-			return POS_ERR_NOMEM;
-		memcpy(vp, &m->vec.scale, 4);
-		memcpy(vp + 4, m->vec.q, m->vec.dim);
-		adl = make_ad(ad, sizeof(ad), 'v', m->id, m->user_id);
-		pos_seal(k->enc, ad, adl, vp, vl, vc);
-		pos_wipe(vp, vl);
-		m->vec.sealed = vc;
-		m->vec.sealed_len = vl + POS_SEAL_OVERHEAD;
-	}
+	if (m->vec.q &&
+	    (rc = seal_vec(k, a, m->id, m->user_id, &m->vec, &m->vec.sealed, &m->vec.sealed_len)))
+		return rc;
 	m->content = toks;
 	m->content_len = tl;
 	m->context = ctx;
@@ -745,17 +758,21 @@ static enum pos_err open_vec(const struct pos_userkeys *k, const char *id,
 		*scale_out = scale;
 		return POS_OK;
 	}
-	if (len != 4 + (size_t)dim + POS_SEAL_OVERHEAD || dim > 4096)
+	if (len != 4 + (size_t)dim + POS_SEAL_OVERHEAD)
 		return POS_ERR_DECRYPT;
-	uint8_t pt[4 + 4096];
+	uint8_t *pt = pos_malloc(4 + (size_t)dim);
+	if (!pt)
+		return POS_ERR_NOMEM;
 	char ad[128];
 	size_t adl = make_ad(ad, sizeof(ad), 'v', id, user_id);
-	if (pos_unseal(k->enc, ad, adl, blob, len, pt))
-		return POS_ERR_DECRYPT;
-	memcpy(scale_out, pt, 4);
-	memcpy(q, pt + 4, dim);
-	pos_wipe(pt, 4 + dim);
-	return POS_OK;
+	enum pos_err rc = pos_unseal(k->enc, ad, adl, blob, len, pt);
+	if (!rc) {
+		memcpy(scale_out, pt, 4);
+		memcpy(q, pt + 4, dim);
+	}
+	pos_wipe(pt, 4 + (size_t)dim);
+	pos_free(pt);
+	return rc;
 }
 
 static enum pos_err cs_vector_get(struct pos_store *s, struct pos_arena *a,
@@ -774,13 +791,15 @@ static enum pos_err cs_vector_get(struct pos_store *s, struct pos_arena *a,
 		int8_t *q = pos_arena_alloc(a, raw.dim ? raw.dim : 1);
 		if (!q)
 			rc = POS_ERR_NOMEM;
-		else if (open_vec(&k, id, user_id, raw.dim, raw.scale, raw.sealed,
-				  raw.sealed_len, &out->scale, q) == POS_OK) {
+		else if ((rc = open_vec(&k, id, user_id, raw.dim, raw.scale, raw.sealed,
+				       raw.sealed_len, &out->scale, q)) == POS_OK) {
 			out->q = q;
 			out->dim = raw.dim;
 			out->model = raw.model;
-		} else {
+		} else if (rc == POS_ERR_DECRYPT) {
+			/* reported in the log; the memory is answered without it */
 			pos_error_log("crypt: vector of memory %s failed authentication", id);
+			rc = POS_OK;
 		}
 	}
 	pos_wipe(&k, sizeof(k));
@@ -792,22 +811,38 @@ struct vload {
 	const char *user_id;
 	void (*fn)(void *ctx, int64_t seq, float scale, const int8_t *q, unsigned dim);
 	void *ctx;
+	int8_t *q;          /* scratch of qcap bytes */
+	unsigned qcap;
+	enum pos_err rc;
 };
 
 static void vload_row(void *ctx, int64_t seq, const char *id, unsigned dim, float scale,
 		      const uint8_t *blob, size_t len)
 {
 	struct vload *l = ctx;
-	int8_t q[4096];
 	float sc;
-	if (dim > sizeof(q))
+	if (l->rc)
 		return;
-	if (open_vec(l->k, id, l->user_id, dim, scale, blob, len, &sc, q) != POS_OK) {
+	if (dim > l->qcap) {
+		int8_t *q = pos_realloc(l->q, dim);
+		if (!q) {
+			l->rc = POS_ERR_NOMEM;
+			return;
+		}
+		l->q = q;
+		l->qcap = dim;
+	}
+	enum pos_err rc = open_vec(l->k, id, l->user_id, dim, scale, blob, len, &sc, l->q);
+	if (rc == POS_ERR_DECRYPT) {
 		pos_error_log("crypt: vector of memory %s failed authentication", id);
 		return;
 	}
-	l->fn(l->ctx, seq, sc, q, dim);
-	pos_wipe(q, dim);
+	if (rc) {
+		l->rc = rc;
+		return;
+	}
+	l->fn(l->ctx, seq, sc, l->q, dim);
+	pos_wipe(l->q, dim);
 }
 
 static enum pos_err cs_vectors_load(struct pos_store *s, const char *user_id,
@@ -821,8 +856,11 @@ static enum pos_err cs_vectors_load(struct pos_store *s, const char *user_id,
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->vectors_load(IN(s), user_id, model, fn, ctx);
-	struct vload l = {&k, user_id, fn, ctx};
+	struct vload l = {&k, user_id, fn, ctx, NULL, 0, POS_OK};
 	rc = INOPS(s)->crypt_vectors_load(IN(s), user_id, model, vload_row, &l);
+	if (!rc)
+		rc = l.rc;
+	pos_free(l.q);
 	pos_wipe(&k, sizeof(k));
 	return rc;
 }
@@ -898,26 +936,12 @@ static enum pos_err cs_vectors_put(struct pos_store *s, const struct pos_memory 
 				pos_wipe(&k, sizeof(k));
 				continue;
 			}
-			if (!rc && row.is_encrypted) {
-				struct pos_memory t = {0};
-				snprintf(t.id, sizeof(t.id), "%s", row.id);
-				snprintf(t.user_id, sizeof(t.user_id), "%s", row.user_id);
-				size_t vl = 4 + m[i].vec.dim;
-				uint8_t *vc = pos_arena_alloc(a, vl + POS_SEAL_OVERHEAD);
-				uint8_t vp[4 + 4096];
-				if (!vc || m[i].vec.dim > 4096) {
-					rc = POS_ERR_NOMEM;
-				} else {
-					memcpy(vp, &m[i].vec.scale, 4);
-					memcpy(vp + 4, m[i].vec.q, m[i].vec.dim);
-					char ad[128];
-					size_t adl = make_ad(ad, sizeof(ad), 'v', row.id, row.user_id);
-					pos_seal(k.enc, ad, adl, vp, vl, vc);
-					pos_wipe(vp, vl);
-					v[kept].vec.sealed = vc;
-					v[kept].vec.sealed_len = vl + POS_SEAL_OVERHEAD;
-				}
-			}
+			/* Sealed even while the row itself is still plain (the
+			 * background pass may seal the row any moment; a sealed
+			 * vector on a plain row reads back fine). */
+			if (!rc)
+				rc = seal_vec(&k, a, row.id, row.user_id, &m[i].vec,
+					      &v[kept].vec.sealed, &v[kept].vec.sealed_len);
 		}
 		pos_wipe(&k, sizeof(k));
 		kept++;

@@ -77,8 +77,10 @@ enum pos_err sq_crypt_put(struct pos_store *base, const char *user_id,
 	enum pos_err rc = sq_begin(s, c);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, "UPDATE users SET enc_state = ?2, enc_salt = ?3, enc_kdf = ?4,"
-				   " enc_pw_wrap = ?5, enc_rk_wrap = ?6,"
+	sqlite3_stmt *st = prep(c, "UPDATE users SET enc_state = coalesce(?2, enc_state),"
+				   " enc_salt = coalesce(?3, enc_salt), enc_kdf = coalesce(?4, enc_kdf),"
+				   " enc_pw_wrap = coalesce(?5, enc_pw_wrap),"
+				   " enc_rk_wrap = coalesce(?6, enc_rk_wrap),"
 				   " password_hash = coalesce(?7, password_hash)"
 				   " WHERE id = ?1 AND (?8 IS NULL OR enc_state = ?8)");
 	if (!st) {

@@ -422,9 +422,10 @@ struct pos_store_ops {
 	enum pos_err (*crypt_get)(struct pos_store *s, struct pos_arena *a,
 				  const char *user_id, struct pos_user_crypt *out);
 	/*
-	 * Writes the user's key material (and, when `password_hash` is not
-	 * NULL, the password hash in the same statement). With `expect` not
-	 * NULL only if the stored state equals it, else POS_ERR_CONFLICT.
+	 * Writes the user's key material: each field of `in` that is NULL
+	 * keeps its stored value; `password_hash`, when not NULL, is written
+	 * in the same statement. With `expect` not NULL only if the stored
+	 * state equals it, else POS_ERR_CONFLICT.
 	 */
 	enum pos_err (*crypt_put)(struct pos_store *s, const char *user_id,
 				  const struct pos_user_crypt *in,

@@ -446,6 +446,27 @@ class EncryptionRestartTest(EncryptionBase):
         listed = [m["id"] for m in self.list_memories(t)["memories"]]
         self.assertEqual(listed, [good["id"]])
         self.assertEqual(self.search_ids(t, "gardening", "keyword"), [good["id"]])
+        # a tampered vector: the memory is still served, the vector not used
+        self.stop()
+        db = sqlite3.connect(os.path.join(self.data_dir, "personalos.db"))
+        (vblob,) = db.execute("SELECT v.vec FROM memory_vectors v JOIN memories m"
+                              " ON m.seq = v.memory_seq WHERE m.id = ?",
+                              (good["id"],)).fetchone()
+        self.assertNotEqual(len(vblob), 256)  # sealed, not the plain int8 vector
+        vblob = bytearray(vblob)
+        vblob[60] ^= 0x01
+        db.execute("UPDATE memory_vectors SET vec = ? WHERE memory_seq ="
+                   " (SELECT seq FROM memories WHERE id = ?)", (bytes(vblob), good["id"]))
+        db.commit()
+        db.close()
+        self.start()
+        t = self.api.login(u.email)["access_token"]
+        r = self.api.get("/api/memories/%s?include=embedding" % good["id"], token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["content"], "an intact memory about gardening")
+        self.assertFalse(r.json.get("embedding"))
+        self.assertEqual(self.search_ids(t, "gardening", "semantic"), [])
+        self.assertEqual(self.search_ids(t, "gardening", "keyword"), [good["id"]])
         # swapping two rows' ciphertexts is detected as well (id is bound)
         self.stop()
         db = sqlite3.connect(os.path.join(self.data_dir, "personalos.db"))
