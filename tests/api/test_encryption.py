@@ -325,6 +325,7 @@ class EncryptionRestartTest(EncryptionBase):
         u = self.new_user()
         self.enable(u)
         m = self.create_memory(u.token, "the boat is moored at pier nine", tags=["boat"])
+        gone = self.create_memory(u.token, "to be deleted while locked")
         self.stop()
         self.start()
         # locked: 423 for everything that needs plaintext
@@ -336,6 +337,12 @@ class EncryptionRestartTest(EncryptionBase):
         e = self.encryption(u.token)
         self.assertTrue(e["enabled"])
         self.assertFalse(e["unlocked"])
+        # what needs no plaintext still works while locked
+        r = self.api.get("/api/memories/stats", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["total"], 2)
+        self.assertEqual(r.json["top_tags"], [])
+        self.assertEqual(self.api.delete("/api/memories/" + gone["id"], token=u.token).status, 204)
         # a login unlocks
         t = self.api.login(u.email)
         self.assertEqual(self.get_memory(t["access_token"], m["id"])["content"],
