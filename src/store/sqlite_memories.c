@@ -103,15 +103,6 @@ static enum pos_err step_done(struct sq_conn *c, sqlite3_stmt *st, const char *w
 }
 
 static enum pos_err insert_tags(struct sq_conn *c, const char *user_id,
-				int64_t seq, const char *const *tags, size_t n);
-
-enum pos_err sq_insert_tags(struct sq_conn *c, const char *user_id, int64_t seq,
-			    const char *const *tags, size_t n)
-{
-	return insert_tags(c, user_id, seq, tags, n);
-}
-
-static enum pos_err insert_tags(struct sq_conn *c, const char *user_id,
 				int64_t seq, const char *const *tags, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -126,6 +117,13 @@ static enum pos_err insert_tags(struct sq_conn *c, const char *user_id,
 			return rc;
 	}
 	return POS_OK;
+}
+
+/* The same, for the encryption layer's in-place sealing (sqlite_crypt.c). */
+enum pos_err sq_insert_tags(struct sq_conn *c, const char *user_id, int64_t seq,
+			    const char *const *tags, size_t n)
+{
+	return insert_tags(c, user_id, seq, tags, n);
 }
 
 /* Checks each related id is the user's (and not `self`), then links it. */
