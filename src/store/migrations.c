@@ -196,7 +196,8 @@ static const char m7_api_tokens[] =
  * Version 10 (encryption at rest, docs/ENCRYPTION.md): per-user key
  * material (Argon2id salt and parameters, the data key wrapped under the
  * password and under the recovery key), the sealed row of an encrypted
- * memory, and the data key wrapped for each refresh token.
+ * memory, and the data key wrapped for each refresh token (dropped when
+ * the token's session is revoked).
  */
 static const char m10_crypt[] =
 	"ALTER TABLE users ADD COLUMN enc_state TEXT NOT NULL DEFAULT 'off';"
@@ -205,7 +206,14 @@ static const char m10_crypt[] =
 	"ALTER TABLE users ADD COLUMN enc_pw_wrap BLOB;"
 	"ALTER TABLE users ADD COLUMN enc_rk_wrap BLOB;"
 	"ALTER TABLE memories ADD COLUMN sealed BLOB;"
-	"ALTER TABLE refresh_tokens ADD COLUMN dek_wrap BLOB;";
+	"ALTER TABLE refresh_tokens ADD COLUMN dek_wrap BLOB;"
+	/* A revoked session's tokens (logout, reuse of a used token) must not
+	 * keep a key wrap that their secret would still open. */
+	"CREATE TRIGGER refresh_tokens_unwrap AFTER UPDATE OF revoked_at ON sessions"
+	" WHEN new.revoked_at IS NOT NULL BEGIN"
+	" UPDATE refresh_tokens SET dek_wrap = NULL WHERE session_id = new.id"
+	" AND dek_wrap IS NOT NULL;"
+	" END;";
 
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},

@@ -365,6 +365,28 @@ class EncryptionRestartTest(EncryptionBase):
         self.assertEqual(r2.status, 200, r2.raw[:500])
         self.assertEqual(self.get_memory(r2.json["access_token"], m["id"])["content"],
                          "the boat is moored at pier nine")
+        # only the live token of the session carries a key wrap; logout
+        # drops it (its secret must not open the key any more)
+        self.stop()
+        db = sqlite3.connect(os.path.join(self.data_dir, "personalos.db"))
+        wraps = db.execute("SELECT count(*) FROM refresh_tokens r JOIN sessions s"
+                           " ON s.id = r.session_id JOIN users u ON u.id = s.user_id"
+                           " WHERE u.email = ? AND r.dek_wrap IS NOT NULL",
+                           (u.email,)).fetchone()[0]
+        db.close()
+        self.assertEqual(wraps, 1)
+        self.start()
+        self.assertEqual(self.api.post("/api/auth/logout",
+                                       token=r2.json["access_token"]).status, 204)
+        self.stop()
+        db = sqlite3.connect(os.path.join(self.data_dir, "personalos.db"))
+        wraps = db.execute("SELECT count(*) FROM refresh_tokens WHERE dek_wrap IS NOT NULL"
+                           ).fetchone()[0]
+        db.close()
+        self.assertEqual(wraps, 0)
+        self.start()
+        r3 = self.api.post("/api/auth/refresh", {"refresh_token": r2.json["refresh_token"]})
+        self.assert_error(r3, 401)
 
     def test_background_pass_resumes_after_restart(self):
         self.start()
