@@ -499,8 +499,10 @@ static enum pos_err cs_memory_list(struct pos_store *s, struct pos_arena *a,
 		else
 			(*out)[kept++] = (*out)[i];
 	}
-	if (!rc)
+	if (!rc) {
+		*total -= (int64_t)(*n - kept); /* rows left out are not counted */
 		*n = kept;
+	}
 	pos_wipe(&k, sizeof(k));
 	return rc;
 }

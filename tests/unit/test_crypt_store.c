@@ -235,6 +235,7 @@ static void tampered_row_is_decrypt(void **state)
 	int64_t total;
 	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &list, &n, &total), POS_OK);
 	assert_int_equal(n, 1);
+	assert_int_equal(total, 1);
 	assert_string_equal(list[0].id, a.id);
 }
 
