@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
 #include "search/engine.h"
@@ -68,12 +69,30 @@ static void wake(struct pos_encsvc *svc)
 	pthread_mutex_unlock(&svc->mu);
 }
 
+/* Expired or used refresh tokens must not keep a key wrap their secret
+ * would still open: swept at start and then every SWEEP_US. */
+#define SWEEP_US (600 * 1000000LL)
+
+static void sweep(struct pos_encsvc *svc)
+{
+	int64_t n = 0;
+	if (svc->store->ops->refresh_wraps_sweep(svc->store, pos_now_us(), &n))
+		pos_error_log("crypt: sweeping refresh-token key wraps failed");
+	else if (n)
+		pos_info("crypt: dropped %lld key wraps of expired refresh tokens", (long long)n);
+}
+
 static void *worker(void *arg)
 {
 	struct pos_encsvc *svc = arg;
+	int64_t next_sweep = 0;
 	pthread_mutex_lock(&svc->mu);
 	while (!svc->stop) {
 		pthread_mutex_unlock(&svc->mu);
+		if (pos_mono_us() >= next_sweep) {
+			sweep(svc);
+			next_sweep = pos_mono_us() + SWEEP_US;
+		}
 		size_t n = pos_encsvc_work(svc);
 		pthread_mutex_lock(&svc->mu);
 		if (n || svc->stop)

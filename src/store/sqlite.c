@@ -1015,6 +1015,7 @@ static const struct pos_store_ops sq_ops = {
 	.crypt_put = sq_crypt_put,
 	.refresh_wrap_get = sq_refresh_wrap_get,
 	.refresh_wrap_put = sq_refresh_wrap_put,
+	.refresh_wraps_sweep = sq_refresh_wraps_sweep,
 	.crypt_progress = sq_crypt_progress,
 	.crypt_plain_batch = sq_crypt_plain_batch,
 	.crypt_seal_rows = sq_crypt_seal_rows,

@@ -149,6 +149,31 @@ enum pos_err sq_refresh_wrap_put(struct pos_store *base, const uint8_t *hash,
 	return sq_end(s, c, rc, false);
 }
 
+enum pos_err sq_refresh_wraps_sweep(struct pos_store *base, int64_t now, int64_t *n)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = prep(c, "UPDATE refresh_tokens SET dek_wrap = NULL"
+				   " WHERE dek_wrap IS NOT NULL AND (expires_at < ?1 OR used_at IS NOT NULL)");
+	*n = 0;
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		sqlite3_bind_int64(st, 1, now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sq_fail(c, "refresh wrap sweep");
+		else
+			*n = sqlite3_changes(c->db);
+		sqlite3_finalize(st);
+	}
+	return sq_end(s, c, rc, false);
+}
+
 enum pos_err sq_crypt_progress(struct pos_store *base, const char *user_id,
 			       int64_t *sealed, int64_t *total)
 {

@@ -232,6 +232,7 @@ enum pos_err sq_refresh_wrap_get(struct pos_store *s, struct pos_arena *a,
 				 const uint8_t *hash, const uint8_t **wrap, size_t *len);
 enum pos_err sq_refresh_wrap_put(struct pos_store *s, const uint8_t *hash,
 				 const uint8_t *wrap, size_t len);
+enum pos_err sq_refresh_wraps_sweep(struct pos_store *s, int64_t now, int64_t *n);
 enum pos_err sq_crypt_progress(struct pos_store *s, const char *user_id,
 			       int64_t *sealed, int64_t *total);
 enum pos_err sq_crypt_plain_batch(struct pos_store *s, struct pos_arena *a,

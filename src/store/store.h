@@ -436,6 +436,9 @@ struct pos_store_ops {
 					 size_t *len);
 	enum pos_err (*refresh_wrap_put)(struct pos_store *s, const uint8_t *hash,
 					 const uint8_t *wrap, size_t len);
+	/* Drops the key wraps of refresh tokens that expired before `now` or
+	 * were used; *n receives how many. */
+	enum pos_err (*refresh_wraps_sweep)(struct pos_store *s, int64_t now, int64_t *n);
 	/* How many of the user's memories are sealed, of how many. */
 	enum pos_err (*crypt_progress)(struct pos_store *s, const char *user_id,
 				       int64_t *sealed, int64_t *total);

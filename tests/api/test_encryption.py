@@ -388,6 +388,31 @@ class EncryptionRestartTest(EncryptionBase):
         r3 = self.api.post("/api/auth/refresh", {"refresh_token": r2.json["refresh_token"]})
         self.assert_error(r3, 401)
 
+    def test_expired_refresh_tokens_lose_their_key_wrap(self):
+        self.start()
+        u = self.new_user()
+        self.enable(u)
+        self.api.login(u.email)  # this session's refresh token gets a wrap
+        self.stop()
+        path = os.path.join(self.data_dir, "personalos.db")
+        db = sqlite3.connect(path)
+        n = db.execute("UPDATE refresh_tokens SET expires_at = 1"
+                       " WHERE dek_wrap IS NOT NULL").rowcount
+        db.commit()
+        db.close()
+        self.assertEqual(n, 1)
+        self.start()  # the worker sweeps at start
+        deadline = time.time() + 10
+        while True:
+            db = sqlite3.connect(path)
+            left = db.execute("SELECT count(*) FROM refresh_tokens"
+                              " WHERE dek_wrap IS NOT NULL").fetchone()[0]
+            db.close()
+            if left == 0 or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(left, 0)
+
     def test_background_pass_resumes_after_restart(self):
         self.start()
         u = self.new_user()
