@@ -29,6 +29,11 @@ void pos_api_tokens_create(struct pos_server *srv, struct pos_req *r);
 void pos_api_tokens_list(struct pos_server *srv, struct pos_req *r);
 void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r);
 
+/* encryption.c — encryption at rest (docs/ENCRYPTION.md) */
+void pos_api_encryption_enable(struct pos_server *srv, struct pos_req *r);
+void pos_api_encryption_recover(struct pos_server *srv, struct pos_req *r);
+void pos_api_password_change(struct pos_server *srv, struct pos_req *r);
+
 /* memories.c */
 void pos_api_memory_create(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_bulk(struct pos_server *srv, struct pos_req *r);

@@ -9,8 +9,20 @@
 #include "base/json.h"
 #include "base/uuid.h"
 
+/* With `enc` non-NULL, also the encryption state (GET /api/auth/me). */
+static void write_user_enc(struct pos_jw *w, const struct pos_user *u,
+			   const struct pos_assistant *as,
+			   const struct pos_enc_status *enc);
+
 static void write_user(struct pos_jw *w, const struct pos_user *u,
 		       const struct pos_assistant *as)
+{
+	write_user_enc(w, u, as, NULL);
+}
+
+static void write_user_enc(struct pos_jw *w, const struct pos_user *u,
+			   const struct pos_assistant *as,
+			   const struct pos_enc_status *enc)
 {
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", u->id);
@@ -31,6 +43,16 @@ static void write_user(struct pos_jw *w, const struct pos_user *u,
 	pos_jw_obj(w);
 	pos_privacy_json(as, u->privacy_tier, w);
 	pos_jw_obj_end(w);
+	if (enc) {
+		pos_jw_key(w, "encryption");
+		pos_jw_obj(w);
+		pos_jw_kbool(w, "enabled", enc->enabled);
+		pos_jw_kstr(w, "state", enc->state);
+		pos_jw_kbool(w, "unlocked", enc->unlocked);
+		pos_jw_kint(w, "progress", enc->progress);
+		pos_jw_kint(w, "total", enc->total);
+		pos_jw_obj_end(w);
+	}
 	pos_jw_obj_end(w);
 }
 
@@ -143,6 +165,8 @@ void pos_api_login(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		goto out;
 	}
+	/* encryption at rest: the password unlocks the data key */
+	pos_encsvc_on_login(&srv->enc, u.id, password, pwlen, t.refresh);
 	reply_tokens(r, 200, &u, &t);
 	pos_wipe(&t, sizeof(t));
 out:
@@ -160,10 +184,13 @@ void pos_api_refresh(struct pos_server *srv, struct pos_req *r)
 		pos_error_clear(&err);
 		struct pos_user u;
 		struct pos_tokens t;
-		if (pos_auth_refresh(&srv->auth, r->arena, token, &u, &t, &err))
+		if (pos_auth_refresh(&srv->auth, r->arena, token, &u, &t, &err)) {
 			pos_reply_error(r, &err);
-		else
+		} else {
+			/* encryption at rest: the token's key wrap unlocks */
+			pos_encsvc_on_refresh(&srv->enc, u.id, token, t.refresh);
 			reply_tokens(r, 200, &u, &t);
+		}
 		pos_wipe(&t, sizeof(t));
 	}
 	json_decref(body);
@@ -259,10 +286,12 @@ void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r)
 void pos_api_logout(struct pos_server *srv, struct pos_req *r)
 {
 	enum pos_err rc = pos_auth_logout(&srv->auth, &r->principal);
-	if (rc)
+	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
-	else
+	} else {
+		pos_encsvc_lock(&srv->enc, r->principal.user_id); /* encryption at rest */
 		pos_reply_empty(r, 204);
+	}
 }
 
 void pos_api_me(struct pos_server *srv, struct pos_req *r)
@@ -275,7 +304,17 @@ void pos_api_me(struct pos_server *srv, struct pos_req *r)
 			      NULL, NULL);
 		return;
 	}
-	reply_user(r, &u);
+	struct pos_enc_status enc;
+	if ((rc = pos_encsvc_status(&srv->enc, r->arena, u.id, &enc))) {
+		pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	write_user_enc(&w, &u, &srv->assistant, &enc);
+	reply_buf(r, 200, &b, w.rc);
 }
 
 void pos_api_me_update(struct pos_server *srv, struct pos_req *r)

@@ -28,6 +28,10 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/auth/tokens", pos_api_tokens_create, SESSION, 64 * KiB),
 	ROUTE("GET", "/api/auth/tokens", pos_api_tokens_list, SESSION, 0),
 	ROUTE("DELETE", "/api/auth/tokens/{id}", pos_api_tokens_delete, SESSION, 0),
+	/* encryption at rest (docs/ENCRYPTION.md) */
+	ROUTE("POST", "/api/auth/encryption", pos_api_encryption_enable, SESSION, 64 * KiB),
+	ROUTE("POST", "/api/auth/encryption/recover", pos_api_encryption_recover, PUBLIC, 64 * KiB),
+	ROUTE("POST", "/api/auth/password", pos_api_password_change, SESSION, 64 * KiB),
 
 	ROUTE("POST", "/api/memories/bulk", pos_api_memory_bulk, BEARER, 32 * MiB),
 	ROUTE("GET", "/api/memories/search", pos_api_memory_search, BEARER, 0),

@@ -178,7 +178,8 @@ enum pos_err pos_job_run(struct pos_assistant *as, struct pos_arena *a,
 static bool retryable(enum pos_err e)
 {
 	return e == POS_ERR_UNAVAILABLE || e == POS_ERR_BAD_GATEWAY || e == POS_ERR_STORE ||
-	       e == POS_ERR_NOMEM || e == POS_ERR_IO;
+	       e == POS_ERR_NOMEM || e == POS_ERR_IO ||
+	       e == POS_ERR_LOCKED; /* an encrypted user's data unlocks at login */
 }
 
 static void run_one(struct pos_assistant *as, struct pos_arena *a, struct pos_job *j)

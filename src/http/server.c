@@ -5,6 +5,8 @@
 #include "http/server.h"
 #include "http/static.h"  /* the web app's files (pos_static_serve) */
 
+#include "store/crypt_store.h"
+
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -558,6 +560,18 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	enum pos_err rc = pos_sqlite_open(cfg->data_dir, &srv->store, err);
 	if (rc)
 		return rc;
+	/* Encryption at rest: every service sees the store through the
+	 * decorator that seals and opens encrypted users' memories. */
+	{
+		struct pos_store *raw = srv->store;
+		if ((rc = pos_encsvc_init(&srv->enc, cfg)) ||
+		    (rc = pos_crypt_store_new(raw, srv->enc.kr, &srv->store))) {
+			pos_encsvc_fini(&srv->enc);
+			pos_store_close(raw);
+			srv->store = NULL;
+			return pos_error_set(err, rc, NULL, NULL);
+		}
+	}
 	if ((rc = pos_auth_init(&srv->auth, srv->store, cfg, err)))
 		goto fail;
 	struct pos_search_config scfg;
@@ -592,6 +606,10 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->mem.search = srv->search;
 	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, err)))
 		goto fail;
+	if ((rc = pos_encsvc_start(&srv->enc, srv->store, srv->search))) {
+		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
+		goto fail;
+	}
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -648,6 +666,7 @@ fail:
 	pos_assistant_stop(&srv->assistant);
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
+	pos_encsvc_fini(&srv->enc);
 	pos_search_free(srv->search);
 	srv->search = NULL;
 	pos_auth_fini(&srv->auth);
@@ -672,6 +691,7 @@ void pos_server_stop(struct pos_server *srv)
 	srv->daemon = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
+	pos_encsvc_fini(&srv->enc);
 	pos_search_free(srv->search);
 	srv->search = NULL;
 	pos_auth_fini(&srv->auth);

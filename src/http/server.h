@@ -22,6 +22,7 @@
 
 #include "assistant/assistant.h"
 #include "auth/auth.h"
+#include "auth/encryption.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/config.h"
@@ -102,6 +103,9 @@ struct pos_server {
 	atomic_bool draining;
 	atomic_long inflight;
 	const char **route_names;
+	/* encryption at rest: owns the keyring; `store` is the encrypting
+	 * decorator over the backend (docs/ENCRYPTION.md) */
+	struct pos_encsvc enc;
 };
 
 /*

@@ -147,6 +147,14 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 	pos_rcache_bump(e->results, user_id);
 }
 
+void pos_search_forget_user(struct pos_search *e, const char *user_id)
+{
+	struct pos_vcache *vc = vectors(e);
+	if (vc)
+		pos_vcache_forget(vc, user_id);
+	pos_rcache_forget(e->results, user_id);
+}
+
 /* ---- the embedding worker ---- */
 
 /* Waits up to ms or until woken; returns true when asked to stop. */
@@ -201,14 +209,6 @@ static void note_success(struct pos_search *e)
 	pthread_mutex_unlock(&e->lock);
 	if (!was_ok && e->remote)
 		pos_info("search: embedding provider is answering again");
-}
-
-void pos_search_forget_user(struct pos_search *e, const char *user_id)
-{
-	struct pos_vcache *vc = vectors(e);
-	if (vc)
-		pos_vcache_forget(vc, user_id);
-	pos_rcache_bump(e->results, user_id);
 }
 
 /* Whether the user's text may go to the embedding provider: always with the
@@ -798,7 +798,8 @@ static enum pos_err run_list(struct pos_search *e, struct pos_arena *a,
  * of q with the surviving terms.
  */
 static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
-				 const struct pos_query *q, struct pos_query *kept)
+				 const char *user_id, const struct pos_query *q,
+				 struct pos_query *kept)
 {
 	*kept = *q;
 	if (q->n_terms < 2)
@@ -809,7 +810,11 @@ static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
 		return POS_ERR_NOMEM;
 	int64_t docs = 0;
 	for (size_t i = 0; i < q->n_terms; i++) {
-		enum pos_err rc = e->store->ops->term_frequency(e->store, q->terms[i], &df[i], &docs);
+		/* An encrypted user's words are counted as their tokens
+		 * (docs/ENCRYPTION.md). */
+		enum pos_err rc = e->store->ops->user_term_frequency
+			? e->store->ops->user_term_frequency(e->store, user_id, q->terms[i], &df[i], &docs)
+			: e->store->ops->term_frequency(e->store, q->terms[i], &df[i], &docs);
 		if (rc)
 			return rc;
 	}
@@ -990,7 +995,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	if (keyword) {
 		const char *match = NULL;
 		struct pos_query pruned;
-		rc = prune_common(e, a, pq, &pruned);
+		rc = prune_common(e, a, req->user_id, pq, &pruned);
 		if (!rc)
 			rc = pos_query_fts_match(a, &pruned, true, &match);
 		if (!rc && match) {

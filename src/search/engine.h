@@ -86,8 +86,8 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted);
 
-/* After the user's memories were removed wholesale (account deleted):
- * drops their vector index and cached results. */
+/* Forgets everything cached of the user (vector index, cached results):
+ * called when the user's encrypted data locks, or the account is deleted. */
 void pos_search_forget_user(struct pos_search *e, const char *user_id);
 
 struct pos_search_request {

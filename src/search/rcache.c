@@ -146,3 +146,25 @@ void pos_rcache_stats(struct pos_rcache *c, uint64_t *hits, uint64_t *misses)
 	*hits = atomic_load(&c->hits);
 	*misses = atomic_load(&c->misses);
 }
+
+void pos_rcache_forget(struct pos_rcache *c, const char *user_id)
+{
+	pos_rcache_bump(c, user_id);
+	for (size_t i = 0; i < c->n_entries; i++) {
+		pthread_mutex_t *lock = &c->locks[i % STRIPES];
+		pthread_mutex_lock(lock);
+		struct entry *e = &c->entries[i];
+		char *k = NULL;
+		struct pos_ranked *r = NULL;
+		if (e->key && strcmp(e->user_id, user_id) == 0) {
+			k = e->key;
+			r = e->r;
+			e->key = NULL;
+			e->r = NULL;
+			e->n = 0;
+		}
+		pthread_mutex_unlock(lock);
+		pos_free(k);
+		pos_free(r);
+	}
+}

@@ -43,6 +43,10 @@ void pos_rcache_put(struct pos_rcache *c, const char *user_id, const char *key,
 		    uint64_t gen, const struct pos_ranked *r, size_t n,
 		    int64_t total);
 
+/* Drops every cached entry of the user and bumps its generation (when
+ * its data locks, docs/ENCRYPTION.md: nothing of it outlives the lock). */
+void pos_rcache_forget(struct pos_rcache *c, const char *user_id);
+
 /* Hits and misses since start (for /metrics). */
 void pos_rcache_stats(struct pos_rcache *c, uint64_t *hits, uint64_t *misses);
 

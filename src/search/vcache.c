@@ -191,7 +191,7 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 	size_t got = 0;
 	if (!hits)
 		rc = POS_ERR_NOMEM;
-	else
+	else if (e->loaded) /* pos_vcache_forget may have emptied it meanwhile */
 		rc = pos_vindex_search(e->idx, q, qscale, k, keep, ctx, hits, &got);
 	pthread_rwlock_unlock(&e->lock);
 	release(c, e);
@@ -236,21 +236,6 @@ void pos_vcache_remove(struct pos_vcache *c, const char *user_id, int64_t seq)
 	release(c, e);
 }
 
-void pos_vcache_forget(struct pos_vcache *c, const char *user_id)
-{
-	struct ventry *e = acquire(c, user_id, false);
-	if (!e)
-		return;
-	pthread_rwlock_wrlock(&e->lock);
-	if (e->loaded) {
-		pos_vindex_free(e->idx);
-		e->idx = NULL;
-		e->loaded = false;
-	}
-	pthread_rwlock_unlock(&e->lock);
-	release(c, e);
-}
-
 void pos_vcache_usage(struct pos_vcache *c, size_t *bytes, size_t *users)
 {
 	*bytes = 0;
@@ -263,6 +248,30 @@ void pos_vcache_usage(struct pos_vcache *c, size_t *bytes, size_t *users)
 			(*users)++;
 		}
 		pthread_rwlock_unlock(&e->lock);
+	}
+	pthread_mutex_unlock(&c->mutex);
+}
+
+void pos_vcache_forget(struct pos_vcache *c, const char *user_id)
+{
+	pthread_mutex_lock(&c->mutex);
+	for (struct ventry **p = &c->head; *p; p = &(*p)->next) {
+		struct ventry *e = *p;
+		if (strcmp(e->user_id, user_id) != 0)
+			continue;
+		if (e->refs) {
+			/* in use by a search right now: empty it instead */
+			pthread_rwlock_wrlock(&e->lock);
+			pos_vindex_free(e->idx);
+			e->idx = NULL;
+			e->loaded = false;
+			pthread_rwlock_unlock(&e->lock);
+		} else {
+			*p = e->next;
+			c->count--;
+			entry_free(e);
+		}
+		break;
 	}
 	pthread_mutex_unlock(&c->mutex);
 }

@@ -40,8 +40,7 @@ void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 		    const int8_t *q, float scale);
 /* Drops `seq` from the user's index if loaded. */
 void pos_vcache_remove(struct pos_vcache *c, const char *user_id, int64_t seq);
-/* Unloads the user's index (the account is gone, or its rows changed
- * wholesale); the next search reloads it from the store. */
+/* Drops the user's whole index from memory (it reloads on next use). */
 void pos_vcache_forget(struct pos_vcache *c, const char *user_id);
 /* Bytes held by loaded indexes, and how many users are loaded. */
 void pos_vcache_usage(struct pos_vcache *c, size_t *bytes, size_t *users);

@@ -232,6 +232,29 @@ static const char m8_assistant[] =
 	"CREATE INDEX jobs_due ON jobs(state, next_run_at);"
 	"CREATE INDEX jobs_user ON jobs(user_id);";
 
+/*
+ * Version 10 (encryption at rest, docs/ENCRYPTION.md): per-user key
+ * material (Argon2id salt and parameters, the data key wrapped under the
+ * password and under the recovery key), the sealed row of an encrypted
+ * memory, and the data key wrapped for each refresh token (dropped when
+ * the token's session is revoked).
+ */
+static const char m10_crypt[] =
+	"ALTER TABLE users ADD COLUMN enc_state TEXT NOT NULL DEFAULT 'off';"
+	"ALTER TABLE users ADD COLUMN enc_salt BLOB;"
+	"ALTER TABLE users ADD COLUMN enc_kdf TEXT;"
+	"ALTER TABLE users ADD COLUMN enc_pw_wrap BLOB;"
+	"ALTER TABLE users ADD COLUMN enc_rk_wrap BLOB;"
+	"ALTER TABLE memories ADD COLUMN sealed BLOB;"
+	"ALTER TABLE refresh_tokens ADD COLUMN dek_wrap BLOB;"
+	/* A revoked session's tokens (logout, reuse of a used token) must not
+	 * keep a key wrap that their secret would still open. */
+	"CREATE TRIGGER refresh_tokens_unwrap AFTER UPDATE OF revoked_at ON sessions"
+	" WHEN new.revoked_at IS NOT NULL BEGIN"
+	" UPDATE refresh_tokens SET dek_wrap = NULL WHERE session_id = new.id"
+	" AND dek_wrap IS NOT NULL;"
+	" END;";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -241,6 +264,7 @@ const struct pos_migration pos_migrations[] = {
 	{6, "server state", m6_state},
 	{7, "personal API tokens", m7_api_tokens},
 	{8, "assistant: conversations, messages, jobs", m8_assistant},
+	{10, "encryption at rest", m10_crypt},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

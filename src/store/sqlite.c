@@ -66,8 +66,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " WHERE r.hash = ?1",
 	[ST_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
 	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
-	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context) VALUES"
-			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context, sealed) VALUES"
+			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
 	[ST_FTS_TOP] = "SELECT rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s FROM memories_fts"
 		       " WHERE memories_fts MATCH ?1 ORDER BY s LIMIT ?2",
 	[ST_VOCAB_DF] = "SELECT doc FROM memories_fts_vocab WHERE term = ?1",
@@ -175,7 +175,11 @@ static sqlite3 *open_db(const char *path)
 		     "PRAGMA foreign_keys = ON;"
 		     "PRAGMA temp_store = MEMORY;"
 		     "PRAGMA cache_size = -16000;"
-		     "PRAGMA mmap_size = 268435456;") != SQLITE_OK) {
+		     "PRAGMA mmap_size = 268435456;"
+		     /* Freed pages and cells are zeroed, so deleted or
+		      * re-encrypted text does not linger in the file
+		      * (docs/ENCRYPTION.md). */
+		     "PRAGMA secure_delete = ON;") != SQLITE_OK) {
 		sqlite3_close_v2(db);
 		return NULL;
 	}
@@ -1016,6 +1020,20 @@ static const struct pos_store_ops sq_ops = {
 	.job_get = sq_job_get,
 	.jobs_requeue = sq_jobs_requeue,
 	.user_delete = sq_user_delete,
+	/* encryption at rest (sqlite_crypt.c) */
+	.crypt_get = sq_crypt_get,
+	.crypt_put = sq_crypt_put,
+	.refresh_wrap_get = sq_refresh_wrap_get,
+	.refresh_wrap_put = sq_refresh_wrap_put,
+	.refresh_wraps_sweep = sq_refresh_wraps_sweep,
+	.crypt_progress = sq_crypt_progress,
+	.crypt_plain_batch = sq_crypt_plain_batch,
+	.crypt_seal_rows = sq_crypt_seal_rows,
+	.crypt_vectors_load = sq_crypt_vectors_load,
+	.crypt_vector_raw = sq_crypt_vector_raw,
+	.crypt_thread_tail = sq_crypt_thread_tail,
+	.compact = sq_compact,
+	.index_terms = sq_index_terms,
 };
 
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,

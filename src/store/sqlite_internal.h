@@ -74,7 +74,7 @@ enum sq_stmt {
 	" WHERE memory_id = m.id AND relationship_type = 'related'"             \
 	" UNION SELECT memory_id FROM memory_relationships"                     \
 	" WHERE related_memory_id = m.id AND relationship_type = 'related')),"   \
-	" m.seq, m.thread, m.context"
+	" m.seq, m.thread, m.context, m.sealed"
 
 #define SQ_FILTER_BITS 8 /* type, layer, source, tag, after, before, require, exclude */
 
@@ -242,6 +242,44 @@ enum pos_err sq_job_get(struct pos_store *s, struct pos_arena *a, const char *us
 enum pos_err sq_jobs_requeue(struct pos_store *s);
 enum pos_err sq_user_delete(struct pos_store *s, const char *user_id,
 			    const char *keep_job_kind);
+/* Encryption at rest: raw access to key material and sealed rows
+ * (sqlite_crypt.c; contracts in store.h). */
+enum pos_err sq_crypt_get(struct pos_store *s, struct pos_arena *a,
+			  const char *user_id, struct pos_user_crypt *out);
+enum pos_err sq_crypt_put(struct pos_store *s, const char *user_id,
+			  const struct pos_user_crypt *in, const char *password_hash,
+			  const char *expect);
+enum pos_err sq_refresh_wrap_get(struct pos_store *s, struct pos_arena *a,
+				 const uint8_t *hash, const uint8_t **wrap, size_t *len);
+enum pos_err sq_refresh_wrap_put(struct pos_store *s, const uint8_t *hash,
+				 const uint8_t *wrap, size_t len);
+enum pos_err sq_refresh_wraps_sweep(struct pos_store *s, int64_t now, int64_t *n);
+enum pos_err sq_crypt_progress(struct pos_store *s, const char *user_id,
+			       int64_t *sealed, int64_t *total);
+enum pos_err sq_crypt_plain_batch(struct pos_store *s, struct pos_arena *a,
+				  const char *user_id, int64_t after_seq, size_t max,
+				  struct pos_memory **out, size_t *n);
+enum pos_err sq_crypt_seal_rows(struct pos_store *s, const struct pos_memory *m,
+				size_t n);
+enum pos_err sq_crypt_vectors_load(struct pos_store *s, const char *user_id,
+				   const char *model,
+				   void (*fn)(void *ctx, int64_t seq, const char *id,
+					      unsigned dim, float scale,
+					      const uint8_t *blob, size_t len),
+				   void *ctx);
+enum pos_err sq_crypt_vector_raw(struct pos_store *s, struct pos_arena *a,
+				 const char *user_id, int64_t seq, char id[POS_UUID_SIZE],
+				 struct pos_vec *out);
+/* Index terms of a text with the FTS5 tokenizer (sqlite_search.c). */
+enum pos_err sq_index_terms(struct pos_store *s, const char *text, size_t len,
+			    void (*fn)(void *ctx, const char *term, size_t n), void *ctx);
+enum pos_err sq_crypt_thread_tail(struct pos_store *s, struct pos_arena *a,
+				  const char *user_id, const char *thread, size_t max,
+				  struct pos_memory **out, size_t *n);
+enum pos_err sq_compact(struct pos_store *s);
+/* Tag index rows of one memory (sqlite_memories.c). */
+enum pos_err sq_insert_tags(struct sq_conn *c, const char *user_id, int64_t seq,
+			    const char *const *tags, size_t n);
 
 /* Stats and graph (sqlite_graph.c). */
 enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,

@@ -19,7 +19,7 @@ enum {
 	C_ID, C_USER, C_CONTENT, C_TYPE, C_LAYER, C_SOURCE, C_CREATED,
 	C_UPDATED, C_ACCESSED, C_PARENT, C_TAGS, C_IMPORTANCE, C_ACCESS_COUNT,
 	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL, C_RELATED,
-	C_SEQ, C_THREAD, C_CONTEXT
+	C_SEQ, C_THREAD, C_CONTEXT, C_SEALED
 };
 
 enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
@@ -59,6 +59,16 @@ enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
 	m->seq = sqlite3_column_int64(st, C_SEQ);
 	m->thread = sq_col_str(a, st, C_THREAD, NULL);
 	m->context = sq_col_str(a, st, C_CONTEXT, NULL);
+	if (sqlite3_column_type(st, C_SEALED) == SQLITE_BLOB) {
+		/* encryption at rest: the crypt layer opens it */
+		int len = sqlite3_column_bytes(st, C_SEALED);
+		uint8_t *b = pos_arena_alloc(a, (size_t)len + 1);
+		if (!b)
+			return POS_ERR_NOMEM;
+		memcpy(b, sqlite3_column_blob(st, C_SEALED), (size_t)len);
+		m->sealed = b;
+		m->sealed_len = (size_t)len;
+	}
 	if (!m->related_json)
 		m->related_json = "[]";
 	if (!m->content || !m->source || !m->tags_json || !m->shared_with_json ||
@@ -107,6 +117,13 @@ static enum pos_err insert_tags(struct sq_conn *c, const char *user_id,
 			return rc;
 	}
 	return POS_OK;
+}
+
+/* The same, for the encryption layer's in-place sealing (sqlite_crypt.c). */
+enum pos_err sq_insert_tags(struct sq_conn *c, const char *user_id, int64_t seq,
+			    const char *const *tags, size_t n)
+{
+	return insert_tags(c, user_id, seq, tags, n);
 }
 
 /* Checks each related id is the user's (and not `self`), then links it. */
@@ -178,7 +195,12 @@ enum pos_err sq_vec_put(struct sq_conn *c, int64_t seq, const char *user_id,
 	sq_bind_str(st, 3, v->model);
 	sqlite3_bind_int(st, 4, (int)v->dim);
 	sqlite3_bind_double(st, 5, v->scale);
-	sqlite3_bind_blob(st, 6, v->q, (int)v->dim, SQLITE_STATIC);
+	if (v->sealed) { /* encryption at rest: scale and q are inside */
+		sqlite3_bind_double(st, 5, 0.0);
+		sqlite3_bind_blob(st, 6, v->sealed, (int)v->sealed_len, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_blob(st, 6, v->q, (int)v->dim, SQLITE_STATIC);
+	}
 	return step_done(c, st, "vector put");
 }
 
@@ -224,6 +246,8 @@ enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 		sq_bind_str(st, 18, x->external_id);
 		sq_bind_str(st, 19, x->thread);
 		sq_bind_str(st, 20, x->context);
+		if (x->sealed)
+			sqlite3_bind_blob(st, 21, x->sealed, (int)x->sealed_len, SQLITE_STATIC);
 		rc = step_done(c, st, "memory insert");
 		if (rc)
 			break;
@@ -508,6 +532,7 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 		{POS_PATCH_ATTACHMENTS, ", attachments = ?8"},
 		{POS_PATCH_IMPORTANCE, ", importance_score = ?9"},
 		{POS_PATCH_PARENT, ", parent_memory_id = ?10"},
+		{POS_PATCH_SEALED, ", sealed = ?12, is_encrypted = ?13, context = ?14"},
 	};
 	for (size_t i = 0; !rc && i < sizeof(cols) / sizeof(cols[0]); i++)
 		if (p->set & cols[i].bit)
@@ -540,6 +565,12 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 	if (p->set & POS_PATCH_PARENT)
 		sq_bind_str(st, 10, v->parent_id[0] ? v->parent_id : NULL);
 	sqlite3_bind_int64(st, 11, seq);
+	if (p->set & POS_PATCH_SEALED) {
+		if (v->sealed)
+			sqlite3_bind_blob(st, 12, v->sealed, (int)v->sealed_len, SQLITE_STATIC);
+		sqlite3_bind_int(st, 13, v->is_encrypted);
+		sq_bind_str(st, 14, v->context);
+	}
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = sq_fail(c, "memory update");
 		goto out;

@@ -582,3 +582,39 @@ enum pos_err sq_vector_get(struct pos_store *base, struct pos_arena *a,
 	sqlite3_reset(st);
 	return rc;
 }
+
+/* ---- encryption at rest: the index terms of a text (docs/ENCRYPTION.md) */
+
+struct terms_ctx {
+	void (*fn)(void *ctx, const char *term, size_t n);
+	void *ctx;
+};
+
+static int on_term(void *ctx, int flags, const char *tok, int n, int start, int end)
+{
+	(void)start;
+	(void)end;
+	struct terms_ctx *t = ctx;
+	if (!(flags & FTS5_TOKEN_COLOCATED) && n > 0)
+		t->fn(t->ctx, tok, (size_t)n);
+	return SQLITE_OK;
+}
+
+enum pos_err sq_index_terms(struct pos_store *base, const char *text, size_t len,
+			    void (*fn)(void *ctx, const char *term, size_t n), void *ctx)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = tokenizer(c);
+	if (rc)
+		return rc;
+	if (!len)
+		return POS_OK;
+	const fts5_tokenizer *m = c->fts_tok_api;
+	struct terms_ctx t = {fn, ctx};
+	if (m->xTokenize(c->fts_tok, &t, FTS5_TOKENIZE_DOCUMENT, text, (int)len, on_term) !=
+	    SQLITE_OK)
+		return sq_fail(c, "tokenize");
+	return POS_OK;
+}

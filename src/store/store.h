@@ -75,6 +75,10 @@ struct pos_vec {
 	unsigned dim;
 	float scale;
 	const int8_t *q;            /* dim bytes */
+	/* Encryption at rest: when set, the store writes these bytes (scale
+	 * and q sealed, docs/ENCRYPTION.md) instead of q, and scale 0. */
+	const uint8_t *sealed;
+	size_t sealed_len;
 };
 
 struct pos_memory {
@@ -105,6 +109,11 @@ struct pos_memory {
 	size_t n_related;
 	const char *related_json;   /* the same as a JSON array, on reads */
 	struct pos_vec vec;         /* on writes: the embedding to store (q NULL: none) */
+	/* Encryption at rest: content, tags, metadata and attachments sealed
+	 * under the user's key (NULL for a plain memory). When set, `content`,
+	 * `tags`, `thread` and `context` hold keyed-hash search tokens. */
+	const uint8_t *sealed;
+	size_t sealed_len;
 };
 
 /* A search candidate: memory seq and the engine's raw score. */
@@ -136,6 +145,7 @@ enum {
 	POS_PATCH_PARENT = 1 << 8,
 	POS_PATCH_RELATED = 1 << 9,
 	POS_PATCH_VECTOR = 1 << 10,  /* v.vec replaces the stored embedding */
+	POS_PATCH_SEALED = 1 << 11,  /* v.sealed, v.is_encrypted, v.context replace theirs (encryption) */
 };
 
 struct pos_memory_patch {
@@ -234,6 +244,18 @@ struct pos_job {
 	const char *last_error;        /* NULL if none */
 	const char *result_json;       /* NULL until done */
 	int64_t next_run_at, created_at, updated_at;
+};
+
+/* Encryption key material of a user as stored (docs/ENCRYPTION.md). */
+struct pos_user_crypt {
+	const char *state;            /* "off" | "encrypting" | "on" */
+	const uint8_t *salt;          /* Argon2id salt */
+	size_t salt_len;
+	const char *kdf;              /* "argon2id13:<opslimit>:<memlimit KiB>" */
+	const uint8_t *pw_wrap;       /* DEK wrapped under the password key */
+	size_t pw_wrap_len;
+	const uint8_t *rk_wrap;       /* DEK wrapped under the recovery key */
+	size_t rk_wrap_len;
 };
 
 struct pos_store;
@@ -461,10 +483,89 @@ struct pos_store_ops {
 	/* Integrity check and counts (personalos doctor). */
 	enum pos_err (*summary)(struct pos_store *s, bool full_check,
 				struct pos_store_summary *out);
+
+	/* ---- encryption at rest (docs/ENCRYPTION.md) ----
+	 * Raw access for the encryption layer (store/crypt_store.c and
+	 * auth/encryption.c): key material, sealed rows and vectors as
+	 * stored. Nothing here decrypts. */
+
+	/* The user's key material; NOT_FOUND when no such user. */
+	enum pos_err (*crypt_get)(struct pos_store *s, struct pos_arena *a,
+				  const char *user_id, struct pos_user_crypt *out);
+	/*
+	 * Writes the user's key material: each field of `in` that is NULL
+	 * keeps its stored value; `password_hash`, when not NULL, is written
+	 * in the same statement. With `expect` not NULL only if the stored
+	 * state equals it, else POS_ERR_CONFLICT.
+	 */
+	enum pos_err (*crypt_put)(struct pos_store *s, const char *user_id,
+				  const struct pos_user_crypt *in,
+				  const char *password_hash, const char *expect);
+	/* The DEK wrapped for a refresh token (by hash); *wrap NULL if none. */
+	enum pos_err (*refresh_wrap_get)(struct pos_store *s, struct pos_arena *a,
+					 const uint8_t *hash, const uint8_t **wrap,
+					 size_t *len);
+	enum pos_err (*refresh_wrap_put)(struct pos_store *s, const uint8_t *hash,
+					 const uint8_t *wrap, size_t len);
+	/* Drops the key wraps of refresh tokens that expired before `now` or
+	 * were used; *n receives how many. */
+	enum pos_err (*refresh_wraps_sweep)(struct pos_store *s, int64_t now, int64_t *n);
+	/* How many of the user's memories are sealed, of how many. */
+	enum pos_err (*crypt_progress)(struct pos_store *s, const char *user_id,
+				       int64_t *sealed, int64_t *total);
+	/* Up to `max` of the user's plain memories with seq > after_seq, in
+	 * seq order, each with its embedding in vec (q NULL: none). */
+	enum pos_err (*crypt_plain_batch)(struct pos_store *s, struct pos_arena *a,
+					  const char *user_id, int64_t after_seq,
+					  size_t max, struct pos_memory **out,
+					  size_t *n);
+	/*
+	 * Rewrites memories in place as sealed, one transaction: content,
+	 * tags_json (+ tags index), thread, context, sealed, metadata '{}',
+	 * attachments '[]', is_encrypted 1, and vec.sealed when set. A row
+	 * whose updated_at differs from m[i].updated_at is skipped.
+	 */
+	enum pos_err (*crypt_seal_rows)(struct pos_store *s,
+					const struct pos_memory *m, size_t n);
+	/* Calls fn for every stored embedding of the user by `model`, raw
+	 * (blob is q when len == dim, else sealed), with its memory's id. */
+	enum pos_err (*crypt_vectors_load)(struct pos_store *s, const char *user_id,
+					   const char *model,
+					   void (*fn)(void *ctx, int64_t seq, const char *id,
+						      unsigned dim, float scale,
+						      const uint8_t *blob, size_t len),
+					   void *ctx);
+	/* The raw stored embedding of the user's memory `seq`: out->sealed
+	 * holds the blob (NULL when none), id the memory's id. */
+	enum pos_err (*crypt_vector_raw)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, int64_t seq,
+					 char id[POS_UUID_SIZE], struct pos_vec *out);
+	/* Calls fn with each term the full-text index would store for `text`
+	 * (tokenized and stemmed exactly like memories_fts), in order. */
+	enum pos_err (*index_terms)(struct pos_store *s, const char *text, size_t len,
+				    void (*fn)(void *ctx, const char *term, size_t n),
+				    void *ctx);
+	/* term_frequency as seen from one user's index: for an encrypted user
+	 * the word's search tokens are counted (only that user has them);
+	 * POS_ERR_LOCKED while locked. NULL: use term_frequency. */
+	enum pos_err (*user_term_frequency)(struct pos_store *s, const char *user_id,
+					    const char *word, int64_t *df, int64_t *docs);
+	/* The user's last `max` memories in `thread` (as stored), newest
+	 * first: id, is_encrypted, content, sealed. */
+	enum pos_err (*crypt_thread_tail)(struct pos_store *s, struct pos_arena *a,
+					  const char *user_id, const char *thread,
+					  size_t max, struct pos_memory **out,
+					  size_t *n);
+	/* Merges the full-text index (dropping deleted terms) and checkpoints
+	 * the WAL with TRUNCATE, so deleted text leaves the files. */
+	enum pos_err (*compact)(struct pos_store *s);
 };
 
 struct pos_store {
 	const struct pos_store_ops *ops;
+	/* encryption at rest: the state of the crypt layer installed over
+	 * this backend's ops (store/crypt_store.c), NULL when none */
+	void *crypt;
 };
 
 /*

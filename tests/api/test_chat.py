@@ -11,7 +11,9 @@ bounded polls, never timing assertions.
 import http.client
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -330,6 +332,46 @@ class OfflineMemorizeTest(ChatCase):
         found = poll(extracted)
         self.assertTrue(found, "no memory was extracted from the exchange")
         self.assertTrue(any("Lisbon" in m["content"] for m in found))
+
+
+class EncryptedChatTest(unittest.TestCase):
+    """An encrypted user's conversations are sealed like their memories:
+    the chat works, and after a clean stop no file of the data directory
+    holds the words of the exchange (docs/ENCRYPTION.md)."""
+
+    def test_exchange_never_reaches_the_disk_in_plaintext(self):
+        harness.require_local("needs a server of its own to stop and inspect")
+        data = tempfile.mkdtemp(prefix="pos-chat-enc-")
+        self.addCleanup(shutil.rmtree, data, True)
+        server = harness.Server(data_dir=data).start()
+        try:
+            api = harness.Api(server.base_url)
+            reg = api.register(harness.unique_email())
+            token = reg["access_token"]
+            r = api.post("/api/auth/encryption", {"password": harness.DEFAULT_PASSWORD},
+                         token=token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            secret, asked = word(), word()
+            r = api.post("/api/memories", {"content": "The safe code is %s." % secret},
+                         token=token)
+            self.assertEqual(r.status, 201, r.raw[:300])
+            r = api.post(CHAT, {"message": "What is the safe code? %s" % asked}, token=token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            self.assertIn(secret, r.json["response"])
+            cid = r.json["conversation_id"]
+            h = api.get("/api/chat/history?conversation_id=" + cid, token=token).json
+            self.assertIn(asked, h["conversation"]["title"])
+            self.assertIn(asked, h["messages"][0]["content"])
+            self.assertIn(secret, h["messages"][1]["content"])
+            api.close()
+        finally:
+            server.stop()
+        for root, _, files in os.walk(data):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    raw = fh.read()
+                for w in (secret, asked):
+                    self.assertNotIn(w.encode(), raw, "%s found in %s" % (w, f))
 
 
 class ModelChatCase(ChatCase):

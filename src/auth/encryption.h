@@ -1,0 +1,101 @@
+/*
+ * encryption.h — the encryption-at-rest service (docs/ENCRYPTION.md):
+ * turning it on, unlocking a user's data key at login and at refresh,
+ * locking at logout, password change (re-wraps the key only), recovery
+ * with the recovery key, and the background pass that seals memories
+ * written before encryption was turned on.
+ *
+ * `struct pos_encsvc` is owned by `struct pos_server`; it owns the keyring
+ * (the only place data keys live) and a worker thread. All functions are
+ * thread-safe. Errors: POS_ERR_BAD_CREDENTIALS (wrong password or recovery
+ * key: nothing changes), POS_ERR_CONFLICT (already on), POS_ERR_WEAK_PASSWORD,
+ * POS_ERR_DECRYPT (stored key material failed authentication), the store's.
+ */
+#ifndef POS_AUTH_ENCRYPTION_H
+#define POS_AUTH_ENCRYPTION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "crypto/keyring.h"
+#include "store/store.h"
+
+struct pos_search;
+
+struct pos_encsvc {
+	struct pos_store *store;       /* the encrypting store (borrowed) */
+	struct pos_keyring *kr;        /* owned */
+	struct pos_search *search;     /* borrowed: caches to forget on lock */
+	unsigned long long kdf_ops, kdf_mem_kib;  /* Argon2id of the KEK */
+	unsigned long long pw_ops, pw_mem_kib;    /* Argon2id of the login hash */
+	pthread_t worker;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	bool running, stop;
+};
+
+struct pos_enc_status {
+	bool enabled;
+	const char *state;   /* "off" | "encrypting" | "on" */
+	bool unlocked;
+	int64_t progress;    /* memories sealed */
+	int64_t total;       /* memories of the user */
+};
+
+/* Creates the keyring. The worker starts with pos_encsvc_start. */
+enum pos_err pos_encsvc_init(struct pos_encsvc *svc, const struct pos_config *cfg);
+/* The store and search engine to use (the store must be the encrypting
+ * decorator over the keyring); starts the background worker. */
+enum pos_err pos_encsvc_start(struct pos_encsvc *svc, struct pos_store *store,
+			      struct pos_search *search);
+/* Stops the worker and wipes every key. */
+void pos_encsvc_fini(struct pos_encsvc *svc);
+
+/*
+ * Turns encryption on: checks the password, makes the data key, wraps it,
+ * writes the key material, unlocks, and starts sealing existing memories.
+ * `recovery_key` (POS_RECOVERY_KEY_MAX bytes) receives the recovery key,
+ * shown once.
+ */
+enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
+			       const char *password, size_t len,
+			       char recovery_key[POS_RECOVERY_KEY_MAX],
+			       struct pos_error *err);
+
+/* After a successful password login: unlocks the user's data (if on) and
+ * binds the key to the new refresh token. Failures are logged, not fatal. */
+void pos_encsvc_on_login(struct pos_encsvc *svc, const char *user_id,
+			 const char *password, size_t len, const char *refresh_token);
+/* After a successful refresh: unlocks from the old token's wrap (if any)
+ * and re-wraps for the new token. Failures are logged, not fatal. */
+void pos_encsvc_on_refresh(struct pos_encsvc *svc, const char *user_id,
+			   const char *old_token, const char *new_token);
+/* Locks the user's data: wipes the key and forgets the search caches. */
+void pos_encsvc_lock(struct pos_encsvc *svc, const char *user_id);
+
+/* Password change: checks the old one, stores the new hash and (if on)
+ * the key re-wrapped, in one statement. */
+enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user_id,
+					const char *old_pw, size_t old_len,
+					const char *new_pw, size_t new_len,
+					struct pos_error *err);
+/* Recovery: unwraps with the recovery key, sets the new password and
+ * re-wraps under it; the data is unlocked after. */
+enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
+				const char *recovery_key, size_t rk_len,
+				const char *new_pw, size_t new_len,
+				struct pos_error *err);
+
+/* The user's encryption state for GET /api/auth/me. */
+enum pos_err pos_encsvc_status(struct pos_encsvc *svc, struct pos_arena *a,
+			       const char *user_id, struct pos_enc_status *out);
+
+/* Runs one step of the background pass for every unlocked user now (tests
+ * and the worker). Returns the number of memories sealed. */
+size_t pos_encsvc_work(struct pos_encsvc *svc);
+
+#endif
