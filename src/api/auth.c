@@ -368,6 +368,7 @@ void pos_api_me_delete(struct pos_server *srv, struct pos_req *r)
 			pos_error_set(&err, rc, NULL, NULL);
 			pos_reply_error(r, &err);
 		} else {
+			pos_encsvc_lock(&srv->enc, uid); /* wipes the data key, if any */
 			pos_search_forget_user(srv->search, uid);
 			pos_auth_logout(&srv->auth, &r->principal);
 			pos_reply_empty(r, 204);
