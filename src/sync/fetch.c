@@ -179,10 +179,13 @@ void pos_fetch_resp_free(struct pos_fetch_resp *resp)
 enum pos_err pos_fetch_status_err(long status, const char *what,
 				  struct pos_error *err)
 {
-	if (status == 401 || status == 403)
+	if (status == 401)
 		return pos_error_set(err, POS_ERR_BAD_CREDENTIALS, NULL,
-				     "authentication failed at %s (HTTP %ld): "
-				     "check the user and password", what, status);
+				     "authentication failed at %s (HTTP 401): "
+				     "check the user and password", what);
+	if (status == 403)
+		return pos_error_set(err, POS_ERR_FORBIDDEN, NULL,
+				     "access to %s denied (HTTP 403)", what);
 	if (status == 404)
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL,
 				     "%s not found (HTTP 404)", what);

@@ -56,7 +56,8 @@ void pos_fetch_resp_free(struct pos_fetch_resp *resp);
 
 /*
  * Maps a failing HTTP status to an error with a message naming `what`:
- * 401/403 POS_ERR_BAD_CREDENTIALS ("authentication failed"), 404
+ * 401 POS_ERR_BAD_CREDENTIALS ("authentication failed"), 403
+ * POS_ERR_FORBIDDEN, 404
  * POS_ERR_NOT_FOUND, 5xx POS_ERR_UNAVAILABLE, anything else
  * POS_ERR_BAD_GATEWAY.
  */

@@ -122,7 +122,7 @@ static void rec_free(struct recorder *r)
 }
 
 /* The skip line mentioning `needle`, or NULL. */
-static const char *rec_skip_with(const struct recorder *r, const char *needle)
+static __attribute__((unused)) const char *rec_skip_with(const struct recorder *r, const char *needle)
 {
 	size_t i;
 	json_t *v;
@@ -133,14 +133,14 @@ static const char *rec_skip_with(const struct recorder *r, const char *needle)
 	return NULL;
 }
 
-static const char *rec_meta(const struct recorder *r, const char *id,
+static __attribute__((unused)) const char *rec_meta(const struct recorder *r, const char *id,
 			    const char *key)
 {
 	json_t *it = json_object_get(r->items, id);
 	return json_string_value(json_object_get(json_object_get(it, "metadata"), key));
 }
 
-static const char *rec_content(const struct recorder *r, const char *id)
+static __attribute__((unused)) const char *rec_content(const struct recorder *r, const char *id)
 {
 	return json_string_value(json_object_get(json_object_get(r->items, id), "content"));
 }
