@@ -21,7 +21,7 @@
  * ids: {href: [external_id]}}}}. When the recurrence window has moved by a
  * day, resources holding recurring events are fetched again.
  *
- * Errors: HTTP 401/403 POS_ERR_BAD_CREDENTIALS; unreachable, TLS, timeout
+ * Errors: HTTP 401 POS_ERR_BAD_CREDENTIALS, 403 POS_ERR_FORBIDDEN; unreachable, TLS, timeout
  * POS_ERR_UNAVAILABLE; an answer that is not the expected XML
  * POS_ERR_BAD_GATEWAY. On any error the cursor is not advanced.
  */
