@@ -10,6 +10,8 @@
 
 const struct pos_sync_adapter *const pos_sync_adapters[] = {
 	/* mail (branch sync) */
+	&pos_sync_mbox,
+	&pos_sync_maildir,
 	/* calendars and notes (branch cal) */
 	NULL,
 };

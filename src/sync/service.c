@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/uuid.h"
+#include "sync/mail.h"
 
 #define JOBS_KEPT 64          /* finished jobs remembered for status */
 #define BACKOFF_BASE_S 60
@@ -107,6 +108,7 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 	*out = NULL;
 	if (sodium_init() < 0)
 		return pos_error_set(err, POS_ERR_INTERNAL, NULL, "libsodium failed to initialise");
+	pos_mail_init(); /* GMime, once before any thread parses */
 	struct pos_sync *s = pos_calloc(1, sizeof(*s));
 	if (!s)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
