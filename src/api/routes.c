@@ -37,6 +37,14 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 	ROUTE("PUT", "/api/memories/{id}", pos_api_memory_update, BEARER, 8 * MiB),
 	ROUTE("DELETE", "/api/memories/{id}", pos_api_memory_delete, BEARER, 0),
+
+	/* sync (branch sync) */
+	ROUTE("GET", "/api/sync/sources", pos_api_sync_sources_list, BEARER, 0),
+	ROUTE("POST", "/api/sync/sources", pos_api_sync_sources_create, BEARER, 64 * KiB),
+	ROUTE("GET", "/api/sync/sources/{id}", pos_api_sync_sources_get, BEARER, 0),
+	ROUTE("DELETE", "/api/sync/sources/{id}", pos_api_sync_sources_delete, BEARER, 0),
+	ROUTE("POST", "/api/sync/start", pos_api_sync_start, BEARER, 4 * KiB),
+	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
 };
 
 const size_t pos_api_routes_count = sizeof(pos_api_routes) / sizeof(pos_api_routes[0]);

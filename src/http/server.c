@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "sync/sync.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -530,6 +531,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		goto fail;
 	srv->mem.store = srv->store;
 	srv->mem.search = srv->search;
+	if ((rc = pos_sync_new(srv->store, &srv->mem, true, &srv->sync, err))) /* sync */
+		goto fail;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -582,6 +585,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->port = info ? info->port : cfg->listen_port;
 	return POS_OK;
 fail:
+	pos_sync_free(srv->sync); /* sync */
+	srv->sync = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
 	pos_search_free(srv->search);
@@ -603,6 +608,8 @@ void pos_server_stop(struct pos_server *srv)
 		usleep(10000);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
+	pos_sync_free(srv->sync); /* sync */
+	srv->sync = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
 	pos_search_free(srv->search);

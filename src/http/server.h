@@ -31,6 +31,7 @@
 
 struct pos_server;
 struct pos_req;
+struct pos_sync;
 
 typedef void (*pos_handler)(struct pos_server *srv, struct pos_req *r);
 
@@ -94,6 +95,7 @@ struct pos_server {
 	atomic_bool draining;
 	atomic_long inflight;
 	const char **route_names;
+	struct pos_sync *sync;        /* sync sources and scheduler (src/sync) */
 };
 
 /*

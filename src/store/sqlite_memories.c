@@ -224,6 +224,8 @@ enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 		sq_bind_str(st, 18, x->external_id);
 		sq_bind_str(st, 19, x->thread);
 		sq_bind_str(st, 20, x->context);
+		sq_bind_str(st, 21, x->source_id);
+		sq_bind_str(st, 22, x->sync_version);
 		rc = step_done(c, st, "memory insert");
 		if (rc)
 			break;
@@ -508,6 +510,8 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 		{POS_PATCH_ATTACHMENTS, ", attachments = ?8"},
 		{POS_PATCH_IMPORTANCE, ", importance_score = ?9"},
 		{POS_PATCH_PARENT, ", parent_memory_id = ?10"},
+		{POS_PATCH_SYNC_VERSION, ", sync_version = ?12"},
+		{POS_PATCH_CREATED, ", created_at = ?13"},
 	};
 	for (size_t i = 0; !rc && i < sizeof(cols) / sizeof(cols[0]); i++)
 		if (p->set & cols[i].bit)
@@ -540,6 +544,10 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 	if (p->set & POS_PATCH_PARENT)
 		sq_bind_str(st, 10, v->parent_id[0] ? v->parent_id : NULL);
 	sqlite3_bind_int64(st, 11, seq);
+	if (p->set & POS_PATCH_SYNC_VERSION)
+		sq_bind_str(st, 12, v->sync_version);
+	if (p->set & POS_PATCH_CREATED)
+		sqlite3_bind_int64(st, 13, v->created_at);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = sq_fail(c, "memory update");
 		goto out;

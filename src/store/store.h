@@ -105,6 +105,10 @@ struct pos_memory {
 	size_t n_related;
 	const char *related_json;   /* the same as a JSON array, on reads */
 	struct pos_vec vec;         /* on writes: the embedding to store (q NULL: none) */
+	/* sync (src/sync): the source that made the memory and the item's
+	 * version at its last upsert; NULL for memories not synced */
+	const char *source_id;
+	const char *sync_version;
 };
 
 /* A search candidate: memory seq and the engine's raw score. */
@@ -136,6 +140,8 @@ enum {
 	POS_PATCH_PARENT = 1 << 8,
 	POS_PATCH_RELATED = 1 << 9,
 	POS_PATCH_VECTOR = 1 << 10,  /* v.vec replaces the stored embedding */
+	POS_PATCH_SYNC_VERSION = 1 << 11, /* v.sync_version (sync upserts) */
+	POS_PATCH_CREATED = 1 << 12, /* v.created_at (sync upserts) */
 };
 
 struct pos_memory_patch {
@@ -201,6 +207,49 @@ struct pos_graph_edge {
 	char target[POS_UUID_SIZE];
 	const char *type;             /* related | parent | ... */
 	double strength;
+};
+
+/* ---- sync (src/sync) ---- */
+
+/* A configured sync source. `secrets` is the sealed blob (never shown). */
+struct pos_sync_source {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	const char *kind;
+	const char *name;
+	const char *config_json;    /* JSON object without secrets */
+	const uint8_t *secrets;     /* NULL when none */
+	size_t secrets_len;
+	int64_t interval_s;         /* 0: manual only */
+	const char *status;         /* idle | queued | running | ok | error */
+	const char *cursor_json;    /* NULL before the first successful run */
+	int64_t last_sync_at;       /* POS_TIME_NONE when never */
+	int64_t next_sync_at;       /* POS_TIME_NONE when not scheduled */
+	int64_t items_synced;
+	const char *error_message;  /* NULL when none */
+	int64_t failures;           /* consecutive failed runs (backoff) */
+	int64_t created_at;
+};
+
+/* One run of a source. */
+struct pos_sync_log {
+	char id[POS_UUID_SIZE];
+	char source_id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	int64_t started_at, duration_us;
+	const char *status;         /* ok | error | cancelled */
+	int64_t added, updated, unchanged, removed, skipped;
+	const char *errors_json;    /* [{"position","reason"}] */
+	const char *error_message;  /* NULL when none */
+};
+
+/* A memory made by a source, as the sync sink sees it. */
+struct pos_sync_ref {
+	char id[POS_UUID_SIZE];
+	int64_t seq;
+	const char *external_id;
+	const char *version;        /* NULL when none */
+	bool found;
 };
 
 struct pos_store;
@@ -390,6 +439,38 @@ struct pos_store_ops {
 	/* Integrity check and counts (personalos doctor). */
 	enum pos_err (*summary)(struct pos_store *s, bool full_check,
 				struct pos_store_summary *out);
+
+	/* ---- sync (src/sync) ---- */
+	/* Inserts a source (create) or rewrites all its fields. */
+	enum pos_err (*sync_source_put)(struct pos_store *s,
+					const struct pos_sync_source *src,
+					bool create);
+	/* One source; user_id NULL: of any user (the scheduler). */
+	enum pos_err (*sync_source_get)(struct pos_store *s, struct pos_arena *a,
+					const char *user_id, const char *id,
+					struct pos_sync_source *out);
+	/* The user's sources oldest first; user_id NULL: every user's. */
+	enum pos_err (*sync_source_list)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id,
+					 struct pos_sync_source **out, size_t *n);
+	enum pos_err (*sync_source_delete)(struct pos_store *s, const char *user_id,
+					   const char *id);
+	enum pos_err (*sync_log_add)(struct pos_store *s, const struct pos_sync_log *l);
+	/* The source's last `limit` runs, newest first. */
+	enum pos_err (*sync_log_list)(struct pos_store *s, struct pos_arena *a,
+				      const char *user_id, const char *source_id,
+				      unsigned limit, struct pos_sync_log **out,
+				      size_t *n);
+	/* Looks up the memories of `source_id` with the given external ids:
+	 * out[i] (found or not) for ext[i]. */
+	enum pos_err (*sync_refs_lookup)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *source_id,
+					 const char *const *ext, size_t n,
+					 struct pos_sync_ref *out);
+	/* Every memory of `source_id`. */
+	enum pos_err (*sync_refs_list)(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, const char *source_id,
+				       struct pos_sync_ref **out, size_t *n);
 };
 
 struct pos_store {

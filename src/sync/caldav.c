@@ -27,6 +27,7 @@
  */
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -193,10 +194,15 @@ static void ms_free(struct dav_ms *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* libxml2 2.9 must be initialised once before threads parse; its lazy
+ * initialisation inside xmlReadMemory is not thread-safe. */
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
 static enum pos_err parse_ms(const char *body, size_t len, const char *what,
 			     struct dav_ms *out, struct pos_error *err)
 {
 	memset(out, 0, sizeof(*out));
+	pthread_once(&xml_once, xmlInitParser);
 	if (len > INT32_MAX)
 		return pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL, "%s: answer too large", what);
 	xmlDoc *doc = xmlReadMemory(body, (int)len, NULL, NULL,
