@@ -9,11 +9,14 @@
  * (created_at) and the title; inline #tags are added unless inline_tags is
  * false; [[wiki links]] are resolved the way Obsidian does (a path from
  * the vault root, the same folder first, else the shortest path with that
- * file name) into item.links.
+ * file name). Relationships are undirected, so item.links holds the notes
+ * a note links to and the notes that link to it: an upsert replaces the
+ * note's whole set, and must not drop the links made from the other side.
  *
- * Cursor {files: {path: {m: mtime, s: size, h: hash}}}. When the set of
- * paths is unchanged, only files whose size or mtime moved are read, and
- * only those whose hash moved are upserted. When a note appeared or went
+ * Cursor {files: {path: {m: mtime, s: size, h: hash, l: [links]}}}. When
+ * the set of paths is unchanged, only files whose size or mtime moved are
+ * read (the others' links come from the cursor), and only those whose hash
+ * moved are upserted. When a note appeared or went
  * away, every note is read and upserted (links elsewhere may now resolve
  * differently; an unchanged version costs the framework nothing) and
  * sink->complete removes the notes that are gone.
@@ -340,11 +343,24 @@ static enum pos_err read_note(const char *path, long max, struct pos_buf *b,
 	return rc;
 }
 
-static enum pos_err emit_note(const struct md_config *cfg, const struct walk *w,
+/* The resolved [[links]] of one note's text (a new array, or NULL). */
+static json_t *out_links(const char *rel, const char *text, size_t len,
+			 json_t *by_path, json_t *by_name)
+{
+	struct pos_mdp_note note;
+	json_t *links = json_array();
+	if (!links)
+		return NULL;
+	pos_mdp_front_matter(text, len, &note);
+	struct link_ctx lc = {rel, by_path, by_name, links};
+	pos_mdp_links(text + note.body_off, len - note.body_off, on_link, &lc);
+	return links;
+}
+
+static enum pos_err emit_note(const struct md_config *cfg,
 			      const struct note_file *f, const char *text, size_t len,
-			      json_t *by_path, json_t *by_name,
-			      const struct pos_sync_sink *sink, struct pos_buf *content,
-			      struct pos_error *err)
+			      const json_t *links, const struct pos_sync_sink *sink,
+			      struct pos_buf *content, struct pos_error *err)
 {
 	struct pos_mdp_note note;
 	char ver[33];
@@ -375,17 +391,13 @@ static enum pos_err emit_note(const struct md_config *cfg, const struct walk *w,
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 
-	json_t *links = json_array();
 	json_t *tags = json_array();
 	json_t *meta = json_pack("{s:s, s:s}", "path", f->rel, "title", title);
-	if (!links || !tags || !meta) {
-		json_decref(links);
+	if (!tags || !meta) {
 		json_decref(tags);
 		json_decref(meta);
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	}
-	struct link_ctx lc = {f->rel, by_path, by_name, links};
-	pos_mdp_links(body, blen, on_link, &lc);
 	for (size_t i = 0; i < note.n_tags; i++)
 		json_array_append_new(tags, json_string(note.tags[i]));
 	if (note.has_date) {
@@ -394,7 +406,7 @@ static enum pos_err emit_note(const struct md_config *cfg, const struct walk *w,
 		json_object_set_new(meta, "date", json_string(ts));
 	}
 
-	/* version: the text and the resolved links. */
+	/* version: the text and the related notes. */
 	size_t mark = content->len;
 	size_t i;
 	json_t *v;
@@ -431,11 +443,26 @@ static enum pos_err emit_note(const struct md_config *cfg, const struct walk *w,
 		if (!err->code)
 			pos_error_set(err, rc, NULL, NULL);
 	}
-	(void)w;
-	json_decref(links);
 	json_decref(tags);
 	json_decref(meta);
 	return rc;
+}
+
+/* Per note during a run. */
+struct note_state {
+	json_t *out;   /* resolved outgoing links (own reference) */
+	bool emit;     /* read and changed: upsert it */
+};
+
+static bool in_array(const json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v) {
+		if (strcmp(json_string_value(v), s) == 0)
+			return true;
+	}
+	return false;
 }
 
 static enum pos_err md_run(const json_t *config, const json_t *cursor,
@@ -445,8 +472,9 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 	struct md_config cfg;
 	struct walk w = {0};
 	struct pos_buf text, content;
+	struct note_state *ns = NULL;
 	json_t *by_path = json_object(), *by_name = json_object();
-	json_t *files_out = json_object();
+	json_t *files_out = json_object(), *inbound = json_object();
 	const json_t *files_in = json_object_get(cursor, "files");
 	enum pos_err rc = read_config(config, &cfg, err);
 
@@ -454,7 +482,7 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 	pos_buf_init(&content, (size_t)(16 << 20) + 1024);
 	if (rc)
 		goto out;
-	if (!by_path || !by_name || !files_out) {
+	if (!by_path || !by_name || !files_out || !inbound) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
@@ -469,6 +497,10 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 	w.max_files = cfg.max_files;
 	w.sink = sink;
 	rc = walk_dir(&w, "", 0);
+	if (!rc)
+		rc = build_index(&w, by_path, by_name);
+	if (!rc && !(ns = pos_calloc(w.n ? w.n : 1, sizeof(*ns))))
+		rc = POS_ERR_NOMEM;
 	if (rc) {
 		rc = pos_error_set(err, rc, NULL, NULL);
 		goto out;
@@ -479,24 +511,23 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 			 cfg.max_files);
 		sink->skip(sink->ctx, ".", why);
 	}
-	rc = build_index(&w, by_path, by_name);
-	if (rc) {
-		rc = pos_error_set(err, rc, NULL, NULL);
-		goto out;
-	}
 
 	/* Same set of paths as last time? Then only changed files matter. */
 	bool full = !json_is_object(files_in) || json_object_size(files_in) != w.n;
 	for (size_t i = 0; !full && i < w.n; i++)
 		full = !json_object_get(files_in, w.v[i].rel);
 
+	/* Pass 1: each note's outgoing links, from the cursor when unchanged. */
 	for (size_t i = 0; !rc && i < w.n; i++) {
 		const struct note_file *f = &w.v[i];
 		const json_t *prev = json_object_get(files_in, f->rel);
 		char path[PATH_MAX + 1], hash[33];
 		const char *why = NULL;
-		if (!full && json_integer_value(json_object_get(prev, "s")) == f->size &&
+		const json_t *pl = json_object_get(prev, "l");
+		if (!full && json_is_array(pl) &&
+		    json_integer_value(json_object_get(prev, "s")) == f->size &&
 		    json_integer_value(json_object_get(prev, "m")) == f->mtime) {
+			ns[i].out = json_deep_copy(pl);
 			json_object_set(files_out, f->rel, (json_t *)prev);
 			continue;
 		}
@@ -504,20 +535,67 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 		if (read_note(path, cfg.max_file_bytes, &text, &why)) {
 			if (sink->skip)
 				sink->skip(sink->ctx, f->rel, why);
+			ns[i].out = json_array();
 			json_object_set_new(files_out, f->rel,
-					    json_pack("{s:I, s:I, s:s}", "m", (json_int_t)f->mtime,
-						      "s", (json_int_t)f->size, "h", ""));
+					    json_pack("{s:I, s:I, s:s, s:[]}", "m", (json_int_t)f->mtime,
+						      "s", (json_int_t)f->size, "h", "", "l"));
 			continue;
 		}
 		pos_ics_hash_hex(text.data, text.len, hash);
+		ns[i].out = out_links(f->rel, text.data, text.len, by_path, by_name);
+		if (!ns[i].out) {
+			rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+			break;
+		}
 		json_object_set_new(files_out, f->rel,
-				    json_pack("{s:I, s:I, s:s}", "m", (json_int_t)f->mtime,
-					      "s", (json_int_t)f->size, "h", hash));
+				    json_pack("{s:I, s:I, s:s, s:O}", "m", (json_int_t)f->mtime,
+					      "s", (json_int_t)f->size, "h", hash, "l", ns[i].out));
 		const char *ph = json_string_value(json_object_get(prev, "h"));
-		if (!full && ph && strcmp(ph, hash) == 0)
+		ns[i].emit = full || !ph || strcmp(ph, hash) != 0;
+	}
+	/* Links from the other side: relationships are undirected, so a note
+	 * relates to the notes it links to and the notes linking to it (its
+	 * item carries both, or its upsert would drop the inbound ones). */
+	for (size_t i = 0; !rc && i < w.n; i++) {
+		size_t j;
+		json_t *t;
+		json_array_foreach(ns[i].out, j, t) {
+			json_t *a = json_object_get(inbound, json_string_value(t));
+			if (!a) {
+				a = json_array();
+				json_object_set_new(inbound, json_string_value(t), a);
+			}
+			if (a)
+				json_array_append_new(a, json_string(w.v[i].rel));
+		}
+	}
+
+	/* Pass 2: upsert what changed. */
+	for (size_t i = 0; !rc && i < w.n; i++) {
+		const struct note_file *f = &w.v[i];
+		char path[PATH_MAX + 1];
+		const char *why = NULL;
+		if (!ns[i].emit)
 			continue;
-		rc = emit_note(&cfg, &w, f, text.data, text.len, by_path, by_name,
-			       sink, &content, err);
+		snprintf(path, sizeof(path), "%s/%s", w.root, f->rel);
+		if (read_note(path, cfg.max_file_bytes, &text, &why)) {
+			if (sink->skip)
+				sink->skip(sink->ctx, f->rel, why);
+			continue;
+		}
+		json_t *links = json_deep_copy(ns[i].out);
+		size_t j;
+		json_t *t;
+		json_array_foreach(json_object_get(inbound, f->rel), j, t) {
+			if (links && !in_array(links, json_string_value(t)))
+				json_array_append(links, t);
+		}
+		if (!links) {
+			rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+			break;
+		}
+		rc = emit_note(&cfg, f, text.data, text.len, links, sink, &content, err);
+		json_decref(links);
 		if (!rc && sink->progress && (i & 63) == 0)
 			sink->progress(sink->ctx, i + 1, w.n);
 		if (!rc && sink->cancelled && (i & 63) == 0 && sink->cancelled(sink->ctx))
@@ -534,6 +612,9 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 	if (!*cursor_out)
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 out:
+	for (size_t i = 0; ns && i < w.n; i++)
+		json_decref(ns[i].out);
+	pos_free(ns);
 	for (size_t i = 0; i < w.n; i++)
 		pos_free(w.v[i].rel);
 	pos_free(w.v);
@@ -542,6 +623,7 @@ out:
 	json_decref(by_path);
 	json_decref(by_name);
 	json_decref(files_out);
+	json_decref(inbound);
 	return rc;
 }
 
