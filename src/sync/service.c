@@ -715,21 +715,25 @@ void *pos_sync_scheduler_main(void *arg)
 
 /* ---- JSON ---- */
 
-static void secret_names(struct pos_jw *w, const struct pos_sync_source *src)
+/* The names of the secrets the source has (their values never leave). */
+static void secret_names(struct pos_sync *s, struct pos_jw *w,
+			 const struct pos_sync_source *src)
 {
 	pos_jw_key(w, "secrets");
 	pos_jw_arr(w);
-	const struct pos_sync_adapter *ad = pos_sync_adapter_find(src->kind);
-	if (src->secrets && ad) {
-		/* Only the names of keys the adapter treats as secret: which of
-		 * them are set is not recorded in clear, so list them all. */
-		for (const char *const *k = ad->secret_keys; k && *k; k++)
-			pos_jw_str(w, *k);
+	json_t *sec = src->secrets ? unseal(s, src->secrets, src->secrets_len) : NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach(sec, k, v) {
+		(void)v;
+		pos_jw_str(w, k);
 	}
+	json_decref(sec); /* values are wiped by nobody: jansson owns them */
 	pos_jw_arr_end(w);
 }
 
-void pos_sync_source_json(struct pos_jw *w, const struct pos_sync_source *src)
+void pos_sync_source_json(struct pos_sync *s, struct pos_jw *w,
+			  const struct pos_sync_source *src)
 {
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", src->id);
@@ -737,7 +741,7 @@ void pos_sync_source_json(struct pos_jw *w, const struct pos_sync_source *src)
 	pos_jw_kstr(w, "name", src->name);
 	pos_jw_key(w, "config");
 	pos_jw_raw(w, src->config_json, strlen(src->config_json));
-	secret_names(w, src);
+	secret_names(s, w, src);
 	pos_jw_kint(w, "interval_s", src->interval_s);
 	pos_jw_kstr(w, "status", src->status);
 	pos_jw_key(w, "cursor");
@@ -766,7 +770,7 @@ enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
 	pos_jw_key(w, "sources");
 	pos_jw_arr(w);
 	for (size_t i = 0; i < n; i++)
-		pos_sync_source_json(w, &list[i]);
+		pos_sync_source_json(s, w, &list[i]);
 	pos_jw_arr_end(w);
 	pos_jw_obj_end(w);
 	return POS_OK;
@@ -809,7 +813,7 @@ enum pos_err pos_sync_source_detail_json(struct pos_sync *s, struct pos_arena *a
 	pos_buf_init(&tmp, 1024 * 1024);
 	struct pos_jw sw;
 	pos_jw_init(&sw, &tmp);
-	pos_sync_source_json(&sw, &src);
+	pos_sync_source_json(s, &sw, &src);
 	/* reopen the object: drop its closing brace and append the logs */
 	if (!sw.rc && tmp.len && tmp.data[tmp.len - 1] == '}') {
 		pos_jw_raw(w, tmp.data, tmp.len - 1);

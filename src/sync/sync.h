@@ -74,7 +74,8 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 				    struct pos_error *err);
 
 /* A source as the API shows it (never its secrets: only their names). */
-void pos_sync_source_json(struct pos_jw *w, const struct pos_sync_source *src);
+void pos_sync_source_json(struct pos_sync *s, struct pos_jw *w,
+			  const struct pos_sync_source *src);
 /* {"sources": [...]} of the user. */
 enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
 				   const char *user_id, struct pos_jw *w);
