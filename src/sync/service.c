@@ -102,6 +102,9 @@ json_t *pos_sync_full_config(struct pos_sync *s, const struct pos_sync_source *s
 
 /* ---- service ---- */
 
+static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
+				    const char *source_id, bool manual);
+
 enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 			  bool scheduler, struct pos_sync **out, struct pos_error *err)
 {
@@ -285,9 +288,9 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 	out->created_at = now;
 	if ((rc = s->store->ops->sync_source_put(s->store, out, true)))
 		return pos_error_set(err, rc, NULL, NULL);
-	if (schedule) {
+	if (schedule && s->has_scheduler) {
 		pthread_mutex_lock(&s->mu);
-		pthread_cond_broadcast(&s->wake);
+		enqueue(s, user_id, out->id, false); /* the first run, now */
 		pthread_mutex_unlock(&s->mu);
 	}
 	return POS_OK;
