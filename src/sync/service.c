@@ -5,6 +5,7 @@
 #include "sync/sync_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sodium.h>
 #include <string.h>
@@ -139,6 +140,32 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 	return POS_OK;
 }
 
+void pos_sync_set_file_root(struct pos_sync *s, const char *root)
+{
+	char real[PATH_MAX];
+	s->file_root[0] = '\0';
+	if (root && *root)
+		snprintf(s->file_root, sizeof(s->file_root), "%s", realpath(root, real) ? real : root);
+}
+
+/* A config "path" must resolve below the file root, when one is set. */
+static enum pos_err check_file_root(struct pos_sync *s, const json_t *config,
+				    struct pos_error *err)
+{
+	const char *path = json_string_value(json_object_get(config, "path"));
+	if (!s->file_root[0] || !path)
+		return POS_OK;
+	char real[PATH_MAX];
+	size_t n = strlen(s->file_root);
+	if (!realpath(path, real))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
+				     "config.path does not exist");
+	if (strncmp(real, s->file_root, n) != 0 || (real[n] != '/' && real[n] != '\0'))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
+				     "config.path must be below the server's sync_file_root");
+	return POS_OK;
+}
+
 void pos_sync_free(struct pos_sync *s)
 {
 	if (!s)
@@ -233,6 +260,8 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config",
 				     "config must be at most 16 KiB");
 	enum pos_err rc = ad->validate ? ad->validate(config, err) : POS_OK;
+	if (!rc)
+		rc = check_file_root(s, config, err);
 	if (rc) {
 		if (err && err->code == POS_OK)
 			pos_error_set(err, rc, "config", NULL);

@@ -273,6 +273,35 @@ class SourceApiTest(SyncCase):
         self.assertEqual(r.status, 422)
 
 
+class FileRootTest(SyncCase):
+    """With sync_file_root set, file sources must be below it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="pos-root-")
+        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_paths_outside_the_root_are_refused(self):
+        u = self.new_user()
+        inside = os.path.join(self.root, "in.mbox")
+        shutil.copy(os.path.join(FIXTURES, "fixtures.mbox"), inside)
+        os.symlink(os.path.join(FIXTURES, "fixtures.mbox"), os.path.join(self.root, "link.mbox"))
+        for path in (os.path.join(FIXTURES, "fixtures.mbox"), os.path.join(self.root, "link.mbox"),
+                     self.root + "/../" + os.path.basename(self.root) + "x/in.mbox", "/etc/passwd"):
+            with self.subTest(path=path):
+                r = self.api.post("/api/sync/sources", {"kind": "mbox", "config": {"path": path}},
+                                  token=u.token)
+                self.assert_error(r, 422, field="config.path")
+        src = self.create_source(u.token, "mbox", {"path": inside})
+        self.assertEqual(self.wait_idle(u.token, src["id"])["last_run"]["added"], 5)
+
+
 class FileImportTest(SyncCase):
 
     def test_mbox_fixtures_skip_malformed_and_append_incrementally(self):
