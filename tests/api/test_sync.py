@@ -91,7 +91,7 @@ class ImapSyncTest(SyncCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.dovecot = Dovecot({"alice": PASSWORD, "bob": PASSWORD + "b", "carol": PASSWORD + "c",
-                               "dave": PASSWORD + "d"}).start()
+                               "dave": PASSWORD + "d", "erin": PASSWORD + "e"}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -191,6 +191,19 @@ class ImapSyncTest(SyncCase):
         if self.server.log_dir:
             self.assertNotIn(bad_pw, self.server.stderr_text())
             self.assertNotIn(self.dovecot.users["dave"], self.server.stderr_text())
+
+    def test_only_flagged(self):
+        u = self.new_user()
+        c = self.dovecot.connect("erin")
+        try:
+            c.append("INBOX", r"(\Flagged)", None, message(300, subject="starred one"))
+            c.append("INBOX", None, None, message(301, subject="plain one"))
+        finally:
+            c.logout()
+        src = self.create_source(u.token, "imap", self.imap_config("erin", only_flagged=True))
+        self.assertEqual(self.wait_idle(u.token, src["id"])["status"], "ok")
+        subjects = [m["metadata"]["subject"] for m in self.emails(u.token)]
+        self.assertEqual(subjects, ["starred one"])
 
     def test_unreachable_server_is_an_error_in_status(self):
         u = self.new_user()
