@@ -60,7 +60,7 @@ void pos_api_sync_sources_create(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	pos_sync_source_json(&w, &src);
+	pos_sync_source_json(srv->sync, &w, &src);
 	reply_jw(r, 201, &b, w.rc);
 }
 

@@ -40,6 +40,7 @@ struct pos_config {
 	double search_weight_keyword, search_weight_semantic, search_rrf_k;
 	double search_boost_recency, search_recency_half_life_days;
 	double search_boost_importance, search_boost_layer, search_boost_access;
+	char sync_file_root[PATH_MAX]; /* sync: file sources only below it; "" = anywhere */
 };
 
 /* Fills `c` with the built-in defaults. */

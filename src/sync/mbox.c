@@ -4,7 +4,8 @@
  *
  * Config: {"path": absolute file path, "max_body_bytes"?: 1024..1048576}.
  * Cursor: {"offset": end of the last message processed, "size", "mtime",
- * "head": hash of the first 4 KiB, "tail": hash of the 4 KiB before offset}.
+ * "head": hash of the first min(4 KiB, offset) bytes, "tail": hash of the
+ * min(4 KiB, offset) bytes before offset}.
  * When the file only grew (head and tail unchanged), only messages after
  * offset are read; otherwise the whole file is read again and messages no
  * longer in it are removed (complete). A malformed message is skipped and
@@ -89,13 +90,14 @@ static enum pos_err mbox_run(const json_t *config, const json_t *cursor, json_t 
 	}
 	close(fd);
 	char head[33], tail[33];
-	hash_hex(head, data, size < WINDOW ? size : WINDOW);
 	/* Where to start: the cursor's offset if the file only grew. */
 	size_t start = 0;
 	bool incremental = false;
 	int64_t c_off = json_integer_value(json_object_get(cursor, "offset"));
 	const char *c_head = json_string_value(json_object_get(cursor, "head"));
 	const char *c_tail = json_string_value(json_object_get(cursor, "tail"));
+	if (cursor && c_off > 0 && (size_t)c_off <= size && c_head && c_tail)
+		hash_hex(head, data, (size_t)c_off < WINDOW ? (size_t)c_off : WINDOW);
 	if (cursor && c_off > 0 && (size_t)c_off <= size && c_head && c_tail &&
 	    strcmp(c_head, head) == 0) {
 		size_t o = (size_t)c_off;
@@ -173,6 +175,7 @@ static enum pos_err mbox_run(const json_t *config, const json_t *cursor, json_t 
 	if (!rc) {
 		size_t w = processed < WINDOW ? processed : WINDOW;
 		hash_hex(tail, data + processed - w, w);
+		hash_hex(head, data, w); /* the first min(4 KiB, offset) bytes */
 		*cursor_out = json_pack("{s:I,s:I,s:I,s:s,s:s}", "offset", (json_int_t)processed,
 					"size", (json_int_t)size, "mtime",
 					(json_int_t)st.st_mtim.tv_sec, "head", head, "tail", tail);

@@ -12,6 +12,7 @@ const struct pos_sync_adapter *const pos_sync_adapters[] = {
 	/* mail (branch sync) */
 	&pos_sync_mbox,
 	&pos_sync_maildir,
+	&pos_sync_imap,
 	/* calendars and notes (branch cal) */
 	&pos_sync_ics_file,
 	&pos_sync_ics_url,

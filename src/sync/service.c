@@ -5,6 +5,7 @@
 #include "sync/sync_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sodium.h>
 #include <string.h>
@@ -102,6 +103,9 @@ json_t *pos_sync_full_config(struct pos_sync *s, const struct pos_sync_source *s
 
 /* ---- service ---- */
 
+static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
+				    const char *source_id, bool manual);
+
 enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 			  bool scheduler, struct pos_sync **out, struct pos_error *err)
 {
@@ -133,6 +137,32 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 		s->thread_started = true;
 	}
 	*out = s;
+	return POS_OK;
+}
+
+void pos_sync_set_file_root(struct pos_sync *s, const char *root)
+{
+	char real[PATH_MAX];
+	s->file_root[0] = '\0';
+	if (root && *root)
+		snprintf(s->file_root, sizeof(s->file_root), "%s", realpath(root, real) ? real : root);
+}
+
+/* A config "path" must resolve below the file root, when one is set. */
+static enum pos_err check_file_root(struct pos_sync *s, const json_t *config,
+				    struct pos_error *err)
+{
+	const char *path = json_string_value(json_object_get(config, "path"));
+	if (!s->file_root[0] || !path)
+		return POS_OK;
+	char real[PATH_MAX];
+	size_t n = strlen(s->file_root);
+	if (!realpath(path, real))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
+				     "config.path does not exist");
+	if (strncmp(real, s->file_root, n) != 0 || (real[n] != '/' && real[n] != '\0'))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
+				     "config.path must be below the server's sync_file_root");
 	return POS_OK;
 }
 
@@ -230,6 +260,8 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config",
 				     "config must be at most 16 KiB");
 	enum pos_err rc = ad->validate ? ad->validate(config, err) : POS_OK;
+	if (!rc)
+		rc = check_file_root(s, config, err);
 	if (rc) {
 		if (err && err->code == POS_OK)
 			pos_error_set(err, rc, "config", NULL);
@@ -285,9 +317,9 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 	out->created_at = now;
 	if ((rc = s->store->ops->sync_source_put(s->store, out, true)))
 		return pos_error_set(err, rc, NULL, NULL);
-	if (schedule) {
+	if (schedule && s->has_scheduler) {
 		pthread_mutex_lock(&s->mu);
-		pthread_cond_broadcast(&s->wake);
+		enqueue(s, user_id, out->id, false); /* the first run, now */
 		pthread_mutex_unlock(&s->mu);
 	}
 	return POS_OK;
@@ -715,21 +747,25 @@ void *pos_sync_scheduler_main(void *arg)
 
 /* ---- JSON ---- */
 
-static void secret_names(struct pos_jw *w, const struct pos_sync_source *src)
+/* The names of the secrets the source has (their values never leave). */
+static void secret_names(struct pos_sync *s, struct pos_jw *w,
+			 const struct pos_sync_source *src)
 {
 	pos_jw_key(w, "secrets");
 	pos_jw_arr(w);
-	const struct pos_sync_adapter *ad = pos_sync_adapter_find(src->kind);
-	if (src->secrets && ad) {
-		/* Only the names of keys the adapter treats as secret: which of
-		 * them are set is not recorded in clear, so list them all. */
-		for (const char *const *k = ad->secret_keys; k && *k; k++)
-			pos_jw_str(w, *k);
+	json_t *sec = src->secrets ? unseal(s, src->secrets, src->secrets_len) : NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach(sec, k, v) {
+		(void)v;
+		pos_jw_str(w, k);
 	}
+	json_decref(sec); /* values are wiped by nobody: jansson owns them */
 	pos_jw_arr_end(w);
 }
 
-void pos_sync_source_json(struct pos_jw *w, const struct pos_sync_source *src)
+void pos_sync_source_json(struct pos_sync *s, struct pos_jw *w,
+			  const struct pos_sync_source *src)
 {
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", src->id);
@@ -737,7 +773,7 @@ void pos_sync_source_json(struct pos_jw *w, const struct pos_sync_source *src)
 	pos_jw_kstr(w, "name", src->name);
 	pos_jw_key(w, "config");
 	pos_jw_raw(w, src->config_json, strlen(src->config_json));
-	secret_names(w, src);
+	secret_names(s, w, src);
 	pos_jw_kint(w, "interval_s", src->interval_s);
 	pos_jw_kstr(w, "status", src->status);
 	pos_jw_key(w, "cursor");
@@ -766,7 +802,7 @@ enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
 	pos_jw_key(w, "sources");
 	pos_jw_arr(w);
 	for (size_t i = 0; i < n; i++)
-		pos_sync_source_json(w, &list[i]);
+		pos_sync_source_json(s, w, &list[i]);
 	pos_jw_arr_end(w);
 	pos_jw_obj_end(w);
 	return POS_OK;
@@ -809,7 +845,7 @@ enum pos_err pos_sync_source_detail_json(struct pos_sync *s, struct pos_arena *a
 	pos_buf_init(&tmp, 1024 * 1024);
 	struct pos_jw sw;
 	pos_jw_init(&sw, &tmp);
-	pos_sync_source_json(&sw, &src);
+	pos_sync_source_json(s, &sw, &src);
 	/* reopen the object: drop its closing brace and append the logs */
 	if (!sw.rc && tmp.len && tmp.data[tmp.len - 1] == '}') {
 		pos_jw_raw(w, tmp.data, tmp.len - 1);

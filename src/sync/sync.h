@@ -49,6 +49,9 @@ struct pos_sync;
 enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 			  bool scheduler, struct pos_sync **out,
 			  struct pos_error *err);
+/* Restricts the "path" of sources made with pos_sync_source_create to
+ * files below `root` (after resolving links); NULL or "": no restriction. */
+void pos_sync_set_file_root(struct pos_sync *s, const char *root);
 /* Cancels a running sync, stops the scheduler, frees. NULL is fine. */
 void pos_sync_free(struct pos_sync *s);
 
@@ -74,7 +77,8 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 				    struct pos_error *err);
 
 /* A source as the API shows it (never its secrets: only their names). */
-void pos_sync_source_json(struct pos_jw *w, const struct pos_sync_source *src);
+void pos_sync_source_json(struct pos_sync *s, struct pos_jw *w,
+			  const struct pos_sync_source *src);
 /* {"sources": [...]} of the user. */
 enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
 				   const char *user_id, struct pos_jw *w);

@@ -40,6 +40,7 @@ struct pos_sync {
 	size_t n_deleting;
 	bool stop, has_scheduler, thread_started, startup_done;
 	pthread_t thread;
+	char file_root[4096];        /* "" = no restriction */
 };
 
 struct pos_sync_run_opts {
