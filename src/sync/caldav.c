@@ -292,6 +292,16 @@ static const char *cfg_str(const json_t *c, const char *k)
 	return json_string_value(json_object_get(c, k));
 }
 
+/* Makes url the base that relative hrefs are resolved against. */
+static void set_base(struct dav *d, const char *url)
+{
+	snprintf(d->base, sizeof(d->base), "%s", url);
+	const char *sep = strstr(d->base, "://");
+	size_t ol = sep ? (size_t)(sep + 3 - d->base) + strcspn(sep + 3, "/")
+			: strlen(d->base);
+	snprintf(d->origin, sizeof(d->origin), "%.*s", (int)ol, d->base);
+}
+
 /* Absolute URL of an href seen in an answer to `base`. */
 static void abs_url(const struct dav *d, const char *href, char *out, size_t cap)
 {
@@ -480,6 +490,9 @@ static enum pos_err discover(struct dav *d, struct cal **out, size_t *nout)
 					     "the CalDAV principal has no calendar-home-set");
 	}
 	snprintf(url, sizeof(url), "%s", home);
+	/* The home may live on another host (iCloud: pNN-caldav.icloud.com):
+	 * the calendars' hrefs are relative to it from here on. */
+	set_base(d, home);
 	rc = propfind(d, url, "1", CAL_PROPS, "the calendar home", &ms);
 	if (rc)
 		return rc;
@@ -822,10 +835,7 @@ static enum pos_err caldav_run(const json_t *config, const json_t *cursor,
 	bool window_moved = json_is_integer(cw) && json_integer_value(cw) != day;
 	bool use_sync = !json_is_false(json_object_get(config, "use_sync_token"));
 
-	snprintf(d.base, sizeof(d.base), "%s", cfg_str(config, "url"));
-	const char *sep = strstr(d.base, "://");
-	size_t ol = sep ? (size_t)(sep + 3 - d.base) + strcspn(sep + 3, "/") : strlen(d.base);
-	snprintf(d.origin, sizeof(d.origin), "%.*s", (int)ol, d.base);
+	set_base(&d, cfg_str(config, "url"));
 
 	rc = discover(&d, &cals, &ncal);
 	if (rc)

@@ -113,7 +113,7 @@ static enum pos_err read_config(const json_t *cfg, struct md_config *c,
 
 static enum pos_err md_validate(const json_t *cfg, struct pos_error *err)
 {
-	struct md_config c;
+	struct md_config c = {0};
 	return read_config(cfg, &c, err);
 }
 
@@ -469,7 +469,7 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 			   json_t **cursor_out, const struct pos_sync_sink *sink,
 			   struct pos_error *err)
 {
-	struct md_config cfg;
+	struct md_config cfg = {0};
 	struct walk w = {0};
 	struct pos_buf text, content;
 	struct note_state *ns = NULL;
