@@ -328,8 +328,10 @@ enum pos_err sq_sync_refs_lookup(struct pos_store *base, struct pos_arena *a,
 	json_decref(arr);
 	if (!ids)
 		return POS_ERR_NOMEM;
+	/* CROSS JOIN keeps json_each outside: without statistics the planner
+	 * may otherwise walk every memory of the source per batch. */
 	sqlite3_stmt *st = prep(c, "SELECT j.key, m.id, m.seq, m.sync_version FROM json_each(?3) j"
-				   " JOIN memories m ON m.user_id = ?1"
+				   " CROSS JOIN memories m ON m.user_id = ?1"
 				   " AND ifnull(m.source_id, '') = ?2 AND m.external_id = j.value");
 	if (!st) {
 		free(ids);
