@@ -155,9 +155,12 @@ def imap_bench(binary, folder_size, rounds):
         root = os.path.join(dv.dir, "mail", "bench")
         st = os.stat(os.path.join(root, "cur"))
         for i in range(folder_size):
-            p = os.path.join(root, "cur", "%d.M%dP1.bench:2," % (1700000000 + i, i))
-            with open(p, "w") as f:
-                f.write(gen_message(100000 + i))
+            # named as Dovecot names delivered mail (",S=<size>"): without
+            # the size in the name Dovecot reads every file on each open
+            data = gen_message(100000 + i).replace("\n", "\r\n").encode()
+            p = os.path.join(root, "cur", "%d.M%dP1.bench,S=%d:2," % (1700000000 + i, i, len(data)))
+            with open(p, "wb") as f:
+                f.write(data)
             os.chown(p, st.st_uid, st.st_gid)
         with harness.Server(external_ok=False) as srv:
             api = harness.Api(srv.base_url)

@@ -598,9 +598,14 @@ static enum pos_err take(struct calrun *cr, const char *href, const char *etag,
 
 static enum pos_err gone(struct calrun *cr, const char *href)
 {
-	enum pos_err rc = remove_gone(cr, json_object_get(cr->old_ids, href), NULL);
-	json_object_del(cr->etags, href);
-	json_object_del(cr->ids, href);
+	/* href may be a key of cr->etags, freed by the first del: copy it. */
+	char *h = pos_strdup(href);
+	if (!h)
+		return pos_error_set(cr->d->err, POS_ERR_NOMEM, NULL, NULL);
+	enum pos_err rc = remove_gone(cr, json_object_get(cr->old_ids, h), NULL);
+	json_object_del(cr->ids, h);
+	json_object_del(cr->etags, h);
+	pos_free(h);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 
 #include <libical/ical.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,31 @@ static enum pos_err push_block(struct split *s, struct block b)
 	return POS_OK;
 }
 
+/*
+ * Time zone rules change yearly. libical expands a VTIMEZONE's rules from
+ * their start to far in the future, so an RRULE:FREQ=SECONDLY there would
+ * run for hours: such blocks are dropped (their TZID then resolves to the
+ * system zone of that name, or is floating).
+ */
+static bool tz_block_ok(const char *p, size_t n)
+{
+	size_t pos = 0;
+	while (pos < n) {
+		const char *l = p + pos;
+		const char *nl = memchr(l, '\n', n - pos);
+		size_t ln = nl ? (size_t)(nl - l) + 1 : n - pos;
+		if (line_begins(l, ln, "RRULE")) {
+			bool yearly = false;
+			for (size_t i = 0; i + 11 <= ln && !yearly; i++)
+				yearly = strncasecmp(l + i, "FREQ=YEARLY", 11) == 0;
+			if (!yearly)
+				return false;
+		}
+		pos += ln;
+	}
+	return true;
+}
+
 static enum pos_err scan(const char *d, size_t len, struct split *s)
 {
 	size_t pos = 0, line = 0, nev = 0;
@@ -234,7 +260,7 @@ static enum pos_err scan(const char *d, size_t len, struct split *s)
 					if (!line_is(p, n, "END:VEVENT"))
 						cur.bad = "mismatched END line";
 					rc = push_block(s, cur);
-				} else {
+				} else if (tz_block_ok(d + tz_off, pos + n - tz_off)) {
 					rc = pos_buf_add(&s->tz, d + tz_off,
 							 pos + n - tz_off);
 					if (!rc && d[pos + n - 1] != '\n')
@@ -671,6 +697,57 @@ static bool cancelled(const struct ev *e)
 	return icalcomponent_get_status(e->c) == ICAL_STATUS_CANCELLED;
 }
 
+static int by_count(const short *v, int cap)
+{
+	int n = 0;
+	while (n < cap && v[n] != ICAL_RECURRENCE_ARRAY_MAX)
+		n++;
+	return n;
+}
+
+/*
+ * Rules libical would spend minutes on: its iterator loops internally, up
+ * to the year 2582, looking for an instance of a rule that has none (Feb
+ * 30) or steps every second or minute. We refuse those, and the BY* parts
+ * RFC 5545 forbids for the frequency. Returns why, or NULL.
+ */
+static const char *rule_refused(const struct icalrecurrencetype *r)
+{
+	static const int mdays[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (r->freq == ICAL_SECONDLY_RECURRENCE || r->freq == ICAL_MINUTELY_RECURRENCE)
+		return "more often than hourly";
+	int nwk = by_count(r->by_week_no, ICAL_BY_WEEKNO_SIZE);
+	int nyd = by_count(r->by_year_day, ICAL_BY_YEARDAY_SIZE);
+	int nmd = by_count(r->by_month_day, ICAL_BY_MONTHDAY_SIZE);
+	int nmo = by_count(r->by_month, ICAL_BY_MONTH_SIZE);
+	if (nwk && r->freq != ICAL_YEARLY_RECURRENCE)
+		return "BYWEEKNO is only for FREQ=YEARLY";
+	if (nyd && (r->freq == ICAL_DAILY_RECURRENCE || r->freq == ICAL_WEEKLY_RECURRENCE ||
+		    r->freq == ICAL_MONTHLY_RECURRENCE))
+		return "BYYEARDAY is not for this FREQ";
+	if (nmd && r->freq == ICAL_WEEKLY_RECURRENCE)
+		return "BYMONTHDAY is not for FREQ=WEEKLY";
+	if (r->freq == ICAL_HOURLY_RECURRENCE && (nwk || nyd || nmd || nmo))
+		return "FREQ=HOURLY with day or month parts";
+	if (nmd && nmo) {
+		/* Some listed day must exist in some listed month. */
+		int most = 0;
+		for (int i = 0; i < nmo; i++) {
+			int m = r->by_month[i];
+			if (m >= 1 && m <= 12 && mdays[m] > most)
+				most = mdays[m];
+		}
+		bool any = false;
+		for (int i = 0; i < nmd && !any; i++) {
+			int d = r->by_month_day[i];
+			any = (d > 0 && d <= most) || (d < 0 && -d <= most);
+		}
+		if (!any)
+			return "no such day in the listed months";
+	}
+	return NULL;
+}
+
 /* Emits a master and its overrides ov[0..nov). */
 static enum pos_err do_group(struct run *r, struct ev *m, struct ev *ov,
 			     size_t nov)
@@ -720,6 +797,11 @@ static enum pos_err do_group(struct run *r, struct ev *m, struct ev *ov,
 		struct icalrecurrencetype rule = icalproperty_get_rrule(rp);
 		if (rule.freq == ICAL_NO_RECURRENCE) {
 			skip(r, m->b, "invalid RRULE");
+			return POS_OK;
+		}
+		const char *refused = rule_refused(&rule);
+		if (refused) {
+			skip(r, m->b, "RRULE not expanded: %s", refused);
 			return POS_OK;
 		}
 		struct icaltimetype dt = dtstart;

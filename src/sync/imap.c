@@ -10,7 +10,8 @@
  *
  * Config: {"host", "port"?, "tls"?: "implicit" (default, port 993) |
  * "starttls" (port 143) | "none", "user", "password" | "oauth2_token",
- * "folders"?: ["INBOX"], "only_flagged"?: false, "max_body_bytes"?}.
+ * "folders"?: ["INBOX"], "only_flagged"?: false, "max_body_bytes"?,
+ * "tls_ca_file"?: a PEM file of CAs to trust instead of the system's}.
  * Secrets: password, oauth2_token.
  * Cursor: {"folders": {"INBOX": {"uidvalidity": V, "last_uid": U}}}. A run
  * fetches only UIDs above last_uid; a changed UIDVALIDITY fetches the whole
@@ -90,6 +91,10 @@ static enum pos_err imap_validate(const json_t *c, struct pos_error *err)
 						     "each folder must be a name of 1 to 512 bytes");
 		}
 	}
+	v = json_object_get(c, "tls_ca_file");
+	if (v && (!str_ok(v, 4096) || json_string_value(v)[0] != '/'))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.tls_ca_file",
+				     "config.tls_ca_file must be an absolute path to a PEM file");
 	v = json_object_get(c, "only_flagged");
 	if (v && !json_is_boolean(v))
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.only_flagged",
@@ -321,6 +326,9 @@ static enum pos_err open_conn(struct conn *c, const json_t *cfg, struct pos_erro
 	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "imap,imaps");
 	if (!strcmp(tls, "starttls"))
 		curl_easy_setopt(c->h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	const char *ca = json_string_value(json_object_get(cfg, "tls_ca_file"));
+	if (ca)
+		curl_easy_setopt(c->h, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c->h, CURLOPT_USERNAME, json_string_value(json_object_get(cfg, "user")));
 	const char *tok = json_string_value(json_object_get(cfg, "oauth2_token"));
 	const char *pw = json_string_value(json_object_get(cfg, "password"));

@@ -35,11 +35,14 @@ def _free_port():
 
 
 class Dovecot:
-    def __init__(self, users):
+    def __init__(self, users, tls=False):
         self.users = dict(users)
+        self.tls = tls
         self.dir = None
         self.proc = None
         self.port = None
+        self.imaps_port = None
+        self.cert = None
 
     def start(self):
         if not os.path.exists(DOVECOT):
@@ -62,13 +65,29 @@ class Dovecot:
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             for u, p in self.users.items():
                 f.write("%s:{PLAIN}%s::::::\n" % (u, p))
+        ssl = "ssl = no\n"
+        if self.tls:
+            # a self-signed certificate for 127.0.0.1, trusted by tests
+            # through the source's tls_ca_file
+            self.cert = os.path.join(self.dir, "cert.pem")
+            key = os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", self.cert, "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext",
+                            "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                           check=True, capture_output=True)
+            os.chmod(key, 0o644)
+            ssl = "ssl = yes\nssl_cert = <%s\nssl_key = <%s\n" % (self.cert, key)
         last = None
         for _attempt in range(3):
             self.port = _free_port()
+            self.imaps_port = _free_port() if self.tls else 0
             conf = os.path.join(self.dir, "dovecot.conf")
             with open(conf, "w") as f:
                 f.write(CONFIG.format(dir=self.dir, port=self.port, internal=internal,
-                                      group=group, login=login, uid=uid, gid=gid))
+                                      group=group, login=login, uid=uid, gid=gid,
+                                      ssl=ssl, imaps=IMAPS.format(port=self.imaps_port)
+                                      if self.tls else NO_IMAPS))
             with open(os.path.join(self.dir, "stderr"), "ab") as err:
                 self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf],
                                              stdin=subprocess.DEVNULL,
@@ -145,8 +164,7 @@ state_dir = {dir}/run/state
 log_path = {dir}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{ssl}disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{dir}/mail/%u
 default_internal_user = {internal}
@@ -168,9 +186,7 @@ service imap-login {{
     address = 127.0.0.1
     port = {port}
   }}
-  inet_listener imaps {{
-    port = 0
-  }}
+{imaps}
 }}
 service anvil {{
   chroot =
@@ -184,6 +200,16 @@ service stats {{
   }}
 }}
 """
+
+IMAPS = """  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {port}
+    ssl = yes
+  }}"""
+
+NO_IMAPS = """  inet_listener imaps {
+    port = 0
+  }"""
 
 
 def message(n, subject=None, body=None, msgid=None, extra=""):

@@ -237,6 +237,46 @@ class ImapSyncTest(SyncCase):
         self.assertEqual(r.status, 404)
 
 
+class ImapTlsTest(SyncCase):
+    """Dovecot with a self-signed certificate: STARTTLS and implicit TLS."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dovecot = Dovecot({"tina": PASSWORD + "t"}, tls=True).start()
+        cls.dovecot.append("tina", "INBOX", [message(400), message(401)])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dovecot.stop()
+        super().tearDownClass()
+
+    def config(self, **kw):
+        c = {"host": "127.0.0.1", "user": "tina", "password": self.dovecot.users["tina"]}
+        c.update(kw)
+        return c
+
+    def test_starttls_and_implicit_tls(self):
+        u = self.new_user()
+        a = self.create_source(u.token, "imap", self.config(
+            port=self.dovecot.port, tls="starttls", tls_ca_file=self.dovecot.cert))
+        s = self.wait_idle(u.token, a["id"])
+        self.assertEqual((s["status"], s["last_run"]["added"]), ("ok", 2), s)
+        b = self.create_source(u.token, "imap", self.config(
+            port=self.dovecot.imaps_port, tls="implicit", tls_ca_file=self.dovecot.cert))
+        s = self.wait_idle(u.token, b["id"])
+        self.assertEqual((s["status"], s["last_run"]["added"]), ("ok", 2), s)
+
+    def test_untrusted_certificate_is_a_tls_error(self):
+        u = self.new_user()
+        src = self.create_source(u.token, "imap", self.config(
+            port=self.dovecot.imaps_port, tls="implicit"))
+        s = self.wait_idle(u.token, src["id"])
+        self.assertEqual(s["status"], "error", s)
+        self.assertIn("TLS", s["error_message"])
+        self.assertEqual(self.emails(u.token), [])
+
+
 class SourceApiTest(SyncCase):
 
     def test_validation(self):

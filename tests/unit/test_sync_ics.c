@@ -315,6 +315,26 @@ static void test_garbage_and_bounds(void **state)
 	assert_non_null(rec_skip_with(&r, "feed: event 1 (line 2): more than 50 instances"));
 	json_decref(ids);
 
+	/* Rules libical would loop on for minutes are refused and reported;
+	 * a VTIMEZONE stepping every second is dropped (the event stays). */
+	const char *slow = "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:X\r\nBEGIN:STANDARD\r\n"
+			   "DTSTART:19700101T000000\r\nRRULE:FREQ=SECONDLY\r\nTZOFFSETFROM:+0100\r\n"
+			   "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+			   "BEGIN:VEVENT\r\nUID:tz\r\nDTSTART;TZID=X:20260101T100000\r\nSUMMARY:x\r\nEND:VEVENT\r\n"
+			   "BEGIN:VEVENT\r\nUID:m\r\nDTSTART:20260101T100000Z\r\n"
+			   "RRULE:FREQ=MINUTELY\r\nSUMMARY:x\r\nEND:VEVENT\r\n"
+			   "BEGIN:VEVENT\r\nUID:f\r\nDTSTART:20260101T100000Z\r\n"
+			   "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30\r\nSUMMARY:x\r\nEND:VEVENT\r\n"
+			   "END:VCALENDAR\r\n";
+	w.max_instances = 1000;
+	ids = json_array();
+	assert_int_equal(pos_ics_import(slow, strlen(slow), &w, NULL, &r.sink, ids, NULL, &err), POS_OK);
+	assert_int_equal(json_array_size(ids), 1);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "tz");
+	assert_non_null(rec_skip_with(&r, "event 2 (line 11): RRULE not expanded: more often than hourly"));
+	assert_non_null(rec_skip_with(&r, "event 3 (line 16): RRULE not expanded: no such day"));
+	json_decref(ids);
+
 	/* NUL bytes, binary junk and an unfinished calendar are survived. */
 	char junk[4096];
 	for (size_t i = 0; i < sizeof(junk); i++)
