@@ -68,7 +68,7 @@ static enum pos_err check_str(const json_t *config, const char *key,
 	return POS_OK;
 }
 
-static enum pos_err caldav_validate(const json_t *config, struct pos_error *err)
+static enum pos_err caldav_check(const json_t *config, struct pos_error *err)
 {
 	struct pos_ics_window w;
 	if (!json_is_object(config))
@@ -108,6 +108,12 @@ static enum pos_err caldav_validate(const json_t *config, struct pos_error *err)
 		}
 	}
 	return pos_ics_window_from_config(config, pos_now_us(), &w, err);
+}
+
+static enum pos_err caldav_validate(const json_t *config, struct pos_error *err)
+{
+	enum pos_err rc = caldav_check(config, err);
+	return rc ? pos_ics_config_field(err) : POS_OK;
 }
 
 /* ---- XML ----------------------------------------------------------------- */

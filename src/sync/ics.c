@@ -41,6 +41,21 @@ void pos_ics_hash_hex(const void *data, size_t len, char out[33])
 
 /* ---- config -------------------------------------------------------------- */
 
+enum pos_err pos_ics_config_field(struct pos_error *err)
+{
+	if (!err)
+		return POS_OK;
+	if (err->code && err->field[0] && strncmp(err->field, "config", 6) != 0) {
+		char f[sizeof(err->field)];
+		size_t n = strnlen(err->field, sizeof(err->field) - 8);
+		memcpy(f, "config.", 7);
+		memcpy(f + 7, err->field, n);
+		f[7 + n] = '\0';
+		memcpy(err->field, f, sizeof(f));
+	}
+	return err->code;
+}
+
 static enum pos_err get_int(const json_t *config, const char *key, long lo,
 			    long hi, long dflt, long *out, struct pos_error *err)
 {

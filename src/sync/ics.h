@@ -91,6 +91,12 @@ enum pos_err pos_ics_import(const char *data, size_t len,
 uint64_t pos_ics_parse_only(const char *data, size_t len,
 			    const struct pos_ics_window *w);
 
+/*
+ * Turns err->field "path" into "config.path" (the field as the API body
+ * names it); leaves "" and "config..." alone. Returns err->code.
+ */
+enum pos_err pos_ics_config_field(struct pos_error *err);
+
 /* Hex of a 16-byte BLAKE2b hash of data (out needs 33 bytes). */
 void pos_ics_hash_hex(const void *data, size_t len, char out[33]);
 

@@ -88,7 +88,7 @@ static bool cursor_eq_int(const json_t *cursor, const char *key, json_int_t v)
 
 /* ---- ics_file ------------------------------------------------------------ */
 
-static enum pos_err file_validate(const json_t *config, struct pos_error *err)
+static enum pos_err file_check(const json_t *config, struct pos_error *err)
 {
 	struct pos_ics_window w;
 	if (!json_is_object(config))
@@ -147,6 +147,12 @@ out:
 	return rc;
 }
 
+static enum pos_err file_validate(const json_t *config, struct pos_error *err)
+{
+	enum pos_err rc = file_check(config, err);
+	return rc ? pos_ics_config_field(err) : POS_OK;
+}
+
 static enum pos_err file_run(const json_t *config, const json_t *cursor,
 			     json_t **cursor_out, const struct pos_sync_sink *sink,
 			     struct pos_error *err)
@@ -203,7 +209,7 @@ const struct pos_sync_adapter pos_sync_ics_file = {
 
 /* ---- ics_url ------------------------------------------------------------- */
 
-static enum pos_err url_validate(const json_t *config, struct pos_error *err)
+static enum pos_err url_check(const json_t *config, struct pos_error *err)
 {
 	struct pos_ics_window w;
 	if (!json_is_object(config))
@@ -226,6 +232,12 @@ static enum pos_err url_validate(const json_t *config, struct pos_error *err)
 	if (!rc)
 		rc = window(config, &w, err);
 	return rc;
+}
+
+static enum pos_err url_validate(const json_t *config, struct pos_error *err)
+{
+	enum pos_err rc = url_check(config, err);
+	return rc ? pos_ics_config_field(err) : POS_OK;
 }
 
 static enum pos_err url_run(const json_t *config, const json_t *cursor,

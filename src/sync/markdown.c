@@ -114,7 +114,8 @@ static enum pos_err read_config(const json_t *cfg, struct md_config *c,
 static enum pos_err md_validate(const json_t *cfg, struct pos_error *err)
 {
 	struct md_config c = {0};
-	return read_config(cfg, &c, err);
+	enum pos_err rc = read_config(cfg, &c, err);
+	return rc ? pos_ics_config_field(err) : POS_OK;
 }
 
 static bool ends_md(const char *name)

@@ -417,7 +417,8 @@ static void test_unreachable_and_validate(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *c = json_loads(bad[i][0], 0, NULL);
 		assert_int_equal(pos_sync_caldav.validate(c, &err), POS_ERR_INVALID_FIELD);
-		assert_string_equal(err.field, bad[i][1]);
+		assert_string_equal(err.field + 7, bad[i][1]);
+		assert_true(strncmp(err.field, "config.", 7) == 0);
 		json_decref(c);
 	}
 	assert_string_equal(pos_sync_caldav.secret_keys[0], "password");

@@ -272,7 +272,8 @@ static void test_validate(void **state)
 		assert_non_null(cfg);
 		pos_error_clear(&err);
 		assert_int_equal(pos_sync_ics_file.validate(cfg, &err), POS_ERR_INVALID_FIELD);
-		assert_string_equal(err.field, bad[i].field);
+		assert_string_equal(err.field + 7, bad[i].field);
+		assert_true(strncmp(err.field, "config.", 7) == 0);
 		json_decref(cfg);
 	}
 	json_t *ok = json_pack("{s:s, s:i, s:s}", "path", "/x.ics", "expand_future_days", 30,
@@ -282,11 +283,11 @@ static void test_validate(void **state)
 
 	json_t *u = json_pack("{s:s}", "url", "ftp://example.com/x.ics");
 	assert_int_equal(pos_sync_ics_url.validate(u, &err), POS_ERR_INVALID_FIELD);
-	assert_string_equal(err.field, "url");
+	assert_string_equal(err.field, "config.url");
 	json_decref(u);
 	u = json_pack("{s:s, s:i}", "url", "https://example.com/x.ics", "password", 3);
 	assert_int_equal(pos_sync_ics_url.validate(u, &err), POS_ERR_INVALID_FIELD);
-	assert_string_equal(err.field, "password");
+	assert_string_equal(err.field, "config.password");
 	json_decref(u);
 	assert_string_equal(pos_sync_ics_url.secret_keys[0], "password");
 }
@@ -331,8 +332,8 @@ static void test_garbage_and_bounds(void **state)
 	assert_int_equal(pos_ics_import(slow, strlen(slow), &w, NULL, &r.sink, ids, NULL, &err), POS_OK);
 	assert_int_equal(json_array_size(ids), 1);
 	assert_string_equal(json_string_value(json_array_get(ids, 0)), "tz");
-	assert_non_null(rec_skip_with(&r, "event 2 (line 11): RRULE not expanded: more often than hourly"));
-	assert_non_null(rec_skip_with(&r, "event 3 (line 16): RRULE not expanded: no such day"));
+	assert_non_null(rec_skip_with(&r, "event 2 (line 16): RRULE not expanded: more often than hourly"));
+	assert_non_null(rec_skip_with(&r, "event 3 (line 21): RRULE not expanded: no such day"));
 	json_decref(ids);
 
 	/* NUL bytes, binary junk and an unfinished calendar are survived. */

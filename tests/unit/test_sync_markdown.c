@@ -221,7 +221,8 @@ static void test_validate(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *cfg = json_loads(bad[i][0], 0, NULL);
 		assert_int_equal(pos_sync_markdown_dir.validate(cfg, &err), POS_ERR_INVALID_FIELD);
-		assert_string_equal(err.field, bad[i][1]);
+		assert_string_equal(err.field + 7, bad[i][1]);
+		assert_true(strncmp(err.field, "config.", 7) == 0);
 		json_decref(cfg);
 	}
 	assert_null(pos_sync_markdown_dir.secret_keys);
