@@ -333,7 +333,7 @@ static void test_garbage_and_bounds(void **state)
 	assert_int_equal(json_array_size(ids), 1);
 	assert_string_equal(json_string_value(json_array_get(ids, 0)), "tz");
 	assert_non_null(rec_skip_with(&r, "event 2 (line 16): RRULE not expanded: more often than hourly"));
-	assert_non_null(rec_skip_with(&r, "event 3 (line 21): RRULE not expanded: no such day"));
+	assert_non_null(rec_skip_with(&r, "event 3 (line 22): RRULE not expanded: no such day"));
 	json_decref(ids);
 
 	/* NUL bytes, binary junk and an unfinished calendar are survived. */
