@@ -451,7 +451,8 @@ static enum pos_err sync_folder(struct conn *c, const char *folder, bool only_fl
 				   text.data);
 		goto out;
 	}
-	qsort(uids, n_uids, sizeof(*uids), cmp_u64);
+	if (n_uids)
+		qsort(uids, n_uids, sizeof(*uids), cmp_u64);
 	st->total += n_uids;
 	json_t *extra = json_pack("{s:s}", "folder", folder);
 	for (size_t i = 0; i < n_uids && !rc; i += FETCH_CHUNK) {

@@ -184,7 +184,8 @@ static enum pos_err maildir_run(const json_t *config, const json_t *cursor,
 		listing_free(&l);
 		return pos_error_set(err, rc, "path", "cannot list %s", root);
 	}
-	qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
 	crypto_generichash_state hs;
 	crypto_generichash_init(&hs, NULL, 0, 16);
 	int64_t bytes = 0, newest = 0;

@@ -78,7 +78,7 @@ static enum pos_err mbox_run(const json_t *config, const json_t *cursor, json_t 
 				     path);
 	}
 	size_t size = (size_t)st.st_size;
-	const char *data = NULL;
+	const char *data = ""; /* an empty file: no mapping, no NULL arithmetic */
 	if (size) {
 		void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (m == MAP_FAILED) {
@@ -182,7 +182,7 @@ static enum pos_err mbox_run(const json_t *config, const json_t *cursor, json_t 
 		if (!incremental)
 			sink->complete(sink->ctx);
 	}
-	if (data)
+	if (size)
 		munmap((void *)data, size);
 	return rc;
 }

@@ -394,6 +394,24 @@ class FileImportTest(SyncCase):
         self.assertNotIn("rfc2047-1@example.org", ids)
         self.assertEqual(len(ids), 5)
 
+    def test_empty_and_missing_files(self):
+        u = self.new_user()
+        tmp = tempfile.mkdtemp(prefix="pos-mbox-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        empty = os.path.join(tmp, "empty.mbox")
+        open(empty, "wb").close()
+        src = self.create_source(u.token, "mbox", {"path": empty})
+        s = self.wait_idle(u.token, src["id"])
+        self.assertEqual((s["status"], s["last_run"]["added"]), ("ok", 0), s)
+        gone = self.create_source(u.token, "mbox", {"path": os.path.join(tmp, "nope.mbox")})
+        s = self.wait_idle(u.token, gone["id"])
+        self.assertEqual(s["status"], "error", s)
+        self.assertIn("nope.mbox", s["error_message"])
+        md = self.create_source(u.token, "maildir", {"path": tmp})
+        s = self.wait_idle(u.token, md["id"])
+        self.assertEqual(s["status"], "error", s)
+        self.assertIn("Maildir", s["error_message"])
+
     def test_maildir_fixtures(self):
         u = self.new_user()
         md = tempfile.mkdtemp(prefix="pos-maildir-")
