@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import ApiTestCase, REPO_ROOT, free_port, require_local  # noqa: E402
 
 CAL = os.path.join(REPO_ROOT, "tests", "data", "sync", "calendar")
@@ -160,6 +161,41 @@ class MarkdownTest(SyncTestCase):
         self.assertEqual(len(notes2), 5)
         self.assertNotIn("Projects/Beta.md", notes2)
         self.assertEqual(notes2["Home.md"]["id"], notes["Home.md"]["id"])
+
+
+class CliImportTest(unittest.TestCase):
+    """`personalos import ics|markdown` into a data dir, twice."""
+
+    def test_import_ics_and_markdown(self):
+        harness.require_binary(self)
+        data = tempfile.mkdtemp(prefix="pos-calimport-")
+        self.addCleanup(shutil.rmtree, data, True)
+        r = harness.run_cli(["user", "add", "cal@example.org", "--data", data],
+                            stdin="correct horse battery staple\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ics = os.path.join(CAL, "changed.ics")
+        r = harness.run_cli(["import", "ics", ics, "--data", data])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"[1-9][0-9]* added")
+        self.assertIn("3 skipped", r.stdout)
+        self.assertIn("event 8 (line 77)", r.stdout)  # the first skipped one
+        r = harness.run_cli(["import", "ics", ics, "--data", data])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 added", r.stdout)
+        r = harness.run_cli(["import", "markdown", VAULT, "--data", data])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("6 added", r.stdout)
+        r = harness.run_cli(["import", "markdown", VAULT, "--data", data])
+        self.assertIn("0 added", r.stdout)
+        with harness.Server(data_dir=data) as srv:
+            api = harness.Api(srv.base_url)
+            tok = api.login("cal@example.org", "correct horse battery staple")["access_token"]
+            r = api.get("/api/memories?type=note&limit=50", token=tok)
+            self.assertEqual(r.json["total"], 6, r.json)
+            r = api.get("/api/memories/search?q=dentist", token=tok)
+            self.assertEqual(r.status, 200)
+            self.assertTrue(any("Dentist" in h["content"] for h in r.json["memories"]), r.json)
+            api.close()
 
 
 class Radicale:
