@@ -394,6 +394,42 @@ class FileImportTest(SyncCase):
         self.assertNotIn("rfc2047-1@example.org", ids)
         self.assertEqual(len(ids), 5)
 
+    def test_schedule_jobs_and_delete_while_running(self):
+        u = self.new_user()
+        tmp = tempfile.mkdtemp(prefix="pos-mbox-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "big.mbox")
+        with open(path, "wb") as f:
+            for i in range(6000):
+                f.write(b"From x Mon Nov  2 10:00:00 2026\n" +
+                        message(10000 + i).replace(b"\r\n", b"\n") + b"\n")
+        # an interval source: the next run is planned interval_s after the last
+        small = self.create_source(u.token, "mbox",
+                                   {"path": os.path.join(FIXTURES, "fixtures.mbox")},
+                                   interval_s=3600)
+        s = self.wait_idle(u.token, small["id"])
+        src = self.api.get("/api/sync/sources/" + small["id"], token=u.token).json
+        last = src["last_sync_at"]
+        nxt = src["next_sync_at"]
+        self.assertIsNotNone(nxt)
+        self.assertGreater(nxt, last)
+        self.assertTrue(nxt.startswith(last[:4]))
+        jobs = self.api.get("/api/sync/status", token=u.token).json["jobs"]
+        job = [j for j in jobs if j["source_id"] == small["id"]][0]
+        self.assertEqual((job["state"], job["status"]), ("done", "ok"))
+        self.assertEqual(job["progress"]["done"], job["progress"]["total"])
+        self.assertEqual(job["progress"]["added"], 5)
+        # a big import, deleted at once with its memories: whatever the run
+        # had written is gone and the source with it
+        big = self.create_source(u.token, "mbox", {"path": path})
+        r = self.api.delete("/api/sync/sources/%s?keep_memories=false" % big["id"],
+                            token=u.token)
+        self.assertEqual(r.status, 204)
+        self.assertEqual(self.api.get("/api/sync/sources/" + big["id"], token=u.token).status, 404)
+        self.assertEqual(len(self.emails(u.token, "mbox")), 5)
+        ids = [x["id"] for x in self.api.get("/api/sync/status", token=u.token).json["sources"]]
+        self.assertEqual(ids, [small["id"]])
+
     def test_empty_and_missing_files(self):
         u = self.new_user()
         tmp = tempfile.mkdtemp(prefix="pos-mbox-")

@@ -162,6 +162,56 @@ static void test_html_to_text(void **state)
 	free(t);
 }
 
+/* Random soup and mutated fixtures: no crash, bounded output, and every
+ * message either parses into valid UTF-8 text or is rejected with a reason. */
+static void test_parsers_survive_garbage(void **state)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	static const char alphabet[] = "<>/&#;x0123abcpPbrBRdiv!-- \n\r\"'=scriptyle";
+	char buf[512];
+	for (int it = 0; it < 4000; it++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		size_t n = (size_t)(x >> 33) % sizeof(buf);
+		for (size_t i = 0; i < n; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			buf[i] = (x >> 40) % 5 == 0 ? (char)(x >> 48)
+						   : alphabet[(x >> 33) % (sizeof(alphabet) - 1)];
+		}
+		size_t out_len = 0;
+		char *t = pos_html_to_text(buf, n, &out_len);
+		assert_non_null(t);
+		assert_true(out_len <= 4 * n + 16);
+		assert_int_equal(strlen(t) <= out_len, true);
+		free(t);
+	}
+	const char *names[] = {"rfc2047.eml", "latin1.eml", "nested.eml", "html_only.eml"};
+	for (size_t f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
+		size_t len;
+		char *raw = slurp(names[f], &len);
+		char *mut = malloc(len);
+		for (int it = 0; it < 300; it++) {
+			memcpy(mut, raw, len);
+			for (int k = 0; k < 8; k++) {
+				x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+				mut[(x >> 33) % len] = (char)(x >> 20);
+			}
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			size_t cut = (size_t)(x >> 33) % (len + 1);
+			struct pos_mail m;
+			char reason[128] = "";
+			if (pos_mail_parse(mut, cut, 1024, NULL, &m, reason, sizeof(reason))) {
+				assert_non_null(m.item.external_id);
+				assert_true(m.item.content_len > 0);
+				pos_mail_free(&m);
+			} else {
+				assert_true(reason[0] != '\0');
+			}
+		}
+		free(mut);
+		free(raw);
+	}
+}
+
 /* ---- the sink, with a scripted adapter ---- */
 
 struct script {
@@ -437,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_rejected),
 		cmocka_unit_test(test_body_cut_keeps_original),
 		cmocka_unit_test(test_html_to_text),
+		cmocka_unit_test(test_parsers_survive_garbage),
 		cmocka_unit_test_setup_teardown(test_sink_upsert_semantics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_skips_bad_items, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_duplicates_in_one_run, setup, teardown),
