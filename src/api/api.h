@@ -53,6 +53,13 @@ void pos_api_chat_history(struct pos_server *srv, struct pos_req *r);
 void pos_api_chat_suggestions(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r);
 void pos_api_job_get(struct pos_server *srv, struct pos_req *r);
+/* sync.c (branch sync) */
+void pos_api_sync_sources_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_sync_sources_create(struct pos_server *srv, struct pos_req *r);
+void pos_api_sync_sources_get(struct pos_server *srv, struct pos_req *r);
+void pos_api_sync_sources_delete(struct pos_server *srv, struct pos_req *r);
+void pos_api_sync_start(struct pos_server *srv, struct pos_req *r);
+void pos_api_sync_status(struct pos_server *srv, struct pos_req *r);
 
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
 #define POS_RESPONSE_MAX ((size_t)256 * 1024 * 1024)

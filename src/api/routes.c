@@ -49,6 +49,14 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/chat/history", pos_api_chat_history, BEARER, 0),
 	ROUTE("POST", "/api/chat/suggestions", pos_api_chat_suggestions, BEARER, 64 * KiB),
 	ROUTE("GET", "/api/jobs/{id}", pos_api_job_get, BEARER, 0),
+
+	/* sync (branch sync) */
+	ROUTE("GET", "/api/sync/sources", pos_api_sync_sources_list, BEARER, 0),
+	ROUTE("POST", "/api/sync/sources", pos_api_sync_sources_create, BEARER, 64 * KiB),
+	ROUTE("GET", "/api/sync/sources/{id}", pos_api_sync_sources_get, BEARER, 0),
+	ROUTE("DELETE", "/api/sync/sources/{id}", pos_api_sync_sources_delete, BEARER, 0),
+	ROUTE("POST", "/api/sync/start", pos_api_sync_start, BEARER, 4 * KiB),
+	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
 };
 
 const size_t pos_api_routes_count = sizeof(pos_api_routes) / sizeof(pos_api_routes[0]);

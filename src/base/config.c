@@ -23,6 +23,9 @@ static const struct opt options[] = {
 	 "address to serve on, HOST:PORT (default 127.0.0.1:8420)"},
 	{"data", "PERSONALOS_DATA", OPT_PATH, 0, 0,
 	 "data directory: personalos.db and blobs/ (default ./data)"},
+	/* sync (branch sync) */
+	{"sync_file_root", "PERSONALOS_SYNC_FILE_ROOT", OPT_PATH, 0, 0,
+	 "sync sources made through the API may read files only under this directory (default: anywhere the server may read)"},
 	{"threads", "PERSONALOS_THREADS", OPT_UINT, 0, 256,
 	 "HTTP worker threads, 0 = twice the cores, at least 4 (default 0)"},
 	{"access_token_ttl", "PERSONALOS_ACCESS_TTL", OPT_I64, 1, 86400,
@@ -222,7 +225,8 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 			goto bad;
 		return POS_OK;
 	case OPT_PATH: {
-		char *dst = !strcmp(key, "web_root") ? c->web_root : c->data_dir;
+		char *dst = !strcmp(key, "web_root") ? c->web_root
+			  : !strcmp(key, "sync_file_root") ? c->sync_file_root : c->data_dir;
 		if (!*value || strlen(value) >= PATH_MAX)
 			goto bad;
 		snprintf(dst, PATH_MAX, "%s", value);

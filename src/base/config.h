@@ -55,6 +55,7 @@ struct pos_config {
 	double search_boost_importance, search_boost_layer, search_boost_access;
 	/* web app (see docs/WEB.md) */
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
+	char sync_file_root[PATH_MAX]; /* sync: file sources only below it; "" = anywhere */
 };
 
 /* Fills `c` with the built-in defaults. */

@@ -37,6 +37,24 @@ static const struct pos_cli_cmd commands[] = {
 	 "quick_check (integrity_check with --full), checks counters and foreign\n"
 	 "keys, and prints counts. Exit status 0 when healthy, 1 otherwise.\n",
 	 pos_cli_doctor},
+	/* sync (branch sync) */
+	{"import", "import mail, calendars or notes: import mbox|maildir|ics|markdown PATH",
+	 "usage: personalos import mbox|maildir|ics|markdown PATH [--data DIR] [--user EMAIL]\n"
+	 "       personalos import KIND PATH --server URL --token TOKEN\n"
+	 "\n"
+	 "Imports an mbox file, a Maildir, an .ics file or a folder of Markdown notes\n"
+	 "as memories. PATH becomes a sync source of the user (kind mbox, maildir,\n"
+	 "ics_file or markdown_dir, manual only), so importing the same PATH again\n"
+	 "adds only what is new and never duplicates; malformed items are skipped and\n"
+	 "reported with their position.\n"
+	 "\n"
+	 "Without --server the data directory is written directly (--user may be left\n"
+	 "out when there is one account); embeddings follow when the server next runs.\n"
+	 "With --server (token also from PERSONALOS_TOKEN) the running server does the\n"
+	 "import through /api/sync: PATH must be readable by the server's process.\n"
+	 "A progress bar is drawn on a terminal; a summary ends the run. Exit status\n"
+	 "0 when the import ran (skipped items included), 1 when it failed.\n",
+	 pos_cli_import},
 	{"version", "print the version and library versions",
 	 "usage: personalos version\n", cmd_version},
 	{"help", "list commands, or show one command's help",

@@ -35,5 +35,6 @@ int pos_cli_wants_help(int argc, char **argv);
 int pos_cli_serve(int argc, char **argv);
 int pos_cli_user(int argc, char **argv);
 int pos_cli_doctor(int argc, char **argv);
+int pos_cli_import(int argc, char **argv); /* sync */
 
 #endif

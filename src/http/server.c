@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/url.h"
+#include "sync/sync.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -610,6 +611,9 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
 		goto fail;
 	}
+	if ((rc = pos_sync_new(srv->store, &srv->mem, true, &srv->sync, err))) /* sync */
+		goto fail;
+	pos_sync_set_file_root(srv->sync, cfg->sync_file_root); /* sync */
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -664,6 +668,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	return POS_OK;
 fail:
 	pos_assistant_stop(&srv->assistant);
+	pos_sync_free(srv->sync); /* sync */
+	srv->sync = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
 	pos_encsvc_fini(&srv->enc);
@@ -689,6 +695,8 @@ void pos_server_stop(struct pos_server *srv)
 	pos_assistant_stop(&srv->assistant);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
+	pos_sync_free(srv->sync); /* sync */
+	srv->sync = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
 	pos_encsvc_fini(&srv->enc);

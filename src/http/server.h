@@ -34,6 +34,7 @@
 
 struct pos_server;
 struct pos_req;
+struct pos_sync;
 
 typedef void (*pos_handler)(struct pos_server *srv, struct pos_req *r);
 
@@ -106,6 +107,7 @@ struct pos_server {
 	/* encryption at rest: owns the keyring; `store` is the encrypting
 	 * decorator over the backend (docs/ENCRYPTION.md) */
 	struct pos_encsvc enc;
+	struct pos_sync *sync;        /* sync sources and scheduler (src/sync) */
 };
 
 /*

@@ -526,6 +526,60 @@ enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id
 	return POS_OK;
 }
 
+/* ---- for the sync framework ---- */
+
+enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
+				       struct pos_arena *a, struct pos_memory *v,
+				       size_t n, struct pos_error *err)
+{
+	if (!n)
+		return POS_OK;
+	for (size_t i = 0; i < n; i++) {
+		enum pos_err rc = thread_context(svc, a, v, i);
+		if (!rc)
+			rc = embed(svc, a, &v[i]);
+		if (rc)
+			return pos_error_set(err, rc, NULL, NULL);
+	}
+	enum pos_err rc = svc->store->ops->memory_insert(svc->store, v, n, err);
+	if (rc) {
+		if (err && err->code != rc)
+			pos_error_set(err, rc, NULL, NULL);
+		return rc;
+	}
+	if (svc->search)
+		for (size_t i = 0; i < n; i++)
+			pos_search_written(svc->search, v[i].user_id, v[i].seq, &v[i].vec, false);
+	return POS_OK;
+}
+
+enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
+				     struct pos_arena *a, const char *user_id,
+				     const char *id, struct pos_memory_patch *p,
+				     struct pos_error *err)
+{
+	enum pos_err rc;
+	if ((p->set & POS_PATCH_CONTENT) && svc->search) {
+		if ((rc = embed(svc, a, &p->v)))
+			return pos_error_set(err, rc, NULL, NULL);
+		p->set |= POS_PATCH_VECTOR;
+	}
+	rc = svc->store->ops->memory_update(svc->store, user_id, id, p, pos_now_us(), err);
+	if (rc) {
+		if (err && err->code != rc)
+			pos_error_set(err, rc, NULL, NULL);
+		return rc;
+	}
+	if (svc->search) {
+		struct pos_memory m;
+		rc = svc->store->ops->memory_get(svc->store, a, user_id, id, false, 0, &m);
+		if (!rc)
+			pos_search_written(svc->search, user_id, m.seq,
+					   (p->set & POS_PATCH_VECTOR) ? &p->v.vec : NULL, false);
+	}
+	return POS_OK;
+}
+
 static const struct {
 	const char *name;
 	enum pos_sort sort;

@@ -70,6 +70,19 @@ enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 				    struct pos_memory_query *q,
 				    struct pos_error *err);
 
+/* ---- for the sync framework (src/sync) ----
+ * Inserts n records the caller built and validated (id, user, fields; the
+ * user the same for all), in one transaction: thread context and embeddings
+ * are filled in here, like for API writes. */
+enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
+				       struct pos_arena *a, struct pos_memory *v,
+				       size_t n, struct pos_error *err);
+/* Applies a patch the caller built (a new content is embedded here). */
+enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
+				     struct pos_arena *a, const char *user_id,
+				     const char *id, struct pos_memory_patch *p,
+				     struct pos_error *err);
+
 /* Writes a memory as the API's JSON object. */
 void pos_memory_json(struct pos_jw *w, const struct pos_memory *m);
 /* Writes the memory's fields into an object the caller opened (and closes),

@@ -233,6 +233,54 @@ static const char m8_assistant[] =
 	"CREATE INDEX jobs_user ON jobs(user_id);";
 
 /*
+ * Version 9 (sync, src/sync): configured sources (config JSON without
+ * secrets; secrets sealed with a server key), one log row per run, and
+ * memories that know the source that made them, so an external id is
+ * unique per user AND source (the index of version 2 was per user and
+ * source *name*). `sync_version` is the item's version at the last upsert
+ * (ETag, hash): an upsert with the same version changes nothing.
+ */
+static const char m9_sync[] =
+	"CREATE TABLE sync_sources ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" config TEXT NOT NULL DEFAULT '{}',"
+	" secrets BLOB,"
+	" interval_s INTEGER NOT NULL,"
+	" status TEXT NOT NULL DEFAULT 'idle',"
+	" cursor TEXT,"
+	" last_sync_at INTEGER,"
+	" next_sync_at INTEGER,"
+	" items_synced INTEGER NOT NULL DEFAULT 0,"
+	" error_message TEXT,"
+	" failures INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX sync_sources_user ON sync_sources(user_id, created_at);"
+	"CREATE TABLE sync_logs ("
+	" id TEXT PRIMARY KEY,"
+	" source_id TEXT NOT NULL,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" started_at INTEGER NOT NULL,"
+	" duration_us INTEGER NOT NULL,"
+	" status TEXT NOT NULL,"
+	" added INTEGER NOT NULL DEFAULT 0,"
+	" updated INTEGER NOT NULL DEFAULT 0,"
+	" unchanged INTEGER NOT NULL DEFAULT 0,"
+	" removed INTEGER NOT NULL DEFAULT 0,"
+	" skipped INTEGER NOT NULL DEFAULT 0,"
+	" errors TEXT NOT NULL DEFAULT '[]',"
+	" error_message TEXT);"
+	"CREATE INDEX sync_logs_source ON sync_logs(source_id, started_at);"
+	"ALTER TABLE memories ADD COLUMN source_id TEXT;"
+	"ALTER TABLE memories ADD COLUMN sync_version TEXT;"
+	"DROP INDEX memories_external;"
+	"CREATE UNIQUE INDEX memories_external ON memories(user_id, ifnull(source_id, ''),"
+	" external_id, source) WHERE external_id IS NOT NULL;"
+	"CREATE INDEX memories_source_id ON memories(source_id) WHERE source_id IS NOT NULL;";
+
+/*
  * Version 10 (encryption at rest, docs/ENCRYPTION.md): per-user key
  * material (Argon2id salt and parameters, the data key wrapped under the
  * password and under the recovery key), the sealed row of an encrypted
@@ -264,6 +312,7 @@ const struct pos_migration pos_migrations[] = {
 	{6, "server state", m6_state},
 	{7, "personal API tokens", m7_api_tokens},
 	{8, "assistant: conversations, messages, jobs", m8_assistant},
+	{9, "sync sources, sync logs, memories per source", m9_sync},
 	{10, "encryption at rest", m10_crypt},
 };
 

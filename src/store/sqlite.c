@@ -66,8 +66,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " WHERE r.hash = ?1",
 	[ST_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
 	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
-	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context, sealed) VALUES"
-			  " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context, sealed, source_id,"
+			  " sync_version) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
+			  "?17,?18,?19,?20,?21,?22,?23)",
 	[ST_FTS_TOP] = "SELECT rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s FROM memories_fts"
 		       " WHERE memories_fts MATCH ?1 ORDER BY s LIMIT ?2",
 	[ST_VOCAB_DF] = "SELECT doc FROM memories_fts_vocab WHERE term = ?1",
@@ -1034,6 +1035,15 @@ static const struct pos_store_ops sq_ops = {
 	.crypt_thread_tail = sq_crypt_thread_tail,
 	.compact = sq_compact,
 	.index_terms = sq_index_terms,
+	/* sync (sqlite_sync.c) */
+	.sync_source_put = sq_sync_source_put,
+	.sync_source_get = sq_sync_source_get,
+	.sync_source_list = sq_sync_source_list,
+	.sync_source_delete = sq_sync_source_delete,
+	.sync_log_add = sq_sync_log_add,
+	.sync_log_list = sq_sync_log_list,
+	.sync_refs_lookup = sq_sync_refs_lookup,
+	.sync_refs_list = sq_sync_refs_list,
 };
 
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,

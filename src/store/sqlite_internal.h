@@ -292,4 +292,27 @@ enum pos_err sq_graph_edges(struct pos_store *s, struct pos_arena *a,
 			    const char *user_id, const char *ids_json,
 			    unsigned limit, struct pos_graph_edge **out, size_t *n);
 
+/* Sync sources, logs and per-source memory lookups (sqlite_sync.c). */
+enum pos_err sq_sync_source_put(struct pos_store *s, const struct pos_sync_source *src,
+				bool create);
+enum pos_err sq_sync_source_get(struct pos_store *s, struct pos_arena *a,
+				const char *user_id, const char *id,
+				struct pos_sync_source *out);
+enum pos_err sq_sync_source_list(struct pos_store *s, struct pos_arena *a,
+				 const char *user_id, struct pos_sync_source **out,
+				 size_t *n);
+enum pos_err sq_sync_source_delete(struct pos_store *s, const char *user_id,
+				   const char *id);
+enum pos_err sq_sync_log_add(struct pos_store *s, const struct pos_sync_log *l);
+enum pos_err sq_sync_log_list(struct pos_store *s, struct pos_arena *a,
+			      const char *user_id, const char *source_id,
+			      unsigned limit, struct pos_sync_log **out, size_t *n);
+enum pos_err sq_sync_refs_lookup(struct pos_store *s, struct pos_arena *a,
+				 const char *user_id, const char *source_id,
+				 const char *const *ext, size_t n,
+				 struct pos_sync_ref *out);
+enum pos_err sq_sync_refs_list(struct pos_store *s, struct pos_arena *a,
+			       const char *user_id, const char *source_id,
+			       struct pos_sync_ref **out, size_t *n);
+
 #endif

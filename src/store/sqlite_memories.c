@@ -248,6 +248,8 @@ enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 		sq_bind_str(st, 20, x->context);
 		if (x->sealed)
 			sqlite3_bind_blob(st, 21, x->sealed, (int)x->sealed_len, SQLITE_STATIC);
+		sq_bind_str(st, 22, x->source_id);
+		sq_bind_str(st, 23, x->sync_version);
 		rc = step_done(c, st, "memory insert");
 		if (rc)
 			break;
@@ -533,6 +535,8 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 		{POS_PATCH_IMPORTANCE, ", importance_score = ?9"},
 		{POS_PATCH_PARENT, ", parent_memory_id = ?10"},
 		{POS_PATCH_SEALED, ", sealed = ?12, is_encrypted = ?13, context = ?14"},
+		{POS_PATCH_SYNC_VERSION, ", sync_version = ?15"},
+		{POS_PATCH_CREATED, ", created_at = ?16"},
 	};
 	for (size_t i = 0; !rc && i < sizeof(cols) / sizeof(cols[0]); i++)
 		if (p->set & cols[i].bit)
@@ -571,6 +575,10 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 		sqlite3_bind_int(st, 13, v->is_encrypted);
 		sq_bind_str(st, 14, v->context);
 	}
+	if (p->set & POS_PATCH_SYNC_VERSION)
+		sq_bind_str(st, 15, v->sync_version);
+	if (p->set & POS_PATCH_CREATED)
+		sqlite3_bind_int64(st, 16, v->created_at);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = sq_fail(c, "memory update");
 		goto out;

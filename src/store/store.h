@@ -114,6 +114,10 @@ struct pos_memory {
 	 * `tags`, `thread` and `context` hold keyed-hash search tokens. */
 	const uint8_t *sealed;
 	size_t sealed_len;
+	/* sync (src/sync): the source that made the memory and the item's
+	 * version at its last upsert; NULL for memories not synced */
+	const char *source_id;
+	const char *sync_version;
 };
 
 /* A search candidate: memory seq and the engine's raw score. */
@@ -146,6 +150,8 @@ enum {
 	POS_PATCH_RELATED = 1 << 9,
 	POS_PATCH_VECTOR = 1 << 10,  /* v.vec replaces the stored embedding */
 	POS_PATCH_SEALED = 1 << 11,  /* v.sealed, v.is_encrypted, v.context replace theirs (encryption) */
+	POS_PATCH_SYNC_VERSION = 1 << 12, /* v.sync_version (sync upserts) */
+	POS_PATCH_CREATED = 1 << 13, /* v.created_at (sync upserts) */
 };
 
 struct pos_memory_patch {
@@ -256,6 +262,49 @@ struct pos_user_crypt {
 	size_t pw_wrap_len;
 	const uint8_t *rk_wrap;       /* DEK wrapped under the recovery key */
 	size_t rk_wrap_len;
+};
+
+/* ---- sync (src/sync) ---- */
+
+/* A configured sync source. `secrets` is the sealed blob (never shown). */
+struct pos_sync_source {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	const char *kind;
+	const char *name;
+	const char *config_json;    /* JSON object without secrets */
+	const uint8_t *secrets;     /* NULL when none */
+	size_t secrets_len;
+	int64_t interval_s;         /* 0: manual only */
+	const char *status;         /* idle | queued | running | ok | error */
+	const char *cursor_json;    /* NULL before the first successful run */
+	int64_t last_sync_at;       /* POS_TIME_NONE when never */
+	int64_t next_sync_at;       /* POS_TIME_NONE when not scheduled */
+	int64_t items_synced;
+	const char *error_message;  /* NULL when none */
+	int64_t failures;           /* consecutive failed runs (backoff) */
+	int64_t created_at;
+};
+
+/* One run of a source. */
+struct pos_sync_log {
+	char id[POS_UUID_SIZE];
+	char source_id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	int64_t started_at, duration_us;
+	const char *status;         /* ok | error | cancelled */
+	int64_t added, updated, unchanged, removed, skipped;
+	const char *errors_json;    /* [{"position","reason"}] */
+	const char *error_message;  /* NULL when none */
+};
+
+/* A memory made by a source, as the sync sink sees it. */
+struct pos_sync_ref {
+	char id[POS_UUID_SIZE];
+	int64_t seq;
+	const char *external_id;
+	const char *version;        /* NULL when none */
+	bool found;
 };
 
 struct pos_store;
@@ -559,6 +608,37 @@ struct pos_store_ops {
 	/* Merges the full-text index (dropping deleted terms) and checkpoints
 	 * the WAL with TRUNCATE, so deleted text leaves the files. */
 	enum pos_err (*compact)(struct pos_store *s);
+	/* ---- sync (src/sync) ---- */
+	/* Inserts a source (create) or rewrites all its fields. */
+	enum pos_err (*sync_source_put)(struct pos_store *s,
+					const struct pos_sync_source *src,
+					bool create);
+	/* One source; user_id NULL: of any user (the scheduler). */
+	enum pos_err (*sync_source_get)(struct pos_store *s, struct pos_arena *a,
+					const char *user_id, const char *id,
+					struct pos_sync_source *out);
+	/* The user's sources oldest first; user_id NULL: every user's. */
+	enum pos_err (*sync_source_list)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id,
+					 struct pos_sync_source **out, size_t *n);
+	enum pos_err (*sync_source_delete)(struct pos_store *s, const char *user_id,
+					   const char *id);
+	enum pos_err (*sync_log_add)(struct pos_store *s, const struct pos_sync_log *l);
+	/* The source's last `limit` runs, newest first. */
+	enum pos_err (*sync_log_list)(struct pos_store *s, struct pos_arena *a,
+				      const char *user_id, const char *source_id,
+				      unsigned limit, struct pos_sync_log **out,
+				      size_t *n);
+	/* Looks up the memories of `source_id` with the given external ids:
+	 * out[i] (found or not) for ext[i]. */
+	enum pos_err (*sync_refs_lookup)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *source_id,
+					 const char *const *ext, size_t n,
+					 struct pos_sync_ref *out);
+	/* Every memory of `source_id`. */
+	enum pos_err (*sync_refs_list)(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, const char *source_id,
+				       struct pos_sync_ref **out, size_t *n);
 };
 
 struct pos_store {

@@ -1,0 +1,951 @@
+/*
+ * service.c — sync sources, sealed secrets, the scheduler thread, jobs and
+ * status. The sink (what adapters write into) is in sink.c.
+ */
+#include "sync/sync_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/uuid.h"
+#include "sync/mail.h"
+
+#define JOBS_KEPT 64          /* finished jobs remembered for status */
+#define BACKOFF_BASE_S 60
+#define BACKOFF_MAX_S 86400
+
+/* ---- secrets ---- */
+
+static bool is_secret(const struct pos_sync_adapter *ad, const char *key)
+{
+	for (const char *const *k = ad->secret_keys; k && *k; k++)
+		if (strcmp(*k, key) == 0)
+			return true;
+	return false;
+}
+
+/* Seals a JSON object: nonce || secretbox(json). Arena result. */
+static enum pos_err seal(struct pos_sync *s, struct pos_arena *a, const json_t *obj,
+			 const uint8_t **out, size_t *len)
+{
+	char *txt = json_dumps(obj, JSON_COMPACT);
+	if (!txt)
+		return POS_ERR_NOMEM;
+	size_t n = strlen(txt);
+	size_t total = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + n;
+	uint8_t *buf = pos_arena_alloc(a, total);
+	if (!buf) {
+		sodium_memzero(txt, n);
+		free(txt);
+		return POS_ERR_NOMEM;
+	}
+	randombytes_buf(buf, crypto_secretbox_NONCEBYTES);
+	crypto_secretbox_easy(buf + crypto_secretbox_NONCEBYTES, (const unsigned char *)txt,
+			      n, buf, s->key);
+	sodium_memzero(txt, n);
+	free(txt);
+	*out = buf;
+	*len = total;
+	return POS_OK;
+}
+
+/* Opens sealed secrets into a new JSON object. */
+static json_t *unseal(struct pos_sync *s, const uint8_t *blob, size_t len)
+{
+	if (len < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+		return NULL;
+	size_t n = len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+	char *plain = pos_malloc(n + 1);
+	if (!plain)
+		return NULL;
+	json_t *o = NULL;
+	if (crypto_secretbox_open_easy((unsigned char *)plain, blob + crypto_secretbox_NONCEBYTES,
+				       len - crypto_secretbox_NONCEBYTES, blob, s->key) == 0) {
+		plain[n] = '\0';
+		o = json_loadb(plain, n, 0, NULL);
+	}
+	sodium_memzero(plain, n + 1);
+	pos_free(plain);
+	return o;
+}
+
+/* The config an adapter runs with: stored config plus opened secrets. */
+json_t *pos_sync_full_config(struct pos_sync *s, const struct pos_sync_source *src,
+			     struct pos_error *err)
+{
+	json_t *cfg = json_loads(src->config_json, 0, NULL);
+	if (!json_is_object(cfg)) {
+		json_decref(cfg);
+		pos_error_set(err, POS_ERR_CORRUPT, NULL, "stored config is not a JSON object");
+		return NULL;
+	}
+	if (src->secrets) {
+		json_t *sec = unseal(s, src->secrets, src->secrets_len);
+		if (!json_is_object(sec)) {
+			json_decref(sec);
+			json_decref(cfg);
+			pos_error_set(err, POS_ERR_DECRYPT, NULL,
+				      "stored credentials cannot be decrypted (server key changed?)");
+			return NULL;
+		}
+		json_object_update(cfg, sec);
+		json_decref(sec);
+	}
+	return cfg;
+}
+
+/* ---- service ---- */
+
+static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
+				    const char *source_id, bool manual);
+
+enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
+			  bool scheduler, struct pos_sync **out, struct pos_error *err)
+{
+	*out = NULL;
+	if (sodium_init() < 0)
+		return pos_error_set(err, POS_ERR_INTERNAL, NULL, "libsodium failed to initialise");
+	pos_mail_init(); /* GMime, once before any thread parses */
+	struct pos_sync *s = pos_calloc(1, sizeof(*s));
+	if (!s)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	s->store = store;
+	s->mem = *mem;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->done, NULL);
+	enum pos_err rc = store->ops->server_key(store, "sync_secrets", s->key, sizeof(s->key));
+	if (rc) {
+		pos_sync_free(s);
+		return pos_error_set(err, rc, NULL, "cannot load the sync secrets key");
+	}
+	if (scheduler) {
+		s->has_scheduler = true;
+		if (pthread_create(&s->thread, NULL, pos_sync_scheduler_main, s) != 0) {
+			s->has_scheduler = false;
+			pos_sync_free(s);
+			return pos_error_set(err, POS_ERR_INTERNAL, NULL,
+					     "cannot start the sync scheduler");
+		}
+		s->thread_started = true;
+	}
+	*out = s;
+	return POS_OK;
+}
+
+void pos_sync_set_file_root(struct pos_sync *s, const char *root)
+{
+	char real[PATH_MAX];
+	s->file_root[0] = '\0';
+	if (root && *root)
+		snprintf(s->file_root, sizeof(s->file_root), "%s", realpath(root, real) ? real : root);
+}
+
+/* A config "path" must resolve below the file root, when one is set. */
+static enum pos_err check_file_root(struct pos_sync *s, const json_t *config,
+				    struct pos_error *err)
+{
+	const char *path = json_string_value(json_object_get(config, "path"));
+	if (!s->file_root[0] || !path)
+		return POS_OK;
+	char real[PATH_MAX];
+	size_t n = strlen(s->file_root);
+	if (!realpath(path, real))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
+				     "config.path does not exist");
+	if (strncmp(real, s->file_root, n) != 0 || (real[n] != '/' && real[n] != '\0'))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
+				     "config.path must be below the server's sync_file_root");
+	return POS_OK;
+}
+
+void pos_sync_free(struct pos_sync *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
+		atomic_store(&j->cancel, true);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->mu);
+	if (s->thread_started)
+		pthread_join(s->thread, NULL);
+	struct pos_sync_job *j = s->jobs;
+	while (j) {
+		struct pos_sync_job *next = j->next;
+		pos_free(j);
+		j = next;
+	}
+	sodium_memzero(s->key, sizeof(s->key));
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->mu);
+	pos_free(s);
+}
+
+static bool has_control(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return true;
+	return false;
+}
+
+enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
+				    const char *user_id, const json_t *body,
+				    bool schedule, struct pos_sync_source *out,
+				    struct pos_error *err)
+{
+	if (!json_is_object(body))
+		return pos_error_set(err, POS_ERR_INVALID_REQUEST, NULL,
+				     "the body must be a JSON object");
+	const json_t *v = json_object_get(body, "kind");
+	if (!v)
+		return pos_error_set(err, POS_ERR_MISSING_FIELD, "kind", "kind is required");
+	const struct pos_sync_adapter *ad =
+		json_is_string(v) ? pos_sync_adapter_find(json_string_value(v)) : NULL;
+	if (!ad) {
+		char kinds[256] = "";
+		size_t k = 0;
+		for (size_t i = 0; pos_sync_adapters[i]; i++)
+			k += (size_t)snprintf(kinds + k, k < sizeof(kinds) ? sizeof(kinds) - k : 0,
+					      "%s%s", i ? ", " : "", pos_sync_adapters[i]->kind);
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "kind",
+				     "unknown kind; this server has: %s", kinds[0] ? kinds : "none");
+	}
+	const char *name = ad->kind;
+	v = json_object_get(body, "name");
+	if (v && !json_is_null(v)) {
+		size_t n = json_string_length(v);
+		if (!json_is_string(v) || n == 0 || n > POS_SYNC_NAME_MAX ||
+		    has_control(json_string_value(v), n))
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "name",
+					     "name must be a string of 1 to %d bytes without control characters",
+					     POS_SYNC_NAME_MAX);
+		name = json_string_value(v);
+	}
+	int64_t interval = POS_SYNC_INTERVAL_DEFAULT;
+	v = json_object_get(body, "interval_s");
+	if (v && !json_is_null(v)) {
+		if (!json_is_integer(v) ||
+		    (json_integer_value(v) != 0 &&
+		     (json_integer_value(v) < POS_SYNC_INTERVAL_MIN ||
+		      json_integer_value(v) > POS_SYNC_INTERVAL_MAX)))
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "interval_s",
+					     "interval_s must be 0 (manual only) or an integer from %d to %d",
+					     POS_SYNC_INTERVAL_MIN, POS_SYNC_INTERVAL_MAX);
+		interval = json_integer_value(v);
+	}
+	const json_t *config = json_object_get(body, "config");
+	if (!config)
+		return pos_error_set(err, POS_ERR_MISSING_FIELD, "config", "config is required");
+	if (!json_is_object(config))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config", "config must be an object");
+	if (pos_json_depth(config, 10) > 8)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config", "config nests too deep");
+	char *dumped = json_dumps(config, JSON_COMPACT);
+	size_t dlen = dumped ? strlen(dumped) : 0;
+	free(dumped);
+	if (!dumped)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	if (dlen > POS_SYNC_CONFIG_MAX)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config",
+				     "config must be at most 16 KiB");
+	enum pos_err rc = ad->validate ? ad->validate(config, err) : POS_OK;
+	if (!rc)
+		rc = check_file_root(s, config, err);
+	if (rc) {
+		if (err && err->code == POS_OK)
+			pos_error_set(err, rc, "config", NULL);
+		return rc;
+	}
+	/* Count the user's sources. */
+	struct pos_sync_source *list;
+	size_t n;
+	if ((rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n)))
+		return pos_error_set(err, rc, NULL, NULL);
+	if (n >= POS_SYNC_SOURCES_MAX)
+		return pos_error_set(err, POS_ERR_CONFLICT, NULL,
+				     "at most %d sources per user", POS_SYNC_SOURCES_MAX);
+	/* Split secrets from the plain config. */
+	json_t *plain = json_object(), *secrets = json_object();
+	if (!plain || !secrets) {
+		json_decref(plain);
+		json_decref(secrets);
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	}
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)config, key, val) {
+		if (is_secret(ad, key) && !json_is_null(val))
+			json_object_set(secrets, key, val);
+		else if (!is_secret(ad, key))
+			json_object_set(plain, key, val);
+	}
+	memset(out, 0, sizeof(*out));
+	int64_t now = pos_now_us();
+	if (!pos_uuid_new_v7(out->id, now)) {
+		json_decref(plain);
+		json_decref(secrets);
+		return pos_error_set(err, POS_ERR_INTERNAL, NULL, NULL);
+	}
+	snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
+	out->kind = ad->kind;
+	out->name = pos_arena_strdup(a, name);
+	char *ptxt = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS);
+	out->config_json = ptxt ? pos_arena_strdup(a, ptxt) : NULL;
+	free(ptxt);
+	rc = POS_OK;
+	if (json_object_size(secrets))
+		rc = seal(s, a, secrets, &out->secrets, &out->secrets_len);
+	json_decref(plain);
+	json_decref(secrets);
+	if (rc || !out->name || !out->config_json)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	out->interval_s = interval;
+	out->status = "idle";
+	out->last_sync_at = POS_TIME_NONE;
+	out->next_sync_at = schedule ? now : POS_TIME_NONE;
+	out->created_at = now;
+	if ((rc = s->store->ops->sync_source_put(s->store, out, true)))
+		return pos_error_set(err, rc, NULL, NULL);
+	if (schedule && s->has_scheduler) {
+		pthread_mutex_lock(&s->mu);
+		enqueue(s, user_id, out->id, false); /* the first run, now */
+		pthread_mutex_unlock(&s->mu);
+	}
+	return POS_OK;
+}
+
+enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
+				       const char *user_id, const char *kind,
+				       const char *path, struct pos_sync_source *out)
+{
+	struct pos_sync_source *list;
+	size_t n;
+	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i].kind, kind) != 0)
+			continue;
+		json_t *cfg = json_loads(list[i].config_json, 0, NULL);
+		const char *p = json_string_value(json_object_get(cfg, "path"));
+		bool same = p && strcmp(p, path) == 0;
+		json_decref(cfg);
+		if (same) {
+			*out = list[i];
+			return POS_OK;
+		}
+	}
+	return POS_ERR_NOT_FOUND;
+}
+
+/* ---- jobs ---- */
+
+/* An active (queued or running) job of the source, under s->mu. */
+static struct pos_sync_job *active_job(struct pos_sync *s, const char *source_id)
+{
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
+		if (j->state != POS_JOB_DONE && strcmp(j->source_id, source_id) == 0)
+			return j;
+	return NULL;
+}
+
+/* Drops finished jobs beyond JOBS_KEPT (newest are first), under s->mu. */
+static void trim_jobs(struct pos_sync *s)
+{
+	size_t done = 0;
+	struct pos_sync_job **pp = &s->jobs;
+	while (*pp) {
+		struct pos_sync_job *j = *pp;
+		if (j->state == POS_JOB_DONE && ++done > JOBS_KEPT) {
+			*pp = j->next;
+			pos_free(j);
+		} else {
+			pp = &j->next;
+		}
+	}
+}
+
+static bool deleting(struct pos_sync *s, const char *source_id)
+{
+	for (size_t i = 0; i < s->n_deleting; i++)
+		if (strcmp(s->deleting[i], source_id) == 0)
+			return true;
+	return false;
+}
+
+/* Queues a job for the source unless one is active; under s->mu. */
+static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
+				    const char *source_id, bool manual)
+{
+	struct pos_sync_job *j = active_job(s, source_id);
+	if (j)
+		return j;
+	j = pos_calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	int64_t now = pos_now_us();
+	if (!pos_uuid_new_v7(j->id, now)) {
+		pos_free(j);
+		return NULL;
+	}
+	snprintf(j->user_id, sizeof(j->user_id), "%s", user_id);
+	snprintf(j->source_id, sizeof(j->source_id), "%s", source_id);
+	j->state = POS_JOB_QUEUED;
+	j->manual = manual;
+	j->queued_at = now;
+	atomic_init(&j->cancel, false);
+	atomic_init(&j->done, 0);
+	atomic_init(&j->total, 0);
+	atomic_init(&j->added, 0);
+	atomic_init(&j->updated, 0);
+	atomic_init(&j->unchanged, 0);
+	atomic_init(&j->removed, 0);
+	atomic_init(&j->skipped, 0);
+	snprintf(j->status, sizeof(j->status), "queued");
+	j->next = s->jobs;
+	s->jobs = j;
+	trim_jobs(s);
+	pthread_cond_broadcast(&s->wake);
+	return j;
+}
+
+enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
+			    const char *source_id, char job_id[POS_UUID_SIZE],
+			    struct pos_error *err)
+{
+	if (!s->has_scheduler)
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "no sync scheduler runs here");
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	struct pos_sync_source *list = NULL, one;
+	size_t n = 0;
+	enum pos_err rc;
+	if (source_id) {
+		char norm[POS_UUID_SIZE];
+		rc = pos_uuid_valid(source_id, strlen(source_id), norm)
+			? s->store->ops->sync_source_get(s->store, a, user_id, norm, &one)
+			: POS_ERR_NOT_FOUND;
+		list = &one;
+		n = 1;
+	} else {
+		rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	}
+	if (rc) {
+		pos_arena_destroy(a);
+		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
+	}
+	if (n == 0) {
+		pos_arena_destroy(a);
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no sources to sync");
+	}
+	job_id[0] = '\0';
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (deleting(s, list[i].id))
+			continue;
+		struct pos_sync_job *j = enqueue(s, user_id, list[i].id, true);
+		if (!j)
+			rc = POS_ERR_NOMEM;
+		else if (!job_id[0])
+			memcpy(job_id, j->id, POS_UUID_SIZE);
+	}
+	pthread_mutex_unlock(&s->mu);
+	pos_arena_destroy(a);
+	if (!rc && !job_id[0])
+		rc = POS_ERR_NOT_FOUND;
+	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
+}
+
+/* Waits until the source has no active job, cancelling it; under s->mu. */
+static void stop_source_jobs(struct pos_sync *s, const char *source_id)
+{
+	for (;;) {
+		struct pos_sync_job *j = active_job(s, source_id);
+		if (!j)
+			return;
+		atomic_store(&j->cancel, true);
+		if (j->state == POS_JOB_QUEUED) {
+			j->state = POS_JOB_DONE;
+			snprintf(j->status, sizeof(j->status), "cancelled");
+			continue;
+		}
+		pthread_cond_wait(&s->done, &s->mu);
+	}
+}
+
+enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
+				    const char *id, bool keep_memories,
+				    struct pos_error *err)
+{
+	char norm[POS_UUID_SIZE];
+	if (!pos_uuid_valid(id, strlen(id), norm))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "source not found");
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	struct pos_sync_source src;
+	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
+	if (rc) {
+		pos_arena_destroy(a);
+		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
+	}
+	pthread_mutex_lock(&s->mu);
+	if (deleting(s, norm) || s->n_deleting == sizeof(s->deleting) / sizeof(s->deleting[0])) {
+		pthread_mutex_unlock(&s->mu);
+		pos_arena_destroy(a);
+		return pos_error_set(err, POS_ERR_CONFLICT, NULL, "the source is being deleted");
+	}
+	memcpy(s->deleting[s->n_deleting++], norm, POS_UUID_SIZE);
+	stop_source_jobs(s, norm);
+	pthread_mutex_unlock(&s->mu);
+	if (!keep_memories) {
+		struct pos_sync_ref *refs;
+		size_t n;
+		rc = s->store->ops->sync_refs_list(s->store, a, user_id, norm, &refs, &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct pos_error e;
+			enum pos_err drc = pos_memory_delete(&s->mem, user_id, refs[i].id, &e);
+			if (drc && drc != POS_ERR_NOT_FOUND)
+				rc = drc;
+		}
+	}
+	if (!rc)
+		rc = s->store->ops->sync_source_delete(s->store, user_id, norm);
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->n_deleting; i++)
+		if (strcmp(s->deleting[i], norm) == 0) {
+			memmove(s->deleting[i], s->deleting[s->n_deleting - 1], POS_UUID_SIZE);
+			s->n_deleting--;
+			break;
+		}
+	pthread_mutex_unlock(&s->mu);
+	pos_arena_destroy(a);
+	return rc ? pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL)
+		  : POS_OK;
+}
+
+/* ---- running a source ---- */
+
+static int64_t backoff_s(int64_t interval, int64_t failures)
+{
+	int64_t b = BACKOFF_BASE_S;
+	for (int64_t i = 1; i < failures && b < BACKOFF_MAX_S; i++)
+		b *= 2;
+	if (interval > 0 && b > interval && failures <= 1)
+		b = interval;
+	return b > BACKOFF_MAX_S ? BACKOFF_MAX_S : b;
+}
+
+/*
+ * One run of `src_id` for `job` (may be NULL) with optional progress
+ * callback: status "running", the adapter, the sink's finish, then status,
+ * cursor, backoff and a log row.
+ */
+enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
+				 const char *src_id, struct pos_sync_job *job,
+				 void (*progress)(void *, uint64_t, uint64_t), void *pctx,
+				 struct pos_sync_report *rep, struct pos_error *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	struct pos_sync_source src;
+	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, src_id, &src);
+	if (rc) {
+		pos_arena_destroy(a);
+		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
+	}
+	const struct pos_sync_adapter *ad = pos_sync_adapter_find(src.kind);
+	int64_t started = pos_now_us();
+	struct pos_error rerr;
+	pos_error_clear(&rerr);
+	json_t *config = NULL, *cursor = NULL, *cursor_out = NULL;
+	if (!ad)
+		rc = pos_error_set(&rerr, POS_ERR_UNAVAILABLE, "kind",
+				   "kind %s is not available in this build", src.kind);
+	else
+		config = pos_sync_full_config(s, &src, &rerr);
+	if (!rc && !config)
+		rc = rerr.code ? rerr.code : POS_ERR_CORRUPT;
+	if (!rc && src.cursor_json)
+		cursor = json_loads(src.cursor_json, 0, NULL);
+	if (!rc) {
+		src.status = "running";
+		src.error_message = NULL;
+		s->store->ops->sync_source_put(s->store, &src, false);
+		struct pos_sync_run_opts o = {job, progress, pctx};
+		rc = pos_sync_sink_run(s, ad, &src, config, cursor, &cursor_out, &o, rep, &rerr);
+	} else {
+		snprintf(rep->status, sizeof(rep->status), "error");
+		snprintf(rep->error, sizeof(rep->error), "%s", rerr.message);
+	}
+	json_decref(config);
+	json_decref(cursor);
+	int64_t now = pos_now_us();
+	rep->duration_us = now - started;
+	/* Status, cursor, schedule. */
+	bool cancelled = strcmp(rep->status, "cancelled") == 0;
+	if (!rc) {
+		char *c = cursor_out ? json_dumps(cursor_out, JSON_COMPACT) : NULL;
+		if (c)
+			src.cursor_json = pos_arena_strdup(a, c);
+		free(c);
+		src.status = "ok";
+		src.error_message = NULL;
+		src.failures = 0;
+		src.last_sync_at = now;
+		src.items_synced += rep->added + rep->updated;
+		src.next_sync_at = src.interval_s > 0 ? now + src.interval_s * 1000000 : POS_TIME_NONE;
+	} else if (cancelled) {
+		src.status = "idle";
+		src.items_synced += rep->added + rep->updated;
+		src.next_sync_at = src.interval_s > 0 ? now + src.interval_s * 1000000 : POS_TIME_NONE;
+	} else {
+		src.status = "error";
+		src.error_message = rep->error;
+		src.failures++;
+		src.items_synced += rep->added + rep->updated;
+		src.next_sync_at = now + backoff_s(src.interval_s, src.failures) * 1000000;
+	}
+	json_decref(cursor_out);
+	s->store->ops->sync_source_put(s->store, &src, false);
+	struct pos_sync_log log;
+	memset(&log, 0, sizeof(log));
+	pos_uuid_new_v7(log.id, now);
+	memcpy(log.source_id, src.id, POS_UUID_SIZE);
+	memcpy(log.user_id, src.user_id, POS_UUID_SIZE);
+	log.started_at = started;
+	log.duration_us = rep->duration_us;
+	log.status = rep->status;
+	log.added = rep->added;
+	log.updated = rep->updated;
+	log.unchanged = rep->unchanged;
+	log.removed = rep->removed;
+	log.skipped = rep->skipped;
+	log.errors_json = rep->errors_json ? rep->errors_json : "[]";
+	log.error_message = rc && !cancelled ? rep->error : NULL;
+	s->store->ops->sync_log_add(s->store, &log);
+	free(rep->errors_json);
+	rep->errors_json = NULL;
+	pos_arena_destroy(a);
+	if (rc) {
+		if (err)
+			*err = rerr;
+		if (err && err->code == POS_OK)
+			pos_error_set(err, rc, NULL, "%s", rep->error);
+	}
+	return rc;
+}
+
+enum pos_err pos_sync_run_now(struct pos_sync *s, const char *user_id,
+			      const char *source_id,
+			      void (*progress)(void *ctx, uint64_t done, uint64_t total),
+			      void *ctx, struct pos_sync_report *rep,
+			      struct pos_error *err)
+{
+	return pos_sync_run_source(s, user_id, source_id, NULL, progress, ctx, rep, err);
+}
+
+/* ---- scheduler ---- */
+
+/* Queues every due source; called without s->mu. */
+static void queue_due(struct pos_sync *s)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return;
+	struct pos_sync_source *list;
+	size_t n;
+	if (s->store->ops->sync_source_list(s->store, a, NULL, &list, &n) == POS_OK) {
+		int64_t now = pos_now_us();
+		pthread_mutex_lock(&s->mu);
+		for (size_t i = 0; i < n; i++) {
+			bool due = list[i].next_sync_at != POS_TIME_NONE && list[i].next_sync_at <= now;
+			/* a run cut short by a crash or restart */
+			if (!s->startup_done && (!strcmp(list[i].status, "running") ||
+						 !strcmp(list[i].status, "queued")))
+				due = true;
+			if (due && !deleting(s, list[i].id))
+				enqueue(s, list[i].user_id, list[i].id, false);
+		}
+		s->startup_done = true;
+		pthread_mutex_unlock(&s->mu);
+	}
+	pos_arena_destroy(a);
+}
+
+/* The oldest queued job, under s->mu. */
+static struct pos_sync_job *next_queued(struct pos_sync *s)
+{
+	struct pos_sync_job *best = NULL;
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
+		if (j->state == POS_JOB_QUEUED)
+			best = j; /* the list is newest first: the last one is oldest */
+	return best;
+}
+
+static void job_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	(void)done;
+	(void)total;
+}
+
+void *pos_sync_scheduler_main(void *arg)
+{
+	struct pos_sync *s = arg;
+	int64_t last_scan = 0;
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		struct pos_sync_job *j = next_queued(s);
+		if (!j) {
+			int64_t now = pos_mono_us();
+			if (now - last_scan >= 1000000) {
+				pthread_mutex_unlock(&s->mu);
+				queue_due(s);
+				last_scan = pos_mono_us();
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+			continue;
+		}
+		j->state = POS_JOB_RUNNING;
+		j->started_at = pos_now_us();
+		snprintf(j->status, sizeof(j->status), "running");
+		pthread_mutex_unlock(&s->mu);
+		struct pos_sync_report rep;
+		struct pos_error err;
+		pos_error_clear(&err);
+		pos_sync_run_source(s, j->user_id, j->source_id, j, job_progress, NULL, &rep, &err);
+		pthread_mutex_lock(&s->mu);
+		j->finished_at = pos_now_us();
+		snprintf(j->status, sizeof(j->status), "%s", rep.status[0] ? rep.status : "error");
+		snprintf(j->error, sizeof(j->error), "%s", rep.error);
+		j->state = POS_JOB_DONE;
+		pthread_cond_broadcast(&s->done);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- JSON ---- */
+
+/* The names of the secrets the source has (their values never leave). */
+static void secret_names(struct pos_sync *s, struct pos_jw *w,
+			 const struct pos_sync_source *src)
+{
+	pos_jw_key(w, "secrets");
+	pos_jw_arr(w);
+	json_t *sec = src->secrets ? unseal(s, src->secrets, src->secrets_len) : NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach(sec, k, v) {
+		(void)v;
+		pos_jw_str(w, k);
+	}
+	json_decref(sec); /* values are wiped by nobody: jansson owns them */
+	pos_jw_arr_end(w);
+}
+
+void pos_sync_source_json(struct pos_sync *s, struct pos_jw *w,
+			  const struct pos_sync_source *src)
+{
+	pos_jw_obj(w);
+	pos_jw_kstr(w, "id", src->id);
+	pos_jw_kstr(w, "kind", src->kind);
+	pos_jw_kstr(w, "name", src->name);
+	pos_jw_key(w, "config");
+	pos_jw_raw(w, src->config_json, strlen(src->config_json));
+	secret_names(s, w, src);
+	pos_jw_kint(w, "interval_s", src->interval_s);
+	pos_jw_kstr(w, "status", src->status);
+	pos_jw_key(w, "cursor");
+	if (src->cursor_json)
+		pos_jw_raw(w, src->cursor_json, strlen(src->cursor_json));
+	else
+		pos_jw_null(w);
+	pos_jw_ktime(w, "last_sync_at", src->last_sync_at);
+	pos_jw_ktime(w, "next_sync_at", src->next_sync_at);
+	pos_jw_kint(w, "items_synced", src->items_synced);
+	pos_jw_kstr(w, "error_message", src->error_message);
+	pos_jw_kint(w, "failures", src->failures);
+	pos_jw_ktime(w, "created_at", src->created_at);
+	pos_jw_obj_end(w);
+}
+
+enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
+				   const char *user_id, struct pos_jw *w)
+{
+	struct pos_sync_source *list;
+	size_t n;
+	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	if (rc)
+		return rc;
+	pos_jw_obj(w);
+	pos_jw_key(w, "sources");
+	pos_jw_arr(w);
+	for (size_t i = 0; i < n; i++)
+		pos_sync_source_json(s, w, &list[i]);
+	pos_jw_arr_end(w);
+	pos_jw_obj_end(w);
+	return POS_OK;
+}
+
+static void log_json(struct pos_jw *w, const struct pos_sync_log *l)
+{
+	pos_jw_obj(w);
+	pos_jw_kstr(w, "id", l->id);
+	pos_jw_ktime(w, "started_at", l->started_at);
+	pos_jw_kint(w, "duration_ms", l->duration_us / 1000);
+	pos_jw_kstr(w, "status", l->status);
+	pos_jw_kint(w, "added", l->added);
+	pos_jw_kint(w, "updated", l->updated);
+	pos_jw_kint(w, "unchanged", l->unchanged);
+	pos_jw_kint(w, "removed", l->removed);
+	pos_jw_kint(w, "skipped", l->skipped);
+	pos_jw_key(w, "errors");
+	pos_jw_raw(w, l->errors_json, strlen(l->errors_json));
+	pos_jw_kstr(w, "error_message", l->error_message);
+	pos_jw_obj_end(w);
+}
+
+enum pos_err pos_sync_source_detail_json(struct pos_sync *s, struct pos_arena *a,
+					 const char *user_id, const char *id,
+					 struct pos_jw *w)
+{
+	char norm[POS_UUID_SIZE];
+	if (!pos_uuid_valid(id, strlen(id), norm))
+		return POS_ERR_NOT_FOUND;
+	struct pos_sync_source src;
+	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
+	if (rc)
+		return rc;
+	struct pos_sync_log *logs;
+	size_t n;
+	if ((rc = s->store->ops->sync_log_list(s->store, a, user_id, norm, 10, &logs, &n)))
+		return rc;
+	struct pos_buf tmp;
+	pos_buf_init(&tmp, 1024 * 1024);
+	struct pos_jw sw;
+	pos_jw_init(&sw, &tmp);
+	pos_sync_source_json(s, &sw, &src);
+	/* reopen the object: drop its closing brace and append the logs */
+	if (!sw.rc && tmp.len && tmp.data[tmp.len - 1] == '}') {
+		pos_jw_raw(w, tmp.data, tmp.len - 1);
+		struct pos_buf rest;
+		pos_buf_init(&rest, 4 * 1024 * 1024);
+		struct pos_jw lw;
+		pos_jw_init(&lw, &rest);
+		pos_jw_arr(&lw);
+		for (size_t i = 0; i < n; i++)
+			log_json(&lw, &logs[i]);
+		pos_jw_arr_end(&lw);
+		pos_buf_adds(w->b, ",\"logs\":");
+		pos_buf_add(w->b, rest.data, rest.len);
+		pos_buf_addc(w->b, '}');
+		pos_buf_free(&rest);
+	} else {
+		rc = POS_ERR_NOMEM;
+	}
+	pos_buf_free(&tmp);
+	return rc;
+}
+
+static void job_json(struct pos_jw *w, const struct pos_sync_job *j)
+{
+	pos_jw_obj(w);
+	pos_jw_kstr(w, "id", j->id);
+	pos_jw_kstr(w, "source_id", j->source_id);
+	pos_jw_kstr(w, "state", j->state == POS_JOB_QUEUED ? "queued"
+			       : j->state == POS_JOB_RUNNING ? "running" : "done");
+	pos_jw_kstr(w, "status", j->status);
+	pos_jw_kbool(w, "manual", j->manual);
+	pos_jw_ktime(w, "queued_at", j->queued_at);
+	pos_jw_ktime(w, "started_at", j->started_at ? j->started_at : POS_TIME_NONE);
+	pos_jw_ktime(w, "finished_at", j->finished_at ? j->finished_at : POS_TIME_NONE);
+	pos_jw_key(w, "progress");
+	pos_jw_obj(w);
+	pos_jw_kint(w, "done", (int64_t)atomic_load(&j->done));
+	pos_jw_kint(w, "total", (int64_t)atomic_load(&j->total));
+	pos_jw_kint(w, "added", (int64_t)atomic_load(&j->added));
+	pos_jw_kint(w, "updated", (int64_t)atomic_load(&j->updated));
+	pos_jw_kint(w, "unchanged", (int64_t)atomic_load(&j->unchanged));
+	pos_jw_kint(w, "removed", (int64_t)atomic_load(&j->removed));
+	pos_jw_kint(w, "skipped", (int64_t)atomic_load(&j->skipped));
+	pos_jw_obj_end(w);
+	pos_jw_kstr(w, "error_message", j->error[0] ? j->error : NULL);
+	pos_jw_obj_end(w);
+}
+
+enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
+				  const char *user_id, struct pos_jw *w)
+{
+	struct pos_sync_source *list;
+	size_t n;
+	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	if (rc)
+		return rc;
+	pos_jw_obj(w);
+	pos_jw_kbool(w, "scheduler", s->has_scheduler);
+	pos_jw_key(w, "sources");
+	pos_jw_arr(w);
+	for (size_t i = 0; i < n; i++) {
+		const struct pos_sync_source *src = &list[i];
+		struct pos_sync_log *logs;
+		size_t nl = 0;
+		s->store->ops->sync_log_list(s->store, a, user_id, src->id, 1, &logs, &nl);
+		pos_jw_obj(w);
+		pos_jw_kstr(w, "id", src->id);
+		pos_jw_kstr(w, "kind", src->kind);
+		pos_jw_kstr(w, "name", src->name);
+		pos_jw_kstr(w, "status", src->status);
+		pos_jw_ktime(w, "last_sync_at", src->last_sync_at);
+		pos_jw_ktime(w, "next_sync_at", src->next_sync_at);
+		pos_jw_kint(w, "items_synced", src->items_synced);
+		pos_jw_kstr(w, "error_message", src->error_message);
+		pos_jw_kint(w, "failures", src->failures);
+		pthread_mutex_lock(&s->mu);
+		struct pos_sync_job *j = active_job(s, src->id);
+		pos_jw_kbool(w, "running", j && j->state == POS_JOB_RUNNING);
+		pos_jw_key(w, "job");
+		if (j)
+			job_json(w, j);
+		else
+			pos_jw_null(w);
+		pthread_mutex_unlock(&s->mu);
+		pos_jw_key(w, "last_run");
+		if (nl)
+			log_json(w, &logs[0]);
+		else
+			pos_jw_null(w);
+		pos_jw_obj_end(w);
+	}
+	pos_jw_arr_end(w);
+	pos_jw_key(w, "jobs");
+	pos_jw_arr(w);
+	pthread_mutex_lock(&s->mu);
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
+		if (strcmp(j->user_id, user_id) == 0)
+			job_json(w, j);
+	pthread_mutex_unlock(&s->mu);
+	pos_jw_arr_end(w);
+	pos_jw_obj_end(w);
+	return POS_OK;
+}

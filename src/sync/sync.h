@@ -1,0 +1,133 @@
+/*
+ * sync.h — the sync service: configured sources (with sealed secrets), the
+ * registry of adapters by kind, the sink that turns adapter items into
+ * memories (upsert by user + source + external id, removals, skips with
+ * positions), the scheduler thread, run logs and status.
+ *
+ * Layering: sync sits beside the memory service (it writes through it, so
+ * full-text and embeddings stay right) and below http/api/cli. The server
+ * owns one `struct pos_sync` (pos_sync_new with the scheduler); the CLI makes
+ * its own without a scheduler and runs a source on its own thread.
+ *
+ * Thread-safety: every function may be called from any thread. Runs happen
+ * one at a time on the scheduler thread (or the caller's, pos_sync_run_now).
+ */
+#ifndef POS_SYNC_SYNC_H
+#define POS_SYNC_SYNC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "memory/memory.h"
+#include "store/store.h"
+#include "sync/adapter.h"
+
+#define POS_SYNC_NAME_MAX 128          /* bytes */
+#define POS_SYNC_CONFIG_MAX (16 * 1024) /* bytes of config JSON */
+#define POS_SYNC_INTERVAL_MIN 60       /* seconds; 0 = manual only */
+#define POS_SYNC_INTERVAL_MAX (7 * 86400)
+#define POS_SYNC_INTERVAL_DEFAULT 3600
+#define POS_SYNC_SOURCES_MAX 100       /* per user */
+#define POS_SYNC_EXTERNAL_ID_MAX 1024  /* bytes */
+#define POS_SYNC_ERRORS_MAX 100        /* skip reports kept per run */
+
+/* The adapters by kind: a NULL-terminated table (registry.c). */
+extern const struct pos_sync_adapter *const pos_sync_adapters[];
+/* The adapter of `kind`, or NULL when no such kind is linked. */
+const struct pos_sync_adapter *pos_sync_adapter_find(const char *kind);
+
+struct pos_sync;
+
+/*
+ * Makes the service over a store and memory service (borrowed for its
+ * life). With `scheduler`, starts the thread that runs due and requested
+ * syncs. Loads (or creates) the server key that seals secrets.
+ */
+enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
+			  bool scheduler, struct pos_sync **out,
+			  struct pos_error *err);
+/* Restricts the "path" of sources made with pos_sync_source_create to
+ * files below `root` (after resolving links); NULL or "": no restriction. */
+void pos_sync_set_file_root(struct pos_sync *s, const char *root);
+/* Cancels a running sync, stops the scheduler, frees. NULL is fine. */
+void pos_sync_free(struct pos_sync *s);
+
+/*
+ * Creates a source from a POST /api/sync/sources body {kind, name, config,
+ * interval_s}: validates everything (the adapter checks its config), seals
+ * the secret config keys, and schedules a first run now when `schedule`.
+ */
+enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
+				    const char *user_id, const json_t *body,
+				    bool schedule, struct pos_sync_source *out,
+				    struct pos_error *err);
+/* Finds the user's source of `kind` whose config has "path" == path. */
+enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
+				       const char *user_id, const char *kind,
+				       const char *path, struct pos_sync_source *out);
+/*
+ * Deletes a source: stops its running sync (waits for it), then keeps or
+ * removes the memories it made. NOT_FOUND if it is not the user's.
+ */
+enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
+				    const char *id, bool keep_memories,
+				    struct pos_error *err);
+
+/* A source as the API shows it (never its secrets: only their names). */
+void pos_sync_source_json(struct pos_sync *s, struct pos_jw *w,
+			  const struct pos_sync_source *src);
+/* {"sources": [...]} of the user. */
+enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
+				   const char *user_id, struct pos_jw *w);
+/* One source with its last runs: {..., "logs": [...]}. */
+enum pos_err pos_sync_source_detail_json(struct pos_sync *s, struct pos_arena *a,
+					 const char *user_id, const char *id,
+					 struct pos_jw *w);
+/* {"sources": [{..., running, job_id, progress, last_run}], "jobs": [...]}. */
+enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
+				  const char *user_id, struct pos_jw *w);
+
+/*
+ * Queues a run of one source (or, source_id NULL, of each of the user's
+ * sources). A source already queued or running keeps its job. job_id gets
+ * the (first) job's id. UNAVAILABLE without a scheduler.
+ */
+enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
+			    const char *source_id, char job_id[POS_UUID_SIZE],
+			    struct pos_error *err);
+
+/* What one run did. */
+struct pos_sync_report {
+	int64_t added, updated, unchanged, removed, skipped;
+	int64_t duration_us;
+	char status[16];            /* ok | error | cancelled */
+	char error[256];            /* when status is error */
+	char first_skip[256];       /* "position: reason" of the first skip */
+	char *errors_json;          /* internal: the skip list while logging */
+};
+
+/*
+ * Runs the user's source now on the calling thread (the CLI), calling
+ * `progress` as items go. The run is logged and the source's status and
+ * cursor updated as for scheduled runs.
+ */
+enum pos_err pos_sync_run_now(struct pos_sync *s, const char *user_id,
+			      const char *source_id,
+			      void (*progress)(void *ctx, uint64_t done, uint64_t total),
+			      void *ctx, struct pos_sync_report *rep,
+			      struct pos_error *err);
+
+/*
+ * Runs `ad` (which need not be registered: tests) for source `src` with the
+ * given config (secrets included); no status or log is written. For unit
+ * tests of the sink.
+ */
+enum pos_err pos_sync_run_adapter(struct pos_sync *s, const struct pos_sync_adapter *ad,
+				  const struct pos_sync_source *src, const json_t *config,
+				  const json_t *cursor, json_t **cursor_out,
+				  struct pos_sync_report *rep, struct pos_error *err);
+
+#endif

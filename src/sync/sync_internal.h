@@ -1,0 +1,67 @@
+/*
+ * sync_internal.h — shared between the files of src/sync (service, sink).
+ * Not for use elsewhere.
+ */
+#ifndef POS_SYNC_SYNC_INTERNAL_H
+#define POS_SYNC_SYNC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sync/sync.h"
+
+enum pos_job_state { POS_JOB_QUEUED, POS_JOB_RUNNING, POS_JOB_DONE };
+
+/* One requested or scheduled run; lives in s->jobs (newest first). */
+struct pos_sync_job {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	char source_id[POS_UUID_SIZE];
+	enum pos_job_state state;   /* under s->mu */
+	bool manual;
+	int64_t queued_at, started_at, finished_at;
+	char status[16];            /* queued | running | ok | error | cancelled */
+	char error[256];
+	atomic_bool cancel;
+	atomic_uint_fast64_t done, total, added, updated, unchanged, removed, skipped;
+	struct pos_sync_job *next;
+};
+
+struct pos_sync {
+	struct pos_store *store;
+	struct pos_memsvc mem;
+	uint8_t key[32];             /* seals secrets (server key "sync_secrets") */
+	pthread_mutex_t mu;          /* guards jobs, deleting, stop */
+	pthread_cond_t wake;         /* the scheduler: work or stop */
+	pthread_cond_t done;         /* a job finished */
+	struct pos_sync_job *jobs;
+	char deleting[16][POS_UUID_SIZE];
+	size_t n_deleting;
+	bool stop, has_scheduler, thread_started, startup_done;
+	pthread_t thread;
+	char file_root[4096];        /* "" = no restriction */
+};
+
+struct pos_sync_run_opts {
+	struct pos_sync_job *job;   /* NULL outside the scheduler */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
+/* The stored config with the secrets opened (new reference), or NULL. */
+json_t *pos_sync_full_config(struct pos_sync *s, const struct pos_sync_source *src,
+			     struct pos_error *err);
+/* Runs the adapter into a sink for `src` (sink.c). */
+enum pos_err pos_sync_sink_run(struct pos_sync *s, const struct pos_sync_adapter *ad,
+			       const struct pos_sync_source *src, const json_t *config,
+			       const json_t *cursor, json_t **cursor_out,
+			       const struct pos_sync_run_opts *o,
+			       struct pos_sync_report *rep, struct pos_error *err);
+enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
+				 const char *src_id, struct pos_sync_job *job,
+				 void (*progress)(void *, uint64_t, uint64_t), void *pctx,
+				 struct pos_sync_report *rep, struct pos_error *err);
+void *pos_sync_scheduler_main(void *arg);
+
+#endif
