@@ -69,6 +69,39 @@ static const struct opt options[] = {
 	 "layer boost weight: archive ranks lower (default 0.05)"},
 	{"search_boost_access", "PERSONALOS_SEARCH_BOOST_ACCESS", OPT_DOUBLE, 0, 10,
 	 "access-count boost weight (default 0.02)"},
+	/* ---- security (docs/SECURITY.md) ---- */
+	{"rate_limit", "PERSONALOS_RATE_LIMIT", OPT_BOOL, 0, 1,
+	 "request rate limits and login lockout: on|off (default on; benchmarks turn it off)"},
+	{"rate_limit_ip_rate", "PERSONALOS_RATE_LIMIT_IP_RATE", OPT_UINT, 1, 10000000,
+	 "requests per second per client address (default 200)"},
+	{"rate_limit_ip_burst", "PERSONALOS_RATE_LIMIT_IP_BURST", OPT_UINT, 1, 10000000,
+	 "burst per client address (default 1000)"},
+	{"rate_limit_user_rate", "PERSONALOS_RATE_LIMIT_USER_RATE", OPT_UINT, 1, 10000000,
+	 "requests per second per user (default 100)"},
+	{"rate_limit_user_burst", "PERSONALOS_RATE_LIMIT_USER_BURST", OPT_UINT, 1, 10000000,
+	 "burst per user (default 500)"},
+	{"rate_limit_auth_per_min", "PERSONALOS_RATE_LIMIT_AUTH_PER_MIN", OPT_UINT, 1, 10000000,
+	 "register/login/refresh calls per minute per client address (default 60)"},
+	{"rate_limit_auth_burst", "PERSONALOS_RATE_LIMIT_AUTH_BURST", OPT_UINT, 1, 10000000,
+	 "burst of auth calls per client address (default 30)"},
+	{"login_max_failures", "PERSONALOS_LOGIN_MAX_FAILURES", OPT_UINT, 0, 1000000,
+	 "failed logins of one account before it is locked out, 0 = never (default 5)"},
+	{"login_max_failures_ip", "PERSONALOS_LOGIN_MAX_FAILURES_IP", OPT_UINT, 0, 1000000,
+	 "failed logins from one address before it is locked out, 0 = never (default 20)"},
+	{"login_lockout", "PERSONALOS_LOGIN_LOCKOUT", OPT_UINT, 1, 86400,
+	 "first lockout in seconds; each further failure doubles it (default 30)"},
+	{"login_lockout_max", "PERSONALOS_LOGIN_LOCKOUT_MAX", OPT_UINT, 1, 604800,
+	 "longest lockout in seconds (default 900)"},
+	{"rate_limit_slots", "PERSONALOS_RATE_LIMIT_SLOTS", OPT_UINT, 64, 16777216,
+	 "entries of the in-process rate-limit table (default 65536)"},
+	{"trust_forwarded_for", "PERSONALOS_TRUST_FORWARDED_FOR", OPT_BOOL, 0, 1,
+	 "take the client address from X-Forwarded-For (only behind a proxy that sets it): on|off (default off)"},
+	{"cors_origins", "PERSONALOS_CORS_ORIGINS", OPT_STRING, 0, 0,
+	 "comma-separated origins allowed to call the API from a browser, * for any (default none)"},
+	{"tls_cert", "PERSONALOS_TLS_CERT", OPT_STRING, 0, 0,
+	 "PEM certificate (chain) file: serve HTTPS (needs tls_key; default plain HTTP)"},
+	{"tls_key", "PERSONALOS_TLS_KEY", OPT_STRING, 0, 0,
+	 "PEM private key file for tls_cert"},
 };
 
 void pos_config_defaults(struct pos_config *c)
@@ -96,6 +129,19 @@ void pos_config_defaults(struct pos_config *c)
 	c->search_boost_importance = 0.05;
 	c->search_boost_layer = 0.05;
 	c->search_boost_access = 0.02;
+	c->rate_limit = true;
+	c->rl_ip_rate = 200;
+	c->rl_ip_burst = 1000;
+	c->rl_user_rate = 100;
+	c->rl_user_burst = 500;
+	c->rl_auth_per_min = 60;
+	c->rl_auth_burst = 30;
+	c->login_fail_account = 5;
+	c->login_fail_ip = 20;
+	c->login_lockout_base_s = 30;
+	c->login_lockout_max_s = 900;
+	c->rl_slots = 65536;
+	c->trust_forwarded_for = false;
 }
 
 bool pos_parse_int(const char *s, long long min, long long max, long long *out)
@@ -185,9 +231,15 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 	}
 	case OPT_STRING: {
 		char *dst = !strcmp(key, "embed_url") ? c->embed_url
-			  : !strcmp(key, "embed_model") ? c->embed_model : c->embed_api_key;
+			  : !strcmp(key, "embed_model") ? c->embed_model
+			  : !strcmp(key, "cors_origins") ? c->cors_origins
+			  : !strcmp(key, "tls_cert") ? c->tls_cert
+			  : !strcmp(key, "tls_key") ? c->tls_key : c->embed_api_key;
 		size_t cap = !strcmp(key, "embed_url") ? sizeof(c->embed_url)
 			   : !strcmp(key, "embed_model") ? sizeof(c->embed_model)
+			   : !strcmp(key, "cors_origins") ? sizeof(c->cors_origins)
+			   : !strcmp(key, "tls_cert") ? sizeof(c->tls_cert)
+			   : !strcmp(key, "tls_key") ? sizeof(c->tls_key)
 							 : sizeof(c->embed_api_key);
 		if (strlen(value) >= cap)
 			goto bad;
@@ -230,6 +282,33 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->search_cache_entries = (unsigned)v;
 	else if (!strcmp(key, "search_loaded_users"))
 		c->search_loaded_users = (unsigned)v;
+	/* security (docs/SECURITY.md) */
+	else if (!strcmp(key, "rate_limit"))
+		c->rate_limit = v != 0;
+	else if (!strcmp(key, "rate_limit_ip_rate"))
+		c->rl_ip_rate = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_ip_burst"))
+		c->rl_ip_burst = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_user_rate"))
+		c->rl_user_rate = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_user_burst"))
+		c->rl_user_burst = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_auth_per_min"))
+		c->rl_auth_per_min = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_auth_burst"))
+		c->rl_auth_burst = (unsigned)v;
+	else if (!strcmp(key, "login_max_failures"))
+		c->login_fail_account = (unsigned)v;
+	else if (!strcmp(key, "login_max_failures_ip"))
+		c->login_fail_ip = (unsigned)v;
+	else if (!strcmp(key, "login_lockout"))
+		c->login_lockout_base_s = (unsigned)v;
+	else if (!strcmp(key, "login_lockout_max"))
+		c->login_lockout_max_s = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_slots"))
+		c->rl_slots = (unsigned)v;
+	else if (!strcmp(key, "trust_forwarded_for"))
+		c->trust_forwarded_for = v != 0;
 	return POS_OK;
 bad:
 	if (o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_ULL)

@@ -40,6 +40,19 @@ struct pos_config {
 	double search_weight_keyword, search_weight_semantic, search_rrf_k;
 	double search_boost_recency, search_recency_half_life_days;
 	double search_boost_importance, search_boost_layer, search_boost_access;
+	/* ---- security (docs/SECURITY.md): rate limits, CORS, TLS ---- */
+	bool rate_limit;               /* off: no request limits, no lockout (benchmarks) */
+	unsigned rl_ip_rate, rl_ip_burst;      /* requests/s and bucket per client address */
+	unsigned rl_user_rate, rl_user_burst;  /* requests/s and bucket per user */
+	unsigned rl_auth_per_min, rl_auth_burst; /* register/login/refresh per address */
+	unsigned login_fail_account;   /* failed logins before an account lockout */
+	unsigned login_fail_ip;        /* failed logins before an address lockout */
+	unsigned login_lockout_base_s, login_lockout_max_s;
+	unsigned rl_slots;             /* in-process counter table entries */
+	bool trust_forwarded_for;      /* client address from X-Forwarded-For */
+	char cors_origins[2048];       /* comma-separated allow-list, "" = none */
+	char tls_cert[PATH_MAX];       /* PEM certificate chain, "" = plain HTTP */
+	char tls_key[PATH_MAX];        /* PEM private key */
 };
 
 /* Fills `c` with the built-in defaults. */

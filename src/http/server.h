@@ -24,7 +24,9 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/config.h"
+#include "http/cors.h"
 #include "http/metrics.h"
+#include "http/ratelimit.h"
 #include "memory/memory.h"
 #include "search/engine.h"
 #include "store/store.h"
@@ -77,6 +79,11 @@ struct pos_req {
 	const char *resp_type;
 	const char *allow;        /* Allow header for 405 */
 	bool answered;
+	/* ---- security (guard): client identity, 429, CORS ---- */
+	struct pos_rl_client client;  /* for per-address limits */
+	unsigned retry_after;         /* seconds, sent as Retry-After with 429 */
+	const char *cors_origin;      /* Access-Control-Allow-Origin, NULL: none */
+	bool preflight;               /* an answered CORS preflight (OPTIONS) */
 };
 
 struct pos_server {
@@ -94,6 +101,10 @@ struct pos_server {
 	atomic_bool draining;
 	atomic_long inflight;
 	const char **route_names;
+	/* ---- security (guard): rate limits and CORS allow-list ---- */
+	struct pos_ratelimit rl;
+	struct pos_cors cors;
+	char *tls_pem[2];             /* certificate and key text, or NULL */
 };
 
 /*
@@ -133,6 +144,8 @@ void pos_reply_typed(struct pos_req *r, int status, const char *type,
 		     struct pos_buf *b);
 /* Answers with no body (204). */
 void pos_reply_empty(struct pos_req *r, int status);
+/* Answers 429 rate_limited with Retry-After: `retry_s` seconds. */
+void pos_reply_rate_limited(struct pos_req *r, unsigned retry_s);
 /* Answers with the error body for `e`. */
 void pos_reply_error(struct pos_req *r, const struct pos_error *e);
 /* Shorthand: code + optional field + message (NULL for the default text). */
