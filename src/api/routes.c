@@ -37,6 +37,10 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 	ROUTE("PUT", "/api/memories/{id}", pos_api_memory_update, BEARER, 8 * MiB),
 	ROUTE("DELETE", "/api/memories/{id}", pos_api_memory_delete, BEARER, 0),
+
+	/* sharing (guard; docs/SECURITY.md) */
+	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),
+	ROUTE("DELETE", "/api/memories/{id}/share/{email}", pos_api_memory_unshare, BEARER, 0),
 };
 
 const size_t pos_api_routes_count = sizeof(pos_api_routes) / sizeof(pos_api_routes[0]);
