@@ -30,7 +30,7 @@ static const struct opt options[] = {
 	{"refresh_token_ttl", "PERSONALOS_REFRESH_TTL", OPT_I64, 60, 31536000,
 	 "refresh token lifetime in seconds (default 2592000 = 30 days)"},
 	{"password_hash_opslimit", "PERSONALOS_PWHASH_OPSLIMIT", OPT_ULL, 1, 16,
-	 "Argon2id passes (default 2)"},
+	 "Argon2id passes (default 4: a login takes 100-500 ms, docs/BENCHMARKS.md)"},
 	{"password_hash_memlimit_kib", "PERSONALOS_PWHASH_MEMLIMIT_KIB", OPT_ULL,
 	 8, 4194304, "Argon2id memory in KiB (default 65536 = 64 MiB)"},
 	{"log_requests", "PERSONALOS_LOG_REQUESTS", OPT_BOOL, 0, 1,
@@ -113,7 +113,7 @@ void pos_config_defaults(struct pos_config *c)
 	c->threads = 0;
 	c->access_token_ttl_s = 900;
 	c->refresh_token_ttl_s = 30LL * 86400;
-	c->pwhash_opslimit = 2;
+	c->pwhash_opslimit = 4;
 	c->pwhash_memlimit_kib = 65536;
 	c->log_requests = true;
 	c->shutdown_grace_s = 10;
