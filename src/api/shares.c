@@ -122,9 +122,12 @@ void pos_api_memory_share(struct pos_server *srv, struct pos_req *r)
 		pos_api_reply_not_owner(srv, r, id, &err);
 		goto out;
 	}
-	if (pos_share_check_encrypted(&srv->mem, &m, &err) ||
-	    srv->store->ops->share_add(srv->store, r->principal.user_id, id, emails, n,
-				       pos_now_us(), &err)) {
+	if ((rc = pos_share_check_encrypted(&srv->mem, &m, &err)) ||
+	    (rc = srv->store->ops->share_add(srv->store, r->principal.user_id, id, emails, n,
+					     pos_now_us(), &err))) {
+		/* The store fills `err` for input errors only. */
+		if (!err.code)
+			pos_error_set(&err, rc, NULL, NULL);
 		pos_reply_error(r, &err);
 		goto out;
 	}

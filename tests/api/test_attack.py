@@ -7,8 +7,8 @@ the real server.
 * Nothing of A's appears in anything B can read: every parameterless GET
   route (list, search, stats, graph, ...), and export and suggestions when
   the server has them.
-* Tampered, truncated, revoked and reused credentials on every route that
-  needs one: 401.
+* Tampered, truncated, expired, revoked and reused credentials on every
+  route that needs one: 401.
 * Hostile bodies (oversized, 10,000-deep JSON, invalid UTF-8, NUL bytes)
   on every route that takes a body, and FTS5 syntax in every search: a 4xx
   JSON error (or a normal answer for queries), and /health still 200.
@@ -281,6 +281,33 @@ class AttackTest(harness.ApiTestCase):
         self.health_ok()
         r = self.api.get("/api/memories/search?query=" + self.word, token=self.a.token)
         self.assertIn(self.secret["id"], [m["id"] for m in r.json["memories"]])
+
+
+class ExpiredTokenTest(harness.ApiTestCase):
+    """Access tokens that lived out their time, on every route that needs one."""
+
+    server_env = {"PERSONALOS_ACCESS_TTL": "1"}
+
+    def test_expired_token_on_every_route(self):
+        api = harness.Api(self.server.base_url)
+        self.addCleanup(api.close)
+        routes = load_routes(api)
+        u = self.new_user()
+        mid = str(uuid.uuid4())
+        time.sleep(2.2)
+        for method, path, auth in routes:
+            if not auth:
+                continue
+            url = re.sub(r"\{([^}]+)\}", lambda m: "x@example.com" if m.group(1) == "email"
+                         else mid, path)
+            with self.subTest(method=method, url=url):
+                r = self.api.request(method, url, body={} if method != "GET" else None,
+                                     token=u.token)
+                self.assert_error(r, 401, "unauthorized")
+        # The refresh token still works and gives a live pair.
+        r = self.api.post("/api/auth/refresh", {"refresh_token": u.refresh_token})
+        self.assertEqual(r.status, 200, r.raw[:200])
+        self.assertEqual(self.api.get("/api/auth/me", token=r.json["access_token"]).status, 200)
 
 
 class BruteForceTest(harness.ApiTestCase):
