@@ -59,12 +59,17 @@ static struct rl_entry *find(struct rl_memory *m, uint64_t key, bool create,
 	set_lock(s);
 	*set = s;
 	*fresh = false;
+	/* Evict an entry without failures before one with: a flood of new
+	 * addresses (plain buckets) must not push a lockout out of the table
+	 * while a set still holds a bucket it can drop instead. */
 	struct rl_entry *victim = &s->e[0];
 	for (int i = 0; i < WAYS; i++) {
-		if (s->e[i].key == key)
-			return &s->e[i];
-		if (s->e[i].last_us < victim->last_us)
-			victim = &s->e[i];
+		struct rl_entry *e = &s->e[i];
+		if (e->key == key)
+			return e;
+		bool e_fail = e->failures != 0, v_fail = victim->failures != 0;
+		if (e_fail < v_fail || (e_fail == v_fail && e->last_us < victim->last_us))
+			victim = e;
 	}
 	if (!create)
 		return NULL;

@@ -121,10 +121,16 @@ static void table_full_of_keys_still_works(void **state)
 	assert_int_equal(pos_rl_init(&rl, &c), POS_OK);
 	/* Far more keys than slots: evictions, no failure, a fresh key is
 	 * always allowed. */
+	struct pos_rl_client ip = {{198, 51, 100, 7}, 4};
+	for (int i = 0; i < 3; i++)
+		pos_rl_login_result(&rl, &ip, "a@example.com", false, 5 * S);
+	assert_int_equal(pos_rl_login_locked(&rl, &ip, "a@example.com", 5 * S), 10);
 	for (unsigned i = 0; i < 10000; i++) {
 		struct pos_rl_client k = {{10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i}, 4};
-		assert_int_equal(pos_rl_check_client(&rl, POS_RL_IP, &k, 5 * S), 0);
+		assert_int_equal(pos_rl_check_client(&rl, POS_RL_IP, &k, 5 * S + i), 0);
 	}
+	/* The flood of plain buckets did not evict the lockout. */
+	assert_int_equal(pos_rl_login_locked(&rl, &ip, "a@example.com", 6 * S), 9);
 	pos_rl_fini(&rl);
 }
 
