@@ -13,7 +13,8 @@
  * Keys are 64-bit SipHash values of (kind, identity) under a random
  * per-process key, so an attacker cannot aim collisions at someone else's
  * bucket; a table full of keys evicts the least recently touched entry of
- * a set, which only ever forgets a limit (never adds one).
+ * a set, plain buckets before failure counts, which only ever forgets a
+ * limit (never adds one).
  *
  * Thread-safety: every function may be called from any thread at once
  * after pos_rl_init; pos_rl_fini must run alone.

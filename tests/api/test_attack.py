@@ -110,6 +110,15 @@ class AttackTest(harness.ApiTestCase):
         self.assertIn(self.a_token_id, [t["id"] for t in r.json["tokens"]])
         self.assertEqual(self.api.get("/api/auth/me", token=self.a_pat).status, 200)
 
+    def assert_security_headers(self, r):
+        """The headers every answer carries (issue 7 item 6)."""
+        h = r.headers
+        self.assertEqual(h.get("x-content-type-options"), "nosniff")
+        self.assertIn("default-src 'none'", h.get("content-security-policy", ""))
+        self.assertIn("frame-ancestors 'none'", h.get("content-security-policy", ""))
+        self.assertEqual(h.get("referrer-policy"), "no-referrer")
+        self.assertEqual(h.get("cache-control"), "no-store")
+
     def fill(self, path, ids):
         """The path with {placeholders} filled from ids (by name) or A's memory id."""
         def sub(m):
@@ -137,6 +146,7 @@ class AttackTest(harness.ApiTestCase):
                                          token=self.b.token)
                     self.assert_error(r, 404, "not_found")
                     self.assertNotIn(self.word, r.raw.decode("utf-8", "replace"))
+                    self.assert_security_headers(r)
         # Also with a personal API token of B.
         r = self.api.post("/api/auth/tokens", {"name": "b", "scope": "write"}, token=self.b.token)
         b_pat = r.json["token"]
@@ -161,6 +171,7 @@ class AttackTest(harness.ApiTestCase):
             for q in queries:
                 r = self.api.get(path + q, token=self.b.token)
                 self.assertLess(r.status, 500, (path + q, r.raw[:200]))
+                self.assert_security_headers(r)
                 text = r.raw.decode("utf-8", "replace")
                 for needle in (self.word, self.secret["id"], self.other["id"], self.a.id):
                     if needle in text:
