@@ -286,17 +286,19 @@ static bool is_auth_route(const struct pos_route *rt)
 /* True when the request was answered (preflight or 429). */
 static bool guard_before_auth(struct pos_server *srv, struct pos_req *r)
 {
-	if (!r->route && r->allow && strcmp(r->method, "OPTIONS") == 0) {
-		/* A CORS preflight (or a plain OPTIONS): the path's methods. */
-		r->preflight = true;
-		pos_reply_empty(r, 204);
-		return true;
-	}
+	/* Every request counts against its address, unknown routes and
+	 * preflights included: scanners and floods pay like everyone. */
 	unsigned wait = pos_rl_check_client(&srv->rl, POS_RL_IP, &r->client, r->start_us);
 	if (!wait && r->route && is_auth_route(r->route))
 		wait = pos_rl_check_client(&srv->rl, POS_RL_AUTH, &r->client, r->start_us);
 	if (wait) {
 		pos_reply_rate_limited(r, wait);
+		return true;
+	}
+	if (!r->route && r->allow && strcmp(r->method, "OPTIONS") == 0) {
+		/* A CORS preflight (or a plain OPTIONS): the path's methods. */
+		r->preflight = true;
+		pos_reply_empty(r, 204);
 		return true;
 	}
 	return false;
