@@ -165,7 +165,8 @@ class Server:
     # so that registering the bench users neither takes time nor leaves a
     # 64 MiB peak in VmHWM; --server-env overrides any of them.
     DEFAULT_ENV = {"PERSONALOS_LOG_REQUESTS": "off", "PERSONALOS_ACCESS_TTL": "86400",
-                   "PERSONALOS_PWHASH_MEMLIMIT_KIB": "8", "PERSONALOS_PWHASH_OPSLIMIT": "1"}
+                   "PERSONALOS_PWHASH_MEMLIMIT_KIB": "8", "PERSONALOS_PWHASH_OPSLIMIT": "1",
+                   "PERSONALOS_RATE_LIMIT": "off"}
 
     def __init__(self, binary, data_dir, log_dir, env=None, extra_args=()):
         self.binary = binary

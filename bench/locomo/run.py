@@ -441,7 +441,9 @@ def parse_args(argv):
     bad = [m for m in args.modes if not re.fullmatch(r"[a-z_]+", m)]
     if bad or not args.modes:
         ap.error("--modes: want names like hybrid,keyword,semantic")
-    args.env = {}
+    # Rate limits off unless asked for (--server-env PERSONALOS_RATE_LIMIT=on):
+    # one client at thousands of requests/s is the benchmark, not an attack.
+    args.env = {"PERSONALOS_RATE_LIMIT": "off"}
     for kv in args.server_env:
         if "=" not in kv:
             ap.error("--server-env wants NAME=VALUE, got %r" % kv)

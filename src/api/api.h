@@ -60,6 +60,24 @@ void pos_api_sync_sources_get(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_sources_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_start(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_status(struct pos_server *srv, struct pos_req *r);
+/* shares.c (guard): sharing, and the recipient's side of the memory routes */
+void pos_api_memory_share(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_unshare(struct pos_server *srv, struct pos_req *r);
+/* Answers GET /api/memories/{id} for a memory shared with the caller;
+ * false (nothing answered) when it is not. */
+bool pos_api_shared_read(struct pos_server *srv, struct pos_req *r, const char *id);
+/* Answers a failed owner-only call on memory `id`: 403 when the memory is
+ * shared with the caller, else `err` as it is. */
+void pos_api_reply_not_owner(struct pos_server *srv, struct pos_req *r, const char *id,
+			     const struct pos_error *err);
+/* GET /api/memories?shared=with_me: a page of what others shared. */
+void pos_api_memory_list_shared(struct pos_server *srv, struct pos_req *r,
+				const struct pos_memory_query *q);
+
+/* GET /api/memories/search?include_shared=true: the caller's results and
+ * the keyword matches among memories shared with them, merged by score. */
+void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
+				struct pos_search_request *req);
 
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
 #define POS_RESPONSE_MAX ((size_t)256 * 1024 * 1024)

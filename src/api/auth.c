@@ -161,7 +161,21 @@ void pos_api_login(struct pos_server *srv, struct pos_req *r)
 		goto out;
 	struct pos_user u;
 	struct pos_tokens t;
-	if (pos_auth_login(&srv->auth, r->arena, email, password, pwlen, &u, &t, &err)) {
+	/* Login lockout (guard, docs/SECURITY.md): checked before any hashing,
+	 * keyed by the normalized email so case games do not reset it. */
+	char norm[256];
+	struct pos_error nerr;
+	const char *acct = pos_auth_normalize_email(email, norm, sizeof(norm), &nerr) == POS_OK
+		? norm : NULL;
+	unsigned wait = pos_rl_login_locked(&srv->rl, &r->client, acct, pos_mono_us());
+	if (wait) {
+		pos_reply_rate_limited(r, wait);
+		goto out;
+	}
+	enum pos_err lrc = pos_auth_login(&srv->auth, r->arena, email, password, pwlen, &u, &t, &err);
+	if (lrc == POS_OK || lrc == POS_ERR_BAD_CREDENTIALS)
+		pos_rl_login_result(&srv->rl, &r->client, acct, lrc == POS_OK, pos_mono_us());
+	if (lrc) {
 		pos_reply_error(r, &err);
 		goto out;
 	}

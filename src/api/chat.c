@@ -311,6 +311,18 @@ static void reply_writer(struct pos_req *r, struct pos_buf *b, struct pos_jw *w,
 	}
 }
 
+/* A route whose body is optional: none, or a JSON object (ignored). */
+static bool optional_object(struct pos_req *r)
+{
+	if (!r->body.len)
+		return true;
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return false;
+	json_decref(body);
+	return true;
+}
+
 void pos_api_chat_history(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_error err;
@@ -343,12 +355,8 @@ void pos_api_chat_suggestions(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (r->body.len) {
-		json_t *body;
-		if (!pos_req_json(r, &body))
-			return;
-		json_decref(body);
-	}
+	if (!optional_object(r))
+		return;
 	struct pos_buf b;
 	pos_buf_init(&b, POS_RESPONSE_MAX);
 	struct pos_jw w;
@@ -362,6 +370,8 @@ void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_error err;
 	pos_error_clear(&err);
+	if (!optional_object(r))
+		return;
 	const char *job;
 	if (pos_memorize_enqueue(&srv->assistant, r->arena, r->principal.user_id,
 				 pos_req_path(r, 0), &job, &err)) {

@@ -82,6 +82,15 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		return;
 	}
+	/* sharing (guard): ?shared=with_me lists what others shared */
+	const char *shared = pos_req_param(r, "shared");
+	if (shared) {
+		if (strcmp(shared, "with_me") != 0)
+			pos_reply_err(r, POS_ERR_INVALID_FIELD, "shared", "shared must be with_me");
+		else
+			pos_api_memory_list_shared(srv, r, &q);
+		return;
+	}
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
@@ -127,7 +136,9 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id,
 			   pos_req_path(r, 0), &m, &err)) {
-		pos_reply_error(r, &err);
+		/* sharing (guard): a memory shared with the caller */
+		if (err.code != POS_ERR_NOT_FOUND || !pos_api_shared_read(srv, r, pos_req_path(r, 0)))
+			pos_reply_error(r, &err);
 		return;
 	}
 	if (!wants_embedding(r)) {
@@ -176,7 +187,7 @@ void pos_api_memory_update(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	if (pos_memory_update(&srv->mem, r->arena, r->principal.user_id,
 			      pos_req_path(r, 0), body, &m, &err))
-		pos_reply_error(r, &err);
+		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
 	else
 		reply_memory(r, 200, &m);
 	json_decref(body);
@@ -187,7 +198,7 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	if (pos_memory_delete(&srv->mem, r->principal.user_id, pos_req_path(r, 0), &err))
-		pos_reply_error(r, &err);
+		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
 	else
 		pos_reply_empty(r, 204);
 }

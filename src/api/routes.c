@@ -42,7 +42,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 	ROUTE("PUT", "/api/memories/{id}", pos_api_memory_update, BEARER, 8 * MiB),
 	ROUTE("DELETE", "/api/memories/{id}", pos_api_memory_delete, BEARER, 0),
-	ROUTE("POST", "/api/memories/{id}/memorize", pos_api_memory_memorize, BEARER, 0),
+	ROUTE("POST", "/api/memories/{id}/memorize", pos_api_memory_memorize, BEARER, 4 * KiB),
 
 	/* the assistant */
 	ROUTE("POST", "/api/chat/message", pos_api_chat_message, BEARER, 256 * KiB),
@@ -57,6 +57,10 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("DELETE", "/api/sync/sources/{id}", pos_api_sync_sources_delete, BEARER, 0),
 	ROUTE("POST", "/api/sync/start", pos_api_sync_start, BEARER, 4 * KiB),
 	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
+
+	/* sharing (guard; docs/SECURITY.md) */
+	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),
+	ROUTE("DELETE", "/api/memories/{id}/share/{email}", pos_api_memory_unshare, BEARER, 0),
 };
 
 const size_t pos_api_routes_count = sizeof(pos_api_routes) / sizeof(pos_api_routes[0]);

@@ -33,7 +33,7 @@ static const struct opt options[] = {
 	{"refresh_token_ttl", "PERSONALOS_REFRESH_TTL", OPT_I64, 60, 31536000,
 	 "refresh token lifetime in seconds (default 2592000 = 30 days)"},
 	{"password_hash_opslimit", "PERSONALOS_PWHASH_OPSLIMIT", OPT_ULL, 1, 16,
-	 "Argon2id passes (default 2)"},
+	 "Argon2id passes (default 4: a login takes 100-500 ms, docs/BENCHMARKS.md)"},
 	{"password_hash_memlimit_kib", "PERSONALOS_PWHASH_MEMLIMIT_KIB", OPT_ULL,
 	 8, 4194304, "Argon2id memory in KiB (default 65536 = 64 MiB)"},
 	{"log_requests", "PERSONALOS_LOG_REQUESTS", OPT_BOOL, 0, 1,
@@ -104,6 +104,39 @@ static const struct opt options[] = {
 	/* web app */
 	{"web_root", "PERSONALOS_WEB_ROOT", OPT_PATH, 0, 0,
 	 "directory of the web app build served at / (default ./web/dist)"},
+	/* ---- security (docs/SECURITY.md) ---- */
+	{"rate_limit", "PERSONALOS_RATE_LIMIT", OPT_BOOL, 0, 1,
+	 "request rate limits and login lockout: on|off (default on; benchmarks turn it off)"},
+	{"rate_limit_ip_rate", "PERSONALOS_RATE_LIMIT_IP_RATE", OPT_UINT, 1, 10000000,
+	 "requests per second per client address (default 200)"},
+	{"rate_limit_ip_burst", "PERSONALOS_RATE_LIMIT_IP_BURST", OPT_UINT, 1, 10000000,
+	 "burst per client address (default 1000)"},
+	{"rate_limit_user_rate", "PERSONALOS_RATE_LIMIT_USER_RATE", OPT_UINT, 1, 10000000,
+	 "requests per second per user (default 100)"},
+	{"rate_limit_user_burst", "PERSONALOS_RATE_LIMIT_USER_BURST", OPT_UINT, 1, 10000000,
+	 "burst per user (default 500)"},
+	{"rate_limit_auth_per_min", "PERSONALOS_RATE_LIMIT_AUTH_PER_MIN", OPT_UINT, 1, 10000000,
+	 "register/login/refresh calls per minute per client address (default 60)"},
+	{"rate_limit_auth_burst", "PERSONALOS_RATE_LIMIT_AUTH_BURST", OPT_UINT, 1, 10000000,
+	 "burst of auth calls per client address (default 30)"},
+	{"login_max_failures", "PERSONALOS_LOGIN_MAX_FAILURES", OPT_UINT, 0, 1000000,
+	 "failed logins of one account before it is locked out, 0 = never (default 5)"},
+	{"login_max_failures_ip", "PERSONALOS_LOGIN_MAX_FAILURES_IP", OPT_UINT, 0, 1000000,
+	 "failed logins from one address before it is locked out, 0 = never (default 20)"},
+	{"login_lockout", "PERSONALOS_LOGIN_LOCKOUT", OPT_UINT, 1, 86400,
+	 "first lockout in seconds; each further failure doubles it (default 30)"},
+	{"login_lockout_max", "PERSONALOS_LOGIN_LOCKOUT_MAX", OPT_UINT, 1, 604800,
+	 "longest lockout in seconds (default 900)"},
+	{"rate_limit_slots", "PERSONALOS_RATE_LIMIT_SLOTS", OPT_UINT, 64, 16777216,
+	 "entries of the in-process rate-limit table (default 65536)"},
+	{"trust_forwarded_for", "PERSONALOS_TRUST_FORWARDED_FOR", OPT_BOOL, 0, 1,
+	 "take the client address from X-Forwarded-For (only behind a proxy that sets it): on|off (default off)"},
+	{"cors_origins", "PERSONALOS_CORS_ORIGINS", OPT_STRING, 0, 0,
+	 "comma-separated origins allowed to call the API from a browser, * for any (default none)"},
+	{"tls_cert", "PERSONALOS_TLS_CERT", OPT_STRING, 0, 0,
+	 "PEM certificate (chain) file: serve HTTPS (needs tls_key; default plain HTTP)"},
+	{"tls_key", "PERSONALOS_TLS_KEY", OPT_STRING, 0, 0,
+	 "PEM private key file for tls_cert"},
 };
 
 void pos_config_defaults(struct pos_config *c)
@@ -115,7 +148,7 @@ void pos_config_defaults(struct pos_config *c)
 	c->threads = 0;
 	c->access_token_ttl_s = 900;
 	c->refresh_token_ttl_s = 30LL * 86400;
-	c->pwhash_opslimit = 2;
+	c->pwhash_opslimit = 4;
 	c->pwhash_memlimit_kib = 65536;
 	c->log_requests = true;
 	c->shutdown_grace_s = 10;
@@ -138,6 +171,19 @@ void pos_config_defaults(struct pos_config *c)
 	c->search_boost_layer = 0.05;
 	c->search_boost_access = 0.02;
 	snprintf(c->web_root, sizeof(c->web_root), "./web/dist");
+	c->rate_limit = true;
+	c->rl_ip_rate = 200;
+	c->rl_ip_burst = 1000;
+	c->rl_user_rate = 100;
+	c->rl_user_burst = 500;
+	c->rl_auth_per_min = 60;
+	c->rl_auth_burst = 30;
+	c->login_fail_account = 5;
+	c->login_fail_ip = 20;
+	c->login_lockout_base_s = 30;
+	c->login_lockout_max_s = 900;
+	c->rl_slots = 65536;
+	c->trust_forwarded_for = false;
 }
 
 bool pos_parse_int(const char *s, long long min, long long max, long long *out)
@@ -198,6 +244,9 @@ static char *string_field(struct pos_config *c, const char *key, size_t *cap)
 	STRING_FIELD("memu_base_url", memu_base_url)
 	STRING_FIELD("memu_agent_id", memu_agent_id)
 	STRING_FIELD("memu_agent_name", memu_agent_name)
+	STRING_FIELD("cors_origins", cors_origins)
+	STRING_FIELD("tls_cert", tls_cert)
+	STRING_FIELD("tls_key", tls_key)
 	return NULL;
 }
 
@@ -307,6 +356,33 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->search_cache_entries = (unsigned)v;
 	else if (!strcmp(key, "search_loaded_users"))
 		c->search_loaded_users = (unsigned)v;
+	/* security (docs/SECURITY.md) */
+	else if (!strcmp(key, "rate_limit"))
+		c->rate_limit = v != 0;
+	else if (!strcmp(key, "rate_limit_ip_rate"))
+		c->rl_ip_rate = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_ip_burst"))
+		c->rl_ip_burst = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_user_rate"))
+		c->rl_user_rate = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_user_burst"))
+		c->rl_user_burst = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_auth_per_min"))
+		c->rl_auth_per_min = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_auth_burst"))
+		c->rl_auth_burst = (unsigned)v;
+	else if (!strcmp(key, "login_max_failures"))
+		c->login_fail_account = (unsigned)v;
+	else if (!strcmp(key, "login_max_failures_ip"))
+		c->login_fail_ip = (unsigned)v;
+	else if (!strcmp(key, "login_lockout"))
+		c->login_lockout_base_s = (unsigned)v;
+	else if (!strcmp(key, "login_lockout_max"))
+		c->login_lockout_max_s = (unsigned)v;
+	else if (!strcmp(key, "rate_limit_slots"))
+		c->rl_slots = (unsigned)v;
+	else if (!strcmp(key, "trust_forwarded_for"))
+		c->trust_forwarded_for = v != 0;
 	return POS_OK;
 bad:
 	if (o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_ULL)

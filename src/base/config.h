@@ -56,6 +56,19 @@ struct pos_config {
 	/* web app (see docs/WEB.md) */
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
 	char sync_file_root[PATH_MAX]; /* sync: file sources only below it; "" = anywhere */
+	/* ---- security (docs/SECURITY.md): rate limits, CORS, TLS ---- */
+	bool rate_limit;               /* off: no request limits, no lockout (benchmarks) */
+	unsigned rl_ip_rate, rl_ip_burst;      /* requests/s and bucket per client address */
+	unsigned rl_user_rate, rl_user_burst;  /* requests/s and bucket per user */
+	unsigned rl_auth_per_min, rl_auth_burst; /* register/login/refresh per address */
+	unsigned login_fail_account;   /* failed logins before an account lockout */
+	unsigned login_fail_ip;        /* failed logins before an address lockout */
+	unsigned login_lockout_base_s, login_lockout_max_s;
+	unsigned rl_slots;             /* in-process counter table entries */
+	bool trust_forwarded_for;      /* client address from X-Forwarded-For */
+	char cors_origins[2048];       /* comma-separated allow-list, "" = none */
+	char tls_cert[PATH_MAX];       /* PEM certificate chain, "" = plain HTTP */
+	char tls_key[PATH_MAX];        /* PEM private key */
 };
 
 /* Fills `c` with the built-in defaults. */

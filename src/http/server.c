@@ -7,6 +7,7 @@
 
 #include "store/crypt_store.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/url.h"
+#include "crypto/crypto.h"
 #include "sync/sync.h"
 
 #define ERROR_BODY_MAX 4096
@@ -209,6 +211,13 @@ void pos_reply_error(struct pos_req *r, const struct pos_error *e)
 	pos_reply_json(r, status, &b);
 }
 
+void pos_reply_rate_limited(struct pos_req *r, unsigned retry_s)
+{
+	r->retry_after = retry_s ? retry_s : 1;
+	pos_reply_err(r, POS_ERR_RATE_LIMITED, NULL,
+		      "too many requests: try again after Retry-After seconds");
+}
+
 void pos_reply_err(struct pos_req *r, enum pos_err code, const char *field,
 		   const char *message)
 {
@@ -302,8 +311,51 @@ static bool authenticate(struct pos_server *srv, struct pos_req *r)
 	return true;
 }
 
+/* ---- security hooks (guard): rate limits, CORS preflight ---- */
+
+/* register, login and refresh draw from the stricter auth limit. */
+static bool is_auth_route(const struct pos_route *rt)
+{
+	return rt->auth == POS_ROUTE_PUBLIC && strcmp(rt->method, "POST") == 0 &&
+	       strncmp(rt->pattern, "/api/auth/", 10) == 0;
+}
+
+/* True when the request was answered (preflight or 429). */
+static bool guard_before_auth(struct pos_server *srv, struct pos_req *r)
+{
+	/* Every request counts against its address, unknown routes and
+	 * preflights included: scanners and floods pay like everyone. */
+	unsigned wait = pos_rl_check_client(&srv->rl, POS_RL_IP, &r->client, r->start_us);
+	if (!wait && r->route && is_auth_route(r->route))
+		wait = pos_rl_check_client(&srv->rl, POS_RL_AUTH, &r->client, r->start_us);
+	if (wait) {
+		pos_reply_rate_limited(r, wait);
+		return true;
+	}
+	if (!r->route && r->allow && strcmp(r->method, "OPTIONS") == 0) {
+		/* A CORS preflight (or a plain OPTIONS): the path's methods. */
+		r->preflight = true;
+		pos_reply_empty(r, 204);
+		return true;
+	}
+	return false;
+}
+
+static bool guard_after_auth(struct pos_server *srv, struct pos_req *r)
+{
+	unsigned wait = pos_rl_check(&srv->rl, POS_RL_USER, r->principal.user_id,
+				     strlen(r->principal.user_id), r->start_us);
+	if (wait) {
+		pos_reply_rate_limited(r, wait);
+		return true;
+	}
+	return false;
+}
+
 static void dispatch(struct pos_server *srv, struct pos_req *r)
 {
+	if (guard_before_auth(srv, r))
+		return;
 	if (!r->route) {
 		if (r->allow)
 			pos_reply_err(r, POS_ERR_METHOD, NULL, NULL);
@@ -319,6 +371,8 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL, NULL);
 		return;
 	}
+	if (r->have_principal && guard_after_auth(srv, r))
+		return;
 	if (r->route->auth == POS_ROUTE_SESSION && r->principal.personal) {
 		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
 			      "this needs a signed-in session, not a personal API token");
@@ -379,8 +433,31 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 				"default-src 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (r->status == 405 && r->allow)
+	if ((r->status == 405 || r->preflight) && r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	/* security (guard): Retry-After and CORS */
+	if (r->status == 429 && r->retry_after) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (pos_cors_enabled(&r->srv->cors))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+	if (r->cors_origin) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+		if (r->preflight) {
+			if (r->allow)
+				MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+							r->allow);
+			MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+						POS_CORS_ALLOW_HEADERS);
+			MHD_add_response_header(resp, "Access-Control-Max-Age",
+						POS_CORS_MAX_AGE);
+		} else {
+			MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+						POS_CORS_EXPOSE_HEADERS);
+		}
+	}
 	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -405,6 +482,16 @@ static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *co
 	r->url = pos_arena_strdup(a, url);
 	r->route_index = srv->n_routes;
 	r->route = route_find(srv, r, method, url, &r->route_index, &r->allow);
+	/* security (guard): who is asking, and from which web origin */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	pos_rl_client_from_sockaddr(&r->client, ci ? ci->client_addr : NULL);
+	if (srv->cfg->trust_forwarded_for)
+		pos_rl_client_from_forwarded(&r->client,
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"));
+	if (pos_cors_enabled(&srv->cors))
+		r->cors_origin = pos_cors_allow(&srv->cors,
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
 	pos_buf_init(&r->body, r->route ? r->route->body_max : 0);
 	/* Refuse early on a declared length over the limit. */
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -547,6 +634,63 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pos_warn("http: %s", msg);
 }
 
+/* ---- TLS (guard) ---- */
+
+#define TLS_FILE_MAX (1024 * 1024)
+
+static void tls_free(char *cert, char *key)
+{
+	pos_free(cert);
+	if (key) {
+		pos_wipe(key, strlen(key));
+		pos_free(key);
+	}
+}
+
+static enum pos_err read_pem(const char *path, const char *what, char **out,
+			     struct pos_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return pos_error_set(err, POS_ERR_IO, what, "cannot read %s %s: %s", what,
+				     path, strerror(errno));
+	char *buf = pos_malloc(TLS_FILE_MAX + 1);
+	size_t n = buf ? fread(buf, 1, TLS_FILE_MAX + 1, f) : 0;
+	fclose(f);
+	if (!buf)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	if (n == 0 || n > TLS_FILE_MAX || memchr(buf, '\0', n)) {
+		pos_wipe(buf, n);
+		pos_free(buf);
+		return pos_error_set(err, POS_ERR_USAGE, what, "%s %s is empty, too large "
+				     "or not PEM text", what, path);
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return POS_OK;
+}
+
+static enum pos_err load_tls(const struct pos_config *cfg, char **cert, char **key,
+			     struct pos_error *err)
+{
+	*cert = *key = NULL;
+	if (!cfg->tls_cert[0] && !cfg->tls_key[0])
+		return POS_OK;
+	if (!cfg->tls_cert[0] || !cfg->tls_key[0])
+		return pos_error_set(err, POS_ERR_USAGE, cfg->tls_cert[0] ? "tls_key" : "tls_cert",
+				     "tls_cert and tls_key go together");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return pos_error_set(err, POS_ERR_USAGE, "tls_cert",
+				     "this libmicrohttpd has no TLS support: use a "
+				     "reverse proxy (docs/DEPLOY.md)");
+	enum pos_err rc = read_pem(cfg->tls_cert, "tls_cert", cert, err);
+	if (!rc && (rc = read_pem(cfg->tls_key, "tls_key", key, err))) {
+		tls_free(*cert, NULL);
+		*cert = NULL;
+	}
+	return rc;
+}
+
 enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
 			      const struct pos_route *routes, size_t n_routes,
 			      struct pos_error *err)
@@ -558,9 +702,27 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->started_us = pos_now_us();
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->inflight, 0);
-	enum pos_err rc = pos_sqlite_open(cfg->data_dir, &srv->store, err);
-	if (rc)
+	/* security (guard): limits, CORS list and TLS files first — a bad
+	 * setting stops the start before anything is opened. */
+	enum pos_err rc = pos_cors_parse(&srv->cors, cfg->cors_origins, err);
+	char *tls_cert = NULL, *tls_key = NULL;
+	if (!rc)
+		rc = load_tls(cfg, &tls_cert, &tls_key, err);
+	srv->tls_pem[0] = tls_cert;
+	srv->tls_pem[1] = tls_key;
+	if (!rc && pos_rl_init(&srv->rl, cfg) != POS_OK)
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	if (rc) {
+		pos_rl_fini(&srv->rl);
+		tls_free(tls_cert, tls_key);
 		return rc;
+	}
+	rc = pos_sqlite_open(cfg->data_dir, &srv->store, err);
+	if (rc) {
+		pos_rl_fini(&srv->rl);
+		tls_free(tls_cert, tls_key);
+		return rc;
+	}
 	/* Encryption at rest: every service sees the store through the
 	 * decorator that seals and opens encrypted users' memories. */
 	{
@@ -570,6 +732,9 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 			pos_encsvc_fini(&srv->enc);
 			pos_store_close(raw);
 			srv->store = NULL;
+			pos_rl_fini(&srv->rl);
+			tls_free(tls_cert, tls_key);
+			srv->tls_pem[0] = srv->tls_pem[1] = NULL;
 			return pos_error_set(err, rc, NULL, NULL);
 		}
 	}
@@ -642,9 +807,18 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
 			 MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+			 (tls_cert ? MHD_USE_TLS : 0);
+	/* security (guard): with TLS the key and certificate come first; an
+	 * MHD_OPTION_END there ends the list for plain HTTP. */
+	struct MHD_OptionItem tls_opts[] = {
+		{tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls_cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key},
+		{MHD_OPTION_END, 0, NULL},
+	};
 	srv->daemon = MHD_start_daemon(
 		flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,
+		MHD_OPTION_ARRAY, tls_opts,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -670,6 +844,9 @@ fail:
 	pos_assistant_stop(&srv->assistant);
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
+	pos_rl_fini(&srv->rl);
+	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
+	srv->tls_pem[0] = srv->tls_pem[1] = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
 	pos_encsvc_fini(&srv->enc);
@@ -697,6 +874,9 @@ void pos_server_stop(struct pos_server *srv)
 	srv->daemon = NULL;
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
+	pos_rl_fini(&srv->rl);
+	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
+	srv->tls_pem[0] = srv->tls_pem[1] = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
 	pos_encsvc_fini(&srv->enc);

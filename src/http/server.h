@@ -26,7 +26,9 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/config.h"
+#include "http/cors.h"
 #include "http/metrics.h"
+#include "http/ratelimit.h"
 #include "memory/memory.h"
 #include "search/engine.h"
 #include "store/store.h"
@@ -86,6 +88,11 @@ struct pos_req {
 	void *defer_ctx;
 	bool deferred, queued;
 	struct pos_stream *stream;
+	/* ---- security (guard): client identity, 429, CORS ---- */
+	struct pos_rl_client client;  /* for per-address limits */
+	unsigned retry_after;         /* seconds, sent as Retry-After with 429 */
+	const char *cors_origin;      /* Access-Control-Allow-Origin, NULL: none */
+	bool preflight;               /* an answered CORS preflight (OPTIONS) */
 };
 
 struct pos_server {
@@ -108,6 +115,10 @@ struct pos_server {
 	 * decorator over the backend (docs/ENCRYPTION.md) */
 	struct pos_encsvc enc;
 	struct pos_sync *sync;        /* sync sources and scheduler (src/sync) */
+	/* ---- security (guard): rate limits and CORS allow-list ---- */
+	struct pos_ratelimit rl;
+	struct pos_cors cors;
+	char *tls_pem[2];             /* certificate and key text, or NULL */
 };
 
 /*
@@ -147,6 +158,8 @@ void pos_reply_typed(struct pos_req *r, int status, const char *type,
 		     struct pos_buf *b);
 /* Answers with no body (204). */
 void pos_reply_empty(struct pos_req *r, int status);
+/* Answers 429 rate_limited with Retry-After: `retry_s` seconds. */
+void pos_reply_rate_limited(struct pos_req *r, unsigned retry_s);
 /* Answers with the error body for `e`. */
 void pos_reply_error(struct pos_req *r, const struct pos_error *e);
 /* Shorthand: code + optional field + message (NULL for the default text). */

@@ -1091,6 +1091,87 @@ static enum pos_err cs_messages_list(struct pos_store *s, struct pos_arena *a,
 	return rc;
 }
 
+/* ---- memories shared with another user ----
+ *
+ * A recipient reads the owner's row, sealed with the owner's key: it is
+ * opened with that key while the owner's data is unlocked. Locked: a get
+ * is POS_ERR_LOCKED, lists and searches leave the memory out. (A
+ * recipient's keyword search cannot match an encrypted memory anyway: its
+ * index holds the owner's keyed tokens.)
+ */
+
+static bool cs_data_unlocked(struct pos_store *s, const char *user_id)
+{
+	struct pos_userkeys k;
+	bool sealed;
+	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	pos_wipe(&k, sizeof(k));
+	return rc == POS_OK;
+}
+
+/* Opens an owner's row in place; POS_ERR_LOCKED / DECRYPT when it cannot. */
+static enum pos_err open_owned(struct pos_store *s, struct pos_arena *a, struct pos_memory *m)
+{
+	if (!m->is_encrypted)
+		return POS_OK;
+	struct pos_userkeys k;
+	bool sealed;
+	enum pos_err rc = user_keys(s, m->user_id, &k, &sealed);
+	if (!rc && (rc = open_memory(&k, a, m)) == POS_ERR_DECRYPT)
+		log_decrypt(m);
+	pos_wipe(&k, sizeof(k));
+	return rc;
+}
+
+static enum pos_err cs_shared_get(struct pos_store *s, struct pos_arena *a,
+				  const char *recipient_id, const char *id,
+				  struct pos_memory *out)
+{
+	enum pos_err rc = INOPS(s)->shared_get(IN(s), a, recipient_id, id, out);
+	return rc ? rc : open_owned(s, a, out);
+}
+
+static enum pos_err cs_shared_list(struct pos_store *s, struct pos_arena *a,
+				   const char *recipient_id, unsigned limit, unsigned offset,
+				   struct pos_memory **out, size_t *n, int64_t *total)
+{
+	enum pos_err rc = INOPS(s)->shared_list(IN(s), a, recipient_id, limit, offset,
+						 out, n, total);
+	size_t k = 0;
+	for (size_t i = 0; !rc && i < *n; i++) {
+		enum pos_err orc = open_owned(s, a, &(*out)[i]);
+		if (orc == POS_ERR_NOMEM)
+			rc = orc;
+		else if (!orc)
+			(*out)[k++] = (*out)[i];
+	}
+	if (!rc)
+		*n = k;
+	return rc;
+}
+
+static enum pos_err cs_shared_search(struct pos_store *s, struct pos_arena *a,
+				     const char *recipient_id, const char *match,
+				     unsigned limit, struct pos_memory **out,
+				     double **scores, size_t *n)
+{
+	enum pos_err rc = INOPS(s)->shared_search(IN(s), a, recipient_id, match, limit,
+						   out, scores, n);
+	size_t k = 0;
+	for (size_t i = 0; !rc && i < *n; i++) {
+		enum pos_err orc = open_owned(s, a, &(*out)[i]);
+		if (orc == POS_ERR_NOMEM) {
+			rc = orc;
+		} else if (!orc) {
+			(*out)[k] = (*out)[i];
+			(*scores)[k++] = (*scores)[i];
+		}
+	}
+	if (!rc)
+		*n = k;
+	return rc;
+}
+
 /* ---- install ---- */
 
 enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr,
@@ -1122,6 +1203,10 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	c->ops.conversation_get = cs_conversation_get;
 	c->ops.conversation_list = cs_conversation_list;
 	c->ops.messages_list = cs_messages_list;
+	c->ops.shared_get = cs_shared_get;
+	c->ops.shared_list = cs_shared_list;
+	c->ops.shared_search = cs_shared_search;
+	c->ops.data_unlocked = cs_data_unlocked;
 	inner->crypt = c;
 	inner->ops = &c->ops;
 	*out = inner;

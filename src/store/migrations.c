@@ -303,6 +303,30 @@ static const char m10_crypt[] =
 	" AND dek_wrap IS NOT NULL;"
 	" END;";
 
+/*
+ * Version 11 (guard): sharing. One row per (memory, recipient), looked up
+ * by recipient for "shared with me"; memories.shared_with (the emails, in
+ * the memory JSON) is derived from it by the store on every change. Shares
+ * already written into the JSON column by older data are carried over for
+ * emails that belong to a user; the column is then re-derived.
+ */
+static const char m11_shares[] =
+	"CREATE TABLE memory_shares ("
+	" memory_seq INTEGER NOT NULL REFERENCES memories(seq) ON DELETE CASCADE,"
+	" recipient_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" owner_id TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY (memory_seq, recipient_id)) WITHOUT ROWID;"
+	"CREATE INDEX memory_shares_recipient ON memory_shares(recipient_id, memory_seq);"
+	"INSERT OR IGNORE INTO memory_shares(memory_seq, recipient_id, owner_id, created_at)"
+	" SELECT m.seq, u.id, m.user_id, m.updated_at FROM memories m, json_each(m.shared_with) j"
+	" JOIN users u ON u.email = lower(trim(j.value))"
+	" WHERE json_valid(m.shared_with) AND j.type = 'text' AND u.id != m.user_id;"
+	"UPDATE memories SET shared_with = coalesce((SELECT json_group_array(email) FROM"
+	" (SELECT u.email AS email FROM memory_shares s JOIN users u ON u.id = s.recipient_id"
+	"  WHERE s.memory_seq = memories.seq ORDER BY u.email)), '[]')"
+	" WHERE shared_with != '[]';";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -314,6 +338,7 @@ const struct pos_migration pos_migrations[] = {
 	{8, "assistant: conversations, messages, jobs", m8_assistant},
 	{9, "sync sources, sync logs, memories per source", m9_sync},
 	{10, "encryption at rest", m10_crypt},
+	{11, "memory shares", m11_shares},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

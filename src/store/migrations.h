@@ -1,10 +1,11 @@
 /*
  * migrations.h — the numbered schema migrations of the SQLite store.
  *
- * Migration i (1-based) turns a version i-1 database into version i. They
- * are applied in order, all pending ones in one transaction, when the store
- * opens; `schema_migrations` records each with its time. A migration is
- * never edited after release: a change is a new migration.
+ * Migrations are listed in ascending version order; numbers may have gaps
+ * (branches reserve numbers). Every step whose version is not yet recorded
+ * in `schema_migrations` is applied in order, all pending ones in one
+ * transaction, when the store opens; each is recorded with its time. A
+ * migration is never edited after release: a change is a new migration.
  */
 #ifndef POS_STORE_MIGRATIONS_H
 #define POS_STORE_MIGRATIONS_H

@@ -300,7 +300,7 @@ static enum pos_err migrate(sqlite3 *db, struct pos_error *err)
 		return pos_error_set(err, POS_ERR_STORE, NULL,
 				     "cannot lock the database for migration");
 	enum pos_err rc = POS_OK;
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *done = NULL;
 	if (exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
 		     " applied_at INTEGER NOT NULL)") != SQLITE_OK) {
@@ -327,9 +327,25 @@ static enum pos_err migrate(sqlite3 *db, struct pos_error *err)
 				   have, newest);
 		goto out;
 	}
+	/* Every step not yet recorded, not only those above the newest: a
+	 * numbered step merged later than a higher one still runs (guard). */
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?1",
+			       -1, &done, NULL) != SQLITE_OK) {
+		rc = pos_error_set(err, POS_ERR_STORE, NULL,
+				   "cannot read the schema version");
+		goto out;
+	}
 	for (size_t i = 0; i < pos_migrations_count; i++) {
 		const struct pos_migration *m = &pos_migrations[i];
-		if (m->version <= have)
+		sqlite3_reset(done);
+		sqlite3_bind_int(done, 1, m->version);
+		int applied = sqlite3_step(done);
+		if (applied != SQLITE_ROW && applied != SQLITE_DONE) {
+			rc = pos_error_set(err, POS_ERR_STORE, NULL,
+					   "cannot read the schema version");
+			break;
+		}
+		if (applied == SQLITE_ROW)
 			continue;
 		if (exec(db, m->sql) != SQLITE_OK) {
 			rc = pos_error_set(err, POS_ERR_STORE, NULL,
@@ -359,6 +375,7 @@ static enum pos_err migrate(sqlite3 *db, struct pos_error *err)
 				 m->version, m->name);
 	}
 out:
+	sqlite3_finalize(done);
 	sqlite3_finalize(st);
 	exec(db, rc ? "ROLLBACK" : "COMMIT");
 	return rc;
@@ -1044,6 +1061,12 @@ static const struct pos_store_ops sq_ops = {
 	.sync_log_list = sq_sync_log_list,
 	.sync_refs_lookup = sq_sync_refs_lookup,
 	.sync_refs_list = sq_sync_refs_list,
+	/* sharing (guard) */
+	.share_add = sq_share_add,
+	.share_remove = sq_share_remove,
+	.shared_get = sq_shared_get,
+	.shared_list = sq_shared_list,
+	.shared_search = sq_shared_search,
 };
 
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,

@@ -314,5 +314,21 @@ enum pos_err sq_sync_refs_lookup(struct pos_store *s, struct pos_arena *a,
 enum pos_err sq_sync_refs_list(struct pos_store *s, struct pos_arena *a,
 			       const char *user_id, const char *source_id,
 			       struct pos_sync_ref **out, size_t *n);
+/* Sharing (sqlite_shares.c, guard). */
+enum pos_err sq_share_add(struct pos_store *s, const char *owner_id, const char *id,
+			  const char *const *emails, size_t n, int64_t now,
+			  struct pos_error *err);
+enum pos_err sq_share_remove(struct pos_store *s, const char *owner_id,
+			     const char *id, const char *email);
+enum pos_err sq_shared_get(struct pos_store *s, struct pos_arena *a,
+			   const char *recipient_id, const char *id,
+			   struct pos_memory *out);
+enum pos_err sq_shared_list(struct pos_store *s, struct pos_arena *a,
+			    const char *recipient_id, unsigned limit, unsigned offset,
+			    struct pos_memory **out, size_t *n, int64_t *total);
+enum pos_err sq_shared_search(struct pos_store *s, struct pos_arena *a,
+			      const char *recipient_id, const char *match,
+			      unsigned limit, struct pos_memory **out,
+			      double **scores, size_t *n);
 
 #endif

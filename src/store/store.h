@@ -639,6 +639,44 @@ struct pos_store_ops {
 	enum pos_err (*sync_refs_list)(struct pos_store *s, struct pos_arena *a,
 				       const char *user_id, const char *source_id,
 				       struct pos_sync_ref **out, size_t *n);
+	/* ---- sharing (guard; docs/SECURITY.md) ----
+	 * A memory is shared by its owner with other users, who may read it
+	 * but never change it. memories.shared_with (the recipients' emails,
+	 * sorted) is kept in step with the shares in the same transaction. */
+	/*
+	 * Shares the owner's memory `id` with the users of emails[0..n)
+	 * (normalized), all or nothing; already shared ones are kept. An email
+	 * of no user, or the owner's own, is POS_ERR_INVALID_FIELD with
+	 * err->field "emails" and err->index its position. NOT_FOUND when the
+	 * memory is not the owner's.
+	 */
+	enum pos_err (*share_add)(struct pos_store *s, const char *owner_id,
+				  const char *id, const char *const *emails, size_t n,
+				  int64_t now, struct pos_error *err);
+	/* Stops sharing with `email`. NOT_FOUND when the memory is not the
+	 * owner's or not shared with that email. */
+	enum pos_err (*share_remove)(struct pos_store *s, const char *owner_id,
+				     const char *id, const char *email);
+	/* The memory `id` when it is shared with `recipient_id` (no access is
+	 * counted), NOT_FOUND otherwise. out->user_id is the owner. */
+	enum pos_err (*shared_get)(struct pos_store *s, struct pos_arena *a,
+				   const char *recipient_id, const char *id,
+				   struct pos_memory *out);
+	/* A page of the memories shared with `recipient_id`, newest first,
+	 * and their total. */
+	enum pos_err (*shared_list)(struct pos_store *s, struct pos_arena *a,
+				    const char *recipient_id, unsigned limit,
+				    unsigned offset, struct pos_memory **out,
+				    size_t *n, int64_t *total);
+	/* Memories shared with `recipient_id` matching the FTS5 expression
+	 * `match`, best BM25 first, at most `limit`; scores[i] = -bm25. */
+	enum pos_err (*shared_search)(struct pos_store *s, struct pos_arena *a,
+				      const char *recipient_id, const char *match,
+				      unsigned limit, struct pos_memory **out,
+				      double **scores, size_t *n);
+	/* Whether the user's data can be read now (encryption at rest: the
+	 * key is in memory, or the user is not encrypted). NULL: always. */
+	bool (*data_unlocked)(struct pos_store *s, const char *user_id);
 };
 
 struct pos_store {

@@ -1,0 +1,131 @@
+/*
+ * ratelimit.h — request rate limits and login lockout (docs/SECURITY.md).
+ *
+ * Policy and counters are separate. The policy (this module) decides which
+ * bucket a request draws from — per client address, per user, and a
+ * stricter one per address for the auth endpoints — and turns login
+ * failures into a growing lockout per account and per address. The
+ * counters live behind `struct pos_rl_backend`: the in-process backend
+ * here (a fixed table of 4-way sets with a one-byte spinlock per set, so
+ * a check costs a SipHash and an uncontended atomic), and later a Redis
+ * one for several instances (the contract below is all it must honour).
+ *
+ * Keys are 64-bit SipHash values of (kind, identity) under a random
+ * per-process key, so an attacker cannot aim collisions at someone else's
+ * bucket; a table full of keys evicts the least recently touched entry of
+ * a set, plain buckets before failure counts, which only ever forgets a
+ * limit (never adds one).
+ *
+ * Thread-safety: every function may be called from any thread at once
+ * after pos_rl_init; pos_rl_fini must run alone.
+ */
+#ifndef POS_HTTP_RATELIMIT_H
+#define POS_HTTP_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "base/err.h"
+
+/*
+ * Counter storage. Every function is thread-safe and never fails the
+ * request: a backend that cannot answer (Redis down) allows.
+ *
+ *  take    draws one token from bucket `key` (refilled at `rate` per
+ *          second up to `burst`); true if there was one, else *wait_us
+ *          is the time until there will be.
+ *  locked  µs left of a lockout on `key`, 0 when none.
+ *  fail    counts a failure on `key`; from the `threshold`-th failure on,
+ *          locks the key for base_us × 2^(failures − threshold), at most
+ *          max_us. Failures are forgotten max_us after the last one.
+ *  clear   forgets `key`'s failures and lockout (a successful login).
+ *  destroy frees the backend.
+ */
+struct pos_rl_backend;
+struct pos_rl_backend_ops {
+	bool (*take)(struct pos_rl_backend *b, uint64_t key, double rate,
+		     double burst, int64_t now_us, int64_t *wait_us);
+	int64_t (*locked)(struct pos_rl_backend *b, uint64_t key, int64_t now_us);
+	void (*fail)(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
+		     int64_t base_us, int64_t max_us, int64_t now_us);
+	void (*clear)(struct pos_rl_backend *b, uint64_t key);
+	void (*destroy)(struct pos_rl_backend *b);
+};
+struct pos_rl_backend {
+	const struct pos_rl_backend_ops *ops;
+};
+
+/* The in-process backend with about `slots` entries (rounded up to a
+ * power of two, at least 64). NULL on OOM. */
+struct pos_rl_backend *pos_rl_memory_new(size_t slots);
+
+/* Which limit a check draws from. */
+enum pos_rl_class {
+	POS_RL_IP,      /* every request, per client address */
+	POS_RL_USER,    /* every authenticated request, per user id */
+	POS_RL_AUTH,    /* register, login, refresh: per client address */
+};
+
+struct pos_ratelimit {
+	bool enabled;
+	double rate[3], burst[3];         /* by enum pos_rl_class */
+	unsigned fail_account, fail_ip;   /* failures before a lockout */
+	int64_t lockout_base_us, lockout_max_us;
+	uint8_t hkey[16];                 /* SipHash key, random per process */
+	struct pos_rl_backend *be;        /* owned */
+};
+
+/* Reads the limits from the config and makes the in-process backend.
+ * POS_ERR_NOMEM on failure. */
+enum pos_err pos_rl_init(struct pos_ratelimit *rl, const struct pos_config *cfg);
+void pos_rl_fini(struct pos_ratelimit *rl);
+
+/*
+ * A client identity for the per-address limits: the address bytes (4 for
+ * IPv4; 8 for IPv6, whose /64 is what one client usually holds).
+ */
+struct pos_rl_client {
+	uint8_t addr[16];
+	uint8_t len;                      /* 0: unknown (never limited) */
+};
+
+/* From a socket address (AF_INET / AF_INET6; v4-mapped v6 counts as v4). */
+void pos_rl_client_from_sockaddr(struct pos_rl_client *c, const void *sa);
+/*
+ * From the right-most address of an X-Forwarded-For header (the one the
+ * nearest proxy appended). False, leaving `c` unchanged, when the header
+ * holds no valid address there.
+ */
+bool pos_rl_client_from_forwarded(struct pos_rl_client *c, const char *xff);
+
+/*
+ * Draws one request from the limit of `cls` for `id` (a client for IP and
+ * AUTH, a NUL-terminated user id for USER). Returns 0 when allowed, else
+ * the seconds to wait (>= 1) for Retry-After. Always 0 when disabled.
+ */
+unsigned pos_rl_check(struct pos_ratelimit *rl, enum pos_rl_class cls,
+		      const void *id, size_t len, int64_t now_us);
+static inline unsigned pos_rl_check_client(struct pos_ratelimit *rl,
+					   enum pos_rl_class cls,
+					   const struct pos_rl_client *c,
+					   int64_t now_us)
+{
+	return c->len ? pos_rl_check(rl, cls, c->addr, c->len, now_us) : 0;
+}
+
+/*
+ * Login lockout. pos_rl_login_locked: seconds until `email` (normalized)
+ * or the client may try again, 0 when neither is locked.
+ * pos_rl_login_result: records the outcome of a password check — a failure
+ * counts against both, a success clears the account only (an attacker
+ * with an account of their own must not be able to wash the address's
+ * failures away by logging in to it between guesses).
+ */
+unsigned pos_rl_login_locked(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			     const char *email, int64_t now_us);
+void pos_rl_login_result(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			 const char *email, bool ok, int64_t now_us);
+
+#endif
