@@ -122,36 +122,84 @@ static const char *payload_str(struct pos_arena *a, const char *payload, const c
 	return copy;
 }
 
-/* MemU: the exchange of a saved conversation memory goes up as text. */
+/* The job's payload with "task_id" set (NULL: removed), in the arena. */
+static const char *with_task(struct pos_arena *a, const char *payload, const char *task_id)
+{
+	json_t *v = json_loads(payload, 0, NULL);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		v = json_object();
+	}
+	if (task_id)
+		json_object_set_new(v, "task_id", json_string(task_id));
+	else
+		json_object_del(v, "task_id");
+	char *s = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	const char *copy = s ? pos_arena_strdup(a, s) : NULL;
+	free(s);
+	return copy;
+}
+
+/*
+ * MemU: the exchange of a saved conversation memory goes up as text, then
+ * the job follows MemU's task until SUCCESS or FAILURE. Each run does one
+ * step: send (the task id goes into the payload), or ask the task's status.
+ * Still processing counts as a retryable failure, so the job comes back
+ * after its backoff; a failed task is sent again on the next run.
+ */
 static enum pos_err memu_memorize(struct pos_assistant *as, struct pos_arena *a,
-				  const struct pos_job *j, const char **result,
+				  struct pos_job *j, const char **result,
 				  struct pos_error *err)
 {
-	const char *mid = payload_str(a, j->payload_json, "memory_id");
-	struct pos_memory m;
-	struct pos_user u;
-	if (!mid || as->store->ops->memory_get(as->store, a, j->user_id, mid, false, 0, &m)) {
-		*result = "{\"skipped\":\"the memory is gone\"}";
-		return POS_OK;
-	}
-	if (as->store->ops->user_by_id(as->store, a, j->user_id, &u))
-		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such user");
-	const char *task = NULL, *status = NULL;
-	enum pos_err rc = pos_memu_memorize(as->memu, a, j->user_id,
-					    u.full_name, NULL, 0,
-					    m.content, &task, &status, err);
-	if (rc)
+	const char *task = payload_str(a, j->payload_json, "task_id");
+	const char *status = NULL;
+	enum pos_err rc;
+	if (!task) {
+		const char *mid = payload_str(a, j->payload_json, "memory_id");
+		struct pos_memory m;
+		struct pos_user u;
+		rc = mid ? as->store->ops->memory_get(as->store, a, j->user_id, mid, false, 0, &m)
+			 : POS_ERR_NOT_FOUND;
+		if (rc == POS_ERR_NOT_FOUND) {
+			*result = "{\"skipped\":\"the memory is gone\"}";
+			return POS_OK;
+		}
+		if (rc)
+			return pos_error_set(err, rc, NULL, NULL); /* locked: later */
+		if ((rc = as->store->ops->user_by_id(as->store, a, j->user_id, &u)))
+			return pos_error_set(err, rc, NULL, "no such user");
+		if ((rc = pos_memu_memorize(as->memu, a, j->user_id, u.full_name, NULL, 0,
+					    m.content, &task, &status, err)))
+			return rc;
+		if (!task) {
+			*result = "{\"status\":\"accepted\"}";
+			return POS_OK; /* nothing to follow */
+		}
+		j->payload_json = with_task(a, j->payload_json, task);
+	} else if ((rc = pos_memu_task_status(as->memu, a, task, &status, err))) {
 		return rc;
-	json_t *r = json_pack("{s:s?, s:s?}", "task_id", task, "status", status);
-	char *s = r ? json_dumps(r, JSON_COMPACT) : NULL;
-	json_decref(r);
-	*result = s ? pos_arena_strdup(a, s) : NULL;
-	free(s);
-	return POS_OK;
+	}
+	switch (pos_memu_status_kind(status)) {
+	case POS_MEMU_TASK_DONE: {
+		json_t *r = json_pack("{s:s, s:s?}", "task_id", task, "status", status);
+		char *s = r ? json_dumps(r, JSON_COMPACT) : NULL;
+		json_decref(r);
+		*result = s ? pos_arena_strdup(a, s) : NULL;
+		free(s);
+		return *result ? POS_OK : pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	}
+	case POS_MEMU_TASK_FAILED:
+		j->payload_json = with_task(a, j->payload_json, NULL); /* send again */
+		return pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL, "MemU task %s failed", task);
+	default:
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+				     "MemU is still processing task %s", task);
+	}
 }
 
 enum pos_err pos_job_run(struct pos_assistant *as, struct pos_arena *a,
-			 const struct pos_job *j, const char **result_json,
+			 struct pos_job *j, const char **result_json,
 			 struct pos_error *err)
 {
 	if (!strcmp(j->kind, "memorize")) {

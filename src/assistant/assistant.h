@@ -171,7 +171,7 @@ enum pos_err pos_persona_prompt(struct pos_arena *a, const char *persona_json,
 bool pos_persona_wants_suggestions(const char *persona_json);
 /* Runs one job (worker thread). On failure sets err; retry is the caller's. */
 enum pos_err pos_job_run(struct pos_assistant *as, struct pos_arena *a,
-			 const struct pos_job *j, const char **result_json,
+			 struct pos_job *j, const char **result_json,
 			 struct pos_error *err);
 enum pos_err pos_memorize_run(struct pos_assistant *as, struct pos_arena *a,
 			      const char *user_id, const char *memory_id,

@@ -290,10 +290,10 @@ enum pos_err sq_job_put(struct pos_store *base, const struct pos_job *j)
 
 enum pos_err sq_job_update(struct pos_store *base, const struct pos_job *j)
 {
-	return write_job(base, "UPDATE jobs SET state = ?5, attempts = ?6, last_error = ?7,"
-			       " result = ?8, next_run_at = ?9, updated_at = ?11"
-			       " WHERE id = ?1 AND user_id = ?2 AND kind = ?3"
-			       " AND payload = ?4 AND created_at = ?10", j, true);
+	return write_job(base, "UPDATE jobs SET payload = ?4, state = ?5, attempts = ?6,"
+			       " last_error = ?7, result = ?8, next_run_at = ?9, updated_at = ?11"
+			       " WHERE id = ?1 AND user_id = ?2 AND kind = ?3 AND created_at = ?10",
+			 j, true);
 }
 
 enum pos_err sq_job_claim(struct pos_store *base, struct pos_arena *a,

@@ -400,8 +400,8 @@ struct pos_store_ops {
 				      unsigned limit, struct pos_chat_message **out,
 				      size_t *n);
 	/* Jobs: add; claim the oldest due pending one (state -> running,
-	 * attempts + 1; POS_ERR_NOT_FOUND when none); write back state,
-	 * attempts, error, result and next run; read one of the user's;
+	 * attempts + 1; POS_ERR_NOT_FOUND when none); write back payload,
+	 * state, attempts, error, result and next run; read one of the user's;
 	 * at start-up put jobs left running back to pending. */
 	enum pos_err (*job_put)(struct pos_store *s, const struct pos_job *j);
 	enum pos_err (*job_claim)(struct pos_store *s, struct pos_arena *a,

@@ -133,6 +133,12 @@ class MemuTest(harness.ApiTestCase):
         self.assertEqual(header(sent[0], "Authorization"), "Bearer " + KEY)
         text = body.get("conversation_text") or str(body.get("conversation"))
         self.assertIn(w, text)
+        # The job follows MemU's task until it succeeds (the stand-in's
+        # tasks are PENDING at first, SUCCESS from the first status call).
+        polled = poll(lambda: [q for q in self.stub.requests()
+                               if q.get("path", "").startswith(
+                                   "/api/v3/memory/memorize/status/")])
+        self.assertTrue(polled, "the task's status was never asked")
 
         # A later question finds MemU's item next to the local memories.
         def with_memu():
