@@ -619,18 +619,42 @@ def outward_ipv4():
     return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
 
 
-class OpenAIStub:
-    """One tests/stubs/openai_stub.py process (an OpenAI-compatible stand-in)."""
+def poll(fn, timeout=60.0, step=0.1):
+    """Calls fn every `step` seconds until it returns something true, and
+    returns that; None after `timeout` seconds (background work: jobs,
+    workers; a bound, never a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def stub_header(request, name):
+    """A header of a request a stand-in recorded (names compare without case)."""
+    for k, v in (request.get("headers") or {}).items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+class StubServer:
+    """One stand-in process from tests/stubs/ (they all print "PORT <n>"
+    first and take /_stub/mode, /_stub/requests and /_stub/reset)."""
+
+    script = None  # file name under tests/stubs/
 
     def __init__(self, host="127.0.0.1"):
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(REPO_ROOT, "tests", "stubs", "openai_stub.py"),
+            [sys.executable, os.path.join(REPO_ROOT, "tests", "stubs", self.script),
              "--port", "0", "--host", host], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode("ascii", "replace").split()
         if len(line) != 2 or line[0] != "PORT":
             self.stop()
-            raise RuntimeError("openai_stub.py did not print its port: %r" % (line,))
+            raise RuntimeError("%s did not print its port: %r" % (self.script, line))
         self.port = int(line[1])
         self.api = Api("http://%s:%d" % (host, self.port), timeout=30)
 
@@ -654,18 +678,29 @@ class OpenAIStub:
         body["mode"] = mode
         r = self.api.post("/_stub/mode", body)
         if r.status != 200:
-            raise AssertionError("stub mode %r: %d %r" % (mode, r.status, r.raw[:200]))
+            raise AssertionError("%s mode %r: %d %r" % (self.script, mode, r.status, r.raw[:200]))
 
-    def requests(self):
+    def requests(self, path=None):
+        """What the stand-in received, oldest first (only `path`'s if given)."""
         r = self.api.get("/_stub/requests")
         if r.status != 200 or not isinstance(r.json, list):
-            raise AssertionError("stub requests: %d %r" % (r.status, r.raw[:200]))
-        return r.json
+            raise AssertionError("%s requests: %d %r" % (self.script, r.status, r.raw[:200]))
+        return [q for q in r.json if path is None or q.get("path") == path]
+
+    def reset(self):
+        self.api.post("/_stub/reset", {})
+
+
+class OpenAIStub(StubServer):
+    """tests/stubs/openai_stub.py: an OpenAI-compatible stand-in."""
+
+    script = "openai_stub.py"
 
     def embedding_requests(self):
-        return [q for q in self.requests()
-                if q.get("method") == "POST" and q.get("path") == "/v1/embeddings"]
+        return [q for q in self.requests("/v1/embeddings") if q.get("method") == "POST"]
 
+    def chat_requests(self):
+        return [q for q in self.requests("/v1/chat/completions") if q.get("method") == "POST"]
 
     def reply(self, text):
         """Sets the chat reply (None: back to echoing the last user message)."""
@@ -673,12 +708,11 @@ class OpenAIStub:
         if r.status != 200:
             raise AssertionError("stub reply: %d %r" % (r.status, r.raw[:200]))
 
-    def chat_requests(self):
-        return [q for q in self.requests()
-                if q.get("method") == "POST" and q.get("path") == "/v1/chat/completions"]
 
-    def reset(self):
-        self.api.post("/_stub/reset", {})
+class MemuStub(StubServer):
+    """tests/stubs/memu_stub.py: a MemU Cloud API v3 stand-in."""
+
+    script = "memu_stub.py"
 
 
 def parse_metrics(text):

@@ -22,7 +22,6 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-POLL_TIMEOUT = 60.0
 CHAT = "/api/chat/message"
 
 
@@ -30,16 +29,6 @@ def word():
     """A made-up word unique to one test, so search finds exactly it."""
     return "zq" + uuid.uuid4().hex[:8]
 
-
-def poll(fn, timeout=POLL_TIMEOUT, step=0.1):
-    """Calls fn until it returns something truthy; returns that or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def sse(base_url, token, body, accept=True):
@@ -96,7 +85,7 @@ class ChatCase(harness.ApiTestCase):
             r = self.api.get("/api/jobs/" + job_id, token=token)
             self.assertEqual(r.status, 200, r.raw[:300])
             return r.json if r.json["status"] in ("done", "failed") else None
-        job = poll(check)
+        job = harness.poll(check)
         self.assertIsNotNone(job, "job %s did not finish" % job_id)
         return job
 
@@ -222,7 +211,7 @@ class OfflineChatTest(ChatCase):
         before = metric("personalos_chat_total")
         self.assertEqual(self.chat(u.token, "count me").status, 200)
         self.assertEqual(metric("personalos_chat_total"), before + 1)
-        self.assertTrue(poll(lambda: metric("personalos_jobs_total", '{result="done"}') >= 1))
+        self.assertTrue(harness.poll(lambda: metric("personalos_jobs_total", '{result="done"}') >= 1))
 
     def test_persona_out_of_range_is_rejected(self):
         u = self.new_user()
@@ -329,7 +318,7 @@ class OfflineMemorizeTest(ChatCase):
         def extracted():
             lst = self.api.get("/api/memories?source=memorize", token=u.token).json
             return [m for m in lst["memories"] if m["parent_memory_id"] == src]
-        found = poll(extracted)
+        found = harness.poll(extracted)
         self.assertTrue(found, "no memory was extracted from the exchange")
         self.assertTrue(any("Lisbon" in m["content"] for m in found))
 
@@ -440,7 +429,7 @@ class ModelChatTest(ModelChatCase):
                          "Stub reply to: When do the %s roses need pruning?" % w)
         self.assertEqual(r.json["memories_used"], [mine["id"]])
         req = self.chat_request("When do the %s roses need pruning?" % w)
-        self.assertEqual(harness_header(req, "Authorization"), "Bearer " + self.secret)
+        self.assertEqual(harness.stub_header(req, "Authorization"), "Bearer " + self.secret)
         body = req["body"]
         self.assertEqual(body["model"], "stub-chat")
         system = body["messages"][0]
@@ -556,7 +545,7 @@ class ModelChatTest(ModelChatCase):
         def failed_once():
             j = self.api.get("/api/jobs/" + jid, token=u.token).json
             return j if j["attempts"] >= 1 and j["last_error"] else None
-        job = poll(failed_once)
+        job = harness.poll(failed_once)
         self.assertIsNotNone(job, "the job never reported its failure")
         self.assertEqual(job["status"], "pending")  # will retry
         self.assertEqual(self.memory_count(u.token), before)  # nothing partial
@@ -565,13 +554,6 @@ class ModelChatTest(ModelChatCase):
         self.assertEqual(job["status"], "done", job)
         self.assertGreaterEqual(job["attempts"], 2)
         self.assertEqual(len(job["result"]["created"]), 1)
-
-
-def harness_header(request, name):
-    for k, v in (request.get("headers") or {}).items():
-        if k.lower() == name.lower():
-            return v
-    return None
 
 
 class PrivacyTierTest(ChatCase):

@@ -54,13 +54,6 @@ def inputs_of(request):
     return []
 
 
-def header(request, name):
-    for k, v in (request.get("headers") or {}).items():
-        if k.lower() == name.lower():
-            return v
-    return None
-
-
 class EmbedProviderCase(harness.ApiTestCase):
     """A server with a remote provider (the stub); no tests of its own."""
 
@@ -223,8 +216,8 @@ class EmbedProviderTest(EmbedProviderCase):
         self.assertTrue(reqs, "no /v1/embeddings request carried the memory")
         for q in reqs:
             self.assertEqual(q["body"].get("model"), MODEL, q)
-            self.assertEqual(header(q, "Authorization"), "Bearer " + SECRET, q["headers"])
-            self.assertIn("json", header(q, "Content-Type") or "", q["headers"])
+            self.assertEqual(harness.stub_header(q, "Authorization"), "Bearer " + SECRET, q["headers"])
+            self.assertIn("json", harness.stub_header(q, "Content-Type") or "", q["headers"])
         self.assertGreaterEqual(self.metric("personalos_embeddings_total"), 1)
 
     def test_memory_json_never_carries_the_vector(self):
@@ -275,7 +268,7 @@ class EmbedProviderTest(EmbedProviderCase):
             log += f.read()
         self.assertNotIn(SECRET.encode(), log)
         # Sanity: the key did reach the provider, so it was configured.
-        self.assertTrue(any(header(q, "Authorization") == "Bearer " + SECRET
+        self.assertTrue(any(harness.stub_header(q, "Authorization") == "Bearer " + SECRET
                             for q in self.stub.embedding_requests()))
 
     def test_content_update_reembeds(self):

@@ -5,9 +5,7 @@ memorized at MemU through the job queue, chat retrieval merges MemU's items
 being down never blocks local work."""
 
 import os
-import subprocess
 import sys
-import time
 import unittest
 import uuid
 
@@ -15,67 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 KEY = "test-memu-key"
-POLL_TIMEOUT = 60.0
 
-
-def poll(fn, timeout=POLL_TIMEOUT, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return None
-
-
-class MemuStub:
-    """One tests/stubs/memu_stub.py process."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(harness.REPO_ROOT, "tests", "stubs", "memu_stub.py"),
-             "--port", "0"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL)
-        words = self.proc.stdout.readline().decode("ascii", "replace").split()
-        if not words or not words[-1].isdigit():
-            self.stop()
-            raise RuntimeError("memu_stub.py did not print its port: %r" % (words,))
-        self.port = int(words[-1])
-        self.api = harness.Api("http://127.0.0.1:%d" % self.port, timeout=30)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if getattr(self, "api", None) is not None:
-            self.api.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
-        self.proc = None
-
-    def mode(self, mode, **kw):
-        body = dict(kw)
-        body["mode"] = mode
-        r = self.api.post("/_stub/mode", body)
-        if r.status != 200:
-            raise AssertionError("memu stub mode %r: %d %r" % (mode, r.status, r.raw[:200]))
-
-    def requests(self, path=None):
-        r = self.api.get("/_stub/requests")
-        if r.status != 200 or not isinstance(r.json, list):
-            raise AssertionError("memu stub requests: %d %r" % (r.status, r.raw[:200]))
-        return [q for q in r.json if path is None or q.get("path") == path]
-
-
-def header(request, name):
-    for k, v in (request.get("headers") or {}).items():
-        if k.lower() == name.lower():
-            return v
-    return None
 
 
 class MemuTest(harness.ApiTestCase):
@@ -84,7 +22,7 @@ class MemuTest(harness.ApiTestCase):
     @classmethod
     def setUpClass(cls):
         harness.require_local("needs its own server and MemU stand-in")
-        cls.stub = MemuStub()
+        cls.stub = harness.MemuStub()
         cls.server_env = {
             "MEMUU_API_KEY": KEY,  # MemU's own name for it
             "MEMUU_BASE_URL": "http://127.0.0.1:%d" % cls.stub.port,
@@ -126,16 +64,16 @@ class MemuTest(harness.ApiTestCase):
         r = self.api.post("/api/chat/message",
                           {"message": "My boat is called %s and it is blue." % w}, token=u.token)
         self.assertEqual(r.status, 200, r.raw[:300])
-        sent = poll(lambda: self.memorized_for(u.id))
+        sent = harness.poll(lambda: self.memorized_for(u.id))
         self.assertTrue(sent, "the exchange never reached MemU")
         body = sent[0]["body"]
         self.assertEqual(body["agent_id"], "pos-test-agent")
-        self.assertEqual(header(sent[0], "Authorization"), "Bearer " + KEY)
+        self.assertEqual(harness.stub_header(sent[0], "Authorization"), "Bearer " + KEY)
         text = body.get("conversation_text") or str(body.get("conversation"))
         self.assertIn(w, text)
         # The job follows MemU's task until it succeeds (the stand-in's
         # tasks are PENDING at first, SUCCESS from the first status call).
-        polled = poll(lambda: [q for q in self.stub.requests()
+        polled = harness.poll(lambda: [q for q in self.stub.requests()
                                if q.get("path", "").startswith(
                                    "/api/v3/memory/memorize/status/")])
         self.assertTrue(polled, "the task's status was never asked")
@@ -147,7 +85,7 @@ class MemuTest(harness.ApiTestCase):
             self.assertEqual(r.status, 200, r.raw[:300])
             memu = [s for s in r.json.get("sources", []) if s["origin"] == "memu"]
             return (r.json, memu) if memu else None
-        got = poll(with_memu, timeout=30, step=0.5)
+        got = harness.poll(with_memu, timeout=30, step=0.5)
         self.assertIsNotNone(got, "chat never merged a MemU item")
         answer, memu = got
         self.assertTrue(any(w in (s.get("text") or "") for s in memu))
@@ -163,7 +101,7 @@ class MemuTest(harness.ApiTestCase):
         self.assertEqual(r.status, 200, r.raw[:300])
         # the local memorize job runs; nothing of this user goes to MemU
         mid = r.json["memory_id"]
-        poll(lambda: self.api.get("/api/memories?source=memorize", token=u.token).json["total"]
+        harness.poll(lambda: self.api.get("/api/memories?source=memorize", token=u.token).json["total"]
              or self.api.get("/api/memories/" + mid, token=u.token).status == 200, timeout=5)
         for q in self.stub.requests():
             self.assertNotEqual((q.get("body") or {}).get("user_id"), u.id)
@@ -176,7 +114,7 @@ class MemuTest(harness.ApiTestCase):
         self.assertEqual(r.status, 200, r.raw[:300])
         self.assertEqual([s for s in r.json["sources"] if s["origin"] == "memu"], [])
         self.stub.mode("ok")
-        sent = poll(lambda: [q for q in self.memorized_for(u.id)
+        sent = harness.poll(lambda: [q for q in self.memorized_for(u.id)
                              if "red kite" in str(q.get("body"))])
         self.assertTrue(sent, "the memorize job was not retried after MemU came back")
 
@@ -184,7 +122,7 @@ class MemuTest(harness.ApiTestCase):
         u = self.cloud_user()
         r = self.api.request("DELETE", "/api/auth/me", {"password": u.password}, token=u.token)
         self.assertEqual(r.status, 204, r.raw[:300])
-        deleted = poll(lambda: [q for q in self.stub.requests("/api/v3/memory/delete")
+        deleted = harness.poll(lambda: [q for q in self.stub.requests("/api/v3/memory/delete")
                                 if (q.get("body") or {}).get("user_id") == u.id])
         self.assertTrue(deleted, "MemU was never asked to delete the user's memories")
         self.assertEqual(deleted[0]["body"]["agent_id"], "pos-test-agent")
