@@ -31,13 +31,14 @@
 
 #include "base/alloc.h"
 #include "embed/openai.h"
+#include "stub_proc.h"
 
 #define STUB_DIM 16u
 #define STUB_MODEL "stub-embed"
 
-static pid_t stub_pid = -1;
-static char stub_root[64]; /* http://127.0.0.1:PORT */
-static char stub_v1[80];   /* ...PORT/v1 */
+static struct pos_stub stub = {-1, ""};
+static char stub_v1[80];   /* http://127.0.0.1:PORT/v1 */
+#define stub_root (stub.root)
 
 /* ---- the stub process ---- */
 
@@ -49,105 +50,23 @@ static int start_stub(void **state)
 	setenv("no_proxy", "*", 1);
 	if (pos_embed_openai_global_init())
 		return -1;
-	const char *script = getenv("POS_OPENAI_STUB");
-	if (!script)
-		script = "tests/stubs/openai_stub.py";
-	int fd[2];
-	if (pipe(fd))
+	static const char *const extra[] = {"--dim", "16", NULL};
+	if (pos_stub_start(&stub, "POS_OPENAI_STUB", "tests/stubs/openai_stub.py", extra))
 		return -1;
-	stub_pid = fork();
-	if (stub_pid < 0)
-		return -1;
-	if (stub_pid == 0) {
-		dup2(fd[1], STDOUT_FILENO);
-		close(fd[0]);
-		close(fd[1]);
-		const char *python = getenv("POS_PYTHON");
-		if (!python)
-			python = "python3";
-		execlp(python, python, script, "--port", "0", "--dim", "16",
-		       (char *)NULL);
-		fprintf(stderr, "test_openai: cannot run %s %s: %s\n", python,
-			script, strerror(errno));
-		_exit(127);
-	}
-	close(fd[1]);
-	char line[64];
-	size_t n = 0;
-	while (n < sizeof(line) - 1) {
-		struct pollfd p = {fd[0], POLLIN, 0};
-		if (poll(&p, 1, 30000) <= 0)
-			break;
-		ssize_t r = read(fd[0], line + n, 1);
-		if (r <= 0 || line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = '\0';
-	close(fd[0]);
-	char *end;
-	long port = strncmp(line, "PORT ", 5) == 0 ? strtol(line + 5, &end, 10) : 0;
-	if (port <= 0 || port > 65535) {
-		fprintf(stderr, "test_openai: the stub did not start (got \"%s\")\n", line);
-		kill(stub_pid, SIGKILL);
-		waitpid(stub_pid, NULL, 0);
-		return -1;
-	}
-	snprintf(stub_root, sizeof(stub_root), "http://127.0.0.1:%ld", port);
-	snprintf(stub_v1, sizeof(stub_v1), "%s/v1", stub_root);
+	snprintf(stub_v1, sizeof(stub_v1), "%s/v1", stub.root);
 	return 0;
 }
 
 static int stop_stub(void **state)
 {
-	int status = 0;
 	pos_embed_openai_global_cleanup();
-	if (stub_pid <= 0)
-		return 0;
-	kill(stub_pid, SIGTERM);
-	if (waitpid(stub_pid, &status, 0) != stub_pid)
-		return -1;
-	/* It must stop cleanly on SIGTERM. */
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-struct body {
-	char *data;
-	size_t len;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	char *d = realloc(b->data, b->len + size * n + 1);
-	if (!d)
-		return 0;
-	memcpy(d + b->len, p, size * n);
-	b->data = d;
-	b->len += size * n;
-	d[b->len] = '\0';
-	return size * n;
+	return pos_stub_stop(&stub); /* it must stop cleanly on SIGTERM */
 }
 
 /* A request to the stub; returns the body (free it) and the status. */
 static char *stub_http(const char *path, const char *post, long *status)
 {
-	char url[256];
-	snprintf(url, sizeof(url), "%s%s", stub_root, path);
-	struct body b = {calloc(1, 1), 0};
-	CURL *h = curl_easy_init();
-	assert_non_null(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (post)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
-	assert_int_equal(curl_easy_perform(h), CURLE_OK);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_cleanup(h);
-	return b.data;
+	return pos_stub_http(&stub, path, post, status);
 }
 
 static void stub_post(const char *path, const char *json)
