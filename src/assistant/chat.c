@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "base/buf.h"
+
 #include "assistant/assistant.h"
 #include "assistant/memu.h"
 #include "base/clock.h"
@@ -57,12 +59,7 @@ static const char *make_title(struct pos_arena *a, const char *msg)
 {
 	while (isspace((unsigned char)*msg))
 		msg++;
-	size_t n = strcspn(msg, "\r\n");
-	if (n > POS_CHAT_TITLE_MAX) {
-		n = POS_CHAT_TITLE_MAX;
-		while (n && ((unsigned char)msg[n] & 0xC0) == 0x80)
-			n--;
-	}
+	size_t n = pos_utf8_cut(msg, strcspn(msg, "\r\n"), POS_CHAT_TITLE_MAX);
 	return pos_arena_strndup(a, msg, n);
 }
 
@@ -216,16 +213,6 @@ static void retrieve_memu(struct pos_chat *c)
 	c->n_memu = n;
 }
 
-static size_t cut_utf8(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	size_t n = max;
-	while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
 /* The system prompt: persona, then the memories as dated context within
  * the token budget (the best first; the last one may be cut). */
 static enum pos_err add_context(struct pos_chat *c, const char *persona_json,
@@ -253,7 +240,7 @@ static enum pos_err add_context(struct pos_chat *c, const char *persona_json,
 		pos_time_format(d->created_at, day, sizeof(day));
 		day[10] = '\0';
 		size_t room = budget - used;
-		size_t n = cut_utf8(d->text, d->len, room);
+		size_t n = pos_utf8_cut(d->text, d->len, room);
 		if (n < d->len && n < 200 && kept)
 			break; /* a stub of a memory helps nobody */
 		rc = pos_buf_addf(sys, "[%zu] (%s) ", kept + 1, day);
@@ -271,7 +258,7 @@ static enum pos_err add_context(struct pos_chat *c, const char *persona_json,
 	for (size_t i = 0; !rc && i < c->n_memu && used < budget; i++) {
 		const struct pos_memu_item *it = &c->memu_items[i];
 		size_t len = strlen(it->text ? it->text : "");
-		size_t n = cut_utf8(it->text ? it->text : "", len, budget - used);
+		size_t n = pos_utf8_cut(it->text ? it->text : "", len, budget - used);
 		rc = pos_buf_addf(sys, "[%zu] (MemU%s%s) ", kept + i + 1,
 				  it->category ? ", " : "", it->category ? it->category : "");
 		if (!rc)
@@ -452,7 +439,7 @@ static enum pos_err save(struct pos_chat *c, const char *answer, size_t len,
 	 * memory size limit (the message keeps it whole). */
 	size_t msg_len = strlen(c->message);
 	size_t room = POS_CONTENT_MAX - msg_len - 64;
-	size_t alen = cut_utf8(answer, len, room);
+	size_t alen = pos_utf8_cut(answer, len, room);
 	json_t *used = json_array();
 	for (size_t i = 0; used && i < c->n_used; i++)
 		json_array_append_new(used, json_string(c->used[i]));

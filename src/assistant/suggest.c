@@ -82,13 +82,7 @@ static bool mentions_follow_up(const char *s, size_t n)
 static const char *snippet(struct pos_arena *a, const struct pos_memory *m)
 {
 	const char *s = m->content;
-	size_t n = strcspn(s, "\r\n");
-	if (n > SNIPPET) {
-		n = SNIPPET;
-		while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	}
-	return pos_arena_strndup(a, s, n);
+	return pos_arena_strndup(a, s, pos_utf8_cut(s, strcspn(s, "\r\n"), SNIPPET));
 }
 
 static const char *templated(struct pos_arena *a, const struct sug *s)

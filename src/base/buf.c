@@ -125,3 +125,13 @@ char *pos_buf_detach(struct pos_buf *b, size_t *len)
 	b->cap = 0;
 	return p;
 }
+
+size_t pos_utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}

@@ -38,6 +38,10 @@ struct pos_buf {
 	size_t max; /* the most `len` may ever reach */
 };
 
+/* The length of the longest prefix of s[0..len) of at most `max` bytes
+ * that does not end inside a UTF-8 sequence (len itself when it fits). */
+size_t pos_utf8_cut(const char *s, size_t len, size_t max);
+
 /* Sets up an empty buffer that may grow to `max` bytes. Allocates nothing. */
 void pos_buf_init(struct pos_buf *b, size_t max);
 /* Frees the storage and leaves `b` empty (reusable). */

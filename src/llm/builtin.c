@@ -119,17 +119,6 @@ struct cand {
 	unsigned score;
 };
 
-/* Cuts `len` to at most `max` bytes on a UTF-8 boundary. */
-static size_t cut_utf8(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	size_t n = max;
-	while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
 static void trim(const char **s, size_t *len)
 {
 	while (*len && isspace((unsigned char)**s)) {
@@ -172,7 +161,7 @@ static enum pos_err add_line(struct pos_buf *b, const struct pos_llm_request *re
 	char date[40];
 	pos_time_format(req->docs[c->doc].created_at, date, sizeof(date));
 	date[10] = '\0'; /* the day is enough */
-	size_t n = cut_utf8(c->s, c->len, SENTENCE_MAX);
+	size_t n = pos_utf8_cut(c->s, c->len, SENTENCE_MAX);
 	enum pos_err rc = pos_buf_addf(b, "- %s: ", date);
 	if (!rc)
 		rc = pos_buf_add(b, c->s, n);

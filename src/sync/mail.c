@@ -282,17 +282,6 @@ static char *body_text(GMimeMessage *msg, size_t *len)
 	return out;
 }
 
-/* Cuts at most max bytes on a UTF-8 boundary. */
-static size_t cut_utf8(const char *s, size_t n, size_t max)
-{
-	if (n <= max)
-		return n;
-	size_t k = max;
-	while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
-		k--;
-	return k;
-}
-
 static void hex(char *out, const unsigned char *h, size_t n)
 {
 	static const char d[] = "0123456789abcdef";
@@ -385,7 +374,7 @@ bool pos_mail_parse(const char *raw, size_t len, size_t max_body, const json_t *
 	/* body */
 	size_t blen = 0;
 	char *body = body_text(msg, &blen);
-	size_t keep = cut_utf8(body ? body : "", blen, max_body);
+	size_t keep = pos_utf8_cut(body ? body : "", blen, max_body);
 	bool cut = keep < blen;
 	struct pos_buf c;
 	pos_buf_init(&c, max_body + 64 * 1024);
