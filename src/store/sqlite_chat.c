@@ -47,13 +47,15 @@ static bool read_conv(struct pos_arena *a, sqlite3_stmt *st, struct pos_conversa
 	return o->title != NULL;
 }
 
-enum pos_err sq_conversation_get(struct pos_store *base, struct pos_arena *a,
-					const char *user_id, const char *id,
-					struct pos_conversation *out)
+/* One row of the user's by id: `sql` selects with ?1 = id, ?2 = user id;
+ * `read` fills *out. POS_ERR_NOT_FOUND when there is no such row. */
+static enum pos_err get_one(struct pos_store *base, struct pos_arena *a, const char *sql,
+			    const char *user_id, const char *id,
+			    bool (*read)(struct pos_arena *, sqlite3_stmt *, void *), void *out,
+			    const char *what)
 {
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
-	sqlite3_stmt *st = c ? prep(c, "SELECT " CONV_COLS " FROM conversations"
-				       " WHERE id = ?1 AND user_id = ?2") : NULL;
+	sqlite3_stmt *st = c ? prep(c, sql) : NULL;
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, id);
@@ -61,11 +63,25 @@ enum pos_err sq_conversation_get(struct pos_store *base, struct pos_arena *a,
 	enum pos_err rc = POS_ERR_NOT_FOUND;
 	int step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
-		rc = read_conv(a, st, out) ? POS_OK : POS_ERR_NOMEM;
+		rc = read(a, st, out) ? POS_OK : POS_ERR_NOMEM;
 	else if (step != SQLITE_DONE)
-		rc = sq_fail(c, "conversation get");
+		rc = sq_fail(c, what);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static bool read_conv_any(struct pos_arena *a, sqlite3_stmt *st, void *out)
+{
+	return read_conv(a, st, out);
+}
+
+enum pos_err sq_conversation_get(struct pos_store *base, struct pos_arena *a,
+				 const char *user_id, const char *id,
+				 struct pos_conversation *out)
+{
+	return get_one(base, a, "SELECT " CONV_COLS " FROM conversations"
+				" WHERE id = ?1 AND user_id = ?2",
+		       user_id, id, read_conv_any, out, "conversation get");
 }
 
 enum pos_err sq_conversation_list(struct pos_store *base, struct pos_arena *a,
@@ -329,24 +345,16 @@ enum pos_err sq_job_claim(struct pos_store *base, struct pos_arena *a,
 	return sq_end(s, c, rc, rc == POS_ERR_NOT_FOUND);
 }
 
-enum pos_err sq_job_get(struct pos_store *base, struct pos_arena *a,
-			       const char *user_id, const char *id, struct pos_job *out)
+static bool read_job_any(struct pos_arena *a, sqlite3_stmt *st, void *out)
 {
-	struct sq_conn *c = sq_conn((struct sq_store *)base);
-	sqlite3_stmt *st = c ? prep(c, "SELECT " JOB_COLS " FROM jobs"
-				       " WHERE id = ?1 AND user_id = ?2") : NULL;
-	if (!st)
-		return POS_ERR_STORE;
-	sq_bind_str(st, 1, id);
-	sq_bind_str(st, 2, user_id);
-	enum pos_err rc = POS_ERR_NOT_FOUND;
-	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		rc = read_job(a, st, out) ? POS_OK : POS_ERR_NOMEM;
-	else if (step != SQLITE_DONE)
-		rc = sq_fail(c, "job get");
-	sqlite3_finalize(st);
-	return rc;
+	return read_job(a, st, out);
+}
+
+enum pos_err sq_job_get(struct pos_store *base, struct pos_arena *a,
+			const char *user_id, const char *id, struct pos_job *out)
+{
+	return get_one(base, a, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND user_id = ?2",
+		       user_id, id, read_job_any, out, "job get");
 }
 
 enum pos_err sq_jobs_requeue(struct pos_store *base)
