@@ -715,6 +715,41 @@ class MemuStub(StubServer):
     script = "memu_stub.py"
 
 
+class StubbedTestCase(ApiTestCase):
+    """A test class whose server talks to a stand-in (tests/stubs/): the
+    stand-in starts first, on `stub_host`, and `stub_env(host, port)` gives
+    the server's environment pointing at it; both stop after the class."""
+
+    stub_class = None     # a StubServer subclass
+    stub_host = "127.0.0.1"
+    stub = None
+
+    @classmethod
+    def stub_env(cls, host, port):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        require_local("needs its own server and %s" % cls.stub_class.script)
+        cls.stub = cls.stub_class(host=cls.stub_host)
+        cls.server_env = cls.stub_env(cls.stub_host, cls.stub.port)
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.stub.stop()
+            cls.stub = None
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            stub, cls.stub = cls.stub, None
+            if stub is not None:
+                stub.stop()
+
+
 def parse_metrics(text):
     """Prometheus text -> {name: [(labels_text, float_value), ...]}."""
     out = {}

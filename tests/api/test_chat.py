@@ -363,33 +363,17 @@ class EncryptedChatTest(unittest.TestCase):
                     self.assertNotIn(w.encode(), raw, "%s found in %s" % (w, f))
 
 
-class ModelChatCase(ChatCase):
+class ModelChatCase(harness.StubbedTestCase, ChatCase):
     """A server whose model is the OpenAI-compatible stand-in."""
 
-    stub = None
+    stub_class = harness.OpenAIStub
     secret = "sk-chat-secret"
 
     @classmethod
-    def setUpClass(cls):
-        harness.require_local("needs its own server and model stand-in")
-        cls.stub = harness.OpenAIStub()
-        cls.server_env = {
-            "PERSONALOS_LLM_URL": "http://127.0.0.1:%d/v1" % cls.stub.port,
-            "PERSONALOS_LLM_MODEL": "stub-chat",
-            "PERSONALOS_LLM_API_KEY": cls.secret,
-        }
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.stub.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.stub.stop()
+    def stub_env(cls, host, port):
+        return {"PERSONALOS_LLM_URL": "http://%s:%d/v1" % (host, port),
+                "PERSONALOS_LLM_MODEL": "stub-chat",
+                "PERSONALOS_LLM_API_KEY": cls.secret}
 
     def setUp(self):
         super().setUp()

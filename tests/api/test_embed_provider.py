@@ -40,9 +40,6 @@ def words(n=4):
     return " ".join("w%s" % uuid.uuid4().hex[:10] for _ in range(n))
 
 
-Stub = harness.OpenAIStub
-
-
 def inputs_of(request):
     """The texts of one recorded /v1/embeddings request."""
     body = request.get("body")
@@ -54,35 +51,16 @@ def inputs_of(request):
     return []
 
 
-class EmbedProviderCase(harness.ApiTestCase):
+class EmbedProviderCase(harness.StubbedTestCase):
     """A server with a remote provider (the stub); no tests of its own."""
 
-    stub = None
+    stub_class = harness.OpenAIStub
 
     @classmethod
-    def setUpClass(cls):
-        harness.require_local("needs its own server and embedding provider")
-        cls.stub = Stub()
-        cls.server_env = {
-            "PERSONALOS_EMBED_URL": "http://127.0.0.1:%d/v1" % cls.stub.port,
-            "PERSONALOS_EMBED_MODEL": MODEL,
-            "PERSONALOS_EMBED_API_KEY": SECRET,
-        }
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.stub.stop()
-            cls.stub = None
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            stub, cls.stub = cls.stub, None
-            if stub is not None:
-                stub.stop()
+    def stub_env(cls, host, port):
+        return {"PERSONALOS_EMBED_URL": "http://%s:%d/v1" % (host, port),
+                "PERSONALOS_EMBED_MODEL": MODEL,
+                "PERSONALOS_EMBED_API_KEY": SECRET}
 
     def setUp(self):
         super().setUp()
@@ -481,20 +459,10 @@ class PrivacyTierTest(EmbedProviderCase):
 
     @classmethod
     def setUpClass(cls):
-        harness.require_local("needs its own server and embedding provider")
-        ip = harness.outward_ipv4()
-        if not ip:
+        cls.stub_host = harness.outward_ipv4()
+        if not cls.stub_host:
             raise unittest.SkipTest("no non-loopback IPv4 address to reach the stand-in on")
-        cls.stub = harness.OpenAIStub(host=ip)
-        cls.server_env = {
-            "PERSONALOS_EMBED_URL": "http://%s:%d/v1" % (ip, cls.stub.port),
-            "PERSONALOS_EMBED_MODEL": MODEL,
-        }
-        try:
-            harness.ApiTestCase.setUpClass.__func__(cls)
-        except BaseException:
-            cls.stub.stop()
-            raise
+        super().setUpClass()
 
     def test_only_cloud_users_text_leaves(self):
         local, cloud = self.new_user(), self.new_user()

@@ -16,30 +16,14 @@ KEY = "test-memu-key"
 
 
 
-class MemuTest(harness.ApiTestCase):
-    stub = None
+class MemuTest(harness.StubbedTestCase):
+    stub_class = harness.MemuStub
 
     @classmethod
-    def setUpClass(cls):
-        harness.require_local("needs its own server and MemU stand-in")
-        cls.stub = harness.MemuStub()
-        cls.server_env = {
-            "MEMUU_API_KEY": KEY,  # MemU's own name for it
-            "MEMUU_BASE_URL": "http://127.0.0.1:%d" % cls.stub.port,
-            "MEMUU_AGENT_ID": "pos-test-agent",
-        }
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.stub.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.stub.stop()
+    def stub_env(cls, host, port):
+        return {"MEMUU_API_KEY": KEY,  # MemU's own name for it
+                "MEMUU_BASE_URL": "http://%s:%d" % (host, port),
+                "MEMUU_AGENT_ID": "pos-test-agent"}
 
     def setUp(self):
         super().setUp()
