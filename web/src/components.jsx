@@ -6,6 +6,7 @@ import { renderMarkdown } from './lib/markdown.js';
 import { onToasts, dismiss } from './lib/toast.js';
 import { navigate, Link } from './lib/router.jsx';
 import { fmtDate } from './lib/memories.js';
+import { getSession } from './lib/api.js';
 
 // Sanitized Markdown. `max` trims long content before rendering (lists).
 export function Markdown({ text, terms = [], max = 0, class: cls = '' }) {
@@ -29,6 +30,9 @@ export const MemoryItem = memo(function MemoryItem({ memory, terms, pending }) {
       <header class="memory-meta">
         <span class={'badge type-' + memory.type}>{memory.type}</span>
         {memory.layer && <span class="badge">{memory.layer}</span>}
+        {!pending && memory.user_id && memory.user_id !== getSession()?.user?.id ? (
+          <span class="badge shared" data-testid="shared-badge">shared with you</span>
+        ) : memory.is_shared ? <span class="badge">shared</span> : null}
         {pending ? (
           <span class="badge warn">waiting to send</span>
         ) : (
