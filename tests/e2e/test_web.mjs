@@ -467,6 +467,7 @@ async function main() {
     await row.waitFor();
     // The first run is queued at once; the page polls the status until it ends.
     await waitUntil(async () => /^ok$/.test((await row.getByTestId('sync-status').textContent()).trim()), 'the first sync to finish', 30_000);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'sync-source.png'), fullPage: true });
     const items = Number((await row.textContent()).match(/(\d+) items/)[1]);
     assert(items > 0, 'items synced: ' + (await row.textContent()));
     const src = (await call(base, 'GET', '/api/sync/sources', undefined, token)).json.sources[0];

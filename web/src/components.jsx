@@ -114,3 +114,23 @@ export class ErrorBoundary extends Component {
 export function Spinner({ label = 'Loading…' }) {
   return <p class="muted" role="status">{label}</p>;
 }
+
+// lazy(() => import('./pages/X.jsx'), 'X'): a component whose code loads on
+// first use. `inline` components show nothing while loading; pages show a
+// spinner (and a readable error when the chunk cannot be fetched).
+export function lazy(load, name, { inline = false } = {}) {
+  let Comp = null;
+  let loading = null;
+  return function Lazy(props) {
+    const [, done] = useState(0);
+    const [error, setError] = useState(null);
+    useEffect(() => {
+      if (Comp) return;
+      loading = loading || load().then((m) => (Comp = m[name]));
+      loading.then(() => done(1), (e) => { loading = null; setError(e); });
+    }, []);
+    if (Comp) return <Comp {...props} />;
+    if (inline) return error ? <ErrorNote error={{ message: 'Could not load this part of the page: ' + error.message }} /> : null;
+    return <main id="main">{error ? <ErrorNote error={{ message: 'Could not load this page: ' + error.message }} onRetry={() => location.reload()} /> : <Spinner />}</main>;
+  };
+}

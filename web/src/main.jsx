@@ -7,7 +7,7 @@ import { api, getSession, clearSession } from './lib/api.js';
 import { flush, pending } from './lib/outbox.js';
 import { useLocation, navigate, match, Link } from './lib/router.jsx';
 import { toast } from './lib/toast.js';
-import { ErrorBoundary, Toasts, ErrorNote, Spinner } from './components.jsx';
+import { ErrorBoundary, Toasts, lazy } from './components.jsx';
 import { Auth } from './pages/Auth.jsx';
 import { Timeline } from './pages/Timeline.jsx';
 import { Search, searchUrl } from './pages/Search.jsx';
@@ -19,18 +19,6 @@ import { Tokens } from './pages/Tokens.jsx';
 
 // Pages added with the sync, sharing and encryption APIs load on first use,
 // so the first load stays small.
-function lazy(load, name) {
-  let Comp = null;
-  return function Lazy(props) {
-    const [, done] = useState(0);
-    const [error, setError] = useState(null);
-    useEffect(() => {
-      if (!Comp) load().then((m) => { Comp = m[name]; done(1); }, setError);
-    }, []);
-    if (Comp) return <Comp {...props} />;
-    return <main id="main">{error ? <ErrorNote error={{ message: 'Could not load this page: ' + error.message }} onRetry={() => location.reload()} /> : <Spinner />}</main>;
-  };
-}
 const Sync = lazy(() => import('./pages/Sync.jsx'), 'Sync');
 const Security = lazy(() => import('./pages/Security.jsx'), 'Security');
 
