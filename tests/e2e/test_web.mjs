@@ -563,6 +563,10 @@ async function main() {
     await waitUntil(() => page2.url().includes('shared=with_me'), 'the filter in the URL');
     const item = memoryItem(page2, 'shared pancakes');
     await item.getByTestId('shared-badge').waitFor();
+    // Search includes what is shared with the user.
+    await page2.getByTestId('search-input').fill('pancakes recipe');
+    await memoryItem(page2, 'shared pancakes').getByTestId('shared-badge').waitFor();
+    await page2.goBack();
     await item.locator('.md').click();
     await page2.getByTestId('shared-notice').waitFor();
     assert((await page2.getByTestId('memory-edit').count()) === 0 && (await page2.getByTestId('memory-delete').count()) === 0
