@@ -600,6 +600,7 @@ async function main() {
   });
   await ctx2.close();
 
+  let recoveryKey = null;
   await step('security: encryption on, the recovery key shown once; privacy', page, async () => {
     await page.goto('/settings');
     await page.getByTestId('security-link').click();
@@ -614,6 +615,7 @@ async function main() {
     await page.getByTestId('encryption-confirm').click();
     const key = (await page.getByTestId('recovery-key').textContent()).trim();
     assert(key.length >= 20, 'a recovery key: ' + key);
+    recoveryKey = key;
     assert(await page.getByTestId('recovery-done').isDisabled(), 'Done waits for "I stored it"');
     await page.screenshot({ path: path.join(ARTIFACTS, 'recovery-key.png'), fullPage: true });
     await page.getByTestId('recovery-stored').check();
@@ -764,6 +766,32 @@ async function main() {
     await pwa.setOffline(false);
   });
   await pwa.close();
+
+  // Signed out, password forgotten: the recovery key sets a new one.
+  const rc = await browser.newContext({ baseURL: base, serviceWorkers: 'block' });
+  const rp = await rc.newPage();
+  await step('forgot password: the recovery key sets a new password', rp, async () => {
+    assert(recoveryKey, 'the encryption step gave a recovery key');
+    await rp.goto('/login');
+    await rp.getByRole('link', { name: 'Use your recovery key' }).click();
+    await rp.getByTestId('recover-email').fill(email);
+    const k = recoveryKey.length - 3;
+    await rp.getByTestId('recover-key').fill(recoveryKey.slice(0, k) + (recoveryKey[k] === 'A' ? 'B' : 'A') + recoveryKey.slice(k + 1));
+    await rp.getByTestId('recover-password').fill(PASSWORD + ' 2');
+    await rp.getByTestId('recover-password2').fill(PASSWORD + ' 2');
+    await rp.getByTestId('recover-submit').click();
+    await rp.getByRole('alert').waitFor();
+    assert((await call(base, 'POST', '/api/auth/login', { email, password: PASSWORD })).status === 200, 'a wrong key changes nothing');
+    await rp.getByTestId('recover-key').fill(recoveryKey);
+    await rp.getByTestId('recover-submit').click();
+    await rp.getByText('Your password is changed').waitFor();
+    await rp.getByTestId('login-email').fill(email);
+    await rp.getByTestId('login-password').fill(PASSWORD + ' 2');
+    await rp.getByTestId('login-submit').click();
+    await memoryItem(rp, 'oat milk').first().waitFor();
+    assert((await call(base, 'POST', '/api/auth/login', { email, password: PASSWORD })).status === 401, 'the old password no longer works');
+  });
+  await rc.close();
 
   await step('a session that cannot be refreshed goes back to login', page, async () => {
     await page.goto('/');

@@ -20,6 +20,7 @@ import { Tokens } from './pages/Tokens.jsx';
 // Pages added with the sync, sharing and encryption APIs load on first use,
 // so the first load stays small.
 const Sync = lazy(() => import('./pages/Sync.jsx'), 'Sync');
+const Recover = lazy(() => import('./pages/Recover.jsx'), 'Recover');
 const Security = lazy(() => import('./pages/Security.jsx'), 'Security');
 
 const NAV = [
@@ -139,7 +140,7 @@ function App() {
   }, [signedIn]);
 
   // Routing guards: signed-out users see login/register only.
-  const authPage = path === '/login' || path === '/register';
+  const authPage = path === '/login' || path === '/register' || path === '/recover';
   useEffect(() => {
     if (!signedIn && !authPage) navigate('/login', { replace: true });
     if (signedIn && authPage) navigate('/', { replace: true });
@@ -160,8 +161,10 @@ function App() {
   if (!signedIn)
     return (
       <ErrorBoundary>
-        <Auth mode={path === '/register' ? 'register' : 'login'} notice={notice}
-          onSignedIn={(u) => { setNotice(null); setUser(u); }} />
+        {path === '/recover' ? <Recover onDone={setNotice} /> : (
+          <Auth mode={path === '/register' ? 'register' : 'login'} notice={notice}
+            onSignedIn={(u) => { setNotice(null); setUser(u); }} />
+        )}
         <Toasts />
       </ErrorBoundary>
     );

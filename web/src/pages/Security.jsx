@@ -16,9 +16,10 @@ const PROVIDERS = [['chat', 'Assistant'], ['embeddings', 'Embeddings'], ['memu',
 const PROVIDER_TEXT = { builtin: 'built in (this server)', local: 'local (this machine)', remote: 'remote', off: 'off' };
 
 function Password({ label, value, onInput, testid, autocomplete = 'current-password' }) {
+  const isNew = autocomplete === 'new-password';
   return (
-    <label>{label}
-      <input type="password" required minLength={autocomplete === 'new-password' ? 8 : undefined} autocomplete={autocomplete}
+    <label>{label}{isNew && <span class="muted"> (at least 10 characters)</span>}
+      <input type="password" required minLength={isNew ? 10 : undefined} autocomplete={autocomplete}
         data-testid={testid} value={value} onInput={(e) => onInput(e.target.value)} />
     </label>
   );
