@@ -77,8 +77,12 @@ async function startServer(env) {
   const port = await freePort();
   const data = mkdtempSync(path.join(os.tmpdir(), 'pos-e2e-'));
   tmpDirs.push(data);
+  // File sync sources may read anywhere: the sync step points one at a
+  // fixture of the repository, so no sync_file_root may be inherited.
+  const inherited = { ...process.env };
+  delete inherited.PERSONALOS_SYNC_FILE_ROOT;
   const p = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--web', WEB_ROOT], {
-    env: { ...process.env, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off', ...env },
+    env: { ...inherited, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(p);
@@ -448,6 +452,187 @@ async function main() {
     await page.getByText('No tokens.').waitFor();
   });
 
+  await step('sync: add an ics_file source, sync now, its events in the timeline', page, async () => {
+    const ics = path.join(ROOT, 'tests/data/sync/calendar/basic.ics');
+    await page.goto('/settings');
+    await page.getByRole('link', { name: 'Sync', exact: true }).click();
+    await page.getByRole('heading', { name: 'Sync' }).waitFor();
+    await page.getByText('No sources yet.').waitFor();
+    await page.getByTestId('sync-kind').selectOption('ics_file');
+    await page.getByTestId('sync-name').fill('Test calendar');
+    await page.getByTestId('sync-interval').selectOption('0');
+    await page.getByTestId('sync-field-path').fill(ics);
+    await page.getByTestId('sync-add-submit').click();
+    const row = page.getByTestId('sync-source').filter({ hasText: 'Test calendar' });
+    await row.waitFor();
+    // The first run is queued at once; the page polls the status until it ends.
+    await waitUntil(async () => /^ok$/.test((await row.getByTestId('sync-status').textContent()).trim()), 'the first sync to finish', 30_000);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'sync-source.png'), fullPage: true });
+    const items = Number((await row.textContent()).match(/(\d+) items/)[1]);
+    assert(items > 0, 'items synced: ' + (await row.textContent()));
+    const src = (await call(base, 'GET', '/api/sync/sources', undefined, token)).json.sources[0];
+    const total1 = (await call(base, 'GET', '/api/memories?source=ics_file&limit=1', undefined, token)).json.total;
+    assert(total1 > 0, 'event memories: ' + total1);
+    assert(src.kind === 'ics_file' && src.config.path === ics && src.interval_s === 0, 'stored: ' + JSON.stringify(src));
+    // Sync now: a second, manual run (nothing new, nothing duplicated).
+    const started = page.waitForResponse((r) => r.url().endsWith('/api/sync/start') && r.status() === 202);
+    await row.getByTestId('sync-now').click();
+    await started;
+    await waitUntil(async () => {
+      const st = (await call(base, 'GET', '/api/sync/status', undefined, token)).json;
+      return st.sources[0] && !st.sources[0].running && st.jobs.filter((j) => j.manual && j.state === 'done').length >= 1;
+    }, 'the manual run to finish', 30_000);
+    await waitUntil(async () => (await row.getByTestId('sync-status').textContent()).trim() === 'ok', 'the status back to ok');
+    // The fixture's daily "Morning run" (until late 2027) tops the timeline.
+    await page.getByRole('link', { name: 'Timeline' }).click();
+    await memoryItem(page, 'Morning run').first().waitFor();
+    await page.goto('/sync');
+    await row.getByRole('link', { name: 'show memories' }).click();
+    await waitUntil(() => page.url().includes('source=ics_file'), 'the source filter');
+    await memoryItem(page, 'Morning run').first().waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'sync-events-in-timeline.png'), fullPage: true });
+    const q = await call(base, 'GET', '/api/memories?source=ics_file&limit=1', undefined, token);
+    assert(q.json.total === total1, `no duplicates after sync now: ${q.json.total} memories, ${total1} before`);
+    // Remove the source and its memories (they would fill the later steps' timeline).
+    await page.goto('/sync');
+    await row.getByTestId('sync-delete').click();
+    await row.getByRole('radio', { name: /Delete its memories/ }).check();
+    await row.getByTestId('sync-delete-confirm').click();
+    await page.getByText('No sources yet.').waitFor();
+    assert((await call(base, 'GET', '/api/memories?source=ics_file&limit=1', undefined, token)).json.total === 0, 'its memories removed');
+  });
+
+  await step('memorize: the job runs and its new memories are links', page, async () => {
+    // The stand-in model answers the extraction prompt with this JSON.
+    await fetch(`http://127.0.0.1:${stubPort}/_stub/reply`, { method: 'POST', body: JSON.stringify({ reply: JSON.stringify({
+      facts: [{ text: 'My sister is called Eva' }], tasks: [{ text: 'Buy flour for the birthday cake', due: '2026-12-03' }],
+      events: [], follow_ups: [] }) }) });
+    try {
+      await page.goto('/');
+      await page.getByTestId('capture-input').fill("My sister's name is Eva. I need to buy flour for the birthday cake.");
+      await page.getByTestId('capture-input').press('Enter');
+      await memoryItem(page, 'birthday cake').locator('.md').click();
+      await page.locator('.detail').waitFor();
+      await page.getByTestId('memorize').click();
+      // New items are listed as created (or linked, when one already exists).
+      const created = page.getByTestId('memorize-result').getByRole('link');
+      await created.filter({ hasText: 'Buy flour' }).waitFor({ timeout: 30_000 });
+      await created.filter({ hasText: 'Eva' }).waitFor();
+      await page.screenshot({ path: path.join(ARTIFACTS, 'memorize-result.png'), fullPage: true });
+      const parent = page.url().split('/').pop();
+      await created.filter({ hasText: 'Buy flour' }).click();
+      await waitUntil(() => !page.url().endsWith(parent), 'the created memory to open');
+      await page.locator('.detail .md').filter({ hasText: 'Buy flour' }).waitFor();
+      const child = await call(base, 'GET', '/api/memories/' + page.url().split('/').pop(), undefined, token);
+      assert(child.json.type === 'action', 'a task made from the memory: ' + child.text);
+    } finally {
+      await fetch(`http://127.0.0.1:${stubPort}/_stub/reply`, { method: 'POST', body: '{"reply": null}' });
+    }
+  });
+
+  // A second user, in a browser context of their own.
+  const email2 = `e2e-friend-${Date.now()}@example.com`;
+  const ctx2 = await browser.newContext({ baseURL: base, serviceWorkers: 'block', viewport: { width: 1000, height: 800 } });
+  const page2 = await ctx2.newPage();
+  page2.setDefaultTimeout(15_000);
+  page2.on('pageerror', (e) => pageErrors.push('second user: ' + e));
+  await step('sharing: share with a second user, read-only for them, revoke', page, async () => {
+    assert((await call(base, 'POST', '/api/auth/register', { email: email2, password: PASSWORD })).status === 201, 'second user registered');
+    await page.goto('/');
+    await page.getByTestId('capture-input').fill('Recipe for the shared pancakes: 2 eggs, 250 ml oat milk');
+    await page.getByTestId('capture-input').press('Enter');
+    await memoryItem(page, 'shared pancakes').locator('.md').click();
+    await page.locator('.detail').waitFor();
+    const id = page.url().split('/').pop();
+    await page.getByTestId('share-emails').fill('nobody-here@example.com');
+    await page.getByTestId('share-submit').click();
+    await page.getByTestId('sharing').getByRole('alert').waitFor();
+    await page.getByTestId('share-emails').fill(email2);
+    await page.getByTestId('share-submit').click();
+    await page.getByTestId('share-recipient').filter({ hasText: email2 }).waitFor();
+    assert((await call(base, 'GET', '/api/memories/' + id, undefined, token)).json.shared_with.includes(email2), 'shared on the server');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'sharing-owner.png'), fullPage: true });
+
+    await page2.goto('/login');
+    await page2.getByTestId('login-email').fill(email2);
+    await page2.getByTestId('login-password').fill(PASSWORD);
+    await page2.getByTestId('login-submit').click();
+    await page2.getByTestId('capture-input').waitFor();
+    await page2.getByText('Filters').click();
+    await page2.getByTestId('filter-shared').check();
+    await waitUntil(() => page2.url().includes('shared=with_me'), 'the filter in the URL');
+    const item = memoryItem(page2, 'shared pancakes');
+    await item.getByTestId('shared-badge').waitFor();
+    // Search includes what is shared with the user.
+    await page2.getByTestId('search-input').fill('pancakes recipe');
+    await memoryItem(page2, 'shared pancakes').getByTestId('shared-badge').waitFor();
+    await page2.goBack();
+    await item.locator('.md').click();
+    await page2.getByTestId('shared-notice').waitFor();
+    assert((await page2.getByTestId('memory-edit').count()) === 0 && (await page2.getByTestId('memory-delete').count()) === 0
+      && (await page2.getByTestId('share-emails').count()) === 0, 'no edit, delete or share controls for a recipient');
+    await page2.screenshot({ path: path.join(ARTIFACTS, 'sharing-recipient.png'), fullPage: true });
+    // The owner's data locked (simulated: it needs a restart): a readable message.
+    await page2.route('**/api/memories/' + id, (r) => r.fulfill({ status: 423, contentType: 'application/json',
+      body: '{"error":{"code":"data_locked","message":"data_locked"}}' }));
+    await page2.reload();
+    await page2.getByRole('alert').filter({ hasText: "owner's data is locked" }).waitFor();
+    await page2.unroute('**/api/memories/' + id);
+
+    await page.getByRole('button', { name: 'Stop sharing with ' + email2 }).click();
+    await page.getByText('Only you can see this memory.').waitFor();
+    const token2 = (await session(page2)).access_token;
+    assert((await call(base, 'GET', '/api/memories/' + id, undefined, token2)).status === 404, 'revoked at once');
+  });
+
+  await step('delete account: password, then back to login', page2, async () => {
+    await page2.goto('/settings/security');
+    await page2.getByTestId('delete-account').click();
+    await page2.getByTestId('delete-password').fill('not the password 1');
+    await page2.getByTestId('delete-account-confirm').click();
+    await page2.getByRole('alert').filter({ hasText: 'not right' }).waitFor();
+    await page2.getByTestId('delete-password').fill(PASSWORD);
+    await page2.getByTestId('delete-account-confirm').click();
+    await page2.getByTestId('login-email').waitFor();
+    await page2.getByText('account and all its memories have been deleted').waitFor();
+    const r = await call(base, 'POST', '/api/auth/login', { email: email2, password: PASSWORD });
+    assert(r.status === 401, 'the account is gone: ' + r.status);
+  });
+  await ctx2.close();
+
+  let recoveryKey = null;
+  await step('security: encryption on, the recovery key shown once; privacy', page, async () => {
+    await page.goto('/settings');
+    await page.getByTestId('security-link').click();
+    await page.getByRole('heading', { name: 'Security & privacy' }).waitFor();
+    await page.getByTestId('privacy').getByText('Privacy tier: local').waitFor();
+    await page.getByTestId('encryption-on').click();
+    await page.getByTestId('encryption-password').fill('wrong password 123');
+    await page.getByTestId('encryption-confirm').click();
+    await page.getByTestId('encryption').getByRole('alert').filter({ hasText: 'not right' }).waitFor();
+    assert((await call(base, 'GET', '/api/auth/me', undefined, token)).json.encryption.enabled === false, 'a wrong password changes nothing');
+    await page.getByTestId('encryption-password').fill(PASSWORD);
+    await page.getByTestId('encryption-confirm').click();
+    const key = (await page.getByTestId('recovery-key').textContent()).trim();
+    assert(key.length >= 20, 'a recovery key: ' + key);
+    recoveryKey = key;
+    assert(await page.getByTestId('recovery-done').isDisabled(), 'Done waits for "I stored it"');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'recovery-key.png'), fullPage: true });
+    await page.getByTestId('recovery-stored').check();
+    await page.getByTestId('recovery-done').click();
+    assert((await page.getByTestId('recovery-key').count()) === 0, 'the key is gone from the page');
+    await page.reload();
+    await page.getByTestId('encryption-state').filter({ hasText: /^(On|Encrypting)/ }).waitFor();
+    assert(!(await page.content()).includes(key), 'the key is never shown again');
+    const enc = (await call(base, 'GET', '/api/auth/me', undefined, token)).json.encryption;
+    assert(enc.enabled === true && enc.unlocked === true, 'on and unlocked: ' + JSON.stringify(enc));
+    await waitUntil(async () => (await call(base, 'GET', '/api/auth/me', undefined, token)).json.encryption.state === 'on', 'the background pass', 30_000);
+    await page.getByTestId('encryption-state').filter({ hasText: /^On/ }).waitFor();
+    // Still readable while unlocked.
+    await page.goto('/');
+    await memoryItem(page, 'oat milk').first().waitFor();
+  });
+
   await step('chat: streamed answer with citations', page, async () => {
     const probe = await call(base, 'POST', '/api/chat/message', { message: 'What do I need for the pancakes?' }, token);
     if (probe.status === 404) {
@@ -550,6 +735,16 @@ async function main() {
     await mp.goto('/chat');
     await mp.getByTestId('chat-input').waitFor();
     await noHorizontalOverflow(mp);
+    await mp.goto('/sync');
+    await mp.getByTestId('sync-add-submit').waitFor();
+    await mp.getByTestId('sync-kind').selectOption('imap');
+    await mp.getByTestId('sync-field-password').waitFor();
+    await noHorizontalOverflow(mp);
+    await mp.screenshot({ path: path.join(ARTIFACTS, 'phone-sync.png'), fullPage: true });
+    await mp.goto('/settings/security');
+    await mp.getByTestId('encryption-state').waitFor();
+    await noHorizontalOverflow(mp);
+    await mp.screenshot({ path: path.join(ARTIFACTS, 'phone-security.png'), fullPage: true });
   });
   await phone.close();
 
@@ -571,6 +766,32 @@ async function main() {
     await pwa.setOffline(false);
   });
   await pwa.close();
+
+  // Signed out, password forgotten: the recovery key sets a new one.
+  const rc = await browser.newContext({ baseURL: base, serviceWorkers: 'block' });
+  const rp = await rc.newPage();
+  await step('forgot password: the recovery key sets a new password', rp, async () => {
+    assert(recoveryKey, 'the encryption step gave a recovery key');
+    await rp.goto('/login');
+    await rp.getByRole('link', { name: 'Use your recovery key' }).click();
+    await rp.getByTestId('recover-email').fill(email);
+    const k = recoveryKey.length - 3;
+    await rp.getByTestId('recover-key').fill(recoveryKey.slice(0, k) + (recoveryKey[k] === 'A' ? 'B' : 'A') + recoveryKey.slice(k + 1));
+    await rp.getByTestId('recover-password').fill(PASSWORD + ' 2');
+    await rp.getByTestId('recover-password2').fill(PASSWORD + ' 2');
+    await rp.getByTestId('recover-submit').click();
+    await rp.getByRole('alert').waitFor();
+    assert((await call(base, 'POST', '/api/auth/login', { email, password: PASSWORD })).status === 200, 'a wrong key changes nothing');
+    await rp.getByTestId('recover-key').fill(recoveryKey);
+    await rp.getByTestId('recover-submit').click();
+    await rp.getByText('Your password is changed').waitFor();
+    await rp.getByTestId('login-email').fill(email);
+    await rp.getByTestId('login-password').fill(PASSWORD + ' 2');
+    await rp.getByTestId('login-submit').click();
+    await memoryItem(rp, 'oat milk').first().waitFor();
+    assert((await call(base, 'POST', '/api/auth/login', { email, password: PASSWORD })).status === 401, 'the old password no longer works');
+  });
+  await rc.close();
 
   await step('a session that cannot be refreshed goes back to login', page, async () => {
     await page.goto('/');

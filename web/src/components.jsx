@@ -6,6 +6,7 @@ import { renderMarkdown } from './lib/markdown.js';
 import { onToasts, dismiss } from './lib/toast.js';
 import { navigate, Link } from './lib/router.jsx';
 import { fmtDate } from './lib/memories.js';
+import { getSession } from './lib/api.js';
 
 // Sanitized Markdown. `max` trims long content before rendering (lists).
 export function Markdown({ text, terms = [], max = 0, class: cls = '' }) {
@@ -29,6 +30,9 @@ export const MemoryItem = memo(function MemoryItem({ memory, terms, pending }) {
       <header class="memory-meta">
         <span class={'badge type-' + memory.type}>{memory.type}</span>
         {memory.layer && <span class="badge">{memory.layer}</span>}
+        {!pending && memory.user_id && memory.user_id !== getSession()?.user?.id ? (
+          <span class="badge shared" data-testid="shared-badge">shared with you</span>
+        ) : memory.is_shared ? <span class="badge">shared</span> : null}
         {pending ? (
           <span class="badge warn">waiting to send</span>
         ) : (
@@ -109,4 +113,24 @@ export class ErrorBoundary extends Component {
 
 export function Spinner({ label = 'Loading…' }) {
   return <p class="muted" role="status">{label}</p>;
+}
+
+// lazy(() => import('./pages/X.jsx'), 'X'): a component whose code loads on
+// first use. `inline` components show nothing while loading; pages show a
+// spinner (and a readable error when the chunk cannot be fetched).
+export function lazy(load, name, { inline = false } = {}) {
+  let Comp = null;
+  let loading = null;
+  return function Lazy(props) {
+    const [, done] = useState(0);
+    const [error, setError] = useState(null);
+    useEffect(() => {
+      if (Comp) return;
+      loading = loading || load().then((m) => (Comp = m[name]));
+      loading.then(() => done(1), (e) => { loading = null; setError(e); });
+    }, []);
+    if (Comp) return <Comp {...props} />;
+    if (inline) return error ? <ErrorNote error={{ message: 'Could not load this part of the page: ' + error.message }} /> : null;
+    return <main id="main">{error ? <ErrorNote error={{ message: 'Could not load this page: ' + error.message }} onRetry={() => location.reload()} /> : <Spinner />}</main>;
+  };
 }

@@ -7,7 +7,7 @@ import { api, getSession, clearSession } from './lib/api.js';
 import { flush, pending } from './lib/outbox.js';
 import { useLocation, navigate, match, Link } from './lib/router.jsx';
 import { toast } from './lib/toast.js';
-import { ErrorBoundary, Toasts } from './components.jsx';
+import { ErrorBoundary, Toasts, lazy } from './components.jsx';
 import { Auth } from './pages/Auth.jsx';
 import { Timeline } from './pages/Timeline.jsx';
 import { Search, searchUrl } from './pages/Search.jsx';
@@ -17,10 +17,17 @@ import { Settings } from './pages/Settings.jsx';
 import { Stats } from './pages/Stats.jsx';
 import { Tokens } from './pages/Tokens.jsx';
 
+// Pages added with the sync, sharing and encryption APIs load on first use,
+// so the first load stays small.
+const Sync = lazy(() => import('./pages/Sync.jsx'), 'Sync');
+const Recover = lazy(() => import('./pages/Recover.jsx'), 'Recover');
+const Security = lazy(() => import('./pages/Security.jsx'), 'Security');
+
 const NAV = [
   ['/?capture=1', '+ Capture'],
   ['/', 'Timeline'],
   ['/chat', 'Chat'],
+  ['/sync', 'Sync'],
   ['/stats', 'Stats'],
   ['/tokens', 'Tokens'],
   ['/settings', 'Settings'],
@@ -133,7 +140,7 @@ function App() {
   }, [signedIn]);
 
   // Routing guards: signed-out users see login/register only.
-  const authPage = path === '/login' || path === '/register';
+  const authPage = path === '/login' || path === '/register' || path === '/recover';
   useEffect(() => {
     if (!signedIn && !authPage) navigate('/login', { replace: true });
     if (signedIn && authPage) navigate('/', { replace: true });
@@ -154,8 +161,10 @@ function App() {
   if (!signedIn)
     return (
       <ErrorBoundary>
-        <Auth mode={path === '/register' ? 'register' : 'login'} notice={notice}
-          onSignedIn={(u) => { setNotice(null); setUser(u); }} />
+        {path === '/recover' ? <Recover onDone={setNotice} /> : (
+          <Auth mode={path === '/register' ? 'register' : 'login'} notice={notice}
+            onSignedIn={(u) => { setNotice(null); setUser(u); }} />
+        )}
         <Toasts />
       </ErrorBoundary>
     );
@@ -168,6 +177,8 @@ function App() {
   else if (path === '/chat' || path === '/chat/') page = <Chat />;
   else if ((m = match('/chat/:id', path))) page = <Chat conversationId={m.id} />;
   else if (path === '/settings') page = <Settings onUser={setUser} />;
+  else if (path === '/settings/security') page = <Security />;
+  else if (path === '/sync') page = <Sync />;
   else if (path === '/stats') page = <Stats />;
   else if (path === '/tokens') page = <Tokens />;
   else page = (

@@ -70,7 +70,11 @@ async function errorFrom(resp) {
     /* not JSON: fall back to the status */
   }
   const e = body && body.error;
-  const msg = (e && e.message) || STATUS_TEXT[resp.status] || `The server answered ${resp.status}.`;
+  let msg = (e && e.message) || STATUS_TEXT[resp.status] || `The server answered ${resp.status}.`;
+  // 423: encrypted data whose key is not unlocked; the server's code is terse.
+  if (resp.status === 423)
+    msg = 'This data is locked: it is encrypted and its owner has not signed in since the server started. ' +
+      "If it is yours, sign out and in again; if it was shared with you, the owner's data is locked until they sign in.";
   return new ApiError(resp.status, (e && e.code) || 'http_' + resp.status, msg, e && e.field);
 }
 
@@ -132,7 +136,9 @@ async function send(method, path, body, opts) {
 }
 
 // api('GET', '/api/memories') -> parsed JSON (null for 204). opts: signal,
-// anonymous (no token), raw (return the Response, for streams), accept.
+// anonymous (no token), raw (return the Response, for streams), accept,
+// password (the body holds a password: a 401 means a wrong password, not an
+// expired token, so no refresh and the session stays).
 export async function api(method, path, body, opts = {}) {
   const s = getSession();
   if (!opts.anonymous && s && s.refresh_token && s.expires_at - Date.now() < REFRESH_EARLY_MS) {
@@ -144,7 +150,7 @@ export async function api(method, path, body, opts = {}) {
     }
   }
   let { r, token } = await send(method, path, body, opts);
-  if (r.status === 401 && !opts.anonymous && getSession()?.refresh_token) {
+  if (r.status === 401 && !opts.anonymous && !opts.password && getSession()?.refresh_token) {
     await refreshSession(token);
     ({ r } = await send(method, path, body, opts));
     if (r.status === 401) {

@@ -61,7 +61,8 @@ export function Auth({ mode, notice, onSignedIn }) {
           {reg ? (
             <>Already have an account? <Link href="/login">Sign in</Link></>
           ) : (
-            <>New here? <Link href="/register">Create an account</Link></>
+            <>New here? <Link href="/register">Create an account</Link>
+              <br />Forgot your password? <Link href="/recover">Use your recovery key</Link></>
           )}
         </p>
       </div>

@@ -1,11 +1,19 @@
 // One memory: read, edit (content, type, tags, layer, importance), delete
-// with undo, and its related memories.
+// with undo, its related memories, sharing (owner only) and "Memorize"
+// (a background job whose created/linked memories are listed). A memory
+// shared with the user is read-only.
 import { useEffect, useState } from 'preact/hooks';
-import { api } from '../lib/api.js';
+import { api, getSession } from '../lib/api.js';
 import { TYPES, LAYERS, deleteWithUndo, fmtDate, snippet } from '../lib/memories.js';
 import { navigate, Link } from '../lib/router.jsx';
-import { Markdown, ErrorNote, Spinner } from '../components.jsx';
+import { Markdown, ErrorNote, Spinner, lazy } from '../components.jsx';
 import { parseTags } from './Capture.jsx';
+
+// Sharing and Memorize load with their first use (they are not needed for
+// the first screen).
+const Memorize = lazy(() => import('./DetailExtras.jsx'), 'Memorize', { inline: true });
+const MemorizeResult = lazy(() => import('./DetailExtras.jsx'), 'MemorizeResult', { inline: true });
+const Sharing = lazy(() => import('./DetailExtras.jsx'), 'Sharing', { inline: true });
 
 export function Detail({ id }) {
   const [m, setM] = useState(null);
@@ -57,6 +65,9 @@ export function Detail({ id }) {
     navigate('/');
   };
 
+  const me = getSession()?.user;
+  const shared = m && me && m.user_id && m.user_id !== me.id;
+
   if (!m) return <main id="main">{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
   const set = (k) => (e) => setEdit({ ...edit, [k]: e.target.value });
   return (
@@ -67,7 +78,11 @@ export function Detail({ id }) {
           <span class="badge">{m.layer}</span>
           <time datetime={m.created_at}>{fmtDate(m.created_at)}</time>
           <span class="muted">· {m.source} · importance {Number(m.importance_score ?? 0).toFixed(1)}</span>
+          {m.is_shared && !shared && <span class="badge" title={(m.shared_with || []).join(', ')}>shared</span>}
         </header>
+        {shared && (
+          <p class="notice" data-testid="shared-notice">Shared with you by another account (owner id {m.user_id.slice(0, 8)}…). You can read it; only its owner can change it.</p>
+        )}
         {edit ? (
           <form onSubmit={save} class="edit">
             <label>Content (Markdown)
@@ -96,13 +111,18 @@ export function Detail({ id }) {
               </ul>
             )}
             <ErrorNote error={error} />
-            <div class="actions">
-              <button type="button" data-testid="memory-edit" onClick={startEdit}>Edit</button>
-              <button type="button" class="danger" data-testid="memory-delete" onClick={del}>Delete</button>
-            </div>
+            {!shared && (
+              <div class="actions">
+                <button type="button" data-testid="memory-edit" onClick={startEdit}>Edit</button>
+                <Memorize id={m.id} />
+                <button type="button" class="danger" data-testid="memory-delete" onClick={del}>Delete</button>
+              </div>
+            )}
           </>
         )}
       </article>
+      <MemorizeResult id={m.id} />
+      {!shared && !edit && <Sharing m={m} onChange={setM} />}
       {related.length > 0 && (
         <section class="panel" aria-label="Related memories">
           <h2>Related</h2>
@@ -116,3 +136,4 @@ export function Detail({ id }) {
     </main>
   );
 }
+

@@ -35,7 +35,7 @@ export function Search({ query }) {
     const c = new AbortController();
     ctl.current = c;
     setBusy(true);
-    const url = '/api/memories/search' + qs({ query: q.trim() || undefined, type, layer, limit: 30 });
+    const url = '/api/memories/search' + qs({ query: q.trim() || undefined, type, layer, limit: 30, include_shared: 'true' });
     const run = q.trim()
       ? api('GET', url, undefined, { signal: c.signal })
       : api('GET', '/api/memories' + qs({ type, layer, limit: 30 }), undefined, { signal: c.signal });

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { toast } from '../lib/toast.js';
 import { ErrorNote, Spinner } from '../components.jsx';
+import { Link } from '../lib/router.jsx';
 
 const TRAITS = [
   ['formality', 'Formality', 'casual', 'formal'],
@@ -64,6 +65,7 @@ export function Settings({ onUser }) {
     <main id="main">
       <form class="panel settings" onSubmit={save}>
         <h1>Settings</h1>
+        <p><Link href="/settings/security" data-testid="security-link">Security &amp; privacy</Link>: encryption, password, what leaves this machine, delete account.</p>
         <fieldset>
           <legend>Profile</legend>
           <label>Name <input type="text" value={form.full_name} onInput={(e) => setForm({ ...form, full_name: e.target.value })} /></label>

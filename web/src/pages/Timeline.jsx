@@ -16,7 +16,7 @@ function useHidden() {
 
 function filtersFrom(query) {
   const f = {};
-  for (const k of ['type', 'layer', 'tag', 'source', 'after', 'before']) if (query.get(k)) f[k] = query.get(k);
+  for (const k of ['type', 'layer', 'tag', 'source', 'after', 'before', 'shared']) if (query.get(k)) f[k] = query.get(k);
   return f;
 }
 
@@ -125,6 +125,10 @@ export function Timeline({ query, focusCapture }) {
           <label>Source
             <input type="text" value={filters.source || ''} onChange={(e) => setFilter('source', e.target.value.trim())} />
           </label>
+          <label class="check">
+            <input type="checkbox" data-testid="filter-shared" checked={filters.shared === 'with_me'}
+              onChange={(e) => setFilter('shared', e.target.checked ? 'with_me' : '')} /> Shared with me
+          </label>
           <label>From
             <input type="date" value={(filters.after || '').slice(0, 10)}
               onChange={(e) => setFilter('after', e.target.value ? e.target.value + 'T00:00:00Z' : '')} />
@@ -153,7 +157,7 @@ export function Timeline({ query, focusCapture }) {
         ))}
         {shown.map((m) => <MemoryItem key={m.id} memory={m} />)}
         {!loading && !error && total === 0 && queued.length === 0 && (
-          <p class="empty">{Object.keys(filters).length ? 'Nothing matches these filters.' : 'No memories yet. Capture your first one above.'}</p>
+          <p class="empty">{filters.shared ? 'Nobody has shared a memory with you yet.' : Object.keys(filters).length ? 'Nothing matches these filters.' : 'No memories yet. Capture your first one above.'}</p>
         )}
         <ErrorNote error={error} onRetry={() => load(items.length === 0)} />
         {loading && <Spinner />}
