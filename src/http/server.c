@@ -862,8 +862,12 @@ void pos_server_stop(struct pos_server *srv)
 {
 	if (!srv->daemon)
 		return;
+	/* New requests get 503 from here on (dispatch checks `draining`).
+	 * The listen socket is not quiesced: MHD_quiesce_daemon on an epoll
+	 * daemon with a thread pool races with the workers' own removal of
+	 * the listen socket and can abort the process (an open libmicrohttpd
+	 * defect, seen here once in a test run); MHD_stop_daemon closes it. */
 	atomic_store(&srv->draining, true);
-	MHD_quiesce_daemon(srv->daemon);
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
