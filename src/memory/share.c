@@ -1,5 +1,5 @@
 /*
- * share.c — encryption hook, recipient view, and search over shared
+ * share.c — the encryption check, recipient view, and search over shared
  * memories (share.h).
  */
 #include "memory/share.h"

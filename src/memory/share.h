@@ -17,11 +17,10 @@
 #define POS_SHARE_EMAILS_MAX 100
 
 /*
- * HOOK for encryption at rest (branch `crypt`, integrated by the lead):
- * true when `owner_id`'s data key is unlocked in this process, so the
- * owner's encrypted memories can be read on a recipient's behalf. This
- * branch has no encryption yet and answers false: an is_encrypted memory
- * cannot be shared (423 locked). The crypt work replaces the body.
+ * True when `owner_id`'s data can be read now (the store's data_unlocked:
+ * with encryption at rest, the owner's key is in memory; without it,
+ * always), so the owner's encrypted memories can be shared and read on a
+ * recipient's behalf.
  */
 bool pos_share_owner_unlocked(const struct pos_memsvc *svc, const char *owner_id);
 
