@@ -110,7 +110,6 @@ struct pos_chat_result {
 	size_t context_tokens;        /* their estimated tokens */
 	const char *memory_id;        /* the saved exchange */
 	const char *model;            /* "builtin" or "openai:<model>" */
-	const char *rewritten_query;  /* the search query actually used */
 	/* MemU items merged into the context (origin "memu") */
 	const struct pos_memu_item *memu_items;
 	size_t n_memu;
@@ -120,8 +119,6 @@ struct pos_chat_result {
 enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *ctx,
 			  struct pos_chat_result *out, struct pos_error *err);
 void pos_chat_free(struct pos_chat *c);
-/* The prompt that pos_chat_run sends (for tests and explain). */
-const struct pos_llm_request *pos_chat_request(const struct pos_chat *c);
 
 /* ---- history ---- */
 

@@ -292,11 +292,6 @@ bool pos_chat_inline(const struct pos_chat *c)
 	return pos_llm_builtin(c->as->llm);
 }
 
-const struct pos_llm_request *pos_chat_request(const struct pos_chat *c)
-{
-	return &c->req;
-}
-
 enum pos_err pos_chat_prepare(struct pos_assistant *as, const struct pos_chat_input *in,
 			      struct pos_chat **out, struct pos_error *err)
 {
@@ -532,7 +527,6 @@ enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *c
 		.context_tokens = c->context_tokens,
 		.memory_id = memory_id,
 		.model = pos_llm_name(as->llm),
-		.rewritten_query = c->query,
 		.memu_items = c->memu_items, .n_memu = c->n_memu,
 	};
 	return POS_OK;

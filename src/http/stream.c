@@ -88,14 +88,6 @@ bool pos_stream_write(struct pos_stream *s, const void *data, size_t len)
 	return ok;
 }
 
-bool pos_stream_gone(struct pos_stream *s)
-{
-	pthread_mutex_lock(&s->lock);
-	bool g = s->gone;
-	pthread_mutex_unlock(&s->lock);
-	return g;
-}
-
 void pos_stream_close(struct pos_stream *s)
 {
 	pthread_mutex_lock(&s->lock);

@@ -18,8 +18,6 @@ struct pos_stream;
 /* Appends bytes for the client. False when the client has gone (or stopped
  * reading): the producer should stop. Thread-safe. */
 bool pos_stream_write(struct pos_stream *s, const void *data, size_t len);
-/* True once the client has gone. */
-bool pos_stream_gone(struct pos_stream *s);
 /* Ends the body and drops the producer's reference; `s` is gone after. */
 void pos_stream_close(struct pos_stream *s);
 

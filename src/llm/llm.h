@@ -82,8 +82,6 @@ void pos_llm_free(struct pos_llm *l);
 bool pos_llm_builtin(const struct pos_llm *l);
 /* "builtin" or "openai:<model>". */
 const char *pos_llm_name(const struct pos_llm *l);
-/* The provider's base URL ("" for builtin), for privacy-tier checks. */
-const char *pos_llm_url(const struct pos_llm *l);
 
 /*
  * Runs one completion. With `on_delta` the answer is streamed (pieces go to

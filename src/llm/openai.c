@@ -104,11 +104,6 @@ const char *pos_llm_name(const struct pos_llm *l)
 	return l->name;
 }
 
-const char *pos_llm_url(const struct pos_llm *l)
-{
-	return l->url;
-}
-
 /* ---- the request body ---- */
 
 static char *request_body(const struct pos_llm *l, const struct pos_llm_request *req,

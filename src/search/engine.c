@@ -37,7 +37,6 @@ struct pos_search {
 	struct pos_search_config cfg;
 	struct pos_embedder *embedder;
 	bool remote;                    /* an OpenAI-compatible provider */
-	atomic_ullong privacy_held;     /* memories kept off it by privacy tier */
 	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
 	struct pos_rcache *results;
 	pthread_t worker;
@@ -241,7 +240,6 @@ static size_t hold_back_private(struct pos_search *e, struct pos_arena *a,
 		} else {
 			memset(&m[i].vec, 0, sizeof(m[i].vec));
 			m[i].seq = -m[i].seq;
-			atomic_fetch_add(&e->privacy_held, 1);
 		}
 	}
 	return keep;
