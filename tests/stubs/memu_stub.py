@@ -57,12 +57,12 @@ only.
 import argparse
 import json
 import re
-import signal
 import sys
 import threading
 import time
 from urllib.parse import unquote
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import stubkit
 
 MODES = {"ok", "down", "slow", "garbage", "unauthorized", "rate_limited",
          "fixed", "disconnect"}
@@ -121,35 +121,8 @@ class State:
             return m
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(stubkit.Handler):
     server_version = "memu-stub/1"
-
-    def version_string(self):
-        return self.server_version
-
-    def log_message(self, fmt, *args):
-        if self.server.state.args.verbose:
-            sys.stderr.write("memu_stub: " + (fmt % args) + "\n")
-
-    def read_body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
-
-    def send_json(self, status, obj, headers=None):
-        self.send_raw(status, json.dumps(obj).encode(), "application/json", headers)
-
-    def send_raw(self, status, data, ctype, headers=None):
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
     def invalid(self, field, msg="field required"):
         return self.send_json(422, {"detail": [
@@ -350,17 +323,6 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(200, "Memories deleted successfully")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        # A client that hung up (a timed-out test) is not an error here.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-            return
-        super().handle_error(request, client_address)
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -370,21 +332,7 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
     args = ap.parse_args()
 
-    srv = Server((args.host, args.port), Handler)
-    srv.state = State(args)
-    print("PORT %d" % srv.server_address[1], flush=True)
-
-    def stop(signum, frame):
-        # shutdown() waits for serve_forever, so it cannot run on this thread.
-        threading.Thread(target=srv.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    finally:
-        srv.server_close()
-    return 0
+    return stubkit.serve(args, Handler, State(args))
 
 
 if __name__ == "__main__":

@@ -52,12 +52,12 @@ import base64
 import hashlib
 import json
 import random
-import signal
 import struct
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import stubkit
 
 MODES = {"ok", "down", "garbage", "wrong_dim", "ragged", "bad_index",
          "missing", "not_numbers", "reversed", "slow", "unauthorized",
@@ -126,37 +126,8 @@ def message_text(content):
     return ""
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"   # keep-alive, chunked streaming
+class Handler(stubkit.Handler):
     server_version = "openai-stub/1"
-
-    def version_string(self):
-        return self.server_version
-
-    # ---- plumbing ----
-
-    def log_message(self, fmt, *args):
-        if self.server.state.args.verbose:
-            sys.stderr.write("openai_stub: " + (fmt % args) + "\n")
-
-    def read_body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
-
-    def send_json(self, status, obj, headers=None):
-        self.send_raw(status, json.dumps(obj).encode(), "application/json", headers)
-
-    def send_raw(self, status, data, ctype, headers=None):
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
     # ---- dispatch ----
 
@@ -391,17 +362,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        # A client that hung up (a timed-out test) is not an error here.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-            return
-        super().handle_error(request, client_address)
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -414,23 +374,12 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
     args = ap.parse_args()
 
-    srv = Server((args.host, args.port), Handler)
-    srv.state = State(args)
-    print("PORT %d" % srv.server_address[1], flush=True)
-
-    def stop(signum, frame):
-        # shutdown() waits for serve_forever, so it cannot run on this thread.
-        threading.Thread(target=srv.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    state = State(args)
     try:
-        srv.serve_forever(poll_interval=0.1)
+        return stubkit.serve(args, Handler, state)
     finally:
-        srv.server_close()
-        if srv.state.record:
-            srv.state.record.close()
-    return 0
+        if state.record:
+            state.record.close()
 
 
 if __name__ == "__main__":
