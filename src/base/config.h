@@ -6,6 +6,14 @@
  * `key = value`; `#` starts a comment. Keys are the `name`s of the option
  * table in config.c, listed by `personalos serve --help` and the README.
  * The struct is filled once at start-up and read-only afterwards.
+ *
+ * One table drives everything: each row of `options` in config.c names a
+ * key, its environment variable (and an optional second one), an optional
+ * command-line flag, its kind and range, the struct field it fills (by
+ * offsetof), its default as text, and its help line. Adding a key is a
+ * one-row change: add the field below, one row in config.c (a row whose
+ * kind does not match the field's type does not compile), and its README
+ * row; tests/unit/test_config.c then checks it round-trips.
  */
 #ifndef POS_BASE_CONFIG_H
 #define POS_BASE_CONFIG_H
@@ -71,6 +79,38 @@ struct pos_config {
 	char tls_key[PATH_MAX];        /* PEM private key */
 };
 
+/* What a key holds; the field's C type must match (checked at compile time). */
+enum pos_config_kind {
+	POS_CFG_LISTEN,  /* HOST:PORT or [v6]:PORT into char[] + listen_port */
+	POS_CFG_PATH,    /* char[], never empty */
+	POS_CFG_STRING,  /* char[], may be empty */
+	POS_CFG_UINT,    /* unsigned, integer in [min, max] */
+	POS_CFG_I64,     /* int64_t, integer in [min, max] */
+	POS_CFG_ULL,     /* unsigned long long, integer in [min, max] */
+	POS_CFG_BOOL,    /* bool: on|off|true|false|1|0 */
+	POS_CFG_DOUBLE,  /* double, number in [min, max] */
+};
+
+/* One row of the option table. All strings are static. */
+struct pos_config_option {
+	const char *name;   /* config file key */
+	const char *env;    /* environment variable */
+	const char *env2;   /* read when `env` is unset, or NULL */
+	const char *flag;   /* command-line flag ("--data"), or NULL */
+	enum pos_config_kind kind;
+	long long min, max; /* range of numeric kinds */
+	size_t offset;      /* offsetof(struct pos_config, field) */
+	size_t size;        /* sizeof the field (a string's capacity) */
+	const char *def;    /* default as config-file text; NULL = zero/empty */
+	const char *help;
+};
+
+/* The option table and its length `*n`. Read-only, valid forever. */
+const struct pos_config_option *pos_config_options(size_t *n);
+
+/* The row for `key`, or NULL if there is none. */
+const struct pos_config_option *pos_config_find(const char *key);
+
 /* Fills `c` with the built-in defaults. */
 void pos_config_defaults(struct pos_config *c);
 
@@ -82,12 +122,29 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 			    const char *value, const char *origin,
 			    struct pos_error *err);
 
+/*
+ * Writes the value of `key` as the text that pos_config_set would read back
+ * to the same value, into `out` (NUL-terminated). POS_ERR_USAGE for an
+ * unknown key or when the text does not fit `cap` bytes.
+ */
+enum pos_err pos_config_get(const struct pos_config *c, const char *key,
+			    char *out, size_t cap, struct pos_error *err);
+
 /* Reads a config file. POS_ERR_IO if unreadable, POS_ERR_USAGE on a bad line. */
 enum pos_err pos_config_load_file(struct pos_config *c, const char *path,
 				  struct pos_error *err);
 
 /* Applies the PERSONALOS_* environment variables that are set. */
 enum pos_err pos_config_load_env(struct pos_config *c, struct pos_error *err);
+
+/*
+ * Applies the options' command-line flags (`--data DIR` or `--data=DIR`)
+ * found in argv[1..*argc-1] and removes them, keeping the other arguments
+ * in order (argv[*argc] becomes NULL). POS_ERR_USAGE on a flag without a
+ * value or a bad value.
+ */
+enum pos_err pos_config_load_flags(struct pos_config *c, int *argc, char **argv,
+				   struct pos_error *err);
 
 /* Prints the option table (key, env var, default, meaning) to `out`. */
 void pos_config_print_help(FILE *out);

@@ -142,33 +142,12 @@ int pos_cli_config(int *argc, char **argv, struct pos_config *cfg,
 	pos_error_clear(&err);
 	pos_config_defaults(cfg);
 	const char *config_file = getenv("PERSONALOS_CONFIG");
-	for (int i = 1; i < *argc; i++) {
-		const char *v;
-		int j = i;
-		if ((v = opt_value(*argc, argv, &j, "--config")))
-			config_file = v;
-	}
-	if (config_file && pos_config_load_file(cfg, config_file, &err))
-		goto bad;
-	if (pos_config_load_env(cfg, &err))
-		goto bad;
 	int out = 1;
 	for (int i = 1; i < *argc; i++) {
 		const char *v;
 		if ((v = opt_value(*argc, argv, &i, "--config"))) {
-			continue;
-		} else if ((v = opt_value(*argc, argv, &i, "--data"))) {
-			if (pos_config_set(cfg, "data", v, "--data", &err))
-				goto bad;
-		} else if ((v = opt_value(*argc, argv, &i, "--listen"))) {
-			if (pos_config_set(cfg, "listen", v, "--listen", &err))
-				goto bad;
-		} else if ((v = opt_value(*argc, argv, &i, "--web"))) {
-			if (pos_config_set(cfg, "web_root", v, "--web", &err))
-				goto bad;
-		} else if (!strncmp(argv[i], "--data", 6) || !strncmp(argv[i], "--listen", 8) ||
-			   !strcmp(argv[i], "--web") ||
-			   !strncmp(argv[i], "--config", 8)) {
+			config_file = v;
+		} else if (!strcmp(argv[i], "--config")) {
 			fprintf(stderr, "personalos: %s needs a value\n%s", argv[i], usage);
 			return 2;
 		} else {
@@ -177,6 +156,13 @@ int pos_cli_config(int *argc, char **argv, struct pos_config *cfg,
 	}
 	*argc = out;
 	argv[out] = NULL;
+	/* later wins: file, then environment, then the table's flags */
+	if (config_file && pos_config_load_file(cfg, config_file, &err))
+		goto bad;
+	if (pos_config_load_env(cfg, &err))
+		goto bad;
+	if (pos_config_load_flags(cfg, argc, argv, &err))
+		goto bad;
 	return 0;
 bad:
 	fprintf(stderr, "personalos: %s\n", err.message);

@@ -1,4 +1,4 @@
-/* Unit tests for src/base: buffers, arenas, time, UUIDs, JSON, config. */
+/* Unit tests for src/base: buffers, arenas, time, UUIDs, JSON (config: test_config.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,12 +10,9 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/clock.h"
-#include "base/config.h"
 #include "base/json.h"
 #include "base/uuid.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 static void buf_caps_and_keeps_content(void **state)
 {
@@ -222,41 +219,6 @@ static void error_body_shape(void **state)
 	pos_buf_free(&b);
 }
 
-static void config_sources(void **state)
-{
-	struct pos_config c;
-	struct pos_error e;
-	pos_error_clear(&e);
-	pos_config_defaults(&c);
-	assert_string_equal(c.listen_host, "127.0.0.1");
-	assert_int_equal(c.listen_port, 8420);
-	assert_int_equal(pos_config_set(&c, "listen", "0.0.0.0:9000", "t", &e), POS_OK);
-	assert_string_equal(c.listen_host, "0.0.0.0");
-	assert_int_equal(c.listen_port, 9000);
-	assert_int_equal(pos_config_set(&c, "listen", "[::1]:80", "t", &e), POS_OK);
-	assert_string_equal(c.listen_host, "::1");
-	assert_int_equal(pos_config_set(&c, "listen", "nope", "t", &e), POS_ERR_USAGE);
-	assert_int_equal(pos_config_set(&c, "threads", "1000", "t", &e), POS_ERR_USAGE);
-	assert_int_equal(pos_config_set(&c, "bogus", "1", "t", &e), POS_ERR_USAGE);
-	assert_int_equal(pos_config_set(&c, "log_requests", "off", "t", &e), POS_OK);
-	assert_false(c.log_requests);
-	char path[] = "/tmp/pos_config_XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	const char *text = "# comment\n access_token_ttl = 60 \n\nthreads=3 # trailing\n";
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	assert_int_equal(pos_config_load_file(&c, path, &e), POS_OK);
-	assert_int_equal(c.access_token_ttl_s, 60);
-	assert_int_equal(c.threads, 3);
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_int_equal(write(fd, "junk\n", 5), 5);
-	close(fd);
-	assert_int_equal(pos_config_load_file(&c, path, &e), POS_ERR_USAGE);
-	assert_non_null(strstr(e.message, ":1"));
-	unlink(path);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,7 +231,6 @@ int main(void)
 		cmocka_unit_test(json_parse_limits),
 		cmocka_unit_test(json_writer_output),
 		cmocka_unit_test(error_body_shape),
-		cmocka_unit_test(config_sources),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
