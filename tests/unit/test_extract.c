@@ -4,7 +4,7 @@
  * expected items side by side), limits, hostile and random input, and
  * allocation failure.
  *
- * Case files: `key: value` lines, `#` comments. Keys:
+ * Case files (syntax and escapes in datacase.h). Keys:
  *   mode     rules (default) or model
  *   input    the conversation text (rules) or the model's answer (model)
  *   repeat   the input is repeated that many times
@@ -18,9 +18,8 @@
  *            be exactly as many as listed (no item lines: none at all).
  *   error    (model) `<json code> <field>` expected, e.g.
  *            `bad_gateway tasks[0].due`; `bad_gateway -` for no field.
- * Values take the escapes \\ \t \n \r \0 \s (space) and \xHH. The directory
- * is $POS_EXTRACT_CASES, by default tests/data/extract relative to the
- * working directory (the repository root).
+ * The directory is $POS_EXTRACT_CASES, by default tests/data/extract
+ * relative to the working directory (the repository root).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +27,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,178 +38,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 
-/* ---- case files ---------------------------------------------------------- */
-
-#define MAX_KEYS 48
-
-struct tcase {
-	char name[256];
-	char *input;
-	size_t input_len;
-	size_t n;
-	char *key[MAX_KEYS];
-	char *val[MAX_KEYS];
-	size_t val_len[MAX_KEYS];
-};
-
-struct cases {
-	struct tcase *v;
-	size_t n;
-};
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Unescapes s[0..n) into a new NUL-terminated heap string. */
-static char *unescape(const char *s, size_t n, size_t *out_len)
-{
-	char *d = malloc(n + 1);
-	size_t len = 0;
-	assert_non_null(d);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '\\' || i + 1 == n) {
-			d[len++] = s[i];
-			continue;
-		}
-		char c = s[++i];
-		switch (c) {
-		case 't': d[len++] = '\t'; break;
-		case 'n': d[len++] = '\n'; break;
-		case 'r': d[len++] = '\r'; break;
-		case '0': d[len++] = '\0'; break;
-		case 's': d[len++] = ' '; break;
-		case 'x':
-			if (i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-				d[len++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-				i += 2;
-				break;
-			}
-			/* fall through */
-		default:
-			d[len++] = c;
-			break;
-		}
-	}
-	d[len] = '\0';
-	*out_len = len;
-	return d;
-}
-
-static const char *case_get(const struct tcase *c, const char *key)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->key[i], key) == 0)
-			return c->val[i];
-	return NULL;
-}
-
-static void load_case(const char *dir, const char *name, struct tcase *c)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	static char data[64 * 1024];
-	size_t size = fread(data, 1, sizeof(data) - 1, f);
-	fclose(f);
-	data[size] = '\0';
-
-	memset(c, 0, sizeof(*c));
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	long repeat = 1;
-	for (char *line = data; line < data + size;) {
-		char *nl = memchr(line, '\n', (size_t)(data + size - line));
-		char *end = nl ? nl : data + size;
-		char *next = nl ? nl + 1 : data + size;
-		if (end > line && end[-1] == '\r')
-			end--;
-		if (end == line || line[0] == '#') {
-			line = next;
-			continue;
-		}
-		char *colon = memchr(line, ':', (size_t)(end - line));
-		if (!colon)
-			fail_msg("%s: line without a key: %.*s", name, (int)(end - line), line);
-		char *v = colon + 1;
-		if (v < end && *v == ' ')
-			v++;
-		if (c->n == MAX_KEYS)
-			fail_msg("%s: too many lines", name);
-		c->key[c->n] = strndup(line, (size_t)(colon - line));
-		c->val[c->n] = unescape(v, (size_t)(end - v), &c->val_len[c->n]);
-		if (strcmp(c->key[c->n], "repeat") == 0)
-			repeat = strtol(c->val[c->n], NULL, 10);
-		c->n++;
-		line = next;
-	}
-	for (size_t i = 0; i < c->n; i++) {
-		if (strcmp(c->key[i], "input") != 0)
-			continue;
-		size_t one = c->val_len[i];
-		c->input_len = one * (size_t)repeat;
-		c->input = malloc(c->input_len + 1);
-		assert_non_null(c->input);
-		for (long r = 0; r < repeat; r++)
-			memcpy(c->input + one * (size_t)r, c->val[i], one);
-		c->input[c->input_len] = '\0';
-	}
-	if (!c->input)
-		fail_msg("%s: no input: line", name);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(((const struct tcase *)a)->name, ((const struct tcase *)b)->name);
-}
-
-static struct cases load_cases(void)
-{
-	const char *dir = getenv("POS_EXTRACT_CASES");
-	if (!dir || !*dir)
-		dir = "tests/data/extract";
-	DIR *d = opendir(dir);
-	if (!d)
-		fail_msg("cannot open the case directory %s (set POS_EXTRACT_CASES or run "
-			 "from the repository root)", dir);
-	struct cases cs = {NULL, 0};
-	size_t cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		size_t len = strlen(e->d_name);
-		if (len < 6 || strcmp(e->d_name + len - 5, ".case") != 0)
-			continue;
-		if (cs.n == cap) {
-			cap = cap ? cap * 2 : 64;
-			cs.v = realloc(cs.v, cap * sizeof(*cs.v));
-			assert_non_null(cs.v);
-		}
-		load_case(dir, e->d_name, &cs.v[cs.n++]);
-	}
-	closedir(d);
-	qsort(cs.v, cs.n, sizeof(*cs.v), cmp_names);
-	return cs;
-}
-
-static void free_cases(struct cases *cs)
-{
-	for (size_t i = 0; i < cs->n; i++) {
-		for (size_t k = 0; k < cs->v[i].n; k++) {
-			free(cs->v[i].key[k]);
-			free(cs->v[i].val[k]);
-		}
-		free(cs->v[i].input);
-	}
-	free(cs->v);
-}
+#include "datacase.h"
 
 /* ---- checking one case --------------------------------------------------- */
 
@@ -286,14 +113,14 @@ static int check_invariants(const char *name, const char *input, size_t len,
 	return bad;
 }
 
-static int run_case(const struct tcase *c)
+static int run_case(const struct datacase *c)
 {
 	static char got[4096], want[4096];
-	const char *mode = case_get(c, "mode");
-	const char *now_s = case_get(c, "now");
-	const char *tz_s = case_get(c, "tz");
-	const char *max_s = case_get(c, "max");
-	const char *want_err = case_get(c, "error");
+	const char *mode = datacase_get(c, "mode");
+	const char *now_s = datacase_get(c, "now");
+	const char *tz_s = datacase_get(c, "tz");
+	const char *max_s = datacase_get(c, "max");
+	const char *want_err = datacase_get(c, "error");
 	bool model = mode && strcmp(mode, "model") == 0;
 	int64_t now;
 	int bad = 0;
@@ -362,12 +189,13 @@ static int run_case(const struct tcase *c)
 
 static void cases_extract_as_expected(void **state)
 {
-	struct cases cs = load_cases();
+	struct datacases cs =
+		datacase_load(datacase_dir("POS_EXTRACT_CASES", "tests/data/extract"));
 	int bad = 0;
 	assert_true(cs.n >= 40);
 	for (size_t i = 0; i < cs.n; i++)
 		bad += run_case(&cs.v[i]);
-	free_cases(&cs);
+	datacase_free(&cs);
 	if (bad)
 		fail_msg("%d mismatches in the extract cases (see above)", bad);
 }

@@ -4,15 +4,15 @@
  * cases' MATCH expressions run through a real SQLite FTS5 table, hostile and
  * random input, allocation failure, and the tokenizer and stop-word tables.
  *
- * Case files: `key: value` lines, `#` comments. Keys: input (required),
+ * Case files (syntax and escapes in datacase.h): keys input (required),
  * repeat (the input is repeated that many times), then the expectations:
  * error (`<json code> <field>`), or terms, phrases, excluded, tags (lists
  * written `a | b`), type, layer, source, after, before (RFC 3339 UTC).
  * Those are compared exactly; a missing line means empty / any / none.
  * text, fts and fts-stop (the MATCH with stop words dropped; `(none)` for
- * NULL) are compared only when present. Values take the escapes \\ \t \n
- * \r \0 \s (space) and \xHH. The directory is $POS_QUERY_CASES, by default
- * tests/data/query relative to the working directory (the repo root).
+ * NULL) are compared only when present. The directory is $POS_QUERY_CASES,
+ * by default tests/data/query relative to the working directory (the repo
+ * root).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,181 +31,11 @@
 #include "search/query.h"
 #include "store/store.h"
 
-/* ---- case files ---------------------------------------------------------- */
+#include "datacase.h"
 
-#define MAX_KEYS 24
-
-struct tcase {
-	char name[256];
-	char *input;
-	size_t input_len;
-	size_t n;
-	char *key[MAX_KEYS];
-	char *val[MAX_KEYS];
-	size_t val_len[MAX_KEYS];
-};
-
-struct cases {
-	struct tcase *v;
-	size_t n;
-};
-
-static int hexval(char c)
+static struct datacases load_cases(void)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Unescapes s[0..n) into a new NUL-terminated heap string. */
-static char *unescape(const char *s, size_t n, size_t *out_len)
-{
-	char *d = malloc(n + 1);
-	size_t len = 0;
-	assert_non_null(d);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '\\' || i + 1 == n) {
-			d[len++] = s[i];
-			continue;
-		}
-		char c = s[++i];
-		switch (c) {
-		case 't': d[len++] = '\t'; break;
-		case 'n': d[len++] = '\n'; break;
-		case 'r': d[len++] = '\r'; break;
-		case '0': d[len++] = '\0'; break;
-		case 's': d[len++] = ' '; break;
-		case 'x':
-			if (i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-				d[len++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-				i += 2;
-				break;
-			}
-			/* fall through */
-		default:
-			d[len++] = c;
-			break;
-		}
-	}
-	d[len] = '\0';
-	*out_len = len;
-	return d;
-}
-
-static const char *case_get(const struct tcase *c, const char *key)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->key[i], key) == 0)
-			return c->val[i];
-	return NULL;
-}
-
-static void load_case(const char *dir, const char *name, struct tcase *c)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	static char data[64 * 1024];
-	size_t size = fread(data, 1, sizeof(data) - 1, f);
-	fclose(f);
-	data[size] = '\0';
-
-	memset(c, 0, sizeof(*c));
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	long repeat = 1;
-	for (char *line = data; line < data + size;) {
-		char *nl = memchr(line, '\n', (size_t)(data + size - line));
-		char *end = nl ? nl : data + size;
-		char *next = nl ? nl + 1 : data + size;
-		if (end > line && end[-1] == '\r')
-			end--;
-		if (end == line || line[0] == '#') {
-			line = next;
-			continue;
-		}
-		char *colon = memchr(line, ':', (size_t)(end - line));
-		if (!colon)
-			fail_msg("%s: line without a key: %.*s", name, (int)(end - line), line);
-		char *v = colon + 1;
-		if (v < end && *v == ' ')
-			v++;
-		if (c->n == MAX_KEYS)
-			fail_msg("%s: too many lines", name);
-		c->key[c->n] = strndup(line, (size_t)(colon - line));
-		c->val[c->n] = unescape(v, (size_t)(end - v), &c->val_len[c->n]);
-		if (strcmp(c->key[c->n], "repeat") == 0)
-			repeat = strtol(c->val[c->n], NULL, 10);
-		c->n++;
-		line = next;
-	}
-	for (size_t i = 0; i < c->n; i++) {
-		if (strcmp(c->key[i], "input") != 0)
-			continue;
-		size_t one = c->val_len[i];
-		c->input_len = one * (size_t)repeat;
-		c->input = malloc(c->input_len + 1);
-		assert_non_null(c->input);
-		for (long r = 0; r < repeat; r++)
-			memcpy(c->input + one * (size_t)r, c->val[i], one);
-		c->input[c->input_len] = '\0';
-	}
-	if (!c->input)
-		fail_msg("%s: no input: line", name);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(((const struct tcase *)a)->name, ((const struct tcase *)b)->name);
-}
-
-static const char *cases_dir(void)
-{
-	const char *d = getenv("POS_QUERY_CASES");
-	return d && *d ? d : "tests/data/query";
-}
-
-static struct cases load_cases(void)
-{
-	const char *dir = cases_dir();
-	DIR *d = opendir(dir);
-	if (!d)
-		fail_msg("cannot open the case directory %s (set POS_QUERY_CASES or run "
-			 "from the repository root)", dir);
-	struct cases cs = {NULL, 0};
-	size_t cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		size_t len = strlen(e->d_name);
-		if (len < 6 || strcmp(e->d_name + len - 5, ".case") != 0)
-			continue;
-		if (cs.n == cap) {
-			cap = cap ? cap * 2 : 64;
-			cs.v = realloc(cs.v, cap * sizeof(*cs.v));
-			assert_non_null(cs.v);
-		}
-		load_case(dir, e->d_name, &cs.v[cs.n++]);
-	}
-	closedir(d);
-	qsort(cs.v, cs.n, sizeof(*cs.v), cmp_names);
-	return cs;
-}
-
-static void free_cases(struct cases *cs)
-{
-	for (size_t i = 0; i < cs->n; i++) {
-		for (size_t k = 0; k < cs->v[i].n; k++) {
-			free(cs->v[i].key[k]);
-			free(cs->v[i].val[k]);
-		}
-		free(cs->v[i].input);
-	}
-	free(cs->v);
+	return datacase_load(datacase_dir("POS_QUERY_CASES", "tests/data/query"));
 }
 
 /* ---- checking one case --------------------------------------------------- */
@@ -222,7 +51,7 @@ static void join(char *out, size_t cap, const char **l, size_t n)
 	}
 }
 
-static int check(const struct tcase *c, const char *what, const char *want,
+static int check(const struct datacase *c, const char *what, const char *want,
 		 const char *got)
 {
 	if (strcmp(want, got) == 0)
@@ -233,13 +62,13 @@ static int check(const struct tcase *c, const char *what, const char *want,
 }
 
 /* Compares an always-checked field: an absent line means "". */
-static int check_field(const struct tcase *c, const char *key, const char *got)
+static int check_field(const struct datacase *c, const char *key, const char *got)
 {
-	const char *want = case_get(c, key);
+	const char *want = datacase_get(c, key);
 	return check(c, key, want ? want : "", got);
 }
 
-static int check_time(const struct tcase *c, const char *key, int64_t t)
+static int check_time(const struct datacase *c, const char *key, int64_t t)
 {
 	char buf[POS_TIME_FMT_LEN] = "";
 	if (t != POS_TIME_NONE)
@@ -247,10 +76,10 @@ static int check_time(const struct tcase *c, const char *key, int64_t t)
 	return check_field(c, key, buf);
 }
 
-static int check_fts(const struct tcase *c, struct pos_arena *a,
+static int check_fts(const struct datacase *c, struct pos_arena *a,
 		     const struct pos_query *q, const char *key, bool stop)
 {
-	const char *want = case_get(c, key), *match;
+	const char *want = datacase_get(c, key), *match;
 	if (!want)
 		return 0;
 	if (pos_query_fts_match(a, q, stop, &match) != POS_OK)
@@ -259,7 +88,7 @@ static int check_fts(const struct tcase *c, struct pos_arena *a,
 }
 
 /* Runs one case; returns the number of mismatches (reported on stderr). */
-static int run_case(const struct tcase *c)
+static int run_case(const struct datacase *c)
 {
 	static char got[128 * 1024];
 	struct pos_arena *a = pos_arena_new();
@@ -270,7 +99,7 @@ static int run_case(const struct tcase *c)
 	pos_error_clear(&err);
 	enum pos_err rc = pos_query_parse(a, c->input, c->input_len, &q, &err);
 
-	const char *want_err = case_get(c, "error");
+	const char *want_err = datacase_get(c, "error");
 	if (want_err || rc != POS_OK) {
 		if (rc == POS_OK)
 			snprintf(got, sizeof(got), "ok");
@@ -295,7 +124,7 @@ static int run_case(const struct tcase *c)
 	bad += check_field(c, "source", q.source ? q.source : "");
 	bad += check_time(c, "after", q.after);
 	bad += check_time(c, "before", q.before);
-	if (case_get(c, "text"))
+	if (datacase_get(c, "text"))
 		bad += check_field(c, "text", q.text);
 	bad += check_fts(c, a, &q, "fts", false);
 	bad += check_fts(c, a, &q, "fts-stop", true);
@@ -305,12 +134,12 @@ static int run_case(const struct tcase *c)
 
 static void cases_parse_as_expected(void **state)
 {
-	struct cases cs = load_cases();
+	struct datacases cs = load_cases();
 	int bad = 0;
 	assert_true(cs.n >= 30);
 	for (size_t i = 0; i < cs.n; i++)
 		bad += run_case(&cs.v[i]);
-	free_cases(&cs);
+	datacase_free(&cs);
 	if (bad)
 		fail_msg("%d mismatches in the query cases (see above)", bad);
 }
@@ -392,13 +221,13 @@ static int fts_accepts(sqlite3 *db, const char *label, const char *q, size_t len
 
 static void cases_fts5_accepts_every_match(void **state)
 {
-	struct cases cs = load_cases();
+	struct datacases cs = load_cases();
 	sqlite3 *db = fts_open();
 	int bad = 0;
 	for (size_t i = 0; i < cs.n; i++)
 		bad += fts_accepts(db, cs.v[i].name, cs.v[i].input, cs.v[i].input_len);
 	sqlite3_close(db);
-	free_cases(&cs);
+	datacase_free(&cs);
 	assert_int_equal(bad, 0);
 }
 
