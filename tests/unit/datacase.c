@@ -129,18 +129,15 @@ static int cmp_names(const void *a, const void *b)
 		      ((const struct datacase *)b)->name);
 }
 
-const char *datacase_dir(const char *env, const char *fallback)
+struct datacases datacase_load(const char *env, const char *fallback)
 {
-	const char *d = getenv(env);
-	return d && *d ? d : fallback;
-}
-
-struct datacases datacase_load(const char *dir)
-{
+	const char *dir = getenv(env);
+	if (!dir || !*dir)
+		dir = fallback;
 	DIR *d = opendir(dir);
 	if (!d)
-		fail_msg("cannot open the case directory %s (run from the repository "
-			 "root or set its variable)", dir);
+		fail_msg("cannot open the case directory %s (set %s or run from the "
+			 "repository root)", dir, env);
 	struct datacases cs = {NULL, 0};
 	size_t cap = 0;
 	struct dirent *e;

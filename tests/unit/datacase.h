@@ -33,12 +33,10 @@ struct datacases {
 	size_t n;
 };
 
-/* The directory named by environment variable `env` if set and non-empty,
- * else `fallback` (relative to the working directory). */
-const char *datacase_dir(const char *env, const char *fallback);
-
-/* Loads every `*.case` file of `dir`; free with datacase_free. */
-struct datacases datacase_load(const char *dir);
+/* Loads every `*.case` file of the directory named by environment variable
+ * `env` if set and non-empty, else of `fallback` (relative to the working
+ * directory). Free with datacase_free. */
+struct datacases datacase_load(const char *env, const char *fallback);
 
 /* The first value of `key` in `c`, or NULL. */
 const char *datacase_get(const struct datacase *c, const char *key);

@@ -189,8 +189,7 @@ static int run_case(const struct datacase *c)
 
 static void cases_extract_as_expected(void **state)
 {
-	struct datacases cs =
-		datacase_load(datacase_dir("POS_EXTRACT_CASES", "tests/data/extract"));
+	struct datacases cs = datacase_load("POS_EXTRACT_CASES", "tests/data/extract");
 	int bad = 0;
 	assert_true(cs.n >= 40);
 	for (size_t i = 0; i < cs.n; i++)

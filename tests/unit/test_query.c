@@ -35,7 +35,7 @@
 
 static struct datacases load_cases(void)
 {
-	return datacase_load(datacase_dir("POS_QUERY_CASES", "tests/data/query"));
+	return datacase_load("POS_QUERY_CASES", "tests/data/query");
 }
 
 /* ---- checking one case --------------------------------------------------- */
