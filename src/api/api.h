@@ -53,14 +53,14 @@ void pos_api_chat_history(struct pos_server *srv, struct pos_req *r);
 void pos_api_chat_suggestions(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r);
 void pos_api_job_get(struct pos_server *srv, struct pos_req *r);
-/* sync.c (branch sync) */
+/* sync.c */
 void pos_api_sync_sources_list(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_sources_create(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_sources_get(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_sources_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_start(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_status(struct pos_server *srv, struct pos_req *r);
-/* shares.c (guard): sharing, and the recipient's side of the memory routes */
+/* shares.c: sharing, and the recipient's side of the memory routes */
 void pos_api_memory_share(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_unshare(struct pos_server *srv, struct pos_req *r);
 /* Answers GET /api/memories/{id} for a memory shared with the caller;

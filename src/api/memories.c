@@ -82,7 +82,7 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		return;
 	}
-	/* sharing (guard): ?shared=with_me lists what others shared */
+	/* sharing: ?shared=with_me lists what others shared */
 	const char *shared = pos_req_param(r, "shared");
 	if (shared) {
 		if (strcmp(shared, "with_me") != 0)
@@ -136,7 +136,7 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id,
 			   pos_req_path(r, 0), &m, &err)) {
-		/* sharing (guard): a memory shared with the caller */
+		/* sharing: a memory shared with the caller */
 		if (err.code != POS_ERR_NOT_FOUND || !pos_api_shared_read(srv, r, pos_req_path(r, 0)))
 			pos_reply_error(r, &err);
 		return;

@@ -50,7 +50,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/chat/suggestions", pos_api_chat_suggestions, BEARER, 64 * KiB),
 	ROUTE("GET", "/api/jobs/{id}", pos_api_job_get, BEARER, 0),
 
-	/* sync (branch sync) */
+	/* sync (docs/SYNC.md) */
 	ROUTE("GET", "/api/sync/sources", pos_api_sync_sources_list, BEARER, 0),
 	ROUTE("POST", "/api/sync/sources", pos_api_sync_sources_create, BEARER, 64 * KiB),
 	ROUTE("GET", "/api/sync/sources/{id}", pos_api_sync_sources_get, BEARER, 0),
@@ -58,7 +58,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/sync/start", pos_api_sync_start, BEARER, 4 * KiB),
 	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
 
-	/* sharing (guard; docs/SECURITY.md) */
+	/* sharing (docs/SECURITY.md) */
 	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),
 	ROUTE("DELETE", "/api/memories/{id}/share/{email}", pos_api_memory_unshare, BEARER, 0),
 };

@@ -86,7 +86,7 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 	req.offset = req.filters.offset;
 	const char *ex = pos_req_param(r, "explain");
 	bool explain = ex && (!strcmp(ex, "1") || !strcmp(ex, "true"));
-	/* sharing (guard): include_shared=true adds memories shared with the caller */
+	/* sharing: include_shared=true adds memories shared with the caller */
 	const char *inc = pos_req_param(r, "include_shared");
 	if (inc && strcmp(inc, "false") != 0 && strcmp(inc, "0") != 0) {
 		if (strcmp(inc, "true") != 0 && strcmp(inc, "1") != 0)

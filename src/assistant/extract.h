@@ -1,6 +1,6 @@
 /*
  * extract.h — turning a conversation into memories of their own: facts,
- * tasks, events and follow-ups (issue 4, "Memorize").
+ * tasks, events and follow-ups ("Memorize", docs/ASSISTANT.md).
  *
  * Two pure front ends produce the same result type:
  *  - pos_extract_rules(): a rule-based extractor for English, used when no

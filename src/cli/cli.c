@@ -37,7 +37,7 @@ static const struct pos_cli_cmd commands[] = {
 	 "quick_check (integrity_check with --full), checks counters and foreign\n"
 	 "keys, and prints counts. Exit status 0 when healthy, 1 otherwise.\n",
 	 pos_cli_doctor},
-	/* sync (branch sync) */
+	/* sync (docs/SYNC.md) */
 	{"import", "import mail, calendars or notes: import mbox|maildir|ics|markdown PATH",
 	 "usage: personalos import mbox|maildir|ics|markdown PATH [--data DIR] [--user EMAIL]\n"
 	 "       personalos import KIND PATH --server URL --token TOKEN\n"

@@ -304,7 +304,7 @@ static const char m10_crypt[] =
 	" END;";
 
 /*
- * Version 11 (guard): sharing. One row per (memory, recipient), looked up
+ * Version 11: sharing. One row per (memory, recipient), looked up
  * by recipient for "shared with me"; memories.shared_with (the emails, in
  * the memory JSON) is derived from it by the store on every change. Shares
  * already written into the JSON column by older data are carried over for

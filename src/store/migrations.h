@@ -2,7 +2,7 @@
  * migrations.h — the numbered schema migrations of the SQLite store.
  *
  * Migrations are listed in ascending version order; numbers may have gaps
- * (branches reserve numbers). Every step whose version is not yet recorded
+ * (a number may be taken by a step still being written). Every step whose version is not yet recorded
  * in `schema_migrations` is applied in order, all pending ones in one
  * transaction, when the store opens; each is recorded with its time. A
  * migration is never edited after release: a change is a new migration.

@@ -328,7 +328,7 @@ static enum pos_err migrate(sqlite3 *db, struct pos_error *err)
 		goto out;
 	}
 	/* Every step not yet recorded, not only those above the newest: a
-	 * numbered step merged later than a higher one still runs (guard). */
+	 * numbered step added later than a higher one still runs. */
 	if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?1",
 			       -1, &done, NULL) != SQLITE_OK) {
 		rc = pos_error_set(err, POS_ERR_STORE, NULL,
@@ -1061,7 +1061,7 @@ static const struct pos_store_ops sq_ops = {
 	.sync_log_list = sq_sync_log_list,
 	.sync_refs_lookup = sq_sync_refs_lookup,
 	.sync_refs_list = sq_sync_refs_list,
-	/* sharing (guard) */
+	/* sharing */
 	.share_add = sq_share_add,
 	.share_remove = sq_share_remove,
 	.shared_get = sq_shared_get,

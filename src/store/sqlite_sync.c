@@ -328,7 +328,7 @@ enum pos_err sq_sync_refs_lookup(struct pos_store *base, struct pos_arena *a,
 	json_decref(arr);
 	if (!ids)
 		return POS_ERR_NOMEM;
-	/* CROSS JOIN pins the order (cal): without statistics SQLite put
+	/* CROSS JOIN pins the order: without statistics SQLite put
 	 * memories outside and scanned every memory of the source per batch,
 	 * which made a large import quadratic. */
 	sqlite3_stmt *st = prep(c, "SELECT j.key, m.id, m.seq, m.sync_version FROM json_each(?3) j"

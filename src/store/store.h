@@ -639,7 +639,7 @@ struct pos_store_ops {
 	enum pos_err (*sync_refs_list)(struct pos_store *s, struct pos_arena *a,
 				       const char *user_id, const char *source_id,
 				       struct pos_sync_ref **out, size_t *n);
-	/* ---- sharing (guard; docs/SECURITY.md) ----
+	/* ---- sharing (docs/SECURITY.md) ----
 	 * A memory is shared by its owner with other users, who may read it
 	 * but never change it. memories.shared_with (the recipients' emails,
 	 * sorted) is kept in step with the shares in the same transaction. */

@@ -9,8 +9,8 @@
 // Environment: POS_BIN (the binary), POS_WEB_ROOT (default web/dist),
 // POS_CHROMIUM (default /usr/bin/chromium), POS_E2E_ARTIFACTS.
 // Exit status: 0 passed, 1 failed, 77 skipped (no build or no browser).
-// The chat step skips itself, saying why, only while POST /api/chat/message
-// answers 404 (the endpoint is not on every branch yet).
+// The chat step skips itself, saying why, if POST /api/chat/message
+// answers 404.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
