@@ -161,7 +161,7 @@ void pos_api_login(struct pos_server *srv, struct pos_req *r)
 		goto out;
 	struct pos_user u;
 	struct pos_tokens t;
-	/* Login lockout (guard, docs/SECURITY.md): checked before any hashing,
+	/* Login lockout (docs/SECURITY.md): checked before any hashing,
 	 * keyed by the normalized email so case games do not reset it. */
 	char norm[256];
 	struct pos_error nerr;

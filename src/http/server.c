@@ -311,7 +311,7 @@ static bool authenticate(struct pos_server *srv, struct pos_req *r)
 	return true;
 }
 
-/* ---- security hooks (guard): rate limits, CORS preflight ---- */
+/* ---- security hooks: rate limits, CORS preflight ---- */
 
 /* register, login and refresh draw from the stricter auth limit. */
 static bool is_auth_route(const struct pos_route *rt)
@@ -321,7 +321,7 @@ static bool is_auth_route(const struct pos_route *rt)
 }
 
 /* True when the request was answered (preflight or 429). */
-static bool guard_before_auth(struct pos_server *srv, struct pos_req *r)
+static bool limit_before_auth(struct pos_server *srv, struct pos_req *r)
 {
 	/* Every request counts against its address, unknown routes and
 	 * preflights included: scanners and floods pay like everyone. */
@@ -341,7 +341,7 @@ static bool guard_before_auth(struct pos_server *srv, struct pos_req *r)
 	return false;
 }
 
-static bool guard_after_auth(struct pos_server *srv, struct pos_req *r)
+static bool limit_after_auth(struct pos_server *srv, struct pos_req *r)
 {
 	unsigned wait = pos_rl_check(&srv->rl, POS_RL_USER, r->principal.user_id,
 				     strlen(r->principal.user_id), r->start_us);
@@ -354,7 +354,7 @@ static bool guard_after_auth(struct pos_server *srv, struct pos_req *r)
 
 static void dispatch(struct pos_server *srv, struct pos_req *r)
 {
-	if (guard_before_auth(srv, r))
+	if (limit_before_auth(srv, r))
 		return;
 	if (!r->route) {
 		if (r->allow)
@@ -371,7 +371,7 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL, NULL);
 		return;
 	}
-	if (r->have_principal && guard_after_auth(srv, r))
+	if (r->have_principal && limit_after_auth(srv, r))
 		return;
 	if (r->route->auth == POS_ROUTE_SESSION && r->principal.personal) {
 		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
@@ -435,7 +435,7 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if ((r->status == 405 || r->preflight) && r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-	/* security (guard): Retry-After and CORS */
+	/* security: Retry-After and CORS */
 	if (r->status == 429 && r->retry_after) {
 		char ra[16];
 		snprintf(ra, sizeof(ra), "%u", r->retry_after);
@@ -482,7 +482,7 @@ static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *co
 	r->url = pos_arena_strdup(a, url);
 	r->route_index = srv->n_routes;
 	r->route = route_find(srv, r, method, url, &r->route_index, &r->allow);
-	/* security (guard): who is asking, and from which web origin */
+	/* security: who is asking, and from which web origin */
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	pos_rl_client_from_sockaddr(&r->client, ci ? ci->client_addr : NULL);
@@ -634,7 +634,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pos_warn("http: %s", msg);
 }
 
-/* ---- TLS (guard) ---- */
+/* ---- TLS ---- */
 
 #define TLS_FILE_MAX (1024 * 1024)
 
@@ -702,7 +702,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->started_us = pos_now_us();
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->inflight, 0);
-	/* security (guard): limits, CORS list and TLS files first — a bad
+	/* security: limits, CORS list and TLS files first — a bad
 	 * setting stops the start before anything is opened. */
 	enum pos_err rc = pos_cors_parse(&srv->cors, cfg->cors_origins, err);
 	char *tls_cert = NULL, *tls_key = NULL;
@@ -809,7 +809,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 			 MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
 			 (tls_cert ? MHD_USE_TLS : 0);
-	/* security (guard): with TLS the key and certificate come first; an
+	/* security: with TLS the key and certificate come first; an
 	 * MHD_OPTION_END there ends the list for plain HTTP. */
 	struct MHD_OptionItem tls_opts[] = {
 		{tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls_cert},

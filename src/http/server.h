@@ -88,7 +88,7 @@ struct pos_req {
 	void *defer_ctx;
 	bool deferred, queued;
 	struct pos_stream *stream;
-	/* ---- security (guard): client identity, 429, CORS ---- */
+	/* ---- security: client identity, 429, CORS ---- */
 	struct pos_rl_client client;  /* for per-address limits */
 	unsigned retry_after;         /* seconds, sent as Retry-After with 429 */
 	const char *cors_origin;      /* Access-Control-Allow-Origin, NULL: none */
@@ -115,7 +115,7 @@ struct pos_server {
 	 * decorator over the backend (docs/ENCRYPTION.md) */
 	struct pos_encsvc enc;
 	struct pos_sync *sync;        /* sync sources and scheduler (src/sync) */
-	/* ---- security (guard): rate limits and CORS allow-list ---- */
+	/* ---- security: rate limits and CORS allow-list ---- */
 	struct pos_ratelimit rl;
 	struct pos_cors cors;
 	char *tls_pem[2];             /* certificate and key text, or NULL */

@@ -9,11 +9,11 @@
 #include <string.h>
 
 const struct pos_sync_adapter *const pos_sync_adapters[] = {
-	/* mail (branch sync) */
+	/* mail */
 	&pos_sync_mbox,
 	&pos_sync_maildir,
 	&pos_sync_imap,
-	/* calendars and notes (branch cal) */
+	/* calendars and notes */
 	&pos_sync_ics_file,
 	&pos_sync_ics_url,
 	&pos_sync_caldav,
