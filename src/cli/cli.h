@@ -1,6 +1,6 @@
 /*
  * cli.h — the `personalos` command line: one table of subcommands (serve,
- * user, doctor, version, help), each with its usage text and runner.
+ * user, doctor, import, version, help), each with its usage text and runner.
  * Runners return the process exit status: 0 success, 1 failure, 2 usage.
  */
 #ifndef POS_CLI_CLI_H
@@ -22,9 +22,11 @@ int pos_cli_main(int argc, char **argv);
 
 /*
  * Shared option parsing for subcommands: builds the configuration from
- * defaults, --config/PERSONALOS_CONFIG, the environment, then --data,
- * --listen and --config flags in argv (consumed). Other arguments are left
- * in argv[1..*argc). Prints the problem and returns 2 on a bad option.
+ * defaults, the file of --config FILE (or PERSONALOS_CONFIG), the
+ * environment, then the option table's flags (--data, --listen, --web; see
+ * pos_config_load_flags), later wins. --config and those flags are
+ * consumed; other arguments are left in argv[1..*argc). Prints the problem
+ * and returns 2 on a bad option, else 0.
  */
 int pos_cli_config(int *argc, char **argv, struct pos_config *cfg,
 		   const char *usage);
