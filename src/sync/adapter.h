@@ -23,7 +23,7 @@
 
 #include "base/err.h"
 
-/* One item from a source, already transformed (see issue: email/event text). */
+/* One item from a source, already transformed (docs/SYNC.md, "What a memory looks like"). */
 struct pos_sync_item {
 	const char *external_id;    /* stable within the source: Message-ID,
 				     * event UID (+ RECURRENCE-ID), relative path */
