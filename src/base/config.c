@@ -121,7 +121,7 @@ static const struct pos_config_option options[] = {
 	 * empty defaults are filled in by assistant/memu.c. */
 	OPT_X("memu_api_key", "MEMU_API_KEY", "MEMUU_API_KEY", NULL, STRING, 0, 0,
 	      memu_api_key, NULL,
-	      "MemU Cloud API key; enables MemU (also read from MEMUU_API_KEY; never logged)"),
+	      "MemU Cloud API key; enables MemU (never logged)"),
 	OPT("memu_base_url", "MEMUU_BASE_URL", STRING, 0, 0, memu_base_url, NULL,
 	    "MemU API base URL (default https://api.memu.so)"),
 	OPT("memu_agent_id", "MEMUU_AGENT_ID", STRING, 0, 0, memu_agent_id, NULL,
@@ -532,6 +532,8 @@ void pos_config_print_help(FILE *out)
 {
 	fprintf(out, "Configuration (config file key, environment variable):\n");
 	for (size_t i = 0; i < N_OPTIONS; i++)
-		fprintf(out, "  %-28s %-32s %s\n", options[i].name,
-			options[i].env, options[i].help);
+		fprintf(out, "  %-28s %-32s %s%s%s%s%s\n", options[i].name,
+			options[i].env, options[i].help,
+			options[i].flag ? "; flag " : "", options[i].flag ? options[i].flag : "",
+			options[i].env2 ? "; or " : "", options[i].env2 ? options[i].env2 : "");
 }

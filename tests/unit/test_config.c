@@ -387,7 +387,13 @@ static void help_lists_every_row(void **state)
 		assert_non_null(strstr(text, o[i].name));
 		assert_non_null(strstr(text, o[i].env));
 		assert_non_null(strstr(text, o[i].help));
+		if (o[i].flag) {
+			char want[64];
+			snprintf(want, sizeof(want), "; flag %s\n", o[i].flag);
+			assert_non_null(strstr(text, want));
+		}
 	}
+	assert_non_null(strstr(text, "; flag --web\n"));
 	free(text);
 }
 
