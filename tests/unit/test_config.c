@@ -144,10 +144,11 @@ static const char *other_value(const struct pos_config_option *o,
 		return "/some/where";
 	case POS_CFG_BOOL:
 		return *(const bool *)((const char *)d + o->offset) ? "off" : "on";
-	default:
-		snprintf(buf, cap, "%lld", o->def && !strcmp(o->def, "0") ? o->max
-			 : o->def && atof(o->def) == (double)o->min ? o->max : o->min);
+	default: {
+		double def = o->def ? strtod(o->def, NULL) : 0;
+		snprintf(buf, cap, "%lld", def == (double)o->min ? o->max : o->min);
 		return buf;
+	}
 	}
 }
 

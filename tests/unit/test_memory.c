@@ -182,12 +182,14 @@ static void limits_are_checked(void **state)
 			 POS_ERR_INVALID_FIELD);
 	json_decref(j);
 	/* metadata nested 17 deep */
-	char deep[256] = "{\"content\":\"x\",\"metadata\":";
+	char deep[256];
+	size_t at = (size_t)snprintf(deep, sizeof(deep), "{\"content\":\"x\",\"metadata\":");
 	for (int i = 0; i < 17; i++)
-		strncat(deep, "{\"a\":", sizeof(deep) - strlen(deep) - 1);
-	strncat(deep, "1", sizeof(deep) - strlen(deep) - 1);
+		at += (size_t)snprintf(deep + at, sizeof(deep) - at, "{\"a\":");
+	at += (size_t)snprintf(deep + at, sizeof(deep) - at, "1");
 	for (int i = 0; i < 18; i++)
-		strncat(deep, "}", sizeof(deep) - strlen(deep) - 1);
+		at += (size_t)snprintf(deep + at, sizeof(deep) - at, "}");
+	assert_true(at < sizeof(deep));
 	assert_int_equal(create(f, f->alice, deep, NULL), POS_ERR_INVALID_FIELD);
 	assert_string_equal(f->err.field, "metadata");
 	assert_int_equal(stored(f), 0);
