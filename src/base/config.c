@@ -137,6 +137,9 @@ static const struct opt options[] = {
 	 "PEM certificate (chain) file: serve HTTPS (needs tls_key; default plain HTTP)"},
 	{"tls_key", "PERSONALOS_TLS_KEY", OPT_STRING, 0, 0,
 	 "PEM private key file for tls_cert"},
+	/* ---- outbound connections (net, docs/SECURITY.md) ---- */
+	{"egress_allow", "PERSONALOS_EGRESS_ALLOW", OPT_STRING, 0, 0,
+	 "private/loopback destinations sync sources may reach: comma-separated HOST, HOST:PORT, CIDR, CIDR:PORT, [V6CIDR]:PORT (default none; llm_url, embed_url, memu_base_url are always allowed)"},
 };
 
 void pos_config_defaults(struct pos_config *c)
@@ -247,6 +250,7 @@ static char *string_field(struct pos_config *c, const char *key, size_t *cap)
 	STRING_FIELD("cors_origins", cors_origins)
 	STRING_FIELD("tls_cert", tls_cert)
 	STRING_FIELD("tls_key", tls_key)
+	STRING_FIELD("egress_allow", egress_allow)
 	return NULL;
 }
 

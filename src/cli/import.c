@@ -105,7 +105,8 @@ static int import_local(const struct pos_config *cfg, const char *kind, const ch
 		}
 		u = all[0];
 	}
-	if (pos_sync_new(st, &mem, false, &sync, &err)) {
+	if (pos_sync_new(st, &mem, false, &sync, &err) ||
+	    pos_sync_set_egress(sync, cfg->egress_allow, &err)) {
 		fprintf(stderr, "personalos: %s\n", err.message);
 		goto out;
 	}

@@ -23,6 +23,8 @@
 
 #include "base/err.h"
 
+struct pos_egress;
+
 /* One item from a source, already transformed (see issue: email/event text). */
 struct pos_sync_item {
 	const char *external_id;    /* stable within the source: Message-ID,
@@ -64,6 +66,10 @@ struct pos_sync_sink {
 	void (*complete)(void *ctx);
 	/* True when the run should stop early (shutdown, source deleted). */
 	bool (*cancelled)(void *ctx);
+	/* The server's egress allowlist for outbound connections (net/egress.h,
+	 * NULL: public addresses only). Every connection an adapter opens goes
+	 * through net/http.h as POS_NET_USER with this policy. */
+	const struct pos_egress *egress;
 };
 
 struct pos_sync_adapter {
