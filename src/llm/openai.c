@@ -316,7 +316,7 @@ static enum pos_err remote_complete(struct pos_llm *l, struct pos_arena *a,
 		.timeout_ms = (long)l->timeout_s * 1000,
 		.idle_timeout_s = (long)l->idle_timeout_s,
 		/* a stream carries the answer several times over in its framing */
-		.max_bytes = POS_LLM_ANSWER_MAX * 16,
+		.max_bytes = POS_LLM_ANSWER_MAX * 64,
 		.on_data = on_data, .cancelled = on_cancel, .ctx = &x,
 	};
 	struct pos_http_resp hresp;
