@@ -33,13 +33,15 @@ HTTP_SECRET = "ZZHTTP-BODY-5520"  # in an HTTP error body
 
 
 class CountingHttp:
-    """An HTTP server on 127.0.0.1 that counts requests. /feed.ics is a
-    calendar; /redirect?to=URL answers 302 to URL; anything else 500 with a
-    distinctive body."""
+    """An HTTP server on 127.0.0.1 that counts requests and keeps their
+    Authorization headers. /feed.ics is a calendar; /redirect?to=URL answers
+    302 to URL; /auth-redirect?to=URL the same once Basic credentials came
+    (401 before); anything else 500 with a distinctive body."""
 
     def __init__(self):
         owner = self
         self.count = 0
+        self.auth = []
         self.lock = threading.Lock()
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -52,11 +54,25 @@ class CountingHttp:
             def _any(self):
                 with owner.lock:
                     owner.count += 1
+                    owner.auth.append(self.headers.get("Authorization"))
                 n = int(self.headers.get("Content-Length") or 0)
                 if n:
                     self.rfile.read(n)
                 if self.path.startswith("/feed.ics"):
                     body, status, ctype = FEED.encode(), 200, "text/calendar"
+                elif (self.path.startswith("/auth-redirect?to=")
+                      and not self.headers.get("Authorization")):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="t"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                elif self.path.startswith("/auth-redirect?to="):
+                    self.send_response(302)
+                    self.send_header("Location", self.path[len("/auth-redirect?to="):])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 elif self.path.startswith("/redirect?to="):
                     self.send_response(302)
                     self.send_header("Location", self.path[len("/redirect?to="):])
@@ -161,11 +177,12 @@ class EgressTest(harness.ApiTestCase):
     def setUpClass(cls):
         harness.require_local("the server must reach this test's own listeners")
         cls.allowed = CountingHttp()
+        cls.allowed2 = CountingHttp()
         cls.denied = CountingHttp()
         cls.tcp = TcpCounter()
         cls.imap_ok = TcpCounter(imap=True)
-        cls.server_env = {"PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d, 127.0.0.1:%d"
-                          % (cls.allowed.port, cls.imap_ok.port)}
+        cls.server_env = {"PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d, 127.0.0.1:%d 127.0.0.1:%d"
+                          % (cls.allowed.port, cls.allowed2.port, cls.imap_ok.port)}
         try:
             super().setUpClass()
         except BaseException:
@@ -174,7 +191,7 @@ class EgressTest(harness.ApiTestCase):
 
     @classmethod
     def _stop_listeners(cls):
-        for s in (cls.allowed, cls.denied, cls.tcp, cls.imap_ok):
+        for s in (cls.allowed, cls.allowed2, cls.denied, cls.tcp, cls.imap_ok):
             s.stop()
 
     @classmethod
@@ -282,6 +299,18 @@ class EgressTest(harness.ApiTestCase):
             WINDOW, url=self.allowed.url("/redirect?to=" + self.allowed.url("/feed.ics"))))
         s, _ = self.finished(src["id"])
         self.assertEqual(s["status"], "ok", s)
+
+    def test_credentials_are_not_sent_to_another_origin(self):
+        before = len(self.allowed2.auth)
+        src = self.create_source("ics_url", dict(
+            WINDOW, url=self.allowed.url("/auth-redirect?to=" + self.allowed2.url("/feed.ics")),
+            user="alice", password="cal-pass-3"))
+        s, _ = self.finished(src["id"])
+        self.assertEqual(s["status"], "ok", s)
+        self.assertIsNotNone(self.allowed.auth[-1])  # the first origin got them
+        second = self.allowed2.auth[before:]
+        self.assertTrue(second)
+        self.assertEqual(second, [None] * len(second))
 
     def test_imap_on_loopback_is_refused_before_connecting(self):
         before = self.tcp.accepts
