@@ -300,6 +300,18 @@ class EgressTest(harness.ApiTestCase):
         s, _ = self.finished(src["id"])
         self.assertEqual(s["status"], "ok", s)
 
+    def test_redirects_are_capped(self):
+        # A chain of 7 redirects on the allowed port: more than the 5 allowed.
+        url = self.allowed.url("/feed.ics")
+        for _ in range(7):
+            url = self.allowed.url("/redirect?to=" + url)
+        before = self.allowed.count
+        src = self.create_source("ics_url", dict(WINDOW, url=url))
+        s, _ = self.finished(src["id"])
+        self.assertEqual(s["status"], "error", s)
+        self.assertIn("redirected too often", s["error_message"])
+        self.assertEqual(self.allowed.count - before, 6)  # the first hop and 5 more
+
     def test_credentials_are_not_sent_to_another_origin(self):
         before = len(self.allowed2.auth)
         src = self.create_source("ics_url", dict(
