@@ -162,7 +162,9 @@ def imap_bench(binary, folder_size, rounds):
             with open(p, "wb") as f:
                 f.write(data)
             os.chown(p, st.st_uid, st.st_gid)
-        with harness.Server(external_ok=False) as srv:
+        # Dovecot is on loopback: the egress policy needs its port named.
+        env = {"PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d" % dv.port}
+        with harness.Server(env=env, external_ok=False) as srv:
             api = harness.Api(srv.base_url)
             tok = api.register(harness.unique_email())["access_token"]
             t = time.perf_counter()

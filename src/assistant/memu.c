@@ -1,14 +1,12 @@
 /*
  * memu.c — the MemU Cloud API v3 client (assistant/memu.h): request bodies
- * written with the streaming JSON writer, one libcurl transfer per call
- * from a small handle pool, and lenient but careful reading of every
+ * written with the streaming JSON writer, one transfer per call through the
+ * one outbound client (net/http.h: operator trust, a small kept-alive pool), and lenient but careful reading of every
  * answer, since whatever MemU sends is untrusted input.
  */
 #include "assistant/memu.h"
 
-#include <curl/curl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +17,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/json.h"
+#include "net/http.h"
 
 #ifndef POS_VERSION
 #define POS_VERSION "dev"
@@ -34,10 +33,8 @@ struct pos_memu {
 	char *base;              /* base URL without trailing '/' */
 	char *agent_id, *agent_name;
 	long timeout_ms;
-	struct curl_slist *headers; /* read-only after creation, shared */
-	pthread_mutex_t lock;    /* guards the pool */
-	CURL *idle[POOL_SIZE];
-	size_t n_idle;
+	char *headers[5];        /* NULL-terminated; read-only after creation */
+	struct pos_http_pool *pool; /* kept-alive handles */
 };
 
 /* ---- small helpers ---- */
@@ -141,34 +138,6 @@ static bool good_url(const char *u)
 	return skip && u[skip] && u[skip] != '/';
 }
 
-/* ---- curl handles ---- */
-
-static CURL *handle_get(struct pos_memu *m)
-{
-	CURL *h = NULL;
-	pthread_mutex_lock(&m->lock);
-	if (m->n_idle)
-		h = m->idle[--m->n_idle];
-	pthread_mutex_unlock(&m->lock);
-	if (h) {
-		curl_easy_reset(h);
-		return h;
-	}
-	return curl_easy_init();
-}
-
-static void handle_put(struct pos_memu *m, CURL *h)
-{
-	pthread_mutex_lock(&m->lock);
-	if (m->n_idle < POOL_SIZE) {
-		m->idle[m->n_idle++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&m->lock);
-	if (h)
-		curl_easy_cleanup(h);
-}
-
 /* ---- one request ---- */
 
 struct xfer {
@@ -176,15 +145,15 @@ struct xfer {
 	enum pos_err write_rc;
 };
 
-static size_t on_write(char *p, size_t size, size_t n, void *arg)
+static bool on_data(void *arg, long status, const char *p, size_t n)
 {
 	struct xfer *x = arg;
-	enum pos_err rc = pos_buf_add(x->resp, p, size * n);
+	enum pos_err rc = pos_buf_add(x->resp, p, n);
 	if (rc) {
-		x->write_rc = rc;
-		return 0; /* curl stops with CURLE_WRITE_ERROR */
+		x->write_rc = rc; /* the size cap is net/http's max_bytes */
+		return false;
 	}
-	return size * n;
+	return true;
 }
 
 /* " (name)" from an error body when it holds a safe identifier: FastAPI's
@@ -227,58 +196,41 @@ static enum pos_err call(struct pos_memu *m, const char *path,
 		pos_buf_free(&url);
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, "MemU: out of memory");
 	}
-	CURL *h = handle_get(m);
-	if (!h) {
-		pos_buf_free(&url);
-		return pos_error_set(err, POS_ERR_NOMEM, NULL,
-				     "MemU: cannot start a transfer");
-	}
-	char errbuf[CURL_ERROR_SIZE] = "";
 	struct xfer x = {resp, POS_OK};
 	long connect_ms = m->timeout_ms < CONNECT_MS_CAP ? m->timeout_ms
 							 : CONNECT_MS_CAP;
 	pos_buf_reset(resp);
-	curl_easy_setopt(h, CURLOPT_URL, url.data);
-	if (body) {
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-	} else {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, m->headers);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "personalos/" POS_VERSION);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	/* Timeouts in threads need no signals (curl's own advice). */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, m->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	CURLcode cc = curl_easy_perform(h);
-	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	handle_put(m, h);
+	struct pos_http_req req = {
+		.method = body ? "POST" : "GET", .url = url.data,
+		.headers = (const char *const *)m->headers,
+		.body = body ? (body->data ? body->data : "") : NULL,
+		.body_len = body ? body->len : 0,
+		.trust = POS_NET_OPERATOR, /* memu_base_url is the operator's */
+		.connect_timeout_ms = connect_ms, .timeout_ms = m->timeout_ms,
+		.max_bytes = POS_MEMU_MAX_RESPONSE,
+		.on_data = on_data, .ctx = &x,
+	};
+	struct pos_http_resp hr;
+	struct pos_error herr = {0};
+	enum pos_err hrc = pos_http_perform(m->pool, &req, &hr, &herr);
+	long status = hr.status;
+	enum pos_http_fail fail = hr.fail;
+	pos_http_resp_free(&hr);
 	pos_buf_free(&url);
 
-	if (cc == CURLE_WRITE_ERROR && x.write_rc) {
-		if (x.write_rc == POS_ERR_NOMEM)
-			return pos_error_set(err, POS_ERR_NOMEM, NULL,
-					     "MemU: out of memory reading the answer");
+	if (fail == POS_HTTP_NOMEM || x.write_rc == POS_ERR_NOMEM)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL,
+				     "MemU: out of memory reading the answer");
+	if (fail == POS_HTTP_TOO_BIG || x.write_rc)
 		return pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
 				     "MemU: answer larger than %u MiB",
 				     POS_MEMU_MAX_RESPONSE >> 20);
-	}
-	if (cc == CURLE_OPERATION_TIMEDOUT)
+	if (fail == POS_HTTP_TIMEOUT)
 		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
 				     "MemU: timed out after %ld ms", m->timeout_ms);
-	if (cc != CURLE_OK)
+	if (hrc)
 		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
-				     "MemU: cannot reach the server: %.160s",
-				     errbuf[0] ? errbuf : curl_easy_strerror(cc));
+				     "MemU: cannot reach the server: %.160s", herr.message);
 	if (status >= 200 && status < 300)
 		return POS_OK;
 
@@ -407,7 +359,6 @@ enum pos_err pos_memu_new(const struct pos_memu_config *cfg, struct pos_memu **o
 	struct pos_memu *m = pos_calloc(1, sizeof(*m));
 	if (!m)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, "MemU: out of memory");
-	pthread_mutex_init(&m->lock, NULL);
 	m->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : POS_MEMU_DEFAULT_TIMEOUT_MS;
 	size_t blen = strlen(base);
 	while (blen && base[blen - 1] == '/')
@@ -423,21 +374,17 @@ enum pos_err pos_memu_new(const struct pos_memu_config *cfg, struct pos_memu **o
 		"Accept: application/json",
 		"Expect:", /* no 100-continue round trip */
 	};
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		struct curl_slist *s = curl_slist_append(m->headers, fixed[i]);
-		if (!s)
+	size_t nh = 0;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (!(m->headers[nh++] = pos_strdup(fixed[i])))
 			goto fail;
-		m->headers = s;
-	}
-	struct curl_slist *s = NULL;
-	if (!pos_buf_addf(&b, "Authorization: Bearer %s", cfg->api_key))
-		s = curl_slist_append(m->headers, b.data);
-	if (b.data)
-		wipe(b.data, b.len);
-	pos_buf_free(&b);
-	if (!s)
+	if (pos_buf_addf(&b, "Authorization: Bearer %s", cfg->api_key) ||
+	    !(m->headers[nh++] = pos_strdup(b.data)))
 		goto fail;
-	m->headers = s;
+	wipe(b.data, b.len);
+	pos_buf_free(&b);
+	if (!(m->pool = pos_http_pool_new(POOL_SIZE)))
+		goto fail;
 	*out = m;
 	return POS_OK;
 fail:
@@ -452,15 +399,14 @@ void pos_memu_free(struct pos_memu *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->n_idle; i++)
-		curl_easy_cleanup(m->idle[i]);
-	for (struct curl_slist *s = m->headers; s; s = s->next)
-		wipe(s->data, strlen(s->data));
-	curl_slist_free_all(m->headers);
+	pos_http_pool_free(m->pool);
+	for (size_t i = 0; m->headers[i]; i++) {
+		wipe(m->headers[i], strlen(m->headers[i]));
+		pos_free(m->headers[i]);
+	}
 	pos_free(m->base);
 	pos_free(m->agent_id);
 	pos_free(m->agent_name);
-	pthread_mutex_destroy(&m->lock);
 	pos_free(m);
 }
 

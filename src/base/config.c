@@ -210,6 +210,9 @@ static const struct pos_config_option options[] = {
 	    "PEM certificate (chain) file: serve HTTPS (needs tls_key; default plain HTTP)"),
 	OPT("tls_key", "PERSONALOS_TLS_KEY", STRING, 0, 0, tls_key, NULL,
 	    "PEM private key file for tls_cert"),
+	/* outbound connections (docs/SECURITY.md) */
+	OPT("egress_allow", "PERSONALOS_EGRESS_ALLOW", STRING, 0, 0, egress_allow, NULL,
+	    "private/loopback destinations sync sources may reach: comma-separated HOST, HOST:PORT, CIDR, CIDR:PORT, [V6CIDR]:PORT (default none; llm_url, embed_url, memu_base_url are always allowed)"),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

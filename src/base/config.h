@@ -77,6 +77,8 @@ struct pos_config {
 	char cors_origins[2048];       /* comma-separated allow-list, "" = none */
 	char tls_cert[PATH_MAX];       /* PEM certificate chain, "" = plain HTTP */
 	char tls_key[PATH_MAX];        /* PEM private key */
+	/* ---- outbound connections (net): the egress allowlist ---- */
+	char egress_allow[4096];       /* net/egress.h syntax, "" = public only */
 };
 
 /* What a key holds; the field's C type must match (checked at compile time). */

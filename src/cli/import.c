@@ -15,15 +15,16 @@
  */
 #include "cli/cli.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
+#include "net/http.h"
 #include "store/store.h"
 #include "sync/sync.h"
 
@@ -105,7 +106,8 @@ static int import_local(const struct pos_config *cfg, const char *kind, const ch
 		}
 		u = all[0];
 	}
-	if (pos_sync_new(st, &mem, false, &sync, &err)) {
+	if (pos_sync_new(st, &mem, false, &sync, &err) ||
+	    pos_sync_set_egress(sync, cfg->egress_allow, &err)) {
 		fprintf(stderr, "personalos: %s\n", err.message);
 		goto out;
 	}
@@ -140,47 +142,39 @@ out:
 
 /* ---- through a running server ---- */
 
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
-{
-	struct pos_buf *b = ctx;
-	return pos_buf_add(b, p, size * n) ? 0 : size * n;
-}
-
-/* One API call; *out the parsed JSON answer (or NULL). Returns the status. */
-static long call(CURL *h, const char *base, const char *token, const char *method,
-		 const char *path, const json_t *body, json_t **out)
+/* One API call; *out the parsed JSON answer (or NULL). Returns the status,
+ * 0 when the server could not be reached. The
+ * server is the operator's own: POS_NET_OPERATOR. */
+static long call(struct pos_http_pool *pool, const char *base, const char *token,
+		 const char *method, const char *path, const json_t *body, json_t **out)
 {
 	char url[2048], auth[1024];
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	struct curl_slist *hdrs = curl_slist_append(NULL, auth);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	struct pos_buf b;
-	pos_buf_init(&b, 64 * 1024 * 1024);
+	const char *hdrs[] = {auth, "Content-Type: application/json", NULL};
 	char *data = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-	if (data)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, data);
+	struct pos_http_req req = {
+		.method = method, .url = url, .headers = hdrs,
+		.body = data, .body_len = data ? strlen(data) : 0,
+		.trust = POS_NET_OPERATOR,
+		.timeout_ms = 60000, .max_bytes = 64u << 20,
+	};
+	struct pos_http_resp resp;
+	struct pos_error err = {0};
 	long status = 0;
-	if (curl_easy_perform(h) == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	*out = b.len ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+	if (pos_http_perform(pool, &req, &resp, &err) == POS_OK)
+		status = resp.status;
+	*out = status && resp.body.len ? json_loadb(resp.body.data, resp.body.len, 0, NULL)
+				       : NULL;
 	free(data);
-	pos_buf_free(&b);
-	curl_slist_free_all(hdrs);
+	pos_http_resp_free(&resp);
 	return status;
 }
 
 static int import_remote(const char *server, const char *token, const char *kind,
 			 const char *path)
 {
-	CURL *h = curl_easy_init();
+	struct pos_http_pool *h = pos_http_pool_new(1); /* one kept-alive connection */
 	if (!h)
 		return 1;
 	int status = 1;
@@ -275,7 +269,7 @@ static int import_remote(const char *server, const char *token, const char *kind
 out:
 	json_decref(ans);
 	json_decref(src);
-	curl_easy_cleanup(h);
+	pos_http_pool_free(h);
 	return status;
 }
 

@@ -1,12 +1,12 @@
 /*
  * openai.c — the OpenAI-compatible remote embedder (embed/openai.h):
- * request bodies built with the streaming JSON writer, libcurl transfers
+ * request bodies built with the streaming JSON writer, transfers through
+ * the one outbound client (net/http.h, operator-trusted endpoint)
  * with a few immediate retries, and strict validation of every answer, since
  * whatever a provider sends is untrusted input.
  */
 #include "embed/openai.h"
 
-#include <curl/curl.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/json.h"
+#include "net/http.h"
 
 #ifndef POS_VERSION
 #define POS_VERSION "dev"
@@ -51,7 +52,7 @@ struct openai {
 	struct pos_embedder base; /* first: the ops cast back to this */
 	char *url;                /* {base_url}/embeddings */
 	char *model;              /* the model name as sent */
-	struct curl_slist *headers; /* read-only after creation, shared */
+	char *headers[5];         /* NULL-terminated; read-only after creation */
 	unsigned timeout_ms, connect_ms, max_batch, max_retries, backoff_ms;
 	size_t max_input;
 	_Atomic unsigned dim;     /* mirror of base.dim, for lock-free readers */
@@ -59,8 +60,7 @@ struct openai {
 	_Atomic int last_status;
 	_Atomic uint64_t requests, request_failures, retries, texts, call_failures;
 	pthread_mutex_t lock;     /* guards everything below, and base.dim */
-	CURL *idle[POOL_SIZE];
-	size_t n_idle;
+	struct pos_http_pool *pool; /* kept-alive handles (net/http.h) */
 	char reason[REASON_CAP];
 	int64_t last_success_us, last_failure_us;
 	int64_t not_before_us; /* from the latest Retry-After */
@@ -210,20 +210,20 @@ static bool nap(struct openai *o, unsigned long ms)
 /* ---- one transfer ---- */
 
 struct xfer {
+	struct openai *o;
 	struct pos_buf *resp;
-	enum pos_err write_rc;  /* why the body could not be kept */
+	bool nomem;             /* the answer could not be kept */
 	long retry_after_ms;    /* -1: the provider did not say */
 };
 
-static size_t on_write(char *p, size_t size, size_t n, void *arg)
+static bool on_data(void *arg, long status, const char *p, size_t n)
 {
 	struct xfer *x = arg;
-	enum pos_err rc = pos_buf_add(x->resp, p, size * n);
-	if (rc) {
-		x->write_rc = rc;
-		return 0; /* makes curl stop with CURLE_WRITE_ERROR */
+	if (pos_buf_add(x->resp, p, n)) {
+		x->nomem = true; /* the size cap is net/http's max_bytes */
+		return false;
 	}
-	return size * n;
+	return true;
 }
 
 /*
@@ -244,10 +244,9 @@ static bool read_digits(const char *s, size_t len, bool prefix, long *out)
  * Picks Retry-After (seconds or an HTTP date) and the retry-after-ms that
  * OpenAI and Azure send, which wins when both are there.
  */
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
+static void on_header(void *arg, const char *p, size_t len)
 {
 	struct xfer *x = arg;
-	size_t len = size * n;
 	static const char ra[] = "retry-after:", ra_ms[] = "retry-after-ms:";
 	const char *v = NULL;
 	bool ms = false;
@@ -258,7 +257,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 		v = p + sizeof(ra) - 1;
 	}
 	if (!v)
-		return len;
+		return;
 	size_t vlen = len - (size_t)(v - p);
 	while (vlen && (*v == ' ' || *v == '\t'))
 		v++, vlen--;
@@ -283,58 +282,18 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 			}
 		}
 	}
-	return len;
 }
 
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
-		       curl_off_t ultotal, curl_off_t ulnow)
+static bool cancelled(void *arg)
 {
-	struct openai *o = arg;
-	return atomic_load(&o->cancelled) ? 1 : 0;
+	struct xfer *x = arg;
+	return atomic_load(&x->o->cancelled);
 }
 
-static CURL *handle_get(struct openai *o)
+static bool transient(enum pos_http_fail f)
 {
-	CURL *h = NULL;
-	pthread_mutex_lock(&o->lock);
-	if (o->n_idle)
-		h = o->idle[--o->n_idle];
-	pthread_mutex_unlock(&o->lock);
-	return h ? h : curl_easy_init();
-}
-
-/* Back to the pool; curl_easy_reset keeps the live connections. */
-static void handle_put(struct openai *o, CURL *h)
-{
-	curl_easy_reset(h);
-	pthread_mutex_lock(&o->lock);
-	if (o->n_idle < POOL_SIZE) {
-		o->idle[o->n_idle++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&o->lock);
-	if (h)
-		curl_easy_cleanup(h);
-}
-
-static bool transient(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-		return true;
-	default:
-		return false;
-	}
+	return f == POS_HTTP_CONNECT || f == POS_HTTP_TIMEOUT ||
+	       f == POS_HTTP_PROTOCOL || f == POS_HTTP_TLS;
 }
 
 /* " (code)" from an OpenAI-style error body, when it holds a safe one. */
@@ -367,63 +326,48 @@ static enum pos_err attempt(struct openai *o, const struct pos_buf *body,
 {
 	*retry = false;
 	*wait_ms = -1;
-	CURL *h = handle_get(o);
-	if (!h) {
-		snprintf(why, REASON_CAP, "cannot start a transfer");
-		return POS_ERR_NOMEM;
-	}
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct xfer x = {resp, POS_OK, -1};
+	struct xfer x = {o, resp, false, -1};
+	struct pos_http_resp hr;
+	struct pos_error herr = {0};
+	struct pos_http_req req = {
+		.method = "POST", .url = o->url, .headers = (const char *const *)o->headers,
+		.body = body->data ? body->data : "", .body_len = body->len,
+		.trust = POS_NET_OPERATOR, /* embed_url is the operator's */
+		.connect_timeout_ms = (long)o->connect_ms, .timeout_ms = (long)o->timeout_ms,
+		.max_bytes = resp->max,
+		.on_data = on_data, .on_header = on_header, .cancelled = cancelled,
+		.ctx = &x,
+	};
 	pos_buf_reset(resp);
-	curl_easy_setopt(h, CURLOPT_URL, o->url);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, o->headers);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "personalos/" POS_VERSION);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, o);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	/* Timeouts in threads need no signals (curl's own advice). */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_ms);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	CURLcode cc = curl_easy_perform(h);
-	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	handle_put(o, h);
+	enum pos_err hrc = pos_http_perform(o->pool, &req, &hr, &herr);
+	long status = hr.status;
+	enum pos_http_fail fail = hr.fail;
+	pos_http_resp_free(&hr);
 	atomic_fetch_add(&o->requests, 1);
-	if (status)
+	if (status && !fail)
 		atomic_store(&o->last_status, (int)status);
 
-	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+	if (fail == POS_HTTP_CANCELLED) {
 		snprintf(why, REASON_CAP, "cancelled");
 		return POS_ERR_UNAVAILABLE;
 	}
-	if (cc == CURLE_WRITE_ERROR && x.write_rc) {
-		if (x.write_rc == POS_ERR_NOMEM) {
-			snprintf(why, REASON_CAP, "out of memory reading the answer");
-			return POS_ERR_NOMEM;
-		}
+	if (fail == POS_HTTP_NOMEM || x.nomem) {
+		snprintf(why, REASON_CAP, "out of memory reading the answer");
+		return POS_ERR_NOMEM;
+	}
+	if (fail == POS_HTTP_TOO_BIG) {
 		snprintf(why, REASON_CAP, "provider answer is larger than %u MiB",
 			 POS_EMBED_OPENAI_MAX_RESPONSE >> 20);
 		return POS_ERR_UNAVAILABLE;
 	}
-	if (cc != CURLE_OK) {
-		*retry = transient(cc);
-		if (cc == CURLE_OPERATION_TIMEDOUT)
+	if (hrc) {
+		*retry = transient(fail);
+		if (fail == POS_HTTP_TIMEOUT)
 			snprintf(why, REASON_CAP, "provider timed out (%u ms)",
 				 o->timeout_ms);
 		else
 			snprintf(why, REASON_CAP, "cannot reach the provider: %.200s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+				 herr.message);
 		return POS_ERR_UNAVAILABLE;
 	}
 	if (status >= 200 && status < 300)
@@ -737,11 +681,11 @@ static enum pos_err openai_embed(const struct pos_embedder *e, const char *text,
 static void openai_free(struct pos_embedder *e)
 {
 	struct openai *o = from(e);
-	for (size_t i = 0; i < o->n_idle; i++)
-		curl_easy_cleanup(o->idle[i]);
-	for (struct curl_slist *s = o->headers; s; s = s->next)
-		wipe(s->data, strlen(s->data));
-	curl_slist_free_all(o->headers);
+	pos_http_pool_free(o->pool);
+	for (size_t i = 0; o->headers[i]; i++) {
+		wipe(o->headers[i], strlen(o->headers[i]));
+		pos_free(o->headers[i]);
+	}
 	pos_free(o->url);
 	pos_free(o->model);
 	pthread_mutex_destroy(&o->lock);
@@ -866,22 +810,21 @@ enum pos_err pos_embed_openai_new(const struct pos_embed_openai_config *cfg,
 		"Accept: application/json",
 		"Expect:", /* no 100-continue round trip before large bodies */
 	};
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		struct curl_slist *s = curl_slist_append(o->headers, fixed[i]);
-		if (!s)
+	size_t nh = 0;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (!(o->headers[nh++] = pos_strdup(fixed[i])))
 			goto fail;
-		o->headers = s;
-	}
 	if (cfg->api_key && cfg->api_key[0]) {
-		struct curl_slist *s = NULL;
-		if (!pos_buf_addf(&b, "Authorization: Bearer %s", cfg->api_key))
-			s = curl_slist_append(o->headers, b.data);
-		if (b.data)
-			wipe(b.data, b.len);
-		if (!s)
+		if (pos_buf_addf(&b, "Authorization: Bearer %s", cfg->api_key) ||
+		    !(o->headers[nh++] = pos_strdup(b.data))) {
+			if (b.data)
+				wipe(b.data, b.len);
 			goto fail;
-		o->headers = s;
+		}
+		wipe(b.data, b.len);
 	}
+	if (!(o->pool = pos_http_pool_new(POOL_SIZE)))
+		goto fail;
 	pos_buf_free(&b);
 	*out = &o->base;
 	return POS_OK;

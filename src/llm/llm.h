@@ -20,7 +20,7 @@
  * On any failure the partial answer is not returned: callers save nothing.
  *
  * Thread-safety: one `struct pos_llm` serves any number of threads at once;
- * each call uses its own curl handle. Strings in the config are copied.
+ * each call makes its own transfer (net/http.h). Strings in the config are copied.
  */
 #ifndef POS_LLM_LLM_H
 #define POS_LLM_LLM_H

@@ -1,10 +1,10 @@
 /*
  * openai.c — the OpenAI-compatible chat provider: POST {base}/chat/completions
- * with libcurl, streamed (SSE) or not, and the provider table of llm.h.
+ * through the one outbound client (net/http.h), streamed (SSE) or not, and the provider table of llm.h.
  */
 #include "llm/llm.h"
+#include "net/http.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -137,7 +137,6 @@ static char *request_body(const struct pos_llm *l, const struct pos_llm_request 
 /* ---- one exchange ---- */
 
 struct xfer {
-	CURL *curl;
 	bool stream;
 	pos_llm_delta_fn on_delta;
 	void *ctx;
@@ -232,33 +231,30 @@ static void stream_bytes(struct xfer *x, const char *p, size_t n)
 	x->raw.len -= start;
 }
 
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+static bool on_data(void *ud, long status, const char *p, size_t n)
 {
 	struct xfer *x = ud;
-	size_t n = size * nmemb;
-	long status = 0;
-	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 400)
 		x->http_error = true;
 	if (!x->stream || x->http_error) {
 		if (pos_buf_add(&x->raw, p, n) != POS_OK) {
 			fail(x, POS_ERR_BAD_GATEWAY, "the model's answer is too long");
-			return 0;
+			return false;
 		}
-		return n;
+		return true;
 	}
 	stream_bytes(x, p, n);
-	return x->rc || x->stopped ? 0 : n;
+	return !(x->rc || x->stopped);
 }
 
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static bool on_cancel(void *ud)
 {
 	struct xfer *x = ud;
 	if (x->cancel && atomic_load(x->cancel)) {
 		x->stopped = true;
-		return 1;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
 /* The answer of a non-streamed call. */
@@ -303,56 +299,50 @@ static enum pos_err remote_complete(struct pos_llm *l, struct pos_arena *a,
 {
 	bool stream = on_delta != NULL;
 	char *body = request_body(l, req, stream);
-	CURL *curl = body ? curl_easy_init() : NULL;
-	if (!curl) {
-		free(body);
+	if (!body)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	}
-	struct xfer x = {.curl = curl, .stream = stream, .on_delta = on_delta,
+	struct xfer x = {.stream = stream, .on_delta = on_delta,
 			 .ctx = ctx, .cancel = req->cancel};
 	pos_buf_init(&x.raw, POS_LLM_ANSWER_MAX * 2);
 	pos_buf_init(&x.answer, POS_LLM_ANSWER_MAX);
-	struct curl_slist *hdr = NULL;
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
-	hdr = curl_slist_append(hdr, stream ? "Accept: text/event-stream" : "Accept: application/json");
-	if (l->auth_header)
-		hdr = curl_slist_append(hdr, l->auth_header);
-	curl_easy_setopt(curl, CURLOPT_URL, l->endpoint);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &x);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)l->connect_timeout_s);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)l->timeout_s);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)l->idle_timeout_s);
-	CURLcode cc = curl_easy_perform(curl);
-	long status = 0;
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	const char *hdr[4] = {"Content-Type: application/json",
+			      stream ? "Accept: text/event-stream" : "Accept: application/json",
+			      l->auth_header, NULL};
+	struct pos_http_req hreq = {
+		.method = "POST", .url = l->endpoint, .headers = hdr,
+		.body = body, .body_len = strlen(body),
+		.trust = POS_NET_OPERATOR, /* llm_url is the operator's */
+		.connect_timeout_ms = (long)l->connect_timeout_s * 1000,
+		.timeout_ms = (long)l->timeout_s * 1000,
+		.idle_timeout_s = (long)l->idle_timeout_s,
+		/* a stream carries the answer several times over in its framing */
+		.max_bytes = POS_LLM_ANSWER_MAX * 64,
+		.on_data = on_data, .cancelled = on_cancel, .ctx = &x,
+	};
+	struct pos_http_resp hresp;
+	struct pos_error herr = {0};
+	pos_http_perform(NULL, &hreq, &hresp, &herr);
+	long status = hresp.status;
+	enum pos_http_fail hf = hresp.fail;
+	pos_http_resp_free(&hresp);
 	if (x.stopped && !x.rc) {
 		fail(&x, POS_ERR_CONFLICT, "cancelled");
 	} else if (x.rc) {
 		/* a parse failure stopped the transfer: keep its reason */
-	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+	} else if (hf == POS_HTTP_TIMEOUT) {
 		char reason[120];
 		snprintf(reason, sizeof(reason), "the model provider timed out (%s)",
 			 x.answer.len || x.raw.len ? "it went silent mid-answer" : "no answer");
 		fail(&x, POS_ERR_UNAVAILABLE, reason);
-	} else if (cc != CURLE_OK && status < 400) {
-		char reason[160];
+	} else if (hf && status < 400) {
+		/* herr names the host and what failed, never curl's detail */
+		char reason[200];
 		if (x.answer.len)
-			snprintf(reason, sizeof(reason), "the model provider's stream broke off: %s",
-				 curl_easy_strerror(cc));
+			snprintf(reason, sizeof(reason), "the model provider's stream broke off: %.150s",
+				 herr.message);
 		else
-			snprintf(reason, sizeof(reason), "cannot reach the model provider: %s",
-				 curl_easy_strerror(cc));
+			snprintf(reason, sizeof(reason), "cannot reach the model provider: %.150s",
+				 herr.message);
 		fail(&x, x.answer.len ? POS_ERR_BAD_GATEWAY : POS_ERR_UNAVAILABLE, reason);
 	} else if (status >= 400 || x.http_error) {
 		http_failure(&x, status);
@@ -367,8 +357,6 @@ static enum pos_err remote_complete(struct pos_llm *l, struct pos_arena *a,
 	} else {
 		parse_whole(&x);
 	}
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(curl);
 	free(body);
 	enum pos_err rc = x.rc;
 	if (!rc) {

@@ -23,6 +23,8 @@
 
 #include "base/err.h"
 
+struct pos_egress;
+
 /* One item from a source, already transformed (docs/SYNC.md, "What a memory looks like"). */
 struct pos_sync_item {
 	const char *external_id;    /* stable within the source: Message-ID,

@@ -291,6 +291,7 @@ struct dav {
 	char base[2048];     /* the configured URL */
 	char origin[512];    /* scheme://host[:port] */
 	struct pos_error *err;
+	const struct pos_sync_sink *sink; /* egress policy, cancellation */
 };
 
 static const char *cfg_str(const json_t *c, const char *k)
@@ -349,7 +350,7 @@ static enum pos_err dav_req(struct dav *d, const char *method, const char *url,
 		.user = cfg_str(d->config, "user"), .password = cfg_str(d->config, "password"),
 		.token = cfg_str(d->config, "token"), .headers = headers,
 		.body = body, .body_len = body ? strlen(body) : 0,
-		.max_bytes = MAX_XML,
+		.max_bytes = MAX_XML, .sink = d->sink,
 	};
 	enum pos_err rc = pos_fetch(&req, resp, d->err);
 	if (rc)
@@ -757,6 +758,7 @@ static enum pos_err by_sync(struct calrun *cr, const char *cal_href,
 		.headers = (const char *const[]){"Content-Type: application/xml; charset=utf-8",
 						  "Depth: 0", NULL},
 		.body = b.data, .body_len = b.len, .max_bytes = MAX_XML,
+		.sink = cr->d->sink,
 	};
 	rc = pos_fetch(&req, &resp, cr->d->err);
 	pos_buf_free(&b);
@@ -832,7 +834,7 @@ static enum pos_err caldav_run(const json_t *config, const json_t *cursor,
 			       json_t **cursor_out, const struct pos_sync_sink *sink,
 			       struct pos_error *err)
 {
-	struct dav d = {.config = config, .err = err};
+	struct dav d = {.config = config, .err = err, .sink = sink};
 	struct pos_ics_window w;
 	struct cal *cals = NULL;
 	size_t ncal = 0;

@@ -1,33 +1,23 @@
 /*
- * fetch.c — one libcurl exchange for the calendar adapters (see fetch.h).
+ * fetch.c — one exchange for the calendar adapters over net/http (see fetch.h).
  */
 #include "sync/fetch.h"
 
-#include <curl/curl.h>
+#include "net/http.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-struct sink_ctx {
+struct fetch_ctx {
 	struct pos_fetch_resp *resp;
-	bool too_big;
+	const struct pos_sync_sink *sink;
 };
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+/* Keeps the ETag of the last answer (a redirect or 100 starts a new one). */
+static void on_header(void *ud, const char *p, size_t len)
 {
-	struct sink_ctx *s = ud;
-	size_t len = size * n;
-	if (pos_buf_add(&s->resp->body, p, len)) {
-		s->too_big = true;
-		return 0;
-	}
-	return len;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-	struct sink_ctx *s = ud;
-	size_t len = size * n;
+	struct pos_fetch_resp *resp = ((struct fetch_ctx *)ud)->resp;
 	if (len > 5 && strncasecmp(p, "ETag:", 5) == 0) {
 		const char *v = p + 5;
 		size_t vl = len - 5;
@@ -36,138 +26,52 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
 			      v[vl - 1] == ' '))
 			vl--;
-		if (vl < sizeof(s->resp->etag)) {
-			memcpy(s->resp->etag, v, vl);
-			s->resp->etag[vl] = '\0';
+		if (vl < sizeof(resp->etag)) {
+			memcpy(resp->etag, v, vl);
+			resp->etag[vl] = '\0';
 		}
 	} else if (len >= 5 && strncasecmp(p, "HTTP/", 5) == 0) {
-		s->resp->etag[0] = '\0'; /* a new response (redirect, 100) */
+		resp->etag[0] = '\0';
 	}
-	return len;
+}
+
+static bool run_cancelled(void *ud)
+{
+	const struct pos_sync_sink *sink = ((struct fetch_ctx *)ud)->sink;
+	return sink && sink->cancelled && sink->cancelled(sink->ctx);
 }
 
 bool pos_fetch_url_ok(const char *url)
 {
-	if (!url || (strncasecmp(url, "http://", 7) != 0 &&
-		     strncasecmp(url, "https://", 8) != 0))
-		return false;
-	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-		if (*p <= ' ' || *p == 0x7f)
-			return false;
-	return strlen(url) < 2048;
-}
-
-static void host_of(const char *url, char *out, size_t cap)
-{
-	const char *p = strstr(url, "://");
-	p = p ? p + 3 : url;
-	const char *at = strchr(p, '@');
-	const char *slash = strchr(p, '/');
-	if (at && (!slash || at < slash))
-		p = at + 1; /* never echo user:password@ */
-	size_t n = strcspn(p, "/?#");
-	snprintf(out, cap, "%.*s", (int)(n < 200 ? n : 200), p);
+	return pos_http_url_ok(url);
 }
 
 enum pos_err pos_fetch(const struct pos_fetch_req *req,
 		       struct pos_fetch_resp *resp, struct pos_error *err)
 {
-	struct curl_slist *hdrs = NULL;
-	struct sink_ctx sc = {resp, false};
-	enum pos_err rc = POS_OK;
-	char host[256], errbuf[CURL_ERROR_SIZE] = "";
-
+	const char *method = req->method ? req->method : "GET";
+	struct fetch_ctx fc = {resp, req->sink};
+	struct pos_http_resp hr;
 	memset(resp, 0, sizeof(*resp));
-	pos_buf_init(&resp->body, req->max_bytes ? req->max_bytes : (64u << 20));
-	if (!pos_fetch_url_ok(req->url))
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "url",
-				     "url must be an http:// or https:// URL");
-	host_of(req->url, host, sizeof(host));
-	CURL *h = curl_easy_init();
-	if (!h)
-		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	for (const char *const *p = req->headers; p && *p; p++) {
-		struct curl_slist *n = curl_slist_append(hdrs, *p);
-		if (!n) {
-			rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-			goto out;
-		}
-		hdrs = n;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "PersonalOS/" POS_VERSION);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 15L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT,
-			 req->timeout_s ? req->timeout_s : (long)POS_FETCH_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	if (!req->method || strcmp(req->method, "GET") == 0) {
-		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	} else {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-	}
-	if (req->body) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)req->body_len);
-	}
-	if (req->token && *req->token) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, req->token);
-	} else if (req->user && *req->user) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC | CURLAUTH_DIGEST);
-		curl_easy_setopt(h, CURLOPT_USERNAME, req->user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD,
-				 req->password ? req->password : "");
-	}
-	if (hdrs)
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sc);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &sc);
-
-	CURLcode cc = curl_easy_perform(h);
-	if (sc.too_big) {
-		rc = pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
-				   "%s answered more than %zu bytes", host,
-				   resp->body.max);
-		goto out;
-	}
-	if (cc != CURLE_OK) {
-		const char *kind = "cannot reach";
-		if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION ||
-		    cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE)
-			kind = "TLS failure with";
-		else if (cc == CURLE_OPERATION_TIMEDOUT)
-			kind = "timed out talking to";
-		else if (cc == CURLE_GOT_NOTHING || cc == CURLE_WEIRD_SERVER_REPLY ||
-			 cc == CURLE_RECV_ERROR)
-			kind = "no valid HTTP answer from";
-		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "%s %s: %s",
-				   kind, host,
-				   errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-	char *eff = NULL;
-	curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
-	if (eff)
-		snprintf(resp->effective_url, sizeof(resp->effective_url), "%s", eff);
-	/* The body is text for every caller: keep it NUL-terminated. */
-	if (pos_buf_addc(&resp->body, '\0')) {
-		rc = pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
-				   "%s answered too much", host);
-		goto out;
-	}
-	resp->body.len--;
-out:
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
+	struct pos_http_req h = {
+		.method = method, .url = req->url, .headers = req->headers,
+		.body = req->body, .body_len = req->body_len,
+		.user = req->user, .password = req->password, .bearer = req->token,
+		.trust = POS_NET_USER,
+		.egress = req->sink ? req->sink->egress : NULL,
+		.connect_timeout_ms = 15000,
+		.timeout_ms = (req->timeout_s ? req->timeout_s : POS_FETCH_TIMEOUT_S) * 1000L,
+		.max_bytes = req->max_bytes ? req->max_bytes : (64u << 20),
+		.max_redirects = strcmp(method, "GET") == 0 ? POS_FETCH_REDIRECTS : 0,
+		.on_header = on_header,
+		.cancelled = run_cancelled,
+		.ctx = &fc,
+	};
+	enum pos_err rc = pos_http_perform(NULL, &h, &hr, err);
+	/* the body moves over: its buffer handle is copied, not its bytes */
+	resp->body = hr.body;
+	resp->status = hr.status;
+	snprintf(resp->effective_url, sizeof(resp->effective_url), "%s", hr.url);
 	return rc;
 }
 

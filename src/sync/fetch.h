@@ -1,14 +1,14 @@
 /*
- * fetch.h — one HTTP exchange for the calendar adapters (ics_url, caldav),
- * with libcurl: a method, a URL, optional Basic/Digest credentials or a
- * bearer token, extra headers and a body; the answer's status, ETag and a
- * body capped in size. Only http and https, redirects followed for GET and
- * PROPFIND/REPORT only within http(s), credentials never sent to another
- * host after a redirect (libcurl's default).
+ * fetch.h — one HTTP exchange for the calendar adapters (ics_url, caldav):
+ * a method, a URL, optional Basic/Digest credentials or a bearer token,
+ * extra headers and a body; the answer's status, ETag and a body capped in
+ * size. A thin layer over the one outbound client (net/http.h): the URL is
+ * user-supplied (POS_NET_USER), held to the sink's egress policy on every
+ * connection; only http and https; redirects followed (at most
+ * POS_FETCH_REDIRECTS) for GET only, credentials never sent to another
+ * origin; the run's cancellation stops the transfer.
  *
- * libcurl must have been initialised (curl_global_init) before any thread
- * calls in; the server does that at start-up. Thread-safe otherwise: every
- * call has its own easy handle.
+ * Thread-safe: every call has its own handle.
  */
 #ifndef POS_SYNC_FETCH_H
 #define POS_SYNC_FETCH_H
@@ -18,8 +18,11 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "net/http.h"
+#include "sync/adapter.h"
 
 #define POS_FETCH_TIMEOUT_S 60
+#define POS_FETCH_REDIRECTS 5
 
 struct pos_fetch_req {
 	const char *method;          /* "GET", "PROPFIND", "REPORT", "PUT", ... */
@@ -32,22 +35,26 @@ struct pos_fetch_req {
 	size_t body_len;
 	size_t max_bytes;            /* cap on the answer's body */
 	long timeout_s;              /* 0: POS_FETCH_TIMEOUT_S */
+	const struct pos_sync_sink *sink; /* egress policy and cancellation; NULL:
+					   * public addresses, no cancellation */
 };
 
 struct pos_fetch_resp {
 	long status;                 /* HTTP status */
 	struct pos_buf body;
 	char etag[256];              /* "" when none */
-	char effective_url[1024];    /* after redirects */
+	char effective_url[POS_HTTP_URL_MAX]; /* after redirects */
 };
 
 /*
  * Performs the exchange. Any HTTP status is POS_OK (the caller judges it).
- * Errors: POS_ERR_UNAVAILABLE when the host cannot be reached, TLS fails or
- * the exchange times out (the message says which and names the host, never
- * the credentials); POS_ERR_BAD_GATEWAY when the answer is larger than
- * max_bytes; POS_ERR_INVALID_FIELD (field "url") for a URL that is not
- * http(s). `resp` must be freed with pos_fetch_resp_free in all cases.
+ * Errors (messages name the host, never the credentials, curl's detail or
+ * the remote's bytes): POS_ERR_FORBIDDEN when the egress policy refuses the
+ * address; POS_ERR_UNAVAILABLE when the host cannot be reached, TLS fails,
+ * the exchange times out or the run is cancelled; POS_ERR_BAD_GATEWAY when
+ * the answer is larger than max_bytes or no valid HTTP;
+ * POS_ERR_INVALID_FIELD (field "url") for a URL that is not http(s).
+ * `resp` must be freed with pos_fetch_resp_free in all cases.
  */
 enum pos_err pos_fetch(const struct pos_fetch_req *req,
 		       struct pos_fetch_resp *resp, struct pos_error *err);

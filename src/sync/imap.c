@@ -25,6 +25,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "net/http.h"
 
 #define IMAP_TIMEOUT_MS 60000
 #define FETCH_CHUNK 64
@@ -110,7 +111,8 @@ static enum pos_err imap_validate(const json_t *c, struct pos_error *err)
 /* ---- the connection ---- */
 
 struct conn {
-	CURL *h;
+	struct pos_http_easy ez;    /* the egress-checked handle (net/http.h) */
+	CURL *h;                    /* ez.curl */
 	char *buf;                  /* received, not yet consumed */
 	size_t len, cap;
 	unsigned tag;
@@ -141,8 +143,8 @@ static enum pos_err send_all(struct conn *c, const char *p, size_t n, struct pos
 			continue;
 		}
 		if (r != CURLE_OK)
-			return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "IMAP send failed: %s",
-					     curl_easy_strerror(r));
+			return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+					     "IMAP connection lost while sending");
 		p += sent;
 		n -= sent;
 	}
@@ -278,33 +280,8 @@ static void quote(struct pos_buf *b, const char *s)
 	pos_buf_addc(b, '"');
 }
 
-static enum pos_err curl_fail(CURLcode r, const char *host, struct pos_error *err)
-{
-	switch (r) {
-	case CURLE_LOGIN_DENIED:
-		return pos_error_set(err, POS_ERR_BAD_CREDENTIALS, NULL,
-				     "IMAP login to %s failed: wrong user, password or token", host);
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "cannot reach IMAP server %s: %s",
-				     host, curl_easy_strerror(r));
-	case CURLE_USE_SSL_FAILED:
-		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
-				     "IMAP server %s does not offer STARTTLS", host);
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "TLS failure with %s: %s", host,
-				     curl_easy_strerror(r));
-	default:
-		return pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL, "IMAP error with %s: %s", host,
-				     curl_easy_strerror(r));
-	}
-}
-
-static enum pos_err open_conn(struct conn *c, const json_t *cfg, struct pos_error *err)
+static enum pos_err open_conn(struct conn *c, const json_t *cfg,
+			      const struct pos_sync_sink *sink, struct pos_error *err)
 {
 	const char *host = json_string_value(json_object_get(cfg, "host"));
 	const char *tls = json_string_value(json_object_get(cfg, "tls"));
@@ -313,17 +290,21 @@ static enum pos_err open_conn(struct conn *c, const json_t *cfg, struct pos_erro
 	bool implicit = !strcmp(tls, "implicit");
 	long port = json_is_integer(json_object_get(cfg, "port"))
 		? (long)json_integer_value(json_object_get(cfg, "port")) : implicit ? 993 : 143;
-	char url[512];
-	snprintf(url, sizeof(url), "%s://%s:%ld/", implicit ? "imaps" : "imap", host, port);
-	c->h = curl_easy_init();
-	if (!c->h)
-		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	char url[512], what[300];
+	bool v6 = strchr(host, ':') && host[0] != '[';
+	snprintf(url, sizeof(url), "%s://%s%s%s:%ld/", implicit ? "imaps" : "imap",
+		 v6 ? "[" : "", host, v6 ? "]" : "", port);
+	snprintf(what, sizeof(what), "IMAP server %s", host);
+	/* A user-supplied server: the egress policy judges every address. */
+	enum pos_err rc = pos_http_easy_init(&c->ez, host, (unsigned)port, "imap,imaps",
+					     POS_NET_USER, sink ? sink->egress : NULL, err);
+	if (rc)
+		return rc;
+	c->h = c->ez.curl;
 	curl_easy_setopt(c->h, CURLOPT_URL, url);
 	curl_easy_setopt(c->h, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, 20L);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "imap,imaps");
 	if (!strcmp(tls, "starttls"))
 		curl_easy_setopt(c->h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	const char *ca = json_string_value(json_object_get(cfg, "tls_ca_file"));
@@ -339,7 +320,7 @@ static enum pos_err open_conn(struct conn *c, const json_t *cfg, struct pos_erro
 	CURLcode r = curl_easy_perform(c->h);
 	/* the connection is made: the timeout must not cut the session */
 	if (r != CURLE_OK)
-		return curl_fail(r, host, err);
+		return pos_http_easy_fail(&c->ez, r, what, err);
 	return POS_OK;
 }
 
@@ -349,7 +330,7 @@ static void close_conn(struct conn *c)
 		char tag[16];
 		struct pos_error e;
 		command(c, "LOGOUT", tag, &e);
-		curl_easy_cleanup(c->h);
+		pos_http_easy_cleanup(&c->ez);
 	}
 	pos_free(c->buf);
 }
@@ -447,8 +428,9 @@ static enum pos_err sync_folder(struct conn *c, const char *folder, bool only_fl
 		}
 	}
 	if (!ok) {
-		rc = pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL, "IMAP search failed: %.200s",
-				   text.data);
+		/* the server's own words are not repeated to the user */
+		rc = pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
+				   "the IMAP server refused to search folder %.200s", folder);
 		goto out;
 	}
 	if (n_uids)
@@ -502,8 +484,9 @@ static enum pos_err sync_folder(struct conn *c, const char *folder, bool only_fl
 			sink->progress(sink->ctx, ++st->done, st->total);
 		}
 		if (!rc && !ok)
-			rc = pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL, "IMAP fetch failed: %.200s",
-					   text.data);
+			rc = pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
+					   "the IMAP server refused to fetch mail from folder %.200s",
+					   folder);
 	}
 	json_decref(extra);
 	/* the highest UID asked for is done even if the server skipped it */
@@ -530,7 +513,7 @@ static enum pos_err imap_run(const json_t *cfg, const json_t *cursor, json_t **c
 		folders = deflt = json_pack("[s]", "INBOX");
 	struct conn c;
 	memset(&c, 0, sizeof(c));
-	enum pos_err rc = open_conn(&c, cfg, err);
+	enum pos_err rc = open_conn(&c, cfg, sink, err);
 	json_t *out = json_object();
 	json_t *out_folders = json_object();
 	json_object_set(out, "folders", out_folders);

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/uuid.h"
+#include "net/egress.h"
 #include "sync/mail.h"
 
 #define JOBS_KEPT 64          /* finished jobs remembered for status */
@@ -148,6 +149,18 @@ void pos_sync_set_file_root(struct pos_sync *s, const char *root)
 		snprintf(s->file_root, sizeof(s->file_root), "%s", realpath(root, real) ? real : root);
 }
 
+enum pos_err pos_sync_set_egress(struct pos_sync *s, const char *allow,
+				 struct pos_error *err)
+{
+	struct pos_egress *e;
+	enum pos_err rc = pos_egress_new(allow, &e, err);
+	if (rc)
+		return rc;
+	pos_egress_free(s->egress);
+	s->egress = e;
+	return POS_OK;
+}
+
 /* A config "path" must resolve below the file root, when one is set. */
 static enum pos_err check_file_root(struct pos_sync *s, const json_t *config,
 				    struct pos_error *err)
@@ -188,6 +201,7 @@ void pos_sync_free(struct pos_sync *s)
 	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->mu);
+	pos_egress_free(s->egress);
 	pos_free(s);
 }
 

@@ -667,6 +667,7 @@ enum pos_err pos_sync_sink_run(struct pos_sync *s, const struct pos_sync_adapter
 		.progress = sink_progress,
 		.complete = sink_complete,
 		.cancelled = sink_cancelled,
+		.egress = s->egress,
 	};
 	enum pos_err rc = POS_OK;
 	if (!r->ba || !r->errors)

@@ -52,6 +52,11 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 /* Restricts the "path" of sources made with pos_sync_source_create to
  * files below `root` (after resolving links); NULL or "": no restriction. */
 void pos_sync_set_file_root(struct pos_sync *s, const char *root);
+/* Sets the egress allowlist (net/egress.h syntax) every network source is
+ * held to; parsed here and owned by the service. POS_ERR_USAGE naming the
+ * bad entry. Call before the first run. */
+enum pos_err pos_sync_set_egress(struct pos_sync *s, const char *allow,
+				 struct pos_error *err);
 /* Cancels a running sync, stops the scheduler, frees. NULL is fine. */
 void pos_sync_free(struct pos_sync *s);
 

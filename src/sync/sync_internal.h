@@ -41,6 +41,7 @@ struct pos_sync {
 	bool stop, has_scheduler, thread_started, startup_done;
 	pthread_t thread;
 	char file_root[4096];        /* "" = no restriction */
+	struct pos_egress *egress;   /* owned; NULL = public addresses only */
 };
 
 struct pos_sync_run_opts {

@@ -85,13 +85,23 @@ class SyncCase(harness.ApiTestCase):
 
 
 class ImapSyncTest(SyncCase):
-    """A Dovecot with two users; the server syncs from it."""
+    """A Dovecot with two users; the server syncs from it. Dovecot is on
+    loopback, so the server is started with exactly its port (and one
+    closed port) in egress_allow."""
 
     @classmethod
     def setUpClass(cls):
-        super().setUpClass()
+        harness.require_local("sync reads a local IMAP server")
         cls.dovecot = Dovecot({"alice": PASSWORD, "bob": PASSWORD + "b", "carol": PASSWORD + "c",
                                "dave": PASSWORD + "d", "erin": PASSWORD + "e"}).start()
+        cls.closed_port = harness.free_port()
+        cls.server_env = {"PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d,127.0.0.1:%d"
+                          % (cls.dovecot.port, cls.closed_port)}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.dovecot.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -208,11 +218,11 @@ class ImapSyncTest(SyncCase):
     def test_unreachable_server_is_an_error_in_status(self):
         u = self.new_user()
         src = self.create_source(u.token, "imap", {
-            "host": "127.0.0.1", "port": harness.free_port(), "tls": "none",
+            "host": "127.0.0.1", "port": self.closed_port, "tls": "none",
             "user": "x", "password": "y"})
         s = self.wait_idle(u.token, src["id"])
         self.assertEqual(s["status"], "error")
-        self.assertIn("reach", s["error_message"])
+        self.assertIn("could not connect to IMAP server 127.0.0.1", s["error_message"])
 
     def test_delete_source_removes_or_keeps_memories(self):
         u = self.new_user()
@@ -242,9 +252,16 @@ class ImapTlsTest(SyncCase):
 
     @classmethod
     def setUpClass(cls):
-        super().setUpClass()
+        harness.require_local("sync reads a local IMAP server")
         cls.dovecot = Dovecot({"tina": PASSWORD + "t"}, tls=True).start()
         cls.dovecot.append("tina", "INBOX", [message(400), message(401)])
+        cls.server_env = {"PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d,127.0.0.1:%d"
+                          % (cls.dovecot.port, cls.dovecot.imaps_port)}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.dovecot.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):

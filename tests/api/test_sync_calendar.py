@@ -201,8 +201,8 @@ class CliImportTest(unittest.TestCase):
 class Radicale:
     """A Radicale CalDAV server in a temp dir, alice with password dav-pass-7."""
 
-    def __init__(self, root):
-        self.port = free_port()
+    def __init__(self, root, port=None):
+        self.port = port or free_port()
         self.root = root
         users = os.path.join(root, "users")
         with open(users, "w") as f:
@@ -260,9 +260,17 @@ class Radicale:
 
 @unittest.skipUnless(shutil.which("radicale"), "radicale is not installed (Debian package radicale)")
 class CalDavTest(SyncTestCase):
+    # Radicale is on loopback: each test's Radicale takes the one port the
+    # server's egress_allow names.
+    @classmethod
+    def setUpClass(cls):
+        cls.dav_port = free_port()
+        cls.server_env = {"PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d" % cls.dav_port}
+        super().setUpClass()
+
     def setUp(self):
         super().setUp()
-        self.dav = Radicale(self.tmp)
+        self.dav = Radicale(self.tmp, self.dav_port)
         self.addCleanup(self.dav.stop)
         mk = ('<?xml version="1.0"?><C:mkcalendar xmlns:D="DAV:" '
               'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>'

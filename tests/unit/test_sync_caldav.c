@@ -5,8 +5,10 @@
  * at the end. The test makes calendars (MKCALENDAR) and PUTs, changes and
  * DELETEs events over HTTP, runs the adapters through a recording sink in
  * both modes (sync-token and ETag), and checks a wrong password, an
- * unreachable server and an answer that is not iCalendar/WebDAV. Skips
- * itself when Radicale is not installed.
+ * unreachable server and an answer that is not iCalendar/WebDAV. Radicale
+ * is on loopback: the sinks carry an egress policy allowing exactly its
+ * port (net/egress.h), and without it the adapters are refused before
+ * connecting. Skips itself when Radicale is not installed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include "sync/adapter.h"
+#include "net/egress.h"
 #include "sync/fetch.h"
 #include "sync_recorder.h"
 
@@ -38,6 +41,8 @@ extern char **environ;
 static char dir[512];
 static char base[128];
 static int port;
+static struct pos_egress *radicale_only; /* egress_allow = 127.0.0.1:PORT */
+static struct pos_sync_sink policy_sink;  /* carries it for pos_fetch */
 static pid_t radicale = -1;
 
 static int free_port(void)
@@ -86,6 +91,12 @@ static int start_radicale(void **state)
 	if (port <= 0)
 		return -1;
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	char allow[64];
+	struct pos_error perr;
+	snprintf(allow, sizeof(allow), "127.0.0.1:%d", port);
+	if (pos_egress_new(allow, &radicale_only, &perr))
+		return -1;
+	policy_sink.egress = radicale_only;
 	snprintf(p, sizeof(p), "%s/users", dir);
 	write_file(p, "alice:secret\n");
 	snprintf(cfg, sizeof(cfg),
@@ -124,6 +135,8 @@ static int stop_radicale(void **state)
 {
 	(void)state;
 	char cmd[700];
+	pos_egress_free(radicale_only);
+	radicale_only = NULL;
 	if (radicale > 0) {
 		kill(radicale, SIGTERM);
 		waitpid(radicale, NULL, 0);
@@ -157,7 +170,7 @@ static long http(const char *method, const char *path, const char *ctype,
 	const char *hdr[] = {ct, NULL};
 	struct pos_fetch_req req = {.method = method, .url = url, .user = "alice",
 				    .password = "secret", .headers = hdr, .body = body,
-				    .body_len = body ? strlen(body) : 0};
+				    .body_len = body ? strlen(body) : 0, .sink = &policy_sink};
 	assert_int_equal(pos_fetch(&req, &resp, &err), POS_OK);
 	long st = resp.status;
 	pos_fetch_resp_free(&resp);
@@ -240,6 +253,7 @@ static void scenario(bool use_sync, const char *a, const char *b)
 	json_object_set_new(cfg, "calendars", json_pack("[s, s]", a, b));
 	assert_int_equal(pos_sync_caldav.validate(cfg, &err), POS_OK);
 	rec_init(&r);
+	r.sink.egress = radicale_only;
 
 	/* First run: discovery, both calendars, the series expanded. */
 	run_ok(&pos_sync_caldav, cfg, &cur, &r);
@@ -334,6 +348,7 @@ static void test_caldav_calendar_url(void **state)
 	snprintf(url, sizeof(url), "%s/alice/direct/", base);
 	json_t *cfg = config(url, "secret");
 	rec_init(&r);
+	r.sink.egress = radicale_only;
 	run_ok(&pos_sync_caldav, cfg, &cur, &r);
 	assert_int_equal(json_object_size(r.items), 1);
 	assert_string_equal(rec_meta(&r, "direct-x", "start_time"), "2026-05-05T05:00:00Z");
@@ -357,6 +372,7 @@ static void test_ics_url(void **state)
 	snprintf(url, sizeof(url), "%s/alice/feed/", base);
 	json_t *cfg = config(url, "secret");
 	rec_init(&r);
+	r.sink.egress = radicale_only;
 	run_ok(&pos_sync_ics_url, cfg, &cur, &r);
 	assert_int_equal(json_object_size(r.items), 2);
 	assert_int_equal(r.completes, 1);
@@ -398,9 +414,19 @@ static void test_unreachable_and_validate(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", p);
 	json_t *cfg = config(url, "x");
 	rec_init(&r);
+	r.sink.egress = radicale_only;
+	/* Without the port in the allowlist: refused before connecting. */
+	assert_int_equal(pos_sync_caldav.run(cfg, NULL, &next, &r.sink, &err), POS_ERR_FORBIDDEN);
+	assert_non_null(strstr(err.message, "egress policy"));
+	assert_int_equal(pos_sync_ics_url.run(cfg, NULL, &next, &r.sink, &err), POS_ERR_FORBIDDEN);
+	/* Allowed but nobody listening: could not connect. */
+	struct pos_egress *any_loopback;
+	assert_int_equal(pos_egress_new("127.0.0.0/8", &any_loopback, &err), POS_OK);
+	r.sink.egress = any_loopback;
 	assert_int_equal(pos_sync_caldav.run(cfg, NULL, &next, &r.sink, &err), POS_ERR_UNAVAILABLE);
-	assert_non_null(strstr(err.message, "127.0.0.1"));
+	assert_non_null(strstr(err.message, "could not connect to 127.0.0.1"));
 	assert_int_equal(pos_sync_ics_url.run(cfg, NULL, &next, &r.sink, &err), POS_ERR_UNAVAILABLE);
+	pos_egress_free(any_loopback);
 	assert_null(next);
 	json_decref(cfg);
 	rec_free(&r);
