@@ -66,6 +66,10 @@ struct pos_sync_sink {
 	void (*complete)(void *ctx);
 	/* True when the run should stop early (shutdown, source deleted). */
 	bool (*cancelled)(void *ctx);
+	/* The server's egress allowlist for outbound connections (net/egress.h,
+	 * NULL: public addresses only). Every connection an adapter opens goes
+	 * through net/http.h as POS_NET_USER with this policy. */
+	const struct pos_egress *egress;
 };
 
 struct pos_sync_adapter {
