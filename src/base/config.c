@@ -137,6 +137,19 @@ static const struct opt options[] = {
 	 "PEM certificate (chain) file: serve HTTPS (needs tls_key; default plain HTTP)"},
 	{"tls_key", "PERSONALOS_TLS_KEY", OPT_STRING, 0, 0,
 	 "PEM private key file for tls_cert"},
+	/* ---- limits before authentication, keys, /metrics (docs/SECURITY.md) ---- */
+	{"max_public_body", "PERSONALOS_MAX_PUBLIC_BODY", OPT_UINT, 256, 1048576,
+	 "largest request body in bytes a route without a token accepts (register, login, refresh, recover; default 65536)"},
+	{"max_connections", "PERSONALOS_MAX_CONNECTIONS", OPT_UINT, 1, 1000000,
+	 "open HTTP connections in total, the rest are refused (default 1024)"},
+	{"max_connections_per_ip", "PERSONALOS_MAX_CONNECTIONS_PER_IP", OPT_UINT, 0, 1000000,
+	 "open HTTP connections per client address (the socket peer), 0 = no cap (default 64)"},
+	{"connection_timeout", "PERSONALOS_CONNECTION_TIMEOUT", OPT_UINT, 1, 3600,
+	 "seconds a connection may stay silent (headers, body or keep-alive) before it is closed (default 30)"},
+	{"metrics_token", "PERSONALOS_METRICS_TOKEN", OPT_STRING, 0, 0,
+	 "bearer token GET /metrics requires; unset: /metrics answers loopback peers only (never logged)"},
+	{"master_key_file", "PERSONALOS_MASTER_KEY_FILE", OPT_PATH, 0, 0,
+	 "file with a secret of at least 32 bytes that seals the server key file DATA/keys (default: the key file is plain, mode 0600)"},
 };
 
 void pos_config_defaults(struct pos_config *c)
@@ -184,6 +197,10 @@ void pos_config_defaults(struct pos_config *c)
 	c->login_lockout_max_s = 900;
 	c->rl_slots = 65536;
 	c->trust_forwarded_for = false;
+	c->max_public_body = 64 * 1024;
+	c->max_connections = 1024;
+	c->max_connections_per_ip = 64;
+	c->connection_timeout_s = 30;
 }
 
 bool pos_parse_int(const char *s, long long min, long long max, long long *out)
@@ -247,6 +264,7 @@ static char *string_field(struct pos_config *c, const char *key, size_t *cap)
 	STRING_FIELD("cors_origins", cors_origins)
 	STRING_FIELD("tls_cert", tls_cert)
 	STRING_FIELD("tls_key", tls_key)
+	STRING_FIELD("metrics_token", metrics_token)
 	return NULL;
 }
 
@@ -275,7 +293,8 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		return POS_OK;
 	case OPT_PATH: {
 		char *dst = !strcmp(key, "web_root") ? c->web_root
-			  : !strcmp(key, "sync_file_root") ? c->sync_file_root : c->data_dir;
+			  : !strcmp(key, "sync_file_root") ? c->sync_file_root
+			  : !strcmp(key, "master_key_file") ? c->master_key_file : c->data_dir;
 		if (!*value || strlen(value) >= PATH_MAX)
 			goto bad;
 		snprintf(dst, PATH_MAX, "%s", value);
@@ -383,6 +402,14 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->rl_slots = (unsigned)v;
 	else if (!strcmp(key, "trust_forwarded_for"))
 		c->trust_forwarded_for = v != 0;
+	else if (!strcmp(key, "max_public_body"))
+		c->max_public_body = (unsigned)v;
+	else if (!strcmp(key, "max_connections"))
+		c->max_connections = (unsigned)v;
+	else if (!strcmp(key, "max_connections_per_ip"))
+		c->max_connections_per_ip = (unsigned)v;
+	else if (!strcmp(key, "connection_timeout"))
+		c->connection_timeout_s = (unsigned)v;
 	return POS_OK;
 bad:
 	if (o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_ULL)

@@ -69,6 +69,13 @@ struct pos_config {
 	char cors_origins[2048];       /* comma-separated allow-list, "" = none */
 	char tls_cert[PATH_MAX];       /* PEM certificate chain, "" = plain HTTP */
 	char tls_key[PATH_MAX];        /* PEM private key */
+	/* ---- limits before authentication, keys, /metrics ---- */
+	unsigned max_public_body;      /* body cap of routes without a token */
+	unsigned max_connections;      /* open connections in total */
+	unsigned max_connections_per_ip; /* per socket peer, 0 = no cap */
+	unsigned connection_timeout_s; /* idle seconds before a close */
+	char metrics_token[256];       /* "" = /metrics for loopback peers only; secret */
+	char master_key_file[PATH_MAX]; /* "" = plain key file DATA/keys */
 };
 
 /* Fills `c` with the built-in defaults. */
