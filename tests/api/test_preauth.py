@@ -256,5 +256,74 @@ class ConnectionCapTest(unittest.TestCase):
             self.fail("/health does not answer after the connections closed")
 
 
+class MetricsTokenTest(unittest.TestCase):
+    """With metrics_token set, /metrics needs it, from loopback too."""
+
+    TOKEN = "scrape-" + "s3cret" * 4
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("sets metrics_token")
+        cls.server = harness.Server(env={"PERSONALOS_METRICS_TOKEN": cls.TOKEN}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        self.api = harness.Api(self.server.base_url, retry_429=False)
+        self.addCleanup(self.api.close)
+
+    def test_no_token_is_refused(self):
+        r = self.api.get("/metrics")
+        self.assertIn(r.status, (401, 403), r.raw[:300])
+        self.assertNotIn(b"personalos_", r.raw)
+
+    def test_wrong_token_is_refused(self):
+        for tok in ("nope", self.TOKEN[:-1], self.TOKEN + "x"):
+            r = self.api.get("/metrics", headers=harness.auth(tok))
+            self.assertIn(r.status, (401, 403), r.raw[:300])
+            self.assertNotIn(b"personalos_", r.raw)
+
+    def test_a_user_token_is_not_the_metrics_token(self):
+        answer = self.api.register(harness.unique_email())
+        r = self.api.get("/metrics", headers=harness.auth(answer["access_token"]))
+        self.assertIn(r.status, (401, 403), r.raw[:300])
+
+    def test_right_token_is_served(self):
+        r = self.api.get("/metrics", headers=harness.auth(self.TOKEN))
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertIn(b"personalos_uptime_seconds", r.raw)
+
+
+class MetricsForwardedTest(unittest.TestCase):
+    """Without a token /metrics is for loopback peers; behind a proxy on the
+    same host (trust_forwarded_for on) a forwarded request is not local."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("sets trust_forwarded_for")
+        cls.server = harness.Server(env={"PERSONALOS_TRUST_FORWARDED_FOR": "on"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        self.api = harness.Api(self.server.base_url, retry_429=False)
+        self.addCleanup(self.api.close)
+
+    def test_forwarded_request_is_refused(self):
+        for xff in ("203.0.113.7", "127.0.0.1", "198.51.100.1, 127.0.0.1"):
+            r = self.api.get("/metrics", headers={"X-Forwarded-For": xff})
+            self.assertIn(r.status, (401, 403), r.raw[:300])
+            self.assertNotIn(b"personalos_", r.raw)
+
+    def test_direct_loopback_request_is_served(self):
+        r = self.api.get("/metrics")
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertIn(b"personalos_uptime_seconds", r.raw)
+
+
 if __name__ == "__main__":
     unittest.main()
