@@ -22,7 +22,7 @@ static const struct opt options[] = {
 	{"listen", "PERSONALOS_LISTEN", OPT_LISTEN, 0, 0,
 	 "address to serve on, HOST:PORT (default 127.0.0.1:8420)"},
 	{"data", "PERSONALOS_DATA", OPT_PATH, 0, 0,
-	 "data directory: personalos.db and blobs/ (default ./data)"},
+	 "data directory (made 0700): personalos.db, keys (0600) and blobs/ (default ./data)"},
 	/* sync (branch sync) */
 	{"sync_file_root", "PERSONALOS_SYNC_FILE_ROOT", OPT_PATH, 0, 0,
 	 "sync sources made through the API may read files only under this directory (default: anywhere the server may read)"},

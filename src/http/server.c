@@ -798,7 +798,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		tls_free(tls_cert, tls_key);
 		return rc;
 	}
-	rc = pos_sqlite_open(cfg->data_dir, &srv->store, err);
+	rc = pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &srv->store, err);
 	if (rc) {
 		pos_rl_fini(&srv->rl);
 		tls_free(tls_cert, tls_key);
