@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -350,12 +351,62 @@ static struct kf_entry *find(struct pos_keyfile *kf, const char *name)
 	return NULL;
 }
 
-/* Adds (name, key) and saves; with key NULL, random bytes. Lock held. */
+/*
+ * Another process on the same data directory (`personalos user add` while
+ * the server runs) may have added keys since we loaded: under an exclusive
+ * flock on the directory, re-read the file and take the keys we lack, so a
+ * save never drops someone else's key and two processes never make two
+ * different keys of one name. Returns the directory fd holding the lock
+ * (-1 if it could not be locked: then we go on unlocked, as before).
+ */
+static int lock_and_merge(struct pos_keyfile *kf)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", kf->path);
+	int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0 && flock(dfd, LOCK_EX) != 0) {
+		close(dfd);
+		dfd = -1;
+	}
+	struct pos_keyfile *disk = pos_calloc(1, sizeof(*disk));
+	if (!disk)
+		return dfd;
+	memcpy(disk->path, kf->path, sizeof(disk->path));
+	disk->have_master = kf->have_master;
+	memcpy(disk->master, kf->master, sizeof(disk->master));
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (load(disk, &err) == POS_OK) {
+		for (size_t i = 0; i < disk->n && kf->n < MAX_KEYS; i++)
+			if (!find(kf, disk->keys[i].name))
+				kf->keys[kf->n++] = disk->keys[i];
+	}
+	pos_wipe(disk, sizeof(*disk));
+	pos_free(disk);
+	return dfd;
+}
+
+static void unlock(int dfd)
+{
+	if (dfd >= 0) {
+		flock(dfd, LOCK_UN);
+		close(dfd);
+	}
+}
+
+/* Adds (name, key) and saves; with key NULL, random bytes. A copy of
+ * `name` another process saved meanwhile wins. Lock held. */
 static enum pos_err add(struct pos_keyfile *kf, const char *name, const uint8_t *key,
 			size_t len)
 {
-	if (kf->n >= MAX_KEYS)
-		return POS_ERR_INVALID_REQUEST;
+	int dfd = lock_and_merge(kf);
+	enum pos_err rc = POS_OK;
+	if (find(kf, name))
+		goto out;
+	if (kf->n >= MAX_KEYS) {
+		rc = POS_ERR_INVALID_REQUEST;
+		goto out;
+	}
 	struct kf_entry *e = &kf->keys[kf->n];
 	memcpy(e->name, name, strlen(name) + 1);
 	e->len = len;
@@ -364,11 +415,13 @@ static enum pos_err add(struct pos_keyfile *kf, const char *name, const uint8_t 
 	else
 		pos_random(e->key, len);
 	kf->n++;
-	enum pos_err rc = save(kf);
+	rc = save(kf);
 	if (rc) {
 		kf->n--;
 		pos_wipe(e, sizeof(*e));
 	}
+out:
+	unlock(dfd);
 	return rc;
 }
 

@@ -153,6 +153,32 @@ static void master_key_seals_the_file(void **state)
 	pos_keyfile_close(kf);
 }
 
+/* Two processes on one data directory (the server and `personalos user
+ * add`): neither drops the other's keys, and a name gets one key. */
+static void two_handles_share_the_file(void **state)
+{
+	struct fx *f = *state;
+	struct pos_error e;
+	pos_error_clear(&e);
+	struct pos_keyfile *one, *two, *three;
+	uint8_t a1[32], a2[32], b1[32], b2[32];
+	unlink(f->keys);
+	assert_int_equal(pos_keyfile_open(f->keys, NULL, &one, &e), POS_OK);
+	assert_int_equal(pos_keyfile_open(f->keys, NULL, &two, &e), POS_OK);
+	assert_int_equal(pos_keyfile_get(one, "a", a1, sizeof(a1)), POS_OK);
+	assert_int_equal(pos_keyfile_get(two, "b", b2, sizeof(b2)), POS_OK);
+	assert_int_equal(pos_keyfile_get(two, "a", a2, sizeof(a2)), POS_OK);
+	assert_memory_equal(a1, a2, sizeof(a1));
+	assert_int_equal(pos_keyfile_open(f->keys, NULL, &three, &e), POS_OK);
+	assert_int_equal(pos_keyfile_get(three, "a", a2, sizeof(a2)), POS_OK);
+	assert_int_equal(pos_keyfile_get(three, "b", b1, sizeof(b1)), POS_OK);
+	assert_memory_equal(a1, a2, sizeof(a1));
+	assert_memory_equal(b1, b2, sizeof(b1));
+	pos_keyfile_close(one);
+	pos_keyfile_close(two);
+	pos_keyfile_close(three);
+}
+
 static void bad_inputs_are_refused(void **state)
 {
 	struct fx *f = *state;
@@ -195,6 +221,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(keys_persist_in_a_private_file),
 		cmocka_unit_test(master_key_seals_the_file),
+		cmocka_unit_test(two_handles_share_the_file),
 		cmocka_unit_test(bad_inputs_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
