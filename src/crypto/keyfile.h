@@ -14,7 +14,9 @@
  * plain file is sealed on its first save once a master key is given.
  *
  * Thread-safety: every function may be called from any thread after
- * pos_keyfile_open; pos_keyfile_close must run alone.
+ * pos_keyfile_open; pos_keyfile_close must run alone. Several processes
+ * (the server and `personalos user add`) may share one file: adding a key
+ * takes an flock on the directory and merges what the others saved.
  */
 #ifndef POS_CRYPTO_KEYFILE_H
 #define POS_CRYPTO_KEYFILE_H

@@ -1,6 +1,7 @@
 /*
  * sqlite.c — the embedded SQLite backend: opening and migrating the
- * database, per-thread connections, server keys, users and sessions.
+ * database, per-thread connections, server keys (kept in the key file
+ * beside the database, crypto/keyfile.h), users and sessions.
  * Memories live in sqlite_memories.c.
  *
  * Concurrency: each thread gets its own connection (pthread key owned by
