@@ -84,9 +84,13 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			"personalos_memories_total %lld\n"
 			"# HELP personalos_uptime_seconds Seconds since the server started.\n"
 			"# TYPE personalos_uptime_seconds gauge\n"
-			"personalos_uptime_seconds %.3f\n",
+			"personalos_uptime_seconds %.3f\n"
+			"# HELP personalos_http_body_bytes Request body bytes held, all connections (max_body_memory).\n"
+			"# TYPE personalos_http_body_bytes gauge\n"
+			"personalos_http_body_bytes %lld\n",
 			(long long)memories,
-			(double)(pos_now_us() - srv->started_us) / 1e6);
+			(double)(pos_now_us() - srv->started_us) / 1e6,
+			(long long)atomic_load(&srv->body_bytes));
 	struct pos_search_stats ss;
 	pos_search_stats(srv->search, &ss);
 	if (!rc)

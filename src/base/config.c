@@ -144,6 +144,8 @@ static const struct opt options[] = {
 	 "open HTTP connections in total, the rest are refused (default 1024)"},
 	{"max_connections_per_ip", "PERSONALOS_MAX_CONNECTIONS_PER_IP", OPT_UINT, 0, 1000000,
 	 "open HTTP connections per client address (the socket peer), 0 = no cap (default 64)"},
+	{"max_body_memory", "PERSONALOS_MAX_BODY_MEMORY", OPT_UINT, 1, 1048576,
+	 "MiB of request bodies held at once, all connections together; past it a request is refused 503 (default 512)"},
 	{"connection_timeout", "PERSONALOS_CONNECTION_TIMEOUT", OPT_UINT, 1, 3600,
 	 "seconds a connection may stay silent (headers, body or keep-alive) before it is closed (default 30)"},
 	{"metrics_token", "PERSONALOS_METRICS_TOKEN", OPT_STRING, 0, 0,
@@ -201,6 +203,7 @@ void pos_config_defaults(struct pos_config *c)
 	c->max_connections = 1024;
 	c->max_connections_per_ip = 64;
 	c->connection_timeout_s = 30;
+	c->max_body_memory_mib = 512;
 }
 
 bool pos_parse_int(const char *s, long long min, long long max, long long *out)
@@ -410,6 +413,8 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->max_connections_per_ip = (unsigned)v;
 	else if (!strcmp(key, "connection_timeout"))
 		c->connection_timeout_s = (unsigned)v;
+	else if (!strcmp(key, "max_body_memory"))
+		c->max_body_memory_mib = (unsigned)v;
 	return POS_OK;
 bad:
 	if (o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_ULL)

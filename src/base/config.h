@@ -74,6 +74,7 @@ struct pos_config {
 	unsigned max_connections;      /* open connections in total */
 	unsigned max_connections_per_ip; /* per socket peer, 0 = no cap */
 	unsigned connection_timeout_s; /* idle seconds before a close */
+	unsigned max_body_memory_mib;  /* request bodies held at once, all connections */
 	char metrics_token[256];       /* "" = /metrics for loopback peers only; secret */
 	char master_key_file[PATH_MAX]; /* "" = plain key file DATA/keys */
 };

@@ -405,6 +405,11 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 	}
 	if (!r->admitted && admit(srv, r))
 		return;
+	if (r->over_budget) {
+		pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL,
+			      "the server is receiving too many request bodies: try again shortly");
+		return;
+	}
 	if (r->body_too_large) {
 		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
 		return;
@@ -570,6 +575,22 @@ static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *co
 	return r;
 }
 
+/*
+ * Counts n more body bytes of `r` against max_body_memory. False (and the
+ * request's bytes given back) when the server would then hold more.
+ */
+static bool take_budget(struct pos_server *srv, struct pos_req *r, size_t n)
+{
+	long long cap = (long long)srv->cfg->max_body_memory_mib * 1024 * 1024;
+	long long total = atomic_fetch_add(&srv->body_bytes, (long long)n) + (long long)n;
+	r->body_counted += n;
+	if (total <= cap)
+		return true;
+	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
+	r->body_counted = 0;
+	return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -599,10 +620,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return queue(r, pos_mono_us() - r->start_us);
 	}
 	if (*upload_data_size) {
-		if (!r->answered && !r->body_too_large &&
+		if (!r->answered && !r->body_too_large && !r->over_budget &&
+		    !take_budget(srv, r, *upload_data_size)) {
+			/* Too many bodies held at once, all clients together:
+			 * this one is dropped (503 at its end). */
+			r->over_budget = true;
+			pos_buf_free(&r->body);
+			if (!r->have_principal)
+				return MHD_NO;
+		}
+		if (!r->answered && !r->body_too_large && !r->over_budget &&
 		    pos_buf_add(&r->body, upload_data, *upload_data_size) != POS_OK) {
 			r->body_too_large = true;
 			pos_buf_free(&r->body);
+			atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
+			r->body_counted = 0;
 			/* Without a token, more than the route takes and no
 			 * declared length (chunks): close rather than read the
 			 * rest for nothing. libmicrohttpd cannot queue an answer
@@ -655,6 +687,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		pos_stream_abandon(r->stream); /* the response never took it */
 	pos_free(r->resp);
 	pos_buf_free(&r->body);
+	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
 	pos_arena_destroy(r->arena);
 	atomic_fetch_sub(&srv->inflight, 1);
 }
@@ -783,6 +816,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->started_us = pos_now_us();
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->inflight, 0);
+	atomic_init(&srv->body_bytes, 0);
 	/* security (guard): limits, CORS list and TLS files first — a bad
 	 * setting stops the start before anything is opened. */
 	enum pos_err rc = pos_cors_parse(&srv->cors, cfg->cors_origins, err);

@@ -101,6 +101,8 @@ struct pos_req {
 	/* ---- limits before authentication (docs/SECURITY.md) ---- */
 	bool admitted;                /* header checks done (admit in server.c) */
 	bool peer_loopback;           /* socket peer is loopback, no forwarded-for */
+	bool over_budget;             /* bodies held by the server over max_body_memory */
+	size_t body_counted;          /* bytes of this body in srv->body_bytes */
 };
 
 struct pos_server {
@@ -118,6 +120,7 @@ struct pos_server {
 	unsigned port;                /* the bound port (useful with :0) */
 	atomic_bool draining;
 	atomic_long inflight;
+	atomic_llong body_bytes;      /* request body bytes held, all requests */
 	const char **route_names;
 	/* encryption at rest: owns the keyring; `store` is the encrypting
 	 * decorator over the backend (docs/ENCRYPTION.md) */
