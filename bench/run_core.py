@@ -785,7 +785,9 @@ def parse_args(argv):
             setattr(args, name, quick if args.quick else normal)
     # Rate limits off unless asked for (--server-env PERSONALOS_RATE_LIMIT=on):
     # one client at thousands of requests/s is the benchmark, not an attack.
-    args.env = {"PERSONALOS_RATE_LIMIT": "off"}
+    # Likewise the per-address connection cap: every load connection comes
+    # from 127.0.0.1.
+    args.env = {"PERSONALOS_RATE_LIMIT": "off", "PERSONALOS_MAX_CONNECTIONS_PER_IP": "0"}
     for kv in args.server_env:
         if "=" not in kv:
             ap.error("--server-env wants NAME=VALUE, got %r" % kv)

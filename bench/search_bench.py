@@ -862,7 +862,9 @@ def parse_args(argv):
         ap.error("--rounds >= 1, --warmup >= 0, 1 <= --limit <= 200")
     # Rate limits off unless asked for (--server-env PERSONALOS_RATE_LIMIT=on):
     # one client at thousands of requests/s is the benchmark, not an attack.
-    args.env = {"PERSONALOS_RATE_LIMIT": "off"}
+    # Likewise the per-address connection cap: every load connection comes
+    # from 127.0.0.1.
+    args.env = {"PERSONALOS_RATE_LIMIT": "off", "PERSONALOS_MAX_CONNECTIONS_PER_IP": "0"}
     for kv in args.server_env:
         if "=" not in kv:
             ap.error("--server-env wants NAME=VALUE, got %r" % kv)

@@ -3,7 +3,11 @@
  */
 #include "api/api.h"
 
+#include <string.h>
+#include <strings.h>
+
 #include "base/clock.h"
+#include "crypto/crypto.h"
 #include "base/json.h"
 #include "search/engine.h"
 
@@ -30,8 +34,43 @@ void pos_api_health(struct pos_server *srv, struct pos_req *r)
 	pos_reply_json(r, 200, &b);
 }
 
+/*
+ * /metrics names routes, counts and the provider in use: with metrics_token
+ * set it needs that bearer token from anyone; without, only loopback peers
+ * (a scraper on the host, or behind a proxy on another port) get it.
+ */
+static bool metrics_allowed(struct pos_server *srv, struct pos_req *r)
+{
+	const char *want = srv->cfg->metrics_token;
+	if (!want[0]) {
+		if (pos_req_from_loopback(r))
+			return true;
+		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
+			      "/metrics answers loopback clients only; set metrics_token "
+			      "to scrape it from elsewhere");
+		return false;
+	}
+	const char *h = pos_req_header(r, "Authorization");
+	if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+		h += 7;
+		while (*h == ' ')
+			h++;
+		/* Compare digests: equal length, constant time. */
+		uint8_t a[POS_HASH_SIZE], b[POS_HASH_SIZE];
+		pos_hash(a, h, strlen(h));
+		pos_hash(b, want, strlen(want));
+		if (pos_ct_equal(a, b, sizeof(a)))
+			return true;
+	}
+	pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL,
+		      "/metrics needs Authorization: Bearer <metrics_token>");
+	return false;
+}
+
 void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 {
+	if (!metrics_allowed(srv, r))
+		return;
 	struct pos_buf b;
 	pos_buf_init(&b, 4 * 1024 * 1024);
 	int64_t memories = 0;
@@ -45,9 +84,13 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			"personalos_memories_total %lld\n"
 			"# HELP personalos_uptime_seconds Seconds since the server started.\n"
 			"# TYPE personalos_uptime_seconds gauge\n"
-			"personalos_uptime_seconds %.3f\n",
+			"personalos_uptime_seconds %.3f\n"
+			"# HELP personalos_http_body_bytes Request body bytes held, all connections (max_body_memory).\n"
+			"# TYPE personalos_http_body_bytes gauge\n"
+			"personalos_http_body_bytes %lld\n",
 			(long long)memories,
-			(double)(pos_now_us() - srv->started_us) / 1e6);
+			(double)(pos_now_us() - srv->started_us) / 1e6,
+			(long long)atomic_load(&srv->body_bytes));
 	struct pos_search_stats ss;
 	pos_search_stats(srv->search, &ss);
 	if (!rc)

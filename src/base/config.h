@@ -79,6 +79,14 @@ struct pos_config {
 	char tls_key[PATH_MAX];        /* PEM private key */
 	/* ---- outbound connections (net): the egress allowlist ---- */
 	char egress_allow[4096];       /* net/egress.h syntax, "" = public only */
+	/* ---- limits before authentication, keys, /metrics ---- */
+	unsigned max_public_body;      /* body cap of routes without a token */
+	unsigned max_connections;      /* open connections in total */
+	unsigned max_connections_per_ip; /* per socket peer, 0 = no cap */
+	unsigned connection_timeout_s; /* idle seconds before a close */
+	unsigned max_body_memory_mib;  /* request bodies held at once, all connections */
+	char metrics_token[256];       /* "" = /metrics for loopback peers only; secret */
+	char master_key_file[PATH_MAX]; /* "" = plain key file DATA/keys */
 };
 
 /* What a key holds; the field's C type must match (checked at compile time). */

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/err.h"
 
@@ -140,6 +141,10 @@ int pos_cli_config(int *argc, char **argv, struct pos_config *cfg,
 {
 	struct pos_error err;
 	pos_error_clear(&err);
+	/* Every file a command makes (database, WAL, key file, blobs, logs
+	 * of a sync) is the server's alone: 0600 files, 0700 directories
+	 * (docs/SECURITY.md, "Keys and file permissions"). */
+	umask(077);
 	pos_config_defaults(cfg);
 	const char *config_file = getenv("PERSONALOS_CONFIG");
 	int out = 1;

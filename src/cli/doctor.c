@@ -25,7 +25,7 @@ int pos_cli_doctor(int argc, char **argv)
 	struct pos_store *s;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_sqlite_open(cfg.data_dir, &s, &err)) {
+	if (pos_sqlite_open_keyed(cfg.data_dir, cfg.master_key_file, &s, &err)) {
 		fprintf(stderr, "personalos doctor: %s\n", err.message);
 		return 1;
 	}

@@ -73,7 +73,7 @@ static int import_local(const struct pos_config *cfg, const char *kind, const ch
 	struct pos_error err;
 	pos_error_clear(&err);
 	struct pos_store *st = NULL;
-	if (pos_crypto_init() || pos_sqlite_open(cfg->data_dir, &st, &err)) {
+	if (pos_crypto_init() || pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &st, &err)) {
 		fprintf(stderr, "personalos: %s\n", err.message[0] ? err.message : "cannot start");
 		return 1;
 	}

@@ -53,7 +53,7 @@ static int open_all(const struct pos_config *cfg, struct pos_store **s,
 		fprintf(stderr, "personalos: libsodium failed to initialise\n");
 		return 1;
 	}
-	if (pos_sqlite_open(cfg->data_dir, s, &err)) {
+	if (pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, s, &err)) {
 		fprintf(stderr, "personalos: %s\n", err.message);
 		return 1;
 	}

@@ -8,7 +8,9 @@
 #include "store/crypt_store.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -320,8 +322,8 @@ static bool is_auth_route(const struct pos_route *rt)
 	       strncmp(rt->pattern, "/api/auth/", 10) == 0;
 }
 
-/* True when the request was answered (preflight or 429). */
-static bool limit_before_auth(struct pos_server *srv, struct pos_req *r)
+/* True when the request was answered (429). */
+static bool limit_address(struct pos_server *srv, struct pos_req *r)
 {
 	/* Every request counts against its address, unknown routes and
 	 * preflights included: scanners and floods pay like everyone. */
@@ -330,12 +332,6 @@ static bool limit_before_auth(struct pos_server *srv, struct pos_req *r)
 		wait = pos_rl_check_client(&srv->rl, POS_RL_AUTH, &r->client, r->start_us);
 	if (wait) {
 		pos_reply_rate_limited(r, wait);
-		return true;
-	}
-	if (!r->route && r->allow && strcmp(r->method, "OPTIONS") == 0) {
-		/* A CORS preflight (or a plain OPTIONS): the path's methods. */
-		r->preflight = true;
-		pos_reply_empty(r, 204);
 		return true;
 	}
 	return false;
@@ -352,34 +348,66 @@ static bool limit_after_auth(struct pos_server *srv, struct pos_req *r)
 	return false;
 }
 
-static void dispatch(struct pos_server *srv, struct pos_req *r)
+/*
+ * Everything about a routed request that the request line and headers
+ * decide, run on the first callback before one body byte is read: the
+ * address limits, draining, the token, the user's limit, the token's kind
+ * and scope, and a declared length over the route's limit. True when the
+ * request was answered. A stranger can therefore never make the server
+ * buffer more than max_public_body (docs/SECURITY.md).
+ */
+static bool admit(struct pos_server *srv, struct pos_req *r)
 {
-	if (limit_before_auth(srv, r))
-		return;
-	if (!r->route) {
-		if (r->allow)
-			pos_reply_err(r, POS_ERR_METHOD, NULL, NULL);
-		else
-			pos_reply_err(r, POS_ERR_NOT_FOUND, NULL, "no such route");
-		return;
-	}
+	r->admitted = true;
+	if (limit_address(srv, r))
+		return true;
 	if (atomic_load(&srv->draining)) {
 		pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "the server is shutting down");
-		return;
+		return true;
 	}
 	if (r->route->auth != POS_ROUTE_PUBLIC && !authenticate(srv, r)) {
 		pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL, NULL);
-		return;
+		return true;
 	}
 	if (r->have_principal && limit_after_auth(srv, r))
-		return;
+		return true;
 	if (r->route->auth == POS_ROUTE_SESSION && r->principal.personal) {
 		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
 			      "this needs a signed-in session, not a personal API token");
-		return;
+		return true;
 	}
 	if (r->have_principal && r->principal.read_only && strcmp(r->route->method, "GET") != 0) {
 		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this token has the read scope");
+		return true;
+	}
+	if (r->body_too_large) {
+		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
+		return true;
+	}
+	return false;
+}
+
+static void dispatch(struct pos_server *srv, struct pos_req *r)
+{
+	if (!r->route) {
+		if (limit_address(srv, r))
+			return;
+		if (r->allow && strcmp(r->method, "OPTIONS") == 0) {
+			/* A CORS preflight (or a plain OPTIONS): the path's methods. */
+			r->preflight = true;
+			pos_reply_empty(r, 204);
+		} else if (r->allow) {
+			pos_reply_err(r, POS_ERR_METHOD, NULL, NULL);
+		} else {
+			pos_reply_err(r, POS_ERR_NOT_FOUND, NULL, "no such route");
+		}
+		return;
+	}
+	if (!r->admitted && admit(srv, r))
+		return;
+	if (r->over_budget) {
+		pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL,
+			      "the server is receiving too many request bodies: try again shortly");
 		return;
 	}
 	if (r->body_too_large) {
@@ -463,6 +491,43 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 	return ret;
 }
 
+/* The body a route takes: routes without a token at most max_public_body. */
+static size_t body_limit(const struct pos_config *cfg, const struct pos_route *rt)
+{
+	if (rt->auth == POS_ROUTE_PUBLIC && rt->body_max > cfg->max_public_body)
+		return cfg->max_public_body;
+	return rt->body_max;
+}
+
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+	}
+	return false;
+}
+
+/* True when the request says a body follows (a length above 0 or chunks). */
+static bool announces_body(struct MHD_Connection *conn)
+{
+	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		return true;
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return cl && strcmp(cl, "0") != 0;
+}
+
 static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *conn,
 			       const char *url, const char *method)
 {
@@ -486,13 +551,20 @@ static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *co
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	pos_rl_client_from_sockaddr(&r->client, ci ? ci->client_addr : NULL);
-	if (srv->cfg->trust_forwarded_for)
-		pos_rl_client_from_forwarded(&r->client,
-			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"));
+	r->peer_loopback = ci && is_loopback(ci->client_addr);
+	if (srv->cfg->trust_forwarded_for) {
+		const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							      "X-Forwarded-For");
+		pos_rl_client_from_forwarded(&r->client, xff);
+		/* A proxy on this host makes every client look local: with a
+		 * forwarded address the peer is whoever the proxy says. */
+		if (xff)
+			r->peer_loopback = false;
+	}
 	if (pos_cors_enabled(&srv->cors))
 		r->cors_origin = pos_cors_allow(&srv->cors,
 			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
-	pos_buf_init(&r->body, r->route ? r->route->body_max : 0);
+	pos_buf_init(&r->body, r->route ? body_limit(srv->cfg, r->route) : 0);
 	/* Refuse early on a declared length over the limit. */
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -501,6 +573,22 @@ static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *co
 	    (size_t)declared > r->body.max)
 		r->body_too_large = true;
 	return r;
+}
+
+/*
+ * Counts n more body bytes of `r` against max_body_memory. False (and the
+ * request's bytes given back) when the server would then hold more.
+ */
+static bool take_budget(struct pos_server *srv, struct pos_req *r, size_t n)
+{
+	long long cap = (long long)srv->cfg->max_body_memory_mib * 1024 * 1024;
+	long long total = atomic_fetch_add(&srv->body_bytes, (long long)n) + (long long)n;
+	r->body_counted += n;
+	if (total <= cap)
+		return true;
+	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
+	r->body_counted = 0;
+	return false;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -516,20 +604,43 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			return MHD_NO;
 		atomic_fetch_add(&srv->inflight, 1);
 		*con_cls = r;
-		if (!r->body_too_large)
+		/* Limits, token and declared length are checked from the
+		 * headers, before any body byte is read. */
+		if (r->route ? !admit(srv, r) : !r->body_too_large)
 			return MHD_YES;
-		/* The declared body is over the limit: answer now rather than
-		 * wait for bytes we will not read. The connection closes after,
-		 * so queueing on the first call costs no keep-alive. */
+		if (!r->answered) /* no route, and a body it cannot take */
+			dispatch(srv, r);
+		/* Refused. Without a body the answer waits for the last call,
+		 * which keeps the connection alive; with one it goes now, and
+		 * libmicrohttpd closes the connection instead of reading bytes
+		 * we would throw away. */
+		if (!r->body_too_large && !announces_body(conn))
+			return MHD_YES;
 		r->started = true;
-		dispatch(srv, r);
 		return queue(r, pos_mono_us() - r->start_us);
 	}
 	if (*upload_data_size) {
-		if (!r->body_too_large &&
+		if (!r->answered && !r->body_too_large && !r->over_budget &&
+		    !take_budget(srv, r, *upload_data_size)) {
+			/* Too many bodies held at once, all clients together:
+			 * this one is dropped (503 at its end). */
+			r->over_budget = true;
+			pos_buf_free(&r->body);
+			if (!r->have_principal)
+				return MHD_NO;
+		}
+		if (!r->answered && !r->body_too_large && !r->over_budget &&
 		    pos_buf_add(&r->body, upload_data, *upload_data_size) != POS_OK) {
 			r->body_too_large = true;
 			pos_buf_free(&r->body);
+			atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
+			r->body_counted = 0;
+			/* Without a token, more than the route takes and no
+			 * declared length (chunks): close rather than read the
+			 * rest for nothing. libmicrohttpd cannot queue an answer
+			 * in the middle of a body. */
+			if (!r->have_principal)
+				return MHD_NO;
 		}
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -541,6 +652,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	r->started = true;
+	if (r->answered) /* refused from its headers on the first call */
+		return queue(r, pos_mono_us() - r->start_us);
 	int sret; /* no API route: maybe a file of the web app (http/static.c) */
 	if (!r->route && !r->allow && pos_static_serve(srv, r, &sret))
 		return (enum MHD_Result)sret;
@@ -574,6 +687,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		pos_stream_abandon(r->stream); /* the response never took it */
 	pos_free(r->resp);
 	pos_buf_free(&r->body);
+	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
 	pos_arena_destroy(r->arena);
 	atomic_fetch_sub(&srv->inflight, 1);
 }
@@ -702,6 +816,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->started_us = pos_now_us();
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->inflight, 0);
+	atomic_init(&srv->body_bytes, 0);
 	/* security: limits, CORS list and TLS files first — a bad
 	 * setting stops the start before anything is opened. */
 	enum pos_err rc = pos_cors_parse(&srv->cors, cfg->cors_origins, err);
@@ -717,7 +832,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		tls_free(tls_cert, tls_key);
 		return rc;
 	}
-	rc = pos_sqlite_open(cfg->data_dir, &srv->store, err);
+	rc = pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &srv->store, err);
 	if (rc) {
 		pos_rl_fini(&srv->rl);
 		tls_free(tls_cert, tls_key);
@@ -779,7 +894,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	if ((rc = pos_sync_new(srv->store, &srv->mem, true, &srv->sync, err))) /* sync */
 		goto fail;
 	pos_sync_set_file_root(srv->sync, cfg->sync_file_root); /* sync */
-	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err))) /* net */
+	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
 		goto fail;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
@@ -825,8 +940,14 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+		/* security (docs/SECURITY.md, "Request limits before
+		 * authentication"): the idle timeout applies to every read
+		 * and write, headers and body included, so a client that
+		 * trickles bytes holds one connection at most this long per
+		 * silent gap, and at most max_connections_per_ip at once. */
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		/* Per-connection pool for headers; MHD clears it per request, so
 		 * smaller is faster. Bodies stream into our own buffer. */

@@ -3,10 +3,15 @@
  * declarative route table, and `struct pos_server`, the one context that
  * main owns and passes down to every handler (no mutable globals).
  *
- * Request life: first callback → a `struct pos_req` with its own arena;
- * body chunks → appended up to the route's limit; last callback → auth,
- * body checks, handler, response queued (never on the first callback, so
- * keep-alive survives); completion → metrics, one log line, arena freed.
+ * Request life: first callback → a `struct pos_req` with its own arena,
+ * and for a known route everything the headers decide: rate limits, the
+ * bearer token, its scope and a declared length over the limit; a refusal
+ * of a request with a body is queued at once and the body never read;
+ * body chunks → appended up to the route's limit (at most max_public_body
+ * on routes without a token); last callback → body checks, handler,
+ * response queued (on the first callback only for refusals with a body, so
+ * keep-alive survives otherwise); completion → metrics, one log line, arena
+ * freed.
  *
  * Handlers run on worker threads, one request at a time per thread; they
  * must answer through pos_reply* exactly once. Everything they allocate
@@ -93,6 +98,11 @@ struct pos_req {
 	unsigned retry_after;         /* seconds, sent as Retry-After with 429 */
 	const char *cors_origin;      /* Access-Control-Allow-Origin, NULL: none */
 	bool preflight;               /* an answered CORS preflight (OPTIONS) */
+	/* ---- limits before authentication (docs/SECURITY.md) ---- */
+	bool admitted;                /* header checks done (admit in server.c) */
+	bool peer_loopback;           /* socket peer is loopback, no forwarded-for */
+	bool over_budget;             /* bodies held by the server over max_body_memory */
+	size_t body_counted;          /* bytes of this body in srv->body_bytes */
 };
 
 struct pos_server {
@@ -110,6 +120,7 @@ struct pos_server {
 	unsigned port;                /* the bound port (useful with :0) */
 	atomic_bool draining;
 	atomic_long inflight;
+	atomic_llong body_bytes;      /* request body bytes held, all requests */
 	const char **route_names;
 	/* encryption at rest: owns the keyring; `store` is the encrypting
 	 * decorator over the backend (docs/ENCRYPTION.md) */
@@ -184,6 +195,16 @@ void pos_req_resume(struct pos_req *r);
  * reference, released by pos_stream_close.
  */
 struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *type);
+
+/*
+ * True when the socket peer is a loopback address and no X-Forwarded-For
+ * header counts (trust_forwarded_for on and the header present means a
+ * proxy on this host speaks for someone else).
+ */
+static inline bool pos_req_from_loopback(const struct pos_req *r)
+{
+	return r->peer_loopback;
+}
 
 /* Matches `path` against a pattern, filling params; exposed for tests. */
 bool pos_route_match(const char *pattern, const char *path,

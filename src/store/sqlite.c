@@ -1,6 +1,7 @@
 /*
  * sqlite.c — the embedded SQLite backend: opening and migrating the
- * database, per-thread connections, server keys, users and sessions.
+ * database, per-thread connections, server keys (kept in the key file
+ * beside the database, crypto/keyfile.h), users and sessions.
  * Memories live in sqlite_memories.c.
  *
  * Concurrency: each thread gets its own connection (pthread key owned by
@@ -33,8 +34,6 @@
 	" external_id"
 
 static const char *const stmt_sql[ST__COUNT] = {
-	[ST_KEY_GET] = "SELECT value FROM server_keys WHERE name = ?1",
-	[ST_KEY_PUT] = "INSERT INTO server_keys(name, value, created_at) VALUES (?1, ?2, ?3)",
 	[ST_TOKEN_INSERT] = "INSERT INTO api_tokens(id, user_id, name, scope, hash, created_at)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_TOKEN_LIST] = "SELECT id, user_id, name, scope, created_at, last_used_at FROM api_tokens"
@@ -398,53 +397,18 @@ static void sq_close(struct pos_store *base)
 		c = next;
 	}
 	pthread_key_delete(s->key);
+	pos_keyfile_close(s->keys);
 	pthread_mutex_destroy(&s->write_lock);
 	pthread_mutex_destroy(&s->conns_lock);
 	pos_free(s);
 }
 
+/* The keys live in DATA/keys, not in the database (crypto/keyfile.h). */
 static enum pos_err sq_server_key(struct pos_store *base, const char *name,
 				  uint8_t *key, size_t len)
 {
 	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = sq_begin(s, c);
-	if (rc)
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, ST_KEY_GET);
-	if (!st) {
-		rc = POS_ERR_STORE;
-		goto out;
-	}
-	sq_bind_str(st, 1, name);
-	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == len) {
-		memcpy(key, sqlite3_column_blob(st, 0), len);
-		sqlite3_reset(st);
-		goto out;
-	}
-	sqlite3_reset(st);
-	if (step == SQLITE_ROW) {
-		pos_error_log("store: server key %s has the wrong size", name);
-		rc = POS_ERR_CORRUPT;
-		goto out;
-	}
-	pos_random(key, len);
-	st = sq_stmt(c, ST_KEY_PUT);
-	if (!st) {
-		rc = POS_ERR_STORE;
-		goto out;
-	}
-	sq_bind_str(st, 1, name);
-	sqlite3_bind_blob(st, 2, key, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, pos_now_us());
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = sq_fail(c, "server key insert");
-	sqlite3_reset(st);
-out:
-	return sq_end(s, c, rc, false);
+	return pos_keyfile_get(s->keys, name, key, len);
 }
 
 /* Runs one single-statement write under the write lock. */
@@ -1069,8 +1033,84 @@ static const struct pos_store_ops sq_ops = {
 	.shared_search = sq_shared_search,
 };
 
+/*
+ * Database files are the server's alone: the data directory 0700, the
+ * database and its WAL and shared-memory files 0600 (SQLite gives the WAL
+ * and SHM files it creates the database file's mode). Applied on every
+ * open, so an instance made by an older build is tightened too.
+ */
+static void tighten_modes(const char *dir, const char *db_path)
+{
+	/* Not fatal: a directory owned by another account (a mounted volume)
+	 * cannot be chmodded by us, and refusing to start would be worse than
+	 * the warning. */
+	if (chmod(dir, 0700) != 0)
+		pos_warn("store: cannot make the data directory %s mode 0700: %s", dir,
+			 strerror(errno));
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char p[PATH_MAX + 8];
+		snprintf(p, sizeof(p), "%s%s", db_path, suffix[i]);
+		if (chmod(p, 0600) != 0 && errno != ENOENT)
+			pos_warn("store: cannot make %s mode 0600: %s", p, strerror(errno));
+	}
+}
+
+/*
+ * Builds before the key file kept the server keys in the table server_keys.
+ * Each row is copied into the key file (saved before anything is deleted,
+ * so a crash in between loses nothing: the next start finds the key in the
+ * file and only deletes the row), then the rows are deleted with
+ * secure_delete on (the cells are zeroed) and the WAL is checkpointed and
+ * truncated, so no copy of a key stays in the database files.
+ */
+static enum pos_err move_keys(struct sq_store *s, sqlite3 *db, const char *keys_path,
+			      struct pos_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	enum pos_err rc = POS_OK;
+	int moved = 0;
+	if (sqlite3_prepare_v2(db, "SELECT name, value FROM server_keys", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return pos_error_set(err, POS_ERR_STORE, NULL, "cannot read server_keys: %s",
+				     sqlite3_errmsg(db));
+	int step;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const uint8_t *key = sqlite3_column_blob(st, 1);
+		int len = sqlite3_column_bytes(st, 1);
+		if (!name || !key || len <= 0 || len > POS_KEYFILE_KEY_MAX)
+			continue; /* not a key we could ever have used: dropped */
+		rc = pos_keyfile_adopt(s->keys, name, key, (size_t)len);
+		if (rc)
+			pos_error_set(err, rc, NULL, "cannot move server key %s to the key file",
+				      name);
+		moved++;
+	}
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	if (step != SQLITE_DONE)
+		return pos_error_set(err, POS_ERR_STORE, NULL, "cannot read server_keys: %s",
+				     sqlite3_errmsg(db));
+	if (exec(db, "DELETE FROM server_keys") != SQLITE_OK ||
+	    exec(db, "PRAGMA wal_checkpoint(TRUNCATE)") != SQLITE_OK)
+		return pos_error_set(err, POS_ERR_STORE, NULL,
+				     "cannot remove the server keys from the database");
+	if (moved)
+		pos_info("store: moved %d server key(s) from the database to %s", moved,
+			 keys_path);
+	return POS_OK;
+}
+
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 			     struct pos_error *err)
+{
+	return pos_sqlite_open_keyed(dir, NULL, out, err);
+}
+
+enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
+				   struct pos_store **out, struct pos_error *err)
 {
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return pos_error_set(err, POS_ERR_IO, NULL,
@@ -1082,6 +1122,10 @@ enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 	if (mkdir(blobs, 0700) != 0 && errno != EEXIST)
 		return pos_error_set(err, POS_ERR_IO, NULL,
 				     "cannot create %s: %s", blobs, strerror(errno));
+	char keys[PATH_MAX];
+	if ((size_t)snprintf(keys, sizeof(keys), "%s/%s", dir, POS_KEYFILE_NAME) >=
+	    sizeof(keys))
+		return pos_error_set(err, POS_ERR_IO, NULL, "data path too long");
 	/* Memory statistics take a process-wide mutex on every allocation;
 	 * we do not read them. Only effective before SQLite initialises, and
 	 * harmless (SQLITE_MISUSE) after. */
@@ -1095,11 +1139,17 @@ enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 		pos_free(s);
 		return pos_error_set(err, POS_ERR_IO, NULL, "data path too long");
 	}
+	enum pos_err rc = pos_keyfile_open(keys, master_key_file, &s->keys, err);
+	if (rc) {
+		pos_free(s);
+		return rc;
+	}
 	pthread_mutex_init(&s->write_lock, NULL);
 	pthread_mutex_init(&s->conns_lock, NULL);
 	if (pthread_key_create(&s->key, conn_destructor) != 0) {
 		pthread_mutex_destroy(&s->write_lock);
 		pthread_mutex_destroy(&s->conns_lock);
+		pos_keyfile_close(s->keys);
 		pos_free(s);
 		return pos_error_set(err, POS_ERR_INTERNAL, NULL, "pthread_key_create failed");
 	}
@@ -1109,8 +1159,11 @@ enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 		return pos_error_set(err, POS_ERR_STORE, NULL,
 				     "cannot open the database in %s", dir);
 	}
+	tighten_modes(dir, s->path);
 	pthread_mutex_lock(&s->write_lock);
-	enum pos_err rc = migrate(c->db, err);
+	rc = migrate(c->db, err);
+	if (!rc)
+		rc = move_keys(s, c->db, keys, err);
 	pthread_mutex_unlock(&s->write_lock);
 	if (!rc && (rc = sq_access_start(s)))
 		pos_error_set(err, rc, NULL, "cannot start the access counter");

@@ -10,13 +10,13 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "crypto/keyfile.h"
+
 #include "base/buf.h"
 #include "store/store.h"
 
 /* Statements prepared once per connection, by id. */
 enum sq_stmt {
-	ST_KEY_GET,
-	ST_KEY_PUT,
 	ST_TOKEN_INSERT,
 	ST_TOKEN_LIST,
 	ST_TOKEN_REVOKE,
@@ -112,6 +112,7 @@ struct sq_store {
 	pthread_mutex_t write_lock;   /* one writer at a time, in-process */
 	pthread_mutex_t conns_lock;   /* guards the conns list */
 	struct sq_conn *conns;
+	struct pos_keyfile *keys;     /* DATA/keys: the server keys (owned) */
 };
 
 /* The calling thread's connection, opened on first use; NULL on failure. */

@@ -312,7 +312,8 @@ struct pos_store;
 struct pos_store_ops {
 	void (*close)(struct pos_store *s);
 
-	/* Server-wide secret `name`, created with `len` random bytes if absent. */
+	/* Server-wide secret `name`, created with `len` random bytes if absent
+	 * (kept outside the database: pos_sqlite_open_keyed). */
 	enum pos_err (*server_key)(struct pos_store *s, const char *name,
 				   uint8_t *key, size_t len);
 
@@ -690,7 +691,16 @@ struct pos_store {
  * Opens the SQLite store in `dir` (created if missing, mode 0700), applying
  * pending migrations in one transaction. On failure returns the error and
  * sets `err` with a message fit for the operator.
+ *
+ * Server keys (ops->server_key) live in `dir`/keys (crypto/keyfile.h),
+ * sealed under the secret in `master_key_file` when that is given (NULL or
+ * "": a plain file, mode 0600). Keys an older build kept in the database
+ * are moved to the key file and erased from the database on open. The
+ * directory is made 0700 and the database, WAL and SHM files 0600 on every
+ * open. pos_sqlite_open is pos_sqlite_open_keyed without a master key.
  */
+enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
+				   struct pos_store **out, struct pos_error *err);
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 			     struct pos_error *err);
 
