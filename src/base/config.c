@@ -137,6 +137,21 @@ static const struct opt options[] = {
 	 "PEM certificate (chain) file: serve HTTPS (needs tls_key; default plain HTTP)"},
 	{"tls_key", "PERSONALOS_TLS_KEY", OPT_STRING, 0, 0,
 	 "PEM private key file for tls_cert"},
+	/* ---- accounts (docs/SECURITY.md "Accounts, roles, registration, quotas") ---- */
+	{"registration", "PERSONALOS_REGISTRATION", OPT_STRING, 0, 0,
+	 "who may register: open|invite|closed, empty = open while no account exists, then invite (default empty)"},
+	{"quota_memories", "PERSONALOS_QUOTA_MEMORIES", OPT_I64, 0, 1000000000000LL,
+	 "memories per user, 0 = unlimited (default 1000000)"},
+	{"quota_bytes", "PERSONALOS_QUOTA_BYTES", OPT_I64, 0, 1000000000000000LL,
+	 "content and metadata bytes per user, 0 = unlimited (default 10737418240 = 10 GiB)"},
+	{"quota_sources", "PERSONALOS_QUOTA_SOURCES", OPT_I64, 0, 1000000,
+	 "sync sources per user, 0 = unlimited (default 20)"},
+	{"quota_tokens", "PERSONALOS_QUOTA_TOKENS", OPT_I64, 0, 1000000,
+	 "live personal API tokens per user, 0 = unlimited (default 50)"},
+	{"argon2_concurrency", "PERSONALOS_ARGON2_CONCURRENCY", OPT_UINT, 0, 1024,
+	 "password hashes computed at once, 0 = the number of cores (default 0)"},
+	{"argon2_queue", "PERSONALOS_ARGON2_QUEUE", OPT_UINT, 0, 100000,
+	 "requests waiting for a password hash before 503 busy (default 32)"},
 };
 
 void pos_config_defaults(struct pos_config *c)
@@ -184,6 +199,11 @@ void pos_config_defaults(struct pos_config *c)
 	c->login_lockout_max_s = 900;
 	c->rl_slots = 65536;
 	c->trust_forwarded_for = false;
+	c->quota_memories = 1000000;
+	c->quota_bytes = 10LL * 1024 * 1024 * 1024;
+	c->quota_sources = 20;
+	c->quota_tokens = 50;
+	c->argon2_queue = 32;
 }
 
 bool pos_parse_int(const char *s, long long min, long long max, long long *out)
@@ -247,6 +267,7 @@ static char *string_field(struct pos_config *c, const char *key, size_t *cap)
 	STRING_FIELD("cors_origins", cors_origins)
 	STRING_FIELD("tls_cert", tls_cert)
 	STRING_FIELD("tls_key", tls_key)
+	STRING_FIELD("registration", registration)
 	return NULL;
 }
 
@@ -305,6 +326,10 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		char *dst = string_field(c, key, &cap);
 		if (!dst || strlen(value) >= cap)
 			goto bad;
+		if (!strcmp(key, "registration") && *value && strcmp(value, "open") &&
+		    strcmp(value, "invite") && strcmp(value, "closed"))
+			return pos_error_set(err, POS_ERR_USAGE, key,
+					     "%s: registration must be open, invite or closed", origin);
 		snprintf(dst, cap, "%s", value);
 		return POS_OK;
 	}
@@ -383,6 +408,19 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->rl_slots = (unsigned)v;
 	else if (!strcmp(key, "trust_forwarded_for"))
 		c->trust_forwarded_for = v != 0;
+	/* accounts */
+	else if (!strcmp(key, "quota_memories"))
+		c->quota_memories = v;
+	else if (!strcmp(key, "quota_bytes"))
+		c->quota_bytes = v;
+	else if (!strcmp(key, "quota_sources"))
+		c->quota_sources = v;
+	else if (!strcmp(key, "quota_tokens"))
+		c->quota_tokens = v;
+	else if (!strcmp(key, "argon2_concurrency"))
+		c->argon2_concurrency = (unsigned)v;
+	else if (!strcmp(key, "argon2_queue"))
+		c->argon2_queue = (unsigned)v;
 	return POS_OK;
 bad:
 	if (o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_ULL)

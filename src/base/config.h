@@ -69,6 +69,11 @@ struct pos_config {
 	char cors_origins[2048];       /* comma-separated allow-list, "" = none */
 	char tls_cert[PATH_MAX];       /* PEM certificate chain, "" = plain HTTP */
 	char tls_key[PATH_MAX];        /* PEM private key */
+	/* ---- accounts (docs/SECURITY.md) ---- */
+	char registration[8];          /* open|invite|closed; "" = open until an account exists, then invite */
+	int64_t quota_memories, quota_bytes, quota_sources, quota_tokens; /* per user, 0 = unlimited */
+	unsigned argon2_concurrency;   /* password hashes at once, 0 = cores */
+	unsigned argon2_queue;         /* waiting for a hash before 503 busy */
 };
 
 /* Fills `c` with the built-in defaults. */

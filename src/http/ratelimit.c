@@ -115,13 +115,10 @@ static int64_t mem_locked(struct pos_rl_backend *b, uint64_t key, int64_t now)
 	return left;
 }
 
-static void mem_fail(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
-		     int64_t base_us, int64_t max_us, int64_t now)
+/* Counts one failure in `e` (the set locked), locking it at `threshold`. */
+static void count_failure(struct rl_entry *e, bool fresh, unsigned threshold,
+			  int64_t base_us, int64_t max_us, int64_t now)
 {
-	struct rl_memory *m = (struct rl_memory *)b;
-	struct rl_set *s;
-	bool fresh;
-	struct rl_entry *e = find(m, key, true, &s, &fresh);
 	if (!fresh && now - e->last_us > max_us)
 		e->failures = 0; /* quiet long enough: start over */
 	if (e->failures < UINT32_MAX)
@@ -135,6 +132,45 @@ static void mem_fail(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
 		if (d > max_us)
 			d = max_us;
 		e->locked_until = now + d;
+	}
+}
+
+static void mem_fail(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
+		     int64_t base_us, int64_t max_us, int64_t now)
+{
+	struct rl_memory *m = (struct rl_memory *)b;
+	struct rl_set *s;
+	bool fresh;
+	struct rl_entry *e = find(m, key, true, &s, &fresh);
+	count_failure(e, fresh, threshold, base_us, max_us, now);
+	set_unlock(s);
+}
+
+static int64_t mem_reserve(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
+			   int64_t base_us, int64_t max_us, int64_t now)
+{
+	struct rl_memory *m = (struct rl_memory *)b;
+	struct rl_set *s;
+	bool fresh;
+	struct rl_entry *e = find(m, key, true, &s, &fresh);
+	int64_t left = e->locked_until > now ? e->locked_until - now : 0;
+	if (!left)
+		count_failure(e, fresh, threshold, base_us, max_us, now);
+	set_unlock(s);
+	return left;
+}
+
+static void mem_unfail(struct pos_rl_backend *b, uint64_t key, unsigned threshold)
+{
+	struct rl_memory *m = (struct rl_memory *)b;
+	struct rl_set *s;
+	bool fresh;
+	struct rl_entry *e = find(m, key, false, &s, &fresh);
+	if (e) {
+		if (e->failures)
+			e->failures--;
+		if (!threshold || e->failures < threshold)
+			e->locked_until = 0;
 	}
 	set_unlock(s);
 }
@@ -162,7 +198,8 @@ static void mem_destroy(struct pos_rl_backend *b)
 }
 
 static const struct pos_rl_backend_ops memory_ops = {
-	mem_take, mem_locked, mem_fail, mem_clear, mem_destroy,
+	.take = mem_take, .locked = mem_locked, .fail = mem_fail, .clear = mem_clear,
+	.reserve = mem_reserve, .unfail = mem_unfail, .destroy = mem_destroy,
 };
 
 struct pos_rl_backend *pos_rl_memory_new(size_t slots)
@@ -352,4 +389,41 @@ void pos_rl_login_result(struct pos_ratelimit *rl, const struct pos_rl_client *c
 	if (c->len && rl->fail_ip)
 		rl->be->ops->fail(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len), rl->fail_ip,
 				  rl->lockout_base_us, rl->lockout_max_us, now_us);
+}
+
+unsigned pos_rl_login_reserve(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			      const char *email, int64_t now_us)
+{
+	if (!rl->enabled || !rl->be)
+		return 0;
+	uint64_t acct = email && rl->fail_account
+		? hkey(rl, K_FAIL_ACCT, email, strlen(email)) : 0;
+	int64_t left = 0;
+	if (acct)
+		left = rl->be->ops->reserve(rl->be, acct, rl->fail_account, rl->lockout_base_us,
+					    rl->lockout_max_us, now_us);
+	if (left)
+		return wait_s(left);
+	if (c->len && rl->fail_ip) {
+		left = rl->be->ops->reserve(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len),
+					    rl->fail_ip, rl->lockout_base_us,
+					    rl->lockout_max_us, now_us);
+		if (left) {
+			if (acct)
+				rl->be->ops->unfail(rl->be, acct, rl->fail_account);
+			return wait_s(left);
+		}
+	}
+	return 0;
+}
+
+void pos_rl_login_release(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			  const char *email, bool ok)
+{
+	if (!rl->enabled || !rl->be || !ok)
+		return;
+	if (email && rl->fail_account)
+		rl->be->ops->clear(rl->be, hkey(rl, K_FAIL_ACCT, email, strlen(email)));
+	if (c->len && rl->fail_ip)
+		rl->be->ops->unfail(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len), rl->fail_ip);
 }

@@ -51,6 +51,13 @@ struct pos_rl_backend_ops {
 	void (*fail)(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
 		     int64_t base_us, int64_t max_us, int64_t now_us);
 	void (*clear)(struct pos_rl_backend *b, uint64_t key);
+	/* Atomically: if `key` is locked, returns the µs left and changes
+	 * nothing; else counts one failure (as `fail`) and returns 0. */
+	int64_t (*reserve)(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
+			   int64_t base_us, int64_t max_us, int64_t now_us);
+	/* Takes back one failure counted by `reserve` (lifting a lockout it
+	 * caused when the count drops below `threshold`). */
+	void (*unfail)(struct pos_rl_backend *b, uint64_t key, unsigned threshold);
 	void (*destroy)(struct pos_rl_backend *b);
 };
 struct pos_rl_backend {
@@ -127,5 +134,20 @@ unsigned pos_rl_login_locked(struct pos_ratelimit *rl, const struct pos_rl_clien
 			     const char *email, int64_t now_us);
 void pos_rl_login_result(struct pos_ratelimit *rl, const struct pos_rl_client *c,
 			 const char *email, bool ok, int64_t now_us);
+
+/*
+ * The lockout decided atomically (accounts): every password or recovery
+ * key check reserves its attempt BEFORE the expensive work, by counting it
+ * as a failure up front for the account (`email`, normalized; NULL: none)
+ * and the client. Returns the seconds to wait (nothing counted) when
+ * either is locked, else 0. Parallel guesses therefore never evaluate more
+ * than the limit. pos_rl_login_release then settles the attempt: on
+ * success it clears the account and takes the client's failure back; on a
+ * failure it keeps both. Call release exactly once after a 0 from reserve.
+ */
+unsigned pos_rl_login_reserve(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			      const char *email, int64_t now_us);
+void pos_rl_login_release(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			  const char *email, bool ok);
 
 #endif
