@@ -681,9 +681,12 @@ struct pos_store_ops {
 	/*
 	 * Shares the owner's memory `id` with the users of emails[0..n)
 	 * (normalized), all or nothing; already shared ones are kept. An email
-	 * of no user, or the owner's own, is POS_ERR_INVALID_FIELD with
-	 * err->field "emails" and err->index its position. NOT_FOUND when the
-	 * memory is not the owner's.
+	 * of no user is kept as a pending share (pending_shares) that becomes
+	 * a real one when an account registers with it (user_register), so
+	 * the answer does not tell whether an email has an account; the
+	 * owner's own email is POS_ERR_INVALID_FIELD with err->field "emails"
+	 * and err->index its position. NOT_FOUND when the memory is not the
+	 * owner's.
 	 */
 	enum pos_err (*share_add)(struct pos_store *s, const char *owner_id,
 				  const char *id, const char *const *emails, size_t n,
