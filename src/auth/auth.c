@@ -415,9 +415,11 @@ enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 			return pos_error_set(err, rc, NULL, NULL);
 		if (strcmp(mode, "closed") == 0)
 			return pos_error_set(err, POS_ERR_REGISTRATION_CLOSED, NULL, NULL);
-		if (strcmp(mode, "invite") == 0) {
-			const char *code = opts->invite_code;
-			size_t clen = code ? strlen(code) : 0;
+		const char *code = opts->invite_code;
+		size_t clen = code ? strlen(code) : 0;
+		/* open: an invite is optional, but one given must be valid (an
+		 * invite bound to the email vouches for it: pending shares) */
+		if (strcmp(mode, "invite") == 0 || clen) {
 			if (!clen)
 				return pos_error_set(err, POS_ERR_INVITE_REQUIRED, "invite_code", NULL);
 			if (clen >= POS_INVITE_CODE_MAX)
@@ -473,7 +475,7 @@ enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 	if (!user->email || !user->password_hash || (full_name && !user->full_name))
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	if ((rc = a->store->ops->user_register(a->store, user, invited ? invite_hash : NULL,
-					       now)))
+					       opts->by_operator, now)))
 		return pos_error_set(err, rc, rc == POS_ERR_EMAIL_TAKEN ? "email"
 				     : rc == POS_ERR_INVALID_INVITE ? "invite_code" : NULL, NULL);
 	if (tokens && (rc = start_session(a, user->id, now, tokens)))

@@ -86,7 +86,8 @@ struct pos_register_opts {
  * the operator, the registration mode applies (pos_auth_registration):
  * closed is POS_ERR_REGISTRATION_CLOSED, invite needs a valid code
  * (POS_ERR_INVITE_REQUIRED, POS_ERR_INVALID_INVITE — checked before the
- * email, so a stranger cannot probe which emails have accounts). With
+ * email, so a stranger cannot probe which emails have accounts); open
+ * takes no code, but one given must be valid and is used up. With
  * `tokens` non-NULL, also starts a session (the account is logged in).
  */
 enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,

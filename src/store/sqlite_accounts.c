@@ -61,7 +61,7 @@ static const char admins_sql[] =
 	"SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL";
 
 enum pos_err sq_user_register(struct pos_store *base, struct pos_user *u,
-			      const uint8_t *invite_hash, int64_t now)
+			      const uint8_t *invite_hash, bool by_operator, int64_t now)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	struct sq_conn *c = sq_conn(s);
@@ -72,12 +72,23 @@ enum pos_err sq_user_register(struct pos_store *base, struct pos_user *u,
 		return rc;
 	int64_t n = 0;
 	sqlite3_stmt *st;
+	bool vouched = by_operator;
 	if (!u->role) {
 		if ((rc = one_int(c, "SELECT count(*) FROM users", NULL, &n)))
 			goto out;
 		u->role = n == 0 ? "admin" : "user";
 	}
 	if (invite_hash) {
+		/* an invite bound to this email vouches for it */
+		if (!(st = prep(c, "SELECT count(*) FROM invites WHERE hash = ?1 AND email = ?2"))) {
+			rc = POS_ERR_STORE;
+			goto out;
+		}
+		sqlite3_bind_blob(st, 1, invite_hash, POS_HASH_SIZE, SQLITE_STATIC);
+		sq_bind_str(st, 2, u->email);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+			vouched = true;
+		sqlite3_finalize(st);
 		if (!(st = prep(c, "UPDATE invites SET used_at = ?2, used_by = ?3"
 				   " WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2"
 				   " AND (email IS NULL OR email = ?4)"))) {
@@ -127,17 +138,39 @@ enum pos_err sq_user_register(struct pos_store *base, struct pos_user *u,
 	sqlite3_finalize(st);
 	if (rc)
 		goto out;
-	/* Shares made to this email before it had an account. */
-	if (!(st = prep(c, "INSERT OR IGNORE INTO memory_shares(memory_seq, recipient_id,"
-			   " owner_id, created_at) SELECT memory_seq, ?2, owner_id, created_at"
-			   " FROM pending_shares WHERE email = ?1 AND owner_id != ?2"))) {
-		rc = POS_ERR_STORE;
-		goto out;
+	/*
+	 * Shares made to this email before it had an account: they become
+	 * real only when someone vouched for the email (the operator, or an
+	 * invite bound to it) — with open registration or an unbound invite
+	 * anyone could have picked it. Otherwise they are dropped, and the
+	 * owners' shared_with no longer lists the email.
+	 */
+	if (vouched) {
+		if (!(st = prep(c, "INSERT OR IGNORE INTO memory_shares(memory_seq, recipient_id,"
+				   " owner_id, created_at) SELECT memory_seq, ?2, owner_id, created_at"
+				   " FROM pending_shares WHERE email = ?1 AND owner_id != ?2"))) {
+			rc = POS_ERR_STORE;
+			goto out;
+		}
+		sq_bind_str(st, 1, u->email);
+		sq_bind_str(st, 2, u->id);
+		if ((rc = run(c, st, NULL)))
+			goto out;
+	} else {
+		if (!(st = prep(c, "UPDATE memories SET shared_with = coalesce((SELECT"
+				   " json_group_array(email) FROM (SELECT u.email AS email FROM"
+				   " memory_shares s JOIN users u ON u.id = s.recipient_id"
+				   " WHERE s.memory_seq = memories.seq UNION SELECT p.email FROM"
+				   " pending_shares p WHERE p.memory_seq = memories.seq AND p.email != ?1"
+				   " ORDER BY 1)), '[]') WHERE seq IN"
+				   " (SELECT memory_seq FROM pending_shares WHERE email = ?1)"))) {
+			rc = POS_ERR_STORE;
+			goto out;
+		}
+		sq_bind_str(st, 1, u->email);
+		if ((rc = run(c, st, NULL)))
+			goto out;
 	}
-	sq_bind_str(st, 1, u->email);
-	sq_bind_str(st, 2, u->id);
-	if ((rc = run(c, st, NULL)))
-		goto out;
 	if (!(st = prep(c, "DELETE FROM pending_shares WHERE email = ?1"))) {
 		rc = POS_ERR_STORE;
 		goto out;

@@ -333,7 +333,7 @@ enum pos_err sq_shared_search(struct pos_store *s, struct pos_arena *a,
 
 /* Accounts (sqlite_accounts.c). */
 enum pos_err sq_user_register(struct pos_store *s, struct pos_user *u,
-			      const uint8_t *invite_hash, int64_t now);
+			      const uint8_t *invite_hash, bool by_operator, int64_t now);
 enum pos_err sq_user_counts(struct pos_store *s, int64_t *users, int64_t *admins);
 enum pos_err sq_user_admin_update(struct pos_store *s, const char *user_id,
 				  const struct pos_user_admin_patch *p, int64_t now);

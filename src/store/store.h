@@ -682,8 +682,9 @@ struct pos_store_ops {
 	 * Shares the owner's memory `id` with the users of emails[0..n)
 	 * (normalized), all or nothing; already shared ones are kept. An email
 	 * of no user is kept as a pending share (pending_shares) that becomes
-	 * a real one when an account registers with it (user_register), so
-	 * the answer does not tell whether an email has an account; the
+	 * a real one when an account with a vouched-for email registers
+	 * (user_register), so the answer does not tell whether an email has
+	 * an account; the
 	 * owner's own email is POS_ERR_INVALID_FIELD with err->field "emails"
 	 * and err->index its position. NOT_FOUND when the memory is not the
 	 * owner's.
@@ -722,11 +723,14 @@ struct pos_store_ops {
 	 * when no account exists yet, else "user" (u->role is set to the
 	 * result, static storage); with `invite_hash` non-NULL the invite is
 	 * used up first (POS_ERR_INVALID_INVITE when unknown, used, expired or
-	 * bound to another email); shares waiting for u->email become real.
-	 * POS_ERR_EMAIL_TAKEN when the email exists (nothing is used up).
+	 * bound to another email). Shares waiting for u->email become real
+	 * when the email is vouched for (`by_operator`, or an invite bound
+	 * to it), else they are dropped. POS_ERR_EMAIL_TAKEN when the email
+	 * exists (nothing is used up).
 	 */
 	enum pos_err (*user_register)(struct pos_store *s, struct pos_user *u,
-				      const uint8_t *invite_hash, int64_t now);
+				      const uint8_t *invite_hash, bool by_operator,
+				      int64_t now);
 	/* Number of accounts, and of enabled admins. */
 	enum pos_err (*user_counts)(struct pos_store *s, int64_t *users, int64_t *admins);
 	/* Applies an admin patch; POS_ERR_LAST_ADMIN (nothing changed) when no

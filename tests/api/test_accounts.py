@@ -540,6 +540,16 @@ class Argon2GateTest(AccountsCase):
 
 class EnumerationTest(AccountsCase):
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        api = harness.Api(cls.server.base_url)
+        try:
+            ans = api.register(harness.unique_email("enumadmin"))
+            cls._admin = harness.User(ans["user"]["email"], harness.DEFAULT_PASSWORD, ans)
+        finally:
+            api.close()
+
     def test_recover_unknown_and_known_look_alike(self):
         plain = self.new_user()  # no encryption
         enc = self.new_user()
@@ -567,21 +577,40 @@ class EnumerationTest(AccountsCase):
             answers.append(shape)
         self.assertEqual(answers[0], answers[1], answers)
         self.assertEqual(answers[0][0], 200)
-        # the pending share becomes real when that email registers
+        # an account registered with that email on its own word does not get
+        # it (anyone could pick the address): the share is dropped
         later = self.new_user(email=unknown)
         r = self.api.get("/api/memories?shared=with_me", token=later.token)
         self.assertEqual(r.status, 200, r.raw[:300])
-        self.assertEqual([x["content"] for x in r.json["memories"]], ["shared note"])
-        # and can be withdrawn before that, like any share
+        self.assertEqual(r.json["memories"], [])
+        mine = self.list_memories(owner.token)["memories"]
+        self.assertEqual([m["shared_with"] for m in mine if m["shared_with"]], [[known.email]])
+        # one whose email an admin vouched for (an invite bound to it) does
+        admin = self.admin_user()
+        vouched = harness.unique_email("vouched")
+        m = self.create_memory(owner.token, "for the invited")
+        self.api.post("/api/memories/%s/share" % m["id"], {"emails": [vouched]}, token=owner.token)
+        inv = self.invite(admin, email=vouched)
+        v = self.user_from(self.register(email=vouched, invite=inv["code"]))
+        r = self.api.get("/api/memories?shared=with_me", token=v.token)
+        self.assertEqual([x["content"] for x in r.json["memories"]], ["for the invited"])
+        # a pending share can be withdrawn, like any share
         m = self.create_memory(owner.token, "never seen")
         ghost = harness.unique_email("ghost")
         self.api.post("/api/memories/%s/share" % m["id"], {"emails": [ghost]}, token=owner.token)
         r = self.api.delete("/api/memories/%s/share/%s" % (m["id"], ghost), token=owner.token)
         self.assertIn(r.status, (200, 204), r.raw[:200])
-        ghost_user = self.new_user(email=ghost)
-        r = self.api.get("/api/memories?shared=with_me", token=ghost_user.token)
+        self.assertEqual(self.get_memory(owner.token, m["id"])["shared_with"], [])
+        inv = self.invite(admin, email=ghost)
+        g = self.user_from(self.register(email=ghost, invite=inv["code"]))
+        r = self.api.get("/api/memories?shared=with_me", token=g.token)
         self.assertEqual(r.json["memories"], [])
 
+    def admin_user(self):
+        """The server's admin (its first account, made by the first test)."""
+        if not hasattr(type(self), "_admin"):
+            type(self)._admin = self.new_user(email=harness.unique_email("enumadmin"))
+        return type(self)._admin
 
 if __name__ == "__main__":
     unittest.main()
