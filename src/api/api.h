@@ -100,6 +100,7 @@ void pos_api_admin_invites_delete(struct pos_server *srv, struct pos_req *r);
 struct pos_pw_attempt {
 	char acct[256];
 	bool have_acct;
+	struct pos_rl_reservation res;
 };
 bool pos_api_pw_begin(struct pos_server *srv, struct pos_req *r, const char *email,
 		      bool charge, struct pos_pw_attempt *at);

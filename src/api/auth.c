@@ -452,7 +452,7 @@ bool pos_api_pw_begin(struct pos_server *srv, struct pos_req *r, const char *ema
 		return false;
 	}
 	wait = pos_rl_login_reserve(&srv->rl, &r->client, at->have_acct ? at->acct : NULL,
-				    pos_mono_us());
+				    pos_mono_us(), &at->res);
 	if (wait) {
 		pos_auth_gate_leave(&srv->auth);
 		pos_reply_rate_limited(r, wait);
@@ -464,7 +464,8 @@ bool pos_api_pw_begin(struct pos_server *srv, struct pos_req *r, const char *ema
 void pos_api_pw_end(struct pos_server *srv, struct pos_req *r,
 		    const struct pos_pw_attempt *at, bool ok)
 {
-	pos_rl_login_release(&srv->rl, &r->client, at->have_acct ? at->acct : NULL, ok);
+	pos_rl_login_release(&srv->rl, &r->client, at->have_acct ? at->acct : NULL, &at->res,
+			     ok);
 	pos_auth_gate_leave(&srv->auth);
 }
 

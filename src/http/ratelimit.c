@@ -147,20 +147,21 @@ static void mem_fail(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
 }
 
 static int64_t mem_reserve(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
-			   int64_t base_us, int64_t max_us, int64_t now)
+			   int64_t base_us, int64_t max_us, int64_t now, int64_t *prev_until)
 {
 	struct rl_memory *m = (struct rl_memory *)b;
 	struct rl_set *s;
 	bool fresh;
 	struct rl_entry *e = find(m, key, true, &s, &fresh);
 	int64_t left = e->locked_until > now ? e->locked_until - now : 0;
+	*prev_until = e->locked_until;
 	if (!left)
 		count_failure(e, fresh, threshold, base_us, max_us, now);
 	set_unlock(s);
 	return left;
 }
 
-static void mem_unfail(struct pos_rl_backend *b, uint64_t key, unsigned threshold)
+static void mem_unfail(struct pos_rl_backend *b, uint64_t key, int64_t prev_until)
 {
 	struct rl_memory *m = (struct rl_memory *)b;
 	struct rl_set *s;
@@ -169,8 +170,9 @@ static void mem_unfail(struct pos_rl_backend *b, uint64_t key, unsigned threshol
 	if (e) {
 		if (e->failures)
 			e->failures--;
-		if (!threshold || e->failures < threshold)
-			e->locked_until = 0;
+		/* only the lock this reservation set goes; a later one stays */
+		if (e->locked_until > prev_until)
+			e->locked_until = prev_until;
 	}
 	set_unlock(s);
 }
@@ -392,38 +394,42 @@ void pos_rl_login_result(struct pos_ratelimit *rl, const struct pos_rl_client *c
 }
 
 unsigned pos_rl_login_reserve(struct pos_ratelimit *rl, const struct pos_rl_client *c,
-			      const char *email, int64_t now_us)
+			      const char *email, int64_t now_us,
+			      struct pos_rl_reservation *res)
 {
+	memset(res, 0, sizeof(*res));
 	if (!rl->enabled || !rl->be)
 		return 0;
 	uint64_t acct = email && rl->fail_account
 		? hkey(rl, K_FAIL_ACCT, email, strlen(email)) : 0;
-	int64_t left = 0;
+	int64_t left = 0, acct_prev = 0;
 	if (acct)
 		left = rl->be->ops->reserve(rl->be, acct, rl->fail_account, rl->lockout_base_us,
-					    rl->lockout_max_us, now_us);
+					    rl->lockout_max_us, now_us, &acct_prev);
 	if (left)
 		return wait_s(left);
 	if (c->len && rl->fail_ip) {
 		left = rl->be->ops->reserve(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len),
 					    rl->fail_ip, rl->lockout_base_us,
-					    rl->lockout_max_us, now_us);
+					    rl->lockout_max_us, now_us, &res->ip_prev_until);
 		if (left) {
 			if (acct)
-				rl->be->ops->unfail(rl->be, acct, rl->fail_account);
+				rl->be->ops->unfail(rl->be, acct, acct_prev);
 			return wait_s(left);
 		}
+		res->ip = true;
 	}
 	return 0;
 }
 
 void pos_rl_login_release(struct pos_ratelimit *rl, const struct pos_rl_client *c,
-			  const char *email, bool ok)
+			  const char *email, const struct pos_rl_reservation *res, bool ok)
 {
 	if (!rl->enabled || !rl->be || !ok)
 		return;
 	if (email && rl->fail_account)
 		rl->be->ops->clear(rl->be, hkey(rl, K_FAIL_ACCT, email, strlen(email)));
-	if (c->len && rl->fail_ip)
-		rl->be->ops->unfail(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len), rl->fail_ip);
+	if (res->ip && c->len)
+		rl->be->ops->unfail(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len),
+				    res->ip_prev_until);
 }
