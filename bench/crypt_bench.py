@@ -122,7 +122,7 @@ def main():
     rnd = random.Random(args.seed)
     data = tempfile.mkdtemp(prefix="pos-crypt-bench-")
     port = free_port()
-    env = dict(os.environ, PERSONALOS_SEARCH_CACHE="0")
+    env = dict(os.environ, PERSONALOS_SEARCH_CACHE="0", PERSONALOS_REGISTRATION="open")
     proc = subprocess.Popen([args.bin, "serve", "--listen", "127.0.0.1:%d" % port,
                              "--data", data], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)

@@ -229,6 +229,9 @@ class Server:
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.env = dict(os.environ)
+        # benchmarks register many users on one server (accounts: the
+        # default after the first account is invite-only)
+        self.env.setdefault("PERSONALOS_REGISTRATION", "open")
         self.env.update(env or {})
         self.extra_args = list(extra_args)
         self.proc = None

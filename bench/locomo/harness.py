@@ -166,7 +166,7 @@ class Server:
     # 64 MiB peak in VmHWM; --server-env overrides any of them.
     DEFAULT_ENV = {"PERSONALOS_LOG_REQUESTS": "off", "PERSONALOS_ACCESS_TTL": "86400",
                    "PERSONALOS_PWHASH_MEMLIMIT_KIB": "8", "PERSONALOS_PWHASH_OPSLIMIT": "1",
-                   "PERSONALOS_RATE_LIMIT": "off"}
+                   "PERSONALOS_RATE_LIMIT": "off", "PERSONALOS_REGISTRATION": "open"}
 
     def __init__(self, binary, data_dir, log_dir, env=None, extra_args=()):
         self.binary = binary

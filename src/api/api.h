@@ -80,6 +80,39 @@ void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 				struct pos_search_request *req);
 
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
+/* ---- accounts (admin.c; docs/SECURITY.md) ---- */
+void pos_api_admin_users_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_admin_users_update(struct pos_server *srv, struct pos_req *r);
+void pos_api_admin_users_delete(struct pos_server *srv, struct pos_req *r);
+void pos_api_admin_invites_create(struct pos_server *srv, struct pos_req *r);
+void pos_api_admin_invites_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_admin_invites_delete(struct pos_server *srv, struct pos_req *r);
+
+/*
+ * A password (or recovery key) check, bracketed (auth.c): pos_api_pw_begin
+ * takes a place in the password-hash gate (503 busy with Retry-After when
+ * full), draws from the auth rate limit when `charge` (routes the server
+ * does not already charge), and reserves the attempt in the lockout of
+ * `email` (raw; NULL: only the client's) — 429 when locked. It answers the
+ * request and returns false when the check must not run. After a true,
+ * call pos_api_pw_end exactly once with whether the secret was right.
+ */
+struct pos_pw_attempt {
+	char acct[256];
+	bool have_acct;
+	struct pos_rl_reservation res;
+};
+bool pos_api_pw_begin(struct pos_server *srv, struct pos_req *r, const char *email,
+		      bool charge, struct pos_pw_attempt *at);
+void pos_api_pw_end(struct pos_server *srv, struct pos_req *r,
+		    const struct pos_pw_attempt *at, bool ok);
+/* Writes "quota" and "usage" objects (keys memories, bytes, sources,
+ * tokens; a quota of 0 is unlimited) into the open object of `w`. */
+void pos_api_write_quota(struct pos_jw *w, const int64_t *limit, const struct pos_usage *use);
+/* pos_api_pw_begin for the signed-in user's own account. */
+bool pos_api_pw_begin_self(struct pos_server *srv, struct pos_req *r,
+			   struct pos_pw_attempt *at);
+
 #define POS_RESPONSE_MAX ((size_t)256 * 1024 * 1024)
 
 #endif

@@ -9,20 +9,37 @@
 #include "base/json.h"
 #include "base/uuid.h"
 
-/* With `enc` non-NULL, also the encryption state (GET /api/auth/me). */
+/* With `enc` non-NULL, also the encryption state, and with `limit`
+ * non-NULL the quotas and usage (GET /api/auth/me). */
 static void write_user_enc(struct pos_jw *w, const struct pos_user *u,
 			   const struct pos_assistant *as,
-			   const struct pos_enc_status *enc);
+			   const struct pos_enc_status *enc,
+			   const int64_t *limit, const struct pos_usage *use);
 
 static void write_user(struct pos_jw *w, const struct pos_user *u,
 		       const struct pos_assistant *as)
 {
-	write_user_enc(w, u, as, NULL);
+	write_user_enc(w, u, as, NULL, NULL, NULL);
+}
+
+void pos_api_write_quota(struct pos_jw *w, const int64_t *limit, const struct pos_usage *use)
+{
+	pos_jw_key(w, "quota");
+	pos_jw_obj(w);
+	for (int i = 0; i < POS_QUOTA__COUNT; i++)
+		pos_jw_kint(w, pos_quota_name(i), limit[i]);
+	pos_jw_obj_end(w);
+	pos_jw_key(w, "usage");
+	pos_jw_obj(w);
+	for (int i = 0; i < POS_QUOTA__COUNT; i++)
+		pos_jw_kint(w, pos_quota_name(i), use->n[i]);
+	pos_jw_obj_end(w);
 }
 
 static void write_user_enc(struct pos_jw *w, const struct pos_user *u,
 			   const struct pos_assistant *as,
-			   const struct pos_enc_status *enc)
+			   const struct pos_enc_status *enc,
+			   const int64_t *limit, const struct pos_usage *use)
 {
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", u->id);
@@ -36,6 +53,7 @@ static void write_user_enc(struct pos_jw *w, const struct pos_user *u,
 	pos_jw_key(w, "settings");
 	pos_jw_raw(w, u->settings_json, strlen(u->settings_json));
 	pos_jw_kint(w, "total_memories", u->memory_count);
+	pos_jw_kstr(w, "role", u->role ? u->role : "user");
 	pos_jw_ktime(w, "created_at", u->created_at);
 	pos_jw_ktime(w, "last_login_at", u->last_login_at);
 	/* what the privacy tier lets leave the machine (docs/ASSISTANT.md) */
@@ -53,6 +71,8 @@ static void write_user_enc(struct pos_jw *w, const struct pos_user *u,
 		pos_jw_kint(w, "total", enc->total);
 		pos_jw_obj_end(w);
 	}
+	if (limit && use)
+		pos_api_write_quota(w, limit, use); /* accounts: 0 = unlimited */
 	pos_jw_obj_end(w);
 }
 
@@ -125,19 +145,28 @@ void pos_api_register(struct pos_server *srv, struct pos_req *r)
 		return;
 	size_t pwlen = 0;
 	const char *email, *password, *full_name = NULL;
+	struct pos_register_opts opts = {0};
 	struct pos_error err;
 	pos_error_clear(&err);
 	if (!(email = need_str(r, body, "email", NULL)) ||
 	    !(password = need_str(r, body, "password", &pwlen)))
 		goto out;
-	if (pos_json_get_str(body, "full_name", &full_name, NULL, &err)) {
+	if (pos_json_get_str(body, "full_name", &full_name, NULL, &err) ||
+	    pos_json_get_str(body, "invite_code", &opts.invite_code, NULL, &err)) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
 	struct pos_user u;
 	struct pos_tokens t;
-	if (pos_auth_register(&srv->auth, r->arena, email, password, pwlen, full_name,
-			      &u, &t, &err)) {
+	if (pos_auth_gate_enter(&srv->auth)) {
+		r->retry_after = 1;
+		pos_reply_err(r, POS_ERR_BUSY, NULL, NULL);
+		goto out;
+	}
+	enum pos_err rrc = pos_auth_register(&srv->auth, r->arena, email, password, pwlen,
+					     full_name, &opts, &u, &t, &err);
+	pos_auth_gate_leave(&srv->auth);
+	if (rrc) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
@@ -161,26 +190,21 @@ void pos_api_login(struct pos_server *srv, struct pos_req *r)
 		goto out;
 	struct pos_user u;
 	struct pos_tokens t;
-	/* Login lockout (docs/SECURITY.md): checked before any hashing,
-	 * keyed by the normalized email so case games do not reset it. */
-	char norm[256];
-	struct pos_error nerr;
-	const char *acct = pos_auth_normalize_email(email, norm, sizeof(norm), &nerr) == POS_OK
-		? norm : NULL;
-	unsigned wait = pos_rl_login_locked(&srv->rl, &r->client, acct, pos_mono_us());
-	if (wait) {
-		pos_reply_rate_limited(r, wait);
+	/* Login lockout (docs/SECURITY.md): the attempt is reserved
+	 * before any hashing (atomically), keyed by the normalized
+	 * email so case games do not reset it. */
+	struct pos_pw_attempt at;
+	if (!pos_api_pw_begin(srv, r, email, false, &at))
 		goto out;
-	}
 	enum pos_err lrc = pos_auth_login(&srv->auth, r->arena, email, password, pwlen, &u, &t, &err);
-	if (lrc == POS_OK || lrc == POS_ERR_BAD_CREDENTIALS)
-		pos_rl_login_result(&srv->rl, &r->client, acct, lrc == POS_OK, pos_mono_us());
+	/* encryption at rest: the password unlocks the data key */
+	if (!lrc)
+		pos_encsvc_on_login(&srv->enc, u.id, password, pwlen, t.refresh);
+	pos_api_pw_end(srv, r, &at, lrc != POS_ERR_BAD_CREDENTIALS);
 	if (lrc) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	/* encryption at rest: the password unlocks the data key */
-	pos_encsvc_on_login(&srv->enc, u.id, password, pwlen, t.refresh);
 	reply_tokens(r, 200, &u, &t);
 	pos_wipe(&t, sizeof(t));
 out:
@@ -244,6 +268,11 @@ void pos_api_tokens_create(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_api_token t;
 	char secret[POS_API_TOKEN_MAX];
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_TOKENS] = 1};
+	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+		pos_reply_error(r, &err);
+		goto out;
+	}
 	if (pos_auth_token_create(&srv->auth, r->principal.user_id, name,
 				  strcmp(scope, "read") == 0, &t, secret, &err)) {
 		pos_reply_error(r, &err);
@@ -319,15 +348,19 @@ void pos_api_me(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_enc_status enc;
-	if ((rc = pos_encsvc_status(&srv->enc, r->arena, u.id, &enc))) {
+	struct pos_usage use;
+	if ((rc = pos_encsvc_status(&srv->enc, r->arena, u.id, &enc)) ||
+	    (rc = srv->store->ops->user_usage(srv->store, u.id, &use))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
 	}
+	int64_t limit[POS_QUOTA__COUNT];
+	pos_auth_quota_limits(&srv->auth, &u, limit);
 	struct pos_buf b;
 	pos_buf_init(&b, 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	write_user_enc(&w, &u, &srv->assistant, &enc);
+	write_user_enc(&w, &u, &srv->assistant, &enc, limit, &use);
 	reply_buf(r, 200, &b, w.rc);
 }
 
@@ -365,28 +398,86 @@ void pos_api_me_delete(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	json_t *pw = json_object_get(body, "password");
 	const char *uid = r->principal.user_id;
+	struct pos_pw_attempt at;
 	if (!json_is_string(pw)) {
 		pos_reply_err(r, POS_ERR_MISSING_FIELD, "password",
 			      "password is required to delete the account");
-	} else if (pos_auth_check_password_of(&srv->auth, r->arena, uid, json_string_value(pw),
-					      json_string_length(pw), &err)) {
-		pos_reply_error(r, &err);
-	} else {
-		char job[POS_UUID_SIZE];
-		enum pos_err rc = POS_OK;
-		if (srv->assistant.memu)
-			rc = pos_job_enqueue(&srv->assistant, uid, "memu_delete", "{}", job, &err);
-		if (!rc)
-			rc = srv->store->ops->user_delete(srv->store, uid, "memu_delete");
-		if (rc) {
-			pos_error_set(&err, rc, NULL, NULL);
-			pos_reply_error(r, &err);
-		} else {
-			pos_encsvc_lock(&srv->enc, uid); /* wipes the data key, if any */
-			pos_search_forget_user(srv->search, uid);
-			pos_auth_logout(&srv->auth, &r->principal);
-			pos_reply_empty(r, 204);
-		}
+		goto out;
 	}
+	if (!pos_api_pw_begin_self(srv, r, &at))
+		goto out; /* answered: busy or locked out */
+	enum pos_err rc = pos_auth_check_password_of(&srv->auth, r->arena, uid,
+						     json_string_value(pw),
+						     json_string_length(pw), &err);
+	pos_api_pw_end(srv, r, &at, rc != POS_ERR_BAD_CREDENTIALS);
+	if (rc) {
+		pos_reply_error(r, &err);
+		goto out;
+	}
+	char job[POS_UUID_SIZE];
+	if (srv->assistant.memu)
+		rc = pos_job_enqueue(&srv->assistant, uid, "memu_delete", "{}", job, &err);
+	if (!rc)
+		rc = srv->store->ops->user_delete(srv->store, uid, "memu_delete");
+	if (rc) {
+		pos_error_set(&err, rc, NULL, NULL);
+		pos_reply_error(r, &err);
+		goto out;
+	}
+	pos_encsvc_lock(&srv->enc, uid); /* wipes the data key, if any */
+	pos_search_forget_user(srv->search, uid);
+	pos_auth_logout(&srv->auth, &r->principal);
+	pos_reply_empty(r, 204);
+out:
 	json_decref(body);
+}
+
+/* ---- the password-check bracket (api.h) ---- */
+
+bool pos_api_pw_begin(struct pos_server *srv, struct pos_req *r, const char *email,
+		      bool charge, struct pos_pw_attempt *at)
+{
+	memset(at, 0, sizeof(*at));
+	if (email && pos_auth_normalize_email(email, at->acct, sizeof(at->acct), NULL) == POS_OK)
+		at->have_acct = true;
+	unsigned wait = charge
+		? pos_rl_check_client(&srv->rl, POS_RL_AUTH, &r->client, pos_mono_us()) : 0;
+	if (wait) {
+		pos_reply_rate_limited(r, wait);
+		return false;
+	}
+	if (pos_auth_gate_enter(&srv->auth)) {
+		r->retry_after = 1;
+		pos_reply_err(r, POS_ERR_BUSY, NULL, NULL);
+		return false;
+	}
+	wait = pos_rl_login_reserve(&srv->rl, &r->client, at->have_acct ? at->acct : NULL,
+				    pos_mono_us(), &at->res);
+	if (wait) {
+		pos_auth_gate_leave(&srv->auth);
+		pos_reply_rate_limited(r, wait);
+		return false;
+	}
+	return true;
+}
+
+void pos_api_pw_end(struct pos_server *srv, struct pos_req *r,
+		    const struct pos_pw_attempt *at, bool ok)
+{
+	pos_rl_login_release(&srv->rl, &r->client, at->have_acct ? at->acct : NULL, &at->res,
+			     ok);
+	pos_auth_gate_leave(&srv->auth);
+}
+
+bool pos_api_pw_begin_self(struct pos_server *srv, struct pos_req *r,
+			   struct pos_pw_attempt *at)
+{
+	struct pos_user u;
+	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+						     r->principal.user_id, &u);
+	if (rc) {
+		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);
+		return false;
+	}
+	return pos_api_pw_begin(srv, r, u.email, true, at);
 }

@@ -24,6 +24,36 @@ static void reply_memory(struct pos_req *r, int status, const struct pos_memory 
 	pos_reply_json(r, status, &b);
 }
 
+/* The bytes a new memory adds to the quota: its content and metadata as
+ * sent (the store counts what it keeps the same way). */
+static int64_t memory_bytes(const json_t *item)
+{
+	int64_t n = 0;
+	const json_t *c = json_object_get(item, "content");
+	if (json_is_string(c))
+		n += (int64_t)json_string_length(c);
+	const json_t *md = json_object_get(item, "metadata");
+	n += md && !json_is_null(md) ? (int64_t)json_dumpb(md, NULL, 0, JSON_COMPACT) : 2;
+	return n;
+}
+
+/* The quotas checked before a create of `n` memories (accounts). */
+static bool quota_ok(struct pos_server *srv, struct pos_req *r, const json_t *items,
+		     size_t n, bool single)
+{
+	int64_t add[POS_QUOTA__COUNT] = {0};
+	add[POS_QUOTA_MEMORIES] = (int64_t)n;
+	for (size_t i = 0; i < n; i++)
+		add[POS_QUOTA_BYTES] += memory_bytes(single ? items : json_array_get(items, i));
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+		pos_reply_error(r, &err);
+		return false;
+	}
+	return true;
+}
+
 void pos_api_memory_create(struct pos_server *srv, struct pos_req *r)
 {
 	json_t *body;
@@ -32,7 +62,9 @@ void pos_api_memory_create(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_create(&srv->mem, r->arena, r->principal.user_id, body, &m, &err))
+	if (!quota_ok(srv, r, body, 1, true))
+		; /* answered: 413 quota_exceeded */
+	else if (pos_memory_create(&srv->mem, r->arena, r->principal.user_id, body, &m, &err))
 		pos_reply_error(r, &err);
 	else
 		reply_memory(r, 201, &m);
@@ -48,7 +80,12 @@ void pos_api_memory_bulk(struct pos_server *srv, struct pos_req *r)
 	size_t n = 0;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_bulk(&srv->mem, r->arena, r->principal.user_id, body, &v, &n, &err)) {
+	/* the whole batch is checked before anything is inserted */
+	json_t *list = json_object_get(body, "memories");
+	if (json_is_array(list) && json_array_size(list) <= POS_BULK_MAX &&
+	    !quota_ok(srv, r, list, json_array_size(list), false))
+		; /* answered: 413 quota_exceeded */
+	else if (pos_memory_bulk(&srv->mem, r->arena, r->principal.user_id, body, &v, &n, &err)) {
 		pos_reply_error(r, &err);
 	} else {
 		struct pos_buf b;

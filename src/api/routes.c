@@ -61,6 +61,14 @@ const struct pos_route pos_api_routes[] = {
 	/* sharing (docs/SECURITY.md) */
 	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),
 	ROUTE("DELETE", "/api/memories/{id}/share/{email}", pos_api_memory_unshare, BEARER, 0),
+
+	/* accounts: admin only (docs/SECURITY.md) */
+	ROUTE("GET", "/api/admin/users", pos_api_admin_users_list, SESSION, 0),
+	ROUTE("PATCH", "/api/admin/users/{id}", pos_api_admin_users_update, SESSION, 64 * KiB),
+	ROUTE("DELETE", "/api/admin/users/{id}", pos_api_admin_users_delete, SESSION, 0),
+	ROUTE("POST", "/api/admin/invites", pos_api_admin_invites_create, SESSION, 64 * KiB),
+	ROUTE("GET", "/api/admin/invites", pos_api_admin_invites_list, SESSION, 0),
+	ROUTE("DELETE", "/api/admin/invites/{id}", pos_api_admin_invites_delete, SESSION, 0),
 };
 
 const size_t pos_api_routes_count = sizeof(pos_api_routes) / sizeof(pos_api_routes[0]);

@@ -49,6 +49,12 @@ void pos_api_sync_sources_create(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	struct pos_sync_source src;
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_SOURCES] = 1};
+	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+		json_decref(body);
+		pos_reply_error(r, &err);
+		return;
+	}
 	enum pos_err rc = pos_sync_source_create(srv->sync, r->arena, r->principal.user_id,
 						 body, true, &src, &err);
 	json_decref(body);

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -17,6 +18,7 @@
 #define ACCESS_PREFIX "pos_at."
 #define REFRESH_PREFIX "pos_rt."
 #define PAT_PREFIX "pos_pat."
+#define INVITE_PREFIX "pos_inv."
 /* A token's last use is written at most this often (µs). */
 #define PAT_TOUCH_EVERY 60000000
 #define TOKEN_VERSION 1
@@ -70,6 +72,25 @@ static void session_remember(struct pos_session_cache *c, const char *sid,
 	pthread_mutex_unlock(session_lock(c, i));
 }
 
+/* Drops every cached session of `uid` (revocation of all of them). */
+static void session_forget_user(struct pos_session_cache *c, const char *uid)
+{
+	for (size_t i = 0; i < POS_SESSION_CACHE_SLOTS; i++) {
+		pthread_mutex_lock(session_lock(c, i));
+		if (strcmp(c->slot[i].user_id, uid) == 0)
+			memset(&c->slot[i], 0, sizeof(c->slot[i]));
+		pthread_mutex_unlock(session_lock(c, i));
+	}
+}
+
+/* The password-hash gate (pos_auth_gate_enter). */
+struct pos_pw_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	unsigned active, waiting;
+	unsigned max_active, max_waiting;
+};
+
 static void session_forget(struct pos_session_cache *c, const char *sid)
 {
 	size_t i = session_slot(sid);
@@ -88,6 +109,20 @@ enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	for (int i = 0; i < POS_SESSION_CACHE_STRIPES; i++)
 		pthread_mutex_init(&a->sessions->lock[i], NULL);
+	a->gate = pos_calloc(1, sizeof(*a->gate));
+	if (!a->gate)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	pthread_mutex_init(&a->gate->lock, NULL);
+	pthread_cond_init(&a->gate->freed, NULL);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	a->gate->max_active = cfg->argon2_concurrency ? cfg->argon2_concurrency
+				: cores > 0 ? (unsigned)cores : 1;
+	a->gate->max_waiting = cfg->argon2_queue;
+	snprintf(a->registration, sizeof(a->registration), "%s", cfg->registration);
+	a->quota_default[POS_QUOTA_MEMORIES] = cfg->quota_memories;
+	a->quota_default[POS_QUOTA_BYTES] = cfg->quota_bytes;
+	a->quota_default[POS_QUOTA_SOURCES] = cfg->quota_sources;
+	a->quota_default[POS_QUOTA_TOKENS] = cfg->quota_tokens;
 	a->store = s;
 	a->access_ttl_us = cfg->access_token_ttl_s * 1000000;
 	a->refresh_ttl_us = cfg->refresh_token_ttl_s * 1000000;
@@ -109,6 +144,142 @@ void pos_auth_fini(struct pos_auth *a)
 		pos_free(a->sessions);
 		a->sessions = NULL;
 	}
+	if (a->gate) {
+		pthread_mutex_destroy(&a->gate->lock);
+		pthread_cond_destroy(&a->gate->freed);
+		pos_free(a->gate);
+		a->gate = NULL;
+	}
+}
+
+enum pos_err pos_auth_gate_enter(const struct pos_auth *a)
+{
+	struct pos_pw_gate *g = a->gate;
+	pthread_mutex_lock(&g->lock);
+	if (g->active >= g->max_active) {
+		if (g->waiting >= g->max_waiting) {
+			pthread_mutex_unlock(&g->lock);
+			return POS_ERR_BUSY;
+		}
+		g->waiting++;
+		while (g->active >= g->max_active)
+			pthread_cond_wait(&g->freed, &g->lock);
+		g->waiting--;
+	}
+	g->active++;
+	pthread_mutex_unlock(&g->lock);
+	return POS_OK;
+}
+
+void pos_auth_gate_leave(const struct pos_auth *a)
+{
+	struct pos_pw_gate *g = a->gate;
+	pthread_mutex_lock(&g->lock);
+	g->active--;
+	pthread_cond_signal(&g->freed);
+	pthread_mutex_unlock(&g->lock);
+}
+
+enum pos_err pos_auth_revoke_user(const struct pos_auth *a, const char *user_id,
+				  const char *except_session, bool api_tokens,
+				  int64_t *n_sessions, int64_t *n_tokens)
+{
+	enum pos_err rc = a->store->ops->user_revoke_all(a->store, user_id, except_session,
+							 api_tokens, pos_now_us(),
+							 n_sessions, n_tokens);
+	/* Even on failure: what was committed must stop working now. */
+	session_forget_user(a->sessions, user_id);
+	return rc;
+}
+
+const char *pos_quota_name(enum pos_quota q)
+{
+	static const char *const names[POS_QUOTA__COUNT] = {"memories", "bytes", "sources",
+							    "tokens"};
+	return (unsigned)q < POS_QUOTA__COUNT ? names[q] : "unknown";
+}
+
+void pos_auth_quota_limits(const struct pos_auth *a, const struct pos_user *u,
+			   int64_t limit[POS_QUOTA__COUNT])
+{
+	for (int i = 0; i < POS_QUOTA__COUNT; i++)
+		limit[i] = u->quota[i] >= 0 ? u->quota[i] : a->quota_default[i];
+}
+
+enum pos_err pos_auth_quota_check(const struct pos_auth *a, struct pos_arena *ar,
+				  const char *user_id,
+				  const int64_t add[POS_QUOTA__COUNT],
+				  struct pos_error *err)
+{
+	struct pos_user u;
+	struct pos_usage use;
+	enum pos_err rc = a->store->ops->user_by_id(a->store, ar, user_id, &u);
+	if (!rc)
+		rc = a->store->ops->user_usage(a->store, user_id, &use);
+	if (rc)
+		return pos_error_set(err, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
+				     NULL, NULL);
+	int64_t limit[POS_QUOTA__COUNT];
+	pos_auth_quota_limits(a, &u, limit);
+	for (int i = 0; i < POS_QUOTA__COUNT; i++) {
+		if (add[i] <= 0 || limit[i] <= 0)
+			continue;
+		if (add[i] > limit[i] || use.n[i] > limit[i] - add[i])
+			return pos_error_set(err, POS_ERR_QUOTA_EXCEEDED, pos_quota_name(i),
+					     "quota exceeded: %s (limit %lld, in use %lld, adding %lld)",
+					     pos_quota_name(i), (long long)limit[i],
+					     (long long)use.n[i], (long long)add[i]);
+	}
+	return POS_OK;
+}
+
+enum pos_err pos_auth_invite_create(const struct pos_auth *a, const char *created_by,
+				    const char *email, int64_t ttl_s,
+				    struct pos_invite *out, char *code,
+				    struct pos_error *err)
+{
+	char norm[256];
+	memset(out, 0, sizeof(*out));
+	if (email) {
+		enum pos_err rc = pos_auth_normalize_email(email, norm, sizeof(norm), err);
+		if (rc)
+			return rc;
+		out->email = norm;
+	}
+	if (ttl_s < 1 || ttl_s > 90LL * 86400)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "expires_in",
+				     "expires_in must be 1 to 7776000 seconds");
+	if (!pos_uuid_new(out->id))
+		return pos_error_set(err, POS_ERR_INTERNAL, NULL, NULL);
+	snprintf(out->created_by, sizeof(out->created_by), "%s", created_by ? created_by : "");
+	out->created_at = pos_now_us();
+	out->expires_at = out->created_at + ttl_s * 1000000;
+	out->used_at = POS_TIME_NONE;
+	uint8_t raw[24], hash[POS_HASH_SIZE];
+	pos_random(raw, sizeof(raw));
+	size_t o = (size_t)snprintf(code, POS_INVITE_CODE_MAX, INVITE_PREFIX);
+	pos_b64_encode(code + o, POS_INVITE_CODE_MAX - o, raw, sizeof(raw));
+	pos_wipe(raw, sizeof(raw));
+	pos_hash(hash, code, strlen(code));
+	enum pos_err rc = a->store->ops->invite_create(a->store, out, hash);
+	out->email = NULL; /* `norm` is ours; the caller re-reads if it needs it */
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	return POS_OK;
+}
+
+enum pos_err pos_auth_registration(const struct pos_auth *a, const char **mode)
+{
+	if (a->registration[0]) {
+		*mode = a->registration;
+		return POS_OK;
+	}
+	int64_t users = 0, admins = 0;
+	enum pos_err rc = a->store->ops->user_counts(a->store, &users, &admins);
+	if (rc)
+		return rc;
+	*mode = users == 0 ? "open" : "invite";
+	return POS_OK;
 }
 
 enum pos_err pos_auth_normalize_email(const char *in, char *out, size_t cap,
@@ -226,30 +397,62 @@ static enum pos_err start_session(const struct pos_auth *a, const char *user_id,
 enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 			       const char *email, const char *password,
 			       size_t password_len, const char *full_name,
+			       const struct pos_register_opts *opts,
 			       struct pos_user *user, struct pos_tokens *tokens,
 			       struct pos_error *err)
 {
+	static const struct pos_register_opts none = {0};
+	if (!opts)
+		opts = &none;
 	char norm[256];
 	char hash[POS_PWHASH_SIZE];
-	enum pos_err rc = pos_auth_normalize_email(email, norm, sizeof(norm), err);
-	if (rc)
+	uint8_t invite_hash[POS_HASH_SIZE];
+	bool invited = false;
+	enum pos_err rc;
+	if (!opts->by_operator) {
+		const char *mode;
+		if ((rc = pos_auth_registration(a, &mode)))
+			return pos_error_set(err, rc, NULL, NULL);
+		if (strcmp(mode, "closed") == 0)
+			return pos_error_set(err, POS_ERR_REGISTRATION_CLOSED, NULL, NULL);
+		const char *code = opts->invite_code;
+		size_t clen = code ? strlen(code) : 0;
+		/* open: an invite is optional, but one given must be valid (an
+		 * invite bound to the email vouches for it: pending shares) */
+		if (strcmp(mode, "invite") == 0 || clen) {
+			if (!clen)
+				return pos_error_set(err, POS_ERR_INVITE_REQUIRED, "invite_code", NULL);
+			if (clen >= POS_INVITE_CODE_MAX)
+				return pos_error_set(err, POS_ERR_INVALID_INVITE, "invite_code", NULL);
+			pos_hash(invite_hash, code, clen);
+			invited = true;
+		}
+	}
+	if ((rc = pos_auth_normalize_email(email, norm, sizeof(norm), err)))
 		return rc;
 	if ((rc = pos_auth_check_password(password, password_len, err)))
 		return rc;
 	if (full_name && strlen(full_name) > 200)
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "full_name",
 				     "full_name must be at most 200 bytes");
-	/* Cheap duplicate check before the expensive hash. */
+	/* Cheap checks before the expensive hash. With an invite, its
+	 * validity is checked before the email, so only an invited person
+	 * learns that an email is taken. */
+	int64_t now = pos_now_us();
+	if (invited && (rc = a->store->ops->invite_valid(a->store, invite_hash, norm, now)))
+		return pos_error_set(err, rc, rc == POS_ERR_INVALID_INVITE ? "invite_code" : NULL,
+				     NULL);
 	struct pos_user existing;
-	rc = a->store->ops->user_by_email(a->store, ar, norm, &existing);
-	if (rc == POS_OK)
-		return pos_error_set(err, POS_ERR_EMAIL_TAKEN, "email", NULL);
-	if (rc != POS_ERR_NOT_FOUND)
-		return pos_error_set(err, rc, NULL, NULL);
+	if (!invited) {
+		rc = a->store->ops->user_by_email(a->store, ar, norm, &existing);
+		if (rc == POS_OK)
+			return pos_error_set(err, POS_ERR_EMAIL_TAKEN, "email", NULL);
+		if (rc != POS_ERR_NOT_FOUND)
+			return pos_error_set(err, rc, NULL, NULL);
+	}
 	if ((rc = pos_password_hash(password, password_len, a->pwhash_ops,
 				    a->pwhash_mem_kib, hash)))
 		return pos_error_set(err, rc, NULL, "cannot hash the password");
-	int64_t now = pos_now_us();
 	memset(user, 0, sizeof(*user));
 	if (!pos_uuid_new(user->id))
 		return pos_error_set(err, POS_ERR_INTERNAL, NULL, NULL);
@@ -264,11 +467,17 @@ enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 	user->memory_count = 0;
 	user->created_at = now;
 	user->last_login_at = tokens ? now : POS_TIME_NONE;
+	user->role = opts->role;
+	user->disabled_at = POS_TIME_NONE;
+	for (int i = 0; i < POS_QUOTA__COUNT; i++)
+		user->quota[i] = -1;
 	pos_wipe(hash, sizeof(hash));
 	if (!user->email || !user->password_hash || (full_name && !user->full_name))
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	if ((rc = a->store->ops->user_create(a->store, user)))
-		return pos_error_set(err, rc, rc == POS_ERR_EMAIL_TAKEN ? "email" : NULL, NULL);
+	if ((rc = a->store->ops->user_register(a->store, user, invited ? invite_hash : NULL,
+					       opts->by_operator, now)))
+		return pos_error_set(err, rc, rc == POS_ERR_EMAIL_TAKEN ? "email"
+				     : rc == POS_ERR_INVALID_INVITE ? "invite_code" : NULL, NULL);
 	if (tokens && (rc = start_session(a, user->id, now, tokens)))
 		return pos_error_set(err, rc, NULL, NULL);
 	return POS_OK;
@@ -313,6 +522,9 @@ enum pos_err pos_auth_login(const struct pos_auth *a, struct pos_arena *ar,
 	}
 	if (!ok)
 		return pos_error_set(err, POS_ERR_BAD_CREDENTIALS, NULL, NULL);
+	/* Said only to someone who knows the password. */
+	if (user->disabled_at != POS_TIME_NONE)
+		return pos_error_set(err, POS_ERR_ACCOUNT_DISABLED, NULL, NULL);
 	int64_t now = pos_now_us();
 	if ((rc = a->store->ops->user_set_login(a->store, user->id, now)))
 		return pos_error_set(err, rc, NULL, NULL);
@@ -351,6 +563,18 @@ enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 	if ((rc = issue(a, p.user_id, p.session_id, now, tokens)))
 		return pos_error_set(err, rc, NULL, NULL);
 	return POS_OK;
+}
+
+enum pos_err pos_auth_new_session(const struct pos_auth *a, struct pos_arena *ar,
+				  const char *user_id, struct pos_user *user,
+				  struct pos_tokens *tokens, struct pos_error *err)
+{
+	enum pos_err rc = a->store->ops->user_by_id(a->store, ar, user_id, user);
+	if (!rc && user->disabled_at != POS_TIME_NONE)
+		rc = POS_ERR_ACCOUNT_DISABLED;
+	if (!rc)
+		rc = start_session(a, user_id, pos_now_us(), tokens);
+	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
 }
 
 enum pos_err pos_auth_logout(const struct pos_auth *a,

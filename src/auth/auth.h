@@ -35,10 +35,14 @@
 #define POS_SESSION_CACHE_TTL_US 2000000
 
 struct pos_session_cache;
+struct pos_pw_gate;
 
 struct pos_auth {
 	struct pos_store *store;
 	struct pos_session_cache *sessions; /* owned; mutable behind const */
+	struct pos_pw_gate *gate;           /* owned; mutable behind const */
+	char registration[8];               /* config: open|invite|closed|"" */
+	int64_t quota_default[POS_QUOTA__COUNT]; /* config; 0 = unlimited */
 	uint8_t mac_key[POS_MAC_KEY_SIZE];
 	int64_t access_ttl_us;
 	int64_t refresh_ttl_us;
@@ -69,16 +73,32 @@ enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
 /* Wipes the key. */
 void pos_auth_fini(struct pos_auth *a);
 
+/* How an account is created (pos_auth_register). */
+struct pos_register_opts {
+	const char *invite_code;  /* NULL: none given */
+	const char *role;         /* "admin", "user", or NULL: admin if first */
+	bool by_operator;         /* the CLI: the registration mode does not apply */
+};
+
 /*
  * Creates an account. `email` is normalized (trimmed, lower-cased);
- * `full_name` may be NULL. With `tokens` non-NULL, also starts a session
- * (the account is logged in); the CLI passes NULL.
+ * `full_name` may be NULL; `opts` NULL is {NULL, NULL, false}. Unless by
+ * the operator, the registration mode applies (pos_auth_registration):
+ * closed is POS_ERR_REGISTRATION_CLOSED, invite needs a valid code
+ * (POS_ERR_INVITE_REQUIRED, POS_ERR_INVALID_INVITE — checked before the
+ * email, so a stranger cannot probe which emails have accounts); open
+ * takes no code, but one given must be valid and is used up. With
+ * `tokens` non-NULL, also starts a session (the account is logged in).
  */
 enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 			       const char *email, const char *password,
 			       size_t password_len, const char *full_name,
+			       const struct pos_register_opts *opts,
 			       struct pos_user *user, struct pos_tokens *tokens,
 			       struct pos_error *err);
+/* The registration mode in force: the configured one, else "open" while
+ * no account exists and "invite" after. */
+enum pos_err pos_auth_registration(const struct pos_auth *a, const char **mode);
 /* Checks the password and starts a session. Same error for an unknown
  * email and a wrong password, after the same amount of hashing work. */
 enum pos_err pos_auth_login(const struct pos_auth *a, struct pos_arena *ar,
@@ -94,6 +114,11 @@ enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 enum pos_err pos_auth_check_password_of(const struct pos_auth *a, struct pos_arena *ar,
 					const char *user_id, const char *password,
 					size_t password_len, struct pos_error *err);
+/* Starts a new session for an existing user (after recovery): fills
+ * `user` and `tokens`. */
+enum pos_err pos_auth_new_session(const struct pos_auth *a, struct pos_arena *ar,
+				  const char *user_id, struct pos_user *user,
+				  struct pos_tokens *tokens, struct pos_error *err);
 /* Revokes the session: its access and refresh tokens stop working. */
 enum pos_err pos_auth_logout(const struct pos_auth *a,
 			     const struct pos_principal *p);
@@ -110,6 +135,52 @@ enum pos_err pos_auth_token_create(const struct pos_auth *a, const char *user_id
 				   const char *name, bool read_only,
 				   struct pos_api_token *out, char *secret,
 				   struct pos_error *err);
+
+/* ---- accounts (docs/SECURITY.md "Accounts, roles, registration, quotas") ---- */
+
+/*
+ * The password-hash gate: at most `argon2_concurrency` Argon2 computations
+ * at once and `argon2_queue` callers waiting. pos_auth_gate_enter returns
+ * POS_OK (the caller must pos_auth_gate_leave) or POS_ERR_BUSY at once when
+ * the queue is full. Thread-safe.
+ */
+enum pos_err pos_auth_gate_enter(const struct pos_auth *a);
+void pos_auth_gate_leave(const struct pos_auth *a);
+
+/* Revokes every session of the user but `except_session` (NULL: all),
+ * and with `api_tokens` every API token; drops them from the session
+ * cache so they fail at once. Counts revoked in *n_sessions, *n_tokens. */
+enum pos_err pos_auth_revoke_user(const struct pos_auth *a, const char *user_id,
+				  const char *except_session, bool api_tokens,
+				  int64_t *n_sessions, int64_t *n_tokens);
+
+/* The quota limits in force for `u` (its overrides, else the defaults;
+ * 0 = unlimited). */
+void pos_auth_quota_limits(const struct pos_auth *a, const struct pos_user *u,
+			   int64_t limit[POS_QUOTA__COUNT]);
+/* The name of a quota: "memories", "bytes", "sources", "tokens". */
+const char *pos_quota_name(enum pos_quota q);
+/*
+ * Checks that adding add[q] to each quota of the user stays within its
+ * limit, before the write: POS_ERR_QUOTA_EXCEEDED with err->field the
+ * quota's name. (Concurrent writes of one user may overshoot by a batch.)
+ */
+enum pos_err pos_auth_quota_check(const struct pos_auth *a, struct pos_arena *ar,
+				  const char *user_id,
+				  const int64_t add[POS_QUOTA__COUNT],
+				  struct pos_error *err);
+
+#define POS_INVITE_CODE_MAX 64
+/*
+ * Creates an invite valid `ttl_s` seconds (1 s – 90 days), optionally
+ * bound to `email` (normalized; NULL: any). The code (`pos_inv.` + 24
+ * random bytes) is written to `code` (POS_INVITE_CODE_MAX bytes), shown
+ * once, and stored only as a hash.
+ */
+enum pos_err pos_auth_invite_create(const struct pos_auth *a, const char *created_by,
+				    const char *email, int64_t ttl_s,
+				    struct pos_invite *out, char *code,
+				    struct pos_error *err);
 
 /* Email normalization and the password rule, exposed for tests and CLI. */
 enum pos_err pos_auth_normalize_email(const char *in, char *out, size_t cap,

@@ -37,6 +37,12 @@
 	  .size = FIELD_SIZE(kind_, f), .def = (def_), .help = (help_) }
 #define OPT(key, env_, kind_, lo, hi, f, def_, help_) \
 	OPT_X(key, env_, NULL, NULL, kind_, lo, hi, f, def_, help_)
+/* A string that must be empty or one of `choices_` ("a|b|c"). */
+#define OPT_CHOICE(key, env_, f, choices_, help_)                              \
+	{ .name = (key), .env = (env_), .kind = POS_CFG_STRING,                 \
+	  .offset = offsetof(struct pos_config, f),                           \
+	  .size = FIELD_SIZE(POS_CFG_STRING, f), .help = (help_),             \
+	  .choices = (choices_) }
 
 #define LISTEN POS_CFG_LISTEN
 #define PATH POS_CFG_PATH
@@ -226,6 +232,21 @@ static const struct pos_config_option options[] = {
 	    "bearer token GET /metrics requires; unset: /metrics answers loopback peers only (never logged)"),
 	OPT("master_key_file", "PERSONALOS_MASTER_KEY_FILE", PATH, 0, 0, master_key_file, NULL,
 	    "file with a secret of at least 32 bytes that seals the server key file DATA/keys (default: the key file is plain, mode 0600)"),
+	/* accounts (docs/SECURITY.md "Accounts, roles, registration, quotas") */
+	OPT_CHOICE("registration", "PERSONALOS_REGISTRATION", registration, "open|invite|closed",
+		   "who may register: open|invite|closed, empty = open while no account exists, then invite (default empty)"),
+	OPT("quota_memories", "PERSONALOS_QUOTA_MEMORIES", I64, 0, 1000000000000LL, quota_memories,
+	    "1000000", "memories per user, 0 = unlimited (default 1000000)"),
+	OPT("quota_bytes", "PERSONALOS_QUOTA_BYTES", I64, 0, 1000000000000000LL, quota_bytes,
+	    "10737418240", "content and metadata bytes per user, 0 = unlimited (default 10737418240 = 10 GiB)"),
+	OPT("quota_sources", "PERSONALOS_QUOTA_SOURCES", I64, 0, 1000000, quota_sources, "20",
+	    "sync sources per user, 0 = unlimited (default 20)"),
+	OPT("quota_tokens", "PERSONALOS_QUOTA_TOKENS", I64, 0, 1000000, quota_tokens, "50",
+	    "live personal API tokens per user, 0 = unlimited (default 50)"),
+	OPT("argon2_concurrency", "PERSONALOS_ARGON2_CONCURRENCY", UINT, 0, 1024, argon2_concurrency, "0",
+	    "password hashes computed at once, 0 = the number of cores (default 0)"),
+	OPT("argon2_queue", "PERSONALOS_ARGON2_QUEUE", UINT, 0, 100000, argon2_queue, "32",
+	    "requests waiting for a password hash before 503 busy (default 32)"),
 	/* outbound connections (docs/SECURITY.md) */
 	OPT("egress_allow", "PERSONALOS_EGRESS_ALLOW", STRING, 0, 0, egress_allow, NULL,
 	    "private/loopback destinations sync sources may reach: comma-separated HOST, HOST:PORT, CIDR, CIDR:PORT, [V6CIDR]:PORT (default none; llm_url, embed_url, memu_base_url are always allowed)"),
@@ -305,6 +326,22 @@ static bool parse_bool(const char *s, bool *out)
 	return true;
 }
 
+/* True when `value` is one of the '|'-separated words of `choices`. */
+static bool is_choice(const char *choices, const char *value)
+{
+	size_t n = strlen(value);
+	for (const char *p = choices; *p;) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && !memcmp(p, value, n))
+			return true;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return false;
+}
+
 /* Writes `value` into the field of row `o`; false if it does not parse or fit. */
 static bool store(struct pos_config *c, const struct pos_config_option *o,
 		  const char *value)
@@ -321,7 +358,7 @@ static bool store(struct pos_config *c, const struct pos_config_option *o,
 		memcpy(field, value, strlen(value) + 1);
 		return true;
 	case POS_CFG_STRING:
-		if (strlen(value) >= o->size)
+		if (strlen(value) >= o->size || (*value && o->choices && !is_choice(o->choices, value)))
 			return false;
 		memcpy(field, value, strlen(value) + 1);
 		return true;
@@ -386,6 +423,10 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 				     "%s: %s must be a number in %lld..%lld",
 				     origin, key, o->min, o->max);
 	default:
+		if (o->choices)
+			return pos_error_set(err, POS_ERR_USAGE, key,
+					     "%s: %s must be one of %s (or empty)",
+					     origin, key, o->choices);
 		return pos_error_set(err, POS_ERR_USAGE, key,
 				     "%s: bad value for %s", origin, key);
 	}

@@ -87,6 +87,11 @@ struct pos_config {
 	unsigned max_body_memory_mib;  /* request bodies held at once, all connections */
 	char metrics_token[256];       /* "" = /metrics for loopback peers only; secret */
 	char master_key_file[PATH_MAX]; /* "" = plain key file DATA/keys */
+	/* ---- accounts (docs/SECURITY.md) ---- */
+	char registration[8];          /* open|invite|closed; "" = open until an account exists, then invite */
+	int64_t quota_memories, quota_bytes, quota_sources, quota_tokens; /* per user, 0 = unlimited */
+	unsigned argon2_concurrency;   /* password hashes at once, 0 = cores */
+	unsigned argon2_queue;         /* waiting for a hash before 503 busy */
 };
 
 /* What a key holds; the field's C type must match (checked at compile time). */
@@ -113,6 +118,8 @@ struct pos_config_option {
 	size_t size;        /* sizeof the field (a string's capacity) */
 	const char *def;    /* default as config-file text; NULL = zero/empty */
 	const char *help;
+	const char *choices; /* STRING: "a|b|c", the values allowed besides
+			      * empty; NULL = any text */
 };
 
 /* The option table and its length `*n`. Read-only, valid forever. */

@@ -41,6 +41,13 @@ static const struct {
 	[POS_ERR_LOCKED] = {423, "data_locked", "encrypted data is locked: log in again to unlock it"},
 	[POS_ERR_PRIVACY_TIER] = {403, "privacy_tier", "your privacy tier does not allow sending this off the machine"},
 	[POS_ERR_DECRYPT] = {500, "integrity_error", "stored data failed authentication and was not served"},
+	[POS_ERR_REGISTRATION_CLOSED] = {403, "registration_closed", "registration is closed on this server"},
+	[POS_ERR_INVITE_REQUIRED] = {403, "invite_required", "registration needs an invite code from an admin"},
+	[POS_ERR_INVALID_INVITE] = {403, "invalid_invite", "the invite code is unknown, used, expired or for another email"},
+	[POS_ERR_QUOTA_EXCEEDED] = {413, "quota_exceeded", "a quota of this account would be exceeded"},
+	[POS_ERR_BUSY] = {503, "busy", "the server is busy: try again after Retry-After seconds"},
+	[POS_ERR_ACCOUNT_DISABLED] = {403, "account_disabled", "this account is disabled"},
+	[POS_ERR_LAST_ADMIN] = {409, "last_admin", "this would leave the server without an active admin"},
 };
 
 static int valid(enum pos_err e)

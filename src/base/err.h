@@ -44,6 +44,14 @@ enum pos_err {
 	POS_ERR_LOCKED = 27, /* encrypted data not unlocked since the restart */
 	POS_ERR_PRIVACY_TIER = 28, /* the user's privacy tier forbids the call */
 	POS_ERR_DECRYPT = 29, /* stored ciphertext failed authentication */
+	/* accounts (docs/SECURITY.md "Accounts, roles, registration, quotas") */
+	POS_ERR_REGISTRATION_CLOSED = 30, /* registration = closed */
+	POS_ERR_INVITE_REQUIRED = 31, /* registration = invite and no code given */
+	POS_ERR_INVALID_INVITE = 32, /* unknown, used, expired or bound to another email */
+	POS_ERR_QUOTA_EXCEEDED = 33, /* err->field names the quota */
+	POS_ERR_BUSY = 34, /* the password-hash gate is full: retry later */
+	POS_ERR_ACCOUNT_DISABLED = 35, /* an admin disabled the account */
+	POS_ERR_LAST_ADMIN = 36, /* would leave the instance without an active admin */
 	POS_ERR__COUNT
 };
 

@@ -344,7 +344,9 @@ enum pos_err pos_json_error_body(struct pos_buf *b, const struct pos_error *e)
 	pos_jw_kstr(&w, "code", pos_err_code(e->code));
 	pos_jw_kstr(&w, "message",
 		    e->message[0] ? e->message : pos_strerror(e->code));
-	if (e->field[0])
+	if (e->field[0] && e->code == POS_ERR_QUOTA_EXCEEDED)
+		pos_jw_kstr(&w, "quota", e->field); /* which quota, not a body field */
+	else if (e->field[0])
 		pos_jw_kstr(&w, "field", e->field);
 	if (e->index >= 0)
 		pos_jw_kint(&w, "index", e->index);

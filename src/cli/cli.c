@@ -23,13 +23,23 @@ static const struct pos_cli_cmd commands[] = {
 	 "default ./web/dist) until SIGINT/SIGTERM, then finishes in-flight\n"
 	 "requests and closes the store.\n",
 	 pos_cli_serve},
-	{"user", "manage accounts: user add EMAIL | user list",
-	 "usage: personalos user add EMAIL [--name NAME] [--data DIR]\n"
+	{"user", "manage accounts: user add|list|passwd|disable|enable|delete",
+	 "usage: personalos user add EMAIL [--admin] [--name NAME] [--data DIR]\n"
 	 "       personalos user list [--data DIR]\n"
+	 "       personalos user passwd|disable|enable|delete EMAIL|ID [--data DIR]\n"
 	 "\n"
-	 "add   creates an account; the password is read from standard input\n"
-	 "      (one line), or prompted for twice without echo on a terminal.\n"
-	 "list  prints every account: id, email, created, memories.\n",
+	 "add      creates an account; the password is read from standard input\n"
+	 "         (one line), or prompted for twice without echo on a terminal.\n"
+	 "         --admin gives it the admin role (the first account always is).\n"
+	 "         The registration mode does not apply: the operator may add anyone.\n"
+	 "list     prints every account: id, email, created, role, state, memories.\n"
+	 "passwd   sets a new password (read like add) and revokes the account's\n"
+	 "         sessions, refresh tokens and API tokens (not for encrypted\n"
+	 "         accounts: use the API with the old password or recovery key).\n"
+	 "disable  the account can no longer log in or refresh, and its sessions\n"
+	 "         and API tokens stop working at once; enable undoes it.\n"
+	 "delete   deletes the account and everything in it, for good.\n"
+	 "The last enabled admin cannot be disabled or deleted.\n",
 	 pos_cli_user},
 	{"doctor", "check the store's integrity and print a summary",
 	 "usage: personalos doctor [--full] [--data DIR]\n"

@@ -115,13 +115,10 @@ static int64_t mem_locked(struct pos_rl_backend *b, uint64_t key, int64_t now)
 	return left;
 }
 
-static void mem_fail(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
-		     int64_t base_us, int64_t max_us, int64_t now)
+/* Counts one failure in `e` (the set locked), locking it at `threshold`. */
+static void count_failure(struct rl_entry *e, bool fresh, unsigned threshold,
+			  int64_t base_us, int64_t max_us, int64_t now)
 {
-	struct rl_memory *m = (struct rl_memory *)b;
-	struct rl_set *s;
-	bool fresh;
-	struct rl_entry *e = find(m, key, true, &s, &fresh);
 	if (!fresh && now - e->last_us > max_us)
 		e->failures = 0; /* quiet long enough: start over */
 	if (e->failures < UINT32_MAX)
@@ -135,6 +132,47 @@ static void mem_fail(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
 		if (d > max_us)
 			d = max_us;
 		e->locked_until = now + d;
+	}
+}
+
+static void mem_fail(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
+		     int64_t base_us, int64_t max_us, int64_t now)
+{
+	struct rl_memory *m = (struct rl_memory *)b;
+	struct rl_set *s;
+	bool fresh;
+	struct rl_entry *e = find(m, key, true, &s, &fresh);
+	count_failure(e, fresh, threshold, base_us, max_us, now);
+	set_unlock(s);
+}
+
+static int64_t mem_reserve(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
+			   int64_t base_us, int64_t max_us, int64_t now, int64_t *prev_until)
+{
+	struct rl_memory *m = (struct rl_memory *)b;
+	struct rl_set *s;
+	bool fresh;
+	struct rl_entry *e = find(m, key, true, &s, &fresh);
+	int64_t left = e->locked_until > now ? e->locked_until - now : 0;
+	*prev_until = e->locked_until;
+	if (!left)
+		count_failure(e, fresh, threshold, base_us, max_us, now);
+	set_unlock(s);
+	return left;
+}
+
+static void mem_unfail(struct pos_rl_backend *b, uint64_t key, int64_t prev_until)
+{
+	struct rl_memory *m = (struct rl_memory *)b;
+	struct rl_set *s;
+	bool fresh;
+	struct rl_entry *e = find(m, key, false, &s, &fresh);
+	if (e) {
+		if (e->failures)
+			e->failures--;
+		/* only the lock this reservation set goes; a later one stays */
+		if (e->locked_until > prev_until)
+			e->locked_until = prev_until;
 	}
 	set_unlock(s);
 }
@@ -162,7 +200,8 @@ static void mem_destroy(struct pos_rl_backend *b)
 }
 
 static const struct pos_rl_backend_ops memory_ops = {
-	mem_take, mem_locked, mem_fail, mem_clear, mem_destroy,
+	.take = mem_take, .locked = mem_locked, .fail = mem_fail, .clear = mem_clear,
+	.reserve = mem_reserve, .unfail = mem_unfail, .destroy = mem_destroy,
 };
 
 struct pos_rl_backend *pos_rl_memory_new(size_t slots)
@@ -352,4 +391,45 @@ void pos_rl_login_result(struct pos_ratelimit *rl, const struct pos_rl_client *c
 	if (c->len && rl->fail_ip)
 		rl->be->ops->fail(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len), rl->fail_ip,
 				  rl->lockout_base_us, rl->lockout_max_us, now_us);
+}
+
+unsigned pos_rl_login_reserve(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			      const char *email, int64_t now_us,
+			      struct pos_rl_reservation *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (!rl->enabled || !rl->be)
+		return 0;
+	uint64_t acct = email && rl->fail_account
+		? hkey(rl, K_FAIL_ACCT, email, strlen(email)) : 0;
+	int64_t left = 0, acct_prev = 0;
+	if (acct)
+		left = rl->be->ops->reserve(rl->be, acct, rl->fail_account, rl->lockout_base_us,
+					    rl->lockout_max_us, now_us, &acct_prev);
+	if (left)
+		return wait_s(left);
+	if (c->len && rl->fail_ip) {
+		left = rl->be->ops->reserve(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len),
+					    rl->fail_ip, rl->lockout_base_us,
+					    rl->lockout_max_us, now_us, &res->ip_prev_until);
+		if (left) {
+			if (acct)
+				rl->be->ops->unfail(rl->be, acct, acct_prev);
+			return wait_s(left);
+		}
+		res->ip = true;
+	}
+	return 0;
+}
+
+void pos_rl_login_release(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			  const char *email, const struct pos_rl_reservation *res, bool ok)
+{
+	if (!rl->enabled || !rl->be || !ok)
+		return;
+	if (email && rl->fail_account)
+		rl->be->ops->clear(rl->be, hkey(rl, K_FAIL_ACCT, email, strlen(email)));
+	if (res->ip && c->len)
+		rl->be->ops->unfail(rl->be, hkey(rl, K_FAIL_IP, c->addr, c->len),
+				    res->ip_prev_until);
 }

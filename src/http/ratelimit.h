@@ -51,6 +51,15 @@ struct pos_rl_backend_ops {
 	void (*fail)(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
 		     int64_t base_us, int64_t max_us, int64_t now_us);
 	void (*clear)(struct pos_rl_backend *b, uint64_t key);
+	/* Atomically: if `key` is locked, returns the µs left and changes
+	 * nothing; else counts one failure (as `fail`), sets *prev_until to
+	 * the lock time it had before, and returns 0. */
+	int64_t (*reserve)(struct pos_rl_backend *b, uint64_t key, unsigned threshold,
+			   int64_t base_us, int64_t max_us, int64_t now_us,
+			   int64_t *prev_until);
+	/* Takes back one failure counted by `reserve`, and the lockout it
+	 * set: the lock time goes back to `prev_until`. */
+	void (*unfail)(struct pos_rl_backend *b, uint64_t key, int64_t prev_until);
 	void (*destroy)(struct pos_rl_backend *b);
 };
 struct pos_rl_backend {
@@ -127,5 +136,25 @@ unsigned pos_rl_login_locked(struct pos_ratelimit *rl, const struct pos_rl_clien
 			     const char *email, int64_t now_us);
 void pos_rl_login_result(struct pos_ratelimit *rl, const struct pos_rl_client *c,
 			 const char *email, bool ok, int64_t now_us);
+
+/*
+ * The lockout decided atomically (accounts): every password or recovery
+ * key check reserves its attempt BEFORE the expensive work, by counting it
+ * as a failure up front for the account (`email`, normalized; NULL: none)
+ * and the client. Returns the seconds to wait (nothing counted) when
+ * either is locked, else 0. Parallel guesses therefore never evaluate more
+ * than the limit. pos_rl_login_release then settles the attempt: on
+ * success it clears the account and takes the client's failure back; on a
+ * failure it keeps both. Call release exactly once after a 0 from reserve.
+ */
+struct pos_rl_reservation {
+	bool ip;                 /* the client's failure was counted */
+	int64_t ip_prev_until;   /* its lock time before */
+};
+unsigned pos_rl_login_reserve(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			      const char *email, int64_t now_us,
+			      struct pos_rl_reservation *res);
+void pos_rl_login_release(struct pos_ratelimit *rl, const struct pos_rl_client *c,
+			  const char *email, const struct pos_rl_reservation *res, bool ok);
 
 #endif

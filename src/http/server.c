@@ -464,7 +464,7 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 	if ((r->status == 405 || r->preflight) && r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	/* security: Retry-After and CORS */
-	if (r->status == 429 && r->retry_after) {
+	if ((r->status == 429 || r->status == 503) && r->retry_after) {
 		char ra[16];
 		snprintf(ra, sizeof(ra), "%u", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);

@@ -327,6 +327,56 @@ static const char m11_shares[] =
 	"  WHERE s.memory_seq = memories.seq ORDER BY u.email)), '[]')"
 	" WHERE shared_with != '[]';";
 
+/*
+ * Version 12 (accounts): roles, disabled accounts, per-user quota
+ * overrides (NULL: the server default), invite codes (stored as a BLAKE2b
+ * hash, single use), shares waiting for an account to be registered, and
+ * a running byte count per user kept by triggers. An instance that already
+ * has users makes its oldest account the admin.
+ */
+static const char m12_accounts[] =
+	"ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';"
+	"ALTER TABLE users ADD COLUMN disabled_at INTEGER;"
+	"ALTER TABLE users ADD COLUMN quota_memories INTEGER;"
+	"ALTER TABLE users ADD COLUMN quota_bytes INTEGER;"
+	"ALTER TABLE users ADD COLUMN quota_sources INTEGER;"
+	"ALTER TABLE users ADD COLUMN quota_tokens INTEGER;"
+	"ALTER TABLE users ADD COLUMN bytes_used INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE users SET role = 'admin' WHERE id ="
+	" (SELECT id FROM users ORDER BY created_at, id LIMIT 1);"
+	"UPDATE users SET bytes_used = (SELECT coalesce(sum(length(CAST(content AS BLOB))"
+	" + length(CAST(metadata AS BLOB))), 0) FROM memories WHERE user_id = users.id);"
+	"CREATE TRIGGER memories_bytes_insert AFTER INSERT ON memories BEGIN"
+	" UPDATE users SET bytes_used = bytes_used + length(CAST(new.content AS BLOB))"
+	" + length(CAST(new.metadata AS BLOB)) WHERE id = new.user_id;"
+	" END;"
+	"CREATE TRIGGER memories_bytes_delete AFTER DELETE ON memories BEGIN"
+	" UPDATE users SET bytes_used = bytes_used - length(CAST(old.content AS BLOB))"
+	" - length(CAST(old.metadata AS BLOB)) WHERE id = old.user_id;"
+	" END;"
+	"CREATE TRIGGER memories_bytes_update AFTER UPDATE OF content, metadata ON memories BEGIN"
+	" UPDATE users SET bytes_used = bytes_used"
+	" - length(CAST(old.content AS BLOB)) - length(CAST(old.metadata AS BLOB))"
+	" + length(CAST(new.content AS BLOB)) + length(CAST(new.metadata AS BLOB))"
+	" WHERE id = new.user_id;"
+	" END;"
+	"CREATE TABLE invites ("
+	" id TEXT PRIMARY KEY,"
+	" hash BLOB NOT NULL UNIQUE,"
+	" email TEXT,"
+	" created_by TEXT,"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" used_at INTEGER,"
+	" used_by TEXT);"
+	"CREATE TABLE pending_shares ("
+	" memory_seq INTEGER NOT NULL REFERENCES memories(seq) ON DELETE CASCADE,"
+	" email TEXT NOT NULL,"
+	" owner_id TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY (memory_seq, email)) WITHOUT ROWID;"
+	"CREATE INDEX pending_shares_email ON pending_shares(email);";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -339,6 +389,7 @@ const struct pos_migration pos_migrations[] = {
 	{9, "sync sources, sync logs, memories per source", m9_sync},
 	{10, "encryption at rest", m10_crypt},
 	{11, "memory shares", m11_shares},
+	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

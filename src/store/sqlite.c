@@ -27,6 +27,11 @@
 	"id, email, password_hash, full_name, avatar_url, privacy_tier, plan," \
 	" persona, settings, memory_count, created_at, last_login_at"
 
+/* USER_COLS and the account columns of migration 12, for reads */
+#define USER_READ_COLS                                                     \
+	USER_COLS ", role, disabled_at, quota_memories, quota_bytes,"        \
+	" quota_sources, quota_tokens, bytes_used"
+
 #define MEM_COLS                                                             \
 	"id, user_id, content, type, layer, source, created_at, updated_at,"   \
 	" last_accessed_at, parent_memory_id, tags, importance_score,"         \
@@ -40,27 +45,31 @@ static const char *const stmt_sql[ST__COUNT] = {
 			  " WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY created_at DESC, id",
 	[ST_TOKEN_REVOKE] = "UPDATE api_tokens SET revoked_at = ?3"
 			    " WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-	[ST_TOKEN_LOOKUP] = "SELECT id, user_id, name, scope, created_at, last_used_at FROM api_tokens"
-			    " WHERE hash = ?1 AND revoked_at IS NULL",
+	/* a disabled account's tokens do not work (accounts) */
+	[ST_TOKEN_LOOKUP] = "SELECT t.id, t.user_id, t.name, t.scope, t.created_at, t.last_used_at"
+			    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+			    " WHERE t.hash = ?1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
 	[ST_TOKEN_TOUCH] = "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
 	[ST_STATE_GET] = "SELECT value FROM server_state WHERE name = ?1",
 	[ST_STATE_PUT] = "INSERT INTO server_state(name, value, updated_at) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
 			 " updated_at = excluded.updated_at",
 	[ST_USER_INSERT] = "INSERT INTO users(" USER_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-	[ST_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email = ?1",
-	[ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+	[ST_USER_BY_EMAIL] = "SELECT " USER_READ_COLS " FROM users WHERE email = ?1",
+	[ST_USER_BY_ID] = "SELECT " USER_READ_COLS " FROM users WHERE id = ?1",
 	[ST_USER_UPDATE] = "UPDATE users SET full_name = ?2, avatar_url = ?3, privacy_tier = ?4,"
 			   " persona = ?5, settings = ?6 WHERE id = ?1",
 	[ST_USER_LOGIN] = "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
-	[ST_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY created_at, id",
+	[ST_USER_LIST] = "SELECT " USER_READ_COLS " FROM users ORDER BY created_at, id",
 	[ST_USER_COUNT_ADD] = "UPDATE users SET memory_count = memory_count + ?2 WHERE id = ?1",
 	[ST_SESSION_INSERT] = "INSERT INTO sessions(id, user_id, created_at) VALUES (?1, ?2, ?3)",
-	[ST_SESSION_GET] = "SELECT user_id, revoked_at FROM sessions WHERE id = ?1",
+	[ST_SESSION_GET] = "SELECT s.user_id, coalesce(s.revoked_at, u.disabled_at)"
+			   " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
 	[ST_SESSION_REVOKE] = "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
 	[ST_REFRESH_INSERT] = "INSERT INTO refresh_tokens(hash, session_id, created_at, expires_at)"
 			      " VALUES (?1, ?2, ?3, ?4)",
-	[ST_REFRESH_GET] = "SELECT r.session_id, r.expires_at, r.used_at, s.user_id, s.revoked_at"
+	[ST_REFRESH_GET] = "SELECT r.session_id, r.expires_at, r.used_at, s.user_id,"
+			   " coalesce(s.revoked_at, (SELECT disabled_at FROM users WHERE id = s.user_id))"
 			   " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id"
 			   " WHERE r.hash = ?1",
 	[ST_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
@@ -610,6 +619,13 @@ static void read_user(struct pos_arena *a, sqlite3_stmt *st, struct pos_user *u)
 	u->memory_count = sqlite3_column_int64(st, 9);
 	u->created_at = sqlite3_column_int64(st, 10);
 	u->last_login_at = sq_col_time(st, 11);
+	const unsigned char *role = sqlite3_column_text(st, 12);
+	u->role = role && strcmp((const char *)role, "admin") == 0 ? "admin" : "user";
+	u->disabled_at = sq_col_time(st, 13);
+	for (int i = 0; i < POS_QUOTA__COUNT; i++)
+		u->quota[i] = sqlite3_column_type(st, 14 + i) == SQLITE_NULL
+			? -1 : sqlite3_column_int64(st, 14 + i);
+	u->bytes_used = sqlite3_column_int64(st, 18);
 }
 
 static bool user_complete(const struct pos_user *u)
@@ -1031,6 +1047,16 @@ static const struct pos_store_ops sq_ops = {
 	.shared_get = sq_shared_get,
 	.shared_list = sq_shared_list,
 	.shared_search = sq_shared_search,
+	/* accounts (sqlite_accounts.c) */
+	.user_register = sq_user_register,
+	.user_counts = sq_user_counts,
+	.user_admin_update = sq_user_admin_update,
+	.user_usage = sq_user_usage,
+	.user_revoke_all = sq_user_revoke_all,
+	.invite_create = sq_invite_create,
+	.invite_list = sq_invite_list,
+	.invite_delete = sq_invite_delete,
+	.invite_valid = sq_invite_valid,
 };
 
 /*

@@ -332,4 +332,23 @@ enum pos_err sq_shared_search(struct pos_store *s, struct pos_arena *a,
 			      unsigned limit, struct pos_memory **out,
 			      double **scores, size_t *n);
 
+/* Accounts (sqlite_accounts.c). */
+enum pos_err sq_user_register(struct pos_store *s, struct pos_user *u,
+			      const uint8_t *invite_hash, bool by_operator, int64_t now);
+enum pos_err sq_user_counts(struct pos_store *s, int64_t *users, int64_t *admins);
+enum pos_err sq_user_admin_update(struct pos_store *s, const char *user_id,
+				  const struct pos_user_admin_patch *p, int64_t now);
+enum pos_err sq_user_usage(struct pos_store *s, const char *user_id,
+			   struct pos_usage *out);
+enum pos_err sq_user_revoke_all(struct pos_store *s, const char *user_id,
+				const char *except_session, bool api_tokens, int64_t now,
+				int64_t *n_sessions, int64_t *n_tokens);
+enum pos_err sq_invite_create(struct pos_store *s, const struct pos_invite *inv,
+			      const uint8_t *hash);
+enum pos_err sq_invite_list(struct pos_store *s, struct pos_arena *a,
+			    struct pos_invite **out, size_t *n);
+enum pos_err sq_invite_delete(struct pos_store *s, const char *id);
+enum pos_err sq_invite_valid(struct pos_store *s, const uint8_t *hash,
+			     const char *email, int64_t now);
+
 #endif

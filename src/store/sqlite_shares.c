@@ -12,10 +12,13 @@
 /* A memory can be shared with at most this many users. */
 #define SHARES_PER_MEMORY_MAX 100
 
+/* The recipients' emails: users shared with, and (accounts) addresses
+ * still without an account, whose shares wait in pending_shares. */
 static const char derive_sql[] =
 	"UPDATE memories SET shared_with = coalesce((SELECT json_group_array(email) FROM"
 	" (SELECT u.email AS email FROM memory_shares s JOIN users u ON u.id = s.recipient_id"
-	"  WHERE s.memory_seq = ?1 ORDER BY u.email)), '[]') WHERE seq = ?1";
+	"  WHERE s.memory_seq = ?1 UNION SELECT p.email FROM pending_shares p"
+	"  WHERE p.memory_seq = ?1 ORDER BY 1)), '[]') WHERE seq = ?1";
 
 /* Runs `sql` with up to three text binds and an int64 at ?4; returns the
  * first column of the first row as int64 in *out (0 when no row). */
@@ -74,15 +77,19 @@ enum pos_err sq_share_add(struct pos_store *base, const char *owner_id, const ch
 		rc = POS_ERR_NOT_FOUND;
 		goto out;
 	}
-	sqlite3_stmt *user = NULL, *ins = NULL;
+	sqlite3_stmt *user = NULL, *ins = NULL, *pend = NULL;
 	if (sqlite3_prepare_v2(c->db, "SELECT id FROM users WHERE email = ?1", -1, &user,
 			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO memory_shares"
 				      "(memory_seq, recipient_id, owner_id, created_at)"
-				      " VALUES (?1, ?2, ?3, ?4)", -1, &ins, NULL) != SQLITE_OK) {
+				      " VALUES (?1, ?2, ?3, ?4)", -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO pending_shares"
+				      "(memory_seq, email, owner_id, created_at)"
+				      " VALUES (?1, ?2, ?3, ?4)", -1, &pend, NULL) != SQLITE_OK) {
 		rc = sq_fail(c, "prepare share add");
 		sqlite3_finalize(user);
 		sqlite3_finalize(ins);
+		sqlite3_finalize(pend);
 		goto out;
 	}
 	for (size_t i = 0; !rc && i < n; i++) {
@@ -90,10 +97,17 @@ enum pos_err sq_share_add(struct pos_store *base, const char *owner_id, const ch
 		sq_bind_str(user, 1, emails[i]);
 		int step = sqlite3_step(user);
 		if (step == SQLITE_DONE) {
-			rc = pos_error_set(err, POS_ERR_INVALID_FIELD, "emails",
-					   "emails[%zu] is not the email of a user of this server", i);
-			err->index = (int)i;
-			break;
+			/* No account (yet): the share waits for one to be
+			 * registered with this email, and the answer is the
+			 * same as for a user (no account enumeration). */
+			sqlite3_reset(pend);
+			sqlite3_bind_int64(pend, 1, seq);
+			sq_bind_str(pend, 2, emails[i]);
+			sq_bind_str(pend, 3, owner_id);
+			sqlite3_bind_int64(pend, 4, now);
+			if (sqlite3_step(pend) != SQLITE_DONE)
+				rc = sq_fail(c, "pending share insert");
+			continue;
 		}
 		if (step != SQLITE_ROW) {
 			rc = sq_fail(c, "share recipient");
@@ -116,9 +130,11 @@ enum pos_err sq_share_add(struct pos_store *base, const char *owner_id, const ch
 	}
 	sqlite3_finalize(user);
 	sqlite3_finalize(ins);
+	sqlite3_finalize(pend);
 	if (rc)
 		goto out;
-	if ((rc = one_int(c, "SELECT count(*) FROM memory_shares WHERE memory_seq = ?4",
+	if ((rc = one_int(c, "SELECT (SELECT count(*) FROM memory_shares WHERE memory_seq = ?4)"
+			  " + (SELECT count(*) FROM pending_shares WHERE memory_seq = ?4)",
 			  NULL, NULL, NULL, seq, &count)))
 		goto out;
 	if (count > SHARES_PER_MEMORY_MAX) {
@@ -161,9 +177,22 @@ enum pos_err sq_share_remove(struct pos_store *base, const char *owner_id,
 	sq_bind_str(st, 2, email);
 	int step = sqlite3_step(st);
 	sqlite3_finalize(st);
+	int64_t changed = step == SQLITE_DONE ? sqlite3_changes(c->db) : 0;
+	/* or a share still waiting for an account with that email */
+	if (step == SQLITE_DONE &&
+	    sqlite3_prepare_v2(c->db, "DELETE FROM pending_shares WHERE memory_seq = ?1"
+				      " AND email = ?2", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, seq);
+		sq_bind_str(st, 2, email);
+		step = sqlite3_step(st);
+		sqlite3_finalize(st);
+		changed += step == SQLITE_DONE ? sqlite3_changes(c->db) : 0;
+	} else if (step == SQLITE_DONE) {
+		step = SQLITE_ERROR;
+	}
 	if (step != SQLITE_DONE)
 		rc = sq_fail(c, "share remove");
-	else if (sqlite3_changes(c->db) == 0)
+	else if (changed == 0)
 		rc = POS_ERR_NOT_FOUND;
 	else
 		rc = derive(c, seq);

@@ -66,6 +66,41 @@ struct pos_user {
 	int64_t memory_count;
 	int64_t created_at;
 	int64_t last_login_at;      /* POS_TIME_NONE when never */
+	/* accounts (migration 12) */
+	const char *role;           /* "admin" | "user"; on register NULL = admin
+				     * if this is the first account, else user */
+	int64_t disabled_at;        /* POS_TIME_NONE when enabled */
+	int64_t quota[4];           /* by enum pos_quota; -1 = the server default */
+	int64_t bytes_used;         /* content + metadata bytes of its memories */
+};
+
+/* The per-user quotas (docs/SECURITY.md). */
+enum pos_quota { POS_QUOTA_MEMORIES, POS_QUOTA_BYTES, POS_QUOTA_SOURCES, POS_QUOTA_TOKENS };
+#define POS_QUOTA__COUNT 4
+
+/* What a user holds, counted against the quotas. */
+struct pos_usage {
+	int64_t n[POS_QUOTA__COUNT];  /* memories, bytes, live sources, live API tokens */
+};
+
+/* An admin change to a user: only fields whose bit is in `set`. */
+enum { POS_UADM_ROLE = 1, POS_UADM_DISABLED = 2, POS_UADM_QUOTA = 4 };
+struct pos_user_admin_patch {
+	unsigned set;
+	const char *role;           /* admin | user */
+	bool disabled;
+	bool quota_set[POS_QUOTA__COUNT];
+	int64_t quota[POS_QUOTA__COUNT]; /* -1: back to the server default */
+};
+
+/* An invite code (the code itself is stored only as a hash). */
+struct pos_invite {
+	char id[POS_UUID_SIZE];
+	const char *email;          /* NULL: any email may use it */
+	char created_by[POS_UUID_SIZE];
+	int64_t created_at, expires_at;
+	int64_t used_at;            /* POS_TIME_NONE when unused */
+	const char *used_by;        /* user id, NULL when unused */
 };
 
 /* An embedding as stored: int8 components and the scale that maps them
@@ -647,9 +682,13 @@ struct pos_store_ops {
 	/*
 	 * Shares the owner's memory `id` with the users of emails[0..n)
 	 * (normalized), all or nothing; already shared ones are kept. An email
-	 * of no user, or the owner's own, is POS_ERR_INVALID_FIELD with
-	 * err->field "emails" and err->index its position. NOT_FOUND when the
-	 * memory is not the owner's.
+	 * of no user is kept as a pending share (pending_shares) that becomes
+	 * a real one when an account with a vouched-for email registers
+	 * (user_register), so the answer does not tell whether an email has
+	 * an account; the
+	 * owner's own email is POS_ERR_INVALID_FIELD with err->field "emails"
+	 * and err->index its position. NOT_FOUND when the memory is not the
+	 * owner's.
 	 */
 	enum pos_err (*share_add)(struct pos_store *s, const char *owner_id,
 				  const char *id, const char *const *emails, size_t n,
@@ -678,6 +717,48 @@ struct pos_store_ops {
 	/* Whether the user's data can be read now (encryption at rest: the
 	 * key is in memory, or the user is not encrypted). NULL: always. */
 	bool (*data_unlocked)(struct pos_store *s, const char *user_id);
+
+	/* ---- accounts (sqlite_accounts.c; docs/SECURITY.md) ---- */
+	/*
+	 * Creates user `u` in one transaction: u->role NULL becomes "admin"
+	 * when no account exists yet, else "user" (u->role is set to the
+	 * result, static storage); with `invite_hash` non-NULL the invite is
+	 * used up first (POS_ERR_INVALID_INVITE when unknown, used, expired or
+	 * bound to another email). Shares waiting for u->email become real
+	 * when the email is vouched for (`by_operator`, or an invite bound
+	 * to it), else they are dropped. POS_ERR_EMAIL_TAKEN when the email
+	 * exists (nothing is used up).
+	 */
+	enum pos_err (*user_register)(struct pos_store *s, struct pos_user *u,
+				      const uint8_t *invite_hash, bool by_operator,
+				      int64_t now);
+	/* Number of accounts, and of enabled admins. */
+	enum pos_err (*user_counts)(struct pos_store *s, int64_t *users, int64_t *admins);
+	/* Applies an admin patch; POS_ERR_LAST_ADMIN (nothing changed) when no
+	 * enabled admin would be left; NOT_FOUND for an unknown id. */
+	enum pos_err (*user_admin_update)(struct pos_store *s, const char *user_id,
+					  const struct pos_user_admin_patch *p, int64_t now);
+	/* What the user holds now. */
+	enum pos_err (*user_usage)(struct pos_store *s, const char *user_id,
+				   struct pos_usage *out);
+	/* Revokes every live session of the user but `except_session` (NULL:
+	 * none spared) — with them their refresh tokens — and, with
+	 * `api_tokens`, every live API token; *n_sessions and *n_tokens are
+	 * the counts revoked. */
+	enum pos_err (*user_revoke_all)(struct pos_store *s, const char *user_id,
+					const char *except_session, bool api_tokens,
+					int64_t now, int64_t *n_sessions, int64_t *n_tokens);
+	/* Invites: create with the code's hash; list (newest first); delete
+	 * (NOT_FOUND when unknown). */
+	enum pos_err (*invite_create)(struct pos_store *s, const struct pos_invite *inv,
+				      const uint8_t *hash);
+	enum pos_err (*invite_list)(struct pos_store *s, struct pos_arena *a,
+				    struct pos_invite **out, size_t *n);
+	enum pos_err (*invite_delete)(struct pos_store *s, const char *id);
+	/* POS_OK when the invite of `hash` could be used now by `email`,
+	 * else POS_ERR_INVALID_INVITE (nothing is used up). */
+	enum pos_err (*invite_valid)(struct pos_store *s, const uint8_t *hash,
+				     const char *email, int64_t now);
 };
 
 struct pos_store {

@@ -128,6 +128,13 @@ class ServerError(AssertionError):
     """The server failed to start, to answer, or to stop cleanly."""
 
 
+# Environment every test server starts with unless the test's `env` says
+# otherwise. Registration is open so tests may register many users on one
+# server; the real default (open until the first account, then invite)
+# is tested by passing env={"PERSONALOS_REGISTRATION": ""} (tests/api/test_accounts.py).
+DEFAULT_SERVER_ENV = {"PERSONALOS_REGISTRATION": "open"}
+
+
 class Server:
     """One `personalos serve` process on its own port and data directory.
 
@@ -170,6 +177,8 @@ class Server:
             self.data_dir = tempfile.mkdtemp(prefix="pos-data-")
         self.log_dir = tempfile.mkdtemp(prefix="pos-log-")
         env = dict(os.environ)
+        for k, v in DEFAULT_SERVER_ENV.items():
+            env.setdefault(k, v)
         env.update(self.env)
         last_error = None
         for _attempt in range(3):  # the free port may be taken in between

@@ -242,7 +242,8 @@ class EncryptionTest(EncryptionBase):
         r = self.api.post("/api/auth/password", {"old_password": u.password,
                                                  "new_password": "a brand new secret"},
                           token=u.token)
-        self.assertEqual(r.status, 204, r.raw[:500])
+        self.assertEqual(r.status, 200, r.raw[:500])
+        self.assertIn("revoked", r.json)
         r = self.api.post("/api/auth/login", {"email": u.email, "password": u.password})
         self.assert_error(r, 401)
         t = self.api.login(u.email, "a brand new secret")["access_token"]
@@ -266,11 +267,12 @@ class EncryptionTest(EncryptionBase):
         t = self.api.login(u.email, "recovered password")["access_token"]
         self.assertEqual(self.get_memory(t, m["id"])["content"],
                          "the spare key is under the flowerpot")
-        # recovery of a user without encryption: 409
+        # recovery of a user without encryption: the same 401 as an unknown
+        # email or a wrong key (no account enumeration)
         p = self.new_user()
         r = self.api.post("/api/auth/encryption/recover",
                           {"email": p.email, "recovery_key": rk, "new_password": "whatever123"})
-        self.assert_error(r, 409)
+        self.assert_error(r, 401)
 
     def test_logout_locks(self):
         u = self.new_user()

@@ -141,6 +141,12 @@ static const char *other_value(const struct pos_config_option *o,
 		return "[::1]:1";
 	case POS_CFG_PATH:
 	case POS_CFG_STRING:
+		if (o->choices) {      /* the first allowed word */
+			const char *bar = strchr(o->choices, '|');
+			size_t len = bar ? (size_t)(bar - o->choices) : strlen(o->choices);
+			snprintf(buf, cap, "%.*s", (int)len, o->choices);
+			return buf;
+		}
 		return "/some/where";
 	case POS_CFG_BOOL:
 		return *(const bool *)((const char *)d + o->offset) ? "off" : "on";
@@ -237,6 +243,13 @@ static void ranges_are_enforced(void **state)
 			assert_int_equal(pos_config_set(&c, key, "", "t", &e), POS_ERR_USAGE);
 			/* fall through: and no longer than the field */
 		case POS_CFG_STRING: {
+			if (o[i].choices) {
+				/* only the listed words, or empty */
+				assert_int_equal(pos_config_set(&c, key, "other", "t", &e), POS_ERR_USAGE);
+				assert_non_null(strstr(e.message, o[i].choices));
+				assert_int_equal(pos_config_set(&c, key, "", "t", &e), POS_OK);
+				break;
+			}
 			char *big = malloc(o[i].size + 1);
 			assert_non_null(big);
 			memset(big, 'a', o[i].size);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -199,11 +200,73 @@ static void cors_list(void **state)
 	assert_string_equal(pos_cors_allow(&c, "https://anything.example"), "*");
 }
 
+/* Accounts: the attempt is reserved before the work, so however many
+ * checks run at once, at most the limit are evaluated; success gives the
+ * reservation back. */
+static void reserve_counts_before_the_work(void **state)
+{
+	struct pos_config c;
+	config(&c);
+	struct pos_ratelimit rl;
+	assert_int_equal(pos_rl_init(&rl, &c), POS_OK);
+	struct pos_rl_client ip = {{203, 0, 113, 9}, 4};
+	struct pos_rl_reservation res;
+	int64_t t = 50 * S;
+	const char *acct = "p@example.com";
+	/* 25 reservations "in flight" (none settled yet): 3 pass, the rest wait */
+	int passed = 0;
+	for (int i = 0; i < 25; i++)
+		if (pos_rl_login_reserve(&rl, &ip, acct, t, &res) == 0)
+			passed++;
+	assert_int_equal(passed, 3);
+	assert_int_equal(pos_rl_login_locked(&rl, &ip, acct, t), 10);
+	/* a refused reservation counted nothing against the address: it has
+	 * 3 of its 5, so another account may still try twice */
+	assert_int_equal(pos_rl_login_reserve(&rl, &ip, "q@example.com", t, &res), 0);
+	assert_int_equal(pos_rl_login_reserve(&rl, &ip, "r@example.com", t, &res), 0);
+	assert_int_not_equal(pos_rl_login_reserve(&rl, &ip, "s@example.com", t, &res), 0);
+	/* success: the account is cleared, the address gets its failure back */
+	struct pos_rl_client ip2 = {{203, 0, 113, 10}, 4};
+	const char *b = "ok@example.com";
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pos_rl_login_reserve(&rl, &ip2, b, t, &res), 0);
+		pos_rl_login_release(&rl, &ip2, b, &res, false);
+	}
+	assert_int_equal(pos_rl_login_reserve(&rl, &ip2, b, t, &res), 0);
+	pos_rl_login_release(&rl, &ip2, b, &res, true);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pos_rl_login_reserve(&rl, &ip2, b, t, &res), 0);
+	assert_int_equal(pos_rl_login_locked(&rl, &ip2, b, t), 0);
+	assert_int_equal(pos_rl_login_reserve(&rl, &ip2, b, t, &res), 0); /* third: locks */
+	assert_int_not_equal(pos_rl_login_locked(&rl, &ip2, b, t), 0);
+	/* an address past its limit whose lockout ran out: a correct login
+	 * from it must not lock it again for everyone behind it */
+	struct pos_rl_client ip3 = {{203, 0, 113, 11}, 4};
+	for (int i = 0; i < 5; i++) {
+		char e[32];
+		snprintf(e, sizeof(e), "x%d@example.com", i);
+		assert_int_equal(pos_rl_login_reserve(&rl, &ip3, e, t, &res), 0);
+		pos_rl_login_release(&rl, &ip3, e, &res, false);
+	}
+	assert_int_not_equal(pos_rl_login_locked(&rl, &ip3, NULL, t), 0);
+	t += 11 * S; /* the first lockout (10 s) is over */
+	assert_int_equal(pos_rl_login_locked(&rl, &ip3, NULL, t), 0);
+	assert_int_equal(pos_rl_login_reserve(&rl, &ip3, "good@example.com", t, &res), 0);
+	pos_rl_login_release(&rl, &ip3, "good@example.com", &res, true);
+	assert_int_equal(pos_rl_login_locked(&rl, &ip3, NULL, t), 0);
+	/* ... while a wrong guess still locks it again, for longer */
+	assert_int_equal(pos_rl_login_reserve(&rl, &ip3, "bad@example.com", t, &res), 0);
+	pos_rl_login_release(&rl, &ip3, "bad@example.com", &res, false);
+	assert_int_equal(pos_rl_login_locked(&rl, &ip3, NULL, t), 20);
+	pos_rl_fini(&rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bucket_burst_refill_retry_after),
 		cmocka_unit_test(lockout_doubles_caps_and_resets),
+		cmocka_unit_test(reserve_counts_before_the_work),
 		cmocka_unit_test(table_full_of_keys_still_works),
 		cmocka_unit_test(addresses),
 		cmocka_unit_test(cors_list),

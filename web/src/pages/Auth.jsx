@@ -9,6 +9,8 @@ export function Auth({ mode, notice, onSignedIn }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [name, setName] = useState('');
+  // accounts: after the first account, registration needs an admin's invite
+  const [invite, setInvite] = useState(() => new URLSearchParams(location.search).get('invite') || '');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
 
@@ -17,7 +19,9 @@ export function Auth({ mode, notice, onSignedIn }) {
     setBusy(true);
     setError(null);
     try {
-      const body = reg ? { email, password, full_name: name || undefined } : { email, password };
+      const body = reg
+        ? { email, password, full_name: name || undefined, invite_code: invite.trim() || undefined }
+        : { email, password };
       const answer = await api('POST', '/api/auth/' + (reg ? 'register' : 'login'), body, { anonymous: true });
       saveSession(answer);
       onSignedIn(answer.user);
@@ -52,6 +56,13 @@ export function Auth({ mode, notice, onSignedIn }) {
               autocomplete={reg ? 'new-password' : 'current-password'} value={password}
               onInput={(e) => setPassword(e.target.value)} />
           </label>
+          {reg && (
+            <label>
+              Invite code<span class="muted"> (from the server's admin, if it asks for one)</span>
+              <input data-testid="register-invite" type="text" autocomplete="off" value={invite}
+                onInput={(e) => setInvite(e.target.value)} />
+            </label>
+          )}
           <ErrorNote error={error} />
           <button data-testid={p + '-submit'} type="submit" class="primary" disabled={busy}>
             {busy ? 'Please wait…' : reg ? 'Create account' : 'Sign in'}

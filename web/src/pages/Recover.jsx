@@ -22,8 +22,8 @@ export function Recover({ onDone }) {
       onDone('Your password is changed. Sign in with the new one.');
       navigate('/login', { replace: true });
     } catch (err) {
-      setError(err.status === 401 ? new Error('That email and recovery key do not match.')
-        : err.status === 409 ? new Error('Encryption is not on for this account, so it has no recovery key.') : err);
+      // one answer for an unknown email, no encryption and a wrong key (no enumeration)
+      setError(err.status === 401 ? new Error('That email and recovery key do not match (or encryption is not on for the account).') : err);
     } finally {
       setBusy(false);
     }

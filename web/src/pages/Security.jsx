@@ -109,9 +109,12 @@ function ChangePassword() {
     if (f.new1 !== f.new2) return setError(new Error('The new passwords do not match.'));
     setBusy(true);
     try {
-      await api('POST', '/api/auth/password', { old_password: f.old, new_password: f.new1 }, { password: true });
+      const answer = await api('POST', '/api/auth/password', { old_password: f.old, new_password: f.new1 }, { password: true });
       setF({ old: '', new1: '', new2: '' });
-      toast('Password changed.');
+      // accounts: the other sessions and the API tokens are revoked
+      const r = (answer && answer.revoked) || {};
+      toast('Password changed.' + ((r.sessions || r.api_tokens)
+        ? ` Signed out ${r.sessions || 0} other session(s); revoked ${r.api_tokens || 0} API token(s).` : ''));
     } catch (err) {
       setError(err.status === 401 ? new Error('The current password is not right.') : err);
     } finally {
