@@ -779,6 +779,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	if ((rc = pos_sync_new(srv->store, &srv->mem, true, &srv->sync, err))) /* sync */
 		goto fail;
 	pos_sync_set_file_root(srv->sync, cfg->sync_file_root); /* sync */
+	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);

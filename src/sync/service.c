@@ -142,28 +142,68 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 
 void pos_sync_set_file_root(struct pos_sync *s, const char *root)
 {
-	char real[PATH_MAX];
-	s->file_root[0] = '\0';
-	if (root && *root)
-		snprintf(s->file_root, sizeof(s->file_root), "%s", realpath(root, real) ? real : root);
+	snprintf(s->file_root, sizeof(s->file_root), "%s", root ? root : "");
 }
 
-/* A config "path" must resolve below the file root, when one is set. */
-static enum pos_err check_file_root(struct pos_sync *s, const json_t *config,
-				    struct pos_error *err)
+void pos_sync_set_data_dir(struct pos_sync *s, const char *data_dir)
 {
-	const char *path = json_string_value(json_object_get(config, "path"));
-	if (!s->file_root[0] || !path)
+	s->upload_dir[0] = '\0';
+	if (data_dir && *data_dir)
+		snprintf(s->upload_dir, sizeof(s->upload_dir), "%s/uploads", data_dir);
+}
+
+void pos_sync_set_operator(struct pos_sync *s, bool operator_mode)
+{
+	s->operator_mode = operator_mode;
+}
+
+bool pos_sync_config_is_upload(const json_t *config)
+{
+	return json_is_true(json_object_get(config, "upload"));
+}
+
+/*
+ * A file source's config.path: for API users relative to their folder
+ * (sync_file_root/<user id>/, or their upload folder), never absolute and
+ * without "..". The operator (CLI) may name any path.
+ */
+static enum pos_err check_file_path(struct pos_sync *s, const struct pos_sync_adapter *ad,
+				    const json_t *config, struct pos_error *err)
+{
+	if (!ad->files || s->operator_mode)
 		return POS_OK;
-	char real[PATH_MAX];
-	size_t n = strlen(s->file_root);
-	if (!realpath(path, real))
+	const char *path = json_string_value(json_object_get(config, "path"));
+	const json_t *up = json_object_get(config, "upload");
+	if (up && !json_is_boolean(up))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.upload",
+				     "config.upload must be true or false");
+	if (!json_is_true(up) && !s->file_root[0])
+		return pos_error_set(err, POS_ERR_FORBIDDEN, "config.path",
+				     "file sources by path are off on this server (sync_file_root "
+				     "is not set): upload the file with POST /api/sync/uploads");
+	if (!path || !pos_fsroot_rel_ok(path))
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
-				     "config.path does not exist");
-	if (strncmp(real, s->file_root, n) != 0 || (real[n] != '/' && real[n] != '\0'))
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
-				     "config.path must be below the server's sync_file_root");
+				     "config.path must be relative to your folder "
+				     "(sync_file_root/<your user id>/), without \"..\"");
 	return POS_OK;
+}
+
+/* The folder a user's file source reads beneath (see check_file_path). */
+static enum pos_err file_root_of(struct pos_sync *s, const char *user_id, const json_t *config,
+				 struct pos_fsroot *out, struct pos_error *err)
+{
+	out->fd = -1;
+	if (pos_sync_config_is_upload(config)) {
+		if (!s->upload_dir[0])
+			return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+					     "uploads are not available here");
+		return pos_fsroot_open_user(s->upload_dir, user_id, true, out, err);
+	}
+	if (!s->file_root[0])
+		return pos_error_set(err, POS_ERR_FORBIDDEN, "config.path",
+				     "file sources by path are off on this server (sync_file_root "
+				     "is not set)");
+	return pos_fsroot_open_user(s->file_root, user_id, true, out, err);
 }
 
 void pos_sync_free(struct pos_sync *s)
@@ -261,7 +301,7 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 				     "config must be at most 16 KiB");
 	enum pos_err rc = ad->validate ? ad->validate(config, err) : POS_OK;
 	if (!rc)
-		rc = check_file_root(s, config, err);
+		rc = check_file_path(s, ad, config, err);
 	if (rc) {
 		if (err && err->code == POS_OK)
 			pos_error_set(err, rc, "config", NULL);
@@ -582,16 +622,22 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 		rc = rerr.code ? rerr.code : POS_ERR_CORRUPT;
 	if (!rc && src.cursor_json)
 		cursor = json_loads(src.cursor_json, 0, NULL);
+	/* File kinds read beneath the user's folder, opened afresh each run. */
+	struct pos_fsroot root = {-1};
+	bool confined = !rc && ad->files && !s->operator_mode;
+	if (confined)
+		rc = file_root_of(s, user_id, config, &root, &rerr);
 	if (!rc) {
 		src.status = "running";
 		src.error_message = NULL;
 		s->store->ops->sync_source_put(s->store, &src, false);
-		struct pos_sync_run_opts o = {job, progress, pctx};
+		struct pos_sync_run_opts o = {job, progress, pctx, confined ? &root : NULL};
 		rc = pos_sync_sink_run(s, ad, &src, config, cursor, &cursor_out, &o, rep, &rerr);
 	} else {
 		snprintf(rep->status, sizeof(rep->status), "error");
 		snprintf(rep->error, sizeof(rep->error), "%s", rerr.message);
 	}
+	pos_fsroot_close(&root);
 	json_decref(config);
 	json_decref(cursor);
 	int64_t now = pos_now_us();

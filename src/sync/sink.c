@@ -667,6 +667,7 @@ enum pos_err pos_sync_sink_run(struct pos_sync *s, const struct pos_sync_adapter
 		.progress = sink_progress,
 		.complete = sink_complete,
 		.cancelled = sink_cancelled,
+		.root = o->root,
 	};
 	enum pos_err rc = POS_OK;
 	if (!r->ba || !r->errors)
@@ -721,7 +722,7 @@ enum pos_err pos_sync_run_adapter(struct pos_sync *s, const struct pos_sync_adap
 				  struct pos_sync_report *rep, struct pos_error *err)
 {
 	memset(rep, 0, sizeof(*rep));
-	struct pos_sync_run_opts o = {NULL, NULL, NULL};
+	struct pos_sync_run_opts o = {NULL, NULL, NULL, NULL};
 	enum pos_err rc = pos_sync_sink_run(s, ad, src, config, cursor, cursor_out, &o, rep, err);
 	free(rep->errors_json);
 	rep->errors_json = NULL;

@@ -49,9 +49,21 @@ struct pos_sync;
 enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 			  bool scheduler, struct pos_sync **out,
 			  struct pos_error *err);
-/* Restricts the "path" of sources made with pos_sync_source_create to
- * files below `root` (after resolving links); NULL or "": no restriction. */
+/*
+ * File sources (mbox, maildir, ics_file, markdown_dir) of a user read
+ * beneath `root`/<user id>/ (made 0700 on first use), their config.path
+ * relative to it, opened with openat2 on every run (sync/fsroot.h). NULL
+ * or "": file sources by path are refused (POS_ERR_FORBIDDEN); uploads
+ * still work. Call before the first run.
+ */
 void pos_sync_set_file_root(struct pos_sync *s, const char *root);
+/* Uploads are stored under `data_dir`/uploads/<user id>/ (0700, files
+ * 0600); sources with config.upload true read beneath that folder. */
+void pos_sync_set_data_dir(struct pos_sync *s, const char *data_dir);
+/* The operator's CLI: config.path may be any path, opened unconfined. */
+void pos_sync_set_operator(struct pos_sync *s, bool operator_mode);
+/* True when a source config reads from the user's upload folder. */
+bool pos_sync_config_is_upload(const json_t *config);
 /* Cancels a running sync, stops the scheduler, frees. NULL is fine. */
 void pos_sync_free(struct pos_sync *s);
 

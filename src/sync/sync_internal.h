@@ -40,13 +40,17 @@ struct pos_sync {
 	size_t n_deleting;
 	bool stop, has_scheduler, thread_started, startup_done;
 	pthread_t thread;
-	char file_root[4096];        /* "" = no restriction */
+	char file_root[4096];        /* users' folders are <file_root>/<user id>;
+				      * "" = file sources by path refused */
+	char upload_dir[4096];       /* <data>/uploads: <upload_dir>/<user id>/ */
+	bool operator_mode;          /* the CLI: paths unconfined */
 };
 
 struct pos_sync_run_opts {
 	struct pos_sync_job *job;   /* NULL outside the scheduler */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *ctx;
+	const struct pos_fsroot *root; /* file kinds: confined root, or NULL */
 };
 
 /* The stored config with the secrets opened (new reference), or NULL. */

@@ -245,7 +245,7 @@ static enum pos_err scripted_run(const json_t *config, const json_t *cursor,
 	return POS_OK;
 }
 
-static const struct pos_sync_adapter scripted = {"test", NULL, NULL, scripted_run};
+static const struct pos_sync_adapter scripted = {"test", NULL, NULL, scripted_run, false};
 
 struct fx {
 	char dir[256];
