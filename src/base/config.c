@@ -25,7 +25,14 @@ static const struct opt options[] = {
 	 "data directory: personalos.db and blobs/ (default ./data)"},
 	/* sync (branch sync) */
 	{"sync_file_root", "PERSONALOS_SYNC_FILE_ROOT", OPT_PATH, 0, 0,
-	 "sync sources made through the API may read files only under this directory (default: anywhere the server may read)"},
+	 "each user's file sync sources read only below <this>/<user id>/ (made 0700), paths relative to it (default: unset, file sources by path refused; uploads work)"},
+	/* sync runs and uploads (files branch, docs/SYNC.md) */
+	{"sync_workers", "PERSONALOS_SYNC_WORKERS", OPT_UINT, 1, 64,
+	 "sync runs at once on the worker pool; one user gets at most half (default 4)"},
+	{"sync_run_timeout", "PERSONALOS_SYNC_RUN_TIMEOUT", OPT_UINT, 10, 86400,
+	 "seconds one sync run may take before it is stopped (default 600)"},
+	{"sync_upload_max", "PERSONALOS_SYNC_UPLOAD_MAX", OPT_ULL, 1024, 67108864,
+	 "bytes of one upload to /api/sync/uploads (default 67108864 = 64 MiB, also the most)"},
 	{"threads", "PERSONALOS_THREADS", OPT_UINT, 0, 256,
 	 "HTTP worker threads, 0 = twice the cores, at least 4 (default 0)"},
 	{"access_token_ttl", "PERSONALOS_ACCESS_TTL", OPT_I64, 1, 86400,
@@ -171,6 +178,9 @@ void pos_config_defaults(struct pos_config *c)
 	c->search_boost_layer = 0.05;
 	c->search_boost_access = 0.02;
 	snprintf(c->web_root, sizeof(c->web_root), "./web/dist");
+	c->sync_workers = 4;
+	c->sync_run_timeout_s = 600;
+	c->sync_upload_max = 64ULL * 1024 * 1024;
 	c->rate_limit = true;
 	c->rl_ip_rate = 200;
 	c->rl_ip_burst = 1000;
@@ -350,6 +360,12 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 		c->chat_memories = (unsigned)v;
 	else if (!strcmp(key, "chat_history"))
 		c->chat_history = (unsigned)v;
+	else if (!strcmp(key, "sync_workers"))
+		c->sync_workers = (unsigned)v;
+	else if (!strcmp(key, "sync_run_timeout"))
+		c->sync_run_timeout_s = (unsigned)v;
+	else if (!strcmp(key, "sync_upload_max"))
+		c->sync_upload_max = (unsigned long long)v;
 	else if (!strcmp(key, "search_candidates"))
 		c->search_candidates = (unsigned)v;
 	else if (!strcmp(key, "search_cache_entries"))

@@ -776,7 +776,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
 		goto fail;
 	}
-	if ((rc = pos_sync_new(srv->store, &srv->mem, true, &srv->sync, err))) /* sync */
+	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s};
+	if ((rc = pos_sync_new_opts(srv->store, &srv->mem, &sync_opts, &srv->sync, err))) /* sync */
 		goto fail;
 	pos_sync_set_file_root(srv->sync, cfg->sync_file_root); /* sync */
 	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */

@@ -106,8 +106,9 @@ json_t *pos_sync_full_config(struct pos_sync *s, const struct pos_sync_source *s
 static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
 				    const char *source_id, bool manual);
 
-enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
-			  bool scheduler, struct pos_sync **out, struct pos_error *err)
+enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc *mem,
+			       const struct pos_sync_opts *o, struct pos_sync **out,
+			       struct pos_error *err)
 {
 	*out = NULL;
 	if (sodium_init() < 0)
@@ -118,6 +119,12 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	s->store = store;
 	s->mem = *mem;
+	s->workers = o->workers ? o->workers : POS_SYNC_WORKERS_DEFAULT;
+	if (s->workers > POS_SYNC_WORKERS_MAX)
+		s->workers = POS_SYNC_WORKERS_MAX;
+	s->per_user = s->workers / 2 ? s->workers / 2 : 1;
+	s->run_timeout_us = (int64_t)(o->run_timeout_s ? o->run_timeout_s
+						     : POS_SYNC_RUN_TIMEOUT_DEFAULT) * 1000000;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
@@ -126,7 +133,12 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 		pos_sync_free(s);
 		return pos_error_set(err, rc, NULL, "cannot load the sync secrets key");
 	}
-	if (scheduler) {
+	if (o->scheduler) {
+		/* the queue holds what the scheduler hands over; more waits in s->jobs */
+		if ((rc = pos_pool_new(s->workers, (size_t)s->workers * 4, &s->pool))) {
+			pos_sync_free(s);
+			return pos_error_set(err, rc, NULL, "cannot start the sync workers");
+		}
 		s->has_scheduler = true;
 		if (pthread_create(&s->thread, NULL, pos_sync_scheduler_main, s) != 0) {
 			s->has_scheduler = false;
@@ -138,6 +150,13 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 	}
 	*out = s;
 	return POS_OK;
+}
+
+enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
+			  bool scheduler, struct pos_sync **out, struct pos_error *err)
+{
+	struct pos_sync_opts o = {scheduler, 0, 0};
+	return pos_sync_new_opts(store, mem, &o, out, err);
 }
 
 void pos_sync_set_file_root(struct pos_sync *s, const char *root)
@@ -218,6 +237,7 @@ void pos_sync_free(struct pos_sync *s)
 	pthread_mutex_unlock(&s->mu);
 	if (s->thread_started)
 		pthread_join(s->thread, NULL);
+	pos_pool_free(s->pool); /* runs see s->stop and return; queued ones end */
 	struct pos_sync_job *j = s->jobs;
 	while (j) {
 		struct pos_sync_job *next = j->next;
@@ -416,12 +436,23 @@ static void trim_jobs(struct pos_sync *s)
 	}
 }
 
+/* Being deleted (now, or by its worker when its run stops); under s->mu.
+ * Such a source is gone as far as the API is concerned. */
 static bool deleting(struct pos_sync *s, const char *source_id)
 {
 	for (size_t i = 0; i < s->n_deleting; i++)
 		if (strcmp(s->deleting[i], source_id) == 0)
 			return true;
-	return false;
+	struct pos_sync_job *j = active_job(s, source_id);
+	return j && j->delete_after;
+}
+
+static bool hidden(struct pos_sync *s, const char *source_id)
+{
+	pthread_mutex_lock(&s->mu);
+	bool h = deleting(s, source_id);
+	pthread_mutex_unlock(&s->mu);
+	return h;
 }
 
 /* Queues a job for the source unless one is active; under s->mu. */
@@ -441,6 +472,7 @@ static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
 	}
 	snprintf(j->user_id, sizeof(j->user_id), "%s", user_id);
 	snprintf(j->source_id, sizeof(j->source_id), "%s", source_id);
+	j->owner = s;
 	j->state = POS_JOB_QUEUED;
 	j->manual = manual;
 	j->queued_at = now;
@@ -482,6 +514,8 @@ enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
 	} else {
 		rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
 	}
+	if (!rc && source_id && hidden(s, one.id))
+		rc = POS_ERR_NOT_FOUND;
 	if (rc) {
 		pos_arena_destroy(a);
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
@@ -508,21 +542,29 @@ enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
 	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
 }
 
-/* Waits until the source has no active job, cancelling it; under s->mu. */
-static void stop_source_jobs(struct pos_sync *s, const char *source_id)
+/* Removes the source (and, unless keep, its memories); no run is active. */
+static enum pos_err delete_now(struct pos_sync *s, const char *user_id, const char *id,
+			       bool keep_memories)
 {
-	for (;;) {
-		struct pos_sync_job *j = active_job(s, source_id);
-		if (!j)
-			return;
-		atomic_store(&j->cancel, true);
-		if (j->state == POS_JOB_QUEUED) {
-			j->state = POS_JOB_DONE;
-			snprintf(j->status, sizeof(j->status), "cancelled");
-			continue;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = POS_OK;
+	if (!keep_memories) {
+		struct pos_sync_ref *refs;
+		size_t n;
+		rc = s->store->ops->sync_refs_list(s->store, a, user_id, id, &refs, &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct pos_error e;
+			enum pos_err drc = pos_memory_delete(&s->mem, user_id, refs[i].id, &e);
+			if (drc && drc != POS_ERR_NOT_FOUND)
+				rc = drc;
 		}
-		pthread_cond_wait(&s->done, &s->mu);
 	}
+	if (!rc)
+		rc = s->store->ops->sync_source_delete(s->store, user_id, id);
+	pos_arena_destroy(a);
+	return rc;
 }
 
 enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
@@ -537,32 +579,39 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	struct pos_sync_source src;
 	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
-	if (rc) {
-		pos_arena_destroy(a);
+	pos_arena_destroy(a);
+	if (rc)
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
-	}
 	pthread_mutex_lock(&s->mu);
-	if (deleting(s, norm) || s->n_deleting == sizeof(s->deleting) / sizeof(s->deleting[0])) {
+	if (deleting(s, norm)) {
 		pthread_mutex_unlock(&s->mu);
-		pos_arena_destroy(a);
-		return pos_error_set(err, POS_ERR_CONFLICT, NULL, "the source is being deleted");
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "source not found");
+	}
+	struct pos_sync_job *j = active_job(s, norm);
+	if (j && !j->dispatched) {
+		/* only queued here: it never starts */
+		atomic_store(&j->cancel, true);
+		j->state = POS_JOB_DONE;
+		snprintf(j->status, sizeof(j->status), "cancelled");
+		j = NULL;
+	}
+	if (j) {
+		/* handed to a worker: cancel it and let the worker delete when
+		 * the run stops (no write of the run can follow the delete) */
+		atomic_store(&j->cancel, true);
+		j->delete_after = true;
+		j->keep_memories = keep_memories;
+		pthread_mutex_unlock(&s->mu);
+		return POS_OK;
+	}
+	if (s->n_deleting == sizeof(s->deleting) / sizeof(s->deleting[0])) {
+		pthread_mutex_unlock(&s->mu);
+		return pos_error_set(err, POS_ERR_RATE_LIMITED, NULL,
+				     "too many sources are being deleted; try again");
 	}
 	memcpy(s->deleting[s->n_deleting++], norm, POS_UUID_SIZE);
-	stop_source_jobs(s, norm);
 	pthread_mutex_unlock(&s->mu);
-	if (!keep_memories) {
-		struct pos_sync_ref *refs;
-		size_t n;
-		rc = s->store->ops->sync_refs_list(s->store, a, user_id, norm, &refs, &n);
-		for (size_t i = 0; !rc && i < n; i++) {
-			struct pos_error e;
-			enum pos_err drc = pos_memory_delete(&s->mem, user_id, refs[i].id, &e);
-			if (drc && drc != POS_ERR_NOT_FOUND)
-				rc = drc;
-		}
-	}
-	if (!rc)
-		rc = s->store->ops->sync_source_delete(s->store, user_id, norm);
+	rc = delete_now(s, user_id, norm, keep_memories);
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->n_deleting; i++)
 		if (strcmp(s->deleting[i], norm) == 0) {
@@ -571,7 +620,6 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 			break;
 		}
 	pthread_mutex_unlock(&s->mu);
-	pos_arena_destroy(a);
 	return rc ? pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL)
 		  : POS_OK;
 }
@@ -733,59 +781,99 @@ static void queue_due(struct pos_sync *s)
 	pos_arena_destroy(a);
 }
 
-/* The oldest queued job, under s->mu. */
+/* Jobs of `user_id` handed to the pool and not done, under s->mu. */
+static unsigned user_busy(struct pos_sync *s, const char *user_id)
+{
+	unsigned n = 0;
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
+		if (j->dispatched && j->state != POS_JOB_DONE && strcmp(j->user_id, user_id) == 0)
+			n++;
+	return n;
+}
+
+/* The oldest queued job not yet handed over whose user is below the
+ * per-user share of the workers, under s->mu. */
 static struct pos_sync_job *next_queued(struct pos_sync *s)
 {
 	struct pos_sync_job *best = NULL;
 	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
-		if (j->state == POS_JOB_QUEUED)
+		if (j->state == POS_JOB_QUEUED && !j->dispatched &&
+		    user_busy(s, j->user_id) < s->per_user)
 			best = j; /* the list is newest first: the last one is oldest */
 	return best;
 }
 
-static void job_progress(void *ctx, uint64_t done, uint64_t total)
+/* One run on a pool worker. */
+static void run_job(struct pos_pool_job *pj, void *arg)
 {
-	(void)ctx;
-	(void)done;
-	(void)total;
+	struct pos_sync_job *j = arg;
+	struct pos_sync *s = j->owner;
+	struct pos_sync_report rep;
+	memset(&rep, 0, sizeof(rep));
+	pthread_mutex_lock(&s->mu);
+	bool run = !atomic_load(&j->cancel) && !s->stop && !pos_pool_job_cancelled(pj);
+	if (run) {
+		j->state = POS_JOB_RUNNING;
+		j->started_at = pos_now_us();
+		snprintf(j->status, sizeof(j->status), "running");
+		j->pj = pj;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (run) {
+		struct pos_error err;
+		pos_error_clear(&err);
+		pos_sync_run_source(s, j->user_id, j->source_id, j, NULL, NULL, &rep, &err);
+	} else {
+		snprintf(rep.status, sizeof(rep.status), "cancelled");
+	}
+	pthread_mutex_lock(&s->mu);
+	bool del = j->delete_after;
+	pthread_mutex_unlock(&s->mu);
+	if (del) {
+		enum pos_err rc = delete_now(s, j->user_id, j->source_id, j->keep_memories);
+		if (rc)
+			pos_warn("sync: removing a deleted source failed: %s", pos_strerror(rc));
+	}
+	pthread_mutex_lock(&s->mu);
+	j->pj = NULL;
+	j->finished_at = pos_now_us();
+	snprintf(j->status, sizeof(j->status), "%s", rep.status[0] ? rep.status : "error");
+	snprintf(j->error, sizeof(j->error), "%s", rep.error);
+	j->state = POS_JOB_DONE;
+	pthread_cond_broadcast(&s->done);
+	pthread_cond_broadcast(&s->wake); /* a worker is free: hand over more */
+	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * The scheduler only decides what runs: it queues due sources and hands
+ * queued jobs to the pool (as long as the pool takes them and the user is
+ * within its share); the runs happen on the pool's workers.
+ */
 void *pos_sync_scheduler_main(void *arg)
 {
 	struct pos_sync *s = arg;
 	int64_t last_scan = 0;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
-		struct pos_sync_job *j = next_queued(s);
-		if (!j) {
-			int64_t now = pos_mono_us();
-			if (now - last_scan >= 1000000) {
-				pthread_mutex_unlock(&s->mu);
-				queue_due(s);
-				last_scan = pos_mono_us();
-				pthread_mutex_lock(&s->mu);
-				continue;
-			}
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+		struct pos_sync_job *j;
+		while (!s->stop && (j = next_queued(s))) {
+			if (pos_pool_submit(s->pool, run_job, j, s->run_timeout_us, NULL))
+				break; /* the pool's queue is full: later */
+			j->dispatched = true;
+		}
+		int64_t now = pos_mono_us();
+		if (now - last_scan >= 1000000) {
+			pthread_mutex_unlock(&s->mu);
+			queue_due(s);
+			last_scan = pos_mono_us();
+			pthread_mutex_lock(&s->mu);
 			continue;
 		}
-		j->state = POS_JOB_RUNNING;
-		j->started_at = pos_now_us();
-		snprintf(j->status, sizeof(j->status), "running");
-		pthread_mutex_unlock(&s->mu);
-		struct pos_sync_report rep;
-		struct pos_error err;
-		pos_error_clear(&err);
-		pos_sync_run_source(s, j->user_id, j->source_id, j, job_progress, NULL, &rep, &err);
-		pthread_mutex_lock(&s->mu);
-		j->finished_at = pos_now_us();
-		snprintf(j->status, sizeof(j->status), "%s", rep.status[0] ? rep.status : "error");
-		snprintf(j->error, sizeof(j->error), "%s", rep.error);
-		j->state = POS_JOB_DONE;
-		pthread_cond_broadcast(&s->done);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -848,7 +936,8 @@ enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
 	pos_jw_key(w, "sources");
 	pos_jw_arr(w);
 	for (size_t i = 0; i < n; i++)
-		pos_sync_source_json(s, w, &list[i]);
+		if (!hidden(s, list[i].id))
+			pos_sync_source_json(s, w, &list[i]);
 	pos_jw_arr_end(w);
 	pos_jw_obj_end(w);
 	return POS_OK;
@@ -883,6 +972,8 @@ enum pos_err pos_sync_source_detail_json(struct pos_sync *s, struct pos_arena *a
 	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
 	if (rc)
 		return rc;
+	if (hidden(s, norm))
+		return POS_ERR_NOT_FOUND;
 	struct pos_sync_log *logs;
 	size_t n;
 	if ((rc = s->store->ops->sync_log_list(s->store, a, user_id, norm, 10, &logs, &n)))
@@ -954,6 +1045,8 @@ enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
 	pos_jw_arr(w);
 	for (size_t i = 0; i < n; i++) {
 		const struct pos_sync_source *src = &list[i];
+		if (hidden(s, src->id))
+			continue;
 		struct pos_sync_log *logs;
 		size_t nl = 0;
 		s->store->ops->sync_log_list(s->store, a, user_id, src->id, 1, &logs, &nl);

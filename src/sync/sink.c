@@ -393,10 +393,18 @@ static enum pos_err flush(struct run *r)
 
 /* ---- the sink callbacks ---- */
 
+/* Past the run's deadline (sync_run_timeout)? */
+static bool run_expired(const struct run *r)
+{
+	return r->o->job && r->o->job->pj && pos_pool_job_expired(r->o->job->pj);
+}
+
 static bool sink_cancelled(void *ctx)
 {
 	struct run *r = ctx;
 	if (r->o->job && atomic_load(&r->o->job->cancel))
+		return true;
+	if (r->o->job && r->o->job->pj && pos_pool_job_should_stop(r->o->job->pj))
 		return true;
 	bool stop;
 	pthread_mutex_lock(&r->s->mu);
@@ -682,10 +690,19 @@ enum pos_err pos_sync_sink_run(struct pos_sync *s, const struct pos_sync_adapter
 		if (err)
 			*err = r->ferr;
 	}
-	bool cancelled = sink_cancelled(r);
+	/* Out of time: an error of the run (kept: what was written so far). */
+	bool expired = run_expired(r) && !(r->o->job && atomic_load(&r->o->job->cancel));
+	if (expired) {
+		json_decref(*cursor_out);
+		*cursor_out = NULL;
+		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+				   "the run took longer than sync_run_timeout (%lld s) and was stopped",
+				   (long long)(s->run_timeout_us / 1000000));
+	}
+	bool cancelled = !expired && sink_cancelled(r);
 	if (!rc && r->complete && !cancelled)
 		rc = remove_unseen(r);
-	if (!cancelled) {
+	if (!cancelled && !expired) {
 		enum pos_err lrc = resolve_links(r);
 		if (!rc && lrc)
 			rc = pos_error_set(err, lrc, NULL, "linking items failed");

@@ -10,7 +10,8 @@
  * its own without a scheduler and runs a source on its own thread.
  *
  * Thread-safety: every function may be called from any thread. Runs happen
- * one at a time on the scheduler thread (or the caller's, pos_sync_run_now).
+ * on the worker pool (at most one per source at a time), or on the
+ * caller's thread (pos_sync_run_now).
  */
 #ifndef POS_SYNC_SYNC_H
 #define POS_SYNC_SYNC_H
@@ -41,11 +42,29 @@ const struct pos_sync_adapter *pos_sync_adapter_find(const char *kind);
 
 struct pos_sync;
 
+#define POS_SYNC_WORKERS_DEFAULT 4
+#define POS_SYNC_WORKERS_MAX 64
+#define POS_SYNC_RUN_TIMEOUT_DEFAULT 600 /* seconds */
+#define POS_SYNC_RUN_TIMEOUT_MAX 86400
+
+struct pos_sync_opts {
+	bool scheduler;          /* start the scheduler and the worker pool */
+	unsigned workers;        /* runs at once, 1..64 (0: default 4); one
+				  * user gets at most half of them (at least 1) */
+	unsigned run_timeout_s;  /* deadline of one run (0: default 600) */
+};
+
 /*
  * Makes the service over a store and memory service (borrowed for its
- * life). With `scheduler`, starts the thread that runs due and requested
- * syncs. Loads (or creates) the server key that seals secrets.
+ * life). With o->scheduler, starts the scheduler thread, which queues due
+ * and requested runs, and a pool of o->workers threads (jobs/pool.h) that
+ * run them, each with a deadline. Loads (or creates) the server key that
+ * seals secrets.
  */
+enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc *mem,
+			       const struct pos_sync_opts *o, struct pos_sync **out,
+			       struct pos_error *err);
+/* pos_sync_new_opts with the default workers and timeout. */
 enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 			  bool scheduler, struct pos_sync **out,
 			  struct pos_error *err);
@@ -81,8 +100,11 @@ enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
 				       const char *user_id, const char *kind,
 				       const char *path, struct pos_sync_source *out);
 /*
- * Deletes a source: stops its running sync (waits for it), then keeps or
- * removes the memories it made. NOT_FOUND if it is not the user's.
+ * Deletes a source, keeping or removing the memories it made. Never waits
+ * for a run: a running sync is cancelled and the source disappears from
+ * the API at once; the run stops at its next check, writes nothing more,
+ * and its worker then removes the source (and memories). NOT_FOUND if it
+ * is not the user's.
  */
 enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 				    const char *id, bool keep_memories,
