@@ -386,7 +386,8 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
 		return;
 	}
-	if (r->body.len && !is_json_type(pos_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+	if (r->body.len && !r->route->raw_body &&
+	    !is_json_type(pos_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		pos_reply_err(r, POS_ERR_MEDIA_TYPE, NULL, NULL);
 		return;
 	}

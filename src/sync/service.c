@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/uuid.h"
 #include "sync/mail.h"
+#include "sync/upload.h"
 
 #define JOBS_KEPT 64          /* finished jobs remembered for status */
 #define BACKOFF_BASE_S 60
@@ -407,6 +408,66 @@ enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
 		}
 	}
 	return POS_ERR_NOT_FOUND;
+}
+
+/* ---- uploads ---- */
+
+enum pos_err pos_sync_upload(struct pos_sync *s, struct pos_arena *a, const char *user_id,
+			     const char *kind, const char *name, const void *data, size_t len,
+			     struct pos_sync_source *out, struct pos_error *err)
+{
+	static const struct {
+		const char *what, *kind, *ext, *dflt;
+	} kinds[] = {
+		{"mbox", "mbox", ".mbox", "uploaded mbox"},
+		{"ics", "ics_file", ".ics", "uploaded calendar"},
+		{"markdown_zip", "markdown_dir", "", "uploaded notes"},
+	};
+	size_t k = 0;
+	while (k < sizeof(kinds) / sizeof(kinds[0]) && (!kind || strcmp(kind, kinds[k].what)))
+		k++;
+	if (k == sizeof(kinds) / sizeof(kinds[0]))
+		return pos_error_set(err, kind ? POS_ERR_INVALID_FIELD : POS_ERR_MISSING_FIELD, "kind",
+				     "kind must be mbox, ics or markdown_zip");
+	if (!s->upload_dir[0])
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "uploads are not available here");
+	if (len == 0)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "body", "the upload is empty");
+	if (name && (!*name || strlen(name) > POS_SYNC_NAME_MAX || has_control(name, strlen(name))))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "name",
+				     "name must be 1 to %d bytes without control characters",
+				     POS_SYNC_NAME_MAX);
+	struct pos_sync_source *list;
+	size_t n;
+	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	if (n >= POS_SYNC_SOURCES_MAX)
+		return pos_error_set(err, POS_ERR_CONFLICT, NULL,
+				     "at most %d sources per user", POS_SYNC_SOURCES_MAX);
+	char id[POS_UUID_SIZE], file[POS_UUID_SIZE + 8];
+	if (!pos_uuid_new_v7(id, pos_now_us()))
+		return pos_error_set(err, POS_ERR_INTERNAL, NULL, NULL);
+	snprintf(file, sizeof(file), "%s%s", id, kinds[k].ext);
+	struct pos_fsroot root;
+	if ((rc = pos_fsroot_open_user(s->upload_dir, user_id, true, &root, err)))
+		return rc;
+	size_t notes = 0;
+	if (!strcmp(kinds[k].what, "markdown_zip"))
+		rc = pos_upload_unzip(&root, file, data, len, &notes, err);
+	else
+		rc = pos_upload_write(&root, file, data, len, err);
+	pos_fsroot_close(&root);
+	if (rc)
+		return rc;
+	json_t *body = json_pack("{s:s,s:s,s:{s:s,s:b},s:i}", "kind", kinds[k].kind, "name",
+				 name ? name : kinds[k].dflt, "config", "path", file, "upload", 1,
+				 "interval_s", 0);
+	if (!body)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	rc = pos_sync_source_create(s, a, user_id, body, true, out, err);
+	json_decref(body);
+	return rc;
 }
 
 /* ---- jobs ---- */

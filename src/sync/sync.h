@@ -95,6 +95,20 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 				    const char *user_id, const json_t *body,
 				    bool schedule, struct pos_sync_source *out,
 				    struct pos_error *err);
+/*
+ * Stores an upload of the user and makes it a source synced at once:
+ * `kind` "mbox" (an mbox file), "ics" (a calendar) or "markdown_zip" (a
+ * zip of Markdown notes, unpacked under caps: sync/upload.h), `name` the
+ * source's name (NULL: a default). The bytes go to <data>/uploads/<user
+ * id>/ (0600) and the source (kind mbox, ics_file or markdown_dir, config
+ * {"path": stored name, "upload": true}, manual only) reads them there.
+ * The caller checks the size cap (sync_upload_max). Errors: 422 for a bad
+ * kind, name or archive, 413 for a zip over its caps, 409 at the sources
+ * limit.
+ */
+enum pos_err pos_sync_upload(struct pos_sync *s, struct pos_arena *a, const char *user_id,
+			     const char *kind, const char *name, const void *data, size_t len,
+			     struct pos_sync_source *out, struct pos_error *err);
 /* Finds the user's source of `kind` whose config has "path" == path. */
 enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
 				       const char *user_id, const char *kind,
