@@ -69,6 +69,17 @@ static void host_of(const char *url, char *out, size_t cap)
 	snprintf(out, cap, "%.*s", (int)(n < 200 ? n : 200), p);
 }
 
+/* Aborts the transfer once the caller's run is cancelled or out of time. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	const struct pos_fetch_req *req = ud;
+	return req->cancelled(req->cancel_ctx) ? 1 : 0;
+}
+
 enum pos_err pos_fetch(const struct pos_fetch_req *req,
 		       struct pos_fetch_resp *resp, struct pos_error *err)
 {
@@ -131,7 +142,16 @@ enum pos_err pos_fetch(const struct pos_fetch_req *req,
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &sc);
 
+	if (req->cancelled) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)req);
+	}
 	CURLcode cc = curl_easy_perform(h);
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "sync cancelled");
+		goto out;
+	}
 	if (sc.too_big) {
 		rc = pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
 				   "%s answered more than %zu bytes", host,

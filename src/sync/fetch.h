@@ -32,6 +32,11 @@ struct pos_fetch_req {
 	size_t body_len;
 	size_t max_bytes;            /* cap on the answer's body */
 	long timeout_s;              /* 0: POS_FETCH_TIMEOUT_S */
+	/* Polled from curl's progress callback (about once a second and on
+	 * every transfer): true aborts the request ("sync cancelled", for a
+	 * deleted source or a run past its deadline). NULL: never. */
+	bool (*cancelled)(void *ctx);
+	void *cancel_ctx;
 };
 
 struct pos_fetch_resp {

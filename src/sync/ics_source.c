@@ -282,6 +282,7 @@ static enum pos_err url_run(const json_t *config, const json_t *cursor,
 		.user = str_of(config, "user"), .password = str_of(config, "password"),
 		.token = str_of(config, "token"), .headers = headers,
 		.max_bytes = POS_ICS_MAX_FILE_BYTES,
+		.cancelled = sink->cancelled, .cancel_ctx = sink->ctx,
 	};
 	rc = pos_fetch(&req, &resp, err);
 	if (rc)
