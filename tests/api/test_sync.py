@@ -434,6 +434,11 @@ class FileImportTest(SyncCase):
                             token=u.token)
         self.assertEqual(r.status, 204)
         self.assertEqual(self.api.get("/api/sync/sources/" + big["id"], token=u.token).status, 404)
+        # the delete did not wait: the run stops at its next check and its
+        # worker then removes what it had written
+        deadline = time.monotonic() + 60
+        while len(self.emails(u.token, "mbox")) != 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
         self.assertEqual(len(self.emails(u.token, "mbox")), 5)
         ids = [x["id"] for x in self.api.get("/api/sync/status", token=u.token).json["sources"]]
         self.assertEqual(ids, [small["id"]])
