@@ -60,6 +60,7 @@ void pos_api_sync_sources_get(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_sources_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_start(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_status(struct pos_server *srv, struct pos_req *r);
+void pos_api_sync_upload(struct pos_server *srv, struct pos_req *r);
 /* shares.c: sharing, and the recipient's side of the memory routes */
 void pos_api_memory_share(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_unshare(struct pos_server *srv, struct pos_req *r);

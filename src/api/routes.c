@@ -11,7 +11,9 @@
 #define BEARER POS_ROUTE_BEARER
 #define SESSION POS_ROUTE_SESSION
 
-#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p}
+#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false}
+/* A route whose body is raw bytes of any Content-Type (uploads). */
+#define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true}
 
 const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/health", pos_api_health, PUBLIC, 0),
@@ -57,6 +59,8 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("DELETE", "/api/sync/sources/{id}", pos_api_sync_sources_delete, BEARER, 0),
 	ROUTE("POST", "/api/sync/start", pos_api_sync_start, BEARER, 4 * KiB),
 	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
+	/* sync uploads (files branch): the most sync_upload_max may be */
+	RAW_ROUTE("POST", "/api/sync/uploads", pos_api_sync_upload, BEARER, 64 * MiB),
 
 	/* sharing (docs/SECURITY.md) */
 	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),

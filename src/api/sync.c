@@ -154,3 +154,40 @@ void pos_api_sync_status(struct pos_server *srv, struct pos_req *r)
 	enum pos_err rc = pos_sync_status_json(srv->sync, r->arena, r->principal.user_id, &w);
 	reply_jw(r, 200, &b, rc ? rc : w.rc);
 }
+
+void pos_api_sync_upload(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_sync(srv, r))
+		return;
+	unsigned long long cap = srv->cfg->sync_upload_max;
+	if (r->body.len > cap) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "the upload is larger than sync_upload_max (%llu bytes)",
+			 cap);
+		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, msg);
+		return;
+	}
+	struct pos_error err;
+	pos_error_clear(&err);
+	/* a new source, and at most the upload's bytes as memories */
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_SOURCES] = 1,
+					       [POS_QUOTA_BYTES] = (int64_t)r->body.len};
+	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	struct pos_sync_source src;
+	enum pos_err rc = pos_sync_upload(srv->sync, r->arena, r->principal.user_id,
+					  pos_req_param(r, "kind"), pos_req_param(r, "name"),
+					  r->body.data, r->body.len, &src, &err);
+	if (rc) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_sync_source_json(srv->sync, &w, &src);
+	reply_jw(r, 201, &b, w.rc);
+}

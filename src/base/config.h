@@ -63,7 +63,11 @@ struct pos_config {
 	double search_boost_importance, search_boost_layer, search_boost_access;
 	/* web app (see docs/WEB.md) */
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
-	char sync_file_root[PATH_MAX]; /* sync: file sources only below it; "" = anywhere */
+	char sync_file_root[PATH_MAX]; /* sync: users' file sources below <it>/<user id>/;
+					 * "" = file sources by path refused */
+	unsigned sync_workers;         /* sync runs at once (worker pool) */
+	unsigned sync_run_timeout_s;   /* deadline of one sync run */
+	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */
 	/* ---- security (docs/SECURITY.md): rate limits, CORS, TLS ---- */
 	bool rate_limit;               /* off: no request limits, no lockout (benchmarks) */
 	unsigned rl_ip_rate, rl_ip_burst;      /* requests/s and bucket per client address */

@@ -62,7 +62,8 @@ static const struct pos_cli_cmd commands[] = {
 	 "Without --server the data directory is written directly (--user may be left\n"
 	 "out when there is one account); embeddings follow when the server next runs.\n"
 	 "With --server (token also from PERSONALOS_TOKEN) the running server does the\n"
-	 "import through /api/sync: PATH must be readable by the server's process.\n"
+	 "import through /api/sync as that user: PATH is then relative to the user's\n"
+	 "folder on the server (sync_file_root/<user id>/), as for any API user.\n"
 	 "A progress bar is drawn on a terminal; a summary ends the run. Exit status\n"
 	 "0 when the import ran (skipped items included), 1 when it failed.\n",
 	 pos_cli_import},

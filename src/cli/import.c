@@ -111,6 +111,7 @@ static int import_local(const struct pos_config *cfg, const char *kind, const ch
 		fprintf(stderr, "personalos: %s\n", err.message);
 		goto out;
 	}
+	pos_sync_set_operator(sync, true); /* the operator reads any path */
 	struct pos_sync_source src;
 	if (pos_sync_source_find_path(sync, a, u.id, kind, path, &src)) {
 		json_t *body = json_pack("{s:s,s:s,s:{s:s},s:i}", "kind", kind, "name", path,
@@ -310,24 +311,25 @@ int pos_cli_import(int argc, char **argv)
 		fprintf(stderr, "personalos import: unknown kind '%s'\n%s", pos[0], usage);
 		return 2;
 	}
-	char abs[PATH_MAX];
-	if (!realpath(pos[1], abs)) {
-		fprintf(stderr, "personalos import: cannot find %s\n", pos[1]);
-		return 1;
-	}
 	if (server) {
 		if (!token) {
 			fprintf(stderr, "personalos import: --server needs --token (or PERSONALOS_TOKEN)\n");
 			return 2;
 		}
 		curl_global_init(CURL_GLOBAL_DEFAULT);
-		int r = import_remote(server, token, kind, abs);
+		/* an API user's path: relative to their folder on the server */
+		int r = import_remote(server, token, kind, pos[1]);
 		curl_global_cleanup();
 		return r;
 	}
 	if (!pos_sync_adapter_find(kind)) {
 		fprintf(stderr, "personalos import: %s import is not available in this build\n",
 			pos[0]);
+		return 1;
+	}
+	char abs[PATH_MAX];
+	if (!realpath(pos[1], abs)) {
+		fprintf(stderr, "personalos import: cannot find %s\n", pos[1]);
 		return 1;
 	}
 	return import_local(&cfg, kind, abs, email);

@@ -414,7 +414,8 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
 		return;
 	}
-	if (r->body.len && !is_json_type(pos_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+	if (r->body.len && !r->route->raw_body &&
+	    !is_json_type(pos_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		pos_reply_err(r, POS_ERR_MEDIA_TYPE, NULL, NULL);
 		return;
 	}
@@ -891,11 +892,13 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
 		goto fail;
 	}
-	if ((rc = pos_sync_new(srv->store, &srv->mem, true, &srv->sync, err))) /* sync */
+	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s};
+	if ((rc = pos_sync_new_opts(srv->store, &srv->mem, &sync_opts, &srv->sync, err))) /* sync */
 		goto fail;
 	pos_sync_set_file_root(srv->sync, cfg->sync_file_root); /* sync */
 	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
 		goto fail;
+	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);

@@ -61,6 +61,7 @@ struct pos_route {
 	enum pos_route_auth auth;
 	size_t body_max;      /* bytes; 0 = no body accepted */
 	const char *name;     /* "GET /api/memories/{id}" for metrics and logs */
+	bool raw_body;        /* the body is bytes of any type (uploads), not JSON */
 };
 
 #define POS_MAX_PATH_PARAMS 4

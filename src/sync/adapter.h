@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "sync/fsroot.h"
 
 struct pos_egress;
 
@@ -64,12 +65,17 @@ struct pos_sync_sink {
 	/* Full listing: the adapter has upserted every item the source holds,
 	 * so the framework removes this source's memories not seen in the run. */
 	void (*complete)(void *ctx);
-	/* True when the run should stop early (shutdown, source deleted). */
+	/* True when the run should stop early (shutdown, source deleted, past
+	 * the run's deadline). Poll it between items and while waiting. */
 	bool (*cancelled)(void *ctx);
 	/* The server's egress allowlist for outbound connections (net/egress.h,
 	 * NULL: public addresses only). Every connection an adapter opens goes
 	 * through net/http.h as POS_NET_USER with this policy. */
 	const struct pos_egress *egress;
+	/* File kinds: the directory config.path is relative to; every open
+	 * goes through sync/fsroot.h with it. NULL: unconfined (the operator's
+	 * CLI, unit tests). Borrowed for the run. */
+	const struct pos_fsroot *root;
 };
 
 struct pos_sync_adapter {
@@ -86,6 +92,8 @@ struct pos_sync_adapter {
 	enum pos_err (*run)(const json_t *config, const json_t *cursor,
 			    json_t **cursor_out, const struct pos_sync_sink *sink,
 			    struct pos_error *err);
+	/* Reads config.path from disk: confined per user (sync/fsroot.h). */
+	bool files;
 };
 
 /* The adapters, each in its own file under src/sync/. */

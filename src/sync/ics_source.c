@@ -100,21 +100,27 @@ static enum pos_err file_check(const json_t *config, struct pos_error *err)
 	return rc;
 }
 
-/* Reads a regular file of at most max bytes into a NUL-terminated buffer. */
-static enum pos_err read_file(const char *path, struct stat *st,
+/* Opens the calendar file (confined: sync/fsroot.h) and stats it. */
+static enum pos_err open_file(const struct pos_fsroot *root, const char *path, int *fd,
+			      struct stat *st, struct pos_error *err)
+{
+	enum pos_err rc = pos_fsroot_open(root, path, 0, fd, err);
+	if (rc)
+		return rc;
+	if (fstat(*fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "path",
+				     "path is not a regular file");
+	}
+	return POS_OK;
+}
+
+/* Reads the open regular file `fd` (at most the cap) into a buffer. */
+static enum pos_err read_file(int fd, const struct stat *st,
 			      struct pos_buf *out, struct pos_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return pos_error_set(err, errno == ENOENT ? POS_ERR_NOT_FOUND : POS_ERR_IO,
-				     "path", "cannot open the calendar file: %s",
-				     strerror(errno));
 	enum pos_err rc = POS_OK;
-	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-		rc = pos_error_set(err, POS_ERR_INVALID_FIELD, "path",
-				   "path is not a regular file");
-		goto out;
-	}
 	if ((uint64_t)st->st_size > POS_ICS_MAX_FILE_BYTES) {
 		rc = pos_error_set(err, POS_ERR_CONTENT_TOO_LARGE, "path",
 				   "the calendar file is larger than %u bytes",
@@ -143,7 +149,6 @@ static enum pos_err read_file(const char *path, struct stat *st,
 		}
 	}
 out:
-	close(fd);
 	return rc;
 }
 
@@ -167,15 +172,21 @@ static enum pos_err file_run(const json_t *config, const json_t *cursor,
 	window(config, &w, err);
 	json_int_t day = (json_int_t)(w.from_us / DAY_US);
 	const char *path = str_of(config, "path");
+	int fd = -1;
 
-	if (stat(path, &st) == 0 && cursor &&
+	rc = open_file(sink->root, path, &fd, &st, err);
+	if (rc)
+		return rc;
+	if (cursor &&
 	    cursor_eq_int(cursor, "size", (json_int_t)st.st_size) &&
 	    cursor_eq_int(cursor, "mtime", (json_int_t)st.st_mtime) &&
 	    cursor_eq_int(cursor, "window", day)) {
+		close(fd);
 		*cursor_out = json_deep_copy(cursor);
 		return *cursor_out ? POS_OK : pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	}
-	rc = read_file(path, &st, &b, err);
+	rc = read_file(fd, &st, &b, err);
+	close(fd);
 	if (rc)
 		goto out;
 	pos_ics_hash_hex(b.data, b.len, hash);
@@ -202,6 +213,7 @@ out:
 
 const struct pos_sync_adapter pos_sync_ics_file = {
 	.kind = "ics_file",
+	.files = true,
 	.secret_keys = NULL,
 	.validate = file_validate,
 	.run = file_run,

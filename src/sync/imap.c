@@ -20,6 +20,7 @@
 #include "sync/mail.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <poll.h>
 #include <string.h>
 
@@ -32,6 +33,9 @@
 #define FOLDERS_MAX 50
 #define LINE_MAX_BYTES (1024 * 1024)
 #define SEARCH_MAX_BYTES (64 * 1024 * 1024)
+#define IMAP_POLL_SLICE_MS 200
+/* Received, not yet consumed: no response may grow the buffer past this. */
+#define RESPONSE_MAX_BYTES (SEARCH_MAX_BYTES + LINE_MAX_BYTES)
 
 static const char *const imap_secrets[] = {"password", "oauth2_token", NULL};
 
@@ -113,6 +117,7 @@ static enum pos_err imap_validate(const json_t *c, struct pos_error *err)
 struct conn {
 	struct pos_http_easy ez;    /* the egress-checked handle (net/http.h) */
 	CURL *h;                    /* ez.curl */
+	const struct pos_sync_sink *sink; /* polled while waiting: cancel, deadline */
 	char *buf;                  /* received, not yet consumed */
 	size_t len, cap;
 	unsigned tag;
@@ -125,10 +130,17 @@ static enum pos_err wait_sock(struct conn *c, bool in, struct pos_error *err)
 	    s == CURL_SOCKET_BAD)
 		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "IMAP connection lost");
 	struct pollfd p = {s, (short)(in ? POLLIN : POLLOUT), 0};
-	int r = poll(&p, 1, IMAP_TIMEOUT_MS);
-	if (r <= 0)
-		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "IMAP server timed out");
-	return POS_OK;
+	/* short slices, so a deleted source or an expired run stops promptly */
+	for (int waited = 0; waited < IMAP_TIMEOUT_MS; waited += IMAP_POLL_SLICE_MS) {
+		if (c->sink && c->sink->cancelled && c->sink->cancelled(c->sink->ctx))
+			return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "sync cancelled");
+		int r = poll(&p, 1, IMAP_POLL_SLICE_MS);
+		if (r > 0)
+			return POS_OK;
+		if (r < 0 && errno != EINTR)
+			break;
+	}
+	return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "IMAP server timed out");
 }
 
 static enum pos_err send_all(struct conn *c, const char *p, size_t n, struct pos_error *err)
@@ -154,6 +166,9 @@ static enum pos_err send_all(struct conn *c, const char *p, size_t n, struct pos
 /* Reads more bytes into the buffer. */
 static enum pos_err fill(struct conn *c, struct pos_error *err)
 {
+	if (c->len >= RESPONSE_MAX_BYTES)
+		return pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
+				     "IMAP server sent a response larger than 65 MiB");
 	if (c->cap - c->len < 65536) {
 		size_t ncap = c->cap ? c->cap * 2 : 256 * 1024;
 		char *b = pos_realloc(c->buf, ncap);
@@ -280,6 +295,17 @@ static void quote(struct pos_buf *b, const char *s)
 	pos_buf_addc(b, '"');
 }
 
+/* curl's progress callback during connect and login: non-zero aborts. */
+static int conn_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	const struct pos_sync_sink *sink = ud;
+	return sink && sink->cancelled && sink->cancelled(sink->ctx) ? 1 : 0;
+}
+
 static enum pos_err open_conn(struct conn *c, const json_t *cfg,
 			      const struct pos_sync_sink *sink, struct pos_error *err)
 {
@@ -305,6 +331,9 @@ static enum pos_err open_conn(struct conn *c, const json_t *cfg,
 	curl_easy_setopt(c->h, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, 20L);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, conn_progress);
+	curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, (void *)c->sink);
 	if (!strcmp(tls, "starttls"))
 		curl_easy_setopt(c->h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	const char *ca = json_string_value(json_object_get(cfg, "tls_ca_file"));
@@ -513,6 +542,7 @@ static enum pos_err imap_run(const json_t *cfg, const json_t *cursor, json_t **c
 		folders = deflt = json_pack("[s]", "INBOX");
 	struct conn c;
 	memset(&c, 0, sizeof(c));
+	c.sink = sink;
 	enum pos_err rc = open_conn(&c, cfg, sink, err);
 	json_t *out = json_object();
 	json_t *out_folders = json_object();

@@ -2,7 +2,7 @@
  * maildir.c — the `maildir` kind: a Maildir (cur/ and new/), and with
  * "subfolders": true its Maildir++ folders (.Name/cur, .Name/new) too.
  *
- * Config: {"path": absolute directory, "subfolders"?: bool,
+ * Config: {"path": directory (relative to the user's folder, sync/fsroot.h), "subfolders"?: bool,
  * "max_body_bytes"?: 1024..1048576}.
  * Cursor: {"files": count, "bytes": total size, "mtime": newest mtime,
  * "hash": hash of the sorted listing (name, size, mtime)}. An unchanged
@@ -50,20 +50,23 @@ static enum pos_err maildir_validate(const json_t *config, struct pos_error *err
 	return pos_mailfile_check_path(config, err);
 }
 
-static enum pos_err list_dir(const char *root, const char *sub, struct listing *l)
+/* Lists the regular files of `sub` (opened beneath the Maildir: no links). */
+static enum pos_err list_dir(const struct pos_fsroot *md, const char *sub, struct listing *l)
 {
-	char dir[POS_SYNC_PATH_MAX + 512];
-	snprintf(dir, sizeof(dir), "%s/%s", root, sub);
-	DIR *d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? POS_OK : POS_ERR_IO;
+	DIR *d;
+	struct pos_error oe;
+	pos_error_clear(&oe);
+	enum pos_err orc = pos_fsroot_opendir(md, sub, &d, NULL, &oe);
+	if (orc)
+		return orc == POS_ERR_NOT_FOUND ? POS_OK : orc;
 	struct dirent *e;
 	enum pos_err rc = POS_OK;
 	while (!rc && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		struct stat st;
-		if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		if (l->n == l->cap) {
 			size_t ncap = l->cap ? l->cap * 2 : 256;
@@ -106,15 +109,21 @@ static void listing_free(struct listing *l)
 	pos_free(l->v);
 }
 
-static enum pos_err read_file(const char *root, const char *rel, char **data, size_t *len)
+static enum pos_err read_file(const struct pos_fsroot *md, const char *rel, char **data,
+			      size_t *len)
 {
-	char path[POS_SYNC_PATH_MAX + 1100];
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? POS_ERR_NOT_FOUND : POS_ERR_IO;
+	int fd;
+	struct pos_error oe;
+	pos_error_clear(&oe);
+	enum pos_err orc = pos_fsroot_open(md, rel, 0, &fd, &oe);
+	if (orc)
+		return orc == POS_ERR_NOT_FOUND ? POS_ERR_NOT_FOUND : POS_ERR_IO;
 	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_size > POS_MAIL_MESSAGE_MAX) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return POS_ERR_IO;
+	}
+	if (st.st_size > POS_MAIL_MESSAGE_MAX) {
 		close(fd);
 		return POS_ERR_CONTENT_TOO_LARGE;
 	}
@@ -150,38 +159,48 @@ static enum pos_err maildir_run(const json_t *config, const json_t *cursor,
 	size_t max_body;
 	pos_mail_max_body(config, &max_body);
 	pos_mail_init();
-	struct stat st;
-	if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
-		return pos_error_set(err, POS_ERR_UNAVAILABLE, "path",
-				     "%s is not a readable directory", root);
-	char cur[POS_SYNC_PATH_MAX + 8];
-	snprintf(cur, sizeof(cur), "%s/cur", root);
+	/* The Maildir itself, opened confined; everything below beneath it. */
+	DIR *top;
+	struct pos_fsroot md = {-1};
+	struct pos_error oe;
+	pos_error_clear(&oe);
+	enum pos_err rc = pos_fsroot_opendir(sink->root, root, &top, &md, &oe);
+	if (rc) {
+		if (rc == POS_ERR_NOT_FOUND || rc == POS_ERR_INVALID_FIELD)
+			return pos_error_set(err, POS_ERR_UNAVAILABLE, "path",
+					     "%s is not a readable directory", root);
+		if (err)
+			*err = oe;
+		return rc;
+	}
 	struct stat cst;
-	if (stat(cur, &cst) != 0 || !S_ISDIR(cst.st_mode))
+	if (fstatat(md.fd, "cur", &cst, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(cst.st_mode)) {
+		closedir(top);
+		pos_fsroot_close(&md);
 		return pos_error_set(err, POS_ERR_UNAVAILABLE, "path",
 				     "%s is not a Maildir (no cur/)", root);
+	}
 	struct listing l = {NULL, 0, 0};
-	enum pos_err rc = list_dir(root, "cur", &l);
+	rc = list_dir(&md, "cur", &l);
 	if (!rc)
-		rc = list_dir(root, "new", &l);
+		rc = list_dir(&md, "new", &l);
 	if (!rc && subfolders) {
-		DIR *d = opendir(root);
 		struct dirent *e;
-		while (!rc && d && (e = readdir(d))) {
+		while (!rc && (e = readdir(top))) {
 			if (e->d_name[0] != '.' || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 				continue;
 			char sub[512];
 			snprintf(sub, sizeof(sub), "%s/cur", e->d_name);
-			rc = list_dir(root, sub, &l);
+			rc = list_dir(&md, sub, &l);
 			snprintf(sub, sizeof(sub), "%s/new", e->d_name);
 			if (!rc)
-				rc = list_dir(root, sub, &l);
+				rc = list_dir(&md, sub, &l);
 		}
-		if (d)
-			closedir(d);
 	}
+	closedir(top);
 	if (rc) {
 		listing_free(&l);
+		pos_fsroot_close(&md);
 		return pos_error_set(err, rc, "path", "cannot list %s", root);
 	}
 	if (l.n)
@@ -218,7 +237,7 @@ static enum pos_err maildir_run(const json_t *config, const json_t *cursor,
 		}
 		char *data = NULL;
 		size_t len = 0;
-		enum pos_err frc = read_file(root, l.v[i].rel, &data, &len);
+		enum pos_err frc = read_file(&md, l.v[i].rel, &data, &len);
 		if (frc == POS_ERR_NOT_FOUND) {
 			/* moved (new/ to cur/) meanwhile: the next run sees it */
 			sink->progress(sink->ctx, i + 1, l.n);
@@ -264,6 +283,7 @@ static enum pos_err maildir_run(const json_t *config, const json_t *cursor,
 			sink->progress(sink->ctx, l.n, l.n);
 	}
 	listing_free(&l);
+	pos_fsroot_close(&md);
 	return rc;
 }
 
@@ -271,6 +291,7 @@ static const char *const no_secrets[] = {NULL};
 
 const struct pos_sync_adapter pos_sync_maildir = {
 	.kind = "maildir",
+	.files = true,
 	.secret_keys = no_secrets,
 	.validate = maildir_validate,
 	.run = maildir_run,

@@ -49,8 +49,7 @@ struct note_file {
 };
 
 struct walk {
-	char root[PATH_MAX];
-	size_t root_len;
+	struct pos_fsroot vault;  /* the notes folder; entries open beneath it */
 	long max_depth, max_files;
 	struct note_file *v;
 	size_t n, cap;
@@ -147,15 +146,23 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* rel is "" for the root, else "a/b" (no trailing slash). */
+/* rel is "" for the root, else "a/b" (no trailing slash). Every folder and
+ * note is opened beneath the vault's descriptor (sync/fsroot.h): symbolic
+ * links are skipped, never followed. */
 static enum pos_err walk_dir(struct walk *w, const char *rel, long depth)
 {
-	char dir[PATH_MAX];
-	int dn = snprintf(dir, sizeof(dir), "%s%s%s", w->root, *rel ? "/" : "", rel);
-	if (dn < 0 || (size_t)dn >= sizeof(dir))
-		return POS_OK;
-	DIR *d = opendir(dir);
+	int dfd = -1;
+	if (*rel) {
+		struct pos_error e;
+		pos_error_clear(&e);
+		pos_fsroot_open(&w->vault, rel, O_DIRECTORY, &dfd, &e);
+	} else {
+		dfd = openat(w->vault.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
 		if (w->sink->skip)
 			w->sink->skip(w->sink->ctx, *rel ? rel : ".",
 				      "folder cannot be read");
@@ -185,31 +192,21 @@ static enum pos_err walk_dir(struct walk *w, const char *rel, long depth)
 		}
 		nn++;
 	}
-	closedir(d);
 	if (nn > 1)
 		qsort(names, nn, sizeof(*names), cmp_name);
 	for (size_t i = 0; !rc && i < nn; i++) {
-		char child_rel[PATH_MAX], full[PATH_MAX];
+		char child_rel[PATH_MAX];
 		struct stat st;
 		int a = snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel,
 				 *rel ? "/" : "", names[i]);
-		int b = snprintf(full, sizeof(full), "%s/%s", w->root, child_rel);
-		if (a < 0 || b < 0 || (size_t)a >= sizeof(child_rel) ||
-		    (size_t)b >= sizeof(full) || lstat(full, &st) != 0)
+		if (a < 0 || (size_t)a >= sizeof(child_rel) ||
+		    fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (S_ISLNK(st.st_mode)) {
-			/* Only a regular file inside the vault. */
-			char real[PATH_MAX];
-			if (!ends_md(names[i]) || !realpath(full, real) ||
-			    strncmp(real, w->root, w->root_len) != 0 ||
-			    real[w->root_len] != '/' || stat(real, &st) != 0 ||
-			    !S_ISREG(st.st_mode)) {
-				if (w->sink->skip && ends_md(names[i]))
-					w->sink->skip(w->sink->ctx, child_rel,
-						      "symbolic link leading outside the "
-						      "folder or not to a file");
-				continue;
-			}
+			if (w->sink->skip && ends_md(names[i]))
+				w->sink->skip(w->sink->ctx, child_rel,
+					      "symbolic link: not followed");
+			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
 			if (depth + 1 < w->max_depth)
@@ -224,6 +221,7 @@ static enum pos_err walk_dir(struct walk *w, const char *rel, long depth)
 		}
 		rc = add_file(w, child_rel, &st);
 	}
+	closedir(d);
 	for (size_t i = 0; i < nn; i++)
 		pos_free(names[i]);
 	pos_free(names);
@@ -307,12 +305,21 @@ static bool on_link(const char *t, size_t n, void *ud)
 
 /* ---- one note ------------------------------------------------------------ */
 
-static enum pos_err read_note(const char *path, long max, struct pos_buf *b,
-			      const char **why)
+static enum pos_err read_note(const struct pos_fsroot *vault, const char *rel, long max,
+			      struct pos_buf *b, const char **why)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		*why = "cannot be opened";
+	int fd;
+	struct pos_error e;
+	struct stat st;
+	pos_error_clear(&e);
+	if (pos_fsroot_open(vault, rel, 0, &fd, &e)) {
+		*why = e.code == POS_ERR_FORBIDDEN ? "symbolic link: not followed"
+						   : "cannot be opened";
+		return POS_ERR_IO;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		*why = "not a regular file";
 		return POS_ERR_IO;
 	}
 	pos_buf_reset(b);
@@ -471,7 +478,7 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 			   struct pos_error *err)
 {
 	struct md_config cfg = {0};
-	struct walk w = {0};
+	struct walk w = {.vault = {-1}};
 	struct pos_buf text, content;
 	struct note_state *ns = NULL;
 	json_t *by_path = json_object(), *by_name = json_object();
@@ -487,13 +494,23 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	struct stat st;
-	if (!realpath(cfg.path, w.root) || stat(w.root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		rc = pos_error_set(err, POS_ERR_NOT_FOUND, "path",
-				   "the notes folder does not exist or is not a folder");
-		goto out;
+	{
+		DIR *top = NULL;
+		struct pos_error e;
+		pos_error_clear(&e);
+		if (pos_fsroot_opendir(sink->root, cfg.path, &top, &w.vault, &e)) {
+			if (e.code == POS_ERR_NOT_FOUND || e.code == POS_ERR_INVALID_FIELD) {
+				rc = pos_error_set(err, POS_ERR_NOT_FOUND, "path",
+						   "the notes folder does not exist or is not a folder");
+			} else {
+				rc = e.code;
+				if (err)
+					*err = e;
+			}
+			goto out;
+		}
+		closedir(top);
 	}
-	w.root_len = strlen(w.root);
 	w.max_depth = cfg.max_depth;
 	w.max_files = cfg.max_files;
 	w.sink = sink;
@@ -522,7 +539,7 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 	for (size_t i = 0; !rc && i < w.n; i++) {
 		const struct note_file *f = &w.v[i];
 		const json_t *prev = json_object_get(files_in, f->rel);
-		char path[PATH_MAX + 1], hash[33];
+		char hash[33];
 		const char *why = NULL;
 		const json_t *pl = json_object_get(prev, "l");
 		if (!full && json_is_array(pl) &&
@@ -532,8 +549,7 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 			json_object_set(files_out, f->rel, (json_t *)prev);
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/%s", w.root, f->rel);
-		if (read_note(path, cfg.max_file_bytes, &text, &why)) {
+		if (read_note(&w.vault, f->rel, cfg.max_file_bytes, &text, &why)) {
 			if (sink->skip)
 				sink->skip(sink->ctx, f->rel, why);
 			ns[i].out = json_array();
@@ -574,12 +590,10 @@ static enum pos_err md_run(const json_t *config, const json_t *cursor,
 	/* Pass 2: upsert what changed. */
 	for (size_t i = 0; !rc && i < w.n; i++) {
 		const struct note_file *f = &w.v[i];
-		char path[PATH_MAX + 1];
 		const char *why = NULL;
 		if (!ns[i].emit)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", w.root, f->rel);
-		if (read_note(path, cfg.max_file_bytes, &text, &why)) {
+		if (read_note(&w.vault, f->rel, cfg.max_file_bytes, &text, &why)) {
 			if (sink->skip)
 				sink->skip(sink->ctx, f->rel, why);
 			continue;
@@ -619,6 +633,7 @@ out:
 	for (size_t i = 0; i < w.n; i++)
 		pos_free(w.v[i].rel);
 	pos_free(w.v);
+	pos_fsroot_close(&w.vault);
 	pos_buf_free(&text);
 	pos_buf_free(&content);
 	json_decref(by_path);
@@ -630,6 +645,7 @@ out:
 
 const struct pos_sync_adapter pos_sync_markdown_dir = {
 	.kind = "markdown_dir",
+	.files = true,
 	.secret_keys = NULL,
 	.validate = md_validate,
 	.run = md_run,

@@ -2,7 +2,7 @@
  * mbox.c — the `mbox` kind: one mbox file (messages separated by lines
  * starting with "From "), read with mmap.
  *
- * Config: {"path": absolute file path, "max_body_bytes"?: 1024..1048576}.
+ * Config: {"path": file path (relative to the user's folder, sync/fsroot.h), "max_body_bytes"?: 1024..1048576}.
  * Cursor: {"offset": end of the last message processed, "size", "mtime",
  * "head": hash of the first min(4 KiB, offset) bytes, "tail": hash of the
  * min(4 KiB, offset) bytes before offset}.
@@ -67,10 +67,10 @@ static enum pos_err mbox_run(const json_t *config, const json_t *cursor, json_t 
 	size_t max_body;
 	pos_mail_max_body(config, &max_body);
 	pos_mail_init();
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pos_error_set(err, POS_ERR_UNAVAILABLE, "path", "cannot open %s: %s", path,
-				     strerror(errno));
+	int fd;
+	enum pos_err orc = pos_fsroot_open(sink->root, path, 0, &fd, err);
+	if (orc)
+		return orc;
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -191,6 +191,7 @@ static const char *const no_secrets[] = {NULL};
 
 const struct pos_sync_adapter pos_sync_mbox = {
 	.kind = "mbox",
+	.files = true,
 	.secret_keys = no_secrets,
 	.validate = mbox_validate,
 	.run = mbox_run,

@@ -17,6 +17,7 @@
 #include "base/uuid.h"
 #include "net/egress.h"
 #include "sync/mail.h"
+#include "sync/upload.h"
 
 #define JOBS_KEPT 64          /* finished jobs remembered for status */
 #define BACKOFF_BASE_S 60
@@ -107,8 +108,9 @@ json_t *pos_sync_full_config(struct pos_sync *s, const struct pos_sync_source *s
 static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
 				    const char *source_id, bool manual);
 
-enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
-			  bool scheduler, struct pos_sync **out, struct pos_error *err)
+enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc *mem,
+			       const struct pos_sync_opts *o, struct pos_sync **out,
+			       struct pos_error *err)
 {
 	*out = NULL;
 	if (sodium_init() < 0)
@@ -119,6 +121,12 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	s->store = store;
 	s->mem = *mem;
+	s->workers = o->workers ? o->workers : POS_SYNC_WORKERS_DEFAULT;
+	if (s->workers > POS_SYNC_WORKERS_MAX)
+		s->workers = POS_SYNC_WORKERS_MAX;
+	s->per_user = s->workers / 2 ? s->workers / 2 : 1;
+	s->run_timeout_us = (int64_t)(o->run_timeout_s ? o->run_timeout_s
+						     : POS_SYNC_RUN_TIMEOUT_DEFAULT) * 1000000;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
@@ -127,7 +135,12 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 		pos_sync_free(s);
 		return pos_error_set(err, rc, NULL, "cannot load the sync secrets key");
 	}
-	if (scheduler) {
+	if (o->scheduler) {
+		/* the queue holds what the scheduler hands over; more waits in s->jobs */
+		if ((rc = pos_pool_new(s->workers, (size_t)s->workers * 4, &s->pool))) {
+			pos_sync_free(s);
+			return pos_error_set(err, rc, NULL, "cannot start the sync workers");
+		}
 		s->has_scheduler = true;
 		if (pthread_create(&s->thread, NULL, pos_sync_scheduler_main, s) != 0) {
 			s->has_scheduler = false;
@@ -141,12 +154,11 @@ enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 	return POS_OK;
 }
 
-void pos_sync_set_file_root(struct pos_sync *s, const char *root)
+enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
+			  bool scheduler, struct pos_sync **out, struct pos_error *err)
 {
-	char real[PATH_MAX];
-	s->file_root[0] = '\0';
-	if (root && *root)
-		snprintf(s->file_root, sizeof(s->file_root), "%s", realpath(root, real) ? real : root);
+	struct pos_sync_opts o = {scheduler, 0, 0};
+	return pos_sync_new_opts(store, mem, &o, out, err);
 }
 
 enum pos_err pos_sync_set_egress(struct pos_sync *s, const char *allow,
@@ -161,22 +173,70 @@ enum pos_err pos_sync_set_egress(struct pos_sync *s, const char *allow,
 	return POS_OK;
 }
 
-/* A config "path" must resolve below the file root, when one is set. */
-static enum pos_err check_file_root(struct pos_sync *s, const json_t *config,
-				    struct pos_error *err)
+void pos_sync_set_file_root(struct pos_sync *s, const char *root)
 {
-	const char *path = json_string_value(json_object_get(config, "path"));
-	if (!s->file_root[0] || !path)
+	snprintf(s->file_root, sizeof(s->file_root), "%s", root ? root : "");
+}
+
+void pos_sync_set_data_dir(struct pos_sync *s, const char *data_dir)
+{
+	s->upload_dir[0] = '\0';
+	if (data_dir && *data_dir)
+		snprintf(s->upload_dir, sizeof(s->upload_dir), "%s/uploads", data_dir);
+}
+
+void pos_sync_set_operator(struct pos_sync *s, bool operator_mode)
+{
+	s->operator_mode = operator_mode;
+}
+
+bool pos_sync_config_is_upload(const json_t *config)
+{
+	return json_is_true(json_object_get(config, "upload"));
+}
+
+/*
+ * A file source's config.path: for API users relative to their folder
+ * (sync_file_root/<user id>/, or their upload folder), never absolute and
+ * without "..". The operator (CLI) may name any path.
+ */
+static enum pos_err check_file_path(struct pos_sync *s, const struct pos_sync_adapter *ad,
+				    const json_t *config, struct pos_error *err)
+{
+	if (!ad->files || s->operator_mode)
 		return POS_OK;
-	char real[PATH_MAX];
-	size_t n = strlen(s->file_root);
-	if (!realpath(path, real))
+	const char *path = json_string_value(json_object_get(config, "path"));
+	const json_t *up = json_object_get(config, "upload");
+	if (up && !json_is_boolean(up))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.upload",
+				     "config.upload must be true or false");
+	if (!json_is_true(up) && !s->file_root[0])
+		return pos_error_set(err, POS_ERR_FORBIDDEN, "config.path",
+				     "file sources by path are off on this server (sync_file_root "
+				     "is not set): upload the file with POST /api/sync/uploads");
+	if (!path || !pos_fsroot_rel_ok(path))
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
-				     "config.path does not exist");
-	if (strncmp(real, s->file_root, n) != 0 || (real[n] != '/' && real[n] != '\0'))
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "config.path",
-				     "config.path must be below the server's sync_file_root");
+				     "config.path must be relative to your folder "
+				     "(sync_file_root/<your user id>/), without \"..\"");
 	return POS_OK;
+}
+
+/* The folder a user's file source reads beneath (see check_file_path). */
+static enum pos_err file_root_of(struct pos_sync *s, const char *user_id, const json_t *config,
+				 struct pos_fsroot *out, struct pos_error *err)
+{
+	out->fd = -1;
+	if (pos_sync_config_is_upload(config)) {
+		if (!s->upload_dir[0])
+			return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+					     "uploads are not available here");
+		return pos_fsroot_open_user(s->upload_dir, user_id, true, out, err);
+	}
+	if (!s->file_root[0])
+		return pos_error_set(err, POS_ERR_FORBIDDEN, "config.path",
+				     "file sources by path are off on this server (sync_file_root "
+				     "is not set)");
+	return pos_fsroot_open_user(s->file_root, user_id, true, out, err);
 }
 
 void pos_sync_free(struct pos_sync *s)
@@ -191,6 +251,7 @@ void pos_sync_free(struct pos_sync *s)
 	pthread_mutex_unlock(&s->mu);
 	if (s->thread_started)
 		pthread_join(s->thread, NULL);
+	pos_pool_free(s->pool); /* runs see s->stop and return; queued ones end */
 	struct pos_sync_job *j = s->jobs;
 	while (j) {
 		struct pos_sync_job *next = j->next;
@@ -275,7 +336,7 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 				     "config must be at most 16 KiB");
 	enum pos_err rc = ad->validate ? ad->validate(config, err) : POS_OK;
 	if (!rc)
-		rc = check_file_root(s, config, err);
+		rc = check_file_path(s, ad, config, err);
 	if (rc) {
 		if (err && err->code == POS_OK)
 			pos_error_set(err, rc, "config", NULL);
@@ -363,6 +424,66 @@ enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
 	return POS_ERR_NOT_FOUND;
 }
 
+/* ---- uploads ---- */
+
+enum pos_err pos_sync_upload(struct pos_sync *s, struct pos_arena *a, const char *user_id,
+			     const char *kind, const char *name, const void *data, size_t len,
+			     struct pos_sync_source *out, struct pos_error *err)
+{
+	static const struct {
+		const char *what, *kind, *ext, *dflt;
+	} kinds[] = {
+		{"mbox", "mbox", ".mbox", "uploaded mbox"},
+		{"ics", "ics_file", ".ics", "uploaded calendar"},
+		{"markdown_zip", "markdown_dir", "", "uploaded notes"},
+	};
+	size_t k = 0;
+	while (k < sizeof(kinds) / sizeof(kinds[0]) && (!kind || strcmp(kind, kinds[k].what)))
+		k++;
+	if (k == sizeof(kinds) / sizeof(kinds[0]))
+		return pos_error_set(err, kind ? POS_ERR_INVALID_FIELD : POS_ERR_MISSING_FIELD, "kind",
+				     "kind must be mbox, ics or markdown_zip");
+	if (!s->upload_dir[0])
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "uploads are not available here");
+	if (len == 0)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "body", "the upload is empty");
+	if (name && (!*name || strlen(name) > POS_SYNC_NAME_MAX || has_control(name, strlen(name))))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "name",
+				     "name must be 1 to %d bytes without control characters",
+				     POS_SYNC_NAME_MAX);
+	struct pos_sync_source *list;
+	size_t n;
+	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	if (n >= POS_SYNC_SOURCES_MAX)
+		return pos_error_set(err, POS_ERR_CONFLICT, NULL,
+				     "at most %d sources per user", POS_SYNC_SOURCES_MAX);
+	char id[POS_UUID_SIZE], file[POS_UUID_SIZE + 8];
+	if (!pos_uuid_new_v7(id, pos_now_us()))
+		return pos_error_set(err, POS_ERR_INTERNAL, NULL, NULL);
+	snprintf(file, sizeof(file), "%s%s", id, kinds[k].ext);
+	struct pos_fsroot root;
+	if ((rc = pos_fsroot_open_user(s->upload_dir, user_id, true, &root, err)))
+		return rc;
+	size_t notes = 0;
+	if (!strcmp(kinds[k].what, "markdown_zip"))
+		rc = pos_upload_unzip(&root, file, data, len, &notes, err);
+	else
+		rc = pos_upload_write(&root, file, data, len, err);
+	pos_fsroot_close(&root);
+	if (rc)
+		return rc;
+	json_t *body = json_pack("{s:s,s:s,s:{s:s,s:b},s:i}", "kind", kinds[k].kind, "name",
+				 name ? name : kinds[k].dflt, "config", "path", file, "upload", 1,
+				 "interval_s", 0);
+	if (!body)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	rc = pos_sync_source_create(s, a, user_id, body, true, out, err);
+	json_decref(body);
+	return rc;
+}
+
 /* ---- jobs ---- */
 
 /* An active (queued or running) job of the source, under s->mu. */
@@ -390,12 +511,23 @@ static void trim_jobs(struct pos_sync *s)
 	}
 }
 
+/* Being deleted (now, or by its worker when its run stops); under s->mu.
+ * Such a source is gone as far as the API is concerned. */
 static bool deleting(struct pos_sync *s, const char *source_id)
 {
 	for (size_t i = 0; i < s->n_deleting; i++)
 		if (strcmp(s->deleting[i], source_id) == 0)
 			return true;
-	return false;
+	struct pos_sync_job *j = active_job(s, source_id);
+	return j && j->delete_after;
+}
+
+static bool hidden(struct pos_sync *s, const char *source_id)
+{
+	pthread_mutex_lock(&s->mu);
+	bool h = deleting(s, source_id);
+	pthread_mutex_unlock(&s->mu);
+	return h;
 }
 
 /* Queues a job for the source unless one is active; under s->mu. */
@@ -415,6 +547,7 @@ static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
 	}
 	snprintf(j->user_id, sizeof(j->user_id), "%s", user_id);
 	snprintf(j->source_id, sizeof(j->source_id), "%s", source_id);
+	j->owner = s;
 	j->state = POS_JOB_QUEUED;
 	j->manual = manual;
 	j->queued_at = now;
@@ -456,6 +589,8 @@ enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
 	} else {
 		rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
 	}
+	if (!rc && source_id && hidden(s, one.id))
+		rc = POS_ERR_NOT_FOUND;
 	if (rc) {
 		pos_arena_destroy(a);
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
@@ -482,21 +617,29 @@ enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
 	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
 }
 
-/* Waits until the source has no active job, cancelling it; under s->mu. */
-static void stop_source_jobs(struct pos_sync *s, const char *source_id)
+/* Removes the source (and, unless keep, its memories); no run is active. */
+static enum pos_err delete_now(struct pos_sync *s, const char *user_id, const char *id,
+			       bool keep_memories)
 {
-	for (;;) {
-		struct pos_sync_job *j = active_job(s, source_id);
-		if (!j)
-			return;
-		atomic_store(&j->cancel, true);
-		if (j->state == POS_JOB_QUEUED) {
-			j->state = POS_JOB_DONE;
-			snprintf(j->status, sizeof(j->status), "cancelled");
-			continue;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = POS_OK;
+	if (!keep_memories) {
+		struct pos_sync_ref *refs;
+		size_t n;
+		rc = s->store->ops->sync_refs_list(s->store, a, user_id, id, &refs, &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct pos_error e;
+			enum pos_err drc = pos_memory_delete(&s->mem, user_id, refs[i].id, &e);
+			if (drc && drc != POS_ERR_NOT_FOUND)
+				rc = drc;
 		}
-		pthread_cond_wait(&s->done, &s->mu);
 	}
+	if (!rc)
+		rc = s->store->ops->sync_source_delete(s->store, user_id, id);
+	pos_arena_destroy(a);
+	return rc;
 }
 
 enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
@@ -511,32 +654,39 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	struct pos_sync_source src;
 	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
-	if (rc) {
-		pos_arena_destroy(a);
+	pos_arena_destroy(a);
+	if (rc)
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
-	}
 	pthread_mutex_lock(&s->mu);
-	if (deleting(s, norm) || s->n_deleting == sizeof(s->deleting) / sizeof(s->deleting[0])) {
+	if (deleting(s, norm)) {
 		pthread_mutex_unlock(&s->mu);
-		pos_arena_destroy(a);
-		return pos_error_set(err, POS_ERR_CONFLICT, NULL, "the source is being deleted");
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "source not found");
+	}
+	struct pos_sync_job *j = active_job(s, norm);
+	if (j && !j->dispatched) {
+		/* only queued here: it never starts */
+		atomic_store(&j->cancel, true);
+		j->state = POS_JOB_DONE;
+		snprintf(j->status, sizeof(j->status), "cancelled");
+		j = NULL;
+	}
+	if (j) {
+		/* handed to a worker: cancel it and let the worker delete when
+		 * the run stops (no write of the run can follow the delete) */
+		atomic_store(&j->cancel, true);
+		j->delete_after = true;
+		j->keep_memories = keep_memories;
+		pthread_mutex_unlock(&s->mu);
+		return POS_OK;
+	}
+	if (s->n_deleting == sizeof(s->deleting) / sizeof(s->deleting[0])) {
+		pthread_mutex_unlock(&s->mu);
+		return pos_error_set(err, POS_ERR_RATE_LIMITED, NULL,
+				     "too many sources are being deleted; try again");
 	}
 	memcpy(s->deleting[s->n_deleting++], norm, POS_UUID_SIZE);
-	stop_source_jobs(s, norm);
 	pthread_mutex_unlock(&s->mu);
-	if (!keep_memories) {
-		struct pos_sync_ref *refs;
-		size_t n;
-		rc = s->store->ops->sync_refs_list(s->store, a, user_id, norm, &refs, &n);
-		for (size_t i = 0; !rc && i < n; i++) {
-			struct pos_error e;
-			enum pos_err drc = pos_memory_delete(&s->mem, user_id, refs[i].id, &e);
-			if (drc && drc != POS_ERR_NOT_FOUND)
-				rc = drc;
-		}
-	}
-	if (!rc)
-		rc = s->store->ops->sync_source_delete(s->store, user_id, norm);
+	rc = delete_now(s, user_id, norm, keep_memories);
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->n_deleting; i++)
 		if (strcmp(s->deleting[i], norm) == 0) {
@@ -545,7 +695,6 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 			break;
 		}
 	pthread_mutex_unlock(&s->mu);
-	pos_arena_destroy(a);
 	return rc ? pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL)
 		  : POS_OK;
 }
@@ -596,16 +745,22 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 		rc = rerr.code ? rerr.code : POS_ERR_CORRUPT;
 	if (!rc && src.cursor_json)
 		cursor = json_loads(src.cursor_json, 0, NULL);
+	/* File kinds read beneath the user's folder, opened afresh each run. */
+	struct pos_fsroot root = {-1};
+	bool confined = !rc && ad->files && !s->operator_mode;
+	if (confined)
+		rc = file_root_of(s, user_id, config, &root, &rerr);
 	if (!rc) {
 		src.status = "running";
 		src.error_message = NULL;
 		s->store->ops->sync_source_put(s->store, &src, false);
-		struct pos_sync_run_opts o = {job, progress, pctx};
+		struct pos_sync_run_opts o = {job, progress, pctx, confined ? &root : NULL};
 		rc = pos_sync_sink_run(s, ad, &src, config, cursor, &cursor_out, &o, rep, &rerr);
 	} else {
 		snprintf(rep->status, sizeof(rep->status), "error");
 		snprintf(rep->error, sizeof(rep->error), "%s", rerr.message);
 	}
+	pos_fsroot_close(&root);
 	json_decref(config);
 	json_decref(cursor);
 	int64_t now = pos_now_us();
@@ -701,59 +856,99 @@ static void queue_due(struct pos_sync *s)
 	pos_arena_destroy(a);
 }
 
-/* The oldest queued job, under s->mu. */
+/* Jobs of `user_id` handed to the pool and not done, under s->mu. */
+static unsigned user_busy(struct pos_sync *s, const char *user_id)
+{
+	unsigned n = 0;
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
+		if (j->dispatched && j->state != POS_JOB_DONE && strcmp(j->user_id, user_id) == 0)
+			n++;
+	return n;
+}
+
+/* The oldest queued job not yet handed over whose user is below the
+ * per-user share of the workers, under s->mu. */
 static struct pos_sync_job *next_queued(struct pos_sync *s)
 {
 	struct pos_sync_job *best = NULL;
 	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
-		if (j->state == POS_JOB_QUEUED)
+		if (j->state == POS_JOB_QUEUED && !j->dispatched &&
+		    user_busy(s, j->user_id) < s->per_user)
 			best = j; /* the list is newest first: the last one is oldest */
 	return best;
 }
 
-static void job_progress(void *ctx, uint64_t done, uint64_t total)
+/* One run on a pool worker. */
+static void run_job(struct pos_pool_job *pj, void *arg)
 {
-	(void)ctx;
-	(void)done;
-	(void)total;
+	struct pos_sync_job *j = arg;
+	struct pos_sync *s = j->owner;
+	struct pos_sync_report rep;
+	memset(&rep, 0, sizeof(rep));
+	pthread_mutex_lock(&s->mu);
+	bool run = !atomic_load(&j->cancel) && !s->stop && !pos_pool_job_cancelled(pj);
+	if (run) {
+		j->state = POS_JOB_RUNNING;
+		j->started_at = pos_now_us();
+		snprintf(j->status, sizeof(j->status), "running");
+		j->pj = pj;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (run) {
+		struct pos_error err;
+		pos_error_clear(&err);
+		pos_sync_run_source(s, j->user_id, j->source_id, j, NULL, NULL, &rep, &err);
+	} else {
+		snprintf(rep.status, sizeof(rep.status), "cancelled");
+	}
+	pthread_mutex_lock(&s->mu);
+	bool del = j->delete_after;
+	pthread_mutex_unlock(&s->mu);
+	if (del) {
+		enum pos_err rc = delete_now(s, j->user_id, j->source_id, j->keep_memories);
+		if (rc)
+			pos_warn("sync: removing a deleted source failed: %s", pos_strerror(rc));
+	}
+	pthread_mutex_lock(&s->mu);
+	j->pj = NULL;
+	j->finished_at = pos_now_us();
+	snprintf(j->status, sizeof(j->status), "%s", rep.status[0] ? rep.status : "error");
+	snprintf(j->error, sizeof(j->error), "%s", rep.error);
+	j->state = POS_JOB_DONE;
+	pthread_cond_broadcast(&s->done);
+	pthread_cond_broadcast(&s->wake); /* a worker is free: hand over more */
+	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * The scheduler only decides what runs: it queues due sources and hands
+ * queued jobs to the pool (as long as the pool takes them and the user is
+ * within its share); the runs happen on the pool's workers.
+ */
 void *pos_sync_scheduler_main(void *arg)
 {
 	struct pos_sync *s = arg;
 	int64_t last_scan = 0;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
-		struct pos_sync_job *j = next_queued(s);
-		if (!j) {
-			int64_t now = pos_mono_us();
-			if (now - last_scan >= 1000000) {
-				pthread_mutex_unlock(&s->mu);
-				queue_due(s);
-				last_scan = pos_mono_us();
-				pthread_mutex_lock(&s->mu);
-				continue;
-			}
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+		struct pos_sync_job *j;
+		while (!s->stop && (j = next_queued(s))) {
+			if (pos_pool_submit(s->pool, run_job, j, s->run_timeout_us, NULL))
+				break; /* the pool's queue is full: later */
+			j->dispatched = true;
+		}
+		int64_t now = pos_mono_us();
+		if (now - last_scan >= 1000000) {
+			pthread_mutex_unlock(&s->mu);
+			queue_due(s);
+			last_scan = pos_mono_us();
+			pthread_mutex_lock(&s->mu);
 			continue;
 		}
-		j->state = POS_JOB_RUNNING;
-		j->started_at = pos_now_us();
-		snprintf(j->status, sizeof(j->status), "running");
-		pthread_mutex_unlock(&s->mu);
-		struct pos_sync_report rep;
-		struct pos_error err;
-		pos_error_clear(&err);
-		pos_sync_run_source(s, j->user_id, j->source_id, j, job_progress, NULL, &rep, &err);
-		pthread_mutex_lock(&s->mu);
-		j->finished_at = pos_now_us();
-		snprintf(j->status, sizeof(j->status), "%s", rep.status[0] ? rep.status : "error");
-		snprintf(j->error, sizeof(j->error), "%s", rep.error);
-		j->state = POS_JOB_DONE;
-		pthread_cond_broadcast(&s->done);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -816,7 +1011,8 @@ enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
 	pos_jw_key(w, "sources");
 	pos_jw_arr(w);
 	for (size_t i = 0; i < n; i++)
-		pos_sync_source_json(s, w, &list[i]);
+		if (!hidden(s, list[i].id))
+			pos_sync_source_json(s, w, &list[i]);
 	pos_jw_arr_end(w);
 	pos_jw_obj_end(w);
 	return POS_OK;
@@ -851,6 +1047,8 @@ enum pos_err pos_sync_source_detail_json(struct pos_sync *s, struct pos_arena *a
 	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
 	if (rc)
 		return rc;
+	if (hidden(s, norm))
+		return POS_ERR_NOT_FOUND;
 	struct pos_sync_log *logs;
 	size_t n;
 	if ((rc = s->store->ops->sync_log_list(s->store, a, user_id, norm, 10, &logs, &n)))
@@ -922,6 +1120,8 @@ enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
 	pos_jw_arr(w);
 	for (size_t i = 0; i < n; i++) {
 		const struct pos_sync_source *src = &list[i];
+		if (hidden(s, src->id))
+			continue;
 		struct pos_sync_log *logs;
 		size_t nl = 0;
 		s->store->ops->sync_log_list(s->store, a, user_id, src->id, 1, &logs, &nl);

@@ -393,10 +393,18 @@ static enum pos_err flush(struct run *r)
 
 /* ---- the sink callbacks ---- */
 
+/* Past the run's deadline (sync_run_timeout)? */
+static bool run_expired(const struct run *r)
+{
+	return r->o->job && r->o->job->pj && pos_pool_job_expired(r->o->job->pj);
+}
+
 static bool sink_cancelled(void *ctx)
 {
 	struct run *r = ctx;
 	if (r->o->job && atomic_load(&r->o->job->cancel))
+		return true;
+	if (r->o->job && r->o->job->pj && pos_pool_job_should_stop(r->o->job->pj))
 		return true;
 	bool stop;
 	pthread_mutex_lock(&r->s->mu);
@@ -668,6 +676,7 @@ enum pos_err pos_sync_sink_run(struct pos_sync *s, const struct pos_sync_adapter
 		.complete = sink_complete,
 		.cancelled = sink_cancelled,
 		.egress = s->egress,
+		.root = o->root,
 	};
 	enum pos_err rc = POS_OK;
 	if (!r->ba || !r->errors)
@@ -682,10 +691,19 @@ enum pos_err pos_sync_sink_run(struct pos_sync *s, const struct pos_sync_adapter
 		if (err)
 			*err = r->ferr;
 	}
-	bool cancelled = sink_cancelled(r);
+	/* Out of time: an error of the run (kept: what was written so far). */
+	bool expired = run_expired(r) && !(r->o->job && atomic_load(&r->o->job->cancel));
+	if (expired) {
+		json_decref(*cursor_out);
+		*cursor_out = NULL;
+		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+				   "the run took longer than sync_run_timeout (%lld s) and was stopped",
+				   (long long)(s->run_timeout_us / 1000000));
+	}
+	bool cancelled = !expired && sink_cancelled(r);
 	if (!rc && r->complete && !cancelled)
 		rc = remove_unseen(r);
-	if (!cancelled) {
+	if (!cancelled && !expired) {
 		enum pos_err lrc = resolve_links(r);
 		if (!rc && lrc)
 			rc = pos_error_set(err, lrc, NULL, "linking items failed");
@@ -722,7 +740,7 @@ enum pos_err pos_sync_run_adapter(struct pos_sync *s, const struct pos_sync_adap
 				  struct pos_sync_report *rep, struct pos_error *err)
 {
 	memset(rep, 0, sizeof(*rep));
-	struct pos_sync_run_opts o = {NULL, NULL, NULL};
+	struct pos_sync_run_opts o = {NULL, NULL, NULL, NULL};
 	enum pos_err rc = pos_sync_sink_run(s, ad, src, config, cursor, cursor_out, &o, rep, err);
 	free(rep->errors_json);
 	rep->errors_json = NULL;

@@ -10,7 +10,8 @@
  * its own without a scheduler and runs a source on its own thread.
  *
  * Thread-safety: every function may be called from any thread. Runs happen
- * one at a time on the scheduler thread (or the caller's, pos_sync_run_now).
+ * on the worker pool (at most one per source at a time), or on the
+ * caller's thread (pos_sync_run_now).
  */
 #ifndef POS_SYNC_SYNC_H
 #define POS_SYNC_SYNC_H
@@ -41,22 +42,52 @@ const struct pos_sync_adapter *pos_sync_adapter_find(const char *kind);
 
 struct pos_sync;
 
+#define POS_SYNC_WORKERS_DEFAULT 4
+#define POS_SYNC_WORKERS_MAX 64
+#define POS_SYNC_RUN_TIMEOUT_DEFAULT 600 /* seconds */
+#define POS_SYNC_RUN_TIMEOUT_MAX 86400
+
+struct pos_sync_opts {
+	bool scheduler;          /* start the scheduler and the worker pool */
+	unsigned workers;        /* runs at once, 1..64 (0: default 4); one
+				  * user gets at most half of them (at least 1) */
+	unsigned run_timeout_s;  /* deadline of one run (0: default 600) */
+};
+
 /*
  * Makes the service over a store and memory service (borrowed for its
- * life). With `scheduler`, starts the thread that runs due and requested
- * syncs. Loads (or creates) the server key that seals secrets.
+ * life). With o->scheduler, starts the scheduler thread, which queues due
+ * and requested runs, and a pool of o->workers threads (jobs/pool.h) that
+ * run them, each with a deadline. Loads (or creates) the server key that
+ * seals secrets.
  */
+enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc *mem,
+			       const struct pos_sync_opts *o, struct pos_sync **out,
+			       struct pos_error *err);
+/* pos_sync_new_opts with the default workers and timeout. */
 enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 			  bool scheduler, struct pos_sync **out,
 			  struct pos_error *err);
-/* Restricts the "path" of sources made with pos_sync_source_create to
- * files below `root` (after resolving links); NULL or "": no restriction. */
+/*
+ * File sources (mbox, maildir, ics_file, markdown_dir) of a user read
+ * beneath `root`/<user id>/ (made 0700 on first use), their config.path
+ * relative to it, opened with openat2 on every run (sync/fsroot.h). NULL
+ * or "": file sources by path are refused (POS_ERR_FORBIDDEN); uploads
+ * still work. Call before the first run.
+ */
 void pos_sync_set_file_root(struct pos_sync *s, const char *root);
 /* Sets the egress allowlist (net/egress.h syntax) every network source is
  * held to; parsed here and owned by the service. POS_ERR_USAGE naming the
  * bad entry. Call before the first run. */
 enum pos_err pos_sync_set_egress(struct pos_sync *s, const char *allow,
 				 struct pos_error *err);
+/* Uploads are stored under `data_dir`/uploads/<user id>/ (0700, files
+ * 0600); sources with config.upload true read beneath that folder. */
+void pos_sync_set_data_dir(struct pos_sync *s, const char *data_dir);
+/* The operator's CLI: config.path may be any path, opened unconfined. */
+void pos_sync_set_operator(struct pos_sync *s, bool operator_mode);
+/* True when a source config reads from the user's upload folder. */
+bool pos_sync_config_is_upload(const json_t *config);
 /* Cancels a running sync, stops the scheduler, frees. NULL is fine. */
 void pos_sync_free(struct pos_sync *s);
 
@@ -69,13 +100,30 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 				    const char *user_id, const json_t *body,
 				    bool schedule, struct pos_sync_source *out,
 				    struct pos_error *err);
+/*
+ * Stores an upload of the user and makes it a source synced at once:
+ * `kind` "mbox" (an mbox file), "ics" (a calendar) or "markdown_zip" (a
+ * zip of Markdown notes, unpacked under caps: sync/upload.h), `name` the
+ * source's name (NULL: a default). The bytes go to <data>/uploads/<user
+ * id>/ (0600) and the source (kind mbox, ics_file or markdown_dir, config
+ * {"path": stored name, "upload": true}, manual only) reads them there.
+ * The caller checks the size cap (sync_upload_max). Errors: 422 for a bad
+ * kind, name or archive, 413 for a zip over its caps, 409 at the sources
+ * limit.
+ */
+enum pos_err pos_sync_upload(struct pos_sync *s, struct pos_arena *a, const char *user_id,
+			     const char *kind, const char *name, const void *data, size_t len,
+			     struct pos_sync_source *out, struct pos_error *err);
 /* Finds the user's source of `kind` whose config has "path" == path. */
 enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
 				       const char *user_id, const char *kind,
 				       const char *path, struct pos_sync_source *out);
 /*
- * Deletes a source: stops its running sync (waits for it), then keeps or
- * removes the memories it made. NOT_FOUND if it is not the user's.
+ * Deletes a source, keeping or removing the memories it made. Never waits
+ * for a run: a running sync is cancelled and the source disappears from
+ * the API at once; the run stops at its next check, writes nothing more,
+ * and its worker then removes the source (and memories). NOT_FOUND if it
+ * is not the user's.
  */
 enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 				    const char *id, bool keep_memories,

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "jobs/pool.h"
 #include "sync/sync.h"
 
 enum pos_job_state { POS_JOB_QUEUED, POS_JOB_RUNNING, POS_JOB_DONE };
@@ -25,6 +26,13 @@ struct pos_sync_job {
 	char error[256];
 	atomic_bool cancel;
 	atomic_uint_fast64_t done, total, added, updated, unchanged, removed, skipped;
+	struct pos_sync *owner;
+	bool dispatched;            /* handed to the pool; under s->mu */
+	bool delete_after;          /* the source was deleted meanwhile: the
+				     * worker removes it when the run stops */
+	bool keep_memories;         /* ... keeping its memories */
+	struct pos_pool_job *pj;    /* while running: deadline and cancel;
+				     * only the worker touches it */
 	struct pos_sync_job *next;
 };
 
@@ -40,7 +48,14 @@ struct pos_sync {
 	size_t n_deleting;
 	bool stop, has_scheduler, thread_started, startup_done;
 	pthread_t thread;
-	char file_root[4096];        /* "" = no restriction */
+	struct pos_pool *pool;       /* runs the jobs (with a scheduler) */
+	unsigned workers;            /* pool size */
+	unsigned per_user;           /* jobs of one user running at once */
+	int64_t run_timeout_us;      /* deadline of one run */
+	char file_root[4096];        /* users' folders are <file_root>/<user id>;
+				      * "" = file sources by path refused */
+	char upload_dir[4096];       /* <data>/uploads: <upload_dir>/<user id>/ */
+	bool operator_mode;          /* the CLI: paths unconfined */
 	struct pos_egress *egress;   /* owned; NULL = public addresses only */
 };
 
@@ -48,6 +63,7 @@ struct pos_sync_run_opts {
 	struct pos_sync_job *job;   /* NULL outside the scheduler */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *ctx;
+	const struct pos_fsroot *root; /* file kinds: confined root, or NULL */
 };
 
 /* The stored config with the secrets opened (new reference), or NULL. */

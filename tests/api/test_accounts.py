@@ -390,10 +390,15 @@ class QuotaTest(AccountsCase):
         os.makedirs(home, exist_ok=True)
         path = os.path.join(home, "inbox.mbox")
         open(path, "w").close()
-        body = {"kind": "mbox", "config": {"path": path}, "interval_s": 0}
+        body = {"kind": "mbox", "config": {"path": "inbox.mbox"}, "interval_s": 0}
         r = self.api.post("/api/sync/sources", body, token=u.token)
         self.assertEqual(r.status, 201, r.raw[:300])
         self.assert_quota(self.api.post("/api/sync/sources", body, token=u.token), "sources")
+        # an upload makes a source too: refused by the same quota
+        up = self.api.request("POST", "/api/sync/uploads?kind=ics", token=u.token,
+                              raw=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+                              headers={"Content-Type": "text/calendar"})
+        self.assert_quota(up, "sources")
         self.assertEqual(len(self.api.get("/api/sync/sources", token=u.token).json["sources"]), 1)
 
 

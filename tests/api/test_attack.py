@@ -272,12 +272,34 @@ class AttackTest(harness.ApiTestCase):
                     self.assert_error(r, r.status)
                     self.health_ok()
             # Far over any route's limit: 413, and the server keeps serving.
+            # (Sync uploads take up to 64 MiB: theirs is over that.)
+            big = (65 if path == "/api/sync/uploads" else 33) * 1024 * 1024
             with self.subTest(method=method, url=url, body="oversized"):
-                r = self.api.request(method, url, raw=b"{" + b" " * (33 * 1024 * 1024) + b"}",
+                r = self.api.request(method, url, raw=b"{" + b" " * big + b"}",
                                      token=self.a.token)
                 self.assert_error(r, 413, "body_too_large")
                 self.health_ok()
         self.a_is_intact()
+
+    # File sources (issue 12) ------------------------------------------------------
+
+    def test_file_sources_cannot_read_server_files(self):
+        """The server's own database (/proc/self/fd/N), system files, paths
+        out of the user's folder: refused when the source is made (403
+        without sync_file_root, 422 with it), nothing imported."""
+        before = self.api.get("/api/sync/sources", token=self.b.token).json["sources"]
+        for kind in ("mbox", "maildir", "ics_file", "markdown_dir"):
+            for path in ("/proc/self/fd/3", "/proc/self/fd/4", "/etc/passwd", "../../etc/passwd",
+                         "../" + (self.a.id or "x") + "/a.mbox", "/"):
+                with self.subTest(kind=kind, path=path):
+                    r = self.api.post("/api/sync/sources",
+                                      {"kind": kind, "config": {"path": path}, "interval_s": 0},
+                                      token=self.b.token)
+                    self.assertIn(r.status, (403, 422), r.raw[:300])
+                    self.assert_error(r, r.status)
+        self.assertEqual(self.api.get("/api/sync/sources", token=self.b.token).json["sources"],
+                         before)
+        self.health_ok()
 
     def test_fts5_syntax_in_queries(self):
         self.assertEqual(self.api.post("/api/memories/%s/share" % self.secret["id"],

@@ -21,11 +21,35 @@ PASSWORD = "s3cret-Imap-Pw"
 
 
 class SyncCase(harness.ApiTestCase):
+    """A server with a sync_file_root: each user's file sources are paths
+    relative to <root>/<user id>/ (folder() makes and returns it)."""
 
     @classmethod
     def setUpClass(cls):
         harness.require_local("sync reads local files and a local IMAP server")
+        cls.root = tempfile.mkdtemp(prefix="pos-root-")
+        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root,
+                          "PERSONALOS_EGRESS_ALLOW": "127.0.0.1"}
         super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def folder(self, u, *sub):
+        """The user's folder (or a path in it), created."""
+        d = os.path.join(self.root, u.id)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        p = os.path.join(d, *sub)
+        if sub:
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+        return p
+
+    def put(self, u, rel, src):
+        """Copies file `src` to `rel` in the user's folder; returns rel."""
+        shutil.copy(src, self.folder(u, rel))
+        return rel
 
     def create_source(self, token, kind, config, name=None, interval_s=0, status=201):
         body = {"kind": kind, "config": config, "interval_s": interval_s}
@@ -304,11 +328,12 @@ class SourceApiTest(SyncCase):
             ({"kind": "mbox"}, "config"),
             ({"kind": "mbox", "config": []}, "config"),
             ({"kind": "mbox", "config": {}}, "config.path"),
-            ({"kind": "mbox", "config": {"path": "rel/ative"}}, "config.path"),
-            ({"kind": "mbox", "config": {"path": "/x"}, "interval_s": 10}, "interval_s"),
-            ({"kind": "mbox", "config": {"path": "/x"}, "interval_s": "60"}, "interval_s"),
-            ({"kind": "mbox", "config": {"path": "/x"}, "name": "n" * 129}, "name"),
-            ({"kind": "mbox", "config": {"path": "/x", "max_body_bytes": 5}}, "config.max_body_bytes"),
+            ({"kind": "mbox", "config": {"path": "/abs/olute"}}, "config.path"),
+            ({"kind": "mbox", "config": {"path": "a/../../b"}}, "config.path"),
+            ({"kind": "mbox", "config": {"path": "x"}, "interval_s": 10}, "interval_s"),
+            ({"kind": "mbox", "config": {"path": "x"}, "interval_s": "60"}, "interval_s"),
+            ({"kind": "mbox", "config": {"path": "x"}, "name": "n" * 129}, "name"),
+            ({"kind": "mbox", "config": {"path": "x", "max_body_bytes": 5}}, "config.max_body_bytes"),
             ({"kind": "imap", "config": {"user": "u", "password": "p"}}, "config.host"),
             ({"kind": "imap", "config": {"host": "h", "password": "p"}}, "config.user"),
             ({"kind": "imap", "config": {"host": "h", "user": "u"}}, "config.password"),
@@ -327,8 +352,8 @@ class SourceApiTest(SyncCase):
 
     def test_isolation_and_auth(self):
         a, b = self.new_user(), self.new_user()
-        src = self.create_source(a.token, "mbox",
-                                 {"path": os.path.join(FIXTURES, "fixtures.mbox")})
+        src = self.create_source(a.token, "mbox", {"path": self.put(
+            a, "f.mbox", os.path.join(FIXTURES, "fixtures.mbox"))})
         self.wait_idle(a.token, src["id"])
         self.assertEqual(self.api.get("/api/sync/sources/" + src["id"], token=b.token).status, 404)
         self.assertEqual(self.api.delete("/api/sync/sources/" + src["id"], token=b.token).status, 404)
@@ -344,43 +369,29 @@ class SourceApiTest(SyncCase):
 
 
 class FileRootTest(SyncCase):
-    """With sync_file_root set, file sources must be below it."""
+    """File sources read only below the user's own folder."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="pos-root-")
-        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root}
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.root, ignore_errors=True)
-
-    def test_paths_outside_the_root_are_refused(self):
+    def test_paths_outside_the_folder_are_refused(self):
         u = self.new_user()
-        inside = os.path.join(self.root, "in.mbox")
-        shutil.copy(os.path.join(FIXTURES, "fixtures.mbox"), inside)
-        os.symlink(os.path.join(FIXTURES, "fixtures.mbox"), os.path.join(self.root, "link.mbox"))
-        for path in (os.path.join(FIXTURES, "fixtures.mbox"), os.path.join(self.root, "link.mbox"),
-                     self.root + "/../" + os.path.basename(self.root) + "x/in.mbox", "/etc/passwd"):
+        inside = self.put(u, "in.mbox", os.path.join(FIXTURES, "fixtures.mbox"))
+        for path in (os.path.join(FIXTURES, "fixtures.mbox"), self.folder(u, "in.mbox"),
+                     "../" + u.id + "/in.mbox", "/etc/passwd"):
             with self.subTest(path=path):
                 r = self.api.post("/api/sync/sources", {"kind": "mbox", "config": {"path": path}},
                                   token=u.token)
                 self.assert_error(r, 422, field="config.path")
         src = self.create_source(u.token, "mbox", {"path": inside})
         self.assertEqual(self.wait_idle(u.token, src["id"])["last_run"]["added"], 5)
+        self.assertEqual(os.stat(self.folder(u)).st_mode & 0o777, 0o700)
 
 
 class FileImportTest(SyncCase):
 
     def test_mbox_fixtures_skip_malformed_and_append_incrementally(self):
         u = self.new_user()
-        tmp = tempfile.mkdtemp(prefix="pos-mbox-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        path = os.path.join(tmp, "mail.mbox")
-        shutil.copy(os.path.join(FIXTURES, "fixtures.mbox"), path)
-        src = self.create_source(u.token, "mbox", {"path": path})
+        rel = self.put(u, "mail.mbox", os.path.join(FIXTURES, "fixtures.mbox"))
+        path = self.folder(u, rel)
+        src = self.create_source(u.token, "mbox", {"path": rel})
         s = self.wait_idle(u.token, src["id"])
         self.assertEqual(s["status"], "ok", s)
         self.assertEqual(s["last_run"]["added"], 5)
@@ -413,17 +424,14 @@ class FileImportTest(SyncCase):
 
     def test_schedule_jobs_and_delete_while_running(self):
         u = self.new_user()
-        tmp = tempfile.mkdtemp(prefix="pos-mbox-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        path = os.path.join(tmp, "big.mbox")
+        path = self.folder(u, "big.mbox")
         with open(path, "wb") as f:
             for i in range(6000):
                 f.write(b"From x Mon Nov  2 10:00:00 2026\n" +
                         message(10000 + i).replace(b"\r\n", b"\n") + b"\n")
         # an interval source: the next run is planned interval_s after the last
-        small = self.create_source(u.token, "mbox",
-                                   {"path": os.path.join(FIXTURES, "fixtures.mbox")},
-                                   interval_s=3600)
+        small = self.create_source(u.token, "mbox", {"path": self.put(
+            u, "small.mbox", os.path.join(FIXTURES, "fixtures.mbox"))}, interval_s=3600)
         s = self.wait_idle(u.token, small["id"])
         src = self.api.get("/api/sync/sources/" + small["id"], token=u.token).json
         last = src["last_sync_at"]
@@ -438,44 +446,45 @@ class FileImportTest(SyncCase):
         self.assertEqual(job["progress"]["added"], 5)
         # a big import, deleted at once with its memories: whatever the run
         # had written is gone and the source with it
-        big = self.create_source(u.token, "mbox", {"path": path})
+        big = self.create_source(u.token, "mbox", {"path": "big.mbox"})
         r = self.api.delete("/api/sync/sources/%s?keep_memories=false" % big["id"],
                             token=u.token)
         self.assertEqual(r.status, 204)
         self.assertEqual(self.api.get("/api/sync/sources/" + big["id"], token=u.token).status, 404)
+        # the delete did not wait: the run stops at its next check and its
+        # worker then removes what it had written
+        deadline = time.monotonic() + 60
+        while len(self.emails(u.token, "mbox")) != 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
         self.assertEqual(len(self.emails(u.token, "mbox")), 5)
         ids = [x["id"] for x in self.api.get("/api/sync/status", token=u.token).json["sources"]]
         self.assertEqual(ids, [small["id"]])
 
     def test_empty_and_missing_files(self):
         u = self.new_user()
-        tmp = tempfile.mkdtemp(prefix="pos-mbox-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        empty = os.path.join(tmp, "empty.mbox")
-        open(empty, "wb").close()
-        src = self.create_source(u.token, "mbox", {"path": empty})
+        open(self.folder(u, "sub", "empty.mbox"), "wb").close()
+        src = self.create_source(u.token, "mbox", {"path": "sub/empty.mbox"})
         s = self.wait_idle(u.token, src["id"])
         self.assertEqual((s["status"], s["last_run"]["added"]), ("ok", 0), s)
-        gone = self.create_source(u.token, "mbox", {"path": os.path.join(tmp, "nope.mbox")})
+        gone = self.create_source(u.token, "mbox", {"path": "sub/nope.mbox"})
         s = self.wait_idle(u.token, gone["id"])
         self.assertEqual(s["status"], "error", s)
         self.assertIn("nope.mbox", s["error_message"])
-        md = self.create_source(u.token, "maildir", {"path": tmp})
+        md = self.create_source(u.token, "maildir", {"path": "sub"})
         s = self.wait_idle(u.token, md["id"])
         self.assertEqual(s["status"], "error", s)
         self.assertIn("Maildir", s["error_message"])
 
     def test_maildir_fixtures(self):
         u = self.new_user()
-        md = tempfile.mkdtemp(prefix="pos-maildir-")
-        self.addCleanup(shutil.rmtree, md, True)
+        md = self.folder(u, "Mail", "x")[:-2]
         for d in ("cur", "new", "tmp"):
             os.mkdir(os.path.join(md, d))
         names = sorted(n for n in os.listdir(FIXTURES) if n.endswith(".eml"))
         for i, n in enumerate(names):
             shutil.copy(os.path.join(FIXTURES, n),
                         os.path.join(md, "cur", "%d.%s.host:2,S" % (1000 + i, n[:-4])))
-        src = self.create_source(u.token, "maildir", {"path": md})
+        src = self.create_source(u.token, "maildir", {"path": "Mail"})
         s = self.wait_idle(u.token, src["id"])
         self.assertEqual(s["status"], "ok", s)
         self.assertEqual(s["last_run"]["added"], len(names) - 1)
@@ -500,7 +509,7 @@ class FileImportTest(SyncCase):
         u = self.new_user()
         mbox = os.path.join(SHARED_EMAIL, "gmime_substring.mbox")
         if os.path.exists(mbox):
-            src = self.create_source(u.token, "mbox", {"path": os.path.abspath(mbox)})
+            src = self.create_source(u.token, "mbox", {"path": self.put(u, "shared.mbox", mbox)})
             s = self.wait_idle(u.token, src["id"])
             self.assertEqual(s["status"], "ok", s)
             self.assertGreaterEqual(s["last_run"]["added"], 1, s)
@@ -508,13 +517,12 @@ class FileImportTest(SyncCase):
                 self.assertIn("Hello world.", m["content"])
         emls = sorted(n for n in os.listdir(SHARED_EMAIL) if n.endswith(".eml"))
         if emls:
-            md = tempfile.mkdtemp(prefix="pos-maildir-")
-            self.addCleanup(shutil.rmtree, md, True)
+            md = self.folder(u, "SharedMail", "x")[:-2]
             for d in ("cur", "new", "tmp"):
                 os.mkdir(os.path.join(md, d))
             for i, n in enumerate(emls):
                 shutil.copy(os.path.join(SHARED_EMAIL, n), os.path.join(md, "cur", "%d.%s:2," % (i, n)))
-            src = self.create_source(u.token, "maildir", {"path": md})
+            src = self.create_source(u.token, "maildir", {"path": "SharedMail"})
             s = self.wait_idle(u.token, src["id"])
             self.assertEqual(s["status"], "ok", s)
             self.assertEqual(s["last_run"]["added"] + s["last_run"]["skipped"], len(emls), s)
@@ -546,7 +554,9 @@ class CliImportTest(unittest.TestCase):
         r = harness.run_cli(["import", "pigeon", mbox, "--data", data])
         self.assertEqual(r.returncode, 2)
         # the server sees the imported mail
-        with harness.Server(data_dir=data) as srv:
+        root = tempfile.mkdtemp(prefix="pos-root-")
+        self.addCleanup(shutil.rmtree, root, True)
+        with harness.Server(data_dir=data, env={"PERSONALOS_SYNC_FILE_ROOT": root}) as srv:
             api = harness.Api(srv.base_url)
             tok = api.login("imp@example.org", "correct horse battery staple")["access_token"]
             r = api.get("/api/memories?type=email&limit=50", token=tok)
@@ -554,10 +564,19 @@ class CliImportTest(unittest.TestCase):
             r = api.get("/api/memories/search?q=garden+party", token=tok)
             self.assertEqual(r.status, 200)
             self.assertTrue(any("garden" in h["content"] for h in r.json["memories"]), r.json)
-            # and through the server: the same source, nothing new
+            # through the server the CLI is an API user: an absolute path
+            # is refused, a path relative to the user's folder imported once
             r = harness.run_cli(["import", "mbox", mbox, "--server", srv.base_url, "--token", tok])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("0 added", r.stdout)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("relative", r.stderr)
+            uid = api.get("/api/auth/me", token=tok).json["id"]
+            os.makedirs(os.path.join(root, uid), exist_ok=True)
+            shutil.copy(mbox, os.path.join(root, uid, "in.mbox"))
+            for added in ("5 added", "0 added"):
+                r = harness.run_cli(["import", "mbox", "in.mbox", "--server", srv.base_url,
+                                     "--token", tok])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(added, r.stdout)
             api.close()
 
 

@@ -29,14 +29,32 @@ RUN_TIMEOUT = 60.0
 
 
 class SyncTestCase(ApiTestCase):
+    """File sources read below <sync_file_root>/<user id>/: self.tmp is
+    that folder, and create_source makes paths in it relative."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="pos-root-")
+        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root,
+                          "PERSONALOS_EGRESS_ALLOW": "127.0.0.1"}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
     def setUp(self):
         super().setUp()
         require_local("the server must read files and reach servers of this test")
         self.user = self.new_user()
-        self.tmp = tempfile.mkdtemp(prefix="pos-cal-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = os.path.join(self.root, self.user.id)
+        os.makedirs(self.tmp, mode=0o700, exist_ok=True)
 
     def create_source(self, kind, config, name=None):
+        p = config.get("path")
+        if p and p.startswith(self.tmp + "/"):
+            config = dict(config, path=os.path.relpath(p, self.tmp))
         r = self.api.post("/api/sync/sources",
                           {"kind": kind, "name": name or kind, "config": config,
                            "interval_s": 0}, token=self.user.token)

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pos_ics_window w = {0};
 	struct pos_error err;
 	struct count c = {0};
-	struct pos_sync_sink sink = {&c, up, NULL, skip, NULL, NULL, NULL, NULL};
+	struct pos_sync_sink sink = {&c, up, NULL, skip, NULL, NULL, NULL, NULL, NULL};
 	struct pos_ics_stats st = {0};
 	/* 2026 and a small instance cap keep runs fast. */
 	w.from_us = 1767225600LL * 1000000;

@@ -103,7 +103,9 @@ static void rec_init(struct recorder *r)
 	r->seen = json_object();
 	r->skips = json_array();
 	r->sink = (struct pos_sync_sink){r, rec_upsert, rec_remove, rec_skip,
-					 rec_progress, rec_complete, rec_cancelled, NULL};
+					 rec_progress, rec_complete, rec_cancelled,
+					 NULL /* egress: public addresses only */,
+					 NULL /* unconfined: the tests name absolute paths */};
 }
 
 /* Starts a new run: forgets the per-run counters, keeps the items. */

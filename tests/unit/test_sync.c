@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/arena.h"
 #include "base/clock.h"
 #include "base/uuid.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
+#include "sync/fsroot.h"
 #include "sync/mail.h"
 #include "sync/sync.h"
 
@@ -245,7 +247,7 @@ static enum pos_err scripted_run(const json_t *config, const json_t *cursor,
 	return POS_OK;
 }
 
-static const struct pos_sync_adapter scripted = {"test", NULL, NULL, scripted_run};
+static const struct pos_sync_adapter scripted = {"test", NULL, NULL, scripted_run, false};
 
 struct fx {
 	char dir[256];
@@ -474,11 +476,64 @@ static void test_sources_validate_and_seal(void **state)
 			 POS_ERR_NOT_FOUND);
 }
 
+/* sync/fsroot.c: relative paths only; links, "..", /proc never followed. */
+static void test_fsroot_confines(void **state)
+{
+	(void)state;
+	assert_true(pos_fsroot_rel_ok("a.mbox"));
+	assert_true(pos_fsroot_rel_ok("mail/a.mbox"));
+	const char *bad[] = {"", "/etc/passwd", "../x", "a/../../x", "./x", "a//b", "a/.",
+			     "a\nb", "/proc/self/fd/3"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(pos_fsroot_rel_ok(bad[i]));
+	const char *base = getenv("POS_TEST_TMP");
+	char dir[512], path[600], other[600];
+	if (base)
+		mkdir(base, 0700);
+	snprintf(dir, sizeof(dir), "%s/fsroot_XXXXXX", base ? base : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	struct pos_fsroot r;
+	struct pos_error e;
+	pos_error_clear(&e);
+	assert_int_equal(pos_fsroot_open_user(dir, "u1", true, &r, &e), POS_OK);
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/u1", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/u1/in.txt", dir);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("mine", fp);
+	fclose(fp);
+	snprintf(other, sizeof(other), "%s/secret.txt", dir);
+	fp = fopen(other, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/u1/link.txt", dir);
+	assert_int_equal(symlink(other, path), 0);
+	snprintf(path, sizeof(path), "%s/u1/proc", dir);
+	assert_int_equal(symlink("/proc/self/fd", path), 0);
+	int fd;
+	assert_int_equal(pos_fsroot_open(&r, "in.txt", 0, &fd, &e), POS_OK);
+	close(fd);
+	assert_int_equal(pos_fsroot_open(&r, "link.txt", 0, &fd, &e), POS_ERR_FORBIDDEN);
+	assert_int_equal(pos_fsroot_open(&r, "proc/3", 0, &fd, &e), POS_ERR_FORBIDDEN);
+	assert_int_equal(pos_fsroot_open(&r, "../secret.txt", 0, &fd, &e), POS_ERR_INVALID_FIELD);
+	assert_int_equal(pos_fsroot_open(&r, other, 0, &fd, &e), POS_ERR_INVALID_FIELD);
+	assert_int_equal(pos_fsroot_open(&r, "nope", 0, &fd, &e), POS_ERR_NOT_FOUND);
+	/* unconfined (the operator): any path */
+	assert_int_equal(pos_fsroot_open(NULL, other, 0, &fd, &e), POS_OK);
+	close(fd);
+	pos_fsroot_close(&r);
+	pos_fsroot_close(&r); /* twice is fine */
+}
+
 int main(void)
 {
 	pos_crypto_init();
 	pos_mail_init();
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fsroot_confines),
 		cmocka_unit_test(test_rfc2047_headers),
 		cmocka_unit_test(test_latin1_quoted_printable),
 		cmocka_unit_test(test_nested_multipart_prefers_plain),

@@ -28,10 +28,12 @@ const KINDS = {
   ics_url: { label: 'Calendar feed (ICS URL)', fields: [
     ['url', 'Feed URL', 'text', { required: true, placeholder: 'https://… or webcal://…' }],
   ] },
-  ics_file: { label: 'Calendar file (.ics)', fields: [['path', 'Path on the server', 'text', { required: true, placeholder: '/home/me/calendar.ics' }]] },
-  mbox: { label: 'Mail archive (mbox)', fields: [['path', 'Path on the server', 'text', { required: true }]] },
-  maildir: { label: 'Mail folder (Maildir)', fields: [['path', 'Path on the server', 'text', { required: true }]] },
-  markdown_dir: { label: 'Notes folder (Markdown)', fields: [['path', 'Path on the server', 'text', { required: true }]] },
+  // File kinds: a path relative to the user's folder on the server
+  // (sync_file_root/<user id>/, docs/SYNC.md); or upload the file.
+  ics_file: { label: 'Calendar file (.ics)', fields: [['path', 'Path in your folder on the server', 'text', { required: true, placeholder: 'calendar.ics' }]] },
+  mbox: { label: 'Mail archive (mbox)', fields: [['path', 'Path in your folder on the server', 'text', { required: true, placeholder: 'mail/archive.mbox' }]] },
+  maildir: { label: 'Mail folder (Maildir)', fields: [['path', 'Path in your folder on the server', 'text', { required: true, placeholder: 'Maildir' }]] },
+  markdown_dir: { label: 'Notes folder (Markdown)', fields: [['path', 'Path in your folder on the server', 'text', { required: true, placeholder: 'Notes' }]] },
 };
 const INTERVALS = [[0, 'manual only'], [900, 'every 15 minutes'], [3600, 'every hour'], [21600, 'every 6 hours'], [86400, 'every day'], [604800, 'every week']];
 
