@@ -18,6 +18,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/sentence.h"
 
 #define MAX_TERMS 32
 #define MAX_SENTENCES 5
@@ -129,24 +130,19 @@ static void trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-/* Collects the sentences of one memory as candidates. */
+/* Collects the sentences of one memory as candidates (base/sentence.h
+ * keeps "Dr. Ruiz", "3.5", "a.m." and URLs whole). */
 static size_t split_doc(const struct pos_llm_doc *d, size_t di, const struct term *t,
 			size_t nt, struct cand *out, size_t cap)
 {
-	size_t n = 0;
-	const char *p = d->text, *end = d->text + d->len;
-	while (p < end && n < cap) {
-		const char *s = p;
-		while (p < end && *p != '\n' &&
-		       !((*p == '.' || *p == '!' || *p == '?') &&
-			 (p + 1 == end || isspace((unsigned char)p[1]))))
-			p++;
-		if (p < end && *p != '\n')
-			p++; /* keep the full stop */
-		const char *cs = s;
-		size_t cl = (size_t)(p - s);
-		if (p < end)
-			p++;
+	size_t n = 0, pos = 0, start, next;
+	while (n < cap) {
+		size_t end = pos_sentence_next(d->text, d->len, pos, &start, &next);
+		if (end == start && next >= d->len)
+			break;
+		pos = next;
+		const char *cs = d->text + start;
+		size_t cl = end - start;
 		trim(&cs, &cl);
 		if (cl < 2)
 			continue;
