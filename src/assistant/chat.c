@@ -450,9 +450,13 @@ static enum pos_err save(struct pos_chat *c, const char *answer, size_t len,
 		rc = pos_buf_adds(&content, "User: ");
 	if (!rc)
 		rc = pos_buf_add(&content, c->message, msg_len);
-	if (!rc)
+	/* The offline responder only quotes the memories back: its answer
+	 * is no new knowledge, and kept as a memory it would flood search
+	 * with copies of them. The conversation's messages keep it. */
+	bool quote_only = pos_llm_builtin(as->llm);
+	if (!rc && !quote_only)
 		rc = pos_buf_adds(&content, "\n\nAssistant: ");
-	if (!rc)
+	if (!rc && !quote_only)
 		rc = pos_buf_add(&content, answer, alen);
 	if (!rc && json_object_set_new(body, "content",
 				       json_stringn(content.data, content.len)) != 0)

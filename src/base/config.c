@@ -101,6 +101,8 @@ static const struct opt options[] = {
 	 "layer boost weight: archive ranks lower (default 0.05)"},
 	{"search_boost_access", "PERSONALOS_SEARCH_BOOST_ACCESS", OPT_DOUBLE, 0, 10,
 	 "access-count boost weight (default 0.02)"},
+	{"search_min_similarity", "PERSONALOS_SEARCH_MIN_SIMILARITY", OPT_DOUBLE, 0, 1,
+	 "least cosine for a memory found by meaning alone (default 0.1)"},
 	/* web app */
 	{"web_root", "PERSONALOS_WEB_ROOT", OPT_PATH, 0, 0,
 	 "directory of the web app build served at / (default ./web/dist)"},
@@ -170,6 +172,7 @@ void pos_config_defaults(struct pos_config *c)
 	c->search_boost_importance = 0.05;
 	c->search_boost_layer = 0.05;
 	c->search_boost_access = 0.02;
+	c->search_min_similarity = 0.1;
 	snprintf(c->web_root, sizeof(c->web_root), "./web/dist");
 	c->rate_limit = true;
 	c->rl_ip_rate = 200;
@@ -296,6 +299,7 @@ enum pos_err pos_config_set(struct pos_config *c, const char *key,
 			: !strcmp(key, "search_recency_half_life_days") ? &c->search_recency_half_life_days
 			: !strcmp(key, "search_boost_importance") ? &c->search_boost_importance
 			: !strcmp(key, "search_boost_layer") ? &c->search_boost_layer
+			: !strcmp(key, "search_min_similarity") ? &c->search_min_similarity
 			: &c->search_boost_access;
 		*dst = d;
 		return POS_OK;

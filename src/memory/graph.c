@@ -157,11 +157,11 @@ static const char *type_name(int i) { return pos_mem_type_name((enum pos_mem_typ
 static const char *layer_name(int i) { return pos_mem_layer_name((enum pos_mem_layer)i); }
 
 enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
-				   const char *user_id, struct pos_jw *w,
+				   const char *user_id, bool hide_chat, struct pos_jw *w,
 				   struct pos_error *err)
 {
 	struct pos_memory_stats st;
-	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 366, 20, &st);
+	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 366, 20, hide_chat, &st);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_obj(w);

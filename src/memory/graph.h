@@ -34,7 +34,7 @@ void pos_graph_json(struct pos_jw *w, const struct pos_graph *g);
 
 /* Writes the stats object of GET /api/memories/stats. */
 enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
-				   const char *user_id, struct pos_jw *w,
+				   const char *user_id, bool hide_chat, struct pos_jw *w,
 				   struct pos_error *err);
 
 #endif

@@ -590,6 +590,7 @@ static const struct {
 	{"importance", POS_SORT_IMPORTANCE}, {"-importance_score", POS_SORT_IMPORTANCE},
 	{"accessed", POS_SORT_ACCESSED},  {"-last_accessed_at", POS_SORT_ACCESSED},
 	{"access_count", POS_SORT_ACCESS_COUNT}, {"-access_count", POS_SORT_ACCESS_COUNT},
+	{"captured", POS_SORT_CAPTURED},
 };
 
 static enum pos_err parse_uint(const char *v, const char *name, long long min,
@@ -601,6 +602,19 @@ static enum pos_err parse_uint(const char *v, const char *name, long long min,
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, name,
 				     "%s must be an integer >= %lld", name, min);
 	*out = n;
+	return POS_OK;
+}
+
+enum pos_err pos_memory_include_parse(const char *v, bool *hide_chat,
+				      struct pos_error *err)
+{
+	*hide_chat = true;
+	if (!v || !*v)
+		return POS_OK;
+	if (strcmp(v, "conversations") != 0)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "include",
+				     "include must be conversations");
+	*hide_chat = false;
 	return POS_OK;
 }
 
@@ -616,6 +630,7 @@ enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 	q->sort = POS_SORT_NEWEST;
 	q->limit = POS_LIST_LIMIT_DEFAULT;
 	const char *v;
+	enum pos_err rc;
 	if ((v = param(ctx, "type")) && *v && (q->type = pos_mem_type_parse(v)) < 0)
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "type", "unknown type");
 	if ((v = param(ctx, "layer")) && *v && (q->layer = pos_mem_layer_parse(v)) < 0)
@@ -644,11 +659,16 @@ enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 				break;
 		if (i == sizeof(sorts) / sizeof(sorts[0]))
 			return pos_error_set(err, POS_ERR_INVALID_FIELD, "sort",
-					     "sort must be newest, oldest, updated, importance, accessed or access_count");
+					     "sort must be newest, oldest, updated, importance, accessed, access_count or captured");
 		q->sort = sorts[i].sort;
 	}
+	/* The assistant's saved exchanges stay out of lists, search and stats
+	 * unless asked for (docs/ASSISTANT.md, "Conversations"). */
+	if ((rc = pos_memory_include_parse(param(ctx, "include"), &q->hide_chat, err)))
+		return rc;
+	if (q->type == POS_TYPE_CONVERSATION)
+		q->hide_chat = false;
 	long long n = 0;
-	enum pos_err rc;
 	if ((v = param(ctx, "limit"))) {
 		if ((rc = parse_uint(v, "limit", 1, &n, err)))
 			return rc;
