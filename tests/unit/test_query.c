@@ -268,7 +268,9 @@ static int run_case(const struct tcase *c)
 	int bad = 0;
 	assert_non_null(a);
 	pos_error_clear(&err);
-	enum pos_err rc = pos_query_parse(a, c->input, c->input_len, &q, &err);
+	/* "typing: 1" parses as search-as-you-type (POS_QUERY_TYPING) */
+	unsigned flags = case_get(c, "typing") ? POS_QUERY_TYPING : 0;
+	enum pos_err rc = pos_query_parse_ex(a, c->input, c->input_len, flags, &q, &err);
 
 	const char *want_err = case_get(c, "error");
 	if (want_err || rc != POS_OK) {
@@ -297,6 +299,9 @@ static int run_case(const struct tcase *c)
 	bad += check_time(c, "before", q.before);
 	if (case_get(c, "text"))
 		bad += check_field(c, "text", q.text);
+	bad += check_field(c, "prefix", q.prefix ? q.prefix : "");
+	join(got, sizeof(got), q.ignored, q.n_ignored);
+	bad += check_field(c, "ignored", got);
 	bad += check_fts(c, a, &q, "fts", false);
 	bad += check_fts(c, a, &q, "fts-stop", true);
 	pos_arena_destroy(a);
