@@ -885,10 +885,28 @@ static float idf_weight(void *ctx, const char *stem, size_t len)
  * rarity in the index (query side only, so stored vectors never go stale
  * when the statistics move).
  */
-static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
-				const char *user_id, const char *text, struct pos_vec *out,
-				bool *failed)
+/* Whether some query word is in the user's own index: for an encrypted
+ * user the shared vocabulary holds keyed tokens, not stems (their words
+ * are counted as their tokens, docs/ENCRYPTION.md). */
+static bool user_knows_a_word(struct pos_search *e, const char *user_id,
+			      const struct pos_query *pq)
 {
+	if (!e->store->ops->user_term_frequency)
+		return false;
+	for (size_t i = 0; i < pq->n_terms; i++) {
+		int64_t df = 0, docs = 0;
+		if (!e->store->ops->user_term_frequency(e->store, user_id, pq->terms[i], &df,
+							&docs) && df > 0)
+			return true;
+	}
+	return false;
+}
+
+static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
+				const char *user_id, const struct pos_query *pq,
+				struct pos_vec *out, bool *failed)
+{
+	const char *text = pq->text;
 	*failed = false;
 	bool known = true;
 	memset(out, 0, sizeof(*out));
@@ -922,7 +940,7 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 		/* The built-in embedder knows a word only from the index: a
 		 * query of words no memory holds (a typo, a nonsense word) is
 		 * hash noise, which must not find anything by "meaning". */
-		known = ctx.known || ctx.docs <= 0;
+		known = ctx.known || ctx.docs <= 0 || user_knows_a_word(e, user_id, pq);
 	}
 	if (!known)
 		return POS_OK;
@@ -1022,7 +1040,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		*degraded = true; /* the provider has not answered yet */
 	if (req->mode != POS_SEARCH_KEYWORD && vc && pq->text && *pq->text) {
 		bool failed;
-		if ((rc = embed_query(e, a, req->user_id, pq->text, &job.qv, &failed)))
+		if ((rc = embed_query(e, a, req->user_id, pq, &job.qv, &failed)))
 			return rc;
 		*degraded = failed;
 		job.filtered = has_filters(f);
