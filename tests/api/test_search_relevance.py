@@ -153,6 +153,28 @@ class RelevanceTest(harness.ApiTestCase):
                 self.assertEqual(sorted(ids(body)), sorted(made[m] for m in members))
 
 
+class FilterValuesTest(harness.ApiTestCase):
+    """GET /api/memories/filters: what the filters accept, for autocomplete."""
+
+    def test_filter_values_of_the_caller(self):
+        u, other = self.new_user(), self.new_user()
+        self.create_memory(u.token, "a", tags=["work", "home"], source="ics_file")
+        self.create_memory(u.token, "b", tags=["work"])
+        self.create_memory(other.token, "c", tags=["secret-tag"], source="vault")
+        self.api.post("/api/chat/message", {"message": "hello there"}, token=u.token)
+        r = self.api.get("/api/memories/filters", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        body = r.json
+        self.assertEqual(body["keys"], ["type", "layer", "tag", "source", "after", "before"])
+        self.assertIn("action", body["types"])
+        self.assertIn("archive", body["layers"])
+        self.assertEqual(body["sources"], {"ics_file": 1, "api": 1})  # no chat, no vault
+        self.assertIn("ics_file", body["source_aliases"]["calendar"])
+        self.assertIn("markdown_dir", body["source_aliases"]["notes"])
+        self.assertEqual(body["tags"], [{"tag": "work", "count": 2}, {"tag": "home", "count": 1}])
+        self.assert_error(self.api.get("/api/memories/filters"), 401)
+
+
 class ConversationsTest(harness.ApiTestCase):
     """The offline responder is on (no model configured)."""
 
