@@ -36,7 +36,7 @@
 /* pos_query_parse_ex flag: the query is being typed (search as you type). */
 #define POS_QUERY_TYPING 1u
 /* The word being typed matches as a prefix from this many bytes on. */
-#define POS_QUERY_PREFIX_MIN 2
+#define POS_QUERY_PREFIX_MIN 3
 
 struct pos_query {
 	/* Free words in the order typed, ASCII-lower-cased, duplicates removed.
