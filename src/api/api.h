@@ -42,6 +42,7 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_update(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_stats(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_filters(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_graph(struct pos_server *srv, struct pos_req *r);
 
 /* search.c */

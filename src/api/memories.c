@@ -262,8 +262,24 @@ void pos_api_memory_stats(struct pos_server *srv, struct pos_req *r)
 	pos_jw_init(&w, &b);
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_memory_stats_json(srv->store, r->arena, r->principal.user_id,
-						&w, &err);
+	bool hide_chat;
+	enum pos_err rc = pos_memory_include_parse(pos_req_param(r, "include"), &hide_chat, &err);
+	if (!rc)
+		rc = pos_memory_stats_json(srv->store, r->arena, r->principal.user_id,
+					   hide_chat, &w, &err);
+	reply_writer(r, &b, rc, &err);
+}
+
+void pos_api_memory_filters(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 4 * 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = pos_memory_filters_json(srv->store, r->arena, r->principal.user_id,
+						  &w, &err);
 	reply_writer(r, &b, rc, &err);
 }
 

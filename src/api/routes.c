@@ -38,6 +38,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/memories/bulk", pos_api_memory_bulk, BEARER, 32 * MiB),
 	ROUTE("GET", "/api/memories/search", pos_api_memory_search, BEARER, 0),
 	ROUTE("GET", "/api/memories/stats", pos_api_memory_stats, BEARER, 0),
+	ROUTE("GET", "/api/memories/filters", pos_api_memory_filters, BEARER, 0),
 	ROUTE("GET", "/api/memories/graph", pos_api_memory_graph, BEARER, 0),
 	ROUTE("GET", "/api/memories", pos_api_memory_list, BEARER, 0),
 	ROUTE("POST", "/api/memories", pos_api_memory_create, BEARER, 8 * MiB),

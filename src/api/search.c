@@ -84,6 +84,17 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 	}
 	req.limit = req.filters.limit;
 	req.offset = req.filters.offset;
+	/* prefix=1: the query is being typed (docs/SEARCH-QUERY.md) */
+	const char *pf = pos_req_param(r, "prefix");
+	if (pf && *pf) {
+		if (!strcmp(pf, "1") || !strcmp(pf, "true"))
+			req.typing = true;
+		else if (strcmp(pf, "0") != 0 && strcmp(pf, "false") != 0) {
+			pos_reply_err(r, POS_ERR_INVALID_FIELD, "prefix",
+				      "prefix must be true or false");
+			return;
+		}
+	}
 	const char *ex = pos_req_param(r, "explain");
 	bool explain = ex && (!strcmp(ex, "1") || !strcmp(ex, "true"));
 	/* sharing: include_shared=true adds memories shared with the caller */
@@ -126,6 +137,13 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 			       : req.mode == POS_SEARCH_SEMANTIC ? "semantic" : "hybrid");
 	pos_jw_key(&w, "took_ms");
 	pos_jw_double(&w, res.took_ms);
+	if (req.typing) {
+		pos_jw_key(&w, "ignored_filters");
+		pos_jw_arr(&w);
+		for (size_t i = 0; i < res.n_ignored; i++)
+			pos_jw_str(&w, res.ignored[i]);
+		pos_jw_arr_end(&w);
+	}
 	pos_jw_obj_end(&w);
 	if (w.rc) {
 		pos_buf_free(&b);

@@ -11,6 +11,7 @@
 
 #include "assistant/assistant.h"
 #include "assistant/memu.h"
+#include "assistant/timeq.h"
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -43,7 +44,13 @@ struct pos_chat {
 	size_t n_memu;
 	struct pos_llm_request req;
 	bool counted;               /* holds one of as->active */
+	int tz;                     /* the user's UTC offset, minutes */
+	bool timeq;                 /* the message asks about a time window */
+	struct pos_timeq window;
 };
+
+/* Dated memories added to a time question's context, at most. */
+#define TIMEQ_DOCS 10
 
 static bool blank(const char *s, size_t n)
 {
@@ -152,10 +159,27 @@ static enum pos_err retrieve(struct pos_chat *c, struct pos_error *err)
 {
 	struct pos_assistant *as = c->as;
 	unsigned want = as->cfg->chat_memories;
-	c->docs = pos_arena_zalloc(c->arena, (want + 1) * sizeof(*c->docs));
-	c->used = pos_arena_zalloc(c->arena, (want + 1) * sizeof(*c->used));
+	size_t cap = want + TIMEQ_DOCS + 1;
+	c->docs = pos_arena_zalloc(c->arena, cap * sizeof(*c->docs));
+	c->used = pos_arena_zalloc(c->arena, cap * sizeof(*c->used));
 	if (!c->docs || !c->used)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	enum pos_err rc;
+	if (c->timeq) {
+		/* A time question: what is dated in its window comes first,
+		 * by the date of the thing (docs/ASSISTANT.md). */
+		struct pos_memory *dm;
+		int64_t *whens;
+		size_t nd;
+		if ((rc = pos_timeq_collect(as->store, c->arena, c->user_id, c->tz, &c->window,
+					    TIMEQ_DOCS, &dm, &whens, &nd)))
+			return pos_error_set(err, rc, NULL, NULL);
+		for (size_t i = 0; i < nd; i++)
+			c->docs[c->n_docs++] = (struct pos_llm_doc){
+				.id = dm[i].id, .created_at = dm[i].created_at,
+				.text = dm[i].content, .len = dm[i].content_len,
+				.has_when = true, .when = whens[i]};
+	}
 	if (!want || blank(c->query, strlen(c->query)) || !as->mem->search)
 		return POS_OK;
 	struct pos_search_request req = {
@@ -170,19 +194,29 @@ static enum pos_err retrieve(struct pos_chat *c, struct pos_error *err)
 	struct pos_search_result res;
 	struct pos_error serr;
 	pos_error_clear(&serr);
-	enum pos_err rc = pos_search_run(as->mem->search, c->arena, &req, &res, &serr);
+	rc = pos_search_run(as->mem->search, c->arena, &req, &res, &serr);
 	if (rc == POS_ERR_INVALID_FIELD)
 		return POS_OK; /* nothing searchable in the message */
 	if (rc)
 		return pos_error_set(err, rc, NULL, "%s", serr.message);
-	for (size_t i = 0; i < res.n && c->n_docs < want; i++) {
+	size_t dated = c->n_docs;
+	for (size_t i = 0; i < res.n && c->n_docs < dated + want; i++) {
 		const struct pos_memory *m = &res.hits[i].memory;
 		if (!c->new_conv && m->thread && !strcmp(m->thread, c->conv.id) &&
 		    m->type == POS_TYPE_CONVERSATION)
 			continue;
+		bool dup = false;
+		for (size_t k = 0; k < dated && !dup; k++)
+			dup = !strcmp(c->docs[k].id, m->id);
+		if (dup)
+			continue;
+		/* dated by what it is about, not when it was written down */
+		int64_t when = m->type == POS_TYPE_CONVERSATION
+			? POS_TIME_NONE : pos_timeq_when(c->arena, m, c->tz);
 		c->docs[c->n_docs++] = (struct pos_llm_doc){
 			.id = m->id, .created_at = m->created_at,
-			.text = m->content, .len = m->content_len};
+			.text = m->content, .len = m->content_len,
+			.has_when = when != POS_TIME_NONE, .when = when};
 	}
 	return POS_OK;
 }
@@ -336,6 +370,8 @@ enum pos_err pos_chat_prepare(struct pos_assistant *as, const struct pos_chat_in
 	}
 	c->tier = user.privacy_tier ? user.privacy_tier : "local";
 	c->user_name = user.full_name;
+	c->tz = pos_timeq_tz(user.settings_json);
+	c->timeq = pos_timeq_window(c->message, pos_now_us(), c->tz, &c->window);
 	if (!pos_llm_builtin(as->llm) && !as->llm_local && !strcmp(c->tier, "local")) {
 		rc = pos_error_set(err, POS_ERR_PRIVACY_TIER, "privacy_tier",
 				   "your privacy tier is local, and the configured model (%s) "
@@ -401,7 +437,14 @@ enum pos_err pos_chat_prepare(struct pos_assistant *as, const struct pos_chat_in
 	c->req = (struct pos_llm_request){
 		.msgs = c->msgs, .n_msgs = c->n_msgs, .question = c->message,
 		.docs = c->docs, .n_docs = c->n_docs, .temperature = -1,
-		.cancel = &as->stopping};
+		.cancel = &as->stopping, .window = c->timeq,
+		.window_from = c->window.from, .window_to = c->window.to,
+		.window_label = c->window.label, .tz_offset_min = c->tz,
+		.cited = pos_arena_zalloc(a, c->n_docs + 1)};
+	if (!c->req.cited) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto fail;
+	}
 	*out = c;
 	return POS_OK;
 fail:
@@ -450,9 +493,13 @@ static enum pos_err save(struct pos_chat *c, const char *answer, size_t len,
 		rc = pos_buf_adds(&content, "User: ");
 	if (!rc)
 		rc = pos_buf_add(&content, c->message, msg_len);
-	if (!rc)
+	/* The offline responder only quotes the memories back: its answer
+	 * is no new knowledge, and kept as a memory it would flood search
+	 * with copies of them. The conversation's messages keep it. */
+	bool quote_only = pos_llm_builtin(as->llm);
+	if (!rc && !quote_only)
 		rc = pos_buf_adds(&content, "\n\nAssistant: ");
-	if (!rc)
+	if (!rc && !quote_only)
 		rc = pos_buf_add(&content, answer, alen);
 	if (!rc && json_object_set_new(body, "content",
 				       json_stringn(content.data, content.len)) != 0)
@@ -513,6 +560,15 @@ enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *c
 	if (rc) {
 		atomic_fetch_add(&as->chat_failures, 1);
 		return rc;
+	}
+	if (pos_llm_builtin(as->llm)) {
+		/* The offline responder quotes some of the memories: only
+		 * those count as used (its [n] number them). */
+		size_t k = 0;
+		for (size_t i = 0; i < c->n_used; i++)
+			if (c->req.cited[i])
+				c->used[k++] = c->used[i];
+		c->n_used = k;
 	}
 	const char *memory_id = NULL;
 	if ((rc = save(c, answer, len, &memory_id, err))) {

@@ -82,6 +82,17 @@ enum pos_err pos_extract_rules(struct pos_arena *a, const char *text, size_t len
 			       struct pos_extract_result *out);
 
 /*
+ * The first date (or "in 2 hours"-style instant) the text names, with the
+ * rules' date reading (docs/MEMORIZE.md) relative to `now_us` in the zone
+ * `tz_offset_min`, sentence by sentence, whether or not the sentence makes
+ * an item: "Bring the bike to the shop tomorrow." gives tomorrow. A time
+ * without a date does not count. POS_TIME_NONE when none (or out of
+ * memory). Used to date a memory by what it is about.
+ */
+int64_t pos_extract_first_date(struct pos_arena *a, const char *text, size_t len,
+			       int64_t now_us, int tz_offset_min);
+
+/*
  * The system prompt that asks a model to answer a JSON object
  * {"facts":[{"text"}], "tasks":[{"text","due"?}],
  *  "events":[{"text","start","end"?,"with"?}], "follow_ups":[{"text","due"?}]}

@@ -855,3 +855,49 @@ fail:
 	out->n = 0;
 	return rc;
 }
+
+int64_t pos_extract_first_date(struct pos_arena *a, const char *text, size_t len,
+			       int64_t now_us, int tz_offset_min)
+{
+	struct pos_rules_ctx c = {.a = a, .orig = text, .now_us = now_us};
+	if (!text)
+		return POS_TIME_NONE;
+	if (len > POS_EXTRACT_MAX_SCAN)
+		len = POS_EXTRACT_MAX_SCAN;
+	if (tz_offset_min > 18 * 60 || tz_offset_min < -18 * 60)
+		tz_offset_min = 0;
+	if (now_us < INT64_C(-2208988800000000))
+		now_us = INT64_C(-2208988800000000);
+	if (now_us > INT64_C(253402300799000000))
+		now_us = INT64_C(253402300799000000);
+	c.now_us = now_us;
+	c.tz_s = (int64_t)tz_offset_min * 60;
+	int64_t local = now_us / 1000000 - (now_us % 1000000 < 0) + c.tz_s;
+	c.today = local / 86400 - (local % 86400 < 0);
+	c.wday = (int)(((c.today % 7) + 11) % 7);
+	if (normalise(&c, text, len))
+		return POS_TIME_NONE;
+	/* sentence by sentence, as the extractor reads them */
+	for (size_t lo = 0, p = 0; lo < c.len;) {
+		size_t end;
+		if (p >= c.len) {
+			end = c.len;
+		} else if (c.n[p] == '\n' || c.n[p] == '!' || c.n[p] == '?' ||
+			   (c.n[p] == '.' && full_stop(&c, lo, p))) {
+			end = p;
+		} else {
+			p++;
+			continue;
+		}
+		struct pos_when w;
+		pos_extract_scan_when(&c, lo, end, &w);
+		if (w.has_date || w.has_abs) {
+			int64_t start, stop;
+			pos_extract_resolve(&c, &w, &start, &stop);
+			if (start != POS_TIME_NONE)
+				return start;
+		}
+		lo = p = end + 1;
+	}
+	return POS_TIME_NONE;
+}

@@ -2,6 +2,7 @@
  * auth.c — registration, login, token issue and verification.
  */
 #include "auth/auth.h"
+#include "auth/password_policy.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -320,17 +321,7 @@ bad:
 enum pos_err pos_auth_check_password(const char *pw, size_t len,
 				     struct pos_error *err)
 {
-	if (len > 1024)
-		return pos_error_set(err, POS_ERR_WEAK_PASSWORD, "password",
-				     "the password must be at most 1024 bytes");
-	size_t chars = 0;
-	for (size_t i = 0; i < len; i++)
-		if (((unsigned char)pw[i] & 0xc0) != 0x80)
-			chars++;
-	if (chars < 10)
-		return pos_error_set(err, POS_ERR_WEAK_PASSWORD, "password",
-				     "the password must have at least 10 characters");
-	return POS_OK;
+	return pos_password_policy_check(pw, len, NULL, err);
 }
 
 static void put64(unsigned char *p, int64_t v)

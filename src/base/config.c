@@ -174,6 +174,9 @@ static const struct pos_config_option options[] = {
 	OPT("search_boost_access", "PERSONALOS_SEARCH_BOOST_ACCESS", DOUBLE, 0, 10,
 	    search_boost_access, "0.02",
 	    "access-count boost weight (default 0.02)"),
+	OPT("search_min_similarity", "PERSONALOS_SEARCH_MIN_SIMILARITY", DOUBLE, 0, 1,
+	    search_min_similarity, "0.1",
+	    "least cosine for a memory found by meaning alone (default 0.1)"),
 	/* web app (docs/WEB.md) */
 	OPT_X("web_root", "PERSONALOS_WEB_ROOT", NULL, "--web", PATH, 0, 0, web_root,
 	      "./web/dist",

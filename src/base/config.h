@@ -61,6 +61,7 @@ struct pos_config {
 	double search_weight_keyword, search_weight_semantic, search_rrf_k;
 	double search_boost_recency, search_recency_half_life_days;
 	double search_boost_importance, search_boost_layer, search_boost_access;
+	double search_min_similarity; /* relevance cutoff, docs/SEARCH.md */
 	/* web app (see docs/WEB.md) */
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
 	char sync_file_root[PATH_MAX]; /* sync: users' file sources below <it>/<user id>/;

@@ -30,7 +30,7 @@ static const struct {
 	[POS_ERR_MEDIA_TYPE] = {415, "unsupported_media_type", "the body must be application/json"},
 	[POS_ERR_MISSING_FIELD] = {422, "missing_field", "a required field is missing"},
 	[POS_ERR_INVALID_FIELD] = {422, "invalid_field", "a field has an invalid value"},
-	[POS_ERR_WEAK_PASSWORD] = {422, "weak_password", "the password must have at least 10 characters"},
+	[POS_ERR_WEAK_PASSWORD] = {422, "weak_password", "the password is too short or too easy to guess"},
 	[POS_ERR_INVALID_EMAIL] = {422, "invalid_email", "not a valid email address"},
 	[POS_ERR_RATE_LIMITED] = {429, "rate_limited", "too many requests"},
 	[POS_ERR_UNAVAILABLE] = {503, "unavailable", "service unavailable"},

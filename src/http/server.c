@@ -882,6 +882,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	scfg.weights.importance = cfg->search_boost_importance;
 	scfg.weights.layer = cfg->search_boost_layer;
 	scfg.weights.access = cfg->search_boost_access;
+	scfg.min_similarity = cfg->search_min_similarity;
 	if ((rc = pos_search_new(srv->store, &scfg, &srv->search, err)))
 		goto fail;
 	srv->mem.store = srv->store;

@@ -6,10 +6,13 @@
  * question words it contains (a word matches when one is a prefix of the
  * other and they share at least four letters, a cheap stand-in for
  * stemming), and lists the best few, each dated and cited by the position of
- * its memory in the request ([1] is the first memory, as in
- * `memories_used`). When nothing matches it falls back to the first
- * sentence of the top memories; with no memories it says so. It always
- * states that no language model is configured.
+ * the memories it quotes ([1] is the first of them, as in
+ * `memories_used`, which the caller trims to those). When nothing matches
+ * it falls back to the first sentence of the top memories; with no
+ * memories it says so. A time question lists the memories dated in its
+ * window instead. Quoted text loses its Markdown; dates are the date a
+ * memory is about when known, in the user's zone. It tells the person the
+ * answer comes from their notes without a language model.
  */
 #include "llm/llm.h"
 
@@ -18,6 +21,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/sentence.h"
 
 #define MAX_TERMS 32
 #define MAX_SENTENCES 5
@@ -129,24 +133,19 @@ static void trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-/* Collects the sentences of one memory as candidates. */
+/* Collects the sentences of one memory as candidates (base/sentence.h
+ * keeps "Dr. Ruiz", "3.5", "a.m." and URLs whole). */
 static size_t split_doc(const struct pos_llm_doc *d, size_t di, const struct term *t,
 			size_t nt, struct cand *out, size_t cap)
 {
-	size_t n = 0;
-	const char *p = d->text, *end = d->text + d->len;
-	while (p < end && n < cap) {
-		const char *s = p;
-		while (p < end && *p != '\n' &&
-		       !((*p == '.' || *p == '!' || *p == '?') &&
-			 (p + 1 == end || isspace((unsigned char)p[1]))))
-			p++;
-		if (p < end && *p != '\n')
-			p++; /* keep the full stop */
-		const char *cs = s;
-		size_t cl = (size_t)(p - s);
-		if (p < end)
-			p++;
+	size_t n = 0, pos = 0, start, next;
+	while (n < cap) {
+		size_t end = pos_sentence_next(d->text, d->len, pos, &start, &next);
+		if (end == start && next >= d->len)
+			break;
+		pos = next;
+		const char *cs = d->text + start;
+		size_t cl = end - start;
 		trim(&cs, &cl);
 		if (cl < 2)
 			continue;
@@ -155,12 +154,122 @@ static size_t split_doc(const struct pos_llm_doc *d, size_t di, const struct ter
 	return n;
 }
 
-static enum pos_err add_line(struct pos_buf *b, const struct pos_llm_request *req,
-			     const struct cand *c)
+/* ---- Markdown, stripped from quoted text ---- */
+
+/* Copies a memory's text without Markdown markup: heading, list, quote
+ * and task-box markers at line starts; emphasis, code and strike marks;
+ * links and images reduced to their text. */
+static const char *strip_md(struct pos_arena *a, const char *s, size_t len, size_t *out_len)
 {
-	char date[40];
-	pos_time_format(req->docs[c->doc].created_at, date, sizeof(date));
-	date[10] = '\0'; /* the day is enough */
+	char *o = pos_arena_alloc(a, len + 1);
+	if (!o)
+		return NULL;
+	size_t n = 0;
+	bool line_start = true;
+	for (size_t i = 0; i < len;) {
+		if (line_start) {
+			size_t j = i;
+			while (j < len && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			size_t k = j;
+			while (k < len && (s[k] == '#' || s[k] == '>'))
+				k++;
+			if (k == j && k + 1 < len && (s[k] == '-' || s[k] == '*' || s[k] == '+') &&
+			    s[k + 1] == ' ')
+				k++;
+			else if (k == j) {
+				size_t d = k;
+				while (d < len && isdigit((unsigned char)s[d]))
+					d++;
+				if (d > k && d + 1 < len && (s[d] == '.' || s[d] == ')') && s[d + 1] == ' ')
+					k = d + 1;
+			}
+			while (k < len && s[k] == ' ')
+				k++;
+			if (k + 2 < len && s[k] == '[' && (s[k + 1] == ' ' || s[k + 1] == 'x' ||
+							   s[k + 1] == 'X') && s[k + 2] == ']')
+				k += 3; /* - [ ] task box */
+			while (k < len && s[k] == ' ')
+				k++;
+			if (k > j)
+				i = k;
+			line_start = false;
+			continue;
+		}
+		char c = s[i];
+		if (c == '\n') {
+			o[n++] = c;
+			i++;
+			line_start = true;
+			continue;
+		}
+		if ((c == '*' || c == '_' || c == '~') && i + 1 < len && s[i + 1] == c) {
+			i += 2; /* **bold**, __bold__, ~~strike~~ */
+			continue;
+		}
+		if (c == '`') {
+			i++;
+			continue;
+		}
+		if ((c == '[' || (c == '!' && i + 1 < len && s[i + 1] == '['))) {
+			/* [text](url) and ![alt](url): keep the text */
+			size_t t = i + (c == '!' ? 2 : 1);
+			const char *close = memchr(s + t, ']', len - t);
+			if (close && (size_t)(close - s) + 1 < len && close[1] == '(') {
+				const char *end = memchr(close + 2, ')', len - (size_t)(close + 2 - s));
+				if (end && !memchr(s + t, '\n', (size_t)(end - (s + t)))) {
+					size_t tl = (size_t)(close - (s + t));
+					memcpy(o + n, s + t, tl);
+					n += tl;
+					i = (size_t)(end - s) + 1;
+					continue;
+				}
+			}
+		}
+		o[n++] = c;
+		i++;
+	}
+	o[n] = '\0';
+	*out_len = n;
+	return o;
+}
+
+/* ---- dates ---- */
+
+static const char *const wdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+
+/* "2026-12-03 (Thu)", with " 10:00" when the time is not midnight, in the
+ * user's zone. */
+static void fmt_day(int64_t t, int tz_min, bool with_time, char *out, size_t cap)
+{
+	int64_t local = t + (int64_t)tz_min * 60 * 1000000;
+	char iso[POS_TIME_FMT_LEN];
+	pos_time_format(local, iso, sizeof(iso));
+	int64_t days = local / 86400000000LL - (local % 86400000000LL < 0);
+	const char *wd = wdays[((days % 7) + 11) % 7];
+	bool midnight = strncmp(iso + 11, "00:00", 5) == 0;
+	if (with_time && !midnight)
+		snprintf(out, cap, "%.10s (%s) %.5s", iso, wd, iso + 11);
+	else
+		snprintf(out, cap, "%.10s (%s)", iso, wd);
+}
+
+/* The citation number of doc `di`: its rank among the cited docs. */
+static size_t cite_no(const bool *cited, size_t di)
+{
+	size_t k = 0;
+	for (size_t i = 0; i <= di; i++)
+		k += cited[i];
+	return k;
+}
+
+static enum pos_err add_line(struct pos_buf *b, const struct pos_llm_request *req,
+			     const bool *cited, const struct cand *c)
+{
+	const struct pos_llm_doc *d = &req->docs[c->doc];
+	char date[48];
+	fmt_day(d->has_when ? d->when : d->created_at, req->tz_offset_min, d->has_when,
+		date, sizeof(date));
 	size_t n = pos_utf8_cut(c->s, c->len, SENTENCE_MAX);
 	enum pos_err rc = pos_buf_addf(b, "- %s: ", date);
 	if (!rc)
@@ -168,9 +277,12 @@ static enum pos_err add_line(struct pos_buf *b, const struct pos_llm_request *re
 	if (!rc && n < c->len)
 		rc = pos_buf_adds(b, "…");
 	if (!rc)
-		rc = pos_buf_addf(b, " [%zu]\n", c->doc + 1);
+		rc = pos_buf_addf(b, " [%zu]\n", cite_no(cited, c->doc));
 	return rc;
 }
+
+#define FOOTER "\nI answered from your notes directly, without a language model, " \
+	       "so these are their own words; the numbers in brackets point to the notes used."
 
 enum pos_err pos_llm_builtin_answer(struct pos_arena *a,
 				    const struct pos_llm_request *req,
@@ -178,15 +290,73 @@ enum pos_err pos_llm_builtin_answer(struct pos_arena *a,
 {
 	struct term terms[MAX_TERMS];
 	size_t nt = question_terms(req->question, terms);
-	struct cand cands[MAX_CANDIDATES];
+	/* Quote the memories without their Markdown. */
+	struct pos_llm_doc *docs = pos_arena_alloc(a, (req->n_docs + 1) * sizeof(*docs));
+	bool *cited = pos_arena_zalloc(a, req->n_docs + 1);
+	if (!docs || !cited)
+		return POS_ERR_NOMEM;
+	for (size_t i = 0; i < req->n_docs; i++) {
+		docs[i] = req->docs[i];
+		docs[i].text = strip_md(a, req->docs[i].text ? req->docs[i].text : "",
+					req->docs[i].len, &docs[i].len);
+		if (!docs[i].text)
+			return POS_ERR_NOMEM;
+	}
+	struct pos_llm_request r = *req;
+	r.docs = docs;
+	struct cand *cands = pos_arena_alloc(a, MAX_CANDIDATES * sizeof(*cands));
+	if (!cands)
+		return POS_ERR_NOMEM;
 	size_t nc = 0;
-	for (size_t i = 0; i < req->n_docs && nc < MAX_CANDIDATES; i++)
-		nc += split_doc(&req->docs[i], i, terms, nt, cands + nc, MAX_CANDIDATES - nc);
+	for (size_t i = 0; i < r.n_docs && nc < MAX_CANDIDATES; i++)
+		nc += split_doc(&docs[i], i, terms, nt, cands + nc, MAX_CANDIDATES - nc);
 
+	struct cand pick[MAX_SENTENCES > 12 ? MAX_SENTENCES : 12];
+	size_t np = 0;
+	struct pos_buf b;
+	pos_buf_init(&b, POS_LLM_ANSWER_MAX);
+	enum pos_err rc = POS_OK;
+	if (r.window) {
+		/* A time question: the memories dated in the window, soonest
+		 * first, each by its best sentence (the first when none
+		 * matches a word of the question). */
+		size_t cap = sizeof(pick) / sizeof(pick[0]);
+		for (size_t di = 0; di < r.n_docs && np < cap; di++) {
+			const struct pos_llm_doc *d = &docs[di];
+			if (!d->has_when || d->when < r.window_from || d->when >= r.window_to)
+				continue;
+			size_t best = nc;
+			for (size_t i = 0; i < nc; i++)
+				if (cands[i].doc == di &&
+				    (best == nc || cands[i].score > cands[best].score))
+					best = i;
+			if (best == nc)
+				continue;
+			pick[np++] = cands[best];
+			cited[di] = true;
+		}
+		for (size_t i = 1; i < np; i++) /* by date, stable */
+			for (size_t j = i; j > 0 && docs[pick[j].doc].when < docs[pick[j - 1].doc].when; j--) {
+				struct cand t = pick[j];
+				pick[j] = pick[j - 1];
+				pick[j - 1] = t;
+			}
+		const char *label = r.window_label ? r.window_label : "then";
+		if (np) {
+			rc = pos_buf_addf(&b, "Here is what your notes have for %s:\n\n", label);
+			for (size_t i = 0; i < np && !rc; i++)
+				rc = add_line(&b, &r, cited, &pick[i]);
+			if (!rc)
+				rc = pos_buf_adds(&b, FOOTER);
+		} else {
+			rc = pos_buf_addf(&b, "I found nothing in your notes dated %s. Events, tasks "
+					 "with a due date and notes that name a day show up here.",
+					 label);
+		}
+		goto done;
+	}
 	/* The best sentences: highest score first, then the better memory,
 	 * then earlier in it (a stable selection, at most MAX_SENTENCES). */
-	struct cand pick[MAX_SENTENCES];
-	size_t np = 0;
 	bool used[MAX_CANDIDATES] = {false};
 	while (np < MAX_SENTENCES) {
 		size_t best = nc;
@@ -199,22 +369,17 @@ enum pos_err pos_llm_builtin_answer(struct pos_arena *a,
 		used[best] = true;
 		pick[np++] = cands[best];
 	}
-	struct pos_buf b;
-	pos_buf_init(&b, POS_LLM_ANSWER_MAX);
-	if (np == 0 && req->n_docs) {
+	if (np == 0 && r.n_docs) {
 		/* Nothing matched word for word: the first sentence of the top
 		 * memories, which search ranked as closest in meaning. */
-		for (size_t d = 0; d < req->n_docs && np < 3; d++)
+		for (size_t d = 0; d < r.n_docs && np < 3; d++)
 			for (size_t i = 0; i < nc; i++)
 				if (cands[i].doc == d) {
 					pick[np++] = cands[i];
 					break;
 				}
 	}
-	enum pos_err rc;
 	if (np) {
-		rc = pos_buf_adds(&b, "No language model is configured, so here is what your "
-				 "memories say:\n\n");
 		/* Keep memory order, so the list reads like the search ranked it. */
 		for (size_t i = 1; i < np; i++)
 			for (size_t j = i; j > 0 && pick[j].doc < pick[j - 1].doc; j--) {
@@ -222,20 +387,25 @@ enum pos_err pos_llm_builtin_answer(struct pos_arena *a,
 				pick[j] = pick[j - 1];
 				pick[j - 1] = t;
 			}
+		for (size_t i = 0; i < np; i++)
+			cited[pick[i].doc] = true;
+		rc = pos_buf_adds(&b, "Here is what your notes say:\n\n");
 		for (size_t i = 0; i < np && !rc; i++)
-			rc = add_line(&b, req, &pick[i]);
+			rc = add_line(&b, &r, cited, &pick[i]);
 		if (!rc)
-			rc = pos_buf_adds(&b, "\nNumbers in brackets point to the memories used. "
-				 "Configure a language model (llm_url) for written answers.");
+			rc = pos_buf_adds(&b, FOOTER);
 	} else {
-		rc = pos_buf_adds(&b, "No language model is configured, and none of your "
-				 "memories match that. Try other words, or add a memory "
-				 "about it first.");
+		rc = pos_buf_adds(&b, "I could not find anything about that in your notes. Try "
+				 "other words, or add a note about it first.");
 	}
+done:
 	if (rc) {
 		pos_buf_free(&b);
 		return POS_ERR_NOMEM;
 	}
+	if (req->cited)
+		for (size_t i = 0; i < req->n_docs; i++)
+			req->cited[i] = cited[i];
 	char *s = pos_arena_strndup(a, b.data, b.len);
 	size_t n = b.len;
 	pos_buf_free(&b);

@@ -7,8 +7,11 @@
  *    Server-Sent Events ("data: {...}" chunks, then "data: [DONE]") or not;
  *  - "builtin": the offline responder, used when no provider is configured.
  *    It answers from the retrieved memories given in the request: the
- *    sentences that best match the question, dated, each citing its memory
- *    as [n], and it says plainly that no language model is configured.
+ *    sentences that best match the question (for a time question, the
+ *    memories dated in its window, soonest first), dated by what they are
+ *    about, Markdown stripped, each citing its memory as [n] where n counts
+ *    only the memories it quotes; and it tells the person that the answer
+ *    is drawn from their notes without a language model.
  *
  * Failures (the reason never holds prompt text, answers or the API key):
  *  - POS_ERR_UNAVAILABLE: cannot connect, timed out, HTTP 5xx or 429;
@@ -54,6 +57,8 @@ struct pos_llm_doc {
 	int64_t created_at;     /* microseconds */
 	const char *text;
 	size_t len;
+	bool has_when;          /* `when` is set: */
+	int64_t when;           /* what it is about: event start, due date, a date in it */
 };
 
 struct pos_llm_request {
@@ -66,6 +71,15 @@ struct pos_llm_request {
 	unsigned max_tokens;    /* 0: the provider's default */
 	bool json;              /* ask for a JSON object answer */
 	const atomic_bool *cancel; /* optional: set = stop now */
+	/* builtin: a time question's window [window_from, window_to), named
+	 * window_label ("tomorrow"); dates are shown in the user's zone. */
+	bool window;
+	int64_t window_from, window_to;
+	const char *window_label;
+	int tz_offset_min;
+	/* builtin, optional: n_docs flags, set for each memory the answer
+	 * quotes (its [n] counts only those, in order). */
+	unsigned char *cited;
 };
 
 /* Receives each piece of the answer as it arrives. Return false to stop

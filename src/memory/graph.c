@@ -157,11 +157,11 @@ static const char *type_name(int i) { return pos_mem_type_name((enum pos_mem_typ
 static const char *layer_name(int i) { return pos_mem_layer_name((enum pos_mem_layer)i); }
 
 enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
-				   const char *user_id, struct pos_jw *w,
+				   const char *user_id, bool hide_chat, struct pos_jw *w,
 				   struct pos_error *err)
 {
 	struct pos_memory_stats st;
-	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 366, 20, &st);
+	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 366, 20, hide_chat, &st);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_obj(w);
@@ -180,6 +180,47 @@ enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
 	pos_jw_double(w, st.importance_avg);
 	pos_jw_ktime(w, "oldest_memory_at", st.oldest);
 	pos_jw_ktime(w, "newest_memory_at", st.newest);
+	pos_jw_obj_end(w);
+	return w->rc;
+}
+
+enum pos_err pos_memory_filters_json(struct pos_store *s, struct pos_arena *a,
+				     const char *user_id, struct pos_jw *w,
+				     struct pos_error *err)
+{
+	struct pos_memory_stats st;
+	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 0, POS_FILTER_TAGS_MAX, true, &st);
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	pos_jw_obj(w);
+	pos_jw_key(w, "keys");
+	pos_jw_arr(w);
+	static const char *const keys[] = {"type", "layer", "tag", "source", "after", "before"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		pos_jw_str(w, keys[i]);
+	pos_jw_arr_end(w);
+	pos_jw_key(w, "types");
+	pos_jw_arr(w);
+	for (int i = 0; i < POS_TYPE__COUNT; i++)
+		pos_jw_str(w, type_name(i));
+	pos_jw_arr_end(w);
+	pos_jw_key(w, "layers");
+	pos_jw_arr(w);
+	for (int i = 0; i < POS_LAYER__COUNT; i++)
+		pos_jw_str(w, layer_name(i));
+	pos_jw_arr_end(w);
+	pos_jw_key(w, "sources");
+	pos_jw_raw(w, st.by_source_json, strlen(st.by_source_json));
+	pos_jw_key(w, "source_aliases");
+	pos_jw_obj(w);
+	for (size_t i = 0; pos_source_aliases[i]; i++) {
+		const char *members = pos_source_alias_json(pos_source_aliases[i]);
+		pos_jw_key(w, pos_source_aliases[i]);
+		pos_jw_raw(w, members, strlen(members));
+	}
+	pos_jw_obj_end(w);
+	pos_jw_key(w, "tags");
+	pos_jw_raw(w, st.top_tags_json, strlen(st.top_tags_json));
 	pos_jw_obj_end(w);
 	return w->rc;
 }

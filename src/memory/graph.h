@@ -32,9 +32,22 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 			      struct pos_graph *out, struct pos_error *err);
 void pos_graph_json(struct pos_jw *w, const struct pos_graph *g);
 
+/*
+ * Writes the object of GET /api/memories/filters: what the filters of the
+ * query language accept, for autocomplete — the keys, the types and
+ * layers, the user's sources with counts, the source aliases with their
+ * members, and the user's POS_FILTER_TAGS_MAX most used tags with counts
+ * (none for an encrypted user: tags are sealed). The assistant's saved
+ * exchanges are not counted.
+ */
+#define POS_FILTER_TAGS_MAX 200
+enum pos_err pos_memory_filters_json(struct pos_store *s, struct pos_arena *a,
+				     const char *user_id, struct pos_jw *w,
+				     struct pos_error *err);
+
 /* Writes the stats object of GET /api/memories/stats. */
 enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
-				   const char *user_id, struct pos_jw *w,
+				   const char *user_id, bool hide_chat, struct pos_jw *w,
 				   struct pos_error *err);
 
 #endif

@@ -347,6 +347,31 @@ static enum pos_err thread_context(const struct pos_memsvc *svc, struct pos_aren
 	return POS_OK;
 }
 
+/*
+ * The task fields of an `action` memory's metadata (docs/ASSISTANT.md,
+ * "Tasks"): `completed` a boolean, `due` an RFC 3339 time or a date
+ * YYYY-MM-DD; either may be null or absent.
+ */
+static enum pos_err check_task_metadata(struct ctx *c, const char *metadata_json)
+{
+	json_t *md = json_loads(metadata_json ? metadata_json : "{}", 0, NULL);
+	enum pos_err rc = POS_OK;
+	json_t *v;
+	if (json_is_object(md)) {
+		if ((v = json_object_get(md, "completed")) && !json_is_null(v) && !json_is_boolean(v))
+			rc = fail(c, POS_ERR_INVALID_FIELD, "metadata.completed",
+				  "metadata.completed of a task must be true or false");
+		int64_t t;
+		if (!rc && (v = json_object_get(md, "due")) && !json_is_null(v) &&
+		    (!json_is_string(v) ||
+		     !pos_time_parse(json_string_value(v), json_string_length(v), true, &t)))
+			rc = fail(c, POS_ERR_INVALID_FIELD, "metadata.due",
+				  "metadata.due of a task must be an RFC 3339 time or a date YYYY-MM-DD");
+	}
+	json_decref(md);
+	return rc;
+}
+
 static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 				const json_t *o, int64_t now,
 				struct pos_memory *m)
@@ -364,6 +389,8 @@ static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 	m->last_accessed_at = POS_TIME_NONE;
 	unsigned set;
 	enum pos_err rc = validate(c, o, true, m, &set);
+	if (!rc && m->type == POS_TYPE_ACTION)
+		rc = check_task_metadata(c, m->metadata_json);
 	if (rc)
 		return rc;
 	if (!pos_uuid_new_v7(m->id, now))
@@ -487,6 +514,25 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 	memset(&p, 0, sizeof(p));
 	struct ctx c = {a, err, -1};
 	enum pos_err rc = validate(&c, body, false, &p.v, &p.set);
+	if (!rc && (p.set & (POS_PATCH_METADATA | POS_PATCH_TYPE))) {
+		/* the task fields hold for what the memory will be */
+		struct pos_memory cur;
+		bool action = (p.set & POS_PATCH_TYPE) && p.v.type == POS_TYPE_ACTION;
+		const char *md = (p.set & POS_PATCH_METADATA) ? p.v.metadata_json : NULL;
+		if (!(p.set & POS_PATCH_TYPE) || !md) {
+			rc = s->ops->memory_get(s, a, user_id, norm, false, 0, &cur);
+			if (rc == POS_ERR_NOT_FOUND)
+				return pos_error_set(err, rc, NULL, "memory not found");
+			if (rc)
+				return pos_error_set(err, rc, NULL, NULL);
+			if (!(p.set & POS_PATCH_TYPE))
+				action = cur.type == POS_TYPE_ACTION;
+			if (!md)
+				md = cur.metadata_json;
+		}
+		if (action)
+			rc = check_task_metadata(&c, md);
+	}
 	if (rc)
 		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
 	if ((p.set & POS_PATCH_CONTENT) && svc->search) {
@@ -590,6 +636,7 @@ static const struct {
 	{"importance", POS_SORT_IMPORTANCE}, {"-importance_score", POS_SORT_IMPORTANCE},
 	{"accessed", POS_SORT_ACCESSED},  {"-last_accessed_at", POS_SORT_ACCESSED},
 	{"access_count", POS_SORT_ACCESS_COUNT}, {"-access_count", POS_SORT_ACCESS_COUNT},
+	{"captured", POS_SORT_CAPTURED},
 };
 
 static enum pos_err parse_uint(const char *v, const char *name, long long min,
@@ -601,6 +648,19 @@ static enum pos_err parse_uint(const char *v, const char *name, long long min,
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, name,
 				     "%s must be an integer >= %lld", name, min);
 	*out = n;
+	return POS_OK;
+}
+
+enum pos_err pos_memory_include_parse(const char *v, bool *hide_chat,
+				      struct pos_error *err)
+{
+	*hide_chat = true;
+	if (!v || !*v)
+		return POS_OK;
+	if (strcmp(v, "conversations") != 0)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "include",
+				     "include must be conversations");
+	*hide_chat = false;
 	return POS_OK;
 }
 
@@ -616,6 +676,7 @@ enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 	q->sort = POS_SORT_NEWEST;
 	q->limit = POS_LIST_LIMIT_DEFAULT;
 	const char *v;
+	enum pos_err rc;
 	if ((v = param(ctx, "type")) && *v && (q->type = pos_mem_type_parse(v)) < 0)
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "type", "unknown type");
 	if ((v = param(ctx, "layer")) && *v && (q->layer = pos_mem_layer_parse(v)) < 0)
@@ -644,11 +705,16 @@ enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 				break;
 		if (i == sizeof(sorts) / sizeof(sorts[0]))
 			return pos_error_set(err, POS_ERR_INVALID_FIELD, "sort",
-					     "sort must be newest, oldest, updated, importance, accessed or access_count");
+					     "sort must be newest, oldest, updated, importance, accessed, access_count or captured");
 		q->sort = sorts[i].sort;
 	}
+	/* The assistant's saved exchanges stay out of lists, search and stats
+	 * unless asked for (docs/ASSISTANT.md, "Conversations"). */
+	if ((rc = pos_memory_include_parse(param(ctx, "include"), &q->hide_chat, err)))
+		return rc;
+	if (q->type == POS_TYPE_CONVERSATION)
+		q->hide_chat = false;
 	long long n = 0;
-	enum pos_err rc;
 	if ((v = param(ctx, "limit"))) {
 		if ((rc = parse_uint(v, "limit", 1, &n, err)))
 			return rc;

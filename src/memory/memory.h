@@ -64,7 +64,17 @@ enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id
 /* Reads one query parameter by name; NULL when absent. */
 typedef const char *(*pos_param_fn)(void *ctx, const char *name);
 
-/* Parses list filters, sort, limit and offset (limit over 200 clamps). */
+/*
+ * The `include` parameter: absent or "" hides the assistant's saved
+ * exchanges (*hide_chat = true); "conversations" shows them; anything
+ * else is POS_ERR_INVALID_FIELD, field "include".
+ */
+enum pos_err pos_memory_include_parse(const char *v, bool *hide_chat,
+				      struct pos_error *err);
+
+/* Parses list filters, sort, limit and offset (limit over 200 clamps).
+ * Chat exchanges are hidden (q->hide_chat) unless include=conversations
+ * or type=conversation. `source` may be an alias (pos_source_alias_json). */
 enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
 				    void *ctx, const char *user_id,
 				    struct pos_memory_query *q,

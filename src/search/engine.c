@@ -61,6 +61,7 @@ void pos_search_config_default(struct pos_search_config *c)
 	c->cache_entries = 1024;
 	c->max_loaded_users = 64;
 	c->backfill = true;
+	c->min_similarity = POS_SEARCH_MIN_SIMILARITY_DEFAULT;
 }
 
 const char *pos_search_model(const struct pos_search *e)
@@ -602,6 +603,8 @@ static enum pos_err merge_filters(struct pos_arena *a, const struct pos_memory_q
 				  struct pos_error *err)
 {
 	*f = *p;
+	if (q->type == POS_TYPE_CONVERSATION)
+		f->hide_chat = false; /* asked for by type:conversation */
 	if (q->type >= 0) {
 		if (f->type >= 0 && f->type != q->type)
 			return pos_error_set(err, POS_ERR_INVALID_FIELD, "type",
@@ -615,7 +618,7 @@ static enum pos_err merge_filters(struct pos_arena *a, const struct pos_memory_q
 		f->layer = q->layer;
 	}
 	if (q->source) {
-		if (f->source && strcmp(f->source, q->source) != 0)
+		if (f->source && strcasecmp(f->source, q->source) != 0)
 			return pos_error_set(err, POS_ERR_INVALID_FIELD, "source",
 					     "source given twice with different values");
 		f->source = q->source;
@@ -633,7 +636,7 @@ static enum pos_err merge_filters(struct pos_arena *a, const struct pos_memory_q
 			const char *t = i < p->n_tags ? p->tags[i] : q->tags[i - p->n_tags];
 			bool dup = false;
 			for (size_t j = 0; j < n && !dup; j++)
-				dup = strcmp(tags[j], t) == 0;
+				dup = strcasecmp(tags[j], t) == 0; /* tags match ignoring case */
 			if (!dup)
 				tags[n++] = t;
 		}
@@ -748,9 +751,10 @@ static enum pos_err cache_key(struct pos_arena *a, const struct pos_search_reque
 {
 	struct pos_buf b;
 	pos_buf_init(&b, 64 * 1024);
-	enum pos_err rc = pos_buf_addf(&b, "m%d|t%d|l%d|a%lld|b%lld|s%s|", (int)req->mode,
+	enum pos_err rc = pos_buf_addf(&b, "m%d|t%d|l%d|a%lld|b%lld|h%d|p%d|s%s|", (int)req->mode,
 				       f->type, f->layer, (long long)f->after,
-				       (long long)f->before, f->source ? f->source : "");
+				       (long long)f->before, f->hide_chat ? 1 : 0,
+				       req->typing ? 1 : 0, f->source ? f->source : "");
 	for (size_t i = 0; !rc && i < f->n_tags; i++)
 		rc = pos_buf_addf(&b, "t:%s|", f->tags[i]);
 	if (!rc)
@@ -823,9 +827,9 @@ static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
 	 * the rare words that justify pruning nor need to stay. */
 	size_t n = 0;
 	for (size_t i = 0; i < q->n_terms; i++)
-		if (df[i] > 0 && (double)df[i] <= limit)
+		if ((df[i] > 0 && (double)df[i] <= limit) || q->terms[i] == q->prefix)
 			terms[n++] = q->terms[i];
-	if (n == 0) {
+	if (n == 0 || (n == 1 && q->prefix && terms[0] == q->prefix)) {
 		/* all common (or unknown): keep the rarest few known ones */
 		for (size_t k = 0; k < PRUNE_KEEP_RAREST; k++) {
 			size_t best = SIZE_MAX;
@@ -854,6 +858,7 @@ static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
 struct idf_ctx {
 	struct pos_search *e;
 	int64_t docs;
+	bool known;         /* some query word is in the index */
 };
 
 static float idf_weight(void *ctx, const char *stem, size_t len)
@@ -862,6 +867,14 @@ static float idf_weight(void *ctx, const char *stem, size_t len)
 	int64_t df = 0;
 	if (c->docs <= 0 || c->e->store->ops->stem_frequency(c->e->store, stem, len, &df))
 		return 1.0f;
+	if (df > 0) {
+		c->known = true;
+	} else if (!c->known && c->e->store->ops->stem_near) {
+		/* a typo or another form of a word the index holds */
+		bool near = false;
+		if (!c->e->store->ops->stem_near(c->e->store, stem, len, &near) && near)
+			c->known = true;
+	}
 	/* BM25's IDF, floored so a word seen everywhere still counts a little */
 	double idf = log(((double)c->docs - (double)df + 0.5) / ((double)df + 0.5) + 1.0);
 	return (float)(idf < 0.1 ? 0.1 : idf);
@@ -872,11 +885,30 @@ static float idf_weight(void *ctx, const char *stem, size_t len)
  * rarity in the index (query side only, so stored vectors never go stale
  * when the statistics move).
  */
-static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
-				const char *user_id, const char *text, struct pos_vec *out,
-				bool *failed)
+/* Whether some query word is in the user's own index: for an encrypted
+ * user the shared vocabulary holds keyed tokens, not stems (their words
+ * are counted as their tokens, docs/ENCRYPTION.md). */
+static bool user_knows_a_word(struct pos_search *e, const char *user_id,
+			      const struct pos_query *pq)
 {
+	if (!e->store->ops->user_term_frequency)
+		return false;
+	for (size_t i = 0; i < pq->n_terms; i++) {
+		int64_t df = 0, docs = 0;
+		if (!e->store->ops->user_term_frequency(e->store, user_id, pq->terms[i], &df,
+							&docs) && df > 0)
+			return true;
+	}
+	return false;
+}
+
+static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
+				const char *user_id, const struct pos_query *pq,
+				struct pos_vec *out, bool *failed)
+{
+	const char *text = pq->text;
 	*failed = false;
+	bool known = true;
 	memset(out, 0, sizeof(*out));
 	unsigned dim = e->embedder->dim;
 	float *v = pos_arena_alloc(a, dim * sizeof(*v));
@@ -898,14 +930,20 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 			return POS_OK;
 		}
 	} else {
-		struct idf_ctx ctx = {e, 0};
+		struct idf_ctx ctx = {e, 0, false};
 		rc = e->store->ops->memory_count_all(e->store, &ctx.docs);
 		if (!rc)
 			rc = pos_embed_builtin_query(e->embedder, text, strlen(text), idf_weight,
 						     &ctx, NULL, 0, v);
 		if (rc)
 			return rc;
+		/* The built-in embedder knows a word only from the index: a
+		 * query of words no memory holds (a typo, a nonsense word) is
+		 * hash noise, which must not find anything by "meaning". */
+		known = ctx.known || ctx.docs <= 0 || user_knows_a_word(e, user_id, pq);
 	}
+	if (!known)
+		return POS_OK;
 	float norm = 0;
 	for (unsigned i = 0; i < dim; i++)
 		norm += v[i] * v[i];
@@ -927,16 +965,53 @@ struct scan_job {
 	struct pos_vec qv;
 	unsigned k;
 	bool filtered;
+	bool exclude;               /* keep = the seqs NOT in the set */
 	struct keepset *keep;
 	struct pos_hit *out;
 	size_t n;
 	enum pos_err rc;
 };
 
+static bool drop_fn(void *ctx, int64_t seq)
+{
+	return !keep_fn(ctx, seq);
+}
+
 static void run_scan(struct scan_job *j)
 {
 	j->rc = pos_vcache_search(j->vc, j->user_id, j->qv.q, j->qv.scale, j->k,
-				  j->filtered ? keep_fn : NULL, j->keep, j->out, &j->n);
+				  j->filtered ? keep_fn : j->exclude ? drop_fn : NULL,
+				  j->keep, j->out, &j->n);
+}
+
+/* The user's chat exchanges, as a set to leave out of a vector scan that
+ * has no other filter (then no keep-bitmap over every memory is built). */
+static enum pos_err chat_set(struct pos_search *e, struct pos_arena *a,
+			     const char *user_id, struct keepset *k)
+{
+	struct pos_memory_query q = {.user_id = user_id, .type = POS_TYPE_CONVERSATION,
+				     .layer = -1, .source = "chat", .after = POS_TIME_NONE,
+				     .before = POS_TIME_NONE};
+	return build_keepset(e, a, &q, k);
+}
+
+/* Drops candidates found by meaning alone whose similarity is below the
+ * floor or below POS_SEARCH_RELATIVE_SIMILARITY of the best candidate's;
+ * keeps the order. Returns how many remain. */
+static size_t relevance_cutoff(struct pos_ranked *r, size_t n, double min_similarity)
+{
+	double best = 0;
+	for (size_t i = 0; i < n; i++)
+		if (r[i].vec_rank && r[i].vec_score > best)
+			best = r[i].vec_score;
+	double cut = best * POS_SEARCH_RELATIVE_SIMILARITY;
+	if (cut < min_similarity)
+		cut = min_similarity;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if (r[i].kw_rank || r[i].vec_score >= cut)
+			r[kept++] = r[i];
+	return kept;
 }
 
 static void *scan_thread(void *arg)
@@ -965,12 +1040,17 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		*degraded = true; /* the provider has not answered yet */
 	if (req->mode != POS_SEARCH_KEYWORD && vc && pq->text && *pq->text) {
 		bool failed;
-		if ((rc = embed_query(e, a, req->user_id, pq->text, &job.qv, &failed)))
+		if ((rc = embed_query(e, a, req->user_id, pq, &job.qv, &failed)))
 			return rc;
 		*degraded = failed;
 		job.filtered = has_filters(f);
 		if (job.qv.q && job.filtered && (rc = build_keepset(e, a, f, &keep)))
 			return rc;
+		if (job.qv.q && !job.filtered && f->hide_chat) {
+			if ((rc = chat_set(e, a, req->user_id, &keep)))
+				return rc;
+			job.exclude = keep.nbits > 0;
+		}
 		if (job.qv.q && (!job.filtered || keep.nbits)) {
 			job.vc = vc;
 			job.user_id = req->user_id;
@@ -1017,6 +1097,10 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	if (!r)
 		return POS_ERR_NOMEM;
 	size_t n = pos_fuse(&e->cfg.weights, kw, nk, vec, nv, r);
+	/* With a required phrase every candidate holds it: none is found by
+	 * meaning alone. */
+	if (!f->fts_require)
+		n = relevance_cutoff(r, n, e->cfg.min_similarity);
 	/* Boost the candidates that can reach the requested page, then rank
 	 * them by final score; hydrating them now also serves the page. */
 	size_t c = (size_t)req->offset + req->limit;
@@ -1066,9 +1150,12 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	memset(out, 0, sizeof(*out));
 	atomic_fetch_add(&e->searches, 1);
 	struct pos_query pq;
-	enum pos_err rc = pos_query_parse(a, req->query, req->query_len, &pq, err);
+	enum pos_err rc = pos_query_parse_ex(a, req->query, req->query_len,
+					     req->typing ? POS_QUERY_TYPING : 0, &pq, err);
 	if (rc)
 		return rc;
+	out->ignored = pq.ignored;
+	out->n_ignored = pq.n_ignored;
 	struct pos_memory_query f;
 	if ((rc = merge_filters(a, &req->filters, &pq, &f, err)))
 		return rc;

@@ -33,6 +33,12 @@
 
 enum pos_search_mode { POS_SEARCH_HYBRID, POS_SEARCH_KEYWORD, POS_SEARCH_SEMANTIC };
 
+/* The relevance cutoff for candidates found by meaning alone (not by
+ * keyword), docs/SEARCH.md: a cosine of at least the floor (config
+ * search_min_similarity) and at least this share of the best candidate's. */
+#define POS_SEARCH_MIN_SIMILARITY_DEFAULT 0.1
+#define POS_SEARCH_RELATIVE_SIMILARITY 0.5
+
 struct pos_search_config {
 	struct pos_rank_weights weights;
 	unsigned candidates;        /* per list (keyword, semantic) */
@@ -44,6 +50,10 @@ struct pos_search_config {
 	 * built-in embedder (NULL/"": built-in). */
 	const char *embed_url, *embed_model, *embed_api_key;
 	unsigned embed_remote_dim;  /* 0: learn it from the provider */
+	/* A candidate found by meaning alone (not by keyword) is a hit only
+	 * when its cosine similarity to the query reaches this
+	 * (docs/SEARCH.md, "Relevance cutoff"); 0 keeps every one. */
+	double min_similarity;
 	/* The provider runs on this machine (loopback or a configured local
 	 * host). When false, only users whose privacy tier is `cloud` have
 	 * their text sent to it; the others get keyword search (and their
@@ -97,6 +107,9 @@ struct pos_search_request {
 	enum pos_search_mode mode;
 	struct pos_memory_query filters; /* from parameters; limit/offset/sort ignored */
 	unsigned limit, offset;
+	/* Search as you type (POS_QUERY_TYPING): the last word also matches
+	 * as a prefix, and filters not (yet) valid are ignored, not errors. */
+	bool typing;
 };
 
 struct pos_search_hit {
@@ -110,6 +123,9 @@ struct pos_search_result {
 	int64_t total;               /* candidates found (capped) */
 	double took_ms;
 	bool cached;
+	/* typing only: the filters left out as not yet valid, as typed */
+	const char *const *ignored;
+	size_t n_ignored;
 };
 
 /* Runs a search. Errors: POS_ERR_INVALID_FIELD (query, filters), store's. */

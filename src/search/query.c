@@ -219,6 +219,8 @@ struct parser {
 	struct pos_error *err;
 	char *text;      /* q->text, being built; capacity n + 1 */
 	size_t text_len;
+	unsigned flags;  /* POS_QUERY_TYPING */
+	const char *last_term; /* the term the last token made, or NULL */
 };
 
 /* Byte length of the white-space character at s[i], or 0 for another one. */
@@ -345,11 +347,16 @@ static enum pos_err add_item(struct parser *p, enum item_kind kind,
 	}
 	const char **list = kind == ITEM_TERM ? q->terms : q->phrases;
 	size_t *count = kind == ITEM_TERM ? &q->n_terms : &q->n_phrases;
-	if (!list_has(list, *count, v)) {
+	size_t at;
+	for (at = 0; at < *count && strcmp(list[at], v) != 0; at++)
+		;
+	if (at == *count) {
 		if (q->n_terms + q->n_phrases >= POS_QUERY_MAX_ITEMS)
 			return POS_OK; /* over the limit: ignored, also in text */
 		list[(*count)++] = v;
 	}
+	if (kind == ITEM_TERM)
+		p->last_term = list[at];
 	return text_add(p, s, n);
 }
 
@@ -442,6 +449,33 @@ static enum pos_err apply_filter(struct parser *p, enum filter_key key,
 	return POS_ERR_INTERNAL;
 }
 
+/*
+ * A filter as typed: with POS_QUERY_TYPING, one whose value is not (yet)
+ * valid — `after:2026-1`, `type:no`, a repeat that conflicts, a negation —
+ * is left out and listed in q->ignored instead of failing the query.
+ */
+static enum pos_err typed_filter(struct parser *p, enum filter_key key, bool neg,
+				 const char *tok, size_t tok_len, const char *v, size_t n)
+{
+	enum pos_err rc;
+	if (neg)
+		rc = pos_error_set(p->err, POS_ERR_INVALID_FIELD, filter_names[key],
+				   "a %s: filter cannot be negated", filter_names[key]);
+	else
+		rc = apply_filter(p, key, v, n);
+	if (rc != POS_ERR_INVALID_FIELD || !(p->flags & POS_QUERY_TYPING))
+		return rc;
+	pos_error_clear(p->err);
+	struct pos_query *q = p->q;
+	if (q->n_ignored >= POS_QUERY_MAX_TAGS)
+		return POS_OK;
+	char *s = pos_arena_strndup(p->a, tok, tok_len);
+	if (!s)
+		return POS_ERR_NOMEM;
+	q->ignored[q->n_ignored++] = s;
+	return POS_OK;
+}
+
 /* Trims white space off both ends of s[*start .. *start + *len). */
 static void trim(const struct parser *p, size_t *start, size_t *len)
 {
@@ -486,6 +520,7 @@ static enum pos_err parse_token(struct parser *p, size_t *pos)
 		const char *close = memchr(s + i + 1, '"', n - i - 1);
 		if (close) {
 			*pos = (size_t)(close - s) + 1;
+			p->last_term = NULL;
 			return add_item(p, neg ? ITEM_EXCLUDED : ITEM_PHRASE, s + i + 1,
 					(size_t)(close - s) - i - 1);
 		}
@@ -522,17 +557,16 @@ static enum pos_err parse_token(struct parser *p, size_t *pos)
 			vlen = end - v;
 		}
 		if (vlen) {
-			if (neg)
-				return pos_error_set(p->err, POS_ERR_INVALID_FIELD,
-						     filter_names[key],
-						     "a %s: filter cannot be negated",
-						     filter_names[key]);
 			*pos = next;
-			return apply_filter(p, (enum filter_key)key, s + v, vlen);
+			p->last_term = NULL;
+			size_t from = neg ? i - 1 : i;
+			return typed_filter(p, (enum filter_key)key, neg, s + from, next - from,
+					    s + v, vlen);
 		}
 		/* key: with nothing after the colon: an ordinary word */
 	}
 	*pos = end;
+	p->last_term = NULL;
 	return add_item(p, neg ? ITEM_EXCLUDED : ITEM_TERM, s + i, end - i);
 }
 
@@ -549,6 +583,13 @@ static void query_reset(struct pos_query *q)
 
 enum pos_err pos_query_parse(struct pos_arena *a, const char *q, size_t len,
 			     struct pos_query *out, struct pos_error *err)
+{
+	return pos_query_parse_ex(a, q, len, 0, out, err);
+}
+
+enum pos_err pos_query_parse_ex(struct pos_arena *a, const char *q, size_t len,
+				unsigned flags, struct pos_query *out,
+				struct pos_error *err)
 {
 	enum pos_err rc;
 	query_reset(out);
@@ -571,18 +612,21 @@ enum pos_err pos_query_parse(struct pos_arena *a, const char *q, size_t len,
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "query",
 				     "the query is empty");
 
-	struct parser p = {.a = a, .s = q, .n = len, .q = out, .err = err};
+	struct parser p = {.a = a, .s = q, .n = len, .q = out, .err = err, .flags = flags};
 	out->terms = pos_arena_alloc(a, POS_QUERY_MAX_ITEMS * sizeof(char *));
 	out->phrases = pos_arena_alloc(a, POS_QUERY_MAX_ITEMS * sizeof(char *));
 	out->excluded = pos_arena_alloc(a, POS_QUERY_MAX_ITEMS * sizeof(char *));
 	out->tags = pos_arena_alloc(a, POS_QUERY_MAX_TAGS * sizeof(char *));
+	out->ignored = pos_arena_alloc(a, POS_QUERY_MAX_TAGS * sizeof(char *));
 	p.text = pos_arena_alloc(a, len + 1);
-	if (!out->terms || !out->phrases || !out->excluded || !out->tags || !p.text) {
+	if (!out->terms || !out->phrases || !out->excluded || !out->tags || !out->ignored ||
+	    !p.text) {
 		rc = POS_ERR_NOMEM;
 		goto out;
 	}
 	p.text[0] = '\0';
 	out->text = p.text;
+	size_t last_end = 0;
 
 	for (size_t i = 0; i < len;) {
 		size_t k = space_at(&p, i);
@@ -590,8 +634,19 @@ enum pos_err pos_query_parse(struct pos_arena *a, const char *q, size_t len,
 			i += k;
 			continue;
 		}
+		p.last_term = NULL;
 		if ((rc = parse_token(&p, &i)))
 			goto out;
+		last_end = p.last_term ? i : 0;
+	}
+	/* The word being typed: the last token, a plain word, with nothing
+	 * (not even a space) after it. */
+	if ((flags & POS_QUERY_TYPING) && p.last_term && last_end == len &&
+	    strlen(p.last_term) >= POS_QUERY_PREFIX_MIN)
+		out->prefix = p.last_term;
+	if ((flags & POS_QUERY_TYPING) && out->after != POS_TIME_NONE &&
+	    out->before != POS_TIME_NONE && out->after >= out->before) {
+		out->before = POS_TIME_NONE; /* the range is still being typed */
 	}
 	if (out->after != POS_TIME_NONE && out->before != POS_TIME_NONE &&
 	    out->after >= out->before) {
@@ -641,13 +696,19 @@ static void w_str(struct writer *w, const char *s)
 }
 
 static void w_join(struct writer *w, const char **l, size_t n, const char *op,
-		   bool *first)
+		   bool *first, const char *prefix)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (!*first)
 			w_raw(w, op);
 		*first = false;
 		w_str(w, l[i]);
+		if (prefix && l[i] == prefix) {
+			/* only ever inside an OR list (terms) */
+			w_raw(w, " OR ");
+			w_str(w, l[i]);
+			w_raw(w, "*");
+		}
 	}
 }
 
@@ -656,30 +717,31 @@ struct items {
 	size_t n;
 };
 
-static void w_match(struct writer *w, struct items t, struct items ph, struct items x)
+static void w_match(struct writer *w, struct items t, struct items ph, struct items x,
+		    const char *prefix)
 {
-	bool first, wrap = x.n && t.n + ph.n > 1;
+	bool first, wrap = x.n && (t.n + ph.n > 1 || prefix);
 	if (wrap)
 		w_raw(w, "(");
 	first = true;
-	w_join(w, ph.v, ph.n, " AND ", &first);
+	w_join(w, ph.v, ph.n, " AND ", &first, NULL);
 	if (ph.n && t.n) {
 		/* Phrases are required; terms rank but none is required, so the
 		 * OR group repeats the phrases to be true whenever they are. */
 		w_raw(w, " AND (");
 		first = true;
-		w_join(w, ph.v, ph.n, " OR ", &first);
-		w_join(w, t.v, t.n, " OR ", &first);
+		w_join(w, ph.v, ph.n, " OR ", &first, NULL);
+		w_join(w, t.v, t.n, " OR ", &first, prefix);
 		w_raw(w, ")");
 	} else {
-		w_join(w, t.v, t.n, " OR ", &first);
+		w_join(w, t.v, t.n, " OR ", &first, prefix);
 	}
 	if (wrap)
 		w_raw(w, ")");
 	if (x.n) {
 		w_raw(w, x.n > 1 ? " NOT (" : " NOT ");
 		first = true;
-		w_join(w, x.v, x.n, " OR ", &first);
+		w_join(w, x.v, x.n, " OR ", &first, NULL);
 		if (x.n > 1)
 			w_raw(w, ")");
 	}
@@ -687,14 +749,15 @@ static void w_match(struct writer *w, struct items t, struct items ph, struct it
 
 /* The items of `src` that tokenize to something, and are not stop words
  * when `stop` is set. */
-static struct items keep(struct pos_arena *a, const char **src, size_t n, bool stop)
+static struct items keep(struct pos_arena *a, const char **src, size_t n, bool stop,
+			 const char *prefix)
 {
 	struct items r = {pos_arena_alloc(a, (n ? n : 1) * sizeof(char *)), 0};
 	for (size_t i = 0; r.v && i < n; i++) {
 		size_t len = strlen(src[i]);
 		if (!pos_query_has_token(src[i], len))
 			continue;
-		if (stop && only_stopwords(src[i], len))
+		if (stop && src[i] != prefix && only_stopwords(src[i], len))
 			continue;
 		r.v[r.n++] = src[i];
 	}
@@ -705,25 +768,32 @@ enum pos_err pos_query_fts_match(struct pos_arena *a, const struct pos_query *q,
 				 bool drop_stopwords, const char **match)
 {
 	*match = NULL;
-	struct items t = keep(a, q->terms, q->n_terms, drop_stopwords);
-	struct items ph = keep(a, q->phrases, q->n_phrases, false);
-	struct items x = keep(a, q->excluded, q->n_excluded, false);
+	const char *prefix = q->prefix;
+	struct items t = keep(a, q->terms, q->n_terms, drop_stopwords, prefix);
+	struct items ph = keep(a, q->phrases, q->n_phrases, false, NULL);
+	struct items x = keep(a, q->excluded, q->n_excluded, false, NULL);
 	if (!t.v || !ph.v || !x.v)
 		return POS_ERR_NOMEM;
 	if (drop_stopwords && !t.n && !ph.n)
-		t = keep(a, q->terms, q->n_terms, false);
+		t = keep(a, q->terms, q->n_terms, false, prefix);
+	/* a prefix of punctuation only has no token to extend */
+	bool has_prefix = false;
+	for (size_t i = 0; i < t.n; i++)
+		has_prefix |= t.v[i] == prefix;
+	if (!has_prefix)
+		prefix = NULL;
 	if (!t.v)
 		return POS_ERR_NOMEM;
 	if (!t.n && !ph.n)
 		return POS_OK;
 
 	struct writer w = {NULL, 0};
-	w_match(&w, t, ph, x);
+	w_match(&w, t, ph, x, prefix);
 	char *d = pos_arena_alloc(a, w.len + 1);
 	if (!d)
 		return POS_ERR_NOMEM;
 	w = (struct writer){d, 0};
-	w_match(&w, t, ph, x);
+	w_match(&w, t, ph, x, prefix);
 	d[w.len] = '\0';
 	*match = d;
 	return POS_OK;

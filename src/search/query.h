@@ -33,6 +33,10 @@
 #define POS_QUERY_MAX_ITEMS 64
 /* More distinct tag: filters than this are refused (422, field "tag"). */
 #define POS_QUERY_MAX_TAGS 16
+/* pos_query_parse_ex flag: the query is being typed (search as you type). */
+#define POS_QUERY_TYPING 1u
+/* The word being typed matches as a prefix from this many bytes on. */
+#define POS_QUERY_PREFIX_MIN 3
 
 struct pos_query {
 	/* Free words in the order typed, ASCII-lower-cased, duplicates removed.
@@ -51,12 +55,21 @@ struct pos_query {
 	const char *text;
 	int type;                   /* enum pos_mem_type, or -1 for any */
 	int layer;                  /* enum pos_mem_layer, or -1 for any */
-	/* tag: filters, exact and case-sensitive; a memory must have them all. */
+	/* tag: filters as typed; a memory must have them all (the store
+	 * compares them ignoring ASCII case). */
 	const char **tags;
 	size_t n_tags;
 	const char *source;         /* exact; NULL for any */
 	int64_t after;              /* created_at >= after; POS_TIME_NONE: no bound */
 	int64_t before;             /* created_at < before; POS_TIME_NONE: no bound */
+	/* POS_QUERY_TYPING only: the word being typed (one of `terms`: the
+	 * last token, a plain word of at least POS_QUERY_PREFIX_MIN bytes,
+	 * with no white space after it), matched as a prefix; else NULL. */
+	const char *prefix;
+	/* POS_QUERY_TYPING only: filters left out because their value is not
+	 * valid (yet), as typed ("after:2026-1"); at most POS_QUERY_MAX_TAGS. */
+	const char **ignored;
+	size_t n_ignored;
 };
 
 /*
@@ -115,6 +128,20 @@ enum pos_err pos_query_parse(struct pos_arena *a, const char *q, size_t len,
 			     struct pos_query *out, struct pos_error *err);
 
 /*
+ * pos_query_parse with flags. POS_QUERY_TYPING (search as you type):
+ *  - q->prefix is set as described at its field;
+ *  - a filter whose value is invalid, a conflicting repeat and a negated
+ *    filter are not errors: they are left out (neither filter nor word)
+ *    and listed in q->ignored, so `after:2026-1` or `type:to` typed
+ *    halfway searches the rest;
+ *  - an after:/before: range with after >= before drops the before:.
+ * The query-level errors (empty, too long, bad UTF-8) stay errors.
+ */
+enum pos_err pos_query_parse_ex(struct pos_arena *a, const char *q, size_t len,
+				unsigned flags, struct pos_query *out,
+				struct pos_error *err);
+
+/*
  * Builds the FTS5 MATCH expression for `q` into `*match` (arena string), or
  * sets *match = NULL when there is nothing to match.
  *
@@ -140,6 +167,9 @@ enum pos_err pos_query_parse(struct pos_arena *a, const char *q, size_t len,
  */
 enum pos_err pos_query_fts_match(struct pos_arena *a, const struct pos_query *q,
 				 bool drop_stopwords, const char **match);
+/* With q->prefix set, that term is written ("w" OR "w"*) — the word as
+ * FTS5 stems it, or any indexed token starting with it — and is never
+ * dropped as a stop word. */
 
 /*
  * True when the `n` bytes at `w` are, ignoring ASCII case, one of about 150

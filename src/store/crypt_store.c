@@ -586,9 +586,9 @@ out:
 
 static enum pos_err cs_memory_stats(struct pos_store *s, struct pos_arena *a,
 				    const char *user_id, unsigned days, unsigned tags,
-				    struct pos_memory_stats *out)
+				    bool hide_chat, struct pos_memory_stats *out)
 {
-	enum pos_err rc = INOPS(s)->memory_stats(IN(s), a, user_id, days, tags, out);
+	enum pos_err rc = INOPS(s)->memory_stats(IN(s), a, user_id, days, tags, hide_chat, out);
 	/* Tags are sealed: their hashes would mean nothing to the reader. */
 	if (!rc && user_state(s, user_id) != POS_KEYSTATE_PLAIN)
 		out->top_tags_json = "[]";

@@ -80,6 +80,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_FTS_TOP] = "SELECT rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s FROM memories_fts"
 		       " WHERE memories_fts MATCH ?1 ORDER BY s LIMIT ?2",
 	[ST_VOCAB_DF] = "SELECT doc FROM memories_fts_vocab WHERE term = ?1",
+	[ST_VOCAB_RANGE] = "SELECT term FROM memories_fts_vocab WHERE term >= ?1 AND term < ?2"
+			   " LIMIT ?3",
 	[ST_THREAD_TAIL] = "SELECT content FROM memories WHERE user_id = ?1 AND thread = ?2"
 			   " ORDER BY seq DESC LIMIT ?3",
 	[ST_MEM_GET] = "SELECT " SQ_MEM_COLS " FROM memories m WHERE m.id = ?1 AND m.user_id = ?2",
@@ -1001,6 +1003,7 @@ static const struct pos_store_ops sq_ops = {
 	.filter_seqs = sq_filter_seqs,
 	.term_frequency = sq_term_frequency,
 	.stem_frequency = sq_stem_frequency,
+	.stem_near = sq_stem_near,
 	.memories_by_seq = sq_memories_by_seq,
 	.thread_tail = sq_thread_tail,
 	.vector_get = sq_vector_get,

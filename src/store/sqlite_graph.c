@@ -11,22 +11,24 @@
 
 static const char stats_sql[] =
 	"SELECT"
-	" (SELECT count(*) FROM memories WHERE user_id = ?1),"
-	" (SELECT coalesce(avg(importance_score), 0) FROM memories WHERE user_id = ?1),"
-	" (SELECT coalesce(sum(access_count), 0) FROM memories WHERE user_id = ?1),"
-	" (SELECT min(created_at) FROM memories WHERE user_id = ?1),"
-	" (SELECT max(created_at) FROM memories WHERE user_id = ?1),"
+	" (SELECT count(*) FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat')),"
+	" (SELECT coalesce(avg(importance_score), 0) FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat')),"
+	" (SELECT coalesce(sum(access_count), 0) FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat')),"
+	" (SELECT min(created_at) FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat')),"
+	" (SELECT max(created_at) FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat')),"
 	" (SELECT coalesce(json_group_object(type, n), '{}') FROM"
-	"   (SELECT type, count(*) AS n FROM memories WHERE user_id = ?1 GROUP BY type)),"
+	"   (SELECT type, count(*) AS n FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat') GROUP BY type)),"
 	" (SELECT coalesce(json_group_object(layer, n), '{}') FROM"
-	"   (SELECT layer, count(*) AS n FROM memories WHERE user_id = ?1 GROUP BY layer)),"
+	"   (SELECT layer, count(*) AS n FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat') GROUP BY layer)),"
 	" (SELECT coalesce(json_group_object(source, n), '{}') FROM"
-	"   (SELECT source, count(*) AS n FROM memories WHERE user_id = ?1 GROUP BY source)),"
+	"   (SELECT source, count(*) AS n FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat') GROUP BY source)),"
 	" (SELECT coalesce(json_group_array(json_object('date', d, 'count', n)), '[]') FROM"
 	"   (SELECT date(created_at / 1000000, 'unixepoch') AS d, count(*) AS n"
-	"    FROM memories WHERE user_id = ?1 GROUP BY d ORDER BY d DESC LIMIT ?2)),"
+	"    FROM memories WHERE user_id = ?1 AND NOT (?4 AND type = 'conversation' AND source = 'chat') GROUP BY d ORDER BY d DESC LIMIT ?2)),"
 	" (SELECT coalesce(json_group_array(json_object('tag', tag, 'count', n)), '[]') FROM"
 	"   (SELECT tag, count(*) AS n FROM memory_tags WHERE user_id = ?1"
+	"    AND NOT (?4 AND memory_seq IN (SELECT seq FROM memories WHERE user_id = ?1"
+	"     AND type = 'conversation' AND source = 'chat'))"
 	"    GROUP BY tag ORDER BY n DESC, tag LIMIT ?3))";
 
 static const char nodes_by_id_sql[] =
@@ -70,7 +72,7 @@ static sqlite3_stmt *prepare(struct sq_conn *c, const char *sql)
 
 enum pos_err sq_memory_stats(struct pos_store *base, struct pos_arena *a,
 			     const char *user_id, unsigned days, unsigned tags,
-			     struct pos_memory_stats *out)
+			     bool hide_chat, struct pos_memory_stats *out)
 {
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
@@ -81,6 +83,7 @@ enum pos_err sq_memory_stats(struct pos_store *base, struct pos_arena *a,
 	sq_bind_str(st, 1, user_id);
 	sqlite3_bind_int(st, 2, (int)days);
 	sqlite3_bind_int(st, 3, (int)tags);
+	sqlite3_bind_int(st, 4, hide_chat ? 1 : 0);
 	enum pos_err rc = POS_OK;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		out->total = sqlite3_column_int64(st, 0);

@@ -55,6 +55,7 @@ enum sq_stmt {
 	ST_THREAD_TAIL,
 	ST_FTS_TOP,
 	ST_VOCAB_DF,
+	ST_VOCAB_RANGE,
 	ST_MEM_SEQ_EXISTS,
 	ST_MAX_SEQ,
 	ST__COUNT
@@ -76,7 +77,7 @@ enum sq_stmt {
 	" WHERE related_memory_id = m.id AND relationship_type = 'related')),"   \
 	" m.seq, m.thread, m.context, m.sealed"
 
-#define SQ_FILTER_BITS 8 /* type, layer, source, tag, after, before, require, exclude */
+#define SQ_FILTER_BITS 9 /* type, layer, source, tag, after, before, require, exclude, hide chat */
 
 struct sq_conn {
 	sqlite3 *db;
@@ -179,6 +180,7 @@ enum pos_err sq_keyword_search(struct pos_store *s, struct pos_arena *a,
 			       struct pos_hit **out, size_t *n);
 enum pos_err sq_term_frequency(struct pos_store *s, const char *word,
 				int64_t *df, int64_t *docs);
+enum pos_err sq_stem_near(struct pos_store *s, const char *stem, size_t len, bool *near);
 enum pos_err sq_stem_frequency(struct pos_store *s, const char *stem, size_t len,
 				int64_t *df);
 /* Releases the connection's tokenizer (sqlite_search.c). */
@@ -285,7 +287,7 @@ enum pos_err sq_insert_tags(struct sq_conn *c, const char *user_id, int64_t seq,
 /* Stats and graph (sqlite_graph.c). */
 enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,
 			     const char *user_id, unsigned days, unsigned tags,
-			     struct pos_memory_stats *out);
+			     bool hide_chat, struct pos_memory_stats *out);
 enum pos_err sq_graph_nodes(struct pos_store *s, struct pos_arena *a,
 			    const char *user_id, const char *ids_json,
 			    unsigned limit, struct pos_graph_node **out, size_t *n);

@@ -316,7 +316,7 @@ enum pos_err sq_memory_get(struct pos_store *base, struct pos_arena *a,
 
 
 enum { F_TYPE = 1, F_LAYER = 2, F_SOURCE = 4, F_TAG = 8, F_AFTER = 16, F_BEFORE = 32,
-       F_REQUIRE = 64, F_EXCLUDE = 128 };
+       F_REQUIRE = 64, F_EXCLUDE = 128, F_HIDE_CHAT = 256 };
 
 static const char *const sort_sql[POS_SORT__COUNT] = {
 	[POS_SORT_NEWEST] = " ORDER BY m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
@@ -325,6 +325,7 @@ static const char *const sort_sql[POS_SORT__COUNT] = {
 	[POS_SORT_IMPORTANCE] = " ORDER BY m.importance_score DESC, m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
 	[POS_SORT_ACCESSED] = " ORDER BY m.last_accessed_at DESC NULLS LAST, m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
 	[POS_SORT_ACCESS_COUNT] = " ORDER BY m.access_count DESC, m.created_at DESC, m.seq DESC LIMIT ?8 OFFSET ?9",
+	[POS_SORT_CAPTURED] = " ORDER BY m.seq DESC LIMIT ?8 OFFSET ?9",
 };
 
 enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask)
@@ -335,11 +336,13 @@ enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask)
 	if (!rc && (mask & F_LAYER))
 		rc = pos_buf_adds(b, " AND m.layer = ?3");
 	if (!rc && (mask & F_SOURCE))
-		rc = pos_buf_adds(b, " AND m.source = ?4");
+		rc = pos_buf_adds(b, " AND m.source IN (SELECT value FROM json_each(?4))");
 	if (!rc && (mask & F_TAG))
 		rc = pos_buf_adds(b, " AND m.seq IN (SELECT memory_seq FROM memory_tags"
-				     " WHERE user_id = ?1 AND tag IN (SELECT value FROM json_each(?5))"
-				     " GROUP BY memory_seq HAVING count(*) = json_array_length(?5))");
+				     " WHERE user_id = ?1 AND lower(tag) IN"
+				     " (SELECT lower(value) FROM json_each(?5))"
+				     " GROUP BY memory_seq HAVING count(DISTINCT lower(tag)) ="
+				     " (SELECT count(DISTINCT lower(value)) FROM json_each(?5)))");
 	if (!rc && (mask & F_AFTER))
 		rc = pos_buf_adds(b, " AND m.created_at >= ?6");
 	if (!rc && (mask & F_BEFORE))
@@ -352,6 +355,8 @@ enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask)
 	if (!rc && (mask & F_EXCLUDE))
 		rc = pos_buf_adds(b, " AND m.seq NOT IN (SELECT rowid FROM memories_fts"
 				     " WHERE memories_fts MATCH ?12)");
+	if (!rc && (mask & F_HIDE_CHAT))
+		rc = pos_buf_adds(b, " AND NOT (m.type = 'conversation' AND m.source = 'chat')");
 	return rc;
 }
 
@@ -361,7 +366,8 @@ unsigned sq_filter_mask(const struct pos_memory_query *q)
 	       (q->source ? F_SOURCE : 0) | (q->n_tags ? F_TAG : 0) |
 	       (q->after != POS_TIME_NONE ? F_AFTER : 0) |
 	       (q->before != POS_TIME_NONE ? F_BEFORE : 0) |
-	       (q->fts_require ? F_REQUIRE : 0) | (q->fts_exclude ? F_EXCLUDE : 0);
+	       (q->fts_require ? F_REQUIRE : 0) | (q->fts_exclude ? F_EXCLUDE : 0) |
+	       (q->hide_chat ? F_HIDE_CHAT : 0);
 }
 
 static sqlite3_stmt *list_stmt(struct sq_conn *c, unsigned mask, int sort,
@@ -384,8 +390,24 @@ void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
 		sq_bind_str(st, 2, pos_mem_type_name((enum pos_mem_type)q->type));
 	if (mask & F_LAYER)
 		sq_bind_str(st, 3, pos_mem_layer_name((enum pos_mem_layer)q->layer));
-	if (mask & F_SOURCE)
-		sq_bind_str(st, 4, q->source);
+	if (mask & F_SOURCE) {
+		/* one source, or the members of an alias, as a JSON array */
+		const char *group = pos_source_alias_json(q->source);
+		if (group) {
+			sq_bind_str(st, 4, group);
+		} else {
+			struct pos_buf b;
+			pos_buf_init(&b, 64 * 1024);
+			struct pos_jw w;
+			pos_jw_init(&w, &b);
+			pos_jw_arr(&w);
+			pos_jw_str(&w, q->source);
+			pos_jw_arr_end(&w);
+			if (!w.rc)
+				sqlite3_bind_text(st, 4, b.data, (int)b.len, SQLITE_TRANSIENT);
+			pos_buf_free(&b);
+		}
+	}
 	if (mask & F_TAG) {
 		struct pos_buf b;
 		pos_buf_init(&b, 64 * 1024);

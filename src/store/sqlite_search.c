@@ -527,6 +527,76 @@ enum pos_err sq_term_frequency(struct pos_store *base, const char *word,
 	return sq_memory_count_all(base, docs);
 }
 
+/* Optimal string alignment distance of a and b, or more than `max` as
+ * soon as it must be (both at most 64 bytes). */
+static size_t osa_distance(const char *a, size_t n, const char *b, size_t m, size_t max)
+{
+	size_t d[3][65];
+	if (n > 64 || m > 64 || (n > m ? n - m : m - n) > max)
+		return max + 1;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= n; i++) {
+		size_t *cur = d[i % 3], *prev = d[(i - 1) % 3], *pp = d[(i + 1) % 3];
+		cur[0] = i;
+		size_t row_min = cur[0];
+		for (size_t j = 1; j <= m; j++) {
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t v = prev[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (prev[j - 1] + cost < v)
+				v = prev[j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			cur[j] = v;
+			if (v < row_min)
+				row_min = v;
+		}
+		if (row_min > max)
+			return max + 1;
+	}
+	return d[n % 3][m];
+}
+
+enum pos_err sq_stem_near(struct pos_store *base, const char *stem, size_t len, bool *near)
+{
+	*near = false;
+	if (len < 4 || len > 64)
+		return POS_OK;
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_RANGE);
+	if (!st)
+		return POS_ERR_STORE;
+	char lo[3] = {stem[0], stem[1], '\0'}, hi[3] = {stem[0], (char)(stem[1] + 1), '\0'};
+	if ((unsigned char)stem[1] == 0xff)
+		return POS_OK;
+	sqlite3_bind_text(st, 1, lo, 2, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hi, 2, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, POS_STEM_NEAR_SCAN);
+	size_t max = len >= 7 ? 2 : 1;
+	int step;
+	while (!*near && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		size_t tl = (size_t)sqlite3_column_bytes(st, 0);
+		if (!t)
+			continue;
+		size_t common = tl < len ? tl : len;
+		if (common >= 4 && memcmp(t, stem, common) == 0)
+			*near = true; /* photo / photograph, meetng / meet */
+		else if (osa_distance(stem, len, t, tl, max) <= max)
+			*near = true; /* restuar / restaur */
+	}
+	enum pos_err rc = POS_OK;
+	if (!*near && step != SQLITE_DONE)
+		rc = sq_fail(c, "vocabulary range");
+	sqlite3_reset(st);
+	return rc;
+}
+
 enum pos_err sq_stem_frequency(struct pos_store *base, const char *stem, size_t len,
 			       int64_t *df)
 {

@@ -53,6 +53,18 @@ const char *pos_mem_layer_name(enum pos_mem_layer l);
 int pos_mem_type_parse(const char *s);
 int pos_mem_layer_parse(const char *s);
 
+/*
+ * Friendly names for groups of sources, for filters (docs/SEARCH-QUERY.md):
+ * "calendar" is ics_file, ics_url and caldav; "email" and "mail" are imap,
+ * mbox and maildir; "notes" is markdown_dir — each also the source of that
+ * very name, so a client that wrote source "calendar" still finds it. Returns
+ * the members as a JSON array of strings (static storage), or NULL when
+ * `name` (compared ignoring ASCII case) is no alias.
+ */
+const char *pos_source_alias_json(const char *name);
+/* The aliases themselves, NULL-terminated, for the list endpoint. */
+extern const char *const pos_source_aliases[];
+
 struct pos_user {
 	char id[POS_UUID_SIZE];
 	const char *email;          /* lower-case */
@@ -201,15 +213,20 @@ enum pos_sort {
 	POS_SORT_IMPORTANCE,
 	POS_SORT_ACCESSED,
 	POS_SORT_ACCESS_COUNT,
+	POS_SORT_CAPTURED,          /* insertion order, newest first */
 	POS_SORT__COUNT
 };
+
+#define POS_STEM_NEAR_SCAN 20000
 
 struct pos_memory_query {
 	const char *user_id;
 	int type;                   /* enum pos_mem_type, or -1 for any */
 	int layer;                  /* enum pos_mem_layer, or -1 */
-	const char *source;         /* NULL for any */
-	const char *const *tags;    /* a memory must carry all of them */
+	const char *source;         /* NULL for any; an alias names a group */
+	/* a memory must carry all of them; compared ignoring ASCII case
+	 * (except for an encrypted user, whose tags are hashed) */
+	const char *const *tags;
 	size_t n_tags;
 	const char *fts_require;    /* FTS5 expression a memory must match, or NULL */
 	const char *fts_exclude;    /* FTS5 expression a memory must not match, or NULL */
@@ -217,6 +234,9 @@ struct pos_memory_query {
 	int64_t before;             /* created_at < before */
 	enum pos_sort sort;
 	unsigned limit, offset;
+	/* Leave out the assistant's saved exchanges (type conversation,
+	 * source chat): the API's default, docs/ASSISTANT.md. */
+	bool hide_chat;
 };
 
 struct pos_store_summary {
@@ -477,10 +497,11 @@ struct pos_store_ops {
 	enum pos_err (*memory_delete)(struct pos_store *s, const char *user_id,
 				      const char *id, int64_t *seq);
 	/* Aggregates over one user's memories, up to `days` per_day entries
-	 * and `tags` top tags. */
+	 * and `tags` top tags; without the chat exchanges when `hide_chat`. */
 	enum pos_err (*memory_stats)(struct pos_store *s, struct pos_arena *a,
 				     const char *user_id, unsigned days,
-				     unsigned tags, struct pos_memory_stats *out);
+				     unsigned tags, bool hide_chat,
+				     struct pos_memory_stats *out);
 	/*
 	 * Graph nodes of the user: those with ids in `ids_json` (a JSON array
 	 * of UUIDs), or when it is NULL the `limit` newest memories.
@@ -516,6 +537,16 @@ struct pos_store_ops {
 	 * tokenizing): 0 when absent. */
 	enum pos_err (*stem_frequency)(struct pos_store *s, const char *stem,
 				       size_t len, int64_t *df);
+	/*
+	 * Whether the index holds a term close to an absent stem (a typo or
+	 * another form of a word): one starting with the same two letters
+	 * that is a prefix of it or it of the term (sharing at least 4
+	 * letters), or within edit distance 1 (2 from 7 letters on,
+	 * transpositions counting 1). Stems shorter than 4 bytes never are.
+	 * Scans at most POS_STEM_NEAR_SCAN terms.
+	 */
+	enum pos_err (*stem_near)(struct pos_store *s, const char *stem,
+				  size_t len, bool *near);
 	/* Seqs of the user's memories passing q's filters, ascending, at most
 	 * `max` (*n == max means there may be more). */
 	enum pos_err (*filter_seqs)(struct pos_store *s, struct pos_arena *a,

@@ -4,6 +4,7 @@
 #include "store/store.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const char *const type_names[POS_TYPE__COUNT] = {
 	"conversation", "action", "note", "file", "event", "email",
@@ -37,4 +38,23 @@ int pos_mem_layer_parse(const char *s)
 		if (strcmp(s, layer_names[i]) == 0)
 			return i;
 	return -1;
+}
+
+static const struct {
+	const char *name, *members;
+} source_aliases[] = {
+	{"calendar", "[\"calendar\",\"ics_file\",\"ics_url\",\"caldav\"]"},
+	{"email", "[\"email\",\"imap\",\"mbox\",\"maildir\"]"},
+	{"mail", "[\"mail\",\"imap\",\"mbox\",\"maildir\"]"},
+	{"notes", "[\"notes\",\"markdown_dir\"]"},
+};
+
+const char *const pos_source_aliases[] = {"calendar", "email", "mail", "notes", NULL};
+
+const char *pos_source_alias_json(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(source_aliases) / sizeof(source_aliases[0]); i++)
+		if (strcasecmp(name, source_aliases[i].name) == 0)
+			return source_aliases[i].members;
+	return NULL;
 }

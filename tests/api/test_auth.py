@@ -93,11 +93,30 @@ class RegisterTest(AuthTestCase):
         self.assert_error(r, 422, "weak_password", field="password")
 
     def test_password_boundaries_accepted(self):
-        for pw in ("0123456789", "y" * 1024):
+        # ten characters and 1024 bytes, both hard to guess (zxcvbn score >= 3)
+        long_pw = "".join("kq7vx2mzrt9wbn4h"[(i * 7 + i // 16) % 16] for i in range(1024))
+        for pw in ("Tz8#qLm2vR", long_pw):
             with self.subTest(length=len(pw)):
                 email = unique_email()
                 self.api.register(email, pw)
                 self.api.login(email, pw)
+
+    def test_guessable_passwords_are_refused_with_score_and_hint(self):
+        # Long enough, but zxcvbn finds them at once (docs/SECURITY.md).
+        for pw, hint in (("aaaaaaaaaa", "repeated"), ("0123456789", "sequences"),
+                         ("password123", "common"), ("y" * 1024, "repeated")):
+            with self.subTest(pw=pw[:12]):
+                email = unique_email()
+                r = self.api.post("/api/auth/register", {"email": email, "password": pw})
+                self.assert_error(r, 422, "weak_password", field="password")
+                msg = r.json["error"]["message"]
+                self.assertIn("too easy to guess", msg)
+                self.assertRegex(msg, r"strength [0-2] of 4, at least 3 needed")
+                self.assertIn(hint, msg)
+                self.assert_error(self.api.post("/api/auth/login",
+                                                {"email": email, "password": pw}), 401)
+        # the harness's default passphrase is strong enough
+        self.api.register(unique_email(), "correct horse battery")
 
     def test_weak_password_creates_no_user(self):
         email = unique_email()

@@ -108,9 +108,15 @@ class OfflineChatTest(ChatCase):
         self.assertRegex(body["conversation_id"], harness.UUID_RE)
         self.assertIn(dentist["id"], body["memories_used"])
         self.assertGreaterEqual(body["context_size"], 1)
-        self.assertIn("No language model is configured", body["response"])
+        # It speaks to a person (issue 22): no operator's "configure llm_url".
+        self.assertIn("without a language model", body["response"])
+        self.assertNotIn("llm_url", body["response"])
         self.assertIn(w, body["response"])
-        self.assertIn("2026-11-20", body["response"])  # dated
+        # dated by the appointment, not by when the note was written
+        self.assertIn("2026-12-03", body["response"])
+        self.assertNotIn("2026-11-20", body["response"])
+        # only the memory it quotes counts as used
+        self.assertEqual(body["memories_used"], [dentist["id"]])
         pos = body["memories_used"].index(dentist["id"]) + 1
         self.assertIn("[%d]" % pos, body["response"])  # cited
         saved = self.get_memory(u.token, body["memory_id"])
@@ -123,8 +129,50 @@ class OfflineChatTest(ChatCase):
         u = self.new_user()
         r = self.chat(u.token, "What is the capital of %s?" % word())
         self.assertEqual(r.status, 200, r.raw[:300])
-        self.assertIn("No language model is configured", r.json["response"])
+        self.assertIn("could not find anything about that in your notes", r.json["response"])
         self.assertEqual(r.json["memories_used"], [])
+
+    def test_time_question_lists_what_is_dated_in_the_window(self):
+        # "What do I have to do this week?" finds an appointment tomorrow
+        # (an event), a tax deadline (a task's due date) and a note naming a
+        # day, by their dates in the user's zone; not what lies outside.
+        import datetime
+        u = self.new_user()
+        self.api.patch("/api/auth/me", {"settings": {"tz_offset_minutes": 60}}, token=u.token)
+        now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        tomorrow = (now + datetime.timedelta(days=1)).date()
+        in3 = (now + datetime.timedelta(days=3)).date()
+        far = (now + datetime.timedelta(days=40)).date()
+        dentist = self.create_memory(
+            u.token, "Appointment with Dr. Ruiz", type="event",
+            metadata={"start_time": "%sT09:30:00+01:00" % tomorrow})
+        tax = self.create_memory(u.token, "Send the **tax** return", type="action",
+                                 metadata={"completed": False, "due": str(in3)})
+        done = self.create_memory(u.token, "Pay the rent", type="action",
+                                  metadata={"completed": True, "due": str(in3)})
+        later = self.create_memory(u.token, "Flight to Lisbon", type="event",
+                                   metadata={"start_time": "%sT08:00:00Z" % far})
+        note = self.create_memory(u.token, "Bring the bike to the shop tomorrow.",
+                                  created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        r = self.chat(u.token, "What do I have to do this week?")
+        self.assertEqual(r.status, 200, r.raw[:300])
+        text = r.json["response"]
+        used = r.json["memories_used"]
+        for m in (dentist, tax, note):
+            self.assertIn(m["id"], used)
+        for m in (done, later):
+            self.assertNotIn(m["id"], used)
+        self.assertIn("%s (%s) 09:30: Appointment with Dr. Ruiz" % (
+            tomorrow, tomorrow.strftime("%a")), text)
+        self.assertIn("Send the tax return", text)  # Markdown stripped
+        self.assertLess(text.index("Appointment"), text.index("tax return"))
+        self.assertIn("bike", text)
+        self.assertNotIn("Lisbon", text)
+        self.assertNotIn("rent", text)
+        # "what's tomorrow" narrows to the day
+        r = self.chat(u.token, "what's tomorrow?")
+        self.assertIn(dentist["id"], r.json["memories_used"])
+        self.assertNotIn(tax["id"], r.json["memories_used"])
 
     def test_another_users_memories_are_never_used(self):
         a, b = self.new_user(), self.new_user()

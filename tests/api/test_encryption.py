@@ -239,6 +239,11 @@ class EncryptionTest(EncryptionBase):
         r = self.api.post("/api/auth/password", {"old_password": u.password,
                                                  "new_password": "short"}, token=u.token)
         self.assert_error(r, 422, field="new_password")
+        # long enough but guessable: refused by the zxcvbn rule
+        r = self.api.post("/api/auth/password", {"old_password": u.password,
+                                                 "new_password": "aaaaaaaaaa"}, token=u.token)
+        self.assert_error(r, 422, "weak_password", field="new_password")
+        self.assertIn("too easy to guess", r.json["error"]["message"])
         r = self.api.post("/api/auth/password", {"old_password": u.password,
                                                  "new_password": "a brand new secret"},
                           token=u.token)
@@ -249,29 +254,33 @@ class EncryptionTest(EncryptionBase):
         t = self.api.login(u.email, "a brand new secret")["access_token"]
         self.assertEqual(self.get_memory(t, m["id"])["content"],
                          "the spare key is under the flowerpot")
+        # recovery refuses a guessable new password
+        r = self.api.post("/api/auth/encryption/recover",
+                          {"email": u.email, "recovery_key": rk, "new_password": "qwertyuiop"})
+        self.assert_error(r, 422, "weak_password")
         # recovery: a wrong key changes nothing
         r = self.api.post("/api/auth/encryption/recover",
                           {"email": u.email, "recovery_key": rk[:-2] + "AA",
-                           "new_password": "recovered password"})
+                           "new_password": "recovered garden lantern"})
         self.assert_error(r, 401)
         r = self.api.post("/api/auth/encryption/recover",
                           {"email": "nobody@example.com", "recovery_key": rk,
-                           "new_password": "recovered password"})
+                           "new_password": "recovered garden lantern"})
         self.assert_error(r, 401)
         self.api.login(u.email, "a brand new secret")
         r = self.api.post("/api/auth/encryption/recover",
                           {"email": u.email, "recovery_key": rk,
-                           "new_password": "recovered password"})
+                           "new_password": "recovered garden lantern"})
         self.assertEqual(r.status, 200, r.raw[:500])
         self.assertTrue(r.json["encryption"]["enabled"])
-        t = self.api.login(u.email, "recovered password")["access_token"]
+        t = self.api.login(u.email, "recovered garden lantern")["access_token"]
         self.assertEqual(self.get_memory(t, m["id"])["content"],
                          "the spare key is under the flowerpot")
         # recovery of a user without encryption: the same 401 as an unknown
         # email or a wrong key (no account enumeration)
         p = self.new_user()
         r = self.api.post("/api/auth/encryption/recover",
-                          {"email": p.email, "recovery_key": rk, "new_password": "whatever123"})
+                          {"email": p.email, "recovery_key": rk, "new_password": "whatever garden lantern"})
         self.assert_error(r, 401)
 
     def test_logout_locks(self):

@@ -320,7 +320,9 @@ class SemanticSearchTest(SearchCase):
     def test_hybrid_score_is_rrf_with_boosts(self):
         u = self.new_user()
         self.corpus(u.token)
-        body = self.search(u.token, "team meetings bakery", explain=1)
+        # two keyword hits: a lone word would leave only the memories found
+        # by meaning that pass the relevance cutoff
+        body = self.search(u.token, "team meetings restaurant", explain=1)
         self.assertGreaterEqual(len(body["memories"]), 2)
         for m in body["memories"]:
             ex = m["explain"]
@@ -423,8 +425,10 @@ class FilterTest(SearchCase):
         self.assert_filter(u.token, c, ["note", "email"], params={"tag": "work"})
         self.assert_filter(u.token, c, ["note", "email"], text="tag:work")
         self.assert_filter(u.token, c, ["file"], text='tag:"home office"')
-        # Tags are exact and case-sensitive.
-        self.assert_filter(u.token, c, [], text="tag:Work")
+        # Tags are exact but ignore case ("Work" finds "work", issue 22).
+        self.assert_filter(u.token, c, ["note", "email"], text="tag:Work")
+        self.assert_filter(u.token, c, ["note", "email"], params={"tag": "WORK"})
+        self.assert_filter(u.token, c, ["note", "email"], text="tag:Work tag:work")
         self.assert_filter(u.token, c, [], text="tag:hom")
 
     def test_several_tags_are_all_required(self):
@@ -442,7 +446,10 @@ class FilterTest(SearchCase):
         self.assert_filter(u.token, c, ["event"], text="source:calendar")
         # The key ends at the first colon.
         self.assert_filter(u.token, c, ["email"], text="source:imap:inbox")
-        self.assert_filter(u.token, c, [], text="source:Calendar")
+        # "calendar" is also the friendly alias (any case) of the calendar
+        # sources; other sources stay exact.
+        self.assert_filter(u.token, c, ["event"], text="source:Calendar")
+        self.assert_filter(u.token, c, [], text="source:IMAP:inbox")
 
     def test_dates(self):
         u = self.new_user()
@@ -903,7 +910,11 @@ class CacheInvalidationTest(SearchCase):
                 self.assertNotIn(m, ids(body))
                 self.assertEqual(body["total"], len(body["memories"]))
         self.assertEqual(self.search_ids(u.token, "zeppelin", mode="keyword"), [])
-        self.assertEqual(self.search_ids(u.token, "zeppelin", mode="semantic"), [keep])
+        # Only the unrelated note is left, and meaning alone does not make
+        # it a hit (relevance cutoff, docs/SEARCH.md); its vector is still
+        # searched when it is close: "gardening" finds it.
+        self.assertEqual(self.search_ids(u.token, "zeppelin", mode="semantic"), [])
+        self.assertEqual(self.search_ids(u.token, "gardening", mode="semantic"), [keep])
 
     def test_update_content_reindexes(self):
         u = self.new_user()
@@ -1035,10 +1046,11 @@ class IsolationTest(SearchCase):
                     for m in body["memories"]:
                         self.assertEqual(m["user_id"], b.id)
                     self.assertLessEqual(body["total"], 1)
-        # Semantic search with an exact copy of A's text: only B's own memory.
+        # Semantic search with an exact copy of A's text: at most B's own
+        # (unrelated) memory, never A's.
         body = self.search(b.token, self.SECRET, mode="semantic", limit=200)
-        self.assertEqual(ids(body), [b_own])
-        self.assertEqual(body["total"], 1)
+        self.assertLessEqual(set(ids(body)), {b_own})
+        self.assertEqual(body["total"], len(ids(body)))
         # A still finds it.
         for mode in MODES:
             with self.subTest(owner=True, mode=mode):

@@ -53,7 +53,8 @@ static void check_match(const char *m)
 			else
 				in_str = !in_str;
 		} else if (!in_str) {
-			check(strchr("()ANDORT ", *p) != NULL);
+			/* '*' only right after a string: the prefix form */
+			check(strchr("()ANDORT ", *p) != NULL || (*p == '*' && p > m && p[-1] == '"'));
 			depth += *p == '(';
 			depth -= *p == ')';
 			check(depth >= 0);
@@ -69,9 +70,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pos_error err;
 	if (!a)
 		return 0;
+	for (unsigned flags = 0; flags <= POS_QUERY_TYPING; flags += POS_QUERY_TYPING) {
 	pos_error_clear(&err);
-	enum pos_err rc = pos_query_parse(a, (const char *)data, size, &q, &err);
+	enum pos_err rc = pos_query_parse_ex(a, (const char *)data, size, flags, &q, &err);
 	if (rc == POS_OK) {
+		check(q.n_ignored <= POS_QUERY_MAX_TAGS);
+		check(!q.prefix || (flags && strlen(q.prefix) >= POS_QUERY_PREFIX_MIN));
 		check(size <= POS_QUERY_MAX_BYTES);
 		check(q.n_terms + q.n_phrases <= POS_QUERY_MAX_ITEMS);
 		check(q.n_excluded <= POS_QUERY_MAX_ITEMS);
@@ -91,6 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else {
 		check(rc == POS_ERR_INVALID_FIELD && err.code == rc && err.field[0]);
+		/* typing turns filter errors into ignored filters */
+		check(!flags || !strcmp(err.field, "query") || !strcmp(err.field, "tag"));
+	}
 	}
 	pos_arena_destroy(a);
 	return 0;

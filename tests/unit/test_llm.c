@@ -48,9 +48,9 @@ static void at_most_five_sentences(void **state)
 {
 	struct pos_arena *a = pos_arena_new();
 	const char *t = "Tea one. Tea two. Tea three. Tea four. Tea five. Tea six. Tea seven.";
-	struct pos_llm_doc d = {"m", day("2026-03-04"), t, strlen(t)};
+	struct pos_llm_doc d = {"m", day("2026-03-04"), t, strlen(t), false, 0};
 	const char *out = answer(a, "tea", &d, 1);
-	assert_int_equal(count(out, "\n- 2026-03-04: Tea"), 5);
+	assert_int_equal(count(out, "\n- 2026-03-04 (Wed): Tea"), 5);
 	assert_non_null(strstr(out, "Tea one. [1]"));
 	assert_null(strstr(out, "Tea six"));
 	pos_arena_destroy(a);
@@ -63,8 +63,8 @@ static void citations_follow_memory_order(void **state)
 	const char *t1 = "The boat is blue.";
 	const char *t2 = "The boat trip with Anna was in June.";
 	struct pos_llm_doc docs[] = {
-		{"a", day("2026-01-01"), t1, strlen(t1)},
-		{"b", day("2026-06-30"), t2, strlen(t2)},
+		{"a", day("2026-01-01"), t1, strlen(t1), false, 0},
+		{"b", day("2026-06-30"), t2, strlen(t2), false, 0},
 	};
 	const char *out = answer(a, "boat trip Anna", docs, 2);
 	const char *first = strstr(out, "The boat is blue. [1]");
@@ -81,7 +81,7 @@ static void what_counts_as_a_match(void **state)
 {
 	struct pos_arena *a = pos_arena_new();
 	const char *t = "The carpet is new. My car is red.";
-	struct pos_llm_doc d = {"m", day("2026-02-02"), t, strlen(t)};
+	struct pos_llm_doc d = {"m", day("2026-02-02"), t, strlen(t), false, 0};
 	const char *out = answer(a, "what is the car", &d, 1);
 	assert_non_null(strstr(out, "My car is red. [1]"));
 	assert_null(strstr(out, "carpet"));
@@ -100,7 +100,7 @@ static void fallback_takes_three_memories(void **state)
 			   "Delta first."};
 	struct pos_llm_doc docs[4];
 	for (int i = 0; i < 4; i++)
-		docs[i] = (struct pos_llm_doc){"m", day("2026-01-05"), t[i], strlen(t[i])};
+		docs[i] = (struct pos_llm_doc){"m", day("2026-01-05"), t[i], strlen(t[i]), false, 0};
 	const char *out = answer(a, "zzzz", docs, 4);
 	assert_non_null(strstr(out, "Alpha first. [1]"));
 	assert_non_null(strstr(out, "Beta first. [2]"));
@@ -135,7 +135,7 @@ static void complete_streams_the_builtin_answer(void **state)
 	struct pos_llm_config cfg = {0};
 	assert_int_equal(pos_llm_new(&cfg, &l, &err), POS_OK);
 	const char *t = "Piano lesson on Monday. Piano tuning in May.";
-	struct pos_llm_doc d = {"m", day("2026-04-01"), t, strlen(t)};
+	struct pos_llm_doc d = {"m", day("2026-04-01"), t, strlen(t), false, 0};
 	struct pos_llm_request req = {.question = "piano", .docs = &d, .n_docs = 1};
 	struct pieces p = {.n = 0};
 	pos_buf_init(&p.all, 1 << 20);

@@ -97,7 +97,9 @@ static int run_case(const struct datacase *c)
 	int bad = 0;
 	assert_non_null(a);
 	pos_error_clear(&err);
-	enum pos_err rc = pos_query_parse(a, c->input, c->input_len, &q, &err);
+	/* "typing: 1" parses as search-as-you-type (POS_QUERY_TYPING) */
+	unsigned flags = datacase_get(c, "typing") ? POS_QUERY_TYPING : 0;
+	enum pos_err rc = pos_query_parse_ex(a, c->input, c->input_len, flags, &q, &err);
 
 	const char *want_err = datacase_get(c, "error");
 	if (want_err || rc != POS_OK) {
@@ -126,6 +128,9 @@ static int run_case(const struct datacase *c)
 	bad += check_time(c, "before", q.before);
 	if (datacase_get(c, "text"))
 		bad += check_field(c, "text", q.text);
+	bad += check_field(c, "prefix", q.prefix ? q.prefix : "");
+	join(got, sizeof(got), q.ignored, q.n_ignored);
+	bad += check_field(c, "ignored", got);
 	bad += check_fts(c, a, &q, "fts", false);
 	bad += check_fts(c, a, &q, "fts-stop", true);
 	pos_arena_destroy(a);
