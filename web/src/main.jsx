@@ -4,7 +4,8 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import './style.css';
 import { api, getSession, clearSession } from './lib/api.js';
-import { flush, pending } from './lib/outbox.js';
+import { flush, pending, outboxChanged } from './lib/outbox.js';
+import { currentUserId, forgetAccount, dropLegacy, dropApiCaches } from './lib/store.js';
 import { useLocation, navigate, match, Link } from './lib/router.jsx';
 import { toast } from './lib/toast.js';
 import { ErrorBoundary, Toasts, lazy } from './components.jsx';
@@ -105,12 +106,45 @@ function Header({ path, query, user, onLogout }) {
   );
 }
 
+// Logging out with captures still waiting to be sent: keep them on this
+// browser for this account only (sent when it signs in here again; no
+// other account can list or send them), or discard them now.
+function LogoutDialog({ count, onChoose }) {
+  const first = useRef(null);
+  useEffect(() => {
+    first.current && first.current.focus();
+    const esc = (e) => e.key === 'Escape' && onChoose(null);
+    window.addEventListener('keydown', esc);
+    return () => window.removeEventListener('keydown', esc);
+  }, []);
+  const n = count === 1 ? '1 memory has' : count + ' memories have';
+  return (
+    <div class="dialog-backdrop">
+      <div class="dialog panel" role="alertdialog" aria-modal="true" aria-labelledby="logout-title" aria-describedby="logout-text" data-testid="logout-dialog">
+        <h2 id="logout-title">Log out with unsent memories?</h2>
+        <p id="logout-text">{n} not been sent yet. Keep them on this browser for your account only:
+          they are sent the next time you sign in here, and no other account can see or send them.
+          Or discard them now.</p>
+        <div class="row">
+          <button type="button" class="primary" ref={first} data-testid="logout-keep" onClick={() => onChoose('keep')}>Keep and log out</button>
+          <button type="button" class="danger" data-testid="logout-discard" onClick={() => onChoose('discard')}>Discard and log out</button>
+          <button type="button" class="ghost" onClick={() => onChoose(null)}>Cancel</button>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+dropLegacy();
+
 function App() {
   const { path, query } = useLocation();
   const [user, setUser] = useState(() => getSession()?.user || null);
   const [notice, setNotice] = useState(null);
   const [online, setOnline] = useState(navigator.onLine);
+  const [asking, setAsking] = useState(0); // unsent items while the logout dialog is open
   const signedIn = !!(user && getSession());
+  const uid = signedIn ? currentUserId() : null;
 
   useEffect(() => {
     const lost = (e) => {
@@ -127,7 +161,17 @@ function App() {
     window.addEventListener('online', on);
     window.addEventListener('offline', off);
     const timer = setInterval(() => pending().length && navigator.onLine && flush(), 20000);
+    // Another tab signed in, out, or as someone else: this tab's state
+    // (drafts on screen, the outbox) belongs to the old account. Start over.
+    const shared = (e) => {
+      if (e.key !== 'pos.session') return;
+      const was = e.oldValue ? JSON.parse(e.oldValue)?.user?.id : null;
+      const now = e.newValue ? JSON.parse(e.newValue)?.user?.id : null;
+      if (String(was) !== String(now)) location.reload();
+    };
+    window.addEventListener('storage', shared);
     return () => {
+      window.removeEventListener('storage', shared);
       window.removeEventListener('pos:session-lost', lost);
       window.removeEventListener('online', on);
       window.removeEventListener('offline', off);
@@ -136,8 +180,9 @@ function App() {
   }, []);
 
   useEffect(() => {
-    if (signedIn && pending().length) flush();
-  }, [signedIn]);
+    outboxChanged();
+    if (uid && pending().length) flush();
+  }, [uid]);
 
   // Routing guards: signed-out users see login/register only.
   const authPage = path === '/login' || path === '/register' || path === '/recover';
@@ -146,16 +191,38 @@ function App() {
     if (signedIn && authPage) navigate('/', { replace: true });
   }, [signedIn, authPage]);
 
-  const logout = async () => {
+  // Logout forgets everything this browser keeps for the account (drafts,
+  // cached answers); unsent captures only if the user says so.
+  const finishLogout = async (keepOutbox) => {
+    const who = currentUserId();
+    const kept = keepOutbox ? pending().length : 0;
     try {
       await api('POST', '/api/auth/logout');
     } catch {
       /* the local session ends regardless */
     }
     clearSession();
+    forgetAccount(who, keepOutbox ? ['outbox'] : []);
+    try {
+      sessionStorage.clear();
+    } catch {
+      /* unavailable */
+    }
+    await dropApiCaches();
+    outboxChanged();
     setUser(null);
-    setNotice('You have logged out.');
+    setNotice(kept ? `You have logged out. ${kept === 1 ? '1 unsent memory is' : kept + ' unsent memories are'} kept on this browser and will be sent when you sign in again.`
+      : 'You have logged out.');
     navigate('/login', { replace: true });
+  };
+  const logout = () => {
+    const n = pending().length;
+    if (n) setAsking(n);
+    else finishLogout(false);
+  };
+  const chooseLogout = (choice) => {
+    setAsking(0);
+    if (choice) finishLogout(choice === 'keep');
   };
 
   if (!signedIn)
@@ -192,7 +259,8 @@ function App() {
     <>
       <Header path={path} query={query} user={user} onLogout={logout} />
       {!online && <p class="offline" role="status">You are offline. New memories are kept here and sent when you reconnect.</p>}
-      <ErrorBoundary key={path.split('/')[1]}>{page}</ErrorBoundary>
+      <ErrorBoundary key={(uid || '') + '/' + path.split('/')[1]}>{page}</ErrorBoundary>
+      {asking > 0 && <LogoutDialog count={asking} onChoose={chooseLogout} />}
       <Toasts />
     </>
   );

@@ -1,21 +1,20 @@
 // The capture box: Markdown text plus type, tags, layer and importance.
-// Enter saves, Shift+Enter starts a new line. The draft survives reloads;
+// Enter saves, Shift+Enter starts a new line. The draft survives reloads
+// (kept per account: another account never sees it);
 // text that cannot be sent goes to the outbox and is retried.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { enqueue, flush } from '../lib/outbox.js';
+import { load as loadStored, save as saveStored } from '../lib/store.js';
 import { toast } from '../lib/toast.js';
 import { TYPES, LAYERS } from '../lib/memories.js';
 import { ErrorNote } from '../components.jsx';
 
-const DRAFT = 'pos.capture-draft';
+const DRAFT = 'capture-draft'; // per account, lib/store.js
 
 function loadDraft() {
-  try {
-    return JSON.parse(localStorage.getItem(DRAFT)) || {};
-  } catch {
-    return {};
-  }
+  const d = loadStored(DRAFT, {});
+  return d && typeof d === 'object' ? d : {};
 }
 
 export function parseTags(s) {
@@ -35,7 +34,7 @@ export function Capture({ onSaved, autoFocus }) {
   const ref = useRef(null);
 
   useEffect(() => {
-    localStorage.setItem(DRAFT, JSON.stringify({ content, type, tags, layer, importance }));
+    saveStored(DRAFT, { content, type, tags, layer, importance });
   }, [content, type, tags, layer, importance]);
   useEffect(() => {
     if (autoFocus) ref.current.focus();

@@ -6,9 +6,10 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from '../lib/api.js';
 import { navigate, Link } from '../lib/router.jsx';
 import { snippet, fmtDate } from '../lib/memories.js';
+import { load, save } from '../lib/store.js';
 import { Markdown, ErrorNote } from '../components.jsx';
 
-const DRAFT = 'pos.chat-draft';
+const DRAFT = 'chat-draft'; // per account, lib/store.js
 
 // Reads an SSE stream; calls onEvent(parsed JSON) for each `data:` event.
 async function readSse(resp, onEvent) {
@@ -68,7 +69,7 @@ function Citations({ ids }) {
 export function Chat({ conversationId }) {
   const [convs, setConvs] = useState(null);
   const [messages, setMessages] = useState([]);
-  const [text, setText] = useState(() => localStorage.getItem(DRAFT) || '');
+  const [text, setText] = useState(() => String(load(DRAFT, '') || ''));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const [failed, setFailed] = useState(null);
@@ -77,7 +78,7 @@ export function Chat({ conversationId }) {
   const bottom = useRef(null);
   const created = useRef(null); // the conversation this screen just started
 
-  useEffect(() => localStorage.setItem(DRAFT, text), [text]);
+  useEffect(() => save(DRAFT, text), [text]);
 
   // A question that failed for want of a connection is sent again as soon
   // as the browser is back online.
