@@ -171,11 +171,11 @@ export async function countPhrase(base, token, phrase) {
 export function runner(prefix) {
   const results = [];
   let shot = 0;
-  const step = async (name, page, fn) => {
+  const step = async (name, page, fn, ms = STEP_TIMEOUT) => {
     const t0 = Date.now();
     const safe = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 80);
     try {
-      await Promise.race([fn(), sleep(STEP_TIMEOUT).then(() => { throw new Error('step timed out'); })]);
+      await Promise.race([fn(), sleep(ms).then(() => { throw new Error('step timed out'); })]);
       results.push({ name, ok: true });
       console.log(`ok   ${name} (${Date.now() - t0} ms)`);
     } catch (e) {

@@ -5,7 +5,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import './style.css';
 import { api, getSession, clearSession } from './lib/api.js';
 import { flush, pending, outboxChanged } from './lib/outbox.js';
-import { currentUserId, forgetAccount, dropLegacy, dropApiCaches } from './lib/store.js';
+import { currentUserId, forgetAccount, dropLegacy, dropApiCaches, load as loadStored, save as saveStored } from './lib/store.js';
+import { setTimeZone } from './lib/memories.js';
 import { useLocation, navigate, match, Link } from './lib/router.jsx';
 import { toast } from './lib/toast.js';
 import { ErrorBoundary, Toasts, lazy } from './components.jsx';
@@ -15,7 +16,6 @@ import { Search, searchUrl } from './pages/Search.jsx';
 import { Detail } from './pages/Detail.jsx';
 import { Chat } from './pages/Chat.jsx';
 import { Settings } from './pages/Settings.jsx';
-import { Stats } from './pages/Stats.jsx';
 import { Tokens } from './pages/Tokens.jsx';
 
 // Pages added with the sync, sharing and encryption APIs load on first use,
@@ -23,6 +23,8 @@ import { Tokens } from './pages/Tokens.jsx';
 const Sync = lazy(() => import('./pages/Sync.jsx'), 'Sync');
 const Recover = lazy(() => import('./pages/Recover.jsx'), 'Recover');
 const Security = lazy(() => import('./pages/Security.jsx'), 'Security');
+// Stats brings the chart (uPlot) and graph (cytoscape) libraries.
+const Stats = lazy(() => import('./pages/Stats.jsx'), 'Stats');
 
 const NAV = [
   ['/?capture=1', '+ Capture'],
@@ -36,6 +38,15 @@ const NAV = [
 
 function Header({ path, query, user, onLogout }) {
   const input = useRef(null);
+  // Phones: the links live behind a Menu button (the header stays one row).
+  const [menu, setMenu] = useState(false);
+  useEffect(() => setMenu(false), [path]);
+  useEffect(() => {
+    if (!menu) return;
+    const esc = (e) => e.key === 'Escape' && setMenu(false);
+    window.addEventListener('keydown', esc);
+    return () => window.removeEventListener('keydown', esc);
+  }, [menu]);
   const [q, setQ] = useState(path === '/search' ? query.get('q') || '' : '');
   useEffect(() => {
     if (path !== '/search') setQ('');
@@ -87,7 +98,11 @@ function Header({ path, query, user, onLogout }) {
         <input id="search-input" ref={input} data-testid="search-input" type="search" value={q}
           placeholder="Search  ( / )" autocomplete="off" onInput={onInput} onKeyDown={onKeyDown} />
       </form>
-      <nav aria-label="Main">
+      <button type="button" class="menu-toggle ghost" aria-expanded={menu} aria-controls="main-nav" data-testid="menu"
+        onClick={() => setMenu(!menu)}>
+        <span aria-hidden="true">☰</span> Menu
+      </button>
+      <nav aria-label="Main" id="main-nav" class={menu ? 'open' : ''}>
         <ul>
           {NAV.map(([href, label]) => (
             <li key={href}>
@@ -142,7 +157,8 @@ function App() {
   const [user, setUser] = useState(() => getSession()?.user || null);
   const [notice, setNotice] = useState(null);
   const [online, setOnline] = useState(navigator.onLine);
-  const [asking, setAsking] = useState(0); // unsent items while the logout dialog is open
+  const [asking, setAsking] = useState(0);
+  const [tick, setTick] = useState(0); // re-render after the time zone is known // unsent items while the logout dialog is open
   const signedIn = !!(user && getSession());
   const uid = signedIn ? currentUserId() : null;
 
@@ -182,6 +198,18 @@ function App() {
   useEffect(() => {
     outboxChanged();
     if (uid && pending().length) flush();
+    // The account's time zone setting (settings.timezone), known at once
+    // from the last visit, then from the server.
+    setTimeZone(uid ? loadStored('timezone', '') : '');
+    if (uid)
+      api('GET', '/api/auth/me').then((u) => {
+        const tz = (u.settings && typeof u.settings.timezone === 'string' && u.settings.timezone) || '';
+        if (tz !== loadStored('timezone', '')) {
+          saveStored('timezone', tz);
+          setTimeZone(tz);
+          setTick((n) => n + 1);
+        }
+      }, () => {});
   }, [uid]);
 
   // Routing guards: signed-out users see login/register only.
@@ -229,7 +257,7 @@ function App() {
     return (
       <ErrorBoundary>
         {path === '/recover' ? <Recover onDone={setNotice} /> : (
-          <Auth mode={path === '/register' ? 'register' : 'login'} notice={notice}
+          <Auth key={path} mode={path === '/register' ? 'register' : 'login'} notice={notice}
             onSignedIn={(u) => { setNotice(null); setUser(u); }} />
         )}
         <Toasts />
@@ -259,7 +287,7 @@ function App() {
     <>
       <Header path={path} query={query} user={user} onLogout={logout} />
       {!online && <p class="offline" role="status">You are offline. New memories are kept here and sent when you reconnect.</p>}
-      <ErrorBoundary key={(uid || '') + '/' + path.split('/')[1]}>{page}</ErrorBoundary>
+      <ErrorBoundary key={(uid || '') + '/' + tick + '/' + path.split('/')[1]}>{page}</ErrorBoundary>
       {asking > 0 && <LogoutDialog count={asking} onChoose={chooseLogout} />}
       <Toasts />
     </>

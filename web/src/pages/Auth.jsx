@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, saveSession } from '../lib/api.js';
 import { Link, navigate } from '../lib/router.jsx';
-import { ErrorNote } from '../components.jsx';
+import { ErrorNote, PageTitle, PasswordStrength } from '../components.jsx';
 
 export function Auth({ mode, notice, onSignedIn }) {
   const reg = mode === 'register';
@@ -32,7 +32,7 @@ export function Auth({ mode, notice, onSignedIn }) {
   return (
     <main id="main" class="auth">
       <div class="panel">
-        <h1>{reg ? 'Create your account' : 'Sign in to PersonalOS'}</h1>
+        <PageTitle title={reg ? 'Create your account' : 'Sign in'}>{reg ? 'Create your account' : 'Sign in to PersonalOS'}</PageTitle>
         {notice && <p class="notice" role="status">{notice}</p>}
         <form onSubmit={submit}>
           {reg && (
@@ -52,6 +52,7 @@ export function Auth({ mode, notice, onSignedIn }) {
               autocomplete={reg ? 'new-password' : 'current-password'} value={password}
               onInput={(e) => setPassword(e.target.value)} />
           </label>
+          {reg && <PasswordStrength password={password} inputs={[email, name]} />}
           <ErrorNote error={error} />
           <button data-testid={p + '-submit'} type="submit" class="primary" disabled={busy}>
             {busy ? 'Please wait…' : reg ? 'Create account' : 'Sign in'}

@@ -7,7 +7,8 @@ import { api, ApiError } from '../lib/api.js';
 import { navigate, Link } from '../lib/router.jsx';
 import { snippet, fmtDate } from '../lib/memories.js';
 import { load, save } from '../lib/store.js';
-import { Markdown, ErrorNote } from '../components.jsx';
+import { touchInput } from '../lib/touch.js';
+import { Markdown, ErrorNote, PageTitle } from '../components.jsx';
 
 const DRAFT = 'chat-draft'; // per account, lib/store.js
 
@@ -168,8 +169,11 @@ export function Chat({ conversationId }) {
     }
   };
 
+  // Enter sends with a keyboard; on a touch screen Enter is a new line and
+  // the Send button sends. Ctrl/Cmd+Enter sends everywhere.
   const onKey = (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    if (e.key !== 'Enter' || e.isComposing) return;
+    if (e.ctrlKey || e.metaKey || (!e.shiftKey && !touchInput())) {
       e.preventDefault();
       send();
     }
@@ -177,6 +181,7 @@ export function Chat({ conversationId }) {
 
   return (
     <main id="main" class="chat">
+      <PageTitle title="Chat" hidden />
       <nav class="panel convs" aria-label="Conversations">
         <h2>Conversations</h2>
         <Link href="/chat" class="button">New conversation</Link>
@@ -218,7 +223,7 @@ export function Chat({ conversationId }) {
         </div>
         <ErrorNote error={error} onRetry={failed ? () => send(failed) : undefined} />
         <form class="chat-form" onSubmit={(e) => { e.preventDefault(); send(); }}>
-          <label class="sr-only" for="chat-input">Message (Enter sends, Shift+Enter for a new line)</label>
+          <label class="sr-only" for="chat-input">{touchInput() ? 'Message (Send button sends)' : 'Message (Enter sends, Shift+Enter for a new line)'}</label>
           <textarea id="chat-input" data-testid="chat-input" rows={2} value={text} placeholder="Ask about your memories…"
             onInput={(e) => setText(e.target.value)} onKeyDown={onKey} />
           <button type="submit" class="primary" data-testid="chat-send" disabled={busy || !text.trim()}>

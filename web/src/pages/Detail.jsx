@@ -2,11 +2,11 @@
 // with undo, its related memories, sharing (owner only) and "Memorize"
 // (a background job whose created/linked memories are listed). A memory
 // shared with the user is read-only.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, getSession } from '../lib/api.js';
 import { TYPES, LAYERS, deleteWithUndo, fmtDate, snippet } from '../lib/memories.js';
-import { navigate, Link } from '../lib/router.jsx';
-import { Markdown, ErrorNote, Spinner, lazy } from '../components.jsx';
+import { navigate, Link, setLeaveGuard } from '../lib/router.jsx';
+import { Markdown, ErrorNote, Spinner, PageTitle, lazy } from '../components.jsx';
 import { parseTags } from './Capture.jsx';
 
 // Sharing and Memorize load with their first use (they are not needed for
@@ -21,6 +21,8 @@ export function Detail({ id }) {
   const [edit, setEdit] = useState(null);
   const [saving, setSaving] = useState(false);
   const [related, setRelated] = useState([]);
+  const [preview, setPreview] = useState(false);
+  const editor = useRef(null);
 
   const load = () => {
     setError(null);
@@ -40,13 +42,46 @@ export function Detail({ id }) {
       .then((rs) => setRelated(rs.filter(Boolean)));
   }, [m && m.id, m && m.updated_at]);
 
-  const startEdit = () => setEdit({
-    content: m.content, type: m.type, layer: m.layer, tags: (m.tags || []).join(', '),
-    importance_score: m.importance_score ?? 0.5,
+  const original = (x) => ({
+    content: x.content, type: x.type, layer: x.layer, tags: (x.tags || []).join(', '),
+    importance_score: x.importance_score ?? 0.5,
   });
+  const startEdit = () => {
+    setPreview(false);
+    setEdit(original(m));
+  };
+  const dirty = !!(edit && m && JSON.stringify({ ...edit, importance_score: Number(edit.importance_score) })
+    !== JSON.stringify({ ...original(m), importance_score: Number(original(m).importance_score) }));
+
+  // Unsaved edits: leaving the page asks first.
+  const dirtyRef = useRef(false);
+  dirtyRef.current = dirty;
+  useEffect(() => setLeaveGuard(() => (dirtyRef.current ? 'You have unsaved changes to this memory. Leave and lose them?' : null)), []);
+
+  // Focus goes into the editor when it opens.
+  useEffect(() => {
+    if (edit && !preview && editor.current && document.activeElement !== editor.current) editor.current.focus();
+  }, [!!edit, preview]);
+
+  const cancel = () => {
+    if (dirty && !window.confirm('Discard your changes to this memory?')) return;
+    setEdit(null);
+  };
+  // In the editor: Esc cancels, Ctrl/Cmd+Enter saves.
+  const onEditKey = (e) => {
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      e.stopPropagation();
+      cancel();
+    } else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      save(e);
+    }
+  };
 
   const save = async (e) => {
     e.preventDefault();
+    if (saving) return;
     setSaving(true);
     setError(null);
     try {
@@ -68,10 +103,22 @@ export function Detail({ id }) {
   const me = getSession()?.user;
   const shared = m && me && m.user_id && m.user_id !== me.id;
 
-  if (!m) return <main id="main">{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
+  if (!m && error && error.status === 404)
+    return (
+      <main id="main">
+        <div class="panel" data-testid="not-found">
+          <PageTitle title="Memory not found" />
+          <p>This memory does not exist, or it was deleted, or it belongs to another account.</p>
+          <p><Link href="/" class="button">Back to the timeline</Link>{' '}
+            <button type="button" class="ghost" onClick={() => history.back()}>Go back</button></p>
+        </div>
+      </main>
+    );
+  if (!m) return <main id="main"><PageTitle title="Memory" hidden />{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
   const set = (k) => (e) => setEdit({ ...edit, [k]: e.target.value });
   return (
     <main id="main">
+      <PageTitle title={snippet(m.content, 50) || 'Memory'} hidden>Memory: {snippet(m.content, 80)}</PageTitle>
       <article class="panel detail">
         <header class="memory-meta">
           <span class={'badge type-' + m.type}>{m.type}</span>
@@ -84,10 +131,18 @@ export function Detail({ id }) {
           <p class="notice" data-testid="shared-notice">Shared with you by another account (owner id {m.user_id.slice(0, 8)}…). You can read it; only its owner can change it.</p>
         )}
         {edit ? (
-          <form onSubmit={save} class="edit">
-            <label>Content (Markdown)
-              <textarea data-testid="edit-content" rows={8} value={edit.content} onInput={set('content')} />
-            </label>
+          <form onSubmit={save} class="edit" onKeyDown={onEditKey} aria-label="Edit memory">
+            <div class="edit-head">
+              <span id="edit-label">Content (Markdown) <span class="muted small">Ctrl+Enter saves, Esc cancels</span></span>
+              <button type="button" class="ghost" aria-pressed={preview} data-testid="edit-preview" onClick={() => setPreview(!preview)}>
+                {preview ? 'Edit' : 'Preview'}
+              </button>
+            </div>
+            {preview ? (
+              <div class="preview" data-testid="edit-preview-body" aria-label="Preview"><Markdown text={edit.content} /></div>
+            ) : (
+              <textarea ref={editor} aria-labelledby="edit-label" data-testid="edit-content" rows={8} value={edit.content} onInput={set('content')} />
+            )}
             <div class="capture-row">
               <label>Type <select value={edit.type} onChange={set('type')}>{TYPES.map((t) => <option key={t}>{t}</option>)}</select></label>
               <label>Layer <select value={edit.layer} onChange={set('layer')}>{LAYERS.map((t) => <option key={t}>{t}</option>)}</select></label>
@@ -99,7 +154,7 @@ export function Detail({ id }) {
             <ErrorNote error={error} />
             <div class="actions">
               <button type="submit" class="primary" data-testid="edit-save" disabled={saving}>Save</button>
-              <button type="button" onClick={() => setEdit(null)}>Cancel</button>
+              <button type="button" data-testid="edit-cancel" onClick={cancel}>Cancel</button>
             </div>
           </form>
         ) : (
