@@ -92,6 +92,13 @@ export async function startServer(env = {}) {
   throw new Error('server did not answer /health');
 }
 
+// A temporary directory removed when the test ends.
+export function tempDir() {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'pos-e2e-'));
+  tmpDirs.push(d);
+  return d;
+}
+
 export function cleanup() {
   for (const p of children) if (p.exitCode === null) p.kill('SIGTERM');
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
