@@ -116,6 +116,31 @@ async function main() {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
   });
 
+  await step('another tab switching accounts: this tab starts over, never shows or sends A\'s data', page, async () => {
+    // page: A signed in, a chat draft typed (kept in component state too).
+    await page.goto('/chat');
+    await page.getByTestId('chat-input').fill('Alice draft in the first tab');
+    const other = await ctx.newPage();
+    try {
+      await other.goto('/');
+      await other.getByTestId('capture-input').waitFor();
+      await other.getByTestId('logout').click();
+      await other.getByTestId('login-email').waitFor();
+      await login(other, b.email);
+      // The first tab followed: signed out with A's logout (the login
+      // page), then started over as B (the timeline).
+      await waitUntil(async () => (await page.getByTestId('capture-input').count()) === 1
+        && (await page.evaluate(() => JSON.parse(localStorage.getItem('pos.session') || 'null')?.user?.id)) === b.id,
+      'the first tab to start over as B', 20_000);
+      assert(!(await page.content()).includes('Alice draft'), 'no A draft on B\'s screen');
+      await page.goto('/chat');
+      await page.getByTestId('chat-input').waitFor();
+      assert((await page.getByTestId('chat-input').inputValue()) === '', 'B\'s chat box is empty');
+    } finally {
+      await other.close();
+    }
+  });
+
   await browser.close();
   return finish();
 }

@@ -94,7 +94,8 @@ function Graph({ graph }) {
   const nodes = ((graph && graph.nodes) || []).slice(0, 60);
   const ids = new Set(nodes.map((n) => n.id));
   const edges = ((graph && graph.edges) || []).filter((e) => ids.has(e.source) && ids.has(e.target));
-  const label = (n) => snippet(n.label || n.content || n.id, 28);
+  // Plain words for labels: no Markdown marks, no link targets.
+  const label = (n) => snippet(String(n.label || n.content || n.id).replace(/\]\([^)]*\)/g, ']').replace(/[#*_`>[\]]/g, ''), 28);
   useEffect(() => {
     if (!box.current || nodes.length === 0) return;
     const accent = css('--accent'), text = css('--text'), line = css('--muted'), bg = css('--panel');
@@ -106,10 +107,13 @@ function Graph({ graph }) {
       ],
       style: [
         { selector: 'node', style: { 'background-color': accent, label: 'data(label)', color: text, 'font-size': 11,
-          'text-valign': 'bottom', 'text-margin-y': 4, 'text-outline-color': bg, 'text-outline-width': 2, width: 14, height: 14 } },
+          'text-valign': 'bottom', 'text-margin-y': 4, 'text-outline-color': bg, 'text-outline-width': 2, width: 14, height: 14,
+          'text-wrap': 'ellipsis', 'text-max-width': 110 } },
         { selector: 'edge', style: { 'line-color': line, width: 1.5, 'curve-style': 'straight' } },
       ],
-      layout: { name: 'cose', animate: false, randomize: false, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 },
+      // Linked memories: a force layout; none linked: a grid with room for labels.
+      layout: edges.length ? { name: 'cose', animate: false, randomize: false, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }
+        : { name: 'grid', avoidOverlap: true, avoidOverlapPadding: 40, padding: 20 },
       userZoomingEnabled: true, wheelSensitivity: 0.3,
     });
     cy.on('tap', 'node', (e) => navigate('/memories/' + e.target.id()));

@@ -174,7 +174,7 @@ function SourceRow({ s, live, onChanged }) {
         <span class={'badge status-' + (s.status || 'idle')} data-testid="sync-status">{status}</span>
       </div>
       <p class="muted small">
-        {s.last_sync_at ? 'Last sync ' + fmtDate(s.last_sync_at) : 'Not synced yet'} · {s.items_synced || 0} items
+        {s.last_sync_at ? 'Last sync ' + fmtDate(s.last_sync_at) : 'Not synced yet'} · {s.items_synced || 0} {s.items_synced === 1 ? 'item' : 'items'}
         {s.interval_s ? '' : ' · manual only'}
         {s.secrets && s.secrets.length > 0 && ' · ' + s.secrets.join(', ') + ' stored'}
         {' · '}<Link href={'/?source=' + encodeURIComponent(s.kind)}>show memories</Link>
