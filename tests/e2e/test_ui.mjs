@@ -47,6 +47,10 @@ async function main() {
   page.setDefaultTimeout(15_000);
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  // The app's CSP allows no inline script or style; libraries must not trip it.
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text()) && !/inline event handler/i.test(m.text())) pageErrors.push('CSP: ' + m.text());
+  });
   const searchUrls = [];
   page.on('request', (r) => r.url().includes('/api/memories/search') && searchUrls.push(r.url()));
 
@@ -121,6 +125,25 @@ async function main() {
     await page.getByTestId('timezone').selectOption('');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await page.getByText('Settings saved.').waitFor();
+    await page.goto('/');
+  });
+
+  await step('tasks on their page: done box, due date edited, the rest of metadata kept', page, async () => {
+    await page.goto('/memories/' + seeded.task.id);
+    await page.getByTestId('detail-done').waitFor();
+    assert(await page.getByTestId('detail-done').isChecked(), 'done, as ticked in the list');
+    await page.getByTestId('memory-edit').click();
+    await page.getByTestId('edit-due').fill('2027-01-15');
+    await page.getByTestId('edit-save').click();
+    await page.getByTestId('memory-edit').waitFor();
+    const m = (await call(base, 'GET', '/api/memories/' + seeded.task.id, undefined, a.token)).json;
+    assert(m.metadata.due === '2027-01-15' && m.metadata.completed === true, 'due changed, completed kept: ' + JSON.stringify(m.metadata));
+    await page.getByTestId('detail-done').uncheck();
+    await waitUntil(async () => (await call(base, 'GET', '/api/memories/' + seeded.task.id, undefined, a.token)).json.metadata.completed === false,
+      'reopened on the server');
+    await page.getByTestId('detail-done').check();
+    await waitUntil(async () => (await call(base, 'GET', '/api/memories/' + seeded.task.id, undefined, a.token)).json.metadata.completed === true,
+      'done again');
     await page.goto('/');
   });
 
@@ -321,7 +344,7 @@ async function main() {
     await page.unroute('**/api/sync/uploads*');
   });
 
-  await step('no page errors', page, async () => {
+  await step('no page errors or CSP violations', page, async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
   });
 

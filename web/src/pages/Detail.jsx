@@ -4,9 +4,9 @@
 // shared with the user is read-only.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, getSession } from '../lib/api.js';
-import { TYPES, LAYERS, deleteWithUndo, fmtDate, snippet } from '../lib/memories.js';
+import { TYPES, LAYERS, IMPORTANCE_TITLE, LAYER_TITLE, deleteWithUndo, fmtDate, fmtDay, snippet, setCompleted } from '../lib/memories.js';
 import { navigate, Link, setLeaveGuard } from '../lib/router.jsx';
-import { Markdown, ErrorNote, Spinner, PageTitle, lazy } from '../components.jsx';
+import { Markdown, ErrorNote, Spinner, PageTitle, TypeBadge, LayerBadge, lazy } from '../components.jsx';
 import { parseTags } from './Capture.jsx';
 
 // Sharing and Memorize load with their first use (they are not needed for
@@ -45,6 +45,7 @@ export function Detail({ id }) {
   const original = (x) => ({
     content: x.content, type: x.type, layer: x.layer, tags: (x.tags || []).join(', '),
     importance_score: x.importance_score ?? 0.5,
+    due: (x.metadata && typeof x.metadata.due === 'string' ? x.metadata.due : '').slice(0, 10),
   });
   const startEdit = () => {
     setPreview(false);
@@ -85,7 +86,16 @@ export function Detail({ id }) {
     setSaving(true);
     setError(null);
     try {
-      const body = { ...edit, tags: parseTags(edit.tags), importance_score: Number(edit.importance_score) };
+      const { due, ...rest } = edit;
+      const body = { ...rest, tags: parseTags(edit.tags), importance_score: Number(edit.importance_score) };
+      // A task's due date lives in metadata; the rest of metadata is kept.
+      if (edit.type === 'action' || due) {
+        const metadata = { ...(m.metadata || {}) };
+        if (due) metadata.due = due;
+        else delete metadata.due;
+        if (edit.type === 'action' && metadata.completed === undefined) metadata.completed = false;
+        body.metadata = metadata;
+      }
       setM(await api('PUT', '/api/memories/' + m.id, body));
       setEdit(null);
     } catch (err) {
@@ -121,10 +131,17 @@ export function Detail({ id }) {
       <PageTitle title={snippet(m.content, 50) || 'Memory'} hidden>Memory: {snippet(m.content, 80)}</PageTitle>
       <article class="panel detail">
         <header class="memory-meta">
-          <span class={'badge type-' + m.type}>{m.type}</span>
-          <span class="badge">{m.layer}</span>
+          {m.type === 'action' && !shared && (
+            <label class="task-check" title="Done">
+              <input type="checkbox" data-testid="detail-done" checked={!!(m.metadata && m.metadata.completed === true)}
+                onChange={(e) => setCompleted(m, e.target.checked).then(setM, setError)} /> Done
+            </label>
+          )}
+          <TypeBadge type={m.type} />
+          <LayerBadge layer={m.layer} />
+          {m.metadata && typeof m.metadata.due === 'string' && <span class="badge due">due {fmtDay(m.metadata.due)}</span>}
           <time datetime={m.created_at}>{fmtDate(m.created_at)}</time>
-          <span class="muted">· {m.source} · importance {Number(m.importance_score ?? 0).toFixed(1)}</span>
+          <span class="muted">· {m.source} · <span title={IMPORTANCE_TITLE}>importance {Number(m.importance_score ?? 0).toFixed(1)}</span></span>
           {m.is_shared && !shared && <span class="badge" title={(m.shared_with || []).join(', ')}>shared</span>}
         </header>
         {shared && (
@@ -145,10 +162,13 @@ export function Detail({ id }) {
             )}
             <div class="capture-row">
               <label>Type <select value={edit.type} onChange={set('type')}>{TYPES.map((t) => <option key={t}>{t}</option>)}</select></label>
-              <label>Layer <select value={edit.layer} onChange={set('layer')}>{LAYERS.map((t) => <option key={t}>{t}</option>)}</select></label>
+              <label title={LAYER_TITLE}>Layer <select value={edit.layer} onChange={set('layer')}>{LAYERS.map((t) => <option key={t}>{t}</option>)}</select></label>
               <label class="grow">Tags <input type="text" value={edit.tags} onInput={set('tags')} /></label>
+              {edit.type === 'action' && (
+                <label>Due <input type="date" data-testid="edit-due" value={edit.due} onInput={set('due')} /></label>
+              )}
             </div>
-            <label>Importance {Number(edit.importance_score).toFixed(1)}
+            <label title={IMPORTANCE_TITLE}>Importance {Number(edit.importance_score).toFixed(1)} <span class="muted small">(0–1: higher ranks it higher in search and answers)</span>
               <input type="range" min="0" max="1" step="0.1" value={edit.importance_score} onInput={set('importance_score')} />
             </label>
             <ErrorNote error={error} />

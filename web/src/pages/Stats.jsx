@@ -89,6 +89,17 @@ function PerDay({ days }) {
   );
 }
 
+// cytoscape inserts an inline <style> (which the app's CSP blocks) unless
+// an element with this id exists; the one rule it holds is in style.css
+// (.graph-view { position: relative }).
+function noInlineStyle() {
+  const id = '__________cytoscape_stylesheet';
+  if (document.getElementById(id)) return;
+  const t = document.createElement('template');
+  t.id = id;
+  document.head.appendChild(t);
+}
+
 function Graph({ graph }) {
   const box = useRef(null);
   const nodes = ((graph && graph.nodes) || []).slice(0, 60);
@@ -99,6 +110,7 @@ function Graph({ graph }) {
   useEffect(() => {
     if (!box.current || nodes.length === 0) return;
     const accent = css('--accent'), text = css('--text'), line = css('--muted'), bg = css('--panel');
+    noInlineStyle();
     const cy = cytoscape({
       container: box.current,
       elements: [
