@@ -82,7 +82,8 @@ async function startServer(env) {
   const inherited = { ...process.env };
   delete inherited.PERSONALOS_SYNC_FILE_ROOT;
   const p = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--web', WEB_ROOT], {
-    env: { ...inherited, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off', ...env },
+    env: { ...inherited, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off',
+      PERSONALOS_REGISTRATION: 'open', ...env }, // several accounts; ignored by servers without the option
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(p);

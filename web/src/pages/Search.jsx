@@ -7,7 +7,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, qs } from '../lib/api.js';
 import { highlightTerms } from '../lib/markdown.js';
-import { TYPES, LAYERS, isHidden } from '../lib/memories.js';
+import { TYPES, LAYERS, LAYER_TITLE, isHidden } from '../lib/memories.js';
 import { splitQuery, inlineFilters, completions } from '../lib/filters.js';
 import { load as loadStored, save as saveStored } from '../lib/store.js';
 import { navigate, Link } from '../lib/router.jsx';
@@ -121,8 +121,8 @@ export function Search({ query }) {
             onClick={() => toggle('type', t, type)}>{t}</button>
         ))}
         {LAYERS.map((l) => (
-          <button type="button" key={l} class={'chip' + (layer === l ? ' on' : '')} aria-pressed={layer === l}
-            onClick={() => toggle('layer', l, layer)}>{l}</button>
+          <button type="button" key={l} class={'chip layer-chip' + (layer === l ? ' on' : '')} aria-pressed={layer === l}
+            title={LAYER_TITLE} onClick={() => toggle('layer', l, layer)}><span class="sr-only">layer </span>{l}</button>
         ))}
       </div>
       {offers.length > 0 && (
