@@ -5,7 +5,9 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { renderMarkdown } from './lib/markdown.js';
 import { onToasts, dismiss } from './lib/toast.js';
 import { navigate, Link } from './lib/router.jsx';
-import { fmtDate } from './lib/memories.js';
+import { fmtDate, fmtDay, dayKey, setCompleted, LAYER_HELP, LAYER_TITLE } from './lib/memories.js';
+import { toast } from './lib/toast.js';
+import { touchInput } from './lib/touch.js';
 import { getSession } from './lib/api.js';
 
 // Sanitized Markdown. `max` trims long content before rendering (lists).
@@ -19,33 +21,88 @@ export function Markdown({ text, terms = [], max = 0, class: cls = '' }) {
   return <div ref={ref} class={'md ' + cls} />;
 }
 
+// Type and layer look different: the type is a filled badge, the layer an
+// outlined one with its meaning in a tooltip.
+export function TypeBadge({ type }) {
+  return <span class={'badge type type-' + type} title={'Type: ' + type} data-testid="type-badge">{type}</span>;
+}
+export function LayerBadge({ layer }) {
+  return (
+    <span class="badge layer" title={LAYER_TITLE} data-testid="layer-badge">
+      <span class="sr-only">layer </span>{layer}{LAYER_HELP[layer] ? <span class="sr-only"> ({LAYER_HELP[layer]})</span> : null}
+    </span>
+  );
+}
+
+// A card in a list. Tapping it opens the memory; on a touch screen that
+// includes links inside it (they are opened from the memory's page).
+// Long content is clamped with "Show more". Tasks (`action`) have a done
+// checkbox (metadata.completed) and their due date (metadata.due).
 export const MemoryItem = memo(function MemoryItem({ memory, terms, pending }) {
-  const open = (e) => {
-    // Links inside the content keep their own behaviour.
-    if (pending || e.target.closest('a') || window.getSelection().toString()) return;
-    navigate('/memories/' + memory.id);
+  const [m, setM] = useState(memory);
+  const [open, setOpen] = useState(false);
+  const [long, setLong] = useState(false);
+  const body = useRef(null);
+  useEffect(() => setM(memory), [memory]);
+  useLayoutEffect(() => {
+    const el = body.current && body.current.firstChild;
+    if (el && !open) setLong(el.scrollHeight > el.clientHeight + 4 || (m.content || '').length > 1500);
+  }, [m.content, open]);
+  const go = (e) => {
+    if (pending || window.getSelection().toString()) return;
+    if (e.target.closest('button, input, label, .card-actions')) return;
+    const a = e.target.closest('a');
+    if (a && !(touchInput() && a.closest('.md'))) return; // links keep their own behaviour with a mouse
+    if (a) e.preventDefault();
+    navigate('/memories/' + m.id);
+  };
+  const mine = !m.user_id || m.user_id === getSession()?.user?.id;
+  const task = m.type === 'action';
+  const done = !!(m.metadata && m.metadata.completed === true);
+  const due = m.metadata && typeof m.metadata.due === 'string' ? m.metadata.due : null;
+  const toggleDone = async (e) => {
+    const want = e.target.checked;
+    setM({ ...m, metadata: { ...(m.metadata || {}), completed: want } });
+    try {
+      setM(await setCompleted(m, want));
+    } catch (err) {
+      setM(m);
+      toast('Could not update the task: ' + err.message, { kind: 'error' });
+    }
   };
   return (
-    <article class={'memory' + (pending ? ' pending' : '')} data-testid="memory-item" onClick={open}>
+    <article class={'memory' + (pending ? ' pending' : '') + (task && done ? ' done' : '')} data-testid="memory-item" onClick={go}>
       <header class="memory-meta">
-        <span class={'badge type-' + memory.type}>{memory.type}</span>
-        {memory.layer && <span class="badge">{memory.layer}</span>}
-        {!pending && memory.user_id && memory.user_id !== getSession()?.user?.id ? (
+        {task && !pending && mine && (
+          <label class="task-check" title={done ? 'Done: untick to reopen' : 'Mark as done'}>
+            <input type="checkbox" data-testid="task-done" checked={done} onChange={toggleDone} />
+            <span class="sr-only">Done</span>
+          </label>
+        )}
+        <TypeBadge type={m.type} />
+        {m.layer && <LayerBadge layer={m.layer} />}
+        {due && <span class={'badge due' + (!done && due.slice(0, 10) < dayKey(new Date()) ? ' overdue' : '')} data-testid="due">due {fmtDay(due)}</span>}
+        {!pending && !mine ? (
           <span class="badge shared" data-testid="shared-badge">shared with you</span>
-        ) : memory.is_shared ? <span class="badge">shared</span> : null}
+        ) : m.is_shared ? <span class="badge">shared</span> : null}
         {pending ? (
           <span class="badge warn">waiting to send</span>
         ) : (
-          <Link href={'/memories/' + memory.id} class="when" aria-label={'Open memory from ' + fmtDate(memory.created_at)}>
-            <time datetime={memory.created_at}>{fmtDate(memory.created_at)}</time>
+          <Link href={'/memories/' + m.id} class="when" aria-label={'Open memory from ' + fmtDate(m.created_at)}>
+            <time datetime={m.created_at}>{fmtDate(m.created_at)}</time>
           </Link>
         )}
-        {typeof memory.score === 'number' && <span class="score" title="relevance">{memory.score.toFixed(3)}</span>}
       </header>
-      <Markdown text={memory.content} terms={terms} max={1500} class="clamp" />
-      {memory.tags && memory.tags.length > 0 && (
+      <div ref={body}>
+        <Markdown text={m.content} terms={terms} max={open ? 0 : 1500} class={open ? '' : 'clamp'} />
+      </div>
+      {(long || open) && (
+        <button type="button" class="linklike more" aria-expanded={open} data-testid="card-more"
+          onClick={() => setOpen(!open)}>{open ? 'Show less' : 'Show more'}</button>
+      )}
+      {m.tags && m.tags.length > 0 && (
         <ul class="tags" aria-label="tags">
-          {memory.tags.map((t) => (
+          {m.tags.map((t) => (
             <li key={t}>#{t}</li>
           ))}
         </ul>
@@ -133,4 +190,46 @@ export function lazy(load, name, { inline = false } = {}) {
     if (inline) return error ? <ErrorNote error={{ message: 'Could not load this part of the page: ' + error.message }} /> : null;
     return <main id="main">{error ? <ErrorNote error={{ message: 'Could not load this page: ' + error.message }} onRetry={() => location.reload()} /> : <Spinner />}</main>;
   };
+}
+
+// Each page's own h1 and tab title. After an in-app navigation focus moves
+// to the h1 (screen readers announce the new page, Tab continues from
+// there), unless the user is typing in a field (search as you type) or the
+// page puts focus somewhere itself later (the capture box, the editor).
+let firstPage = true;
+export function PageTitle({ title, children, hidden = false }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    document.title = title ? title + ' · PersonalOS' : 'PersonalOS';
+  }, [title]);
+  useEffect(() => {
+    if (firstPage) {
+      firstPage = false;
+      return;
+    }
+    const a = document.activeElement;
+    if (a && a !== document.body && (a.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName))) return;
+    if (ref.current) ref.current.focus({ preventScroll: true });
+  }, []);
+  return <h1 ref={ref} tabIndex={-1} class={'page-title' + (hidden ? ' sr-only' : '')}>{children || title}</h1>;
+}
+
+// A strength meter under a new-password field (lazy zxcvbn-ts; see
+// lib/strength.js). Shows nothing until the checker has loaded.
+let strengthMod = null;
+export function PasswordStrength({ password, inputs = [] }) {
+  const [state, setState] = useState(0); // 1 loaded, 2 could not load (offline)
+  useEffect(() => {
+    if (!strengthMod) import('./lib/strength.js').then((m) => { strengthMod = m; setState(1); }, () => setState(2));
+  }, []);
+  if (!password || state === 2) return null;
+  if (!strengthMod) return <p class="strength muted small" aria-live="polite">Checking strength…</p>;
+  const r = strengthMod.strength(password, inputs);
+  return (
+    <div class={'strength s' + r.score} data-testid="password-strength" data-score={r.score} aria-live="polite">
+      <meter min="0" max="4" low="2" high="3" optimum="4" value={r.score} aria-label="Password strength" />
+      <span><strong>{r.label}</strong>{r.score < 3 ? ' — choose a longer or less predictable password.' : ''}</span>
+      {r.hint && r.score < 3 && <span class="muted small"> {r.hint}</span>}
+    </div>
+  );
 }

@@ -4,7 +4,9 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import './style.css';
 import { api, getSession, clearSession } from './lib/api.js';
-import { flush, pending } from './lib/outbox.js';
+import { flush, pending, outboxChanged } from './lib/outbox.js';
+import { currentUserId, forgetAccount, dropLegacy, dropApiCaches, load as loadStored, save as saveStored } from './lib/store.js';
+import { setTimeZone } from './lib/memories.js';
 import { useLocation, navigate, match, Link } from './lib/router.jsx';
 import { toast } from './lib/toast.js';
 import { ErrorBoundary, Toasts, lazy } from './components.jsx';
@@ -14,7 +16,6 @@ import { Search, searchUrl } from './pages/Search.jsx';
 import { Detail } from './pages/Detail.jsx';
 import { Chat } from './pages/Chat.jsx';
 import { Settings } from './pages/Settings.jsx';
-import { Stats } from './pages/Stats.jsx';
 import { Tokens } from './pages/Tokens.jsx';
 
 // Pages added with the sync, sharing and encryption APIs load on first use,
@@ -22,6 +23,8 @@ import { Tokens } from './pages/Tokens.jsx';
 const Sync = lazy(() => import('./pages/Sync.jsx'), 'Sync');
 const Recover = lazy(() => import('./pages/Recover.jsx'), 'Recover');
 const Security = lazy(() => import('./pages/Security.jsx'), 'Security');
+// Stats brings the chart (uPlot) and graph (cytoscape) libraries.
+const Stats = lazy(() => import('./pages/Stats.jsx'), 'Stats');
 
 const NAV = [
   ['/?capture=1', '+ Capture'],
@@ -35,6 +38,15 @@ const NAV = [
 
 function Header({ path, query, user, onLogout }) {
   const input = useRef(null);
+  // Phones: the links live behind a Menu button (the header stays one row).
+  const [menu, setMenu] = useState(false);
+  useEffect(() => setMenu(false), [path]);
+  useEffect(() => {
+    if (!menu) return;
+    const esc = (e) => e.key === 'Escape' && setMenu(false);
+    window.addEventListener('keydown', esc);
+    return () => window.removeEventListener('keydown', esc);
+  }, [menu]);
   const [q, setQ] = useState(path === '/search' ? query.get('q') || '' : '');
   useEffect(() => {
     if (path !== '/search') setQ('');
@@ -86,7 +98,11 @@ function Header({ path, query, user, onLogout }) {
         <input id="search-input" ref={input} data-testid="search-input" type="search" value={q}
           placeholder="Search  ( / )" autocomplete="off" onInput={onInput} onKeyDown={onKeyDown} />
       </form>
-      <nav aria-label="Main">
+      <button type="button" class="menu-toggle ghost" aria-expanded={menu} aria-controls="main-nav" data-testid="menu"
+        onClick={() => setMenu(!menu)}>
+        <span aria-hidden="true">☰</span> Menu
+      </button>
+      <nav aria-label="Main" id="main-nav" class={menu ? 'open' : ''}>
         <ul>
           {NAV.map(([href, label]) => (
             <li key={href}>
@@ -105,12 +121,46 @@ function Header({ path, query, user, onLogout }) {
   );
 }
 
+// Logging out with captures still waiting to be sent: keep them on this
+// browser for this account only (sent when it signs in here again; no
+// other account can list or send them), or discard them now.
+function LogoutDialog({ count, onChoose }) {
+  const first = useRef(null);
+  useEffect(() => {
+    first.current && first.current.focus();
+    const esc = (e) => e.key === 'Escape' && onChoose(null);
+    window.addEventListener('keydown', esc);
+    return () => window.removeEventListener('keydown', esc);
+  }, []);
+  const n = count === 1 ? '1 memory has' : count + ' memories have';
+  return (
+    <div class="dialog-backdrop">
+      <div class="dialog panel" role="alertdialog" aria-modal="true" aria-labelledby="logout-title" aria-describedby="logout-text" data-testid="logout-dialog">
+        <h2 id="logout-title">Log out with unsent memories?</h2>
+        <p id="logout-text">{n} not been sent yet. Keep them on this browser for your account only:
+          they are sent the next time you sign in here, and no other account can see or send them.
+          Or discard them now.</p>
+        <div class="row">
+          <button type="button" class="primary" ref={first} data-testid="logout-keep" onClick={() => onChoose('keep')}>Keep and log out</button>
+          <button type="button" class="danger" data-testid="logout-discard" onClick={() => onChoose('discard')}>Discard and log out</button>
+          <button type="button" class="ghost" onClick={() => onChoose(null)}>Cancel</button>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+dropLegacy();
+
 function App() {
   const { path, query } = useLocation();
   const [user, setUser] = useState(() => getSession()?.user || null);
   const [notice, setNotice] = useState(null);
   const [online, setOnline] = useState(navigator.onLine);
+  const [asking, setAsking] = useState(0);
+  const [tick, setTick] = useState(0); // re-render after the time zone is known // unsent items while the logout dialog is open
   const signedIn = !!(user && getSession());
+  const uid = signedIn ? currentUserId() : null;
 
   useEffect(() => {
     const lost = (e) => {
@@ -127,7 +177,17 @@ function App() {
     window.addEventListener('online', on);
     window.addEventListener('offline', off);
     const timer = setInterval(() => pending().length && navigator.onLine && flush(), 20000);
+    // Another tab signed in, out, or as someone else: this tab's state
+    // (drafts on screen, the outbox) belongs to the old account. Start over.
+    const shared = (e) => {
+      if (e.key !== 'pos.session') return;
+      const was = e.oldValue ? JSON.parse(e.oldValue)?.user?.id : null;
+      const now = e.newValue ? JSON.parse(e.newValue)?.user?.id : null;
+      if (String(was) !== String(now)) location.reload();
+    };
+    window.addEventListener('storage', shared);
     return () => {
+      window.removeEventListener('storage', shared);
       window.removeEventListener('pos:session-lost', lost);
       window.removeEventListener('online', on);
       window.removeEventListener('offline', off);
@@ -136,8 +196,21 @@ function App() {
   }, []);
 
   useEffect(() => {
-    if (signedIn && pending().length) flush();
-  }, [signedIn]);
+    outboxChanged();
+    if (uid && pending().length) flush();
+    // The account's time zone setting (settings.timezone), known at once
+    // from the last visit, then from the server.
+    setTimeZone(uid ? loadStored('timezone', '') : '');
+    if (uid)
+      api('GET', '/api/auth/me').then((u) => {
+        const tz = (u.settings && typeof u.settings.timezone === 'string' && u.settings.timezone) || '';
+        if (tz !== loadStored('timezone', '')) {
+          saveStored('timezone', tz);
+          setTimeZone(tz);
+          setTick((n) => n + 1);
+        }
+      }, () => {});
+  }, [uid]);
 
   // Routing guards: signed-out users see login/register only.
   const authPage = path === '/login' || path === '/register' || path === '/recover';
@@ -146,23 +219,45 @@ function App() {
     if (signedIn && authPage) navigate('/', { replace: true });
   }, [signedIn, authPage]);
 
-  const logout = async () => {
+  // Logout forgets everything this browser keeps for the account (drafts,
+  // cached answers); unsent captures only if the user says so.
+  const finishLogout = async (keepOutbox) => {
+    const who = currentUserId();
+    const kept = keepOutbox ? pending().length : 0;
     try {
       await api('POST', '/api/auth/logout');
     } catch {
       /* the local session ends regardless */
     }
     clearSession();
+    forgetAccount(who, keepOutbox ? ['outbox'] : []);
+    try {
+      sessionStorage.clear();
+    } catch {
+      /* unavailable */
+    }
+    await dropApiCaches();
+    outboxChanged();
     setUser(null);
-    setNotice('You have logged out.');
+    setNotice(kept ? `You have logged out. ${kept === 1 ? '1 unsent memory is' : kept + ' unsent memories are'} kept on this browser and will be sent when you sign in again.`
+      : 'You have logged out.');
     navigate('/login', { replace: true });
+  };
+  const logout = () => {
+    const n = pending().length;
+    if (n) setAsking(n);
+    else finishLogout(false);
+  };
+  const chooseLogout = (choice) => {
+    setAsking(0);
+    if (choice) finishLogout(choice === 'keep');
   };
 
   if (!signedIn)
     return (
       <ErrorBoundary>
         {path === '/recover' ? <Recover onDone={setNotice} /> : (
-          <Auth mode={path === '/register' ? 'register' : 'login'} notice={notice}
+          <Auth key={path} mode={path === '/register' ? 'register' : 'login'} notice={notice}
             onSignedIn={(u) => { setNotice(null); setUser(u); }} />
         )}
         <Toasts />
@@ -192,7 +287,8 @@ function App() {
     <>
       <Header path={path} query={query} user={user} onLogout={logout} />
       {!online && <p class="offline" role="status">You are offline. New memories are kept here and sent when you reconnect.</p>}
-      <ErrorBoundary key={path.split('/')[1]}>{page}</ErrorBoundary>
+      <ErrorBoundary key={(uid || '') + '/' + tick + '/' + path.split('/')[1]}>{page}</ErrorBoundary>
+      {asking > 0 && <LogoutDialog count={asking} onChoose={chooseLogout} />}
       <Toasts />
     </>
   );

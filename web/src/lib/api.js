@@ -115,16 +115,24 @@ export function refreshSession(failedToken) {
   return refreshing;
 }
 
+const sessionUser = (s) => (s && s.user && s.user.id != null ? String(s.user.id) : null);
+
 async function send(method, path, body, opts) {
   const s = getSession();
+  // opts.asUser: this request carries that account's data (the outbox) and
+  // must never go out with another account's token.
+  if (opts.asUser && sessionUser(s) !== opts.asUser)
+    throw new ApiError(401, 'account_changed', 'Another account is signed in; this was not sent.');
   const headers = { Accept: opts.accept || 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const raw = opts.rawBody !== undefined; // a File/Blob sent as it is (uploads)
+  if (raw) headers['Content-Type'] = opts.contentType || 'application/octet-stream';
+  else if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (s && s.access_token && !opts.anonymous) headers.Authorization = 'Bearer ' + s.access_token;
   try {
     const r = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: raw ? opts.rawBody : body === undefined ? undefined : JSON.stringify(body),
       signal: opts.signal,
       keepalive: opts.keepalive,
     });
@@ -138,7 +146,10 @@ async function send(method, path, body, opts) {
 // api('GET', '/api/memories') -> parsed JSON (null for 204). opts: signal,
 // anonymous (no token), raw (return the Response, for streams), accept,
 // password (the body holds a password: a 401 means a wrong password, not an
-// expired token, so no refresh and the session stays).
+// expired token, so no refresh and the session stays), asUser (a user id:
+// refuse to send unless the session is that user's, checked before every
+// attempt, also after a refresh), rawBody + contentType (send a File or
+// Blob as the body instead of JSON).
 export async function api(method, path, body, opts = {}) {
   const s = getSession();
   if (!opts.anonymous && s && s.refresh_token && s.expires_at - Date.now() < REFRESH_EARLY_MS) {

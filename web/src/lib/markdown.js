@@ -62,10 +62,22 @@ function highlight(root, terms) {
   }
 }
 
+// Headings written in a memory sit below the page's own h1 and section
+// h2: `#` becomes h3, `##` h4, and so on (h6 at most), keeping their text.
+function demoteHeadings(root) {
+  for (const h of root.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+    const level = Math.min(6, Number(h.tagName[1]) + 2);
+    const n = document.createElement('h' + level);
+    n.append(...h.childNodes);
+    h.replaceWith(n);
+  }
+}
+
 // Returns a sanitized DocumentFragment for `text` (Markdown).
 export function renderMarkdown(text, terms = []) {
   const html = marked.parse(String(text || ''), { async: false });
   const frag = DOMPurify.sanitize(html, PURIFY);
+  demoteHeadings(frag);
   highlight(frag, terms);
   return frag;
 }

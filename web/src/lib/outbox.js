@@ -1,22 +1,26 @@
 // Captures that could not be sent (offline, server trouble) wait here, in
-// localStorage, and are sent again when the connection returns, when the
-// app starts, and every 20 s while any are waiting. Nothing typed is lost.
+// localStorage under the signed-in account's key (lib/store.js), and are
+// sent again when the connection returns, when the app starts, and every
+// 20 s while any are waiting. Nothing typed is lost.
+//
+// Privacy: a queued item belongs to the account that captured it. It is
+// only listed while that account is signed in and only sent with that
+// account's token: flush() pins the owner it started with and every POST
+// checks that the session still belongs to that owner (api opts.asUser).
 import { api } from './api.js';
+import { currentUserId, load, save } from './store.js';
 
-const KEY = 'pos.outbox';
+const NAME = 'outbox';
 const listeners = new Set();
 
-export function pending() {
-  try {
-    return JSON.parse(localStorage.getItem(KEY)) || [];
-  } catch {
-    return [];
-  }
+export function pending(uid = currentUserId()) {
+  const v = load(NAME, [], uid);
+  return Array.isArray(v) ? v : [];
 }
 
-function store(items) {
-  localStorage.setItem(KEY, JSON.stringify(items));
-  for (const f of listeners) f(items);
+function store(uid, items) {
+  save(NAME, items, uid);
+  for (const f of listeners) f(pending());
 }
 
 export function onOutbox(f) {
@@ -24,9 +28,16 @@ export function onOutbox(f) {
   return () => listeners.delete(f);
 }
 
+// Announces a change made elsewhere (logout, another account signing in).
+export function outboxChanged() {
+  for (const f of listeners) f(pending());
+}
+
 export function enqueue(body) {
+  const uid = currentUserId();
   const item = { cid: crypto.randomUUID ? crypto.randomUUID() : String(Date.now() + Math.random()), body, queued_at: new Date().toISOString() };
-  store([...pending(), item]);
+  if (!uid) return item; // signed out: no owner, nothing kept
+  store(uid, [...pending(uid), item]);
   return item;
 }
 
@@ -37,17 +48,19 @@ let flushing = null;
 // the user can copy or discard them. Returns the memories created.
 export function flush() {
   if (flushing) return flushing;
+  const uid = currentUserId();
+  if (!uid) return Promise.resolve([]);
   flushing = (async () => {
     const created = [];
-    for (const item of pending()) {
+    for (const item of pending(uid)) {
       if (item.error) continue;
       try {
-        const m = await api('POST', '/api/memories', item.body);
+        const m = await api('POST', '/api/memories', item.body, { asUser: uid });
         created.push(m);
-        store(pending().filter((i) => i.cid !== item.cid));
+        store(uid, pending(uid).filter((i) => i.cid !== item.cid));
       } catch (e) {
         if (e.retryable || e.status === 401) break;
-        store(pending().map((i) => (i.cid === item.cid ? { ...i, error: e.message } : i)));
+        store(uid, pending(uid).map((i) => (i.cid === item.cid ? { ...i, error: e.message } : i)));
       }
     }
     return created;
@@ -58,5 +71,6 @@ export function flush() {
 }
 
 export function discard(cid) {
-  store(pending().filter((i) => i.cid !== cid));
+  const uid = currentUserId();
+  if (uid) store(uid, pending(uid).filter((i) => i.cid !== cid));
 }

@@ -2,10 +2,48 @@
 import { useEffect, useState } from 'preact/hooks';
 
 const subs = new Set();
+let guard = null; // () => message when leaving would lose something, else null
+
+// A page with unsaved edits sets a guard; leaving (a link, Back, closing
+// the tab) then asks first. Returns the function that removes it.
+export function setLeaveGuard(f) {
+  guard = f;
+  return () => {
+    if (guard === f) guard = null;
+  };
+}
+
+function mayLeave() {
+  const msg = guard && guard();
+  if (!msg) return true;
+  if (!window.confirm(msg)) return false;
+  guard = null;
+  return true;
+}
+
+window.addEventListener('beforeunload', (e) => {
+  if (guard && guard()) {
+    e.preventDefault();
+    e.returnValue = '';
+  }
+});
+
+// Back/Forward with unsaved edits: asked; "stay" puts the page back.
+let here = location.pathname + location.search;
+window.addEventListener('popstate', (e) => {
+  if (!mayLeave()) {
+    history.pushState(null, '', here);
+    e.stopImmediatePropagation();
+    return;
+  }
+  here = location.pathname + location.search;
+});
 
 export function navigate(to, { replace = false } = {}) {
   if (to === location.pathname + location.search) return;
+  if (!replace && !mayLeave()) return;
   history[replace ? 'replaceState' : 'pushState'](null, '', to);
+  here = location.pathname + location.search;
   for (const f of subs) f();
 }
 

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, saveSession } from '../lib/api.js';
 import { Link, navigate } from '../lib/router.jsx';
-import { ErrorNote } from '../components.jsx';
+import { ErrorNote, PageTitle, PasswordStrength } from '../components.jsx';
 
 export function Auth({ mode, notice, onSignedIn }) {
   const reg = mode === 'register';
@@ -36,7 +36,7 @@ export function Auth({ mode, notice, onSignedIn }) {
   return (
     <main id="main" class="auth">
       <div class="panel">
-        <h1>{reg ? 'Create your account' : 'Sign in to PersonalOS'}</h1>
+        <PageTitle title={reg ? 'Create your account' : 'Sign in'}>{reg ? 'Create your account' : 'Sign in to PersonalOS'}</PageTitle>
         {notice && <p class="notice" role="status">{notice}</p>}
         <form onSubmit={submit}>
           {reg && (
@@ -56,6 +56,7 @@ export function Auth({ mode, notice, onSignedIn }) {
               autocomplete={reg ? 'new-password' : 'current-password'} value={password}
               onInput={(e) => setPassword(e.target.value)} />
           </label>
+          {reg && <PasswordStrength password={password} inputs={[email, name]} />}
           {reg && (
             <label>
               Invite code<span class="muted"> (from the server's admin, if it asks for one)</span>

@@ -1,22 +1,29 @@
 // The capture box: Markdown text plus type, tags, layer and importance.
-// Enter saves, Shift+Enter starts a new line. The draft survives reloads;
+// Enter saves, Shift+Enter starts a new line; on touch screens (no
+// Shift+Enter on a phone keyboard) Enter is a new line and Save saves.
+// Type, layer, tags and importance go back to their defaults after each
+// save, and all of them are on screen (no hidden choice files the next
+// note wrongly). The draft survives reloads
+// (kept per account: another account never sees it);
 // text that cannot be sent goes to the outbox and is retried.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { enqueue, flush } from '../lib/outbox.js';
+import { load as loadStored, save as saveStored } from '../lib/store.js';
 import { toast } from '../lib/toast.js';
 import { TYPES, LAYERS } from '../lib/memories.js';
 import { ErrorNote } from '../components.jsx';
+import { touchInput } from '../lib/touch.js';
 
-const DRAFT = 'pos.capture-draft';
+const DRAFT = 'capture-draft'; // per account, lib/store.js
 
 function loadDraft() {
-  try {
-    return JSON.parse(localStorage.getItem(DRAFT)) || {};
-  } catch {
-    return {};
-  }
+  const d = loadStored(DRAFT, {});
+  return d && typeof d === 'object' ? d : {};
 }
+
+export const DEFAULTS = { type: 'note', tags: '', layer: 'active', importance: 0.5, due: '' };
+
 
 export function parseTags(s) {
   return [...new Set(String(s || '').split(/[,\s]+/).map((t) => t.replace(/^#/, '').trim()).filter(Boolean))];
@@ -25,37 +32,50 @@ export function parseTags(s) {
 export function Capture({ onSaved, autoFocus }) {
   const d = loadDraft();
   const [content, setContent] = useState(d.content || '');
-  const [type, setType] = useState(d.type || 'note');
-  const [tags, setTags] = useState(d.tags || '');
-  const [layer, setLayer] = useState(d.layer || 'active');
-  const [importance, setImportance] = useState(d.importance ?? 0.5);
+  const [type, setType] = useState(d.type || DEFAULTS.type);
+  const [tags, setTags] = useState(d.tags || DEFAULTS.tags);
+  const [layer, setLayer] = useState(d.layer || DEFAULTS.layer);
+  const [importance, setImportance] = useState(d.importance ?? DEFAULTS.importance);
+  const [due, setDue] = useState(d.due || DEFAULTS.due);
+  const touch = touchInput();
   const [more, setMore] = useState(false);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const ref = useRef(null);
 
   useEffect(() => {
-    localStorage.setItem(DRAFT, JSON.stringify({ content, type, tags, layer, importance }));
-  }, [content, type, tags, layer, importance]);
+    saveStored(DRAFT, { content, type, tags, layer, importance, due });
+  }, [content, type, tags, layer, importance, due]);
   useEffect(() => {
     if (autoFocus) ref.current.focus();
   }, [autoFocus]);
+
+  const reset = () => {
+    setContent('');
+    setType(DEFAULTS.type);
+    setTags(DEFAULTS.tags);
+    setLayer(DEFAULTS.layer);
+    setImportance(DEFAULTS.importance);
+    setDue(DEFAULTS.due);
+    setMore(false);
+  };
 
   const save = async () => {
     const text = content.trim();
     if (!text || busy) return;
     const body = { content: text, type, layer, tags: parseTags(tags), importance_score: Number(importance), source: 'web' };
+    if (type === 'action') body.metadata = { completed: false, ...(due ? { due } : {}) };
     setBusy(true);
     setError(null);
     try {
       const m = await api('POST', '/api/memories', body);
-      setContent('');
+      reset();
       onSaved && onSaved(m);
       flush().then((ms) => ms.forEach((x) => onSaved && onSaved(x)));
     } catch (e) {
       if (e.retryable) {
         enqueue(body);
-        setContent('');
+        reset();
         toast(e.status === 0 ? 'You are offline: saved here, it will be sent when you are back online.'
           : 'The server could not save it now: kept here and retried shortly.', { kind: 'warn' });
         onSaved && onSaved(null);
@@ -68,32 +88,49 @@ export function Capture({ onSaved, autoFocus }) {
   };
 
   const onKey = (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    if (e.key !== 'Enter' || e.isComposing) return;
+    // Ctrl/Cmd+Enter saves everywhere; plain Enter only with a keyboard.
+    if (e.ctrlKey || e.metaKey || (!e.shiftKey && !touch)) {
       e.preventDefault();
       save();
     }
   };
+  const hint = touch ? 'Save button saves' : 'Enter saves, Shift+Enter new line';
 
   return (
     <form class="capture panel" onSubmit={(e) => { e.preventDefault(); save(); }} aria-label="Capture a memory">
-      <label class="sr-only" for="capture-input">New memory (Markdown; Enter saves, Shift+Enter for a new line)</label>
+      <label class="sr-only" for="capture-input">{'New memory (Markdown; ' + hint + ')'}</label>
       <textarea id="capture-input" ref={ref} data-testid="capture-input" rows={3} value={content}
-        placeholder="Capture a thought, a task, a link… (Enter saves, Shift+Enter new line)"
+        placeholder={'Capture a thought, a task, a link… (' + hint + ')'}
         onInput={(e) => setContent(e.target.value)} onKeyDown={onKey} maxLength={1048576} />
       <div class="capture-row">
         <label>
           <span class="sr-only">Type</span>
-          <select value={type} onChange={(e) => setType(e.target.value)} aria-label="Type">
+          <select value={type} onChange={(e) => setType(e.target.value)} aria-label="Type" data-testid="capture-type">
             {TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
           </select>
         </label>
+        <label>
+          <span class="sr-only">Layer</span>
+          <select value={layer} onChange={(e) => setLayer(e.target.value)} aria-label="Layer" data-testid="capture-layer"
+            title="Layer: active (in use now), working (in progress), reference (to look up), archive (kept, out of the way)">
+            {LAYERS.map((l) => <option key={l} value={l}>{l}</option>)}
+          </select>
+        </label>
+        {type === 'action' && (
+          <label>
+            <span class="sr-only">Due date</span>
+            <input type="date" value={due} onInput={(e) => setDue(e.target.value)} aria-label="Due date" data-testid="capture-due" title="Due date" />
+          </label>
+        )}
         <label class="grow">
           <span class="sr-only">Tags</span>
-          <input type="text" value={tags} placeholder="tags, comma separated" aria-label="Tags"
+          <input type="text" value={tags} placeholder="tags, comma separated" aria-label="Tags" data-testid="capture-tags"
             onInput={(e) => setTags(e.target.value)} onKeyDown={onKey} />
         </label>
-        <button type="button" class="ghost" aria-expanded={more} onClick={() => setMore(!more)}>
-          {more ? 'Less' : 'More'}
+        <button type="button" class="ghost" aria-expanded={more} onClick={() => setMore(!more)}
+          title="Importance">
+          {more ? 'Less' : 'Importance' + (Number(importance) !== DEFAULTS.importance ? ' ' + Number(importance).toFixed(1) : '')}
         </button>
         <button type="submit" class="primary" data-testid="capture-submit" disabled={busy || !content.trim()}>
           Save
@@ -101,14 +138,8 @@ export function Capture({ onSaved, autoFocus }) {
       </div>
       {more && (
         <div class="capture-row">
-          <label>
-            Layer{' '}
-            <select value={layer} onChange={(e) => setLayer(e.target.value)}>
-              {LAYERS.map((l) => <option key={l} value={l}>{l}</option>)}
-            </select>
-          </label>
-          <label class="grow">
-            Importance {Number(importance).toFixed(1)}
+          <label class="grow" title="How much this matters: higher ranks it higher in search and the assistant's answers">
+            Importance {Number(importance).toFixed(1)} <span class="muted small">(higher ranks it higher in search and answers)</span>
             <input type="range" min="0" max="1" step="0.1" value={importance}
               onInput={(e) => setImportance(e.target.value)} />
           </label>

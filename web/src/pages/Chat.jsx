@@ -6,9 +6,11 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from '../lib/api.js';
 import { navigate, Link } from '../lib/router.jsx';
 import { snippet, fmtDate } from '../lib/memories.js';
-import { Markdown, ErrorNote } from '../components.jsx';
+import { load, save } from '../lib/store.js';
+import { touchInput } from '../lib/touch.js';
+import { Markdown, ErrorNote, PageTitle } from '../components.jsx';
 
-const DRAFT = 'pos.chat-draft';
+const DRAFT = 'chat-draft'; // per account, lib/store.js
 
 // Reads an SSE stream; calls onEvent(parsed JSON) for each `data:` event.
 async function readSse(resp, onEvent) {
@@ -68,7 +70,7 @@ function Citations({ ids }) {
 export function Chat({ conversationId }) {
   const [convs, setConvs] = useState(null);
   const [messages, setMessages] = useState([]);
-  const [text, setText] = useState(() => localStorage.getItem(DRAFT) || '');
+  const [text, setText] = useState(() => String(load(DRAFT, '') || ''));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const [failed, setFailed] = useState(null);
@@ -77,7 +79,7 @@ export function Chat({ conversationId }) {
   const bottom = useRef(null);
   const created = useRef(null); // the conversation this screen just started
 
-  useEffect(() => localStorage.setItem(DRAFT, text), [text]);
+  useEffect(() => save(DRAFT, text), [text]);
 
   // A question that failed for want of a connection is sent again as soon
   // as the browser is back online.
@@ -167,8 +169,11 @@ export function Chat({ conversationId }) {
     }
   };
 
+  // Enter sends with a keyboard; on a touch screen Enter is a new line and
+  // the Send button sends. Ctrl/Cmd+Enter sends everywhere.
   const onKey = (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    if (e.key !== 'Enter' || e.isComposing) return;
+    if (e.ctrlKey || e.metaKey || (!e.shiftKey && !touchInput())) {
       e.preventDefault();
       send();
     }
@@ -176,6 +181,7 @@ export function Chat({ conversationId }) {
 
   return (
     <main id="main" class="chat">
+      <PageTitle title="Chat" hidden />
       <nav class="panel convs" aria-label="Conversations">
         <h2>Conversations</h2>
         <Link href="/chat" class="button">New conversation</Link>
@@ -217,7 +223,7 @@ export function Chat({ conversationId }) {
         </div>
         <ErrorNote error={error} onRetry={failed ? () => send(failed) : undefined} />
         <form class="chat-form" onSubmit={(e) => { e.preventDefault(); send(); }}>
-          <label class="sr-only" for="chat-input">Message (Enter sends, Shift+Enter for a new line)</label>
+          <label class="sr-only" for="chat-input">{touchInput() ? 'Message (Send button sends)' : 'Message (Enter sends, Shift+Enter for a new line)'}</label>
           <textarea id="chat-input" data-testid="chat-input" rows={2} value={text} placeholder="Ask about your memories…"
             onInput={(e) => setText(e.target.value)} onKeyDown={onKey} />
           <button type="submit" class="primary" data-testid="chat-send" disabled={busy || !text.trim()}>

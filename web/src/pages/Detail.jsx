@@ -2,11 +2,11 @@
 // with undo, its related memories, sharing (owner only) and "Memorize"
 // (a background job whose created/linked memories are listed). A memory
 // shared with the user is read-only.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, getSession } from '../lib/api.js';
-import { TYPES, LAYERS, deleteWithUndo, fmtDate, snippet } from '../lib/memories.js';
-import { navigate, Link } from '../lib/router.jsx';
-import { Markdown, ErrorNote, Spinner, lazy } from '../components.jsx';
+import { TYPES, LAYERS, IMPORTANCE_TITLE, LAYER_TITLE, deleteWithUndo, fmtDate, fmtDay, snippet, setCompleted } from '../lib/memories.js';
+import { navigate, Link, setLeaveGuard } from '../lib/router.jsx';
+import { Markdown, ErrorNote, Spinner, PageTitle, TypeBadge, LayerBadge, lazy } from '../components.jsx';
 import { parseTags } from './Capture.jsx';
 
 // Sharing and Memorize load with their first use (they are not needed for
@@ -21,6 +21,8 @@ export function Detail({ id }) {
   const [edit, setEdit] = useState(null);
   const [saving, setSaving] = useState(false);
   const [related, setRelated] = useState([]);
+  const [preview, setPreview] = useState(false);
+  const editor = useRef(null);
 
   const load = () => {
     setError(null);
@@ -40,17 +42,60 @@ export function Detail({ id }) {
       .then((rs) => setRelated(rs.filter(Boolean)));
   }, [m && m.id, m && m.updated_at]);
 
-  const startEdit = () => setEdit({
-    content: m.content, type: m.type, layer: m.layer, tags: (m.tags || []).join(', '),
-    importance_score: m.importance_score ?? 0.5,
+  const original = (x) => ({
+    content: x.content, type: x.type, layer: x.layer, tags: (x.tags || []).join(', '),
+    importance_score: x.importance_score ?? 0.5,
+    due: (x.metadata && typeof x.metadata.due === 'string' ? x.metadata.due : '').slice(0, 10),
   });
+  const startEdit = () => {
+    setPreview(false);
+    setEdit(original(m));
+  };
+  const dirty = !!(edit && m && JSON.stringify({ ...edit, importance_score: Number(edit.importance_score) })
+    !== JSON.stringify({ ...original(m), importance_score: Number(original(m).importance_score) }));
+
+  // Unsaved edits: leaving the page asks first.
+  const dirtyRef = useRef(false);
+  dirtyRef.current = dirty;
+  useEffect(() => setLeaveGuard(() => (dirtyRef.current ? 'You have unsaved changes to this memory. Leave and lose them?' : null)), []);
+
+  // Focus goes into the editor when it opens.
+  useEffect(() => {
+    if (edit && !preview && editor.current && document.activeElement !== editor.current) editor.current.focus();
+  }, [!!edit, preview]);
+
+  const cancel = () => {
+    if (dirty && !window.confirm('Discard your changes to this memory?')) return;
+    setEdit(null);
+  };
+  // In the editor: Esc cancels, Ctrl/Cmd+Enter saves.
+  const onEditKey = (e) => {
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      e.stopPropagation();
+      cancel();
+    } else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      save(e);
+    }
+  };
 
   const save = async (e) => {
     e.preventDefault();
+    if (saving) return;
     setSaving(true);
     setError(null);
     try {
-      const body = { ...edit, tags: parseTags(edit.tags), importance_score: Number(edit.importance_score) };
+      const { due, ...rest } = edit;
+      const body = { ...rest, tags: parseTags(edit.tags), importance_score: Number(edit.importance_score) };
+      // A task's due date lives in metadata; the rest of metadata is kept.
+      if (edit.type === 'action' || due) {
+        const metadata = { ...(m.metadata || {}) };
+        if (due) metadata.due = due;
+        else delete metadata.due;
+        if (edit.type === 'action' && metadata.completed === undefined) metadata.completed = false;
+        body.metadata = metadata;
+      }
       setM(await api('PUT', '/api/memories/' + m.id, body));
       setEdit(null);
     } catch (err) {
@@ -68,38 +113,68 @@ export function Detail({ id }) {
   const me = getSession()?.user;
   const shared = m && me && m.user_id && m.user_id !== me.id;
 
-  if (!m) return <main id="main">{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
+  if (!m && error && error.status === 404)
+    return (
+      <main id="main">
+        <div class="panel" data-testid="not-found">
+          <PageTitle title="Memory not found" />
+          <p>This memory does not exist, or it was deleted, or it belongs to another account.</p>
+          <p><Link href="/" class="button">Back to the timeline</Link>{' '}
+            <button type="button" class="ghost" onClick={() => history.back()}>Go back</button></p>
+        </div>
+      </main>
+    );
+  if (!m) return <main id="main"><PageTitle title="Memory" hidden />{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
   const set = (k) => (e) => setEdit({ ...edit, [k]: e.target.value });
   return (
     <main id="main">
+      <PageTitle title={snippet(m.content, 50) || 'Memory'} hidden>Memory: {snippet(m.content, 80)}</PageTitle>
       <article class="panel detail">
         <header class="memory-meta">
-          <span class={'badge type-' + m.type}>{m.type}</span>
-          <span class="badge">{m.layer}</span>
+          {m.type === 'action' && !shared && (
+            <label class="task-check" title="Done">
+              <input type="checkbox" data-testid="detail-done" checked={!!(m.metadata && m.metadata.completed === true)}
+                onChange={(e) => setCompleted(m, e.target.checked).then(setM, setError)} /> Done
+            </label>
+          )}
+          <TypeBadge type={m.type} />
+          <LayerBadge layer={m.layer} />
+          {m.metadata && typeof m.metadata.due === 'string' && <span class="badge due">due {fmtDay(m.metadata.due)}</span>}
           <time datetime={m.created_at}>{fmtDate(m.created_at)}</time>
-          <span class="muted">· {m.source} · importance {Number(m.importance_score ?? 0).toFixed(1)}</span>
+          <span class="muted">· {m.source} · <span title={IMPORTANCE_TITLE}>importance {Number(m.importance_score ?? 0).toFixed(1)}</span></span>
           {m.is_shared && !shared && <span class="badge" title={(m.shared_with || []).join(', ')}>shared</span>}
         </header>
         {shared && (
           <p class="notice" data-testid="shared-notice">Shared with you by another account (owner id {m.user_id.slice(0, 8)}…). You can read it; only its owner can change it.</p>
         )}
         {edit ? (
-          <form onSubmit={save} class="edit">
-            <label>Content (Markdown)
-              <textarea data-testid="edit-content" rows={8} value={edit.content} onInput={set('content')} />
-            </label>
+          <form onSubmit={save} class="edit" onKeyDown={onEditKey} aria-label="Edit memory">
+            <div class="edit-head">
+              <span id="edit-label">Content (Markdown) <span class="muted small">Ctrl+Enter saves, Esc cancels</span></span>
+              <button type="button" class="ghost" aria-pressed={preview} data-testid="edit-preview" onClick={() => setPreview(!preview)}>
+                {preview ? 'Edit' : 'Preview'}
+              </button>
+            </div>
+            {preview ? (
+              <div class="preview" data-testid="edit-preview-body" aria-label="Preview"><Markdown text={edit.content} /></div>
+            ) : (
+              <textarea ref={editor} aria-labelledby="edit-label" data-testid="edit-content" rows={8} value={edit.content} onInput={set('content')} />
+            )}
             <div class="capture-row">
               <label>Type <select value={edit.type} onChange={set('type')}>{TYPES.map((t) => <option key={t}>{t}</option>)}</select></label>
-              <label>Layer <select value={edit.layer} onChange={set('layer')}>{LAYERS.map((t) => <option key={t}>{t}</option>)}</select></label>
+              <label title={LAYER_TITLE}>Layer <select value={edit.layer} onChange={set('layer')}>{LAYERS.map((t) => <option key={t}>{t}</option>)}</select></label>
               <label class="grow">Tags <input type="text" value={edit.tags} onInput={set('tags')} /></label>
+              {edit.type === 'action' && (
+                <label>Due <input type="date" data-testid="edit-due" value={edit.due} onInput={set('due')} /></label>
+              )}
             </div>
-            <label>Importance {Number(edit.importance_score).toFixed(1)}
+            <label title={IMPORTANCE_TITLE}>Importance {Number(edit.importance_score).toFixed(1)} <span class="muted small">(0–1: higher ranks it higher in search and answers)</span>
               <input type="range" min="0" max="1" step="0.1" value={edit.importance_score} onInput={set('importance_score')} />
             </label>
             <ErrorNote error={error} />
             <div class="actions">
               <button type="submit" class="primary" data-testid="edit-save" disabled={saving}>Save</button>
-              <button type="button" onClick={() => setEdit(null)}>Cancel</button>
+              <button type="button" data-testid="edit-cancel" onClick={cancel}>Cancel</button>
             </div>
           </form>
         ) : (

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { Link, navigate } from '../lib/router.jsx';
-import { ErrorNote } from '../components.jsx';
+import { ErrorNote, PageTitle } from '../components.jsx';
 
 export function Recover({ onDone }) {
   const [f, setF] = useState({ email: '', key: '', pw: '', pw2: '' });
@@ -32,7 +32,7 @@ export function Recover({ onDone }) {
   return (
     <main id="main" class="auth">
       <div class="panel">
-        <h1>Reset your password</h1>
+        <PageTitle title="Reset your password" />
         <p class="muted">With encryption on, the recovery key you stored when you turned it on sets a new password. Your memories stay readable.</p>
         <form onSubmit={submit}>
           <label>Email <input type="email" required autocomplete="email" data-testid="recover-email" value={f.email} onInput={set('email')} /></label>

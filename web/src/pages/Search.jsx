@@ -1,14 +1,34 @@
 // Search as you type: each keystroke cancels the previous request; results
 // show highlighted matches; chips toggle type/layer filters and show the
 // filters written in the query (type:note tag:work) with a way to remove them.
+// Half-typed filters are not sent (lib/filters.js) and get completions;
+// the word being typed is matched as a prefix (prefix=1; a server without
+// prefix matching ignores it). Conversations only show when asked for.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, qs } from '../lib/api.js';
 import { highlightTerms } from '../lib/markdown.js';
-import { TYPES, LAYERS, isHidden } from '../lib/memories.js';
-import { navigate } from '../lib/router.jsx';
-import { MemoryItem, ErrorNote } from '../components.jsx';
+import { TYPES, LAYERS, LAYER_TITLE, isHidden } from '../lib/memories.js';
+import { splitQuery, inlineFilters, completions } from '../lib/filters.js';
+import { load as loadStored, save as saveStored } from '../lib/store.js';
+import { navigate, Link } from '../lib/router.jsx';
+import { MemoryItem, ErrorNote, PageTitle } from '../components.jsx';
 
-const FILTER_RE = /(^|\s)(-?[a-z_]+):("[^"]*"|\S+)/gi;
+// Tags and sources of the account, for completions: from the stats, kept
+// per account (lib/store.js) so they are there at once next time.
+function useHints() {
+  const [hints, setHints] = useState(() => loadStored('hints', {}) || {});
+  useEffect(() => {
+    api('GET', '/api/memories/stats').then((s) => {
+      const h = {
+        tags: (s.top_tags || []).map((t) => (typeof t === 'string' ? t : t.tag || t.name)).filter(Boolean),
+        sources: Object.keys(s.by_source || {}),
+      };
+      setHints(h);
+      saveStored('hints', h);
+    }, () => {});
+  }, []);
+  return hints;
+}
 
 export function searchUrl(q, extra = {}) {
   return '/search' + qs({ q, ...extra });
@@ -22,12 +42,16 @@ export function Search({ query }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const ctl = useRef(null);
+  const hints = useHints();
+  const { send: sendQ, partial } = splitQuery(q);
+  const typing = q.length > 0 && !/\s$/.test(q);
+  const wantsConversations = type === 'conversation' || /(^|\s)type:conversation\b/i.test(sendQ);
 
   // A layout effect: the request starts in the same task as the keystroke,
   // not after the next paint.
   useLayoutEffect(() => {
     if (ctl.current) ctl.current.abort();
-    if (!q.trim() && !type && !layer) {
+    if (!sendQ && !type && !layer) {
       setRes(null);
       setError(null);
       return;
@@ -35,13 +59,14 @@ export function Search({ query }) {
     const c = new AbortController();
     ctl.current = c;
     setBusy(true);
-    const url = '/api/memories/search' + qs({ query: q.trim() || undefined, type, layer, limit: 30, include_shared: 'true' });
-    const run = q.trim()
+    const url = '/api/memories/search' + qs({ query: sendQ || undefined, type, layer, limit: 30, include_shared: 'true',
+      prefix: typing && sendQ ? '1' : undefined });
+    const run = sendQ
       ? api('GET', url, undefined, { signal: c.signal })
       : api('GET', '/api/memories' + qs({ type, layer, limit: 30 }), undefined, { signal: c.signal });
     run.then((r) => {
       if (c.signal.aborted) return;
-      setRes({ q, ...r });
+      setRes({ q: sendQ, ...r });
       setError(null);
       setBusy(false);
     }).catch((e) => {
@@ -50,7 +75,7 @@ export function Search({ query }) {
       setBusy(false);
     });
     return () => c.abort();
-  }, [q, type, layer]);
+  }, [sendQ, typing, type, layer]);
 
   const toggle = (k, v, cur) => {
     const p = new URLSearchParams(query);
@@ -64,14 +89,27 @@ export function Search({ query }) {
     navigate('/search?' + p.toString(), { replace: true });
   };
 
-  const inline = [...q.matchAll(FILTER_RE)].map((m) => m[0].trim());
+  const inline = inlineFilters(q);
+  const offers = completions(q, hints);
+  const complete = (nq) => {
+    const p = new URLSearchParams(query);
+    p.set('q', nq);
+    navigate('/search?' + p.toString(), { replace: true });
+    const box = document.getElementById('search-input');
+    if (box) box.focus();
+  };
   // Highlight with the query the results are for: results on screen are
   // not re-rendered on each keystroke, only when new ones arrive.
   const terms = highlightTerms(res ? res.q : '');
-  const items = res ? res.memories.filter((m) => !isHidden(m.id)) : [];
+  const all = res ? res.memories.filter((m) => !isHidden(m.id)) : [];
+  const items = wantsConversations ? all : all.filter((m) => m.type !== 'conversation');
+  const hiddenConvs = all.length - items.length;
+  // A 400 while typing is a filter the server does not take yet: a quiet
+  // note, not a red error; the last results stay.
+  const soft = error && (error.status === 400 || error.status === 422);
   return (
     <main id="main">
-      <h1 class="sr-only">Search</h1>
+      <PageTitle title={q.trim() ? 'Search: ' + q.trim() : 'Search'} hidden>Search</PageTitle>
       <div class="chips" role="group" aria-label="Filters">
         {inline.map((f) => (
           <button type="button" key={f} class="chip on" onClick={() => removeFilter(f)} aria-label={'Remove filter ' + f}>
@@ -83,22 +121,45 @@ export function Search({ query }) {
             onClick={() => toggle('type', t, type)}>{t}</button>
         ))}
         {LAYERS.map((l) => (
-          <button type="button" key={l} class={'chip' + (layer === l ? ' on' : '')} aria-pressed={layer === l}
-            onClick={() => toggle('layer', l, layer)}>{l}</button>
+          <button type="button" key={l} class={'chip layer-chip' + (layer === l ? ' on' : '')} aria-pressed={layer === l}
+            title={LAYER_TITLE} onClick={() => toggle('layer', l, layer)}><span class="sr-only">layer </span>{l}</button>
         ))}
       </div>
-      <ErrorNote error={error} />
+      {offers.length > 0 && (
+        <div class="chips completions" role="group" aria-label="Complete the filter" data-testid="completions">
+          {offers.map((o) => (
+            <button type="button" key={o.label} class="chip" onClick={() => complete(o.query)}>{o.label}</button>
+          ))}
+        </div>
+      )}
+      {partial.length > 0 && (
+        <p class="muted small" role="status" data-testid="partial-filter">
+          Still typing {partial.join(', ')}: not applied yet. Types: {TYPES.join(', ')}; layers: {LAYERS.join(', ')}; dates: YYYY-MM-DD.
+        </p>
+      )}
+      {soft ? <p class="muted small" role="status">Not searched yet: {error.message}</p> : <ErrorNote error={error} />}
       {!res && !error && <p class="muted">Type to search your memories. Filters: <code>type:note</code> <code>tag:work</code> <code>"exact phrase"</code> <code>after:2026-01-01</code>.</p>}
       {res && (
         <p class="muted" aria-live="polite">
-          {res.total} {res.total === 1 ? 'memory' : 'memories'}
+          {res.total - hiddenConvs} {res.total - hiddenConvs === 1 ? 'memory' : 'memories'}
           {typeof res.took_ms === 'number' ? ` · ${res.took_ms.toFixed ? res.took_ms.toFixed(1) : res.took_ms} ms` : ''}
           {busy ? ' · updating…' : ''}
+          {hiddenConvs > 0 && <> · {hiddenConvs} in conversations <button type="button" class="linklike" onClick={() => toggle('type', 'conversation', type)}>show</button></>}
         </p>
       )}
       <section class="list" aria-label="Search results" data-query={res ? res.q : ''}>
         {items.map((m) => <MemoryItem key={m.id} memory={m} terms={terms} />)}
-        {res && res.total === 0 && <p class="empty">Nothing found for “{res.q}”.</p>}
+        {res && items.length === 0 && (
+          <div class="empty" data-testid="search-empty">
+            <p>Nothing found for “{res.q}”.</p>
+            <p>Try fewer or shorter words, another spelling, or {type || layer || inline.length ? 'removing the filters' : 'a filter such as type:action'}.</p>
+            <p>
+              {(type || layer) && <button type="button" onClick={() => navigate(searchUrl(q), { replace: true })}>Remove the filters</button>}{' '}
+              <Link href="/">Browse the timeline</Link>{' · '}
+              <Link href={'/chat'}>Ask the assistant</Link>
+            </p>
+          </div>
+        )}
       </section>
     </main>
   );

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, clearSession } from '../lib/api.js';
 import { toast } from '../lib/toast.js';
 import { Link } from '../lib/router.jsx';
-import { ErrorNote, Spinner } from '../components.jsx';
+import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 
 const LEAVES = [
   ['chat_to_remote_model', 'Chat messages and the memories they use go to a remote language model'],
@@ -214,7 +214,7 @@ export function Security() {
     <main id="main">
       <section class="panel settings">
         <p><Link href="/settings">← Settings</Link></p>
-        <h1>Security &amp; privacy</h1>
+        <PageTitle title="Security & privacy" />
         <Encryption enc={me.encryption} onChanged={load} />
         <ChangePassword />
         <Privacy privacy={me.privacy} />

@@ -1,8 +1,10 @@
 // Profile, AI persona and privacy tier (PATCH /api/auth/me).
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
+import { setTimeZone } from '../lib/memories.js';
+import { save as saveStored } from '../lib/store.js';
 import { toast } from '../lib/toast.js';
-import { ErrorNote, Spinner } from '../components.jsx';
+import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 import { Link } from '../lib/router.jsx';
 
 const TRAITS = [
@@ -22,6 +24,9 @@ const TIERS = [
   ['cloud', 'Cloud', 'Outside providers may be used for embeddings and the assistant.'],
 ];
 
+const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : ['UTC', browserZone];
+
 export function Settings({ onUser }) {
   const [form, setForm] = useState(null);
   const [error, setError] = useState(null);
@@ -31,6 +36,7 @@ export function Settings({ onUser }) {
     api('GET', '/api/auth/me').then((u) => {
       setForm({
         full_name: u.full_name || '', email: u.email, privacy_tier: u.privacy_tier || 'local',
+        timezone: (u.settings && typeof u.settings.timezone === 'string' && u.settings.timezone) || '',
         persona: { ...u.ai_persona, expertise: (u.ai_persona?.expertise_areas || []).join(', ') },
       });
     }, setError);
@@ -51,7 +57,10 @@ export function Settings({ onUser }) {
       persona.expertise_areas = expertise.split(',').map((s) => s.trim()).filter(Boolean);
       const u = await api('PATCH', '/api/auth/me', {
         full_name: form.full_name, privacy_tier: form.privacy_tier, ai_persona: persona,
+        settings: { timezone: form.timezone || null },
       });
+      setTimeZone(form.timezone);
+      saveStored('timezone', form.timezone);
       onUser && onUser(u);
       toast('Settings saved.');
     } catch (err) {
@@ -64,12 +73,21 @@ export function Settings({ onUser }) {
   return (
     <main id="main">
       <form class="panel settings" onSubmit={save}>
-        <h1>Settings</h1>
+        <PageTitle title="Settings" />
         <p><Link href="/settings/security" data-testid="security-link">Security &amp; privacy</Link>: encryption, password, what leaves this machine, delete account.</p>
         <fieldset>
           <legend>Profile</legend>
           <label>Name <input type="text" value={form.full_name} onInput={(e) => setForm({ ...form, full_name: e.target.value })} /></label>
           <p class="muted">Signed in as {form.email}</p>
+        </fieldset>
+        <fieldset>
+          <legend>Time zone</legend>
+          <label>Show times in
+            <select data-testid="timezone" value={form.timezone} onChange={(e) => setForm({ ...form, timezone: e.target.value })}>
+              <option value="">This browser's time zone ({browserZone})</option>
+              {zones.map((z) => <option key={z} value={z}>{z}</option>)}
+            </select>
+          </label>
         </fieldset>
         <fieldset>
           <legend>Assistant persona</legend>

@@ -1,9 +1,19 @@
-// Counts over the user's memories (GET /api/memories/stats) and a small
-// picture of how they link (GET /api/memories/graph).
-import { useEffect, useState } from 'preact/hooks';
+// Counts over the user's memories (GET /api/memories/stats) with a chart of
+// memories per day (uPlot: dated axis, legend, the app's colours in light
+// and dark), and how memories link (GET /api/memories/graph) drawn with
+// cytoscape: labelled nodes, a click or Enter opens the memory, and the
+// same links listed below for keyboards and screen readers. Loaded lazily
+// (both libraries stay out of the first load).
+import { useEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import cytoscape from 'cytoscape';
 import { api } from '../lib/api.js';
-import { Link } from '../lib/router.jsx';
-import { ErrorNote, Spinner } from '../components.jsx';
+import { Link, navigate } from '../lib/router.jsx';
+import { snippet, dayKey } from '../lib/memories.js';
+import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 
 function Bars({ title, data }) {
   const entries = Object.entries(data || {});
@@ -26,27 +36,113 @@ function Bars({ title, data }) {
   );
 }
 
-function Graph({ graph }) {
-  if (!graph || !graph.nodes || graph.nodes.length === 0) return <p class="muted">No links between memories yet.</p>;
-  const nodes = graph.nodes.slice(0, 60);
-  const R = 120, C = 150;
-  const pos = {};
-  nodes.forEach((n, i) => {
-    const a = (2 * Math.PI * i) / nodes.length;
-    pos[n.id] = [C + R * Math.cos(a), C + R * Math.sin(a)];
-  });
-  const edges = (graph.edges || []).filter((e) => pos[e.source] && pos[e.target]);
+// The last 30 days up to today (days after today, e.g. future calendar
+// events, are not activity), zeros included.
+export function lastDays(perDay, n = 30, now = new Date()) {
+  const counts = new Map((perDay || []).map((d) => [d.date, d.count]));
+  const out = [];
+  for (let i = n - 1; i >= 0; i--) {
+    const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - i, 12));
+    const k = d.toISOString().slice(0, 10);
+    out.push({ date: k, t: d.getTime() / 1000, count: counts.get(k) || 0 });
+  }
+  return out;
+}
+
+function PerDay({ days }) {
+  const box = useRef(null);
+  useEffect(() => {
+    if (!box.current) return;
+    const width = Math.max(280, box.current.clientWidth);
+    const accent = css('--accent'), text = css('--text'), line = css('--line');
+    const axis = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
+    const plot = new uPlot({
+      width, height: 220,
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+      axes: [{ ...axis }, { ...axis, label: 'memories', labelSize: 20, values: (u, ts) => ts.map((v) => (Number.isInteger(v) ? v : '')) }],
+      series: [
+        { label: 'Day', value: (u, v) => (v == null ? '' : new Date(v * 1000).toISOString().slice(0, 10)) },
+        { label: 'Memories written', stroke: accent, fill: accent, width: 1, paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } },
+      ],
+      legend: { show: true },
+    }, [days.map((d) => d.t), days.map((d) => d.count)], box.current);
+    const resize = () => plot.setSize({ width: Math.max(280, box.current.clientWidth), height: 220 });
+    window.addEventListener('resize', resize);
+    return () => {
+      window.removeEventListener('resize', resize);
+      plot.destroy();
+    };
+  }, [days.map((d) => d.count).join(',')]);
   return (
-    <svg viewBox="0 0 300 300" class="graph" role="img" aria-label={`${nodes.length} memories, ${edges.length} links`}>
-      {edges.map((e, i) => (
-        <line key={i} x1={pos[e.source][0]} y1={pos[e.source][1]} x2={pos[e.target][0]} y2={pos[e.target][1]} />
-      ))}
-      {nodes.map((n) => (
-        <a key={n.id} href={'/memories/' + n.id}>
-          <circle cx={pos[n.id][0]} cy={pos[n.id][1]} r="5"><title>{n.label}</title></circle>
-        </a>
-      ))}
-    </svg>
+    <section class="panel">
+      <h2>Memories per day, last 30 days</h2>
+      <div ref={box} class="chart" data-testid="chart-per-day" role="img"
+        aria-label={`Bar chart: memories written per day from ${days[0].date} to ${days[days.length - 1].date}`} />
+      <details>
+        <summary>As a table</summary>
+        <table class="bars small">
+          <thead><tr><th scope="col">Day</th><th scope="col" class="num">Memories</th></tr></thead>
+          <tbody>{days.filter((d) => d.count).map((d) => <tr key={d.date}><td>{d.date}</td><td class="num">{d.count}</td></tr>)}</tbody>
+        </table>
+      </details>
+    </section>
+  );
+}
+
+// cytoscape inserts an inline <style> (which the app's CSP blocks) unless
+// an element with this id exists; the one rule it holds is in style.css
+// (.graph-view { position: relative }).
+function noInlineStyle() {
+  const id = '__________cytoscape_stylesheet';
+  if (document.getElementById(id)) return;
+  const t = document.createElement('template');
+  t.id = id;
+  document.head.appendChild(t);
+}
+
+function Graph({ graph }) {
+  const box = useRef(null);
+  const nodes = ((graph && graph.nodes) || []).slice(0, 60);
+  const ids = new Set(nodes.map((n) => n.id));
+  const edges = ((graph && graph.edges) || []).filter((e) => ids.has(e.source) && ids.has(e.target));
+  // Plain words for labels: no Markdown marks, no link targets.
+  const label = (n) => snippet(String(n.label || n.content || n.id).replace(/\]\([^)]*\)/g, ']').replace(/[#*_`>[\]]/g, ''), 28);
+  useEffect(() => {
+    if (!box.current || nodes.length === 0) return;
+    const accent = css('--accent'), text = css('--text'), line = css('--muted'), bg = css('--panel');
+    noInlineStyle();
+    const cy = cytoscape({
+      container: box.current,
+      elements: [
+        ...nodes.map((n) => ({ data: { id: n.id, label: label(n) } })),
+        ...edges.map((e, i) => ({ data: { id: 'e' + i, source: e.source, target: e.target } })),
+      ],
+      style: [
+        { selector: 'node', style: { 'background-color': accent, label: 'data(label)', color: text, 'font-size': 11,
+          'text-valign': 'bottom', 'text-margin-y': 4, 'text-outline-color': bg, 'text-outline-width': 2, width: 14, height: 14,
+          'text-wrap': 'ellipsis', 'text-max-width': 110 } },
+        { selector: 'edge', style: { 'line-color': line, width: 1.5, 'curve-style': 'straight' } },
+      ],
+      // Linked memories: a force layout; none linked: a grid with room for labels.
+      layout: edges.length ? { name: 'cose', animate: false, randomize: false, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }
+        : { name: 'grid', avoidOverlap: true, avoidOverlapPadding: 40, padding: 20 },
+      userZoomingEnabled: true, wheelSensitivity: 0.3,
+    });
+    cy.on('tap', 'node', (e) => navigate('/memories/' + e.target.id()));
+    return () => cy.destroy();
+  }, [nodes.map((n) => n.id).join(','), edges.length]);
+  if (nodes.length === 0) return <p class="muted">No links between memories yet.</p>;
+  return (
+    <>
+      <div ref={box} class="graph-view" data-testid="graph" aria-hidden="true" />
+      <p class="muted small">{nodes.length} memories, {edges.length} links. Click a memory to open it.</p>
+      <details>
+        <summary>The memories in the graph</summary>
+        <ul class="related">
+          {nodes.map((n) => <li key={n.id}><Link href={'/memories/' + n.id} data-testid="graph-link">{label(n)}</Link></li>)}
+        </ul>
+      </details>
+    </>
   );
 }
 
@@ -60,33 +156,30 @@ export function Stats() {
     api('GET', '/api/memories/graph?limit=60').then(setG, () => setG({ nodes: [] }));
   };
   useEffect(load, []);
-  if (!s) return <main id="main">{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
-  const days = (s.per_day || []).slice(0, 30).reverse();
-  const dmax = Math.max(1, ...days.map((d) => d.count));
+  if (!s) return <main id="main"><PageTitle title="Stats" />{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
+  const today = dayKey(new Date());
+  const active = (s.per_day || []).filter((d) => d.date <= today && d.count > 0).length;
+  const days = lastDays(s.per_day);
   return (
     <main id="main" class="stats">
-      <h1>Stats</h1>
+      <PageTitle title="Stats" />
       <div class="cards">
         <div class="panel card"><strong>{s.total}</strong><span>memories</span></div>
-        <div class="panel card"><strong>{Number(s.average_importance || 0).toFixed(2)}</strong><span>average importance</span></div>
-        <div class="panel card"><strong>{(s.per_day || []).length}</strong><span>active days</span></div>
+        <div class="panel card" title="Importance runs from 0 to 1: higher ranks a memory higher in search and answers">
+          <strong>{Number(s.average_importance || 0).toFixed(2)}</strong><span>average importance (0–1)</span></div>
+        <div class="panel card" data-testid="active-days"><strong>{active}</strong><span>active days (up to today)</span></div>
       </div>
-      {days.length > 0 && (
-        <section class="panel">
-          <h2>Last active days</h2>
-          <div class="days" role="img" aria-label="memories per day">
-            {days.map((d) => <span key={d.date} title={`${d.date}: ${d.count}`} style={{ height: `${(100 * d.count) / dmax}%` }} />)}
-          </div>
-        </section>
-      )}
+      <PerDay days={days} />
       <Bars title="By type" data={s.by_type} />
       <Bars title="By layer" data={s.by_layer} />
       <Bars title="By source" data={s.by_source} />
       <section class="panel">
         <h2>Top tags</h2>
-        <ul class="tags">
-          {(s.top_tags || []).map((t) => <li key={t.tag}><Link href={'/?tag=' + encodeURIComponent(t.tag)}>#{t.tag}</Link> {t.count}</li>)}
-        </ul>
+        {(s.top_tags || []).length === 0 ? <p class="muted">No tags counted yet.</p> : (
+          <ul class="tags">
+            {(s.top_tags || []).map((t) => <li key={t.tag}><Link href={'/?tag=' + encodeURIComponent(t.tag)}>#{t.tag}</Link> {t.count}</li>)}
+          </ul>
+        )}
       </section>
       <section class="panel">
         <h2>Graph</h2>

@@ -1,13 +1,17 @@
 // Sync sources (GET/POST /api/sync/sources, DELETE /api/sync/sources/{id},
 // POST /api/sync/start, GET /api/sync/status): list with status, add one of
 // each kind, sync now, delete keeping or removing its memories. Secrets
-// (passwords) are write-only: sent once, never shown back.
+// (passwords) are write-only: sent once, never shown back. Upload of an
+// mbox, ICS or Markdown zip (POST /api/sync/uploads?kind=&name=, the file
+// as the raw body). The last list is kept per account (lib/store.js) and
+// shown when the page is opened offline.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, qs } from '../lib/api.js';
 import { fmtDate } from '../lib/memories.js';
 import { toast } from '../lib/toast.js';
 import { Link } from '../lib/router.jsx';
-import { ErrorNote, Spinner } from '../components.jsx';
+import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
+import { load as loadStored, save as saveStored } from '../lib/store.js';
 
 // Per kind: [field, label, input type, extra]. `secret` fields are never prefilled or shown.
 const KINDS = {
@@ -37,6 +41,19 @@ const KINDS = {
 };
 const INTERVALS = [[0, 'manual only'], [900, 'every 15 minutes'], [3600, 'every hour'], [21600, 'every 6 hours'], [86400, 'every day'], [604800, 'every week']];
 
+// A readable default name: the kind's label and what it points at
+// ("Calendar file (.ics): basic.ics"), never an internal id.
+export function defaultName(kind, config) {
+  const label = KINDS[kind] ? KINDS[kind].label : kind;
+  let what = config.path ? String(config.path).split('/').filter(Boolean).pop()
+    : config.host ? (config.user ? config.user + ' at ' : '') + config.host
+      : config.url ? String(config.url).replace(/^[a-z]+:\/\//i, '').split('/')[0] : '';
+  what = what ? ': ' + what : '';
+  return (label + what).slice(0, 128);
+}
+
+const shownName = (s) => (!s.name || s.name === s.kind || KINDS[s.name] ? defaultName(s.kind, s.config || {}) : s.name);
+
 function configFrom(kind, values) {
   const config = {};
   for (const [k, , type, extra] of KINDS[kind].fields) {
@@ -64,12 +81,12 @@ function AddSource({ onAdded }) {
     setBusy(true);
     setError(null);
     try {
-      const body = { kind, config: configFrom(kind, values), interval_s: Number(interval) };
-      if (name.trim()) body.name = name.trim();
+      const config = configFrom(kind, values);
+      const body = { kind, config, interval_s: Number(interval), name: name.trim() || defaultName(kind, config) };
       const s = await api('POST', '/api/sync/sources', body);
       setValues({}); // the password leaves the page with the request
       setName('');
-      toast(`Added “${s.name}”; its first sync has started.`);
+      toast(`Added “${shownName(s)}”. Its first sync is queued: the status below says how it went.`);
       onAdded(s);
     } catch (err) {
       setError(err);
@@ -83,12 +100,12 @@ function AddSource({ onAdded }) {
     <form class="panel sync-add" onSubmit={submit} data-testid="sync-add">
       <h2>Add a source</h2>
       <div class="filter-grid">
-        <label>Kind
+        <label class="wide">Kind
           <select data-testid="sync-kind" value={kind} onChange={(e) => { setKind(e.target.value); setValues({}); setError(null); }}>
             {Object.entries(KINDS).map(([k, d]) => <option key={k} value={k}>{d.label}</option>)}
           </select>
         </label>
-        <label>Name <input type="text" data-testid="sync-name" maxLength={128} value={name} placeholder={kind} onInput={(e) => setName(e.target.value)} /></label>
+        <label>Name <input type="text" data-testid="sync-name" maxLength={128} value={name} placeholder={KINDS[kind].label} onInput={(e) => setName(e.target.value)} /></label>
         <label>Sync
           <select data-testid="sync-interval" value={interval} onChange={(e) => setInterval_(e.target.value)}>
             {INTERVALS.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
@@ -145,7 +162,7 @@ function SourceRow({ s, live, onChanged }) {
     e.preventDefault();
     try {
       await api('DELETE', '/api/sync/sources/' + s.id + qs({ keep_memories: keep ? 'true' : 'false' }));
-      toast(`Removed “${s.name}”${keep ? '; its memories stay' : ' and its memories'}.`);
+      toast(`Removed “${shownName(s)}”${keep ? '; its memories stay' : ' and its memories'}.`);
       onChanged();
     } catch (e2) {
       setError(e2);
@@ -154,12 +171,12 @@ function SourceRow({ s, live, onChanged }) {
   return (
     <li class="sync-source" data-testid="sync-source">
       <div class="memory-meta">
-        <strong class="sync-name">{s.name}</strong>
+        <strong class="sync-name">{shownName(s)}</strong>
         <span class="badge">{KINDS[s.kind] ? KINDS[s.kind].label : s.kind}</span>
         <span class={'badge status-' + (s.status || 'idle')} data-testid="sync-status">{status}</span>
       </div>
       <p class="muted small">
-        {s.last_sync_at ? 'Last sync ' + fmtDate(s.last_sync_at) : 'Not synced yet'} · {s.items_synced || 0} items
+        {s.last_sync_at ? 'Last sync ' + fmtDate(s.last_sync_at) : 'Not synced yet'} · {s.items_synced || 0} {s.items_synced === 1 ? 'item' : 'items'}
         {s.interval_s ? '' : ' · manual only'}
         {s.secrets && s.secrets.length > 0 && ' · ' + s.secrets.join(', ') + ' stored'}
         {' · '}<Link href={'/?source=' + encodeURIComponent(s.kind)}>show memories</Link>
@@ -169,7 +186,7 @@ function SourceRow({ s, live, onChanged }) {
       {deleting ? (
         <form class="actions" onSubmit={del}>
           <fieldset>
-            <legend>Remove “{s.name}”?</legend>
+            <legend>Remove “{shownName(s)}”?</legend>
             <label class="check"><input type="radio" name={'keep-' + s.id} checked={keep} onChange={() => setKeep(true)} /> Keep the memories it made</label>
             <label class="check"><input type="radio" name={'keep-' + s.id} checked={!keep} onChange={() => setKeep(false)} /> Delete its memories too</label>
             <div class="actions">
@@ -188,10 +205,75 @@ function SourceRow({ s, live, onChanged }) {
   );
 }
 
+const UPLOAD_KINDS = [
+  ['mbox', 'Mail archive (mbox)', '.mbox,application/mbox,text/plain'],
+  ['ics', 'Calendar file (.ics)', '.ics,text/calendar'],
+  ['markdown_zip', 'Notes (zip of Markdown files)', '.zip,application/zip'],
+];
+const UPLOAD_MAX = 256 * 1024 * 1024;
+
+// Upload a file instead of giving a server path.
+function Upload({ onAdded }) {
+  const [kind, setKind] = useState('ics');
+  const [name, setName] = useState('');
+  const [file, setFile] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const input = useRef(null);
+  const submit = async (e) => {
+    e.preventDefault();
+    if (!file) return;
+    setError(null);
+    if (file.size > UPLOAD_MAX) {
+      setError(new Error(`That file is ${Math.round(file.size / 1048576)} MB; uploads are limited to 256 MB.`));
+      return;
+    }
+    setBusy(true);
+    try {
+      const label = UPLOAD_KINDS.find((k) => k[0] === kind)[1];
+      const n = name.trim() || (label + ': ' + file.name).slice(0, 128);
+      const s = await api('POST', '/api/sync/uploads' + qs({ kind, name: n }), undefined,
+        { rawBody: file, contentType: file.type || 'application/octet-stream' });
+      toast(`Uploaded “${(s && s.name) || n}”. It is being read into your memories: the status below says how it went.`);
+      setFile(null);
+      setName('');
+      if (input.current) input.current.value = '';
+      onAdded();
+    } catch (err) {
+      setError(err.status === 404 || err.status === 405
+        ? new Error('This server does not take uploads yet. Ask its administrator to update it, or add the file as a server path above.')
+        : err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const accept = UPLOAD_KINDS.find((k) => k[0] === kind)[2];
+  return (
+    <form class="panel sync-add" onSubmit={submit} data-testid="sync-upload">
+      <h2>Upload a file</h2>
+      <p class="muted small">An mbox mail archive, an .ics calendar or a zip of Markdown notes, read once into your memories.</p>
+      <div class="filter-grid">
+        <label class="wide">What it is
+          <select data-testid="upload-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
+            {UPLOAD_KINDS.map(([k, l]) => <option key={k} value={k}>{l}</option>)}
+          </select>
+        </label>
+        <label>Name <input type="text" data-testid="upload-name" maxLength={128} value={name}
+          placeholder={file ? file.name : 'from the file name'} onInput={(e) => setName(e.target.value)} /></label>
+      </div>
+      <label>File <input ref={input} type="file" data-testid="upload-file" accept={accept} required
+        onChange={(e) => setFile(e.target.files[0] || null)} /></label>
+      <ErrorNote error={error} />
+      <button type="submit" class="primary" data-testid="upload-submit" disabled={busy || !file}>{busy ? 'Uploading…' : 'Upload'}</button>
+    </form>
+  );
+}
+
 export function Sync() {
-  const [sources, setSources] = useState(null);
+  const [sources, setSources] = useState(() => loadStored('sync-sources', null));
   const [live, setLive] = useState({});
   const [error, setError] = useState(null);
+  const [stale, setStale] = useState(false);
   const timer = useRef(null);
 
   const load = async () => {
@@ -200,6 +282,8 @@ export function Sync() {
       const byId = {};
       for (const x of st.sources || []) byId[x.id] = x;
       setSources(list.sources);
+      saveStored('sync-sources', list.sources);
+      setStale(false);
       setLive(byId);
       setError(null);
       // Poll while anything runs or waits.
@@ -207,7 +291,9 @@ export function Sync() {
       clearTimeout(timer.current);
       if (busy) timer.current = setTimeout(load, 1000);
     } catch (e) {
-      setError(e);
+      // Offline: the last list stays on screen, marked as such.
+      if (e.status === 0 && loadStored('sync-sources', null)) setStale(true);
+      else setError(e);
     }
   };
   useEffect(() => {
@@ -218,9 +304,10 @@ export function Sync() {
   return (
     <main id="main">
       <section class="panel">
-        <h1>Sync</h1>
+        <PageTitle title="Sync" />
         <p class="muted">Mail, calendars and notes, pulled into your memories on a schedule or on demand.</p>
         <ErrorNote error={error} onRetry={load} />
+        {stale && <p class="notice" role="status" data-testid="sync-stale">You are offline: these are your sources as last seen. Sync now and changes wait until you are back.</p>}
         {!sources ? (!error && <Spinner />) : sources.length === 0 ? <p class="muted">No sources yet.</p> : (
           <ul class="sync-list" aria-live="polite">
             {sources.map((s) => <SourceRow key={s.id} s={s} live={live[s.id]} onChanged={load} />)}
@@ -228,6 +315,7 @@ export function Sync() {
         )}
       </section>
       <AddSource onAdded={load} />
+      <Upload onAdded={load} />
     </main>
   );
 }

@@ -1,10 +1,13 @@
 // Home: the capture box and the timeline, with filters and infinite scroll.
+// Memories are grouped Upcoming / Today / Yesterday / This week / Earlier in
+// the user's time zone. Conversations (chat turns saved as memories) are
+// left out unless the Conversations filter (type=conversation) is on.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api, qs } from '../lib/api.js';
 import { pending, onOutbox, discard } from '../lib/outbox.js';
-import { TYPES, LAYERS, isHidden, onHiddenChange } from '../lib/memories.js';
+import { TYPES, LAYERS, LAYER_TITLE, isHidden, onHiddenChange, dayGroup } from '../lib/memories.js';
 import { navigate } from '../lib/router.jsx';
-import { MemoryItem, ErrorNote, Spinner } from '../components.jsx';
+import { MemoryItem, ErrorNote, Spinner, PageTitle } from '../components.jsx';
 import { Capture } from './Capture.jsx';
 
 const PAGE = 30;
@@ -100,9 +103,18 @@ export function Timeline({ query, focusCapture }) {
     navigate('/' + (s ? '?' + s : ''), { replace: true });
   };
 
-  const shown = items.filter((m) => !isHidden(m.id));
+  const convs = filters.type === 'conversation';
+  const shown = items.filter((m) => !isHidden(m.id) && (convs || filters.type || m.type !== 'conversation'));
+  const hiddenConvs = filters.type ? 0 : items.filter((m) => m.type === 'conversation').length;
+  const groups = [];
+  for (const m of shown) {
+    const g = dayGroup(m.created_at);
+    if (!groups.length || groups[groups.length - 1].name !== g) groups.push({ name: g, items: [] });
+    groups[groups.length - 1].items.push(m);
+  }
   return (
     <main id="main">
+      <PageTitle title="Timeline" hidden />
       <Capture onSaved={onSaved} autoFocus={focusCapture} />
       <details class="filters panel" open={Object.keys(filters).length > 0}>
         <summary>Filters{Object.keys(filters).length ? ` (${Object.keys(filters).length})` : ''}</summary>
@@ -113,7 +125,7 @@ export function Timeline({ query, focusCapture }) {
               {TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
             </select>
           </label>
-          <label>Layer
+          <label title={LAYER_TITLE}>Layer
             <select value={filters.layer || ''} onChange={(e) => setFilter('layer', e.target.value)}>
               <option value="">any</option>
               {LAYERS.map((t) => <option key={t} value={t}>{t}</option>)}
@@ -124,6 +136,10 @@ export function Timeline({ query, focusCapture }) {
           </label>
           <label>Source
             <input type="text" value={filters.source || ''} onChange={(e) => setFilter('source', e.target.value.trim())} />
+          </label>
+          <label class="check">
+            <input type="checkbox" data-testid="filter-conversations" checked={convs}
+              onChange={(e) => setFilter('type', e.target.checked ? 'conversation' : '')} /> Conversations
           </label>
           <label class="check">
             <input type="checkbox" data-testid="filter-shared" checked={filters.shared === 'with_me'}
@@ -143,7 +159,6 @@ export function Timeline({ query, focusCapture }) {
         )}
       </details>
       <section aria-label="Timeline" class="list">
-        <h2 class="sr-only">Timeline</h2>
         {queued.map((q) => (
           <div key={q.cid}>
             <MemoryItem memory={{ id: q.cid, ...q.body, created_at: q.queued_at }} pending />
@@ -155,8 +170,19 @@ export function Timeline({ query, focusCapture }) {
             )}
           </div>
         ))}
-        {shown.map((m) => <MemoryItem key={m.id} memory={m} />)}
-        {!loading && !error && total === 0 && queued.length === 0 && (
+        {groups.map((g, gi) => (
+          <section key={g.name + gi} aria-labelledby={'group-' + gi} class="list" data-testid="timeline-group">
+            <h2 id={'group-' + gi} class="group-title">{g.name}</h2>
+            {g.items.map((m) => <MemoryItem key={m.id} memory={m} />)}
+          </section>
+        ))}
+        {hiddenConvs > 0 && (
+          <p class="muted small" data-testid="hidden-conversations">
+            {hiddenConvs} chat {hiddenConvs === 1 ? 'turn is' : 'turns are'} kept under{' '}
+            <button type="button" class="linklike" onClick={() => setFilter('type', 'conversation')}>Conversations</button>.
+          </p>
+        )}
+        {!loading && !error && shown.length === 0 && !more && queued.length === 0 && (
           <p class="empty">{filters.shared ? 'Nobody has shared a memory with you yet.' : Object.keys(filters).length ? 'Nothing matches these filters.' : 'No memories yet. Capture your first one above.'}</p>
         )}
         <ErrorNote error={error} onRetry={() => load(items.length === 0)} />

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { fmtDate } from '../lib/memories.js';
-import { ErrorNote, Spinner } from '../components.jsx';
+import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 
 export function Tokens() {
   const [list, setList] = useState(null);
@@ -41,7 +41,7 @@ export function Tokens() {
   return (
     <main id="main">
       <section class="panel">
-        <h1>API tokens</h1>
+        <PageTitle title="API tokens" />
         <p class="muted">Tokens let scripts and tools use your memories. <em>read</em> tokens can only read.</p>
         <form onSubmit={create} class="capture-row">
           <label class="grow">Name <input type="text" required maxLength={100} value={name} onInput={(e) => setName(e.target.value)} /></label>
@@ -70,8 +70,9 @@ export function Tokens() {
             <tbody>
               {list.map((t) => (
                 <tr key={t.id}>
-                  <td>{t.name}</td><td>{t.scope}</td><td>{fmtDate(t.created_at)}</td><td>{t.last_used_at ? fmtDate(t.last_used_at) : 'never'}</td>
-                  <td><button type="button" class="danger" onClick={() => revoke(t)}>Revoke</button></td>
+                  <td data-label="Name">{t.name}</td><td data-label="Scope">{t.scope}</td>
+                  <td data-label="Created">{fmtDate(t.created_at)}</td><td data-label="Last used">{t.last_used_at ? fmtDate(t.last_used_at) : 'never'}</td>
+                  <td class="token-actions"><button type="button" class="danger" onClick={() => revoke(t)}>Revoke</button></td>
                 </tr>
               ))}
             </tbody>
