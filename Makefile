@@ -10,7 +10,7 @@ BENCH_BUILD ?= build-release
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build run test test-normal test-asan bench clean web
+.PHONY: all deps build run test test-normal test-asan bench clean web mcp-tests
 
 all: build
 
@@ -24,7 +24,7 @@ build: deps web
 run: build
 	./$(BUILD)/personalos serve
 
-test: deps web
+test: deps web mcp-tests
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-asan
 
@@ -50,6 +50,10 @@ bench: deps
 # skipped when up to date.
 web: deps
 	@./scripts/build-web
+
+# Test-only npm dependencies of tests/mcp (the MCP SDK): npm ci when needed.
+mcp-tests: deps
+	@./scripts/build-mcp-tests
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -10,6 +10,7 @@
 #define PUBLIC POS_ROUTE_PUBLIC
 #define BEARER POS_ROUTE_BEARER
 #define SESSION POS_ROUTE_SESSION
+#define SCOPED POS_ROUTE_BEARER_SCOPED
 
 #define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p}
 
@@ -57,6 +58,10 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("DELETE", "/api/sync/sources/{id}", pos_api_sync_sources_delete, BEARER, 0),
 	ROUTE("POST", "/api/sync/start", pos_api_sync_start, BEARER, 4 * KiB),
 	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
+
+	/* Model Context Protocol, streamable HTTP (clients; docs/MCP.md) */
+	ROUTE("POST", "/mcp", pos_api_mcp_post, SCOPED, 8 * MiB),
+	ROUTE("GET", "/mcp", pos_api_mcp_get, BEARER, 0),
 
 	/* sharing (guard; docs/SECURITY.md) */
 	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),

@@ -20,7 +20,7 @@ ROUTES_C = os.path.join(harness.REPO_ROOT, "src", "api", "routes.c")
 
 # ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 ROUTE_RE = re.compile(
-    r'^\s*ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(PUBLIC|BEARER|SESSION)\s*,',
+    r'^\s*ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(PUBLIC|BEARER|SESSION|SCOPED)\s*,',
     re.M)
 # Any use of the macro in the table, to catch lines ROUTE_RE cannot read.
 ROUTE_USE_RE = re.compile(r'^\s*ROUTE\(', re.M)
