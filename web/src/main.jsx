@@ -16,6 +16,7 @@ import { Chat } from './pages/Chat.jsx';
 import { Settings } from './pages/Settings.jsx';
 import { Stats } from './pages/Stats.jsx';
 import { Tokens } from './pages/Tokens.jsx';
+import { Share } from './pages/Share.jsx';
 
 // Pages added with the sync, sharing and encryption APIs load on first use,
 // so the first load stays small.
@@ -181,6 +182,7 @@ function App() {
   else if (path === '/sync') page = <Sync />;
   else if (path === '/stats') page = <Stats />;
   else if (path === '/tokens') page = <Tokens />;
+  else if (path === '/share') page = <Share query={query} />; // PWA share target (clients)
   else page = (
     <main id="main" class="panel">
       <h1>Page not found</h1>
