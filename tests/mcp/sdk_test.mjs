@@ -70,12 +70,27 @@ function freePort() {
   });
 }
 
-async function startServer() {
+function startStub() {
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', [path.join(ROOT, 'tests/stubs/openai_stub.py'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(p);
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/PORT (\d+)/);
+      if (m) resolve(Number(m[1]));
+    });
+    p.once('exit', (c) => reject(new Error('openai stub exited with ' + c)));
+  });
+}
+
+async function startServer(extraEnv = {}) {
   const port = await freePort();
   const data = mkdtempSync(path.join(os.tmpdir(), 'pos-mcp-'));
   tmpDirs.push(data);
   const env = { ...process.env, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off' };
   delete env.PERSONALOS_LLM_URL;
+  Object.assign(env, extraEnv);
   const p = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(p);
   const base = `http://127.0.0.1:${port}`;
@@ -350,6 +365,24 @@ await step('raw: negotiation, notifications, batches, bad input', async () => {
   });
   await client.close().catch(() => {});
 }
+
+// ---- ask with a real (stand-in) model: run off the request thread ----
+await step('http: ask with an OpenAI-compatible model (deferred answer)', async () => {
+  const stubPort = await startStub();
+  const base2 = await startServer({ PERSONALOS_LLM_URL: `http://127.0.0.1:${stubPort}/v1`, PERSONALOS_LLM_MODEL: 'stub-chat' });
+  const r = await call(base2, 'POST', '/api/auth/register', { email: 'llm-' + email, password: 'correct horse battery' });
+  const t = await call(base2, 'POST', '/api/auth/tokens', { name: 'mcp', scope: 'write' }, r.json.access_token);
+  const transport = new StreamableHTTPClientTransport(new URL(base2 + '/mcp'), { requestInit: { headers: { Authorization: 'Bearer ' + t.json.token } } });
+  const client = new Client({ name: 'personalos-test-llm', version: '1.0.0' });
+  await client.connect(transport);
+  const added = parsed(await client.callTool({ name: 'add_memory', arguments: { content: 'My bicycle is a green Brompton with a dynamo light' } }));
+  const res = await client.callTool({ name: 'ask', arguments: { question: 'What bicycle do I ride?' } });
+  assert(!res.isError, 'ask: ' + JSON.stringify(res));
+  const a = parsed(res);
+  assert(a.answer.length > 0 && a.model.startsWith('openai:'), 'answered by the model: ' + JSON.stringify(a));
+  assert(a.cited_memory_ids.includes(added.id), 'cites the memory');
+  await client.close();
+});
 
 console.log(`${passed} passed, ${failures} failed`);
 process.exit(failures ? 1 : 0);
