@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "base/config.h"
@@ -236,8 +237,27 @@ static void run_request(struct pos_server *srv, struct pos_req *r, const json_t 
 	reply_rpc_result(r, id, &res);
 }
 
+/*
+ * DNS rebinding (the MCP transport rules): a request a browser sends must
+ * come from an origin the operator allowed (cors_origins) or from the
+ * server's own. Clients that are not browsers send no Origin.
+ */
+static bool origin_ok(struct pos_req *r)
+{
+	const char *o = pos_req_header(r, "Origin");
+	if (!o || r->cors_origin)
+		return true;
+	const char *host = pos_req_header(r, "Host");
+	const char *p = !strncmp(o, "http://", 7) ? o + 7 : !strncmp(o, "https://", 8) ? o + 8 : NULL;
+	return host && p && !strcasecmp(p, host);
+}
+
 void pos_api_mcp_post(struct pos_server *srv, struct pos_req *r)
 {
+	if (!origin_ok(r)) {
+		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this Origin may not call /mcp");
+		return;
+	}
 	const char *hv = pos_req_header(r, "MCP-Protocol-Version");
 	if (hv && !version_supported(hv)) {
 		pos_reply_err(r, POS_ERR_INVALID_REQUEST, "MCP-Protocol-Version",

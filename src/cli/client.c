@@ -22,6 +22,7 @@
 
 #include "base/buf.h"
 #include "base/json.h"
+#include "crypto/crypto.h"
 #include "net/http.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8420"
@@ -765,7 +766,7 @@ static int run_login(int argc, char **argv)
 			return 1;
 		}
 		json_t *body = json_pack("{s:s, s:s}", "email", email, "password", password);
-		explicit_bzero(password, sizeof(password));
+		pos_wipe(password, sizeof(password));
 		json_t *res = NULL;
 		int rc = call_json(&c, "POST", "/api/auth/login", body, &res, "login");
 		json_decref(body);

@@ -323,6 +323,10 @@ await step('raw: negotiation, notifications, batches, bad input', async () => {
   assert(r.status === 405, 'no server stream');
   r = await call(base, 'POST', '/mcp', { jsonrpc: '2.0', id: 4, method: 'ping' }, undefined, H);
   assert(r.status === 401, 'no token: 401');
+  r = await call(base, 'POST', '/mcp', { jsonrpc: '2.0', id: 5, method: 'ping' }, writeToken, { ...H, Origin: 'http://rebound.example' });
+  assert(r.status === 403, 'a foreign Origin is refused (DNS rebinding)');
+  r = await call(base, 'POST', '/mcp', { jsonrpc: '2.0', id: 6, method: 'ping' }, writeToken, { ...H, Origin: base });
+  assert(r.status === 200, 'the server\'s own origin is fine');
 });
 
 // ---- stdio: `personalos mcp` relaying to the server ----
