@@ -886,8 +886,10 @@ static int run_mcp(int argc, char **argv)
 		if (!n)
 			continue;
 		if ((size_t)n > LINE_MAX_BYTES) {
-			fprintf(stderr, "personalos mcp: a message over %u bytes was dropped\n",
-				LINE_MAX_BYTES);
+			/* the server would refuse it (413): answer here, by id */
+			json_t *big = json_loadb(line, (size_t)n, 0, NULL);
+			mcp_error(big, -32600, "the message is over 8 MiB");
+			json_decref(big);
 			continue;
 		}
 		mcp_relay(&c, line, (size_t)n, version, sizeof(version));

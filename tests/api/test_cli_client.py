@@ -228,6 +228,37 @@ class CliClientTest(harness.ApiTestCase):
         self.assertEqual(rc, 1)
         self.assertIn("content_too_large", err)
 
+    # mcp (stdio relay; the full protocol is tested with the SDK in tests/mcp) --
+
+    def test_mcp_stdio_relays_line_by_line(self):
+        lines = [
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+             "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                        "clientInfo": {"name": "t", "version": "0"}}},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": "two", "method": "tools/list"},
+        ]
+        stdin = "".join(json.dumps(l) + "\n" for l in lines)
+        stdin += json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping",
+                             "params": {"pad": "x" * (9 << 20)}}) + "\n"
+        rc, out, err = self.run_cli("mcp", stdin=stdin)
+        self.assertEqual(rc, 0, err)
+        answers = [json.loads(l) for l in out.splitlines()]
+        self.assertEqual([a["id"] for a in answers], [1, "two", 3])  # none for the notification
+        self.assertEqual(answers[0]["result"]["protocolVersion"], "2025-06-18")
+        self.assertIn("add_memory", [t["name"] for t in answers[1]["result"]["tools"]])
+        self.assertEqual(answers[2]["error"]["code"], -32600)
+
+    def test_mcp_stdio_server_down_answers_each_request(self):
+        rc, out, err = self.run_cli("mcp", stdin=json.dumps(
+            {"jsonrpc": "2.0", "id": 9, "method": "ping"}) + "\n",
+            env={"PERSONALOS_URL": "http://127.0.0.1:1"})
+        self.assertEqual(rc, 0, err)
+        a = json.loads(out)
+        self.assertEqual(a["id"], 9)
+        self.assertEqual(a["error"]["code"], -32603)
+        self.assertIn("cannot be reached", a["error"]["message"])
+
 
 if __name__ == "__main__":
     unittest.main()
