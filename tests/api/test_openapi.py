@@ -3,7 +3,7 @@
 Every route of the server's route table (src/api/routes.c) must appear in
 GET /api/openapi.json under its path with its method, and every operation of
 the document must be a route. The route table is read black-box, by parsing
-the ROUTE("METHOD", "/path", handler, PUBLIC|BEARER|SESSION, limit) lines of routes.c; path
+the ROUTE("METHOD", "/path", handler, PUBLIC|BEARER|SESSION|SCOPED, limit) lines of routes.c; path
 placeholders such as {id} are written the same way in both.
 """
 
