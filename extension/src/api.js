@@ -4,8 +4,9 @@
 //
 // Deduplication: a page or link saved again updates the memory made the
 // first time (PUT /api/memories/{id}) instead of adding another. The map
-// URL -> memory id lives in chrome.storage.local, so it holds per browser
-// profile; the URL is also kept in the memory's metadata (metadata.url).
+// URL -> memory id lives in chrome.storage.local; when it has no entry
+// (another profile), a keyword search on the title finds a memory with the
+// same metadata.url. (The REST API has no lookup by URL or external_id.)
 //
 // Offline queue: a save that cannot reach the server (network error, 5xx)
 // is queued in chrome.storage.local and sent again, in order, by flush()
@@ -63,10 +64,25 @@ export function cutBytes(s, max = CONTENT_MAX_BYTES) {
 
 const offline = (e) => e instanceof TypeError || (e instanceof ApiError && (e.status >= 500 || e.status === 429));
 
+// The memory saved earlier for a URL when this profile has no record of it
+// (another browser, a reinstall): a keyword search on the saved title, then
+// the exact URL in metadata. Best effort: null when not found.
+async function findSaved(url, title) {
+  if (!title) return null;
+  try {
+    const res = await api('GET', '/api/memories/search?mode=keyword&limit=20&query=' + encodeURIComponent(title.replace(/["():*^-]/g, ' ')));
+    const hit = res.memories.find((m) => m.source === 'web' && m.metadata && m.metadata.url === url);
+    return hit ? hit.id : null;
+  } catch {
+    return null;
+  }
+}
+
 async function send(item) {
   // item: { body, dedupeUrl }
   const { byUrl = {} } = await chrome.storage.local.get('byUrl');
-  const id = item.dedupeUrl && byUrl[item.dedupeUrl];
+  let id = item.dedupeUrl && byUrl[item.dedupeUrl];
+  if (!id && item.dedupeUrl) id = await findSaved(item.dedupeUrl, item.body.metadata && item.body.metadata.title);
   let m;
   if (id) {
     try {
@@ -75,13 +91,14 @@ async function send(item) {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
     }
   }
+  const updated = Boolean(m);
   if (!m) m = await api('POST', '/api/memories', item.body);
   if (item.dedupeUrl) {
     const { byUrl: now = {} } = await chrome.storage.local.get('byUrl');
     now[item.dedupeUrl] = m.id;
     await chrome.storage.local.set({ byUrl: now });
   }
-  return m;
+  return { memory: m, updated };
 }
 
 // Saves a memory now, or queues it when the server cannot be reached.
@@ -89,10 +106,8 @@ async function send(item) {
 // refusal (bad token, invalid input) that retrying would not fix.
 export async function save(body, dedupeUrl) {
   const item = { body, dedupeUrl: dedupeUrl || null };
-  const { byUrl = {} } = await chrome.storage.local.get('byUrl');
-  const updated = Boolean(dedupeUrl && byUrl[dedupeUrl]);
   try {
-    const memory = await send(item);
+    const { memory, updated } = await send(item);
     flush().catch(() => {});
     return { memory, updated };
   } catch (e) {

@@ -172,6 +172,11 @@ async function main() {
   assert(again.updated === true && again.memory.id === m.id, 'updated the same memory');
   found = await searchApi('heronry');
   assert(found.length === 1, 're-save did not duplicate');
+  // another profile (no local record): found again through the API
+  await sw.evaluate(() => chrome.storage.local.remove('byUrl'));
+  const third = await sw.evaluate((id) => globalThis.pos.saveTab(id), tabId);
+  assert(third.updated === true && third.memory.id === m.id, 'found by title and URL: ' + JSON.stringify(third).slice(0, 200));
+  assert((await searchApi('heronry')).length === 1, 'still one memory');
   console.log('ok   re-save updates the same memory');
 
   // 4. a selection is saved as a quote
