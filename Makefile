@@ -10,21 +10,21 @@ BENCH_BUILD ?= build-release
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build run test test-normal test-asan bench clean web
+.PHONY: all deps build run test test-normal test-asan bench clean web mcp-tests extension
 
 all: build
 
 deps:
 	@./scripts/install-deps
 
-build: deps web
+build: deps web extension
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
 	./$(BUILD)/personalos serve
 
-test: deps web
+test: deps web mcp-tests extension
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-asan
 
@@ -50,6 +50,16 @@ bench: deps
 # skipped when up to date.
 web: deps
 	@./scripts/build-web
+
+# The browser extension (extension/ -> extension/dist and
+# extension/personalos-extension.zip): npm ci + vite build, each skipped when
+# up to date.
+extension: deps
+	@./scripts/build-extension
+
+# Test-only npm dependencies of tests/mcp (the MCP SDK): npm ci when needed.
+mcp-tests: deps
+	@./scripts/build-mcp-tests
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

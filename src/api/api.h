@@ -81,6 +81,10 @@ void pos_api_memory_list_shared(struct pos_server *srv, struct pos_req *r,
 void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 				struct pos_search_request *req);
 
+/* mcp.c (clients): the Model Context Protocol endpoint (docs/MCP.md) */
+void pos_api_mcp_post(struct pos_server *srv, struct pos_req *r);
+void pos_api_mcp_get(struct pos_server *srv, struct pos_req *r);
+
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
 /* ---- accounts (admin.c; docs/SECURITY.md) ---- */
 void pos_api_admin_users_list(struct pos_server *srv, struct pos_req *r);

@@ -10,6 +10,7 @@
 #define PUBLIC POS_ROUTE_PUBLIC
 #define BEARER POS_ROUTE_BEARER
 #define SESSION POS_ROUTE_SESSION
+#define SCOPED POS_ROUTE_BEARER_SCOPED
 
 #define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false}
 /* A route whose body is raw bytes of any Content-Type (uploads). */
@@ -62,6 +63,10 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
 	/* sync uploads (files branch): the most sync_upload_max may be */
 	RAW_ROUTE("POST", "/api/sync/uploads", pos_api_sync_upload, BEARER, 64 * MiB),
+
+	/* Model Context Protocol, streamable HTTP (clients; docs/MCP.md) */
+	ROUTE("POST", "/mcp", pos_api_mcp_post, SCOPED, 8 * MiB),
+	ROUTE("GET", "/mcp", pos_api_mcp_get, BEARER, 0),
 
 	/* sharing (docs/SECURITY.md) */
 	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),

@@ -15,6 +15,12 @@
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
+#define CLIENT_HELP                                                             \
+	"\n"                                                                    \
+	"The server is --server URL, else PERSONALOS_URL, else the login file,\n" \
+	"else http://127.0.0.1:8420; the token --token, else PERSONALOS_TOKEN,\n"  \
+	"else the login file (see `personalos login`).\n"
+
 static const struct pos_cli_cmd commands[] = {
 	{"serve", "run the HTTP server",
 	 "usage: personalos serve [--listen HOST:PORT] [--data DIR] [--web DIR] [--config FILE]\n"
@@ -67,6 +73,56 @@ static const struct pos_cli_cmd commands[] = {
 	 "A progress bar is drawn on a terminal; a summary ends the run. Exit status\n"
 	 "0 when the import ran (skipped items included), 1 when it failed.\n",
 	 pos_cli_import},
+	/* clients (issue 17): talk to a running server (PERSONALOS_URL/TOKEN,
+	 * --server/--token, or the file `personalos login` writes) */
+	{"add", "add a memory to a running server: add TEXT|-",
+	 "usage: personalos add TEXT|- [--type TYPE] [--tags a,b] [--json]\n"
+	 "                      [--server URL] [--token TOKEN]\n"
+	 "\n"
+	 "Adds TEXT (or standard input with -) as a memory, source \"cli\", and\n"
+	 "prints its id (the whole memory with --json). TYPE is note (default),\n"
+	 "conversation, action, file, event or email.\n"
+	 CLIENT_HELP,
+	 pos_cli_add},
+	{"search", "search the memories of a running server",
+	 "usage: personalos search QUERY [--limit N] [--mode hybrid|keyword|semantic] [--json]\n"
+	 "                         [--server URL] [--token TOKEN]\n"
+	 "\n"
+	 "Prints the best matches as a table (id, type, created, score, content),\n"
+	 "or the API's JSON answer with --json. The query may carry filters\n"
+	 "(type:note, tag:work, after:2026-01-01). Default limit 10.\n"
+	 CLIENT_HELP,
+	 pos_cli_search},
+	{"chat", "talk with the assistant of a running server",
+	 "usage: personalos chat [MESSAGE] [--conversation ID] [--server URL] [--token TOKEN]\n"
+	 "\n"
+	 "With MESSAGE: one question, the answer streamed as it is written. Without:\n"
+	 "an interactive chat reading lines from standard input; the conversation\n"
+	 "carries on from turn to turn (--conversation ID resumes an old one).\n"
+	 "/history prints the conversation so far, /new starts another, /quit ends.\n"
+	 CLIENT_HELP,
+	 pos_cli_chat},
+	{"login", "save a server URL and a personal API token for the client commands",
+	 "usage: personalos login [--server URL] --token TOKEN\n"
+	 "       personalos login [--server URL] --email EMAIL [--scope read|write]\n"
+	 "\n"
+	 "With --token: checks the token against the server and saves it. With\n"
+	 "--email: reads the password (standard input, or prompted without echo),\n"
+	 "signs in and creates a personal API token (scope write unless --scope\n"
+	 "read) named after this host. Writes URL and token to\n"
+	 "$XDG_CONFIG_HOME/personalos/client.conf (else ~/.config/personalos/),\n"
+	 "mode 0600; add, search, chat and mcp read it.\n",
+	 pos_cli_login},
+	{"mcp", "serve the Model Context Protocol on stdio, relaying to a running server",
+	 "usage: personalos mcp [--server URL] [--token TOKEN]\n"
+	 "\n"
+	 "The stdio transport of MCP (docs/MCP.md): reads one JSON-RPC message a\n"
+	 "line from standard input, relays it to POST /mcp of the server, writes\n"
+	 "the answer as one line to standard output. Logs go to standard error.\n"
+	 "Configure it in Claude Desktop, Cursor or VS Code as the command\n"
+	 "`personalos mcp` with PERSONALOS_URL and PERSONALOS_TOKEN in its env.\n"
+	 CLIENT_HELP,
+	 pos_cli_mcp},
 	{"version", "print the version and library versions",
 	 "usage: personalos version\n", cmd_version},
 	{"help", "list commands, or show one command's help",

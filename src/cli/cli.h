@@ -38,5 +38,11 @@ int pos_cli_serve(int argc, char **argv);
 int pos_cli_user(int argc, char **argv);
 int pos_cli_doctor(int argc, char **argv);
 int pos_cli_import(int argc, char **argv); /* sync */
+/* client.c (clients): commands that talk to a running server */
+int pos_cli_add(int argc, char **argv);
+int pos_cli_search(int argc, char **argv);
+int pos_cli_chat(int argc, char **argv);
+int pos_cli_login(int argc, char **argv);
+int pos_cli_mcp(int argc, char **argv);
 
 #endif

@@ -376,7 +376,8 @@ static bool admit(struct pos_server *srv, struct pos_req *r)
 			      "this needs a signed-in session, not a personal API token");
 		return true;
 	}
-	if (r->have_principal && r->principal.read_only && strcmp(r->route->method, "GET") != 0) {
+	if (r->have_principal && r->principal.read_only && strcmp(r->route->method, "GET") != 0 &&
+	    r->route->auth != POS_ROUTE_BEARER_SCOPED) {
 		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this token has the read scope");
 		return true;
 	}

@@ -52,6 +52,9 @@ enum pos_route_auth {
 	POS_ROUTE_SESSION,    /* a session access token only (token management,
 			       * logout: a leaked API token must not mint or
 			       * revoke others) */
+	POS_ROUTE_BEARER_SCOPED, /* like BEARER, but a read-scope token may
+				  * call it whatever the method: the handler
+				  * enforces the scope per operation (POST /mcp) */
 };
 
 struct pos_route {

@@ -3,7 +3,7 @@
 Every route of the server's route table (src/api/routes.c) must appear in
 GET /api/openapi.json under its path with its method, and every operation of
 the document must be a route. The route table is read black-box, by parsing
-the ROUTE("METHOD", "/path", handler, PUBLIC|BEARER|SESSION, limit) lines of routes.c; path
+the ROUTE("METHOD", "/path", handler, PUBLIC|BEARER|SESSION|SCOPED, limit) lines of routes.c; path
 placeholders such as {id} are written the same way in both.
 """
 
@@ -20,7 +20,7 @@ ROUTES_C = os.path.join(harness.REPO_ROOT, "src", "api", "routes.c")
 
 # ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 ROUTE_RE = re.compile(
-    r'^\s*(?:RAW_)?ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(PUBLIC|BEARER|SESSION)\s*,',
+    r'^\s*(?:RAW_)?ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(PUBLIC|BEARER|SESSION|SCOPED)\s*,',
     re.M)
 # Any use of the macro in the table, to catch lines ROUTE_RE cannot read.
 ROUTE_USE_RE = re.compile(r'^\s*(?:RAW_)?ROUTE\(', re.M)

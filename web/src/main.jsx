@@ -17,6 +17,7 @@ import { Detail } from './pages/Detail.jsx';
 import { Chat } from './pages/Chat.jsx';
 import { Settings } from './pages/Settings.jsx';
 import { Tokens } from './pages/Tokens.jsx';
+import { Share } from './pages/Share.jsx';
 
 // Pages added with the sync, sharing and encryption APIs load on first use,
 // so the first load stays small.
@@ -276,6 +277,7 @@ function App() {
   else if (path === '/sync') page = <Sync />;
   else if (path === '/stats') page = <Stats />;
   else if (path === '/tokens') page = <Tokens />;
+  else if (path === '/share') page = <Share query={query} />; // PWA share target (clients)
   else page = (
     <main id="main" class="panel">
       <h1>Page not found</h1>
