@@ -65,15 +65,27 @@ function freePort() {
 
 // The server, API and web app, on 127.0.0.1; registration stays open for
 // the several accounts a test makes.
+const fileRoots = new Map(); // base URL -> its sync_file_root
+
+/* The folder of the user with `token` under the server's sync_file_root:
+ * file sources name paths relative to it. */
+export async function userFolder(base, token) {
+  const me = (await call(base, 'GET', '/api/auth/me', undefined, token)).json;
+  const dir = path.join(fileRoots.get(base), me.id);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 export async function startServer(env = {}) {
   const port = await freePort();
   const data = mkdtempSync(path.join(os.tmpdir(), 'pos-e2e-'));
   tmpDirs.push(data);
+  // File sync sources read beneath <sync_file_root>/<user id>/ (userFolder).
+  fileRoots.set(`http://127.0.0.1:${port}`, path.join(data, 'files'));
   const inherited = { ...process.env };
-  delete inherited.PERSONALOS_SYNC_FILE_ROOT;
   const p = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--web', WEB_ROOT], {
     env: { ...inherited, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off',
-      PERSONALOS_REGISTRATION: 'open', ...env },
+      PERSONALOS_REGISTRATION: 'open', PERSONALOS_SYNC_FILE_ROOT: path.join(data, 'files'), ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(p);

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  ROOT, ARTIFACTS, PASSWORD, preflight, launch, startServer, runner, run, assert, waitUntil, call, account, login,
+  ROOT, ARTIFACTS, PASSWORD, userFolder, preflight, launch, startServer, runner, run, assert, waitUntil, call, account, login,
   memoryItem, noHorizontalOverflow, tempDir,
 } from './lib.mjs';
 
@@ -313,12 +313,11 @@ async function main() {
     await kind.selectOption('ics_file');
     await page.getByTestId('sync-interval').selectOption('0');
     // One event: a small timeline keeps the later screenshots quick.
-    const dir = tempDir();
-    const ics = path.join(dir, 'holiday.ics');
-    writeFileSync(ics, ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//e2e//EN', 'BEGIN:VEVENT', 'UID:e2e-holiday-1',
+    const dir = await userFolder(base, a.token);
+    writeFileSync(path.join(dir, 'holiday.ics'), ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//e2e//EN', 'BEGIN:VEVENT', 'UID:e2e-holiday-1',
       'DTSTAMP:20261201T090000Z', 'DTSTART:20261228T090000Z', 'DTEND:20261228T100000Z', 'SUMMARY:Ferry to the island',
       'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n'));
-    await page.getByTestId('sync-field-path').fill(ics);
+    await page.getByTestId('sync-field-path').fill('holiday.ics'); // relative to the user's folder
     await page.getByTestId('sync-add-submit').click();
     const row = page.getByTestId('sync-source').first();
     await row.locator('.sync-name').filter({ hasText: 'Calendar file (.ics): holiday.ics' }).waitFor();
