@@ -27,7 +27,16 @@ static const struct pos_cli_cmd commands[] = {
 	 "\n"
 	 "Serves the PersonalOS API and the web app (the build in --web DIR,\n"
 	 "default ./web/dist) until SIGINT/SIGTERM, then finishes in-flight\n"
-	 "requests and closes the store.\n",
+	 "requests and closes the store.\n"
+	 "\n"
+	 "A public instance (docs/SECURITY.md, README \"Running a public instance\"):\n"
+	 "the first account to register becomes admin, then registration needs an\n"
+	 "invite (registration = invite); run behind a TLS proxy with\n"
+	 "trust_forwarded_for = on and max_connections_per_ip = 0 (the proxy caps\n"
+	 "connections); keep sync_file_root unset or a directory of its own;\n"
+	 "list in egress_allow only the local servers users may reach; keep a\n"
+	 "master_key_file outside the data directory; leave /metrics on loopback\n"
+	 "or set metrics_token.\n",
 	 pos_cli_serve},
 	{"user", "manage accounts: user add|list|passwd|disable|enable|delete",
 	 "usage: personalos user add EMAIL [--admin] [--name NAME] [--data DIR]\n"
