@@ -1122,6 +1122,16 @@ enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
 		const struct pos_sync_source *src = &list[i];
 		if (hidden(s, src->id))
 			continue;
+		pthread_mutex_lock(&s->mu);
+		bool active = active_job(s, src->id) != NULL;
+		pthread_mutex_unlock(&s->mu);
+		/* A run that ended after the list was read: its row is final
+		 * before its job goes, so read it again (status and last run
+		 * then agree). */
+		struct pos_sync_source fresh;
+		if (!active && !strcmp(src->status, "running") &&
+		    s->store->ops->sync_source_get(s->store, a, user_id, src->id, &fresh) == POS_OK)
+			src = &fresh;
 		struct pos_sync_log *logs;
 		size_t nl = 0;
 		s->store->ops->sync_log_list(s->store, a, user_id, src->id, 1, &logs, &nl);

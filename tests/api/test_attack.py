@@ -269,7 +269,14 @@ class AttackTest(harness.ApiTestCase):
                 with self.subTest(method=method, url=url, body=name):
                     r = self.api.request(method, url, raw=raw, token=self.a.token)
                     self.assertTrue(400 <= r.status < 500, "%d %r" % (r.status, r.raw[:200]))
-                    self.assert_error(r, r.status)
+                    if path == "/mcp":
+                        # MCP speaks JSON-RPC: its errors are JSON-RPC errors
+                        err = (r.json or {}).get("error") or {}
+                        self.assertEqual((r.json or {}).get("jsonrpc"), "2.0", r.raw[:200])
+                        self.assertIsInstance(err.get("code"), int, r.raw[:200])
+                        self.assertTrue(err.get("message"), r.raw[:200])
+                    else:
+                        self.assert_error(r, r.status)
                     self.health_ok()
             # Far over any route's limit: 413, and the server keeps serving.
             # (Sync uploads take up to 64 MiB: theirs is over that.)
