@@ -54,6 +54,22 @@ async function main() {
   const searchUrls = [];
   page.on('request', (r) => r.url().includes('/api/memories/search') && searchUrls.push(r.url()));
 
+  // A new account's first capture: the note shows, the empty state goes.
+  await step('first capture: no "No memories yet" next to the new memory', page, async () => {
+    const fresh = await account(base, 'first');
+    await login(page, fresh.email);
+    await page.getByText('No memories yet').waitFor();
+    await page.getByTestId('capture-input').fill('My very first note');
+    await page.getByTestId('capture-submit').click();
+    await memoryItem(page, 'My very first note').waitFor();
+    assert((await page.getByText('No memories yet').count()) === 0, 'the empty state is gone next to the memory');
+    await page.reload();
+    await memoryItem(page, 'My very first note').waitFor();
+    assert((await page.getByText('No memories yet').count()) === 0, 'and after a reload');
+    await page.evaluate(() => localStorage.clear());
+    await page.context().clearCookies();
+  });
+
   await step('sign-in: an error goes when switching to Create account; the strength meter', page, async () => {
     await page.goto('/login');
     assert((await page.title()).startsWith('Sign in'), 'title: ' + (await page.title()));
