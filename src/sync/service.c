@@ -1125,11 +1125,12 @@ enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
 		pthread_mutex_lock(&s->mu);
 		bool active = active_job(s, src->id) != NULL;
 		pthread_mutex_unlock(&s->mu);
-		/* A run that ended after the list was read: its row is final
-		 * before its job goes, so read it again (status and last run
-		 * then agree). */
+		/* Without a job now, any run has ended and its row is final (it
+		 * is written before the job goes): read it again, so a run that
+		 * started and ended after the list was read shows its status
+		 * with its last run. */
 		struct pos_sync_source fresh;
-		if (!active && !strcmp(src->status, "running") &&
+		if (!active &&
 		    s->store->ops->sync_source_get(s->store, a, user_id, src->id, &fresh) == POS_OK)
 			src = &fresh;
 		struct pos_sync_log *logs;

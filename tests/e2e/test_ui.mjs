@@ -226,6 +226,8 @@ async function main() {
     await page.goto('/');
     await page.getByTestId('capture-input').waitFor();
     await page.keyboard.press('n');
+    await waitUntil(() => page.evaluate(() => document.activeElement && document.activeElement.dataset.testid === 'capture-input'),
+      "'n' to focus the capture box");
     await page.keyboard.type('Typed without a mouse');
     await page.keyboard.press('Enter');
     const card = memoryItem(page, 'Typed without a mouse');
