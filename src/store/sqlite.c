@@ -54,7 +54,6 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_STATE_PUT] = "INSERT INTO server_state(name, value, updated_at) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
 			 " updated_at = excluded.updated_at",
-	[ST_USER_INSERT] = "INSERT INTO users(" USER_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
 	[ST_USER_BY_EMAIL] = "SELECT " USER_READ_COLS " FROM users WHERE email = ?1",
 	[ST_USER_BY_ID] = "SELECT " USER_READ_COLS " FROM users WHERE id = ?1",
 	[ST_USER_UPDATE] = "UPDATE users SET full_name = ?2, avatar_url = ?3, privacy_tier = ?4,"
@@ -636,45 +635,6 @@ static bool user_complete(const struct pos_user *u)
 	       u->persona_json && u->settings_json;
 }
 
-static enum pos_err sq_user_create(struct pos_store *base, const struct pos_user *u)
-{
-	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = sq_begin(s, c);
-	if (rc)
-		return rc;
-	sqlite3_stmt *st = sq_stmt(c, ST_USER_INSERT);
-	if (!st) {
-		rc = POS_ERR_STORE;
-		goto out;
-	}
-	sq_bind_str(st, 1, u->id);
-	sq_bind_str(st, 2, u->email);
-	sq_bind_str(st, 3, u->password_hash);
-	sq_bind_str(st, 4, u->full_name);
-	sq_bind_str(st, 5, u->avatar_url);
-	sq_bind_str(st, 6, u->privacy_tier);
-	sq_bind_str(st, 7, u->plan);
-	sq_bind_str(st, 8, u->persona_json);
-	sq_bind_str(st, 9, u->settings_json);
-	sqlite3_bind_int64(st, 10, 0);
-	sqlite3_bind_int64(st, 11, u->created_at);
-	sq_bind_time(st, 12, u->last_login_at);
-	int step = sqlite3_step(st);
-	if (step != SQLITE_DONE) {
-		int ext = sqlite3_extended_errcode(c->db);
-		if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-			rc = POS_ERR_EMAIL_TAKEN;
-		else
-			rc = sq_fail(c, "user insert");
-	}
-	sqlite3_reset(st);
-out:
-	return sq_end(s, c, rc, false);
-}
-
 static enum pos_err user_lookup(struct pos_store *base, struct pos_arena *a,
 				enum sq_stmt id, const char *key,
 				struct pos_user *out)
@@ -979,7 +939,6 @@ static const struct pos_store_ops sq_ops = {
 	.token_revoke = sq_token_revoke,
 	.token_lookup = sq_token_lookup,
 	.token_touch = sq_token_touch,
-	.user_create = sq_user_create,
 	.user_by_email = sq_user_by_email,
 	.user_by_id = sq_user_by_id,
 	.user_update_profile = sq_user_update_profile,

@@ -378,7 +378,6 @@ struct pos_store_ops {
 	enum pos_err (*state_put)(struct pos_store *s, const char *name,
 				  const char *value);
 
-	enum pos_err (*user_create)(struct pos_store *s, const struct pos_user *u);
 	enum pos_err (*user_by_email)(struct pos_store *s, struct pos_arena *a,
 				      const char *email, struct pos_user *out);
 	enum pos_err (*user_by_id)(struct pos_store *s, struct pos_arena *a,

@@ -70,7 +70,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_create(s, &u), POS_OK);
+	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -105,7 +105,7 @@ static void users_unique_email(void **state)
 	u.privacy_tier = "local";
 	u.plan = "free";
 	u.persona_json = u.settings_json = "{}";
-	assert_int_equal(f->s->ops->user_create(f->s, &u), POS_ERR_EMAIL_TAKEN);
+	assert_int_equal(f->s->ops->user_register(f->s, &u, NULL, true, 0), POS_ERR_EMAIL_TAKEN);
 	struct pos_user got;
 	assert_int_equal(f->s->ops->user_by_email(f->s, f->a, "a@example.org", &got), POS_OK);
 	assert_string_equal(got.id, id);

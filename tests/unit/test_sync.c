@@ -285,7 +285,7 @@ static int setup(void **state)
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	if (f->s->ops->user_create(f->s, &u))
+	if (f->s->ops->user_register(f->s, &u, NULL, true, 0))
 		return -1;
 	memcpy(f->user, u.id, POS_UUID_SIZE);
 	f->mem.store = f->s;
