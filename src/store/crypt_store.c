@@ -9,6 +9,8 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
 
@@ -584,14 +586,95 @@ out:
 	return rc;
 }
 
+/* The plaintext tag of `m` (opened) whose keyed hash is `hash`, or NULL. */
+static const char *tag_with_hash(const struct pos_userkeys *k, struct pos_arena *a,
+				 const struct pos_memory *m, const char *hash)
+{
+	json_t *tj = pos_json_parse(m->tags_json, strlen(m->tags_json), NULL);
+	const char *name = NULL;
+	size_t i;
+	json_t *t;
+	json_array_foreach(tj, i, t) {
+		const char *h = json_is_string(t) ? exact_hash(k, a, "tag", json_string_value(t)) : NULL;
+		if (h && !strcmp(h, hash)) {
+			name = pos_arena_strdup(a, json_string_value(t));
+			break;
+		}
+	}
+	json_decref(tj);
+	return name;
+}
+
+/*
+ * Stats of a sealed user: the backend counts tags by their keyed hashes.
+ * Each of the few top hashes is named by opening one memory that carries
+ * it; a hash no readable memory explains is left out.
+ */
+static enum pos_err name_top_tags(struct pos_store *s, const struct pos_userkeys *k,
+				  struct pos_arena *a, const char *user_id,
+				  struct pos_memory_stats *out)
+{
+	json_t *top = pos_json_parse(out->top_tags_json, strlen(out->top_tags_json), NULL);
+	if (!json_is_array(top)) {
+		json_decref(top);
+		out->top_tags_json = "[]";
+		return POS_OK;
+	}
+	struct pos_buf b;
+	struct pos_jw w;
+	pos_buf_init(&b, (size_t)1 << 20);
+	pos_jw_init(&w, &b);
+	pos_jw_arr(&w);
+	enum pos_err rc = POS_OK;
+	size_t i;
+	json_t *e;
+	json_array_foreach(top, i, e) {
+		const char *hash = json_string_value(json_object_get(e, "tag"));
+		if (!hash)
+			continue;
+		struct pos_memory_query q = {
+			.user_id = user_id, .type = -1, .layer = -1, .tags = &hash, .n_tags = 1,
+			.after = POS_TIME_NONE, .before = POS_TIME_NONE, .limit = 1,
+		};
+		struct pos_memory *m = NULL;
+		size_t n = 0;
+		int64_t total = 0;
+		if ((rc = INOPS(s)->memory_list(IN(s), a, &q, &m, &n, &total)))
+			break;
+		const char *name = NULL;
+		if (n == 1 && open_memory(k, a, m) == POS_OK)
+			name = tag_with_hash(k, a, m, hash);
+		if (!name)
+			continue;
+		pos_jw_obj(&w);
+		pos_jw_kstr(&w, "tag", name);
+		pos_jw_kint(&w, "count", json_integer_value(json_object_get(e, "count")));
+		pos_jw_obj_end(&w);
+	}
+	pos_jw_arr_end(&w);
+	json_decref(top);
+	if (!rc && !(out->top_tags_json = pos_arena_strndup(a, b.data, b.len)))
+		rc = POS_ERR_NOMEM;
+	pos_buf_free(&b);
+	return rc;
+}
+
 static enum pos_err cs_memory_stats(struct pos_store *s, struct pos_arena *a,
 				    const char *user_id, unsigned days, unsigned tags,
 				    bool hide_chat, struct pos_memory_stats *out)
 {
-	enum pos_err rc = INOPS(s)->memory_stats(IN(s), a, user_id, days, tags, hide_chat, out);
-	/* Tags are sealed: their hashes would mean nothing to the reader. */
-	if (!rc && user_state(s, user_id) != POS_KEYSTATE_PLAIN)
+	struct pos_userkeys k;
+	bool sealed;
+	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	bool locked = rc == POS_ERR_LOCKED; /* counts only: no tag can be named */
+	if (!rc || locked)
+		rc = INOPS(s)->memory_stats(IN(s), a, user_id, days, tags, hide_chat, out);
+	/* The tag index holds keyed hashes: name each from a memory carrying it. */
+	if (!rc && locked)
 		out->top_tags_json = "[]";
+	else if (!rc && sealed)
+		rc = name_top_tags(s, &k, a, user_id, out);
+	pos_wipe(&k, sizeof(k));
 	return rc;
 }
 

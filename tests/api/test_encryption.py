@@ -146,11 +146,13 @@ class EncryptionTest(EncryptionBase):
         self.assertEqual(self.list_memories(u.token, "tag=new")["total"], 1)
         self.assertEqual(self.list_memories(u.token, "tag=errand")["total"], 0)
         self.assertEqual(self.get_memory(u.token, m["id"])["content"], "Umbrella by the door")
-        # stats do not show sealed tags; the graph shows decrypted labels
+        # stats name the sealed tags (never their hashes); the graph shows
+        # decrypted labels
         r = self.api.get("/api/memories/stats", token=u.token)
         self.assertEqual(r.status, 200, r.raw[:500])
         self.assertEqual(r.json["total"], 2)
-        self.assertEqual(r.json["top_tags"], [])
+        self.assertIn({"tag": "new", "count": 1}, r.json["top_tags"])
+        self.assertFalse([t for t in r.json["top_tags"] if t["tag"].startswith("#")])
         r = self.api.get("/api/memories/graph", token=u.token)
         self.assertEqual(r.status, 200, r.raw[:500])
         labels = {n["id"]: n["label"] for n in r.json["nodes"]}
