@@ -273,11 +273,9 @@ async function main() {
     await page.getByRole('button', { name: 'Remove filter type:action' }).waitFor();
     await page.getByTestId('search-input').fill('tag:wo');
     await page.getByTestId('completions').getByRole('button', { name: 'tag:Work' }).waitFor();
-    await page.route('**/api/memories/search*', (r) => r.fulfill({ status: 200, contentType: 'application/json',
-      body: JSON.stringify({ memories: [], total: 0, took_ms: 1 }) }));
+    // A nonsense word: the real server finds nothing (relevance cutoff).
     await page.getByTestId('search-input').fill('qwxzv');
     await page.getByTestId('search-empty').getByRole('link', { name: 'Browse the timeline' }).waitFor();
-    await page.unroute('**/api/memories/search*');
   });
 
   await step('badges: type and layer look different and are explained', page, async () => {
@@ -339,26 +337,28 @@ async function main() {
     await page.getByTestId('sync-add-submit').click();
     const row = page.getByTestId('sync-source').first();
     await row.locator('.sync-name').filter({ hasText: 'Calendar file (.ics): holiday.ics' }).waitFor();
-    // Uploads: a server without the route says so plainly.
-    await page.route('**/api/sync/uploads*', (r) => r.fulfill({ status: 404, contentType: 'application/json',
-      body: '{"error":{"code":"not_found","message":"no such route"}}' }));
+    // Uploads go to the real server: the file becomes a source, then memories.
+    let sent = null;
+    page.on('request', (r) => { if (r.url().includes('/api/sync/uploads')) sent = { url: r.url(), type: r.headers()['content-type'] }; });
     await page.getByTestId('upload-kind').selectOption('ics');
     await page.getByTestId('upload-file').setInputFiles({ name: 'trip.ics', mimeType: 'text/calendar',
-      buffer: Buffer.from('BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n') });
+      buffer: Buffer.from(['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//e2e//EN', 'BEGIN:VEVENT', 'UID:e2e-trip-1',
+        'DTSTAMP:20261201T090000Z', 'DTSTART:20261230T090000Z', 'DTEND:20261230T100000Z', 'SUMMARY:Sailing lesson at Hydra',
+        'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n')) });
     await page.getByTestId('upload-submit').click();
-    await page.getByTestId('sync-upload').getByRole('alert').filter({ hasText: 'does not take uploads yet' }).waitFor();
-    await page.unroute('**/api/sync/uploads*');
-    let sent = null;
-    await page.route('**/api/sync/uploads*', (r) => {
-      sent = { url: r.request().url(), type: r.request().headers()['content-type'], body: r.request().postData() };
-      return r.fulfill({ status: 201, contentType: 'application/json', body: JSON.stringify({ id: 'u1', name: 'Calendar file (.ics): trip.ics' }) });
-    });
-    await page.getByTestId('upload-submit').click();
-    await waitUntil(() => sent, 'the upload request');
+    await page.getByTestId('sync-source').locator('.sync-name').filter({ hasText: 'Calendar file (.ics): trip.ics' }).waitFor();
     const u = new URL(sent.url);
     assert(u.searchParams.get('kind') === 'ics' && u.searchParams.get('name') === 'Calendar file (.ics): trip.ics', 'kind and name: ' + sent.url);
-    assert(sent.type === 'text/calendar' && sent.body.startsWith('BEGIN:VCALENDAR'), 'the raw file as the body: ' + sent.type);
-    await page.unroute('**/api/sync/uploads*');
+    assert(sent.type === 'text/calendar', 'the raw file as the body: ' + sent.type);
+    await waitUntil(async () => (await call(base, 'GET', '/api/memories/search?query=Hydra', undefined, a.token)).json.memories
+      .some((m) => m.content.includes('Sailing lesson at Hydra')), 'the uploaded event in search');
+    // A file the server refuses: its message is shown, nothing is added.
+    const before = await page.getByTestId('sync-source').count();
+    await page.getByTestId('upload-kind').selectOption('markdown_zip');
+    await page.getByTestId('upload-file').setInputFiles({ name: 'notes.zip', mimeType: 'application/zip', buffer: Buffer.from('not a zip at all') });
+    await page.getByTestId('upload-submit').click();
+    await page.getByTestId('sync-upload').getByRole('alert').waitFor();
+    assert((await page.getByTestId('sync-source').count()) === before, 'a refused upload adds no source');
   });
 
   await step('no page errors or CSP violations', page, async () => {

@@ -240,9 +240,7 @@ function Upload({ onAdded }) {
       if (input.current) input.current.value = '';
       onAdded();
     } catch (err) {
-      setError(err.status === 404 || err.status === 405
-        ? new Error('This server does not take uploads yet. Ask its administrator to update it, or add the file as a server path above.')
-        : err);
+      setError(err);
     } finally {
       setBusy(false);
     }
