@@ -295,13 +295,16 @@ async function main() {
   await step('stats: a dated chart with a legend, future days not active, a labelled graph with links', page, async () => {
     const today = new Date().toISOString().slice(0, 10);
     const future = new Date(Date.now() + 20 * 864e5).toISOString().slice(0, 10);
-    const real = (await call(base, 'GET', '/api/memories/stats', undefined, a.token)).json;
-    await page.route('**/api/memories/stats', (r) => r.fulfill({ status: 200, contentType: 'application/json',
-      body: JSON.stringify({ ...real, per_day: [{ date: future, count: 4 }, { date: today, count: 3 }] }) }));
+    // A memory dated in the future (an import may set created_at) and a link
+    // between two memories, both through the real API.
+    const fut = await call(base, 'POST', '/api/memories', { content: 'Dentist appointment next month', type: 'event',
+      created_at: future + 'T09:00:00Z' }, a.token);
+    assert(fut.status === 201, 'future memory: ' + fut.status);
     const ids = [seeded.heading.id, seeded.task.id];
-    await page.route('**/api/memories/graph*', (r) => r.fulfill({ status: 200, contentType: 'application/json',
-      body: JSON.stringify({ nodes: [{ id: ids[0], label: 'Big heading inside a note' }, { id: ids[1], label: 'Renew the passport' }],
-        edges: [{ source: ids[0], target: ids[1], type: 'related' }] }) }));
+    const link = await call(base, 'PUT', '/api/memories/' + ids[0], { related_memory_ids: [ids[1]] }, a.token);
+    assert(link.status === 200, 'link: ' + link.status + ' ' + link.text.slice(0, 200));
+    const per = (await call(base, 'GET', '/api/memories/stats', undefined, a.token)).json.per_day;
+    assert(per.some((d) => d.date === future), 'the server counts the future day: ' + JSON.stringify(per));
     await page.goto('/stats');
     await page.getByTestId('chart-per-day').locator('canvas').waitFor();
     await page.getByTestId('chart-per-day').getByText('Memories written').waitFor();
@@ -312,8 +315,7 @@ async function main() {
     await page.getByText('The memories in the graph').click();
     await page.getByTestId('graph-link').filter({ hasText: 'Renew the passport' }).click();
     await waitUntil(() => page.url().endsWith('/memories/' + ids[1]), 'the graph link to open the memory');
-    await page.unroute('**/api/memories/stats');
-    await page.unroute('**/api/memories/graph*');
+    await call(base, 'DELETE', '/api/memories/' + fut.json.id, undefined, a.token);
   });
 
   await step('sync: friendly default name, the Kind choice not cut off, upload with a clear message', page, async () => {
