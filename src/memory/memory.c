@@ -350,7 +350,8 @@ static enum pos_err thread_context(const struct pos_memsvc *svc, struct pos_aren
 /*
  * The task fields of an `action` memory's metadata (docs/ASSISTANT.md,
  * "Tasks"): `completed` a boolean, `due` an RFC 3339 time or a date
- * YYYY-MM-DD; either may be null or absent.
+ * YYYY-MM-DD, `remind_at` an RFC 3339 time (the web app's reminder); each
+ * may be null or absent.
  */
 static enum pos_err check_task_metadata(struct ctx *c, const char *metadata_json)
 {
@@ -367,6 +368,11 @@ static enum pos_err check_task_metadata(struct ctx *c, const char *metadata_json
 		     !pos_time_parse(json_string_value(v), json_string_length(v), true, &t)))
 			rc = fail(c, POS_ERR_INVALID_FIELD, "metadata.due",
 				  "metadata.due of a task must be an RFC 3339 time or a date YYYY-MM-DD");
+		if (!rc && (v = json_object_get(md, "remind_at")) && !json_is_null(v) &&
+		    (!json_is_string(v) ||
+		     !pos_time_parse(json_string_value(v), json_string_length(v), false, &t)))
+			rc = fail(c, POS_ERR_INVALID_FIELD, "metadata.remind_at",
+				  "metadata.remind_at of a task must be an RFC 3339 time");
 	}
 	json_decref(md);
 	return rc;

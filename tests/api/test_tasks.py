@@ -27,7 +27,10 @@ class TaskMetadataTest(harness.ApiTestCase):
                           ({"completed": 1}, "metadata.completed"),
                           ({"due": "next friday"}, "metadata.due"),
                           ({"due": "2026-13-01"}, "metadata.due"),
-                          ({"due": 20261224}, "metadata.due")):
+                          ({"due": 20261224}, "metadata.due"),
+                          ({"remind_at": "2026-12-24"}, "metadata.remind_at"),
+                          ({"remind_at": "tomorrow 9am"}, "metadata.remind_at"),
+                          ({"remind_at": True}, "metadata.remind_at")):
             with self.subTest(md=md):
                 r = self.api.post("/api/memories", {"content": "Buy a gift", "type": "action",
                                                     "metadata": md}, token=u.token)

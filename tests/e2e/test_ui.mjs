@@ -1,5 +1,5 @@
-// Issue 22, items 2, 3, 5-8, 10-12 in the browser: sign-in, the capture box,
-// tasks and dates, conversations kept apart, structure and focus, the
+// Issue 22, items 2, 3, 5-12 in the browser: sign-in, the capture box,
+// tasks, dates and reminders, conversations kept apart, structure and focus, the
 // editor, search while typing, the phone layout, dark mode, keyboard-only
 // use; then axe-core over every page (no serious or critical violations;
 // light at both widths, dark's colours at 1280) and a screenshot of each
@@ -160,6 +160,50 @@ async function main() {
     await page.getByTestId('detail-done').check();
     await waitUntil(async () => (await call(base, 'GET', '/api/memories/' + seeded.task.id, undefined, a.token)).json.metadata.completed === true,
       'done again');
+    await page.goto('/');
+  });
+
+  await step('reminders: set from the capture box; a due reminder shows once, with Open and a notification', page, async () => {
+    // Set from the UI: the capture box stores metadata.remind_at as an instant.
+    await page.goto('/');
+    await page.getByTestId('capture-input').fill('Water the plants');
+    await page.getByTestId('capture-type').selectOption('action');
+    await page.getByTestId('capture-remind').fill('2027-03-01T09:30');
+    await page.getByTestId('capture-submit').click();
+    let set = null;
+    await waitUntil(async () => {
+      const list = (await call(base, 'GET', '/api/memories?type=action&limit=50', undefined, a.token)).json.memories;
+      set = list.find((m) => m.content === 'Water the plants');
+      return set;
+    }, 'the task with its reminder');
+    const want = await page.evaluate(() => new Date('2027-03-01T09:30').toISOString());
+    assert(set.metadata.remind_at === want, 'remind_at as an instant: ' + JSON.stringify(set.metadata));
+    await memoryItem(page, 'Water the plants').getByTestId('remind').waitFor();
+    // A reminder falling due while the app is open (notifications recorded),
+    // in a page of its own (the first page leaves the app: one tab shows it).
+    await page.goto('about:blank');
+    const rp = await ctx.newPage();
+    await rp.addInitScript(() => {
+      window.__notes = [];
+      window.Notification = class { constructor(title, o) { window.__notes.push(title + ': ' + o.body); } };
+      window.Notification.permission = 'granted';
+      window.Notification.requestPermission = async () => 'granted';
+    });
+    const soon = new Date(Date.now() + 3000).toISOString();
+    const r = await call(base, 'POST', '/api/memories', { content: 'Call the plumber about the boiler', type: 'action',
+      metadata: { completed: false, remind_at: soon } }, a.token);
+    assert(r.status === 201, 'task: ' + r.status);
+    await rp.goto('/');
+    const notice = rp.locator('.toast.reminder').filter({ hasText: 'Reminder: Call the plumber about the boiler' });
+    await notice.waitFor();
+    assert((await rp.evaluate(() => window.__notes)).includes('Reminder: Call the plumber about the boiler'), 'a system notification');
+    await notice.getByTestId('toast-action').click();
+    await waitUntil(() => rp.url().endsWith('/memories/' + r.json.id), 'Open goes to the task');
+    await rp.getByTestId('detail-remind').waitFor();
+    // Shown once: remembered for this account, so a reload does not repeat it.
+    const fired = await rp.evaluate(() => Object.keys(localStorage).filter((k) => k.includes('reminders-fired')).map((k) => localStorage.getItem(k)).join(''));
+    assert(fired.includes(r.json.id), 'the reminder is remembered as shown: ' + fired);
+    await rp.close();
     await page.goto('/');
   });
 

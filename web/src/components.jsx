@@ -9,6 +9,7 @@ import { fmtDate, fmtDay, dayKey, setCompleted, LAYER_HELP, LAYER_TITLE } from '
 import { toast } from './lib/toast.js';
 import { touchInput } from './lib/touch.js';
 import { getSession } from './lib/api.js';
+import { remindAt } from './lib/reminders.js';
 
 // Sanitized Markdown. `max` trims long content before rendering (lists).
 export function Markdown({ text, terms = [], max = 0, class: cls = '' }) {
@@ -82,6 +83,7 @@ export const MemoryItem = memo(function MemoryItem({ memory, terms, pending }) {
         <TypeBadge type={m.type} />
         {m.layer && <LayerBadge layer={m.layer} />}
         {due && <span class={'badge due' + (!done && due.slice(0, 10) < dayKey(new Date()) ? ' overdue' : '')} data-testid="due">due {fmtDay(due)}</span>}
+        {task && !done && remindAt(m) !== null && <span class="badge due" data-testid="remind" title="Reminder">⏰ {fmtDate(m.metadata.remind_at)}</span>}
         {!pending && !mine ? (
           <span class="badge shared" data-testid="shared-badge">shared with you</span>
         ) : m.is_shared ? <span class="badge">shared</span> : null}

@@ -4,6 +4,7 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import './style.css';
 import { api, getSession, clearSession } from './lib/api.js';
+import { startReminders, stopReminders } from './lib/reminders.js';
 import { flush, pending, outboxChanged } from './lib/outbox.js';
 import { currentUserId, forgetAccount, dropLegacy, dropApiCaches, load as loadStored, save as saveStored } from './lib/store.js';
 import { setTimeZone } from './lib/memories.js';
@@ -195,6 +196,12 @@ function App() {
       clearInterval(timer);
     };
   }, []);
+
+  useEffect(() => {
+    if (uid) startReminders();
+    else stopReminders();
+    return stopReminders;
+  }, [uid]);
 
   useEffect(() => {
     outboxChanged();

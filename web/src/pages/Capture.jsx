@@ -8,6 +8,7 @@
 // text that cannot be sent goes to the outbox and is retried.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
+import { toInstant, reminderSet } from '../lib/reminders.js';
 import { enqueue, flush } from '../lib/outbox.js';
 import { load as loadStored, save as saveStored } from '../lib/store.js';
 import { toast } from '../lib/toast.js';
@@ -22,7 +23,7 @@ function loadDraft() {
   return d && typeof d === 'object' ? d : {};
 }
 
-export const DEFAULTS = { type: 'note', tags: '', layer: 'active', importance: 0.5, due: '' };
+export const DEFAULTS = { type: 'note', tags: '', layer: 'active', importance: 0.5, due: '', remind: '' };
 
 
 export function parseTags(s) {
@@ -37,6 +38,7 @@ export function Capture({ onSaved, autoFocus }) {
   const [layer, setLayer] = useState(d.layer || DEFAULTS.layer);
   const [importance, setImportance] = useState(d.importance ?? DEFAULTS.importance);
   const [due, setDue] = useState(d.due || DEFAULTS.due);
+  const [remind, setRemind] = useState(d.remind || DEFAULTS.remind);
   const touch = touchInput();
   const [more, setMore] = useState(false);
   const [error, setError] = useState(null);
@@ -44,8 +46,8 @@ export function Capture({ onSaved, autoFocus }) {
   const ref = useRef(null);
 
   useEffect(() => {
-    saveStored(DRAFT, { content, type, tags, layer, importance, due });
-  }, [content, type, tags, layer, importance, due]);
+    saveStored(DRAFT, { content, type, tags, layer, importance, due, remind });
+  }, [content, type, tags, layer, importance, due, remind]);
   useEffect(() => {
     if (autoFocus) ref.current.focus();
   }, [autoFocus]);
@@ -57,6 +59,7 @@ export function Capture({ onSaved, autoFocus }) {
     setLayer(DEFAULTS.layer);
     setImportance(DEFAULTS.importance);
     setDue(DEFAULTS.due);
+    setRemind(DEFAULTS.remind);
     setMore(false);
   };
 
@@ -64,12 +67,14 @@ export function Capture({ onSaved, autoFocus }) {
     const text = content.trim();
     if (!text || busy) return;
     const body = { content: text, type, layer, tags: parseTags(tags), importance_score: Number(importance), source: 'web' };
-    if (type === 'action') body.metadata = { completed: false, ...(due ? { due } : {}) };
+    const remindAt = type === 'action' ? toInstant(remind) : null;
+    if (type === 'action') body.metadata = { completed: false, ...(due ? { due } : {}), ...(remindAt ? { remind_at: remindAt } : {}) };
     setBusy(true);
     setError(null);
     try {
       const m = await api('POST', '/api/memories', body);
       reset();
+      if (remindAt) reminderSet();
       onSaved && onSaved(m);
       flush().then((ms) => ms.forEach((x) => onSaved && onSaved(x)));
     } catch (e) {
@@ -121,6 +126,13 @@ export function Capture({ onSaved, autoFocus }) {
           <label>
             <span class="sr-only">Due date</span>
             <input type="date" value={due} onInput={(e) => setDue(e.target.value)} aria-label="Due date" data-testid="capture-due" title="Due date" />
+          </label>
+        )}
+        {type === 'action' && (
+          <label>
+            <span class="sr-only">Remind me at</span>
+            <input type="datetime-local" value={remind} onInput={(e) => setRemind(e.target.value)} aria-label="Remind me at"
+              data-testid="capture-remind" title="Remind me at (this device's clock)" />
           </label>
         )}
         <label class="grow">

@@ -4,6 +4,7 @@
 // shared with the user is read-only.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, getSession } from '../lib/api.js';
+import { toInstant, toLocalInput, reminderSet, remindAt } from '../lib/reminders.js';
 import { TYPES, LAYERS, IMPORTANCE_TITLE, LAYER_TITLE, deleteWithUndo, fmtDate, fmtDay, snippet, setCompleted } from '../lib/memories.js';
 import { navigate, Link, setLeaveGuard } from '../lib/router.jsx';
 import { Markdown, ErrorNote, Spinner, PageTitle, TypeBadge, LayerBadge, lazy } from '../components.jsx';
@@ -46,6 +47,7 @@ export function Detail({ id }) {
     content: x.content, type: x.type, layer: x.layer, tags: (x.tags || []).join(', '),
     importance_score: x.importance_score ?? 0.5,
     due: (x.metadata && typeof x.metadata.due === 'string' ? x.metadata.due : '').slice(0, 10),
+    remind: toLocalInput(x.metadata && x.metadata.remind_at),
   });
   const startEdit = () => {
     setPreview(false);
@@ -86,18 +88,22 @@ export function Detail({ id }) {
     setSaving(true);
     setError(null);
     try {
-      const { due, ...rest } = edit;
+      const { due, remind, ...rest } = edit;
+      const remindAt = toInstant(remind);
       const body = { ...rest, tags: parseTags(edit.tags), importance_score: Number(edit.importance_score) };
       // A task's due date lives in metadata; the rest of metadata is kept.
       if (edit.type === 'action' || due) {
         const metadata = { ...(m.metadata || {}) };
         if (due) metadata.due = due;
         else delete metadata.due;
+        if (remindAt) metadata.remind_at = remindAt;
+        else delete metadata.remind_at;
         if (edit.type === 'action' && metadata.completed === undefined) metadata.completed = false;
         body.metadata = metadata;
       }
       setM(await api('PUT', '/api/memories/' + m.id, body));
       setEdit(null);
+      if (remindAt) reminderSet();
     } catch (err) {
       setError(err); // the edit stays on screen
     } finally {
@@ -140,6 +146,7 @@ export function Detail({ id }) {
           <TypeBadge type={m.type} />
           <LayerBadge layer={m.layer} />
           {m.metadata && typeof m.metadata.due === 'string' && <span class="badge due">due {fmtDay(m.metadata.due)}</span>}
+          {remindAt(m) !== null && <span class="badge due" data-testid="detail-remind">reminder {fmtDate(m.metadata.remind_at)}</span>}
           <time datetime={m.created_at}>{fmtDate(m.created_at)}</time>
           <span class="muted">· {m.source} · <span title={IMPORTANCE_TITLE}>importance {Number(m.importance_score ?? 0).toFixed(1)}</span></span>
           {m.is_shared && !shared && <span class="badge" title={(m.shared_with || []).join(', ')}>shared</span>}
@@ -166,6 +173,9 @@ export function Detail({ id }) {
               <label class="grow">Tags <input type="text" value={edit.tags} onInput={set('tags')} /></label>
               {edit.type === 'action' && (
                 <label>Due <input type="date" data-testid="edit-due" value={edit.due} onInput={set('due')} /></label>
+              )}
+              {edit.type === 'action' && (
+                <label>Remind me <input type="datetime-local" data-testid="edit-remind" value={edit.remind} onInput={set('remind')} /></label>
               )}
             </div>
             <label title={IMPORTANCE_TITLE}>Importance {Number(edit.importance_score).toFixed(1)} <span class="muted small">(0–1: higher ranks it higher in search and answers)</span>
