@@ -1,4 +1,4 @@
-// Issue 22, items 2, 3, 5-12 in the browser: sign-in, the capture box,
+// Issue 22, items 2-12 in the browser: sign-in, the capture box,
 // tasks, dates and reminders, conversations kept apart, structure and focus, the
 // editor, search while typing, the phone layout, dark mode, keyboard-only
 // use; then axe-core over every page (no serious or critical violations;
@@ -205,6 +205,34 @@ async function main() {
     assert(fired.includes(r.json.id), 'the reminder is remembered as shown: ' + fired);
     await rp.close();
     await page.goto('/');
+  });
+
+  await step('assistant offline: "this week" from the memories\' own dates, only what was used cited, no operator talk', page, async () => {
+    const c = await account(base, 'week');
+    const day = (n) => new Date(Date.now() + n * 864e5).toISOString().slice(0, 10);
+    const mk = async (body) => (await call(base, 'POST', '/api/memories', { source: 'web', ...body }, c.token)).json;
+    const dentist = await mk({ content: 'Appointment with Dr. Ruiz', type: 'event', metadata: { start_time: day(1) + 'T09:30:00Z' } });
+    const tax = await mk({ content: 'Send the **tax** return', type: 'action', metadata: { completed: false, due: day(3) } });
+    await mk({ content: 'Flight to Lisbon', type: 'event', metadata: { start_time: day(40) + 'T08:00:00Z' } });
+    await mk({ content: 'Pay the rent', type: 'action', metadata: { completed: true, due: day(3) } });
+    const cc = await browser.newContext({ baseURL: base, serviceWorkers: 'block', viewport: { width: 1280, height: 800 } });
+    const cp = await cc.newPage();
+    cp.setDefaultTimeout(15_000);
+    await login(cp, c.email);
+    await cp.goto('/chat');
+    await cp.getByTestId('chat-input').fill('What do I have to do this week?');
+    await cp.getByTestId('chat-send').click();
+    const answer = cp.locator('[data-testid=chat-answer][aria-busy=false]').last();
+    await answer.waitFor();
+    const text = await answer.innerText();
+    assert(text.includes('Appointment with Dr. Ruiz') && text.includes(day(1)), 'the appointment by its own date: ' + text);
+    assert(text.includes('Send the tax return') && !text.includes('**'), 'the task, Markdown rendered away: ' + text);
+    assert(!/Lisbon|rent/.test(text), 'nothing outside the week or done: ' + text);
+    assert(!/llm_url|configure/i.test(text), 'speaks to a person, not an operator: ' + text);
+    const cited = await answer.getByTestId('chat-citation').evaluateAll((els) => els.map((e) => e.getAttribute('href')));
+    assert(cited.length === 2 && cited.some((h) => h.endsWith(dentist.id)) && cited.some((h) => h.endsWith(tax.id)),
+      'exactly the two memories used are cited: ' + cited.join(' '));
+    await cc.close();
   });
 
   await step('conversations: hidden from the timeline, shown with the filter', page, async () => {

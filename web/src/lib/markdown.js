@@ -81,3 +81,11 @@ export function renderMarkdown(text, terms = []) {
   highlight(frag, terms);
   return frag;
 }
+
+// The words of `text` (Markdown) without its markup, blocks separated by a
+// space: for one-line snippets (citations, titles, link lists).
+export function plainText(text) {
+  const frag = renderMarkdown(text);
+  frag.querySelectorAll('p, li, h1, h2, h3, h4, h5, h6, br, pre, blockquote, tr, td, th').forEach((e) => e.append(' '));
+  return frag.textContent;
+}

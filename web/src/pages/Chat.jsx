@@ -3,6 +3,7 @@
 // citations, the list of conversations, and suggestions. A message that
 // fails to send stays in the box with a way to retry.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { plainText } from '../lib/markdown.js';
 import { api, ApiError } from '../lib/api.js';
 import { navigate, Link } from '../lib/router.jsx';
 import { snippet, fmtDate } from '../lib/memories.js';
@@ -59,7 +60,7 @@ function Citations({ ids }) {
       {ids.map((id, i) => (
         <li key={id}>
           <Link href={'/memories/' + id} data-testid="chat-citation">
-            [{i + 1}] {mems[id] ? snippet(mems[id].content, 80) : 'memory'}
+            [{i + 1}] {mems[id] ? snippet(plainText(mems[id].content), 80) : 'memory'}
           </Link>
         </li>
       ))}

@@ -3,6 +3,7 @@
 // (a background job whose created/linked memories are listed). A memory
 // shared with the user is read-only.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { plainText } from '../lib/markdown.js';
 import { api, getSession } from '../lib/api.js';
 import { toInstant, toLocalInput, reminderSet, remindAt } from '../lib/reminders.js';
 import { TYPES, LAYERS, IMPORTANCE_TITLE, LAYER_TITLE, deleteWithUndo, fmtDate, fmtDay, snippet, setCompleted } from '../lib/memories.js';
@@ -134,7 +135,7 @@ export function Detail({ id }) {
   const set = (k) => (e) => setEdit({ ...edit, [k]: e.target.value });
   return (
     <main id="main">
-      <PageTitle title={snippet(m.content, 50) || 'Memory'} hidden>Memory: {snippet(m.content, 80)}</PageTitle>
+      <PageTitle title={snippet(plainText(m.content), 50) || 'Memory'} hidden>Memory: {snippet(plainText(m.content), 80)}</PageTitle>
       <article class="panel detail">
         <header class="memory-meta">
           {m.type === 'action' && !shared && (
@@ -213,7 +214,7 @@ export function Detail({ id }) {
           <h2>Related</h2>
           <ul class="related">
             {related.map((r) => (
-              <li key={r.id}><Link href={'/memories/' + r.id}>{snippet(r.content, 100)}</Link></li>
+              <li key={r.id}><Link href={'/memories/' + r.id}>{snippet(plainText(r.content), 100)}</Link></li>
             ))}
           </ul>
         </section>

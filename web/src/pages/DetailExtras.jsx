@@ -1,6 +1,7 @@
 // The memory detail's Memorize action and result, and its Sharing panel
 // (loaded with the first detail page that shows them).
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { plainText } from '../lib/markdown.js';
 import { api } from '../lib/api.js';
 import { snippet } from '../lib/memories.js';
 import { Link } from '../lib/router.jsx';
@@ -63,7 +64,7 @@ function MemoryLinks({ ids, testid }) {
   return (
     <ul class="related">
       {ids.map((i) => (
-        <li key={i}><Link href={'/memories/' + i} data-testid={testid}>{items[i] ? snippet(items[i].content, 100) : i}</Link>
+        <li key={i}><Link href={'/memories/' + i} data-testid={testid}>{items[i] ? snippet(plainText(items[i].content), 100) : i}</Link>
           {items[i] && <span class="muted"> · {items[i].type}</span>}</li>
       ))}
     </ul>
