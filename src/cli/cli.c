@@ -63,6 +63,16 @@ static const struct pos_cli_cmd commands[] = {
 	 "quick_check (integrity_check with --full), checks counters and foreign\n"
 	 "keys, and prints counts. Exit status 0 when healthy, 1 otherwise.\n",
 	 pos_cli_doctor},
+	{"backup", "online backup of the data directory: backup DEST_DIR",
+	 "usage: personalos backup DEST_DIR [--data DIR]\n"
+	 "\n"
+	 "Writes a consistent copy of the database (SQLite's online backup: the\n"
+	 "server may keep running and writing) and the key file into DEST_DIR\n"
+	 "(created 0700; it must not hold a backup yet), then checks the copy.\n"
+	 "To restore: stop the server, copy DEST_DIR/personalos.db and\n"
+	 "DEST_DIR/keys into an empty data directory, run personalos doctor, start.\n"
+	 "A master_key_file is not copied: keep it (and its own backup) apart.\n",
+	 pos_cli_backup},
 	/* sync (docs/SYNC.md) */
 	{"import", "import mail, calendars or notes: import mbox|maildir|ics|markdown PATH",
 	 "usage: personalos import mbox|maildir|ics|markdown PATH [--data DIR] [--user EMAIL]\n"
