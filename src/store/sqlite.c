@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -1160,6 +1161,13 @@ enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
 	if ((size_t)snprintf(keys, sizeof(keys), "%s/%s", dir, POS_KEYFILE_NAME) >=
 	    sizeof(keys))
 		return pos_error_set(err, POS_ERR_IO, NULL, "data path too long");
+	/* A read-only directory (a read-only mount, a full-disk remount, wrong
+	 * owner) would only show later as "unable to open database file". */
+	if (access(dir, W_OK | X_OK) != 0)
+		return pos_error_set(err, POS_ERR_IO, NULL,
+				     "the data directory %s is not writable (%s): the server"
+				     " writes its database there; check the mount and owner",
+				     dir, strerror(errno));
 	/* Memory statistics take a process-wide mutex on every allocation;
 	 * we do not read them. Only effective before SQLite initialises, and
 	 * harmless (SQLITE_MISUSE) after. */
