@@ -73,6 +73,15 @@ static const struct pos_cli_cmd commands[] = {
 	 "DEST_DIR/keys into an empty data directory, run personalos doctor, start.\n"
 	 "A master_key_file is not copied: keep it (and its own backup) apart.\n",
 	 pos_cli_backup},
+	{"gendoc", "print generated packaging files: gendoc env|conf|man1|man5",
+	 "usage: personalos gendoc env|conf|man1|man5\n"
+	 "\n"
+	 "Prints a file generated from the option and command tables, so it never\n"
+	 "drifts from the code: env  .env.example (every PERSONALOS_* variable),\n"
+	 "conf  an example personalos.conf, man1  the personalos(1) man page,\n"
+	 "man5  the personalos.conf(5) man page. make install and the checked-in\n"
+	 ".env.example and packaging/personalos.conf.example use it.\n",
+	 pos_cli_gendoc},
 	/* sync (docs/SYNC.md) */
 	{"import", "import mail, calendars or notes: import mbox|maildir|ics|markdown PATH",
 	 "usage: personalos import mbox|maildir|ics|markdown PATH [--data DIR] [--user EMAIL]\n"
@@ -150,6 +159,12 @@ static const struct pos_cli_cmd commands[] = {
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+const struct pos_cli_cmd *pos_cli_commands(size_t *n)
+{
+	*n = N_COMMANDS;
+	return commands;
+}
+
 static const struct pos_cli_cmd *find(const char *name)
 {
 	for (size_t i = 0; i < N_COMMANDS; i++)
@@ -195,8 +210,8 @@ static int cmd_version(int argc, char **argv)
 		fputs(find("version")->usage, stdout);
 		return 0;
 	}
-	printf("personalos %s (sqlite %s, libmicrohttpd %s, jansson %s, libsodium %s)\n",
-	       POS_VERSION, sqlite3_libversion(), MHD_get_version(), JANSSON_VERSION,
+	printf("personalos %s (commit %s; sqlite %s, libmicrohttpd %s, jansson %s, libsodium %s)\n",
+	       POS_VERSION, pos_git_commit, sqlite3_libversion(), MHD_get_version(), JANSSON_VERSION,
 	       sodium_version_string());
 	return 0;
 }
