@@ -61,7 +61,9 @@ static const struct pos_cli_cmd commands[] = {
 	 "\n"
 	 "Opens the store (applying pending migrations), runs SQLite's\n"
 	 "quick_check (integrity_check with --full), checks counters and foreign\n"
-	 "keys, and prints counts. Exit status 0 when healthy, 1 otherwise.\n",
+	 "keys, that the full-text index holds exactly the memories' text and that\n"
+	 "every vector belongs to a memory of its user, and prints counts. Exit\n"
+	 "status 0 when healthy, 1 otherwise (with the steps to restore a backup).\n",
 	 pos_cli_doctor},
 	{"backup", "online backup of the data directory: backup DEST_DIR",
 	 "usage: personalos backup DEST_DIR [--data DIR]\n"
