@@ -10,7 +10,9 @@ BENCH_BUILD ?= build-release
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build run test test-normal test-asan bench clean web mcp-tests extension
+PREFIX     ?= /usr/local
+
+.PHONY: all deps build run test test-normal test-asan bench clean web mcp-tests extension install
 
 all: build
 
@@ -60,6 +62,16 @@ extension: deps
 # Test-only npm dependencies of tests/mcp (the MCP SDK): npm ci when needed.
 mcp-tests: deps
 	@./scripts/build-mcp-tests
+
+# Installs under $(PREFIX) (default /usr/local), staged under $(DESTDIR) if
+# set: bin/personalos, share/personalos/web, man pages personalos(1) and
+# personalos.conf(5), lib/systemd/system/personalos.service and the example
+# config, .env.example, LICENSE and CHANGELOG in share/doc/personalos
+# (docs/OPERATIONS.md). The unit's paths follow PREFIX.
+install: build
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

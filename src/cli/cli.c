@@ -61,8 +61,29 @@ static const struct pos_cli_cmd commands[] = {
 	 "\n"
 	 "Opens the store (applying pending migrations), runs SQLite's\n"
 	 "quick_check (integrity_check with --full), checks counters and foreign\n"
-	 "keys, and prints counts. Exit status 0 when healthy, 1 otherwise.\n",
+	 "keys, that the full-text index holds exactly the memories' text and that\n"
+	 "every vector belongs to a memory of its user, and prints counts. Exit\n"
+	 "status 0 when healthy, 1 otherwise (with the steps to restore a backup).\n",
 	 pos_cli_doctor},
+	{"backup", "online backup of the data directory: backup DEST_DIR",
+	 "usage: personalos backup DEST_DIR [--data DIR]\n"
+	 "\n"
+	 "Writes a consistent copy of the database (SQLite's online backup: the\n"
+	 "server may keep running and writing) and the key file into DEST_DIR\n"
+	 "(created 0700; it must not hold a backup yet), then checks the copy.\n"
+	 "To restore: stop the server, copy DEST_DIR/personalos.db and\n"
+	 "DEST_DIR/keys into an empty data directory, run personalos doctor, start.\n"
+	 "A master_key_file is not copied: keep it (and its own backup) apart.\n",
+	 pos_cli_backup},
+	{"gendoc", "print generated packaging files: gendoc env|conf|man1|man5",
+	 "usage: personalos gendoc env|conf|man1|man5\n"
+	 "\n"
+	 "Prints a file generated from the option and command tables, so it never\n"
+	 "drifts from the code: env  .env.example (every PERSONALOS_* variable),\n"
+	 "conf  an example personalos.conf, man1  the personalos(1) man page,\n"
+	 "man5  the personalos.conf(5) man page. make install and the checked-in\n"
+	 ".env.example and packaging/personalos.conf.example use it.\n",
+	 pos_cli_gendoc},
 	/* sync (docs/SYNC.md) */
 	{"import", "import mail, calendars or notes: import mbox|maildir|ics|markdown PATH",
 	 "usage: personalos import mbox|maildir|ics|markdown PATH [--data DIR] [--user EMAIL]\n"
@@ -140,6 +161,12 @@ static const struct pos_cli_cmd commands[] = {
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+const struct pos_cli_cmd *pos_cli_commands(size_t *n)
+{
+	*n = N_COMMANDS;
+	return commands;
+}
+
 static const struct pos_cli_cmd *find(const char *name)
 {
 	for (size_t i = 0; i < N_COMMANDS; i++)
@@ -185,8 +212,8 @@ static int cmd_version(int argc, char **argv)
 		fputs(find("version")->usage, stdout);
 		return 0;
 	}
-	printf("personalos %s (sqlite %s, libmicrohttpd %s, jansson %s, libsodium %s)\n",
-	       POS_VERSION, sqlite3_libversion(), MHD_get_version(), JANSSON_VERSION,
+	printf("personalos %s (commit %s; sqlite %s, libmicrohttpd %s, jansson %s, libsodium %s)\n",
+	       POS_VERSION, pos_git_commit, sqlite3_libversion(), MHD_get_version(), JANSSON_VERSION,
 	       sodium_version_string());
 	return 0;
 }

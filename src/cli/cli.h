@@ -37,6 +37,14 @@ int pos_cli_wants_help(int argc, char **argv);
 int pos_cli_serve(int argc, char **argv);
 int pos_cli_user(int argc, char **argv);
 int pos_cli_doctor(int argc, char **argv);
+int pos_cli_backup(int argc, char **argv);
+int pos_cli_gendoc(int argc, char **argv);
+
+/* `git describe` of the source tree at build time (build/git_commit.c). */
+extern const char pos_git_commit[];
+
+/* The subcommand table (for gendoc's personalos(1)) and its length. */
+const struct pos_cli_cmd *pos_cli_commands(size_t *n);
 int pos_cli_import(int argc, char **argv); /* sync */
 /* client.c (clients): commands that talk to a running server */
 int pos_cli_add(int argc, char **argv);

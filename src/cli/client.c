@@ -747,7 +747,7 @@ static int run_login(int argc, char **argv)
 		server = getenv("PERSONALOS_URL");
 	if (!token && !email)
 		token = getenv("PERSONALOS_TOKEN");
-	struct client c;
+	struct client c = {0};
 	set(c.url, sizeof(c.url), server && *server ? server : DEFAULT_URL);
 	size_t n = strlen(c.url);
 	while (n > 1 && c.url[n - 1] == '/')

@@ -7,6 +7,19 @@
 
 #include "store/store.h"
 
+/* What to do when the store is not healthy (docs/OPERATIONS.md). */
+static void restore_advice(const char *data_dir)
+{
+	fprintf(stderr,
+		"personalos doctor: the store in %s is damaged. To restore:\n"
+		"  1. stop the server (systemctl stop personalos)\n"
+		"  2. move %s/personalos.db* aside (keep them for analysis)\n"
+		"  3. copy the latest backup to %s/personalos.db\n"
+		"     (made by 'personalos backup' or sqlite3 .backup; see docs/OPERATIONS.md)\n"
+		"  4. run 'personalos doctor --full', then start the server\n",
+		data_dir, data_dir, data_dir);
+}
+
 int pos_cli_doctor(int argc, char **argv)
 {
 	struct pos_config cfg;
@@ -27,11 +40,14 @@ int pos_cli_doctor(int argc, char **argv)
 	pos_error_clear(&err);
 	if (pos_sqlite_open_keyed(cfg.data_dir, cfg.master_key_file, &s, &err)) {
 		fprintf(stderr, "personalos doctor: %s\n", err.message);
+		if (err.code == POS_ERR_CORRUPT || err.code == POS_ERR_STORE)
+			restore_advice(cfg.data_dir);
 		return 1;
 	}
 	struct pos_store_summary sum;
 	if (s->ops->summary(s, full, &sum)) {
 		fprintf(stderr, "personalos doctor: cannot read the store\n");
+		restore_advice(cfg.data_dir);
 		pos_store_close(s);
 		return 1;
 	}
@@ -46,5 +62,7 @@ int pos_cli_doctor(int argc, char **argv)
 	printf("integrity (%s)  %s\n", full ? "full " : "quick",
 	       sum.integrity_ok ? "ok" : sum.integrity_message);
 	pos_store_close(s);
+	if (!sum.integrity_ok)
+		restore_advice(cfg.data_dir);
 	return sum.integrity_ok ? 0 : 1;
 }

@@ -503,6 +503,7 @@ size_t pos_cooc_expand(const struct pos_cooc *m, const char *text, size_t len,
 			c[k].w += idf * m->nb_w[j];
 		}
 	}
+	/* cppcheck-suppress uninitvar ; c[0..nc) were all written above */
 	qsort(c, nc, sizeof(c[0]), cand_cmp);
 	size_t n = nc < cap ? nc : cap;
 	for (size_t i = 0; i < n; i++) {

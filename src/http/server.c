@@ -202,7 +202,9 @@ void pos_reply_error(struct pos_req *r, const struct pos_error *e)
 		pos_error_log("%s %s: %s (%s)", r->method,
 			      r->route ? r->route->name : "-", pos_strerror(e->code),
 			      e->message);
-		pos_error_set(&copy, e->code, NULL, "internal error");
+		/* A full disk is the operator's to fix, and says so. */
+		pos_error_set(&copy, e->code, NULL, "%s",
+			      e->code == POS_ERR_NO_SPACE ? pos_strerror(e->code) : "internal error");
 		copy.index = -1;
 	}
 	if (pos_json_error_body(&b, &copy) != POS_OK) {

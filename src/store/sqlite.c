@@ -16,11 +16,13 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
+#include "crypto/keyring.h"
 #include "store/migrations.h"
 
 #define USER_COLS                                                          \
@@ -106,11 +108,21 @@ static const char *const stmt_sql[ST__COUNT] = {
 			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3) WHERE id = ?1",
 };
 
+/*
+ * Logs a failed SQLite call and says what it means to the caller: a full
+ * disk (SQLITE_FULL, or a write refused with ENOSPC, EDQUOT or EFBIG) is
+ * POS_ERR_NO_SPACE (507), so clients see the cause and retry later;
+ * anything else is POS_ERR_STORE.
+ */
 enum pos_err sq_fail(struct sq_conn *c, const char *what)
 {
+	int ext = c && c->db ? sqlite3_extended_errcode(c->db) : 0;
+	int sys = c && c->db ? sqlite3_system_errno(c->db) : 0;
 	pos_error_log("store: %s: %s (%d)", what,
-		      c && c->db ? sqlite3_errmsg(c->db) : "no connection",
-		      c && c->db ? sqlite3_extended_errcode(c->db) : 0);
+		      c && c->db ? sqlite3_errmsg(c->db) : "no connection", ext);
+	if ((ext & 0xff) == SQLITE_FULL ||
+	    ((ext & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT || sys == EFBIG)))
+		return POS_ERR_NO_SPACE;
 	return POS_ERR_STORE;
 }
 
@@ -887,6 +899,39 @@ static int64_t scalar(struct sq_conn *c, const char *sql)
 	return v;
 }
 
+/*
+ * The derived indexes agree with the rows: the full-text index holds
+ * exactly the memories' current text (FTS5's integrity-check against its
+ * content table), and every stored vector belongs to an existing memory
+ * of the same user and has the size its dimension says (plain, or sealed
+ * for an encrypted user).
+ */
+static void check_indexes(struct sq_conn *c, struct pos_store_summary *out)
+{
+	int rc = sqlite3_exec(c->db, "INSERT INTO memories_fts(memories_fts, rank)"
+				     " VALUES ('integrity-check', 1)", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		out->integrity_ok = false;
+		snprintf(out->integrity_message, sizeof(out->integrity_message),
+			 "the full-text index does not match the memories (%s):"
+			 " restore from a backup (docs/OPERATIONS.md)",
+			 sqlite3_errmsg(c->db));
+		return;
+	}
+	char sql[400];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM memory_vectors v LEFT JOIN memories m"
+		 " ON m.seq = v.memory_seq WHERE m.seq IS NULL OR m.user_id != v.user_id"
+		 " OR v.dim <= 0 OR (length(v.vec) != v.dim AND length(v.vec) != 4 + v.dim + %d)",
+		 (int)POS_SEAL_OVERHEAD);
+	int64_t bad = scalar(c, sql);
+	if (bad != 0) {
+		out->integrity_ok = false;
+		snprintf(out->integrity_message, sizeof(out->integrity_message),
+			 "%lld vector(s) disagree with their memories", (long long)bad);
+	}
+}
+
 static enum pos_err sq_summary(struct pos_store *base, bool full_check,
 			       struct pos_store_summary *out)
 {
@@ -926,6 +971,8 @@ static enum pos_err sq_summary(struct pos_store *base, bool full_check,
 		snprintf(out->integrity_message, sizeof(out->integrity_message),
 			 "%lld foreign key violation(s)", (long long)fk);
 	}
+	if (out->integrity_ok)
+		check_indexes(c, out);
 	return POS_OK;
 }
 
@@ -1114,6 +1161,13 @@ enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
 	if ((size_t)snprintf(keys, sizeof(keys), "%s/%s", dir, POS_KEYFILE_NAME) >=
 	    sizeof(keys))
 		return pos_error_set(err, POS_ERR_IO, NULL, "data path too long");
+	/* A read-only directory (a read-only mount, a full-disk remount, wrong
+	 * owner) would only show later as "unable to open database file". */
+	if (access(dir, W_OK | X_OK) != 0)
+		return pos_error_set(err, POS_ERR_IO, NULL,
+				     "the data directory %s is not writable (%s): the server"
+				     " writes its database there; check the mount and owner",
+				     dir, strerror(errno));
 	/* Memory statistics take a process-wide mutex on every allocation;
 	 * we do not read them. Only effective before SQLite initialises, and
 	 * harmless (SQLITE_MISUSE) after. */

@@ -815,6 +815,17 @@ enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
 enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 			     struct pos_error *err);
 
+/*
+ * Online backup (personalos backup): copies the database in `dir` into
+ * `dest_dir`/personalos.db (the directory is made 0700 if missing and must
+ * hold no backup yet) with SQLite's backup API, one consistent snapshot
+ * while a server keeps writing, checks the copy (quick_check), and copies
+ * the key file beside it. Restoring is copying both back into an empty
+ * data directory (docs/OPERATIONS.md).
+ */
+enum pos_err pos_sqlite_backup(const char *dir, const char *dest_dir,
+			       struct pos_error *err);
+
 /* Schema version this build writes (the newest migration). */
 int pos_store_schema_version(void);
 

@@ -89,7 +89,7 @@ static enum pos_err mbox_run(const json_t *config, const json_t *cursor, json_t 
 		madvise(m, size, MADV_SEQUENTIAL);
 	}
 	close(fd);
-	char head[33], tail[33];
+	char head[33] = "", tail[33];
 	/* Where to start: the cursor's offset if the file only grew. */
 	size_t start = 0;
 	bool incremental = false;

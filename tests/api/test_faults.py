@@ -1,0 +1,249 @@
+"""Faults: full disk, read-only data directory, corrupt page, SIGTERM during a
+bulk import, online backup during writes.
+
+The full and read-only disks are small tmpfs mounts (needs root and
+mount(8); the tests skip otherwise, saying why). Only 127.0.0.1 is used.
+"""
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+FAST_ENV = {"PERSONALOS_RATE_LIMIT": "off",
+            "PERSONALOS_PWHASH_OPSLIMIT": "1",
+            "PERSONALOS_PWHASH_MEMLIMIT_KIB": "8192"}
+
+
+def doctor(data_dir, *extra):
+    return harness.run_cli(["doctor", "--data", data_dir] + list(extra), timeout=120)
+
+
+class FaultCase(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("starts servers on data directories of its own")
+        harness.require_binary()
+
+    def tmpdir(self, prefix):
+        d = tempfile.mkdtemp(prefix=prefix)
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
+
+    def tmpfs(self, size):
+        """A tmpfs of `size` mounted on a fresh directory, or skip."""
+        if os.geteuid() != 0 or not shutil.which("mount"):
+            self.skipTest("a tmpfs mount needs root and mount(8)")
+        mnt = self.tmpdir("pos-fault-mnt-")
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size,
+                            "tmpfs", mnt], capture_output=True, text=True)
+        if p.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: %s" % p.stderr.strip())
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt], capture_output=True)
+        return mnt
+
+    def remount(self, mnt, opts):
+        p = subprocess.run(["mount", "-o", "remount," + opts, mnt],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def server(self, data_dir, **env):
+        e = dict(FAST_ENV)
+        e.update(env)
+        srv = harness.Server(data_dir=data_dir, env=e, external_ok=False).start()
+        self.addCleanup(lambda: srv.proc and srv.stop(check=False))
+        api = harness.Api(srv.base_url)
+        self.addCleanup(api.close)
+        return srv, api
+
+
+class DiskFullTest(FaultCase):
+
+    def test_full_disk_answers_507_reads_work_nothing_corrupt(self):
+        mnt = self.tmpfs("3m")
+        data = os.path.join(mnt, "data")
+        srv, api = self.server(data)
+        tok = api.register()["access_token"]
+        kept = []
+        full = None
+        for i in range(200):
+            text = ("entry %d " % i) * 30000  # ~250 KB
+            r = api.post("/api/memories", {"content": text, "tags": ["full"]}, token=tok)
+            if r.status != 201:
+                full = r
+                break
+            kept.append((r.json["id"], text))
+        self.assertIsNotNone(full, "a 3 MiB disk never filled")
+        self.assertGreater(len(kept), 0)
+        harness.check_error(self, full, 507, "insufficient_storage")
+        self.assertIn("disk is full", full.json["error"]["message"])
+        # Bulk is refused the same way, whole.
+        r = api.post("/api/memories/bulk",
+                     {"memories": [{"content": "b %d " % i * 20000, "tags": ["bulkfull"]}
+                                   for i in range(20)]}, token=tok)
+        harness.check_error(self, r, 507, "insufficient_storage")
+        # Reads keep working while the disk is full.
+        for mid, text in kept[:3]:
+            r = api.get("/api/memories/" + mid, token=tok)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json["content"], text)
+        r = api.get("/api/memories?tag=full&limit=1", token=tok)
+        self.assertEqual((r.status, r.json["total"]), (200, len(kept)))
+        self.assertEqual(api.get("/api/memories/search?q=entry", token=tok).status, 200)
+        self.assertEqual(api.get("/api/memories?tag=bulkfull&limit=1", token=tok).json["total"], 0)
+        # Space returns: writes work again, without a restart.
+        self.remount(mnt, "size=64m")
+        r = api.post("/api/memories", {"content": "after the space came back"}, token=tok)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        srv.stop()
+        p = doctor(data, "--full")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("memories         %d" % (len(kept) + 1), p.stdout)
+
+
+class ReadOnlyTest(FaultCase):
+
+    def test_read_only_data_dir_is_a_clear_error(self):
+        mnt = self.tmpfs("8m")
+        data = os.path.join(mnt, "data")
+        self.assertEqual(doctor(data).returncode, 0)  # makes the store
+        self.remount(mnt, "ro")
+        p = subprocess.run([harness.pos_bin(), "serve", "--data", data,
+                            "--listen", "127.0.0.1:%d" % harness.free_port()],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, **FAST_ENV))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not writable", p.stderr)
+        self.assertIn(data, p.stderr)
+
+
+class CorruptPageTest(FaultCase):
+
+    def test_doctor_finds_a_corrupt_page_and_says_how_to_restore(self):
+        data = self.tmpdir("pos-corrupt-")
+        srv, api = self.server(data)
+        tok = api.register()["access_token"]
+        r = api.post("/api/memories/bulk", {"memories": [
+            {"content": "page filler %d %s" % (i, "z" * 2000)} for i in range(200)]},
+            token=tok)
+        self.assertEqual(r.status, 201)
+        api.close()
+        srv.stop()
+        self.assertEqual(doctor(data, "--full").returncode, 0)
+        db = os.path.join(data, "personalos.db")
+        with sqlite3.connect(db) as c:
+            page = c.execute("PRAGMA page_size").fetchone()[0]
+            pages = c.execute("PRAGMA page_count").fetchone()[0]
+        self.assertGreater(pages, 20)
+        with open(db, "r+b") as f:  # overwrite a page in the middle of the table
+            f.seek(page * (pages // 2))
+            f.write(os.urandom(page))
+        p = doctor(data, "--full")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("To restore", p.stderr)
+        self.assertIn("personalos backup", p.stderr)
+
+
+class DrainTest(FaultCase):
+
+    def test_sigterm_during_bulk_import_drains_cleanly(self):
+        data = self.tmpdir("pos-drain-")
+        srv, api = self.server(data)
+        tok = api.register()["access_token"]
+        n = 2000
+        tag = "drain" + uuid.uuid4().hex[:8]
+        answer = {}
+
+        def bulk():
+            a = harness.Api(srv.base_url)
+            try:
+                answer["r"] = a.post("/api/memories/bulk", {"memories": [
+                    {"content": "drained %d %s" % (i, "w " * 200), "tags": [tag]}
+                    for i in range(n)]}, token=tok)
+            except OSError as e:
+                answer["e"] = e
+            finally:
+                a.close()
+
+        t = threading.Thread(target=bulk)
+        t.start()
+        time.sleep(0.3)
+        srv.stop()  # SIGTERM; asserts exit 0 within the grace, no sanitizer report
+        t.join(60)
+        srv2, api2 = self.server(data)
+        tok = api2.login(api2.get("/api/auth/me", token=tok).json["email"])["access_token"]
+        total = api2.get("/api/memories?limit=1&tag=" + tag, token=tok).json["total"]
+        if "r" in answer and answer["r"].status == 201:
+            self.assertEqual(total, n)
+        else:
+            self.assertIn(total, (0, n), "a bulk import was half-applied")
+        srv2.stop()
+        p = doctor(data)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
+class BackupTest(FaultCase):
+
+    def test_online_backup_during_writes_restores_clean(self):
+        data = self.tmpdir("pos-backup-")
+        srv, api = self.server(data)
+        u = api.register()
+        tok = u["access_token"]
+        before = [api.post("/api/memories", {"content": "before %d" % i}, token=tok).json["id"]
+                  for i in range(30)]
+        stop = threading.Event()
+        written = []
+
+        def writer():
+            a = harness.Api(srv.base_url)
+            try:
+                while not stop.is_set():
+                    r = a.post("/api/memories/bulk", {"memories": [
+                        {"content": "during %s" % uuid.uuid4().hex, "tags": ["during"]}
+                        for _ in range(10)]}, token=tok)
+                    if r.status == 201:
+                        written.append(1)
+            finally:
+                a.close()
+
+        t = threading.Thread(target=writer)
+        t.start()
+        while len(written) < 3:
+            time.sleep(0.05)
+        dest = os.path.join(self.tmpdir("pos-backup-dest-"), "b1")
+        p = harness.run_cli(["backup", dest, "--data", data])
+        stop.set()
+        t.join(60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # A second backup into the same place is refused, not mixed in.
+        p2 = harness.run_cli(["backup", dest, "--data", data])
+        self.assertEqual(p2.returncode, 1)
+        self.assertIn("already holds a backup", p2.stderr)
+        self.assertEqual(sorted(os.listdir(dest)), ["keys", "personalos.db"])
+        srv.stop()
+        # Restore: the backup is a data directory of its own.
+        p = doctor(dest, "--full")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        srv2, api2 = self.server(dest)
+        # The server keys came along: the old token still works.
+        self.assertEqual(api2.get("/api/auth/me", token=tok).status, 200)
+        for mid in before:
+            self.assertEqual(api2.get("/api/memories/" + mid, token=tok).status, 200)
+        total = api2.get("/api/memories?limit=1&tag=during", token=tok).json["total"]
+        self.assertEqual(total % 10, 0, "a bulk import was cut in half by the snapshot")
+        self.assertGreaterEqual(total, 30)
+        srv2.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
