@@ -48,6 +48,7 @@ static const struct {
 	[POS_ERR_BUSY] = {503, "busy", "the server is busy: try again after Retry-After seconds"},
 	[POS_ERR_ACCOUNT_DISABLED] = {403, "account_disabled", "this account is disabled"},
 	[POS_ERR_LAST_ADMIN] = {409, "last_admin", "this would leave the server without an active admin"},
+	[POS_ERR_EXPIRED] = {410, "expired", "this has expired and is gone"},
 };
 
 static int valid(enum pos_err e)

@@ -52,6 +52,7 @@ enum pos_err {
 	POS_ERR_BUSY = 34, /* the password-hash gate is full: retry later */
 	POS_ERR_ACCOUNT_DISABLED = 35, /* an admin disabled the account */
 	POS_ERR_LAST_ADMIN = 36, /* would leave the instance without an active admin */
+	POS_ERR_EXPIRED = 37, /* was there, and is gone for good (an export past its expiry) */
 	POS_ERR__COUNT
 };
 
