@@ -177,6 +177,22 @@ void pos_reply_typed(struct pos_req *r, int status, const char *type,
 	r->resp = pos_buf_detach(b, &r->resp_len);
 }
 
+void pos_reply_file(struct pos_req *r, int status, const char *type, int fd, uint64_t off,
+		    uint64_t len, const char *disposition, const char *content_range)
+{
+	if (r->answered)
+		POS_BUG("request answered twice");
+	r->answered = true;
+	r->status = status;
+	r->resp_type = type;
+	r->resp_is_file = true;
+	r->resp_fd = fd;
+	r->resp_off = off;
+	r->resp_flen = len;
+	r->resp_disposition = disposition;
+	r->resp_range = content_range;
+}
+
 void pos_reply_json(struct pos_req *r, int status, struct pos_buf *b)
 {
 	pos_reply_typed(r, status, "application/json", b);
@@ -443,6 +459,19 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 			return MHD_NO;
 		}
 		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	} else if (r->resp_is_file) {
+		/* libmicrohttpd closes the fd when it destroys the response */
+		resp = MHD_create_response_from_fd_at_offset64(r->resp_flen, r->resp_fd,
+							       r->resp_off);
+		if (!resp)
+			return MHD_NO; /* the fd is closed when the request ends */
+		r->resp_is_file = false;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+		if (r->resp_disposition)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+						r->resp_disposition);
+		if (r->resp_range)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, r->resp_range);
 	} else if (r->resp_len)
 		resp = MHD_create_response_from_buffer_with_free_callback(
 			r->resp_len, r->resp, free_cb);
@@ -687,6 +716,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 r->have_principal ? r->principal.user_id : "-");
 	if (r->stream && !r->queued)
 		pos_stream_abandon(r->stream); /* the response never took it */
+	if (r->resp_is_file)
+		close(r->resp_fd); /* no response took it */
 	pos_free(r->resp);
 	pos_buf_free(&r->body);
 	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
