@@ -212,6 +212,8 @@ static const char *to_memory(struct run *r, const json_t *o, struct pos_memory *
 	return NULL;
 }
 
+#define POS_IMPORT_ARENA_MAX (64u << 20)
+
 static enum pos_err flush(struct run *r, struct pos_error *err)
 {
 	struct batch *b = &r->b;
@@ -251,6 +253,13 @@ static enum pos_err add_memory(struct run *r, const struct pos_import_item *it,
 			       struct pos_error *err)
 {
 	struct batch *b = &r->b;
+	/* what skipped items took stays in the arena until the batch is
+	 * written: an arena past this is written (or dropped) early */
+	if (b->a && pos_arena_used(b->a) > POS_IMPORT_ARENA_MAX) {
+		enum pos_err rc = flush(r, err);
+		if (rc)
+			return rc;
+	}
 	if (!b->a && !(b->a = pos_arena_new()))
 		return POS_ERR_NOMEM;
 	struct pos_memory *m = &b->v[b->n];
@@ -259,6 +268,7 @@ static enum pos_err add_memory(struct run *r, const struct pos_import_item *it,
 		item_error(r, it->position, POS_ERR_INVALID_FIELD, why);
 		return POS_OK;
 	}
+
 	/* already imported, or (the PersonalOS formats) the very memory
 	 * exported from this account */
 	const char *key = json_string_value(json_object_get(it->data, "key"));
