@@ -42,7 +42,7 @@ int pos_cli_import(int argc, char **argv); /* sync */
 int pos_cli_export(int argc, char **argv);
 /* `personalos import [FORMAT] FILE`: `format` NULL guesses it. */
 int pos_cli_import_file(const struct pos_config *cfg, const char *format, const char *path,
-			const char *email);
+			const char *email, const char *passphrase_file);
 /* client.c (clients): commands that talk to a running server */
 int pos_cli_add(int argc, char **argv);
 int pos_cli_search(int argc, char **argv);

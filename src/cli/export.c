@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,6 +21,7 @@
 #include "crypto/crypto.h"
 #include "export/export.h"
 #include "export/import.h"
+#include "export/seal.h"
 #include "store/store.h"
 
 struct bar {
@@ -42,6 +44,29 @@ static void draw(void *ctx, uint64_t done, uint64_t total)
 		fprintf(stderr, "\r%llu %s", (unsigned long long)done, b->unit);
 	}
 	fflush(stderr);
+}
+
+/* The passphrase for a sealed file: the first line of `file`, else
+ * PERSONALOS_EXPORT_PASSPHRASE, else NULL. Never from the command line
+ * (other users see it in ps). */
+static const char *passphrase_of(const char *file, char *buf, size_t cap)
+{
+	if (file) {
+		FILE *f = fopen(file, "r");
+		if (!f || !fgets(buf, (int)cap, f)) {
+			if (f)
+				fclose(f);
+			return NULL;
+		}
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = '\0';
+		return buf;
+	}
+	const char *e = getenv("PERSONALOS_EXPORT_PASSPHRASE");
+	if (!e)
+		return NULL;
+	snprintf(buf, cap, "%s", e);
+	return buf;
 }
 
 /* Opens the store and finds the account (the only one when email is
@@ -90,19 +115,27 @@ static int open_user(const struct pos_config *cfg, const char *email, struct pos
 int pos_cli_export(int argc, char **argv)
 {
 	const char *usage = "usage: personalos export [--user EMAIL] --format json|jsonl|markdown|csv\n"
-			    "         -o FILE [--include a,b] [--folders type|date] [--data DIR]\n";
+			    "         -o FILE [--include a,b] [--folders type|date] [--seal]\n"
+			    "         [--passphrase-file FILE] [--data DIR]\n";
 	struct pos_config cfg;
 	int rc = pos_cli_config(&argc, argv, &cfg, usage);
 	if (rc)
 		return rc;
 	const char *email = NULL, *format = NULL, *out = NULL, *include = NULL, *folders = NULL;
+	const char *pfile = NULL;
+	bool seal = false;
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seal")) {
+			seal = true;
+			continue;
+		}
 		const char **slot = !strcmp(argv[i], "--user")	      ? &email
 				    : !strcmp(argv[i], "--format")    ? &format
 				    : !strcmp(argv[i], "-o")	      ? &out
 				    : !strcmp(argv[i], "--output")    ? &out
 				    : !strcmp(argv[i], "--include")   ? &include
 				    : !strcmp(argv[i], "--folders")   ? &folders
+				    : !strcmp(argv[i], "--passphrase-file") ? &pfile
 								      : NULL;
 		if (!slot || i + 1 >= argc) {
 			fprintf(stderr, "personalos export: unexpected argument '%s'\n%s", argv[i], usage);
@@ -115,6 +148,18 @@ int pos_cli_export(int argc, char **argv)
 		return 2;
 	}
 	json_t *body = json_pack("{s:s}", "format", format);
+	char pass[POS_SEAL_PASSPHRASE_MAX + 2];
+	if (seal || pfile) {
+		const char *p = passphrase_of(pfile, pass, sizeof(pass));
+		if (!p) {
+			fprintf(stderr, "personalos export: --seal needs a passphrase: --passphrase-file "
+					"FILE or PERSONALOS_EXPORT_PASSPHRASE\n");
+			json_decref(body);
+			return 2;
+		}
+		json_object_set_new(body, "passphrase", json_string(p));
+		sodium_memzero(pass, sizeof(pass));
+	}
 	if (folders)
 		json_object_set_new(body, "folders", json_string(folders));
 	if (include) {
@@ -180,6 +225,14 @@ static int guess_format(const char *path)
 	fclose(f);
 	head[n] = '\0';
 	const char *ext = strrchr(path, '.');
+	if (n >= 8 && memcmp(head, "POSSEAL1", 8) == 0) { /* sealed: by the name */
+		static const char *const by_ext[][2] = {
+			{".json", "json"}, {".jsonl", "jsonl"}, {".zip", "markdown"}, {".csv", "csv"}};
+		for (size_t i = 0; ext && i < sizeof(by_ext) / sizeof(by_ext[0]); i++)
+			if (!strcasecmp(ext, by_ext[i][0]))
+				return pos_import_format_parse(by_ext[i][1]);
+		return -1;
+	}
 	if (n >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) {
 		if (memmem(head, n, "_personalos/", 12))
 			return POS_IMPORT_MARKDOWN;
@@ -215,8 +268,10 @@ static void progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 int pos_cli_import_file(const struct pos_config *cfg, const char *format, const char *path,
-			const char *email)
+			const char *email, const char *passphrase_file)
 {
+	char pass[POS_SEAL_PASSPHRASE_MAX + 2];
+	const char *passphrase = passphrase_of(passphrase_file, pass, sizeof(pass));
 	int fmt = format ? pos_import_format_parse(format) : guess_format(path);
 	if (fmt < 0) {
 		fprintf(stderr, "personalos import: %s: say which format with --format (json, jsonl, "
@@ -236,7 +291,8 @@ int pos_cli_import_file(const struct pos_config *cfg, const char *format, const 
 	struct pos_import_result res;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_import_run(&svc, u.id, (enum pos_import_format)fmt, path, &h, &res, &err);
+	enum pos_err rc = pos_import_run(&svc, u.id, (enum pos_import_format)fmt, path, passphrase,
+					&h, &res, &err);
 	if (isatty(2) || errors)
 		fputc('\n', stderr);
 	printf("imported %s (%s) into %s: %llu added, %llu unchanged, %llu skipped, "
@@ -252,6 +308,7 @@ int pos_cli_import_file(const struct pos_config *cfg, const char *format, const 
 	}
 	status = 0;
 out:
+	sodium_memzero(pass, sizeof(pass));
 	pos_store_close(st);
 	pos_arena_destroy(a);
 	return status;

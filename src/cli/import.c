@@ -280,13 +280,14 @@ int pos_cli_import(int argc, char **argv)
 {
 	const char *usage = "usage: personalos import mbox|maildir|ics|markdown PATH\n"
 			    "         [--data DIR] [--user EMAIL] | [--server URL --token TOKEN]\n"
-			    "       personalos import [--format F] [F] FILE [--data DIR] [--user EMAIL]\n";
+			    "       personalos import [--format F] [F] FILE [--data DIR] [--user EMAIL]\n"
+			    "         [--passphrase-file FILE]\n";
 	struct pos_config cfg;
 	int rc = pos_cli_config(&argc, argv, &cfg, usage);
 	if (rc)
 		return rc;
 	const char *email = NULL, *server = NULL, *token = getenv("PERSONALOS_TOKEN");
-	const char *format = NULL;
+	const char *format = NULL, *pfile = NULL;
 	const char *pos[2] = {NULL, NULL};
 	int np = 0;
 	for (int i = 1; i < argc; i++) {
@@ -298,6 +299,8 @@ int pos_cli_import(int argc, char **argv)
 			token = argv[++i];
 		else if (!strcmp(argv[i], "--format") && i + 1 < argc)
 			format = argv[++i];
+		else if (!strcmp(argv[i], "--passphrase-file") && i + 1 < argc)
+			pfile = argv[++i];
 		else if (argv[i][0] == '-' || np == 2) {
 			fprintf(stderr, "personalos import: unexpected argument '%s'\n%s", argv[i], usage);
 			return 2;
@@ -311,7 +314,7 @@ int pos_cli_import(int argc, char **argv)
 	if (!server && ((np == 1) || (np == 2 && pos_import_format_parse(pos[0]) >= 0 &&
 				      (strcmp(pos[0], "markdown") || (stat(pos[1], &sb) == 0 &&
 								      S_ISREG(sb.st_mode))))))
-		return pos_cli_import_file(&cfg, np == 2 ? pos[0] : format, pos[np - 1], email);
+		return pos_cli_import_file(&cfg, np == 2 ? pos[0] : format, pos[np - 1], email, pfile);
 	if (np != 2) {
 		fputs(usage, stderr);
 		return 2;

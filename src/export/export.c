@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/json.h"
+#include "export/seal.h"
 
 static const char *const inc_names[] = {"memories",      "relationships", "conversations",
 					"persona",       "settings",      "sync_sources"};
@@ -94,7 +95,7 @@ enum pos_err pos_export_request_parse(struct pos_arena *a, const char *user_id,
 	json_t *v;
 	json_object_foreach((json_t *)body, key, v) {
 		if (strcmp(key, "format") && strcmp(key, "filters") && strcmp(key, "include") &&
-		    strcmp(key, "folders"))
+		    strcmp(key, "folders") && strcmp(key, "passphrase"))
 			return pos_error_set(err, POS_ERR_INVALID_FIELD, key, "unknown field");
 	}
 	json_t *f = json_object_get(body, "format");
@@ -115,6 +116,15 @@ enum pos_err pos_export_request_parse(struct pos_arena *a, const char *user_id,
 			out->folders = POS_EXPORT_BY_DATE;
 		else
 			return pos_error_set(err, POS_ERR_INVALID_FIELD, "folders", "folders: type or date");
+	}
+
+	json_t *pp = json_object_get(body, "passphrase");
+	if (pp && !json_is_null(pp)) {
+		size_t n = json_string_length(pp);
+		if (!json_is_string(pp) || n < POS_SEAL_PASSPHRASE_MIN || n > POS_SEAL_PASSPHRASE_MAX)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "passphrase",
+					     "passphrase: 8 to 1024 bytes");
+		out->passphrase = pos_arena_strdup(a, json_string_value(pp));
 	}
 
 	json_t *inc = json_object_get(body, "include");
@@ -419,6 +429,7 @@ enum pos_err pos_export_write(struct pos_store *st, const char *user_id,
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_export_writer *w = NULL;
+	struct pos_seal *seal = NULL;
 	FILE *side = NULL;
 	struct pos_user u;
 	enum pos_err rc = st->ops->user_by_id(st, a, user_id, &u);
@@ -429,7 +440,14 @@ enum pos_err pos_export_write(struct pos_store *st, const char *user_id,
 				      .exported_at = pos_now_us(),
 				      .filters_json = req->filters_json,
 				      .include_json = req->include_json};
-	rc = pos_export_writer_open(req->format, fd, &h, req->folders, &w);
+	if (req->passphrase) {
+		if ((rc = pos_seal_begin(fd, req->passphrase, &seal)))
+			goto out;
+		struct pos_export_sink sink = {pos_seal_write, seal};
+		rc = pos_export_writer_open_sink(req->format, &sink, &h, req->folders, &w);
+	} else {
+		rc = pos_export_writer_open(req->format, fd, &h, req->folders, &w);
+	}
 	if (rc)
 		goto out;
 	if ((req->include & POS_EXPORT_INC_RELATIONSHIPS) && req->format != POS_EXPORT_CSV) {
@@ -464,6 +482,12 @@ enum pos_err pos_export_write(struct pos_store *st, const char *user_id,
 	}
 	uint64_t bytes = 0;
 	rc = pos_export_writer_finish(w, &bytes);
+	if (!rc && seal) {
+		off_t end;
+		rc = pos_seal_end(seal);
+		if (!rc && (end = lseek(fd, 0, SEEK_CUR)) >= 0)
+			bytes = (uint64_t)end;
+	}
 	if (!rc && res) {
 		res->items = pos_export_writer_items(w);
 		res->bytes = bytes;
@@ -474,6 +498,7 @@ out:
 	if (side)
 		fclose(side);
 	pos_export_writer_free(w);
+	pos_seal_free(seal);
 	pos_arena_destroy(a);
 	return rc;
 }

@@ -50,12 +50,14 @@ struct pos_export_request {
 	unsigned include;              /* POS_EXPORT_INC_* bits */
 	struct pos_memory_query q;     /* filters; user_id set, limit/offset unused */
 	const char *filters_json;      /* the filters as given (arena), "{}" when none */
+	const char *passphrase;        /* seals the file (export/seal.h), NULL: plain */
 	const char *include_json;      /* the section names (arena) */
 };
 
 /*
- * Parses {format, filters?, include?, folders?} (`folders`: "type" |
- * "date", markdown only). Unknown keys of `filters` or names in `include`
+ * Parses {format, filters?, include?, folders?, passphrase?} (`folders`:
+ * "type" | "date", markdown only; `passphrase`: 8 to 1024 bytes, seals
+ * the file). Unknown keys of `filters` or names in `include`
  * and bad values are POS_ERR_INVALID_FIELD naming the field; a missing
  * format is POS_ERR_MISSING_FIELD. `include` defaults to every section.
  * Strings live in `a`; `body` may be released afterwards.

@@ -193,7 +193,8 @@ static enum pos_err run_import(struct pos_job_run *r, void *ctx, const char *use
 	struct pos_import_hooks h = {.progress = import_progress, .should_stop = import_stop,
 				     .item_error = job_item_error, .ctx = &c};
 	struct pos_import_result res;
-	rc = pos_import_run(&x->svc, user_id, (enum pos_import_format)fmt, path, &h, &res, &err);
+	rc = pos_import_run(&x->svc, user_id, (enum pos_import_format)fmt, path, NULL, &h, &res,
+			    &err);
 	char result[512];
 	snprintf(result, sizeof(result),
 		 "{\"items\":%llu,\"added\":%llu,\"unchanged\":%llu,\"skipped\":%llu,"

@@ -34,6 +34,7 @@ struct pos_export_writer {
 	enum pos_export_format fmt;
 	enum pos_export_folders folders;
 	int fd;
+	struct pos_export_sink sink;
 	enum phase phase;
 	int section;            /* index in sections[] while PH_RECORDS, -1 before */
 	unsigned done_sections; /* bit per section already closed */
@@ -94,7 +95,7 @@ static enum pos_err flush(struct pos_export_writer *w, bool force)
 {
 	if (!w->out.len || (!force && w->out.len < POS_FLUSH_AT))
 		return POS_OK;
-	enum pos_err rc = write_all(w->fd, w->out.data, w->out.len);
+	enum pos_err rc = w->sink.write(w->sink.ctx, w->out.data, w->out.len);
 	if (rc)
 		return rc;
 	w->bytes += w->out.len;
@@ -107,6 +108,22 @@ static enum pos_err fail(struct pos_export_writer *w, enum pos_err rc)
 	if (rc)
 		w->phase = PH_BROKEN;
 	return rc;
+}
+
+static enum pos_err fd_sink(void *ctx, const void *p, size_t n)
+{
+	return write_all(*(const int *)ctx, p, n);
+}
+
+/* libarchive's output goes through the sink too */
+static la_ssize_t zip_out(struct archive *a, void *ctx, const void *p, size_t n)
+{
+	struct pos_export_writer *w = ctx;
+	if (w->sink.write(w->sink.ctx, p, n)) {
+		archive_set_error(a, EIO, "write failed");
+		return -1;
+	}
+	return (la_ssize_t)n;
 }
 
 /* ---- one memory as JSON fields (json, jsonl, markdown's sections) ---- */
@@ -391,12 +408,37 @@ static enum pos_err md_close_section(struct pos_export_writer *w)
 
 /* ---- the writer ---- */
 
+static enum pos_err open_common(enum pos_export_format fmt, const struct pos_export_sink *sink,
+				int fd, const struct pos_export_header *hdr,
+				enum pos_export_folders folders, struct pos_export_writer **out);
+
 enum pos_err pos_export_writer_open(enum pos_export_format fmt, int fd,
 				    const struct pos_export_header *hdr,
 				    enum pos_export_folders folders,
 				    struct pos_export_writer **out)
 {
-	if ((unsigned)fmt >= POS_EXPORT__COUNT || fd < 0 || !hdr)
+	if (fd < 0)
+		return POS_ERR_INTERNAL;
+	struct pos_export_sink sink = {fd_sink, NULL}; /* ctx: the writer's fd */
+	return open_common(fmt, &sink, fd, hdr, folders, out);
+}
+
+enum pos_err pos_export_writer_open_sink(enum pos_export_format fmt,
+					 const struct pos_export_sink *sink,
+					 const struct pos_export_header *hdr,
+					 enum pos_export_folders folders,
+					 struct pos_export_writer **out)
+{
+	if (!sink || !sink->write || !sink->ctx)
+		return POS_ERR_INTERNAL;
+	return open_common(fmt, sink, -1, hdr, folders, out);
+}
+
+static enum pos_err open_common(enum pos_export_format fmt, const struct pos_export_sink *sink,
+				int fd, const struct pos_export_header *hdr,
+				enum pos_export_folders folders, struct pos_export_writer **out)
+{
+	if ((unsigned)fmt >= POS_EXPORT__COUNT || !hdr)
 		return POS_ERR_INTERNAL;
 	struct pos_export_writer *w = pos_calloc(1, sizeof(*w));
 	if (!w)
@@ -404,6 +446,9 @@ enum pos_err pos_export_writer_open(enum pos_export_format fmt, int fd,
 	w->fmt = fmt;
 	w->folders = folders;
 	w->fd = fd;
+	w->sink = *sink;
+	if (!w->sink.ctx)
+		w->sink.ctx = &w->fd;
 	w->section = -1;
 	pos_buf_init(&w->out, POS_RECORD_MAX);
 	pos_buf_init(&w->sec, POS_EXPORT_SECTION_MAX);
@@ -437,7 +482,7 @@ enum pos_err pos_export_writer_open(enum pos_export_format fmt, int fd,
 		}
 		if (archive_write_set_format_zip(w->zip) != ARCHIVE_OK ||
 		    archive_write_set_bytes_in_last_block(w->zip, 1) != ARCHIVE_OK ||
-		    archive_write_open_fd(w->zip, fd) != ARCHIVE_OK) {
+		    archive_write_open2(w->zip, w, NULL, zip_out, NULL, NULL) != ARCHIVE_OK) {
 			rc = POS_ERR_IO;
 			break;
 		}

@@ -74,12 +74,24 @@ struct pos_export_header {
 
 struct pos_export_writer;
 
+/* Where the bytes go: write all `n` bytes or fail (POS_ERR_IO). */
+struct pos_export_sink {
+	enum pos_err (*write)(void *ctx, const void *p, size_t n);
+	void *ctx;
+};
+
 /* A writer of `fmt` onto `fd` (borrowed: the caller closes it after
  * free). */
 enum pos_err pos_export_writer_open(enum pos_export_format fmt, int fd,
 				    const struct pos_export_header *hdr,
 				    enum pos_export_folders folders,
 				    struct pos_export_writer **out);
+/* The same onto a sink (copied; its ctx is borrowed): e.g. export/seal.h. */
+enum pos_err pos_export_writer_open_sink(enum pos_export_format fmt,
+					 const struct pos_export_sink *sink,
+					 const struct pos_export_header *hdr,
+					 enum pos_export_folders folders,
+					 struct pos_export_writer **out);
 
 /* One memory, plain. Its related ids come from m->related_json when set,
  * else m->related. */

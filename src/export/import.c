@@ -6,14 +6,18 @@
  */
 #include "export/import.h"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/uuid.h"
+#include "export/seal.h"
 
 void pos_import_derive_id(const char *user_id, const char *key, char out[POS_UUID_SIZE])
 {
@@ -410,8 +414,41 @@ static enum pos_err add_item(struct run *r, const struct pos_import_item *it, st
 	}
 }
 
+/* A sealed file opened into an unlinked temp file in the same folder;
+ * *plain_fd (>= 0) then names it, to be closed by the caller. */
+static enum pos_err unseal(const char *path, const char *passphrase, int *plain_fd,
+			   struct pos_error *err)
+{
+	*plain_fd = -1;
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return pos_error_set(err, POS_ERR_IO, NULL, "cannot open the upload");
+	enum pos_err rc = POS_OK;
+	if (pos_seal_is_sealed(in)) {
+		if (!passphrase || !*passphrase) {
+			rc = pos_error_set(err, POS_ERR_INVALID_FIELD, "passphrase",
+					   "the file is sealed: a passphrase is needed");
+		} else {
+			char dir[4096];
+			snprintf(dir, sizeof(dir), "%s", path);
+			char *slash = strrchr(dir, '/');
+			if (slash)
+				*(slash == dir ? slash + 1 : slash) = '\0';
+			int t = open(slash ? dir : ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+			rc = t < 0 ? pos_error_set(err, POS_ERR_IO, NULL, "cannot open the upload")
+				   : pos_seal_open(in, t, passphrase, err);
+			if (rc && t >= 0)
+				close(t);
+			else if (!rc)
+				*plain_fd = t;
+		}
+	}
+	close(in);
+	return rc;
+}
+
 enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
-			    enum pos_import_format fmt, const char *path,
+			    enum pos_import_format fmt, const char *path, const char *passphrase,
 			    const struct pos_import_hooks *hooks, struct pos_import_result *res,
 			    struct pos_error *err)
 {
@@ -429,7 +466,15 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 	r->h = hooks;
 	r->res = res;
 	struct pos_import_reader *rd = NULL;
-	enum pos_err rc = pos_import_reader_open(fmt, path, &rd, err);
+	int plain = -1;
+	char plain_path[64];
+	enum pos_err rc = unseal(path, passphrase, &plain, err);
+	if (!rc && plain >= 0) {
+		snprintf(plain_path, sizeof(plain_path), "/proc/self/fd/%d", plain);
+		path = plain_path;
+	}
+	if (!rc)
+		rc = pos_import_reader_open(fmt, path, &rd, err);
 	struct pos_import_item it;
 	while (!rc && (rc = pos_import_reader_next(rd, &it, err)) == POS_OK) {
 		res->items++;
@@ -448,6 +493,8 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 		rc = flush(r, err);
 	pos_arena_destroy(r->b.a); /* a batch left by an error is not written */
 	pos_import_reader_free(rd);
+	if (plain >= 0)
+		close(plain);
 	pos_free(r);
 	return rc;
 }

@@ -63,14 +63,17 @@ struct pos_import_result {
 void pos_import_derive_id(const char *user_id, const char *key, char out[POS_UUID_SIZE]);
 
 /*
- * Imports `path` (format `fmt`) into `user_id`'s account. POS_ERR_LOCKED
+ * Imports `path` (format `fmt`) into `user_id`'s account. A sealed file
+ * (export/seal.h) is opened with `passphrase` into an unlinked temp file
+ * beside `path` first (POS_ERR_INVALID_FIELD, field passphrase, when none
+ * is given; POS_ERR_DECRYPT when it is wrong). POS_ERR_LOCKED
  * for an encrypted user who is locked; reader errors (reader.h) with
  * err->index the position; POS_ERR_QUOTA_EXCEEDED; POS_ERR_UNAVAILABLE
  * when should_stop said so; POS_ERR_STORE. `res` is filled in any case
  * with what was done.
  */
 enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
-			    enum pos_import_format fmt, const char *path,
+			    enum pos_import_format fmt, const char *path, const char *passphrase,
 			    const struct pos_import_hooks *hooks, struct pos_import_result *res,
 			    struct pos_error *err);
 

@@ -38,8 +38,8 @@ class ExportCliTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, True)
 
-    def cli(self, *args, ok=True):
-        p = run_cli(list(args) + ["--data", self.data], timeout=120)
+    def cli(self, *args, ok=True, env=None):
+        p = run_cli(list(args) + ["--data", self.data], timeout=120, env=env)
         if ok:
             self.assertEqual(p.returncode, 0, "%r: %s %s" % (args, p.stdout, p.stderr))
         return p
@@ -124,6 +124,32 @@ class ExportCliTest(unittest.TestCase):
                 self.assertIn("%d added" % added, p.stdout)
                 p = self.cli("import", path, "--user", c)
                 self.assertIn("0 added", p.stdout)
+
+    def test_sealed(self):
+        e, f = unique_email("e"), unique_email("f")
+        with Server(data_dir=self.data) as srv:
+            api = Api(srv.base_url)
+            api.register(e)
+            api.register(f)
+            api.close()
+        self.cli("import", os.path.join(DATA, "claude_conversations.json"), "--user", e)
+        out = os.path.join(self.dir, "sealed.json")
+        env = {"PERSONALOS_EXPORT_PASSPHRASE": "a long passphrase 42"}
+        p = self.cli("export", "--user", e, "--format", "json", "--seal", "-o", out, env=env)
+        with open(out, "rb") as fh:
+            raw = fh.read()
+        self.assertTrue(raw.startswith(b"POSSEAL1"))
+        self.assertNotIn(b"Garden", raw)
+        p = self.cli("import", out, "--user", f, ok=False,
+                     env={"PERSONALOS_EXPORT_PASSPHRASE": "the wrong one 42"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("wrong passphrase", p.stderr)
+        p = self.cli("import", out, "--user", f, env=env)
+        self.assertIn("2 added", p.stdout)
+        # --seal without a passphrase is a usage error
+        p = run_cli(["export", "--user", e, "--format", "json", "--seal", "-o", out,
+                     "--data", self.data], env={"PERSONALOS_EXPORT_PASSPHRASE": ""})
+        self.assertNotEqual(p.returncode, 0)
 
     def test_bad_files(self):
         d = unique_email("d")

@@ -203,7 +203,7 @@ static enum pos_err import(struct fx *f, const char *user, enum pos_import_forma
 	struct pos_import_hooks h = {.item_error = on_error, .ctx = f};
 	pos_error_clear(e);
 	f->n_errors = 0;
-	return pos_import_run(&f->svc, user, fmt, path, &h, res, e);
+	return pos_import_run(&f->svc, user, fmt, path, NULL, &h, res, e);
 }
 
 /* The id a memory of `from` gets when imported into `to`. */
@@ -393,6 +393,52 @@ static void broken_file(void **state)
 	assert_int_equal(u.n[POS_QUOTA_MEMORIES], 0);
 }
 
+/* A sealed export: nothing readable in the file, the right passphrase
+ * imports it whole, a wrong or missing one and a cut file write nothing. */
+static void sealed(void **state)
+{
+	struct fx *f = *state;
+	char erin[POS_UUID_SIZE], p[400], cut[400], cmd[2400];
+	make_user(f->s, "erin@example.org", erin);
+	snprintf(p, sizeof(p), "%s/sealed.jsonl", f->dir);
+	export_to(f, f->alice, "{\"format\":\"jsonl\",\"passphrase\":\"open sesame 42\"}", p);
+	snprintf(cmd, sizeof(cmd), "grep -q -e memory -e personalos-export '%s'", p);
+	assert_int_not_equal(system(cmd), 0);
+	struct pos_import_result res;
+	struct pos_error e;
+	struct pos_import_hooks h = {.item_error = on_error, .ctx = f};
+	pos_error_clear(&e);
+	assert_int_equal(pos_import_run(&f->svc, erin, POS_IMPORT_JSONL, p, NULL, &h, &res, &e),
+			 POS_ERR_INVALID_FIELD);
+	assert_string_equal(e.field, "passphrase");
+	pos_error_clear(&e);
+	assert_int_equal(pos_import_run(&f->svc, erin, POS_IMPORT_JSONL, p, "wrong one 42", &h, &res, &e),
+			 POS_ERR_DECRYPT);
+	/* cut short: the FINAL chunk is missing */
+	snprintf(cut, sizeof(cut), "%s/cut.jsonl", f->dir);
+	snprintf(cmd, sizeof(cmd), "head -c $(( $(stat -c %%s '%s') - 100 )) '%s' > '%s'", p, p, cut);
+	assert_int_equal(system(cmd), 0);
+	pos_error_clear(&e);
+	assert_int_equal(pos_import_run(&f->svc, erin, POS_IMPORT_JSONL, cut, "open sesame 42", &h, &res,
+					&e),
+			 POS_ERR_DECRYPT);
+	struct pos_usage u;
+	assert_int_equal(f->s->ops->user_usage(f->s, erin, &u), POS_OK);
+	assert_int_equal(u.n[POS_QUOTA_MEMORIES], 0);
+	pos_error_clear(&e);
+	assert_int_equal(pos_import_run(&f->svc, erin, POS_IMPORT_JSONL, p, "open sesame 42", &h, &res,
+					&e),
+			 POS_OK);
+	assert_int_equal(res.added, N_MEM);
+	/* the markdown zip sealed too (libarchive writes through the seal) */
+	snprintf(p, sizeof(p), "%s/sealed.zip", f->dir);
+	export_to(f, f->alice, "{\"format\":\"markdown\",\"passphrase\":\"open sesame 42\"}", p);
+	assert_int_equal(pos_import_run(&f->svc, erin, POS_IMPORT_MARKDOWN, p, "open sesame 42", &h, &res,
+					&e),
+			 POS_OK);
+	assert_int_equal(res.unchanged, N_MEM + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(markdown_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(foreign_and_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(broken_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(sealed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
