@@ -38,6 +38,7 @@ struct batch {
 	struct pos_arena *a;
 	struct pos_memory v[POS_IMPORT_BATCH];
 	uint64_t pos[POS_IMPORT_BATCH];
+	char orig[POS_IMPORT_BATCH][POS_UUID_SIZE]; /* the exported id ("" if none) */
 	size_t n;
 	int64_t bytes;
 };
@@ -71,7 +72,8 @@ static bool exists(struct run *r, const char *id)
 }
 
 /* The derived id of an exported memory id referenced by an item of the
- * PersonalOS formats, if that memory is there; false otherwise. */
+ * PersonalOS formats; whether that memory is there is checked when the
+ * batch is written (flush). */
 static bool map_ref(struct run *r, const char *key, const char *old, char out[POS_UUID_SIZE])
 {
 	if (strncmp(key, "pos:", 4) != 0 || !old || strlen(old) > 64)
@@ -79,7 +81,14 @@ static bool map_ref(struct run *r, const char *key, const char *old, char out[PO
 	char k[80];
 	snprintf(k, sizeof(k), "pos:%s", old);
 	pos_import_derive_id(r->user_id, k, out);
-	return exists(r, out);
+	return true;
+}
+
+/* map_ref, and the memory is there now. */
+static bool map_ref_there(struct run *r, const char *key, const char *old,
+			  char out[POS_UUID_SIZE])
+{
+	return map_ref(r, key, old, out) && exists(r, out);
 }
 
 static const char *dump(struct pos_arena *a, const json_t *v, size_t max)
@@ -218,10 +227,119 @@ static const char *to_memory(struct run *r, const json_t *o, struct pos_memory *
 
 #define POS_IMPORT_ARENA_MAX (64u << 20)
 
+/* A set of ids (pointers borrowed) for one batch: open addressing. */
+#define SET_SLOTS 4096
+struct idset {
+	const char *slot[SET_SLOTS];
+};
+
+static size_t id_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h & (SET_SLOTS - 1);
+}
+
+static bool set_has(const struct idset *s, const char *id)
+{
+	for (size_t i = id_hash(id); s->slot[i]; i = (i + 1) & (SET_SLOTS - 1))
+		if (strcmp(s->slot[i], id) == 0)
+			return true;
+	return false;
+}
+
+static void set_add(struct idset *s, const char *id)
+{
+	size_t i = id_hash(id);
+	while (s->slot[i] && strcmp(s->slot[i], id) != 0)
+		i = (i + 1) & (SET_SLOTS - 1);
+	s->slot[i] = id;
+}
+
+/*
+ * Which of the batch's ids, exported ids and references are in the
+ * account already (one query), then: memories there are `unchanged`;
+ * a reference is kept when its memory is there or earlier in the batch
+ * (the insert checks them in order), else dropped.
+ */
+static enum pos_err resolve(struct run *r)
+{
+	struct batch *b = &r->b;
+	struct pos_buf q;
+	struct pos_jw w;
+	size_t count = 0;
+	pos_buf_init(&q, 64u << 20);
+	pos_jw_init(&w, &q);
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < b->n; i++) {
+		struct pos_memory *m = &b->v[i];
+		pos_jw_str(&w, m->id);
+		count++;
+		if (b->orig[i][0]) {
+			pos_jw_str(&w, b->orig[i]);
+			count++;
+		}
+		if (m->parent_id[0]) {
+			pos_jw_str(&w, m->parent_id);
+			count++;
+		}
+		for (size_t k = 0; k < m->n_related; k++, count++)
+			pos_jw_str(&w, m->related[k]);
+	}
+	pos_jw_arr_end(&w);
+	struct pos_graph_node *nodes = NULL;
+	size_t nn = 0;
+	enum pos_err rc = w.rc;
+	if (!rc)
+		rc = r->st->ops->graph_nodes(r->st, b->a, r->user_id, q.data, (unsigned)count, &nodes,
+					     &nn);
+	pos_buf_free(&q);
+	struct idset *there = rc ? NULL : pos_calloc(1, sizeof(*there));
+	struct idset *kept = rc ? NULL : pos_calloc(1, sizeof(*kept));
+	if (!rc && (!there || !kept))
+		rc = POS_ERR_NOMEM;
+	for (size_t i = 0; !rc && i < nn; i++)
+		set_add(there, nodes[i].id);
+	size_t out = 0;
+	for (size_t i = 0; !rc && i < b->n; i++) {
+		struct pos_memory *m = &b->v[i];
+		if (set_has(there, m->id) || (b->orig[i][0] && set_has(there, b->orig[i])) ||
+		    set_has(kept, m->id)) {
+			r->res->unchanged++;
+			continue;
+		}
+		if (m->parent_id[0] && !set_has(there, m->parent_id) && !set_has(kept, m->parent_id))
+			m->parent_id[0] = '\0';
+		size_t k2 = 0;
+		for (size_t k = 0; k < m->n_related; k++)
+			if (set_has(there, m->related[k]) || set_has(kept, m->related[k]))
+				memcpy(m->related[k2++], m->related[k], POS_UUID_SIZE);
+		m->n_related = k2;
+		if (out != i) {
+			b->v[out] = *m;
+			b->pos[out] = b->pos[i];
+		}
+		set_add(kept, b->v[out].id); /* points into the batch, stable now */
+		out++;
+	}
+	pos_free(there);
+	pos_free(kept);
+	if (!rc)
+		b->n = out;
+	return rc;
+}
+
 static enum pos_err flush(struct run *r, struct pos_error *err)
 {
 	struct batch *b = &r->b;
-	enum pos_err rc = POS_OK;
+	enum pos_err rc = b->n ? resolve(r) : POS_OK;
+	if (rc) {
+		pos_arena_destroy(b->a);
+		b->a = NULL;
+		b->n = 0;
+		return pos_error_set(err, rc, NULL, NULL);
+	}
 	if (b->n && r->h && r->h->quota)
 		rc = r->h->quota(r->h->ctx, r->user_id, (int64_t)b->n, b->bytes, err);
 	while (!rc && b->n) {
@@ -274,16 +392,12 @@ static enum pos_err add_memory(struct run *r, const struct pos_import_item *it,
 	}
 
 	/* already imported, or (the PersonalOS formats) the very memory
-	 * exported from this account */
+	 * exported from this account: found when the batch is written */
 	const char *key = json_string_value(json_object_get(it->data, "key"));
 	const char *orig = json_string_value(json_object_get(it->data, "id"));
-	char norm[POS_UUID_SIZE];
-	if (exists(r, m->id) ||
-	    (strncmp(key, "pos:", 4) == 0 && orig && pos_uuid_valid(orig, strlen(orig), norm) &&
-	     exists(r, norm))) {
-		r->res->unchanged++;
-		return POS_OK;
-	}
+	b->orig[b->n][0] = '\0';
+	if (strncmp(key, "pos:", 4) == 0 && orig && !pos_uuid_valid(orig, strlen(orig), b->orig[b->n]))
+		b->orig[b->n][0] = '\0';
 	b->pos[b->n++] = it->position;
 	b->bytes += (int64_t)(m->content_len + strlen(m->metadata_json));
 	return b->n == POS_IMPORT_BATCH ? flush(r, err) : POS_OK;
@@ -343,7 +457,7 @@ static enum pos_err add_conversation(struct run *r, const struct pos_import_item
 		m[k].created_at = c.created_at;
 		opt_time(x, "created_at", &m[k].created_at);
 		char ref[POS_UUID_SIZE];
-		if (map_ref(r, "pos:", json_string_value(json_object_get(x, "memory_id")), ref))
+		if (map_ref_there(r, "pos:", json_string_value(json_object_get(x, "memory_id")), ref))
 			memcpy(m[k].memory_id, ref, POS_UUID_SIZE);
 		k++;
 	}

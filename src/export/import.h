@@ -3,7 +3,9 @@
  * (export/reader.h) and writes what it holds into one user's account.
  *
  * Memories are written in batches of POS_IMPORT_BATCH, each batch in one
- * transaction (all or nothing), with embeddings made as for any write.
+ * transaction (all or nothing), with embeddings made as for any write;
+ * which of a batch's memories and references are there already is one
+ * query per batch.
  * Each memory's id is derived from the user and the item's key
  * (BLAKE2b, shaped as a UUID), so importing the same file again finds
  * the memories it made and skips them ("unchanged"); references between
