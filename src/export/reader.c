@@ -99,18 +99,45 @@ static json_t *read_string(FILE *f, struct pos_buf *b)
 	return json_loadb(b->data, b->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
 }
 
-/* One value whose first character `c` was read; NULL when malformed. */
-static json_t *read_value(FILE *f, int c, struct pos_buf *b)
+/* One value whose first character `c` was read; NULL when malformed, or
+ * (*too_big set) past the buffer's cap (POS_IMPORT_ITEM_MAX). Arrays and
+ * objects are copied up to their closing bracket, strings and escapes
+ * followed, so nothing after the value is read. */
+static json_t *read_value(FILE *f, int c, struct pos_buf *b, bool *too_big)
 {
 	json_error_t e;
+	*too_big = false;
+	pos_buf_reset(b);
 	if (c == '{' || c == '[') {
-		ungetc(c, f);
-		/* arrays and objects end at their bracket: nothing more is read */
-		return json_loadf(f, JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, &e);
+		int depth = 0;
+		bool in_str = false, esc = false;
+		for (;;) {
+			if (c == EOF)
+				return NULL;
+			if (pos_buf_addc(b, (char)c)) {
+				*too_big = true;
+				return NULL;
+			}
+			if (in_str) {
+				if (esc)
+					esc = false;
+				else if (c == '\\')
+					esc = true;
+				else if (c == '"')
+					in_str = false;
+			} else if (c == '"') {
+				in_str = true;
+			} else if (c == '{' || c == '[') {
+				depth++;
+			} else if ((c == '}' || c == ']') && --depth == 0) {
+				break;
+			}
+			c = getc_unlocked(f);
+		}
+		return json_loadb(b->data, b->len, JSON_ALLOW_NUL, &e);
 	}
 	if (c == '"')
 		return read_string(f, b);
-	pos_buf_reset(b);
 	while (c != EOF && !strchr(",]} \t\r\n", c)) {
 		if (b->len > 64 || pos_buf_addc(b, (char)c))
 			return NULL;
@@ -167,9 +194,10 @@ static enum pos_err json_next(struct pos_import_reader *r, struct pos_import_ite
 {
 	FILE *f = r->f;
 	struct pos_buf b;
-	pos_buf_init(&b, 1u << 20);
+	pos_buf_init(&b, POS_IMPORT_ITEM_MAX);
 	enum pos_err rc = POS_OK;
 	int c;
+	bool big = false;
 	json_t *v = NULL;
 	for (;;) {
 		switch (r->state) {
@@ -224,9 +252,10 @@ static enum pos_err json_next(struct pos_import_reader *r, struct pos_import_ite
 				r->state = J_ARRAY;
 				continue;
 			}
-			v = read_value(f, c, &b);
+			v = read_value(f, c, &b, &big);
 			if (!v) {
-				rc = bad(r, err, POS_ERR_INVALID_JSON, "malformed JSON");
+				rc = big ? bad(r, err, POS_ERR_CONTENT_TOO_LARGE, "larger than 16 MiB")
+					 : bad(r, err, POS_ERR_INVALID_JSON, "malformed JSON");
 				goto out;
 			}
 			if (d < sizeof(doc_keys) / sizeof(doc_keys[0])) {
@@ -255,9 +284,11 @@ static enum pos_err json_next(struct pos_import_reader *r, struct pos_import_ite
 				c = ws(f);
 			}
 			r->first = false;
-			v = c == '{' ? read_value(f, c, &b) : NULL;
+			v = c == '{' ? read_value(f, c, &b, &big) : NULL;
 			if (!v) {
-				rc = bad(r, err, POS_ERR_INVALID_JSON, "malformed JSON (an object expected)");
+				rc = big ? bad(r, err, POS_ERR_CONTENT_TOO_LARGE, "an item larger than 16 MiB")
+					 : bad(r, err, POS_ERR_INVALID_JSON,
+					       "malformed JSON (an object expected)");
 				goto out;
 			}
 			if (r->arr_kind == POS_IMPORT_MEMORY && !pos_key(v)) {
@@ -751,9 +782,11 @@ static enum pos_err chat_next(struct pos_import_reader *r, struct pos_import_ite
 		c = ws(f);
 	}
 	r->first = false;
-	json_t *conv = c == '{' ? read_value(f, c, &b) : NULL;
+	bool big = false;
+	json_t *conv = c == '{' ? read_value(f, c, &b, &big) : NULL;
 	if (!conv) {
-		rc = bad(r, err, POS_ERR_INVALID_JSON, "malformed JSON (a conversation expected)");
+		rc = big ? bad(r, err, POS_ERR_CONTENT_TOO_LARGE, "a conversation larger than 16 MiB")
+			 : bad(r, err, POS_ERR_INVALID_JSON, "malformed JSON (a conversation expected)");
 		goto out;
 	}
 	json_t *m = r->fmt == POS_IMPORT_CHATGPT ? chatgpt_conversation(conv, &b)
@@ -789,8 +822,10 @@ static enum pos_err keep_single_next(struct pos_import_reader *r, struct pos_imp
 	if (r->state == J_DONE)
 		return POS_ERR_NOT_FOUND;
 	r->state = J_DONE;
+	if (r->size > POS_IMPORT_ITEM_MAX)
+		return bad(r, err, POS_ERR_CONTENT_TOO_LARGE, "a note larger than 16 MiB");
 	json_error_t je;
-	json_t *note = json_loadf(r->f, 0, &je);
+	json_t *note = json_loadf(r->f, JSON_ALLOW_NUL, &je);
 	if (!note)
 		return bad(r, err, POS_ERR_INVALID_JSON, "malformed JSON (a Keep note expected)");
 	json_t *m = pos_import_keep_note(note, "note.json");

@@ -222,7 +222,8 @@ static void csv(void **state)
 
 static void sample(struct pos_memory *m, int i)
 {
-	static const char *contents[] = {"plain", "Ünïcode ✓ 😀, \"quotes\"\nand\r\nnewlines\n---\nx",
+	static const char *contents[] = {"brackets }]{[ in a string, a \\ and a \"",
+					 "Ünïcode ✓ 😀, \"quotes\"\nand\r\nnewlines\n---\nx",
 					 "---\nlooks like front matter\n---\n"};
 	memset(m, 0, sizeof(*m));
 	snprintf(m->id, sizeof(m->id), "00000000-0000-4000-8000-%012d", i);
