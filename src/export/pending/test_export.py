@@ -38,8 +38,8 @@ class ExportApiTest(ApiTestCase):
         self.assertEqual(st["progress"], 1)
         r = self.api.get("/api/export/download/" + eid, token=u.token)
         self.assertEqual(r.status, 200)
-        self.assertIn("attachment", r.headers.get("Content-Disposition", ""))
-        self.assertEqual(int(r.headers["Content-Length"]), len(r.raw))
+        self.assertIn("attachment", r.headers.get("content-disposition", ""))
+        self.assertEqual(int(r.headers["content-length"]), len(r.raw))
         self.assertEqual(len(r.raw), st["bytes"])
         doc = json.loads(r.raw)
         self.assertEqual(len(doc["memories"]), 5)
@@ -47,7 +47,7 @@ class ExportApiTest(ApiTestCase):
                             headers={"Range": "bytes=10-19"})
         self.assertEqual(part.status, 206)
         self.assertEqual(part.raw, r.raw[10:20])
-        self.assertEqual(part.headers["Content-Range"], "bytes 10-19/%d" % len(r.raw))
+        self.assertEqual(part.headers["content-range"], "bytes 10-19/%d" % len(r.raw))
         # another user: as if it did not exist
         for path in ("/api/export/status/", "/api/export/download/"):
             self.assert_error(self.api.get(path + eid, token=other.token), 404)
