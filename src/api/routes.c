@@ -52,7 +52,11 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/chat/message", pos_api_chat_message, BEARER, 256 * KiB),
 	ROUTE("GET", "/api/chat/history", pos_api_chat_history, BEARER, 0),
 	ROUTE("POST", "/api/chat/suggestions", pos_api_chat_suggestions, BEARER, 64 * KiB),
+
+	/* the jobs service: every background task (docs/ARCHITECTURE.md, "Jobs") */
+	ROUTE("GET", "/api/jobs", pos_api_jobs_list, BEARER, 0),
 	ROUTE("GET", "/api/jobs/{id}", pos_api_job_get, BEARER, 0),
+	ROUTE("DELETE", "/api/jobs/{id}", pos_api_job_cancel, BEARER, 0),
 
 	/* sync (docs/SYNC.md) */
 	ROUTE("GET", "/api/sync/sources", pos_api_sync_sources_list, BEARER, 0),

@@ -74,6 +74,13 @@ static const struct pos_config_option options[] = {
 	    "seconds one sync run may take before it is stopped (default 600)"),
 	OPT("sync_upload_max", "PERSONALOS_SYNC_UPLOAD_MAX", ULL, 1024, 67108864, sync_upload_max, "67108864",
 	    "bytes of one upload to /api/sync/uploads (default 67108864 = 64 MiB, also the most)"),
+	/* the jobs service (docs/ARCHITECTURE.md, "Jobs") */
+	OPT("jobs_workers", "PERSONALOS_JOBS_WORKERS", UINT, 1, 64, jobs_workers, "4",
+	    "background jobs (memorize, MemU calls, ...) run at once (default 4)"),
+	OPT("jobs_queue_max", "PERSONALOS_JOBS_QUEUE_MAX", UINT, 1, 100000, jobs_queue_max, "1000",
+	    "queued jobs one user may have; more are refused as busy (default 1000)"),
+	OPT("jobs_keep_done", "PERSONALOS_JOBS_KEEP_DONE", UINT, 60, 31536000, jobs_keep_done_s,
+	    "604800", "seconds a finished job stays visible at /api/jobs before it is deleted (default 604800 = 7 days)"),
 	OPT("threads", "PERSONALOS_THREADS", UINT, 0, 256, threads, "0",
 	    "HTTP worker threads, 0 = twice the cores, at least 4 (default 0)"),
 	OPT("access_token_ttl", "PERSONALOS_ACCESS_TTL", I64, 1, 86400,

@@ -66,6 +66,9 @@ struct pos_config {
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
 	char sync_file_root[PATH_MAX]; /* sync: users' file sources below <it>/<user id>/;
 					 * "" = file sources by path refused */
+	unsigned jobs_workers;         /* jobs service: attempts at once */
+	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
+	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */
 	unsigned sync_workers;         /* sync runs at once (worker pool) */
 	unsigned sync_run_timeout_s;   /* deadline of one sync run */
 	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */

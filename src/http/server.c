@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/url.h"
 #include "crypto/crypto.h"
+#include "jobs/jobs.h"
 #include "sync/sync.h"
 
 #define ERROR_BODY_MAX 4096
@@ -919,7 +920,13 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		goto fail;
 	srv->mem.store = srv->store;
 	srv->mem.search = srv->search;
-	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, err)))
+	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
+				       (int64_t)cfg->jobs_keep_done_s * 1000000};
+	if ((rc = pos_jobs_new(srv->store, &jcfg, &srv->jobs))) { /* jobs */
+		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
+		goto fail;
+	}
+	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, srv->jobs, err)))
 		goto fail;
 	if ((rc = pos_encsvc_start(&srv->enc, srv->store, srv->search))) {
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
@@ -939,6 +946,10 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	}
 	for (size_t i = 0; i < n_routes; i++)
 		srv->route_names[i] = routes[i].name;
+	if ((rc = pos_jobs_start(srv->jobs))) { /* jobs: every kind registered */
+		pos_error_set(err, rc, NULL, "cannot start the jobs service");
+		goto fail;
+	}
 	if (pos_metrics_init(&srv->metrics, srv->route_names, n_routes) != 0) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 		goto fail;
@@ -1000,6 +1011,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->port = info ? info->port : cfg->listen_port;
 	return POS_OK;
 fail:
+	pos_jobs_free(srv->jobs); /* jobs: before the services their kinds use */
+	srv->jobs = NULL;
 	pos_assistant_stop(&srv->assistant);
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
@@ -1030,6 +1043,9 @@ void pos_server_stop(struct pos_server *srv)
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
+	/* Jobs running are stopped and queued again for the next start. */
+	pos_jobs_free(srv->jobs);
+	srv->jobs = NULL;
 	/* Model calls still running are cancelled; their parked connections
 	 * get an answer before the daemon goes. */
 	pos_assistant_stop(&srv->assistant);

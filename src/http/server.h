@@ -39,6 +39,8 @@
 #include "store/store.h"
 #include "http/stream.h"
 
+struct pos_jobs;
+
 struct pos_server;
 struct pos_req;
 struct pos_sync;
@@ -120,7 +122,8 @@ struct pos_server {
 	struct pos_search *search;
 	struct pos_memsvc mem;        /* store + search, for the memory service */
 	struct pos_auth auth;
-	struct pos_assistant assistant; /* chat, suggestions, jobs */
+	struct pos_jobs *jobs;        /* every background task (jobs/jobs.h) */
+	struct pos_assistant assistant; /* chat, suggestions */
 	struct pos_metrics metrics;
 	const struct pos_route *routes;
 	size_t n_routes;
