@@ -70,6 +70,11 @@ void pos_api_sync_sources_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_start(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_status(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_upload(struct pos_server *srv, struct pos_req *r);
+/* export.c: export and import (issue 14, docs/EXPORT.md) */
+void pos_api_export_start(struct pos_server *srv, struct pos_req *r);
+void pos_api_export_status(struct pos_server *srv, struct pos_req *r);
+void pos_api_export_download(struct pos_server *srv, struct pos_req *r);
+void pos_api_import(struct pos_server *srv, struct pos_req *r);
 /* shares.c: sharing, and the recipient's side of the memory routes */
 void pos_api_memory_share(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_unshare(struct pos_server *srv, struct pos_req *r);

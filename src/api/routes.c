@@ -68,6 +68,13 @@ const struct pos_route pos_api_routes[] = {
 	/* sync uploads (files branch): the most sync_upload_max may be */
 	RAW_ROUTE("POST", "/api/sync/uploads", pos_api_sync_upload, BEARER, 64 * MiB),
 
+	/* export and import (issue 14, docs/EXPORT.md); /api/import: the most
+	 * import_upload_max may be */
+	ROUTE("POST", "/api/export/memories", pos_api_export_start, BEARER, 64 * KiB),
+	ROUTE("GET", "/api/export/status/{id}", pos_api_export_status, BEARER, 0),
+	ROUTE("GET", "/api/export/download/{id}", pos_api_export_download, BEARER, 0),
+	RAW_ROUTE("POST", "/api/import", pos_api_import, BEARER, 64 * MiB),
+
 	/* Model Context Protocol, streamable HTTP (clients; docs/MCP.md) */
 	ROUTE("POST", "/mcp", pos_api_mcp_post, SCOPED, 8 * MiB),
 	ROUTE("GET", "/mcp", pos_api_mcp_get, BEARER, 0),

@@ -104,6 +104,8 @@ static enum pos_err run_export(struct pos_job_run *r, void *ctx, const char *use
 		rc = POS_ERR_IO;
 	if (rc) {
 		unlink(part);
+		if (err.message[0])
+			pos_job_set_error(r, err.message);
 		goto out;
 	}
 	int64_t expires = pos_now_us() + x->expiry_us;
@@ -204,6 +206,8 @@ static enum pos_err run_import(struct pos_job_run *r, void *ctx, const char *use
 		 (unsigned long long)res.conversations, res.persona ? "true" : "false",
 		 res.settings ? "true" : "false");
 	pos_job_set_result(r, result);
+	if (rc && err.message[0])
+		pos_job_set_error(r, err.message);
 	if (rc && err.index >= 0)
 		pos_job_item_error(r, (uint64_t)err.index, rc, err.message);
 	/* kept for a retry of a transient failure; gone otherwise */
@@ -274,6 +278,11 @@ enum pos_err pos_exports_start(struct pos_exports *x, struct pos_arena *a, const
 			       const json_t *body, char id_out[POS_UUID_SIZE],
 			       struct pos_error *err)
 {
+	/* the payload is stored in the jobs table: a passphrase must never be
+	 * (sealing over the API needs the key kept in memory; not yet) */
+	if (json_object_get(body, "passphrase"))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "passphrase",
+				     "sealed exports are made with `personalos export --seal` for now");
 	struct pos_export_request req;
 	enum pos_err rc = pos_export_request_parse(a, user_id, body, &req, err);
 	if (rc)

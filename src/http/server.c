@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/url.h"
 #include "crypto/crypto.h"
+#include "export/exports.h"
 #include "jobs/jobs.h"
 #include "sync/sync.h"
 
@@ -939,6 +940,11 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
 		goto fail;
 	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
+	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000};
+	if ((rc = pos_exports_new(&srv->mem, srv->jobs, &xcfg, &srv->exports))) { /* export */
+		pos_error_set(err, rc, NULL, "cannot set up export and import");
+		goto fail;
+	}
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -1013,6 +1019,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 fail:
 	pos_jobs_free(srv->jobs); /* jobs: before the services their kinds use */
 	srv->jobs = NULL;
+	pos_exports_free(srv->exports); /* export */
+	srv->exports = NULL;
 	pos_assistant_stop(&srv->assistant);
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
@@ -1046,6 +1054,8 @@ void pos_server_stop(struct pos_server *srv)
 	/* Jobs running are stopped and queued again for the next start. */
 	pos_jobs_free(srv->jobs);
 	srv->jobs = NULL;
+	pos_exports_free(srv->exports); /* export: its kinds ran on the jobs */
+	srv->exports = NULL;
 	/* Model calls still running are cancelled; their parked connections
 	 * get an answer before the daemon goes. */
 	pos_assistant_stop(&srv->assistant);

@@ -40,6 +40,7 @@
 #include "http/stream.h"
 
 struct pos_jobs;
+struct pos_exports;
 
 struct pos_server;
 struct pos_req;
@@ -123,6 +124,7 @@ struct pos_server {
 	struct pos_memsvc mem;        /* store + search, for the memory service */
 	struct pos_auth auth;
 	struct pos_jobs *jobs;        /* every background task (jobs/jobs.h) */
+	struct pos_exports *exports;  /* export and import as jobs (export/exports.h) */
 	struct pos_assistant assistant; /* chat, suggestions */
 	struct pos_metrics metrics;
 	const struct pos_route *routes;

@@ -62,7 +62,10 @@ class ExportApiTest(ApiTestCase):
         u = self.new_user()
         for body, field in (({}, "format"), ({"format": "xml"}, "format"),
                             ({"format": "json", "include": ["secrets"]}, "include"),
-                            ({"format": "json", "url": "http://example.org"}, "url")):
+                            ({"format": "json", "url": "http://example.org"}, "url"),
+                            # never stored in the job's payload
+                            ({"format": "json", "passphrase": "a long passphrase"},
+                             "passphrase")):
             with self.subTest(body=body):
                 r = self.api.post("/api/export/memories", body, token=u.token)
                 self.assertIn(r.status, (400, 422))
