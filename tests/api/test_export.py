@@ -58,6 +58,26 @@ class ExportApiTest(ApiTestCase):
         self.assert_error(self.api.get("/api/export/download/" + eid, token=u.token), 410,
                           "expired")
 
+    def test_encrypted_user(self):
+        """An encrypted account's export is decrypted for its owner."""
+        u = self.new_user()
+        self.create_memory(u.token, "sealed secret ✓ alpha", tags=["private"],
+                           metadata={"k": "v"})
+        r = self.api.post("/api/auth/encryption", {"password": u.password}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        sealed = poll(lambda: (lambda e: e if e["state"] == "on" and e["progress"] == e["total"]
+                               else None)(self.me(u.token)["encryption"]), timeout=60)
+        self.assertIsNotNone(sealed)
+        eid, st = self.export(u.token, {"format": "jsonl"})
+        r = self.api.get("/api/export/download/" + eid, token=u.token)
+        self.assertEqual(r.status, 200)
+        lines = [json.loads(x) for x in r.raw.decode("utf-8").splitlines()]
+        mems = [x["data"] for x in lines if x["record"] == "memory"]
+        self.assertEqual(len(mems), 1)
+        self.assertEqual(mems[0]["content"], "sealed secret ✓ alpha")
+        self.assertEqual(mems[0]["tags"], ["private"])
+        self.assertEqual(mems[0]["metadata"], {"k": "v"})
+
     def test_bad_requests(self):
         u = self.new_user()
         for body, field in (({}, "format"), ({"format": "xml"}, "format"),
