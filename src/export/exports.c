@@ -32,6 +32,9 @@ struct pos_exports {
 	struct pos_jobs *jobs;
 	char data_dir[4096];
 	int64_t expiry_us;
+	enum pos_err (*quota)(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
+			      struct pos_error *err);
+	void *quota_ctx;
 };
 
 /* <data>/<what>/<user id>, made 0700 when missing. */
@@ -152,7 +155,15 @@ static enum pos_err run_expire(struct pos_job_run *r, void *ctx, const char *use
 
 struct import_ctx {
 	struct pos_job_run *r;
+	struct pos_exports *x;
 };
+
+static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
+				 struct pos_error *err)
+{
+	struct import_ctx *c = ctx;
+	return c->x->quota ? c->x->quota(c->x->quota_ctx, user_id, memories, bytes, err) : POS_OK;
+}
 
 static void job_item_error(void *ctx, uint64_t pos, enum pos_err code, const char *msg)
 {
@@ -191,9 +202,9 @@ static enum pos_err run_import(struct pos_job_run *r, void *ctx, const char *use
 	if ((rc = user_dir(x, "imports", user_id, dir, sizeof(dir))))
 		goto out;
 	snprintf(path, sizeof(path), "%s/%s.upload", dir, norm);
-	struct import_ctx c = {r};
+	struct import_ctx c = {r, x};
 	struct pos_import_hooks h = {.progress = import_progress, .should_stop = import_stop,
-				     .item_error = job_item_error, .ctx = &c};
+				     .item_error = job_item_error, .quota = import_quota, .ctx = &c};
 	struct pos_import_result res;
 	rc = pos_import_run(&x->svc, user_id, (enum pos_import_format)fmt, path, NULL, &h, &res,
 			    &err);
@@ -256,6 +267,8 @@ enum pos_err pos_exports_new(const struct pos_memsvc *svc, struct pos_jobs *jobs
 	x->jobs = jobs;
 	snprintf(x->data_dir, sizeof(x->data_dir), "%s", cfg->data_dir);
 	x->expiry_us = cfg->expiry_us;
+	x->quota = cfg->quota;
+	x->quota_ctx = cfg->quota_ctx;
 	enum pos_err rc = pos_jobs_register(jobs, &kind_export, x);
 	if (!rc)
 		rc = pos_jobs_register(jobs, &kind_expire, x);

@@ -33,6 +33,11 @@ struct pos_exports;
 struct pos_exports_config {
 	const char *data_dir;
 	int64_t expiry_us;          /* a finished export's file lives this long */
+	/* the account's quotas, checked before each batch an import writes
+	 * (import.h's hook); NULL: none */
+	enum pos_err (*quota)(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
+			      struct pos_error *err);
+	void *quota_ctx;
 };
 
 /* The service over `svc` and `jobs` (borrowed; they outlive it). Registers

@@ -729,6 +729,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- start / stop ---- */
 
+/* export: an import's batch against the account's quotas */
+static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
+				 struct pos_error *err)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_MEMORIES] = memories,
+					       [POS_QUOTA_BYTES] = bytes};
+	enum pos_err rc = pos_auth_quota_check(ctx, a, user_id, add, err);
+	pos_arena_destroy(a);
+	return rc;
+}
+
 /*
  * Decodes %HH in paths and query arguments like libmicrohttpd's default,
  * except %00: a NUL would cut the C string short and route
@@ -940,7 +954,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
 		goto fail;
 	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
-	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000};
+	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000,
+					  import_quota, &srv->auth};
 	if ((rc = pos_exports_new(&srv->mem, srv->jobs, &xcfg, &srv->exports))) { /* export */
 		pos_error_set(err, rc, NULL, "cannot set up export and import");
 		goto fail;

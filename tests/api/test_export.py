@@ -118,5 +118,29 @@ class ExportApiTest(ApiTestCase):
         self.assertEqual(r.status, 422)
 
 
+class ImportQuotaTest(ApiTestCase):
+    server_env = {"PERSONALOS_QUOTA_MEMORIES": "3"}
+
+    def run_import(self, token, fmt, name):
+        with open(os.path.join(DATA, name), "rb") as f:
+            raw = f.read()
+        r = self.api.request("POST", "/api/import?format=" + fmt, raw=raw, token=token,
+                             headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        return poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=token).json), timeout=60)
+
+    def test_quota_stops_the_batch(self):
+        u = self.new_user()
+        self.assertEqual(self.run_import(u.token, "chatgpt", "chatgpt_conversations.json")
+                         ["status"], "done")
+        job = self.run_import(u.token, "claude", "claude_conversations.json")
+        self.assertEqual(job["status"], "failed", job)
+        self.assertIn("quota", job["last_error"])
+        # all or nothing: none of the second file's batch was written
+        self.assertEqual(self.memory_count(u.token), 2)
+
+
 if __name__ == "__main__":
     unittest.main()
