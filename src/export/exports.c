@@ -121,8 +121,10 @@ static enum pos_err run_export(struct pos_job_run *r, void *ctx, const char *use
 		 (unsigned long long)res.items, (unsigned long long)res.bytes, when);
 	rc = pos_job_set_result(r, result);
 	snprintf(expire, sizeof(expire), "{\"id\":\"%s\",\"ext\":\"%s\"}", pos_job_id(r), ext);
+	/* the export is done either way: without its expire job (a full
+	 * queue), status and download still delete the file once expired */
 	if (!rc)
-		rc = pos_jobs_enqueue(x->jobs, KIND_EXPIRE, user_id, expire, expires, NULL);
+		pos_jobs_enqueue(x->jobs, KIND_EXPIRE, user_id, expire, expires, NULL);
 out:
 	json_decref(body);
 	pos_arena_destroy(a);
