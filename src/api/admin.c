@@ -237,7 +237,7 @@ void pos_api_admin_users_delete(struct pos_server *srv, struct pos_req *r)
 	int64_t ns, nt;
 	pos_auth_revoke_user(&srv->auth, id, NULL, true, &ns, &nt);
 	if (srv->assistant.memu)
-		rc = pos_job_enqueue(&srv->assistant, id, "memu_delete", "{}", job, &err);
+		rc = pos_assistant_enqueue(&srv->assistant, id, "memu_delete", "{}", job, &err);
 	if (!rc)
 		rc = srv->store->ops->user_delete(srv->store, id, "memu_delete");
 	if (rc) {

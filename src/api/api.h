@@ -53,7 +53,15 @@ void pos_api_chat_message(struct pos_server *srv, struct pos_req *r);
 void pos_api_chat_history(struct pos_server *srv, struct pos_req *r);
 void pos_api_chat_suggestions(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r);
+/* jobs.c */
 void pos_api_job_get(struct pos_server *srv, struct pos_req *r);
+void pos_api_jobs_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_job_cancel(struct pos_server *srv, struct pos_req *r);
+struct pos_job_info;
+/* One job as JSON: {id, kind, state, status, attempts, progress {done,
+ * total}, last_error, result, item_errors, created_at, updated_at,
+ * run_after, next_run_at}; for endpoints that show the job they started. */
+void pos_api_job_json(struct pos_jw *w, const struct pos_job_info *j);
 /* sync.c */
 void pos_api_sync_sources_list(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_sources_create(struct pos_server *srv, struct pos_req *r);
@@ -62,6 +70,11 @@ void pos_api_sync_sources_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_start(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_status(struct pos_server *srv, struct pos_req *r);
 void pos_api_sync_upload(struct pos_server *srv, struct pos_req *r);
+/* export.c: export and import (issue 14, docs/EXPORT.md) */
+void pos_api_export_start(struct pos_server *srv, struct pos_req *r);
+void pos_api_export_status(struct pos_server *srv, struct pos_req *r);
+void pos_api_export_download(struct pos_server *srv, struct pos_req *r);
+void pos_api_import(struct pos_server *srv, struct pos_req *r);
 /* shares.c: sharing, and the recipient's side of the memory routes */
 void pos_api_memory_share(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_unshare(struct pos_server *srv, struct pos_req *r);

@@ -416,7 +416,7 @@ void pos_api_me_delete(struct pos_server *srv, struct pos_req *r)
 	}
 	char job[POS_UUID_SIZE];
 	if (srv->assistant.memu)
-		rc = pos_job_enqueue(&srv->assistant, uid, "memu_delete", "{}", job, &err);
+		rc = pos_assistant_enqueue(&srv->assistant, uid, "memu_delete", "{}", job, &err);
 	if (!rc)
 		rc = srv->store->ops->user_delete(srv->store, uid, "memu_delete");
 	if (rc) {

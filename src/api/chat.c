@@ -1,7 +1,7 @@
 /*
  * chat.c — the assistant's endpoints: POST /api/chat/message (JSON or
- * Server-Sent Events), GET /api/chat/history, POST /api/chat/suggestions,
- * POST /api/memories/{id}/memorize and GET /api/jobs/{id}.
+ * Server-Sent Events), GET /api/chat/history, POST /api/chat/suggestions
+ * and POST /api/memories/{id}/memorize (its job: api/jobs.c).
  *
  * A message to a real model is deferred (http/server.h): the handler
  * prepares the chat, the connection is parked, and a thread of its own
@@ -375,6 +375,8 @@ void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r)
 	const char *job;
 	if (pos_memorize_enqueue(&srv->assistant, r->arena, r->principal.user_id,
 				 pos_req_path(r, 0), &job, &err)) {
+		if (err.code == POS_ERR_BUSY)
+			r->retry_after = 1;
 		pos_reply_error(r, &err);
 		return;
 	}
@@ -384,7 +386,7 @@ void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r)
 	pos_jw_init(&w, &b);
 	pos_jw_obj(&w);
 	pos_jw_kstr(&w, "job_id", job);
-	pos_jw_kstr(&w, "status", "pending");
+	pos_jw_kstr(&w, "status", "queued");
 	pos_jw_obj_end(&w);
 	if (w.rc) {
 		pos_buf_free(&b);
@@ -392,17 +394,4 @@ void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	pos_reply_json(r, 202, &b);
-}
-
-void pos_api_job_get(struct pos_server *srv, struct pos_req *r)
-{
-	struct pos_error err;
-	pos_error_clear(&err);
-	struct pos_buf b;
-	pos_buf_init(&b, POS_RESPONSE_MAX);
-	struct pos_jw w;
-	pos_jw_init(&w, &b);
-	enum pos_err rc = pos_job_json(&srv->assistant, r->arena, r->principal.user_id,
-				       pos_req_path(r, 0), &w, &err);
-	reply_writer(r, &b, &w, rc, &err);
 }

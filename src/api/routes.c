@@ -52,7 +52,11 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/chat/message", pos_api_chat_message, BEARER, 256 * KiB),
 	ROUTE("GET", "/api/chat/history", pos_api_chat_history, BEARER, 0),
 	ROUTE("POST", "/api/chat/suggestions", pos_api_chat_suggestions, BEARER, 64 * KiB),
+
+	/* the jobs service: every background task (docs/ARCHITECTURE.md, "Jobs") */
+	ROUTE("GET", "/api/jobs", pos_api_jobs_list, BEARER, 0),
 	ROUTE("GET", "/api/jobs/{id}", pos_api_job_get, BEARER, 0),
+	ROUTE("DELETE", "/api/jobs/{id}", pos_api_job_cancel, BEARER, 0),
 
 	/* sync (docs/SYNC.md) */
 	ROUTE("GET", "/api/sync/sources", pos_api_sync_sources_list, BEARER, 0),
@@ -63,6 +67,13 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/sync/status", pos_api_sync_status, BEARER, 0),
 	/* sync uploads (files branch): the most sync_upload_max may be */
 	RAW_ROUTE("POST", "/api/sync/uploads", pos_api_sync_upload, BEARER, 64 * MiB),
+
+	/* export and import (issue 14, docs/EXPORT.md); /api/import: the most
+	 * import_upload_max may be */
+	ROUTE("POST", "/api/export/memories", pos_api_export_start, BEARER, 64 * KiB),
+	ROUTE("GET", "/api/export/status/{id}", pos_api_export_status, BEARER, 0),
+	ROUTE("GET", "/api/export/download/{id}", pos_api_export_download, BEARER, 0),
+	RAW_ROUTE("POST", "/api/import", pos_api_import, BEARER, 64 * MiB),
 
 	/* Model Context Protocol, streamable HTTP (clients; docs/MCP.md) */
 	ROUTE("POST", "/mcp", pos_api_mcp_post, SCOPED, 8 * MiB),

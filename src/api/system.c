@@ -2,6 +2,7 @@
  * system.c — /health, /metrics and /api/openapi.json.
  */
 #include "api/api.h"
+#include "jobs/jobs.h"
 
 #include <string.h>
 #include <strings.h>
@@ -126,6 +127,8 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(unsigned long long)ss.query_embed_failures,
 			ss.remote ? "remote" : "builtin", ss.provider_ok ? 1 : 0);
 	const struct pos_assistant *as = &srv->assistant;
+	uint64_t jobs_done = 0, jobs_retried = 0, jobs_failed = 0;
+	pos_jobs_counts(srv->jobs, &jobs_done, &jobs_retried, &jobs_failed);
 	if (!rc)
 		rc = pos_buf_addf(&b,
 			"# HELP personalos_chat_total Chat messages answered or failed.\n"
@@ -141,9 +144,8 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			"personalos_jobs_total{result=\"failed\"} %llu\n",
 			(unsigned long long)atomic_load(&as->chats),
 			(unsigned long long)atomic_load(&as->chat_failures),
-			(unsigned long long)atomic_load(&as->jobs_done),
-			(unsigned long long)atomic_load(&as->jobs_retried),
-			(unsigned long long)atomic_load(&as->jobs_failed));
+			(unsigned long long)jobs_done, (unsigned long long)jobs_retried,
+			(unsigned long long)jobs_failed);
 	if (rc) {
 		pos_buf_free(&b);
 		pos_reply_err(r, rc, NULL, NULL);

@@ -1,6 +1,7 @@
 /*
- * assistant.c — the assistant service: start/stop, the job worker and its
- * retry policy, job JSON, and the privacy-tier view of the providers.
+ * assistant.c — the assistant service: start/stop, its job kinds on the
+ * jobs service (memorize, MemU calls), and the privacy-tier view of the
+ * providers.
  */
 #include "assistant/assistant.h"
 
@@ -16,13 +17,7 @@
 #include "base/log.h"
 #include "base/url.h"
 #include "base/uuid.h"
-
-/* Retry n (1-based) waits 2^n seconds, at most ten minutes. */
-static int64_t backoff_us(int64_t attempts)
-{
-	int64_t s = attempts >= 10 ? 600 : ((int64_t)1 << attempts);
-	return (s > 600 ? 600 : s) * 1000000;
-}
+#include "jobs/jobs.h"
 
 void pos_privacy_json(const struct pos_assistant *as, const char *tier, struct pos_jw *w)
 {
@@ -50,22 +45,15 @@ void pos_privacy_json(const struct pos_assistant *as, const char *tier, struct p
 
 /* ---- jobs ---- */
 
-enum pos_err pos_job_enqueue(struct pos_assistant *as, const char *user_id,
-			     const char *kind, const char *payload_json,
-			     char job_id[POS_UUID_SIZE], struct pos_error *err)
+enum pos_err pos_assistant_enqueue(struct pos_assistant *as, const char *user_id,
+				   const char *kind, const char *payload_json,
+				   char job_id[POS_UUID_SIZE], struct pos_error *err)
 {
-	int64_t now = pos_now_us();
-	struct pos_job j = {.kind = kind, .payload_json = payload_json, .state = "pending",
-			    .next_run_at = now, .created_at = now, .updated_at = now};
-	pos_uuid_new_v7(j.id, now);
-	snprintf(j.user_id, sizeof(j.user_id), "%s", user_id);
-	enum pos_err rc = as->store->ops->job_put(as->store, &j);
+	enum pos_err rc = pos_jobs_enqueue(as->jobs, kind, user_id, payload_json, 0, job_id);
 	if (rc)
-		return pos_error_set(err, rc, NULL, NULL);
-	snprintf(job_id, POS_UUID_SIZE, "%s", j.id);
-	pthread_mutex_lock(&as->lock);
-	pthread_cond_signal(&as->wake);
-	pthread_mutex_unlock(&as->lock);
+		return pos_error_set(err, rc, NULL,
+				     rc == POS_ERR_BUSY ? "too many jobs queued: try again later"
+							: NULL);
 	return POS_OK;
 }
 
@@ -80,37 +68,10 @@ enum pos_err pos_memorize_enqueue(struct pos_assistant *as, struct pos_arena *a,
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such memory");
 	char payload[128], id[POS_UUID_SIZE];
 	snprintf(payload, sizeof(payload), "{\"memory_id\":\"%s\"}", norm);
-	enum pos_err rc = pos_job_enqueue(as, user_id, "memorize", payload, id, err);
+	enum pos_err rc = pos_assistant_enqueue(as, user_id, "memorize", payload, id, err);
 	if (!rc && !(*job_id = pos_arena_strdup(a, id)))
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	return rc;
-}
-
-enum pos_err pos_job_json(struct pos_assistant *as, struct pos_arena *a,
-			  const char *user_id, const char *job_id, struct pos_jw *w,
-			  struct pos_error *err)
-{
-	char norm[POS_UUID_SIZE];
-	struct pos_job j;
-	if (!pos_uuid_valid(job_id, strlen(job_id), norm) ||
-	    as->store->ops->job_get(as->store, a, user_id, norm, &j))
-		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such job");
-	pos_jw_obj(w);
-	pos_jw_kstr(w, "id", j.id);
-	pos_jw_kstr(w, "kind", j.kind);
-	pos_jw_kstr(w, "status", j.state);
-	pos_jw_kint(w, "attempts", j.attempts);
-	pos_jw_kstr(w, "last_error", j.last_error);
-	pos_jw_key(w, "result");
-	if (j.result_json)
-		pos_jw_raw(w, j.result_json, strlen(j.result_json));
-	else
-		pos_jw_null(w);
-	pos_jw_ktime(w, "created_at", j.created_at);
-	pos_jw_ktime(w, "updated_at", j.updated_at);
-	pos_jw_ktime(w, "next_run_at", j.next_run_at);
-	pos_jw_obj_end(w);
-	return POS_OK;
 }
 
 static const char *payload_str(struct pos_arena *a, const char *payload, const char *key)
@@ -198,9 +159,9 @@ static enum pos_err memu_memorize(struct pos_assistant *as, struct pos_arena *a,
 	}
 }
 
-enum pos_err pos_job_run(struct pos_assistant *as, struct pos_arena *a,
-			 struct pos_job *j, const char **result_json,
-			 struct pos_error *err)
+static enum pos_err job_run(struct pos_assistant *as, struct pos_arena *a,
+			    struct pos_job *j, const char **result_json,
+			    struct pos_error *err)
 {
 	if (!strcmp(j->kind, "memorize")) {
 		const char *mid = payload_str(a, j->payload_json, "memory_id");
@@ -222,77 +183,76 @@ enum pos_err pos_job_run(struct pos_assistant *as, struct pos_arena *a,
 	return pos_error_set(err, POS_ERR_INVALID_REQUEST, NULL, "unknown job kind");
 }
 
-/* Errors worth another try: the provider or MemU may come back. */
-static bool retryable(enum pos_err e)
+/*
+ * One attempt of a job of the assistant's kinds, on a jobs worker. The
+ * jobs service retries what is transient (a model or MemU away, data
+ * locked until the user logs in) with its backoff.
+ */
+static enum pos_err run_kind(struct pos_job_run *r, void *ctx, const char *kind,
+			     const char *user_id, const char *payload_json)
 {
-	return e == POS_ERR_UNAVAILABLE || e == POS_ERR_BAD_GATEWAY || e == POS_ERR_STORE ||
-	       e == POS_ERR_NOMEM || e == POS_ERR_IO ||
-	       e == POS_ERR_LOCKED; /* an encrypted user's data unlocks at login */
-}
-
-static void run_one(struct pos_assistant *as, struct pos_arena *a, struct pos_job *j)
-{
+	struct pos_assistant *as = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
 	struct pos_error err;
 	pos_error_clear(&err);
+	struct pos_job j = {.kind = kind, .payload_json = payload_json};
+	snprintf(j.user_id, sizeof(j.user_id), "%s", user_id);
+	snprintf(j.id, sizeof(j.id), "%s", pos_job_id(r));
 	const char *result = NULL;
-	enum pos_err rc = pos_job_run(as, a, j, &result, &err);
-	int64_t now = pos_now_us();
-	j->updated_at = now;
-	if (!rc) {
-		j->state = "done";
-		j->result_json = result;
-		j->last_error = NULL;
-		atomic_fetch_add(&as->jobs_done, 1);
-	} else {
-		j->last_error = pos_arena_strdup(a, err.message[0] ? err.message : pos_strerror(rc));
-		if (retryable(rc) && j->attempts < POS_JOB_MAX_ATTEMPTS) {
-			j->state = "pending";
-			j->next_run_at = now + backoff_us(j->attempts);
-			atomic_fetch_add(&as->jobs_retried, 1);
-		} else {
-			j->state = "failed";
-			atomic_fetch_add(&as->jobs_failed, 1);
-		}
-		pos_warn("assistant: job %s (%s) attempt %lld: %s", j->id, j->kind,
-			 (long long)j->attempts, j->last_error ? j->last_error : "failed");
-	}
-	if (as->store->ops->job_update(as->store, j))
-		pos_warn("assistant: cannot record job %s", j->id);
+	enum pos_err rc = job_run(as, a, &j, &result, &err);
+	if (j.payload_json != payload_json && j.payload_json)
+		pos_job_set_payload(r, j.payload_json); /* MemU's task id, or none */
+	if (!rc && result)
+		rc = pos_job_set_result(r, result);
+	if (rc)
+		pos_job_set_error(r, err.message[0] ? err.message : pos_strerror(rc));
+	pos_arena_destroy(a);
+	return rc;
 }
 
-static void *worker(void *arg)
+static enum pos_err run_memorize(struct pos_job_run *r, void *ctx, const char *user_id,
+				 const char *payload_json)
 {
-	struct pos_assistant *as = arg;
-	while (!atomic_load(&as->stopping)) {
-		struct pos_arena *a = pos_arena_new();
-		struct pos_job j;
-		enum pos_err rc = a ? as->store->ops->job_claim(as->store, a, pos_now_us(), &j)
-				    : POS_ERR_NOMEM;
-		if (!rc)
-			run_one(as, a, &j);
-		pos_arena_destroy(a);
-		if (!rc)
-			continue;
-		/* Nothing due: sleep until a job is queued, or a second passes
-		 * (a retry may come due). */
-		pthread_mutex_lock(&as->lock);
-		if (!atomic_load(&as->stopping)) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&as->wake, &as->lock, &ts);
-		}
-		pthread_mutex_unlock(&as->lock);
-	}
-	return NULL;
+	return run_kind(r, ctx, "memorize", user_id, payload_json);
 }
+
+static enum pos_err run_memu_memorize(struct pos_job_run *r, void *ctx, const char *user_id,
+				      const char *payload_json)
+{
+	return run_kind(r, ctx, "memu_memorize", user_id, payload_json);
+}
+
+static enum pos_err run_memu_delete(struct pos_job_run *r, void *ctx, const char *user_id,
+				    const char *payload_json)
+{
+	return run_kind(r, ctx, "memu_delete", user_id, payload_json);
+}
+
+/* Retries wait 2 s, 4 s, 8 s...; an attempt is bounded by the model's and
+ * MemU's own timeouts, and by ten minutes. */
+static const struct pos_job_kind kind_memorize = {
+	.name = "memorize", .max_attempts = POS_JOB_MAX_ATTEMPTS,
+	.timeout_us = 600LL * 1000000, .backoff_us = 2000000,
+	.user_cancellable = true, .run = run_memorize};
+static const struct pos_job_kind kind_memu_memorize = {
+	.name = "memu_memorize", .max_attempts = POS_JOB_MAX_ATTEMPTS,
+	.timeout_us = 600LL * 1000000, .backoff_us = 2000000,
+	.user_cancellable = true, .run = run_memu_memorize};
+/* The account is gone: nobody can cancel it. */
+static const struct pos_job_kind kind_memu_delete = {
+	.name = "memu_delete", .max_attempts = POS_JOB_MAX_ATTEMPTS,
+	.timeout_us = 600LL * 1000000, .backoff_us = 2000000,
+	.user_cancellable = false, .run = run_memu_delete};
 
 enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_config *cfg,
 				 struct pos_store *store, const struct pos_memsvc *mem,
-				 struct pos_error *err)
+				 struct pos_jobs *jobs, struct pos_error *err)
 {
 	memset(as, 0, sizeof(*as));
 	as->cfg = cfg;
+	as->jobs = jobs;
 	as->store = store;
 	as->mem = mem;
 	atomic_init(&as->stopping, false);
@@ -317,18 +277,15 @@ enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_conf
 			return rc;
 		}
 	}
-	pthread_mutex_init(&as->lock, NULL);
-	pthread_cond_init(&as->wake, NULL);
-	if ((rc = store->ops->jobs_requeue(store)) ||
-	    pthread_create(&as->worker, NULL, worker, as) != 0) {
-		pthread_cond_destroy(&as->wake);
-		pthread_mutex_destroy(&as->lock);
+	if ((rc = pos_jobs_register(jobs, &kind_memorize, as)) ||
+	    (rc = pos_jobs_register(jobs, &kind_memu_memorize, as)) ||
+	    (rc = pos_jobs_register(jobs, &kind_memu_delete, as))) {
 		pos_memu_free(as->memu);
+		as->memu = NULL;
 		pos_llm_free(as->llm);
-		return pos_error_set(err, rc ? rc : POS_ERR_INTERNAL, NULL,
-				     "cannot start the assistant's job worker");
+		as->llm = NULL;
+		return pos_error_set(err, rc, NULL, "cannot register the assistant's jobs");
 	}
-	as->worker_started = true;
 	return POS_OK;
 }
 
@@ -337,21 +294,12 @@ void pos_assistant_stop(struct pos_assistant *as)
 	if (!as->llm)
 		return;
 	atomic_store(&as->stopping, true);
-	if (as->worker_started) {
-		pthread_mutex_lock(&as->lock);
-		pthread_cond_broadcast(&as->wake);
-		pthread_mutex_unlock(&as->lock);
-		pthread_join(as->worker, NULL);
-		as->worker_started = false;
-	}
 	/* Chats still calling a model see `stopping` through their cancel
 	 * flag and finish with an error; wait for them (bounded). */
 	for (int i = 0; i < 1000 && atomic_load(&as->active) > 0; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	pthread_cond_destroy(&as->wake);
-	pthread_mutex_destroy(&as->lock);
 	pos_memu_free(as->memu);
 	as->memu = NULL;
 	pos_llm_free(as->llm);

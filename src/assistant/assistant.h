@@ -39,13 +39,14 @@
 #include "search/engine.h"
 #include "store/store.h"
 
+struct pos_jobs;
 struct pos_memu;
 struct pos_memu_item;
 
 #define POS_CHAT_MESSAGE_MAX (32 * 1024)   /* bytes of one user message */
 #define POS_CHAT_TITLE_MAX 80
 #define POS_CHAT_MAX_ACTIVE 64             /* model calls in flight */
-#define POS_JOB_MAX_ATTEMPTS 6
+#define POS_JOB_MAX_ATTEMPTS 6             /* memorize and MemU jobs */
 #define POS_MEMU_TIMEOUT_MS 3000           /* a chat waits at most this for MemU */
 #define POS_MEMU_QUIET_US (30LL * 1000000) /* then skips it this long */
 
@@ -59,21 +60,19 @@ struct pos_assistant {
 	bool llm_local;               /* loopback or in local_providers */
 	atomic_bool stopping;
 	atomic_int active;            /* chats calling a model right now */
-	/* the job worker */
-	pthread_t worker;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;          /* a job was queued, or stop */
-	bool worker_started;
+	struct pos_jobs *jobs;        /* memorize and MemU calls run there */
 	/* counters for /metrics */
-	atomic_ullong chats, chat_failures, jobs_done, jobs_retried, jobs_failed;
+	atomic_ullong chats, chat_failures;
 };
 
-/* Sets up the model provider (cfg->llm_*), MemU when configured, and starts
- * the job worker. */
+/* Sets up the model provider (cfg->llm_*) and MemU when configured, and
+ * registers the assistant's job kinds (memorize, memu_memorize,
+ * memu_delete) with `jobs` (not started yet; borrowed, freed before
+ * pos_assistant_stop). */
 enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_config *cfg,
 				 struct pos_store *store, const struct pos_memsvc *mem,
-				 struct pos_error *err);
-/* Cancels model calls in flight, stops the worker, frees everything. */
+				 struct pos_jobs *jobs, struct pos_error *err);
+/* Cancels model calls in flight, frees everything. */
 void pos_assistant_stop(struct pos_assistant *as);
 
 /* ---- chat ---- */
@@ -143,15 +142,11 @@ enum pos_err pos_suggestions_json(struct pos_assistant *as, struct pos_arena *a,
 enum pos_err pos_memorize_enqueue(struct pos_assistant *as, struct pos_arena *a,
 				  const char *user_id, const char *memory_id,
 				  const char **job_id, struct pos_error *err);
-/* Writes one of the user's jobs as JSON {id, kind, status, attempts,
- * last_error, result, created_at, updated_at, next_run_at}. */
-enum pos_err pos_job_json(struct pos_assistant *as, struct pos_arena *a,
-			  const char *user_id, const char *job_id, struct pos_jw *w,
-			  struct pos_error *err);
-/* Queues a job of `kind` with a JSON payload and wakes the worker. */
-enum pos_err pos_job_enqueue(struct pos_assistant *as, const char *user_id,
-			     const char *kind, const char *payload_json,
-			     char job_id[POS_UUID_SIZE], struct pos_error *err);
+/* Queues a job of one of the assistant's kinds with a JSON payload on the
+ * jobs service. POS_ERR_BUSY when the user has too many queued. */
+enum pos_err pos_assistant_enqueue(struct pos_assistant *as, const char *user_id,
+				   const char *kind, const char *payload_json,
+				   char job_id[POS_UUID_SIZE], struct pos_error *err);
 
 /* ---- privacy ---- */
 
@@ -166,10 +161,6 @@ enum pos_err pos_persona_prompt(struct pos_arena *a, const char *persona_json,
 				const char *user_name, int64_t now, struct pos_buf *out);
 /* Whether persona_json asks for suggestions (default true). */
 bool pos_persona_wants_suggestions(const char *persona_json);
-/* Runs one job (worker thread). On failure sets err; retry is the caller's. */
-enum pos_err pos_job_run(struct pos_assistant *as, struct pos_arena *a,
-			 struct pos_job *j, const char **result_json,
-			 struct pos_error *err);
 enum pos_err pos_memorize_run(struct pos_assistant *as, struct pos_arena *a,
 			      const char *user_id, const char *memory_id,
 			      const char **result_json, struct pos_error *err);

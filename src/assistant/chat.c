@@ -540,10 +540,10 @@ static enum pos_err save(struct pos_chat *c, const char *answer, size_t len,
 	pos_error_clear(&jerr);
 	char payload[128];
 	snprintf(payload, sizeof(payload), "{\"memory_id\":\"%s\"}", mem.id);
-	if (pos_job_enqueue(as, c->user_id, "memorize", payload, job, &jerr))
+	if (pos_assistant_enqueue(as, c->user_id, "memorize", payload, job, &jerr))
 		pos_warn("assistant: cannot queue memorize: %s", jerr.message);
 	if (as->memu && !strcmp(c->tier, "cloud") &&
-	    pos_job_enqueue(as, c->user_id, "memu_memorize", payload, job, &jerr))
+	    pos_assistant_enqueue(as, c->user_id, "memu_memorize", payload, job, &jerr))
 		pos_warn("assistant: cannot queue MemU memorize: %s", jerr.message);
 	return POS_OK;
 }

@@ -66,9 +66,14 @@ struct pos_config {
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
 	char sync_file_root[PATH_MAX]; /* sync: users' file sources below <it>/<user id>/;
 					 * "" = file sources by path refused */
+	unsigned jobs_workers;         /* jobs service: attempts at once */
+	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
+	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */
 	unsigned sync_workers;         /* sync runs at once (worker pool) */
 	unsigned sync_run_timeout_s;   /* deadline of one sync run */
 	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */
+	unsigned export_expiry_s;      /* export: a finished export's file lives this long */
+	unsigned long long import_upload_max; /* export: bytes of one /api/import body */
 	/* ---- security (docs/SECURITY.md): rate limits, CORS, TLS ---- */
 	bool rate_limit;               /* off: no request limits, no lockout (benchmarks) */
 	unsigned rl_ip_rate, rl_ip_burst;      /* requests/s and bucket per client address */

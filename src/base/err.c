@@ -49,6 +49,7 @@ static const struct {
 	[POS_ERR_ACCOUNT_DISABLED] = {403, "account_disabled", "this account is disabled"},
 	[POS_ERR_LAST_ADMIN] = {409, "last_admin", "this would leave the server without an active admin"},
 	[POS_ERR_NO_SPACE] = {507, "insufficient_storage", "the server's disk is full: nothing was written, try again later"},
+	[POS_ERR_EXPIRED] = {410, "expired", "this has expired and is gone"},
 };
 
 static int valid(enum pos_err e)

@@ -53,6 +53,7 @@ enum pos_err {
 	POS_ERR_ACCOUNT_DISABLED = 35, /* an admin disabled the account */
 	POS_ERR_LAST_ADMIN = 36, /* would leave the instance without an active admin */
 	POS_ERR_NO_SPACE = 37, /* the disk (or quota) holding the data is full */
+	POS_ERR_EXPIRED = 38, /* was there, and is gone for good (an export past its expiry) */
 	POS_ERR__COUNT
 };
 

@@ -88,6 +88,8 @@ static const struct pos_cli_cmd commands[] = {
 	{"import", "import mail, calendars or notes: import mbox|maildir|ics|markdown PATH",
 	 "usage: personalos import mbox|maildir|ics|markdown PATH [--data DIR] [--user EMAIL]\n"
 	 "       personalos import KIND PATH --server URL --token TOKEN\n"
+	 "       personalos import [--format F] [F] FILE [--data DIR] [--user EMAIL]\n"
+	 "                         [--passphrase-file FILE]\n"
 	 "\n"
 	 "Imports an mbox file, a Maildir, an .ics file or a folder of Markdown notes\n"
 	 "as memories. PATH becomes a sync source of the user (kind mbox, maildir,\n"
@@ -101,8 +103,31 @@ static const struct pos_cli_cmd commands[] = {
 	 "import through /api/sync as that user: PATH is then relative to the user's\n"
 	 "folder on the server (sync_file_root/<user id>/), as for any API user.\n"
 	 "A progress bar is drawn on a terminal; a summary ends the run. Exit status\n"
-	 "0 when the import ran (skipped items included), 1 when it failed.\n",
+	 "0 when the import ran (skipped items included), 1 when it failed.\n"
+	 "\n"
+	 "FILE (the third form) is an export to read into the account\n"
+	 "(docs/EXPORT.md): F is json, jsonl, markdown (the zip), obsidian (a zip\n"
+	 "of a vault), chatgpt or claude (conversations.json), takeout-keep (the\n"
+	 "Takeout zip) or csv, guessed from the file when left out. Importing the\n"
+	 "same file again adds nothing; invalid items are skipped and named.\n",
 	 pos_cli_import},
+	/* export and import (issue 14, docs/EXPORT.md) */
+	{"export", "export an account's memories to a file: export --format F -o FILE",
+	 "usage: personalos export [--user EMAIL] --format json|jsonl|markdown|csv -o FILE\n"
+	 "                         [--include memories,relationships,conversations,persona,\n"
+	 "                          settings,sync_sources] [--folders type|date] [--data DIR]\n"
+	 "                         [--seal] [--passphrase-file FILE]\n"
+	 "\n"
+	 "Writes the account's export (docs/EXPORT.md) from the data directory,\n"
+	 "streamed, with a progress bar on a terminal; FILE is made 0600. json is\n"
+	 "the lossless PersonalOS format; `personalos import FILE` reads it back.\n"
+	 "Sync sources are written without their secrets. Encrypted accounts are\n"
+	 "refused: use the API after logging in. --user may be left out when the\n"
+	 "instance has one account.\n"
+	 "--seal seals the file under a passphrase (Argon2id + XChaCha20-Poly1305),\n"
+	 "read from the first line of --passphrase-file or PERSONALOS_EXPORT_PASSPHRASE\n"
+	 "(never from the command line); `personalos import` opens it the same way.\n",
+	 pos_cli_export},
 	/* clients (issue 17): talk to a running server (PERSONALOS_URL/TOKEN,
 	 * --server/--token, or the file `personalos login` writes) */
 	{"add", "add a memory to a running server: add TEXT|-",

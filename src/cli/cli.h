@@ -46,6 +46,11 @@ extern const char pos_git_commit[];
 /* The subcommand table (for gendoc's personalos(1)) and its length. */
 const struct pos_cli_cmd *pos_cli_commands(size_t *n);
 int pos_cli_import(int argc, char **argv); /* sync */
+/* export.c (issue 14): export and import files of an account */
+int pos_cli_export(int argc, char **argv);
+/* `personalos import [FORMAT] FILE`: `format` NULL guesses it. */
+int pos_cli_import_file(const struct pos_config *cfg, const char *format, const char *path,
+			const char *email, const char *passphrase_file);
 /* client.c (clients): commands that talk to a running server */
 int pos_cli_add(int argc, char **argv);
 int pos_cli_search(int argc, char **argv);

@@ -19,11 +19,13 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
+#include "export/reader.h"
 #include "net/http.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -277,12 +279,15 @@ out:
 int pos_cli_import(int argc, char **argv)
 {
 	const char *usage = "usage: personalos import mbox|maildir|ics|markdown PATH\n"
-			    "         [--data DIR] [--user EMAIL] | [--server URL --token TOKEN]\n";
+			    "         [--data DIR] [--user EMAIL] | [--server URL --token TOKEN]\n"
+			    "       personalos import [--format F] [F] FILE [--data DIR] [--user EMAIL]\n"
+			    "         [--passphrase-file FILE]\n";
 	struct pos_config cfg;
 	int rc = pos_cli_config(&argc, argv, &cfg, usage);
 	if (rc)
 		return rc;
 	const char *email = NULL, *server = NULL, *token = getenv("PERSONALOS_TOKEN");
+	const char *format = NULL, *pfile = NULL;
 	const char *pos[2] = {NULL, NULL};
 	int np = 0;
 	for (int i = 1; i < argc; i++) {
@@ -292,6 +297,10 @@ int pos_cli_import(int argc, char **argv)
 			server = argv[++i];
 		else if (!strcmp(argv[i], "--token") && i + 1 < argc)
 			token = argv[++i];
+		else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+			format = argv[++i];
+		else if (!strcmp(argv[i], "--passphrase-file") && i + 1 < argc)
+			pfile = argv[++i];
 		else if (argv[i][0] == '-' || np == 2) {
 			fprintf(stderr, "personalos import: unexpected argument '%s'\n%s", argv[i], usage);
 			return 2;
@@ -299,6 +308,13 @@ int pos_cli_import(int argc, char **argv)
 			pos[np++] = argv[i];
 		}
 	}
+	/* a file of an export (docs/EXPORT.md): `import FILE`, `import F FILE`
+	 * (a markdown zip is a file; a markdown folder is synced below) */
+	struct stat sb;
+	if (!server && ((np == 1) || (np == 2 && pos_import_format_parse(pos[0]) >= 0 &&
+				      (strcmp(pos[0], "markdown") || (stat(pos[1], &sb) == 0 &&
+								      S_ISREG(sb.st_mode))))))
+		return pos_cli_import_file(&cfg, np == 2 ? pos[0] : format, pos[np - 1], email, pfile);
 	if (np != 2) {
 		fputs(usage, stderr);
 		return 2;

@@ -26,6 +26,8 @@
 #include "base/log.h"
 #include "base/url.h"
 #include "crypto/crypto.h"
+#include "export/exports.h"
+#include "jobs/jobs.h"
 #include "sync/sync.h"
 
 #define ERROR_BODY_MAX 4096
@@ -175,6 +177,22 @@ void pos_reply_typed(struct pos_req *r, int status, const char *type,
 	r->status = status;
 	r->resp_type = type;
 	r->resp = pos_buf_detach(b, &r->resp_len);
+}
+
+void pos_reply_file(struct pos_req *r, int status, const char *type, int fd, uint64_t off,
+		    uint64_t len, const char *disposition, const char *content_range)
+{
+	if (r->answered)
+		POS_BUG("request answered twice");
+	r->answered = true;
+	r->status = status;
+	r->resp_type = type;
+	r->resp_is_file = true;
+	r->resp_fd = fd;
+	r->resp_off = off;
+	r->resp_flen = len;
+	r->resp_disposition = disposition;
+	r->resp_range = content_range;
 }
 
 void pos_reply_json(struct pos_req *r, int status, struct pos_buf *b)
@@ -445,6 +463,19 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 			return MHD_NO;
 		}
 		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	} else if (r->resp_is_file) {
+		/* libmicrohttpd closes the fd when it destroys the response */
+		resp = MHD_create_response_from_fd_at_offset64(r->resp_flen, r->resp_fd,
+							       r->resp_off);
+		if (!resp)
+			return MHD_NO; /* the fd is closed when the request ends */
+		r->resp_is_file = false;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+		if (r->resp_disposition)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+						r->resp_disposition);
+		if (r->resp_range)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, r->resp_range);
 	} else if (r->resp_len)
 		resp = MHD_create_response_from_buffer_with_free_callback(
 			r->resp_len, r->resp, free_cb);
@@ -689,6 +720,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 r->have_principal ? r->principal.user_id : "-");
 	if (r->stream && !r->queued)
 		pos_stream_abandon(r->stream); /* the response never took it */
+	if (r->resp_is_file)
+		close(r->resp_fd); /* no response took it */
 	pos_free(r->resp);
 	pos_buf_free(&r->body);
 	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
@@ -697,6 +730,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ---- start / stop ---- */
+
+/* export: an import's batch against the account's quotas */
+static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
+				 struct pos_error *err)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_MEMORIES] = memories,
+					       [POS_QUOTA_BYTES] = bytes};
+	enum pos_err rc = pos_auth_quota_check(ctx, a, user_id, add, err);
+	pos_arena_destroy(a);
+	return rc;
+}
 
 /*
  * Decodes %HH in paths and query arguments like libmicrohttpd's default,
@@ -890,7 +937,13 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		goto fail;
 	srv->mem.store = srv->store;
 	srv->mem.search = srv->search;
-	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, err)))
+	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
+				       (int64_t)cfg->jobs_keep_done_s * 1000000};
+	if ((rc = pos_jobs_new(srv->store, &jcfg, &srv->jobs))) { /* jobs */
+		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
+		goto fail;
+	}
+	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, srv->jobs, err)))
 		goto fail;
 	if ((rc = pos_encsvc_start(&srv->enc, srv->store, srv->search))) {
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
@@ -903,6 +956,12 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
 		goto fail;
 	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
+	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000,
+					  import_quota, &srv->auth};
+	if ((rc = pos_exports_new(&srv->mem, srv->jobs, &xcfg, &srv->exports))) { /* export */
+		pos_error_set(err, rc, NULL, "cannot set up export and import");
+		goto fail;
+	}
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -910,6 +969,10 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	}
 	for (size_t i = 0; i < n_routes; i++)
 		srv->route_names[i] = routes[i].name;
+	if ((rc = pos_jobs_start(srv->jobs))) { /* jobs: every kind registered */
+		pos_error_set(err, rc, NULL, "cannot start the jobs service");
+		goto fail;
+	}
 	if (pos_metrics_init(&srv->metrics, srv->route_names, n_routes) != 0) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 		goto fail;
@@ -971,6 +1034,10 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->port = info ? info->port : cfg->listen_port;
 	return POS_OK;
 fail:
+	pos_jobs_free(srv->jobs); /* jobs: before the services their kinds use */
+	srv->jobs = NULL;
+	pos_exports_free(srv->exports); /* export */
+	srv->exports = NULL;
 	pos_assistant_stop(&srv->assistant);
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
@@ -1001,6 +1068,11 @@ void pos_server_stop(struct pos_server *srv)
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
+	/* Jobs running are stopped and queued again for the next start. */
+	pos_jobs_free(srv->jobs);
+	srv->jobs = NULL;
+	pos_exports_free(srv->exports); /* export: its kinds ran on the jobs */
+	srv->exports = NULL;
 	/* Model calls still running are cancelled; their parked connections
 	 * get an answer before the daemon goes. */
 	pos_assistant_stop(&srv->assistant);

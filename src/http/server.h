@@ -39,6 +39,9 @@
 #include "store/store.h"
 #include "http/stream.h"
 
+struct pos_jobs;
+struct pos_exports;
+
 struct pos_server;
 struct pos_req;
 struct pos_sync;
@@ -91,6 +94,11 @@ struct pos_req {
 	size_t resp_len;
 	const char *resp_type;
 	const char *allow;        /* Allow header for 405 */
+	/* a file answer (pos_reply_file): the response takes resp_fd */
+	bool resp_is_file;
+	int resp_fd;
+	uint64_t resp_off, resp_flen;
+	const char *resp_disposition, *resp_range;
 	bool answered;
 	/* a deferred answer (pos_req_defer) and a streamed body */
 	void (*defer_start)(void *ctx);
@@ -115,7 +123,9 @@ struct pos_server {
 	struct pos_search *search;
 	struct pos_memsvc mem;        /* store + search, for the memory service */
 	struct pos_auth auth;
-	struct pos_assistant assistant; /* chat, suggestions, jobs */
+	struct pos_jobs *jobs;        /* every background task (jobs/jobs.h) */
+	struct pos_exports *exports;  /* export and import as jobs (export/exports.h) */
+	struct pos_assistant assistant; /* chat, suggestions */
 	struct pos_metrics metrics;
 	const struct pos_route *routes;
 	size_t n_routes;
@@ -171,6 +181,14 @@ void pos_reply_json(struct pos_req *r, int status, struct pos_buf *b);
 /* Answers with a body of the given type (takes `b`'s storage). */
 void pos_reply_typed(struct pos_req *r, int status, const char *type,
 		     struct pos_buf *b);
+/*
+ * Answers with `len` bytes of the file `fd` from `off` (the answer takes
+ * the fd and closes it), streamed by the server: `type`, and when not
+ * NULL a Content-Disposition and a Content-Range header (strings live in
+ * the request's arena or are static). Accept-Ranges: bytes is sent.
+ */
+void pos_reply_file(struct pos_req *r, int status, const char *type, int fd, uint64_t off,
+		    uint64_t len, const char *disposition, const char *content_range);
 /* Answers with no body (204). */
 void pos_reply_empty(struct pos_req *r, int status);
 /* Answers 429 rate_limited with Retry-After: `retry_s` seconds. */

@@ -21,12 +21,14 @@
  * /api/jobs/{id} as `result`) and per-item errors with their position. It
  * returns:
  *   POS_OK                   done;
- *   POS_ERR_UNAVAILABLE, POS_ERR_BAD_GATEWAY, POS_ERR_IO
+ *   POS_ERR_UNAVAILABLE, POS_ERR_BAD_GATEWAY, POS_ERR_IO, POS_ERR_STORE,
+ *   POS_ERR_LOCKED (an encrypted user's data unlocks at their next login)
  *                            transient: retried after a backoff while
  *                            attempts remain, then failed;
  *   any other error          failed at once (the message is kept).
  * A cancelled or expired attempt ends `cancelled` / is retried as
- * transient, whatever it returns.
+ * transient, whatever it returns. An attempt stopped by pos_jobs_free (a
+ * shutdown) is queued again and does not count.
  *
  * Thread-safety: every function may be called from any thread; `run`
  * functions are called on pool workers, several at once (of one kind too,
@@ -131,6 +133,10 @@ enum pos_err pos_jobs_list(struct pos_jobs *j, struct pos_arena *a, const char *
  * is not user_cancellable. */
 enum pos_err pos_jobs_cancel(struct pos_jobs *j, const char *user_id, const char *id);
 
+/* Counts since start (for /metrics): attempts that ended done, were
+ * retried, failed for good. */
+void pos_jobs_counts(struct pos_jobs *j, uint64_t *done, uint64_t *retried, uint64_t *failed);
+
 /* Waits until the job has finished or `timeout_us` passed (POS_ERR_UNAVAILABLE);
  * for handlers that answer synchronously when the work is short (chat). */
 enum pos_err pos_jobs_wait(struct pos_jobs *j, const char *id, int64_t timeout_us);
@@ -145,6 +151,14 @@ unsigned pos_job_attempt(const struct pos_job_run *r); /* 1 for the first */
 void pos_job_progress(struct pos_job_run *r, uint64_t done, uint64_t total);
 /* The job's result, a JSON object (copied); the last call wins. */
 enum pos_err pos_job_set_result(struct pos_job_run *r, const char *json);
+/* The message kept with a failed attempt (copied, at most 512 bytes;
+ * the last call wins); without one the error's pos_strerror text is kept.
+ * Never put secrets or memory content in it: GET /api/jobs shows it. */
+void pos_job_set_error(struct pos_job_run *r, const char *message);
+/* Replaces the payload the job's next attempt gets (a JSON object,
+ * copied), for kinds that move a multi-step protocol forward (MemU's task
+ * id). Written with the attempt's outcome. */
+enum pos_err pos_job_set_payload(struct pos_job_run *r, const char *json);
 /* Records a failed item at `position` (0-based, in the input's order) with
  * an error code and message; kept up to 1,000 per job. */
 enum pos_err pos_job_item_error(struct pos_job_run *r, uint64_t position, enum pos_err code,

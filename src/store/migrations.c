@@ -377,6 +377,19 @@ static const char m12_accounts[] =
 	" PRIMARY KEY (memory_seq, email)) WITHOUT ROWID;"
 	"CREATE INDEX pending_shares_email ON pending_shares(email);";
 
+/*
+ * Version 13 (jobs, src/jobs): the table of version 8 becomes the jobs
+ * service's queue. Progress in units, per-item errors (a JSON array), and
+ * the state names of jobs.h: `pending` is now `queued`, and a job can end
+ * `cancelled`. `next_run_at` is the job's run_after.
+ */
+static const char m13_jobs[] =
+	"ALTER TABLE jobs ADD COLUMN progress_done INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN item_errors TEXT;"
+	"UPDATE jobs SET state = 'queued' WHERE state = 'pending';"
+	"CREATE INDEX jobs_user_created ON jobs(user_id, created_at);";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -390,6 +403,7 @@ const struct pos_migration pos_migrations[] = {
 	{10, "encryption at rest", m10_crypt},
 	{11, "memory shares", m11_shares},
 	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
+	{13, "jobs: progress, item errors, cancelled", m13_jobs},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

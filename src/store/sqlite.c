@@ -1024,8 +1024,13 @@ static const struct pos_store_ops sq_ops = {
 	.job_put = sq_job_put,
 	.job_claim = sq_job_claim,
 	.job_update = sq_job_update,
+	.job_progress = sq_job_progress,
 	.job_get = sq_job_get,
+	.job_list = sq_job_list,
+	.job_cancel = sq_job_cancel,
 	.jobs_requeue = sq_jobs_requeue,
+	.jobs_queued = sq_jobs_queued,
+	.jobs_prune = sq_jobs_prune,
 	.user_delete = sq_user_delete,
 	/* encryption at rest (sqlite_crypt.c) */
 	.crypt_get = sq_crypt_get,

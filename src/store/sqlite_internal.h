@@ -223,7 +223,7 @@ enum pos_err sq_build_conds(struct pos_buf *b, unsigned mask);
 void sq_bind_filters(sqlite3_stmt *st, const struct pos_memory_query *q,
 		     unsigned mask);
 
-/* Conversations, messages and jobs (sqlite_chat.c); see store.h. */
+/* Conversations and messages (sqlite_chat.c); see store.h. */
 enum pos_err sq_conversation_get(struct pos_store *s, struct pos_arena *a,
 				 const char *user_id, const char *id,
 				 struct pos_conversation *out);
@@ -235,13 +235,22 @@ enum pos_err sq_chat_append(struct pos_store *s, const struct pos_conversation *
 enum pos_err sq_messages_list(struct pos_store *s, struct pos_arena *a,
 			      const char *user_id, const char *conversation_id,
 			      unsigned limit, struct pos_chat_message **out, size_t *n);
+/* The jobs table (sqlite_jobs.c); see store.h. */
 enum pos_err sq_job_put(struct pos_store *s, const struct pos_job *j);
 enum pos_err sq_job_claim(struct pos_store *s, struct pos_arena *a, int64_t now,
-			  struct pos_job *out);
+			  const char *kinds_json, const char *serial_json, struct pos_job *out);
 enum pos_err sq_job_update(struct pos_store *s, const struct pos_job *j);
+enum pos_err sq_job_progress(struct pos_store *s, const char *id, uint64_t done,
+			     uint64_t total, int64_t now);
 enum pos_err sq_job_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			const char *id, struct pos_job *out);
-enum pos_err sq_jobs_requeue(struct pos_store *s);
+enum pos_err sq_job_list(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			 const char *kind, size_t limit, struct pos_job **out, size_t *n);
+enum pos_err sq_job_cancel(struct pos_store *s, const char *user_id, const char *id,
+			   int64_t now);
+enum pos_err sq_jobs_requeue(struct pos_store *s, const char *kinds_json);
+enum pos_err sq_jobs_queued(struct pos_store *s, const char *user_id, size_t *n);
+enum pos_err sq_jobs_prune(struct pos_store *s, int64_t before);
 enum pos_err sq_user_delete(struct pos_store *s, const char *user_id,
 			    const char *keep_job_kind);
 /* Encryption at rest: raw access to key material and sealed rows

@@ -294,17 +294,19 @@ struct pos_chat_message {
 	int64_t created_at;
 };
 
-/* A background job (memorize, MemU calls), retried with backoff. */
+/* A row of the jobs service's queue (jobs/jobs.h). */
 struct pos_job {
 	char id[POS_UUID_SIZE];
 	char user_id[POS_UUID_SIZE];
 	const char *kind;
 	const char *payload_json;
-	const char *state;             /* pending | running | done | failed */
+	const char *state;             /* queued | running | done | failed | cancelled */
 	int64_t attempts;
 	const char *last_error;        /* NULL if none */
-	const char *result_json;       /* NULL until done */
-	int64_t next_run_at, created_at, updated_at;
+	const char *result_json;       /* NULL until set */
+	const char *item_errors_json;  /* JSON array, NULL if none */
+	uint64_t done, total;          /* progress units; total 0: unknown */
+	int64_t next_run_at, created_at, updated_at; /* next_run_at: run_after */
 };
 
 /* Encryption key material of a user as stored (docs/ENCRYPTION.md). */
@@ -454,18 +456,41 @@ struct pos_store_ops {
 				      const char *user_id, const char *conversation_id,
 				      unsigned limit, struct pos_chat_message **out,
 				      size_t *n);
-	/* Jobs: add; claim the oldest due pending one (state -> running,
-	 * attempts + 1; POS_ERR_NOT_FOUND when none); write back payload,
-	 * state, attempts, error, result and next run; read one of the user's;
-	 * at start-up put jobs left running back to pending. */
+	/*
+	 * Jobs (the queue of jobs/jobs.c). job_put adds a row. job_claim
+	 * takes the oldest due `queued` job whose kind is in `kinds_json` (a
+	 * JSON array of names) and, for kinds in `serial_json`, whose user has
+	 * no other `running` job of that kind: state -> running, attempts + 1
+	 * (POS_ERR_NOT_FOUND when none). job_update writes back state,
+	 * payload (NULL: unchanged), error, result, item errors, progress and
+	 * next run of a job that is still `running` (POS_ERR_NOT_FOUND when it
+	 * is not: cancelled meanwhile). job_progress writes progress alone,
+	 * likewise. job_get reads one of the user's (user_id NULL: anyone's,
+	 * for the service itself); job_list the user's newest first, at most
+	 * `limit`, optionally of one kind. job_cancel ends a queued or running
+	 * job of the user (POS_ERR_NOT_FOUND: not theirs; POS_ERR_CONFLICT:
+	 * finished). jobs_requeue puts jobs of `kinds_json` left `running`
+	 * back to `queued` (start-up). jobs_queued counts a user's queued jobs. jobs_prune
+	 * deletes finished jobs last updated before `before`.
+	 */
 	enum pos_err (*job_put)(struct pos_store *s, const struct pos_job *j);
-	enum pos_err (*job_claim)(struct pos_store *s, struct pos_arena *a,
-				  int64_t now, struct pos_job *out);
+	enum pos_err (*job_claim)(struct pos_store *s, struct pos_arena *a, int64_t now,
+				  const char *kinds_json, const char *serial_json,
+				  struct pos_job *out);
 	enum pos_err (*job_update)(struct pos_store *s, const struct pos_job *j);
+	enum pos_err (*job_progress)(struct pos_store *s, const char *id, uint64_t done,
+				     uint64_t total, int64_t now);
 	enum pos_err (*job_get)(struct pos_store *s, struct pos_arena *a,
 				const char *user_id, const char *id,
 				struct pos_job *out);
-	enum pos_err (*jobs_requeue)(struct pos_store *s);
+	enum pos_err (*job_list)(struct pos_store *s, struct pos_arena *a,
+				 const char *user_id, const char *kind, size_t limit,
+				 struct pos_job **out, size_t *n);
+	enum pos_err (*job_cancel)(struct pos_store *s, const char *user_id, const char *id,
+				   int64_t now);
+	enum pos_err (*jobs_requeue)(struct pos_store *s, const char *kinds_json);
+	enum pos_err (*jobs_queued)(struct pos_store *s, const char *user_id, size_t *n);
+	enum pos_err (*jobs_prune)(struct pos_store *s, int64_t before);
 	/* Deletes an account and everything of it (memories, their index
 	 * rows and relationships, sessions, tokens, conversations, jobs but
 	 * those of `keep_job_kind`), in one transaction. */

@@ -220,6 +220,12 @@ out:
 	return rc;
 }
 
+enum pos_err pos_upload_zip_check(const void *data, size_t len, struct pos_error *err)
+{
+	struct pass ps;
+	return zip_pass(data, len, -1, &ps, err);
+}
+
 enum pos_err pos_upload_unzip(const struct pos_fsroot *dir, const char *name,
 			      const void *data, size_t len, size_t *kept,
 			      struct pos_error *err)

@@ -44,4 +44,11 @@ enum pos_err pos_upload_unzip(const struct pos_fsroot *dir, const char *name,
 			      const void *data, size_t len, size_t *kept,
 			      struct pos_error *err);
 
+/*
+ * Only the checks of pos_upload_unzip, nothing written: every entry and
+ * byte of the zip `data` is looked at against the caps above (for other
+ * readers of uploaded zips: export/reader.c). Same refusals.
+ */
+enum pos_err pos_upload_zip_check(const void *data, size_t len, struct pos_error *err);
+
 #endif

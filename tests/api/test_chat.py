@@ -579,7 +579,7 @@ class ModelChatTest(ModelChatCase):
             return j if j["attempts"] >= 1 and j["last_error"] else None
         job = harness.poll(failed_once)
         self.assertIsNotNone(job, "the job never reported its failure")
-        self.assertEqual(job["status"], "pending")  # will retry
+        self.assertEqual(job["status"], "queued")  # will retry
         self.assertEqual(self.memory_count(u.token), before)  # nothing partial
         self.stub.reply(json.dumps({"tasks": [{"text": "Repaint the fence"}]}))
         job = self.job_done(u.token, jid)

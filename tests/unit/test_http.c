@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "http/range.h"
 #include "http/server.h"
 
 static void patterns_match(void **state)
@@ -49,11 +50,48 @@ static void route_table_is_consistent(void **state)
 	}
 }
 
+/* Range for export downloads (http/range.c): one range, else the whole. */
+static void byte_ranges(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *h;
+		uint64_t size;
+		int status;
+		uint64_t off, len;
+	} cases[] = {
+		{NULL, 100, 200, 0, 100},
+		{"bytes=0-9", 100, 206, 0, 10},
+		{"bytes=90-", 100, 206, 90, 10},
+		{"bytes=90-500", 100, 206, 90, 10},
+		{"bytes=-30", 100, 206, 70, 30},
+		{"bytes=-300", 100, 206, 0, 100},
+		{"bytes=99-99", 100, 206, 99, 1},
+		{"bytes=100-", 100, 416, 0, 100},
+		{"bytes=-0", 100, 416, 0, 100},
+		{"bytes=0-", 0, 416, 0, 0},
+		{"bytes=5-2", 100, 200, 0, 100},
+		{"bytes=0-1,5-6", 100, 200, 0, 100},
+		{"items=0-1", 100, 200, 0, 100},
+		{"bytes=x-1", 100, 200, 0, 100},
+		{"bytes=-", 100, 200, 0, 100},
+		{"bytes=99999999999999999999-", 100, 200, 0, 100},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t off = 7, len = 7;
+		int st = pos_range_parse(cases[i].h, cases[i].size, &off, &len);
+		if (st != cases[i].status || (st != 416 && (off != cases[i].off || len != cases[i].len)))
+			fail_msg("case %zu (%s): %d %llu+%llu", i, cases[i].h ? cases[i].h : "-", st,
+				 (unsigned long long)off, (unsigned long long)len);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(patterns_match),
 		cmocka_unit_test(route_table_is_consistent),
+		cmocka_unit_test(byte_ranges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@ async function startMemorize(id) {
     const { job_id } = await api('POST', '/api/memories/' + id + '/memorize');
     for (let wait = 300; ; wait = Math.min(wait * 1.5, 3000)) {
       const j = await api('GET', '/api/jobs/' + job_id);
-      if (j.status === 'done' || (j.status === 'failed')) {
+      if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') {
         jobs.set(id, { state: j.status, job: j });
         break;
       }

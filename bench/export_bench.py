@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Export and import benchmark (issue 14): memories/s and RSS growth of the
+export in each format and of the import of the json export, with baselines
+in the same run: `sqlite3 .dump` of the same database (the export's
+baseline) and the store's batched insert of the same memories (the write
+path of POST /api/memories/bulk; the import's baseline).
+
+Usage (from the repository root, after a build):
+  python3 bench/export_bench.py --build build [--memories 100000]
+
+Builds bench/export_bench.c against BUILD/libposcore.a. Embeddings are not
+made by the in-process import (no search engine is attached; the server's
+backfill makes them), so the import number is the store path alone.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PKGS = ["libmicrohttpd", "jansson", "sqlite3", "libsodium", "libcurl", "libical",
+        "libxml-2.0", "gmime-3.0", "libarchive"]
+
+
+def sh(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode:
+        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--memories", type=int, default=100000)
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    tmp = tempfile.mkdtemp(prefix="pos-exportbench-")
+    try:
+        exe = os.path.join(tmp, "export_bench")
+        libs = sh(["pkg-config", "--libs"] + PKGS).split()
+        cflags = sh(["pkg-config", "--cflags", "jansson"]).split()
+        sh(["cc", "-O2", "-std=c17", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "src")] + cflags
+           + [os.path.join(HERE, "export_bench.c"), "-o", exe,
+              os.path.join(build, "libposcore.a")] + libs + ["-lzxcvbn", "-lm", "-lpthread"])
+        data = os.path.join(tmp, "data")
+        print(sh([exe, "gen", data, str(a.memories)]), end="")
+        t0 = time.monotonic()
+        with open(os.devnull, "w") as null:
+            subprocess.run(["sqlite3", os.path.join(data, "personalos.db"), ".dump"],
+                           stdout=null, check=True)
+        s = time.monotonic() - t0
+        print("baseline sqlite3 .dump: %.2f s, %.0f memories/s" % (s, a.memories / s))
+        for fmt in ("json", "jsonl", "markdown", "csv"):
+            print(sh([exe, "export", data, fmt, os.path.join(tmp, "out." + fmt)]), end="")
+        print(sh([exe, "import", data, "json", os.path.join(tmp, "out.json")]), end="")
+        with open("/proc/loadavg") as f:
+            print("load average during the run: %s" % f.read().split()[0])
+    finally:
+        shutil.rmtree(tmp, True)
+
+
+if __name__ == "__main__":
+    main()

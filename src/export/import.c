@@ -1,0 +1,614 @@
+/*
+ * import.c — the import service (import.h): items from a reader become
+ * memory records (validated here, since an import carries fields the API
+ * never takes: updated_at, access_count, last_accessed_at), gathered into
+ * batches written in one transaction each through the memory service.
+ */
+#include "export/import.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/uuid.h"
+#include "export/seal.h"
+
+void pos_import_derive_id(const char *user_id, const char *key, char out[POS_UUID_SIZE])
+{
+	unsigned char h[16];
+	crypto_generichash_state st;
+	static const char domain[] = "personalos-import-v1";
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)domain, sizeof(domain));
+	crypto_generichash_update(&st, (const unsigned char *)user_id, strlen(user_id) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)key, strlen(key));
+	crypto_generichash_final(&st, h, sizeof(h));
+	h[6] = (unsigned char)((h[6] & 0x0f) | 0x40); /* shaped as a v4 UUID */
+	h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
+	pos_uuid_from_bytes(h, out);
+}
+
+struct batch {
+	struct pos_arena *a;
+	struct pos_memory v[POS_IMPORT_BATCH];
+	uint64_t pos[POS_IMPORT_BATCH];
+	char orig[POS_IMPORT_BATCH][POS_UUID_SIZE]; /* the exported id ("" if none) */
+	size_t n;
+	int64_t bytes;
+};
+
+struct run {
+	const struct pos_memsvc *svc;
+	struct pos_store *st;
+	const char *user_id;
+	const struct pos_import_hooks *h;
+	struct pos_import_result *res;
+	struct batch b;
+};
+
+static void item_error(struct run *r, uint64_t pos, enum pos_err code, const char *msg)
+{
+	r->res->skipped++;
+	if (r->h && r->h->item_error)
+		r->h->item_error(r->h->ctx, pos, code, msg);
+}
+
+static bool exists(struct run *r, const char *id)
+{
+	for (size_t i = 0; i < r->b.n; i++)
+		if (strcmp(r->b.v[i].id, id) == 0)
+			return true;
+	struct pos_arena *a = pos_arena_new();
+	struct pos_memory m;
+	bool found = a && r->st->ops->memory_get(r->st, a, r->user_id, id, false, 0, &m) == POS_OK;
+	pos_arena_destroy(a);
+	return found;
+}
+
+/* The derived id of an exported memory id referenced by an item of the
+ * PersonalOS formats; whether that memory is there is checked when the
+ * batch is written (flush). */
+static bool map_ref(struct run *r, const char *key, const char *old, char out[POS_UUID_SIZE])
+{
+	if (strncmp(key, "pos:", 4) != 0 || !old || strlen(old) > 64)
+		return false;
+	char k[80];
+	snprintf(k, sizeof(k), "pos:%s", old);
+	pos_import_derive_id(r->user_id, k, out);
+	return true;
+}
+
+/* map_ref, and the memory is there now. */
+static bool map_ref_there(struct run *r, const char *key, const char *old,
+			  char out[POS_UUID_SIZE])
+{
+	return map_ref(r, key, old, out) && exists(r, out);
+}
+
+static const char *dump(struct pos_arena *a, const json_t *v, size_t max)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	const char *out = s && strlen(s) <= max ? pos_arena_strdup(a, s) : NULL;
+	free(s);
+	return out;
+}
+
+static bool opt_time(const json_t *o, const char *k, int64_t *out)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v || json_is_null(v))
+		return true;
+	const char *s = json_string_value(v);
+	return s && pos_time_parse(s, strlen(s), true, out);
+}
+
+/* Builds r->b.v[r->b.n] from the item; a message for the item's error
+ * when it is invalid (NULL when fine). */
+static const char *to_memory(struct run *r, const json_t *o, struct pos_memory *m)
+{
+	struct pos_arena *a = r->b.a;
+	memset(m, 0, sizeof(*m));
+	const char *key = json_string_value(json_object_get(o, "key"));
+	if (!json_is_object(o) || !key)
+		return "not a memory";
+	pos_import_derive_id(r->user_id, key, m->id);
+	snprintf(m->user_id, sizeof(m->user_id), "%s", r->user_id);
+	json_t *c = json_object_get(o, "content");
+	if (!json_is_string(c) || json_string_length(c) == 0)
+		return "content: a non-empty string is required";
+	if (json_string_length(c) > POS_CONTENT_MAX)
+		return "content: larger than 1 MiB";
+	m->content_len = json_string_length(c);
+	m->content = pos_arena_strndup(a, json_string_value(c), m->content_len);
+	const char *s;
+	int k;
+	m->type = POS_TYPE_NOTE;
+	if ((s = json_string_value(json_object_get(o, "type"))) && (k = pos_mem_type_parse(s)) >= 0)
+		m->type = (enum pos_mem_type)k;
+	else if (json_object_get(o, "type") && !json_is_null(json_object_get(o, "type")))
+		return "type: unknown";
+	m->layer = POS_LAYER_ACTIVE;
+	if ((s = json_string_value(json_object_get(o, "layer"))) && (k = pos_mem_layer_parse(s)) >= 0)
+		m->layer = (enum pos_mem_layer)k;
+	else if (json_object_get(o, "layer") && !json_is_null(json_object_get(o, "layer")))
+		return "layer: unknown";
+	s = json_string_value(json_object_get(o, "source"));
+	if (s && (!*s || strlen(s) > 100))
+		return "source: 1 to 100 bytes";
+	m->source = pos_arena_strdup(a, s ? s : "import");
+	int64_t now = pos_now_us();
+	m->created_at = now;
+	m->last_accessed_at = POS_TIME_NONE;
+	if (!opt_time(o, "created_at", &m->created_at))
+		return "created_at: an RFC 3339 time";
+	m->updated_at = m->created_at;
+	if (!opt_time(o, "updated_at", &m->updated_at))
+		return "updated_at: an RFC 3339 time";
+	if (!opt_time(o, "last_accessed_at", &m->last_accessed_at))
+		return "last_accessed_at: an RFC 3339 time";
+	json_t *tags = json_object_get(o, "tags");
+	if (tags && !json_is_null(tags)) {
+		if (!json_is_array(tags) || json_array_size(tags) > POS_TAGS_MAX)
+			return "tags: an array of at most 100 strings";
+		m->n_tags = json_array_size(tags);
+		m->tags = pos_arena_alloc(a, (m->n_tags ? m->n_tags : 1) * sizeof(*m->tags));
+		for (size_t i = 0; i < m->n_tags; i++) {
+			json_t *t = json_array_get(tags, i);
+			if (!json_is_string(t) || !json_string_length(t) ||
+			    json_string_length(t) > POS_TAG_BYTES_MAX)
+				return "tags: each 1 to 128 bytes";
+			m->tags[i] = pos_arena_strdup(a, json_string_value(t));
+		}
+		m->tags_json = dump(a, tags, 1u << 20);
+	}
+	if (!m->tags_json)
+		m->tags_json = "[]";
+	m->importance = 0.5;
+	json_t *imp = json_object_get(o, "importance_score");
+	if (imp && !json_is_null(imp)) {
+		if (!json_is_number(imp) || json_number_value(imp) < 0 || json_number_value(imp) > 1)
+			return "importance_score: a number from 0 to 1";
+		m->importance = json_number_value(imp);
+	}
+	json_t *ac = json_object_get(o, "access_count");
+	if (ac && !json_is_null(ac)) {
+		if (!json_is_integer(ac) || json_integer_value(ac) < 0)
+			return "access_count: a whole number";
+		m->access_count = json_integer_value(ac);
+	}
+	json_t *md = json_object_get(o, "metadata");
+	m->metadata_json = "{}";
+	if (md && !json_is_null(md)) {
+		if (!json_is_object(md) || pos_json_depth(md, POS_METADATA_MAX_DEPTH + 1) >
+						   POS_METADATA_MAX_DEPTH)
+			return "metadata: an object, nested at most 16 deep";
+		if (!(m->metadata_json = dump(a, md, POS_METADATA_MAX_BYTES)))
+			return "metadata: larger than 64 KiB";
+	}
+	json_t *att = json_object_get(o, "attachments");
+	m->attachments_json = "[]";
+	if (att && !json_is_null(att)) {
+		if (!json_is_array(att) || !(m->attachments_json = dump(a, att, POS_METADATA_MAX_BYTES)))
+			return "attachments: an array of at most 64 KiB";
+	}
+	m->shared_with_json = "[]";
+	/* A synced memory's external id is unique per sync source, which is
+	 * not restored: kept only for memories that had no source. */
+	s = json_string_value(json_object_get(o, "external_id"));
+	if (json_is_string(json_object_get(o, "sync_source_id")))
+		s = NULL;
+	m->external_id = s && strlen(s) <= 1024 ? pos_arena_strdup(a, s) : NULL;
+
+	char ref[POS_UUID_SIZE];
+	if (map_ref(r, key, json_string_value(json_object_get(o, "parent_memory_id")), ref) &&
+	    strcmp(ref, m->id) != 0)
+		memcpy(m->parent_id, ref, POS_UUID_SIZE);
+	json_t *rel = json_object_get(o, "related_memory_ids");
+	size_t nrel = json_is_array(rel) ? json_array_size(rel) : 0;
+	if (nrel > POS_RELATED_MAX)
+		nrel = POS_RELATED_MAX;
+	if (nrel) {
+		m->related = pos_arena_alloc(a, nrel * sizeof(*m->related));
+		for (size_t i = 0; m->related && i < nrel; i++)
+			if (map_ref(r, key, json_string_value(json_array_get(rel, i)), ref) &&
+			    strcmp(ref, m->id) != 0)
+				memcpy(m->related[m->n_related++], ref, POS_UUID_SIZE);
+	}
+	if (!m->content || !m->source || !m->tags_json || (m->n_tags && !m->tags))
+		return "out of memory";
+	return NULL;
+}
+
+#define POS_IMPORT_ARENA_MAX (64u << 20)
+
+/* A set of ids (pointers borrowed) for one batch: open addressing. */
+#define SET_SLOTS 4096
+struct idset {
+	const char *slot[SET_SLOTS];
+};
+
+static size_t id_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h & (SET_SLOTS - 1);
+}
+
+static bool set_has(const struct idset *s, const char *id)
+{
+	for (size_t i = id_hash(id); s->slot[i]; i = (i + 1) & (SET_SLOTS - 1))
+		if (strcmp(s->slot[i], id) == 0)
+			return true;
+	return false;
+}
+
+static void set_add(struct idset *s, const char *id)
+{
+	size_t i = id_hash(id);
+	while (s->slot[i] && strcmp(s->slot[i], id) != 0)
+		i = (i + 1) & (SET_SLOTS - 1);
+	s->slot[i] = id;
+}
+
+/*
+ * Which of the batch's ids, exported ids and references are in the
+ * account already (one query), then: memories there are `unchanged`;
+ * a reference is kept when its memory is there or earlier in the batch
+ * (the insert checks them in order), else dropped.
+ */
+static enum pos_err resolve(struct run *r)
+{
+	struct batch *b = &r->b;
+	struct pos_buf q;
+	struct pos_jw w;
+	size_t count = 0;
+	pos_buf_init(&q, 64u << 20);
+	pos_jw_init(&w, &q);
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < b->n; i++) {
+		struct pos_memory *m = &b->v[i];
+		pos_jw_str(&w, m->id);
+		count++;
+		if (b->orig[i][0]) {
+			pos_jw_str(&w, b->orig[i]);
+			count++;
+		}
+		if (m->parent_id[0]) {
+			pos_jw_str(&w, m->parent_id);
+			count++;
+		}
+		for (size_t k = 0; k < m->n_related; k++, count++)
+			pos_jw_str(&w, m->related[k]);
+	}
+	pos_jw_arr_end(&w);
+	struct pos_graph_node *nodes = NULL;
+	size_t nn = 0;
+	enum pos_err rc = w.rc;
+	if (!rc)
+		rc = r->st->ops->graph_nodes(r->st, b->a, r->user_id, q.data, (unsigned)count, &nodes,
+					     &nn);
+	pos_buf_free(&q);
+	struct idset *there = rc ? NULL : pos_calloc(1, sizeof(*there));
+	struct idset *kept = rc ? NULL : pos_calloc(1, sizeof(*kept));
+	if (!rc && (!there || !kept))
+		rc = POS_ERR_NOMEM;
+	for (size_t i = 0; !rc && i < nn; i++)
+		set_add(there, nodes[i].id);
+	size_t out = 0;
+	for (size_t i = 0; !rc && i < b->n; i++) {
+		struct pos_memory *m = &b->v[i];
+		if (set_has(there, m->id) || (b->orig[i][0] && set_has(there, b->orig[i])) ||
+		    set_has(kept, m->id)) {
+			r->res->unchanged++;
+			continue;
+		}
+		if (m->parent_id[0] && !set_has(there, m->parent_id) && !set_has(kept, m->parent_id))
+			m->parent_id[0] = '\0';
+		size_t k2 = 0;
+		for (size_t k = 0; k < m->n_related; k++)
+			if (set_has(there, m->related[k]) || set_has(kept, m->related[k]))
+				memcpy(m->related[k2++], m->related[k], POS_UUID_SIZE);
+		m->n_related = k2;
+		if (out != i) {
+			b->v[out] = *m;
+			b->pos[out] = b->pos[i];
+		}
+		set_add(kept, b->v[out].id); /* points into the batch, stable now */
+		out++;
+	}
+	pos_free(there);
+	pos_free(kept);
+	if (!rc)
+		b->n = out;
+	return rc;
+}
+
+static enum pos_err flush(struct run *r, struct pos_error *err)
+{
+	struct batch *b = &r->b;
+	enum pos_err rc = b->n ? resolve(r) : POS_OK;
+	if (rc) {
+		pos_arena_destroy(b->a);
+		b->a = NULL;
+		b->n = 0;
+		return pos_error_set(err, rc, NULL, NULL);
+	}
+	if (b->n && r->h && r->h->quota)
+		rc = r->h->quota(r->h->ctx, r->user_id, (int64_t)b->n, b->bytes, err);
+	while (!rc && b->n) {
+		struct pos_error e;
+		pos_error_clear(&e);
+		rc = pos_memory_insert_records(r->svc, b->a, b->v, b->n, &e);
+		if (rc == POS_ERR_INVALID_FIELD && e.index >= 0 && (size_t)e.index < b->n) {
+			/* one bad reference: drop that item, write the rest */
+			size_t i = (size_t)e.index;
+			item_error(r, b->pos[i], rc, e.message);
+			memmove(&b->v[i], &b->v[i + 1], (b->n - i - 1) * sizeof(b->v[0]));
+			memmove(&b->pos[i], &b->pos[i + 1], (b->n - i - 1) * sizeof(b->pos[0]));
+			b->n--;
+			rc = POS_OK;
+			continue;
+		}
+		if (rc) {
+			if (err)
+				*err = e;
+			break;
+		}
+		r->res->added += b->n;
+		break;
+	}
+	pos_arena_destroy(b->a);
+	b->a = NULL;
+	b->n = 0;
+	b->bytes = 0;
+	return rc;
+}
+
+static enum pos_err add_memory(struct run *r, const struct pos_import_item *it,
+			       struct pos_error *err)
+{
+	struct batch *b = &r->b;
+	/* what skipped items took stays in the arena until the batch is
+	 * written: an arena past this is written (or dropped) early */
+	if (b->a && pos_arena_used(b->a) > POS_IMPORT_ARENA_MAX) {
+		enum pos_err rc = flush(r, err);
+		if (rc)
+			return rc;
+	}
+	if (!b->a && !(b->a = pos_arena_new()))
+		return POS_ERR_NOMEM;
+	struct pos_memory *m = &b->v[b->n];
+	const char *why = to_memory(r, it->data, m);
+	if (why) {
+		item_error(r, it->position, POS_ERR_INVALID_FIELD, why);
+		return POS_OK;
+	}
+
+	/* already imported, or (the PersonalOS formats) the very memory
+	 * exported from this account: found when the batch is written */
+	const char *key = json_string_value(json_object_get(it->data, "key"));
+	const char *orig = json_string_value(json_object_get(it->data, "id"));
+	b->orig[b->n][0] = '\0';
+	if (strncmp(key, "pos:", 4) == 0 && orig && !pos_uuid_valid(orig, strlen(orig), b->orig[b->n]))
+		b->orig[b->n][0] = '\0';
+	b->pos[b->n++] = it->position;
+	b->bytes += (int64_t)(m->content_len + strlen(m->metadata_json));
+	return b->n == POS_IMPORT_BATCH ? flush(r, err) : POS_OK;
+}
+
+static enum pos_err add_conversation(struct run *r, const struct pos_import_item *it)
+{
+	const json_t *o = it->data;
+	const char *old = json_string_value(json_object_get(o, "id"));
+	json_t *msgs = json_object_get(o, "messages");
+	if (!old || strlen(old) > 64 || !json_is_array(msgs) || json_array_size(msgs) > 100000) {
+		item_error(r, it->position, POS_ERR_INVALID_FIELD,
+			   "a conversation needs an id and at most 100,000 messages");
+		return POS_OK;
+	}
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	char key[96];
+	struct pos_conversation c = {0};
+	snprintf(key, sizeof(key), "conversation:%s", old);
+	pos_import_derive_id(r->user_id, key, c.id);
+	snprintf(c.user_id, sizeof(c.user_id), "%s", r->user_id);
+	struct pos_conversation got;
+	char norm[POS_UUID_SIZE];
+	enum pos_err rc = r->st->ops->conversation_get(r->st, a, r->user_id, c.id, &got);
+	if (rc == POS_ERR_NOT_FOUND && pos_uuid_valid(old, strlen(old), norm))
+		rc = r->st->ops->conversation_get(r->st, a, r->user_id, norm, &got); /* this account's own */
+	if (rc != POS_ERR_NOT_FOUND) {
+		if (!rc)
+			r->res->unchanged++;
+		pos_arena_destroy(a);
+		return rc == POS_ERR_STORE ? rc : POS_OK;
+	}
+	rc = POS_OK;
+	const char *title = json_string_value(json_object_get(o, "title"));
+	c.title = title ? title : "";
+	c.created_at = c.updated_at = pos_now_us();
+	opt_time(o, "created_at", &c.created_at);
+	opt_time(o, "updated_at", &c.updated_at);
+	size_t n = json_array_size(msgs);
+	struct pos_chat_message *m = pos_arena_zalloc(a, (n ? n : 1) * sizeof(*m));
+	size_t k = 0;
+	for (size_t i = 0; m && i < n; i++) {
+		json_t *x = json_array_get(msgs, i);
+		const char *role = json_string_value(json_object_get(x, "role"));
+		const char *content = json_string_value(json_object_get(x, "content"));
+		const char *mid = json_string_value(json_object_get(x, "id"));
+		if (!role || (strcmp(role, "user") && strcmp(role, "assistant")) || !content)
+			continue;
+		snprintf(key, sizeof(key), "message:%.64s:%zu", mid ? mid : old, i);
+		pos_import_derive_id(r->user_id, key, m[k].id);
+		memcpy(m[k].conversation_id, c.id, POS_UUID_SIZE);
+		m[k].role = role;
+		m[k].content = content;
+		m[k].memories_used_json = "[]";
+		m[k].created_at = c.created_at;
+		opt_time(x, "created_at", &m[k].created_at);
+		char ref[POS_UUID_SIZE];
+		if (map_ref_there(r, "pos:", json_string_value(json_object_get(x, "memory_id")), ref))
+			memcpy(m[k].memory_id, ref, POS_UUID_SIZE);
+		k++;
+	}
+	rc = m ? r->st->ops->chat_append(r->st, &c, true, m, k) : POS_ERR_NOMEM;
+	if (!rc)
+		r->res->conversations++;
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err set_profile(struct run *r, const struct pos_import_item *it)
+{
+	if (!json_is_object(it->data)) {
+		item_error(r, it->position, POS_ERR_INVALID_FIELD, "persona and settings are objects");
+		return POS_OK;
+	}
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_user u;
+	enum pos_err rc = r->st->ops->user_by_id(r->st, a, r->user_id, &u);
+	const char *json = rc ? NULL : dump(a, it->data, POS_METADATA_MAX_BYTES);
+	if (!rc && !json) {
+		item_error(r, it->position, POS_ERR_CONTENT_TOO_LARGE, "larger than 64 KiB");
+	} else if (!rc) {
+		if (it->kind == POS_IMPORT_PERSONA)
+			u.persona_json = json;
+		else
+			u.settings_json = json;
+		rc = r->st->ops->user_update_profile(r->st, &u);
+		if (!rc && it->kind == POS_IMPORT_PERSONA)
+			r->res->persona = true;
+		else if (!rc)
+			r->res->settings = true;
+	}
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err add_item(struct run *r, const struct pos_import_item *it, struct pos_error *err)
+{
+	if (it->kind == POS_IMPORT_MEMORY)
+		return add_memory(r, it, err);
+	/* everything else may refer to the memories gathered so far */
+	enum pos_err rc = flush(r, err);
+	if (rc)
+		return rc;
+	const char *type;
+	switch (it->kind) {
+	case POS_IMPORT_CONVERSATION:
+		return add_conversation(r, it);
+	case POS_IMPORT_PERSONA:
+	case POS_IMPORT_SETTINGS:
+		return set_profile(r, it);
+	case POS_IMPORT_RELATIONSHIP:
+		/* related and parent links travel with the memories */
+		type = json_string_value(json_object_get(it->data, "type"));
+		if (!type || (strcmp(type, "related") && strcmp(type, "parent") && strcmp(type, "child")))
+			r->res->skipped++;
+		return POS_OK;
+	case POS_IMPORT_SYNC_SOURCE:
+		item_error(r, it->position, POS_ERR_INVALID_FIELD,
+			   "sync sources are not imported: add them again with their secrets");
+		return POS_OK;
+	default:
+		r->res->skipped++;
+		return POS_OK;
+	}
+}
+
+/* A sealed file opened into an unlinked temp file in the same folder;
+ * *plain_fd (>= 0) then names it, to be closed by the caller. */
+static enum pos_err unseal(const char *path, const char *passphrase, int *plain_fd,
+			   struct pos_error *err)
+{
+	*plain_fd = -1;
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return pos_error_set(err, POS_ERR_IO, NULL, "cannot open the upload");
+	enum pos_err rc = POS_OK;
+	if (pos_seal_is_sealed(in)) {
+		if (!passphrase || !*passphrase) {
+			rc = pos_error_set(err, POS_ERR_INVALID_FIELD, "passphrase",
+					   "the file is sealed: a passphrase is needed");
+		} else {
+			char dir[4096];
+			snprintf(dir, sizeof(dir), "%s", path);
+			char *slash = strrchr(dir, '/');
+			if (slash)
+				*(slash == dir ? slash + 1 : slash) = '\0';
+			int t = open(slash ? dir : ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+			rc = t < 0 ? pos_error_set(err, POS_ERR_IO, NULL, "cannot open the upload")
+				   : pos_seal_open(in, t, passphrase, err);
+			if (rc && t >= 0)
+				close(t);
+			else if (!rc)
+				*plain_fd = t;
+		}
+	}
+	close(in);
+	return rc;
+}
+
+enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
+			    enum pos_import_format fmt, const char *path, const char *passphrase,
+			    const struct pos_import_hooks *hooks, struct pos_import_result *res,
+			    struct pos_error *err)
+{
+	memset(res, 0, sizeof(*res));
+	struct pos_store *st = svc->store;
+	if (st->ops->data_unlocked && !st->ops->data_unlocked(st, user_id))
+		return pos_error_set(err, POS_ERR_LOCKED, NULL,
+				     "encrypted data is locked: log in again to import");
+	struct run *r = pos_calloc(1, sizeof(*r));
+	if (!r)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	r->svc = svc;
+	r->st = st;
+	r->user_id = user_id;
+	r->h = hooks;
+	r->res = res;
+	struct pos_import_reader *rd = NULL;
+	int plain = -1;
+	char plain_path[64];
+	enum pos_err rc = unseal(path, passphrase, &plain, err);
+	if (!rc && plain >= 0) {
+		snprintf(plain_path, sizeof(plain_path), "/proc/self/fd/%d", plain);
+		path = plain_path;
+	}
+	if (!rc)
+		rc = pos_import_reader_open(fmt, path, &rd, err);
+	struct pos_import_item it;
+	while (!rc && (rc = pos_import_reader_next(rd, &it, err)) == POS_OK) {
+		res->items++;
+		rc = add_item(r, &it, err);
+		json_decref(it.data);
+		if (!rc && hooks && hooks->should_stop && (res->items % 256) == 0 &&
+		    hooks->should_stop(hooks->ctx))
+			rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "the import was stopped");
+		if (!rc && hooks && hooks->progress && (res->items % 256) == 0) {
+			uint64_t done, total;
+			pos_import_reader_progress(rd, &done, &total);
+			hooks->progress(hooks->ctx, done, total);
+		}
+	}
+	if (rc == POS_ERR_NOT_FOUND) /* the end of the file: write the last batch */
+		rc = flush(r, err);
+	pos_arena_destroy(r->b.a); /* a batch left by an error is not written */
+	pos_import_reader_free(rd);
+	if (plain >= 0)
+		close(plain);
+	pos_free(r);
+	return rc;
+}

@@ -1,0 +1,146 @@
+"""Export and import over HTTP (issue 14, docs/EXPORT.md): a job per export,
+its status, the download (Content-Disposition, Content-Length, Range, owner
+only, 410 after expiry) and the import upload with per-item errors."""
+
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import ApiTestCase, poll  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "import")
+
+
+class ExportApiTest(ApiTestCase):
+    server_env = {"PERSONALOS_EXPORT_EXPIRY": "3"}
+
+    def export(self, token, body):
+        r = self.api.post("/api/export/memories", body, token=token)
+        self.assertEqual(r.status, 202, r.raw[:300])
+        self.assertEqual(r.json["status"], "queued")
+        eid = r.json["id"]
+        done = poll(lambda: self.api.get("/api/export/status/" + eid, token=token).json
+                    if self.api.get("/api/export/status/" + eid, token=token).json["status"]
+                    in ("done", "failed") else None, timeout=60)
+        self.assertEqual(done["status"], "done", done)
+        return eid, done
+
+    def test_export_download_range_owner_expiry(self):
+        u, other = self.new_user(), self.new_user()
+        for i in range(5):
+            self.create_memory(u.token, "note %d ✓" % i, tags=["t%d" % i])
+        eid, st = self.export(u.token, {"format": "json"})
+        self.assertEqual(st["items"], 5)
+        self.assertEqual(st["progress"], 1)
+        r = self.api.get("/api/export/download/" + eid, token=u.token)
+        self.assertEqual(r.status, 200)
+        self.assertIn("attachment", r.headers.get("content-disposition", ""))
+        self.assertEqual(int(r.headers["content-length"]), len(r.raw))
+        self.assertEqual(len(r.raw), st["bytes"])
+        doc = json.loads(r.raw)
+        self.assertEqual(len(doc["memories"]), 5)
+        part = self.api.get("/api/export/download/" + eid, token=u.token,
+                            headers={"Range": "bytes=10-19"})
+        self.assertEqual(part.status, 206)
+        self.assertEqual(part.raw, r.raw[10:20])
+        self.assertEqual(part.headers["content-range"], "bytes 10-19/%d" % len(r.raw))
+        # another user: as if it did not exist
+        for path in ("/api/export/status/", "/api/export/download/"):
+            self.assert_error(self.api.get(path + eid, token=other.token), 404)
+        # expiry (3 s here): 410, and the file is gone
+        time.sleep(4)
+        self.assertEqual(self.api.get("/api/export/status/" + eid, token=u.token).json["status"],
+                         "expired")
+        self.assert_error(self.api.get("/api/export/download/" + eid, token=u.token), 410,
+                          "expired")
+
+    def test_encrypted_user(self):
+        """An encrypted account's export is decrypted for its owner."""
+        u = self.new_user()
+        self.create_memory(u.token, "sealed secret ✓ alpha", tags=["private"],
+                           metadata={"k": "v"})
+        r = self.api.post("/api/auth/encryption", {"password": u.password}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        sealed = poll(lambda: (lambda e: e if e["state"] == "on" and e["progress"] == e["total"]
+                               else None)(self.me(u.token)["encryption"]), timeout=60)
+        self.assertIsNotNone(sealed)
+        eid, st = self.export(u.token, {"format": "jsonl"})
+        r = self.api.get("/api/export/download/" + eid, token=u.token)
+        self.assertEqual(r.status, 200)
+        lines = [json.loads(x) for x in r.raw.decode("utf-8").splitlines()]
+        mems = [x["data"] for x in lines if x["record"] == "memory"]
+        self.assertEqual(len(mems), 1)
+        self.assertEqual(mems[0]["content"], "sealed secret ✓ alpha")
+        self.assertEqual(mems[0]["tags"], ["private"])
+        self.assertEqual(mems[0]["metadata"], {"k": "v"})
+
+    def test_bad_requests(self):
+        u = self.new_user()
+        for body, field in (({}, "format"), ({"format": "xml"}, "format"),
+                            ({"format": "json", "include": ["secrets"]}, "include"),
+                            ({"format": "json", "url": "http://example.org"}, "url"),
+                            # never stored in the job's payload
+                            ({"format": "json", "passphrase": "a long passphrase"},
+                             "passphrase")):
+            with self.subTest(body=body):
+                r = self.api.post("/api/export/memories", body, token=u.token)
+                self.assertIn(r.status, (400, 422))
+                self.assertEqual(r.json["error"].get("field"), field)
+
+    def test_import_upload(self):
+        u = self.new_user()
+        with open(os.path.join(DATA, "chatgpt_conversations.json"), "rb") as f:
+            raw = f.read()
+        r = self.api.request("POST", "/api/import?format=chatgpt", raw=raw, token=u.token,
+                             headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        job = poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=u.token).json), timeout=60)
+        self.assertEqual(job["status"], "done", job)
+        self.assertEqual(job["result"]["added"], 2)
+        r = self.api.request("POST", "/api/import?format=csv",
+                             raw=b"content,type\nfine,note\n,note\nbad,bogus\n", token=u.token,
+                             headers={"Content-Type": "text/csv"})
+        jid = r.json["job_id"]
+        job = poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=u.token).json), timeout=60)
+        self.assertEqual(job["result"]["added"], 1)
+        self.assertEqual(sorted(e["position"] for e in job["item_errors"]), [1, 2])
+        # no format, unknown format
+        r = self.api.request("POST", "/api/import", raw=b"x", token=u.token)
+        self.assertIn(r.status, (400, 422))
+        r = self.api.request("POST", "/api/import?format=pdf", raw=b"x", token=u.token)
+        self.assertEqual(r.status, 422)
+
+
+class ImportQuotaTest(ApiTestCase):
+    server_env = {"PERSONALOS_QUOTA_MEMORIES": "3"}
+
+    def run_import(self, token, fmt, name):
+        with open(os.path.join(DATA, name), "rb") as f:
+            raw = f.read()
+        r = self.api.request("POST", "/api/import?format=" + fmt, raw=raw, token=token,
+                             headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        return poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=token).json), timeout=60)
+
+    def test_quota_stops_the_batch(self):
+        u = self.new_user()
+        self.assertEqual(self.run_import(u.token, "chatgpt", "chatgpt_conversations.json")
+                         ["status"], "done")
+        job = self.run_import(u.token, "claude", "claude_conversations.json")
+        self.assertEqual(job["status"], "failed", job)
+        self.assertIn("quota", job["last_error"])
+        # all or nothing: none of the second file's batch was written
+        self.assertEqual(self.memory_count(u.token), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,169 @@
+"""The jobs service seen through the API: GET /api/jobs/{id}, GET /api/jobs,
+DELETE /api/jobs/{id} (docs/ARCHITECTURE.md, "Jobs").
+
+Jobs are started the way a user starts them (POST /api/memories/{id}/memorize).
+To hold a job `queued` without timing, one server has a single job worker
+and a model stand-in that answers slowly: the first job occupies the worker
+while the test looks at the ones behind it. Finished jobs are awaited with
+bounded polls, never timing assertions.
+"""
+
+import json
+import os
+import sys
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+class JobsCase(harness.ApiTestCase):
+    def memorize(self, token, memory_id):
+        return self.api.post("/api/memories/%s/memorize" % memory_id, token=token)
+
+    def job(self, token, job_id):
+        r = self.api.get("/api/jobs/" + job_id, token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        return r.json
+
+    def finished(self, token, job_id):
+        def check():
+            j = self.job(token, job_id)
+            return j if j["state"] in ("done", "failed", "cancelled") else None
+        j = harness.poll(check)
+        self.assertIsNotNone(j, "job %s did not finish" % job_id)
+        return j
+
+    def assert_job_shape(self, j):
+        for key in ("id", "kind", "state", "status", "attempts", "progress", "last_error",
+                    "result", "item_errors", "created_at", "updated_at", "run_after"):
+            self.assertIn(key, j)
+        self.assertIn(j["state"], ("queued", "running", "done", "failed", "cancelled"))
+        self.assertEqual(set(j["progress"]), {"done", "total"})
+        self.assertIsInstance(j["item_errors"], list)
+
+
+class JobsTest(JobsCase):
+    """No model: memorize runs the rule-based extractor at once."""
+
+    def test_a_memorize_job_is_visible_to_its_owner_only(self):
+        a, b = self.new_user(), self.new_user()
+        m = self.create_memory(a.token, "Remind me to call the plumber.", type="conversation")
+        r = self.memorize(a.token, m["id"])
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        j = self.finished(a.token, jid)
+        self.assert_job_shape(j)
+        self.assertEqual(j["id"], jid)
+        self.assertEqual(j["kind"], "memorize")
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(j["attempts"], 1)
+        self.assertIsInstance(j["result"]["created"], list)
+        # someone else's job is exactly like a missing one
+        self.assert_error(self.api.get("/api/jobs/" + jid, token=b.token), 404, "not_found")
+        self.assert_error(self.api.delete("/api/jobs/" + jid, token=b.token), 404, "not_found")
+        self.assert_error(self.api.get("/api/jobs/" + str(uuid.uuid4()), token=a.token), 404)
+        self.assert_error(self.api.get("/api/jobs/not-an-id", token=a.token), 404)
+        r = self.api.get("/api/jobs", token=b.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["jobs"], [])
+        self.assert_error(self.api.get("/api/jobs/" + jid), 401)
+
+    def test_the_list_is_newest_first_and_filters_by_kind(self):
+        u = self.new_user()
+        ids = []
+        for text in ("I need to renew my passport.", "Remind me to buy milk."):
+            m = self.create_memory(u.token, text, type="conversation")
+            r = self.memorize(u.token, m["id"])
+            self.assertEqual(r.status, 202, r.raw[:300])
+            ids.append(r.json["job_id"])
+        for jid in ids:
+            self.finished(u.token, jid)
+        r = self.api.get("/api/jobs", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual([j["id"] for j in r.json["jobs"]], ids[::-1])
+        for j in r.json["jobs"]:
+            self.assert_job_shape(j)
+        r = self.api.get("/api/jobs?kind=memorize&limit=1", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual([j["id"] for j in r.json["jobs"]], [ids[1]])
+        r = self.api.get("/api/jobs?kind=memu_delete", token=u.token)
+        self.assertEqual(r.json["jobs"], [])
+
+    def test_bad_list_parameters_are_422(self):
+        u = self.new_user()
+        for q in ("limit=0", "limit=201", "limit=x", "kind=", "kind=" + "k" * 40):
+            r = self.api.get("/api/jobs?" + q, token=u.token)
+            self.assert_error(r, 422, "invalid_field")
+
+    def test_a_finished_job_cannot_be_cancelled(self):
+        u = self.new_user()
+        m = self.create_memory(u.token, "Remind me to water the plants.", type="conversation")
+        jid = self.memorize(u.token, m["id"]).json["job_id"]
+        self.finished(u.token, jid)
+        self.assert_error(self.api.delete("/api/jobs/" + jid, token=u.token), 409, "conflict")
+        self.assertEqual(self.job(u.token, jid)["state"], "done")
+
+
+class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
+    """One job worker, a queue of one job per user, and a slow model."""
+
+    stub_class = harness.OpenAIStub
+
+    @classmethod
+    def stub_env(cls, host, port):
+        return {"PERSONALOS_LLM_URL": "http://%s:%d/v1" % (host, port),
+                "PERSONALOS_LLM_MODEL": "stub-chat",
+                "PERSONALOS_LLM_API_KEY": "sk-jobs-secret",
+                "PERSONALOS_LLM_TIMEOUT": "20",
+                "PERSONALOS_JOBS_WORKERS": "1",
+                "PERSONALOS_JOBS_QUEUE_MAX": "1"}
+
+    def test_queued_and_running_jobs_are_cancelled_and_the_queue_is_bounded(self):
+        u, other = self.new_user(), self.new_user()
+        self.stub.reset()
+        self.stub.reply(json.dumps({"tasks": [{"text": "Buy the tickets"}]}))
+        # The first job's model call hangs: it holds the only worker.
+        self.stub.mode("slow", seconds=15, count=1)
+        m = self.create_memory(u.token, "We agreed I buy the tickets.", type="conversation")
+        first = self.memorize(u.token, m["id"]).json["job_id"]
+        running = harness.poll(lambda: self.job(u.token, first)["state"] == "running" or None)
+        self.assertTrue(running, self.job(u.token, first))
+        # The next one waits in the queue...
+        second = self.memorize(u.token, m["id"])
+        self.assertEqual(second.status, 202, second.raw[:300])
+        second = second.json["job_id"]
+        self.assertEqual(self.job(u.token, second)["state"], "queued")
+        # ... which holds one job per user: more is 503 busy, with Retry-After.
+        r = self.memorize(u.token, m["id"])
+        self.assert_error(r, 503, "busy")
+        self.assertTrue(r.headers.get("retry-after"), r.headers)
+        # another user has a queue of their own
+        m2 = self.create_memory(other.token, "Remind me to call Ana.", type="conversation")
+        r = self.memorize(other.token, m2["id"])
+        self.assertEqual(r.status, 202, r.raw[:300])
+        theirs = r.json["job_id"]
+        # Cancelling the queued job frees its place; it never runs.
+        r = self.api.delete("/api/jobs/" + second, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["state"], "cancelled")
+        self.assert_error(self.api.delete("/api/jobs/" + second, token=u.token), 409)
+        r = self.memorize(u.token, m["id"])
+        self.assertEqual(r.status, 202, r.raw[:300])
+        third = r.json["job_id"]
+        # Cancelling the running one ends it as cancelled, whatever the
+        # model answers later.
+        r = self.api.delete("/api/jobs/" + first, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["state"], "cancelled")
+        # The worker moves on to the jobs behind it.
+        self.assertEqual(self.finished(u.token, third)["state"], "done")
+        self.assertEqual(self.finished(other.token, theirs)["state"], "done")
+        self.assertEqual(self.job(u.token, first)["state"], "cancelled")
+        self.assertEqual(self.job(u.token, second)["state"], "cancelled")
+        self.assertEqual(self.job(u.token, second)["attempts"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
