@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -412,6 +413,52 @@ static int l_now(lua_State *L)
 	return 1;
 }
 
+/* ---- pos.json ----------------------------------------------------------- */
+
+static int l_json_decode(lua_State *L)
+{
+	need(L, 0);
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	if (len > POS_HOSTAPI_HTTP_ANSWER_MAX)
+		luaL_argerror(L, 1, "text too large");
+	json_error_t je;
+	json_t *v = json_loadb(s, len, JSON_DECODE_ANY, &je);
+	if (!v) {
+		luaL_pushfail(L);
+		lua_pushliteral(L, "not valid JSON");
+		return 2;
+	}
+	return push_owned(L, v);
+}
+
+static int str_tramp(lua_State *L)
+{
+	lua_pushstring(L, lua_touserdata(L, 1));
+	return 1;
+}
+
+static int l_json_encode(lua_State *L)
+{
+	need(L, 0);
+	luaL_checkany(L, 1);
+	const char *why = NULL;
+	json_t *v = pos_sandbox_to_json(L, 1, &why);
+	if (!v)
+		return luaL_error(L, "cannot encode: %s", why);
+	char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	json_decref(v);
+	if (!text)
+		return luaL_error(L, "cannot encode: out of memory");
+	lua_pushcfunction(L, str_tramp);
+	lua_pushlightuserdata(L, text);
+	int rc = lua_pcall(L, 1, 1, 0);
+	free(text); /* jansson's allocator is malloc */
+	if (rc != LUA_OK)
+		return lua_error(L);
+	return 1;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static int l_readonly(lua_State *L)
@@ -449,12 +496,14 @@ static int install_tramp(lua_State *L)
 				       {"update", l_update}, {"tag", l_tag}, {NULL, NULL}};
 	static const luaL_Reg http[] = {{"get", l_http_get}, {"post", l_http_post}, {NULL, NULL}};
 	static const luaL_Reg kv[] = {{"get", l_kv_get}, {"set", l_kv_set}, {NULL, NULL}};
+	static const luaL_Reg js[] = {{"decode", l_json_decode}, {"encode", l_json_encode}, {NULL, NULL}};
 	lua_newtable(L);
 	lua_pushinteger(L, POS_HOSTAPI_VERSION);
 	lua_setfield(L, -2, "api_version");
 	sub(L, "memories", mem);
 	sub(L, "http", http);
 	sub(L, "kv", kv);
+	sub(L, "json", js);
 	lua_pushcfunction(L, l_log);
 	lua_setfield(L, -2, "log");
 	lua_pushcfunction(L, l_settings);

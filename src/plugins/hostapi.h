@@ -12,6 +12,7 @@
  *   pos.http.post(url, body [, {content_type=, headers=}])               http
  *   pos.kv.get(key) -> string | nil;  pos.kv.set(key, string | nil)      kv
  *   pos.log(message) / pos.log(level, message)  (stored for the user, never the server log)
+ *   pos.json.decode(text) -> value | nil, err;  pos.json.encode(value) -> text
  *   pos.settings()  -> the plugin's settings for this user (a fresh table)
  *   pos.now()       -> milliseconds since the epoch (integer)
  *

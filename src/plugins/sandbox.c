@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -217,10 +218,76 @@ static const char *class_end(const char *p, const char *end)
 	return p + 1;
 }
 
-double pos_sandbox_pattern_cost(const char *pat, size_t patlen, size_t n)
+/* Lua's single-character classes (lstrlib.c match_class semantics). */
+static bool class_char(int c, int cl)
+{
+	bool r;
+	switch (cl | 0x20) {
+	case 'a': r = isalpha(c); break;
+	case 'c': r = iscntrl(c); break;
+	case 'd': r = isdigit(c); break;
+	case 'g': r = isgraph(c); break;
+	case 'l': r = islower(c); break;
+	case 'p': r = ispunct(c); break;
+	case 's': r = isspace(c); break;
+	case 'u': r = isupper(c); break;
+	case 'w': r = isalnum(c); break;
+	case 'x': r = isxdigit(c); break;
+	default: return cl == c;
+	}
+	if (isupper(cl))
+		r = !r;
+	return r;
+}
+
+/* Whether byte c matches the single-character class [p, ep). */
+static bool class_match(int c, const char *p, const char *ep)
+{
+	if (*p == '.')
+		return true;
+	if (*p == '%')
+		return p + 1 < ep && class_char(c, (unsigned char)p[1]);
+	if (*p != '[')
+		return (unsigned char)*p == c;
+	const char *q = p + 1, *last = ep - 1; /* *last is ']' when well formed */
+	bool neg = false;
+	if (q < last && *q == '^') {
+		neg = true;
+		q++;
+	}
+	bool hit = false;
+	for (; q < last; q++) {
+		if (*q == '%' && q + 1 < last) {
+			q++;
+			hit = hit || class_char(c, (unsigned char)*q);
+		} else if (q + 2 < last && q[1] == '-') {
+			hit = hit || ((unsigned char)q[0] <= c && c <= (unsigned char)q[2]);
+			q += 2;
+		} else {
+			hit = hit || (unsigned char)*q == c;
+		}
+	}
+	return neg ? !hit : hit;
+}
+
+/* The longest run of subject bytes the class [p, ep) matches. */
+static size_t longest_run(const char *p, const char *ep, const char *subj, size_t n)
+{
+	if (*p == '.')
+		return n;
+	size_t best = 0, run = 0;
+	for (size_t i = 0; i < n; i++) {
+		run = class_match((unsigned char)subj[i], p, ep) ? run + 1 : 0;
+		if (run > best)
+			best = run;
+	}
+	return best;
+}
+
+double pos_sandbox_pattern_cost(const char *pat, size_t patlen, const char *subj, size_t n)
 {
 	const char *p = pat, *end = pat + patlen;
-	unsigned k = 0;
+	double factor = 1;
 	if (p < end && *p == '^')
 		p++;
 	while (p < end) {
@@ -234,8 +301,8 @@ double pos_sandbox_pattern_cost(const char *pat, size_t patlen, size_t n)
 		if (c == '%' && p + 1 < end) {
 			char d = p[1];
 			if (d == 'b') { /* %bxy scans to the balance */
-				k++;
-				p += 4;
+				factor *= (double)n + 1;
+				p = p + 4 <= end ? p + 4 : end;
 				continue;
 			}
 			if (d == 'f') { /* frontier: O(1) per position */
@@ -245,27 +312,30 @@ double pos_sandbox_pattern_cost(const char *pat, size_t patlen, size_t n)
 				continue;
 			}
 			if (d >= '0' && d <= '9') { /* back-reference */
-				k++;
+				factor *= (double)n + 1;
 				p += 2;
 				continue;
 			}
 		}
+		const char *cls = p;
 		p = class_end(p, end);
 		if (p < end && (*p == '*' || *p == '+' || *p == '-')) {
+			const char *cls_end = p;
 			p++;
-			/* a quantifier followed only by ')' never backtracks over
-			 * the subject */
+			/* A quantifier followed only by ')' never backtracks over
+			 * the subject. Otherwise each try of the rest of the
+			 * pattern repeats once per length of the run it covers. */
 			const char *q = p;
 			while (q < end && *q == ')')
 				q++;
 			if (q < end)
-				k++;
+				factor *= (double)longest_run(cls, cls_end, subj, n) + 1;
 		} else if (p < end && *p == '?') {
 			p++;
+			factor *= 2;
 		}
 	}
-	double nn = (double)n + 1;
-	return (double)(patlen + 1) * pow(nn, (double)k + 1);
+	return (double)(patlen + 1) * ((double)n + 1) * factor;
 }
 
 /* string.find/match/gmatch/gsub with the pattern's worst case bounded. */
@@ -273,10 +343,10 @@ static int sb_pattern(lua_State *L)
 {
 	struct pos_sandbox *sb = pos_sandbox_of(L);
 	size_t n, pl;
-	luaL_checklstring(L, 1, &n);
+	const char *subj = luaL_checklstring(L, 1, &n);
 	const char *pat = luaL_checklstring(L, 2, &pl);
 	bool plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
-	if (!plain && pos_sandbox_pattern_cost(pat, pl, n) > sb->pattern_cost_max)
+	if (!plain && pos_sandbox_pattern_cost(pat, pl, subj, n) > sb->pattern_cost_max)
 		return luaL_error(L, "pattern too complex for a subject of %d bytes; "
 				  "split the text or simplify the pattern", (int)(n > 0x7fffffff ? 0x7fffffff : n));
 	lua_pushvalue(L, lua_upvalueindex(1));

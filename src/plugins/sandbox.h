@@ -135,11 +135,14 @@ void pos_sandbox_push_json(lua_State *L, json_t *v);
 json_t *pos_sandbox_to_json(lua_State *L, int idx, const char **why);
 
 /*
- * The worst-case cost the Lua matcher may spend on `pat` against a subject
- * of `n` bytes: patlen * n^(k+1), where k counts the items that may
- * backtrack over the subject (a `*`, `+` or `-` quantifier not at the end,
- * `%b`, back-references). Exposed for tests.
+ * A bound on the steps the Lua matcher may take for `pat` over `subj` (n
+ * bytes): (patlen + 1) * (n + 1) start positions, times, for each item that
+ * backtracks (a `*`, `+` or `-` quantifier not at the end of the pattern),
+ * one plus the longest run of subject bytes its class matches (n for `.`),
+ * times n + 1 for `%b` and back-references, times 2 per `?`. Cheap to
+ * compute (one pass over the subject per quantified class). Exposed for
+ * tests.
  */
-double pos_sandbox_pattern_cost(const char *pat, size_t patlen, size_t n);
+double pos_sandbox_pattern_cost(const char *pat, size_t patlen, const char *subj, size_t n);
 
 #endif
