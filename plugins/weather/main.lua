@@ -78,8 +78,7 @@ local function describe(w)
     tostring(w.temperature_min), tostring(w.temperature_max), w.unit, tostring(w.precipitation))
 end
 
-function on_memory_created(ev)
-  local m = ev.memory
+local function annotate(m)
   local text = m.content or ""
   local place = place_of(text)
   local day = day_of(text, pos.now() // 1000)
@@ -92,6 +91,20 @@ function on_memory_created(ev)
   meta.weather = w
   pos.memories.update(m.id, {metadata = meta})
   return {weather = w}
+end
+
+function on_memory_created(ev)
+  return annotate(ev.memory)
+end
+
+-- The action "annotate" {memory_id = ...}: the same, for one memory, on demand.
+function on_user_action(ev)
+  if ev.action ~= "annotate" then error("unknown action: " .. tostring(ev.action)) end
+  local id = ev.params and ev.params.memory_id
+  if type(id) ~= "string" then error("params.memory_id is required") end
+  local m, err = pos.memories.get(id)
+  if not m then return {error = err} end
+  return annotate(m) or {}
 end
 
 function on_query(ev)

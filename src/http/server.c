@@ -27,6 +27,8 @@
 #include "base/url.h"
 #include "crypto/crypto.h"
 #include "sync/sync.h"
+#include "net/egress.h"
+#include "plugins/plugins.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -807,6 +809,35 @@ static enum pos_err load_tls(const struct pos_config *cfg, char **cert, char **k
 	return rc;
 }
 
+/* plugins: the manager over the store and the memory service, with the
+ * operator's egress allowlist for plugins' HTTP calls. */
+static enum pos_err start_plugins(struct pos_server *srv, const struct pos_config *cfg,
+				  struct pos_error *err)
+{
+	enum pos_err rc = pos_egress_new(cfg->egress_allow, &srv->plugins_egress, err);
+	if (rc)
+		return rc;
+	struct pos_plugins_config pc = {
+		.dir = cfg->plugins_dir,
+		.store = srv->store,
+		.mem = &srv->mem,
+		.egress = srv->plugins_egress,
+		.max_failures = cfg->plugin_max_failures,
+		.query_budget_us = (int64_t)cfg->plugin_query_budget_ms * 1000,
+	};
+	if ((rc = pos_plugins_new(&pc, &srv->plugins)))
+		return pos_error_set(err, rc, NULL, "cannot load the plugin catalog");
+	return POS_OK;
+}
+
+static void stop_plugins(struct pos_server *srv)
+{
+	pos_plugins_free(srv->plugins);
+	srv->plugins = NULL;
+	pos_egress_free(srv->plugins_egress);
+	srv->plugins_egress = NULL;
+}
+
 enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
 			      const struct pos_route *routes, size_t n_routes,
 			      struct pos_error *err)
@@ -901,6 +932,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
 		goto fail;
 	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
+	if ((rc = start_plugins(srv, cfg, err)))                 /* plugins */
+		goto fail;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -970,6 +1003,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	return POS_OK;
 fail:
 	pos_assistant_stop(&srv->assistant);
+	stop_plugins(srv);        /* plugins */
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
 	pos_rl_fini(&srv->rl);
@@ -1004,6 +1038,7 @@ void pos_server_stop(struct pos_server *srv)
 	pos_assistant_stop(&srv->assistant);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
+	stop_plugins(srv);        /* plugins */
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
 	pos_rl_fini(&srv->rl);
