@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "jobs/jobs.h"
 #include "memory/memory.h"
 #include "net/http.h"
 #include "plugins/hostapi.h"
@@ -743,4 +744,99 @@ void pos_plugins_write_answers(struct pos_plugins *p, struct pos_jw *w, const ch
 	if (opened)
 		pos_jw_arr_end(w);
 	json_decref(res);
+}
+
+/* ---- memory hooks as jobs ---------------------------------------------- */
+
+void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      const char *memory_id)
+{
+	if (!p || !p->cfg.enqueue || !memory_id)
+		return;
+	bool any = false;
+	for (size_t i = 0; i < p->n_cat && !any; i++)
+		any = (p->cat[i].m.hooks & hook) != 0;
+	if (!any)
+		return;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return;
+	struct pos_plugin_row *rows = NULL;
+	size_t n = 0;
+	if (p->cfg.store->ops->plugin_list(p->cfg.store, a, user_id, &rows, &n) == POS_OK) {
+		for (size_t i = 0; i < n; i++) {
+			const struct entry *e = find(p, rows[i].plugin_id);
+			if (!rows[i].enabled || !e || !(e->m.hooks & hook))
+				continue;
+			json_t *pl = json_pack("{s:s, s:s, s:s}", "plugin", rows[i].plugin_id, "hook",
+					       pos_manifest_hook_name(hook), "memory_id", memory_id);
+			char *text = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
+			json_decref(pl);
+			if (text)
+				p->cfg.enqueue(p->cfg.enqueue_ctx, POS_PLUGINS_JOB_KIND, user_id, text);
+			free(text);
+		}
+	}
+	pos_arena_destroy(a);
+}
+
+static enum pos_err hook_job_run(struct pos_job_run *jr, void *ctx, const char *user_id,
+				 const char *payload_json)
+{
+	(void)jr;
+	struct pos_plugins *p = ctx;
+	json_t *pl = json_loads(payload_json, 0, NULL);
+	const char *plugin = json_string_value(json_object_get(pl, "plugin"));
+	const char *hname = json_string_value(json_object_get(pl, "hook"));
+	const char *mid = json_string_value(json_object_get(pl, "memory_id"));
+	unsigned hook = hname ? pos_manifest_hook(hname) : 0;
+	enum pos_err rc = POS_OK;
+	if (!plugin || !mid || !(hook & (POS_HOOK_MEMORY_CREATED | POS_HOOK_MEMORY_ACCESSED))) {
+		rc = POS_ERR_INVALID_FIELD;
+		goto out;
+	}
+	struct pos_arena *a = pos_arena_new();
+	if (!a) {
+		rc = POS_ERR_NOMEM;
+		goto out;
+	}
+	struct pos_memory m;
+	/* No access is counted: a plugin reading is not the user reading. */
+	rc = p->cfg.store->ops->memory_get(p->cfg.store, a, user_id, mid, false, 0, &m);
+	if (rc == POS_ERR_NOT_FOUND) { /* deleted meanwhile: nothing to do */
+		rc = POS_OK;
+	} else if (!rc) {
+		json_t *mem = memory_to_json(&m);
+		json_t *ev = mem ? json_pack("{s:o}", "memory", mem) : NULL;
+		struct pos_error err;
+		pos_error_clear(&err);
+		if (!ev)
+			rc = POS_ERR_NOMEM;
+		/* A failing plugin is recorded on its install (and disabled
+		 * after repeated failures); the job itself is done. */
+		else if (pos_plugins_run(p, user_id, plugin, hook, ev, NULL, &err) == POS_ERR_NOMEM)
+			rc = POS_ERR_NOMEM;
+		json_decref(ev);
+	}
+	pos_arena_destroy(a);
+out:
+	json_decref(pl);
+	return rc;
+}
+
+const struct pos_job_kind pos_plugins_job_kind = {
+	.name = POS_PLUGINS_JOB_KIND,
+	.max_attempts = 1,
+	.timeout_us = 30 * 1000000LL,
+	.backoff_us = 0,
+	.serial_per_user = false,
+	.user_cancellable = false,
+	.run = hook_job_run,
+};
+
+/* For tests of the job without a jobs service. */
+enum pos_err pos_plugins_job_run_for_test(struct pos_plugins *p, const char *user_id,
+					  const char *payload_json)
+{
+	return hook_job_run(NULL, p, user_id, payload_json);
 }

@@ -38,6 +38,11 @@ struct pos_plugins;
 #define POS_PLUGINS_QUERY_BUDGET_US 50000
 #define POS_PLUGINS_LOG_KEEP 200
 
+/* Queues a background job (jobs/jobs.h pos_jobs_enqueue, bound by whoever
+ * wires the services): kind, user, payload JSON object. */
+typedef enum pos_err (*pos_plugins_enqueue_fn)(void *ctx, const char *kind, const char *user_id,
+					       const char *payload_json);
+
 struct pos_plugins_config {
 	const char *dir;                 /* catalog folder; NULL or "": empty catalog */
 	struct pos_store *store;         /* borrowed */
@@ -48,6 +53,10 @@ struct pos_plugins_config {
 	size_t mem_max;                  /* sandbox memory cap; 0: sandbox default */
 	int64_t hook_budget_us;          /* 0: sandbox default */
 	int64_t query_budget_us;         /* 0: POS_PLUGINS_QUERY_BUDGET_US */
+	/* How memory hooks leave the request path; NULL: they do not run
+	 * (until the jobs service is wired, see docs/PLUGINS.md). */
+	pos_plugins_enqueue_fn enqueue;
+	void *enqueue_ctx;
 };
 
 /* Loads the catalog from cfg->dir (one folder per package, each with a
@@ -100,6 +109,26 @@ enum pos_err pos_plugins_run(struct pos_plugins *p, const char *user_id, const c
  */
 enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsigned hook,
 			      json_t *event, json_t **results);
+
+/*
+ * The memory hooks (on_memory_created, on_memory_accessed), off the request
+ * path: queues one job of kind POS_PLUGINS_JOB_KIND per enabled install of
+ * the user that handles `hook`, with payload {plugin, hook, memory_id}.
+ * Cheap when no catalog plugin handles the hook (no store access). NULL
+ * `p` or no enqueue function: nothing. Never fails the caller.
+ */
+#define POS_PLUGINS_JOB_KIND "plugin.hook"
+void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      const char *memory_id);
+
+/* The job kind that runs those hooks; register it with the manager as ctx
+ * (pos_jobs_register(jobs, &pos_plugins_job_kind, plugins)). One attempt:
+ * a failing plugin is recorded on its install, not retried. */
+struct pos_job_kind;
+extern const struct pos_job_kind pos_plugins_job_kind;
+/* Runs that job's function directly (unit tests; no jobs service needed). */
+enum pos_err pos_plugins_job_run_for_test(struct pos_plugins *p, const char *user_id,
+					  const char *payload_json);
 
 /*
  * For search answers: runs on_query of the user's enabled plugins for
