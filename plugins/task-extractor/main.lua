@@ -38,7 +38,7 @@ function on_memory_created(ev)
   if m.type == "action" then return nil end -- never extract from our own output
   local now = pos.now() // 1000
   local made = {}
-  for sentence in ((m.content or "") .. "\n"):gmatch("([^%.!?\n]+)[%.!?\n]") do
+  for sentence in (m.content or ""):gmatch("[^%.!?\n]+") do
     sentence = sentence:match("^%s*(.-)%s*$")
     if #made < MAX_TASKS and #sentence > 3 and is_task(sentence) then
       local meta = {source_memory_id = m.id, extracted_by = "task-extractor"}

@@ -338,6 +338,9 @@ double pos_sandbox_pattern_cost(const char *pat, size_t patlen, const char *subj
 	return (double)(patlen + 1) * ((double)n + 1) * factor;
 }
 
+#define PAT_PLAIN 1  /* the 4th argument may ask for a plain search (find) */
+#define PAT_ANCHOR 2 /* a leading '^' anchors the match (not gmatch) */
+
 /* string.find/match/gmatch/gsub with the pattern's worst case bounded. */
 static int sb_pattern(lua_State *L)
 {
@@ -345,8 +348,14 @@ static int sb_pattern(lua_State *L)
 	size_t n, pl;
 	const char *subj = luaL_checklstring(L, 1, &n);
 	const char *pat = luaL_checklstring(L, 2, &pl);
-	bool plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
-	if (!plain && pos_sandbox_pattern_cost(pat, pl, subj, n) > sb->pattern_cost_max)
+	lua_Integer flags = lua_tointeger(L, lua_upvalueindex(2));
+	bool plain = (flags & PAT_PLAIN) && lua_toboolean(L, 4);
+	double cost = plain ? 0 : pos_sandbox_pattern_cost(pat, pl, subj, n);
+	/* find, match and gsub try an anchored pattern at one position only
+	 * (gmatch treats '^' as a literal) */
+	if ((flags & PAT_ANCHOR) && pl > 0 && pat[0] == '^')
+		cost /= (double)n + 1;
+	if (cost > sb->pattern_cost_max)
 		return luaL_error(L, "pattern too complex for a subject of %d bytes; "
 				  "split the text or simplify the pattern", (int)(n > 0x7fffffff ? 0x7fffffff : n));
 	lua_pushvalue(L, lua_upvalueindex(1));
@@ -355,12 +364,13 @@ static int sb_pattern(lua_State *L)
 	return lua_gettop(L);
 }
 
-/* Replaces t[name] (t at -1) by cf closed over the original (and `extra`). */
-static void wrap(lua_State *L, const char *name, lua_CFunction cf, int extra, bool flag)
+/* Replaces t[name] (t at -1) by cf closed over the original (and, when
+ * `extra`, the integer `flags`). */
+static void wrap(lua_State *L, const char *name, lua_CFunction cf, int extra, int flags)
 {
 	lua_getfield(L, -1, name);
 	if (extra)
-		lua_pushboolean(L, flag);
+		lua_pushinteger(L, flags);
 	lua_pushcclosure(L, cf, 1 + extra);
 	lua_setfield(L, -2, name);
 }
@@ -411,20 +421,20 @@ static int sb_open(lua_State *L)
 	lua_setfield(L, -2, "setmetatable");
 	lua_pushcfunction(L, sb_collectgarbage);
 	lua_setfield(L, -2, "collectgarbage");
-	wrap(L, "xpcall", sb_xpcall, 0, false);
+	wrap(L, "xpcall", sb_xpcall, 0, 0);
 	lua_pop(L, 1);
 
 	lua_getglobal(L, LUA_STRLIBNAME);
 	drop(L, "dump");
-	wrap(L, "rep", sb_rep, 0, false);
-	wrap(L, "find", sb_pattern, 1, true);
-	wrap(L, "match", sb_pattern, 1, false);
-	wrap(L, "gmatch", sb_pattern, 1, false);
-	wrap(L, "gsub", sb_pattern, 1, false);
+	wrap(L, "rep", sb_rep, 0, 0);
+	wrap(L, "find", sb_pattern, 1, PAT_PLAIN | PAT_ANCHOR);
+	wrap(L, "match", sb_pattern, 1, PAT_ANCHOR);
+	wrap(L, "gmatch", sb_pattern, 1, 0);
+	wrap(L, "gsub", sb_pattern, 1, PAT_ANCHOR);
 	lua_pop(L, 1);
 
 	lua_getglobal(L, LUA_TABLIBNAME);
-	wrap(L, "move", sb_move, 0, false);
+	wrap(L, "move", sb_move, 0, 0);
 	lua_pop(L, 1);
 
 	/* The shared string metatable: visible but not replaceable. */

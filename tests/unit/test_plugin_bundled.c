@@ -36,9 +36,19 @@ struct fake {
 	int next_id;
 };
 
+/* Filter-only queries ("after:... before:...") list every memory. */
 static enum pos_err f_search(void *ctx, const char *q, size_t limit, json_t **out, struct pos_error *e)
 {
+	struct fake *f = ctx;
 	*out = json_array();
+	if (strncmp(q, "after:", 6) == 0) {
+		const char *k;
+		json_t *m;
+		json_object_foreach(f->mems, k, m) {
+			if (json_array_size(*out) < limit)
+				json_array_append_new(*out, json_deep_copy(m));
+		}
+	}
 	return POS_OK;
 }
 
@@ -81,7 +91,10 @@ static enum pos_err f_http(void *ctx, const struct pos_hostapi_http *req, json_t
 	struct fake *f = ctx;
 	json_array_append_new(f->urls, json_string(req->url));
 	const char *body = "{}";
-	if (strstr(req->url, "/v1/search?") && strstr(req->url, "name=Lisbon"))
+	if (strstr(req->url, "/page"))
+		body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>\n A   page &amp; more </title>"
+		       "<meta name=\"description\" content=\"What the page is about\"></head><body>x</body></html>";
+	else if (strstr(req->url, "/v1/search?") && strstr(req->url, "name=Lisbon"))
 		body = "{\"results\":[{\"id\":2267057,\"name\":\"Lisbon\",\"latitude\":38.71667,"
 		       "\"longitude\":-9.13333,\"country\":\"Portugal\",\"timezone\":\"Europe/Lisbon\"}],"
 		       "\"generationtime_ms\":0.5}";
@@ -193,8 +206,8 @@ static json_t *created(struct env *v, const char *id, json_t *mem)
 static void test_manifests(void **state)
 {
 	(void)state;
-	const char *ids[] = {"weather", "auto-tagger", "task-extractor"};
-	for (size_t i = 0; i < 3; i++)
+	const char *ids[] = {"weather", "auto-tagger", "task-extractor", "link-preview", "daily-digest"};
+	for (size_t i = 0; i < 5; i++)
 		done(install(ids[i], NULL));
 	struct {
 		const char *json, *field;
@@ -351,12 +364,81 @@ static void test_task_extractor(void **state)
 	done(v);
 }
 
+static json_t *action(struct env *v, const char *name, json_t *params)
+{
+	json_t *ev = json_pack("{s:s, s:o}", "action", name, "params", params);
+	json_t *r = NULL;
+	struct pos_sandbox_status st;
+	if (pos_sandbox_call(v->sb, "on_user_action", ev, &r, &st))
+		fail_msg("on_user_action: %s", st.message);
+	json_decref(ev);
+	return r;
+}
+
+static void test_link_preview(void **state)
+{
+	(void)state;
+	json_t *settings = json_pack("{s:s}", "site1", "http://127.0.0.1:8997");
+	struct env *v = install("link-preview", settings);
+	json_decref(settings);
+	json_decref(created(v, "m1", json_pack("{s:s}", "content",
+					       "read http://127.0.0.1:8997/page, and https://evil.example/x.")));
+	json_t *links = json_object_get(json_object_get(json_object_get(v->f.mems, "m1"), "metadata"), "links");
+	assert_int_equal(json_array_size(links), 2);
+	json_t *l0 = json_array_get(links, 0);
+	assert_string_equal(json_string_value(json_object_get(l0, "url")), "http://127.0.0.1:8997/page");
+	assert_string_equal(json_string_value(json_object_get(l0, "title")), "A page & more");
+	assert_string_equal(json_string_value(json_object_get(l0, "description")), "What the page is about");
+	json_t *l1 = json_array_get(links, 1);
+	assert_non_null(strstr(json_string_value(json_object_get(l1, "error")), "does not declare"));
+	assert_int_equal(json_array_size(v->f.urls), 1); /* the undeclared host never reached the host */
+	/* No links: nothing changes. */
+	json_decref(created(v, "m2", json_pack("{s:s}", "content", "no links here")));
+	assert_null(json_object_get(json_object_get(v->f.mems, "m2"), "metadata"));
+	done(v);
+}
+
+static void test_daily_digest(void **state)
+{
+	(void)state;
+	struct env *v = install("daily-digest", NULL);
+	json_object_set_new(v->f.mems, "a", json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "id", "a", "content",
+						      "Ran 5 km\nfelt great", "type", "note", "created_at",
+						      "2026-12-06T07:00:00Z", "tags", "health"));
+	json_object_set_new(v->f.mems, "b", json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "id", "b", "content",
+						      "Call the bank", "type", "action", "created_at",
+						      "2026-12-06T15:00:00Z", "tags", "health"));
+	json_object_set_new(v->f.mems, "c", json_pack("{s:s, s:s, s:s, s:s, s:[]}", "id", "c", "content",
+						      "another day", "type", "note", "created_at",
+						      "2026-12-05T15:00:00Z", "tags"));
+	json_t *r = action(v, "digest", json_pack("{s:s}", "date", "2026-12-06"));
+	assert_int_equal(json_integer_value(json_object_get(r, "count")), 2);
+	json_t *note = json_object_get(v->f.mems, json_string_value(json_object_get(r, "created")));
+	assert_non_null(note);
+	const char *text = json_string_value(json_object_get(note, "content"));
+	assert_non_null(strstr(text, "Digest of 2026-12-06: 2 memories (1 action, 1 note)."));
+	assert_non_null(strstr(text, "Top tags: health."));
+	assert_non_null(strstr(text, "- Ran 5 km"));
+	assert_null(strstr(text, "felt great"));
+	assert_null(strstr(text, "another day"));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(note, "tags"), 0)), "digest");
+	json_decref(r);
+	/* A bad date is the plugin's error, not a crash. */
+	json_t *ev = json_pack("{s:s, s:{s:s}}", "action", "digest", "params", "date", "yesterday-ish");
+	struct pos_sandbox_status st;
+	assert_int_equal(pos_sandbox_call(v->sb, "on_user_action", ev, NULL, &st), POS_ERR_INVALID_REQUEST);
+	assert_non_null(strstr(st.message, "YYYY-MM-DD"));
+	json_decref(ev);
+	done(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_manifests),   cmocka_unit_test(test_settings_checked),
 		cmocka_unit_test(test_weather),     cmocka_unit_test(test_auto_tagger),
-		cmocka_unit_test(test_task_extractor),
+		cmocka_unit_test(test_task_extractor), cmocka_unit_test(test_link_preview),
+		cmocka_unit_test(test_daily_digest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
