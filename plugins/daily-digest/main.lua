@@ -1,6 +1,6 @@
 -- daily-digest: on_user_action("digest", {date = "YYYY-MM-DD"?}) gathers
--- the memories of that day (default: yesterday, UTC) with a filtered
--- search and saves a note tagged "digest" that sums them up.
+-- the memories of that day (default: yesterday, UTC) with
+-- pos.memories.list and saves a note tagged "digest" that sums them up.
 
 local DAY = 86400
 
@@ -20,7 +20,7 @@ function on_user_action(ev)
   local next_day = os.date("!%Y-%m-%d", t0 + DAY)
   local limit = math.tointeger(pos.settings().max_items) or 20
   if limit > 50 then limit = 50 end
-  local found = pos.memories.search("after:" .. day .. " before:" .. next_day, {limit = 50}) or {}
+  local found = pos.memories.list({after = day, before = next_day, sort = "oldest", limit = 50}) or {}
   local items, types, tags = {}, {}, {}
   for _, mem in ipairs(found) do
     local c = mem.created_at or ""

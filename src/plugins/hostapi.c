@@ -144,6 +144,30 @@ static int l_search(lua_State *L)
 	return push_owned(L, out);
 }
 
+/* list({after = "2026-12-01", tag = "work", limit = 20}): values are
+ * strings or numbers, passed as the list API's parameters. */
+static int l_list(lua_State *L)
+{
+	struct host *h = need(L, POS_PERM_MEMORIES_READ);
+	json_t *filters = lua_isnoneornil(L, 1) ? json_object() : arg_json(L, 1);
+	const char *k;
+	json_t *v;
+	bool ok = json_is_object(filters) && json_object_size(filters) <= 16;
+	json_object_foreach(filters, k, v) ok = ok && (json_is_string(v) || json_is_integer(v));
+	if (!ok) {
+		json_decref(filters);
+		return luaL_argerror(L, 1, "a table of filters (strings or integers)");
+	}
+	struct pos_error e;
+	pos_error_clear(&e);
+	json_t *out = NULL;
+	enum pos_err rc = h->ops->mem_list(h->ctx, filters, &out, &e);
+	json_decref(filters);
+	if (rc)
+		return fail(L, rc, &e);
+	return push_owned(L, out);
+}
+
 static int l_get(lua_State *L)
 {
 	struct host *h = need(L, POS_PERM_MEMORIES_READ);
@@ -492,7 +516,7 @@ static void sub(lua_State *L, const char *name, const luaL_Reg *fns)
 
 static int install_tramp(lua_State *L)
 {
-	static const luaL_Reg mem[] = {{"search", l_search}, {"get", l_get}, {"create", l_create},
+	static const luaL_Reg mem[] = {{"search", l_search}, {"list", l_list}, {"get", l_get}, {"create", l_create},
 				       {"update", l_update}, {"tag", l_tag}, {NULL, NULL}};
 	static const luaL_Reg http[] = {{"get", l_http_get}, {"post", l_http_post}, {NULL, NULL}};
 	static const luaL_Reg kv[] = {{"get", l_kv_get}, {"set", l_kv_set}, {NULL, NULL}};

@@ -4,6 +4,8 @@
  *
  * Version 1 of the table (pos.api_version = 1; later versions only add):
  *   pos.memories.search(query [, {limit = n}])  -> array of memories   memories:read
+ *   pos.memories.list({after=, before=, type=, layer=, tag=, sort=, limit=})
+ *                                               -> array of memories   memories:read
  *   pos.memories.get(id)                        -> memory | nil        memories:read
  *   pos.memories.create({content=, type=, tags=, metadata=}) -> memory memories:write
  *   pos.memories.update(id, fields)             -> memory | nil, err   memories:write
@@ -80,6 +82,9 @@ struct pos_hostapi_http {
 struct pos_hostapi_ops {
 	enum pos_err (*mem_search)(void *ctx, const char *query, size_t limit, json_t **out,
 				   struct pos_error *err);
+	/* filters: an object of strings named like GET /api/memories's
+	 * parameters (after, before, type, layer, source, tag, sort, limit). */
+	enum pos_err (*mem_list)(void *ctx, json_t *filters, json_t **out, struct pos_error *err);
 	/* POS_ERR_NOT_FOUND when the id is not the user's. */
 	enum pos_err (*mem_get)(void *ctx, const char *id, json_t **out, struct pos_error *err);
 	enum pos_err (*mem_create)(void *ctx, json_t *fields, json_t **out, struct pos_error *err);

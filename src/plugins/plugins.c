@@ -255,6 +255,53 @@ static enum pos_err h_search(void *ctx, const char *q, size_t limit, json_t **ou
 	return rc;
 }
 
+struct params {
+	json_t *filters;
+	char num[32];
+};
+
+static const char *filter_param(void *ctx, const char *name)
+{
+	struct params *pp = ctx;
+	json_t *v = json_object_get(pp->filters, name);
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(pp->num, sizeof(pp->num), "%lld", (long long)json_integer_value(v));
+		return pp->num;
+	}
+	return NULL;
+}
+
+static enum pos_err h_list(void *ctx, json_t *filters, json_t **out, struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct params pp = {filters, ""};
+	struct pos_memory_query q;
+	struct pos_memory *v = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	json_t *arr = NULL;
+	enum pos_err rc = pos_memory_query_parse(a, filter_param, &pp, bd->user_id, &q, err);
+	if (!rc && q.limit > POS_HOSTAPI_SEARCH_LIMIT_MAX)
+		q.limit = POS_HOSTAPI_SEARCH_LIMIT_MAX;
+	if (!rc)
+		rc = bd->p->cfg.store->ops->memory_list(bd->p->cfg.store, a, &q, &v, &n, &total);
+	if (!rc) {
+		arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			json_array_append_new(arr, memory_to_json(&v[i]));
+		if (!arr)
+			rc = POS_ERR_NOMEM;
+	}
+	pos_arena_destroy(a);
+	*out = arr;
+	return rc;
+}
+
 static enum pos_err h_get(void *ctx, const char *id, json_t **out, struct pos_error *err)
 {
 	struct binding *bd = ctx;
@@ -385,8 +432,11 @@ static void h_log(void *ctx, const char *level, const char *msg, size_t len)
 					      msg, len, pos_now_us(), POS_PLUGINS_LOG_KEEP);
 }
 
-static const struct pos_hostapi_ops host_ops = {h_search, h_get,    h_create, h_update,
-						h_http,   h_kv_get, h_kv_set, h_log};
+static const struct pos_hostapi_ops host_ops = {
+	.mem_search = h_search, .mem_list = h_list,   .mem_get = h_get,   .mem_create = h_create,
+	.mem_update = h_update, .http = h_http,       .kv_get = h_kv_get, .kv_set = h_kv_set,
+	.log = h_log,
+};
 
 /* ---- installs ------------------------------------------------------------ */
 

@@ -352,6 +352,19 @@ class PluginsTest(harness.ApiTestCase):
         res = self.act(other, "weather", "annotate", {"memory_id": mid})["result"]
         self.assertIn("not found", res["error"])
 
+    def test_daily_digest_action(self):
+        tok = self.user()
+        self.install(tok, "daily-digest", ["memories:read", "memories:write"])
+        for text in ("Ran 5 km along the river", "Call the bank about the card"):
+            self.assertEqual(self.api.post("/api/memories", {"content": text}, token=tok).status, 201)
+        today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+        res = self.act(tok, "daily-digest", "digest", {"date": today})["result"]
+        self.assertEqual(res["count"], 2, res)
+        note = self.api.get("/api/memories/%s" % res["created"], token=tok).json
+        self.assertIn("Digest of %s: 2 memories" % today, note["content"])
+        self.assertIn("- Ran 5 km along the river", note["content"])
+        self.assertEqual(note["tags"], ["digest"])
+
     def test_bad_input_is_4xx(self):
         tok = self.user()
         self.install(tok, "probe", self.PROBE_GRANT)

@@ -130,8 +130,16 @@ static enum pos_err f_kv_set(void *ctx, const char *key, const char *v, size_t l
 
 static void f_log(void *ctx, const char *level, const char *msg, size_t len) {}
 
-static const struct pos_hostapi_ops ops = {f_search, f_get, f_create, f_update, f_http,
-					   f_kv_get, f_kv_set, f_log};
+static enum pos_err f_list(void *ctx, json_t *filters, json_t **out, struct pos_error *e)
+{
+	return f_search(ctx, "after:", 50, out, e);
+}
+
+static const struct pos_hostapi_ops ops = {
+	.mem_search = f_search, .mem_list = f_list,     .mem_get = f_get,       .mem_create = f_create,
+	.mem_update = f_update, .http = f_http,         .kv_get = f_kv_get,     .kv_set = f_kv_set,
+	.log = f_log,
+};
 
 struct env {
 	struct fake f;

@@ -107,8 +107,16 @@ static void f_log(void *ctx, const char *level, const char *msg, size_t len)
 	snprintf(f->last_log, sizeof(f->last_log), "%s:%.*s", level, (int)len, msg);
 }
 
-static const struct pos_hostapi_ops ops = {f_search, f_get, f_create, f_update, f_http,
-					   f_kv_get, f_kv_set, f_log};
+static enum pos_err f_list(void *ctx, json_t *filters, json_t **out, struct pos_error *e)
+{
+	return f_search(ctx, "after:", 50, out, e);
+}
+
+static const struct pos_hostapi_ops ops = {
+	.mem_search = f_search, .mem_list = f_list,     .mem_get = f_get,       .mem_create = f_create,
+	.mem_update = f_update, .http = f_http,         .kv_get = f_kv_get,     .kv_set = f_kv_set,
+	.log = f_log,
+};
 
 struct env {
 	struct fake f;
@@ -173,6 +181,7 @@ static void test_permissions(void **state)
 	struct env *v = mk(0);
 	is(v, "function f() return pos.memories.get('m1') end", "ERR permission 'memories:read'");
 	is(v, "function f() return pos.memories.search('x') end", "ERR permission 'memories:read'");
+	is(v, "function f() return pos.memories.list({}) end", "ERR permission 'memories:read'");
 	is(v, "function f() return pos.memories.create({content='x'}) end", "ERR permission 'memories:write'");
 	is(v, "function f() return pos.memories.tag('m1', 'x') end", "ERR permission 'memories:write'");
 	is(v, "function f() return pos.http.get('https://api.open-meteo.com/v1') end", "ERR permission 'http'");
@@ -195,6 +204,7 @@ static void test_memories(void **state)
 	is(v, "function f() local r = pos.memories.search('Ada', {limit = 5}) return {#r, r[1].id} end", "[1,\"m1\"]");
 	is(v, "function f() return pos.memories.search('Ada', {limit = 500}) end", "ERR limit must be 1..50");
 	is(v, "function f() return pos.memories.search(string.rep('q', 2000)) end", "ERR query too long");
+	is(v, "function f() return pos.memories.list({tag = {'nested'}}) end", "ERR a table of filters");
 	/* Another user's id is simply not found. */
 	is(v, "function f() local a, b = pos.memories.get('someone-elses') return {a == nil, b} end",
 	   "[true,\"memory not found\"]");
