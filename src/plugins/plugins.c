@@ -309,7 +309,11 @@ static enum pos_err h_get(void *ctx, const char *id, json_t **out, struct pos_er
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_memory m;
-	enum pos_err rc = pos_memory_get(bd->p->cfg.mem, a, bd->user_id, id, &m, err);
+	/* A plugin reading is not the user reading: no access is counted. */
+	enum pos_err rc = bd->p->cfg.store->ops->memory_get(bd->p->cfg.store, a, bd->user_id, id,
+							    false, 0, &m);
+	if (rc == POS_ERR_NOT_FOUND)
+		pos_error_set(err, rc, "id", "memory not found");
 	if (!rc && !(*out = memory_to_json(&m)))
 		rc = POS_ERR_NOMEM;
 	pos_arena_destroy(a);
@@ -692,9 +696,11 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 		snprintf(msg, sizeof(msg), "%s: %s", pos_manifest_hook_name(hook), st.message);
 		pos_error_set(err, rc, NULL, "%s", msg);
 	}
-	p->cfg.store->ops->plugin_outcome(p->cfg.store, r->user_id, r->plugin_id,
-					  rc == POS_ERR_INVALID_REQUEST ? msg : NULL,
-					  p->cfg.max_failures, pos_now_us(), NULL);
+	/* A success on a healthy install changes nothing: skip the write. */
+	if (rc == POS_ERR_INVALID_REQUEST || r->failures != 0 || strcmp(r->status, "ok") != 0)
+		p->cfg.store->ops->plugin_outcome(p->cfg.store, r->user_id, r->plugin_id,
+						  rc == POS_ERR_INVALID_REQUEST ? msg : NULL,
+						  p->cfg.max_failures, pos_now_us(), NULL);
 	if (rc)
 		json_decref(res);
 	else if (result)
