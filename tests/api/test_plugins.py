@@ -64,6 +64,7 @@ end
 
 function on_query(ev)
   if ev.query == "probe please" then return {answer = "the probe answers"} end
+  if ev.query == "probe hang" then while true do end end
   return nil
 end
 '''
@@ -322,6 +323,14 @@ class PluginsTest(harness.ApiTestCase):
         self.assertEqual(r.json["plugin_answers"], [{"plugin": "probe", "answer": "the probe answers"}])
         r = self.api.get("/api/memories/search?q=something%20else", token=tok)
         self.assertNotIn("plugin_answers", r.json)
+        # A plugin that hangs in on_query never fails the search; it is
+        # stopped at its budget and its failure recorded.
+        r = self.api.get("/api/memories/search?q=probe%20hang", token=tok)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertNotIn("plugin_answers", r.json)
+        state = self.api.get("/api/plugins", token=tok).json["plugins"][0]
+        self.assertEqual(state["failures"], 1)
+        self.assertIn("on_query", state["last_error"])
 
     def test_weather_plugin_with_open_meteo_stand_in(self):
         tok = self.user()
