@@ -167,6 +167,14 @@ static void test_pcall_cannot_swallow(void **state)
 	       "function(e) while true do end end) end end",
 	       POS_SANDBOX_BUDGET);
 	expect("function f() while true do pcall(error, 'x') end end", POS_SANDBOX_BUDGET);
+	/* A to-be-closed variable's __close runs while the error unwinds: it
+	 * cannot loop either. */
+	expect("function f() local x <close> = setmetatable({}, {__close = function() "
+	       "while true do end end}) while true do end end",
+	       POS_SANDBOX_BUDGET);
+	expect("function f() while true do pcall(function() local x <close> = setmetatable({}, "
+	       "{__close = function() while true do end end}) error('x') end) end end",
+	       POS_SANDBOX_BUDGET);
 }
 
 static void test_coroutine_tricks(void **state)
