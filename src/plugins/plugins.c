@@ -183,11 +183,11 @@ static json_t *entry_json(const struct entry *e)
 	json_t *hosts = json_array();
 	for (size_t i = 0; hosts && i < e->m.n_hosts; i++)
 		json_array_append_new(hosts, json_string(e->m.hosts[i]));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:o, s:O}", "id", e->m.id, "name",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:o, s:o}", "id", e->m.id, "name",
 			 e->m.name, "version", e->m.version, "description", e->m.description, "author",
 			 e->m.author, "hooks", names_of(e->m.hooks, pos_manifest_hook_name), "permissions",
 			 names_of(e->m.perms, pos_hostapi_perm_name), "hosts", hosts, "settings",
-			 e->m.settings ? e->m.settings : json_object());
+			 e->m.settings ? json_incref(e->m.settings) : json_object());
 }
 
 enum pos_err pos_plugins_available(struct pos_plugins *p, json_t **out)
