@@ -98,6 +98,14 @@ void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 void pos_api_mcp_post(struct pos_server *srv, struct pos_req *r);
 void pos_api_mcp_get(struct pos_server *srv, struct pos_req *r);
 
+/* plugins.c (docs/PLUGINS.md) */
+void pos_api_plugins_available(struct pos_server *srv, struct pos_req *r);
+void pos_api_plugins_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_plugins_install(struct pos_server *srv, struct pos_req *r);
+void pos_api_plugins_update(struct pos_server *srv, struct pos_req *r);
+void pos_api_plugins_delete(struct pos_server *srv, struct pos_req *r);
+void pos_api_plugins_action(struct pos_server *srv, struct pos_req *r);
+
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
 /* ---- accounts (admin.c; docs/SECURITY.md) ---- */
 void pos_api_admin_users_list(struct pos_server *srv, struct pos_req *r);

@@ -8,6 +8,7 @@
 
 #include "memory/graph.h"
 #include "memory/memory.h"
+#include "plugins/plugins.h"
 
 static void reply_memory(struct pos_req *r, int status, const struct pos_memory *m)
 {
@@ -66,8 +67,10 @@ void pos_api_memory_create(struct pos_server *srv, struct pos_req *r)
 		; /* answered: 413 quota_exceeded */
 	else if (pos_memory_create(&srv->mem, r->arena, r->principal.user_id, body, &m, &err))
 		pos_reply_error(r, &err);
-	else
+	else {
 		reply_memory(r, 201, &m);
+		pos_plugins_memory_event(srv->plugins, r->principal.user_id, POS_HOOK_MEMORY_CREATED, m.id);
+	}
 	json_decref(body);
 }
 
@@ -178,6 +181,7 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 			pos_reply_error(r, &err);
 		return;
 	}
+	pos_plugins_memory_event(srv->plugins, r->principal.user_id, POS_HOOK_MEMORY_ACCESSED, m.id);
 	if (!wants_embedding(r)) {
 		reply_memory(r, 200, &m);
 		return;

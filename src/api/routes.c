@@ -83,6 +83,14 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/memories/{id}/share", pos_api_memory_share, BEARER, 64 * KiB),
 	ROUTE("DELETE", "/api/memories/{id}/share/{email}", pos_api_memory_unshare, BEARER, 0),
 
+	/* plugins (docs/PLUGINS.md) */
+	ROUTE("GET", "/api/plugins/available", pos_api_plugins_available, BEARER, 0),
+	ROUTE("POST", "/api/plugins/install", pos_api_plugins_install, BEARER, 64 * KiB),
+	ROUTE("GET", "/api/plugins", pos_api_plugins_list, BEARER, 0),
+	ROUTE("PATCH", "/api/plugins/{id}", pos_api_plugins_update, BEARER, 64 * KiB),
+	ROUTE("DELETE", "/api/plugins/{id}", pos_api_plugins_delete, BEARER, 0),
+	ROUTE("POST", "/api/plugins/{id}/actions", pos_api_plugins_action, BEARER, 64 * KiB),
+
 	/* accounts: admin only (docs/SECURITY.md) */
 	ROUTE("GET", "/api/admin/users", pos_api_admin_users_list, SESSION, 0),
 	ROUTE("PATCH", "/api/admin/users/{id}", pos_api_admin_users_update, SESSION, 64 * KiB),

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "memory/memory.h"
+#include "plugins/plugins.h"
 #include "search/engine.h"
 
 static void write_explain(struct pos_jw *w, const struct pos_ranked *r)
@@ -144,6 +145,8 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 			pos_jw_str(&w, res.ignored[i]);
 		pos_jw_arr_end(&w);
 	}
+	if (!req.typing && req.offset == 0) /* plugins: on_query answers */
+		pos_plugins_write_answers(srv->plugins, &w, r->principal.user_id, req.query, req.query_len);
 	pos_jw_obj_end(&w);
 	if (w.rc) {
 		pos_buf_free(&b);

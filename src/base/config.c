@@ -271,6 +271,13 @@ static const struct pos_config_option options[] = {
 	/* outbound connections (docs/SECURITY.md) */
 	OPT("egress_allow", "PERSONALOS_EGRESS_ALLOW", STRING, 0, 0, egress_allow, NULL,
 	    "private/loopback destinations sync sources may reach: comma-separated HOST, HOST:PORT, CIDR, CIDR:PORT, [V6CIDR]:PORT (default none; llm_url, embed_url, memu_base_url are always allowed)"),
+	/* plugins (docs/PLUGINS.md) */
+	OPT("plugins_dir", "PERSONALOS_PLUGINS_DIR", PATH, 0, 0, plugins_dir, NULL,
+	    "the plugin catalog: one folder per package with plugin.json (default: unset, no plugins)"),
+	OPT("plugin_max_failures", "PERSONALOS_PLUGIN_MAX_FAILURES", UINT, 1, 1000, plugin_max_failures, "5",
+	    "failed hook calls in a row after which a user's plugin is disabled (default 5)"),
+	OPT("plugin_query_budget_ms", "PERSONALOS_PLUGIN_QUERY_BUDGET_MS", UINT, 1, 1000, plugin_query_budget_ms, "50",
+	    "time each plugin's on_query hook may take inside a search (default 50)"),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -102,6 +102,10 @@ struct pos_config {
 	int64_t quota_memories, quota_bytes, quota_sources, quota_tokens; /* per user, 0 = unlimited */
 	unsigned argon2_concurrency;   /* password hashes at once, 0 = cores */
 	unsigned argon2_queue;         /* waiting for a hash before 503 busy */
+	/* ---- plugins (docs/PLUGINS.md) ---- */
+	char plugins_dir[PATH_MAX];    /* the catalog; "" = no plugins */
+	unsigned plugin_max_failures;  /* failures in a row before auto-disable */
+	unsigned plugin_query_budget_ms; /* on_query budget per plugin */
 };
 
 /* What a key holds; the field's C type must match (checked at compile time). */

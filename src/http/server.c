@@ -29,6 +29,8 @@
 #include "export/exports.h"
 #include "jobs/jobs.h"
 #include "sync/sync.h"
+#include "net/egress.h"
+#include "plugins/plugins.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -856,6 +858,35 @@ static enum pos_err load_tls(const struct pos_config *cfg, char **cert, char **k
 	return rc;
 }
 
+/* plugins: the manager over the store and the memory service, with the
+ * operator's egress allowlist for plugins' HTTP calls. */
+static enum pos_err start_plugins(struct pos_server *srv, const struct pos_config *cfg,
+				  struct pos_error *err)
+{
+	enum pos_err rc = pos_egress_new(cfg->egress_allow, &srv->plugins_egress, err);
+	if (rc)
+		return rc;
+	struct pos_plugins_config pc = {
+		.dir = cfg->plugins_dir,
+		.store = srv->store,
+		.mem = &srv->mem,
+		.egress = srv->plugins_egress,
+		.max_failures = cfg->plugin_max_failures,
+		.query_budget_us = (int64_t)cfg->plugin_query_budget_ms * 1000,
+	};
+	if ((rc = pos_plugins_new(&pc, &srv->plugins)))
+		return pos_error_set(err, rc, NULL, "cannot load the plugin catalog");
+	return POS_OK;
+}
+
+static void stop_plugins(struct pos_server *srv)
+{
+	pos_plugins_free(srv->plugins);
+	srv->plugins = NULL;
+	pos_egress_free(srv->plugins_egress);
+	srv->plugins_egress = NULL;
+}
+
 enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
 			      const struct pos_route *routes, size_t n_routes,
 			      struct pos_error *err)
@@ -962,6 +993,8 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 		pos_error_set(err, rc, NULL, "cannot set up export and import");
 		goto fail;
 	}
+	if ((rc = start_plugins(srv, cfg, err)))                 /* plugins */
+		goto fail;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -1039,6 +1072,7 @@ fail:
 	pos_exports_free(srv->exports); /* export */
 	srv->exports = NULL;
 	pos_assistant_stop(&srv->assistant);
+	stop_plugins(srv);        /* plugins */
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
 	pos_rl_fini(&srv->rl);
@@ -1078,6 +1112,7 @@ void pos_server_stop(struct pos_server *srv)
 	pos_assistant_stop(&srv->assistant);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
+	stop_plugins(srv);        /* plugins */
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
 	pos_rl_fini(&srv->rl);

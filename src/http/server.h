@@ -45,6 +45,8 @@ struct pos_exports;
 struct pos_server;
 struct pos_req;
 struct pos_sync;
+struct pos_plugins;
+struct pos_egress;
 
 typedef void (*pos_handler)(struct pos_server *srv, struct pos_req *r);
 
@@ -144,6 +146,9 @@ struct pos_server {
 	struct pos_ratelimit rl;
 	struct pos_cors cors;
 	char *tls_pem[2];             /* certificate and key text, or NULL */
+	/* ---- plugins (src/plugins, docs/PLUGINS.md) ---- */
+	struct pos_plugins *plugins;
+	struct pos_egress *plugins_egress; /* the operator's egress_allow */
 };
 
 /*

@@ -389,6 +389,36 @@ static const char m13_jobs[] =
 	"ALTER TABLE jobs ADD COLUMN item_errors TEXT;"
 	"UPDATE jobs SET state = 'queued' WHERE state = 'pending';"
 	"CREATE INDEX jobs_user_created ON jobs(user_id, created_at);";
+/* Plugins (issue 15, docs/PLUGINS.md): a user's installs, each plugin's
+ * key-value data per user, and the lines it logged for that user. */
+static const char m16_plugins[] =
+	"CREATE TABLE plugins_installed ("
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" plugin_id TEXT NOT NULL,"
+	" version TEXT NOT NULL,"
+	" enabled INTEGER NOT NULL DEFAULT 1,"
+	" grants TEXT NOT NULL DEFAULT '[]',"
+	" settings TEXT NOT NULL DEFAULT '{}',"
+	" status TEXT NOT NULL DEFAULT 'ok',"
+	" last_error TEXT,"
+	" failures INTEGER NOT NULL DEFAULT 0,"
+	" installed_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" PRIMARY KEY (user_id, plugin_id)) WITHOUT ROWID;"
+	"CREATE TABLE plugin_kv ("
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" plugin_id TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" value BLOB NOT NULL,"
+	" PRIMARY KEY (user_id, plugin_id, key)) WITHOUT ROWID;"
+	"CREATE TABLE plugin_logs ("
+	" id INTEGER PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" plugin_id TEXT NOT NULL,"
+	" at INTEGER NOT NULL,"
+	" level TEXT NOT NULL,"
+	" message TEXT NOT NULL);"
+	"CREATE INDEX plugin_logs_user ON plugin_logs(user_id, plugin_id, id);";
 
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
@@ -404,6 +434,7 @@ const struct pos_migration pos_migrations[] = {
 	{11, "memory shares", m11_shares},
 	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
 	{13, "jobs: progress, item errors, cancelled", m13_jobs},
+	{16, "plugins: installs, key-value data, logs", m16_plugins},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

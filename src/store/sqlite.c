@@ -1071,6 +1071,16 @@ static const struct pos_store_ops sq_ops = {
 	.invite_list = sq_invite_list,
 	.invite_delete = sq_invite_delete,
 	.invite_valid = sq_invite_valid,
+	/* plugins (sqlite_plugins.c) */
+	.plugin_put = sq_plugin_put,
+	.plugin_get = sq_plugin_get,
+	.plugin_list = sq_plugin_list,
+	.plugin_delete = sq_plugin_delete,
+	.plugin_outcome = sq_plugin_outcome,
+	.plugin_kv_get = sq_plugin_kv_get,
+	.plugin_kv_put = sq_plugin_kv_put,
+	.plugin_log_add = sq_plugin_log_add,
+	.plugin_log_list = sq_plugin_log_list,
 };
 
 /*

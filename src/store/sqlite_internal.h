@@ -361,4 +361,26 @@ enum pos_err sq_invite_delete(struct pos_store *s, const char *id);
 enum pos_err sq_invite_valid(struct pos_store *s, const uint8_t *hash,
 			     const char *email, int64_t now);
 
+/* Plugins (sqlite_plugins.c). */
+enum pos_err sq_plugin_put(struct pos_store *s, const struct pos_plugin_row *p);
+enum pos_err sq_plugin_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			   const char *plugin_id, struct pos_plugin_row *out);
+enum pos_err sq_plugin_list(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			    struct pos_plugin_row **out, size_t *n);
+enum pos_err sq_plugin_delete(struct pos_store *s, const char *user_id, const char *plugin_id);
+enum pos_err sq_plugin_outcome(struct pos_store *s, const char *user_id, const char *plugin_id,
+			       const char *error, unsigned max_failures, int64_t now,
+			       bool *disabled);
+enum pos_err sq_plugin_kv_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			      const char *plugin_id, const char *key, const char **value,
+			      size_t *len);
+enum pos_err sq_plugin_kv_put(struct pos_store *s, const char *user_id, const char *plugin_id,
+			      const char *key, const char *value, size_t len, size_t quota);
+enum pos_err sq_plugin_log_add(struct pos_store *s, const char *user_id, const char *plugin_id,
+			       const char *level, const char *msg, size_t len, int64_t now,
+			       unsigned keep);
+enum pos_err sq_plugin_log_list(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				const char *plugin_id, unsigned limit,
+				struct pos_plugin_log **out, size_t *n);
+
 #endif

@@ -364,6 +364,26 @@ struct pos_sync_ref {
 	bool found;
 };
 
+/* ---- plugins (src/plugins, docs/PLUGINS.md) ---- */
+
+/* A plugin a user installed. Strings live in the caller's arena. */
+struct pos_plugin_row {
+	const char *user_id, *plugin_id, *version;
+	bool enabled;
+	const char *grants_json;    /* JSON array of the permission names granted */
+	const char *settings_json;  /* JSON object */
+	const char *status;         /* "ok" | "error" | "disabled" (auto-disabled) */
+	const char *last_error;     /* NULL when none */
+	int64_t failures;           /* consecutive failed hook calls */
+	int64_t installed_at, updated_at;
+};
+
+/* One line a plugin logged (pos.log), kept for its user. */
+struct pos_plugin_log {
+	int64_t at;
+	const char *level, *message;
+};
+
 struct pos_store;
 
 struct pos_store_ops {
@@ -814,6 +834,45 @@ struct pos_store_ops {
 	 * else POS_ERR_INVALID_INVITE (nothing is used up). */
 	enum pos_err (*invite_valid)(struct pos_store *s, const uint8_t *hash,
 				     const char *email, int64_t now);
+
+	/* ---- plugins (src/plugins; migration 16) ----
+	 * Every call is scoped by user_id. */
+	/* Inserts or replaces the user's install of p->plugin_id. */
+	enum pos_err (*plugin_put)(struct pos_store *s, const struct pos_plugin_row *p);
+	/* NOT_FOUND when the user has not installed it. */
+	enum pos_err (*plugin_get)(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				   const char *plugin_id, struct pos_plugin_row *out);
+	/* The user's installs by plugin id; with user_id NULL, every user's
+	 * enabled installs (for dispatch). */
+	enum pos_err (*plugin_list)(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				    struct pos_plugin_row **out, size_t *n);
+	/* Removes the install, its kv data and its logs. NOT_FOUND. */
+	enum pos_err (*plugin_delete)(struct pos_store *s, const char *user_id,
+				      const char *plugin_id);
+	/* Records a hook call's outcome: error NULL resets failures and the
+	 * status to "ok"; otherwise failures + 1, last_error = error, status
+	 * "error", and at `max_failures` the install is disabled (status
+	 * "disabled"). *disabled (may be NULL) says whether this call did it. */
+	enum pos_err (*plugin_outcome)(struct pos_store *s, const char *user_id,
+				       const char *plugin_id, const char *error,
+				       unsigned max_failures, int64_t now, bool *disabled);
+	/* *value NULL when the key is absent. */
+	enum pos_err (*plugin_kv_get)(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				      const char *plugin_id, const char *key, const char **value,
+				      size_t *len);
+	/* value NULL deletes. QUOTA_EXCEEDED when the plugin's keys and values
+	 * for the user would pass `quota` bytes. */
+	enum pos_err (*plugin_kv_put)(struct pos_store *s, const char *user_id,
+				      const char *plugin_id, const char *key, const char *value,
+				      size_t len, size_t quota);
+	/* Appends a log line, keeping the newest `keep` per (user, plugin). */
+	enum pos_err (*plugin_log_add)(struct pos_store *s, const char *user_id,
+				       const char *plugin_id, const char *level, const char *msg,
+				       size_t len, int64_t now, unsigned keep);
+	/* Newest first, at most `limit`. */
+	enum pos_err (*plugin_log_list)(struct pos_store *s, struct pos_arena *a, const char *user_id,
+					const char *plugin_id, unsigned limit,
+					struct pos_plugin_log **out, size_t *n);
 };
 
 struct pos_store {

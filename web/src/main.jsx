@@ -27,6 +27,8 @@ const Recover = lazy(() => import('./pages/Recover.jsx'), 'Recover');
 const Security = lazy(() => import('./pages/Security.jsx'), 'Security');
 // Stats brings the chart (uPlot) and graph (cytoscape) libraries.
 const Stats = lazy(() => import('./pages/Stats.jsx'), 'Stats');
+// Plugins (docs/PLUGINS.md), reached from Settings.
+const Plugins = lazy(() => import('./pages/Plugins.jsx'), 'Plugins');
 
 const NAV = [
   ['/?capture=1', '+ Capture'],
@@ -284,6 +286,7 @@ function App() {
   else if (path === '/sync') page = <Sync />;
   else if (path === '/stats') page = <Stats />;
   else if (path === '/tokens') page = <Tokens />;
+  else if (path === '/plugins') page = <Plugins />;
   else if (path === '/share') page = <Share query={query} />; // PWA share target (clients)
   else page = (
     <main id="main" class="panel">

@@ -1,0 +1,150 @@
+/*
+ * plugins.c — the plugins API (docs/PLUGINS.md): the catalog, the caller's
+ * installs, install with explicit grants, settings and enable/disable,
+ * removal, and running a user action. Thin: plugins/plugins.h does the work.
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "plugins/plugins.h"
+
+static bool have_plugins(struct pos_server *srv, struct pos_req *r)
+{
+	if (srv->plugins)
+		return true;
+	pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "plugins are not running on this server");
+	return false;
+}
+
+/* Answers 200/201 with `v` (consumed), or the error. */
+static void reply(struct pos_req *r, int status, json_t *v, enum pos_err rc,
+		  const struct pos_error *err)
+{
+	if (rc) {
+		json_decref(v);
+		if (err && err->code)
+			pos_reply_error(r, err);
+		else
+			pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 16 * 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_json(&w, v);
+	json_decref(v);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, status, &b);
+}
+
+static void reply_list(struct pos_req *r, json_t *arr, enum pos_err rc, const struct pos_error *err)
+{
+	json_t *o = rc ? NULL : json_pack("{s:o}", "plugins", arr);
+	if (!rc && !o)
+		rc = POS_ERR_NOMEM;
+	reply(r, 200, o, rc, err);
+}
+
+void pos_api_plugins_available(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r))
+		return;
+	json_t *arr = NULL;
+	enum pos_err rc = pos_plugins_available(srv->plugins, &arr);
+	reply_list(r, arr, rc, NULL);
+}
+
+void pos_api_plugins_list(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r))
+		return;
+	struct pos_error err;
+	pos_error_clear(&err);
+	json_t *arr = NULL;
+	enum pos_err rc = pos_plugins_list(srv->plugins, r->principal.user_id, &arr, &err);
+	reply_list(r, arr, rc, &err);
+}
+
+void pos_api_plugins_install(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r))
+		return;
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_error err;
+	pos_error_clear(&err);
+	json_t *out = NULL;
+	enum pos_err rc = pos_plugins_install(srv->plugins, r->principal.user_id, body, &out, &err);
+	json_decref(body);
+	reply(r, 201, out, rc, &err);
+}
+
+void pos_api_plugins_update(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r))
+		return;
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_error err;
+	pos_error_clear(&err);
+	json_t *out = NULL;
+	enum pos_err rc = pos_plugins_update(srv->plugins, r->principal.user_id, pos_req_path(r, 0),
+					     body, &out, &err);
+	json_decref(body);
+	reply(r, 200, out, rc, &err);
+}
+
+void pos_api_plugins_delete(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r))
+		return;
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = pos_plugins_remove(srv->plugins, r->principal.user_id, pos_req_path(r, 0), &err);
+	if (rc) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	pos_reply_empty(r, 204);
+}
+
+/* POST /api/plugins/{id}/actions {action, params?}: on_user_action. */
+void pos_api_plugins_action(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r))
+		return;
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_error err;
+	pos_error_clear(&err);
+	json_t *action = json_object_get(body, "action");
+	json_t *params = json_object_get(body, "params");
+	json_t *out = NULL;
+	enum pos_err rc;
+	if (!json_is_string(action) || json_string_length(action) == 0 || json_string_length(action) > 64) {
+		rc = pos_error_set(&err, POS_ERR_INVALID_FIELD, "action", "action must be a string of 1..64 bytes");
+	} else if (params && !json_is_object(params)) {
+		rc = pos_error_set(&err, POS_ERR_INVALID_FIELD, "params", "params must be an object");
+	} else {
+		json_t *ev = json_pack("{s:O, s:o}", "action", action, "params",
+				       params ? json_incref(params) : json_object());
+		json_t *res = NULL;
+		rc = ev ? pos_plugins_run(srv->plugins, r->principal.user_id, pos_req_path(r, 0),
+					  POS_HOOK_USER_ACTION, ev, &res, &err)
+			: POS_ERR_NOMEM;
+		json_decref(ev);
+		if (!rc && !(out = json_pack("{s:o}", "result", res ? res : json_null())))
+			rc = POS_ERR_NOMEM;
+	}
+	json_decref(body);
+	reply(r, 200, out, rc, &err);
+}

@@ -1,0 +1,898 @@
+/*
+ * plugins.c — the plugin manager: catalog, installs, and hook calls in a
+ * sandbox bound to one (plugin, user) (plugins.h).
+ */
+#include "plugins/plugins.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "jobs/jobs.h"
+#include "memory/memory.h"
+#include "net/http.h"
+#include "plugins/hostapi.h"
+#include "plugins/sandbox.h"
+#include "store/store.h"
+
+struct entry {
+	struct pos_manifest m;
+	char *source;
+	size_t source_len;
+	char *chunkname; /* "@plugins/<id>/<main>" for error messages */
+};
+
+struct pos_plugins {
+	struct pos_plugins_config cfg;
+	struct entry *cat;
+	size_t n_cat;
+};
+
+/* ---- catalog ------------------------------------------------------------ */
+
+/* Reads a regular file of at most `max` bytes under dirfd. */
+static char *read_at(int dirfd, const char *name, size_t max, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat sb;
+	char *buf = NULL;
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > max)
+		goto out;
+	buf = pos_malloc((size_t)sb.st_size + 1);
+	if (!buf)
+		goto out;
+	size_t got = 0;
+	while (got < (size_t)sb.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	*len = got;
+out:
+	close(fd);
+	return buf;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->m.id, ((const struct entry *)b)->m.id);
+}
+
+static enum pos_err load_catalog(struct pos_plugins *p)
+{
+	if (!p->cfg.dir || !*p->cfg.dir)
+		return POS_OK;
+	DIR *d = opendir(p->cfg.dir);
+	if (!d)
+		return POS_OK;
+	p->cat = pos_calloc(POS_PLUGINS_CATALOG_MAX, sizeof(*p->cat));
+	if (!p->cat) {
+		closedir(d);
+		return POS_ERR_NOMEM;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) && p->n_cat < POS_PLUGINS_CATALOG_MAX) {
+		if (de->d_name[0] == '.')
+			continue;
+		int pd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (pd < 0)
+			continue;
+		struct entry *e = &p->cat[p->n_cat];
+		size_t len = 0;
+		char *text = read_at(pd, "plugin.json", POS_MANIFEST_BYTES_MAX, &len);
+		struct pos_error err;
+		pos_error_clear(&err);
+		if (!text || pos_manifest_parse(text, len, &e->m, &err)) {
+			pos_log(POS_LOG_WARN, "plugins: skipping package folder '%s': %s", de->d_name,
+				text ? err.message : "no readable plugin.json");
+			pos_free(text);
+			close(pd);
+			continue;
+		}
+		pos_free(text);
+		e->source = read_at(pd, e->m.main, POS_MANIFEST_SOURCE_MAX, &e->source_len);
+		close(pd);
+		bool dup = false;
+		for (size_t i = 0; i < p->n_cat; i++)
+			dup = dup || strcmp(p->cat[i].m.id, e->m.id) == 0;
+		size_t cl = strlen(e->m.id) + strlen(e->m.main) + 16;
+		e->chunkname = e->source ? pos_malloc(cl) : NULL;
+		if (!e->source || dup || !e->chunkname) {
+			pos_log(POS_LOG_WARN, "plugins: skipping package folder '%s': %s", de->d_name,
+				dup ? "duplicate id" : "main file missing or too large");
+			pos_free(e->source);
+			pos_free(e->chunkname);
+			pos_manifest_free(&e->m);
+			memset(e, 0, sizeof(*e));
+			continue;
+		}
+		snprintf(e->chunkname, cl, "@%s/%s", e->m.id, e->m.main);
+		p->n_cat++;
+	}
+	closedir(d);
+	qsort(p->cat, p->n_cat, sizeof(*p->cat), cmp_entry);
+	return POS_OK;
+}
+
+static const struct entry *find(const struct pos_plugins *p, const char *id)
+{
+	for (size_t i = 0; i < p->n_cat; i++)
+		if (strcmp(p->cat[i].m.id, id) == 0)
+			return &p->cat[i];
+	return NULL;
+}
+
+enum pos_err pos_plugins_new(const struct pos_plugins_config *cfg, struct pos_plugins **out)
+{
+	*out = NULL;
+	struct pos_plugins *p = pos_calloc(1, sizeof(*p));
+	if (!p)
+		return POS_ERR_NOMEM;
+	p->cfg = *cfg;
+	if (!p->cfg.kv_quota)
+		p->cfg.kv_quota = POS_PLUGINS_KV_QUOTA_DEFAULT;
+	if (!p->cfg.max_failures)
+		p->cfg.max_failures = POS_PLUGINS_MAX_FAILURES_DEFAULT;
+	if (!p->cfg.query_budget_us)
+		p->cfg.query_budget_us = POS_PLUGINS_QUERY_BUDGET_US;
+	enum pos_err rc = load_catalog(p);
+	if (rc) {
+		pos_plugins_free(p);
+		return rc;
+	}
+	*out = p;
+	return POS_OK;
+}
+
+void pos_plugins_free(struct pos_plugins *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_cat; i++) {
+		pos_manifest_free(&p->cat[i].m);
+		pos_free(p->cat[i].source);
+		pos_free(p->cat[i].chunkname);
+	}
+	pos_free(p->cat);
+	pos_free(p);
+}
+
+static json_t *names_of(unsigned bits, const char *(*name)(unsigned))
+{
+	json_t *a = json_array();
+	for (unsigned b = 1; a && b && b <= 1u << 15; b <<= 1)
+		if ((bits & b) && name(b))
+			json_array_append_new(a, json_string(name(b)));
+	return a;
+}
+
+static json_t *entry_json(const struct entry *e)
+{
+	json_t *hosts = json_array();
+	for (size_t i = 0; hosts && i < e->m.n_hosts; i++)
+		json_array_append_new(hosts, json_string(e->m.hosts[i]));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:o, s:o}", "id", e->m.id, "name",
+			 e->m.name, "version", e->m.version, "description", e->m.description, "author",
+			 e->m.author, "hooks", names_of(e->m.hooks, pos_manifest_hook_name), "permissions",
+			 names_of(e->m.perms, pos_hostapi_perm_name), "hosts", hosts, "settings",
+			 e->m.settings ? json_incref(e->m.settings) : json_object());
+}
+
+enum pos_err pos_plugins_available(struct pos_plugins *p, json_t **out)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < p->n_cat; i++) {
+		json_t *x = entry_json(&p->cat[i]);
+		if (!x || json_array_append_new(a, x)) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	*out = a;
+	return a ? POS_OK : POS_ERR_NOMEM;
+}
+
+/* ---- the host operations, bound to one (plugin, user) ------------------ */
+
+struct binding {
+	struct pos_plugins *p;
+	const char *user_id;
+	const char *plugin_id;
+	int64_t deadline; /* pos_mono_us */
+};
+
+static json_t *memory_to_json(const struct pos_memory *m)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 8u << 20);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_memory_json(&w, m);
+	json_t *j = b.data ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+	pos_buf_free(&b);
+	return j;
+}
+
+static enum pos_err h_search(void *ctx, const char *q, size_t limit, json_t **out,
+			     struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_search_request req;
+	memset(&req, 0, sizeof(req));
+	req.user_id = bd->user_id;
+	req.query = q;
+	req.query_len = strlen(q);
+	req.limit = (unsigned)limit;
+	struct pos_search_result res;
+	enum pos_err rc = bd->p->cfg.mem->search
+				  ? pos_search_run(bd->p->cfg.mem->search, a, &req, &res, err)
+				  : POS_ERR_UNAVAILABLE;
+	json_t *arr = NULL;
+	if (!rc) {
+		arr = json_array();
+		for (size_t i = 0; arr && i < res.n; i++)
+			json_array_append_new(arr, memory_to_json(&res.hits[i].memory));
+		if (!arr)
+			rc = POS_ERR_NOMEM;
+	}
+	pos_arena_destroy(a);
+	*out = arr;
+	return rc;
+}
+
+struct params {
+	json_t *filters;
+	char num[32];
+};
+
+static const char *filter_param(void *ctx, const char *name)
+{
+	struct params *pp = ctx;
+	json_t *v = json_object_get(pp->filters, name);
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(pp->num, sizeof(pp->num), "%lld", (long long)json_integer_value(v));
+		return pp->num;
+	}
+	return NULL;
+}
+
+static enum pos_err h_list(void *ctx, json_t *filters, json_t **out, struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct params pp = {filters, ""};
+	struct pos_memory_query q;
+	struct pos_memory *v = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	json_t *arr = NULL;
+	enum pos_err rc = pos_memory_query_parse(a, filter_param, &pp, bd->user_id, &q, err);
+	if (!rc && q.limit > POS_HOSTAPI_SEARCH_LIMIT_MAX)
+		q.limit = POS_HOSTAPI_SEARCH_LIMIT_MAX;
+	if (!rc)
+		rc = bd->p->cfg.store->ops->memory_list(bd->p->cfg.store, a, &q, &v, &n, &total);
+	if (!rc) {
+		arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			json_array_append_new(arr, memory_to_json(&v[i]));
+		if (!arr)
+			rc = POS_ERR_NOMEM;
+	}
+	pos_arena_destroy(a);
+	*out = arr;
+	return rc;
+}
+
+static enum pos_err h_get(void *ctx, const char *id, json_t **out, struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_memory m;
+	/* A plugin reading is not the user reading: no access is counted. */
+	enum pos_err rc = bd->p->cfg.store->ops->memory_get(bd->p->cfg.store, a, bd->user_id, id,
+							    false, 0, &m);
+	if (rc == POS_ERR_NOT_FOUND)
+		pos_error_set(err, rc, "id", "memory not found");
+	if (!rc && !(*out = memory_to_json(&m)))
+		rc = POS_ERR_NOMEM;
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err h_create(void *ctx, json_t *fields, json_t **out, struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	if (!json_object_get(fields, "source"))
+		json_object_set_new(fields, "source", json_string("plugin"));
+	struct pos_memory m;
+	enum pos_err rc = pos_memory_create(bd->p->cfg.mem, a, bd->user_id, fields, &m, err);
+	if (!rc && !(*out = memory_to_json(&m)))
+		rc = POS_ERR_NOMEM;
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err h_update(void *ctx, const char *id, json_t *fields, json_t **out,
+			     struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_memory m;
+	enum pos_err rc = pos_memory_update(bd->p->cfg.mem, a, bd->user_id, id, fields, &m, err);
+	if (!rc && !(*out = memory_to_json(&m)))
+		rc = POS_ERR_NOMEM;
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t **out,
+			   struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	char ct[160];
+	const char *headers[3] = {NULL, NULL, NULL};
+	headers[0] = "User-Agent: PersonalOS-plugin";
+	if (hr->content_type) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", hr->content_type);
+		headers[1] = ct;
+	}
+	struct pos_http_req req;
+	memset(&req, 0, sizeof(req));
+	req.method = hr->method;
+	req.url = hr->url;
+	req.headers = headers;
+	req.body = hr->body;
+	req.body_len = hr->body_len;
+	req.trust = POS_NET_USER;
+	req.egress = bd->p->cfg.egress;
+	req.connect_timeout_ms = 5000;
+	req.timeout_ms = POS_HOSTAPI_HTTP_TIMEOUT_MS;
+	req.max_bytes = POS_HOSTAPI_HTTP_ANSWER_MAX;
+	req.max_redirects = 0; /* a redirect could leave the declared hosts */
+	/* The sandbox's deadline is on the monotonic clock; http wants wall. */
+	if (hr->deadline_us) {
+		int64_t left = hr->deadline_us - pos_mono_us();
+		if (left <= 0)
+			return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "the plugin is out of time");
+		req.deadline_us = pos_now_us() + left;
+	}
+	struct pos_http_resp resp;
+	enum pos_err rc = pos_http_perform(NULL, &req, &resp, err);
+	if (!rc) {
+		*out = json_pack("{s:i, s:s#}", "status", (int)resp.status, "body",
+				 resp.body.data ? resp.body.data : "", (int)resp.body.len);
+		if (!*out) /* not UTF-8: hand over the status only */
+			*out = json_pack("{s:i, s:s}", "status", (int)resp.status, "body", "");
+		if (!*out)
+			rc = POS_ERR_NOMEM;
+	}
+	pos_http_resp_free(&resp);
+	return rc;
+}
+
+static enum pos_err h_kv_get(void *ctx, const char *key, json_t **out, struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	const char *v = NULL;
+	size_t len = 0;
+	enum pos_err rc = bd->p->cfg.store->ops->plugin_kv_get(bd->p->cfg.store, a, bd->user_id,
+							      bd->plugin_id, key, &v, &len);
+	*out = NULL;
+	if (!rc && v) {
+		*out = json_stringn(v, len);
+		if (!*out)
+			rc = pos_error_set(err, POS_ERR_CORRUPT, NULL, "stored value is not UTF-8");
+	}
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err h_kv_set(void *ctx, const char *key, const char *v, size_t len,
+			     struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	enum pos_err rc = bd->p->cfg.store->ops->plugin_kv_put(bd->p->cfg.store, bd->user_id,
+							      bd->plugin_id, key, v, len,
+							      bd->p->cfg.kv_quota);
+	if (rc == POS_ERR_QUOTA_EXCEEDED)
+		return pos_error_set(err, rc, "kv", "the plugin's storage quota is used up");
+	return rc;
+}
+
+static void h_log(void *ctx, const char *level, const char *msg, size_t len)
+{
+	struct binding *bd = ctx;
+	/* Stored for the user only: a plugin's lines may quote memories. */
+	bd->p->cfg.store->ops->plugin_log_add(bd->p->cfg.store, bd->user_id, bd->plugin_id, level,
+					      msg, len, pos_now_us(), POS_PLUGINS_LOG_KEEP);
+}
+
+static const struct pos_hostapi_ops host_ops = {
+	.mem_search = h_search, .mem_list = h_list,   .mem_get = h_get,   .mem_create = h_create,
+	.mem_update = h_update, .http = h_http,       .kv_get = h_kv_get, .kv_set = h_kv_set,
+	.log = h_log,
+};
+
+/* ---- installs ------------------------------------------------------------ */
+
+static json_t *install_json(struct pos_plugins *p, struct pos_arena *a,
+			    const struct pos_plugin_row *r)
+{
+	const struct entry *e = find(p, r->plugin_id);
+	json_t *grants = json_loads(r->grants_json, 0, NULL);
+	json_t *settings = json_loads(r->settings_json, 0, NULL);
+	json_t *logs = json_array();
+	struct pos_plugin_log *lv = NULL;
+	size_t nl = 0;
+	if (p->cfg.store->ops->plugin_log_list(p->cfg.store, a, r->user_id, r->plugin_id, 20, &lv,
+					       &nl) == POS_OK) {
+		for (size_t i = 0; logs && i < nl; i++) {
+			char at[40];
+			pos_time_format(lv[i].at, at, sizeof(at));
+			json_array_append_new(logs, json_pack("{s:s, s:s, s:s}", "at", at, "level",
+							      lv[i].level, "message", lv[i].message));
+		}
+	}
+	char installed[40];
+	pos_time_format(r->installed_at, installed, sizeof(installed));
+	return json_pack("{s:s, s:s, s:s, s:b, s:s, s:s?, s:I, s:o, s:o, s:o, s:o, s:s}", "id",
+			 r->plugin_id, "name", e ? e->m.name : r->plugin_id, "version", r->version,
+			 "enabled", r->enabled, "status", r->status, "last_error", r->last_error,
+			 "failures", (json_int_t)r->failures, "permissions",
+			 grants ? grants : json_array(), "settings", settings ? settings : json_object(),
+			 "hooks", e ? names_of(e->m.hooks, pos_manifest_hook_name) : json_array(),
+			 "logs", logs, "installed_at", installed);
+}
+
+enum pos_err pos_plugins_list(struct pos_plugins *p, const char *user_id, json_t **out,
+			      struct pos_error *err)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_plugin_row *rows = NULL;
+	size_t n = 0;
+	enum pos_err rc = p->cfg.store->ops->plugin_list(p->cfg.store, a, user_id, &rows, &n);
+	json_t *arr = rc ? NULL : json_array();
+	for (size_t i = 0; arr && i < n; i++)
+		if (json_array_append_new(arr, install_json(p, a, &rows[i]))) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	if (!rc && !arr)
+		rc = POS_ERR_NOMEM;
+	pos_arena_destroy(a);
+	*out = arr;
+	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
+}
+
+/* The install as shown, after a change. */
+static enum pos_err show(struct pos_plugins *p, const char *user_id, const char *id, json_t **out,
+			 struct pos_error *err)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_plugin_row r;
+	enum pos_err rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, id, &r);
+	if (!rc && !(*out = install_json(p, a, &r)))
+		rc = POS_ERR_NOMEM;
+	pos_arena_destroy(a);
+	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
+}
+
+enum pos_err pos_plugins_install(struct pos_plugins *p, const char *user_id, json_t *body,
+				 json_t **out, struct pos_error *err)
+{
+	*out = NULL;
+	json_t *idv = json_object_get(body, "id");
+	if (!json_is_string(idv))
+		return pos_error_set(err, POS_ERR_MISSING_FIELD, "id", "id is required");
+	const struct entry *e = find(p, json_string_value(idv));
+	json_t *ver = json_object_get(body, "version");
+	if (!e || (ver && (!json_is_string(ver) || strcmp(json_string_value(ver), e->m.version))))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, "id", "no such plugin in the catalog");
+	json_t *grant = json_object_get(body, "grant");
+	unsigned granted = 0;
+	enum pos_err rc;
+	if (grant && (rc = pos_manifest_perms(grant, &granted, err))) {
+		snprintf(err->field, sizeof(err->field), "grant");
+		return rc;
+	}
+	unsigned missing = e->m.perms & ~granted;
+	if (missing)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "grant",
+				     "the plugin needs the permission '%s'; grant it to install",
+				     pos_hostapi_perm_name(missing & -missing));
+	if (granted & ~e->m.perms)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "grant",
+				     "grant only the permissions the plugin asks for");
+	json_t *settings = NULL;
+	if ((rc = pos_manifest_settings(&e->m, json_object_get(body, "settings"), &settings, err)))
+		return rc;
+	struct pos_arena *a = pos_arena_new();
+	if (!a) {
+		json_decref(settings);
+		return POS_ERR_NOMEM;
+	}
+	struct pos_plugin_row r;
+	rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, e->m.id, &r);
+	if (rc == POS_OK) {
+		rc = pos_error_set(err, POS_ERR_CONFLICT, "id", "the plugin is installed already");
+		goto out;
+	}
+	if (rc != POS_ERR_NOT_FOUND)
+		goto out;
+	json_t *gnames = names_of(granted, pos_hostapi_perm_name);
+	char *gj = gnames ? json_dumps(gnames, JSON_COMPACT) : NULL;
+	char *sj = json_dumps(settings, JSON_COMPACT);
+	json_decref(gnames);
+	int64_t now = pos_now_us();
+	memset(&r, 0, sizeof(r));
+	r.user_id = user_id;
+	r.plugin_id = e->m.id;
+	r.version = e->m.version;
+	r.enabled = true;
+	r.grants_json = gj;
+	r.settings_json = sj;
+	r.status = "ok";
+	r.installed_at = r.updated_at = now;
+	rc = gj && sj ? p->cfg.store->ops->plugin_put(p->cfg.store, &r) : POS_ERR_NOMEM;
+	free(gj);
+	free(sj);
+	if (!rc)
+		rc = show(p, user_id, e->m.id, out, err);
+out:
+	json_decref(settings);
+	pos_arena_destroy(a);
+	return rc;
+}
+
+enum pos_err pos_plugins_update(struct pos_plugins *p, const char *user_id, const char *id,
+				json_t *body, json_t **out, struct pos_error *err)
+{
+	*out = NULL;
+	json_t *en = json_object_get(body, "enabled");
+	if (en && !json_is_boolean(en))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "enabled", "enabled must be a boolean");
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_plugin_row r;
+	json_t *settings = NULL;
+	char *sj = NULL;
+	enum pos_err rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, id, &r);
+	if (rc) {
+		pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
+		goto out;
+	}
+	const struct entry *e = find(p, id);
+	json_t *given = json_object_get(body, "settings");
+	if (given) {
+		if (!e) {
+			rc = pos_error_set(err, POS_ERR_CONFLICT, "id", "the plugin left the catalog");
+			goto out;
+		}
+		/* Merge over the current settings, then check. */
+		json_t *cur = json_loads(r.settings_json, 0, NULL);
+		if (json_is_object(cur) && json_is_object(given))
+			json_object_update(cur, given);
+		rc = pos_manifest_settings(&e->m, json_is_object(given) ? cur : given, &settings, err);
+		json_decref(cur);
+		if (rc)
+			goto out;
+		sj = json_dumps(settings, JSON_COMPACT);
+		if (!sj) {
+			rc = POS_ERR_NOMEM;
+			goto out;
+		}
+		r.settings_json = sj;
+	}
+	if (en) {
+		r.enabled = json_is_true(en);
+		if (r.enabled) { /* a second chance: failures start again */
+			r.failures = 0;
+			r.status = "ok";
+		}
+	}
+	r.updated_at = pos_now_us();
+	rc = p->cfg.store->ops->plugin_put(p->cfg.store, &r);
+	if (!rc)
+		rc = show(p, user_id, id, out, err);
+out:
+	free(sj);
+	json_decref(settings);
+	pos_arena_destroy(a);
+	return rc;
+}
+
+enum pos_err pos_plugins_remove(struct pos_plugins *p, const char *user_id, const char *id,
+				struct pos_error *err)
+{
+	enum pos_err rc = p->cfg.store->ops->plugin_delete(p->cfg.store, user_id, id);
+	if (rc)
+		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
+	return POS_OK;
+}
+
+/* ---- running hooks --------------------------------------------------------- */
+
+/* Runs one hook of one install (row r). Records the outcome. */
+static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *r, unsigned hook,
+			    json_t *event, json_t **result, struct pos_error *err)
+{
+	const struct entry *e = find(p, r->plugin_id);
+	if (!e || !(e->m.hooks & hook))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, "hook", "the plugin does not handle this hook");
+	if (!r->enabled)
+		return pos_error_set(err, POS_ERR_CONFLICT, "enabled", "the plugin is disabled");
+	json_t *grants = json_loads(r->grants_json, 0, NULL);
+	json_t *settings = json_loads(r->settings_json, 0, NULL);
+	unsigned perms = 0;
+	struct pos_error ignore;
+	pos_manifest_perms(grants, &perms, &ignore);
+	perms &= e->m.perms;
+	const char *hosts[POS_HOSTAPI_HOSTS_MAX];
+	char hostbuf[2048];
+	size_t nh = pos_manifest_hosts(&e->m, settings, hosts, POS_HOSTAPI_HOSTS_MAX, hostbuf,
+				       sizeof(hostbuf));
+	struct pos_sandbox_limits lim = {p->cfg.mem_max, 0,
+					 hook == POS_HOOK_QUERY ? p->cfg.query_budget_us
+								: p->cfg.hook_budget_us,
+					 0};
+	struct binding bd = {p, r->user_id, r->plugin_id, 0};
+	struct pos_hostapi_grant g = {perms, hosts, nh};
+	struct pos_sandbox *sb = NULL;
+	struct pos_sandbox_status st = {POS_SANDBOX_OK, ""};
+	json_t *res = NULL;
+	enum pos_err rc = pos_sandbox_new(&lim, &sb);
+	if (!rc)
+		rc = pos_hostapi_install(sb, &host_ops, &bd, &g);
+	if (!rc)
+		rc = pos_hostapi_set_settings(sb, settings);
+	if (!rc)
+		rc = pos_sandbox_load(sb, e->chunkname, e->source, e->source_len, &st);
+	if (!rc)
+		rc = pos_sandbox_call(sb, pos_manifest_hook_name(hook), event, &res, &st);
+	if (sb) {
+		pos_hostapi_release(sb);
+		pos_sandbox_free(sb);
+	}
+	json_decref(grants);
+	json_decref(settings);
+	if (rc == POS_ERR_NOT_FOUND && st.fail == POS_SANDBOX_MISSING)
+		rc = pos_error_set(err, POS_ERR_NOT_FOUND, "hook", "the plugin does not define this hook");
+	char msg[POS_SANDBOX_MESSAGE_MAX + 32];
+	if (rc == POS_ERR_INVALID_REQUEST) {
+		snprintf(msg, sizeof(msg), "%s: %s", pos_manifest_hook_name(hook), st.message);
+		pos_error_set(err, rc, NULL, "%s", msg);
+	}
+	/* A success on a healthy install changes nothing: skip the write. */
+	if (rc == POS_ERR_INVALID_REQUEST || r->failures != 0 || strcmp(r->status, "ok") != 0)
+		p->cfg.store->ops->plugin_outcome(p->cfg.store, r->user_id, r->plugin_id,
+						  rc == POS_ERR_INVALID_REQUEST ? msg : NULL,
+						  p->cfg.max_failures, pos_now_us(), NULL);
+	if (rc)
+		json_decref(res);
+	else if (result)
+		*result = res;
+	else
+		json_decref(res);
+	return rc;
+}
+
+enum pos_err pos_plugins_run(struct pos_plugins *p, const char *user_id, const char *id,
+			     unsigned hook, json_t *event, json_t **result, struct pos_error *err)
+{
+	if (result)
+		*result = NULL;
+	if (!pos_manifest_hook_name(hook))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "hook", "unknown hook");
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_plugin_row r;
+	enum pos_err rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, id, &r);
+	if (rc)
+		pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
+	else
+		rc = run_row(p, &r, hook, event, result, err);
+	pos_arena_destroy(a);
+	return rc;
+}
+
+enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      json_t *event, json_t **results)
+{
+	*results = NULL;
+	if (p->n_cat == 0) {
+		*results = json_array();
+		return *results ? POS_OK : POS_ERR_NOMEM;
+	}
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_plugin_row *rows = NULL;
+	size_t n = 0;
+	enum pos_err rc = p->cfg.store->ops->plugin_list(p->cfg.store, a, user_id, &rows, &n);
+	json_t *out = rc ? NULL : json_array();
+	for (size_t i = 0; out && i < n; i++) {
+		const struct entry *e = find(p, rows[i].plugin_id);
+		if (!rows[i].enabled || !e || !(e->m.hooks & hook))
+			continue;
+		json_t *res = NULL;
+		struct pos_error err;
+		pos_error_clear(&err);
+		if (run_row(p, &rows[i], hook, event, &res, &err) == POS_OK && res && !json_is_null(res))
+			json_array_append_new(out, json_pack("{s:s, s:o}", "plugin", rows[i].plugin_id,
+							     "result", res));
+		else
+			json_decref(res);
+	}
+	if (!rc && !out)
+		rc = POS_ERR_NOMEM;
+	pos_arena_destroy(a);
+	*results = out;
+	return rc;
+}
+
+void pos_plugins_write_answers(struct pos_plugins *p, struct pos_jw *w, const char *user_id,
+			       const char *query, size_t len)
+{
+	if (!p || p->n_cat == 0 || !query || len == 0 || len > POS_PLUGINS_QUERY_MAX)
+		return;
+	json_t *ev = json_pack("{s:s#}", "query", query, (int)len);
+	json_t *res = NULL;
+	if (!ev || pos_plugins_emit(p, user_id, POS_HOOK_QUERY, ev, &res)) {
+		json_decref(ev);
+		return;
+	}
+	json_decref(ev);
+	bool opened = false;
+	size_t i;
+	json_t *x;
+	json_array_foreach(res, i, x) {
+		json_t *ans = json_object_get(json_object_get(x, "result"), "answer");
+		if (!json_is_string(ans) || json_string_length(ans) == 0)
+			continue;
+		if (!opened) {
+			pos_jw_key(w, "plugin_answers");
+			pos_jw_arr(w);
+			opened = true;
+		}
+		size_t n = pos_utf8_cut(json_string_value(ans), json_string_length(ans),
+					POS_PLUGINS_ANSWER_MAX);
+		pos_jw_obj(w);
+		pos_jw_kstr(w, "plugin", json_string_value(json_object_get(x, "plugin")));
+		pos_jw_key(w, "answer");
+		pos_jw_strn(w, json_string_value(ans), n);
+		pos_jw_obj_end(w);
+	}
+	if (opened)
+		pos_jw_arr_end(w);
+	json_decref(res);
+}
+
+/* ---- memory hooks as jobs ---------------------------------------------- */
+
+void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      const char *memory_id)
+{
+	if (!p || !p->cfg.enqueue || !memory_id)
+		return;
+	bool any = false;
+	for (size_t i = 0; i < p->n_cat && !any; i++)
+		any = (p->cat[i].m.hooks & hook) != 0;
+	if (!any)
+		return;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return;
+	struct pos_plugin_row *rows = NULL;
+	size_t n = 0;
+	if (p->cfg.store->ops->plugin_list(p->cfg.store, a, user_id, &rows, &n) == POS_OK) {
+		for (size_t i = 0; i < n; i++) {
+			const struct entry *e = find(p, rows[i].plugin_id);
+			if (!rows[i].enabled || !e || !(e->m.hooks & hook))
+				continue;
+			json_t *pl = json_pack("{s:s, s:s, s:s}", "plugin", rows[i].plugin_id, "hook",
+					       pos_manifest_hook_name(hook), "memory_id", memory_id);
+			char *text = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
+			json_decref(pl);
+			if (text)
+				p->cfg.enqueue(p->cfg.enqueue_ctx, POS_PLUGINS_JOB_KIND, user_id, text);
+			free(text);
+		}
+	}
+	pos_arena_destroy(a);
+}
+
+static enum pos_err hook_job_run(struct pos_job_run *jr, void *ctx, const char *user_id,
+				 const char *payload_json)
+{
+	(void)jr;
+	struct pos_plugins *p = ctx;
+	json_t *pl = json_loads(payload_json, 0, NULL);
+	const char *plugin = json_string_value(json_object_get(pl, "plugin"));
+	const char *hname = json_string_value(json_object_get(pl, "hook"));
+	const char *mid = json_string_value(json_object_get(pl, "memory_id"));
+	unsigned hook = hname ? pos_manifest_hook(hname) : 0;
+	enum pos_err rc = POS_OK;
+	if (!plugin || !mid || !(hook & (POS_HOOK_MEMORY_CREATED | POS_HOOK_MEMORY_ACCESSED))) {
+		rc = POS_ERR_INVALID_FIELD;
+		goto out;
+	}
+	struct pos_arena *a = pos_arena_new();
+	if (!a) {
+		rc = POS_ERR_NOMEM;
+		goto out;
+	}
+	struct pos_memory m;
+	/* No access is counted: a plugin reading is not the user reading. */
+	rc = p->cfg.store->ops->memory_get(p->cfg.store, a, user_id, mid, false, 0, &m);
+	if (rc == POS_ERR_NOT_FOUND) { /* deleted meanwhile: nothing to do */
+		rc = POS_OK;
+	} else if (!rc) {
+		json_t *mem = memory_to_json(&m);
+		json_t *ev = mem ? json_pack("{s:o}", "memory", mem) : NULL;
+		struct pos_error err;
+		pos_error_clear(&err);
+		if (!ev)
+			rc = POS_ERR_NOMEM;
+		/* A failing plugin is recorded on its install (and disabled
+		 * after repeated failures); the job itself is done. */
+		else if (pos_plugins_run(p, user_id, plugin, hook, ev, NULL, &err) == POS_ERR_NOMEM)
+			rc = POS_ERR_NOMEM;
+		json_decref(ev);
+	}
+	pos_arena_destroy(a);
+out:
+	json_decref(pl);
+	return rc;
+}
+
+const struct pos_job_kind pos_plugins_job_kind = {
+	.name = POS_PLUGINS_JOB_KIND,
+	.max_attempts = 1,
+	.timeout_us = 30 * 1000000LL,
+	.backoff_us = 0,
+	.serial_per_user = false,
+	.user_cancellable = false,
+	.run = hook_job_run,
+};
+
+/* For tests of the job without a jobs service. */
+enum pos_err pos_plugins_job_run_for_test(struct pos_plugins *p, const char *user_id,
+					  const char *payload_json)
+{
+	return hook_job_run(NULL, p, user_id, payload_json);
+}

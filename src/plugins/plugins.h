@@ -1,0 +1,147 @@
+/*
+ * plugins.h — the plugin manager (issue 15, docs/PLUGINS.md): the catalog
+ * of packages under `plugins_dir`, each user's installs (with the
+ * permissions they granted and their settings), and running a plugin's
+ * hook for a user in a fresh sandbox bound to that user only.
+ *
+ * A hook call never fails the caller's request: its outcome is recorded on
+ * the install (status, last error, consecutive failures) and after
+ * `max_failures` failures in a row the install is disabled with its last
+ * error visible. What a plugin logs is stored for its user, never written
+ * to the server log.
+ *
+ * Each call builds a sandbox (state, host API, the plugin's code) and
+ * closes it afterwards: nothing but kv data survives between calls, and
+ * calls for different users share nothing.
+ *
+ * Thread-safety: after pos_plugins_new, every function may be called from
+ * any thread at once (the catalog is immutable; state is in the store).
+ */
+#ifndef POS_PLUGINS_PLUGINS_H
+#define POS_PLUGINS_PLUGINS_H
+
+#include <jansson.h>
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "plugins/manifest.h"
+
+struct pos_store;
+struct pos_memsvc;
+struct pos_egress;
+struct pos_http_pool;
+struct pos_plugins;
+
+#define POS_PLUGINS_CATALOG_MAX 256
+#define POS_PLUGINS_KV_QUOTA_DEFAULT (1u << 20)
+#define POS_PLUGINS_MAX_FAILURES_DEFAULT 5
+#define POS_PLUGINS_QUERY_BUDGET_US 50000
+#define POS_PLUGINS_LOG_KEEP 200
+
+/* Queues a background job (jobs/jobs.h pos_jobs_enqueue, bound by whoever
+ * wires the services): kind, user, payload JSON object. */
+typedef enum pos_err (*pos_plugins_enqueue_fn)(void *ctx, const char *kind, const char *user_id,
+					       const char *payload_json);
+
+struct pos_plugins_config {
+	const char *dir;                 /* catalog folder; NULL or "": empty catalog */
+	struct pos_store *store;         /* borrowed */
+	const struct pos_memsvc *mem;    /* borrowed: memory operations for plugins */
+	const struct pos_egress *egress; /* borrowed, may be NULL */
+	size_t kv_quota;                 /* bytes per plugin per user; 0: default */
+	unsigned max_failures;           /* 0: default */
+	size_t mem_max;                  /* sandbox memory cap; 0: sandbox default */
+	int64_t hook_budget_us;          /* 0: sandbox default */
+	int64_t query_budget_us;         /* 0: POS_PLUGINS_QUERY_BUDGET_US */
+	/* How memory hooks leave the request path; NULL: they do not run
+	 * (until the jobs service is wired, see docs/PLUGINS.md). */
+	pos_plugins_enqueue_fn enqueue;
+	void *enqueue_ctx;
+};
+
+/* Loads the catalog from cfg->dir (one folder per package, each with a
+ * valid plugin.json and its main file; invalid packages are skipped with
+ * a log line naming the folder). POS_ERR_NOMEM; a missing folder is an
+ * empty catalog. */
+enum pos_err pos_plugins_new(const struct pos_plugins_config *cfg, struct pos_plugins **out);
+void pos_plugins_free(struct pos_plugins *p);
+
+/* The catalog: an array of {id, name, version, description, author, hooks,
+ * permissions, hosts, settings} (new reference). */
+enum pos_err pos_plugins_available(struct pos_plugins *p, json_t **out);
+
+/* The user's installs: an array of {id, name, version, enabled, status,
+ * last_error, failures, permissions, settings, hooks, logs, installed_at}. */
+enum pos_err pos_plugins_list(struct pos_plugins *p, const char *user_id, json_t **out,
+			      struct pos_error *err);
+
+/*
+ * Installs catalog entry body.id for the user. body: {id, version?,
+ * settings?, grant: [permission names]}. NOT_FOUND for an unknown id or
+ * version; INVALID_FIELD (field "grant") when a permission the plugin asks
+ * for is not granted or an unknown one is; CONFLICT when installed
+ * already. *out: the install as pos_plugins_list shows it.
+ */
+enum pos_err pos_plugins_install(struct pos_plugins *p, const char *user_id, json_t *body,
+				 json_t **out, struct pos_error *err);
+/* body: {enabled?, settings?}. Re-enabling resets failures. NOT_FOUND. */
+enum pos_err pos_plugins_update(struct pos_plugins *p, const char *user_id, const char *id,
+				json_t *body, json_t **out, struct pos_error *err);
+/* Removes the install, its kv data and logs. NOT_FOUND. */
+enum pos_err pos_plugins_remove(struct pos_plugins *p, const char *user_id, const char *id,
+				struct pos_error *err);
+
+/*
+ * Runs `hook` (POS_HOOK_*) of the user's install `id` with `event`
+ * (borrowed) under the hook budget and records the outcome. *result (may
+ * be NULL) gets the hook's return value. NOT_FOUND when not installed or
+ * it does not handle the hook; CONFLICT when disabled; INVALID_REQUEST
+ * (message: the plugin's error) when the plugin failed.
+ */
+enum pos_err pos_plugins_run(struct pos_plugins *p, const char *user_id, const char *id,
+			     unsigned hook, json_t *event, json_t **result, struct pos_error *err);
+
+/*
+ * Runs the hook in every enabled install of the user that handles it and
+ * returns their non-null results as [{plugin, result}] (new reference,
+ * never NULL on POS_OK). Failing plugins are recorded and skipped, never
+ * an error. For on_query the budget is query_budget_us per plugin.
+ */
+enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      json_t *event, json_t **results);
+
+/*
+ * The memory hooks (on_memory_created, on_memory_accessed), off the request
+ * path: queues one job of kind POS_PLUGINS_JOB_KIND per enabled install of
+ * the user that handles `hook`, with payload {plugin, hook, memory_id}.
+ * Cheap when no catalog plugin handles the hook (no store access). NULL
+ * `p` or no enqueue function: nothing. Never fails the caller.
+ */
+#define POS_PLUGINS_JOB_KIND "plugin.hook"
+void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      const char *memory_id);
+
+/* The job kind that runs those hooks; register it with the manager as ctx
+ * (pos_jobs_register(jobs, &pos_plugins_job_kind, plugins)). One attempt:
+ * a failing plugin is recorded on its install, not retried. */
+struct pos_job_kind;
+extern const struct pos_job_kind pos_plugins_job_kind;
+/* Runs that job's function directly (unit tests; no jobs service needed). */
+enum pos_err pos_plugins_job_run_for_test(struct pos_plugins *p, const char *user_id,
+					  const char *payload_json);
+
+/*
+ * For search answers: runs on_query of the user's enabled plugins for
+ * `query` (len bytes; skipped past POS_PLUGINS_QUERY_MAX) and writes
+ * "plugin_answers": [{plugin, answer}] into the open object of `w` when at
+ * least one plugin answered (an answer is the string `answer` of the
+ * hook's result, cut to POS_PLUGINS_ANSWER_MAX bytes). NULL `p` writes
+ * nothing. Never fails the search.
+ */
+struct pos_jw;
+#define POS_PLUGINS_QUERY_MAX 1024
+#define POS_PLUGINS_ANSWER_MAX 1000
+void pos_plugins_write_answers(struct pos_plugins *p, struct pos_jw *w, const char *user_id,
+			       const char *query, size_t len);
+
+#endif
