@@ -97,6 +97,12 @@ struct pos_config {
 	int64_t quota_memories, quota_bytes, quota_sources, quota_tokens; /* per user, 0 = unlimited */
 	unsigned argon2_concurrency;   /* password hashes at once, 0 = cores */
 	unsigned argon2_queue;         /* waiting for a hash before 503 busy */
+	/* ---- files (issue 21; src/files) ---- */
+	unsigned long long file_max;   /* bytes of one uploaded file */
+	unsigned extract_timeout_s;    /* wall-clock limit of one text extraction */
+	unsigned extract_pages;        /* pages (PDF) read at most per file */
+	unsigned long long extract_pixels; /* pixels of an image OCR'd at most */
+	unsigned extract_memory_mib;   /* address-space limit of the extractor */
 };
 
 /* What a key holds; the field's C type must match (checked at compile time). */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "files/extract.h"
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -260,6 +261,9 @@ int pos_cli_main(int argc, char **argv)
 		return cmd_help(1, argv);
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv);
+	/* the server's text-extraction child (files/extract.h), not listed */
+	if (!strcmp(argv[1], "extract-text"))
+		return pos_extract_child_main(argc, argv);
 	const struct pos_cli_cmd *c = find(argv[1]);
 	if (!c) {
 		fprintf(stderr, "personalos: unknown command '%s' (see personalos --help)\n",

@@ -1019,6 +1019,14 @@ static const struct pos_store_ops sq_ops = {
 	.invite_list = sq_invite_list,
 	.invite_delete = sq_invite_delete,
 	.invite_valid = sq_invite_valid,
+	/* files (sqlite_files.c; issue 21) */
+	.attachment_insert = sq_attachment_insert,
+	.attachment_get = sq_attachment_get,
+	.attachment_list = sq_attachment_list,
+	.attachment_delete = sq_attachment_delete,
+	.attachment_set_text = sq_attachment_set_text,
+	.blob_orphans = sq_blob_orphans,
+	.blob_forget = sq_blob_forget,
 };
 
 /*
