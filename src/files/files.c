@@ -17,6 +17,7 @@
 #include "base/uuid.h"
 #include "crypto/crypto.h"
 #include "files/extract.h"
+#include "jobs/jobs.h"
 #include "memory/memory.h"
 #include "store/crypt_store.h"
 
@@ -233,7 +234,9 @@ static void extract(struct pos_files *f, struct pos_arena *a, const char *user_i
 	pos_buf_init(&text, POS_EXTRACT_TEXT_MAX + 4096);
 	unsigned pages = 0;
 	const char *status = "done", *msg = NULL;
-	if (!pos_extract_supported(at->mime)) {
+	/* Text is kept as a file memory's content; an attachment of another
+	 * memory has nowhere searchable to keep it yet (docs/FILES.md). */
+	if (!file_memory || !pos_extract_supported(at->mime)) {
 		status = "none";
 		goto record;
 	}
@@ -260,9 +263,6 @@ static void extract(struct pos_files *f, struct pos_arena *a, const char *user_i
 			status = "failed";
 			msg = "the text could not be stored";
 		}
-	} else if (text.len) {
-		/* an attachment of another memory: its text is found through
-		 * the attachment (GET /api/attachments/{id}/text) */
 	}
 record:
 	pos_blob_close(rd);
@@ -326,10 +326,17 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 	}
 	if ((rc = sync_memory(f, a, user_id, mem.id, NULL, 0, err)))
 		goto out;
-	extract(f, a, user_id, key, out, mem.type == POS_TYPE_FILE, mem.content);
+	/* Until the jobs service lands (issue 13) the text is extracted here,
+	 * in the request; then this becomes a pos_jobs_enqueue of
+	 * pos_files_extract_kind with {"attachment_id": out->id}. */
+	pos_wipe(&kbuf, sizeof(kbuf));
+	if (pos_files_extract_attachment(f, user_id, out->id) == POS_OK) {
+		struct pos_attachment again;
+		if (f->store->ops->attachment_get(f->store, a, user_id, out->id, &again) == POS_OK)
+			*out = again;
+	}
 	pos_error_clear(err);
-	/* the list again, now with the text status */
-	rc = sync_memory(f, a, user_id, mem.id, NULL, 0, err);
+	return POS_OK;
 out:
 	pos_wipe(&kbuf, sizeof(kbuf));
 	return rc;
@@ -421,3 +428,61 @@ enum pos_err pos_files_delete(struct pos_files *f, const char *user_id, const ch
 	pos_arena_destroy(a);
 	return rc;
 }
+
+enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_id,
+					  const char *attachment_id)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_attachment at;
+	struct pos_memory mem;
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = f->store->ops->attachment_get(f->store, a, user_id, attachment_id, &at);
+	if (!rc)
+		rc = f->store->ops->memory_get(f->store, a, user_id, at.memory_id, false, 0, &mem);
+	if (!rc && at.sealed)
+		rc = blob_key_for(f, user_id, &kbuf, &key);
+	if (!rc && at.sealed && !key)
+		rc = POS_ERR_DECRYPT;
+	if (!rc) {
+		/* the memory's content before any earlier extraction: its name
+		 * line (a file memory's content starts with it) */
+		const char *content = mem.content ? mem.content : "";
+		size_t first = strcspn(content, "\n");
+		char *head = pos_arena_strndup(a, content, first);
+		extract(f, a, user_id, key, &at, mem.type == POS_TYPE_FILE, head ? head : "");
+		/* the memory's list again, now with the text status */
+		rc = sync_memory(f, a, user_id, mem.id, NULL, 0, &err);
+	}
+	pos_wipe(&kbuf, sizeof(kbuf));
+	pos_arena_destroy(a);
+	return rc;
+}
+
+/* The job kind's run: payload {"attachment_id": "..."}. */
+static enum pos_err extract_run(struct pos_job_run *r, void *ctx, const char *user_id,
+				const char *payload_json)
+{
+	(void)r;
+	json_error_t je;
+	json_t *p = json_loads(payload_json ? payload_json : "{}", 0, &je);
+	const char *id = p ? json_string_value(json_object_get(p, "attachment_id")) : NULL;
+	enum pos_err rc = id ? pos_files_extract_attachment(ctx, user_id, id)
+			     : POS_ERR_INVALID_REQUEST;
+	json_decref(p);
+	return rc;
+}
+
+const struct pos_job_kind pos_files_extract_kind = {
+	.name = "files.extract",
+	.max_attempts = 2,
+	.timeout_us = 0, /* the extractor child has its own wall clock */
+	.backoff_us = 5 * 1000000LL,
+	.serial_per_user = false,
+	.user_cancellable = false,
+	.run = extract_run,
+};

@@ -98,6 +98,24 @@ enum pos_err pos_files_delete(struct pos_files *f, const char *user_id, const ch
  * many. */
 enum pos_err pos_files_collect(struct pos_files *f, const char *user_id, size_t *n);
 
+/*
+ * Extracts the text of the user's attachment `attachment_id` again (or for
+ * the first time) and records the outcome on it (text_status, text_error,
+ * text_pages); for a `file` memory the text becomes its content after the
+ * name line. POS_OK even when the extraction failed (that is recorded);
+ * errors are the store's, NOT_FOUND, LOCKED.
+ */
+enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_id,
+					  const char *attachment_id);
+
+/*
+ * The job kind "files.extract" (jobs/jobs.h), payload {"attachment_id"},
+ * whose ctx is the struct pos_files. Not registered yet: until the jobs
+ * service is merged, pos_files_attach extracts synchronously.
+ */
+struct pos_job_kind;
+extern const struct pos_job_kind pos_files_extract_kind;
+
 /* Writes an attachment as the API shows it (an object) into `w`. */
 void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at);
 
