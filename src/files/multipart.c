@@ -140,9 +140,20 @@ enum pos_err pos_multipart_file(pos_multipart_read_fn rd, void *ctx, uint64_t le
 				has_file = true;
 			line += ll + 2;
 		}
-		int64_t next = find(rd, ctx, len, body, delim, dl);
-		if (next < 0)
-			goto bad;
+		/* a delimiter is followed by "--", a line break or padding;
+		 * "\r\n--XyZx" in the content is no delimiter of "XyZ" */
+		int64_t next = body;
+		for (;;) {
+			next = find(rd, ctx, len, (uint64_t)next, delim, dl);
+			if (next < 0)
+				goto bad;
+			char after[2] = {0, 0};
+			long ag = rd(ctx, (uint64_t)next + dl, after, 2);
+			if (ag >= 1 && (after[0] == '\r' || after[0] == '\n' || after[0] == ' ' ||
+					after[0] == '\t' || (ag == 2 && after[0] == '-' && after[1] == '-')))
+				break;
+			next++;
+		}
 		if (has_file) {
 			*off = body;
 			*n = (uint64_t)next - body;
