@@ -11,6 +11,7 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <cairo.h>
 #include <poppler.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,7 +291,98 @@ static enum pos_err eml_text(struct sink *k, const uint8_t *data, size_t len,
 	return POS_OK;
 }
 
+/* ---- OCR --------------------------------------------------------------- */
+
+/* Tesseract over pixels (`bpp` bytes each, rows `stride` bytes apart), or
+ * over a leptonica image when `pix` is given. */
+static enum pos_err ocr(struct sink *k, const unsigned char *px, int w, int h, int bpp,
+			int stride, PIX *pix, struct pos_error *err)
+{
+	enum pos_err rc = POS_OK;
+	TessBaseAPI *api = TessBaseAPICreate();
+	if (!api || TessBaseAPIInit3(api, NULL, "eng") != 0) {
+		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
+				   "OCR is not available (tesseract-ocr-eng missing?)");
+		goto out;
+	}
+	if (pix)
+		TessBaseAPISetImage2(api, pix);
+	else
+		TessBaseAPISetImage(api, px, w, h, bpp, stride);
+	char *t = TessBaseAPIGetUTF8Text(api);
+	if (t) {
+		puts_k(k, t);
+		TessDeleteText(t);
+	}
+out:
+	if (api) {
+		TessBaseAPIEnd(api);
+		TessBaseAPIDelete(api);
+	}
+	return rc;
+}
+
 /* ---- PDF --------------------------------------------------------------- */
+
+/* Pages of a PDF without a text layer that are rendered and OCR'd, at most
+ * (OCR takes about a second a page). */
+#define PDF_OCR_PAGES 20
+#define PDF_OCR_DPI 200.0
+
+static bool blank(const char *t)
+{
+	size_t n = 0;
+	for (; *t; t++)
+		n += (unsigned char)*t > ' ';
+	return n < 3;
+}
+
+/* A page that is only an image (a scan): render it and OCR it. */
+static enum pos_err pdf_page_ocr(const struct pos_extract_limits *lim, struct sink *k,
+				 PopplerPage *p, struct pos_error *err)
+{
+	double pw, ph;
+	poppler_page_get_size(p, &pw, &ph);
+	double scale = PDF_OCR_DPI / 72.0;
+	int w = (int)(pw * scale), h = (int)(ph * scale);
+	if (w <= 0 || h <= 0 || w > 20000 || h > 20000 || (uint64_t)w * (uint64_t)h > lim->pixels)
+		return pos_error_set(err, POS_ERR_CONTENT_TOO_LARGE, NULL,
+				     "a scanned page is larger than extract_pixels");
+	cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+	if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
+		cairo_surface_destroy(surf);
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	}
+	cairo_t *cr = cairo_create(surf);
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	cairo_scale(cr, scale, scale);
+	poppler_page_render(p, cr);
+	cairo_destroy(cr);
+	cairo_surface_flush(surf);
+	/* to 8-bit grey: Tesseract reads 4-byte pixels as RGBA, cairo's are xRGB */
+	unsigned char *grey = malloc((size_t)w * (size_t)h);
+	enum pos_err rc;
+	if (!grey) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	} else {
+		const unsigned char *src = cairo_image_surface_get_data(surf);
+		int stride = cairo_image_surface_get_stride(surf);
+		for (int y = 0; y < h; y++) {
+			const uint32_t *row = (const uint32_t *)(const void *)(src + (size_t)y * stride);
+			for (int x = 0; x < w; x++) {
+				uint32_t v = row[x];
+				grey[(size_t)y * w + x] = (unsigned char)((((v >> 16) & 0xff) +
+									   ((v >> 8) & 0xff) +
+									   (v & 0xff)) / 3);
+			}
+		}
+		rc = ocr(k, grey, w, h, 1, w, NULL, err);
+		free(grey);
+	}
+	cairo_surface_destroy(surf);
+	return rc;
+}
 
 static enum pos_err pdf_text(const struct pos_extract_limits *lim, struct sink *k,
 			     const uint8_t *data, size_t len, unsigned *pages,
@@ -313,17 +405,23 @@ static enum pos_err pdf_text(const struct pos_extract_limits *lim, struct sink *
 		goto out;
 	}
 	*pages = 0;
+	unsigned ocr_pages = 0;
 	for (int i = 0; i < n && !k->full; i++) {
 		if (i)
 			puts_k(k, "\f");
 		PopplerPage *p = poppler_document_get_page(doc, i);
 		if (p) {
 			char *t = poppler_page_get_text(p);
-			if (t) {
+			if (t && !blank(t)) {
 				puts_k(k, t);
-				g_free(t);
+			} else if (ocr_pages < PDF_OCR_PAGES) {
+				ocr_pages++;
+				rc = pdf_page_ocr(lim, k, p, err);
 			}
+			g_free(t);
 			g_object_unref(p);
+			if (rc)
+				goto out;
 		}
 		(*pages)++;
 	}
@@ -373,24 +471,7 @@ static enum pos_err image_text(const struct pos_extract_limits *lim, struct sink
 	PIX *pix = pixReadMem(data, len);
 	if (!pix)
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, NULL, "not a readable image");
-	enum pos_err rc = POS_OK;
-	TessBaseAPI *api = TessBaseAPICreate();
-	if (!api || TessBaseAPIInit3(api, NULL, "eng") != 0) {
-		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
-				   "OCR is not available (tesseract-ocr-eng missing?)");
-		goto out;
-	}
-	TessBaseAPISetImage2(api, pix);
-	char *t = TessBaseAPIGetUTF8Text(api);
-	if (t) {
-		puts_k(k, t);
-		TessDeleteText(t);
-	}
-out:
-	if (api) {
-		TessBaseAPIEnd(api);
-		TessBaseAPIDelete(api);
-	}
+	enum pos_err rc = ocr(k, NULL, 0, 0, 0, 0, pix, err);
 	pixDestroy(&pix);
 	return rc;
 }

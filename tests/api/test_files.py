@@ -77,6 +77,7 @@ class FilesTest(harness.ApiTestCase):
         cases = [("notes.docx", "saffron greenhouse"),
                  ("letter.eml", "copper kettle auction"),
                  ("screenshot.png", "lighthouse keeper"),
+                 ("scanned.pdf", "walnut bookshelf"),
                  ("photo.jpg", "2021:07:14")]
         for name, phrase in cases:
             with self.subTest(name=name):

@@ -66,6 +66,8 @@ static void samples_give_their_phrases(void **state)
 		    "saffron greenhouse inspection");
 	expect_text("letter.eml", "message/rfc822", "copper kettle auction close");
 	expect_text("photo.jpg", "image/jpeg", "Taken: 2021:07:14");
+	/* a PDF page that is only an image is rendered and OCR'd */
+	expect_text("scanned.pdf", "application/pdf", "walnut bookshelf");
 }
 
 static void pdf_pages_are_separated(void **state)

@@ -6,6 +6,7 @@ import os
 import struct
 import subprocess
 import zipfile
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -28,6 +29,45 @@ def pdf(path, pages):
                      " /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
                      % (5 + 2 * i)).encode())
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, o in enumerate(objs):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % (i + 1) + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+def scanned_pdf(path, text):
+    """A one-page PDF that is only an image of `text` (a scan): no text layer."""
+    pgm = path + ".pgm"
+    subprocess.check_call(["convert", "-size", "800x200", "xc:white", "-fill", "black",
+                           "-font", "DejaVu-Sans", "-pointsize", "44", "-annotate", "+30+110",
+                           text, "-colorspace", "gray", "-depth", "8", pgm])
+    raw = open(pgm, "rb").read()
+    os.remove(pgm)
+    # P5 header: magic, width, height, maxval, then the pixels
+    parts = raw.split(b"\n", 3)
+    w, h = (int(x) for x in parts[1].split())
+    pixels = parts[3]
+    assert len(pixels) == w * h
+    img = zlib.compress(pixels)
+    content = b"q 576 0 0 144 18 600 cm /Im1 Do Q"
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources"
+        b" << /XObject << /Im1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
+        b" /BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n" % (w, h, len(img))
+        + img + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+    ]
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, o in enumerate(objs):
@@ -94,6 +134,7 @@ def main():
     pdf(os.path.join(HERE, "report.pdf"), [
         "Annual report, first page", "Second page of figures", "Third page, still figures",
         "The pelican migration budget is approved"])
+    scanned_pdf(os.path.join(HERE, "scanned.pdf"), "Receipt for the walnut bookshelf")
     docx(os.path.join(HERE, "notes.docx"), "Remember the saffron greenhouse inspection")
     zip_bomb_docx(os.path.join(HERE, "bomb.docx"))
     subprocess.check_call(["convert", "-size", "640x100", "xc:white", "-fill", "black",
