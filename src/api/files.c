@@ -200,8 +200,7 @@ void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r)
 	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
 						      id, false, 0, &m);
 	if (!rc)
-		rc = srv->store->ops->attachment_list(srv->store, r->arena, r->principal.user_id,
-						      id, &list, &n);
+		rc = pos_files_list(&srv->files, r->arena, r->principal.user_id, id, &list, &n);
 	if (rc) {
 		struct pos_error err;
 		pos_error_clear(&err);

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/uuid.h"
 #include "crypto/crypto.h"
+#include "crypto/keyring.h"
 #include "files/extract.h"
 #include "jobs/jobs.h"
 #include "memory/memory.h"
@@ -155,6 +156,86 @@ static enum pos_err blob_key_for(struct pos_files *f, const char *user_id,
 	return POS_OK;
 }
 
+/* ---- names and types of an encrypted user's attachments ----------------
+ * Stored as "sealed:" + base64url(pos_seal(...)) under the blob key, with
+ * the attachment id and the field as associated data, so the database holds
+ * no file name of an encrypted user. */
+
+#define SEALED_PREFIX "sealed:"
+
+static const char *seal_str(struct pos_arena *a, const struct pos_blob_key *k, const char *id,
+			    const char *field, const char *v)
+{
+	char ad[64];
+	int adl = snprintf(ad, sizeof(ad), "a|%s|%s", id, field);
+	size_t n = strlen(v), sl = n + POS_SEAL_OVERHEAD;
+	uint8_t *sealed = pos_arena_alloc(a, sl);
+	char *out = pos_arena_alloc(a, sizeof(SEALED_PREFIX) + pos_b64_len(sl) + 1);
+	if (!sealed || !out)
+		return NULL;
+	pos_seal(k->enc, ad, (size_t)adl, v, n, sealed);
+	memcpy(out, SEALED_PREFIX, sizeof(SEALED_PREFIX) - 1);
+	pos_b64_encode(out + sizeof(SEALED_PREFIX) - 1, pos_b64_len(sl) + 1, sealed, sl);
+	return out;
+}
+
+static const char *open_str(struct pos_arena *a, const struct pos_blob_key *k, const char *id,
+			    const char *field, const char *v)
+{
+	size_t pl = sizeof(SEALED_PREFIX) - 1;
+	if (!v || strncmp(v, SEALED_PREFIX, pl) != 0)
+		return v; /* stored before encryption was on */
+	const char *b64 = v + pl;
+	size_t bl = strlen(b64);
+	uint8_t *raw = pos_arena_alloc(a, bl + 1);
+	if (!raw)
+		return NULL;
+	long rl = pos_b64_decode(raw, bl + 1, b64, bl);
+	if (rl < (long)POS_SEAL_OVERHEAD)
+		return NULL;
+	char ad[64];
+	int adl = snprintf(ad, sizeof(ad), "a|%s|%s", id, field);
+	char *out = pos_arena_alloc(a, (size_t)rl - POS_SEAL_OVERHEAD + 1);
+	if (!out || pos_unseal(k->enc, ad, (size_t)adl, raw, (size_t)rl, (uint8_t *)out))
+		return NULL;
+	out[(size_t)rl - POS_SEAL_OVERHEAD] = '\0';
+	return out;
+}
+
+/* Opens the name and type of a sealed attachment in place (the owner's
+ * key): POS_ERR_LOCKED when it is not unlocked, POS_ERR_DECRYPT. */
+static enum pos_err open_att(struct pos_files *f, struct pos_arena *a, struct pos_attachment *at)
+{
+	if (!at->sealed)
+		return POS_OK;
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	enum pos_err rc = blob_key_for(f, at->user_id, &kbuf, &key);
+	if (!rc && !key)
+		rc = POS_ERR_DECRYPT;
+	if (!rc) {
+		const char *name = open_str(a, key, at->id, "name", at->name);
+		const char *mime = open_str(a, key, at->id, "mime", at->mime);
+		if (!name || !mime)
+			rc = POS_ERR_DECRYPT;
+		else {
+			at->name = name;
+			at->mime = mime;
+		}
+	}
+	pos_wipe(&kbuf, sizeof(kbuf));
+	return rc;
+}
+
+enum pos_err pos_files_list(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			    const char *memory_id, struct pos_attachment **out, size_t *n)
+{
+	enum pos_err rc = f->store->ops->attachment_list(f->store, a, user_id, memory_id, out, n);
+	for (size_t i = 0; !rc && i < *n; i++)
+		rc = open_att(f, a, &(*out)[i]);
+	return rc;
+}
+
 void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at)
 {
 	pos_jw_obj(w);
@@ -182,7 +263,7 @@ static enum pos_err sync_memory(struct pos_files *f, struct pos_arena *a, const 
 {
 	struct pos_attachment *list;
 	size_t n;
-	enum pos_err rc = f->store->ops->attachment_list(f->store, a, user_id, memory_id, &list, &n);
+	enum pos_err rc = pos_files_list(f, a, user_id, memory_id, &list, &n);
 	if (rc)
 		return pos_error_set(err, rc, NULL, "cannot list the attachments");
 	struct pos_buf b;
@@ -315,8 +396,15 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 	bool created;
 	pthread_mutex_lock(&f->mu);
 	rc = pos_blob_put_fd(&f->blobs, user_id, key, fd, off, len, out->hash, &created);
+	struct pos_attachment stored = *out;
+	if (!rc && key) {
+		stored.name = seal_str(a, key, out->id, "name", out->name);
+		stored.mime = seal_str(a, key, out->id, "mime", out->mime);
+		if (!stored.name || !stored.mime)
+			rc = POS_ERR_NOMEM;
+	}
 	if (!rc)
-		rc = f->store->ops->attachment_insert(f->store, out);
+		rc = f->store->ops->attachment_insert(f->store, &stored);
 	if (rc && created)
 		(void)pos_blob_remove(&f->blobs, user_id, out->hash);
 	pthread_mutex_unlock(&f->mu);
@@ -332,7 +420,8 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 	pos_wipe(&kbuf, sizeof(kbuf));
 	if (pos_files_extract_attachment(f, user_id, out->id) == POS_OK) {
 		struct pos_attachment again;
-		if (f->store->ops->attachment_get(f->store, a, user_id, out->id, &again) == POS_OK)
+		if (f->store->ops->attachment_get(f->store, a, user_id, out->id, &again) == POS_OK &&
+		    open_att(f, a, &again) == POS_OK)
 			*out = again;
 	}
 	pos_error_clear(err);
@@ -352,10 +441,14 @@ enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char
 	enum pos_err rc = f->store->ops->attachment_get(f->store, a, NULL, id, att);
 	if (rc)
 		return rc;
+	if (strcmp(att->user_id, caller_id) == 0 && (rc = open_att(f, a, att)))
+		return rc;
 	if (strcmp(att->user_id, caller_id) != 0) {
 		struct pos_memory m;
 		if (f->store->ops->shared_get(f->store, a, caller_id, att->memory_id, &m))
 			return POS_ERR_NOT_FOUND;
+		if ((rc = open_att(f, a, att)))
+			return rc;
 	}
 	struct pos_blob_key kbuf;
 	const struct pos_blob_key *key = NULL;
@@ -442,6 +535,8 @@ enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_
 	struct pos_error err;
 	pos_error_clear(&err);
 	enum pos_err rc = f->store->ops->attachment_get(f->store, a, user_id, attachment_id, &at);
+	if (!rc)
+		rc = open_att(f, a, &at);
 	if (!rc)
 		rc = f->store->ops->memory_get(f->store, a, user_id, at.memory_id, false, 0, &mem);
 	if (!rc && at.sealed)

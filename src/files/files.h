@@ -89,6 +89,11 @@ enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char
 			    const char *id, struct pos_attachment *att,
 			    struct pos_blob_reader **rd, uint64_t *size);
 
+/* The attachments of the user's memory, oldest first, names and types
+ * opened for an encrypted user (POS_ERR_LOCKED while locked). */
+enum pos_err pos_files_list(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			    const char *memory_id, struct pos_attachment **out, size_t *n);
+
 /* Deletes the user's attachment (owner only: NOT_FOUND otherwise), updates
  * the memory's list and collects the blob if nothing else refers to it. */
 enum pos_err pos_files_delete(struct pos_files *f, const char *user_id, const char *id);

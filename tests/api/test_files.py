@@ -248,8 +248,20 @@ class FilesEncryptedTest(harness.ApiTestCase):
         self.assertNotIn(b"vault", stored)
         r = self.api.get("/api/attachments/" + att["id"], token=u.token)
         self.assertEqual(r.raw, secret)
+        self.assertIn("secret.txt", r.headers["content-disposition"])
+        self.assertEqual(r.headers["content-type"], "text/plain; charset=utf-8")
+        r = self.api.get("/api/memories/%s/attachments" % att["memory_id"], token=u.token)
+        self.assertEqual(r.json["attachments"][0]["name"], "secret.txt")
+        # neither the file nor its name is anywhere in the database files
+        self.server_db_has_no(b"quokka")
+        self.server_db_has_no(b"secret.txt")
         r = self.api.get("/api/memories/search?mode=keyword&query=quokka", token=u.token)
         self.assertIn(att["memory_id"], [m["id"] for m in r.json["memories"]])
+
+    def server_db_has_no(self, needle):
+        for path in glob.glob(os.path.join(self.server.data_dir, "personalos.db*")):
+            with open(path, "rb") as f:
+                self.assertNotIn(needle, f.read(), path)
 
 
 if __name__ == "__main__":
