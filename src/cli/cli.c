@@ -87,11 +87,14 @@ static const struct pos_cli_cmd commands[] = {
 	 * --server/--token, or the file `personalos login` writes) */
 	{"add", "add a memory to a running server: add TEXT|-",
 	 "usage: personalos add TEXT|- [--type TYPE] [--tags a,b] [--json]\n"
+	 "       personalos add --file PATH [--tags a,b] [--json]\n"
 	 "                      [--server URL] [--token TOKEN]\n"
 	 "\n"
 	 "Adds TEXT (or standard input with -) as a memory, source \"cli\", and\n"
 	 "prints its id (the whole memory with --json). TYPE is note (default),\n"
-	 "conversation, action, file, event or email.\n"
+	 "conversation, action, file, event or email. With --file, uploads the\n"
+	 "file as a file memory (POST /api/files) whose text the server finds\n"
+	 "offline (docs/FILES.md).\n"
 	 CLIENT_HELP,
 	 pos_cli_add},
 	{"search", "search the memories of a running server",

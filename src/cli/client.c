@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -149,6 +150,7 @@ struct call {
 	const char *accept;        /* NULL: application/json */
 	const char *const *extra;  /* more headers, or NULL */
 	const char *bearer;        /* overrides the client's token; "" for none */
+	const char *content_type;  /* "Content-Type: ..." of the body; NULL: JSON */
 	long timeout_ms;
 	bool (*on_data)(void *ctx, long status, const char *p, size_t n);
 	void *ctx;
@@ -165,7 +167,7 @@ static int perform(const struct client *c, const struct call *k, struct pos_http
 	const char *headers[8] = {accept};
 	size_t nh = 1;
 	if (k->body)
-		headers[nh++] = "Content-Type: application/json";
+		headers[nh++] = k->content_type ? k->content_type : "Content-Type: application/json";
 	for (size_t i = 0; k->extra && k->extra[i] && nh < 7; i++)
 		headers[nh++] = k->extra[i];
 	headers[nh] = NULL;
@@ -278,7 +280,72 @@ static int usage_of(const char *usage, int code)
 
 static const char add_usage[] =
 	"usage: personalos add TEXT|- [--type TYPE] [--tags a,b] [--json]\n"
+	"       personalos add --file PATH [--tags a,b] [--json]\n"
 	"                      [--server URL] [--token TOKEN]\n";
+
+/* add --file: POST /api/files with the file as the raw body (mapped, not
+ * read into the heap). */
+static int add_file(const struct client *c, const char *path, const char *tags, bool as_json)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "personalos add: cannot read %s: %s\n", path,
+			fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+			       : NULL;
+	close(fd);
+	if (st.st_size && map == MAP_FAILED) {
+		fprintf(stderr, "personalos add: cannot map %s\n", path);
+		return 1;
+	}
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	struct pos_buf p;
+	pos_buf_init(&p, 16384);
+	int rc = pos_buf_adds(&p, "/api/files?name=") || add_escaped(&p, base);
+	if (!rc && tags)
+		rc = pos_buf_adds(&p, "&tags=") || add_escaped(&p, tags);
+	if (rc) {
+		fprintf(stderr, "personalos add: the file name is too long\n");
+		goto out;
+	}
+	struct call k = {.method = "POST", .path = p.data, .body = st.st_size ? map : "",
+			 .body_len = (size_t)st.st_size,
+			 .content_type = "Content-Type: application/octet-stream",
+			 .timeout_ms = 600000};
+	struct pos_http_resp resp;
+	rc = perform(c, &k, &resp, "add");
+	if (!rc && (resp.status < 200 || resp.status > 299)) {
+		print_api_error(&resp, "add");
+		rc = 1;
+	}
+	if (!rc) {
+		json_t *res = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
+		json_t *att = json_array_get(json_object_get(res, "attachments"), 0);
+		if (as_json) {
+			char *s = json_dumps(res, JSON_INDENT(2));
+			puts(s ? s : "{}");
+			free(s);
+		} else {
+			printf("added %s (%s, text: %s)\n",
+			       json_string_value(json_object_get(res, "id")),
+			       json_string_value(json_object_get(att, "mime")),
+			       json_string_value(json_object_get(att, "text_status")));
+		}
+		json_decref(res);
+	}
+	pos_http_resp_free(&resp);
+out:
+	pos_buf_free(&p);
+	if (st.st_size)
+		munmap(map, (size_t)st.st_size);
+	return rc;
+}
 
 static int run_add(int argc, char **argv)
 {
@@ -288,12 +355,14 @@ static int run_add(int argc, char **argv)
 	int rc = resolve(&argc, argv, &c, "add");
 	if (rc)
 		return rc;
-	const char *text = NULL, *type = NULL, *tags = NULL;
+	const char *text = NULL, *type = NULL, *tags = NULL, *file = NULL;
 	bool as_json = false;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		if ((v = opt(argc, argv, &i, "--type")))
 			type = v;
+		else if ((v = opt(argc, argv, &i, "--file")))
+			file = v;
 		else if ((v = opt(argc, argv, &i, "--tags")))
 			tags = v;
 		else if (!strcmp(argv[i], "--json"))
@@ -305,7 +374,9 @@ static int run_add(int argc, char **argv)
 		else
 			text = argv[i];
 	}
-	if (!text)
+	if (file && !text && !type)
+		return add_file(&c, file, tags, as_json);
+	if (!text || file)
 		return usage_of(add_usage, 2);
 	struct pos_buf in;
 	pos_buf_init(&in, LINE_MAX_BYTES);

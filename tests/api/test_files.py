@@ -217,6 +217,31 @@ class FilesTest(harness.ApiTestCase):
         self.assertEqual(m["attachments"][0]["name"], "_pass_wd")
 
 
+    def test_cli_add_file(self):
+        import subprocess
+        import tempfile
+        u = self.new_user()
+        home = tempfile.mkdtemp(prefix="pos-files-cli-")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PERSONALOS_URL", "PERSONALOS_TOKEN")}
+        env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, "cfg"),
+                   PERSONALOS_URL=self.server.base_url, PERSONALOS_TOKEN=u.token)
+        p = subprocess.run([harness.pos_bin(), "add", "--file",
+                            os.path.join(SAMPLES, "notes.docx"), "--tags", "work,notes"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("text: done", p.stdout.decode())
+        ids, mems = self.search_ids(u.token, '"saffron greenhouse"')
+        self.assertEqual(len(ids), 1)
+        self.assertIn(ids[0], p.stdout.decode())
+        self.assertEqual(sorted(mems[0]["tags"]), ["notes", "work"])
+        self.assertEqual(mems[0]["attachments"][0]["name"], "notes.docx")
+        p = subprocess.run([harness.pos_bin(), "add", "--file", os.path.join(home, "missing")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"cannot read", p.stderr)
+
+
 class FilesQuotaTest(harness.ApiTestCase):
     server_env = {"PERSONALOS_QUOTA_BYTES": "100000"}
 
