@@ -27,8 +27,8 @@ static long spool_read(void *ctx, uint64_t off, void *buf, size_t n)
 /*
  * The uploaded file of the request: its range in the spool and its name.
  * A multipart/form-data body gives its first file part; a raw body is the
- * file, named by ?name= or Content-Disposition's filename. Answers and
- * returns false when there is none.
+ * file, named by ?name= or Content-Disposition's filename (required).
+ * Answers and returns false when there is none.
  */
 static bool upload_of(struct pos_server *srv, struct pos_req *r, uint64_t *off, uint64_t *len,
 		      const char **name)
@@ -70,6 +70,14 @@ static bool upload_of(struct pos_server *srv, struct pos_req *r, uint64_t *off, 
 			}
 		}
 	}
+	if (!*name || !**name) {
+		/* a raw body without a name is most likely a client that meant
+		 * to send JSON: refuse rather than keep it as a file */
+		pos_reply_err(r, POS_ERR_MISSING_FIELD, "name",
+			      "a raw upload needs a file name: ?name= or a Content-Disposition "
+			      "filename");
+		return false;
+	}
 	if (*len > srv->cfg->file_max) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "the file is larger than file_max (%llu bytes)",
@@ -104,11 +112,23 @@ void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r)
 {
 	uint64_t off, len;
 	const char *name;
-	if (!upload_of(srv, r, &off, &len, &name))
-		return;
 	struct pos_attachment at;
 	struct pos_error err;
 	pos_error_clear(&err);
+	/* whose memory first: another user's is 404 whatever the body */
+	struct pos_memory m;
+	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
+						      pos_req_path(r, 0), false, 0, &m);
+	if (rc) {
+		pos_error_set(&err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such memory" : NULL);
+		if (rc == POS_ERR_NOT_FOUND)
+			pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err);
+		else
+			pos_reply_error(r, &err);
+		return;
+	}
+	if (!upload_of(srv, r, &off, &len, &name))
+		return;
 	if (pos_files_attach(&srv->files, r->arena, r->principal.user_id, pos_req_path(r, 0),
 			     r->spool_fd, off, len, name, &at, &err)) {
 		if (err.code == POS_ERR_NOT_FOUND)

@@ -208,6 +208,9 @@ class FilesTest(harness.ApiTestCase):
         r = self.api.post("/api/files", token=u.token, raw=b"--a\r\n\r\nnofile\r\n--a--",
                           headers={"Content-Type": "multipart/form-data; boundary=a"})
         harness.check_error(self, r, 400)
+        # a raw body needs a name (a JSON body sent here by mistake is refused)
+        r = self.api.post("/api/files", token=u.token, raw=b'{"content": "x"}')
+        harness.check_error(self, r, 422, "missing_field", field="name")
         r = self.upload(u.token, b"x", "x", path="/api/memories/%s/attachments" % uuid.uuid4())
         harness.check_error(self, r, 404)
         self.assertEqual(self.api.get("/api/attachments/nope", token=u.token).status, 404)
