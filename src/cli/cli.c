@@ -81,7 +81,12 @@ static const struct pos_cli_cmd commands[] = {
 	 "import through /api/sync as that user: PATH is then relative to the user's\n"
 	 "folder on the server (sync_file_root/<user id>/), as for any API user.\n"
 	 "A progress bar is drawn on a terminal; a summary ends the run. Exit status\n"
-	 "0 when the import ran (skipped items included), 1 when it failed.\n",
+	 "0 when the import ran (skipped items included), 1 when it failed.\n"
+	 "\n"
+	 "personalos import files DIR [--tags a,b] [--server URL] [--token TOKEN]\n"
+	 "uploads every regular file below DIR (hidden files and links skipped) to\n"
+	 "a running server as file memories, like `add --file`, one line of progress\n"
+	 "per file; exit status 1 when any failed (docs/FILES.md).\n",
 	 pos_cli_import},
 	/* clients (issue 17): talk to a running server (PERSONALOS_URL/TOKEN,
 	 * --server/--token, or the file `personalos login` writes) */

@@ -11,6 +11,7 @@
  */
 #include "cli/cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -967,6 +968,108 @@ static int run_mcp(int argc, char **argv)
 	}
 	free(line);
 	return 0;
+}
+
+/* ---- import files ---- */
+
+static const char import_files_usage[] =
+	"usage: personalos import files DIR [--tags a,b] [--server URL] [--token TOKEN]\n";
+
+struct walk {
+	char **paths;
+	size_t n, cap;
+	bool too_many;
+};
+
+static int walk_dir(struct walk *w, const char *dir, unsigned depth)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue; /* ., .., hidden files */
+		size_t len = strlen(dir) + strlen(e->d_name) + 2;
+		char *path = malloc(len);
+		if (!path)
+			break;
+		snprintf(path, len, "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth < 16) {
+			walk_dir(w, path, depth + 1);
+			free(path);
+		} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (w->n == w->cap) {
+				size_t nc = w->cap ? w->cap * 2 : 64;
+				char **np = nc <= 100000 ? realloc(w->paths, nc * sizeof(*np)) : NULL;
+				if (!np) {
+					w->too_many = true;
+					free(path);
+					break;
+				}
+				w->paths = np;
+				w->cap = nc;
+			}
+			w->paths[w->n++] = path;
+		} else {
+			free(path); /* links, devices, sockets: skipped */
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int pos_cli_import_files(int argc, char **argv)
+{
+	if (pos_cli_wants_help(argc, argv))
+		return usage_of(import_files_usage, 0);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct client c;
+	int rc = resolve(&argc, argv, &c, "import files");
+	const char *dir = NULL, *tags = NULL;
+	for (int i = 1; !rc && i < argc; i++) {
+		const char *v;
+		if ((v = opt(argc, argv, &i, "--tags")))
+			tags = v;
+		else if (argv[i][0] == '-' || dir)
+			rc = usage_of(import_files_usage, 2);
+		else
+			dir = argv[i];
+	}
+	if (!rc && !dir)
+		rc = usage_of(import_files_usage, 2);
+	struct walk w = {0};
+	if (!rc && walk_dir(&w, dir, 0) != 0) {
+		fprintf(stderr, "personalos import files: cannot read %s: %s\n", dir, strerror(errno));
+		rc = 1;
+	}
+	if (!rc && w.too_many)
+		fprintf(stderr, "personalos import files: more than 100000 files; the rest skipped\n");
+	if (w.n)
+		qsort(w.paths, w.n, sizeof(*w.paths), path_cmp);
+	size_t failed = 0;
+	for (size_t i = 0; !rc && i < w.n; i++) {
+		printf("[%zu/%zu] %s: ", i + 1, w.n, w.paths[i]);
+		fflush(stdout);
+		if (add_file(&c, w.paths[i], tags, false)) {
+			printf("failed\n");
+			failed++;
+		}
+		fflush(stdout);
+	}
+	if (!rc)
+		printf("imported %zu of %zu files\n", w.n - failed, w.n);
+	for (size_t i = 0; i < w.n; i++)
+		free(w.paths[i]);
+	free(w.paths);
+	curl_global_cleanup();
+	return rc ? rc : failed ? 1 : 0;
 }
 
 int pos_cli_add(int argc, char **argv)

@@ -239,6 +239,25 @@ class FilesTest(harness.ApiTestCase):
         self.assertIn(ids[0], p.stdout.decode())
         self.assertEqual(sorted(mems[0]["tags"]), ["notes", "work"])
         self.assertEqual(mems[0]["attachments"][0]["name"], "notes.docx")
+        # import files DIR: every file below it, with progress
+        d = os.path.join(home, "docs")
+        os.makedirs(os.path.join(d, "sub"))
+        os.makedirs(os.path.join(d, ".hidden"))
+        with open(os.path.join(d, "a.txt"), "w") as f:
+            f.write("the marmalade recipe")
+        with open(os.path.join(d, "sub", "b.md"), "w") as f:
+            f.write("# notes on the tandem bicycle")
+        with open(os.path.join(d, ".hidden", "c.txt"), "w") as f:
+            f.write("never imported")
+        p = subprocess.run([harness.pos_bin(), "import", "files", d], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertIn("[1/2]", out)
+        self.assertIn("imported 2 of 2 files", out)
+        self.assertEqual(len(self.search_ids(u.token, "marmalade")[0]), 1)
+        self.assertEqual(len(self.search_ids(u.token, "tandem bicycle")[0]), 1)
+        self.assertEqual(self.search_ids(u.token, "never imported")[0], [])
         p = subprocess.run([harness.pos_bin(), "add", "--file", os.path.join(home, "missing")],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
         self.assertEqual(p.returncode, 1)
