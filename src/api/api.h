@@ -94,6 +94,12 @@ void pos_api_memory_list_shared(struct pos_server *srv, struct pos_req *r,
 void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 				struct pos_search_request *req);
 
+/* files.c — files as memories (issue 21; docs/FILES.md) */
+void pos_api_files_create(struct pos_server *srv, struct pos_req *r);
+void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r);
+void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r);
+void pos_api_attachment_get(struct pos_server *srv, struct pos_req *r);
+void pos_api_attachment_delete(struct pos_server *srv, struct pos_req *r);
 /* mcp.c (clients): the Model Context Protocol endpoint (docs/MCP.md) */
 void pos_api_mcp_post(struct pos_server *srv, struct pos_req *r);
 void pos_api_mcp_get(struct pos_server *srv, struct pos_req *r);

@@ -240,8 +240,11 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	if (pos_memory_delete(&srv->mem, r->principal.user_id, pos_req_path(r, 0), &err))
 		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
-	else
+	else {
+		/* files: the memory's attachments went with it; their blobs go now */
+		(void)pos_files_collect(&srv->files, r->principal.user_id, NULL);
 		pos_reply_empty(r, 204);
+	}
 }
 
 static void reply_writer(struct pos_req *r, struct pos_buf *b, enum pos_err rc,

@@ -12,9 +12,12 @@
 #define SESSION POS_ROUTE_SESSION
 #define SCOPED POS_ROUTE_BEARER_SCOPED
 
-#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false}
+#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false, false}
 /* A route whose body is raw bytes of any Content-Type (uploads). */
-#define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true}
+#define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, false}
+/* An upload spooled to a file, never held in memory (its limit is the
+ * file_max config, `limit` is unused: 0; http/server.h). */
+#define SPOOL_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, true}
 
 const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/health", pos_api_health, PUBLIC, 0),
@@ -90,6 +93,12 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("PATCH", "/api/plugins/{id}", pos_api_plugins_update, BEARER, 64 * KiB),
 	ROUTE("DELETE", "/api/plugins/{id}", pos_api_plugins_delete, BEARER, 0),
 	ROUTE("POST", "/api/plugins/{id}/actions", pos_api_plugins_action, BEARER, 64 * KiB),
+	/* files (issue 21; docs/FILES.md) */
+	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, 0),
+	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, 0),
+	ROUTE("GET", "/api/memories/{id}/attachments", pos_api_attachments_list, BEARER, 0),
+	ROUTE("GET", "/api/attachments/{id}", pos_api_attachment_get, BEARER, 0),
+	ROUTE("DELETE", "/api/attachments/{id}", pos_api_attachment_delete, BEARER, 0),
 
 	/* accounts: admin only (docs/SECURITY.md) */
 	ROUTE("GET", "/api/admin/users", pos_api_admin_users_list, SESSION, 0),

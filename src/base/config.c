@@ -278,6 +278,17 @@ static const struct pos_config_option options[] = {
 	    "failed hook calls in a row after which a user's plugin is disabled (default 5)"),
 	OPT("plugin_query_budget_ms", "PERSONALOS_PLUGIN_QUERY_BUDGET_MS", UINT, 1, 1000, plugin_query_budget_ms, "50",
 	    "time each plugin's on_query hook may take inside a search (default 50)"),
+	/* files (issue 21; docs/FILES.md) */
+	OPT("file_max", "PERSONALOS_FILE_MAX", ULL, 1024, 1073741824ULL, file_max, "33554432",
+	    "bytes of one uploaded file (attachments, /api/files; default 33554432 = 32 MiB, at most 1 GiB)"),
+	OPT("extract_timeout", "PERSONALOS_EXTRACT_TIMEOUT", UINT, 1, 3600, extract_timeout_s, "60",
+	    "seconds the text extraction of one file may take before it is stopped (default 60)"),
+	OPT("extract_pages", "PERSONALOS_EXTRACT_PAGES", UINT, 1, 100000, extract_pages, "2000",
+	    "pages of a PDF whose text is extracted at most (default 2000)"),
+	OPT("extract_pixels", "PERSONALOS_EXTRACT_PIXELS", ULL, 1, 1000000000ULL, extract_pixels, "50000000",
+	    "pixels of an image read by OCR at most; larger images are refused (default 50000000)"),
+	OPT("extract_memory", "PERSONALOS_EXTRACT_MEMORY", UINT, 64, 65536, extract_memory_mib, "1024",
+	    "MiB of address space the text extractor process may use (default 1024)"),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -106,6 +106,12 @@ struct pos_config {
 	char plugins_dir[PATH_MAX];    /* the catalog; "" = no plugins */
 	unsigned plugin_max_failures;  /* failures in a row before auto-disable */
 	unsigned plugin_query_budget_ms; /* on_query budget per plugin */
+	/* ---- files (issue 21; src/files) ---- */
+	unsigned long long file_max;   /* bytes of one uploaded file */
+	unsigned extract_timeout_s;    /* wall-clock limit of one text extraction */
+	unsigned extract_pages;        /* pages (PDF) read at most per file */
+	unsigned long long extract_pixels; /* pixels of an image OCR'd at most */
+	unsigned extract_memory_mib;   /* address-space limit of the extractor */
 };
 
 /* What a key holds; the field's C type must match (checked at compile time). */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "files/extract.h"
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -109,7 +110,12 @@ static const struct pos_cli_cmd commands[] = {
 	 "(docs/EXPORT.md): F is json, jsonl, markdown (the zip), obsidian (a zip\n"
 	 "of a vault), chatgpt or claude (conversations.json), takeout-keep (the\n"
 	 "Takeout zip) or csv, guessed from the file when left out. Importing the\n"
-	 "same file again adds nothing; invalid items are skipped and named.\n",
+	 "same file again adds nothing; invalid items are skipped and named.\n"
+	 "\n"
+	 "personalos import files DIR [--tags a,b] [--server URL] [--token TOKEN]\n"
+	 "uploads every regular file below DIR (hidden files and links skipped) to\n"
+	 "a running server as file memories, like `add --file`, one line of progress\n"
+	 "per file; exit status 1 when any failed (docs/FILES.md).\n",
 	 pos_cli_import},
 	/* export and import (issue 14, docs/EXPORT.md) */
 	{"export", "export an account's memories to a file: export --format F -o FILE",
@@ -132,11 +138,14 @@ static const struct pos_cli_cmd commands[] = {
 	 * --server/--token, or the file `personalos login` writes) */
 	{"add", "add a memory to a running server: add TEXT|-",
 	 "usage: personalos add TEXT|- [--type TYPE] [--tags a,b] [--json]\n"
+	 "       personalos add --file PATH [--tags a,b] [--json]\n"
 	 "                      [--server URL] [--token TOKEN]\n"
 	 "\n"
 	 "Adds TEXT (or standard input with -) as a memory, source \"cli\", and\n"
 	 "prints its id (the whole memory with --json). TYPE is note (default),\n"
-	 "conversation, action, file, event or email.\n"
+	 "conversation, action, file, event or email. With --file, uploads the\n"
+	 "file as a file memory (POST /api/files) whose text the server finds\n"
+	 "offline (docs/FILES.md).\n"
 	 CLIENT_HELP,
 	 pos_cli_add},
 	{"search", "search the memories of a running server",
@@ -312,6 +321,9 @@ int pos_cli_main(int argc, char **argv)
 		return cmd_help(1, argv);
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv);
+	/* the server's text-extraction child (files/extract.h), not listed */
+	if (!strcmp(argv[1], "extract-text"))
+		return pos_extract_child_main(argc, argv);
 	const struct pos_cli_cmd *c = find(argv[1]);
 	if (!c) {
 		fprintf(stderr, "personalos: unknown command '%s' (see personalos --help)\n",

@@ -57,5 +57,8 @@ int pos_cli_search(int argc, char **argv);
 int pos_cli_chat(int argc, char **argv);
 int pos_cli_login(int argc, char **argv);
 int pos_cli_mcp(int argc, char **argv);
+/* personalos import files DIR: uploads each file to a running server
+ * (client.c; issue 21). argv[0] is "files". */
+int pos_cli_import_files(int argc, char **argv);
 
 #endif

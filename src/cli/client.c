@@ -11,11 +11,13 @@
  */
 #include "cli/cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -149,6 +151,7 @@ struct call {
 	const char *accept;        /* NULL: application/json */
 	const char *const *extra;  /* more headers, or NULL */
 	const char *bearer;        /* overrides the client's token; "" for none */
+	const char *content_type;  /* "Content-Type: ..." of the body; NULL: JSON */
 	long timeout_ms;
 	bool (*on_data)(void *ctx, long status, const char *p, size_t n);
 	void *ctx;
@@ -165,7 +168,7 @@ static int perform(const struct client *c, const struct call *k, struct pos_http
 	const char *headers[8] = {accept};
 	size_t nh = 1;
 	if (k->body)
-		headers[nh++] = "Content-Type: application/json";
+		headers[nh++] = k->content_type ? k->content_type : "Content-Type: application/json";
 	for (size_t i = 0; k->extra && k->extra[i] && nh < 7; i++)
 		headers[nh++] = k->extra[i];
 	headers[nh] = NULL;
@@ -278,7 +281,72 @@ static int usage_of(const char *usage, int code)
 
 static const char add_usage[] =
 	"usage: personalos add TEXT|- [--type TYPE] [--tags a,b] [--json]\n"
+	"       personalos add --file PATH [--tags a,b] [--json]\n"
 	"                      [--server URL] [--token TOKEN]\n";
+
+/* add --file: POST /api/files with the file as the raw body (mapped, not
+ * read into the heap). */
+static int add_file(const struct client *c, const char *path, const char *tags, bool as_json)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "personalos add: cannot read %s: %s\n", path,
+			fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+			       : NULL;
+	close(fd);
+	if (st.st_size && map == MAP_FAILED) {
+		fprintf(stderr, "personalos add: cannot map %s\n", path);
+		return 1;
+	}
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	struct pos_buf p;
+	pos_buf_init(&p, 16384);
+	int rc = pos_buf_adds(&p, "/api/files?name=") || add_escaped(&p, base);
+	if (!rc && tags)
+		rc = pos_buf_adds(&p, "&tags=") || add_escaped(&p, tags);
+	if (rc) {
+		fprintf(stderr, "personalos add: the file name is too long\n");
+		goto out;
+	}
+	struct call k = {.method = "POST", .path = p.data, .body = st.st_size ? map : "",
+			 .body_len = (size_t)st.st_size,
+			 .content_type = "Content-Type: application/octet-stream",
+			 .timeout_ms = 600000};
+	struct pos_http_resp resp;
+	rc = perform(c, &k, &resp, "add");
+	if (!rc && (resp.status < 200 || resp.status > 299)) {
+		print_api_error(&resp, "add");
+		rc = 1;
+	}
+	if (!rc) {
+		json_t *res = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
+		json_t *att = json_array_get(json_object_get(res, "attachments"), 0);
+		if (as_json) {
+			char *s = json_dumps(res, JSON_INDENT(2));
+			puts(s ? s : "{}");
+			free(s);
+		} else {
+			printf("added %s (%s, text: %s)\n",
+			       json_string_value(json_object_get(res, "id")),
+			       json_string_value(json_object_get(att, "mime")),
+			       json_string_value(json_object_get(att, "text_status")));
+		}
+		json_decref(res);
+	}
+	pos_http_resp_free(&resp);
+out:
+	pos_buf_free(&p);
+	if (st.st_size)
+		munmap(map, (size_t)st.st_size);
+	return rc;
+}
 
 static int run_add(int argc, char **argv)
 {
@@ -288,12 +356,14 @@ static int run_add(int argc, char **argv)
 	int rc = resolve(&argc, argv, &c, "add");
 	if (rc)
 		return rc;
-	const char *text = NULL, *type = NULL, *tags = NULL;
+	const char *text = NULL, *type = NULL, *tags = NULL, *file = NULL;
 	bool as_json = false;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		if ((v = opt(argc, argv, &i, "--type")))
 			type = v;
+		else if ((v = opt(argc, argv, &i, "--file")))
+			file = v;
 		else if ((v = opt(argc, argv, &i, "--tags")))
 			tags = v;
 		else if (!strcmp(argv[i], "--json"))
@@ -305,7 +375,9 @@ static int run_add(int argc, char **argv)
 		else
 			text = argv[i];
 	}
-	if (!text)
+	if (file && !text && !type)
+		return add_file(&c, file, tags, as_json);
+	if (!text || file)
 		return usage_of(add_usage, 2);
 	struct pos_buf in;
 	pos_buf_init(&in, LINE_MAX_BYTES);
@@ -896,6 +968,108 @@ static int run_mcp(int argc, char **argv)
 	}
 	free(line);
 	return 0;
+}
+
+/* ---- import files ---- */
+
+static const char import_files_usage[] =
+	"usage: personalos import files DIR [--tags a,b] [--server URL] [--token TOKEN]\n";
+
+struct walk {
+	char **paths;
+	size_t n, cap;
+	bool too_many;
+};
+
+static int walk_dir(struct walk *w, const char *dir, unsigned depth)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue; /* ., .., hidden files */
+		size_t len = strlen(dir) + strlen(e->d_name) + 2;
+		char *path = malloc(len);
+		if (!path)
+			break;
+		snprintf(path, len, "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth < 16) {
+			walk_dir(w, path, depth + 1);
+			free(path);
+		} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (w->n == w->cap) {
+				size_t nc = w->cap ? w->cap * 2 : 64;
+				char **np = nc <= 100000 ? realloc(w->paths, nc * sizeof(*np)) : NULL;
+				if (!np) {
+					w->too_many = true;
+					free(path);
+					break;
+				}
+				w->paths = np;
+				w->cap = nc;
+			}
+			w->paths[w->n++] = path;
+		} else {
+			free(path); /* links, devices, sockets: skipped */
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int pos_cli_import_files(int argc, char **argv)
+{
+	if (pos_cli_wants_help(argc, argv))
+		return usage_of(import_files_usage, 0);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct client c;
+	int rc = resolve(&argc, argv, &c, "import files");
+	const char *dir = NULL, *tags = NULL;
+	for (int i = 1; !rc && i < argc; i++) {
+		const char *v;
+		if ((v = opt(argc, argv, &i, "--tags")))
+			tags = v;
+		else if (argv[i][0] == '-' || dir)
+			rc = usage_of(import_files_usage, 2);
+		else
+			dir = argv[i];
+	}
+	if (!rc && !dir)
+		rc = usage_of(import_files_usage, 2);
+	struct walk w = {0};
+	if (!rc && walk_dir(&w, dir, 0) != 0) {
+		fprintf(stderr, "personalos import files: cannot read %s: %s\n", dir, strerror(errno));
+		rc = 1;
+	}
+	if (!rc && w.too_many)
+		fprintf(stderr, "personalos import files: more than 100000 files; the rest skipped\n");
+	if (w.n)
+		qsort(w.paths, w.n, sizeof(*w.paths), path_cmp);
+	size_t failed = 0;
+	for (size_t i = 0; !rc && i < w.n; i++) {
+		printf("[%zu/%zu] %s: ", i + 1, w.n, w.paths[i]);
+		fflush(stdout);
+		if (add_file(&c, w.paths[i], tags, false)) {
+			printf("failed\n");
+			failed++;
+		}
+		fflush(stdout);
+	}
+	if (!rc)
+		printf("imported %zu of %zu files\n", w.n - failed, w.n);
+	for (size_t i = 0; i < w.n; i++)
+		free(w.paths[i]);
+	free(w.paths);
+	curl_global_cleanup();
+	return rc ? rc : failed ? 1 : 0;
 }
 
 int pos_cli_add(int argc, char **argv)

@@ -278,6 +278,9 @@ out:
 
 int pos_cli_import(int argc, char **argv)
 {
+	/* files go to a running server, like `add --file` (client.c) */
+	if (argc > 1 && !strcmp(argv[1], "files"))
+		return pos_cli_import_files(argc - 1, argv + 1);
 	const char *usage = "usage: personalos import mbox|maildir|ics|markdown PATH\n"
 			    "         [--data DIR] [--user EMAIL] | [--server URL --token TOKEN]\n"
 			    "       personalos import [--format F] [F] FILE [--data DIR] [--user EMAIL]\n"

@@ -8,6 +8,9 @@
 #include "store/crypt_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -195,6 +198,56 @@ void pos_reply_file(struct pos_req *r, int status, const char *type, int fd, uin
 	r->resp_flen = len;
 	r->resp_disposition = disposition;
 	r->resp_range = content_range;
+}
+
+bool pos_reply_reader(struct pos_req *r, int status, const char *type, uint64_t size,
+		      long (*fn)(void *ctx, uint64_t pos, char *buf, size_t max),
+		      void (*free_fn)(void *ctx), void *ctx)
+{
+	if (r->answered)
+		POS_BUG("request answered twice");
+	r->answered = true;
+	r->status = status;
+	r->resp_type = type;
+	r->reader = fn;
+	r->reader_free = free_fn;
+	r->reader_ctx = ctx;
+	r->reader_size = size;
+	return true;
+}
+
+bool pos_reply_header(struct pos_req *r, const char *name, const char *value)
+{
+	for (size_t i = 0; i < 4; i++) {
+		if (!r->extra_header[i][0]) {
+			r->extra_header[i][0] = name;
+			r->extra_header[i][1] = value;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* libmicrohttpd's reader over ours: -1 becomes the end-with-error mark. */
+struct reader_box {
+	long (*fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+	void (*free_fn)(void *ctx);
+	void *ctx;
+};
+
+static ssize_t reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct reader_box *b = cls;
+	long n = b->fn(b->ctx, pos, buf, max);
+	return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void reader_free_cb(void *cls)
+{
+	struct reader_box *b = cls;
+	if (b->free_fn)
+		b->free_fn(b->ctx);
+	pos_free(b);
 }
 
 void pos_reply_json(struct pos_req *r, int status, struct pos_buf *b)
@@ -407,6 +460,26 @@ static bool admit(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
 		return true;
 	}
+	if (r->route->spool_body && r->have_principal) {
+		/* An upload the byte quota cannot take is refused from its
+		 * declared length, before a byte is spooled (the handler checks
+		 * the real size again). */
+		const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		long long declared;
+		if (cl && pos_parse_int(cl, 0, INT64_MAX, &declared)) {
+			const int64_t add[POS_QUOTA__COUNT] = {
+				[POS_QUOTA_BYTES] = declared > POS_SPOOL_SLACK ?
+						    declared - POS_SPOOL_SLACK : 0};
+			struct pos_error err;
+			pos_error_clear(&err);
+			if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add,
+						 &err)) {
+				pos_reply_error(r, &err);
+				return true;
+			}
+		}
+	}
 	return false;
 }
 
@@ -435,6 +508,10 @@ static void dispatch(struct pos_server *srv, struct pos_req *r)
 	}
 	if (r->body_too_large) {
 		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, NULL, "the request body is too large for this route");
+		return;
+	}
+	if (r->spool_failed) {
+		pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "the upload could not be stored: try again");
 		return;
 	}
 	if (r->body.len && !r->route->raw_body &&
@@ -478,6 +555,24 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 						r->resp_disposition);
 		if (r->resp_range)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, r->resp_range);
+	} else if (r->reader) {
+		struct reader_box *box = pos_malloc(sizeof(*box));
+		if (box) {
+			box->fn = r->reader;
+			box->free_fn = r->reader_free;
+			box->ctx = r->reader_ctx;
+		}
+		resp = box ? MHD_create_response_from_callback(r->reader_size, 65536, reader_cb,
+							       box, reader_free_cb)
+			   : NULL;
+		if (!resp) {
+			pos_free(box);
+			if (r->reader_free)
+				r->reader_free(r->reader_ctx);
+		}
+		r->reader = NULL;
+		if (!resp)
+			return MHD_NO;
 	} else if (r->resp_len)
 		resp = MHD_create_response_from_buffer_with_free_callback(
 			r->resp_len, r->resp, free_cb);
@@ -498,6 +593,8 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 				"default-src 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	for (size_t i = 0; i < 4 && r->extra_header[i][0]; i++)
+		MHD_add_response_header(resp, r->extra_header[i][0], r->extra_header[i][1]);
 	if ((r->status == 405 || r->preflight) && r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	/* security: Retry-After and CORS */
@@ -531,6 +628,8 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 /* The body a route takes: routes without a token at most max_public_body. */
 static size_t body_limit(const struct pos_config *cfg, const struct pos_route *rt)
 {
+	if (rt->spool_body)
+		return (size_t)cfg->file_max + POS_SPOOL_SLACK;
 	if (rt->auth == POS_ROUTE_PUBLIC && rt->body_max > cfg->max_public_body)
 		return cfg->max_public_body;
 	return rt->body_max;
@@ -582,6 +681,7 @@ static struct pos_req *req_new(struct pos_server *srv, struct MHD_Connection *co
 	r->start_us = pos_mono_us();
 	r->method = pos_arena_strdup(a, method);
 	r->url = pos_arena_strdup(a, url);
+	r->spool_fd = -1;
 	r->route_index = srv->n_routes;
 	r->route = route_find(srv, r, method, url, &r->route_index, &r->allow);
 	/* security: who is asking, and from which web origin */
@@ -628,6 +728,58 @@ static bool take_budget(struct pos_server *srv, struct pos_req *r, size_t n)
 	return false;
 }
 
+static void spool_close(void *p)
+{
+	struct pos_req *r = p;
+	if (r->spool_fd >= 0)
+		close(r->spool_fd);
+	r->spool_fd = -1;
+}
+
+/*
+ * Appends a body chunk of a spool_body route to its file (an unlinked
+ * temporary file in DATA/blobs, made on the first chunk). False when the
+ * body is over the limit (body_too_large) or cannot be written
+ * (spool_failed); the rest of the body is then read and dropped.
+ */
+static bool spool_add(struct pos_server *srv, struct pos_req *r, const char *data, size_t n)
+{
+	if (r->spool_len + n > r->body.max) {
+		r->body_too_large = true;
+		spool_close(r);
+		return false;
+	}
+	if (r->spool_fd < 0) {
+		char path[PATH_MAX];
+		if ((size_t)snprintf(path, sizeof(path), "%s/blobs/.spool-XXXXXX",
+				     srv->cfg->data_dir) >= sizeof(path))
+			goto fail;
+		int fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			goto fail;
+		unlink(path);
+		r->spool_fd = fd;
+		if (pos_arena_on_cleanup(r->arena, spool_close, r) != 0) {
+			spool_close(r);
+			goto fail;
+		}
+	}
+	while (n) {
+		ssize_t w = write(r->spool_fd, data, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		data += w;
+		n -= (size_t)w;
+		r->spool_len += (uint64_t)w;
+	}
+	return true;
+fail:
+	r->spool_failed = true;
+	return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -655,6 +807,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			return MHD_YES;
 		r->started = true;
 		return queue(r, pos_mono_us() - r->start_us);
+	}
+	if (*upload_data_size && r->route && r->route->spool_body) {
+		if (!r->answered && !r->body_too_large && !r->spool_failed &&
+		    !spool_add(srv, r, upload_data, *upload_data_size) && !r->have_principal)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
 	}
 	if (*upload_data_size) {
 		if (!r->answered && !r->body_too_large && !r->over_budget &&
@@ -724,6 +883,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		pos_stream_abandon(r->stream); /* the response never took it */
 	if (r->resp_is_file)
 		close(r->resp_fd); /* no response took it */
+	if (r->reader && r->reader_free)
+		r->reader_free(r->reader_ctx); /* likewise a download's reader */
 	pos_free(r->resp);
 	pos_buf_free(&r->body);
 	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
@@ -995,6 +1156,9 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	}
 	if ((rc = start_plugins(srv, cfg, err)))                 /* plugins */
 		goto fail;
+	if ((rc = pos_files_init(&srv->files, cfg, srv->store, &srv->mem, err))) /* files */
+		goto fail;
+	(void)pos_files_collect(&srv->files, NULL, NULL); /* blobs a crash left unreferenced */
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -1075,6 +1239,7 @@ fail:
 	stop_plugins(srv);        /* plugins */
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
+	pos_files_free(&srv->files); /* files */
 	pos_rl_fini(&srv->rl);
 	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
 	srv->tls_pem[0] = srv->tls_pem[1] = NULL;
@@ -1115,6 +1280,7 @@ void pos_server_stop(struct pos_server *srv)
 	stop_plugins(srv);        /* plugins */
 	pos_sync_free(srv->sync); /* sync */
 	srv->sync = NULL;
+	pos_files_free(&srv->files); /* files */
 	pos_rl_fini(&srv->rl);
 	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
 	srv->tls_pem[0] = srv->tls_pem[1] = NULL;

@@ -31,6 +31,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/config.h"
+#include "files/files.h"
 #include "http/cors.h"
 #include "http/metrics.h"
 #include "http/ratelimit.h"
@@ -70,7 +71,14 @@ struct pos_route {
 	size_t body_max;      /* bytes; 0 = no body accepted */
 	const char *name;     /* "GET /api/memories/{id}" for metrics and logs */
 	bool raw_body;        /* the body is bytes of any type (uploads), not JSON */
+	/* files (issue 21): the body goes to an unlinked file in DATA/blobs,
+	 * never memory (r->spool_fd, r->spool_len); its limit is the
+	 * file_max config plus POS_SPOOL_SLACK for multipart framing, and
+	 * body_max is ignored. Implies raw_body. */
+	bool spool_body;
 };
+
+#define POS_SPOOL_SLACK (64 * 1024)
 
 #define POS_MAX_PATH_PARAMS 4
 
@@ -117,6 +125,16 @@ struct pos_req {
 	bool peer_loopback;           /* socket peer is loopback, no forwarded-for */
 	bool over_budget;             /* bodies held by the server over max_body_memory */
 	size_t body_counted;          /* bytes of this body in srv->body_bytes */
+	/* ---- files (issue 21): a spooled body (route spool_body) ---- */
+	int spool_fd;                 /* -1 when none (no body yet); closed with the arena */
+	uint64_t spool_len;           /* bytes written to it */
+	bool spool_failed;            /* the spool could not be written: 503 */
+	/* ---- files (issue 21): a body read on demand (pos_reply_reader) ---- */
+	long (*reader)(void *ctx, uint64_t pos, char *buf, size_t max);
+	void (*reader_free)(void *ctx);
+	void *reader_ctx;
+	uint64_t reader_size;
+	const char *extra_header[4][2]; /* name, value (arena or static); NULL: none */
 };
 
 struct pos_server {
@@ -142,6 +160,7 @@ struct pos_server {
 	 * decorator over the backend (docs/ENCRYPTION.md) */
 	struct pos_encsvc enc;
 	struct pos_sync *sync;        /* sync sources and scheduler (src/sync) */
+	struct pos_files files;       /* attachments and their blobs (src/files) */
 	/* ---- security: rate limits and CORS allow-list ---- */
 	struct pos_ratelimit rl;
 	struct pos_cors cors;
@@ -222,6 +241,20 @@ void pos_req_resume(struct pos_req *r);
  * reference, released by pos_stream_close.
  */
 struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *type);
+
+/*
+ * Answers with a body of `size` bytes read on demand by `fn` (downloads):
+ * fn(ctx, pos, buf, max) returns the bytes it put in buf (> 0), or -1 on
+ * a failure (the connection is then closed). `free_fn(ctx)` runs once when
+ * the response is done, whether or not it was sent; also when this returns
+ * false (NOMEM), after which the request has been answered with an error.
+ */
+bool pos_reply_reader(struct pos_req *r, int status, const char *type, uint64_t size,
+		      long (*fn)(void *ctx, uint64_t pos, char *buf, size_t max),
+		      void (*free_fn)(void *ctx), void *ctx);
+/* Adds a response header (at most 4; name and value must outlive the
+ * request: static or the request's arena). False when full. */
+bool pos_reply_header(struct pos_req *r, const char *name, const char *value);
 
 /*
  * True when the socket peer is a loopback address and no X-Forwarded-For

@@ -71,6 +71,16 @@ static enum pos_err user_keys(struct pos_store *s, const char *user_id,
 	return pos_keyring_get(CS(s)->kr, user_id, k, NULL) ? POS_OK : POS_ERR_LOCKED;
 }
 
+enum pos_err pos_crypt_store_user_keys(struct pos_store *s, const char *user_id,
+				       struct pos_userkeys *k, bool *sealed)
+{
+	if (!s->crypt) {
+		*sealed = false;
+		return POS_OK;
+	}
+	return user_keys(s, user_id, k, sealed);
+}
+
 /* ---- tokens ---- */
 
 struct tokbuf {

@@ -40,4 +40,13 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 enum pos_err pos_crypt_seal_memory(struct pos_store *s, const struct pos_userkeys *k,
 				   struct pos_arena *a, struct pos_memory *m);
 
+/*
+ * Whether `user_id`'s data is sealed (*sealed), and then their keys in *k
+ * (the caller wipes them): POS_ERR_LOCKED when sealed and not unlocked,
+ * POS_ERR_STORE when the state cannot be read. A store without the layer
+ * is never sealed. For other kinds of user data (files/, issue 21).
+ */
+enum pos_err pos_crypt_store_user_keys(struct pos_store *s, const char *user_id,
+				       struct pos_userkeys *k, bool *sealed);
+
 #endif

@@ -419,6 +419,40 @@ static const char m16_plugins[] =
 	" level TEXT NOT NULL,"
 	" message TEXT NOT NULL);"
 	"CREATE INDEX plugin_logs_user ON plugin_logs(user_id, plugin_id, id);";
+ * 14: files as memories (issue 21). A blob is a file in DATA/blobs owned by
+ * one user (content-addressed, so one row per user and address); its bytes
+ * count in users.bytes_used once however many attachments refer to it. An
+ * attachment belongs to a memory and goes with it (ON DELETE CASCADE); the
+ * blob it leaves unreferenced is collected by the files service.
+ */
+static const char m14_files[] =
+	"CREATE TABLE blobs ("
+	" user_id TEXT NOT NULL,"
+	" hash TEXT NOT NULL,"
+	" bytes INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY (user_id, hash)) WITHOUT ROWID;"
+	"CREATE TABLE attachments ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL,"
+	" memory_seq INTEGER NOT NULL REFERENCES memories(seq) ON DELETE CASCADE,"
+	" hash TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" mime TEXT NOT NULL,"
+	" bytes INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" text_status TEXT NOT NULL DEFAULT 'pending',"
+	" text_error TEXT,"
+	" text_pages INTEGER NOT NULL DEFAULT 0,"
+	" sealed INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX attachments_memory ON attachments(memory_seq);"
+	"CREATE INDEX attachments_blob ON attachments(user_id, hash);"
+	"CREATE TRIGGER blobs_bytes_insert AFTER INSERT ON blobs BEGIN"
+	" UPDATE users SET bytes_used = bytes_used + new.bytes WHERE id = new.user_id;"
+	" END;"
+	"CREATE TRIGGER blobs_bytes_delete AFTER DELETE ON blobs BEGIN"
+	" UPDATE users SET bytes_used = bytes_used - old.bytes WHERE id = old.user_id;"
+	" END;";
 
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
@@ -435,6 +469,7 @@ const struct pos_migration pos_migrations[] = {
 	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
 	{13, "jobs: progress, item errors, cancelled", m13_jobs},
 	{16, "plugins: installs, key-value data, logs", m16_plugins},
+	{14, "files: blobs and attachments", m14_files},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

@@ -1081,6 +1081,14 @@ static const struct pos_store_ops sq_ops = {
 	.plugin_kv_put = sq_plugin_kv_put,
 	.plugin_log_add = sq_plugin_log_add,
 	.plugin_log_list = sq_plugin_log_list,
+	/* files (sqlite_files.c; issue 21) */
+	.attachment_insert = sq_attachment_insert,
+	.attachment_get = sq_attachment_get,
+	.attachment_list = sq_attachment_list,
+	.attachment_delete = sq_attachment_delete,
+	.attachment_set_text = sq_attachment_set_text,
+	.blob_orphans = sq_blob_orphans,
+	.blob_forget = sq_blob_forget,
 };
 
 /*

@@ -383,4 +383,18 @@ enum pos_err sq_plugin_log_list(struct pos_store *s, struct pos_arena *a, const 
 				const char *plugin_id, unsigned limit,
 				struct pos_plugin_log **out, size_t *n);
 
+/* Files: attachments and blob rows (sqlite_files.c; issue 21). */
+enum pos_err sq_attachment_insert(struct pos_store *s, const struct pos_attachment *at);
+enum pos_err sq_attachment_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			       const char *id, struct pos_attachment *out);
+enum pos_err sq_attachment_list(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				const char *memory_id, struct pos_attachment **out, size_t *n);
+enum pos_err sq_attachment_delete(struct pos_store *s, const char *user_id, const char *id);
+enum pos_err sq_attachment_set_text(struct pos_store *s, const char *user_id, const char *id,
+				    const char *status, const char *error, int64_t pages);
+enum pos_err sq_blob_orphans(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			     size_t max, struct pos_blob_ref **out, size_t *n);
+enum pos_err sq_blob_forget(struct pos_store *s, const char *user_id, const char *hash,
+			    bool *dropped);
+
 #endif

@@ -382,6 +382,28 @@ struct pos_plugin_row {
 struct pos_plugin_log {
 	int64_t at;
 	const char *level, *message;
+/* ---- files (src/files; issue 21) ---- */
+
+/* A file attached to a memory; its bytes are the blob `hash` of the user. */
+struct pos_attachment {
+	char id[POS_UUID_SIZE];
+	char user_id[POS_UUID_SIZE];
+	char memory_id[POS_UUID_SIZE];
+	char hash[65];              /* blob address (files/blob.h) */
+	const char *name;           /* file name as uploaded (no path) */
+	const char *mime;           /* sniffed type */
+	int64_t bytes;
+	int64_t created_at;
+	const char *text_status;    /* pending | done | failed | none */
+	const char *text_error;     /* NULL unless failed */
+	int64_t text_pages;         /* pages (or parts) text came from */
+	bool sealed;                /* the blob is sealed (files/blob.h) */
+};
+
+/* A blob no attachment refers to (garbage collection). */
+struct pos_blob_ref {
+	char user_id[POS_UUID_SIZE];
+	char hash[65];
 };
 
 struct pos_store;
@@ -873,6 +895,38 @@ struct pos_store_ops {
 	enum pos_err (*plugin_log_list)(struct pos_store *s, struct pos_arena *a, const char *user_id,
 					const char *plugin_id, unsigned limit,
 					struct pos_plugin_log **out, size_t *n);
+	/* ---- files (sqlite_files.c; issue 21) ---- */
+	/*
+	 * Adds attachment `at` (its memory named by at->memory_id, which must
+	 * be the user's: else NOT_FOUND) and, when absent, the blob row of
+	 * (user, hash, bytes) — which counts in the user's bytes_used — in one
+	 * transaction.
+	 */
+	enum pos_err (*attachment_insert)(struct pos_store *s, const struct pos_attachment *at);
+	/* The attachment `id`; user_id NULL: of any user (the caller checks
+	 * access). NOT_FOUND otherwise. */
+	enum pos_err (*attachment_get)(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, const char *id,
+				       struct pos_attachment *out);
+	/* The attachments of the user's memory `memory_id`, oldest first. */
+	enum pos_err (*attachment_list)(struct pos_store *s, struct pos_arena *a,
+					const char *user_id, const char *memory_id,
+					struct pos_attachment **out, size_t *n);
+	/* Deletes the user's attachment (NOT_FOUND if none). */
+	enum pos_err (*attachment_delete)(struct pos_store *s, const char *user_id,
+					  const char *id);
+	/* Records the outcome of text extraction. */
+	enum pos_err (*attachment_set_text)(struct pos_store *s, const char *user_id,
+					    const char *id, const char *status,
+					    const char *error, int64_t pages);
+	/* Up to `max` blobs no attachment refers to (user_id NULL: any user). */
+	enum pos_err (*blob_orphans)(struct pos_store *s, struct pos_arena *a,
+				     const char *user_id, size_t max,
+				     struct pos_blob_ref **out, size_t *n);
+	/* Drops the blob row when still unreferenced; *dropped says whether
+	 * it did (then the caller deletes the file). */
+	enum pos_err (*blob_forget)(struct pos_store *s, const char *user_id,
+				    const char *hash, bool *dropped);
 };
 
 struct pos_store {

@@ -20,10 +20,10 @@ ROUTES_C = os.path.join(harness.REPO_ROOT, "src", "api", "routes.c")
 
 # ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),
 ROUTE_RE = re.compile(
-    r'^\s*(?:RAW_)?ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(PUBLIC|BEARER|SESSION|SCOPED)\s*,',
+    r'^\s*(?:RAW_|SPOOL_)?ROUTE\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(PUBLIC|BEARER|SESSION|SCOPED)\s*,',
     re.M)
 # Any use of the macro in the table, to catch lines ROUTE_RE cannot read.
-ROUTE_USE_RE = re.compile(r'^\s*(?:RAW_)?ROUTE\(', re.M)
+ROUTE_USE_RE = re.compile(r'^\s*(?:RAW_|SPOOL_)?ROUTE\(', re.M)
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

@@ -1,0 +1,583 @@
+/*
+ * files.c — the files service (files.h): attach, open, delete and collect,
+ * the type allow-list, and keeping a memory's `attachments` in step with
+ * its attachment rows.
+ */
+#include "files/files.h"
+
+#include <magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/uuid.h"
+#include "crypto/crypto.h"
+#include "crypto/keyring.h"
+#include "files/extract.h"
+#include "jobs/jobs.h"
+#include "memory/memory.h"
+#include "store/crypt_store.h"
+
+#define SNIFF_BYTES 65536
+
+enum pos_err pos_files_init(struct pos_files *f, const struct pos_config *cfg,
+			    struct pos_store *store, struct pos_memsvc *mem, struct pos_error *err)
+{
+	memset(f, 0, sizeof(*f));
+	f->cfg = cfg;
+	f->store = store;
+	f->mem = mem;
+	enum pos_err rc = pos_blobs_init(&f->blobs, cfg->data_dir, err);
+	if (rc)
+		return rc;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_mutex_init(&f->magic_mu, NULL);
+	magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS);
+	if (m && magic_load(m, NULL) != 0) {
+		pos_warn("files: libmagic cannot load its database: %s", magic_error(m));
+		magic_close(m);
+		m = NULL;
+	}
+	f->magic = m;
+	f->inited = true;
+	return POS_OK;
+}
+
+void pos_files_free(struct pos_files *f)
+{
+	if (!f || !f->inited)
+		return;
+	if (f->magic)
+		magic_close((magic_t)f->magic);
+	pthread_mutex_destroy(&f->mu);
+	pthread_mutex_destroy(&f->magic_mu);
+	f->inited = false;
+}
+
+void pos_files_clean_name(const char *in, char out[POS_FILE_NAME_MAX + 1])
+{
+	const char *base = in ? in : "";
+	for (const char *p = base; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	size_t n = 0;
+	for (const char *p = base; *p && n < POS_FILE_NAME_MAX; p++) {
+		unsigned char c = (unsigned char)*p;
+		out[n++] = (c < 0x20 || c == 0x7f || c == '"' || c == ';') ? '_' : (char)c;
+	}
+	/* never end inside a UTF-8 sequence cut by the length cap */
+	while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80 && strlen(base) > n) {
+		size_t k = n;
+		while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
+			k--;
+		if (k > 0)
+			k--; /* the lead byte */
+		n = k;
+		break;
+	}
+	out[n] = '\0';
+	if (n == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+		snprintf(out, POS_FILE_NAME_MAX + 1, "file");
+}
+
+const char *pos_files_safe_type(const char *mime)
+{
+	static const char *const safe[] = {
+		"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff",
+		"application/pdf", "audio/mpeg", "audio/ogg", "audio/wav", "audio/x-wav",
+		"audio/flac", "video/mp4", "video/webm", "video/ogg",
+	};
+	if (!mime)
+		return "application/octet-stream";
+	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+		if (strcmp(mime, safe[i]) == 0)
+			return safe[i];
+	if (strcmp(mime, "text/plain") == 0 || strcmp(mime, "text/csv") == 0 ||
+	    strcmp(mime, "text/markdown") == 0)
+		return "text/plain; charset=utf-8";
+	return "application/octet-stream";
+}
+
+/* The sniffed type of the first bytes of the file (lower-case, static or
+ * arena storage). */
+static const char *sniff(struct pos_files *f, struct pos_arena *a, int fd, uint64_t off,
+			 uint64_t len, const char *name)
+{
+	size_t n = len < SNIFF_BYTES ? (size_t)len : SNIFF_BYTES;
+	const char *type = "application/octet-stream";
+	if (n == 0)
+		return "application/x-empty";
+	char *buf = pos_arena_alloc(a, n);
+	if (!buf)
+		return type;
+	ssize_t got = pread(fd, buf, n, (off_t)off);
+	if (got <= 0 || !f->magic)
+		return type;
+	pthread_mutex_lock(&f->magic_mu);
+	const char *m = magic_buffer((magic_t)f->magic, buf, (size_t)got);
+	if (m)
+		type = pos_arena_strdup(a, m);
+	pthread_mutex_unlock(&f->magic_mu);
+	if (!type)
+		return "application/octet-stream";
+	/* libmagic calls Markdown and CSV text/plain; the name refines text
+	 * only, never turns bytes into a riskier type */
+	const char *dot = name ? strrchr(name, '.') : NULL;
+	if (dot && strcmp(type, "text/plain") == 0) {
+		if (!strcasecmp(dot, ".md") || !strcasecmp(dot, ".markdown"))
+			type = "text/markdown";
+		else if (!strcasecmp(dot, ".csv"))
+			type = "text/csv";
+		else if (!strcasecmp(dot, ".eml"))
+			type = "message/rfc822";
+	}
+	return type;
+}
+
+/* The user's blob key when their data is sealed (*key set to &kbuf). */
+static enum pos_err blob_key_for(struct pos_files *f, const char *user_id,
+				 struct pos_blob_key *kbuf, const struct pos_blob_key **key)
+{
+	struct pos_userkeys uk;
+	bool sealed = false;
+	*key = NULL;
+	enum pos_err rc = pos_crypt_store_user_keys(f->store, user_id, &uk, &sealed);
+	if (rc)
+		return rc;
+	if (sealed) {
+		pos_blob_key_derive(&uk, kbuf);
+		*key = kbuf;
+	}
+	pos_wipe(&uk, sizeof(uk));
+	return POS_OK;
+}
+
+/* ---- names and types of an encrypted user's attachments ----------------
+ * Stored as "sealed:" + base64url(pos_seal(...)) under the blob key, with
+ * the attachment id and the field as associated data, so the database holds
+ * no file name of an encrypted user. */
+
+#define SEALED_PREFIX "sealed:"
+
+static const char *seal_str(struct pos_arena *a, const struct pos_blob_key *k, const char *id,
+			    const char *field, const char *v)
+{
+	char ad[64];
+	int adl = snprintf(ad, sizeof(ad), "a|%s|%s", id, field);
+	size_t n = strlen(v), sl = n + POS_SEAL_OVERHEAD;
+	uint8_t *sealed = pos_arena_alloc(a, sl);
+	char *out = pos_arena_alloc(a, sizeof(SEALED_PREFIX) + pos_b64_len(sl) + 1);
+	if (!sealed || !out)
+		return NULL;
+	pos_seal(k->enc, ad, (size_t)adl, v, n, sealed);
+	memcpy(out, SEALED_PREFIX, sizeof(SEALED_PREFIX) - 1);
+	pos_b64_encode(out + sizeof(SEALED_PREFIX) - 1, pos_b64_len(sl) + 1, sealed, sl);
+	return out;
+}
+
+static const char *open_str(struct pos_arena *a, const struct pos_blob_key *k, const char *id,
+			    const char *field, const char *v)
+{
+	size_t pl = sizeof(SEALED_PREFIX) - 1;
+	if (!v || strncmp(v, SEALED_PREFIX, pl) != 0)
+		return v; /* stored before encryption was on */
+	const char *b64 = v + pl;
+	size_t bl = strlen(b64);
+	uint8_t *raw = pos_arena_alloc(a, bl + 1);
+	if (!raw)
+		return NULL;
+	long rl = pos_b64_decode(raw, bl + 1, b64, bl);
+	if (rl < (long)POS_SEAL_OVERHEAD)
+		return NULL;
+	char ad[64];
+	int adl = snprintf(ad, sizeof(ad), "a|%s|%s", id, field);
+	char *out = pos_arena_alloc(a, (size_t)rl - POS_SEAL_OVERHEAD + 1);
+	if (!out || pos_unseal(k->enc, ad, (size_t)adl, raw, (size_t)rl, (uint8_t *)out))
+		return NULL;
+	out[(size_t)rl - POS_SEAL_OVERHEAD] = '\0';
+	return out;
+}
+
+/* Opens the name and type of a sealed attachment in place (the owner's
+ * key): POS_ERR_LOCKED when it is not unlocked, POS_ERR_DECRYPT. */
+static enum pos_err open_att(struct pos_files *f, struct pos_arena *a, struct pos_attachment *at)
+{
+	if (!at->sealed)
+		return POS_OK;
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	enum pos_err rc = blob_key_for(f, at->user_id, &kbuf, &key);
+	if (!rc && !key)
+		rc = POS_ERR_DECRYPT;
+	if (!rc) {
+		const char *name = open_str(a, key, at->id, "name", at->name);
+		const char *mime = open_str(a, key, at->id, "mime", at->mime);
+		if (!name || !mime)
+			rc = POS_ERR_DECRYPT;
+		else {
+			at->name = name;
+			at->mime = mime;
+		}
+	}
+	pos_wipe(&kbuf, sizeof(kbuf));
+	return rc;
+}
+
+enum pos_err pos_files_list(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			    const char *memory_id, struct pos_attachment **out, size_t *n)
+{
+	enum pos_err rc = f->store->ops->attachment_list(f->store, a, user_id, memory_id, out, n);
+	for (size_t i = 0; !rc && i < *n; i++)
+		rc = open_att(f, a, &(*out)[i]);
+	return rc;
+}
+
+void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at)
+{
+	pos_jw_obj(w);
+	pos_jw_kstr(w, "id", at->id);
+	pos_jw_kstr(w, "memory_id", at->memory_id);
+	pos_jw_kstr(w, "name", at->name);
+	pos_jw_kstr(w, "mime", at->mime);
+	pos_jw_kint(w, "bytes", at->bytes);
+	pos_jw_ktime(w, "created_at", at->created_at);
+	pos_jw_kstr(w, "text_status", at->text_status);
+	if (at->text_error)
+		pos_jw_kstr(w, "text_error", at->text_error);
+	pos_jw_kint(w, "text_pages", at->text_pages);
+	char url[64];
+	snprintf(url, sizeof(url), "/api/attachments/%s", at->id);
+	pos_jw_kstr(w, "url", url);
+	pos_jw_obj_end(w);
+}
+
+/* Rewrites the memory's `attachments` from its rows; with `content` also
+ * its content (a file memory's extracted text). */
+static enum pos_err sync_memory(struct pos_files *f, struct pos_arena *a, const char *user_id,
+				const char *memory_id, const char *content, size_t content_len,
+				struct pos_error *err)
+{
+	struct pos_attachment *list;
+	size_t n;
+	enum pos_err rc = pos_files_list(f, a, user_id, memory_id, &list, &n);
+	if (rc)
+		return pos_error_set(err, rc, NULL, "cannot list the attachments");
+	struct pos_buf b;
+	pos_buf_init(&b, 4 * 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < n; i++)
+		pos_files_attachment_json(&w, &list[i]);
+	pos_jw_arr_end(&w);
+	if (w.rc) {
+		pos_buf_free(&b);
+		return pos_error_set(err, w.rc, NULL, NULL);
+	}
+	struct pos_memory_patch p;
+	memset(&p, 0, sizeof(p));
+	p.set = POS_PATCH_ATTACHMENTS;
+	p.v.attachments_json = pos_arena_strndup(a, b.data, b.len);
+	pos_buf_free(&b);
+	if (!p.v.attachments_json)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	if (content) {
+		p.set |= POS_PATCH_CONTENT;
+		p.v.content = content;
+		p.v.content_len = content_len;
+	}
+	return pos_memory_patch_record(f->mem, a, user_id, memory_id, &p, err);
+}
+
+/* Runs the extractor over the attachment and records the outcome. For a
+ * file memory the text (with page markers) becomes the memory's content,
+ * after its name. */
+static void extract(struct pos_files *f, struct pos_arena *a, const char *user_id,
+		    const struct pos_blob_key *key, struct pos_attachment *at,
+		    bool file_memory, const char *memory_content)
+{
+	struct pos_extract_limits lim = {
+		.timeout_s = f->cfg->extract_timeout_s,
+		.pages = f->cfg->extract_pages,
+		.pixels = f->cfg->extract_pixels,
+		.memory_mib = f->cfg->extract_memory_mib,
+		.text_max = POS_EXTRACT_TEXT_MAX,
+	};
+	struct pos_error err;
+	pos_error_clear(&err);
+	struct pos_blob_reader *rd = NULL;
+	uint64_t size;
+	struct pos_buf text;
+	pos_buf_init(&text, POS_EXTRACT_TEXT_MAX + 4096);
+	unsigned pages = 0;
+	const char *status = "done", *msg = NULL;
+	/* Text is kept as a file memory's content; an attachment of another
+	 * memory has nowhere searchable to keep it yet (docs/FILES.md). */
+	if (!file_memory || !pos_extract_supported(at->mime)) {
+		status = "none";
+		goto record;
+	}
+	enum pos_err rc = pos_blob_open(&f->blobs, user_id, key, at->hash, &rd, &size);
+	if (!rc)
+		rc = pos_extract_spawn(&lim, at->mime, rd, size, &text, &pages, &err);
+	if (rc) {
+		status = "failed";
+		msg = err.message[0] ? pos_arena_strdup(a, err.message) : pos_strerror(rc);
+		goto record;
+	}
+	if (file_memory && text.len) {
+		/* name, a blank line, then the text: the memory's content */
+		struct pos_buf c;
+		pos_buf_init(&c, POS_EXTRACT_TEXT_MAX + 4096);
+		(void)pos_buf_add(&c, memory_content, strlen(memory_content));
+		(void)pos_buf_add(&c, "\n\n", 2);
+		(void)pos_buf_add(&c, text.data, text.len);
+		char *content = pos_arena_strndup(a, c.data ? c.data : "", c.len);
+		size_t clen = c.len;
+		pos_buf_free(&c);
+		pos_error_clear(&err);
+		if (!content || sync_memory(f, a, user_id, at->memory_id, content, clen, &err)) {
+			status = "failed";
+			msg = "the text could not be stored";
+		}
+	}
+record:
+	pos_blob_close(rd);
+	pos_buf_free(&text);
+	at->text_status = status;
+	at->text_error = msg;
+	at->text_pages = pages;
+	if (f->store->ops->attachment_set_text(f->store, user_id, at->id, status, msg, pages))
+		pos_warn("files: cannot record the text status of an attachment");
+}
+
+enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			      const char *memory_id, int fd, uint64_t off, uint64_t len,
+			      const char *name, struct pos_attachment *out, struct pos_error *err)
+{
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	struct pos_memory mem;
+	memset(out, 0, sizeof(*out));
+	enum pos_err rc = f->store->ops->memory_get(f->store, a, user_id, memory_id, false, 0, &mem);
+	if (rc)
+		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such memory" : NULL);
+	struct pos_attachment *list;
+	size_t n;
+	if ((rc = f->store->ops->attachment_list(f->store, a, user_id, memory_id, &list, &n)))
+		return pos_error_set(err, rc, NULL, NULL);
+	if (n >= POS_FILES_PER_MEMORY)
+		return pos_error_set(err, POS_ERR_CONFLICT, NULL,
+				     "this memory has the most attachments it may have");
+	if ((rc = blob_key_for(f, user_id, &kbuf, &key)))
+		return pos_error_set(err, rc, NULL, NULL);
+	char clean[POS_FILE_NAME_MAX + 1];
+	pos_files_clean_name(name, clean);
+	if (!pos_uuid_new(out->id)) {
+		rc = pos_error_set(err, POS_ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
+	snprintf(out->memory_id, sizeof(out->memory_id), "%s", mem.id);
+	out->name = pos_arena_strdup(a, clean);
+	out->mime = sniff(f, a, fd, off, len, clean);
+	out->bytes = (int64_t)len;
+	out->created_at = pos_now_us();
+	out->text_status = "pending";
+	out->sealed = key != NULL;
+	if (!out->name) {
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	bool created;
+	pthread_mutex_lock(&f->mu);
+	rc = pos_blob_put_fd(&f->blobs, user_id, key, fd, off, len, out->hash, &created);
+	struct pos_attachment stored = *out;
+	if (!rc && key) {
+		stored.name = seal_str(a, key, out->id, "name", out->name);
+		stored.mime = seal_str(a, key, out->id, "mime", out->mime);
+		if (!stored.name || !stored.mime)
+			rc = POS_ERR_NOMEM;
+	}
+	if (!rc)
+		rc = f->store->ops->attachment_insert(f->store, &stored);
+	if (rc && created)
+		(void)pos_blob_remove(&f->blobs, user_id, out->hash);
+	pthread_mutex_unlock(&f->mu);
+	if (rc) {
+		pos_error_set(err, rc, NULL, rc == POS_ERR_IO ? "the file could not be stored" : NULL);
+		goto out;
+	}
+	if ((rc = sync_memory(f, a, user_id, mem.id, NULL, 0, err)))
+		goto out;
+	/* Until the jobs service lands (issue 13) the text is extracted here,
+	 * in the request; then this becomes a pos_jobs_enqueue of
+	 * pos_files_extract_kind with {"attachment_id": out->id}. */
+	pos_wipe(&kbuf, sizeof(kbuf));
+	if (pos_files_extract_attachment(f, user_id, out->id) == POS_OK) {
+		struct pos_attachment again;
+		if (f->store->ops->attachment_get(f->store, a, user_id, out->id, &again) == POS_OK &&
+		    open_att(f, a, &again) == POS_OK)
+			*out = again;
+	}
+	pos_error_clear(err);
+	return POS_OK;
+out:
+	pos_wipe(&kbuf, sizeof(kbuf));
+	return rc;
+}
+
+enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char *caller_id,
+			    const char *id, struct pos_attachment *att,
+			    struct pos_blob_reader **rd, uint64_t *size)
+{
+	*rd = NULL;
+	if (!id || !pos_uuid_valid(id, strlen(id), (char[POS_UUID_SIZE]){0}))
+		return POS_ERR_NOT_FOUND;
+	enum pos_err rc = f->store->ops->attachment_get(f->store, a, NULL, id, att);
+	if (rc)
+		return rc;
+	if (strcmp(att->user_id, caller_id) == 0 && (rc = open_att(f, a, att)))
+		return rc;
+	if (strcmp(att->user_id, caller_id) != 0) {
+		struct pos_memory m;
+		if (f->store->ops->shared_get(f->store, a, caller_id, att->memory_id, &m))
+			return POS_ERR_NOT_FOUND;
+		if ((rc = open_att(f, a, att)))
+			return rc;
+	}
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	if (att->sealed) {
+		struct pos_userkeys uk;
+		bool sealed;
+		rc = pos_crypt_store_user_keys(f->store, att->user_id, &uk, &sealed);
+		if (rc)
+			return rc;
+		if (!sealed)
+			return POS_ERR_DECRYPT;
+		pos_blob_key_derive(&uk, &kbuf);
+		pos_wipe(&uk, sizeof(uk));
+		key = &kbuf;
+	}
+	rc = pos_blob_open(&f->blobs, att->user_id, key, att->hash, rd, size);
+	pos_wipe(&kbuf, sizeof(kbuf));
+	return rc;
+}
+
+enum pos_err pos_files_collect(struct pos_files *f, const char *user_id, size_t *count)
+{
+	size_t total = 0;
+	enum pos_err rc = POS_OK;
+	for (;;) {
+		struct pos_arena *a = pos_arena_new();
+		if (!a)
+			return POS_ERR_NOMEM;
+		struct pos_blob_ref *refs;
+		size_t n = 0, dropped_any = 0;
+		pthread_mutex_lock(&f->mu);
+		rc = f->store->ops->blob_orphans(f->store, a, user_id, 256, &refs, &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			bool dropped;
+			rc = f->store->ops->blob_forget(f->store, refs[i].user_id, refs[i].hash,
+							&dropped);
+			if (!rc && dropped) {
+				(void)pos_blob_remove(&f->blobs, refs[i].user_id, refs[i].hash);
+				dropped_any++;
+			}
+		}
+		pthread_mutex_unlock(&f->mu);
+		pos_arena_destroy(a);
+		total += dropped_any;
+		if (rc || n < 256 || dropped_any == 0)
+			break;
+	}
+	if (count)
+		*count = total;
+	return rc;
+}
+
+enum pos_err pos_files_delete(struct pos_files *f, const char *user_id, const char *id)
+{
+	if (!id || !pos_uuid_valid(id, strlen(id), (char[POS_UUID_SIZE]){0}))
+		return POS_ERR_NOT_FOUND;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_attachment at;
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = f->store->ops->attachment_get(f->store, a, user_id, id, &at);
+	if (!rc)
+		rc = f->store->ops->attachment_delete(f->store, user_id, id);
+	if (!rc)
+		rc = sync_memory(f, a, user_id, at.memory_id, NULL, 0, &err);
+	if (!rc)
+		rc = pos_files_collect(f, user_id, NULL);
+	pos_arena_destroy(a);
+	return rc;
+}
+
+enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_id,
+					  const char *attachment_id)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_attachment at;
+	struct pos_memory mem;
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = f->store->ops->attachment_get(f->store, a, user_id, attachment_id, &at);
+	if (!rc)
+		rc = open_att(f, a, &at);
+	if (!rc)
+		rc = f->store->ops->memory_get(f->store, a, user_id, at.memory_id, false, 0, &mem);
+	if (!rc && at.sealed)
+		rc = blob_key_for(f, user_id, &kbuf, &key);
+	if (!rc && at.sealed && !key)
+		rc = POS_ERR_DECRYPT;
+	if (!rc) {
+		/* the memory's content before any earlier extraction: its name
+		 * line (a file memory's content starts with it) */
+		const char *content = mem.content ? mem.content : "";
+		size_t first = strcspn(content, "\n");
+		char *head = pos_arena_strndup(a, content, first);
+		extract(f, a, user_id, key, &at, mem.type == POS_TYPE_FILE, head ? head : "");
+		/* the memory's list again, now with the text status */
+		rc = sync_memory(f, a, user_id, mem.id, NULL, 0, &err);
+	}
+	pos_wipe(&kbuf, sizeof(kbuf));
+	pos_arena_destroy(a);
+	return rc;
+}
+
+/* The job kind's run: payload {"attachment_id": "..."}. */
+static enum pos_err extract_run(struct pos_job_run *r, void *ctx, const char *user_id,
+				const char *payload_json)
+{
+	(void)r;
+	json_error_t je;
+	json_t *p = json_loads(payload_json ? payload_json : "{}", 0, &je);
+	const char *id = p ? json_string_value(json_object_get(p, "attachment_id")) : NULL;
+	enum pos_err rc = id ? pos_files_extract_attachment(ctx, user_id, id)
+			     : POS_ERR_INVALID_REQUEST;
+	json_decref(p);
+	return rc;
+}
+
+const struct pos_job_kind pos_files_extract_kind = {
+	.name = "files.extract",
+	.max_attempts = 2,
+	.timeout_us = 0, /* the extractor child has its own wall clock */
+	.backoff_us = 5 * 1000000LL,
+	.serial_per_user = false,
+	.user_cancellable = false,
+	.run = extract_run,
+};

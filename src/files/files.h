@@ -1,0 +1,127 @@
+/*
+ * files.h — the files service (issue 21): attachments of memories, stored
+ * as blobs (files/blob.h) of their owner, typed by sniffing their bytes
+ * (libmagic; the client's Content-Type is never trusted), listed in the
+ * memory's `attachments`, readable by the owner and by the users the memory
+ * is shared with, and collected when nothing refers to them any more.
+ * Text is extracted from them offline (files/extract.h) and, for a `file`
+ * memory, becomes its searchable content with page markers.
+ *
+ * `struct pos_files` is owned by the server and set up once; its functions
+ * are thread-safe (a mutex orders blob writes against garbage collection so
+ * a blob being attached is never collected under it).
+ */
+#ifndef POS_FILES_FILES_H
+#define POS_FILES_FILES_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "files/blob.h"
+#include "store/store.h"
+
+#define POS_FILE_NAME_MAX 255     /* bytes of an attachment's name */
+#define POS_FILES_PER_MEMORY 100  /* attachments of one memory at most */
+
+struct pos_memsvc;
+
+struct pos_files {
+	const struct pos_config *cfg;
+	struct pos_store *store;       /* the encrypting store (borrowed) */
+	struct pos_memsvc *mem;        /* to rewrite a file memory's content (borrowed) */
+	struct pos_blobs blobs;
+	pthread_mutex_t mu;            /* blob put + row insert vs collection */
+	pthread_mutex_t magic_mu;      /* libmagic handles are not thread-safe */
+	void *magic;                   /* magic_t, NULL when libmagic failed to load */
+	bool inited;
+};
+
+/* Sets up the service; `cfg`, `store` and `mem` are borrowed. */
+enum pos_err pos_files_init(struct pos_files *f, const struct pos_config *cfg,
+			    struct pos_store *store, struct pos_memsvc *mem,
+			    struct pos_error *err);
+/* NULL-safe; only after pos_files_init succeeded or a zeroed struct. */
+void pos_files_free(struct pos_files *f);
+
+/*
+ * Cleans an uploaded file name into `out` (at most POS_FILE_NAME_MAX
+ * bytes, valid UTF-8 assumed checked by the caller): the last path
+ * component, control characters and quotes replaced by '_', "file" when
+ * nothing is left.
+ */
+void pos_files_clean_name(const char *in, char out[POS_FILE_NAME_MAX + 1]);
+
+/*
+ * The type to serve a file of sniffed type `mime` with: a small allow-list
+ * of types browsers show safely (images but SVG, PDF, plain text, audio,
+ * video); everything else — HTML, SVG, XML, scripts — is
+ * application/octet-stream.
+ */
+const char *pos_files_safe_type(const char *mime);
+
+/*
+ * Attaches `len` bytes of `fd` from `off` (pread) to the user's memory
+ * `memory_id`, named `name` (cleaned here): the blob is stored (sealed for
+ * an encrypted user), the attachment row added, the memory's attachments
+ * list rewritten, and the text extracted (the attachment's text_status
+ * says how that went; the attachment stays whatever happens there).
+ * *out (arena) is the new attachment. The byte quota is the caller's to
+ * check. Errors: POS_ERR_NOT_FOUND (not the user's memory),
+ * POS_ERR_CONFLICT (the memory has POS_FILES_PER_MEMORY attachments),
+ * POS_ERR_LOCKED, POS_ERR_IO, the store's; `err` says which.
+ */
+enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			      const char *memory_id, int fd, uint64_t off, uint64_t len,
+			      const char *name, struct pos_attachment *out,
+			      struct pos_error *err);
+
+/*
+ * Opens attachment `id` for `caller_id`: its owner, or a user the memory is
+ * shared with. NOT_FOUND for anyone else (never 403). *rd must be closed
+ * with pos_blob_close; *size is the file's size.
+ */
+enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char *caller_id,
+			    const char *id, struct pos_attachment *att,
+			    struct pos_blob_reader **rd, uint64_t *size);
+
+/* The attachments of the user's memory, oldest first, names and types
+ * opened for an encrypted user (POS_ERR_LOCKED while locked). */
+enum pos_err pos_files_list(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			    const char *memory_id, struct pos_attachment **out, size_t *n);
+
+/* Deletes the user's attachment (owner only: NOT_FOUND otherwise), updates
+ * the memory's list and collects the blob if nothing else refers to it. */
+enum pos_err pos_files_delete(struct pos_files *f, const char *user_id, const char *id);
+
+/* Deletes the blobs of `user_id` (NULL: every user) that no attachment
+ * refers to, e.g. after a memory was deleted; *n (may be NULL) gets how
+ * many. */
+enum pos_err pos_files_collect(struct pos_files *f, const char *user_id, size_t *n);
+
+/*
+ * Extracts the text of the user's attachment `attachment_id` again (or for
+ * the first time) and records the outcome on it (text_status, text_error,
+ * text_pages); for a `file` memory the text becomes its content after the
+ * name line. POS_OK even when the extraction failed (that is recorded);
+ * errors are the store's, NOT_FOUND, LOCKED.
+ */
+enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_id,
+					  const char *attachment_id);
+
+/*
+ * The job kind "files.extract" (jobs/jobs.h), payload {"attachment_id"},
+ * whose ctx is the struct pos_files. Not registered yet: until the jobs
+ * service is merged, pos_files_attach extracts synchronously.
+ */
+struct pos_job_kind;
+extern const struct pos_job_kind pos_files_extract_kind;
+
+/* Writes an attachment as the API shows it (an object) into `w`. */
+void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at);
+
+#endif

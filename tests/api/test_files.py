@@ -1,0 +1,315 @@
+"""Files as memories (issue 21; docs/FILES.md): uploads (raw and multipart),
+attachments listed on the memory, downloads with Range and a safe type,
+text found offline in PDF pages, DOCX, e-mail, images (OCR, EXIF date), and
+hostile files (zip bomb, huge image, truncated files, an HTML/PNG
+polyglot). Another user cannot fetch a file; an encrypted user's blob holds
+no plaintext. Sample files: tests/data/files (made by make_samples.py)."""
+
+import glob
+import os
+import struct
+import time
+import unittest
+import urllib.parse
+import uuid
+import sys
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+SAMPLES = os.path.join(harness.REPO_ROOT, "tests", "data", "files")
+
+
+def sample(name):
+    with open(os.path.join(SAMPLES, name), "rb") as f:
+        return f.read()
+
+
+def q(s):
+    return urllib.parse.quote(s)
+
+
+def huge_png(w, h):
+    """A PNG header for a w x h image with almost no pixel data."""
+    def chunk(kind, data):
+        c = struct.pack(">I", len(data)) + kind + data
+        return c + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b""))
+
+
+class FilesTest(harness.ApiTestCase):
+    server_env = {"PERSONALOS_FILE_MAX": str(4 * 1024 * 1024)}
+
+    def upload(self, token, data, name, path="/api/files", ctype="application/octet-stream"):
+        return self.api.post(path + "?name=" + q(name), token=token, raw=data,
+                             headers={"Content-Type": ctype})
+
+    def upload_file(self, token, name, data=None):
+        r = self.upload(token, sample(name) if data is None else data, name)
+        self.assertEqual(r.status, 201, r.raw[:500])
+        self.assertEqual(r.json["type"], "file")
+        self.assertEqual(len(r.json["attachments"]), 1)
+        return r.json
+
+    def search_ids(self, token, query, mode="keyword"):
+        r = self.api.get("/api/memories/search?mode=%s&query=%s" % (mode, q(query)),
+                         token=token)
+        self.assertEqual(r.status, 200, r.raw[:500])
+        return [m["id"] for m in r.json["memories"]], r.json["memories"]
+
+    def test_pdf_page_four_is_found_with_its_page(self):
+        u = self.new_user()
+        m = self.upload_file(u.token, "report.pdf")
+        att = m["attachments"][0]
+        self.assertEqual(att["mime"], "application/pdf")
+        self.assertEqual(att["text_status"], "done", att)
+        self.assertEqual(att["text_pages"], 4)
+        ids, mems = self.search_ids(u.token, "pelican migration")
+        self.assertIn(m["id"], ids)
+        hit = mems[ids.index(m["id"])]
+        self.assertIn("[page 4]\nThe pelican migration budget", hit["content"])
+
+    def test_docx_eml_and_images_are_searchable(self):
+        u = self.new_user()
+        cases = [("notes.docx", "saffron greenhouse"),
+                 ("letter.eml", "copper kettle auction"),
+                 ("screenshot.png", "lighthouse keeper"),
+                 ("scanned.pdf", "walnut bookshelf"),
+                 ("photo.jpg", "2021:07:14")]
+        for name, phrase in cases:
+            with self.subTest(name=name):
+                m = self.upload_file(u.token, name)
+                self.assertEqual(m["attachments"][0]["text_status"], "done",
+                                 m["attachments"][0])
+                ids, _ = self.search_ids(u.token, '"%s"' % phrase)
+                self.assertIn(m["id"], ids, "%s not found by %r" % (name, phrase))
+
+    def test_attach_multipart_list_download_range_delete(self):
+        u = self.new_user()
+        mem = self.create_memory(u.token, "trip planning")
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n"
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"plan.txt\"\r\n"
+                b"Content-Type: text/html\r\n\r\nday one: the ferry at nine\r\n--XyZ--\r\n")
+        r = self.api.post("/api/memories/%s/attachments" % mem["id"], token=u.token, raw=body,
+                          headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+        self.assertEqual(r.status, 201, r.raw[:500])
+        att = r.json
+        self.assertEqual(att["name"], "plan.txt")
+        self.assertEqual(att["bytes"], len(b"day one: the ferry at nine"))
+        self.assertEqual(att["mime"], "text/plain")  # sniffed, not the client's text/html
+        got = self.get_memory(u.token, mem["id"])
+        self.assertEqual([a["id"] for a in got["attachments"]], [att["id"]])
+        r = self.api.get("/api/memories/%s/attachments" % mem["id"], token=u.token)
+        self.assertEqual([a["id"] for a in r.json["attachments"]], [att["id"]])
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.raw, b"day one: the ferry at nine")
+        self.assertTrue(r.headers["content-disposition"].startswith("attachment;"))
+        self.assertIn("plan.txt", r.headers["content-disposition"])
+        self.assertEqual(r.headers["x-content-type-options"], "nosniff")
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token,
+                         headers={"Range": "bytes=4-6"})
+        self.assertEqual(r.status, 206)
+        self.assertEqual(r.raw, b"one")
+        self.assertEqual(r.headers["content-range"], "bytes 4-6/26")
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token,
+                         headers={"Range": "bytes=-4"})
+        self.assertEqual(r.raw, b"nine")
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token,
+                         headers={"Range": "bytes=500-"})
+        self.assertEqual(r.status, 416)
+        # delete: gone from the memory, the download and the disk
+        blobs = self.blob_files(u.id)
+        self.assertEqual(len(blobs), 1)
+        r = self.api.delete("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.status, 204)
+        self.assertEqual(self.get_memory(u.token, mem["id"])["attachments"], [])
+        self.assertEqual(self.api.get("/api/attachments/" + att["id"], token=u.token).status,
+                         404)
+        self.assertEqual(self.blob_files(u.id), [])
+
+    def blob_files(self, user_id):
+        return sorted(glob.glob(os.path.join(self.server.data_dir, "blobs", user_id, "*", "*")))
+
+    def test_dedup_quota_and_memory_delete_collects(self):
+        u = self.new_user()
+        data = b"the same bytes " + uuid.uuid4().hex.encode()
+        m1 = self.upload_file(u.token, "a.txt", data)
+        m2 = self.upload_file(u.token, "b.txt", data)
+        self.assertEqual(len(self.blob_files(u.id)), 1)  # stored once
+        r = self.api.delete("/api/memories/" + m1["id"], token=u.token)
+        self.assertEqual(r.status, 204)
+        self.assertEqual(len(self.blob_files(u.id)), 1)  # m2 still refers to it
+        r = self.api.delete("/api/memories/" + m2["id"], token=u.token)
+        self.assertEqual(self.blob_files(u.id), [])
+
+    def test_other_user_cannot_fetch_but_a_share_can(self):
+        owner, eve, friend = self.new_user(), self.new_user(), self.new_user()
+        m = self.upload_file(owner.token, "a.txt", b"private words")
+        aid = m["attachments"][0]["id"]
+        r = self.api.get("/api/attachments/" + aid, token=eve.token)
+        harness.check_error(self, r, 404, "not_found")
+        r = self.api.delete("/api/attachments/" + aid, token=eve.token)
+        harness.check_error(self, r, 404, "not_found")
+        r = self.upload(eve.token, b"x", "x.txt", path="/api/memories/%s/attachments" % m["id"])
+        self.assertIn(r.status, (403, 404))
+        r = self.api.post("/api/memories/%s/share" % m["id"], {"emails": [friend.email]},
+                          token=owner.token)
+        self.assertIn(r.status, (200, 201), r.raw[:300])
+        r = self.api.get("/api/attachments/" + aid, token=friend.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.raw, b"private words")
+        r = self.api.delete("/api/attachments/" + aid, token=friend.token)
+        self.assertEqual(r.status, 404)
+        self.assertEqual(self.api.get("/api/attachments/" + aid, token=owner.token).status, 200)
+
+    def test_polyglot_is_served_as_an_image_never_html(self):
+        u = self.new_user()
+        m = self.upload_file(u.token, "page.html", sample("polyglot.png"))
+        r = self.api.get("/api/attachments/" + m["attachments"][0]["id"], token=u.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["content-type"], "image/png")
+        self.assertTrue(r.headers["content-disposition"].startswith("attachment"))
+        # real HTML and SVG: octet-stream
+        for name, data in (("x.html", b"<!DOCTYPE html><html><body><script>alert(1)</script>"),
+                           ("x.svg", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')):
+            m = self.upload_file(u.token, name, data)
+            r = self.api.get("/api/attachments/" + m["attachments"][0]["id"], token=u.token)
+            self.assertEqual(r.headers["content-type"], "application/octet-stream", name)
+            self.assertIn("default-src 'none'", r.headers["content-security-policy"])
+
+    def test_hostile_files_fail_their_extraction_and_the_memory_stays(self):
+        u = self.new_user()
+        cases = [("bomb.docx", sample("bomb.docx"), "zip bomb"),
+                 ("huge.png", huge_png(30000, 30000), "pixels"),
+                 ("truncated.pdf", sample("truncated.pdf"), ""),
+                 ("truncated.png", sample("truncated.png"), "")]
+        for name, data, why in cases:
+            with self.subTest(name=name):
+                m = self.upload_file(u.token, name, data)
+                att = m["attachments"][0]
+                self.assertIn(att["text_status"], ("failed", "none"), att)
+                if why:
+                    self.assertEqual(att["text_status"], "failed")
+                    self.assertIn(why, att["text_error"])
+                self.get_memory(u.token, m["id"])
+        self.assertEqual(self.api.get("/health").status, 200)
+
+    def test_limits_and_bad_requests(self):
+        u = self.new_user()
+        r = self.upload(u.token, b"x" * (4 * 1024 * 1024 + 70 * 1024), "big.bin")
+        harness.check_error(self, r, 413)
+        r = self.api.post("/api/files", token=u.token, raw=b"",
+                          headers={"Content-Type": "application/octet-stream"})
+        harness.check_error(self, r, 400)
+        r = self.api.post("/api/files", token=u.token, raw=b"--a\r\n\r\nnofile\r\n--a--",
+                          headers={"Content-Type": "multipart/form-data; boundary=a"})
+        harness.check_error(self, r, 400)
+        # a raw body needs a name (a JSON body sent here by mistake is refused)
+        r = self.api.post("/api/files", token=u.token, raw=b'{"content": "x"}')
+        harness.check_error(self, r, 422, "missing_field", field="name")
+        r = self.upload(u.token, b"x", "x", path="/api/memories/%s/attachments" % uuid.uuid4())
+        harness.check_error(self, r, 404)
+        self.assertEqual(self.api.get("/api/attachments/nope", token=u.token).status, 404)
+        self.assertEqual(self.api.get("/api/attachments/" + str(uuid.uuid4())).status, 401)
+        # a hostile name keeps only its last component, without quotes
+        m = self.upload_file(u.token, '../../etc/"pass"wd', b"x")
+        self.assertEqual(m["attachments"][0]["name"], "_pass_wd")
+
+
+    def test_cli_add_file(self):
+        import subprocess
+        import tempfile
+        u = self.new_user()
+        home = tempfile.mkdtemp(prefix="pos-files-cli-")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PERSONALOS_URL", "PERSONALOS_TOKEN")}
+        env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, "cfg"),
+                   PERSONALOS_URL=self.server.base_url, PERSONALOS_TOKEN=u.token)
+        p = subprocess.run([harness.pos_bin(), "add", "--file",
+                            os.path.join(SAMPLES, "notes.docx"), "--tags", "work,notes"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("text: done", p.stdout.decode())
+        ids, mems = self.search_ids(u.token, '"saffron greenhouse"')
+        self.assertEqual(len(ids), 1)
+        self.assertIn(ids[0], p.stdout.decode())
+        self.assertEqual(sorted(mems[0]["tags"]), ["notes", "work"])
+        self.assertEqual(mems[0]["attachments"][0]["name"], "notes.docx")
+        # import files DIR: every file below it, with progress
+        d = os.path.join(home, "docs")
+        os.makedirs(os.path.join(d, "sub"))
+        os.makedirs(os.path.join(d, ".hidden"))
+        with open(os.path.join(d, "a.txt"), "w") as f:
+            f.write("the marmalade recipe")
+        with open(os.path.join(d, "sub", "b.md"), "w") as f:
+            f.write("# notes on the tandem bicycle")
+        with open(os.path.join(d, ".hidden", "c.txt"), "w") as f:
+            f.write("never imported")
+        p = subprocess.run([harness.pos_bin(), "import", "files", d], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertIn("[1/2]", out)
+        self.assertIn("imported 2 of 2 files", out)
+        self.assertEqual(len(self.search_ids(u.token, "marmalade")[0]), 1)
+        self.assertEqual(len(self.search_ids(u.token, "tandem bicycle")[0]), 1)
+        self.assertEqual(self.search_ids(u.token, "never imported")[0], [])
+        p = subprocess.run([harness.pos_bin(), "add", "--file", os.path.join(home, "missing")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"cannot read", p.stderr)
+
+
+class FilesQuotaTest(harness.ApiTestCase):
+    server_env = {"PERSONALOS_QUOTA_BYTES": "100000"}
+
+    def test_bytes_quota_counts_files(self):
+        u = self.new_user()
+        r = self.api.post("/api/files?name=a.bin", token=u.token, raw=b"a" * 60000,
+                          headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 201, r.raw[:300])
+        r = self.api.post("/api/files?name=b.bin", token=u.token, raw=b"b" * 60000,
+                          headers={"Content-Type": "application/octet-stream"})
+        harness.check_error(self, r, 413, "quota_exceeded")
+
+
+class FilesEncryptedTest(harness.ApiTestCase):
+    def test_encrypted_users_blob_has_no_plaintext(self):
+        u = self.new_user()
+        r = self.api.post("/api/auth/encryption", {"password": u.password}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        secret = b"the vault combination is quokka-" + uuid.uuid4().hex.encode()
+        r = self.api.post("/api/files?name=secret.txt", token=u.token, raw=secret,
+                          headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 201, r.raw[:300])
+        att = r.json["attachments"][0]
+        files = glob.glob(os.path.join(self.server.data_dir, "blobs", u.id, "*", "*"))
+        self.assertEqual(len(files), 1)
+        with open(files[0], "rb") as f:
+            stored = f.read()
+        self.assertNotIn(b"quokka", stored)
+        self.assertNotIn(b"vault", stored)
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.raw, secret)
+        self.assertIn("secret.txt", r.headers["content-disposition"])
+        self.assertEqual(r.headers["content-type"], "text/plain; charset=utf-8")
+        r = self.api.get("/api/memories/%s/attachments" % att["memory_id"], token=u.token)
+        self.assertEqual(r.json["attachments"][0]["name"], "secret.txt")
+        # neither the file nor its name is anywhere in the database files
+        self.server_db_has_no(b"quokka")
+        self.server_db_has_no(b"secret.txt")
+        r = self.api.get("/api/memories/search?mode=keyword&query=quokka", token=u.token)
+        self.assertIn(att["memory_id"], [m["id"] for m in r.json["memories"]])
+
+    def server_db_has_no(self, needle):
+        for path in glob.glob(os.path.join(self.server.data_dir, "personalos.db*")):
+            with open(path, "rb") as f:
+                self.assertNotIn(needle, f.read(), path)
+
+
+if __name__ == "__main__":
+    unittest.main()
