@@ -377,6 +377,16 @@ static const char m12_accounts[] =
 	" PRIMARY KEY (memory_seq, email)) WITHOUT ROWID;"
 	"CREATE INDEX pending_shares_email ON pending_shares(email);";
 
+/*
+ * The assistant's saved exchanges (type conversation, source chat) of a
+ * user, in seq order: a search leaves them out of its vector scan, and
+ * finding them must not read every row of the user (issue 20). Partial, so
+ * it costs nothing for other memories.
+ */
+static const char m18_chat_index[] =
+	"CREATE INDEX memories_chat ON memories(user_id, seq)"
+	" WHERE type = 'conversation' AND source = 'chat';";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -390,6 +400,7 @@ const struct pos_migration pos_migrations[] = {
 	{10, "encryption at rest", m10_crypt},
 	{11, "memory shares", m11_shares},
 	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
+	{18, "index of the assistant's saved exchanges", m18_chat_index},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);
