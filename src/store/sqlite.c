@@ -189,7 +189,13 @@ static sqlite3 *open_db(const char *path)
 		     "PRAGMA foreign_keys = ON;"
 		     "PRAGMA temp_store = MEMORY;"
 		     "PRAGMA cache_size = -16000;"
-		     "PRAGMA mmap_size = 268435456;"
+		     /* No mmap: in WAL mode a connection that finds the
+		      * database changed since its last read unmaps the whole
+		      * file and faults every page back in, and the unmap
+		      * takes the process's mmap lock, so each write stalled
+		      * every searching thread (issue 20, docs/BENCHMARKS.md).
+		      * Reads go through the page cache instead. */
+		     "PRAGMA mmap_size = 0;"
 		     /* Freed pages and cells are zeroed, so deleted or
 		      * re-encrypted text does not linger in the file
 		      * (docs/ENCRYPTION.md). */
