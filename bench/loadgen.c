@@ -190,10 +190,11 @@ static char *read_file(const char *path, size_t *len)
 
 /* ---- request building --------------------------------------------------- */
 
-static void build_request(struct request *r, const char *body, size_t blen,
-                          bool has_body)
+static void build_request_for(struct request *r, const char *method,
+                              const char *path, const char *body, size_t blen,
+                              bool has_body)
 {
-    size_t cap = 1024 + strlen(cfg.path) + blen;
+    size_t cap = 1024 + strlen(path) + blen;
     for (int i = 0; i < cfg.nheaders; i++)
         cap += strlen(cfg.headers[i]) + 2;
     if (cfg.token)
@@ -204,7 +205,7 @@ static void build_request(struct request *r, const char *body, size_t blen,
                      "Host: %s:%s\r\n"
                      "User-Agent: personalos-loadgen/1\r\n"
                      "Accept: application/json\r\n",
-                     cfg.method, cfg.path, cfg.host, cfg.port);
+                     method, path, cfg.host, cfg.port);
     size_t len = (size_t)n;
     if (cfg.token)
         len += (size_t)snprintf(p + len, cap - len,
@@ -213,8 +214,8 @@ static void build_request(struct request *r, const char *body, size_t blen,
         len += (size_t)snprintf(p + len, cap - len,
                                 "Content-Type: %s\r\nContent-Length: %zu\r\n",
                                 cfg.content_type, blen);
-    else if (!strcmp(cfg.method, "POST") || !strcmp(cfg.method, "PUT") ||
-             !strcmp(cfg.method, "PATCH"))
+    else if (!strcmp(method, "POST") || !strcmp(method, "PUT") ||
+             !strcmp(method, "PATCH"))
         len += (size_t)snprintf(p + len, cap - len, "Content-Length: 0\r\n");
     for (int i = 0; i < cfg.nheaders; i++)
         len += (size_t)snprintf(p + len, cap - len, "%s\r\n", cfg.headers[i]);
@@ -225,6 +226,51 @@ static void build_request(struct request *r, const char *body, size_t blen,
     }
     r->data = p;
     r->len = len;
+}
+
+static void build_request(struct request *r, const char *body, size_t blen,
+                          bool has_body)
+{
+    build_request_for(r, cfg.method, cfg.path, body, blen, has_body);
+}
+
+/* A script: one request per non-empty line, "METHOD PATH" optionally
+ * followed by a tab and the body. Lets one run mix reads and writes. */
+static void build_requests_from_script(char *text, size_t len)
+{
+    size_t cap = 64;
+    cfg.reqs = xmalloc(cap * sizeof *cfg.reqs);
+    cfg.nreqs = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && text[j] != '\n')
+            j++;
+        size_t end = j;
+        if (end > i && text[end - 1] == '\r')
+            end--;
+        if (end > i) {
+            char *line = text + i;
+            line[end - i] = '\0';
+            char *tab = strchr(line, '\t');
+            if (tab)
+                *tab = '\0';
+            char *sp = strchr(line, ' ');
+            if (!sp || sp == line || !sp[1] || strchr(sp + 1, ' '))
+                die("bad --script line '%s', want 'METHOD PATH[\\tBODY]'", line);
+            *sp = '\0';
+            if (cfg.nreqs == cap) {
+                cap *= 2;
+                cfg.reqs = xrealloc(cfg.reqs, cap * sizeof *cfg.reqs);
+            }
+            build_request_for(&cfg.reqs[cfg.nreqs++], line, sp + 1,
+                              tab ? tab + 1 : "", tab ? strlen(tab + 1) : 0,
+                              tab != NULL);
+        }
+        i = j + 1;
+    }
+    if (cfg.nreqs == 0)
+        die("%s", "--script file holds no lines");
 }
 
 /* Bodies from a file of lines: one request per non-empty line. */
@@ -919,6 +965,8 @@ static void usage(FILE *out)
 "  -B, --body-file FILE     request body, read from FILE ('-' for stdin)\n"
 "  -L, --bodies FILE        one body per line (JSON Lines); the k-th request,\n"
 "                           warm-up included, sends line k modulo the lines\n"
+"  -S, --script FILE        one request per line, 'METHOD PATH' and optionally\n"
+"                           a tab and a body: mixes reads and writes in a run\n"
 "      --content-type TYPE  body type (default application/json)\n"
 "  -T, --token TOKEN        send 'Authorization: Bearer TOKEN'\n"
 "  -H, --header 'N: V'      extra request header (repeatable)\n"
@@ -1035,6 +1083,7 @@ int main(int argc, char **argv)
     parse_target("127.0.0.1:8420");
 
     const char *body = NULL, *body_file = NULL, *bodies_file = NULL;
+    const char *script_file = NULL;
     static const struct option opts[] = {
         {"target", required_argument, 0, 't'},
         {"method", required_argument, 0, 'm'},
@@ -1042,6 +1091,7 @@ int main(int argc, char **argv)
         {"body", required_argument, 0, 'b'},
         {"body-file", required_argument, 0, 'B'},
         {"bodies", required_argument, 0, 'L'},
+        {"script", required_argument, 0, 'S'},
         {"content-type", required_argument, 0, 1},
         {"token", required_argument, 0, 'T'},
         {"header", required_argument, 0, 'H'},
@@ -1059,7 +1109,7 @@ int main(int argc, char **argv)
     };
     int c;
     cfg.headers = xmalloc((size_t)argc * sizeof *cfg.headers);
-    while ((c = getopt_long(argc, argv, "t:m:p:b:B:L:T:H:c:n:d:w:e:jh", opts,
+    while ((c = getopt_long(argc, argv, "t:m:p:b:B:L:S:T:H:c:n:d:w:e:jh", opts,
                             NULL)) != -1) {
         switch (c) {
         case 't': parse_target(optarg); break;
@@ -1068,6 +1118,7 @@ int main(int argc, char **argv)
         case 'b': body = optarg; break;
         case 'B': body_file = optarg; break;
         case 'L': bodies_file = optarg; break;
+        case 'S': script_file = optarg; break;
         case 1: cfg.content_type = optarg; break;
         case 'T': cfg.token = optarg; break;
         case 'H':
@@ -1104,15 +1155,21 @@ int main(int argc, char **argv)
         cfg.total = 0;
     if (cfg.timeout <= 0)
         cfg.timeout = 30;
-    if ((body != NULL) + (body_file != NULL) + (bodies_file != NULL) > 1)
-        die("%s", "give at most one of --body, --body-file, --bodies");
+    if ((body != NULL) + (body_file != NULL) + (bodies_file != NULL) +
+        (script_file != NULL) > 1)
+        die("%s", "give at most one of --body, --body-file, --bodies, --script");
     if (strpbrk(cfg.method, " \r\n") || strpbrk(cfg.path, " \r\n") ||
         (cfg.token && strpbrk(cfg.token, "\r\n")) ||
         strpbrk(cfg.content_type, "\r\n"))
         die("%s", "method, path, token and content type must not hold spaces or newlines");
     cfg.head = strcmp(cfg.method, "HEAD") == 0;
 
-    if (bodies_file) {
+    if (script_file) {
+        size_t len;
+        char *text = read_file(script_file, &len);
+        build_requests_from_script(text, len);
+        free(text);
+    } else if (bodies_file) {
         size_t len;
         char *text = read_file(bodies_file, &len);
         build_requests_from_lines(text, len);

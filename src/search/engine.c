@@ -985,13 +985,15 @@ static void run_scan(struct scan_job *j)
 }
 
 /* The user's chat exchanges, as a set to leave out of a vector scan that
- * has no other filter (then no keep-bitmap over every memory is built). */
+ * has no other filter (then no keep-bitmap over every memory is built).
+ * Read through their own index: its cost follows the number of exchanges,
+ * not of memories, and a write does not make it re-read every row. */
 static enum pos_err chat_set(struct pos_search *e, struct pos_arena *a,
 			     const char *user_id, struct keepset *k)
 {
-	struct pos_memory_query q = {.user_id = user_id, .type = POS_TYPE_CONVERSATION,
-				     .layer = -1, .source = "chat", .after = POS_TIME_NONE,
-				     .before = POS_TIME_NONE};
+	struct pos_memory_query q = {.user_id = user_id, .type = -1, .layer = -1,
+				     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
+				     .chat_only = true};
 	return build_keepset(e, a, &q, k);
 }
 

@@ -453,6 +453,14 @@ static const char m14_files[] =
 	"CREATE TRIGGER blobs_bytes_delete AFTER DELETE ON blobs BEGIN"
 	" UPDATE users SET bytes_used = bytes_used - old.bytes WHERE id = old.user_id;"
 	" END;";
+ * The assistant's saved exchanges (type conversation, source chat) of a
+ * user, in seq order: a search leaves them out of its vector scan, and
+ * finding them must not read every row of the user (issue 20). Partial, so
+ * it costs nothing for other memories.
+ */
+static const char m18_chat_index[] =
+	"CREATE INDEX memories_chat ON memories(user_id, seq)"
+	" WHERE type = 'conversation' AND source = 'chat';";
 
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
@@ -470,6 +478,7 @@ const struct pos_migration pos_migrations[] = {
 	{13, "jobs: progress, item errors, cancelled", m13_jobs},
 	{16, "plugins: installs, key-value data, logs", m16_plugins},
 	{14, "files: blobs and attachments", m14_files},
+	{18, "index of the assistant's saved exchanges", m18_chat_index},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

@@ -80,6 +80,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 			  "?17,?18,?19,?20,?21,?22,?23)",
 	[ST_FTS_TOP] = "SELECT rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s FROM memories_fts"
 		       " WHERE memories_fts MATCH ?1 ORDER BY s LIMIT ?2",
+	/* the partial index of migration 18: only the user's chat rows */
+	[ST_CHAT_SEQS] = "SELECT seq FROM memories INDEXED BY memories_chat"
+			 " WHERE user_id = ?1 AND type = 'conversation' AND source = 'chat'"
+			 " ORDER BY seq LIMIT ?2",
 	[ST_VOCAB_DF] = "SELECT doc FROM memories_fts_vocab WHERE term = ?1",
 	[ST_VOCAB_RANGE] = "SELECT term FROM memories_fts_vocab WHERE term >= ?1 AND term < ?2"
 			   " LIMIT ?3",
@@ -197,7 +201,13 @@ static sqlite3 *open_db(const char *path)
 		     "PRAGMA foreign_keys = ON;"
 		     "PRAGMA temp_store = MEMORY;"
 		     "PRAGMA cache_size = -16000;"
-		     "PRAGMA mmap_size = 268435456;"
+		     /* No mmap: in WAL mode a connection that finds the
+		      * database changed since its last read unmaps the whole
+		      * file and faults every page back in, and the unmap
+		      * takes the process's mmap lock, so each write stalled
+		      * every searching thread (issue 20, docs/BENCHMARKS.md).
+		      * Reads go through the page cache instead. */
+		     "PRAGMA mmap_size = 0;"
 		     /* Freed pages and cells are zeroed, so deleted or
 		      * re-encrypted text does not linger in the file
 		      * (docs/ENCRYPTION.md). */

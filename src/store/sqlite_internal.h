@@ -57,6 +57,7 @@ enum sq_stmt {
 	ST_VOCAB_RANGE,
 	ST_MEM_SEQ_EXISTS,
 	ST_MAX_SEQ,
+	ST_CHAT_SEQS,
 	ST__COUNT
 };
 

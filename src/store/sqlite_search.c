@@ -191,14 +191,22 @@ enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	unsigned mask = sq_filter_mask(q);
-	sqlite3_stmt *st = sq_cached_stmt(c, &c->filter[mask],
-		"SELECT m.seq FROM memories m WHERE m.user_id = ?1", mask,
-		" ORDER BY m.seq LIMIT ?8");
-	if (!st)
-		return POS_ERR_STORE;
-	sq_bind_filters(st, q, mask);
-	sqlite3_bind_int64(st, 8, (int64_t)max);
+	sqlite3_stmt *st;
+	if (q->chat_only) {
+		if (!(st = sq_stmt(c, ST_CHAT_SEQS)))
+			return POS_ERR_STORE;
+		sq_bind_str(st, 1, q->user_id);
+		sqlite3_bind_int64(st, 2, (int64_t)max);
+	} else {
+		unsigned mask = sq_filter_mask(q);
+		st = sq_cached_stmt(c, &c->filter[mask],
+			"SELECT m.seq FROM memories m WHERE m.user_id = ?1", mask,
+			" ORDER BY m.seq LIMIT ?8");
+		if (!st)
+			return POS_ERR_STORE;
+		sq_bind_filters(st, q, mask);
+		sqlite3_bind_int64(st, 8, (int64_t)max);
+	}
 	size_t cap = 1024;
 	int64_t *v = pos_arena_alloc(a, cap * sizeof(*v));
 	enum pos_err rc = v ? POS_OK : POS_ERR_NOMEM;

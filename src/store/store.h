@@ -237,6 +237,9 @@ struct pos_memory_query {
 	/* Leave out the assistant's saved exchanges (type conversation,
 	 * source chat): the API's default, docs/ASSISTANT.md. */
 	bool hide_chat;
+	/* filter_seqs only: just those exchanges, through their own index
+	 * (every other filter is ignored). */
+	bool chat_only;
 };
 
 struct pos_store_summary {

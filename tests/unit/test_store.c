@@ -379,6 +379,67 @@ static void server_key_persists(void **state)
 	assert_int_equal(f->s->ops->server_key(f->s, "k", k2, 16), POS_ERR_CORRUPT);
 }
 
+/* filter_seqs with chat_only: exactly the user's saved exchanges (type
+ * conversation, source chat), in seq order, read through the partial index
+ * of migration 18 (its statement names the index, so it fails without it). */
+static void chat_only_seqs(void **state)
+{
+	struct fx *f = *state;
+	char a[POS_UUID_SIZE], b[POS_UUID_SIZE];
+	make_user(f->s, "ca@example.org", a);
+	make_user(f->s, "cb@example.org", b);
+	struct pos_memory m[6];
+	new_memory(&m[0], a, "a note");
+	new_memory(&m[1], a, "a chat exchange");
+	m[1].type = POS_TYPE_CONVERSATION;
+	m[1].source = "chat";
+	new_memory(&m[2], a, "a conversation from elsewhere");
+	m[2].type = POS_TYPE_CONVERSATION;
+	new_memory(&m[3], a, "a note from chat");
+	m[3].source = "chat";
+	new_memory(&m[4], a, "another chat exchange");
+	m[4].type = POS_TYPE_CONVERSATION;
+	m[4].source = "chat";
+	new_memory(&m[5], b, "b's chat exchange");
+	m[5].type = POS_TYPE_CONVERSATION;
+	m[5].source = "chat";
+	struct pos_error e;
+	pos_error_clear(&e);
+	assert_int_equal(f->s->ops->memory_insert(f->s, m, 5, &e), POS_OK);
+	assert_int_equal(f->s->ops->memory_insert(f->s, &m[5], 1, &e), POS_OK);
+	struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
+				     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
+				     .chat_only = true};
+	int64_t *seqs = NULL;
+	size_t n = 0;
+	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(seqs[0], m[1].seq);
+	assert_int_equal(seqs[1], m[4].seq);
+	/* the bound holds */
+	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 1, &seqs, &n), POS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(seqs[0], m[1].seq);
+	/* the same set as the general filter over type and source */
+	struct pos_memory_query g = {.user_id = a, .type = POS_TYPE_CONVERSATION, .layer = -1,
+				     .source = "chat", .after = POS_TIME_NONE,
+				     .before = POS_TIME_NONE};
+	int64_t *gs = NULL;
+	size_t gn = 0;
+	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &g, 100, &gs, &gn), POS_OK);
+	assert_int_equal(gn, 2);
+	assert_int_equal(gs[0], seqs[0]);
+	/* a deleted exchange leaves the set */
+	assert_int_equal(f->s->ops->memory_delete(f->s, a, m[1].id, NULL), POS_OK);
+	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(seqs[0], m[4].seq);
+	q.user_id = b;
+	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(seqs[0], m[5].seq);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +448,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(memory_crud_and_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(bulk_is_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_sorts_and_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(chat_only_seqs, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_key_persists, setup, teardown),
 		cmocka_unit_test(migrates_from_v1),
 	};
