@@ -377,6 +377,29 @@ static const char m12_accounts[] =
 	" PRIMARY KEY (memory_seq, email)) WITHOUT ROWID;"
 	"CREATE INDEX pending_shares_email ON pending_shares(email);";
 
+/*
+ * Version 17 (lifecycle, docs/LIFECYCLE.md): whether a memory's layer is
+ * the user's choice (layer_locked; the layers set before this version
+ * were all chosen by clients, so non-active ones are locked), when it
+ * entered its layer (layer_since; NULL: at creation), whether its
+ * importance is the user's (importance_set; a value other than the old
+ * default 0.5 was), and the audit trail of merges.
+ */
+static const char m17_lifecycle[] =
+	"ALTER TABLE memories ADD COLUMN layer_locked INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE memories ADD COLUMN layer_since INTEGER;"
+	"ALTER TABLE memories ADD COLUMN importance_set INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE memories SET layer_locked = 1 WHERE layer != 'active';"
+	"UPDATE memories SET importance_set = 1 WHERE importance_score != 0.5;"
+	"CREATE TABLE memory_merges ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" kept_id TEXT NOT NULL,"
+	" merged_ids TEXT NOT NULL,"
+	" detail TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX memory_merges_user ON memory_merges(user_id, created_at);";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -390,6 +413,7 @@ const struct pos_migration pos_migrations[] = {
 	{10, "encryption at rest", m10_crypt},
 	{11, "memory shares", m11_shares},
 	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
+	{17, "lifecycle: layer lock and age, importance source, merges", m17_lifecycle},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

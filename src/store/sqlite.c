@@ -74,8 +74,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
 	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
 	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context, sealed, source_id,"
-			  " sync_version) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
-			  "?17,?18,?19,?20,?21,?22,?23)",
+			  " sync_version, layer_locked, importance_set) VALUES (?1,?2,?3,?4,?5,?6,?7,"
+			  "?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)",
 	[ST_FTS_TOP] = "SELECT rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s FROM memories_fts"
 		       " WHERE memories_fts MATCH ?1 ORDER BY s LIMIT ?2",
 	[ST_VOCAB_DF] = "SELECT doc FROM memories_fts_vocab WHERE term = ?1",
@@ -103,7 +103,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1 AND updated_at = ?2",
 	[ST_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM memories",
 	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
-			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3) WHERE id = ?1",
+			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3),"
+			      " layer = CASE WHEN " SQ_REVIVABLE " THEN 'active' ELSE layer END,"
+			      " layer_since = CASE WHEN " SQ_REVIVABLE " THEN ?3 ELSE layer_since END"
+			      " WHERE id = ?1",
 };
 
 enum pos_err sq_fail(struct sq_conn *c, const char *what)
@@ -1019,6 +1022,10 @@ static const struct pos_store_ops sq_ops = {
 	.invite_list = sq_invite_list,
 	.invite_delete = sq_invite_delete,
 	.invite_valid = sq_invite_valid,
+	/* lifecycle (sqlite_lifecycle.c) */
+	.lifecycle_scan = sq_lifecycle_scan,
+	.tag_touches = sq_tag_touches,
+	.lifecycle_apply = sq_lifecycle_apply,
 };
 
 /*

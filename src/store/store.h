@@ -165,6 +165,12 @@ struct pos_memory {
 	 * version at its last upsert; NULL for memories not synced */
 	const char *source_id;
 	const char *sync_version;
+	/* lifecycle (docs/LIFECYCLE.md): the layer is the user's choice and
+	 * the lifecycle job leaves it; the importance is the user's and the
+	 * job does not recompute it; metadata.pinned is true (read only). */
+	bool layer_locked;
+	bool importance_set;
+	bool pinned;
 };
 
 /* A search candidate: memory seq and the engine's raw score. */
@@ -199,6 +205,7 @@ enum {
 	POS_PATCH_SEALED = 1 << 11,  /* v.sealed, v.is_encrypted, v.context replace theirs (encryption) */
 	POS_PATCH_SYNC_VERSION = 1 << 12, /* v.sync_version (sync upserts) */
 	POS_PATCH_CREATED = 1 << 13, /* v.created_at (sync upserts) */
+	POS_PATCH_LAYER_LOCK = 1 << 14, /* v.layer_locked */
 };
 
 struct pos_memory_patch {
@@ -272,6 +279,41 @@ struct pos_graph_edge {
 	char target[POS_UUID_SIZE];
 	const char *type;             /* related | parent | ... */
 	double strength;
+};
+
+/* One memory as the lifecycle job sees it (lifecycle_scan). */
+struct pos_life_row {
+	int64_t seq;
+	char id[POS_UUID_SIZE];
+	enum pos_mem_type type;
+	enum pos_mem_layer layer;
+	int64_t created_at, updated_at;
+	int64_t last_accessed_at;     /* POS_TIME_NONE when never */
+	int64_t layer_since;          /* when it entered its layer */
+	int64_t access_count;
+	double importance;
+	double rating;                /* metadata.rating (1..5), -1 when none */
+	bool layer_locked, importance_set, pinned;
+	bool open_action;             /* an action not completed */
+	bool upcoming;                /* an event whose start_time is still ahead */
+	int64_t degree;               /* relationships and children */
+	const char *tags_json;        /* its tags (index form) as a JSON array */
+	const char *content;          /* the first 4 KiB; NULL when encrypted */
+	size_t content_len;
+};
+
+/* A tag's last two touches (created, updated or accessed) at or after a
+ * time: the memory of the latest and the times of both (t2 0 when only one). */
+struct pos_tag_touch {
+	const char *tag;
+	int64_t seq1, t1, t2;
+};
+
+/* What the lifecycle job writes back for one memory. */
+struct pos_life_change {
+	int64_t seq;
+	int layer;                    /* enum pos_mem_layer, -1: keep */
+	double importance;            /* < 0: keep */
 };
 
 /* A conversation with the assistant. */
@@ -789,6 +831,26 @@ struct pos_store_ops {
 	 * else POS_ERR_INVALID_INVITE (nothing is used up). */
 	enum pos_err (*invite_valid)(struct pos_store *s, const uint8_t *hash,
 				     const char *email, int64_t now);
+
+	/* ---- lifecycle (sqlite_lifecycle.c; docs/LIFECYCLE.md) ---- */
+	/* Up to `max` of the user's memories with seq > after_seq, in seq
+	 * order (pending access counts flushed first). `now_rfc3339` decides
+	 * which events are upcoming. */
+	enum pos_err (*lifecycle_scan)(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, int64_t after_seq, size_t max,
+				       const char *now_rfc3339, struct pos_life_row **out,
+				       size_t *n);
+	/* The user's tags touched at or after `since`, each with its last two
+	 * touches. */
+	enum pos_err (*tag_touches)(struct pos_store *s, struct pos_arena *a,
+				    const char *user_id, int64_t since,
+				    struct pos_tag_touch **out, size_t *n);
+	/* Writes layers (layer_since = now) and computed importances in one
+	 * transaction without changing updated_at; a memory of another user,
+	 * deleted, or locked meanwhile is left alone. */
+	enum pos_err (*lifecycle_apply)(struct pos_store *s, const char *user_id,
+					const struct pos_life_change *v, size_t n,
+					int64_t now);
 };
 
 struct pos_store {

@@ -1,0 +1,87 @@
+/*
+ * lifecycle.c — /api/memories/lifecycle/run and /policy: run the layer policy now, read
+ * and change the caller's policy; and POST /api/memories/{id}/accessed
+ * (docs/LIFECYCLE.md).
+ */
+#include "api/api.h"
+
+#include "base/clock.h"
+#include "memory/lifecycle.h"
+#include "memory/memory.h"
+
+static void reply_policy(struct pos_req *r, const struct pos_life_policy *p)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 4096);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_life_policy_json(&w, p);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
+}
+
+void pos_api_memory_lifecycle_run(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_life_result res;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_lifecycle_run(srv->store, r->principal.user_id, pos_now_us(), NULL, NULL,
+			      &res, &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, 64 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_life_result_json(&w, &res);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
+}
+
+void pos_api_memory_lifecycle_policy_get(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_life_policy p;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_lifecycle_policy_get(srv->store, r->arena, r->principal.user_id, &p, &err))
+		pos_reply_error(r, &err);
+	else
+		reply_policy(r, &p);
+}
+
+void pos_api_memory_lifecycle_policy_put(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_life_policy p;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_lifecycle_policy_put(srv->store, r->arena, r->principal.user_id, body, &p, &err))
+		pos_reply_error(r, &err);
+	else
+		reply_policy(r, &p);
+	json_decref(body);
+}
+
+void pos_api_memory_accessed(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_memory m;
+	struct pos_error err;
+	pos_error_clear(&err);
+	/* reading it counts the access (write-behind, store/sqlite_access.c) */
+	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id, pos_req_path(r, 0), &m,
+			   &err))
+		pos_reply_error(r, &err);
+	else
+		pos_reply_empty(r, 204);
+}

@@ -1,0 +1,160 @@
+"""Layer lifecycle, access tracking and importance (docs/LIFECYCLE.md).
+
+Memories are made old by giving `created_at` (as imports do); the policy
+runs on demand with POST /api/memories/lifecycle/run.
+"""
+
+import datetime
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+def days_ago(n):
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=n)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LifecycleTest(harness.ApiTestCase):
+
+    def run_lifecycle(self, token):
+        r = self.api.post("/api/memories/lifecycle/run", {}, token=token)
+        self.assertEqual(r.status, 200, r.raw[:500])
+        self.assertIsInstance(r.json.get("moved"), dict)
+        return r.json
+
+    def layer(self, token, mid):
+        # a list does not count an access (a GET of the memory would)
+        got = self.list_memories(token, "limit=200")["memories"]
+        return {m["id"]: m for m in got}[mid]["layer"]
+
+    def test_transitions_and_their_reverse(self):
+        u = self.new_user()
+        t = u.token
+        old = self.create_memory(t, "an old note nobody reads", created_at=days_ago(120))
+        fresh = self.create_memory(t, "written today")
+        project = self.create_memory(t, "plan for the kitchen project", tags=["kitchen"],
+                                     created_at=days_ago(10))
+        self.create_memory(t, "kitchen: tiles ordered", tags=["kitchen"])
+        often = self.create_memory(t, "wifi password is on the fridge",
+                                   created_at=days_ago(40))
+        for _ in range(3):
+            r = self.api.post("/api/memories/%s/accessed" % often["id"], token=t)
+            self.assertEqual(r.status, 204, r.raw[:300])
+        chosen = self.create_memory(t, "I keep this one where it is", layer="working",
+                                    created_at=days_ago(200))
+        self.assertTrue(chosen["layer_locked"])
+        pinned = self.create_memory(t, "pinned forever", metadata={"pinned": True},
+                                    created_at=days_ago(200))
+
+        res = self.run_lifecycle(t)
+        moved = res["moved"]
+        self.assertEqual(moved.get("active->archive"), 1, res)
+        self.assertEqual(moved.get("active->working"), 1, res)
+        self.assertEqual(moved.get("active->reference"), 1, res)
+        self.assertEqual(self.layer(t, old["id"]), "archive")
+        self.assertEqual(self.layer(t, fresh["id"]), "active")
+        self.assertEqual(self.layer(t, project["id"]), "working")
+        self.assertEqual(self.layer(t, often["id"]), "reference")
+        self.assertEqual(self.layer(t, chosen["id"]), "working")
+        self.assertEqual(self.layer(t, pinned["id"]), "active")
+        # a second run has nothing left to move
+        self.assertEqual(self.run_lifecycle(t)["moved"], {})
+
+        # reverse: opening an archived memory brings it back to active
+        self.assertEqual(self.get_memory(t, old["id"])["layer"], "active")
+        self.assertEqual(self.run_lifecycle(t)["moved"], {})
+        self.assertEqual(self.layer(t, old["id"]), "active")
+        # reverse: editing a reference memory brings it back to active
+        r = self.api.put("/api/memories/" + often["id"], {"tags": ["home"]}, token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["layer"], "active")
+
+    def test_user_layer_choice_is_locked_and_unlockable(self):
+        u = self.new_user()
+        t = u.token
+        m = self.create_memory(t, "often read", layer="working", created_at=days_ago(40))
+        self.assertTrue(m["layer_locked"])
+        for _ in range(3):
+            self.api.post("/api/memories/%s/accessed" % m["id"], token=t)
+        self.assertEqual(self.run_lifecycle(t)["moved"], {})
+        r = self.api.put("/api/memories/" + m["id"], {"layer_locked": False}, token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertFalse(r.json["layer_locked"])
+        self.assertEqual(self.run_lifecycle(t)["moved"], {"working->reference": 1})
+        # a layer set by hand locks it again
+        r = self.api.put("/api/memories/" + m["id"], {"layer": "archive"}, token=t)
+        self.assertTrue(r.json["layer_locked"])
+        self.assertEqual(r.json["layer"], "archive")
+        # an access does not bring a locked memory back
+        self.assertEqual(self.get_memory(t, m["id"])["layer"], "archive")
+        self.assertEqual(self.run_lifecycle(t)["moved"], {})
+        r = self.api.put("/api/memories/" + m["id"], {"layer_locked": "yes"}, token=t)
+        harness.check_error(self, r, 422, "invalid_field", field="layer_locked")
+
+    def test_policy_is_per_user_and_validated(self):
+        u = self.new_user()
+        other = self.new_user()
+        t = u.token
+        r = self.api.get("/api/memories/lifecycle/policy", token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json, {"active_days": 7, "current_days": 30,
+                                  "reference_accesses": 3, "reference_days": 90,
+                                  "archive_days": 90})
+        for bad in ({"archive_days": 0}, {"archive_days": 99999}, {"archive_days": "x"},
+                    {"nope": 3}):
+            r = self.api.put("/api/memories/lifecycle/policy", bad, token=t)
+            self.assertEqual(r.status, 422, (bad, r.raw[:300]))
+        r = self.api.put("/api/memories/lifecycle/policy", [1], token=t)
+        self.assertEqual(r.status, 400, r.raw[:300])
+        r = self.api.put("/api/memories/lifecycle/policy", {"archive_days": 20}, token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["archive_days"], 20)
+        self.assertEqual(r.json["active_days"], 7)
+        m = self.create_memory(t, "three weeks old", created_at=days_ago(21))
+        om = self.create_memory(other.token, "three weeks old too", created_at=days_ago(21))
+        self.assertEqual(self.run_lifecycle(t)["moved"], {"active->archive": 1})
+        self.assertEqual(self.layer(t, m["id"]), "archive")
+        # the other user keeps the defaults
+        self.assertEqual(self.run_lifecycle(other.token)["moved"], {})
+        self.assertEqual(self.layer(other.token, om["id"]), "active")
+
+    def test_importance_computed_unless_user_set(self):
+        u = self.new_user()
+        t = u.token
+        plain = self.create_memory(t, "buy milk")
+        self.assertFalse(plain["importance_set"])
+        rich = self.create_memory(t, "Important: pay Dr. Ruiz $80 by 2026-12-24")
+        mine = self.create_memory(t, "buy bread", importance_score=0.9)
+        self.assertTrue(mine["importance_set"])
+        res = self.run_lifecycle(t)
+        self.assertGreaterEqual(res["importance_changed"], 1)
+        got = {m["id"]: m for m in self.list_memories(t)["memories"]}
+        self.assertGreater(got[rich["id"]]["importance_score"],
+                           got[plain["id"]]["importance_score"] + 0.2)
+        self.assertEqual(got[mine["id"]]["importance_score"], 0.9)
+
+    def test_accessed_counts_and_errors(self):
+        u = self.new_user()
+        other = self.new_user()
+        m = self.create_memory(u.token, "counted")
+        r = self.api.post("/api/memories/%s/accessed" % m["id"], token=u.token)
+        self.assertEqual(r.status, 204, r.raw[:300])
+        got = self.list_memories(u.token)["memories"][0]
+        self.assertEqual(got["access_count"], 1)
+        self.assertIsNotNone(got["last_accessed_at"])
+        r = self.api.post("/api/memories/%s/accessed" % m["id"], token=other.token)
+        harness.check_error(self, r, 404)
+        r = self.api.post("/api/memories/not-a-uuid/accessed", token=u.token)
+        harness.check_error(self, r, 404)
+        r = self.api.post("/api/memories/%s/accessed" % m["id"])
+        harness.check_error(self, r, 401)
+        r = self.api.post("/api/memories/lifecycle/run", {})
+        harness.check_error(self, r, 401)
+
+
+if __name__ == "__main__":
+    unittest.main()
