@@ -8,6 +8,7 @@ import datetime
 import os
 import sys
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -154,6 +155,22 @@ class LifecycleTest(harness.ApiTestCase):
         harness.check_error(self, r, 401)
         r = self.api.post("/api/memories/lifecycle/run", {})
         harness.check_error(self, r, 401)
+
+    def test_archive_stays_out_of_chat_unless_asked(self):
+        u = self.new_user()
+        t = u.token
+        w = "zq" + uuid.uuid4().hex[:8]
+        kept = self.create_memory(t, "The spare key for the %s shed is under the blue pot." % w,
+                                  layer="archive")
+        r = self.api.post("/api/chat/message", {"message": "Where is the key for the %s shed?" % w},
+                          token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertNotIn(kept["id"], r.json["memories_used"])
+        r = self.api.post("/api/chat/message",
+                          {"message": "In my archive, where is the key for the %s shed?" % w},
+                          token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertIn(kept["id"], r.json["memories_used"])
 
 
 if __name__ == "__main__":
