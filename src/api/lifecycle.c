@@ -1,13 +1,14 @@
 /*
  * lifecycle.c — /api/memories/lifecycle/run and /policy: run the layer policy now, read
- * and change the caller's policy; and POST /api/memories/{id}/accessed
- * (docs/LIFECYCLE.md).
+ * and change the caller's policy; POST /api/memories/{id}/accessed and
+ * POST /api/memories/{id}/merge (docs/LIFECYCLE.md).
  */
 #include "api/api.h"
 
 #include "base/clock.h"
 #include "memory/lifecycle.h"
 #include "memory/memory.h"
+#include "memory/merge.h"
 
 static void reply_policy(struct pos_req *r, const struct pos_life_policy *p)
 {
@@ -84,4 +85,31 @@ void pos_api_memory_accessed(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 	else
 		pos_reply_empty(r, 204);
+}
+
+void pos_api_memory_merge(struct pos_server *srv, struct pos_req *r)
+{
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return;
+	struct pos_memory m;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_merge_memories(&srv->mem, r->arena, r->principal.user_id, pos_req_path(r, 0),
+			       body, &m, &err)) {
+		pos_reply_error(r, &err);
+	} else {
+		struct pos_buf b;
+		pos_buf_init(&b, POS_RESPONSE_MAX);
+		struct pos_jw w;
+		pos_jw_init(&w, &b);
+		pos_memory_json(&w, &m);
+		if (w.rc) {
+			pos_buf_free(&b);
+			pos_reply_err(r, w.rc, NULL, NULL);
+		} else {
+			pos_reply_json(r, 200, &b);
+		}
+	}
+	json_decref(body);
 }

@@ -1026,6 +1026,7 @@ static const struct pos_store_ops sq_ops = {
 	.lifecycle_scan = sq_lifecycle_scan,
 	.tag_touches = sq_tag_touches,
 	.lifecycle_apply = sq_lifecycle_apply,
+	.memory_merge_move = sq_memory_merge_move,
 };
 
 /*

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "base/uuid.h"
+
 /* Content is read up to this many bytes for importance signals. */
 #define LIFE_CONTENT_MAX 4096
 
@@ -217,5 +219,84 @@ enum pos_err sq_lifecycle_apply(struct pos_store *base, const char *user_id,
 		sqlite3_clear_bindings(st);
 	}
 	sqlite3_finalize(st);
+	return sq_end(s, c, rc, false);
+}
+
+/* ---- merge (memory/merge.h) ---- */
+
+/* Each statement binds ?1 user, ?2 kept id, ?3 the merged ids (JSON). */
+static const char *const merge_sql[] = {
+	/* relationships from and to the merged memories, now the kept one's
+	 * (never to itself nor to another merged memory) */
+	"INSERT OR IGNORE INTO memory_relationships"
+	"(memory_id, related_memory_id, relationship_type, strength, created_at)"
+	" SELECT ?2, r.related_memory_id, r.relationship_type, r.strength, r.created_at"
+	" FROM memory_relationships r WHERE r.memory_id IN (SELECT value FROM json_each(?3))"
+	" AND r.related_memory_id != ?2"
+	" AND r.related_memory_id NOT IN (SELECT value FROM json_each(?3))",
+	"INSERT OR IGNORE INTO memory_relationships"
+	"(memory_id, related_memory_id, relationship_type, strength, created_at)"
+	" SELECT r.memory_id, ?2, r.relationship_type, r.strength, r.created_at"
+	" FROM memory_relationships r WHERE r.related_memory_id IN (SELECT value FROM json_each(?3))"
+	" AND r.memory_id != ?2 AND r.memory_id NOT IN (SELECT value FROM json_each(?3))",
+	"UPDATE memories SET parent_memory_id = ?2 WHERE user_id = ?1 AND id != ?2"
+	" AND parent_memory_id IN (SELECT value FROM json_each(?3))",
+	"UPDATE memories SET"
+	" access_count = access_count + (SELECT coalesce(sum(access_count), 0) FROM memories"
+	"  WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?3))),"
+	" last_accessed_at = nullif(max(coalesce(last_accessed_at, 0),"
+	"  coalesce((SELECT max(last_accessed_at) FROM memories WHERE user_id = ?1"
+	"  AND id IN (SELECT value FROM json_each(?3))), 0)), 0)"
+	" WHERE user_id = ?1 AND id = ?2",
+};
+
+enum pos_err sq_memory_merge_move(struct pos_store *base, const char *user_id,
+				  const char *kept_id, const char *ids_json,
+				  const char *detail_json, int64_t now)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	/* the pending access counts of the merged memories must be in rows */
+	sq_access_flush(s);
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	char id[POS_UUID_SIZE];
+	if (!pos_uuid_new_v7(id, now))
+		return POS_ERR_INTERNAL;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < sizeof(merge_sql) / sizeof(merge_sql[0]); i++) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(c->db, merge_sql[i], -1, &st, NULL) != SQLITE_OK) {
+			rc = sq_fail(c, "prepare merge");
+			break;
+		}
+		sq_bind_str(st, 1, user_id);
+		sq_bind_str(st, 2, kept_id);
+		sq_bind_str(st, 3, ids_json);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sq_fail(c, "merge");
+		sqlite3_finalize(st);
+	}
+	if (!rc) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(c->db,
+				       "INSERT INTO memory_merges(id, user_id, kept_id, merged_ids,"
+				       " detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+				       -1, &st, NULL) != SQLITE_OK) {
+			rc = sq_fail(c, "prepare merge audit");
+		} else {
+			sq_bind_str(st, 1, id);
+			sq_bind_str(st, 2, user_id);
+			sq_bind_str(st, 3, kept_id);
+			sq_bind_str(st, 4, ids_json);
+			sq_bind_str(st, 5, detail_json);
+			sqlite3_bind_int64(st, 6, now);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = sq_fail(c, "merge audit");
+			sqlite3_finalize(st);
+		}
+	}
 	return sq_end(s, c, rc, false);
 }

@@ -851,6 +851,17 @@ struct pos_store_ops {
 	enum pos_err (*lifecycle_apply)(struct pos_store *s, const char *user_id,
 					const struct pos_life_change *v, size_t n,
 					int64_t now);
+	/*
+	 * The store's half of a merge (memory/merge.h), in one transaction:
+	 * the relationships of the memories in `ids_json` (a JSON array of the
+	 * user's memory ids, `kept_id` not among them) move to `kept_id`,
+	 * their children become its children, their access counts are added
+	 * to it, and an audit row (`detail_json`) is written. The merged
+	 * memories themselves are deleted by the caller afterwards.
+	 */
+	enum pos_err (*memory_merge_move)(struct pos_store *s, const char *user_id,
+					  const char *kept_id, const char *ids_json,
+					  const char *detail_json, int64_t now);
 };
 
 struct pos_store {

@@ -173,5 +173,61 @@ class LifecycleTest(harness.ApiTestCase):
         self.assertIn(kept["id"], r.json["memories_used"])
 
 
+class MergeTest(harness.ApiTestCase):
+
+    def test_merge_moves_tags_metadata_links_and_counts(self):
+        u = self.new_user()
+        t = u.token
+        kept = self.create_memory(t, "Dentist: Dr. Ruiz, Elm Street", tags=["health"],
+                                  metadata={"a": 1})
+        dup = self.create_memory(t, "dentist is Dr Ruiz on Elm St", tags=["Health", "teeth"],
+                                 metadata={"a": 2, "b": 3})
+        friend = self.create_memory(t, "bring the insurance card", related_memory_ids=[dup["id"]])
+        child = self.create_memory(t, "call to confirm", parent_memory_id=dup["id"])
+        for _ in range(2):
+            self.api.get("/api/memories/" + dup["id"], token=t)
+        r = self.api.post("/api/memories/%s/merge" % kept["id"], {"with": [dup["id"]]}, token=t)
+        self.assertEqual(r.status, 200, r.raw[:500])
+        m = r.json
+        self.assertEqual(m["id"], kept["id"])
+        self.assertEqual(m["content"], kept["content"])
+        self.assertEqual(m["tags"], ["health", "teeth"])
+        self.assertEqual(m["metadata"]["a"], 1)
+        self.assertEqual(m["metadata"]["b"], 3)
+        self.assertEqual(m["metadata"]["merged_from"], [dup["id"]])
+        self.assertEqual(m["access_count"], 2)
+        self.assertIn(friend["id"], m["related_memory_ids"])
+        self.assertEqual(self.get_memory(t, child["id"])["parent_memory_id"], kept["id"])
+        r = self.api.get("/api/memories/" + dup["id"], token=t)
+        self.assertEqual(r.status, 404)
+        g = self.api.get("/api/memories/graph?root=%s&depth=1" % kept["id"], token=t).json
+        self.assertNotIn(dup["id"], [n["id"] for n in g["nodes"]])
+        self.assertIn(friend["id"], [n["id"] for n in g["nodes"]])
+
+    def test_merge_errors(self):
+        u = self.new_user()
+        other = self.new_user()
+        t = u.token
+        a = self.create_memory(t, "a")
+        b = self.create_memory(t, "b")
+        foreign = self.create_memory(other.token, "not yours")
+        path = "/api/memories/%s/merge" % a["id"]
+        for body, code in (({}, 422), ({"with": []}, 422), ({"with": "x"}, 422),
+                           ({"with": ["nope"]}, 422), ({"with": [a["id"]]}, 422),
+                           ({"with": [b["id"], b["id"]]}, 422),
+                           ({"with": [str(uuid.uuid4())]}, 404),
+                           ({"with": [foreign["id"]]}, 404),
+                           ({"with": [str(uuid.uuid4()) for _ in range(101)]}, 422)):
+            r = self.api.post(path, body, token=t)
+            self.assertEqual(r.status, code, (body, r.raw[:300]))
+        r = self.api.post("/api/memories/%s/merge" % foreign["id"], {"with": [b["id"]]}, token=t)
+        harness.check_error(self, r, 404)
+        r = self.api.post(path, [1], token=t)
+        harness.check_error(self, r, 400)
+        # nothing was merged by the failed calls
+        self.assertEqual(self.get_memory(t, b["id"])["content"], "b")
+        self.assertEqual(self.get_memory(other.token, foreign["id"])["content"], "not yours")
+
+
 if __name__ == "__main__":
     unittest.main()
