@@ -383,7 +383,8 @@ static const char m12_accounts[] =
  * were all chosen by clients, so non-active ones are locked), when it
  * entered its layer (layer_since; NULL: at creation), whether its
  * importance is the user's (importance_set; a value other than the old
- * default 0.5 was), and the audit trail of merges.
+ * default 0.5 was), whether a relationship was made by auto-linking
+ * (auto; a re-link replaces those only), and the audit trail of merges.
  */
 static const char m17_lifecycle[] =
 	"ALTER TABLE memories ADD COLUMN layer_locked INTEGER NOT NULL DEFAULT 0;"
@@ -391,6 +392,7 @@ static const char m17_lifecycle[] =
 	"ALTER TABLE memories ADD COLUMN importance_set INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE memories SET layer_locked = 1 WHERE layer != 'active';"
 	"UPDATE memories SET importance_set = 1 WHERE importance_score != 0.5;"
+	"ALTER TABLE memory_relationships ADD COLUMN auto INTEGER NOT NULL DEFAULT 0;"
 	"CREATE TABLE memory_merges ("
 	" id TEXT PRIMARY KEY,"
 	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
@@ -413,7 +415,7 @@ const struct pos_migration pos_migrations[] = {
 	{10, "encryption at rest", m10_crypt},
 	{11, "memory shares", m11_shares},
 	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
-	{17, "lifecycle: layer lock and age, importance source, merges", m17_lifecycle},
+	{17, "lifecycle: layer lock and age, importance source, auto links, merges", m17_lifecycle},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

@@ -1027,6 +1027,8 @@ static const struct pos_store_ops sq_ops = {
 	.tag_touches = sq_tag_touches,
 	.lifecycle_apply = sq_lifecycle_apply,
 	.memory_merge_move = sq_memory_merge_move,
+	.autolink_parent = sq_autolink_parent,
+	.autolink_apply = sq_autolink_apply,
 };
 
 /*

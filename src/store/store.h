@@ -316,6 +316,13 @@ struct pos_life_change {
 	double importance;            /* < 0: keep */
 };
 
+/* A relationship found by auto-linking (memory/autolink.h). */
+struct pos_autolink {
+	char target[POS_UUID_SIZE];
+	const char *type;             /* "related" | "duplicate" */
+	double strength;              /* 0..1: the cosine similarity */
+};
+
 /* A conversation with the assistant. */
 struct pos_conversation {
 	char id[POS_UUID_SIZE];
@@ -862,6 +869,24 @@ struct pos_store_ops {
 	enum pos_err (*memory_merge_move)(struct pos_store *s, const char *user_id,
 					  const char *kept_id, const char *ids_json,
 					  const char *detail_json, int64_t now);
+	/*
+	 * Auto-linking: the structural parent of the user's memory `seq` —
+	 * the memory just before it in its thread, else for an event the
+	 * first of its series (same metadata.event_id) — into parent_id
+	 * ("" when none).
+	 */
+	enum pos_err (*autolink_parent)(struct pos_store *s, const char *user_id,
+					int64_t seq, char parent_id[POS_UUID_SIZE]);
+	/*
+	 * Replaces the auto-made relationships of memory `id` (either end)
+	 * by v[0..n) (stored once per pair; links made by hand are kept), and
+	 * sets its parent to `parent_id` when it has none and that is not
+	 * ""; one transaction, updated_at unchanged. NOT_FOUND when `id` is
+	 * not the user's; targets that are not the user's are skipped.
+	 */
+	enum pos_err (*autolink_apply)(struct pos_store *s, const char *user_id,
+				       const char *id, const struct pos_autolink *v,
+				       size_t n, const char *parent_id, int64_t now);
 };
 
 struct pos_store {
