@@ -1028,6 +1028,7 @@ static const struct pos_store_ops sq_ops = {
 	.lifecycle_apply = sq_lifecycle_apply,
 	.memory_merge_move = sq_memory_merge_move,
 	.autolink_parent = sq_autolink_parent,
+	.memory_series = sq_memory_series,
 	.autolink_apply = sq_autolink_apply,
 };
 

@@ -375,6 +375,8 @@ enum pos_err sq_tag_touches(struct pos_store *s, struct pos_arena *a,
 			    struct pos_tag_touch **out, size_t *n);
 enum pos_err sq_lifecycle_apply(struct pos_store *s, const char *user_id,
 				const struct pos_life_change *v, size_t n, int64_t now);
+enum pos_err sq_memory_series(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			      int64_t since, bool hide_chat, struct pos_memory_series *out);
 enum pos_err sq_autolink_parent(struct pos_store *s, const char *user_id, int64_t seq,
 				char parent_id[POS_UUID_SIZE]);
 enum pos_err sq_autolink_apply(struct pos_store *s, const char *user_id, const char *id,

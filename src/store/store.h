@@ -267,6 +267,17 @@ struct pos_memory_stats {
 	const char *top_tags_json;    /* [{"tag":"work","count":5}, ...] */
 };
 
+/* Time series and distributions for GET /api/memories/stats (`series`);
+ * JSON texts ready to embed, days oldest first. */
+struct pos_memory_series {
+	const char *by_type_json;     /* [{"date":"2026-11-24","counts":{"note":3}}, ...] */
+	const char *by_layer_json;    /* the same by (current) layer */
+	const char *by_source_json;   /* the same by source */
+	const char *importance_json;  /* {"0": n, ..., "9": n}: tenths of importance */
+	const char *access_json;      /* {"0": n, "1": n, "2-4": n, "5-9": n, "10+": n} */
+	const char *sync_json;        /* [{"date":..., "items": n}]: items synced per day */
+};
+
 struct pos_graph_node {
 	char id[POS_UUID_SIZE];
 	const char *label;            /* the first 120 characters of content */
@@ -550,6 +561,12 @@ struct pos_store_ops {
 				     const char *user_id, unsigned days,
 				     unsigned tags, bool hide_chat,
 				     struct pos_memory_stats *out);
+	/* The series of the user's memories created at or after `since` (the
+	 * distributions cover every memory); without the chat exchanges when
+	 * `hide_chat`. */
+	enum pos_err (*memory_series)(struct pos_store *s, struct pos_arena *a,
+				      const char *user_id, int64_t since, bool hide_chat,
+				      struct pos_memory_series *out);
 	/*
 	 * Graph nodes of the user: those with ids in `ids_json` (a JSON array
 	 * of UUIDs), or when it is NULL the `limit` newest memories.

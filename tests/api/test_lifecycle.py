@@ -229,5 +229,66 @@ class MergeTest(harness.ApiTestCase):
         self.assertEqual(self.get_memory(other.token, foreign["id"])["content"], "not yours")
 
 
+class GraphStatsTest(harness.ApiTestCase):
+
+    def test_graph_filters_by_edge_type_and_strength(self):
+        u = self.new_user()
+        t = u.token
+        root = self.create_memory(t, "root")
+        rel = self.create_memory(t, "related one", related_memory_ids=[root["id"]])
+        child = self.create_memory(t, "child one", parent_memory_id=root["id"])
+        base = "/api/memories/graph?root=%s&depth=2" % root["id"]
+
+        def ids(q):
+            r = self.api.get(base + q, token=t)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            return ({n["id"] for n in r.json["nodes"]},
+                    sorted(e["type"] for e in r.json["edges"]))
+        nodes, types = ids("")
+        self.assertEqual(nodes, {root["id"], rel["id"], child["id"]})
+        self.assertEqual(types, ["parent", "related"])
+        nodes, types = ids("&types=parent")
+        self.assertEqual(nodes, {root["id"], child["id"]})
+        self.assertEqual(types, ["parent"])
+        nodes, types = ids("&types=related,duplicate")
+        self.assertEqual(nodes, {root["id"], rel["id"]})
+        nodes, types = ids("&min_strength=1")
+        self.assertEqual(len(nodes), 3)
+        for bad in ("&types=friends", "&types=related,", "&min_strength=2",
+                    "&min_strength=-0.1", "&min_strength=abc", "&min_strength=nan"):
+            r = self.api.get(base + bad, token=t)
+            self.assertEqual(r.status, 422, (bad, r.raw[:300]))
+
+    def test_stats_series_and_distributions(self):
+        u = self.new_user()
+        t = u.token
+        self.create_memory(t, "a note", tags=["x"])
+        self.create_memory(t, "an email", type="email", source="imap", importance_score=0.95)
+        old = self.create_memory(t, "long ago", created_at=days_ago(400))
+        for _ in range(3):
+            self.api.post("/api/memories/%s/accessed" % old["id"], token=t)
+        r = self.api.get("/api/memories/stats", token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        st = r.json
+        series = st["series"]
+        self.assertEqual(series["days"], 90)
+        today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        by_type = {d["date"]: d["counts"] for d in series["by_type"]}
+        self.assertEqual(by_type[today], {"note": 1, "email": 1})
+        self.assertEqual(len(series["by_type"]), 1)  # the old one is outside the window
+        by_source = {d["date"]: d["counts"] for d in series["by_source"]}
+        self.assertEqual(by_source[today], {"api": 1, "imap": 1})
+        by_layer = {d["date"]: d["counts"] for d in series["by_layer"]}
+        self.assertEqual(by_layer[today], {"active": 2})
+        self.assertEqual(series["sync"], [])
+        imp = st["importance_distribution"]
+        self.assertEqual(len(imp), 10)
+        self.assertEqual(sum(b["count"] for b in imp), 3)
+        self.assertEqual(imp[9]["count"], 1)
+        self.assertEqual(imp[5]["count"], 2)
+        acc = {b["accesses"]: b["count"] for b in st["access_distribution"]}
+        self.assertEqual(acc, {"0": 2, "1": 0, "2-4": 1, "5-9": 0, "10+": 0})
+
+
 if __name__ == "__main__":
     unittest.main()
