@@ -10,6 +10,19 @@
 #include "memory/memory.h"
 #include "memory/merge.h"
 
+/* A route whose body is optional: none, or a JSON object (ignored); as
+ * in api/chat.c. */
+static bool optional_object(struct pos_req *r)
+{
+	if (!r->body.len)
+		return true;
+	json_t *body;
+	if (!pos_req_json(r, &body))
+		return false;
+	json_decref(body);
+	return true;
+}
+
 static void reply_policy(struct pos_req *r, const struct pos_life_policy *p)
 {
 	struct pos_buf b;
@@ -30,6 +43,8 @@ void pos_api_memory_lifecycle_run(struct pos_server *srv, struct pos_req *r)
 	struct pos_life_result res;
 	struct pos_error err;
 	pos_error_clear(&err);
+	if (!optional_object(r))
+		return;
 	if (pos_lifecycle_run(srv->store, r->principal.user_id, pos_now_us(), NULL, NULL,
 			      &res, &err)) {
 		pos_reply_error(r, &err);
@@ -79,6 +94,8 @@ void pos_api_memory_accessed(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
+	if (!optional_object(r))
+		return;
 	/* reading it counts the access (write-behind, store/sqlite_access.c) */
 	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id, pos_req_path(r, 0), &m,
 			   &err))

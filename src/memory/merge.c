@@ -46,6 +46,11 @@ enum pos_err pos_merge_memories(const struct pos_memsvc *svc, struct pos_arena *
 	char kept_id[POS_UUID_SIZE];
 	if (!pos_uuid_valid(id, strlen(id), kept_id))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
+	/* another user's memory is 404 whatever the body says */
+	struct pos_memory kept;
+	enum pos_err rc = s->ops->memory_get(s, a, user_id, kept_id, false, 0, &kept);
+	if (rc)
+		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 	if (!json_is_object(body))
 		return pos_error_set(err, POS_ERR_INVALID_REQUEST, NULL,
 				     "the body must be a JSON object");
@@ -72,10 +77,6 @@ enum pos_err pos_merge_memories(const struct pos_memsvc *svc, struct pos_arena *
 				return pos_error_set(err, POS_ERR_INVALID_FIELD, "with",
 						     "with names a memory twice");
 	}
-	struct pos_memory kept;
-	enum pos_err rc = s->ops->memory_get(s, a, user_id, kept_id, false, 0, &kept);
-	if (rc)
-		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 	json_t *tags = json_loads(kept.tags_json, 0, NULL);
 	json_t *meta = json_loads(kept.metadata_json, 0, NULL);
 	json_t *merged = json_array();
