@@ -7,6 +7,7 @@
 #include "memory/lifecycle.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,7 +198,7 @@ enum pos_err pos_lifecycle_run(struct pos_store *s, const char *user_id, int64_t
 	if (!rc && (rc = s->ops->tag_touches(s, base, user_id, now - days(p.current_days),
 					     &touches, &nt)))
 		pos_error_set(err, rc, NULL, NULL);
-	int64_t after = 0;
+	int64_t after = 0, after_created = INT64_MIN;
 	while (!rc) {
 		struct pos_arena *a = pos_arena_new();
 		if (!a) {
@@ -208,7 +209,8 @@ enum pos_err pos_lifecycle_run(struct pos_store *s, const char *user_id, int64_t
 		size_t n;
 		struct pos_life_change *ch = pos_arena_alloc(a, PAGE * sizeof(*ch));
 		size_t nch = 0;
-		rc = ch ? s->ops->lifecycle_scan(s, a, user_id, after, PAGE, now_s, &rows, &n)
+		rc = ch ? s->ops->lifecycle_scan(s, a, user_id, after_created, after, PAGE, now_s,
+						 &rows, &n)
 			: POS_ERR_NOMEM;
 		if (rc) {
 			pos_error_set(err, rc, NULL, NULL);
@@ -236,8 +238,10 @@ enum pos_err pos_lifecycle_run(struct pos_store *s, const char *user_id, int64_t
 		out->scanned += (int64_t)n;
 		if (nch && (rc = s->ops->lifecycle_apply(s, user_id, ch, nch, now)))
 			pos_error_set(err, rc, NULL, NULL);
-		if (n)
+		if (n) {
 			after = rows[n - 1].seq;
+			after_created = rows[n - 1].created_at;
+		}
 		pos_arena_destroy(a);
 		if (rc || n < PAGE)
 			break;

@@ -367,7 +367,8 @@ enum pos_err sq_invite_valid(struct pos_store *s, const uint8_t *hash,
 
 /* Lifecycle (sqlite_lifecycle.c). */
 enum pos_err sq_lifecycle_scan(struct pos_store *s, struct pos_arena *a,
-			       const char *user_id, int64_t after_seq, size_t max,
+			       const char *user_id, int64_t after_created, int64_t after_seq,
+			       size_t max,
 			       const char *now_rfc3339, struct pos_life_row **out,
 			       size_t *n);
 enum pos_err sq_tag_touches(struct pos_store *s, struct pos_arena *a,

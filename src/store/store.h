@@ -857,11 +857,13 @@ struct pos_store_ops {
 				     const char *email, int64_t now);
 
 	/* ---- lifecycle (sqlite_lifecycle.c; docs/LIFECYCLE.md) ---- */
-	/* Up to `max` of the user's memories with seq > after_seq, in seq
-	 * order (pending access counts flushed first). `now_rfc3339` decides
-	 * which events are upcoming. */
+	/* Up to `max` of the user's memories after the cursor (created_at,
+	 * seq) > (after_created, after_seq), in that order (pending access
+	 * counts flushed first); start with (INT64_MIN, 0). `now_rfc3339`
+	 * decides which events are upcoming. */
 	enum pos_err (*lifecycle_scan)(struct pos_store *s, struct pos_arena *a,
-				       const char *user_id, int64_t after_seq, size_t max,
+				       const char *user_id, int64_t after_created,
+				       int64_t after_seq, size_t max,
 				       const char *now_rfc3339, struct pos_life_row **out,
 				       size_t *n);
 	/* The user's tags touched at or after `since`, each with its last two
