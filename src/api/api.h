@@ -50,6 +50,7 @@ void pos_api_memory_lifecycle_policy_get(struct pos_server *srv, struct pos_req 
 void pos_api_memory_lifecycle_policy_put(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_accessed(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_merge(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_categories(struct pos_server *srv, struct pos_req *r);
 
 /* search.c */
 void pos_api_memory_search(struct pos_server *srv, struct pos_req *r);

@@ -5,6 +5,7 @@
  */
 #include "api/api.h"
 
+#include "assistant/categories.h"
 #include "base/clock.h"
 #include "memory/lifecycle.h"
 #include "memory/memory.h"
@@ -129,4 +130,25 @@ void pos_api_memory_merge(struct pos_server *srv, struct pos_req *r)
 		}
 	}
 	json_decref(body);
+}
+
+void pos_api_memory_categories(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, 1024 * 1024);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = pos_categories_json(&srv->assistant, r->arena, r->principal.user_id,
+					      &w, &err);
+	if (rc) {
+		pos_buf_free(&b);
+		if (err.code)
+			pos_reply_error(r, &err);
+		else
+			pos_reply_err(r, rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
 }

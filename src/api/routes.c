@@ -42,6 +42,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/memories/filters", pos_api_memory_filters, BEARER, 0),
 	ROUTE("GET", "/api/memories/graph", pos_api_memory_graph, BEARER, 0),
 	/* lifecycle (docs/LIFECYCLE.md) */
+	ROUTE("GET", "/api/memories/categories", pos_api_memory_categories, BEARER, 0),
 	ROUTE("POST", "/api/memories/lifecycle/run", pos_api_memory_lifecycle_run, BEARER, 4 * KiB),
 	ROUTE("GET", "/api/memories/lifecycle/policy", pos_api_memory_lifecycle_policy_get, BEARER, 0),
 	ROUTE("PUT", "/api/memories/lifecycle/policy", pos_api_memory_lifecycle_policy_put, BEARER, 4 * KiB),
