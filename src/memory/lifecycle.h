@@ -95,30 +95,4 @@ enum pos_err pos_lifecycle_policy_put(struct pos_store *s, struct pos_arena *a,
 				      const char *user_id, const json_t *body,
 				      struct pos_life_policy *out, struct pos_error *err);
 
-/* ---- the job (lifecycle_job.c; needs the jobs service) ---- */
-
-/* The kind's name; its context is a struct pos_lifecycle_jobs. */
-#define POS_LIFECYCLE_JOB "memory.lifecycle"
-struct pos_jobs;
-struct pos_job_run;
-struct pos_job_kind;
-
-/* What the job kind needs; owned by the app, outliving the jobs service. */
-struct pos_lifecycle_jobs {
-	struct pos_store *store;
-	struct pos_jobs *jobs;
-	int64_t interval_us;     /* between a user's runs; 0: no schedule */
-};
-
-/* The kind to register (pos_jobs_register(j, &pos_lifecycle_job_kind, lj)):
- * one attempt runs the user's policy with progress (memories seen), leaves
- * the run's result JSON, and queues the user's next run interval_us later. */
-extern const struct pos_job_kind pos_lifecycle_job_kind;
-enum pos_err pos_lifecycle_job_run(struct pos_job_run *r, void *ctx, const char *user_id,
-				   const char *payload_json);
-
-/* At start-up (after pos_jobs_start): queues a run interval_us from now
- * for every user who has none queued or running. */
-enum pos_err pos_lifecycle_schedule(struct pos_lifecycle_jobs *lj);
-
 #endif
