@@ -1,6 +1,7 @@
 // Issue 16 in the browser: the layer policy on the Settings page (edit,
-// save, apply now and see what moved) and the Stats page's 90-day series,
-// distributions and graph links with their strength.
+// save, apply now and see what moved), the Stats page's 90-day series,
+// distributions and graph links with their strength, and the graph around
+// a memory opened from its page.
 //
 //   POS_BIN=build/personalos node tests/e2e/test_intel.mjs
 import { preflight, launch, startServer, runner, run, assert, waitUntil, call, account, login } from './lib.mjs';
@@ -57,6 +58,15 @@ async function main() {
     assert(await page.getByRole('heading', { name: 'Importance' }).isVisible(), 'importance distribution');
     assert(await page.getByRole('heading', { name: 'Times opened' }).isVisible(), 'access distribution');
     await page.getByTestId('graph').waitFor();
+    assert(pageErrors.length === 0, 'no page errors: ' + pageErrors.join('; '));
+  });
+
+  await step('a memory\'s page opens the graph around it', page, async () => {
+    await page.goto('/memories/' + old.id);
+    await page.getByTestId('graph-from-memory').click();
+    await page.getByTestId('graph-whole').waitFor();
+    const links = await page.getByTestId('graph-link').allTextContents();
+    assert(links.length === 2, 'the memory and its one link: ' + links.join(' | '));
     assert(pageErrors.length === 0, 'no page errors: ' + pageErrors.join('; '));
   });
 

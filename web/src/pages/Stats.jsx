@@ -10,7 +10,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import cytoscape from 'cytoscape';
 import { api } from '../lib/api.js';
-import { Link, navigate } from '../lib/router.jsx';
+import { Link, navigate, useLocation } from '../lib/router.jsx';
 import { snippet, dayKey } from '../lib/memories.js';
 import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 
@@ -213,12 +213,15 @@ export function Stats() {
   const [s, setS] = useState(null);
   const [g, setG] = useState(null);
   const [error, setError] = useState(null);
+  // ?root=<id> (from a memory's page): the graph around that memory
+  const root = useLocation().query.get('root');
   const load = () => {
     setError(null);
     api('GET', '/api/memories/stats').then(setS, setError);
-    api('GET', '/api/memories/graph?limit=60').then(setG, () => setG({ nodes: [] }));
+    const q = root ? `root=${encodeURIComponent(root)}&depth=2&limit=60` : 'limit=60';
+    api('GET', '/api/memories/graph?' + q).then(setG, () => setG({ nodes: [] }));
   };
-  useEffect(load, []);
+  useEffect(load, [root]);
   if (!s) return <main id="main"><PageTitle title="Stats" />{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
   const today = dayKey(new Date());
   const active = (s.per_day || []).filter((d) => d.date <= today && d.count > 0).length;
@@ -249,8 +252,9 @@ export function Stats() {
           </ul>
         )}
       </section>
-      <section class="panel">
-        <h2>Graph</h2>
+      <section class="panel" id="graph">
+        <h2>{root ? 'Graph around a memory' : 'Graph'}</h2>
+        {root && <p class="small"><Link href="/stats" data-testid="graph-whole">Show the whole graph</Link></p>}
         <Graph graph={g} />
       </section>
     </main>
