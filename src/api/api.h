@@ -44,6 +44,13 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_stats(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_filters(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_graph(struct pos_server *srv, struct pos_req *r);
+/* lifecycle.c (docs/LIFECYCLE.md) */
+void pos_api_memory_lifecycle_run(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_lifecycle_policy_get(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_lifecycle_policy_put(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_accessed(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_merge(struct pos_server *srv, struct pos_req *r);
+void pos_api_memory_categories(struct pos_server *srv, struct pos_req *r);
 
 /* search.c */
 void pos_api_memory_search(struct pos_server *srv, struct pos_req *r);

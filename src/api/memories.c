@@ -4,6 +4,7 @@
 #include "api/api.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "memory/graph.h"
@@ -318,10 +319,22 @@ void pos_api_memory_graph(struct pos_server *srv, struct pos_req *r)
 	if (root && !*root)
 		root = NULL;
 	struct pos_graph g;
+	struct pos_graph_filter f = {0, 0.0};
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_graph(srv->store, r->arena, r->principal.user_id, root, depth,
-			     limit, &g, &err)) {
+	const char *ms = pos_req_param(r, "min_strength");
+	if (ms && *ms) {
+		char *end;
+		f.min_strength = strtod(ms, &end);
+		if (*end || !(f.min_strength >= 0 && f.min_strength <= 1)) {
+			pos_reply_err(r, POS_ERR_INVALID_FIELD, "min_strength",
+				      "min_strength must be a number from 0 to 1");
+			return;
+		}
+	}
+	if (pos_graph_types_parse(pos_req_param(r, "types"), &f, &err) ||
+	    pos_memory_graph(srv->store, r->arena, r->principal.user_id, root, depth,
+			     limit, &f, &g, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}

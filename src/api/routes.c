@@ -44,6 +44,13 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/memories/stats", pos_api_memory_stats, BEARER, 0),
 	ROUTE("GET", "/api/memories/filters", pos_api_memory_filters, BEARER, 0),
 	ROUTE("GET", "/api/memories/graph", pos_api_memory_graph, BEARER, 0),
+	/* lifecycle (docs/LIFECYCLE.md) */
+	ROUTE("GET", "/api/memories/categories", pos_api_memory_categories, BEARER, 0),
+	ROUTE("POST", "/api/memories/lifecycle/run", pos_api_memory_lifecycle_run, BEARER, 4 * KiB),
+	ROUTE("GET", "/api/memories/lifecycle/policy", pos_api_memory_lifecycle_policy_get, BEARER, 0),
+	ROUTE("PUT", "/api/memories/lifecycle/policy", pos_api_memory_lifecycle_policy_put, BEARER, 4 * KiB),
+	ROUTE("POST", "/api/memories/{id}/accessed", pos_api_memory_accessed, BEARER, 4 * KiB),
+	ROUTE("POST", "/api/memories/{id}/merge", pos_api_memory_merge, BEARER, 64 * KiB),
 	ROUTE("GET", "/api/memories", pos_api_memory_list, BEARER, 0),
 	ROUTE("POST", "/api/memories", pos_api_memory_create, BEARER, 8 * MiB),
 	ROUTE("GET", "/api/memories/{id}", pos_api_memory_get, BEARER, 0),

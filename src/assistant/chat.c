@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/buf.h"
 
@@ -153,6 +154,18 @@ static enum pos_err load_history(struct pos_chat *c, const char **prev_user,
 	return POS_OK;
 }
 
+/* Whether a chat message asks for archived memories: it says "archive"
+ * (archived, archives) or uses the layer:archive filter. */
+static bool asks_archive(const char *msg)
+{
+	for (const char *p = msg; p && *p; p++) {
+		if ((*p == 'a' || *p == 'A') && (p == msg || !isalpha((unsigned char)p[-1])) &&
+		    strncasecmp(p, "archive", 7) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Retrieves the memories for the prompt: hybrid search, without this
  * conversation's own saved exchanges (those come in as history). */
 static enum pos_err retrieve(struct pos_chat *c, struct pos_error *err)
@@ -200,8 +213,13 @@ static enum pos_err retrieve(struct pos_chat *c, struct pos_error *err)
 	if (rc)
 		return pos_error_set(err, rc, NULL, "%s", serr.message);
 	size_t dated = c->n_docs;
+	/* archived memories stay out of the context unless the message asks
+	 * for them (docs/LIFECYCLE.md) */
+	bool archive = asks_archive(c->message);
 	for (size_t i = 0; i < res.n && c->n_docs < dated + want; i++) {
 		const struct pos_memory *m = &res.hits[i].memory;
+		if (m->layer == POS_LAYER_ARCHIVE && !archive)
+			continue;
 		if (!c->new_conv && m->thread && !strcmp(m->thread, c->conv.id) &&
 		    m->type == POS_TYPE_CONVERSATION)
 			continue;

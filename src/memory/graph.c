@@ -3,6 +3,8 @@
  */
 #include "memory/graph.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -44,9 +46,55 @@ static const char *ids_json(struct pos_arena *a, const struct idset *s,
 	return out;
 }
 
+static const char *const edge_names[POS_EDGE__COUNT] = {
+	[POS_EDGE_RELATED] = "related", [POS_EDGE_DUPLICATE] = "duplicate",
+	[POS_EDGE_PARENT] = "parent", [POS_EDGE_MENTIONS] = "mentions",
+};
+
+enum pos_err pos_graph_types_parse(const char *types, struct pos_graph_filter *f,
+				   struct pos_error *err)
+{
+	f->types = 0;
+	for (const char *p = types; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		int t = -1;
+		if (len == 0 || (end && !end[1]))
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "types",
+					     "types must be a comma-separated list without empty items");
+		for (int i = 0; i < POS_EDGE__COUNT; i++)
+			if (strlen(edge_names[i]) == len && !strncmp(edge_names[i], p, len))
+				t = i;
+		if (t < 0)
+			return pos_error_set(err, POS_ERR_INVALID_FIELD, "types",
+					     "types must list related, duplicate, parent, mentions");
+		f->types |= 1u << t;
+		p = end ? end + 1 : p + len;
+	}
+	return POS_OK;
+}
+
+/* Whether an edge passes the filter ("child" edges are parent links seen
+ * from the other end). */
+static bool edge_ok(const struct pos_graph_filter *f, const struct pos_graph_edge *e)
+{
+	if (!f)
+		return true;
+	if (e->strength < f->min_strength)
+		return false;
+	if (!f->types)
+		return true;
+	for (int i = 0; i < POS_EDGE__COUNT; i++)
+		if (!strcmp(e->type, edge_names[i]) ||
+		    (i == POS_EDGE_PARENT && !strcmp(e->type, "child")))
+			return (f->types >> i) & 1u;
+	return false;
+}
+
 enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 			      const char *user_id, const char *root,
 			      unsigned depth, unsigned limit,
+			      const struct pos_graph_filter *filter,
 			      struct pos_graph *out, struct pos_error *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -71,6 +119,8 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 			if ((rc = s->ops->graph_edges(s, a, user_id, j, edge_cap, &e, &ne)))
 				return pos_error_set(err, rc, NULL, NULL);
 			for (size_t i = 0; i < ne; i++) {
+				if (!edge_ok(filter, &e[i]))
+					continue;
 				idset_add(&set, e[i].source);
 				idset_add(&set, e[i].target);
 			}
@@ -103,7 +153,8 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 		return pos_error_set(err, rc, NULL, NULL);
 	out->edges = e;
 	for (size_t i = 0; i < ne; i++)
-		if (idset_has(&set, e[i].source) && idset_has(&set, e[i].target))
+		if (idset_has(&set, e[i].source) && idset_has(&set, e[i].target) &&
+		    edge_ok(filter, &e[i]))
 			out->edges[out->n_edges++] = e[i];
 	return POS_OK;
 }
@@ -180,6 +231,53 @@ enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
 	pos_jw_double(w, st.importance_avg);
 	pos_jw_ktime(w, "oldest_memory_at", st.oldest);
 	pos_jw_ktime(w, "newest_memory_at", st.newest);
+	struct pos_memory_series se;
+	int64_t since = pos_now_us() - (int64_t)POS_STATS_SERIES_DAYS * 86400 * 1000000;
+	/* from midnight UTC, so the first day is whole */
+	since -= since % (86400LL * 1000000LL);
+	if ((rc = s->ops->memory_series(s, a, user_id, since, hide_chat, &se)))
+		return pos_error_set(err, rc, NULL, NULL);
+	pos_jw_key(w, "series");
+	pos_jw_obj(w);
+	pos_jw_kint(w, "days", POS_STATS_SERIES_DAYS);
+	pos_jw_key(w, "by_type");
+	pos_jw_raw(w, se.by_type_json, strlen(se.by_type_json));
+	pos_jw_key(w, "by_layer");
+	pos_jw_raw(w, se.by_layer_json, strlen(se.by_layer_json));
+	pos_jw_key(w, "by_source");
+	pos_jw_raw(w, se.by_source_json, strlen(se.by_source_json));
+	pos_jw_key(w, "sync");
+	pos_jw_raw(w, se.sync_json, strlen(se.sync_json));
+	pos_jw_obj_end(w);
+	/* distributions: every bucket, in order, zeros included */
+	json_t *imp = json_loads(se.importance_json, 0, NULL);
+	json_t *acc = json_loads(se.access_json, 0, NULL);
+	pos_jw_key(w, "importance_distribution");
+	pos_jw_arr(w);
+	for (int i = 0; i < 10; i++) {
+		char k[4];
+		snprintf(k, sizeof(k), "%d", i);
+		pos_jw_obj(w);
+		pos_jw_key(w, "from");
+		pos_jw_double(w, i / 10.0);
+		pos_jw_key(w, "to");
+		pos_jw_double(w, (i + 1) / 10.0);
+		pos_jw_kint(w, "count", json_integer_value(json_object_get(imp, k)));
+		pos_jw_obj_end(w);
+	}
+	pos_jw_arr_end(w);
+	static const char *const abuckets[] = {"0", "1", "2-4", "5-9", "10+"};
+	pos_jw_key(w, "access_distribution");
+	pos_jw_arr(w);
+	for (size_t i = 0; i < sizeof(abuckets) / sizeof(abuckets[0]); i++) {
+		pos_jw_obj(w);
+		pos_jw_kstr(w, "accesses", abuckets[i]);
+		pos_jw_kint(w, "count", json_integer_value(json_object_get(acc, abuckets[i])));
+		pos_jw_obj_end(w);
+	}
+	pos_jw_arr_end(w);
+	json_decref(imp);
+	json_decref(acc);
 	pos_jw_obj_end(w);
 	return w->rc;
 }

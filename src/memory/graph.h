@@ -25,10 +25,28 @@ struct pos_graph {
 	size_t n_edges;
 };
 
-/* root may be NULL. A malformed or unknown root is POS_ERR_NOT_FOUND. */
+/* Which edges a graph walks and answers: edge types (a mask of
+ * 1 << enum pos_graph_edge_type; 0: all) and the least strength. */
+enum pos_graph_edge_type {
+	POS_EDGE_RELATED, POS_EDGE_DUPLICATE, POS_EDGE_PARENT, POS_EDGE_MENTIONS,
+	POS_EDGE__COUNT
+};
+struct pos_graph_filter {
+	unsigned types;
+	double min_strength;
+};
+
+/* Parses `types` ("related,parent"; NULL or "": all) into f->types;
+ * POS_ERR_INVALID_FIELD (field "types") for an unknown type. */
+enum pos_err pos_graph_types_parse(const char *types, struct pos_graph_filter *f,
+				   struct pos_error *err);
+
+/* root may be NULL; filter may be NULL (every edge). A malformed or
+ * unknown root is POS_ERR_NOT_FOUND. */
 enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 			      const char *user_id, const char *root,
 			      unsigned depth, unsigned limit,
+			      const struct pos_graph_filter *filter,
 			      struct pos_graph *out, struct pos_error *err);
 void pos_graph_json(struct pos_jw *w, const struct pos_graph *g);
 
@@ -44,6 +62,9 @@ void pos_graph_json(struct pos_jw *w, const struct pos_graph *g);
 enum pos_err pos_memory_filters_json(struct pos_store *s, struct pos_arena *a,
 				     const char *user_id, struct pos_jw *w,
 				     struct pos_error *err);
+
+/* Days of the stats' time series (`series`). */
+#define POS_STATS_SERIES_DAYS 90
 
 /* Writes the stats object of GET /api/memories/stats. */
 enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,

@@ -233,6 +233,13 @@ static enum pos_err validate(struct ctx *c, const json_t *o, bool create,
 		m->importance = d;
 		*set |= POS_PATCH_IMPORTANCE;
 	}
+	if (PRESENT("layer_locked")) {
+		if (!json_is_boolean(v))
+			return fail(c, POS_ERR_INVALID_FIELD, "layer_locked",
+				    "layer_locked must be true or false");
+		m->layer_locked = json_is_true(v);
+		*set |= POS_PATCH_LAYER_LOCK;
+	}
 	if ((v = json_object_get(o, "parent_memory_id"))) {
 		if (json_is_null(v))
 			m->parent_id[0] = '\0';
@@ -395,6 +402,12 @@ static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 	m->last_accessed_at = POS_TIME_NONE;
 	unsigned set;
 	enum pos_err rc = validate(c, o, true, m, &set);
+	/* A layer or importance other than the default is the user's choice,
+	 * which the lifecycle job respects (docs/LIFECYCLE.md); clients that
+	 * always send the defaults (the web app) choose nothing. */
+	if (!(set & POS_PATCH_LAYER_LOCK))
+		m->layer_locked = (set & POS_PATCH_LAYER) && m->layer != POS_LAYER_ACTIVE;
+	m->importance_set = (set & POS_PATCH_IMPORTANCE) && m->importance != 0.5;
 	if (!rc && m->type == POS_TYPE_ACTION)
 		rc = check_task_metadata(c, m->metadata_json);
 	if (rc)
@@ -402,9 +415,11 @@ static enum pos_err prepare_new(struct ctx *c, const char *user_id,
 	if (!pos_uuid_new_v7(m->id, now))
 		return POS_ERR_INTERNAL;
 	snprintf(m->user_id, sizeof(m->user_id), "%s", user_id);
+	/* An imported memory (created_at given) was last changed when it was
+	 * made, which the lifecycle's "unused for N days" relies on. */
 	if (m->created_at == POS_TIME_NONE)
 		m->created_at = now;
-	m->updated_at = now;
+	m->updated_at = m->created_at;
 	m->thread = thread_key(c->a, o);
 	return POS_OK;
 }
@@ -520,6 +535,13 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 	memset(&p, 0, sizeof(p));
 	struct ctx c = {a, err, -1};
 	enum pos_err rc = validate(&c, body, false, &p.v, &p.set);
+	/* A layer set by hand stays (docs/LIFECYCLE.md) unless the body says
+	 * layer_locked: false; an importance set by hand is the user's. */
+	if ((p.set & POS_PATCH_LAYER) && !(p.set & POS_PATCH_LAYER_LOCK)) {
+		p.v.layer_locked = true;
+		p.set |= POS_PATCH_LAYER_LOCK;
+	}
+	p.v.importance_set = true;
 	if (!rc && (p.set & (POS_PATCH_METADATA | POS_PATCH_TYPE))) {
 		/* the task fields hold for what the memory will be */
 		struct pos_memory cur;
@@ -769,6 +791,8 @@ void pos_memory_json_fields(struct pos_jw *w, const struct pos_memory *m)
 	pos_jw_raw(w, m->tags_json, strlen(m->tags_json));
 	pos_jw_key(w, "importance_score");
 	pos_jw_double(w, m->importance);
+	pos_jw_kbool(w, "importance_set", m->importance_set);
+	pos_jw_kbool(w, "layer_locked", m->layer_locked);
 	pos_jw_kint(w, "access_count", m->access_count);
 	pos_jw_kbool(w, "is_encrypted", m->is_encrypted);
 	pos_jw_kbool(w, "is_shared", strcmp(m->shared_with_json, "[]") != 0);

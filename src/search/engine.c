@@ -1224,3 +1224,14 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	out->took_ms = (double)(pos_mono_us() - t0) / 1000.0;
 	return POS_OK;
 }
+
+enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
+				const struct pos_vec *v, unsigned k, struct pos_hit *out,
+				size_t *n)
+{
+	*n = 0;
+	struct pos_vcache *vc = vectors(e);
+	if (!vc || !v->q || v->dim != e->embedder->dim || k == 0)
+		return POS_OK;
+	return pos_vcache_search(vc, user_id, v->q, v->scale, k, NULL, NULL, out, n);
+}

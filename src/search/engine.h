@@ -96,6 +96,16 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted);
 
+/*
+ * The `k` memories of the user nearest to `v` by cosine (the in-memory
+ * index, loaded first if needed), best first, into out[0..*n): seq and
+ * cosine in score. For auto-linking (memory/autolink.h); no filters, no
+ * boosts. *n is 0 when `v` has no vector or the index is not ready.
+ */
+enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
+				const struct pos_vec *v, unsigned k, struct pos_hit *out,
+				size_t *n);
+
 /* Forgets everything cached of the user (vector index, cached results):
  * called when the user's encrypted data locks, or the account is deleted. */
 void pos_search_forget_user(struct pos_search *e, const char *user_id);

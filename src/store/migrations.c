@@ -391,7 +391,7 @@ static const char m13_jobs[] =
 	"CREATE INDEX jobs_user_created ON jobs(user_id, created_at);";
 /* Plugins (issue 15, docs/PLUGINS.md): a user's installs, each plugin's
  * key-value data per user, and the lines it logged for that user. */
-static const char m16_plugins[] =
+static const char m15_plugins[] =
 	"CREATE TABLE plugins_installed ("
 	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
 	" plugin_id TEXT NOT NULL,"
@@ -458,9 +458,32 @@ static const char m14_files[] =
  * finding them must not read every row of the user (issue 20). Partial, so
  * it costs nothing for other memories.
  */
-static const char m18_chat_index[] =
+static const char m17_chat_index[] =
 	"CREATE INDEX memories_chat ON memories(user_id, seq)"
 	" WHERE type = 'conversation' AND source = 'chat';";
+ * Version 16 (lifecycle, docs/LIFECYCLE.md): whether a memory's layer is
+ * the user's choice (layer_locked; the layers set before this version
+ * were all chosen by clients, so non-active ones are locked), when it
+ * entered its layer (layer_since; NULL: at creation), whether its
+ * importance is the user's (importance_set; a value other than the old
+ * default 0.5 was), whether a relationship was made by auto-linking
+ * (auto; a re-link replaces those only), and the audit trail of merges.
+ */
+static const char m16_lifecycle[] =
+	"ALTER TABLE memories ADD COLUMN layer_locked INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE memories ADD COLUMN layer_since INTEGER;"
+	"ALTER TABLE memories ADD COLUMN importance_set INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE memories SET layer_locked = 1 WHERE layer != 'active';"
+	"UPDATE memories SET importance_set = 1 WHERE importance_score != 0.5;"
+	"ALTER TABLE memory_relationships ADD COLUMN auto INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE memory_merges ("
+	" id TEXT PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" kept_id TEXT NOT NULL,"
+	" merged_ids TEXT NOT NULL,"
+	" detail TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX memory_merges_user ON memory_merges(user_id, created_at);";
 
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
@@ -476,9 +499,10 @@ const struct pos_migration pos_migrations[] = {
 	{11, "memory shares", m11_shares},
 	{12, "accounts: roles, disabled, quotas, invites, pending shares", m12_accounts},
 	{13, "jobs: progress, item errors, cancelled", m13_jobs},
-	{16, "plugins: installs, key-value data, logs", m16_plugins},
 	{14, "files: blobs and attachments", m14_files},
-	{18, "index of the assistant's saved exchanges", m18_chat_index},
+	{15, "plugins: installs, key-value data, logs", m15_plugins},
+	{16, "lifecycle: layer lock and age, importance source, auto links, merges", m16_lifecycle},
+	{17, "index of the assistant's saved exchanges", m17_chat_index},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

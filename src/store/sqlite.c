@@ -76,11 +76,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_REFRESH_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
 	[ST_MEM_OWNED] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
 	[ST_MEM_INSERT] = "INSERT INTO memories(" MEM_COLS ", thread, context, sealed, source_id,"
-			  " sync_version) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
-			  "?17,?18,?19,?20,?21,?22,?23)",
+			  " sync_version, layer_locked, importance_set) VALUES (?1,?2,?3,?4,?5,?6,?7,"
+			  "?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)",
 	[ST_FTS_TOP] = "SELECT rowid, bm25(memories_fts, 1.0, 1.0, 0.4) AS s FROM memories_fts"
 		       " WHERE memories_fts MATCH ?1 ORDER BY s LIMIT ?2",
-	/* the partial index of migration 18: only the user's chat rows */
+	/* the partial index of migration 17: only the user's chat rows */
 	[ST_CHAT_SEQS] = "SELECT seq FROM memories INDEXED BY memories_chat"
 			 " WHERE user_id = ?1 AND type = 'conversation' AND source = 'chat'"
 			 " ORDER BY seq LIMIT ?2",
@@ -109,7 +109,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1 AND updated_at = ?2",
 	[ST_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM memories",
 	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
-			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3) WHERE id = ?1",
+			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3),"
+			      " layer = CASE WHEN " SQ_REVIVABLE " THEN 'active' ELSE layer END,"
+			      " layer_since = CASE WHEN " SQ_REVIVABLE " THEN ?3 ELSE layer_since END"
+			      " WHERE id = ?1",
 };
 
 /*
@@ -1099,6 +1102,14 @@ static const struct pos_store_ops sq_ops = {
 	.attachment_set_text = sq_attachment_set_text,
 	.blob_orphans = sq_blob_orphans,
 	.blob_forget = sq_blob_forget,
+	/* lifecycle (sqlite_lifecycle.c) */
+	.lifecycle_scan = sq_lifecycle_scan,
+	.tag_touches = sq_tag_touches,
+	.lifecycle_apply = sq_lifecycle_apply,
+	.memory_merge_move = sq_memory_merge_move,
+	.autolink_parent = sq_autolink_parent,
+	.memory_series = sq_memory_series,
+	.autolink_apply = sq_autolink_apply,
 };
 
 /*

@@ -203,7 +203,7 @@ enum pos_err sq_crypt_plain_batch(struct pos_store *base, struct pos_arena *a,
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	/* SQ_MEM_COLS ends at column 22 (sealed); the vector follows. */
+	/* The vector follows SQ_MEM_COLS: model, dim, scale, vec. */
 	sqlite3_stmt *st = prep(c, "SELECT " SQ_MEM_COLS ", v.model, v.dim, v.scale, v.vec"
 				   " FROM memories m LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
 				   " WHERE m.user_id = ?1 AND m.is_encrypted = 0 AND m.seq > ?2"
@@ -221,19 +221,19 @@ enum pos_err sq_crypt_plain_batch(struct pos_store *base, struct pos_arena *a,
 		struct pos_memory *m = &v[*n];
 		if ((rc = sq_read_memory(a, st, m)))
 			break;
-		int dim = sqlite3_column_int(st, 24);
-		if (sqlite3_column_type(st, 26) == SQLITE_BLOB && dim > 0 &&
-		    sqlite3_column_bytes(st, 26) == dim) {
+		int dim = sqlite3_column_int(st, SQ_MEM_NCOLS + 1);
+		if (sqlite3_column_type(st, SQ_MEM_NCOLS + 3) == SQLITE_BLOB && dim > 0 &&
+		    sqlite3_column_bytes(st, SQ_MEM_NCOLS + 3) == dim) {
 			int8_t *q = pos_arena_alloc(a, (size_t)dim);
-			m->vec.model = sq_col_str(a, st, 23, NULL);
+			m->vec.model = sq_col_str(a, st, SQ_MEM_NCOLS, NULL);
 			if (!q || !m->vec.model) {
 				rc = POS_ERR_NOMEM;
 				break;
 			}
-			memcpy(q, sqlite3_column_blob(st, 26), (size_t)dim);
+			memcpy(q, sqlite3_column_blob(st, SQ_MEM_NCOLS + 3), (size_t)dim);
 			m->vec.q = q;
 			m->vec.dim = (unsigned)dim;
-			m->vec.scale = (float)sqlite3_column_double(st, 25);
+			m->vec.scale = (float)sqlite3_column_double(st, SQ_MEM_NCOLS + 2);
 		}
 		(*n)++;
 	}

@@ -179,3 +179,54 @@ enum pos_err sq_graph_edges(struct pos_store *base, struct pos_arena *a,
 	*out = v;
 	return rc;
 }
+
+/* ?1 user, ?2 since, ?3 hide chat. */
+#define SERIES_WHERE " WHERE user_id = ?1 AND NOT (?3 AND type = 'conversation' AND source = 'chat')"
+#define SERIES_BY(col)                                                          \
+	"(SELECT coalesce(json_group_array(json_object('date', d, 'counts', json(c))), '[]')" \
+	" FROM (SELECT d, json_group_object(k, n) AS c FROM"                      \
+	" (SELECT date(created_at / 1000000, 'unixepoch') AS d, " col " AS k, count(*) AS n" \
+	"  FROM memories" SERIES_WHERE " AND created_at >= ?2 GROUP BY d, k)"     \
+	" GROUP BY d ORDER BY d))"
+
+static const char series_sql[] =
+	"SELECT " SERIES_BY("type") ", " SERIES_BY("layer") ", " SERIES_BY("source") ","
+	" (SELECT coalesce(json_group_object(b, n), '{}') FROM (SELECT"
+	"  CAST(min(9, max(0, CAST(importance_score * 10 AS INTEGER))) AS TEXT) AS b,"
+	"  count(*) AS n FROM memories" SERIES_WHERE " GROUP BY b)),"
+	" (SELECT coalesce(json_group_object(b, n), '{}') FROM (SELECT CASE"
+	"  WHEN access_count <= 1 THEN CAST(max(access_count, 0) AS TEXT)"
+	"  WHEN access_count <= 4 THEN '2-4' WHEN access_count <= 9 THEN '5-9'"
+	"  ELSE '10+' END AS b, count(*) AS n FROM memories" SERIES_WHERE " GROUP BY b)),"
+	" (SELECT coalesce(json_group_array(json_object('date', d, 'items', n)), '[]') FROM"
+	"  (SELECT date(started_at / 1000000, 'unixepoch') AS d, sum(added + updated) AS n"
+	"   FROM sync_logs WHERE user_id = ?1 AND started_at >= ?2 GROUP BY d ORDER BY d))";
+
+enum pos_err sq_memory_series(struct pos_store *base, struct pos_arena *a,
+			      const char *user_id, int64_t since, bool hide_chat,
+			      struct pos_memory_series *out)
+{
+	/* the access distribution counts the pending accesses too */
+	sq_access_flush((struct sq_store *)base);
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = prepare(c, series_sql);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, since);
+	sqlite3_bind_int(st, 3, hide_chat ? 1 : 0);
+	enum pos_err rc = POS_OK;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char **f[] = {&out->by_type_json, &out->by_layer_json, &out->by_source_json,
+				    &out->importance_json, &out->access_json, &out->sync_json};
+		for (int i = 0; i < 6 && !rc; i++)
+			if (!(*f[i] = sq_col_str(a, st, i, NULL)))
+				rc = POS_ERR_NOMEM;
+	} else {
+		rc = sq_fail(c, "series");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -75,7 +75,20 @@ enum sq_stmt {
 	" WHERE memory_id = m.id AND relationship_type = 'related'"             \
 	" UNION SELECT memory_id FROM memory_relationships"                     \
 	" WHERE related_memory_id = m.id AND relationship_type = 'related')),"   \
-	" m.seq, m.thread, m.context, m.sealed"
+	" m.seq, m.thread, m.context, m.sealed, m.layer_locked, m.importance_set," \
+	" " SQ_PINNED("m")
+
+/* Whether metadata.pinned is true, for a table alias (a string literal). */
+#define SQ_PINNED(t)                                                            \
+	"(CASE WHEN json_valid(" t ".metadata) THEN"                            \
+	" coalesce(json_extract(" t ".metadata, '$.pinned'), 0) = 1 ELSE 0 END)"
+/* A memory (of table `memories`, unaliased) that an access or an edit
+ * brings back to active (docs/LIFECYCLE.md). */
+#define SQ_REVIVABLE                                                            \
+	"(layer IN ('reference', 'archive') AND layer_locked = 0 AND NOT "       \
+	SQ_PINNED("memories") ")"
+/* Number of columns of SQ_MEM_COLS. */
+#define SQ_MEM_NCOLS 26
 
 #define SQ_FILTER_BITS 9 /* type, layer, source, tag, after, before, require, exclude, hide chat */
 
@@ -397,5 +410,26 @@ enum pos_err sq_blob_orphans(struct pos_store *s, struct pos_arena *a, const cha
 			     size_t max, struct pos_blob_ref **out, size_t *n);
 enum pos_err sq_blob_forget(struct pos_store *s, const char *user_id, const char *hash,
 			    bool *dropped);
+/* Lifecycle (sqlite_lifecycle.c). */
+enum pos_err sq_lifecycle_scan(struct pos_store *s, struct pos_arena *a,
+			       const char *user_id, int64_t after_created, int64_t after_seq,
+			       size_t max,
+			       const char *now_rfc3339, struct pos_life_row **out,
+			       size_t *n);
+enum pos_err sq_tag_touches(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, int64_t since,
+			    struct pos_tag_touch **out, size_t *n);
+enum pos_err sq_lifecycle_apply(struct pos_store *s, const char *user_id,
+				const struct pos_life_change *v, size_t n, int64_t now);
+enum pos_err sq_memory_series(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			      int64_t since, bool hide_chat, struct pos_memory_series *out);
+enum pos_err sq_autolink_parent(struct pos_store *s, const char *user_id, int64_t seq,
+				char parent_id[POS_UUID_SIZE]);
+enum pos_err sq_autolink_apply(struct pos_store *s, const char *user_id, const char *id,
+			       const struct pos_autolink *v, size_t n, const char *parent_id,
+			       int64_t now);
+enum pos_err sq_memory_merge_move(struct pos_store *s, const char *user_id,
+				  const char *kept_id, const char *ids_json,
+				  const char *detail_json, int64_t now);
 
 #endif

@@ -19,8 +19,10 @@ enum {
 	C_ID, C_USER, C_CONTENT, C_TYPE, C_LAYER, C_SOURCE, C_CREATED,
 	C_UPDATED, C_ACCESSED, C_PARENT, C_TAGS, C_IMPORTANCE, C_ACCESS_COUNT,
 	C_ENCRYPTED, C_SHARED, C_METADATA, C_ATTACHMENTS, C_EXTERNAL, C_RELATED,
-	C_SEQ, C_THREAD, C_CONTEXT, C_SEALED
+	C_SEQ, C_THREAD, C_CONTEXT, C_SEALED, C_LAYER_LOCKED, C_IMPORTANCE_SET,
+	C_PINNED
 };
+_Static_assert(C_PINNED + 1 == SQ_MEM_NCOLS, "SQ_MEM_COLS and its column enum agree");
 
 enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
 			    struct pos_memory *m)
@@ -59,6 +61,9 @@ enum pos_err sq_read_memory(struct pos_arena *a, sqlite3_stmt *st,
 	m->seq = sqlite3_column_int64(st, C_SEQ);
 	m->thread = sq_col_str(a, st, C_THREAD, NULL);
 	m->context = sq_col_str(a, st, C_CONTEXT, NULL);
+	m->layer_locked = sqlite3_column_int(st, C_LAYER_LOCKED) != 0;
+	m->importance_set = sqlite3_column_int(st, C_IMPORTANCE_SET) != 0;
+	m->pinned = sqlite3_column_int(st, C_PINNED) != 0;
 	if (sqlite3_column_type(st, C_SEALED) == SQLITE_BLOB) {
 		/* encryption at rest: the crypt layer opens it */
 		int len = sqlite3_column_bytes(st, C_SEALED);
@@ -250,6 +255,8 @@ enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 			sqlite3_bind_blob(st, 21, x->sealed, (int)x->sealed_len, SQLITE_STATIC);
 		sq_bind_str(st, 22, x->source_id);
 		sq_bind_str(st, 23, x->sync_version);
+		sqlite3_bind_int(st, 24, x->layer_locked);
+		sqlite3_bind_int(st, 25, x->importance_set);
 		rc = step_done(c, st, "memory insert");
 		if (rc)
 			break;
@@ -304,6 +311,10 @@ enum pos_err sq_memory_get(struct pos_store *base, struct pos_arena *a,
 			out->access_count += pending;
 			if (out->last_accessed_at == POS_TIME_NONE || last > out->last_accessed_at)
 				out->last_accessed_at = last;
+			/* the flush brings it back to active (SQ_REVIVABLE) */
+			if ((out->layer == POS_LAYER_REFERENCE || out->layer == POS_LAYER_ARCHIVE) &&
+			    !out->layer_locked && !out->pinned)
+				out->layer = POS_LAYER_ACTIVE;
 		}
 	} else if (!rc) {
 		sq_access_overlay(s, out);
@@ -500,6 +511,11 @@ out:
 
 /* ---- update ---- */
 
+/* What counts as an edit of a memory (not of its bookkeeping). */
+#define SQ_EDIT_BITS                                                            \
+	(POS_PATCH_CONTENT | POS_PATCH_TYPE | POS_PATCH_TAGS | POS_PATCH_METADATA |  \
+	 POS_PATCH_ATTACHMENTS)
+
 static enum pos_err clear_related(struct sq_conn *c, const char *id,
 				  const char *type)
 {
@@ -549,12 +565,13 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 	} cols[] = {
 		{POS_PATCH_CONTENT, ", content = ?2"},
 		{POS_PATCH_TYPE, ", type = ?3"},
-		{POS_PATCH_LAYER, ", layer = ?4"},
+		{POS_PATCH_LAYER, ", layer = ?4, layer_since = ?1"},
+		{POS_PATCH_LAYER_LOCK, ", layer_locked = ?17"},
 		{POS_PATCH_SOURCE, ", source = ?5"},
 		{POS_PATCH_TAGS, ", tags = ?6"},
 		{POS_PATCH_METADATA, ", metadata = ?7"},
 		{POS_PATCH_ATTACHMENTS, ", attachments = ?8"},
-		{POS_PATCH_IMPORTANCE, ", importance_score = ?9"},
+		{POS_PATCH_IMPORTANCE, ", importance_score = ?9, importance_set = ?18"},
 		{POS_PATCH_PARENT, ", parent_memory_id = ?10"},
 		{POS_PATCH_SEALED, ", sealed = ?12, is_encrypted = ?13, context = ?14"},
 		{POS_PATCH_SYNC_VERSION, ", sync_version = ?15"},
@@ -563,6 +580,12 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 	for (size_t i = 0; !rc && i < sizeof(cols) / sizeof(cols[0]); i++)
 		if (p->set & cols[i].bit)
 			rc = pos_buf_adds(&sql, cols[i].col);
+	/* An edit brings a reference or archived memory back to active
+	 * (docs/LIFECYCLE.md), unless the edit sets the layer itself. */
+	if (!rc && (p->set & SQ_EDIT_BITS) && !(p->set & POS_PATCH_LAYER))
+		rc = pos_buf_adds(&sql, ", layer = CASE WHEN " SQ_REVIVABLE " THEN 'active'"
+				  " ELSE layer END, layer_since = CASE WHEN " SQ_REVIVABLE
+				  " THEN ?1 ELSE layer_since END");
 	if (!rc)
 		rc = pos_buf_adds(&sql, " WHERE seq = ?11");
 	if (rc)
@@ -601,6 +624,10 @@ enum pos_err sq_memory_update(struct pos_store *base, const char *user_id,
 		sq_bind_str(st, 15, v->sync_version);
 	if (p->set & POS_PATCH_CREATED)
 		sqlite3_bind_int64(st, 16, v->created_at);
+	if (p->set & POS_PATCH_LAYER_LOCK)
+		sqlite3_bind_int(st, 17, v->layer_locked);
+	if (p->set & POS_PATCH_IMPORTANCE)
+		sqlite3_bind_int(st, 18, v->importance_set);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = sq_fail(c, "memory update");
 		goto out;

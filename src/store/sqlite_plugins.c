@@ -1,6 +1,6 @@
 /*
  * sqlite_plugins.c — plugin installs, their per-user key-value data and
- * logs (migration 16; store.h "plugins"). Statements are prepared per
+ * logs (migration 15; store.h "plugins"). Statements are prepared per
  * call: installs change rarely and hooks run as jobs. Every query carries
  * the user id, except the dispatcher's listing of all enabled installs.
  */

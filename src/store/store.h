@@ -165,6 +165,12 @@ struct pos_memory {
 	 * version at its last upsert; NULL for memories not synced */
 	const char *source_id;
 	const char *sync_version;
+	/* lifecycle (docs/LIFECYCLE.md): the layer is the user's choice and
+	 * the lifecycle job leaves it; the importance is the user's and the
+	 * job does not recompute it; metadata.pinned is true (read only). */
+	bool layer_locked;
+	bool importance_set;
+	bool pinned;
 };
 
 /* A search candidate: memory seq and the engine's raw score. */
@@ -199,6 +205,7 @@ enum {
 	POS_PATCH_SEALED = 1 << 11,  /* v.sealed, v.is_encrypted, v.context replace theirs (encryption) */
 	POS_PATCH_SYNC_VERSION = 1 << 12, /* v.sync_version (sync upserts) */
 	POS_PATCH_CREATED = 1 << 13, /* v.created_at (sync upserts) */
+	POS_PATCH_LAYER_LOCK = 1 << 14, /* v.layer_locked */
 };
 
 struct pos_memory_patch {
@@ -263,6 +270,17 @@ struct pos_memory_stats {
 	const char *top_tags_json;    /* [{"tag":"work","count":5}, ...] */
 };
 
+/* Time series and distributions for GET /api/memories/stats (`series`);
+ * JSON texts ready to embed, days oldest first. */
+struct pos_memory_series {
+	const char *by_type_json;     /* [{"date":"2026-11-24","counts":{"note":3}}, ...] */
+	const char *by_layer_json;    /* the same by (current) layer */
+	const char *by_source_json;   /* the same by source */
+	const char *importance_json;  /* {"0": n, ..., "9": n}: tenths of importance */
+	const char *access_json;      /* {"0": n, "1": n, "2-4": n, "5-9": n, "10+": n} */
+	const char *sync_json;        /* [{"date":..., "items": n}]: items synced per day */
+};
+
 struct pos_graph_node {
 	char id[POS_UUID_SIZE];
 	const char *label;            /* the first 120 characters of content */
@@ -275,6 +293,48 @@ struct pos_graph_edge {
 	char target[POS_UUID_SIZE];
 	const char *type;             /* related | parent | ... */
 	double strength;
+};
+
+/* One memory as the lifecycle job sees it (lifecycle_scan). */
+struct pos_life_row {
+	int64_t seq;
+	char id[POS_UUID_SIZE];
+	enum pos_mem_type type;
+	enum pos_mem_layer layer;
+	int64_t created_at, updated_at;
+	int64_t last_accessed_at;     /* POS_TIME_NONE when never */
+	int64_t layer_since;          /* when it entered its layer */
+	int64_t access_count;
+	double importance;
+	double rating;                /* metadata.rating (1..5), -1 when none */
+	bool layer_locked, importance_set, pinned;
+	bool open_action;             /* an action not completed */
+	bool upcoming;                /* an event whose start_time is still ahead */
+	int64_t degree;               /* relationships and children */
+	const char *tags_json;        /* its tags (index form) as a JSON array */
+	const char *content;          /* the first 4 KiB; NULL when encrypted */
+	size_t content_len;
+};
+
+/* A tag's last two touches (created, updated or accessed) at or after a
+ * time: the memory of the latest and the times of both (t2 0 when only one). */
+struct pos_tag_touch {
+	const char *tag;
+	int64_t seq1, t1, t2;
+};
+
+/* What the lifecycle job writes back for one memory. */
+struct pos_life_change {
+	int64_t seq;
+	int layer;                    /* enum pos_mem_layer, -1: keep */
+	double importance;            /* < 0: keep */
+};
+
+/* A relationship found by auto-linking (memory/autolink.h). */
+struct pos_autolink {
+	char target[POS_UUID_SIZE];
+	const char *type;             /* "related" | "duplicate" */
+	double strength;              /* 0..1: the cosine similarity */
 };
 
 /* A conversation with the assistant. */
@@ -571,6 +631,12 @@ struct pos_store_ops {
 				     const char *user_id, unsigned days,
 				     unsigned tags, bool hide_chat,
 				     struct pos_memory_stats *out);
+	/* The series of the user's memories created at or after `since` (the
+	 * distributions cover every memory); without the chat exchanges when
+	 * `hide_chat`. */
+	enum pos_err (*memory_series)(struct pos_store *s, struct pos_arena *a,
+				      const char *user_id, int64_t since, bool hide_chat,
+				      struct pos_memory_series *out);
 	/*
 	 * Graph nodes of the user: those with ids in `ids_json` (a JSON array
 	 * of UUIDs), or when it is NULL the `limit` newest memories.
@@ -860,7 +926,7 @@ struct pos_store_ops {
 	enum pos_err (*invite_valid)(struct pos_store *s, const uint8_t *hash,
 				     const char *email, int64_t now);
 
-	/* ---- plugins (src/plugins; migration 16) ----
+	/* ---- plugins (src/plugins; migration 15) ----
 	 * Every call is scoped by user_id. */
 	/* Inserts or replaces the user's install of p->plugin_id. */
 	enum pos_err (*plugin_put)(struct pos_store *s, const struct pos_plugin_row *p);
@@ -930,6 +996,56 @@ struct pos_store_ops {
 	 * it did (then the caller deletes the file). */
 	enum pos_err (*blob_forget)(struct pos_store *s, const char *user_id,
 				    const char *hash, bool *dropped);
+	/* ---- lifecycle (sqlite_lifecycle.c; docs/LIFECYCLE.md) ---- */
+	/* Up to `max` of the user's memories after the cursor (created_at,
+	 * seq) > (after_created, after_seq), in that order (pending access
+	 * counts flushed first); start with (INT64_MIN, 0). `now_rfc3339`
+	 * decides which events are upcoming. */
+	enum pos_err (*lifecycle_scan)(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, int64_t after_created,
+				       int64_t after_seq, size_t max,
+				       const char *now_rfc3339, struct pos_life_row **out,
+				       size_t *n);
+	/* The user's tags touched at or after `since`, each with its last two
+	 * touches. */
+	enum pos_err (*tag_touches)(struct pos_store *s, struct pos_arena *a,
+				    const char *user_id, int64_t since,
+				    struct pos_tag_touch **out, size_t *n);
+	/* Writes layers (layer_since = now) and computed importances in one
+	 * transaction without changing updated_at; a memory of another user,
+	 * deleted, or locked meanwhile is left alone. */
+	enum pos_err (*lifecycle_apply)(struct pos_store *s, const char *user_id,
+					const struct pos_life_change *v, size_t n,
+					int64_t now);
+	/*
+	 * The store's half of a merge (memory/merge.h), in one transaction:
+	 * the relationships of the memories in `ids_json` (a JSON array of the
+	 * user's memory ids, `kept_id` not among them) move to `kept_id`,
+	 * their children become its children, their access counts are added
+	 * to it, and an audit row (`detail_json`) is written. The merged
+	 * memories themselves are deleted by the caller afterwards.
+	 */
+	enum pos_err (*memory_merge_move)(struct pos_store *s, const char *user_id,
+					  const char *kept_id, const char *ids_json,
+					  const char *detail_json, int64_t now);
+	/*
+	 * Auto-linking: the structural parent of the user's memory `seq` —
+	 * the memory just before it in its thread, else for an event the
+	 * first of its series (same metadata.event_id) — into parent_id
+	 * ("" when none).
+	 */
+	enum pos_err (*autolink_parent)(struct pos_store *s, const char *user_id,
+					int64_t seq, char parent_id[POS_UUID_SIZE]);
+	/*
+	 * Replaces the auto-made relationships of memory `id` (either end)
+	 * by v[0..n) (stored once per pair; links made by hand are kept), and
+	 * sets its parent to `parent_id` when it has none and that is not
+	 * ""; one transaction, updated_at unchanged. NOT_FOUND when `id` is
+	 * not the user's; targets that are not the user's are skipped.
+	 */
+	enum pos_err (*autolink_apply)(struct pos_store *s, const char *user_id,
+				       const char *id, const struct pos_autolink *v,
+				       size_t n, const char *parent_id, int64_t now);
 };
 
 struct pos_store {

@@ -381,7 +381,7 @@ static void server_key_persists(void **state)
 
 /* filter_seqs with chat_only: exactly the user's saved exchanges (type
  * conversation, source chat), in seq order, read through the partial index
- * of migration 18 (its statement names the index, so it fails without it). */
+ * of migration 17 (its statement names the index, so it fails without it). */
 static void chat_only_seqs(void **state)
 {
 	struct fx *f = *state;

@@ -208,6 +208,7 @@ export function Detail({ id }) {
         )}
       </article>
       <MemorizeResult id={m.id} />
+      {!shared && <p class="small"><Link href={'/stats?root=' + m.id} data-testid="graph-from-memory">Show its links in the graph</Link></p>}
       {!shared && !edit && <Sharing m={m} onChange={setM} />}
       {related.length > 0 && (
         <section class="panel" aria-label="Related memories">

@@ -1,4 +1,5 @@
-// Profile, AI persona and privacy tier (PATCH /api/auth/me).
+// Profile, AI persona and privacy tier (PATCH /api/auth/me); the layer
+// policy (Lifecycle.jsx).
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { setTimeZone } from '../lib/memories.js';
@@ -6,6 +7,7 @@ import { save as saveStored } from '../lib/store.js';
 import { toast } from '../lib/toast.js';
 import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 import { Link } from '../lib/router.jsx';
+import { LifecyclePolicy } from './Lifecycle.jsx';
 
 const TRAITS = [
   ['formality', 'Formality', 'casual', 'formal'],
@@ -125,6 +127,7 @@ export function Settings({ onUser }) {
         <ErrorNote error={error} />
         <button type="submit" class="primary" disabled={saving}>{saving ? 'Saving…' : 'Save settings'}</button>
       </form>
+      <LifecyclePolicy />
     </main>
   );
 }

@@ -1,15 +1,16 @@
 // Counts over the user's memories (GET /api/memories/stats) with a chart of
 // memories per day (uPlot: dated axis, legend, the app's colours in light
-// and dark), and how memories link (GET /api/memories/graph) drawn with
-// cytoscape: labelled nodes, a click or Enter opens the memory, and the
-// same links listed below for keyboards and screen readers. Loaded lazily
+// and dark), 90-day lines by type, layer and source, the importance and
+// access distributions, and how memories link (GET /api/memories/graph,
+// edges by type and strength) drawn with cytoscape: labelled nodes, a
+// click or Enter opens the memory, and the same links listed below for keyboards and screen readers. Loaded lazily
 // (both libraries stay out of the first load).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import cytoscape from 'cytoscape';
 import { api } from '../lib/api.js';
-import { Link, navigate } from '../lib/router.jsx';
+import { Link, navigate, useLocation } from '../lib/router.jsx';
 import { snippet, dayKey } from '../lib/memories.js';
 import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 
@@ -89,6 +90,63 @@ function PerDay({ days }) {
   );
 }
 
+// The last n days of a series ([{date, counts: {key: n}}]) as one row per
+// key, zeros included: { days: [{date, t}], keys, rows: {key: [n...]} }.
+export function seriesDays(series, n = 90, now = new Date()) {
+  const byDate = new Map((series || []).map((d) => [d.date, d.counts || {}]));
+  const days = lastDays([], n, now);
+  const keys = [...new Set((series || []).flatMap((d) => Object.keys(d.counts || {})))].sort();
+  const rows = Object.fromEntries(keys.map((k) => [k, days.map((d) => (byDate.get(d.date) || {})[k] || 0)]));
+  return { days, keys, rows };
+}
+
+const PALETTE = ['--accent', '#d9822b', '#2b9d8f', '#9b59b6', '#c0392b', '#7f8c8d', '#27ae60', '#f1c40f'];
+
+// Memories per day over 90 days, one line per type, layer or source.
+function SeriesChart({ title, series, testid }) {
+  const box = useRef(null);
+  const { days, keys, rows } = seriesDays(series);
+  const sig = keys.map((k) => k + rows[k].join('.')).join(',');
+  useEffect(() => {
+    if (!box.current || keys.length === 0) return;
+    const text = css('--text'), line = css('--line');
+    const colour = (i) => (PALETTE[i % PALETTE.length].startsWith('--') ? css(PALETTE[i % PALETTE.length]) : PALETTE[i % PALETTE.length]);
+    const axis = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
+    const plot = new uPlot({
+      width: Math.max(280, box.current.clientWidth), height: 200,
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+      axes: [{ ...axis }, { ...axis, values: (u, ts) => ts.map((v) => (Number.isInteger(v) ? v : '')) }],
+      series: [
+        { label: 'Day', value: (u, v) => (v == null ? '' : new Date(v * 1000).toISOString().slice(0, 10)) },
+        ...keys.map((k, i) => ({ label: k, stroke: colour(i), width: 1.5, points: { show: false } })),
+      ],
+      legend: { show: true },
+    }, [days.map((d) => d.t), ...keys.map((k) => rows[k])], box.current);
+    const resize = () => plot.setSize({ width: Math.max(280, box.current.clientWidth), height: 200 });
+    window.addEventListener('resize', resize);
+    return () => {
+      window.removeEventListener('resize', resize);
+      plot.destroy();
+    };
+  }, [sig]);
+  if (keys.length === 0) return null;
+  return (
+    <section class="panel">
+      <h2>{title}</h2>
+      <div ref={box} class="chart" data-testid={testid} role="img"
+        aria-label={`Line chart: ${title.toLowerCase()}, ${keys.join(', ')}`} />
+      <details>
+        <summary>As a table</summary>
+        <table class="bars small">
+          <thead><tr><th scope="col">Day</th>{keys.map((k) => <th scope="col" class="num" key={k}>{k}</th>)}</tr></thead>
+          <tbody>{days.map((d, i) => (keys.some((k) => rows[k][i]) ? (
+            <tr key={d.date}><td>{d.date}</td>{keys.map((k) => <td class="num" key={k}>{rows[k][i]}</td>)}</tr>) : null))}</tbody>
+        </table>
+      </details>
+    </section>
+  );
+}
+
 // cytoscape inserts an inline <style> (which the app's CSP blocks) unless
 // an element with this id exists; the one rule it holds is in style.css
 // (.graph-view { position: relative }).
@@ -115,13 +173,18 @@ function Graph({ graph }) {
       container: box.current,
       elements: [
         ...nodes.map((n) => ({ data: { id: n.id, label: label(n) } })),
-        ...edges.map((e, i) => ({ data: { id: 'e' + i, source: e.source, target: e.target } })),
+        ...edges.map((e, i) => ({ data: { id: 'e' + i, source: e.source, target: e.target,
+          type: e.type || 'related', w: 1 + 2.5 * Math.max(0, Math.min(1, Number(e.strength ?? 1))) } })),
       ],
       style: [
         { selector: 'node', style: { 'background-color': accent, label: 'data(label)', color: text, 'font-size': 11,
           'text-valign': 'bottom', 'text-margin-y': 4, 'text-outline-color': bg, 'text-outline-width': 2, width: 14, height: 14,
           'text-wrap': 'ellipsis', 'text-max-width': 110 } },
-        { selector: 'edge', style: { 'line-color': line, width: 1.5, 'curve-style': 'straight' } },
+        // Width follows the link's strength (auto-links: their similarity);
+        // duplicates are dashed, a parent link points at the parent.
+        { selector: 'edge', style: { 'line-color': line, width: 'data(w)', 'curve-style': 'straight' } },
+        { selector: 'edge[type = "duplicate"]', style: { 'line-style': 'dashed', 'line-color': accent } },
+        { selector: 'edge[type = "parent"]', style: { 'target-arrow-shape': 'triangle', 'target-arrow-color': line } },
       ],
       // Linked memories: a force layout; none linked: a grid with room for labels.
       layout: edges.length ? { name: 'cose', animate: false, randomize: false, nodeRepulsion: () => 9000, idealEdgeLength: () => 90 }
@@ -150,12 +213,15 @@ export function Stats() {
   const [s, setS] = useState(null);
   const [g, setG] = useState(null);
   const [error, setError] = useState(null);
+  // ?root=<id> (from a memory's page): the graph around that memory
+  const root = useLocation().query.get('root');
   const load = () => {
     setError(null);
     api('GET', '/api/memories/stats').then(setS, setError);
-    api('GET', '/api/memories/graph?limit=60').then(setG, () => setG({ nodes: [] }));
+    const q = root ? `root=${encodeURIComponent(root)}&depth=2&limit=60` : 'limit=60';
+    api('GET', '/api/memories/graph?' + q).then(setG, () => setG({ nodes: [] }));
   };
-  useEffect(load, []);
+  useEffect(load, [root]);
   if (!s) return <main id="main"><PageTitle title="Stats" />{error ? <ErrorNote error={error} onRetry={load} /> : <Spinner />}</main>;
   const today = dayKey(new Date());
   const active = (s.per_day || []).filter((d) => d.date <= today && d.count > 0).length;
@@ -173,6 +239,11 @@ export function Stats() {
       <Bars title="By type" data={s.by_type} />
       <Bars title="By layer" data={s.by_layer} />
       <Bars title="By source" data={s.by_source} />
+      {s.series && <SeriesChart title="By type, last 90 days" series={s.series.by_type} testid="chart-series-type" />}
+      {s.series && <SeriesChart title="By layer, last 90 days" series={s.series.by_layer} testid="chart-series-layer" />}
+      {s.series && <SeriesChart title="By source, last 90 days" series={s.series.by_source} testid="chart-series-source" />}
+      {s.importance_distribution && <Bars title="Importance" data={Object.fromEntries(s.importance_distribution.map((b) => [`${b.from.toFixed(1)}–${b.to.toFixed(1)}`, b.count]))} />}
+      {s.access_distribution && <Bars title="Times opened" data={Object.fromEntries(s.access_distribution.map((b) => [b.accesses, b.count]))} />}
       <section class="panel">
         <h2>Top tags</h2>
         {(s.top_tags || []).length === 0 ? <p class="muted">No tags counted yet.</p> : (
@@ -181,8 +252,9 @@ export function Stats() {
           </ul>
         )}
       </section>
-      <section class="panel">
-        <h2>Graph</h2>
+      <section class="panel" id="graph">
+        <h2>{root ? 'Graph around a memory' : 'Graph'}</h2>
+        {root && <p class="small"><Link href="/stats" data-testid="graph-whole">Show the whole graph</Link></p>}
         <Graph graph={g} />
       </section>
     </main>

@@ -1,0 +1,58 @@
+/*
+ * autolink.h — auto-linking: after a memory is created or changed, link it
+ * to what it is about (docs/LIFECYCLE.md, "Auto-linking").
+ *
+ *  - its nearest neighbours by meaning with a cosine of at least
+ *    `related_min` become `related` links, strength = the cosine (at most
+ *    `max_links`);
+ *  - a neighbour of the same type at `duplicate_min` or more is a
+ *    `duplicate` instead (a candidate for POST /api/memories/{id}/merge);
+ *  - its parent, when it has none, comes from structure: the memory before
+ *    it in its thread (email replies, chat exchanges of one conversation),
+ *    else the first occurrence of its event series. A note and the tasks
+ *    extracted from it, and a chat exchange and its facts, are already
+ *    parent and children (assistant/memorize.c).
+ *
+ * Re-linking a memory replaces the links auto-linking made before; links
+ * made by hand stay. Meant to run as a job (`memory.autolink`, payload
+ * {"id": "<memory id>"}, POS_AUTOLINK_JOB below) queued on every create
+ * and content update. Thread-safe.
+ */
+#ifndef POS_MEMORY_AUTOLINK_H
+#define POS_MEMORY_AUTOLINK_H
+
+#include "memory/memory.h"
+
+struct pos_autolink_config {
+	double related_min;     /* default 0.5 */
+	double duplicate_min;   /* default 0.95 */
+	unsigned max_links;     /* default 5, at most POS_AUTOLINK_MAX */
+};
+#define POS_AUTOLINK_MAX 50
+
+void pos_autolink_config_default(struct pos_autolink_config *c);
+
+struct pos_autolink_result {
+	size_t related, duplicates;
+	bool parent_set;
+	char parent_id[POS_UUID_SIZE];
+};
+
+/*
+ * Links the user's memory `id` (NOT_FOUND when it is not the user's).
+ * Needs svc->search for neighbours (without it only the parent is
+ * derived). Allocations are transient.
+ */
+enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_id,
+				 const char *id, const struct pos_autolink_config *cfg,
+				 struct pos_autolink_result *out);
+
+/* The job's kind name and its run function (jobs/jobs.h signature: `ctx`
+ * is the struct pos_memsvc; the payload is {"id": "<memory id>"}). A
+ * memory deleted before the job runs is done, not failed. */
+#define POS_AUTOLINK_JOB "memory.autolink"
+struct pos_job_run;
+enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *user_id,
+				  const char *payload_json);
+
+#endif
