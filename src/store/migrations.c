@@ -389,36 +389,8 @@ static const char m13_jobs[] =
 	"ALTER TABLE jobs ADD COLUMN item_errors TEXT;"
 	"UPDATE jobs SET state = 'queued' WHERE state = 'pending';"
 	"CREATE INDEX jobs_user_created ON jobs(user_id, created_at);";
-/* Plugins (issue 15, docs/PLUGINS.md): a user's installs, each plugin's
- * key-value data per user, and the lines it logged for that user. */
-static const char m15_plugins[] =
-	"CREATE TABLE plugins_installed ("
-	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-	" plugin_id TEXT NOT NULL,"
-	" version TEXT NOT NULL,"
-	" enabled INTEGER NOT NULL DEFAULT 1,"
-	" grants TEXT NOT NULL DEFAULT '[]',"
-	" settings TEXT NOT NULL DEFAULT '{}',"
-	" status TEXT NOT NULL DEFAULT 'ok',"
-	" last_error TEXT,"
-	" failures INTEGER NOT NULL DEFAULT 0,"
-	" installed_at INTEGER NOT NULL,"
-	" updated_at INTEGER NOT NULL,"
-	" PRIMARY KEY (user_id, plugin_id)) WITHOUT ROWID;"
-	"CREATE TABLE plugin_kv ("
-	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-	" plugin_id TEXT NOT NULL,"
-	" key TEXT NOT NULL,"
-	" value BLOB NOT NULL,"
-	" PRIMARY KEY (user_id, plugin_id, key)) WITHOUT ROWID;"
-	"CREATE TABLE plugin_logs ("
-	" id INTEGER PRIMARY KEY,"
-	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-	" plugin_id TEXT NOT NULL,"
-	" at INTEGER NOT NULL,"
-	" level TEXT NOT NULL,"
-	" message TEXT NOT NULL);"
-	"CREATE INDEX plugin_logs_user ON plugin_logs(user_id, plugin_id, id);";
+
+/*
  * 14: files as memories (issue 21). A blob is a file in DATA/blobs owned by
  * one user (content-addressed, so one row per user and address); its bytes
  * count in users.bytes_used once however many attachments refer to it. An
@@ -453,14 +425,39 @@ static const char m14_files[] =
 	"CREATE TRIGGER blobs_bytes_delete AFTER DELETE ON blobs BEGIN"
 	" UPDATE users SET bytes_used = bytes_used - old.bytes WHERE id = old.user_id;"
 	" END;";
- * The assistant's saved exchanges (type conversation, source chat) of a
- * user, in seq order: a search leaves them out of its vector scan, and
- * finding them must not read every row of the user (issue 20). Partial, so
- * it costs nothing for other memories.
- */
-static const char m17_chat_index[] =
-	"CREATE INDEX memories_chat ON memories(user_id, seq)"
-	" WHERE type = 'conversation' AND source = 'chat';";
+
+/* Plugins (issue 15, docs/PLUGINS.md): a user's installs, each plugin's
+ * key-value data per user, and the lines it logged for that user. */
+static const char m15_plugins[] =
+	"CREATE TABLE plugins_installed ("
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" plugin_id TEXT NOT NULL,"
+	" version TEXT NOT NULL,"
+	" enabled INTEGER NOT NULL DEFAULT 1,"
+	" grants TEXT NOT NULL DEFAULT '[]',"
+	" settings TEXT NOT NULL DEFAULT '{}',"
+	" status TEXT NOT NULL DEFAULT 'ok',"
+	" last_error TEXT,"
+	" failures INTEGER NOT NULL DEFAULT 0,"
+	" installed_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL,"
+	" PRIMARY KEY (user_id, plugin_id)) WITHOUT ROWID;"
+	"CREATE TABLE plugin_kv ("
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" plugin_id TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" value BLOB NOT NULL,"
+	" PRIMARY KEY (user_id, plugin_id, key)) WITHOUT ROWID;"
+	"CREATE TABLE plugin_logs ("
+	" id INTEGER PRIMARY KEY,"
+	" user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" plugin_id TEXT NOT NULL,"
+	" at INTEGER NOT NULL,"
+	" level TEXT NOT NULL,"
+	" message TEXT NOT NULL);"
+	"CREATE INDEX plugin_logs_user ON plugin_logs(user_id, plugin_id, id);";
+
+/*
  * Version 16 (lifecycle, docs/LIFECYCLE.md): whether a memory's layer is
  * the user's choice (layer_locked; the layers set before this version
  * were all chosen by clients, so non-active ones are locked), when it
@@ -484,6 +481,17 @@ static const char m16_lifecycle[] =
 	" detail TEXT NOT NULL,"
 	" created_at INTEGER NOT NULL);"
 	"CREATE INDEX memory_merges_user ON memory_merges(user_id, created_at);";
+
+/*
+ * The assistant's saved exchanges (type conversation, source chat) of a
+ * user, in seq order: a search leaves them out of its vector scan, and
+ * finding them must not read every row of the user (issue 20). Partial, so
+ * it costs nothing for other memories.
+ */
+static const char m17_chat_index[] =
+	"CREATE INDEX memories_chat ON memories(user_id, seq)"
+	" WHERE type = 'conversation' AND source = 'chat';";
+
 
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},

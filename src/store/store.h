@@ -445,6 +445,8 @@ struct pos_plugin_row {
 struct pos_plugin_log {
 	int64_t at;
 	const char *level, *message;
+};
+
 /* ---- files (src/files; issue 21) ---- */
 
 /* A file attached to a memory; its bytes are the blob `hash` of the user. */
