@@ -22,7 +22,7 @@
 static bool admin_only(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_user me;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+	enum pos_err rc = srv->app->store->ops->user_by_id(srv->app->store, r->arena,
 						     r->principal.user_id, &me);
 	if (rc) {
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);
@@ -59,11 +59,11 @@ static enum pos_err write_user(struct pos_server *srv, struct pos_jw *w,
 			       const struct pos_user *u)
 {
 	struct pos_usage use;
-	enum pos_err rc = srv->store->ops->user_usage(srv->store, u->id, &use);
+	enum pos_err rc = srv->app->store->ops->user_usage(srv->app->store, u->id, &use);
 	if (rc)
 		return rc;
 	int64_t limit[POS_QUOTA__COUNT];
-	pos_auth_quota_limits(&srv->auth, u, limit);
+	pos_auth_quota_limits(&srv->app->auth, u, limit);
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", u->id);
 	pos_jw_kstr(w, "email", u->email);
@@ -91,7 +91,7 @@ void pos_api_admin_users_list(struct pos_server *srv, struct pos_req *r)
 		return;
 	struct pos_user *v = NULL;
 	size_t n = 0;
-	enum pos_err rc = srv->store->ops->user_list(srv->store, r->arena, &v, &n);
+	enum pos_err rc = srv->app->store->ops->user_list(srv->app->store, r->arena, &v, &n);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
@@ -184,7 +184,7 @@ void pos_api_admin_users_update(struct pos_server *srv, struct pos_req *r)
 	struct pos_user_admin_patch p;
 	if (!parse_patch(r, body, &p))
 		goto out;
-	enum pos_err rc = srv->store->ops->user_admin_update(srv->store, id, &p, pos_now_us());
+	enum pos_err rc = srv->app->store->ops->user_admin_update(srv->app->store, id, &p, pos_now_us());
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "user not found" : NULL);
 		goto out;
@@ -193,11 +193,11 @@ void pos_api_admin_users_update(struct pos_server *srv, struct pos_req *r)
 		/* Existing sessions end now; API tokens are refused while the
 		 * account is disabled (and work again if it is enabled). */
 		int64_t ns, nt;
-		pos_auth_revoke_user(&srv->auth, id, NULL, false, &ns, &nt);
-		pos_encsvc_lock(&srv->enc, id);
+		pos_auth_revoke_user(&srv->app->auth, id, NULL, false, &ns, &nt);
+		pos_encsvc_lock(&srv->app->enc, id);
 	}
 	struct pos_user u;
-	if ((rc = srv->store->ops->user_by_id(srv->store, r->arena, id, &u))) {
+	if ((rc = srv->app->store->ops->user_by_id(srv->app->store, r->arena, id, &u))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		goto out;
 	}
@@ -220,9 +220,9 @@ void pos_api_admin_users_delete(struct pos_server *srv, struct pos_req *r)
 		return;
 	struct pos_user u;
 	int64_t users = 0, admins = 0;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena, id, &u);
+	enum pos_err rc = srv->app->store->ops->user_by_id(srv->app->store, r->arena, id, &u);
 	if (!rc)
-		rc = srv->store->ops->user_counts(srv->store, &users, &admins);
+		rc = srv->app->store->ops->user_counts(srv->app->store, &users, &admins);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "user not found" : NULL);
 		return;
@@ -235,17 +235,17 @@ void pos_api_admin_users_delete(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	char job[POS_UUID_SIZE];
 	int64_t ns, nt;
-	pos_auth_revoke_user(&srv->auth, id, NULL, true, &ns, &nt);
-	if (srv->assistant.memu)
-		rc = pos_job_enqueue(&srv->assistant, id, "memu_delete", "{}", job, &err);
+	pos_auth_revoke_user(&srv->app->auth, id, NULL, true, &ns, &nt);
+	if (srv->app->assistant.memu)
+		rc = pos_job_enqueue(&srv->app->assistant, id, "memu_delete", "{}", job, &err);
 	if (!rc)
-		rc = srv->store->ops->user_delete(srv->store, id, "memu_delete");
+		rc = srv->app->store->ops->user_delete(srv->app->store, id, "memu_delete");
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
 	}
-	pos_encsvc_lock(&srv->enc, id);
-	pos_search_forget_user(srv->search, id);
+	pos_encsvc_lock(&srv->app->enc, id);
+	pos_search_forget_user(srv->app->search, id);
 	pos_reply_empty(r, 204);
 }
 
@@ -292,7 +292,7 @@ void pos_api_admin_invites_create(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_invite inv;
 	char code[POS_INVITE_CODE_MAX];
-	if (pos_auth_invite_create(&srv->auth, r->principal.user_id, email, ttl, &inv, code,
+	if (pos_auth_invite_create(&srv->app->auth, r->principal.user_id, email, ttl, &inv, code,
 				   &err)) {
 		pos_reply_error(r, &err);
 		goto out;
@@ -317,7 +317,7 @@ void pos_api_admin_invites_list(struct pos_server *srv, struct pos_req *r)
 		return;
 	struct pos_invite *v = NULL;
 	size_t n = 0;
-	enum pos_err rc = srv->store->ops->invite_list(srv->store, r->arena, &v, &n);
+	enum pos_err rc = srv->app->store->ops->invite_list(srv->app->store, r->arena, &v, &n);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
@@ -344,7 +344,7 @@ void pos_api_admin_invites_delete(struct pos_server *srv, struct pos_req *r)
 	char id[POS_UUID_SIZE];
 	if (!path_id(r, id, "invite not found"))
 		return;
-	enum pos_err rc = srv->store->ops->invite_delete(srv->store, id);
+	enum pos_err rc = srv->app->store->ops->invite_delete(srv->app->store, id);
 	if (rc)
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "invite not found" : NULL);
 	else

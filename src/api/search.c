@@ -108,7 +108,7 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_search_result res;
-	if (pos_search_run(srv->search, r->arena, &req, &res, &err)) {
+	if (pos_search_run(srv->app->search, r->arena, &req, &res, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}

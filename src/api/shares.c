@@ -36,7 +36,7 @@ static void reply_memory_view(struct pos_req *r, int status, const struct pos_me
 static const char *caller_email(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_user u;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+	enum pos_err rc = srv->app->store->ops->user_by_id(srv->app->store, r->arena,
 						      r->principal.user_id, &u);
 	if (rc) {
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);
@@ -48,7 +48,7 @@ static const char *caller_email(struct pos_server *srv, struct pos_req *r)
 bool pos_api_shared_read(struct pos_server *srv, struct pos_req *r, const char *id)
 {
 	struct pos_memory m;
-	enum pos_err grc = srv->store->ops->shared_get(srv->store, r->arena,
+	enum pos_err grc = srv->app->store->ops->shared_get(srv->app->store, r->arena,
 						       r->principal.user_id, id, &m);
 	if (grc == POS_ERR_LOCKED || grc == POS_ERR_DECRYPT) {
 		/* shared with the caller, but the owner's encrypted data is
@@ -76,7 +76,7 @@ void pos_api_reply_not_owner(struct pos_server *srv, struct pos_req *r, const ch
 {
 	struct pos_memory m;
 	if (err->code == POS_ERR_NOT_FOUND &&
-	    srv->store->ops->shared_get(srv->store, r->arena, r->principal.user_id, id, &m) ==
+	    srv->app->store->ops->shared_get(srv->app->store, r->arena, r->principal.user_id, id, &m) ==
 		    POS_OK) {
 		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
 			      "this memory is shared with you to read; only its owner may change it");
@@ -125,15 +125,15 @@ void pos_api_memory_share(struct pos_server *srv, struct pos_req *r)
 		}
 	}
 	struct pos_memory m;
-	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
+	enum pos_err rc = srv->app->store->ops->memory_get(srv->app->store, r->arena, r->principal.user_id,
 						      id, false, 0, &m);
 	if (rc) {
 		pos_error_set(&err, rc, NULL, NULL);
 		pos_api_reply_not_owner(srv, r, id, &err);
 		goto out;
 	}
-	if ((rc = pos_share_check_encrypted(&srv->mem, &m, &err)) ||
-	    (rc = srv->store->ops->share_add(srv->store, r->principal.user_id, id, emails, n,
+	if ((rc = pos_share_check_encrypted(&srv->app->mem, &m, &err)) ||
+	    (rc = srv->app->store->ops->share_add(srv->app->store, r->principal.user_id, id, emails, n,
 					     pos_now_us(), &err))) {
 		/* The store fills `err` for input errors only. */
 		if (!err.code)
@@ -141,7 +141,7 @@ void pos_api_memory_share(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	if ((rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id, id,
+	if ((rc = srv->app->store->ops->memory_get(srv->app->store, r->arena, r->principal.user_id, id,
 					      false, 0, &m))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		goto out;
@@ -162,14 +162,14 @@ void pos_api_memory_unshare(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_memory m;
-	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
+	enum pos_err rc = srv->app->store->ops->memory_get(srv->app->store, r->arena, r->principal.user_id,
 						      id, false, 0, &m);
 	if (rc) {
 		pos_error_set(&err, rc, NULL, NULL);
 		pos_api_reply_not_owner(srv, r, id, &err);
 		return;
 	}
-	rc = srv->store->ops->share_remove(srv->store, r->principal.user_id, id, norm);
+	rc = srv->app->store->ops->share_remove(srv->app->store, r->principal.user_id, id, norm);
 	if (rc == POS_ERR_NOT_FOUND)
 		pos_reply_err(r, rc, NULL, "this memory is not shared with that email");
 	else if (rc)
@@ -184,7 +184,7 @@ void pos_api_memory_list_shared(struct pos_server *srv, struct pos_req *r,
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	enum pos_err rc = srv->store->ops->shared_list(srv->store, r->arena, r->principal.user_id,
+	enum pos_err rc = srv->app->store->ops->shared_list(srv->app->store, r->arena, r->principal.user_id,
 						       q->limit, q->offset, &v, &n, &total);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
@@ -241,14 +241,14 @@ void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 	req->offset = 0;
 	req->limit = want;
 	struct pos_search_result own;
-	if (pos_search_run(srv->search, r->arena, req, &own, &err)) {
+	if (pos_search_run(srv->app->search, r->arena, req, &own, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
 	struct pos_memory *sm = NULL;
 	double *ss = NULL;
 	size_t ns = 0;
-	if (pos_share_search(&srv->mem, r->arena, r->principal.user_id, req->query,
+	if (pos_share_search(&srv->app->mem, r->arena, r->principal.user_id, req->query,
 			     req->query_len, &req->filters, want, &sm, &ss, &ns, &err)) {
 		pos_reply_error(r, &err);
 		return;

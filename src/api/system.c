@@ -74,7 +74,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 	struct pos_buf b;
 	pos_buf_init(&b, 4 * 1024 * 1024);
 	int64_t memories = 0;
-	enum pos_err rc = srv->store->ops->memory_count_all(srv->store, &memories);
+	enum pos_err rc = srv->app->store->ops->memory_count_all(srv->app->store, &memories);
 	if (!rc)
 		rc = pos_metrics_render(&srv->metrics, &b);
 	if (!rc)
@@ -92,7 +92,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(double)(pos_now_us() - srv->started_us) / 1e6,
 			(long long)atomic_load(&srv->body_bytes));
 	struct pos_search_stats ss;
-	pos_search_stats(srv->search, &ss);
+	pos_search_stats(srv->app->search, &ss);
 	if (!rc)
 		rc = pos_buf_addf(&b,
 			"# HELP personalos_search_total Searches run.\n"
@@ -125,7 +125,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(unsigned long long)ss.embed_skipped,
 			(unsigned long long)ss.query_embed_failures,
 			ss.remote ? "remote" : "builtin", ss.provider_ok ? 1 : 0);
-	const struct pos_assistant *as = &srv->assistant;
+	const struct pos_assistant *as = &srv->app->assistant;
 	if (!rc)
 		rc = pos_buf_addf(&b,
 			"# HELP personalos_chat_total Chat messages answered or failed.\n"

@@ -5,8 +5,6 @@
 #include "http/server.h"
 #include "http/static.h"  /* the web app's files (pos_static_serve) */
 
-#include "store/crypt_store.h"
-
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -25,8 +23,6 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/url.h"
-#include "crypto/crypto.h"
-#include "sync/sync.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -307,7 +303,7 @@ static bool authenticate(struct pos_server *srv, struct pos_req *r)
 	const char *tok = h + 7;
 	while (*tok == ' ')
 		tok++;
-	if (pos_auth_verify(&srv->auth, tok, strlen(tok), &r->principal) != POS_OK)
+	if (pos_auth_verify(&srv->app->auth, tok, strlen(tok), &r->principal) != POS_OK)
 		return false;
 	r->have_principal = true;
 	return true;
@@ -807,9 +803,9 @@ static enum pos_err load_tls(const struct pos_config *cfg, char **cert, char **k
 	return rc;
 }
 
-enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
-			      const struct pos_route *routes, size_t n_routes,
-			      struct pos_error *err)
+enum pos_err pos_server_init(struct pos_server *srv, const struct pos_config *cfg,
+			     const struct pos_route *routes, size_t n_routes,
+			     struct pos_error *err)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
@@ -822,96 +818,34 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	/* security: limits, CORS list and TLS files first — a bad
 	 * setting stops the start before anything is opened. */
 	enum pos_err rc = pos_cors_parse(&srv->cors, cfg->cors_origins, err);
-	char *tls_cert = NULL, *tls_key = NULL;
 	if (!rc)
-		rc = load_tls(cfg, &tls_cert, &tls_key, err);
-	srv->tls_pem[0] = tls_cert;
-	srv->tls_pem[1] = tls_key;
+		rc = load_tls(cfg, &srv->tls_pem[0], &srv->tls_pem[1], err);
 	if (!rc && pos_rl_init(&srv->rl, cfg) != POS_OK)
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	if (rc) {
-		pos_rl_fini(&srv->rl);
-		tls_free(tls_cert, tls_key);
-		return rc;
-	}
-	rc = pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &srv->store, err);
-	if (rc) {
-		pos_rl_fini(&srv->rl);
-		tls_free(tls_cert, tls_key);
-		return rc;
-	}
-	/* Encryption at rest: every service sees the store through the
-	 * decorator that seals and opens encrypted users' memories. */
-	{
-		struct pos_store *raw = srv->store;
-		if ((rc = pos_encsvc_init(&srv->enc, cfg)) ||
-		    (rc = pos_crypt_store_new(raw, srv->enc.kr, &srv->store))) {
-			pos_encsvc_fini(&srv->enc);
-			pos_store_close(raw);
-			srv->store = NULL;
-			pos_rl_fini(&srv->rl);
-			tls_free(tls_cert, tls_key);
-			srv->tls_pem[0] = srv->tls_pem[1] = NULL;
-			return pos_error_set(err, rc, NULL, NULL);
-		}
-	}
-	if ((rc = pos_auth_init(&srv->auth, srv->store, cfg, err)))
-		goto fail;
-	struct pos_search_config scfg;
-	pos_search_config_default(&scfg);
-	scfg.embed_dim = cfg->embed_dim;
-	if (cfg->embed_url[0]) {
-		if (!cfg->embed_model[0]) {
-			rc = pos_error_set(err, POS_ERR_USAGE, "embed_model",
-					   "embed_url is set: embed_model is required too");
-			goto fail;
-		}
-		scfg.embed_url = cfg->embed_url;
-		scfg.embed_model = cfg->embed_model;
-		scfg.embed_api_key = cfg->embed_api_key[0] ? cfg->embed_api_key : NULL;
-		scfg.embed_remote_dim = cfg->embed_remote_dim;
-		scfg.embed_local = pos_url_is_local(cfg->embed_url, cfg->local_providers);
-	}
-	scfg.candidates = cfg->search_candidates;
-	scfg.cache_entries = cfg->search_cache_entries;
-	scfg.max_loaded_users = cfg->search_loaded_users;
-	scfg.weights.keyword = cfg->search_weight_keyword;
-	scfg.weights.semantic = cfg->search_weight_semantic;
-	scfg.weights.rrf_k = cfg->search_rrf_k;
-	scfg.weights.recency = cfg->search_boost_recency;
-	scfg.weights.half_life_days = cfg->search_recency_half_life_days;
-	scfg.weights.importance = cfg->search_boost_importance;
-	scfg.weights.layer = cfg->search_boost_layer;
-	scfg.weights.access = cfg->search_boost_access;
-	scfg.min_similarity = cfg->search_min_similarity;
-	if ((rc = pos_search_new(srv->store, &scfg, &srv->search, err)))
-		goto fail;
-	srv->mem.store = srv->store;
-	srv->mem.search = srv->search;
-	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, err)))
-		goto fail;
-	if ((rc = pos_encsvc_start(&srv->enc, srv->store, srv->search))) {
-		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
-		goto fail;
-	}
-	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s};
-	if ((rc = pos_sync_new_opts(srv->store, &srv->mem, &sync_opts, &srv->sync, err))) /* sync */
-		goto fail;
-	pos_sync_set_file_root(srv->sync, cfg->sync_file_root); /* sync */
-	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
-		goto fail;
-	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
+	if (rc)
+		goto out;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-		goto fail;
+		goto out;
 	}
 	for (size_t i = 0; i < n_routes; i++)
 		srv->route_names[i] = routes[i].name;
-	if (pos_metrics_init(&srv->metrics, srv->route_names, n_routes) != 0) {
+	if (pos_metrics_init(&srv->metrics, srv->route_names, n_routes) != 0)
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-		goto fail;
-	}
+out:
+	if (rc)
+		pos_server_stop(srv);
+	return rc;
+}
+
+enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
+			      struct pos_error *err)
+{
+	const struct pos_config *cfg = srv->cfg;
+	char *tls_cert = srv->tls_pem[0], *tls_key = srv->tls_pem[1];
+	enum pos_err rc;
+	srv->app = app;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	bool v6 = false;
@@ -969,26 +903,12 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->port = info ? info->port : cfg->listen_port;
 	return POS_OK;
 fail:
-	pos_assistant_stop(&srv->assistant);
-	pos_sync_free(srv->sync); /* sync */
-	srv->sync = NULL;
-	pos_rl_fini(&srv->rl);
-	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
-	srv->tls_pem[0] = srv->tls_pem[1] = NULL;
-	pos_metrics_fini(&srv->metrics);
-	pos_free(srv->route_names);
-	pos_encsvc_fini(&srv->enc);
-	pos_search_free(srv->search);
-	srv->search = NULL;
-	pos_auth_fini(&srv->auth);
-	pos_store_close(srv->store);
-	srv->store = NULL;
 	return rc;
 }
 
-void pos_server_stop(struct pos_server *srv)
+void pos_server_drain(struct pos_server *srv)
 {
-	if (!srv->daemon)
+	if (!srv->daemon || atomic_load(&srv->draining))
 		return;
 	/* New requests get 503 from here on (dispatch checks `draining`).
 	 * The listen socket is not quiesced: MHD_quiesce_daemon on an epoll
@@ -999,22 +919,19 @@ void pos_server_stop(struct pos_server *srv)
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
-	/* Model calls still running are cancelled; their parked connections
-	 * get an answer before the daemon goes. */
-	pos_assistant_stop(&srv->assistant);
-	MHD_stop_daemon(srv->daemon);
+}
+
+void pos_server_stop(struct pos_server *srv)
+{
+	pos_server_drain(srv);
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
-	pos_sync_free(srv->sync); /* sync */
-	srv->sync = NULL;
 	pos_rl_fini(&srv->rl);
 	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
 	srv->tls_pem[0] = srv->tls_pem[1] = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
-	pos_encsvc_fini(&srv->enc);
-	pos_search_free(srv->search);
-	srv->search = NULL;
-	pos_auth_fini(&srv->auth);
-	pos_store_close(srv->store);
-	srv->store = NULL;
+	srv->route_names = NULL;
+	srv->app = NULL;
 }
