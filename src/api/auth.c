@@ -293,7 +293,7 @@ void pos_api_tokens_list(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_api_token *v = NULL;
 	size_t n = 0;
-	enum pos_err rc = srv->app->store->ops->token_list(srv->app->store, r->arena,
+	enum pos_err rc = pos_accounts_tokens(&srv->app->accounts, r->arena,
 						    r->principal.user_id, &v, &n);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
@@ -318,7 +318,7 @@ void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r)
 	char id[POS_UUID_SIZE];
 	const char *raw = pos_req_path(r, 0);
 	enum pos_err rc = pos_uuid_valid(raw, strlen(raw), id)
-		? srv->app->store->ops->token_revoke(srv->app->store, r->principal.user_id, id, pos_now_us())
+		? pos_accounts_token_revoke(&srv->app->accounts, r->principal.user_id, id)
 		: POS_ERR_NOT_FOUND;
 	if (rc)
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "token not found" : NULL);
@@ -340,7 +340,7 @@ void pos_api_logout(struct pos_server *srv, struct pos_req *r)
 void pos_api_me(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_user u;
-	enum pos_err rc = srv->app->store->ops->user_by_id(srv->app->store, r->arena,
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena,
 						     r->principal.user_id, &u);
 	if (rc) {
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
@@ -350,7 +350,7 @@ void pos_api_me(struct pos_server *srv, struct pos_req *r)
 	struct pos_enc_status enc;
 	struct pos_usage use;
 	if ((rc = pos_encsvc_status(&srv->app->enc, r->arena, u.id, &enc)) ||
-	    (rc = srv->app->store->ops->user_usage(srv->app->store, u.id, &use))) {
+	    (rc = pos_accounts_usage(&srv->app->accounts, u.id, &use))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
 	}
@@ -372,7 +372,7 @@ void pos_api_me_update(struct pos_server *srv, struct pos_req *r)
 	struct pos_user u;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = srv->app->store->ops->user_by_id(srv->app->store, r->arena,
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena,
 						     r->principal.user_id, &u);
 	if (rc)
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
@@ -414,18 +414,10 @@ void pos_api_me_delete(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	char job[POS_UUID_SIZE];
-	if (srv->app->assistant.memu)
-		rc = pos_job_enqueue(&srv->app->assistant, uid, "memu_delete", "{}", job, &err);
-	if (!rc)
-		rc = srv->app->store->ops->user_delete(srv->app->store, uid, "memu_delete");
-	if (rc) {
-		pos_error_set(&err, rc, NULL, NULL);
+	if (pos_accounts_delete(&srv->app->accounts, uid, &err)) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	pos_encsvc_lock(&srv->app->enc, uid); /* wipes the data key, if any */
-	pos_search_forget_user(srv->app->search, uid);
 	pos_auth_logout(&srv->app->auth, &r->principal);
 	pos_reply_empty(r, 204);
 out:
@@ -473,7 +465,7 @@ bool pos_api_pw_begin_self(struct pos_server *srv, struct pos_req *r,
 			   struct pos_pw_attempt *at)
 {
 	struct pos_user u;
-	enum pos_err rc = srv->app->store->ops->user_by_id(srv->app->store, r->arena,
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena,
 						     r->principal.user_id, &u);
 	if (rc) {
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);

@@ -201,14 +201,14 @@ void pos_api_encryption_recover(struct pos_server *srv, struct pos_req *r)
 	if (email) {
 		char norm[256];
 		if (pos_auth_normalize_email(email, norm, sizeof(norm), NULL) == POS_OK &&
-		    srv->app->store->ops->user_by_email(srv->app->store, r->arena, norm, &u) == POS_OK)
+		    pos_accounts_by_email(&srv->app->accounts, r->arena, norm, &u) == POS_OK)
 			snprintf(user_id, sizeof(user_id), "%s", u.id);
 	} else {
 		const char *h = pos_req_header(r, "Authorization");
 		struct pos_principal p;
 		if (h && strncmp(h, "Bearer ", 7) == 0 &&
 		    pos_auth_verify(&srv->app->auth, h + 7, strlen(h + 7), &p) == POS_OK &&
-		    srv->app->store->ops->user_by_id(srv->app->store, r->arena, p.user_id, &u) == POS_OK) {
+		    pos_accounts_get(&srv->app->accounts, r->arena, p.user_id, &u) == POS_OK) {
 			snprintf(user_id, sizeof(user_id), "%s", p.user_id);
 			email = u.email;
 		} else {

@@ -125,7 +125,7 @@ static enum pos_err t_search(struct pos_mcp_call *c, const json_t *args, struct 
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "mode",
 				     "mode must be hybrid, keyword or semantic");
 	struct args_ctx ac = {c->r->arena, args};
-	if ((rc = pos_memory_query_parse(c->r->arena, arg_param, &ac, uid(c), &req.filters, err)))
+	if ((rc = pos_filters_parse(c->r->arena, arg_param, &ac, uid(c), &req.filters, err)))
 		return rc;
 	req.limit = json_object_get(args, "limit") ? req.filters.limit : RECENT_DEFAULT;
 	req.offset = req.filters.offset;
@@ -200,7 +200,7 @@ static enum pos_err t_recent(struct pos_mcp_call *c, const json_t *args, struct 
 {
 	struct pos_memory_query q;
 	struct args_ctx ac = {c->r->arena, args};
-	enum pos_err rc = pos_memory_query_parse(c->r->arena, arg_param, &ac, uid(c), &q, err);
+	enum pos_err rc = pos_filters_parse(c->r->arena, arg_param, &ac, uid(c), &q, err);
 	if (rc)
 		return rc;
 	q.sort = POS_SORT_NEWEST;
@@ -209,7 +209,7 @@ static enum pos_err t_recent(struct pos_mcp_call *c, const json_t *args, struct 
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	if ((rc = c->srv->app->store->ops->memory_list(c->srv->app->store, c->r->arena, &q, &v, &n, &total)))
+	if ((rc = pos_memory_list(&c->srv->app->mem, c->r->arena, &q, &v, &n, &total)))
 		return pos_error_set(err, rc, NULL, NULL);
 	write_page(w, v, n, total);
 	return POS_OK;
@@ -568,7 +568,7 @@ int pos_mcp_resources_list(struct pos_mcp_call *c, struct pos_jw *w)
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	enum pos_err rc = c->srv->app->store->ops->memory_list(c->srv->app->store, c->r->arena, &q, &v,
+	enum pos_err rc = pos_memory_list(&c->srv->app->mem, c->r->arena, &q, &v,
 							  &n, &total);
 	if (rc) {
 		c->rpc_message = pos_strerror(rc);
@@ -645,7 +645,7 @@ int pos_mcp_resources_read(struct pos_mcp_call *c, struct pos_jw *w)
 	const char *uri = json_string_value(u);
 	if (!strcmp(uri, PERSONA_URI)) {
 		struct pos_user user;
-		if (c->srv->app->store->ops->user_by_id(c->srv->app->store, c->r->arena, uid(c), &user)) {
+		if (pos_accounts_get(&c->srv->app->accounts, c->r->arena, uid(c), &user)) {
 			c->rpc_message = "resource not found";
 			return c->rpc_code = POS_RPC_RESOURCE_NOT_FOUND;
 		}

@@ -115,7 +115,7 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory_query q;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_query_parse(r->arena, pos_req_param_cb, r, r->principal.user_id, &q, &err)) {
+	if (pos_filters_parse(r->arena, pos_req_param_cb, r, r->principal.user_id, &q, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
@@ -131,7 +131,7 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	enum pos_err rc = srv->app->store->ops->memory_list(srv->app->store, r->arena, &q, &v, &n, &total);
+	enum pos_err rc = pos_memory_list(&srv->app->mem, r->arena, &q, &v, &n, &total);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
@@ -183,7 +183,7 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_vec v;
-	enum pos_err rc = srv->app->store->ops->vector_get(srv->app->store, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_memory_vector(&srv->app->mem, r->arena, r->principal.user_id,
 						     m.seq, &v);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
@@ -263,7 +263,7 @@ void pos_api_memory_stats(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	bool hide_chat;
-	enum pos_err rc = pos_memory_include_parse(pos_req_param(r, "include"), &hide_chat, &err);
+	enum pos_err rc = pos_filters_include(pos_req_param(r, "include"), &hide_chat, &err);
 	if (!rc)
 		rc = pos_memory_stats_json(srv->app->store, r->arena, r->principal.user_id,
 					   hide_chat, &w, &err);

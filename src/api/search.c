@@ -77,7 +77,7 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	/* The list parser reads filters, limit (clamped to 200) and offset. */
-	if (pos_memory_query_parse(r->arena, pos_req_param_cb, r, r->principal.user_id,
+	if (pos_filters_parse(r->arena, pos_req_param_cb, r, r->principal.user_id,
 				   &req.filters, &err)) {
 		pos_reply_error(r, &err);
 		return;

@@ -74,7 +74,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 	struct pos_buf b;
 	pos_buf_init(&b, 4 * 1024 * 1024);
 	int64_t memories = 0;
-	enum pos_err rc = srv->app->store->ops->memory_count_all(srv->app->store, &memories);
+	enum pos_err rc = pos_memory_count_all(&srv->app->mem, &memories);
 	if (!rc)
 		rc = pos_metrics_render(&srv->metrics, &b);
 	if (!rc)

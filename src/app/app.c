@@ -88,6 +88,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	if ((rc = pos_sync_set_egress(app->sync, cfg->egress_allow, err)))
 		goto out;
 	pos_sync_set_data_dir(app->sync, cfg->data_dir);
+	app->accounts = (struct pos_accounts){app->store, &app->auth, &app->enc, app->search,
+					      &app->assistant};
 out:
 	if (rc)
 		pos_app_stop(app);

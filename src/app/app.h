@@ -16,6 +16,7 @@
 #define POS_APP_APP_H
 
 #include "assistant/assistant.h"
+#include "auth/accounts.h"
 #include "auth/auth.h"
 #include "auth/encryption.h"
 #include "base/config.h"
@@ -37,6 +38,7 @@ struct pos_app {
 	struct pos_assistant assistant; /* chat, suggestions, memorize */
 	struct pos_encsvc enc;          /* owns the keyring the store borrows */
 	struct pos_sync *sync;          /* sync sources and scheduler */
+	struct pos_accounts accounts;   /* over the services above */
 };
 
 /*

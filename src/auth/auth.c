@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "assistant/persona.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/uuid.h"

@@ -1222,3 +1222,8 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	out->took_ms = (double)(pos_mono_us() - t0) / 1000.0;
 	return POS_OK;
 }
+
+const struct pos_rank_weights *pos_search_weights(const struct pos_search *e)
+{
+	return &e->cfg.weights;
+}

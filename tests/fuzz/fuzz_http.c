@@ -173,7 +173,7 @@ static void fuzz_params(char *z)
 	struct pos_memory_query q;
 	struct pos_error e;
 	pos_error_clear(&e);
-	if (pos_memory_query_parse(a, param, &p, USER, &q, &e) == POS_OK &&
+	if (pos_filters_parse(a, param, &p, USER, &q, &e) == POS_OK &&
 	    (q.limit < 1 || q.limit > POS_LIST_LIMIT_MAX))
 		abort();
 	pos_arena_destroy(a);

@@ -293,12 +293,12 @@ static void list_parameters(void **state)
 	struct fx *f = *state;
 	struct pos_memory_query q;
 	struct params p = {{"limit", "sort", "type", NULL}, {"500", "oldest", "email", NULL}};
-	assert_int_equal(pos_memory_query_parse(f->a, param, &p, f->alice, &q, &f->err), POS_OK);
+	assert_int_equal(pos_filters_parse(f->a, param, &p, f->alice, &q, &f->err), POS_OK);
 	assert_int_equal(q.limit, POS_LIST_LIMIT_MAX);
 	assert_int_equal(q.type, POS_TYPE_EMAIL);
 	assert_int_equal(q.layer, -1);
 	struct params none = {{NULL}, {NULL}};
-	assert_int_equal(pos_memory_query_parse(f->a, param, &none, f->alice, &q, &f->err), POS_OK);
+	assert_int_equal(pos_filters_parse(f->a, param, &none, f->alice, &q, &f->err), POS_OK);
 	assert_int_equal(q.limit, POS_LIST_LIMIT_DEFAULT);
 	static const struct {
 		const char *k, *v, *field;
@@ -310,7 +310,7 @@ static void list_parameters(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct params b = {{bad[i].k, NULL}, {bad[i].v, NULL}};
 		pos_error_clear(&f->err);
-		if (pos_memory_query_parse(f->a, param, &b, f->alice, &q, &f->err) != POS_ERR_INVALID_FIELD)
+		if (pos_filters_parse(f->a, param, &b, f->alice, &q, &f->err) != POS_ERR_INVALID_FIELD)
 			fail_msg("%s=%s was accepted", bad[i].k, bad[i].v);
 		assert_string_equal(f->err.field, bad[i].field);
 	}
