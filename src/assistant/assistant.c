@@ -59,7 +59,7 @@ enum pos_err pos_job_enqueue(struct pos_assistant *as, const char *user_id,
 			    .next_run_at = now, .created_at = now, .updated_at = now};
 	pos_uuid_new_v7(j.id, now);
 	snprintf(j.user_id, sizeof(j.user_id), "%s", user_id);
-	enum pos_err rc = as->store->ops->job_put(as->store, &j);
+	enum pos_err rc = as->store->jobs->job_put(as->store, &j);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	snprintf(job_id, POS_UUID_SIZE, "%s", j.id);
@@ -76,7 +76,7 @@ enum pos_err pos_memorize_enqueue(struct pos_assistant *as, struct pos_arena *a,
 	char norm[POS_UUID_SIZE];
 	struct pos_memory m;
 	if (!pos_uuid_valid(memory_id, strlen(memory_id), norm) ||
-	    as->store->ops->memory_get(as->store, a, user_id, norm, false, 0, &m))
+	    as->store->memories->memory_get(as->store, a, user_id, norm, false, 0, &m))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such memory");
 	char payload[128], id[POS_UUID_SIZE];
 	snprintf(payload, sizeof(payload), "{\"memory_id\":\"%s\"}", norm);
@@ -93,7 +93,7 @@ enum pos_err pos_job_json(struct pos_assistant *as, struct pos_arena *a,
 	char norm[POS_UUID_SIZE];
 	struct pos_job j;
 	if (!pos_uuid_valid(job_id, strlen(job_id), norm) ||
-	    as->store->ops->job_get(as->store, a, user_id, norm, &j))
+	    as->store->jobs->job_get(as->store, a, user_id, norm, &j))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such job");
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", j.id);
@@ -159,7 +159,7 @@ static enum pos_err memu_memorize(struct pos_assistant *as, struct pos_arena *a,
 		const char *mid = payload_str(a, j->payload_json, "memory_id");
 		struct pos_memory m;
 		struct pos_user u;
-		rc = mid ? as->store->ops->memory_get(as->store, a, j->user_id, mid, false, 0, &m)
+		rc = mid ? as->store->memories->memory_get(as->store, a, j->user_id, mid, false, 0, &m)
 			 : POS_ERR_NOT_FOUND;
 		if (rc == POS_ERR_NOT_FOUND) {
 			*result = "{\"skipped\":\"the memory is gone\"}";
@@ -167,7 +167,7 @@ static enum pos_err memu_memorize(struct pos_assistant *as, struct pos_arena *a,
 		}
 		if (rc)
 			return pos_error_set(err, rc, NULL, NULL); /* locked: later */
-		if ((rc = as->store->ops->user_by_id(as->store, a, j->user_id, &u)))
+		if ((rc = as->store->accounts->user_by_id(as->store, a, j->user_id, &u)))
 			return pos_error_set(err, rc, NULL, "no such user");
 		if ((rc = pos_memu_memorize(as->memu, a, j->user_id, u.full_name, NULL, 0,
 					    m.content, &task, &status, err)))
@@ -256,7 +256,7 @@ static void run_one(struct pos_assistant *as, struct pos_arena *a, struct pos_jo
 		pos_warn("assistant: job %s (%s) attempt %lld: %s", j->id, j->kind,
 			 (long long)j->attempts, j->last_error ? j->last_error : "failed");
 	}
-	if (as->store->ops->job_update(as->store, j))
+	if (as->store->jobs->job_update(as->store, j))
 		pos_warn("assistant: cannot record job %s", j->id);
 }
 
@@ -266,7 +266,7 @@ static void *worker(void *arg)
 	while (!atomic_load(&as->stopping)) {
 		struct pos_arena *a = pos_arena_new();
 		struct pos_job j;
-		enum pos_err rc = a ? as->store->ops->job_claim(as->store, a, pos_now_us(), &j)
+		enum pos_err rc = a ? as->store->jobs->job_claim(as->store, a, pos_now_us(), &j)
 				    : POS_ERR_NOMEM;
 		if (!rc)
 			run_one(as, a, &j);
@@ -319,7 +319,7 @@ enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_conf
 	}
 	pthread_mutex_init(&as->lock, NULL);
 	pthread_cond_init(&as->wake, NULL);
-	if ((rc = store->ops->jobs_requeue(store)) ||
+	if ((rc = store->jobs->jobs_requeue(store)) ||
 	    pthread_create(&as->worker, NULL, worker, as) != 0) {
 		pthread_cond_destroy(&as->wake);
 		pthread_mutex_destroy(&as->lock);

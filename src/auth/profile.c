@@ -97,7 +97,7 @@ enum pos_err pos_profile_update(const struct pos_auth *a, struct pos_arena *ar,
 	if ((v = json_object_get(patch, "ai_persona")) &&
 	    (rc = pos_persona_merge(ar, u->persona_json, v, &u->persona_json, err)))
 		return rc;
-	rc = a->store->ops->user_update_profile(a->store, u);
+	rc = a->store->accounts->user_update_profile(a->store, u);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	return POS_OK;

@@ -68,7 +68,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 			const char *j = ids_json(a, &set, frontier, end);
 			if (!j)
 				return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-			if ((rc = s->ops->graph_edges(s, a, user_id, j, edge_cap, &e, &ne)))
+			if ((rc = s->memories->graph_edges(s, a, user_id, j, edge_cap, &e, &ne)))
 				return pos_error_set(err, rc, NULL, NULL);
 			for (size_t i = 0; i < ne; i++) {
 				idset_add(&set, e[i].source);
@@ -79,7 +79,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 		const char *all = ids_json(a, &set, 0, set.n);
 		if (!all)
 			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-		if ((rc = s->ops->graph_nodes(s, a, user_id, all, limit, &out->nodes, &out->n_nodes)))
+		if ((rc = s->memories->graph_nodes(s, a, user_id, all, limit, &out->nodes, &out->n_nodes)))
 			return pos_error_set(err, rc, NULL, NULL);
 		bool found = false;
 		for (size_t i = 0; i < out->n_nodes && !found; i++)
@@ -87,7 +87,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 		if (!found)
 			return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "root memory not found");
 	} else {
-		if ((rc = s->ops->graph_nodes(s, a, user_id, NULL, limit, &out->nodes, &out->n_nodes)))
+		if ((rc = s->memories->graph_nodes(s, a, user_id, NULL, limit, &out->nodes, &out->n_nodes)))
 			return pos_error_set(err, rc, NULL, NULL);
 	}
 	/* Keep exactly the nodes that exist, then the edges among them. */
@@ -99,7 +99,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 	const char *all = ids_json(a, &set, 0, set.n);
 	if (!all)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	if ((rc = s->ops->graph_edges(s, a, user_id, all, edge_cap, &e, &ne)))
+	if ((rc = s->memories->graph_edges(s, a, user_id, all, edge_cap, &e, &ne)))
 		return pos_error_set(err, rc, NULL, NULL);
 	out->edges = e;
 	for (size_t i = 0; i < ne; i++)
@@ -161,7 +161,7 @@ enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
 				   struct pos_error *err)
 {
 	struct pos_memory_stats st;
-	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 366, 20, hide_chat, &st);
+	enum pos_err rc = s->memories->memory_stats(s, a, user_id, 366, 20, hide_chat, &st);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_obj(w);
@@ -189,7 +189,7 @@ enum pos_err pos_memory_filters_json(struct pos_store *s, struct pos_arena *a,
 				     struct pos_error *err)
 {
 	struct pos_memory_stats st;
-	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 0, POS_FILTER_TAGS_MAX, true, &st);
+	enum pos_err rc = s->memories->memory_stats(s, a, user_id, 0, POS_FILTER_TAGS_MAX, true, &st);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_obj(w);

@@ -334,7 +334,7 @@ static enum pos_err thread_context(const struct pos_memsvc *svc, struct pos_aren
 	if (n < THREAD_CONTEXT_TURNS) {
 		const char *more[THREAD_CONTEXT_TURNS];
 		size_t got = 0;
-		enum pos_err rc = svc->store->ops->thread_tail(svc->store, a, m->user_id, m->thread,
+		enum pos_err rc = svc->store->memories->thread_tail(svc->store, a, m->user_id, m->thread,
 							     THREAD_CONTEXT_TURNS - n, more, &got);
 		if (rc)
 			return rc;
@@ -428,7 +428,7 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 		rc = embed(svc, a, out);
 	if (rc)
 		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
-	rc = s->ops->memory_insert(s, out, 1, err);
+	rc = s->memories->memory_insert(s, out, 1, err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL, NULL);
@@ -475,7 +475,7 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 		if (rc)
 			return pos_error_set(err, rc, NULL, NULL);
 	}
-	enum pos_err rc = s->ops->memory_insert(s, v, count, err);
+	enum pos_err rc = s->memories->memory_insert(s, v, count, err);
 	if (rc && err && err->code != rc)
 		pos_error_set(err, rc, NULL, NULL);
 	if (!rc && svc->search)
@@ -494,7 +494,7 @@ enum pos_err pos_memory_get(const struct pos_memsvc *svc, struct pos_arena *a,
 	char norm[POS_UUID_SIZE];
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
-	enum pos_err rc = s->ops->memory_get(s, a, user_id, norm, true, pos_now_us(), out);
+	enum pos_err rc = s->memories->memory_get(s, a, user_id, norm, true, pos_now_us(), out);
 	if (rc)
 		return pos_error_set(err, rc, NULL,
 				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
@@ -520,7 +520,7 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 		bool action = (p.set & POS_PATCH_TYPE) && p.v.type == POS_TYPE_ACTION;
 		const char *md = (p.set & POS_PATCH_METADATA) ? p.v.metadata_json : NULL;
 		if (!(p.set & POS_PATCH_TYPE) || !md) {
-			rc = s->ops->memory_get(s, a, user_id, norm, false, 0, &cur);
+			rc = s->memories->memory_get(s, a, user_id, norm, false, 0, &cur);
 			if (rc == POS_ERR_NOT_FOUND)
 				return pos_error_set(err, rc, NULL, "memory not found");
 			if (rc)
@@ -540,14 +540,14 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 			return pos_error_set(err, rc, NULL, NULL);
 		p.set |= POS_PATCH_VECTOR;
 	}
-	rc = s->ops->memory_update(s, user_id, norm, &p, pos_now_us(), err);
+	rc = s->memories->memory_update(s, user_id, norm, &p, pos_now_us(), err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL,
 				      rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 		return rc;
 	}
-	rc = s->ops->memory_get(s, a, user_id, norm, false, 0, out);
+	rc = s->memories->memory_get(s, a, user_id, norm, false, 0, out);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	if (svc->search)
@@ -563,7 +563,7 @@ enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
 	int64_t seq = 0;
-	enum pos_err rc = svc->store->ops->memory_delete(svc->store, user_id, norm, &seq);
+	enum pos_err rc = svc->store->memories->memory_delete(svc->store, user_id, norm, &seq);
 	if (rc)
 		return pos_error_set(err, rc, NULL,
 				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
@@ -587,7 +587,7 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 		if (rc)
 			return pos_error_set(err, rc, NULL, NULL);
 	}
-	enum pos_err rc = svc->store->ops->memory_insert(svc->store, v, n, err);
+	enum pos_err rc = svc->store->memories->memory_insert(svc->store, v, n, err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL, NULL);
@@ -610,7 +610,7 @@ enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 			return pos_error_set(err, rc, NULL, NULL);
 		p->set |= POS_PATCH_VECTOR;
 	}
-	rc = svc->store->ops->memory_update(svc->store, user_id, id, p, pos_now_us(), err);
+	rc = svc->store->memories->memory_update(svc->store, user_id, id, p, pos_now_us(), err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL, NULL);
@@ -618,7 +618,7 @@ enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 	}
 	if (svc->search) {
 		struct pos_memory m;
-		rc = svc->store->ops->memory_get(svc->store, a, user_id, id, false, 0, &m);
+		rc = svc->store->memories->memory_get(svc->store, a, user_id, id, false, 0, &m);
 		if (!rc)
 			pos_search_written(svc->search, user_id, m.seq,
 					   (p->set & POS_PATCH_VECTOR) ? &p->v.vec : NULL, false);
@@ -674,16 +674,16 @@ enum pos_err pos_memory_list(const struct pos_memsvc *svc, struct pos_arena *a,
 			     const struct pos_memory_query *q, struct pos_memory **out,
 			     size_t *n, int64_t *total)
 {
-	return svc->store->ops->memory_list(svc->store, a, q, out, n, total);
+	return svc->store->memories->memory_list(svc->store, a, q, out, n, total);
 }
 
 enum pos_err pos_memory_vector(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, int64_t seq, struct pos_vec *out)
 {
-	return svc->store->ops->vector_get(svc->store, a, user_id, seq, out);
+	return svc->store->memories->vector_get(svc->store, a, user_id, seq, out);
 }
 
 enum pos_err pos_memory_count_all(const struct pos_memsvc *svc, int64_t *out)
 {
-	return svc->store->ops->memory_count_all(svc->store, out);
+	return svc->store->memories->memory_count_all(svc->store, out);
 }

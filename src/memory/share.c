@@ -12,8 +12,8 @@
 
 bool pos_share_owner_unlocked(const struct pos_memsvc *svc, const char *owner_id)
 {
-	const struct pos_store_ops *ops = svc->store->ops;
-	return !ops->data_unlocked || ops->data_unlocked(svc->store, owner_id);
+	const struct pos_store_keys *keys = svc->store->keys;
+	return !keys || !keys->data_unlocked || keys->data_unlocked(svc->store, owner_id);
 }
 
 enum pos_err pos_share_check_encrypted(const struct pos_memsvc *svc,
@@ -118,7 +118,7 @@ enum pos_err pos_share_search(const struct pos_memsvc *svc, struct pos_arena *a,
 	struct pos_memory *m = NULL;
 	double *s = NULL;
 	size_t got = 0;
-	rc = svc->store->ops->shared_search(svc->store, a, recipient_id, match, take, &m, &s,
+	rc = svc->store->shares->shared_search(svc->store, a, recipient_id, match, take, &m, &s,
 					    &got);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
@@ -141,7 +141,7 @@ void pos_share_explain_not_owner(const struct pos_memsvc *svc, struct pos_arena 
 {
 	struct pos_memory m;
 	if (err->code == POS_ERR_NOT_FOUND &&
-	    svc->store->ops->shared_get(svc->store, a, user_id, id, &m) == POS_OK)
+	    svc->store->shares->shared_get(svc->store, a, user_id, id, &m) == POS_OK)
 		pos_error_set(err, POS_ERR_FORBIDDEN, NULL,
 			      "this memory is shared with you to read; only its owner may change it");
 }
@@ -151,7 +151,7 @@ static enum pos_err owned(const struct pos_memsvc *svc, struct pos_arena *a,
 			  const char *owner_id, const char *id, struct pos_memory *m,
 			  struct pos_error *err)
 {
-	enum pos_err rc = svc->store->ops->memory_get(svc->store, a, owner_id, id, false, 0, m);
+	enum pos_err rc = svc->store->memories->memory_get(svc->store, a, owner_id, id, false, 0, m);
 	if (rc) {
 		pos_error_set(err, rc, NULL, NULL);
 		pos_share_explain_not_owner(svc, a, owner_id, id, err);
@@ -168,14 +168,14 @@ enum pos_err pos_share_add(const struct pos_memsvc *svc, struct pos_arena *a,
 	if (rc)
 		return rc;
 	if ((rc = pos_share_check_encrypted(svc, out, err)) ||
-	    (rc = svc->store->ops->share_add(svc->store, owner_id, id, emails, n,
+	    (rc = svc->store->shares->share_add(svc->store, owner_id, id, emails, n,
 					     pos_now_us(), err))) {
 		/* The store fills `err` for input errors only. */
 		if (!err->code)
 			pos_error_set(err, rc, NULL, NULL);
 		return rc;
 	}
-	if ((rc = svc->store->ops->memory_get(svc->store, a, owner_id, id, false, 0, out)))
+	if ((rc = svc->store->memories->memory_get(svc->store, a, owner_id, id, false, 0, out)))
 		pos_error_set(err, rc, NULL, NULL);
 	return rc;
 }
@@ -188,7 +188,7 @@ enum pos_err pos_share_remove(const struct pos_memsvc *svc, struct pos_arena *a,
 	enum pos_err rc = owned(svc, a, owner_id, id, &m, err);
 	if (rc)
 		return rc;
-	rc = svc->store->ops->share_remove(svc->store, owner_id, id, email);
+	rc = svc->store->shares->share_remove(svc->store, owner_id, id, email);
 	if (rc == POS_ERR_NOT_FOUND)
 		pos_error_set(err, rc, NULL, "this memory is not shared with that email");
 	else if (rc)
@@ -202,7 +202,7 @@ static enum pos_err recipient_email(const struct pos_memsvc *svc, struct pos_are
 				    struct pos_error *err)
 {
 	struct pos_user u;
-	enum pos_err rc = svc->store->ops->user_by_id(svc->store, a, recipient_id, &u);
+	enum pos_err rc = svc->store->accounts->user_by_id(svc->store, a, recipient_id, &u);
 	if (rc)
 		return pos_error_set(err, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
 				     NULL, NULL);
@@ -214,7 +214,7 @@ enum pos_err pos_share_read(const struct pos_memsvc *svc, struct pos_arena *a,
 			    const char *recipient_id, const char *id,
 			    struct pos_memory *out, bool *shared, struct pos_error *err)
 {
-	enum pos_err rc = svc->store->ops->shared_get(svc->store, a, recipient_id, id, out);
+	enum pos_err rc = svc->store->shares->shared_get(svc->store, a, recipient_id, id, out);
 	*shared = !rc || rc == POS_ERR_LOCKED || rc == POS_ERR_DECRYPT;
 	if (rc == POS_ERR_LOCKED)
 		/* shared with the caller, but the owner's encrypted data is
@@ -236,7 +236,7 @@ enum pos_err pos_share_list(const struct pos_memsvc *svc, struct pos_arena *a,
 			    struct pos_memory **out, size_t *n, int64_t *total,
 			    struct pos_error *err)
 {
-	enum pos_err rc = svc->store->ops->shared_list(svc->store, a, recipient_id, limit,
+	enum pos_err rc = svc->store->shares->shared_list(svc->store, a, recipient_id, limit,
 						       offset, out, n, total);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);

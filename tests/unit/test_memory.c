@@ -45,7 +45,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -103,7 +103,7 @@ static enum pos_err create(struct fx *f, const char *user, const char *body,
 static int64_t stored(struct fx *f)
 {
 	int64_t n = -1;
-	assert_int_equal(f->s->ops->memory_count_all(f->s, &n), POS_OK);
+	assert_int_equal(f->s->memories->memory_count_all(f->s, &n), POS_OK);
 	return n;
 }
 
