@@ -157,7 +157,6 @@ def split_header():
             s = s[:span[1]] + "".join(moved[d]) + s[span[1]:]
         else:
             at = re.search(r"^struct pos_store_ops \{", s, re.M).start()
-            # back up over the comment block above struct pos_store_ops
             doc = textwrap.fill("Store operations: %s." % DOC[d], 72,
                                 initial_indent=" * ", subsequent_indent=" * ")
             body = "".join(moved[d]).lstrip("\n")

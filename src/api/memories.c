@@ -9,7 +9,7 @@
 #include "memory/graph.h"
 #include "memory/memory.h"
 
-static void reply_memory(struct pos_req *r, int status, const struct pos_memory *m)
+void pos_api_reply_memory(struct pos_req *r, int status, const struct pos_memory *m)
 {
 	struct pos_buf b;
 	pos_buf_init(&b, POS_RESPONSE_MAX);
@@ -67,7 +67,7 @@ void pos_api_memory_create(struct pos_server *srv, struct pos_req *r)
 	else if (pos_memory_create(&srv->app->mem, r->arena, r->principal.user_id, body, &m, &err))
 		pos_reply_error(r, &err);
 	else
-		reply_memory(r, 201, &m);
+		pos_api_reply_memory(r, 201, &m);
 	json_decref(body);
 }
 
@@ -179,7 +179,7 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	if (!wants_embedding(r)) {
-		reply_memory(r, 200, &m);
+		pos_api_reply_memory(r, 200, &m);
 		return;
 	}
 	struct pos_vec v;
@@ -226,7 +226,7 @@ void pos_api_memory_update(struct pos_server *srv, struct pos_req *r)
 			      pos_req_path(r, 0), body, &m, &err))
 		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
 	else
-		reply_memory(r, 200, &m);
+		pos_api_reply_memory(r, 200, &m);
 	json_decref(body);
 }
 

@@ -16,21 +16,6 @@
 #include "base/clock.h"
 #include "memory/share.h"
 
-static void reply_memory_view(struct pos_req *r, int status, const struct pos_memory *m)
-{
-	struct pos_buf b;
-	pos_buf_init(&b, POS_RESPONSE_MAX);
-	struct pos_jw w;
-	pos_jw_init(&w, &b);
-	pos_memory_json(&w, m);
-	if (w.rc) {
-		pos_buf_free(&b);
-		pos_reply_err(r, w.rc, NULL, NULL);
-		return;
-	}
-	pos_reply_json(r, status, &b);
-}
-
 bool pos_api_shared_read(struct pos_server *srv, struct pos_req *r, const char *id)
 {
 	struct pos_memory m;
@@ -39,7 +24,7 @@ bool pos_api_shared_read(struct pos_server *srv, struct pos_req *r, const char *
 	bool shared = false;
 	if (pos_share_read(&srv->app->mem, r->arena, r->principal.user_id, id, &m, &shared,
 			   &err) == POS_OK)
-		reply_memory_view(r, 200, &m);
+		pos_api_reply_memory(r, 200, &m);
 	else if (shared)
 		pos_reply_error(r, &err);
 	return shared;
@@ -98,7 +83,7 @@ void pos_api_memory_share(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	reply_memory_view(r, 200, &m);
+	pos_api_reply_memory(r, 200, &m);
 out:
 	json_decref(body);
 }
