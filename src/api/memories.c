@@ -224,7 +224,7 @@ void pos_api_memory_update(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	if (pos_memory_update(&srv->app->mem, r->arena, r->principal.user_id,
 			      pos_req_path(r, 0), body, &m, &err))
-		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
+		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err);
 	else
 		pos_api_reply_memory(r, 200, &m);
 	json_decref(body);
@@ -235,7 +235,7 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	if (pos_memory_delete(&srv->app->mem, r->principal.user_id, pos_req_path(r, 0), &err))
-		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
+		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err);
 	else
 		pos_reply_empty(r, 204);
 }

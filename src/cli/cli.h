@@ -37,7 +37,7 @@ int pos_cli_wants_help(int argc, char **argv);
 int pos_cli_serve(int argc, char **argv);
 int pos_cli_user(int argc, char **argv);
 int pos_cli_doctor(int argc, char **argv);
-int pos_cli_import(int argc, char **argv); /* sync */
+int pos_cli_import(int argc, char **argv);
 /* client.c (clients): commands that talk to a running server */
 int pos_cli_add(int argc, char **argv);
 int pos_cli_search(int argc, char **argv);
