@@ -1,7 +1,10 @@
 /*
  * server.h — the HTTP server: libmicrohttpd (epoll, thread pool) driving a
- * declarative route table, and `struct pos_server`, the one context that
- * main owns and passes down to every handler (no mutable globals).
+ * declarative route table, and `struct pos_server`, the context every
+ * handler gets (no mutable globals). The server builds no service: it is
+ * handed a `struct pos_app` (app/app.h) and handlers reach services as
+ * srv->app->... Life: pos_server_init, pos_server_start(app),
+ * pos_server_drain, pos_server_stop (cli/serve.c).
  *
  * Request life: first callback → a `struct pos_req` with its own arena,
  * and for a known route everything the headers decide: rate limits, the
