@@ -77,7 +77,7 @@ static int new_user(struct pos_store *st, const char *email, char id[POS_UUID_SI
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	if (st->ops->user_register(st, &u, NULL, true, 0))
+	if (st->accounts->user_register(st, &u, NULL, true, 0))
 		return 1;
 	memcpy(id, u.id, POS_UUID_SIZE);
 	return 0;
@@ -129,7 +129,7 @@ static int gen(const char *dir, long n)
 		}
 		struct pos_error e;
 		pos_error_clear(&e);
-		if (st->ops->memory_insert(st, m, k, &e)) {
+		if (st->memories->memory_insert(st, m, k, &e)) {
 			fprintf(stderr, "insert: %s\n", e.message);
 			return 1;
 		}
@@ -148,7 +148,7 @@ static int export(const char *dir, const char *fmt, const char *out)
 		return 1;
 	struct pos_arena *a = pos_arena_new();
 	struct pos_user u;
-	if (st->ops->user_by_email(st, a, "bench@example.org", &u))
+	if (st->accounts->user_by_email(st, a, "bench@example.org", &u))
 		return 1;
 	char body_text[64];
 	snprintf(body_text, sizeof(body_text), "{\"format\":\"%s\"}", fmt);

@@ -46,7 +46,7 @@ static void user(struct pos_store *s, const char *email, char id[POS_UUID_SIZE])
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	if (s->ops->user_register(s, &u, NULL, true, 0)) {
+	if (s->accounts->user_register(s, &u, NULL, true, 0)) {
 		fprintf(stderr, "cannot add a user\n");
 		exit(1);
 	}

@@ -22,7 +22,7 @@
 static bool admin_only(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_user me;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena,
 						     r->principal.user_id, &me);
 	if (rc) {
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);
@@ -59,11 +59,11 @@ static enum pos_err write_user(struct pos_server *srv, struct pos_jw *w,
 			       const struct pos_user *u)
 {
 	struct pos_usage use;
-	enum pos_err rc = srv->store->ops->user_usage(srv->store, u->id, &use);
+	enum pos_err rc = pos_accounts_usage(&srv->app->accounts, u->id, &use);
 	if (rc)
 		return rc;
 	int64_t limit[POS_QUOTA__COUNT];
-	pos_auth_quota_limits(&srv->auth, u, limit);
+	pos_auth_quota_limits(&srv->app->auth, u, limit);
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", u->id);
 	pos_jw_kstr(w, "email", u->email);
@@ -91,7 +91,7 @@ void pos_api_admin_users_list(struct pos_server *srv, struct pos_req *r)
 		return;
 	struct pos_user *v = NULL;
 	size_t n = 0;
-	enum pos_err rc = srv->store->ops->user_list(srv->store, r->arena, &v, &n);
+	enum pos_err rc = pos_accounts_list(&srv->app->accounts, r->arena, &v, &n);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
@@ -184,21 +184,10 @@ void pos_api_admin_users_update(struct pos_server *srv, struct pos_req *r)
 	struct pos_user_admin_patch p;
 	if (!parse_patch(r, body, &p))
 		goto out;
-	enum pos_err rc = srv->store->ops->user_admin_update(srv->store, id, &p, pos_now_us());
+	struct pos_user u;
+	enum pos_err rc = pos_accounts_admin_update(&srv->app->accounts, r->arena, id, &p, &u);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "user not found" : NULL);
-		goto out;
-	}
-	if ((p.set & POS_UADM_DISABLED) && p.disabled) {
-		/* Existing sessions end now; API tokens are refused while the
-		 * account is disabled (and work again if it is enabled). */
-		int64_t ns, nt;
-		pos_auth_revoke_user(&srv->auth, id, NULL, false, &ns, &nt);
-		pos_encsvc_lock(&srv->enc, id);
-	}
-	struct pos_user u;
-	if ((rc = srv->store->ops->user_by_id(srv->store, r->arena, id, &u))) {
-		pos_reply_err(r, rc, NULL, NULL);
 		goto out;
 	}
 	struct pos_buf b;
@@ -220,9 +209,9 @@ void pos_api_admin_users_delete(struct pos_server *srv, struct pos_req *r)
 		return;
 	struct pos_user u;
 	int64_t users = 0, admins = 0;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena, id, &u);
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena, id, &u);
 	if (!rc)
-		rc = srv->store->ops->user_counts(srv->store, &users, &admins);
+		rc = pos_accounts_counts(&srv->app->accounts, &users, &admins);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "user not found" : NULL);
 		return;
@@ -233,19 +222,12 @@ void pos_api_admin_users_delete(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_error err;
 	pos_error_clear(&err);
-	char job[POS_UUID_SIZE];
 	int64_t ns, nt;
-	pos_auth_revoke_user(&srv->auth, id, NULL, true, &ns, &nt);
-	if (srv->assistant.memu)
-		rc = pos_assistant_enqueue(&srv->assistant, id, "memu_delete", "{}", job, &err);
-	if (!rc)
-		rc = srv->store->ops->user_delete(srv->store, id, "memu_delete");
-	if (rc) {
+	pos_auth_revoke_user(&srv->app->auth, id, NULL, true, &ns, &nt);
+	if ((rc = pos_accounts_delete(&srv->app->accounts, id, &err))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
 	}
-	pos_encsvc_lock(&srv->enc, id);
-	pos_search_forget_user(srv->search, id);
 	pos_reply_empty(r, 204);
 }
 
@@ -292,7 +274,7 @@ void pos_api_admin_invites_create(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_invite inv;
 	char code[POS_INVITE_CODE_MAX];
-	if (pos_auth_invite_create(&srv->auth, r->principal.user_id, email, ttl, &inv, code,
+	if (pos_auth_invite_create(&srv->app->auth, r->principal.user_id, email, ttl, &inv, code,
 				   &err)) {
 		pos_reply_error(r, &err);
 		goto out;
@@ -317,7 +299,7 @@ void pos_api_admin_invites_list(struct pos_server *srv, struct pos_req *r)
 		return;
 	struct pos_invite *v = NULL;
 	size_t n = 0;
-	enum pos_err rc = srv->store->ops->invite_list(srv->store, r->arena, &v, &n);
+	enum pos_err rc = pos_accounts_invites(&srv->app->accounts, r->arena, &v, &n);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
@@ -344,7 +326,7 @@ void pos_api_admin_invites_delete(struct pos_server *srv, struct pos_req *r)
 	char id[POS_UUID_SIZE];
 	if (!path_id(r, id, "invite not found"))
 		return;
-	enum pos_err rc = srv->store->ops->invite_delete(srv->store, id);
+	enum pos_err rc = pos_accounts_invite_delete(&srv->app->accounts, id);
 	if (rc)
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "invite not found" : NULL);
 	else

@@ -52,6 +52,10 @@ void pos_api_memory_accessed(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_merge(struct pos_server *srv, struct pos_req *r);
 void pos_api_memory_categories(struct pos_server *srv, struct pos_req *r);
 
+/* Answers with one memory as the API renders it (memory.h's
+ * pos_memory_json); used by the memory and sharing routes. */
+void pos_api_reply_memory(struct pos_req *r, int status, const struct pos_memory *m);
+
 /* search.c */
 void pos_api_memory_search(struct pos_server *srv, struct pos_req *r);
 

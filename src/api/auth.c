@@ -89,7 +89,7 @@ static void reply_buf(struct pos_req *r, int status, struct pos_buf *b,
 
 static void reply_user(struct pos_req *r, const struct pos_user *u)
 {
-	const struct pos_assistant *as = &r->srv->assistant;
+	const struct pos_assistant *as = &r->srv->app->assistant;
 	struct pos_buf b;
 	pos_buf_init(&b, 1024 * 1024);
 	struct pos_jw w;
@@ -107,7 +107,7 @@ static void reply_tokens(struct pos_req *r, int status, const struct pos_user *u
 	pos_jw_init(&w, &b);
 	pos_jw_obj(&w);
 	pos_jw_key(&w, "user");
-	write_user(&w, u, &r->srv->assistant);
+	write_user(&w, u, &r->srv->app->assistant);
 	pos_jw_kstr(&w, "access_token", t->access);
 	pos_jw_kstr(&w, "refresh_token", t->refresh);
 	pos_jw_kstr(&w, "token_type", "bearer");
@@ -158,14 +158,14 @@ void pos_api_register(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_user u;
 	struct pos_tokens t;
-	if (pos_auth_gate_enter(&srv->auth)) {
+	if (pos_auth_gate_enter(&srv->app->auth)) {
 		r->retry_after = 1;
 		pos_reply_err(r, POS_ERR_BUSY, NULL, NULL);
 		goto out;
 	}
-	enum pos_err rrc = pos_auth_register(&srv->auth, r->arena, email, password, pwlen,
+	enum pos_err rrc = pos_auth_register(&srv->app->auth, r->arena, email, password, pwlen,
 					     full_name, &opts, &u, &t, &err);
-	pos_auth_gate_leave(&srv->auth);
+	pos_auth_gate_leave(&srv->app->auth);
 	if (rrc) {
 		pos_reply_error(r, &err);
 		goto out;
@@ -196,10 +196,10 @@ void pos_api_login(struct pos_server *srv, struct pos_req *r)
 	struct pos_pw_attempt at;
 	if (!pos_api_pw_begin(srv, r, email, false, &at))
 		goto out;
-	enum pos_err lrc = pos_auth_login(&srv->auth, r->arena, email, password, pwlen, &u, &t, &err);
+	enum pos_err lrc = pos_auth_login(&srv->app->auth, r->arena, email, password, pwlen, &u, &t, &err);
 	/* encryption at rest: the password unlocks the data key */
 	if (!lrc)
-		pos_encsvc_on_login(&srv->enc, u.id, password, pwlen, t.refresh);
+		pos_encsvc_on_login(&srv->app->enc, u.id, password, pwlen, t.refresh);
 	pos_api_pw_end(srv, r, &at, lrc != POS_ERR_BAD_CREDENTIALS);
 	if (lrc) {
 		pos_reply_error(r, &err);
@@ -222,11 +222,11 @@ void pos_api_refresh(struct pos_server *srv, struct pos_req *r)
 		pos_error_clear(&err);
 		struct pos_user u;
 		struct pos_tokens t;
-		if (pos_auth_refresh(&srv->auth, r->arena, token, &u, &t, &err)) {
+		if (pos_auth_refresh(&srv->app->auth, r->arena, token, &u, &t, &err)) {
 			pos_reply_error(r, &err);
 		} else {
 			/* encryption at rest: the token's key wrap unlocks */
-			pos_encsvc_on_refresh(&srv->enc, u.id, token, t.refresh);
+			pos_encsvc_on_refresh(&srv->app->enc, u.id, token, t.refresh);
 			reply_tokens(r, 200, &u, &t);
 		}
 		pos_wipe(&t, sizeof(t));
@@ -269,11 +269,11 @@ void pos_api_tokens_create(struct pos_server *srv, struct pos_req *r)
 	struct pos_api_token t;
 	char secret[POS_API_TOKEN_MAX];
 	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_TOKENS] = 1};
-	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	if (pos_auth_token_create(&srv->auth, r->principal.user_id, name,
+	if (pos_auth_token_create(&srv->app->auth, r->principal.user_id, name,
 				  strcmp(scope, "read") == 0, &t, secret, &err)) {
 		pos_reply_error(r, &err);
 		goto out;
@@ -293,7 +293,7 @@ void pos_api_tokens_list(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_api_token *v = NULL;
 	size_t n = 0;
-	enum pos_err rc = srv->store->ops->token_list(srv->store, r->arena,
+	enum pos_err rc = pos_accounts_tokens(&srv->app->accounts, r->arena,
 						    r->principal.user_id, &v, &n);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
@@ -318,7 +318,7 @@ void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r)
 	char id[POS_UUID_SIZE];
 	const char *raw = pos_req_path(r, 0);
 	enum pos_err rc = pos_uuid_valid(raw, strlen(raw), id)
-		? srv->store->ops->token_revoke(srv->store, r->principal.user_id, id, pos_now_us())
+		? pos_accounts_token_revoke(&srv->app->accounts, r->principal.user_id, id)
 		: POS_ERR_NOT_FOUND;
 	if (rc)
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "token not found" : NULL);
@@ -328,11 +328,11 @@ void pos_api_tokens_delete(struct pos_server *srv, struct pos_req *r)
 
 void pos_api_logout(struct pos_server *srv, struct pos_req *r)
 {
-	enum pos_err rc = pos_auth_logout(&srv->auth, &r->principal);
+	enum pos_err rc = pos_auth_logout(&srv->app->auth, &r->principal);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 	} else {
-		pos_encsvc_lock(&srv->enc, r->principal.user_id); /* encryption at rest */
+		pos_encsvc_lock(&srv->app->enc, r->principal.user_id); /* encryption at rest */
 		pos_reply_empty(r, 204);
 	}
 }
@@ -340,7 +340,7 @@ void pos_api_logout(struct pos_server *srv, struct pos_req *r)
 void pos_api_me(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_user u;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena,
 						     r->principal.user_id, &u);
 	if (rc) {
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
@@ -349,18 +349,18 @@ void pos_api_me(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_enc_status enc;
 	struct pos_usage use;
-	if ((rc = pos_encsvc_status(&srv->enc, r->arena, u.id, &enc)) ||
-	    (rc = srv->store->ops->user_usage(srv->store, u.id, &use))) {
+	if ((rc = pos_encsvc_status(&srv->app->enc, r->arena, u.id, &enc)) ||
+	    (rc = pos_accounts_usage(&srv->app->accounts, u.id, &use))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
 	}
 	int64_t limit[POS_QUOTA__COUNT];
-	pos_auth_quota_limits(&srv->auth, &u, limit);
+	pos_auth_quota_limits(&srv->app->auth, &u, limit);
 	struct pos_buf b;
 	pos_buf_init(&b, 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	write_user_enc(&w, &u, &srv->assistant, &enc, limit, &use);
+	write_user_enc(&w, &u, &srv->app->assistant, &enc, limit, &use);
 	reply_buf(r, 200, &b, w.rc);
 }
 
@@ -372,12 +372,12 @@ void pos_api_me_update(struct pos_server *srv, struct pos_req *r)
 	struct pos_user u;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena,
 						     r->principal.user_id, &u);
 	if (rc)
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
 			      NULL, NULL);
-	else if (pos_profile_update(&srv->auth, r->arena, &u, body, &err))
+	else if (pos_profile_update(&srv->app->auth, r->arena, &u, body, &err))
 		pos_reply_error(r, &err);
 	else
 		reply_user(r, &u);
@@ -406,7 +406,7 @@ void pos_api_me_delete(struct pos_server *srv, struct pos_req *r)
 	}
 	if (!pos_api_pw_begin_self(srv, r, &at))
 		goto out; /* answered: busy or locked out */
-	enum pos_err rc = pos_auth_check_password_of(&srv->auth, r->arena, uid,
+	enum pos_err rc = pos_auth_check_password_of(&srv->app->auth, r->arena, uid,
 						     json_string_value(pw),
 						     json_string_length(pw), &err);
 	pos_api_pw_end(srv, r, &at, rc != POS_ERR_BAD_CREDENTIALS);
@@ -414,19 +414,11 @@ void pos_api_me_delete(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	char job[POS_UUID_SIZE];
-	if (srv->assistant.memu)
-		rc = pos_assistant_enqueue(&srv->assistant, uid, "memu_delete", "{}", job, &err);
-	if (!rc)
-		rc = srv->store->ops->user_delete(srv->store, uid, "memu_delete");
-	if (rc) {
-		pos_error_set(&err, rc, NULL, NULL);
+	if (pos_accounts_delete(&srv->app->accounts, uid, &err)) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	pos_encsvc_lock(&srv->enc, uid); /* wipes the data key, if any */
-	pos_search_forget_user(srv->search, uid);
-	pos_auth_logout(&srv->auth, &r->principal);
+	pos_auth_logout(&srv->app->auth, &r->principal);
 	pos_reply_empty(r, 204);
 out:
 	json_decref(body);
@@ -446,7 +438,7 @@ bool pos_api_pw_begin(struct pos_server *srv, struct pos_req *r, const char *ema
 		pos_reply_rate_limited(r, wait);
 		return false;
 	}
-	if (pos_auth_gate_enter(&srv->auth)) {
+	if (pos_auth_gate_enter(&srv->app->auth)) {
 		r->retry_after = 1;
 		pos_reply_err(r, POS_ERR_BUSY, NULL, NULL);
 		return false;
@@ -454,7 +446,7 @@ bool pos_api_pw_begin(struct pos_server *srv, struct pos_req *r, const char *ema
 	wait = pos_rl_login_reserve(&srv->rl, &r->client, at->have_acct ? at->acct : NULL,
 				    pos_mono_us(), &at->res);
 	if (wait) {
-		pos_auth_gate_leave(&srv->auth);
+		pos_auth_gate_leave(&srv->app->auth);
 		pos_reply_rate_limited(r, wait);
 		return false;
 	}
@@ -466,14 +458,14 @@ void pos_api_pw_end(struct pos_server *srv, struct pos_req *r,
 {
 	pos_rl_login_release(&srv->rl, &r->client, at->have_acct ? at->acct : NULL, &at->res,
 			     ok);
-	pos_auth_gate_leave(&srv->auth);
+	pos_auth_gate_leave(&srv->app->auth);
 }
 
 bool pos_api_pw_begin_self(struct pos_server *srv, struct pos_req *r,
 			   struct pos_pw_attempt *at)
 {
 	struct pos_user u;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena,
 						     r->principal.user_id, &u);
 	if (rc) {
 		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);

@@ -22,6 +22,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "http/sse.h"
 
 /* ---- answers ---- */
 
@@ -77,25 +78,6 @@ static void reply_result(struct pos_req *r, const struct pos_chat_result *res)
 
 /* ---- Server-Sent Events ---- */
 
-/* Writes one `data:` event (with an optional `event:` name). */
-static bool sse_send(struct pos_stream *s, const char *event, const char *json, size_t n)
-{
-	struct pos_buf b;
-	pos_buf_init(&b, n + 64);
-	enum pos_err rc = POS_OK;
-	if (event)
-		rc = pos_buf_addf(&b, "event: %s\n", event);
-	if (!rc)
-		rc = pos_buf_adds(&b, "data: ");
-	if (!rc)
-		rc = pos_buf_add(&b, json, n);
-	if (!rc)
-		rc = pos_buf_adds(&b, "\n\n");
-	bool ok = !rc && pos_stream_write(s, b.data, b.len);
-	pos_buf_free(&b);
-	return ok;
-}
-
 static bool sse_delta_text(struct pos_stream *s, const char *t, size_t n)
 {
 	struct pos_buf b;
@@ -106,7 +88,7 @@ static bool sse_delta_text(struct pos_stream *s, const char *t, size_t n)
 	pos_jw_key(&w, "delta");
 	pos_jw_strn(&w, t, n);
 	pos_jw_obj_end(&w);
-	bool ok = !w.rc && sse_send(s, NULL, b.data, b.len);
+	bool ok = !w.rc && pos_sse_send(s, NULL, b.data, b.len);
 	pos_buf_free(&b);
 	return ok;
 }
@@ -119,7 +101,7 @@ static void sse_final(struct pos_stream *s, const struct pos_chat_result *res)
 	pos_jw_init(&w, &b);
 	write_result(&w, res);
 	if (!w.rc)
-		sse_send(s, NULL, b.data, b.len);
+		pos_sse_send(s, NULL, b.data, b.len);
 	pos_buf_free(&b);
 }
 
@@ -128,7 +110,7 @@ static void sse_error(struct pos_stream *s, const struct pos_error *e)
 	struct pos_buf b;
 	pos_buf_init(&b, 4096);
 	if (pos_json_error_body(&b, e) == POS_OK)
-		sse_send(s, "error", b.data, b.len);
+		pos_sse_send(s, "error", b.data, b.len);
 	pos_buf_free(&b);
 }
 
@@ -144,7 +126,7 @@ struct chat_job {
 /* Starts the SSE answer (status 200) and wakes the parked connection. */
 static bool start_stream(struct chat_job *j)
 {
-	j->s = pos_reply_stream(j->r, 200, "text/event-stream");
+	j->s = pos_sse_open(j->r);
 	pos_req_resume(j->r);
 	j->r = NULL;
 	return j->s != NULL;
@@ -220,7 +202,7 @@ static bool wants_stream(struct pos_req *r, json_t *body, bool *out)
 		return false;
 	}
 	const char *accept = pos_req_header(r, "Accept");
-	*out = json_is_true(s) || (accept && strstr(accept, "text/event-stream"));
+	*out = json_is_true(s) || (accept && strstr(accept, POS_SSE_TYPE));
 	return true;
 }
 
@@ -256,14 +238,14 @@ void pos_api_chat_message(struct pos_server *srv, struct pos_req *r)
 		.conversation_id = json_is_string(conv) ? json_string_value(conv) : NULL,
 	};
 	struct pos_chat *chat;
-	if (pos_chat_prepare(&srv->assistant, &in, &chat, &err)) {
+	if (pos_chat_prepare(&srv->app->assistant, &in, &chat, &err)) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
 	if (pos_chat_inline(chat)) {
 		struct pos_chat_result res;
 		struct pos_stream *s = NULL;
-		if (stream && !(s = pos_reply_stream(r, 200, "text/event-stream"))) {
+		if (stream && !(s = pos_sse_open(r))) {
 			pos_chat_free(chat);
 			goto out;
 		}
@@ -346,7 +328,7 @@ void pos_api_chat_history(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, POS_RESPONSE_MAX);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	enum pos_err rc = pos_chat_history_json(&srv->assistant, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_chat_history_json(&srv->app->assistant, r->arena, r->principal.user_id,
 						conv, (unsigned)limit, (unsigned)offset, &w, &err);
 	reply_writer(r, &b, &w, rc, &err);
 }
@@ -361,7 +343,7 @@ void pos_api_chat_suggestions(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, POS_RESPONSE_MAX);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	enum pos_err rc = pos_suggestions_json(&srv->assistant, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_suggestions_json(&srv->app->assistant, r->arena, r->principal.user_id,
 					       pos_now_us(), &w, &err);
 	reply_writer(r, &b, &w, rc, &err);
 }
@@ -373,7 +355,7 @@ void pos_api_memory_memorize(struct pos_server *srv, struct pos_req *r)
 	if (!optional_object(r))
 		return;
 	const char *job;
-	if (pos_memorize_enqueue(&srv->assistant, r->arena, r->principal.user_id,
+	if (pos_memorize_enqueue(&srv->app->assistant, r->arena, r->principal.user_id,
 				 pos_req_path(r, 0), &job, &err)) {
 		if (err.code == POS_ERR_BUSY)
 			r->retry_after = 1;

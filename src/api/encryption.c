@@ -38,7 +38,7 @@ static void reply_status(struct pos_server *srv, struct pos_req *r, int status,
 			 const char *recovery_key)
 {
 	struct pos_enc_status st;
-	enum pos_err rc = pos_encsvc_status(&srv->enc, r->arena, r->principal.user_id, &st);
+	enum pos_err rc = pos_encsvc_status(&srv->app->enc, r->arena, r->principal.user_id, &st);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
@@ -79,7 +79,7 @@ void pos_api_encryption_enable(struct pos_server *srv, struct pos_req *r)
 		struct pos_error err;
 		pos_error_clear(&err);
 		char rk[POS_RECOVERY_KEY_MAX];
-		enum pos_err rc = pos_encsvc_enable(&srv->enc, r->principal.user_id, pw, len, rk,
+		enum pos_err rc = pos_encsvc_enable(&srv->app->enc, r->principal.user_id, pw, len, rk,
 						    &err);
 		pos_api_pw_end(srv, r, &at, rc != POS_ERR_BAD_CREDENTIALS);
 		if (rc)
@@ -138,7 +138,7 @@ void pos_api_password_change(struct pos_server *srv, struct pos_req *r)
 		goto out;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_encsvc_change_password(&srv->enc, r->principal.user_id, old_pw,
+	enum pos_err rc = pos_encsvc_change_password(&srv->app->enc, r->principal.user_id, old_pw,
 						     ol, new_pw, nl, &err);
 	pos_api_pw_end(srv, r, &at, rc != POS_ERR_BAD_CREDENTIALS);
 	if (rc) {
@@ -147,7 +147,7 @@ void pos_api_password_change(struct pos_server *srv, struct pos_req *r)
 	}
 	int64_t ns = 0, nt = 0;
 	const char *keep = r->principal.personal ? NULL : r->principal.session_id;
-	if ((rc = pos_auth_revoke_user(&srv->auth, r->principal.user_id, keep, revoke_tokens,
+	if ((rc = pos_auth_revoke_user(&srv->app->auth, r->principal.user_id, keep, revoke_tokens,
 				       &ns, &nt))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		goto out;
@@ -201,14 +201,14 @@ void pos_api_encryption_recover(struct pos_server *srv, struct pos_req *r)
 	if (email) {
 		char norm[256];
 		if (pos_auth_normalize_email(email, norm, sizeof(norm), NULL) == POS_OK &&
-		    srv->store->ops->user_by_email(srv->store, r->arena, norm, &u) == POS_OK)
+		    pos_accounts_by_email(&srv->app->accounts, r->arena, norm, &u) == POS_OK)
 			snprintf(user_id, sizeof(user_id), "%s", u.id);
 	} else {
 		const char *h = pos_req_header(r, "Authorization");
 		struct pos_principal p;
 		if (h && strncmp(h, "Bearer ", 7) == 0 &&
-		    pos_auth_verify(&srv->auth, h + 7, strlen(h + 7), &p) == POS_OK &&
-		    srv->store->ops->user_by_id(srv->store, r->arena, p.user_id, &u) == POS_OK) {
+		    pos_auth_verify(&srv->app->auth, h + 7, strlen(h + 7), &p) == POS_OK &&
+		    pos_accounts_get(&srv->app->accounts, r->arena, p.user_id, &u) == POS_OK) {
 			snprintf(user_id, sizeof(user_id), "%s", p.user_id);
 			email = u.email;
 		} else {
@@ -221,7 +221,7 @@ void pos_api_encryption_recover(struct pos_server *srv, struct pos_req *r)
 		goto out;
 	enum pos_err rc = POS_ERR_BAD_CREDENTIALS;
 	if (user_id[0])
-		rc = pos_encsvc_recover(&srv->enc, user_id, rk, rl, new_pw, nl, &err);
+		rc = pos_encsvc_recover(&srv->app->enc, user_id, rk, rl, new_pw, nl, &err);
 	/* an unknown account: the same answer as a wrong key */
 	if (rc == POS_ERR_BAD_CREDENTIALS || rc == POS_ERR_CONFLICT) {
 		rc = POS_ERR_BAD_CREDENTIALS;
@@ -234,16 +234,16 @@ void pos_api_encryption_recover(struct pos_server *srv, struct pos_req *r)
 	}
 	int64_t ns = 0, nt = 0;
 	struct pos_tokens t;
-	if ((rc = pos_auth_revoke_user(&srv->auth, user_id, NULL, revoke_tokens, &ns, &nt)) ||
-	    (rc = pos_auth_new_session(&srv->auth, r->arena, user_id, &u, &t, &err))) {
+	if ((rc = pos_auth_revoke_user(&srv->app->auth, user_id, NULL, revoke_tokens, &ns, &nt)) ||
+	    (rc = pos_auth_new_session(&srv->app->auth, r->arena, user_id, &u, &t, &err))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		goto out;
 	}
 	/* the new session's refresh token unlocks after a restart */
-	pos_encsvc_on_login(&srv->enc, user_id, new_pw, nl, t.refresh);
+	pos_encsvc_on_login(&srv->app->enc, user_id, new_pw, nl, t.refresh);
 	snprintf(r->principal.user_id, sizeof(r->principal.user_id), "%s", user_id);
 	struct pos_enc_status st;
-	if ((rc = pos_encsvc_status(&srv->enc, r->arena, user_id, &st))) {
+	if ((rc = pos_encsvc_status(&srv->app->enc, r->arena, user_id, &st))) {
 		pos_wipe(&t, sizeof(t));
 		pos_reply_err(r, rc, NULL, NULL);
 		goto out;

@@ -21,7 +21,7 @@
 
 static bool have_exports(struct pos_server *srv, struct pos_req *r)
 {
-	if (srv->exports)
+	if (srv->app->exports)
 		return true;
 	pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "export is not running on this server");
 	return false;
@@ -50,7 +50,7 @@ void pos_api_export_start(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	char id[POS_UUID_SIZE];
-	enum pos_err rc = pos_exports_start(srv->exports, r->arena, r->principal.user_id, body, id,
+	enum pos_err rc = pos_exports_start(srv->app->exports, r->arena, r->principal.user_id, body, id,
 					    &err);
 	json_decref(body);
 	if (rc) {
@@ -65,7 +65,7 @@ void pos_api_export_status(struct pos_server *srv, struct pos_req *r)
 	if (!have_exports(srv, r))
 		return;
 	struct pos_export_status s;
-	enum pos_err rc = pos_exports_status(srv->exports, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_exports_status(srv->app->exports, r->arena, r->principal.user_id,
 					     pos_req_path(r, 0), &s);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "export not found" : NULL);
@@ -105,7 +105,7 @@ void pos_api_export_download(struct pos_server *srv, struct pos_req *r)
 	int fd = -1;
 	uint64_t size = 0, off, len;
 	const char *mime, *name;
-	enum pos_err rc = pos_exports_open(srv->exports, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_exports_open(srv->app->exports, r->arena, r->principal.user_id,
 					   pos_req_path(r, 0), &fd, &size, &mime, &name, &err);
 	if (rc) {
 		if (rc == POS_ERR_NOT_FOUND)
@@ -152,12 +152,12 @@ void pos_api_import(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	/* at most the upload's bytes as memories */
 	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_BYTES] = (int64_t)r->body.len};
-	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
 	char id[POS_UUID_SIZE];
-	enum pos_err rc = pos_exports_import(srv->exports, r->principal.user_id, format,
+	enum pos_err rc = pos_exports_import(srv->app->exports, r->principal.user_id, format,
 					     r->body.data, r->body.len, id, &err);
 	if (rc) {
 		pos_reply_error(r, &err);

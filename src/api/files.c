@@ -86,7 +86,7 @@ static bool upload_of(struct pos_server *srv, struct pos_req *r, uint64_t *off, 
 		return false;
 	}
 	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_BYTES] = (int64_t)*len};
-	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		pos_reply_error(r, &err);
 		return false;
 	}
@@ -117,7 +117,7 @@ void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	/* whose memory first: another user's is 404 whatever the body */
 	struct pos_memory m;
-	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
+	enum pos_err rc = srv->app->store->memories->memory_get(srv->app->store, r->arena, r->principal.user_id,
 						      pos_req_path(r, 0), false, 0, &m);
 	if (rc) {
 		pos_error_set(&err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such memory" : NULL);
@@ -129,7 +129,7 @@ void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r)
 	}
 	if (!upload_of(srv, r, &off, &len, &name))
 		return;
-	if (pos_files_attach(&srv->files, r->arena, r->principal.user_id, pos_req_path(r, 0),
+	if (pos_files_attach(&srv->app->files, r->arena, r->principal.user_id, pos_req_path(r, 0),
 			     r->spool_fd, off, len, name, &at, &err)) {
 		if (err.code == POS_ERR_NOT_FOUND)
 			pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err);
@@ -151,7 +151,7 @@ void pos_api_files_create(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_MEMORIES] = 1};
-	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
@@ -176,7 +176,7 @@ void pos_api_files_create(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_memory m;
-	enum pos_err rc = pos_memory_create(&srv->mem, r->arena, r->principal.user_id, body, &m,
+	enum pos_err rc = pos_memory_create(&srv->app->mem, r->arena, r->principal.user_id, body, &m,
 					    &err);
 	json_decref(body);
 	if (rc) {
@@ -184,17 +184,17 @@ void pos_api_files_create(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_attachment at;
-	if (pos_files_attach(&srv->files, r->arena, r->principal.user_id, m.id, r->spool_fd, off,
+	if (pos_files_attach(&srv->app->files, r->arena, r->principal.user_id, m.id, r->spool_fd, off,
 			     len, name, &at, &err)) {
 		/* no file, no file memory */
 		struct pos_error e2;
 		pos_error_clear(&e2);
-		(void)pos_memory_delete(&srv->mem, r->principal.user_id, m.id, &e2);
+		(void)pos_memory_delete(&srv->app->mem, r->principal.user_id, m.id, &e2);
 		pos_reply_error(r, &err);
 		return;
 	}
 	pos_error_clear(&err);
-	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id, m.id, &m, &err)) {
+	if (pos_memory_get(&srv->app->mem, r->arena, r->principal.user_id, m.id, &m, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
@@ -217,10 +217,10 @@ void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r)
 	size_t n;
 	const char *id = pos_req_path(r, 0);
 	struct pos_memory m;
-	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
+	enum pos_err rc = srv->app->store->memories->memory_get(srv->app->store, r->arena, r->principal.user_id,
 						      id, false, 0, &m);
 	if (!rc)
-		rc = pos_files_list(&srv->files, r->arena, r->principal.user_id, id, &list, &n);
+		rc = pos_files_list(&srv->app->files, r->arena, r->principal.user_id, id, &list, &n);
 	if (rc) {
 		struct pos_error err;
 		pos_error_clear(&err);
@@ -350,7 +350,7 @@ void pos_api_attachment_get(struct pos_server *srv, struct pos_req *r)
 	struct pos_attachment at;
 	struct pos_blob_reader *rd = NULL;
 	uint64_t size;
-	enum pos_err rc = pos_files_open(&srv->files, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_files_open(&srv->app->files, r->arena, r->principal.user_id,
 					 pos_req_path(r, 0), &at, &rd, &size);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such attachment" : NULL);
@@ -400,7 +400,7 @@ void pos_api_attachment_get(struct pos_server *srv, struct pos_req *r)
 
 void pos_api_attachment_delete(struct pos_server *srv, struct pos_req *r)
 {
-	enum pos_err rc = pos_files_delete(&srv->files, r->principal.user_id, pos_req_path(r, 0));
+	enum pos_err rc = pos_files_delete(&srv->app->files, r->principal.user_id, pos_req_path(r, 0));
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such attachment" : NULL);
 		return;

@@ -60,7 +60,7 @@ static void reply(struct pos_req *r, struct pos_buf *b, struct pos_jw *w)
 void pos_api_job_get(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_job_info j;
-	enum pos_err rc = pos_jobs_get(srv->jobs, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_jobs_get(srv->app->jobs, r->arena, r->principal.user_id,
 				       pos_req_path(r, 0), &j);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such job" : NULL);
@@ -89,7 +89,7 @@ void pos_api_jobs_list(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_job_info *v;
 	size_t n;
-	enum pos_err rc = pos_jobs_list(srv->jobs, r->arena, r->principal.user_id, kind,
+	enum pos_err rc = pos_jobs_list(srv->app->jobs, r->arena, r->principal.user_id, kind,
 					(size_t)limit, &v, &n);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
@@ -113,7 +113,7 @@ void pos_api_jobs_list(struct pos_server *srv, struct pos_req *r)
 void pos_api_job_cancel(struct pos_server *srv, struct pos_req *r)
 {
 	const char *id = pos_req_path(r, 0);
-	enum pos_err rc = pos_jobs_cancel(srv->jobs, r->principal.user_id, id);
+	enum pos_err rc = pos_jobs_cancel(srv->app->jobs, r->principal.user_id, id);
 	if (rc) {
 		pos_reply_err(r, rc, NULL,
 			      rc == POS_ERR_NOT_FOUND   ? "no such job"
@@ -123,7 +123,7 @@ void pos_api_job_cancel(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_job_info j;
-	if ((rc = pos_jobs_get(srv->jobs, r->arena, r->principal.user_id, id, &j))) {
+	if ((rc = pos_jobs_get(srv->app->jobs, r->arena, r->principal.user_id, id, &j))) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
 	}

@@ -46,7 +46,7 @@ void pos_api_memory_lifecycle_run(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	if (!optional_object(r))
 		return;
-	if (pos_lifecycle_run(srv->store, r->principal.user_id, pos_now_us(), NULL, NULL,
+	if (pos_lifecycle_run(srv->app->store, r->principal.user_id, pos_now_us(), NULL, NULL,
 			      &res, &err)) {
 		pos_reply_error(r, &err);
 		return;
@@ -69,7 +69,7 @@ void pos_api_memory_lifecycle_policy_get(struct pos_server *srv, struct pos_req 
 	struct pos_life_policy p;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_lifecycle_policy_get(srv->store, r->arena, r->principal.user_id, &p, &err))
+	if (pos_lifecycle_policy_get(srv->app->store, r->arena, r->principal.user_id, &p, &err))
 		pos_reply_error(r, &err);
 	else
 		reply_policy(r, &p);
@@ -83,7 +83,7 @@ void pos_api_memory_lifecycle_policy_put(struct pos_server *srv, struct pos_req 
 	struct pos_life_policy p;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_lifecycle_policy_put(srv->store, r->arena, r->principal.user_id, body, &p, &err))
+	if (pos_lifecycle_policy_put(srv->app->store, r->arena, r->principal.user_id, body, &p, &err))
 		pos_reply_error(r, &err);
 	else
 		reply_policy(r, &p);
@@ -98,7 +98,7 @@ void pos_api_memory_accessed(struct pos_server *srv, struct pos_req *r)
 	if (!optional_object(r))
 		return;
 	/* reading it counts the access (write-behind, store/sqlite_access.c) */
-	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id, pos_req_path(r, 0), &m,
+	if (pos_memory_get(&srv->app->mem, r->arena, r->principal.user_id, pos_req_path(r, 0), &m,
 			   &err))
 		pos_reply_error(r, &err);
 	else
@@ -113,7 +113,7 @@ void pos_api_memory_merge(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_merge_memories(&srv->mem, r->arena, r->principal.user_id, pos_req_path(r, 0),
+	if (pos_merge_memories(&srv->app->mem, r->arena, r->principal.user_id, pos_req_path(r, 0),
 			       body, &m, &err)) {
 		pos_reply_error(r, &err);
 	} else {
@@ -140,7 +140,7 @@ void pos_api_memory_categories(struct pos_server *srv, struct pos_req *r)
 	pos_jw_init(&w, &b);
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_categories_json(&srv->assistant, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_categories_json(&srv->app->assistant, r->arena, r->principal.user_id,
 					      &w, &err);
 	if (rc) {
 		pos_buf_free(&b);

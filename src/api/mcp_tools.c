@@ -83,7 +83,7 @@ static enum pos_err t_add(struct pos_mcp_call *c, const json_t *args, struct pos
 	if (!json_object_get(body, "source"))
 		json_object_set_new(body, "source", json_string("mcp"));
 	struct pos_memory m;
-	enum pos_err rc = pos_memory_create(&c->srv->mem, c->r->arena, uid(c), body, &m, err);
+	enum pos_err rc = pos_memory_create(&c->srv->app->mem, c->r->arena, uid(c), body, &m, err);
 	if (!rc)
 		pos_memory_json(w, &m);
 	json_decref(body);
@@ -125,12 +125,12 @@ static enum pos_err t_search(struct pos_mcp_call *c, const json_t *args, struct 
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "mode",
 				     "mode must be hybrid, keyword or semantic");
 	struct args_ctx ac = {c->r->arena, args};
-	if ((rc = pos_memory_query_parse(c->r->arena, arg_param, &ac, uid(c), &req.filters, err)))
+	if ((rc = pos_filters_parse(c->r->arena, arg_param, &ac, uid(c), &req.filters, err)))
 		return rc;
 	req.limit = json_object_get(args, "limit") ? req.filters.limit : RECENT_DEFAULT;
 	req.offset = req.filters.offset;
 	struct pos_search_result res;
-	if ((rc = pos_search_run(c->srv->search, c->r->arena, &req, &res, err)))
+	if ((rc = pos_search_run(c->srv->app->search, c->r->arena, &req, &res, err)))
 		return rc;
 	pos_jw_obj(w);
 	pos_jw_key(w, "memories");
@@ -155,7 +155,7 @@ static enum pos_err t_get(struct pos_mcp_call *c, const json_t *args, struct pos
 	struct pos_memory m;
 	enum pos_err rc;
 	if ((rc = arg_str(args, "id", true, &id, err)) ||
-	    (rc = pos_memory_get(&c->srv->mem, c->r->arena, uid(c), id, &m, err)))
+	    (rc = pos_memory_get(&c->srv->app->mem, c->r->arena, uid(c), id, &m, err)))
 		return rc;
 	pos_memory_json(w, &m);
 	return POS_OK;
@@ -173,7 +173,7 @@ static enum pos_err t_update(struct pos_mcp_call *c, const json_t *args, struct 
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	json_object_del(body, "id");
 	struct pos_memory m;
-	rc = pos_memory_update(&c->srv->mem, c->r->arena, uid(c), id, body, &m, err);
+	rc = pos_memory_update(&c->srv->app->mem, c->r->arena, uid(c), id, body, &m, err);
 	if (!rc)
 		pos_memory_json(w, &m);
 	json_decref(body);
@@ -186,7 +186,7 @@ static enum pos_err t_delete(struct pos_mcp_call *c, const json_t *args, struct 
 	const char *id;
 	enum pos_err rc;
 	if ((rc = arg_str(args, "id", true, &id, err)) ||
-	    (rc = pos_memory_delete(&c->srv->mem, uid(c), id, err)))
+	    (rc = pos_memory_delete(&c->srv->app->mem, uid(c), id, err)))
 		return rc;
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", id);
@@ -200,7 +200,7 @@ static enum pos_err t_recent(struct pos_mcp_call *c, const json_t *args, struct 
 {
 	struct pos_memory_query q;
 	struct args_ctx ac = {c->r->arena, args};
-	enum pos_err rc = pos_memory_query_parse(c->r->arena, arg_param, &ac, uid(c), &q, err);
+	enum pos_err rc = pos_filters_parse(c->r->arena, arg_param, &ac, uid(c), &q, err);
 	if (rc)
 		return rc;
 	q.sort = POS_SORT_NEWEST;
@@ -209,7 +209,7 @@ static enum pos_err t_recent(struct pos_mcp_call *c, const json_t *args, struct 
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	if ((rc = c->srv->store->ops->memory_list(c->srv->store, c->r->arena, &q, &v, &n, &total)))
+	if ((rc = pos_memory_list(&c->srv->app->mem, c->r->arena, &q, &v, &n, &total)))
 		return pos_error_set(err, rc, NULL, NULL);
 	write_page(w, v, n, total);
 	return POS_OK;
@@ -248,7 +248,7 @@ static enum pos_err t_ask(struct pos_mcp_call *c, const json_t *args, struct pos
 		.conversation_id = conv,
 	};
 	struct pos_chat *chat;
-	if ((rc = pos_chat_prepare(&c->srv->assistant, &in, &chat, err)))
+	if ((rc = pos_chat_prepare(&c->srv->app->assistant, &in, &chat, err)))
 		return rc;
 	if (!pos_chat_inline(chat)) {
 		c->chat = chat;
@@ -275,8 +275,8 @@ static enum pos_err t_link(struct pos_mcp_call *c, const json_t *args, struct po
 	if (!strcmp(a, b))
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "related_memory_id",
 				     "a memory cannot be linked to itself");
-	if ((rc = pos_memory_get(&c->srv->mem, c->r->arena, uid(c), b, &other, err)) ||
-	    (rc = pos_memory_get(&c->srv->mem, c->r->arena, uid(c), a, &m, err)))
+	if ((rc = pos_memory_get(&c->srv->app->mem, c->r->arena, uid(c), b, &other, err)) ||
+	    (rc = pos_memory_get(&c->srv->app->mem, c->r->arena, uid(c), a, &m, err)))
 		return rc;
 	json_t *ids = NULL;
 	if (m.related_json)
@@ -300,7 +300,7 @@ static enum pos_err t_link(struct pos_mcp_call *c, const json_t *args, struct po
 	if (!have)
 		json_array_append_new(ids, json_string(other.id));
 	json_object_set_new(body, "related_memory_ids", ids);
-	rc = pos_memory_update(&c->srv->mem, c->r->arena, uid(c), m.id, body, &m, err);
+	rc = pos_memory_update(&c->srv->app->mem, c->r->arena, uid(c), m.id, body, &m, err);
 	if (!rc)
 		pos_memory_json(w, &m);
 	json_decref(body);
@@ -311,7 +311,7 @@ static enum pos_err t_stats(struct pos_mcp_call *c, const json_t *args, struct p
 			    struct pos_error *err)
 {
 	(void)args;
-	return pos_memory_stats_json(c->srv->store, c->r->arena, uid(c), true, w, err);
+	return pos_memory_stats_json(c->srv->app->store, c->r->arena, uid(c), true, w, err);
 }
 
 #define TYPES "[\"conversation\",\"action\",\"note\",\"file\",\"event\",\"email\"]"
@@ -568,7 +568,7 @@ int pos_mcp_resources_list(struct pos_mcp_call *c, struct pos_jw *w)
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	enum pos_err rc = c->srv->store->ops->memory_list(c->srv->store, c->r->arena, &q, &v,
+	enum pos_err rc = pos_memory_list(&c->srv->app->mem, c->r->arena, &q, &v,
 							  &n, &total);
 	if (rc) {
 		c->rpc_message = pos_strerror(rc);
@@ -645,7 +645,7 @@ int pos_mcp_resources_read(struct pos_mcp_call *c, struct pos_jw *w)
 	const char *uri = json_string_value(u);
 	if (!strcmp(uri, PERSONA_URI)) {
 		struct pos_user user;
-		if (c->srv->store->ops->user_by_id(c->srv->store, c->r->arena, uid(c), &user)) {
+		if (pos_accounts_get(&c->srv->app->accounts, c->r->arena, uid(c), &user)) {
 			c->rpc_message = "resource not found";
 			return c->rpc_code = POS_RPC_RESOURCE_NOT_FOUND;
 		}
@@ -657,7 +657,7 @@ int pos_mcp_resources_read(struct pos_mcp_call *c, struct pos_jw *w)
 	struct pos_error err;
 	pos_error_clear(&err);
 	if (strncmp(uri, "memory://", 9) != 0 ||
-	    pos_memory_get(&c->srv->mem, c->r->arena, uid(c), uri + 9, &m, &err)) {
+	    pos_memory_get(&c->srv->app->mem, c->r->arena, uid(c), uri + 9, &m, &err)) {
 		c->rpc_message = "resource not found";
 		return c->rpc_code = POS_RPC_RESOURCE_NOT_FOUND;
 	}
@@ -748,7 +748,7 @@ static int prompt_recall(struct pos_mcp_call *c, struct pos_jw *w)
 	struct pos_search_result res;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_search_run(c->srv->search, c->r->arena, &req, &res, &err)) {
+	if (pos_search_run(c->srv->app->search, c->r->arena, &req, &res, &err)) {
 		c->rpc_message = err.message[0] ? pos_arena_strdup(c->r->arena, err.message)
 						: pos_strerror(err.code);
 		return c->rpc_code = POS_RPC_INVALID_PARAMS;

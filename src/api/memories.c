@@ -11,7 +11,7 @@
 #include "memory/memory.h"
 #include "plugins/plugins.h"
 
-static void reply_memory(struct pos_req *r, int status, const struct pos_memory *m)
+void pos_api_reply_memory(struct pos_req *r, int status, const struct pos_memory *m)
 {
 	struct pos_buf b;
 	pos_buf_init(&b, POS_RESPONSE_MAX);
@@ -49,7 +49,7 @@ static bool quota_ok(struct pos_server *srv, struct pos_req *r, const json_t *it
 		add[POS_QUOTA_BYTES] += memory_bytes(single ? items : json_array_get(items, i));
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		pos_reply_error(r, &err);
 		return false;
 	}
@@ -66,11 +66,11 @@ void pos_api_memory_create(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	if (!quota_ok(srv, r, body, 1, true))
 		; /* answered: 413 quota_exceeded */
-	else if (pos_memory_create(&srv->mem, r->arena, r->principal.user_id, body, &m, &err))
+	else if (pos_memory_create(&srv->app->mem, r->arena, r->principal.user_id, body, &m, &err))
 		pos_reply_error(r, &err);
 	else {
-		reply_memory(r, 201, &m);
-		pos_plugins_memory_event(srv->plugins, r->principal.user_id, POS_HOOK_MEMORY_CREATED, m.id);
+		pos_api_reply_memory(r, 201, &m);
+		pos_plugins_memory_event(srv->app->plugins, r->principal.user_id, POS_HOOK_MEMORY_CREATED, m.id);
 	}
 	json_decref(body);
 }
@@ -89,7 +89,7 @@ void pos_api_memory_bulk(struct pos_server *srv, struct pos_req *r)
 	if (json_is_array(list) && json_array_size(list) <= POS_BULK_MAX &&
 	    !quota_ok(srv, r, list, json_array_size(list), false))
 		; /* answered: 413 quota_exceeded */
-	else if (pos_memory_bulk(&srv->mem, r->arena, r->principal.user_id, body, &v, &n, &err)) {
+	else if (pos_memory_bulk(&srv->app->mem, r->arena, r->principal.user_id, body, &v, &n, &err)) {
 		pos_reply_error(r, &err);
 	} else {
 		struct pos_buf b;
@@ -119,7 +119,7 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory_query q;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_query_parse(r->arena, pos_req_param_cb, r, r->principal.user_id, &q, &err)) {
+	if (pos_filters_parse(r->arena, pos_req_param_cb, r, r->principal.user_id, &q, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
@@ -135,7 +135,7 @@ void pos_api_memory_list(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	enum pos_err rc = srv->store->ops->memory_list(srv->store, r->arena, &q, &v, &n, &total);
+	enum pos_err rc = pos_memory_list(&srv->app->mem, r->arena, &q, &v, &n, &total);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
 		return;
@@ -175,20 +175,20 @@ void pos_api_memory_get(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_get(&srv->mem, r->arena, r->principal.user_id,
+	if (pos_memory_get(&srv->app->mem, r->arena, r->principal.user_id,
 			   pos_req_path(r, 0), &m, &err)) {
 		/* sharing: a memory shared with the caller */
 		if (err.code != POS_ERR_NOT_FOUND || !pos_api_shared_read(srv, r, pos_req_path(r, 0)))
 			pos_reply_error(r, &err);
 		return;
 	}
-	pos_plugins_memory_event(srv->plugins, r->principal.user_id, POS_HOOK_MEMORY_ACCESSED, m.id);
+	pos_plugins_memory_event(srv->app->plugins, r->principal.user_id, POS_HOOK_MEMORY_ACCESSED, m.id);
 	if (!wants_embedding(r)) {
-		reply_memory(r, 200, &m);
+		pos_api_reply_memory(r, 200, &m);
 		return;
 	}
 	struct pos_vec v;
-	enum pos_err rc = srv->store->ops->vector_get(srv->store, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_memory_vector(&srv->app->mem, r->arena, r->principal.user_id,
 						     m.seq, &v);
 	if (rc) {
 		pos_reply_err(r, rc, NULL, NULL);
@@ -227,11 +227,11 @@ void pos_api_memory_update(struct pos_server *srv, struct pos_req *r)
 	struct pos_memory m;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_update(&srv->mem, r->arena, r->principal.user_id,
+	if (pos_memory_update(&srv->app->mem, r->arena, r->principal.user_id,
 			      pos_req_path(r, 0), body, &m, &err))
-		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
+		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err);
 	else
-		reply_memory(r, 200, &m);
+		pos_api_reply_memory(r, 200, &m);
 	json_decref(body);
 }
 
@@ -239,11 +239,11 @@ void pos_api_memory_delete(struct pos_server *srv, struct pos_req *r)
 {
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_memory_delete(&srv->mem, r->principal.user_id, pos_req_path(r, 0), &err))
-		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err); /* guard */
+	if (pos_memory_delete(&srv->app->mem, r->principal.user_id, pos_req_path(r, 0), &err))
+		pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err);
 	else {
 		/* files: the memory's attachments went with it; their blobs go now */
-		(void)pos_files_collect(&srv->files, r->principal.user_id, NULL);
+		(void)pos_files_collect(&srv->app->files, r->principal.user_id, NULL);
 		pos_reply_empty(r, 204);
 	}
 }
@@ -271,9 +271,9 @@ void pos_api_memory_stats(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	bool hide_chat;
-	enum pos_err rc = pos_memory_include_parse(pos_req_param(r, "include"), &hide_chat, &err);
+	enum pos_err rc = pos_filters_include(pos_req_param(r, "include"), &hide_chat, &err);
 	if (!rc)
-		rc = pos_memory_stats_json(srv->store, r->arena, r->principal.user_id,
+		rc = pos_memory_stats_json(srv->app->store, r->arena, r->principal.user_id,
 					   hide_chat, &w, &err);
 	reply_writer(r, &b, rc, &err);
 }
@@ -286,7 +286,7 @@ void pos_api_memory_filters(struct pos_server *srv, struct pos_req *r)
 	pos_jw_init(&w, &b);
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_memory_filters_json(srv->store, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_memory_filters_json(srv->app->store, r->arena, r->principal.user_id,
 						  &w, &err);
 	reply_writer(r, &b, rc, &err);
 }
@@ -333,7 +333,7 @@ void pos_api_memory_graph(struct pos_server *srv, struct pos_req *r)
 		}
 	}
 	if (pos_graph_types_parse(pos_req_param(r, "types"), &f, &err) ||
-	    pos_memory_graph(srv->store, r->arena, r->principal.user_id, root, depth,
+	    pos_memory_graph(srv->app->store, r->arena, r->principal.user_id, root, depth,
 			     limit, &f, &g, &err)) {
 		pos_reply_error(r, &err);
 		return;

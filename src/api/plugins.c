@@ -11,7 +11,7 @@
 
 static bool have_plugins(struct pos_server *srv, struct pos_req *r)
 {
-	if (srv->plugins)
+	if (srv->app->plugins)
 		return true;
 	pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "plugins are not running on this server");
 	return false;
@@ -56,7 +56,7 @@ void pos_api_plugins_available(struct pos_server *srv, struct pos_req *r)
 	if (!have_plugins(srv, r))
 		return;
 	json_t *arr = NULL;
-	enum pos_err rc = pos_plugins_available(srv->plugins, &arr);
+	enum pos_err rc = pos_plugins_available(srv->app->plugins, &arr);
 	reply_list(r, arr, rc, NULL);
 }
 
@@ -67,7 +67,7 @@ void pos_api_plugins_list(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	json_t *arr = NULL;
-	enum pos_err rc = pos_plugins_list(srv->plugins, r->principal.user_id, &arr, &err);
+	enum pos_err rc = pos_plugins_list(srv->app->plugins, r->principal.user_id, &arr, &err);
 	reply_list(r, arr, rc, &err);
 }
 
@@ -81,7 +81,7 @@ void pos_api_plugins_install(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	json_t *out = NULL;
-	enum pos_err rc = pos_plugins_install(srv->plugins, r->principal.user_id, body, &out, &err);
+	enum pos_err rc = pos_plugins_install(srv->app->plugins, r->principal.user_id, body, &out, &err);
 	json_decref(body);
 	reply(r, 201, out, rc, &err);
 }
@@ -96,7 +96,7 @@ void pos_api_plugins_update(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	json_t *out = NULL;
-	enum pos_err rc = pos_plugins_update(srv->plugins, r->principal.user_id, pos_req_path(r, 0),
+	enum pos_err rc = pos_plugins_update(srv->app->plugins, r->principal.user_id, pos_req_path(r, 0),
 					     body, &out, &err);
 	json_decref(body);
 	reply(r, 200, out, rc, &err);
@@ -108,7 +108,7 @@ void pos_api_plugins_delete(struct pos_server *srv, struct pos_req *r)
 		return;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_plugins_remove(srv->plugins, r->principal.user_id, pos_req_path(r, 0), &err);
+	enum pos_err rc = pos_plugins_remove(srv->app->plugins, r->principal.user_id, pos_req_path(r, 0), &err);
 	if (rc) {
 		pos_reply_error(r, &err);
 		return;
@@ -138,7 +138,7 @@ void pos_api_plugins_action(struct pos_server *srv, struct pos_req *r)
 		json_t *ev = json_pack("{s:O, s:o}", "action", action, "params",
 				       params ? json_incref(params) : json_object());
 		json_t *res = NULL;
-		rc = ev ? pos_plugins_run(srv->plugins, r->principal.user_id, pos_req_path(r, 0),
+		rc = ev ? pos_plugins_run(srv->app->plugins, r->principal.user_id, pos_req_path(r, 0),
 					  POS_HOOK_USER_ACTION, ev, &res, &err)
 			: POS_ERR_NOMEM;
 		json_decref(ev);

@@ -78,7 +78,7 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	/* The list parser reads filters, limit (clamped to 200) and offset. */
-	if (pos_memory_query_parse(r->arena, pos_req_param_cb, r, r->principal.user_id,
+	if (pos_filters_parse(r->arena, pos_req_param_cb, r, r->principal.user_id,
 				   &req.filters, &err)) {
 		pos_reply_error(r, &err);
 		return;
@@ -109,7 +109,7 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	struct pos_search_result res;
-	if (pos_search_run(srv->search, r->arena, &req, &res, &err)) {
+	if (pos_search_run(srv->app->search, r->arena, &req, &res, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
@@ -146,7 +146,7 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 		pos_jw_arr_end(&w);
 	}
 	if (!req.typing && req.offset == 0) /* plugins: on_query answers */
-		pos_plugins_write_answers(srv->plugins, &w, r->principal.user_id, req.query, req.query_len);
+		pos_plugins_write_answers(srv->app->plugins, &w, r->principal.user_id, req.query, req.query_len);
 	pos_jw_obj_end(&w);
 	if (w.rc) {
 		pos_buf_free(&b);

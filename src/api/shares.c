@@ -16,73 +16,26 @@
 #include "base/clock.h"
 #include "memory/share.h"
 
-static void reply_memory_view(struct pos_req *r, int status, const struct pos_memory *m)
-{
-	struct pos_buf b;
-	pos_buf_init(&b, POS_RESPONSE_MAX);
-	struct pos_jw w;
-	pos_jw_init(&w, &b);
-	pos_memory_json(&w, m);
-	if (w.rc) {
-		pos_buf_free(&b);
-		pos_reply_err(r, w.rc, NULL, NULL);
-		return;
-	}
-	pos_reply_json(r, status, &b);
-}
-
-/* The caller's email as the recipient sees it in shared_with; NULL on a
- * store failure (answered). */
-static const char *caller_email(struct pos_server *srv, struct pos_req *r)
-{
-	struct pos_user u;
-	enum pos_err rc = srv->store->ops->user_by_id(srv->store, r->arena,
-						      r->principal.user_id, &u);
-	if (rc) {
-		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);
-		return NULL;
-	}
-	return u.email;
-}
-
 bool pos_api_shared_read(struct pos_server *srv, struct pos_req *r, const char *id)
 {
 	struct pos_memory m;
-	enum pos_err grc = srv->store->ops->shared_get(srv->store, r->arena,
-						       r->principal.user_id, id, &m);
-	if (grc == POS_ERR_LOCKED || grc == POS_ERR_DECRYPT) {
-		/* shared with the caller, but the owner's encrypted data is
-		 * locked (or its ciphertext is bad): say so, serve nothing */
-		pos_reply_err(r, grc, NULL, grc == POS_ERR_LOCKED
-			      ? "this memory is encrypted and its owner's data is locked"
-			      : NULL);
-		return true;
-	}
-	if (grc)
-		return false;
-	const char *email = caller_email(srv, r);
-	if (!email)
-		return true;
-	enum pos_err rc = pos_share_recipient_view(r->arena, &m, email);
-	if (rc)
-		pos_reply_err(r, rc, NULL, NULL);
-	else
-		reply_memory_view(r, 200, &m);
-	return true;
+	struct pos_error err;
+	pos_error_clear(&err);
+	bool shared = false;
+	if (pos_share_read(&srv->app->mem, r->arena, r->principal.user_id, id, &m, &shared,
+			   &err) == POS_OK)
+		pos_api_reply_memory(r, 200, &m);
+	else if (shared)
+		pos_reply_error(r, &err);
+	return shared;
 }
 
 void pos_api_reply_not_owner(struct pos_server *srv, struct pos_req *r, const char *id,
 			     const struct pos_error *err)
 {
-	struct pos_memory m;
-	if (err->code == POS_ERR_NOT_FOUND &&
-	    srv->store->ops->shared_get(srv->store, r->arena, r->principal.user_id, id, &m) ==
-		    POS_OK) {
-		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL,
-			      "this memory is shared with you to read; only its owner may change it");
-		return;
-	}
-	pos_reply_error(r, err);
+	struct pos_error e = *err;
+	pos_share_explain_not_owner(&srv->app->mem, r->arena, r->principal.user_id, id, &e);
+	pos_reply_error(r, &e);
 }
 
 void pos_api_memory_share(struct pos_server *srv, struct pos_req *r)
@@ -125,28 +78,12 @@ void pos_api_memory_share(struct pos_server *srv, struct pos_req *r)
 		}
 	}
 	struct pos_memory m;
-	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
-						      id, false, 0, &m);
-	if (rc) {
-		pos_error_set(&err, rc, NULL, NULL);
-		pos_api_reply_not_owner(srv, r, id, &err);
-		goto out;
-	}
-	if ((rc = pos_share_check_encrypted(&srv->mem, &m, &err)) ||
-	    (rc = srv->store->ops->share_add(srv->store, r->principal.user_id, id, emails, n,
-					     pos_now_us(), &err))) {
-		/* The store fills `err` for input errors only. */
-		if (!err.code)
-			pos_error_set(&err, rc, NULL, NULL);
+	if (pos_share_add(&srv->app->mem, r->arena, r->principal.user_id, id, emails, n, &m,
+			  &err)) {
 		pos_reply_error(r, &err);
 		goto out;
 	}
-	if ((rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id, id,
-					      false, 0, &m))) {
-		pos_reply_err(r, rc, NULL, NULL);
-		goto out;
-	}
-	reply_memory_view(r, 200, &m);
+	pos_api_reply_memory(r, 200, &m);
 out:
 	json_decref(body);
 }
@@ -161,19 +98,8 @@ void pos_api_memory_unshare(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_INVALID_FIELD, "email", "not a valid email address");
 		return;
 	}
-	struct pos_memory m;
-	enum pos_err rc = srv->store->ops->memory_get(srv->store, r->arena, r->principal.user_id,
-						      id, false, 0, &m);
-	if (rc) {
-		pos_error_set(&err, rc, NULL, NULL);
-		pos_api_reply_not_owner(srv, r, id, &err);
-		return;
-	}
-	rc = srv->store->ops->share_remove(srv->store, r->principal.user_id, id, norm);
-	if (rc == POS_ERR_NOT_FOUND)
-		pos_reply_err(r, rc, NULL, "this memory is not shared with that email");
-	else if (rc)
-		pos_reply_err(r, rc, NULL, NULL);
+	if (pos_share_remove(&srv->app->mem, r->arena, r->principal.user_id, id, norm, &err))
+		pos_reply_error(r, &err);
 	else
 		pos_reply_empty(r, 204);
 }
@@ -184,15 +110,13 @@ void pos_api_memory_list_shared(struct pos_server *srv, struct pos_req *r,
 	struct pos_memory *v = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	enum pos_err rc = srv->store->ops->shared_list(srv->store, r->arena, r->principal.user_id,
-						       q->limit, q->offset, &v, &n, &total);
-	if (rc) {
-		pos_reply_err(r, rc, NULL, NULL);
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_share_list(&srv->app->mem, r->arena, r->principal.user_id, q->limit, q->offset,
+			   &v, &n, &total, &err)) {
+		pos_reply_error(r, &err);
 		return;
 	}
-	const char *email = n ? caller_email(srv, r) : "";
-	if (!email)
-		return;
 	struct pos_buf b;
 	pos_buf_init(&b, POS_RESPONSE_MAX);
 	struct pos_jw w;
@@ -200,63 +124,33 @@ void pos_api_memory_list_shared(struct pos_server *srv, struct pos_req *r,
 	pos_jw_obj(&w);
 	pos_jw_key(&w, "memories");
 	pos_jw_arr(&w);
-	for (size_t i = 0; i < n && !rc; i++) {
-		rc = pos_share_recipient_view(r->arena, &v[i], email);
-		if (!rc)
-			pos_memory_json(&w, &v[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		pos_memory_json(&w, &v[i]);
 	pos_jw_arr_end(&w);
 	pos_jw_kint(&w, "total", total);
 	pos_jw_kint(&w, "limit", q->limit);
 	pos_jw_kint(&w, "offset", q->offset);
 	pos_jw_kbool(&w, "has_more", (int64_t)q->offset + (int64_t)n < total);
 	pos_jw_obj_end(&w);
-	if (rc || w.rc) {
+	if (w.rc) {
 		pos_buf_free(&b);
-		pos_reply_err(r, rc ? rc : w.rc, NULL, NULL);
+		pos_reply_err(r, w.rc, NULL, NULL);
 		return;
 	}
 	pos_reply_json(r, 200, &b);
 }
 
-/*
- * Own results come from the search engine as usual (hybrid, cached);
- * shared ones by keyword only, fresh from the store on every call (so a
- * revoked share disappears at once), scored like a keyword-only hit of the
- * fusion: weight_keyword / (rrf_k + rank). Both lists are taken up to
- * offset + limit, merged by score, and the page is cut from the merge.
- */
+/* The merge itself is the sharing service's (pos_share_search_with_own). */
 void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 				struct pos_search_request *req)
 {
 	struct pos_error err;
 	pos_error_clear(&err);
-	unsigned offset = req->offset, limit = req->limit;
-	if (offset > 10000) {
-		pos_reply_err(r, POS_ERR_INVALID_FIELD, "offset",
-			      "with include_shared, offset is at most 10000");
-		return;
-	}
-	unsigned want = offset + limit;
-	req->offset = 0;
-	req->limit = want;
-	struct pos_search_result own;
-	if (pos_search_run(srv->search, r->arena, req, &own, &err)) {
+	struct pos_share_search_result res;
+	if (pos_share_search_with_own(&srv->app->mem, r->arena, req, &res, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
-	struct pos_memory *sm = NULL;
-	double *ss = NULL;
-	size_t ns = 0;
-	if (pos_share_search(&srv->mem, r->arena, r->principal.user_id, req->query,
-			     req->query_len, &req->filters, want, &sm, &ss, &ns, &err)) {
-		pos_reply_error(r, &err);
-		return;
-	}
-	const char *email = ns ? caller_email(srv, r) : "";
-	if (!email)
-		return;
-	double k = srv->cfg->search_rrf_k, wk = srv->cfg->search_weight_keyword;
 	struct pos_buf b;
 	pos_buf_init(&b, POS_RESPONSE_MAX);
 	struct pos_jw w;
@@ -264,47 +158,27 @@ void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 	pos_jw_obj(&w);
 	pos_jw_key(&w, "memories");
 	pos_jw_arr(&w);
-	size_t i = 0, j = 0, pos = 0, shown = 0;
-	enum pos_err rc = POS_OK;
-	while ((i < own.n || j < ns) && shown < limit && !rc) {
-		double so = i < own.n ? own.hits[i].rank.score : -1e300;
-		double sh = j < ns ? wk / (k + (double)(j + 1)) : -1e300;
-		bool take_own = so >= sh;
-		if (pos++ < offset) {
-			take_own ? i++ : j++;
-			continue;
-		}
+	for (size_t i = 0; i < res.n; i++) {
 		pos_jw_obj(&w);
-		if (take_own) {
-			pos_memory_json_fields(&w, &own.hits[i].memory);
-			pos_jw_key(&w, "score");
-			pos_jw_double(&w, so);
-			i++;
-		} else {
-			rc = pos_share_recipient_view(r->arena, &sm[j], email);
-			pos_memory_json_fields(&w, &sm[j]);
-			pos_jw_key(&w, "score");
-			pos_jw_double(&w, sh);
-			j++;
-		}
+		pos_memory_json_fields(&w, res.hits[i].memory);
+		pos_jw_key(&w, "score");
+		pos_jw_double(&w, res.hits[i].score);
 		pos_jw_obj_end(&w);
-		shown++;
 	}
 	pos_jw_arr_end(&w);
-	int64_t total = own.total + (int64_t)ns;
-	pos_jw_kint(&w, "total", total);
-	pos_jw_kint(&w, "limit", limit);
-	pos_jw_kint(&w, "offset", offset);
-	pos_jw_kbool(&w, "has_more", (int64_t)offset + (int64_t)shown < total);
+	pos_jw_kint(&w, "total", res.total);
+	pos_jw_kint(&w, "limit", req->limit);
+	pos_jw_kint(&w, "offset", req->offset);
+	pos_jw_kbool(&w, "has_more", (int64_t)req->offset + (int64_t)res.n < res.total);
 	pos_jw_kstr(&w, "mode", req->mode == POS_SEARCH_KEYWORD ? "keyword"
 				: req->mode == POS_SEARCH_SEMANTIC ? "semantic" : "hybrid");
-	pos_jw_kint(&w, "shared", (int64_t)ns);
+	pos_jw_kint(&w, "shared", (int64_t)res.shared);
 	pos_jw_key(&w, "took_ms");
-	pos_jw_double(&w, own.took_ms);
+	pos_jw_double(&w, res.took_ms);
 	pos_jw_obj_end(&w);
-	if (rc || w.rc) {
+	if (w.rc) {
 		pos_buf_free(&b);
-		pos_reply_err(r, rc ? rc : w.rc, NULL, NULL);
+		pos_reply_err(r, w.rc, NULL, NULL);
 		return;
 	}
 	pos_reply_json(r, 200, &b);

@@ -21,7 +21,7 @@ static void reply_jw(struct pos_req *r, int status, struct pos_buf *b, enum pos_
 
 static bool have_sync(struct pos_server *srv, struct pos_req *r)
 {
-	if (srv->sync)
+	if (srv->app->sync)
 		return true;
 	pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "sync is not running on this server");
 	return false;
@@ -35,7 +35,7 @@ void pos_api_sync_sources_list(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, 16 * 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	enum pos_err rc = pos_sync_sources_json(srv->sync, r->arena, r->principal.user_id, &w);
+	enum pos_err rc = pos_sync_sources_json(srv->app->sync, r->arena, r->principal.user_id, &w);
 	reply_jw(r, 200, &b, rc ? rc : w.rc);
 }
 
@@ -50,12 +50,12 @@ void pos_api_sync_sources_create(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	struct pos_sync_source src;
 	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_SOURCES] = 1};
-	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		json_decref(body);
 		pos_reply_error(r, &err);
 		return;
 	}
-	enum pos_err rc = pos_sync_source_create(srv->sync, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_sync_source_create(srv->app->sync, r->arena, r->principal.user_id,
 						 body, true, &src, &err);
 	json_decref(body);
 	if (rc) {
@@ -66,7 +66,7 @@ void pos_api_sync_sources_create(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	pos_sync_source_json(srv->sync, &w, &src);
+	pos_sync_source_json(srv->app->sync, &w, &src);
 	reply_jw(r, 201, &b, w.rc);
 }
 
@@ -78,7 +78,7 @@ void pos_api_sync_sources_get(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, 16 * 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	enum pos_err rc = pos_sync_source_detail_json(srv->sync, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_sync_source_detail_json(srv->app->sync, r->arena, r->principal.user_id,
 						      pos_req_path(r, 0), &w);
 	reply_jw(r, 200, &b, rc ? rc : w.rc);
 }
@@ -98,7 +98,7 @@ void pos_api_sync_sources_delete(struct pos_server *srv, struct pos_req *r)
 	}
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_sync_source_remove(srv->sync, r->principal.user_id, pos_req_path(r, 0), k, &err))
+	if (pos_sync_source_remove(srv->app->sync, r->principal.user_id, pos_req_path(r, 0), k, &err))
 		pos_reply_error(r, &err);
 	else
 		pos_reply_empty(r, 204);
@@ -127,7 +127,7 @@ void pos_api_sync_start(struct pos_server *srv, struct pos_req *r)
 	char job[POS_UUID_SIZE];
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_sync_start(srv->sync, r->principal.user_id, sid, job, &err);
+	enum pos_err rc = pos_sync_start(srv->app->sync, r->principal.user_id, sid, job, &err);
 	json_decref(body);
 	if (rc) {
 		pos_reply_error(r, &err);
@@ -151,7 +151,7 @@ void pos_api_sync_status(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, 16 * 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	enum pos_err rc = pos_sync_status_json(srv->sync, r->arena, r->principal.user_id, &w);
+	enum pos_err rc = pos_sync_status_json(srv->app->sync, r->arena, r->principal.user_id, &w);
 	reply_jw(r, 200, &b, rc ? rc : w.rc);
 }
 
@@ -172,12 +172,12 @@ void pos_api_sync_upload(struct pos_server *srv, struct pos_req *r)
 	/* a new source, and at most the upload's bytes as memories */
 	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_SOURCES] = 1,
 					       [POS_QUOTA_BYTES] = (int64_t)r->body.len};
-	if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add, &err)) {
+	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		pos_reply_error(r, &err);
 		return;
 	}
 	struct pos_sync_source src;
-	enum pos_err rc = pos_sync_upload(srv->sync, r->arena, r->principal.user_id,
+	enum pos_err rc = pos_sync_upload(srv->app->sync, r->arena, r->principal.user_id,
 					  pos_req_param(r, "kind"), pos_req_param(r, "name"),
 					  r->body.data, r->body.len, &src, &err);
 	if (rc) {
@@ -188,6 +188,6 @@ void pos_api_sync_upload(struct pos_server *srv, struct pos_req *r)
 	pos_buf_init(&b, 1024 * 1024);
 	struct pos_jw w;
 	pos_jw_init(&w, &b);
-	pos_sync_source_json(srv->sync, &w, &src);
+	pos_sync_source_json(srv->app->sync, &w, &src);
 	reply_jw(r, 201, &b, w.rc);
 }

@@ -75,7 +75,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 	struct pos_buf b;
 	pos_buf_init(&b, 4 * 1024 * 1024);
 	int64_t memories = 0;
-	enum pos_err rc = srv->store->ops->memory_count_all(srv->store, &memories);
+	enum pos_err rc = pos_memory_count_all(&srv->app->mem, &memories);
 	if (!rc)
 		rc = pos_metrics_render(&srv->metrics, &b);
 	if (!rc)
@@ -93,7 +93,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(double)(pos_now_us() - srv->started_us) / 1e6,
 			(long long)atomic_load(&srv->body_bytes));
 	struct pos_search_stats ss;
-	pos_search_stats(srv->search, &ss);
+	pos_search_stats(srv->app->search, &ss);
 	if (!rc)
 		rc = pos_buf_addf(&b,
 			"# HELP personalos_search_total Searches run.\n"
@@ -126,9 +126,9 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(unsigned long long)ss.embed_skipped,
 			(unsigned long long)ss.query_embed_failures,
 			ss.remote ? "remote" : "builtin", ss.provider_ok ? 1 : 0);
-	const struct pos_assistant *as = &srv->assistant;
+	const struct pos_assistant *as = &srv->app->assistant;
 	uint64_t jobs_done = 0, jobs_retried = 0, jobs_failed = 0;
-	pos_jobs_counts(srv->jobs, &jobs_done, &jobs_retried, &jobs_failed);
+	pos_jobs_counts(srv->app->jobs, &jobs_done, &jobs_retried, &jobs_failed);
 	if (!rc)
 		rc = pos_buf_addf(&b,
 			"# HELP personalos_chat_total Chat messages answered or failed.\n"

@@ -64,7 +64,7 @@ enum pos_err pos_memorize_enqueue(struct pos_assistant *as, struct pos_arena *a,
 	char norm[POS_UUID_SIZE];
 	struct pos_memory m;
 	if (!pos_uuid_valid(memory_id, strlen(memory_id), norm) ||
-	    as->store->ops->memory_get(as->store, a, user_id, norm, false, 0, &m))
+	    as->store->memories->memory_get(as->store, a, user_id, norm, false, 0, &m))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such memory");
 	char payload[128], id[POS_UUID_SIZE];
 	snprintf(payload, sizeof(payload), "{\"memory_id\":\"%s\"}", norm);
@@ -120,7 +120,7 @@ static enum pos_err memu_memorize(struct pos_assistant *as, struct pos_arena *a,
 		const char *mid = payload_str(a, j->payload_json, "memory_id");
 		struct pos_memory m;
 		struct pos_user u;
-		rc = mid ? as->store->ops->memory_get(as->store, a, j->user_id, mid, false, 0, &m)
+		rc = mid ? as->store->memories->memory_get(as->store, a, j->user_id, mid, false, 0, &m)
 			 : POS_ERR_NOT_FOUND;
 		if (rc == POS_ERR_NOT_FOUND) {
 			*result = "{\"skipped\":\"the memory is gone\"}";
@@ -128,7 +128,7 @@ static enum pos_err memu_memorize(struct pos_assistant *as, struct pos_arena *a,
 		}
 		if (rc)
 			return pos_error_set(err, rc, NULL, NULL); /* locked: later */
-		if ((rc = as->store->ops->user_by_id(as->store, a, j->user_id, &u)))
+		if ((rc = as->store->accounts->user_by_id(as->store, a, j->user_id, &u)))
 			return pos_error_set(err, rc, NULL, "no such user");
 		if ((rc = pos_memu_memorize(as->memu, a, j->user_id, u.full_name, NULL, 0,
 					    m.content, &task, &status, err)))

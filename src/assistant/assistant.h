@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "assistant/persona.h"
 #include "base/arena.h"
 #include "base/config.h"
 #include "base/err.h"
@@ -156,11 +157,6 @@ void pos_privacy_json(const struct pos_assistant *as, const char *tier, struct p
 
 /* ---- internals shared by the assistant's files ---- */
 
-/* The system prompt for a persona (JSON object text; NULL = defaults). */
-enum pos_err pos_persona_prompt(struct pos_arena *a, const char *persona_json,
-				const char *user_name, int64_t now, struct pos_buf *out);
-/* Whether persona_json asks for suggestions (default true). */
-bool pos_persona_wants_suggestions(const char *persona_json);
 enum pos_err pos_memorize_run(struct pos_assistant *as, struct pos_arena *a,
 			      const char *user_id, const char *memory_id,
 			      const char **result_json, struct pos_error *err);

@@ -49,14 +49,14 @@ enum pos_err pos_categories_json(struct pos_assistant *as, struct pos_arena *a,
 {
 	struct pos_store *s = as->store;
 	struct pos_user u;
-	enum pos_err rc = s->ops->user_by_id(s, a, user_id, &u);
+	enum pos_err rc = s->accounts->user_by_id(s, a, user_id, &u);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	bool tried;
 	if (from_memu(as, a, user_id, u.privacy_tier, w, &tried))
 		return w->rc;
 	struct pos_memory_stats st;
-	if ((rc = s->ops->memory_stats(s, a, user_id, 0, POS_CATEGORIES_LOCAL_MAX, true, &st)))
+	if ((rc = s->memories->memory_stats(s, a, user_id, 0, POS_CATEGORIES_LOCAL_MAX, true, &st)))
 		return pos_error_set(err, rc, NULL, NULL);
 	json_t *tags = json_loads(st.top_tags_json, 0, NULL);
 	pos_jw_obj(w);

@@ -141,7 +141,7 @@ static enum pos_err load_history(struct pos_chat *c, const char **prev_user,
 	*prev_user = NULL;
 	if (c->new_conv || !as->cfg->chat_history)
 		return POS_OK;
-	enum pos_err rc = as->store->ops->messages_list(as->store, c->arena, c->user_id,
+	enum pos_err rc = as->store->chat->messages_list(as->store, c->arena, c->user_id,
 							c->conv.id, as->cfg->chat_history,
 							hist, n);
 	if (rc)
@@ -382,7 +382,7 @@ enum pos_err pos_chat_prepare(struct pos_assistant *as, const struct pos_chat_in
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 		goto fail;
 	}
-	if ((rc = as->store->ops->user_by_id(as->store, a, c->user_id, &user))) {
+	if ((rc = as->store->accounts->user_by_id(as->store, a, c->user_id, &user))) {
 		pos_error_set(err, rc, NULL, NULL);
 		goto fail;
 	}
@@ -402,7 +402,7 @@ enum pos_err pos_chat_prepare(struct pos_assistant *as, const struct pos_chat_in
 	if (in->conversation_id) {
 		char norm[POS_UUID_SIZE];
 		if (!pos_uuid_valid(in->conversation_id, strlen(in->conversation_id), norm) ||
-		    as->store->ops->conversation_get(as->store, a, c->user_id, norm, &c->conv)) {
+		    as->store->chat->conversation_get(as->store, a, c->user_id, norm, &c->conv)) {
 			rc = pos_error_set(err, POS_ERR_NOT_FOUND, "conversation_id",
 					   "no such conversation");
 			goto fail;
@@ -545,7 +545,7 @@ static enum pos_err save(struct pos_chat *c, const char *answer, size_t len,
 	if (!msgs[1].content || !msgs[1].memories_used_json)
 		rc = POS_ERR_NOMEM;
 	if (!rc)
-		rc = as->store->ops->chat_append(as->store, &c->conv, c->new_conv, msgs, 2);
+		rc = as->store->chat->chat_append(as->store, &c->conv, c->new_conv, msgs, 2);
 	if (rc) {
 		struct pos_error ignore;
 		pos_memory_delete(as->mem, c->user_id, mem.id, &ignore);

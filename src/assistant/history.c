@@ -30,7 +30,7 @@ enum pos_err pos_chat_history_json(struct pos_assistant *as, struct pos_arena *a
 		struct pos_conversation *convs;
 		size_t n;
 		int64_t total;
-		if ((rc = s->ops->conversation_list(s, a, user_id, limit, offset, &convs, &n, &total)))
+		if ((rc = s->chat->conversation_list(s, a, user_id, limit, offset, &convs, &n, &total)))
 			return pos_error_set(err, rc, NULL, NULL);
 		pos_jw_obj(w);
 		pos_jw_key(w, "conversations");
@@ -48,12 +48,12 @@ enum pos_err pos_chat_history_json(struct pos_assistant *as, struct pos_arena *a
 	char norm[POS_UUID_SIZE];
 	struct pos_conversation conv;
 	if (!pos_uuid_valid(conversation_id, strlen(conversation_id), norm) ||
-	    s->ops->conversation_get(s, a, user_id, norm, &conv))
+	    s->chat->conversation_get(s, a, user_id, norm, &conv))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, "conversation_id",
 				     "no such conversation");
 	struct pos_chat_message *msgs;
 	size_t n;
-	if ((rc = s->ops->messages_list(s, a, user_id, norm, limit, &msgs, &n)))
+	if ((rc = s->chat->messages_list(s, a, user_id, norm, limit, &msgs, &n)))
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_obj(w);
 	pos_jw_key(w, "conversation");

@@ -84,7 +84,7 @@ static enum pos_err link_existing(struct pos_assistant *as, struct pos_arena *a,
 				  const char *source_id)
 {
 	struct pos_memory cur;
-	enum pos_err rc = as->store->ops->memory_get(as->store, a, user_id, m->id, false, 0, &cur);
+	enum pos_err rc = as->store->memories->memory_get(as->store, a, user_id, m->id, false, 0, &cur);
 	if (rc)
 		return rc;
 	json_t *rel = json_loads(cur.related_json ? cur.related_json : "[]", 0, NULL);
@@ -207,9 +207,9 @@ enum pos_err pos_memorize_run(struct pos_assistant *as, struct pos_arena *a,
 {
 	struct pos_memory src;
 	struct pos_user u;
-	if (as->store->ops->memory_get(as->store, a, user_id, memory_id, false, 0, &src))
+	if (as->store->memories->memory_get(as->store, a, user_id, memory_id, false, 0, &src))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "the memory is gone");
-	if (as->store->ops->user_by_id(as->store, a, user_id, &u))
+	if (as->store->accounts->user_by_id(as->store, a, user_id, &u))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "no such user");
 	int64_t now = pos_now_us();
 	struct pos_extract_result res = {0};

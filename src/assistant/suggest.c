@@ -45,7 +45,7 @@ static enum pos_err list(struct pos_assistant *as, struct pos_arena *a, const ch
 				     .after = after, .before = before,
 				     .sort = POS_SORT_NEWEST, .limit = SCAN_MAX};
 	int64_t total;
-	return as->store->ops->memory_list(as->store, a, &q, out, n, &total);
+	return as->store->memories->memory_list(as->store, a, &q, out, n, &total);
 }
 
 static json_t *meta(const struct pos_memory *m)
@@ -182,7 +182,7 @@ enum pos_err pos_suggestions_json(struct pos_assistant *as, struct pos_arena *a,
 				  struct pos_error *err)
 {
 	struct pos_user u;
-	enum pos_err rc = as->store->ops->user_by_id(as->store, a, user_id, &u);
+	enum pos_err rc = as->store->accounts->user_by_id(as->store, a, user_id, &u);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	bool enabled = pos_persona_wants_suggestions(u.persona_json);

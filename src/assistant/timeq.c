@@ -185,14 +185,14 @@ enum pos_err pos_timeq_collect(struct pos_store *s, struct pos_arena *a, const c
 	struct pos_memory_query q = {.user_id = user_id, .type = POS_TYPE_EVENT, .layer = -1,
 				     .after = w->from, .before = w->to, .sort = POS_SORT_OLDEST,
 				     .limit = POS_TIMEQ_SCAN, .hide_chat = true};
-	enum pos_err rc = s->ops->memory_list(s, a, &q, &ev, &n_ev, &total);
+	enum pos_err rc = s->memories->memory_list(s, a, &q, &ev, &n_ev, &total);
 	if (rc)
 		return rc;
 	q = (struct pos_memory_query){.user_id = user_id, .type = -1, .layer = -1,
 				      .after = POS_TIME_NONE, .before = POS_TIME_NONE,
 				      .sort = POS_SORT_CAPTURED, .limit = POS_TIMEQ_SCAN,
 				      .hide_chat = true};
-	if ((rc = s->ops->memory_list(s, a, &q, &recent, &n_recent, &total)))
+	if ((rc = s->memories->memory_list(s, a, &q, &recent, &n_recent, &total)))
 		return rc;
 	struct dated *d = pos_arena_alloc(a, (n_ev + n_recent + 1) * sizeof(*d));
 	if (!d)

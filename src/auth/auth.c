@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "assistant/persona.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/uuid.h"
@@ -185,7 +186,7 @@ enum pos_err pos_auth_revoke_user(const struct pos_auth *a, const char *user_id,
 				  const char *except_session, bool api_tokens,
 				  int64_t *n_sessions, int64_t *n_tokens)
 {
-	enum pos_err rc = a->store->ops->user_revoke_all(a->store, user_id, except_session,
+	enum pos_err rc = a->store->accounts->user_revoke_all(a->store, user_id, except_session,
 							 api_tokens, pos_now_us(),
 							 n_sessions, n_tokens);
 	/* Even on failure: what was committed must stop working now. */
@@ -214,9 +215,9 @@ enum pos_err pos_auth_quota_check(const struct pos_auth *a, struct pos_arena *ar
 {
 	struct pos_user u;
 	struct pos_usage use;
-	enum pos_err rc = a->store->ops->user_by_id(a->store, ar, user_id, &u);
+	enum pos_err rc = a->store->accounts->user_by_id(a->store, ar, user_id, &u);
 	if (!rc)
-		rc = a->store->ops->user_usage(a->store, user_id, &use);
+		rc = a->store->accounts->user_usage(a->store, user_id, &use);
 	if (rc)
 		return pos_error_set(err, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
 				     NULL, NULL);
@@ -262,7 +263,7 @@ enum pos_err pos_auth_invite_create(const struct pos_auth *a, const char *create
 	pos_b64_encode(code + o, POS_INVITE_CODE_MAX - o, raw, sizeof(raw));
 	pos_wipe(raw, sizeof(raw));
 	pos_hash(hash, code, strlen(code));
-	enum pos_err rc = a->store->ops->invite_create(a->store, out, hash);
+	enum pos_err rc = a->store->accounts->invite_create(a->store, out, hash);
 	out->email = NULL; /* `norm` is ours; the caller re-reads if it needs it */
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
@@ -276,7 +277,7 @@ enum pos_err pos_auth_registration(const struct pos_auth *a, const char **mode)
 		return POS_OK;
 	}
 	int64_t users = 0, admins = 0;
-	enum pos_err rc = a->store->ops->user_counts(a->store, &users, &admins);
+	enum pos_err rc = a->store->accounts->user_counts(a->store, &users, &admins);
 	if (rc)
 		return rc;
 	*mode = users == 0 ? "open" : "invite";
@@ -378,7 +379,7 @@ static enum pos_err start_session(const struct pos_auth *a, const char *user_id,
 	if (!pos_uuid_new(sid))
 		return POS_ERR_INTERNAL;
 	new_refresh(t, hash);
-	enum pos_err rc = a->store->ops->session_create(a->store, sid, user_id, now, hash,
+	enum pos_err rc = a->store->accounts->session_create(a->store, sid, user_id, now, hash,
 						   now + a->refresh_ttl_us);
 	if (rc)
 		return rc;
@@ -430,12 +431,12 @@ enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 	 * validity is checked before the email, so only an invited person
 	 * learns that an email is taken. */
 	int64_t now = pos_now_us();
-	if (invited && (rc = a->store->ops->invite_valid(a->store, invite_hash, norm, now)))
+	if (invited && (rc = a->store->accounts->invite_valid(a->store, invite_hash, norm, now)))
 		return pos_error_set(err, rc, rc == POS_ERR_INVALID_INVITE ? "invite_code" : NULL,
 				     NULL);
 	struct pos_user existing;
 	if (!invited) {
-		rc = a->store->ops->user_by_email(a->store, ar, norm, &existing);
+		rc = a->store->accounts->user_by_email(a->store, ar, norm, &existing);
 		if (rc == POS_OK)
 			return pos_error_set(err, POS_ERR_EMAIL_TAKEN, "email", NULL);
 		if (rc != POS_ERR_NOT_FOUND)
@@ -465,7 +466,7 @@ enum pos_err pos_auth_register(const struct pos_auth *a, struct pos_arena *ar,
 	pos_wipe(hash, sizeof(hash));
 	if (!user->email || !user->password_hash || (full_name && !user->full_name))
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	if ((rc = a->store->ops->user_register(a->store, user, invited ? invite_hash : NULL,
+	if ((rc = a->store->accounts->user_register(a->store, user, invited ? invite_hash : NULL,
 					       opts->by_operator, now)))
 		return pos_error_set(err, rc, rc == POS_ERR_EMAIL_TAKEN ? "email"
 				     : rc == POS_ERR_INVALID_INVITE ? "invite_code" : NULL, NULL);
@@ -479,7 +480,7 @@ enum pos_err pos_auth_check_password_of(const struct pos_auth *a, struct pos_are
 					size_t password_len, struct pos_error *err)
 {
 	struct pos_user user;
-	enum pos_err rc = a->store->ops->user_by_id(a->store, ar, user_id, &user);
+	enum pos_err rc = a->store->accounts->user_by_id(a->store, ar, user_id, &user);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	if (password_len > 1024 ||
@@ -498,7 +499,7 @@ enum pos_err pos_auth_login(const struct pos_auth *a, struct pos_arena *ar,
 	bool ok = false;
 	if (pos_auth_normalize_email(email, norm, sizeof(norm), NULL) == POS_OK &&
 	    password_len <= 1024) {
-		rc = a->store->ops->user_by_email(a->store, ar, norm, user);
+		rc = a->store->accounts->user_by_email(a->store, ar, norm, user);
 		if (rc == POS_OK) {
 			ok = pos_password_verify(user->password_hash, password, password_len);
 		} else if (rc == POS_ERR_NOT_FOUND) {
@@ -517,7 +518,7 @@ enum pos_err pos_auth_login(const struct pos_auth *a, struct pos_arena *ar,
 	if (user->disabled_at != POS_TIME_NONE)
 		return pos_error_set(err, POS_ERR_ACCOUNT_DISABLED, NULL, NULL);
 	int64_t now = pos_now_us();
-	if ((rc = a->store->ops->user_set_login(a->store, user->id, now)))
+	if ((rc = a->store->accounts->user_set_login(a->store, user->id, now)))
 		return pos_error_set(err, rc, NULL, NULL);
 	user->last_login_at = now;
 	if ((rc = start_session(a, user->id, now, tokens)))
@@ -539,7 +540,7 @@ enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 	int64_t now = pos_now_us();
 	struct pos_principal p;
 	p.session_id[0] = '\0';
-	enum pos_err rc = a->store->ops->refresh_rotate(a->store, old_hash, new_hash,
+	enum pos_err rc = a->store->accounts->refresh_rotate(a->store, old_hash, new_hash,
 						   now + a->refresh_ttl_us, now,
 						   p.user_id, p.session_id);
 	/* A reused token revokes its session in the store: drop it here too. */
@@ -548,7 +549,7 @@ enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 	if (rc)
 		return pos_error_set(err, rc, rc == POS_ERR_BAD_TOKEN ? "refresh_token" : NULL,
 				     NULL);
-	if ((rc = a->store->ops->user_by_id(a->store, ar, p.user_id, user)))
+	if ((rc = a->store->accounts->user_by_id(a->store, ar, p.user_id, user)))
 		return pos_error_set(err, rc == POS_ERR_NOT_FOUND ? POS_ERR_BAD_TOKEN : rc,
 				     NULL, NULL);
 	if ((rc = issue(a, p.user_id, p.session_id, now, tokens)))
@@ -560,7 +561,7 @@ enum pos_err pos_auth_new_session(const struct pos_auth *a, struct pos_arena *ar
 				  const char *user_id, struct pos_user *user,
 				  struct pos_tokens *tokens, struct pos_error *err)
 {
-	enum pos_err rc = a->store->ops->user_by_id(a->store, ar, user_id, user);
+	enum pos_err rc = a->store->accounts->user_by_id(a->store, ar, user_id, user);
 	if (!rc && user->disabled_at != POS_TIME_NONE)
 		rc = POS_ERR_ACCOUNT_DISABLED;
 	if (!rc)
@@ -571,7 +572,7 @@ enum pos_err pos_auth_new_session(const struct pos_auth *a, struct pos_arena *ar
 enum pos_err pos_auth_logout(const struct pos_auth *a,
 			     const struct pos_principal *p)
 {
-	enum pos_err rc = a->store->ops->session_revoke(a->store, p->session_id,
+	enum pos_err rc = a->store->accounts->session_revoke(a->store, p->session_id,
 						    pos_now_us());
 	session_forget(a->sessions, p->session_id);
 	return rc;
@@ -604,7 +605,7 @@ enum pos_err pos_auth_token_create(const struct pos_auth *a, const char *user_id
 	pos_b64_encode(secret + o, POS_API_TOKEN_MAX - o, raw, sizeof(raw));
 	pos_wipe(raw, sizeof(raw));
 	pos_hash(hash, secret, strlen(secret));
-	enum pos_err rc = a->store->ops->token_create(a->store, out, hash);
+	enum pos_err rc = a->store->accounts->token_create(a->store, out, hash);
 	return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
 }
 
@@ -617,7 +618,7 @@ static enum pos_err verify_pat(const struct pos_auth *a, const char *token, size
 	uint8_t hash[POS_HASH_SIZE];
 	pos_hash(hash, token, len);
 	struct pos_api_token t;
-	enum pos_err rc = a->store->ops->token_lookup(a->store, hash, &t);
+	enum pos_err rc = a->store->accounts->token_lookup(a->store, hash, &t);
 	if (rc)
 		return rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc;
 	memset(out, 0, sizeof(*out));
@@ -626,7 +627,7 @@ static enum pos_err verify_pat(const struct pos_auth *a, const char *token, size
 	out->read_only = t.read_only;
 	int64_t now = pos_now_us();
 	if (t.last_used_at == POS_TIME_NONE || now - t.last_used_at > PAT_TOUCH_EVERY)
-		a->store->ops->token_touch(a->store, t.id, now);
+		a->store->accounts->token_touch(a->store, t.id, now);
 	return POS_OK;
 }
 
@@ -661,7 +662,7 @@ enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
 	pos_uuid_from_bytes(payload + 17, out->session_id);
 	if (session_cached(a->sessions, out->session_id, out->user_id))
 		return POS_OK;
-	enum pos_err rc = a->store->ops->session_check(a->store, out->session_id,
+	enum pos_err rc = a->store->accounts->session_check(a->store, out->session_id,
 						  out->user_id);
 	if (rc == POS_ERR_NOT_FOUND)
 		return POS_ERR_UNAUTHORIZED;

@@ -190,9 +190,6 @@ enum pos_err pos_auth_check_password(const char *pw, size_t len,
 
 /* ---- profile (profile.c) ---- */
 
-/* The default AI persona as JSON object text (static storage). */
-const char *pos_persona_default_json(void);
-
 /*
  * Applies a PATCH /api/auth/me body to `user` (loaded by the caller) and
  * saves it. Validates every field; on failure nothing is saved and `err`

@@ -76,7 +76,7 @@ static void wake(struct pos_encsvc *svc)
 static void sweep(struct pos_encsvc *svc)
 {
 	int64_t n = 0;
-	if (svc->store->ops->refresh_wraps_sweep(svc->store, pos_now_us(), &n))
+	if (svc->store->keys->refresh_wraps_sweep(svc->store, pos_now_us(), &n))
 		pos_error_log("crypt: sweeping refresh-token key wraps failed");
 	else if (n)
 		pos_info("crypt: dropped %lld key wraps of expired refresh tokens", (long long)n);
@@ -159,7 +159,7 @@ static void bind_refresh(struct pos_encsvc *svc, const char *user_id,
 	pos_kek_from_secret(REFRESH_LABEL, token, strlen(token), kek);
 	pos_key_wrap(kek, ad, dek, wrap);
 	pos_hash(hash, token, strlen(token));
-	if (svc->store->ops->refresh_wrap_put(svc->store, hash, wrap, sizeof(wrap)))
+	if (svc->store->keys->refresh_wrap_put(svc->store, hash, wrap, sizeof(wrap)))
 		pos_error_log("crypt: cannot bind the data key to a refresh token");
 	pos_wipe(kek, sizeof(kek));
 }
@@ -177,9 +177,9 @@ enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
 	char kdf[64], ad[64];
 	struct pos_user u;
 	struct pos_user_crypt uc;
-	enum pos_err rc = svc->store->ops->user_by_id(svc->store, a, user_id, &u);
+	enum pos_err rc = svc->store->accounts->user_by_id(svc->store, a, user_id, &u);
 	if (!rc)
-		rc = svc->store->ops->crypt_get(svc->store, a, user_id, &uc);
+		rc = svc->store->keys->crypt_get(svc->store, a, user_id, &uc);
 	if (rc) {
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
@@ -215,7 +215,7 @@ enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
-	rc = svc->store->ops->crypt_put(svc->store, user_id, &nc, NULL, "off");
+	rc = svc->store->keys->crypt_put(svc->store, user_id, &nc, NULL, "off");
 	if (rc) {
 		pos_keyring_evict(svc->kr, user_id);
 		pos_error_set(err, rc, NULL,
@@ -240,7 +240,7 @@ void pos_encsvc_on_login(struct pos_encsvc *svc, const char *user_id,
 {
 	struct pos_arena *a = pos_arena_new();
 	struct pos_user_crypt uc;
-	if (!a || svc->store->ops->crypt_get(svc->store, a, user_id, &uc) ||
+	if (!a || svc->store->keys->crypt_get(svc->store, a, user_id, &uc) ||
 	    strcmp(uc.state, "off") == 0) {
 		pos_arena_destroy(a);
 		return;
@@ -269,7 +269,7 @@ void pos_encsvc_on_refresh(struct pos_encsvc *svc, const char *user_id,
 {
 	struct pos_arena *a = pos_arena_new();
 	struct pos_user_crypt uc;
-	if (!a || svc->store->ops->crypt_get(svc->store, a, user_id, &uc) ||
+	if (!a || svc->store->keys->crypt_get(svc->store, a, user_id, &uc) ||
 	    strcmp(uc.state, "off") == 0) {
 		pos_arena_destroy(a);
 		return;
@@ -279,7 +279,7 @@ void pos_encsvc_on_refresh(struct pos_encsvc *svc, const char *user_id,
 	size_t wlen = 0;
 	char ad[64];
 	pos_hash(hash, old_token, strlen(old_token));
-	svc->store->ops->refresh_wrap_get(svc->store, a, hash, &wrap, &wlen);
+	svc->store->keys->refresh_wrap_get(svc->store, a, hash, &wrap, &wlen);
 	bool have = pos_keyring_get(svc->kr, user_id, NULL, dek);
 	if (!have && wrap) {
 		pos_kek_from_secret(REFRESH_LABEL, old_token, strlen(old_token), kek);
@@ -291,7 +291,7 @@ void pos_encsvc_on_refresh(struct pos_encsvc *svc, const char *user_id,
 	}
 	/* The used token's wrap goes: it must not outlive its token. */
 	if (wrap)
-		svc->store->ops->refresh_wrap_put(svc->store, hash, NULL, 0);
+		svc->store->keys->refresh_wrap_put(svc->store, hash, NULL, 0);
 	if (have && !unlock_with(svc, user_id, uc.state, dek))
 		bind_refresh(svc, user_id, dek, new_token);
 	pos_wipe(dek, sizeof(dek));
@@ -342,9 +342,9 @@ enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user
 	char kdf[64], ad[64], hash[POS_PWHASH_SIZE];
 	struct pos_user u;
 	struct pos_user_crypt uc;
-	enum pos_err rc = svc->store->ops->user_by_id(svc->store, a, user_id, &u);
+	enum pos_err rc = svc->store->accounts->user_by_id(svc->store, a, user_id, &u);
 	if (!rc)
-		rc = svc->store->ops->crypt_get(svc->store, a, user_id, &uc);
+		rc = svc->store->keys->crypt_get(svc->store, a, user_id, &uc);
 	if (rc) {
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
@@ -382,7 +382,7 @@ enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user
 			goto out;
 		}
 	}
-	if ((rc = svc->store->ops->crypt_put(svc->store, user_id, &nc, hash, expect))) {
+	if ((rc = svc->store->keys->crypt_put(svc->store, user_id, &nc, hash, expect))) {
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
@@ -411,7 +411,7 @@ enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
 	memset(dek, 0, sizeof(dek));
 	memset(kek, 0, sizeof(kek));
 	memset(hash, 0, sizeof(hash));
-	enum pos_err rc = svc->store->ops->crypt_get(svc->store, a, user_id, &uc);
+	enum pos_err rc = svc->store->keys->crypt_get(svc->store, a, user_id, &uc);
 	if (rc) {
 		/* unknown account: the same answer as a wrong key */
 		rc = pos_error_set(err, rc == POS_ERR_NOT_FOUND ? POS_ERR_BAD_CREDENTIALS : rc,
@@ -436,7 +436,7 @@ enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
 	struct pos_user_crypt nc = {0}; /* only the password wrap changes */
 	if ((rc = pos_password_hash(new_pw, new_len, svc->pw_ops, svc->pw_mem_kib, hash)) ||
 	    (rc = rewrap(svc, user_id, dek, new_pw, new_len, salt, wrap, kdf, &nc)) ||
-	    (rc = svc->store->ops->crypt_put(svc->store, user_id, &nc, hash, NULL))) {
+	    (rc = svc->store->keys->crypt_put(svc->store, user_id, &nc, hash, NULL))) {
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
@@ -454,14 +454,14 @@ enum pos_err pos_encsvc_status(struct pos_encsvc *svc, struct pos_arena *a,
 {
 	memset(out, 0, sizeof(*out));
 	struct pos_user_crypt uc;
-	enum pos_err rc = svc->store->ops->crypt_get(svc->store, a, user_id, &uc);
+	enum pos_err rc = svc->store->keys->crypt_get(svc->store, a, user_id, &uc);
 	if (rc)
 		return rc;
 	out->state = uc.state;
 	out->enabled = strcmp(uc.state, "off") != 0;
 	out->unlocked = out->enabled && pos_keyring_get(svc->kr, user_id, NULL, NULL);
 	if (out->enabled)
-		rc = svc->store->ops->crypt_progress(svc->store, user_id, &out->progress,
+		rc = svc->store->keys->crypt_progress(svc->store, user_id, &out->progress,
 						     &out->total);
 	return rc;
 }
@@ -506,14 +506,14 @@ static size_t seal_user(struct pos_encsvc *svc, const char *user_id)
 			break;
 		struct pos_memory *m = NULL;
 		size_t n = 0;
-		rc = svc->store->ops->crypt_plain_batch(svc->store, a, user_id, after, BATCH, &m, &n);
+		rc = svc->store->keys->crypt_plain_batch(svc->store, a, user_id, after, BATCH, &m, &n);
 		for (size_t i = 0; !rc && i < n; i++) {
 			after = m[i].seq;
 			if (!(rc = parse_tags(a, &m[i])))
 				rc = pos_crypt_seal_memory(svc->store, &k, a, &m[i]);
 		}
 		if (!rc && n)
-			rc = svc->store->ops->crypt_seal_rows(svc->store, m, n);
+			rc = svc->store->keys->crypt_seal_rows(svc->store, m, n);
 		pos_arena_destroy(a);
 		if (rc || n == 0)
 			break;
@@ -534,11 +534,11 @@ static size_t seal_user(struct pos_encsvc *svc, const char *user_id)
 	int64_t sealed = 0, total = -1;
 	struct pos_arena *a = pos_arena_new();
 	struct pos_user_crypt uc;
-	if (a && !svc->store->ops->crypt_progress(svc->store, user_id, &sealed, &total) &&
-	    sealed == total && !svc->store->ops->crypt_get(svc->store, a, user_id, &uc) &&
+	if (a && !svc->store->keys->crypt_progress(svc->store, user_id, &sealed, &total) &&
+	    sealed == total && !svc->store->keys->crypt_get(svc->store, a, user_id, &uc) &&
 	    strcmp(uc.state, "encrypting") == 0) {
 		struct pos_user_crypt nc = {.state = "on"}; /* the rest is kept */
-		if (!svc->store->ops->crypt_put(svc->store, user_id, &nc, NULL, "encrypting")) {
+		if (!svc->store->keys->crypt_put(svc->store, user_id, &nc, NULL, "encrypting")) {
 			pos_keyring_set_state(svc->kr, user_id, POS_KEYSTATE_SEALED);
 			/* Merge the index and truncate the WAL, so the replaced
 			 * plaintext leaves the files. */

@@ -5,7 +5,7 @@
  * with the recovery key, and the background pass that seals memories
  * written before encryption was turned on.
  *
- * `struct pos_encsvc` is owned by `struct pos_server`; it owns the keyring
+ * `struct pos_encsvc` is owned by `struct pos_app`; it owns the keyring
  * (the only place data keys live) and a worker thread. All functions are
  * thread-safe. Errors: POS_ERR_BAD_CREDENTIALS (wrong password or recovery
  * key: nothing changes), POS_ERR_CONFLICT (already on), POS_ERR_WEAK_PASSWORD,

@@ -1,86 +1,15 @@
 /*
  * profile.c — PATCH /api/auth/me: profile fields, settings and the AI
- * persona (the seed's AIPersona), validated field by field.
+ * persona (assistant/persona.h validates it), validated field by field.
  */
 #include "auth/auth.h"
 
 #include <string.h>
 
+#include "assistant/persona.h"
 #include "base/json.h"
 
-static const char default_persona[] =
-	"{\"name\":\"Assistant\",\"formality\":5,\"verbosity\":5,\"humor\":3,"
-	"\"proactivity\":5,\"use_emojis\":false,\"provide_suggestions\":true,"
-	"\"ask_clarifying_questions\":true,\"expertise_areas\":[],"
-	"\"system_prompt_additions\":\"\"}";
-
 #define SETTINGS_MAX_BYTES (64 * 1024)
-
-const char *pos_persona_default_json(void)
-{
-	return default_persona;
-}
-
-static const char *const int_traits[] = {"formality", "verbosity", "humor",
-					 "proactivity"};
-static const char *const bool_traits[] = {"use_emojis", "provide_suggestions",
-					  "ask_clarifying_questions"};
-
-static enum pos_err bad(struct pos_error *err, const char *key, const char *msg)
-{
-	char field[64];
-	snprintf(field, sizeof(field), "ai_persona.%s", key);
-	return pos_error_set(err, POS_ERR_INVALID_FIELD, field, "%s %s", field, msg);
-}
-
-/* Validates and copies one persona field into `p`. Unknown keys: ignored. */
-static enum pos_err persona_set(json_t *p, const char *key, json_t *v,
-				struct pos_error *err)
-{
-	for (size_t i = 0; i < sizeof(int_traits) / sizeof(int_traits[0]); i++) {
-		if (strcmp(key, int_traits[i]) != 0)
-			continue;
-		if (!json_is_integer(v) && !(json_is_real(v) &&
-					     json_real_value(v) == (double)(long long)json_real_value(v)))
-			return bad(err, key, "must be an integer from 0 to 10");
-		json_int_t n = json_is_integer(v) ? json_integer_value(v)
-						  : (json_int_t)json_real_value(v);
-		if (n < 0 || n > 10)
-			return bad(err, key, "must be an integer from 0 to 10");
-		json_object_set_new(p, key, json_integer(n));
-		return POS_OK;
-	}
-	for (size_t i = 0; i < sizeof(bool_traits) / sizeof(bool_traits[0]); i++) {
-		if (strcmp(key, bool_traits[i]) != 0)
-			continue;
-		if (!json_is_boolean(v))
-			return bad(err, key, "must be true or false");
-		json_object_set(p, key, v);
-		return POS_OK;
-	}
-	if (!strcmp(key, "name")) {
-		if (!json_is_string(v) || json_string_length(v) == 0 ||
-		    json_string_length(v) > 100)
-			return bad(err, key, "must be a string of 1 to 100 bytes");
-		json_object_set(p, key, v);
-	} else if (!strcmp(key, "system_prompt_additions")) {
-		if (!json_is_string(v) || json_string_length(v) > 4000)
-			return bad(err, key, "must be a string of at most 4000 bytes");
-		json_object_set(p, key, v);
-	} else if (!strcmp(key, "expertise_areas")) {
-		if (!json_is_array(v) || json_array_size(v) > 50)
-			return bad(err, key, "must be an array of at most 50 strings");
-		size_t i;
-		json_t *s;
-		json_array_foreach(v, i, s) {
-			if (!json_is_string(s) || json_string_length(s) == 0 ||
-			    json_string_length(s) > 100)
-				return bad(err, key, "items must be strings of 1 to 100 bytes");
-		}
-		json_object_set(p, key, v);
-	}
-	return POS_OK;
-}
 
 static char *dump(struct pos_arena *ar, const json_t *v)
 {
@@ -90,46 +19,6 @@ static char *dump(struct pos_arena *ar, const json_t *v)
 	char *copy = pos_arena_strdup(ar, s);
 	free(s);
 	return copy;
-}
-
-static enum pos_err merge_persona(struct pos_arena *ar, struct pos_user *u,
-				  const json_t *patch, struct pos_error *err)
-{
-	json_t *p = json_loads(default_persona, 0, NULL);
-	json_t *cur = json_loads(u->persona_json, 0, NULL);
-	enum pos_err rc = POS_OK;
-	if (!p) {
-		rc = POS_ERR_NOMEM;
-		goto out;
-	}
-	if (json_is_object(cur))
-		json_object_update_existing(p, cur);
-	if (json_is_null(patch)) {
-		/* null resets to the defaults */
-		json_decref(p);
-		p = json_loads(default_persona, 0, NULL);
-	} else if (!json_is_object(patch)) {
-		rc = pos_error_set(err, POS_ERR_INVALID_FIELD, "ai_persona",
-				   "ai_persona must be an object");
-		goto out;
-	} else {
-		const char *k;
-		json_t *v;
-		json_object_foreach((json_t *)patch, k, v) {
-			if ((rc = persona_set(p, k, v, err)))
-				goto out;
-		}
-	}
-	const char *s = p ? dump(ar, p) : NULL;
-	if (!s) {
-		rc = POS_ERR_NOMEM;
-		goto out;
-	}
-	u->persona_json = s;
-out:
-	json_decref(p);
-	json_decref(cur);
-	return rc;
 }
 
 static enum pos_err merge_settings(struct pos_arena *ar, struct pos_user *u,
@@ -206,9 +95,9 @@ enum pos_err pos_profile_update(const struct pos_auth *a, struct pos_arena *ar,
 	    (rc = merge_settings(ar, u, v, err)))
 		return rc;
 	if ((v = json_object_get(patch, "ai_persona")) &&
-	    (rc = merge_persona(ar, u, v, err)))
+	    (rc = pos_persona_merge(ar, u->persona_json, v, &u->persona_json, err)))
 		return rc;
-	rc = a->store->ops->user_update_profile(a->store, u);
+	rc = a->store->accounts->user_update_profile(a->store, u);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	return POS_OK;

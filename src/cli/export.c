@@ -89,21 +89,21 @@ static int open_user(const struct pos_config *cfg, const char *email, struct pos
 		}
 		for (size_t i = 0; i <= n; i++)
 			low[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
-		if ((*st)->ops->user_by_email(*st, a, low, u)) {
+		if ((*st)->accounts->user_by_email(*st, a, low, u)) {
 			fprintf(stderr, "personalos: no user %s in %s\n", email, cfg->data_dir);
 			return 1;
 		}
 	} else {
 		struct pos_user *all;
 		size_t n;
-		if ((*st)->ops->user_list(*st, a, &all, &n) || n != 1) {
+		if ((*st)->accounts->user_list(*st, a, &all, &n) || n != 1) {
 			fprintf(stderr, "personalos: say which account with --user EMAIL\n");
 			return 1;
 		}
 		*u = all[0];
 	}
 	struct pos_user_crypt c;
-	if ((*st)->ops->crypt_get(*st, a, u->id, &c) == POS_OK && c.state && strcmp(c.state, "off")) {
+	if ((*st)->keys->crypt_get(*st, a, u->id, &c) == POS_OK && c.state && strcmp(c.state, "off")) {
 		fprintf(stderr, "personalos: %s is encrypted at rest: export or import through the "
 				"API after logging in (docs/EXPORT.md)\n",
 			u->email);

@@ -95,14 +95,14 @@ static int import_local(const struct pos_config *cfg, const char *kind, const ch
 		}
 		for (size_t i = 0; i <= n; i++)
 			low[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
-		if (st->ops->user_by_email(st, a, low, &u)) {
+		if (st->accounts->user_by_email(st, a, low, &u)) {
 			fprintf(stderr, "personalos: no user %s in %s\n", email, cfg->data_dir);
 			goto out;
 		}
 	} else {
 		struct pos_user *all;
 		size_t n;
-		if (st->ops->user_list(st, a, &all, &n) || n != 1) {
+		if (st->accounts->user_list(st, a, &all, &n) || n != 1) {
 			fprintf(stderr, "personalos: say which account with --user EMAIL\n");
 			goto out;
 		}

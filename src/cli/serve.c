@@ -1,6 +1,7 @@
 /*
- * serve.c — `personalos serve`: start the server, wait for SIGINT or
- * SIGTERM, stop gracefully.
+ * serve.c — `personalos serve`: check the server's settings, build the
+ * app (app/app.h), start the server with it, wait for SIGINT or SIGTERM,
+ * stop gracefully.
  */
 #include "cli/cli.h"
 
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "app/app.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
@@ -43,11 +45,25 @@ int pos_cli_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* The server's own settings are checked first (nothing opened yet),
+	 * then the app is built, then the server listens with it. */
 	struct pos_server srv;
+	struct pos_app app;
 	struct pos_error err;
 	pos_error_clear(&err);
 	int64_t t0 = pos_mono_us();
-	if (pos_server_start(&srv, &cfg, pos_api_routes, pos_api_routes_count, &err)) {
+	if (pos_server_init(&srv, &cfg, pos_api_routes, pos_api_routes_count, &err)) {
+		pos_error_log("cannot start: %s", err.message);
+		return 1;
+	}
+	if (pos_app_start(&app, &cfg, &err)) {
+		pos_server_stop(&srv);
+		pos_error_log("cannot start: %s", err.message);
+		return 1;
+	}
+	if (pos_server_start(&srv, &app, &err)) {
+		pos_server_stop(&srv);
+		pos_app_stop(&app);
 		pos_error_log("cannot start: %s", err.message);
 		return 1;
 	}
@@ -59,7 +75,13 @@ int pos_cli_serve(int argc, char **argv)
 	sigwait(&stop, &sig);
 	pos_info("received %s: finishing in-flight requests",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* In-flight requests finish; model calls still running are cancelled
+	 * and their parked connections answered before the daemon goes; then
+	 * the services stop in reverse order. */
+	pos_server_drain(&srv);
+	pos_app_quiesce(&app);
 	pos_server_stop(&srv);
+	pos_app_stop(&app);
 	pos_embed_openai_global_cleanup();
 	pos_info("stopped cleanly");
 	return 0;

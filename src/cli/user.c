@@ -155,7 +155,7 @@ static int user_list(const struct pos_config *cfg)
 	struct pos_user *v = NULL;
 	size_t n = 0;
 	int status = 0;
-	if (!a || s->ops->user_list(s, a, &v, &n)) {
+	if (!a || s->accounts->user_list(s, a, &v, &n)) {
 		fprintf(stderr, "personalos: cannot list users\n");
 		status = 1;
 	} else {
@@ -180,10 +180,10 @@ static int find_user(struct pos_store *s, struct pos_arena *a, const char *who,
 		     struct pos_user *u)
 {
 	char norm[256];
-	enum pos_err rc = s->ops->user_by_id(s, a, who, u);
+	enum pos_err rc = s->accounts->user_by_id(s, a, who, u);
 	if (rc == POS_ERR_NOT_FOUND &&
 	    pos_auth_normalize_email(who, norm, sizeof(norm), NULL) == POS_OK)
-		rc = s->ops->user_by_email(s, a, norm, u);
+		rc = s->accounts->user_by_email(s, a, norm, u);
 	if (rc) {
 		fprintf(stderr, "personalos: %s\n",
 			rc == POS_ERR_NOT_FOUND ? "no such user" : pos_strerror(rc));
@@ -230,7 +230,7 @@ static int user_change(const char *cmd, int argc, char **argv, const struct pos_
 			fprintf(stderr, "personalos: %s\n", err.message);
 			goto out;
 		}
-		if ((rc = s->ops->crypt_get(s, a, u.id, &uc)))
+		if ((rc = s->keys->crypt_get(s, a, u.id, &uc)))
 			goto fail;
 		if (strcmp(uc.state, "off") != 0) {
 			fprintf(stderr, "personalos: the account is encrypted: change the password"
@@ -240,7 +240,7 @@ static int user_change(const char *cmd, int argc, char **argv, const struct pos_
 		struct pos_user_crypt nc = {0};
 		if ((rc = pos_password_hash(pw, strlen(pw), auth.pwhash_ops, auth.pwhash_mem_kib,
 					    hash)) ||
-		    (rc = s->ops->crypt_put(s, u.id, &nc, hash, "off")))
+		    (rc = s->keys->crypt_put(s, u.id, &nc, hash, "off")))
 			goto fail;
 		pos_wipe(hash, sizeof(hash));
 		if ((rc = pos_auth_revoke_user(&auth, u.id, NULL, true, &ns, &nt)))
@@ -249,21 +249,21 @@ static int user_change(const char *cmd, int argc, char **argv, const struct pos_
 		       u.email, (long long)ns, (long long)nt);
 	} else if (!strcmp(cmd, "delete")) {
 		int64_t users = 0, admins = 0;
-		if ((rc = s->ops->user_counts(s, &users, &admins)))
+		if ((rc = s->accounts->user_counts(s, &users, &admins)))
 			goto fail;
 		if (!strcmp(u.role, "admin") && u.disabled_at == POS_TIME_NONE && admins <= 1 &&
 		    users > 1) {
 			rc = POS_ERR_LAST_ADMIN;
 			goto fail;
 		}
-		if ((rc = s->ops->user_delete(s, u.id, NULL)))
+		if ((rc = s->accounts->user_delete(s, u.id, NULL)))
 			goto fail;
 		printf("deleted %s <%s>\n", u.id, u.email);
 	} else {
 		struct pos_user_admin_patch p = {0};
 		p.set = POS_UADM_DISABLED;
 		p.disabled = !strcmp(cmd, "disable");
-		if ((rc = s->ops->user_admin_update(s, u.id, &p, pos_now_us())))
+		if ((rc = s->accounts->user_admin_update(s, u.id, &p, pos_now_us())))
 			goto fail;
 		if (p.disabled && (rc = pos_auth_revoke_user(&auth, u.id, NULL, false, &ns, &nt)))
 			goto fail;

@@ -231,7 +231,7 @@ static enum pos_err batch_edges(struct pos_store *st, struct pos_arena *a, const
 	struct pos_graph_edge *e = NULL;
 	size_t ne = 0;
 	if (!rc)
-		rc = st->ops->graph_edges(st, a, user_id, b.data,
+		rc = st->memories->graph_edges(st, a, user_id, b.data,
 					  (unsigned)(n * POS_EXPORT_EDGES_PER_MEMORY), &e, &ne);
 	for (size_t i = 0; !rc && i < ne; i++) {
 		bool mine = false;
@@ -268,7 +268,7 @@ static enum pos_err write_memories(struct pos_store *st, const char *user_id,
 	q.user_id = user_id;
 	int64_t *seqs = NULL;
 	size_t n = 0;
-	enum pos_err rc = st->ops->filter_seqs(st, a, &q, POS_EXPORT_ITEMS_MAX + 1, &seqs, &n);
+	enum pos_err rc = st->memories->filter_seqs(st, a, &q, POS_EXPORT_ITEMS_MAX + 1, &seqs, &n);
 	if (!rc && n > POS_EXPORT_ITEMS_MAX)
 		rc = pos_error_set(err, POS_ERR_CONTENT_TOO_LARGE, NULL,
 				   "more than %d memories: export with filters", POS_EXPORT_ITEMS_MAX);
@@ -284,7 +284,7 @@ static enum pos_err write_memories(struct pos_store *st, const char *user_id,
 		bool *found = b ? pos_arena_zalloc(b, k * sizeof(*found)) : NULL;
 		rc = m && found ? POS_OK : POS_ERR_NOMEM;
 		if (!rc)
-			rc = st->ops->memories_by_seq(st, b, user_id, seqs + at, k, m, found);
+			rc = st->memories->memories_by_seq(st, b, user_id, seqs + at, k, m, found);
 		for (size_t i = 0; !rc && i < k && (req->include & POS_EXPORT_INC_MEMORIES); i++)
 			if (found[i])
 				rc = pos_export_writer_memory(w, &m[i]);
@@ -330,7 +330,7 @@ static enum pos_err write_conversations(struct pos_store *st, const char *user_i
 		struct pos_conversation *c = NULL;
 		size_t n = 0;
 		int64_t total = 0;
-		rc = st->ops->conversation_list(st, a, user_id, 100, off, &c, &n, &total);
+		rc = st->chat->conversation_list(st, a, user_id, 100, off, &c, &n, &total);
 		struct pos_buf b;
 		pos_buf_init(&b, 256u << 20);
 		for (size_t i = 0; !rc && i < n; i++) {
@@ -340,7 +340,7 @@ static enum pos_err write_conversations(struct pos_store *st, const char *user_i
 			if (lim > POS_EXPORT_MESSAGES_MAX)
 				lim = POS_EXPORT_MESSAGES_MAX;
 			if (lim > 0)
-				rc = st->ops->messages_list(st, a, user_id, c[i].id, (unsigned)lim, &msg, &nm);
+				rc = st->chat->messages_list(st, a, user_id, c[i].id, (unsigned)lim, &msg, &nm);
 			struct pos_jw j;
 			pos_buf_reset(&b);
 			pos_jw_init(&j, &b);
@@ -385,7 +385,7 @@ static enum pos_err write_sources(struct pos_store *st, const char *user_id,
 		return POS_ERR_NOMEM;
 	struct pos_sync_source *s = NULL;
 	size_t n = 0;
-	enum pos_err rc = st->ops->sync_source_list(st, a, user_id, &s, &n);
+	enum pos_err rc = st->sync->sync_source_list(st, a, user_id, &s, &n);
 	struct pos_buf b;
 	pos_buf_init(&b, 1u << 20);
 	for (size_t i = 0; !rc && i < n; i++) {
@@ -422,7 +422,7 @@ enum pos_err pos_export_write(struct pos_store *st, const char *user_id,
 			      const struct pos_export_hooks *hooks,
 			      struct pos_export_result *res, struct pos_error *err)
 {
-	if (st->ops->data_unlocked && !st->ops->data_unlocked(st, user_id))
+	if (st->keys->data_unlocked && !st->keys->data_unlocked(st, user_id))
 		return pos_error_set(err, POS_ERR_LOCKED, NULL,
 				     "encrypted data is locked: log in again to export it");
 	struct pos_arena *a = pos_arena_new();
@@ -432,7 +432,7 @@ enum pos_err pos_export_write(struct pos_store *st, const char *user_id,
 	struct pos_seal *seal = NULL;
 	FILE *side = NULL;
 	struct pos_user u;
-	enum pos_err rc = st->ops->user_by_id(st, a, user_id, &u);
+	enum pos_err rc = st->accounts->user_by_id(st, a, user_id, &u);
 	if (rc)
 		goto out;
 	struct pos_export_header h = {.user_id = user_id,

@@ -303,7 +303,7 @@ enum pos_err pos_exports_start(struct pos_exports *x, struct pos_arena *a, const
 	if (rc)
 		return rc;
 	struct pos_store *st = x->svc.store;
-	if (st->ops->data_unlocked && !st->ops->data_unlocked(st, user_id))
+	if (st->keys->data_unlocked && !st->keys->data_unlocked(st, user_id))
 		return pos_error_set(err, POS_ERR_LOCKED, NULL,
 				     "encrypted data is locked: log in again to export it");
 	char *payload = json_dumps(body, JSON_COMPACT);

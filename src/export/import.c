@@ -66,7 +66,7 @@ static bool exists(struct run *r, const char *id)
 			return true;
 	struct pos_arena *a = pos_arena_new();
 	struct pos_memory m;
-	bool found = a && r->st->ops->memory_get(r->st, a, r->user_id, id, false, 0, &m) == POS_OK;
+	bool found = a && r->st->memories->memory_get(r->st, a, r->user_id, id, false, 0, &m) == POS_OK;
 	pos_arena_destroy(a);
 	return found;
 }
@@ -292,7 +292,7 @@ static enum pos_err resolve(struct run *r)
 	size_t nn = 0;
 	enum pos_err rc = w.rc;
 	if (!rc)
-		rc = r->st->ops->graph_nodes(r->st, b->a, r->user_id, q.data, (unsigned)count, &nodes,
+		rc = r->st->memories->graph_nodes(r->st, b->a, r->user_id, q.data, (unsigned)count, &nodes,
 					     &nn);
 	pos_buf_free(&q);
 	struct idset *there = rc ? NULL : pos_calloc(1, sizeof(*there));
@@ -423,9 +423,9 @@ static enum pos_err add_conversation(struct run *r, const struct pos_import_item
 	snprintf(c.user_id, sizeof(c.user_id), "%s", r->user_id);
 	struct pos_conversation got;
 	char norm[POS_UUID_SIZE];
-	enum pos_err rc = r->st->ops->conversation_get(r->st, a, r->user_id, c.id, &got);
+	enum pos_err rc = r->st->chat->conversation_get(r->st, a, r->user_id, c.id, &got);
 	if (rc == POS_ERR_NOT_FOUND && pos_uuid_valid(old, strlen(old), norm))
-		rc = r->st->ops->conversation_get(r->st, a, r->user_id, norm, &got); /* this account's own */
+		rc = r->st->chat->conversation_get(r->st, a, r->user_id, norm, &got); /* this account's own */
 	if (rc != POS_ERR_NOT_FOUND) {
 		if (!rc)
 			r->res->unchanged++;
@@ -461,7 +461,7 @@ static enum pos_err add_conversation(struct run *r, const struct pos_import_item
 			memcpy(m[k].memory_id, ref, POS_UUID_SIZE);
 		k++;
 	}
-	rc = m ? r->st->ops->chat_append(r->st, &c, true, m, k) : POS_ERR_NOMEM;
+	rc = m ? r->st->chat->chat_append(r->st, &c, true, m, k) : POS_ERR_NOMEM;
 	if (!rc)
 		r->res->conversations++;
 	pos_arena_destroy(a);
@@ -478,7 +478,7 @@ static enum pos_err set_profile(struct run *r, const struct pos_import_item *it)
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_user u;
-	enum pos_err rc = r->st->ops->user_by_id(r->st, a, r->user_id, &u);
+	enum pos_err rc = r->st->accounts->user_by_id(r->st, a, r->user_id, &u);
 	const char *json = rc ? NULL : dump(a, it->data, POS_METADATA_MAX_BYTES);
 	if (!rc && !json) {
 		item_error(r, it->position, POS_ERR_CONTENT_TOO_LARGE, "larger than 64 KiB");
@@ -487,7 +487,7 @@ static enum pos_err set_profile(struct run *r, const struct pos_import_item *it)
 			u.persona_json = json;
 		else
 			u.settings_json = json;
-		rc = r->st->ops->user_update_profile(r->st, &u);
+		rc = r->st->accounts->user_update_profile(r->st, &u);
 		if (!rc && it->kind == POS_IMPORT_PERSONA)
 			r->res->persona = true;
 		else if (!rc)
@@ -568,7 +568,7 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 {
 	memset(res, 0, sizeof(*res));
 	struct pos_store *st = svc->store;
-	if (st->ops->data_unlocked && !st->ops->data_unlocked(st, user_id))
+	if (st->keys->data_unlocked && !st->keys->data_unlocked(st, user_id))
 		return pos_error_set(err, POS_ERR_LOCKED, NULL,
 				     "encrypted data is locked: log in again to import");
 	struct run *r = pos_calloc(1, sizeof(*r));

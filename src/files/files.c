@@ -230,7 +230,7 @@ static enum pos_err open_att(struct pos_files *f, struct pos_arena *a, struct po
 enum pos_err pos_files_list(struct pos_files *f, struct pos_arena *a, const char *user_id,
 			    const char *memory_id, struct pos_attachment **out, size_t *n)
 {
-	enum pos_err rc = f->store->ops->attachment_list(f->store, a, user_id, memory_id, out, n);
+	enum pos_err rc = f->store->files->attachment_list(f->store, a, user_id, memory_id, out, n);
 	for (size_t i = 0; !rc && i < *n; i++)
 		rc = open_att(f, a, &(*out)[i]);
 	return rc;
@@ -351,7 +351,7 @@ record:
 	at->text_status = status;
 	at->text_error = msg;
 	at->text_pages = pages;
-	if (f->store->ops->attachment_set_text(f->store, user_id, at->id, status, msg, pages))
+	if (f->store->files->attachment_set_text(f->store, user_id, at->id, status, msg, pages))
 		pos_warn("files: cannot record the text status of an attachment");
 }
 
@@ -363,12 +363,12 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 	const struct pos_blob_key *key = NULL;
 	struct pos_memory mem;
 	memset(out, 0, sizeof(*out));
-	enum pos_err rc = f->store->ops->memory_get(f->store, a, user_id, memory_id, false, 0, &mem);
+	enum pos_err rc = f->store->memories->memory_get(f->store, a, user_id, memory_id, false, 0, &mem);
 	if (rc)
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such memory" : NULL);
 	struct pos_attachment *list;
 	size_t n;
-	if ((rc = f->store->ops->attachment_list(f->store, a, user_id, memory_id, &list, &n)))
+	if ((rc = f->store->files->attachment_list(f->store, a, user_id, memory_id, &list, &n)))
 		return pos_error_set(err, rc, NULL, NULL);
 	if (n >= POS_FILES_PER_MEMORY)
 		return pos_error_set(err, POS_ERR_CONFLICT, NULL,
@@ -404,7 +404,7 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 			rc = POS_ERR_NOMEM;
 	}
 	if (!rc)
-		rc = f->store->ops->attachment_insert(f->store, &stored);
+		rc = f->store->files->attachment_insert(f->store, &stored);
 	if (rc && created)
 		(void)pos_blob_remove(&f->blobs, user_id, out->hash);
 	pthread_mutex_unlock(&f->mu);
@@ -420,7 +420,7 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 	pos_wipe(&kbuf, sizeof(kbuf));
 	if (pos_files_extract_attachment(f, user_id, out->id) == POS_OK) {
 		struct pos_attachment again;
-		if (f->store->ops->attachment_get(f->store, a, user_id, out->id, &again) == POS_OK &&
+		if (f->store->files->attachment_get(f->store, a, user_id, out->id, &again) == POS_OK &&
 		    open_att(f, a, &again) == POS_OK)
 			*out = again;
 	}
@@ -438,14 +438,14 @@ enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char
 	*rd = NULL;
 	if (!id || !pos_uuid_valid(id, strlen(id), (char[POS_UUID_SIZE]){0}))
 		return POS_ERR_NOT_FOUND;
-	enum pos_err rc = f->store->ops->attachment_get(f->store, a, NULL, id, att);
+	enum pos_err rc = f->store->files->attachment_get(f->store, a, NULL, id, att);
 	if (rc)
 		return rc;
 	if (strcmp(att->user_id, caller_id) == 0 && (rc = open_att(f, a, att)))
 		return rc;
 	if (strcmp(att->user_id, caller_id) != 0) {
 		struct pos_memory m;
-		if (f->store->ops->shared_get(f->store, a, caller_id, att->memory_id, &m))
+		if (f->store->shares->shared_get(f->store, a, caller_id, att->memory_id, &m))
 			return POS_ERR_NOT_FOUND;
 		if ((rc = open_att(f, a, att)))
 			return rc;
@@ -480,10 +480,10 @@ enum pos_err pos_files_collect(struct pos_files *f, const char *user_id, size_t 
 		struct pos_blob_ref *refs;
 		size_t n = 0, dropped_any = 0;
 		pthread_mutex_lock(&f->mu);
-		rc = f->store->ops->blob_orphans(f->store, a, user_id, 256, &refs, &n);
+		rc = f->store->files->blob_orphans(f->store, a, user_id, 256, &refs, &n);
 		for (size_t i = 0; !rc && i < n; i++) {
 			bool dropped;
-			rc = f->store->ops->blob_forget(f->store, refs[i].user_id, refs[i].hash,
+			rc = f->store->files->blob_forget(f->store, refs[i].user_id, refs[i].hash,
 							&dropped);
 			if (!rc && dropped) {
 				(void)pos_blob_remove(&f->blobs, refs[i].user_id, refs[i].hash);
@@ -511,9 +511,9 @@ enum pos_err pos_files_delete(struct pos_files *f, const char *user_id, const ch
 	struct pos_attachment at;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = f->store->ops->attachment_get(f->store, a, user_id, id, &at);
+	enum pos_err rc = f->store->files->attachment_get(f->store, a, user_id, id, &at);
 	if (!rc)
-		rc = f->store->ops->attachment_delete(f->store, user_id, id);
+		rc = f->store->files->attachment_delete(f->store, user_id, id);
 	if (!rc)
 		rc = sync_memory(f, a, user_id, at.memory_id, NULL, 0, &err);
 	if (!rc)
@@ -534,11 +534,11 @@ enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_
 	const struct pos_blob_key *key = NULL;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = f->store->ops->attachment_get(f->store, a, user_id, attachment_id, &at);
+	enum pos_err rc = f->store->files->attachment_get(f->store, a, user_id, attachment_id, &at);
 	if (!rc)
 		rc = open_att(f, a, &at);
 	if (!rc)
-		rc = f->store->ops->memory_get(f->store, a, user_id, at.memory_id, false, 0, &mem);
+		rc = f->store->memories->memory_get(f->store, a, user_id, at.memory_id, false, 0, &mem);
 	if (!rc && at.sealed)
 		rc = blob_key_for(f, user_id, &kbuf, &key);
 	if (!rc && at.sealed && !key)

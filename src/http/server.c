@@ -5,8 +5,6 @@
 #include "http/server.h"
 #include "http/static.h"  /* the web app's files (pos_static_serve) */
 
-#include "store/crypt_store.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,12 +26,6 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/url.h"
-#include "crypto/crypto.h"
-#include "export/exports.h"
-#include "jobs/jobs.h"
-#include "sync/sync.h"
-#include "net/egress.h"
-#include "plugins/plugins.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -382,7 +374,7 @@ static bool authenticate(struct pos_server *srv, struct pos_req *r)
 	const char *tok = h + 7;
 	while (*tok == ' ')
 		tok++;
-	if (pos_auth_verify(&srv->auth, tok, strlen(tok), &r->principal) != POS_OK)
+	if (pos_auth_verify(&srv->app->auth, tok, strlen(tok), &r->principal) != POS_OK)
 		return false;
 	r->have_principal = true;
 	return true;
@@ -473,7 +465,7 @@ static bool admit(struct pos_server *srv, struct pos_req *r)
 						    declared - POS_SPOOL_SLACK : 0};
 			struct pos_error err;
 			pos_error_clear(&err);
-			if (pos_auth_quota_check(&srv->auth, r->arena, r->principal.user_id, add,
+			if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add,
 						 &err)) {
 				pos_reply_error(r, &err);
 				return true;
@@ -894,20 +886,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- start / stop ---- */
 
-/* export: an import's batch against the account's quotas */
-static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
-				 struct pos_error *err)
-{
-	struct pos_arena *a = pos_arena_new();
-	if (!a)
-		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_MEMORIES] = memories,
-					       [POS_QUOTA_BYTES] = bytes};
-	enum pos_err rc = pos_auth_quota_check(ctx, a, user_id, add, err);
-	pos_arena_destroy(a);
-	return rc;
-}
-
 /*
  * Decodes %HH in paths and query arguments like libmicrohttpd's default,
  * except %00: a NUL would cut the C string short and route
@@ -1019,38 +997,9 @@ static enum pos_err load_tls(const struct pos_config *cfg, char **cert, char **k
 	return rc;
 }
 
-/* plugins: the manager over the store and the memory service, with the
- * operator's egress allowlist for plugins' HTTP calls. */
-static enum pos_err start_plugins(struct pos_server *srv, const struct pos_config *cfg,
-				  struct pos_error *err)
-{
-	enum pos_err rc = pos_egress_new(cfg->egress_allow, &srv->plugins_egress, err);
-	if (rc)
-		return rc;
-	struct pos_plugins_config pc = {
-		.dir = cfg->plugins_dir,
-		.store = srv->store,
-		.mem = &srv->mem,
-		.egress = srv->plugins_egress,
-		.max_failures = cfg->plugin_max_failures,
-		.query_budget_us = (int64_t)cfg->plugin_query_budget_ms * 1000,
-	};
-	if ((rc = pos_plugins_new(&pc, &srv->plugins)))
-		return pos_error_set(err, rc, NULL, "cannot load the plugin catalog");
-	return POS_OK;
-}
-
-static void stop_plugins(struct pos_server *srv)
-{
-	pos_plugins_free(srv->plugins);
-	srv->plugins = NULL;
-	pos_egress_free(srv->plugins_egress);
-	srv->plugins_egress = NULL;
-}
-
-enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
-			      const struct pos_route *routes, size_t n_routes,
-			      struct pos_error *err)
+enum pos_err pos_server_init(struct pos_server *srv, const struct pos_config *cfg,
+			     const struct pos_route *routes, size_t n_routes,
+			     struct pos_error *err)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
@@ -1063,117 +1012,34 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	/* security: limits, CORS list and TLS files first — a bad
 	 * setting stops the start before anything is opened. */
 	enum pos_err rc = pos_cors_parse(&srv->cors, cfg->cors_origins, err);
-	char *tls_cert = NULL, *tls_key = NULL;
 	if (!rc)
-		rc = load_tls(cfg, &tls_cert, &tls_key, err);
-	srv->tls_pem[0] = tls_cert;
-	srv->tls_pem[1] = tls_key;
+		rc = load_tls(cfg, &srv->tls_pem[0], &srv->tls_pem[1], err);
 	if (!rc && pos_rl_init(&srv->rl, cfg) != POS_OK)
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	if (rc) {
-		pos_rl_fini(&srv->rl);
-		tls_free(tls_cert, tls_key);
-		return rc;
-	}
-	rc = pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &srv->store, err);
-	if (rc) {
-		pos_rl_fini(&srv->rl);
-		tls_free(tls_cert, tls_key);
-		return rc;
-	}
-	/* Encryption at rest: every service sees the store through the
-	 * decorator that seals and opens encrypted users' memories. */
-	{
-		struct pos_store *raw = srv->store;
-		if ((rc = pos_encsvc_init(&srv->enc, cfg)) ||
-		    (rc = pos_crypt_store_new(raw, srv->enc.kr, &srv->store))) {
-			pos_encsvc_fini(&srv->enc);
-			pos_store_close(raw);
-			srv->store = NULL;
-			pos_rl_fini(&srv->rl);
-			tls_free(tls_cert, tls_key);
-			srv->tls_pem[0] = srv->tls_pem[1] = NULL;
-			return pos_error_set(err, rc, NULL, NULL);
-		}
-	}
-	if ((rc = pos_auth_init(&srv->auth, srv->store, cfg, err)))
-		goto fail;
-	struct pos_search_config scfg;
-	pos_search_config_default(&scfg);
-	scfg.embed_dim = cfg->embed_dim;
-	if (cfg->embed_url[0]) {
-		if (!cfg->embed_model[0]) {
-			rc = pos_error_set(err, POS_ERR_USAGE, "embed_model",
-					   "embed_url is set: embed_model is required too");
-			goto fail;
-		}
-		scfg.embed_url = cfg->embed_url;
-		scfg.embed_model = cfg->embed_model;
-		scfg.embed_api_key = cfg->embed_api_key[0] ? cfg->embed_api_key : NULL;
-		scfg.embed_remote_dim = cfg->embed_remote_dim;
-		scfg.embed_local = pos_url_is_local(cfg->embed_url, cfg->local_providers);
-	}
-	scfg.candidates = cfg->search_candidates;
-	scfg.cache_entries = cfg->search_cache_entries;
-	scfg.max_loaded_users = cfg->search_loaded_users;
-	scfg.weights.keyword = cfg->search_weight_keyword;
-	scfg.weights.semantic = cfg->search_weight_semantic;
-	scfg.weights.rrf_k = cfg->search_rrf_k;
-	scfg.weights.recency = cfg->search_boost_recency;
-	scfg.weights.half_life_days = cfg->search_recency_half_life_days;
-	scfg.weights.importance = cfg->search_boost_importance;
-	scfg.weights.layer = cfg->search_boost_layer;
-	scfg.weights.access = cfg->search_boost_access;
-	scfg.min_similarity = cfg->search_min_similarity;
-	if ((rc = pos_search_new(srv->store, &scfg, &srv->search, err)))
-		goto fail;
-	srv->mem.store = srv->store;
-	srv->mem.search = srv->search;
-	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
-				       (int64_t)cfg->jobs_keep_done_s * 1000000};
-	if ((rc = pos_jobs_new(srv->store, &jcfg, &srv->jobs))) { /* jobs */
-		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
-		goto fail;
-	}
-	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, srv->jobs, err)))
-		goto fail;
-	if ((rc = pos_encsvc_start(&srv->enc, srv->store, srv->search))) {
-		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
-		goto fail;
-	}
-	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s};
-	if ((rc = pos_sync_new_opts(srv->store, &srv->mem, &sync_opts, &srv->sync, err))) /* sync */
-		goto fail;
-	pos_sync_set_file_root(srv->sync, cfg->sync_file_root); /* sync */
-	if ((rc = pos_sync_set_egress(srv->sync, cfg->egress_allow, err)))
-		goto fail;
-	pos_sync_set_data_dir(srv->sync, cfg->data_dir);        /* sync: uploads */
-	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000,
-					  import_quota, &srv->auth};
-	if ((rc = pos_exports_new(&srv->mem, srv->jobs, &xcfg, &srv->exports))) { /* export */
-		pos_error_set(err, rc, NULL, "cannot set up export and import");
-		goto fail;
-	}
-	if ((rc = start_plugins(srv, cfg, err)))                 /* plugins */
-		goto fail;
-	if ((rc = pos_files_init(&srv->files, cfg, srv->store, &srv->mem, err))) /* files */
-		goto fail;
-	(void)pos_files_collect(&srv->files, NULL, NULL); /* blobs a crash left unreferenced */
+	if (rc)
+		goto out;
 	srv->route_names = pos_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_names));
 	if (!srv->route_names) {
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-		goto fail;
+		goto out;
 	}
 	for (size_t i = 0; i < n_routes; i++)
 		srv->route_names[i] = routes[i].name;
-	if ((rc = pos_jobs_start(srv->jobs))) { /* jobs: every kind registered */
-		pos_error_set(err, rc, NULL, "cannot start the jobs service");
-		goto fail;
-	}
-	if (pos_metrics_init(&srv->metrics, srv->route_names, n_routes) != 0) {
+	if (pos_metrics_init(&srv->metrics, srv->route_names, n_routes) != 0)
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-		goto fail;
-	}
+out:
+	if (rc)
+		pos_server_stop(srv);
+	return rc;
+}
+
+enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
+			      struct pos_error *err)
+{
+	const struct pos_config *cfg = srv->cfg;
+	char *tls_cert = srv->tls_pem[0], *tls_key = srv->tls_pem[1];
+	enum pos_err rc;
+	srv->app = app;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	bool v6 = false;
@@ -1231,32 +1097,12 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->port = info ? info->port : cfg->listen_port;
 	return POS_OK;
 fail:
-	pos_jobs_free(srv->jobs); /* jobs: before the services their kinds use */
-	srv->jobs = NULL;
-	pos_exports_free(srv->exports); /* export */
-	srv->exports = NULL;
-	pos_assistant_stop(&srv->assistant);
-	stop_plugins(srv);        /* plugins */
-	pos_sync_free(srv->sync); /* sync */
-	srv->sync = NULL;
-	pos_files_free(&srv->files); /* files */
-	pos_rl_fini(&srv->rl);
-	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
-	srv->tls_pem[0] = srv->tls_pem[1] = NULL;
-	pos_metrics_fini(&srv->metrics);
-	pos_free(srv->route_names);
-	pos_encsvc_fini(&srv->enc);
-	pos_search_free(srv->search);
-	srv->search = NULL;
-	pos_auth_fini(&srv->auth);
-	pos_store_close(srv->store);
-	srv->store = NULL;
 	return rc;
 }
 
-void pos_server_stop(struct pos_server *srv)
+void pos_server_drain(struct pos_server *srv)
 {
-	if (!srv->daemon)
+	if (!srv->daemon || atomic_load(&srv->draining))
 		return;
 	/* New requests get 503 from here on (dispatch checks `draining`).
 	 * The listen socket is not quiesced: MHD_quiesce_daemon on an epoll
@@ -1267,29 +1113,19 @@ void pos_server_stop(struct pos_server *srv)
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
-	/* Jobs running are stopped and queued again for the next start. */
-	pos_jobs_free(srv->jobs);
-	srv->jobs = NULL;
-	pos_exports_free(srv->exports); /* export: its kinds ran on the jobs */
-	srv->exports = NULL;
-	/* Model calls still running are cancelled; their parked connections
-	 * get an answer before the daemon goes. */
-	pos_assistant_stop(&srv->assistant);
-	MHD_stop_daemon(srv->daemon);
+}
+
+void pos_server_stop(struct pos_server *srv)
+{
+	pos_server_drain(srv);
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
-	stop_plugins(srv);        /* plugins */
-	pos_sync_free(srv->sync); /* sync */
-	srv->sync = NULL;
-	pos_files_free(&srv->files); /* files */
 	pos_rl_fini(&srv->rl);
 	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
 	srv->tls_pem[0] = srv->tls_pem[1] = NULL;
 	pos_metrics_fini(&srv->metrics);
 	pos_free(srv->route_names);
-	pos_encsvc_fini(&srv->enc);
-	pos_search_free(srv->search);
-	srv->search = NULL;
-	pos_auth_fini(&srv->auth);
-	pos_store_close(srv->store);
-	srv->store = NULL;
+	srv->route_names = NULL;
+	srv->app = NULL;
 }

@@ -1,7 +1,10 @@
 /*
  * server.h — the HTTP server: libmicrohttpd (epoll, thread pool) driving a
- * declarative route table, and `struct pos_server`, the one context that
- * main owns and passes down to every handler (no mutable globals).
+ * declarative route table, and `struct pos_server`, the context every
+ * handler gets (no mutable globals). The server builds no service: it is
+ * handed a `struct pos_app` (app/app.h) and handlers reach services as
+ * srv->app->... Life: pos_server_init, pos_server_start(app),
+ * pos_server_drain, pos_server_stop (cli/serve.c).
  *
  * Request life: first callback → a `struct pos_req` with its own arena,
  * and for a known route everything the headers decide: rate limits, the
@@ -25,29 +28,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "assistant/assistant.h"
-#include "auth/auth.h"
-#include "auth/encryption.h"
+#include "app/app.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/config.h"
-#include "files/files.h"
 #include "http/cors.h"
 #include "http/metrics.h"
 #include "http/ratelimit.h"
-#include "memory/memory.h"
-#include "search/engine.h"
-#include "store/store.h"
 #include "http/stream.h"
-
-struct pos_jobs;
-struct pos_exports;
 
 struct pos_server;
 struct pos_req;
-struct pos_sync;
-struct pos_plugins;
-struct pos_egress;
 
 typedef void (*pos_handler)(struct pos_server *srv, struct pos_req *r);
 
@@ -139,13 +130,9 @@ struct pos_req {
 
 struct pos_server {
 	const struct pos_config *cfg;
-	struct pos_store *store;
-	struct pos_search *search;
-	struct pos_memsvc mem;        /* store + search, for the memory service */
-	struct pos_auth auth;
-	struct pos_jobs *jobs;        /* every background task (jobs/jobs.h) */
-	struct pos_exports *exports;  /* export and import as jobs (export/exports.h) */
-	struct pos_assistant assistant; /* chat, suggestions */
+	/* the services (app/app.h), borrowed: handlers reach every service
+	 * through it; set by pos_server_start */
+	struct pos_app *app;
 	struct pos_metrics metrics;
 	const struct pos_route *routes;
 	size_t n_routes;
@@ -156,30 +143,40 @@ struct pos_server {
 	atomic_long inflight;
 	atomic_llong body_bytes;      /* request body bytes held, all requests */
 	const char **route_names;
-	/* encryption at rest: owns the keyring; `store` is the encrypting
-	 * decorator over the backend (docs/ENCRYPTION.md) */
-	struct pos_encsvc enc;
-	struct pos_sync *sync;        /* sync sources and scheduler (src/sync) */
-	struct pos_files files;       /* attachments and their blobs (src/files) */
 	/* ---- security: rate limits and CORS allow-list ---- */
 	struct pos_ratelimit rl;
 	struct pos_cors cors;
 	char *tls_pem[2];             /* certificate and key text, or NULL */
-	/* ---- plugins (src/plugins, docs/PLUGINS.md) ---- */
-	struct pos_plugins *plugins;
-	struct pos_egress *plugins_egress; /* the operator's egress_allow */
 };
 
 /*
- * Opens the store, loads keys, and starts listening. The config and route
- * table are borrowed for the server's life. On failure sets `err`.
+ * Checks the server's own settings (CORS list, TLS files, rate limits) and
+ * sets up its metrics; opens nothing and starts no thread, so a bad
+ * setting stops the start before the app is built. The config and route
+ * table are borrowed for the server's life. On failure sets `err` and
+ * leaves nothing to free.
  */
-enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *cfg,
-			      const struct pos_route *routes, size_t n_routes,
+enum pos_err pos_server_init(struct pos_server *srv, const struct pos_config *cfg,
+			     const struct pos_route *routes, size_t n_routes,
+			     struct pos_error *err);
+/*
+ * Starts listening, handing requests to the routes with `app`'s services
+ * (borrowed: it must outlive the server). On failure sets `err`; the
+ * caller still calls pos_server_stop.
+ */
+enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 			      struct pos_error *err);
 /*
- * Stops accepting, lets in-flight requests finish (up to the configured
- * grace), stops the daemon and closes the store.
+ * New requests get 503 from here on; waits for in-flight requests to
+ * finish (up to the configured grace). The daemon keeps running, so
+ * deferred answers (model calls) can still be delivered: stop those next
+ * (pos_app_quiesce), then call pos_server_stop. Idempotent.
+ */
+void pos_server_drain(struct pos_server *srv);
+/*
+ * Drains (if not done yet), stops the daemon and frees what
+ * pos_server_init set up. Safe after a failed pos_server_start. The app
+ * is not touched.
  */
 void pos_server_stop(struct pos_server *srv);
 

@@ -240,7 +240,7 @@ static void record(struct pos_job_run *r, enum pos_err rc, bool shutdown, bool u
 		pos_warn("jobs: %s job %s attempt %lld: %s", k->name, row->id,
 			 (long long)row->attempts, why);
 	}
-	enum pos_err w = j->store->ops->job_update(j->store, row);
+	enum pos_err w = j->store->jobs->job_update(j->store, row);
 	if (w && w != POS_ERR_NOT_FOUND) /* NOT_FOUND: cancelled meanwhile */
 		pos_warn("jobs: cannot record job %s: %s", row->id, pos_strerror(w));
 	pthread_mutex_unlock(&r->mu);
@@ -284,7 +284,7 @@ static bool dispatch_one(struct pos_jobs *j)
 	pthread_mutex_unlock(&j->mu);
 	struct pos_job_run *r = pos_calloc(1, sizeof(*r));
 	struct pos_arena *a = r ? pos_arena_new() : NULL;
-	enum pos_err rc = a ? j->store->ops->job_claim(j->store, a, pos_now_us(), j->kinds_json,
+	enum pos_err rc = a ? j->store->jobs->job_claim(j->store, a, pos_now_us(), j->kinds_json,
 							j->serial_json, &r->row)
 			    : POS_ERR_NOMEM;
 	const struct reg *reg = rc ? NULL : find_kind(j, r->row.kind);
@@ -297,7 +297,7 @@ static bool dispatch_one(struct pos_jobs *j)
 		r->row.attempts--;
 		r->row.updated_at = pos_now_us();
 		r->row.payload_json = NULL;
-		j->store->ops->job_update(j->store, &r->row);
+		j->store->jobs->job_update(j->store, &r->row);
 		atomic_fetch_add(&j->n_failed, 1);
 		pos_arena_destroy(a);
 		pos_free(r);
@@ -326,7 +326,7 @@ static bool dispatch_one(struct pos_jobs *j)
 		r->row.attempts--;
 		r->row.payload_json = NULL;
 		r->row.updated_at = pos_now_us();
-		j->store->ops->job_update(j->store, &r->row);
+		j->store->jobs->job_update(j->store, &r->row);
 		run_free(r);
 		return false;
 	}
@@ -346,7 +346,7 @@ static void *dispatcher_main(void *arg)
 		if (pos_mono_us() >= next_prune) {
 			pthread_mutex_unlock(&j->mu);
 			if (j->cfg.keep_done_us > 0)
-				j->store->ops->jobs_prune(j->store, pos_now_us() - j->cfg.keep_done_us);
+				j->store->jobs->jobs_prune(j->store, pos_now_us() - j->cfg.keep_done_us);
 			next_prune = pos_mono_us() + PRUNE_EVERY_US;
 			pthread_mutex_lock(&j->mu);
 		}
@@ -375,7 +375,7 @@ enum pos_err pos_jobs_start(struct pos_jobs *j)
 		return POS_ERR_NOMEM;
 	/* Only our kinds: another service over the same store may be running
 	 * its own. */
-	enum pos_err rc = j->store->ops->jobs_requeue(j->store, j->kinds_json);
+	enum pos_err rc = j->store->jobs->jobs_requeue(j->store, j->kinds_json);
 	if (rc)
 		return rc;
 	if ((rc = pos_pool_new(j->cfg.workers, j->cfg.workers, &j->pool)))
@@ -437,7 +437,7 @@ enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *
 	if (!object)
 		return POS_ERR_INVALID_JSON;
 	size_t queued = 0;
-	enum pos_err rc = j->store->ops->jobs_queued(j->store, user_id, &queued);
+	enum pos_err rc = j->store->jobs->jobs_queued(j->store, user_id, &queued);
 	if (rc)
 		return rc;
 	if (queued >= j->cfg.queue_max)
@@ -449,7 +449,7 @@ enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *
 	if (!pos_uuid_new_v7(row.id, now))
 		return POS_ERR_INTERNAL;
 	snprintf(row.user_id, sizeof(row.user_id), "%s", user_id);
-	if ((rc = j->store->ops->job_put(j->store, &row)))
+	if ((rc = j->store->jobs->job_put(j->store, &row)))
 		return rc;
 	if (id_out)
 		memcpy(id_out, row.id, POS_UUID_SIZE);
@@ -482,7 +482,7 @@ enum pos_err pos_jobs_get(struct pos_jobs *j, struct pos_arena *a, const char *u
 	struct pos_job row;
 	if (!user_id || !id || !pos_uuid_valid(id, strlen(id), norm))
 		return POS_ERR_NOT_FOUND;
-	enum pos_err rc = j->store->ops->job_get(j->store, a, user_id, norm, &row);
+	enum pos_err rc = j->store->jobs->job_get(j->store, a, user_id, norm, &row);
 	if (!rc)
 		to_info(&row, out);
 	return rc;
@@ -496,7 +496,7 @@ enum pos_err pos_jobs_list(struct pos_jobs *j, struct pos_arena *a, const char *
 	*n_out = 0;
 	struct pos_job *rows;
 	size_t n;
-	enum pos_err rc = j->store->ops->job_list(j->store, a, user_id, kind, limit, &rows, &n);
+	enum pos_err rc = j->store->jobs->job_list(j->store, a, user_id, kind, limit, &rows, &n);
 	if (rc || !n)
 		return rc;
 	struct pos_job_info *v = pos_arena_alloc(a, n * sizeof(*v));
@@ -518,7 +518,7 @@ enum pos_err pos_jobs_cancel(struct pos_jobs *j, const char *user_id, const char
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_job row;
-	enum pos_err rc = j->store->ops->job_get(j->store, a, user_id, norm, &row);
+	enum pos_err rc = j->store->jobs->job_get(j->store, a, user_id, norm, &row);
 	if (!rc) {
 		const struct reg *reg = find_kind(j, row.kind);
 		if (finished_state(row.state))
@@ -528,7 +528,7 @@ enum pos_err pos_jobs_cancel(struct pos_jobs *j, const char *user_id, const char
 	}
 	pos_arena_destroy(a);
 	if (!rc)
-		rc = j->store->ops->job_cancel(j->store, user_id, norm, pos_now_us());
+		rc = j->store->jobs->job_cancel(j->store, user_id, norm, pos_now_us());
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&j->mu);
@@ -560,7 +560,7 @@ enum pos_err pos_jobs_wait(struct pos_jobs *j, const char *id, int64_t timeout_u
 		if (!a)
 			return POS_ERR_NOMEM;
 		struct pos_job row;
-		enum pos_err rc = j->store->ops->job_get(j->store, a, NULL, norm, &row);
+		enum pos_err rc = j->store->jobs->job_get(j->store, a, NULL, norm, &row);
 		bool over = !rc && finished_state(row.state);
 		pos_arena_destroy(a);
 		if (rc || over)
@@ -615,7 +615,7 @@ void pos_job_progress(struct pos_job_run *r, uint64_t done, uint64_t total)
 	pthread_mutex_unlock(&r->mu);
 	pos_pool_job_set_progress(r->pj, done, total);
 	if (write)
-		r->jobs->store->ops->job_progress(r->jobs->store, r->row.id, done, total,
+		r->jobs->store->jobs->job_progress(r->jobs->store, r->row.id, done, total,
 						   pos_now_us());
 }
 

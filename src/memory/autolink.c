@@ -31,12 +31,12 @@ enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_
 	struct pos_autolink links[POS_AUTOLINK_MAX];
 	size_t nl = 0;
 	struct pos_memory m;
-	enum pos_err rc = s->ops->memory_get(s, a, user_id, norm, false, 0, &m);
+	enum pos_err rc = s->memories->memory_get(s, a, user_id, norm, false, 0, &m);
 	if (rc)
 		goto out;
 	if (svc->search && k) {
 		struct pos_vec v;
-		if ((rc = s->ops->vector_get(s, a, user_id, m.seq, &v)))
+		if ((rc = s->memories->vector_get(s, a, user_id, m.seq, &v)))
 			goto out;
 		struct pos_hit hits[POS_AUTOLINK_MAX + 1];
 		size_t nh = 0;
@@ -54,7 +54,7 @@ enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_
 				rc = POS_ERR_NOMEM;
 				goto out;
 			}
-			if ((rc = s->ops->memories_by_seq(s, a, user_id, seqs, ns, nb, found)))
+			if ((rc = s->memories->memories_by_seq(s, a, user_id, seqs, ns, nb, found)))
 				goto out;
 			size_t h = 0;
 			for (size_t i = 0; i < ns && nl < k; i++) {
@@ -75,9 +75,9 @@ enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_
 		}
 	}
 	char parent[POS_UUID_SIZE] = "";
-	if (!m.parent_id[0] && (rc = s->ops->autolink_parent(s, user_id, m.seq, parent)))
+	if (!m.parent_id[0] && (rc = s->memories->autolink_parent(s, user_id, m.seq, parent)))
 		goto out;
-	if ((rc = s->ops->autolink_apply(s, user_id, norm, links, nl, parent, pos_now_us())))
+	if ((rc = s->memories->autolink_apply(s, user_id, norm, links, nl, parent, pos_now_us())))
 		goto out;
 	if (parent[0]) {
 		out->parent_set = true;

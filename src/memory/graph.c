@@ -116,7 +116,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 			const char *j = ids_json(a, &set, frontier, end);
 			if (!j)
 				return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-			if ((rc = s->ops->graph_edges(s, a, user_id, j, edge_cap, &e, &ne)))
+			if ((rc = s->memories->graph_edges(s, a, user_id, j, edge_cap, &e, &ne)))
 				return pos_error_set(err, rc, NULL, NULL);
 			for (size_t i = 0; i < ne; i++) {
 				if (!edge_ok(filter, &e[i]))
@@ -129,7 +129,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 		const char *all = ids_json(a, &set, 0, set.n);
 		if (!all)
 			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-		if ((rc = s->ops->graph_nodes(s, a, user_id, all, limit, &out->nodes, &out->n_nodes)))
+		if ((rc = s->memories->graph_nodes(s, a, user_id, all, limit, &out->nodes, &out->n_nodes)))
 			return pos_error_set(err, rc, NULL, NULL);
 		bool found = false;
 		for (size_t i = 0; i < out->n_nodes && !found; i++)
@@ -137,7 +137,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 		if (!found)
 			return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "root memory not found");
 	} else {
-		if ((rc = s->ops->graph_nodes(s, a, user_id, NULL, limit, &out->nodes, &out->n_nodes)))
+		if ((rc = s->memories->graph_nodes(s, a, user_id, NULL, limit, &out->nodes, &out->n_nodes)))
 			return pos_error_set(err, rc, NULL, NULL);
 	}
 	/* Keep exactly the nodes that exist, then the edges among them. */
@@ -149,7 +149,7 @@ enum pos_err pos_memory_graph(struct pos_store *s, struct pos_arena *a,
 	const char *all = ids_json(a, &set, 0, set.n);
 	if (!all)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	if ((rc = s->ops->graph_edges(s, a, user_id, all, edge_cap, &e, &ne)))
+	if ((rc = s->memories->graph_edges(s, a, user_id, all, edge_cap, &e, &ne)))
 		return pos_error_set(err, rc, NULL, NULL);
 	out->edges = e;
 	for (size_t i = 0; i < ne; i++)
@@ -212,7 +212,7 @@ enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
 				   struct pos_error *err)
 {
 	struct pos_memory_stats st;
-	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 366, 20, hide_chat, &st);
+	enum pos_err rc = s->memories->memory_stats(s, a, user_id, 366, 20, hide_chat, &st);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_obj(w);
@@ -235,7 +235,7 @@ enum pos_err pos_memory_stats_json(struct pos_store *s, struct pos_arena *a,
 	int64_t since = pos_now_us() - (int64_t)POS_STATS_SERIES_DAYS * 86400 * 1000000;
 	/* from midnight UTC, so the first day is whole */
 	since -= since % (86400LL * 1000000LL);
-	if ((rc = s->ops->memory_series(s, a, user_id, since, hide_chat, &se)))
+	if ((rc = s->memories->memory_series(s, a, user_id, since, hide_chat, &se)))
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_key(w, "series");
 	pos_jw_obj(w);
@@ -287,7 +287,7 @@ enum pos_err pos_memory_filters_json(struct pos_store *s, struct pos_arena *a,
 				     struct pos_error *err)
 {
 	struct pos_memory_stats st;
-	enum pos_err rc = s->ops->memory_stats(s, a, user_id, 0, POS_FILTER_TAGS_MAX, true, &st);
+	enum pos_err rc = s->memories->memory_stats(s, a, user_id, 0, POS_FILTER_TAGS_MAX, true, &st);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	pos_jw_obj(w);

@@ -171,7 +171,7 @@ static enum pos_err load_policy(struct pos_store *s, struct pos_arena *a, const 
 				struct pos_error *err)
 {
 	pos_life_policy_default(p);
-	enum pos_err rc = s->ops->user_by_id(s, a, user_id, u);
+	enum pos_err rc = s->accounts->user_by_id(s, a, user_id, u);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	json_t *settings = json_loads(u->settings_json ? u->settings_json : "{}", 0, NULL);
@@ -195,7 +195,7 @@ enum pos_err pos_lifecycle_run(struct pos_store *s, const char *user_id, int64_t
 	char now_s[40];
 	pos_time_format(now, now_s, sizeof(now_s));
 	enum pos_err rc = load_policy(s, base, user_id, &u, &p, err);
-	if (!rc && (rc = s->ops->tag_touches(s, base, user_id, now - days(p.current_days),
+	if (!rc && (rc = s->memories->tag_touches(s, base, user_id, now - days(p.current_days),
 					     &touches, &nt)))
 		pos_error_set(err, rc, NULL, NULL);
 	int64_t after = 0, after_created = INT64_MIN;
@@ -209,7 +209,7 @@ enum pos_err pos_lifecycle_run(struct pos_store *s, const char *user_id, int64_t
 		size_t n;
 		struct pos_life_change *ch = pos_arena_alloc(a, PAGE * sizeof(*ch));
 		size_t nch = 0;
-		rc = ch ? s->ops->lifecycle_scan(s, a, user_id, after_created, after, PAGE, now_s,
+		rc = ch ? s->memories->lifecycle_scan(s, a, user_id, after_created, after, PAGE, now_s,
 						 &rows, &n)
 			: POS_ERR_NOMEM;
 		if (rc) {
@@ -236,7 +236,7 @@ enum pos_err pos_lifecycle_run(struct pos_store *s, const char *user_id, int64_t
 					r->seq, to != r->layer ? (int)to : -1, imp};
 		}
 		out->scanned += (int64_t)n;
-		if (nch && (rc = s->ops->lifecycle_apply(s, user_id, ch, nch, now)))
+		if (nch && (rc = s->memories->lifecycle_apply(s, user_id, ch, nch, now)))
 			pos_error_set(err, rc, NULL, NULL);
 		if (n) {
 			after = rows[n - 1].seq;
@@ -310,7 +310,7 @@ enum pos_err pos_lifecycle_policy_put(struct pos_store *s, struct pos_arena *a,
 	free(txt);
 	if (!u.settings_json)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	if ((rc = s->ops->user_update_profile(s, &u)))
+	if ((rc = s->accounts->user_update_profile(s, &u)))
 		return pos_error_set(err, rc, NULL, NULL);
 	return POS_OK;
 }

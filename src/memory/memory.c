@@ -341,7 +341,7 @@ static enum pos_err thread_context(const struct pos_memsvc *svc, struct pos_aren
 	if (n < THREAD_CONTEXT_TURNS) {
 		const char *more[THREAD_CONTEXT_TURNS];
 		size_t got = 0;
-		enum pos_err rc = svc->store->ops->thread_tail(svc->store, a, m->user_id, m->thread,
+		enum pos_err rc = svc->store->memories->thread_tail(svc->store, a, m->user_id, m->thread,
 							     THREAD_CONTEXT_TURNS - n, more, &got);
 		if (rc)
 			return rc;
@@ -449,7 +449,7 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 		rc = embed(svc, a, out);
 	if (rc)
 		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
-	rc = s->ops->memory_insert(s, out, 1, err);
+	rc = s->memories->memory_insert(s, out, 1, err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL, NULL);
@@ -496,7 +496,7 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 		if (rc)
 			return pos_error_set(err, rc, NULL, NULL);
 	}
-	enum pos_err rc = s->ops->memory_insert(s, v, count, err);
+	enum pos_err rc = s->memories->memory_insert(s, v, count, err);
 	if (rc && err && err->code != rc)
 		pos_error_set(err, rc, NULL, NULL);
 	if (!rc && svc->search)
@@ -515,7 +515,7 @@ enum pos_err pos_memory_get(const struct pos_memsvc *svc, struct pos_arena *a,
 	char norm[POS_UUID_SIZE];
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
-	enum pos_err rc = s->ops->memory_get(s, a, user_id, norm, true, pos_now_us(), out);
+	enum pos_err rc = s->memories->memory_get(s, a, user_id, norm, true, pos_now_us(), out);
 	if (rc)
 		return pos_error_set(err, rc, NULL,
 				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
@@ -548,7 +548,7 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 		bool action = (p.set & POS_PATCH_TYPE) && p.v.type == POS_TYPE_ACTION;
 		const char *md = (p.set & POS_PATCH_METADATA) ? p.v.metadata_json : NULL;
 		if (!(p.set & POS_PATCH_TYPE) || !md) {
-			rc = s->ops->memory_get(s, a, user_id, norm, false, 0, &cur);
+			rc = s->memories->memory_get(s, a, user_id, norm, false, 0, &cur);
 			if (rc == POS_ERR_NOT_FOUND)
 				return pos_error_set(err, rc, NULL, "memory not found");
 			if (rc)
@@ -568,14 +568,14 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 			return pos_error_set(err, rc, NULL, NULL);
 		p.set |= POS_PATCH_VECTOR;
 	}
-	rc = s->ops->memory_update(s, user_id, norm, &p, pos_now_us(), err);
+	rc = s->memories->memory_update(s, user_id, norm, &p, pos_now_us(), err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL,
 				      rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 		return rc;
 	}
-	rc = s->ops->memory_get(s, a, user_id, norm, false, 0, out);
+	rc = s->memories->memory_get(s, a, user_id, norm, false, 0, out);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	if (svc->search)
@@ -591,7 +591,7 @@ enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
 	int64_t seq = 0;
-	enum pos_err rc = svc->store->ops->memory_delete(svc->store, user_id, norm, &seq);
+	enum pos_err rc = svc->store->memories->memory_delete(svc->store, user_id, norm, &seq);
 	if (rc)
 		return pos_error_set(err, rc, NULL,
 				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
@@ -615,7 +615,7 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 		if (rc)
 			return pos_error_set(err, rc, NULL, NULL);
 	}
-	enum pos_err rc = svc->store->ops->memory_insert(svc->store, v, n, err);
+	enum pos_err rc = svc->store->memories->memory_insert(svc->store, v, n, err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL, NULL);
@@ -638,7 +638,7 @@ enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 			return pos_error_set(err, rc, NULL, NULL);
 		p->set |= POS_PATCH_VECTOR;
 	}
-	rc = svc->store->ops->memory_update(svc->store, user_id, id, p, pos_now_us(), err);
+	rc = svc->store->memories->memory_update(svc->store, user_id, id, p, pos_now_us(), err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL, NULL);
@@ -646,114 +646,10 @@ enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 	}
 	if (svc->search) {
 		struct pos_memory m;
-		rc = svc->store->ops->memory_get(svc->store, a, user_id, id, false, 0, &m);
+		rc = svc->store->memories->memory_get(svc->store, a, user_id, id, false, 0, &m);
 		if (!rc)
 			pos_search_written(svc->search, user_id, m.seq,
 					   (p->set & POS_PATCH_VECTOR) ? &p->v.vec : NULL, false);
-	}
-	return POS_OK;
-}
-
-static const struct {
-	const char *name;
-	enum pos_sort sort;
-} sorts[] = {
-	{"newest", POS_SORT_NEWEST},      {"-created_at", POS_SORT_NEWEST},
-	{"oldest", POS_SORT_OLDEST},      {"created_at", POS_SORT_OLDEST},
-	{"updated", POS_SORT_UPDATED},    {"-updated_at", POS_SORT_UPDATED},
-	{"importance", POS_SORT_IMPORTANCE}, {"-importance_score", POS_SORT_IMPORTANCE},
-	{"accessed", POS_SORT_ACCESSED},  {"-last_accessed_at", POS_SORT_ACCESSED},
-	{"access_count", POS_SORT_ACCESS_COUNT}, {"-access_count", POS_SORT_ACCESS_COUNT},
-	{"captured", POS_SORT_CAPTURED},
-};
-
-static enum pos_err parse_uint(const char *v, const char *name, long long min,
-			       long long *out, struct pos_error *err)
-{
-	char *end;
-	long long n = strtoll(v, &end, 10);
-	if (!*v || *end || n < min)
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, name,
-				     "%s must be an integer >= %lld", name, min);
-	*out = n;
-	return POS_OK;
-}
-
-enum pos_err pos_memory_include_parse(const char *v, bool *hide_chat,
-				      struct pos_error *err)
-{
-	*hide_chat = true;
-	if (!v || !*v)
-		return POS_OK;
-	if (strcmp(v, "conversations") != 0)
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "include",
-				     "include must be conversations");
-	*hide_chat = false;
-	return POS_OK;
-}
-
-enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
-				    void *ctx, const char *user_id,
-				    struct pos_memory_query *q,
-				    struct pos_error *err)
-{
-	memset(q, 0, sizeof(*q));
-	q->user_id = user_id;
-	q->type = q->layer = -1;
-	q->after = q->before = POS_TIME_NONE;
-	q->sort = POS_SORT_NEWEST;
-	q->limit = POS_LIST_LIMIT_DEFAULT;
-	const char *v;
-	enum pos_err rc;
-	if ((v = param(ctx, "type")) && *v && (q->type = pos_mem_type_parse(v)) < 0)
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "type", "unknown type");
-	if ((v = param(ctx, "layer")) && *v && (q->layer = pos_mem_layer_parse(v)) < 0)
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "layer", "unknown layer");
-	if ((v = param(ctx, "source")) && *v)
-		q->source = v;
-	if ((v = param(ctx, "tag")) && *v) {
-		q->tags = pos_arena_alloc(a, sizeof(*q->tags));
-		if (!q->tags)
-			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-		((const char **)q->tags)[0] = v;
-		q->n_tags = 1;
-	}
-	if ((v = param(ctx, "after")) && *v &&
-	    !pos_time_parse(v, strlen(v), true, &q->after))
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "after",
-				     "after must be an RFC 3339 time or YYYY-MM-DD");
-	if ((v = param(ctx, "before")) && *v &&
-	    !pos_time_parse(v, strlen(v), true, &q->before))
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "before",
-				     "before must be an RFC 3339 time or YYYY-MM-DD");
-	if ((v = param(ctx, "sort")) && *v) {
-		size_t i;
-		for (i = 0; i < sizeof(sorts) / sizeof(sorts[0]); i++)
-			if (!strcmp(v, sorts[i].name))
-				break;
-		if (i == sizeof(sorts) / sizeof(sorts[0]))
-			return pos_error_set(err, POS_ERR_INVALID_FIELD, "sort",
-					     "sort must be newest, oldest, updated, importance, accessed, access_count or captured");
-		q->sort = sorts[i].sort;
-	}
-	/* The assistant's saved exchanges stay out of lists, search and stats
-	 * unless asked for (docs/ASSISTANT.md, "Conversations"). */
-	if ((rc = pos_memory_include_parse(param(ctx, "include"), &q->hide_chat, err)))
-		return rc;
-	if (q->type == POS_TYPE_CONVERSATION)
-		q->hide_chat = false;
-	long long n = 0;
-	if ((v = param(ctx, "limit"))) {
-		if ((rc = parse_uint(v, "limit", 1, &n, err)))
-			return rc;
-		q->limit = n > POS_LIST_LIMIT_MAX ? POS_LIST_LIMIT_MAX : (unsigned)n;
-	}
-	if ((v = param(ctx, "offset"))) {
-		if ((rc = parse_uint(v, "offset", 0, &n, err)))
-			return rc;
-		if (n > 100000000)
-			n = 100000000;
-		q->offset = (unsigned)n;
 	}
 	return POS_OK;
 }
@@ -802,4 +698,22 @@ void pos_memory_json_fields(struct pos_jw *w, const struct pos_memory *m)
 	pos_jw_raw(w, m->metadata_json, strlen(m->metadata_json));
 	pos_jw_key(w, "attachments");
 	pos_jw_raw(w, m->attachments_json, strlen(m->attachments_json));
+}
+
+enum pos_err pos_memory_list(const struct pos_memsvc *svc, struct pos_arena *a,
+			     const struct pos_memory_query *q, struct pos_memory **out,
+			     size_t *n, int64_t *total)
+{
+	return svc->store->memories->memory_list(svc->store, a, q, out, n, total);
+}
+
+enum pos_err pos_memory_vector(const struct pos_memsvc *svc, struct pos_arena *a,
+			       const char *user_id, int64_t seq, struct pos_vec *out)
+{
+	return svc->store->memories->vector_get(svc->store, a, user_id, seq, out);
+}
+
+enum pos_err pos_memory_count_all(const struct pos_memsvc *svc, int64_t *out)
+{
+	return svc->store->memories->memory_count_all(svc->store, out);
 }

@@ -17,6 +17,7 @@
 #include "base/err.h"
 #include "base/json.h"
 #include "search/engine.h"
+#include "search/filters.h"
 #include "store/store.h"
 
 #define POS_CONTENT_MAX (1024 * 1024)
@@ -26,8 +27,6 @@
 #define POS_METADATA_MAX_BYTES (64 * 1024)
 #define POS_METADATA_MAX_DEPTH 16
 #define POS_RELATED_MAX 100
-#define POS_LIST_LIMIT_DEFAULT 20
-#define POS_LIST_LIMIT_MAX 200
 
 /* What the memory operations work with. `search` may be NULL (tools that
  * only read or write rows): then no embeddings are made. */
@@ -61,24 +60,15 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id,
 			       const char *id, struct pos_error *err);
 
-/* Reads one query parameter by name; NULL when absent. */
-typedef const char *(*pos_param_fn)(void *ctx, const char *name);
-
-/*
- * The `include` parameter: absent or "" hides the assistant's saved
- * exchanges (*hide_chat = true); "conversations" shows them; anything
- * else is POS_ERR_INVALID_FIELD, field "include".
- */
-enum pos_err pos_memory_include_parse(const char *v, bool *hide_chat,
-				      struct pos_error *err);
-
-/* Parses list filters, sort, limit and offset (limit over 200 clamps).
- * Chat exchanges are hidden (q->hide_chat) unless include=conversations
- * or type=conversation. `source` may be an alias (pos_source_alias_json). */
-enum pos_err pos_memory_query_parse(struct pos_arena *a, pos_param_fn param,
-				    void *ctx, const char *user_id,
-				    struct pos_memory_query *q,
-				    struct pos_error *err);
+/* A page of the user's memories (q->user_id) and their total. */
+enum pos_err pos_memory_list(const struct pos_memsvc *svc, struct pos_arena *a,
+			     const struct pos_memory_query *q, struct pos_memory **out,
+			     size_t *n, int64_t *total);
+/* The stored vector of the user's memory `seq` (out->q NULL: none). */
+enum pos_err pos_memory_vector(const struct pos_memsvc *svc, struct pos_arena *a,
+			       const char *user_id, int64_t seq, struct pos_vec *out);
+/* Memories stored, all users (for /metrics). */
+enum pos_err pos_memory_count_all(const struct pos_memsvc *svc, int64_t *out);
 
 /* ---- for the sync framework (src/sync) ----
  * Inserts n records the caller built and validated (id, user, fields; the

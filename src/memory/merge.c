@@ -48,7 +48,7 @@ enum pos_err pos_merge_memories(const struct pos_memsvc *svc, struct pos_arena *
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
 	/* another user's memory is 404 whatever the body says */
 	struct pos_memory kept;
-	enum pos_err rc = s->ops->memory_get(s, a, user_id, kept_id, false, 0, &kept);
+	enum pos_err rc = s->memories->memory_get(s, a, user_id, kept_id, false, 0, &kept);
 	if (rc)
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 	if (!json_is_object(body))
@@ -91,7 +91,7 @@ enum pos_err pos_merge_memories(const struct pos_memsvc *svc, struct pos_arena *
 	bool importance_up = false;
 	for (size_t i = 0; i < n; i++) {
 		struct pos_memory m;
-		if ((rc = s->ops->memory_get(s, a, user_id, ids[i], false, 0, &m))) {
+		if ((rc = s->memories->memory_get(s, a, user_id, ids[i], false, 0, &m))) {
 			pos_error_set(err, rc, NULL,
 				      rc == POS_ERR_NOT_FOUND ? "a memory to merge was not found" : NULL);
 			goto out;
@@ -134,7 +134,7 @@ enum pos_err pos_merge_memories(const struct pos_memsvc *svc, struct pos_arena *
 	char *detail_txt = json_dumps(detail, JSON_COMPACT);
 	if (!ids_txt || !detail_txt)
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
-	else if ((rc = s->ops->memory_merge_move(s, user_id, kept_id, ids_txt, detail_txt,
+	else if ((rc = s->memories->memory_merge_move(s, user_id, kept_id, ids_txt, detail_txt,
 						 pos_now_us())))
 		pos_error_set(err, rc, NULL, NULL);
 	free(ids_txt);
@@ -144,7 +144,7 @@ enum pos_err pos_merge_memories(const struct pos_memsvc *svc, struct pos_arena *
 		if (rc == POS_ERR_NOT_FOUND) /* deleted meanwhile: nothing left to merge */
 			rc = POS_OK;
 	}
-	if (!rc && (rc = s->ops->memory_get(s, a, user_id, kept_id, false, 0, out)))
+	if (!rc && (rc = s->memories->memory_get(s, a, user_id, kept_id, false, 0, out)))
 		pos_error_set(err, rc, NULL, NULL);
 out:
 	json_decref(tags);

@@ -12,8 +12,8 @@
 
 bool pos_share_owner_unlocked(const struct pos_memsvc *svc, const char *owner_id)
 {
-	const struct pos_store_ops *ops = svc->store->ops;
-	return !ops->data_unlocked || ops->data_unlocked(svc->store, owner_id);
+	const struct pos_store_keys *keys = svc->store->keys;
+	return !keys || !keys->data_unlocked || keys->data_unlocked(svc->store, owner_id);
 }
 
 enum pos_err pos_share_check_encrypted(const struct pos_memsvc *svc,
@@ -118,7 +118,7 @@ enum pos_err pos_share_search(const struct pos_memsvc *svc, struct pos_arena *a,
 	struct pos_memory *m = NULL;
 	double *s = NULL;
 	size_t got = 0;
-	rc = svc->store->ops->shared_search(svc->store, a, recipient_id, match, take, &m, &s,
+	rc = svc->store->shares->shared_search(svc->store, a, recipient_id, match, take, &m, &s,
 					    &got);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
@@ -133,5 +133,169 @@ enum pos_err pos_share_search(const struct pos_memsvc *svc, struct pos_arena *a,
 	*out = m;
 	*scores = s;
 	*n = kept;
+	return POS_OK;
+}
+
+void pos_share_explain_not_owner(const struct pos_memsvc *svc, struct pos_arena *a,
+				 const char *user_id, const char *id, struct pos_error *err)
+{
+	struct pos_memory m;
+	if (err->code == POS_ERR_NOT_FOUND &&
+	    svc->store->shares->shared_get(svc->store, a, user_id, id, &m) == POS_OK)
+		pos_error_set(err, POS_ERR_FORBIDDEN, NULL,
+			      "this memory is shared with you to read; only its owner may change it");
+}
+
+/* The owner's memory `id`, or the error for a caller who does not own it. */
+static enum pos_err owned(const struct pos_memsvc *svc, struct pos_arena *a,
+			  const char *owner_id, const char *id, struct pos_memory *m,
+			  struct pos_error *err)
+{
+	enum pos_err rc = svc->store->memories->memory_get(svc->store, a, owner_id, id, false, 0, m);
+	if (rc) {
+		pos_error_set(err, rc, NULL, NULL);
+		pos_share_explain_not_owner(svc, a, owner_id, id, err);
+	}
+	return rc;
+}
+
+enum pos_err pos_share_add(const struct pos_memsvc *svc, struct pos_arena *a,
+			   const char *owner_id, const char *id,
+			   const char *const *emails, size_t n, struct pos_memory *out,
+			   struct pos_error *err)
+{
+	enum pos_err rc = owned(svc, a, owner_id, id, out, err);
+	if (rc)
+		return rc;
+	if ((rc = pos_share_check_encrypted(svc, out, err)) ||
+	    (rc = svc->store->shares->share_add(svc->store, owner_id, id, emails, n,
+					     pos_now_us(), err))) {
+		/* The store fills `err` for input errors only. */
+		if (!err->code)
+			pos_error_set(err, rc, NULL, NULL);
+		return rc;
+	}
+	if ((rc = svc->store->memories->memory_get(svc->store, a, owner_id, id, false, 0, out)))
+		pos_error_set(err, rc, NULL, NULL);
+	return rc;
+}
+
+enum pos_err pos_share_remove(const struct pos_memsvc *svc, struct pos_arena *a,
+			      const char *owner_id, const char *id, const char *email,
+			      struct pos_error *err)
+{
+	struct pos_memory m;
+	enum pos_err rc = owned(svc, a, owner_id, id, &m, err);
+	if (rc)
+		return rc;
+	rc = svc->store->shares->share_remove(svc->store, owner_id, id, email);
+	if (rc == POS_ERR_NOT_FOUND)
+		pos_error_set(err, rc, NULL, "this memory is not shared with that email");
+	else if (rc)
+		pos_error_set(err, rc, NULL, NULL);
+	return rc;
+}
+
+/* The recipient's email as they see it in shared_with. */
+static enum pos_err recipient_email(const struct pos_memsvc *svc, struct pos_arena *a,
+				    const char *recipient_id, const char **email,
+				    struct pos_error *err)
+{
+	struct pos_user u;
+	enum pos_err rc = svc->store->accounts->user_by_id(svc->store, a, recipient_id, &u);
+	if (rc)
+		return pos_error_set(err, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc,
+				     NULL, NULL);
+	*email = u.email;
+	return POS_OK;
+}
+
+enum pos_err pos_share_read(const struct pos_memsvc *svc, struct pos_arena *a,
+			    const char *recipient_id, const char *id,
+			    struct pos_memory *out, bool *shared, struct pos_error *err)
+{
+	enum pos_err rc = svc->store->shares->shared_get(svc->store, a, recipient_id, id, out);
+	*shared = !rc || rc == POS_ERR_LOCKED || rc == POS_ERR_DECRYPT;
+	if (rc == POS_ERR_LOCKED)
+		/* shared with the caller, but the owner's encrypted data is
+		 * locked: say so, serve nothing */
+		return pos_error_set(err, rc, NULL,
+				     "this memory is encrypted and its owner's data is locked");
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	const char *email;
+	if ((rc = recipient_email(svc, a, recipient_id, &email, err)))
+		return rc;
+	if ((rc = pos_share_recipient_view(a, out, email)))
+		pos_error_set(err, rc, NULL, NULL);
+	return rc;
+}
+
+enum pos_err pos_share_list(const struct pos_memsvc *svc, struct pos_arena *a,
+			    const char *recipient_id, unsigned limit, unsigned offset,
+			    struct pos_memory **out, size_t *n, int64_t *total,
+			    struct pos_error *err)
+{
+	enum pos_err rc = svc->store->shares->shared_list(svc->store, a, recipient_id, limit,
+						       offset, out, n, total);
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	const char *email = "";
+	if (*n && (rc = recipient_email(svc, a, recipient_id, &email, err)))
+		return rc;
+	for (size_t i = 0; i < *n; i++)
+		if ((rc = pos_share_recipient_view(a, &(*out)[i], email)))
+			return pos_error_set(err, rc, NULL, NULL);
+	return POS_OK;
+}
+
+enum pos_err pos_share_search_with_own(const struct pos_memsvc *svc, struct pos_arena *a,
+				       const struct pos_search_request *req,
+				       struct pos_share_search_result *out,
+				       struct pos_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (req->offset > POS_SHARE_SEARCH_OFFSET_MAX)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "offset",
+				     "with include_shared, offset is at most 10000");
+	/* Both lists are taken up to offset + limit, then merged. */
+	struct pos_search_request own_req = *req;
+	own_req.offset = 0;
+	own_req.limit = req->offset + req->limit;
+	struct pos_search_result own;
+	enum pos_err rc = pos_search_run(svc->search, a, &own_req, &own, err);
+	if (rc)
+		return rc;
+	struct pos_memory *sm = NULL;
+	double *ss = NULL;
+	size_t ns = 0;
+	if ((rc = pos_share_search(svc, a, req->user_id, req->query, req->query_len,
+				   &req->filters, own_req.limit, &sm, &ss, &ns, err)))
+		return rc;
+	const char *email = "";
+	if (ns && (rc = recipient_email(svc, a, req->user_id, &email, err)))
+		return rc;
+	double *scores = pos_arena_alloc(a, (own.n ? own.n : 1) * sizeof(*scores));
+	struct pos_fused_item *page =
+		pos_arena_alloc(a, (req->limit ? req->limit : 1) * sizeof(*page));
+	out->hits = pos_arena_alloc(a, (req->limit ? req->limit : 1) * sizeof(*out->hits));
+	if (!scores || !page || !out->hits)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	for (size_t i = 0; i < own.n; i++)
+		scores[i] = own.hits[i].rank.score;
+	size_t n = pos_fuse_merge(pos_search_weights(svc->search), scores, own.n, ns,
+				  req->offset, req->limit, page);
+	for (size_t i = 0; i < n; i++) {
+		struct pos_memory *m = page[i].other ? &sm[page[i].index]
+						     : &own.hits[page[i].index].memory;
+		if (page[i].other && (rc = pos_share_recipient_view(a, m, email)))
+			return pos_error_set(err, rc, NULL, NULL);
+		out->hits[i].memory = m;
+		out->hits[i].score = page[i].score;
+	}
+	out->n = n;
+	out->total = own.total + (int64_t)ns;
+	out->shared = ns;
+	out->took_ms = own.took_ms;
 	return POS_OK;
 }

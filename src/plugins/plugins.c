@@ -14,6 +14,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "search/filters.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "jobs/jobs.h"
@@ -285,11 +286,11 @@ static enum pos_err h_list(void *ctx, json_t *filters, json_t **out, struct pos_
 	size_t n = 0;
 	int64_t total = 0;
 	json_t *arr = NULL;
-	enum pos_err rc = pos_memory_query_parse(a, filter_param, &pp, bd->user_id, &q, err);
+	enum pos_err rc = pos_filters_parse(a, filter_param, &pp, bd->user_id, &q, err);
 	if (!rc && q.limit > POS_HOSTAPI_SEARCH_LIMIT_MAX)
 		q.limit = POS_HOSTAPI_SEARCH_LIMIT_MAX;
 	if (!rc)
-		rc = bd->p->cfg.store->ops->memory_list(bd->p->cfg.store, a, &q, &v, &n, &total);
+		rc = bd->p->cfg.store->memories->memory_list(bd->p->cfg.store, a, &q, &v, &n, &total);
 	if (!rc) {
 		arr = json_array();
 		for (size_t i = 0; arr && i < n; i++)
@@ -310,7 +311,7 @@ static enum pos_err h_get(void *ctx, const char *id, json_t **out, struct pos_er
 		return POS_ERR_NOMEM;
 	struct pos_memory m;
 	/* A plugin reading is not the user reading: no access is counted. */
-	enum pos_err rc = bd->p->cfg.store->ops->memory_get(bd->p->cfg.store, a, bd->user_id, id,
+	enum pos_err rc = bd->p->cfg.store->memories->memory_get(bd->p->cfg.store, a, bd->user_id, id,
 							    false, 0, &m);
 	if (rc == POS_ERR_NOT_FOUND)
 		pos_error_set(err, rc, "id", "memory not found");
@@ -404,7 +405,7 @@ static enum pos_err h_kv_get(void *ctx, const char *key, json_t **out, struct po
 		return POS_ERR_NOMEM;
 	const char *v = NULL;
 	size_t len = 0;
-	enum pos_err rc = bd->p->cfg.store->ops->plugin_kv_get(bd->p->cfg.store, a, bd->user_id,
+	enum pos_err rc = bd->p->cfg.store->plugins->plugin_kv_get(bd->p->cfg.store, a, bd->user_id,
 							      bd->plugin_id, key, &v, &len);
 	*out = NULL;
 	if (!rc && v) {
@@ -420,7 +421,7 @@ static enum pos_err h_kv_set(void *ctx, const char *key, const char *v, size_t l
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
-	enum pos_err rc = bd->p->cfg.store->ops->plugin_kv_put(bd->p->cfg.store, bd->user_id,
+	enum pos_err rc = bd->p->cfg.store->plugins->plugin_kv_put(bd->p->cfg.store, bd->user_id,
 							      bd->plugin_id, key, v, len,
 							      bd->p->cfg.kv_quota);
 	if (rc == POS_ERR_QUOTA_EXCEEDED)
@@ -432,7 +433,7 @@ static void h_log(void *ctx, const char *level, const char *msg, size_t len)
 {
 	struct binding *bd = ctx;
 	/* Stored for the user only: a plugin's lines may quote memories. */
-	bd->p->cfg.store->ops->plugin_log_add(bd->p->cfg.store, bd->user_id, bd->plugin_id, level,
+	bd->p->cfg.store->plugins->plugin_log_add(bd->p->cfg.store, bd->user_id, bd->plugin_id, level,
 					      msg, len, pos_now_us(), POS_PLUGINS_LOG_KEEP);
 }
 
@@ -453,7 +454,7 @@ static json_t *install_json(struct pos_plugins *p, struct pos_arena *a,
 	json_t *logs = json_array();
 	struct pos_plugin_log *lv = NULL;
 	size_t nl = 0;
-	if (p->cfg.store->ops->plugin_log_list(p->cfg.store, a, r->user_id, r->plugin_id, 20, &lv,
+	if (p->cfg.store->plugins->plugin_log_list(p->cfg.store, a, r->user_id, r->plugin_id, 20, &lv,
 					       &nl) == POS_OK) {
 		for (size_t i = 0; logs && i < nl; i++) {
 			char at[40];
@@ -481,7 +482,7 @@ enum pos_err pos_plugins_list(struct pos_plugins *p, const char *user_id, json_t
 		return POS_ERR_NOMEM;
 	struct pos_plugin_row *rows = NULL;
 	size_t n = 0;
-	enum pos_err rc = p->cfg.store->ops->plugin_list(p->cfg.store, a, user_id, &rows, &n);
+	enum pos_err rc = p->cfg.store->plugins->plugin_list(p->cfg.store, a, user_id, &rows, &n);
 	json_t *arr = rc ? NULL : json_array();
 	for (size_t i = 0; arr && i < n; i++)
 		if (json_array_append_new(arr, install_json(p, a, &rows[i]))) {
@@ -503,7 +504,7 @@ static enum pos_err show(struct pos_plugins *p, const char *user_id, const char 
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_plugin_row r;
-	enum pos_err rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, id, &r);
+	enum pos_err rc = p->cfg.store->plugins->plugin_get(p->cfg.store, a, user_id, id, &r);
 	if (!rc && !(*out = install_json(p, a, &r)))
 		rc = POS_ERR_NOMEM;
 	pos_arena_destroy(a);
@@ -545,7 +546,7 @@ enum pos_err pos_plugins_install(struct pos_plugins *p, const char *user_id, jso
 		return POS_ERR_NOMEM;
 	}
 	struct pos_plugin_row r;
-	rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, e->m.id, &r);
+	rc = p->cfg.store->plugins->plugin_get(p->cfg.store, a, user_id, e->m.id, &r);
 	if (rc == POS_OK) {
 		rc = pos_error_set(err, POS_ERR_CONFLICT, "id", "the plugin is installed already");
 		goto out;
@@ -566,7 +567,7 @@ enum pos_err pos_plugins_install(struct pos_plugins *p, const char *user_id, jso
 	r.settings_json = sj;
 	r.status = "ok";
 	r.installed_at = r.updated_at = now;
-	rc = gj && sj ? p->cfg.store->ops->plugin_put(p->cfg.store, &r) : POS_ERR_NOMEM;
+	rc = gj && sj ? p->cfg.store->plugins->plugin_put(p->cfg.store, &r) : POS_ERR_NOMEM;
 	free(gj);
 	free(sj);
 	if (!rc)
@@ -590,7 +591,7 @@ enum pos_err pos_plugins_update(struct pos_plugins *p, const char *user_id, cons
 	struct pos_plugin_row r;
 	json_t *settings = NULL;
 	char *sj = NULL;
-	enum pos_err rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, id, &r);
+	enum pos_err rc = p->cfg.store->plugins->plugin_get(p->cfg.store, a, user_id, id, &r);
 	if (rc) {
 		pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
 		goto out;
@@ -625,7 +626,7 @@ enum pos_err pos_plugins_update(struct pos_plugins *p, const char *user_id, cons
 		}
 	}
 	r.updated_at = pos_now_us();
-	rc = p->cfg.store->ops->plugin_put(p->cfg.store, &r);
+	rc = p->cfg.store->plugins->plugin_put(p->cfg.store, &r);
 	if (!rc)
 		rc = show(p, user_id, id, out, err);
 out:
@@ -638,7 +639,7 @@ out:
 enum pos_err pos_plugins_remove(struct pos_plugins *p, const char *user_id, const char *id,
 				struct pos_error *err)
 {
-	enum pos_err rc = p->cfg.store->ops->plugin_delete(p->cfg.store, user_id, id);
+	enum pos_err rc = p->cfg.store->plugins->plugin_delete(p->cfg.store, user_id, id);
 	if (rc)
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
 	return POS_OK;
@@ -698,7 +699,7 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 	}
 	/* A success on a healthy install changes nothing: skip the write. */
 	if (rc == POS_ERR_INVALID_REQUEST || r->failures != 0 || strcmp(r->status, "ok") != 0)
-		p->cfg.store->ops->plugin_outcome(p->cfg.store, r->user_id, r->plugin_id,
+		p->cfg.store->plugins->plugin_outcome(p->cfg.store, r->user_id, r->plugin_id,
 						  rc == POS_ERR_INVALID_REQUEST ? msg : NULL,
 						  p->cfg.max_failures, pos_now_us(), NULL);
 	if (rc)
@@ -721,7 +722,7 @@ enum pos_err pos_plugins_run(struct pos_plugins *p, const char *user_id, const c
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_plugin_row r;
-	enum pos_err rc = p->cfg.store->ops->plugin_get(p->cfg.store, a, user_id, id, &r);
+	enum pos_err rc = p->cfg.store->plugins->plugin_get(p->cfg.store, a, user_id, id, &r);
 	if (rc)
 		pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
 	else
@@ -743,7 +744,7 @@ enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsign
 		return POS_ERR_NOMEM;
 	struct pos_plugin_row *rows = NULL;
 	size_t n = 0;
-	enum pos_err rc = p->cfg.store->ops->plugin_list(p->cfg.store, a, user_id, &rows, &n);
+	enum pos_err rc = p->cfg.store->plugins->plugin_list(p->cfg.store, a, user_id, &rows, &n);
 	json_t *out = rc ? NULL : json_array();
 	for (size_t i = 0; out && i < n; i++) {
 		const struct entry *e = find(p, rows[i].plugin_id);
@@ -819,7 +820,7 @@ void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsign
 		return;
 	struct pos_plugin_row *rows = NULL;
 	size_t n = 0;
-	if (p->cfg.store->ops->plugin_list(p->cfg.store, a, user_id, &rows, &n) == POS_OK) {
+	if (p->cfg.store->plugins->plugin_list(p->cfg.store, a, user_id, &rows, &n) == POS_OK) {
 		for (size_t i = 0; i < n; i++) {
 			const struct entry *e = find(p, rows[i].plugin_id);
 			if (!rows[i].enabled || !e || !(e->m.hooks & hook))
@@ -858,7 +859,7 @@ static enum pos_err hook_job_run(struct pos_job_run *jr, void *ctx, const char *
 	}
 	struct pos_memory m;
 	/* No access is counted: a plugin reading is not the user reading. */
-	rc = p->cfg.store->ops->memory_get(p->cfg.store, a, user_id, mid, false, 0, &m);
+	rc = p->cfg.store->memories->memory_get(p->cfg.store, a, user_id, mid, false, 0, &m);
 	if (rc == POS_ERR_NOT_FOUND) { /* deleted meanwhile: nothing to do */
 		rc = POS_OK;
 	} else if (!rc) {

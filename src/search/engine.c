@@ -218,7 +218,7 @@ static bool may_send(struct pos_search *e, struct pos_arena *a, const char *user
 	if (!e->remote || e->cfg.embed_local)
 		return true;
 	struct pos_user u;
-	if (e->store->ops->user_by_id(e->store, a, user_id, &u) != POS_OK)
+	if (e->store->accounts->user_by_id(e->store, a, user_id, &u) != POS_OK)
 		return false;
 	return u.privacy_tier && strcmp(u.privacy_tier, "cloud") == 0;
 }
@@ -387,7 +387,7 @@ static void *worker_main(void *arg)
 			 * a wake-up hint does not survive a crash.) */
 			int64_t newest = 0;
 			pthread_mutex_unlock(&e->lock);
-			if (e->store->ops->max_seq(e->store, &newest) == POS_OK && newest > after)
+			if (e->store->memories->max_seq(e->store, &newest) == POS_OK && newest > after)
 				after = newest;
 			pthread_mutex_lock(&e->lock);
 		}
@@ -418,7 +418,7 @@ static void *worker_main(void *arg)
 			break;
 		struct pos_memory *m = NULL;
 		size_t n = 0;
-		enum pos_err rc = e->store->ops->vectors_missing(e->store, a, e->embedder->model,
+		enum pos_err rc = e->store->memories->vectors_missing(e->store, a, e->embedder->model,
 								 after, WORKER_BATCH, &m, &n);
 		if (!rc && n && e->remote && !e->cfg.embed_local) {
 			/* The tier check needs the batch's users; the embedding call
@@ -451,7 +451,7 @@ static void *worker_main(void *arg)
 				}
 				m[k++] = m[i];
 			}
-			rc = k ? e->store->ops->vectors_put(e->store, m, k) : POS_OK;
+			rc = k ? e->store->memories->vectors_put(e->store, m, k) : POS_OK;
 			if (!rc) {
 				struct pos_vcache *vc = vectors(e);
 				for (size_t i = 0; i < k; i++)
@@ -491,7 +491,7 @@ static void *worker_main(void *arg)
 			/* Caught up. With the built-in embedder every newer memory
 			 * was embedded inline, so skip to the newest. */
 			int64_t newest = 0;
-			if (!e->remote && e->store->ops->max_seq(e->store, &newest) == POS_OK &&
+			if (!e->remote && e->store->memories->max_seq(e->store, &newest) == POS_OK &&
 			    newest > after)
 				after = newest;
 			if (after != saved) {
@@ -680,7 +680,7 @@ static enum pos_err build_keepset(struct pos_search *e, struct pos_arena *a,
 {
 	int64_t *seqs = NULL;
 	size_t n = 0;
-	enum pos_err rc = e->store->ops->filter_seqs(e->store, a, f, FILTER_SET_MAX, &seqs, &n);
+	enum pos_err rc = e->store->memories->filter_seqs(e->store, a, f, FILTER_SET_MAX, &seqs, &n);
 	if (rc)
 		return rc;
 	memset(k, 0, sizeof(*k));
@@ -777,7 +777,7 @@ static enum pos_err run_list(struct pos_search *e, struct pos_arena *a,
 	q.offset = req->offset;
 	struct pos_memory *m = NULL;
 	size_t n = 0;
-	enum pos_err rc = e->store->ops->memory_list(e->store, a, &q, &m, &n, &out->total);
+	enum pos_err rc = e->store->memories->memory_list(e->store, a, &q, &m, &n, &out->total);
 	if (rc)
 		return rc;
 	out->hits = pos_arena_zalloc(a, (n ? n : 1) * sizeof(*out->hits));
@@ -814,9 +814,9 @@ static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
 	for (size_t i = 0; i < q->n_terms; i++) {
 		/* An encrypted user's words are counted as their tokens
 		 * (docs/ENCRYPTION.md). */
-		enum pos_err rc = e->store->ops->user_term_frequency
-			? e->store->ops->user_term_frequency(e->store, user_id, q->terms[i], &df[i], &docs)
-			: e->store->ops->term_frequency(e->store, q->terms[i], &df[i], &docs);
+		enum pos_err rc = e->store->keys->user_term_frequency
+			? e->store->keys->user_term_frequency(e->store, user_id, q->terms[i], &df[i], &docs)
+			: e->store->memories->term_frequency(e->store, q->terms[i], &df[i], &docs);
 		if (rc)
 			return rc;
 	}
@@ -865,14 +865,14 @@ static float idf_weight(void *ctx, const char *stem, size_t len)
 {
 	struct idf_ctx *c = ctx;
 	int64_t df = 0;
-	if (c->docs <= 0 || c->e->store->ops->stem_frequency(c->e->store, stem, len, &df))
+	if (c->docs <= 0 || c->e->store->memories->stem_frequency(c->e->store, stem, len, &df))
 		return 1.0f;
 	if (df > 0) {
 		c->known = true;
-	} else if (!c->known && c->e->store->ops->stem_near) {
+	} else if (!c->known && c->e->store->memories->stem_near) {
 		/* a typo or another form of a word the index holds */
 		bool near = false;
-		if (!c->e->store->ops->stem_near(c->e->store, stem, len, &near) && near)
+		if (!c->e->store->memories->stem_near(c->e->store, stem, len, &near) && near)
 			c->known = true;
 	}
 	/* BM25's IDF, floored so a word seen everywhere still counts a little */
@@ -891,11 +891,11 @@ static float idf_weight(void *ctx, const char *stem, size_t len)
 static bool user_knows_a_word(struct pos_search *e, const char *user_id,
 			      const struct pos_query *pq)
 {
-	if (!e->store->ops->user_term_frequency)
+	if (!e->store->keys->user_term_frequency)
 		return false;
 	for (size_t i = 0; i < pq->n_terms; i++) {
 		int64_t df = 0, docs = 0;
-		if (!e->store->ops->user_term_frequency(e->store, user_id, pq->terms[i], &df,
+		if (!e->store->keys->user_term_frequency(e->store, user_id, pq->terms[i], &df,
 							&docs) && df > 0)
 			return true;
 	}
@@ -931,7 +931,7 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 		}
 	} else {
 		struct idf_ctx ctx = {e, 0, false};
-		rc = e->store->ops->memory_count_all(e->store, &ctx.docs);
+		rc = e->store->memories->memory_count_all(e->store, &ctx.docs);
 		if (!rc)
 			rc = pos_embed_builtin_query(e->embedder, text, strlen(text), idf_weight,
 						     &ctx, NULL, 0, v);
@@ -1082,7 +1082,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			struct pos_memory_query q = *f;
 			q.user_id = req->user_id;
 			q.limit = k;
-			rc = e->store->ops->keyword_search(e->store, a, &q, match, &kw, &nk);
+			rc = e->store->memories->keyword_search(e->store, a, &q, match, &kw, &nk);
 		}
 	}
 	if (threaded)
@@ -1117,7 +1117,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		return POS_ERR_NOMEM;
 	for (size_t i = 0; i < c; i++)
 		seqs[i] = r[i].seq;
-	if ((rc = e->store->ops->memories_by_seq(e->store, a, req->user_id, seqs, c, m, ok)))
+	if ((rc = e->store->memories->memories_by_seq(e->store, a, req->user_id, seqs, c, m, ok)))
 		return rc;
 	int64_t now = pos_now_us();
 	size_t kept = 0;
@@ -1205,7 +1205,7 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 		for (size_t i = 0; i < cnt; i++)
 			seqs[i] = r[from + i].seq;
-		if ((rc = e->store->ops->memories_by_seq(e->store, a, req->user_id, seqs, cnt, m, ok)))
+		if ((rc = e->store->memories->memories_by_seq(e->store, a, req->user_id, seqs, cnt, m, ok)))
 			return pos_error_set(err, rc, NULL, NULL);
 		for (size_t i = 0; i < cnt; i++) {
 			if (!ok[i])
@@ -1234,4 +1234,9 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 	if (!vc || !v->q || v->dim != e->embedder->dim || k == 0)
 		return POS_OK;
 	return pos_vcache_search(vc, user_id, v->q, v->scale, k, NULL, NULL, out, n);
+}
+
+const struct pos_rank_weights *pos_search_weights(const struct pos_search *e)
+{
+	return &e->cfg.weights;
 }

@@ -71,6 +71,8 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 /* Stops the backfill and frees everything. */
 void pos_search_free(struct pos_search *e);
 
+/* The ranking weights the engine fuses and boosts with (its config's). */
+const struct pos_rank_weights *pos_search_weights(const struct pos_search *e);
 /* The embedding model in use, e.g. "builtin-hash-v1-256". */
 const char *pos_search_model(const struct pos_search *e);
 

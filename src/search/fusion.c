@@ -115,3 +115,24 @@ void pos_rank_sort(struct pos_ranked *r, size_t n)
 {
 	qsort(r, n, sizeof(*r), by_score);
 }
+
+size_t pos_fuse_merge(const struct pos_rank_weights *w, const double *own_scores,
+		      size_t n_own, size_t n_other, unsigned offset, unsigned limit,
+		      struct pos_fused_item *out)
+{
+	size_t i = 0, j = 0, pos = 0, shown = 0;
+	while ((i < n_own || j < n_other) && shown < limit) {
+		double so = i < n_own ? own_scores[i] : -1e300;
+		double sh = j < n_other ? w->keyword / (w->rrf_k + (double)(j + 1)) : -1e300;
+		bool take_own = so >= sh;
+		if (pos++ < offset) {
+			take_own ? i++ : j++;
+			continue;
+		}
+		out[shown].other = !take_own;
+		out[shown].index = take_own ? i++ : j++;
+		out[shown].score = take_own ? so : sh;
+		shown++;
+	}
+	return shown;
+}

@@ -18,6 +18,7 @@
 #ifndef POS_SEARCH_FUSION_H
 #define POS_SEARCH_FUSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,5 +62,23 @@ void pos_boost(const struct pos_rank_weights *w, const struct pos_memory *m,
 
 /* Sorts by final score descending (ties: rrf, then seq descending). */
 void pos_rank_sort(struct pos_ranked *r, size_t n);
+
+/* One place of a page merged from two ranked lists (pos_fuse_merge). */
+struct pos_fused_item {
+	size_t index;       /* into the list it came from */
+	bool other;         /* from the second list */
+	double score;
+};
+
+/*
+ * Merges a fused, ranked list (scores descending, `own_scores[i]`) with
+ * `n_other` keyword-only hits in rank order, each scored like a
+ * keyword-only hit of the fusion: w->keyword / (w->rrf_k + rank); on a tie
+ * the first list goes first. Skips the first `offset` places and writes at
+ * most `limit` into `out` (room for `limit`); returns how many.
+ */
+size_t pos_fuse_merge(const struct pos_rank_weights *w, const double *own_scores,
+		      size_t n_own, size_t n_other, unsigned offset, unsigned limit,
+		      struct pos_fused_item *out);
 
 #endif

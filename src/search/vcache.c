@@ -149,7 +149,7 @@ static enum pos_err load(struct pos_vcache *c, struct ventry *e)
 	if (rc)
 		return rc;
 	int64_t t0 = pos_mono_us();
-	rc = c->store->ops->vectors_load(c->store, e->user_id, c->model, load_row, &l);
+	rc = c->store->memories->vectors_load(c->store, e->user_id, c->model, load_row, &l);
 	if (!rc)
 		rc = l.rc;
 	if (rc) {

@@ -15,20 +15,25 @@
 #include "crypto/crypto.h"
 
 /*
- * The layer is installed in the backend's own handle: s->ops points at a
+ * The layer is installed in the backend's own handle: for the domains it
+ * overrides (core, memories, chat, shares, keys) the handle points at a
  * copy of the backend's table with some entries replaced, and s->crypt at
- * this struct. Every other operation (also ones added later) reaches the
- * backend unchanged, with its own handle.
+ * this struct. Every other operation and domain (also ones added later)
+ * reaches the backend unchanged, with its own handle.
  */
 struct cstore {
-	struct pos_store_ops ops;          /* the backend's ops with overrides */
-	const struct pos_store_ops *orig;  /* the backend's own table */
+	struct pos_store orig;             /* the backend's own tables */
+	struct pos_store_ops ops;          /* copies with overrides */
+	struct pos_store_memories memories;
+	struct pos_store_chat chat;
+	struct pos_store_shares shares;
+	struct pos_store_keys keys;
 	struct pos_keyring *kr;
 };
 
 #define CS(s) ((struct cstore *)(s)->crypt)
 #define IN(s) (s)
-#define INOPS(s) (CS(s)->orig)
+#define INOPS(s) (&CS(s)->orig)
 
 /* ---- user state and keys ---- */
 
@@ -41,7 +46,7 @@ static enum pos_keystate user_state(struct pos_store *s, const char *user_id)
 	if (!a)
 		return POS_KEYSTATE_UNKNOWN;
 	struct pos_user_crypt uc;
-	enum pos_err rc = INOPS(s)->crypt_get(IN(s), a, user_id, &uc);
+	enum pos_err rc = INOPS(s)->keys->crypt_get(IN(s), a, user_id, &uc);
 	if (rc == POS_OK) {
 		st = strcmp(uc.state, "off") == 0 ? POS_KEYSTATE_PLAIN
 		     : strcmp(uc.state, "on") == 0 ? POS_KEYSTATE_SEALED
@@ -108,7 +113,7 @@ static enum pos_err tokens_of(struct pos_store *s, const struct pos_userkeys *k,
 	struct pos_buf b;
 	pos_buf_init(&b, (size_t)64 << 20);
 	struct tokbuf t = {k, &b, POS_OK};
-	enum pos_err rc = s->ops->index_terms(s, text ? text : "", text ? len : 0, add_token, &t);
+	enum pos_err rc = s->keys->index_terms(s, text ? text : "", text ? len : 0, add_token, &t);
 	if (!rc)
 		rc = t.rc;
 	*out = NULL;
@@ -393,7 +398,7 @@ static void log_decrypt(const struct pos_memory *m)
 static void cs_close(struct pos_store *s)
 {
 	struct cstore *c = CS(s);
-	c->orig->close(s);
+	c->orig.ops->close(s);
 	pos_free(c);
 }
 
@@ -413,7 +418,7 @@ static void df_term(void *ctx, const char *term, size_t n)
 	if (d->rc)
 		return;
 	pos_search_token(d->k->tok, term, n, h);
-	d->rc = INOPS(d->s)->stem_frequency(IN(d->s), h, POS_TOKEN_HEX, &df);
+	d->rc = INOPS(d->s)->memories->stem_frequency(IN(d->s), h, POS_TOKEN_HEX, &df);
 	if (!d->any || df < d->min_df)
 		d->min_df = df;
 	d->any = true;
@@ -426,15 +431,15 @@ static enum pos_err cs_user_term_frequency(struct pos_store *s, const char *user
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->term_frequency(IN(s), word, df, docs);
+		return rc ? rc : INOPS(s)->memories->term_frequency(IN(s), word, df, docs);
 	/* The rarest of the word's tokens, like term_frequency's rule. */
 	struct dfctx d = {s, &k, 0, false, POS_OK};
-	rc = INOPS(s)->index_terms(IN(s), word, strlen(word), df_term, &d);
+	rc = INOPS(s)->keys->index_terms(IN(s), word, strlen(word), df_term, &d);
 	if (!rc)
 		rc = d.rc;
 	*df = d.any ? d.min_df : 0;
 	if (!rc)
-		rc = INOPS(s)->memory_count_all(IN(s), docs);
+		rc = INOPS(s)->memories->memory_count_all(IN(s), docs);
 	pos_wipe(&k, sizeof(k));
 	return rc;
 }
@@ -443,12 +448,12 @@ static enum pos_err cs_memory_insert(struct pos_store *s, struct pos_memory *m, 
 				     struct pos_error *err)
 {
 	if (!n)
-		return INOPS(s)->memory_insert(IN(s), m, n, err);
+		return INOPS(s)->memories->memory_insert(IN(s), m, n, err);
 	struct pos_userkeys k;
 	bool sealed;
 	enum pos_err rc = user_keys(s, m[0].user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->memory_insert(IN(s), m, n, err);
+		return rc ? rc : INOPS(s)->memories->memory_insert(IN(s), m, n, err);
 	struct pos_arena *a = pos_arena_new();
 	struct pos_memory *v = a ? pos_arena_alloc(a, n * sizeof(*v)) : NULL;
 	if (!v) {
@@ -460,7 +465,7 @@ static enum pos_err cs_memory_insert(struct pos_store *s, struct pos_memory *m, 
 		rc = pos_crypt_seal_memory(s, &k, a, &v[i]);
 	}
 	if (!rc)
-		rc = INOPS(s)->memory_insert(IN(s), v, n, err);
+		rc = INOPS(s)->memories->memory_insert(IN(s), v, n, err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		m[i].seq = v[i].seq;
 		m[i].is_encrypted = true;
@@ -479,7 +484,7 @@ static enum pos_err cs_memory_get(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (!rc)
-		rc = INOPS(s)->memory_get(IN(s), a, user_id, id, touch, now, out);
+		rc = INOPS(s)->memories->memory_get(IN(s), a, user_id, id, touch, now, out);
 	if (!rc && sealed && (rc = open_memory(&k, a, out)) == POS_ERR_DECRYPT)
 		log_decrypt(out);
 	pos_wipe(&k, sizeof(k));
@@ -494,11 +499,11 @@ static enum pos_err cs_memory_list(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, q->user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->memory_list(IN(s), a, q, out, n, total);
+		return rc ? rc : INOPS(s)->memories->memory_list(IN(s), a, q, out, n, total);
 	struct pos_memory_query rq;
 	rc = rewrite_query(s, &k, a, q, &rq);
 	if (!rc)
-		rc = INOPS(s)->memory_list(IN(s), a, &rq, out, n, total);
+		rc = INOPS(s)->memories->memory_list(IN(s), a, &rq, out, n, total);
 	size_t kept = 0;
 	for (size_t i = 0; !rc && i < *n; i++) {
 		enum pos_err r = open_memory(&k, a, &(*out)[i]);
@@ -527,7 +532,7 @@ static enum pos_err cs_memory_update(struct pos_store *s, const char *user_id,
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->memory_update(IN(s), user_id, id, p, now, err);
+		return rc ? rc : INOPS(s)->memories->memory_update(IN(s), user_id, id, p, now, err);
 	struct pos_arena *a = pos_arena_new();
 	if (!a) {
 		rc = POS_ERR_NOMEM;
@@ -536,13 +541,13 @@ static enum pos_err cs_memory_update(struct pos_store *s, const char *user_id,
 	/* Read and open the current row, apply the patch in plaintext, seal
 	 * the whole row again. */
 	struct pos_memory cur;
-	if ((rc = INOPS(s)->memory_get(IN(s), a, user_id, id, false, 0, &cur)))
+	if ((rc = INOPS(s)->memories->memory_get(IN(s), a, user_id, id, false, 0, &cur)))
 		goto out;
 	const char *stored_ctx = cur.context; /* tokens when already sealed */
 	if (!cur.is_encrypted) {
 		/* A row the background pass has not reached: it stays plain
 		 * until the pass seals it (the pass re-reads changed rows). */
-		rc = INOPS(s)->memory_update(IN(s), user_id, id, p, now, err);
+		rc = INOPS(s)->memories->memory_update(IN(s), user_id, id, p, now, err);
 		goto out;
 	}
 	if ((rc = open_memory(&k, a, &cur))) {
@@ -589,7 +594,7 @@ static enum pos_err cs_memory_update(struct pos_store *s, const char *user_id,
 	v->context = stored_ctx;
 	if (p->set & POS_PATCH_VECTOR)
 		v->vec = full.vec;
-	rc = INOPS(s)->memory_update(IN(s), user_id, id, &np, now, err);
+	rc = INOPS(s)->memories->memory_update(IN(s), user_id, id, &np, now, err);
 out:
 	pos_wipe(&k, sizeof(k));
 	pos_arena_destroy(a);
@@ -649,7 +654,7 @@ static enum pos_err name_top_tags(struct pos_store *s, const struct pos_userkeys
 		struct pos_memory *m = NULL;
 		size_t n = 0;
 		int64_t total = 0;
-		if ((rc = INOPS(s)->memory_list(IN(s), a, &q, &m, &n, &total)))
+		if ((rc = INOPS(s)->memories->memory_list(IN(s), a, &q, &m, &n, &total)))
 			break;
 		const char *name = NULL;
 		if (n == 1 && open_memory(k, a, m) == POS_OK)
@@ -678,7 +683,7 @@ static enum pos_err cs_memory_stats(struct pos_store *s, struct pos_arena *a,
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	bool locked = rc == POS_ERR_LOCKED; /* counts only: no tag can be named */
 	if (!rc || locked)
-		rc = INOPS(s)->memory_stats(IN(s), a, user_id, days, tags, hide_chat, out);
+		rc = INOPS(s)->memories->memory_stats(IN(s), a, user_id, days, tags, hide_chat, out);
 	/* The tag index holds keyed hashes: name each from a memory carrying it. */
 	if (!rc && locked)
 		out->top_tags_json = "[]";
@@ -709,10 +714,10 @@ static enum pos_err cs_graph_nodes(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (!rc)
-		rc = INOPS(s)->graph_nodes(IN(s), a, user_id, ids_json, limit, out, n);
+		rc = INOPS(s)->memories->graph_nodes(IN(s), a, user_id, ids_json, limit, out, n);
 	for (size_t i = 0; !rc && sealed && i < *n; i++) {
 		struct pos_memory m;
-		rc = INOPS(s)->memory_get(IN(s), a, user_id, (*out)[i].id, false, 0, &m);
+		rc = INOPS(s)->memories->memory_get(IN(s), a, user_id, (*out)[i].id, false, 0, &m);
 		if (!rc && m.is_encrypted) {
 			enum pos_err r = open_memory(&k, a, &m);
 			if (r == POS_ERR_DECRYPT) {
@@ -743,19 +748,19 @@ static enum pos_err cs_keyword_search(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, q->user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->keyword_search(IN(s), a, q, match, out, n);
+		return rc ? rc : INOPS(s)->memories->keyword_search(IN(s), a, q, match, out, n);
 	struct pos_memory_query rq;
 	const char *rm = NULL;
 	rc = rewrite_query(s, &k, a, q, &rq);
 	if (!rc)
 		rc = rewrite_match(s, &k, a, match, &rm);
 	if (!rc)
-		rc = INOPS(s)->keyword_search(IN(s), a, &rq, rm, out, n);
+		rc = INOPS(s)->memories->keyword_search(IN(s), a, &rq, rm, out, n);
 	/* While the background pass runs, plain rows still hold words. */
 	if (!rc && pos_keyring_state(CS(s)->kr, q->user_id) == POS_KEYSTATE_SEALING) {
 		struct pos_hit *h2 = NULL;
 		size_t n2 = 0;
-		rc = INOPS(s)->keyword_search(IN(s), a, q, match, &h2, &n2);
+		rc = INOPS(s)->memories->keyword_search(IN(s), a, q, match, &h2, &n2);
 		if (!rc && n2) {
 			struct pos_hit *all = pos_arena_alloc(a, (*n + n2) * sizeof(*all));
 			if (!all) {
@@ -781,11 +786,11 @@ static enum pos_err cs_filter_seqs(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, q->user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->filter_seqs(IN(s), a, q, max, out, n);
+		return rc ? rc : INOPS(s)->memories->filter_seqs(IN(s), a, q, max, out, n);
 	struct pos_memory_query rq;
 	rc = rewrite_query(s, &k, a, q, &rq);
 	if (!rc)
-		rc = INOPS(s)->filter_seqs(IN(s), a, &rq, max, out, n);
+		rc = INOPS(s)->memories->filter_seqs(IN(s), a, &rq, max, out, n);
 	pos_wipe(&k, sizeof(k));
 	return rc;
 }
@@ -798,7 +803,7 @@ static enum pos_err cs_memories_by_seq(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (!rc)
-		rc = INOPS(s)->memories_by_seq(IN(s), a, user_id, seqs, n, out, found);
+		rc = INOPS(s)->memories->memories_by_seq(IN(s), a, user_id, seqs, n, out, found);
 	for (size_t i = 0; !rc && sealed && i < n; i++) {
 		if (!found[i])
 			continue;
@@ -822,11 +827,11 @@ static enum pos_err cs_thread_tail(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->thread_tail(IN(s), a, user_id, thread, max, out, n);
+		return rc ? rc : INOPS(s)->memories->thread_tail(IN(s), a, user_id, thread, max, out, n);
 	struct pos_memory *m = NULL;
 	size_t got = 0;
 	const char *th = exact_hash(&k, a, "thread", thread);
-	rc = th ? INOPS(s)->crypt_thread_tail(IN(s), a, user_id, th, max, &m, &got)
+	rc = th ? INOPS(s)->keys->crypt_thread_tail(IN(s), a, user_id, th, max, &m, &got)
 		: POS_ERR_NOMEM;
 	*n = 0;
 	for (size_t i = 0; !rc && i < got; i++) {
@@ -877,10 +882,10 @@ static enum pos_err cs_vector_get(struct pos_store *s, struct pos_arena *a,
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->vector_get(IN(s), a, user_id, seq, out);
+		return rc ? rc : INOPS(s)->memories->vector_get(IN(s), a, user_id, seq, out);
 	char id[POS_UUID_SIZE];
 	struct pos_vec raw;
-	rc = INOPS(s)->crypt_vector_raw(IN(s), a, user_id, seq, id, &raw);
+	rc = INOPS(s)->keys->crypt_vector_raw(IN(s), a, user_id, seq, id, &raw);
 	memset(out, 0, sizeof(*out));
 	if (!rc && raw.sealed) {
 		int8_t *q = pos_arena_alloc(a, raw.dim ? raw.dim : 1);
@@ -950,9 +955,9 @@ static enum pos_err cs_vectors_load(struct pos_store *s, const char *user_id,
 	bool sealed;
 	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->vectors_load(IN(s), user_id, model, fn, ctx);
+		return rc ? rc : INOPS(s)->memories->vectors_load(IN(s), user_id, model, fn, ctx);
 	struct vload l = {&k, user_id, fn, ctx, NULL, 0, POS_OK};
-	rc = INOPS(s)->crypt_vectors_load(IN(s), user_id, model, vload_row, &l);
+	rc = INOPS(s)->keys->crypt_vectors_load(IN(s), user_id, model, vload_row, &l);
 	if (!rc)
 		rc = l.rc;
 	pos_free(l.q);
@@ -964,14 +969,14 @@ static enum pos_err cs_vectors_load(struct pos_store *s, const char *user_id,
 static enum pos_err row_of(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			   int64_t seq, struct pos_memory *m, bool *found)
 {
-	return INOPS(s)->memories_by_seq(IN(s), a, user_id, &seq, 1, m, found);
+	return INOPS(s)->memories->memories_by_seq(IN(s), a, user_id, &seq, 1, m, found);
 }
 
 static enum pos_err cs_vectors_missing(struct pos_store *s, struct pos_arena *a,
 				       const char *model, int64_t after_seq, size_t max,
 				       struct pos_memory **out, size_t *n)
 {
-	enum pos_err rc = INOPS(s)->vectors_missing(IN(s), a, model, after_seq, max, out, n);
+	enum pos_err rc = INOPS(s)->memories->vectors_missing(IN(s), a, model, after_seq, max, out, n);
 	for (size_t i = 0; !rc && i < *n; i++) {
 		struct pos_memory *m = &(*out)[i];
 		struct pos_userkeys k;
@@ -1042,7 +1047,7 @@ static enum pos_err cs_vectors_put(struct pos_store *s, const struct pos_memory 
 		kept++;
 	}
 	if (!rc && kept)
-		rc = INOPS(s)->vectors_put(IN(s), v, kept);
+		rc = INOPS(s)->memories->vectors_put(IN(s), v, kept);
 	pos_arena_destroy(a);
 	return rc;
 }
@@ -1113,7 +1118,7 @@ static enum pos_err cs_chat_append(struct pos_store *s, const struct pos_convers
 	bool sealed;
 	enum pos_err rc = user_keys(s, conv->user_id, &k, &sealed);
 	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->chat_append(IN(s), conv, create, msgs, n);
+		return rc ? rc : INOPS(s)->chat->chat_append(IN(s), conv, create, msgs, n);
 	struct pos_arena *a = pos_arena_new();
 	struct pos_chat_message *m = a ? pos_arena_alloc(a, (n + 1) * sizeof(*m)) : NULL;
 	struct pos_conversation c = *conv;
@@ -1129,7 +1134,7 @@ static enum pos_err cs_chat_append(struct pos_store *s, const struct pos_convers
 			rc = POS_ERR_NOMEM;
 	}
 	if (!rc)
-		rc = INOPS(s)->chat_append(IN(s), &c, create, m, n);
+		rc = INOPS(s)->chat->chat_append(IN(s), &c, create, m, n);
 	pos_wipe(&k, sizeof(k));
 	pos_arena_destroy(a);
 	return rc;
@@ -1152,7 +1157,7 @@ static enum pos_err cs_conversation_get(struct pos_store *s, struct pos_arena *a
 					const char *user_id, const char *id,
 					struct pos_conversation *out)
 {
-	enum pos_err rc = INOPS(s)->conversation_get(IN(s), a, user_id, id, out);
+	enum pos_err rc = INOPS(s)->chat->conversation_get(IN(s), a, user_id, id, out);
 	return rc ? rc : open_convs(s, a, user_id, out, 1);
 }
 
@@ -1160,7 +1165,7 @@ static enum pos_err cs_conversation_list(struct pos_store *s, struct pos_arena *
 					 const char *user_id, unsigned limit, unsigned offset,
 					 struct pos_conversation **out, size_t *n, int64_t *total)
 {
-	enum pos_err rc = INOPS(s)->conversation_list(IN(s), a, user_id, limit, offset,
+	enum pos_err rc = INOPS(s)->chat->conversation_list(IN(s), a, user_id, limit, offset,
 						       out, n, total);
 	return rc ? rc : open_convs(s, a, user_id, *out, *n);
 }
@@ -1169,7 +1174,7 @@ static enum pos_err cs_messages_list(struct pos_store *s, struct pos_arena *a,
 				     const char *user_id, const char *conversation_id,
 				     unsigned limit, struct pos_chat_message **out, size_t *n)
 {
-	enum pos_err rc = INOPS(s)->messages_list(IN(s), a, user_id, conversation_id,
+	enum pos_err rc = INOPS(s)->chat->messages_list(IN(s), a, user_id, conversation_id,
 						  limit, out, n);
 	if (rc)
 		return rc;
@@ -1220,7 +1225,7 @@ static enum pos_err cs_shared_get(struct pos_store *s, struct pos_arena *a,
 				  const char *recipient_id, const char *id,
 				  struct pos_memory *out)
 {
-	enum pos_err rc = INOPS(s)->shared_get(IN(s), a, recipient_id, id, out);
+	enum pos_err rc = INOPS(s)->shares->shared_get(IN(s), a, recipient_id, id, out);
 	return rc ? rc : open_owned(s, a, out);
 }
 
@@ -1228,7 +1233,7 @@ static enum pos_err cs_shared_list(struct pos_store *s, struct pos_arena *a,
 				   const char *recipient_id, unsigned limit, unsigned offset,
 				   struct pos_memory **out, size_t *n, int64_t *total)
 {
-	enum pos_err rc = INOPS(s)->shared_list(IN(s), a, recipient_id, limit, offset,
+	enum pos_err rc = INOPS(s)->shares->shared_list(IN(s), a, recipient_id, limit, offset,
 						 out, n, total);
 	size_t k = 0;
 	for (size_t i = 0; !rc && i < *n; i++) {
@@ -1248,7 +1253,7 @@ static enum pos_err cs_shared_search(struct pos_store *s, struct pos_arena *a,
 				     unsigned limit, struct pos_memory **out,
 				     double **scores, size_t *n)
 {
-	enum pos_err rc = INOPS(s)->shared_search(IN(s), a, recipient_id, match, limit,
+	enum pos_err rc = INOPS(s)->shares->shared_search(IN(s), a, recipient_id, match, limit,
 						   out, scores, n);
 	size_t k = 0;
 	for (size_t i = 0; !rc && i < *n; i++) {
@@ -1273,35 +1278,43 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	struct cstore *c = pos_calloc(1, sizeof(*c));
 	if (!c)
 		return POS_ERR_NOMEM;
-	c->orig = inner->ops;
+	c->orig = *inner;
 	c->kr = kr;
 	c->ops = *inner->ops;
+	c->memories = *inner->memories;
+	c->chat = *inner->chat;
+	c->shares = *inner->shares;
+	c->keys = *inner->keys;
 	c->ops.close = cs_close;
-	c->ops.user_term_frequency = cs_user_term_frequency;
-	c->ops.memory_insert = cs_memory_insert;
-	c->ops.memory_get = cs_memory_get;
-	c->ops.memory_list = cs_memory_list;
-	c->ops.memory_update = cs_memory_update;
-	c->ops.memory_stats = cs_memory_stats;
-	c->ops.graph_nodes = cs_graph_nodes;
-	c->ops.keyword_search = cs_keyword_search;
-	c->ops.filter_seqs = cs_filter_seqs;
-	c->ops.memories_by_seq = cs_memories_by_seq;
-	c->ops.thread_tail = cs_thread_tail;
-	c->ops.vector_get = cs_vector_get;
-	c->ops.vectors_load = cs_vectors_load;
-	c->ops.vectors_missing = cs_vectors_missing;
-	c->ops.vectors_put = cs_vectors_put;
-	c->ops.chat_append = cs_chat_append;
-	c->ops.conversation_get = cs_conversation_get;
-	c->ops.conversation_list = cs_conversation_list;
-	c->ops.messages_list = cs_messages_list;
-	c->ops.shared_get = cs_shared_get;
-	c->ops.shared_list = cs_shared_list;
-	c->ops.shared_search = cs_shared_search;
-	c->ops.data_unlocked = cs_data_unlocked;
+	c->keys.user_term_frequency = cs_user_term_frequency;
+	c->memories.memory_insert = cs_memory_insert;
+	c->memories.memory_get = cs_memory_get;
+	c->memories.memory_list = cs_memory_list;
+	c->memories.memory_update = cs_memory_update;
+	c->memories.memory_stats = cs_memory_stats;
+	c->memories.graph_nodes = cs_graph_nodes;
+	c->memories.keyword_search = cs_keyword_search;
+	c->memories.filter_seqs = cs_filter_seqs;
+	c->memories.memories_by_seq = cs_memories_by_seq;
+	c->memories.thread_tail = cs_thread_tail;
+	c->memories.vector_get = cs_vector_get;
+	c->memories.vectors_load = cs_vectors_load;
+	c->memories.vectors_missing = cs_vectors_missing;
+	c->memories.vectors_put = cs_vectors_put;
+	c->chat.chat_append = cs_chat_append;
+	c->chat.conversation_get = cs_conversation_get;
+	c->chat.conversation_list = cs_conversation_list;
+	c->chat.messages_list = cs_messages_list;
+	c->shares.shared_get = cs_shared_get;
+	c->shares.shared_list = cs_shared_list;
+	c->shares.shared_search = cs_shared_search;
+	c->keys.data_unlocked = cs_data_unlocked;
 	inner->crypt = c;
 	inner->ops = &c->ops;
+	inner->memories = &c->memories;
+	inner->chat = &c->chat;
+	inner->shares = &c->shares;
+	inner->keys = &c->keys;
 	*out = inner;
 	return POS_OK;
 }

@@ -994,6 +994,11 @@ static const struct pos_store_ops sq_ops = {
 	.server_key = sq_server_key,
 	.state_get = sq_state_get,
 	.state_put = sq_state_put,
+	.summary = sq_summary,
+	.compact = sq_compact,
+};
+
+static const struct pos_store_accounts sq_accounts = {
 	.token_create = sq_token_create,
 	.token_list = sq_token_list,
 	.token_revoke = sq_token_revoke,
@@ -1008,6 +1013,19 @@ static const struct pos_store_ops sq_ops = {
 	.session_check = sq_session_check,
 	.session_revoke = sq_session_revoke,
 	.refresh_rotate = sq_refresh_rotate,
+	.user_delete = sq_user_delete,
+	.user_register = sq_user_register,
+	.user_counts = sq_user_counts,
+	.user_admin_update = sq_user_admin_update,
+	.user_usage = sq_user_usage,
+	.user_revoke_all = sq_user_revoke_all,
+	.invite_create = sq_invite_create,
+	.invite_list = sq_invite_list,
+	.invite_delete = sq_invite_delete,
+	.invite_valid = sq_invite_valid,
+};
+
+static const struct pos_store_memories sq_memories = {
 	.memory_insert = sq_memory_insert,
 	.memory_get = sq_memory_get,
 	.memory_list = sq_memory_list,
@@ -1029,11 +1047,23 @@ static const struct pos_store_ops sq_ops = {
 	.vectors_load = sq_vectors_load,
 	.vectors_missing = sq_vectors_missing,
 	.vectors_put = sq_vectors_put,
-	.summary = sq_summary,
+	.lifecycle_scan = sq_lifecycle_scan,
+	.tag_touches = sq_tag_touches,
+	.lifecycle_apply = sq_lifecycle_apply,
+	.memory_merge_move = sq_memory_merge_move,
+	.autolink_parent = sq_autolink_parent,
+	.memory_series = sq_memory_series,
+	.autolink_apply = sq_autolink_apply,
+};
+
+static const struct pos_store_chat sq_chat = {
 	.conversation_get = sq_conversation_get,
 	.conversation_list = sq_conversation_list,
 	.chat_append = sq_chat_append,
 	.messages_list = sq_messages_list,
+};
+
+static const struct pos_store_jobs sq_jobs = {
 	.job_put = sq_job_put,
 	.job_claim = sq_job_claim,
 	.job_update = sq_job_update,
@@ -1044,8 +1074,28 @@ static const struct pos_store_ops sq_ops = {
 	.jobs_requeue = sq_jobs_requeue,
 	.jobs_queued = sq_jobs_queued,
 	.jobs_prune = sq_jobs_prune,
-	.user_delete = sq_user_delete,
-	/* encryption at rest (sqlite_crypt.c) */
+};
+
+static const struct pos_store_sync sq_sync = {
+	.sync_source_put = sq_sync_source_put,
+	.sync_source_get = sq_sync_source_get,
+	.sync_source_list = sq_sync_source_list,
+	.sync_source_delete = sq_sync_source_delete,
+	.sync_log_add = sq_sync_log_add,
+	.sync_log_list = sq_sync_log_list,
+	.sync_refs_lookup = sq_sync_refs_lookup,
+	.sync_refs_list = sq_sync_refs_list,
+};
+
+static const struct pos_store_shares sq_shares = {
+	.share_add = sq_share_add,
+	.share_remove = sq_share_remove,
+	.shared_get = sq_shared_get,
+	.shared_list = sq_shared_list,
+	.shared_search = sq_shared_search,
+};
+
+static const struct pos_store_keys sq_keys = {
 	.crypt_get = sq_crypt_get,
 	.crypt_put = sq_crypt_put,
 	.refresh_wrap_get = sq_refresh_wrap_get,
@@ -1057,34 +1107,10 @@ static const struct pos_store_ops sq_ops = {
 	.crypt_vectors_load = sq_crypt_vectors_load,
 	.crypt_vector_raw = sq_crypt_vector_raw,
 	.crypt_thread_tail = sq_crypt_thread_tail,
-	.compact = sq_compact,
 	.index_terms = sq_index_terms,
-	/* sync (sqlite_sync.c) */
-	.sync_source_put = sq_sync_source_put,
-	.sync_source_get = sq_sync_source_get,
-	.sync_source_list = sq_sync_source_list,
-	.sync_source_delete = sq_sync_source_delete,
-	.sync_log_add = sq_sync_log_add,
-	.sync_log_list = sq_sync_log_list,
-	.sync_refs_lookup = sq_sync_refs_lookup,
-	.sync_refs_list = sq_sync_refs_list,
-	/* sharing */
-	.share_add = sq_share_add,
-	.share_remove = sq_share_remove,
-	.shared_get = sq_shared_get,
-	.shared_list = sq_shared_list,
-	.shared_search = sq_shared_search,
-	/* accounts (sqlite_accounts.c) */
-	.user_register = sq_user_register,
-	.user_counts = sq_user_counts,
-	.user_admin_update = sq_user_admin_update,
-	.user_usage = sq_user_usage,
-	.user_revoke_all = sq_user_revoke_all,
-	.invite_create = sq_invite_create,
-	.invite_list = sq_invite_list,
-	.invite_delete = sq_invite_delete,
-	.invite_valid = sq_invite_valid,
-	/* plugins (sqlite_plugins.c) */
+};
+
+static const struct pos_store_plugins sq_plugins = {
 	.plugin_put = sq_plugin_put,
 	.plugin_get = sq_plugin_get,
 	.plugin_list = sq_plugin_list,
@@ -1094,7 +1120,9 @@ static const struct pos_store_ops sq_ops = {
 	.plugin_kv_put = sq_plugin_kv_put,
 	.plugin_log_add = sq_plugin_log_add,
 	.plugin_log_list = sq_plugin_log_list,
-	/* files (sqlite_files.c; issue 21) */
+};
+
+static const struct pos_store_files sq_files = {
 	.attachment_insert = sq_attachment_insert,
 	.attachment_get = sq_attachment_get,
 	.attachment_list = sq_attachment_list,
@@ -1102,14 +1130,6 @@ static const struct pos_store_ops sq_ops = {
 	.attachment_set_text = sq_attachment_set_text,
 	.blob_orphans = sq_blob_orphans,
 	.blob_forget = sq_blob_forget,
-	/* lifecycle (sqlite_lifecycle.c) */
-	.lifecycle_scan = sq_lifecycle_scan,
-	.tag_touches = sq_tag_touches,
-	.lifecycle_apply = sq_lifecycle_apply,
-	.memory_merge_move = sq_memory_merge_move,
-	.autolink_parent = sq_autolink_parent,
-	.memory_series = sq_memory_series,
-	.autolink_apply = sq_autolink_apply,
 };
 
 /*
@@ -1220,6 +1240,15 @@ enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
 	if (!s)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	s->base.ops = &sq_ops;
+	s->base.accounts = &sq_accounts;
+	s->base.memories = &sq_memories;
+	s->base.chat = &sq_chat;
+	s->base.jobs = &sq_jobs;
+	s->base.sync = &sq_sync;
+	s->base.shares = &sq_shares;
+	s->base.keys = &sq_keys;
+	s->base.plugins = &sq_plugins;
+	s->base.files = &sq_files;
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/personalos.db", dir) >=
 	    sizeof(s->path)) {
 		pos_free(s);

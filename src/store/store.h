@@ -473,20 +473,12 @@ struct pos_blob_ref {
 
 struct pos_store;
 
-struct pos_store_ops {
-	void (*close)(struct pos_store *s);
-
-	/* Server-wide secret `name`, created with `len` random bytes if absent
-	 * (kept outside the database: pos_sqlite_open_keyed). */
-	enum pos_err (*server_key)(struct pos_store *s, const char *name,
-				   uint8_t *key, size_t len);
-
-	/* Small persistent server state: *value (arena) is NULL when unset. */
-	enum pos_err (*state_get)(struct pos_store *s, struct pos_arena *a,
-				  const char *name, const char **value);
-	enum pos_err (*state_put)(struct pos_store *s, const char *name,
-				  const char *value);
-
+/*
+ * Store operations: accounts and their credentials: users, sessions and
+ * refresh tokens, personal API tokens, invites (sqlite_accounts.c,
+ * sqlite.c).
+ */
+struct pos_store_accounts {
 	enum pos_err (*user_by_email)(struct pos_store *s, struct pos_arena *a,
 				      const char *email, struct pos_user *out);
 	enum pos_err (*user_by_id)(struct pos_store *s, struct pos_arena *a,
@@ -535,75 +527,60 @@ struct pos_store_ops {
 				       const uint8_t *new_hash, int64_t new_expires,
 				       int64_t now, char user_id[POS_UUID_SIZE],
 				       char session_id[POS_UUID_SIZE]);
-
-	/*
-	 * Inserts n memories of one user in one transaction, with their tags,
-	 * relationships, embeddings, full-text entries and the user's memory
-	 * count; all or nothing. Sets each m[i].seq. A parent or related id
-	 * that is not the user's fails with POS_ERR_INVALID_FIELD and
-	 * err->index = the item.
-	 */
-	/* ---- the assistant (sqlite_chat.c) ---- */
-	/* One conversation of the user; POS_ERR_NOT_FOUND for anyone else's. */
-	enum pos_err (*conversation_get)(struct pos_store *s, struct pos_arena *a,
-					 const char *user_id, const char *id,
-					 struct pos_conversation *out);
-	/* The user's conversations, most recently active first. */
-	enum pos_err (*conversation_list)(struct pos_store *s, struct pos_arena *a,
-					  const char *user_id, unsigned limit,
-					  unsigned offset, struct pos_conversation **out,
-					  size_t *n, int64_t *total);
-	/* Appends messages in one transaction, creating the conversation
-	 * first when `create`; bumps its updated_at and message count. */
-	enum pos_err (*chat_append)(struct pos_store *s,
-				    const struct pos_conversation *conv, bool create,
-				    const struct pos_chat_message *msgs, size_t n);
-	/* The last `limit` messages of a conversation, oldest first. */
-	enum pos_err (*messages_list)(struct pos_store *s, struct pos_arena *a,
-				      const char *user_id, const char *conversation_id,
-				      unsigned limit, struct pos_chat_message **out,
-				      size_t *n);
-	/*
-	 * Jobs (the queue of jobs/jobs.c). job_put adds a row. job_claim
-	 * takes the oldest due `queued` job whose kind is in `kinds_json` (a
-	 * JSON array of names) and, for kinds in `serial_json`, whose user has
-	 * no other `running` job of that kind: state -> running, attempts + 1
-	 * (POS_ERR_NOT_FOUND when none). job_update writes back state,
-	 * payload (NULL: unchanged), error, result, item errors, progress and
-	 * next run of a job that is still `running` (POS_ERR_NOT_FOUND when it
-	 * is not: cancelled meanwhile). job_progress writes progress alone,
-	 * likewise. job_get reads one of the user's (user_id NULL: anyone's,
-	 * for the service itself); job_list the user's newest first, at most
-	 * `limit`, optionally of one kind. job_cancel ends a queued or running
-	 * job of the user (POS_ERR_NOT_FOUND: not theirs; POS_ERR_CONFLICT:
-	 * finished). jobs_requeue puts jobs of `kinds_json` left `running`
-	 * back to `queued` (start-up). jobs_queued counts a user's queued jobs. jobs_prune
-	 * deletes finished jobs last updated before `before`.
-	 */
-	enum pos_err (*job_put)(struct pos_store *s, const struct pos_job *j);
-	enum pos_err (*job_claim)(struct pos_store *s, struct pos_arena *a, int64_t now,
-				  const char *kinds_json, const char *serial_json,
-				  struct pos_job *out);
-	enum pos_err (*job_update)(struct pos_store *s, const struct pos_job *j);
-	enum pos_err (*job_progress)(struct pos_store *s, const char *id, uint64_t done,
-				     uint64_t total, int64_t now);
-	enum pos_err (*job_get)(struct pos_store *s, struct pos_arena *a,
-				const char *user_id, const char *id,
-				struct pos_job *out);
-	enum pos_err (*job_list)(struct pos_store *s, struct pos_arena *a,
-				 const char *user_id, const char *kind, size_t limit,
-				 struct pos_job **out, size_t *n);
-	enum pos_err (*job_cancel)(struct pos_store *s, const char *user_id, const char *id,
-				   int64_t now);
-	enum pos_err (*jobs_requeue)(struct pos_store *s, const char *kinds_json);
-	enum pos_err (*jobs_queued)(struct pos_store *s, const char *user_id, size_t *n);
-	enum pos_err (*jobs_prune)(struct pos_store *s, int64_t before);
 	/* Deletes an account and everything of it (memories, their index
 	 * rows and relationships, sessions, tokens, conversations, jobs but
 	 * those of `keep_job_kind`), in one transaction. */
 	enum pos_err (*user_delete)(struct pos_store *s, const char *user_id,
 				    const char *keep_job_kind);
 
+	/*
+	 * Creates user `u` in one transaction: u->role NULL becomes "admin"
+	 * when no account exists yet, else "user" (u->role is set to the
+	 * result, static storage); with `invite_hash` non-NULL the invite is
+	 * used up first (POS_ERR_INVALID_INVITE when unknown, used, expired or
+	 * bound to another email). Shares waiting for u->email become real
+	 * when the email is vouched for (`by_operator`, or an invite bound
+	 * to it), else they are dropped. POS_ERR_EMAIL_TAKEN when the email
+	 * exists (nothing is used up).
+	 */
+	enum pos_err (*user_register)(struct pos_store *s, struct pos_user *u,
+				      const uint8_t *invite_hash, bool by_operator,
+				      int64_t now);
+	/* Number of accounts, and of enabled admins. */
+	enum pos_err (*user_counts)(struct pos_store *s, int64_t *users, int64_t *admins);
+	/* Applies an admin patch; POS_ERR_LAST_ADMIN (nothing changed) when no
+	 * enabled admin would be left; NOT_FOUND for an unknown id. */
+	enum pos_err (*user_admin_update)(struct pos_store *s, const char *user_id,
+					  const struct pos_user_admin_patch *p, int64_t now);
+	/* What the user holds now. */
+	enum pos_err (*user_usage)(struct pos_store *s, const char *user_id,
+				   struct pos_usage *out);
+	/* Revokes every live session of the user but `except_session` (NULL:
+	 * none spared) — with them their refresh tokens — and, with
+	 * `api_tokens`, every live API token; *n_sessions and *n_tokens are
+	 * the counts revoked. */
+	enum pos_err (*user_revoke_all)(struct pos_store *s, const char *user_id,
+					const char *except_session, bool api_tokens,
+					int64_t now, int64_t *n_sessions, int64_t *n_tokens);
+	/* Invites: create with the code's hash; list (newest first); delete
+	 * (NOT_FOUND when unknown). */
+	enum pos_err (*invite_create)(struct pos_store *s, const struct pos_invite *inv,
+				      const uint8_t *hash);
+	enum pos_err (*invite_list)(struct pos_store *s, struct pos_arena *a,
+				    struct pos_invite **out, size_t *n);
+	enum pos_err (*invite_delete)(struct pos_store *s, const char *id);
+	/* POS_OK when the invite of `hash` could be used now by `email`,
+	 * else POS_ERR_INVALID_INVITE (nothing is used up). */
+	enum pos_err (*invite_valid)(struct pos_store *s, const uint8_t *hash,
+				     const char *email, int64_t now);
+};
+
+/*
+ * Store operations: memories, their full-text index and vectors,
+ * relationships and the graph (sqlite_memories.c, sqlite_search.c,
+ * sqlite_graph.c).
+ */
+struct pos_store_memories {
 	enum pos_err (*memory_insert)(struct pos_store *s,
 				      struct pos_memory *m, size_t n,
 				      struct pos_error *err);
@@ -732,11 +709,219 @@ struct pos_store_ops {
 	enum pos_err (*max_seq)(struct pos_store *s, int64_t *seq);
 	/* Memories of every user (metrics). */
 	enum pos_err (*memory_count_all)(struct pos_store *s, int64_t *n);
+	/* Up to `max` of the user's memories after the cursor (created_at,
+	 * seq) > (after_created, after_seq), in that order (pending access
+	 * counts flushed first); start with (INT64_MIN, 0). `now_rfc3339`
+	 * decides which events are upcoming. */
+	enum pos_err (*lifecycle_scan)(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, int64_t after_created,
+				       int64_t after_seq, size_t max,
+				       const char *now_rfc3339, struct pos_life_row **out,
+				       size_t *n);
+	/* The user's tags touched at or after `since`, each with its last two
+	 * touches. */
+	enum pos_err (*tag_touches)(struct pos_store *s, struct pos_arena *a,
+				    const char *user_id, int64_t since,
+				    struct pos_tag_touch **out, size_t *n);
+	/* Writes layers (layer_since = now) and computed importances in one
+	 * transaction without changing updated_at; a memory of another user,
+	 * deleted, or locked meanwhile is left alone. */
+	enum pos_err (*lifecycle_apply)(struct pos_store *s, const char *user_id,
+					const struct pos_life_change *v, size_t n,
+					int64_t now);
+	/*
+	 * The store's half of a merge (memory/merge.h), in one transaction:
+	 * the relationships of the memories in `ids_json` (a JSON array of the
+	 * user's memory ids, `kept_id` not among them) move to `kept_id`,
+	 * their children become its children, their access counts are added
+	 * to it, and an audit row (`detail_json`) is written. The merged
+	 * memories themselves are deleted by the caller afterwards.
+	 */
+	enum pos_err (*memory_merge_move)(struct pos_store *s, const char *user_id,
+					  const char *kept_id, const char *ids_json,
+					  const char *detail_json, int64_t now);
+	/*
+	 * Auto-linking: the structural parent of the user's memory `seq` —
+	 * the memory just before it in its thread, else for an event the
+	 * first of its series (same metadata.event_id) — into parent_id
+	 * ("" when none).
+	 */
+	enum pos_err (*autolink_parent)(struct pos_store *s, const char *user_id,
+					int64_t seq, char parent_id[POS_UUID_SIZE]);
+	/*
+	 * Replaces the auto-made relationships of memory `id` (either end)
+	 * by v[0..n) (stored once per pair; links made by hand are kept), and
+	 * sets its parent to `parent_id` when it has none and that is not
+	 * ""; one transaction, updated_at unchanged. NOT_FOUND when `id` is
+	 * not the user's; targets that are not the user's are skipped.
+	 */
+	enum pos_err (*autolink_apply)(struct pos_store *s, const char *user_id,
+				       const char *id, const struct pos_autolink *v,
+				       size_t n, const char *parent_id, int64_t now);
+};
 
-	/* Integrity check and counts (personalos doctor). */
-	enum pos_err (*summary)(struct pos_store *s, bool full_check,
-				struct pos_store_summary *out);
+/*
+ * Store operations: the assistant's conversations and messages
+ * (sqlite_chat.c).
+ */
+struct pos_store_chat {
+	/*
+	 * Inserts n memories of one user in one transaction, with their tags,
+	 * relationships, embeddings, full-text entries and the user's memory
+	 * count; all or nothing. Sets each m[i].seq. A parent or related id
+	 * that is not the user's fails with POS_ERR_INVALID_FIELD and
+	 * err->index = the item.
+	 */
+	/* One conversation of the user; POS_ERR_NOT_FOUND for anyone else's. */
+	enum pos_err (*conversation_get)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *id,
+					 struct pos_conversation *out);
+	/* The user's conversations, most recently active first. */
+	enum pos_err (*conversation_list)(struct pos_store *s, struct pos_arena *a,
+					  const char *user_id, unsigned limit,
+					  unsigned offset, struct pos_conversation **out,
+					  size_t *n, int64_t *total);
+	/* Appends messages in one transaction, creating the conversation
+	 * first when `create`; bumps its updated_at and message count. */
+	enum pos_err (*chat_append)(struct pos_store *s,
+				    const struct pos_conversation *conv, bool create,
+				    const struct pos_chat_message *msgs, size_t n);
+	/* The last `limit` messages of a conversation, oldest first. */
+	enum pos_err (*messages_list)(struct pos_store *s, struct pos_arena *a,
+				      const char *user_id, const char *conversation_id,
+				      unsigned limit, struct pos_chat_message **out,
+				      size_t *n);
+};
 
+/*
+ * Store operations: the persistent job queue.
+ */
+struct pos_store_jobs {
+	/*
+	 * Jobs (the queue of jobs/jobs.c). job_put adds a row. job_claim
+	 * takes the oldest due `queued` job whose kind is in `kinds_json` (a
+	 * JSON array of names) and, for kinds in `serial_json`, whose user has
+	 * no other `running` job of that kind: state -> running, attempts + 1
+	 * (POS_ERR_NOT_FOUND when none). job_update writes back state,
+	 * payload (NULL: unchanged), error, result, item errors, progress and
+	 * next run of a job that is still `running` (POS_ERR_NOT_FOUND when it
+	 * is not: cancelled meanwhile). job_progress writes progress alone,
+	 * likewise. job_get reads one of the user's (user_id NULL: anyone's,
+	 * for the service itself); job_list the user's newest first, at most
+	 * `limit`, optionally of one kind. job_cancel ends a queued or running
+	 * job of the user (POS_ERR_NOT_FOUND: not theirs; POS_ERR_CONFLICT:
+	 * finished). jobs_requeue puts jobs of `kinds_json` left `running`
+	 * back to `queued` (start-up). jobs_queued counts a user's queued jobs. jobs_prune
+	 * deletes finished jobs last updated before `before`.
+	 */
+	enum pos_err (*job_put)(struct pos_store *s, const struct pos_job *j);
+	enum pos_err (*job_claim)(struct pos_store *s, struct pos_arena *a, int64_t now,
+				  const char *kinds_json, const char *serial_json,
+				  struct pos_job *out);
+	enum pos_err (*job_update)(struct pos_store *s, const struct pos_job *j);
+	enum pos_err (*job_progress)(struct pos_store *s, const char *id, uint64_t done,
+				     uint64_t total, int64_t now);
+	enum pos_err (*job_get)(struct pos_store *s, struct pos_arena *a,
+				const char *user_id, const char *id,
+				struct pos_job *out);
+	enum pos_err (*job_list)(struct pos_store *s, struct pos_arena *a,
+				 const char *user_id, const char *kind, size_t limit,
+				 struct pos_job **out, size_t *n);
+	enum pos_err (*job_cancel)(struct pos_store *s, const char *user_id, const char *id,
+				   int64_t now);
+	enum pos_err (*jobs_requeue)(struct pos_store *s, const char *kinds_json);
+	enum pos_err (*jobs_queued)(struct pos_store *s, const char *user_id, size_t *n);
+	enum pos_err (*jobs_prune)(struct pos_store *s, int64_t before);
+};
+
+/*
+ * Store operations: sync sources, their run logs and external-id
+ * references (sqlite_sync.c).
+ */
+struct pos_store_sync {
+	/* Inserts a source (create) or rewrites all its fields. */
+	enum pos_err (*sync_source_put)(struct pos_store *s,
+					const struct pos_sync_source *src,
+					bool create);
+	/* One source; user_id NULL: of any user (the scheduler). */
+	enum pos_err (*sync_source_get)(struct pos_store *s, struct pos_arena *a,
+					const char *user_id, const char *id,
+					struct pos_sync_source *out);
+	/* The user's sources oldest first; user_id NULL: every user's. */
+	enum pos_err (*sync_source_list)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id,
+					 struct pos_sync_source **out, size_t *n);
+	enum pos_err (*sync_source_delete)(struct pos_store *s, const char *user_id,
+					   const char *id);
+	enum pos_err (*sync_log_add)(struct pos_store *s, const struct pos_sync_log *l);
+	/* The source's last `limit` runs, newest first. */
+	enum pos_err (*sync_log_list)(struct pos_store *s, struct pos_arena *a,
+				      const char *user_id, const char *source_id,
+				      unsigned limit, struct pos_sync_log **out,
+				      size_t *n);
+	/* Looks up the memories of `source_id` with the given external ids:
+	 * out[i] (found or not) for ext[i]. */
+	enum pos_err (*sync_refs_lookup)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *source_id,
+					 const char *const *ext, size_t n,
+					 struct pos_sync_ref *out);
+	/* Every memory of `source_id`. */
+	enum pos_err (*sync_refs_list)(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, const char *source_id,
+				       struct pos_sync_ref **out, size_t *n);
+};
+
+/*
+ * Store operations: sharing memories with other accounts
+ * (sqlite_shares.c; docs/SECURITY.md).
+ */
+struct pos_store_shares {
+	/* ---- sharing (docs/SECURITY.md) ----
+	 * A memory is shared by its owner with other users, who may read it
+	 * but never change it. memories.shared_with (the recipients' emails,
+	 * sorted) is kept in step with the shares in the same transaction. */
+	/*
+	 * Shares the owner's memory `id` with the users of emails[0..n)
+	 * (normalized), all or nothing; already shared ones are kept. An email
+	 * of no user is kept as a pending share (pending_shares) that becomes
+	 * a real one when an account with a vouched-for email registers
+	 * (user_register), so the answer does not tell whether an email has
+	 * an account; the
+	 * owner's own email is POS_ERR_INVALID_FIELD with err->field "emails"
+	 * and err->index its position. NOT_FOUND when the memory is not the
+	 * owner's.
+	 */
+	enum pos_err (*share_add)(struct pos_store *s, const char *owner_id,
+				  const char *id, const char *const *emails, size_t n,
+				  int64_t now, struct pos_error *err);
+	/* Stops sharing with `email`. NOT_FOUND when the memory is not the
+	 * owner's or not shared with that email. */
+	enum pos_err (*share_remove)(struct pos_store *s, const char *owner_id,
+				     const char *id, const char *email);
+	/* The memory `id` when it is shared with `recipient_id` (no access is
+	 * counted), NOT_FOUND otherwise. out->user_id is the owner. */
+	enum pos_err (*shared_get)(struct pos_store *s, struct pos_arena *a,
+				   const char *recipient_id, const char *id,
+				   struct pos_memory *out);
+	/* A page of the memories shared with `recipient_id`, newest first,
+	 * and their total. */
+	enum pos_err (*shared_list)(struct pos_store *s, struct pos_arena *a,
+				    const char *recipient_id, unsigned limit,
+				    unsigned offset, struct pos_memory **out,
+				    size_t *n, int64_t *total);
+	/* Memories shared with `recipient_id` matching the FTS5 expression
+	 * `match`, best BM25 first, at most `limit`; scores[i] = -bm25. */
+	enum pos_err (*shared_search)(struct pos_store *s, struct pos_arena *a,
+				      const char *recipient_id, const char *match,
+				      unsigned limit, struct pos_memory **out,
+				      double **scores, size_t *n);
+};
+
+/*
+ * Store operations: encryption at rest: key material, refresh-token key
+ * wraps, the sealing pass (sqlite_crypt.c; docs/ENCRYPTION.md).
+ */
+struct pos_store_keys {
 	/* ---- encryption at rest (docs/ENCRYPTION.md) ----
 	 * Raw access for the encryption layer (store/crypt_store.c and
 	 * auth/encryption.c): key material, sealed rows and vectors as
@@ -809,125 +994,16 @@ struct pos_store_ops {
 					  const char *user_id, const char *thread,
 					  size_t max, struct pos_memory **out,
 					  size_t *n);
-	/* Merges the full-text index (dropping deleted terms) and checkpoints
-	 * the WAL with TRUNCATE, so deleted text leaves the files. */
-	enum pos_err (*compact)(struct pos_store *s);
-	/* ---- sync (src/sync) ---- */
-	/* Inserts a source (create) or rewrites all its fields. */
-	enum pos_err (*sync_source_put)(struct pos_store *s,
-					const struct pos_sync_source *src,
-					bool create);
-	/* One source; user_id NULL: of any user (the scheduler). */
-	enum pos_err (*sync_source_get)(struct pos_store *s, struct pos_arena *a,
-					const char *user_id, const char *id,
-					struct pos_sync_source *out);
-	/* The user's sources oldest first; user_id NULL: every user's. */
-	enum pos_err (*sync_source_list)(struct pos_store *s, struct pos_arena *a,
-					 const char *user_id,
-					 struct pos_sync_source **out, size_t *n);
-	enum pos_err (*sync_source_delete)(struct pos_store *s, const char *user_id,
-					   const char *id);
-	enum pos_err (*sync_log_add)(struct pos_store *s, const struct pos_sync_log *l);
-	/* The source's last `limit` runs, newest first. */
-	enum pos_err (*sync_log_list)(struct pos_store *s, struct pos_arena *a,
-				      const char *user_id, const char *source_id,
-				      unsigned limit, struct pos_sync_log **out,
-				      size_t *n);
-	/* Looks up the memories of `source_id` with the given external ids:
-	 * out[i] (found or not) for ext[i]. */
-	enum pos_err (*sync_refs_lookup)(struct pos_store *s, struct pos_arena *a,
-					 const char *user_id, const char *source_id,
-					 const char *const *ext, size_t n,
-					 struct pos_sync_ref *out);
-	/* Every memory of `source_id`. */
-	enum pos_err (*sync_refs_list)(struct pos_store *s, struct pos_arena *a,
-				       const char *user_id, const char *source_id,
-				       struct pos_sync_ref **out, size_t *n);
-	/* ---- sharing (docs/SECURITY.md) ----
-	 * A memory is shared by its owner with other users, who may read it
-	 * but never change it. memories.shared_with (the recipients' emails,
-	 * sorted) is kept in step with the shares in the same transaction. */
-	/*
-	 * Shares the owner's memory `id` with the users of emails[0..n)
-	 * (normalized), all or nothing; already shared ones are kept. An email
-	 * of no user is kept as a pending share (pending_shares) that becomes
-	 * a real one when an account with a vouched-for email registers
-	 * (user_register), so the answer does not tell whether an email has
-	 * an account; the
-	 * owner's own email is POS_ERR_INVALID_FIELD with err->field "emails"
-	 * and err->index its position. NOT_FOUND when the memory is not the
-	 * owner's.
-	 */
-	enum pos_err (*share_add)(struct pos_store *s, const char *owner_id,
-				  const char *id, const char *const *emails, size_t n,
-				  int64_t now, struct pos_error *err);
-	/* Stops sharing with `email`. NOT_FOUND when the memory is not the
-	 * owner's or not shared with that email. */
-	enum pos_err (*share_remove)(struct pos_store *s, const char *owner_id,
-				     const char *id, const char *email);
-	/* The memory `id` when it is shared with `recipient_id` (no access is
-	 * counted), NOT_FOUND otherwise. out->user_id is the owner. */
-	enum pos_err (*shared_get)(struct pos_store *s, struct pos_arena *a,
-				   const char *recipient_id, const char *id,
-				   struct pos_memory *out);
-	/* A page of the memories shared with `recipient_id`, newest first,
-	 * and their total. */
-	enum pos_err (*shared_list)(struct pos_store *s, struct pos_arena *a,
-				    const char *recipient_id, unsigned limit,
-				    unsigned offset, struct pos_memory **out,
-				    size_t *n, int64_t *total);
-	/* Memories shared with `recipient_id` matching the FTS5 expression
-	 * `match`, best BM25 first, at most `limit`; scores[i] = -bm25. */
-	enum pos_err (*shared_search)(struct pos_store *s, struct pos_arena *a,
-				      const char *recipient_id, const char *match,
-				      unsigned limit, struct pos_memory **out,
-				      double **scores, size_t *n);
 	/* Whether the user's data can be read now (encryption at rest: the
 	 * key is in memory, or the user is not encrypted). NULL: always. */
 	bool (*data_unlocked)(struct pos_store *s, const char *user_id);
+};
 
-	/* ---- accounts (sqlite_accounts.c; docs/SECURITY.md) ---- */
-	/*
-	 * Creates user `u` in one transaction: u->role NULL becomes "admin"
-	 * when no account exists yet, else "user" (u->role is set to the
-	 * result, static storage); with `invite_hash` non-NULL the invite is
-	 * used up first (POS_ERR_INVALID_INVITE when unknown, used, expired or
-	 * bound to another email). Shares waiting for u->email become real
-	 * when the email is vouched for (`by_operator`, or an invite bound
-	 * to it), else they are dropped. POS_ERR_EMAIL_TAKEN when the email
-	 * exists (nothing is used up).
-	 */
-	enum pos_err (*user_register)(struct pos_store *s, struct pos_user *u,
-				      const uint8_t *invite_hash, bool by_operator,
-				      int64_t now);
-	/* Number of accounts, and of enabled admins. */
-	enum pos_err (*user_counts)(struct pos_store *s, int64_t *users, int64_t *admins);
-	/* Applies an admin patch; POS_ERR_LAST_ADMIN (nothing changed) when no
-	 * enabled admin would be left; NOT_FOUND for an unknown id. */
-	enum pos_err (*user_admin_update)(struct pos_store *s, const char *user_id,
-					  const struct pos_user_admin_patch *p, int64_t now);
-	/* What the user holds now. */
-	enum pos_err (*user_usage)(struct pos_store *s, const char *user_id,
-				   struct pos_usage *out);
-	/* Revokes every live session of the user but `except_session` (NULL:
-	 * none spared) — with them their refresh tokens — and, with
-	 * `api_tokens`, every live API token; *n_sessions and *n_tokens are
-	 * the counts revoked. */
-	enum pos_err (*user_revoke_all)(struct pos_store *s, const char *user_id,
-					const char *except_session, bool api_tokens,
-					int64_t now, int64_t *n_sessions, int64_t *n_tokens);
-	/* Invites: create with the code's hash; list (newest first); delete
-	 * (NOT_FOUND when unknown). */
-	enum pos_err (*invite_create)(struct pos_store *s, const struct pos_invite *inv,
-				      const uint8_t *hash);
-	enum pos_err (*invite_list)(struct pos_store *s, struct pos_arena *a,
-				    struct pos_invite **out, size_t *n);
-	enum pos_err (*invite_delete)(struct pos_store *s, const char *id);
-	/* POS_OK when the invite of `hash` could be used now by `email`,
-	 * else POS_ERR_INVALID_INVITE (nothing is used up). */
-	enum pos_err (*invite_valid)(struct pos_store *s, const uint8_t *hash,
-				     const char *email, int64_t now);
-
+/*
+ * Store operations: plugins: a user's installs, their key-value data
+ * and logs (sqlite_plugins.c; docs/PLUGINS.md).
+ */
+struct pos_store_plugins {
 	/* ---- plugins (src/plugins; migration 15) ----
 	 * Every call is scoped by user_id. */
 	/* Inserts or replaces the user's install of p->plugin_id. */
@@ -966,7 +1042,13 @@ struct pos_store_ops {
 	enum pos_err (*plugin_log_list)(struct pos_store *s, struct pos_arena *a, const char *user_id,
 					const char *plugin_id, unsigned limit,
 					struct pos_plugin_log **out, size_t *n);
-	/* ---- files (sqlite_files.c; issue 21) ---- */
+};
+
+/*
+ * Store operations: attachments and the blobs they refer to
+ * (sqlite_files.c; docs/FILES.md).
+ */
+struct pos_store_files {
 	/*
 	 * Adds attachment `at` (its memory named by at->memory_id, which must
 	 * be the user's: else NOT_FOUND) and, when absent, the blob row of
@@ -998,60 +1080,41 @@ struct pos_store_ops {
 	 * it did (then the caller deletes the file). */
 	enum pos_err (*blob_forget)(struct pos_store *s, const char *user_id,
 				    const char *hash, bool *dropped);
-	/* ---- lifecycle (sqlite_lifecycle.c; docs/LIFECYCLE.md) ---- */
-	/* Up to `max` of the user's memories after the cursor (created_at,
-	 * seq) > (after_created, after_seq), in that order (pending access
-	 * counts flushed first); start with (INT64_MIN, 0). `now_rfc3339`
-	 * decides which events are upcoming. */
-	enum pos_err (*lifecycle_scan)(struct pos_store *s, struct pos_arena *a,
-				       const char *user_id, int64_t after_created,
-				       int64_t after_seq, size_t max,
-				       const char *now_rfc3339, struct pos_life_row **out,
-				       size_t *n);
-	/* The user's tags touched at or after `since`, each with its last two
-	 * touches. */
-	enum pos_err (*tag_touches)(struct pos_store *s, struct pos_arena *a,
-				    const char *user_id, int64_t since,
-				    struct pos_tag_touch **out, size_t *n);
-	/* Writes layers (layer_since = now) and computed importances in one
-	 * transaction without changing updated_at; a memory of another user,
-	 * deleted, or locked meanwhile is left alone. */
-	enum pos_err (*lifecycle_apply)(struct pos_store *s, const char *user_id,
-					const struct pos_life_change *v, size_t n,
-					int64_t now);
-	/*
-	 * The store's half of a merge (memory/merge.h), in one transaction:
-	 * the relationships of the memories in `ids_json` (a JSON array of the
-	 * user's memory ids, `kept_id` not among them) move to `kept_id`,
-	 * their children become its children, their access counts are added
-	 * to it, and an audit row (`detail_json`) is written. The merged
-	 * memories themselves are deleted by the caller afterwards.
-	 */
-	enum pos_err (*memory_merge_move)(struct pos_store *s, const char *user_id,
-					  const char *kept_id, const char *ids_json,
-					  const char *detail_json, int64_t now);
-	/*
-	 * Auto-linking: the structural parent of the user's memory `seq` —
-	 * the memory just before it in its thread, else for an event the
-	 * first of its series (same metadata.event_id) — into parent_id
-	 * ("" when none).
-	 */
-	enum pos_err (*autolink_parent)(struct pos_store *s, const char *user_id,
-					int64_t seq, char parent_id[POS_UUID_SIZE]);
-	/*
-	 * Replaces the auto-made relationships of memory `id` (either end)
-	 * by v[0..n) (stored once per pair; links made by hand are kept), and
-	 * sets its parent to `parent_id` when it has none and that is not
-	 * ""; one transaction, updated_at unchanged. NOT_FOUND when `id` is
-	 * not the user's; targets that are not the user's are skipped.
-	 */
-	enum pos_err (*autolink_apply)(struct pos_store *s, const char *user_id,
-				       const char *id, const struct pos_autolink *v,
-				       size_t n, const char *parent_id, int64_t now);
+};
+
+struct pos_store_ops {
+	void (*close)(struct pos_store *s);
+
+	/* Server-wide secret `name`, created with `len` random bytes if absent
+	 * (kept outside the database: pos_sqlite_open_keyed). */
+	enum pos_err (*server_key)(struct pos_store *s, const char *name,
+				   uint8_t *key, size_t len);
+
+	/* Small persistent server state: *value (arena) is NULL when unset. */
+	enum pos_err (*state_get)(struct pos_store *s, struct pos_arena *a,
+				  const char *name, const char **value);
+	enum pos_err (*state_put)(struct pos_store *s, const char *name,
+				  const char *value);
+
+	/* Integrity check and counts (personalos doctor). */
+	enum pos_err (*summary)(struct pos_store *s, bool full_check,
+				struct pos_store_summary *out);
+	/* Merges the full-text index (dropping deleted terms) and checkpoints
+	 * the WAL with TRUNCATE, so deleted text leaves the files. */
+	enum pos_err (*compact)(struct pos_store *s);
 };
 
 struct pos_store {
 	const struct pos_store_ops *ops;
+	const struct pos_store_accounts *accounts;
+	const struct pos_store_memories *memories;
+	const struct pos_store_chat *chat;
+	const struct pos_store_jobs *jobs;
+	const struct pos_store_sync *sync;
+	const struct pos_store_shares *shares;
+	const struct pos_store_keys *keys;
+	const struct pos_store_plugins *plugins;
+	const struct pos_store_files *files;
 	/* encryption at rest: the state of the crypt layer installed over
 	 * this backend's ops (store/crypt_store.c), NULL when none */
 	void *crypt;

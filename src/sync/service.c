@@ -345,7 +345,7 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 	/* Count the user's sources. */
 	struct pos_sync_source *list;
 	size_t n;
-	if ((rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n)))
+	if ((rc = s->store->sync->sync_source_list(s->store, a, user_id, &list, &n)))
 		return pos_error_set(err, rc, NULL, NULL);
 	if (n >= POS_SYNC_SOURCES_MAX)
 		return pos_error_set(err, POS_ERR_CONFLICT, NULL,
@@ -390,7 +390,7 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 	out->last_sync_at = POS_TIME_NONE;
 	out->next_sync_at = schedule ? now : POS_TIME_NONE;
 	out->created_at = now;
-	if ((rc = s->store->ops->sync_source_put(s->store, out, true)))
+	if ((rc = s->store->sync->sync_source_put(s->store, out, true)))
 		return pos_error_set(err, rc, NULL, NULL);
 	if (schedule && s->has_scheduler) {
 		pthread_mutex_lock(&s->mu);
@@ -406,7 +406,7 @@ enum pos_err pos_sync_source_find_path(struct pos_sync *s, struct pos_arena *a,
 {
 	struct pos_sync_source *list;
 	size_t n;
-	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	enum pos_err rc = s->store->sync->sync_source_list(s->store, a, user_id, &list, &n);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -453,7 +453,7 @@ enum pos_err pos_sync_upload(struct pos_sync *s, struct pos_arena *a, const char
 				     POS_SYNC_NAME_MAX);
 	struct pos_sync_source *list;
 	size_t n;
-	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	enum pos_err rc = s->store->sync->sync_source_list(s->store, a, user_id, &list, &n);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
 	if (n >= POS_SYNC_SOURCES_MAX)
@@ -582,12 +582,12 @@ enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
 	if (source_id) {
 		char norm[POS_UUID_SIZE];
 		rc = pos_uuid_valid(source_id, strlen(source_id), norm)
-			? s->store->ops->sync_source_get(s->store, a, user_id, norm, &one)
+			? s->store->sync->sync_source_get(s->store, a, user_id, norm, &one)
 			: POS_ERR_NOT_FOUND;
 		list = &one;
 		n = 1;
 	} else {
-		rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+		rc = s->store->sync->sync_source_list(s->store, a, user_id, &list, &n);
 	}
 	if (!rc && source_id && hidden(s, one.id))
 		rc = POS_ERR_NOT_FOUND;
@@ -628,7 +628,7 @@ static enum pos_err delete_now(struct pos_sync *s, const char *user_id, const ch
 	if (!keep_memories) {
 		struct pos_sync_ref *refs;
 		size_t n;
-		rc = s->store->ops->sync_refs_list(s->store, a, user_id, id, &refs, &n);
+		rc = s->store->sync->sync_refs_list(s->store, a, user_id, id, &refs, &n);
 		for (size_t i = 0; !rc && i < n; i++) {
 			struct pos_error e;
 			enum pos_err drc = pos_memory_delete(&s->mem, user_id, refs[i].id, &e);
@@ -637,7 +637,7 @@ static enum pos_err delete_now(struct pos_sync *s, const char *user_id, const ch
 		}
 	}
 	if (!rc)
-		rc = s->store->ops->sync_source_delete(s->store, user_id, id);
+		rc = s->store->sync->sync_source_delete(s->store, user_id, id);
 	pos_arena_destroy(a);
 	return rc;
 }
@@ -653,7 +653,7 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 	if (!a)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	struct pos_sync_source src;
-	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
+	enum pos_err rc = s->store->sync->sync_source_get(s->store, a, user_id, norm, &src);
 	pos_arena_destroy(a);
 	if (rc)
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
@@ -726,7 +726,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	if (!a)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	struct pos_sync_source src;
-	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, src_id, &src);
+	enum pos_err rc = s->store->sync->sync_source_get(s->store, a, user_id, src_id, &src);
 	if (rc) {
 		pos_arena_destroy(a);
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "source not found" : NULL);
@@ -753,7 +753,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	if (!rc) {
 		src.status = "running";
 		src.error_message = NULL;
-		s->store->ops->sync_source_put(s->store, &src, false);
+		s->store->sync->sync_source_put(s->store, &src, false);
 		struct pos_sync_run_opts o = {job, progress, pctx, confined ? &root : NULL};
 		rc = pos_sync_sink_run(s, ad, &src, config, cursor, &cursor_out, &o, rep, &rerr);
 	} else {
@@ -790,7 +790,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 		src.next_sync_at = now + backoff_s(src.interval_s, src.failures) * 1000000;
 	}
 	json_decref(cursor_out);
-	s->store->ops->sync_source_put(s->store, &src, false);
+	s->store->sync->sync_source_put(s->store, &src, false);
 	struct pos_sync_log log;
 	memset(&log, 0, sizeof(log));
 	pos_uuid_new_v7(log.id, now);
@@ -806,7 +806,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	log.skipped = rep->skipped;
 	log.errors_json = rep->errors_json ? rep->errors_json : "[]";
 	log.error_message = rc && !cancelled ? rep->error : NULL;
-	s->store->ops->sync_log_add(s->store, &log);
+	s->store->sync->sync_log_add(s->store, &log);
 	free(rep->errors_json);
 	rep->errors_json = NULL;
 	pos_arena_destroy(a);
@@ -838,7 +838,7 @@ static void queue_due(struct pos_sync *s)
 		return;
 	struct pos_sync_source *list;
 	size_t n;
-	if (s->store->ops->sync_source_list(s->store, a, NULL, &list, &n) == POS_OK) {
+	if (s->store->sync->sync_source_list(s->store, a, NULL, &list, &n) == POS_OK) {
 		int64_t now = pos_now_us();
 		pthread_mutex_lock(&s->mu);
 		for (size_t i = 0; i < n; i++) {
@@ -1004,7 +1004,7 @@ enum pos_err pos_sync_sources_json(struct pos_sync *s, struct pos_arena *a,
 {
 	struct pos_sync_source *list;
 	size_t n;
-	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	enum pos_err rc = s->store->sync->sync_source_list(s->store, a, user_id, &list, &n);
 	if (rc)
 		return rc;
 	pos_jw_obj(w);
@@ -1044,14 +1044,14 @@ enum pos_err pos_sync_source_detail_json(struct pos_sync *s, struct pos_arena *a
 	if (!pos_uuid_valid(id, strlen(id), norm))
 		return POS_ERR_NOT_FOUND;
 	struct pos_sync_source src;
-	enum pos_err rc = s->store->ops->sync_source_get(s->store, a, user_id, norm, &src);
+	enum pos_err rc = s->store->sync->sync_source_get(s->store, a, user_id, norm, &src);
 	if (rc)
 		return rc;
 	if (hidden(s, norm))
 		return POS_ERR_NOT_FOUND;
 	struct pos_sync_log *logs;
 	size_t n;
-	if ((rc = s->store->ops->sync_log_list(s->store, a, user_id, norm, 10, &logs, &n)))
+	if ((rc = s->store->sync->sync_log_list(s->store, a, user_id, norm, 10, &logs, &n)))
 		return rc;
 	struct pos_buf tmp;
 	pos_buf_init(&tmp, 1024 * 1024);
@@ -1111,7 +1111,7 @@ enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
 {
 	struct pos_sync_source *list;
 	size_t n;
-	enum pos_err rc = s->store->ops->sync_source_list(s->store, a, user_id, &list, &n);
+	enum pos_err rc = s->store->sync->sync_source_list(s->store, a, user_id, &list, &n);
 	if (rc)
 		return rc;
 	pos_jw_obj(w);
@@ -1131,11 +1131,11 @@ enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
 		 * with its last run. */
 		struct pos_sync_source fresh;
 		if (!active &&
-		    s->store->ops->sync_source_get(s->store, a, user_id, src->id, &fresh) == POS_OK)
+		    s->store->sync->sync_source_get(s->store, a, user_id, src->id, &fresh) == POS_OK)
 			src = &fresh;
 		struct pos_sync_log *logs;
 		size_t nl = 0;
-		s->store->ops->sync_log_list(s->store, a, user_id, src->id, 1, &logs, &nl);
+		s->store->sync->sync_log_list(s->store, a, user_id, src->id, 1, &logs, &nl);
 		pos_jw_obj(w);
 		pos_jw_kstr(w, "id", src->id);
 		pos_jw_kstr(w, "kind", src->kind);

@@ -302,7 +302,7 @@ static enum pos_err flush(struct run *r)
 		return r->fatal = pos_error_set(&r->ferr, POS_ERR_NOMEM, NULL, NULL);
 	for (size_t i = 0; i < r->nb; i++)
 		ext[i] = r->b[i].ext;
-	enum pos_err rc = s->store->ops->sync_refs_lookup(s->store, a, uid, r->src->id,
+	enum pos_err rc = s->store->sync->sync_refs_lookup(s->store, a, uid, r->src->id,
 							  ext, r->nb, refs);
 	if (rc)
 		return r->fatal = pos_error_set(&r->ferr, rc, NULL, "store lookup failed");
@@ -544,7 +544,7 @@ static enum pos_err sink_remove(void *ctx, const char *external_id, struct pos_e
 	if (!external_id || !*external_id)
 		return POS_OK;
 	struct pos_sync_ref ref;
-	enum pos_err rc = r->s->store->ops->sync_refs_lookup(r->s->store, r->ba, r->src->user_id,
+	enum pos_err rc = r->s->store->sync->sync_refs_lookup(r->s->store, r->ba, r->src->user_id,
 							     r->src->id, &external_id, 1, &ref);
 	if (rc)
 		return pos_error_set(err, rc, NULL, "store lookup failed");
@@ -587,7 +587,7 @@ static enum pos_err remove_unseen(struct run *r)
 		return POS_ERR_NOMEM;
 	struct pos_sync_ref *refs;
 	size_t n;
-	enum pos_err rc = r->s->store->ops->sync_refs_list(r->s->store, a, r->src->user_id,
+	enum pos_err rc = r->s->store->sync->sync_refs_list(r->s->store, a, r->src->user_id,
 							   r->src->id, &refs, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (!refs[i].external_id || seen_has(r, refs[i].external_id))
@@ -628,7 +628,7 @@ static enum pos_err resolve_links(struct run *r)
 		for (size_t j = 0; j < n; j++)
 			if (json_is_string(json_array_get(links, j)))
 				ext[k++] = json_string_value(json_array_get(links, j));
-		rc = r->s->store->ops->sync_refs_lookup(r->s->store, a, r->src->user_id,
+		rc = r->s->store->sync->sync_refs_lookup(r->s->store, a, r->src->user_id,
 							r->src->id, ext, k, refs);
 		for (size_t j = 0; !rc && j < k; j++) {
 			if (!refs[j].found || strcmp(refs[j].id, r->links[i].id) == 0)

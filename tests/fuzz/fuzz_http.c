@@ -73,7 +73,7 @@ static enum pos_err fake_tail(struct pos_store *s, struct pos_arena *a, const ch
 	return POS_OK;
 }
 
-static const struct pos_store_ops fake_ops = {
+static const struct pos_store_memories fake_memories = {
 	.memory_insert = fake_insert,
 	.memory_get = fake_get,
 	.memory_update = fake_update,
@@ -101,7 +101,7 @@ static void check_render(const struct pos_memory *m)
 
 static void fuzz_body(const char *s, size_t n)
 {
-	struct pos_store store = {&fake_ops};
+	struct pos_store store = {.memories = &fake_memories};
 	struct pos_memsvc svc = {&store, NULL};
 	struct pos_error e;
 	pos_error_clear(&e);
@@ -173,7 +173,7 @@ static void fuzz_params(char *z)
 	struct pos_memory_query q;
 	struct pos_error e;
 	pos_error_clear(&e);
-	if (pos_memory_query_parse(a, param, &p, USER, &q, &e) == POS_OK &&
+	if (pos_filters_parse(a, param, &p, USER, &q, &e) == POS_OK &&
 	    (q.limit < 1 || q.limit > POS_LIST_LIMIT_MAX))
 		abort();
 	pos_arena_destroy(a);

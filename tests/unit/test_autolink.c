@@ -44,7 +44,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -104,7 +104,7 @@ static void create(struct fx *f, const char *user, const char *body, struct pos_
 
 static void get(struct fx *f, const char *user, const char *id, struct pos_memory *out)
 {
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, user, id, false, 0, out), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, user, id, false, 0, out), POS_OK);
 }
 
 /* The edges of `id` of `type` as the graph sees them. */
@@ -115,7 +115,7 @@ static size_t edges(struct fx *f, const char *user, const char *id, const char *
 	snprintf(ids, sizeof(ids), "[\"%s\"]", id);
 	struct pos_graph_edge *e;
 	size_t n, hits = 0;
-	assert_int_equal(f->s->ops->graph_edges(f->s, f->a, user, ids, 100, &e, &n), POS_OK);
+	assert_int_equal(f->s->memories->graph_edges(f->s, f->a, user, ids, 100, &e, &n), POS_OK);
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(e[i].type, type) &&
 		    (!other || !strcmp(e[i].source, other) || !strcmp(e[i].target, other))) {

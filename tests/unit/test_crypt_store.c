@@ -42,7 +42,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -72,7 +72,7 @@ static int setup(void **state)
 	uint8_t salt[POS_KDF_SALT_SIZE] = {1}, wrap[POS_WRAP_SIZE] = {2};
 	struct pos_user_crypt uc = {"on", salt, sizeof(salt), "argon2id13:1:8192",
 				    wrap, sizeof(wrap), wrap, sizeof(wrap)};
-	if (f->s->ops->crypt_put(f->s, f->user, &uc, NULL, "off"))
+	if (f->s->keys->crypt_put(f->s, f->user, &uc, NULL, "off"))
 		return -1;
 	pos_random(f->dek, sizeof(f->dek));
 	if (pos_keyring_put(f->kr, f->user, f->dek))
@@ -143,7 +143,7 @@ static void sealed_on_disk_plain_on_read(void **state)
 	struct pos_memory m;
 	new_memory(&m, f->user, "The rhubarb grows behind the greenhouse", tags, 1,
 		   "[\"Garden\"]");
-	assert_int_equal(f->s->ops->memory_insert(f->s, &m, 1, NULL), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &m, 1, NULL), POS_OK);
 	assert_true(m.is_encrypted);
 	char *raw = raw_row(f, m.id);
 	assert_null(strstr(raw, "rhubarb"));
@@ -152,7 +152,7 @@ static void sealed_on_disk_plain_on_read(void **state)
 	assert_null(strstr(raw, "attic"));
 	free(raw);
 	struct pos_memory got;
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, f->user, m.id, false, 0, &got), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, m.id, false, 0, &got), POS_OK);
 	assert_true(got.is_encrypted);
 	assert_string_equal(got.content, "The rhubarb grows behind the greenhouse");
 	assert_string_equal(got.tags_json, "[\"Garden\"]");
@@ -162,10 +162,10 @@ static void sealed_on_disk_plain_on_read(void **state)
 				     .after = POS_TIME_NONE, .before = POS_TIME_NONE, .limit = 10};
 	struct pos_hit *h;
 	size_t n;
-	assert_int_equal(f->s->ops->keyword_search(f->s, f->a, &q, "\"grow\"", &h, &n), POS_OK);
+	assert_int_equal(f->s->memories->keyword_search(f->s, f->a, &q, "\"grow\"", &h, &n), POS_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(h[0].seq, m.seq);
-	assert_int_equal(f->s->ops->keyword_search(f->s, f->a, &q, "\"greenhouse rhubarb\"", &h, &n),
+	assert_int_equal(f->s->memories->keyword_search(f->s, f->a, &q, "\"greenhouse rhubarb\"", &h, &n),
 			 POS_OK);
 	assert_int_equal(n, 0); /* phrase order counts */
 	/* the exact tag filter */
@@ -174,13 +174,13 @@ static void sealed_on_disk_plain_on_read(void **state)
 	q.n_tags = 1;
 	struct pos_memory *list;
 	int64_t total;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &list, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &list, &n, &total), POS_OK);
 	assert_int_equal(total, 1);
 	assert_string_equal(list[0].content, "The rhubarb grows behind the greenhouse");
 	/* a plain user's memory is stored as it is */
 	struct pos_memory p;
 	new_memory(&p, f->plain, "plain rhubarb", NULL, 0, "[]");
-	assert_int_equal(f->s->ops->memory_insert(f->s, &p, 1, NULL), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &p, 1, NULL), POS_OK);
 	assert_false(p.is_encrypted);
 	raw = raw_row(f, p.id);
 	assert_non_null(strstr(raw, "plain rhubarb"));
@@ -192,20 +192,20 @@ static void locked_without_the_key(void **state)
 	struct fx *f = *state;
 	struct pos_memory m;
 	new_memory(&m, f->user, "locked away", NULL, 0, "[]");
-	assert_int_equal(f->s->ops->memory_insert(f->s, &m, 1, NULL), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &m, 1, NULL), POS_OK);
 	assert_true(pos_keyring_evict(f->kr, f->user));
 	struct pos_memory got;
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, f->user, m.id, false, 0, &got),
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, m.id, false, 0, &got),
 			 POS_ERR_LOCKED);
 	struct pos_memory m2;
 	new_memory(&m2, f->user, "not while locked", NULL, 0, "[]");
-	assert_int_equal(f->s->ops->memory_insert(f->s, &m2, 1, NULL), POS_ERR_LOCKED);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &m2, 1, NULL), POS_ERR_LOCKED);
 	int64_t seq;
-	assert_int_equal(f->s->ops->memory_delete(f->s, f->user, m.id, &seq), POS_OK);
+	assert_int_equal(f->s->memories->memory_delete(f->s, f->user, m.id, &seq), POS_OK);
 	/* the plain user is not affected */
 	struct pos_memory p;
 	new_memory(&p, f->plain, "still fine", NULL, 0, "[]");
-	assert_int_equal(f->s->ops->memory_insert(f->s, &p, 1, NULL), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &p, 1, NULL), POS_OK);
 }
 
 static void tampered_row_is_decrypt(void **state)
@@ -214,8 +214,8 @@ static void tampered_row_is_decrypt(void **state)
 	struct pos_memory a, b;
 	new_memory(&a, f->user, "first of two", NULL, 0, "[]");
 	new_memory(&b, f->user, "second of two", NULL, 0, "[]");
-	assert_int_equal(f->s->ops->memory_insert(f->s, &a, 1, NULL), POS_OK);
-	assert_int_equal(f->s->ops->memory_insert(f->s, &b, 1, NULL), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &a, 1, NULL), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &b, 1, NULL), POS_OK);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	char sql[256];
@@ -225,15 +225,15 @@ static void tampered_row_is_decrypt(void **state)
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	struct pos_memory got;
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, f->user, b.id, false, 0, &got),
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, b.id, false, 0, &got),
 			 POS_ERR_DECRYPT);
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, f->user, a.id, false, 0, &got), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, a.id, false, 0, &got), POS_OK);
 	struct pos_memory_query q = {.user_id = f->user, .type = -1, .layer = -1,
 				     .after = POS_TIME_NONE, .before = POS_TIME_NONE, .limit = 10};
 	struct pos_memory *list;
 	size_t n;
 	int64_t total;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &list, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &list, &n, &total), POS_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(total, 1);
 	assert_string_equal(list[0].id, a.id);

@@ -51,7 +51,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -113,7 +113,7 @@ static void fill(struct fx *f)
 			memcpy(m.parent_id, ids[i - 2], POS_UUID_SIZE);
 		struct pos_error e;
 		pos_error_clear(&e);
-		enum pos_err irc = f->s->ops->memory_insert(f->s, &m, 1, &e);
+		enum pos_err irc = f->s->memories->memory_insert(f->s, &m, 1, &e);
 		if (irc)
 			fail_msg("insert %d: %s (%s)", i, e.message, e.field);
 		memcpy(ids[i], m.id, POS_UUID_SIZE);
@@ -133,11 +133,11 @@ static void fill(struct fx *f)
 		msg[i].created_at = 1700000000000000LL + i;
 	}
 	memcpy(msg[1].memory_id, ids[5], POS_UUID_SIZE);
-	assert_int_equal(f->s->ops->chat_append(f->s, &c, true, msg, 2), POS_OK);
+	assert_int_equal(f->s->chat->chat_append(f->s, &c, true, msg, 2), POS_OK);
 	struct pos_user u;
-	assert_int_equal(f->s->ops->user_by_id(f->s, f->a, f->alice, &u), POS_OK);
+	assert_int_equal(f->s->accounts->user_by_id(f->s, f->a, f->alice, &u), POS_OK);
 	u.persona_json = "{\"name\":\"Ada\",\"style\":\"brief\"}";
-	assert_int_equal(f->s->ops->user_update_profile(f->s, &u), POS_OK);
+	assert_int_equal(f->s->accounts->user_update_profile(f->s, &u), POS_OK);
 }
 
 static int setup(void **state)
@@ -306,7 +306,7 @@ static void round_trip(struct fx *f, const char *fmt_name, enum pos_import_forma
 	assert_int_equal(res.unchanged, N_MEM + 1); /* and the conversation */
 	int64_t total = 0;
 	struct pos_usage u;
-	assert_int_equal(f->s->ops->user_usage(f->s, bob, &u), POS_OK);
+	assert_int_equal(f->s->accounts->user_usage(f->s, bob, &u), POS_OK);
 	total = u.n[POS_QUOTA_MEMORIES];
 	assert_int_equal(total, N_MEM);
 }
@@ -389,7 +389,7 @@ static void broken_file(void **state)
 	assert_int_equal(e.index, 40);
 	assert_int_equal(res.added, 0);
 	struct pos_usage u;
-	assert_int_equal(f->s->ops->user_usage(f->s, dave, &u), POS_OK);
+	assert_int_equal(f->s->accounts->user_usage(f->s, dave, &u), POS_OK);
 	assert_int_equal(u.n[POS_QUOTA_MEMORIES], 0);
 }
 
@@ -423,7 +423,7 @@ static void sealed(void **state)
 					&e),
 			 POS_ERR_DECRYPT);
 	struct pos_usage u;
-	assert_int_equal(f->s->ops->user_usage(f->s, erin, &u), POS_OK);
+	assert_int_equal(f->s->accounts->user_usage(f->s, erin, &u), POS_OK);
 	assert_int_equal(u.n[POS_QUOTA_MEMORIES], 0);
 	pos_error_clear(&e);
 	assert_int_equal(pos_import_run(&f->svc, erin, POS_IMPORT_JSONL, p, "open sesame 42", &h, &res,

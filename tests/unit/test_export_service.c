@@ -44,7 +44,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{\"theme\":\"dark\"}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -78,7 +78,7 @@ static void add(struct pos_store *s, const char *user, const char *content, enum
 	}
 	struct pos_error e;
 	pos_error_clear(&e);
-	assert_int_equal(s->ops->memory_insert(s, &m, 1, &e), POS_OK);
+	assert_int_equal(s->memories->memory_insert(s, &m, 1, &e), POS_OK);
 	if (id_out)
 		memcpy(id_out, m.id, POS_UUID_SIZE);
 }
@@ -120,7 +120,7 @@ static int setup(void **state)
 		msg[i].memories_used_json = "[]";
 		msg[i].created_at = pos_now_us();
 	}
-	assert_int_equal(f->s->ops->chat_append(f->s, &c, true, msg, 2), POS_OK);
+	assert_int_equal(f->s->chat->chat_append(f->s, &c, true, msg, 2), POS_OK);
 
 	struct pos_sync_source src = {0};
 	assert_true(pos_uuid_new(src.id));
@@ -134,7 +134,7 @@ static int setup(void **state)
 	src.status = "idle";
 	src.last_sync_at = src.next_sync_at = POS_TIME_NONE;
 	src.created_at = pos_now_us();
-	assert_int_equal(f->s->ops->sync_source_put(f->s, &src, true), POS_OK);
+	assert_int_equal(f->s->sync->sync_source_put(f->s, &src, true), POS_OK);
 	*state = f;
 	return 0;
 }

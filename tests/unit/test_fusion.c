@@ -109,6 +109,42 @@ static void cache_generations_invalidate(void **state)
 	pos_rcache_free(c);
 }
 
+/* Own results and keyword-only shared hits merge by score, paged. */
+static void merge_pages_two_lists(void **state)
+{
+	(void)state;
+	struct pos_rank_weights w;
+	pos_rank_weights_default(&w);
+	w.keyword = 1.0;
+	w.rrf_k = 1.0;
+	/* shared hits score 1/2, 1/3, 1/4 */
+	double own[] = {0.6, 0.4, 0.2};
+	struct pos_fused_item out[6];
+	size_t n = pos_fuse_merge(&w, own, 3, 3, 0, 6, out);
+	assert_int_equal(n, 6);
+	/* 0.6 own, 0.5 shared, 0.4 own, 0.333 shared, 0.25 shared, 0.2 own */
+	bool other[] = {false, true, false, true, true, false};
+	size_t index[] = {0, 0, 1, 1, 2, 2};
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(out[i].other, other[i]);
+		assert_int_equal(out[i].index, index[i]);
+	}
+	assert_true(out[1].score > 0.49 && out[1].score < 0.51);
+	/* a page from the middle */
+	n = pos_fuse_merge(&w, own, 3, 3, 2, 2, out);
+	assert_int_equal(n, 2);
+	assert_false(out[0].other);
+	assert_int_equal(out[0].index, 1);
+	assert_true(out[1].other);
+	assert_int_equal(out[1].index, 1);
+	/* ties go to the own list; an empty side is fine */
+	double tie[] = {0.5};
+	n = pos_fuse_merge(&w, tie, 1, 1, 0, 1, out);
+	assert_int_equal(n, 1);
+	assert_false(out[0].other);
+	assert_int_equal(pos_fuse_merge(&w, NULL, 0, 2, 5, 3, out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -116,6 +152,7 @@ int main(void)
 		cmocka_unit_test(weights_shift_the_order),
 		cmocka_unit_test(boosts_break_close_calls),
 		cmocka_unit_test(cache_generations_invalidate),
+		cmocka_unit_test(merge_pages_two_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "http/range.h"
 #include "http/server.h"
+#include "http/sse.h"
 
 static void patterns_match(void **state)
 {
@@ -86,12 +87,34 @@ static void byte_ranges(void **state)
 	}
 }
 
+/* Server-Sent Events framing: event line, one data field per line. */
+static void sse_frames(void **state)
+{
+	(void)state;
+	struct pos_buf b;
+	pos_buf_init(&b, 4096);
+	assert_int_equal(pos_sse_frame(&b, NULL, "{\"delta\":\"hi\"}", 14), POS_OK);
+	assert_int_equal(b.len, strlen("data: {\"delta\":\"hi\"}\n\n"));
+	assert_memory_equal(b.data, "data: {\"delta\":\"hi\"}\n\n", b.len);
+	pos_buf_reset(&b);
+	assert_int_equal(pos_sse_frame(&b, "error", "a\nb\n", 4), POS_OK);
+	const char *want = "event: error\ndata: a\ndata: b\ndata: \n\n";
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(b.data, want, b.len);
+	pos_buf_reset(&b);
+	assert_int_equal(pos_sse_frame(&b, NULL, "", 0), POS_OK);
+	assert_int_equal(b.len, strlen("data: \n\n"));
+	assert_memory_equal(b.data, "data: \n\n", b.len);
+	pos_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(patterns_match),
 		cmocka_unit_test(route_table_is_consistent),
 		cmocka_unit_test(byte_ranges),
+		cmocka_unit_test(sse_frames),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,10 +358,10 @@ static void restart_resumes_queued_and_requeues_running_jobs(void **state)
 	f->j = NULL;
 	assert_int_equal(atomic_load(&f->p.saw_stop), 1);
 	struct pos_job row;
-	assert_int_equal(f->s->ops->job_get(f->s, f->a, ALICE, running, &row), POS_OK);
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, running, &row), POS_OK);
 	assert_string_equal(row.state, "queued");
 	assert_int_equal(row.attempts, 0); /* a shutdown does not count */
-	assert_int_equal(f->s->ops->job_get(f->s, f->a, ALICE, queued, &row), POS_OK);
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, queued, &row), POS_OK);
 	assert_string_equal(row.state, "queued");
 
 	/* A process that died under a job left it `running`, one attempt used. */
@@ -371,7 +371,7 @@ static void restart_resumes_queued_and_requeues_running_jobs(void **state)
 				  .updated_at = now};
 	memcpy(crashed.id, "0190a0a0-0000-7000-8000-0000000000c1", POS_UUID_SIZE);
 	memcpy(crashed.user_id, BOB, POS_UUID_SIZE);
-	assert_int_equal(f->s->ops->job_put(f->s, &crashed), POS_OK);
+	assert_int_equal(f->s->jobs->job_put(f->s, &crashed), POS_OK);
 
 	atomic_store(&f->p.release, true);
 	f->j = service(f, 1, 10);
@@ -447,7 +447,7 @@ static void progress_result_and_item_errors_are_kept(void **state)
 	assert_int_equal(pos_jobs_enqueue(f->j, "test.items", ALICE, "{\"keep\":1}", 0, id), POS_OK);
 	assert_int_equal(pos_jobs_wait(f->j, id, WAIT_US), POS_OK);
 	struct pos_job row;
-	assert_int_equal(f->s->ops->job_get(f->s, f->a, ALICE, id, &row), POS_OK);
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, id, &row), POS_OK);
 	assert_string_equal(row.payload_json, "{\"keep\":1}"); /* not set_payload: unchanged */
 	struct pos_job_info info = get(f, ALICE, id);
 	assert_int_equal(info.state, POS_JOB_DONE);
@@ -491,11 +491,11 @@ static void finished_jobs_are_pruned_after_keep_done(void **state)
 			      .updated_at = now - 7200LL * 1000000};
 	memcpy(old.id, "0190a0a0-0000-7000-8000-0000000000d1", POS_UUID_SIZE);
 	memcpy(old.user_id, ALICE, POS_UUID_SIZE);
-	assert_int_equal(f->s->ops->job_put(f->s, &old), POS_OK);
+	assert_int_equal(f->s->jobs->job_put(f->s, &old), POS_OK);
 	struct pos_job fresh = old;
 	fresh.updated_at = now;
 	memcpy(fresh.id, "0190a0a0-0000-7000-8000-0000000000d2", POS_UUID_SIZE);
-	assert_int_equal(f->s->ops->job_put(f->s, &fresh), POS_OK);
+	assert_int_equal(f->s->jobs->job_put(f->s, &fresh), POS_OK);
 	f->j = service(f, 1, 10); /* keep_done: one hour */
 	assert_int_equal(pos_jobs_start(f->j), POS_OK);
 	struct pos_job_info info;

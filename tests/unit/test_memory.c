@@ -45,7 +45,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -103,7 +103,7 @@ static enum pos_err create(struct fx *f, const char *user, const char *body,
 static int64_t stored(struct fx *f)
 {
 	int64_t n = -1;
-	assert_int_equal(f->s->ops->memory_count_all(f->s, &n), POS_OK);
+	assert_int_equal(f->s->memories->memory_count_all(f->s, &n), POS_OK);
 	return n;
 }
 
@@ -293,12 +293,12 @@ static void list_parameters(void **state)
 	struct fx *f = *state;
 	struct pos_memory_query q;
 	struct params p = {{"limit", "sort", "type", NULL}, {"500", "oldest", "email", NULL}};
-	assert_int_equal(pos_memory_query_parse(f->a, param, &p, f->alice, &q, &f->err), POS_OK);
+	assert_int_equal(pos_filters_parse(f->a, param, &p, f->alice, &q, &f->err), POS_OK);
 	assert_int_equal(q.limit, POS_LIST_LIMIT_MAX);
 	assert_int_equal(q.type, POS_TYPE_EMAIL);
 	assert_int_equal(q.layer, -1);
 	struct params none = {{NULL}, {NULL}};
-	assert_int_equal(pos_memory_query_parse(f->a, param, &none, f->alice, &q, &f->err), POS_OK);
+	assert_int_equal(pos_filters_parse(f->a, param, &none, f->alice, &q, &f->err), POS_OK);
 	assert_int_equal(q.limit, POS_LIST_LIMIT_DEFAULT);
 	static const struct {
 		const char *k, *v, *field;
@@ -310,7 +310,7 @@ static void list_parameters(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct params b = {{bad[i].k, NULL}, {bad[i].v, NULL}};
 		pos_error_clear(&f->err);
-		if (pos_memory_query_parse(f->a, param, &b, f->alice, &q, &f->err) != POS_ERR_INVALID_FIELD)
+		if (pos_filters_parse(f->a, param, &b, f->alice, &q, &f->err) != POS_ERR_INVALID_FIELD)
 			fail_msg("%s=%s was accepted", bad[i].k, bad[i].v);
 		assert_string_equal(f->err.field, bad[i].field);
 	}

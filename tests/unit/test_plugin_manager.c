@@ -50,7 +50,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -139,7 +139,7 @@ static json_t *tags_of(struct fx *f, const char *user, const char *id)
 {
 	struct pos_arena *a = pos_arena_new();
 	struct pos_memory m;
-	assert_int_equal(f->s->ops->memory_get(f->s, a, user, id, false, 0, &m), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, a, user, id, false, 0, &m), POS_OK);
 	json_t *t = json_loads(m.tags_json ? m.tags_json : "[]", 0, NULL);
 	pos_arena_destroy(a);
 	return t;

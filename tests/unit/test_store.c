@@ -70,7 +70,7 @@ static void make_user(struct pos_store *s, const char *email, char id[POS_UUID_S
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	assert_int_equal(s->ops->user_register(s, &u, NULL, true, 0), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
 	memcpy(id, u.id, POS_UUID_SIZE);
 }
 
@@ -105,12 +105,12 @@ static void users_unique_email(void **state)
 	u.privacy_tier = "local";
 	u.plan = "free";
 	u.persona_json = u.settings_json = "{}";
-	assert_int_equal(f->s->ops->user_register(f->s, &u, NULL, true, 0), POS_ERR_EMAIL_TAKEN);
+	assert_int_equal(f->s->accounts->user_register(f->s, &u, NULL, true, 0), POS_ERR_EMAIL_TAKEN);
 	struct pos_user got;
-	assert_int_equal(f->s->ops->user_by_email(f->s, f->a, "a@example.org", &got), POS_OK);
+	assert_int_equal(f->s->accounts->user_by_email(f->s, f->a, "a@example.org", &got), POS_OK);
 	assert_string_equal(got.id, id);
 	assert_int_equal(got.last_login_at, POS_TIME_NONE);
-	assert_int_equal(f->s->ops->user_by_email(f->s, f->a, "b@example.org", &got),
+	assert_int_equal(f->s->accounts->user_by_email(f->s, f->a, "b@example.org", &got),
 			 POS_ERR_NOT_FOUND);
 }
 
@@ -125,29 +125,29 @@ static void refresh_rotation_and_reuse(void **state)
 	pos_hash(h2, "two", 3);
 	pos_hash(h3, "three", 5);
 	int64_t now = pos_now_us();
-	assert_int_equal(f->s->ops->session_create(f->s, sid, uid, now, h1, now + 1000000000), POS_OK);
-	assert_int_equal(f->s->ops->session_check(f->s, sid, uid), POS_OK);
-	assert_int_equal(f->s->ops->refresh_rotate(f->s, h1, h2, now + 1000000000, now, ou, os), POS_OK);
+	assert_int_equal(f->s->accounts->session_create(f->s, sid, uid, now, h1, now + 1000000000), POS_OK);
+	assert_int_equal(f->s->accounts->session_check(f->s, sid, uid), POS_OK);
+	assert_int_equal(f->s->accounts->refresh_rotate(f->s, h1, h2, now + 1000000000, now, ou, os), POS_OK);
 	assert_string_equal(ou, uid);
 	assert_string_equal(os, sid);
 	/* h1 again: reuse — refused, and the family is revoked */
-	assert_int_equal(f->s->ops->refresh_rotate(f->s, h1, h3, now + 1000000000, now, ou, os),
+	assert_int_equal(f->s->accounts->refresh_rotate(f->s, h1, h3, now + 1000000000, now, ou, os),
 			 POS_ERR_BAD_TOKEN);
-	assert_int_equal(f->s->ops->session_check(f->s, sid, uid), POS_ERR_NOT_FOUND);
-	assert_int_equal(f->s->ops->refresh_rotate(f->s, h2, h3, now + 1000000000, now, ou, os),
+	assert_int_equal(f->s->accounts->session_check(f->s, sid, uid), POS_ERR_NOT_FOUND);
+	assert_int_equal(f->s->accounts->refresh_rotate(f->s, h2, h3, now + 1000000000, now, ou, os),
 			 POS_ERR_BAD_TOKEN);
 	/* unknown and expired tokens */
-	assert_int_equal(f->s->ops->refresh_rotate(f->s, h3, h1, now, now, ou, os), POS_ERR_BAD_TOKEN);
+	assert_int_equal(f->s->accounts->refresh_rotate(f->s, h3, h1, now, now, ou, os), POS_ERR_BAD_TOKEN);
 	char sid2[POS_UUID_SIZE];
 	assert_true(pos_uuid_new(sid2));
 	uint8_t h4[POS_HASH_SIZE];
 	pos_hash(h4, "four", 4);
-	assert_int_equal(f->s->ops->session_create(f->s, sid2, uid, now, h4, now - 1), POS_OK);
-	assert_int_equal(f->s->ops->refresh_rotate(f->s, h4, h1, now + 10, now, ou, os), POS_ERR_BAD_TOKEN);
+	assert_int_equal(f->s->accounts->session_create(f->s, sid2, uid, now, h4, now - 1), POS_OK);
+	assert_int_equal(f->s->accounts->refresh_rotate(f->s, h4, h1, now + 10, now, ou, os), POS_ERR_BAD_TOKEN);
 	/* another user's id does not pass the session check */
 	char other[POS_UUID_SIZE];
 	make_user(f->s, "o@example.org", other);
-	assert_int_equal(f->s->ops->session_check(f->s, sid2, other), POS_ERR_NOT_FOUND);
+	assert_int_equal(f->s->accounts->session_check(f->s, sid2, other), POS_ERR_NOT_FOUND);
 }
 
 static void memory_crud_and_isolation(void **state)
@@ -171,27 +171,27 @@ static void memory_crud_and_isolation(void **state)
 	m[2].n_related = 1;
 	struct pos_error e;
 	pos_error_clear(&e);
-	assert_int_equal(f->s->ops->memory_insert(f->s, m, 3, &e), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, m, 3, &e), POS_OK);
 
 	struct pos_memory got;
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, a, m[2].id, true, 42, &got), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, a, m[2].id, true, 42, &got), POS_OK);
 	assert_string_equal(got.content, "third");
 	assert_int_equal(got.access_count, 1);
 	assert_int_equal(got.last_accessed_at, 42);
 	assert_string_equal(got.parent_id, m[0].id);
 	assert_non_null(strstr(got.related_json, m[1].id));
 	/* relationships read from both ends */
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, a, m[1].id, false, 0, &got), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, a, m[1].id, false, 0, &got), POS_OK);
 	assert_non_null(strstr(got.related_json, m[2].id));
 	assert_int_equal(got.access_count, 0);
 	/* user b sees nothing of a's */
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, b, m[0].id, true, 1, &got), POS_ERR_NOT_FOUND);
-	assert_int_equal(f->s->ops->memory_delete(f->s, b, m[0].id, NULL), POS_ERR_NOT_FOUND);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, b, m[0].id, true, 1, &got), POS_ERR_NOT_FOUND);
+	assert_int_equal(f->s->memories->memory_delete(f->s, b, m[0].id, NULL), POS_ERR_NOT_FOUND);
 	struct pos_memory_patch p = {0};
 	p.set = POS_PATCH_CONTENT;
 	p.v.content = "hacked";
 	p.v.content_len = 6;
-	assert_int_equal(f->s->ops->memory_update(f->s, b, m[0].id, &p, 1, &e), POS_ERR_NOT_FOUND);
+	assert_int_equal(f->s->memories->memory_update(f->s, b, m[0].id, &p, 1, &e), POS_ERR_NOT_FOUND);
 
 	/* list with a tag filter, for each user */
 	struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
@@ -200,13 +200,13 @@ static void memory_crud_and_isolation(void **state)
 	struct pos_memory *v;
 	size_t n;
 	int64_t total;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 1);
 	assert_int_equal(n, 1);
 	assert_string_equal(v[0].content, "first");
 	q.user_id = b;
 	q.n_tags = 0;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 0);
 
 	/* update content and tags; the tag index follows */
@@ -217,24 +217,24 @@ static void memory_crud_and_isolation(void **state)
 	p.v.tags = newtags;
 	p.v.n_tags = 1;
 	p.v.tags_json = "[\"home\"]";
-	assert_int_equal(f->s->ops->memory_update(f->s, a, m[0].id, &p, 99, &e), POS_OK);
+	assert_int_equal(f->s->memories->memory_update(f->s, a, m[0].id, &p, 99, &e), POS_OK);
 	q.user_id = a;
 	q.tags = (const char *[]){"work"};
 	q.n_tags = 1;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 0);
 	q.tags = (const char *[]){"home"};
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 1);
 	assert_string_equal(v[0].content, "first, edited");
 	assert_int_equal(v[0].updated_at, 99);
 
 	/* delete the parent: the child loses its parent, counts follow */
-	assert_int_equal(f->s->ops->memory_delete(f->s, a, m[0].id, NULL), POS_OK);
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, a, m[2].id, false, 0, &got), POS_OK);
+	assert_int_equal(f->s->memories->memory_delete(f->s, a, m[0].id, NULL), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, a, m[2].id, false, 0, &got), POS_OK);
 	assert_string_equal(got.parent_id, "");
 	struct pos_user u;
-	assert_int_equal(f->s->ops->user_by_id(f->s, f->a, a, &u), POS_OK);
+	assert_int_equal(f->s->accounts->user_by_id(f->s, f->a, a, &u), POS_OK);
 	assert_int_equal(u.memory_count, 2);
 	struct pos_store_summary sum;
 	assert_int_equal(f->s->ops->summary(f->s, true, &sum), POS_OK);
@@ -251,14 +251,14 @@ static void bulk_is_all_or_nothing(void **state)
 	new_memory(&theirs, b, "b's memory");
 	struct pos_error e;
 	pos_error_clear(&e);
-	assert_int_equal(f->s->ops->memory_insert(f->s, &theirs, 1, &e), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &theirs, 1, &e), POS_OK);
 	struct pos_memory m[3];
 	new_memory(&m[0], a, "one");
 	new_memory(&m[1], a, "two");
 	new_memory(&m[2], a, "three");
 	/* item 2 names another user's memory as parent */
 	snprintf(m[2].parent_id, sizeof(m[2].parent_id), "%s", theirs.id);
-	assert_int_equal(f->s->ops->memory_insert(f->s, m, 3, &e), POS_ERR_INVALID_FIELD);
+	assert_int_equal(f->s->memories->memory_insert(f->s, m, 3, &e), POS_ERR_INVALID_FIELD);
 	assert_int_equal(e.index, 2);
 	assert_string_equal(e.field, "parent_memory_id");
 	struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
@@ -267,10 +267,10 @@ static void bulk_is_all_or_nothing(void **state)
 	struct pos_memory *v;
 	size_t n;
 	int64_t total;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 0);
 	struct pos_user u;
-	assert_int_equal(f->s->ops->user_by_id(f->s, f->a, a, &u), POS_OK);
+	assert_int_equal(f->s->accounts->user_by_id(f->s, f->a, a, &u), POS_OK);
 	assert_int_equal(u.memory_count, 0);
 }
 
@@ -288,14 +288,14 @@ static void list_sorts_and_pages(void **state)
 	}
 	struct pos_error e;
 	pos_error_clear(&e);
-	assert_int_equal(f->s->ops->memory_insert(f->s, m, 5, &e), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, m, 5, &e), POS_OK);
 	struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
 				     .after = 1001, .before = POS_TIME_NONE,
 				     .limit = 2, .offset = 1, .sort = POS_SORT_NEWEST};
 	struct pos_memory *v;
 	size_t n;
 	int64_t total;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 4); /* m1..m4 */
 	assert_int_equal(n, 2);
 	assert_string_equal(v[0].content, "m3");
@@ -303,12 +303,12 @@ static void list_sorts_and_pages(void **state)
 	q.sort = POS_SORT_IMPORTANCE;
 	q.offset = 0;
 	q.after = POS_TIME_NONE;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_string_equal(v[0].content, "m3");
 	assert_string_equal(v[1].content, "m1");
 	q.sort = POS_SORT_OLDEST;
 	q.before = 1002;
-	assert_int_equal(f->s->ops->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 2);
 	assert_string_equal(v[0].content, "m0");
 }
@@ -351,7 +351,7 @@ static void migrates_from_v1(void **state)
 	struct pos_memory *v;
 	size_t n;
 	int64_t total;
-	assert_int_equal(s->ops->memory_list(s, a, &q, &v, &n, &total), POS_OK);
+	assert_int_equal(s->memories->memory_list(s, a, &q, &v, &n, &total), POS_OK);
 	assert_int_equal(total, 1);
 	assert_string_equal(v[0].content, "old memory");
 	pos_arena_destroy(a);
@@ -405,19 +405,19 @@ static void chat_only_seqs(void **state)
 	m[5].source = "chat";
 	struct pos_error e;
 	pos_error_clear(&e);
-	assert_int_equal(f->s->ops->memory_insert(f->s, m, 5, &e), POS_OK);
-	assert_int_equal(f->s->ops->memory_insert(f->s, &m[5], 1, &e), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, m, 5, &e), POS_OK);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &m[5], 1, &e), POS_OK);
 	struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
 				     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
 				     .chat_only = true};
 	int64_t *seqs = NULL;
 	size_t n = 0;
-	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+	assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(seqs[0], m[1].seq);
 	assert_int_equal(seqs[1], m[4].seq);
 	/* the bound holds */
-	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 1, &seqs, &n), POS_OK);
+	assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 1, &seqs, &n), POS_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(seqs[0], m[1].seq);
 	/* the same set as the general filter over type and source */
@@ -426,16 +426,16 @@ static void chat_only_seqs(void **state)
 				     .before = POS_TIME_NONE};
 	int64_t *gs = NULL;
 	size_t gn = 0;
-	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &g, 100, &gs, &gn), POS_OK);
+	assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &g, 100, &gs, &gn), POS_OK);
 	assert_int_equal(gn, 2);
 	assert_int_equal(gs[0], seqs[0]);
 	/* a deleted exchange leaves the set */
-	assert_int_equal(f->s->ops->memory_delete(f->s, a, m[1].id, NULL), POS_OK);
-	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+	assert_int_equal(f->s->memories->memory_delete(f->s, a, m[1].id, NULL), POS_OK);
+	assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(seqs[0], m[4].seq);
 	q.user_id = b;
-	assert_int_equal(f->s->ops->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+	assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(seqs[0], m[5].seq);
 }

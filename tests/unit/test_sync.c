@@ -285,7 +285,7 @@ static int setup(void **state)
 	u.settings_json = "{}";
 	u.created_at = pos_now_us();
 	u.last_login_at = POS_TIME_NONE;
-	if (f->s->ops->user_register(f->s, &u, NULL, true, 0))
+	if (f->s->accounts->user_register(f->s, &u, NULL, true, 0))
 		return -1;
 	memcpy(f->user, u.id, POS_UUID_SIZE);
 	f->mem.store = f->s;
@@ -332,17 +332,17 @@ static int64_t count_source(struct fx *f)
 {
 	struct pos_sync_ref *refs;
 	size_t n;
-	assert_int_equal(f->s->ops->sync_refs_list(f->s, f->a, f->user, f->src.id, &refs, &n), POS_OK);
+	assert_int_equal(f->s->sync->sync_refs_list(f->s, f->a, f->user, f->src.id, &refs, &n), POS_OK);
 	return (int64_t)n;
 }
 
 static void find(struct fx *f, const char *ext, struct pos_memory *m)
 {
 	struct pos_sync_ref r;
-	assert_int_equal(f->s->ops->sync_refs_lookup(f->s, f->a, f->user, f->src.id, &ext, 1, &r),
+	assert_int_equal(f->s->sync->sync_refs_lookup(f->s, f->a, f->user, f->src.id, &ext, 1, &r),
 			 POS_OK);
 	assert_true(r.found);
-	assert_int_equal(f->s->ops->memory_get(f->s, f->a, f->user, r.id, false, 0, m), POS_OK);
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, r.id, false, 0, m), POS_OK);
 }
 
 #define ITEM(ext, text, ver) {ext, "event", text, sizeof(text) - 1, NULL, NULL, 0, ver, \
@@ -467,12 +467,12 @@ static void test_sources_validate_and_seal(void **state)
 	assert_non_null(out.secrets);
 	assert_null(memmem(out.secrets, out.secrets_len, "hunter2", 7));
 	struct pos_sync_source got;
-	assert_int_equal(f->s->ops->sync_source_get(f->s, f->a, f->user, out.id, &got), POS_OK);
+	assert_int_equal(f->s->sync->sync_source_get(f->s, f->a, f->user, out.id, &got), POS_OK);
 	assert_null(strstr(got.config_json, "hunter2"));
 	/* another user's id is not found */
 	char other[POS_UUID_SIZE];
 	pos_uuid_new(other);
-	assert_int_equal(f->s->ops->sync_source_get(f->s, f->a, other, out.id, &got),
+	assert_int_equal(f->s->sync->sync_source_get(f->s, f->a, other, out.id, &got),
 			 POS_ERR_NOT_FOUND);
 }
 

@@ -1,0 +1,207 @@
+/*
+ * app.c — builds the application's services in order and tears them down
+ * in reverse (app.h). The one place that knows every service.
+ */
+#include "app/app.h"
+
+#include <string.h>
+
+#include "base/url.h"
+#include "export/exports.h"
+#include "jobs/jobs.h"
+#include "net/egress.h"
+#include "plugins/plugins.h"
+#include "store/crypt_store.h"
+#include "sync/sync.h"
+
+/* The search engine's settings, from the configuration. */
+static enum pos_err search_config(const struct pos_config *cfg, struct pos_search_config *scfg,
+				  struct pos_error *err)
+{
+	pos_search_config_default(scfg);
+	scfg->embed_dim = cfg->embed_dim;
+	if (cfg->embed_url[0]) {
+		if (!cfg->embed_model[0])
+			return pos_error_set(err, POS_ERR_USAGE, "embed_model",
+					     "embed_url is set: embed_model is required too");
+		scfg->embed_url = cfg->embed_url;
+		scfg->embed_model = cfg->embed_model;
+		scfg->embed_api_key = cfg->embed_api_key[0] ? cfg->embed_api_key : NULL;
+		scfg->embed_remote_dim = cfg->embed_remote_dim;
+		scfg->embed_local = pos_url_is_local(cfg->embed_url, cfg->local_providers);
+	}
+	scfg->candidates = cfg->search_candidates;
+	scfg->cache_entries = cfg->search_cache_entries;
+	scfg->max_loaded_users = cfg->search_loaded_users;
+	scfg->weights.keyword = cfg->search_weight_keyword;
+	scfg->weights.semantic = cfg->search_weight_semantic;
+	scfg->weights.rrf_k = cfg->search_rrf_k;
+	scfg->weights.recency = cfg->search_boost_recency;
+	scfg->weights.half_life_days = cfg->search_recency_half_life_days;
+	scfg->weights.importance = cfg->search_boost_importance;
+	scfg->weights.layer = cfg->search_boost_layer;
+	scfg->weights.access = cfg->search_boost_access;
+	scfg->min_similarity = cfg->search_min_similarity;
+	return POS_OK;
+}
+
+/* The store behind the encryption layer, and the keyring it borrows. */
+static enum pos_err open_store(struct pos_app *app, struct pos_error *err)
+{
+	const struct pos_config *cfg = app->cfg;
+	struct pos_store *raw = NULL;
+	enum pos_err rc = pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &raw, err);
+	if (rc)
+		return rc;
+	if ((rc = pos_encsvc_init(&app->enc, cfg)) ||
+	    (rc = pos_crypt_store_new(raw, app->enc.kr, &app->store))) {
+		pos_store_close(raw);
+		app->store = NULL;
+		return pos_error_set(err, rc, NULL, NULL);
+	}
+	return POS_OK;
+}
+
+/* export: an import's batch against the account's quotas */
+static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
+				 struct pos_error *err)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_MEMORIES] = memories,
+					       [POS_QUOTA_BYTES] = bytes};
+	enum pos_err rc = pos_auth_quota_check(ctx, a, user_id, add, err);
+	pos_arena_destroy(a);
+	return rc;
+}
+
+/* plugins: memory hooks leave the request path as jobs */
+static enum pos_err plugins_enqueue(void *ctx, const char *kind, const char *user_id,
+				    const char *payload_json)
+{
+	return pos_jobs_enqueue(ctx, kind, user_id, payload_json, 0, NULL);
+}
+
+/* plugins: the manager over the store and the memory service, with the
+ * operator's egress allowlist for plugins' HTTP calls; its hook kind runs
+ * on the jobs service. */
+static enum pos_err start_plugins(struct pos_app *app, struct pos_error *err)
+{
+	const struct pos_config *cfg = app->cfg;
+	enum pos_err rc = pos_egress_new(cfg->egress_allow, &app->plugins_egress, err);
+	if (rc)
+		return rc;
+	struct pos_plugins_config pc = {
+		.dir = cfg->plugins_dir,
+		.store = app->store,
+		.mem = &app->mem,
+		.egress = app->plugins_egress,
+		.max_failures = cfg->plugin_max_failures,
+		.query_budget_us = (int64_t)cfg->plugin_query_budget_ms * 1000,
+		.enqueue = plugins_enqueue,
+		.enqueue_ctx = app->jobs,
+	};
+	if ((rc = pos_plugins_new(&pc, &app->plugins)))
+		return pos_error_set(err, rc, NULL, "cannot load the plugin catalog");
+	if ((rc = pos_jobs_register(app->jobs, &pos_plugins_job_kind, app->plugins)))
+		return pos_error_set(err, rc, NULL, "cannot register the plugin hook jobs");
+	return POS_OK;
+}
+
+enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
+			   struct pos_error *err)
+{
+	memset(app, 0, sizeof(*app));
+	app->cfg = cfg;
+	struct pos_search_config scfg;
+	enum pos_err rc = search_config(cfg, &scfg, err);
+	if (rc)
+		goto out;
+	if ((rc = open_store(app, err)))
+		goto out;
+	if ((rc = pos_auth_init(&app->auth, app->store, cfg, err)))
+		goto out;
+	if ((rc = pos_search_new(app->store, &scfg, &app->search, err)))
+		goto out;
+	app->mem.store = app->store;
+	app->mem.search = app->search;
+	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
+				       (int64_t)cfg->jobs_keep_done_s * 1000000};
+	if ((rc = pos_jobs_new(app->store, &jcfg, &app->jobs))) {
+		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
+		goto out;
+	}
+	if ((rc = pos_assistant_start(&app->assistant, cfg, app->store, &app->mem, app->jobs, err)))
+		goto out;
+	if ((rc = pos_encsvc_start(&app->enc, app->store, app->search))) {
+		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
+		goto out;
+	}
+	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s};
+	if ((rc = pos_sync_new_opts(app->store, &app->mem, &sync_opts, &app->sync, err)))
+		goto out;
+	pos_sync_set_file_root(app->sync, cfg->sync_file_root);
+	if ((rc = pos_sync_set_egress(app->sync, cfg->egress_allow, err)))
+		goto out;
+	pos_sync_set_data_dir(app->sync, cfg->data_dir);
+	app->accounts = (struct pos_accounts){app->store, &app->auth, &app->enc, app->search,
+					      &app->assistant};
+	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000,
+					  import_quota, &app->auth};
+	if ((rc = pos_exports_new(&app->mem, app->jobs, &xcfg, &app->exports))) {
+		pos_error_set(err, rc, NULL, "cannot set up export and import");
+		goto out;
+	}
+	if ((rc = start_plugins(app, err)))
+		goto out;
+	if ((rc = pos_files_init(&app->files, cfg, app->store, &app->mem, err)))
+		goto out;
+	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
+	if ((rc = pos_jobs_start(app->jobs))) { /* every kind registered by now */
+		pos_error_set(err, rc, NULL, "cannot start the jobs service");
+		goto out;
+	}
+out:
+	if (rc)
+		pos_app_stop(app);
+	return rc;
+}
+
+/* Jobs running are stopped and queued again for the next start; model
+ * calls still running are cancelled, so parked connections get an answer
+ * before the daemon goes. */
+void pos_app_quiesce(struct pos_app *app)
+{
+	pos_jobs_free(app->jobs);
+	app->jobs = NULL;
+	pos_exports_free(app->exports); /* its kinds ran on the jobs */
+	app->exports = NULL;
+	pos_assistant_stop(&app->assistant);
+}
+
+void pos_app_stop(struct pos_app *app)
+{
+	pos_jobs_free(app->jobs); /* before the services their kinds use */
+	app->jobs = NULL;
+	pos_exports_free(app->exports);
+	app->exports = NULL;
+	pos_assistant_stop(&app->assistant);
+	pos_plugins_free(app->plugins);
+	app->plugins = NULL;
+	pos_egress_free(app->plugins_egress);
+	app->plugins_egress = NULL;
+	pos_files_free(&app->files);
+	pos_sync_free(app->sync);
+	app->sync = NULL;
+	/* The encryption worker stops before the search engine and the store
+	 * it uses; the keyring goes after the worker, before the store that
+	 * borrowed it is closed (nothing reads keys by then). */
+	pos_encsvc_fini(&app->enc);
+	pos_search_free(app->search);
+	app->search = NULL;
+	pos_auth_fini(&app->auth);
+	pos_store_close(app->store);
+	app->store = NULL;
+	memset(app, 0, sizeof(*app));
+}

@@ -1,0 +1,116 @@
+/* test_app.c — struct pos_app: built in one place, torn down in one place,
+ * and a failed start leaves nothing behind. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "embed/openai.h"
+
+static void tmpdir(char *out, size_t cap)
+{
+	const char *base = getenv("POS_TEST_TMP");
+	if (base)
+		mkdir(base, 0700);
+	snprintf(out, cap, "%s/app_XXXXXX", base ? base : "/tmp");
+	assert_non_null(mkdtemp(out));
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* Every service is built and wired to the same store; stop zeroes it all. */
+static void starts_and_stops(void **state)
+{
+	(void)state;
+	struct pos_config cfg;
+	pos_config_defaults(&cfg);
+	tmpdir(cfg.data_dir, sizeof(cfg.data_dir));
+	struct pos_app app;
+	struct pos_error err;
+	pos_error_clear(&err);
+	assert_int_equal(pos_app_start(&app, &cfg, &err), POS_OK);
+	assert_ptr_equal(app.cfg, &cfg);
+	assert_non_null(app.store);
+	assert_non_null(app.search);
+	assert_non_null(app.sync);
+	assert_non_null(app.store->crypt); /* the encryption layer is on top */
+	assert_ptr_equal(app.mem.store, app.store);
+	assert_ptr_equal(app.mem.search, app.search);
+	assert_ptr_equal(app.accounts.store, app.store);
+	assert_ptr_equal(app.accounts.search, app.search);
+	pos_app_quiesce(&app);
+	pos_app_quiesce(&app); /* idempotent */
+	pos_app_stop(&app);
+	assert_true(all_zero(&app, sizeof(app)));
+	pos_app_stop(&app); /* safe when stopped */
+}
+
+/* A bad setting fails the start before the store is opened. */
+static void bad_setting_opens_nothing(void **state)
+{
+	(void)state;
+	struct pos_config cfg;
+	pos_config_defaults(&cfg);
+	tmpdir(cfg.data_dir, sizeof(cfg.data_dir));
+	snprintf(cfg.embed_url, sizeof(cfg.embed_url), "http://127.0.0.1:9/v1");
+	cfg.embed_model[0] = '\0';
+	struct pos_app app;
+	struct pos_error err;
+	pos_error_clear(&err);
+	assert_int_equal(pos_app_start(&app, &cfg, &err), POS_ERR_USAGE);
+	assert_string_equal(err.field, "embed_model");
+	assert_true(all_zero(&app, sizeof(app)));
+	char db[sizeof(cfg.data_dir) + 32];
+	snprintf(db, sizeof(db), "%s/personalos.db", cfg.data_dir);
+	struct stat st;
+	assert_int_not_equal(stat(db, &st), 0);
+}
+
+/* A store that cannot open fails the start with everything torn down. */
+static void store_failure_tears_down(void **state)
+{
+	(void)state;
+	struct pos_config cfg;
+	pos_config_defaults(&cfg);
+	char dir[256];
+	tmpdir(dir, sizeof(dir));
+	/* a file where the data directory should be */
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/file", dir);
+	FILE *f = fopen(cfg.data_dir, "w");
+	assert_non_null(f);
+	fclose(f);
+	struct pos_app app;
+	struct pos_error err;
+	pos_error_clear(&err);
+	assert_int_not_equal(pos_app_start(&app, &cfg, &err), POS_OK);
+	assert_int_not_equal(err.code, POS_OK);
+	assert_true(all_zero(&app, sizeof(app)));
+}
+
+int main(void)
+{
+	if (pos_crypto_init() || pos_embed_openai_global_init())
+		return 1;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(starts_and_stops),
+		cmocka_unit_test(bad_setting_opens_nothing),
+		cmocka_unit_test(store_failure_tears_down),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	pos_embed_openai_global_cleanup();
+	return rc;
+}
