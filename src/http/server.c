@@ -980,6 +980,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	srv->port = info ? info->port : cfg->listen_port;
 	return POS_OK;
 fail:
+	pos_assistant_quiesce(&srv->assistant);
 	pos_jobs_free(srv->jobs); /* jobs: before the services their kinds use */
 	srv->jobs = NULL;
 	pos_assistant_stop(&srv->assistant);
@@ -1012,7 +1013,9 @@ void pos_server_stop(struct pos_server *srv)
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
-	/* Jobs running are stopped and queued again for the next start. */
+	/* Jobs running are stopped and queued again for the next start;
+	 * their model calls end at once. */
+	pos_assistant_quiesce(&srv->assistant);
 	pos_jobs_free(srv->jobs);
 	srv->jobs = NULL;
 	/* Model calls still running are cancelled; their parked connections
