@@ -897,7 +897,7 @@ enum pos_err pos_server_start(struct pos_server *srv, const struct pos_config *c
 	}
 	if ((rc = pos_assistant_start(&srv->assistant, cfg, srv->store, &srv->mem, srv->jobs, err)))
 		goto fail;
-	if ((rc = pos_encsvc_start(&srv->enc, srv->store, srv->search))) {
+	if ((rc = pos_encsvc_start(&srv->enc, srv->store, srv->search, srv->jobs))) {
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
 		goto fail;
 	}

@@ -34,11 +34,21 @@ struct reg {
 	void *ctx;
 };
 
+#define TICKERS_MAX 8
+
+struct ticker {
+	int64_t interval_us, next; /* next: monotonic us */
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
 struct pos_jobs {
 	struct pos_store *store;
 	struct pos_jobs_config cfg;
 	struct reg kinds[KINDS_MAX];
 	size_t n_kinds;
+	struct ticker tickers[TICKERS_MAX];
+	size_t n_tickers;
 	char *kinds_json, *serial_json; /* names for the store's claim */
 	struct pos_pool *pool;
 	pthread_t dispatcher;
@@ -336,6 +346,31 @@ static bool dispatch_one(struct pos_jobs *j)
 	return true;
 }
 
+enum pos_err pos_jobs_every(struct pos_jobs *j, int64_t interval_us, void (*fn)(void *ctx),
+			    void *ctx)
+{
+	if (!fn || interval_us < 1000000)
+		return POS_ERR_INVALID_REQUEST;
+	if (j->started || j->n_tickers == TICKERS_MAX)
+		return POS_ERR_CONFLICT;
+	j->tickers[j->n_tickers++] = (struct ticker){interval_us, 0, fn, ctx};
+	return POS_OK;
+}
+
+/* Runs the tickers that are due; called with j->mu held (released around them). */
+static void tick(struct pos_jobs *j)
+{
+	for (size_t i = 0; i < j->n_tickers && !j->stopping; i++) {
+		struct ticker *t = &j->tickers[i];
+		if (pos_mono_us() < t->next)
+			continue;
+		pthread_mutex_unlock(&j->mu);
+		t->fn(t->ctx);
+		t->next = pos_mono_us() + t->interval_us;
+		pthread_mutex_lock(&j->mu);
+	}
+}
+
 static void *dispatcher_main(void *arg)
 {
 	struct pos_jobs *j = arg;
@@ -343,6 +378,7 @@ static void *dispatcher_main(void *arg)
 	pthread_mutex_lock(&j->mu);
 	while (!j->stopping) {
 		j->kicked = false;
+		tick(j);
 		if (pos_mono_us() >= next_prune) {
 			pthread_mutex_unlock(&j->mu);
 			if (j->cfg.keep_done_us > 0)

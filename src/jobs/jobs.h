@@ -102,6 +102,12 @@ enum pos_err pos_jobs_new(struct pos_store *store, const struct pos_jobs_config 
 			  struct pos_jobs **out);
 /* Before pos_jobs_start only. POS_ERR_CONFLICT for a name already taken. */
 enum pos_err pos_jobs_register(struct pos_jobs *j, const struct pos_job_kind *kind, void *ctx);
+/* Calls fn(ctx) every `interval_us` (at least 1 s), the first time at
+ * start, on the service's dispatcher thread: for short periodic upkeep (a
+ * sweep of expired rows), never for long work (queue a job for that).
+ * Before pos_jobs_start only; at most 8 per service. */
+enum pos_err pos_jobs_every(struct pos_jobs *j, int64_t interval_us, void (*fn)(void *ctx),
+			    void *ctx);
 enum pos_err pos_jobs_start(struct pos_jobs *j);
 /* Cancels running attempts (they are queued again for the next start),
  * waits for the workers and frees. NULL is fine. */

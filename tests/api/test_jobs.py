@@ -106,6 +106,28 @@ class JobsTest(JobsCase):
         self.assertEqual(self.job(u.token, jid)["state"], "done")
 
 
+class EncryptionJobTest(JobsCase):
+    """Turning encryption on queues the sealing pass as a job of the user."""
+
+    def test_the_sealing_pass_is_an_encryption_job(self):
+        u, other = self.new_user(), self.new_user()
+        for i in range(3):
+            self.create_memory(u.token, "a memory to seal %d" % i)
+        r = self.api.post("/api/auth/encryption", {"password": harness.DEFAULT_PASSWORD},
+                          token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        jobs = self.api.get("/api/jobs?kind=encryption", token=u.token).json["jobs"]
+        self.assertEqual(len(jobs), 1, jobs)
+        j = self.finished(u.token, jobs[0]["id"])
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(j["result"]["sealed"], 3, j)
+        self.assertEqual(j["progress"]["done"], 3, j)
+        self.assert_error(self.api.delete("/api/jobs/" + j["id"], token=u.token), 409)
+        self.assert_error(self.api.get("/api/jobs/" + j["id"], token=other.token), 404)
+        enc = self.me(u.token)["encryption"]
+        self.assertEqual((enc["state"], enc["progress"], enc["total"]), ("on", 3, 3), enc)
+
+
 class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
     """One job worker, a queue of one job per user, and a slow model."""
 

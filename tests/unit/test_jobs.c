@@ -506,6 +506,25 @@ static void finished_jobs_are_pruned_after_keep_done(void **state)
 	assert_int_equal(pos_jobs_get(f->j, f->a, ALICE, fresh.id, &info), POS_OK);
 }
 
+static void count_tick(void *ctx)
+{
+	atomic_fetch_add(&((struct probe *)ctx)->runs, 1);
+}
+
+static void tickers_run_from_the_start(void **state)
+{
+	struct fx *f = *state;
+	f->j = service(f, 1, 10);
+	assert_int_equal(pos_jobs_every(f->j, 1000, count_tick, &f->p), POS_ERR_INVALID_REQUEST);
+	assert_int_equal(pos_jobs_every(f->j, 3600LL * 1000000, count_tick, &f->p), POS_OK);
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	assert_int_equal(pos_jobs_every(f->j, 3600LL * 1000000, count_tick, &f->p), POS_ERR_CONFLICT);
+	int64_t until = pos_mono_us() + WAIT_US;
+	while (atomic_load(&f->p.runs) < 1 && pos_mono_us() < until)
+		usleep(1000);
+	assert_int_equal(atomic_load(&f->p.runs), 1); /* once at start; the next in an hour */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +542,7 @@ int main(void)
 		T(progress_result_and_item_errors_are_kept),
 		T(serial_kinds_run_one_at_a_time_per_user),
 		T(finished_jobs_are_pruned_after_keep_done),
+		T(tickers_run_from_the_start),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
