@@ -118,7 +118,9 @@ void pos_jobs_free(struct pos_jobs *j);
  * copied; NULL means "{}") to run no earlier than `run_after` (microseconds
  * since the epoch; 0: now). `id_out` (may be NULL) gets the job id.
  * POS_ERR_NOT_FOUND for an unknown kind, POS_ERR_CONTENT_TOO_LARGE past
- * POS_JOB_PAYLOAD_MAX, POS_ERR_BUSY when the user has queue_max jobs queued.
+ * POS_JOB_PAYLOAD_MAX, POS_ERR_INVALID_JSON for a payload that is not a
+ * JSON object, POS_ERR_BUSY when the user has queue_max jobs of this
+ * service's kinds queued. Jobs queued before pos_jobs_start run after it.
  */
 enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *user_id,
 			      const char *payload_json, int64_t run_after,

@@ -249,7 +249,8 @@ enum pos_err sq_job_list(struct pos_store *s, struct pos_arena *a, const char *u
 enum pos_err sq_job_cancel(struct pos_store *s, const char *user_id, const char *id,
 			   int64_t now);
 enum pos_err sq_jobs_requeue(struct pos_store *s, const char *kinds_json);
-enum pos_err sq_jobs_queued(struct pos_store *s, const char *user_id, size_t *n);
+enum pos_err sq_jobs_queued(struct pos_store *s, const char *user_id, const char *kinds_json,
+			    size_t *n);
 enum pos_err sq_jobs_prune(struct pos_store *s, int64_t before);
 enum pos_err sq_user_delete(struct pos_store *s, const char *user_id,
 			    const char *keep_job_kind);
