@@ -4,8 +4,9 @@
  * and POST /api/memories/{id}/memorize (its job: api/jobs.c).
  *
  * A message to a real model is deferred (http/server.h): the handler
- * prepares the chat, the connection is parked, and a thread of its own
- * calls the model. Streaming answers start only with the model's first
+ * prepares the chat, the connection is parked, and the model call runs as
+ * a job of kind "chat" (pos_assistant_call: bounded, no thread of its own)
+ * that writes the answer, or the stream, to the parked request. Streaming answers start only with the model's first
  * piece, so a provider that is down still gets a proper 503/502 status; a
  * stream that breaks later ends with an `error` event. The offline
  * responder is fast and runs inline on the request thread.
@@ -13,7 +14,6 @@
 #include "api/api.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -121,6 +121,8 @@ struct chat_job {
 	struct pos_chat *chat;
 	struct pos_stream *s;     /* once streaming started */
 	bool stream;
+	struct pos_assistant *as;
+	char user_id[POS_UUID_SIZE];
 };
 
 /* Starts the SSE answer (status 200) and wakes the parked connection. */
@@ -162,36 +164,40 @@ static void finish(struct chat_job *j, enum pos_err rc, const struct pos_chat_re
 	}
 }
 
-static void *chat_thread(void *arg)
+/* The model call, on a jobs worker (run NULL: it cannot run any more). */
+static void chat_call(void *ctx, struct pos_job_run *run)
 {
-	struct chat_job *j = arg;
+	struct chat_job *j = ctx;
 	struct pos_chat_result res;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_chat_run(j->chat, j->stream ? on_delta : NULL, j, &res, &err);
+	enum pos_err rc = run ? pos_chat_run(j->chat, j->stream ? on_delta : NULL, j, &res, &err)
+			      : pos_error_set(&err, POS_ERR_UNAVAILABLE, NULL,
+					      "the server is stopping");
 	finish(j, rc, &res, &err);
 	pos_chat_free(j->chat);
 	pos_free(j);
-	return NULL;
 }
 
+/* After the handler returned: the call becomes a job (bounded; a full
+ * queue is 503 busy with Retry-After). */
 static void chat_start(void *ctx)
 {
 	struct chat_job *j = ctx;
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, chat_thread, j) != 0) {
+	enum pos_err rc = pos_assistant_call(j->as, j->user_id, chat_call, j, NULL);
+	if (rc) {
 		struct pos_error err;
 		pos_error_clear(&err);
-		pos_error_set(&err, POS_ERR_UNAVAILABLE, NULL, "cannot start a chat thread");
+		pos_error_set(&err, rc, NULL,
+			      rc == POS_ERR_BUSY ? "too many chat messages in flight: try again"
+						 : NULL);
+		if (rc == POS_ERR_BUSY)
+			j->r->retry_after = 1;
 		j->stream = false;
-		finish(j, err.code, NULL, &err);
+		finish(j, rc, NULL, &err);
 		pos_chat_free(j->chat);
 		pos_free(j);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 static bool wants_stream(struct pos_req *r, json_t *body, bool *out)
@@ -271,7 +277,8 @@ void pos_api_chat_message(struct pos_server *srv, struct pos_req *r)
 		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	*j = (struct chat_job){.r = r, .chat = chat, .stream = stream};
+	*j = (struct chat_job){.r = r, .chat = chat, .stream = stream, .as = &srv->app->assistant};
+	snprintf(j->user_id, sizeof(j->user_id), "%s", r->principal.user_id);
 	pos_req_defer(r, chat_start, j);
 out:
 	json_decref(body);

@@ -7,7 +7,6 @@
  */
 #include "api/mcp.h"
 
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -140,11 +139,27 @@ struct ask_job {
 	struct pos_req *r;
 	struct pos_chat *chat;
 	json_t *id;       /* a copy owned by the job */
+	struct pos_assistant *as;
+	char user_id[POS_UUID_SIZE];
 };
 
-static void *ask_thread(void *arg)
+static void ask_end(struct ask_job *j)
 {
-	struct ask_job *j = arg;
+	pos_req_resume(j->r);
+	json_decref(j->id);
+	pos_free(j);
+}
+
+/* The model call, on a jobs worker (run NULL: it cannot run any more). */
+static void ask_call(void *ctx, struct pos_job_run *run)
+{
+	struct ask_job *j = ctx;
+	if (!run) {
+		pos_chat_free(j->chat);
+		reply_rpc_error(j->r, 200, j->id, POS_RPC_INTERNAL, "the server is stopping");
+		ask_end(j);
+		return;
+	}
 	struct pos_buf res;
 	pos_buf_init(&res, POS_MCP_RESULT_MAX);
 	struct pos_jw w;
@@ -156,30 +171,26 @@ static void *ask_thread(void *arg)
 	} else {
 		reply_rpc_result(j->r, j->id, &res);
 	}
-	pos_req_resume(j->r);
-	json_decref(j->id);
-	pos_free(j);
-	return NULL;
+	ask_end(j);
 }
 
+/* Once the connection is parked: the call becomes a job of kind "chat"
+ * (bounded; a full queue answers at once). */
 static void ask_start(void *ctx)
 {
 	struct ask_job *j = ctx;
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, ask_thread, j) != 0) {
+	enum pos_err rc = pos_assistant_call(j->as, j->user_id, ask_call, j, NULL);
+	if (rc) {
 		pos_chat_free(j->chat);
-		reply_rpc_error(j->r, 200, j->id, POS_RPC_INTERNAL, "cannot start a chat thread");
-		pos_req_resume(j->r);
-		json_decref(j->id);
-		pos_free(j);
+		reply_rpc_error(j->r, 200, j->id, POS_RPC_INTERNAL,
+				rc == POS_ERR_BUSY ? "too many model calls in flight: try again"
+						   : pos_strerror(rc));
+		ask_end(j);
 	}
-	pthread_attr_destroy(&attr);
 }
 
-static void defer_ask(struct pos_req *r, const json_t *id, struct pos_chat *chat)
+static void defer_ask(struct pos_server *srv, struct pos_req *r, const json_t *id,
+		      struct pos_chat *chat)
 {
 	struct ask_job *j = pos_calloc(1, sizeof(*j));
 	json_t *copy = json_deep_copy(id);
@@ -190,7 +201,8 @@ static void defer_ask(struct pos_req *r, const json_t *id, struct pos_chat *chat
 		reply_rpc_error(r, 200, id, POS_RPC_INTERNAL, pos_strerror(POS_ERR_NOMEM));
 		return;
 	}
-	*j = (struct ask_job){.r = r, .chat = chat, .id = copy};
+	*j = (struct ask_job){.r = r, .chat = chat, .id = copy, .as = &srv->app->assistant};
+	snprintf(j->user_id, sizeof(j->user_id), "%s", r->principal.user_id);
 	pos_req_defer(r, ask_start, j);
 }
 
@@ -221,7 +233,7 @@ static void run_request(struct pos_server *srv, struct pos_req *r, const json_t 
 	int code = methods[i].fn(&c, &w);
 	if (c.chat) {
 		pos_buf_free(&res);
-		defer_ask(r, id, c.chat);
+		defer_ask(srv, r, id, c.chat);
 		return;
 	}
 	if (code) {

@@ -134,7 +134,7 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	}
 	if ((rc = pos_assistant_start(&app->assistant, cfg, app->store, &app->mem, app->jobs, err)))
 		goto out;
-	if ((rc = pos_encsvc_start(&app->enc, app->store, app->search))) {
+	if ((rc = pos_encsvc_start(&app->enc, app->store, app->search, app->jobs))) {
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
 		goto out;
 	}
@@ -173,6 +173,7 @@ out:
  * before the daemon goes. */
 void pos_app_quiesce(struct pos_app *app)
 {
+	pos_assistant_quiesce(&app->assistant);
 	pos_jobs_free(app->jobs);
 	app->jobs = NULL;
 	pos_exports_free(app->exports); /* its kinds ran on the jobs */
@@ -182,6 +183,7 @@ void pos_app_quiesce(struct pos_app *app)
 
 void pos_app_stop(struct pos_app *app)
 {
+	pos_assistant_quiesce(&app->assistant);
 	pos_jobs_free(app->jobs); /* before the services their kinds use */
 	app->jobs = NULL;
 	pos_exports_free(app->exports);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "assistant/memu.h"
+#include "base/alloc.h"
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -246,6 +247,110 @@ static const struct pos_job_kind kind_memu_delete = {
 	.timeout_us = 600LL * 1000000, .backoff_us = 2000000,
 	.user_cancellable = false, .run = run_memu_delete};
 
+/* ---- model calls a request waits for (kind "chat") ---- */
+
+struct pos_call {
+	uint64_t handle;
+	pos_chat_call_fn fn;
+	void *ctx;
+	struct pos_call *next;
+};
+
+static struct pos_call *call_take(struct pos_assistant *as, uint64_t handle)
+{
+	pthread_mutex_lock(&as->calls_mu);
+	struct pos_call *c = NULL;
+	for (struct pos_call **pp = &as->calls; *pp; pp = &(*pp)->next)
+		if ((*pp)->handle == handle) {
+			c = *pp;
+			*pp = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&as->calls_mu);
+	return c;
+}
+
+static enum pos_err run_call(struct pos_job_run *r, void *ctx, const char *user_id,
+			     const char *payload_json)
+{
+	(void)user_id;
+	struct pos_assistant *as = ctx;
+	json_t *v = json_loads(payload_json, 0, NULL);
+	json_int_t h = json_integer_value(json_object_get(v, "handle"));
+	bool ours = json_integer_value(json_object_get(v, "epoch")) == as->calls_epoch;
+	json_decref(v);
+	struct pos_call *c = ours && h > 0 ? call_take(as, (uint64_t)h) : NULL;
+	if (!c) {
+		/* queued before a restart: its request is gone */
+		pos_job_set_error(r, "the request that started this call has gone");
+		return POS_ERR_NOT_FOUND;
+	}
+	c->fn(c->ctx, r);
+	pos_free(c);
+	return POS_OK;
+}
+
+/* A client stops a call by closing its connection; the model's own
+ * timeouts bound an attempt. */
+static const struct pos_job_kind kind_chat = {
+	.name = "chat", .max_attempts = 1, .run = run_call};
+
+enum pos_err pos_assistant_call(struct pos_assistant *as, const char *user_id,
+				pos_chat_call_fn fn, void *ctx, char job_id[POS_UUID_SIZE])
+{
+	if (atomic_load(&as->stopping) || !as->calls_jobs)
+		return POS_ERR_UNAVAILABLE;
+	struct pos_call *c = pos_calloc(1, sizeof(*c));
+	if (!c)
+		return POS_ERR_NOMEM;
+	c->fn = fn;
+	c->ctx = ctx;
+	pthread_mutex_lock(&as->calls_mu);
+	c->handle = ++as->calls_next;
+	c->next = as->calls;
+	as->calls = c;
+	pthread_mutex_unlock(&as->calls_mu);
+	char payload[96];
+	snprintf(payload, sizeof(payload), "{\"handle\":%llu,\"epoch\":%lld}",
+		 (unsigned long long)c->handle, (long long)as->calls_epoch);
+	enum pos_err rc = pos_jobs_enqueue(as->calls_jobs, "chat", user_id, payload, 0, job_id);
+	if (rc && (c = call_take(as, c->handle))) /* not taken: fn is not called */
+		pos_free(c);
+	return rc;
+}
+
+/* Answers every call no worker took (stopping). */
+static void calls_drain(struct pos_assistant *as)
+{
+	for (;;) {
+		pthread_mutex_lock(&as->calls_mu);
+		struct pos_call *c = as->calls;
+		if (c)
+			as->calls = c->next;
+		pthread_mutex_unlock(&as->calls_mu);
+		if (!c)
+			break;
+		c->fn(c->ctx, NULL);
+		pos_free(c);
+	}
+}
+
+static enum pos_err calls_start(struct pos_assistant *as, const struct pos_config *cfg)
+{
+	struct pos_jobs_config jc = {POS_CHAT_CALL_WORKERS, POS_CHAT_CALL_QUEUE_MAX,
+				     (int64_t)(cfg->jobs_keep_done_s ? cfg->jobs_keep_done_s : 3600) *
+					     1000000};
+	as->calls_epoch = pos_now_us();
+	enum pos_err rc = pos_jobs_new(as->store, &jc, &as->calls_jobs);
+	if (!rc && (rc = pos_jobs_register(as->calls_jobs, &kind_chat, as)) == POS_OK)
+		rc = pos_jobs_start(as->calls_jobs);
+	if (rc) {
+		pos_jobs_free(as->calls_jobs);
+		as->calls_jobs = NULL;
+	}
+	return rc;
+}
+
 enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_config *cfg,
 				 struct pos_store *store, const struct pos_memsvc *mem,
 				 struct pos_jobs *jobs, struct pos_error *err)
@@ -286,7 +391,21 @@ enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_conf
 		as->llm = NULL;
 		return pos_error_set(err, rc, NULL, "cannot register the assistant's jobs");
 	}
+	pthread_mutex_init(&as->calls_mu, NULL);
+	if ((rc = calls_start(as, cfg))) {
+		pthread_mutex_destroy(&as->calls_mu);
+		pos_memu_free(as->memu);
+		as->memu = NULL;
+		pos_llm_free(as->llm);
+		as->llm = NULL;
+		return pos_error_set(err, rc, NULL, "cannot start the assistant's model calls");
+	}
 	return POS_OK;
+}
+
+void pos_assistant_quiesce(struct pos_assistant *as)
+{
+	atomic_store(&as->stopping, true);
 }
 
 void pos_assistant_stop(struct pos_assistant *as)
@@ -294,8 +413,13 @@ void pos_assistant_stop(struct pos_assistant *as)
 	if (!as->llm)
 		return;
 	atomic_store(&as->stopping, true);
-	/* Chats still calling a model see `stopping` through their cancel
-	 * flag and finish with an error; wait for them (bounded). */
+	/* Calls running see `stopping` through their cancel flag and finish
+	 * with an error; the queued ones are answered here. */
+	pos_jobs_free(as->calls_jobs);
+	as->calls_jobs = NULL;
+	calls_drain(as);
+	pthread_mutex_destroy(&as->calls_mu);
+	/* Inline chats still calling a model: wait for them (bounded). */
 	for (int i = 0; i < 1000 && atomic_load(&as->active) > 0; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);

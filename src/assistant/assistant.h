@@ -40,6 +40,8 @@
 #include "search/engine.h"
 #include "store/store.h"
 
+struct pos_call;
+struct pos_job_run;
 struct pos_jobs;
 struct pos_memu;
 struct pos_memu_item;
@@ -62,6 +64,15 @@ struct pos_assistant {
 	atomic_bool stopping;
 	atomic_int active;            /* chats calling a model right now */
 	struct pos_jobs *jobs;        /* memorize and MemU calls run there */
+	/* Model calls a request waits for (chat, MCP ask) run as jobs of kind
+	 * "chat" on a jobs service of their own, so a backlog of background
+	 * work never delays an answer; `calls` maps a job's handle to its
+	 * callback until a worker takes it. */
+	struct pos_jobs *calls_jobs;
+	pthread_mutex_t calls_mu;
+	struct pos_call *calls;
+	uint64_t calls_next;
+	int64_t calls_epoch;          /* start time: handles of an earlier run never match */
 	/* counters for /metrics */
 	atomic_ullong chats, chat_failures;
 };
@@ -73,6 +84,9 @@ struct pos_assistant {
 enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_config *cfg,
 				 struct pos_store *store, const struct pos_memsvc *mem,
 				 struct pos_jobs *jobs, struct pos_error *err);
+/* Asks model calls in flight (chats, memorize) to end now, with an error:
+ * call before freeing the jobs service, whose workers wait for them. */
+void pos_assistant_quiesce(struct pos_assistant *as);
 /* Cancels model calls in flight, frees everything. */
 void pos_assistant_stop(struct pos_assistant *as);
 
@@ -119,6 +133,23 @@ struct pos_chat_result {
 enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *ctx,
 			  struct pos_chat_result *out, struct pos_error *err);
 void pos_chat_free(struct pos_chat *c);
+
+/*
+ * A model call a request waits for (a chat message to a real model, an MCP
+ * ask), run as a job of kind "chat" owned by `user_id`, bounded: at most
+ * POS_CHAT_CALL_WORKERS at once, POS_CHAT_CALL_QUEUE_MAX queued per user.
+ * On POS_OK `fn(ctx, run)` is called exactly once: on a jobs worker with
+ * the attempt, or with run NULL when the call can no longer run (the
+ * assistant stops first), when it only answers with an error and cleans
+ * up. On an error fn is never called: POS_ERR_BUSY (answer 503 with
+ * Retry-After), POS_ERR_UNAVAILABLE (stopping). `job_id` (may be NULL)
+ * gets the job's id.
+ */
+#define POS_CHAT_CALL_WORKERS 16
+#define POS_CHAT_CALL_QUEUE_MAX 8
+typedef void (*pos_chat_call_fn)(void *ctx, struct pos_job_run *run);
+enum pos_err pos_assistant_call(struct pos_assistant *as, const char *user_id,
+				pos_chat_call_fn fn, void *ctx, char job_id[POS_UUID_SIZE]);
 
 /* ---- history ---- */
 

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "crypto/crypto.h"
+#include "jobs/jobs.h"
 #include "search/engine.h"
 #include "store/crypt_store.h"
 
@@ -57,16 +58,18 @@ enum pos_err pos_encsvc_init(struct pos_encsvc *svc, const struct pos_config *cf
 		return POS_ERR_NOMEM;
 	svc->kdf_ops = svc->pw_ops = cfg->pwhash_opslimit;
 	svc->kdf_mem_kib = svc->pw_mem_kib = cfg->pwhash_memlimit_kib;
-	pthread_mutex_init(&svc->mu, NULL);
-	pthread_cond_init(&svc->wake, NULL);
 	return POS_OK;
 }
 
-static void wake(struct pos_encsvc *svc)
+/* Queues the background pass that seals the user's plain memories. */
+static void queue_seal(struct pos_encsvc *svc, const char *user_id)
 {
-	pthread_mutex_lock(&svc->mu);
-	pthread_cond_signal(&svc->wake);
-	pthread_mutex_unlock(&svc->mu);
+	enum pos_err rc = svc->jobs ? pos_jobs_enqueue(svc->jobs, "encryption", user_id, NULL, 0,
+							NULL)
+				    : POS_ERR_UNAVAILABLE;
+	if (rc)
+		pos_error_log("crypt: cannot queue the sealing pass (%s); it runs at the next login",
+			      pos_strerror(rc));
 }
 
 /* Expired or used refresh tokens must not keep a key wrap their secret
@@ -82,55 +85,54 @@ static void sweep(struct pos_encsvc *svc)
 		pos_info("crypt: dropped %lld key wraps of expired refresh tokens", (long long)n);
 }
 
-static void *worker(void *arg)
+static void sweep_tick(void *ctx)
 {
-	struct pos_encsvc *svc = arg;
-	int64_t next_sweep = 0;
-	pthread_mutex_lock(&svc->mu);
-	while (!svc->stop) {
-		pthread_mutex_unlock(&svc->mu);
-		if (pos_mono_us() >= next_sweep) {
-			sweep(svc);
-			next_sweep = pos_mono_us() + SWEEP_US;
-		}
-		size_t n = pos_encsvc_work(svc);
-		pthread_mutex_lock(&svc->mu);
-		if (n || svc->stop)
-			continue;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&svc->wake, &svc->mu, &ts);
-	}
-	pthread_mutex_unlock(&svc->mu);
-	return NULL;
+	sweep(ctx);
 }
 
+static enum pos_err seal_user(struct pos_encsvc *svc, const char *user_id,
+			      struct pos_job_run *r, size_t *done);
+
+/* The background pass of one user (kind "encryption"): seals what is still
+ * plain, batch by batch, then turns the state to "on". Without the key
+ * (not unlocked since the restart) it waits for the next login, which
+ * queues it again. */
+static enum pos_err run_seal(struct pos_job_run *r, void *ctx, const char *user_id,
+			     const char *payload_json)
+{
+	(void)payload_json;
+	struct pos_encsvc *svc = ctx;
+	if (pos_keyring_state(svc->kr, user_id) != POS_KEYSTATE_SEALING)
+		return pos_job_set_result(r, "{\"sealed\":0,\"waiting\":"
+					     "\"nothing to seal now, or the key is locked until the next login\"}");
+	size_t done = 0;
+	enum pos_err rc = seal_user(svc, user_id, r, &done);
+	char res[64];
+	snprintf(res, sizeof(res), "{\"sealed\":%zu}", done);
+	pos_job_set_result(r, res);
+	return rc;
+}
+
+static const struct pos_job_kind kind_seal = {
+	.name = "encryption", .max_attempts = 10, .backoff_us = 5000000,
+	.serial_per_user = true, .user_cancellable = false, .run = run_seal};
+
 enum pos_err pos_encsvc_start(struct pos_encsvc *svc, struct pos_store *store,
-			      struct pos_search *search)
+			      struct pos_search *search, struct pos_jobs *jobs)
 {
 	svc->store = store;
 	svc->search = search;
-	if (pthread_create(&svc->worker, NULL, worker, svc) != 0)
-		return POS_ERR_INTERNAL;
-	svc->running = true;
-	return POS_OK;
+	enum pos_err rc = pos_jobs_register(jobs, &kind_seal, svc);
+	if (!rc)
+		rc = pos_jobs_every(jobs, SWEEP_US, sweep_tick, svc);
+	if (!rc)
+		svc->jobs = jobs;
+	return rc;
 }
 
 void pos_encsvc_fini(struct pos_encsvc *svc)
 {
-	if (svc->running) {
-		pthread_mutex_lock(&svc->mu);
-		svc->stop = true;
-		pthread_cond_signal(&svc->wake);
-		pthread_mutex_unlock(&svc->mu);
-		pthread_join(svc->worker, NULL);
-		svc->running = false;
-	}
-	if (svc->kr) {
-		pthread_mutex_destroy(&svc->mu);
-		pthread_cond_destroy(&svc->wake);
-	}
+	svc->jobs = NULL;
 	pos_keyring_free(svc->kr);
 	svc->kr = NULL;
 }
@@ -145,7 +147,7 @@ static enum pos_err unlock_with(struct pos_encsvc *svc, const char *user_id,
 				      strcmp(state, "on") == 0 ? POS_KEYSTATE_SEALED
 							       : POS_KEYSTATE_SEALING);
 	if (!rc && strcmp(state, "on") != 0)
-		wake(svc);
+		queue_seal(svc, user_id);
 	return rc;
 }
 
@@ -224,7 +226,7 @@ enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
 	}
 	pos_keyring_set_state(svc->kr, user_id, POS_KEYSTATE_SEALING);
 	pos_info("crypt: encryption enabled for a user; sealing existing memories");
-	wake(svc);
+	queue_seal(svc, user_id);
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));
@@ -492,11 +494,15 @@ static enum pos_err parse_tags(struct pos_arena *a, struct pos_memory *m)
 }
 
 /* Seals every plain memory of the user; returns how many. */
-static size_t seal_user(struct pos_encsvc *svc, const char *user_id)
+/* Seals the user's plain memories; *done counts them. `r` (NULL: none) is
+ * polled between batches. */
+static enum pos_err seal_user(struct pos_encsvc *svc, const char *user_id,
+			      struct pos_job_run *r, size_t *done_out)
 {
 	struct pos_userkeys k;
+	*done_out = 0;
 	if (!pos_keyring_get(svc->kr, user_id, &k, NULL))
-		return 0;
+		return POS_OK;
 	size_t done = 0;
 	int64_t after = 0;
 	enum pos_err rc = POS_OK;
@@ -518,19 +524,21 @@ static size_t seal_user(struct pos_encsvc *svc, const char *user_id)
 		if (rc || n == 0)
 			break;
 		done += n;
+		*done_out = done;
+		if (r)
+			pos_job_progress(r, done, 0);
 		/* let the lock go between batches; stop quickly on shutdown */
-		pthread_mutex_lock(&svc->mu);
-		bool stop = svc->stop;
-		pthread_mutex_unlock(&svc->mu);
-		if (stop)
+		if (r && pos_job_should_stop(r))
 			break;
 	}
 	pos_wipe(&k, sizeof(k));
 	if (rc) {
 		pos_error_log("crypt: sealing the memories of user %s failed (%s); retrying",
 			      user_id, pos_strerror(rc));
-		return done;
+		return rc;
 	}
+	if (r && pos_job_should_stop(r))
+		return POS_OK; /* the next attempt goes on */
 	int64_t sealed = 0, total = -1;
 	struct pos_arena *a = pos_arena_new();
 	struct pos_user_crypt uc;
@@ -549,7 +557,7 @@ static size_t seal_user(struct pos_encsvc *svc, const char *user_id)
 		}
 	}
 	pos_arena_destroy(a);
-	return done;
+	return POS_OK;
 }
 
 size_t pos_encsvc_work(struct pos_encsvc *svc)
@@ -557,7 +565,10 @@ size_t pos_encsvc_work(struct pos_encsvc *svc)
 	char ids[64][POS_UUID_SIZE];
 	size_t n = pos_keyring_unlocked(svc->kr, ids, 64), done = 0;
 	for (size_t i = 0; i < n; i++)
-		if (pos_keyring_state(svc->kr, ids[i]) == POS_KEYSTATE_SEALING)
-			done += seal_user(svc, ids[i]);
+		if (pos_keyring_state(svc->kr, ids[i]) == POS_KEYSTATE_SEALING) {
+			size_t d = 0;
+			seal_user(svc, ids[i], NULL, &d);
+			done += d;
+		}
 	return done;
 }

@@ -26,16 +26,15 @@
 
 struct pos_search;
 
+struct pos_jobs;
+
 struct pos_encsvc {
 	struct pos_store *store;       /* the encrypting store (borrowed) */
 	struct pos_keyring *kr;        /* owned */
 	struct pos_search *search;     /* borrowed: caches to forget on lock */
 	unsigned long long kdf_ops, kdf_mem_kib;  /* Argon2id of the KEK */
 	unsigned long long pw_ops, pw_mem_kib;    /* Argon2id of the login hash */
-	pthread_t worker;
-	pthread_mutex_t mu;
-	pthread_cond_t wake;
-	bool running, stop;
+	struct pos_jobs *jobs;         /* borrowed: runs the sealing pass */
 };
 
 struct pos_enc_status {
@@ -46,13 +45,16 @@ struct pos_enc_status {
 	int64_t total;       /* memories of the user */
 };
 
-/* Creates the keyring. The worker starts with pos_encsvc_start. */
+/* Creates the keyring. The background pass is set up by pos_encsvc_start. */
 enum pos_err pos_encsvc_init(struct pos_encsvc *svc, const struct pos_config *cfg);
 /* The store and search engine to use (the store must be the encrypting
- * decorator over the keyring); starts the background worker. */
+ * decorator over the keyring); registers the sealing pass (job kind
+ * "encryption", queued per user when encryption is turned on and at each
+ * unlock while state is "encrypting") and the sweep of expired refresh
+ * tokens' key wraps (every ten minutes) with `jobs`, not started yet. */
 enum pos_err pos_encsvc_start(struct pos_encsvc *svc, struct pos_store *store,
-			      struct pos_search *search);
-/* Stops the worker and wipes every key. */
+			      struct pos_search *search, struct pos_jobs *jobs);
+/* Wipes every key; the jobs service is freed first. */
 void pos_encsvc_fini(struct pos_encsvc *svc);
 
 /*
@@ -94,8 +96,8 @@ enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
 enum pos_err pos_encsvc_status(struct pos_encsvc *svc, struct pos_arena *a,
 			       const char *user_id, struct pos_enc_status *out);
 
-/* Runs one step of the background pass for every unlocked user now (tests
- * and the worker). Returns the number of memories sealed. */
+/* Runs the background pass for every unlocked user now (tests). Returns
+ * the number of memories sealed. */
 size_t pos_encsvc_work(struct pos_encsvc *svc);
 
 #endif

@@ -34,11 +34,21 @@ struct reg {
 	void *ctx;
 };
 
+#define TICKERS_MAX 8
+
+struct ticker {
+	int64_t interval_us, next; /* next: monotonic us */
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
 struct pos_jobs {
 	struct pos_store *store;
 	struct pos_jobs_config cfg;
 	struct reg kinds[KINDS_MAX];
 	size_t n_kinds;
+	struct ticker tickers[TICKERS_MAX];
+	size_t n_tickers;
 	char *kinds_json, *serial_json; /* names for the store's claim */
 	struct pos_pool *pool;
 	pthread_t dispatcher;
@@ -152,20 +162,6 @@ enum pos_err pos_jobs_new(struct pos_store *store, const struct pos_jobs_config 
 	return POS_OK;
 }
 
-enum pos_err pos_jobs_register(struct pos_jobs *j, const struct pos_job_kind *kind, void *ctx)
-{
-	if (!kind || !kind->run || !kind_name_ok(kind->name) || kind->max_attempts < 1)
-		return POS_ERR_INVALID_REQUEST;
-	if (j->started)
-		return POS_ERR_CONFLICT;
-	if (find_kind(j, kind->name))
-		return POS_ERR_CONFLICT;
-	if (j->n_kinds == KINDS_MAX)
-		return POS_ERR_INVALID_REQUEST;
-	j->kinds[j->n_kinds++] = (struct reg){kind, ctx};
-	return POS_OK;
-}
-
 /* The registered names (all, or the serial_per_user ones) as a JSON array. */
 static char *names_json(const struct pos_jobs *j, bool serial_only)
 {
@@ -178,6 +174,30 @@ static char *names_json(const struct pos_jobs *j, bool serial_only)
 	char *copy = s ? pos_strdup(s) : NULL;
 	free(s);
 	return copy;
+}
+
+enum pos_err pos_jobs_register(struct pos_jobs *j, const struct pos_job_kind *kind, void *ctx)
+{
+	if (!kind || !kind->run || !kind_name_ok(kind->name) || kind->max_attempts < 1)
+		return POS_ERR_INVALID_REQUEST;
+	if (j->started)
+		return POS_ERR_CONFLICT;
+	if (find_kind(j, kind->name))
+		return POS_ERR_CONFLICT;
+	if (j->n_kinds == KINDS_MAX)
+		return POS_ERR_INVALID_REQUEST;
+	char *all = NULL, *serial = NULL;
+	j->kinds[j->n_kinds++] = (struct reg){kind, ctx};
+	if (!(all = names_json(j, false)) || !(serial = names_json(j, true))) {
+		j->n_kinds--;
+		pos_free(all);
+		return POS_ERR_NOMEM;
+	}
+	pos_free(j->kinds_json);
+	pos_free(j->serial_json);
+	j->kinds_json = all;
+	j->serial_json = serial;
+	return POS_OK;
 }
 
 /* ---- one attempt ---- */
@@ -336,6 +356,31 @@ static bool dispatch_one(struct pos_jobs *j)
 	return true;
 }
 
+enum pos_err pos_jobs_every(struct pos_jobs *j, int64_t interval_us, void (*fn)(void *ctx),
+			    void *ctx)
+{
+	if (!fn || interval_us < 1000000)
+		return POS_ERR_INVALID_REQUEST;
+	if (j->started || j->n_tickers == TICKERS_MAX)
+		return POS_ERR_CONFLICT;
+	j->tickers[j->n_tickers++] = (struct ticker){interval_us, 0, fn, ctx};
+	return POS_OK;
+}
+
+/* Runs the tickers that are due; called with j->mu held (released around them). */
+static void tick(struct pos_jobs *j)
+{
+	for (size_t i = 0; i < j->n_tickers && !j->stopping; i++) {
+		struct ticker *t = &j->tickers[i];
+		if (pos_mono_us() < t->next)
+			continue;
+		pthread_mutex_unlock(&j->mu);
+		t->fn(t->ctx);
+		t->next = pos_mono_us() + t->interval_us;
+		pthread_mutex_lock(&j->mu);
+	}
+}
+
 static void *dispatcher_main(void *arg)
 {
 	struct pos_jobs *j = arg;
@@ -343,6 +388,7 @@ static void *dispatcher_main(void *arg)
 	pthread_mutex_lock(&j->mu);
 	while (!j->stopping) {
 		j->kicked = false;
+		tick(j);
 		if (pos_mono_us() >= next_prune) {
 			pthread_mutex_unlock(&j->mu);
 			if (j->cfg.keep_done_us > 0)
@@ -369,10 +415,8 @@ enum pos_err pos_jobs_start(struct pos_jobs *j)
 {
 	if (j->started)
 		return POS_ERR_CONFLICT;
-	j->kinds_json = names_json(j, false);
-	j->serial_json = names_json(j, true);
 	if (!j->kinds_json || !j->serial_json)
-		return POS_ERR_NOMEM;
+		return POS_ERR_INVALID_REQUEST; /* no kind registered */
 	/* Only our kinds: another service over the same store may be running
 	 * its own. */
 	enum pos_err rc = j->store->jobs->jobs_requeue(j->store, j->kinds_json);
@@ -437,7 +481,8 @@ enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *
 	if (!object)
 		return POS_ERR_INVALID_JSON;
 	size_t queued = 0;
-	enum pos_err rc = j->store->jobs->jobs_queued(j->store, user_id, &queued);
+	/* this service's kinds only: another over the same store counts its own */
+	enum pos_err rc = j->store->jobs->jobs_queued(j->store, user_id, j->kinds_json, &queued);
 	if (rc)
 		return rc;
 	if (queued >= j->cfg.queue_max)

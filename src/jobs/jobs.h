@@ -102,6 +102,12 @@ enum pos_err pos_jobs_new(struct pos_store *store, const struct pos_jobs_config 
 			  struct pos_jobs **out);
 /* Before pos_jobs_start only. POS_ERR_CONFLICT for a name already taken. */
 enum pos_err pos_jobs_register(struct pos_jobs *j, const struct pos_job_kind *kind, void *ctx);
+/* Calls fn(ctx) every `interval_us` (at least 1 s), the first time at
+ * start, on the service's dispatcher thread: for short periodic upkeep (a
+ * sweep of expired rows), never for long work (queue a job for that).
+ * Before pos_jobs_start only; at most 8 per service. */
+enum pos_err pos_jobs_every(struct pos_jobs *j, int64_t interval_us, void (*fn)(void *ctx),
+			    void *ctx);
 enum pos_err pos_jobs_start(struct pos_jobs *j);
 /* Cancels running attempts (they are queued again for the next start),
  * waits for the workers and frees. NULL is fine. */
@@ -112,7 +118,9 @@ void pos_jobs_free(struct pos_jobs *j);
  * copied; NULL means "{}") to run no earlier than `run_after` (microseconds
  * since the epoch; 0: now). `id_out` (may be NULL) gets the job id.
  * POS_ERR_NOT_FOUND for an unknown kind, POS_ERR_CONTENT_TOO_LARGE past
- * POS_JOB_PAYLOAD_MAX, POS_ERR_BUSY when the user has queue_max jobs queued.
+ * POS_JOB_PAYLOAD_MAX, POS_ERR_INVALID_JSON for a payload that is not a
+ * JSON object, POS_ERR_BUSY when the user has queue_max jobs of this
+ * service's kinds queued. Jobs queued before pos_jobs_start run after it.
  */
 enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *user_id,
 			      const char *payload_json, int64_t run_after,

@@ -3,7 +3,7 @@
  *
  * `GET /api/memories/{id}` counts an access. Doing that as an UPDATE per
  * read would put every read behind the single writer; instead accesses
- * accumulate in a small in-memory table and a flusher thread writes them in
+ * accumulate in a small in-memory table and a ticker (base/thread.h) writes them in
  * one transaction every FLUSH_INTERVAL_MS (or sooner when the table fills).
  *
  * Answers stay exact: readers overlay the pending counts on the rows they
@@ -22,6 +22,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 
 #define FLUSH_INTERVAL_MS 200
 #define FLUSH_SOON_ENTRIES 512
@@ -100,8 +101,8 @@ enum pos_err sq_access_touch(struct sq_store *s, const char *id, int64_t now,
 		e->last_at = now;
 	*pending = e->count;
 	*last_at = e->last_at;
-	if (t->used >= FLUSH_SOON_ENTRIES)
-		pthread_cond_signal(&t->wake);
+	if (t->used >= FLUSH_SOON_ENTRIES && t->ticker)
+		pos_ticker_kick(t->ticker);
 out:
 	pthread_mutex_unlock(&t->table_lock);
 	return rc;
@@ -170,30 +171,16 @@ void sq_access_flush(struct sq_store *s)
 	pthread_rwlock_unlock(&s->access.flush_lock);
 }
 
-static void *flusher(void *arg)
+/* The ticker's call: writes what is pending (a last time at stop). */
+static void flush_tick(void *arg)
 {
 	struct sq_store *s = arg;
 	struct sq_access *t = &s->access;
 	pthread_mutex_lock(&t->table_lock);
-	while (!t->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += FLUSH_INTERVAL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		if (t->used < FLUSH_SOON_ENTRIES)
-			pthread_cond_timedwait(&t->wake, &t->table_lock, &ts);
-		bool pending = t->used > 0;
-		pthread_mutex_unlock(&t->table_lock);
-		if (pending)
-			sq_access_flush(s);
-		pthread_mutex_lock(&t->table_lock);
-	}
+	bool pending = t->used > 0;
 	pthread_mutex_unlock(&t->table_lock);
-	sq_access_flush(s);
-	return NULL;
+	if (pending)
+		sq_access_flush(s);
 }
 
 enum pos_err sq_access_start(struct sq_store *s)
@@ -207,14 +194,10 @@ enum pos_err sq_access_start(struct sq_store *s)
 	pthread_rwlock_init(&t->flush_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&t->table_lock, NULL);
-	pthread_cond_init(&t->wake, NULL);
 	t->inited = true;
 	if (grow(t) != 0)
 		return POS_ERR_NOMEM;
-	if (pthread_create(&t->thread, NULL, flusher, s) != 0)
-		return POS_ERR_INTERNAL;
-	t->running = true;
-	return POS_OK;
+	return pos_ticker_start((int64_t)FLUSH_INTERVAL_MS * 1000, flush_tick, s, &t->ticker);
 }
 
 void sq_access_stop(struct sq_store *s)
@@ -222,18 +205,11 @@ void sq_access_stop(struct sq_store *s)
 	struct sq_access *t = &s->access;
 	if (!t->inited)
 		return;
-	if (t->running) {
-		pthread_mutex_lock(&t->table_lock);
-		t->stop = true;
-		pthread_cond_signal(&t->wake);
-		pthread_mutex_unlock(&t->table_lock);
-		pthread_join(t->thread, NULL);
-		t->running = false;
-	}
+	pos_ticker_stop(t->ticker); /* flushes what is pending */
+	t->ticker = NULL;
 	pos_free(t->slots);
 	t->slots = NULL;
 	t->cap = t->used = 0;
-	pthread_cond_destroy(&t->wake);
 	pthread_mutex_destroy(&t->table_lock);
 	pthread_rwlock_destroy(&t->flush_lock);
 	t->inited = false;

@@ -108,14 +108,15 @@ struct sq_conn {
 
 /* Write-behind access counts (sqlite_access.c). */
 struct access_entry;
+struct pos_ticker;
+
 struct sq_access {
 	pthread_rwlock_t flush_lock; /* readers shared, flusher exclusive */
 	pthread_mutex_t table_lock;
-	pthread_cond_t wake;
 	struct access_entry *slots;
 	size_t cap, used;
-	pthread_t thread;
-	bool inited, running, stop;
+	struct pos_ticker *ticker;   /* the write-behind flusher (base/thread.h) */
+	bool inited;
 };
 
 struct sq_store {
@@ -154,7 +155,7 @@ int sq_bind_time(sqlite3_stmt *st, int i, int64_t t);
 
 /* Access counting (sqlite_access.c). */
 enum pos_err sq_access_start(struct sq_store *s);
-/* Flushes what is pending and stops the flusher thread. */
+/* Flushes what is pending and stops the flusher. */
 void sq_access_stop(struct sq_store *s);
 /* Brackets a read whose rows get pending counts overlaid. */
 void sq_access_read_begin(struct sq_store *s);
@@ -263,7 +264,8 @@ enum pos_err sq_job_list(struct pos_store *s, struct pos_arena *a, const char *u
 enum pos_err sq_job_cancel(struct pos_store *s, const char *user_id, const char *id,
 			   int64_t now);
 enum pos_err sq_jobs_requeue(struct pos_store *s, const char *kinds_json);
-enum pos_err sq_jobs_queued(struct pos_store *s, const char *user_id, size_t *n);
+enum pos_err sq_jobs_queued(struct pos_store *s, const char *user_id, const char *kinds_json,
+			    size_t *n);
 enum pos_err sq_jobs_prune(struct pos_store *s, int64_t before);
 enum pos_err sq_user_delete(struct pos_store *s, const char *user_id,
 			    const char *keep_job_kind);

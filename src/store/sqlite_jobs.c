@@ -298,16 +298,19 @@ enum pos_err sq_jobs_requeue(struct pos_store *base, const char *kinds_json)
 			 bind_kinds, kinds_json, false, "jobs requeue");
 }
 
-enum pos_err sq_jobs_queued(struct pos_store *base, const char *user_id, size_t *n)
+enum pos_err sq_jobs_queued(struct pos_store *base, const char *user_id, const char *kinds_json,
+			    size_t *n)
 {
 	*n = 0;
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	sqlite3_stmt *st = c ? prep(c, "SELECT count(*) FROM jobs WHERE user_id = ?1"
-					" AND state = 'queued'")
+					" AND state = 'queued'"
+					" AND kind IN (SELECT value FROM json_each(?2))")
 			     : NULL;
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, kinds_json ? kinds_json : "[]");
 	enum pos_err rc = POS_OK;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*n = (size_t)sqlite3_column_int64(st, 0);

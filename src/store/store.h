@@ -811,7 +811,8 @@ struct pos_store_jobs {
 	 * `limit`, optionally of one kind. job_cancel ends a queued or running
 	 * job of the user (POS_ERR_NOT_FOUND: not theirs; POS_ERR_CONFLICT:
 	 * finished). jobs_requeue puts jobs of `kinds_json` left `running`
-	 * back to `queued` (start-up). jobs_queued counts a user's queued jobs. jobs_prune
+	 * back to `queued` (start-up). jobs_queued counts a user's queued jobs
+	 * of the kinds in `kinds_json`. jobs_prune
 	 * deletes finished jobs last updated before `before`.
 	 */
 	enum pos_err (*job_put)(struct pos_store *s, const struct pos_job *j);
@@ -830,7 +831,8 @@ struct pos_store_jobs {
 	enum pos_err (*job_cancel)(struct pos_store *s, const char *user_id, const char *id,
 				   int64_t now);
 	enum pos_err (*jobs_requeue)(struct pos_store *s, const char *kinds_json);
-	enum pos_err (*jobs_queued)(struct pos_store *s, const char *user_id, size_t *n);
+	enum pos_err (*jobs_queued)(struct pos_store *s, const char *user_id,
+				    const char *kinds_json, size_t *n);
 	enum pos_err (*jobs_prune)(struct pos_store *s, int64_t before);
 };
 

@@ -106,6 +106,28 @@ class JobsTest(JobsCase):
         self.assertEqual(self.job(u.token, jid)["state"], "done")
 
 
+class EncryptionJobTest(JobsCase):
+    """Turning encryption on queues the sealing pass as a job of the user."""
+
+    def test_the_sealing_pass_is_an_encryption_job(self):
+        u, other = self.new_user(), self.new_user()
+        for i in range(3):
+            self.create_memory(u.token, "a memory to seal %d" % i)
+        r = self.api.post("/api/auth/encryption", {"password": harness.DEFAULT_PASSWORD},
+                          token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        jobs = self.api.get("/api/jobs?kind=encryption", token=u.token).json["jobs"]
+        self.assertEqual(len(jobs), 1, jobs)
+        j = self.finished(u.token, jobs[0]["id"])
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(j["result"]["sealed"], 3, j)
+        self.assertEqual(j["progress"]["done"], 3, j)
+        self.assert_error(self.api.delete("/api/jobs/" + j["id"], token=u.token), 409)
+        self.assert_error(self.api.get("/api/jobs/" + j["id"], token=other.token), 404)
+        enc = self.me(u.token)["encryption"]
+        self.assertEqual((enc["state"], enc["progress"], enc["total"]), ("on", 3, 3), enc)
+
+
 class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
     """One job worker, a queue of one job per user, and a slow model."""
 
@@ -163,6 +185,51 @@ class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
         self.assertEqual(self.job(u.token, first)["state"], "cancelled")
         self.assertEqual(self.job(u.token, second)["state"], "cancelled")
         self.assertEqual(self.job(u.token, second)["attempts"], 0)
+
+
+class ChatCallJobsTest(harness.StubbedTestCase, JobsCase):
+    """A chat message to a real model is a job of kind "chat" too."""
+
+    stub_class = harness.OpenAIStub
+
+    @classmethod
+    def stub_env(cls, host, port):
+        return {"PERSONALOS_LLM_URL": "http://%s:%d/v1" % (host, port),
+                "PERSONALOS_LLM_MODEL": "stub-chat",
+                "PERSONALOS_LLM_API_KEY": "sk-jobs-secret"}
+
+    def test_a_chat_message_is_a_chat_job_of_its_user(self):
+        u, other = self.new_user(), self.new_user()
+        self.stub.reset()
+        r = self.api.post("/api/chat/message", {"message": "hello there"}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        r = self.api.get("/api/jobs?kind=chat", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(len(r.json["jobs"]), 1, r.json)
+        # the answer is written before the job's outcome is recorded
+        j = self.finished(u.token, r.json["jobs"][0]["id"])
+        self.assert_job_shape(j)
+        self.assertEqual(j["kind"], "chat")
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(j["attempts"], 1)
+        self.assert_error(self.api.get("/api/jobs/" + j["id"], token=other.token), 404)
+        self.assertEqual(self.api.get("/api/jobs?kind=chat", token=other.token).json["jobs"], [])
+        # the answer is given; there is nothing left to cancel
+        self.assert_error(self.api.delete("/api/jobs/" + j["id"], token=u.token), 409)
+
+    def test_an_mcp_ask_is_a_chat_job_of_its_user(self):
+        u = self.new_user()
+        self.stub.reset()
+        msg = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+               "params": {"name": "ask", "arguments": {"question": "hello from mcp"}}}
+        r = self.api.post("/mcp", msg, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["id"], 7, r.json)
+        self.assertIn("result", r.json, r.json)
+        self.assertFalse(r.json["result"].get("isError"), r.json)
+        jobs = self.api.get("/api/jobs?kind=chat", token=u.token).json["jobs"]
+        self.assertEqual(len(jobs), 1, jobs)
+        self.assertEqual(self.finished(u.token, jobs[0]["id"])["state"], "done")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/json.h"
+#include "base/thread.h"
 #include "base/uuid.h"
 
 
@@ -219,6 +222,29 @@ static void error_body_shape(void **state)
 	pos_buf_free(&b);
 }
 
+static void count_call(void *ctx)
+{
+	atomic_fetch_add((atomic_int *)ctx, 1);
+}
+
+/* A kick calls at once (the interval is an hour); stop calls a last time. */
+static void ticker_kick_and_stop(void **state)
+{
+	(void)state;
+	atomic_int calls;
+	atomic_init(&calls, 0);
+	struct pos_ticker *t;
+	assert_int_equal(pos_ticker_start(0, count_call, &calls, &t), POS_ERR_INVALID_REQUEST);
+	assert_int_equal(pos_ticker_start(3600LL * 1000000, count_call, &calls, &t), POS_OK);
+	pos_ticker_kick(t);
+	for (int i = 0; i < 60000 && atomic_load(&calls) < 1; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&calls), 1);
+	pos_ticker_stop(t);
+	assert_int_equal(atomic_load(&calls), 2);
+	pos_ticker_stop(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +257,7 @@ int main(void)
 		cmocka_unit_test(json_parse_limits),
 		cmocka_unit_test(json_writer_output),
 		cmocka_unit_test(error_body_shape),
+		cmocka_unit_test(ticker_kick_and_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

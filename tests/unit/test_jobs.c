@@ -420,10 +420,25 @@ static void users_see_only_their_own_jobs(void **state)
 static void the_queue_per_user_is_bounded(void **state)
 {
 	struct fx *f = *state;
+	/* queued jobs of a kind another service runs count for that one only,
+	 * and stay queued here */
+	int64_t now = pos_now_us();
+	for (int i = 0; i < 3; i++) {
+		struct pos_job foreign = {.kind = "other.kind", .payload_json = "{}",
+					  .state = "queued", .next_run_at = now, .created_at = now,
+					  .updated_at = now};
+		snprintf(foreign.id, sizeof(foreign.id), "0190a0a0-0000-7000-8000-0000000000e%d", i);
+		memcpy(foreign.user_id, ALICE, POS_UUID_SIZE);
+		assert_int_equal(f->s->jobs->job_put(f->s, &foreign), POS_OK);
+	}
 	f->j = service(f, 1, 2);
-	assert_int_equal(pos_jobs_start(f->j), POS_OK);
 	char id[POS_UUID_SIZE];
 	int64_t later = pos_now_us() + 3600LL * 1000000;
+	/* queued before start: runs (here: is due) after it */
+	assert_int_equal(pos_jobs_enqueue(f->j, "test.broken", BOB, NULL, 0, id), POS_OK);
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	assert_int_equal(pos_jobs_wait(f->j, id, WAIT_US), POS_OK);
+	assert_int_equal(get(f, BOB, id).state, POS_JOB_FAILED);
 	assert_int_equal(pos_jobs_enqueue(f->j, "test.flaky", ALICE, NULL, later, id), POS_OK);
 	assert_int_equal(pos_jobs_enqueue(f->j, "test.flaky", ALICE, NULL, later, id), POS_OK);
 	assert_int_equal(pos_jobs_enqueue(f->j, "test.flaky", ALICE, NULL, later, id), POS_ERR_BUSY);
@@ -436,6 +451,10 @@ static void the_queue_per_user_is_bounded(void **state)
 	assert_int_equal(pos_jobs_list(f->j, f->a, ALICE, NULL, 10, &v, &n), POS_OK);
 	assert_int_equal(pos_jobs_cancel(f->j, ALICE, v[0].id), POS_OK);
 	assert_int_equal(pos_jobs_enqueue(f->j, "test.flaky", ALICE, NULL, later, id), POS_OK);
+	struct pos_job row;
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, "0190a0a0-0000-7000-8000-0000000000e0",
+					     &row), POS_OK);
+	assert_string_equal(row.state, "queued");
 }
 
 static void progress_result_and_item_errors_are_kept(void **state)
@@ -506,6 +525,25 @@ static void finished_jobs_are_pruned_after_keep_done(void **state)
 	assert_int_equal(pos_jobs_get(f->j, f->a, ALICE, fresh.id, &info), POS_OK);
 }
 
+static void count_tick(void *ctx)
+{
+	atomic_fetch_add(&((struct probe *)ctx)->runs, 1);
+}
+
+static void tickers_run_from_the_start(void **state)
+{
+	struct fx *f = *state;
+	f->j = service(f, 1, 10);
+	assert_int_equal(pos_jobs_every(f->j, 1000, count_tick, &f->p), POS_ERR_INVALID_REQUEST);
+	assert_int_equal(pos_jobs_every(f->j, 3600LL * 1000000, count_tick, &f->p), POS_OK);
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	assert_int_equal(pos_jobs_every(f->j, 3600LL * 1000000, count_tick, &f->p), POS_ERR_CONFLICT);
+	int64_t until = pos_mono_us() + WAIT_US;
+	while (atomic_load(&f->p.runs) < 1 && pos_mono_us() < until)
+		usleep(1000);
+	assert_int_equal(atomic_load(&f->p.runs), 1); /* once at start; the next in an hour */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +561,7 @@ int main(void)
 		T(progress_result_and_item_errors_are_kept),
 		T(serial_kinds_run_one_at_a_time_per_user),
 		T(finished_jobs_are_pruned_after_keep_done),
+		T(tickers_run_from_the_start),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
