@@ -121,11 +121,15 @@ void pos_api_plugins_action(struct pos_server *srv, struct pos_req *r)
 {
 	if (!have_plugins(srv, r))
 		return;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_plugins_installed(srv->app->plugins, r->principal.user_id, pos_req_path(r, 0), &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
 	json_t *body;
 	if (!pos_req_json(r, &body))
 		return;
-	struct pos_error err;
-	pos_error_clear(&err);
 	json_t *action = json_object_get(body, "action");
 	json_t *params = json_object_get(body, "params");
 	json_t *out = NULL;

@@ -80,8 +80,8 @@ static enum pos_err run_export(struct pos_job_run *r, void *ctx, const char *use
 	pos_error_clear(&err);
 	json_error_t je;
 	json_t *body = json_loads(payload, 0, &je);
-	struct pos_export_request req;
-	char dir[4200], part[4400], final[4400];
+	struct pos_export_request req = {0};
+	char dir[4200] = "", part[4400], final[4400];
 	int fd = -1;
 	enum pos_err rc = a && body ? POS_OK : POS_ERR_NOMEM;
 	if (!rc)

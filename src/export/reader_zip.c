@@ -277,6 +277,13 @@ enum pos_err pos_import_zip_next(struct pos_import_reader *r, struct pos_import_
 					: POS_TIME_NONE;
 		json_t *m = NULL;
 		json_error_t je;
+		json_t *name_ok = json_string(path); /* NULL: not UTF-8 */
+		if (!name_ok) {
+			rc = pos_error_set(err, POS_ERR_INVALID_FIELD, "file",
+					   "a zip entry's name is not UTF-8 text");
+			break;
+		}
+		json_decref(name_ok);
 		if (md && r->fmt != POS_IMPORT_KEEP) {
 			m = r->fmt == POS_IMPORT_MARKDOWN ? pos_front_matter(b.data ? b.data : "", b.len)
 							  : NULL;

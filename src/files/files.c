@@ -361,7 +361,7 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 {
 	struct pos_blob_key kbuf;
 	const struct pos_blob_key *key = NULL;
-	struct pos_memory mem;
+	struct pos_memory mem = {0};
 	memset(out, 0, sizeof(*out));
 	enum pos_err rc = f->store->memories->memory_get(f->store, a, user_id, memory_id, false, 0, &mem);
 	if (rc)
@@ -529,7 +529,7 @@ enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_attachment at;
-	struct pos_memory mem;
+	struct pos_memory mem = {0};
 	struct pos_blob_key kbuf;
 	const struct pos_blob_key *key = NULL;
 	struct pos_error err;

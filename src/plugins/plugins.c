@@ -711,6 +711,20 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 	return rc;
 }
 
+enum pos_err pos_plugins_installed(struct pos_plugins *p, const char *user_id, const char *id,
+				   struct pos_error *err)
+{
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	struct pos_plugin_row row;
+	enum pos_err rc = p->cfg.store->plugins->plugin_get(p->cfg.store, a, user_id, id, &row);
+	pos_arena_destroy(a);
+	if (rc)
+		pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
+	return rc;
+}
+
 enum pos_err pos_plugins_run(struct pos_plugins *p, const char *user_id, const char *id,
 			     unsigned hook, json_t *event, json_t **result, struct pos_error *err)
 {

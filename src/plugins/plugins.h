@@ -91,6 +91,11 @@ enum pos_err pos_plugins_update(struct pos_plugins *p, const char *user_id, cons
 enum pos_err pos_plugins_remove(struct pos_plugins *p, const char *user_id, const char *id,
 				struct pos_error *err);
 
+/* POS_OK when the user has plugin `id` installed, else POS_ERR_NOT_FOUND
+ * (err says so): handlers check it before reading a body. */
+enum pos_err pos_plugins_installed(struct pos_plugins *p, const char *user_id, const char *id,
+				   struct pos_error *err);
+
 /*
  * Runs `hook` (POS_HOOK_*) of the user's install `id` with `event`
  * (borrowed) under the hook budget and records the outcome. *result (may
