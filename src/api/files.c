@@ -117,10 +117,9 @@ void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r)
 	pos_error_clear(&err);
 	/* whose memory first: another user's is 404 whatever the body */
 	struct pos_memory m;
-	enum pos_err rc = srv->app->store->memories->memory_get(srv->app->store, r->arena, r->principal.user_id,
-						      pos_req_path(r, 0), false, 0, &m);
+	enum pos_err rc = pos_memory_peek(&srv->app->mem, r->arena, r->principal.user_id,
+					  pos_req_path(r, 0), &m, &err);
 	if (rc) {
-		pos_error_set(&err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such memory" : NULL);
 		if (rc == POS_ERR_NOT_FOUND)
 			pos_api_reply_not_owner(srv, r, pos_req_path(r, 0), &err);
 		else
@@ -217,14 +216,14 @@ void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r)
 	size_t n;
 	const char *id = pos_req_path(r, 0);
 	struct pos_memory m;
-	enum pos_err rc = srv->app->store->memories->memory_get(srv->app->store, r->arena, r->principal.user_id,
-						      id, false, 0, &m);
-	if (!rc)
-		rc = pos_files_list(&srv->app->files, r->arena, r->principal.user_id, id, &list, &n);
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = pos_memory_peek(&srv->app->mem, r->arena, r->principal.user_id, id, &m,
+					  &err);
+	if (!rc && (rc = pos_files_list(&srv->app->files, r->arena, r->principal.user_id, id,
+					&list, &n)))
+		pos_error_set(&err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 	if (rc) {
-		struct pos_error err;
-		pos_error_clear(&err);
-		pos_error_set(&err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no such memory" : NULL);
 		pos_reply_error(r, &err);
 		return;
 	}

@@ -522,6 +522,21 @@ enum pos_err pos_memory_get(const struct pos_memsvc *svc, struct pos_arena *a,
 	return POS_OK;
 }
 
+enum pos_err pos_memory_peek(const struct pos_memsvc *svc, struct pos_arena *a,
+			     const char *user_id, const char *id,
+			     struct pos_memory *out, struct pos_error *err)
+{
+	struct pos_store *s = svc->store;
+	char norm[POS_UUID_SIZE];
+	if (!pos_uuid_valid(id, strlen(id), norm))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
+	enum pos_err rc = s->memories->memory_get(s, a, user_id, norm, false, 0, out);
+	if (rc)
+		return pos_error_set(err, rc, NULL,
+				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
+	return POS_OK;
+}
+
 enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const char *id,
 			       const json_t *body, struct pos_memory *out,

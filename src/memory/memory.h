@@ -51,6 +51,12 @@ enum pos_err pos_memory_get(const struct pos_memsvc *svc, struct pos_arena *a,
 			    const char *user_id, const char *id,
 			    struct pos_memory *out, struct pos_error *err);
 
+/* Reads one memory without counting an access (a check of ownership before
+ * other work, e.g. an upload to it). A malformed id is NOT_FOUND. */
+enum pos_err pos_memory_peek(const struct pos_memsvc *svc, struct pos_arena *a,
+			     const char *user_id, const char *id,
+			     struct pos_memory *out, struct pos_error *err);
+
 /* Applies a partial update (PUT body) and returns the memory as stored. */
 enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const char *id,
