@@ -157,8 +157,12 @@ void pos_api_import(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	char id[POS_UUID_SIZE];
+	/* a sealed export's passphrase: a header, never the query string
+	 * (which access logs and proxies keep) */
+	const char *pass = pos_req_header(r, "X-Passphrase");
 	enum pos_err rc = pos_exports_import(srv->app->exports, r->principal.user_id, format,
-					     r->body.data, r->body.len, id, &err);
+					     pass && *pass ? pass : NULL, r->body.data, r->body.len,
+					     id, &err);
 	if (rc) {
 		pos_reply_error(r, &err);
 		return;

@@ -19,6 +19,8 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/uuid.h"
+#include "crypto/crypto.h"
+#include "crypto/keyring.h"
 #include "export/export.h"
 #include "export/import.h"
 #include "jobs/jobs.h"
@@ -35,7 +37,57 @@ struct pos_exports {
 	enum pos_err (*quota)(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
 			      struct pos_error *err);
 	void *quota_ctx;
+	/* seals a passphrase into a job's stored payload (server key
+	 * "export_passphrase"), so it is never stored in the clear */
+	uint8_t pass_key[32];
 };
+
+#define PASS_MIN 8
+#define PASS_MAX 1024
+#define PASS_MEMBER "passphrase_sealed"
+
+/*
+ * A passphrase travels to its job sealed under the server key (bound to
+ * the user id) in the
+ * payload's PASS_MEMBER (base64url): the jobs table holds no passphrase a
+ * copy of the database alone would give away, and the job still runs on
+ * whichever instance claims it, also after a restart.
+ */
+static enum pos_err seal_passphrase(const struct pos_exports *x, const char *user_id,
+				    json_t *payload, const char *pass)
+{
+	size_t n = strlen(pass);
+	uint8_t sealed[PASS_MAX + POS_SEAL_OVERHEAD];
+	char text[2 * (PASS_MAX + POS_SEAL_OVERHEAD)];
+	if (n < PASS_MIN || n > PASS_MAX)
+		return POS_ERR_INVALID_FIELD;
+	pos_seal(x->pass_key, user_id, strlen(user_id), pass, n, sealed);
+	pos_b64_encode(text, sizeof(text), sealed, n + POS_SEAL_OVERHEAD);
+	return json_object_set_new(payload, PASS_MEMBER, json_string(text)) ? POS_ERR_NOMEM
+									     : POS_OK;
+}
+
+/* Takes PASS_MEMBER out of `payload` into `out` (NUL-terminated): 0 when
+ * there is none, 1 when opened, -1 when it cannot be opened. */
+static int open_passphrase(const struct pos_exports *x, const char *user_id, json_t *payload,
+			   char out[PASS_MAX + 1])
+{
+	out[0] = '\0';
+	const char *text = json_string_value(json_object_get(payload, PASS_MEMBER));
+	if (!text)
+		return 0;
+	uint8_t sealed[PASS_MAX + POS_SEAL_OVERHEAD];
+	long n = pos_b64_decode(sealed, sizeof(sealed), text, strlen(text));
+	int ok = n >= (long)(POS_SEAL_OVERHEAD + PASS_MIN) &&
+		 !pos_unseal(x->pass_key, user_id, strlen(user_id), sealed, (size_t)n,
+			     (uint8_t *)out) ? 1 : -1;
+	out[ok > 0 ? (size_t)n - POS_SEAL_OVERHEAD : 0] = '\0';
+	json_object_del(payload, PASS_MEMBER);
+	return ok;
+}
+
+static const char pass_lost[] = "the passphrase could not be opened (the server key changed):"
+				" start again";
 
 /* <data>/<what>/<user id>, made 0700 when missing. */
 static enum pos_err user_dir(const struct pos_exports *x, const char *what, const char *user_id,
@@ -81,11 +133,18 @@ static enum pos_err run_export(struct pos_job_run *r, void *ctx, const char *use
 	json_error_t je;
 	json_t *body = json_loads(payload, 0, &je);
 	struct pos_export_request req = {0};
-	char dir[4200] = "", part[4400], final[4400];
+	char dir[4200] = "", part[4400], final[4400], pass[PASS_MAX + 1] = "";
 	int fd = -1;
 	enum pos_err rc = a && body ? POS_OK : POS_ERR_NOMEM;
+	int sealed = rc ? 0 : open_passphrase(x, user_id, body, pass);
+	if (sealed < 0) {
+		rc = POS_ERR_INVALID_FIELD;
+		pos_error_set(&err, rc, "passphrase", pass_lost);
+	}
 	if (!rc)
 		rc = pos_export_request_parse(a, user_id, body, &req, &err);
+	if (!rc && sealed > 0)
+		req.passphrase = pass;
 	if (!rc)
 		rc = user_dir(x, "exports", user_id, dir, sizeof(dir));
 	const char *ext = rc ? "" : pos_export_format_ext(req.format);
@@ -126,6 +185,7 @@ static enum pos_err run_export(struct pos_job_run *r, void *ctx, const char *use
 	if (!rc)
 		pos_jobs_enqueue(x->jobs, KIND_EXPIRE, user_id, expire, expires, NULL);
 out:
+	pos_wipe(pass, sizeof(pass));
 	json_decref(body);
 	pos_arena_destroy(a);
 	return rc;
@@ -193,12 +253,18 @@ static enum pos_err run_import(struct pos_job_run *r, void *ctx, const char *use
 	json_t *p = json_loads(payload, 0, &je);
 	const char *file = json_string_value(json_object_get(p, "file"));
 	int fmt = pos_import_format_parse(json_string_value(json_object_get(p, "format")));
-	char norm[POS_UUID_SIZE], dir[4200], path[4400];
+	char norm[POS_UUID_SIZE], dir[4200], path[4400], pass[PASS_MAX + 1] = "";
 	struct pos_error err;
 	pos_error_clear(&err);
 	enum pos_err rc = POS_OK;
 	if (!file || strlen(file) < 36 || !pos_uuid_valid(file, 36, norm) || fmt < 0) {
 		rc = POS_ERR_INVALID_REQUEST;
+		goto out;
+	}
+	int sealed = open_passphrase(x, user_id, p, pass);
+	if (sealed < 0) {
+		pos_job_set_error(r, pass_lost);
+		rc = POS_ERR_INVALID_FIELD;
 		goto out;
 	}
 	if ((rc = user_dir(x, "imports", user_id, dir, sizeof(dir))))
@@ -208,8 +274,8 @@ static enum pos_err run_import(struct pos_job_run *r, void *ctx, const char *use
 	struct pos_import_hooks h = {.progress = import_progress, .should_stop = import_stop,
 				     .item_error = job_item_error, .quota = import_quota, .ctx = &c};
 	struct pos_import_result res;
-	rc = pos_import_run(&x->svc, user_id, (enum pos_import_format)fmt, path, NULL, &h, &res,
-			    &err);
+	rc = pos_import_run(&x->svc, user_id, (enum pos_import_format)fmt, path,
+			    sealed > 0 ? pass : NULL, &h, &res, &err);
 	char result[512];
 	snprintf(result, sizeof(result),
 		 "{\"items\":%llu,\"added\":%llu,\"unchanged\":%llu,\"skipped\":%llu,"
@@ -227,6 +293,7 @@ static enum pos_err run_import(struct pos_job_run *r, void *ctx, const char *use
 	if (!transient(rc))
 		unlink(path);
 out:
+	pos_wipe(pass, sizeof(pass));
 	json_decref(p);
 	return rc;
 }
@@ -271,7 +338,11 @@ enum pos_err pos_exports_new(const struct pos_memsvc *svc, struct pos_jobs *jobs
 	x->expiry_us = cfg->expiry_us;
 	x->quota = cfg->quota;
 	x->quota_ctx = cfg->quota_ctx;
-	enum pos_err rc = pos_jobs_register(jobs, &kind_export, x);
+	struct pos_store *st = svc->store;
+	enum pos_err rc = st->ops->server_key(st, "export_passphrase", x->pass_key,
+					      sizeof(x->pass_key));
+	if (!rc)
+		rc = pos_jobs_register(jobs, &kind_export, x);
 	if (!rc)
 		rc = pos_jobs_register(jobs, &kind_expire, x);
 	if (!rc)
@@ -286,6 +357,8 @@ enum pos_err pos_exports_new(const struct pos_memsvc *svc, struct pos_jobs *jobs
 
 void pos_exports_free(struct pos_exports *x)
 {
+	if (x)
+		pos_wipe(x->pass_key, sizeof(x->pass_key));
 	pos_free(x);
 }
 
@@ -293,11 +366,6 @@ enum pos_err pos_exports_start(struct pos_exports *x, struct pos_arena *a, const
 			       const json_t *body, char id_out[POS_UUID_SIZE],
 			       struct pos_error *err)
 {
-	/* the payload is stored in the jobs table: a passphrase must never be
-	 * (sealing over the API needs the key kept in memory; not yet) */
-	if (json_object_get(body, "passphrase"))
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, "passphrase",
-				     "sealed exports are made with `personalos export --seal` for now");
 	struct pos_export_request req;
 	enum pos_err rc = pos_export_request_parse(a, user_id, body, &req, err);
 	if (rc)
@@ -306,7 +374,17 @@ enum pos_err pos_exports_start(struct pos_exports *x, struct pos_arena *a, const
 	if (st->keys->data_unlocked && !st->keys->data_unlocked(st, user_id))
 		return pos_error_set(err, POS_ERR_LOCKED, NULL,
 				     "encrypted data is locked: log in again to export it");
-	char *payload = json_dumps(body, JSON_COMPACT);
+	/* the payload is stored in the jobs table: the passphrase only sealed */
+	json_t *copy = json_deep_copy(body);
+	if (copy && req.passphrase) {
+		json_object_del(copy, "passphrase");
+		if (seal_passphrase(x, user_id, copy, req.passphrase)) {
+			json_decref(copy);
+			copy = NULL;
+		}
+	}
+	char *payload = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
+	json_decref(copy);
 	if (!payload)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	rc = pos_jobs_enqueue(x->jobs, KIND_EXPORT, user_id, payload, 0, id_out);
@@ -407,13 +485,16 @@ enum pos_err pos_exports_open(struct pos_exports *x, struct pos_arena *a, const 
 }
 
 enum pos_err pos_exports_import(struct pos_exports *x, const char *user_id, const char *format,
-				const void *data, size_t len, char id_out[POS_UUID_SIZE],
-				struct pos_error *err)
+				const char *passphrase, const void *data, size_t len,
+				char id_out[POS_UUID_SIZE], struct pos_error *err)
 {
 	if (pos_import_format_parse(format) < 0)
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "format",
 				     "format: json, jsonl, markdown, obsidian, chatgpt, claude, "
 				     "takeout-keep or csv");
+	if (passphrase && (strlen(passphrase) < PASS_MIN || strlen(passphrase) > PASS_MAX))
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "passphrase",
+				     "passphrase: 8 to 1024 bytes");
 	if (!len)
 		return pos_error_set(err, POS_ERR_INVALID_REQUEST, NULL, "the upload is empty");
 	char dir[4200], path[4400], name[POS_UUID_SIZE];
@@ -442,6 +523,10 @@ enum pos_err pos_exports_import(struct pos_exports *x, const char *user_id, cons
 		return pos_error_set(err, POS_ERR_IO, NULL, "cannot store the upload");
 	}
 	json_t *payload = json_pack("{s:s,s:s}", "format", format, "file", name);
+	if (payload && passphrase && seal_passphrase(x, user_id, payload, passphrase)) {
+		json_decref(payload);
+		payload = NULL;
+	}
 	char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
 	json_decref(payload);
 	rc = text ? pos_jobs_enqueue(x->jobs, KIND_IMPORT, user_id, text, 0, id_out) : POS_ERR_NOMEM;

@@ -47,7 +47,8 @@ enum pos_err pos_exports_new(const struct pos_memsvc *svc, struct pos_jobs *jobs
 void pos_exports_free(struct pos_exports *x);
 
 /* Validates an export request body (pos_export_request_parse) and queues
- * it; id_out gets the job id. */
+ * it; id_out gets the job id. A `passphrase` goes into the job's stored
+ * payload only sealed under a server key (docs/EXPORT.md). */
 enum pos_err pos_exports_start(struct pos_exports *x, struct pos_arena *a, const char *user_id,
 			       const json_t *body, char id_out[POS_UUID_SIZE],
 			       struct pos_error *err);
@@ -77,9 +78,11 @@ enum pos_err pos_exports_open(struct pos_exports *x, struct pos_arena *a, const 
 			      const char **filename, struct pos_error *err);
 
 /* Stores `len` bytes of an upload and queues its import as `format`;
- * id_out gets the job id. POS_ERR_INVALID_FIELD for an unknown format. */
+ * id_out gets the job id. `passphrase` (NULL: none) opens a sealed file.
+ * POS_ERR_INVALID_FIELD for an unknown format or a passphrase not of 8 to
+ * 1024 bytes. */
 enum pos_err pos_exports_import(struct pos_exports *x, const char *user_id, const char *format,
-				const void *data, size_t len, char id_out[POS_UUID_SIZE],
-				struct pos_error *err);
+				const char *passphrase, const void *data, size_t len,
+				char id_out[POS_UUID_SIZE], struct pos_error *err);
 
 #endif

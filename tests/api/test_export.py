@@ -4,6 +4,7 @@ only, 410 after expiry) and the import upload with per-item errors."""
 
 import json
 import os
+import sqlite3
 import sys
 import time
 import unittest
@@ -83,13 +84,55 @@ class ExportApiTest(ApiTestCase):
         for body, field in (({}, "format"), ({"format": "xml"}, "format"),
                             ({"format": "json", "include": ["secrets"]}, "include"),
                             ({"format": "json", "url": "http://example.org"}, "url"),
-                            # never stored in the job's payload
-                            ({"format": "json", "passphrase": "a long passphrase"},
-                             "passphrase")):
+                            ({"format": "json", "passphrase": "short"}, "passphrase"),
+                            ({"format": "json", "passphrase": 42}, "passphrase")):
             with self.subTest(body=body):
                 r = self.api.post("/api/export/memories", body, token=u.token)
                 self.assertIn(r.status, (400, 422))
                 self.assertEqual(r.json["error"].get("field"), field)
+
+    def import_job(self, token, fmt, raw, passphrase=None):
+        headers = {"Content-Type": "application/octet-stream"}
+        if passphrase is not None:
+            headers["X-Passphrase"] = passphrase
+        r = self.api.request("POST", "/api/import?format=" + fmt, raw=raw, token=token,
+                             headers=headers)
+        if r.status != 202:
+            return r
+        jid = r.json["job_id"]
+        return poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=token).json), timeout=60)
+
+    def test_sealed_export_and_import_over_the_api(self):
+        u, fresh = self.new_user(), self.new_user()
+        secret = "violet umbrella 9 sealed passphrase"
+        for i in range(3):
+            self.create_memory(u.token, "sealed note %d about the lighthouse" % i)
+        eid, _ = self.export(u.token, {"format": "json", "passphrase": secret})
+        raw = self.api.get("/api/export/download/" + eid, token=u.token).raw
+        self.assertTrue(raw.startswith(b"POSSEAL1"), raw[:16])
+        self.assertNotIn(b"lighthouse", raw)
+        # the job's stored payload holds the passphrase only sealed
+        db = sqlite3.connect(os.path.join(self.server.data_dir, "personalos.db"))
+        try:
+            payloads = [row[0] for row in db.execute("SELECT payload FROM jobs")]
+        finally:
+            db.close()
+        self.assertTrue(any("passphrase_sealed" in p for p in payloads), payloads)
+        self.assertFalse(any(secret in p for p in payloads))
+        # no passphrase, a wrong one: the job fails and writes nothing
+        for pw in (None, "not the right passphrase"):
+            with self.subTest(passphrase=pw):
+                job = self.import_job(fresh.token, "json", raw, pw)
+                self.assertEqual(job["status"], "failed", job)
+                self.assertEqual(self.memory_count(fresh.token), 0)
+        job = self.import_job(fresh.token, "json", raw, secret)
+        self.assertEqual(job["status"], "done", job)
+        self.assertEqual(job["result"]["added"], 3)
+        self.assertEqual(self.memory_count(fresh.token), 3)
+        # a passphrase outside 8..1024 bytes is refused before the upload is kept
+        r = self.import_job(fresh.token, "json", raw, "short")
+        self.assert_error(r, 422, "invalid_field")
 
     def test_import_upload(self):
         u = self.new_user()
