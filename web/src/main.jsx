@@ -29,6 +29,8 @@ const Security = lazy(() => import('./pages/Security.jsx'), 'Security');
 const Stats = lazy(() => import('./pages/Stats.jsx'), 'Stats');
 // Plugins (docs/PLUGINS.md), reached from Settings.
 const Plugins = lazy(() => import('./pages/Plugins.jsx'), 'Plugins');
+// Export & import (docs/EXPORT.md), reached from Settings.
+const Export = lazy(() => import('./pages/Export.jsx'), 'Export');
 
 const NAV = [
   ['/?capture=1', '+ Capture'],
@@ -287,6 +289,7 @@ function App() {
   else if (path === '/stats') page = <Stats />;
   else if (path === '/tokens') page = <Tokens />;
   else if (path === '/plugins') page = <Plugins />;
+  else if (path === '/settings/export') page = <Export />;
   else if (path === '/share') page = <Share query={query} />; // PWA share target (clients)
   else page = (
     <main id="main" class="panel">

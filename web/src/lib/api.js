@@ -128,6 +128,7 @@ async function send(method, path, body, opts) {
   if (raw) headers['Content-Type'] = opts.contentType || 'application/octet-stream';
   else if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (s && s.access_token && !opts.anonymous) headers.Authorization = 'Bearer ' + s.access_token;
+  if (opts.headers) Object.assign(headers, opts.headers);
   try {
     const r = await fetch(path, {
       method,
@@ -149,7 +150,7 @@ async function send(method, path, body, opts) {
 // expired token, so no refresh and the session stays), asUser (a user id:
 // refuse to send unless the session is that user's, checked before every
 // attempt, also after a refresh), rawBody + contentType (send a File or
-// Blob as the body instead of JSON).
+// Blob as the body instead of JSON), headers (extra request headers).
 export async function api(method, path, body, opts = {}) {
   const s = getSession();
   if (!opts.anonymous && s && s.refresh_token && s.expires_at - Date.now() < REFRESH_EARLY_MS) {

@@ -77,6 +77,7 @@ export function Settings({ onUser }) {
       <form class="panel settings" onSubmit={save}>
         <PageTitle title="Settings" />
         <p><Link href="/settings/security" data-testid="security-link">Security &amp; privacy</Link>: encryption, password, what leaves this machine, delete account.</p>
+        <p><Link href="/settings/export" data-testid="export-link">Export &amp; import</Link>: take all your memories with you, or bring them in from another app.</p>
         <p><Link href="/plugins" data-testid="plugins-link">Plugins</Link>: weather, auto-tagging, tasks and more, each with only the permissions you grant.</p>
         <fieldset>
           <legend>Profile</legend>
