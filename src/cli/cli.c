@@ -72,10 +72,21 @@ static const struct pos_cli_cmd commands[] = {
 	 "Writes a consistent copy of the database (SQLite's online backup: the\n"
 	 "server may keep running and writing) and the key file into DEST_DIR\n"
 	 "(created 0700; it must not hold a backup yet), then checks the copy.\n"
-	 "To restore: stop the server, copy DEST_DIR/personalos.db and\n"
-	 "DEST_DIR/keys into an empty data directory, run personalos doctor, start.\n"
+	 "To restore it: personalos restore DEST_DIR (with the server stopped).\n"
+	 "Uploaded files (DATA/blobs) are not in it: copy that folder as well.\n"
 	 "A master_key_file is not copied: keep it (and its own backup) apart.\n",
 	 pos_cli_backup},
+	{"restore", "restore a backup into the data directory: restore SRC_DIR",
+	 "usage: personalos restore SRC_DIR [--data DIR]\n"
+	 "\n"
+	 "Checks the backup in SRC_DIR whole first (SQLite's full integrity_check,\n"
+	 "a schema this build opens, a key file that opens with master_key_file)\n"
+	 "and changes nothing if any check fails. Refuses while a server has the\n"
+	 "data directory's database open: stop it first. Then moves the current\n"
+	 "database and key file into DATA/before-restore-<UTC time> (never deleted:\n"
+	 "remove it once the restored server looks right) and copies the backup in.\n"
+	 "Exit status 0 when restored, 1 when refused, 2 on a usage error.\n",
+	 pos_cli_restore},
 	{"gendoc", "print generated packaging files: gendoc env|conf|man1|man5",
 	 "usage: personalos gendoc env|conf|man1|man5\n"
 	 "\n"

@@ -38,6 +38,7 @@ int pos_cli_serve(int argc, char **argv);
 int pos_cli_user(int argc, char **argv);
 int pos_cli_doctor(int argc, char **argv);
 int pos_cli_backup(int argc, char **argv);
+int pos_cli_restore(int argc, char **argv);
 int pos_cli_gendoc(int argc, char **argv);
 
 /* `git describe` of the source tree at build time (build/git_commit.c). */

@@ -13,10 +13,10 @@ static void restore_advice(const char *data_dir)
 	fprintf(stderr,
 		"personalos doctor: the store in %s is damaged. To restore:\n"
 		"  1. stop the server (systemctl stop personalos)\n"
-		"  2. move %s/personalos.db* aside (keep them for analysis)\n"
-		"  3. copy the latest backup to %s/personalos.db\n"
-		"     (made by 'personalos backup' or sqlite3 .backup; see docs/OPERATIONS.md)\n"
-		"  4. run 'personalos doctor --full', then start the server\n",
+		"  2. personalos restore BACKUP_DIR --data %s\n"
+		"     (a directory made by 'personalos backup'; the damaged files are kept\n"
+		"     in %s/before-restore-*; see docs/OPERATIONS.md)\n"
+		"  3. run 'personalos doctor --full', then start the server\n",
 		data_dir, data_dir, data_dir);
 }
 

@@ -1,5 +1,6 @@
 /*
- * sqlite_backup.c — online backup of the store (personalos backup).
+ * sqlite_backup.c — online backup of the store (personalos backup) and
+ * its restore (personalos restore).
  *
  * SQLite's backup API copies the database page by page inside one read
  * transaction: in WAL mode writers carry on, and the copy is the database
@@ -14,6 +15,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -150,4 +152,170 @@ out:
 	sqlite3_close_v2(dst);
 	sqlite3_close_v2(src);
 	return rc;
+}
+
+/* ---- restore (personalos restore) ---- */
+
+/* Checks the backup in `bdir` whole before anything is touched: a full
+ * integrity check, a schema this build can open, and a key file that opens
+ * (with the master key when one is configured). */
+static enum pos_err check_backup(const char *db_path, const char *keys_path,
+				 const char *master_key_file, struct pos_error *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	enum pos_err rc = POS_OK;
+	if (access(db_path, R_OK) != 0)
+		return pos_error_set(err, POS_ERR_IO, NULL, "no backup at %s: %s", db_path,
+				     strerror(errno));
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		rc = db_error(db, "cannot open", db_path, err);
+		goto out;
+	}
+	bool ok = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) == SQLITE_OK &&
+		  sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) &&
+		  strcmp((const char *)sqlite3_column_text(q, 0), "ok") == 0 &&
+		  sqlite3_step(q) == SQLITE_DONE;
+	sqlite3_finalize(q);
+	q = NULL;
+	if (!ok) {
+		rc = pos_error_set(err, POS_ERR_CORRUPT, NULL,
+				   "the backup %s fails its integrity check: nothing was changed",
+				   db_path);
+		goto out;
+	}
+	int version = -1;
+	if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_migrations", -1, &q,
+			       NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version <= 0 || version > pos_store_schema_version()) {
+		rc = pos_error_set(err, POS_ERR_CORRUPT, NULL,
+				   version <= 0 ? "%s is not a PersonalOS database"
+						: "%s has schema version %d, newer than this build"
+						  " (%d): restore it with a newer personalos",
+				   db_path, version, pos_store_schema_version());
+		goto out;
+	}
+	struct pos_keyfile *kf = NULL;
+	if (access(keys_path, R_OK) != 0) {
+		rc = pos_error_set(err, POS_ERR_IO, NULL,
+				   "the backup has no key file %s: without it every token and"
+				   " sealed secret would be lost; nothing was changed", keys_path);
+		goto out;
+	}
+	rc = pos_keyfile_open(keys_path, master_key_file, &kf, err);
+	pos_keyfile_close(kf);
+out:
+	sqlite3_close_v2(db);
+	return rc;
+}
+
+static int run_sql(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Fails with POS_ERR_BUSY while another process (a server) has the
+ * database open: in WAL mode every connection holds a shared lock on the
+ * file, which an exclusive locking-mode connection cannot get past. */
+static enum pos_err check_not_in_use(const char *db_path, struct pos_error *err)
+{
+	if (access(db_path, F_OK) != 0)
+		return POS_OK;
+	sqlite3 *db = NULL;
+	enum pos_err rc = POS_OK;
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		rc = db_error(db, "cannot open", db_path, err);
+	} else if (run_sql(db, "PRAGMA locking_mode=EXCLUSIVE") != SQLITE_OK ||
+		   run_sql(db, "BEGIN EXCLUSIVE") != SQLITE_OK ||
+		   run_sql(db, "SELECT count(*) FROM sqlite_master") != SQLITE_OK) {
+		rc = pos_error_set(err, POS_ERR_BUSY, NULL,
+				   "%s is in use (is the server running?): stop it first",
+				   db_path);
+	} else {
+		run_sql(db, "ROLLBACK");
+	}
+	sqlite3_close_v2(db);
+	return rc;
+}
+
+static const char *const restore_names[] = {"personalos.db", "personalos.db-wal",
+					    "personalos.db-shm", POS_KEYFILE_NAME};
+#define RESTORE_NAMES (sizeof(restore_names) / sizeof(restore_names[0]))
+
+/* Moves the named files of `from` into `to` (those that exist); on a
+ * failure moves back what it moved. */
+static enum pos_err move_files(const char *from, const char *to, struct pos_error *err)
+{
+	size_t i;
+	for (i = 0; i < RESTORE_NAMES; i++) {
+		char a[PATH_MAX], b[PATH_MAX];
+		snprintf(a, sizeof(a), "%s/%s", from, restore_names[i]);
+		snprintf(b, sizeof(b), "%s/%s", to, restore_names[i]);
+		if (rename(a, b) != 0 && errno != ENOENT)
+			break;
+	}
+	if (i == RESTORE_NAMES)
+		return POS_OK;
+	int e = errno;
+	while (i-- > 0) {
+		char a[PATH_MAX], b[PATH_MAX];
+		snprintf(a, sizeof(a), "%s/%s", from, restore_names[i]);
+		snprintf(b, sizeof(b), "%s/%s", to, restore_names[i]);
+		rename(b, a);
+	}
+	return pos_error_set(err, POS_ERR_IO, NULL, "cannot move the current data aside: %s",
+			     strerror(e));
+}
+
+enum pos_err pos_sqlite_restore(const char *backup_dir, const char *dir,
+				const char *master_key_file, char *aside, size_t aside_cap,
+				struct pos_error *err)
+{
+	char bdb[PATH_MAX], bkeys[PATH_MAX], ddb[PATH_MAX], dkeys[PATH_MAX];
+	if ((size_t)snprintf(bdb, sizeof(bdb), "%s/personalos.db", backup_dir) >= sizeof(bdb) ||
+	    (size_t)snprintf(bkeys, sizeof(bkeys), "%s/%s", backup_dir, POS_KEYFILE_NAME) >= sizeof(bkeys) ||
+	    (size_t)snprintf(ddb, sizeof(ddb), "%s/personalos.db", dir) >= sizeof(ddb) ||
+	    (size_t)snprintf(dkeys, sizeof(dkeys), "%s/%s", dir, POS_KEYFILE_NAME) >= sizeof(dkeys))
+		return pos_error_set(err, POS_ERR_IO, NULL, "path too long");
+	enum pos_err rc = check_backup(bdb, bkeys, master_key_file, err);
+	if (rc)
+		return rc;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s", dir,
+				     strerror(errno));
+	if ((rc = check_not_in_use(ddb, err)))
+		return rc;
+	/* The current files go aside, never deleted: the operator removes
+	 * them once the restored server looks right. */
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	if ((size_t)snprintf(aside, aside_cap, "%s/before-restore-%s", dir, stamp) >= aside_cap)
+		return pos_error_set(err, POS_ERR_IO, NULL, "path too long");
+	if (mkdir(aside, 0700) != 0)
+		return pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s", aside,
+				     strerror(errno));
+	if ((rc = move_files(dir, aside, err)))
+		return rc;
+	rc = copy_file(bdb, ddb, err);
+	if (!rc)
+		rc = copy_file(bkeys, dkeys, err);
+	if (rc) {
+		unlink(ddb);
+		unlink(dkeys);
+		struct pos_error back;
+		pos_error_clear(&back);
+		move_files(aside, dir, &back);
+		rmdir(aside);
+		return rc;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return POS_OK;
 }

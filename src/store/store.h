@@ -1150,6 +1150,20 @@ enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 enum pos_err pos_sqlite_backup(const char *dir, const char *dest_dir,
 			       struct pos_error *err);
 
+/*
+ * Restore (personalos restore): checks the backup in `backup_dir` whole
+ * first (full integrity check, a schema version this build opens, a key
+ * file that opens with `master_key_file`), refuses while a server has the
+ * database in `dir` open (POS_ERR_BUSY), then moves the current database
+ * and key file into `dir`/before-restore-<UTC time> (named in `aside`;
+ * never deleted) and copies the backup in. On a failure after the move the
+ * current files are moved back. POS_ERR_CORRUPT for a damaged or foreign
+ * backup; nothing is changed then.
+ */
+enum pos_err pos_sqlite_restore(const char *backup_dir, const char *dir,
+				const char *master_key_file, char *aside, size_t aside_cap,
+				struct pos_error *err);
+
 /* Schema version this build writes (the newest migration). */
 int pos_store_schema_version(void);
 

@@ -16,7 +16,7 @@ from harness import DEFAULT_PASSWORD, run_cli  # noqa: E402
 # Subcommands the brief and design/ARCHITECTURE.md name; those that must exist
 # now, and those checked whenever the top-level help lists them.
 REQUIRED = ("serve", "user", "doctor", "version")
-KNOWN = ("serve", "user", "add", "search", "chat", "import", "export", "mcp", "backup",
+KNOWN = ("serve", "user", "add", "search", "chat", "import", "export", "mcp", "backup", "restore",
          "doctor", "version")
 
 

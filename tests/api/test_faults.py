@@ -244,6 +244,47 @@ class BackupTest(FaultCase):
         self.assertGreaterEqual(total, 30)
         srv2.stop()
 
+    def test_restore_checks_the_backup_first_and_keeps_what_it_replaces(self):
+        data = self.tmpdir("pos-restore-")
+        srv, api = self.server(data)
+        tok = api.register()["access_token"]
+        kept = api.post("/api/memories", {"content": "in the backup"}, token=tok).json["id"]
+        dest = os.path.join(self.tmpdir("pos-restore-dest-"), "b1")
+        self.assertEqual(harness.run_cli(["backup", dest, "--data", data]).returncode, 0)
+        later = api.post("/api/memories", {"content": "after the backup"}, token=tok).json["id"]
+        # A running server: refused, nothing touched.
+        p = harness.run_cli(["restore", dest, "--data", data])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("in use", p.stderr)
+        self.assertEqual(api.get("/api/memories/" + later, token=tok).status, 200)
+        srv.stop()
+        # A damaged backup: refused before anything is replaced.
+        bad = os.path.join(self.tmpdir("pos-restore-bad-"), "b2")
+        shutil.copytree(dest, bad)
+        with open(os.path.join(bad, "personalos.db"), "r+b") as f:
+            f.seek(100)  # the schema's page: a database no check passes
+            f.write(os.urandom(3000))
+        p = harness.run_cli(["restore", bad, "--data", data])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertNotIn("before-restore", " ".join(os.listdir(data)))
+        # No key file in the backup: refused too.
+        nokeys = os.path.join(self.tmpdir("pos-restore-nokeys-"), "b3")
+        os.makedirs(nokeys)
+        shutil.copy(os.path.join(dest, "personalos.db"), nokeys)
+        p = harness.run_cli(["restore", nokeys, "--data", data])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("key file", p.stderr)
+        # The good one: restored; what it replaced is kept aside.
+        p = harness.run_cli(["restore", dest, "--data", data])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        aside = [n for n in os.listdir(data) if n.startswith("before-restore-")]
+        self.assertEqual(len(aside), 1, os.listdir(data))
+        self.assertIn("personalos.db", os.listdir(os.path.join(data, aside[0])))
+        srv2, api2 = self.server(data)
+        self.assertEqual(api2.get("/api/memories/" + kept, token=tok).status, 200)
+        self.assertEqual(api2.get("/api/memories/" + later, token=tok).status, 404)
+        srv2.stop()
+
 
 if __name__ == "__main__":
     unittest.main()
