@@ -4,9 +4,12 @@
  */
 #include "app/app.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/url.h"
+#include "cache/redis.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
 #include "net/egress.h"
@@ -42,6 +45,47 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->weights.layer = cfg->search_boost_layer;
 	scfg->weights.access = cfg->search_boost_access;
 	scfg->min_similarity = cfg->search_min_similarity;
+	return POS_OK;
+}
+
+/* search: a user's write generation shared by the instances (0 before
+ * the first write) */
+static enum pos_err shared_generation(void *ctx, const char *user_id, uint64_t *gen)
+{
+	char key[64], buf[24];
+	size_t n = 0;
+	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
+	enum pos_err rc = pos_cache_get(ctx, key, buf, sizeof(buf) - 1, &n);
+	*gen = 0;
+	if (rc == POS_ERR_NOT_FOUND)
+		return POS_OK;
+	if (rc)
+		return rc;
+	buf[n] = '\0';
+	*gen = strtoull(buf, NULL, 10);
+	return POS_OK;
+}
+
+/* search: a write of the user — every instance's cached results of the
+ * user stop matching, and the instances hear of it */
+static void shared_bump(void *ctx, const char *user_id)
+{
+	char key[64];
+	int64_t v;
+	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
+	if (pos_cache_incr(ctx, key, &v) == POS_OK)
+		(void)pos_cache_publish(ctx, POS_SEARCH_INVALIDATE_CHANNEL, user_id,
+					strlen(user_id));
+}
+
+/* The shared cache, when configured: auth and search use it from here on. */
+static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
+{
+	enum pos_err rc = pos_auth_use_cache(&app->auth, app->cache);
+	if (rc)
+		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
+	struct pos_search_shared sh = {shared_generation, shared_bump, app->cache};
+	pos_search_set_shared(app->search, &sh);
 	return POS_OK;
 }
 
@@ -118,11 +162,15 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	enum pos_err rc = search_config(cfg, &scfg, err);
 	if (rc)
 		goto out;
+	if (cfg->cache_url[0] && (rc = pos_cache_new(cfg->cache_url, &app->cache, err)))
+		goto out;
 	if ((rc = open_store(app, err)))
 		goto out;
 	if ((rc = pos_auth_init(&app->auth, app->store, cfg, err)))
 		goto out;
 	if ((rc = pos_search_new(app->store, &scfg, &app->search, err)))
+		goto out;
+	if (app->cache && (rc = use_cache(app, err)))
 		goto out;
 	app->mem.store = app->store;
 	app->mem.search = app->search;
@@ -162,6 +210,10 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		pos_error_set(err, rc, NULL, "cannot start the jobs service");
 		goto out;
 	}
+	if (app->cache && (rc = pos_cache_start(app->cache))) { /* every channel subscribed */
+		pos_error_set(err, rc, "cache", "cannot start the shared cache's subscriber");
+		goto out;
+	}
 out:
 	if (rc)
 		pos_app_stop(app);
@@ -183,6 +235,7 @@ void pos_app_quiesce(struct pos_app *app)
 
 void pos_app_stop(struct pos_app *app)
 {
+	pos_cache_stop(app->cache); /* no more messages to services going away */
 	pos_assistant_quiesce(&app->assistant);
 	pos_jobs_free(app->jobs); /* before the services their kinds use */
 	app->jobs = NULL;
@@ -205,5 +258,7 @@ void pos_app_stop(struct pos_app *app)
 	pos_auth_fini(&app->auth);
 	pos_store_close(app->store);
 	app->store = NULL;
+	pos_cache_free(app->cache);
+	app->cache = NULL;
 	memset(app, 0, sizeof(*app));
 }

@@ -39,6 +39,7 @@ struct pos_search {
 	bool remote;                    /* an OpenAI-compatible provider */
 	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
 	struct pos_rcache *results;
+	struct pos_search_shared shared; /* all NULL: one instance */
 	pthread_t worker;
 	bool worker_running;
 	pthread_mutex_t lock;           /* guards the fields below */
@@ -126,6 +127,36 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 	return rc ? rc : finish_vec(e, a, v, cv, out);
 }
 
+void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared *shared)
+{
+	e->shared = *shared;
+}
+
+/* After a write of the user: its cached results stop matching, here and
+ * (shared) on every instance. */
+static void bump(struct pos_search *e, const char *user_id)
+{
+	pos_rcache_bump(e->results, user_id);
+	if (e->shared.bump)
+		e->shared.bump(e->shared.ctx, user_id);
+}
+
+/* The generation results of the user are stamped with: the local one,
+ * mixed with the shared one when there is one. False when the shared
+ * cache cannot answer: nothing is cached then (another instance's write
+ * could not reach us). */
+static bool generation(struct pos_search *e, const char *user_id, uint64_t *gen)
+{
+	*gen = pos_rcache_generation(e->results, user_id);
+	if (!e->shared.generation)
+		return true;
+	uint64_t g = 0;
+	if (e->shared.generation(e->shared.ctx, user_id, &g))
+		return false;
+	*gen += g * 0x9E3779B97F4A7C15ull; /* either changing changes the stamp */
+	return true;
+}
+
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted)
 {
@@ -144,7 +175,7 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 		pthread_cond_signal(&e->wake);
 		pthread_mutex_unlock(&e->lock);
 	}
-	pos_rcache_bump(e->results, user_id);
+	bump(e, user_id);
 }
 
 void pos_search_forget_user(struct pos_search *e, const char *user_id)
@@ -457,7 +488,7 @@ static void *worker_main(void *arg)
 				for (size_t i = 0; i < k; i++)
 					pos_vcache_put(vc, m[i].user_id, m[i].seq, m[i].vec.q, m[i].vec.scale);
 				for (size_t i = 0; i < k; i++)
-					pos_rcache_bump(e->results, m[i].user_id);
+					bump(e, m[i].user_id);
 				atomic_fetch_add(&e->embedded, k);
 				after = last;
 			}
@@ -1172,13 +1203,15 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	const char *key;
 	if ((rc = cache_key(a, req, &f, &key)))
 		return pos_error_set(err, rc, NULL, NULL);
-	uint64_t gen = pos_rcache_generation(e->results, req->user_id);
+	uint64_t gen;
+	bool cacheable = generation(e, req->user_id, &gen);
 	struct pos_ranked *r = NULL;
 	size_t n = 0;
 	struct pos_memory *m = NULL;
 	bool *ok = NULL;
 	size_t hydrated = 0; /* r[0..hydrated) have their rows in m[] */
-	out->cached = pos_rcache_get(e->results, req->user_id, key, gen, a, &r, &n, &out->total);
+	out->cached = cacheable &&
+		      pos_rcache_get(e->results, req->user_id, key, gen, a, &r, &n, &out->total);
 	if (!out->cached) {
 		bool degraded;
 		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded)))
@@ -1186,7 +1219,7 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 		out->total = (int64_t)n;
 		/* A result made without its semantic half is not kept: the next
 		 * search may have the provider back. */
-		if (!degraded)
+		if (!degraded && cacheable)
 			pos_rcache_put(e->results, req->user_id, key, gen, r, n, out->total);
 	}
 	size_t from = req->offset < n ? req->offset : n;

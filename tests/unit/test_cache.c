@@ -1,0 +1,125 @@
+/* Unit tests for src/cache/redis.c: the redis:// URL parser, and a cache
+ * whose Redis is down (a closed port on 127.0.0.1) — every call answers
+ * POS_ERR_UNAVAILABLE, and the Redis rate-limit backend then counts in its
+ * in-process fallback. The behaviour with a live Redis is tested black-box
+ * in tests/api/test_redis.py. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cache/redis.h"
+#include "http/ratelimit.h"
+
+static void url_parser(void **state)
+{
+	(void)state;
+	struct pos_cache_url u;
+	struct pos_error err = {0};
+	assert_int_equal(pos_cache_url_parse("redis://127.0.0.1:6380", &u, &err), POS_OK);
+	assert_string_equal(u.host, "127.0.0.1");
+	assert_int_equal(u.port, 6380);
+	assert_int_equal(u.db, 0);
+	assert_string_equal(u.password, "");
+	assert_int_equal(pos_cache_url_parse("redis://cache.internal", &u, &err), POS_OK);
+	assert_string_equal(u.host, "cache.internal");
+	assert_int_equal(u.port, 6379);
+	assert_int_equal(pos_cache_url_parse("redis://:s3cr%40t@10.0.0.5:7000/3", &u, &err), POS_OK);
+	assert_string_equal(u.password, "s3cr@t");
+	assert_string_equal(u.host, "10.0.0.5");
+	assert_int_equal(u.port, 7000);
+	assert_int_equal(u.db, 3);
+	assert_int_equal(pos_cache_url_parse("redis://default:pw@h:1/", &u, &err), POS_OK);
+	assert_string_equal(u.password, "pw");
+	assert_string_equal(u.host, "h");
+	assert_int_equal(u.db, 0);
+	assert_int_equal(pos_cache_url_parse("redis://[::1]:6390/15", &u, &err), POS_OK);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 6390);
+	assert_int_equal(u.db, 15);
+
+	static const char *const bad[] = {
+		"", "127.0.0.1:6379", "http://h:1", "redis://", "redis://:6379",
+		"redis://h:0", "redis://h:65536", "redis://h:x", "redis://h:", "redis://h/16",
+		"redis://h/x", "redis://pw@h", "redis://:%zz@h", "redis://:%4@h", "redis://[::1",
+		"redis://[::1]x", "redis://h h:1", "redis://:a%00b@h",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct pos_error e = {0};
+		if (pos_cache_url_parse(bad[i], &u, &e) != POS_ERR_USAGE)
+			fail_msg("accepted %s", bad[i]);
+		assert_string_equal(e.field, "cache");
+		assert_string_equal(u.host, "");
+	}
+	struct pos_cache *c = NULL;
+	assert_int_equal(pos_cache_new("redis:/x", &c, &err), POS_ERR_USAGE);
+	assert_null(c);
+}
+
+/* A loopback port nothing listens on. */
+static int closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(a);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void redis_down(void **state)
+{
+	(void)state;
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", closed_port());
+	struct pos_cache *c = NULL;
+	struct pos_error err = {0};
+	assert_int_equal(pos_cache_new(url, &c, &err), POS_OK);
+	assert_non_null(c);
+	assert_int_equal(pos_cache_start(c), POS_OK); /* the subscriber retries quietly */
+	char buf[8];
+	size_t n = 0;
+	int64_t v = 0, out[POS_CACHE_REPLY_MAX];
+	assert_int_equal(pos_cache_get(c, "k", buf, sizeof(buf), &n), POS_ERR_UNAVAILABLE);
+	assert_int_equal(pos_cache_set(c, "k", "v", 1, 1000), POS_ERR_UNAVAILABLE);
+	assert_int_equal(pos_cache_incr(c, "k", &v), POS_ERR_UNAVAILABLE);
+	assert_int_equal(pos_cache_del(c, "k"), POS_ERR_UNAVAILABLE);
+	assert_int_equal(pos_cache_publish(c, "ch", "m", 1), POS_ERR_UNAVAILABLE);
+	const char *argv[] = {"k"};
+	assert_int_equal(pos_cache_eval(c, "return 1", 1, 1, argv, out, &n), POS_ERR_UNAVAILABLE);
+	assert_false(pos_cache_up(c));
+
+	/* the Redis rate-limit backend answers from its in-process fallback */
+	struct pos_rl_backend *be = pos_rl_redis_new(c, pos_rl_memory_new(64));
+	assert_non_null(be);
+	int64_t wait = 0;
+	for (int i = 0; i < 3; i++)
+		assert_true(be->ops->take(be, 42, 1.0, 3.0, 1000000, &wait));
+	assert_false(be->ops->take(be, 42, 1.0, 3.0, 1000000, &wait));
+	assert_true(wait > 0);
+	int64_t prev = 0;
+	assert_int_equal(be->ops->reserve(be, 7, 1, 5000000, 10000000, 1000000, &prev), 0);
+	assert_true(be->ops->locked(be, 7, 1000000) > 0);
+	be->ops->clear(be, 7);
+	assert_int_equal(be->ops->locked(be, 7, 1000000), 0);
+	be->ops->destroy(be);
+	pos_cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(url_parser),
+		cmocka_unit_test(redis_down),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
