@@ -78,13 +78,25 @@ static void shared_bump(void *ctx, const char *user_id)
 					strlen(user_id));
 }
 
+/* search: ranked lists one instance made, for the others */
+static enum pos_err shared_get(void *ctx, const char *key, void *buf, size_t cap, size_t *len)
+{
+	return pos_cache_get(ctx, key, buf, cap, len);
+}
+
+static void shared_put(void *ctx, const char *key, const void *val, size_t len, int64_t ttl_ms)
+{
+	(void)pos_cache_set(ctx, key, val, len, ttl_ms);
+}
+
 /* The shared cache, when configured: auth and search use it from here on. */
 static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
 {
 	enum pos_err rc = pos_auth_use_cache(&app->auth, app->cache);
 	if (rc)
 		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
-	struct pos_search_shared sh = {shared_generation, shared_bump, app->cache};
+	struct pos_search_shared sh = {shared_generation, shared_bump, shared_get, shared_put,
+				       app->cache};
 	pos_search_set_shared(app->search, &sh);
 	return POS_OK;
 }

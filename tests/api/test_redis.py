@@ -28,6 +28,9 @@ LIMITS = {
     "PERSONALOS_LOGIN_MAX_FAILURES": "3",
     "PERSONALOS_LOGIN_MAX_FAILURES_IP": "1000",
     "PERSONALOS_LOGIN_LOCKOUT": "600",
+    # cheap password hashes: this suite tests limits, not Argon2
+    "PERSONALOS_PWHASH_OPSLIMIT": "1",
+    "PERSONALOS_PWHASH_MEMLIMIT_KIB": "8192",
 }
 
 
@@ -131,6 +134,13 @@ class SharedRedisTest(unittest.TestCase):
         first = len(r.json["memories"])
         r = self.api_b.get("/api/memories/search?query=heron", token=token)  # now cached on B
         self.assertEqual(r.status, 200)
+        # the ranked list is shared through Redis, under a hash of the query
+        uid = self.api_b.get("/api/auth/me", token=token).json["id"]
+        keys = self.pair.redis.command("KEYS", "pos:sr:%s:*" % uid)
+        self.assertTrue(keys, "no shared search result in Redis")
+        for k in keys:
+            self.assertNotIn(b"heron", k)
+            self.assertNotIn(b"heron", self.pair.redis.command("GET", k))
         self.api_a.post("/api/memories", {"content": "a second heron by the river"}, token=token)
         r = self.api_b.get("/api/memories/search?query=heron", token=token)
         self.assertEqual(r.status, 200, r.raw[:300])
