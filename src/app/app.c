@@ -5,8 +5,9 @@
 #include "app/app.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "base/url.h"
 #include "cache/redis.h"
@@ -48,34 +49,60 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	return POS_OK;
 }
 
-/* search: a user's write generation shared by the instances (0 before
- * the first write) */
+/* search: a user's write generation shared by the instances, mixed with
+ * the epoch every user's generation moves with (pos_search_shared). A
+ * missing one starts at a random value, so a Redis restarted empty never
+ * brings back a generation older results were stamped with. */
+static const char generation_script[] =
+	"local function get(k)\n"
+	"  local v = redis.call('GET', k)\n"
+	"  if not v then\n"
+	"    redis.call('SET', k, ARGV[1], 'NX')\n"
+	"    v = redis.call('GET', k)\n"
+	"  end\n"
+	"  return tonumber(v)\n"
+	"end\n"
+	"return {get(KEYS[1]), get(KEYS[2])}\n";
+
+#define GEN_EPOCH_KEY "pos:sgen-epoch"
+
 static enum pos_err shared_generation(void *ctx, const char *user_id, uint64_t *gen)
 {
-	char key[64], buf[24];
-	size_t n = 0;
+	char key[64], start[24];
 	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
-	enum pos_err rc = pos_cache_get(ctx, key, buf, sizeof(buf) - 1, &n);
-	*gen = 0;
-	if (rc == POS_ERR_NOT_FOUND)
-		return POS_OK;
+	uint64_t r;
+	randombytes_buf(&r, sizeof(r));
+	snprintf(start, sizeof(start), "%llu", (unsigned long long)(r >> 16)); /* exact in Lua */
+	const char *argv[] = {key, GEN_EPOCH_KEY, start};
+	int64_t out[POS_CACHE_REPLY_MAX];
+	size_t n = 0;
+	enum pos_err rc = pos_cache_eval(ctx, generation_script, 2, 3, argv, out, &n);
 	if (rc)
 		return rc;
-	buf[n] = '\0';
-	*gen = strtoull(buf, NULL, 10);
+	if (n != 2)
+		return POS_ERR_UNAVAILABLE;
+	*gen = (uint64_t)out[0] ^ ((uint64_t)out[1] * 0xC2B2AE3D27D4EB4Full);
 	return POS_OK;
 }
 
 /* search: a write of the user — every instance's cached results of the
  * user stop matching, and the instances hear of it */
-static void shared_bump(void *ctx, const char *user_id)
+static enum pos_err shared_bump(void *ctx, const char *user_id)
 {
 	char key[64];
 	int64_t v;
 	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
-	if (pos_cache_incr(ctx, key, &v) == POS_OK)
+	enum pos_err rc = pos_cache_incr(ctx, key, &v);
+	if (!rc)
 		(void)pos_cache_publish(ctx, POS_SEARCH_INVALIDATE_CHANNEL, user_id,
 					strlen(user_id));
+	return rc;
+}
+
+static enum pos_err shared_bump_all(void *ctx)
+{
+	int64_t v;
+	return pos_cache_incr(ctx, GEN_EPOCH_KEY, &v);
 }
 
 /* search: ranked lists one instance made, for the others */
@@ -95,8 +122,8 @@ static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
 	enum pos_err rc = pos_auth_use_cache(&app->auth, app->cache);
 	if (rc)
 		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
-	struct pos_search_shared sh = {shared_generation, shared_bump, shared_get, shared_put,
-				       app->cache};
+	struct pos_search_shared sh = {shared_generation, shared_bump, shared_bump_all,
+				       shared_get, shared_put, app->cache};
 	pos_search_set_shared(app->search, &sh);
 	return POS_OK;
 }
@@ -174,7 +201,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	enum pos_err rc = search_config(cfg, &scfg, err);
 	if (rc)
 		goto out;
-	if (cfg->cache_url[0] && (rc = pos_cache_new(cfg->cache_url, &app->cache, err)))
+	if (cfg->cache_url[0] &&
+	    (rc = pos_cache_new(cfg->cache_url, cfg->cache_timeout_ms, &app->cache, err)))
 		goto out;
 	if ((rc = open_store(app, err)))
 		goto out;

@@ -157,16 +157,18 @@ static void user_set_key(const char *uid, char out[USER_SET_KEY_SIZE])
 	snprintf(out, USER_SET_KEY_SIZE, "pos:utok:%s", uid);
 }
 
-/* True when the shared cache holds this token as verified for (uid, sid). */
-static bool shared_cached(const struct pos_auth *a, const char *key, const char *uid,
-			  const char *sid)
+/* POS_OK when the shared cache holds this token as verified for (uid,
+ * sid), POS_ERR_NOT_FOUND when not, POS_ERR_UNAVAILABLE when it cannot say. */
+static enum pos_err shared_cached(const struct pos_auth *a, const char *key, const char *uid,
+				  const char *sid)
 {
 	char want[SESSION_VALUE_SIZE], got[SESSION_VALUE_SIZE];
 	size_t n = 0;
 	int w = snprintf(want, sizeof(want), "%s %s", uid, sid);
-	if (pos_cache_get(a->cache, key, got, sizeof(got), &n))
-		return false;
-	return (size_t)w == n && memcmp(want, got, n) == 0;
+	enum pos_err rc = pos_cache_get(a->cache, key, got, sizeof(got), &n);
+	if (rc)
+		return rc;
+	return (size_t)w == n && memcmp(want, got, n) == 0 ? POS_OK : POS_ERR_NOT_FOUND;
 }
 
 static void shared_remember(const struct pos_auth *a, const char *key, const char *uid,
@@ -206,6 +208,7 @@ static void shared_revoke(const struct pos_auth *a, const char *mode, const char
 	const char *argv[] = {set, keep, mode, sid, ttl};
 	int64_t out[POS_CACHE_REPLY_MAX];
 	size_t n;
+	pos_cache_retry_now(a->cache); /* a revocation is worth a try even now */
 	if (pos_cache_eval(a->cache, revoke_script, 2, 5, argv, out, &n))
 		pos_warn("auth: a revocation could not reach the shared cache; other instances may accept the session up to %d s",
 			 POS_TOKEN_CACHE_TTL_MS / 1000);
@@ -802,23 +805,27 @@ enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
 		return POS_ERR_UNAUTHORIZED;
 	pos_uuid_from_bytes(payload + 1, out->user_id);
 	pos_uuid_from_bytes(payload + 17, out->session_id);
-	if (session_cached(a->sessions, out->session_id, out->user_id))
-		return POS_OK;
+	/* With a shared cache, it decides (a revocation on any instance
+	 * deletes its entry before the revoking request answers); this
+	 * process's cache only stands in while Redis cannot answer. */
 	char key[TOKEN_KEY_SIZE];
+	enum pos_err shared = POS_ERR_UNAVAILABLE;
 	if (a->cache) {
 		token_key(token, len, key);
-		if (shared_cached(a, key, out->user_id, out->session_id)) {
-			session_remember(a->sessions, out->session_id, out->user_id);
+		shared = shared_cached(a, key, out->user_id, out->session_id);
+		if (shared == POS_OK)
 			return POS_OK;
-		}
 	}
+	if (shared == POS_ERR_UNAVAILABLE &&
+	    session_cached(a->sessions, out->session_id, out->user_id))
+		return POS_OK;
 	enum pos_err rc = a->store->accounts->session_check(a->store, out->session_id,
 						  out->user_id);
 	if (rc == POS_ERR_NOT_FOUND)
 		return POS_ERR_UNAUTHORIZED;
 	if (rc == POS_OK) {
 		session_remember(a->sessions, out->session_id, out->user_id);
-		if (a->cache)
+		if (shared == POS_ERR_NOT_FOUND)
 			shared_remember(a, key, out->user_id, out->session_id, expires);
 	}
 	return rc;

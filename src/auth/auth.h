@@ -84,10 +84,12 @@ void pos_auth_fini(struct pos_auth *a);
  * Shares token checks through `cache` (borrowed; it must outlive `a`):
  * a verified session access token is remembered in Redis under a hash of
  * the token (never the token) for POS_TOKEN_CACHE_TTL_MS or until it
- * expires, so other instances skip the store; logout and revocation
- * delete those keys and publish on POS_AUTH_REVOKE_CHANNEL, on which
- * every instance drops the session from its in-process cache. Call once
- * after pos_auth_init and before pos_cache_start.
+ * expires, so other instances skip the store. Redis is asked first; the
+ * in-process cache stands in only while Redis cannot answer. Logout and
+ * revocation delete those keys before they return, and publish on
+ * POS_AUTH_REVOKE_CHANNEL, on which every instance drops the session from
+ * its in-process cache. Call once after pos_auth_init and before
+ * pos_cache_start.
  */
 enum pos_err pos_auth_use_cache(struct pos_auth *a, struct pos_cache *cache);
 

@@ -85,6 +85,7 @@ struct pos_config {
 	unsigned rl_slots;             /* in-process counter table entries */
 	bool trust_forwarded_for;      /* client address from X-Forwarded-For */
 	char cache_url[1024];          /* redis://… shared cache, "" = in-process only; secret */
+	unsigned cache_timeout_ms;     /* connect and command timeout */
 	char cors_origins[2048];       /* comma-separated allow-list, "" = none */
 	char tls_cert[PATH_MAX];       /* PEM certificate chain, "" = plain HTTP */
 	char tls_key[PATH_MAX];        /* PEM private key */

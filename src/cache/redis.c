@@ -34,6 +34,7 @@ struct sub {
 
 struct pos_cache {
 	struct pos_cache_url url;
+	unsigned timeout_ms;
 	pthread_mutex_t lock;              /* the pool, the scripts */
 	pthread_cond_t freed;
 	redisContext *idle[POS_CACHE_POOL];
@@ -196,6 +197,18 @@ static void failed(struct pos_cache *c, const char *what)
 	int64_t now = pos_mono_us();
 	atomic_store(&c->skip_until, now + (int64_t)POS_CACHE_RETRY_MS * 1000);
 	atomic_store(&c->up, false);
+	/* The idle connections went the same way (a restarted Redis): close
+	 * them, so the first calls after the pause do not each fail once. */
+	redisContext *drop[POS_CACHE_POOL];
+	pthread_mutex_lock(&c->lock);
+	int ndrop = c->nidle;
+	memcpy(drop, c->idle, (size_t)ndrop * sizeof(drop[0]));
+	c->nidle = 0;
+	c->nopen -= ndrop;
+	pthread_cond_broadcast(&c->freed);
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < ndrop; i++)
+		redisFree(drop[i]);
 	int64_t last = atomic_load(&c->logged_at);
 	if ((last == 0 || now - last >= LOG_EVERY_US) &&
 	    atomic_compare_exchange_strong(&c->logged_at, &last, now))
@@ -205,7 +218,8 @@ static void failed(struct pos_cache *c, const char *what)
 
 static redisContext *dial(struct pos_cache *c, const char **why)
 {
-	struct timeval tv = {0, POS_CACHE_TIMEOUT_MS * 1000};
+	struct timeval tv = {(time_t)(c->timeout_ms / 1000),
+			     (suseconds_t)(c->timeout_ms % 1000) * 1000};
 	redisContext *ctx = redisConnectWithTimeout(c->url.host, c->url.port, tv);
 	if (!ctx) {
 		*why = "out of memory";
@@ -251,7 +265,8 @@ static redisContext *acquire(struct pos_cache *c)
 	if (!c->nidle && c->nopen >= POS_CACHE_POOL) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += POS_CACHE_TIMEOUT_MS * 1000000L;
+		ts.tv_sec += (time_t)(c->timeout_ms / 1000);
+		ts.tv_nsec += (long)(c->timeout_ms % 1000) * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
@@ -323,9 +338,13 @@ static redisReply *command(struct pos_cache *c, int argc, const char **argv,
 	return r;
 }
 
-enum pos_err pos_cache_new(const char *url, struct pos_cache **out, struct pos_error *err)
+enum pos_err pos_cache_new(const char *url, unsigned timeout_ms, struct pos_cache **out,
+			   struct pos_error *err)
 {
 	*out = NULL;
+	if (timeout_ms > POS_CACHE_TIMEOUT_MS_MAX)
+		return pos_error_set(err, POS_ERR_USAGE, "cache_timeout_ms", "at most %d",
+				     POS_CACHE_TIMEOUT_MS_MAX);
 	struct pos_cache_url u;
 	enum pos_err rc = pos_cache_url_parse(url, &u, err);
 	if (rc)
@@ -334,6 +353,7 @@ enum pos_err pos_cache_new(const char *url, struct pos_cache **out, struct pos_e
 	if (!c)
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	c->url = u;
+	c->timeout_ms = timeout_ms ? timeout_ms : POS_CACHE_TIMEOUT_MS;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->freed, NULL);
 	pthread_mutex_init(&c->sub_lock, NULL);
@@ -353,6 +373,11 @@ void pos_cache_free(struct pos_cache *c)
 	pthread_mutex_destroy(&c->sub_lock);
 	sodium_memzero(c->url.password, sizeof(c->url.password));
 	pos_free(c);
+}
+
+void pos_cache_retry_now(struct pos_cache *c)
+{
+	atomic_store(&c->skip_until, 0);
 }
 
 bool pos_cache_up(struct pos_cache *c)

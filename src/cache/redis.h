@@ -5,7 +5,7 @@
  * The module is "the cache" (prefix pos_cache_); Redis is its one engine.
  *
  * Nothing here may hold a request up: every connection has a connect and
- * a command timeout (POS_CACHE_TIMEOUT_MS), and when Redis is down or slow
+ * a command timeout (config `cache_timeout_ms`, default 50), and when Redis is down or slow
  * a call returns POS_ERR_UNAVAILABLE at once, so the caller falls back to
  * its in-process behaviour. After a failure the cache is skipped for
  * POS_CACHE_RETRY_MS before it is tried again, and the failure is logged
@@ -27,7 +27,8 @@
 
 #include "base/err.h"
 
-#define POS_CACHE_TIMEOUT_MS 50
+#define POS_CACHE_TIMEOUT_MS 50         /* the default timeout */
+#define POS_CACHE_TIMEOUT_MS_MAX 5000
 #define POS_CACHE_RETRY_MS 1000
 #define POS_CACHE_POOL 8
 #define POS_CACHE_HOST_MAX 256
@@ -53,9 +54,15 @@ enum pos_err pos_cache_url_parse(const char *url, struct pos_cache_url *out,
 
 struct pos_cache;
 
-/* Makes a cache for `url` (parsed as above). Does not connect: a Redis
- * that is down at start is tried again on first use. */
-enum pos_err pos_cache_new(const char *url, struct pos_cache **out, struct pos_error *err);
+/* Makes a cache for `url` (parsed as above) whose connects and commands
+ * time out after `timeout_ms` (1..POS_CACHE_TIMEOUT_MS_MAX; 0 = the
+ * default). Does not connect: a Redis that is down at start is tried
+ * again on first use. */
+enum pos_err pos_cache_new(const char *url, unsigned timeout_ms, struct pos_cache **out,
+			   struct pos_error *err);
+/* Lets the next call try Redis even within the pause after a failure:
+ * for the rare writes that must not be skipped (revocations). */
+void pos_cache_retry_now(struct pos_cache *c);
 /* Stops the subscriber (if started) and frees. NULL is fine. */
 void pos_cache_free(struct pos_cache *c);
 

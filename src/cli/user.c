@@ -222,7 +222,8 @@ static int user_change(const char *cmd, int argc, char **argv, const struct pos_
 	/* With instances sharing a cache, revocations reach their token
 	 * caches too (a Redis that is down: they expire within 30 s). */
 	struct pos_cache *cache = NULL;
-	if (cfg->cache_url[0] && pos_cache_new(cfg->cache_url, &cache, &err) == POS_OK &&
+	if (cfg->cache_url[0] &&
+	    pos_cache_new(cfg->cache_url, cfg->cache_timeout_ms, &cache, &err) == POS_OK &&
 	    pos_auth_use_cache(&auth, cache) != POS_OK) {
 		pos_cache_free(cache);
 		cache = NULL;

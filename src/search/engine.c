@@ -43,6 +43,7 @@ struct pos_search {
 	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
 	struct pos_rcache *results;
 	struct pos_search_shared shared; /* all NULL: one instance */
+	atomic_bool shared_lost;        /* a write's bump did not reach the cache */
 	pthread_t worker;
 	bool worker_running;
 	pthread_mutex_t lock;           /* guards the fields below */
@@ -140,8 +141,8 @@ void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared 
 static void bump(struct pos_search *e, const char *user_id)
 {
 	pos_rcache_bump(e->results, user_id);
-	if (e->shared.bump)
-		e->shared.bump(e->shared.ctx, user_id);
+	if (e->shared.bump && e->shared.bump(e->shared.ctx, user_id))
+		atomic_store(&e->shared_lost, true);
 }
 
 /* The generation results of the user are stamped with: the local one,
@@ -155,6 +156,13 @@ static bool generation(struct pos_search *e, const char *user_id, uint64_t *gen,
 	*shared_gen = 0;
 	if (!e->shared.generation)
 		return true;
+	/* A write the other instances missed: retire every cached list once
+	 * the cache answers again; nothing is cached until then. */
+	if (atomic_load(&e->shared_lost)) {
+		if (e->shared.bump_all(e->shared.ctx))
+			return false;
+		atomic_store(&e->shared_lost, false);
+	}
 	if (e->shared.generation(e->shared.ctx, user_id, shared_gen))
 		return false;
 	*gen += *shared_gen * 0x9E3779B97F4A7C15ull; /* either changing changes the stamp */

@@ -120,7 +120,11 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
  */
 struct pos_search_shared {
 	enum pos_err (*generation)(void *ctx, const char *user_id, uint64_t *gen);
-	void (*bump)(void *ctx, const char *user_id);
+	enum pos_err (*bump)(void *ctx, const char *user_id);
+	/* Moves every user's generation at once: the engine calls it when
+	 * the cache is back after a `bump` failed (a write other instances
+	 * did not hear of). */
+	enum pos_err (*bump_all)(void *ctx);
 	/* Optional: ranked lists shared by the instances, under keys the
 	 * engine makes from (user, shared generation, a hash of the request —
 	 * never its text): `get` copies at most cap bytes and is POS_OK on a

@@ -38,13 +38,14 @@ class RedisServer:
     def url(self):
         return "redis://127.0.0.1:%d" % self.port
 
-    def start(self):
+    def start(self, port=None):
+        """Starts on `port` (one try), or on a free port (three tries)."""
         if not os.path.exists(REDIS):
             raise unittest.SkipTest("redis-server is not installed (scripts/install-deps)")
         self.dir = tempfile.mkdtemp(prefix="pos-redis-")
         last = None
-        for _attempt in range(3):  # the free port may be taken in between
-            self.port = _free_port()
+        for _attempt in range(1 if port else 3):  # a free port may be taken in between
+            self.port = port or _free_port()
             log = open(os.path.join(self.dir, "redis.log"), "ab")
             try:
                 self.proc = subprocess.Popen(

@@ -59,7 +59,10 @@ static void url_parser(void **state)
 		assert_string_equal(u.host, "");
 	}
 	struct pos_cache *c = NULL;
-	assert_int_equal(pos_cache_new("redis:/x", &c, &err), POS_ERR_USAGE);
+	assert_int_equal(pos_cache_new("redis:/x", 0, &c, &err), POS_ERR_USAGE);
+	assert_null(c);
+	assert_int_equal(pos_cache_new("redis://h", POS_CACHE_TIMEOUT_MS_MAX + 1, &c, &err),
+			 POS_ERR_USAGE);
 	assert_null(c);
 }
 
@@ -83,7 +86,7 @@ static void redis_down(void **state)
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", closed_port());
 	struct pos_cache *c = NULL;
 	struct pos_error err = {0};
-	assert_int_equal(pos_cache_new(url, &c, &err), POS_OK);
+	assert_int_equal(pos_cache_new(url, 0, &c, &err), POS_OK);
 	assert_non_null(c);
 	assert_int_equal(pos_cache_start(c), POS_OK); /* the subscriber retries quietly */
 	char buf[8];
