@@ -1,8 +1,11 @@
 /* Unit tests for src/cache/redis.c: the redis:// URL parser, and a cache
  * whose Redis is down (a closed port on 127.0.0.1) — every call answers
  * POS_ERR_UNAVAILABLE, and the Redis rate-limit backend then counts in its
- * in-process fallback. The behaviour with a live Redis is tested black-box
- * in tests/api/test_redis.py. */
+ * in-process fallback; and against a real redis-server on 127.0.0.1 (skipped
+ * when it is not installed): commands, scripts, pub/sub. Instances sharing
+ * a Redis are tested black-box in tests/api/test_redis.py. */
+
+extern char **environ;
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +13,14 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache/redis.h"
@@ -118,11 +126,130 @@ static void redis_down(void **state)
 	pos_cache_free(c);
 }
 
+static void nap_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+struct inbox {
+	atomic_int n;
+	char last[64];
+	size_t len;
+};
+
+static void on_msg(void *ctx, const char *msg, size_t len)
+{
+	struct inbox *in = ctx;
+	if (len <= sizeof(in->last)) {
+		memcpy(in->last, msg, len);
+		in->len = len;
+	}
+	atomic_fetch_add(&in->n, 1);
+}
+
+static const char counter_script[] =
+	"local v = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+	"return {v, tonumber(ARGV[1])}\n";
+
+struct live {
+	pid_t pid;
+	int port;
+};
+
+/* A redis-server child on a free loopback port, without persistence. */
+static int live_start(void **state)
+{
+	static struct live l;
+	const char *bin = "/usr/bin/redis-server";
+	l.pid = 0;
+	*state = &l;
+	if (access(bin, X_OK) != 0)
+		return 0; /* the test skips */
+	l.port = closed_port();
+	char ports[16];
+	snprintf(ports, sizeof(ports), "%d", l.port);
+	char *argv[] = {(char *)bin, "--bind", "127.0.0.1", "--port", ports, "--save", "",
+			"--appendonly", "no", "--dir", "/tmp", "--loglevel", "warning", NULL};
+	return posix_spawn(&l.pid, bin, NULL, NULL, argv, environ) == 0 ? 0 : -1;
+}
+
+static int live_stop(void **state)
+{
+	struct live *l = *state;
+	if (l->pid > 0) {
+		kill(l->pid, SIGTERM);
+		waitpid(l->pid, NULL, 0);
+	}
+	return 0;
+}
+
+static void live_redis(void **state)
+{
+	struct live *l = *state;
+	if (l->pid <= 0)
+		skip();
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/2", l->port);
+	struct pos_cache *c = NULL;
+	struct pos_error err = {0};
+	assert_int_equal(pos_cache_new(url, 1000, &c, &err), POS_OK);
+	struct inbox in = {0};
+	assert_int_equal(pos_cache_subscribe(c, "t:chan", on_msg, &in), POS_OK);
+	assert_int_equal(pos_cache_start(c), POS_OK);
+	bool up = false;
+	for (int i = 0; i < 100 && !up; i++) { /* until it listens */
+		pos_cache_retry_now(c);
+		up = pos_cache_set(c, "t:k", "v\0w", 3, 60000) == POS_OK;
+		if (!up)
+			nap_ms(50);
+	}
+	assert_true(up);
+	assert_true(pos_cache_up(c));
+	char buf[8];
+	size_t n = 0;
+	assert_int_equal(pos_cache_get(c, "t:k", buf, sizeof(buf), &n), POS_OK);
+	assert_int_equal(n, 3);
+	assert_memory_equal(buf, "v\0w", 3);
+	assert_int_equal(pos_cache_get(c, "t:none", buf, sizeof(buf), &n), POS_ERR_NOT_FOUND);
+	int64_t v = 0, out[POS_CACHE_REPLY_MAX];
+	assert_int_equal(pos_cache_incr(c, "t:n", &v), POS_OK);
+	assert_int_equal(pos_cache_incr(c, "t:n", &v), POS_OK);
+	assert_int_equal(v, 2);
+	assert_int_equal(pos_cache_del(c, "t:k"), POS_OK);
+	assert_int_equal(pos_cache_get(c, "t:k", buf, sizeof(buf), &n), POS_ERR_NOT_FOUND);
+	const char *args[] = {"t:n", "40"};
+	assert_int_equal(pos_cache_eval(c, counter_script, 1, 2, args, out, &n), POS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0], 42);
+	assert_int_equal(out[1], 40);
+	const char *args2[] = {"t:n", "1"}; /* now by its SHA */
+	assert_int_equal(pos_cache_eval(c, counter_script, 1, 2, args2, out, &n), POS_OK);
+	assert_int_equal(out[0], 43);
+	/* an error in a script is an answer, not an outage */
+	assert_int_equal(pos_cache_eval(c, "return redis.call('NOPE')", 0, 0, NULL, out, &n),
+			 POS_ERR_UNAVAILABLE);
+	assert_true(pos_cache_up(c));
+
+	/* pub/sub: the subscriber is up once a publish reaches it */
+	for (int i = 0; i < 200 && !atomic_load(&in.n); i++) {
+		assert_int_equal(pos_cache_publish(c, "t:chan", "hello\0x", 7), POS_OK);
+		nap_ms(25);
+	}
+	assert_true(atomic_load(&in.n) > 0);
+	assert_int_equal(in.len, 7);
+	assert_memory_equal(in.last, "hello\0x", 7);
+	assert_int_equal(pos_cache_publish(c, "t:other", "x", 1), POS_OK);
+
+	pos_cache_free(c); /* joins the subscriber */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(url_parser),
 		cmocka_unit_test(redis_down),
+		cmocka_unit_test_setup_teardown(live_redis, live_start, live_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
