@@ -165,6 +165,7 @@ class RedisDownTest(unittest.TestCase):
         email = unique_email("down")
         token = api_a.register(email)["access_token"]
         self.assertEqual(api_b.get("/api/auth/me", token=token).status, 200)
+        self.assertIn("personalos_cache_up 1", api_b.get("/metrics").raw.decode())
         pair.redis.stop()
         for api in (api_a, api_b):
             self.assertEqual(api.get("/api/auth/me", token=token).status, 200)
@@ -177,6 +178,7 @@ class RedisDownTest(unittest.TestCase):
         self.assertEqual(api_a.get("/api/auth/me", token=fresh).status, 401)
         for s in (pair.a, pair.b):
             self.assertIn("redis", s.stderr_text().lower(), "the fallback was not logged")
+        self.assertIn("personalos_cache_up 0", api_b.get("/metrics").raw.decode())
 
         # Redis back (empty, same port): both instances return to it by
         # themselves — their subscribers resubscribe and limits are shared
