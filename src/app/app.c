@@ -87,16 +87,19 @@ static enum pos_err shared_generation(void *ctx, const char *user_id, uint64_t *
 
 /* search: a write of the user — every instance's cached results of the
  * user stop matching, and the instances hear of it */
+static const char bump_script[] =
+	"local v = redis.call('INCR', KEYS[1])\n"
+	"redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
+	"return v\n";
+
 static enum pos_err shared_bump(void *ctx, const char *user_id)
 {
 	char key[64];
-	int64_t v;
 	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
-	enum pos_err rc = pos_cache_incr(ctx, key, &v);
-	if (!rc)
-		(void)pos_cache_publish(ctx, POS_SEARCH_INVALIDATE_CHANNEL, user_id,
-					strlen(user_id));
-	return rc;
+	const char *argv[] = {key, POS_SEARCH_INVALIDATE_CHANNEL, user_id};
+	int64_t out[POS_CACHE_REPLY_MAX];
+	size_t n;
+	return pos_cache_eval(ctx, bump_script, 1, 3, argv, out, &n); /* one round trip */
 }
 
 static enum pos_err shared_bump_all(void *ctx)

@@ -2,7 +2,10 @@
  * redis.c — the shared cache on hiredis (redis.h): URL parsing, a small
  * pool of blocking connections with short timeouts, a circuit breaker
  * that skips Redis for a moment after a failure, Lua scripts by SHA, and
- * one subscriber thread for pub/sub.
+ * one subscriber thread for pub/sub. The subscriber is a thread of its own
+ * rather than a base/thread.h ticker or a job: it blocks on its socket
+ * (poll, 200 ms at a time so a stop is seen) and reconnects with backoff
+ * from 100 ms to 5 s while Redis is away.
  */
 #include "cache/redis.h"
 

@@ -273,7 +273,7 @@ static uint64_t hkey(struct pos_ratelimit *rl, char kind, const void *id,
 {
 	const uint8_t *key = rl->hkey;
 	if (rl->cache) {
-		/* racing fetches write the same bytes (Redis holds one key) */
+		/* until one fetch succeeds (one thread at a time tries) */
 		if (!atomic_load_explicit(&rl->shared_ready, memory_order_acquire))
 			fetch_shared_key(rl);
 		if (atomic_load_explicit(&rl->shared_ready, memory_order_acquire))

@@ -552,8 +552,9 @@ static void *worker_main(void *arg)
 				struct pos_vcache *vc = vectors(e);
 				for (size_t i = 0; i < k; i++)
 					pos_vcache_put(vc, m[i].user_id, m[i].seq, m[i].vec.q, m[i].vec.scale);
-				for (size_t i = 0; i < k; i++)
-					bump(e, m[i].user_id);
+				for (size_t i = 0; i < k; i++) /* once per run of one user */
+					if (i == 0 || strcmp(m[i].user_id, m[i - 1].user_id))
+						bump(e, m[i].user_id);
 				atomic_fetch_add(&e->embedded, k);
 				after = last;
 			}

@@ -119,5 +119,30 @@ class RedisServer:
             return None if n < 0 else [self._read(f) for _ in range(n)]
         raise OSError("bad reply %r" % line)
 
+    def subscribe(self, channel):
+        """A subscription: returns a function that waits up to `timeout`
+        seconds for the next message on `channel` (bytes, or None) and a
+        function that closes it."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        ch = channel.encode()
+        s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(ch), ch))
+        f = s.makefile("rb")
+        self._read(f)  # the confirmation
+
+        def next_message(timeout=10):
+            s.settimeout(timeout)
+            try:
+                while True:
+                    kind, _chan, data = self._read(f)
+                    if kind == b"message":
+                        return data
+            except (socket.timeout, OSError):
+                return None
+
+        def close():
+            f.close()
+            s.close()
+        return next_message, close
+
     def ping(self):
         return self.command("PING") == b"PONG"

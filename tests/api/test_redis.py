@@ -129,6 +129,22 @@ class SharedRedisTest(unittest.TestCase):
         r = self.api_b.get("/api/auth/me", token=token)
         self.assertEqual(r.status, 401, "B still accepts a logged-out session: %r" % (r.raw[:300],))
 
+    def test_writes_and_revocations_are_published(self):
+        _, token = self.register()
+        uid = self.api_a.get("/api/auth/me", token=token).json["id"]
+        writes, close_w = self.pair.redis.subscribe("pos:search.invalidate")
+        self.addCleanup(close_w)
+        revokes, close_r = self.pair.redis.subscribe("pos:auth.revoke")
+        self.addCleanup(close_r)
+        r = self.api_b.post("/api/memories", {"content": "published elsewhere"}, token=token)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        self.assertEqual(writes(), uid.encode())  # the user id, nothing of the memory
+        self.assertIn(self.api_a.post("/api/auth/logout", token=token).status, (200, 204))
+        msg = revokes()
+        self.assertIsNotNone(msg)
+        self.assertTrue(msg.startswith(b"one " + uid.encode() + b" "), msg)
+        self.assertNotIn(token.encode(), msg)
+
     def test_write_on_a_invalidates_search_cache_on_b(self):
         _, token = self.register()
         self.api_a.post("/api/memories", {"content": "the heron flew over the pond"}, token=token)
