@@ -190,7 +190,7 @@ enum pos_err pos_cache_url_parse(const char *url, struct pos_cache_url *out,
 	return POS_OK;
 bad:
 	memset(out, 0, sizeof(*out));
-	return pos_error_set(err, POS_ERR_USAGE, "cache", "%s", why);
+	return pos_error_set(err, POS_ERR_USAGE, "cache", "cache: %s", why);
 }
 
 /* ---- connections ---- */
