@@ -241,6 +241,16 @@ static void live_redis(void **state)
 	assert_memory_equal(in.last, "hello\0x", 7);
 	assert_int_equal(pos_cache_publish(c, "t:other", "x", 1), POS_OK);
 
+	/* a channel subscribed after the start (the event relay, later) */
+	struct inbox late = {0};
+	assert_int_equal(pos_cache_subscribe(c, "t:late", on_msg, &late), POS_OK);
+	for (int i = 0; i < 200 && !atomic_load(&late.n); i++) {
+		assert_int_equal(pos_cache_publish(c, "t:late", "later", 5), POS_OK);
+		nap_ms(25);
+	}
+	assert_true(atomic_load(&late.n) > 0);
+	assert_memory_equal(late.last, "later", 5);
+
 	pos_cache_free(c); /* joins the subscriber */
 }
 
