@@ -10,6 +10,7 @@
 #include "cache/redis.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -230,6 +231,12 @@ static redisContext *dial(struct pos_cache *c, const char **why)
 	}
 	if (ctx->err || redisSetTimeout(ctx, tv) != REDIS_OK) {
 		*why = "cannot connect";
+		goto fail;
+	}
+	/* hiredis opens without SOCK_CLOEXEC: a process we start (the files
+	 * extractor) must not inherit an authenticated Redis connection */
+	if (fcntl(ctx->fd, F_SETFD, FD_CLOEXEC) != 0) {
+		*why = "cannot set close-on-exec";
 		goto fail;
 	}
 	if (c->url.password[0]) {

@@ -12,6 +12,7 @@ extern char **environ;
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -206,6 +207,18 @@ static void live_redis(void **state)
 	}
 	assert_true(up);
 	assert_true(pos_cache_up(c));
+	/* no Redis connection is inherited by a process we start */
+	int conns = 0;
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 && sa.sin_family == AF_INET &&
+		    ntohs(sa.sin_port) == l->port) {
+			assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+			conns++;
+		}
+	}
+	assert_true(conns > 0);
 	char buf[8];
 	size_t n = 0;
 	assert_int_equal(pos_cache_get(c, "t:k", buf, sizeof(buf), &n), POS_OK);
