@@ -10,13 +10,15 @@ limits and caches.
 """
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Api, Server, require_local, unique_email, DEFAULT_PASSWORD  # noqa: E402
+from harness import (Api, Server, pos_bin, require_local, unique_email,  # noqa: E402
+                     DEFAULT_PASSWORD)
 from redisserver import RedisServer  # noqa: E402
 
 # Limits small enough to reach in a few requests, large enough that the
@@ -144,6 +146,22 @@ class SharedRedisTest(unittest.TestCase):
         self.assertIsNotNone(msg)
         self.assertTrue(msg.startswith(b"one " + uid.encode() + b" "), msg)
         self.assertNotIn(token.encode(), msg)
+
+    def test_doctor_reports_the_cache(self):
+        out = subprocess.run(
+            [pos_bin(), "doctor", "--data", self.pair.dir],
+            env=dict(os.environ, PERSONALOS_CACHE=self.pair.redis.url.replace(
+                "redis://", "redis://:hunter2-not-set@")),
+            capture_output=True, text=True, timeout=60)
+        # a password Redis does not expect: AUTH fails, so it is unreachable
+        self.assertIn("unreachable", out.stdout)
+        self.assertNotIn("hunter2", out.stdout + out.stderr)
+        out = subprocess.run(
+            [pos_bin(), "doctor", "--data", self.pair.dir],
+            env=dict(os.environ, PERSONALOS_CACHE=self.pair.redis.url),
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("redis at 127.0.0.1:%d/0 reachable" % self.pair.redis.port, out.stdout)
 
     def test_write_on_a_invalidates_search_cache_on_b(self):
         _, token = self.register()
