@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "cache/redis.h"
 #include "store/store.h"
 
 /* What to do when the store is not healthy (docs/OPERATIONS.md). */
@@ -18,6 +19,30 @@ static void restore_advice(const char *data_dir)
 		"     in %s/before-restore-*; see docs/OPERATIONS.md)\n"
 		"  3. run 'personalos doctor --full', then start the server\n",
 		data_dir, data_dir, data_dir);
+}
+
+/* The shared cache, when configured: whether Redis answers (never the
+ * password). A Redis that is down is not a damaged store: only reported. */
+static void print_cache(const struct pos_config *cfg)
+{
+	if (!cfg->cache_url[0])
+		return;
+	struct pos_cache_url u;
+	struct pos_cache *c = NULL;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_cache_url_parse(cfg->cache_url, &u, &err) ||
+	    pos_cache_new(cfg->cache_url, cfg->cache_timeout_ms, &c, &err)) {
+		printf("cache            %s\n", err.message);
+		return;
+	}
+	char buf[1];
+	size_t n;
+	enum pos_err rc = pos_cache_get(c, "pos:doctor", buf, sizeof(buf), &n);
+	printf("cache            redis at %s:%d/%d %s\n", u.host, u.port, u.db,
+	       rc == POS_ERR_UNAVAILABLE ? "unreachable (instances use in-process limits)"
+					 : "reachable");
+	pos_cache_free(c);
 }
 
 int pos_cli_doctor(int argc, char **argv)
@@ -61,6 +86,7 @@ int pos_cli_doctor(int argc, char **argv)
 	printf("active sessions  %lld\n", (long long)sum.sessions_active);
 	printf("integrity (%s)  %s\n", full ? "full " : "quick",
 	       sum.integrity_ok ? "ok" : sum.integrity_message);
+	print_cache(&cfg);
 	pos_store_close(s);
 	if (!sum.integrity_ok)
 		restore_advice(cfg.data_dir);
