@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/url.h"
+#include "events/bus.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
 #include "net/egress.h"
@@ -109,6 +110,12 @@ static enum pos_err start_plugins(struct pos_app *app, struct pos_error *err)
 	return POS_OK;
 }
 
+/* jobs: the keep-alive tick of live event streams */
+static void events_tick(void *ctx)
+{
+	pos_events_tick(ctx);
+}
+
 enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 			   struct pos_error *err)
 {
@@ -124,10 +131,17 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		goto out;
 	if ((rc = pos_search_new(app->store, &scfg, &app->search, err)))
 		goto out;
+	struct pos_events_config ecfg = {cfg->events_queue_max, cfg->events_replay,
+					 cfg->events_per_user, cfg->events_max, 0};
+	if ((rc = pos_events_new(&ecfg, &app->events))) {
+		pos_error_set(err, rc, NULL, "cannot set up live events");
+		goto out;
+	}
 	app->mem.store = app->store;
 	app->mem.search = app->search;
+	app->mem.events = app->events;
 	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
-				       (int64_t)cfg->jobs_keep_done_s * 1000000};
+				       (int64_t)cfg->jobs_keep_done_s * 1000000, app->events};
 	if ((rc = pos_jobs_new(app->store, &jcfg, &app->jobs))) {
 		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
 		goto out;
@@ -155,6 +169,12 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	}
 	if ((rc = start_plugins(app, err)))
 		goto out;
+	/* keep-alives on idle event streams, from the jobs' dispatcher */
+	if ((rc = pos_jobs_every(app->jobs, (int64_t)(cfg->events_heartbeat_s ? cfg->events_heartbeat_s : 15) * 1000000,
+				 events_tick, app->events))) {
+		pos_error_set(err, rc, NULL, "cannot schedule event keep-alives");
+		goto out;
+	}
 	if ((rc = pos_files_init(&app->files, cfg, app->store, &app->mem, err)))
 		goto out;
 	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
@@ -173,6 +193,7 @@ out:
  * before the daemon goes. */
 void pos_app_quiesce(struct pos_app *app)
 {
+	pos_events_close(app->events); /* event streams end */
 	pos_assistant_quiesce(&app->assistant);
 	pos_jobs_free(app->jobs);
 	app->jobs = NULL;
@@ -203,6 +224,9 @@ void pos_app_stop(struct pos_app *app)
 	pos_search_free(app->search);
 	app->search = NULL;
 	pos_auth_fini(&app->auth);
+	/* every stream unsubscribed: the HTTP server stopped before */
+	pos_events_free(app->events);
+	app->events = NULL;
 	pos_store_close(app->store);
 	app->store = NULL;
 	memset(app, 0, sizeof(*app));

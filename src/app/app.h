@@ -31,6 +31,7 @@ struct pos_jobs;
 struct pos_exports;
 struct pos_plugins;
 struct pos_egress;
+struct pos_events;
 
 struct pos_app {
 	const struct pos_config *cfg;   /* borrowed */
@@ -49,6 +50,7 @@ struct pos_app {
 	struct pos_plugins *plugins;    /* sandboxed Lua plugins (docs/PLUGINS.md) */
 	struct pos_egress *plugins_egress; /* the operator's egress_allow, for plugins */
 	struct pos_files files;         /* attachments and their blobs (docs/FILES.md) */
+	struct pos_events *events;      /* live events to connected clients (docs/EVENTS.md) */
 };
 
 /*

@@ -26,6 +26,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/url.h"
+#include "events/bus.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -364,6 +365,23 @@ struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *t
 	return s;
 }
 
+struct pos_pull *pos_reply_pull(struct pos_req *r, int status, const char *type, pos_pull_fn fn,
+				void (*free_fn)(void *ctx), void *ctx)
+{
+	struct pos_pull *p = pos_pull_new(r->conn, fn, free_fn, ctx);
+	if (!p) {
+		if (free_fn)
+			free_fn(ctx);
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return NULL;
+	}
+	struct pos_buf empty;
+	pos_buf_init(&empty, 0);
+	pos_reply_typed(r, status, type, &empty);
+	r->pull = p;
+	return p;
+}
+
 /* ---- request lifecycle ---- */
 
 static bool authenticate(struct pos_server *srv, struct pos_req *r)
@@ -531,6 +549,15 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 							 pos_stream_response_free);
 		if (!resp) {
 			pos_stream_abandon(r->stream);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	} else if (r->pull) {
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, pos_pull_read,
+							 r->pull, pos_pull_response_free);
+		if (!resp) {
+			pos_pull_response_free(r->pull);
+			r->pull = NULL;
 			return MHD_NO;
 		}
 		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -873,6 +900,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 r->have_principal ? r->principal.user_id : "-");
 	if (r->stream && !r->queued)
 		pos_stream_abandon(r->stream); /* the response never took it */
+	if (r->pull && !r->queued)
+		pos_pull_response_free(r->pull); /* likewise */
 	if (r->resp_is_file)
 		close(r->resp_fd); /* no response took it */
 	if (r->reader && r->reader_free)
@@ -1110,6 +1139,8 @@ void pos_server_drain(struct pos_server *srv)
 	 * the listen socket and can abort the process (an open libmicrohttpd
 	 * defect, seen here once in a test run); MHD_stop_daemon closes it. */
 	atomic_store(&srv->draining, true);
+	if (srv->app)
+		pos_events_close(srv->app->events); /* live event streams end */
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);

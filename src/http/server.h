@@ -106,6 +106,7 @@ struct pos_req {
 	void *defer_ctx;
 	bool deferred, queued;
 	struct pos_stream *stream;
+	struct pos_pull *pull;        /* a pulled body (pos_reply_pull) */
 	/* ---- security: client identity, 429, CORS ---- */
 	struct pos_rl_client client;  /* for per-address limits */
 	unsigned retry_after;         /* seconds, sent as Retry-After with 429 */
@@ -238,6 +239,15 @@ void pos_req_resume(struct pos_req *r);
  * reference, released by pos_stream_close.
  */
 struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *type);
+
+/*
+ * Answers with a body of unknown length pulled from fn as the client reads
+ * (live events; see pos_pull_fn in http/stream.h for fn's contract). The
+ * pull is returned for pos_pull_wake. NULL on NOMEM, having called
+ * free_fn(ctx) and answered with an error instead.
+ */
+struct pos_pull *pos_reply_pull(struct pos_req *r, int status, const char *type, pos_pull_fn fn,
+				void (*free_fn)(void *ctx), void *ctx);
 
 /*
  * Answers with a body of `size` bytes read on demand by `fn` (downloads):
