@@ -8,11 +8,14 @@
  */
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "base/alloc.h"
 #include "events/bus.h"
 #include "http/sse.h"
+#include "http/ws.h"
+#include "http/ws_hub.h"
 
 #define LAST_ID_MAX 24          /* bytes of a Last-Event-ID we read */
 #define PENDING_MAX (256 * 1024) /* SSE bytes formatted ahead of the client */
@@ -92,8 +95,7 @@ static const char *last_event_id(struct pos_req *r)
 
 /* Answers a refused subscription: 429 at the user's limit, 503 at the
  * server's or while it drains. */
-void pos_api_events_refuse(struct pos_req *r, enum pos_err rc);
-void pos_api_events_refuse(struct pos_req *r, enum pos_err rc)
+static void refuse(struct pos_req *r, enum pos_err rc)
 {
 	if (rc == POS_ERR_RATE_LIMITED)
 		pos_reply_rate_limited(r, 5);
@@ -130,10 +132,128 @@ void pos_api_events_sse(struct pos_server *srv, struct pos_req *r)
 			pos_events_unsubscribe(c->sub);
 		pos_buf_free(&c->out);
 		pos_free(c);
-		pos_api_events_refuse(r, rc);
+		refuse(r, rc);
 		return;
 	}
 	struct pos_pull *p = pos_reply_pull(r, 200, POS_SSE_TYPE, sse_pull, sse_free, c);
 	if (p)
 		atomic_store(&c->pull, p);
+}
+
+/* ---- GET /api/events/ws ---- */
+
+#define WS_PROTOCOL "personalos"
+#define WS_BEARER_PREFIX "bearer."
+
+/* True when the comma-separated header `h` holds `token` (no case). */
+static bool header_has(const char *h, const char *token)
+{
+	size_t n = strlen(token);
+	while (h && *h) {
+		while (*h == ' ' || *h == '\t' || *h == ',')
+			h++;
+		const char *end = strchr(h, ',');
+		size_t len = end ? (size_t)(end - h) : strlen(h);
+		while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+			len--;
+		if (len == n && strncasecmp(h, token, n) == 0)
+			return true;
+		h = end;
+	}
+	return false;
+}
+
+/* The token a browser offers as the subprotocol "bearer.<token>" (browsers
+ * cannot set an Authorization header on a WebSocket), copied to the arena. */
+static const char *protocol_token(struct pos_req *r, const char *h)
+{
+	while (h && *h) {
+		while (*h == ' ' || *h == '\t' || *h == ',')
+			h++;
+		const char *end = strchr(h, ',');
+		size_t len = end ? (size_t)(end - h) : strlen(h);
+		while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+			len--;
+		size_t p = sizeof(WS_BEARER_PREFIX) - 1;
+		if (len > p && strncmp(h, WS_BEARER_PREFIX, p) == 0)
+			return pos_arena_strndup(r->arena, h + p, len - p);
+		h = end;
+	}
+	return NULL;
+}
+
+/* A browser's Origin must be this server or one of cors_origins: a page
+ * elsewhere must not open a stream with a token it got hold of. */
+static bool origin_ok(struct pos_req *r)
+{
+	const char *origin = pos_req_header(r, "Origin");
+	if (!origin || r->cors_origin)
+		return true;
+	const char *host = pos_req_header(r, "Host");
+	const char *o = strstr(origin, "://");
+	return host && o && strcasecmp(o + 3, host) == 0;
+}
+
+void pos_api_events_ws(struct pos_server *srv, struct pos_req *r)
+{
+	const char *upgrade = pos_req_header(r, "Upgrade");
+	const char *connection = pos_req_header(r, "Connection");
+	const char *version = pos_req_header(r, "Sec-WebSocket-Version");
+	const char *key = pos_req_header(r, "Sec-WebSocket-Key");
+	const char *protocols = pos_req_header(r, "Sec-WebSocket-Protocol");
+	if (!header_has(upgrade, "websocket") || !header_has(connection, "upgrade")) {
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL,
+			      "this is a WebSocket endpoint: send an Upgrade: websocket handshake");
+		return;
+	}
+	if (!version || strcmp(version, "13") != 0) {
+		pos_reply_header(r, "Sec-WebSocket-Version", "13");
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL, "Sec-WebSocket-Version must be 13");
+		return;
+	}
+	char *accept = pos_arena_alloc(r->arena, POS_WS_ACCEPT_SIZE);
+	if (!accept || !pos_ws_accept(key, accept)) {
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL, "bad Sec-WebSocket-Key");
+		return;
+	}
+	if (!origin_ok(r)) {
+		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this Origin may not open event streams");
+		return;
+	}
+	/* The same tokens as every call: the Authorization header, or the
+	 * subprotocol "bearer.<token>" from a browser. */
+	const char *h = pos_req_header(r, "Authorization");
+	const char *tok = NULL;
+	if (h && strncasecmp(h, "Bearer ", 7) == 0)
+		for (tok = h + 7; *tok == ' '; tok++)
+			;
+	else
+		tok = protocol_token(r, protocols);
+	struct pos_principal who;
+	if (!tok || pos_auth_verify(&srv->app->auth, tok, strlen(tok), &who) != POS_OK) {
+		pos_reply_err(r, POS_ERR_UNAUTHORIZED, NULL, NULL);
+		return;
+	}
+	r->principal = who;
+	r->have_principal = true;
+	const char *raw = pos_req_param(r, "last_event_id");
+	if (raw && strlen(raw) > LAST_ID_MAX) {
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, "last_event_id", "last_event_id is too long");
+		return;
+	}
+	struct pos_ws_conn *c = pos_ws_conn_new(pos_server_ws_hub(srv));
+	if (!c) {
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	struct pos_events_sub *sub = NULL;
+	enum pos_err rc = pos_events_subscribe(srv->app->events, who.user_id, raw,
+					       pos_ws_conn_notify, c, &sub);
+	if (rc) {
+		pos_ws_conn_abandon(c);
+		refuse(r, rc);
+		return;
+	}
+	pos_ws_conn_set_sub(c, sub);
+	pos_reply_ws(r, accept, header_has(protocols, WS_PROTOCOL) ? WS_PROTOCOL : NULL, c);
 }

@@ -87,6 +87,8 @@ const struct pos_route pos_api_routes[] = {
 
 	/* live events (docs/EVENTS.md) */
 	ROUTE("GET", "/api/events", pos_api_events_sse, BEARER, 0),
+	/* the handler checks the token: a browser sends it as a subprotocol */
+	ROUTE("GET", "/api/events/ws", pos_api_events_ws, PUBLIC, 0),
 
 	/* Model Context Protocol, streamable HTTP (clients; docs/MCP.md) */
 	ROUTE("POST", "/mcp", pos_api_mcp_post, SCOPED, 8 * MiB),

@@ -21,7 +21,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import ApiTestCase, poll, require_local  # noqa: E402
+from harness import Api, ApiTestCase, Server, poll, require_local  # noqa: E402
 
 READ_TIMEOUT = 20
 
@@ -79,7 +79,23 @@ class Sse:
         self.conn.close()
 
 
-class EventsSseTest(ApiTestCase):
+class SharedUsers(ApiTestCase):
+    """Registration is slow by design (Argon2id): tests that need no fresh
+    account share a class's few users. A stream only carries what is
+    published after it opens, so earlier tests' events never show up."""
+
+    _users = None
+
+    def shared_user(self, i=0):
+        cls = type(self)
+        if cls._users is None:
+            cls._users = {}
+        if i not in cls._users:
+            cls._users[i] = self.new_user()
+        return cls._users[i]
+
+
+class EventsSseTest(SharedUsers):
     def open(self, token, **kw):
         s = Sse(self.server.base_url, token, **kw)
         self.addCleanup(s.close)
@@ -91,7 +107,7 @@ class EventsSseTest(ApiTestCase):
         self.assertEqual(s.json["error"]["code"], "unauthorized")
 
     def test_create_update_delete_in_order(self):
-        u = self.new_user()
+        u = self.shared_user()
         s = self.open(u.token)
         self.assertEqual(s.status, 200)
         self.assertTrue(s.resp.getheader("Content-Type").startswith("text/event-stream"))
@@ -119,7 +135,7 @@ class EventsSseTest(ApiTestCase):
             self.assertNotIn("garden", json.dumps(ev["data"]))
 
     def test_bulk_publishes_each_memory(self):
-        u = self.new_user()
+        u = self.shared_user()
         s = self.open(u.token)
         r = self.api.post("/api/memories/bulk",
                           {"memories": [{"content": "one"}, {"content": "two"}]},
@@ -129,7 +145,7 @@ class EventsSseTest(ApiTestCase):
         self.assertEqual(got, r.json["ids"])
 
     def test_other_users_events_never_seen(self):
-        a, b = self.new_user(), self.new_user()
+        a, b = self.shared_user(0), self.shared_user(1)
         sb = self.open(b.token)
         self.create_memory(a.token, "a's memory")
         mb = self.create_memory(b.token, "b's memory")
@@ -139,7 +155,7 @@ class EventsSseTest(ApiTestCase):
         self.assertEqual(ev["event"], "memory.created")
 
     def test_last_event_id_replays_what_was_missed(self):
-        u = self.new_user()
+        u = self.shared_user()
         s = self.open(u.token)
         first = self.create_memory(u.token)
         seen = s.next()
@@ -167,7 +183,7 @@ class EventsSseTest(ApiTestCase):
         self.assertEqual(s.next()["data"]["data"]["id"], m["id"])
 
     def test_bad_last_event_id(self):
-        u = self.new_user()
+        u = self.shared_user()
         s = self.open(u.token, query="?last_event_id=" + "9" * 100)
         self.assertEqual(s.status, 422)
         self.assertEqual(s.json["error"]["field"], "last_event_id")
@@ -241,6 +257,244 @@ class EventsLimitsTest(ApiTestCase):
         self.assertEqual(ev["event"], "events.lost")
         # the ring keeps the last two
         self.assertEqual([s2.next()["data"]["data"]["id"] for _ in range(2)], ids[-2:])
+
+
+class Ws:
+    """A WebSocket client over a raw socket (RFC 6455), stdlib only."""
+
+    def __init__(self, base_url, token=None, headers=None, protocols=None,
+                 key=None, query=""):
+        u = urllib.parse.urlsplit(base_url)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=READ_TIMEOUT)
+        self.key = key or base64.b64encode(os.urandom(16)).decode()
+        hdrs = {
+            "Host": "%s:%d" % (u.hostname, u.port),
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": self.key,
+            "Sec-WebSocket-Version": "13",
+        }
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        if protocols:
+            hdrs["Sec-WebSocket-Protocol"] = ", ".join(protocols)
+        hdrs.update(headers or {})
+        req = "GET /api/events/ws%s HTTP/1.1\r\n" % query
+        req += "".join("%s: %s\r\n" % kv for kv in hdrs.items()) + "\r\n"
+        self.sock.sendall(req.encode())
+        self.buf = b""
+        head = self._read_until(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                self.headers[k.strip().lower()] = v.strip()
+        self.json = None
+        if self.status != 101:
+            n = int(self.headers.get("content-length", "0"))
+            while len(self.buf) < n:
+                self._fill()
+            self.json = json.loads(self.buf[:n]) if n else None
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("the server closed the connection")
+        self.buf += data
+
+    def _read_until(self, mark):
+        while mark not in self.buf:
+            self._fill()
+        i = self.buf.index(mark) + len(mark)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def _read_n(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send_frame(self, opcode, payload=b"", fin=True, mask=True, length=None):
+        n = len(payload) if length is None else length
+        head = bytes([(0x80 if fin else 0) | opcode])
+        m = 0x80 if mask else 0
+        if n < 126:
+            head += bytes([m | n])
+        elif n <= 0xFFFF:
+            head += bytes([m | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([m | 127]) + struct.pack("!Q", n)
+        if mask:
+            key = os.urandom(4)
+            head += key
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + payload)
+
+    def recv_frame(self):
+        """(opcode, payload) of the next server frame (never masked)."""
+        b0, b1 = self._read_n(2)
+        if b1 & 0x80:
+            raise AssertionError("a server frame must not be masked")
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._read_n(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._read_n(8))[0]
+        return b0 & 0x0F, self._read_n(n)
+
+    def next_event(self):
+        """The next text frame's event, answering nothing else."""
+        while True:
+            op, payload = self.recv_frame()
+            if op == 0x1:
+                return json.loads(payload)
+            if op == 0x8:
+                raise AssertionError("closed: %r" % (payload,))
+
+    def close_code(self):
+        """Reads frames until the server's close; returns its code."""
+        while True:
+            op, payload = self.recv_frame()
+            if op == 0x8:
+                return struct.unpack("!H", payload[:2])[0]
+
+    def close(self):
+        self.sock.close()
+
+
+def accept_of(key):
+    return base64.b64encode(hashlib.sha1(
+        (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+
+
+class EventsWebSocketTest(SharedUsers):
+    def ws(self, token=None, **kw):
+        w = Ws(self.server.base_url, token, **kw)
+        self.addCleanup(w.close)
+        return w
+
+    def test_handshake_and_events_as_text_frames(self):
+        u = self.shared_user()
+        w = self.ws(u.token)
+        self.assertEqual(w.status, 101)
+        self.assertEqual(w.headers["upgrade"].lower(), "websocket")
+        self.assertEqual(w.headers["sec-websocket-accept"], accept_of(w.key))
+        m = self.create_memory(u.token)
+        self.api.delete("/api/memories/" + m["id"], token=u.token)
+        ev = w.next_event()
+        self.assertEqual(ev["type"], "memory.created")
+        self.assertEqual(ev["data"]["id"], m["id"])
+        ev2 = w.next_event()
+        self.assertEqual(ev2["type"], "memory.deleted")
+        self.assertGreater(int(ev2["id"]), int(ev["id"]))
+
+    def test_ping_pong_and_close(self):
+        u = self.shared_user()
+        w = self.ws(u.token)
+        self.assertEqual(w.status, 101)
+        w.send_frame(0x9, b"hello")
+        self.assertEqual(w.recv_frame(), (0xA, b"hello"))
+        # a fragmented text message within the limit is taken and ignored
+        w.send_frame(0x1, b"abc", fin=False)
+        w.send_frame(0x0, b"def", fin=True)
+        w.send_frame(0x8, struct.pack("!H", 1000))
+        self.assertEqual(w.close_code(), 1000)
+
+    def test_unmasked_frame_closes_1002(self):
+        u = self.shared_user()
+        w = self.ws(u.token)
+        self.assertEqual(w.status, 101)
+        w.send_frame(0x1, b"not masked", mask=False)
+        self.assertEqual(w.close_code(), 1002)
+
+    def test_oversized_frame_closes_1009(self):
+        u = self.shared_user()
+        w = self.ws(u.token)
+        self.assertEqual(w.status, 101)
+        # only the header: the announced length alone is refused
+        w.send_frame(0x2, b"", length=64 * 1024 + 1)
+        self.assertEqual(w.close_code(), 1009)
+
+    def test_oversized_message_closes_1009(self):
+        u = self.shared_user()
+        w = self.ws(u.token)
+        self.assertEqual(w.status, 101)
+        w.send_frame(0x1, b"x" * 40000, fin=False)
+        w.send_frame(0x0, b"y" * 40000, fin=True)
+        self.assertEqual(w.close_code(), 1009)
+
+    def test_reserved_bits_and_bad_opcode_close_1002(self):
+        u = self.shared_user()
+        for first in (0x80 | 0x40 | 0x1, 0x80 | 0x3):
+            w = Ws(self.server.base_url, u.token)
+            try:
+                self.assertEqual(w.status, 101)
+                w.sock.sendall(bytes([first, 0x80]) + os.urandom(4))
+                self.assertEqual(w.close_code(), 1002)
+            finally:
+                w.close()
+
+    def test_token_as_subprotocol_and_origin(self):
+        u = self.shared_user()
+        w = self.ws(protocols=["personalos", "bearer." + u.token],
+                    headers={"Origin": self.server.base_url})
+        self.assertEqual(w.status, 101)
+        self.assertEqual(w.headers["sec-websocket-protocol"], "personalos")
+        m = self.create_memory(u.token)
+        self.assertEqual(w.next_event()["data"]["id"], m["id"])
+        other = self.ws(protocols=["personalos", "bearer." + u.token],
+                        headers={"Origin": "https://evil.example"})
+        self.assertEqual(other.status, 403)
+        self.assertEqual(other.json["error"]["code"], "forbidden")
+
+    def test_refusals_are_json(self):
+        u = self.shared_user()
+        w = self.ws()
+        self.assertEqual(w.status, 401)
+        self.assertEqual(w.json["error"]["code"], "unauthorized")
+        w = self.ws(u.token, key="short")
+        self.assertEqual(w.status, 400)
+        w = self.ws(u.token, headers={"Sec-WebSocket-Version": "8"})
+        self.assertEqual(w.status, 400)
+        self.assertEqual(w.headers.get("sec-websocket-version"), "13")
+        r = self.api.get("/api/events/ws", token=u.token)
+        self.assertEqual(r.status, 400)
+        self.assertIn("error", r.json)
+
+    def test_other_users_events_never_seen(self):
+        a, b = self.shared_user(0), self.shared_user(1)
+        wb = self.ws(b.token)
+        self.create_memory(a.token)
+        mb = self.create_memory(b.token)
+        self.assertEqual(wb.next_event()["data"]["id"], mb["id"])
+
+
+
+class EventsShutdownTest(unittest.TestCase):
+    def test_streams_end_when_the_server_stops(self):
+        require_local("stops its own server")
+        server = Server().start()
+        try:
+            api = Api(server.base_url)
+            email = "shutdown-%s@example.com" % os.urandom(4).hex()
+            token = api.register(email)["access_token"]
+            api.close()
+            sse = Sse(server.base_url, token)
+            ws = Ws(server.base_url, token)
+            self.assertEqual((sse.status, ws.status), (200, 101))
+            # open streams do not hold the stop for the grace period: the
+            # server exits 0 (checked by stop) and both are told
+            server.stop()
+            self.assertEqual(ws.close_code(), 1001)
+            # the body ends (read returns) with nothing but the preamble
+            self.assertEqual(sse.resp.read(), b"retry: 3000\n\n")
+            sse.close()
+            ws.close()
+        finally:
+            server.stop(check=False)
 
 
 if __name__ == "__main__":
