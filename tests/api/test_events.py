@@ -68,6 +68,15 @@ class Sse:
             elif field in ("id", "event"):
                 ev[field] = value
 
+    def comment(self):
+        """Reads until the next comment line (a keep-alive) and returns it."""
+        while True:
+            line = self.resp.readline()
+            if not line:
+                raise AssertionError("the event stream ended")
+            if line.startswith(b":"):
+                return line.decode().strip()
+
     def next_of(self, type_):
         """Skips events until one of `type_` (a job's other events...)."""
         while True:
@@ -471,6 +480,21 @@ class EventsWebSocketTest(SharedUsers):
         mb = self.create_memory(b.token)
         self.assertEqual(wb.next_event()["data"]["id"], mb["id"])
 
+
+
+class EventsKeepAliveTest(ApiTestCase):
+    server_env = {"PERSONALOS_EVENTS_HEARTBEAT": "1"}
+
+    def test_keep_alives(self):
+        u = self.new_user()
+        s = Sse(self.server.base_url, u.token)
+        self.addCleanup(s.close)
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.comment(), ": keep-alive")
+        w = Ws(self.server.base_url, u.token)
+        self.addCleanup(w.close)
+        self.assertEqual(w.status, 101)
+        self.assertEqual(w.recv_frame(), (0x9, b""))  # a ping
 
 
 class EventsShutdownTest(unittest.TestCase):
