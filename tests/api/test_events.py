@@ -143,6 +143,18 @@ class EventsSseTest(SharedUsers):
         for ev in (created, updated, deleted):
             self.assertNotIn("garden", json.dumps(ev["data"]))
 
+    def test_metrics_count_streams_and_events(self):
+        u = self.shared_user()
+        s = self.open(u.token)
+        self.create_memory(u.token)
+        s.next()
+        text = self.api.get("/metrics").raw.decode()
+        streams = [line for line in text.splitlines()
+                   if line.startswith("personalos_events_streams ")]
+        self.assertEqual(len(streams), 1)
+        self.assertGreaterEqual(int(streams[0].split()[1]), 1)
+        self.assertIn('personalos_events_total{fate="published"}', text)
+
     def test_bulk_publishes_each_memory(self):
         u = self.shared_user()
         s = self.open(u.token)
