@@ -64,6 +64,7 @@ struct pos_events {
 	struct user *buckets[BUCKETS];
 	unsigned n_users, n_subs;
 	uint64_t first_id, next_id;
+	uint64_t evicted_upto;   /* the newest id when a user was last forgotten */
 	bool closed;
 	pos_events_relay_fn relay;
 	void *relay_ctx;
@@ -160,6 +161,7 @@ static void evict_one(struct pos_events *bus)
 	struct user *u = *victim;
 	*victim = u->next;
 	bus->n_users--;
+	bus->evicted_upto = bus->next_id - 1;
 	user_free(bus, u);
 }
 
@@ -184,6 +186,9 @@ static struct user *user_get(struct pos_events *bus, const char *user_id, bool m
 		return NULL;
 	}
 	memcpy(u->id, user_id, POS_UUID_SIZE);
+	/* This user's ring may have been forgotten with its entry: a client
+	 * that saw an id before that cannot be sure it missed nothing. */
+	u->forgotten = bus->evicted_upto;
 	u->last_used = pos_mono_us();
 	u->next = bus->buckets[b];
 	bus->buckets[b] = u;

@@ -170,6 +170,33 @@ static void replay_after_last_id(void **state)
 	pos_events_free(bus);
 }
 
+/* A user forgotten to make room (users_max) leaves no silent gap: a
+ * client that comes back with an id from before gets events.lost. */
+static void forgotten_user_says_lost(void **state)
+{
+	(void)state;
+	struct pos_events_config cfg = {8, 4, 4, 16, 1};
+	struct pos_events *bus = NULL;
+	assert_int_equal(pos_events_new(&cfg, &bus), POS_OK);
+	struct pos_events_sub *a = NULL;
+	assert_int_equal(pos_events_subscribe(bus, ALICE, NULL, notify, NULL, &a), POS_OK);
+	publish_n(bus, ALICE, 1);
+	struct pos_events_msg m;
+	assert_int_equal(pos_events_next(a, &m), POS_EVENTS_EVENT);
+	char last[24];
+	snprintf(last, sizeof(last), "%s", m.id);
+	pos_free(m.json);
+	pos_events_unsubscribe(a);
+	publish_n(bus, ALICE, 2); /* kept in Alice's ring... */
+	publish_n(bus, BOB, 3);   /* ...until Bob takes the only user slot */
+	char t[32];
+	assert_int_equal(pos_events_subscribe(bus, ALICE, last, notify, NULL, &a), POS_OK);
+	assert_int_equal(next_n(a, t), -1);
+	assert_string_equal(t, "events.lost");
+	pos_events_unsubscribe(a);
+	pos_events_free(bus);
+}
+
 static void limits_tick_and_close(void **state)
 {
 	(void)state;
@@ -261,6 +288,7 @@ int main(void)
 		cmocka_unit_test(per_user_and_in_order),
 		cmocka_unit_test(queue_drops_oldest_and_says_lost),
 		cmocka_unit_test(replay_after_last_id),
+		cmocka_unit_test(forgotten_user_says_lost),
 		cmocka_unit_test(limits_tick_and_close),
 		cmocka_unit_test(relay_and_remote),
 	};
