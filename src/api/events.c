@@ -107,6 +107,14 @@ static void refuse(struct pos_req *r, enum pos_err rc)
 
 void pos_api_events_sse(struct pos_server *srv, struct pos_req *r)
 {
+	/* A stream never ends: only a client that asks for one gets it
+	 * (EventSource always does), like POST /api/chat/message. */
+	const char *accept = pos_req_header(r, "Accept");
+	if (!accept || !strstr(accept, POS_SSE_TYPE)) {
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL,
+			      "this is an event stream: send Accept: text/event-stream");
+		return;
+	}
 	const char *raw = pos_req_header(r, "Last-Event-ID");
 	if (!raw)
 		raw = pos_req_param(r, "last_event_id");
@@ -201,25 +209,6 @@ void pos_api_events_ws(struct pos_server *srv, struct pos_req *r)
 	const char *version = pos_req_header(r, "Sec-WebSocket-Version");
 	const char *key = pos_req_header(r, "Sec-WebSocket-Key");
 	const char *protocols = pos_req_header(r, "Sec-WebSocket-Protocol");
-	if (!header_has(upgrade, "websocket") || !header_has(connection, "upgrade")) {
-		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL,
-			      "this is a WebSocket endpoint: send an Upgrade: websocket handshake");
-		return;
-	}
-	if (!version || strcmp(version, "13") != 0) {
-		pos_reply_header(r, "Sec-WebSocket-Version", "13");
-		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL, "Sec-WebSocket-Version must be 13");
-		return;
-	}
-	char *accept = pos_arena_alloc(r->arena, POS_WS_ACCEPT_SIZE);
-	if (!accept || !pos_ws_accept(key, accept)) {
-		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL, "bad Sec-WebSocket-Key");
-		return;
-	}
-	if (!origin_ok(r)) {
-		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this Origin may not open event streams");
-		return;
-	}
 	/* The same tokens as every call: the Authorization header, or the
 	 * subprotocol "bearer.<token>" from a browser. */
 	const char *h = pos_req_header(r, "Authorization");
@@ -236,6 +225,25 @@ void pos_api_events_ws(struct pos_server *srv, struct pos_req *r)
 	}
 	r->principal = who;
 	r->have_principal = true;
+	if (!origin_ok(r)) {
+		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this Origin may not open event streams");
+		return;
+	}
+	if (!header_has(upgrade, "websocket") || !header_has(connection, "upgrade")) {
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL,
+			      "this is a WebSocket endpoint: send an Upgrade: websocket handshake");
+		return;
+	}
+	if (!version || strcmp(version, "13") != 0) {
+		pos_reply_header(r, "Sec-WebSocket-Version", "13");
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL, "Sec-WebSocket-Version must be 13");
+		return;
+	}
+	char *accept = pos_arena_alloc(r->arena, POS_WS_ACCEPT_SIZE);
+	if (!accept || !pos_ws_accept(key, accept)) {
+		pos_reply_err(r, POS_ERR_INVALID_REQUEST, NULL, "bad Sec-WebSocket-Key");
+		return;
+	}
 	const char *raw = pos_req_param(r, "last_event_id");
 	if (raw && strlen(raw) > LAST_ID_MAX) {
 		pos_reply_err(r, POS_ERR_INVALID_FIELD, "last_event_id", "last_event_id is too long");

@@ -115,6 +115,14 @@ class EventsSseTest(SharedUsers):
         self.assertEqual(s.status, 401)
         self.assertEqual(s.json["error"]["code"], "unauthorized")
 
+    def test_needs_accept_event_stream(self):
+        # a plain GET (a crawler of every route, a JSON client) is not
+        # left hanging on a stream that never ends
+        u = self.shared_user()
+        r = self.api.get("/api/events", token=u.token)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json["error"]["code"], "invalid_request")
+
     def test_create_update_delete_in_order(self):
         u = self.shared_user()
         s = self.open(u.token)
