@@ -217,6 +217,27 @@ class EventsSseTest(SharedUsers):
         self.assertEqual(s.status, 422)
         self.assertEqual(s.json["error"]["field"], "last_event_id")
 
+    def test_chat_deltas_reach_the_users_streams(self):
+        u = self.new_user()  # its memorize job must not reach other tests
+        self.create_memory(u.token, "The spare key is under the blue pot.")
+        s = self.open(u.token)
+        u_ = urllib.parse.urlsplit(self.server.base_url)
+        conn = http.client.HTTPConnection(u_.hostname, u_.port, timeout=READ_TIMEOUT)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/api/chat/message",
+                     json.dumps({"message": "Where is the spare key?", "stream": True}),
+                     {"Content-Type": "application/json", "Accept": "text/event-stream",
+                      "Authorization": "Bearer " + u.token})
+        raw = conn.getresponse().read().decode()
+        final = [json.loads(line[5:]) for line in raw.split("\n")
+                 if line.startswith("data:") and '"response"' in line][-1]
+        text = ""
+        while text != final["response"]:
+            ev = s.next_of("chat.delta")
+            self.assertEqual(ev["data"]["data"]["conversation_id"], final["conversation_id"])
+            text += ev["data"]["data"]["delta"]
+            self.assertLessEqual(len(text), len(final["response"]))
+
     def test_job_progress(self):
         u = self.new_user()
         self.create_memory(u.token)
