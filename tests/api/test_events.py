@@ -13,9 +13,11 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import struct
 import sys
+import tempfile
 import unittest
 import urllib.parse
 
@@ -536,6 +538,51 @@ class EventsKeepAliveTest(ApiTestCase):
         self.addCleanup(w.close)
         self.assertEqual(w.status, 101)
         self.assertEqual(w.recv_frame(), (0x9, b""))  # a ping
+
+
+class EventsSyncTest(ApiTestCase):
+    """sync.status over a run of a Markdown folder beneath the file root."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_local("sync reads local files")
+        cls.root = tempfile.mkdtemp(prefix="pos-events-root-")
+        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_sync_run_status_and_its_memories(self):
+        u = self.new_user()
+        vault = os.path.join(self.root, u.id, "vault")
+        os.makedirs(vault, mode=0o700)
+        with open(os.path.join(vault, "note.md"), "w") as f:
+            f.write("# Groceries\n\nOat milk and a secret ingredient.\n")
+        r = self.api.post("/api/sync/sources", {"kind": "markdown_dir", "config": {"path": "vault"},
+                                                "interval_s": 0}, token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        source = r.json["id"]
+        s = Sse(self.server.base_url, u.token)
+        self.addCleanup(s.close)
+        r = self.api.post("/api/sync/start", {"source_id": source}, token=u.token)
+        self.assertEqual(r.status, 202, r.raw[:300])
+        seen = []
+        while not seen or seen[-1] != ("sync.status", "ok"):
+            ev = s.next()
+            d = ev["data"]["data"]
+            if ev["event"] == "sync.status":
+                self.assertEqual(d["id"], source)
+                self.assertEqual(d["kind"], "markdown_dir")
+                seen.append((ev["event"], d["status"]))
+            elif ev["event"] == "memory.created":
+                seen.append((ev["event"], d["type"]))
+            self.assertNotIn("secret ingredient", json.dumps(ev["data"]))
+        self.assertEqual(seen[0], ("sync.status", "running"))
+        self.assertIn(("memory.created", "note"), seen)
+        self.assertEqual(d["added"], 1)
 
 
 class EventsShutdownTest(unittest.TestCase):
