@@ -525,29 +525,16 @@ class EventsWebSocketTest(SharedUsers):
 
 
 
-class EventsKeepAliveTest(ApiTestCase):
-    server_env = {"PERSONALOS_EVENTS_HEARTBEAT": "1"}
-
-    def test_keep_alives(self):
-        u = self.new_user()
-        s = Sse(self.server.base_url, u.token)
-        self.addCleanup(s.close)
-        self.assertEqual(s.status, 200)
-        self.assertEqual(s.comment(), ": keep-alive")
-        w = Ws(self.server.base_url, u.token)
-        self.addCleanup(w.close)
-        self.assertEqual(w.status, 101)
-        self.assertEqual(w.recv_frame(), (0x9, b""))  # a ping
-
-
-class EventsSyncTest(ApiTestCase):
-    """sync.status over a run of a Markdown folder beneath the file root."""
+class EventsSyncKeepAliveTest(ApiTestCase):
+    """sync.status over a run of a Markdown folder beneath the file root;
+    keep-alives each second (one server for both: starts cost time)."""
 
     @classmethod
     def setUpClass(cls):
         require_local("sync reads local files")
         cls.root = tempfile.mkdtemp(prefix="pos-events-root-")
-        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root}
+        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root,
+                          "PERSONALOS_EVENTS_HEARTBEAT": "1"}
         super().setUpClass()
 
     @classmethod
@@ -583,6 +570,17 @@ class EventsSyncTest(ApiTestCase):
         self.assertEqual(seen[0], ("sync.status", "running"))
         self.assertIn(("memory.created", "note"), seen)
         self.assertEqual(d["added"], 1)
+
+    def test_keep_alives(self):
+        u = self.new_user()
+        s = Sse(self.server.base_url, u.token)
+        self.addCleanup(s.close)
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.comment(), ": keep-alive")
+        w = Ws(self.server.base_url, u.token)
+        self.addCleanup(w.close)
+        self.assertEqual(w.status, 101)
+        self.assertEqual(w.recv_frame(), (0x9, b""))  # a ping
 
 
 class EventsShutdownTest(unittest.TestCase):
