@@ -225,6 +225,14 @@ void pos_api_events_ws(struct pos_server *srv, struct pos_req *r)
 	}
 	r->principal = who;
 	r->have_principal = true;
+	/* the user's request budget, as the server applies it to routes
+	 * that need a token (this one checks its token itself) */
+	unsigned wait = pos_rl_check(&srv->rl, POS_RL_USER, who.user_id, strlen(who.user_id),
+				     r->start_us);
+	if (wait) {
+		pos_reply_rate_limited(r, wait);
+		return;
+	}
 	if (!origin_ok(r)) {
 		pos_reply_err(r, POS_ERR_FORBIDDEN, NULL, "this Origin may not open event streams");
 		return;
