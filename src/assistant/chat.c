@@ -579,19 +579,29 @@ static bool tee_delta(void *ctx, const char *t, size_t n)
 {
 	struct delta_tee *tee = ctx;
 	struct pos_chat *c = tee->c;
-	struct pos_buf b;
-	pos_buf_init(&b, POS_EVENTS_DATA_MAX);
-	struct pos_jw w;
-	pos_jw_init(&w, &b);
-	pos_jw_obj(&w);
-	pos_jw_kstr(&w, "conversation_id", c->conv.id);
-	pos_jw_key(&w, "delta");
-	/* a JSON escape can grow text six times: keep the event in bounds */
-	pos_jw_strn(&w, t, pos_utf8_cut(t, n, POS_EVENTS_DATA_MAX / 8));
-	pos_jw_obj_end(&w);
-	if (!w.rc && !pos_buf_addc(&b, '\0'))
-		(void)pos_events_publish(c->as->mem->events, c->user_id, "chat.delta", b.data);
-	pos_buf_free(&b);
+	/* A JSON escape can grow text six times: a long delta goes out as
+	 * several events of at most DATA_MAX / 8 bytes, cut between UTF-8
+	 * characters, so the client's concatenation is the answer. */
+	size_t at = 0;
+	while (at < n) {
+		size_t k = pos_utf8_cut(t + at, n - at, POS_EVENTS_DATA_MAX / 8);
+		if (!k) /* no whole character fits: not UTF-8, send the bytes */
+			k = n - at < POS_EVENTS_DATA_MAX / 8 ? n - at : POS_EVENTS_DATA_MAX / 8;
+		struct pos_buf b;
+		pos_buf_init(&b, POS_EVENTS_DATA_MAX);
+		struct pos_jw w;
+		pos_jw_init(&w, &b);
+		pos_jw_obj(&w);
+		pos_jw_kstr(&w, "conversation_id", c->conv.id);
+		pos_jw_key(&w, "delta");
+		pos_jw_strn(&w, t + at, k);
+		pos_jw_obj_end(&w);
+		if (!w.rc && !pos_buf_addc(&b, '\0'))
+			(void)pos_events_publish(c->as->mem->events, c->user_id, "chat.delta",
+						 b.data);
+		pos_buf_free(&b);
+		at += k;
+	}
 	return tee->fn(tee->ctx, t, n);
 }
 
