@@ -112,6 +112,10 @@ void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachment_get(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachment_delete(struct pos_server *srv, struct pos_req *r);
 /* mcp.c (clients): the Model Context Protocol endpoint (docs/MCP.md) */
+/* live events (docs/EVENTS.md) */
+void pos_api_events_sse(struct pos_server *srv, struct pos_req *r);
+void pos_api_events_ws(struct pos_server *srv, struct pos_req *r);
+
 void pos_api_mcp_post(struct pos_server *srv, struct pos_req *r);
 void pos_api_mcp_get(struct pos_server *srv, struct pos_req *r);
 

@@ -85,6 +85,11 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/api/export/download/{id}", pos_api_export_download, BEARER, 0),
 	RAW_ROUTE("POST", "/api/import", pos_api_import, BEARER, 64 * MiB),
 
+	/* live events (docs/EVENTS.md) */
+	ROUTE("GET", "/api/events", pos_api_events_sse, BEARER, 0),
+	/* the handler checks the token: a browser sends it as a subprotocol */
+	ROUTE("GET", "/api/events/ws", pos_api_events_ws, PUBLIC, 0),
+
 	/* Model Context Protocol, streamable HTTP (clients; docs/MCP.md) */
 	ROUTE("POST", "/mcp", pos_api_mcp_post, SCOPED, 8 * MiB),
 	ROUTE("GET", "/mcp", pos_api_mcp_get, BEARER, 0),

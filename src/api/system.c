@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "crypto/crypto.h"
+#include "events/bus.h"
 #include "base/json.h"
 #include "cache/redis.h"
 #include "search/engine.h"
@@ -153,6 +154,23 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(unsigned long long)atomic_load(&as->chat_failures),
 			(unsigned long long)jobs_done, (unsigned long long)jobs_retried,
 			(unsigned long long)jobs_failed);
+	/* live events (docs/EVENTS.md) */
+	struct pos_events_stats es;
+	pos_events_stats(srv->app->events, &es);
+	if (!rc)
+		rc = pos_buf_addf(&b,
+			"# HELP personalos_events_streams Live event streams open (SSE and WebSocket).\n"
+			"# TYPE personalos_events_streams gauge\n"
+			"personalos_events_streams %u\n"
+			"# HELP personalos_events_total Live events by fate.\n"
+			"# TYPE personalos_events_total counter\n"
+			"personalos_events_total{fate=\"published\"} %llu\n"
+			"personalos_events_total{fate=\"delivered\"} %llu\n"
+			"personalos_events_total{fate=\"dropped\"} %llu\n"
+			"personalos_events_total{fate=\"remote_bad\"} %llu\n",
+			es.subscribers, (unsigned long long)es.published,
+			(unsigned long long)es.delivered, (unsigned long long)es.dropped,
+			(unsigned long long)es.remote_bad);
 	if (rc) {
 		pos_buf_free(&b);
 		pos_reply_err(r, rc, NULL, NULL);

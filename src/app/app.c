@@ -9,8 +9,11 @@
 
 #include <sodium.h>
 
+#include "base/alloc.h"
 #include "base/url.h"
 #include "cache/redis.h"
+#include "crypto/crypto.h"
+#include "events/bus.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
 #include "net/egress.h"
@@ -120,11 +123,45 @@ static void shared_put(void *ctx, const char *key, const void *val, size_t len, 
 }
 
 /* The shared cache, when configured: auth and search use it from here on. */
+/* Live events across instances: each locally published event goes out on
+ * POS_EVENTS_CHANNEL tagged with this instance; what comes in from the
+ * others is delivered to local subscribers (and ours is dropped). */
+static void relay_event(void *ctx, const char *msg, size_t len)
+{
+	struct pos_app *app = ctx;
+	char *out = pos_malloc(POS_APP_INSTANCE_LEN + 1 + len);
+	if (!out)
+		return;
+	memcpy(out, app->instance, POS_APP_INSTANCE_LEN);
+	out[POS_APP_INSTANCE_LEN] = ' ';
+	memcpy(out + POS_APP_INSTANCE_LEN + 1, msg, len);
+	pos_cache_publish(app->cache, POS_EVENTS_CHANNEL, out, POS_APP_INSTANCE_LEN + 1 + len);
+	pos_free(out);
+}
+
+static void remote_event(void *ctx, const char *msg, size_t len)
+{
+	struct pos_app *app = ctx;
+	if (len <= POS_APP_INSTANCE_LEN + 1 || msg[POS_APP_INSTANCE_LEN] != ' ' ||
+	    memcmp(msg, app->instance, POS_APP_INSTANCE_LEN) == 0)
+		return;
+	pos_events_deliver_remote(app->events, msg + POS_APP_INSTANCE_LEN + 1,
+				  len - POS_APP_INSTANCE_LEN - 1);
+}
+
 static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
 {
 	enum pos_err rc = pos_auth_use_cache(&app->auth, app->cache);
+	if (!rc) {
+		uint8_t tag[POS_APP_INSTANCE_LEN / 2];
+		pos_random(tag, sizeof(tag));
+		for (size_t i = 0; i < sizeof(tag); i++)
+			snprintf(app->instance + 2 * i, 3, "%02x", tag[i]);
+		rc = pos_cache_subscribe(app->cache, POS_EVENTS_CHANNEL, remote_event, app);
+	}
 	if (rc)
 		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
+	pos_events_set_relay(app->events, relay_event, app);
 	struct pos_search_shared sh = {shared_generation, shared_bump, shared_bump_all,
 				       shared_get, shared_put, app->cache};
 	pos_search_set_shared(app->search, &sh);
@@ -195,6 +232,12 @@ static enum pos_err start_plugins(struct pos_app *app, struct pos_error *err)
 	return POS_OK;
 }
 
+/* jobs: the keep-alive tick of live event streams */
+static void events_tick(void *ctx)
+{
+	pos_events_tick(ctx);
+}
+
 enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 			   struct pos_error *err)
 {
@@ -213,12 +256,19 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		goto out;
 	if ((rc = pos_search_new(app->store, &scfg, &app->search, err)))
 		goto out;
+	struct pos_events_config ecfg = {cfg->events_queue_max, cfg->events_replay,
+					 cfg->events_per_user, cfg->events_max, 0};
+	if ((rc = pos_events_new(&ecfg, &app->events))) {
+		pos_error_set(err, rc, NULL, "cannot set up live events");
+		goto out;
+	}
 	if (app->cache && (rc = use_cache(app, err)))
 		goto out;
 	app->mem.store = app->store;
 	app->mem.search = app->search;
+	app->mem.events = app->events;
 	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
-				       (int64_t)cfg->jobs_keep_done_s * 1000000};
+				       (int64_t)cfg->jobs_keep_done_s * 1000000, app->events};
 	if ((rc = pos_jobs_new(app->store, &jcfg, &app->jobs))) {
 		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
 		goto out;
@@ -246,6 +296,12 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	}
 	if ((rc = start_plugins(app, err)))
 		goto out;
+	/* keep-alives on idle event streams, from the jobs' dispatcher */
+	if ((rc = pos_jobs_every(app->jobs, (int64_t)(cfg->events_heartbeat_s ? cfg->events_heartbeat_s : 15) * 1000000,
+				 events_tick, app->events))) {
+		pos_error_set(err, rc, NULL, "cannot schedule event keep-alives");
+		goto out;
+	}
 	if ((rc = pos_files_init(&app->files, cfg, app->store, &app->mem, err)))
 		goto out;
 	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
@@ -268,6 +324,7 @@ out:
  * before the daemon goes. */
 void pos_app_quiesce(struct pos_app *app)
 {
+	pos_events_close(app->events); /* event streams end */
 	pos_assistant_quiesce(&app->assistant);
 	pos_jobs_free(app->jobs);
 	app->jobs = NULL;
@@ -299,6 +356,9 @@ void pos_app_stop(struct pos_app *app)
 	pos_search_free(app->search);
 	app->search = NULL;
 	pos_auth_fini(&app->auth);
+	/* every stream unsubscribed: the HTTP server stopped before */
+	pos_events_free(app->events);
+	app->events = NULL;
 	pos_store_close(app->store);
 	app->store = NULL;
 	pos_cache_free(app->cache);

@@ -37,6 +37,10 @@ struct pos_cache;
  * channel (the message: the user id) so other instances can drop what
  * they hold of the user (resident vectors). */
 #define POS_SEARCH_INVALIDATE_CHANNEL "pos:search.invalidate"
+/* Live events of every instance, each message "<instance tag> <event JSON>". */
+#define POS_EVENTS_CHANNEL "pos:events"
+#define POS_APP_INSTANCE_LEN 16
+struct pos_events;
 
 struct pos_app {
 	const struct pos_config *cfg;   /* borrowed */
@@ -59,6 +63,10 @@ struct pos_app {
 	struct pos_plugins *plugins;    /* sandboxed Lua plugins (docs/PLUGINS.md) */
 	struct pos_egress *plugins_egress; /* the operator's egress_allow, for plugins */
 	struct pos_files files;         /* attachments and their blobs (docs/FILES.md) */
+	struct pos_events *events;      /* live events to connected clients (docs/EVENTS.md) */
+	/* this instance's random tag on the events it relays through the
+	 * shared cache, so it drops its own when they come back */
+	char instance[POS_APP_INSTANCE_LEN + 1];
 };
 
 /*

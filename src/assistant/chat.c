@@ -17,6 +17,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/uuid.h"
+#include "events/bus.h"
 #include "search/query.h"
 
 /* Prompt tokens are estimated as bytes / 4 (close for English text with
@@ -566,12 +567,55 @@ static enum pos_err save(struct pos_chat *c, const char *answer, size_t len,
 	return POS_OK;
 }
 
+/* The caller's delta callback, and each delta published as chat.delta
+ * for the user's other clients (docs/EVENTS.md). */
+struct delta_tee {
+	struct pos_chat *c;
+	pos_llm_delta_fn fn;
+	void *ctx;
+};
+
+static bool tee_delta(void *ctx, const char *t, size_t n)
+{
+	struct delta_tee *tee = ctx;
+	struct pos_chat *c = tee->c;
+	/* A JSON escape can grow text six times: a long delta goes out as
+	 * several events of at most DATA_MAX / 8 bytes, cut between UTF-8
+	 * characters, so the client's concatenation is the answer. */
+	size_t at = 0;
+	while (at < n) {
+		size_t k = pos_utf8_cut(t + at, n - at, POS_EVENTS_DATA_MAX / 8);
+		if (!k) /* no whole character fits: not UTF-8, send the bytes */
+			k = n - at < POS_EVENTS_DATA_MAX / 8 ? n - at : POS_EVENTS_DATA_MAX / 8;
+		struct pos_buf b;
+		pos_buf_init(&b, POS_EVENTS_DATA_MAX);
+		struct pos_jw w;
+		pos_jw_init(&w, &b);
+		pos_jw_obj(&w);
+		pos_jw_kstr(&w, "conversation_id", c->conv.id);
+		pos_jw_key(&w, "delta");
+		pos_jw_strn(&w, t + at, k);
+		pos_jw_obj_end(&w);
+		if (!w.rc && !pos_buf_addc(&b, '\0'))
+			(void)pos_events_publish(c->as->mem->events, c->user_id, "chat.delta",
+						 b.data);
+		pos_buf_free(&b);
+		at += k;
+	}
+	return tee->fn(tee->ctx, t, n);
+}
+
 enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *ctx,
 			  struct pos_chat_result *out, struct pos_error *err)
 {
 	struct pos_assistant *as = c->as;
 	const char *answer = NULL;
 	size_t len = 0;
+	struct delta_tee tee = {c, on_delta, ctx};
+	if (on_delta && as->mem && as->mem->events) {
+		on_delta = tee_delta;
+		ctx = &tee;
+	}
 	enum pos_err rc = pos_llm_complete(as->llm, c->arena, &c->req, on_delta, ctx,
 					   &answer, &len, err);
 	atomic_fetch_add(&as->chats, 1);

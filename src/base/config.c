@@ -74,6 +74,17 @@ static const struct pos_config_option options[] = {
 	    "seconds one sync run may take before it is stopped (default 600)"),
 	OPT("sync_upload_max", "PERSONALOS_SYNC_UPLOAD_MAX", ULL, 1024, 67108864, sync_upload_max, "67108864",
 	    "bytes of one upload to /api/sync/uploads (default 67108864 = 64 MiB, also the most)"),
+	/* live events (docs/EVENTS.md) */
+	OPT("events_queue_max", "PERSONALOS_EVENTS_QUEUE_MAX", UINT, 4, 65536, events_queue_max, "256",
+	    "events queued for one connected client; past it the oldest are dropped and the client told (default 256)"),
+	OPT("events_replay", "PERSONALOS_EVENTS_REPLAY", UINT, 0, 4096, events_replay, "64",
+	    "recent events kept per user to replay after Last-Event-ID (default 64)"),
+	OPT("events_per_user", "PERSONALOS_EVENTS_PER_USER", UINT, 1, 1024, events_per_user, "8",
+	    "event streams (SSE or WebSocket) one user may hold open (default 8)"),
+	OPT("events_max", "PERSONALOS_EVENTS_MAX", UINT, 1, 100000, events_max, "512",
+	    "event streams open at once, all users (default 512)"),
+	OPT("events_heartbeat", "PERSONALOS_EVENTS_HEARTBEAT", UINT, 1, 300, events_heartbeat_s, "15",
+	    "seconds between keep-alives on an idle event stream (default 15)"),
 	/* the jobs service (docs/ARCHITECTURE.md, "Jobs") */
 	OPT("jobs_workers", "PERSONALOS_JOBS_WORKERS", UINT, 1, 64, jobs_workers, "4",
 	    "background jobs (memorize, MemU calls, ...) run at once (default 4)"),

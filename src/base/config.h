@@ -66,6 +66,12 @@ struct pos_config {
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
 	char sync_file_root[PATH_MAX]; /* sync: users' file sources below <it>/<user id>/;
 					 * "" = file sources by path refused */
+	/* live events (docs/EVENTS.md) */
+	unsigned events_queue_max;     /* events: queued per connected client */
+	unsigned events_replay;        /* events: kept per user for Last-Event-ID */
+	unsigned events_per_user;      /* events: connected clients per user */
+	unsigned events_max;           /* events: connected clients in total */
+	unsigned events_heartbeat_s;   /* events: seconds between keep-alives */
 	unsigned jobs_workers;         /* jobs service: attempts at once */
 	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
 	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */

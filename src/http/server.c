@@ -26,6 +26,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/url.h"
+#include "events/bus.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -364,6 +365,61 @@ struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *t
 	return s;
 }
 
+struct pos_pull *pos_reply_pull(struct pos_req *r, int status, const char *type, pos_pull_fn fn,
+				void (*free_fn)(void *ctx), void *ctx)
+{
+	struct pos_pull *p = pos_pull_new(r->conn, fn, free_fn, ctx);
+	if (!p) {
+		if (free_fn)
+			free_fn(ctx);
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return NULL;
+	}
+	struct pos_buf empty;
+	pos_buf_init(&empty, 0);
+	pos_reply_typed(r, status, type, &empty);
+	r->pull = p;
+	return p;
+}
+
+void pos_reply_ws(struct pos_req *r, const char *accept, const char *protocol,
+		  struct pos_ws_conn *c)
+{
+	_Atomic(bool) *attached = pos_arena_alloc(r->arena, sizeof(*attached));
+	if (!attached) {
+		pos_ws_conn_abandon(c);
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	atomic_init(attached, false);
+	struct pos_buf empty;
+	pos_buf_init(&empty, 0);
+	pos_reply_typed(r, 101, NULL, &empty);
+	r->ws = c;
+	r->ws_attached = attached;
+	pos_reply_header(r, "Upgrade", "websocket");
+	pos_reply_header(r, "Sec-WebSocket-Accept", accept);
+	if (protocol)
+		pos_reply_header(r, "Sec-WebSocket-Protocol", protocol);
+}
+
+struct pos_ws_hub *pos_server_ws_hub(struct pos_server *srv)
+{
+	return srv->ws_hub;
+}
+
+/* libmicrohttpd hands over an upgraded socket. */
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
+			const char *extra_in, size_t extra_in_size, MHD_socket sock,
+			struct MHD_UpgradeResponseHandle *urh)
+{
+	(void)conn;
+	(void)cls;
+	struct pos_req *r = req_cls;
+	atomic_store(r->ws_attached, true);
+	pos_ws_conn_attach(r->ws, sock, urh, extra_in, extra_in_size);
+}
+
 /* ---- request lifecycle ---- */
 
 static bool authenticate(struct pos_server *srv, struct pos_req *r)
@@ -531,6 +587,19 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 							 pos_stream_response_free);
 		if (!resp) {
 			pos_stream_abandon(r->stream);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	} else if (r->ws) {
+		resp = MHD_create_response_for_upgrade(on_upgraded, r);
+		if (!resp)
+			return MHD_NO; /* on_completed abandons r->ws */
+	} else if (r->pull) {
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, pos_pull_read,
+							 r->pull, pos_pull_response_free);
+		if (!resp) {
+			pos_pull_response_free(r->pull);
+			r->pull = NULL;
 			return MHD_NO;
 		}
 		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -873,6 +942,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 r->have_principal ? r->principal.user_id : "-");
 	if (r->stream && !r->queued)
 		pos_stream_abandon(r->stream); /* the response never took it */
+	if (r->pull && !r->queued)
+		pos_pull_response_free(r->pull); /* likewise */
+	if (r->ws && !atomic_load(r->ws_attached))
+		pos_ws_conn_abandon(r->ws); /* no upgrade happened */
 	if (r->resp_is_file)
 		close(r->resp_fd); /* no response took it */
 	if (r->reader && r->reader_free)
@@ -1050,6 +1123,10 @@ enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 	bool v6 = false;
 	if ((rc = resolve(cfg, &ss, &sslen, &v6, err)))
 		goto fail;
+	if ((rc = pos_ws_hub_new(&srv->ws_hub))) {
+		pos_error_set(err, rc, NULL, "cannot start the WebSocket thread");
+		goto fail;
+	}
 	/* Twice the cores, at least 4: a request can block on the store's
 	 * single writer or on fsync, and the other threads keep parsing,
 	 * embedding and reading meanwhile (measured in docs/BENCHMARKS.md). */
@@ -1061,7 +1138,7 @@ enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 			threads = 4;
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
-			 MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
 			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
 			 (tls_cert ? MHD_USE_TLS : 0);
 	/* security: with TLS the key and certificate come first; an
@@ -1115,6 +1192,8 @@ void pos_server_drain(struct pos_server *srv)
 	 * the listen socket and can abort the process (an open libmicrohttpd
 	 * defect, seen here once in a test run); MHD_stop_daemon closes it. */
 	atomic_store(&srv->draining, true);
+	if (srv->app)
+		pos_events_close(srv->app->events); /* live event streams end */
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
@@ -1123,6 +1202,9 @@ void pos_server_drain(struct pos_server *srv)
 void pos_server_stop(struct pos_server *srv)
 {
 	pos_server_drain(srv);
+	/* upgraded sockets are closed before the daemon stops */
+	pos_ws_hub_free(srv->ws_hub);
+	srv->ws_hub = NULL;
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;

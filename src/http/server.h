@@ -36,6 +36,7 @@
 #include "http/metrics.h"
 #include "http/ratelimit.h"
 #include "http/stream.h"
+#include "http/ws_hub.h"
 
 struct pos_server;
 struct pos_req;
@@ -106,6 +107,9 @@ struct pos_req {
 	void *defer_ctx;
 	bool deferred, queued;
 	struct pos_stream *stream;
+	struct pos_pull *pull;        /* a pulled body (pos_reply_pull) */
+	struct pos_ws_conn *ws;       /* a WebSocket upgrade (pos_reply_ws) */
+	_Atomic(bool) *ws_attached;   /* set by the upgrade (arena) */
 	/* ---- security: client identity, 429, CORS ---- */
 	struct pos_rl_client client;  /* for per-address limits */
 	unsigned retry_after;         /* seconds, sent as Retry-After with 429 */
@@ -147,6 +151,7 @@ struct pos_server {
 	struct pos_ratelimit rl;
 	struct pos_cors cors;
 	char *tls_pem[2];             /* certificate and key text, or NULL */
+	struct pos_ws_hub *ws_hub;    /* upgraded WebSocket connections (http/ws_hub.h) */
 };
 
 /*
@@ -238,6 +243,27 @@ void pos_req_resume(struct pos_req *r);
  * reference, released by pos_stream_close.
  */
 struct pos_stream *pos_reply_stream(struct pos_req *r, int status, const char *type);
+
+/*
+ * Answers 101 Switching Protocols to a WebSocket handshake: `accept` is
+ * the Sec-WebSocket-Accept value, `protocol` (may be NULL) the
+ * Sec-WebSocket-Protocol chosen (both static or in the arena). Once the
+ * answer is sent the socket goes to `c` (http/ws_hub.h); if it never is,
+ * `c` is abandoned. The request owns `c` from this call.
+ */
+void pos_reply_ws(struct pos_req *r, const char *accept, const char *protocol,
+		  struct pos_ws_conn *c);
+/* The server's WebSocket hub, for pos_ws_conn_new. */
+struct pos_ws_hub *pos_server_ws_hub(struct pos_server *srv);
+
+/*
+ * Answers with a body of unknown length pulled from fn as the client reads
+ * (live events; see pos_pull_fn in http/stream.h for fn's contract). The
+ * pull is returned for pos_pull_wake. NULL on NOMEM, having called
+ * free_fn(ctx) and answered with an error instead.
+ */
+struct pos_pull *pos_reply_pull(struct pos_req *r, int status, const char *type, pos_pull_fn fn,
+				void (*free_fn)(void *ctx), void *ctx);
 
 /*
  * Answers with a body of `size` bytes read on demand by `fn` (downloads):

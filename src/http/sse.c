@@ -50,3 +50,12 @@ bool pos_sse_send(struct pos_stream *s, const char *event, const char *data, siz
 	pos_buf_free(&b);
 	return ok;
 }
+
+enum pos_err pos_sse_frame_id(struct pos_buf *b, const char *id, const char *event,
+			      const char *data, size_t n)
+{
+	enum pos_err rc = POS_OK;
+	if (id && *id)
+		rc = pos_buf_addf(b, "id: %s\n", id);
+	return rc ? rc : pos_sse_frame(b, event, data, n);
+}

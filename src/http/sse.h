@@ -38,4 +38,9 @@ bool pos_sse_send(struct pos_stream *s, const char *event, const char *data, siz
 enum pos_err pos_sse_frame(struct pos_buf *b, const char *event, const char *data,
 			   size_t n);
 
+/* pos_sse_frame with an `id: ID` line first when `id` is not NULL or
+ * empty (the client sends it back as Last-Event-ID when it reconnects). */
+enum pos_err pos_sse_frame_id(struct pos_buf *b, const char *id, const char *event,
+			      const char *data, size_t n);
+
 #endif

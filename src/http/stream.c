@@ -135,3 +135,79 @@ void pos_stream_abandon(struct pos_stream *s)
 {
 	pos_stream_response_free(s);
 }
+
+/* ---- pulled bodies ----
+ * The same suspend/resume protocol in the other direction: the reader asks
+ * the producer's fn for bytes and parks the connection when there are
+ * none. `pending` records a wake that came while fn ran (unlocked, so fn
+ * may take its own locks while wakes hold theirs), so the reader asks
+ * again instead of parking past it. */
+
+struct pos_pull {
+	pthread_mutex_t lock;
+	struct MHD_Connection *conn;
+	pos_pull_fn fn;
+	void (*free_fn)(void *ctx);
+	void *ctx;
+	bool pending;
+	bool suspended;
+};
+
+struct pos_pull *pos_pull_new(struct MHD_Connection *conn, pos_pull_fn fn,
+			      void (*free_fn)(void *ctx), void *ctx)
+{
+	struct pos_pull *p = pos_calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	pthread_mutex_init(&p->lock, NULL);
+	p->conn = conn;
+	p->fn = fn;
+	p->free_fn = free_fn;
+	p->ctx = ctx;
+	return p;
+}
+
+void pos_pull_wake(struct pos_pull *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->pending = true;
+	if (p->suspended) {
+		p->suspended = false;
+		MHD_resume_connection(p->conn);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+ssize_t pos_pull_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct pos_pull *p = cls;
+	(void)pos;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		p->pending = false;
+		pthread_mutex_unlock(&p->lock);
+		long n = p->fn(p->ctx, buf, max);
+		if (n > 0)
+			return (ssize_t)n;
+		if (n < 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		pthread_mutex_lock(&p->lock);
+		if (p->pending) {
+			pthread_mutex_unlock(&p->lock);
+			continue;
+		}
+		p->suspended = true;
+		MHD_suspend_connection(p->conn);
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+}
+
+void pos_pull_response_free(void *cls)
+{
+	struct pos_pull *p = cls;
+	if (p->free_fn)
+		p->free_fn(p->ctx); /* no wake after this */
+	pthread_mutex_destroy(&p->lock);
+	pos_free(p);
+}

@@ -12,12 +12,14 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "events/bus.h"
 #include "jobs/pool.h"
 #include "store/store.h"
 
@@ -81,6 +83,22 @@ struct pos_job_run {
 	json_t *item_errors;
 	char error[ERROR_MAX];
 };
+
+/* job.progress for the job's owner (docs/EVENTS.md); never fails the job. */
+static void publish(struct pos_jobs *j, const struct pos_job *row, const char *state,
+		    uint64_t done, uint64_t total)
+{
+	if (!j->cfg.events || !row->user_id[0])
+		return;
+	char buf[256];
+	int k = snprintf(buf, sizeof(buf),
+			 "{\"id\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\",\"done\":%llu,"
+			 "\"total\":%llu}",
+			 row->id, row->kind, state, (unsigned long long)done,
+			 (unsigned long long)total);
+	if (k > 0 && (size_t)k < sizeof(buf))
+		(void)pos_events_publish(j->cfg.events, row->user_id, "job.progress", buf);
+}
 
 const char *pos_job_state_name(enum pos_job_state s)
 {
@@ -263,6 +281,8 @@ static void record(struct pos_job_run *r, enum pos_err rc, bool shutdown, bool u
 	enum pos_err w = j->store->jobs->job_update(j->store, row);
 	if (w && w != POS_ERR_NOT_FOUND) /* NOT_FOUND: cancelled meanwhile */
 		pos_warn("jobs: cannot record job %s: %s", row->id, pos_strerror(w));
+	else if (!w)
+		publish(j, row, row->state, row->done, row->total);
 	pthread_mutex_unlock(&r->mu);
 	free(items);
 }
@@ -353,6 +373,7 @@ static bool dispatch_one(struct pos_jobs *j)
 	r->next = j->runs;
 	j->runs = r;
 	j->inflight++;
+	publish(j, &r->row, "running", r->row.done, r->row.total);
 	return true;
 }
 
@@ -659,9 +680,11 @@ void pos_job_progress(struct pos_job_run *r, uint64_t done, uint64_t total)
 		r->progress_written = now;
 	pthread_mutex_unlock(&r->mu);
 	pos_pool_job_set_progress(r->pj, done, total);
-	if (write)
+	if (write) {
 		r->jobs->store->jobs->job_progress(r->jobs->store, r->row.id, done, total,
 						   pos_now_us());
+		publish(r->jobs, &r->row, "running", done, total);
+	}
 }
 
 /* A copy of `json` if it is a JSON object of at most POS_JOB_PAYLOAD_MAX. */

@@ -93,6 +93,11 @@ struct pos_jobs_config {
 	unsigned workers;        /* pool size, 1..POS_POOL_WORKERS_MAX */
 	size_t queue_max;        /* queued jobs per user beyond which enqueue answers POS_ERR_BUSY */
 	int64_t keep_done_us;    /* finished jobs are deleted after this long */
+	/* live events (docs/EVENTS.md), may be NULL: a job.progress event
+	 * {id, kind, state, done, total} goes to the job's owner when an
+	 * attempt starts, as progress is stored (at most a few times a
+	 * second), and when it ends */
+	struct pos_events *events;
 };
 
 /* A service over `store` (borrowed; must outlive it). Kinds are then

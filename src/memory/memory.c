@@ -4,10 +4,12 @@
 #include "memory/memory.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/uuid.h"
+#include "events/bus.h"
 
 struct ctx {
 	struct pos_arena *a;
@@ -436,6 +438,25 @@ static enum pos_err embed(const struct pos_memsvc *svc, struct pos_arena *a,
 				    &m->vec);
 }
 
+/* Tells the user's live clients (docs/EVENTS.md): ids and small fields
+ * only, never content. A failure to publish never fails the write. */
+static void publish(const struct pos_memsvc *svc, const char *type, const char *user_id,
+		    const struct pos_memory *m, const char *id)
+{
+	if (!svc->events)
+		return;
+	char buf[256];
+	char ts[40] = "";
+	if (m)
+		pos_time_format(m->updated_at, ts, sizeof(ts));
+	int k = m ? snprintf(buf, sizeof(buf),
+			     "{\"id\":\"%s\",\"type\":\"%s\",\"layer\":\"%s\",\"updated_at\":\"%s\"}",
+			     m->id, pos_mem_type_name(m->type), pos_mem_layer_name(m->layer), ts)
+		  : snprintf(buf, sizeof(buf), "{\"id\":\"%s\"}", id);
+	if (k > 0 && (size_t)k < sizeof(buf))
+		(void)pos_events_publish(svc->events, user_id, type, buf);
+}
+
 enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const json_t *body,
 			       struct pos_memory *out, struct pos_error *err)
@@ -459,6 +480,7 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 	}
 	if (svc->search)
 		pos_search_written(svc->search, user_id, out->seq, &out->vec, false);
+	publish(svc, "memory.created", user_id, out, NULL);
 	return POS_OK;
 }
 
@@ -502,6 +524,9 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 	if (!rc && svc->search)
 		for (size_t i = 0; i < count; i++)
 			pos_search_written(svc->search, user_id, v[i].seq, &v[i].vec, false);
+	if (!rc)
+		for (size_t i = 0; i < count; i++)
+			publish(svc, "memory.created", user_id, &v[i], NULL);
 	*out = v;
 	*n = count;
 	return rc;
@@ -596,6 +621,7 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 	if (svc->search)
 		pos_search_written(svc->search, user_id, out->seq,
 				   (p.set & POS_PATCH_VECTOR) ? &p.v.vec : NULL, false);
+	publish(svc, "memory.updated", user_id, out, NULL);
 	return POS_OK;
 }
 
@@ -612,6 +638,7 @@ enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id
 				     rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 	if (svc->search)
 		pos_search_written(svc->search, user_id, seq, NULL, true);
+	publish(svc, "memory.deleted", user_id, NULL, norm);
 	return POS_OK;
 }
 
@@ -639,6 +666,8 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 	if (svc->search)
 		for (size_t i = 0; i < n; i++)
 			pos_search_written(svc->search, v[i].user_id, v[i].seq, &v[i].vec, false);
+	for (size_t i = 0; i < n; i++)
+		publish(svc, "memory.created", v[i].user_id, &v[i], NULL);
 	return POS_OK;
 }
 
@@ -659,12 +688,14 @@ enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 			pos_error_set(err, rc, NULL, NULL);
 		return rc;
 	}
-	if (svc->search) {
+	if (svc->search || svc->events) {
 		struct pos_memory m;
 		rc = svc->store->memories->memory_get(svc->store, a, user_id, id, false, 0, &m);
-		if (!rc)
+		if (!rc && svc->search)
 			pos_search_written(svc->search, user_id, m.seq,
 					   (p->set & POS_PATCH_VECTOR) ? &p->v.vec : NULL, false);
+		if (!rc)
+			publish(svc, "memory.updated", user_id, &m, NULL);
 	}
 	return POS_OK;
 }

@@ -20,6 +20,8 @@
 #include "search/filters.h"
 #include "store/store.h"
 
+struct pos_events;
+
 #define POS_CONTENT_MAX (1024 * 1024)
 #define POS_BULK_MAX 1000
 #define POS_TAGS_MAX 100
@@ -29,10 +31,14 @@
 #define POS_RELATED_MAX 100
 
 /* What the memory operations work with. `search` may be NULL (tools that
- * only read or write rows): then no embeddings are made. */
+ * only read or write rows): then no embeddings are made. `events` may be
+ * NULL: then no live event is published (docs/EVENTS.md); with it, every
+ * create, update and delete publishes memory.created|updated|deleted with
+ * the memory's id, type, layer and updated_at (never its content). */
 struct pos_memsvc {
 	struct pos_store *store;
 	struct pos_search *search;
+	struct pos_events *events;
 };
 
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/uuid.h"
+#include "events/bus.h"
 #include "net/egress.h"
 #include "sync/mail.h"
 #include "sync/upload.h"
@@ -711,6 +713,23 @@ static int64_t backoff_s(int64_t interval, int64_t failures)
 	return b > BACKOFF_MAX_S ? BACKOFF_MAX_S : b;
 }
 
+/* sync.status for the source's owner (docs/EVENTS.md): ids, status and
+ * counts, never an item's content or a message. */
+static void publish_status(struct pos_sync *s, const struct pos_sync_source *src,
+			   const struct pos_sync_report *rep)
+{
+	if (!s->mem.events)
+		return;
+	char buf[256];
+	int k = snprintf(buf, sizeof(buf),
+			 "{\"id\":\"%s\",\"kind\":\"%s\",\"status\":\"%s\",\"added\":%lld,"
+			 "\"updated\":%lld}",
+			 src->id, src->kind, src->status, rep ? (long long)rep->added : 0LL,
+			 rep ? (long long)rep->updated : 0LL);
+	if (k > 0 && (size_t)k < sizeof(buf))
+		(void)pos_events_publish(s->mem.events, src->user_id, "sync.status", buf);
+}
+
 /*
  * One run of `src_id` for `job` (may be NULL) with optional progress
  * callback: status "running", the adapter, the sink's finish, then status,
@@ -754,6 +773,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 		src.status = "running";
 		src.error_message = NULL;
 		s->store->sync->sync_source_put(s->store, &src, false);
+		publish_status(s, &src, NULL);
 		struct pos_sync_run_opts o = {job, progress, pctx, confined ? &root : NULL};
 		rc = pos_sync_sink_run(s, ad, &src, config, cursor, &cursor_out, &o, rep, &rerr);
 	} else {
@@ -791,6 +811,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	}
 	json_decref(cursor_out);
 	s->store->sync->sync_source_put(s->store, &src, false);
+	publish_status(s, &src, rep);
 	struct pos_sync_log log;
 	memset(&log, 0, sizeof(log));
 	pos_uuid_new_v7(log.id, now);

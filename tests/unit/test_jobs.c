@@ -165,7 +165,7 @@ static const struct pos_job_kind k_items = {
 
 static struct pos_jobs *service(struct fx *f, unsigned workers, size_t queue_max)
 {
-	struct pos_jobs_config cfg = {workers, queue_max, 3600LL * 1000000};
+	struct pos_jobs_config cfg = {workers, queue_max, 3600LL * 1000000, NULL};
 	struct pos_jobs *j;
 	assert_int_equal(pos_jobs_new(f->s, &cfg, &j), POS_OK);
 	const struct pos_job_kind *kinds[] = {&k_flaky, &k_flaky_short, &k_slow_retry, &k_broken,

@@ -19,6 +19,7 @@ import { Chat } from './pages/Chat.jsx';
 import { Settings } from './pages/Settings.jsx';
 import { Tokens } from './pages/Tokens.jsx';
 import { Share } from './pages/Share.jsx';
+import { startLiveEvents, stopLiveEvents } from './lib/events.js';
 
 // Pages added with the sync, sharing and encryption APIs load on first use,
 // so the first load stays small.
@@ -205,6 +206,13 @@ function App() {
     if (uid) startReminders();
     else stopReminders();
     return stopReminders;
+  }, [uid]);
+
+  // Live events (docs/EVENTS.md): followed while signed in.
+  useEffect(() => {
+    if (uid) startLiveEvents();
+    else stopLiveEvents();
+    return stopLiveEvents;
   }, [uid]);
 
   useEffect(() => {

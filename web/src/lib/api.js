@@ -123,7 +123,7 @@ async function send(method, path, body, opts) {
   // must never go out with another account's token.
   if (opts.asUser && sessionUser(s) !== opts.asUser)
     throw new ApiError(401, 'account_changed', 'Another account is signed in; this was not sent.');
-  const headers = { Accept: opts.accept || 'application/json' };
+  const headers = { ...(opts.headers || {}), Accept: opts.accept || 'application/json' };
   const raw = opts.rawBody !== undefined; // a File/Blob sent as it is (uploads)
   if (raw) headers['Content-Type'] = opts.contentType || 'application/octet-stream';
   else if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -147,7 +147,8 @@ async function send(method, path, body, opts) {
 // api('GET', '/api/memories') -> parsed JSON (null for 204). opts: signal,
 // anonymous (no token), raw (return the Response, for streams), accept,
 // password (the body holds a password: a 401 means a wrong password, not an
-// expired token, so no refresh and the session stays), asUser (a user id:
+// expired token, so no refresh and the session stays), headers (extra
+// request headers, e.g. Last-Event-ID), asUser (a user id:
 // refuse to send unless the session is that user's, checked before every
 // attempt, also after a refresh), rawBody + contentType (send a File or
 // Blob as the body instead of JSON), headers (extra request headers).

@@ -10,6 +10,7 @@ import { TYPES, LAYERS, IMPORTANCE_TITLE, LAYER_TITLE, deleteWithUndo, fmtDate, 
 import { navigate, Link, setLeaveGuard } from '../lib/router.jsx';
 import { Markdown, ErrorNote, Spinner, PageTitle, TypeBadge, LayerBadge, lazy } from '../components.jsx';
 import { parseTags } from './Capture.jsx';
+import { onLiveEvent } from '../lib/events.js';
 
 // Sharing and Memorize load with their first use (they are not needed for
 // the first screen).
@@ -25,6 +26,8 @@ export function Detail({ id }) {
   const [related, setRelated] = useState([]);
   const [preview, setPreview] = useState(false);
   const editor = useRef(null);
+  const editing = useRef(false);
+  editing.current = !!edit;
 
   const load = () => {
     setError(null);
@@ -35,6 +38,14 @@ export function Detail({ id }) {
     setEdit(null);
     load();
   }, [id]);
+
+  // This memory changed in another tab or client (live events): show the
+  // new version unless it is being edited here; a delete shows as not found.
+  useEffect(() => onLiveEvent((ev) => {
+    const mine = ev.data && ev.data.id === id;
+    if ((ev.type === 'memory.updated' && mine && !editing.current) || ev.type === 'events.lost') load();
+    if (ev.type === 'memory.deleted' && mine) load();
+  }), [id]);
 
   useEffect(() => {
     if (!m) return;

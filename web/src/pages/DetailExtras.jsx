@@ -6,6 +6,7 @@ import { api } from '../lib/api.js';
 import { snippet } from '../lib/memories.js';
 import { Link } from '../lib/router.jsx';
 import { ErrorNote } from '../components.jsx';
+import { onLiveEvent } from '../lib/events.js';
 
 // ---- Memorize: POST /api/memories/{id}/memorize, then follow GET /api/jobs/{id}.
 // The result lives in a small store so the button (in the actions row) and
@@ -36,7 +37,16 @@ async function startMemorize(id) {
       }
       jobs.set(id, { state: 'running', job: j });
       emitJobs();
-      await new Promise((r) => setTimeout(r, wait));
+      // the job's own live event (job.progress) ends the wait early
+      await new Promise((r) => {
+        const t = setTimeout(done, wait);
+        const off = onLiveEvent((ev) => ev.type === 'job.progress' && ev.data && ev.data.id === job_id && done());
+        function done() {
+          clearTimeout(t);
+          off();
+          r();
+        }
+      });
     }
   } catch (e) {
     jobs.set(id, { state: 'error', error: e });

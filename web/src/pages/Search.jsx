@@ -12,6 +12,7 @@ import { splitQuery, inlineFilters, completions } from '../lib/filters.js';
 import { load as loadStored, save as saveStored } from '../lib/store.js';
 import { navigate, Link } from '../lib/router.jsx';
 import { MemoryItem, ErrorNote, PageTitle } from '../components.jsx';
+import { onMemoryChange } from '../lib/events.js';
 
 // Tags and sources of the account, for completions: from the stats, kept
 // per account (lib/store.js) so they are there at once next time.
@@ -41,6 +42,7 @@ export function Search({ query }) {
   const [res, setRes] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [live, setLive] = useState(0); // bumped by live events
   const ctl = useRef(null);
   const hints = useHints();
   const { send: sendQ, partial } = splitQuery(q);
@@ -75,7 +77,10 @@ export function Search({ query }) {
       setBusy(false);
     });
     return () => c.abort();
-  }, [sendQ, typing, type, layer]);
+  }, [sendQ, typing, type, layer, live]);
+
+  // Another tab or client changed a memory (live events): search again.
+  useEffect(() => onMemoryChange(() => setLive((n) => n + 1), 300), []);
 
   const toggle = (k, v, cur) => {
     const p = new URLSearchParams(query);

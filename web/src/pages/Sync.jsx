@@ -12,6 +12,7 @@ import { toast } from '../lib/toast.js';
 import { Link } from '../lib/router.jsx';
 import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 import { load as loadStored, save as saveStored } from '../lib/store.js';
+import { onLiveEvent } from '../lib/events.js';
 
 // Per kind: [field, label, input type, extra]. `secret` fields are never prefilled or shown.
 const KINDS = {
@@ -298,6 +299,10 @@ export function Sync() {
     load();
     return () => clearTimeout(timer.current);
   }, []);
+  // Runs and their progress arrive as live events: reload the status now.
+  useEffect(() => onLiveEvent((ev) => {
+    if (ev.type === 'sync.status' || ev.type === 'job.progress') load();
+  }), []);
 
   return (
     <main id="main">

@@ -9,6 +9,7 @@ import { TYPES, LAYERS, LAYER_TITLE, isHidden, onHiddenChange, dayGroup } from '
 import { navigate } from '../lib/router.jsx';
 import { MemoryItem, ErrorNote, Spinner, PageTitle } from '../components.jsx';
 import { Capture } from './Capture.jsx';
+import { onMemoryChange } from '../lib/events.js';
 
 const PAGE = 30;
 
@@ -83,6 +84,9 @@ export function Timeline({ query, focusCapture }) {
     io.observe(sentinel.current);
     return () => io.disconnect();
   }, [more, load, error, items.length]);
+
+  // Another tab or client changed a memory (live events): reload.
+  useEffect(() => onMemoryChange(() => load(true)), [load]);
 
   // The outbox may have sent something: reload the first page.
   const prevQueued = useRef(queued.length);
