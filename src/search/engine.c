@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "search/query.h"
 #include "search/rcache.h"
 #include "search/vcache.h"
@@ -22,6 +23,9 @@
 #include "embed/openai.h"
 
 #define WORKER_BATCH 64
+/* Threads helping hybrid searches (vector scan beside BM25); a search
+ * finding them all busy runs both sides itself. */
+#define SEARCH_HELPERS 4
 #define FILTER_SET_MAX 50000000
 #define WORKER_IDLE_S 30
 #define WORKER_BACKOFF_MIN_MS 1000
@@ -39,6 +43,7 @@ struct pos_search {
 	bool remote;                    /* an OpenAI-compatible provider */
 	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
 	struct pos_rcache *results;
+	struct pos_workers *helpers;    /* fork-join pool of hybrid searches */
 	pthread_t worker;
 	bool worker_running;
 	pthread_mutex_t lock;           /* guards the fields below */
@@ -550,6 +555,10 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 		pos_search_free(e);
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	}
+	if ((rc = pos_workers_new(SEARCH_HELPERS, &e->helpers))) {
+		pos_search_free(e);
+		return pos_error_set(err, rc, NULL, "cannot start the search helpers");
+	}
 	if ((cfg->backfill || e->remote) && pthread_create(&e->worker, NULL, worker_main, e) == 0)
 		e->worker_running = true;
 	*out = e;
@@ -569,6 +578,7 @@ void pos_search_free(struct pos_search *e)
 			pos_embed_openai_cancel(e->embedder);
 		pthread_join(e->worker, NULL);
 	}
+	pos_workers_free(e->helpers);
 	pos_rcache_free(e->results);
 	pos_vcache_free(vectors(e));
 	pos_embed_free(e->embedder);
@@ -1016,10 +1026,51 @@ static size_t relevance_cutoff(struct pos_ranked *r, size_t n, double min_simila
 	return kept;
 }
 
-static void *scan_thread(void *arg)
+/* The two sides of a hybrid search's candidates: 0 the vector scan, 1 the
+ * keyword search (BM25). */
+struct rank_sides {
+	struct pos_search *e;
+	struct pos_arena *a;        /* used by the keyword side only */
+	const struct pos_search_request *req;
+	const struct pos_query *pq;
+	const struct pos_memory_query *f;
+	struct scan_job *scan;
+	bool keyword;
+	unsigned k;
+	struct pos_hit *kw;
+	size_t nk;
+	enum pos_err rc;
+};
+
+struct rank_from {
+	struct rank_sides *s;
+	size_t first;               /* the side item 0 is */
+};
+
+static void keyword_side(struct rank_sides *s)
 {
-	run_scan(arg);
-	return NULL;
+	const char *match = NULL;
+	struct pos_query pruned;
+	enum pos_err rc = prune_common(s->e, s->a, s->req->user_id, s->pq, &pruned);
+	if (!rc)
+		rc = pos_query_fts_match(s->a, &pruned, true, &match);
+	if (!rc && match) {
+		struct pos_memory_query q = *s->f;
+		q.user_id = s->req->user_id;
+		q.limit = s->k;
+		rc = s->e->store->memories->keyword_search(s->e->store, s->a, &q, match, &s->kw,
+							   &s->nk);
+	}
+	s->rc = rc;
+}
+
+static void rank_side(void *ctx, size_t i)
+{
+	struct rank_from *from = ctx;
+	if (from->first + i == 0)
+		run_scan(from->s->scan);
+	else
+		keyword_side(from->s);
 }
 
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
@@ -1062,31 +1113,20 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 				return POS_ERR_NOMEM;
 		}
 	}
-	/* Hybrid: scan vectors on a second thread while BM25 runs here. */
-	bool both = job.vc && req->mode == POS_SEARCH_HYBRID;
-	pthread_t th;
-	bool threaded = both && pthread_create(&th, NULL, scan_thread, &job) == 0;
-	if (job.vc && !threaded)
-		run_scan(&job);
 	/* Without a query vector (the provider is down), semantic mode answers
 	 * by keyword rather than with nothing. */
 	if (*degraded)
 		keyword = true;
-	if (keyword) {
-		const char *match = NULL;
-		struct pos_query pruned;
-		rc = prune_common(e, a, req->user_id, pq, &pruned);
-		if (!rc)
-			rc = pos_query_fts_match(a, &pruned, true, &match);
-		if (!rc && match) {
-			struct pos_memory_query q = *f;
-			q.user_id = req->user_id;
-			q.limit = k;
-			rc = e->store->memories->keyword_search(e->store, a, &q, match, &kw, &nk);
-		}
-	}
-	if (threaded)
-		pthread_join(th, NULL);
+	/* Hybrid: the vector scan and BM25 at once, on the engine's fork-join
+	 * pool (base/thread.h); either alone on this thread. */
+	struct rank_sides sides = {e, a, req, pq, f, &job, keyword, k, NULL, 0, POS_OK};
+	size_t first = job.vc ? 0 : 1, last = keyword ? 2 : 1;
+	if (first < last)
+		pos_parallel_for(last - first == 2 ? e->helpers : NULL, last - first, rank_side,
+				 &(struct rank_from){&sides, first});
+	kw = sides.kw;
+	nk = sides.nk;
+	rc = sides.rc;
 	if (rc)
 		return rc;
 	if (job.vc) {
