@@ -138,7 +138,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
 		goto out;
 	}
-	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s};
+	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s,
+					  app->jobs};
 	if ((rc = pos_sync_new_opts(app->store, &app->mem, &sync_opts, &app->sync, err)))
 		goto out;
 	pos_sync_set_file_root(app->sync, cfg->sync_file_root);

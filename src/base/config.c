@@ -69,7 +69,7 @@ static const struct pos_config_option options[] = {
 	    "each user's file sync sources read only below <this>/<user id>/ (made 0700), paths relative to it (default: unset, file sources by path refused; uploads work)"),
 	/* sync runs and uploads (docs/SYNC.md) */
 	OPT("sync_workers", "PERSONALOS_SYNC_WORKERS", UINT, 1, 64, sync_workers, "4",
-	    "sync runs at once on the worker pool; one user gets at most half (default 4)"),
+	    "not used any more: sync runs are jobs on the jobs_workers pool, one per user at a time (accepted for old configs)"),
 	OPT("sync_run_timeout", "PERSONALOS_SYNC_RUN_TIMEOUT", UINT, 10, 86400, sync_run_timeout_s, "600",
 	    "seconds one sync run may take before it is stopped (default 600)"),
 	OPT("sync_upload_max", "PERSONALOS_SYNC_UPLOAD_MAX", ULL, 1024, 67108864, sync_upload_max, "67108864",
