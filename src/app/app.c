@@ -132,6 +132,10 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
 		goto out;
 	}
+	if ((rc = pos_search_register_jobs(app->search, app->jobs))) {
+		pos_error_set(err, rc, NULL, "cannot register the embedding backfill");
+		goto out;
+	}
 	if ((rc = pos_assistant_start(&app->assistant, cfg, app->store, &app->mem, app->jobs, err)))
 		goto out;
 	if ((rc = pos_encsvc_start(&app->enc, app->store, app->search, app->jobs))) {
@@ -175,6 +179,7 @@ out:
 void pos_app_quiesce(struct pos_app *app)
 {
 	pos_assistant_quiesce(&app->assistant);
+	pos_search_quiesce(app->search);
 	pos_jobs_free(app->jobs);
 	app->jobs = NULL;
 	pos_exports_free(app->exports); /* its kinds ran on the jobs */
@@ -185,6 +190,7 @@ void pos_app_quiesce(struct pos_app *app)
 void pos_app_stop(struct pos_app *app)
 {
 	pos_assistant_quiesce(&app->assistant);
+	pos_search_quiesce(app->search);
 	pos_jobs_free(app->jobs); /* before the services their kinds use */
 	app->jobs = NULL;
 	pos_exports_free(app->exports);

@@ -1046,6 +1046,7 @@ static const struct pos_store_memories sq_memories = {
 	.vector_get = sq_vector_get,
 	.vectors_load = sq_vectors_load,
 	.vectors_missing = sq_vectors_missing,
+	.vectors_missing_count = sq_vectors_missing_count,
 	.vectors_put = sq_vectors_put,
 	.lifecycle_scan = sq_lifecycle_scan,
 	.tag_touches = sq_tag_touches,

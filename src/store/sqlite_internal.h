@@ -216,8 +216,10 @@ enum pos_err sq_vectors_load(struct pos_store *s, const char *user_id,
 					const int8_t *q, unsigned dim),
 			     void *ctx);
 enum pos_err sq_vectors_missing(struct pos_store *s, struct pos_arena *a,
-				const char *model, int64_t after_seq, size_t max,
-				struct pos_memory **out, size_t *n);
+				const char *model, const char *user_id, int64_t after_seq,
+				size_t max, struct pos_memory **out, size_t *n);
+enum pos_err sq_vectors_missing_count(struct pos_store *s, const char *model,
+				      const char *user_id, int64_t *n);
 enum pos_err sq_vectors_put(struct pos_store *s, const struct pos_memory *m,
 			    size_t n);
 /* Reads one memory row of SQ_MEM_COLS (sqlite_memories.c). */
