@@ -163,6 +163,12 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	if ((rc = pos_files_init(&app->files, cfg, app->store, &app->mem, err)))
 		goto out;
 	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
+	app->lifecycle = (struct pos_lifecycle_jobs){app->store, app->jobs,
+						     POS_LIFECYCLE_INTERVAL_US};
+	if ((rc = pos_lifecycle_register(&app->lifecycle))) {
+		pos_error_set(err, rc, NULL, "cannot register the lifecycle jobs");
+		goto out;
+	}
 	if ((rc = pos_jobs_start(app->jobs))) { /* every kind registered by now */
 		pos_error_set(err, rc, NULL, "cannot start the jobs service");
 		goto out;

@@ -22,6 +22,7 @@
 #include "base/config.h"
 #include "base/err.h"
 #include "files/files.h"
+#include "memory/lifecycle.h"
 #include "memory/memory.h"
 #include "search/engine.h"
 #include "store/store.h"
@@ -49,6 +50,7 @@ struct pos_app {
 	struct pos_plugins *plugins;    /* sandboxed Lua plugins (docs/PLUGINS.md) */
 	struct pos_egress *plugins_egress; /* the operator's egress_allow, for plugins */
 	struct pos_files files;         /* attachments and their blobs (docs/FILES.md) */
+	struct pos_lifecycle_jobs lifecycle; /* the daily lifecycle runs (memory/lifecycle.h) */
 };
 
 /*

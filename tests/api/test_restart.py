@@ -72,6 +72,31 @@ class RestartTest(harness.ApiTestCase):
         self.assertEqual(r.status, 200, r.raw[:300])
         self.assertIn(ids[0], [m["id"] for m in r.json["memories"]], r.json)
 
+    def test_every_user_gets_a_daily_lifecycle_job(self):
+        """The lifecycle schedule is a tick of the jobs service: at start
+        every user without one gets a `memory.lifecycle` job queued a day
+        ahead, shown at GET /api/jobs/{id}."""
+        self.start()
+        u = self.new_user()
+        self.stop()
+        self.start()
+
+        def queued():
+            r = self.api.get("/api/jobs?kind=memory.lifecycle", token=u.token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            return r.json["jobs"]
+        jobs = harness.poll(queued)
+        self.assertTrue(jobs, "no memory.lifecycle job was queued")
+        self.assertEqual(len(jobs), 1, jobs)
+        j = self.api.get("/api/jobs/" + jobs[0]["id"], token=u.token).json
+        self.assertEqual((j["kind"], j["state"]), ("memory.lifecycle", "queued"), j)
+        self.assertGreater(j["run_after"][:10], j["created_at"][:10], j)  # the next day
+        # a restart keeps the one queued run
+        self.stop()
+        self.start()
+        r = self.api.get("/api/jobs?kind=memory.lifecycle", token=u.token)
+        self.assertEqual([x["id"] for x in r.json["jobs"]], [j["id"]])
+
     def test_data_and_tokens_survive_restart(self):
         self.start()
         u = self.new_user(full_name="Persistent Person")
