@@ -162,6 +162,10 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		goto out;
 	if ((rc = pos_files_init(&app->files, cfg, app->store, &app->mem, err)))
 		goto out;
+	if ((rc = pos_files_register_jobs(&app->files, app->jobs))) {
+		pos_error_set(err, rc, NULL, "cannot register the text extraction jobs");
+		goto out;
+	}
 	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
 	app->lifecycle = (struct pos_lifecycle_jobs){app->store, app->jobs,
 						     POS_LIFECYCLE_INTERVAL_US};
