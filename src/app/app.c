@@ -9,6 +9,7 @@
 #include "base/url.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
+#include "memory/autolink.h"
 #include "net/egress.h"
 #include "plugins/plugins.h"
 #include "store/crypt_store.h"
@@ -131,6 +132,14 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	if ((rc = pos_jobs_new(app->store, &jcfg, &app->jobs))) {
 		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
 		goto out;
+	}
+	if (cfg->auto_link) {
+		/* before the services that copy the memory service */
+		app->mem.jobs = app->jobs;
+		if ((rc = pos_jobs_register(app->jobs, &pos_autolink_job_kind, &app->mem))) {
+			pos_error_set(err, rc, "auto_link", "cannot register the auto-linking jobs");
+			goto out;
+		}
 	}
 	if ((rc = pos_search_register_jobs(app->search, app->jobs))) {
 		pos_error_set(err, rc, NULL, "cannot register the embedding backfill");

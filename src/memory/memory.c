@@ -8,6 +8,8 @@
 
 #include "base/clock.h"
 #include "base/uuid.h"
+#include "jobs/jobs.h"
+#include "memory/autolink.h"
 
 struct ctx {
 	struct pos_arena *a;
@@ -436,6 +438,17 @@ static enum pos_err embed(const struct pos_memsvc *svc, struct pos_arena *a,
 				    &m->vec);
 }
 
+/* With auto_link on: queues the memory's linking (best effort: a full
+ * queue skips it, the memory is stored either way). */
+static void queue_autolink(const struct pos_memsvc *svc, const char *user_id, const char *id)
+{
+	if (!svc->jobs)
+		return;
+	char payload[32 + POS_UUID_SIZE];
+	snprintf(payload, sizeof(payload), "{\"id\":\"%s\"}", id);
+	(void)pos_jobs_enqueue(svc->jobs, POS_AUTOLINK_JOB, user_id, payload, 0, NULL);
+}
+
 enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const json_t *body,
 			       struct pos_memory *out, struct pos_error *err)
@@ -459,6 +472,7 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 	}
 	if (svc->search)
 		pos_search_written(svc->search, user_id, out->seq, &out->vec, false);
+	queue_autolink(svc, user_id, out->id);
 	return POS_OK;
 }
 
@@ -502,6 +516,8 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 	if (!rc && svc->search)
 		for (size_t i = 0; i < count; i++)
 			pos_search_written(svc->search, user_id, v[i].seq, &v[i].vec, false);
+	for (size_t i = 0; !rc && i < count; i++)
+		queue_autolink(svc, user_id, v[i].id);
 	*out = v;
 	*n = count;
 	return rc;
@@ -596,6 +612,8 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 	if (svc->search)
 		pos_search_written(svc->search, user_id, out->seq,
 				   (p.set & POS_PATCH_VECTOR) ? &p.v.vec : NULL, false);
+	if (p.set & POS_PATCH_CONTENT)
+		queue_autolink(svc, user_id, out->id);
 	return POS_OK;
 }
 
@@ -639,6 +657,8 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 	if (svc->search)
 		for (size_t i = 0; i < n; i++)
 			pos_search_written(svc->search, v[i].user_id, v[i].seq, &v[i].vec, false);
+	for (size_t i = 0; i < n; i++)
+		queue_autolink(svc, v[i].user_id, v[i].id);
 	return POS_OK;
 }
 
@@ -666,6 +686,8 @@ enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 			pos_search_written(svc->search, user_id, m.seq,
 					   (p->set & POS_PATCH_VECTOR) ? &p->v.vec : NULL, false);
 	}
+	if (p->set & POS_PATCH_CONTENT)
+		queue_autolink(svc, user_id, id);
 	return POS_OK;
 }
 

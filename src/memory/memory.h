@@ -30,9 +30,12 @@
 
 /* What the memory operations work with. `search` may be NULL (tools that
  * only read or write rows): then no embeddings are made. */
+struct pos_jobs;
 struct pos_memsvc {
 	struct pos_store *store;
 	struct pos_search *search;
+	struct pos_jobs *jobs;   /* set: a memory.autolink job for every created
+				  * or re-written memory (config auto_link) */
 };
 
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */
