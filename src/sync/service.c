@@ -485,12 +485,36 @@ enum pos_err pos_sync_upload(struct pos_sync *s, struct pos_arena *a, const char
 
 /* ---- jobs ---- */
 
-/* An active (queued or running) job of the source, under s->mu. */
+/* Whether the job of a record not started yet is still queued (or
+ * starting) at the jobs service: DELETE /api/jobs/{id} may have cancelled
+ * it, and then it never runs. */
+static bool still_queued(struct pos_sync *s, const struct pos_sync_job *j)
+{
+	struct pos_arena *a = s->jobsvc ? pos_arena_new() : NULL;
+	if (!a)
+		return true;
+	struct pos_job_info info;
+	bool alive = pos_jobs_get(s->jobsvc, a, j->user_id, j->id, &info) == POS_OK &&
+		     (info.state == POS_JOB_QUEUED || info.state == POS_JOB_RUNNING);
+	pos_arena_destroy(a);
+	return alive;
+}
+
+/* An active (queued or running) job of the source, under s->mu. A record
+ * whose job was cancelled before it started is closed here. */
 static struct pos_sync_job *active_job(struct pos_sync *s, const char *source_id)
 {
-	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
-		if (j->state != SYNC_JOB_DONE && strcmp(j->source_id, source_id) == 0)
-			return j;
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next) {
+		if (j->state == SYNC_JOB_DONE || strcmp(j->source_id, source_id) != 0)
+			continue;
+		if (j->state == SYNC_JOB_QUEUED && !j->dispatched && !still_queued(s, j)) {
+			j->state = SYNC_JOB_DONE;
+			j->finished_at = pos_now_us();
+			snprintf(j->status, sizeof(j->status), "cancelled");
+			continue;
+		}
+		return j;
+	}
 	return NULL;
 }
 
