@@ -77,7 +77,8 @@ static void schedule_tick(void *ctx)
 				break;
 			if (nj && (jobs[0].state == POS_JOB_QUEUED || jobs[0].state == POS_JOB_RUNNING))
 				continue;
-			/* POS_ERR_BUSY: that user's queue is full; the next tick */
+			/* lead: may switch to pos_jobs_enqueue_unique(key "lifecycle:<user id>")
+			 * POS_ERR_BUSY: that user's queue is full; the next tick */
 			(void)pos_jobs_enqueue(lj->jobs, POS_LIFECYCLE_JOB, users[i].id, NULL,
 					       pos_now_us() + lj->interval_us, NULL);
 		}

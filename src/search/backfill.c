@@ -184,6 +184,7 @@ static void busy_remove(struct pos_search *e, const char *user_id)
 /* Queues a job for the user unless one is queued or running. */
 static void ensure_job(struct pos_search *e, const char *user_id)
 {
+	/* lead: may switch to pos_jobs_enqueue_unique(key "backfill:<user id>") */
 	pthread_mutex_lock(&e->lock);
 	bool queue = !busy_find(e, user_id) && busy_add(e, user_id);
 	pthread_mutex_unlock(&e->lock);
