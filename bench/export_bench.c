@@ -191,7 +191,7 @@ static int import(const char *dir, const char *fmt, const char *in)
 	snprintf(email, sizeof(email), "import-%lld@example.org", (long long)pos_now_us());
 	if (open_store(dir, &st) || new_user(st, email, uid))
 		return 1;
-	struct pos_memsvc svc = {st, NULL, NULL};
+	struct pos_memsvc svc = {.store = st};
 	struct pos_import_result res;
 	struct pos_error e;
 	pos_error_clear(&e);

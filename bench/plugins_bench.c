@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.message);
 		return 1;
 	}
-	struct pos_memsvc svc = {s, NULL, NULL};
+	struct pos_memsvc svc = {.store = s};
 	char base_uid[POS_UUID_SIZE], plug_uid[POS_UUID_SIZE];
 	user(s, "base@example.org", base_uid);
 	user(s, "plug@example.org", plug_uid);

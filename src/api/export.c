@@ -10,10 +10,12 @@
  */
 #include "api/api.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/alloc.h"
 #include "base/clock.h"
 #include "base/json.h"
 #include "export/exports.h"
@@ -96,6 +98,29 @@ void pos_api_export_status(struct pos_server *srv, struct pos_req *r)
 	pos_reply_json(r, 200, &b);
 }
 
+/* An export file read on demand from `off` (pos_reply_reader). */
+struct export_dl {
+	int fd;
+	uint64_t off;
+};
+
+static long export_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+	struct export_dl *d = ctx;
+	ssize_t n;
+	do
+		n = pread(d->fd, buf, max, (off_t)(d->off + pos));
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? (long)n : -1; /* a file cut short ends the answer */
+}
+
+static void export_dl_free(void *ctx)
+{
+	struct export_dl *d = ctx;
+	close(d->fd);
+	pos_free(d);
+}
+
 void pos_api_export_download(struct pos_server *srv, struct pos_req *r)
 {
 	if (!have_exports(srv, r))
@@ -121,12 +146,33 @@ void pos_api_export_download(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	char *disp = pos_arena_alloc(r->arena, 160), *range = NULL;
-	if (disp)
+	if (disp) {
 		snprintf(disp, 160, "attachment; filename=\"%s\"", name);
-	if (st == 206 && (range = pos_arena_alloc(r->arena, 80)))
+		pos_reply_header(r, "Content-Disposition", disp);
+	}
+	if (st == 206 && (range = pos_arena_alloc(r->arena, 80))) {
 		snprintf(range, 80, "bytes %llu-%llu/%llu", (unsigned long long)off,
 			 (unsigned long long)(off + len - 1), (unsigned long long)size);
-	pos_reply_file(r, st, mime, fd, off, len, disp, range);
+		pos_reply_header(r, "Content-Range", range);
+	}
+	pos_reply_header(r, "Accept-Ranges", "bytes");
+	if (len == 0) {
+		close(fd);
+		struct pos_buf b;
+		pos_buf_init(&b, 1);
+		pos_reply_typed(r, st, mime, &b);
+		return;
+	}
+	/* not the arena's: the response may outlive the request's arena */
+	struct export_dl *d = pos_malloc(sizeof(*d));
+	if (!d) {
+		close(fd);
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	d->fd = fd;
+	d->off = off;
+	pos_reply_reader(r, st, mime, len, export_read, export_dl_free, d);
 }
 
 void pos_api_import(struct pos_server *srv, struct pos_req *r)

@@ -109,7 +109,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			"# TYPE personalos_vector_index_bytes gauge\n"
 			"personalos_vector_index_bytes %zu\n"
 			"personalos_vector_index_users %zu\n"
-			"# HELP personalos_embeddings_total Vectors written by the embedding worker.\n"
+			"# HELP personalos_embeddings_total Vectors written by search.backfill jobs.\n"
 			"# TYPE personalos_embeddings_total counter\n"
 			"personalos_embeddings_total %llu\n"
 			"# HELP personalos_embedding_failures_total Embedding batches that failed and will be retried.\n"

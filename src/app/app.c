@@ -16,6 +16,7 @@
 #include "events/bus.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
+#include "memory/autolink.h"
 #include "net/egress.h"
 #include "plugins/plugins.h"
 #include "store/crypt_store.h"
@@ -273,13 +274,26 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
 		goto out;
 	}
+	if (cfg->auto_link) {
+		/* before the services that copy the memory service */
+		app->mem.jobs = app->jobs;
+		if ((rc = pos_jobs_register(app->jobs, &pos_autolink_job_kind, &app->mem))) {
+			pos_error_set(err, rc, "auto_link", "cannot register the auto-linking jobs");
+			goto out;
+		}
+	}
+	if ((rc = pos_search_register_jobs(app->search, app->jobs))) {
+		pos_error_set(err, rc, NULL, "cannot register the embedding backfill");
+		goto out;
+	}
 	if ((rc = pos_assistant_start(&app->assistant, cfg, app->store, &app->mem, app->jobs, err)))
 		goto out;
 	if ((rc = pos_encsvc_start(&app->enc, app->store, app->search, app->jobs))) {
 		pos_error_set(err, rc, NULL, "cannot start the encryption worker");
 		goto out;
 	}
-	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s};
+	struct pos_sync_opts sync_opts = {true, cfg->sync_workers, cfg->sync_run_timeout_s,
+					  app->jobs};
 	if ((rc = pos_sync_new_opts(app->store, &app->mem, &sync_opts, &app->sync, err)))
 		goto out;
 	pos_sync_set_file_root(app->sync, cfg->sync_file_root);
@@ -304,7 +318,17 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	}
 	if ((rc = pos_files_init(&app->files, cfg, app->store, &app->mem, err)))
 		goto out;
+	if ((rc = pos_files_register_jobs(&app->files, app->jobs))) {
+		pos_error_set(err, rc, NULL, "cannot register the text extraction jobs");
+		goto out;
+	}
 	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
+	app->lifecycle = (struct pos_lifecycle_jobs){app->store, app->jobs,
+						     POS_LIFECYCLE_INTERVAL_US};
+	if ((rc = pos_lifecycle_register(&app->lifecycle))) {
+		pos_error_set(err, rc, NULL, "cannot register the lifecycle jobs");
+		goto out;
+	}
 	if ((rc = pos_jobs_start(app->jobs))) { /* every kind registered by now */
 		pos_error_set(err, rc, NULL, "cannot start the jobs service");
 		goto out;
@@ -326,6 +350,7 @@ void pos_app_quiesce(struct pos_app *app)
 {
 	pos_events_close(app->events); /* event streams end */
 	pos_assistant_quiesce(&app->assistant);
+	pos_search_quiesce(app->search);
 	pos_jobs_free(app->jobs);
 	app->jobs = NULL;
 	pos_exports_free(app->exports); /* its kinds ran on the jobs */
@@ -337,6 +362,7 @@ void pos_app_stop(struct pos_app *app)
 {
 	pos_cache_stop(app->cache); /* no more messages to services going away */
 	pos_assistant_quiesce(&app->assistant);
+	pos_search_quiesce(app->search);
 	pos_jobs_free(app->jobs); /* before the services their kinds use */
 	app->jobs = NULL;
 	pos_exports_free(app->exports);

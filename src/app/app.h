@@ -22,6 +22,7 @@
 #include "base/config.h"
 #include "base/err.h"
 #include "files/files.h"
+#include "memory/lifecycle.h"
 #include "memory/memory.h"
 #include "search/engine.h"
 #include "store/store.h"
@@ -67,6 +68,7 @@ struct pos_app {
 	/* this instance's random tag on the events it relays through the
 	 * shared cache, so it drops its own when they come back */
 	char instance[POS_APP_INSTANCE_LEN + 1];
+	struct pos_lifecycle_jobs lifecycle; /* the daily lifecycle runs (memory/lifecycle.h) */
 };
 
 /*

@@ -69,7 +69,7 @@ static const struct pos_config_option options[] = {
 	    "each user's file sync sources read only below <this>/<user id>/ (made 0700), paths relative to it (default: unset, file sources by path refused; uploads work)"),
 	/* sync runs and uploads (docs/SYNC.md) */
 	OPT("sync_workers", "PERSONALOS_SYNC_WORKERS", UINT, 1, 64, sync_workers, "4",
-	    "sync runs at once on the worker pool; one user gets at most half (default 4)"),
+	    "not used any more: sync runs are jobs on the jobs_workers pool, one per user at a time (accepted for old configs; default 4)"),
 	OPT("sync_run_timeout", "PERSONALOS_SYNC_RUN_TIMEOUT", UINT, 10, 86400, sync_run_timeout_s, "600",
 	    "seconds one sync run may take before it is stopped (default 600)"),
 	OPT("sync_upload_max", "PERSONALOS_SYNC_UPLOAD_MAX", ULL, 1024, 67108864, sync_upload_max, "67108864",
@@ -92,6 +92,8 @@ static const struct pos_config_option options[] = {
 	    "queued jobs one user may have; more are refused as busy (default 1000)"),
 	OPT("jobs_keep_done", "PERSONALOS_JOBS_KEEP_DONE", UINT, 60, 31536000, jobs_keep_done_s,
 	    "604800", "seconds a finished job stays visible at /api/jobs before it is deleted (default 604800 = 7 days)"),
+	OPT("auto_link", "PERSONALOS_AUTO_LINK", BOOL, 0, 1, auto_link, "off",
+	    "link every created or re-written memory to its neighbours by meaning and its thread (a memory.autolink job; docs/LIFECYCLE.md): on|off (default off)"),
 	OPT("export_expiry", "PERSONALOS_EXPORT_EXPIRY", UINT, 1, 2592000, export_expiry_s, "86400",
 	    "seconds a finished export stays downloadable, then its file is deleted (default 86400 = 24 h)"),
 	OPT("import_upload_max", "PERSONALOS_IMPORT_UPLOAD_MAX", ULL, 1024, 67108864, import_upload_max,

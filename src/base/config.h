@@ -75,7 +75,8 @@ struct pos_config {
 	unsigned jobs_workers;         /* jobs service: attempts at once */
 	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
 	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */
-	unsigned sync_workers;         /* sync runs at once (worker pool) */
+	bool auto_link;                /* a memory.autolink job per created/re-written memory */
+	unsigned sync_workers;         /* not used: sync runs are jobs (kept for old configs) */
 	unsigned sync_run_timeout_s;   /* deadline of one sync run */
 	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */
 	unsigned export_expiry_s;      /* export: a finished export's file lives this long */

@@ -1,17 +1,27 @@
 /*
- * thread.h — a periodic ticker: one thread that calls a function every
- * interval, sooner when kicked, and a last time when stopped. For upkeep
- * below the jobs service (the store's access-count write-behind), where
- * jobs/ cannot be used because it sits above the store; everything else
- * that runs in the background is a job (jobs/jobs.h).
+ * thread.h — the two thread helpers below the jobs service.
+ *
+ * A periodic ticker: one thread that calls a function every interval,
+ * sooner when kicked, and a last time when stopped. For upkeep below the
+ * jobs service (the store's access-count write-behind), where jobs/ cannot
+ * be used because it sits above the store; everything else that runs in
+ * the background is a job (jobs/jobs.h).
+ *
+ * A fork-join pool: a fixed set of threads, owned by whoever made it (the
+ * search engine), that helps a caller run the items of one call at once;
+ * pos_parallel_for returns when every item has run, so nothing outlives
+ * the call. The caller runs items too: when every pool thread is busy
+ * with other callers, a call still completes on the caller's thread alone.
  *
  * Thread-safety: pos_ticker_kick may be called from any thread, also while
  * holding locks `fn` takes (it only signals). pos_ticker_stop is called
- * once, not from `fn`.
+ * once, not from `fn`. pos_parallel_for may be called from any number of
+ * threads at once; pos_workers_free once, when no call is in progress.
  */
 #ifndef POS_BASE_THREAD_H
 #define POS_BASE_THREAD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -27,5 +37,31 @@ void pos_ticker_kick(struct pos_ticker *t);
 /* Stops the thread, calls fn(ctx) one last time on the caller's thread,
  * and frees. NULL is fine. */
 void pos_ticker_stop(struct pos_ticker *t);
+
+struct pos_workers;
+
+#define POS_WORKERS_MAX 64
+
+/* Starts `n` threads (1..POS_WORKERS_MAX). POS_ERR_INVALID_REQUEST,
+ * POS_ERR_NOMEM or POS_ERR_INTERNAL (no thread) leave nothing running. */
+enum pos_err pos_workers_new(unsigned n, struct pos_workers **out);
+/* Calls fn(ctx, i) for every i in [0, n), on the pool's threads and the
+ * caller's, and returns when all have returned. `w` NULL runs them all on
+ * the caller's thread. fn must not call pos_parallel_for on the same pool. */
+void pos_parallel_for(struct pos_workers *w, size_t n, void (*fn)(void *ctx, size_t i),
+		      void *ctx);
+/* Joins the threads and frees. NULL is fine. */
+void pos_workers_free(struct pos_workers *w);
+
+/*
+ * A long-lived service thread its owner starts and joins (never detached),
+ * for a loop that blocks on a socket where a ticker does not fit (the
+ * shared cache's pub/sub subscriber). `fn` must return once the owner has
+ * told it to stop by its own means.
+ */
+struct pos_thread;
+enum pos_err pos_thread_start(void *(*fn)(void *arg), void *arg, struct pos_thread **out);
+/* Waits for fn to return and frees. NULL is fine. */
+void pos_thread_join(struct pos_thread *t);
 
 #endif

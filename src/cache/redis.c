@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "base/alloc.h"
+#include "base/thread.h"
 #include "base/clock.h"
 #include "base/log.h"
 
@@ -57,7 +58,7 @@ struct pos_cache {
 	int nsubs;
 	atomic_bool stop;
 	bool started;
-	pthread_t thread;
+	struct pos_thread *thread;     /* the subscriber (base/thread.h) */
 };
 
 /* ---- URL ---- */
@@ -671,8 +672,9 @@ enum pos_err pos_cache_start(struct pos_cache *c)
 	if (c->started)
 		return POS_OK;
 	atomic_store(&c->stop, false);
-	if (pthread_create(&c->thread, NULL, subscriber, c) != 0)
-		return POS_ERR_INTERNAL;
+	enum pos_err rc = pos_thread_start(subscriber, c, &c->thread);
+	if (rc)
+		return rc;
 	c->started = true;
 	return POS_OK;
 }
@@ -682,6 +684,7 @@ void pos_cache_stop(struct pos_cache *c)
 	if (!c || !c->started)
 		return;
 	atomic_store(&c->stop, true);
-	pthread_join(c->thread, NULL);
+	pos_thread_join(c->thread);
+	c->thread = NULL;
 	c->started = false;
 }

@@ -284,6 +284,38 @@ static const char add_usage[] =
 	"       personalos add --file PATH [--tags a,b] [--json]\n"
 	"                      [--server URL] [--token TOKEN]\n";
 
+/* The server extracts a file's text in a files.extract job: while the
+ * memory's attachment says "pending", reads the memory again (bounded:
+ * the extractor's own limit is minutes). Consumes `m`, returns the newest
+ * memory seen. */
+static json_t *wait_for_text(const struct client *c, json_t *m)
+{
+	const char *id = json_string_value(json_object_get(m, "id"));
+	for (int i = 0; id && i < 3000; i++) {
+		json_t *att = json_array_get(json_object_get(m, "attachments"), 0);
+		const char *st = json_string_value(json_object_get(att, "text_status"));
+		if (!st || strcmp(st, "pending") != 0)
+			break;
+		usleep(100000);
+		char path[96];
+		snprintf(path, sizeof(path), "/api/memories/%s", id);
+		struct call k = {.method = "GET", .path = path, .timeout_ms = 30000};
+		struct pos_http_resp resp;
+		if (perform(c, &k, &resp, "add"))
+			break;
+		json_t *again = resp.status == 200
+			? json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL)
+			: NULL;
+		pos_http_resp_free(&resp);
+		if (!again)
+			break;
+		json_decref(m);
+		m = again;
+		id = json_string_value(json_object_get(m, "id"));
+	}
+	return m;
+}
+
 /* add --file: POST /api/files with the file as the raw body (mapped, not
  * read into the heap). */
 static int add_file(const struct client *c, const char *path, const char *tags, bool as_json)
@@ -327,6 +359,7 @@ static int add_file(const struct client *c, const char *path, const char *tags, 
 	}
 	if (!rc) {
 		json_t *res = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
+		res = wait_for_text(c, res);
 		json_t *att = json_array_get(json_object_get(res, "attachments"), 0);
 		if (as_json) {
 			char *s = json_dumps(res, JSON_INDENT(2));

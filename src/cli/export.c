@@ -285,7 +285,7 @@ int pos_cli_import_file(const struct pos_config *cfg, const char *format, const 
 	int status = 1;
 	if (!a || open_user(cfg, email, &st, a, &u))
 		goto out;
-	struct pos_memsvc svc = {st, NULL, NULL};
+	struct pos_memsvc svc = {.store = st};
 	unsigned errors = 0;
 	struct pos_import_hooks h = {.progress = progress, .item_error = item_error, .ctx = &errors};
 	struct pos_import_result res;

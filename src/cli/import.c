@@ -81,7 +81,7 @@ static int import_local(const struct pos_config *cfg, const char *kind, const ch
 	}
 	int status = 1;
 	struct pos_arena *a = pos_arena_new();
-	struct pos_memsvc mem = {st, NULL, NULL};
+	struct pos_memsvc mem = {.store = st};
 	struct pos_sync *sync = NULL;
 	struct pos_user u;
 	if (!a)

@@ -414,11 +414,15 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 	}
 	if ((rc = sync_memory(f, a, user_id, mem.id, NULL, 0, err)))
 		goto out;
-	/* Until the jobs service lands (issue 13) the text is extracted here,
-	 * in the request; then this becomes a pos_jobs_enqueue of
-	 * pos_files_extract_kind with {"attachment_id": out->id}. */
 	pos_wipe(&kbuf, sizeof(kbuf));
-	if (pos_files_extract_attachment(f, user_id, out->id) == POS_OK) {
+	/* The text comes from a files.extract job (the answer says "pending");
+	 * without the jobs service, or with the user's queue full, here. */
+	char payload[64 + POS_UUID_SIZE];
+	snprintf(payload, sizeof(payload), "{\"attachment_id\":\"%s\"}", out->id);
+	if (f->jobs &&
+	    pos_jobs_enqueue(f->jobs, pos_files_extract_kind.name, user_id, payload, 0, NULL) == POS_OK) {
+		/* queued: the attachment stays "pending" until the job ran */
+	} else if (pos_files_extract_attachment(f, user_id, out->id) == POS_OK) {
 		struct pos_attachment again;
 		if (f->store->files->attachment_get(f->store, a, user_id, out->id, &again) == POS_OK &&
 		    open_att(f, a, &again) == POS_OK)
@@ -569,6 +573,14 @@ static enum pos_err extract_run(struct pos_job_run *r, void *ctx, const char *us
 	enum pos_err rc = id ? pos_files_extract_attachment(ctx, user_id, id)
 			     : POS_ERR_INVALID_REQUEST;
 	json_decref(p);
+	return rc;
+}
+
+enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)
+{
+	enum pos_err rc = pos_jobs_register(jobs, &pos_files_extract_kind, f);
+	if (!rc)
+		f->jobs = jobs;
 	return rc;
 }
 

@@ -38,6 +38,7 @@ struct pos_files {
 	pthread_mutex_t mu;            /* blob put + row insert vs collection */
 	pthread_mutex_t magic_mu;      /* libmagic handles are not thread-safe */
 	void *magic;                   /* magic_t, NULL when libmagic failed to load */
+	struct pos_jobs *jobs;         /* borrowed; NULL: extraction in the request */
 	bool inited;
 };
 
@@ -115,11 +116,17 @@ enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_
 
 /*
  * The job kind "files.extract" (jobs/jobs.h), payload {"attachment_id"},
- * whose ctx is the struct pos_files. Not registered yet: until the jobs
- * service is merged, pos_files_attach extracts synchronously.
+ * whose ctx is the struct pos_files: pos_files_extract_attachment on a
+ * worker of the jobs service.
  */
 struct pos_job_kind;
+struct pos_jobs;
 extern const struct pos_job_kind pos_files_extract_kind;
+/* Registers files.extract on `jobs` (borrowed, freed before the files
+ * service), before pos_jobs_start; from then on an upload answers at once
+ * with text_status "pending" and a job extracts the text. Without it (the
+ * CLI) the text is extracted in the upload call. */
+enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs);
 
 /* Writes an attachment as the API shows it (an object) into `w`. */
 void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at);

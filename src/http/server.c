@@ -177,22 +177,6 @@ void pos_reply_typed(struct pos_req *r, int status, const char *type,
 	r->resp = pos_buf_detach(b, &r->resp_len);
 }
 
-void pos_reply_file(struct pos_req *r, int status, const char *type, int fd, uint64_t off,
-		    uint64_t len, const char *disposition, const char *content_range)
-{
-	if (r->answered)
-		POS_BUG("request answered twice");
-	r->answered = true;
-	r->status = status;
-	r->resp_type = type;
-	r->resp_is_file = true;
-	r->resp_fd = fd;
-	r->resp_off = off;
-	r->resp_flen = len;
-	r->resp_disposition = disposition;
-	r->resp_range = content_range;
-}
-
 bool pos_reply_reader(struct pos_req *r, int status, const char *type, uint64_t size,
 		      long (*fn)(void *ctx, uint64_t pos, char *buf, size_t max),
 		      void (*free_fn)(void *ctx), void *ctx)
@@ -603,19 +587,6 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 			return MHD_NO;
 		}
 		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-	} else if (r->resp_is_file) {
-		/* libmicrohttpd closes the fd when it destroys the response */
-		resp = MHD_create_response_from_fd_at_offset64(r->resp_flen, r->resp_fd,
-							       r->resp_off);
-		if (!resp)
-			return MHD_NO; /* the fd is closed when the request ends */
-		r->resp_is_file = false;
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-		if (r->resp_disposition)
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-						r->resp_disposition);
-		if (r->resp_range)
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, r->resp_range);
 	} else if (r->reader) {
 		struct reader_box *box = pos_malloc(sizeof(*box));
 		if (box) {
@@ -946,8 +917,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		pos_pull_response_free(r->pull); /* likewise */
 	if (r->ws && !atomic_load(r->ws_attached))
 		pos_ws_conn_abandon(r->ws); /* no upgrade happened */
-	if (r->resp_is_file)
-		close(r->resp_fd); /* no response took it */
 	if (r->reader && r->reader_free)
 		r->reader_free(r->reader_ctx); /* likewise a download's reader */
 	pos_free(r->resp);

@@ -96,11 +96,6 @@ struct pos_req {
 	size_t resp_len;
 	const char *resp_type;
 	const char *allow;        /* Allow header for 405 */
-	/* a file answer (pos_reply_file): the response takes resp_fd */
-	bool resp_is_file;
-	int resp_fd;
-	uint64_t resp_off, resp_flen;
-	const char *resp_disposition, *resp_range;
 	bool answered;
 	/* a deferred answer (pos_req_defer) and a streamed body */
 	void (*defer_start)(void *ctx);
@@ -207,14 +202,6 @@ void pos_reply_json(struct pos_req *r, int status, struct pos_buf *b);
 /* Answers with a body of the given type (takes `b`'s storage). */
 void pos_reply_typed(struct pos_req *r, int status, const char *type,
 		     struct pos_buf *b);
-/*
- * Answers with `len` bytes of the file `fd` from `off` (the answer takes
- * the fd and closes it), streamed by the server: `type`, and when not
- * NULL a Content-Disposition and a Content-Range header (strings live in
- * the request's arena or are static). Accept-Ranges: bytes is sent.
- */
-void pos_reply_file(struct pos_req *r, int status, const char *type, int fd, uint64_t off,
-		    uint64_t len, const char *disposition, const char *content_range);
 /* Answers with no body (204). */
 void pos_reply_empty(struct pos_req *r, int status);
 /* Answers 429 rate_limited with Retry-After: `retry_s` seconds. */

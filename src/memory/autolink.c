@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/uuid.h"
+#include "jobs/jobs.h"
 
 void pos_autolink_config_default(struct pos_autolink_config *c)
 {
@@ -107,3 +108,13 @@ enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *
 	json_decref(p);
 	return rc;
 }
+
+const struct pos_job_kind pos_autolink_job_kind = {
+	.name = POS_AUTOLINK_JOB,
+	.max_attempts = 3,
+	.timeout_us = 60LL * 1000000,
+	.backoff_us = 5LL * 1000000,
+	.serial_per_user = false,
+	.user_cancellable = true,
+	.run = pos_autolink_job_run,
+};

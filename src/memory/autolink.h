@@ -14,9 +14,10 @@
  *    parent and children (assistant/memorize.c).
  *
  * Re-linking a memory replaces the links auto-linking made before; links
- * made by hand stay. Meant to run as a job (`memory.autolink`, payload
- * {"id": "<memory id>"}, POS_AUTOLINK_JOB below) queued on every create
- * and content update. Thread-safe.
+ * made by hand stay. Runs as a job (`memory.autolink`, payload
+ * {"id": "<memory id>"}, POS_AUTOLINK_JOB below) that the memory service
+ * queues on every create and content update when config auto_link is on.
+ * Thread-safe.
  */
 #ifndef POS_MEMORY_AUTOLINK_H
 #define POS_MEMORY_AUTOLINK_H
@@ -54,5 +55,9 @@ enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_
 struct pos_job_run;
 enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *user_id,
 				  const char *payload_json);
+/* The kind to register (ctx: the struct pos_memsvc, which outlives the
+ * jobs service); the app does when config auto_link is on. */
+struct pos_job_kind;
+extern const struct pos_job_kind pos_autolink_job_kind;
 
 #endif

@@ -95,4 +95,28 @@ enum pos_err pos_lifecycle_policy_put(struct pos_store *s, struct pos_arena *a,
 				      const char *user_id, const json_t *body,
 				      struct pos_life_policy *out, struct pos_error *err);
 
+/* ---- the job (lifecycle_job.c) ---- */
+
+/* The kind's name; payload {}. */
+#define POS_LIFECYCLE_JOB "memory.lifecycle"
+#define POS_LIFECYCLE_INTERVAL_US (86400LL * 1000000) /* a user's runs, a day apart */
+struct pos_jobs;
+
+/* What the job kind needs; owned by the app, outliving the jobs service. */
+struct pos_lifecycle_jobs {
+	struct pos_store *store; /* borrowed */
+	struct pos_jobs *jobs;   /* borrowed */
+	int64_t interval_us;     /* between a user's runs; 0: no schedule */
+};
+
+/*
+ * Registers `memory.lifecycle` (one attempt runs the user's policy with
+ * progress — memories seen — and leaves the run's result JSON, as the
+ * endpoint answers it) and, with interval_us > 0, its schedule: a tick of
+ * the jobs service (at start, then hourly) that queues a run interval_us
+ * ahead for every user who has none queued or running. Before
+ * pos_jobs_start.
+ */
+enum pos_err pos_lifecycle_register(struct pos_lifecycle_jobs *lj);
+
 #endif

@@ -10,6 +10,8 @@
 #include "base/clock.h"
 #include "base/uuid.h"
 #include "events/bus.h"
+#include "jobs/jobs.h"
+#include "memory/autolink.h"
 
 struct ctx {
 	struct pos_arena *a;
@@ -457,6 +459,17 @@ static void publish(const struct pos_memsvc *svc, const char *type, const char *
 		(void)pos_events_publish(svc->events, user_id, type, buf);
 }
 
+/* With auto_link on: queues the memory's linking (best effort: a full
+ * queue skips it, the memory is stored either way). */
+static void queue_autolink(const struct pos_memsvc *svc, const char *user_id, const char *id)
+{
+	if (!svc->jobs)
+		return;
+	char payload[32 + POS_UUID_SIZE];
+	snprintf(payload, sizeof(payload), "{\"id\":\"%s\"}", id);
+	(void)pos_jobs_enqueue(svc->jobs, POS_AUTOLINK_JOB, user_id, payload, 0, NULL);
+}
+
 enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const json_t *body,
 			       struct pos_memory *out, struct pos_error *err)
@@ -481,6 +494,7 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 	if (svc->search)
 		pos_search_written(svc->search, user_id, out->seq, &out->vec, false);
 	publish(svc, "memory.created", user_id, out, NULL);
+	queue_autolink(svc, user_id, out->id);
 	return POS_OK;
 }
 
@@ -527,6 +541,8 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 	if (!rc)
 		for (size_t i = 0; i < count; i++)
 			publish(svc, "memory.created", user_id, &v[i], NULL);
+	for (size_t i = 0; !rc && i < count; i++)
+		queue_autolink(svc, user_id, v[i].id);
 	*out = v;
 	*n = count;
 	return rc;
@@ -622,6 +638,8 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 		pos_search_written(svc->search, user_id, out->seq,
 				   (p.set & POS_PATCH_VECTOR) ? &p.v.vec : NULL, false);
 	publish(svc, "memory.updated", user_id, out, NULL);
+	if (p.set & POS_PATCH_CONTENT)
+		queue_autolink(svc, user_id, out->id);
 	return POS_OK;
 }
 
@@ -668,6 +686,7 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 			pos_search_written(svc->search, v[i].user_id, v[i].seq, &v[i].vec, false);
 	for (size_t i = 0; i < n; i++)
 		publish(svc, "memory.created", v[i].user_id, &v[i], NULL);
+		queue_autolink(svc, v[i].user_id, v[i].id);
 	return POS_OK;
 }
 
@@ -697,6 +716,8 @@ enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 		if (!rc)
 			publish(svc, "memory.updated", user_id, &m, NULL);
 	}
+	if (p->set & POS_PATCH_CONTENT)
+		queue_autolink(svc, user_id, id);
 	return POS_OK;
 }
 

@@ -35,10 +35,13 @@ struct pos_events;
  * NULL: then no live event is published (docs/EVENTS.md); with it, every
  * create, update and delete publishes memory.created|updated|deleted with
  * the memory's id, type, layer and updated_at (never its content). */
+struct pos_jobs;
 struct pos_memsvc {
 	struct pos_store *store;
 	struct pos_search *search;
 	struct pos_events *events;
+	struct pos_jobs *jobs;   /* set: a memory.autolink job for every created
+				  * or re-written memory (config auto_link) */
 };
 
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */

@@ -1,7 +1,9 @@
 /*
- * engine.c — hybrid search, embedding upkeep and the embedding worker.
+ * engine.c — hybrid search and embedding upkeep on the write path; the
+ * backfill job kind is in backfill.c.
  */
 #include "search/engine.h"
+#include "search/engine_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,44 +20,23 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "search/query.h"
 #include "search/rcache.h"
 #include "search/vcache.h"
 #include "search/vector.h"
 #include "embed/openai.h"
 
-#define WORKER_BATCH 64
+/* Threads helping hybrid searches (vector scan beside BM25); a search
+ * finding them all busy runs both sides itself. */
+#define SEARCH_HELPERS 4
 #define FILTER_SET_MAX 50000000
-#define WORKER_IDLE_S 30
-#define WORKER_BACKOFF_MIN_MS 1000
-#define WORKER_BACKOFF_MAX_MS 60000
 /* A query word is "common" when more memories than this share of the index
  * and this absolute floor contain it (docs/SEARCH.md). */
 #define PRUNE_DF_FLOOR 2000
 #define PRUNE_DF_SHARE 0.02
 #define PRUNE_KEEP_RAREST 2
 
-struct pos_search {
-	struct pos_store *store;
-	struct pos_search_config cfg;
-	struct pos_embedder *embedder;
-	bool remote;                    /* an OpenAI-compatible provider */
-	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
-	struct pos_rcache *results;
-	struct pos_search_shared shared; /* all NULL: one instance */
-	atomic_bool shared_lost;        /* a write's bump did not reach the cache */
-	pthread_t worker;
-	bool worker_running;
-	pthread_mutex_t lock;           /* guards the fields below */
-	pthread_cond_t wake;
-	bool stop;
-	int64_t dirty_from;             /* lowest seq written without a vector, or -1 */
-	char last_error[160];
-	bool provider_ok;               /* the last attempt succeeded */
-	int64_t not_before_us;          /* backoff: no attempt before this (monotonic) */
-	_Atomic uint64_t embedded, searches, embed_failures, query_embed_failures, skipped;
-	_Atomic int64_t pending_hint;   /* 1 while the worker knows of work */
-};
 
 void pos_search_config_default(struct pos_search_config *c)
 {
@@ -74,14 +55,14 @@ const char *pos_search_model(const struct pos_search *e)
 	return e->embedder->model;
 }
 
-static struct pos_vcache *vectors(struct pos_search *e)
+struct pos_vcache *pos_search_vectors(struct pos_search *e)
 {
 	return atomic_load_explicit(&e->vectors, memory_order_acquire);
 }
 
 /* Mixes a memory's vector and its context's (weight POS_CONTEXT_WEIGHT),
  * normalizes, quantizes into out (arena storage). A zero vector: no q. */
-static enum pos_err finish_vec(struct pos_search *e, struct pos_arena *a, float *v,
+enum pos_err pos_search_finish_vec(struct pos_search *e, struct pos_arena *a, float *v,
 			       const float *ctx, struct pos_vec *out)
 {
 	unsigned dim = e->embedder->dim;
@@ -119,7 +100,7 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 {
 	memset(out, 0, sizeof(*out));
 	if (e->remote)
-		return POS_OK; /* never on the request path: the worker embeds it */
+		return POS_OK; /* never on the request path: a backfill job embeds it */
 	unsigned dim = e->embedder->dim;
 	float *v = pos_arena_alloc(a, dim * sizeof(*v));
 	float *cv = context && context_len ? pos_arena_alloc(a, dim * sizeof(*cv)) : NULL;
@@ -128,7 +109,7 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 	enum pos_err rc = pos_embed(e->embedder, text, len, v);
 	if (!rc && cv)
 		rc = pos_embed(e->embedder, context, context_len, cv);
-	return rc ? rc : finish_vec(e, a, v, cv, out);
+	return rc ? rc : pos_search_finish_vec(e, a, v, cv, out);
 }
 
 void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared *shared)
@@ -137,8 +118,8 @@ void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared 
 }
 
 /* After a write of the user: its cached results stop matching, here and
- * (shared) on every instance. */
-static void bump(struct pos_search *e, const char *user_id)
+ * (shared) on every instance (engine_internal.h). */
+void pos_search_bump(struct pos_search *e, const char *user_id)
 {
 	pos_rcache_bump(e->results, user_id);
 	if (e->shared.bump && e->shared.bump(e->shared.ctx, user_id))
@@ -225,91 +206,29 @@ static void shared_put(struct pos_search *e, struct pos_arena *a, const char *us
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted)
 {
-	struct pos_vcache *vc = vectors(e);
+	struct pos_vcache *vc = pos_search_vectors(e);
 	if (deleted || (v && !v->q)) {
 		if (vc)
 			pos_vcache_remove(vc, user_id, seq);
 	} else if (vc && v && v->model && strcmp(v->model, e->embedder->model) == 0) {
 		pos_vcache_put(vc, user_id, seq, v->q, v->scale);
 	}
-	if (!deleted && (!v || !v->q) && e->remote && e->worker_running) {
-		/* Stored without a vector: the worker embeds it. */
-		pthread_mutex_lock(&e->lock);
-		if (e->dirty_from < 0 || seq < e->dirty_from)
-			e->dirty_from = seq;
-		pthread_cond_signal(&e->wake);
-		pthread_mutex_unlock(&e->lock);
-	}
-	bump(e, user_id);
+	if (!deleted && (!v || !v->q) && e->remote)
+		pos_search_backfill_kick(e, user_id); /* a backfill job embeds it */
+	pos_search_bump(e, user_id);
 }
 
 void pos_search_forget_user(struct pos_search *e, const char *user_id)
 {
-	struct pos_vcache *vc = vectors(e);
+	struct pos_vcache *vc = pos_search_vectors(e);
 	if (vc)
 		pos_vcache_forget(vc, user_id);
 	pos_rcache_forget(e->results, user_id);
 }
 
-/* ---- the embedding worker ---- */
-
-/* Waits up to ms or until woken; returns true when asked to stop. */
-static bool worker_wait(struct pos_search *e, int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&e->lock);
-	/* During a backoff a write's wake-up does not cut the wait short: the
-	 * provider asked for time (Retry-After) or is failing. */
-	bool backing_off = pos_mono_us() < e->not_before_us;
-	while (!e->stop && (e->dirty_from < 0 || backing_off)) {
-		if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) != 0)
-			break;
-		backing_off = pos_mono_us() < e->not_before_us;
-	}
-	bool stop = e->stop;
-	pthread_mutex_unlock(&e->lock);
-	return stop;
-}
-
-static void note_failure(struct pos_search *e, const char *what)
-{
-	atomic_fetch_add(&e->embed_failures, 1);
-	char reason[120] = "";
-	if (e->remote)
-		pos_embed_openai_last_error(e->embedder, reason, sizeof(reason));
-	pthread_mutex_lock(&e->lock);
-	bool was_ok = e->provider_ok;
-	e->provider_ok = false;
-	snprintf(e->last_error, sizeof(e->last_error), "%s%s%s", what, reason[0] ? ": " : "",
-		 reason);
-	pthread_mutex_unlock(&e->lock);
-	/* One line per change of state, not per retry (the reason never holds
-	 * texts or the key). */
-	if (was_ok)
-		pos_warn("search: %s%s%s; memories stay keyword-searchable and are retried",
-			 what, reason[0] ? ": " : "", reason);
-}
-
-static void note_success(struct pos_search *e)
-{
-	pthread_mutex_lock(&e->lock);
-	bool was_ok = e->provider_ok;
-	e->provider_ok = true;
-	pthread_mutex_unlock(&e->lock);
-	if (!was_ok && e->remote)
-		pos_info("search: embedding provider is answering again");
-}
-
 /* Whether the user's text may go to the embedding provider: always with the
  * built-in embedder or a local provider; else only for the `cloud` tier. */
-static bool may_send(struct pos_search *e, struct pos_arena *a, const char *user_id)
+bool pos_search_may_send(struct pos_search *e, struct pos_arena *a, const char *user_id)
 {
 	if (!e->remote || e->cfg.embed_local)
 		return true;
@@ -317,288 +236,6 @@ static bool may_send(struct pos_search *e, struct pos_arena *a, const char *user
 	if (e->store->accounts->user_by_id(e->store, a, user_id, &u) != POS_OK)
 		return false;
 	return u.privacy_tier && strcmp(u.privacy_tier, "cloud") == 0;
-}
-
-/* Marks (negative seq, no vector) the memories of m[0..n) whose users'
- * tier keeps them off the remote provider, and returns how many remain. */
-static size_t hold_back_private(struct pos_search *e, struct pos_arena *a,
-				struct pos_memory *m, size_t n)
-{
-	size_t keep = 0;
-	const char *last_user = NULL;
-	bool last_ok = true;
-	for (size_t i = 0; i < n; i++) {
-		if (!last_user || strcmp(last_user, m[i].user_id) != 0) {
-			last_user = m[i].user_id;
-			last_ok = may_send(e, a, last_user);
-		}
-		if (last_ok) {
-			keep++;
-		} else {
-			memset(&m[i].vec, 0, sizeof(m[i].vec));
-			m[i].seq = -m[i].seq;
-		}
-	}
-	return keep;
-}
-
-/*
- * Embeds m[0..n) (content and context) into their .vec. A remote batch that
- * the provider refuses as a whole for one bad input (HTTP 400/413/422) is
- * retried one memory at a time; a memory refused alone is skipped (it stays
- * keyword-searchable) and counted.
- */
-static enum pos_err embed_batch(struct pos_search *e, struct pos_arena *a,
-				struct pos_memory *m, size_t n)
-{
-	if (!e->remote) {
-		for (size_t i = 0; i < n; i++) {
-			enum pos_err rc = pos_search_embed_ctx(e, a, m[i].content, m[i].content_len,
-							       m[i].context,
-							       m[i].context ? strlen(m[i].context) : 0,
-							       &m[i].vec);
-			if (rc)
-				return rc;
-		}
-		return POS_OK;
-	}
-	unsigned dim = e->embedder->dim;
-	const char **texts = pos_arena_alloc(a, 2 * n * sizeof(*texts));
-	size_t *lens = pos_arena_alloc(a, 2 * n * sizeof(*lens));
-	size_t *ctx_at = pos_arena_alloc(a, n * sizeof(*ctx_at));
-	if (!texts || !lens || !ctx_at)
-		return POS_ERR_NOMEM;
-	size_t nt = 0;
-	for (size_t i = 0; i < n; i++) {
-		texts[nt] = m[i].content;
-		lens[nt++] = m[i].content_len;
-		ctx_at[i] = SIZE_MAX;
-		if (m[i].context && *m[i].context) {
-			ctx_at[i] = nt;
-			texts[nt] = m[i].context;
-			lens[nt++] = strlen(m[i].context);
-		}
-	}
-	float *out = pos_arena_alloc(a, nt * dim * sizeof(*out));
-	if (!out)
-		return POS_ERR_NOMEM;
-	enum pos_err rc = pos_embed_batch(e->embedder, texts, lens, nt, out);
-	if (rc) {
-		struct pos_embed_openai_stats st;
-		pos_embed_openai_stats(e->embedder, &st);
-		bool bad_input = st.last_http_status == 400 || st.last_http_status == 413 ||
-				 st.last_http_status == 422;
-		if (!bad_input || n == 1)
-			return rc;
-		for (size_t i = 0; i < n; i++) {
-			if (embed_batch(e, a, &m[i], 1) != POS_OK) {
-				memset(&m[i].vec, 0, sizeof(m[i].vec));
-				m[i].seq = -m[i].seq; /* mark: skip this one */
-			}
-		}
-		return POS_OK;
-	}
-	size_t row = 0; /* texts are content, then its context if any */
-	for (size_t i = 0; i < n; i++) {
-		float *v = out + row * dim;
-		const float *cv = ctx_at[i] != SIZE_MAX ? out + ctx_at[i] * dim : NULL;
-		row += ctx_at[i] != SIZE_MAX ? 2 : 1;
-		if ((rc = finish_vec(e, a, v, cv, &m[i].vec)))
-			return rc;
-	}
-	return POS_OK;
-}
-
-static bool ensure_index(struct pos_search *e)
-{
-	if (vectors(e))
-		return true;
-	if (e->remote && pos_embed_openai_dim(e->embedder) == 0 &&
-	    pos_embed_openai_probe(e->embedder) != POS_OK) {
-		note_failure(e, "cannot reach the embedding provider");
-		return false;
-	}
-	struct pos_vcache *vc = NULL;
-	if (pos_vcache_new(e->store, e->embedder->model, e->embedder->dim,
-			   e->cfg.max_loaded_users, &vc) != POS_OK)
-		return false;
-	atomic_store_explicit(&e->vectors, vc, memory_order_release);
-	return true;
-}
-
-/*
- * The embedding worker: the queue is simply "memories without a vector of
- * the current model", read in seq order from a cursor. With the built-in
- * embedder writes embed inline, so this only catches up an upgraded
- * database or a changed model. With a remote provider every new or edited
- * memory lands here: writes wake the worker; failures back off
- * exponentially and show in /metrics; nothing is lost — the memory stays
- * stored and keyword-searchable until its vector lands.
- */
-/* The name of the worker's persistent cursor for the current model. */
-static void cursor_name(const struct pos_search *e, char *out, size_t cap)
-{
-	snprintf(out, cap, "embed_cursor:%s", e->embedder->model);
-}
-
-static int64_t load_cursor(struct pos_search *e)
-{
-	char name[128];
-	cursor_name(e, name, sizeof(name));
-	struct pos_arena *a = pos_arena_new();
-	const char *v = NULL;
-	long long n = 0;
-	if (a && e->store->ops->state_get(e->store, a, name, &v) == POS_OK && v)
-		pos_parse_int(v, 0, INT64_MAX, &n);
-	pos_arena_destroy(a);
-	return n;
-}
-
-static void save_cursor(struct pos_search *e, int64_t seq)
-{
-	char name[128], v[24];
-	cursor_name(e, name, sizeof(name));
-	snprintf(v, sizeof(v), "%lld", (long long)seq);
-	e->store->ops->state_put(e->store, name, v);
-}
-
-static void *worker_main(void *arg)
-{
-	struct pos_search *e = arg;
-	/* Everything up to the saved cursor was checked in an earlier run;
-	 * since then, writes either embedded inline (built-in) or left a
-	 * wake-up hint that was lost with the process — so resume there. */
-	int64_t after = load_cursor(e);
-	int64_t saved = after;
-	int64_t backoff = 0;
-	bool caught_up = false;
-	for (;;) {
-		pthread_mutex_lock(&e->lock);
-		bool stop = e->stop;
-		if (stop && caught_up && e->dirty_from < 0 && !e->remote) {
-			/* Nothing pending: with the built-in embedder every write
-			 * embedded inline, so every memory up to the newest has its
-			 * vector. Remember that for the next start. (A remote
-			 * provider's cursor only ever moves past what it embedded:
-			 * a wake-up hint does not survive a crash.) */
-			int64_t newest = 0;
-			pthread_mutex_unlock(&e->lock);
-			if (e->store->memories->max_seq(e->store, &newest) == POS_OK && newest > after)
-				after = newest;
-			pthread_mutex_lock(&e->lock);
-		}
-		if (e->dirty_from >= 0) {
-			if (e->dirty_from - 1 < after)
-				after = e->dirty_from - 1;
-			e->dirty_from = -1;
-		}
-		pthread_mutex_unlock(&e->lock);
-		if (stop) {
-			if (after != saved)
-				save_cursor(e, after);
-			break;
-		}
-		caught_up = false;
-		if (!ensure_index(e)) {
-			backoff = backoff ? backoff * 2 : WORKER_BACKOFF_MIN_MS;
-			if (backoff > WORKER_BACKOFF_MAX_MS)
-				backoff = WORKER_BACKOFF_MAX_MS;
-			pthread_mutex_lock(&e->lock);
-			e->not_before_us = pos_mono_us() + backoff * 1000;
-			pthread_mutex_unlock(&e->lock);
-			(void)worker_wait(e, backoff); /* stop: seen at the loop top */
-			continue;
-		}
-		struct pos_arena *a = pos_arena_new();
-		if (!a)
-			break;
-		struct pos_memory *m = NULL;
-		size_t n = 0;
-		enum pos_err rc = e->store->memories->vectors_missing(e->store, a, e->embedder->model,
-								 after, WORKER_BATCH, &m, &n);
-		if (!rc && n && e->remote && !e->cfg.embed_local) {
-			/* The tier check needs the batch's users; the embedding call
-			 * then takes the allowed ones only, in place. */
-			size_t ok = hold_back_private(e, a, m, n);
-			struct pos_memory *send = ok ? pos_arena_alloc(a, ok * sizeof(*send)) : NULL;
-			size_t k = 0;
-			for (size_t i = 0; send && i < n; i++)
-				if (m[i].seq > 0)
-					send[k++] = m[i];
-			if (ok && !send)
-				rc = POS_ERR_NOMEM;
-			else if (ok && !(rc = embed_batch(e, a, send, ok)))
-				for (size_t i = 0, j = 0; i < n; i++)
-					if (m[i].seq > 0)
-						m[i] = send[j++];
-		} else if (!rc && n) {
-			rc = embed_batch(e, a, m, n);
-		}
-		if (!rc && n) {
-			/* skipped items were marked with a negative seq */
-			size_t k = 0;
-			int64_t last = after;
-			for (size_t i = 0; i < n; i++) {
-				int64_t seq = m[i].seq < 0 ? -m[i].seq : m[i].seq;
-				last = seq > last ? seq : last;
-				if (m[i].seq < 0 || !m[i].vec.q) {
-					atomic_fetch_add(&e->skipped, m[i].seq < 0);
-					continue;
-				}
-				m[k++] = m[i];
-			}
-			rc = k ? e->store->memories->vectors_put(e->store, m, k) : POS_OK;
-			if (!rc) {
-				struct pos_vcache *vc = vectors(e);
-				for (size_t i = 0; i < k; i++)
-					pos_vcache_put(vc, m[i].user_id, m[i].seq, m[i].vec.q, m[i].vec.scale);
-				for (size_t i = 0; i < k; i++) /* once per run of one user */
-					if (i == 0 || strcmp(m[i].user_id, m[i - 1].user_id))
-						bump(e, m[i].user_id);
-				atomic_fetch_add(&e->embedded, k);
-				after = last;
-			}
-		}
-		pos_arena_destroy(a);
-		if (rc) {
-			note_failure(e, "embedding failed");
-			backoff = backoff ? backoff * 2 : WORKER_BACKOFF_MIN_MS;
-			if (backoff > WORKER_BACKOFF_MAX_MS)
-				backoff = WORKER_BACKOFF_MAX_MS;
-			if (e->remote) {
-				struct pos_embed_openai_stats st;
-				pos_embed_openai_stats(e->embedder, &st);
-				int64_t wait_ms = (st.retry_after_us - pos_now_us()) / 1000;
-				if (wait_ms > backoff)
-					backoff = wait_ms > WORKER_BACKOFF_MAX_MS * 10 ? WORKER_BACKOFF_MAX_MS * 10
-										    : wait_ms;
-			}
-			pthread_mutex_lock(&e->lock);
-			e->not_before_us = pos_mono_us() + backoff * 1000;
-			pthread_mutex_unlock(&e->lock);
-			(void)worker_wait(e, backoff); /* stop: seen at the loop top */
-			continue;
-		}
-		if (n)
-			note_success(e);
-		backoff = 0;
-		if (n < WORKER_BATCH) {
-			caught_up = true;
-			atomic_store(&e->pending_hint, 0);
-			/* Caught up. With the built-in embedder every newer memory
-			 * was embedded inline, so skip to the newest. */
-			int64_t newest = 0;
-			if (!e->remote && e->store->memories->max_seq(e->store, &newest) == POS_OK &&
-			    newest > after)
-				after = newest;
-			if (after != saved) {
-				save_cursor(e, after);
-				saved = after;
-			}
-			(void)worker_wait(e, WORKER_IDLE_S * 1000); /* stop: seen at the loop top */
-		}
-	}
-	return NULL;
 }
 
 enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config *cfg,
@@ -609,11 +246,9 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	e->store = s;
 	e->cfg = *cfg;
-	e->dirty_from = -1;
 	e->provider_ok = true;
 	atomic_init(&e->vectors, NULL);
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->wake, NULL);
 	enum pos_err rc;
 	if (cfg->embed_url && *cfg->embed_url) {
 		struct pos_embed_openai_config oc;
@@ -647,29 +282,29 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 		pos_search_free(e);
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	}
-	if ((cfg->backfill || e->remote) && pthread_create(&e->worker, NULL, worker_main, e) == 0)
-		e->worker_running = true;
+	if ((rc = pos_workers_new(SEARCH_HELPERS, &e->helpers))) {
+		pos_search_free(e);
+		return pos_error_set(err, rc, NULL, "cannot start the search helpers");
+	}
 	*out = e;
 	return POS_OK;
+}
+
+void pos_search_quiesce(struct pos_search *e)
+{
+	if (e && e->remote)
+		pos_embed_openai_cancel(e->embedder); /* a call in flight ends now */
 }
 
 void pos_search_free(struct pos_search *e)
 {
 	if (!e)
 		return;
-	if (e->worker_running) {
-		pthread_mutex_lock(&e->lock);
-		e->stop = true;
-		pthread_cond_broadcast(&e->wake);
-		pthread_mutex_unlock(&e->lock);
-		if (e->remote)
-			pos_embed_openai_cancel(e->embedder);
-		pthread_join(e->worker, NULL);
-	}
+	pos_search_backfill_free(e);
+	pos_workers_free(e->helpers);
 	pos_rcache_free(e->results);
-	pos_vcache_free(vectors(e));
+	pos_vcache_free(pos_search_vectors(e));
 	pos_embed_free(e->embedder);
-	pthread_cond_destroy(&e->wake);
 	pthread_mutex_destroy(&e->lock);
 	pos_free(e);
 }
@@ -678,8 +313,8 @@ void pos_search_stats(struct pos_search *e, struct pos_search_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	pos_rcache_stats(e->results, &out->cache_hits, &out->cache_misses);
-	if (vectors(e))
-		pos_vcache_usage(vectors(e), &out->index_bytes, &out->index_users);
+	if (pos_search_vectors(e))
+		pos_vcache_usage(pos_search_vectors(e), &out->index_bytes, &out->index_users);
 	out->backfilled = atomic_load(&e->embedded);
 	out->searches = atomic_load(&e->searches);
 	out->embed_failures = atomic_load(&e->embed_failures);
@@ -1017,7 +652,7 @@ static enum pos_err embed_query(struct pos_search *e, struct pos_arena *a,
 		/* A search may wait on the provider (it is the point of asking);
 		 * if it is down, or the user's tier keeps their text here, the
 		 * search goes on by keyword alone. */
-		if (!may_send(e, a, user_id)) {
+		if (!pos_search_may_send(e, a, user_id)) {
 			*failed = true;
 			return POS_OK;
 		}
@@ -1113,10 +748,51 @@ static size_t relevance_cutoff(struct pos_ranked *r, size_t n, double min_simila
 	return kept;
 }
 
-static void *scan_thread(void *arg)
+/* The two sides of a hybrid search's candidates: 0 the vector scan, 1 the
+ * keyword search (BM25). */
+struct rank_sides {
+	struct pos_search *e;
+	struct pos_arena *a;        /* used by the keyword side only */
+	const struct pos_search_request *req;
+	const struct pos_query *pq;
+	const struct pos_memory_query *f;
+	struct scan_job *scan;
+	bool keyword;
+	unsigned k;
+	struct pos_hit *kw;
+	size_t nk;
+	enum pos_err rc;
+};
+
+struct rank_from {
+	struct rank_sides *s;
+	size_t first;               /* the side item 0 is */
+};
+
+static void keyword_side(struct rank_sides *s)
 {
-	run_scan(arg);
-	return NULL;
+	const char *match = NULL;
+	struct pos_query pruned;
+	enum pos_err rc = prune_common(s->e, s->a, s->req->user_id, s->pq, &pruned);
+	if (!rc)
+		rc = pos_query_fts_match(s->a, &pruned, true, &match);
+	if (!rc && match) {
+		struct pos_memory_query q = *s->f;
+		q.user_id = s->req->user_id;
+		q.limit = s->k;
+		rc = s->e->store->memories->keyword_search(s->e->store, s->a, &q, match, &s->kw,
+							   &s->nk);
+	}
+	s->rc = rc;
+}
+
+static void rank_side(void *ctx, size_t i)
+{
+	struct rank_from *from = ctx;
+	if (from->first + i == 0)
+		run_scan(from->s->scan);
+	else
+		keyword_side(from->s);
 }
 
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
@@ -1133,7 +809,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	/* Prepare the semantic side (query vector, filter bitmap) first. */
 	struct scan_job job = {0};
 	struct keepset keep = {0};
-	struct pos_vcache *vc = vectors(e);
+	struct pos_vcache *vc = pos_search_vectors(e);
 	bool keyword = req->mode != POS_SEARCH_SEMANTIC;
 	if (req->mode != POS_SEARCH_KEYWORD && !vc && e->remote)
 		*degraded = true; /* the provider has not answered yet */
@@ -1159,31 +835,20 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 				return POS_ERR_NOMEM;
 		}
 	}
-	/* Hybrid: scan vectors on a second thread while BM25 runs here. */
-	bool both = job.vc && req->mode == POS_SEARCH_HYBRID;
-	pthread_t th;
-	bool threaded = both && pthread_create(&th, NULL, scan_thread, &job) == 0;
-	if (job.vc && !threaded)
-		run_scan(&job);
 	/* Without a query vector (the provider is down), semantic mode answers
 	 * by keyword rather than with nothing. */
 	if (*degraded)
 		keyword = true;
-	if (keyword) {
-		const char *match = NULL;
-		struct pos_query pruned;
-		rc = prune_common(e, a, req->user_id, pq, &pruned);
-		if (!rc)
-			rc = pos_query_fts_match(a, &pruned, true, &match);
-		if (!rc && match) {
-			struct pos_memory_query q = *f;
-			q.user_id = req->user_id;
-			q.limit = k;
-			rc = e->store->memories->keyword_search(e->store, a, &q, match, &kw, &nk);
-		}
-	}
-	if (threaded)
-		pthread_join(th, NULL);
+	/* Hybrid: the vector scan and BM25 at once, on the engine's fork-join
+	 * pool (base/thread.h); either alone on this thread. */
+	struct rank_sides sides = {e, a, req, pq, f, &job, keyword, k, NULL, 0, POS_OK};
+	size_t first = job.vc ? 0 : 1, last = keyword ? 2 : 1;
+	if (first < last)
+		pos_parallel_for(last - first == 2 ? e->helpers : NULL, last - first, rank_side,
+				 &(struct rank_from){&sides, first});
+	kw = sides.kw;
+	nk = sides.nk;
+	rc = sides.rc;
 	if (rc)
 		return rc;
 	if (job.vc) {
@@ -1336,7 +1001,7 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 				size_t *n)
 {
 	*n = 0;
-	struct pos_vcache *vc = vectors(e);
+	struct pos_vcache *vc = pos_search_vectors(e);
 	if (!vc || !v->q || v->dim != e->embedder->dim || k == 0)
 		return POS_OK;
 	return pos_vcache_search(vc, user_id, v->q, v->scale, k, NULL, NULL, out, n);

@@ -11,11 +11,13 @@
  *
  * Writers call pos_search_embed before storing a memory (the built-in
  * embedder runs inline, in microseconds) and pos_search_written after the
- * store committed, which keeps the vector index and cache in step. A
- * background worker embeds memories stored without a vector of the current
- * model: an upgraded database, a changed model, and — with a remote
- * OpenAI-compatible provider — every new memory, so that no write waits on
- * the network.
+ * store committed, which keeps the vector index and cache in step. A job
+ * kind of the jobs service, `search.backfill` (backfill.c, one job per
+ * user), embeds memories stored without a vector of the current model: an
+ * upgraded database, a changed model, and — with a remote OpenAI-compatible
+ * provider — every new memory, so that no write waits on the network. The
+ * engine has no thread of its own but the fork-join pool of hybrid
+ * searches (base/thread.h).
  *
  * Thread-safe: one engine serves every worker thread.
  */
@@ -65,10 +67,24 @@ void pos_search_config_default(struct pos_search_config *c);
 
 struct pos_search;
 
-/* Creates the engine (and its built-in embedder); starts the backfill. */
+/* Creates the engine (and its built-in embedder). */
 enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config *cfg,
 			    struct pos_search **out, struct pos_error *err);
-/* Stops the backfill and frees everything. */
+
+/* The job kind that embeds a user's memories lacking a vector of the
+ * current model; payload {}. */
+#define POS_SEARCH_BACKFILL_JOB "search.backfill"
+struct pos_jobs;
+/* Registers `search.backfill` and its tick (first at start: every user
+ * with missing vectors gets a job) on `jobs` (borrowed; freed before the
+ * engine), before pos_jobs_start. Without it (tools, tests) nothing is
+ * backfilled. Nothing is registered when cfg.backfill is off and the
+ * embedder is built in. */
+enum pos_err pos_search_register_jobs(struct pos_search *e, struct pos_jobs *jobs);
+/* At shutdown, before the jobs service stops: a provider call in flight
+ * ends now (and every later one fails). NULL is fine. */
+void pos_search_quiesce(struct pos_search *e);
+/* Frees everything; the jobs service is gone by then. */
 void pos_search_free(struct pos_search *e);
 
 /* The ranking weights the engine fuses and boosts with (its config's). */
@@ -176,9 +192,9 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 struct pos_search_stats {
 	uint64_t cache_hits, cache_misses;
 	size_t index_bytes, index_users;
-	uint64_t backfilled;         /* vectors written by the worker */
+	uint64_t backfilled;         /* vectors written by backfill jobs */
 	uint64_t searches;
-	uint64_t embed_failures;     /* worker batches that failed (retried) */
+	uint64_t embed_failures;     /* backfill batches that failed (retried) */
 	uint64_t query_embed_failures; /* searches that fell back to keyword */
 	uint64_t embed_skipped;      /* memories the provider refused alone */
 	bool remote;

@@ -973,10 +973,11 @@ static enum pos_err row_of(struct pos_store *s, struct pos_arena *a, const char 
 }
 
 static enum pos_err cs_vectors_missing(struct pos_store *s, struct pos_arena *a,
-				       const char *model, int64_t after_seq, size_t max,
-				       struct pos_memory **out, size_t *n)
+				       const char *model, const char *user_id, int64_t after_seq,
+				       size_t max, struct pos_memory **out, size_t *n)
 {
-	enum pos_err rc = INOPS(s)->memories->vectors_missing(IN(s), a, model, after_seq, max, out, n);
+	enum pos_err rc = INOPS(s)->memories->vectors_missing(IN(s), a, model, user_id, after_seq,
+							     max, out, n);
 	for (size_t i = 0; !rc && i < *n; i++) {
 		struct pos_memory *m = &(*out)[i];
 		struct pos_userkeys k;

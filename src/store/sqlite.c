@@ -40,6 +40,14 @@
 	" access_count, is_encrypted, shared_with, metadata, attachments,"     \
 	" external_id"
 
+/* Columns read by read_att (sqlite_files.c) and read_row (sqlite_plugins.c). */
+#define ATT_COLS                                                                   \
+	"a.id, a.user_id, m.id, a.hash, a.name, a.mime, a.bytes, a.created_at,"    \
+	" a.text_status, a.text_error, a.text_pages, a.sealed"
+#define PLUGIN_COLS                                                            \
+	"user_id, plugin_id, version, enabled, grants, settings, status,"       \
+	" last_error, failures, installed_at, updated_at"
+
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_TOKEN_INSERT] = "INSERT INTO api_tokens(id, user_id, name, scope, hash, created_at)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -113,6 +121,59 @@ static const char *const stmt_sql[ST__COUNT] = {
 			      " layer = CASE WHEN " SQ_REVIVABLE " THEN 'active' ELSE layer END,"
 			      " layer_since = CASE WHEN " SQ_REVIVABLE " THEN ?3 ELSE layer_since END"
 			      " WHERE id = ?1",
+	/* attachments and blobs (sqlite_files.c) */
+	[ST_ATT_MEMORY_SEQ] = "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
+	[ST_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(user_id, hash, bytes, created_at)"
+		" VALUES (?1, ?2, ?3, ?4)",
+	[ST_ATT_INSERT] = "INSERT INTO attachments(id, user_id, memory_seq, hash, name, mime,"
+		" bytes, created_at, text_status, text_error, text_pages, sealed)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[ST_ATT_GET] = "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
+		" ON m.seq = a.memory_seq WHERE a.id = ?1" " AND (?2 IS NULL OR a.user_id = ?2)",
+	[ST_ATT_LIST] = "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
+		" ON m.seq = a.memory_seq WHERE m.id = ?1 AND a.user_id = ?2"
+		" ORDER BY a.created_at, a.id",
+	[ST_ATT_DELETE] = "DELETE FROM attachments WHERE id = ?1 AND user_id = ?2",
+	[ST_ATT_SET_TEXT] = "UPDATE attachments SET text_status = ?3, text_error = ?4,"
+		" text_pages = ?5 WHERE id = ?1 AND user_id = ?2",
+	[ST_BLOB_ORPHANS] = "SELECT b.user_id, b.hash FROM blobs b WHERE (?1 IS NULL OR"
+		" b.user_id = ?1) AND NOT EXISTS (SELECT 1 FROM attachments a"
+		" WHERE a.user_id = b.user_id AND a.hash = b.hash) LIMIT ?2",
+	[ST_BLOB_FORGET] = "DELETE FROM blobs WHERE user_id = ?1 AND hash = ?2 AND NOT EXISTS"
+		" (SELECT 1 FROM attachments WHERE user_id = ?1 AND hash = ?2)",
+	/* plugins (sqlite_plugins.c) */
+	[ST_PLUGIN_PUT] = "INSERT OR REPLACE INTO plugins_installed(" PLUGIN_COLS ")"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+	[ST_PLUGIN_GET] = "SELECT " PLUGIN_COLS " FROM plugins_installed"
+		" WHERE user_id = ?1 AND plugin_id = ?2",
+	[ST_PLUGIN_LIST] = "SELECT " PLUGIN_COLS " FROM plugins_installed"
+		" WHERE (?1 IS NOT NULL AND user_id = ?1)" " OR (?1 IS NULL AND enabled = 1)"
+		" ORDER BY user_id, plugin_id",
+	[ST_PLUGIN_FAILED] = "UPDATE plugins_installed SET failures = failures + 1, last_error = ?3,"
+		" status = CASE WHEN failures + 1 >= ?4 THEN 'disabled' ELSE 'error' END,"
+		" enabled = CASE WHEN failures + 1 >= ?4 THEN 0 ELSE enabled END,"
+		" updated_at = ?5 WHERE user_id = ?1 AND plugin_id = ?2 AND enabled = 1"
+		" RETURNING enabled",
+	[ST_PLUGIN_SUCCEEDED] = "UPDATE plugins_installed SET failures = 0, status = 'ok', updated_at = ?5"
+		" WHERE user_id = ?1 AND plugin_id = ?2 AND (failures <> 0 OR status <> 'ok')"
+		" RETURNING enabled",
+	[ST_PLUGIN_KV_GET] = "SELECT value FROM plugin_kv"
+		" WHERE user_id = ?1 AND plugin_id = ?2 AND key = ?3",
+	[ST_PLUGIN_KV_DELETE] = "DELETE FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2" " AND key = ?3",
+	[ST_PLUGIN_KV_USAGE] = "SELECT coalesce(sum(length(key) + length(value)), 0)"
+		" FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2 AND key <> ?3",
+	[ST_PLUGIN_KV_PUT] = "INSERT OR REPLACE INTO plugin_kv(user_id, plugin_id, key, value)"
+		" VALUES (?1, ?2, ?3, ?4)",
+	[ST_PLUGIN_LOG_ADD] = "INSERT INTO plugin_logs(user_id, plugin_id, at, level, message)"
+		" VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_PLUGIN_LOG_TRIM] = "DELETE FROM plugin_logs WHERE user_id = ?1 AND plugin_id = ?2 AND id <="
+		" (SELECT id FROM plugin_logs WHERE user_id = ?1 AND plugin_id = ?2"
+		"  ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+	[ST_PLUGIN_LOG_LIST] = "SELECT at, level, message FROM plugin_logs"
+		" WHERE user_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT ?3",
+	[ST_PLUGIN_DELETE] = "DELETE FROM plugins_installed WHERE user_id = ?1 AND plugin_id = ?2",
+	[ST_PLUGIN_KV_DELETE_ALL] = "DELETE FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2",
+	[ST_PLUGIN_LOG_DELETE_ALL] = "DELETE FROM plugin_logs WHERE user_id = ?1 AND plugin_id = ?2",
 };
 
 /*
@@ -1046,6 +1107,7 @@ static const struct pos_store_memories sq_memories = {
 	.vector_get = sq_vector_get,
 	.vectors_load = sq_vectors_load,
 	.vectors_missing = sq_vectors_missing,
+	.vectors_missing_count = sq_vectors_missing_count,
 	.vectors_put = sq_vectors_put,
 	.lifecycle_scan = sq_lifecycle_scan,
 	.tag_touches = sq_tag_touches,

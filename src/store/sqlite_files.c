@@ -9,10 +9,6 @@
 
 #include <string.h>
 
-#define ATT_COLS                                                                   \
-	"a.id, a.user_id, m.id, a.hash, a.name, a.mime, a.bytes, a.created_at,"    \
-	" a.text_status, a.text_error, a.text_pages, a.sealed"
-
 static void read_att(struct pos_arena *a, sqlite3_stmt *st, struct pos_attachment *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -38,7 +34,7 @@ static void read_att(struct pos_arena *a, sqlite3_stmt *st, struct pos_attachmen
 static enum pos_err step_done(struct sq_conn *c, sqlite3_stmt *st, const char *what)
 {
 	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return r == SQLITE_DONE ? POS_OK : sq_fail(c, what);
 }
 
@@ -53,8 +49,7 @@ enum pos_err sq_attachment_insert(struct pos_store *base, const struct pos_attac
 		return rc;
 	sqlite3_stmt *st = NULL;
 	int64_t seq = 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT seq FROM memories WHERE id = ?1 AND user_id = ?2",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = sq_stmt(c, ST_ATT_MEMORY_SEQ))) {
 		rc = sq_fail(c, "prepare attachment");
 		goto out;
 	}
@@ -62,14 +57,12 @@ enum pos_err sq_attachment_insert(struct pos_store *base, const struct pos_attac
 	sq_bind_str(st, 2, at->user_id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (!seq) {
 		rc = POS_ERR_NOT_FOUND;
 		goto out;
 	}
-	if (sqlite3_prepare_v2(c->db,
-			       "INSERT OR IGNORE INTO blobs(user_id, hash, bytes, created_at)"
-			       " VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = sq_stmt(c, ST_BLOB_INSERT))) {
 		rc = sq_fail(c, "prepare blob");
 		goto out;
 	}
@@ -79,11 +72,7 @@ enum pos_err sq_attachment_insert(struct pos_store *base, const struct pos_attac
 	sqlite3_bind_int64(st, 4, at->created_at);
 	if ((rc = step_done(c, st, "blob insert")))
 		goto out;
-	if (sqlite3_prepare_v2(c->db,
-			       "INSERT INTO attachments(id, user_id, memory_seq, hash, name, mime,"
-			       " bytes, created_at, text_status, text_error, text_pages, sealed)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = sq_stmt(c, ST_ATT_INSERT))) {
 		rc = sq_fail(c, "prepare attachment insert");
 		goto out;
 	}
@@ -112,10 +101,7 @@ enum pos_err sq_attachment_get(struct pos_store *base, struct pos_arena *a, cons
 	if (!c)
 		return POS_ERR_STORE;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
-			       " ON m.seq = a.memory_seq WHERE a.id = ?1"
-			       " AND (?2 IS NULL OR a.user_id = ?2)", -1, &st, NULL) != SQLITE_OK)
+	if (!(st = sq_stmt(c, ST_ATT_GET)))
 		return sq_fail(c, "prepare attachment get");
 	sq_bind_str(st, 1, id);
 	sq_bind_str(st, 2, user_id);
@@ -127,7 +113,7 @@ enum pos_err sq_attachment_get(struct pos_store *base, struct pos_arena *a, cons
 		rc = POS_ERR_NOT_FOUND;
 	else
 		rc = sq_fail(c, "attachment get");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -141,10 +127,7 @@ enum pos_err sq_attachment_list(struct pos_store *base, struct pos_arena *a, con
 	if (!c)
 		return POS_ERR_STORE;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
-			       " ON m.seq = a.memory_seq WHERE m.id = ?1 AND a.user_id = ?2"
-			       " ORDER BY a.created_at, a.id", -1, &st, NULL) != SQLITE_OK)
+	if (!(st = sq_stmt(c, ST_ATT_LIST)))
 		return sq_fail(c, "prepare attachment list");
 	sq_bind_str(st, 1, memory_id);
 	sq_bind_str(st, 2, user_id);
@@ -168,7 +151,7 @@ enum pos_err sq_attachment_list(struct pos_store *base, struct pos_arena *a, con
 	}
 	if (!rc && r != SQLITE_DONE)
 		rc = sq_fail(c, "attachment list");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -182,8 +165,7 @@ enum pos_err sq_attachment_delete(struct pos_store *base, const char *user_id, c
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db, "DELETE FROM attachments WHERE id = ?1 AND user_id = ?2",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = sq_stmt(c, ST_ATT_DELETE))) {
 		rc = sq_fail(c, "prepare attachment delete");
 		goto out;
 	}
@@ -208,10 +190,7 @@ enum pos_err sq_attachment_set_text(struct pos_store *base, const char *user_id,
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db,
-			       "UPDATE attachments SET text_status = ?3, text_error = ?4,"
-			       " text_pages = ?5 WHERE id = ?1 AND user_id = ?2",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = sq_stmt(c, ST_ATT_SET_TEXT))) {
 		rc = sq_fail(c, "prepare attachment text");
 		goto out;
 	}
@@ -243,11 +222,7 @@ enum pos_err sq_blob_orphans(struct pos_store *base, struct pos_arena *a, const 
 	if (!*out)
 		return POS_ERR_NOMEM;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT b.user_id, b.hash FROM blobs b WHERE (?1 IS NULL OR"
-			       " b.user_id = ?1) AND NOT EXISTS (SELECT 1 FROM attachments a"
-			       " WHERE a.user_id = b.user_id AND a.hash = b.hash) LIMIT ?2",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (!(st = sq_stmt(c, ST_BLOB_ORPHANS)))
 		return sq_fail(c, "prepare blob orphans");
 	sq_bind_str(st, 1, user_id);
 	sqlite3_bind_int64(st, 2, (int64_t)max);
@@ -259,7 +234,7 @@ enum pos_err sq_blob_orphans(struct pos_store *base, struct pos_arena *a, const 
 		snprintf(b->hash, sizeof(b->hash), "%s", (const char *)sqlite3_column_text(st, 1));
 	}
 	enum pos_err rc = r == SQLITE_ROW || r == SQLITE_DONE ? POS_OK : sq_fail(c, "blob orphans");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -275,10 +250,7 @@ enum pos_err sq_blob_forget(struct pos_store *base, const char *user_id, const c
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db,
-			       "DELETE FROM blobs WHERE user_id = ?1 AND hash = ?2 AND NOT EXISTS"
-			       " (SELECT 1 FROM attachments WHERE user_id = ?1 AND hash = ?2)",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = sq_stmt(c, ST_BLOB_FORGET))) {
 		rc = sq_fail(c, "prepare blob forget");
 		goto out;
 	}

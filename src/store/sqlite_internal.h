@@ -58,6 +58,30 @@ enum sq_stmt {
 	ST_MEM_SEQ_EXISTS,
 	ST_MAX_SEQ,
 	ST_CHAT_SEQS,
+	ST_ATT_MEMORY_SEQ,
+	ST_BLOB_INSERT,
+	ST_ATT_INSERT,
+	ST_ATT_GET,
+	ST_ATT_LIST,
+	ST_ATT_DELETE,
+	ST_ATT_SET_TEXT,
+	ST_BLOB_ORPHANS,
+	ST_BLOB_FORGET,
+	ST_PLUGIN_PUT,
+	ST_PLUGIN_GET,
+	ST_PLUGIN_LIST,
+	ST_PLUGIN_FAILED,
+	ST_PLUGIN_SUCCEEDED,
+	ST_PLUGIN_KV_GET,
+	ST_PLUGIN_KV_DELETE,
+	ST_PLUGIN_KV_USAGE,
+	ST_PLUGIN_KV_PUT,
+	ST_PLUGIN_LOG_ADD,
+	ST_PLUGIN_LOG_TRIM,
+	ST_PLUGIN_LOG_LIST,
+	ST_PLUGIN_DELETE,
+	ST_PLUGIN_KV_DELETE_ALL,
+	ST_PLUGIN_LOG_DELETE_ALL,
 	ST__COUNT
 };
 
@@ -216,8 +240,10 @@ enum pos_err sq_vectors_load(struct pos_store *s, const char *user_id,
 					const int8_t *q, unsigned dim),
 			     void *ctx);
 enum pos_err sq_vectors_missing(struct pos_store *s, struct pos_arena *a,
-				const char *model, int64_t after_seq, size_t max,
-				struct pos_memory **out, size_t *n);
+				const char *model, const char *user_id, int64_t after_seq,
+				size_t max, struct pos_memory **out, size_t *n);
+enum pos_err sq_vectors_missing_count(struct pos_store *s, const char *model,
+				      const char *user_id, int64_t *n);
 enum pos_err sq_vectors_put(struct pos_store *s, const struct pos_memory *m,
 			    size_t n);
 /* Reads one memory row of SQ_MEM_COLS (sqlite_memories.c). */

@@ -1,26 +1,12 @@
 /*
  * sqlite_plugins.c — plugin installs, their per-user key-value data and
- * logs (migration 15; store.h "plugins"). Statements are prepared per
- * call: installs change rarely and hooks run as jobs. Every query carries
+ * logs (migration 15; store.h "plugins"). Statements come from the
+ * store's prepared-statement table (sqlite.c). Every query carries
  * the user id, except the dispatcher's listing of all enabled installs.
  */
 #include "store/sqlite_internal.h"
 
 #include <string.h>
-
-#define PLUGIN_COLS                                                            \
-	"user_id, plugin_id, version, enabled, grants, settings, status,"       \
-	" last_error, failures, installed_at, updated_at"
-
-static sqlite3_stmt *prep(struct sq_conn *c, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		sq_fail(c, "prepare plugin statement");
-		return NULL;
-	}
-	return st;
-}
 
 enum pos_err sq_plugin_put(struct pos_store *base, const struct pos_plugin_row *p)
 {
@@ -31,8 +17,7 @@ enum pos_err sq_plugin_put(struct pos_store *base, const struct pos_plugin_row *
 	enum pos_err rc = sq_begin(s, c);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, "INSERT OR REPLACE INTO plugins_installed(" PLUGIN_COLS ")"
-				   " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+	sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_PUT);
 	if (!st)
 		return sq_end(s, c, POS_ERR_STORE, false);
 	sq_bind_str(st, 1, p->user_id);
@@ -48,7 +33,7 @@ enum pos_err sq_plugin_put(struct pos_store *base, const struct pos_plugin_row *
 	sqlite3_bind_int64(st, 11, p->updated_at);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = sq_fail(c, "plugin write");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return sq_end(s, c, rc, false);
 }
 
@@ -78,8 +63,7 @@ enum pos_err sq_plugin_get(struct pos_store *base, struct pos_arena *a, const ch
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	sqlite3_stmt *st = prep(c, "SELECT " PLUGIN_COLS " FROM plugins_installed"
-				   " WHERE user_id = ?1 AND plugin_id = ?2");
+	sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_GET);
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, user_id);
@@ -90,7 +74,7 @@ enum pos_err sq_plugin_get(struct pos_store *base, struct pos_arena *a, const ch
 		rc = read_row(a, st, out);
 	else
 		rc = step == SQLITE_DONE ? POS_ERR_NOT_FOUND : sq_fail(c, "plugin get");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -102,10 +86,7 @@ enum pos_err sq_plugin_list(struct pos_store *base, struct pos_arena *a, const c
 	*n = 0;
 	if (!c)
 		return POS_ERR_STORE;
-	sqlite3_stmt *st = prep(c, "SELECT " PLUGIN_COLS " FROM plugins_installed"
-				   " WHERE (?1 IS NOT NULL AND user_id = ?1)"
-				   " OR (?1 IS NULL AND enabled = 1)"
-				   " ORDER BY user_id, plugin_id");
+	sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_LIST);
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, user_id);
@@ -131,15 +112,15 @@ enum pos_err sq_plugin_list(struct pos_store *base, struct pos_arena *a, const c
 	}
 	if (!rc && step != SQLITE_DONE)
 		rc = sq_fail(c, "plugin list");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
-/* Runs `sql` with ?1 = user, ?2 = plugin inside the caller's transaction. */
-static enum pos_err exec2(struct sq_conn *c, const char *sql, const char *user_id,
+/* Runs statement `id` with ?1 = user, ?2 = plugin inside the caller's transaction. */
+static enum pos_err exec2(struct sq_conn *c, enum sq_stmt id, const char *user_id,
 			  const char *plugin_id, int *changes)
 {
-	sqlite3_stmt *st = prep(c, sql);
+	sqlite3_stmt *st = sq_stmt(c, id);
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, user_id);
@@ -147,7 +128,7 @@ static enum pos_err exec2(struct sq_conn *c, const char *sql, const char *user_i
 	enum pos_err rc = sqlite3_step(st) == SQLITE_DONE ? POS_OK : sq_fail(c, "plugin delete");
 	if (changes)
 		*changes = sqlite3_changes(c->db);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -161,15 +142,15 @@ enum pos_err sq_plugin_delete(struct pos_store *base, const char *user_id, const
 	if (rc)
 		return rc;
 	int changed = 0;
-	rc = exec2(c, "DELETE FROM plugins_installed WHERE user_id = ?1 AND plugin_id = ?2",
+	rc = exec2(c, ST_PLUGIN_DELETE,
 		   user_id, plugin_id, &changed);
 	if (!rc && changed == 0)
 		rc = POS_ERR_NOT_FOUND;
 	if (!rc)
-		rc = exec2(c, "DELETE FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2",
+		rc = exec2(c, ST_PLUGIN_KV_DELETE_ALL,
 			   user_id, plugin_id, NULL);
 	if (!rc)
-		rc = exec2(c, "DELETE FROM plugin_logs WHERE user_id = ?1 AND plugin_id = ?2",
+		rc = exec2(c, ST_PLUGIN_LOG_DELETE_ALL,
 			   user_id, plugin_id, NULL);
 	return sq_end(s, c, rc, false);
 }
@@ -187,15 +168,7 @@ enum pos_err sq_plugin_outcome(struct pos_store *base, const char *user_id, cons
 	enum pos_err rc = sq_begin(s, c);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, error
-		? "UPDATE plugins_installed SET failures = failures + 1, last_error = ?3,"
-		  " status = CASE WHEN failures + 1 >= ?4 THEN 'disabled' ELSE 'error' END,"
-		  " enabled = CASE WHEN failures + 1 >= ?4 THEN 0 ELSE enabled END,"
-		  " updated_at = ?5 WHERE user_id = ?1 AND plugin_id = ?2 AND enabled = 1"
-		  " RETURNING enabled"
-		: "UPDATE plugins_installed SET failures = 0, status = 'ok', updated_at = ?5"
-		  " WHERE user_id = ?1 AND plugin_id = ?2 AND (failures <> 0 OR status <> 'ok')"
-		  " RETURNING enabled");
+	sqlite3_stmt *st = sq_stmt(c, error ? ST_PLUGIN_FAILED : ST_PLUGIN_SUCCEEDED);
 	if (!st)
 		return sq_end(s, c, POS_ERR_STORE, false);
 	sq_bind_str(st, 1, user_id);
@@ -212,7 +185,7 @@ enum pos_err sq_plugin_outcome(struct pos_store *base, const char *user_id, cons
 	}
 	if (step != SQLITE_DONE)
 		rc = sq_fail(c, "plugin outcome");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return sq_end(s, c, rc, false);
 }
 
@@ -225,8 +198,7 @@ enum pos_err sq_plugin_kv_get(struct pos_store *base, struct pos_arena *a, const
 	*len = 0;
 	if (!c)
 		return POS_ERR_STORE;
-	sqlite3_stmt *st = prep(c, "SELECT value FROM plugin_kv"
-				   " WHERE user_id = ?1 AND plugin_id = ?2 AND key = ?3");
+	sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_KV_GET);
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, user_id);
@@ -250,7 +222,7 @@ enum pos_err sq_plugin_kv_get(struct pos_store *base, struct pos_arena *a, const
 	} else if (step != SQLITE_DONE) {
 		rc = sq_fail(c, "plugin kv get");
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -265,8 +237,7 @@ enum pos_err sq_plugin_kv_put(struct pos_store *base, const char *user_id, const
 	if (rc)
 		return rc;
 	if (!value) {
-		sqlite3_stmt *st = prep(c, "DELETE FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2"
-					   " AND key = ?3");
+		sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_KV_DELETE);
 		if (!st)
 			return sq_end(s, c, POS_ERR_STORE, false);
 		sq_bind_str(st, 1, user_id);
@@ -274,12 +245,11 @@ enum pos_err sq_plugin_kv_put(struct pos_store *base, const char *user_id, const
 		sq_bind_str(st, 3, key);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = sq_fail(c, "plugin kv delete");
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return sq_end(s, c, rc, false);
 	}
 	/* The bytes the plugin holds for the user, this key's old value aside. */
-	sqlite3_stmt *st = prep(c, "SELECT coalesce(sum(length(key) + length(value)), 0)"
-				   " FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2 AND key <> ?3");
+	sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_KV_USAGE);
 	if (!st)
 		return sq_end(s, c, POS_ERR_STORE, false);
 	sq_bind_str(st, 1, user_id);
@@ -290,13 +260,12 @@ enum pos_err sq_plugin_kv_put(struct pos_store *base, const char *user_id, const
 		used = sqlite3_column_int64(st, 0);
 	else
 		rc = sq_fail(c, "plugin kv usage");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (!rc && (size_t)used + strlen(key) + len > quota)
 		rc = POS_ERR_QUOTA_EXCEEDED;
 	if (rc)
 		return sq_end(s, c, rc, false);
-	st = prep(c, "INSERT OR REPLACE INTO plugin_kv(user_id, plugin_id, key, value)"
-		     " VALUES (?1, ?2, ?3, ?4)");
+	st = sq_stmt(c, ST_PLUGIN_KV_PUT);
 	if (!st)
 		return sq_end(s, c, POS_ERR_STORE, false);
 	sq_bind_str(st, 1, user_id);
@@ -305,7 +274,7 @@ enum pos_err sq_plugin_kv_put(struct pos_store *base, const char *user_id, const
 	sqlite3_bind_blob(st, 4, len ? value : "", (int)len, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = sq_fail(c, "plugin kv put");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return sq_end(s, c, rc, false);
 }
 
@@ -320,8 +289,7 @@ enum pos_err sq_plugin_log_add(struct pos_store *base, const char *user_id, cons
 	enum pos_err rc = sq_begin(s, c);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, "INSERT INTO plugin_logs(user_id, plugin_id, at, level, message)"
-				   " VALUES (?1, ?2, ?3, ?4, ?5)");
+	sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_LOG_ADD);
 	if (!st)
 		return sq_end(s, c, POS_ERR_STORE, false);
 	sq_bind_str(st, 1, user_id);
@@ -331,11 +299,9 @@ enum pos_err sq_plugin_log_add(struct pos_store *base, const char *user_id, cons
 	sqlite3_bind_text(st, 5, msg, (int)len, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = sq_fail(c, "plugin log add");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (!rc) {
-		st = prep(c, "DELETE FROM plugin_logs WHERE user_id = ?1 AND plugin_id = ?2 AND id <="
-			     " (SELECT id FROM plugin_logs WHERE user_id = ?1 AND plugin_id = ?2"
-			     "  ORDER BY id DESC LIMIT 1 OFFSET ?3)");
+		st = sq_stmt(c, ST_PLUGIN_LOG_TRIM);
 		if (!st)
 			return sq_end(s, c, POS_ERR_STORE, false);
 		sq_bind_str(st, 1, user_id);
@@ -343,7 +309,7 @@ enum pos_err sq_plugin_log_add(struct pos_store *base, const char *user_id, cons
 		sqlite3_bind_int(st, 3, (int)(keep ? keep : 1));
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = sq_fail(c, "plugin log trim");
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 	}
 	return sq_end(s, c, rc, false);
 }
@@ -359,8 +325,7 @@ enum pos_err sq_plugin_log_list(struct pos_store *base, struct pos_arena *a, con
 		return POS_ERR_STORE;
 	if (limit == 0)
 		return POS_OK;
-	sqlite3_stmt *st = prep(c, "SELECT at, level, message FROM plugin_logs"
-				   " WHERE user_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT ?3");
+	sqlite3_stmt *st = sq_stmt(c, ST_PLUGIN_LOG_LIST);
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, user_id);
@@ -380,7 +345,7 @@ enum pos_err sq_plugin_log_list(struct pos_store *base, struct pos_arena *a, con
 	}
 	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
 		rc = sq_fail(c, "plugin log list");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	*out = v;
 	return rc;
 }

@@ -337,9 +337,34 @@ enum pos_err sq_vectors_load(struct pos_store *base, const char *user_id,
 	return rc;
 }
 
+enum pos_err sq_vectors_missing_count(struct pos_store *base, const char *model,
+				      const char *user_id, int64_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	*n = 0;
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT count(*) FROM memories m"
+			       " LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
+			       " WHERE m.user_id = ?2 AND (v.memory_seq IS NULL OR v.model != ?1)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(c, "prepare vectors missing count");
+	sq_bind_str(st, 1, model);
+	sq_bind_str(st, 2, user_id);
+	enum pos_err rc = POS_OK;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = sq_fail(c, "vectors missing count");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 enum pos_err sq_vectors_missing(struct pos_store *base, struct pos_arena *a,
-				const char *model, int64_t after_seq, size_t max,
-				struct pos_memory **out, size_t *n)
+				const char *model, const char *user_id, int64_t after_seq,
+				size_t max, struct pos_memory **out, size_t *n)
 {
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
@@ -349,10 +374,13 @@ enum pos_err sq_vectors_missing(struct pos_store *base, struct pos_arena *a,
 			       "SELECT m.seq, m.user_id, m.content, m.context, m.updated_at FROM memories m"
 			       " LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
 			       " WHERE m.seq > ?2 AND (v.memory_seq IS NULL OR v.model != ?1)"
+			       " AND (?4 IS NULL OR m.user_id = ?4)"
 			       " ORDER BY m.seq LIMIT ?3",
 			       -1, &st, NULL) != SQLITE_OK)
 		return sq_fail(c, "prepare vectors missing");
 	sq_bind_str(st, 1, model);
+	if (user_id)
+		sq_bind_str(st, 4, user_id);
 	sqlite3_bind_int64(st, 2, after_seq);
 	sqlite3_bind_int64(st, 3, (int64_t)max);
 	struct pos_memory *v = pos_arena_zalloc(a, (max ? max : 1) * sizeof(*v));

@@ -692,14 +692,17 @@ struct pos_store_memories {
 						const int8_t *q, unsigned dim),
 				     void *ctx);
 	/*
-	 * Up to `max` memories (any user) with seq > after_seq that have no
-	 * embedding from `model`, in seq order: seq, user id and content, for
-	 * backfilling.
+	 * Up to `max` memories of `user_id` (NULL: any user) with seq >
+	 * after_seq that have no embedding from `model`, in seq order: seq,
+	 * user id and content, for backfilling.
 	 */
 	enum pos_err (*vectors_missing)(struct pos_store *s, struct pos_arena *a,
-					const char *model, int64_t after_seq,
-					size_t max, struct pos_memory **out,
-					size_t *n);
+					const char *model, const char *user_id,
+					int64_t after_seq, size_t max,
+					struct pos_memory **out, size_t *n);
+	/* How many memories of `user_id` have no embedding from `model`. */
+	enum pos_err (*vectors_missing_count)(struct pos_store *s, const char *model,
+					      const char *user_id, int64_t *n);
 	/* Stores (replaces) embeddings of existing memories, one transaction.
 	 * A memory changed since it was read (updated_at differs) or deleted
 	 * is skipped: its new text will be embedded instead. */

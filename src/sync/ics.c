@@ -764,137 +764,147 @@ static const char *rule_refused(const struct icalrecurrencetype *r)
 }
 
 /* Emits a master and its overrides ov[0..nov). */
-static enum pos_err do_group(struct run *r, struct ev *m, struct ev *ov,
-			     size_t nov)
-{
+/* A recurring event being expanded: its master's times and the instance
+ * starts found so far (heap, sorted once complete). */
+struct series {
+	struct ev *m;
 	int64_t start, dur;
 	bool all_day;
 	icaltimezone *zone;
 	struct icaltimetype dtstart;
-	const char *why;
-	enum pos_err rc = POS_OK;
-	const struct pos_ics_window *w = r->w;
+	int64_t *starts;
+	size_t n, cap;
+	bool overflow;              /* more than max_instances in the window */
+};
 
-	if (!event_times(r, m, &start, &dur, &all_day, &zone, &dtstart, &why)) {
-		skip(r, m->b, "%s", why);
+static enum pos_err series_add(struct run *r, struct series *g, int64_t us)
+{
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? g->cap * 2 : 16;
+		int64_t *ns = pos_realloc(g->starts, nc * sizeof(*ns));
+		if (!ns)
+			return pos_error_set(r->err, POS_ERR_NOMEM, NULL, NULL);
+		g->starts = ns;
+		g->cap = nc;
+	}
+	g->starts[g->n++] = us;
+	return POS_OK;
+}
+
+/* A single (non-recurring) event and its overrides, odd as they are:
+ * treated as instances. */
+static enum pos_err emit_single(struct run *r, struct series *g, struct ev *ov, size_t nov)
+{
+	enum pos_err rc = POS_OK;
+	const char *why;
+	if (!cancelled(g->m)) {
+		struct inst in = {g->start, g->start + g->dur, g->start, false};
+		rc = emit(r, g->m, NULL, &in, g->all_day, g->zone);
+	}
+	for (size_t i = 0; !rc && i < nov; i++) {
+		int64_t s, d;
+		bool ad;
+		icaltimezone *z;
+		struct icaltimetype t;
+		if (!event_times(r, &ov[i], &s, &d, &ad, &z, &t, &why)) {
+			skip(r, ov[i].b, "%s", why);
+			continue;
+		}
+		if (cancelled(&ov[i]) || ov[i].rid_us == g->start)
+			continue;
+		struct inst in = {s, s + d, ov[i].rid_us, true};
+		rc = emit(r, &ov[i], g->m, &in, ad, z);
+	}
+	return rc;
+}
+
+/* The RRULE's instance starts within the window (near it first when the
+ * rule has no COUNT), at most max_instances + 64. *skipped when the rule
+ * is refused (reported). */
+static enum pos_err rule_starts(struct run *r, struct series *g, icalproperty *rp,
+				bool *skipped)
+{
+	const struct pos_ics_window *w = r->w;
+	struct icalrecurrencetype rule = icalproperty_get_rrule(rp);
+	*skipped = true;
+	if (rule.freq == ICAL_NO_RECURRENCE) {
+		skip(r, g->m->b, "invalid RRULE");
 		return POS_OK;
 	}
-	icalproperty *rp = icalcomponent_get_first_property(m->c, ICAL_RRULE_PROPERTY);
-	icalproperty *rdp = icalcomponent_get_first_property(m->c, ICAL_RDATE_PROPERTY);
-	if (!rp && !rdp) {
-		if (!cancelled(m)) {
-			struct inst in = {start, start + dur, start, false};
-			rc = emit(r, m, NULL, &in, all_day, zone);
-		}
-		/* Overrides of a single event are odd; treat them as instances. */
-		for (size_t i = 0; !rc && i < nov; i++) {
-			int64_t s, d;
-			bool ad;
-			icaltimezone *z;
-			struct icaltimetype t;
-			if (!event_times(r, &ov[i], &s, &d, &ad, &z, &t, &why)) {
-				skip(r, ov[i].b, "%s", why);
-				continue;
-			}
-			if (cancelled(&ov[i]) || ov[i].rid_us == start)
-				continue;
-			struct inst in = {s, s + d, ov[i].rid_us, true};
-			rc = emit(r, &ov[i], m, &in, ad, z);
-		}
-		return rc;
+	const char *refused = rule_refused(&rule);
+	if (refused) {
+		skip(r, g->m->b, "RRULE not expanded: %s", refused);
+		return POS_OK;
 	}
+	struct icaltimetype dt = g->dtstart;
+	if (!g->all_day)
+		dt.zone = g->zone;
+	icalrecur_iterator *it = icalrecur_iterator_new(rule, dt);
+	if (!it) {
+		skip(r, g->m->b, "unusable RRULE");
+		return POS_OK;
+	}
+	*skipped = false;
+	if (rule.count == 0 && w->from_us - g->dur > g->start) {
+		time_t j = (time_t)((w->from_us - g->dur) / US) - 86400;
+		struct icaltimetype js = icaltime_from_timet_with_zone(
+			j, g->all_day, g->all_day ? icaltimezone_get_utc_timezone() : g->zone);
+		if (g->all_day)
+			js.zone = NULL;
+		icalrecur_iterator_set_start(it, js);
+	}
+	enum pos_err rc = POS_OK;
+	for (long steps = 0; !rc && steps < MAX_STEPS; steps++) {
+		struct icaltimetype t = icalrecur_iterator_next(it);
+		if (icaltime_is_null_time(t))
+			break;
+		int64_t us = to_us(t, g->all_day ? NULL : g->zone);
+		if (us >= w->until_us)
+			break;
+		if (us + g->dur < w->from_us && us < w->from_us)
+			continue;
+		rc = series_add(r, g, us);
+		if (!rc && g->n >= w->max_instances + 64) {
+			g->overflow = true;
+			break;
+		}
+	}
+	icalrecur_iterator_free(it);
+	return rc;
+}
 
-	/* Instance starts: RRULE within the window, RDATEs, minus EXDATEs. */
-	int64_t *starts = NULL;
-	size_t n = 0, cap = 0;
-	bool overflow = false;
-	if (rp) {
-		struct icalrecurrencetype rule = icalproperty_get_rrule(rp);
-		if (rule.freq == ICAL_NO_RECURRENCE) {
-			skip(r, m->b, "invalid RRULE");
-			return POS_OK;
-		}
-		const char *refused = rule_refused(&rule);
-		if (refused) {
-			skip(r, m->b, "RRULE not expanded: %s", refused);
-			return POS_OK;
-		}
-		struct icaltimetype dt = dtstart;
-		if (!all_day)
-			dt.zone = zone;
-		icalrecur_iterator *it = icalrecur_iterator_new(rule, dt);
-		if (!it) {
-			skip(r, m->b, "unusable RRULE");
-			return POS_OK;
-		}
-		/* Jump near the window when the rule allows (no COUNT). */
-		if (rule.count == 0 && w->from_us - dur > start) {
-			time_t j = (time_t)((w->from_us - dur) / US) - 86400;
-			struct icaltimetype js = icaltime_from_timet_with_zone(
-				j, all_day, all_day ? icaltimezone_get_utc_timezone() : zone);
-			if (all_day)
-				js.zone = NULL;
-			icalrecur_iterator_set_start(it, js);
-		}
-		for (long steps = 0; steps < MAX_STEPS; steps++) {
-			struct icaltimetype t = icalrecur_iterator_next(it);
-			if (icaltime_is_null_time(t))
-				break;
-			int64_t us = to_us(t, all_day ? NULL : zone);
-			if (us >= w->until_us)
-				break;
-			if (us + dur < w->from_us && us < w->from_us)
-				continue;
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				int64_t *ns = pos_realloc(starts, nc * sizeof(*ns));
-				if (!ns) {
-					icalrecur_iterator_free(it);
-					pos_free(starts);
-					return pos_error_set(r->err, POS_ERR_NOMEM, NULL, NULL);
-				}
-				starts = ns;
-				cap = nc;
-			}
-			starts[n++] = us;
-			if (n >= w->max_instances + 64) {
-				overflow = true;
-				break;
-			}
-		}
-		icalrecur_iterator_free(it);
+/* DTSTART itself (the first instance, even when the rule misses it) and
+ * the RDATEs within the window, at most 65; then sorts the starts. */
+static enum pos_err add_rdates(struct run *r, struct series *g, icalproperty *rdp)
+{
+	const struct pos_ics_window *w = r->w;
+	enum pos_err rc = POS_OK;
+	size_t added = 0;
+	if (g->start >= w->from_us - g->dur && g->start < w->until_us) {
+		rc = series_add(r, g, g->start);
+		added++;
 	}
-	/* The first instance is DTSTART itself, even when the rule misses it. */
-	int64_t extra[65];
-	size_t nextra = 0;
-	if (start >= w->from_us - dur && start < w->until_us)
-		extra[nextra++] = start;
-	for (icalproperty *p = rdp; p && nextra < 65;
-	     p = icalcomponent_get_next_property(m->c, ICAL_RDATE_PROPERTY)) {
+	for (icalproperty *p = rdp; !rc && p && added < 65;
+	     p = icalcomponent_get_next_property(g->m->c, ICAL_RDATE_PROPERTY)) {
 		struct icaldatetimeperiodtype dp = icalproperty_get_rdate(p);
 		struct icaltimetype t = icaltime_is_null_time(dp.time) ? dp.period.start : dp.time;
 		if (!time_ok(t))
 			continue;
 		bool unknown;
 		int64_t us = to_us(t, prop_zone(r, p, t, &unknown));
-		if (us >= w->from_us - dur && us < w->until_us)
-			extra[nextra++] = us;
-	}
-	if (nextra) {
-		int64_t *ns = pos_realloc(starts, (n + nextra) * sizeof(*ns));
-		if (!ns) {
-			pos_free(starts);
-			return pos_error_set(r->err, POS_ERR_NOMEM, NULL, NULL);
+		if (us >= w->from_us - g->dur && us < w->until_us) {
+			rc = series_add(r, g, us);
+			added++;
 		}
-		starts = ns;
-		memcpy(starts + n, extra, nextra * sizeof(*extra));
-		n += nextra;
 	}
-	if (n)
-		qsort(starts, n, sizeof(*starts), cmp_i64);
+	if (!rc && g->n)
+		qsort(g->starts, g->n, sizeof(*g->starts), cmp_i64);
+	return rc;
+}
 
-	/* EXDATEs. */
-	int64_t ex[256];
+/* The EXDATEs (at most 256) into ex[]; returns how many. */
+static size_t read_exdates(struct run *r, const struct ev *m, int64_t ex[256])
+{
 	size_t nex = 0;
 	for (icalproperty *p = icalcomponent_get_first_property(m->c, ICAL_EXDATE_PROPERTY);
 	     p && nex < 256; p = icalcomponent_get_next_property(m->c, ICAL_EXDATE_PROPERTY)) {
@@ -905,50 +915,66 @@ static enum pos_err do_group(struct run *r, struct ev *m, struct ev *ov,
 		icaltimezone *z = prop_zone(r, p, t, &unknown);
 		ex[nex++] = to_us(t, icaltime_is_date(t) ? NULL : z);
 	}
+	return nex;
+}
 
+/* Emits every start not excluded or overridden, up to max_instances,
+ * polling cancellation every 256. */
+static enum pos_err emit_instances(struct run *r, struct series *g, const struct ev *ov,
+				   size_t nov, const int64_t *ex, size_t nex)
+{
+	enum pos_err rc = POS_OK;
 	size_t emitted = 0;
 	int64_t prev = INT64_MIN;
-	for (size_t i = 0; !rc && i < n; i++) {
-		int64_t s = starts[i];
+	for (size_t i = 0; !rc && i < g->n; i++) {
+		int64_t s = g->starts[i];
 		if (s == prev)
 			continue;
 		prev = s;
 		bool excluded = false;
 		for (size_t k = 0; k < nex && !excluded; k++)
-			excluded = ex[k] == s ||
-				   (all_day && ex[k] / DAY_US == s / DAY_US);
+			excluded = ex[k] == s || (g->all_day && ex[k] / DAY_US == s / DAY_US);
 		if (excluded)
 			continue;
 		bool overridden = false;
 		for (size_t k = 0; k < nov && !overridden; k++)
 			overridden = ov[k].rid_us == s;
-		if (overridden || cancelled(m))
+		if (overridden || cancelled(g->m))
 			continue;
-		if (emitted >= w->max_instances) {
-			overflow = true;
+		if (emitted >= r->w->max_instances) {
+			g->overflow = true;
 			break;
 		}
-		struct inst in = {s, s + dur, s, true};
-		rc = emit(r, m, m, &in, all_day, zone);
+		struct inst in = {s, s + g->dur, s, true};
+		rc = emit(r, g->m, g->m, &in, g->all_day, g->zone);
 		emitted++;
 		if (!rc && r->sink && r->sink->cancelled && (emitted & 255) == 0 &&
 		    r->sink->cancelled(r->sink->ctx))
 			rc = pos_error_set(r->err, POS_ERR_UNAVAILABLE, NULL,
 					   "the run was cancelled");
 	}
-	pos_free(starts);
-	if (!rc && overflow && r->sink && r->sink->skip) {
-		char pos[192], why2[128];
-		snprintf(pos, sizeof(pos), "%s%sevent %zu (line %zu)",
-			 r->where ? r->where : "", r->where ? ": " : "",
-			 m->b->index, m->b->line);
-		snprintf(why2, sizeof(why2),
-			 "more than %u instances in the window; the rest left out",
-			 w->max_instances);
-		r->sink->skip(r->sink->ctx, pos, why2);
-	}
+	return rc;
+}
 
-	/* Overrides: each replaces the instance its RECURRENCE-ID names. */
+/* "more than max_instances in the window", as a skip of the event. */
+static void report_overflow(struct run *r, const struct ev *m)
+{
+	if (!r->sink || !r->sink->skip)
+		return;
+	char pos[192], why[128];
+	snprintf(pos, sizeof(pos), "%s%sevent %zu (line %zu)", r->where ? r->where : "",
+		 r->where ? ": " : "", m->b->index, m->b->line);
+	snprintf(why, sizeof(why), "more than %u instances in the window; the rest left out",
+		 r->w->max_instances);
+	r->sink->skip(r->sink->ctx, pos, why);
+}
+
+/* Overrides: each replaces the instance its RECURRENCE-ID names. */
+static enum pos_err emit_overrides(struct run *r, struct series *g, struct ev *ov, size_t nov)
+{
+	const struct pos_ics_window *w = r->w;
+	enum pos_err rc = POS_OK;
+	const char *why;
 	for (size_t i = 0; !rc && i < nov; i++) {
 		int64_t s, d;
 		bool ad;
@@ -965,9 +991,40 @@ static enum pos_err do_group(struct run *r, struct ev *m, struct ev *ov,
 		if (!inside)
 			continue;
 		struct inst in = {s, s + d, ov[i].rid_us, true};
-		rc = emit(r, &ov[i], m, &in, ad || all_day, z);
+		rc = emit(r, &ov[i], g->m, &in, ad || g->all_day, z);
 	}
 	return rc;
+}
+
+/* One event (master `m` and its overrides): a single event, or a series
+ * expanded in steps — RRULE, DTSTART and RDATEs, minus EXDATEs and
+ * overridden instances — then the overrides. */
+static enum pos_err do_group(struct run *r, struct ev *m, struct ev *ov, size_t nov)
+{
+	struct series g = {.m = m};
+	const char *why;
+	if (!event_times(r, m, &g.start, &g.dur, &g.all_day, &g.zone, &g.dtstart, &why)) {
+		skip(r, m->b, "%s", why);
+		return POS_OK;
+	}
+	icalproperty *rp = icalcomponent_get_first_property(m->c, ICAL_RRULE_PROPERTY);
+	icalproperty *rdp = icalcomponent_get_first_property(m->c, ICAL_RDATE_PROPERTY);
+	if (!rp && !rdp)
+		return emit_single(r, &g, ov, nov);
+	bool skipped = false;
+	enum pos_err rc = rp ? rule_starts(r, &g, rp, &skipped) : POS_OK;
+	if (!rc && !skipped)
+		rc = add_rdates(r, &g, rdp);
+	int64_t ex[256];
+	size_t nex = !rc && !skipped ? read_exdates(r, m, ex) : 0;
+	if (!rc && !skipped)
+		rc = emit_instances(r, &g, ov, nov, ex, nex);
+	pos_free(g.starts);
+	if (rc || skipped)
+		return rc;
+	if (g.overflow)
+		report_overflow(r, m);
+	return emit_overrides(r, &g, ov, nov);
 }
 
 /* ---- driver -------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /*
- * service.c — sync sources, sealed secrets, the scheduler thread, jobs and
- * status. The sink (what adapters write into) is in sink.c.
+ * service.c — sync sources, sealed secrets, the schedule (a tick of the
+ * jobs service), runs as `sync.run` jobs, and status. The sink (what
+ * adapters write into) is in sink.c.
  */
 #include "sync/sync_internal.h"
 
@@ -22,6 +23,7 @@
 #include "sync/upload.h"
 
 #define JOBS_KEPT 64          /* finished jobs remembered for status */
+#define SCHEDULE_EVERY_US 1000000 /* how often due sources are looked for */
 #define BACKOFF_BASE_S 60
 #define BACKOFF_MAX_S 86400
 
@@ -107,8 +109,11 @@ json_t *pos_sync_full_config(struct pos_sync *s, const struct pos_sync_source *s
 
 /* ---- service ---- */
 
-static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
-				    const char *source_id, bool manual);
+static struct pos_sync_job *sync_enqueue_run(struct pos_sync *s, const char *user_id,
+					     const char *source_id, bool manual, enum pos_err *rc);
+static enum pos_err run_job(struct pos_job_run *r, void *ctx, const char *user_id,
+			    const char *payload_json);
+static void schedule_tick(void *ctx);
 
 enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc *mem,
 			       const struct pos_sync_opts *o, struct pos_sync **out,
@@ -123,34 +128,33 @@ enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc 
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 	s->store = store;
 	s->mem = *mem;
-	s->workers = o->workers ? o->workers : POS_SYNC_WORKERS_DEFAULT;
-	if (s->workers > POS_SYNC_WORKERS_MAX)
-		s->workers = POS_SYNC_WORKERS_MAX;
-	s->per_user = s->workers / 2 ? s->workers / 2 : 1;
-	s->run_timeout_us = (int64_t)(o->run_timeout_s ? o->run_timeout_s
-						     : POS_SYNC_RUN_TIMEOUT_DEFAULT) * 1000000;
+	/* One attempt: a failed run is retried by the source's own schedule
+	 * (next_sync_at, with backoff), not by the jobs service. */
+	s->run_kind = (struct pos_job_kind){
+		.name = POS_SYNC_RUN_JOB,
+		.max_attempts = 1,
+		.timeout_us = (int64_t)(o->run_timeout_s ? o->run_timeout_s
+						       : POS_SYNC_RUN_TIMEOUT_DEFAULT) * 1000000,
+		.serial_per_user = true,
+		.user_cancellable = true,
+		.run = run_job,
+	};
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->wake, NULL);
-	pthread_cond_init(&s->done, NULL);
 	enum pos_err rc = store->ops->server_key(store, "sync_secrets", s->key, sizeof(s->key));
 	if (rc) {
 		pos_sync_free(s);
 		return pos_error_set(err, rc, NULL, "cannot load the sync secrets key");
 	}
 	if (o->scheduler) {
-		/* the queue holds what the scheduler hands over; more waits in s->jobs */
-		if ((rc = pos_pool_new(s->workers, (size_t)s->workers * 4, &s->pool))) {
+		if (!o->jobs ||
+		    (rc = pos_jobs_register(o->jobs, &s->run_kind, s)) ||
+		    (rc = pos_jobs_every(o->jobs, SCHEDULE_EVERY_US, schedule_tick, s))) {
 			pos_sync_free(s);
-			return pos_error_set(err, rc, NULL, "cannot start the sync workers");
+			return pos_error_set(err, o->jobs ? rc : POS_ERR_INTERNAL, NULL,
+					     "cannot set up the sync schedule on the jobs service");
 		}
+		s->jobsvc = o->jobs;
 		s->has_scheduler = true;
-		if (pthread_create(&s->thread, NULL, pos_sync_scheduler_main, s) != 0) {
-			s->has_scheduler = false;
-			pos_sync_free(s);
-			return pos_error_set(err, POS_ERR_INTERNAL, NULL,
-					     "cannot start the sync scheduler");
-		}
-		s->thread_started = true;
 	}
 	*out = s;
 	return POS_OK;
@@ -159,7 +163,7 @@ enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc 
 enum pos_err pos_sync_new(struct pos_store *store, const struct pos_memsvc *mem,
 			  bool scheduler, struct pos_sync **out, struct pos_error *err)
 {
-	struct pos_sync_opts o = {scheduler, 0, 0};
+	struct pos_sync_opts o = {scheduler, 0, 0, NULL};
 	return pos_sync_new_opts(store, mem, &o, out, err);
 }
 
@@ -249,11 +253,7 @@ void pos_sync_free(struct pos_sync *s)
 	s->stop = true;
 	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
 		atomic_store(&j->cancel, true);
-	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->mu);
-	if (s->thread_started)
-		pthread_join(s->thread, NULL);
-	pos_pool_free(s->pool); /* runs see s->stop and return; queued ones end */
 	struct pos_sync_job *j = s->jobs;
 	while (j) {
 		struct pos_sync_job *next = j->next;
@@ -261,8 +261,6 @@ void pos_sync_free(struct pos_sync *s)
 		j = next;
 	}
 	sodium_memzero(s->key, sizeof(s->key));
-	pthread_cond_destroy(&s->done);
-	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->mu);
 	pos_egress_free(s->egress);
 	pos_free(s);
@@ -396,7 +394,8 @@ enum pos_err pos_sync_source_create(struct pos_sync *s, struct pos_arena *a,
 		return pos_error_set(err, rc, NULL, NULL);
 	if (schedule && s->has_scheduler) {
 		pthread_mutex_lock(&s->mu);
-		enqueue(s, user_id, out->id, false); /* the first run, now */
+		/* the first run, now (if the queue is full: the schedule's tick) */
+		(void)sync_enqueue_run(s, user_id, out->id, false, &rc);
 		pthread_mutex_unlock(&s->mu);
 	}
 	return POS_OK;
@@ -488,12 +487,36 @@ enum pos_err pos_sync_upload(struct pos_sync *s, struct pos_arena *a, const char
 
 /* ---- jobs ---- */
 
-/* An active (queued or running) job of the source, under s->mu. */
+/* Whether the job of a record not started yet is still queued (or
+ * starting) at the jobs service: DELETE /api/jobs/{id} may have cancelled
+ * it, and then it never runs. */
+static bool still_queued(struct pos_sync *s, const struct pos_sync_job *j)
+{
+	struct pos_arena *a = s->jobsvc ? pos_arena_new() : NULL;
+	if (!a)
+		return true;
+	struct pos_job_info info;
+	bool alive = pos_jobs_get(s->jobsvc, a, j->user_id, j->id, &info) == POS_OK &&
+		     (info.state == POS_JOB_QUEUED || info.state == POS_JOB_RUNNING);
+	pos_arena_destroy(a);
+	return alive;
+}
+
+/* An active (queued or running) job of the source, under s->mu. A record
+ * whose job was cancelled before it started is closed here. */
 static struct pos_sync_job *active_job(struct pos_sync *s, const char *source_id)
 {
-	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
-		if (j->state != POS_JOB_DONE && strcmp(j->source_id, source_id) == 0)
-			return j;
+	for (struct pos_sync_job *j = s->jobs; j; j = j->next) {
+		if (j->state == SYNC_JOB_DONE || strcmp(j->source_id, source_id) != 0)
+			continue;
+		if (j->state == SYNC_JOB_QUEUED && !j->dispatched && !still_queued(s, j)) {
+			j->state = SYNC_JOB_DONE;
+			j->finished_at = pos_now_us();
+			snprintf(j->status, sizeof(j->status), "cancelled");
+			continue;
+		}
+		return j;
+	}
 	return NULL;
 }
 
@@ -504,7 +527,7 @@ static void trim_jobs(struct pos_sync *s)
 	struct pos_sync_job **pp = &s->jobs;
 	while (*pp) {
 		struct pos_sync_job *j = *pp;
-		if (j->state == POS_JOB_DONE && ++done > JOBS_KEPT) {
+		if (j->state == SYNC_JOB_DONE && ++done > JOBS_KEPT) {
 			*pp = j->next;
 			pos_free(j);
 		} else {
@@ -532,27 +555,37 @@ static bool hidden(struct pos_sync *s, const char *source_id)
 	return h;
 }
 
-/* Queues a job for the source unless one is active; under s->mu. */
-static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
-				    const char *source_id, bool manual)
+/*
+ * Queues a `sync.run` job for the source unless one is active (queued or
+ * running), and returns the active or new record; under s->mu. NULL with
+ * *rc set when the jobs service refuses (POS_ERR_BUSY: the user's queue is
+ * full).
+ */
+static struct pos_sync_job *sync_enqueue_run(struct pos_sync *s, const char *user_id,
+					     const char *source_id, bool manual, enum pos_err *rc)
 {
+	/* lead: switch to pos_jobs_enqueue_unique(key "sync:<id>") */
+	*rc = POS_OK;
 	struct pos_sync_job *j = active_job(s, source_id);
 	if (j)
 		return j;
-	j = pos_calloc(1, sizeof(*j));
-	if (!j)
+	if (!(j = pos_calloc(1, sizeof(*j)))) {
+		*rc = POS_ERR_NOMEM;
 		return NULL;
-	int64_t now = pos_now_us();
-	if (!pos_uuid_new_v7(j->id, now)) {
+	}
+	char payload[64 + POS_UUID_SIZE];
+	snprintf(payload, sizeof(payload), "{\"source_id\":\"%s\"}", source_id);
+	/* The run waits for s->mu, held here, so it finds the record linked. */
+	if ((*rc = pos_jobs_enqueue(s->jobsvc, POS_SYNC_RUN_JOB, user_id, payload, 0, j->id))) {
 		pos_free(j);
 		return NULL;
 	}
 	snprintf(j->user_id, sizeof(j->user_id), "%s", user_id);
 	snprintf(j->source_id, sizeof(j->source_id), "%s", source_id);
 	j->owner = s;
-	j->state = POS_JOB_QUEUED;
+	j->state = SYNC_JOB_QUEUED;
 	j->manual = manual;
-	j->queued_at = now;
+	j->queued_at = pos_now_us();
 	atomic_init(&j->cancel, false);
 	atomic_init(&j->done, 0);
 	atomic_init(&j->total, 0);
@@ -565,7 +598,6 @@ static struct pos_sync_job *enqueue(struct pos_sync *s, const char *user_id,
 	j->next = s->jobs;
 	s->jobs = j;
 	trim_jobs(s);
-	pthread_cond_broadcast(&s->wake);
 	return j;
 }
 
@@ -606,10 +638,8 @@ enum pos_err pos_sync_start(struct pos_sync *s, const char *user_id,
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (deleting(s, list[i].id))
 			continue;
-		struct pos_sync_job *j = enqueue(s, user_id, list[i].id, true);
-		if (!j)
-			rc = POS_ERR_NOMEM;
-		else if (!job_id[0])
+		struct pos_sync_job *j = sync_enqueue_run(s, user_id, list[i].id, true, &rc);
+		if (j && !job_id[0])
 			memcpy(job_id, j->id, POS_UUID_SIZE);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -665,11 +695,13 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "source not found");
 	}
 	struct pos_sync_job *j = active_job(s, norm);
+	char queued_job[POS_UUID_SIZE] = "";
 	if (j && !j->dispatched) {
-		/* only queued here: it never starts */
+		/* only queued: its job ends at once when it starts */
 		atomic_store(&j->cancel, true);
-		j->state = POS_JOB_DONE;
+		j->state = SYNC_JOB_DONE;
 		snprintf(j->status, sizeof(j->status), "cancelled");
+		memcpy(queued_job, j->id, POS_UUID_SIZE);
 		j = NULL;
 	}
 	if (j) {
@@ -688,6 +720,8 @@ enum pos_err pos_sync_source_remove(struct pos_sync *s, const char *user_id,
 	}
 	memcpy(s->deleting[s->n_deleting++], norm, POS_UUID_SIZE);
 	pthread_mutex_unlock(&s->mu);
+	if (queued_job[0])
+		(void)pos_jobs_cancel(s->jobsvc, user_id, queued_job); /* shown cancelled */
 	rc = delete_now(s, user_id, norm, keep_memories);
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->n_deleting; i++)
@@ -849,11 +883,12 @@ enum pos_err pos_sync_run_now(struct pos_sync *s, const char *user_id,
 	return pos_sync_run_source(s, user_id, source_id, NULL, progress, ctx, rep, err);
 }
 
-/* ---- scheduler ---- */
+/* ---- the schedule and the runs ---- */
 
-/* Queues every due source; called without s->mu. */
-static void queue_due(struct pos_sync *s)
+/* The jobs service's tick: queues every due source. */
+static void schedule_tick(void *ctx)
 {
+	struct pos_sync *s = ctx;
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return;
@@ -862,14 +897,15 @@ static void queue_due(struct pos_sync *s)
 	if (s->store->sync->sync_source_list(s->store, a, NULL, &list, &n) == POS_OK) {
 		int64_t now = pos_now_us();
 		pthread_mutex_lock(&s->mu);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && !s->stop; i++) {
 			bool due = list[i].next_sync_at != POS_TIME_NONE && list[i].next_sync_at <= now;
 			/* a run cut short by a crash or restart */
 			if (!s->startup_done && (!strcmp(list[i].status, "running") ||
 						 !strcmp(list[i].status, "queued")))
 				due = true;
+			enum pos_err rc;
 			if (due && !deleting(s, list[i].id))
-				enqueue(s, list[i].user_id, list[i].id, false);
+				(void)sync_enqueue_run(s, list[i].user_id, list[i].id, false, &rc);
 		}
 		s->startup_done = true;
 		pthread_mutex_unlock(&s->mu);
@@ -877,102 +913,110 @@ static void queue_due(struct pos_sync *s)
 	pos_arena_destroy(a);
 }
 
-/* Jobs of `user_id` handed to the pool and not done, under s->mu. */
-static unsigned user_busy(struct pos_sync *s, const char *user_id)
+/* The record of job `id`, under s->mu. */
+static struct pos_sync_job *find_job(struct pos_sync *s, const char *id)
 {
-	unsigned n = 0;
 	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
-		if (j->dispatched && j->state != POS_JOB_DONE && strcmp(j->user_id, user_id) == 0)
-			n++;
-	return n;
+		if (strcmp(j->id, id) == 0)
+			return j;
+	return NULL;
 }
 
-/* The oldest queued job not yet handed over whose user is below the
- * per-user share of the workers, under s->mu. */
-static struct pos_sync_job *next_queued(struct pos_sync *s)
+/* A record for a job queued before a restart (the records live in memory),
+ * under s->mu; NULL when the source has another active run or is going. */
+static struct pos_sync_job *adopt(struct pos_sync *s, const char *id, const char *user_id,
+				  const char *source_id)
 {
-	struct pos_sync_job *best = NULL;
-	for (struct pos_sync_job *j = s->jobs; j; j = j->next)
-		if (j->state == POS_JOB_QUEUED && !j->dispatched &&
-		    user_busy(s, j->user_id) < s->per_user)
-			best = j; /* the list is newest first: the last one is oldest */
-	return best;
+	if (active_job(s, source_id) || deleting(s, source_id))
+		return NULL;
+	struct pos_sync_job *j = pos_calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	snprintf(j->user_id, sizeof(j->user_id), "%s", user_id);
+	snprintf(j->source_id, sizeof(j->source_id), "%s", source_id);
+	j->owner = s;
+	j->state = SYNC_JOB_QUEUED;
+	j->queued_at = pos_now_us();
+	atomic_init(&j->cancel, false);
+	snprintf(j->status, sizeof(j->status), "queued");
+	j->next = s->jobs;
+	s->jobs = j;
+	trim_jobs(s);
+	return j;
 }
 
-/* One run on a pool worker. */
-static void run_job(struct pos_pool_job *pj, void *arg)
+static void job_progress(void *ctx, uint64_t done, uint64_t total)
 {
-	struct pos_sync_job *j = arg;
-	struct pos_sync *s = j->owner;
-	struct pos_sync_report rep;
-	memset(&rep, 0, sizeof(rep));
+	pos_job_progress(ctx, done, total);
+}
+
+/* The source id of a `sync.run` payload {"source_id": "<uuid>"}. */
+static bool payload_source(const char *payload_json, char out[POS_UUID_SIZE])
+{
+	json_t *p = json_loads(payload_json ? payload_json : "{}", 0, NULL);
+	const char *id = json_string_value(json_object_get(p, "source_id"));
+	bool ok = id && pos_uuid_valid(id, strlen(id), out);
+	json_decref(p);
+	return ok;
+}
+
+/*
+ * `sync.run`: one run of a source on a worker of the jobs service, with
+ * progress (items), the kind's deadline (sync_run_timeout) and
+ * cancellation (DELETE /api/jobs/{id}, or the source's removal). A job
+ * whose record says it must not run (cancelled before it started, or a
+ * duplicate of an active run) ends at once.
+ */
+static enum pos_err run_job(struct pos_job_run *r, void *ctx, const char *user_id,
+			    const char *payload_json)
+{
+	struct pos_sync *s = ctx;
+	char source_id[POS_UUID_SIZE];
+	if (!payload_source(payload_json, source_id))
+		return POS_ERR_INVALID_FIELD;
 	pthread_mutex_lock(&s->mu);
-	bool run = !atomic_load(&j->cancel) && !s->stop && !pos_pool_job_cancelled(pj);
+	struct pos_sync_job *j = find_job(s, pos_job_id(r));
+	if (!j)
+		j = adopt(s, pos_job_id(r), user_id, source_id);
+	bool run = j && j->state == SYNC_JOB_QUEUED && !j->dispatched &&
+		   !atomic_load(&j->cancel) && !s->stop;
 	if (run) {
-		j->state = POS_JOB_RUNNING;
+		j->dispatched = true;
+		j->state = SYNC_JOB_RUNNING;
 		j->started_at = pos_now_us();
 		snprintf(j->status, sizeof(j->status), "running");
-		j->pj = pj;
+		j->jr = r;
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (run) {
-		struct pos_error err;
-		pos_error_clear(&err);
-		pos_sync_run_source(s, j->user_id, j->source_id, j, NULL, NULL, &rep, &err);
-	} else {
-		snprintf(rep.status, sizeof(rep.status), "cancelled");
-	}
+	if (!run)
+		return POS_OK;
+	struct pos_sync_report rep;
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = pos_sync_run_source(s, j->user_id, j->source_id, j, job_progress, r,
+					      &rep, &err);
 	pthread_mutex_lock(&s->mu);
 	bool del = j->delete_after;
 	pthread_mutex_unlock(&s->mu);
 	if (del) {
-		enum pos_err rc = delete_now(s, j->user_id, j->source_id, j->keep_memories);
-		if (rc)
-			pos_warn("sync: removing a deleted source failed: %s", pos_strerror(rc));
+		enum pos_err drc = delete_now(s, j->user_id, j->source_id, j->keep_memories);
+		if (drc)
+			pos_warn("sync: removing a deleted source failed: %s", pos_strerror(drc));
 	}
 	pthread_mutex_lock(&s->mu);
-	j->pj = NULL;
+	j->jr = NULL;
 	j->finished_at = pos_now_us();
 	snprintf(j->status, sizeof(j->status), "%s", rep.status[0] ? rep.status : "error");
 	snprintf(j->error, sizeof(j->error), "%s", rep.error);
-	j->state = POS_JOB_DONE;
-	pthread_cond_broadcast(&s->done);
-	pthread_cond_broadcast(&s->wake); /* a worker is free: hand over more */
+	j->state = SYNC_JOB_DONE;
 	pthread_mutex_unlock(&s->mu);
-}
-
-/*
- * The scheduler only decides what runs: it queues due sources and hands
- * queued jobs to the pool (as long as the pool takes them and the user is
- * within its share); the runs happen on the pool's workers.
- */
-void *pos_sync_scheduler_main(void *arg)
-{
-	struct pos_sync *s = arg;
-	int64_t last_scan = 0;
-	pthread_mutex_lock(&s->mu);
-	while (!s->stop) {
-		struct pos_sync_job *j;
-		while (!s->stop && (j = next_queued(s))) {
-			if (pos_pool_submit(s->pool, run_job, j, s->run_timeout_us, NULL))
-				break; /* the pool's queue is full: later */
-			j->dispatched = true;
-		}
-		int64_t now = pos_mono_us();
-		if (now - last_scan >= 1000000) {
-			pthread_mutex_unlock(&s->mu);
-			queue_due(s);
-			last_scan = pos_mono_us();
-			pthread_mutex_lock(&s->mu);
-			continue;
-		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
+	if (!rc || strcmp(rep.status, "cancelled") == 0)
+		return POS_OK;
+	/* the run's error as its sync log has it (no secrets, no content) */
+	if (rep.error[0])
+		pos_job_set_error(r, rep.error);
+	return rc;
 }
 
 /* ---- JSON ---- */
@@ -1106,8 +1150,8 @@ static void job_json(struct pos_jw *w, const struct pos_sync_job *j)
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "id", j->id);
 	pos_jw_kstr(w, "source_id", j->source_id);
-	pos_jw_kstr(w, "state", j->state == POS_JOB_QUEUED ? "queued"
-			       : j->state == POS_JOB_RUNNING ? "running" : "done");
+	pos_jw_kstr(w, "state", j->state == SYNC_JOB_QUEUED ? "queued"
+			       : j->state == SYNC_JOB_RUNNING ? "running" : "done");
 	pos_jw_kstr(w, "status", j->status);
 	pos_jw_kbool(w, "manual", j->manual);
 	pos_jw_ktime(w, "queued_at", j->queued_at);
@@ -1169,7 +1213,7 @@ enum pos_err pos_sync_status_json(struct pos_sync *s, struct pos_arena *a,
 		pos_jw_kint(w, "failures", src->failures);
 		pthread_mutex_lock(&s->mu);
 		struct pos_sync_job *j = active_job(s, src->id);
-		pos_jw_kbool(w, "running", j && j->state == POS_JOB_RUNNING);
+		pos_jw_kbool(w, "running", j && j->state == SYNC_JOB_RUNNING);
 		pos_jw_key(w, "job");
 		if (j)
 			job_json(w, j);

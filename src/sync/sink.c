@@ -396,7 +396,7 @@ static enum pos_err flush(struct run *r)
 /* Past the run's deadline (sync_run_timeout)? */
 static bool run_expired(const struct run *r)
 {
-	return r->o->job && r->o->job->pj && pos_pool_job_expired(r->o->job->pj);
+	return r->o->job && r->o->job->jr && pos_job_remaining_us(r->o->job->jr) == 0;
 }
 
 static bool sink_cancelled(void *ctx)
@@ -404,7 +404,7 @@ static bool sink_cancelled(void *ctx)
 	struct run *r = ctx;
 	if (r->o->job && atomic_load(&r->o->job->cancel))
 		return true;
-	if (r->o->job && r->o->job->pj && pos_pool_job_should_stop(r->o->job->pj))
+	if (r->o->job && r->o->job->jr && pos_job_should_stop(r->o->job->jr))
 		return true;
 	bool stop;
 	pthread_mutex_lock(&r->s->mu);
@@ -698,7 +698,7 @@ enum pos_err pos_sync_sink_run(struct pos_sync *s, const struct pos_sync_adapter
 		*cursor_out = NULL;
 		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
 				   "the run took longer than sync_run_timeout (%lld s) and was stopped",
-				   (long long)(s->run_timeout_us / 1000000));
+				   (long long)(s->run_kind.timeout_us / 1000000));
 	}
 	bool cancelled = !expired && sink_cancelled(r);
 	if (!rc && r->complete && !cancelled)

@@ -2,7 +2,8 @@
  * sync.h — the sync service: configured sources (with sealed secrets), the
  * registry of adapters by kind, the sink that turns adapter items into
  * memories (upsert by user + source + external id, removals, skips with
- * positions), the scheduler thread, run logs and status.
+ * positions), the schedule, run logs and status. Runs are `sync.run` jobs
+ * of the jobs service (jobs/jobs.h); the schedule is its tick.
  *
  * Layering: sync sits beside the memory service (it writes through it, so
  * full-text and embeddings stay right) and below http/api/cli. The server
@@ -10,8 +11,8 @@
  * its own without a scheduler and runs a source on its own thread.
  *
  * Thread-safety: every function may be called from any thread. Runs happen
- * on the worker pool (at most one per source at a time), or on the
- * caller's thread (pos_sync_run_now).
+ * on the jobs service's workers (at most one per source, one per user at a
+ * time), or on the caller's thread (pos_sync_run_now).
  */
 #ifndef POS_SYNC_SYNC_H
 #define POS_SYNC_SYNC_H
@@ -47,19 +48,25 @@ struct pos_sync;
 #define POS_SYNC_RUN_TIMEOUT_DEFAULT 600 /* seconds */
 #define POS_SYNC_RUN_TIMEOUT_MAX 86400
 
+/* The job kind of one run; payload {"source_id": "<uuid>"}. */
+#define POS_SYNC_RUN_JOB "sync.run"
+
+struct pos_jobs;
+
 struct pos_sync_opts {
-	bool scheduler;          /* start the scheduler and the worker pool */
-	unsigned workers;        /* runs at once, 1..64 (0: default 4); one
-				  * user gets at most half of them (at least 1) */
+	bool scheduler;          /* register `sync.run` and the schedule on `jobs` */
+	unsigned workers;        /* unused: runs share the jobs service's workers */
 	unsigned run_timeout_s;  /* deadline of one run (0: default 600) */
+	struct pos_jobs *jobs;   /* borrowed; required with `scheduler`, before
+				  * pos_jobs_start; freed before this service */
 };
 
 /*
  * Makes the service over a store and memory service (borrowed for its
- * life). With o->scheduler, starts the scheduler thread, which queues due
- * and requested runs, and a pool of o->workers threads (jobs/pool.h) that
- * run them, each with a deadline. Loads (or creates) the server key that
- * seals secrets.
+ * life). With o->scheduler, registers the job kind `sync.run` (one run of
+ * a source, with a deadline, progress and cancellation) and a tick of the
+ * jobs service that queues a run for every due source. Loads (or creates)
+ * the server key that seals secrets.
  */
 enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc *mem,
 			       const struct pos_sync_opts *o, struct pos_sync **out,

@@ -9,17 +9,20 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "jobs/pool.h"
+#include "jobs/jobs.h"
 #include "sync/sync.h"
 
-enum pos_job_state { POS_JOB_QUEUED, POS_JOB_RUNNING, POS_JOB_DONE };
+/* A run's state as the sync status shows it (the jobs service has its own). */
+enum pos_sync_job_state { SYNC_JOB_QUEUED, SYNC_JOB_RUNNING, SYNC_JOB_DONE };
 
-/* One requested or scheduled run; lives in s->jobs (newest first). */
+/* One requested or scheduled run, as GET /api/sync/status shows it; lives
+ * in s->jobs (newest first). Its id is the id of its `sync.run` job of the
+ * jobs service, which runs it. */
 struct pos_sync_job {
 	char id[POS_UUID_SIZE];
 	char user_id[POS_UUID_SIZE];
 	char source_id[POS_UUID_SIZE];
-	enum pos_job_state state;   /* under s->mu */
+	enum pos_sync_job_state state; /* under s->mu */
 	bool manual;
 	int64_t queued_at, started_at, finished_at;
 	char status[16];            /* queued | running | ok | error | cancelled */
@@ -27,12 +30,12 @@ struct pos_sync_job {
 	atomic_bool cancel;
 	atomic_uint_fast64_t done, total, added, updated, unchanged, removed, skipped;
 	struct pos_sync *owner;
-	bool dispatched;            /* handed to the pool; under s->mu */
+	bool dispatched;            /* its job's attempt has started; under s->mu */
 	bool delete_after;          /* the source was deleted meanwhile: the
 				     * worker removes it when the run stops */
 	bool keep_memories;         /* ... keeping its memories */
-	struct pos_pool_job *pj;    /* while running: deadline and cancel;
-				     * only the worker touches it */
+	struct pos_job_run *jr;     /* while running: deadline and cancel;
+				     * only the run touches it */
 	struct pos_sync_job *next;
 };
 
@@ -41,17 +44,12 @@ struct pos_sync {
 	struct pos_memsvc mem;
 	uint8_t key[32];             /* seals secrets (server key "sync_secrets") */
 	pthread_mutex_t mu;          /* guards jobs, deleting, stop */
-	pthread_cond_t wake;         /* the scheduler: work or stop */
-	pthread_cond_t done;         /* a job finished */
 	struct pos_sync_job *jobs;
 	char deleting[16][POS_UUID_SIZE];
 	size_t n_deleting;
-	bool stop, has_scheduler, thread_started, startup_done;
-	pthread_t thread;
-	struct pos_pool *pool;       /* runs the jobs (with a scheduler) */
-	unsigned workers;            /* pool size */
-	unsigned per_user;           /* jobs of one user running at once */
-	int64_t run_timeout_us;      /* deadline of one run */
+	bool stop, has_scheduler, startup_done;
+	struct pos_jobs *jobsvc;     /* borrowed: runs `sync.run` (with a scheduler) */
+	struct pos_job_kind run_kind; /* `sync.run`, its deadline from the options */
 	char file_root[4096];        /* users' folders are <file_root>/<user id>;
 				      * "" = file sources by path refused */
 	char upload_dir[4096];       /* <data>/uploads: <upload_dir>/<user id>/ */
@@ -79,6 +77,5 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 				 const char *src_id, struct pos_sync_job *job,
 				 void (*progress)(void *, uint64_t, uint64_t), void *pctx,
 				 struct pos_sync_report *rep, struct pos_error *err);
-void *pos_sync_scheduler_main(void *arg);
 
 #endif

@@ -197,6 +197,13 @@ class EmbedProviderTest(EmbedProviderCase):
             self.assertEqual(harness.stub_header(q, "Authorization"), "Bearer " + SECRET, q["headers"])
             self.assertIn("json", harness.stub_header(q, "Content-Type") or "", q["headers"])
         self.assertGreaterEqual(self.metric("personalos_embeddings_total"), 1)
+        # The vector came from a `search.backfill` job of the user's.
+        def job_done():
+            r = self.api.get("/api/jobs?kind=search.backfill", token=u.token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            return [j for j in r.json["jobs"] if j["state"] == "done"
+                    and j["progress"]["done"] >= 1]
+        self.assertTrue(harness.poll(job_done), "no finished search.backfill job")
 
     def test_memory_json_never_carries_the_vector(self):
         u = self.new_user()

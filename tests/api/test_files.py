@@ -48,11 +48,38 @@ class FilesTest(harness.ApiTestCase):
                              headers={"Content-Type": ctype})
 
     def upload_file(self, token, name, data=None):
+        """Uploads and waits for the files.extract job: the memory once its
+        attachment's text_status is no longer "pending"."""
         r = self.upload(token, sample(name) if data is None else data, name)
         self.assertEqual(r.status, 201, r.raw[:500])
         self.assertEqual(r.json["type"], "file")
         self.assertEqual(len(r.json["attachments"]), 1)
-        return r.json
+        return self.extracted(token, r.json["id"])
+
+    def extracted(self, token, memory_id):
+        def check():
+            m = self.get_memory(token, memory_id)
+            return m if m["attachments"][0]["text_status"] != "pending" else None
+        m = harness.poll(check)
+        self.assertIsNotNone(m, "the text of %s was not extracted" % memory_id)
+        return m
+
+    def test_upload_answers_at_once_and_a_job_extracts_the_text(self):
+        u = self.new_user()
+        r = self.upload(u.token, sample("report.pdf"), "report.pdf")
+        self.assertEqual(r.status, 201, r.raw[:500])
+        self.assertEqual(r.json["attachments"][0]["text_status"], "pending")
+        jobs = harness.poll(lambda: self.api.get("/api/jobs?kind=files.extract",
+                                                 token=u.token).json["jobs"])
+        self.assertTrue(jobs, "no files.extract job")
+        j = harness.poll(lambda: (lambda j: j if j["state"] == "done" else None)(
+            self.api.get("/api/jobs/" + jobs[0]["id"], token=u.token).json))
+        self.assertIsNotNone(j, "the files.extract job did not finish")
+        self.assertEqual(j["kind"], "files.extract")
+        m = self.extracted(u.token, r.json["id"])
+        self.assertEqual(m["attachments"][0]["text_status"], "done")
+        other = self.new_user()
+        self.assertEqual(self.api.get("/api/jobs/" + j["id"], token=other.token).status, 404)
 
     def search_ids(self, token, query, mode="keyword"):
         r = self.api.get("/api/memories/search?mode=%s&query=%s" % (mode, q(query)),
@@ -287,6 +314,9 @@ class FilesEncryptedTest(harness.ApiTestCase):
                           headers={"Content-Type": "application/octet-stream"})
         self.assertEqual(r.status, 201, r.raw[:300])
         att = r.json["attachments"][0]
+        # the files.extract job has written the text (sealed) before the checks
+        self.assertIsNotNone(harness.poll(lambda: self.get_memory(
+            u.token, att["memory_id"])["attachments"][0]["text_status"] == "done"))
         files = glob.glob(os.path.join(self.server.data_dir, "blobs", u.id, "*", "*"))
         self.assertEqual(len(files), 1)
         with open(files[0], "rb") as f:

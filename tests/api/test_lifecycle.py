@@ -290,5 +290,29 @@ class GraphStatsTest(harness.ApiTestCase):
         self.assertEqual(acc, {"0": 2, "1": 0, "2-4": 1, "5-9": 0, "10+": 0})
 
 
+
+class AutoLinkJobTest(harness.ApiTestCase):
+    """auto_link on: every created memory gets a memory.autolink job that
+    links it to its neighbours by meaning (docs/LIFECYCLE.md)."""
+    server_env = {"PERSONALOS_AUTO_LINK": "on"}
+
+    def test_a_created_memory_is_linked_by_a_job(self):
+        u = self.new_user()
+        first = self.create_memory(u.token, "The plumber fixes the kitchen sink leak on Thursday morning")
+        far = self.create_memory(u.token, "Quantum chromodynamics lecture notes about gluons")
+        second = self.create_memory(u.token, "Kitchen sink leak: the plumber wants cash")
+
+        def jobs_done():
+            r = self.api.get("/api/jobs?kind=memory.autolink", token=u.token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            js = r.json["jobs"]
+            return js if len(js) == 3 and all(j["state"] == "done" for j in js) else None
+        jobs = harness.poll(jobs_done)
+        self.assertIsNotNone(jobs, "three memory.autolink jobs did not finish")
+        self.assertEqual({j["kind"] for j in jobs}, {"memory.autolink"})
+        related = self.get_memory(u.token, second["id"])["related_memory_ids"]
+        self.assertIn(first["id"], related)
+        self.assertNotIn(far["id"], related)
+
 if __name__ == "__main__":
     unittest.main()

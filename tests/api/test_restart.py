@@ -27,8 +27,8 @@ class RestartTest(harness.ApiTestCase):
         self.addCleanup(shutil.rmtree, self.data_dir, True)
         self.server = None
 
-    def start(self):
-        server = harness.Server(data_dir=self.data_dir).start()
+    def start(self, env=None):
+        server = harness.Server(data_dir=self.data_dir, env=env).start()
         self.server = server
         self.api = harness.Api(server.base_url)
         self.addCleanup(self.api.close)
@@ -44,6 +44,58 @@ class RestartTest(harness.ApiTestCase):
             server, self.server = self.server, None
             self.api.close()
             server.stop()  # still asserts a clean exit
+
+    def test_changed_embedding_model_is_a_backfill_job(self):
+        """A restart with another embedding model re-embeds every memory in a
+        `search.backfill` job of the jobs service, per user, with progress."""
+        self.start()
+        u = self.new_user()
+        texts = ["the blue heron fishes at dawn", "invoice for the roof repair",
+                 "piano lesson moved to thursday"]
+        ids = [self.create_memory(u.token, t)["id"] for t in texts]
+        r = self.api.get("/api/jobs?kind=search.backfill", token=u.token)
+        self.assertEqual((r.status, r.json["jobs"]), (200, []), r.raw[:300])
+        self.stop()
+        self.start(env={"PERSONALOS_EMBED_DIM": "128"})  # model builtin-...-128
+
+        def done():
+            r = self.api.get("/api/jobs?kind=search.backfill", token=u.token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            jobs = [j for j in r.json["jobs"] if j["state"] == "done"]
+            return jobs[0] if jobs else None
+        j = harness.poll(done)
+        self.assertIsNotNone(j, "no search.backfill job finished")
+        self.assertEqual(j["kind"], "search.backfill")
+        self.assertEqual(j["progress"], {"done": 3, "total": 3}, j)
+        r = self.api.get("/api/memories/search?q=%s&mode=semantic&explain=1"
+                         % "blue%20heron%20fishes%20at%20dawn", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertIn(ids[0], [m["id"] for m in r.json["memories"]], r.json)
+
+    def test_every_user_gets_a_daily_lifecycle_job(self):
+        """The lifecycle schedule is a tick of the jobs service: at start
+        every user without one gets a `memory.lifecycle` job queued a day
+        ahead, shown at GET /api/jobs/{id}."""
+        self.start()
+        u = self.new_user()
+        self.stop()
+        self.start()
+
+        def queued():
+            r = self.api.get("/api/jobs?kind=memory.lifecycle", token=u.token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            return r.json["jobs"]
+        jobs = harness.poll(queued)
+        self.assertTrue(jobs, "no memory.lifecycle job was queued")
+        self.assertEqual(len(jobs), 1, jobs)
+        j = self.api.get("/api/jobs/" + jobs[0]["id"], token=u.token).json
+        self.assertEqual((j["kind"], j["state"]), ("memory.lifecycle", "queued"), j)
+        self.assertGreater(j["run_after"][:10], j["created_at"][:10], j)  # the next day
+        # a restart keeps the one queued run
+        self.stop()
+        self.start()
+        r = self.api.get("/api/jobs?kind=memory.lifecycle", token=u.token)
+        self.assertEqual([x["id"] for x in r.json["jobs"]], [j["id"]])
 
     def test_data_and_tokens_survive_restart(self):
         self.start()

@@ -460,6 +460,64 @@ class FileImportTest(SyncCase):
         ids = [x["id"] for x in self.api.get("/api/sync/status", token=u.token).json["sources"]]
         self.assertEqual(ids, [small["id"]])
 
+    def job(self, token, job_id, final=True):
+        def check():
+            r = self.api.get("/api/jobs/" + job_id, token=token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            return r.json if not final or r.json["state"] in ("done", "failed", "cancelled") \
+                else None
+        j = harness.poll(check)
+        self.assertIsNotNone(j, "job %s did not finish" % job_id)
+        return j
+
+    def test_a_run_is_a_sync_run_job(self):
+        u = self.new_user()
+        src = self.create_source(u.token, "mbox", {"path": self.put(
+            u, "mail.mbox", os.path.join(FIXTURES, "fixtures.mbox"))})
+        self.wait_idle(u.token, src["id"])
+        # the first run (queued when the source was made) read the file
+        first = [x for x in self.api.get("/api/sync/status", token=u.token).json["jobs"]
+                 if x["source_id"] == src["id"]][0]
+        j = self.job(u.token, first["id"])
+        self.assertEqual((j["kind"], j["state"]), ("sync.run", "done"), j)
+        self.assertGreater(j["progress"]["total"], 0, j)
+        self.assertEqual(j["progress"]["done"], j["progress"]["total"], j)
+        # a manual run answers with its job
+        r = self.api.post("/api/sync/start", {"source_id": src["id"]}, token=u.token)
+        self.assertEqual(r.status, 202, r.raw[:300])
+        self.assertEqual(self.job(u.token, r.json["job_id"])["kind"], "sync.run")
+        # another user does not see it
+        other = self.new_user()
+        self.assertEqual(self.api.get("/api/jobs/" + j["id"], token=other.token).status, 404)
+
+    def test_a_run_is_cancelled_through_the_jobs_api(self):
+        u = self.new_user()
+        path = self.folder(u, "big.mbox")
+        with open(path, "wb") as f:
+            for i in range(8000):
+                f.write(b"From x Mon Nov  2 10:00:00 2026\n" +
+                        message(20000 + i).replace(b"\r\n", b"\n") + b"\n")
+        src = self.create_source(u.token, "mbox", {"path": "big.mbox"})
+        r = self.api.post("/api/sync/start", {"source_id": src["id"]}, token=u.token)
+        self.assertEqual(r.status, 202, r.raw[:300])
+        job_id = r.json["job_id"]  # the first run's job: it is still active
+        r = self.api.delete("/api/jobs/" + job_id, token=u.token)
+        self.assertIn(r.status, (200, 202, 204), r.raw[:300])
+        j = self.job(u.token, job_id)
+        self.assertEqual((j["kind"], j["state"]), ("sync.run", "cancelled"), j)
+        s = harness.poll(lambda: (lambda s: s if s["job"] is None else None)(
+            self.status_of(u.token, src["id"])))
+        self.assertIsNotNone(s)
+        self.assertEqual(s["status"], "idle", s)
+        if s["last_run"] is not None:  # else cancelled before it started
+            self.assertEqual(s["last_run"]["status"], "cancelled", s)
+        self.assertLess(len(self.emails(u.token, "mbox")), 8000)
+        # the source runs again afterwards
+        r = self.api.post("/api/sync/start", {"source_id": src["id"]}, token=u.token)
+        self.assertEqual(r.status, 202, r.raw[:300])
+        self.assertNotEqual(r.json["job_id"], job_id)
+        self.api.delete("/api/jobs/" + r.json["job_id"], token=u.token)
+
     def test_empty_and_missing_files(self):
         u = self.new_user()
         open(self.folder(u, "sub", "empty.mbox"), "wb").close()

@@ -102,7 +102,7 @@ static void check_render(const struct pos_memory *m)
 static void fuzz_body(const char *s, size_t n)
 {
 	struct pos_store store = {.memories = &fake_memories};
-	struct pos_memsvc svc = {&store, NULL, NULL};
+	struct pos_memsvc svc = {.store = &store};
 	struct pos_error e;
 	pos_error_clear(&e);
 	json_t *v = pos_json_parse(s, n, &e);

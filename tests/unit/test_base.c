@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
@@ -245,6 +246,67 @@ static void ticker_kick_and_stop(void **state)
 	pos_ticker_stop(NULL);
 }
 
+/* Items of one call: each counted once; item 0 waits (bounded) for item 1
+ * to have started, which happens only if they run at once. */
+struct pf_ctx {
+	atomic_int ran[64];
+	atomic_int one_started;
+	atomic_int met;
+};
+
+static void pf_item(void *ctx, size_t i)
+{
+	struct pf_ctx *c = ctx;
+	atomic_fetch_add(&c->ran[i], 1);
+	if (i == 1)
+		atomic_store(&c->one_started, 1);
+	if (i == 0) {
+		for (int k = 0; k < 10000 && !atomic_load(&c->one_started); k++)
+			usleep(1000);
+		atomic_store(&c->met, atomic_load(&c->one_started));
+	}
+}
+
+static void *pf_caller(void *arg)
+{
+	struct pos_workers *w = ((void **)arg)[0];
+	struct pf_ctx *c = ((void **)arg)[1];
+	pos_parallel_for(w, 64, pf_item, c);
+	return NULL;
+}
+
+/* Every item runs exactly once, also with several callers at once; two
+ * items of a call run at the same time; NULL pool runs them in line. */
+static void parallel_for_runs_each_item_once(void **state)
+{
+	(void)state;
+	struct pos_workers *w;
+	assert_int_equal(pos_workers_new(0, &w), POS_ERR_INVALID_REQUEST);
+	assert_int_equal(pos_workers_new(2, &w), POS_OK);
+	static struct pf_ctx c[3];
+	memset(c, 0, sizeof(c));
+	pthread_t th[2];
+	void *args[2][2] = {{w, &c[0]}, {w, &c[1]}};
+	for (int t = 0; t < 2; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, pf_caller, args[t]), 0);
+	pos_parallel_for(w, 2, pf_item, &c[2]);
+	for (int t = 0; t < 2; t++)
+		pthread_join(th[t], NULL);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 64; i++)
+			assert_int_equal(atomic_load(&c[k].ran[i]), 1);
+	assert_int_equal(atomic_load(&c[2].ran[0]), 1);
+	assert_int_equal(atomic_load(&c[2].ran[1]), 1);
+	assert_int_equal(atomic_load(&c[2].met), 1);
+	pos_workers_free(w);
+	struct pf_ctx inline_c;
+	memset(&inline_c, 0, sizeof(inline_c));
+	atomic_store(&inline_c.one_started, 1); /* in line, 0 runs first: do not wait */
+	pos_parallel_for(NULL, 3, pf_item, &inline_c);
+	assert_int_equal(atomic_load(&inline_c.ran[2]), 1);
+	pos_workers_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +320,7 @@ int main(void)
 		cmocka_unit_test(json_writer_output),
 		cmocka_unit_test(error_body_shape),
 		cmocka_unit_test(ticker_kick_and_stop),
+		cmocka_unit_test(parallel_for_runs_each_item_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,10 +13,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "base/clock.h"
+#include "crypto/crypto.h"
+#include "jobs/jobs.h"
+#include "memory/memory.h"
+#include "store/store.h"
 #include "datacase.h"
 #include "memory/importance.h"
 #include "memory/lifecycle.h"
@@ -198,6 +204,72 @@ static void test_importance(void **state)
 	assert_true(hi <= 1.0 && hi > 0.9);
 }
 
+/* The memory.lifecycle job kind runs a user's policy over their memories
+ * and leaves the run's result and progress (lifecycle_job.c). */
+static void test_lifecycle_job(void **state)
+{
+	(void)state;
+	pos_crypto_init();
+	const char *base = getenv("POS_TEST_TMP");
+	if (base)
+		mkdir(base, 0700);
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/lifejob_XXXXXX", base ? base : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	struct pos_error err;
+	pos_error_clear(&err);
+	struct pos_store *s = NULL;
+	assert_int_equal(pos_sqlite_open(dir, &s, &err), POS_OK);
+	struct pos_user u = {0};
+	assert_true(pos_uuid_new(u.id));
+	u.email = "life@example.org";
+	u.password_hash = "x";
+	u.privacy_tier = "local";
+	u.plan = "free";
+	u.persona_json = "{}";
+	u.settings_json = "{}";
+	u.created_at = pos_now_us();
+	u.last_login_at = POS_TIME_NONE;
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, true, 0), POS_OK);
+	struct pos_memsvc svc = {.store = s};
+	struct pos_arena *a = pos_arena_new();
+	const char *bodies[] = {"{\"content\":\"an old note\",\"created_at\":\"2020-01-02T03:04:05Z\"}",
+				"{\"content\":\"a new note\"}"};
+	for (size_t i = 0; i < 2; i++) {
+		json_t *j = json_loads(bodies[i], 0, NULL);
+		struct pos_memory m;
+		assert_int_equal(pos_memory_create(&svc, a, u.id, j, &m, &err), POS_OK);
+		json_decref(j);
+	}
+	struct pos_jobs_config jc = {1, 100, 3600LL * 1000000};
+	struct pos_jobs *jobs = NULL;
+	assert_int_equal(pos_jobs_new(s, &jc, &jobs), POS_OK);
+	struct pos_lifecycle_jobs lj = {s, jobs, 0}; /* no schedule: queued by hand */
+	assert_int_equal(pos_lifecycle_register(&lj), POS_OK);
+	char id[POS_UUID_SIZE];
+	assert_int_equal(pos_jobs_enqueue(jobs, POS_LIFECYCLE_JOB, u.id, NULL, 0, id), POS_OK);
+	assert_int_equal(pos_jobs_start(jobs), POS_OK);
+	struct pos_job_info info = {0};
+	for (int i = 0; i < 6000; i++) {
+		assert_int_equal(pos_jobs_get(jobs, a, u.id, id, &info), POS_OK);
+		if (info.state != POS_JOB_QUEUED && info.state != POS_JOB_RUNNING)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(info.state, POS_JOB_DONE);
+	assert_string_equal(info.kind, POS_LIFECYCLE_JOB);
+	assert_int_equal(info.done, 2);
+	assert_int_equal(info.total, 2);
+	assert_non_null(info.result_json);
+	assert_non_null(strstr(info.result_json, "\"scanned\":2"));
+	pos_jobs_free(jobs);
+	pos_arena_destroy(a);
+	pos_store_close(s);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_policy_parse),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_importance),
+		cmocka_unit_test(test_lifecycle_job),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
