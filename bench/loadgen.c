@@ -650,9 +650,10 @@ struct worker {
     int nconns;
     int active;                  /* connections that still have work */
     bool measuring;
-    struct samples client, server;
+    struct samples client, server, refused;  /* refused: unexpected statuses */
     long long ok, http_errors, io_errors, connects;
     long long status_class[6];   /* index 1..5 for 1xx..5xx, 0 other */
+    long long status_n[600];     /* per status code 100..599 */
 };
 
 /* strerror, with the cases a load generator meets named plainly. */
@@ -826,12 +827,15 @@ static void finish_request(struct conn *c, const struct response *r)
     if (c->record) {
         int cls = r->status / 100;
         w->status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
+        if (r->status >= 100 && r->status < 600)
+            w->status_n[r->status]++;
         if (r->status >= cfg.expect_lo && r->status <= cfg.expect_hi) {
             w->ok++;
             samples_add(&w->client, (t1 - c->t0) * 1000.0);
             if (r->has_timing)
                 samples_add(&w->server, r->server_ms);
         } else {
+            samples_add(&w->refused, (t1 - c->t0) * 1000.0);
             w->http_errors++;
             size_t show = r->body_len < 300 ? r->body_len : 300;
             report("request %lld: status %d, body: %.*s", c->idx, r->status,
@@ -1233,7 +1237,8 @@ int main(int argc, char **argv)
     double secs = now_s() - t0;
 
     /* merge */
-    struct samples client = {0}, server = {0};
+    struct samples client = {0}, server = {0}, refused = {0};
+    static long long status_n[600];
     long long ok = 0, http_err = 0, io_err = 0, connects = 0, cls[6] = {0};
     for (int i = 0; i < cfg.threads; i++) {
         struct worker *w = &ws[i];
@@ -1243,6 +1248,11 @@ int main(int argc, char **argv)
         connects += w->connects;
         for (int k = 0; k < 6; k++)
             cls[k] += w->status_class[k];
+        for (int k = 100; k < 600; k++)
+            status_n[k] += w->status_n[k];
+        for (size_t k = 0; k < w->refused.n; k++)
+            samples_add(&refused, w->refused.v[k]);
+        free(w->refused.v);
         for (size_t k = 0; k < w->client.n; k++)
             samples_add(&client, w->client.v[k]);
         for (size_t k = 0; k < w->server.n; k++)
@@ -1282,9 +1292,23 @@ int main(int argc, char **argv)
     for (int k = 2; k <= 5; k++)
         put_num(j, &first, cls_key[k], (double)cls[k], 0);
     put_num(j, &first, cls_key[0], (double)(cls[0] + cls[1]), 0);
+    /* every status seen, and the latency of the unexpected ones (a
+     * refusal such as 503 should be fast) */
+    for (int k = 100; k < 600; k++) {
+        if (status_n[k]) {
+            char key[16];
+            snprintf(key, sizeof key, "status_%d", k);
+            put_num(j, &first, key, (double)status_n[k], 0);
+        }
+    }
+    if (refused.n) {
+        put_num(j, &first, "refused_p50_ms", percentile(&refused, 50), 4);
+        put_num(j, &first, "refused_p99_ms", percentile(&refused, 99), 4);
+    }
     puts(j ? "}" : "");
 
     free(client.v);
+    free(refused.v);
     free(server.v);
     for (size_t i = 0; i < cfg.nreqs; i++)
         free(cfg.reqs[i].data);

@@ -92,6 +92,25 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(long long)memories,
 			(double)(pos_now_us() - srv->started_us) / 1e6,
 			(long long)atomic_load(&srv->body_bytes));
+	struct pos_adm_stats adm;
+	pos_adm_stats(&srv->adm, &adm);
+	if (!rc)
+		rc = pos_buf_addf(&b,
+			"# HELP personalos_http_admission_running Requests running a handler (admission control).\n"
+			"# TYPE personalos_http_admission_running gauge\n"
+			"personalos_http_admission_running %u\n"
+			"# HELP personalos_http_admission_queued Requests waiting for a handler slot.\n"
+			"# TYPE personalos_http_admission_queued gauge\n"
+			"personalos_http_admission_queued %u\n"
+			"# HELP personalos_http_admission_total Requests by admission outcome: admitted at once, admitted after waiting, refused with the queue full, refused after waiting queue_wait_ms.\n"
+			"# TYPE personalos_http_admission_total counter\n"
+			"personalos_http_admission_total{outcome=\"admitted\"} %llu\n"
+			"personalos_http_admission_total{outcome=\"waited\"} %llu\n"
+			"personalos_http_admission_total{outcome=\"rejected\"} %llu\n"
+			"personalos_http_admission_total{outcome=\"expired\"} %llu\n",
+			adm.running, adm.queued, (unsigned long long)adm.admitted,
+			(unsigned long long)adm.waited, (unsigned long long)adm.rejected,
+			(unsigned long long)adm.expired);
 	struct pos_search_stats ss;
 	pos_search_stats(srv->app->search, &ss);
 	if (!rc)

@@ -32,6 +32,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/config.h"
+#include "http/admission.h"
 #include "http/cors.h"
 #include "http/metrics.h"
 #include "http/ratelimit.h"
@@ -126,6 +127,9 @@ struct pos_req {
 	void *reader_ctx;
 	uint64_t reader_size;
 	const char *extra_header[4][2]; /* name, value (arena or static); NULL: none */
+	/* ---- admission control (http/admission.h) ---- */
+	struct pos_adm_waiter adm;    /* its handler slot or place in the queue */
+	bool adm_parked;              /* suspended in the queue, comes back once */
 };
 
 struct pos_server {
@@ -147,6 +151,9 @@ struct pos_server {
 	struct pos_ratelimit rl;
 	struct pos_cors cors;
 	char *tls_pem[2];             /* certificate and key text, or NULL */
+	/* ---- admission control (http/admission.h): on when cfg->admission ---- */
+	struct pos_admission adm;
+	bool adm_on;
 };
 
 /*
