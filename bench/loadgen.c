@@ -1263,6 +1263,7 @@ int main(int argc, char **argv)
     }
     qsort(client.v, client.n, sizeof *client.v, cmp_double);
     qsort(server.v, server.n, sizeof *server.v, cmp_double);
+    qsort(refused.v, refused.n, sizeof *refused.v, cmp_double);
 
     bool j = cfg.json, first = true;
     if (j)

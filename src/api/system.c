@@ -25,7 +25,7 @@ void pos_api_health(struct pos_server *srv, struct pos_req *r)
 	pos_jw_obj(&w);
 	pos_jw_kstr(&w, "status", "ok");
 	pos_jw_kstr(&w, "version", POS_VERSION);
-	pos_jw_kint(&w, "uptime_s", (pos_now_us() - srv->started_us) / 1000000);
+	pos_jw_kint(&w, "uptime_s", (pos_mono_us() - srv->started_us) / 1000000);
 	pos_jw_obj_end(&w);
 	if (w.rc) {
 		pos_buf_free(&b);
@@ -90,7 +90,7 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			"# TYPE personalos_http_body_bytes gauge\n"
 			"personalos_http_body_bytes %lld\n",
 			(long long)memories,
-			(double)(pos_now_us() - srv->started_us) / 1e6,
+			(double)(pos_mono_us() - srv->started_us) / 1e6,
 			(long long)atomic_load(&srv->body_bytes));
 	struct pos_adm_stats adm;
 	pos_adm_stats(&srv->adm, &adm);

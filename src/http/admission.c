@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/thread.h"
 
 /* Takes the queue's head (lock held). */
 static struct pos_adm_waiter *pop(struct pos_admission *a)
@@ -81,9 +82,7 @@ static void *sweep(void *arg)
 		int64_t now = pos_mono_us();
 		if (a->head->deadline_us > now) {
 			/* FIFO with one wait for all: the head expires first. */
-			int64_t at = a->head->deadline_us;
-			struct timespec ts = {.tv_sec = at / 1000000,
-					      .tv_nsec = (long)(at % 1000000) * 1000};
+			struct timespec ts = pos_mono_timespec(a->head->deadline_us);
 			pthread_cond_timedwait(&a->tick, &a->lock, &ts);
 			continue;
 		}
@@ -106,15 +105,9 @@ int pos_adm_init(struct pos_admission *a, unsigned max_inflight, unsigned max_qu
 	a->wait_us = (int64_t)(wait_ms ? wait_ms : 1) * 1000;
 	a->park = park;
 	a->wake = wake;
-	pthread_condattr_t ca;
-	if (pthread_condattr_init(&ca) != 0)
-		return -1;
 	/* The sweeper's deadlines are monotonic (pos_mono_us): a wall-clock
 	 * jump neither expires the queue nor holds it. */
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	int rc = pthread_cond_init(&a->tick, &ca);
-	pthread_condattr_destroy(&ca);
-	if (rc != 0)
+	if (pos_cond_init_mono(&a->tick) != 0)
 		return -1;
 	if (pthread_mutex_init(&a->lock, NULL) != 0) {
 		pthread_cond_destroy(&a->tick);
@@ -142,9 +135,11 @@ enum pos_adm_verdict pos_adm_enter(struct pos_admission *a, struct pos_adm_waite
 	} else if (a->running < a->max_inflight && !a->head) {
 		a->running++;
 		w->state = POS_ADM_RUNNING;
+		w->since_us = now_us;
 		atomic_fetch_add(&a->admitted, 1);
 		v = POS_ADM_RUN;
-	} else if (a->queued < a->max_queue) {
+	} else if (a->queued < a->max_queue &&
+		   (int64_t)(a->queued + 1) * a->hold_us / a->max_inflight <= a->wait_us) {
 		w->state = POS_ADM_QUEUED;
 		w->deadline_us = now_us + a->wait_us;
 		if (a->tail)
@@ -175,10 +170,14 @@ void pos_adm_release(struct pos_admission *a, struct pos_adm_waiter *w)
 	if (w->state == POS_ADM_QUEUED) {
 		unlink_waiter(a, w);
 	} else if (w->state == POS_ADM_RUNNING) {
+		int64_t now = pos_mono_us();
+		/* hold time, averaged over about the last 8 releases */
+		a->hold_us += (now - w->since_us - a->hold_us) / 8;
 		/* The slot passes to the oldest waiter, or is given back. */
 		next = pop(a);
 		if (next) {
 			next->state = POS_ADM_RUNNING;
+			next->since_us = now;
 			atomic_fetch_add(&a->waited, 1);
 		} else {
 			a->running--;

@@ -12,6 +12,12 @@
  * state then says which. A sweeper thread, owned here and joined by
  * pos_adm_close, wakes the waiters whose time is up. Thread-safe.
  *
+ * A newcomer that would only wait to expire is refused at once: when the
+ * waiters ahead of it, at the average time a slot is held (a moving
+ * average of the last releases), would take longer than queue_wait_ms to
+ * get through the slots. That keeps the queue as long as the slots can
+ * serve within the wait, and turns most refusals into immediate ones.
+ *
  * Life of a request: pos_adm_enter → RUN (it holds a slot), WAIT (parked;
  * when woken its state is POS_ADM_RUNNING: it holds a slot, or
  * POS_ADM_EXPIRED: refuse it) or FULL (refuse it); pos_adm_release when
@@ -45,6 +51,7 @@ struct pos_adm_waiter {
 	enum pos_adm_state state;   /* read by the request's own thread after wake */
 	void *ctx;                  /* handed to park and wake */
 	int64_t deadline_us;        /* monotonic */
+	int64_t since_us;           /* monotonic: when it got its slot */
 	struct pos_adm_waiter *next;
 };
 
@@ -62,6 +69,7 @@ struct pos_admission {
 	unsigned max_inflight, max_queue;
 	int64_t wait_us;
 	unsigned running, queued;
+	int64_t hold_us;                /* moving average of a slot's hold time */
 	struct pos_adm_waiter *head, *tail;
 	void (*park)(void *ctx);        /* called under the lock, by enter */
 	void (*wake)(void *ctx);        /* called without the lock */

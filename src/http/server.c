@@ -1073,7 +1073,7 @@ enum pos_err pos_server_init(struct pos_server *srv, const struct pos_config *cf
 	srv->cfg = cfg;
 	srv->routes = routes;
 	srv->n_routes = n_routes;
-	srv->started_us = pos_now_us();
+	srv->started_us = pos_mono_us(); /* uptime: a wall-clock jump moves nothing */
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->inflight, 0);
 	atomic_init(&srv->body_bytes, 0);

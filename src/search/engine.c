@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "search/query.h"
 #include "search/rcache.h"
 #include "search/vcache.h"
@@ -160,14 +161,7 @@ void pos_search_forget_user(struct pos_search *e, const char *user_id)
 /* Waits up to ms or until woken; returns true when asked to stop. */
 static bool worker_wait(struct pos_search *e, int64_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = pos_mono_deadline(ms * 1000);
 	pthread_mutex_lock(&e->lock);
 	/* During a backoff a write's wake-up does not cut the wait short: the
 	 * provider asked for time (Retry-After) or is failing. */
@@ -471,7 +465,7 @@ static void *worker_main(void *arg)
 			if (e->remote) {
 				struct pos_embed_openai_stats st;
 				pos_embed_openai_stats(e->embedder, &st);
-				int64_t wait_ms = (st.retry_after_us - pos_now_us()) / 1000;
+				int64_t wait_ms = (st.retry_after_us - pos_mono_us()) / 1000;
 				if (wait_ms > backoff)
 					backoff = wait_ms > WORKER_BACKOFF_MAX_MS * 10 ? WORKER_BACKOFF_MAX_MS * 10
 										    : wait_ms;
@@ -516,7 +510,7 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 	e->provider_ok = true;
 	atomic_init(&e->vectors, NULL);
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->wake, NULL);
+	pos_cond_init_mono(&e->wake); /* timed waits: base/thread.h */
 	enum pos_err rc;
 	if (cfg->embed_url && *cfg->embed_url) {
 		struct pos_embed_openai_config oc;

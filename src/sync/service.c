@@ -14,6 +14,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "base/uuid.h"
 #include "net/egress.h"
 #include "sync/mail.h"
@@ -128,7 +129,7 @@ enum pos_err pos_sync_new_opts(struct pos_store *store, const struct pos_memsvc 
 	s->run_timeout_us = (int64_t)(o->run_timeout_s ? o->run_timeout_s
 						     : POS_SYNC_RUN_TIMEOUT_DEFAULT) * 1000000;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	pos_cond_init_mono(&s->wake); /* timed waits: base/thread.h */
 	pthread_cond_init(&s->done, NULL);
 	enum pos_err rc = store->ops->server_key(store, "sync_secrets", s->key, sizeof(s->key));
 	if (rc) {
@@ -733,6 +734,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	}
 	const struct pos_sync_adapter *ad = pos_sync_adapter_find(src.kind);
 	int64_t started = pos_now_us();
+	int64_t started_mono = pos_mono_us(); /* the duration survives a clock jump */
 	struct pos_error rerr;
 	pos_error_clear(&rerr);
 	json_t *config = NULL, *cursor = NULL, *cursor_out = NULL;
@@ -764,7 +766,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	json_decref(config);
 	json_decref(cursor);
 	int64_t now = pos_now_us();
-	rep->duration_us = now - started;
+	rep->duration_us = pos_mono_us() - started_mono;
 	/* Status, cursor, schedule. */
 	bool cancelled = strcmp(rep->status, "cancelled") == 0;
 	if (!rc) {
@@ -843,6 +845,13 @@ static void queue_due(struct pos_sync *s)
 		pthread_mutex_lock(&s->mu);
 		for (size_t i = 0; i < n; i++) {
 			bool due = list[i].next_sync_at != POS_TIME_NONE && list[i].next_sync_at <= now;
+			/* A last run "in the future" means the wall clock went
+			 * back since: its next time, reckoned from that run, is
+			 * too far away now. Run it, which reckons the schedule
+			 * from the new clock (issue 19, clock jumps). */
+			if (list[i].next_sync_at != POS_TIME_NONE &&
+			    list[i].last_sync_at != POS_TIME_NONE && list[i].last_sync_at > now)
+				due = true;
 			/* a run cut short by a crash or restart */
 			if (!s->startup_done && (!strcmp(list[i].status, "running") ||
 						 !strcmp(list[i].status, "queued")))
@@ -945,9 +954,7 @@ void *pos_sync_scheduler_main(void *arg)
 			pthread_mutex_lock(&s->mu);
 			continue;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		struct timespec ts = pos_mono_deadline(1000000);
 		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);
