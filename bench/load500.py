@@ -4,7 +4,7 @@ server with admission control on and off (issue 19).
 
     python3 bench/load500.py --bin build-release/personalos \\
         [--size 100000] [--seconds 60] [--connections 500] [--rounds 1] \\
-        [--configs on,off] [--server-env NAME=VALUE] [--markdown F] [--json F]
+        [--configs on,off,on-eager] [--server-env NAME=VALUE] [--markdown F] [--json F]
 
 Loads --size memories of bench/search_bench.py's corpus for one user
 (POST /api/memories/bulk, 1,000 per request) into one data directory, then
@@ -16,8 +16,11 @@ directory): --connections keep-alive connections, one request in flight
 each, for --seconds after 500 warm-up requests. The requests cycle through
 a script: 70 % hybrid searches (distinct queries in search_bench's style,
 limit 10), 20 % creates, 5 % GET and 5 % PUT of a loaded memory, spread
-evenly. loadgen sends the next request as soon as an answer is in, also
-after a 503 (it does not wait for Retry-After: the worst case).
+evenly. loadgen sends the next request as soon as an answer is in; after
+a 429 or 503 a connection waits the answer's Retry-After first, as a
+well-behaved client does (`--honor-retry-after`). The configuration
+`on-eager` is admission on with clients that ignore Retry-After and send
+again at once: the worst case, where the server spends its time refusing.
 
 Reported per configuration: successful requests/s, client p50/p99 of the
 successful requests, every status seen with its count (only 429 and 503
@@ -79,14 +82,16 @@ def write_script(path, queries, ids, seed, count):
 
 def run_one(lg, args, data, work, config, token, script):
     env = dict(kv.split("=", 1) for kv in args.server_env)
-    env.update({"PERSONALOS_ADMISSION": config, "PERSONALOS_MAX_CONNECTIONS_PER_IP": "0",
+    eager = config.endswith("-eager")
+    env.update({"PERSONALOS_ADMISSION": config.split("-")[0],
+                "PERSONALOS_MAX_CONNECTIONS_PER_IP": "0",
                 "PERSONALOS_MAX_CONNECTIONS": str(max(1024, args.connections * 2))})
     srv = H.Server(H.resolve_binary(args.bin), data, os.path.join(work, "log-" + config), env)
     srv.start()
     try:
         cmd = [lg, "-t", srv.base_url.replace("http://", ""), "-T", token, "-S", script,
                "-c", str(args.connections), "-d", str(args.seconds), "-w", "500",
-               "-e", "2xx", "--timeout", "60", "--json"]
+               "-e", "2xx", "--timeout", "60", "--json"] + ([] if eager else ["--honor-retry-after"])
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode not in (0, 2):
             raise H.BenchError("loadgen failed: %s" % p.stderr.strip())
@@ -112,7 +117,7 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--connections", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--configs", default="on,off")
+    ap.add_argument("--configs", default="on,off,on-eager")
     ap.add_argument("--server-env", action="append", default=[])
     ap.add_argument("--json")
     ap.add_argument("--markdown")
@@ -180,7 +185,7 @@ def main(argv=None):
         io = sum(r.get("io_errors") or 0 for r in rs)
         refused = ("%s / %s" % (H.fmt_ms(m["refused_p50_ms"]), H.fmt_ms(m["refused_p99_ms"]))
                    if any(k >= 300 for k in total) else "—")
-        rows.append(["admission %s" % config, "%.0f" % m["req_per_s"],
+        rows.append(["admission %s" % config.replace("-eager", " (clients ignore Retry-After)"), "%.0f" % m["req_per_s"],
                      "%s / %s" % (H.fmt_ms(m["client_p50_ms"]), H.fmt_ms(m["client_p99_ms"])),
                      ", ".join("%d: %d" % kv for kv in sorted(total.items())),
                      refused, str(io)])

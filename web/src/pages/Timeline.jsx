@@ -27,7 +27,6 @@ export function Timeline({ query, focusCapture }) {
   const filters = filtersFrom(query);
   const fkey = JSON.stringify(filters);
   const [items, setItems] = useState([]);
-  const [total, setTotal] = useState(null);
   const [more, setMore] = useState(true);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState(null);
@@ -57,7 +56,6 @@ export function Timeline({ query, focusCapture }) {
         const seen = new Set(base.map((m) => m.id));
         return [...base, ...r.memories.filter((m) => !seen.has(m.id))];
       });
-      setTotal(r.total);
       setMore(r.has_more);
     } catch (e) {
       if (gen === s.gen) setError(e);
