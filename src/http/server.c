@@ -775,11 +775,15 @@ fail:
 /* ---- admission control (http/admission.h) ---- */
 
 /* /health and /metrics never wait for a slot: they are cheap, and the
- * operator needs them most when the server is busy. Files of the web app
- * and unknown paths never reach the check either. */
+ * operator needs them most when the server is busy. Register, login and
+ * refresh neither: they have their own bounded gate (the password hash,
+ * argon2_concurrency and argon2_queue, answering 503 busy) and the auth
+ * rate limit, and a queue wait on top would only expire them. Files of the
+ * web app and unknown paths never reach the check either. */
 static bool needs_slot(const struct pos_server *srv, const struct pos_req *r)
 {
-	return srv->adm_on && r->route && strcmp(r->route->pattern, "/health") != 0 &&
+	return srv->adm_on && r->route && !is_auth_route(r->route) &&
+	       strcmp(r->route->pattern, "/health") != 0 &&
 	       strcmp(r->route->pattern, "/metrics") != 0;
 }
 
