@@ -11,7 +11,9 @@
  * bearer token, its scope and a declared length over the limit; a refusal
  * of a request with a body is queued at once and the body never read;
  * body chunks → appended up to the route's limit (at most max_public_body
- * on routes without a token); last callback → body checks, handler,
+ * on routes without a token); last callback → a handler slot from
+ * admission control (http/admission.h: run, wait parked, or 503), body
+ * checks, handler,
  * response queued (on the first callback only for refusals with a body, so
  * keep-alive survives otherwise); completion → metrics, one log line, arena
  * freed.
