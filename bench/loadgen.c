@@ -75,6 +75,7 @@ struct config {
     double timeout;              /* seconds per socket operation */
     bool json;
     bool head;                   /* HEAD: responses carry no body */
+    bool honor_retry_after;      /* after a 429/503, wait its Retry-After */
 };
 
 static struct config cfg;
@@ -357,6 +358,7 @@ struct response {
     bool close;                  /* the server will close the connection */
     bool has_timing;
     double server_ms;
+    int retry_after;             /* seconds of a Retry-After header, -1 none */
 };
 
 enum parse_result { PARSE_ERROR = -1, PARSE_MORE = 0, PARSE_DONE = 1 };
@@ -509,6 +511,7 @@ static enum parse_result parse_response(const char *buf, size_t len, bool eof,
     size_t start = 0;
 again:
     memset(r, 0, sizeof *r);
+    r->retry_after = -1;
     const char *end = memmem(buf + start, len - start, "\r\n\r\n", 4);
     if (!end) {
         if (len - start > MAX_HEADER_BYTES)
@@ -570,6 +573,13 @@ again:
                 close_conn = true;
             if (value_has_token(v, vlen, "keep-alive"))
                 keep_alive = true;
+        } else if (header_is(line, nlen, "Retry-After")) {
+            int ra = 0;
+            size_t k = 0;
+            while (k < vlen && v[k] >= '0' && v[k] <= '9' && ra < 3600)
+                ra = ra * 10 + (v[k++] - '0');
+            if (k > 0)
+                r->retry_after = ra;
         } else if (header_is(line, nlen, "Server-Timing")) {
             double ms;
             if (!r->has_timing && parse_server_timing(v, vlen, &ms)) {
@@ -622,7 +632,7 @@ again:
 
 /* ---- connections -------------------------------------------------------- */
 
-enum conn_state { C_IDLE, C_SEND, C_RECV };
+enum conn_state { C_IDLE, C_SEND, C_RECV, C_PAUSE };
 
 struct worker;
 
@@ -639,6 +649,7 @@ struct conn {
     const struct request *req;
     size_t sent;
     double t0;
+    double resume_at;            /* C_PAUSE: when to send the next request */
     char *buf;                   /* received bytes not yet consumed */
     size_t len, cap;
 };
@@ -650,9 +661,10 @@ struct worker {
     int nconns;
     int active;                  /* connections that still have work */
     bool measuring;
-    struct samples client, server;
+    struct samples client, server, refused;  /* refused: unexpected statuses */
     long long ok, http_errors, io_errors, connects;
     long long status_class[6];   /* index 1..5 for 1xx..5xx, 0 other */
+    long long status_n[600];     /* per status code 100..599 */
 };
 
 /* strerror, with the cases a load generator meets named plainly. */
@@ -826,12 +838,15 @@ static void finish_request(struct conn *c, const struct response *r)
     if (c->record) {
         int cls = r->status / 100;
         w->status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
+        if (r->status >= 100 && r->status < 600)
+            w->status_n[r->status]++;
         if (r->status >= cfg.expect_lo && r->status <= cfg.expect_hi) {
             w->ok++;
             samples_add(&w->client, (t1 - c->t0) * 1000.0);
             if (r->has_timing)
                 samples_add(&w->server, r->server_ms);
         } else {
+            samples_add(&w->refused, (t1 - c->t0) * 1000.0);
             w->http_errors++;
             size_t show = r->body_len < 300 ? r->body_len : 300;
             report("request %lld: status %d, body: %.*s", c->idx, r->status,
@@ -847,6 +862,12 @@ static void finish_request(struct conn *c, const struct response *r)
         /* keep any bytes past this response (there should be none) */
         memmove(c->buf, c->buf + r->consumed, c->len - r->consumed);
         c->len -= r->consumed;
+    }
+    if (cfg.honor_retry_after && (r->status == 429 || r->status == 503)) {
+        /* a polite client: this connection sends nothing until then */
+        c->state = C_PAUSE;
+        c->resume_at = t1 + (r->retry_after >= 0 ? r->retry_after : 1);
+        return;
     }
     start_next(c);
 }
@@ -895,7 +916,7 @@ static void check_timeouts(struct worker *w)
     double now = now_s();
     for (int i = 0; i < w->nconns; i++) {
         struct conn *c = &w->conns[i];
-        if (c->state != C_IDLE && now - c->t0 > cfg.timeout) {
+        if (c->state != C_IDLE && c->state != C_PAUSE && now - c->t0 > cfg.timeout) {
             c->attempt = 1;        /* a timeout is never retried */
             if (fail_request(c, io_error_text(ETIMEDOUT), ETIMEDOUT) < 0)
                 start_next(c);
@@ -913,7 +934,7 @@ static void run_phase(struct worker *w, bool measuring)
         start_next(&w->conns[i]);
     double last_check = now_s();
     while (w->active > 0) {
-        int n = epoll_wait(w->epfd, evs, 64, 100);
+        int n = epoll_wait(w->epfd, evs, 64, cfg.honor_retry_after ? 10 : 100);
         if (n < 0 && errno != EINTR)
             die("epoll_wait: %s", strerror(errno));
         for (int i = 0; i < n; i++) {
@@ -934,6 +955,10 @@ static void run_phase(struct worker *w, bool measuring)
             check_timeouts(w);
             last_check = now;
         }
+        if (cfg.honor_retry_after)
+            for (int i = 0; i < w->nconns; i++)
+                if (w->conns[i].state == C_PAUSE && w->conns[i].resume_at <= now)
+                    start_next(&w->conns[i]);
     }
 }
 
@@ -978,6 +1003,8 @@ static void usage(FILE *out)
 "  -w, --warmup N           unrecorded requests before measuring (default 0)\n"
 "  -e, --expect STATUS      accepted status: 200, 2xx, or 200-204 (default 2xx)\n"
 "      --timeout SECONDS    per socket send/receive (default 30)\n"
+"      --honor-retry-after  after a 429 or 503, the connection waits its\n"
+"                           Retry-After (1 s without one) before the next request\n"
 "      --timing-name NAME   Server-Timing metric to read (default app)\n"
 "  -j, --json               print one JSON object instead of key=value\n"
 "  -h, --help               this text\n"
@@ -1104,6 +1131,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, 0, 2},
         {"timing-name", required_argument, 0, 3},
         {"json", no_argument, 0, 'j'},
+        {"honor-retry-after", no_argument, 0, 5},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -1128,6 +1156,7 @@ int main(int argc, char **argv)
             break;
         case 'c': cfg.conns = (int)parse_count(optarg, "--connections"); break;
         case 4: cfg.threads = (int)parse_count(optarg, "--threads"); break;
+        case 5: cfg.honor_retry_after = true; break;
         case 'n': cfg.total = parse_count(optarg, "--requests"); break;
         case 'd': cfg.duration = parse_seconds(optarg, "--duration"); break;
         case 'w': cfg.warmup = parse_count(optarg, "--warmup"); break;
@@ -1233,7 +1262,8 @@ int main(int argc, char **argv)
     double secs = now_s() - t0;
 
     /* merge */
-    struct samples client = {0}, server = {0};
+    struct samples client = {0}, server = {0}, refused = {0};
+    static long long status_n[600];
     long long ok = 0, http_err = 0, io_err = 0, connects = 0, cls[6] = {0};
     for (int i = 0; i < cfg.threads; i++) {
         struct worker *w = &ws[i];
@@ -1243,6 +1273,11 @@ int main(int argc, char **argv)
         connects += w->connects;
         for (int k = 0; k < 6; k++)
             cls[k] += w->status_class[k];
+        for (int k = 100; k < 600; k++)
+            status_n[k] += w->status_n[k];
+        for (size_t k = 0; k < w->refused.n; k++)
+            samples_add(&refused, w->refused.v[k]);
+        free(w->refused.v);
         for (size_t k = 0; k < w->client.n; k++)
             samples_add(&client, w->client.v[k]);
         for (size_t k = 0; k < w->server.n; k++)
@@ -1253,6 +1288,7 @@ int main(int argc, char **argv)
     }
     qsort(client.v, client.n, sizeof *client.v, cmp_double);
     qsort(server.v, server.n, sizeof *server.v, cmp_double);
+    qsort(refused.v, refused.n, sizeof *refused.v, cmp_double);
 
     bool j = cfg.json, first = true;
     if (j)
@@ -1282,9 +1318,23 @@ int main(int argc, char **argv)
     for (int k = 2; k <= 5; k++)
         put_num(j, &first, cls_key[k], (double)cls[k], 0);
     put_num(j, &first, cls_key[0], (double)(cls[0] + cls[1]), 0);
+    /* every status seen, and the latency of the unexpected ones (a
+     * refusal such as 503 should be fast) */
+    for (int k = 100; k < 600; k++) {
+        if (status_n[k]) {
+            char key[16];
+            snprintf(key, sizeof key, "status_%d", k);
+            put_num(j, &first, key, (double)status_n[k], 0);
+        }
+    }
+    if (refused.n) {
+        put_num(j, &first, "refused_p50_ms", percentile(&refused, 50), 4);
+        put_num(j, &first, "refused_p99_ms", percentile(&refused, 99), 4);
+    }
     puts(j ? "}" : "");
 
     free(client.v);
+    free(refused.v);
     free(server.v);
     for (size_t i = 0; i < cfg.nreqs; i++)
         free(cfg.reqs[i].data);

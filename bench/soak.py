@@ -8,7 +8,8 @@ Starts its own server on 127.0.0.1 (limiter off), one user with --seed
 memories, then --clients keep-alive clients loop on a mixed workload: 70 %
 search, 20 % create, 10 % get or update. Every --every seconds it samples
 the server's VmRSS and the count of /proc/PID/fd, and the errors (non-2xx,
-not 429) so far. At the end: the least-squares slope of RSS (KiB/min) and
+not 429 or 503: those are the rate limiter and admission control, and the
+client waits their Retry-After as a polite client does) so far. At the end: the least-squares slope of RSS (KiB/min) and
 fds (per min) over the second half of the run (after warm-up), and the
 error count per sample window; docs/OPERATIONS.md records a run. Exit 1
 when an error occurred or the server died.
@@ -82,7 +83,7 @@ def main():
         assert r.status == 201, r.raw[:300]
     api.close()
     lock = threading.Lock()
-    counts = {"ok": 0, "err": 0, "429": 0}
+    counts = {"ok": 0, "err": 0, "429": 0, "503": 0}
     errors = []
     stop = threading.Event()
 
@@ -115,11 +116,17 @@ def main():
             with lock:
                 if 200 <= r.status < 300:
                     counts["ok"] += 1
-                elif r.status == 429:
-                    counts["429"] += 1
+                elif r.status in (429, 503):
+                    counts[str(r.status)] += 1
                 else:
                     counts["err"] += 1
                     errors.append("%d %r" % (r.status, r.raw[:200]))
+            if r.status in (429, 503):
+                try:
+                    wait = float(r.headers.get("retry-after", "1"))
+                except ValueError:
+                    wait = 1.0
+                stop.wait(min(wait, 10.0))
         a.close()
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True)
@@ -136,8 +143,8 @@ def main():
             c = dict(counts)
         t = time.monotonic() - t0
         samples.append((t, rss, fds, c["ok"], c["err"]))
-        print("t=%5.0fs rss=%7d KiB fds=%4d ok=%d err=%d 429=%d"
-              % (t, rss, fds, c["ok"], c["err"], c["429"]), flush=True)
+        print("t=%5.0fs rss=%7d KiB fds=%4d ok=%d err=%d 429=%d 503=%d"
+              % (t, rss, fds, c["ok"], c["err"], c["429"], c["503"]), flush=True)
     stop.set()
     for t in threads:
         t.join(60)
@@ -146,10 +153,10 @@ def main():
     shutil.rmtree(data, True)
     half = samples[len(samples) // 2:]
     elapsed = samples[-1][0] if samples else 0
-    print("soak %.1f min, %d clients: %d requests ok (%.0f/s), %d errors; "
+    print("soak %.1f min, %d clients: %d requests ok (%.0f/s), %d errors, %d 429, %d 503; "
           "second half: RSS slope %+.1f KiB/min, fd slope %+.2f /min"
           % (elapsed / 60, args.clients, counts["ok"], counts["ok"] / max(elapsed, 1),
-             counts["err"], slope([(s[0], s[1]) for s in half]),
+             counts["err"], counts["429"], counts["503"], slope([(s[0], s[1]) for s in half]),
              slope([(s[0], s[2]) for s in half])))
     for e in errors[:10]:
         print("error:", e)

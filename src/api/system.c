@@ -27,7 +27,7 @@ void pos_api_health(struct pos_server *srv, struct pos_req *r)
 	pos_jw_obj(&w);
 	pos_jw_kstr(&w, "status", "ok");
 	pos_jw_kstr(&w, "version", POS_VERSION);
-	pos_jw_kint(&w, "uptime_s", (pos_now_us() - srv->started_us) / 1000000);
+	pos_jw_kint(&w, "uptime_s", (pos_mono_us() - srv->started_us) / 1000000);
 	pos_jw_obj_end(&w);
 	if (w.rc) {
 		pos_buf_free(&b);
@@ -92,8 +92,27 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			"# TYPE personalos_http_body_bytes gauge\n"
 			"personalos_http_body_bytes %lld\n",
 			(long long)memories,
-			(double)(pos_now_us() - srv->started_us) / 1e6,
+			(double)(pos_mono_us() - srv->started_us) / 1e6,
 			(long long)atomic_load(&srv->body_bytes));
+	struct pos_adm_stats adm;
+	pos_adm_stats(&srv->adm, &adm);
+	if (!rc)
+		rc = pos_buf_addf(&b,
+			"# HELP personalos_http_admission_running Requests running a handler (admission control).\n"
+			"# TYPE personalos_http_admission_running gauge\n"
+			"personalos_http_admission_running %u\n"
+			"# HELP personalos_http_admission_queued Requests waiting for a handler slot.\n"
+			"# TYPE personalos_http_admission_queued gauge\n"
+			"personalos_http_admission_queued %u\n"
+			"# HELP personalos_http_admission_total Requests by admission outcome: admitted at once, admitted after waiting, refused with the queue full, refused after waiting queue_wait_ms.\n"
+			"# TYPE personalos_http_admission_total counter\n"
+			"personalos_http_admission_total{outcome=\"admitted\"} %llu\n"
+			"personalos_http_admission_total{outcome=\"waited\"} %llu\n"
+			"personalos_http_admission_total{outcome=\"rejected\"} %llu\n"
+			"personalos_http_admission_total{outcome=\"expired\"} %llu\n",
+			adm.running, adm.queued, (unsigned long long)adm.admitted,
+			(unsigned long long)adm.waited, (unsigned long long)adm.rejected,
+			(unsigned long long)adm.expired);
 	struct pos_search_stats ss;
 	pos_search_stats(srv->app->search, &ss);
 	if (!rc)

@@ -471,6 +471,10 @@ static void put64(unsigned char *p, int64_t v)
 		p[i] = (unsigned char)(v & 0xff);
 }
 
+/* How far in the future an access token's issue time may lie (a wall
+ * clock set back by up to this much since it was issued). */
+#define ISSUED_LEEWAY_US (300LL * 1000000)
+
 static int64_t get64(const unsigned char *p)
 {
 	uint64_t v = 0;
@@ -800,8 +804,15 @@ enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
 		return POS_ERR_UNAUTHORIZED;
 	if (!pos_mac_verify(mac, payload, PAYLOAD_SIZE, a->mac_key))
 		return POS_ERR_UNAUTHORIZED;
+	/* Clock jumps (issue 19, docs/TOKENS.md): a token issued up to
+	 * ISSUED_LEEWAY_US "in the future" (the wall clock went back a little
+	 * since) is still good. Further than that the clock went back far, and
+	 * the token would outlive its TTL by the jump: refused, and the client
+	 * refreshes (sessions and refresh tokens are rows with absolute times,
+	 * which a jump back leaves valid). */
+	int64_t now = pos_now_us();
 	int64_t expires = get64(payload + 41);
-	if (expires <= pos_now_us())
+	if (expires <= now || get64(payload + 33) > now + ISSUED_LEEWAY_US)
 		return POS_ERR_UNAUTHORIZED;
 	pos_uuid_from_bytes(payload + 1, out->user_id);
 	pos_uuid_from_bytes(payload + 17, out->session_id);

@@ -104,6 +104,11 @@ struct pos_config {
 	unsigned max_connections_per_ip; /* per socket peer, 0 = no cap */
 	unsigned connection_timeout_s; /* idle seconds before a close */
 	unsigned max_body_memory_mib;  /* request bodies held at once, all connections */
+	/* ---- admission control (http/admission.h, issue 19) ---- */
+	bool admission;                /* bound the handlers in flight and their queue */
+	unsigned max_inflight;         /* handlers at once; 0 = threads - 1, at least 1 */
+	unsigned max_queue;            /* requests waiting for a handler slot */
+	unsigned queue_wait_ms;        /* longest wait in that queue before a 503 */
 	char metrics_token[256];       /* "" = /metrics for loopback peers only; secret */
 	char master_key_file[PATH_MAX]; /* "" = plain key file DATA/keys */
 	/* ---- accounts (docs/SECURITY.md) ---- */

@@ -19,17 +19,43 @@ struct pos_ticker {
 	bool kicked, stop;
 };
 
+int pos_cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+	int rc = pthread_condattr_init(&ca);
+	if (rc)
+		return rc;
+	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc;
+}
+
+struct timespec pos_mono_timespec(int64_t at_us)
+{
+	struct timespec ts = {.tv_sec = (time_t)(at_us / 1000000),
+			      .tv_nsec = (long)(at_us % 1000000) * 1000};
+	return ts;
+}
+
+struct timespec pos_mono_deadline(int64_t after_us)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t ns = ts.tv_nsec + after_us * 1000;
+	ts.tv_sec += (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return ts;
+}
+
 static void *ticker_main(void *arg)
 {
 	struct pos_ticker *t = arg;
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
 		if (!t->kicked) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			int64_t ns = ts.tv_nsec + t->interval_us * 1000;
-			ts.tv_sec += ns / 1000000000;
-			ts.tv_nsec = ns % 1000000000;
+			struct timespec ts = pos_mono_deadline(t->interval_us);
 			pthread_cond_timedwait(&t->wake, &t->mu, &ts);
 		}
 		if (t->stop)
@@ -56,7 +82,7 @@ enum pos_err pos_ticker_start(int64_t interval_us, void (*fn)(void *ctx), void *
 	t->fn = fn;
 	t->ctx = ctx;
 	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->wake, NULL);
+	pos_cond_init_mono(&t->wake);
 	if (pthread_create(&t->thread, NULL, ticker_main, t) != 0) {
 		pthread_cond_destroy(&t->wake);
 		pthread_mutex_destroy(&t->mu);

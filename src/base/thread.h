@@ -22,9 +22,24 @@
 #define POS_BASE_THREAD_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "base/err.h"
+
+/*
+ * Timed waits on the monotonic clock (issue 19, clock jumps): a condition
+ * set up by pos_cond_init_mono times pthread_cond_timedwait on
+ * CLOCK_MONOTONIC, so setting the wall clock back an hour neither makes a
+ * one-second wait last an hour nor ends it early. Returns 0 or an errno.
+ */
+int pos_cond_init_mono(pthread_cond_t *c);
+/* The CLOCK_MONOTONIC time `after_us` from now, for a timed wait on such a
+ * condition. */
+struct timespec pos_mono_deadline(int64_t after_us);
+/* The same for an absolute pos_mono_us time. */
+struct timespec pos_mono_timespec(int64_t at_us);
 
 struct pos_ticker;
 

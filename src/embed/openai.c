@@ -63,7 +63,7 @@ struct openai {
 	struct pos_http_pool *pool; /* kept-alive handles (net/http.h) */
 	char reason[REASON_CAP];
 	int64_t last_success_us, last_failure_us;
-	int64_t not_before_us; /* from the latest Retry-After */
+	int64_t not_before_us; /* from the latest Retry-After (pos_mono_us) */
 };
 
 static const struct pos_embedder_ops openai_ops;
@@ -377,7 +377,7 @@ static enum pos_err attempt(struct openai *o, const struct pos_buf *body,
 	error_ident(resp, id, sizeof(id));
 	*wait_ms = x.retry_after_ms;
 	if (x.retry_after_ms >= 0) {
-		int64_t until = pos_now_us() + (int64_t)x.retry_after_ms * 1000;
+		int64_t until = pos_mono_us() + (int64_t)x.retry_after_ms * 1000;
 		pthread_mutex_lock(&o->lock);
 		if (until > o->not_before_us)
 			o->not_before_us = until;

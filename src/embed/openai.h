@@ -142,7 +142,7 @@ struct pos_embed_openai_stats {
 	uint64_t call_failures;    /* embed/embed_batch/probe calls that failed */
 	int64_t last_success_us;   /* wall clock (base/clock.h); 0 = never */
 	int64_t last_failure_us;   /* 0 = never */
-	int64_t retry_after_us;    /* wall clock before which the provider asked
+	int64_t retry_after_us;    /* monotonic (pos_mono_us) before which the provider asked
 				      not to be called again (Retry-After on
 				      an error answer); 0 = it never asked */
 	int last_http_status;      /* of the latest answered request; 0 = none */

@@ -812,6 +812,63 @@ fail:
 	return false;
 }
 
+/* ---- admission control (http/admission.h) ---- */
+
+/* /health and /metrics never wait for a slot: they are cheap, and the
+ * operator needs them most when the server is busy. Register, login and
+ * refresh neither: they have their own bounded gate (the password hash,
+ * argon2_concurrency and argon2_queue, answering 503 busy) and the auth
+ * rate limit, and a queue wait on top would only expire them. Files of the
+ * web app and unknown paths never reach the check either. */
+static bool needs_slot(const struct pos_server *srv, const struct pos_req *r)
+{
+	return srv->adm_on && r->route && !is_auth_route(r->route) &&
+	       strcmp(r->route->pattern, "/health") != 0 &&
+	       strcmp(r->route->pattern, "/metrics") != 0;
+}
+
+static void refuse_busy(struct pos_req *r)
+{
+	r->retry_after = 1;
+	pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "the server is busy: try again shortly");
+}
+
+static void adm_release(struct pos_server *srv, struct pos_req *r)
+{
+	if (srv->adm_on)
+		pos_adm_release(&srv->adm, &r->adm);
+}
+
+static void adm_park(void *ctx)
+{
+	MHD_suspend_connection(((struct pos_req *)ctx)->conn);
+}
+
+static void adm_wake(void *ctx)
+{
+	MHD_resume_connection(((struct pos_req *)ctx)->conn);
+}
+
+/* Runs the handler of a request that holds a slot (or needs none), or
+ * refuses one whose wait ran out; the slot is given back once the answer
+ * is queued (a deferred answer: once it comes back). */
+static enum MHD_Result run(struct pos_server *srv, struct pos_req *r)
+{
+	if (r->adm.state == POS_ADM_EXPIRED) {
+		refuse_busy(r);
+		return queue(r, pos_mono_us() - r->start_us);
+	}
+	dispatch(srv, r);
+	if (r->deferred && !r->answered) {
+		/* Park first, then start: the resume can only follow the suspend. */
+		MHD_suspend_connection(r->conn);
+		r->defer_start(r->defer_ctx);
+		return MHD_YES;
+	}
+	adm_release(srv, r);
+	return queue(r, pos_mono_us() - r->start_us);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -874,9 +931,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	if (r->started) {
+		if (r->adm_parked) {
+			/* Back from the admission queue: a slot, or waited too long. */
+			r->adm_parked = false;
+			return run(srv, r);
+		}
 		/* A deferred request comes back here once resumed. */
-		if (r->deferred && r->answered && !r->queued)
+		if (r->deferred && r->answered && !r->queued) {
+			adm_release(srv, r);
 			return queue(r, pos_mono_us() - r->start_us);
+		}
 		return MHD_YES;
 	}
 	r->started = true;
@@ -885,14 +949,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	int sret; /* no API route: maybe a file of the web app (http/static.c) */
 	if (!r->route && !r->allow && pos_static_serve(srv, r, &sret))
 		return (enum MHD_Result)sret;
-	dispatch(srv, r);
-	if (r->deferred && !r->answered) {
-		/* Park first, then start: the resume can only follow the suspend. */
-		MHD_suspend_connection(conn);
-		r->defer_start(r->defer_ctx);
-		return MHD_YES;
+	if (needs_slot(srv, r)) {
+		/* Admission control: only once the whole body is in, so a slow
+		 * upload holds no slot. */
+		switch (pos_adm_enter(&srv->adm, &r->adm, r, pos_mono_us())) {
+		case POS_ADM_WAIT:
+			r->adm_parked = true; /* suspended; comes back above */
+			return MHD_YES;
+		case POS_ADM_FULL:
+			refuse_busy(r);
+			return queue(r, pos_mono_us() - r->start_us);
+		case POS_ADM_RUN:
+			break;
+		}
 	}
-	return queue(r, pos_mono_us() - r->start_us);
+	return run(srv, r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -903,6 +974,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
+	adm_release(srv, r); /* gone while queued or holding a slot */
 	int64_t dur = pos_mono_us() - r->start_us;
 	int status = r->answered ? r->status : 499; /* client went away */
 	pos_metrics_record(&srv->metrics, r->route_index, status, dur);
@@ -1047,7 +1119,7 @@ enum pos_err pos_server_init(struct pos_server *srv, const struct pos_config *cf
 	srv->cfg = cfg;
 	srv->routes = routes;
 	srv->n_routes = n_routes;
-	srv->started_us = pos_now_us();
+	srv->started_us = pos_mono_us(); /* uptime: a wall-clock jump moves nothing */
 	atomic_init(&srv->draining, false);
 	atomic_init(&srv->inflight, 0);
 	atomic_init(&srv->body_bytes, 0);
@@ -1106,6 +1178,20 @@ enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 		if (threads < 4)
 			threads = 4;
 	}
+	if (cfg->admission) {
+		/* One worker fewer than the pool by default: a worker that holds
+		 * no slot keeps reading requests and queueing or refusing them,
+		 * so a request never waits unseen behind a busy handler for
+		 * long (docs/OPERATIONS.md, "Admission control"). */
+		unsigned inflight = cfg->max_inflight ? cfg->max_inflight
+						      : (threads > 1 ? threads - 1 : 1);
+		if (pos_adm_init(&srv->adm, inflight, cfg->max_queue, cfg->queue_wait_ms,
+				 adm_park, adm_wake) != 0) {
+			rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+			goto fail;
+		}
+		srv->adm_on = true;
+	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
 			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
@@ -1163,6 +1249,8 @@ void pos_server_drain(struct pos_server *srv)
 	atomic_store(&srv->draining, true);
 	if (srv->app)
 		pos_events_close(srv->app->events); /* live event streams end */
+	if (srv->adm_on)
+		pos_adm_flush(&srv->adm); /* the queued get 503 now */
 	int64_t deadline = pos_mono_us() + (int64_t)srv->cfg->shutdown_grace_s * 1000000;
 	while (atomic_load(&srv->inflight) > 0 && pos_mono_us() < deadline)
 		usleep(10000);
@@ -1174,9 +1262,14 @@ void pos_server_stop(struct pos_server *srv)
 	/* upgraded sockets are closed before the daemon stops */
 	pos_ws_hub_free(srv->ws_hub);
 	srv->ws_hub = NULL;
+	if (srv->adm_on)
+		pos_adm_close(&srv->adm); /* no wake after the daemon is gone */
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
+	if (srv->adm_on)
+		pos_adm_fini(&srv->adm);
+	srv->adm_on = false;
 	pos_rl_fini(&srv->rl);
 	tls_free(srv->tls_pem[0], srv->tls_pem[1]);
 	srv->tls_pem[0] = srv->tls_pem[1] = NULL;

@@ -11,7 +11,9 @@
  * bearer token, its scope and a declared length over the limit; a refusal
  * of a request with a body is queued at once and the body never read;
  * body chunks → appended up to the route's limit (at most max_public_body
- * on routes without a token); last callback → body checks, handler,
+ * on routes without a token); last callback → a handler slot from
+ * admission control (http/admission.h: run, wait parked, or 503), body
+ * checks, handler,
  * response queued (on the first callback only for refusals with a body, so
  * keep-alive survives otherwise); completion → metrics, one log line, arena
  * freed.
@@ -32,6 +34,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/config.h"
+#include "http/admission.h"
 #include "http/cors.h"
 #include "http/metrics.h"
 #include "http/ratelimit.h"
@@ -125,6 +128,9 @@ struct pos_req {
 	void *reader_ctx;
 	uint64_t reader_size;
 	const char *extra_header[4][2]; /* name, value (arena or static); NULL: none */
+	/* ---- admission control (http/admission.h) ---- */
+	struct pos_adm_waiter adm;    /* its handler slot or place in the queue */
+	bool adm_parked;              /* suspended in the queue, comes back once */
 };
 
 struct pos_server {
@@ -147,6 +153,9 @@ struct pos_server {
 	struct pos_cors cors;
 	char *tls_pem[2];             /* certificate and key text, or NULL */
 	struct pos_ws_hub *ws_hub;    /* upgraded WebSocket connections (http/ws_hub.h) */
+	/* ---- admission control (http/admission.h): on when cfg->admission ---- */
+	struct pos_admission adm;
+	bool adm_on;
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "events/bus.h"
+#include "base/thread.h"
 #include "jobs/pool.h"
 #include "store/store.h"
 
@@ -55,6 +56,7 @@ struct pos_jobs {
 	struct pos_pool *pool;
 	pthread_t dispatcher;
 	bool started;
+	_Atomic int64_t wall_high;  /* the latest wall clock seen by claims (due_now) */
 
 	pthread_mutex_t mu;
 	pthread_cond_t wake;     /* dispatcher: a job was queued or ended, or stop */
@@ -174,8 +176,8 @@ enum pos_err pos_jobs_new(struct pos_store *store, const struct pos_jobs_config 
 	j->store = store;
 	j->cfg = *cfg;
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_cond_init(&j->wake, NULL);
-	pthread_cond_init(&j->finished, NULL);
+	pos_cond_init_mono(&j->wake);     /* timed waits: base/thread.h */
+	pos_cond_init_mono(&j->finished);
 	*out = j;
 	return POS_OK;
 }
@@ -317,6 +319,21 @@ static void run_main(struct pos_pool_job *pj, void *arg)
 
 /* ---- the dispatcher ---- */
 
+/*
+ * The wall clock for deciding what is due, never going back (issue 19,
+ * clock jumps): after the clock is set back, a job queued before stays due
+ * instead of waiting for the clock to catch up with its next_run_at. Jobs
+ * queued after the jump are due at the new, earlier time, so they run too.
+ */
+static int64_t due_now(struct pos_jobs *j)
+{
+	int64_t now = pos_now_us();
+	int64_t high = atomic_load(&j->wall_high);
+	while (now > high && !atomic_compare_exchange_weak(&j->wall_high, &high, now))
+		;
+	return now > high ? now : high;
+}
+
 /* Claims one due job and hands it to the pool. Called with j->mu held
  * (released around the store). False when there was nothing to start. */
 static bool dispatch_one(struct pos_jobs *j)
@@ -324,7 +341,7 @@ static bool dispatch_one(struct pos_jobs *j)
 	pthread_mutex_unlock(&j->mu);
 	struct pos_job_run *r = pos_calloc(1, sizeof(*r));
 	struct pos_arena *a = r ? pos_arena_new() : NULL;
-	enum pos_err rc = a ? j->store->jobs->job_claim(j->store, a, pos_now_us(), j->kinds_json,
+	enum pos_err rc = a ? j->store->jobs->job_claim(j->store, a, due_now(j), j->kinds_json,
 							j->serial_json, &r->row)
 			    : POS_ERR_NOMEM;
 	const struct reg *reg = rc ? NULL : find_kind(j, r->row.kind);
@@ -421,11 +438,7 @@ static void *dispatcher_main(void *arg)
 			;
 		if (j->stopping || j->kicked)
 			continue;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + IDLE_POLL_US * 1000;
-		ts.tv_sec += ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
+		struct timespec ts = pos_mono_deadline(IDLE_POLL_US);
 		pthread_cond_timedwait(&j->wake, &j->mu, &ts);
 	}
 	pthread_mutex_unlock(&j->mu);
@@ -636,11 +649,7 @@ enum pos_err pos_jobs_wait(struct pos_jobs *j, const char *id, int64_t timeout_u
 			return POS_ERR_UNAVAILABLE;
 		if (left > 100000)
 			left = 100000; /* an attempt of another process ends unannounced */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + left * 1000;
-		ts.tv_sec += ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
+		struct timespec ts = pos_mono_deadline(left);
 		pthread_mutex_lock(&j->mu);
 		pthread_cond_timedwait(&j->finished, &j->mu, &ts);
 		pthread_mutex_unlock(&j->mu);

@@ -343,7 +343,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 		x->cancelled = true;
 		return 1;
 	}
-	if (x->req->deadline_us && pos_now_us() >= x->req->deadline_us) {
+	if (x->req->deadline_us && pos_mono_us() >= x->req->deadline_us) {
 		x->late = true;
 		return 1;
 	}
@@ -396,7 +396,7 @@ static enum pos_err hop_options(struct xfer *x, const char *url, bool cross,
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
 	}
 	long total = req->timeout_ms ? req->timeout_ms : POS_HTTP_TIMEOUT_MS_DEFAULT;
-	int64_t now = pos_now_us();
+	int64_t now = pos_mono_us();
 	int64_t left_ms = total - (now - started) / 1000;
 	if (req->deadline_us) {
 		int64_t dl = (req->deadline_us - now) / 1000;
@@ -477,7 +477,7 @@ enum pos_err pos_http_perform(struct pos_http_pool *pool,
 
 	unsigned max_redirs = req->max_redirects < POS_HTTP_REDIRECTS_MAX
 		? req->max_redirects : POS_HTTP_REDIRECTS_MAX;
-	int64_t started = pos_now_us();
+	int64_t started = pos_mono_us();
 	char url[POS_HTTP_URL_MAX];
 	snprintf(url, sizeof(url), "%s", req->url);
 	bool cross = false;

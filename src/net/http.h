@@ -85,7 +85,8 @@ struct pos_http_req {
 	long connect_timeout_ms;     /* 0: POS_HTTP_CONNECT_MS_DEFAULT */
 	long timeout_ms;             /* whole exchange; 0: POS_HTTP_TIMEOUT_MS_DEFAULT */
 	long idle_timeout_s;         /* abort when silent this long; 0: off */
-	int64_t deadline_us;         /* absolute (pos_now_us); 0: none */
+	int64_t deadline_us;         /* absolute (pos_mono_us: a wall-clock jump moves
+				      * no deadline); 0: none */
 	size_t max_bytes;            /* body cap; 0: POS_HTTP_MAX_BYTES_DEFAULT */
 	unsigned max_redirects;      /* GET/HEAD only; capped at POS_HTTP_REDIRECTS_MAX */
 

@@ -381,7 +381,7 @@ static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t 
 		int64_t left = hr->deadline_us - pos_mono_us();
 		if (left <= 0)
 			return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "the plugin is out of time");
-		req.deadline_us = pos_now_us() + left;
+		req.deadline_us = pos_mono_us() + left;
 	}
 	struct pos_http_resp resp;
 	enum pos_err rc = pos_http_perform(NULL, &req, &resp, err);

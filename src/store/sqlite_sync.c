@@ -251,7 +251,7 @@ enum pos_err sq_sync_log_list(struct pos_store *base, struct pos_arena *a,
 	sqlite3_stmt *st = prep(c, "SELECT id, source_id, user_id, started_at, duration_us,"
 				   " status, added, updated, unchanged, removed, skipped, errors,"
 				   " error_message FROM sync_logs WHERE source_id = ?1 AND user_id = ?2"
-				   " ORDER BY started_at DESC LIMIT ?3");
+				   " ORDER BY rowid DESC LIMIT ?3");
 	if (!st)
 		return POS_ERR_STORE;
 	sq_bind_str(st, 1, source_id);

@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "base/uuid.h"
 #include "events/bus.h"
 #include "net/egress.h"
@@ -786,6 +787,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	}
 	const struct pos_sync_adapter *ad = pos_sync_adapter_find(src.kind);
 	int64_t started = pos_now_us();
+	int64_t started_mono = pos_mono_us(); /* the duration survives a clock jump */
 	struct pos_error rerr;
 	pos_error_clear(&rerr);
 	json_t *config = NULL, *cursor = NULL, *cursor_out = NULL;
@@ -818,7 +820,7 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	json_decref(config);
 	json_decref(cursor);
 	int64_t now = pos_now_us();
-	rep->duration_us = now - started;
+	rep->duration_us = pos_mono_us() - started_mono;
 	/* Status, cursor, schedule. */
 	bool cancelled = strcmp(rep->status, "cancelled") == 0;
 	if (!rc) {
@@ -899,6 +901,13 @@ static void schedule_tick(void *ctx)
 		pthread_mutex_lock(&s->mu);
 		for (size_t i = 0; i < n && !s->stop; i++) {
 			bool due = list[i].next_sync_at != POS_TIME_NONE && list[i].next_sync_at <= now;
+			/* A last run "in the future" means the wall clock went
+			 * back since: its next time, reckoned from that run, is
+			 * too far away now. Run it, which reckons the schedule
+			 * from the new clock (issue 19, clock jumps). */
+			if (list[i].next_sync_at != POS_TIME_NONE &&
+			    list[i].last_sync_at != POS_TIME_NONE && list[i].last_sync_at > now)
+				due = true;
 			/* a run cut short by a crash or restart */
 			if (!s->startup_done && (!strcmp(list[i].status, "running") ||
 						 !strcmp(list[i].status, "queued")))

@@ -158,7 +158,7 @@ class Drill:
             with self.ledger.lock:
                 self.ledger.content[r.json["id"]] = (key, text)
             return r.json["id"]
-        if r.status >= 500:
+        if r.status >= 500 and r.status != 503:  # 503: refused, nothing done
             raise AssertionError("create answered %d %r" % (r.status, r.raw[:300]))
         return None
 
@@ -184,7 +184,7 @@ class Drill:
         if ok:
             with self.ledger.lock:
                 self.ledger.batches[tag] = (key, True)
-        elif r.status >= 500:
+        elif r.status >= 500 and r.status != 503:  # 503: refused, nothing done
             raise AssertionError("bulk answered %d %r" % (r.status, r.raw[:300]))
 
     def w_update(self, api, n):
@@ -211,7 +211,7 @@ class Drill:
             with self.ledger.lock:
                 self.ledger.content[mid] = ("plain", text)
                 self.ledger.maybe[mid] = set()
-        elif r.status >= 500:
+        elif r.status >= 500 and r.status != 503:  # 503: refused, nothing done
             raise AssertionError("update answered %d %r" % (r.status, r.raw[:300]))
 
     def w_delete(self, api, n):
@@ -269,7 +269,7 @@ class Drill:
                 self.ledger.sources[r.json["id"]] = key
         elif r.status == 413:
             pass  # the sources quota: nothing stored, nothing claimed
-        elif r.status >= 500:
+        elif r.status >= 500 and r.status != 503:  # 503: refused, nothing done
             raise AssertionError("upload answered %d %r" % (r.status, r.raw[:300]))
         time.sleep(0.05)  # sources are few; keep them so
 

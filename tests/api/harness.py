@@ -290,6 +290,15 @@ def _wait_health(base_url, timeout, proc, stderr_text):
                       "--- server stderr ---\n%s" % (timeout, last, stderr_text()))
 
 
+def _busy_503(resp):
+    """Admission control's refusal (docs/OPERATIONS.md): 503 unavailable
+    with Retry-After; a draining server's 503 has no Retry-After."""
+    if resp.status != 503 or "retry-after" not in resp.headers:
+        return False
+    err = (resp.json or {}).get("error") if isinstance(resp.json, dict) else None
+    return isinstance(err, dict) and err.get("code") == "unavailable"
+
+
 def _new_connection(u, timeout):
     if u.scheme == "https":
         return http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout)
@@ -344,9 +353,11 @@ class Api:
                 hdrs[k] = v
         for _ in range(6):
             resp = self._exchange(method, path, hdrs, data)
-            if not (self.retry_429 and resp.status == 429):
+            if not (self.retry_429 and (resp.status == 429 or _busy_503(resp))):
                 return resp
-            # Rate limits are not what these tests are about: wait as told.
+            # Rate limits and admission control (a 503 "the server is
+            # busy": nothing was done) are not what these tests are about:
+            # wait as told.
             try:
                 wait = float(resp.headers.get("retry-after", "1"))
             except ValueError:

@@ -5,8 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
+#include "base/clock.h"
+#include "http/admission.h"
 #include "http/range.h"
 #include "http/server.h"
 #include "http/sse.h"
@@ -108,6 +111,107 @@ static void sse_frames(void **state)
 	pos_buf_free(&b);
 }
 
+/* ---- admission control: a recorder stands in for the connections ---- */
+
+struct adm_log {
+	int parked[8], woken[8];
+	int n_parked, n_woken;
+};
+
+static struct adm_log adm_rec;
+
+static void rec_park(void *ctx)
+{
+	adm_rec.parked[adm_rec.n_parked++] = *(int *)ctx;
+}
+
+static void rec_wake(void *ctx)
+{
+	adm_rec.woken[adm_rec.n_woken++] = *(int *)ctx;
+}
+
+/* Two slots, a queue of two: the fifth is refused; slots pass to the
+ * waiters oldest first; a waiter that leaves the queue is skipped. */
+static void admission_slots_and_queue(void **state)
+{
+	memset(&adm_rec, 0, sizeof(adm_rec));
+	struct pos_admission a;
+	assert_int_equal(pos_adm_init(&a, 2, 2, 600000, rec_park, rec_wake), 0);
+	int id[6] = {0, 1, 2, 3, 4, 5};
+	struct pos_adm_waiter w[6];
+	memset(w, 0, sizeof(w));
+	int64_t now = pos_mono_us();
+	assert_int_equal(pos_adm_enter(&a, &w[0], &id[0], now), POS_ADM_RUN);
+	assert_int_equal(pos_adm_enter(&a, &w[1], &id[1], now), POS_ADM_RUN);
+	assert_int_equal(pos_adm_enter(&a, &w[2], &id[2], now), POS_ADM_WAIT);
+	assert_int_equal(pos_adm_enter(&a, &w[3], &id[3], now), POS_ADM_WAIT);
+	assert_int_equal(pos_adm_enter(&a, &w[4], &id[4], now), POS_ADM_FULL);
+	assert_int_equal(adm_rec.n_parked, 2);
+	assert_int_equal(adm_rec.parked[0], 2);
+	assert_int_equal(adm_rec.parked[1], 3);
+	struct pos_adm_stats st;
+	pos_adm_stats(&a, &st);
+	assert_int_equal(st.running, 2);
+	assert_int_equal(st.queued, 2);
+	assert_int_equal(st.rejected, 1);
+	/* 2 gives up (its client went away): 3 is next in line. */
+	pos_adm_release(&a, &w[2]);
+	assert_int_equal(w[2].state, POS_ADM_DONE);
+	pos_adm_release(&a, &w[0]);
+	assert_int_equal(adm_rec.n_woken, 1);
+	assert_int_equal(adm_rec.woken[0], 3);
+	assert_int_equal(w[3].state, POS_ADM_RUNNING);
+	pos_adm_release(&a, &w[0]); /* idempotent */
+	pos_adm_stats(&a, &st);
+	assert_int_equal(st.running, 2);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.waited, 1);
+	/* With the queue empty a released slot is free again. */
+	pos_adm_release(&a, &w[1]);
+	pos_adm_release(&a, &w[3]);
+	assert_int_equal(pos_adm_enter(&a, &w[5], &id[5], now), POS_ADM_RUN);
+	pos_adm_release(&a, &w[5]);
+	pos_adm_stats(&a, &st);
+	assert_int_equal(st.running, 0);
+	pos_adm_fini(&a);
+}
+
+/* A waiter past its wait is woken as expired by the sweeper; closing
+ * wakes the rest and refuses newcomers. */
+static void admission_expiry_and_close(void **state)
+{
+	memset(&adm_rec, 0, sizeof(adm_rec));
+	struct pos_admission a;
+	assert_int_equal(pos_adm_init(&a, 1, 4, 1, rec_park, rec_wake), 0);
+	int id[4] = {0, 1, 2, 3};
+	struct pos_adm_waiter w[4];
+	memset(w, 0, sizeof(w));
+	int64_t now = pos_mono_us();
+	assert_int_equal(pos_adm_enter(&a, &w[0], &id[0], now), POS_ADM_RUN);
+	/* Entered "long ago": its 1 ms wait is over when the sweeper looks. */
+	assert_int_equal(pos_adm_enter(&a, &w[1], &id[1], now - 1000000), POS_ADM_WAIT);
+	for (int i = 0; i < 5000 && adm_rec.n_woken == 0; i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(adm_rec.n_woken, 1);
+	assert_int_equal(adm_rec.woken[0], 1);
+	assert_int_equal(w[1].state, POS_ADM_EXPIRED);
+	/* A fresh waiter with a far deadline, then close. */
+	pos_adm_fini(&a);
+	memset(&adm_rec, 0, sizeof(adm_rec));
+	assert_int_equal(pos_adm_init(&a, 1, 4, 600000, rec_park, rec_wake), 0);
+	memset(w, 0, sizeof(w));
+	assert_int_equal(pos_adm_enter(&a, &w[0], &id[0], now), POS_ADM_RUN);
+	assert_int_equal(pos_adm_enter(&a, &w[2], &id[2], now), POS_ADM_WAIT);
+	pos_adm_close(&a);
+	assert_int_equal(adm_rec.n_woken, 1);
+	assert_int_equal(w[2].state, POS_ADM_EXPIRED);
+	assert_int_equal(pos_adm_enter(&a, &w[3], &id[3], now), POS_ADM_FULL);
+	pos_adm_release(&a, &w[0]);
+	pos_adm_fini(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +219,8 @@ int main(void)
 		cmocka_unit_test(route_table_is_consistent),
 		cmocka_unit_test(byte_ranges),
 		cmocka_unit_test(sse_frames),
+		cmocka_unit_test(admission_slots_and_queue),
+		cmocka_unit_test(admission_expiry_and_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

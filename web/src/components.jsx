@@ -39,7 +39,8 @@ export function LayerBadge({ layer }) {
 // includes links inside it (they are opened from the memory's page).
 // Long content is clamped with "Show more". Tasks (`action`) have a done
 // checkbox (metadata.completed) and their due date (metadata.due).
-export const MemoryItem = memo(function MemoryItem({ memory, terms, pending }) {
+/** @type {import('preact').FunctionComponent<{memory: any, terms?: string[], pending?: boolean}>} */
+export const MemoryItem = memo(function MemoryItem({ memory, terms = [], pending = false }) {
   const [m, setM] = useState(memory);
   const [open, setOpen] = useState(false);
   const [long, setLong] = useState(false);
@@ -135,7 +136,7 @@ export function Toasts() {
   );
 }
 
-export function ErrorNote({ error, onRetry }) {
+export function ErrorNote({ error, onRetry = null }) {
   if (!error) return null;
   return (
     <div class="error" role="alert">
@@ -199,7 +200,7 @@ export function lazy(load, name, { inline = false } = {}) {
 // there), unless the user is typing in a field (search as you type) or the
 // page puts focus somewhere itself later (the capture box, the editor).
 let firstPage = true;
-export function PageTitle({ title, children, hidden = false }) {
+export function PageTitle({ title, children = null, hidden = false }) {
   const ref = useRef(null);
   useEffect(() => {
     document.title = title ? title + ' · PersonalOS' : 'PersonalOS';
@@ -209,7 +210,7 @@ export function PageTitle({ title, children, hidden = false }) {
       firstPage = false;
       return;
     }
-    const a = document.activeElement;
+    const a = /** @type {HTMLElement | null} */ (document.activeElement);
     if (a && a !== document.body && (a.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName))) return;
     if (ref.current) ref.current.focus({ preventScroll: true });
   }, []);
@@ -229,7 +230,7 @@ export function PasswordStrength({ password, inputs = [] }) {
   const r = strengthMod.strength(password, inputs);
   return (
     <div class={'strength s' + r.score} data-testid="password-strength" data-score={r.score} aria-live="polite">
-      <meter min="0" max="4" low="2" high="3" optimum="4" value={r.score} aria-label="Password strength" />
+      <meter min={0} max={4} low={2} high={3} optimum={4} value={r.score} aria-label="Password strength" />
       <span><strong>{r.label}</strong>{r.score < 3 ? ' — choose a longer or less predictable password.' : ''}</span>
       {r.hint && r.score < 3 && <span class="muted small"> {r.hint}</span>}
     </div>

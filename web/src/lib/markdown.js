@@ -76,7 +76,7 @@ function demoteHeadings(root) {
 // Returns a sanitized DocumentFragment for `text` (Markdown).
 export function renderMarkdown(text, terms = []) {
   const html = marked.parse(String(text || ''), { async: false });
-  const frag = DOMPurify.sanitize(html, PURIFY);
+  const frag = /** @type {DocumentFragment} */ (/** @type {unknown} */ (DOMPurify.sanitize(html, PURIFY)));
   demoteHeadings(frag);
   highlight(frag, terms);
   return frag;

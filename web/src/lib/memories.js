@@ -107,7 +107,7 @@ const zoned = (o) => (zone ? { ...o, timeZone: zone } : o);
 export function fmtDate(iso) {
   if (!iso) return '';
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString(undefined, zoned({ dateStyle: 'medium', timeStyle: 'short' }));
+  return isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, zoned({ dateStyle: 'medium', timeStyle: 'short' }));
 }
 
 // A date without a time (a due date, YYYY-MM-DD) as the user reads it.
@@ -129,7 +129,7 @@ export function dayKey(d) {
 // event), Today, Yesterday, This week (the 7 days before), Earlier.
 export function dayGroup(iso, now = new Date()) {
   const d = new Date(iso);
-  if (isNaN(d)) return 'Earlier';
+  if (isNaN(d.getTime())) return 'Earlier';
   const k = dayKey(d);
   const today = dayKey(now);
   if (k > today) return 'Upcoming';

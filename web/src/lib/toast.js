@@ -7,6 +7,7 @@ function emit() {
   for (const f of subs) f(items);
 }
 
+/** @param {string} text @param {{action?: string, onAction?: () => void, kind?: string, ms?: number}} [opts] */
 export function toast(text, { action, onAction, kind = 'info', ms = 6000 } = {}) {
   const id = ++seq;
   items = [...items, { id, text, action, onAction, kind }];

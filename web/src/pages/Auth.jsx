@@ -42,26 +42,26 @@ export function Auth({ mode, notice, onSignedIn }) {
           {reg && (
             <label>
               Name (optional)
-              <input type="text" autocomplete="name" value={name} onInput={(e) => setName(e.target.value)} />
+              <input type="text" autocomplete="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
             </label>
           )}
           <label>
             Email
             <input data-testid={p + '-email'} type="email" required autocomplete="email" value={email}
-              onInput={(e) => setEmail(e.target.value)} />
+              onInput={(e) => setEmail(e.currentTarget.value)} />
           </label>
           <label>
             Password{reg && <span class="muted"> (at least 10 characters)</span>}
             <input data-testid={p + '-password'} type="password" required minLength={reg ? 10 : undefined}
               autocomplete={reg ? 'new-password' : 'current-password'} value={password}
-              onInput={(e) => setPassword(e.target.value)} />
+              onInput={(e) => setPassword(e.currentTarget.value)} />
           </label>
           {reg && <PasswordStrength password={password} inputs={[email, name]} />}
           {reg && (
             <label>
               Invite code<span class="muted"> (from the server's admin, if it asks for one)</span>
               <input data-testid="register-invite" type="text" autocomplete="off" value={invite}
-                onInput={(e) => setInvite(e.target.value)} />
+                onInput={(e) => setInvite(e.currentTarget.value)} />
             </label>
           )}
           <ErrorNote error={error} />

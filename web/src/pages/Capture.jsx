@@ -107,17 +107,17 @@ export function Capture({ onSaved, autoFocus }) {
       <label class="sr-only" for="capture-input">{'New memory (Markdown; ' + hint + ')'}</label>
       <textarea id="capture-input" ref={ref} data-testid="capture-input" rows={3} value={content}
         placeholder={'Capture a thought, a task, a link… (' + hint + ')'}
-        onInput={(e) => setContent(e.target.value)} onKeyDown={onKey} maxLength={1048576} />
+        onInput={(e) => setContent(e.currentTarget.value)} onKeyDown={onKey} maxLength={1048576} />
       <div class="capture-row">
         <label>
           <span class="sr-only">Type</span>
-          <select value={type} onChange={(e) => setType(e.target.value)} aria-label="Type" data-testid="capture-type">
+          <select value={type} onChange={(e) => setType(e.currentTarget.value)} aria-label="Type" data-testid="capture-type">
             {TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
           </select>
         </label>
         <label>
           <span class="sr-only">Layer</span>
-          <select value={layer} onChange={(e) => setLayer(e.target.value)} aria-label="Layer" data-testid="capture-layer"
+          <select value={layer} onChange={(e) => setLayer(e.currentTarget.value)} aria-label="Layer" data-testid="capture-layer"
             title="Layer: active (in use now), working (in progress), reference (to look up), archive (kept, out of the way)">
             {LAYERS.map((l) => <option key={l} value={l}>{l}</option>)}
           </select>
@@ -125,20 +125,20 @@ export function Capture({ onSaved, autoFocus }) {
         {type === 'action' && (
           <label>
             <span class="sr-only">Due date</span>
-            <input type="date" value={due} onInput={(e) => setDue(e.target.value)} aria-label="Due date" data-testid="capture-due" title="Due date" />
+            <input type="date" value={due} onInput={(e) => setDue(e.currentTarget.value)} aria-label="Due date" data-testid="capture-due" title="Due date" />
           </label>
         )}
         {type === 'action' && (
           <label>
             <span class="sr-only">Remind me at</span>
-            <input type="datetime-local" value={remind} onInput={(e) => setRemind(e.target.value)} aria-label="Remind me at"
+            <input type="datetime-local" value={remind} onInput={(e) => setRemind(e.currentTarget.value)} aria-label="Remind me at"
               data-testid="capture-remind" title="Remind me at (this device's clock)" />
           </label>
         )}
         <label class="grow">
           <span class="sr-only">Tags</span>
           <input type="text" value={tags} placeholder="tags, comma separated" aria-label="Tags" data-testid="capture-tags"
-            onInput={(e) => setTags(e.target.value)} onKeyDown={onKey} />
+            onInput={(e) => setTags(e.currentTarget.value)} onKeyDown={onKey} />
         </label>
         <button type="button" class="ghost" aria-expanded={more} onClick={() => setMore(!more)}
           title="Importance">
@@ -153,7 +153,7 @@ export function Capture({ onSaved, autoFocus }) {
           <label class="grow" title="How much this matters: higher ranks it higher in search and the assistant's answers">
             Importance {Number(importance).toFixed(1)} <span class="muted small">(higher ranks it higher in search and answers)</span>
             <input type="range" min="0" max="1" step="0.1" value={importance}
-              onInput={(e) => setImportance(e.target.value)} />
+              onInput={(e) => setImportance(e.currentTarget.value)} />
           </label>
         </div>
       )}

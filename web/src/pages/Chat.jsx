@@ -68,7 +68,7 @@ function Citations({ ids }) {
   );
 }
 
-export function Chat({ conversationId }) {
+export function Chat({ conversationId = null }) {
   const [convs, setConvs] = useState(null);
   const [messages, setMessages] = useState([]);
   const [text, setText] = useState(() => String(load(DRAFT, '') || ''));
@@ -226,7 +226,7 @@ export function Chat({ conversationId }) {
         <form class="chat-form" onSubmit={(e) => { e.preventDefault(); send(); }}>
           <label class="sr-only" for="chat-input">{touchInput() ? 'Message (Send button sends)' : 'Message (Enter sends, Shift+Enter for a new line)'}</label>
           <textarea id="chat-input" data-testid="chat-input" rows={2} value={text} placeholder="Ask about your memories…"
-            onInput={(e) => setText(e.target.value)} onKeyDown={onKey} />
+            onInput={(e) => setText(e.currentTarget.value)} onKeyDown={onKey} />
           <button type="submit" class="primary" data-testid="chat-send" disabled={busy || !text.trim()}>
             {busy ? 'Answering…' : 'Send'}
           </button>

@@ -152,7 +152,7 @@ export function Detail({ id }) {
           {m.type === 'action' && !shared && (
             <label class="task-check" title="Done">
               <input type="checkbox" data-testid="detail-done" checked={!!(m.metadata && m.metadata.completed === true)}
-                onChange={(e) => setCompleted(m, e.target.checked).then(setM, setError)} /> Done
+                onChange={(e) => setCompleted(m, e.currentTarget.checked).then(setM, setError)} /> Done
             </label>
           )}
           <TypeBadge type={m.type} />

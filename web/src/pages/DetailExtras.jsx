@@ -149,7 +149,7 @@ export function Sharing({ m, onChange }) {
       <form class="capture-row" onSubmit={share}>
         <label class="grow">Share with (emails of accounts on this server)
           <input ref={input} type="text" data-testid="share-emails" inputmode="email" autocomplete="off" value={emails}
-            placeholder="friend@example.com" onInput={(e) => setEmails(e.target.value)} />
+            placeholder="friend@example.com" onInput={(e) => setEmails(e.currentTarget.value)} />
         </label>
         <button type="submit" data-testid="share-submit" disabled={busy}>Share</button>
       </form>

@@ -64,7 +64,7 @@ export function LifecyclePolicy() {
         {POLICY_FIELDS.map(([k, label, max]) => (
           <label key={k}>{label}
             <input type="number" min="1" max={max} step="1" required value={policy[k]} data-testid={'policy-' + k}
-              onInput={(e) => setPolicy({ ...policy, [k]: Number(e.target.value) })} />
+              onInput={(e) => setPolicy({ ...policy, [k]: Number(e.currentTarget.value) })} />
           </label>
         ))}
       </fieldset>

@@ -27,7 +27,7 @@ function SettingsForm({ schema, values, onChange }) {
         if (s.type === 'boolean') {
           return (
             <label key={name} class="check">
-              <input type="checkbox" checked={!!v} onChange={(e) => onChange(name, e.target.checked)} /> {s.description || name}
+              <input type="checkbox" checked={!!v} onChange={(e) => onChange(name, e.currentTarget.checked)} /> {s.description || name}
             </label>
           );
         }
@@ -35,7 +35,7 @@ function SettingsForm({ schema, values, onChange }) {
           <label key={name}>
             {s.description || name}
             <input type={s.type === 'number' ? 'number' : s.type === 'url' ? 'url' : 'text'} value={v == null ? '' : String(v)}
-              maxLength={1024} onInput={(e) => onChange(name, e.target.value)} />
+              maxLength={1024} onInput={(e) => onChange(name, e.currentTarget.value)} />
           </label>
         );
       })}

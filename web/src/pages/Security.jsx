@@ -20,7 +20,7 @@ function Password({ label, value, onInput, testid, autocomplete = 'current-passw
   return (
     <label>{label}{isNew && <span class="muted"> (at least 10 characters)</span>}
       <input type="password" required minLength={isNew ? 10 : undefined} autocomplete={autocomplete}
-        data-testid={testid} value={value} onInput={(e) => onInput(e.target.value)} />
+        data-testid={testid} value={value} onInput={(e) => onInput(e.currentTarget.value)} />
     </label>
   );
 }
@@ -67,7 +67,7 @@ function Encryption({ enc, onChanged }) {
           <p><strong>Your recovery key.</strong> It is shown only this once. Without it and your password your memories cannot be recovered.</p>
           <p><code class="secret" data-testid="recovery-key">{key}</code></p>
           <p><button type="button" onClick={copy}>Copy</button></p>
-          <label class="check"><input type="checkbox" data-testid="recovery-stored" checked={stored} onChange={(e) => setStored(e.target.checked)} /> I have stored the recovery key somewhere safe</label>
+          <label class="check"><input type="checkbox" data-testid="recovery-stored" checked={stored} onChange={(e) => setStored(e.currentTarget.checked)} /> I have stored the recovery key somewhere safe</label>
           <button type="button" class="primary" data-testid="recovery-done" disabled={!stored} onClick={() => { setKey(null); setStored(false); }}>Done</button>
         </div>
       ) : state === 'off' ? (

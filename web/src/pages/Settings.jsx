@@ -81,13 +81,13 @@ export function Settings({ onUser }) {
         <p><Link href="/plugins" data-testid="plugins-link">Plugins</Link>: weather, auto-tagging, tasks and more, each with only the permissions you grant.</p>
         <fieldset>
           <legend>Profile</legend>
-          <label>Name <input type="text" value={form.full_name} onInput={(e) => setForm({ ...form, full_name: e.target.value })} /></label>
+          <label>Name <input type="text" value={form.full_name} onInput={(e) => setForm({ ...form, full_name: e.currentTarget.value })} /></label>
           <p class="muted">Signed in as {form.email}</p>
         </fieldset>
         <fieldset>
           <legend>Time zone</legend>
           <label>Show times in
-            <select data-testid="timezone" value={form.timezone} onChange={(e) => setForm({ ...form, timezone: e.target.value })}>
+            <select data-testid="timezone" value={form.timezone} onChange={(e) => setForm({ ...form, timezone: e.currentTarget.value })}>
               <option value="">This browser's time zone ({browserZone})</option>
               {zones.map((z) => <option key={z} value={z}>{z}</option>)}
             </select>
@@ -95,25 +95,25 @@ export function Settings({ onUser }) {
         </fieldset>
         <fieldset>
           <legend>Assistant persona</legend>
-          <label>Name <input type="text" maxLength={100} value={p.name || ''} onInput={(e) => setP('name', e.target.value)} /></label>
+          <label>Name <input type="text" maxLength={100} value={p.name || ''} onInput={(e) => setP('name', e.currentTarget.value)} /></label>
           {TRAITS.map(([k, label, lo, hi]) => (
             <label key={k} class="slider">
               <span>{label}: <strong>{p[k] ?? 5}</strong> <span class="muted">(0 {lo} – 10 {hi})</span></span>
               <input type="range" min="0" max="10" step="1" value={p[k] ?? 5} aria-valuetext={`${p[k]} of 10`}
-                onInput={(e) => setP(k, Number(e.target.value))} />
+                onInput={(e) => setP(k, Number(e.currentTarget.value))} />
             </label>
           ))}
           {TOGGLES.map(([k, label]) => (
             <label key={k} class="check">
-              <input type="checkbox" checked={!!p[k]} onChange={(e) => setP(k, e.target.checked)} /> {label}
+              <input type="checkbox" checked={!!p[k]} onChange={(e) => setP(k, e.currentTarget.checked)} /> {label}
             </label>
           ))}
           <label>Expertise areas (comma separated)
-            <input type="text" value={p.expertise} onInput={(e) => setP('expertise', e.target.value)} />
+            <input type="text" value={p.expertise} onInput={(e) => setP('expertise', e.currentTarget.value)} />
           </label>
           <label>Extra instructions
             <textarea rows={4} maxLength={4000} value={p.system_prompt_additions || ''}
-              onInput={(e) => setP('system_prompt_additions', e.target.value)} />
+              onInput={(e) => setP('system_prompt_additions', e.currentTarget.value)} />
           </label>
         </fieldset>
         <fieldset>

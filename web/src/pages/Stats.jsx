@@ -179,7 +179,7 @@ function Graph({ graph }) {
       style: [
         { selector: 'node', style: { 'background-color': accent, label: 'data(label)', color: text, 'font-size': 11,
           'text-valign': 'bottom', 'text-margin-y': 4, 'text-outline-color': bg, 'text-outline-width': 2, width: 14, height: 14,
-          'text-wrap': 'ellipsis', 'text-max-width': 110 } },
+          'text-wrap': 'ellipsis', 'text-max-width': '110px' } },
         // Width follows the link's strength (auto-links: their similarity);
         // duplicates are dashed, a parent link points at the parent.
         { selector: 'edge', style: { 'line-color': line, width: 'data(w)', 'curve-style': 'straight' } },

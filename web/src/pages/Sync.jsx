@@ -102,13 +102,13 @@ function AddSource({ onAdded }) {
       <h2>Add a source</h2>
       <div class="filter-grid">
         <label class="wide">Kind
-          <select data-testid="sync-kind" value={kind} onChange={(e) => { setKind(e.target.value); setValues({}); setError(null); }}>
+          <select data-testid="sync-kind" value={kind} onChange={(e) => { setKind(e.currentTarget.value); setValues({}); setError(null); }}>
             {Object.entries(KINDS).map(([k, d]) => <option key={k} value={k}>{d.label}</option>)}
           </select>
         </label>
-        <label>Name <input type="text" data-testid="sync-name" maxLength={128} value={name} placeholder={KINDS[kind].label} onInput={(e) => setName(e.target.value)} /></label>
+        <label>Name <input type="text" data-testid="sync-name" maxLength={128} value={name} placeholder={KINDS[kind].label} onInput={(e) => setName(e.currentTarget.value)} /></label>
         <label>Sync
-          <select data-testid="sync-interval" value={interval} onChange={(e) => setInterval_(e.target.value)}>
+          <select data-testid="sync-interval" value={interval} onChange={(e) => setInterval_(Number(e.currentTarget.value))}>
             {INTERVALS.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
           </select>
         </label>
@@ -253,15 +253,15 @@ function Upload({ onAdded }) {
       <p class="muted small">An mbox mail archive, an .ics calendar or a zip of Markdown notes, read once into your memories.</p>
       <div class="filter-grid">
         <label class="wide">What it is
-          <select data-testid="upload-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
+          <select data-testid="upload-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
             {UPLOAD_KINDS.map(([k, l]) => <option key={k} value={k}>{l}</option>)}
           </select>
         </label>
         <label>Name <input type="text" data-testid="upload-name" maxLength={128} value={name}
-          placeholder={file ? file.name : 'from the file name'} onInput={(e) => setName(e.target.value)} /></label>
+          placeholder={file ? file.name : 'from the file name'} onInput={(e) => setName(e.currentTarget.value)} /></label>
       </div>
       <label>File <input ref={input} type="file" data-testid="upload-file" accept={accept} required
-        onChange={(e) => setFile(e.target.files[0] || null)} /></label>
+        onChange={(e) => setFile(e.currentTarget.files[0] || null)} /></label>
       <ErrorNote error={error} />
       <button type="submit" class="primary" data-testid="upload-submit" disabled={busy || !file}>{busy ? 'Uploading…' : 'Upload'}</button>
     </form>

@@ -28,7 +28,6 @@ export function Timeline({ query, focusCapture }) {
   const filters = filtersFrom(query);
   const fkey = JSON.stringify(filters);
   const [items, setItems] = useState([]);
-  const [total, setTotal] = useState(null);
   const [more, setMore] = useState(true);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState(null);
@@ -58,7 +57,6 @@ export function Timeline({ query, focusCapture }) {
         const seen = new Set(base.map((m) => m.id));
         return [...base, ...r.memories.filter((m) => !seen.has(m.id))];
       });
-      setTotal(r.total);
       setMore(r.has_more);
     } catch (e) {
       if (gen === s.gen) setError(e);
@@ -124,38 +122,38 @@ export function Timeline({ query, focusCapture }) {
         <summary>Filters{Object.keys(filters).length ? ` (${Object.keys(filters).length})` : ''}</summary>
         <div class="filter-grid">
           <label>Type
-            <select value={filters.type || ''} onChange={(e) => setFilter('type', e.target.value)}>
+            <select value={filters.type || ''} onChange={(e) => setFilter('type', e.currentTarget.value)}>
               <option value="">any</option>
               {TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
             </select>
           </label>
           <label title={LAYER_TITLE}>Layer
-            <select value={filters.layer || ''} onChange={(e) => setFilter('layer', e.target.value)}>
+            <select value={filters.layer || ''} onChange={(e) => setFilter('layer', e.currentTarget.value)}>
               <option value="">any</option>
               {LAYERS.map((t) => <option key={t} value={t}>{t}</option>)}
             </select>
           </label>
           <label>Tag
-            <input type="text" value={filters.tag || ''} onChange={(e) => setFilter('tag', e.target.value.trim())} />
+            <input type="text" value={filters.tag || ''} onChange={(e) => setFilter('tag', e.currentTarget.value.trim())} />
           </label>
           <label>Source
-            <input type="text" value={filters.source || ''} onChange={(e) => setFilter('source', e.target.value.trim())} />
+            <input type="text" value={filters.source || ''} onChange={(e) => setFilter('source', e.currentTarget.value.trim())} />
           </label>
           <label class="check">
             <input type="checkbox" data-testid="filter-conversations" checked={convs}
-              onChange={(e) => setFilter('type', e.target.checked ? 'conversation' : '')} /> Conversations
+              onChange={(e) => setFilter('type', e.currentTarget.checked ? 'conversation' : '')} /> Conversations
           </label>
           <label class="check">
             <input type="checkbox" data-testid="filter-shared" checked={filters.shared === 'with_me'}
-              onChange={(e) => setFilter('shared', e.target.checked ? 'with_me' : '')} /> Shared with me
+              onChange={(e) => setFilter('shared', e.currentTarget.checked ? 'with_me' : '')} /> Shared with me
           </label>
           <label>From
             <input type="date" value={(filters.after || '').slice(0, 10)}
-              onChange={(e) => setFilter('after', e.target.value ? e.target.value + 'T00:00:00Z' : '')} />
+              onChange={(e) => setFilter('after', e.currentTarget.value ? e.currentTarget.value + 'T00:00:00Z' : '')} />
           </label>
           <label>To
             <input type="date" value={(filters.before || '').slice(0, 10)}
-              onChange={(e) => setFilter('before', e.target.value ? e.target.value + 'T23:59:59Z' : '')} />
+              onChange={(e) => setFilter('before', e.currentTarget.value ? e.currentTarget.value + 'T23:59:59Z' : '')} />
           </label>
         </div>
         {Object.keys(filters).length > 0 && (

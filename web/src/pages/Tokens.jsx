@@ -44,9 +44,9 @@ export function Tokens() {
         <PageTitle title="API tokens" />
         <p class="muted">Tokens let scripts and tools use your memories. <em>read</em> tokens can only read.</p>
         <form onSubmit={create} class="capture-row">
-          <label class="grow">Name <input type="text" required maxLength={100} value={name} onInput={(e) => setName(e.target.value)} /></label>
+          <label class="grow">Name <input type="text" required maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
           <label>Scope
-            <select value={scope} onChange={(e) => setScope(e.target.value)}>
+            <select value={scope} onChange={(e) => setScope(e.currentTarget.value)}>
               <option value="read">read</option>
               <option value="write">write</option>
             </select>
