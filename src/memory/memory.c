@@ -684,9 +684,10 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 	if (svc->search)
 		for (size_t i = 0; i < n; i++)
 			pos_search_written(svc->search, v[i].user_id, v[i].seq, &v[i].vec, false);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		publish(svc, "memory.created", v[i].user_id, &v[i], NULL);
 		queue_autolink(svc, v[i].user_id, v[i].id);
+	}
 	return POS_OK;
 }
 
