@@ -47,6 +47,15 @@ static void fresh_db(char *url, size_t cap)
 	snprintf(url, cap, "%s%s", server, name);
 }
 
+/* The database every test may share (its rows scoped by unique emails). */
+static void shared_db(char *url, size_t cap)
+{
+	const char *any = getenv("POS_TEST_PG_URL");
+	if (!any || !*any)
+		skip();
+	snprintf(url, cap, "%s", any);
+}
+
 /* The first number `sql` answers on `url`. */
 static long long scalar(const char *url, const char *sql)
 {
@@ -198,7 +207,7 @@ static void server_state_round_trips(void **state)
 {
 	(void)state;
 	char url[512];
-	fresh_db(url, sizeof(url));
+	shared_db(url, sizeof(url));
 	struct pos_store *s = open_pg(url, NULL);
 	struct pos_arena *a = pos_arena_new();
 	const char *v = "x";
@@ -323,7 +332,7 @@ static void tokens_sessions_and_refresh_rotation(void **state)
 {
 	(void)state;
 	char url[512];
-	fresh_db(url, sizeof(url));
+	shared_db(url, sizeof(url));
 	struct pos_store *s = open_pg(url, NULL);
 	struct pos_arena *a = pos_arena_new();
 	int64_t now = pos_now_us();
@@ -449,7 +458,7 @@ static void invites_are_single_use(void **state)
 {
 	(void)state;
 	char url[512];
-	fresh_db(url, sizeof(url));
+	shared_db(url, sizeof(url));
 	struct pos_store *s = open_pg(url, NULL);
 	struct pos_arena *a = pos_arena_new();
 	int64_t now = pos_now_us();
@@ -507,7 +516,7 @@ static void key_material_and_index_terms(void **state)
 {
 	(void)state;
 	char url[512];
-	fresh_db(url, sizeof(url));
+	shared_db(url, sizeof(url));
 	struct pos_store *s = open_pg(url, NULL);
 	struct pos_arena *a = pos_arena_new();
 	int64_t now = pos_now_us();
