@@ -25,6 +25,7 @@
 #include "base/uuid.h"
 #include "crypto/crypto.h"
 #include "crypto/keyring.h"
+#include "store/pg_internal.h"
 #include "store/store.h"
 
 /* A fresh database on the test server; its URL in url. Skips without one. */
@@ -248,6 +249,14 @@ static void reconnects_after_the_server_drops_connections(void **state)
 		assert_string_equal(v, "1");
 	}
 	assert_int_equal(s->ops->state_put(s, "reconnect", "2"), POS_OK);
+	assert_int_equal(s->ops->state_get(s, a, "reconnect", &v), POS_OK);
+	assert_string_equal(v, "2");
+	/* a session that lost its prepared statements (a pooler's reset)
+	 * prepares them again */
+	struct pg_conn *c = pg_get(s);
+	assert_non_null(c);
+	PQclear(PQexec(pg_conn_db(c), "DEALLOCATE ALL"));
+	pg_put(s, c);
 	assert_int_equal(s->ops->state_get(s, a, "reconnect", &v), POS_OK);
 	assert_string_equal(v, "2");
 	pos_arena_destroy(a);
