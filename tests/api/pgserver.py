@@ -22,6 +22,7 @@ installed.
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -91,7 +92,10 @@ class PgServer:
                 except subprocess.CalledProcessError:
                     if _attempt == 2:
                         raise
-        except subprocess.CalledProcessError as e:
+        except BaseException as e:  # a signal mid-start too: leave nothing running
+            if not isinstance(e, subprocess.CalledProcessError):
+                self.stop()
+                raise
             log = ""
             try:
                 with open(os.path.join(self.dir, "log")) as f:
@@ -166,7 +170,18 @@ def main(argv):
     if not available():
         print("pgserver: PostgreSQL is not installed; skipped", file=sys.stderr)
         return SKIP
-    with PgServer() as pg:
+    def interrupted(signum, _frame):
+        # the server runs detached (pg_ctl): stop it before going, and
+        # let no second signal cut the stop short
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, interrupted)
+    pg = PgServer()
+    try:
+        pg.start()
         env = dict(os.environ)
         env["POS_TEST_STORE"] = pg.url
         # no Kerberos probing on loopback (and no GSSAPI library noise
@@ -175,6 +190,8 @@ def main(argv):
         if want_db:
             env["POS_TEST_PG_URL"] = create_database(pg.url)
         return subprocess.call(cmd, env=env)
+    finally:
+        pg.stop()
 
 
 if __name__ == "__main__":
