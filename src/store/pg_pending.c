@@ -17,3 +17,8 @@ const struct pos_store_shares pg_shares_ops = {0};
 const char pg_ddl_shares[] = "";
 /* ---- end shares ---- */
 
+/* ---- files (pgrest: pg_files.c waits for the memories table of pgmem,
+ * which its attachments reference) ---- */
+const struct pos_store_files pg_files_ops = {0};
+const char pg_ddl_files[] = "";
+/* ---- end files ---- */
