@@ -17,11 +17,6 @@ const struct pos_store_keys pg_keys_ops = {0};
 const char pg_ddl_keys[] = "";
 /* ---- end keys ---- */
 
-/* ---- memories (pgmem) ---- */
-const struct pos_store_memories pg_memories_ops = {0};
-const char pg_ddl_memories[] = "";
-/* ---- end memories ---- */
-
 /* ---- chat (pgrest) ---- */
 const struct pos_store_chat pg_chat_ops = {0};
 const char pg_ddl_chat[] = "";
