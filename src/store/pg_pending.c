@@ -7,16 +7,6 @@
  */
 #include "store/pg_internal.h"
 
-/* ---- accounts (pgcore) ---- */
-const struct pos_store_accounts pg_accounts_ops = {0};
-const char pg_ddl_accounts[] = "";
-/* ---- end accounts ---- */
-
-/* ---- keys (pgcore) ---- */
-const struct pos_store_keys pg_keys_ops = {0};
-const char pg_ddl_keys[] = "";
-/* ---- end keys ---- */
-
 /* ---- chat (pgrest) ---- */
 const struct pos_store_chat pg_chat_ops = {0};
 const char pg_ddl_chat[] = "";
