@@ -312,6 +312,10 @@ static bool dispatch_one(struct pos_jobs *j)
 							j->kinds_json, j->serial_json, &r->row)
 			    : POS_ERR_NOMEM;
 	const struct reg *reg = rc ? NULL : find_kind(j, r->row.kind);
+	/* our writes of this attempt stop counting if another process
+	 * claims the job again (our lease ended) */
+	if (!rc)
+		r->row.claim_attempts = r->row.attempts;
 	if (!rc && !reg)
 		rc = POS_ERR_INTERNAL; /* the claim only takes registered kinds */
 	if (!rc && r->row.attempts > (int64_t)reg->kind->max_attempts) {

@@ -53,7 +53,8 @@ PG_STMT(st_update, "UPDATE jobs SET payload = COALESCE($4::text, payload), state
 		   " attempts = $6, last_error = $7, result = $8, next_run_at = $9,"
 		   " updated_at = $10, progress_done = $11, progress_total = $12,"
 		   " item_errors = $13"
-		   " WHERE id = $1 AND user_id = $2 AND kind = $3 AND state = 'running'");
+		   " WHERE id = $1 AND user_id = $2 AND kind = $3 AND state = 'running'"
+		   " AND ($14::bigint <= 0 OR attempts = $14::bigint)");
 PG_STMT(st_progress, "UPDATE jobs SET progress_done = $2, progress_total = $3,"
 		     " updated_at = $4 WHERE id = $1 AND state = 'running'");
 /*
@@ -171,6 +172,8 @@ static void params_job(struct pg_params *p, const struct pos_job *j, bool insert
 	if (insert) {
 		pg_p_i64(p, j->lease_until);
 		pg_p_text(p, j->dedupe_key);
+	} else {
+		pg_p_i64(p, j->claim_attempts);
 	}
 }
 

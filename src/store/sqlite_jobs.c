@@ -49,6 +49,7 @@ static bool read_job(struct pos_arena *a, sqlite3_stmt *st, struct pos_job *j)
 	j->item_errors_json = sq_col_str(a, st, 13, NULL);
 	j->lease_until = sqlite3_column_int64(st, 14);
 	j->dedupe_key = sq_col_str(a, st, 15, NULL);
+	j->claim_attempts = 0;
 	return j->kind && j->payload_json && j->state;
 }
 
@@ -111,6 +112,7 @@ static void bind_put(sqlite3_stmt *st, const void *arg)
 	sq_bind_str(st, 14, j->item_errors_json);
 	sqlite3_bind_int64(st, 15, j->lease_until);
 	sq_bind_str(st, 16, j->dedupe_key);
+	sqlite3_bind_int64(st, 17, j->claim_attempts); /* update only */
 }
 
 enum pos_err sq_job_put(struct pos_store *base, const struct pos_job *j)
@@ -128,7 +130,7 @@ enum pos_err sq_job_update(struct pos_store *base, const struct pos_job *j)
 			       " updated_at = ?11, progress_done = ?12, progress_total = ?13,"
 			       " item_errors = ?14"
 			       " WHERE id = ?1 AND user_id = ?2 AND kind = ?3"
-			       " AND state = 'running'",
+			       " AND state = 'running' AND (?17 <= 0 OR attempts = ?17)",
 			 bind_put, j, true, "job update");
 }
 

@@ -375,6 +375,10 @@ struct pos_job {
 	 * (NULL when none) */
 	int64_t lease_until;
 	const char *dedupe_key;
+	/* job_update only: when > 0, the attempts count this process claimed
+	 * the job with; a row with another count (requeued after the lease
+	 * ended and claimed again elsewhere) is not written (NOT_FOUND) */
+	int64_t claim_attempts;
 };
 
 /* Encryption key material of a user as stored (docs/ENCRYPTION.md). */
@@ -813,7 +817,8 @@ struct pos_store_jobs {
 	 * job even when several processes claim at once. job_update writes back state,
 	 * payload (NULL: unchanged), error, result, item errors, progress and
 	 * next run of a job that is still `running` (POS_ERR_NOT_FOUND when it
-	 * is not: cancelled meanwhile). job_progress writes progress alone,
+	 * is not: cancelled meanwhile; or, with j->claim_attempts, claimed
+	 * again by another process after its lease ended). job_progress writes progress alone,
 	 * likewise. job_get reads one of the user's (user_id NULL: anyone's,
 	 * for the service itself); job_list the user's newest first, at most
 	 * `limit`, optionally of one kind. job_cancel ends a queued or running

@@ -638,6 +638,52 @@ static void a_running_attempt_renews_its_lease(void **state)
 	assert_int_equal(get(f, ALICE, id).attempts, 1);
 }
 
+static void a_job_claimed_again_elsewhere_is_not_overwritten(void **state)
+{
+	struct fx *f = *state;
+	f->j = service(f, 1, 10);
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	char id[POS_UUID_SIZE];
+	assert_int_equal(pos_jobs_enqueue(f->j, "test.block", ALICE, NULL, 0, id), POS_OK);
+	wait_started(&f->p, 1);
+	/* This process stalls past its lease: another requeues the job and
+	 * claims it again (attempt 2). */
+	int64_t later = pos_now_us() + 7200LL * 1000000;
+	int64_t n = 0;
+	assert_int_equal(f->s->jobs->jobs_requeue(f->s, "[\"test.block\"]", later, &n), POS_OK);
+	assert_int_equal(n, 1);
+	struct pos_job other;
+	assert_int_equal(f->s->jobs->job_claim(f->s, f->a, pos_now_us(), later + 60000000,
+					       "[\"other.kind\", \"test.block\"]", "[]", &other),
+			 POS_OK);
+	assert_string_equal(other.id, id);
+	assert_int_equal(other.attempts, 2);
+	/* Our attempt ends: its outcome must not overwrite the other's run. */
+	atomic_store(&f->p.release, true);
+	uint64_t done = 0, retried, failed;
+	int64_t until = pos_mono_us() + WAIT_US;
+	while (done < 1 && pos_mono_us() < until) {
+		usleep(1000);
+		pos_jobs_counts(f->j, &done, &retried, &failed);
+	}
+	assert_int_equal(done, 1);
+	struct pos_job row;
+	until = pos_mono_us() + WAIT_US; /* the write follows the count */
+	do {
+		assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, id, &row), POS_OK);
+	} while (strcmp(row.state, "running") != 0 && pos_mono_us() < until);
+	pos_jobs_free(f->j); /* every write of our attempt is over */
+	f->j = NULL;
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, id, &row), POS_OK);
+	assert_string_equal(row.state, "running"); /* still the other's */
+	assert_int_equal(row.attempts, 2);
+	/* the other process's own writes still land */
+	other.claim_attempts = other.attempts;
+	other.state = "done";
+	other.payload_json = NULL;
+	assert_int_equal(f->s->jobs->job_update(f->s, &other), POS_OK);
+}
+
 static void dedupe_keys_allow_one_active_job_per_key(void **state)
 {
 	struct fx *f = *state;
@@ -703,6 +749,7 @@ int main(void)
 		T(the_dispatcher_requeues_expired_leases_while_running),
 		T(a_running_attempt_renews_its_lease),
 		T(dedupe_keys_allow_one_active_job_per_key),
+		T(a_job_claimed_again_elsewhere_is_not_overwritten),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -245,6 +245,9 @@ static void leases_dedupe_and_updates_on_postgres(void **state)
 	got.total = 10;
 	got.result_json = "{\"ok\":true}";
 	got.payload_json = NULL; /* unchanged */
+	got.claim_attempts = got.attempts + 1; /* claimed again elsewhere */
+	assert_int_equal(a->jobs->job_update(a, &got), POS_ERR_NOT_FOUND);
+	got.claim_attempts = got.attempts; /* ours */
 	assert_int_equal(a->jobs->job_update(a, &got), POS_OK);
 	assert_int_equal(a->jobs->job_update(a, &got), POS_ERR_NOT_FOUND);
 	assert_int_equal(a->jobs->job_progress(a, got.id, 4, 10, now), POS_ERR_NOT_FOUND);
