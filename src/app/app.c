@@ -42,6 +42,8 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->candidates = cfg->search_candidates;
 	scfg->cache_entries = cfg->search_cache_entries;
 	scfg->max_loaded_users = cfg->search_loaded_users;
+	scfg->vector_cache_bytes = (size_t)cfg->vector_cache_mb << 20;
+	scfg->vector_wait_ms = cfg->search_vector_wait_ms;
 	scfg->weights.keyword = cfg->search_weight_keyword;
 	scfg->weights.semantic = cfg->search_weight_semantic;
 	scfg->weights.rrf_k = cfg->search_rrf_k;
@@ -81,7 +83,8 @@ static enum pos_err shared_generation(void *ctx, const char *user_id, uint64_t *
 	const char *argv[] = {key, GEN_EPOCH_KEY, start};
 	int64_t out[POS_CACHE_REPLY_MAX];
 	size_t n = 0;
-	enum pos_err rc = pos_cache_eval(ctx, generation_script, 2, 3, argv, out, &n);
+	struct pos_app *app = ctx;
+	enum pos_err rc = pos_cache_eval(app->cache, generation_script, 2, 3, argv, out, &n);
 	if (rc)
 		return rc;
 	if (n != 2)
@@ -97,31 +100,52 @@ static const char bump_script[] =
 	"redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
 	"return v\n";
 
+/* The message names the instance, so the writer keeps its own resident
+ * vectors: "<instance> <user id>". */
 static enum pos_err shared_bump(void *ctx, const char *user_id)
 {
-	char key[64];
+	struct pos_app *app = ctx;
+	char key[64], msg[POS_APP_INSTANCE_LEN + 2 + POS_UUID_SIZE];
 	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
-	const char *argv[] = {key, POS_SEARCH_INVALIDATE_CHANNEL, user_id};
+	snprintf(msg, sizeof(msg), "%s %s", app->instance, user_id);
+	const char *argv[] = {key, POS_SEARCH_INVALIDATE_CHANNEL, msg};
 	int64_t out[POS_CACHE_REPLY_MAX];
 	size_t n;
-	return pos_cache_eval(ctx, bump_script, 1, 3, argv, out, &n); /* one round trip */
+	return pos_cache_eval(app->cache, bump_script, 1, 3, argv, out, &n); /* one round trip */
 }
 
 static enum pos_err shared_bump_all(void *ctx)
 {
+	struct pos_app *app = ctx;
 	int64_t v;
-	return pos_cache_incr(ctx, GEN_EPOCH_KEY, &v);
+	return pos_cache_incr(app->cache, GEN_EPOCH_KEY, &v);
 }
 
 /* search: ranked lists one instance made, for the others */
 static enum pos_err shared_get(void *ctx, const char *key, void *buf, size_t cap, size_t *len)
 {
-	return pos_cache_get(ctx, key, buf, cap, len);
+	struct pos_app *app = ctx;
+	return pos_cache_get(app->cache, key, buf, cap, len);
 }
 
 static void shared_put(void *ctx, const char *key, const void *val, size_t len, int64_t ttl_ms)
 {
-	(void)pos_cache_set(ctx, key, val, len, ttl_ms);
+	struct pos_app *app = ctx;
+	(void)pos_cache_set(app->cache, key, val, len, ttl_ms);
+}
+
+/* Another instance wrote the user's memories: the vectors this one holds
+ * of the user are stale (reloaded on the next search). */
+static void remote_write(void *ctx, const char *msg, size_t len)
+{
+	struct pos_app *app = ctx;
+	char user[POS_UUID_SIZE];
+	if (len != POS_APP_INSTANCE_LEN + 1 + POS_UUID_SIZE - 1 || msg[POS_APP_INSTANCE_LEN] != ' ' ||
+	    memcmp(msg, app->instance, POS_APP_INSTANCE_LEN) == 0)
+		return;
+	memcpy(user, msg + POS_APP_INSTANCE_LEN + 1, POS_UUID_SIZE - 1);
+	user[POS_UUID_SIZE - 1] = '\0';
+	pos_search_invalidate_user(app->search, user);
 }
 
 /* The shared cache, when configured: auth and search use it from here on. */
@@ -161,11 +185,13 @@ static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
 			snprintf(app->instance + 2 * i, 3, "%02x", tag[i]);
 		rc = pos_cache_subscribe(app->cache, POS_EVENTS_CHANNEL, remote_event, app);
 	}
+	if (!rc)
+		rc = pos_cache_subscribe(app->cache, POS_SEARCH_INVALIDATE_CHANNEL, remote_write, app);
 	if (rc)
 		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
 	pos_events_set_relay(app->events, relay_event, app);
 	struct pos_search_shared sh = {shared_generation, shared_bump, shared_bump_all,
-				       shared_get, shared_put, app->cache};
+				       shared_get, shared_put, app};
 	pos_search_set_shared(app->search, &sh);
 	return POS_OK;
 }
@@ -270,7 +296,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	app->mem.search = app->search;
 	app->mem.events = app->events;
 	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
-				       (int64_t)cfg->jobs_keep_done_s * 1000000, app->events};
+				       (int64_t)cfg->jobs_keep_done_s * 1000000, app->events,
+				       (int64_t)cfg->job_lease_s * 1000000};
 	if ((rc = pos_jobs_new(app->store, &jcfg, &app->jobs))) {
 		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
 		goto out;

@@ -35,8 +35,8 @@ struct pos_egress;
 struct pos_cache;
 
 /* With a shared cache, every write of a user is published on this
- * channel (the message: the user id) so other instances can drop what
- * they hold of the user (resident vectors). */
+ * channel (the message: "<instance tag> <user id>") so other instances
+ * drop what they hold of the user (resident vectors). */
 #define POS_SEARCH_INVALIDATE_CHANNEL "pos:search.invalidate"
 /* Live events of every instance, each message "<instance tag> <event JSON>". */
 #define POS_EVENTS_CHANNEL "pos:events"

@@ -58,6 +58,8 @@ struct pos_config {
 	unsigned search_candidates;
 	unsigned search_cache_entries;
 	unsigned search_loaded_users;
+	unsigned vector_cache_mb;       /* resident vectors, all users (docs/SEARCH.md) */
+	unsigned search_vector_wait_ms; /* wait for a user's vectors to load */
 	double search_weight_keyword, search_weight_semantic, search_rrf_k;
 	double search_boost_recency, search_recency_half_life_days;
 	double search_boost_importance, search_boost_layer, search_boost_access;
@@ -76,6 +78,7 @@ struct pos_config {
 	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
 	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */
 	bool auto_link;                /* a memory.autolink job per created/re-written memory */
+	unsigned job_lease_s;          /* jobs service: lease of a running job (issue 18) */
 	unsigned sync_workers;         /* not used: sync runs are jobs (kept for old configs) */
 	unsigned sync_run_timeout_s;   /* deadline of one sync run */
 	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */

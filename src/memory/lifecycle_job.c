@@ -77,10 +77,13 @@ static void schedule_tick(void *ctx)
 				break;
 			if (nj && (jobs[0].state == POS_JOB_QUEUED || jobs[0].state == POS_JOB_RUNNING))
 				continue;
-			/* lead: may switch to pos_jobs_enqueue_unique(key "lifecycle:<user id>")
-			 * POS_ERR_BUSY: that user's queue is full; the next tick */
-			(void)pos_jobs_enqueue(lj->jobs, POS_LIFECYCLE_JOB, users[i].id, NULL,
-					       pos_now_us() + lj->interval_us, NULL);
+			/* one per user, also across instances sharing the store
+			 * (POS_ERR_CONFLICT: another has it queued); POS_ERR_BUSY:
+			 * that user's queue is full; the next tick either way */
+			char key[16 + POS_UUID_SIZE];
+			snprintf(key, sizeof(key), "lifecycle:%s", users[i].id);
+			(void)pos_jobs_enqueue_unique(lj->jobs, POS_LIFECYCLE_JOB, users[i].id, key,
+						      NULL, pos_now_us() + lj->interval_us, NULL);
 		}
 	}
 	pos_arena_destroy(a);

@@ -140,7 +140,7 @@ static bool ensure_index(struct pos_search *e)
 	}
 	struct pos_vcache *vc = NULL;
 	if (pos_vcache_new(e->store, e->embedder->model, e->embedder->dim,
-			   e->cfg.max_loaded_users, &vc) != POS_OK)
+			   e->cfg.max_loaded_users, e->cfg.vector_cache_bytes, &vc) != POS_OK)
 		return false;
 	atomic_store_explicit(&e->vectors, vc, memory_order_release);
 	return true;
@@ -184,14 +184,18 @@ static void busy_remove(struct pos_search *e, const char *user_id)
 /* Queues a job for the user unless one is queued or running. */
 static void ensure_job(struct pos_search *e, const char *user_id)
 {
-	/* lead: may switch to pos_jobs_enqueue_unique(key "backfill:<user id>") */
 	pthread_mutex_lock(&e->lock);
 	bool queue = !busy_find(e, user_id) && busy_add(e, user_id);
 	pthread_mutex_unlock(&e->lock);
 	if (!queue)
 		return;
-	if (pos_jobs_enqueue(e->jobs, POS_SEARCH_BACKFILL_JOB, user_id, NULL, 0, NULL) != POS_OK) {
-		/* the user's queue is full: the tick tries again */
+	/* one per user, also across instances sharing the store */
+	char key[16 + POS_UUID_SIZE];
+	snprintf(key, sizeof(key), "backfill:%s", user_id);
+	if (pos_jobs_enqueue_unique(e->jobs, POS_SEARCH_BACKFILL_JOB, user_id, key, NULL, 0,
+				    NULL) != POS_OK) {
+		/* the user's queue is full (the tick tries again), or another
+		 * instance has the user's backfill queued or running */
 		pthread_mutex_lock(&e->lock);
 		busy_remove(e, user_id);
 		pthread_mutex_unlock(&e->lock);

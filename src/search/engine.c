@@ -46,6 +46,8 @@ void pos_search_config_default(struct pos_search_config *c)
 	c->embed_dim = 256;
 	c->cache_entries = 1024;
 	c->max_loaded_users = 64;
+	c->vector_cache_bytes = (size_t)512 << 20;
+	c->vector_wait_ms = 500;
 	c->backfill = true;
 	c->min_similarity = POS_SEARCH_MIN_SIMILARITY_DEFAULT;
 }
@@ -218,6 +220,11 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 	pos_search_bump(e, user_id);
 }
 
+void pos_search_invalidate_user(struct pos_search *e, const char *user_id)
+{
+	pos_search_forget_user(e, user_id);
+}
+
 void pos_search_forget_user(struct pos_search *e, const char *user_id)
 {
 	struct pos_vcache *vc = pos_search_vectors(e);
@@ -272,7 +279,7 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 		}
 		struct pos_vcache *vc = NULL;
 		if ((rc = pos_vcache_new(s, e->embedder->model, e->embedder->dim,
-					 cfg->max_loaded_users, &vc))) {
+					 cfg->max_loaded_users, cfg->vector_cache_bytes, &vc))) {
 			pos_search_free(e);
 			return pos_error_set(err, rc, NULL, "cannot create the vector index");
 		}
@@ -799,9 +806,10 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
 			 size_t *n_out, struct pos_memory **mems, size_t *n_mems,
-			 bool *degraded)
+			 bool *degraded, const char **vstatus)
 {
 	*degraded = false;
+	*vstatus = NULL;
 	const unsigned k = e->cfg.candidates;
 	struct pos_hit *kw = NULL, *vec = NULL;
 	size_t nk = 0, nv = 0;
@@ -827,6 +835,14 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			job.exclude = keep.nbits > 0;
 		}
 		if (job.qv.q && (!job.filtered || keep.nbits)) {
+			/* not resident: answer by keyword now, the load runs on
+			 * the cache's loader thread (docs/SEARCH.md) */
+			if (pos_vcache_prepare(vc, req->user_id, e->cfg.vector_wait_ms) != POS_OK) {
+				*vstatus = "loading";
+				*degraded = true;
+				goto scan_ready;
+			}
+			*vstatus = "ready";
 			job.vc = vc;
 			job.user_id = req->user_id;
 			job.k = k;
@@ -950,7 +966,8 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	}
 	if (!out->cached) {
 		bool degraded;
-		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded)))
+		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded,
+			       &out->vector_status)))
 			return pos_error_set(err, rc, NULL, NULL);
 		out->total = (int64_t)n;
 		/* A result made without its semantic half is not kept: the next

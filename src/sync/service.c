@@ -565,7 +565,9 @@ static bool hidden(struct pos_sync *s, const char *source_id)
 static struct pos_sync_job *sync_enqueue_run(struct pos_sync *s, const char *user_id,
 					     const char *source_id, bool manual, enum pos_err *rc)
 {
-	/* lead: switch to pos_jobs_enqueue_unique(key "sync:<id>") */
+	/* One run of a source at a time, also across instances sharing the
+	 * store: the job's dedupe key is the source id (POS_ERR_CONFLICT
+	 * while another instance has one queued or running). */
 	*rc = POS_OK;
 	struct pos_sync_job *j = active_job(s, source_id);
 	if (j)
@@ -577,7 +579,10 @@ static struct pos_sync_job *sync_enqueue_run(struct pos_sync *s, const char *use
 	char payload[64 + POS_UUID_SIZE];
 	snprintf(payload, sizeof(payload), "{\"source_id\":\"%s\"}", source_id);
 	/* The run waits for s->mu, held here, so it finds the record linked. */
-	if ((*rc = pos_jobs_enqueue(s->jobsvc, POS_SYNC_RUN_JOB, user_id, payload, 0, j->id))) {
+	char key[16 + POS_UUID_SIZE];
+	snprintf(key, sizeof(key), "sync:%s", source_id);
+	if ((*rc = pos_jobs_enqueue_unique(s->jobsvc, POS_SYNC_RUN_JOB, user_id, key, payload, 0,
+					   j->id))) {
 		pos_free(j);
 		return NULL;
 	}

@@ -140,7 +140,10 @@ class SharedRedisTest(unittest.TestCase):
         self.addCleanup(close_r)
         r = self.api_b.post("/api/memories", {"content": "published elsewhere"}, token=token)
         self.assertEqual(r.status, 201, r.raw[:300])
-        self.assertEqual(writes(), uid.encode())  # the user id, nothing of the memory
+        # "<instance tag> <user id>", nothing of the memory
+        tag, _, who = writes().partition(b" ")
+        self.assertEqual(who, uid.encode())
+        self.assertRegex(tag, rb"^[0-9a-f]{16}$")
         self.assertIn(self.api_a.post("/api/auth/logout", token=token).status, (200, 204))
         msg = revokes()
         self.assertIsNotNone(msg)

@@ -241,7 +241,7 @@ static void test_lifecycle_job(void **state)
 		assert_int_equal(pos_memory_create(&svc, a, u.id, j, &m, &err), POS_OK);
 		json_decref(j);
 	}
-	struct pos_jobs_config jc = {1, 100, 3600LL * 1000000, NULL};
+	struct pos_jobs_config jc = {.workers = 1, .queue_max = 100, .keep_done_us = 3600LL * 1000000};
 	struct pos_jobs *jobs = NULL;
 	assert_int_equal(pos_jobs_new(s, &jc, &jobs), POS_OK);
 	struct pos_lifecycle_jobs lj = {s, jobs, 0}; /* no schedule: queued by hand */
