@@ -309,6 +309,17 @@ static enum pos_err run(struct pg_conn *c, const struct pg_stmt *st, const char 
 			const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 			snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
 		}
+		/* Prepared statements the session lost (26000: a pooler
+		 * reset it) or whose plan a schema change made stale (0A000)
+		 * are prepared again, once, outside a transaction. */
+		if (attempt == 0 && idle && name[0] && PQstatus(c->db) == CONNECTION_OK &&
+		    (strcmp(c->sqlstate, "26000") == 0 || strcmp(c->sqlstate, "0A000") == 0)) {
+			PQclear(r);
+			PQclear(PQexec(c->db, "DEALLOCATE ALL"));
+			memset(c->prepared, 0, sizeof(c->prepared));
+			c->n_prepared = 0;
+			continue;
+		}
 		/* A connection that broke between statements (a server
 		 * restart) is made again and the statement retried once,
 		 * unless a transaction was open (its work is gone). */

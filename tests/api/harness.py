@@ -147,6 +147,7 @@ def _test_store(data_dir):
     if not base.startswith(("postgres://", "postgresql://")):
         return ""
     marker = os.path.join(data_dir, ".pos-test-store")
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
     try:
         with open(marker) as f:
             return f.read().strip()
@@ -811,5 +812,13 @@ def run_cli(args, stdin=None, timeout=60, env=None):
     binary = require_binary()
     e = dict(os.environ)
     e.update(env or {})
+    # with POS_TEST_STORE, a command on a data directory uses that
+    # directory's database, as a server started on it does
+    if "PERSONALOS_STORE" not in e and "--data" in args[:-1]:
+        d = args[list(args).index("--data") + 1]
+        if os.path.isdir(d) or not os.path.exists(d):
+            store = _test_store(d)
+            if store:
+                e["PERSONALOS_STORE"] = store
     return subprocess.run([binary] + list(args), input=stdin, capture_output=True,
                           text=True, timeout=timeout, env=e)

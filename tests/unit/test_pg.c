@@ -25,6 +25,7 @@
 #include "base/uuid.h"
 #include "crypto/crypto.h"
 #include "crypto/keyring.h"
+#include "store/pg_internal.h"
 #include "store/store.h"
 
 /* A fresh database on the test server; its URL in url. Skips without one. */
@@ -218,6 +219,46 @@ static void server_state_round_trips(void **state)
 	assert_int_equal(s->ops->state_get(s, a, "cursor", &v), POS_OK);
 	assert_string_equal(v, "42");
 	assert_int_equal(s->ops->compact(s), POS_OK);
+	pos_arena_destroy(a);
+	pos_store_close(s);
+}
+
+static void reconnects_after_the_server_drops_connections(void **state)
+{
+	(void)state;
+	char url[512];
+	shared_db(url, sizeof(url));
+	struct pos_store *s = open_pg(url, NULL);
+	struct pos_arena *a = pos_arena_new();
+	const char *v = NULL;
+	assert_int_equal(s->ops->state_put(s, "reconnect", "1"), POS_OK);
+	/* what a database restart does to the pool's idle connections */
+	PGconn *db = PQconnectdb(url);
+	assert_int_equal(PQstatus(db), CONNECTION_OK);
+	PGresult *r = PQexec(db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+				 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+				 " AND application_name = 'personalos'");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_true(strtoll(PQgetvalue(r, 0, 0), NULL, 10) >= 1);
+	PQclear(r);
+	PQfinish(db);
+	/* the next statements find their connection broken, connect again
+	 * and run (a statement outside a transaction is retried once) */
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(s->ops->state_get(s, a, "reconnect", &v), POS_OK);
+		assert_string_equal(v, "1");
+	}
+	assert_int_equal(s->ops->state_put(s, "reconnect", "2"), POS_OK);
+	assert_int_equal(s->ops->state_get(s, a, "reconnect", &v), POS_OK);
+	assert_string_equal(v, "2");
+	/* a session that lost its prepared statements (a pooler's reset)
+	 * prepares them again */
+	struct pg_conn *c = pg_get(s);
+	assert_non_null(c);
+	PQclear(PQexec(pg_conn_db(c), "DEALLOCATE ALL"));
+	pg_put(s, c);
+	assert_int_equal(s->ops->state_get(s, a, "reconnect", &v), POS_OK);
+	assert_string_equal(v, "2");
 	pos_arena_destroy(a);
 	pos_store_close(s);
 }
@@ -565,6 +606,7 @@ int main(void)
 		cmocka_unit_test(bad_url_is_an_operator_error),
 		cmocka_unit_test(server_keys_are_shared_and_sealed),
 		cmocka_unit_test(server_state_round_trips),
+		cmocka_unit_test(reconnects_after_the_server_drops_connections),
 		cmocka_unit_test(registration_roles_and_admin_rules),
 		cmocka_unit_test(tokens_sessions_and_refresh_rotation),
 		cmocka_unit_test(invites_are_single_use),
