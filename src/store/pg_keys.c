@@ -9,7 +9,7 @@
  * The columns live in other domains' tables: users and refresh_tokens
  * (pg_accounts.c), memories, memory_tags and memory_vectors (pgmem's
  * pg_memories.c), so this domain has no DDL of its own. The index is
- * memories.tsv, to_tsvector('english') of content, tags and context
+ * memories.tsv, to_tsvector('pos_english') of content, tags and context
  * (pg_memories.c); index_terms tokenizes the same way.
  */
 #include "store/pg_internal.h"
@@ -53,9 +53,9 @@ PG_STMT(st_vector_raw, "SELECT v.model, v.dim, v.vec, m.id, v.scale FROM memory_
 		       " WHERE v.memory_seq = $1 AND m.user_id = $2");
 PG_STMT(st_thread_tail, "SELECT id, is_encrypted, content, sealed FROM memories"
 			" WHERE user_id = $1 AND thread = $2 ORDER BY seq DESC LIMIT $3");
-/* each token's lexemes in the order of the text, as to_tsvector('english')
+/* each token's lexemes in the order of the text, as to_tsvector('pos_english')
  * would index them (stop words have none) */
-PG_STMT(st_index_terms, "SELECT l FROM ts_debug('english'::regconfig, $1::text)"
+PG_STMT(st_index_terms, "SELECT l FROM ts_debug('pos_english'::regconfig, $1::text)"
 			" WITH ORDINALITY AS d(alias, description, token, dictionaries,"
 			" dictionary, lexemes, ord), unnest(d.lexemes) AS l ORDER BY d.ord");
 

@@ -20,8 +20,9 @@
  * Intentional differences:
  * - memories.tsv (generated): the full-text index, replacing the FTS5
  *   table memories_fts: content and tags with weight A, the thread context
- *   with weight B, 'english' (Snowball stems; SQLite: porter) — keyed-hash
- *   tokens of encrypted memories are numbers, which it keeps as they are.
+ *   with weight B, configuration pos_english (Snowball stems, no stop
+ *   words, accents folded; SQLite: porter) — keyed-hash tokens of
+ *   encrypted memories are numbers, which it keeps as they are.
  * - memory_terms and memory_terms_total replace the fts5vocab view: the
  *   document frequency of each index term and the totals BM25 needs, kept
  *   by a trigger in the writing transaction (terms locked in sorted order).
@@ -32,6 +33,26 @@
  *   them, docs/SEARCH.md).
  */
 const char pg_ddl_memories[] =
+	/* the index's text search configuration: English Snowball stems with
+	 * no stop words (FTS5 keeps them: "not", "too spicy" are searchable)
+	 * and accents folded by unaccent when the role may create that
+	 * (trusted) extension, as FTS5's remove_diacritics does */
+	"DO $f$ BEGIN"
+	" IF NOT EXISTS (SELECT 1 FROM pg_ts_dict WHERE dictname = 'pos_english_stem') THEN"
+	"  CREATE TEXT SEARCH DICTIONARY pos_english_stem (TEMPLATE = snowball, Language = english);"
+	" END IF;"
+	" IF NOT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = 'pos_english') THEN"
+	"  CREATE TEXT SEARCH CONFIGURATION pos_english (COPY = english);"
+	"  BEGIN"
+	"   CREATE EXTENSION IF NOT EXISTS unaccent;"
+	"   ALTER TEXT SEARCH CONFIGURATION pos_english ALTER MAPPING FOR asciiword, asciihword,"
+	"    hword_asciipart, word, hword, hword_part WITH unaccent, pos_english_stem;"
+	"  EXCEPTION WHEN others THEN"
+	"   ALTER TEXT SEARCH CONFIGURATION pos_english ALTER MAPPING FOR asciiword, asciihword,"
+	"    hword_asciipart, word, hword, hword_part WITH pos_english_stem;"
+	"  END;"
+	" END IF;"
+	" END $f$;\n"
 	"DO $f$ BEGIN EXECUTE format('ALTER DATABASE %I SET jit = off', current_database());"
 	" EXCEPTION WHEN others THEN NULL; END $f$;\n"
 	"CREATE OR REPLACE FUNCTION pos_json(t text) RETURNS jsonb LANGUAGE plpgsql"
@@ -71,9 +92,9 @@ const char pg_ddl_memories[] =
 	" layer_since bigint,"
 	" importance_set bigint NOT NULL DEFAULT 0,"
 	" tsv tsvector GENERATED ALWAYS AS ("
-	"  setweight(to_tsvector('english'::regconfig, content), 'A') ||"
-	"  setweight(to_tsvector('english'::regconfig, tags), 'A') ||"
-	"  setweight(to_tsvector('english'::regconfig, coalesce(context, '')), 'B')) STORED);\n"
+	"  setweight(to_tsvector('pos_english'::regconfig, content), 'A') ||"
+	"  setweight(to_tsvector('pos_english'::regconfig, tags), 'A') ||"
+	"  setweight(to_tsvector('pos_english'::regconfig, coalesce(context, '')), 'B')) STORED);\n"
 	"CREATE INDEX IF NOT EXISTS memories_user_created ON memories(user_id, created_at);\n"
 	"CREATE INDEX IF NOT EXISTS memories_user_seq ON memories(user_id, seq);\n"
 	"CREATE INDEX IF NOT EXISTS memories_parent ON memories(parent_memory_id)"

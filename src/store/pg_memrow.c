@@ -356,7 +356,7 @@ static void parse_primary(struct tsq *t)
 	}
 	char ref[96];
 	int idx = prefix ? add_item(t, tmp, strlen(tmp)) : add_item(t, s.len ? s.data : "", s.len);
-	snprintf(ref, sizeof(ref), "%s('english'::regconfig, ($%d::text[])[%d])",
+	snprintf(ref, sizeof(ref), "%s('pos_english'::regconfig, ($%d::text[])[%d])",
 		 prefix ? "to_tsquery" : "phraseto_tsquery", t->arr, idx);
 	emit(t, ref);
 	pos_buf_free(&s);

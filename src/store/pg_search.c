@@ -32,7 +32,7 @@
 
 PG_STMT(st_query_terms,
 	"SELECT w.x, coalesce(t.df, 0), tot.docs, tot.lexemes"
-	" FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english'::regconfig, $1))))"
+	" FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('pos_english'::regconfig, $1))))"
 	" AS w(x) LEFT JOIN memory_terms t ON t.term = w.x COLLATE \"C\","
 	" memory_terms_total tot WHERE tot.id = 1");
 
@@ -203,7 +203,7 @@ enum pos_err pg_keyword_search(struct pos_store *s, struct pos_arena *a,
 
 PG_STMT(st_term_df,
 	"SELECT coalesce(min(coalesce(t.df, 0)), 0) FROM unnest(tsvector_to_array("
-	"to_tsvector('english'::regconfig, $1))) AS w(x)"
+	"to_tsvector('pos_english'::regconfig, $1))) AS w(x)"
 	" LEFT JOIN memory_terms t ON t.term = w.x COLLATE \"C\"");
 PG_STMT(st_stem_df, "SELECT df FROM memory_terms WHERE term = $1::text COLLATE \"C\"");
 PG_STMT(st_stem_range,
