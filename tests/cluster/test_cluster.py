@@ -325,7 +325,7 @@ class CrossInstance(ClusterCase):
                 got.append(("status", resp.status))
                 ready.set()
                 while True:
-                    line = resp.fp.readline()
+                    line = resp.readline()
                     if not line:
                         return
                     line = line.decode("utf-8", "replace").rstrip("\r\n")
@@ -614,6 +614,133 @@ class Migrate(unittest.TestCase):
         r = self.migrate("--from", "sqlite:/nonexistent/dir", "--to", self.pg_url)
         self.assertEqual(r.returncode, 1)
         self.assertIn("no database", r.stderr)
+
+
+class ShippedFiles(unittest.TestCase):
+    """The compose file and the nginx config agree (no Docker here: parsed only)."""
+
+    def test_compose_matches_nginx_upstream(self):
+        try:
+            import yaml
+        except ImportError:
+            raise unittest.SkipTest("PyYAML is not installed: docker-compose.cluster.yml unchecked")
+        with open(os.path.join(REPO_ROOT, "docker-compose.cluster.yml")) as f:
+            d = yaml.safe_load(f)
+        svc = d["services"]
+        self.assertEqual(set(svc), {"postgres", "redis", "nginx", "personalos-a", "personalos-b"})
+        self.assertTrue(svc["postgres"]["image"].startswith("postgres:15"))
+        self.assertTrue(svc["redis"]["image"].startswith("redis:7"))
+        self.assertIn("./packaging/nginx/personalos.conf:/etc/nginx/conf.d/default.conf:ro",
+                      svc["nginx"]["volumes"])
+        upstream = nginx.shipped_section("upstream")
+        for name in ("personalos-a", "personalos-b"):
+            s = svc[name]
+            self.assertEqual(s["network_mode"], "service:nginx")
+            self.assertTrue(s["environment"]["PERSONALOS_STORE"].startswith("postgres://"))
+            self.assertTrue(s["environment"]["PERSONALOS_CACHE"].startswith("redis://"))
+            self.assertIn("server %s " % s["environment"]["PERSONALOS_LISTEN"], upstream)
+
+    def test_rendered_config_keeps_the_shipped_parts(self):
+        conf = nginx.render_config("/tmp/pos-nginx-t", 18080, [18420, 18421])
+        self.assertIn("proxy_buffering off;", conf)
+        self.assertIn("proxy_set_header Upgrade $http_upgrade;", conf)
+        self.assertRegex(conf, r"location = /metrics \{\s*deny all;")
+        self.assertIn("max_fails=3", conf)
+
+
+class NginxInFront(unittest.TestCase):
+    """The shipped nginx config in front of two stand-in backends: requests
+    spread over both, a dead one is passed over, /metrics is refused, and a
+    Server-Sent Events stream comes through while it stays open."""
+
+    @classmethod
+    def setUpClass(cls):
+        import http.server
+
+        release = threading.Event()
+        cls.release = release
+
+        class Backend(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                if self.path == "/api/events":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    chunk = b"event: hello\ndata: {}\n\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                    # the rest only once the client has read the first event
+                    release.wait(30)
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                body = ("%d %s %s" % (self.server.server_port, self.path,
+                                      self.headers.get("X-Forwarded-For"))).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        cls.backends = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+                        for _ in range(2)]
+        for b in cls.backends:
+            b.daemon_threads = True
+            threading.Thread(target=b.serve_forever, daemon=True).start()
+        cls.proxy = nginx.Nginx([b.server_port for b in cls.backends]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.release.set()
+        cls.proxy.stop()
+        for b in cls.backends:
+            b.shutdown()
+            b.server_close()
+
+    def get(self, path):
+        api = harness.Api(self.proxy.base_url, retry_429=False)
+        try:
+            return api.get(path)
+        finally:
+            api.close()
+
+    def test_spread_forwarded_and_metrics_denied(self):
+        ports = set()
+        for _ in range(6):
+            r = self.get("/health")
+            self.assertEqual(r.status, 200)
+            port, path, xff = r.raw.decode().split(" ")
+            self.assertEqual((path, xff), ("/health", "127.0.0.1"))
+            ports.add(int(port))
+        self.assertEqual(ports, {b.server_port for b in self.backends})
+        self.assertEqual(self.get("/metrics").status, 403)
+
+    def test_sse_stream_passes_while_open(self):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.proxy.port, timeout=20)
+        self.addCleanup(c.close)
+        c.request("GET", "/api/events", headers={"Accept": "text/event-stream"})
+        resp = c.getresponse()
+        self.assertEqual(resp.status, 200)
+        # the backend holds the stream open until we have read this: a
+        # proxy that waited for the end (or a short read timeout) would
+        # fail here
+        self.assertEqual(resp.readline().strip(), b"event: hello")
+        self.release.set()
+
+    def test_zz_dead_backend_is_passed_over(self):
+        dead = self.backends[0]
+        dead.shutdown()
+        dead.server_close()
+        alive = self.backends[1].server_port
+        for _ in range(6):
+            r = self.get("/x")
+            self.assertEqual(r.status, 200, r.raw)
+            self.assertEqual(int(r.raw.decode().split(" ")[0]), alive)
 
 
 if __name__ == "__main__":
