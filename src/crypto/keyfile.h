@@ -63,6 +63,17 @@ enum pos_err pos_keyfile_get(struct pos_keyfile *kf, const char *name,
 enum pos_err pos_keyfile_adopt(struct pos_keyfile *kf, const char *name,
 			       const uint8_t *key, size_t len);
 
+/*
+ * Calls fn for every key the file holds, in file order, under the lock
+ * (fn must not call back into `kf`); stops at the first error fn returns
+ * and returns it. The key bytes are borrowed for the call. Used by
+ * `personalos migrate` to carry the server keys to another store.
+ */
+enum pos_err pos_keyfile_each(struct pos_keyfile *kf,
+			      enum pos_err (*fn)(void *ctx, const char *name,
+						 const uint8_t *key, size_t len),
+			      void *ctx);
+
 /* Wipes the keys and frees `kf` (NULL is fine). */
 void pos_keyfile_close(struct pos_keyfile *kf);
 

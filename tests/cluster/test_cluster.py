@@ -484,7 +484,7 @@ class Migrate(unittest.TestCase):
                                        "related_memory_ids": ids[:2], "parent_memory_id": ids[0],
                                        "importance_score": 0.9}, token=alice["token"])
         self.assertEqual(r.status, 201, r.raw[:300])
-        r = api.post("/api/memories/%s/share" % ids[1], {"email": bob["email"]},
+        r = api.post("/api/memories/%s/share" % ids[1], {"emails": [bob["email"]]},
                      token=alice["token"])
         self.assertIn(r.status, (200, 201), r.raw[:300])
         os.makedirs(os.path.join(root, alice["id"], "notes"), exist_ok=True)
@@ -602,6 +602,37 @@ class Migrate(unittest.TestCase):
             again = self.snapshot(api, users)
             api.close()
         self.assertEqual(before, again)
+
+    def test_a_difference_writes_nothing(self):
+        requires(self, "pg_memories", "pg_jobs", "pg_sync", "pg_chat")
+        src_dir = os.path.join(self.tmp, "sqlite-small")
+        with harness.Server(data_dir=src_dir) as s:
+            api = harness.Api(s.base_url)
+            tok = api.register(harness.unique_email("small"), PASSWORD)["access_token"]
+            for i in range(3):
+                self.assertEqual(api.post("/api/memories", {"content": "small %d" % i},
+                                          token=tok).status, 201)
+            api.close()
+        db = new_database(self.pg_url)
+        # a server ran on it first (schema, its own keys and state)...
+        with harness.Server(env={"PERSONALOS_STORE": db}):
+            pass
+        # ...and something changes rows as they land: the checksum sees it
+        psql(db, "CREATE FUNCTION tamper() RETURNS trigger AS $$ BEGIN"
+                 " NEW.content := NEW.content || '!'; RETURN NEW; END $$ LANGUAGE plpgsql;"
+                 " CREATE TRIGGER tamper BEFORE INSERT ON memories"
+                 " FOR EACH ROW EXECUTE FUNCTION tamper()")
+        r = self.migrate("--from", "sqlite:" + src_dir, "--to", db)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"\nmemories +3 +3 +[0-9a-f]+ MISMATCH")
+        self.assertIn("verification FAILED", r.stdout)
+        self.assertEqual(psql(db, "SELECT count(*) FROM users"), "0")
+        self.assertEqual(psql(db, "SELECT count(*) FROM memories"), "0")
+        # without the trigger the same run goes through
+        psql(db, "DROP TRIGGER tamper ON memories")
+        r = self.migrate("--from", "sqlite:" + src_dir, "--to", db)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(psql(db, "SELECT count(*) FROM memories"), "3")
 
     def test_bad_arguments(self):
         r = self.migrate("--from", "sqlite:/nonexistent/dir", "--to", "sqlite:/tmp/x")
