@@ -12,6 +12,7 @@
 #include "net/egress.h"
 #include "plugins/plugins.h"
 #include "store/crypt_store.h"
+#include "store/open.h"
 #include "sync/sync.h"
 
 /* The search engine's settings, from the configuration. */
@@ -50,7 +51,7 @@ static enum pos_err open_store(struct pos_app *app, struct pos_error *err)
 {
 	const struct pos_config *cfg = app->cfg;
 	struct pos_store *raw = NULL;
-	enum pos_err rc = pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &raw, err);
+	enum pos_err rc = pos_store_open(cfg, &raw, err);
 	if (rc)
 		return rc;
 	if ((rc = pos_encsvc_init(&app->enc, cfg)) ||

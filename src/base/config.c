@@ -289,6 +289,11 @@ static const struct pos_config_option options[] = {
 	    "pixels of an image read by OCR at most; larger images are refused (default 50000000)"),
 	OPT("extract_memory", "PERSONALOS_EXTRACT_MEMORY", UINT, 64, 65536, extract_memory_mib, "1024",
 	    "MiB of address space the text extractor process may use (default 1024)"),
+	/* PostgreSQL store (issue 18; docs/DEPLOY.md "PostgreSQL store") */
+	OPT_X("store", "PERSONALOS_STORE", NULL, "--store", STRING, 0, 0, store, NULL,
+	      "where records live: empty or sqlite: = personalos.db in the data directory; postgres://USER@HOST[:PORT]/DB = PostgreSQL, shared by several instances (keep the password in ~/.pgpass or PGPASSWORD, not the URL; default empty)"),
+	OPT("store_pool", "PERSONALOS_STORE_POOL", UINT, 1, 256, store_pool, "8",
+	    "PostgreSQL connections per instance, made as needed (default 8)"),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

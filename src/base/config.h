@@ -112,6 +112,9 @@ struct pos_config {
 	unsigned extract_pages;        /* pages (PDF) read at most per file */
 	unsigned long long extract_pixels; /* pixels of an image OCR'd at most */
 	unsigned extract_memory_mib;   /* address-space limit of the extractor */
+	/* ---- PostgreSQL store (issue 18; docs/DEPLOY.md) ---- */
+	char store[1024];              /* "" or "sqlite:" = DATA/personalos.db; postgres://... */
+	unsigned store_pool;           /* PostgreSQL connections per instance */
 };
 
 /* What a key holds; the field's C type must match (checked at compile time). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/open.h"
 
 int pos_cli_backup(int argc, char **argv)
 {
@@ -24,6 +25,12 @@ int pos_cli_backup(int argc, char **argv)
 	}
 	if (!dest) {
 		fprintf(stderr, "personalos backup: name the directory to write, see --help\n");
+		return 2;
+	}
+	if (pos_store_is_pg(&cfg)) {
+		fprintf(stderr, "personalos backup: the store is PostgreSQL: back it up with"
+				" pg_dump (docs/OPERATIONS.md, \"PostgreSQL\"); this command copies"
+				" the SQLite database only\n");
 		return 2;
 	}
 	struct pos_error err;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/open.h"
 
 /* What to do when the store is not healthy (docs/OPERATIONS.md). */
 static void restore_advice(const char *data_dir)
@@ -38,7 +39,7 @@ int pos_cli_doctor(int argc, char **argv)
 	struct pos_store *s;
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_sqlite_open_keyed(cfg.data_dir, cfg.master_key_file, &s, &err)) {
+	if (pos_store_open(&cfg, &s, &err)) {
 		fprintf(stderr, "personalos doctor: %s\n", err.message);
 		if (err.code == POS_ERR_CORRUPT || err.code == POS_ERR_STORE)
 			restore_advice(cfg.data_dir);

@@ -23,6 +23,7 @@
 #include "export/import.h"
 #include "export/seal.h"
 #include "store/store.h"
+#include "store/open.h"
 
 struct bar {
 	bool tty;
@@ -76,7 +77,7 @@ static int open_user(const struct pos_config *cfg, const char *email, struct pos
 {
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_crypto_init() || pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, st, &err)) {
+	if (pos_crypto_init() || pos_store_open(cfg, st, &err)) {
 		fprintf(stderr, "personalos: %s\n", err.message[0] ? err.message : "cannot start");
 		return 1;
 	}

@@ -28,6 +28,7 @@
 #include "export/reader.h"
 #include "net/http.h"
 #include "store/store.h"
+#include "store/open.h"
 #include "sync/sync.h"
 
 static const struct {
@@ -75,7 +76,7 @@ static int import_local(const struct pos_config *cfg, const char *kind, const ch
 	struct pos_error err;
 	pos_error_clear(&err);
 	struct pos_store *st = NULL;
-	if (pos_crypto_init() || pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, &st, &err)) {
+	if (pos_crypto_init() || pos_store_open(cfg, &st, &err)) {
 		fprintf(stderr, "personalos: %s\n", err.message[0] ? err.message : "cannot start");
 		return 1;
 	}

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
+#include "store/open.h"
 
 #define PW_MAX 1100
 
@@ -79,7 +80,7 @@ static int open_all(const struct pos_config *cfg, struct pos_store **s,
 		fprintf(stderr, "personalos: libsodium failed to initialise\n");
 		return 1;
 	}
-	if (pos_sqlite_open_keyed(cfg->data_dir, cfg->master_key_file, s, &err)) {
+	if (pos_store_open(cfg, s, &err)) {
 		fprintf(stderr, "personalos: %s\n", err.message);
 		return 1;
 	}

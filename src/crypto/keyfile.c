@@ -82,8 +82,7 @@ static long read_small(const char *path, void *buf, size_t cap, bool *missing)
 	return (long)n;
 }
 
-static enum pos_err load_master(struct pos_keyfile *kf, const char *path,
-				struct pos_error *err)
+enum pos_err pos_keyfile_master(const char *path, uint8_t out[32], struct pos_error *err)
 {
 	uint8_t *buf = pos_malloc(MASTER_FILE_MAX + 1);
 	if (!buf)
@@ -109,12 +108,20 @@ static enum pos_err load_master(struct pos_keyfile *kf, const char *path,
 					   "are needed (e.g. head -c 32 /dev/urandom | base64)",
 					   path, n, POS_KEYFILE_MASTER_MIN);
 		else {
-			pos_hash(kf->master, buf, (size_t)n);
-			kf->have_master = true;
+			pos_hash(out, buf, (size_t)n);
 		}
 	}
 	pos_wipe(buf, MASTER_FILE_MAX + 1);
 	pos_free(buf);
+	return rc;
+}
+
+static enum pos_err load_master(struct pos_keyfile *kf, const char *path,
+				struct pos_error *err)
+{
+	enum pos_err rc = pos_keyfile_master(path, kf->master, err);
+	if (!rc)
+		kf->have_master = true;
 	return rc;
 }
 

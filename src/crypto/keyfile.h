@@ -74,6 +74,15 @@ enum pos_err pos_keyfile_each(struct pos_keyfile *kf,
 						 const uint8_t *key, size_t len),
 			      void *ctx);
 
+/*
+ * The master key: BLAKE2b of the secret in `master_key_file` (a trailing
+ * newline is not part of it), the key a key file is sealed under. Also
+ * used by the PostgreSQL store to seal the server keys it keeps in the
+ * database. Errors as pos_keyfile_open's (POS_ERR_USAGE, "master_key_file").
+ */
+enum pos_err pos_keyfile_master(const char *master_key_file, uint8_t out[32],
+				struct pos_error *err);
+
 /* Wipes the keys and frees `kf` (NULL is fine). */
 void pos_keyfile_close(struct pos_keyfile *kf);
 

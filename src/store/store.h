@@ -1140,6 +1140,19 @@ enum pos_err pos_sqlite_open(const char *dir, struct pos_store **out,
 			     struct pos_error *err);
 
 /*
+ * Opens the PostgreSQL store at `url` (a libpq URL, postgres://USER@HOST/DB;
+ * docs/DEPLOY.md "PostgreSQL store") with a pool of `pool_size`
+ * connections (1..256, made lazily), applying pending schema versions
+ * under an advisory lock so instances starting together migrate once.
+ * Server keys live in the database (table server_keys), shared by every
+ * instance, sealed under the secret in `master_key_file` when given.
+ * Errors as pos_sqlite_open_keyed's, with a message fit for the operator
+ * (the URL's password never shown).
+ */
+enum pos_err pos_pg_open(const char *url, const char *master_key_file, unsigned pool_size,
+			 struct pos_store **out, struct pos_error *err);
+
+/*
  * Online backup (personalos backup): copies the database in `dir` into
  * `dest_dir`/personalos.db (the directory is made 0700 if missing and must
  * hold no backup yet) with SQLite's backup API, one consistent snapshot
