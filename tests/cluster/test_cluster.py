@@ -305,7 +305,7 @@ class CrossInstance(ClusterCase):
         r = self.api_b.get("/api/memories/search?mode=keyword&q=" + word,
                            token=u["access_token"])
         self.assertEqual(r.status, 200, r.raw[:300])
-        ids = [x.get("id") or x.get("memory", {}).get("id") for x in r.json["results"]]
+        ids = [m["id"] for m in r.json["memories"]]
         self.assertIn(mid, ids)
 
     def test_memory_from_a_in_b_event_stream(self):
@@ -537,9 +537,9 @@ class Migrate(unittest.TestCase):
             toks = api.get("/api/auth/tokens", token=tok).json
             for t in toks.get("tokens", []):
                 t.pop("last_used_at", None)
-            search = api.get("/api/memories/search?mode=keyword&q=lighthouse", token=tok).json
-            found = sorted((x.get("id") or x.get("memory", {}).get("id"))
-                           for x in search.get("results", []))
+            search = api.get("/api/memories/search?mode=keyword&limit=100&q=lighthouse",
+                             token=tok).json
+            found = sorted(m["id"] for m in search.get("memories", []))
             out[u["email"]] = {"memories": mems, "me": me, "sources": srcs,
                                "history": hist.json if hist.status == 200 else hist.status,
                                "tokens": toks, "search": found}
