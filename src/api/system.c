@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "crypto/crypto.h"
 #include "base/json.h"
+#include "cache/redis.h"
 #include "search/engine.h"
 
 /* Generated at build time from docs/openapi.yaml (tools/yaml2c.c). */
@@ -126,6 +127,12 @@ void pos_api_metrics(struct pos_server *srv, struct pos_req *r)
 			(unsigned long long)ss.embed_skipped,
 			(unsigned long long)ss.query_embed_failures,
 			ss.remote ? "remote" : "builtin", ss.provider_ok ? 1 : 0);
+	if (!rc && srv->app->cache) /* several instances (cache/redis.h) */
+		rc = pos_buf_addf(&b,
+			"# HELP personalos_cache_up 1 while the last command reached the shared cache (Redis), else 0.\n"
+			"# TYPE personalos_cache_up gauge\n"
+			"personalos_cache_up %d\n",
+			pos_cache_up(srv->app->cache) ? 1 : 0);
 	const struct pos_assistant *as = &srv->app->assistant;
 	uint64_t jobs_done = 0, jobs_retried = 0, jobs_failed = 0;
 	pos_jobs_counts(srv->app->jobs, &jobs_done, &jobs_retried, &jobs_failed);

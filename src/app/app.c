@@ -4,9 +4,13 @@
  */
 #include "app/app.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "base/url.h"
+#include "cache/redis.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
 #include "net/egress.h"
@@ -43,6 +47,85 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->weights.layer = cfg->search_boost_layer;
 	scfg->weights.access = cfg->search_boost_access;
 	scfg->min_similarity = cfg->search_min_similarity;
+	return POS_OK;
+}
+
+/* search: a user's write generation shared by the instances, mixed with
+ * the epoch every user's generation moves with (pos_search_shared). A
+ * missing one starts at a random value, so a Redis restarted empty never
+ * brings back a generation older results were stamped with. */
+static const char generation_script[] =
+	"local function get(k)\n"
+	"  local v = redis.call('GET', k)\n"
+	"  if not v then\n"
+	"    redis.call('SET', k, ARGV[1], 'NX')\n"
+	"    v = redis.call('GET', k)\n"
+	"  end\n"
+	"  return tonumber(v)\n"
+	"end\n"
+	"return {get(KEYS[1]), get(KEYS[2])}\n";
+
+#define GEN_EPOCH_KEY "pos:sgen-epoch"
+
+static enum pos_err shared_generation(void *ctx, const char *user_id, uint64_t *gen)
+{
+	char key[64], start[24];
+	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
+	uint64_t r;
+	randombytes_buf(&r, sizeof(r));
+	snprintf(start, sizeof(start), "%llu", (unsigned long long)(r >> 16)); /* exact in Lua */
+	const char *argv[] = {key, GEN_EPOCH_KEY, start};
+	int64_t out[POS_CACHE_REPLY_MAX];
+	size_t n = 0;
+	enum pos_err rc = pos_cache_eval(ctx, generation_script, 2, 3, argv, out, &n);
+	if (rc)
+		return rc;
+	if (n != 2)
+		return POS_ERR_UNAVAILABLE;
+	*gen = (uint64_t)out[0] ^ ((uint64_t)out[1] * 0xC2B2AE3D27D4EB4Full);
+	return POS_OK;
+}
+
+/* search: a write of the user — every instance's cached results of the
+ * user stop matching, and the instances hear of it */
+static enum pos_err shared_bump(void *ctx, const char *user_id)
+{
+	char key[64];
+	int64_t v;
+	snprintf(key, sizeof(key), "pos:sgen:%s", user_id);
+	enum pos_err rc = pos_cache_incr(ctx, key, &v);
+	if (!rc)
+		(void)pos_cache_publish(ctx, POS_SEARCH_INVALIDATE_CHANNEL, user_id,
+					strlen(user_id));
+	return rc;
+}
+
+static enum pos_err shared_bump_all(void *ctx)
+{
+	int64_t v;
+	return pos_cache_incr(ctx, GEN_EPOCH_KEY, &v);
+}
+
+/* search: ranked lists one instance made, for the others */
+static enum pos_err shared_get(void *ctx, const char *key, void *buf, size_t cap, size_t *len)
+{
+	return pos_cache_get(ctx, key, buf, cap, len);
+}
+
+static void shared_put(void *ctx, const char *key, const void *val, size_t len, int64_t ttl_ms)
+{
+	(void)pos_cache_set(ctx, key, val, len, ttl_ms);
+}
+
+/* The shared cache, when configured: auth and search use it from here on. */
+static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
+{
+	enum pos_err rc = pos_auth_use_cache(&app->auth, app->cache);
+	if (rc)
+		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
+	struct pos_search_shared sh = {shared_generation, shared_bump, shared_bump_all,
+				       shared_get, shared_put, app->cache};
+	pos_search_set_shared(app->search, &sh);
 	return POS_OK;
 }
 
@@ -119,11 +202,16 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	enum pos_err rc = search_config(cfg, &scfg, err);
 	if (rc)
 		goto out;
+	if (cfg->cache_url[0] &&
+	    (rc = pos_cache_new(cfg->cache_url, cfg->cache_timeout_ms, &app->cache, err)))
+		goto out;
 	if ((rc = open_store(app, err)))
 		goto out;
 	if ((rc = pos_auth_init(&app->auth, app->store, cfg, err)))
 		goto out;
 	if ((rc = pos_search_new(app->store, &scfg, &app->search, err)))
+		goto out;
+	if (app->cache && (rc = use_cache(app, err)))
 		goto out;
 	app->mem.store = app->store;
 	app->mem.search = app->search;
@@ -163,6 +251,10 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		pos_error_set(err, rc, NULL, "cannot start the jobs service");
 		goto out;
 	}
+	if (app->cache && (rc = pos_cache_start(app->cache))) { /* every channel subscribed */
+		pos_error_set(err, rc, "cache", "cannot start the shared cache's subscriber");
+		goto out;
+	}
 out:
 	if (rc)
 		pos_app_stop(app);
@@ -184,6 +276,7 @@ void pos_app_quiesce(struct pos_app *app)
 
 void pos_app_stop(struct pos_app *app)
 {
+	pos_cache_stop(app->cache); /* no more messages to services going away */
 	pos_assistant_quiesce(&app->assistant);
 	pos_jobs_free(app->jobs); /* before the services their kinds use */
 	app->jobs = NULL;
@@ -206,5 +299,7 @@ void pos_app_stop(struct pos_app *app)
 	pos_auth_fini(&app->auth);
 	pos_store_close(app->store);
 	app->store = NULL;
+	pos_cache_free(app->cache);
+	app->cache = NULL;
 	memset(app, 0, sizeof(*app));
 }

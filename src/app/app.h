@@ -31,9 +31,19 @@ struct pos_jobs;
 struct pos_exports;
 struct pos_plugins;
 struct pos_egress;
+struct pos_cache;
+
+/* With a shared cache, every write of a user is published on this
+ * channel (the message: the user id) so other instances can drop what
+ * they hold of the user (resident vectors). */
+#define POS_SEARCH_INVALIDATE_CHANNEL "pos:search.invalidate"
 
 struct pos_app {
 	const struct pos_config *cfg;   /* borrowed */
+	/* the shared cache (cache/redis.h) when `cache` is configured, else
+	 * NULL: first up, last down; its subscriber thread runs from
+	 * pos_app_start to pos_app_stop */
+	struct pos_cache *cache;
 	/* the encrypting decorator over the backend (docs/ENCRYPTION.md):
 	 * every service sees the store through it */
 	struct pos_store *store;

@@ -16,6 +16,8 @@
 #include <pthread.h>
 
 #include "base/alloc.h"
+#include "cache/redis.h"
+#include <sodium.h>
 
 #define ACCESS_PREFIX "pos_at."
 #define REFRESH_PREFIX "pos_rt."
@@ -100,6 +102,143 @@ static void session_forget(struct pos_session_cache *c, const char *sid)
 	if (strcmp(c->slot[i].session_id, sid) == 0)
 		memset(&c->slot[i], 0, sizeof(c->slot[i]));
 	pthread_mutex_unlock(session_lock(c, i));
+}
+
+/* ---- the shared token cache (pos_auth_use_cache) ---- */
+
+#define TOKEN_KEY_SIZE 48
+#define USER_SET_KEY_SIZE 64
+#define SESSION_VALUE_SIZE (2 * POS_UUID_SIZE + 1)
+
+/* SET the token's key, add it to the user's set (for revocation) —
+ * unless a revocation of the session landed since this instance read the
+ * store (the tombstones revoke_script leaves for as long as an entry
+ * could live). ARGV[4] is the session id. */
+static const char remember_script[] =
+	"if redis.call('EXISTS', 'pos:rev:' .. ARGV[4]) == 1 then return 0 end\n"
+	"local keep = redis.call('GET', KEYS[3])\n"
+	"if keep and keep ~= ARGV[4] then return 0 end\n"
+	"redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+	"redis.call('SADD', KEYS[2], ARGV[3])\n"
+	"if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then\n"
+	"  redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+	"end\n"
+	"return 0\n";
+/* Deletes the user's cached tokens of session ARGV[2] ('one'), or of
+ * every session but ARGV[2] ('allbut'); members are "SID KEY". */
+static const char revoke_script[] =
+	"local n = 0\n"
+	"for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+	"  local sid, key = string.match(m, '^(%S+) (%S+)$')\n"
+	"  if sid and ((ARGV[1] == 'one') == (sid == ARGV[2])) then\n"
+	"    redis.call('DEL', key)\n"
+	"    redis.call('SREM', KEYS[1], m)\n"
+	"    n = n + 1\n"
+	"  end\n"
+	"end\n"
+	"if ARGV[1] == 'one' then\n"
+	"  redis.call('SET', 'pos:rev:' .. ARGV[2], '1', 'PX', ARGV[3])\n"
+	"else\n"
+	"  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])\n"
+	"end\n"
+	"return n\n";
+
+/* The cache key of a token: a hash of it, never the token. */
+static void token_key(const char *token, size_t len, char out[TOKEN_KEY_SIZE])
+{
+	uint8_t h[POS_HASH_SIZE];
+	pos_hash(h, token, len);
+	memcpy(out, "pos:tok:", 8);
+	sodium_bin2hex(out + 8, TOKEN_KEY_SIZE - 8, h, 16);
+}
+
+static void user_set_key(const char *uid, char out[USER_SET_KEY_SIZE])
+{
+	snprintf(out, USER_SET_KEY_SIZE, "pos:utok:%s", uid);
+}
+
+/* POS_OK when the shared cache holds this token as verified for (uid,
+ * sid), POS_ERR_NOT_FOUND when not, POS_ERR_UNAVAILABLE when it cannot say. */
+static enum pos_err shared_cached(const struct pos_auth *a, const char *key, const char *uid,
+				  const char *sid)
+{
+	char want[SESSION_VALUE_SIZE], got[SESSION_VALUE_SIZE];
+	size_t n = 0;
+	int w = snprintf(want, sizeof(want), "%s %s", uid, sid);
+	enum pos_err rc = pos_cache_get(a->cache, key, got, sizeof(got), &n);
+	if (rc)
+		return rc;
+	return (size_t)w == n && memcmp(want, got, n) == 0 ? POS_OK : POS_ERR_NOT_FOUND;
+}
+
+static void shared_remember(const struct pos_auth *a, const char *key, const char *uid,
+			    const char *sid, int64_t expires_us)
+{
+	int64_t ttl = (expires_us - pos_now_us()) / 1000;
+	if (ttl > POS_TOKEN_CACHE_TTL_MS)
+		ttl = POS_TOKEN_CACHE_TTL_MS;
+	if (ttl <= 0)
+		return;
+	char set[USER_SET_KEY_SIZE], keep[USER_SET_KEY_SIZE], val[SESSION_VALUE_SIZE],
+		ttls[24], member[POS_UUID_SIZE + TOKEN_KEY_SIZE + 1];
+	user_set_key(uid, set);
+	snprintf(keep, sizeof(keep), "pos:ukeep:%s", uid);
+	snprintf(val, sizeof(val), "%s %s", uid, sid);
+	snprintf(ttls, sizeof(ttls), "%lld", (long long)ttl);
+	snprintf(member, sizeof(member), "%s %s", sid, key);
+	const char *argv[] = {key, set, keep, val, ttls, member, sid};
+	int64_t out[POS_CACHE_REPLY_MAX];
+	size_t n;
+	(void)pos_cache_eval(a->cache, remember_script, 3, 7, argv, out, &n);
+}
+
+/* Deletes the shared entries of session `sid` of `uid` ("one"), or of
+ * all its sessions but `sid` ("allbut"; sid "-" for none kept), and tells
+ * every instance to drop them from its in-process cache. */
+static void shared_revoke(const struct pos_auth *a, const char *mode, const char *uid,
+			  const char *sid)
+{
+	if (!a->cache)
+		return;
+	char set[USER_SET_KEY_SIZE], keep[USER_SET_KEY_SIZE], ttl[16],
+		msg[16 + 2 * POS_UUID_SIZE];
+	user_set_key(uid, set);
+	snprintf(keep, sizeof(keep), "pos:ukeep:%s", uid);
+	snprintf(ttl, sizeof(ttl), "%d", POS_TOKEN_CACHE_TTL_MS + 1000);
+	const char *argv[] = {set, keep, mode, sid, ttl};
+	int64_t out[POS_CACHE_REPLY_MAX];
+	size_t n;
+	pos_cache_retry_now(a->cache); /* a revocation is worth a try even now */
+	if (pos_cache_eval(a->cache, revoke_script, 2, 5, argv, out, &n))
+		pos_warn("auth: a revocation could not reach the shared cache; other instances may accept the session up to %d s",
+			 POS_TOKEN_CACHE_TTL_MS / 1000);
+	int len = snprintf(msg, sizeof(msg), "%s %s %s", mode, uid, sid);
+	(void)pos_cache_publish(a->cache, POS_AUTH_REVOKE_CHANNEL, msg, (size_t)len);
+}
+
+/* A revocation published by any instance: drop it from this one. */
+static void on_revoke(void *ctx, const char *msg, size_t len)
+{
+	struct pos_auth *a = ctx;
+	char buf[16 + 2 * POS_UUID_SIZE], mode[8], uid[POS_UUID_SIZE], sid[POS_UUID_SIZE];
+	if (len >= sizeof(buf))
+		return;
+	memcpy(buf, msg, len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%7s %36s %36s", mode, uid, sid) != 3)
+		return;
+	if (strcmp(mode, "one") == 0)
+		session_forget(a->sessions, sid);
+	else
+		session_forget_user(a->sessions, uid);
+}
+
+enum pos_err pos_auth_use_cache(struct pos_auth *a, struct pos_cache *cache)
+{
+	enum pos_err rc = pos_cache_subscribe(cache, POS_AUTH_REVOKE_CHANNEL, on_revoke, a);
+	if (!rc)
+		a->cache = cache;
+	return rc;
 }
 
 enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
@@ -191,6 +330,7 @@ enum pos_err pos_auth_revoke_user(const struct pos_auth *a, const char *user_id,
 							 n_sessions, n_tokens);
 	/* Even on failure: what was committed must stop working now. */
 	session_forget_user(a->sessions, user_id);
+	shared_revoke(a, "allbut", user_id, except_session ? except_session : "-");
 	return rc;
 }
 
@@ -544,8 +684,11 @@ enum pos_err pos_auth_refresh(const struct pos_auth *a, struct pos_arena *ar,
 						   now + a->refresh_ttl_us, now,
 						   p.user_id, p.session_id);
 	/* A reused token revokes its session in the store: drop it here too. */
-	if (rc == POS_ERR_BAD_TOKEN && p.session_id[0])
+	if (rc == POS_ERR_BAD_TOKEN && p.session_id[0]) {
 		session_forget(a->sessions, p.session_id);
+		if (p.user_id[0])
+			shared_revoke(a, "one", p.user_id, p.session_id);
+	}
 	if (rc)
 		return pos_error_set(err, rc, rc == POS_ERR_BAD_TOKEN ? "refresh_token" : NULL,
 				     NULL);
@@ -575,6 +718,7 @@ enum pos_err pos_auth_logout(const struct pos_auth *a,
 	enum pos_err rc = a->store->accounts->session_revoke(a->store, p->session_id,
 						    pos_now_us());
 	session_forget(a->sessions, p->session_id);
+	shared_revoke(a, "one", p->user_id, p->session_id);
 	return rc;
 }
 
@@ -656,17 +800,33 @@ enum pos_err pos_auth_verify(const struct pos_auth *a, const char *token,
 		return POS_ERR_UNAUTHORIZED;
 	if (!pos_mac_verify(mac, payload, PAYLOAD_SIZE, a->mac_key))
 		return POS_ERR_UNAUTHORIZED;
-	if (get64(payload + 41) <= pos_now_us())
+	int64_t expires = get64(payload + 41);
+	if (expires <= pos_now_us())
 		return POS_ERR_UNAUTHORIZED;
 	pos_uuid_from_bytes(payload + 1, out->user_id);
 	pos_uuid_from_bytes(payload + 17, out->session_id);
-	if (session_cached(a->sessions, out->session_id, out->user_id))
+	/* With a shared cache, it decides (a revocation on any instance
+	 * deletes its entry before the revoking request answers); this
+	 * process's cache only stands in while Redis cannot answer. */
+	char key[TOKEN_KEY_SIZE];
+	enum pos_err shared = POS_ERR_UNAVAILABLE;
+	if (a->cache) {
+		token_key(token, len, key);
+		shared = shared_cached(a, key, out->user_id, out->session_id);
+		if (shared == POS_OK)
+			return POS_OK;
+	}
+	if (shared == POS_ERR_UNAVAILABLE &&
+	    session_cached(a->sessions, out->session_id, out->user_id))
 		return POS_OK;
 	enum pos_err rc = a->store->accounts->session_check(a->store, out->session_id,
 						  out->user_id);
 	if (rc == POS_ERR_NOT_FOUND)
 		return POS_ERR_UNAUTHORIZED;
-	if (rc == POS_OK)
+	if (rc == POS_OK) {
 		session_remember(a->sessions, out->session_id, out->user_id);
+		if (shared == POS_ERR_NOT_FOUND)
+			shared_remember(a, key, out->user_id, out->session_id, expires);
+	}
 	return rc;
 }

@@ -28,19 +28,27 @@
  * Sessions verified recently, so a request need not read the sessions
  * table: entries live POS_SESSION_CACHE_TTL_US and are evicted at once by
  * logout and by refresh-token reuse in this process. (Another process that
- * revokes a session is seen within the TTL.)
+ * revokes a session is seen within the TTL — at once with a shared cache,
+ * which tells every instance over pub/sub; see pos_auth_use_cache.)
  */
 #define POS_SESSION_CACHE_SLOTS 4096
 #define POS_SESSION_CACHE_STRIPES 16
 #define POS_SESSION_CACHE_TTL_US 2000000
 
+/* Positive checks of a session's access token kept in the shared cache:
+ * at most this long, and never past the token's expiry. */
+#define POS_TOKEN_CACHE_TTL_MS 30000
+#define POS_AUTH_REVOKE_CHANNEL "pos:auth.revoke"
+
 struct pos_session_cache;
 struct pos_pw_gate;
+struct pos_cache;
 
 struct pos_auth {
 	struct pos_store *store;
 	struct pos_session_cache *sessions; /* owned; mutable behind const */
 	struct pos_pw_gate *gate;           /* owned; mutable behind const */
+	struct pos_cache *cache;            /* borrowed; NULL: in-process only */
 	char registration[8];               /* config: open|invite|closed|"" */
 	int64_t quota_default[POS_QUOTA__COUNT]; /* config; 0 = unlimited */
 	uint8_t mac_key[POS_MAC_KEY_SIZE];
@@ -72,6 +80,18 @@ enum pos_err pos_auth_init(struct pos_auth *a, struct pos_store *s,
 			   const struct pos_config *cfg, struct pos_error *err);
 /* Wipes the key. */
 void pos_auth_fini(struct pos_auth *a);
+/*
+ * Shares token checks through `cache` (borrowed; it must outlive `a`):
+ * a verified session access token is remembered in Redis under a hash of
+ * the token (never the token) for POS_TOKEN_CACHE_TTL_MS or until it
+ * expires, so other instances skip the store. Redis is asked first; the
+ * in-process cache stands in only while Redis cannot answer. Logout and
+ * revocation delete those keys before they return, and publish on
+ * POS_AUTH_REVOKE_CHANNEL, on which every instance drops the session from
+ * its in-process cache. Call once after pos_auth_init and before
+ * pos_cache_start.
+ */
+enum pos_err pos_auth_use_cache(struct pos_auth *a, struct pos_cache *cache);
 
 /* How an account is created (pos_auth_register). */
 struct pos_register_opts {

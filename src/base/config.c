@@ -228,6 +228,11 @@ static const struct pos_config_option options[] = {
 	OPT("rate_limit_slots", "PERSONALOS_RATE_LIMIT_SLOTS", UINT, 64, 16777216,
 	    rl_slots, "65536",
 	    "entries of the in-process rate-limit table (default 65536)"),
+	/* several instances: the shared cache (README "Redis") */
+	OPT_X("cache", "PERSONALOS_CACHE", NULL, "--cache", STRING, 0, 0, cache_url, NULL,
+	      "Redis shared by every instance for rate limits, lockouts, token checks, search-cache generations and events: redis://[:PASSWORD@]HOST[:PORT][/DB] (default: unset, in-process only)"),
+	OPT("cache_timeout_ms", "PERSONALOS_CACHE_TIMEOUT_MS", UINT, 1, 5000, cache_timeout_ms, "50",
+	    "connect and command timeout for the cache in milliseconds; past it a request uses the in-process limits and caches (default 50)"),
 	OPT("trust_forwarded_for", "PERSONALOS_TRUST_FORWARDED_FOR", BOOL, 0, 1,
 	    trust_forwarded_for, "off",
 	    "take the client address from X-Forwarded-For (only behind a proxy that sets it): on|off (default off)"),

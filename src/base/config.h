@@ -84,6 +84,8 @@ struct pos_config {
 	unsigned login_lockout_base_s, login_lockout_max_s;
 	unsigned rl_slots;             /* in-process counter table entries */
 	bool trust_forwarded_for;      /* client address from X-Forwarded-For */
+	char cache_url[1024];          /* redis://… shared cache, "" = in-process only; secret */
+	unsigned cache_timeout_ms;     /* connect and command timeout */
 	char cors_origins[2048];       /* comma-separated allow-list, "" = none */
 	char tls_cert[PATH_MAX];       /* PEM certificate chain, "" = plain HTTP */
 	char tls_key[PATH_MAX];        /* PEM private key */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "cache/redis.h"
 #include "base/arena.h"
 #include "base/clock.h"
 #include "crypto/crypto.h"
@@ -219,6 +220,16 @@ static int user_change(const char *cmd, int argc, char **argv, const struct pos_
 	struct pos_user u;
 	struct pos_error err;
 	pos_error_clear(&err);
+	/* With instances sharing a cache, revocations reach their token
+	 * caches too (a Redis that is down: they expire within 30 s). */
+	struct pos_cache *cache = NULL;
+	if (cfg->cache_url[0] &&
+	    pos_cache_new(cfg->cache_url, cfg->cache_timeout_ms, &cache, &err) == POS_OK &&
+	    pos_auth_use_cache(&auth, cache) != POS_OK) {
+		pos_cache_free(cache);
+		cache = NULL;
+	}
+	pos_error_clear(&err);
 	int status = 1;
 	enum pos_err rc = POS_OK;
 	int64_t ns = 0, nt = 0;
@@ -259,6 +270,8 @@ static int user_change(const char *cmd, int argc, char **argv, const struct pos_
 		}
 		if ((rc = s->accounts->user_delete(s, u.id, NULL)))
 			goto fail;
+		if (cache) /* the sessions went with the account: drop their checks */
+			pos_auth_revoke_user(&auth, u.id, NULL, true, &ns, &nt);
 		printf("deleted %s <%s>\n", u.id, u.email);
 	} else {
 		struct pos_user_admin_patch p = {0};
@@ -278,6 +291,7 @@ out:
 	pos_wipe(pw, sizeof(pw));
 	pos_arena_destroy(a);
 	pos_auth_fini(&auth);
+	pos_cache_free(cache);
 	pos_store_close(s);
 	return status;
 }

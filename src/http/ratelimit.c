@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "base/alloc.h"
+#include "cache/redis.h"
 
 #define WAYS 4
 
@@ -228,16 +229,63 @@ struct pos_rl_backend *pos_rl_memory_new(size_t slots)
 
 enum key_kind { K_IP = 'i', K_USER = 'u', K_AUTH = 'a', K_FAIL_IP = 'f', K_FAIL_ACCT = 'e' };
 
-static uint64_t hkey(const struct pos_ratelimit *rl, char kind, const void *id,
+#define SHARED_KEY "pos:rl:hkey"
+
+/* With a cache: reads the instances' shared SipHash key, writing a random
+ * one first when none is there (SET NX, so the first instance decides). */
+static void fetch_shared_key(struct pos_ratelimit *rl)
+{
+	static const char script[] =
+		"redis.call('SET', KEYS[1], ARGV[1], 'NX')\n"
+		"local v = redis.call('GET', KEYS[1])\n"
+		"local out = {}\n"
+		"for i = 1, 4 do\n"
+		"  out[i] = tonumber(string.sub(v, i * 8 - 7, i * 8), 16)\n"
+		"end\n"
+		"return out\n";
+	uint8_t mine[16];
+	char hex[33];
+	randombytes_buf(mine, sizeof(mine));
+	sodium_bin2hex(hex, sizeof(hex), mine, sizeof(mine));
+	const char *argv[] = {SHARED_KEY, hex};
+	int64_t out[POS_CACHE_REPLY_MAX];
+	size_t n = 0;
+	bool idle = false;
+	if (!atomic_compare_exchange_strong(&rl->shared_fetching, &idle, true))
+		return; /* another thread is at it */
+	if (atomic_load(&rl->shared_ready) ||
+	    pos_cache_eval(rl->cache, script, 1, 2, argv, out, &n) || n != 4) {
+		atomic_store(&rl->shared_fetching, false);
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		uint32_t w = (uint32_t)out[i];
+		rl->shared_hkey[i * 4] = (uint8_t)(w >> 24);
+		rl->shared_hkey[i * 4 + 1] = (uint8_t)(w >> 16);
+		rl->shared_hkey[i * 4 + 2] = (uint8_t)(w >> 8);
+		rl->shared_hkey[i * 4 + 3] = (uint8_t)w;
+	}
+	atomic_store_explicit(&rl->shared_ready, true, memory_order_release);
+}
+
+static uint64_t hkey(struct pos_ratelimit *rl, char kind, const void *id,
 		     size_t len)
 {
+	const uint8_t *key = rl->hkey;
+	if (rl->cache) {
+		/* racing fetches write the same bytes (Redis holds one key) */
+		if (!atomic_load_explicit(&rl->shared_ready, memory_order_acquire))
+			fetch_shared_key(rl);
+		if (atomic_load_explicit(&rl->shared_ready, memory_order_acquire))
+			key = rl->shared_hkey;
+	}
 	unsigned char buf[256 + 1];
 	if (len > sizeof(buf) - 1)
 		len = sizeof(buf) - 1;
 	buf[0] = (unsigned char)kind;
 	memcpy(buf + 1, id, len);
 	unsigned char out[crypto_shorthash_BYTES];
-	crypto_shorthash(out, buf, len + 1, rl->hkey);
+	crypto_shorthash(out, buf, len + 1, key);
 	uint64_t k;
 	memcpy(&k, out, sizeof(k));
 	return k ? k : 1; /* 0 marks an empty entry */
@@ -262,6 +310,16 @@ enum pos_err pos_rl_init(struct pos_ratelimit *rl, const struct pos_config *cfg)
 	randombytes_buf(rl->hkey, sizeof(rl->hkey));
 	rl->be = pos_rl_memory_new(cfg->rl_slots);
 	return rl->be ? POS_OK : POS_ERR_NOMEM;
+}
+
+enum pos_err pos_rl_use_cache(struct pos_ratelimit *rl, struct pos_cache *cache)
+{
+	struct pos_rl_backend *be = pos_rl_redis_new(cache, rl->be);
+	rl->be = be;
+	if (!be)
+		return POS_ERR_NOMEM;
+	rl->cache = cache;
+	return POS_OK;
 }
 
 void pos_rl_fini(struct pos_ratelimit *rl)

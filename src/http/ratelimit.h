@@ -7,8 +7,10 @@
  * failures into a growing lockout per account and per address. The
  * counters live behind `struct pos_rl_backend`: the in-process backend
  * here (a fixed table of 4-way sets with a one-byte spinlock per set, so
- * a check costs a SipHash and an uncontended atomic), and later a Redis
- * one for several instances (the contract below is all it must honour).
+ * a check costs a SipHash and an uncontended atomic), and with a shared
+ * cache the Redis one (ratelimit_redis.c) that every instance draws from:
+ * one Lua script call per operation, atomic in Redis, timed by Redis's
+ * clock, falling back to the in-process backend while Redis is down.
  *
  * Keys are 64-bit SipHash values of (kind, identity) under a random
  * per-process key, so an attacker cannot aim collisions at someone else's
@@ -70,6 +72,14 @@ struct pos_rl_backend {
  * power of two, at least 64). NULL on OOM. */
 struct pos_rl_backend *pos_rl_memory_new(size_t slots);
 
+struct pos_cache;
+/* The Redis backend over `cache` (borrowed; it must outlive the backend):
+ * counters under `pos:rl:<key>`; every operation Redis cannot answer in
+ * time goes to `fallback` (owned from here on). NULL on OOM (fallback
+ * is then destroyed). */
+struct pos_rl_backend *pos_rl_redis_new(struct pos_cache *cache,
+					struct pos_rl_backend *fallback);
+
 /* Which limit a check draws from. */
 enum pos_rl_class {
 	POS_RL_IP,      /* every request, per client address */
@@ -84,11 +94,21 @@ struct pos_ratelimit {
 	int64_t lockout_base_us, lockout_max_us;
 	uint8_t hkey[16];                 /* SipHash key, random per process */
 	struct pos_rl_backend *be;        /* owned */
+	/* with a shared cache: the SipHash key every instance uses, read
+	 * from (or first written to) Redis; until then keys use hkey and
+	 * land in the in-process fallback */
+	struct pos_cache *cache;          /* borrowed */
+	uint8_t shared_hkey[16];
+	_Atomic bool shared_ready, shared_fetching;
 };
 
 /* Reads the limits from the config and makes the in-process backend.
  * POS_ERR_NOMEM on failure. */
 enum pos_err pos_rl_init(struct pos_ratelimit *rl, const struct pos_config *cfg);
+/* Moves the counters to the shared cache (borrowed: it must outlive
+ * rl): buckets and lockouts are then shared by every instance on the
+ * same Redis. Call once, before any check. POS_ERR_NOMEM. */
+enum pos_err pos_rl_use_cache(struct pos_ratelimit *rl, struct pos_cache *cache);
 void pos_rl_fini(struct pos_ratelimit *rl);
 
 /*

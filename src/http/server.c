@@ -1040,6 +1040,11 @@ enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 	char *tls_cert = srv->tls_pem[0], *tls_key = srv->tls_pem[1];
 	enum pos_err rc;
 	srv->app = app;
+	/* several instances: the limits live in the shared cache */
+	if (app->cache && (rc = pos_rl_use_cache(&srv->rl, app->cache))) {
+		pos_error_set(err, rc, NULL, NULL);
+		goto fail;
+	}
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	bool v6 = false;

@@ -4,11 +4,14 @@
 #include "search/engine.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <sodium.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -39,6 +42,8 @@ struct pos_search {
 	bool remote;                    /* an OpenAI-compatible provider */
 	struct pos_vcache *_Atomic vectors; /* NULL until the dimension is known */
 	struct pos_rcache *results;
+	struct pos_search_shared shared; /* all NULL: one instance */
+	atomic_bool shared_lost;        /* a write's bump did not reach the cache */
 	pthread_t worker;
 	bool worker_running;
 	pthread_mutex_t lock;           /* guards the fields below */
@@ -126,6 +131,97 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 	return rc ? rc : finish_vec(e, a, v, cv, out);
 }
 
+void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared *shared)
+{
+	e->shared = *shared;
+}
+
+/* After a write of the user: its cached results stop matching, here and
+ * (shared) on every instance. */
+static void bump(struct pos_search *e, const char *user_id)
+{
+	pos_rcache_bump(e->results, user_id);
+	if (e->shared.bump && e->shared.bump(e->shared.ctx, user_id))
+		atomic_store(&e->shared_lost, true);
+}
+
+/* The generation results of the user are stamped with: the local one,
+ * mixed with the shared one when there is one. False when the shared
+ * cache cannot answer: nothing is cached then (another instance's write
+ * could not reach us). */
+static bool generation(struct pos_search *e, const char *user_id, uint64_t *gen,
+		       uint64_t *shared_gen)
+{
+	*gen = pos_rcache_generation(e->results, user_id);
+	*shared_gen = 0;
+	if (!e->shared.generation)
+		return true;
+	/* A write the other instances missed: retire every cached list once
+	 * the cache answers again; nothing is cached until then. */
+	if (atomic_load(&e->shared_lost)) {
+		if (e->shared.bump_all(e->shared.ctx))
+			return false;
+		atomic_store(&e->shared_lost, false);
+	}
+	if (e->shared.generation(e->shared.ctx, user_id, shared_gen))
+		return false;
+	*gen += *shared_gen * 0x9E3779B97F4A7C15ull; /* either changing changes the stamp */
+	return true;
+}
+
+/* Shared ranked lists: kept this long at most (a write retires them at
+ * once by moving the generation; the TTL only bounds Redis's memory). */
+#define SHARED_RESULTS_TTL_MS 300000
+#define SHARED_KEY_MAX 128
+
+/* The shared key of a request: no query text, only a hash of it. */
+static void shared_key(char out[SHARED_KEY_MAX], const char *user_id, uint64_t gen,
+		       const char *key)
+{
+	unsigned char h[16];
+	char hex[33];
+	crypto_generichash(h, sizeof(h), (const unsigned char *)key, strlen(key), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	snprintf(out, SHARED_KEY_MAX, "pos:sr:%s:%llu:%s", user_id, (unsigned long long)gen,
+		 hex);
+}
+
+/* The most entries a ranked list holds: both candidate lists, fused. */
+static size_t shared_max_n(const struct pos_search *e)
+{
+	return 2 * (size_t)e->cfg.candidates;
+}
+
+static bool shared_get(struct pos_search *e, struct pos_arena *a, const char *user_id,
+		       uint64_t gen, const char *key, struct pos_ranked **r, size_t *n,
+		       int64_t *total)
+{
+	if (!e->shared.get)
+		return false;
+	char k[SHARED_KEY_MAX];
+	shared_key(k, user_id, gen, key);
+	size_t cap = pos_rcache_encoded_size(shared_max_n(e)), len = 0;
+	void *buf = pos_arena_alloc(a, cap);
+	return buf && e->shared.get(e->shared.ctx, k, buf, cap, &len) == POS_OK &&
+	       pos_rcache_decode(buf, len, shared_max_n(e), a, r, n, total);
+}
+
+static void shared_put(struct pos_search *e, struct pos_arena *a, const char *user_id,
+		       uint64_t gen, const char *key, const struct pos_ranked *r, size_t n,
+		       int64_t total)
+{
+	if (!e->shared.put || n > shared_max_n(e))
+		return;
+	char k[SHARED_KEY_MAX];
+	shared_key(k, user_id, gen, key);
+	size_t len = pos_rcache_encoded_size(n);
+	void *buf = pos_arena_alloc(a, len);
+	if (!buf)
+		return;
+	pos_rcache_encode(r, n, total, buf);
+	e->shared.put(e->shared.ctx, k, buf, len, SHARED_RESULTS_TTL_MS);
+}
+
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted)
 {
@@ -144,7 +240,7 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 		pthread_cond_signal(&e->wake);
 		pthread_mutex_unlock(&e->lock);
 	}
-	pos_rcache_bump(e->results, user_id);
+	bump(e, user_id);
 }
 
 void pos_search_forget_user(struct pos_search *e, const char *user_id)
@@ -457,7 +553,7 @@ static void *worker_main(void *arg)
 				for (size_t i = 0; i < k; i++)
 					pos_vcache_put(vc, m[i].user_id, m[i].seq, m[i].vec.q, m[i].vec.scale);
 				for (size_t i = 0; i < k; i++)
-					pos_rcache_bump(e->results, m[i].user_id);
+					bump(e, m[i].user_id);
 				atomic_fetch_add(&e->embedded, k);
 				after = last;
 			}
@@ -1172,13 +1268,20 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	const char *key;
 	if ((rc = cache_key(a, req, &f, &key)))
 		return pos_error_set(err, rc, NULL, NULL);
-	uint64_t gen = pos_rcache_generation(e->results, req->user_id);
+	uint64_t gen, shared_gen;
+	bool cacheable = generation(e, req->user_id, &gen, &shared_gen);
 	struct pos_ranked *r = NULL;
 	size_t n = 0;
 	struct pos_memory *m = NULL;
 	bool *ok = NULL;
 	size_t hydrated = 0; /* r[0..hydrated) have their rows in m[] */
-	out->cached = pos_rcache_get(e->results, req->user_id, key, gen, a, &r, &n, &out->total);
+	out->cached = cacheable &&
+		      pos_rcache_get(e->results, req->user_id, key, gen, a, &r, &n, &out->total);
+	if (!out->cached && cacheable &&
+	    shared_get(e, a, req->user_id, shared_gen, key, &r, &n, &out->total)) {
+		out->cached = true; /* ranked by another instance */
+		pos_rcache_put(e->results, req->user_id, key, gen, r, n, out->total);
+	}
 	if (!out->cached) {
 		bool degraded;
 		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded)))
@@ -1186,8 +1289,10 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 		out->total = (int64_t)n;
 		/* A result made without its semantic half is not kept: the next
 		 * search may have the provider back. */
-		if (!degraded)
+		if (!degraded && cacheable) {
 			pos_rcache_put(e->results, req->user_id, key, gen, r, n, out->total);
+			shared_put(e, a, req->user_id, shared_gen, key, r, n, out->total);
+		}
 	}
 	size_t from = req->offset < n ? req->offset : n;
 	size_t to = from + req->limit < n ? from + req->limit : n;

@@ -108,6 +108,33 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 				const struct pos_vec *v, unsigned k, struct pos_hit *out,
 				size_t *n);
 
+/*
+ * Several instances (a shared cache, app/app.c): `generation` reads the
+ * user's shared write generation (POS_OK, else the shared cache cannot
+ * answer) and `bump` advances it on every write of the user and tells the
+ * other instances. Cached results are then stamped with the shared
+ * generation too, so a write through any instance invalidates the cached
+ * results of every instance, and (with get/put) a list one instance ranked
+ * serves the others; while `generation` fails nothing is cached or served
+ * from the cache. Set once, before the engine serves searches.
+ */
+struct pos_search_shared {
+	enum pos_err (*generation)(void *ctx, const char *user_id, uint64_t *gen);
+	enum pos_err (*bump)(void *ctx, const char *user_id);
+	/* Moves every user's generation at once: the engine calls it when
+	 * the cache is back after a `bump` failed (a write other instances
+	 * did not hear of). */
+	enum pos_err (*bump_all)(void *ctx);
+	/* Optional: ranked lists shared by the instances, under keys the
+	 * engine makes from (user, shared generation, a hash of the request —
+	 * never its text): `get` copies at most cap bytes and is POS_OK on a
+	 * hit; `put` keeps the bytes ttl_ms. */
+	enum pos_err (*get)(void *ctx, const char *key, void *buf, size_t cap, size_t *len);
+	void (*put)(void *ctx, const char *key, const void *val, size_t len, int64_t ttl_ms);
+	void *ctx;
+};
+void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared *shared);
+
 /* Forgets everything cached of the user (vector index, cached results):
  * called when the user's encrypted data locks, or the account is deleted. */
 void pos_search_forget_user(struct pos_search *e, const char *user_id);

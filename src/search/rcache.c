@@ -168,3 +168,48 @@ void pos_rcache_forget(struct pos_rcache *c, const char *user_id)
 		pos_free(r);
 	}
 }
+
+/* ---- the wire form (a shared cache) ---- */
+
+#define WIRE_MAGIC 0x31525350u /* "PSR1" */
+
+struct wire_head {
+	uint32_t magic;
+	uint32_t entry_size;
+	uint64_t n;
+	int64_t total;
+};
+
+size_t pos_rcache_encoded_size(size_t n)
+{
+	return sizeof(struct wire_head) + n * sizeof(struct pos_ranked);
+}
+
+void pos_rcache_encode(const struct pos_ranked *r, size_t n, int64_t total, void *out)
+{
+	struct wire_head h = {WIRE_MAGIC, (uint32_t)sizeof(struct pos_ranked), n, total};
+	memcpy(out, &h, sizeof(h));
+	if (n)
+		memcpy((char *)out + sizeof(h), r, n * sizeof(*r));
+}
+
+bool pos_rcache_decode(const void *in, size_t len, size_t max_n, struct pos_arena *a,
+		       struct pos_ranked **out, size_t *n, int64_t *total)
+{
+	struct wire_head h;
+	if (len < sizeof(h))
+		return false;
+	memcpy(&h, in, sizeof(h));
+	if (h.magic != WIRE_MAGIC || h.entry_size != sizeof(struct pos_ranked) ||
+	    h.n > max_n || len != pos_rcache_encoded_size((size_t)h.n) || h.total < 0)
+		return false;
+	struct pos_ranked *r = pos_arena_alloc(a, (h.n ? h.n : 1) * sizeof(*r));
+	if (!r)
+		return false;
+	if (h.n)
+		memcpy(r, (const char *)in + sizeof(h), h.n * sizeof(*r));
+	*out = r;
+	*n = (size_t)h.n;
+	*total = h.total;
+	return true;
+}

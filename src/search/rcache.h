@@ -47,6 +47,19 @@ void pos_rcache_put(struct pos_rcache *c, const char *user_id, const char *key,
  * its data locks, docs/ENCRYPTION.md: nothing of it outlives the lock). */
 void pos_rcache_forget(struct pos_rcache *c, const char *user_id);
 
+/*
+ * The wire form of a cached list, for a cache shared by several instances
+ * (engine.h, pos_search_shared): a header (format, entry size, count,
+ * total) and the entries. pos_rcache_encoded_size is its length for n
+ * entries. pos_rcache_decode copies the list into the arena and is false
+ * for anything that is not exactly one list of at most `max_n` entries
+ * written by this build (a rolling upgrade reads another build's as a miss).
+ */
+size_t pos_rcache_encoded_size(size_t n);
+void pos_rcache_encode(const struct pos_ranked *r, size_t n, int64_t total, void *out);
+bool pos_rcache_decode(const void *in, size_t len, size_t max_n, struct pos_arena *a,
+		       struct pos_ranked **out, size_t *n, int64_t *total);
+
 /* Hits and misses since start (for /metrics). */
 void pos_rcache_stats(struct pos_rcache *c, uint64_t *hits, uint64_t *misses);
 

@@ -110,6 +110,38 @@ static void cache_generations_invalidate(void **state)
 }
 
 /* Own results and keyword-only shared hits merge by score, paged. */
+/* The wire form of a cached list (a cache shared by instances): round
+ * trip, and anything else read as a miss. */
+static void cache_wire_form(void **state)
+{
+	(void)state;
+	struct pos_arena *a = pos_arena_new();
+	struct pos_ranked r[3] = {{.seq = 7, .score = 0.5}, {.seq = 3, .score = 0.25},
+				  {.seq = 9, .kw_rank = 2, .score = 0.125}};
+	size_t len = pos_rcache_encoded_size(3);
+	unsigned char *buf = pos_arena_alloc(a, len + 1);
+	pos_rcache_encode(r, 3, 42, buf);
+	struct pos_ranked *got = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	assert_true(pos_rcache_decode(buf, len, 10, a, &got, &n, &total));
+	assert_int_equal(n, 3);
+	assert_int_equal(total, 42);
+	assert_int_equal(got[2].seq, 9);
+	assert_int_equal(got[2].kw_rank, 2);
+	assert_true(got[1].score == 0.25);
+	assert_false(pos_rcache_decode(buf, len - 1, 10, a, &got, &n, &total)); /* cut */
+	assert_false(pos_rcache_decode(buf, len + 1, 10, a, &got, &n, &total)); /* trailing */
+	assert_false(pos_rcache_decode(buf, len, 2, a, &got, &n, &total));      /* too many */
+	assert_false(pos_rcache_decode(buf, 3, 10, a, &got, &n, &total));
+	buf[0] ^= 1;                                                            /* format */
+	assert_false(pos_rcache_decode(buf, len, 10, a, &got, &n, &total));
+	pos_rcache_encode(r, 0, 0, buf);
+	assert_true(pos_rcache_decode(buf, pos_rcache_encoded_size(0), 10, a, &got, &n, &total));
+	assert_int_equal(n, 0);
+	pos_arena_destroy(a);
+}
+
 static void merge_pages_two_lists(void **state)
 {
 	(void)state;
@@ -152,6 +184,7 @@ int main(void)
 		cmocka_unit_test(weights_shift_the_order),
 		cmocka_unit_test(boosts_break_close_calls),
 		cmocka_unit_test(cache_generations_invalidate),
+		cmocka_unit_test(cache_wire_form),
 		cmocka_unit_test(merge_pages_two_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
