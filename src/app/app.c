@@ -216,7 +216,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	app->mem.store = app->store;
 	app->mem.search = app->search;
 	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
-				       (int64_t)cfg->jobs_keep_done_s * 1000000};
+				       (int64_t)cfg->jobs_keep_done_s * 1000000,
+				       (int64_t)cfg->job_lease_s * 1000000};
 	if ((rc = pos_jobs_new(app->store, &jcfg, &app->jobs))) {
 		pos_error_set(err, rc, "jobs_workers", "cannot set up the jobs service");
 		goto out;

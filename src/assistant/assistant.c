@@ -339,7 +339,8 @@ static enum pos_err calls_start(struct pos_assistant *as, const struct pos_confi
 {
 	struct pos_jobs_config jc = {POS_CHAT_CALL_WORKERS, POS_CHAT_CALL_QUEUE_MAX,
 				     (int64_t)(cfg->jobs_keep_done_s ? cfg->jobs_keep_done_s : 3600) *
-					     1000000};
+					     1000000,
+				     (int64_t)cfg->job_lease_s * 1000000};
 	as->calls_epoch = pos_now_us();
 	enum pos_err rc = pos_jobs_new(as->store, &jc, &as->calls_jobs);
 	if (!rc && (rc = pos_jobs_register(as->calls_jobs, &kind_chat, as)) == POS_OK)

@@ -81,6 +81,8 @@ static const struct pos_config_option options[] = {
 	    "queued jobs one user may have; more are refused as busy (default 1000)"),
 	OPT("jobs_keep_done", "PERSONALOS_JOBS_KEEP_DONE", UINT, 60, 31536000, jobs_keep_done_s,
 	    "604800", "seconds a finished job stays visible at /api/jobs before it is deleted (default 604800 = 7 days)"),
+	OPT("job_lease_s", "PERSONALOS_JOB_LEASE_S", UINT, 3, 3600, job_lease_s, "60",
+	    "seconds a running job stays its instance's without a renewal (renewed every third); a job of a stopped instance runs again elsewhere after this (default 60)"),
 	OPT("export_expiry", "PERSONALOS_EXPORT_EXPIRY", UINT, 1, 2592000, export_expiry_s, "86400",
 	    "seconds a finished export stays downloadable, then its file is deleted (default 86400 = 24 h)"),
 	OPT("import_upload_max", "PERSONALOS_IMPORT_UPLOAD_MAX", ULL, 1024, 67108864, import_upload_max,

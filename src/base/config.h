@@ -69,6 +69,7 @@ struct pos_config {
 	unsigned jobs_workers;         /* jobs service: attempts at once */
 	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
 	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */
+	unsigned job_lease_s;          /* jobs service: lease of a running job (issue 18) */
 	unsigned sync_workers;         /* sync runs at once (worker pool) */
 	unsigned sync_run_timeout_s;   /* deadline of one sync run */
 	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */

@@ -5,7 +5,8 @@
  * one attempt and writes its outcome back (done, queued again after a
  * backoff, failed, or left cancelled). The store is the queue: nothing is
  * lost in a restart, and a job left `running` by a dead process is queued
- * again at start-up.
+ * again once its lease ends (at start-up, and by the dispatcher of any
+ * process on the same store).
  */
 #include "jobs/jobs.h"
 
@@ -155,6 +156,8 @@ enum pos_err pos_jobs_new(struct pos_store *store, const struct pos_jobs_config 
 		return POS_ERR_NOMEM;
 	j->store = store;
 	j->cfg = *cfg;
+	if (j->cfg.lease_us <= 0)
+		j->cfg.lease_us = POS_JOBS_LEASE_DEFAULT_US;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->wake, NULL);
 	pthread_cond_init(&j->finished, NULL);
@@ -304,8 +307,9 @@ static bool dispatch_one(struct pos_jobs *j)
 	pthread_mutex_unlock(&j->mu);
 	struct pos_job_run *r = pos_calloc(1, sizeof(*r));
 	struct pos_arena *a = r ? pos_arena_new() : NULL;
-	enum pos_err rc = a ? j->store->jobs->job_claim(j->store, a, pos_now_us(), j->kinds_json,
-							j->serial_json, &r->row)
+	int64_t now = pos_now_us();
+	enum pos_err rc = a ? j->store->jobs->job_claim(j->store, a, now, now + j->cfg.lease_us,
+							j->kinds_json, j->serial_json, &r->row)
 			    : POS_ERR_NOMEM;
 	const struct reg *reg = rc ? NULL : find_kind(j, r->row.kind);
 	if (!rc && !reg)
@@ -381,14 +385,48 @@ static void tick(struct pos_jobs *j)
 	}
 }
 
+/*
+ * Leases (several processes on one store): renews the lease of every
+ * attempt this process runs, then queues again the jobs whose lease ended
+ * (a dead process's). Called with j->mu held (released around the store).
+ */
+static void leases(struct pos_jobs *j)
+{
+	json_t *ids = json_array();
+	for (struct pos_job_run *r = j->runs; ids && r; r = r->next)
+		json_array_append_new(ids, json_string(r->row.id));
+	pthread_mutex_unlock(&j->mu);
+	char *text = ids && json_array_size(ids) ? json_dumps(ids, JSON_COMPACT) : NULL;
+	json_decref(ids);
+	int64_t now = pos_now_us();
+	enum pos_err rc = text ? j->store->jobs->jobs_renew(j->store, text, now + j->cfg.lease_us)
+			       : POS_OK;
+	free(text);
+	if (rc)
+		pos_warn("jobs: cannot renew the leases: %s", pos_strerror(rc));
+	int64_t n = 0;
+	rc = j->store->jobs->jobs_requeue(j->store, j->kinds_json, now, &n);
+	if (rc)
+		pos_warn("jobs: cannot requeue expired jobs: %s", pos_strerror(rc));
+	else if (n)
+		pos_info("jobs: %lld job(s) of an instance that stopped renewing queued again",
+			 (long long)n);
+	pthread_mutex_lock(&j->mu);
+}
+
 static void *dispatcher_main(void *arg)
 {
 	struct pos_jobs *j = arg;
 	int64_t next_prune = 0;
+	int64_t next_lease = pos_mono_us() + j->cfg.lease_us / 3;
 	pthread_mutex_lock(&j->mu);
 	while (!j->stopping) {
 		j->kicked = false;
 		tick(j);
+		if (pos_mono_us() >= next_lease) {
+			leases(j);
+			next_lease = pos_mono_us() + j->cfg.lease_us / 3;
+		}
 		if (pos_mono_us() >= next_prune) {
 			pthread_mutex_unlock(&j->mu);
 			if (j->cfg.keep_done_us > 0)
@@ -419,9 +457,12 @@ enum pos_err pos_jobs_start(struct pos_jobs *j)
 		return POS_ERR_INVALID_REQUEST; /* no kind registered */
 	/* Only our kinds: another service over the same store may be running
 	 * its own. */
-	enum pos_err rc = j->store->jobs->jobs_requeue(j->store, j->kinds_json);
+	int64_t n = 0;
+	enum pos_err rc = j->store->jobs->jobs_requeue(j->store, j->kinds_json, pos_now_us(), &n);
 	if (rc)
 		return rc;
+	if (n)
+		pos_info("jobs: %lld interrupted job(s) queued again", (long long)n);
 	if ((rc = pos_pool_new(j->cfg.workers, j->cfg.workers, &j->pool)))
 		return rc;
 	j->started = true; /* registration is closed */
@@ -464,9 +505,9 @@ static void kick(struct pos_jobs *j)
 	pthread_mutex_unlock(&j->mu);
 }
 
-enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *user_id,
-			      const char *payload_json, int64_t run_after,
-			      char id_out[POS_UUID_SIZE])
+static enum pos_err enqueue(struct pos_jobs *j, const char *kind, const char *user_id,
+			    const char *key, const char *payload_json, int64_t run_after,
+			    char id_out[POS_UUID_SIZE])
 {
 	if (!kind || !find_kind(j, kind))
 		return POS_ERR_NOT_FOUND;
@@ -490,7 +531,7 @@ enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *
 	int64_t now = pos_now_us();
 	struct pos_job row = {.kind = kind, .payload_json = payload, .state = "queued",
 			      .next_run_at = run_after > now ? run_after : now,
-			      .created_at = now, .updated_at = now};
+			      .created_at = now, .updated_at = now, .dedupe_key = key};
 	if (!pos_uuid_new_v7(row.id, now))
 		return POS_ERR_INTERNAL;
 	snprintf(row.user_id, sizeof(row.user_id), "%s", user_id);
@@ -500,6 +541,23 @@ enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *
 		memcpy(id_out, row.id, POS_UUID_SIZE);
 	kick(j);
 	return POS_OK;
+}
+
+enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *user_id,
+			      const char *payload_json, int64_t run_after,
+			      char id_out[POS_UUID_SIZE])
+{
+	return enqueue(j, kind, user_id, NULL, payload_json, run_after, id_out);
+}
+
+enum pos_err pos_jobs_enqueue_unique(struct pos_jobs *j, const char *kind, const char *user_id,
+				     const char *key, const char *payload_json, int64_t run_after,
+				     char id_out[POS_UUID_SIZE])
+{
+	size_t len = key ? strlen(key) : 0;
+	if (!len || len > POS_JOB_DEDUPE_KEY_MAX)
+		return POS_ERR_INVALID_REQUEST;
+	return enqueue(j, kind, user_id, key, payload_json, run_after, id_out);
 }
 
 static void to_info(const struct pos_job *row, struct pos_job_info *out)

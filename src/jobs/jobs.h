@@ -30,6 +30,12 @@
  * transient, whatever it returns. An attempt stopped by pos_jobs_free (a
  * shutdown) is queued again and does not count.
  *
+ * Several processes may serve one store (issue 18): a claimed job holds a
+ * lease (pos_jobs_config.lease_us) that its process renews while the
+ * attempt runs; a job whose lease ended — its process died — is queued
+ * again by any process, at start-up and periodically, and counts that
+ * attempt. A live process's job is never taken from it (docs/JOBS.md).
+ *
  * Thread-safety: every function may be called from any thread; `run`
  * functions are called on pool workers, several at once (of one kind too,
  * unless the kind sets `serial_per_user`).
@@ -93,7 +99,13 @@ struct pos_jobs_config {
 	unsigned workers;        /* pool size, 1..POS_POOL_WORKERS_MAX */
 	size_t queue_max;        /* queued jobs per user beyond which enqueue answers POS_ERR_BUSY */
 	int64_t keep_done_us;    /* finished jobs are deleted after this long */
+	/* How long a claimed job stays its process's without a renewal; 0:
+	 * POS_JOBS_LEASE_DEFAULT_US. Renewed every third of it. */
+	int64_t lease_us;
 };
+
+#define POS_JOBS_LEASE_DEFAULT_US (60LL * 1000000)
+#define POS_JOB_DEDUPE_KEY_MAX 200 /* bytes of a dedupe key */
 
 /* A service over `store` (borrowed; must outlive it). Kinds are then
  * registered, then pos_jobs_start starts the workers and resumes queued
@@ -125,6 +137,17 @@ void pos_jobs_free(struct pos_jobs *j);
 enum pos_err pos_jobs_enqueue(struct pos_jobs *j, const char *kind, const char *user_id,
 			      const char *payload_json, int64_t run_after,
 			      char id_out[POS_UUID_SIZE]);
+
+/*
+ * pos_jobs_enqueue with a dedupe key (1..POS_JOB_DEDUPE_KEY_MAX bytes, else
+ * POS_ERR_INVALID_REQUEST): POS_ERR_CONFLICT, and nothing queued, while a
+ * job of `kind` with the same key is queued or running in any process of
+ * the store. Work that must run once at a time across instances (one sync
+ * source) is queued this way.
+ */
+enum pos_err pos_jobs_enqueue_unique(struct pos_jobs *j, const char *kind, const char *user_id,
+				     const char *key, const char *payload_json, int64_t run_after,
+				     char id_out[POS_UUID_SIZE]);
 
 /* The job `id` if `user_id` owns it, else POS_ERR_NOT_FOUND (never reveals
  * other users' jobs). */

@@ -492,6 +492,20 @@ static const char m17_chat_index[] =
 	"CREATE INDEX memories_chat ON memories(user_id, seq)"
 	" WHERE type = 'conversation' AND source = 'chat';";
 
+/*
+ * Version 18 (several instances, issue 18): a running job holds a lease
+ * (lease_until, microseconds) that its instance renews while the attempt
+ * runs; a job left `running` with an expired lease belongs to a dead
+ * instance and is queued again by any other. A job may carry a dedupe key:
+ * at most one active (queued or running) job of a kind has that key, so
+ * work that must not run twice at once (one sync source) is queued once.
+ */
+static const char m18_job_leases[] =
+	"ALTER TABLE jobs ADD COLUMN lease_until INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN dedupe_key TEXT;"
+	"CREATE UNIQUE INDEX jobs_dedupe ON jobs(kind, dedupe_key)"
+	" WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running');"
+	"CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 'running';";
 
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
@@ -511,6 +525,7 @@ const struct pos_migration pos_migrations[] = {
 	{15, "plugins: installs, key-value data, logs", m15_plugins},
 	{16, "lifecycle: layer lock and age, importance source, auto links, merges", m16_lifecycle},
 	{17, "index of the assistant's saved exchanges", m17_chat_index},
+	{18, "jobs: leases and dedupe keys", m18_job_leases},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

@@ -22,32 +22,8 @@ const struct pos_store_memories pg_memories_ops = {0};
 const char pg_ddl_memories[] = "";
 /* ---- end memories ---- */
 
-/* ---- chat (pgrest) ---- */
-const struct pos_store_chat pg_chat_ops = {0};
-const char pg_ddl_chat[] = "";
-/* ---- end chat ---- */
-
 /* ---- shares (pgrest) ---- */
 const struct pos_store_shares pg_shares_ops = {0};
 const char pg_ddl_shares[] = "";
 /* ---- end shares ---- */
 
-/* ---- jobs (pgrest) ---- */
-const struct pos_store_jobs pg_jobs_ops = {0};
-const char pg_ddl_jobs[] = "";
-/* ---- end jobs ---- */
-
-/* ---- sync (pgrest) ---- */
-const struct pos_store_sync pg_sync_ops = {0};
-const char pg_ddl_sync[] = "";
-/* ---- end sync ---- */
-
-/* ---- plugins (pgrest) ---- */
-const struct pos_store_plugins pg_plugins_ops = {0};
-const char pg_ddl_plugins[] = "";
-/* ---- end plugins ---- */
-
-/* ---- files (pgrest) ---- */
-const struct pos_store_files pg_files_ops = {0};
-const char pg_ddl_files[] = "";
-/* ---- end files ---- */

@@ -1071,6 +1071,7 @@ static const struct pos_store_jobs sq_jobs = {
 	.job_get = sq_job_get,
 	.job_list = sq_job_list,
 	.job_cancel = sq_job_cancel,
+	.jobs_renew = sq_jobs_renew,
 	.jobs_requeue = sq_jobs_requeue,
 	.jobs_queued = sq_jobs_queued,
 	.jobs_prune = sq_jobs_prune,

@@ -253,7 +253,7 @@ enum pos_err sq_messages_list(struct pos_store *s, struct pos_arena *a,
 /* The jobs table (sqlite_jobs.c); see store.h. */
 enum pos_err sq_job_put(struct pos_store *s, const struct pos_job *j);
 enum pos_err sq_job_claim(struct pos_store *s, struct pos_arena *a, int64_t now,
-			  const char *kinds_json, const char *serial_json, struct pos_job *out);
+			  int64_t lease_until, const char *kinds_json, const char *serial_json, struct pos_job *out);
 enum pos_err sq_job_update(struct pos_store *s, const struct pos_job *j);
 enum pos_err sq_job_progress(struct pos_store *s, const char *id, uint64_t done,
 			     uint64_t total, int64_t now);
@@ -263,7 +263,9 @@ enum pos_err sq_job_list(struct pos_store *s, struct pos_arena *a, const char *u
 			 const char *kind, size_t limit, struct pos_job **out, size_t *n);
 enum pos_err sq_job_cancel(struct pos_store *s, const char *user_id, const char *id,
 			   int64_t now);
-enum pos_err sq_jobs_requeue(struct pos_store *s, const char *kinds_json);
+enum pos_err sq_jobs_renew(struct pos_store *s, const char *ids_json, int64_t lease_until);
+enum pos_err sq_jobs_requeue(struct pos_store *s, const char *kinds_json, int64_t now,
+			     int64_t *n);
 enum pos_err sq_jobs_queued(struct pos_store *s, const char *user_id, const char *kinds_json,
 			    size_t *n);
 enum pos_err sq_jobs_prune(struct pos_store *s, int64_t before);

@@ -28,7 +28,7 @@ static void copy_id(char *dst, sqlite3_stmt *st, int i)
 
 #define JOB_COLS "id, user_id, kind, payload, state, attempts, last_error, result," \
 		 " next_run_at, created_at, updated_at, progress_done, progress_total," \
-		 " item_errors"
+		 " item_errors, lease_until, dedupe_key"
 
 static bool read_job(struct pos_arena *a, sqlite3_stmt *st, struct pos_job *j)
 {
@@ -47,6 +47,8 @@ static bool read_job(struct pos_arena *a, sqlite3_stmt *st, struct pos_job *j)
 	j->done = d > 0 ? (uint64_t)d : 0;
 	j->total = t > 0 ? (uint64_t)t : 0;
 	j->item_errors_json = sq_col_str(a, st, 13, NULL);
+	j->lease_until = sqlite3_column_int64(st, 14);
+	j->dedupe_key = sq_col_str(a, st, 15, NULL);
 	return j->kind && j->payload_json && j->state;
 }
 
@@ -76,7 +78,13 @@ static enum pos_err write_one(struct pos_store *base, const char *sql,
 		rc = POS_ERR_STORE;
 	} else {
 		bind(st, arg);
-		rc = sqlite3_step(st) == SQLITE_DONE ? POS_OK : sq_fail(c, what);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_DONE)
+			rc = POS_OK;
+		else if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+			rc = POS_ERR_CONFLICT; /* the dedupe key of an active job */
+		else
+			rc = sq_fail(c, what);
 		if (!rc && must_change && sqlite3_changes(c->db) == 0)
 			rc = POS_ERR_NOT_FOUND;
 		sqlite3_finalize(st);
@@ -101,12 +109,15 @@ static void bind_put(sqlite3_stmt *st, const void *arg)
 	sqlite3_bind_int64(st, 12, clamp_u64(j->done));
 	sqlite3_bind_int64(st, 13, clamp_u64(j->total));
 	sq_bind_str(st, 14, j->item_errors_json);
+	sqlite3_bind_int64(st, 15, j->lease_until);
+	sq_bind_str(st, 16, j->dedupe_key);
 }
 
 enum pos_err sq_job_put(struct pos_store *base, const struct pos_job *j)
 {
 	return write_one(base, "INSERT INTO jobs(" JOB_COLS ") VALUES"
-			       " (?1, ?2, ?3, COALESCE(?4, '{}'), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+			       " (?1, ?2, ?3, COALESCE(?4, '{}'), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+			       " ?15, ?16)",
 			 bind_put, j, false, "job put");
 }
 
@@ -146,7 +157,7 @@ enum pos_err sq_job_progress(struct pos_store *base, const char *id, uint64_t do
 }
 
 enum pos_err sq_job_claim(struct pos_store *base, struct pos_arena *a, int64_t now,
-			  const char *kinds_json, const char *serial_json, struct pos_job *out)
+			  int64_t lease_until, const char *kinds_json, const char *serial_json, struct pos_job *out)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	struct sq_conn *c = sq_conn(s);
@@ -156,7 +167,8 @@ enum pos_err sq_job_claim(struct pos_store *base, struct pos_arena *a, int64_t n
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = prep(c,
-		"UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?1"
+		"UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?1,"
+		" lease_until = ?4"
 		" WHERE id = (SELECT q.id FROM jobs q"
 		"  WHERE q.state = 'queued' AND q.next_run_at <= ?1"
 		"  AND q.kind IN (SELECT value FROM json_each(?2))"
@@ -170,6 +182,7 @@ enum pos_err sq_job_claim(struct pos_store *base, struct pos_arena *a, int64_t n
 		sqlite3_bind_int64(st, 1, now);
 		sq_bind_str(st, 2, kinds_json ? kinds_json : "[]");
 		sq_bind_str(st, 3, serial_json ? serial_json : "[]");
+		sqlite3_bind_int64(st, 4, lease_until);
 		int step = sqlite3_step(st);
 		if (step == SQLITE_ROW)
 			rc = read_job(a, st, out) ? POS_OK : POS_ERR_NOMEM;
@@ -286,16 +299,53 @@ enum pos_err sq_job_cancel(struct pos_store *base, const char *user_id, const ch
 	return sq_end(s, c, rc, false);
 }
 
-static void bind_kinds(sqlite3_stmt *st, const void *arg)
+struct renew_args {
+	const char *json;
+	int64_t t;
+};
+
+static void bind_renew(sqlite3_stmt *st, const void *arg)
 {
-	sq_bind_str(st, 1, arg ? arg : "[]");
+	const struct renew_args *r = arg;
+	sq_bind_str(st, 1, r->json ? r->json : "[]");
+	sqlite3_bind_int64(st, 2, r->t);
 }
 
-enum pos_err sq_jobs_requeue(struct pos_store *base, const char *kinds_json)
+enum pos_err sq_jobs_renew(struct pos_store *base, const char *ids_json, int64_t lease_until)
 {
-	return write_one(base, "UPDATE jobs SET state = 'queued' WHERE state = 'running'"
-			       " AND kind IN (SELECT value FROM json_each(?1))",
-			 bind_kinds, kinds_json, false, "jobs requeue");
+	struct renew_args r = {ids_json, lease_until};
+	return write_one(base, "UPDATE jobs SET lease_until = ?2 WHERE state = 'running'"
+			       " AND id IN (SELECT value FROM json_each(?1))",
+			 bind_renew, &r, false, "jobs renew");
+}
+
+enum pos_err sq_jobs_requeue(struct pos_store *base, const char *kinds_json, int64_t now,
+			     int64_t *n)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (n)
+		*n = 0;
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	/* A lease still running is a live process's: never taken from it. */
+	sqlite3_stmt *st = prep(c, "UPDATE jobs SET state = 'queued', lease_until = NULL"
+				   " WHERE state = 'running' AND coalesce(lease_until, 0) < ?2"
+				   " AND kind IN (SELECT value FROM json_each(?1))");
+	if (!st) {
+		rc = POS_ERR_STORE;
+	} else {
+		sq_bind_str(st, 1, kinds_json ? kinds_json : "[]");
+		sqlite3_bind_int64(st, 2, now);
+		rc = sqlite3_step(st) == SQLITE_DONE ? POS_OK : sq_fail(c, "jobs requeue");
+		if (!rc && n)
+			*n = sqlite3_changes(c->db);
+		sqlite3_finalize(st);
+	}
+	return sq_end(s, c, rc, false);
 }
 
 enum pos_err sq_jobs_queued(struct pos_store *base, const char *user_id, const char *kinds_json,

@@ -370,6 +370,11 @@ struct pos_job {
 	const char *item_errors_json;  /* JSON array, NULL if none */
 	uint64_t done, total;          /* progress units; total 0: unknown */
 	int64_t next_run_at, created_at, updated_at; /* next_run_at: run_after */
+	/* migration 18: while running, the lease of the instance that claimed
+	 * it (µs; 0 when none); a key at most one active job of a kind has
+	 * (NULL when none) */
+	int64_t lease_until;
+	const char *dedupe_key;
 };
 
 /* Encryption key material of a user as stored (docs/ENCRYPTION.md). */
@@ -798,11 +803,14 @@ struct pos_store_chat {
  */
 struct pos_store_jobs {
 	/*
-	 * Jobs (the queue of jobs/jobs.c). job_put adds a row. job_claim
+	 * Jobs (the queue of jobs/jobs.c). job_put adds a row
+	 * (POS_ERR_CONFLICT when j->dedupe_key is set and an active — queued
+	 * or running — job of the same kind has that key). job_claim
 	 * takes the oldest due `queued` job whose kind is in `kinds_json` (a
 	 * JSON array of names) and, for kinds in `serial_json`, whose user has
-	 * no other `running` job of that kind: state -> running, attempts + 1
-	 * (POS_ERR_NOT_FOUND when none). job_update writes back state,
+	 * no other `running` job of that kind: state -> running, attempts + 1,
+	 * lease_until set (POS_ERR_NOT_FOUND when none); one claimer wins a
+	 * job even when several processes claim at once. job_update writes back state,
 	 * payload (NULL: unchanged), error, result, item errors, progress and
 	 * next run of a job that is still `running` (POS_ERR_NOT_FOUND when it
 	 * is not: cancelled meanwhile). job_progress writes progress alone,
@@ -810,15 +818,18 @@ struct pos_store_jobs {
 	 * for the service itself); job_list the user's newest first, at most
 	 * `limit`, optionally of one kind. job_cancel ends a queued or running
 	 * job of the user (POS_ERR_NOT_FOUND: not theirs; POS_ERR_CONFLICT:
-	 * finished). jobs_requeue puts jobs of `kinds_json` left `running`
-	 * back to `queued` (start-up). jobs_queued counts a user's queued jobs
+	 * finished). jobs_renew extends the lease of the `running` jobs whose
+	 * ids are in `ids_json` to `lease_until`. jobs_requeue puts jobs of
+	 * `kinds_json` left `running` with a lease that ended before `now` (or
+	 * none) back to `queued`, and *n (may be NULL) receives how many: the
+	 * jobs of a dead process, never those of a live one. jobs_queued counts a user's queued jobs
 	 * of the kinds in `kinds_json`. jobs_prune
 	 * deletes finished jobs last updated before `before`.
 	 */
 	enum pos_err (*job_put)(struct pos_store *s, const struct pos_job *j);
 	enum pos_err (*job_claim)(struct pos_store *s, struct pos_arena *a, int64_t now,
-				  const char *kinds_json, const char *serial_json,
-				  struct pos_job *out);
+				  int64_t lease_until, const char *kinds_json,
+				  const char *serial_json, struct pos_job *out);
 	enum pos_err (*job_update)(struct pos_store *s, const struct pos_job *j);
 	enum pos_err (*job_progress)(struct pos_store *s, const char *id, uint64_t done,
 				     uint64_t total, int64_t now);
@@ -830,7 +841,9 @@ struct pos_store_jobs {
 				 struct pos_job **out, size_t *n);
 	enum pos_err (*job_cancel)(struct pos_store *s, const char *user_id, const char *id,
 				   int64_t now);
-	enum pos_err (*jobs_requeue)(struct pos_store *s, const char *kinds_json);
+	enum pos_err (*jobs_renew)(struct pos_store *s, const char *ids_json, int64_t lease_until);
+	enum pos_err (*jobs_requeue)(struct pos_store *s, const char *kinds_json, int64_t now,
+				     int64_t *n);
 	enum pos_err (*jobs_queued)(struct pos_store *s, const char *user_id,
 				    const char *kinds_json, size_t *n);
 	enum pos_err (*jobs_prune)(struct pos_store *s, int64_t before);

@@ -2,7 +2,8 @@
  * Unit tests for src/jobs/jobs.c: the jobs service over a real SQLite
  * store. Retries and backoff, deadlines, cancellation, restart (resume and
  * requeue), per-user isolation, the per-user queue bound, progress, results
- * and per-item errors, serial kinds, pruning. No timing assertions: tests
+ * and per-item errors, serial kinds, pruning, leases (a live one is never
+ * taken, an expired one is requeued) and dedupe keys. No timing assertions: tests
  * wait for states (pos_jobs_wait, or polling with a generous bound), and
  * jobs that must block wait on a flag the test sets.
  */
@@ -163,9 +164,10 @@ static const struct pos_job_kind k_serial = {
 static const struct pos_job_kind k_items = {
 	.name = "test.items", .max_attempts = 1, .run = run_items};
 
-static struct pos_jobs *service(struct fx *f, unsigned workers, size_t queue_max)
+static struct pos_jobs *service_lease(struct fx *f, unsigned workers, size_t queue_max,
+				      int64_t lease_us)
 {
-	struct pos_jobs_config cfg = {workers, queue_max, 3600LL * 1000000};
+	struct pos_jobs_config cfg = {workers, queue_max, 3600LL * 1000000, lease_us};
 	struct pos_jobs *j;
 	assert_int_equal(pos_jobs_new(f->s, &cfg, &j), POS_OK);
 	const struct pos_job_kind *kinds[] = {&k_flaky, &k_flaky_short, &k_slow_retry, &k_broken,
@@ -173,6 +175,11 @@ static struct pos_jobs *service(struct fx *f, unsigned workers, size_t queue_max
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		assert_int_equal(pos_jobs_register(j, kinds[i], &f->p), POS_OK);
 	return j;
+}
+
+static struct pos_jobs *service(struct fx *f, unsigned workers, size_t queue_max)
+{
+	return service_lease(f, workers, queue_max, 0);
 }
 
 static struct pos_job_info get(struct fx *f, const char *user, const char *id)
@@ -544,6 +551,136 @@ static void tickers_run_from_the_start(void **state)
 	assert_int_equal(atomic_load(&f->p.runs), 1); /* once at start; the next in an hour */
 }
 
+/* A job row as another process would have left it. */
+static struct pos_job stray(const char *id, const char *state, int64_t lease_until)
+{
+	int64_t now = pos_now_us();
+	struct pos_job j = {.kind = "test.flaky", .payload_json = "{}", .state = state,
+			    .attempts = 1, .next_run_at = now, .created_at = now,
+			    .updated_at = now, .lease_until = lease_until};
+	memcpy(j.id, id, POS_UUID_SIZE);
+	memcpy(j.user_id, BOB, POS_UUID_SIZE);
+	return j;
+}
+
+static void a_live_lease_is_kept_and_an_expired_one_requeued_at_start(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = pos_now_us();
+	/* another instance is running this one and renews its lease */
+	struct pos_job live = stray("0190a0a0-0000-7000-8000-0000000000e1", "running",
+				    now + 3600LL * 1000000);
+	/* this one's instance died: its lease ran out */
+	struct pos_job dead = stray("0190a0a0-0000-7000-8000-0000000000e2", "running", now - 1);
+	assert_int_equal(f->s->jobs->job_put(f->s, &live), POS_OK);
+	assert_int_equal(f->s->jobs->job_put(f->s, &dead), POS_OK);
+	f->j = service(f, 2, 10);
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	assert_int_equal(pos_jobs_wait(f->j, dead.id, WAIT_US), POS_OK);
+	struct pos_job_info d = get(f, BOB, dead.id);
+	assert_int_equal(d.state, POS_JOB_DONE);
+	assert_int_equal(d.attempts, 2); /* the dead instance's attempt counts */
+	struct pos_job_info l = get(f, BOB, live.id);
+	assert_int_equal(l.state, POS_JOB_RUNNING);
+	assert_int_equal(l.attempts, 1);
+	assert_int_equal(atomic_load(&f->p.runs), 1); /* only the dead one ran here */
+	/* the store op itself: nothing live is requeued, even of our kinds */
+	int64_t n = -1;
+	assert_int_equal(f->s->jobs->jobs_requeue(f->s, "[\"test.flaky\"]", pos_now_us(), &n),
+			 POS_OK);
+	assert_int_equal(n, 0);
+}
+
+static void the_dispatcher_requeues_expired_leases_while_running(void **state)
+{
+	struct fx *f = *state;
+	f->j = service_lease(f, 1, 10, 3LL * 1000000); /* checked every second */
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	/* an instance dies after this one started: found by the periodic check */
+	struct pos_job dead = stray("0190a0a0-0000-7000-8000-0000000000e3", "running",
+				    pos_now_us() - 1);
+	assert_int_equal(f->s->jobs->job_put(f->s, &dead), POS_OK);
+	assert_int_equal(pos_jobs_wait(f->j, dead.id, WAIT_US), POS_OK);
+	assert_int_equal(get(f, BOB, dead.id).state, POS_JOB_DONE);
+	assert_int_equal(get(f, BOB, dead.id).attempts, 2);
+}
+
+static void a_running_attempt_renews_its_lease(void **state)
+{
+	struct fx *f = *state;
+	f->j = service_lease(f, 1, 10, 3LL * 1000000);
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	char id[POS_UUID_SIZE];
+	assert_int_equal(pos_jobs_enqueue(f->j, "test.block", ALICE, NULL, 0, id), POS_OK);
+	wait_started(&f->p, 1);
+	struct pos_job row;
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, id, &row), POS_OK);
+	assert_string_equal(row.state, "running");
+	int64_t first = row.lease_until;
+	assert_true(first > row.updated_at); /* claimed with a lease ahead */
+	/* Wait until the first lease has run out: the job must still be this
+	 * instance's, its lease renewed, and a requeue (any instance's) must
+	 * leave it alone. */
+	int64_t until = pos_mono_us() + WAIT_US;
+	while (pos_now_us() <= first + 1000000 && pos_mono_us() < until)
+		usleep(10000);
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, id, &row), POS_OK);
+	assert_true(row.lease_until > first);
+	int64_t n = -1;
+	assert_int_equal(f->s->jobs->jobs_requeue(f->s, "[\"test.block\"]", pos_now_us(), &n),
+			 POS_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(get(f, ALICE, id).state, POS_JOB_RUNNING);
+	assert_int_equal(atomic_load(&f->p.started), 1);
+	atomic_store(&f->p.release, true);
+	assert_int_equal(pos_jobs_wait(f->j, id, WAIT_US), POS_OK);
+	assert_int_equal(get(f, ALICE, id).state, POS_JOB_DONE);
+	assert_int_equal(get(f, ALICE, id).attempts, 1);
+}
+
+static void dedupe_keys_allow_one_active_job_per_key(void **state)
+{
+	struct fx *f = *state;
+	f->j = service(f, 1, 10);
+	assert_int_equal(pos_jobs_start(f->j), POS_OK);
+	char a[POS_UUID_SIZE], b[POS_UUID_SIZE], c[POS_UUID_SIZE], d[POS_UUID_SIZE];
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.block", ALICE, "source:1", NULL, 0, a),
+			 POS_OK);
+	wait_started(&f->p, 1); /* running, still active */
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.block", ALICE, "source:1", NULL, 0, b),
+			 POS_ERR_CONFLICT);
+	/* queued counts as active too */
+	int64_t later = pos_now_us() + 3600LL * 1000000;
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.slow_retry", ALICE, "source:1", NULL,
+						 later, c), POS_OK); /* another kind */
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.slow_retry", BOB, "source:1", NULL,
+						 later, d), POS_ERR_CONFLICT);
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.block", ALICE, "source:2", NULL,
+						 later, b), POS_OK); /* another key */
+	assert_int_equal(pos_jobs_cancel(f->j, ALICE, b), POS_OK);
+	/* keys are checked */
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.block", ALICE, "", NULL, 0, b),
+			 POS_ERR_INVALID_REQUEST);
+	char big[POS_JOB_DEDUPE_KEY_MAX + 2];
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.block", ALICE, big, NULL, 0, b),
+			 POS_ERR_INVALID_REQUEST);
+	/* once the job has finished, the key is free again */
+	atomic_store(&f->p.release, true);
+	assert_int_equal(pos_jobs_wait(f->j, a, WAIT_US), POS_OK);
+	assert_int_equal(pos_jobs_enqueue_unique(f->j, "test.block", ALICE, "source:1", NULL, 0, b),
+			 POS_OK);
+	assert_int_equal(pos_jobs_wait(f->j, b, WAIT_US), POS_OK);
+	assert_int_equal(get(f, ALICE, b).state, POS_JOB_DONE);
+	struct pos_job row;
+	assert_int_equal(f->s->jobs->job_get(f->s, f->a, ALICE, b, &row), POS_OK);
+	assert_string_equal(row.dedupe_key, "source:1");
+	/* keys without one are never in conflict */
+	assert_int_equal(pos_jobs_enqueue(f->j, "test.block", ALICE, NULL, later, c), POS_OK);
+	assert_int_equal(pos_jobs_enqueue(f->j, "test.block", ALICE, NULL, later, d), POS_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +699,10 @@ int main(void)
 		T(serial_kinds_run_one_at_a_time_per_user),
 		T(finished_jobs_are_pruned_after_keep_done),
 		T(tickers_run_from_the_start),
+		T(a_live_lease_is_kept_and_an_expired_one_requeued_at_start),
+		T(the_dispatcher_requeues_expired_leases_while_running),
+		T(a_running_attempt_renews_its_lease),
+		T(dedupe_keys_allow_one_active_job_per_key),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
