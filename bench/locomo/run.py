@@ -14,6 +14,7 @@ sqlite3 table, and prints the published DRAGON anchor and the targets.
     python3 bench/locomo/run.py [--bin PATH | --base-url URL]
         [--data ../shared/data/locomo-dev.json] [--modes hybrid,keyword,semantic]
         [--json out.json] [--markdown out.md] [--baseline-only]
+        [--store postgres://USER@HOST:PORT/DB]
 
 Exit status: 0 on a complete run (and when the data file is absent: the run
 is skipped with a message), 1 when the run failed or a mode answered errors,
@@ -436,6 +437,10 @@ def parse_args(argv):
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the started server (repeatable)")
+    ap.add_argument("--store", metavar="URL",
+                    help="the started server's store (PERSONALOS_STORE), e.g. "
+                    "postgres://USER@127.0.0.1:PORT/DB for the PostgreSQL backend; "
+                    "default: SQLite in the work directory")
     args = ap.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in args.modes if not re.fullmatch(r"[a-z_]+", m)]
@@ -449,6 +454,10 @@ def parse_args(argv):
             ap.error("--server-env wants NAME=VALUE, got %r" % kv)
         k, v = kv.split("=", 1)
         args.env[k] = v
+    if args.store:
+        if not re.match(r"(sqlite:|postgres(ql)?://)", args.store):
+            ap.error("--store wants sqlite:... or postgres://...")
+        args.env["PERSONALOS_STORE"] = args.store
     if args.warmup < 0:
         ap.error("--warmup must be >= 0")
     return args

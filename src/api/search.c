@@ -138,6 +138,8 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 			       : req.mode == POS_SEARCH_SEMANTIC ? "semantic" : "hybrid");
 	pos_jw_key(&w, "took_ms");
 	pos_jw_double(&w, res.took_ms);
+	if (res.vector_status) /* "loading": keyword only while vectors load */
+		pos_jw_kstr(&w, "vector_status", res.vector_status);
 	if (req.typing) {
 		pos_jw_key(&w, "ignored_filters");
 		pos_jw_arr(&w);

@@ -38,6 +38,8 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->candidates = cfg->search_candidates;
 	scfg->cache_entries = cfg->search_cache_entries;
 	scfg->max_loaded_users = cfg->search_loaded_users;
+	scfg->vector_cache_bytes = (size_t)cfg->vector_cache_mb << 20;
+	scfg->vector_wait_ms = cfg->search_vector_wait_ms;
 	scfg->weights.keyword = cfg->search_weight_keyword;
 	scfg->weights.semantic = cfg->search_weight_semantic;
 	scfg->weights.rrf_k = cfg->search_rrf_k;

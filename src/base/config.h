@@ -58,6 +58,8 @@ struct pos_config {
 	unsigned search_candidates;
 	unsigned search_cache_entries;
 	unsigned search_loaded_users;
+	unsigned vector_cache_mb;       /* resident vectors, all users (docs/SEARCH.md) */
+	unsigned search_vector_wait_ms; /* wait for a user's vectors to load */
 	double search_weight_keyword, search_weight_semantic, search_rrf_k;
 	double search_boost_recency, search_recency_half_life_days;
 	double search_boost_importance, search_boost_layer, search_boost_access;

@@ -5,12 +5,21 @@
 
 #include <string.h>
 
-#include "store/store.h"
 #include "store/open.h"
+#include "store/store.h"
 
 /* What to do when the store is not healthy (docs/OPERATIONS.md). */
-static void restore_advice(const char *data_dir)
+static void restore_advice(const struct pos_config *cfg)
 {
+	const char *data_dir = cfg->data_dir;
+	if (pos_store_is_pg(cfg)) {
+		fprintf(stderr,
+			"personalos doctor: the PostgreSQL store does not check out. Look at the\n"
+			"  server log; to restore, stop every instance and pg_restore the latest\n"
+			"  pg_dump (docs/OPERATIONS.md, \"PostgreSQL\"), then run\n"
+			"  'personalos doctor --full'\n");
+		return;
+	}
 	fprintf(stderr,
 		"personalos doctor: the store in %s is damaged. To restore:\n"
 		"  1. stop the server (systemctl stop personalos)\n"
@@ -42,19 +51,23 @@ int pos_cli_doctor(int argc, char **argv)
 	if (pos_store_open(&cfg, &s, &err)) {
 		fprintf(stderr, "personalos doctor: %s\n", err.message);
 		if (err.code == POS_ERR_CORRUPT || err.code == POS_ERR_STORE)
-			restore_advice(cfg.data_dir);
+			restore_advice(&cfg);
 		return 1;
 	}
 	struct pos_store_summary sum;
 	if (s->ops->summary(s, full, &sum)) {
 		fprintf(stderr, "personalos doctor: cannot read the store\n");
-		restore_advice(cfg.data_dir);
+		restore_advice(&cfg);
 		pos_store_close(s);
 		return 1;
 	}
 	printf("data directory   %s\n", cfg.data_dir);
-	printf("schema version   %lld (this build: %d)\n", (long long)sum.schema_version,
-	       pos_store_schema_version());
+	if (pos_store_is_pg(&cfg))
+		printf("store            PostgreSQL\nschema version   %lld\n",
+		       (long long)sum.schema_version);
+	else
+		printf("schema version   %lld (this build: %d)\n", (long long)sum.schema_version,
+		       pos_store_schema_version());
 	printf("database size    %.1f MiB\n", (double)sum.db_bytes / (1024.0 * 1024.0));
 	printf("users            %lld\n", (long long)sum.users);
 	printf("memories         %lld\n", (long long)sum.memories);
@@ -64,6 +77,6 @@ int pos_cli_doctor(int argc, char **argv)
 	       sum.integrity_ok ? "ok" : sum.integrity_message);
 	pos_store_close(s);
 	if (!sum.integrity_ok)
-		restore_advice(cfg.data_dir);
+		restore_advice(&cfg);
 	return sum.integrity_ok ? 0 : 1;
 }

@@ -65,6 +65,8 @@ void pos_search_config_default(struct pos_search_config *c)
 	c->embed_dim = 256;
 	c->cache_entries = 1024;
 	c->max_loaded_users = 64;
+	c->vector_cache_bytes = (size_t)512 << 20;
+	c->vector_wait_ms = 500;
 	c->backfill = true;
 	c->min_similarity = POS_SEARCH_MIN_SIMILARITY_DEFAULT;
 }
@@ -241,6 +243,11 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 		pthread_mutex_unlock(&e->lock);
 	}
 	bump(e, user_id);
+}
+
+void pos_search_invalidate_user(struct pos_search *e, const char *user_id)
+{
+	pos_search_forget_user(e, user_id);
 }
 
 void pos_search_forget_user(struct pos_search *e, const char *user_id)
@@ -420,7 +427,7 @@ static bool ensure_index(struct pos_search *e)
 	}
 	struct pos_vcache *vc = NULL;
 	if (pos_vcache_new(e->store, e->embedder->model, e->embedder->dim,
-			   e->cfg.max_loaded_users, &vc) != POS_OK)
+			   e->cfg.max_loaded_users, e->cfg.vector_cache_bytes, &vc) != POS_OK)
 		return false;
 	atomic_store_explicit(&e->vectors, vc, memory_order_release);
 	return true;
@@ -636,7 +643,7 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 		}
 		struct pos_vcache *vc = NULL;
 		if ((rc = pos_vcache_new(s, e->embedder->model, e->embedder->dim,
-					 cfg->max_loaded_users, &vc))) {
+					 cfg->max_loaded_users, cfg->vector_cache_bytes, &vc))) {
 			pos_search_free(e);
 			return pos_error_set(err, rc, NULL, "cannot create the vector index");
 		}
@@ -1122,9 +1129,10 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
 			 size_t *n_out, struct pos_memory **mems, size_t *n_mems,
-			 bool *degraded)
+			 bool *degraded, const char **vstatus)
 {
 	*degraded = false;
+	*vstatus = NULL;
 	const unsigned k = e->cfg.candidates;
 	struct pos_hit *kw = NULL, *vec = NULL;
 	size_t nk = 0, nv = 0;
@@ -1150,6 +1158,14 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			job.exclude = keep.nbits > 0;
 		}
 		if (job.qv.q && (!job.filtered || keep.nbits)) {
+			/* not resident: answer by keyword now, the load runs on
+			 * the cache's loader thread (docs/SEARCH.md) */
+			if (pos_vcache_prepare(vc, req->user_id, e->cfg.vector_wait_ms) != POS_OK) {
+				*vstatus = "loading";
+				*degraded = true;
+				goto scan_ready;
+			}
+			*vstatus = "ready";
 			job.vc = vc;
 			job.user_id = req->user_id;
 			job.k = k;
@@ -1158,6 +1174,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 				return POS_ERR_NOMEM;
 		}
 	}
+scan_ready:;
 	/* Hybrid: scan vectors on a second thread while BM25 runs here. */
 	bool both = job.vc && req->mode == POS_SEARCH_HYBRID;
 	pthread_t th;
@@ -1284,7 +1301,8 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	}
 	if (!out->cached) {
 		bool degraded;
-		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded)))
+		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded,
+			       &out->vector_status)))
 			return pos_error_set(err, rc, NULL, NULL);
 		out->total = (int64_t)n;
 		/* A result made without its semantic half is not kept: the next

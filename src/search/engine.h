@@ -45,6 +45,10 @@ struct pos_search_config {
 	unsigned embed_dim;         /* built-in embedder dimensions */
 	unsigned cache_entries;     /* result cache slots; 0 disables */
 	unsigned max_loaded_users;  /* vector indexes kept in memory */
+	size_t vector_cache_bytes;  /* and at most these bytes of them (0: no bound) */
+	/* How long a search waits for a user's vectors to load before it
+	 * answers from keyword alone (vector_status "loading"). */
+	unsigned vector_wait_ms;
 	bool backfill;              /* embed memories that lack a vector */
 	/* An OpenAI-compatible /v1/embeddings provider instead of the
 	 * built-in embedder (NULL/"": built-in). */
@@ -135,6 +139,11 @@ struct pos_search_shared {
 };
 void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared *shared);
 
+/* Another instance wrote the user's memories (events layer): drops what
+ * this one holds of the user (vector index, cached results), reloaded on
+ * the next search. The same as pos_search_forget_user. */
+void pos_search_invalidate_user(struct pos_search *e, const char *user_id);
+
 /* Forgets everything cached of the user (vector index, cached results):
  * called when the user's encrypted data locks, or the account is deleted. */
 void pos_search_forget_user(struct pos_search *e, const char *user_id);
@@ -162,6 +171,10 @@ struct pos_search_result {
 	int64_t total;               /* candidates found (capped) */
 	double took_ms;
 	bool cached;
+	/* "ready": the semantic half ran; "loading": the user's vectors were
+	 * not resident yet, the answer is keyword only and a load runs;
+	 * NULL: no semantic half asked for (keyword mode) or possible */
+	const char *vector_status;
 	/* typing only: the filters left out as not yet valid, as typed */
 	const char *const *ignored;
 	size_t n_ignored;

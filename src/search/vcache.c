@@ -1,15 +1,27 @@
 /*
- * vcache.c — per-user vector indexes: lazy load, LRU bound, write upkeep.
+ * vcache.c — per-user vector indexes: lazy load (on the caller's thread or
+ * on the cache's loader thread), LRU bounds by users and by bytes, write
+ * upkeep.
+ *
+ * Locks: the cache mutex (list, refs, last_used, bytes, resident, the load
+ * queue) is taken before an entry's rwlock, never after: code holding an
+ * entry's lock releases it before it takes the mutex.
  */
 #include "search/vcache.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "search/vector.h"
+
+/* Users waiting for the loader thread; a search beyond it goes without
+ * vectors and asks again next time. */
+#define LOAD_QUEUE 64
 
 struct ventry {
 	char user_id[POS_UUID_SIZE];
@@ -18,6 +30,9 @@ struct ventry {
 	bool loaded;
 	unsigned refs;              /* under the cache mutex */
 	int64_t last_used;          /* under the cache mutex */
+	size_t bytes;               /* under the cache mutex: idx's size when last measured */
+	bool resident;              /* under the cache mutex: loaded (as last known) */
+	bool queued;                /* under the cache mutex: waiting for the loader */
 	struct ventry *next;
 };
 
@@ -26,13 +41,20 @@ struct pos_vcache {
 	char model[64];
 	unsigned dim;
 	unsigned max_users;
-	pthread_mutex_t mutex;      /* guards the list, refs, last_used */
+	size_t max_bytes;
+	pthread_mutex_t mutex;      /* guards the list, the entries' counters, the queue */
+	pthread_cond_t loaded;      /* a load finished */
+	pthread_cond_t work;        /* the queue has work, or stop */
 	struct ventry *head;
 	size_t count;
+	char queue[LOAD_QUEUE][POS_UUID_SIZE];
+	size_t q_head, q_len;
+	pthread_t loader;
+	bool loader_running, stop;
 };
 
 enum pos_err pos_vcache_new(struct pos_store *s, const char *model, unsigned dim,
-			    unsigned max_users, struct pos_vcache **out)
+			    unsigned max_users, size_t max_bytes, struct pos_vcache **out)
 {
 	struct pos_vcache *c = pos_calloc(1, sizeof(*c));
 	if (!c)
@@ -41,7 +63,14 @@ enum pos_err pos_vcache_new(struct pos_store *s, const char *model, unsigned dim
 	snprintf(c->model, sizeof(c->model), "%s", model);
 	c->dim = dim;
 	c->max_users = max_users ? max_users : 1;
+	c->max_bytes = max_bytes;
 	pthread_mutex_init(&c->mutex, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->loaded, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&c->work, NULL);
 	*out = c;
 	return POS_OK;
 }
@@ -57,12 +86,20 @@ void pos_vcache_free(struct pos_vcache *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_lock(&c->mutex);
+	c->stop = true;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->mutex);
+	if (c->loader_running)
+		pthread_join(c->loader, NULL);
 	struct ventry *e = c->head;
 	while (e) {
 		struct ventry *next = e->next;
 		entry_free(e);
 		e = next;
 	}
+	pthread_cond_destroy(&c->work);
+	pthread_cond_destroy(&c->loaded);
 	pthread_mutex_destroy(&c->mutex);
 	pos_free(c);
 }
@@ -75,33 +112,47 @@ static struct ventry *find(struct pos_vcache *c, const char *user_id)
 	return NULL;
 }
 
-/* Drops the least recently used unreferenced entry. Caller holds mutex. */
-static void evict_one(struct pos_vcache *c)
+/* Drops the least recently used unreferenced entry but `spare`; false when
+ * there is none. Caller holds mutex. */
+static bool evict_one(struct pos_vcache *c, const struct ventry *spare)
 {
 	struct ventry **victim = NULL;
 	for (struct ventry **p = &c->head; *p; p = &(*p)->next)
-		if (!(*p)->refs && (!victim || (*p)->last_used < (*victim)->last_used))
+		if (!(*p)->refs && !(*p)->queued && *p != spare &&
+		    (!victim || (*p)->last_used < (*victim)->last_used))
 			victim = p;
 	if (!victim)
-		return;
+		return false;
 	struct ventry *e = *victim;
 	*victim = e->next;
 	c->count--;
 	entry_free(e);
+	return true;
 }
 
-/* The user's entry, referenced; created (unloaded) when `create`. */
-static struct ventry *acquire(struct pos_vcache *c, const char *user_id, bool create)
+/* Enforces the byte bound, sparing `spare` (just loaded). Caller holds mutex. */
+static void trim_bytes(struct pos_vcache *c, const struct ventry *spare)
 {
-	pthread_mutex_lock(&c->mutex);
+	if (!c->max_bytes)
+		return;
+	for (;;) {
+		size_t total = 0;
+		for (struct ventry *e = c->head; e; e = e->next)
+			total += e->bytes;
+		if (total <= c->max_bytes || !evict_one(c, spare))
+			return;
+	}
+}
+
+/* The user's entry, referenced; created (unloaded) when `create`. Caller
+ * holds mutex. */
+static struct ventry *acquire_locked(struct pos_vcache *c, const char *user_id, bool create)
+{
 	struct ventry *e = find(c, user_id);
 	if (!e && create) {
-		while (c->count >= c->max_users && c->head) {
-			size_t before = c->count;
-			evict_one(c);
-			if (c->count == before)
+		while (c->count >= c->max_users && c->head)
+			if (!evict_one(c, NULL))
 				break; /* all in use: go over the bound for now */
-		}
 		e = pos_calloc(1, sizeof(*e));
 		if (e) {
 			snprintf(e->user_id, sizeof(e->user_id), "%s", user_id);
@@ -115,6 +166,13 @@ static struct ventry *acquire(struct pos_vcache *c, const char *user_id, bool cr
 		e->refs++;
 		e->last_used = pos_mono_us();
 	}
+	return e;
+}
+
+static struct ventry *acquire(struct pos_vcache *c, const char *user_id, bool create)
+{
+	pthread_mutex_lock(&c->mutex);
+	struct ventry *e = acquire_locked(c, user_id, create);
 	pthread_mutex_unlock(&c->mutex);
 	return e;
 }
@@ -123,6 +181,18 @@ static void release(struct pos_vcache *c, struct ventry *e)
 {
 	pthread_mutex_lock(&c->mutex);
 	e->refs--;
+	pthread_mutex_unlock(&c->mutex);
+}
+
+/* Records the entry's size and residency (its lock not held) and applies
+ * the byte bound. */
+static void account(struct pos_vcache *c, struct ventry *e, size_t bytes, bool resident)
+{
+	pthread_mutex_lock(&c->mutex);
+	e->bytes = bytes;
+	e->resident = resident;
+	trim_bytes(c, e);
+	pthread_cond_broadcast(&c->loaded);
 	pthread_mutex_unlock(&c->mutex);
 }
 
@@ -139,11 +209,14 @@ static void load_row(void *ctx, int64_t seq, float scale, const int8_t *q, unsig
 	l->rc = pos_vindex_put(l->idx, seq, q, scale);
 }
 
-/* Loads the entry's index if needed. Caller holds the write lock. */
-static enum pos_err load(struct pos_vcache *c, struct ventry *e)
+/* Loads the entry's index if needed. Caller holds the write lock; *bytes
+ * receives its size. */
+static enum pos_err load(struct pos_vcache *c, struct ventry *e, size_t *bytes)
 {
-	if (e->loaded)
+	if (e->loaded) {
+		*bytes = pos_vindex_memory(e->idx);
 		return POS_OK;
+	}
 	struct load_ctx l = {NULL, POS_OK};
 	enum pos_err rc = pos_vindex_new(c->dim, &l.idx);
 	if (rc)
@@ -158,11 +231,99 @@ static enum pos_err load(struct pos_vcache *c, struct ventry *e)
 	}
 	e->idx = l.idx;
 	e->loaded = true;
+	*bytes = pos_vindex_memory(l.idx);
 	size_t n = pos_vindex_count(l.idx);
 	if (n >= 10000)
 		pos_info("search: loaded %zu vectors of one user in %.1f ms", n,
 			 (double)(pos_mono_us() - t0) / 1000.0);
 	return POS_OK;
+}
+
+/* Loads e on this thread (no lock held on entry); returns with none. */
+static enum pos_err load_now(struct pos_vcache *c, struct ventry *e)
+{
+	size_t bytes = 0;
+	pthread_rwlock_wrlock(&e->lock);
+	enum pos_err rc = load(c, e, &bytes);
+	pthread_rwlock_unlock(&e->lock);
+	if (!rc)
+		account(c, e, bytes, true);
+	return rc;
+}
+
+static void *loader_main(void *arg)
+{
+	struct pos_vcache *c = arg;
+	pthread_mutex_lock(&c->mutex);
+	for (;;) {
+		while (!c->stop && !c->q_len)
+			pthread_cond_wait(&c->work, &c->mutex);
+		if (c->stop)
+			break;
+		char user[POS_UUID_SIZE];
+		memcpy(user, c->queue[c->q_head], sizeof(user));
+		c->q_head = (c->q_head + 1) % LOAD_QUEUE;
+		c->q_len--;
+		struct ventry *e = acquire_locked(c, user, true);
+		if (e)
+			e->queued = false;
+		pthread_mutex_unlock(&c->mutex);
+		if (e) {
+			if (load_now(c, e) != POS_OK)
+				pos_warn("search: loading a user's vectors failed; the next search retries");
+			release(c, e);
+		}
+		pthread_mutex_lock(&c->mutex);
+		pthread_cond_broadcast(&c->loaded); /* failed loads wake waiters too */
+	}
+	pthread_mutex_unlock(&c->mutex);
+	return NULL;
+}
+
+enum pos_err pos_vcache_prepare(struct pos_vcache *c, const char *user_id, unsigned wait_ms)
+{
+	pthread_mutex_lock(&c->mutex);
+	struct ventry *e = find(c, user_id);
+	if (e && e->resident) {
+		e->last_used = pos_mono_us();
+		pthread_mutex_unlock(&c->mutex);
+		return POS_OK;
+	}
+	enum pos_err rc = POS_ERR_UNAVAILABLE;
+	if (!c->loader_running && !c->stop &&
+	    pthread_create(&c->loader, NULL, loader_main, c) == 0)
+		c->loader_running = true;
+	bool queued = false;
+	for (size_t i = 0; i < c->q_len; i++)
+		queued |= strcmp(c->queue[(c->q_head + i) % LOAD_QUEUE], user_id) == 0;
+	if (!queued && c->loader_running && c->q_len < LOAD_QUEUE) {
+		snprintf(c->queue[(c->q_head + c->q_len) % LOAD_QUEUE], POS_UUID_SIZE, "%s",
+			 user_id);
+		c->q_len++;
+		if (e)
+			e->queued = true;
+		pthread_cond_signal(&c->work);
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		e = find(c, user_id);
+		if (e && e->resident) {
+			rc = POS_OK;
+			break;
+		}
+		if (!wait_ms || !c->loader_running ||
+		    pthread_cond_timedwait(&c->loaded, &c->mutex, &until) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&c->mutex);
+	return rc;
 }
 
 enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
@@ -178,10 +339,7 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 	pthread_rwlock_rdlock(&e->lock);
 	if (!e->loaded) {
 		pthread_rwlock_unlock(&e->lock);
-		pthread_rwlock_wrlock(&e->lock);
-		rc = load(c, e);
-		pthread_rwlock_unlock(&e->lock);
-		if (rc) {
+		if ((rc = load_now(c, e))) {
 			release(c, e);
 			return rc;
 		}
@@ -213,6 +371,7 @@ void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 	if (!e)
 		return; /* not loaded: the next load reads it from the store */
 	pthread_rwlock_wrlock(&e->lock);
+	bool was = e->loaded;
 	if (e->loaded && pos_vindex_put(e->idx, seq, q, scale) != POS_OK) {
 		/* Out of memory: drop the index so the next search reloads it
 		 * whole rather than search an index that misses a row. */
@@ -220,7 +379,11 @@ void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 		e->idx = NULL;
 		e->loaded = false;
 	}
+	size_t bytes = e->loaded ? pos_vindex_memory(e->idx) : 0;
+	bool loaded = e->loaded;
 	pthread_rwlock_unlock(&e->lock);
+	if (was)
+		account(c, e, bytes, loaded);
 	release(c, e);
 }
 
@@ -242,14 +405,21 @@ void pos_vcache_usage(struct pos_vcache *c, size_t *bytes, size_t *users)
 	*users = 0;
 	pthread_mutex_lock(&c->mutex);
 	for (struct ventry *e = c->head; e; e = e->next) {
-		pthread_rwlock_rdlock(&e->lock);
-		if (e->loaded) {
-			*bytes += pos_vindex_memory(e->idx);
+		if (e->resident) {
+			*bytes += e->bytes;
 			(*users)++;
 		}
-		pthread_rwlock_unlock(&e->lock);
 	}
 	pthread_mutex_unlock(&c->mutex);
+}
+
+bool pos_vcache_resident(struct pos_vcache *c, const char *user_id)
+{
+	pthread_mutex_lock(&c->mutex);
+	struct ventry *e = find(c, user_id);
+	bool r = e && e->resident;
+	pthread_mutex_unlock(&c->mutex);
+	return r;
 }
 
 void pos_vcache_forget(struct pos_vcache *c, const char *user_id)
@@ -259,18 +429,24 @@ void pos_vcache_forget(struct pos_vcache *c, const char *user_id)
 		struct ventry *e = *p;
 		if (strcmp(e->user_id, user_id) != 0)
 			continue;
-		if (e->refs) {
-			/* in use by a search right now: empty it instead */
+		if (e->refs || e->queued) {
+			/* in use by a search or the loader right now: empty it
+			 * instead, its lock taken without the mutex held */
+			e->resident = false;
+			e->bytes = 0;
+			e->refs++; /* kept alive while its lock is taken */
+			pthread_mutex_unlock(&c->mutex);
 			pthread_rwlock_wrlock(&e->lock);
 			pos_vindex_free(e->idx);
 			e->idx = NULL;
 			e->loaded = false;
 			pthread_rwlock_unlock(&e->lock);
-		} else {
-			*p = e->next;
-			c->count--;
-			entry_free(e);
+			release(c, e);
+			return;
 		}
+		*p = e->next;
+		c->count--;
+		entry_free(e);
 		break;
 	}
 	pthread_mutex_unlock(&c->mutex);

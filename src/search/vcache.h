@@ -3,12 +3,18 @@
  * the store on the user's first semantic search and kept in step with
  * writes (pos_vcache_put/remove) afterwards.
  *
- * At most `max_users` indexes stay loaded; the least recently used one is
- * dropped (and reloaded when needed). Thread-safety: all functions may be
- * called concurrently; a user's index is read under a shared lock and
- * changed under an exclusive one; a load holds the exclusive lock, so a
- * write that lands during a load waits and then applies (put is
- * idempotent), and none is lost.
+ * Two bounds, least recently used first out: at most `max_users` indexes,
+ * and at most `max_bytes` of them (0: no byte bound). An index in use is
+ * never dropped (the bound is passed for that moment instead). A load
+ * runs either on the caller's thread (pos_vcache_search) or on the cache's
+ * own loader thread (pos_vcache_prepare), so a search can answer without
+ * the vectors while a large index loads (docs/SEARCH.md, "Resident
+ * vectors").
+ *
+ * Thread-safety: all functions may be called concurrently; a user's index
+ * is read under a shared lock and changed under an exclusive one; a load
+ * holds the exclusive lock, so a write that lands during a load waits and
+ * then applies (put is idempotent), and none is lost.
  */
 #ifndef POS_SEARCH_VCACHE_H
 #define POS_SEARCH_VCACHE_H
@@ -24,12 +30,22 @@ struct pos_vcache;
 
 /* Indexes of vectors made by `model` with `dim` components. */
 enum pos_err pos_vcache_new(struct pos_store *s, const char *model, unsigned dim,
-			    unsigned max_users, struct pos_vcache **out);
+			    unsigned max_users, size_t max_bytes, struct pos_vcache **out);
+/* Stops the loader thread (after its current load) and frees everything. */
 void pos_vcache_free(struct pos_vcache *c);
+
+/*
+ * Makes sure the user's index is resident without loading it on this
+ * thread: POS_OK when it is (or became so within `wait_ms`); otherwise its
+ * load is queued for the loader thread (started on first use) and the
+ * answer is POS_ERR_UNAVAILABLE — search without vectors this time.
+ */
+enum pos_err pos_vcache_prepare(struct pos_vcache *c, const char *user_id, unsigned wait_ms);
 
 /*
  * The k nearest of the user's vectors to the quantized query (cosine,
  * best first) into out[0..*n); `keep(ctx, seq)` filters when not NULL.
+ * Loads the user's index first on this thread when it is not resident.
  */
 enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 			       const int8_t *q, float qscale, unsigned k,
@@ -44,5 +60,7 @@ void pos_vcache_remove(struct pos_vcache *c, const char *user_id, int64_t seq);
 void pos_vcache_forget(struct pos_vcache *c, const char *user_id);
 /* Bytes held by loaded indexes, and how many users are loaded. */
 void pos_vcache_usage(struct pos_vcache *c, size_t *bytes, size_t *users);
+/* Whether the user's index is loaded now. */
+bool pos_vcache_resident(struct pos_vcache *c, const char *user_id);
 
 #endif

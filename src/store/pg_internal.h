@@ -140,5 +140,139 @@ bool pg_conn_usable(struct pg_conn *c);
 PGconn *pg_conn_db(struct pg_conn *c);
 
 /* ---- pgmem: memory-row reader (pg_memrow.c), declarations below ---- */
+/*
+ * pgmem's part: the memory row (columns and reader, shared with
+ * pg_shares.c), dynamic SQL with numbered parameters, the filters of a
+ * memory query and the translation of the search layer's FTS5 expressions
+ * into tsquery (pg_memrow.c); the operations of pg_memories_ops by file
+ * (pg_memories.c, pg_search.c, pg_graph.c, pg_lifecycle.c).
+ */
+#include "base/buf.h"
+
+/* Whether metadata.pinned is true (0/1), for a column expression. */
+#define PG_PINNED(md) "pos_pinned(" md ")"
+/* A memory (table `memories`, unaliased) that an access or an edit brings
+ * back to active (docs/LIFECYCLE.md). */
+#define PG_REVIVABLE                                                            \
+	"(layer IN ('reference', 'archive') AND layer_locked = 0 AND "            \
+	PG_PINNED("metadata") " = 0)"
+
+/* A memory row of table alias m, read by pg_read_memory (26 columns). */
+#define PG_MEM_COLS                                                             \
+	"m.id, m.user_id, m.content, m.type, m.layer, m.source, m.created_at,"  \
+	" m.updated_at, m.last_accessed_at, m.parent_memory_id, m.tags,"        \
+	" m.importance_score, m.access_count, m.is_encrypted, m.shared_with,"   \
+	" m.metadata, m.attachments, m.external_id,"                            \
+	" (SELECT coalesce(json_agg(x.rid), '[]')::text FROM ("                 \
+	" SELECT related_memory_id AS rid FROM memory_relationships"            \
+	" WHERE memory_id = m.id AND relationship_type = 'related'"             \
+	" UNION SELECT memory_id FROM memory_relationships"                     \
+	" WHERE related_memory_id = m.id AND relationship_type = 'related') x)," \
+	" m.seq, m.thread, m.context, m.sealed, m.layer_locked, m.importance_set," \
+	" " PG_PINNED("m.metadata")
+#define PG_MEM_NCOLS 26
+
+/* Reads the memory of row `r` whose PG_MEM_COLS start at column `col0`. */
+enum pos_err pg_read_memory(struct pos_arena *a, PGresult *res, int r, int col0,
+			    struct pos_memory *m);
+
+/* SQL text built with its parameters: every pg_sql_* appends "$n" for a
+ * new parameter. The first failure sticks in rc (and stops appending). */
+struct pg_sql {
+	struct pos_buf b;
+	struct pg_params p;
+	struct pos_arena *a;        /* parameter values built here live in it */
+	enum pos_err rc;
+};
+void pg_sql_init(struct pg_sql *q, struct pos_arena *a);
+void pg_sql_free(struct pg_sql *q);
+void pg_sql_add(struct pg_sql *q, const char *s);
+void pg_sql_text(struct pg_sql *q, const char *v);     /* borrowed until the run */
+void pg_sql_i64(struct pg_sql *q, int64_t v);
+/* A text[] literal of v[0..n) in the arena (NULL on NOMEM). */
+const char *pg_text_array(struct pos_arena *a, const char *const *v, size_t n);
+/* A bigint[] literal. */
+const char *pg_i64_array(struct pos_arena *a, const int64_t *v, size_t n);
+
+/*
+ * " AND ..." conditions on alias m for the filters of `f` (type, layer,
+ * source or alias, tags, time range, text require/exclude, hide chat); the
+ * caller has written "WHERE m.user_id = $1" with f->user_id as $1.
+ */
+void pg_sql_filters(struct pg_sql *q, const struct pos_memory_query *f);
+/*
+ * The tsquery expression of an FTS5 expression as search/query.c writes it
+ * (quoted strings, a trailing * for a prefix, AND, OR, NOT, parentheses):
+ * each string is phraseto_tsquery('english', ...) of its text, a prefix
+ * to_tsquery(word:*). POS_ERR_INTERNAL when it does not parse.
+ */
+void pg_sql_tsquery(struct pg_sql *q, const char *match);
+/* The words of the strings of an FTS5 expression, joined by spaces (for
+ * the BM25 terms), in the arena; "" when none. */
+const char *pg_match_words(struct pos_arena *a, const char *match);
+
+/* Runs q (rc checked first). */
+enum pos_err pg_sql_run(struct pg_conn *c, struct pg_sql *q, PGresult **out);
+
+/* The operations of pg_memories_ops, by file (pg_search.c, pg_graph.c,
+ * pg_lifecycle.c); see store.h. */
+enum pos_err pg_keyword_search(struct pos_store *s, struct pos_arena *a,
+			       const struct pos_memory_query *q, const char *match,
+			       struct pos_hit **out, size_t *n);
+enum pos_err pg_term_frequency(struct pos_store *s, const char *word, int64_t *df,
+			       int64_t *docs);
+enum pos_err pg_stem_frequency(struct pos_store *s, const char *stem, size_t len,
+			       int64_t *df);
+enum pos_err pg_stem_near(struct pos_store *s, const char *stem, size_t len, bool *near);
+enum pos_err pg_filter_seqs(struct pos_store *s, struct pos_arena *a,
+			    const struct pos_memory_query *q, size_t max, int64_t **out,
+			    size_t *n);
+enum pos_err pg_memories_by_seq(struct pos_store *s, struct pos_arena *a,
+				const char *user_id, const int64_t *seqs, size_t n,
+				struct pos_memory *out, bool *found);
+enum pos_err pg_thread_tail(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			    const char *thread, size_t max, const char **out, size_t *n);
+enum pos_err pg_vector_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			   int64_t seq, struct pos_vec *out);
+enum pos_err pg_vectors_load(struct pos_store *s, const char *user_id, const char *model,
+			     void (*fn)(void *ctx, int64_t seq, float scale, const int8_t *q,
+					unsigned dim),
+			     void *ctx);
+enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const char *model,
+				int64_t after_seq, size_t max, struct pos_memory **out,
+				size_t *n);
+enum pos_err pg_vectors_put(struct pos_store *s, const struct pos_memory *m, size_t n);
+/* Writes v for row `seq` inside the caller's transaction (no-op without q). */
+enum pos_err pg_vec_put(struct pg_conn *c, int64_t seq, const char *user_id,
+			const struct pos_vec *v);
+enum pos_err pg_memory_stats(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			     unsigned days, unsigned tags, bool hide_chat,
+			     struct pos_memory_stats *out);
+enum pos_err pg_memory_series(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			      int64_t since, bool hide_chat, struct pos_memory_series *out);
+enum pos_err pg_graph_nodes(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			    const char *ids_json, unsigned limit, struct pos_graph_node **out,
+			    size_t *n);
+enum pos_err pg_graph_edges(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			    const char *ids_json, unsigned limit, struct pos_graph_edge **out,
+			    size_t *n);
+enum pos_err pg_lifecycle_scan(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			       int64_t after_created, int64_t after_seq, size_t max,
+			       const char *now_rfc3339, struct pos_life_row **out, size_t *n);
+enum pos_err pg_tag_touches(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			    int64_t since, struct pos_tag_touch **out, size_t *n);
+enum pos_err pg_lifecycle_apply(struct pos_store *s, const char *user_id,
+				const struct pos_life_change *v, size_t n, int64_t now);
+enum pos_err pg_memory_merge_move(struct pos_store *s, const char *user_id,
+				  const char *kept_id, const char *ids_json,
+				  const char *detail_json, int64_t now);
+enum pos_err pg_autolink_parent(struct pos_store *s, const char *user_id, int64_t seq,
+				char parent_id[POS_UUID_SIZE]);
+enum pos_err pg_autolink_apply(struct pos_store *s, const char *user_id, const char *id,
+			       const struct pos_autolink *v, size_t n, const char *parent_id,
+			       int64_t now);
+/* Memories of every user (the sum of the users' counts). */
+enum pos_err pg_memory_count_all(struct pos_store *s, int64_t *n);
+/* ---- end pgmem ---- */
 
 #endif

@@ -7,20 +7,6 @@
  */
 #include "store/pg_internal.h"
 
-/* ---- accounts (pgcore) ---- */
-const struct pos_store_accounts pg_accounts_ops = {0};
-const char pg_ddl_accounts[] = "";
-/* ---- end accounts ---- */
-
-/* ---- keys (pgcore) ---- */
-const struct pos_store_keys pg_keys_ops = {0};
-const char pg_ddl_keys[] = "";
-/* ---- end keys ---- */
-
-/* ---- memories (pgmem) ---- */
-const struct pos_store_memories pg_memories_ops = {0};
-const char pg_ddl_memories[] = "";
-/* ---- end memories ---- */
 
 /* ---- shares (pgrest) ---- */
 const struct pos_store_shares pg_shares_ops = {0};

@@ -346,7 +346,8 @@ enum pos_err pg_exec(struct pg_conn *c, const char *sql)
 		return POS_ERR_STORE;
 	PGresult *r = PQexec(c->db, sql);
 	ExecStatusType s = PQresultStatus(r);
-	if (r && (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)) {
+	/* (a text of comments only is an empty query: nothing to do) */
+	if (r && (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY)) {
 		PQclear(r);
 		return POS_OK;
 	}

@@ -11,6 +11,10 @@ Environment:
   POS_BASE_URL  run against an already running server instead (e.g.
                 http://127.0.0.1:8420); tests that must start, stop or restart
                 their own server skip themselves then.
+  POS_TEST_STORE  postgres://USER@HOST:PORT/ (a PostgreSQL server, e.g. the
+                one tests/api/pgserver.py starts): every server started here
+                stores its records in a fresh database there (--store), one
+                per data directory, so a restart finds its data again.
 
 Run one area:   python3 -m unittest tests/api/test_memories.py
 Run them all:   POS_BIN=build/personalos python3 -m unittest discover -s tests/api -p 'test_*.py' -v
@@ -135,6 +139,27 @@ class ServerError(AssertionError):
 DEFAULT_SERVER_ENV = {"PERSONALOS_REGISTRATION": "open"}
 
 
+def _test_store(data_dir):
+    """The --store URL for a server on data_dir: "" (SQLite in data_dir)
+    unless POS_TEST_STORE names a PostgreSQL server; then a database made
+    for this data directory on first use and remembered in it."""
+    base = os.environ.get("POS_TEST_STORE", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        return ""
+    marker = os.path.join(data_dir, ".pos-test-store")
+    try:
+        with open(marker) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        pass
+    sys.path.insert(0, HERE)
+    import pgserver  # noqa: E402 (tests/api/pgserver.py)
+    url = pgserver.create_database(base)
+    with open(marker, "w") as f:
+        f.write(url)
+    return url
+
+
 class Server:
     """One `personalos serve` process on its own port and data directory.
 
@@ -180,6 +205,10 @@ class Server:
         for k, v in DEFAULT_SERVER_ENV.items():
             env.setdefault(k, v)
         env.update(self.env)
+        if "PERSONALOS_STORE" not in self.env:
+            store = _test_store(self.data_dir)
+            if store:
+                env["PERSONALOS_STORE"] = store
         last_error = None
         for _attempt in range(3):  # the free port may be taken in between
             self.port = free_port()

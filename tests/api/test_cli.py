@@ -188,5 +188,34 @@ class ServeTest(CliTestCase):
                         "PERSONALOS_DATA was not used")
 
 
+class StoreOptionTest(CliTestCase):
+    """The `store` key (PostgreSQL, issue 18) without a PostgreSQL: nothing
+    here connects anywhere but a closed loopback port."""
+
+    def test_backup_refuses_postgres(self):
+        dest = os.path.join(self.tmpdir(), "b")
+        p = run_cli(["backup", dest, "--data", self.tmpdir(),
+                     "--store", "postgres://personalos@127.0.0.1:1/personalos"], timeout=15)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("pg_dump", p.stderr)
+        self.assertFalse(os.path.exists(dest))
+
+    def test_unknown_store_is_refused(self):
+        p = run_cli(["doctor", "--data", self.tmpdir(), "--store", "mysql://x/y"], timeout=15)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("store", p.stderr)
+
+    def test_unreachable_postgres_fails_fast_without_the_password(self):
+        try:
+            p = run_cli(["serve", "--listen", "127.0.0.1:%d" % harness.free_port(),
+                         "--data", self.tmpdir(),
+                         "--store", "postgres://u:hunter2secret@127.0.0.1:1/db"], timeout=15)
+        except subprocess.TimeoutExpired:
+            self.fail("serve kept running without its database")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("PostgreSQL", p.stderr)
+        self.assertNotIn("hunter2secret", p.stderr + p.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,190 @@
+/* Unit tests for src/search/vcache: the LRU bounds (users and bytes) over
+ * per-user vector indexes, and loading on the cache's loader thread
+ * (pos_vcache_prepare answers "not yet" while a load runs). The store is a
+ * stand-in whose vectors_load serves a fixed number of vectors per user
+ * and, for the user "slow", waits until the test lets it go. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "search/vcache.h"
+
+#define DIM 64
+#define PER_USER 200
+
+struct fake {
+	struct pos_store base;           /* first: the cache sees a pos_store */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool slow_started, slow_go;
+	int loads;
+};
+
+static enum pos_err fake_load(struct pos_store *s, const char *user_id, const char *model,
+			      void (*fn)(void *ctx, int64_t seq, float scale,
+					 const int8_t *q, unsigned dim),
+			      void *ctx)
+{
+	(void)model;
+	struct fake *f = (struct fake *)s;
+	pthread_mutex_lock(&f->mu);
+	f->loads++;
+	if (strcmp(user_id, "slow") == 0) {
+		f->slow_started = true;
+		pthread_cond_broadcast(&f->cv);
+		while (!f->slow_go)
+			pthread_cond_wait(&f->cv, &f->mu);
+	}
+	pthread_mutex_unlock(&f->mu);
+	int8_t q[DIM];
+	for (int i = 0; i < PER_USER; i++) {
+		for (int d = 0; d < DIM; d++)
+			q[d] = (int8_t)((i * 7 + d * 3) % 100 - 50);
+		fn(ctx, i + 1, 0.01f, q, DIM);
+	}
+	return POS_OK;
+}
+
+static const struct pos_store_memories fake_memories = {.vectors_load = fake_load};
+
+static void fake_init(struct fake *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->base.memories = &fake_memories;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+}
+
+static void search_one(struct pos_vcache *c, const char *user)
+{
+	int8_t q[DIM];
+	memset(q, 1, sizeof(q));
+	struct pos_hit out[4];
+	size_t n = 0;
+	assert_int_equal(pos_vcache_search(c, user, q, 0.01f, 4, NULL, NULL, out, &n), POS_OK);
+	assert_int_equal(n, 4);
+}
+
+/* The bytes of one user's index, measured with an unbounded cache. */
+static size_t one_user_bytes(void)
+{
+	struct fake f;
+	fake_init(&f);
+	struct pos_vcache *c = NULL;
+	assert_int_equal(pos_vcache_new(&f.base, "m", DIM, 100, 0, &c), POS_OK);
+	search_one(c, "a");
+	size_t bytes, users;
+	pos_vcache_usage(c, &bytes, &users);
+	assert_int_equal(users, 1);
+	assert_true(bytes > (size_t)PER_USER * DIM);
+	pos_vcache_free(c);
+	return bytes;
+}
+
+static void byte_budget_evicts_least_recently_used(void **state)
+{
+	(void)state;
+	size_t one = one_user_bytes();
+	struct fake f;
+	fake_init(&f);
+	struct pos_vcache *c = NULL;
+	/* room for two users' indexes, not three */
+	assert_int_equal(pos_vcache_new(&f.base, "m", DIM, 100, 2 * one + one / 2, &c), POS_OK);
+	search_one(c, "a");
+	search_one(c, "b");
+	search_one(c, "a"); /* a is now more recent than b */
+	search_one(c, "c");
+	size_t bytes, users;
+	pos_vcache_usage(c, &bytes, &users);
+	assert_int_equal(users, 2);
+	assert_true(bytes <= 2 * one + one / 2);
+	assert_true(pos_vcache_resident(c, "a"));
+	assert_false(pos_vcache_resident(c, "b"));
+	assert_true(pos_vcache_resident(c, "c"));
+	/* b comes back by loading again */
+	int before = f.loads;
+	search_one(c, "b");
+	assert_int_equal(f.loads, before + 1);
+	assert_true(pos_vcache_resident(c, "b"));
+	assert_false(pos_vcache_resident(c, "a"));
+	pos_vcache_free(c);
+}
+
+static void user_bound_still_applies(void **state)
+{
+	(void)state;
+	struct fake f;
+	fake_init(&f);
+	struct pos_vcache *c = NULL;
+	assert_int_equal(pos_vcache_new(&f.base, "m", DIM, 2, 0, &c), POS_OK);
+	search_one(c, "a");
+	search_one(c, "b");
+	search_one(c, "c");
+	size_t bytes, users;
+	pos_vcache_usage(c, &bytes, &users);
+	assert_int_equal(users, 2);
+	assert_false(pos_vcache_resident(c, "a"));
+	pos_vcache_free(c);
+}
+
+static void prepare_answers_loading_until_loaded(void **state)
+{
+	(void)state;
+	struct fake f;
+	fake_init(&f);
+	struct pos_vcache *c = NULL;
+	assert_int_equal(pos_vcache_new(&f.base, "m", DIM, 10, 0, &c), POS_OK);
+	/* not resident: queued for the loader, "not yet" */
+	assert_int_equal(pos_vcache_prepare(c, "slow", 0), POS_ERR_UNAVAILABLE);
+	pthread_mutex_lock(&f.mu);
+	while (!f.slow_started)
+		pthread_cond_wait(&f.cv, &f.mu);
+	pthread_mutex_unlock(&f.mu);
+	/* still loading: asking again does not queue a second load */
+	assert_int_equal(pos_vcache_prepare(c, "slow", 0), POS_ERR_UNAVAILABLE);
+	assert_false(pos_vcache_resident(c, "slow"));
+	pthread_mutex_lock(&f.mu);
+	f.slow_go = true;
+	pthread_cond_broadcast(&f.cv);
+	pthread_mutex_unlock(&f.mu);
+	/* waits (without a bound that matters) for the load to finish */
+	assert_int_equal(pos_vcache_prepare(c, "slow", 60000), POS_OK);
+	assert_true(pos_vcache_resident(c, "slow"));
+	assert_int_equal(f.loads, 1);
+	search_one(c, "slow");
+	assert_int_equal(f.loads, 1); /* resident: no second load */
+	/* forgotten (another instance wrote): loads again */
+	pos_vcache_forget(c, "slow");
+	assert_false(pos_vcache_resident(c, "slow"));
+	assert_int_equal(pos_vcache_prepare(c, "slow", 60000), POS_OK);
+	assert_int_equal(f.loads, 2);
+	pos_vcache_free(c);
+}
+
+static void free_with_a_load_queued(void **state)
+{
+	(void)state;
+	struct fake f;
+	fake_init(&f);
+	f.slow_go = true;
+	struct pos_vcache *c = NULL;
+	assert_int_equal(pos_vcache_new(&f.base, "m", DIM, 10, 0, &c), POS_OK);
+	(void)pos_vcache_prepare(c, "a", 0);
+	(void)pos_vcache_prepare(c, "b", 0);
+	pos_vcache_free(c); /* joins the loader; nothing leaks (ASan) */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(byte_budget_evicts_least_recently_used),
+		cmocka_unit_test(user_bound_still_applies),
+		cmocka_unit_test(prepare_answers_loading_until_loaded),
+		cmocka_unit_test(free_with_a_load_queued),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
