@@ -53,11 +53,12 @@ except ImportError:
 
 PASSWORD = "correct horse battery staple 42"
 
-# The API suite's files run through nginx: accounts, memories, search,
-# tokens, sharing, isolation. Classes that need a server of their own skip
-# themselves under POS_BASE_URL.
-SUITE = ["test_auth.py", "test_memories.py", "test_search.py", "test_tokens.py",
-         "test_sharing.py", "test_isolation.py"]
+# The API suite's core files run through nginx: accounts, memories,
+# search, sharing (within the ~120 s budget of ctest cluster/pg; the whole
+# suite against nginx: POS_BASE_URL=... python3 -m unittest discover
+# -s tests/api). Classes that need a server of their own skip themselves
+# under POS_BASE_URL.
+SUITE = ["test_auth.py", "test_memories.py", "test_search.py", "test_sharing.py"]
 
 
 # ---------------------------------------------------------------------------
