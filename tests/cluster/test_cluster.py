@@ -630,6 +630,45 @@ class Migrate(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(psql(db, "SELECT count(*) FROM memories"), "3")
 
+    def test_server_keys_sealed_and_carried_both_ways(self):
+        requires(self, "pg_memories", "pg_jobs", "pg_sync", "pg_chat")
+        master = os.path.join(self.tmp, "master.key")
+        with open(master, "w") as f:
+            f.write(uuid.uuid4().hex + uuid.uuid4().hex + "\n")
+        os.chmod(master, 0o600)
+        env = {"PERSONALOS_MASTER_KEY_FILE": master}
+        src_dir = os.path.join(self.tmp, "sqlite-keys")
+        email = harness.unique_email("keys")
+        with harness.Server(data_dir=src_dir, env=env) as s:
+            api = harness.Api(s.base_url)
+            tok = api.register(email, PASSWORD)["access_token"]
+            api.close()
+        db = new_database(self.pg_url)
+        r = harness.run_cli(["migrate", "--from", "sqlite:" + src_dir, "--to", db],
+                            env=env, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # sealed under the master key, as the PostgreSQL store keeps them
+        self.assertEqual(psql(db, "SELECT count(*) FROM server_keys WHERE sealed = 0"), "0")
+        self.assertGreater(int(psql(db, "SELECT count(*) FROM server_keys")), 0)
+        # the access token minted on SQLite is good on PostgreSQL: same MAC key
+        with harness.Server(env=dict(env, PERSONALOS_STORE=db)) as s:
+            api = harness.Api(s.base_url)
+            self.assertEqual(api.get("/api/auth/me", token=tok).status, 200)
+            api.close()
+        back = os.path.join(self.tmp, "sqlite-keys-back")
+        r = harness.run_cli(["migrate", "--from", db, "--to", "sqlite:" + back],
+                            env=env, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with harness.Server(data_dir=back, env=env) as s:
+            api = harness.Api(s.base_url)
+            self.assertEqual(api.get("/api/auth/me", token=tok).status, 200)
+            api.login(email, PASSWORD)
+            api.close()
+        # without the master key the sealed keys cannot be read
+        r = harness.run_cli(["migrate", "--from", db, "--to",
+                             "sqlite:" + os.path.join(self.tmp, "no-master")], timeout=300)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+
     def test_bad_arguments(self):
         r = self.migrate("--from", "sqlite:/nonexistent/dir", "--to", "sqlite:/tmp/x")
         self.assertEqual(r.returncode, 2)
