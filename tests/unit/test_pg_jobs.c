@@ -6,8 +6,8 @@
  * expired one is; dedupe keys allow one active job per (kind, key).
  *
  * The database comes from POS_TEST_PG_URL (a fresh, empty database): the
- * ctest entry runs this through tests/unit/with_pg.py, which starts one
- * (tests/api/pgserver.py). Without it the tests are skipped.
+ * ctest entry runs this through `tests/api/pgserver.py run --db`, which
+ * starts one. Without it the tests are skipped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
