@@ -785,6 +785,8 @@ class NginxInFront(unittest.TestCase):
                     # the rest only once the client has read the first event
                     release.wait(30)
                     self.wfile.write(b"0\r\n\r\n")
+                    # not kept alive either: nginx would reuse it after stop
+                    self.close_connection = True
                     return
                 body = ("%d %s %s" % (self.server.server_port, self.path,
                                       self.headers.get("X-Forwarded-For"))).encode()
