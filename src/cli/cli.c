@@ -198,6 +198,34 @@ static const struct pos_cli_cmd commands[] = {
 	 "`personalos mcp` with PERSONALOS_URL and PERSONALOS_TOKEN in its env.\n"
 	 CLIENT_HELP,
 	 pos_cli_mcp},
+	/* scale out (issue 18, docs/DEPLOY.md) */
+	{"migrate", "copy a whole store between SQLite and PostgreSQL, verified",
+	 "usage: personalos migrate --from sqlite:DIR --to postgres://USER@HOST[:PORT]/DB\n"
+	 "       personalos migrate --from postgres://... --to sqlite:DIR\n"
+	 "                         [--batch N] [--config FILE]\n"
+	 "\n"
+	 "Copies every table of the store (users, memories, tags, relations, vectors,\n"
+	 "chat, jobs, sync sources, shares, plugins, files' records) to the other\n"
+	 "backend, parents before children, N rows a batch (default 500, at most\n"
+	 "10000), in one transaction on the destination. The destination's schema\n"
+	 "is made or upgraded first; it must hold no users (a new database or data\n"
+	 "directory). The source is first brought to this build's schema (as a\n"
+	 "server start would), then read in one snapshot; a server may keep\n"
+	 "running on it, but what it writes meanwhile is not copied.\n"
+	 "\n"
+	 "Progress goes to standard error (table, rows done / total). Before\n"
+	 "committing, every table is read back from the destination and compared\n"
+	 "with the source: row count and a checksum of the rows (BLAKE2b of each\n"
+	 "row's values, summed, so order does not matter). The comparison is printed;\n"
+	 "on any difference nothing is written and the exit status is 1.\n"
+	 "\n"
+	 "The server keys move with the data: from DIR/keys into PostgreSQL's\n"
+	 "server_keys table (sealed under master_key_file when the configuration\n"
+	 "or PERSONALOS_MASTER_KEY_FILE sets one), or back into DIR/keys.\n"
+	 "Uploaded files stay in the data directory's blobs/:\n"
+	 "give the PostgreSQL instances that directory (or a copy of blobs/).\n"
+	 "Keep the database password out of the URL (~/.pgpass or PGPASSWORD).\n",
+	 pos_cli_migrate},
 	{"version", "print the version and library versions",
 	 "usage: personalos version\n", cmd_version},
 	{"help", "list commands, or show one command's help",

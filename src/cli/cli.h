@@ -61,5 +61,8 @@ int pos_cli_mcp(int argc, char **argv);
 /* personalos import files DIR: uploads each file to a running server
  * (client.c; issue 21). argv[0] is "files". */
 int pos_cli_import_files(int argc, char **argv);
+/* migrate.c (issue 18): `personalos migrate --from SRC --to DST`, a whole
+ * store between SQLite and PostgreSQL, verified before it commits */
+int pos_cli_migrate(int argc, char **argv);
 
 #endif

@@ -471,6 +471,19 @@ enum pos_err pos_keyfile_adopt(struct pos_keyfile *kf, const char *name,
 	return rc;
 }
 
+enum pos_err pos_keyfile_each(struct pos_keyfile *kf,
+			      enum pos_err (*fn)(void *ctx, const char *name,
+						 const uint8_t *key, size_t len),
+			      void *ctx)
+{
+	enum pos_err rc = POS_OK;
+	pthread_mutex_lock(&kf->lock);
+	for (size_t i = 0; i < kf->n && !rc; i++)
+		rc = fn(ctx, kf->keys[i].name, kf->keys[i].key, kf->keys[i].len);
+	pthread_mutex_unlock(&kf->lock);
+	return rc;
+}
+
 void pos_keyfile_close(struct pos_keyfile *kf)
 {
 	if (!kf)

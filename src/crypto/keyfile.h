@@ -64,6 +64,17 @@ enum pos_err pos_keyfile_adopt(struct pos_keyfile *kf, const char *name,
 			       const uint8_t *key, size_t len);
 
 /*
+ * Calls fn for every key the file holds, in file order, under the lock
+ * (fn must not call back into `kf`); stops at the first error fn returns
+ * and returns it. The key bytes are borrowed for the call. Used by
+ * `personalos migrate` to carry the server keys to another store.
+ */
+enum pos_err pos_keyfile_each(struct pos_keyfile *kf,
+			      enum pos_err (*fn)(void *ctx, const char *name,
+						 const uint8_t *key, size_t len),
+			      void *ctx);
+
+/*
  * The master key: BLAKE2b of the secret in `master_key_file` (a trailing
  * newline is not part of it), the key a key file is sealed under. Also
  * used by the PostgreSQL store to seal the server keys it keeps in the
