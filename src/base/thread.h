@@ -70,8 +70,9 @@ void pos_workers_free(struct pos_workers *w);
 
 /*
  * A long-lived service thread its owner starts and joins (never detached),
- * for a loop that blocks on a socket where a ticker does not fit (the
- * shared cache's pub/sub subscriber). `fn` must return once the owner has
+ * for a loop that blocks where a ticker does not fit (the shared cache's
+ * pub/sub subscriber on its socket, the vector cache's loader on its
+ * queue). `fn` must return once the owner has
  * told it to stop by its own means.
  */
 struct pos_thread;

@@ -344,8 +344,10 @@ static bool dispatch_one(struct pos_jobs *j)
 	pthread_mutex_unlock(&j->mu);
 	struct pos_job_run *r = pos_calloc(1, sizeof(*r));
 	struct pos_arena *a = r ? pos_arena_new() : NULL;
-	int64_t now = pos_now_us();
-	enum pos_err rc = a ? j->store->jobs->job_claim(j->store, a, now, now + j->cfg.lease_us,
+	/* due by the never-going-back clock (clock jumps); the lease by the
+	 * wall clock the other instances read */
+	int64_t due = due_now(j), lease_until = pos_now_us() + j->cfg.lease_us;
+	enum pos_err rc = a ? j->store->jobs->job_claim(j->store, a, due, lease_until,
 							j->kinds_json, j->serial_json, &r->row)
 			    : POS_ERR_NOMEM;
 	const struct reg *reg = rc ? NULL : find_kind(j, r->row.kind);

@@ -840,15 +840,15 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			if (pos_vcache_prepare(vc, req->user_id, e->cfg.vector_wait_ms) != POS_OK) {
 				*vstatus = "loading";
 				*degraded = true;
-				goto scan_ready;
+			} else {
+				*vstatus = "ready";
+				job.vc = vc;
+				job.user_id = req->user_id;
+				job.k = k;
+				job.keep = &keep;
+				if (!(job.out = pos_arena_alloc(a, k * sizeof(*job.out))))
+					return POS_ERR_NOMEM;
 			}
-			*vstatus = "ready";
-			job.vc = vc;
-			job.user_id = req->user_id;
-			job.k = k;
-			job.keep = &keep;
-			if (!(job.out = pos_arena_alloc(a, k * sizeof(*job.out))))
-				return POS_ERR_NOMEM;
 		}
 	}
 	/* Without a query vector (the provider is down), semantic mode answers

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/thread.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "search/vector.h"
@@ -49,7 +50,7 @@ struct pos_vcache {
 	size_t count;
 	char queue[LOAD_QUEUE][POS_UUID_SIZE];
 	size_t q_head, q_len;
-	pthread_t loader;
+	struct pos_thread *loader;      /* base/thread.h: started on first use, joined at free */
 	bool loader_running, stop;
 };
 
@@ -91,7 +92,7 @@ void pos_vcache_free(struct pos_vcache *c)
 	pthread_cond_broadcast(&c->work);
 	pthread_mutex_unlock(&c->mutex);
 	if (c->loader_running)
-		pthread_join(c->loader, NULL);
+		pos_thread_join(c->loader);
 	struct ventry *e = c->head;
 	while (e) {
 		struct ventry *next = e->next;
@@ -291,7 +292,7 @@ enum pos_err pos_vcache_prepare(struct pos_vcache *c, const char *user_id, unsig
 	}
 	enum pos_err rc = POS_ERR_UNAVAILABLE;
 	if (!c->loader_running && !c->stop &&
-	    pthread_create(&c->loader, NULL, loader_main, c) == 0)
+	    pos_thread_start(loader_main, c, &c->loader) == POS_OK)
 		c->loader_running = true;
 	bool queued = false;
 	for (size_t i = 0; i < c->q_len; i++)

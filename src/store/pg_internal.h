@@ -239,8 +239,10 @@ enum pos_err pg_vectors_load(struct pos_store *s, const char *user_id, const cha
 					unsigned dim),
 			     void *ctx);
 enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const char *model,
-				int64_t after_seq, size_t max, struct pos_memory **out,
-				size_t *n);
+				const char *user_id, int64_t after_seq, size_t max,
+				struct pos_memory **out, size_t *n);
+enum pos_err pg_vectors_missing_count(struct pos_store *s, const char *model,
+				      const char *user_id, int64_t *n);
 enum pos_err pg_vectors_put(struct pos_store *s, const struct pos_memory *m, size_t n);
 /* Writes v for row `seq` inside the caller's transaction (no-op without q). */
 enum pos_err pg_vec_put(struct pg_conn *c, int64_t seq, const char *user_id,

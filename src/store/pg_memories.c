@@ -755,6 +755,7 @@ const struct pos_store_memories pg_memories_ops = {
 	.vector_get = pg_vector_get,
 	.vectors_load = pg_vectors_load,
 	.vectors_missing = pg_vectors_missing,
+	.vectors_missing_count = pg_vectors_missing_count,
 	.vectors_put = pg_vectors_put,
 	.lifecycle_scan = pg_lifecycle_scan,
 	.tag_touches = pg_tag_touches,

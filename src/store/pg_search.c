@@ -522,11 +522,36 @@ PG_STMT(st_vec_missing,
 	"SELECT m.seq, m.user_id, m.content, m.context, m.updated_at FROM memories m"
 	" LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
 	" WHERE m.seq > $2 AND (v.memory_seq IS NULL OR v.model <> $1)"
+	" AND ($4::text IS NULL OR m.user_id = $4)"
 	" ORDER BY m.seq LIMIT $3");
 
+PG_STMT(st_vec_missing_count,
+	"SELECT count(*) FROM memories m"
+	" LEFT JOIN memory_vectors v ON v.memory_seq = m.seq"
+	" WHERE m.user_id = $2 AND (v.memory_seq IS NULL OR v.model <> $1)");
+
+enum pos_err pg_vectors_missing_count(struct pos_store *s, const char *model,
+				      const char *user_id, int64_t *n)
+{
+	*n = 0;
+	struct pg_params p = {0};
+	pg_p_text(&p, model);
+	pg_p_text(&p, user_id);
+	struct pg_conn *c = pg_get(s);
+	if (!c)
+		return POS_ERR_STORE;
+	PGresult *r = NULL;
+	enum pos_err rc = pg_run(c, &st_vec_missing_count, &p, &r);
+	pg_put(s, c);
+	if (!rc && PQntuples(r) == 1)
+		*n = pg_i64(r, 0, 0);
+	PQclear(r);
+	return rc;
+}
+
 enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const char *model,
-				int64_t after_seq, size_t max, struct pos_memory **out,
-				size_t *n)
+				const char *user_id, int64_t after_seq, size_t max,
+				struct pos_memory **out, size_t *n)
 {
 	*n = 0;
 	struct pos_memory *v = pos_arena_zalloc(a, (max ? max : 1) * sizeof(*v));
@@ -537,6 +562,7 @@ enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const 
 	pg_p_text(&p, model);
 	pg_p_i64(&p, after_seq);
 	pg_p_i64(&p, (int64_t)max);
+	pg_p_text(&p, user_id); /* NULL: any user */
 	struct pg_conn *c = pg_get(s);
 	if (!c)
 		return POS_ERR_STORE;
