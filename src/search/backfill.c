@@ -230,7 +230,7 @@ static void back_off(struct pos_search *e)
 		return;
 	struct pos_embed_openai_stats st;
 	pos_embed_openai_stats(e->embedder, &st);
-	int64_t wait_ms = (st.retry_after_us - pos_now_us()) / 1000;
+	int64_t wait_ms = (st.retry_after_us - pos_mono_us()) / 1000; /* both monotonic */
 	if (wait_ms <= 0)
 		return;
 	if (wait_ms > RETRY_AFTER_MAX_MS)

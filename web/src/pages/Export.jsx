@@ -126,7 +126,7 @@ function ExportPanel() {
         </fieldset>
         {format === 'markdown' && (
           <label>Folders
-            <select value={folders} onChange={(e) => setFolders(e.target.value)}>
+            <select value={folders} onChange={(e) => setFolders(e.currentTarget.value)}>
               <option value="type">by type</option>
               <option value="date">by date</option>
             </select>
@@ -141,12 +141,12 @@ function ExportPanel() {
           ))}
         </fieldset>
         <label class="check">
-          <input type="checkbox" checked={seal} onChange={(e) => setSeal(e.target.checked)} data-testid="export-seal" /> Seal the file with a passphrase
+          <input type="checkbox" checked={seal} onChange={(e) => setSeal(e.currentTarget.checked)} data-testid="export-seal" /> Seal the file with a passphrase
         </label>
         {seal && (
           <label>Passphrase (8 characters or more; without it the file cannot be opened)
             <input type="password" autocomplete="new-password" minLength={8} maxLength={1024} required value={pass}
-              onInput={(e) => setPass(e.target.value)} data-testid="export-passphrase" />
+              onInput={(e) => setPass(e.currentTarget.value)} data-testid="export-passphrase" />
           </label>
         )}
         <button type="submit" class="primary" disabled={busy || include.length === 0} data-testid="export-start">
@@ -209,16 +209,16 @@ function ImportPanel() {
       <p class="muted">Bring memories in from a PersonalOS export or another app. Importing the same file twice adds nothing twice.</p>
       <form onSubmit={start} class="settings" data-testid="import-form">
         <label>From
-          <select value={format} onChange={(e) => setFormat(e.target.value)} data-testid="import-format">
+          <select value={format} onChange={(e) => setFormat(e.currentTarget.value)} data-testid="import-format">
             {IMPORT_FORMATS.map(([k, label]) => <option key={k} value={k}>{label}</option>)}
           </select>
         </label>
         <label>File
-          <input type="file" required onChange={(e) => setFile(e.target.files[0] || null)} data-testid="import-file" />
+          <input type="file" required onChange={(e) => setFile(e.currentTarget.files[0] || null)} data-testid="import-file" />
         </label>
         <label>Passphrase (only for a sealed PersonalOS export)
           <input type="password" autocomplete="off" maxLength={1024} value={pass}
-            onInput={(e) => setPass(e.target.value)} data-testid="import-passphrase" />
+            onInput={(e) => setPass(e.currentTarget.value)} data-testid="import-passphrase" />
         </label>
         <button type="submit" class="primary" disabled={busy || !file} data-testid="import-start">
           {busy ? 'Importing…' : 'Import'}
