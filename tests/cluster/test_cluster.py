@@ -64,16 +64,6 @@ SUITE = ["test_auth.py", "test_memories.py", "test_search.py", "test_sharing.py"
 # rest guards against regressions; each names its owner. The lead removes
 # an entry once its fix is merged (the test then runs again here).
 KNOWN_FAILING = {
-    # keyword search on PostgreSQL (pgmem): accents, FTS operators as text,
-    # phrases and exclusions by word form — they fail on one PostgreSQL
-    # instance too (api/pg)
-    "test_search.KeywordSearchTest.test_accents_are_ignored": "pgmem",
-    "test_search.KeywordSearchTest.test_fts_operators_are_text": "pgmem",
-    "test_search.BadInputTest.test_operator_words_find_their_text": "pgmem",
-    "test_search.PhraseAndExclusionTest.test_excluded_phrase_never_appears": "pgmem",
-    "test_search.PhraseAndExclusionTest."
-    "test_exclusion_matches_word_forms_and_accents_in_every_mode": "pgmem",
-    "test_search.PhraseAndExclusionTest.test_phrase_matches_word_forms_in_every_mode": "pgmem",
     # an encrypted user's unlocked key lives in the instance that unlocked
     # it: a logout through one instance does not lock the data on the other
     # (passes on one instance; needs a cross-instance lock event)

@@ -128,7 +128,6 @@ async function send(method, path, body, opts) {
   if (raw) headers['Content-Type'] = opts.contentType || 'application/octet-stream';
   else if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (s && s.access_token && !opts.anonymous) headers.Authorization = 'Bearer ' + s.access_token;
-  if (opts.headers) Object.assign(headers, opts.headers);
   try {
     const r = await fetch(path, {
       method,
@@ -151,7 +150,7 @@ async function send(method, path, body, opts) {
 // request headers, e.g. Last-Event-ID), asUser (a user id:
 // refuse to send unless the session is that user's, checked before every
 // attempt, also after a refresh), rawBody + contentType (send a File or
-// Blob as the body instead of JSON), headers (extra request headers).
+// Blob as the body instead of JSON).
 export async function api(method, path, body, opts = {}) {
   const s = getSession();
   if (!opts.anonymous && s && s.refresh_token && s.expires_at - Date.now() < REFRESH_EARLY_MS) {
@@ -173,9 +172,34 @@ export async function api(method, path, body, opts = {}) {
   }
   if (!r.ok) throw await errorFrom(r);
   if (opts.raw) return r;
+  const own = method !== 'GET' && path.startsWith('/api/memories');
+  if (own) noteOwnWrite(MEMORY_PATH.exec(path)?.[1]);
   if (r.status === 204) return null;
   const text = await r.text();
-  return text ? JSON.parse(text) : null;
+  const json = text ? JSON.parse(text) : null;
+  if (own && json) {
+    noteOwnWrite(json.id);
+    for (const m of Array.isArray(json.memories) ? json.memories : []) noteOwnWrite(m && m.id);
+  }
+  return json;
+}
+
+// Memories this tab wrote a moment ago: their live events (lib/events.js)
+// are this tab's own news, so the page does not reload under the user's
+// hands (an expanded card, a half-done tap) for them.
+const MEMORY_PATH = /^\/api\/memories\/([0-9a-f-]{36})/;
+const OWN_WRITE_MS = 10_000;
+const ownWrites = new Map();
+function noteOwnWrite(id) {
+  if (typeof id !== 'string') return;
+  const now = Date.now();
+  ownWrites.set(id, now);
+  for (const [k, t] of ownWrites) if (now - t > OWN_WRITE_MS) ownWrites.delete(k);
+}
+/** @param {string} id */
+export function wroteRecently(id) {
+  const t = ownWrites.get(id);
+  return t !== undefined && Date.now() - t <= OWN_WRITE_MS;
 }
 
 export function qs(params) {

@@ -7,7 +7,7 @@
 // api() (which refreshes an expired token). On a drop it reconnects with the
 // last id seen (Last-Event-ID), after a growing pause; `events.lost` means
 // some events are gone, and pages reload what they show.
-import { api } from './api.js';
+import { api, wroteRecently } from './api.js';
 
 const listeners = new Set();
 let ctrl = null;
@@ -102,10 +102,13 @@ export function stopLiveEvents() {
 
 // For pages: call fn (debounced a little, so a bulk import of a thousand
 // memories is one reload) when a memory changes or events were lost.
+// A change this tab made itself (api.js remembers its writes for a few
+// seconds) is already on screen: no reload for it.
 export function onMemoryChange(fn, ms = 150) {
   let t = null;
   return onLiveEvent((ev) => {
     if (!ev.type.startsWith('memory.') && ev.type !== 'events.lost') return;
+    if (ev.type !== 'events.lost' && ev.data && wroteRecently(ev.data.id)) return;
     clearTimeout(t);
     t = setTimeout(() => fn(ev), ms);
   });

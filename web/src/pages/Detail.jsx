@@ -4,7 +4,7 @@
 // shared with the user is read-only.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { plainText } from '../lib/markdown.js';
-import { api, getSession } from '../lib/api.js';
+import { api, getSession, wroteRecently } from '../lib/api.js';
 import { toInstant, toLocalInput, reminderSet, remindAt } from '../lib/reminders.js';
 import { TYPES, LAYERS, IMPORTANCE_TITLE, LAYER_TITLE, deleteWithUndo, fmtDate, fmtDay, snippet, setCompleted } from '../lib/memories.js';
 import { navigate, Link, setLeaveGuard } from '../lib/router.jsx';
@@ -43,6 +43,7 @@ export function Detail({ id }) {
   // new version unless it is being edited here; a delete shows as not found.
   useEffect(() => onLiveEvent((ev) => {
     const mine = ev.data && ev.data.id === id;
+    if (mine && wroteRecently(id)) return; // this tab's own change, already shown
     if ((ev.type === 'memory.updated' && mine && !editing.current) || ev.type === 'events.lost') load();
     if (ev.type === 'memory.deleted' && mine) load();
   }), [id]);
