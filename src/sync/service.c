@@ -851,8 +851,8 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 		src.next_sync_at = now + backoff_s(src.interval_s, src.failures) * 1000000;
 	}
 	json_decref(cursor_out);
-	s->store->sync->sync_source_put(s->store, &src, false);
-	publish_status(s, &src, rep);
+	/* The run's log row first, then the source's final status: a reader
+	 * that sees "ok" or "error" also finds the run as last_run. */
 	struct pos_sync_log log;
 	memset(&log, 0, sizeof(log));
 	pos_uuid_new_v7(log.id, now);
@@ -869,6 +869,8 @@ enum pos_err pos_sync_run_source(struct pos_sync *s, const char *user_id,
 	log.errors_json = rep->errors_json ? rep->errors_json : "[]";
 	log.error_message = rc && !cancelled ? rep->error : NULL;
 	s->store->sync->sync_log_add(s->store, &log);
+	s->store->sync->sync_source_put(s->store, &src, false);
+	publish_status(s, &src, rep);
 	free(rep->errors_json);
 	rep->errors_json = NULL;
 	pos_arena_destroy(a);

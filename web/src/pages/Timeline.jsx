@@ -93,8 +93,16 @@ export function Timeline({ query, focusCapture }) {
     prevQueued.current = queued.length;
   }, [queued.length]);
 
+  // A saved memory goes where the list's order (newest created_at first)
+  // puts it, not blindly on top: above a memory dated in the future it
+  // would split "Today" in two and remount the cards below it.
   const onSaved = (m) => {
-    if (m) setItems((old) => (old.some((x) => x.id === m.id) ? old : [m, ...old]));
+    if (!m) return;
+    setItems((old) => {
+      if (old.some((x) => x.id === m.id)) return old;
+      const at = old.findIndex((x) => String(x.created_at) <= String(m.created_at));
+      return at < 0 ? [...old, m] : [...old.slice(0, at), m, ...old.slice(at)];
+    });
   };
 
   const setFilter = (k, v) => {
@@ -111,7 +119,12 @@ export function Timeline({ query, focusCapture }) {
   const groups = [];
   for (const m of shown) {
     const g = dayGroup(m.created_at);
-    if (!groups.length || groups[groups.length - 1].name !== g) groups.push({ name: g, items: [] });
+    // The key is the group's name (the n-th "Today" if the order ever
+    // repeats one), so cards keep their state when a memory is added above.
+    if (!groups.length || groups[groups.length - 1].name !== g) {
+      const n = groups.filter((x) => x.name === g).length;
+      groups.push({ name: g, key: n ? g + n : g, items: [] });
+    }
     groups[groups.length - 1].items.push(m);
   }
   return (
@@ -173,7 +186,7 @@ export function Timeline({ query, focusCapture }) {
           </div>
         ))}
         {groups.map((g, gi) => (
-          <section key={g.name + gi} aria-labelledby={'group-' + gi} class="list" data-testid="timeline-group">
+          <section key={g.key} aria-labelledby={'group-' + gi} class="list" data-testid="timeline-group">
             <h2 id={'group-' + gi} class="group-title">{g.name}</h2>
             {g.items.map((m) => <MemoryItem key={m.id} memory={m} />)}
           </section>
