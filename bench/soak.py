@@ -75,7 +75,12 @@ def main():
                               "PERSONALOS_LOG_REQUESTS": "off"}).start()
     pid = srv.proc.pid
     api = harness.Api(srv.base_url)
-    tok = api.register()["access_token"]
+    # A personal access token: the clients run longer than a session's
+    # access token lives (access_token_ttl, 15 min), as a script would.
+    session = api.register()["access_token"]
+    r = api.post("/api/auth/tokens", {"name": "soak", "scope": "write"}, token=session)
+    assert r.status in (200, 201), r.raw[:300]
+    tok = r.json["token"]
     rng = random.Random(1)
     for i in range(0, args.seed, 500):
         r = api.post("/api/memories/bulk", {"memories": [
