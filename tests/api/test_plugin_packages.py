@@ -287,5 +287,89 @@ class PluginPackagesCase(harness.ApiTestCase):
             self.assertNotIn(pid, av)
 
 
+KEEPER_LUA = r'''
+function on_user_action(ev)
+  if ev.action == "keep" then
+    pos.kv.set(ev.params.key, ev.params.value)
+    pos.log("info", "kept " .. ev.params.note)
+    return {}
+  end
+  return {value = pos.kv.get(ev.params.key)}
+end
+'''
+
+
+class PluginEncryptionCase(unittest.TestCase):
+    """Plugin kv values and log lines are sealed at rest for a user with
+    encryption on (src/store/crypt_store.c): the raw data directory never
+    holds them in plaintext, while a user without encryption's do (the
+    scan would see them), and both read back through the API."""
+
+    def setUp(self):
+        harness.require_local("reads the server's files")
+        harness.require_binary()
+        self.tmp = tempfile.mkdtemp(prefix="pcat-crypt-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        plugins = os.path.join(self.tmp, "catalog", "keeper")
+        os.makedirs(plugins)
+        with open(os.path.join(plugins, "plugin.json"), "w") as f:
+            f.write(json.dumps({"id": "keeper", "name": "Keeper", "version": "1.0.0",
+                                "description": "keeps a value", "hooks": ["on_user_action"],
+                                "permissions": ["kv"]}))
+        with open(os.path.join(plugins, "main.lua"), "w") as f:
+            f.write(KEEPER_LUA)
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.server = harness.Server(data_dir=self.data_dir, env={
+            "PERSONALOS_PLUGINS_DIR": os.path.join(self.tmp, "catalog"),
+            "PERSONALOS_PWHASH_OPSLIMIT": "1", "PERSONALOS_PWHASH_MEMLIMIT_KIB": "8192"}).start()
+        self.api = harness.Api(self.server.base_url)
+
+    def tearDown(self):
+        if self.server is not None:
+            self.api.close()
+            self.server.stop()
+
+    def keep(self, token, value, note):
+        r = self.api.post("/api/plugins/install", {"id": "keeper", "grant": ["kv"]}, token=token)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        r = self.api.post("/api/plugins/keeper/actions",
+                          {"action": "keep", "params": {"key": "k", "value": value, "note": note}},
+                          token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        r = self.api.post("/api/plugins/keeper/actions",
+                          {"action": "get", "params": {"key": "k"}}, token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["result"], {"value": value})
+        r = self.api.get("/api/plugins", token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        logs = [line["message"] for line in r.json["plugins"][0]["logs"]]
+        self.assertIn("kept " + note, logs)
+
+    def test_kv_values_and_logs_sealed(self):
+        sealed_email, plain_email = harness.unique_email(), harness.unique_email()
+        self.api.register(plain_email)
+        sealed = self.api.register(sealed_email)["access_token"]
+        plain = self.api.login(plain_email)["access_token"]
+        r = self.api.post("/api/auth/encryption", {"password": harness.DEFAULT_PASSWORD},
+                          token=sealed)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.keep(sealed, "glimmerquandt secret value", "snorfelbrick")
+        self.keep(plain, "plainwobbler value", "plainlogtrum")
+        self.api.close()
+        self.server.stop()  # a clean stop checkpoints the WAL into the file
+        self.server = None
+        blob = b""
+        for root, _dirs, names in os.walk(self.data_dir):
+            for n in names:
+                with open(os.path.join(root, n), "rb") as f:
+                    blob += f.read()
+        # the scan sees a plain user's data ...
+        for word in (b"plainwobbler", b"plainlogtrum"):
+            self.assertTrue(word in blob, "%r not found in the data directory" % word)
+        # ... and never the encrypted user's
+        for word in (b"glimmerquandt", b"snorfelbrick"):
+            self.assertFalse(word in blob, "%r found in the data directory" % word)
+
+
 if __name__ == "__main__":
     unittest.main()
