@@ -472,6 +472,18 @@ void pos_catalog_remove(const char *root, const char *id, const char *version)
 	close(rootfd);
 }
 
+void pos_catalog_sweep(const char *root)
+{
+	DIR *d = opendir(root);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, ".tmp-", 5) == 0)
+			remove_dir(dirfd(d), de->d_name);
+	closedir(d);
+}
+
 /* ---- keys and signatures ------------------------------------------------ */
 
 /* Decodes `s` (n chars) as hex or base64 (standard or URL-safe) of

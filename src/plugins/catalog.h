@@ -65,6 +65,9 @@ char *pos_catalog_read_file(int dirfd, const char *name, size_t max, size_t *len
 int pos_catalog_version_cmp(const char *a, const char *b);
 
 /* Removes `root`/<id>-<version>/ (a package this module unpacked). */
+/* Removes the temporary folders an unpack interrupted by a crash left in
+ * `root` (".tmp-*"); at start, before loading the packages. */
+void pos_catalog_sweep(const char *root);
 void pos_catalog_remove(const char *root, const char *id, const char *version);
 
 /*

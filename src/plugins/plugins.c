@@ -208,6 +208,8 @@ static enum pos_err load_catalog(struct pos_plugins *p)
 	if (!p->cat)
 		return POS_ERR_NOMEM;
 	enum pos_err rc = POS_OK;
+	if (p->cfg.pkg_root && *p->cfg.pkg_root)
+		pos_catalog_sweep(p->cfg.pkg_root);
 	if (p->cfg.dir && *p->cfg.dir)
 		rc = load_dir(p, p->cfg.dir, true);
 	if (!rc && p->cfg.pkg_root && *p->cfg.pkg_root)

@@ -432,6 +432,13 @@ static void test_manager_upload_and_archive_dir(void **state)
 	assert_int_equal(pos_plugins_upload(p, t.buf, t.len, &out, &err), POS_ERR_INVALID_FIELD);
 	free(t.buf);
 	pos_plugins_free(p);
+	/* a crash mid-unpack left a temporary folder: swept at start */
+	snprintf(path, sizeof(path), "%s/.tmp-hello-9.0.0-abcd", f->root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.tmp-hello-9.0.0-abcd/main.lua", f->root);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
 	/* after a restart both unpacked packages are there; 1.3.0 wins */
 	assert_int_equal(pos_plugins_new(&cfg, &p), POS_OK);
 	assert_int_equal(pos_plugins_available(p, &av), POS_OK);
@@ -441,6 +448,7 @@ static void test_manager_upload_and_archive_dir(void **state)
 	assert_string_equal(json_string_value(json_object_get(e, "version")), "1.3.0");
 	json_decref(av);
 	pos_plugins_free(p);
+	assert_int_equal(entries(f->root), 2); /* hello-1.2.0, hello-1.3.0 */
 	/* bad trusted keys stop the manager */
 	cfg.trusted_keys = "not-a-key";
 	assert_int_equal(pos_plugins_new(&cfg, &p), POS_ERR_INVALID_FIELD);
