@@ -35,6 +35,12 @@ static bool admin_only(struct pos_server *srv, struct pos_req *r)
 	return true;
 }
 
+/* For the other admin endpoints (api.h). */
+bool pos_api_admin_only(struct pos_server *srv, struct pos_req *r)
+{
+	return admin_only(srv, r);
+}
+
 /* The {id} path parameter as a user or invite id; answers 404 if malformed. */
 static bool path_id(struct pos_req *r, char id[POS_UUID_SIZE], const char *what)
 {

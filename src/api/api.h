@@ -126,6 +126,11 @@ void pos_api_plugins_install(struct pos_server *srv, struct pos_req *r);
 void pos_api_plugins_update(struct pos_server *srv, struct pos_req *r);
 void pos_api_plugins_delete(struct pos_server *srv, struct pos_req *r);
 void pos_api_plugins_action(struct pos_server *srv, struct pos_req *r);
+/* admin: add a package, refresh the remote catalogs (docs/PLUGINS.md "Packages") */
+void pos_api_admin_plugins_upload(struct pos_server *srv, struct pos_req *r);
+void pos_api_admin_plugins_refresh(struct pos_server *srv, struct pos_req *r);
+/* admin.c: true when the caller is an enabled admin; else answers 403 */
+bool pos_api_admin_only(struct pos_server *srv, struct pos_req *r);
 
 /* Response bodies are capped at this size (a page of 200 1 MiB memories). */
 /* ---- accounts (admin.c; docs/SECURITY.md) ---- */

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "jobs/jobs.h"
+#include "plugins/catalog.h"
 #include "plugins/plugins.h"
 
 static bool have_plugins(struct pos_server *srv, struct pos_req *r)
@@ -151,4 +153,50 @@ void pos_api_plugins_action(struct pos_server *srv, struct pos_req *r)
 	}
 	json_decref(body);
 	reply(r, 200, out, rc, &err);
+}
+
+/* ---- admin: packages (docs/PLUGINS.md "Packages") ----------------------- */
+
+void pos_api_admin_plugins_upload(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r) || !pos_api_admin_only(srv, r))
+		return;
+	if (r->body.len == 0) {
+		pos_reply_err(r, POS_ERR_MISSING_FIELD, "package",
+			      "send the package (.tar.gz) as the request body");
+		return;
+	}
+	if (r->body.len > POS_CATALOG_PACKAGE_MAX) {
+		pos_reply_err(r, POS_ERR_BODY_TOO_LARGE, "package", "the package is too large");
+		return;
+	}
+	struct pos_error err;
+	pos_error_clear(&err);
+	json_t *entry = NULL;
+	enum pos_err rc = pos_plugins_upload(srv->app->plugins, r->body.data, r->body.len, &entry, &err);
+	json_t *o = rc ? NULL : json_pack("{s:o}", "plugin", entry);
+	if (!rc && !o)
+		rc = POS_ERR_NOMEM;
+	reply(r, 201, o, rc, &err);
+}
+
+void pos_api_admin_plugins_refresh(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r) || !pos_api_admin_only(srv, r))
+		return;
+	if (!pos_plugins_have_catalogs(srv->app->plugins)) {
+		pos_reply_err(r, POS_ERR_NOT_FOUND, NULL, "no remote plugin catalog is configured");
+		return;
+	}
+	char id[POS_UUID_SIZE];
+	enum pos_err rc = pos_jobs_enqueue_unique(srv->app->jobs, POS_PLUGINS_CATALOG_JOB_KIND,
+						  r->principal.user_id, POS_PLUGINS_CATALOG_JOB_KIND,
+						  NULL, 0, id);
+	if (rc) {
+		pos_reply_err(r, rc, NULL,
+			      rc == POS_ERR_CONFLICT ? "a refresh of the catalogs is running" : NULL);
+		return;
+	}
+	json_t *o = json_pack("{s:s, s:s}", "job_id", id, "status", "queued");
+	reply(r, 202, o, o ? POS_OK : POS_ERR_NOMEM, NULL);
 }

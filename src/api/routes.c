@@ -105,6 +105,9 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("PATCH", "/api/plugins/{id}", pos_api_plugins_update, BEARER, 64 * KiB),
 	ROUTE("DELETE", "/api/plugins/{id}", pos_api_plugins_delete, BEARER, 0),
 	ROUTE("POST", "/api/plugins/{id}/actions", pos_api_plugins_action, BEARER, 64 * KiB),
+	/* admin: packages into the catalog (limit: POS_CATALOG_PACKAGE_MAX) */
+	RAW_ROUTE("POST", "/api/admin/plugins", pos_api_admin_plugins_upload, SESSION, 4 * MiB),
+	ROUTE("POST", "/api/admin/plugins/refresh", pos_api_admin_plugins_refresh, SESSION, 4 * KiB),
 	/* files (issue 21; docs/FILES.md) */
 	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, 0),
 	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, 0),

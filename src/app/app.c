@@ -252,11 +252,19 @@ static enum pos_err start_plugins(struct pos_app *app, struct pos_error *err)
 		.query_budget_us = (int64_t)cfg->plugin_query_budget_ms * 1000,
 		.enqueue = plugins_enqueue,
 		.enqueue_ctx = app->jobs,
+		.data_dir = cfg->data_dir,
+		.catalogs = cfg->plugin_catalogs,
+		.trusted_keys = cfg->plugin_trusted_keys,
 	};
 	if ((rc = pos_plugins_new(&pc, &app->plugins)))
-		return pos_error_set(err, rc, NULL, "cannot load the plugin catalog");
+		return pos_error_set(err, rc, rc == POS_ERR_INVALID_FIELD ? "plugin_trusted_keys" : NULL,
+				     rc == POS_ERR_INVALID_FIELD
+					     ? "plugin_trusted_keys: each key is 32 bytes of base64 or hex"
+					     : "cannot load the plugin catalog");
 	if ((rc = pos_jobs_register(app->jobs, &pos_plugins_job_kind, app->plugins)))
 		return pos_error_set(err, rc, NULL, "cannot register the plugin hook jobs");
+	if ((rc = pos_jobs_register(app->jobs, &pos_plugins_catalog_job_kind, app->plugins)))
+		return pos_error_set(err, rc, NULL, "cannot register the plugin catalog jobs");
 	return POS_OK;
 }
 

@@ -313,6 +313,10 @@ static const struct pos_config_option options[] = {
 	    "failed hook calls in a row after which a user's plugin is disabled (default 5)"),
 	OPT("plugin_query_budget_ms", "PERSONALOS_PLUGIN_QUERY_BUDGET_MS", UINT, 1, 1000, plugin_query_budget_ms, "50",
 	    "time each plugin's on_query hook may take inside a search (default 50)"),
+	OPT("plugin_catalogs", "PERSONALOS_PLUGIN_CATALOGS", STRING, 0, 0, plugin_catalogs, NULL,
+	    "remote plugin catalogs: index.json URLs, comma-separated; an admin refreshes them (default: none)"),
+	OPT("plugin_trusted_keys", "PERSONALOS_PLUGIN_TRUSTED_KEYS", STRING, 0, 0, plugin_trusted_keys, NULL,
+	    "ed25519 public keys (base64 or hex, comma-separated) remote packages must be signed with"),
 	/* files (issue 21; docs/FILES.md) */
 	OPT("file_max", "PERSONALOS_FILE_MAX", ULL, 1024, 1073741824ULL, file_max, "33554432",
 	    "bytes of one uploaded file (attachments, /api/files; default 33554432 = 32 MiB, at most 1 GiB)"),

@@ -123,6 +123,8 @@ struct pos_config {
 	char plugins_dir[PATH_MAX];    /* the catalog; "" = no plugins */
 	unsigned plugin_max_failures;  /* failures in a row before auto-disable */
 	unsigned plugin_query_budget_ms; /* on_query budget per plugin */
+	char plugin_catalogs[4096];    /* remote catalogs' index.json URLs (pcat) */
+	char plugin_trusted_keys[1024]; /* ed25519 keys packages are signed with */
 	/* ---- files (issue 21; src/files) ---- */
 	unsigned long long file_max;   /* bytes of one uploaded file */
 	unsigned extract_timeout_s;    /* wall-clock limit of one text extraction */

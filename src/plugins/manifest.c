@@ -157,6 +157,13 @@ enum pos_err pos_manifest_parse(const char *text, size_t len, struct pos_manifes
 		rc = bad(err, "id", "id must be lowercase letters, digits and '-'");
 		goto fail;
 	}
+	/* the version names the package's folder (catalog.c): a plain token */
+	if (!m->version[0] || m->version[0] == '.' ||
+	    strspn(m->version, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-_") !=
+		    strlen(m->version)) {
+		rc = bad(err, "version", "version must be letters, digits and '.', '+', '-', '_'");
+		goto fail;
+	}
 	if (!m->main)
 		m->main = "main.lua";
 	for (const char *p = m->main; *p; p++)

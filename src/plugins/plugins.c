@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "jobs/jobs.h"
 #include "memory/memory.h"
 #include "net/http.h"
+#include "plugins/catalog.h"
 #include "plugins/hostapi.h"
 #include "plugins/sandbox.h"
 #include "store/store.h"
@@ -33,106 +35,186 @@ struct entry {
 
 struct pos_plugins {
 	struct pos_plugins_config cfg;
-	struct entry *cat;
-	size_t n_cat;
+	struct entry *cat;  /* POS_PLUGINS_CATALOG_MAX slots, append-only */
+	size_t n_cat;       /* written under mu with release; read with acquire */
+	pthread_mutex_t mu; /* adding packages (catalog.c unpacks under it) */
+	struct pos_catalog_keys keys;
+	char pkg_root[4096];
 };
 
 /* ---- catalog ------------------------------------------------------------ */
 
-/* Reads a regular file of at most `max` bytes under dirfd. */
-static char *read_at(int dirfd, const char *name, size_t max, size_t *len)
+static size_t cat_count(const struct pos_plugins *p)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	struct stat sb;
-	char *buf = NULL;
-	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > max)
-		goto out;
-	buf = pos_malloc((size_t)sb.st_size + 1);
-	if (!buf)
-		goto out;
-	size_t got = 0;
-	while (got < (size_t)sb.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*len = got;
-out:
-	close(fd);
-	return buf;
+	return __atomic_load_n(&p->n_cat, __ATOMIC_ACQUIRE);
 }
 
-static int cmp_entry(const void *a, const void *b)
+/* The newest entry of id@version (version NULL: any) or NULL. */
+static const struct entry *find_version(const struct pos_plugins *p, const char *id,
+					const char *version)
 {
-	return strcmp(((const struct entry *)a)->m.id, ((const struct entry *)b)->m.id);
+	for (size_t i = cat_count(p); i-- > 0;)
+		if (strcmp(p->cat[i].m.id, id) == 0 &&
+		    (!version || strcmp(p->cat[i].m.version, version) == 0))
+			return &p->cat[i];
+	return NULL;
 }
 
-static enum pos_err load_catalog(struct pos_plugins *p)
+/* The entry of `id` users get: its highest version (a newer package of
+ * an id supersedes the older for new calls; entries are never freed while
+ * the manager lives, so a running call keeps its own). */
+static const struct entry *find(const struct pos_plugins *p, const char *id)
 {
-	if (!p->cfg.dir || !*p->cfg.dir)
-		return POS_OK;
-	DIR *d = opendir(p->cfg.dir);
-	if (!d)
-		return POS_OK;
-	p->cat = pos_calloc(POS_PLUGINS_CATALOG_MAX, sizeof(*p->cat));
-	if (!p->cat) {
-		closedir(d);
-		return POS_ERR_NOMEM;
-	}
-	struct dirent *de;
-	while ((de = readdir(d)) && p->n_cat < POS_PLUGINS_CATALOG_MAX) {
-		if (de->d_name[0] == '.')
-			continue;
-		int pd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (pd < 0)
-			continue;
-		struct entry *e = &p->cat[p->n_cat];
-		size_t len = 0;
-		char *text = read_at(pd, "plugin.json", POS_MANIFEST_BYTES_MAX, &len);
-		struct pos_error err;
-		pos_error_clear(&err);
-		if (!text || pos_manifest_parse(text, len, &e->m, &err)) {
-			pos_log(POS_LOG_WARN, "plugins: skipping package folder '%s': %s", de->d_name,
-				text ? err.message : "no readable plugin.json");
-			pos_free(text);
-			close(pd);
-			continue;
-		}
-		pos_free(text);
-		e->source = read_at(pd, e->m.main, POS_MANIFEST_SOURCE_MAX, &e->source_len);
-		close(pd);
-		bool dup = false;
-		for (size_t i = 0; i < p->n_cat; i++)
-			dup = dup || strcmp(p->cat[i].m.id, e->m.id) == 0;
-		size_t cl = strlen(e->m.id) + strlen(e->m.main) + 16;
-		e->chunkname = e->source ? pos_malloc(cl) : NULL;
-		if (!e->source || dup || !e->chunkname) {
-			pos_log(POS_LOG_WARN, "plugins: skipping package folder '%s': %s", de->d_name,
-				dup ? "duplicate id" : "main file missing or too large");
-			pos_free(e->source);
-			pos_free(e->chunkname);
-			pos_manifest_free(&e->m);
-			memset(e, 0, sizeof(*e));
-			continue;
-		}
-		snprintf(e->chunkname, cl, "@%s/%s", e->m.id, e->m.main);
-		p->n_cat++;
-	}
-	closedir(d);
-	qsort(p->cat, p->n_cat, sizeof(*p->cat), cmp_entry);
+	const struct entry *best = NULL;
+	for (size_t i = cat_count(p); i-- > 0;)
+		if (strcmp(p->cat[i].m.id, id) == 0 &&
+		    (!best || pos_catalog_version_cmp(p->cat[i].m.version, best->m.version) > 0))
+			best = &p->cat[i];
+	return best;
+}
+
+/* Appends `pkg` (consumed on POS_OK). Caller holds p->mu. CONFLICT when
+ * id@version is there already. */
+static enum pos_err add_locked(struct pos_plugins *p, struct pos_catalog_pkg *pkg,
+			       struct pos_error *err)
+{
+	if (find_version(p, pkg->m.id, pkg->m.version))
+		return pos_error_set(err, POS_ERR_CONFLICT, "package",
+				     "this id and version is in the catalog already");
+	size_t n = p->n_cat;
+	if (n == POS_PLUGINS_CATALOG_MAX)
+		return pos_error_set(err, POS_ERR_CONTENT_TOO_LARGE, "package", "the catalog is full");
+	struct entry *e = &p->cat[n];
+	size_t cl = strlen(pkg->m.id) + strlen(pkg->m.main) + 16;
+	e->chunkname = pos_malloc(cl);
+	if (!e->chunkname)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	snprintf(e->chunkname, cl, "@%s/%s", pkg->m.id, pkg->m.main);
+	e->m = pkg->m;
+	e->source = pkg->source;
+	e->source_len = pkg->source_len;
+	memset(pkg, 0, sizeof(*pkg));
+	__atomic_store_n(&p->n_cat, n + 1, __ATOMIC_RELEASE);
 	return POS_OK;
 }
 
-static const struct entry *find(const struct pos_plugins *p, const char *id)
+static enum pos_err add_pkg(struct pos_plugins *p, struct pos_catalog_pkg *pkg,
+			    struct pos_error *err)
 {
-	for (size_t i = 0; i < p->n_cat; i++)
-		if (strcmp(p->cat[i].m.id, id) == 0)
-			return &p->cat[i];
-	return NULL;
+	pthread_mutex_lock(&p->mu);
+	enum pos_err rc = add_locked(p, pkg, err);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+	return n > t && strcmp(s + n - t, tail) == 0;
+}
+
+/* Reads a .tar.gz package file (ID-VERSION.tar.gz) and unpacks it into
+ * the package folder unless it is there already. */
+static void unpack_file(struct pos_plugins *p, int dirfd, const char *name)
+{
+	if (!p->cfg.pkg_root || !*p->cfg.pkg_root) {
+		pos_log(POS_LOG_WARN, "plugins: skipping package '%s': no data folder to unpack into",
+			name);
+		return;
+	}
+	char stem[POS_MANIFEST_ID_MAX + 40];
+	size_t sl = strlen(name) - strlen(".tar.gz");
+	if (sl >= sizeof(stem))
+		return;
+	memcpy(stem, name, sl);
+	stem[sl] = '\0';
+	int rfd = open(p->cfg.pkg_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool there = rfd >= 0 && faccessat(rfd, stem, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (rfd >= 0)
+		close(rfd);
+	if (there)
+		return; /* unpacked at an earlier start */
+	size_t len = 0;
+	char *data = pos_catalog_read_file(dirfd, name, POS_CATALOG_PACKAGE_MAX, &len);
+	struct pos_catalog_pkg pkg;
+	struct pos_error err;
+	pos_error_clear(&err);
+	const char *dash = strrchr(stem, '-');
+	if (!data || !dash) {
+		pos_log(POS_LOG_WARN, "plugins: skipping package '%s': %s", name,
+			data ? "its name is not ID-VERSION.tar.gz" : "unreadable or too large");
+		pos_free(data);
+		return;
+	}
+	/* ID-VERSION: the id may hold '-', so the manifest decides; the
+	 * folder name must come out the same. */
+	if (pos_catalog_unpack(data, len, p->cfg.pkg_root, NULL, NULL, &pkg, &err) == POS_OK) {
+		char got[sizeof(stem) + 2];
+		snprintf(got, sizeof(got), "%s-%s", pkg.m.id, pkg.m.version);
+		if (strcmp(got, stem) != 0) {
+			pos_log(POS_LOG_WARN, "plugins: skipping package '%s': plugin.json says %s", name, got);
+			pos_catalog_remove(p->cfg.pkg_root, pkg.m.id, pkg.m.version);
+		}
+		pos_catalog_pkg_free(&pkg); /* loaded with the package folder below */
+	} else {
+		pos_log(POS_LOG_WARN, "plugins: skipping package '%s': %s", name, err.message);
+	}
+	pos_free(data);
+}
+
+/* Loads the package folders (and, with `archives`, unpacks the .tar.gz
+ * packages) of `dir`. */
+static enum pos_err load_dir(struct pos_plugins *p, const char *dir, bool archives)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return POS_OK;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat sb;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (S_ISREG(sb.st_mode) && archives && ends_with(de->d_name, ".tar.gz")) {
+			unpack_file(p, dirfd(d), de->d_name);
+			continue;
+		}
+		if (!S_ISDIR(sb.st_mode))
+			continue;
+		struct pos_catalog_pkg pkg;
+		struct pos_error err;
+		pos_error_clear(&err);
+		enum pos_err rc = pos_catalog_read_dir(dirfd(d), de->d_name, &pkg, &err);
+		if (!rc && (rc = add_pkg(p, &pkg, &err)))
+			pos_catalog_pkg_free(&pkg);
+		if (rc == POS_ERR_NOMEM) {
+			closedir(d);
+			return rc;
+		}
+		if (rc)
+			pos_log(POS_LOG_WARN, "plugins: skipping package folder '%s': %s", de->d_name,
+				err.message);
+	}
+	closedir(d);
+	return POS_OK;
+}
+
+/* The bundled catalog (plugins_dir), then the packages unpacked into the
+ * data folder: uploads, remote catalogs and plugins_dir's archives. */
+static enum pos_err load_catalog(struct pos_plugins *p)
+{
+	p->cat = pos_calloc(POS_PLUGINS_CATALOG_MAX, sizeof(*p->cat));
+	if (!p->cat)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = POS_OK;
+	if (p->cfg.pkg_root && *p->cfg.pkg_root)
+		pos_catalog_sweep(p->cfg.pkg_root);
+	if (p->cfg.dir && *p->cfg.dir)
+		rc = load_dir(p, p->cfg.dir, true);
+	if (!rc && p->cfg.pkg_root && *p->cfg.pkg_root)
+		rc = load_dir(p, p->cfg.pkg_root, false);
+	return rc;
 }
 
 enum pos_err pos_plugins_new(const struct pos_plugins_config *cfg, struct pos_plugins **out)
@@ -148,7 +230,21 @@ enum pos_err pos_plugins_new(const struct pos_plugins_config *cfg, struct pos_pl
 		p->cfg.max_failures = POS_PLUGINS_MAX_FAILURES_DEFAULT;
 	if (!p->cfg.query_budget_us)
 		p->cfg.query_budget_us = POS_PLUGINS_QUERY_BUDGET_US;
-	enum pos_err rc = load_catalog(p);
+	pthread_mutex_init(&p->mu, NULL);
+	p->cfg.pkg_root = NULL;
+	if (cfg->data_dir && *cfg->data_dir &&
+	    (size_t)snprintf(p->pkg_root, sizeof(p->pkg_root), "%s/plugins", cfg->data_dir) <
+		    sizeof(p->pkg_root))
+		p->cfg.pkg_root = p->pkg_root;
+	struct pos_error kerr;
+	enum pos_err rc = pos_catalog_keys_parse(p->cfg.trusted_keys, &p->keys, &kerr);
+	if (rc) {
+		pos_log(POS_LOG_ERROR, "plugins: %s", kerr.message);
+		pthread_mutex_destroy(&p->mu);
+		pos_free(p);
+		return rc;
+	}
+	rc = load_catalog(p);
 	if (rc) {
 		pos_plugins_free(p);
 		return rc;
@@ -167,6 +263,7 @@ void pos_plugins_free(struct pos_plugins *p)
 		pos_free(p->cat[i].chunkname);
 	}
 	pos_free(p->cat);
+	pthread_mutex_destroy(&p->mu);
 	pos_free(p);
 }
 
@@ -191,16 +288,30 @@ static json_t *entry_json(const struct entry *e)
 			 e->m.settings ? json_incref(e->m.settings) : json_object());
 }
 
+static int cmp_entry_ptr(const void *a, const void *b)
+{
+	return strcmp((*(const struct entry *const *)a)->m.id, (*(const struct entry *const *)b)->m.id);
+}
+
 enum pos_err pos_plugins_available(struct pos_plugins *p, json_t **out)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < p->n_cat; i++) {
-		json_t *x = entry_json(&p->cat[i]);
+	/* one entry per id (the one added last), sorted by id */
+	size_t n = cat_count(p), k = 0;
+	const struct entry **v = pos_calloc(n ? n : 1, sizeof(*v));
+	json_t *a = v ? json_array() : NULL;
+	for (size_t i = 0; a && i < n; i++)
+		if (find(p, p->cat[i].m.id) == &p->cat[i])
+			v[k++] = &p->cat[i];
+	if (a)
+		qsort(v, k, sizeof(*v), cmp_entry_ptr);
+	for (size_t i = 0; a && i < k; i++) {
+		json_t *x = entry_json(v[i]);
 		if (!x || json_array_append_new(a, x)) {
 			json_decref(a);
 			a = NULL;
 		}
 	}
+	pos_free(v);
 	*out = a;
 	return a ? POS_OK : POS_ERR_NOMEM;
 }
@@ -911,3 +1022,131 @@ enum pos_err pos_plugins_job_run_for_test(struct pos_plugins *p, const char *use
 {
 	return hook_job_run(NULL, p, user_id, payload_json);
 }
+
+/* ---- packages: uploads and remote catalogs (catalog.h) ------------------ */
+
+enum pos_err pos_plugins_upload(struct pos_plugins *p, const void *data, size_t len,
+				json_t **out, struct pos_error *err)
+{
+	*out = NULL;
+	if (!p->cfg.pkg_root || !*p->cfg.pkg_root)
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "this server keeps no packages");
+	struct pos_catalog_pkg pkg;
+	pthread_mutex_lock(&p->mu);
+	enum pos_err rc = pos_catalog_unpack(data, len, p->cfg.pkg_root, NULL, NULL, &pkg, err);
+	if (rc)
+		goto out;
+	char id[POS_MANIFEST_ID_MAX + 1], version[40];
+	snprintf(id, sizeof(id), "%s", pkg.m.id);
+	snprintf(version, sizeof(version), "%s", pkg.m.version);
+	if ((rc = add_locked(p, &pkg, err))) {
+		pos_catalog_remove(p->cfg.pkg_root, pkg.m.id, pkg.m.version);
+		pos_catalog_pkg_free(&pkg);
+		goto out;
+	}
+	const struct entry *e = find_version(p, id, version);
+	*out = e ? entry_json(e) : NULL;
+	if (!*out)
+		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+out:
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+bool pos_plugins_have_catalogs(const struct pos_plugins *p)
+{
+	return p && p->cfg.catalogs && p->cfg.catalogs[strspn(p->cfg.catalogs, ", \t\r\n")] &&
+	       p->cfg.pkg_root && *p->cfg.pkg_root;
+}
+
+static bool sink_have(void *ctx, const char *id, const char *version)
+{
+	return find_version(ctx, id, version) != NULL;
+}
+
+static enum pos_err sink_add(void *ctx, struct pos_catalog_pkg *pkg, struct pos_error *err)
+{
+	struct pos_plugins *p = ctx;
+	enum pos_err rc = add_pkg(p, pkg, err);
+	if (rc)
+		pos_catalog_remove(p->cfg.pkg_root, pkg->m.id, pkg->m.version);
+	return rc;
+}
+
+struct refresh_ctx {
+	struct pos_plugins *p;
+	bool (*stop)(void *ctx);
+	void *stop_ctx;
+};
+
+static bool sink_have_r(void *ctx, const char *id, const char *version)
+{
+	return sink_have(((struct refresh_ctx *)ctx)->p, id, version);
+}
+
+static enum pos_err sink_add_r(void *ctx, struct pos_catalog_pkg *pkg, struct pos_error *err)
+{
+	return sink_add(((struct refresh_ctx *)ctx)->p, pkg, err);
+}
+
+static bool sink_stop_r(void *ctx)
+{
+	struct refresh_ctx *r = ctx;
+	return r->stop && r->stop(r->stop_ctx);
+}
+
+enum pos_err pos_plugins_refresh(struct pos_plugins *p, bool (*stop)(void *ctx), void *stop_ctx,
+				 json_t **report, struct pos_error *err)
+{
+	*report = NULL;
+	if (!pos_plugins_have_catalogs(p))
+		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "no remote plugin catalog is configured");
+	struct refresh_ctx rc = {p, stop, stop_ctx};
+	struct pos_catalog_sink sink = {sink_have_r, sink_add_r, sink_stop_r, &rc};
+	struct pos_catalog_remote remote = {
+		.urls = p->cfg.catalogs,
+		.keys = &p->keys,
+		.root = p->cfg.pkg_root,
+		.egress = p->cfg.egress,
+	};
+	return pos_catalog_refresh(&remote, &sink, report, err);
+}
+
+static bool job_stop(void *ctx)
+{
+	return pos_job_should_stop(ctx);
+}
+
+static enum pos_err catalog_job_run(struct pos_job_run *jr, void *ctx, const char *user_id,
+				    const char *payload_json)
+{
+	(void)user_id;
+	(void)payload_json;
+	struct pos_error err;
+	pos_error_clear(&err);
+	json_t *report = NULL;
+	enum pos_err rc = pos_plugins_refresh(ctx, job_stop, jr, &report, &err);
+	if (rc) {
+		pos_job_set_error(jr, err.message);
+		return rc;
+	}
+	char *text = json_dumps(report, JSON_COMPACT);
+	json_decref(report);
+	if (!text)
+		return POS_ERR_NOMEM;
+	/* a job result is bounded (POS_JOB_PAYLOAD_MAX-like); the report of
+	 * 8 catalogs x 256 packages fits in well under a MiB */
+	rc = pos_job_set_result(jr, text);
+	free(text);
+	return rc;
+}
+
+const struct pos_job_kind pos_plugins_catalog_job_kind = {
+	.name = POS_PLUGINS_CATALOG_JOB_KIND,
+	.max_attempts = 1,
+	.timeout_us = 10 * 60 * 1000000LL,
+	.backoff_us = 0,
+	.serial_per_user = true,
+	.user_cancellable = true,
+	.run = catalog_job_run,
+};

@@ -21,6 +21,7 @@
 #define POS_PLUGINS_PLUGINS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "base/arena.h"
 #include "base/err.h"
@@ -57,12 +58,25 @@ struct pos_plugins_config {
 	 * (until the jobs service is wired, see docs/PLUGINS.md). */
 	pos_plugins_enqueue_fn enqueue;
 	void *enqueue_ctx;
+	/* Packages (catalog.h): .tar.gz packages are unpacked into
+	 * <data_dir>/plugins (NULL: no archives, uploads or remote
+	 * catalogs); the remote catalogs' index URLs and the ed25519 keys
+	 * their packages must be signed with (config plugin_catalogs,
+	 * plugin_trusted_keys). */
+	const char *data_dir;
+	const char *pkg_root; /* set by pos_plugins_new from data_dir */
+	const char *catalogs;
+	const char *trusted_keys;
 };
 
-/* Loads the catalog from cfg->dir (one folder per package, each with a
- * valid plugin.json and its main file; invalid packages are skipped with
- * a log line naming the folder). POS_ERR_NOMEM; a missing folder is an
- * empty catalog. */
+/* Loads the catalog from cfg->dir (one folder or ID-VERSION.tar.gz per
+ * package, each with a valid plugin.json and its main file; archives are
+ * unpacked into cfg->pkg_root; invalid packages are skipped with a log
+ * line naming them), then the packages unpacked in cfg->pkg_root before.
+ * POS_ERR_NOMEM; POS_ERR_INVALID_FIELD for bad trusted keys; a missing
+ * folder is an empty catalog. The catalog grows at run time (uploads,
+ * remote catalogs); a package of an id already there supersedes it for
+ * new calls. */
 enum pos_err pos_plugins_new(const struct pos_plugins_config *cfg, struct pos_plugins **out);
 void pos_plugins_free(struct pos_plugins *p);
 
@@ -148,5 +162,27 @@ struct pos_jw;
 #define POS_PLUGINS_ANSWER_MAX 1000
 void pos_plugins_write_answers(struct pos_plugins *p, struct pos_jw *w, const char *user_id,
 			       const char *query, size_t len);
+
+/*
+ * Adds the .tar.gz package `data` (len bytes, an admin's upload) to the
+ * catalog, checked like any package (catalog.h) and unpacked into
+ * cfg->pkg_root. *out: its catalog entry. CONTENT_TOO_LARGE,
+ * INVALID_FIELD / INVALID_JSON (field "package" or the manifest's),
+ * CONFLICT (that id and version is in the catalog), UNAVAILABLE (no
+ * pkg_root).
+ */
+enum pos_err pos_plugins_upload(struct pos_plugins *p, const void *data, size_t len,
+				json_t **out, struct pos_error *err);
+
+/* The job kind that refreshes the remote catalogs (catalog.h
+ * pos_catalog_refresh); its result is the refresh report. Register it
+ * with the manager as ctx. UNAVAILABLE when no catalog is configured. */
+#define POS_PLUGINS_CATALOG_JOB_KIND "plugin.catalog"
+extern const struct pos_job_kind pos_plugins_catalog_job_kind;
+/* True when remote catalogs are configured. */
+bool pos_plugins_have_catalogs(const struct pos_plugins *p);
+/* Runs one refresh now (unit tests and the job); *report: new reference. */
+enum pos_err pos_plugins_refresh(struct pos_plugins *p, bool (*stop)(void *ctx), void *stop_ctx,
+				 json_t **report, struct pos_error *err);
 
 #endif

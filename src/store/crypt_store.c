@@ -16,7 +16,7 @@
 
 /*
  * The layer is installed in the backend's own handle: for the domains it
- * overrides (core, memories, chat, shares, keys) the handle points at a
+ * overrides (core, memories, chat, shares, keys, plugins) the handle points at a
  * copy of the backend's table with some entries replaced, and s->crypt at
  * this struct. Every other operation and domain (also ones added later)
  * reaches the backend unchanged, with its own handle.
@@ -28,6 +28,7 @@ struct cstore {
 	struct pos_store_chat chat;
 	struct pos_store_shares shares;
 	struct pos_store_keys keys;
+	struct pos_store_plugins plugins;
 	struct pos_keyring *kr;
 };
 
@@ -1190,6 +1191,162 @@ static enum pos_err cs_messages_list(struct pos_store *s, struct pos_arena *a,
 	return rc;
 }
 
+/* ---- plugins' kv values and log lines (docs/PLUGINS.md) ----
+ *
+ * For a sealed user a plugin's kv value is stored as "enc1:" +
+ * base64url(seal(value)) with AD "k|<plugin>|<key>|<user>", a log line's
+ * message the same way with AD "l|<plugin>|<user>": a value cannot be
+ * moved to another key, plugin or user. Keys, levels, times and the
+ * installs stay plain. The kv quota counts the stored (sealed) bytes.
+ * Values written before encryption was turned on pass as they are.
+ */
+
+static size_t plugin_ad(char *ad, size_t cap, char kind, const char *plugin, const char *key,
+			const char *user_id)
+{
+	int n = key ? snprintf(ad, cap, "%c|%s|%s|%s", kind, plugin, key, user_id)
+		    : snprintf(ad, cap, "%c|%s|%s", kind, plugin, user_id);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* "enc1:" + base64url of the sealed bytes, NUL-terminated, in the arena. */
+static const char *seal_bytes(const struct pos_userkeys *k, struct pos_arena *a, const char *ad,
+			      size_t adl, const char *pt, size_t n, size_t *out_len)
+{
+	uint8_t *ct = pos_malloc(n + POS_SEAL_OVERHEAD);
+	size_t cap = sizeof(ENC_PREFIX) + pos_b64_len(n + POS_SEAL_OVERHEAD) + 1;
+	char *out = pos_arena_alloc(a, cap);
+	if (!ct || !out) {
+		pos_free(ct);
+		return NULL;
+	}
+	pos_seal(k->enc, ad, adl, pt, n, ct);
+	memcpy(out, ENC_PREFIX, sizeof(ENC_PREFIX) - 1);
+	pos_b64_encode(out + sizeof(ENC_PREFIX) - 1, cap - (sizeof(ENC_PREFIX) - 1), ct,
+		       n + POS_SEAL_OVERHEAD);
+	pos_free(ct);
+	*out_len = strlen(out);
+	return out;
+}
+
+/* Opens *text (*len bytes) in place when sealed; plain text passes. */
+static enum pos_err open_bytes(const struct pos_userkeys *k, struct pos_arena *a, const char *ad,
+			       size_t adl, const char **text, size_t *len)
+{
+	const char *s = *text;
+	size_t pl = sizeof(ENC_PREFIX) - 1;
+	if (!s || *len < pl || strncmp(s, ENC_PREFIX, pl) != 0)
+		return POS_OK;
+	size_t n = *len - pl;
+	uint8_t *ct = pos_arena_alloc(a, n + 1);
+	if (!ct)
+		return POS_ERR_NOMEM;
+	long cl = pos_b64_decode(ct, n + 1, s + pl, n);
+	if (cl < (long)POS_SEAL_OVERHEAD)
+		return POS_ERR_DECRYPT;
+	char *pt = pos_arena_alloc(a, (size_t)cl - POS_SEAL_OVERHEAD + 1);
+	if (!pt)
+		return POS_ERR_NOMEM;
+	if (pos_unseal(k->enc, ad, adl, ct, (size_t)cl, (uint8_t *)pt))
+		return POS_ERR_DECRYPT;
+	pt[cl - POS_SEAL_OVERHEAD] = '\0';
+	*text = pt;
+	*len = (size_t)cl - POS_SEAL_OVERHEAD;
+	return POS_OK;
+}
+
+static enum pos_err cs_plugin_kv_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				     const char *plugin_id, const char *key, const char **value,
+				     size_t *len)
+{
+	enum pos_err rc = INOPS(s)->plugins->plugin_kv_get(IN(s), a, user_id, plugin_id, key,
+							 value, len);
+	if (rc || !*value)
+		return rc;
+	struct pos_userkeys k;
+	bool sealed;
+	if ((rc = user_keys(s, user_id, &k, &sealed)) || !sealed)
+		return rc;
+	char ad[512];
+	size_t adl = plugin_ad(ad, sizeof(ad), 'k', plugin_id, key, user_id);
+	rc = adl ? open_bytes(&k, a, ad, adl, value, len) : POS_ERR_INVALID_FIELD;
+	if (rc == POS_ERR_DECRYPT)
+		pos_error_log("crypt: a kv value of plugin %s failed authentication", plugin_id);
+	pos_wipe(&k, sizeof(k));
+	return rc;
+}
+
+static enum pos_err cs_plugin_kv_put(struct pos_store *s, const char *user_id,
+				     const char *plugin_id, const char *key, const char *value,
+				     size_t len, size_t quota)
+{
+	struct pos_userkeys k;
+	bool sealed = false;
+	enum pos_err rc = value ? user_keys(s, user_id, &k, &sealed) : POS_OK;
+	if (rc || !sealed)
+		return rc ? rc
+			  : INOPS(s)->plugins->plugin_kv_put(IN(s), user_id, plugin_id, key, value,
+							     len, quota);
+	char ad[512];
+	size_t adl = plugin_ad(ad, sizeof(ad), 'k', plugin_id, key, user_id);
+	struct pos_arena *a = pos_arena_new();
+	size_t sl = 0;
+	const char *sv = a && adl ? seal_bytes(&k, a, ad, adl, value, len, &sl) : NULL;
+	rc = sv ? INOPS(s)->plugins->plugin_kv_put(IN(s), user_id, plugin_id, key, sv, sl, quota)
+		: adl ? POS_ERR_NOMEM : POS_ERR_INVALID_FIELD;
+	pos_wipe(&k, sizeof(k));
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err cs_plugin_log_add(struct pos_store *s, const char *user_id,
+				      const char *plugin_id, const char *level, const char *msg,
+				      size_t len, int64_t now, unsigned keep)
+{
+	struct pos_userkeys k;
+	bool sealed;
+	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	if (rc || !sealed)
+		return rc ? rc
+			  : INOPS(s)->plugins->plugin_log_add(IN(s), user_id, plugin_id, level, msg,
+							      len, now, keep);
+	char ad[512];
+	size_t adl = plugin_ad(ad, sizeof(ad), 'l', plugin_id, NULL, user_id);
+	struct pos_arena *a = pos_arena_new();
+	size_t sl = 0;
+	const char *sv = a && adl ? seal_bytes(&k, a, ad, adl, msg, len, &sl) : NULL;
+	rc = sv ? INOPS(s)->plugins->plugin_log_add(IN(s), user_id, plugin_id, level, sv, sl, now,
+						    keep)
+		: adl ? POS_ERR_NOMEM : POS_ERR_INVALID_FIELD;
+	pos_wipe(&k, sizeof(k));
+	pos_arena_destroy(a);
+	return rc;
+}
+
+static enum pos_err cs_plugin_log_list(struct pos_store *s, struct pos_arena *a,
+				       const char *user_id, const char *plugin_id, unsigned limit,
+				       struct pos_plugin_log **out, size_t *n)
+{
+	enum pos_err rc = INOPS(s)->plugins->plugin_log_list(IN(s), a, user_id, plugin_id, limit,
+							   out, n);
+	if (rc || !*n)
+		return rc;
+	struct pos_userkeys k;
+	bool sealed;
+	if ((rc = user_keys(s, user_id, &k, &sealed)) || !sealed)
+		return rc;
+	char ad[512];
+	size_t adl = plugin_ad(ad, sizeof(ad), 'l', plugin_id, NULL, user_id);
+	for (size_t i = 0; !rc && i < *n; i++) {
+		size_t ml = (*out)[i].message ? strlen((*out)[i].message) : 0;
+		rc = adl ? open_bytes(&k, a, ad, adl, &(*out)[i].message, &ml) : POS_ERR_INVALID_FIELD;
+		if (rc == POS_ERR_DECRYPT)
+			pos_error_log("crypt: a log line of plugin %s failed authentication", plugin_id);
+	}
+	pos_wipe(&k, sizeof(k));
+	return rc;
+}
+
 /* ---- memories shared with another user ----
  *
  * A recipient reads the owner's row, sealed with the owner's key: it is
@@ -1286,6 +1443,7 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	c->chat = *inner->chat;
 	c->shares = *inner->shares;
 	c->keys = *inner->keys;
+	c->plugins = *inner->plugins;
 	c->ops.close = cs_close;
 	c->keys.user_term_frequency = cs_user_term_frequency;
 	c->memories.memory_insert = cs_memory_insert;
@@ -1310,12 +1468,17 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	c->shares.shared_list = cs_shared_list;
 	c->shares.shared_search = cs_shared_search;
 	c->keys.data_unlocked = cs_data_unlocked;
+	c->plugins.plugin_kv_get = cs_plugin_kv_get;
+	c->plugins.plugin_kv_put = cs_plugin_kv_put;
+	c->plugins.plugin_log_add = cs_plugin_log_add;
+	c->plugins.plugin_log_list = cs_plugin_log_list;
 	inner->crypt = c;
 	inner->ops = &c->ops;
 	inner->memories = &c->memories;
 	inner->chat = &c->chat;
 	inner->shares = &c->shares;
 	inner->keys = &c->keys;
+	inner->plugins = &c->plugins;
 	*out = inner;
 	return POS_OK;
 }
