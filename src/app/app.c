@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/url.h"
 #include "cache/redis.h"
 #include "crypto/crypto.h"
@@ -148,6 +149,32 @@ static void remote_write(void *ctx, const char *msg, size_t len)
 	pos_search_invalidate_user(app->search, user);
 }
 
+/* Encryption at rest: what this instance locked (or re-keyed, or turned
+ * on) the others drop, "<instance> <user id>"; nothing secret goes out. */
+static void relay_lock(void *ctx, const char *user_id)
+{
+	struct pos_app *app = ctx;
+	char msg[POS_APP_INSTANCE_LEN + 2 + POS_UUID_SIZE];
+	int len = snprintf(msg, sizeof(msg), "%s %s", app->instance, user_id);
+	if (len <= 0 || (size_t)len >= sizeof(msg))
+		return;
+	pos_cache_retry_now(app->cache); /* a lock is worth a try even now */
+	if (pos_cache_publish(app->cache, POS_ENC_LOCK_CHANNEL, msg, (size_t)len))
+		pos_warn("crypt: a lock could not reach the shared cache; other instances keep the user's key until their next lock");
+}
+
+static void remote_lock(void *ctx, const char *msg, size_t len)
+{
+	struct pos_app *app = ctx;
+	char user[POS_UUID_SIZE];
+	if (len != POS_APP_INSTANCE_LEN + 1 + POS_UUID_SIZE - 1 || msg[POS_APP_INSTANCE_LEN] != ' ' ||
+	    memcmp(msg, app->instance, POS_APP_INSTANCE_LEN) == 0)
+		return;
+	memcpy(user, msg + POS_APP_INSTANCE_LEN + 1, POS_UUID_SIZE - 1);
+	user[POS_UUID_SIZE - 1] = '\0';
+	pos_encsvc_forget(&app->enc, user);
+}
+
 /* The shared cache, when configured: auth and search use it from here on. */
 /* Live events across instances: each locally published event goes out on
  * POS_EVENTS_CHANNEL tagged with this instance; what comes in from the
@@ -187,9 +214,12 @@ static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
 	}
 	if (!rc)
 		rc = pos_cache_subscribe(app->cache, POS_SEARCH_INVALIDATE_CHANNEL, remote_write, app);
+	if (!rc)
+		rc = pos_cache_subscribe(app->cache, POS_ENC_LOCK_CHANNEL, remote_lock, app);
 	if (rc)
 		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
 	pos_events_set_relay(app->events, relay_event, app);
+	pos_encsvc_set_relay(&app->enc, relay_lock, app);
 	struct pos_search_shared sh = {shared_generation, shared_bump, shared_bump_all,
 				       shared_get, shared_put, app};
 	pos_search_set_shared(app->search, &sh);

@@ -166,6 +166,13 @@ static void bind_refresh(struct pos_encsvc *svc, const char *user_id,
 	pos_wipe(kek, sizeof(kek));
 }
 
+/* The other instances, if any, drop what they hold of the user's key. */
+static void relay(struct pos_encsvc *svc, const char *user_id)
+{
+	if (svc->relay)
+		svc->relay(svc->relay_ctx, user_id);
+}
+
 enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
 			       const char *password, size_t len,
 			       char recovery_key[POS_RECOVERY_KEY_MAX],
@@ -227,6 +234,7 @@ enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
 	pos_keyring_set_state(svc->kr, user_id, POS_KEYSTATE_SEALING);
 	pos_info("crypt: encryption enabled for a user; sealing existing memories");
 	queue_seal(svc, user_id);
+	relay(svc, user_id); /* the others' cached "off" is stale */
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));
@@ -304,6 +312,24 @@ void pos_encsvc_on_refresh(struct pos_encsvc *svc, const char *user_id,
 void pos_encsvc_lock(struct pos_encsvc *svc, const char *user_id)
 {
 	if (pos_keyring_evict(svc->kr, user_id) && svc->search)
+		pos_search_forget_user(svc->search, user_id);
+	relay(svc, user_id);
+}
+
+void pos_encsvc_set_relay(struct pos_encsvc *svc, void (*fn)(void *ctx, const char *user_id),
+			  void *ctx)
+{
+	svc->relay = fn;
+	svc->relay_ctx = ctx;
+}
+
+void pos_encsvc_forget(struct pos_encsvc *svc, const char *user_id)
+{
+	bool had = pos_keyring_evict(svc->kr, user_id);
+	/* read again from the store on next use: "off" may have become
+	 * "encrypting" through another instance */
+	pos_keyring_set_state(svc->kr, user_id, POS_KEYSTATE_UNKNOWN);
+	if (had && svc->search)
 		pos_search_forget_user(svc->search, user_id);
 }
 
@@ -388,8 +414,10 @@ enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
-	if (strcmp(uc.state, "off") != 0)
+	if (strcmp(uc.state, "off") != 0) {
 		unlock_with(svc, user_id, uc.state, dek);
+		relay(svc, user_id); /* unlocked here only, where the password was given */
+	}
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));
@@ -443,6 +471,7 @@ enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
 		goto out;
 	}
 	unlock_with(svc, user_id, uc.state, dek);
+	relay(svc, user_id); /* unlocked here only, where the recovery key was given */
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));
