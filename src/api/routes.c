@@ -12,12 +12,14 @@
 #define SESSION POS_ROUTE_SESSION
 #define SCOPED POS_ROUTE_BEARER_SCOPED
 
-#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false, false}
+#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false, false, POS_SPOOL_FILE}
 /* A route whose body is raw bytes of any Content-Type (uploads). */
-#define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, false}
+#define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, false, POS_SPOOL_FILE}
 /* An upload spooled to a file, never held in memory (its limit is the
  * file_max config, `limit` is unused: 0; http/server.h). */
-#define SPOOL_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, true}
+#define SPOOL_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, true, POS_SPOOL_FILE}
+/* An import upload spooled to a file (its limit is import_upload_max). */
+#define IMPORT_ROUTE(m, p, h, auth) {m, p, h, auth, 0, m " " p, true, true, POS_SPOOL_IMPORT}
 
 const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/health", pos_api_health, PUBLIC, 0),
@@ -78,12 +80,12 @@ const struct pos_route pos_api_routes[] = {
 	/* sync uploads (files branch): the most sync_upload_max may be */
 	RAW_ROUTE("POST", "/api/sync/uploads", pos_api_sync_upload, BEARER, 64 * MiB),
 
-	/* export and import (issue 14, docs/EXPORT.md); /api/import: the most
-	 * import_upload_max may be */
+	/* export and import (issue 14, docs/EXPORT.md); /api/import: spooled
+	 * to disk, never held in memory, at most import_upload_max bytes */
 	ROUTE("POST", "/api/export/memories", pos_api_export_start, BEARER, 64 * KiB),
 	ROUTE("GET", "/api/export/status/{id}", pos_api_export_status, BEARER, 0),
 	ROUTE("GET", "/api/export/download/{id}", pos_api_export_download, BEARER, 0),
-	RAW_ROUTE("POST", "/api/import", pos_api_import, BEARER, 64 * MiB),
+	IMPORT_ROUTE("POST", "/api/import", pos_api_import, BEARER),
 
 	/* live events (docs/EVENTS.md) */
 	ROUTE("GET", "/api/events", pos_api_events_sse, BEARER, 0),

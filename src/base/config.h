@@ -83,7 +83,7 @@ struct pos_config {
 	unsigned sync_run_timeout_s;   /* deadline of one sync run */
 	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */
 	unsigned export_expiry_s;      /* export: a finished export's file lives this long */
-	unsigned long long import_upload_max; /* export: bytes of one /api/import body */
+	unsigned long long import_upload_max; /* export: bytes of one /api/import body (spooled) */
 	/* ---- security (docs/SECURITY.md): rate limits, CORS, TLS ---- */
 	bool rate_limit;               /* off: no request limits, no lockout (benchmarks) */
 	unsigned rl_ip_rate, rl_ip_burst;      /* requests/s and bucket per client address */
