@@ -15,11 +15,10 @@
 #define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false, false, POS_SPOOL_FILE}
 /* A route whose body is raw bytes of any Content-Type (uploads). */
 #define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, false, POS_SPOOL_FILE}
-/* An upload spooled to a file, never held in memory (its limit is the
- * file_max config, `limit` is unused: 0; http/server.h). */
-#define SPOOL_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, true, POS_SPOOL_FILE}
-/* An import upload spooled to a file (its limit is import_upload_max). */
-#define IMPORT_ROUTE(m, p, h, auth) {m, p, h, auth, 0, m " " p, true, true, POS_SPOOL_IMPORT}
+/* An upload spooled to a file, never held in memory; `limit` names the
+ * configured limit (http/server.h): POS_SPOOL_FILE (file_max plus
+ * framing), POS_SPOOL_IMPORT (import_upload_max). */
+#define SPOOL_ROUTE(m, p, h, auth, limit) {m, p, h, auth, 0, m " " p, true, true, limit}
 
 const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/health", pos_api_health, PUBLIC, 0),
@@ -85,7 +84,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/export/memories", pos_api_export_start, BEARER, 64 * KiB),
 	ROUTE("GET", "/api/export/status/{id}", pos_api_export_status, BEARER, 0),
 	ROUTE("GET", "/api/export/download/{id}", pos_api_export_download, BEARER, 0),
-	IMPORT_ROUTE("POST", "/api/import", pos_api_import, BEARER),
+	SPOOL_ROUTE("POST", "/api/import", pos_api_import, BEARER, POS_SPOOL_IMPORT),
 
 	/* live events (docs/EVENTS.md) */
 	ROUTE("GET", "/api/events", pos_api_events_sse, BEARER, 0),
@@ -108,8 +107,8 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("DELETE", "/api/plugins/{id}", pos_api_plugins_delete, BEARER, 0),
 	ROUTE("POST", "/api/plugins/{id}/actions", pos_api_plugins_action, BEARER, 64 * KiB),
 	/* files (issue 21; docs/FILES.md) */
-	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, 0),
-	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, 0),
+	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, POS_SPOOL_FILE),
+	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, POS_SPOOL_FILE),
 	ROUTE("GET", "/api/memories/{id}/attachments", pos_api_attachments_list, BEARER, 0),
 	ROUTE("GET", "/api/attachments/{id}", pos_api_attachment_get, BEARER, 0),
 	ROUTE("DELETE", "/api/attachments/{id}", pos_api_attachment_delete, BEARER, 0),
