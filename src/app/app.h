@@ -71,6 +71,9 @@ struct pos_app {
 	/* this instance's random tag on the events it relays through the
 	 * shared cache, so it drops its own when they come back */
 	char instance[POS_APP_INSTANCE_LEN + 1];
+	/* encryption_share_unlock: the server key unlocks are wrapped under
+	 * on the shared cache (app.c); wiped at stop */
+	uint8_t relay_key[32];
 	struct pos_lifecycle_jobs lifecycle; /* the daily lifecycle runs (memory/lifecycle.h) */
 };
 

@@ -58,6 +58,7 @@ enum pos_err pos_encsvc_init(struct pos_encsvc *svc, const struct pos_config *cf
 		return POS_ERR_NOMEM;
 	svc->kdf_ops = svc->pw_ops = cfg->pwhash_opslimit;
 	svc->kdf_mem_kib = svc->pw_mem_kib = cfg->pwhash_memlimit_kib;
+	svc->share_unlock = cfg->encryption_share_unlock;
 	return POS_OK;
 }
 
@@ -137,6 +138,21 @@ void pos_encsvc_fini(struct pos_encsvc *svc)
 	svc->kr = NULL;
 }
 
+/* The other instances, if any, drop what they hold of the user's key. */
+static void relay(struct pos_encsvc *svc, const char *user_id)
+{
+	if (svc->relay)
+		svc->relay(svc->relay_ctx, user_id, NULL);
+}
+
+/* With encryption_share_unlock: the other instances take the key too. */
+static void relay_unlock(struct pos_encsvc *svc, const char *user_id,
+			 const uint8_t dek[POS_DEK_SIZE])
+{
+	if (svc->relay && svc->share_unlock)
+		svc->relay(svc->relay_ctx, user_id, dek);
+}
+
 /* Caches the DEK and the user's state as stored. */
 static enum pos_err unlock_with(struct pos_encsvc *svc, const char *user_id,
 				const char *state, const uint8_t dek[POS_DEK_SIZE])
@@ -148,6 +164,8 @@ static enum pos_err unlock_with(struct pos_encsvc *svc, const char *user_id,
 							       : POS_KEYSTATE_SEALING);
 	if (!rc && strcmp(state, "on") != 0)
 		queue_seal(svc, user_id);
+	if (!rc)
+		relay_unlock(svc, user_id, dek);
 	return rc;
 }
 
@@ -164,13 +182,6 @@ static void bind_refresh(struct pos_encsvc *svc, const char *user_id,
 	if (svc->store->keys->refresh_wrap_put(svc->store, hash, wrap, sizeof(wrap)))
 		pos_error_log("crypt: cannot bind the data key to a refresh token");
 	pos_wipe(kek, sizeof(kek));
-}
-
-/* The other instances, if any, drop what they hold of the user's key. */
-static void relay(struct pos_encsvc *svc, const char *user_id)
-{
-	if (svc->relay)
-		svc->relay(svc->relay_ctx, user_id);
 }
 
 enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
@@ -235,6 +246,7 @@ enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
 	pos_info("crypt: encryption enabled for a user; sealing existing memories");
 	queue_seal(svc, user_id);
 	relay(svc, user_id); /* the others' cached "off" is stale */
+	relay_unlock(svc, user_id, dek);
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));
@@ -316,11 +328,25 @@ void pos_encsvc_lock(struct pos_encsvc *svc, const char *user_id)
 	relay(svc, user_id);
 }
 
-void pos_encsvc_set_relay(struct pos_encsvc *svc, void (*fn)(void *ctx, const char *user_id),
+void pos_encsvc_set_relay(struct pos_encsvc *svc,
+			  void (*fn)(void *ctx, const char *user_id, const uint8_t *dek),
 			  void *ctx)
 {
 	svc->relay = fn;
 	svc->relay_ctx = ctx;
+}
+
+void pos_encsvc_adopt(struct pos_encsvc *svc, const char *user_id,
+		      const uint8_t dek[POS_DEK_SIZE])
+{
+	struct pos_arena *a = pos_arena_new();
+	struct pos_user_crypt uc;
+	if (a && !svc->store->keys->crypt_get(svc->store, a, user_id, &uc) &&
+	    strcmp(uc.state, "off") != 0 && !pos_keyring_put(svc->kr, user_id, dek))
+		pos_keyring_set_state(svc->kr, user_id,
+				      strcmp(uc.state, "on") == 0 ? POS_KEYSTATE_SEALED
+								 : POS_KEYSTATE_SEALING);
+	pos_arena_destroy(a);
 }
 
 void pos_encsvc_forget(struct pos_encsvc *svc, const char *user_id)
@@ -415,8 +441,11 @@ enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user
 		goto out;
 	}
 	if (strcmp(uc.state, "off") != 0) {
+		/* unlocked here, where the password was given; the others
+		 * lock, or take the key when unlocks are shared */
+		if (!svc->share_unlock)
+			relay(svc, user_id);
 		unlock_with(svc, user_id, uc.state, dek);
-		relay(svc, user_id); /* unlocked here only, where the password was given */
 	}
 out:
 	pos_wipe(dek, sizeof(dek));
@@ -470,8 +499,9 @@ enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
+	if (!svc->share_unlock)
+		relay(svc, user_id); /* unlocked here only, where the recovery key was given */
 	unlock_with(svc, user_id, uc.state, dek);
-	relay(svc, user_id); /* unlocked here only, where the recovery key was given */
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));

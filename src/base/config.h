@@ -77,6 +77,7 @@ struct pos_config {
 	unsigned jobs_workers;         /* jobs service: attempts at once */
 	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
 	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */
+	bool encryption_share_unlock;  /* several instances: unlocks travel sealed (docs/SCALING.md) */
 	bool auto_link;                /* a memory.autolink job per created/re-written memory */
 	unsigned job_lease_s;          /* jobs service: lease of a running job (issue 18) */
 	unsigned sync_workers;         /* not used: sync runs are jobs (kept for old configs) */

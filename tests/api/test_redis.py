@@ -308,6 +308,57 @@ class EncryptedAcrossInstancesTest(unittest.TestCase):
         self.assertEqual(r.status, 423, r.raw[:300])
 
 
+class SharedUnlockTest(unittest.TestCase):
+    """encryption_share_unlock on: an unlock through A reaches B (the data
+    key wrapped under the instances' shared server key, on pub/sub), so B
+    answers like A; a lock through A still locks B."""
+    pair = None
+
+    @classmethod
+    def setUpClass(cls):
+        require_local("starts instances sharing a Redis")
+        cls.pair = Pair({"PERSONALOS_RATE_LIMIT_USER_RATE": "1000",
+                         "PERSONALOS_RATE_LIMIT_USER_BURST": "1000",
+                         "PERSONALOS_ENCRYPTION_SHARE_UNLOCK": "on"})
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.pair is not None:
+            cls.pair.stop()
+
+    setUp = SharedRedisTest.setUp
+    register = SharedRedisTest.register
+    encrypted_user = EncryptedAcrossInstancesTest.encrypted_user
+    locked_on_b = EncryptedAcrossInstancesTest.locked_on_b
+
+    def test_unlock_on_a_reaches_b_and_lock_follows(self):
+        locks, close = self.pair.redis.subscribe("pos:crypt.lock")
+        self.addCleanup(close)
+        email, token_a, mid = self.encrypted_user()
+        # B never saw the password, yet opens the memory
+        r = poll(lambda: (lambda r: r if r.status == 200 else None)(
+            self.api_b.get("/api/memories/" + mid, token=token_a)), timeout=15, step=0.2)
+        self.assertIsNotNone(r, "B did not take the unlock made through A")
+        self.assertEqual(r.json["content"], "the locker code is 4711")
+        # what crossed Redis: no content, no key in clear (a wrap, 144 hex)
+        seen = []
+        while True:
+            m = locks(timeout=1)
+            if m is None:
+                break
+            seen.append(m)
+        self.assertTrue(any(len(m.split(b" ")) == 4 for m in seen), seen)
+        for m in seen:
+            self.assertNotIn(b"locker", m)
+        # a second session through B; the first one logs out through A
+        token_b = self.api_b.login(email)["access_token"]
+        self.assertEqual(self.api_b.get("/api/memories/" + mid, token=token_b).status, 200)
+        self.assertEqual(self.api_a.post("/api/auth/logout", token=token_a).status, 204)
+        r = self.locked_on_b(token_b, mid)
+        self.assertIsNotNone(r, "B kept the key after a logout through A")
+        self.assertEqual(r.status, 423, r.raw[:300])
+
+
 class RedisDownTest(unittest.TestCase):
     """Redis killed under two running instances: both keep answering."""
 
