@@ -179,8 +179,11 @@ void pos_api_import(struct pos_server *srv, struct pos_req *r)
 {
 	if (!have_exports(srv, r))
 		return;
+	/* the body is spooled to an unlinked file (IMPORT_ROUTE): the server
+	 * refused it with 413 past import_upload_max before this; the file
+	 * goes with the request, whatever the answer */
 	unsigned long long cap = srv->cfg->import_upload_max;
-	if (r->body.len > cap) {
+	if (r->spool_len > cap) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "the upload is larger than import_upload_max (%llu bytes)",
 			 cap);
@@ -197,7 +200,7 @@ void pos_api_import(struct pos_server *srv, struct pos_req *r)
 	struct pos_error err;
 	pos_error_clear(&err);
 	/* at most the upload's bytes as memories */
-	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_BYTES] = (int64_t)r->body.len};
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_BYTES] = (int64_t)r->spool_len};
 	if (pos_auth_quota_check(&srv->app->auth, r->arena, r->principal.user_id, add, &err)) {
 		pos_reply_error(r, &err);
 		return;
@@ -207,7 +210,7 @@ void pos_api_import(struct pos_server *srv, struct pos_req *r)
 	 * (which access logs and proxies keep) */
 	const char *pass = pos_req_header(r, "X-Passphrase");
 	enum pos_err rc = pos_exports_import(srv->app->exports, r->principal.user_id, format,
-					     pass && *pass ? pass : NULL, r->body.data, r->body.len,
+					     pass && *pass ? pass : NULL, r->spool_fd, r->spool_len,
 					     id, &err);
 	if (rc) {
 		pos_reply_error(r, &err);

@@ -12,12 +12,13 @@
 #define SESSION POS_ROUTE_SESSION
 #define SCOPED POS_ROUTE_BEARER_SCOPED
 
-#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false, false}
+#define ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, false, false, POS_SPOOL_FILE}
 /* A route whose body is raw bytes of any Content-Type (uploads). */
-#define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, false}
-/* An upload spooled to a file, never held in memory (its limit is the
- * file_max config, `limit` is unused: 0; http/server.h). */
-#define SPOOL_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, true}
+#define RAW_ROUTE(m, p, h, auth, limit) {m, p, h, auth, limit, m " " p, true, false, POS_SPOOL_FILE}
+/* An upload spooled to a file, never held in memory; `limit` names the
+ * configured limit (http/server.h): POS_SPOOL_FILE (file_max plus
+ * framing), POS_SPOOL_IMPORT (import_upload_max). */
+#define SPOOL_ROUTE(m, p, h, auth, limit) {m, p, h, auth, 0, m " " p, true, true, limit}
 
 const struct pos_route pos_api_routes[] = {
 	ROUTE("GET", "/health", pos_api_health, PUBLIC, 0),
@@ -78,12 +79,12 @@ const struct pos_route pos_api_routes[] = {
 	/* sync uploads (files branch): the most sync_upload_max may be */
 	RAW_ROUTE("POST", "/api/sync/uploads", pos_api_sync_upload, BEARER, 64 * MiB),
 
-	/* export and import (issue 14, docs/EXPORT.md); /api/import: the most
-	 * import_upload_max may be */
+	/* export and import (issue 14, docs/EXPORT.md); /api/import: spooled
+	 * to disk, never held in memory, at most import_upload_max bytes */
 	ROUTE("POST", "/api/export/memories", pos_api_export_start, BEARER, 64 * KiB),
 	ROUTE("GET", "/api/export/status/{id}", pos_api_export_status, BEARER, 0),
 	ROUTE("GET", "/api/export/download/{id}", pos_api_export_download, BEARER, 0),
-	RAW_ROUTE("POST", "/api/import", pos_api_import, BEARER, 64 * MiB),
+	SPOOL_ROUTE("POST", "/api/import", pos_api_import, BEARER, POS_SPOOL_IMPORT),
 
 	/* live events (docs/EVENTS.md) */
 	ROUTE("GET", "/api/events", pos_api_events_sse, BEARER, 0),
@@ -109,8 +110,8 @@ const struct pos_route pos_api_routes[] = {
 	RAW_ROUTE("POST", "/api/admin/plugins", pos_api_admin_plugins_upload, SESSION, 4 * MiB),
 	ROUTE("POST", "/api/admin/plugins/refresh", pos_api_admin_plugins_refresh, SESSION, 4 * KiB),
 	/* files (issue 21; docs/FILES.md) */
-	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, 0),
-	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, 0),
+	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, POS_SPOOL_FILE),
+	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, POS_SPOOL_FILE),
 	ROUTE("GET", "/api/memories/{id}/attachments", pos_api_attachments_list, BEARER, 0),
 	ROUTE("GET", "/api/attachments/{id}", pos_api_attachment_get, BEARER, 0),
 	ROUTE("DELETE", "/api/attachments/{id}", pos_api_attachment_delete, BEARER, 0),

@@ -10,9 +10,13 @@
 #include <sodium.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
+#include "base/uuid.h"
+#include "base/log.h"
 #include "base/url.h"
 #include "cache/redis.h"
 #include "crypto/crypto.h"
+#include "crypto/keyring.h"
 #include "events/bus.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
@@ -148,6 +152,90 @@ static void remote_write(void *ctx, const char *msg, size_t len)
 	pos_search_invalidate_user(app->search, user);
 }
 
+/* Encryption at rest, on one channel so a lock and an unlock arrive in
+ * the order they were sent:
+ *   "<instance> <user id>"                     a lock: the others drop the
+ *                                              user's key (nothing secret)
+ *   "<instance> <user id> <unix ms> <hex wrap>" an unlock (only with
+ *       encryption_share_unlock): the data key wrapped (XChaCha20-Poly1305)
+ *       under the instances' shared server key, the time and user bound
+ *       in as associated data; refused past RELAY_MAX_AGE_MS (replays). */
+#define RELAY_MAX_AGE_MS 30000
+#define RELAY_HEX (2 * POS_WRAP_SIZE)
+#define RELAY_MSG_MAX (POS_APP_INSTANCE_LEN + POS_UUID_SIZE + 24 + RELAY_HEX + 4)
+
+static void relay_ad(char ad[96], const char *user_id, long long ms)
+{
+	snprintf(ad, 96, "relay|%s|%lld", user_id, ms);
+}
+
+static void relay_lock(void *ctx, const char *user_id, const uint8_t *dek)
+{
+	struct pos_app *app = ctx;
+	char msg[RELAY_MSG_MAX];
+	int len;
+	if (!dek) {
+		len = snprintf(msg, sizeof(msg), "%s %s", app->instance, user_id);
+	} else {
+		uint8_t wrap[POS_WRAP_SIZE];
+		char ad[96], hex[RELAY_HEX + 1];
+		long long ms = (long long)(pos_now_us() / 1000);
+		relay_ad(ad, user_id, ms);
+		pos_key_wrap(app->relay_key, ad, dek, wrap);
+		sodium_bin2hex(hex, sizeof(hex), wrap, sizeof(wrap));
+		len = snprintf(msg, sizeof(msg), "%s %s %lld %s", app->instance, user_id, ms, hex);
+		sodium_memzero(hex, sizeof(hex));
+	}
+	if (len <= 0 || (size_t)len >= sizeof(msg))
+		return;
+	if (!dek)
+		pos_cache_retry_now(app->cache); /* a lock is worth a try even now */
+	if (pos_cache_publish(app->cache, POS_ENC_LOCK_CHANNEL, msg, (size_t)len) && !dek)
+		pos_warn("crypt: a lock could not reach the shared cache; other instances keep the user's key until their next lock");
+	sodium_memzero(msg, sizeof(msg));
+}
+
+static void remote_lock(void *ctx, const char *msg, size_t len)
+{
+	struct pos_app *app = ctx;
+	char buf[RELAY_MSG_MAX], user[POS_UUID_SIZE], hex[RELAY_HEX + 2];
+	long long ms;
+	if (len >= sizeof(buf) || len < POS_APP_INSTANCE_LEN + 1 + POS_UUID_SIZE - 1 ||
+	    msg[POS_APP_INSTANCE_LEN] != ' ' ||
+	    memcmp(msg, app->instance, POS_APP_INSTANCE_LEN) == 0)
+		return;
+	if (!pos_uuid_valid(msg + POS_APP_INSTANCE_LEN + 1, POS_UUID_SIZE - 1, user))
+		return;
+	if (len == POS_APP_INSTANCE_LEN + 1 + POS_UUID_SIZE - 1) {
+		pos_encsvc_forget(&app->enc, user);
+		return;
+	}
+	if (!app->cfg->encryption_share_unlock)
+		return;
+	memcpy(buf, msg, len);
+	buf[len] = '\0';
+	const char *rest = buf + POS_APP_INSTANCE_LEN + POS_UUID_SIZE;
+	uint8_t wrap[POS_WRAP_SIZE], dek[POS_DEK_SIZE];
+	size_t n = 0;
+	char ad[96];
+	long long now = (long long)(pos_now_us() / 1000);
+	if (*rest == ' ' && sscanf(rest, " %lld %145s", &ms, hex) == 2 &&
+	    strlen(hex) == RELAY_HEX && ms > now - RELAY_MAX_AGE_MS &&
+	    ms < now + RELAY_MAX_AGE_MS &&
+	    sodium_hex2bin(wrap, sizeof(wrap), hex, RELAY_HEX, NULL, &n, NULL) == 0 &&
+	    n == sizeof(wrap)) {
+		relay_ad(ad, user, ms);
+		if (pos_key_unwrap(app->relay_key, ad, wrap, sizeof(wrap), dek) == POS_OK)
+			pos_encsvc_adopt(&app->enc, user, dek);
+		else
+			pos_warn("crypt: a relayed unlock did not open (another cluster's key?)");
+	}
+	sodium_memzero(dek, sizeof(dek));
+	sodium_memzero(wrap, sizeof(wrap));
+	sodium_memzero(hex, sizeof(hex));
+	sodium_memzero(buf, sizeof(buf));
+}
+
 /* The shared cache, when configured: auth and search use it from here on. */
 /* Live events across instances: each locally published event goes out on
  * POS_EVENTS_CHANNEL tagged with this instance; what comes in from the
@@ -187,9 +275,18 @@ static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
 	}
 	if (!rc)
 		rc = pos_cache_subscribe(app->cache, POS_SEARCH_INVALIDATE_CHANNEL, remote_write, app);
+	if (!rc)
+		rc = pos_cache_subscribe(app->cache, POS_ENC_LOCK_CHANNEL, remote_lock, app);
 	if (rc)
 		return pos_error_set(err, rc, "cache", "cannot subscribe to the shared cache");
 	pos_events_set_relay(app->events, relay_event, app);
+	/* shared unlocks: the key every instance of the store has */
+	if (app->cfg->encryption_share_unlock &&
+	    (rc = app->store->ops->server_key(app->store, "crypt_unlock_relay", app->relay_key,
+					      sizeof(app->relay_key))))
+		return pos_error_set(err, rc, "encryption_share_unlock",
+				     "cannot load the key of shared unlocks");
+	pos_encsvc_set_relay(&app->enc, relay_lock, app);
 	struct pos_search_shared sh = {shared_generation, shared_bump, shared_bump_all,
 				       shared_get, shared_put, app};
 	pos_search_set_shared(app->search, &sh);
@@ -425,5 +522,6 @@ void pos_app_stop(struct pos_app *app)
 	app->store = NULL;
 	pos_cache_free(app->cache);
 	app->cache = NULL;
+	sodium_memzero(app->relay_key, sizeof(app->relay_key));
 	memset(app, 0, sizeof(*app));
 }

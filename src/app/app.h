@@ -40,6 +40,9 @@ struct pos_cache;
 #define POS_SEARCH_INVALIDATE_CHANNEL "pos:search.invalidate"
 /* Live events of every instance, each message "<instance tag> <event JSON>". */
 #define POS_EVENTS_CHANNEL "pos:events"
+/* Encryption at rest: a user's key must be dropped by the other instances
+ * (lock, password change, turning it on), "<instance tag> <user id>". */
+#define POS_ENC_LOCK_CHANNEL "pos:crypt.lock"
 #define POS_APP_INSTANCE_LEN 16
 struct pos_events;
 
@@ -68,6 +71,9 @@ struct pos_app {
 	/* this instance's random tag on the events it relays through the
 	 * shared cache, so it drops its own when they come back */
 	char instance[POS_APP_INSTANCE_LEN + 1];
+	/* encryption_share_unlock: the server key unlocks are wrapped under
+	 * on the shared cache (app.c); wiped at stop */
+	uint8_t relay_key[32];
 	struct pos_lifecycle_jobs lifecycle; /* the daily lifecycle runs (memory/lifecycle.h) */
 };
 

@@ -58,6 +58,7 @@ enum pos_err pos_encsvc_init(struct pos_encsvc *svc, const struct pos_config *cf
 		return POS_ERR_NOMEM;
 	svc->kdf_ops = svc->pw_ops = cfg->pwhash_opslimit;
 	svc->kdf_mem_kib = svc->pw_mem_kib = cfg->pwhash_memlimit_kib;
+	svc->share_unlock = cfg->encryption_share_unlock;
 	return POS_OK;
 }
 
@@ -137,6 +138,21 @@ void pos_encsvc_fini(struct pos_encsvc *svc)
 	svc->kr = NULL;
 }
 
+/* The other instances, if any, drop what they hold of the user's key. */
+static void relay(struct pos_encsvc *svc, const char *user_id)
+{
+	if (svc->relay)
+		svc->relay(svc->relay_ctx, user_id, NULL);
+}
+
+/* With encryption_share_unlock: the other instances take the key too. */
+static void relay_unlock(struct pos_encsvc *svc, const char *user_id,
+			 const uint8_t dek[POS_DEK_SIZE])
+{
+	if (svc->relay && svc->share_unlock)
+		svc->relay(svc->relay_ctx, user_id, dek);
+}
+
 /* Caches the DEK and the user's state as stored. */
 static enum pos_err unlock_with(struct pos_encsvc *svc, const char *user_id,
 				const char *state, const uint8_t dek[POS_DEK_SIZE])
@@ -148,6 +164,8 @@ static enum pos_err unlock_with(struct pos_encsvc *svc, const char *user_id,
 							       : POS_KEYSTATE_SEALING);
 	if (!rc && strcmp(state, "on") != 0)
 		queue_seal(svc, user_id);
+	if (!rc)
+		relay_unlock(svc, user_id, dek);
 	return rc;
 }
 
@@ -227,6 +245,8 @@ enum pos_err pos_encsvc_enable(struct pos_encsvc *svc, const char *user_id,
 	pos_keyring_set_state(svc->kr, user_id, POS_KEYSTATE_SEALING);
 	pos_info("crypt: encryption enabled for a user; sealing existing memories");
 	queue_seal(svc, user_id);
+	relay(svc, user_id); /* the others' cached "off" is stale */
+	relay_unlock(svc, user_id, dek);
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));
@@ -304,6 +324,38 @@ void pos_encsvc_on_refresh(struct pos_encsvc *svc, const char *user_id,
 void pos_encsvc_lock(struct pos_encsvc *svc, const char *user_id)
 {
 	if (pos_keyring_evict(svc->kr, user_id) && svc->search)
+		pos_search_forget_user(svc->search, user_id);
+	relay(svc, user_id);
+}
+
+void pos_encsvc_set_relay(struct pos_encsvc *svc,
+			  void (*fn)(void *ctx, const char *user_id, const uint8_t *dek),
+			  void *ctx)
+{
+	svc->relay = fn;
+	svc->relay_ctx = ctx;
+}
+
+void pos_encsvc_adopt(struct pos_encsvc *svc, const char *user_id,
+		      const uint8_t dek[POS_DEK_SIZE])
+{
+	struct pos_arena *a = pos_arena_new();
+	struct pos_user_crypt uc;
+	if (a && !svc->store->keys->crypt_get(svc->store, a, user_id, &uc) &&
+	    strcmp(uc.state, "off") != 0 && !pos_keyring_put(svc->kr, user_id, dek))
+		pos_keyring_set_state(svc->kr, user_id,
+				      strcmp(uc.state, "on") == 0 ? POS_KEYSTATE_SEALED
+								 : POS_KEYSTATE_SEALING);
+	pos_arena_destroy(a);
+}
+
+void pos_encsvc_forget(struct pos_encsvc *svc, const char *user_id)
+{
+	bool had = pos_keyring_evict(svc->kr, user_id);
+	/* read again from the store on next use: "off" may have become
+	 * "encrypting" through another instance */
+	pos_keyring_set_state(svc->kr, user_id, POS_KEYSTATE_UNKNOWN);
+	if (had && svc->search)
 		pos_search_forget_user(svc->search, user_id);
 }
 
@@ -388,8 +440,13 @@ enum pos_err pos_encsvc_change_password(struct pos_encsvc *svc, const char *user
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
-	if (strcmp(uc.state, "off") != 0)
+	if (strcmp(uc.state, "off") != 0) {
+		/* unlocked here, where the password was given; the others
+		 * lock, or take the key when unlocks are shared */
+		if (!svc->share_unlock)
+			relay(svc, user_id);
 		unlock_with(svc, user_id, uc.state, dek);
+	}
 out:
 	pos_wipe(dek, sizeof(dek));
 	pos_wipe(kek, sizeof(kek));
@@ -442,6 +499,8 @@ enum pos_err pos_encsvc_recover(struct pos_encsvc *svc, const char *user_id,
 		pos_error_set(err, rc, NULL, NULL);
 		goto out;
 	}
+	if (!svc->share_unlock)
+		relay(svc, user_id); /* unlocked here only, where the recovery key was given */
 	unlock_with(svc, user_id, uc.state, dek);
 out:
 	pos_wipe(dek, sizeof(dek));

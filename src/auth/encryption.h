@@ -35,6 +35,12 @@ struct pos_encsvc {
 	unsigned long long kdf_ops, kdf_mem_kib;  /* Argon2id of the KEK */
 	unsigned long long pw_ops, pw_mem_kib;    /* Argon2id of the login hash */
 	struct pos_jobs *jobs;         /* borrowed: runs the sealing pass */
+	/* With several instances (a shared cache): tells the others that
+	 * what they hold of the user's key is stale, or (share_unlock) gives
+	 * them the key just unlocked here (pos_encsvc_set_relay). */
+	void (*relay)(void *ctx, const char *user_id, const uint8_t *dek);
+	void *relay_ctx;
+	bool share_unlock;             /* config encryption_share_unlock */
 };
 
 struct pos_enc_status {
@@ -76,8 +82,36 @@ void pos_encsvc_on_login(struct pos_encsvc *svc, const char *user_id,
  * and re-wraps for the new token. Failures are logged, not fatal. */
 void pos_encsvc_on_refresh(struct pos_encsvc *svc, const char *user_id,
 			   const char *old_token, const char *new_token);
-/* Locks the user's data: wipes the key and forgets the search caches. */
+/* Locks the user's data: wipes the key and forgets the search caches,
+ * here and (through the relay, if set) on every other instance. */
 void pos_encsvc_lock(struct pos_encsvc *svc, const char *user_id);
+
+/*
+ * Several instances (docs/SCALING.md "Encryption lock"): `fn(ctx, user,
+ * NULL)` is called after every change that must end the user's unlocked
+ * state on the other instances: a lock (logout, account disabled or
+ * deleted), a password change or recovery (this instance stays unlocked,
+ * the others do not), turning encryption on (their cached "off" state is
+ * stale); each other instance then calls pos_encsvc_forget. With
+ * encryption_share_unlock on, `fn(ctx, user, dek)` follows every unlock
+ * here (login, refresh, password change, recovery, turning it on) and the
+ * others call pos_encsvc_adopt, so every instance answers alike. The app
+ * publishes both (sealed: app.c). Set before the server takes requests;
+ * NULL = single instance (no relay).
+ */
+void pos_encsvc_set_relay(struct pos_encsvc *svc,
+			  void (*fn)(void *ctx, const char *user_id, const uint8_t *dek),
+			  void *ctx);
+/* Another instance's relayed unlock (encryption_share_unlock): caches
+ * `dek` with the user's state as stored; nothing when the store says
+ * encryption is off or cannot say. Not relayed. */
+void pos_encsvc_adopt(struct pos_encsvc *svc, const char *user_id,
+		      const uint8_t dek[POS_DEK_SIZE]);
+/* Another instance's relayed change: wipes the user's key, forgets the
+ * plaintext caches (resident vectors, search results) and the cached
+ * encryption state, so the next request reads the state again and answers
+ * POS_ERR_LOCKED (423) until the user unlocks here. Not relayed. */
+void pos_encsvc_forget(struct pos_encsvc *svc, const char *user_id);
 
 /* Password change: checks the old one, stores the new hash and (if on)
  * the key re-wrapped, in one statement. */

@@ -77,13 +77,14 @@ struct pos_config {
 	unsigned jobs_workers;         /* jobs service: attempts at once */
 	unsigned jobs_queue_max;       /* jobs service: queued jobs per user */
 	unsigned jobs_keep_done_s;     /* jobs service: finished jobs kept this long */
+	bool encryption_share_unlock;  /* several instances: unlocks travel sealed (docs/SCALING.md) */
 	bool auto_link;                /* a memory.autolink job per created/re-written memory */
 	unsigned job_lease_s;          /* jobs service: lease of a running job (issue 18) */
 	unsigned sync_workers;         /* not used: sync runs are jobs (kept for old configs) */
 	unsigned sync_run_timeout_s;   /* deadline of one sync run */
 	unsigned long long sync_upload_max; /* bytes of one /api/sync/uploads body */
 	unsigned export_expiry_s;      /* export: a finished export's file lives this long */
-	unsigned long long import_upload_max; /* export: bytes of one /api/import body */
+	unsigned long long import_upload_max; /* export: bytes of one /api/import body (spooled) */
 	/* ---- security (docs/SECURITY.md): rate limits, CORS, TLS ---- */
 	bool rate_limit;               /* off: no request limits, no lockout (benchmarks) */
 	unsigned rl_ip_rate, rl_ip_burst;      /* requests/s and bucket per client address */

@@ -484,8 +484,50 @@ enum pos_err pos_exports_open(struct pos_exports *x, struct pos_arena *a, const 
 	return POS_OK;
 }
 
+/* Copies the first len bytes of `in` (from offset 0) to `out`: in the
+ * kernel where it can (copy_file_range), else through a small buffer. */
+static bool copy_upload(int in, int out, uint64_t len)
+{
+	loff_t off_in = 0;
+	bool kernel = true;
+	char buf[64 * 1024];
+	while ((uint64_t)off_in < len) {
+		uint64_t left = len - (uint64_t)off_in;
+		size_t want = left > (1u << 30) ? (1u << 30) : (size_t)left;
+		ssize_t k;
+		if (kernel) {
+			k = copy_file_range(in, &off_in, out, NULL, want, 0);
+			if (k < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+				      errno == EOPNOTSUPP)) {
+				kernel = false;
+				continue;
+			}
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return false;
+			continue;
+		}
+		k = pread(in, buf, want < sizeof(buf) ? want : sizeof(buf), off_in);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		for (ssize_t done = 0; done < k;) {
+			ssize_t w = write(out, buf + done, (size_t)(k - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return false;
+			done += w;
+		}
+		off_in += k;
+	}
+	return true;
+}
+
 enum pos_err pos_exports_import(struct pos_exports *x, const char *user_id, const char *format,
-				const char *passphrase, const void *data, size_t len,
+				const char *passphrase, int in, uint64_t len,
 				char id_out[POS_UUID_SIZE], struct pos_error *err)
 {
 	if (pos_import_format_parse(format) < 0)
@@ -495,7 +537,7 @@ enum pos_err pos_exports_import(struct pos_exports *x, const char *user_id, cons
 	if (passphrase && (strlen(passphrase) < PASS_MIN || strlen(passphrase) > PASS_MAX))
 		return pos_error_set(err, POS_ERR_INVALID_FIELD, "passphrase",
 				     "passphrase: 8 to 1024 bytes");
-	if (!len)
+	if (!len || in < 0)
 		return pos_error_set(err, POS_ERR_INVALID_REQUEST, NULL, "the upload is empty");
 	char dir[4200], path[4400], name[POS_UUID_SIZE];
 	enum pos_err rc = user_dir(x, "imports", user_id, dir, sizeof(dir));
@@ -505,18 +547,7 @@ enum pos_err pos_exports_import(struct pos_exports *x, const char *user_id, cons
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return pos_error_set(err, POS_ERR_IO, NULL, "cannot store the upload");
-	const char *p = data;
-	size_t left = len;
-	while (left) {
-		ssize_t k = write(fd, p, left);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		p += k;
-		left -= (size_t)k;
-	}
-	bool ok = left == 0 && fsync(fd) == 0;
+	bool ok = copy_upload(in, fd, len) && fsync(fd) == 0;
 	close(fd);
 	if (!ok) {
 		unlink(path);

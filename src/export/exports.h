@@ -77,12 +77,15 @@ enum pos_err pos_exports_open(struct pos_exports *x, struct pos_arena *a, const 
 			      const char *id, int *fd, uint64_t *size, const char **mime,
 			      const char **filename, struct pos_error *err);
 
-/* Stores `len` bytes of an upload and queues its import as `format`;
- * id_out gets the job id. `passphrase` (NULL: none) opens a sealed file.
- * POS_ERR_INVALID_FIELD for an unknown format or a passphrase not of 8 to
- * 1024 bytes. */
+/* Stores the upload (the first `len` bytes of the file `fd`, read from
+ * offset 0 in chunks, never whole in memory; the caller keeps the fd) and
+ * queues its import as `format`; id_out gets the job id. `passphrase`
+ * (NULL: none) opens a sealed file. POS_ERR_INVALID_FIELD for an unknown
+ * format or a passphrase not of 8 to 1024 bytes; POS_ERR_INVALID_REQUEST
+ * for an empty upload; POS_ERR_IO when it cannot be stored (nothing is
+ * left behind). */
 enum pos_err pos_exports_import(struct pos_exports *x, const char *user_id, const char *format,
-				const char *passphrase, const void *data, size_t len,
+				const char *passphrase, int fd, uint64_t len,
 				char id_out[POS_UUID_SIZE], struct pos_error *err);
 
 #endif

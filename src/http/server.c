@@ -661,7 +661,8 @@ static enum MHD_Result queue(struct pos_req *r, int64_t handled_us)
 static size_t body_limit(const struct pos_config *cfg, const struct pos_route *rt)
 {
 	if (rt->spool_body)
-		return (size_t)cfg->file_max + POS_SPOOL_SLACK;
+		return rt->spool_limit == POS_SPOOL_IMPORT ? (size_t)cfg->import_upload_max
+							   : (size_t)cfg->file_max + POS_SPOOL_SLACK;
 	if (rt->auth == POS_ROUTE_PUBLIC && rt->body_max > cfg->max_public_body)
 		return cfg->max_public_body;
 	return rt->body_max;

@@ -58,6 +58,12 @@ enum pos_route_auth {
 				  * enforces the scope per operation (POST /mcp) */
 };
 
+/* The configured limit of a spooled body (pos_route.spool_limit). */
+enum pos_spool_limit {
+	POS_SPOOL_FILE = 0, /* file_max plus POS_SPOOL_SLACK for multipart framing */
+	POS_SPOOL_IMPORT,   /* import_upload_max (an export file, as it is) */
+};
+
 struct pos_route {
 	const char *method;   /* "GET", "POST", ... */
 	const char *pattern;  /* "/api/memories/{id}": {x} matches one segment */
@@ -68,9 +74,10 @@ struct pos_route {
 	bool raw_body;        /* the body is bytes of any type (uploads), not JSON */
 	/* files (issue 21): the body goes to an unlinked file in DATA/blobs,
 	 * never memory (r->spool_fd, r->spool_len); its limit is the
-	 * file_max config plus POS_SPOOL_SLACK for multipart framing, and
-	 * body_max is ignored. Implies raw_body. */
+	 * configured one `spool_limit` names, and body_max is ignored.
+	 * Implies raw_body. */
 	bool spool_body;
+	enum pos_spool_limit spool_limit;
 };
 
 #define POS_SPOOL_SLACK (64 * 1024)

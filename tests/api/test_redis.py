@@ -5,8 +5,11 @@ takes several processes) and one real redis-server (tests/api/redisserver.py):
 a rate limit exhausted through instance A answers 429 on B, a login lockout
 earned on A holds on B, a session logged out on A is refused by B at once
 (B had it cached), a write through A invalidates B's cached search results,
-and with Redis killed both instances keep answering from their in-process
-limits and caches.
+with Redis killed both instances keep answering from their in-process
+limits and caches, and encryption at rest locks across instances: an
+encrypted user unlocked only through A is `423 data_locked` on B (not a
+500), and a logout, password change or turning encryption on through A
+makes B drop the user's key and cached state (channel `pos:crypt.lock`).
 """
 import os
 import shutil
@@ -17,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Api, Server, pos_bin, require_local, unique_email,  # noqa: E402
+from harness import (Api, Server, poll, pos_bin, require_local, unique_email,  # noqa: E402
                      DEFAULT_PASSWORD)
 from redisserver import RedisServer  # noqa: E402
 
@@ -186,6 +189,174 @@ class SharedRedisTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r.raw[:300])
         after = len(r.json["memories"])
         self.assertEqual(after, first + 1, "B served a stale cached result: %r" % (r.json,))
+
+
+class EncryptedAcrossInstancesTest(unittest.TestCase):
+    """Encryption at rest with two instances (docs/SCALING.md, "Encryption
+    lock"): its own pair, whose per-user rate limit polling cannot reach."""
+    pair = None
+
+    @classmethod
+    def setUpClass(cls):
+        require_local("starts instances sharing a Redis")
+        cls.pair = Pair({"PERSONALOS_RATE_LIMIT_USER_RATE": "1000",
+                         "PERSONALOS_RATE_LIMIT_USER_BURST": "1000"})
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.pair is not None:
+            cls.pair.stop()
+
+    setUp = SharedRedisTest.setUp
+    register = SharedRedisTest.register
+
+    def encrypted_user(self):
+        """A user with encryption on (through A, which is unlocked), a memory
+        of theirs, and a second session logged in through B (B unlocked)."""
+        email, token_a = self.register()
+        r = self.api_a.post("/api/auth/encryption", {"password": DEFAULT_PASSWORD},
+                            token=token_a)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        r = self.api_a.post("/api/memories", {"content": "the locker code is 4711"},
+                            token=token_a)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        mid = r.json["id"]
+        return email, token_a, mid
+
+    def locked_on_b(self, token, mid):
+        """Polls B until it answers 423 for the memory (a bound, not a timing
+        assertion: the lock travels by pub/sub)."""
+        return poll(lambda: (lambda r: r if r.status not in (200, 429) else None)(
+            self.api_b.get("/api/memories/" + mid, token=token)), timeout=15, step=0.2)
+
+    def test_encrypted_user_unlocked_on_a_is_locked_on_b(self):
+        email, token_a, mid = self.encrypted_user()
+        self.assertEqual(self.api_a.get("/api/memories/" + mid, token=token_a).status, 200)
+        # B never saw the password: the documented 423, never a 500
+        for path in ("/api/memories/" + mid, "/api/memories", "/api/memories/search?query=locker"):
+            r = self.api_b.get(path, token=token_a)
+            self.assertEqual(r.status, 423, "%s on B: %r" % (path, r.raw[:300]))
+            self.assertEqual(r.json["error"]["code"], "data_locked")
+        # a login through B unlocks B too
+        token_b = self.api_b.login(email)["access_token"]
+        r = self.api_b.get("/api/memories/" + mid, token=token_b)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["content"], "the locker code is 4711")
+
+    def test_logout_on_a_locks_b(self):
+        email, token_a, mid = self.encrypted_user()
+        uid = self.api_a.get("/api/auth/me", token=token_a).json["id"]
+        token_b = self.api_b.login(email)["access_token"]
+        self.assertEqual(self.api_b.get("/api/memories/" + mid, token=token_b).status, 200)
+        # B holds resident plaintext-derived state of the user too
+        self.assertEqual(self.api_b.get("/api/memories/search?query=locker",
+                                        token=token_b).status, 200)
+        locks, close = self.pair.redis.subscribe("pos:crypt.lock")
+        self.addCleanup(close)
+        r = self.api_a.post("/api/auth/logout", token=token_a)
+        self.assertEqual(r.status, 204, r.raw[:300])
+        # "<instance tag> <user id>": nothing secret on the channel
+        tag, _, who = (locks() or b"").partition(b" ")
+        self.assertRegex(tag, rb"^[0-9a-f]{16}$")
+        self.assertEqual(who, uid.encode())
+        # B's session is still valid, but B dropped the key: 423 until unlock
+        r = self.locked_on_b(token_b, mid)
+        self.assertIsNotNone(r, "B kept the key after a logout through A")
+        self.assertEqual(r.status, 423, r.raw[:300])
+        self.assertEqual(r.json["error"]["code"], "data_locked")
+        self.assertEqual(self.api_b.get("/api/auth/me", token=token_b).status, 200)
+        r = self.api_b.get("/api/memories/search?query=locker", token=token_b)
+        self.assertEqual(r.status, 423, r.raw[:300])
+        # logging in again unlocks
+        token_b = self.api_b.login(email)["access_token"]
+        self.assertEqual(self.api_b.get("/api/memories/" + mid, token=token_b).status, 200)
+
+    def test_password_change_on_a_locks_b(self):
+        email, token_a, mid = self.encrypted_user()
+        pat = self.api_a.post("/api/auth/tokens", {"name": "t", "scope": "read"},
+                              token=token_a)
+        self.assertEqual(pat.status, 201, pat.raw[:300])
+        pat = pat.json["token"]
+        self.api_b.login(email)  # unlocks B; the API token reads through it
+        self.assertEqual(self.api_b.get("/api/memories/" + mid, token=pat).status, 200)
+        r = self.api_a.post("/api/auth/password",
+                            {"old_password": DEFAULT_PASSWORD,
+                             "new_password": "a brand new horse battery staple 77",
+                             "revoke_api_tokens": False}, token=token_a)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        r = self.locked_on_b(pat, mid)
+        self.assertIsNotNone(r, "B kept the key after a password change through A")
+        self.assertEqual(r.status, 423, r.raw[:300])
+        # A, where the password was given, stays unlocked
+        self.assertEqual(self.api_a.get("/api/memories/" + mid, token=pat).status, 200)
+
+    def test_encryption_turned_on_through_a_reaches_b(self):
+        # B caches the user's state as "off" while writing plain memories
+        _, token = self.register()
+        r = self.api_b.post("/api/memories", {"content": "before"}, token=token)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        self.assertFalse(r.json["is_encrypted"])
+        r = self.api_a.post("/api/auth/encryption", {"password": DEFAULT_PASSWORD},
+                            token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        # B must not go on writing plain text: without the key it refuses
+        def refused():
+            r = self.api_b.post("/api/memories", {"content": "after"}, token=token)
+            return r if r.status not in (201, 429) else None
+        r = poll(refused, timeout=15, step=0.2)
+        self.assertIsNotNone(r, "B still writes plain memories for an encrypted user")
+        self.assertEqual(r.status, 423, r.raw[:300])
+
+
+class SharedUnlockTest(unittest.TestCase):
+    """encryption_share_unlock on: an unlock through A reaches B (the data
+    key wrapped under the instances' shared server key, on pub/sub), so B
+    answers like A; a lock through A still locks B."""
+    pair = None
+
+    @classmethod
+    def setUpClass(cls):
+        require_local("starts instances sharing a Redis")
+        cls.pair = Pair({"PERSONALOS_RATE_LIMIT_USER_RATE": "1000",
+                         "PERSONALOS_RATE_LIMIT_USER_BURST": "1000",
+                         "PERSONALOS_ENCRYPTION_SHARE_UNLOCK": "on"})
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.pair is not None:
+            cls.pair.stop()
+
+    setUp = SharedRedisTest.setUp
+    register = SharedRedisTest.register
+    encrypted_user = EncryptedAcrossInstancesTest.encrypted_user
+    locked_on_b = EncryptedAcrossInstancesTest.locked_on_b
+
+    def test_unlock_on_a_reaches_b_and_lock_follows(self):
+        locks, close = self.pair.redis.subscribe("pos:crypt.lock")
+        self.addCleanup(close)
+        email, token_a, mid = self.encrypted_user()
+        # B never saw the password, yet opens the memory
+        r = poll(lambda: (lambda r: r if r.status == 200 else None)(
+            self.api_b.get("/api/memories/" + mid, token=token_a)), timeout=15, step=0.2)
+        self.assertIsNotNone(r, "B did not take the unlock made through A")
+        self.assertEqual(r.json["content"], "the locker code is 4711")
+        # what crossed Redis: no content, no key in clear (a wrap, 144 hex)
+        seen = []
+        while True:
+            m = locks(timeout=1)
+            if m is None:
+                break
+            seen.append(m)
+        self.assertTrue(any(len(m.split(b" ")) == 4 for m in seen), seen)
+        for m in seen:
+            self.assertNotIn(b"locker", m)
+        # a second session through B; the first one logs out through A
+        token_b = self.api_b.login(email)["access_token"]
+        self.assertEqual(self.api_b.get("/api/memories/" + mid, token=token_b).status, 200)
+        self.assertEqual(self.api_a.post("/api/auth/logout", token=token_a).status, 204)
+        r = self.locked_on_b(token_b, mid)
+        self.assertIsNotNone(r, "B kept the key after a logout through A")
+        self.assertEqual(r.status, 423, r.raw[:300])
 
 
 class RedisDownTest(unittest.TestCase):

@@ -64,11 +64,6 @@ SUITE = ["test_auth.py", "test_memories.py", "test_search.py", "test_sharing.py"
 # rest guards against regressions; each names its owner. The lead removes
 # an entry once its fix is merged (the test then runs again here).
 KNOWN_FAILING = {
-    # an encrypted user's unlocked key lives in the instance that unlocked
-    # it: a logout through one instance does not lock the data on the other
-    # (passes on one instance; needs a cross-instance lock event)
-    "test_sharing.EncryptedSharingTest."
-    "test_encrypted_memory_is_opened_for_recipients_only_while_unlocked": "encryption/events",
 }
 
 # Runs the SUITE files without KNOWN_FAILING (unittest has no -x).
@@ -193,7 +188,10 @@ class ClusterCase(unittest.TestCase):
                "PERSONALOS_RATE_LIMIT_AUTH_BURST": "100000",
                "PERSONALOS_RATE_LIMIT_AUTH_PER_MIN": "100000",
                # a killed instance's jobs go back to the queue after this
-               "PERSONALOS_JOB_LEASE_S": "5"}
+               "PERSONALOS_JOB_LEASE_S": "5",
+               # round-robin: an encrypted user's unlock and lock must reach
+               # both instances (docs/SCALING.md, "Encryption lock")
+               "PERSONALOS_ENCRYPTION_SHARE_UNLOCK": "on"}
         if cls.redis is not None:
             env["PERSONALOS_CACHE"] = cls.redis.url
         return env
