@@ -513,37 +513,51 @@ enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const 
 	return rc;
 }
 
-PG_STMT(st_seq_current, "SELECT 1 FROM memories WHERE seq = $1 AND updated_at = $2");
+/* One statement for the batch: rows whose memory is gone or changed since
+ * it was read (updated_at) are dropped by the join; a seq given twice
+ * keeps its last vector, as one-by-one writes would. */
+PG_STMT(st_vectors_put,
+	"INSERT INTO memory_vectors(memory_seq, user_id, model, dim, scale, vec)"
+	" SELECT DISTINCT ON (x.s) x.s, x.u, x.mo, x.d, x.sc, decode(x.v, 'hex')"
+	" FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],"
+	" $6::float8[], $7::text[]) WITH ORDINALITY AS x(s, upd, u, mo, d, sc, v, ord)"
+	" JOIN memories m ON m.seq = x.s AND m.updated_at = x.upd"
+	" ORDER BY x.s, x.ord DESC"
+	" ON CONFLICT (memory_seq) DO UPDATE SET user_id = EXCLUDED.user_id,"
+	" model = EXCLUDED.model, dim = EXCLUDED.dim, scale = EXCLUDED.scale, vec = EXCLUDED.vec");
 
 enum pos_err pg_vectors_put(struct pos_store *s, const struct pos_memory *m, size_t n)
 {
-	if (!n)
-		return POS_OK;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = pg_begin(c);
-	bool open = !rc;
-	for (size_t i = 0; i < n && !rc; i++) {
-		/* deleted or edited since it was read: skip it (an edit left it
-		 * without a vector, so its new text comes round again) */
-		struct pg_params p = {0};
-		pg_p_i64(&p, m[i].seq);
-		pg_p_i64(&p, m[i].updated_at);
-		PGresult *r = NULL;
-		if ((rc = pg_run(c, &st_seq_current, &p, &r)))
-			break;
-		bool exists = PQntuples(r) > 0;
-		PQclear(r);
-		if (exists)
-			rc = pg_vec_put(c, m[i].seq, m[i].user_id, &m[i].vec);
+	struct pg_col col[7];
+	for (size_t k = 0; k < 7; k++)
+		pg_col_init(&col[k]);
+	for (size_t i = 0; i < n; i++) {
+		const struct pos_vec *v = &m[i].vec;
+		if (!v->q)
+			continue;
+		pg_col_i64(&col[0], m[i].seq);
+		pg_col_i64(&col[1], m[i].updated_at);
+		pg_col_text(&col[2], m[i].user_id);
+		pg_col_text(&col[3], v->model);
+		pg_col_i64(&col[4], (int64_t)v->dim);
+		/* encryption at rest: scale and q are inside the sealed bytes */
+		pg_col_f64(&col[5], v->sealed ? 0.0 : v->scale);
+		if (v->sealed)
+			pg_col_hex(&col[6], v->sealed, v->sealed_len);
+		else
+			pg_col_hex(&col[6], v->q, v->dim);
 	}
-	if (!rc) {
-		rc = pg_commit(c);
-		open = false;
+	enum pos_err rc = POS_OK;
+	struct pg_params p = {0};
+	for (size_t k = 0; k < 7 && !rc; k++) {
+		const char *lit = pg_col_done(&col[k]);
+		if (!lit)
+			rc = col[k].rc;
+		pg_p_text(&p, lit);
 	}
-	if (open)
-		pg_rollback(c);
-	pg_put(s, c);
+	if (!rc && col[0].n) /* one statement: atomic on its own */
+		rc = pg_do(s, &st_vectors_put, &p, NULL);
+	for (size_t k = 0; k < 7; k++)
+		pg_col_free(&col[k]);
 	return rc;
 }

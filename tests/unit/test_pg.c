@@ -732,6 +732,26 @@ static void bulk_of_1000_is_all_or_nothing(void **state)
 	assert_int_equal(s->memories->memory_insert(s, two, 2, &e), POS_OK);
 	assert_int_equal(scalar(url, "SELECT count(*) FROM memories"), BULK_N + 2);
 
+	/* vectors_put is one statement too: a memory changed since it was read
+	 * is skipped, a stored vector replaced */
+	struct pos_memory vp[3];
+	memcpy(vp, &m[1], sizeof(vp));           /* m[1], m[2], m[3] */
+	static const int8_t q2[4] = {4, 3, 2, 1};
+	for (int i = 0; i < 3; i++)
+		vp[i].vec = (struct pos_vec){.model = "unit-4", .dim = 4, .scale = 0.5f, .q = q2};
+	vp[1].updated_at -= 1;                   /* stale read */
+	vp[2].seq = m[0].seq;                    /* replaces m[0]'s */
+	vp[2].updated_at = m[0].updated_at;
+	assert_int_equal(s->memories->vectors_put(s, vp, 3), POS_OK);
+	assert_int_equal(scalar(url, "SELECT count(*) FROM memory_vectors"), 2);
+	assert_int_equal(s->memories->vector_get(s, a, u.id, m[1].seq, &v), POS_OK);
+	assert_memory_equal(v.q, q2, 4);
+	assert_int_equal(s->memories->vector_get(s, a, u.id, m[0].seq, &v), POS_OK);
+	assert_memory_equal(v.q, q2, 4);
+	assert_true(v.scale == 0.5f);
+	assert_int_equal(s->memories->vector_get(s, a, u.id, m[2].seq, &v), POS_OK);
+	assert_null(v.q); /* none: its write was skipped */
+
 	/* deletes keep the vocabulary per statement too */
 	int64_t seq = 0;
 	assert_int_equal(s->memories->memory_delete(s, u.id, m[10].id, &seq), POS_OK);
