@@ -296,6 +296,10 @@ enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const 
 enum pos_err pg_vectors_missing_count(struct pos_store *s, const char *model,
 				      const char *user_id, int64_t *n);
 enum pos_err pg_vectors_put(struct pos_store *s, const struct pos_memory *m, size_t n);
+/* Appends v to four batch columns (model text, dim bigint, scale float8,
+ * vec hex: scale 0 and the sealed bytes under encryption at rest), as
+ * pg_vec_put writes one. */
+void pg_vec_cols(struct pg_col col[4], const struct pos_vec *v);
 /* Writes v for row `seq` inside the caller's transaction (no-op without q). */
 enum pos_err pg_vec_put(struct pg_conn *c, int64_t seq, const char *user_id,
 			const struct pos_vec *v);

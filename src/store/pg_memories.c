@@ -390,6 +390,18 @@ enum pos_err pg_vec_put(struct pg_conn *c, int64_t seq, const char *user_id,
 	return pg_run(c, &st_vec_put, &p, NULL);
 }
 
+void pg_vec_cols(struct pg_col col[4], const struct pos_vec *v)
+{
+	pg_col_text(&col[0], v->model);
+	pg_col_i64(&col[1], (int64_t)v->dim);
+	/* encryption at rest: scale and q are inside the sealed bytes */
+	pg_col_f64(&col[2], v->sealed ? 0.0 : v->scale);
+	if (v->sealed)
+		pg_col_hex(&col[3], v->sealed, v->sealed_len);
+	else
+		pg_col_hex(&col[3], v->q, v->dim);
+}
+
 static enum pos_err count_add(struct pg_conn *c, const char *user_id, int64_t d)
 {
 	struct pg_params p = {0};
@@ -625,14 +637,7 @@ static enum pos_err insert_children(struct pg_conn *c, const struct pos_memory *
 		const struct pos_vec *v = &x->vec;
 		if (v->q) {
 			pg_col_i64(&vecs[0], x->seq);
-			pg_col_text(&vecs[1], v->model);
-			pg_col_i64(&vecs[2], (int64_t)v->dim);
-			/* encryption at rest: scale and q are inside the sealed bytes */
-			pg_col_f64(&vecs[3], v->sealed ? 0.0 : v->scale);
-			if (v->sealed)
-				pg_col_hex(&vecs[4], v->sealed, v->sealed_len);
-			else
-				pg_col_hex(&vecs[4], v->q, v->dim);
+			pg_vec_cols(&vecs[1], v);
 		}
 		for (size_t j = 0; j < x->n_related; j++) {
 			pg_col_text(&rels[0], x->id);

@@ -538,14 +538,7 @@ enum pos_err pg_vectors_put(struct pos_store *s, const struct pos_memory *m, siz
 		pg_col_i64(&col[0], m[i].seq);
 		pg_col_i64(&col[1], m[i].updated_at);
 		pg_col_text(&col[2], m[i].user_id);
-		pg_col_text(&col[3], v->model);
-		pg_col_i64(&col[4], (int64_t)v->dim);
-		/* encryption at rest: scale and q are inside the sealed bytes */
-		pg_col_f64(&col[5], v->sealed ? 0.0 : v->scale);
-		if (v->sealed)
-			pg_col_hex(&col[6], v->sealed, v->sealed_len);
-		else
-			pg_col_hex(&col[6], v->q, v->dim);
+		pg_vec_cols(&col[3], v);
 	}
 	enum pos_err rc = POS_OK;
 	struct pg_params p = {0};
