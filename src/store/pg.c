@@ -192,8 +192,11 @@ static const char *const v1_ddl[] = {
 	pg_ddl_shares, pg_ddl_jobs, pg_ddl_sync, pg_ddl_plugins, pg_ddl_files, NULL,
 };
 
+static const char *const v2_ddl[] = {pg_ddl_memories_v2, NULL};
+
 static const struct pg_migration pg_migrations[] = {
 	{1, "initial schema (every domain)", v1_ddl},
+	{2, "memory vocabulary and bytes kept per statement", v2_ddl},
 };
 #define PG_NEWEST ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 

@@ -134,22 +134,6 @@ PG_STMT(st_refresh_use, "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1"
 
 /* ---- helpers ---- */
 
-/* Runs one statement alone; with must_change, no row is NOT_FOUND. */
-static enum pos_err write1(struct pos_store *s, const struct pg_stmt *st,
-			   const struct pg_params *p, bool must_change)
-{
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, st, p, &r);
-	if (!rc && must_change && pg_affected(r) == 0)
-		rc = POS_ERR_NOT_FOUND;
-	PQclear(r);
-	pg_put(s, c);
-	return rc;
-}
-
 /* An ad-hoc statement's first number (0 when no row). */
 static enum pos_err one_int(struct pg_conn *c, const char *sql, const struct pg_params *p,
 			    int64_t *out)
@@ -215,17 +199,13 @@ static void read_token(struct pos_arena *a, PGresult *r, int row, struct pos_api
 static enum pos_err user_lookup(struct pos_store *s, struct pos_arena *a,
 				const struct pg_stmt *st, const char *key, struct pos_user *out)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, key);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, st, &p, &r);
+	enum pos_err rc = pg_do(s, st, &p, &r);
 	if (!rc)
 		rc = pg_rows(r) > 0 ? read_user(a, r, 0, out) : POS_ERR_NOT_FOUND;
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -250,7 +230,7 @@ static enum pos_err pg_user_update_profile(struct pos_store *s, const struct pos
 	pg_p_text(&p, u->privacy_tier);
 	pg_p_text(&p, u->persona_json);
 	pg_p_text(&p, u->settings_json);
-	return write1(s, &st_user_update, &p, true);
+	return pg_do_write(s, &st_user_update, &p, true);
 }
 
 static enum pos_err pg_user_set_login(struct pos_store *s, const char *id, int64_t at)
@@ -258,7 +238,7 @@ static enum pos_err pg_user_set_login(struct pos_store *s, const char *id, int64
 	struct pg_params p = {0};
 	pg_p_text(&p, id);
 	pg_p_i64(&p, at);
-	return write1(s, &st_user_login, &p, true);
+	return pg_do_write(s, &st_user_login, &p, true);
 }
 
 static enum pos_err pg_user_list(struct pos_store *s, struct pos_arena *a,
@@ -266,11 +246,8 @@ static enum pos_err pg_user_list(struct pos_store *s, struct pos_arena *a,
 {
 	*out = NULL;
 	*n = 0;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_user_list, NULL, &r);
+	enum pos_err rc = pg_do(s, &st_user_list, NULL, &r);
 	int rows = pg_rows(r);
 	struct pos_user *v = NULL;
 	if (!rc && !(v = pos_arena_zalloc(a, (size_t)(rows ? rows : 1) * sizeof(*v))))
@@ -278,7 +255,6 @@ static enum pos_err pg_user_list(struct pos_store *s, struct pos_arena *a,
 	for (int i = 0; !rc && i < rows; i++)
 		rc = read_user(a, r, i, &v[i]);
 	PQclear(r);
-	pg_put(s, c);
 	if (!rc) {
 		*out = v;
 		*n = (size_t)rows;
@@ -298,7 +274,7 @@ static enum pos_err pg_token_create(struct pos_store *s, const struct pos_api_to
 	pg_p_text(&p, t->read_only ? "read" : "write");
 	pg_p_bytes(&p, hash, POS_HASH_SIZE);
 	pg_p_i64(&p, t->created_at);
-	return write1(s, &st_token_insert, &p, false);
+	return pg_do_write(s, &st_token_insert, &p, false);
 }
 
 static enum pos_err pg_token_list(struct pos_store *s, struct pos_arena *a, const char *user_id,
@@ -306,13 +282,10 @@ static enum pos_err pg_token_list(struct pos_store *s, struct pos_arena *a, cons
 {
 	*out = NULL;
 	*n = 0;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_token_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_token_list, &p, &r);
 	int rows = pg_rows(r);
 	struct pos_api_token *v = NULL;
 	if (!rc && !(v = pos_arena_zalloc(a, (size_t)(rows ? rows : 1) * sizeof(*v))))
@@ -320,7 +293,6 @@ static enum pos_err pg_token_list(struct pos_store *s, struct pos_arena *a, cons
 	for (int i = 0; !rc && i < rows; i++)
 		read_token(a, r, i, &v[i]);
 	PQclear(r);
-	pg_put(s, c);
 	if (!rc) {
 		*out = v;
 		*n = (size_t)rows;
@@ -335,25 +307,21 @@ static enum pos_err pg_token_revoke(struct pos_store *s, const char *user_id, co
 	pg_p_text(&p, id);
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, now);
-	return write1(s, &st_token_revoke, &p, true);
+	return pg_do_write(s, &st_token_revoke, &p, true);
 }
 
 static enum pos_err pg_token_lookup(struct pos_store *s, const uint8_t *hash,
 				    struct pos_api_token *out)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_bytes(&p, hash, POS_HASH_SIZE);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_token_lookup, &p, &r);
+	enum pos_err rc = pg_do(s, &st_token_lookup, &p, &r);
 	if (!rc && pg_rows(r) == 0)
 		rc = POS_ERR_NOT_FOUND;
 	if (!rc)
 		read_token(NULL, r, 0, out); /* no arena: the name is not needed */
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -362,7 +330,7 @@ static enum pos_err pg_token_touch(struct pos_store *s, const char *id, int64_t 
 	struct pg_params p = {0};
 	pg_p_text(&p, id);
 	pg_p_i64(&p, now);
-	return write1(s, &st_token_touch, &p, false);
+	return pg_do_write(s, &st_token_touch, &p, false);
 }
 
 /* ---- sessions ---- */
@@ -398,20 +366,16 @@ out:
 static enum pos_err pg_session_check(struct pos_store *s, const char *session_id,
 				     const char *user_id)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, session_id);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_session_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_session_get, &p, &r);
 	if (!rc) {
 		bool ok = pg_rows(r) > 0 && !pg_isnull(r, 0, 0) &&
 			  strcmp(PQgetvalue(r, 0, 0), user_id) == 0 && pg_isnull(r, 0, 1);
 		rc = ok ? POS_OK : POS_ERR_NOT_FOUND;
 	}
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -420,7 +384,7 @@ static enum pos_err pg_session_revoke(struct pos_store *s, const char *session_i
 	struct pg_params p = {0};
 	pg_p_text(&p, session_id);
 	pg_p_i64(&p, now);
-	return write1(s, &st_session_revoke, &p, false);
+	return pg_do_write(s, &st_session_revoke, &p, false);
 }
 
 static enum pos_err pg_refresh_rotate(struct pos_store *s, const uint8_t *old_hash,

@@ -61,18 +61,6 @@ static bool read_conv(struct pos_arena *a, PGresult *r, int row, struct pos_conv
 	return o->title != NULL;
 }
 
-/* Runs one statement on a borrowed connection; *out (may be NULL) gets the rows. */
-static enum pos_err run1(struct pos_store *s, const struct pg_stmt *st,
-			 const struct pg_params *p, PGresult **out)
-{
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = pg_run(c, st, p, out);
-	pg_put(s, c);
-	return rc;
-}
-
 static enum pos_err conversation_get(struct pos_store *s, struct pos_arena *a,
 				     const char *user_id, const char *id,
 				     struct pos_conversation *out)
@@ -81,7 +69,7 @@ static enum pos_err conversation_get(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, id);
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_conv_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_conv_get, &p, &r);
 	if (!rc)
 		rc = pg_rows(r) < 1		  ? POS_ERR_NOT_FOUND
 		     : read_conv(a, r, 0, out) ? POS_OK
@@ -102,7 +90,7 @@ static enum pos_err conversation_list(struct pos_store *s, struct pos_arena *a,
 	pg_p_i64(&p, limit);
 	pg_p_i64(&p, offset);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_conv_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_conv_list, &p, &r);
 	if (rc)
 		return rc;
 	int rows = pg_rows(r);
@@ -121,7 +109,7 @@ static enum pos_err conversation_list(struct pos_store *s, struct pos_arena *a,
 		struct pg_params q = {0};
 		pg_p_text(&q, user_id);
 		r = NULL;
-		rc = run1(s, &st_conv_count, &q, &r);
+		rc = pg_do(s, &st_conv_count, &q, &r);
 		if (!rc && pg_rows(r) > 0)
 			*total = pg_i64(r, 0, 0);
 		PQclear(r);
@@ -197,7 +185,7 @@ static enum pos_err messages_list(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, limit);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_msg_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_msg_list, &p, &r);
 	if (rc)
 		return rc;
 	int rows = pg_rows(r);

@@ -97,17 +97,6 @@ static void read_att(struct pos_arena *a, PGresult *r, int row, struct pos_attac
 	out->sealed = pg_i64(r, row, 11) != 0;
 }
 
-static enum pos_err run1(struct pos_store *s, const struct pg_stmt *st,
-			 const struct pg_params *p, PGresult **out)
-{
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = pg_run(c, st, p, out);
-	pg_put(s, c);
-	return rc;
-}
-
 static enum pos_err attachment_insert(struct pos_store *s, const struct pos_attachment *at)
 {
 	struct pg_conn *c = pg_get(s);
@@ -164,7 +153,7 @@ static enum pos_err attachment_get(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, id);
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_att_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_att_get, &p, &r);
 	if (!rc) {
 		if (pg_rows(r) < 1)
 			rc = POS_ERR_NOT_FOUND;
@@ -185,7 +174,7 @@ static enum pos_err attachment_list(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, memory_id);
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_att_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_att_list, &p, &r);
 	if (rc)
 		return rc;
 	int rows = pg_rows(r);
@@ -202,24 +191,12 @@ static enum pos_err attachment_list(struct pos_store *s, struct pos_arena *a,
 	return rc;
 }
 
-/* Runs a write of the user's attachment `id`: NOT_FOUND when it changed nothing. */
-static enum pos_err write_att(struct pos_store *s, const struct pg_stmt *st,
-			      const struct pg_params *p)
-{
-	PGresult *r = NULL;
-	enum pos_err rc = run1(s, st, p, &r);
-	if (!rc && pg_affected(r) == 0)
-		rc = POS_ERR_NOT_FOUND;
-	PQclear(r);
-	return rc;
-}
-
 static enum pos_err attachment_delete(struct pos_store *s, const char *user_id, const char *id)
 {
 	struct pg_params p = {0};
 	pg_p_text(&p, id);
 	pg_p_text(&p, user_id);
-	return write_att(s, &st_att_delete, &p);
+	return pg_do_write(s, &st_att_delete, &p, true);
 }
 
 static enum pos_err attachment_set_text(struct pos_store *s, const char *user_id,
@@ -232,7 +209,7 @@ static enum pos_err attachment_set_text(struct pos_store *s, const char *user_id
 	pg_p_text(&p, status);
 	pg_p_text(&p, error);
 	pg_p_i64(&p, pages);
-	return write_att(s, &st_att_text, &p);
+	return pg_do_write(s, &st_att_text, &p, true);
 }
 
 static enum pos_err blob_orphans(struct pos_store *s, struct pos_arena *a, const char *user_id,
@@ -249,7 +226,7 @@ static enum pos_err blob_orphans(struct pos_store *s, struct pos_arena *a, const
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, (int64_t)max);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_orphans, &p, &r);
+	enum pos_err rc = pg_do(s, &st_orphans, &p, &r);
 	for (int i = 0; !rc && i < pg_rows(r) && *n < max; i++) {
 		struct pos_blob_ref *b = &(*out)[(*n)++];
 		pg_uuid(b->user_id, r, i, 0);

@@ -47,12 +47,8 @@ enum pos_err pg_memory_stats(struct pos_store *s, struct pos_arena *a, const cha
 	pg_p_i64(&p, days);
 	pg_p_i64(&p, tags);
 	pg_p_i64(&p, hide_chat ? 1 : 0);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_stats, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_stats, &p, &r);
 	if (!rc && PQntuples(r) == 1) {
 		out->total = pg_i64(r, 0, 0);
 		out->importance_avg = pg_f64(r, 0, 1);
@@ -102,12 +98,8 @@ enum pos_err pg_memory_series(struct pos_store *s, struct pos_arena *a, const ch
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, since);
 	pg_p_i64(&p, hide_chat ? 1 : 0);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_series, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_series, &p, &r);
 	if (!rc && PQntuples(r) == 1) {
 		const char **f[] = {&out->by_type_json, &out->by_layer_json, &out->by_source_json,
 				    &out->importance_json, &out->access_json, &out->sync_json};
@@ -142,12 +134,8 @@ enum pos_err pg_graph_nodes(struct pos_store *s, struct pos_arena *a, const char
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, ids_json);
 	pg_p_i64(&p, limit);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, ids_json ? &st_nodes_by_id : &st_nodes_recent, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, ids_json ? &st_nodes_by_id : &st_nodes_recent, &p, &r);
 	for (int i = 0; !rc && i < PQntuples(r) && *n < limit; i++) {
 		struct pos_graph_node *g = &v[*n];
 		snprintf(g->id, sizeof(g->id), "%s", PQgetvalue(r, i, 0));
@@ -197,12 +185,8 @@ enum pos_err pg_graph_edges(struct pos_store *s, struct pos_arena *a, const char
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, ids_json ? ids_json : "[]");
 	pg_p_i64(&p, limit);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_edges, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_edges, &p, &r);
 	for (int i = 0; !rc && i < PQntuples(r) && *n < limit; i++) {
 		struct pos_graph_edge *e = &v[*n];
 		snprintf(e->source, sizeof(e->source), "%s", PQgetvalue(r, i, 0));

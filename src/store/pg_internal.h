@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "store/store.h"
 
@@ -104,6 +105,8 @@ enum pos_err pg_bytes(struct pos_arena *a, PGresult *res, int r, int i,
 extern const char pg_ddl_accounts[], pg_ddl_keys[], pg_ddl_memories[],
 	pg_ddl_chat[], pg_ddl_shares[], pg_ddl_jobs[], pg_ddl_sync[],
 	pg_ddl_plugins[], pg_ddl_files[];
+/* Later schema versions, by domain (pg.c's migration list). */
+extern const char pg_ddl_memories_v2[];
 extern const struct pos_store_accounts pg_accounts_ops;
 extern const struct pos_store_memories pg_memories_ops;
 extern const struct pos_store_chat pg_chat_ops;
@@ -126,6 +129,55 @@ void pg_uuid(char dst[POS_UUID_SIZE], PGresult *res, int r, int i);
 int pg_rows(PGresult *res);
 /* Runs `sql` (no parameters, may hold several statements). */
 enum pos_err pg_exec(struct pg_conn *c, const char *sql);
+
+/*
+ * A column of a batch write: a PostgreSQL array literal built one element
+ * per row (each quoted and escaped; SQL NULL for a NULL pointer), sent as
+ * one text parameter and read back by unnest($n::text[]) — or bigint[],
+ * float8[]; pg_col_hex elements are decode(x, 'hex') to bytea. So a batch
+ * of rows is one statement per table (pg_memories.c's bulk insert). The
+ * first failure sticks in rc (NOMEM past the size cap; STORE for a text
+ * holding NUL, which PostgreSQL text cannot). pg_col_done closes the
+ * literal once and returns it (valid until pg_col_free), NULL on failure.
+ *
+ *   struct pg_col ids; pg_col_init(&ids);
+ *   for (...) pg_col_text(&ids, m[i].id);
+ *   pg_p_text(&p, pg_col_done(&ids));   ... run ... pg_col_free(&ids);
+ */
+struct pg_col {
+	struct pos_buf b;
+	size_t n;                   /* elements so far */
+	enum pos_err rc;
+};
+void pg_col_init(struct pg_col *c);
+void pg_col_free(struct pg_col *c);
+void pg_col_text(struct pg_col *c, const char *s);
+void pg_col_textn(struct pg_col *c, const char *s, size_t n);
+void pg_col_i64(struct pg_col *c, int64_t v);
+void pg_col_time(struct pg_col *c, int64_t t);       /* POS_TIME_NONE → NULL */
+void pg_col_f64(struct pg_col *c, double v);
+void pg_col_hex(struct pg_col *c, const void *b, size_t n);
+const char *pg_col_done(struct pg_col *c);
+
+/*
+ * One statement, the shapes every domain file repeats:
+ * - pg_do: borrows a connection, runs st, gives it back (*out, may be
+ *   NULL, keeps the rows: a result outlives its connection);
+ * - pg_do_write: the same for a write; with must_change, changing no row
+ *   is POS_ERR_NOT_FOUND;
+ * - pg_do_i64: the first column of the first row as a number (0 when no
+ *   row, or on error);
+ * - pg_run_n: st on the caller's connection (its transaction), *n (may be
+ *   NULL) the rows it changed.
+ */
+enum pos_err pg_do(struct pos_store *s, const struct pg_stmt *st, const struct pg_params *p,
+		   PGresult **out);
+enum pos_err pg_do_write(struct pos_store *s, const struct pg_stmt *st,
+			 const struct pg_params *p, bool must_change);
+enum pos_err pg_do_i64(struct pos_store *s, const struct pg_stmt *st,
+		       const struct pg_params *p, int64_t *v);
+enum pos_err pg_run_n(struct pg_conn *c, const struct pg_stmt *st, const struct pg_params *p,
+		      uint64_t *n);
 
 /* The pool's side of a connection (pg.c): open one for pool slot `slot`
  * (NULL, logged, when the server cannot be reached); close; its slot;
@@ -244,6 +296,10 @@ enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const 
 enum pos_err pg_vectors_missing_count(struct pos_store *s, const char *model,
 				      const char *user_id, int64_t *n);
 enum pos_err pg_vectors_put(struct pos_store *s, const struct pos_memory *m, size_t n);
+/* Appends v to four batch columns (model text, dim bigint, scale float8,
+ * vec hex: scale 0 and the sealed bytes under encryption at rest), as
+ * pg_vec_put writes one. */
+void pg_vec_cols(struct pg_col col[4], const struct pos_vec *v);
 /* Writes v for row `seq` inside the caller's transaction (no-op without q). */
 enum pos_err pg_vec_put(struct pg_conn *c, int64_t seq, const char *user_id,
 			const struct pos_vec *v);

@@ -63,13 +63,10 @@ static enum pos_err pg_crypt_get(struct pos_store *s, struct pos_arena *a, const
 				 struct pos_user_crypt *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_crypt_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_crypt_get, &p, &r);
 	if (!rc && pg_rows(r) == 0)
 		rc = POS_ERR_NOT_FOUND;
 	if (!rc) {
@@ -85,7 +82,6 @@ static enum pos_err pg_crypt_get(struct pos_store *s, struct pos_arena *a, const
 	if (!rc)
 		rc = pg_bytes(a, r, 0, 4, &out->rk_wrap, &out->rk_wrap_len);
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -93,9 +89,6 @@ static enum pos_err pg_crypt_put(struct pos_store *s, const char *user_id,
 				 const struct pos_user_crypt *in, const char *password_hash,
 				 const char *expect)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, in->state);
@@ -106,11 +99,10 @@ static enum pos_err pg_crypt_put(struct pos_store *s, const char *user_id,
 	pg_p_text(&p, password_hash);
 	pg_p_text(&p, expect);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_crypt_put, &p, &r);
+	enum pos_err rc = pg_do(s, &st_crypt_put, &p, &r);
 	if (!rc && pg_affected(r) == 0)
 		rc = expect ? POS_ERR_CONFLICT : POS_ERR_NOT_FOUND;
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -119,48 +111,36 @@ static enum pos_err pg_refresh_wrap_get(struct pos_store *s, struct pos_arena *a
 {
 	*wrap = NULL;
 	*len = 0;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_bytes(&p, hash, 32);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_wrap_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_wrap_get, &p, &r);
 	if (!rc && pg_rows(r) > 0)
 		rc = pg_bytes(a, r, 0, 0, wrap, len);
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
 static enum pos_err pg_refresh_wrap_put(struct pos_store *s, const uint8_t *hash,
 					const uint8_t *wrap, size_t len)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_bytes(&p, hash, 32);
 	pg_p_bytes(&p, wrap, len);
-	enum pos_err rc = pg_run(c, &st_wrap_put, &p, NULL);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_wrap_put, &p, NULL);
 	return rc;
 }
 
 static enum pos_err pg_refresh_wraps_sweep(struct pos_store *s, int64_t now, int64_t *n)
 {
 	*n = 0;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_i64(&p, now);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_wrap_sweep, &p, &r);
+	enum pos_err rc = pg_do(s, &st_wrap_sweep, &p, &r);
 	if (!rc)
 		*n = (int64_t)pg_affected(r);
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -168,19 +148,15 @@ static enum pos_err pg_crypt_progress(struct pos_store *s, const char *user_id,
 				      int64_t *sealed, int64_t *total)
 {
 	*sealed = *total = 0;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_progress, &p, &r);
+	enum pos_err rc = pg_do(s, &st_progress, &p, &r);
 	if (!rc && pg_rows(r) > 0) {
 		*sealed = pg_i64(r, 0, 0);
 		*total = pg_i64(r, 0, 1);
 	}
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -200,15 +176,12 @@ static enum pos_err pg_crypt_plain_batch(struct pos_store *s, struct pos_arena *
 	*out = pos_arena_zalloc(a, (max ? max : 1) * sizeof(**out));
 	if (!*out)
 		return POS_ERR_NOMEM;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, after_seq);
 	pg_p_i64(&p, (int64_t)max);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_plain_batch, &p, &r);
+	enum pos_err rc = pg_do(s, &st_plain_batch, &p, &r);
 	for (int i = 0; !rc && i < pg_rows(r) && *n < max; i++) {
 		struct pos_memory *m = &(*out)[*n];
 		if ((rc = pg_read_memory(a, r, i, 0, m)))
@@ -231,7 +204,6 @@ static enum pos_err pg_crypt_plain_batch(struct pos_store *s, struct pos_arena *
 		(*n)++;
 	}
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 #else
@@ -345,14 +317,11 @@ static enum pos_err pg_crypt_vector_raw(struct pos_store *s, struct pos_arena *a
 {
 	memset(out, 0, sizeof(*out));
 	id[0] = '\0';
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_i64(&p, seq);
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_vector_raw, &p, &r);
+	enum pos_err rc = pg_do(s, &st_vector_raw, &p, &r);
 	if (!rc && pg_rows(r) > 0) {
 		out->model = pg_text(a, r, 0, 0);
 		out->dim = (unsigned)pg_i64(r, 0, 1);
@@ -363,7 +332,6 @@ static enum pos_err pg_crypt_vector_raw(struct pos_store *s, struct pos_arena *a
 			rc = POS_ERR_NOMEM;
 	}
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -375,15 +343,12 @@ static enum pos_err pg_crypt_thread_tail(struct pos_store *s, struct pos_arena *
 	*out = pos_arena_zalloc(a, (max ? max : 1) * sizeof(**out));
 	if (!*out)
 		return POS_ERR_NOMEM;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, thread);
 	pg_p_i64(&p, (int64_t)max);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_thread_tail, &p, &r);
+	enum pos_err rc = pg_do(s, &st_thread_tail, &p, &r);
 	for (int i = 0; !rc && i < pg_rows(r) && *n < max; i++) {
 		struct pos_memory *m = &(*out)[*n];
 		pg_uuid(m->id, r, i, 0);
@@ -398,21 +363,16 @@ static enum pos_err pg_crypt_thread_tail(struct pos_store *s, struct pos_arena *
 		(*n)++;
 	}
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
 static enum pos_err pg_index_terms(struct pos_store *s, const char *text, size_t len,
 				   void (*fn)(void *ctx, const char *term, size_t n), void *ctx)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_textn(&p, text ? text : "", text ? len : 0);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_index_terms, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_index_terms, &p, &r);
 	for (int i = 0; !rc && i < pg_rows(r); i++) {
 		if (pg_isnull(r, i, 0))
 			continue;

@@ -56,12 +56,8 @@ enum pos_err pg_lifecycle_scan(struct pos_store *s, struct pos_arena *a, const c
 	pg_p_text(&p, now_rfc3339);
 	pg_p_i64(&p, (int64_t)max);
 	pg_p_i64(&p, after_created);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_scan, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_scan, &p, &r);
 	for (int i = 0; !rc && i < PQntuples(r) && *n < max; i++) {
 		struct pos_life_row *x = &v[*n];
 		x->seq = pg_i64(r, i, L_SEQ);
@@ -123,12 +119,8 @@ enum pos_err pg_tag_touches(struct pos_store *s, struct pos_arena *a, const char
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, since);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_tag_touches, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_tag_touches, &p, &r);
 	int rows = rc ? 0 : PQntuples(r);
 	struct pos_tag_touch *v = pos_arena_alloc(a, (size_t)(rows ? rows : 1) * sizeof(*v));
 	if (!rc && !v)
@@ -298,9 +290,6 @@ enum pos_err pg_autolink_parent(struct pos_store *s, const char *user_id, int64_
 				char parent_id[POS_UUID_SIZE])
 {
 	parent_id[0] = '\0';
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	const struct pg_stmt *steps[] = {&st_parent_thread, &st_parent_event};
 	enum pos_err rc = POS_OK;
 	for (size_t i = 0; !rc && !parent_id[0] && i < 2; i++) {
@@ -308,11 +297,10 @@ enum pos_err pg_autolink_parent(struct pos_store *s, const char *user_id, int64_
 		pg_p_i64(&p, seq);
 		pg_p_text(&p, user_id);
 		PGresult *r = NULL;
-		if (!(rc = pg_run(c, steps[i], &p, &r)) && PQntuples(r))
+		if (!(rc = pg_do(s, steps[i], &p, &r)) && PQntuples(r))
 			snprintf(parent_id, POS_UUID_SIZE, "%s", PQgetvalue(r, 0, 0));
 		PQclear(r);
 	}
-	pg_put(s, c);
 	return rc;
 }
 

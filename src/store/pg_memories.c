@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
 
@@ -187,14 +188,72 @@ const char pg_ddl_memories[] =
 	"CREATE OR REPLACE TRIGGER memories_bytes AFTER INSERT OR DELETE OR UPDATE OF"
 	" content, metadata ON memories FOR EACH ROW EXECUTE FUNCTION pos_memory_bytes();\n";
 
+/*
+ * Schema version 2: the vocabulary (memory_terms, memory_terms_total) and
+ * users.bytes_used follow inserts and deletes once per statement, from
+ * the statement's transition table, instead of once per row: a bulk of
+ * 1,000 had updated the totals row, the user's row and each common term's
+ * row 1,000 times in one transaction (each update walking the row's chain
+ * of versions), and held the term locks while doing it (two bulks in
+ * parallel took turns). Updates stay per row (one memory at a time, and
+ * only when content, tags or context change). Terms are still locked in
+ * sorted order.
+ */
+const char pg_ddl_memories_v2[] =
+	"CREATE OR REPLACE FUNCTION pos_memory_terms_rows() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	" BEGIN"
+	" IF TG_OP = 'INSERT' THEN"
+	"  INSERT INTO memory_terms AS t (term, df)"
+	"   SELECT w, count(*) FROM (SELECT unnest(tsvector_to_array(tsv)) AS w FROM pos_new) x"
+	"   GROUP BY w ORDER BY w COLLATE \"C\""
+	"  ON CONFLICT (term) DO UPDATE SET df = t.df + EXCLUDED.df;"
+	"  UPDATE memory_terms_total SET docs = docs + x.d, lexemes = lexemes + x.l"
+	"   FROM (SELECT count(*) AS d, coalesce(sum(length(tsv)), 0) AS l FROM pos_new) x"
+	"   WHERE id = 1 AND x.d > 0;"
+	" ELSE"
+	"  INSERT INTO memory_terms AS t (term, df)"
+	"   SELECT w, -count(*) FROM (SELECT unnest(tsvector_to_array(tsv)) AS w FROM pos_old) x"
+	"   GROUP BY w ORDER BY w COLLATE \"C\""
+	"  ON CONFLICT (term) DO UPDATE SET df = t.df + EXCLUDED.df;"
+	"  UPDATE memory_terms_total SET docs = docs - x.d, lexemes = lexemes - x.l"
+	"   FROM (SELECT count(*) AS d, coalesce(sum(length(tsv)), 0) AS l FROM pos_old) x"
+	"   WHERE id = 1 AND x.d > 0;"
+	" END IF;"
+	" RETURN NULL;"
+	" END $f$;\n"
+	"CREATE OR REPLACE FUNCTION pos_memory_bytes_rows() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	" BEGIN"
+	" IF TG_OP = 'INSERT' THEN"
+	"  UPDATE users u SET bytes_used = u.bytes_used + x.b FROM (SELECT user_id,"
+	"   sum(octet_length(content) + octet_length(metadata)) AS b FROM pos_new"
+	"   GROUP BY user_id) x WHERE u.id = x.user_id;"
+	" ELSE"
+	"  UPDATE users u SET bytes_used = u.bytes_used - x.b FROM (SELECT user_id,"
+	"   sum(octet_length(content) + octet_length(metadata)) AS b FROM pos_old"
+	"   GROUP BY user_id) x WHERE u.id = x.user_id;"
+	" END IF;"
+	" RETURN NULL;"
+	" END $f$;\n"
+	"DROP TRIGGER IF EXISTS memories_terms ON memories;\n"
+	"DROP TRIGGER IF EXISTS memories_bytes ON memories;\n"
+	"CREATE TRIGGER memories_terms AFTER UPDATE OF content, tags, context ON memories"
+	" FOR EACH ROW EXECUTE FUNCTION pos_memory_terms();\n"
+	"CREATE TRIGGER memories_bytes AFTER UPDATE OF content, metadata ON memories"
+	" FOR EACH ROW EXECUTE FUNCTION pos_memory_bytes();\n"
+	"CREATE TRIGGER memories_terms_insert AFTER INSERT ON memories"
+	" REFERENCING NEW TABLE AS pos_new FOR EACH STATEMENT"
+	" EXECUTE FUNCTION pos_memory_terms_rows();\n"
+	"CREATE TRIGGER memories_terms_delete AFTER DELETE ON memories"
+	" REFERENCING OLD TABLE AS pos_old FOR EACH STATEMENT"
+	" EXECUTE FUNCTION pos_memory_terms_rows();\n"
+	"CREATE TRIGGER memories_bytes_insert AFTER INSERT ON memories"
+	" REFERENCING NEW TABLE AS pos_new FOR EACH STATEMENT"
+	" EXECUTE FUNCTION pos_memory_bytes_rows();\n"
+	"CREATE TRIGGER memories_bytes_delete AFTER DELETE ON memories"
+	" REFERENCING OLD TABLE AS pos_old FOR EACH STATEMENT"
+	" EXECUTE FUNCTION pos_memory_bytes_rows();\n";
+
 PG_STMT(st_owned, "SELECT seq FROM memories WHERE id = $1 AND user_id = $2");
-PG_STMT(st_insert,
-	"INSERT INTO memories(id, user_id, content, type, layer, source, created_at,"
-	" updated_at, last_accessed_at, parent_memory_id, tags, importance_score,"
-	" access_count, is_encrypted, shared_with, metadata, attachments, external_id,"
-	" thread, context, sealed, source_id, sync_version, layer_locked, importance_set)"
-	" VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
-	"$21,$22,$23,$24,$25) RETURNING seq");
 PG_STMT(st_tags_insert,
 	"INSERT INTO memory_tags(user_id, tag, memory_seq)"
 	" SELECT $1::text, t, $3::bigint FROM unnest($2::text[]) t ON CONFLICT DO NOTHING");
@@ -243,11 +302,6 @@ static int64_t owned_seq(struct pg_conn *c, const char *user_id, const char *id)
 	return seq;
 }
 
-static enum pos_err run0(struct pg_conn *c, const struct pg_stmt *st, const struct pg_params *p)
-{
-	return pg_run(c, st, p, NULL);
-}
-
 static enum pos_err insert_tags(struct pg_conn *c, struct pos_arena *a, const char *user_id,
 				int64_t seq, const char *const *tags, size_t n)
 {
@@ -260,7 +314,7 @@ static enum pos_err insert_tags(struct pg_conn *c, struct pos_arena *a, const ch
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, arr);
 	pg_p_i64(&p, seq);
-	return run0(c, &st_tags_insert, &p);
+	return pg_run(c, &st_tags_insert, &p, NULL);
 }
 
 /* Checks each related id is the user's (and not the memory itself), then
@@ -289,7 +343,7 @@ static enum pos_err insert_related(struct pg_conn *c, const struct pos_memory *m
 		pg_p_text(&p, "related");
 		pg_p_f64(&p, 1.0);
 		pg_p_i64(&p, now);
-		enum pos_err rc = run0(c, &st_rel_insert, &p);
+		enum pos_err rc = pg_run(c, &st_rel_insert, &p, NULL);
 		if (rc)
 			return rc;
 	}
@@ -333,7 +387,19 @@ enum pos_err pg_vec_put(struct pg_conn *c, int64_t seq, const char *user_id,
 		pg_p_f64(&p, v->scale);
 		pg_p_bytes(&p, v->q, v->dim);
 	}
-	return run0(c, &st_vec_put, &p);
+	return pg_run(c, &st_vec_put, &p, NULL);
+}
+
+void pg_vec_cols(struct pg_col col[4], const struct pos_vec *v)
+{
+	pg_col_text(&col[0], v->model);
+	pg_col_i64(&col[1], (int64_t)v->dim);
+	/* encryption at rest: scale and q are inside the sealed bytes */
+	pg_col_f64(&col[2], v->sealed ? 0.0 : v->scale);
+	if (v->sealed)
+		pg_col_hex(&col[3], v->sealed, v->sealed_len);
+	else
+		pg_col_hex(&col[3], v->q, v->dim);
 }
 
 static enum pos_err count_add(struct pg_conn *c, const char *user_id, int64_t d)
@@ -341,56 +407,255 @@ static enum pos_err count_add(struct pg_conn *c, const char *user_id, int64_t d)
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, d);
-	return run0(c, &st_count_add, &p);
+	return pg_run(c, &st_count_add, &p, NULL);
 }
 
-static enum pos_err insert_one(struct pg_conn *c, struct pos_arena *a, struct pos_memory *x,
-			       int index, struct pos_error *err)
+/*
+ * Bulk insert: one statement per table for the whole batch (the rows as
+ * arrays, struct pg_col, read back by unnest), so a bulk of 1,000 costs
+ * about seven round trips instead of three or more per memory, and the
+ * vocabulary and users.bytes_used triggers run once per statement
+ * (migration 2 in pg.c). Measured in docs/BENCHMARKS.md ("PostgreSQL
+ * ingest").
+ */
+
+/* The per-row columns of st_insert_batch, in its order ($2 onwards). */
+enum {
+	BC_ID, BC_CONTENT, BC_TYPE, BC_LAYER, BC_SOURCE, BC_CREATED, BC_UPDATED,
+	BC_ACCESSED, BC_PARENT, BC_TAGS, BC_IMPORTANCE, BC_ACCESS_COUNT, BC_ENCRYPTED,
+	BC_SHARED, BC_METADATA, BC_ATTACHMENTS, BC_EXTERNAL, BC_THREAD, BC_CONTEXT,
+	BC_SEALED, BC_SOURCE_ID, BC_SYNC_VERSION, BC_LOCKED, BC_IMPORTANCE_SET, BC__COUNT
+};
+
+/* Rows come out of unnest in input order (ORDER BY ord), so the identity
+ * gives them ascending seqs as the single inserts did. */
+PG_STMT(st_insert_batch,
+	"INSERT INTO memories(id, user_id, content, type, layer, source, created_at,"
+	" updated_at, last_accessed_at, parent_memory_id, tags, importance_score,"
+	" access_count, is_encrypted, shared_with, metadata, attachments, external_id,"
+	" thread, context, sealed, source_id, sync_version, layer_locked, importance_set)"
+	" SELECT x.id, $1, x.content, x.type, x.layer, x.source, x.created_at, x.updated_at,"
+	" x.accessed, x.parent, x.tags, x.importance, x.access_count, x.encrypted, x.shared,"
+	" x.metadata, x.attachments, x.external_id, x.thread, x.context,"
+	" decode(x.sealed, 'hex'), x.source_id, x.sync_version, x.locked, x.importance_set"
+	" FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+	" $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::float8[],"
+	" $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[],"
+	" $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[],"
+	" $25::bigint[]) WITH ORDINALITY AS x(id, content, type, layer, source, created_at,"
+	" updated_at, accessed, parent, tags, importance, access_count, encrypted, shared,"
+	" metadata, attachments, external_id, thread, context, sealed, source_id,"
+	" sync_version, locked, importance_set, ord)"
+	" ORDER BY x.ord RETURNING seq, id");
+PG_STMT(st_tags_batch,
+	"INSERT INTO memory_tags(user_id, tag, memory_seq)"
+	" SELECT $1::text, t, s FROM unnest($2::text[], $3::bigint[]) AS x(t, s)"
+	" ON CONFLICT DO NOTHING");
+PG_STMT(st_vec_batch,
+	"INSERT INTO memory_vectors(memory_seq, user_id, model, dim, scale, vec)"
+	" SELECT s, $1, mo, d, sc, decode(v, 'hex') FROM unnest($2::bigint[], $3::text[],"
+	" $4::bigint[], $5::float8[], $6::text[]) AS x(s, mo, d, sc, v)");
+PG_STMT(st_rel_batch,
+	"INSERT INTO memory_relationships"
+	"(memory_id, related_memory_id, relationship_type, strength, created_at)"
+	" SELECT a, b, 'related', 1.0, t FROM unnest($1::text[], $2::text[], $3::bigint[])"
+	" AS x(a, b, t) ON CONFLICT DO NOTHING");
+PG_STMT(st_owned_any,
+	"SELECT id FROM memories WHERE user_id = $1 AND id = ANY($2::text[])");
+
+/* Runs st with the user id as $1 and the done columns after it. */
+static enum pos_err run_cols(struct pg_conn *c, const struct pg_stmt *st, const char *user_id,
+			     struct pg_col *cols, size_t n, PGresult **out)
 {
-	enum pos_err rc = check_parent(c, x->user_id, x->id, x->parent_id, index, err);
+	struct pg_params p = {0};
+	if (user_id)
+		pg_p_text(&p, user_id);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = pg_col_done(&cols[i]);
+		if (!v)
+			return cols[i].rc;
+		pg_p_text(&p, v);
+	}
+	return pg_run(c, st, &p, out);
+}
+
+static void cols_init(struct pg_col *cols, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pg_col_init(&cols[i]);
+}
+
+static void cols_free(struct pg_col *cols, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pg_col_free(&cols[i]);
+}
+
+/* Whether `id` is stored (in found[0..nf)) or an earlier item of the batch
+ * (inserted before item `i` in the one-by-one order). */
+static bool ref_known(const char *id, const char *const *found, int nf,
+		      const struct pos_memory *m, size_t i)
+{
+	for (int k = 0; k < nf; k++)
+		if (strcmp(found[k], id) == 0)
+			return true;
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(m[j].id, id) == 0)
+			return true;
+	return false;
+}
+
+static enum pos_err ref_error(struct pos_error *err, size_t i, const char *field,
+			      const char *what, const char *id)
+{
+	enum pos_err rc = id ? pos_error_set(err, POS_ERR_INVALID_FIELD, field,
+					     "%s %s not found", what, id)
+			     : pos_error_set(err, POS_ERR_INVALID_FIELD, field, "%s", what);
+	if (err)
+		err->index = (int)i;
+	return rc;
+}
+
+/* The parents and related ids of the batch must be the user's: stored
+ * already or earlier in the batch; a memory is neither its own parent nor
+ * related to itself. The first failing item is reported by index, as the
+ * one-by-one inserts did; one query for all the references. */
+static enum pos_err check_refs(struct pg_conn *c, const struct pos_memory *m, size_t n,
+			       struct pos_error *err)
+{
+	struct pg_col ids;
+	pg_col_init(&ids);
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].parent_id[0])
+			pg_col_text(&ids, m[i].parent_id);
+		for (size_t j = 0; j < m[i].n_related; j++)
+			pg_col_text(&ids, m[i].related[j]);
+	}
+	PGresult *r = NULL;
+	enum pos_err rc = POS_OK;
+	if (ids.n)
+		rc = run_cols(c, &st_owned_any, m[0].user_id, &ids, 1, &r);
+	pg_col_free(&ids);
 	if (rc)
 		return rc;
-	struct pg_params p = {0};
-	pg_p_text(&p, x->id);
-	pg_p_text(&p, x->user_id);
-	pg_p_textn(&p, x->content ? x->content : "", x->content ? x->content_len : 0);
-	pg_p_text(&p, pos_mem_type_name(x->type));
-	pg_p_text(&p, pos_mem_layer_name(x->layer));
-	pg_p_text(&p, x->source);
-	pg_p_i64(&p, x->created_at);
-	pg_p_i64(&p, x->updated_at);
-	if (x->last_accessed_at == POS_TIME_NONE)
-		pg_p_null(&p);
-	else
-		pg_p_i64(&p, x->last_accessed_at);
-	pg_p_text(&p, x->parent_id[0] ? x->parent_id : NULL);
-	pg_p_text(&p, x->tags_json ? x->tags_json : "[]");
-	pg_p_f64(&p, x->importance);
-	pg_p_i64(&p, x->access_count);
-	pg_p_i64(&p, x->is_encrypted);
-	pg_p_text(&p, x->shared_with_json ? x->shared_with_json : "[]");
-	pg_p_text(&p, x->metadata_json ? x->metadata_json : "{}");
-	pg_p_text(&p, x->attachments_json ? x->attachments_json : "[]");
-	pg_p_text(&p, x->external_id);
-	pg_p_text(&p, x->thread);
-	pg_p_text(&p, x->context);
-	pg_p_bytes(&p, x->sealed, x->sealed_len);
-	pg_p_text(&p, x->source_id);
-	pg_p_text(&p, x->sync_version);
-	pg_p_i64(&p, x->layer_locked);
-	pg_p_i64(&p, x->importance_set);
-	PGresult *r = NULL;
-	if ((rc = pg_run(c, &st_insert, &p, &r)))
-		return rc;
-	x->seq = PQntuples(r) ? pg_i64(r, 0, 0) : 0;
+	int nf = pg_rows(r);
+	const char **found = NULL;
+	if (nf && !(found = pos_calloc((size_t)nf, sizeof(*found)))) {
+		PQclear(r);
+		return POS_ERR_NOMEM;
+	}
+	for (int k = 0; k < nf; k++)
+		found[k] = PQgetvalue(r, k, 0);
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct pos_memory *x = &m[i];
+		if (x->parent_id[0] && strcmp(x->parent_id, x->id) == 0)
+			rc = ref_error(err, i, "parent_memory_id", "a memory cannot be its own parent",
+				       NULL);
+		else if (x->parent_id[0] && !ref_known(x->parent_id, found, nf, m, i))
+			rc = ref_error(err, i, "parent_memory_id", "parent memory", x->parent_id);
+		for (size_t j = 0; j < x->n_related && !rc; j++) {
+			if (strcmp(x->related[j], x->id) == 0)
+				rc = ref_error(err, i, "related_memory_ids",
+					       "a memory cannot be related to itself", NULL);
+			else if (!ref_known(x->related[j], found, nf, m, i))
+				rc = ref_error(err, i, "related_memory_ids", "related memory",
+					       x->related[j]);
+		}
+	}
+	pos_free(found);
 	PQclear(r);
-	if (!x->seq)
-		return POS_ERR_STORE;
-	if ((rc = insert_tags(c, a, x->user_id, x->seq, x->tags, x->n_tags)))
-		return rc;
-	if ((rc = pg_vec_put(c, x->seq, x->user_id, &x->vec)))
-		return rc;
-	return insert_related(c, x, x->id, x->user_id, x->updated_at, index, err);
+	return rc;
+}
+
+/* The memories' rows; sets each m[i].seq. */
+static enum pos_err insert_rows(struct pg_conn *c, struct pos_memory *m, size_t n)
+{
+	struct pg_col cols[BC__COUNT];
+	cols_init(cols, BC__COUNT);
+	for (size_t i = 0; i < n; i++) {
+		const struct pos_memory *x = &m[i];
+		pg_col_text(&cols[BC_ID], x->id);
+		pg_col_textn(&cols[BC_CONTENT], x->content ? x->content : "",
+			     x->content ? x->content_len : 0);
+		pg_col_text(&cols[BC_TYPE], pos_mem_type_name(x->type));
+		pg_col_text(&cols[BC_LAYER], pos_mem_layer_name(x->layer));
+		pg_col_text(&cols[BC_SOURCE], x->source);
+		pg_col_i64(&cols[BC_CREATED], x->created_at);
+		pg_col_i64(&cols[BC_UPDATED], x->updated_at);
+		pg_col_time(&cols[BC_ACCESSED], x->last_accessed_at);
+		pg_col_text(&cols[BC_PARENT], x->parent_id[0] ? x->parent_id : NULL);
+		pg_col_text(&cols[BC_TAGS], x->tags_json ? x->tags_json : "[]");
+		pg_col_f64(&cols[BC_IMPORTANCE], x->importance);
+		pg_col_i64(&cols[BC_ACCESS_COUNT], x->access_count);
+		pg_col_i64(&cols[BC_ENCRYPTED], x->is_encrypted);
+		pg_col_text(&cols[BC_SHARED], x->shared_with_json ? x->shared_with_json : "[]");
+		pg_col_text(&cols[BC_METADATA], x->metadata_json ? x->metadata_json : "{}");
+		pg_col_text(&cols[BC_ATTACHMENTS], x->attachments_json ? x->attachments_json : "[]");
+		pg_col_text(&cols[BC_EXTERNAL], x->external_id);
+		pg_col_text(&cols[BC_THREAD], x->thread);
+		pg_col_text(&cols[BC_CONTEXT], x->context);
+		pg_col_hex(&cols[BC_SEALED], x->sealed, x->sealed_len);
+		pg_col_text(&cols[BC_SOURCE_ID], x->source_id);
+		pg_col_text(&cols[BC_SYNC_VERSION], x->sync_version);
+		pg_col_i64(&cols[BC_LOCKED], x->layer_locked);
+		pg_col_i64(&cols[BC_IMPORTANCE_SET], x->importance_set);
+	}
+	PGresult *r = NULL;
+	enum pos_err rc = run_cols(c, &st_insert_batch, m[0].user_id, cols, BC__COUNT, &r);
+	cols_free(cols, BC__COUNT);
+	if (!rc && pg_rows(r) != (int)n)
+		rc = POS_ERR_STORE;
+	for (int k = 0; !rc && k < (int)n; k++) {
+		const char *id = PQgetvalue(r, k, 1);
+		size_t i = (size_t)k; /* in order; searched if not */
+		if (strcmp(m[i].id, id) != 0)
+			for (i = 0; i < n && strcmp(m[i].id, id) != 0; i++)
+				;
+		if (i == n)
+			rc = POS_ERR_STORE;
+		else
+			m[i].seq = pg_i64(r, k, 0);
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* The tags, vectors and related links of the batch: one statement each
+ * (skipped when the batch has none). */
+static enum pos_err insert_children(struct pg_conn *c, const struct pos_memory *m, size_t n)
+{
+	struct pg_col tags[2], vecs[5], rels[3];
+	cols_init(tags, 2);
+	cols_init(vecs, 5);
+	cols_init(rels, 3);
+	for (size_t i = 0; i < n; i++) {
+		const struct pos_memory *x = &m[i];
+		for (size_t j = 0; j < x->n_tags; j++) {
+			pg_col_text(&tags[0], x->tags[j]);
+			pg_col_i64(&tags[1], x->seq);
+		}
+		const struct pos_vec *v = &x->vec;
+		if (v->q) {
+			pg_col_i64(&vecs[0], x->seq);
+			pg_vec_cols(&vecs[1], v);
+		}
+		for (size_t j = 0; j < x->n_related; j++) {
+			pg_col_text(&rels[0], x->id);
+			pg_col_text(&rels[1], x->related[j]);
+			pg_col_i64(&rels[2], x->updated_at);
+		}
+	}
+	enum pos_err rc = POS_OK;
+	if (tags[0].n)
+		rc = run_cols(c, &st_tags_batch, m[0].user_id, tags, 2, NULL);
+	if (!rc && vecs[0].n)
+		rc = run_cols(c, &st_vec_batch, m[0].user_id, vecs, 5, NULL);
+	if (!rc && rels[0].n)
+		rc = run_cols(c, &st_rel_batch, NULL, rels, 3, NULL);
+	cols_free(tags, 2);
+	cols_free(vecs, 5);
+	cols_free(rels, 3);
+	return rc;
 }
 
 static enum pos_err pg_memory_insert(struct pos_store *s, struct pos_memory *m, size_t n,
@@ -404,11 +669,14 @@ static enum pos_err pg_memory_insert(struct pos_store *s, struct pos_memory *m, 
 	struct pg_conn *c = pg_get(s);
 	if (!c)
 		return POS_ERR_STORE;
-	struct pos_arena *a = pos_arena_new();
-	enum pos_err rc = a ? pg_begin(c) : POS_ERR_NOMEM;
+	enum pos_err rc = pg_begin(c);
 	bool open = !rc;
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = insert_one(c, a, &m[i], (int)i, err);
+	if (!rc)
+		rc = check_refs(c, m, n, err);
+	if (!rc)
+		rc = insert_rows(c, m, n);
+	if (!rc)
+		rc = insert_children(c, m, n);
 	if (!rc)
 		rc = count_add(c, m[0].user_id, (int64_t)n);
 	if (!rc)
@@ -419,7 +687,6 @@ static enum pos_err pg_memory_insert(struct pos_store *s, struct pos_memory *m, 
 		for (size_t i = 0; i < n; i++)
 			m[i].seq = 0;
 	pg_put(s, c);
-	pos_arena_destroy(a);
 	return rc;
 }
 
@@ -427,20 +694,16 @@ static enum pos_err pg_memory_get(struct pos_store *s, struct pos_arena *a,
 				  const char *user_id, const char *id, bool touch, int64_t now,
 				  struct pos_memory *out)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, id);
 	pg_p_text(&p, user_id);
 	if (touch)
 		pg_p_i64(&p, now);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, touch ? &st_get_touch : &st_get, &p, &r);
+	enum pos_err rc = pg_do(s, touch ? &st_get_touch : &st_get, &p, &r);
 	if (!rc)
 		rc = PQntuples(r) ? pg_read_memory(a, r, 0, 0, out) : POS_ERR_NOT_FOUND;
 	PQclear(r);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -521,7 +784,7 @@ static enum pos_err clear_related(struct pg_conn *c, const char *id, const char 
 	struct pg_params p = {0};
 	pg_p_text(&p, id);
 	pg_p_text(&p, type);
-	return run0(c, &st_rel_clear, &p);
+	return pg_run(c, &st_rel_clear, &p, NULL);
 }
 
 static enum pos_err update_row(struct pg_conn *c, struct pos_arena *a, int64_t seq,
@@ -645,7 +908,7 @@ static enum pos_err pg_memory_update(struct pos_store *s, const char *user_id, c
 	if (p->set & POS_PATCH_TAGS) {
 		struct pg_params tp = {0};
 		pg_p_i64(&tp, seq);
-		if ((rc = run0(c, &st_tags_clear, &tp)) ||
+		if ((rc = pg_run(c, &st_tags_clear, &tp, NULL)) ||
 		    (rc = insert_tags(c, a, user_id, seq, v->tags, v->n_tags)))
 			goto out;
 	}
@@ -656,7 +919,7 @@ static enum pos_err pg_memory_update(struct pos_store *s, const char *user_id, c
 			/* new content, vector to come: drop the stale one */
 			struct pg_params vp = {0};
 			pg_p_i64(&vp, seq);
-			rc = run0(c, &st_vec_delete, &vp);
+			rc = pg_run(c, &st_vec_delete, &vp, NULL);
 		}
 		if (rc)
 			goto out;
@@ -695,11 +958,11 @@ static enum pos_err pg_memory_delete(struct pos_store *s, const char *user_id, c
 		*seq_out = seq;
 	struct pg_params p = {0};
 	pg_p_text(&p, id);
-	if ((rc = clear_related(c, id, NULL)) || (rc = run0(c, &st_orphan_children, &p)))
+	if ((rc = clear_related(c, id, NULL)) || (rc = pg_run(c, &st_orphan_children, &p, NULL)))
 		goto out;
 	struct pg_params d = {0};
 	pg_p_i64(&d, seq);
-	if ((rc = run0(c, &st_delete, &d)) || (rc = count_add(c, user_id, -1)))
+	if ((rc = pg_run(c, &st_delete, &d, NULL)) || (rc = count_add(c, user_id, -1)))
 		goto out;
 	rc = pg_commit(c);
 	open = false;
@@ -710,28 +973,14 @@ out:
 	return rc;
 }
 
-static enum pos_err one_i64(struct pos_store *s, const struct pg_stmt *st, int64_t *v)
-{
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, st, NULL, &r);
-	if (!rc)
-		*v = PQntuples(r) ? pg_i64(r, 0, 0) : 0;
-	PQclear(r);
-	pg_put(s, c);
-	return rc;
-}
-
 enum pos_err pg_memory_count_all(struct pos_store *s, int64_t *n)
 {
-	return one_i64(s, &st_count_all, n);
+	return pg_do_i64(s, &st_count_all, NULL, n);
 }
 
 static enum pos_err pg_max_seq(struct pos_store *s, int64_t *seq)
 {
-	return one_i64(s, &st_max_seq, seq);
+	return pg_do_i64(s, &st_max_seq, NULL, seq);
 }
 
 const struct pos_store_memories pg_memories_ops = {

@@ -87,17 +87,6 @@ PG_STMT(st_log_trim, "DELETE FROM plugin_logs WHERE user_id = $1 AND plugin_id =
 PG_STMT(st_log_list, "SELECT at, level, message FROM plugin_logs"
 		     " WHERE user_id = $1 AND plugin_id = $2 ORDER BY id DESC LIMIT $3");
 
-static enum pos_err run1(struct pos_store *s, const struct pg_stmt *st,
-			 const struct pg_params *p, PGresult **out)
-{
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = pg_run(c, st, p, out);
-	pg_put(s, c);
-	return rc;
-}
-
 static void params2(struct pg_params *p, const char *user_id, const char *plugin_id)
 {
 	pg_p_text(p, user_id);
@@ -117,7 +106,7 @@ static enum pos_err plugin_put(struct pos_store *s, const struct pos_plugin_row 
 	pg_p_i64(&p, x->failures);
 	pg_p_i64(&p, x->installed_at);
 	pg_p_i64(&p, x->updated_at);
-	return run1(s, &st_put, &p, NULL);
+	return pg_do(s, &st_put, &p, NULL);
 }
 
 static enum pos_err read_row(struct pos_arena *a, PGresult *r, int row, struct pos_plugin_row *o)
@@ -146,7 +135,7 @@ static enum pos_err plugin_get(struct pos_store *s, struct pos_arena *a, const c
 	struct pg_params p = {0};
 	params2(&p, user_id, plugin_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_get, &p, &r);
 	if (!rc)
 		rc = pg_rows(r) < 1 ? POS_ERR_NOT_FOUND : read_row(a, r, 0, out);
 	PQclear(r);
@@ -161,7 +150,7 @@ static enum pos_err plugin_list(struct pos_store *s, struct pos_arena *a, const 
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_list, &p, &r);
 	if (rc)
 		return rc;
 	int rows = pg_rows(r);
@@ -218,7 +207,7 @@ static enum pos_err plugin_outcome(struct pos_store *s, const char *user_id,
 	}
 	pg_p_i64(&p, now);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, error ? &st_fail : &st_ok, &p, &r);
+	enum pos_err rc = pg_do(s, error ? &st_fail : &st_ok, &p, &r);
 	if (!rc && error && disabled && pg_rows(r) > 0 && pg_i64(r, 0, 0) == 0)
 		*disabled = true;
 	PQclear(r);
@@ -235,7 +224,7 @@ static enum pos_err plugin_kv_get(struct pos_store *s, struct pos_arena *a, cons
 	params2(&p, user_id, plugin_id);
 	pg_p_text(&p, key);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_kv_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_kv_get, &p, &r);
 	if (!rc && pg_rows(r) > 0) {
 		const uint8_t *b = NULL;
 		size_t n = 0;
@@ -263,7 +252,7 @@ static enum pos_err plugin_kv_put(struct pos_store *s, const char *user_id,
 	params2(&p, user_id, plugin_id);
 	pg_p_text(&p, key);
 	if (!value)
-		return run1(s, &st_kv_del, &p, NULL);
+		return pg_do(s, &st_kv_del, &p, NULL);
 	struct pg_conn *c = pg_get(s);
 	if (!c)
 		return POS_ERR_STORE;
@@ -330,7 +319,7 @@ static enum pos_err plugin_log_list(struct pos_store *s, struct pos_arena *a,
 	params2(&p, user_id, plugin_id);
 	pg_p_i64(&p, limit);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_log_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_log_list, &p, &r);
 	if (rc)
 		return rc;
 	struct pos_plugin_log *v = pos_arena_alloc(a, limit * sizeof(*v));

@@ -211,26 +211,12 @@ PG_STMT(st_stem_range,
 	"SELECT term FROM memory_terms WHERE term >= $1::text COLLATE \"C\""
 	" AND term < $2::text COLLATE \"C\" AND df > 0 ORDER BY term LIMIT $3");
 
-static enum pos_err one_df(struct pos_store *s, const struct pg_stmt *st,
-			   const struct pg_params *p, int64_t *df)
-{
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, st, p, &r);
-	*df = !rc && PQntuples(r) ? pg_i64(r, 0, 0) : 0;
-	PQclear(r);
-	pg_put(s, c);
-	return rc;
-}
-
 enum pos_err pg_term_frequency(struct pos_store *s, const char *word, int64_t *df,
 			       int64_t *docs)
 {
 	struct pg_params p = {0};
 	pg_p_text(&p, word);
-	enum pos_err rc = one_df(s, &st_term_df, &p, df);
+	enum pos_err rc = pg_do_i64(s, &st_term_df, &p, df);
 	if (!rc)
 		rc = pg_memory_count_all(s, docs);
 	return rc;
@@ -240,7 +226,7 @@ enum pos_err pg_stem_frequency(struct pos_store *s, const char *stem, size_t len
 {
 	struct pg_params p = {0};
 	pg_p_textn(&p, stem, len);
-	return one_df(s, &st_stem_df, &p, df);
+	return pg_do_i64(s, &st_stem_df, &p, df);
 }
 
 
@@ -255,12 +241,8 @@ enum pos_err pg_stem_near(struct pos_store *s, const char *stem, size_t len, boo
 	pg_p_textn(&p, lo, 2);
 	pg_p_textn(&p, hi, 2);
 	pg_p_i64(&p, POS_STEM_NEAR_SCAN);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_stem_range, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_stem_range, &p, &r);
 	size_t max = len >= 7 ? 2 : 1;
 	for (int i = 0; !rc && !*near && i < PQntuples(r); i++) {
 		const char *t = PQgetvalue(r, i, 0);
@@ -350,12 +332,8 @@ enum pos_err pg_memories_by_seq(struct pos_store *s, struct pos_arena *a,
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, arr);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_by_seq, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_by_seq, &p, &r);
 	struct pos_memory m;
 	for (int row = 0; !rc && row < PQntuples(r); row++) {
 		if ((rc = pg_read_memory(a, r, row, 0, &m)))
@@ -386,12 +364,8 @@ enum pos_err pg_thread_tail(struct pos_store *s, struct pos_arena *a, const char
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, thread);
 	pg_p_i64(&p, (int64_t)max);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_thread_tail, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_thread_tail, &p, &r);
 	for (int i = 0; !rc && i < PQntuples(r) && *n < max; i++) {
 		if (!(out[*n] = pg_text(a, r, i, 0)))
 			rc = POS_ERR_NOMEM;
@@ -413,12 +387,8 @@ enum pos_err pg_vector_get(struct pos_store *s, struct pos_arena *a, const char 
 	struct pg_params p = {0};
 	pg_p_i64(&p, seq);
 	pg_p_text(&p, user_id);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_vec_get, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_vec_get, &p, &r);
 	if (!rc && PQntuples(r)) {
 		int64_t dim = pg_i64(r, 0, 1);
 		const uint8_t *b = NULL;
@@ -448,9 +418,6 @@ enum pos_err pg_vectors_load(struct pos_store *s, const char *user_id, const cha
 					unsigned dim),
 			     void *ctx)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pos_arena *a = pos_arena_new();
 	enum pos_err rc = a ? POS_OK : POS_ERR_NOMEM;
 	int64_t after = 0;
@@ -462,7 +429,7 @@ enum pos_err pg_vectors_load(struct pos_store *s, const char *user_id, const cha
 		pg_p_i64(&p, after);
 		pg_p_i64(&p, VEC_PAGE);
 		PGresult *r = NULL;
-		if ((rc = pg_run(c, &st_vec_page, &p, &r)))
+		if ((rc = pg_do(s, &st_vec_page, &p, &r)))
 			break;
 		rows = PQntuples(r);
 		for (int i = 0; !rc && i < rows; i++) {
@@ -483,7 +450,6 @@ enum pos_err pg_vectors_load(struct pos_store *s, const char *user_id, const cha
 			rc = POS_ERR_NOMEM;
 	}
 	pos_arena_destroy(a);
-	pg_put(s, c);
 	return rc;
 }
 
@@ -506,12 +472,8 @@ enum pos_err pg_vectors_missing_count(struct pos_store *s, const char *model,
 	struct pg_params p = {0};
 	pg_p_text(&p, model);
 	pg_p_text(&p, user_id);
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_vec_missing_count, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_vec_missing_count, &p, &r);
 	if (!rc && PQntuples(r) == 1)
 		*n = pg_i64(r, 0, 0);
 	PQclear(r);
@@ -532,12 +494,8 @@ enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const 
 	pg_p_i64(&p, after_seq);
 	pg_p_i64(&p, (int64_t)max);
 	pg_p_text(&p, user_id); /* NULL: any user */
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_vec_missing, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_vec_missing, &p, &r);
 	for (int i = 0; !rc && i < PQntuples(r) && *n < max; i++) {
 		struct pos_memory *m = &v[*n];
 		m->seq = pg_i64(r, i, 0);
@@ -555,37 +513,44 @@ enum pos_err pg_vectors_missing(struct pos_store *s, struct pos_arena *a, const 
 	return rc;
 }
 
-PG_STMT(st_seq_current, "SELECT 1 FROM memories WHERE seq = $1 AND updated_at = $2");
+/* One statement for the batch: rows whose memory is gone or changed since
+ * it was read (updated_at) are dropped by the join; a seq given twice
+ * keeps its last vector, as one-by-one writes would. */
+PG_STMT(st_vectors_put,
+	"INSERT INTO memory_vectors(memory_seq, user_id, model, dim, scale, vec)"
+	" SELECT DISTINCT ON (x.s) x.s, x.u, x.mo, x.d, x.sc, decode(x.v, 'hex')"
+	" FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],"
+	" $6::float8[], $7::text[]) WITH ORDINALITY AS x(s, upd, u, mo, d, sc, v, ord)"
+	" JOIN memories m ON m.seq = x.s AND m.updated_at = x.upd"
+	" ORDER BY x.s, x.ord DESC"
+	" ON CONFLICT (memory_seq) DO UPDATE SET user_id = EXCLUDED.user_id,"
+	" model = EXCLUDED.model, dim = EXCLUDED.dim, scale = EXCLUDED.scale, vec = EXCLUDED.vec");
 
 enum pos_err pg_vectors_put(struct pos_store *s, const struct pos_memory *m, size_t n)
 {
-	if (!n)
-		return POS_OK;
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = pg_begin(c);
-	bool open = !rc;
-	for (size_t i = 0; i < n && !rc; i++) {
-		/* deleted or edited since it was read: skip it (an edit left it
-		 * without a vector, so its new text comes round again) */
-		struct pg_params p = {0};
-		pg_p_i64(&p, m[i].seq);
-		pg_p_i64(&p, m[i].updated_at);
-		PGresult *r = NULL;
-		if ((rc = pg_run(c, &st_seq_current, &p, &r)))
-			break;
-		bool exists = PQntuples(r) > 0;
-		PQclear(r);
-		if (exists)
-			rc = pg_vec_put(c, m[i].seq, m[i].user_id, &m[i].vec);
+	struct pg_col col[7];
+	for (size_t k = 0; k < 7; k++)
+		pg_col_init(&col[k]);
+	for (size_t i = 0; i < n; i++) {
+		const struct pos_vec *v = &m[i].vec;
+		if (!v->q)
+			continue;
+		pg_col_i64(&col[0], m[i].seq);
+		pg_col_i64(&col[1], m[i].updated_at);
+		pg_col_text(&col[2], m[i].user_id);
+		pg_vec_cols(&col[3], v);
 	}
-	if (!rc) {
-		rc = pg_commit(c);
-		open = false;
+	enum pos_err rc = POS_OK;
+	struct pg_params p = {0};
+	for (size_t k = 0; k < 7 && !rc; k++) {
+		const char *lit = pg_col_done(&col[k]);
+		if (!lit)
+			rc = col[k].rc;
+		pg_p_text(&p, lit);
 	}
-	if (open)
-		pg_rollback(c);
-	pg_put(s, c);
+	if (!rc && col[0].n) /* one statement: atomic on its own */
+		rc = pg_do(s, &st_vectors_put, &p, NULL);
+	for (size_t k = 0; k < 7; k++)
+		pg_col_free(&col[k]);
 	return rc;
 }

@@ -65,19 +65,6 @@ PG_STMT(st_shared_page, "SELECT " PG_MEM_COLS " FROM memory_shares sh"
 			" JOIN memories m ON m.seq = sh.memory_seq WHERE sh.recipient_id = $1"
 			" ORDER BY m.created_at DESC, m.seq DESC LIMIT $2 OFFSET $3");
 
-/* Runs `st` with p in the open transaction; *n (may be NULL) receives
- * the rows it changed. */
-static enum pos_err exec_n(struct pg_conn *c, const struct pg_stmt *st,
-			   const struct pg_params *p, uint64_t *n)
-{
-	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, st, p, &r);
-	if (!rc && n)
-		*n = pg_affected(r);
-	PQclear(r);
-	return rc;
-}
-
 /* The seq of the owner's memory `id`, locked; 0 when it is not theirs. */
 static enum pos_err owned_seq(struct pg_conn *c, const char *owner_id, const char *id,
 			      int64_t *seq)
@@ -96,7 +83,7 @@ static enum pos_err derive(struct pg_conn *c, int64_t seq)
 {
 	struct pg_params p = {0};
 	pg_p_i64(&p, seq);
-	return exec_n(c, &st_derive, &p, NULL);
+	return pg_run_n(c, &st_derive, &p, NULL);
 }
 
 static enum pos_err share_add(struct pos_store *s, const char *owner_id, const char *id,
@@ -131,7 +118,7 @@ static enum pos_err share_add(struct pos_store *s, const char *owner_id, const c
 			pg_p_i64(&p, now);
 			PQclear(r);
 			r = NULL;
-			if ((rc = exec_n(c, &st_pending_ins, &p, NULL)))
+			if ((rc = pg_run_n(c, &st_pending_ins, &p, NULL)))
 				goto out;
 			continue;
 		}
@@ -145,7 +132,7 @@ static enum pos_err share_add(struct pos_store *s, const char *owner_id, const c
 		pg_p_text(&p, rid);
 		pg_p_text(&p, owner_id);
 		pg_p_i64(&p, now);
-		rc = exec_n(c, &st_share_ins, &p, NULL);
+		rc = pg_run_n(c, &st_share_ins, &p, NULL);
 		PQclear(r); /* after the run: rid points into it */
 		r = NULL;
 		if (rc)
@@ -189,7 +176,7 @@ static enum pos_err share_remove(struct pos_store *s, const char *owner_id, cons
 	pg_p_text(&p, email);
 	uint64_t a = 0, b = 0;
 	/* a user's share, or one still waiting for an account with that email */
-	if ((rc = exec_n(c, &st_share_del, &p, &a)) || (rc = exec_n(c, &st_pending_del, &p, &b)))
+	if ((rc = pg_run_n(c, &st_share_del, &p, &a)) || (rc = pg_run_n(c, &st_pending_del, &p, &b)))
 		goto out;
 	if (a + b == 0) {
 		rc = POS_ERR_NOT_FOUND;
@@ -207,15 +194,11 @@ static enum pos_err shared_get(struct pos_store *s, struct pos_arena *a,
 			       const char *recipient_id, const char *id,
 			       struct pos_memory *out)
 {
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
 	struct pg_params p = {0};
 	pg_p_text(&p, recipient_id);
 	pg_p_text(&p, id);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_run(c, &st_shared_get, &p, &r);
-	pg_put(s, c);
+	enum pos_err rc = pg_do(s, &st_shared_get, &p, &r);
 	if (!rc)
 		rc = pg_rows(r) < 1 ? POS_ERR_NOT_FOUND : pg_read_memory(a, r, 0, 0, out);
 	PQclear(r);

@@ -83,17 +83,6 @@ PG_STMT(st_refs_lookup, "SELECT j.ord - 1, m.id, m.seq, m.sync_version"
 PG_STMT(st_refs_list, "SELECT external_id, id, seq, sync_version FROM memories"
 		      " WHERE source_id = $2 AND user_id = $1 ORDER BY seq");
 
-static enum pos_err run1(struct pos_store *s, const struct pg_stmt *st,
-			 const struct pg_params *p, PGresult **out)
-{
-	struct pg_conn *c = pg_get(s);
-	if (!c)
-		return POS_ERR_STORE;
-	enum pos_err rc = pg_run(c, st, p, out);
-	pg_put(s, c);
-	return rc;
-}
-
 static enum pos_err sync_source_put(struct pos_store *s, const struct pos_sync_source *x,
 				    bool create)
 {
@@ -115,7 +104,7 @@ static enum pos_err sync_source_put(struct pos_store *s, const struct pos_sync_s
 	if (create)
 		pg_p_i64(&p, x->created_at);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, create ? &st_src_insert : &st_src_update, &p, &r);
+	enum pos_err rc = pg_do(s, create ? &st_src_insert : &st_src_update, &p, &r);
 	if (!rc && !create && pg_affected(r) == 0)
 		rc = POS_ERR_NOT_FOUND;
 	PQclear(r);
@@ -164,7 +153,7 @@ static enum pos_err sync_source_get(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, id);
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_src_get, &p, &r);
+	enum pos_err rc = pg_do(s, &st_src_get, &p, &r);
 	if (!rc)
 		rc = pg_rows(r) < 1 ? POS_ERR_NOT_FOUND : read_source(a, r, 0, out);
 	PQclear(r);
@@ -180,7 +169,7 @@ static enum pos_err sync_source_list(struct pos_store *s, struct pos_arena *a,
 	struct pg_params p = {0};
 	pg_p_text(&p, user_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_src_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_src_list, &p, &r);
 	if (rc)
 		return rc;
 	int rows = pg_rows(r);
@@ -241,7 +230,7 @@ static enum pos_err sync_log_add(struct pos_store *s, const struct pos_sync_log 
 	pg_p_i64(&p, l->skipped);
 	pg_p_text(&p, l->errors_json ? l->errors_json : "[]");
 	pg_p_text(&p, l->error_message);
-	return run1(s, &st_log_insert, &p, NULL);
+	return pg_do(s, &st_log_insert, &p, NULL);
 }
 
 static enum pos_err sync_log_list(struct pos_store *s, struct pos_arena *a,
@@ -257,7 +246,7 @@ static enum pos_err sync_log_list(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, user_id);
 	pg_p_i64(&p, limit);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_log_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_log_list, &p, &r);
 	if (rc)
 		return rc;
 	struct pos_sync_log *v = pos_arena_zalloc(a, limit * sizeof(*v));
@@ -326,7 +315,7 @@ static enum pos_err sync_refs_lookup(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, source_id);
 	pg_p_text(&p, ids);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_refs_lookup, &p, &r);
+	enum pos_err rc = pg_do(s, &st_refs_lookup, &p, &r);
 	free(ids);
 	for (int i = 0; !rc && i < pg_rows(r); i++) {
 		int64_t k = pg_i64(r, i, 0);
@@ -347,7 +336,7 @@ static enum pos_err sync_refs_list(struct pos_store *s, struct pos_arena *a,
 	pg_p_text(&p, user_id);
 	pg_p_text(&p, source_id);
 	PGresult *r = NULL;
-	enum pos_err rc = run1(s, &st_refs_list, &p, &r);
+	enum pos_err rc = pg_do(s, &st_refs_list, &p, &r);
 	if (rc)
 		return rc;
 	int rows = pg_rows(r);

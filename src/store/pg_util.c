@@ -524,3 +524,160 @@ enum pos_err pg_bytes(struct pos_arena *a, PGresult *res, int r, int i,
 	PQfreemem(u);
 	return b ? POS_OK : POS_ERR_NOMEM;
 }
+
+/* ---- batch columns ---- */
+
+/* A batch's SQL text may be large (1,000 memories of up to the content
+ * limit); the request limits bound it long before this. */
+#define PG_COL_MAX ((size_t)512 << 20)
+
+void pg_col_init(struct pg_col *c)
+{
+	pos_buf_init(&c->b, PG_COL_MAX);
+	c->n = 0;
+	c->rc = pos_buf_addc(&c->b, '{');
+}
+
+void pg_col_free(struct pg_col *c)
+{
+	pos_buf_free(&c->b);
+}
+
+/* The separator before element n. */
+static bool col_next(struct pg_col *c)
+{
+	if (c->rc)
+		return false;
+	if (c->n++)
+		c->rc = pos_buf_addc(&c->b, ',');
+	return !c->rc;
+}
+
+void pg_col_textn(struct pg_col *c, const char *s, size_t n)
+{
+	if (!col_next(c))
+		return;
+	if (!s) {
+		c->rc = pos_buf_adds(&c->b, "NULL");
+		return;
+	}
+	if (memchr(s, 0, n)) { /* text cannot hold NUL: the single path failed too */
+		c->rc = POS_ERR_STORE;
+		return;
+	}
+	c->rc = pos_buf_addc(&c->b, '"');
+	size_t from = 0;
+	for (size_t i = 0; !c->rc && i < n; i++) {
+		if (s[i] != '"' && s[i] != '\\')
+			continue;
+		if (!(c->rc = pos_buf_add(&c->b, s + from, i - from)))
+			c->rc = pos_buf_addc(&c->b, '\\');
+		from = i;
+	}
+	if (!c->rc)
+		c->rc = pos_buf_add(&c->b, s + from, n - from);
+	if (!c->rc)
+		c->rc = pos_buf_addc(&c->b, '"');
+}
+
+void pg_col_text(struct pg_col *c, const char *s)
+{
+	pg_col_textn(c, s, s ? strlen(s) : 0);
+}
+
+void pg_col_i64(struct pg_col *c, int64_t v)
+{
+	if (col_next(c))
+		c->rc = pos_buf_addf(&c->b, "%lld", (long long)v);
+}
+
+void pg_col_time(struct pg_col *c, int64_t t)
+{
+	if (t == POS_TIME_NONE)
+		pg_col_text(c, NULL);
+	else
+		pg_col_i64(c, t);
+}
+
+void pg_col_f64(struct pg_col *c, double v)
+{
+	if (!col_next(c))
+		return;
+	if (isnan(v))
+		c->rc = pos_buf_adds(&c->b, "NaN");
+	else if (isinf(v))
+		c->rc = pos_buf_adds(&c->b, v > 0 ? "Infinity" : "-Infinity");
+	else
+		c->rc = pos_buf_addf(&c->b, "%.17g", v);
+}
+
+void pg_col_hex(struct pg_col *c, const void *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	if (!col_next(c))
+		return;
+	if (!b) {
+		c->rc = pos_buf_adds(&c->b, "NULL");
+		return;
+	}
+	const uint8_t *p = b;
+	c->rc = pos_buf_addc(&c->b, '"');
+	for (size_t i = 0; !c->rc && i < n; i++) {
+		char h[2] = {digits[p[i] >> 4], digits[p[i] & 15]};
+		c->rc = pos_buf_add(&c->b, h, 2);
+	}
+	if (!c->rc)
+		c->rc = pos_buf_addc(&c->b, '"');
+}
+
+const char *pg_col_done(struct pg_col *c)
+{
+	if (!c->rc)
+		c->rc = pos_buf_addc(&c->b, '}');
+	return c->rc ? NULL : c->b.data;
+}
+
+/* ---- one statement on a borrowed connection ---- */
+
+enum pos_err pg_do(struct pos_store *s, const struct pg_stmt *st, const struct pg_params *p,
+		   PGresult **out)
+{
+	struct pg_conn *c = pg_get(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = pg_run(c, st, p, out);
+	pg_put(s, c);
+	return rc;
+}
+
+enum pos_err pg_do_write(struct pos_store *s, const struct pg_stmt *st,
+			 const struct pg_params *p, bool must_change)
+{
+	PGresult *r = NULL;
+	enum pos_err rc = pg_do(s, st, p, &r);
+	if (!rc && must_change && pg_affected(r) == 0)
+		rc = POS_ERR_NOT_FOUND;
+	PQclear(r);
+	return rc;
+}
+
+enum pos_err pg_do_i64(struct pos_store *s, const struct pg_stmt *st,
+		       const struct pg_params *p, int64_t *v)
+{
+	PGresult *r = NULL;
+	enum pos_err rc = pg_do(s, st, p, &r);
+	*v = !rc && pg_rows(r) > 0 ? pg_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return rc;
+}
+
+enum pos_err pg_run_n(struct pg_conn *c, const struct pg_stmt *st, const struct pg_params *p,
+		      uint64_t *n)
+{
+	PGresult *r = NULL;
+	enum pos_err rc = pg_run(c, st, p, &r);
+	if (n)
+		*n = rc ? 0 : pg_affected(r);
+	PQclear(r);
+	return rc;
+}
