@@ -6,18 +6,24 @@
  *   cc -O2 -std=c17 -D_GNU_SOURCE -Isrc -include src/base/compat.h \
  *      bench/vector_bench.c src/embed/embed.c src/embed/builtin.c \
  *      src/embed/token.c src/embed/cooc.c src/search/vector.c \
- *      src/base/alloc.c src/base/err.c -ljansson -lm -o /tmp/vector_bench
+ *      src/base/alloc.c src/base/err.c src/base/thread.c -ljansson -lm \
+ *      -lpthread -o /tmp/vector_bench
  * Run:
  *   /tmp/vector_bench embed [N]          texts/s of pos_embed, one thread
  *   /tmp/vector_bench cooc [N]           co-occurrence model: build time, size
  *   /tmp/vector_bench scan [ROWS...]     ms per query, int8 kernels vs f32
  *                                        (default 100000 1000000, dim 256)
+ *   /tmp/vector_bench two [gauss|text] [ROWS...]
+ *                                        two-stage scan vs the exact int8
+ *                                        scan, 1 and 2 cores, recall@10
+ *                                        (default text 100000 1000000)
  *   /tmp/vector_bench locomo [PATH]      R@5/10/25 of vector-only search
  *                                        (default ../shared/data/locomo-dev.json)
- * Everything is single-threaded and seeded: two runs do the same work.
+ * Everything but `two`'s 2-core rows is single-threaded and seeded: two runs do the same work.
  */
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +34,20 @@
 #include "embed/cooc.h"
 #include "embed/embed.h"
 #include "search/vector.h"
+#include "base/thread.h"
 
 #define DIM 256u
 #define QUERIES 51
 #define K 10
+
+/* CPU time of this thread: what a query costs, whatever else the machine
+ * runs (wall time on a shared machine adds other programs' time slices) */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static double now_ms(void)
 {
@@ -294,6 +310,131 @@ static void bench_scan(size_t rows)
 	free(ids);
 }
 
+/* ---- two-stage scan ------------------------------------------------------ */
+
+/* A corpus for the two-stage scan: "gauss" (random unit rows, queries a row
+ * plus noise) or "text" (the built-in embedder's vectors of texts of 6-20
+ * words over the small vocabulary above, queries of 2-5 words: few
+ * distinct words, so many near ties, the hard case for a first stage). */
+static void make_corpus(const char *kind, size_t rows, struct pos_vindex *ix,
+			float (*q)[DIM])
+{
+	uint64_t s = 7;
+	float v[DIM];
+	struct pos_embedder *e = NULL;
+	bool text = !strcmp(kind, "text");
+	if (text && pos_embed_builtin_new(DIM, &e)) {
+		fprintf(stderr, "embedder\n");
+		exit(1);
+	}
+	const size_t nw_all = sizeof(words) / sizeof(*words);
+	for (size_t r = 0; r < rows + QUERIES; r++) {
+		if (text) {
+			char buf[512];
+			size_t len = 0;
+			int nw = r < rows ? 6 + (int)(rng_next(&s) % 15)
+					  : 2 + (int)(rng_next(&s) % 4);
+			for (int w = 0; w < nw; w++)
+				len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+							"%s%s", w ? " " : "",
+							words[rng_next(&s) % nw_all]);
+			pos_embed(e, buf, len, v);
+		} else if (r < rows) {
+			random_unit(&s, v, DIM);
+		} else {
+			int8_t row[DIM];
+			float sc, noise[DIM];
+			pos_vindex_get(ix, (int64_t)(rng_next(&s) % rows) + 1, row, &sc);
+			random_unit(&s, noise, DIM);
+			for (unsigned d = 0; d < DIM; d++)
+				v[d] = (float)row[d] * sc + 0.8f * noise[d];
+		}
+		if (r < rows)
+			pos_vindex_put_f32(ix, (int64_t)r + 1, v);
+		else
+			memcpy(q[r - rows], v, sizeof(v));
+	}
+	pos_embed_free(e);
+}
+
+/* ms per query and recall@k against the exact int8 scan, for k = 10 and
+ * for k = 200 (what a hybrid search's vector half asks for: the default
+ * search_candidates) */
+static void bench_two(const char *kind, size_t rows)
+{
+	enum { KMAX = 200 };
+	struct pos_vindex *ix;
+	struct pos_workers *w;
+	if (pos_vindex_new(DIM, &ix) || pos_workers_new(1, &w)) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	static float q[QUERIES][DIM];
+	double t0 = now_ms();
+	pos_vindex_reserve(ix, rows);
+	make_corpus(kind, rows, ix, q);
+	printf("two-stage %s %zu x %u: built in %.0f ms, index %.1f MB "
+	       "(%.0f B/row), kernel %s\n",
+	       kind, rows, DIM, now_ms() - t0, (double)pos_vindex_memory(ix) / 1e6,
+	       (double)pos_vindex_memory(ix) / (double)rows, pos_vindex_kernel(ix));
+	static struct pos_vhit exact[QUERIES][KMAX], h[KMAX];
+	size_t nexact[QUERIES];
+	static const struct {
+		const char *name;
+		struct pos_vsearch_opts o;
+	} modes[] = {
+		{"exact int8, 1 core ", {true, NULL, 1}},
+		{"exact int8, 2 cores", {true, NULL, 2}},
+		{"two-stage,  1 core ", {false, NULL, 1}},
+		{"two-stage,  2 cores", {false, NULL, 2}},
+	};
+	static const size_t ks[] = {K, KMAX};
+	for (size_t ki = 0; ki < sizeof(ks) / sizeof(*ks); ki++) {
+		size_t k = ks[ki];
+		printf(" k=%zu (two-stage re-ranks %zu rows)\n", k,
+		       pos_vec_rerank_count(k));
+		double base = 0;
+		for (size_t m = 0; m < sizeof(modes) / sizeof(*modes); m++) {
+			struct pos_vsearch_opts o = modes[m].o;
+			o.workers = o.parts > 1 ? w : NULL;
+			double ti[QUERIES], tc[QUERIES], p50, p99, c50, c99;
+			size_t hit = 0, want = 0;
+			for (int i = 0; i < QUERIES; i++) {
+				size_t nh;
+				int8_t qq[DIM];
+				float qs;
+				pos_vec_quantize(q[i], DIM, qq, &qs);
+				double a = now_ms(), c = cpu_ms();
+				pos_vindex_search_ex(ix, qq, qs, k, NULL, NULL, &o, h, &nh);
+				tc[i] = cpu_ms() - c;
+				ti[i] = now_ms() - a;
+				if (m == 0) {
+					memcpy(exact[i], h, nh * sizeof(*h));
+					nexact[i] = nh;
+				}
+				for (size_t x = 0; x < nexact[i]; x++, want++)
+					for (size_t y = 0; y < nh; y++)
+						if (h[y].id == exact[i][x].id) {
+							hit++;
+							break;
+						}
+			}
+			stats(ti, QUERIES, &p50, &p99);
+			stats(tc, QUERIES, &c50, &c99);
+			if (m == 0)
+				base = c50;
+			/* cpu: the calling thread's (a 2-core scan's other half
+			 * runs on the pool); wall: as a caller waits for it */
+			printf("  %s  cpu p50 %6.2f p99 %6.2f ms (%5.2fx exact)  "
+			       "wall p50 %6.2f p99 %6.2f ms  recall@%zu %.4f\n",
+			       modes[m].name, c50, c99, base / c50, p50, p99, k,
+			       want ? (double)hit / (double)want : 1.0);
+		}
+	}
+	pos_workers_free(w);
+	pos_vindex_free(ix);
+}
+
 /* ---- LoCoMo -------------------------------------------------------------- */
 
 struct turn {
@@ -474,6 +615,17 @@ int main(int argc, char **argv)
 		else {
 			bench_scan(100000);
 			bench_scan(1000000);
+		}
+	}
+	if (!strcmp(mode, "two")) {
+		/* two [gauss|text] [ROWS...] */
+		const char *kind = argc > 2 ? argv[2] : "text";
+		if (argc > 3)
+			for (int i = 3; i < argc; i++)
+				bench_two(kind, (size_t)strtoul(argv[i], NULL, 10));
+		else {
+			bench_two(kind, 100000);
+			bench_two(kind, 1000000);
 		}
 	}
 	if (!strcmp(mode, "locomo") || !strcmp(mode, "all"))

@@ -48,6 +48,7 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->max_loaded_users = cfg->search_loaded_users;
 	scfg->vector_cache_bytes = (size_t)cfg->vector_cache_mb << 20;
 	scfg->vector_wait_ms = cfg->search_vector_wait_ms;
+	scfg->vector_exact = cfg->search_vector_exact;
 	scfg->weights.keyword = cfg->search_weight_keyword;
 	scfg->weights.semantic = cfg->search_weight_semantic;
 	scfg->weights.rrf_k = cfg->search_rrf_k;

@@ -60,6 +60,7 @@ struct pos_config {
 	unsigned search_loaded_users;
 	unsigned vector_cache_mb;       /* resident vectors, all users (docs/SEARCH.md) */
 	unsigned search_vector_wait_ms; /* wait for a user's vectors to load */
+	bool search_vector_exact;       /* scan every int8 row, no two-stage scan */
 	double search_weight_keyword, search_weight_semantic, search_rrf_k;
 	double search_boost_recency, search_recency_half_life_days;
 	double search_boost_importance, search_boost_layer, search_boost_access;

@@ -142,6 +142,7 @@ static bool ensure_index(struct pos_search *e)
 	if (pos_vcache_new(e->store, e->embedder->model, e->embedder->dim,
 			   e->cfg.max_loaded_users, e->cfg.vector_cache_bytes, &vc) != POS_OK)
 		return false;
+	pos_vcache_set_exact(vc, e->cfg.vector_exact);
 	atomic_store_explicit(&e->vectors, vc, memory_order_release);
 	return true;
 }

@@ -283,6 +283,7 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 			pos_search_free(e);
 			return pos_error_set(err, rc, NULL, "cannot create the vector index");
 		}
+		pos_vcache_set_exact(vc, cfg->vector_exact);
 		atomic_store(&e->vectors, vc);
 	}
 	if (!(e->results = pos_rcache_new(cfg->cache_entries))) {

@@ -51,6 +51,8 @@ struct pos_search_config {
 	/* How long a search waits for a user's vectors to load before it
 	 * answers from keyword alone (vector_status "loading"). */
 	unsigned vector_wait_ms;
+	/* Vector search scans every int8 row (no two-stage scan). */
+	bool vector_exact;
 	bool backfill;              /* embed memories that lack a vector */
 	/* An OpenAI-compatible /v1/embeddings provider instead of the
 	 * built-in embedder (NULL/"": built-in). */

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/thread.h"
@@ -52,6 +53,9 @@ struct pos_vcache {
 	size_t q_head, q_len;
 	struct pos_thread *loader;      /* base/thread.h: started on first use, joined at free */
 	bool loader_running, stop;
+	/* how a search scans (vector.h): read-only after pos_vcache_set_exact */
+	struct pos_vsearch_opts scan;
+	struct pos_workers *helpers;    /* the scan's other cores, or NULL */
 };
 
 enum pos_err pos_vcache_new(struct pos_store *s, const char *model, unsigned dim,
@@ -72,8 +76,23 @@ enum pos_err pos_vcache_new(struct pos_store *s, const char *model, unsigned dim
 	pthread_cond_init(&c->loaded, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->work, NULL);
+	/* a large user's scan uses every core (up to POS_VEC_MAX_PARTS):
+	 * the caller's thread and cores - 1 helpers of its own, since the
+	 * engine's pool may be running this very search */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned parts = cores < 1 ? 1
+			 : cores > (long)POS_VEC_MAX_PARTS ? POS_VEC_MAX_PARTS
+							   : (unsigned)cores;
+	c->scan = (struct pos_vsearch_opts){false, NULL, 1};
+	if (parts > 1 && pos_workers_new(parts - 1, &c->helpers) == POS_OK)
+		c->scan = (struct pos_vsearch_opts){false, c->helpers, parts};
 	*out = c;
 	return POS_OK;
+}
+
+void pos_vcache_set_exact(struct pos_vcache *c, bool exact)
+{
+	c->scan.exact = exact;
 }
 
 static void entry_free(struct ventry *e)
@@ -99,6 +118,7 @@ void pos_vcache_free(struct pos_vcache *c)
 		entry_free(e);
 		e = next;
 	}
+	pos_workers_free(c->helpers);
 	pthread_cond_destroy(&c->work);
 	pthread_cond_destroy(&c->loaded);
 	pthread_mutex_destroy(&c->mutex);
@@ -351,7 +371,8 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 	if (!hits)
 		rc = POS_ERR_NOMEM;
 	else if (e->loaded) /* pos_vcache_forget may have emptied it meanwhile */
-		rc = pos_vindex_search(e->idx, q, qscale, k, keep, ctx, hits, &got);
+		rc = pos_vindex_search_ex(e->idx, q, qscale, k, keep, ctx, &c->scan,
+					  hits, &got);
 	pthread_rwlock_unlock(&e->lock);
 	release(c, e);
 	for (size_t i = 0; !rc && i < got; i++) {

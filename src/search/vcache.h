@@ -35,6 +35,13 @@ enum pos_err pos_vcache_new(struct pos_store *s, const char *model, unsigned dim
 void pos_vcache_free(struct pos_vcache *c);
 
 /*
+ * How searches scan: the two-stage scan (vector.h) by default, every int8
+ * row when `exact`. A large index is scanned on every core (the cache's
+ * own helper threads). Call before the first search.
+ */
+void pos_vcache_set_exact(struct pos_vcache *c, bool exact);
+
+/*
  * Makes sure the user's index is resident without loading it on this
  * thread: POS_OK when it is (or became so within `wait_ms`); otherwise its
  * load is queued for the loader thread (started on first use) and the
@@ -44,7 +51,8 @@ enum pos_err pos_vcache_prepare(struct pos_vcache *c, const char *user_id, unsig
 
 /*
  * The k nearest of the user's vectors to the quantized query (cosine,
- * best first) into out[0..*n); `keep(ctx, seq)` filters when not NULL.
+ * best first) into out[0..*n); `keep(ctx, seq)` filters when not NULL (it
+ * may run on several threads at once: it must only read).
  * Loads the user's index first on this thread when it is not resident.
  */
 enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/thread.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define POS_VEC_X86 1
@@ -38,6 +39,20 @@ struct kernel {
 	bool biased; /* result includes 128 * sum(q) */
 };
 
+/*
+ * The first stage's kernel: dot products of 4-bit codes (unsigned nibbles
+ * u = c + 8, c in -7..7) with the query rearranged to match the nibbles
+ * (qlo for low nibbles, qhi for high ones). The result includes
+ * 8 * sum(q), which the caller subtracts.
+ */
+typedef void (*dot4_fn)(const uint8_t *codes, size_t cstride, size_t n,
+			const int8_t *qlo, const int8_t *qhi, int32_t *out);
+
+struct kernel4 {
+	const char *name;
+	dot4_fn fn;
+};
+
 struct pos_vindex {
 	unsigned dim;
 	size_t stride;
@@ -49,6 +64,11 @@ struct pos_vindex {
 	uint32_t *slots; /* id hash slot -> row + 1, 0 = empty */
 	size_t slot_cap; /* power of two, >= 2 * cap */
 	const struct kernel *kern;
+	/* the 4-bit codes of the first stage: cstride bytes a row */
+	size_t cstride;
+	uint8_t *codes; /* 64-byte aligned inside codes_mem */
+	void *codes_mem;
+	const struct kernel4 *kern4;
 };
 
 /* ---- kernels ------------------------------------------------------------- */
@@ -171,6 +191,116 @@ dot_avx512vnni(const int8_t *rows, size_t stride, size_t n, const int8_t *q,
 }
 #endif
 
+
+/* ---- 4-bit kernels -------------------------------------------------------- */
+
+/*
+ * Code layout: byte j of the 32-byte chunk c holds dimension 64c + j in its
+ * low nibble and 64c + 32 + j in its high one, so the SIMD kernels unpack a
+ * register with one AND and one shift; qlo[b]/qhi[b] are the query values
+ * of the two dimensions of code byte b.
+ */
+static void dot4_generic(const uint8_t *codes, size_t cstride, size_t n,
+			 const int8_t *qlo, const int8_t *qhi, int32_t *out)
+{
+	for (size_t r = 0; r < n; r++) {
+		const uint8_t *a = codes + r * cstride;
+		int32_t s = 0;
+		for (size_t c = 0; c < cstride; c += POS_VEC_ALIGN)
+			for (size_t i = 0; i < POS_VEC_ALIGN; i++)
+				s += (int16_t)(a[c + i] & 15) * qlo[c + i] +
+				     (int16_t)(a[c + i] >> 4) * qhi[c + i];
+		out[r] = s;
+	}
+}
+
+#ifdef POS_VEC_X86
+__attribute__((target("avx2"))) static void
+dot4_avx2(const uint8_t *codes, size_t cstride, size_t n, const int8_t *qlo,
+	  const int8_t *qhi, int32_t *out)
+{
+	const __m256i ones = _mm256_set1_epi16(1);
+	const __m256i low = _mm256_set1_epi8(15);
+	size_t r = 0;
+	for (; r + 2 <= n; r += 2) {
+		const uint8_t *a = codes + r * cstride;
+		__m256i s0 = _mm256_setzero_si256(), s1 = s0;
+		for (size_t i = 0; i < cstride; i += 32) {
+			__m256i ql = _mm256_load_si256((const __m256i *)(qlo + i));
+			__m256i qh = _mm256_load_si256((const __m256i *)(qhi + i));
+			__m256i x0 = _mm256_load_si256((const __m256i *)(a + i));
+			__m256i x1 = _mm256_load_si256((const __m256i *)(a + cstride + i));
+			/* nibble * q <= 15 * 127 * 2 per pair: no int16 overflow */
+			__m256i p0 = _mm256_add_epi16(
+				_mm256_maddubs_epi16(_mm256_and_si256(x0, low), ql),
+				_mm256_maddubs_epi16(
+					_mm256_and_si256(_mm256_srli_epi16(x0, 4), low), qh));
+			__m256i p1 = _mm256_add_epi16(
+				_mm256_maddubs_epi16(_mm256_and_si256(x1, low), ql),
+				_mm256_maddubs_epi16(
+					_mm256_and_si256(_mm256_srli_epi16(x1, 4), low), qh));
+			s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, ones));
+			s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, ones));
+		}
+		out[r] = hsum256(s0);
+		out[r + 1] = hsum256(s1);
+	}
+	if (r < n)
+		dot4_generic(codes + r * cstride, cstride, n - r, qlo, qhi, out + r);
+}
+
+__attribute__((target(AVX512_TARGET))) static void
+dot4_avx512vnni(const uint8_t *codes, size_t cstride, size_t n,
+		const int8_t *qlo, const int8_t *qhi, int32_t *out)
+{
+	const __m512i low = _mm512_set1_epi8(15);
+	size_t r = 0;
+	for (; r + 4 <= n; r += 4) {
+		const uint8_t *a = codes + r * cstride;
+		__m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+		for (size_t i = 0; i < cstride; i += 64) {
+			__m512i ql = _mm512_load_si512((const void *)(qlo + i));
+			__m512i qh = _mm512_load_si512((const void *)(qhi + i));
+#define DOT4_ROW(S, X)                                                         \
+	do {                                                                   \
+		__m512i x_ = (X);                                              \
+		S = _mm512_dpbusd_epi32(S, _mm512_and_si512(x_, low), ql);      \
+		S = _mm512_dpbusd_epi32(                                       \
+			S, _mm512_and_si512(_mm512_srli_epi16(x_, 4), low), qh); \
+	} while (0)
+			DOT4_ROW(s0, _mm512_load_si512((const void *)(a + i)));
+			DOT4_ROW(s1, _mm512_load_si512((const void *)(a + cstride + i)));
+			DOT4_ROW(s2, _mm512_load_si512((const void *)(a + 2 * cstride + i)));
+			DOT4_ROW(s3, _mm512_load_si512((const void *)(a + 3 * cstride + i)));
+#undef DOT4_ROW
+		}
+		out[r] = _mm512_reduce_add_epi32(s0);
+		out[r + 1] = _mm512_reduce_add_epi32(s1);
+		out[r + 2] = _mm512_reduce_add_epi32(s2);
+		out[r + 3] = _mm512_reduce_add_epi32(s3);
+	}
+	if (r < n)
+		dot4_generic(codes + r * cstride, cstride, n - r, qlo, qhi, out + r);
+}
+#endif
+
+static const struct kernel4 kernels4[] = {
+#ifdef POS_VEC_X86
+	{"avx512vnni", dot4_avx512vnni},
+	{"avx2", dot4_avx2},
+#endif
+	{"generic", dot4_generic},
+};
+
+/* The 4-bit kernel of the same family as the int8 one. */
+static const struct kernel4 *kernel4_for(const char *name)
+{
+	for (size_t i = 0; i < sizeof(kernels4) / sizeof(kernels4[0]); i++)
+		if (strcmp(kernels4[i].name, name) == 0)
+			return &kernels4[i];
+	return &kernels4[sizeof(kernels4) / sizeof(kernels4[0]) - 1];
+}
+
 static const struct kernel kernels[] = {
 #ifdef POS_VEC_X86
 	{"avx512vnni", dot_avx512vnni, true},
@@ -264,6 +394,24 @@ enum pos_err pos_vec_unpack(const void *blob, size_t len, unsigned dim,
 	return POS_OK;
 }
 
+/* The 4-bit code of an int8 row (see the layout at the 4-bit kernels):
+ * c = round(v * 7 / 127) in -7..7, stored as c + 8; padding codes are 8
+ * (zero), so they add nothing. */
+static void encode4(const int8_t *row, unsigned dim, size_t cstride,
+		    uint8_t *code)
+{
+	memset(code, 0x88, cstride);
+	for (unsigned d = 0; d < dim; d++) {
+		int v = row[d];
+		int c = (v * 7 + (v < 0 ? -63 : 63)) / 127;
+		size_t b = (size_t)d / 64 * 32 + d % 32;
+		if (d % 64 < 32)
+			code[b] = (uint8_t)((code[b] & 0xF0) | (c + 8));
+		else
+			code[b] = (uint8_t)((code[b] & 0x0F) | ((c + 8) << 4));
+	}
+}
+
 /* ---- the id map ---------------------------------------------------------- */
 
 static size_t slot_home(const struct pos_vindex *ix, int64_t id)
@@ -318,6 +466,9 @@ enum pos_err pos_vindex_new(unsigned dim, struct pos_vindex **out)
 	ix->dim = dim;
 	ix->stride = pos_vec_stride(dim);
 	ix->kern = best_kernel();
+	ix->cstride = (ix->stride / 2 + POS_VEC_ALIGN - 1) / POS_VEC_ALIGN *
+		      POS_VEC_ALIGN;
+	ix->kern4 = kernel4_for(ix->kern->name);
 	*out = ix;
 	return POS_OK;
 }
@@ -327,6 +478,7 @@ void pos_vindex_free(struct pos_vindex *ix)
 	if (!ix)
 		return;
 	pos_free(ix->rows_mem);
+	pos_free(ix->codes_mem);
 	pos_free(ix->ids);
 	pos_free(ix->scales);
 	pos_free(ix->slots);
@@ -348,6 +500,8 @@ size_t pos_vindex_memory(const struct pos_vindex *ix)
 	size_t n = sizeof(*ix);
 	if (ix->rows_mem)
 		n += ix->cap * ix->stride + POS_VEC_ALIGN;
+	if (ix->codes_mem)
+		n += ix->cap * ix->cstride + POS_VEC_ALIGN;
 	n += ix->cap * (sizeof(*ix->ids) + sizeof(*ix->scales));
 	n += ix->slot_cap * sizeof(*ix->slots);
 	return n;
@@ -363,12 +517,14 @@ enum pos_err pos_vindex_reserve(struct pos_vindex *ix, size_t n)
 	while (scap < 2 * n)
 		scap *= 2;
 	void *mem = pos_malloc(n * ix->stride + POS_VEC_ALIGN);
+	void *cmem = pos_malloc(n * ix->cstride + POS_VEC_ALIGN);
 	int64_t *ids = pos_malloc(n * sizeof(*ids));
 	float *scales = pos_malloc(n * sizeof(*scales));
 	uint32_t *slots = scap != ix->slot_cap ? pos_calloc(scap, sizeof(*slots))
 					       : NULL;
-	if (!mem || !ids || !scales || (scap != ix->slot_cap && !slots)) {
+	if (!mem || !cmem || !ids || !scales || (scap != ix->slot_cap && !slots)) {
 		pos_free(mem);
+		pos_free(cmem);
 		pos_free(ids);
 		pos_free(scales);
 		pos_free(slots);
@@ -376,16 +532,22 @@ enum pos_err pos_vindex_reserve(struct pos_vindex *ix, size_t n)
 	}
 	int8_t *rows = (int8_t *)(((uintptr_t)mem + POS_VEC_ALIGN - 1) &
 				  ~(uintptr_t)(POS_VEC_ALIGN - 1));
+	uint8_t *codes = (uint8_t *)(((uintptr_t)cmem + POS_VEC_ALIGN - 1) &
+				     ~(uintptr_t)(POS_VEC_ALIGN - 1));
 	if (ix->count) {
 		memcpy(rows, ix->rows, ix->count * ix->stride);
+		memcpy(codes, ix->codes, ix->count * ix->cstride);
 		memcpy(ids, ix->ids, ix->count * sizeof(*ids));
 		memcpy(scales, ix->scales, ix->count * sizeof(*scales));
 	}
 	pos_free(ix->rows_mem);
+	pos_free(ix->codes_mem);
 	pos_free(ix->ids);
 	pos_free(ix->scales);
 	ix->rows_mem = mem;
 	ix->rows = rows;
+	ix->codes_mem = cmem;
+	ix->codes = codes;
 	ix->ids = ids;
 	ix->scales = scales;
 	ix->cap = n;
@@ -422,6 +584,7 @@ enum pos_err pos_vindex_put(struct pos_vindex *ix, int64_t id,
 	int8_t *row = ix->rows + r * ix->stride;
 	copy_clamped(row, q, ix->dim);
 	memset(row + ix->dim, 0, ix->stride - ix->dim);
+	encode4(row, ix->dim, ix->cstride, ix->codes + r * ix->cstride);
 	ix->scales[r] = scale;
 	return POS_OK;
 }
@@ -459,6 +622,8 @@ enum pos_err pos_vindex_remove(struct pos_vindex *ix, int64_t id)
 	if (r != last) {
 		memcpy(ix->rows + r * ix->stride, ix->rows + last * ix->stride,
 		       ix->stride);
+		memcpy(ix->codes + r * ix->cstride,
+		       ix->codes + last * ix->cstride, ix->cstride);
 		ix->ids[r] = ix->ids[last];
 		ix->scales[r] = ix->scales[last];
 		ix->slots[slot_find(ix, ix->ids[r])] = (uint32_t)r + 1;
@@ -498,6 +663,7 @@ enum pos_err pos_vindex_set_kernel(struct pos_vindex *ix, const char *name)
 		if (!kernel_supported(&kernels[i]))
 			return POS_ERR_UNAVAILABLE;
 		ix->kern = &kernels[i];
+		ix->kern4 = kernel4_for(name);
 		return POS_OK;
 	}
 	if (strcmp(name, "avx2") == 0 || strcmp(name, "avx512vnni") == 0)
@@ -618,6 +784,245 @@ enum pos_err pos_vindex_search(const struct pos_vindex *ix, const int8_t *q,
 	for (size_t i = 0; i < t.n; i++)
 		out[i].score *= qscale;
 	*n = t.n;
+	return POS_OK;
+}
+
+/* The query in the forms the kernels take. */
+struct vquery {
+	_Alignas(64) int8_t qp[POS_VEC_MAX_DIM];  /* padded with zeros */
+	_Alignas(64) int8_t qa[POS_VEC_MAX_DIM];  /* |qp| */
+	_Alignas(64) int8_t qlo[POS_VEC_MAX_DIM / 2 + POS_VEC_ALIGN];
+	_Alignas(64) int8_t qhi[POS_VEC_MAX_DIM / 2 + POS_VEC_ALIGN];
+	int32_t bias;  /* subtracted from an int8 kernel's dot */
+	int32_t bias4; /* subtracted from a 4-bit kernel's dot: 8 * sum(q) */
+};
+
+static void vquery_init(const struct pos_vindex *ix, const int8_t *q,
+			bool codes, struct vquery *v)
+{
+	copy_clamped(v->qp, q, ix->dim);
+	memset(v->qp + ix->dim, 0, ix->stride - ix->dim);
+	int32_t sum = 0;
+	for (size_t i = 0; i < ix->stride; i++) {
+		v->qa[i] = (int8_t)(v->qp[i] < 0 ? -v->qp[i] : v->qp[i]);
+		sum += v->qp[i];
+	}
+	v->bias = ix->kern->biased ? sum * 128 : 0;
+	v->bias4 = sum * 8;
+	if (!codes)
+		return;
+	memset(v->qlo, 0, ix->cstride);
+	memset(v->qhi, 0, ix->cstride);
+	for (size_t d = 0; d < ix->dim; d++) {
+		size_t b = d / 64 * 32 + d % 32;
+		if (d % 64 < 32)
+			v->qlo[b] = v->qp[d];
+		else
+			v->qhi[b] = v->qp[d];
+	}
+}
+
+/* A first-stage candidate: a row and its approximate score. */
+struct cand {
+	float s;
+	uint32_t row;
+};
+
+/*
+ * Moves the m best of c[0..n) (by score, ties in any order) to c[0..m):
+ * a quickselect, so the first stage costs O(rows) comparisons of floats
+ * rather than a heap's O(log m) sifts per candidate.
+ */
+static void select_best(struct cand *c, size_t n, size_t m)
+{
+	size_t lo = 0, hi = n; /* c[0..lo) beat c[lo..hi), which beat c[hi..n) */
+	while (lo < m && m < hi) {
+		float pivot = c[lo + (hi - lo) / 2].s;
+		/* three ways: [lo, lt) > pivot, [lt, i) == pivot, [gt, hi) < pivot */
+		size_t lt = lo, i = lo, gt = hi;
+		while (i < gt) {
+			struct cand x = c[i];
+			if (x.s > pivot) {
+				c[i++] = c[lt];
+				c[lt++] = x;
+			} else if (x.s < pivot) {
+				c[i] = c[--gt];
+				c[gt] = x;
+			} else {
+				i++;
+			}
+		}
+		if (m <= lt)
+			hi = lt;
+		else if (m >= gt)
+			lo = gt;
+		else
+			return; /* the m-th best is among the equals */
+	}
+}
+
+/* One part of a scan: rows [from, to) into its own bounded heap (exact
+ * scan) or candidate buffer (first stage). */
+struct vpart {
+	const struct pos_vindex *ix;
+	const struct vquery *v;
+	bool codes; /* first stage: 4-bit codes into cand */
+	pos_vec_keep_fn keep;
+	void *ctx;
+	size_t from, to;
+	struct topk t;
+	struct cand *cand; /* room for 2m */
+	size_t m, nc;
+};
+
+static void scan_exact(struct vpart *p)
+{
+	const struct pos_vindex *ix = p->ix;
+	const struct vquery *v = p->v;
+	int32_t dots[BLOCK];
+	for (size_t base = p->from; base < p->to; base += BLOCK) {
+		size_t nb = p->to - base < BLOCK ? p->to - base : BLOCK;
+		ix->kern->fn(ix->rows + base * ix->stride, ix->stride, nb, v->qp,
+			     v->qa, dots);
+		const float *sc = ix->scales + base;
+		const int64_t *ids = ix->ids + base;
+		for (size_t j = 0; j < nb; j++) {
+			float s = (float)(dots[j] - v->bias) * sc[j];
+			if (!topk_wants(&p->t, s, ids[j]))
+				continue;
+			if (p->keep && !p->keep(p->ctx, ids[j]))
+				continue;
+			topk_push(&p->t, s, ids[j]);
+		}
+	}
+}
+
+/* The first stage: rows scoring above the m-th best so far go to a buffer
+ * of 2m; when it fills, the best m stay and the m-th's score becomes the
+ * bar. Ends with the best m (or fewer) in cand[0..nc). */
+static void scan_codes(struct vpart *p)
+{
+	const struct pos_vindex *ix = p->ix;
+	const struct vquery *v = p->v;
+	int32_t dots[BLOCK];
+	float bar = -INFINITY;
+	size_t nc = 0;
+	for (size_t base = p->from; base < p->to; base += BLOCK) {
+		size_t nb = p->to - base < BLOCK ? p->to - base : BLOCK;
+		ix->kern4->fn(ix->codes + base * ix->cstride, ix->cstride, nb,
+			      v->qlo, v->qhi, dots);
+		const float *sc = ix->scales + base;
+		for (size_t j = 0; j < nb; j++) {
+			float s = (float)(dots[j] - v->bias4) * sc[j];
+			if (!(s > bar))
+				continue;
+			if (p->keep && !p->keep(p->ctx, ix->ids[base + j]))
+				continue;
+			p->cand[nc++] = (struct cand){s, (uint32_t)(base + j)};
+			if (nc == 2 * p->m) {
+				select_best(p->cand, nc, p->m);
+				nc = p->m;
+				bar = p->cand[0].s;
+				for (size_t i = 1; i < nc; i++)
+					if (p->cand[i].s < bar)
+						bar = p->cand[i].s;
+			}
+		}
+	}
+	if (nc > p->m) {
+		select_best(p->cand, nc, p->m);
+		nc = p->m;
+	}
+	p->nc = nc;
+}
+
+static void scan_part(struct vpart *p)
+{
+	if (p->codes)
+		scan_codes(p);
+	else
+		scan_exact(p);
+}
+
+static void scan_part_fn(void *ctx, size_t i)
+{
+	scan_part((struct vpart *)ctx + i);
+}
+
+size_t pos_vec_rerank_count(size_t k)
+{
+	if (k > (SIZE_MAX - POS_VEC_RERANK_MIN) / POS_VEC_RERANK_PER_K)
+		return SIZE_MAX / 2;
+	return POS_VEC_RERANK_MIN + POS_VEC_RERANK_PER_K * k;
+}
+
+enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
+				  float qscale, size_t k, pos_vec_keep_fn keep,
+				  void *ctx, const struct pos_vsearch_opts *o,
+				  struct pos_vhit *out, size_t *n)
+{
+	*n = 0;
+	if (!(qscale >= 0) || !isfinite(qscale))
+		return POS_ERR_INVALID_REQUEST;
+	if (qscale == 0 || k == 0 || ix->count == 0)
+		return POS_OK;
+	size_t m = pos_vec_rerank_count(k);
+	/* two stages only where the codes leave out most rows */
+	bool codes = !o->exact && ix->count > 2 * m;
+	if (!codes)
+		m = k;
+	size_t parts = 1;
+	if (o->workers && o->parts > 1 && ix->count >= POS_VEC_PARALLEL_MIN)
+		parts = o->parts < POS_VEC_MAX_PARTS ? o->parts : POS_VEC_MAX_PARTS;
+	struct vquery vq; /* ~12 KiB: the kernels want it 64-byte aligned */
+	struct vquery *v = &vq;
+	/* exact: a heap of k per part; codes: a buffer of 2m candidates */
+	size_t each = codes ? 2 * m * sizeof(struct cand) : m * sizeof(struct pos_vhit);
+	void *bufs = each > SIZE_MAX / parts ? NULL : pos_malloc(parts * each);
+	if (!bufs)
+		return POS_ERR_NOMEM;
+	vquery_init(ix, q, codes, v);
+	struct vpart part[POS_VEC_MAX_PARTS];
+	size_t per = (ix->count + parts - 1) / parts;
+	per = (per + BLOCK - 1) / BLOCK * BLOCK;
+	for (size_t i = 0; i < parts; i++) {
+		size_t from = i * per < ix->count ? i * per : ix->count;
+		size_t to = from + per < ix->count ? from + per : ix->count;
+		char *buf = (char *)bufs + i * each;
+		part[i] = (struct vpart){ix, v, codes, keep, ctx, from, to,
+					 {(struct pos_vhit *)buf, 0, m},
+					 (struct cand *)buf, m, 0};
+	}
+	if (parts > 1)
+		pos_parallel_for(o->workers, parts, scan_part_fn, part);
+	else
+		scan_part(&part[0]);
+
+	struct topk t = {out, 0, k};
+	for (size_t i = 0; i < parts; i++) {
+		size_t nh = codes ? part[i].nc : part[i].t.n;
+		for (size_t j = 0; j < nh; j++) {
+			struct pos_vhit h;
+			if (codes) {
+				/* the second stage: the exact int8 score */
+				size_t r = part[i].cand[j].row;
+				int32_t dot;
+				ix->kern->fn(ix->rows + r * ix->stride, ix->stride, 1,
+					     v->qp, v->qa, &dot);
+				h.id = ix->ids[r];
+				h.score = (float)(dot - v->bias) * ix->scales[r];
+			} else {
+				h = part[i].t.h[j];
+			}
+			if (topk_wants(&t, h.score, h.id))
+				topk_push(&t, h.score, h.id);
+		}
+	}
+	topk_finish(&t);
+	for (size_t i = 0; i < t.n; i++)
+		out[i].score *= qscale;
+	*n = t.n;
+	pos_free(bufs);
 	return POS_OK;
 }
 

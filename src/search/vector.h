@@ -136,6 +136,48 @@ enum pos_err pos_vindex_get(const struct pos_vindex *ix, int64_t id,
 enum pos_err pos_vindex_search(const struct pos_vindex *ix, const int8_t *q,
 			       float qscale, size_t k, pos_vec_keep_fn keep,
 			       void *ctx, struct pos_vhit *out, size_t *n);
+/*
+ * The two-stage scan (docs/SEARCH.md, "Two-stage scan"). Every row also has
+ * a 4-bit code (c = round(v * 7 / 127) per dimension, dim / 2 bytes padded
+ * to 64: 128 bytes at dim 256). The first stage scans the codes, half the
+ * bytes of the int8 rows, and keeps the best pos_vec_rerank_count(k) rows;
+ * the second computes their exact int8 scores and keeps the best k. Rows
+ * the first stage misses are the only difference from the exact scan, so
+ * the scores returned are exact int8 scores and recall@k against the exact
+ * scan is what bench/vector_bench.c measures.
+ */
+#define POS_VEC_RERANK_MIN 256u  /* rows re-ranked beyond ... */
+#define POS_VEC_RERANK_PER_K 8u  /* ... this many per result asked for */
+/* Rows below which a scan stays on one thread. */
+#define POS_VEC_PARALLEL_MIN 65536u
+#define POS_VEC_MAX_PARTS 8u
+
+struct pos_workers;
+
+struct pos_vsearch_opts {
+	bool exact;                  /* scan every int8 row (no first stage) */
+	struct pos_workers *workers; /* a fork-join pool, or NULL */
+	unsigned parts;              /* split a large scan in this many (<= 8) */
+};
+
+/* POS_VEC_RERANK_MIN + POS_VEC_RERANK_PER_K * k: 336 for k = 10, 1,856
+ * for the 200 a hybrid search asks for (capped near SIZE_MAX). */
+size_t pos_vec_rerank_count(size_t k);
+
+/*
+ * pos_vindex_search with options: the two-stage scan unless o->exact (or
+ * the index has fewer than twice the rows re-ranked), on o->parts threads
+ * of o->workers when the index has POS_VEC_PARALLEL_MIN rows or more. The
+ * exact mode returns exactly what pos_vindex_search returns. `keep` may be
+ * called from the pool's threads, concurrently: it must only read. Same
+ * ordering and scores as pos_vindex_search; allocates the candidate heaps
+ * (POS_ERR_NOMEM).
+ */
+enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
+				  float qscale, size_t k, pos_vec_keep_fn keep,
+				  void *ctx, const struct pos_vsearch_opts *o,
+				  struct pos_vhit *out, size_t *n);
+
 /* Quantizes the float query q (dim values) and searches with it. */
 enum pos_err pos_vindex_search_f32(const struct pos_vindex *ix,
 				   const float *q, size_t k,

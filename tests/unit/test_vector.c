@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/thread.h"
 #include "search/vector.h"
 
 static const char *const kernels[] = {"avx512vnni", "avx2", "generic"};
@@ -264,12 +265,16 @@ static struct pos_vindex *index_of(const struct data *d)
 	return ix;
 }
 
-/* the exact int8 answer, by brute force: what every kernel must return */
-static size_t int8_reference(const struct data *d, const int8_t *q, float qs,
-			     size_t k, struct pos_vhit *out)
+/* the exact int8 answer over the rows `keep` keeps (NULL: all), by brute
+ * force: what every kernel must return */
+static size_t int8_reference_keep(const struct data *d, const int8_t *q,
+				  float qs, size_t k, pos_vec_keep_fn keep,
+				  struct pos_vhit *out)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < d->n; i++) {
+		if (keep && !keep(NULL, d->ids[i]))
+			continue;
 		int32_t dot = 0;
 		for (unsigned j = 0; j < d->dim; j++)
 			dot += q[j] * d->q[i * d->dim + j];
@@ -291,6 +296,12 @@ static size_t int8_reference(const struct data *d, const int8_t *q, float qs,
 	for (size_t i = 0; i < n; i++)
 		out[i].score *= qs;
 	return n;
+}
+
+static size_t int8_reference(const struct data *d, const int8_t *q, float qs,
+			     size_t k, struct pos_vhit *out)
+{
+	return int8_reference_keep(d, q, qs, k, NULL, out);
 }
 
 static void search_matches_references(void **state)
@@ -505,6 +516,159 @@ static void removed_rows_are_not_found(void **state)
 	free_data(&d);
 }
 
+/* ---- the two-stage scan and the exact mode ------------------------------ */
+
+/* a filter that only reads, as one called from several threads must */
+static bool keep_third(void *ctx, int64_t id)
+{
+	(void)ctx;
+	return id % 3 == 0;
+}
+
+/*
+ * Property: the exact mode returns exactly the exhaustive int8 top-k (ids,
+ * order, scores), on every kernel, on one thread and split across a pool,
+ * with and without a filter, below and above the size that goes parallel.
+ */
+static void exact_mode_is_exhaustive(void **state)
+{
+	(void)state;
+	struct pos_workers *w;
+	assert_int_equal(pos_workers_new(1, &w), POS_OK);
+	static const size_t sizes[] = {700, POS_VEC_PARALLEL_MIN + 300};
+	static const size_t ks[] = {1, 10, 50};
+	for (size_t si = 0; si < sizeof(sizes) / sizeof(*sizes); si++) {
+		struct data d;
+		make_data(&d, 64, sizes[si], 40 + si);
+		struct pos_vindex *ix = index_of(&d);
+		uint64_t s = 5;
+		for (int qi = 0; qi < 3; qi++) {
+			float qf[64];
+			int8_t qq[64];
+			float qs;
+			random_unit(&s, qf, 64);
+			pos_vec_quantize(qf, 64, qq, &qs);
+			for (size_t ki = 0; ki < sizeof(ks) / sizeof(*ks); ki++)
+			for (int filtered = 0; filtered < 2; filtered++) {
+				size_t k = ks[ki];
+				pos_vec_keep_fn keep = filtered ? keep_third : NULL;
+				struct pos_vhit want[50], got[50];
+				size_t nw = int8_reference_keep(&d, qq, qs, k, keep, want);
+				assert_int_equal(nw, k);
+				for (size_t kk = 0; kk < NKERNELS; kk++) {
+					if (pos_vindex_set_kernel(ix, kernels[kk]) != POS_OK)
+						continue;
+					for (int pool = 0; pool < 2; pool++) {
+						struct pos_vsearch_opts o = {
+							true, pool ? w : NULL, pool ? 2 : 1};
+						size_t ng;
+						assert_int_equal(pos_vindex_search_ex(
+							ix, qq, qs, k, keep, NULL, &o, got, &ng),
+							POS_OK);
+						assert_int_equal(ng, nw);
+						for (size_t i = 0; i < ng; i++) {
+							assert_int_equal(got[i].id, want[i].id);
+							assert_float_equal(got[i].score,
+									   want[i].score, 1e-6);
+						}
+					}
+				}
+			}
+		}
+		pos_vindex_free(ix);
+		free_data(&d);
+	}
+	pos_workers_free(w);
+}
+
+/* The fast path: recall@10 against the exhaustive top-10 of at least 0.99,
+ * on one thread and on two, and every score it returns is the exact int8
+ * score of that row (the second stage re-ranks with the int8 rows). */
+static void two_stage_recall(void **state)
+{
+	(void)state;
+	struct pos_workers *w;
+	assert_int_equal(pos_workers_new(1, &w), POS_OK);
+	struct data d;
+	make_data(&d, 256, 4000, 21);
+	struct pos_vindex *ix = index_of(&d);
+	assert_true(d.n > 2 * pos_vec_rerank_count(10)); /* two stages run */
+	for (size_t kk = 0; kk < NKERNELS; kk++) {
+		if (pos_vindex_set_kernel(ix, kernels[kk]) != POS_OK)
+			continue;
+		uint64_t s = 99;
+		size_t hit = 0, total = 0;
+		for (int qi = 0; qi < 20; qi++) {
+			float qf[256];
+			int8_t qq[256];
+			float qs;
+			random_unit(&s, qf, 256);
+			pos_vec_quantize(qf, 256, qq, &qs);
+			struct pos_vhit want[10], got[10];
+			size_t nw = int8_reference(&d, qq, qs, 10, want);
+			struct pos_vsearch_opts o = {false, qi % 2 ? w : NULL, 2};
+			size_t ng;
+			assert_int_equal(pos_vindex_search_ex(ix, qq, qs, 10, NULL,
+							      NULL, &o, got, &ng),
+					 POS_OK);
+			assert_int_equal(ng, nw);
+			for (size_t i = 0; i < ng; i++) {
+				size_t r = (size_t)(got[i].id - 3) / 7;
+				int32_t dot = 0;
+				for (unsigned j = 0; j < 256; j++)
+					dot += qq[j] * d.q[r * 256 + j];
+				assert_float_equal(got[i].score,
+						   (float)dot * d.scale[r] * qs, 1e-6);
+				if (i)
+					assert_true(got[i].score <= got[i - 1].score);
+				for (size_t j = 0; j < nw; j++)
+					hit += got[i].id == want[j].id;
+			}
+			total += nw;
+		}
+		assert_true((double)hit >= 0.99 * (double)total);
+	}
+	pos_vindex_free(ix);
+	free_data(&d);
+	pos_workers_free(w);
+}
+
+/* The first stage is real and the exact mode bypasses it: rows whose 4-bit
+ * codes tie with a better row, placed before it, fill the candidate set,
+ * so the fast path misses the best row and the exact mode finds it. */
+static void exact_mode_skips_the_codes(void **state)
+{
+	(void)state;
+	struct pos_vindex *ix;
+	assert_int_equal(pos_vindex_new(64, &ix), POS_OK);
+	int8_t row[64] = {0};
+	row[0] = 127;
+	row[1] = 4; /* code round(4 * 7 / 127) = 0 */
+	for (int64_t id = 1; id <= 1000; id++)
+		assert_int_equal(pos_vindex_put(ix, id, row, 1), POS_OK);
+	row[1] = 9; /* code 0 too, but a higher int8 score */
+	assert_int_equal(pos_vindex_put(ix, 5000, row, 1), POS_OK);
+	int8_t q[64] = {0};
+	q[1] = 127;
+	struct pos_vhit h[1];
+	size_t n;
+	struct pos_vsearch_opts fast = {false, NULL, 1}, exact = {true, NULL, 1};
+	assert_int_equal(pos_vindex_search_ex(ix, q, 1, 1, NULL, NULL, &fast, h, &n),
+			 POS_OK);
+	assert_int_equal(n, 1);
+	assert_true(h[0].id <= 1000);
+	assert_float_equal(h[0].score, 4 * 127, 1e-3);
+	assert_int_equal(pos_vindex_search_ex(ix, q, 1, 1, NULL, NULL, &exact, h, &n),
+			 POS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].id, 5000);
+	assert_float_equal(h[0].score, 9 * 127, 1e-3);
+	/* the plain search is the exact one */
+	assert_int_equal(pos_vindex_search(ix, q, 1, 1, NULL, NULL, h, &n), POS_OK);
+	assert_int_equal(h[0].id, 5000);
+	pos_vindex_free(ix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +681,9 @@ int main(void)
 		cmocka_unit_test(top_k_order_and_ties),
 		cmocka_unit_test(filter_callback),
 		cmocka_unit_test(removed_rows_are_not_found),
+		cmocka_unit_test(exact_mode_is_exhaustive),
+		cmocka_unit_test(two_stage_recall),
+		cmocka_unit_test(exact_mode_skips_the_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
