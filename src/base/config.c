@@ -311,6 +311,10 @@ static const struct pos_config_option options[] = {
 	    "the plugin catalog: one folder per package with plugin.json (default: unset, no plugins)"),
 	OPT("plugin_max_failures", "PERSONALOS_PLUGIN_MAX_FAILURES", UINT, 1, 1000, plugin_max_failures, "5",
 	    "failed hook calls in a row after which a user's plugin is disabled (default 5)"),
+	OPT("plugin_pool_max", "PERSONALOS_PLUGIN_POOL_MAX", UINT, 0, 4096, plugin_pool_max, "32",
+	    "idle plugin sandboxes kept for reuse by the same (plugin, user), least recently used evicted; 0 builds one per call (default 32)"),
+	OPT("plugin_pool_mem_mb", "PERSONALOS_PLUGIN_POOL_MEM_MB", UINT, 1, 4096, plugin_pool_mem_mb, "64",
+	    "memory the idle plugin sandboxes may hold in all, in MiB (default 64)"),
 	OPT("plugin_query_budget_ms", "PERSONALOS_PLUGIN_QUERY_BUDGET_MS", UINT, 1, 1000, plugin_query_budget_ms, "50",
 	    "time each plugin's on_query hook may take inside a search (default 50)"),
 	/* files (issue 21; docs/FILES.md) */

@@ -122,6 +122,8 @@ struct pos_config {
 	/* ---- plugins (docs/PLUGINS.md) ---- */
 	char plugins_dir[PATH_MAX];    /* the catalog; "" = no plugins */
 	unsigned plugin_max_failures;  /* failures in a row before auto-disable */
+	unsigned plugin_pool_max;      /* idle plugin sandboxes kept for reuse; 0 = none */
+	unsigned plugin_pool_mem_mb;   /* their memory in all */
 	unsigned plugin_query_budget_ms; /* on_query budget per plugin */
 	/* ---- files (issue 21; src/files) ---- */
 	unsigned long long file_max;   /* bytes of one uploaded file */
