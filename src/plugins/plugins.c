@@ -214,11 +214,49 @@ enum pos_err pos_plugins_available(struct pos_plugins *p, json_t **out)
 
 /* ---- the host operations, bound to one (plugin, user) ------------------ */
 
+/* A batch's store transaction (store ops batch_begin/batch_end): opened by
+ * the first write of a batch's hooks, committed after TX_HOLD_US (checked
+ * between memories and from the sandbox's budget hook while a script
+ * runs), before any read that opens its own transaction, any network
+ * call, and at the end of the batch. */
+#define TX_HOLD_US 10000
+struct batchtx {
+	struct pos_store *s;
+	bool open;
+	int64_t opened_at; /* pos_mono_us */
+};
+
+static void tx_close(struct batchtx *tx)
+{
+	if (!tx || !tx->open)
+		return;
+	tx->open = false;
+	if (tx->s->ops->batch_end(tx->s))
+		pos_log(POS_LOG_WARN, "plugins: a batch of plugin writes could not be committed");
+}
+
+static void tx_write(struct batchtx *tx)
+{
+	if (!tx || tx->open || !tx->s->ops->batch_begin)
+		return;
+	if (tx->s->ops->batch_begin(tx->s) == POS_OK) {
+		tx->open = true;
+		tx->opened_at = pos_mono_us();
+	}
+}
+
+static void tx_due(struct batchtx *tx)
+{
+	if (tx && tx->open && pos_mono_us() - tx->opened_at >= TX_HOLD_US)
+		tx_close(tx);
+}
+
 struct binding {
 	struct pos_plugins *p;
 	const char *user_id;   /* uid */
 	const char *plugin_id; /* pid */
 	int64_t deadline;      /* pos_mono_us */
+	struct batchtx *tx;    /* during a batch's call, else NULL */
 	char uid[POS_SBPOOL_KEY_MAX];
 	char pid[POS_SBPOOL_KEY_MAX];
 };
@@ -239,6 +277,7 @@ static enum pos_err h_search(void *ctx, const char *q, size_t limit, json_t **ou
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -286,6 +325,7 @@ static const char *filter_param(void *ctx, const char *name)
 static enum pos_err h_list(void *ctx, json_t *filters, json_t **out, struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -333,6 +373,7 @@ static enum pos_err h_get(void *ctx, const char *id, json_t **out, struct pos_er
 static enum pos_err h_create(void *ctx, json_t *fields, json_t **out, struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx); /* a create may embed over the network */
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -350,6 +391,11 @@ static enum pos_err h_update(void *ctx, const char *id, json_t *fields, json_t *
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	/* New content is embedded (maybe over the network): not in a batch. */
+	if (json_object_get(fields, "content"))
+		tx_close(bd->tx);
+	else
+		tx_write(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -365,6 +411,7 @@ static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t 
 			   struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx);
 	char ct[160];
 	const char *headers[3] = {NULL, NULL, NULL};
 	headers[0] = "User-Agent: PersonalOS-plugin";
@@ -430,6 +477,7 @@ static enum pos_err h_kv_set(void *ctx, const char *key, const char *v, size_t l
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_write(bd->tx);
 	enum pos_err rc = bd->p->cfg.store->plugins->plugin_kv_put(bd->p->cfg.store, bd->user_id,
 							      bd->plugin_id, key, v, len,
 							      bd->p->cfg.kv_quota);
@@ -441,6 +489,7 @@ static enum pos_err h_kv_set(void *ctx, const char *key, const char *v, size_t l
 static void h_log(void *ctx, const char *level, const char *msg, size_t len)
 {
 	struct binding *bd = ctx;
+	tx_write(bd->tx);
 	/* Stored for the user only: a plugin's lines may quote memories. */
 	bd->p->cfg.store->plugins->plugin_log_add(bd->p->cfg.store, bd->user_id, bd->plugin_id, level,
 					      msg, len, pos_now_us(), POS_PLUGINS_LOG_KEEP);
@@ -691,6 +740,13 @@ static uint64_t stamp_of(const struct entry *e, const struct pos_plugin_row *r, 
 	return fnv(h, r->settings_json);
 }
 
+/* From the budget hook while a script runs: a batch's transaction is not
+ * held open past TX_HOLD_US by a script that computes after writing. */
+static void bd_tick(void *ctx)
+{
+	tx_due(((struct binding *)ctx)->tx);
+}
+
 /* A new sandbox for install r: host API bound to a heap binding (*bdp),
  * settings, the plugin's code, its globals marked for reset. */
 static enum pos_err build(struct pos_plugins *p, const struct entry *e,
@@ -732,6 +788,8 @@ static enum pos_err build(struct pos_plugins *p, const struct entry *e,
 		rc = pos_sandbox_load(sb, e->chunkname, e->source, e->source_len, st);
 	if (!rc)
 		rc = pos_sandbox_mark(sb);
+	if (!rc)
+		pos_sandbox_set_tick(sb, bd_tick, bd);
 	json_decref(grants);
 	json_decref(settings);
 	if (rc) {
@@ -748,6 +806,7 @@ struct held {
 	struct pos_sandbox *sb;
 	struct binding *bd;
 	uint64_t stamp, ticket;
+	struct batchtx *tx; /* the batch's store transaction (kept on release) */
 };
 
 /* Gives a held sandbox to the pool (which frees it when pooling is off). */
@@ -755,7 +814,9 @@ static void held_release(struct pos_plugins *p, struct held *h)
 {
 	if (h->sb)
 		pos_sbpool_put(p->pool, h->bd->pid, h->bd->uid, h->stamp, h->ticket, h->sb, h->bd);
+	struct batchtx *tx = h->tx;
 	memset(h, 0, sizeof(*h));
+	h->tx = tx;
 }
 
 /* Runs one hook of one install (row r) in a pooled or new sandbox. Records
@@ -786,7 +847,8 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 		sb = h->sb;
 		aux = h->bd;
 		ticket = h->ticket;
-		memset(h, 0, sizeof(*h));
+		h->sb = NULL;
+		h->bd = NULL;
 	} else {
 		sb = pos_sbpool_take(p->pool, r->plugin_id, r->user_id, stamp, &aux, &ticket);
 		if (!sb)
@@ -795,14 +857,17 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 	struct binding *bd = aux;
 	if (!sb)
 		rc = build(p, e, r, &lim, &sb, &bd, &st);
-	if (!rc)
+	if (!rc) {
+		bd->tx = h ? h->tx : NULL;
 		rc = pos_sandbox_call(sb, pos_manifest_hook_name(hook), event, &res, &st);
+		bd->tx = NULL;
+	}
 	bool clean = rc == POS_OK || (rc == POS_ERR_NOT_FOUND && st.fail == POS_SANDBOX_MISSING);
 	if (!sb || !clean || pos_sandbox_reset(sb) != POS_OK) {
 		sb_dispose(sb, bd);
 	} else if (h) {
 		held_release(p, h);
-		*h = (struct held){sb, bd, stamp, ticket};
+		*h = (struct held){sb, bd, stamp, ticket, h->tx};
 	} else {
 		pos_sbpool_put(p->pool, r->plugin_id, r->user_id, stamp, ticket, sb, bd);
 	}
@@ -1056,7 +1121,9 @@ static enum pos_err hook_batch(struct pos_plugins *p, const char *user_id, unsig
 		struct pos_plugin_row r;
 		bool have = plugin && p->cfg.store->plugins->plugin_get(p->cfg.store, ra, user_id, plugin,
 								    &r) == POS_OK;
+		struct batchtx tx = {p->cfg.store, false, 0};
 		struct held h = {0};
+		h.tx = &tx;
 		json_array_foreach(ids, j, iv) {
 			if (!have || !r.enabled || rc)
 				break;
@@ -1071,10 +1138,12 @@ static enum pos_err hook_batch(struct pos_plugins *p, const char *user_id, unsig
 			bool failed = false;
 			rc = hook_one(p, a, user_id, &r, hook, mid, &h, &failed);
 			pos_arena_destroy(a);
+			tx_due(&tx);
 			if (failed)
 				have = p->cfg.store->plugins->plugin_get(p->cfg.store, ra, user_id,
 									 plugin, &r) == POS_OK;
 		}
+		tx_close(&tx);
 		held_release(p, &h);
 		pos_arena_destroy(ra);
 		if (rc)

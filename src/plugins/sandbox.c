@@ -25,6 +25,8 @@ struct pos_sandbox {
 	double pattern_cost_max;
 	bool tripped;          /* over budget: every hook call fails */
 	void *user;
+	void (*tick)(void *ctx); /* pos_sandbox_set_tick */
+	void *tick_ctx;
 };
 
 /* ---- allocator --------------------------------------------------------- */
@@ -63,6 +65,8 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 			sb->tripped = true;
 		else if (sb->instr > sb->instr_max || pos_mono_us() > sb->deadline)
 			sb->tripped = true;
+		else if (sb->tick)
+			sb->tick(sb->tick_ctx);
 	}
 	if (sb->tripped) {
 		/* From now on this thread fails on every instruction, so a
@@ -906,6 +910,12 @@ static enum pos_err run_ours(struct pos_sandbox *sb, lua_CFunction f)
 	if (rc == LUA_OK && !sb->mem_hit)
 		return POS_OK;
 	return rc == LUA_ERRMEM || sb->mem_hit ? POS_ERR_NOMEM : POS_ERR_INTERNAL;
+}
+
+void pos_sandbox_set_tick(struct pos_sandbox *sb, void (*fn)(void *ctx), void *ctx)
+{
+	sb->tick = fn;
+	sb->tick_ctx = ctx;
 }
 
 enum pos_err pos_sandbox_mark(struct pos_sandbox *sb)

@@ -136,6 +136,12 @@ enum pos_err pos_sandbox_call(struct pos_sandbox *sb, const char *fn, json_t *ar
 enum pos_err pos_sandbox_mark(struct pos_sandbox *sb);
 enum pos_err pos_sandbox_reset(struct pos_sandbox *sb);
 
+/* `fn(ctx)` runs from the budget hook every ~1000 instructions of a call
+ * while it is within budget (NULL: none); it must not touch the Lua state
+ * or raise. The plugin manager uses it to bound how long a batch's store
+ * transaction stays open while a script runs. */
+void pos_sandbox_set_tick(struct pos_sandbox *sb, void (*fn)(void *ctx), void *ctx);
+
 /* True when the global `fn` is a function (no code runs). */
 bool pos_sandbox_has(struct pos_sandbox *sb, const char *fn);
 
