@@ -17,7 +17,8 @@
  *        gmime-3.0 libical libxml-2.0 libarchive lua5.4) -lzxcvbn -lpthread -lm \
  *      -o /tmp/plugins_bench
  * Run:
- *   /tmp/plugins_bench [N [R]]   (default 500 memories, 5 runs; on_query: N calls)
+ *   /tmp/plugins_bench [N [R [POOL]]]   (default 500 memories, 5 runs, plugin_pool_max
+ *                                        32, 0 for a sandbox per call; on_query: N calls)
  * Prints the median ms of each ingest, the slowdown, and on_query's p50 per call.
  */
 #include <stdio.h>
@@ -190,6 +191,7 @@ int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 500;
 	int runs = argc > 2 ? atoi(argv[2]) : 5;
+	long pool = argc > 3 ? atol(argv[3]) : 32; /* plugin_pool_max; 0: a sandbox per call */
 	if (n < 1 || runs < 1 || runs > 50)
 		return 2;
 	pos_crypto_init();
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
 	user(s, "base@example.org", base_uid);
 	user(s, "plug@example.org", plug_uid);
 	struct queue q = {.n = 0};
-	struct pos_plugins_config cfg = {.dir = "plugins", .store = s, .mem = &svc, .pool_max = 32,
+	struct pos_plugins_config cfg = {.dir = "plugins", .store = s, .mem = &svc, .pool_max = (size_t)(pool < 0 ? 0 : pool),
 					 .enqueue = capture, .enqueue_ctx = &q};
 	struct pos_plugins *p;
 	if (pos_plugins_new(&cfg, &p))
