@@ -190,7 +190,7 @@ static int64_t query_p50(struct pos_plugins *p, const char *uid, long n)
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 500;
-	int runs = argc > 2 ? atoi(argv[2]) : 5;
+	int runs = argc > 2 ? (int)atol(argv[2]) : 5;
 	long pool = argc > 3 ? atol(argv[3]) : 32; /* plugin_pool_max; 0: a sandbox per call */
 	if (n < 1 || runs < 1 || runs > 50)
 		return 2;

@@ -732,7 +732,8 @@ static uint64_t fnv(uint64_t h, const char *s)
 static uint64_t stamp_of(const struct entry *e, const struct pos_plugin_row *r, int64_t time_us)
 {
 	char num[64];
-	snprintf(num, sizeof(num), "%p/%lld", (const void *)e->source, (long long)time_us);
+	snprintf(num, sizeof(num), "%p/%zu/%lld", (const void *)e->source, e->source_len,
+		 (long long)time_us);
 	uint64_t h = 1469598103934665603ull;
 	h = fnv(h, e->m.version);
 	h = fnv(h, num);
@@ -1078,6 +1079,12 @@ void pos_plugins_pool_stats(struct pos_plugins *p, size_t *states, size_t *bytes
 	pos_sbpool_stats(p->pool, states, bytes);
 }
 
+void pos_plugins_pool_drop(struct pos_plugins *p, const char *id)
+{
+	if (p)
+		pos_sbpool_drop(p->pool, id, NULL);
+}
+
 /* Runs `hook` of install `plugin` on memory `mid` (h: the batch's held
  * sandbox, or NULL). A memory deleted meanwhile is skipped. Only running
  * out of memory is an error: a failing plugin is recorded on its install. */
@@ -1107,10 +1114,11 @@ static enum pos_err hook_one(struct pos_plugins *p, struct pos_arena *a, const c
 /* A batch: every named plugin over every memory, one held sandbox per
  * plugin. After a failure the install is read again, so a plugin disabled
  * by its failures stops there. */
-static enum pos_err hook_batch(struct pos_plugins *p, const char *user_id, unsigned hook,
-			       json_t *ids, json_t *plugins)
+static enum pos_err hook_batch(struct pos_job_run *jr, struct pos_plugins *p, const char *user_id,
+			       unsigned hook, json_t *ids, json_t *plugins)
 {
 	enum pos_err rc = POS_OK;
+	uint64_t done = 0, total = (uint64_t)json_array_size(ids) * json_array_size(plugins);
 	size_t i, j;
 	json_t *pv, *iv;
 	json_array_foreach(plugins, i, pv) {
@@ -1127,6 +1135,10 @@ static enum pos_err hook_batch(struct pos_plugins *p, const char *user_id, unsig
 		json_array_foreach(ids, j, iv) {
 			if (!have || !r.enabled || rc)
 				break;
+			if (jr && pos_job_should_stop(jr)) { /* shutdown, cancel or timeout */
+				rc = POS_ERR_UNAVAILABLE;
+				break;
+			}
 			const char *mid = json_string_value(iv);
 			struct pos_arena *a = mid ? pos_arena_new() : NULL;
 			if (!mid)
@@ -1139,6 +1151,8 @@ static enum pos_err hook_batch(struct pos_plugins *p, const char *user_id, unsig
 			rc = hook_one(p, a, user_id, &r, hook, mid, &h, &failed);
 			pos_arena_destroy(a);
 			tx_due(&tx);
+			if (jr && total > 1)
+				pos_job_progress(jr, ++done, total);
 			if (failed)
 				have = p->cfg.store->plugins->plugin_get(p->cfg.store, ra, user_id,
 									 plugin, &r) == POS_OK;
@@ -1155,7 +1169,6 @@ static enum pos_err hook_batch(struct pos_plugins *p, const char *user_id, unsig
 static enum pos_err hook_job_run(struct pos_job_run *jr, void *ctx, const char *user_id,
 				 const char *payload_json)
 {
-	(void)jr;
 	struct pos_plugins *p = ctx;
 	json_t *pl = json_loads(payload_json, 0, NULL);
 	const char *plugin = json_string_value(json_object_get(pl, "plugin"));
@@ -1170,11 +1183,11 @@ static enum pos_err hook_job_run(struct pos_job_run *jr, void *ctx, const char *
 	} else if (json_is_array(ids) && json_is_array(plugins)) {
 		rc = json_array_size(ids) > POS_PLUGINS_BATCH_MAX
 			     ? POS_ERR_INVALID_FIELD
-			     : hook_batch(p, user_id, hook, ids, plugins);
+			     : hook_batch(jr, p, user_id, hook, ids, plugins);
 	} else if (plugin && mid) { /* one memory (single create, get) */
 		json_t *one = json_pack("[s]", mid);
 		json_t *pone = json_pack("[s]", plugin);
-		rc = one && pone ? hook_batch(p, user_id, hook, one, pone) : POS_ERR_NOMEM;
+		rc = one && pone ? hook_batch(jr, p, user_id, hook, one, pone) : POS_ERR_NOMEM;
 		json_decref(one);
 		json_decref(pone);
 	} else {
@@ -1187,7 +1200,9 @@ static enum pos_err hook_job_run(struct pos_job_run *jr, void *ctx, const char *
 const struct pos_job_kind pos_plugins_job_kind = {
 	.name = POS_PLUGINS_JOB_KIND,
 	.max_attempts = 1,
-	.timeout_us = 30 * 1000000LL,
+	/* A batch of up to POS_PLUGINS_BATCH_MAX memories, each call within
+	 * the hook budget; it polls pos_job_should_stop between memories. */
+	.timeout_us = 600 * 1000000LL,
 	.backoff_us = 0,
 	.serial_per_user = false,
 	.user_cancellable = false,

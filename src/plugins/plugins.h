@@ -146,6 +146,10 @@ void pos_plugins_memory_batch(struct pos_plugins *p, const char *user_id, unsign
 
 /* Idle pooled sandboxes and their bytes (tests, stats). */
 void pos_plugins_pool_stats(struct pos_plugins *p, size_t *states, size_t *bytes);
+/* Discards the pooled sandboxes of plugin `id` for every user (NULL: all
+ * plugins): whoever changes a package in the catalog calls it. A new
+ * version or code is never reused anyway (the pool key has both). */
+void pos_plugins_pool_drop(struct pos_plugins *p, const char *id);
 
 /* The job kind that runs those hooks; register it with the manager as ctx
  * (pos_jobs_register(jobs, &pos_plugins_job_kind, plugins)). One attempt:
