@@ -5,6 +5,7 @@
  * uninstall removing kv data. Runs from the repository root (catalogs
  * plugins/ and tests/data/plugins/).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -336,6 +337,53 @@ static void test_pool_reuse_isolated(void **state)
 	pos_plugins_free(p);
 }
 
+struct racer {
+	struct pos_plugins *p;
+	const char *user;
+	int bad;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	for (int i = 0; i < 40; i++) {
+		json_t *ev = json_pack("{s:s}", "action", r->user);
+		json_t *res = NULL;
+		struct pos_error err;
+		pos_error_clear(&err);
+		if (pos_plugins_run(r->p, r->user, "probe", POS_HOOK_USER_ACTION, ev, &res, &err) ||
+		    json_object_get(res, "global_before") ||
+		    /* a reused sandbox never saw another user's call */
+		    (json_is_string(json_object_get(res, "mark_before")) &&
+		     strcmp(json_string_value(json_object_get(res, "mark_before")), r->user) != 0))
+			r->bad++;
+		json_decref(res);
+		json_decref(ev);
+	}
+	return NULL;
+}
+
+/* Job workers run hooks at once: the pool hands a sandbox to one call at a
+ * time and never across users. */
+static void test_pool_threads(void **state)
+{
+	struct fx *f = *state;
+	struct pos_plugins *p = pooled(f, 3);
+	const char *grant = "{\"id\":\"probe\",\"grant\":[\"memories:read\",\"memories:write\"]}";
+	install(p, f->alice, grant);
+	install(p, f->bob, grant);
+	struct racer rs[4] = {{p, f->alice, 0}, {p, f->bob, 0}, {p, f->alice, 0}, {p, f->bob, 0}};
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, race, &rs[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(rs[i].bad, 0);
+	}
+	assert_true(idle_states(p) <= 3);
+	pos_plugins_free(p);
+}
+
 static void test_batch_job(void **state)
 {
 	struct fx *f = *state;
@@ -401,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failures_disable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_reuse_isolated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
