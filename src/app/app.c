@@ -332,6 +332,16 @@ static enum pos_err plugins_enqueue(void *ctx, const char *kind, const char *use
 	return pos_jobs_enqueue(ctx, kind, user_id, payload_json, 0, NULL);
 }
 
+/* plugins: a batch of created memories (bulk, import, sync) queues one
+ * hook job per batch; app->plugins is read when called (NULL before the
+ * manager starts: nothing). */
+static void plugins_created_batch(void *ctx, const char *user_id, const char *const *ids,
+				  size_t n)
+{
+	const struct pos_app *app = ctx;
+	pos_plugins_memory_batch(app->plugins, user_id, POS_HOOK_MEMORY_CREATED, ids, n);
+}
+
 /* plugins: the manager over the store and the memory service, with the
  * operator's egress allowlist for plugins' HTTP calls; its hook kind runs
  * on the jobs service. */
@@ -348,6 +358,8 @@ static enum pos_err start_plugins(struct pos_app *app, struct pos_error *err)
 		.egress = app->plugins_egress,
 		.max_failures = cfg->plugin_max_failures,
 		.query_budget_us = (int64_t)cfg->plugin_query_budget_ms * 1000,
+		.pool_max = cfg->plugin_pool_max,
+		.pool_mem = (size_t)cfg->plugin_pool_mem_mb << 20,
 		.enqueue = plugins_enqueue,
 		.enqueue_ctx = app->jobs,
 		.data_dir = cfg->data_dir,
@@ -401,6 +413,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	app->mem.store = app->store;
 	app->mem.search = app->search;
 	app->mem.events = app->events;
+	app->mem.created_batch = plugins_created_batch;
+	app->mem.created_ctx = app;
 	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
 				       (int64_t)cfg->jobs_keep_done_s * 1000000, app->events,
 				       (int64_t)cfg->job_lease_s * 1000000};

@@ -124,6 +124,8 @@ struct pos_config {
 	/* ---- plugins (docs/PLUGINS.md) ---- */
 	char plugins_dir[PATH_MAX];    /* the catalog; "" = no plugins */
 	unsigned plugin_max_failures;  /* failures in a row before auto-disable */
+	unsigned plugin_pool_max;      /* idle plugin sandboxes kept for reuse; 0 = none */
+	unsigned plugin_pool_mem_mb;   /* their memory in all */
 	unsigned plugin_query_budget_ms; /* on_query budget per plugin */
 	char plugin_catalogs[4096];    /* remote catalogs' index.json URLs (pcat) */
 	char plugin_trusted_keys[1024]; /* ed25519 keys packages are signed with */

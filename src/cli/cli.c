@@ -226,6 +226,31 @@ static const struct pos_cli_cmd commands[] = {
 	 "give the PostgreSQL instances that directory (or a copy of blobs/).\n"
 	 "Keep the database password out of the URL (~/.pgpass or PGPASSWORD).\n",
 	 pos_cli_migrate},
+	/* plugins (issue 15, docs/PLUGINS.md "Developing a plugin") */
+	{"plugin", "a user's plugins, offline: plugin list|install|remove|run-hook",
+	 "usage: personalos plugin list [--user EMAIL] [--dir PATH] [--data DIR]\n"
+	 "       personalos plugin install ID --user EMAIL [--grant p1,p2] [--settings JSON]\n"
+	 "                                [--dir PATH] [--data DIR]\n"
+	 "       personalos plugin remove ID --user EMAIL [--data DIR]\n"
+	 "       personalos plugin run-hook HOOK --plugin ID --user EMAIL\n"
+	 "                                [--memory ID | --json EVENT] [--dir PATH] [--data DIR]\n"
+	 "\n"
+	 "Works on the data directory directly (stop the server or use a copy), for\n"
+	 "developing and trying plugins. The catalog is --dir PATH, a folder of\n"
+	 "packages or one package's folder (its parent is read), else plugins_dir.\n"
+	 "list      the catalog as JSON; with --user, that user's installs (status,\n"
+	 "          last error, failures, granted permissions, settings, logs).\n"
+	 "install   installs ID for the user granting --grant (exactly the\n"
+	 "          permissions the plugin asks for), with optional --settings.\n"
+	 "remove    uninstalls it; its kv data and logs go too.\n"
+	 "run-hook  runs HOOK (on_memory_created, on_memory_accessed, on_query,\n"
+	 "          on_user_action) of the user's install in its sandbox, with the\n"
+	 "          event {memory} of --memory ID or the object --json EVENT (e.g.\n"
+	 "          '{\"query\":\"weather in Oslo\"}', '{\"action\":\"digest\"}'), and\n"
+	 "          prints {\"result\": ...}. The outcome counts like a server call.\n"
+	 "Exit status 0 on success, 1 when it failed (the plugin's error on\n"
+	 "standard error), 2 on a usage error.\n",
+	 pos_cli_plugin},
 	{"version", "print the version and library versions",
 	 "usage: personalos version\n", cmd_version},
 	{"help", "list commands, or show one command's help",

@@ -64,5 +64,8 @@ int pos_cli_import_files(int argc, char **argv);
 /* migrate.c (issue 18): `personalos migrate --from SRC --to DST`, a whole
  * store between SQLite and PostgreSQL, verified before it commits */
 int pos_cli_migrate(int argc, char **argv);
+/* plugin.c (issue 15): `personalos plugin list|install|remove|run-hook`,
+ * a user's plugins in the data directory, offline */
+int pos_cli_plugin(int argc, char **argv);
 
 #endif

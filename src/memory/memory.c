@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/clock.h"
 #include "base/uuid.h"
 #include "events/bus.h"
@@ -470,6 +471,30 @@ static void queue_autolink(const struct pos_memsvc *svc, const char *user_id, co
 	(void)pos_jobs_enqueue(svc->jobs, POS_AUTOLINK_JOB, user_id, payload, 0, NULL);
 }
 
+/* Tells created_batch about v[0..n) in runs of one user (best effort: a
+ * failure to queue never fails the write). */
+static void created_batch(const struct pos_memsvc *svc, const struct pos_memory *v, size_t n)
+{
+	if (!svc->created_batch || n == 0)
+		return;
+	const char **ids = pos_malloc(n * sizeof(*ids));
+	if (!ids)
+		return;
+	size_t start = 0;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && strcmp(v[i].user_id, v[start].user_id) == 0) {
+			ids[i] = v[i].id;
+			continue;
+		}
+		svc->created_batch(svc->created_ctx, v[start].user_id, ids + start, i - start);
+		if (i < n) {
+			ids[i] = v[i].id;
+			start = i;
+		}
+	}
+	pos_free(ids);
+}
+
 enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const json_t *body,
 			       struct pos_memory *out, struct pos_error *err)
@@ -543,6 +568,8 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 			publish(svc, "memory.created", user_id, &v[i], NULL);
 	for (size_t i = 0; !rc && i < count; i++)
 		queue_autolink(svc, user_id, v[i].id);
+	if (!rc)
+		created_batch(svc, v, count);
 	*out = v;
 	*n = count;
 	return rc;
@@ -688,6 +715,7 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 		publish(svc, "memory.created", v[i].user_id, &v[i], NULL);
 		queue_autolink(svc, v[i].user_id, v[i].id);
 	}
+	created_batch(svc, v, n);
 	return POS_OK;
 }
 

@@ -42,6 +42,12 @@ struct pos_memsvc {
 	struct pos_events *events;
 	struct pos_jobs *jobs;   /* set: a memory.autolink job for every created
 				  * or re-written memory (config auto_link) */
+	/* set: told the ids of each batch of memories created together (bulk
+	 * create, import, a sync run's inserts; not single creates) after they
+	 * are stored, one call per run of one user's ids (plugins' batched
+	 * on_memory_created, plugins.h pos_plugins_memory_batch). */
+	void (*created_batch)(void *ctx, const char *user_id, const char *const *ids, size_t n);
+	void *created_ctx;
 };
 
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */

@@ -24,6 +24,7 @@
 #include "plugins/catalog.h"
 #include "plugins/hostapi.h"
 #include "plugins/sandbox.h"
+#include "plugins/sbpool.h"
 #include "store/store.h"
 
 struct entry {
@@ -40,7 +41,10 @@ struct pos_plugins {
 	pthread_mutex_t mu; /* adding packages (catalog.c unpacks under it) */
 	struct pos_catalog_keys keys;
 	char pkg_root[4096];
+	struct pos_sbpool *pool; /* idle sandboxes for reuse */
 };
+
+static void sb_dispose(struct pos_sandbox *sb, void *aux);
 
 /* ---- catalog ------------------------------------------------------------ */
 
@@ -245,6 +249,8 @@ enum pos_err pos_plugins_new(const struct pos_plugins_config *cfg, struct pos_pl
 		return rc;
 	}
 	rc = load_catalog(p);
+	if (!rc)
+		rc = pos_sbpool_new(p->cfg.pool_max, p->cfg.pool_mem, sb_dispose, &p->pool);
 	if (rc) {
 		pos_plugins_free(p);
 		return rc;
@@ -257,6 +263,7 @@ void pos_plugins_free(struct pos_plugins *p)
 {
 	if (!p)
 		return;
+	pos_sbpool_free(p->pool);
 	for (size_t i = 0; i < p->n_cat; i++) {
 		pos_manifest_free(&p->cat[i].m);
 		pos_free(p->cat[i].source);
@@ -318,11 +325,51 @@ enum pos_err pos_plugins_available(struct pos_plugins *p, json_t **out)
 
 /* ---- the host operations, bound to one (plugin, user) ------------------ */
 
+/* A batch's store transaction (store ops batch_begin/batch_end): opened by
+ * the first write of a batch's hooks, committed after TX_HOLD_US (checked
+ * between memories and from the sandbox's budget hook while a script
+ * runs), before any read that opens its own transaction, any network
+ * call, and at the end of the batch. */
+#define TX_HOLD_US 10000
+struct batchtx {
+	struct pos_store *s;
+	bool open;
+	int64_t opened_at; /* pos_mono_us */
+};
+
+static void tx_close(struct batchtx *tx)
+{
+	if (!tx || !tx->open)
+		return;
+	tx->open = false;
+	if (tx->s->ops->batch_end(tx->s))
+		pos_log(POS_LOG_WARN, "plugins: a batch of plugin writes could not be committed");
+}
+
+static void tx_write(struct batchtx *tx)
+{
+	if (!tx || tx->open || !tx->s->ops->batch_begin)
+		return;
+	if (tx->s->ops->batch_begin(tx->s) == POS_OK) {
+		tx->open = true;
+		tx->opened_at = pos_mono_us();
+	}
+}
+
+static void tx_due(struct batchtx *tx)
+{
+	if (tx && tx->open && pos_mono_us() - tx->opened_at >= TX_HOLD_US)
+		tx_close(tx);
+}
+
 struct binding {
 	struct pos_plugins *p;
-	const char *user_id;
-	const char *plugin_id;
-	int64_t deadline; /* pos_mono_us */
+	const char *user_id;   /* uid */
+	const char *plugin_id; /* pid */
+	int64_t deadline;      /* pos_mono_us */
+	struct batchtx *tx;    /* during a batch's call, else NULL */
+	char uid[POS_SBPOOL_KEY_MAX];
+	char pid[POS_SBPOOL_KEY_MAX];
 };
 
 static json_t *memory_to_json(const struct pos_memory *m)
@@ -341,6 +388,7 @@ static enum pos_err h_search(void *ctx, const char *q, size_t limit, json_t **ou
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -388,6 +436,7 @@ static const char *filter_param(void *ctx, const char *name)
 static enum pos_err h_list(void *ctx, json_t *filters, json_t **out, struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -435,6 +484,7 @@ static enum pos_err h_get(void *ctx, const char *id, json_t **out, struct pos_er
 static enum pos_err h_create(void *ctx, json_t *fields, json_t **out, struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx); /* a create may embed over the network */
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -452,6 +502,11 @@ static enum pos_err h_update(void *ctx, const char *id, json_t *fields, json_t *
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	/* New content is embedded (maybe over the network): not in a batch. */
+	if (json_object_get(fields, "content"))
+		tx_close(bd->tx);
+	else
+		tx_write(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -467,6 +522,7 @@ static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t 
 			   struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_close(bd->tx);
 	char ct[160];
 	const char *headers[3] = {NULL, NULL, NULL};
 	headers[0] = "User-Agent: PersonalOS-plugin";
@@ -532,6 +588,7 @@ static enum pos_err h_kv_set(void *ctx, const char *key, const char *v, size_t l
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	tx_write(bd->tx);
 	enum pos_err rc = bd->p->cfg.store->plugins->plugin_kv_put(bd->p->cfg.store, bd->user_id,
 							      bd->plugin_id, key, v, len,
 							      bd->p->cfg.kv_quota);
@@ -543,6 +600,7 @@ static enum pos_err h_kv_set(void *ctx, const char *key, const char *v, size_t l
 static void h_log(void *ctx, const char *level, const char *msg, size_t len)
 {
 	struct binding *bd = ctx;
+	tx_write(bd->tx);
 	/* Stored for the user only: a plugin's lines may quote memories. */
 	bd->p->cfg.store->plugins->plugin_log_add(bd->p->cfg.store, bd->user_id, bd->plugin_id, level,
 					      msg, len, pos_now_us(), POS_PLUGINS_LOG_KEEP);
@@ -738,6 +796,8 @@ enum pos_err pos_plugins_update(struct pos_plugins *p, const char *user_id, cons
 	}
 	r.updated_at = pos_now_us();
 	rc = p->cfg.store->plugins->plugin_put(p->cfg.store, &r);
+	/* Settings or state changed: states built before are not reused. */
+	pos_sbpool_drop(p->pool, id, user_id);
 	if (!rc)
 		rc = show(p, user_id, id, out, err);
 out:
@@ -751,6 +811,7 @@ enum pos_err pos_plugins_remove(struct pos_plugins *p, const char *user_id, cons
 				struct pos_error *err)
 {
 	enum pos_err rc = p->cfg.store->plugins->plugin_delete(p->cfg.store, user_id, id);
+	pos_sbpool_drop(p->pool, id, user_id);
 	if (rc)
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
 	return POS_OK;
@@ -758,15 +819,56 @@ enum pos_err pos_plugins_remove(struct pos_plugins *p, const char *user_id, cons
 
 /* ---- running hooks --------------------------------------------------------- */
 
-/* Runs one hook of one install (row r). Records the outcome. */
-static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *r, unsigned hook,
-			    json_t *event, json_t **result, struct pos_error *err)
+static void sb_dispose(struct pos_sandbox *sb, void *aux)
 {
-	const struct entry *e = find(p, r->plugin_id);
-	if (!e || !(e->m.hooks & hook))
-		return pos_error_set(err, POS_ERR_NOT_FOUND, "hook", "the plugin does not handle this hook");
-	if (!r->enabled)
-		return pos_error_set(err, POS_ERR_CONFLICT, "enabled", "the plugin is disabled");
+	if (sb) {
+		pos_hostapi_release(sb);
+		pos_sandbox_free(sb);
+	}
+	pos_free(aux);
+}
+
+/* FNV-1a over a string and its terminator. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (const char *c = s ? s : ""; ; c++) {
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+		if (!*c)
+			return h;
+	}
+}
+
+/* What a pooled state of install r for `hook` was built from: the
+ * package (version and code), the grants, the settings and the budget. */
+static uint64_t stamp_of(const struct entry *e, const struct pos_plugin_row *r, int64_t time_us)
+{
+	char num[64];
+	snprintf(num, sizeof(num), "%p/%zu/%lld", (const void *)e->source, e->source_len,
+		 (long long)time_us);
+	uint64_t h = 1469598103934665603ull;
+	h = fnv(h, e->m.version);
+	h = fnv(h, num);
+	h = fnv(h, r->grants_json);
+	return fnv(h, r->settings_json);
+}
+
+/* From the budget hook while a script runs: a batch's transaction is not
+ * held open past TX_HOLD_US by a script that computes after writing. */
+static void bd_tick(void *ctx)
+{
+	tx_due(((struct binding *)ctx)->tx);
+}
+
+/* A new sandbox for install r: host API bound to a heap binding (*bdp),
+ * settings, the plugin's code, its globals marked for reset. */
+static enum pos_err build(struct pos_plugins *p, const struct entry *e,
+			  const struct pos_plugin_row *r, const struct pos_sandbox_limits *lim,
+			  struct pos_sandbox **sbp, struct binding **bdp, struct pos_sandbox_status *st)
+{
+	*sbp = NULL;
+	*bdp = NULL;
+	if (strlen(r->user_id) >= POS_SBPOOL_KEY_MAX || strlen(r->plugin_id) >= POS_SBPOOL_KEY_MAX)
+		return POS_ERR_INVALID_FIELD;
 	json_t *grants = json_loads(r->grants_json, 0, NULL);
 	json_t *settings = json_loads(r->settings_json, 0, NULL);
 	unsigned perms = 0;
@@ -777,30 +879,110 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 	char hostbuf[2048];
 	size_t nh = pos_manifest_hosts(&e->m, settings, hosts, POS_HOSTAPI_HOSTS_MAX, hostbuf,
 				       sizeof(hostbuf));
+	struct pos_hostapi_grant g = {perms, hosts, nh};
+	struct pos_sandbox *sb = NULL;
+	struct binding *bd = pos_calloc(1, sizeof(*bd));
+	enum pos_err rc = bd ? pos_sandbox_new(lim, &sb) : POS_ERR_NOMEM;
+	if (bd) {
+		bd->p = p;
+		memcpy(bd->uid, r->user_id, strlen(r->user_id) + 1);
+		memcpy(bd->pid, r->plugin_id, strlen(r->plugin_id) + 1);
+		bd->user_id = bd->uid;
+		bd->plugin_id = bd->pid;
+	}
+	if (!rc && (rc = pos_hostapi_install(sb, &host_ops, bd, &g))) {
+		pos_sandbox_free(sb); /* nothing attached yet */
+		sb = NULL;
+	}
+	if (!rc)
+		rc = pos_hostapi_set_settings(sb, settings);
+	if (!rc)
+		rc = pos_sandbox_load(sb, e->chunkname, e->source, e->source_len, st);
+	if (!rc)
+		rc = pos_sandbox_mark(sb);
+	if (!rc)
+		pos_sandbox_set_tick(sb, bd_tick, bd);
+	json_decref(grants);
+	json_decref(settings);
+	if (rc) {
+		sb_dispose(sb, bd);
+		return rc;
+	}
+	*sbp = sb;
+	*bdp = bd;
+	return POS_OK;
+}
+
+/* A sandbox a batch keeps between its calls (pooling on or off). */
+struct held {
+	struct pos_sandbox *sb;
+	struct binding *bd;
+	uint64_t stamp, ticket;
+	struct batchtx *tx; /* the batch's store transaction (kept on release) */
+};
+
+/* Gives a held sandbox to the pool (which frees it when pooling is off). */
+static void held_release(struct pos_plugins *p, struct held *h)
+{
+	if (h->sb)
+		pos_sbpool_put(p->pool, h->bd->pid, h->bd->uid, h->stamp, h->ticket, h->sb, h->bd);
+	struct batchtx *tx = h->tx;
+	memset(h, 0, sizeof(*h));
+	h->tx = tx;
+}
+
+/* Runs one hook of one install (row r) in a pooled or new sandbox. Records
+ * the outcome. A state goes back to the pool only after a clean call (a
+ * hook it does not define is clean) with its globals reset; after an error,
+ * a timeout or a memory-cap hit it is freed. */
+static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *r, unsigned hook,
+			    json_t *event, json_t **result, struct pos_error *err, struct held *h)
+{
+	const struct entry *e = find(p, r->plugin_id);
+	if (!e || !(e->m.hooks & hook))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, "hook", "the plugin does not handle this hook");
+	if (!r->enabled)
+		return pos_error_set(err, POS_ERR_CONFLICT, "enabled", "the plugin is disabled");
 	struct pos_sandbox_limits lim = {p->cfg.mem_max, 0,
 					 hook == POS_HOOK_QUERY ? p->cfg.query_budget_us
 								: p->cfg.hook_budget_us,
 					 0};
-	struct binding bd = {p, r->user_id, r->plugin_id, 0};
-	struct pos_hostapi_grant g = {perms, hosts, nh};
-	struct pos_sandbox *sb = NULL;
+	uint64_t stamp = stamp_of(e, r, lim.time_us);
+	void *aux = NULL;
+	uint64_t ticket = 0;
 	struct pos_sandbox_status st = {POS_SANDBOX_OK, ""};
 	json_t *res = NULL;
-	enum pos_err rc = pos_sandbox_new(&lim, &sb);
-	if (!rc)
-		rc = pos_hostapi_install(sb, &host_ops, &bd, &g);
-	if (!rc)
-		rc = pos_hostapi_set_settings(sb, settings);
-	if (!rc)
-		rc = pos_sandbox_load(sb, e->chunkname, e->source, e->source_len, &st);
-	if (!rc)
-		rc = pos_sandbox_call(sb, pos_manifest_hook_name(hook), event, &res, &st);
-	if (sb) {
-		pos_hostapi_release(sb);
-		pos_sandbox_free(sb);
+	enum pos_err rc = POS_OK;
+	struct pos_sandbox *sb = NULL;
+	if (h && h->sb && h->stamp == stamp && strcmp(h->bd->pid, r->plugin_id) == 0 &&
+	    strcmp(h->bd->uid, r->user_id) == 0) {
+		sb = h->sb;
+		aux = h->bd;
+		ticket = h->ticket;
+		h->sb = NULL;
+		h->bd = NULL;
+	} else {
+		sb = pos_sbpool_take(p->pool, r->plugin_id, r->user_id, stamp, &aux, &ticket);
+		if (!sb)
+			ticket = pos_sbpool_ticket(p->pool);
 	}
-	json_decref(grants);
-	json_decref(settings);
+	struct binding *bd = aux;
+	if (!sb)
+		rc = build(p, e, r, &lim, &sb, &bd, &st);
+	if (!rc) {
+		bd->tx = h ? h->tx : NULL;
+		rc = pos_sandbox_call(sb, pos_manifest_hook_name(hook), event, &res, &st);
+		bd->tx = NULL;
+	}
+	bool clean = rc == POS_OK || (rc == POS_ERR_NOT_FOUND && st.fail == POS_SANDBOX_MISSING);
+	if (!sb || !clean || pos_sandbox_reset(sb) != POS_OK) {
+		sb_dispose(sb, bd);
+	} else if (h) {
+		held_release(p, h);
+		*h = (struct held){sb, bd, stamp, ticket, h->tx};
+	} else {
+		pos_sbpool_put(p->pool, r->plugin_id, r->user_id, stamp, ticket, sb, bd);
+	}
 	if (rc == POS_ERR_NOT_FOUND && st.fail == POS_SANDBOX_MISSING)
 		rc = pos_error_set(err, POS_ERR_NOT_FOUND, "hook", "the plugin does not define this hook");
 	char msg[POS_SANDBOX_MESSAGE_MAX + 32];
@@ -851,7 +1033,7 @@ enum pos_err pos_plugins_run(struct pos_plugins *p, const char *user_id, const c
 	if (rc)
 		pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "plugin not installed" : NULL);
 	else
-		rc = run_row(p, &r, hook, event, result, err);
+		rc = run_row(p, &r, hook, event, result, err, NULL);
 	pos_arena_destroy(a);
 	return rc;
 }
@@ -860,7 +1042,7 @@ enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsign
 			      json_t *event, json_t **results)
 {
 	*results = NULL;
-	if (p->n_cat == 0) {
+	if (cat_count(p) == 0) {
 		*results = json_array();
 		return *results ? POS_OK : POS_ERR_NOMEM;
 	}
@@ -878,7 +1060,7 @@ enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsign
 		json_t *res = NULL;
 		struct pos_error err;
 		pos_error_clear(&err);
-		if (run_row(p, &rows[i], hook, event, &res, &err) == POS_OK && res && !json_is_null(res))
+		if (run_row(p, &rows[i], hook, event, &res, &err, NULL) == POS_OK && res && !json_is_null(res))
 			json_array_append_new(out, json_pack("{s:s, s:o}", "plugin", rows[i].plugin_id,
 							     "result", res));
 		else
@@ -894,7 +1076,7 @@ enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsign
 void pos_plugins_write_answers(struct pos_plugins *p, struct pos_jw *w, const char *user_id,
 			       const char *query, size_t len)
 {
-	if (!p || p->n_cat == 0 || !query || len == 0 || len > POS_PLUGINS_QUERY_MAX)
+	if (!p || cat_count(p) == 0 || !query || len == 0 || len > POS_PLUGINS_QUERY_MAX)
 		return;
 	json_t *ev = json_pack("{s:s#}", "query", query, (int)len);
 	json_t *res = NULL;
@@ -936,7 +1118,7 @@ void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsign
 	if (!p || !p->cfg.enqueue || !memory_id)
 		return;
 	bool any = false;
-	for (size_t i = 0; i < p->n_cat && !any; i++)
+	for (size_t i = 0, nc = cat_count(p); i < nc && !any; i++)
 		any = (p->cat[i].m.hooks & hook) != 0;
 	if (!any)
 		return;
@@ -962,46 +1144,166 @@ void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsign
 	pos_arena_destroy(a);
 }
 
+void pos_plugins_memory_batch(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      const char *const *memory_ids, size_t n)
+{
+	if (!p || !p->cfg.enqueue || !memory_ids || n == 0 || !pos_manifest_hook_name(hook))
+		return;
+	bool any = false;
+	for (size_t i = 0, nc = cat_count(p); i < nc && !any; i++)
+		any = (p->cat[i].m.hooks & hook) != 0;
+	if (!any)
+		return;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return;
+	struct pos_plugin_row *rows = NULL;
+	size_t nr = 0;
+	json_t *plugins = json_array();
+	if (plugins && p->cfg.store->plugins->plugin_list(p->cfg.store, a, user_id, &rows, &nr) == POS_OK)
+		for (size_t i = 0; i < nr; i++) {
+			const struct entry *e = find(p, rows[i].plugin_id);
+			if (rows[i].enabled && e && (e->m.hooks & hook))
+				json_array_append_new(plugins, json_string(rows[i].plugin_id));
+		}
+	/* One job per POS_PLUGINS_BATCH_MAX ids (about 40 KB of payload). */
+	for (size_t at = 0; json_array_size(plugins) > 0 && at < n; at += POS_PLUGINS_BATCH_MAX) {
+		size_t k = n - at < POS_PLUGINS_BATCH_MAX ? n - at : POS_PLUGINS_BATCH_MAX;
+		json_t *ids = json_array();
+		for (size_t i = 0; ids && i < k; i++)
+			json_array_append_new(ids, json_string(memory_ids[at + i]));
+		json_t *pl = ids ? json_pack("{s:s, s:o, s:O}", "hook", pos_manifest_hook_name(hook),
+					     "memory_ids", ids, "plugins", plugins)
+				 : NULL;
+		char *text = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
+		json_decref(pl);
+		if (text)
+			p->cfg.enqueue(p->cfg.enqueue_ctx, POS_PLUGINS_JOB_KIND, user_id, text);
+		free(text);
+	}
+	json_decref(plugins);
+	pos_arena_destroy(a);
+}
+
+void pos_plugins_pool_stats(struct pos_plugins *p, size_t *states, size_t *bytes)
+{
+	pos_sbpool_stats(p->pool, states, bytes);
+}
+
+void pos_plugins_pool_drop(struct pos_plugins *p, const char *id)
+{
+	if (p)
+		pos_sbpool_drop(p->pool, id, NULL);
+}
+
+/* Runs `hook` of install `plugin` on memory `mid` (h: the batch's held
+ * sandbox, or NULL). A memory deleted meanwhile is skipped. Only running
+ * out of memory is an error: a failing plugin is recorded on its install. */
+static enum pos_err hook_one(struct pos_plugins *p, struct pos_arena *a, const char *user_id,
+			     const struct pos_plugin_row *r, unsigned hook, const char *mid,
+			     struct held *h, bool *failed)
+{
+	struct pos_memory m;
+	/* No access is counted: a plugin reading is not the user reading. */
+	enum pos_err rc = p->cfg.store->memories->memory_get(p->cfg.store, a, user_id, mid, false, 0, &m);
+	if (rc == POS_ERR_NOT_FOUND || rc == POS_ERR_INVALID_FIELD)
+		return POS_OK;
+	if (rc)
+		return rc;
+	json_t *mem = memory_to_json(&m);
+	json_t *ev = mem ? json_pack("{s:o}", "memory", mem) : NULL;
+	if (!ev)
+		return POS_ERR_NOMEM;
+	struct pos_error err;
+	pos_error_clear(&err);
+	rc = run_row(p, r, hook, ev, NULL, &err, h);
+	json_decref(ev);
+	*failed = rc == POS_ERR_INVALID_REQUEST;
+	return rc == POS_ERR_NOMEM ? rc : POS_OK;
+}
+
+/* A batch: every named plugin over every memory, one held sandbox per
+ * plugin. After a failure the install is read again, so a plugin disabled
+ * by its failures stops there. */
+static enum pos_err hook_batch(struct pos_job_run *jr, struct pos_plugins *p, const char *user_id,
+			       unsigned hook, json_t *ids, json_t *plugins)
+{
+	enum pos_err rc = POS_OK;
+	uint64_t done = 0, total = (uint64_t)json_array_size(ids) * json_array_size(plugins);
+	size_t i, j;
+	json_t *pv, *iv;
+	json_array_foreach(plugins, i, pv) {
+		const char *plugin = json_string_value(pv);
+		struct pos_arena *ra = pos_arena_new();
+		if (!ra)
+			return POS_ERR_NOMEM;
+		struct pos_plugin_row r;
+		bool have = plugin && p->cfg.store->plugins->plugin_get(p->cfg.store, ra, user_id, plugin,
+								    &r) == POS_OK;
+		struct batchtx tx = {p->cfg.store, false, 0};
+		struct held h = {0};
+		h.tx = &tx;
+		json_array_foreach(ids, j, iv) {
+			if (!have || !r.enabled || rc)
+				break;
+			if (jr && pos_job_should_stop(jr)) { /* shutdown, cancel or timeout */
+				rc = POS_ERR_UNAVAILABLE;
+				break;
+			}
+			const char *mid = json_string_value(iv);
+			struct pos_arena *a = mid ? pos_arena_new() : NULL;
+			if (!mid)
+				continue;
+			if (!a) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			bool failed = false;
+			rc = hook_one(p, a, user_id, &r, hook, mid, &h, &failed);
+			pos_arena_destroy(a);
+			tx_due(&tx);
+			if (jr && total > 1)
+				pos_job_progress(jr, ++done, total);
+			if (failed)
+				have = p->cfg.store->plugins->plugin_get(p->cfg.store, ra, user_id,
+									 plugin, &r) == POS_OK;
+		}
+		tx_close(&tx);
+		held_release(p, &h);
+		pos_arena_destroy(ra);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
 static enum pos_err hook_job_run(struct pos_job_run *jr, void *ctx, const char *user_id,
 				 const char *payload_json)
 {
-	(void)jr;
 	struct pos_plugins *p = ctx;
 	json_t *pl = json_loads(payload_json, 0, NULL);
 	const char *plugin = json_string_value(json_object_get(pl, "plugin"));
 	const char *hname = json_string_value(json_object_get(pl, "hook"));
 	const char *mid = json_string_value(json_object_get(pl, "memory_id"));
+	json_t *ids = json_object_get(pl, "memory_ids");
+	json_t *plugins = json_object_get(pl, "plugins");
 	unsigned hook = hname ? pos_manifest_hook(hname) : 0;
 	enum pos_err rc = POS_OK;
-	if (!plugin || !mid || !(hook & (POS_HOOK_MEMORY_CREATED | POS_HOOK_MEMORY_ACCESSED))) {
+	if (!(hook & (POS_HOOK_MEMORY_CREATED | POS_HOOK_MEMORY_ACCESSED))) {
 		rc = POS_ERR_INVALID_FIELD;
-		goto out;
+	} else if (json_is_array(ids) && json_is_array(plugins)) {
+		rc = json_array_size(ids) > POS_PLUGINS_BATCH_MAX
+			     ? POS_ERR_INVALID_FIELD
+			     : hook_batch(jr, p, user_id, hook, ids, plugins);
+	} else if (plugin && mid) { /* one memory (single create, get) */
+		json_t *one = json_pack("[s]", mid);
+		json_t *pone = json_pack("[s]", plugin);
+		rc = one && pone ? hook_batch(jr, p, user_id, hook, one, pone) : POS_ERR_NOMEM;
+		json_decref(one);
+		json_decref(pone);
+	} else {
+		rc = POS_ERR_INVALID_FIELD;
 	}
-	struct pos_arena *a = pos_arena_new();
-	if (!a) {
-		rc = POS_ERR_NOMEM;
-		goto out;
-	}
-	struct pos_memory m;
-	/* No access is counted: a plugin reading is not the user reading. */
-	rc = p->cfg.store->memories->memory_get(p->cfg.store, a, user_id, mid, false, 0, &m);
-	if (rc == POS_ERR_NOT_FOUND) { /* deleted meanwhile: nothing to do */
-		rc = POS_OK;
-	} else if (!rc) {
-		json_t *mem = memory_to_json(&m);
-		json_t *ev = mem ? json_pack("{s:o}", "memory", mem) : NULL;
-		struct pos_error err;
-		pos_error_clear(&err);
-		if (!ev)
-			rc = POS_ERR_NOMEM;
-		/* A failing plugin is recorded on its install (and disabled
-		 * after repeated failures); the job itself is done. */
-		else if (pos_plugins_run(p, user_id, plugin, hook, ev, NULL, &err) == POS_ERR_NOMEM)
-			rc = POS_ERR_NOMEM;
-		json_decref(ev);
-	}
-	pos_arena_destroy(a);
-out:
 	json_decref(pl);
 	return rc;
 }
@@ -1009,7 +1311,9 @@ out:
 const struct pos_job_kind pos_plugins_job_kind = {
 	.name = POS_PLUGINS_JOB_KIND,
 	.max_attempts = 1,
-	.timeout_us = 30 * 1000000LL,
+	/* A batch of up to POS_PLUGINS_BATCH_MAX memories, each call within
+	 * the hook budget; it polls pos_job_should_stop between memories. */
+	.timeout_us = 600 * 1000000LL,
 	.backoff_us = 0,
 	.serial_per_user = false,
 	.user_cancellable = false,

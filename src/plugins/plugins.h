@@ -10,9 +10,13 @@
  * error visible. What a plugin logs is stored for its user, never written
  * to the server log.
  *
- * Each call builds a sandbox (state, host API, the plugin's code) and
- * closes it afterwards: nothing but kv data survives between calls, and
- * calls for different users share nothing.
+ * A call runs in a sandbox built for its (plugin, user) from the
+ * plugin's code, the user's grants and settings; with `pool_max` set, the
+ * sandbox is kept after a clean call (its globals reset to what the
+ * plugin's code defined) and reused by the next call of the same (plugin,
+ * user, grants, settings) — see plugins/sbpool.h. A failed call's sandbox
+ * is freed; update and remove discard the pair's sandboxes. Calls for
+ * different users or plugins never share a sandbox.
  *
  * Thread-safety: after pos_plugins_new, every function may be called from
  * any thread at once (the catalog is immutable; state is in the store).
@@ -54,6 +58,8 @@ struct pos_plugins_config {
 	size_t mem_max;                  /* sandbox memory cap; 0: sandbox default */
 	int64_t hook_budget_us;          /* 0: sandbox default */
 	int64_t query_budget_us;         /* 0: POS_PLUGINS_QUERY_BUDGET_US */
+	size_t pool_max;                 /* idle sandboxes kept for reuse; 0: none */
+	size_t pool_mem;                 /* their bytes in all; 0: sbpool default */
 	/* How memory hooks leave the request path; NULL: they do not run
 	 * (until the jobs service is wired, see docs/PLUGINS.md). */
 	pos_plugins_enqueue_fn enqueue;
@@ -139,6 +145,25 @@ enum pos_err pos_plugins_emit(struct pos_plugins *p, const char *user_id, unsign
 #define POS_PLUGINS_JOB_KIND "plugin.hook"
 void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsigned hook,
 			      const char *memory_id);
+
+/*
+ * The same for a batch of created memories (bulk create, import, a sync
+ * run): one job per POS_PLUGINS_BATCH_MAX ids with payload {hook,
+ * memory_ids, plugins} naming the user's enabled installs that handle the
+ * hook; the job runs the hook per memory and plugin, in order, each
+ * plugin's calls in one reused sandbox. A memory that fails counts as a
+ * failure of that plugin as a single job's would; the others still run.
+ */
+#define POS_PLUGINS_BATCH_MAX 1000
+void pos_plugins_memory_batch(struct pos_plugins *p, const char *user_id, unsigned hook,
+			      const char *const *memory_ids, size_t n);
+
+/* Idle pooled sandboxes and their bytes (tests, stats). */
+void pos_plugins_pool_stats(struct pos_plugins *p, size_t *states, size_t *bytes);
+/* Discards the pooled sandboxes of plugin `id` for every user (NULL: all
+ * plugins): whoever changes a package in the catalog calls it. A new
+ * version or code is never reused anyway (the pool key has both). */
+void pos_plugins_pool_drop(struct pos_plugins *p, const char *id);
 
 /* The job kind that runs those hooks; register it with the manager as ctx
  * (pos_jobs_register(jobs, &pos_plugins_job_kind, plugins)). One attempt:

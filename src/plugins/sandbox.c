@@ -25,6 +25,8 @@ struct pos_sandbox {
 	double pattern_cost_max;
 	bool tripped;          /* over budget: every hook call fails */
 	void *user;
+	void (*tick)(void *ctx); /* pos_sandbox_set_tick */
+	void *tick_ctx;
 };
 
 /* ---- allocator --------------------------------------------------------- */
@@ -63,6 +65,8 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 			sb->tripped = true;
 		else if (sb->instr > sb->instr_max || pos_mono_us() > sb->deadline)
 			sb->tripped = true;
+		else if (sb->tick)
+			sb->tick(sb->tick_ctx);
 	}
 	if (sb->tripped) {
 		/* From now on this thread fails on every instruction, so a
@@ -816,4 +820,110 @@ bool pos_sandbox_has(struct pos_sandbox *sb, const char *fn)
 	bool f = lua_pcall(L, 1, 1, 0) == LUA_OK && lua_toboolean(L, -1);
 	lua_settop(L, 0);
 	return f;
+}
+
+/* ---- reuse (plugins/sbpool.c) ------------------------------------------ */
+
+/* The registry key of the snapshot of the globals taken by pos_sandbox_mark. */
+static const char SNAP_KEY = 's';
+
+static int mark_tramp(lua_State *L)
+{
+	lua_settop(L, 0);
+	lua_newtable(L); /* {[1] = copy of _G, [2] = _G's metatable or false} */
+	lua_newtable(L);
+	lua_pushglobaltable(L);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) { /* copy: key value */
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -5);
+	}
+	if (!lua_getmetatable(L, -1))
+		lua_pushboolean(L, 0);
+	lua_rawseti(L, 1, 2);
+	lua_pop(L, 1);
+	lua_rawseti(L, 1, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &SNAP_KEY);
+	return 0;
+}
+
+static int reset_tramp(lua_State *L)
+{
+	lua_settop(L, 0);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SNAP_KEY) != LUA_TTABLE)
+		return luaL_error(L, "no snapshot");
+	lua_rawgeti(L, 1, 1); /* 2: the copy */
+	lua_pushglobaltable(L); /* 3: _G */
+	/* Pass 1: every key of _G whose value is not the marked one gets the
+	 * marked value (nil for a key added since): only existing fields are
+	 * assigned, which lua_next allows. */
+	lua_pushnil(L);
+	while (lua_next(L, 3)) {
+		lua_pushvalue(L, -2);
+		lua_rawget(L, 2);
+		if (!lua_rawequal(L, -1, -2)) {
+			lua_pushvalue(L, -3);
+			lua_insert(L, -2);
+			lua_rawset(L, 3);
+		} else {
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	/* Pass 2: marked keys a call removed come back. */
+	lua_pushnil(L);
+	while (lua_next(L, 2)) {
+		lua_pushvalue(L, -2);
+		lua_rawget(L, 3);
+		if (lua_isnil(L, -1)) {
+			lua_pop(L, 1);
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, 3);
+		} else {
+			lua_pop(L, 2);
+		}
+	}
+	lua_rawgeti(L, 1, 2);
+	if (lua_toboolean(L, -1))
+		lua_setmetatable(L, 3);
+	else {
+		lua_pop(L, 1);
+		lua_pushnil(L);
+		lua_setmetatable(L, 3);
+	}
+	return 0;
+}
+
+/* Runs one of ours with the hook off: bounded by the state's size. */
+static enum pos_err run_ours(struct pos_sandbox *sb, lua_CFunction f)
+{
+	lua_State *L = sb->L;
+	lua_sethook(L, NULL, 0, 0);
+	lua_settop(L, 0);
+	lua_pushcfunction(L, f);
+	sb->mem_hit = false;
+	int rc = lua_pcall(L, 0, 0, 0);
+	lua_settop(L, 0);
+	lua_sethook(L, sb_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	if (rc == LUA_OK && !sb->mem_hit)
+		return POS_OK;
+	return rc == LUA_ERRMEM || sb->mem_hit ? POS_ERR_NOMEM : POS_ERR_INTERNAL;
+}
+
+void pos_sandbox_set_tick(struct pos_sandbox *sb, void (*fn)(void *ctx), void *ctx)
+{
+	sb->tick = fn;
+	sb->tick_ctx = ctx;
+}
+
+enum pos_err pos_sandbox_mark(struct pos_sandbox *sb)
+{
+	return run_ours(sb, mark_tramp);
+}
+
+enum pos_err pos_sandbox_reset(struct pos_sandbox *sb)
+{
+	return run_ours(sb, reset_tramp);
 }

@@ -122,6 +122,26 @@ enum pos_err pos_sandbox_load(struct pos_sandbox *sb, const char *name, const ch
 enum pos_err pos_sandbox_call(struct pos_sandbox *sb, const char *fn, json_t *arg,
 			      json_t **result, struct pos_sandbox_status *st);
 
+/*
+ * Reuse of a state between calls (plugins/sbpool.c). pos_sandbox_mark
+ * snapshots the global table (its keys, values and metatable) after the
+ * plugin's code is loaded; pos_sandbox_reset puts it back as marked:
+ * globals a call added are removed, changed or removed ones restored. What
+ * marked values hold (a module-level table, upvalues, a library table a
+ * call changed in place) is not undone: a reused state must only ever run
+ * the same code for the same (plugin, user, grants, settings).
+ * POS_ERR_NOMEM (the memory cap; discard the state) or POS_ERR_INTERNAL
+ * (reset before mark).
+ */
+enum pos_err pos_sandbox_mark(struct pos_sandbox *sb);
+enum pos_err pos_sandbox_reset(struct pos_sandbox *sb);
+
+/* `fn(ctx)` runs from the budget hook every ~1000 instructions of a call
+ * while it is within budget (NULL: none); it must not touch the Lua state
+ * or raise. The plugin manager uses it to bound how long a batch's store
+ * transaction stays open while a script runs. */
+void pos_sandbox_set_tick(struct pos_sandbox *sb, void (*fn)(void *ctx), void *ctx);
+
 /* True when the global `fn` is a function (no code runs). */
 bool pos_sandbox_has(struct pos_sandbox *sb, const char *fn);
 

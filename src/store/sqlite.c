@@ -325,6 +325,13 @@ sqlite3_stmt *sq_stmt(struct sq_conn *c, enum sq_stmt id)
 
 enum pos_err sq_begin(struct sq_store *s, struct sq_conn *c)
 {
+	/* Inside a batch (sq_batch_begin) this thread holds the write lock
+	 * and a transaction already: a savepoint keeps the write all or
+	 * nothing. */
+	if (c->batch)
+		return sqlite3_exec(c->db, "SAVEPOINT sq_w", NULL, NULL, NULL) == SQLITE_OK
+			       ? POS_OK
+			       : sq_fail(c, "savepoint");
 	pthread_mutex_lock(&s->write_lock);
 	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		enum pos_err rc = sq_fail(c, "begin");
@@ -337,6 +344,13 @@ enum pos_err sq_begin(struct sq_store *s, struct sq_conn *c)
 enum pos_err sq_end(struct sq_store *s, struct sq_conn *c, enum pos_err rc,
 		    bool commit_anyway)
 {
+	if (c->batch) {
+		if (rc != POS_OK && !commit_anyway)
+			sqlite3_exec(c->db, "ROLLBACK TO sq_w", NULL, NULL, NULL);
+		if (sqlite3_exec(c->db, "RELEASE sq_w", NULL, NULL, NULL) != SQLITE_OK && !rc)
+			rc = sq_fail(c, "release");
+		return rc;
+	}
 	if (rc == POS_OK || commit_anyway) {
 		if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			rc = sq_fail(c, "commit");
@@ -1050,7 +1064,41 @@ static enum pos_err sq_summary(struct pos_store *base, bool full_check,
 	return POS_OK;
 }
 
+/* ops->batch_begin/batch_end: one transaction for this thread's writes. */
+static enum pos_err sq_batch_begin(struct pos_store *base)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	if (c->batch)
+		return POS_ERR_CONFLICT;
+	/* Lock order as a flush's: the flush lock (shared: the access
+	 * counter's flusher waits for the batch), then the write lock. */
+	pthread_rwlock_rdlock(&s->access.flush_lock);
+	enum pos_err rc = sq_begin(s, c);
+	if (!rc)
+		c->batch = true;
+	else
+		pthread_rwlock_unlock(&s->access.flush_lock);
+	return rc;
+}
+
+static enum pos_err sq_batch_end(struct pos_store *base)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c || !c->batch)
+		return POS_ERR_CONFLICT;
+	c->batch = false;
+	enum pos_err rc = sq_end(s, c, POS_OK, false);
+	pthread_rwlock_unlock(&s->access.flush_lock);
+	return rc;
+}
+
 static const struct pos_store_ops sq_ops = {
+	.batch_begin = sq_batch_begin,
+	.batch_end = sq_batch_end,
 	.close = sq_close,
 	.server_key = sq_server_key,
 	.state_get = sq_state_get,

@@ -69,14 +69,25 @@ static int grow(struct sq_access *t)
 	return 0;
 }
 
+/* True when this thread is in a batch (sq_batch_begin), which holds the
+ * flush lock shared for its whole length: its reads take it no more (a
+ * second shared lock behind a waiting flusher would deadlock). */
+static bool in_batch(struct sq_store *s)
+{
+	const struct sq_conn *c = pthread_getspecific(s->key);
+	return c && c->batch;
+}
+
 void sq_access_read_begin(struct sq_store *s)
 {
-	pthread_rwlock_rdlock(&s->access.flush_lock);
+	if (!in_batch(s))
+		pthread_rwlock_rdlock(&s->access.flush_lock);
 }
 
 void sq_access_read_end(struct sq_store *s)
 {
-	pthread_rwlock_unlock(&s->access.flush_lock);
+	if (!in_batch(s))
+		pthread_rwlock_unlock(&s->access.flush_lock);
 }
 
 enum pos_err sq_access_touch(struct sq_store *s, const char *id, int64_t now,
@@ -166,6 +177,8 @@ static void flush_locked(struct sq_store *s)
 
 void sq_access_flush(struct sq_store *s)
 {
+	if (in_batch(s)) /* pending counts wait for the next flush */
+		return;
 	pthread_rwlock_wrlock(&s->access.flush_lock);
 	flush_locked(s);
 	pthread_rwlock_unlock(&s->access.flush_lock);

@@ -128,6 +128,7 @@ struct sq_conn {
 	const void *fts_tok_api;      /* fts5_tokenizer * (its methods) */
 	struct sq_conn *prev, *next;
 	struct sq_store *owner;
+	bool batch; /* in batch_begin's transaction: writes are savepoints in it */
 };
 
 /* Write-behind access counts (sqlite_access.c). */

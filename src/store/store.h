@@ -1125,6 +1125,19 @@ struct pos_store_ops {
 	/* Merges the full-text index (dropping deleted terms) and checkpoints
 	 * the WAL with TRUNCATE, so deleted text leaves the files. */
 	enum pos_err (*compact)(struct pos_store *s);
+
+	/*
+	 * Optional (NULL: not supported): the calling thread's writes from
+	 * batch_begin to batch_end are one transaction (each write op stays
+	 * all or nothing inside it), for many small writes in a row (a batch
+	 * of plugin hooks). While it is open the thread holds the store's
+	 * write lock: keep it short, make no read that opens its own
+	 * transaction (memory_list, share lists) and do no network I/O.
+	 * batch_end commits (the error when the commit failed, all writes
+	 * since begin then lost). CONFLICT when not paired.
+	 */
+	enum pos_err (*batch_begin)(struct pos_store *s);
+	enum pos_err (*batch_end)(struct pos_store *s);
 };
 
 struct pos_store {

@@ -17,7 +17,7 @@ from harness import DEFAULT_PASSWORD, run_cli  # noqa: E402
 # now, and those checked whenever the top-level help lists them.
 REQUIRED = ("serve", "user", "doctor", "version")
 KNOWN = ("serve", "user", "add", "search", "chat", "import", "export", "mcp", "backup", "restore",
-         "doctor", "version")
+         "doctor", "plugin", "version")
 
 
 class CliTestCase(unittest.TestCase):
@@ -130,6 +130,53 @@ class UserTest(CliTestCase):
                     stdin=DEFAULT_PASSWORD + "\n" + DEFAULT_PASSWORD + "\n")
         p = self.run_ok(["doctor", "--data", data])
         self.assertTrue(p.stdout.strip(), "doctor printed no summary")
+
+
+class PluginCliTest(CliTestCase):
+    """personalos plugin list|install|remove|run-hook on a data directory."""
+
+    CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "plugins")
+
+    def test_plugin_install_run_hook_remove(self):
+        import json
+        data = self.tmpdir()
+        email = harness.unique_email("plug")
+        self.run_ok(["user", "add", email, "--data", data],
+                    stdin=DEFAULT_PASSWORD + "\n" + DEFAULT_PASSWORD + "\n")
+        probe = os.path.join(self.CATALOG, "probe")
+        common = ["--data", data, "--dir", probe]
+        p = self.run_ok(["plugin", "list"] + common)
+        self.assertIn("probe", [e["id"] for e in json.loads(p.stdout)])
+        # The grant must be exactly what the plugin asks for.
+        p = run_cli(["plugin", "install", "probe", "--user", email, "--grant", "memories:read"]
+                    + common)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("memories:write", p.stderr)
+        p = self.run_ok(["plugin", "install", "probe", "--user", email, "--grant",
+                         "memories:read,memories:write", "--settings", '{"label":"cli"}'] + common)
+        self.assertEqual(json.loads(p.stdout)["settings"], {"label": "cli"})
+        p = self.run_ok(["plugin", "list", "--user", email] + common)
+        self.assertEqual([e["id"] for e in json.loads(p.stdout)], ["probe"])
+        p = self.run_ok(["plugin", "run-hook", "on_user_action", "--plugin", "probe",
+                         "--user", email, "--json", '{"action":"try"}'] + common)
+        res = json.loads(p.stdout)["result"]
+        self.assertEqual((res["calls"], res["label"]), (1, "cli"))
+        # Usage errors: an unknown hook, a non-object event; a memory that
+        # is not the user's fails.
+        p = run_cli(["plugin", "run-hook", "on_nothing", "--plugin", "probe", "--user", email]
+                    + common)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = run_cli(["plugin", "run-hook", "on_user_action", "--plugin", "probe", "--user", email,
+                     "--json", "[1]"] + common)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = run_cli(["plugin", "run-hook", "on_memory_created", "--plugin", "probe", "--user",
+                     email, "--memory", "00000000-0000-4000-8000-000000000000"] + common)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.run_ok(["plugin", "remove", "probe", "--user", email, "--data", data])
+        p = self.run_ok(["plugin", "list", "--user", email] + common)
+        self.assertEqual(json.loads(p.stdout), [])
+        p = run_cli(["plugin", "remove", "probe", "--user", email, "--data", data])
+        self.assertEqual(p.returncode, 1, p.stderr)
 
 
 class ServeTest(CliTestCase):

@@ -361,6 +361,32 @@ class PluginsTest(harness.ApiTestCase):
         res = self.act(other, "weather", "annotate", {"memory_id": mid})["result"]
         self.assertIn("not found", res["error"])
 
+    def test_bulk_create_runs_the_hook_as_one_batch(self):
+        import time
+        tok = self.user()
+        self.install(tok, "auto-tagger", ["memories:read", "memories:write", "kv"],
+                     {"rules": "fitness: gym"})
+        items = [{"content": "gym session %d" % i} for i in range(5)]
+        items.append({"content": "a quiet day"})
+        r = self.api.post("/api/memories/bulk", {"memories": items}, token=tok)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        ids = r.json["ids"]
+        deadline = time.monotonic() + 60
+        tags = {}
+        while time.monotonic() < deadline:
+            tags = {i: self.api.get("/api/memories/%s" % i, token=tok).json.get("tags", [])
+                    for i in ids}
+            if all("fitness" in tags[i] for i in ids[:5]):
+                break
+            time.sleep(0.2)
+        for i in ids[:5]:
+            self.assertIn("fitness", tags[i])
+        self.assertNotIn("fitness", tags[ids[5]])
+        # One plugin.hook job did the whole batch.
+        jobs = self.api.get("/api/jobs?kind=plugin.hook", token=tok)
+        self.assertEqual(jobs.status, 200, jobs.raw[:300])
+        self.assertEqual(len(jobs.json["jobs"]), 1, jobs.json)
+
     def test_daily_digest_action(self):
         tok = self.user()
         self.install(tok, "daily-digest", ["memories:read", "memories:write"])

@@ -5,6 +5,7 @@
  * uninstall removing kv data. Runs from the repository root (catalogs
  * plugins/ and tests/data/plugins/).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,11 +220,236 @@ static void test_failures_disable(void **state)
 	pos_plugins_free(p);
 }
 
+/* ---- pooled sandboxes and batched hooks ---- */
+
+static struct pos_plugins *pooled(struct fx *f, size_t pool_max)
+{
+	struct pos_plugins_config cfg = {.dir = "tests/data/plugins", .store = f->s, .mem = &f->svc,
+					 .max_failures = 3, .mem_max = 2u << 20, .pool_max = pool_max,
+					 .enqueue = capture, .enqueue_ctx = f};
+	struct pos_plugins *p = NULL;
+	assert_int_equal(pos_plugins_new(&cfg, &p), POS_OK);
+	return p;
+}
+
+/* Runs probe's on_user_action(action) for user; the result (new ref). */
+static json_t *act(struct pos_plugins *p, const char *user, const char *action)
+{
+	json_t *ev = json_pack("{s:s}", "action", action);
+	json_t *res = NULL;
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_plugins_run(p, user, "probe", POS_HOOK_USER_ACTION, ev, &res, &err))
+		fail_msg("probe %s: %s", action, err.message);
+	json_decref(ev);
+	return res;
+}
+
+static long long calls_of(json_t *r)
+{
+	return (long long)json_integer_value(json_object_get(r, "calls"));
+}
+
+static size_t idle_states(struct pos_plugins *p)
+{
+	size_t n = 0, bytes = 0;
+	pos_plugins_pool_stats(p, &n, &bytes);
+	return n;
+}
+
+static void test_pool_reuse_isolated(void **state)
+{
+	struct fx *f = *state;
+	struct pos_plugins *p = pooled(f, 8);
+	const char *grant = "{\"id\":\"probe\",\"grant\":[\"memories:read\",\"memories:write\"]}";
+	install(p, f->alice, grant);
+	install(p, f->bob, grant);
+	json_t *r = act(p, f->alice, "a1");
+	assert_int_equal(calls_of(r), 1);
+	assert_null(json_object_get(r, "global_before"));
+	json_decref(r);
+	assert_int_equal(idle_states(p), 1);
+	/* The same sandbox again (its module counter went on), but the global
+	 * the first call set is gone. */
+	r = act(p, f->alice, "a2");
+	assert_int_equal(calls_of(r), 2);
+	assert_null(json_object_get(r, "global_before"));
+	assert_string_equal(json_string_value(json_object_get(r, "mark_before")), "a1");
+	json_decref(r);
+	/* Another user never gets alice's sandbox. */
+	r = act(p, f->bob, "b1");
+	assert_int_equal(calls_of(r), 1);
+	assert_null(json_object_get(r, "global_before"));
+	assert_null(json_object_get(r, "mark_before"));
+	json_decref(r);
+	assert_int_equal(idle_states(p), 2);
+	/* A settings change: a new sandbox with the new settings. */
+	json_t *body = json_loads("{\"settings\":{\"label\":\"seen\"}}", 0, NULL);
+	json_t *out = NULL;
+	struct pos_error err;
+	assert_int_equal(pos_plugins_update(p, f->alice, "probe", body, &out, &err), POS_OK);
+	json_decref(out);
+	json_decref(body);
+	assert_int_equal(idle_states(p), 1); /* alice's was dropped */
+	r = act(p, f->alice, "a3");
+	assert_int_equal(calls_of(r), 1);
+	assert_string_equal(json_string_value(json_object_get(r, "label")), "seen");
+	assert_null(json_object_get(r, "mark_before"));
+	json_decref(r);
+	/* A failed call's sandbox is not kept: the next call starts afresh. */
+	char id[POS_UUID_SIZE];
+	create(f, f->alice, "{\"content\":\"boom here\"}", id);
+	char payload[200];
+	snprintf(payload, sizeof(payload), "{\"plugin\":\"probe\",\"hook\":\"on_memory_created\",\"memory_id\":\"%s\"}", id);
+	assert_int_equal(pos_plugins_job_run_for_test(p, f->alice, payload), POS_OK);
+	r = act(p, f->alice, "a4");
+	assert_int_equal(calls_of(r), 1);
+	json_decref(r);
+	/* A sandbox that hit its memory cap is discarded too. */
+	r = act(p, f->alice, "a5");
+	assert_int_equal(calls_of(r), 2);
+	json_decref(r);
+	create(f, f->alice, "{\"content\":\"a bomb\"}", id);
+	snprintf(payload, sizeof(payload), "{\"plugin\":\"probe\",\"hook\":\"on_memory_created\",\"memory_id\":\"%s\"}", id);
+	assert_int_equal(pos_plugins_job_run_for_test(p, f->alice, payload), POS_OK);
+	json_t *list = NULL;
+	assert_int_equal(pos_plugins_list(p, f->alice, &list, &err), POS_OK);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(list, 0), "last_error")),
+			       "memory limit"));
+	json_decref(list);
+	r = act(p, f->alice, "a6");
+	assert_int_equal(calls_of(r), 1);
+	json_decref(r);
+	/* Uninstall drops the pair's sandboxes. */
+	assert_int_equal(idle_states(p), 2);
+	assert_int_equal(pos_plugins_remove(p, f->bob, "probe", &err), POS_OK);
+	assert_int_equal(idle_states(p), 1);
+	pos_plugins_free(p);
+	/* Pooling off: every call builds its own sandbox. */
+	p = pooled(f, 0);
+	r = act(p, f->alice, "c1");
+	assert_int_equal(calls_of(r), 1);
+	json_decref(r);
+	r = act(p, f->alice, "c2");
+	assert_int_equal(calls_of(r), 1);
+	json_decref(r);
+	assert_int_equal(idle_states(p), 0);
+	pos_plugins_free(p);
+}
+
+struct racer {
+	struct pos_plugins *p;
+	const char *user;
+	int bad;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	for (int i = 0; i < 40; i++) {
+		json_t *ev = json_pack("{s:s}", "action", r->user);
+		json_t *res = NULL;
+		struct pos_error err;
+		pos_error_clear(&err);
+		if (pos_plugins_run(r->p, r->user, "probe", POS_HOOK_USER_ACTION, ev, &res, &err) ||
+		    json_object_get(res, "global_before") ||
+		    /* a reused sandbox never saw another user's call */
+		    (json_is_string(json_object_get(res, "mark_before")) &&
+		     strcmp(json_string_value(json_object_get(res, "mark_before")), r->user) != 0))
+			r->bad++;
+		json_decref(res);
+		json_decref(ev);
+	}
+	return NULL;
+}
+
+/* Job workers run hooks at once: the pool hands a sandbox to one call at a
+ * time and never across users. */
+static void test_pool_threads(void **state)
+{
+	struct fx *f = *state;
+	struct pos_plugins *p = pooled(f, 3);
+	const char *grant = "{\"id\":\"probe\",\"grant\":[\"memories:read\",\"memories:write\"]}";
+	install(p, f->alice, grant);
+	install(p, f->bob, grant);
+	struct racer rs[4] = {{p, f->alice, 0}, {p, f->bob, 0}, {p, f->alice, 0}, {p, f->bob, 0}};
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, race, &rs[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(rs[i].bad, 0);
+	}
+	assert_true(idle_states(p) <= 3);
+	pos_plugins_free(p);
+}
+
+static void test_batch_job(void **state)
+{
+	struct fx *f = *state;
+	struct pos_plugins *p = pooled(f, 0); /* the batch holds its sandbox itself */
+	install(p, f->alice, "{\"id\":\"probe\",\"grant\":[\"memories:read\",\"memories:write\"]}");
+	/* A bulk create: one job for the batch, naming the plugin. */
+	struct pos_arena *a = pos_arena_new();
+	json_t *body = json_loads("{\"memories\":[{\"content\":\"one\"},{\"content\":\"boom two\"},"
+				  "{\"content\":\"three\"}]}", 0, NULL);
+	struct pos_memory *v = NULL;
+	size_t n = 0;
+	struct pos_error err;
+	assert_int_equal(pos_memory_bulk(&f->svc, a, f->alice, body, &v, &n, &err), POS_OK);
+	assert_int_equal(n, 3);
+	const char *ids[3] = {v[0].id, v[1].id, v[2].id};
+	pos_plugins_memory_batch(p, f->alice, POS_HOOK_MEMORY_CREATED, ids, 3);
+	pos_plugins_memory_batch(p, f->bob, POS_HOOK_MEMORY_CREATED, ids, 3); /* no install */
+	assert_int_equal(json_array_size(f->queued), 1);
+	json_t *pl = json_loads(json_string_value(json_object_get(json_array_get(f->queued, 0), "payload")), 0, NULL);
+	assert_int_equal(json_array_size(json_object_get(pl, "memory_ids")), 3);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(pl, "plugins"), 0)), "probe");
+	json_decref(pl);
+	run_jobs(f, p);
+	/* The failing memory is counted; the others were still tagged. */
+	for (int i = 0; i < 3; i++) {
+		json_t *t = tags_of(f, f->alice, ids[i]);
+		assert_int_equal(json_array_size(t), i == 1 ? 0 : 1);
+		json_decref(t);
+	}
+	json_t *list = NULL;
+	assert_int_equal(pos_plugins_list(p, f->alice, &list, &err), POS_OK);
+	json_t *c = json_array_get(list, 0);
+	assert_int_equal(json_integer_value(json_object_get(c, "failures")), 0); /* reset by the later success */
+	assert_non_null(strstr(json_string_value(json_object_get(c, "last_error")), "boom on purpose"));
+	json_decref(list);
+	/* Too many ids in one job: refused. */
+	json_t *many = json_array();
+	for (int i = 0; i <= POS_PLUGINS_BATCH_MAX; i++)
+		json_array_append_new(many, json_string(ids[0]));
+	json_t *big = json_pack("{s:s, s:o, s:[s]}", "hook", "on_memory_created", "memory_ids", many,
+				"plugins", "probe");
+	char *text = json_dumps(big, JSON_COMPACT);
+	assert_int_equal(pos_plugins_job_run_for_test(p, f->alice, text), POS_ERR_INVALID_FIELD);
+	free(text);
+	json_decref(big);
+	/* 2,500 ids: three jobs of at most 1,000. */
+	const char **lots = calloc(2500, sizeof(*lots));
+	for (int i = 0; i < 2500; i++)
+		lots[i] = ids[0];
+	pos_plugins_memory_batch(p, f->alice, POS_HOOK_MEMORY_CREATED, lots, 2500);
+	free(lots);
+	assert_int_equal(json_array_size(f->queued), 3);
+	json_array_clear(f->queued);
+	json_decref(body);
+	pos_arena_destroy(a);
+	pos_plugins_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_memory_created_hook_as_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_disable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_reuse_isolated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "plugins/sandbox.h"
+#include "plugins/sbpool.h"
 
 /* Small limits keep the suite fast: 4 MiB, 2M instructions, 1 s. */
 static struct pos_sandbox *mk(void)
@@ -373,10 +374,104 @@ static void test_state_kept_between_calls(void **state)
 	pos_sandbox_free(sb);
 }
 
+/* ---- reuse: reset and the pool (plugins/sbpool.c) ---- */
+
+static struct pos_sandbox *loaded(const char *src)
+{
+	struct pos_sandbox *sb = NULL;
+	assert_int_equal(pos_sandbox_new(NULL, &sb), POS_OK);
+	assert_int_equal(pos_sandbox_load(sb, "=t", src, strlen(src), NULL), POS_OK);
+	assert_int_equal(pos_sandbox_mark(sb), POS_OK);
+	return sb;
+}
+
+static void test_reset_restores_globals(void **state)
+{
+	(void)state;
+	struct pos_sandbox *sb = loaded("keep = 1\n"
+					"function f() local was = {x = x, keep = keep, tostring = type(tostring)}\n"
+					"  x = 5; keep = 2; tostring = nil; setmetatable(_G, {__index = function() return 7 end})\n"
+					"  return was end");
+	json_t *r = NULL;
+	assert_int_equal(pos_sandbox_call(sb, "f", NULL, &r, NULL), POS_OK);
+	json_decref(r);
+	assert_int_equal(pos_sandbox_reset(sb), POS_OK);
+	assert_int_equal(pos_sandbox_call(sb, "f", NULL, &r, NULL), POS_OK);
+	/* x added, keep changed, tostring removed, a metatable set: all undone */
+	assert_null(json_object_get(r, "x"));
+	assert_int_equal(json_integer_value(json_object_get(r, "keep")), 1);
+	assert_string_equal(json_string_value(json_object_get(r, "tostring")), "function");
+	json_decref(r);
+	pos_sandbox_free(sb);
+	/* reset before mark is refused */
+	assert_int_equal(pos_sandbox_new(NULL, &sb), POS_OK);
+	assert_int_not_equal(pos_sandbox_reset(sb), POS_OK);
+	pos_sandbox_free(sb);
+}
+
+static int freed;
+
+static void count_free(struct pos_sandbox *sb, void *aux)
+{
+	(void)aux;
+	freed++;
+	pos_sandbox_free(sb);
+}
+
+static void test_pool_bounds_and_keys(void **state)
+{
+	(void)state;
+	freed = 0;
+	struct pos_sbpool *pool = NULL;
+	assert_int_equal(pos_sbpool_new(2, 0, count_free, &pool), POS_OK);
+	void *aux;
+	uint64_t t;
+	/* Keyed by plugin, user and stamp: nothing else matches. */
+	uint64_t t1 = pos_sbpool_ticket(pool);
+	struct pos_sandbox *a = loaded("x = 1");
+	pos_sbpool_put(pool, "p", "alice", 7, t1, a, NULL);
+	assert_null(pos_sbpool_take(pool, "p", "bob", 7, &aux, &t));
+	assert_null(pos_sbpool_take(pool, "q", "alice", 7, &aux, &t));
+	assert_null(pos_sbpool_take(pool, "p", "alice", 8, &aux, &t));
+	assert_ptr_equal(pos_sbpool_take(pool, "p", "alice", 7, &aux, &t), a);
+	/* Count bound: the least recently returned goes first. */
+	pos_sbpool_put(pool, "p", "alice", 7, t, a, NULL);
+	pos_sbpool_put(pool, "p", "bob", 7, pos_sbpool_ticket(pool), loaded("x = 2"), NULL);
+	pos_sbpool_put(pool, "p", "carol", 7, pos_sbpool_ticket(pool), loaded("x = 3"), NULL);
+	assert_int_equal(freed, 1);
+	assert_null(pos_sbpool_take(pool, "p", "alice", 7, &aux, &t));
+	size_t n, bytes;
+	pos_sbpool_stats(pool, &n, &bytes);
+	assert_int_equal(n, 2);
+	assert_true(bytes > 0);
+	/* A drop since the ticket: the state comes back to be freed. */
+	uint64_t old = pos_sbpool_ticket(pool);
+	pos_sbpool_drop(pool, "p", "bob");
+	assert_int_equal(freed, 2);
+	pos_sbpool_put(pool, "p", "bob", 7, old, loaded("x = 4"), NULL);
+	assert_int_equal(freed, 3);
+	pos_sbpool_free(pool);
+	assert_int_equal(freed, 4); /* carol's */
+	/* Memory bound: a state over a quarter of the pool's bytes is not kept. */
+	freed = 0;
+	assert_int_equal(pos_sbpool_new(8, 4096, count_free, &pool), POS_OK);
+	pos_sbpool_put(pool, "p", "alice", 7, pos_sbpool_ticket(pool), loaded("x = 1"), NULL);
+	assert_int_equal(freed, 1);
+	pos_sbpool_free(pool);
+	/* Pooling off: every put frees. */
+	freed = 0;
+	assert_int_equal(pos_sbpool_new(0, 0, count_free, &pool), POS_OK);
+	pos_sbpool_put(pool, "p", "alice", 7, pos_sbpool_ticket(pool), loaded("x = 1"), NULL);
+	assert_int_equal(freed, 1);
+	pos_sbpool_free(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_reset_restores_globals),
+		cmocka_unit_test(test_pool_bounds_and_keys),
 		cmocka_unit_test(test_globals_removed),
 		cmocka_unit_test(test_escape_calls_fail),
 		cmocka_unit_test(test_binary_chunks_refused),
