@@ -5,7 +5,8 @@
  * memory's `attachments`, readable by the owner and by the users the memory
  * is shared with, and collected when nothing refers to them any more.
  * Text is extracted from them offline (files/extract.h) and, for a `file`
- * memory, becomes its searchable content with page markers.
+ * memory, becomes its searchable content with page markers; for any other
+ * memory it follows the memory's own content as a "[file: NAME]" section.
  *
  * `struct pos_files` is owned by the server and set up once; its functions
  * are thread-safe (a mutex orders blob writes against garbage collection so
@@ -37,6 +38,7 @@ struct pos_files {
 	struct pos_blobs blobs;
 	pthread_mutex_t mu;            /* blob put + row insert vs collection */
 	pthread_mutex_t magic_mu;      /* libmagic handles are not thread-safe */
+	pthread_mutex_t text_mu;       /* read + rewrite of a memory's content by extraction */
 	void *magic;                   /* magic_t, NULL when libmagic failed to load */
 	struct pos_jobs *jobs;         /* borrowed; NULL: extraction in the request */
 	bool inited;
@@ -80,6 +82,17 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 			      const char *memory_id, int fd, uint64_t off, uint64_t len,
 			      const char *name, struct pos_attachment *out,
 			      struct pos_error *err);
+
+/*
+ * pos_files_attach for `len` bytes in memory (sync's mail attachments):
+ * with `replace`, the memory's earlier attachments of the same (cleaned)
+ * name are deleted once the new one is stored. The byte quota and the
+ * size limit are the caller's to check.
+ */
+enum pos_err pos_files_attach_mem(struct pos_files *f, struct pos_arena *a, const char *user_id,
+				  const char *memory_id, const void *data, size_t len,
+				  const char *name, bool replace, struct pos_attachment *out,
+				  struct pos_error *err);
 
 /*
  * Opens attachment `id` for `caller_id`: its owner, or a user the memory is
@@ -127,6 +140,26 @@ extern const struct pos_job_kind pos_files_extract_kind;
  * with text_status "pending" and a job extracts the text. Without it (the
  * CLI) the text is extracted in the upload call. */
 enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs);
+
+/*
+ * Moves the attachments sync kept inline in a memory row before issue 21
+ * (base64 in `attachments`, up to 8 MiB each; also what the CLI's import
+ * writes) into the blob store as attachment rows, then rewrites the row's
+ * list from them; their text is extracted like any attachment. Idempotent
+ * (a row without inline data is left alone; an attachment of the same name
+ * and size made by an interrupted pass is not made twice). No quota check:
+ * the bytes were the user's already. *moved (may be NULL) counts new rows.
+ */
+enum pos_err pos_files_adopt_inline(struct pos_files *f, const char *user_id,
+				    const char *memory_id, size_t *moved);
+/* pos_files_adopt_inline over the user's email memories, 200 at a time. */
+enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size_t *moved);
+/* The job kind "files.adopt" (payload {}): pos_files_adopt_user for the
+ * job's user; registered by pos_files_register_jobs. */
+extern const struct pos_job_kind pos_files_adopt_kind;
+/* Queues files.adopt for every user (once: a queued one is not doubled);
+ * the server calls it at start-up, after registering the kinds. */
+enum pos_err pos_files_adopt_start(struct pos_files *f);
 
 /* Writes an attachment as the API shows it (an object) into `w`. */
 void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at);

@@ -5,9 +5,15 @@ hostile files (zip bomb, huge image, truncated files, an HTML/PNG
 polyglot). Another user cannot fetch a file; an encrypted user's blob holds
 no plaintext. Sample files: tests/data/files (made by make_samples.py)."""
 
+import email.mime.application
+import email.mime.multipart
+import email.mime.text
 import glob
+import json
 import os
+import shutil
 import struct
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -289,6 +295,117 @@ class FilesTest(harness.ApiTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"cannot read", p.stderr)
+
+
+class MailAttachmentsTest(harness.ApiTestCase):
+    """Sync (a Maildir here; IMAP and mbox go through the same sink) keeps
+    each mail attachment as a blob and an attachment of the email memory;
+    its text is extracted and found by search like a file memory's; one
+    over file_max is skipped and reported, the email still lands."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("sync reads a local Maildir")
+        cls.root = tempfile.mkdtemp(prefix="pos-root-")
+        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root,
+                          "PERSONALOS_FILE_MAX": "300000"}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def maildir(self, u, messages):
+        d = os.path.join(self.root, u.id, "Mail")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        for i, raw in enumerate(messages):
+            with open(os.path.join(d, "cur", "%d.test:2,S" % i), "wb") as f:
+                f.write(raw)
+        return "Mail"
+
+    def sync_and_wait(self, u, rel, n):
+        r = self.api.post("/api/sync/sources", {"kind": "maildir", "config": {"path": rel}},
+                          token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:500])
+        sid = r.json["id"]
+
+        def done():
+            s = [x for x in self.api.get("/api/sync/status", token=u.token).json["sources"]
+                 if x["id"] == sid][0]
+            return s if s["job"] is None and s["status"] not in ("idle", "running") else None
+        st = harness.poll(done)
+        self.assertIsNotNone(st, "the sync did not finish")
+        mems = self.api.get("/api/memories?type=email&limit=50", token=u.token).json["memories"]
+        self.assertEqual(len(mems), n, mems)
+        return st, mems
+
+    def settled(self, token, memory_id, n):
+        def check():
+            m = self.get_memory(token, memory_id)
+            atts = m["attachments"]
+            return m if len(atts) == n and all(
+                a.get("text_status") not in (None, "pending") for a in atts) else None
+        m = harness.poll(check)
+        self.assertIsNotNone(m, "the attachments of %s did not settle" % memory_id)
+        return m
+
+    def test_mail_attachments_become_searchable_blobs(self):
+        u = self.new_user()
+        phrase = "marmalade observatory " + uuid.uuid4().hex[:8]
+        big = os.urandom(400000)
+        msg = email.mime.multipart.MIMEMultipart()
+        msg["From"] = "Cy <cy@example.org>"
+        msg["Subject"] = "Minutes and the budget"
+        msg["Date"] = "Wed, 4 Mar 2026 09:00:00 +0000"
+        msg["Message-ID"] = "<minutes-1@example.org>"
+        msg.attach(email.mime.text.MIMEText("See the attached minutes."))
+        part = email.mime.application.MIMEApplication(
+            ("The %s reopens in May.\n" % phrase).encode(), Name="minutes.txt")
+        part["Content-Disposition"] = 'attachment; filename="minutes.txt"'
+        msg.attach(part)  # base64 on the wire: decoded before it is stored
+        pdf = email.mime.application.MIMEApplication(sample("report.pdf"), Name="report.pdf")
+        pdf["Content-Disposition"] = 'attachment; filename="report.pdf"'
+        msg.attach(pdf)
+        huge = email.mime.application.MIMEApplication(big, Name="huge.bin")
+        huge["Content-Disposition"] = 'attachment; filename="huge.bin"'
+        msg.attach(huge)
+        rel = self.maildir(u, [sample("letter.eml"), msg.as_bytes()])
+        st, mems = self.sync_and_wait(u, rel, 2)
+        # the one over file_max is reported; both emails landed
+        self.assertEqual(st["status"], "ok", st)
+        self.assertIn("huge.bin", json.dumps(st), st)
+        by_subject = {m["metadata"]["subject"]: m for m in mems}
+        letter = self.settled(u.token, by_subject["The copper kettle auction"]["id"], 1)
+        minutes = self.settled(u.token, by_subject["Minutes and the budget"]["id"], 2)
+        att = letter["attachments"][0]
+        self.assertEqual(att["name"], "list.txt")
+        self.assertEqual(att["text_status"], "done", att)
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.raw.replace(b"\r\n", b"\n").strip(), b"lot 7: kettle")
+        self.assertNotIn("data", json.dumps(letter["attachments"]))  # no base64 in the row
+        names = sorted(a["name"] for a in minutes["attachments"])
+        self.assertEqual(names, ["minutes.txt", "report.pdf"])
+        for a in minutes["attachments"]:
+            self.assertEqual(a["text_status"], "done", a)
+        txt = [a for a in minutes["attachments"] if a["name"] == "minutes.txt"][0]
+        r = self.api.get("/api/attachments/" + txt["id"], token=u.token)
+        self.assertEqual(r.raw, ("The %s reopens in May.\n" % phrase).encode())
+        # the text of both attachments is searchable as part of the email
+        for query in ('"%s"' % phrase, '"pelican migration budget"'):
+            with self.subTest(query=query):
+                r = self.api.get("/api/memories/search?mode=keyword&query=" + q(query),
+                                 token=u.token)
+                self.assertEqual(r.status, 200, r.raw[:300])
+                self.assertIn(minutes["id"], [m["id"] for m in r.json["memories"]])
+        self.assertIn("[file: minutes.txt]", minutes["content"])
+        self.assertTrue(minutes["content"].startswith("From: Cy"), minutes["content"][:200])
+        # another user cannot fetch it
+        other = self.new_user()
+        self.assertEqual(self.api.get("/api/attachments/" + txt["id"],
+                                      token=other.token).status, 404)
 
 
 class FilesQuotaTest(harness.ApiTestCase):

@@ -345,8 +345,37 @@ static void find(struct fx *f, const char *ext, struct pos_memory *m)
 	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, r.id, false, 0, m), POS_OK);
 }
 
+/* A mail's attachments are decoded into item.files (name and bytes), the
+ * body part is not one of them. */
+static void test_mail_attachments_are_files(void **state)
+{
+	(void)state;
+	static const char raw[] =
+		"From: a@example.org\r\nSubject: s\r\nMessage-ID: <att-1@x>\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+		"--B\r\nContent-Type: text/plain\r\n\r\nthe body\r\n"
+		"--B\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n"
+		"Content-Disposition: attachment; filename=\"a.bin\"\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gZmlsZQ==\r\n"
+		"--B\r\nContent-Type: text/plain; name=\"notes.txt\"\r\n\r\nnamed text\r\n"
+		"--B--\r\n";
+	struct pos_mail m;
+	char reason[128] = "";
+	assert_true(pos_mail_parse(raw, sizeof(raw) - 1, POS_MAIL_BODY_DEFAULT, NULL, &m, reason,
+				   sizeof(reason)));
+	assert_int_equal(m.item.n_files, 2);
+	assert_ptr_equal(m.item.files, m.files);
+	assert_string_equal(m.files[0].name, "a.bin");
+	assert_int_equal(m.files[0].len, 10);
+	assert_memory_equal(m.files[0].data, "hello file", 10);
+	assert_string_equal(m.files[1].name, "notes.txt");
+	assert_non_null(strstr(m.item.content, "the body"));
+	assert_null(strstr(m.item.content, "hello file"));
+	pos_mail_free(&m);
+}
+
 #define ITEM(ext, text, ver) {ext, "event", text, sizeof(text) - 1, NULL, NULL, 0, ver, \
-			      NULL, NULL, 0, NULL}
+			      NULL, NULL, 0, NULL, NULL, 0}
 
 static void test_sink_upsert_semantics(void **state)
 {
@@ -392,7 +421,7 @@ static void test_sink_skips_bad_items(void **state)
 	struct pos_sync_report rep;
 	struct pos_sync_item v[] = {ITEM("ok", "fine", "1"), ITEM("", "no id", "1"),
 				    ITEM("blank", "  \n ", "1"),
-				    {"badtype", "nonsense", "x", 1, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL},
+				    {"badtype", "nonsense", "x", 1, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL, 0},
 				    ITEM("bad-utf8", "caf\xe9", "1")};
 	struct script s = {v, 5, NULL, false, "line 7"};
 	run(f, &s, &rep);
@@ -422,8 +451,8 @@ static void test_sink_links_become_relationships(void **state)
 	struct pos_sync_report rep;
 	json_t *links = json_pack("[s,s]", "b.md", "missing.md");
 	struct pos_sync_item v[] = {
-		{"a.md", "note", "links to b", 10, NULL, NULL, 0, "1", links, NULL, 0, NULL},
-		{"b.md", "note", "target", 6, NULL, NULL, 0, "1", NULL, NULL, 0, NULL},
+		{"a.md", "note", "links to b", 10, NULL, NULL, 0, "1", links, NULL, 0, NULL, NULL, 0},
+		{"b.md", "note", "target", 6, NULL, NULL, 0, "1", NULL, NULL, 0, NULL, NULL, 0},
 	};
 	struct script s = {v, 2, NULL, false, NULL};
 	run(f, &s, &rep);
@@ -541,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_no_message_id_hashes),
 		cmocka_unit_test(test_malformed_rejected),
 		cmocka_unit_test(test_body_cut_keeps_original),
+		cmocka_unit_test(test_mail_attachments_are_files),
 		cmocka_unit_test(test_html_to_text),
 		cmocka_unit_test(test_parsers_survive_garbage),
 		cmocka_unit_test_setup_teardown(test_sink_upsert_semantics, setup, teardown),
