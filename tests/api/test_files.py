@@ -408,6 +408,53 @@ class MailAttachmentsTest(harness.ApiTestCase):
                                       token=other.token).status, 404)
 
 
+class InlineAttachmentsAdoptedTest(unittest.TestCase):
+    """`personalos import maildir` against a data directory keeps mail
+    attachments inline (base64 in the row, as sync did before); the next
+    server start moves them into the blob store (files.adopt job), where
+    they can be fetched and their text is found by search."""
+
+    def test_inline_attachments_move_into_blobs_at_start(self):
+        harness.require_local("runs the CLI on the server's data directory")
+        d = tempfile.mkdtemp(prefix="pos-adopt-")
+        self.addCleanup(shutil.rmtree, d, True)
+        data = os.path.join(d, "data")
+        os.mkdir(data, 0o700)
+        md = os.path.join(d, "Mail")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(md, sub))
+        with open(os.path.join(md, "cur", "1.test:2,S"), "wb") as f:
+            f.write(sample("letter.eml"))
+        email_addr = harness.unique_email("adopt")
+        with harness.Server(data_dir=data) as srv:
+            api = harness.Api(srv.base_url)
+            api.register(email_addr)
+            api.close()
+        p = harness.run_cli(["import", "maildir", md, "--user", email_addr, "--data", data],
+                            timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with harness.Server(data_dir=data) as srv:
+            api = harness.Api(srv.base_url)
+            token = api.login(email_addr)["access_token"]
+
+            def adopted():
+                ms = api.get("/api/memories?type=email", token=token).json["memories"]
+                atts = ms[0]["attachments"] if ms else []
+                return ms[0] if atts and all(a.get("text_status") == "done" for a in atts) \
+                    else None
+            m = harness.poll(adopted)
+            self.assertIsNotNone(m, "the inline attachment was not moved")
+            self.assertEqual([a["name"] for a in m["attachments"]], ["list.txt"])
+            self.assertNotIn("base64", json.dumps(m["attachments"]))
+            r = api.get("/api/attachments/" + m["attachments"][0]["id"], token=token)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.raw.replace(b"\r\n", b"\n").strip(), b"lot 7: kettle")
+            r = api.get("/api/memories/search?mode=keyword&query=" + q('"lot 7"'), token=token)
+            self.assertIn(m["id"], [x["id"] for x in r.json["memories"]])
+            self.assertEqual(len(glob.glob(os.path.join(data, "blobs", m["user_id"], "*", "*"))), 1)
+            api.close()
+
+
 class FilesQuotaTest(harness.ApiTestCase):
     server_env = {"PERSONALOS_QUOTA_BYTES": "100000"}
 
