@@ -21,6 +21,7 @@
 #include "crypto/crypto.h"
 #include "crypto/keyring.h"
 #include "files/extract.h"
+#include "files/thumb.h"
 #include "jobs/jobs.h"
 #include "memory/memory.h"
 #include "store/crypt_store.h"
@@ -713,6 +714,35 @@ enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char
 	}
 	rc = pos_blob_open(&f->blobs, att->user_id, key, att->hash, rd, size);
 	pos_wipe(&kbuf, sizeof(kbuf));
+	return rc;
+}
+
+enum pos_err pos_files_thumbnail(struct pos_files *f, struct pos_arena *a, const char *caller_id,
+				 const char *id, struct pos_buf *out)
+{
+	struct pos_attachment at;
+	struct pos_blob_reader *rd = NULL;
+	uint64_t size;
+	enum pos_err rc = pos_files_open(f, a, caller_id, id, &at, &rd, &size);
+	if (rc)
+		return rc;
+	if (!pos_thumb_supported(at.mime)) {
+		pos_blob_close(rd);
+		return POS_ERR_NOT_FOUND;
+	}
+	struct pos_extract_limits lim = {
+		.timeout_s = f->cfg->extract_timeout_s,
+		.pages = f->cfg->extract_pages,
+		.pixels = f->cfg->extract_pixels,
+		.memory_mib = f->cfg->extract_memory_mib,
+		.text_max = POS_EXTRACT_TEXT_MAX,
+	};
+	struct pos_error err;
+	pos_error_clear(&err);
+	rc = pos_extract_thumbnail(&lim, at.mime, rd, size, out, &err);
+	pos_blob_close(rd);
+	if (rc && rc != POS_ERR_NOMEM)
+		rc = POS_ERR_NOT_FOUND; /* a file without a preview: none */
 	return rc;
 }
 

@@ -103,6 +103,17 @@ enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char
 			    const char *id, struct pos_attachment *att,
 			    struct pos_blob_reader **rd, uint64_t *size);
 
+/*
+ * The thumbnail (a PNG of at most 256 px a side, files/thumb.h) of
+ * attachment `id` for `caller_id` (who may open it, as pos_files_open),
+ * made by the confined extraction child from the image or the PDF's first
+ * page, into `out` (give it POS_THUMB_MAX). NOT_FOUND when there is no such
+ * attachment for the caller, or no thumbnail (another type, a file that
+ * cannot be read or is over extract_pixels).
+ */
+enum pos_err pos_files_thumbnail(struct pos_files *f, struct pos_arena *a, const char *caller_id,
+				 const char *id, struct pos_buf *out);
+
 /* The attachments of the user's memory, oldest first, names and types
  * opened for an encrypted user (POS_ERR_LOCKED while locked). */
 enum pos_err pos_files_list(struct pos_files *f, struct pos_arena *a, const char *user_id,

@@ -164,6 +164,37 @@ class FilesTest(harness.ApiTestCase):
                          404)
         self.assertEqual(self.blob_files(u.id), [])
 
+    def test_thumbnails_of_images_and_pdf_first_pages(self):
+        u = self.new_user()
+        for name in ("screenshot.png", "report.pdf", "photo.jpg"):
+            with self.subTest(name=name):
+                r = self.upload(u.token, sample(name), name)
+                self.assertEqual(r.status, 201, r.raw[:300])
+                att = r.json["attachments"][0]
+                t = self.api.get("/api/attachments/%s/thumbnail" % att["id"], token=u.token)
+                self.assertEqual(t.status, 200, t.raw[:300])
+                self.assertEqual(t.headers["content-type"], "image/png")
+                self.assertEqual(t.headers["x-content-type-options"], "nosniff")
+                self.assertTrue(t.raw.startswith(b"\x89PNG\r\n\x1a\n"))
+                w, h = struct.unpack(">II", t.raw[16:24])
+                self.assertTrue(0 < w <= 256 and 0 < h <= 256, (w, h))
+                if name == "screenshot.png":  # 640x100 scaled to fit
+                    self.assertEqual(w, 256)
+                    self.assertEqual(h, 40)
+                other = self.new_user()
+                self.assertEqual(self.api.get("/api/attachments/%s/thumbnail" % att["id"],
+                                              token=other.token).status, 404)
+        # no thumbnail: a text file, a truncated image, a 30k x 30k PNG
+        for name, data in (("a.txt", b"just words"), ("t.png", sample("truncated.png")),
+                           ("huge.png", huge_png(30000, 30000))):
+            with self.subTest(name=name):
+                r = self.upload(u.token, data, name)
+                self.assertEqual(r.status, 201, r.raw[:300])
+                att = r.json["attachments"][0]
+                harness.check_error(self, self.api.get(
+                    "/api/attachments/%s/thumbnail" % att["id"], token=u.token), 404,
+                    "not_found")
+
     def blob_files(self, user_id):
         return sorted(glob.glob(os.path.join(self.server.data_dir, "blobs", user_id, "*", "*")))
 
