@@ -317,7 +317,9 @@ class FilesTest(harness.ApiTestCase):
                            stderr=subprocess.PIPE, env=env, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout.decode()
-        self.assertIn("[1/2]", out)
+        self.assertIn("[1/2] " + os.path.join(d, "a.txt"), p.stderr.decode())  # progress
+        self.assertIn("[2/2] ", p.stderr.decode())
+        self.assertEqual(out.count("added "), 2, out)
         self.assertIn("imported 2 of 2 files", out)
         self.assertEqual(len(self.search_ids(u.token, "marmalade")[0]), 1)
         self.assertEqual(len(self.search_ids(u.token, "tandem bicycle")[0]), 1)
