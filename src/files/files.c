@@ -331,6 +331,47 @@ static char *with_section(struct pos_arena *a, const char *content, const char *
 	return out;
 }
 
+/* The attachment's thumbnail (an image, a PDF's first page) made by the
+ * confined child and stored as a blob of the user (sealed like the file);
+ * none is fine (the download still works), so failures are not errors. */
+static void make_thumb(struct pos_files *f, const char *user_id, const struct pos_blob_key *key,
+		       const struct pos_attachment *at)
+{
+	if (!pos_thumb_supported(at->mime))
+		return;
+	struct pos_extract_limits lim = {
+		.timeout_s = f->cfg->extract_timeout_s,
+		.pages = f->cfg->extract_pages,
+		.pixels = f->cfg->extract_pixels,
+		.memory_mib = f->cfg->extract_memory_mib,
+		.text_max = POS_EXTRACT_TEXT_MAX,
+	};
+	struct pos_blob_reader *rd = NULL;
+	uint64_t size;
+	struct pos_buf png;
+	pos_buf_init(&png, POS_THUMB_MAX);
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_blob_open(&f->blobs, user_id, key, at->hash, &rd, &size) == POS_OK &&
+	    pos_extract_thumbnail(&lim, at->mime, rd, size, &png, &err) == POS_OK && png.len) {
+		char hash[POS_BLOB_HASH_HEX];
+		bool created = false;
+		pthread_mutex_lock(&f->mu);
+		enum pos_err rc = pos_blob_put_mem(&f->blobs, user_id, key, png.data, png.len, hash,
+						   &created);
+		if (!rc)
+			rc = f->store->files->attachment_set_thumb(f->store, user_id, at->id, hash,
+								   (int64_t)png.len, pos_now_us());
+		if (rc && created)
+			(void)pos_blob_remove(&f->blobs, user_id, hash);
+		pthread_mutex_unlock(&f->mu);
+		if (rc)
+			pos_warn("files: cannot store a thumbnail");
+	}
+	pos_blob_close(rd);
+	pos_buf_free(&png);
+}
+
 /* Runs the extractor over the attachment and records the outcome. For a
  * file memory the text (with page markers) becomes the memory's content,
  * after its name (`memory_content` is that name line); for any other
@@ -730,6 +771,45 @@ enum pos_err pos_files_thumbnail(struct pos_files *f, struct pos_arena *a, const
 		pos_blob_close(rd);
 		return POS_ERR_NOT_FOUND;
 	}
+	if (at.thumb[0]) {
+		/* made by the extraction job: read it (sealed like the file) */
+		pos_blob_close(rd);
+		rd = NULL;
+		struct pos_blob_key kbuf;
+		const struct pos_blob_key *key = NULL;
+		uint64_t tsize = 0;
+		rc = at.sealed ? blob_key_for(f, at.user_id, &kbuf, &key) : POS_OK;
+		if (!rc && at.sealed && !key)
+			rc = POS_ERR_DECRYPT;
+		if (!rc)
+			rc = pos_blob_open(&f->blobs, at.user_id, key, at.thumb, &rd, &tsize);
+		pos_wipe(&kbuf, sizeof(kbuf));
+		if (!rc && tsize > POS_THUMB_MAX)
+			rc = POS_ERR_CONTENT_TOO_LARGE;
+		char *buf = rc ? NULL : pos_arena_alloc(a, tsize ? (size_t)tsize : 1);
+		size_t got = 0;
+		if (!rc && !buf)
+			rc = POS_ERR_NOMEM;
+		while (!rc && got < tsize) {
+			size_t n = 0;
+			rc = pos_blob_read(rd, got, buf + got, (size_t)tsize - got, &n);
+			if (!rc && n == 0)
+				rc = POS_ERR_IO;
+			got += n;
+		}
+		pos_blob_close(rd);
+		if (!rc)
+			rc = pos_buf_add(out, buf, got);
+		if (!rc)
+			return POS_OK;
+		pos_buf_free(out);
+		pos_buf_init(out, POS_THUMB_MAX);
+		if (rc == POS_ERR_LOCKED)
+			return rc;
+		/* a thumbnail that cannot be read: made again below */
+		if ((rc = pos_files_open(f, a, caller_id, id, &at, &rd, &size)))
+			return rc;
+	}
 	struct pos_extract_limits lim = {
 		.timeout_s = f->cfg->extract_timeout_s,
 		.pages = f->cfg->extract_pages,
@@ -824,6 +904,8 @@ enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_
 		/* the memory's content before any earlier extraction: its name
 		 * line (a file memory's content starts with it) */
 		extract(f, a, user_id, key, &at, mem.type);
+		if (!at.thumb[0])
+			make_thumb(f, user_id, key, &at);
 		/* the memory's list again, now with the text status */
 		rc = sync_memory(f, a, user_id, mem.id, NULL, 0, &err);
 	}

@@ -192,8 +192,11 @@ static const char *const v1_ddl[] = {
 	pg_ddl_shares, pg_ddl_jobs, pg_ddl_sync, pg_ddl_plugins, pg_ddl_files, NULL,
 };
 
+static const char *const v2_ddl[] = {pg_ddl_thumbs, NULL};
+
 static const struct pg_migration pg_migrations[] = {
 	{1, "initial schema (every domain)", v1_ddl},
+	{2, "files: thumbnails (SQLite's 19)", v2_ddl},
 };
 #define PG_NEWEST ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 

@@ -103,7 +103,8 @@ enum pos_err pg_bytes(struct pos_arena *a, PGresult *res, int r, int i,
 
 extern const char pg_ddl_accounts[], pg_ddl_keys[], pg_ddl_memories[],
 	pg_ddl_chat[], pg_ddl_shares[], pg_ddl_jobs[], pg_ddl_sync[],
-	pg_ddl_plugins[], pg_ddl_files[];
+	pg_ddl_plugins[], pg_ddl_files[],
+	pg_ddl_thumbs[];
 extern const struct pos_store_accounts pg_accounts_ops;
 extern const struct pos_store_memories pg_memories_ops;
 extern const struct pos_store_chat pg_chat_ops;

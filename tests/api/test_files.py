@@ -166,11 +166,12 @@ class FilesTest(harness.ApiTestCase):
 
     def test_thumbnails_of_images_and_pdf_first_pages(self):
         u = self.new_user()
-        for name in ("screenshot.png", "report.pdf", "photo.jpg"):
+        for i, name in enumerate(("screenshot.png", "report.pdf", "photo.jpg")):
             with self.subTest(name=name):
-                r = self.upload(u.token, sample(name), name)
-                self.assertEqual(r.status, 201, r.raw[:300])
-                att = r.json["attachments"][0]
+                m = self.upload_file(u.token, name)  # the job made the thumbnail too
+                att = m["attachments"][0]
+                # stored as a blob of the user next to the file
+                self.assertEqual(len(self.blob_files(u.id)), 2 * (i + 1))
                 t = self.api.get("/api/attachments/%s/thumbnail" % att["id"], token=u.token)
                 self.assertEqual(t.status, 200, t.raw[:300])
                 self.assertEqual(t.headers["content-type"], "image/png")
@@ -184,7 +185,12 @@ class FilesTest(harness.ApiTestCase):
                 other = self.new_user()
                 self.assertEqual(self.api.get("/api/attachments/%s/thumbnail" % att["id"],
                                               token=other.token).status, 404)
+        # deleting the attachment collects its thumbnail's blob too
+        r = self.api.delete("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.status, 204)
+        self.assertEqual(len(self.blob_files(u.id)), 4)
         # no thumbnail: a text file, a truncated image, a 30k x 30k PNG
+
         for name, data in (("a.txt", b"just words"), ("t.png", sample("truncated.png")),
                            ("huge.png", huge_png(30000, 30000))):
             with self.subTest(name=name):
@@ -531,6 +537,22 @@ class FilesEncryptedTest(harness.ApiTestCase):
         self.server_db_has_no(b"secret.txt")
         r = self.api.get("/api/memories/search?mode=keyword&query=quokka", token=u.token)
         self.assertIn(att["memory_id"], [m["id"] for m in r.json["memories"]])
+        # an image's thumbnail is a sealed blob too, and served opened
+        before = set(glob.glob(os.path.join(self.server.data_dir, "blobs", u.id, "*", "*")))
+        r = self.api.post("/api/files?name=shot.png", token=u.token, raw=sample("screenshot.png"),
+                          headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 201, r.raw[:300])
+        img = r.json["attachments"][0]
+        self.assertIsNotNone(harness.poll(lambda: self.get_memory(
+            u.token, img["memory_id"])["attachments"][0]["text_status"] != "pending"))
+        new = set(glob.glob(os.path.join(self.server.data_dir, "blobs", u.id, "*", "*"))) - before
+        self.assertEqual(len(new), 2)  # the image and its thumbnail
+        for path in new:
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(4), b"POSB")
+        t = self.api.get("/api/attachments/%s/thumbnail" % img["id"], token=u.token)
+        self.assertEqual(t.status, 200)
+        self.assertTrue(t.raw.startswith(b"\x89PNG"))
 
     def server_db_has_no(self, needle):
         for path in glob.glob(os.path.join(self.server.data_dir, "personalos.db*")):
