@@ -962,6 +962,23 @@ enum pos_err pos_files_adopt_start(struct pos_files *f)
 	size_t n = 0;
 	enum pos_err rc = f->store->accounts->user_list(f->store, a, &users, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
+		/* only users with email memories (sync wrote inline attachments
+		 * on emails alone) */
+		struct pos_memory_query q;
+		memset(&q, 0, sizeof(q));
+		q.user_id = users[i].id;
+		q.type = POS_TYPE_EMAIL;
+		q.layer = -1;
+		q.after = POS_TIME_NONE;
+		q.before = POS_TIME_NONE;
+		q.sort = POS_SORT_OLDEST;
+		q.limit = 1;
+		struct pos_memory *one = NULL;
+		size_t got = 0;
+		int64_t total = 0;
+		if (f->store->memories->memory_list(f->store, a, &q, &one, &got, &total) != POS_OK ||
+		    total == 0)
+			continue;
 		enum pos_err e = pos_jobs_enqueue_unique(f->jobs, pos_files_adopt_kind.name,
 							 users[i].id, "adopt", "{}", 0, NULL);
 		if (e && e != POS_ERR_CONFLICT)

@@ -168,8 +168,9 @@ enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size
 /* The job kind "files.adopt" (payload {}): pos_files_adopt_user for the
  * job's user; registered by pos_files_register_jobs. */
 extern const struct pos_job_kind pos_files_adopt_kind;
-/* Queues files.adopt for every user (once: a queued one is not doubled);
- * the server calls it at start-up, after registering the kinds. */
+/* Queues files.adopt for every user with email memories (once: a queued
+ * one is not doubled); the server calls it at start-up, after registering
+ * the kinds. */
 enum pos_err pos_files_adopt_start(struct pos_files *f);
 
 /* Writes an attachment as the API shows it (an object) into `w`. */
