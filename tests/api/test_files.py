@@ -166,12 +166,20 @@ class FilesTest(harness.ApiTestCase):
 
     def test_thumbnails_of_images_and_pdf_first_pages(self):
         u = self.new_user()
-        for i, name in enumerate(("screenshot.png", "report.pdf", "photo.jpg")):
+        other = self.new_user()
+        # a text PDF (fast to extract): the job stores its thumbnail as a blob
+        m = self.upload_file(u.token, "report.pdf")
+        pdf = m["attachments"][0]
+        pdf_blobs = set(self.blob_files(u.id))
+        self.assertEqual(len(pdf_blobs), 2)  # the file and its thumbnail
+        # images: served whether the job made it already or not (then in the request)
+        atts = {"report.pdf": pdf}
+        for name in ("screenshot.png", "photo.jpg"):
+            r = self.upload(u.token, sample(name), name)
+            self.assertEqual(r.status, 201, r.raw[:300])
+            atts[name] = r.json["attachments"][0]
+        for name, att in atts.items():
             with self.subTest(name=name):
-                m = self.upload_file(u.token, name)  # the job made the thumbnail too
-                att = m["attachments"][0]
-                # stored as a blob of the user next to the file
-                self.assertEqual(len(self.blob_files(u.id)), 2 * (i + 1))
                 t = self.api.get("/api/attachments/%s/thumbnail" % att["id"], token=u.token)
                 self.assertEqual(t.status, 200, t.raw[:300])
                 self.assertEqual(t.headers["content-type"], "image/png")
@@ -180,17 +188,16 @@ class FilesTest(harness.ApiTestCase):
                 w, h = struct.unpack(">II", t.raw[16:24])
                 self.assertTrue(0 < w <= 256 and 0 < h <= 256, (w, h))
                 if name == "screenshot.png":  # 640x100 scaled to fit
-                    self.assertEqual(w, 256)
-                    self.assertEqual(h, 40)
-                other = self.new_user()
+                    self.assertEqual((w, h), (256, 40))
                 self.assertEqual(self.api.get("/api/attachments/%s/thumbnail" % att["id"],
                                               token=other.token).status, 404)
-        # deleting the attachment collects its thumbnail's blob too
-        r = self.api.delete("/api/attachments/" + att["id"], token=u.token)
+        # deleting the PDF's memory collects its file and its thumbnail
+        r = self.api.delete("/api/memories/" + m["id"], token=u.token)
         self.assertEqual(r.status, 204)
-        self.assertEqual(len(self.blob_files(u.id)), 4)
+        self.assertIsNotNone(harness.poll(
+            lambda: not (set(self.blob_files(u.id)) & pdf_blobs) or None, timeout=10),
+            "the PDF's blobs were not collected")
         # no thumbnail: a text file, a truncated image, a 30k x 30k PNG
-
         for name, data in (("a.txt", b"just words"), ("t.png", sample("truncated.png")),
                            ("huge.png", huge_png(30000, 30000))):
             with self.subTest(name=name):
