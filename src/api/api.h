@@ -110,6 +110,7 @@ void pos_api_files_create(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachment_get(struct pos_server *srv, struct pos_req *r);
+void pos_api_attachment_thumbnail(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachment_delete(struct pos_server *srv, struct pos_req *r);
 /* mcp.c (clients): the Model Context Protocol endpoint (docs/MCP.md) */
 /* live events (docs/EVENTS.md) */

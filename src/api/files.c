@@ -16,6 +16,7 @@
 #include "base/json.h"
 #include "files/files.h"
 #include "files/multipart.h"
+#include "files/thumb.h"
 
 static long spool_read(void *ctx, uint64_t off, void *buf, size_t n)
 {
@@ -395,6 +396,20 @@ void pos_api_attachment_get(struct pos_server *srv, struct pos_req *r)
 	d->rd = rd;
 	d->start = first;
 	pos_reply_reader(r, range > 0 ? 206 : 200, type, last - first + 1, dl_read, dl_free, d);
+}
+
+void pos_api_attachment_thumbnail(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_buf b;
+	pos_buf_init(&b, POS_THUMB_MAX);
+	enum pos_err rc = pos_files_thumbnail(&srv->app->files, r->arena, r->principal.user_id,
+					      pos_req_path(r, 0), &b);
+	if (rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, rc, NULL, rc == POS_ERR_NOT_FOUND ? "no thumbnail" : NULL);
+		return;
+	}
+	pos_reply_typed(r, 200, "image/png", &b);
 }
 
 void pos_api_attachment_delete(struct pos_server *srv, struct pos_req *r)

@@ -114,6 +114,7 @@ const struct pos_route pos_api_routes[] = {
 	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, POS_SPOOL_FILE),
 	ROUTE("GET", "/api/memories/{id}/attachments", pos_api_attachments_list, BEARER, 0),
 	ROUTE("GET", "/api/attachments/{id}", pos_api_attachment_get, BEARER, 0),
+	ROUTE("GET", "/api/attachments/{id}/thumbnail", pos_api_attachment_thumbnail, BEARER, 0),
 	ROUTE("DELETE", "/api/attachments/{id}", pos_api_attachment_delete, BEARER, 0),
 
 	/* accounts: admin only (docs/SECURITY.md) */

@@ -325,6 +325,37 @@ static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memorie
 	return rc;
 }
 
+/* sync: an item's files (mail attachments) into the blob store, held to
+ * file_max and the byte quota like an upload */
+static enum pos_err sync_attach(void *ctx, const char *user_id, const char *memory_id,
+				const char *name, const void *data, size_t len, char *reason,
+				size_t reason_len)
+{
+	struct pos_app *app = ctx;
+	if ((uint64_t)len > app->cfg->file_max) {
+		snprintf(reason, reason_len, "larger than file_max (%llu bytes)",
+			 (unsigned long long)app->cfg->file_max);
+		return POS_ERR_BODY_TOO_LARGE;
+	}
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_error err;
+	pos_error_clear(&err);
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_BYTES] = (int64_t)len};
+	enum pos_err rc = pos_auth_quota_check(&app->auth, a, user_id, add, &err);
+	struct pos_attachment at;
+	if (rc == POS_ERR_QUOTA_EXCEEDED)
+		snprintf(reason, reason_len, "over the byte quota");
+	else if (!rc)
+		rc = pos_files_attach_mem(&app->files, a, user_id, memory_id, data, len, name, true,
+					  &at, &err);
+	if (rc && rc != POS_ERR_QUOTA_EXCEEDED)
+		snprintf(reason, reason_len, "%s", err.message[0] ? err.message : pos_strerror(rc));
+	pos_arena_destroy(a);
+	return rc;
+}
+
 /* plugins: memory hooks leave the request path as jobs */
 static enum pos_err plugins_enqueue(void *ctx, const char *kind, const char *user_id,
 				    const char *payload_json)
@@ -471,6 +502,10 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		goto out;
 	}
 	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
+	pos_sync_set_attach(app->sync, sync_attach, app);
+	/* mail attachments rows kept inline before issue 21: into blobs, as jobs */
+	if (pos_files_adopt_start(&app->files))
+		pos_warn("files: cannot queue the move of inline attachments");
 	app->lifecycle = (struct pos_lifecycle_jobs){app->store, app->jobs,
 						     POS_LIFECYCLE_INTERVAL_US};
 	if ((rc = pos_lifecycle_register(&app->lifecycle))) {

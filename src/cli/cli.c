@@ -125,8 +125,9 @@ static const struct pos_cli_cmd commands[] = {
 	 "\n"
 	 "personalos import files DIR [--tags a,b] [--server URL] [--token TOKEN]\n"
 	 "uploads every regular file below DIR (hidden files and links skipped) to\n"
-	 "a running server as file memories, like `add --file`, one line of progress\n"
-	 "per file; exit status 1 when any failed (docs/FILES.md).\n",
+	 "a running server as file memories, like `add --file` (POST /api/files):\n"
+	 "one line of progress per file on standard error, what was added on\n"
+	 "standard output; exit status 1 when any failed (docs/FILES.md).\n",
 	 pos_cli_import},
 	/* export and import (issue 14, docs/EXPORT.md) */
 	{"export", "export an account's memories to a file: export --format F -o FILE",

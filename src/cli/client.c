@@ -1088,10 +1088,10 @@ int pos_cli_import_files(int argc, char **argv)
 		qsort(w.paths, w.n, sizeof(*w.paths), path_cmp);
 	size_t failed = 0;
 	for (size_t i = 0; !rc && i < w.n; i++) {
-		printf("[%zu/%zu] %s: ", i + 1, w.n, w.paths[i]);
-		fflush(stdout);
+		/* progress on standard error; what was added on standard output */
+		fprintf(stderr, "[%zu/%zu] %s\n", i + 1, w.n, w.paths[i]);
 		if (add_file(&c, w.paths[i], tags, false)) {
-			printf("failed\n");
+			fprintf(stderr, "[%zu/%zu] %s: failed\n", i + 1, w.n, w.paths[i]);
 			failed++;
 		}
 		fflush(stdout);

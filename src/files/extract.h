@@ -69,8 +69,18 @@ enum pos_err pos_extract_spawn(const struct pos_extract_limits *lim, const char 
 			       struct pos_blob_reader *rd, uint64_t size, struct pos_buf *out,
 			       unsigned *pages, struct pos_error *err);
 
+/*
+ * The thumbnail of the blob (files/thumb.h) made by the same confined
+ * child (`personalos extract-text thumb:TYPE ...`): a PNG of at most
+ * POS_THUMB_SIDE pixels a side into `out` (give it POS_THUMB_MAX). Errors
+ * as pos_extract_spawn; POS_ERR_INVALID_FIELD for a type without one.
+ */
+enum pos_err pos_extract_thumbnail(const struct pos_extract_limits *lim, const char *mime,
+				   struct pos_blob_reader *rd, uint64_t size, struct pos_buf *out,
+				   struct pos_error *err);
 /* The child's main: `personalos extract-text TYPE PAGES PIXELS TEXT_MAX`,
- * the file on standard input. Exit 0 with the text on standard output, else
+ * the file on standard input; TYPE "thumb:<type>" writes a PNG thumbnail
+ * instead of text. Exit 0 with the text on standard output, else
  * 2 (a limit), 3 (cannot parse), 4 (other) with a message on standard
  * error. */
 int pos_extract_child_main(int argc, char **argv);

@@ -26,6 +26,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "files/thumb.h"
 
 extern char **environ;
 
@@ -86,6 +87,18 @@ static void child_limits(const struct pos_extract_limits *lim)
 	setrlimit(RLIMIT_CORE, &r);
 	r.rlim_cur = r.rlim_max = 64;
 	setrlimit(RLIMIT_NOFILE, &r);
+}
+
+enum pos_err pos_extract_thumbnail(const struct pos_extract_limits *lim, const char *mime,
+				   struct pos_blob_reader *rd, uint64_t size, struct pos_buf *out,
+				   struct pos_error *err)
+{
+	char type[160];
+	unsigned pages;
+	if (!pos_thumb_supported(mime) || strlen(mime) > sizeof(type) - 7)
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, NULL, "no thumbnail for this type");
+	snprintf(type, sizeof(type), "thumb:%s", mime);
+	return pos_extract_spawn(lim, type, rd, size, out, &pages, err);
 }
 
 enum pos_err pos_extract_spawn(const struct pos_extract_limits *lim, const char *mime,
@@ -189,6 +202,10 @@ enum pos_err pos_extract_spawn(const struct pos_extract_limits *lim, const char 
 	}
 	if (rc)
 		goto out;
+	if (strncmp(mime, "thumb:", 6) == 0) {
+		*pages = 1; /* a PNG, not text */
+		goto out;
+	}
 	/* '\f' between pages: markers when there are several */
 	size_t npages = 1;
 	for (size_t i = 0; i < out->len; i++)
@@ -325,12 +342,14 @@ int pos_extract_child_main(int argc, char **argv)
 	struct pos_extract_limits lim = {.pages = (unsigned)pages, .pixels = pixels,
 					 .text_max = (size_t)tmax};
 	struct pos_buf out;
-	pos_buf_init(&out, (size_t)tmax + 16);
+	bool thumb = strncmp(argv[2], "thumb:", 6) == 0;
+	pos_buf_init(&out, thumb ? POS_THUMB_MAX : (size_t)tmax + 16);
 	unsigned np;
 	struct pos_error err;
 	pos_error_clear(&err);
-	enum pos_err rc = pos_extract_text(&lim, argv[2], (const uint8_t *)(in.data ? in.data : ""),
-					   in.len, &out, &np, &err);
+	const uint8_t *bytes = (const uint8_t *)(in.data ? in.data : "");
+	enum pos_err rc = thumb ? pos_thumb_render(argv[2] + 6, bytes, in.len, pixels, &out, &err)
+				: pos_extract_text(&lim, argv[2], bytes, in.len, &out, &np, &err);
 	if (rc) {
 		fprintf(stderr, "%s\n", err.message[0] ? err.message : pos_strerror(rc));
 		return rc == POS_ERR_CONTENT_TOO_LARGE ? 2 : rc == POS_ERR_INVALID_FIELD ? 3 : 4;

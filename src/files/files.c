@@ -6,11 +6,14 @@
 #include "files/files.h"
 
 #include <magic.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -18,6 +21,7 @@
 #include "crypto/crypto.h"
 #include "crypto/keyring.h"
 #include "files/extract.h"
+#include "files/thumb.h"
 #include "jobs/jobs.h"
 #include "memory/memory.h"
 #include "store/crypt_store.h"
@@ -36,6 +40,7 @@ enum pos_err pos_files_init(struct pos_files *f, const struct pos_config *cfg,
 		return rc;
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_mutex_init(&f->magic_mu, NULL);
+	pthread_mutex_init(&f->text_mu, NULL);
 	magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS);
 	if (m && magic_load(m, NULL) != 0) {
 		pos_warn("files: libmagic cannot load its database: %s", magic_error(m));
@@ -55,6 +60,7 @@ void pos_files_free(struct pos_files *f)
 		magic_close((magic_t)f->magic);
 	pthread_mutex_destroy(&f->mu);
 	pthread_mutex_destroy(&f->magic_mu);
+	pthread_mutex_destroy(&f->text_mu);
 	f->inited = false;
 }
 
@@ -293,13 +299,91 @@ static enum pos_err sync_memory(struct pos_files *f, struct pos_arena *a, const 
 	return pos_memory_patch_record(f->mem, a, user_id, memory_id, &p, err);
 }
 
+/*
+ * The content of a memory that is not a `file` memory with the text of its
+ * attachment `name` as a section after it: "\n\n[file: NAME]\n" and the
+ * text, replacing an earlier section of that name; cut (at a UTF-8
+ * boundary) to POS_CONTENT_MAX. Arena; NULL when out of memory.
+ */
+static char *with_section(struct pos_arena *a, const char *content, const char *name,
+			  const char *text, size_t text_len, size_t *out_len)
+{
+	char head[POS_FILE_NAME_MAX + 16];
+	snprintf(head, sizeof(head), "\n\n[file: %s]\n", name);
+	size_t clen = strlen(content);
+	const char *old = strstr(content, head);
+	const char *rest = NULL;
+	if (old) {
+		rest = strstr(old + strlen(head), "\n\n[file: ");
+		clen = (size_t)(old - content);
+	}
+	struct pos_buf b;
+	pos_buf_init(&b, POS_CONTENT_MAX + 4096);
+	(void)pos_buf_add(&b, content, clen);
+	if (rest)
+		(void)pos_buf_add(&b, rest, strlen(rest));
+	(void)pos_buf_add(&b, head, strlen(head));
+	(void)pos_buf_add(&b, text, text_len);
+	size_t keep = b.data ? pos_utf8_cut(b.data, b.len, POS_CONTENT_MAX) : 0;
+	char *out = pos_arena_strndup(a, b.data ? b.data : "", keep);
+	pos_buf_free(&b);
+	*out_len = keep;
+	return out;
+}
+
+/* The attachment's thumbnail (an image, a PDF's first page) made by the
+ * confined child and stored as a blob of the user (sealed like the file);
+ * none is fine (the download still works), so failures are not errors. */
+static void make_thumb(struct pos_files *f, const char *user_id, const struct pos_blob_key *key,
+		       const struct pos_attachment *at)
+{
+	if (!pos_thumb_supported(at->mime))
+		return;
+	struct pos_extract_limits lim = {
+		.timeout_s = f->cfg->extract_timeout_s,
+		.pages = f->cfg->extract_pages,
+		.pixels = f->cfg->extract_pixels,
+		.memory_mib = f->cfg->extract_memory_mib,
+		.text_max = POS_EXTRACT_TEXT_MAX,
+	};
+	struct pos_blob_reader *rd = NULL;
+	uint64_t size;
+	struct pos_buf png;
+	pos_buf_init(&png, POS_THUMB_MAX);
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_blob_open(&f->blobs, user_id, key, at->hash, &rd, &size) == POS_OK &&
+	    pos_extract_thumbnail(&lim, at->mime, rd, size, &png, &err) == POS_OK && png.len) {
+		char hash[POS_BLOB_HASH_HEX];
+		bool created = false;
+		pthread_mutex_lock(&f->mu);
+		enum pos_err rc = pos_blob_put_mem(&f->blobs, user_id, key, png.data, png.len, hash,
+						   &created);
+		if (!rc)
+			rc = f->store->files->attachment_set_thumb(f->store, user_id, at->id, hash,
+								   (int64_t)png.len, pos_now_us());
+		if (rc && created)
+			(void)pos_blob_remove(&f->blobs, user_id, hash);
+		pthread_mutex_unlock(&f->mu);
+		if (rc)
+			pos_warn("files: cannot store a thumbnail");
+	}
+	pos_blob_close(rd);
+	pos_buf_free(&png);
+}
+
 /* Runs the extractor over the attachment and records the outcome. For a
  * file memory the text (with page markers) becomes the memory's content,
- * after its name. */
+ * after its name (`memory_content` is that name line); for any other
+ * memory it is kept as a "[file: NAME]" section after the memory's own
+ * content (`memory_content` is the whole content), so it is searchable
+ * too. An email's own original (message/rfc822 on an email memory) is not
+ * read again. */
 static void extract(struct pos_files *f, struct pos_arena *a, const char *user_id,
 		    const struct pos_blob_key *key, struct pos_attachment *at,
-		    bool file_memory, const char *memory_content)
+		    enum pos_mem_type mem_type)
 {
+	bool file_memory = mem_type == POS_TYPE_FILE;
 	struct pos_extract_limits lim = {
 		.timeout_s = f->cfg->extract_timeout_s,
 		.pages = f->cfg->extract_pages,
@@ -315,9 +399,8 @@ static void extract(struct pos_files *f, struct pos_arena *a, const char *user_i
 	pos_buf_init(&text, POS_EXTRACT_TEXT_MAX + 4096);
 	unsigned pages = 0;
 	const char *status = "done", *msg = NULL;
-	/* Text is kept as a file memory's content; an attachment of another
-	 * memory has nowhere searchable to keep it yet (docs/FILES.md). */
-	if (!file_memory || !pos_extract_supported(at->mime)) {
+	if (!pos_extract_supported(at->mime) ||
+	    (mem_type == POS_TYPE_EMAIL && strcmp(at->mime, "message/rfc822") == 0)) {
 		status = "none";
 		goto record;
 	}
@@ -329,21 +412,38 @@ static void extract(struct pos_files *f, struct pos_arena *a, const char *user_i
 		msg = err.message[0] ? pos_arena_strdup(a, err.message) : pos_strerror(rc);
 		goto record;
 	}
-	if (file_memory && text.len) {
-		/* name, a blank line, then the text: the memory's content */
-		struct pos_buf c;
-		pos_buf_init(&c, POS_EXTRACT_TEXT_MAX + 4096);
-		(void)pos_buf_add(&c, memory_content, strlen(memory_content));
-		(void)pos_buf_add(&c, "\n\n", 2);
-		(void)pos_buf_add(&c, text.data, text.len);
-		char *content = pos_arena_strndup(a, c.data ? c.data : "", c.len);
-		size_t clen = c.len;
-		pos_buf_free(&c);
+	if (text.len) {
+		/* the memory's content read again and rewritten under text_mu, so
+		 * two attachments' texts arriving at once both stay */
+		pthread_mutex_lock(&f->text_mu);
+		struct pos_memory mem = {0};
+		const char *memory_content = NULL;
+		if (f->store->memories->memory_get(f->store, a, user_id, at->memory_id, false, 0,
+						   &mem) == POS_OK) {
+			const char *c = mem.content ? mem.content : "";
+			/* a file memory: its name line, the text replaces the rest */
+			memory_content = file_memory ? pos_arena_strndup(a, c, strcspn(c, "\n")) : c;
+		}
+		char *content = NULL;
+		size_t clen = 0;
+		if (memory_content && file_memory) {
+			struct pos_buf c;
+			pos_buf_init(&c, POS_EXTRACT_TEXT_MAX + 4096);
+			(void)pos_buf_add(&c, memory_content, strlen(memory_content));
+			(void)pos_buf_add(&c, "\n\n", 2);
+			(void)pos_buf_add(&c, text.data, text.len);
+			content = pos_arena_strndup(a, c.data ? c.data : "", c.len);
+			clen = c.len;
+			pos_buf_free(&c);
+		} else if (memory_content) {
+			content = with_section(a, memory_content, at->name, text.data, text.len, &clen);
+		}
 		pos_error_clear(&err);
 		if (!content || sync_memory(f, a, user_id, at->memory_id, content, clen, &err)) {
 			status = "failed";
 			msg = "the text could not be stored";
 		}
+		pthread_mutex_unlock(&f->text_mu);
 	}
 record:
 	pos_blob_close(rd);
@@ -355,9 +455,12 @@ record:
 		pos_warn("files: cannot record the text status of an attachment");
 }
 
-enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const char *user_id,
+/* pos_files_attach; with `list_now` false the memory's `attachments` is
+ * left as it is (the caller lists the rows once at the end). */
+static enum pos_err attach_fd(struct pos_files *f, struct pos_arena *a, const char *user_id,
 			      const char *memory_id, int fd, uint64_t off, uint64_t len,
-			      const char *name, struct pos_attachment *out, struct pos_error *err)
+			      const char *name, bool list_now, struct pos_attachment *out,
+			      struct pos_error *err)
 {
 	struct pos_blob_key kbuf;
 	const struct pos_blob_key *key = NULL;
@@ -412,7 +515,7 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 		pos_error_set(err, rc, NULL, rc == POS_ERR_IO ? "the file could not be stored" : NULL);
 		goto out;
 	}
-	if ((rc = sync_memory(f, a, user_id, mem.id, NULL, 0, err)))
+	if (list_now && (rc = sync_memory(f, a, user_id, mem.id, NULL, 0, err)))
 		goto out;
 	pos_wipe(&kbuf, sizeof(kbuf));
 	/* The text comes from a files.extract job (the answer says "pending");
@@ -433,6 +536,188 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 out:
 	pos_wipe(&kbuf, sizeof(kbuf));
 	return rc;
+}
+
+enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			      const char *memory_id, int fd, uint64_t off, uint64_t len,
+			      const char *name, struct pos_attachment *out, struct pos_error *err)
+{
+	return attach_fd(f, a, user_id, memory_id, fd, off, len, name, true, out, err);
+}
+
+/* `len` bytes in a sealed memfd (CLOEXEC), or -1. */
+static int mem_fd(const void *data, size_t len)
+{
+	int fd = memfd_create("pos-attach", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t w = write(fd, (const char *)data + done, len - done);
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	return fd;
+}
+
+enum pos_err pos_files_attach_mem(struct pos_files *f, struct pos_arena *a, const char *user_id,
+				  const char *memory_id, const void *data, size_t len,
+				  const char *name, bool replace, struct pos_attachment *out,
+				  struct pos_error *err)
+{
+	int fd = mem_fd(data, len);
+	if (fd < 0)
+		return pos_error_set(err, POS_ERR_IO, NULL, "cannot hold the file");
+	/* the same name's earlier attachments, dropped after the new one is
+	 * in (so a blob both refer to is not collected in between) */
+	struct pos_attachment *old = NULL;
+	size_t n_old = 0;
+	char clean[POS_FILE_NAME_MAX + 1];
+	pos_files_clean_name(name, clean);
+	if (replace && pos_files_list(f, a, user_id, memory_id, &old, &n_old) != POS_OK)
+		n_old = 0;
+	enum pos_err rc = pos_files_attach(f, a, user_id, memory_id, fd, 0, len, clean, out, err);
+	close(fd);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i].name && strcmp(old[i].name, clean) == 0)
+			(void)pos_files_delete(f, user_id, old[i].id); /* lists the memory again */
+	return POS_OK;
+}
+
+/* One inline attachment of a memory row (sync before issue 21). */
+struct inline_att {
+	const char *name;
+	unsigned char *data; /* pos_malloc'd */
+	size_t len;
+};
+
+enum pos_err pos_files_adopt_inline(struct pos_files *f, const char *user_id,
+				    const char *memory_id, size_t *moved)
+{
+	if (moved)
+		*moved = 0;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_memory mem = {0};
+	struct inline_att v[POS_FILES_PER_MEMORY];
+	size_t nv = 0;
+	json_t *arr = NULL;
+	struct pos_error err;
+	pos_error_clear(&err);
+	enum pos_err rc = f->store->memories->memory_get(f->store, a, user_id, memory_id, false, 0,
+							 &mem);
+	if (rc)
+		goto out;
+	json_error_t je;
+	arr = json_loads(mem.attachments_json ? mem.attachments_json : "[]", 0, &je);
+	bool any = false;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		const json_t *e = json_array_get(arr, i);
+		any |= json_object_get(e, "encoding") != NULL || json_is_true(json_object_get(e, "truncated"));
+		const char *enc = json_string_value(json_object_get(e, "encoding"));
+		const char *b64 = json_string_value(json_object_get(e, "data"));
+		const char *name = json_string_value(json_object_get(e, "name"));
+		if (!enc || strcmp(enc, "base64") != 0 || !b64 || nv >= POS_FILES_PER_MEMORY)
+			continue; /* a truncated original had no bytes to keep */
+		size_t cap = json_string_length(json_object_get(e, "data")) / 4 * 3 + 3;
+		unsigned char *d = pos_malloc(cap ? cap : 1);
+		size_t len = 0;
+		if (!d) {
+			rc = POS_ERR_NOMEM;
+			goto out;
+		}
+		if (sodium_base642bin(d, cap, b64, strlen(b64), "\r\n", &len, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) != 0) {
+			pos_free(d);
+			continue;
+		}
+		v[nv++] = (struct inline_att){name && *name ? name : "attachment", d, len};
+	}
+	if (!any)
+		goto out; /* nothing inline: already adopted, or never had any */
+	/* rows already made by an earlier, interrupted pass are not made twice */
+	struct pos_attachment *have = NULL;
+	size_t nh = 0;
+	if ((rc = f->store->files->attachment_list(f->store, a, user_id, memory_id, &have, &nh)))
+		goto out;
+	for (size_t i = 0; i < nh; i++)
+		if ((rc = open_att(f, a, &have[i])))
+			goto out;
+	for (size_t i = 0; i < nv; i++) {
+		char clean[POS_FILE_NAME_MAX + 1];
+		pos_files_clean_name(v[i].name, clean);
+		bool dup = false;
+		for (size_t j = 0; j < nh && !dup; j++)
+			dup = have[j].name && strcmp(have[j].name, clean) == 0 &&
+			      have[j].bytes == (int64_t)v[i].len;
+		if (dup)
+			continue;
+		int fd = mem_fd(v[i].data, v[i].len);
+		if (fd < 0) {
+			rc = POS_ERR_IO;
+			goto out;
+		}
+		struct pos_attachment at;
+		rc = attach_fd(f, a, user_id, memory_id, fd, 0, v[i].len, clean, false, &at, &err);
+		close(fd);
+		if (rc)
+			goto out;
+		if (moved)
+			(*moved)++;
+	}
+	/* the row's list from the attachment rows: the base64 is gone */
+	rc = sync_memory(f, a, user_id, memory_id, NULL, 0, &err);
+out:
+	for (size_t i = 0; i < nv; i++)
+		pos_free(v[i].data);
+	json_decref(arr);
+	pos_arena_destroy(a);
+	return rc;
+}
+
+enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size_t *moved)
+{
+	if (moved)
+		*moved = 0;
+	enum pos_err rc = POS_OK;
+	for (unsigned offset = 0;; offset += 200) {
+		struct pos_arena *a = pos_arena_new();
+		if (!a)
+			return POS_ERR_NOMEM;
+		struct pos_memory_query q;
+		memset(&q, 0, sizeof(q));
+		q.user_id = user_id;
+		q.type = POS_TYPE_EMAIL;
+		q.layer = -1;
+		q.after = POS_TIME_NONE;
+		q.before = POS_TIME_NONE;
+		q.sort = POS_SORT_OLDEST;
+		q.limit = 200;
+		q.offset = offset;
+		struct pos_memory *page = NULL;
+		size_t n = 0;
+		int64_t total = 0;
+		rc = f->store->memories->memory_list(f->store, a, &q, &page, &n, &total);
+		for (size_t i = 0; !rc && i < n; i++) {
+			size_t k = 0;
+			if (!page[i].attachments_json || !strstr(page[i].attachments_json, "\"encoding\""))
+				continue;
+			rc = pos_files_adopt_inline(f, user_id, page[i].id, &k);
+			if (rc == POS_ERR_NOT_FOUND)
+				rc = POS_OK; /* deleted meanwhile */
+			if (moved)
+				*moved += k;
+		}
+		pos_arena_destroy(a);
+		if (rc || n < 200)
+			return rc;
+	}
 }
 
 enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char *caller_id,
@@ -470,6 +755,74 @@ enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char
 	}
 	rc = pos_blob_open(&f->blobs, att->user_id, key, att->hash, rd, size);
 	pos_wipe(&kbuf, sizeof(kbuf));
+	return rc;
+}
+
+enum pos_err pos_files_thumbnail(struct pos_files *f, struct pos_arena *a, const char *caller_id,
+				 const char *id, struct pos_buf *out)
+{
+	struct pos_attachment at;
+	struct pos_blob_reader *rd = NULL;
+	uint64_t size;
+	enum pos_err rc = pos_files_open(f, a, caller_id, id, &at, &rd, &size);
+	if (rc)
+		return rc;
+	if (!pos_thumb_supported(at.mime)) {
+		pos_blob_close(rd);
+		return POS_ERR_NOT_FOUND;
+	}
+	if (at.thumb[0]) {
+		/* made by the extraction job: read it (sealed like the file) */
+		pos_blob_close(rd);
+		rd = NULL;
+		struct pos_blob_key kbuf;
+		const struct pos_blob_key *key = NULL;
+		uint64_t tsize = 0;
+		rc = at.sealed ? blob_key_for(f, at.user_id, &kbuf, &key) : POS_OK;
+		if (!rc && at.sealed && !key)
+			rc = POS_ERR_DECRYPT;
+		if (!rc)
+			rc = pos_blob_open(&f->blobs, at.user_id, key, at.thumb, &rd, &tsize);
+		pos_wipe(&kbuf, sizeof(kbuf));
+		if (!rc && tsize > POS_THUMB_MAX)
+			rc = POS_ERR_CONTENT_TOO_LARGE;
+		char *buf = rc ? NULL : pos_arena_alloc(a, tsize ? (size_t)tsize : 1);
+		size_t got = 0;
+		if (!rc && !buf)
+			rc = POS_ERR_NOMEM;
+		while (!rc && got < tsize) {
+			size_t n = 0;
+			rc = pos_blob_read(rd, got, buf + got, (size_t)tsize - got, &n);
+			if (!rc && n == 0)
+				rc = POS_ERR_IO;
+			got += n;
+		}
+		pos_blob_close(rd);
+		if (!rc)
+			rc = pos_buf_add(out, buf, got);
+		if (!rc)
+			return POS_OK;
+		pos_buf_free(out);
+		pos_buf_init(out, POS_THUMB_MAX);
+		if (rc == POS_ERR_LOCKED)
+			return rc;
+		/* a thumbnail that cannot be read: made again below */
+		if ((rc = pos_files_open(f, a, caller_id, id, &at, &rd, &size)))
+			return rc;
+	}
+	struct pos_extract_limits lim = {
+		.timeout_s = f->cfg->extract_timeout_s,
+		.pages = f->cfg->extract_pages,
+		.pixels = f->cfg->extract_pixels,
+		.memory_mib = f->cfg->extract_memory_mib,
+		.text_max = POS_EXTRACT_TEXT_MAX,
+	};
+	struct pos_error err;
+	pos_error_clear(&err);
+	rc = pos_extract_thumbnail(&lim, at.mime, rd, size, out, &err);
+	pos_blob_close(rd);
+	if (rc && rc != POS_ERR_NOMEM)
+		rc = POS_ERR_NOT_FOUND; /* a file without a preview: none */
 	return rc;
 }
 
@@ -550,10 +903,9 @@ enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_
 	if (!rc) {
 		/* the memory's content before any earlier extraction: its name
 		 * line (a file memory's content starts with it) */
-		const char *content = mem.content ? mem.content : "";
-		size_t first = strcspn(content, "\n");
-		char *head = pos_arena_strndup(a, content, first);
-		extract(f, a, user_id, key, &at, mem.type == POS_TYPE_FILE, head ? head : "");
+		extract(f, a, user_id, key, &at, mem.type);
+		if (!at.thumb[0])
+			make_thumb(f, user_id, key, &at);
 		/* the memory's list again, now with the text status */
 		rc = sync_memory(f, a, user_id, mem.id, NULL, 0, &err);
 	}
@@ -576,9 +928,71 @@ static enum pos_err extract_run(struct pos_job_run *r, void *ctx, const char *us
 	return rc;
 }
 
+/* files.adopt: payload {}, the job's user's inline attachments. */
+static enum pos_err adopt_run(struct pos_job_run *r, void *ctx, const char *user_id,
+			      const char *payload_json)
+{
+	(void)r;
+	(void)payload_json;
+	size_t moved = 0;
+	enum pos_err rc = pos_files_adopt_user(ctx, user_id, &moved);
+	if (moved)
+		pos_info("files: %zu inline mail attachments moved into the blob store", moved);
+	return rc;
+}
+
+const struct pos_job_kind pos_files_adopt_kind = {
+	.name = "files.adopt",
+	.max_attempts = 5,
+	.timeout_us = 0,
+	.backoff_us = 60 * 1000000LL, /* a locked encrypted user: later */
+	.serial_per_user = true,
+	.user_cancellable = false,
+	.run = adopt_run,
+};
+
+enum pos_err pos_files_adopt_start(struct pos_files *f)
+{
+	if (!f->jobs)
+		return POS_ERR_UNAVAILABLE;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_user *users = NULL;
+	size_t n = 0;
+	enum pos_err rc = f->store->accounts->user_list(f->store, a, &users, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		/* only users with email memories (sync wrote inline attachments
+		 * on emails alone) */
+		struct pos_memory_query q;
+		memset(&q, 0, sizeof(q));
+		q.user_id = users[i].id;
+		q.type = POS_TYPE_EMAIL;
+		q.layer = -1;
+		q.after = POS_TIME_NONE;
+		q.before = POS_TIME_NONE;
+		q.sort = POS_SORT_OLDEST;
+		q.limit = 1;
+		struct pos_memory *one = NULL;
+		size_t got = 0;
+		int64_t total = 0;
+		if (f->store->memories->memory_list(f->store, a, &q, &one, &got, &total) != POS_OK ||
+		    total == 0)
+			continue;
+		enum pos_err e = pos_jobs_enqueue_unique(f->jobs, pos_files_adopt_kind.name,
+							 users[i].id, "adopt", "{}", 0, NULL);
+		if (e && e != POS_ERR_CONFLICT)
+			rc = e;
+	}
+	pos_arena_destroy(a);
+	return rc;
+}
+
 enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)
 {
 	enum pos_err rc = pos_jobs_register(jobs, &pos_files_extract_kind, f);
+	if (!rc)
+		rc = pos_jobs_register(jobs, &pos_files_adopt_kind, f);
 	if (!rc)
 		f->jobs = jobs;
 	return rc;

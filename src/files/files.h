@@ -5,7 +5,8 @@
  * memory's `attachments`, readable by the owner and by the users the memory
  * is shared with, and collected when nothing refers to them any more.
  * Text is extracted from them offline (files/extract.h) and, for a `file`
- * memory, becomes its searchable content with page markers.
+ * memory, becomes its searchable content with page markers; for any other
+ * memory it follows the memory's own content as a "[file: NAME]" section.
  *
  * `struct pos_files` is owned by the server and set up once; its functions
  * are thread-safe (a mutex orders blob writes against garbage collection so
@@ -37,6 +38,7 @@ struct pos_files {
 	struct pos_blobs blobs;
 	pthread_mutex_t mu;            /* blob put + row insert vs collection */
 	pthread_mutex_t magic_mu;      /* libmagic handles are not thread-safe */
+	pthread_mutex_t text_mu;       /* read + rewrite of a memory's content by extraction */
 	void *magic;                   /* magic_t, NULL when libmagic failed to load */
 	struct pos_jobs *jobs;         /* borrowed; NULL: extraction in the request */
 	bool inited;
@@ -82,6 +84,17 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 			      struct pos_error *err);
 
 /*
+ * pos_files_attach for `len` bytes in memory (sync's mail attachments):
+ * with `replace`, the memory's earlier attachments of the same (cleaned)
+ * name are deleted once the new one is stored. The byte quota and the
+ * size limit are the caller's to check.
+ */
+enum pos_err pos_files_attach_mem(struct pos_files *f, struct pos_arena *a, const char *user_id,
+				  const char *memory_id, const void *data, size_t len,
+				  const char *name, bool replace, struct pos_attachment *out,
+				  struct pos_error *err);
+
+/*
  * Opens attachment `id` for `caller_id`: its owner, or a user the memory is
  * shared with. NOT_FOUND for anyone else (never 403). *rd must be closed
  * with pos_blob_close; *size is the file's size.
@@ -89,6 +102,17 @@ enum pos_err pos_files_attach(struct pos_files *f, struct pos_arena *a, const ch
 enum pos_err pos_files_open(struct pos_files *f, struct pos_arena *a, const char *caller_id,
 			    const char *id, struct pos_attachment *att,
 			    struct pos_blob_reader **rd, uint64_t *size);
+
+/*
+ * The thumbnail (a PNG of at most 256 px a side, files/thumb.h) of
+ * attachment `id` for `caller_id` (who may open it, as pos_files_open),
+ * made by the confined extraction child from the image or the PDF's first
+ * page, into `out` (give it POS_THUMB_MAX). NOT_FOUND when there is no such
+ * attachment for the caller, or no thumbnail (another type, a file that
+ * cannot be read or is over extract_pixels).
+ */
+enum pos_err pos_files_thumbnail(struct pos_files *f, struct pos_arena *a, const char *caller_id,
+				 const char *id, struct pos_buf *out);
 
 /* The attachments of the user's memory, oldest first, names and types
  * opened for an encrypted user (POS_ERR_LOCKED while locked). */
@@ -127,6 +151,27 @@ extern const struct pos_job_kind pos_files_extract_kind;
  * with text_status "pending" and a job extracts the text. Without it (the
  * CLI) the text is extracted in the upload call. */
 enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs);
+
+/*
+ * Moves the attachments sync kept inline in a memory row before issue 21
+ * (base64 in `attachments`, up to 8 MiB each; also what the CLI's import
+ * writes) into the blob store as attachment rows, then rewrites the row's
+ * list from them; their text is extracted like any attachment. Idempotent
+ * (a row without inline data is left alone; an attachment of the same name
+ * and size made by an interrupted pass is not made twice). No quota check:
+ * the bytes were the user's already. *moved (may be NULL) counts new rows.
+ */
+enum pos_err pos_files_adopt_inline(struct pos_files *f, const char *user_id,
+				    const char *memory_id, size_t *moved);
+/* pos_files_adopt_inline over the user's email memories, 200 at a time. */
+enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size_t *moved);
+/* The job kind "files.adopt" (payload {}): pos_files_adopt_user for the
+ * job's user; registered by pos_files_register_jobs. */
+extern const struct pos_job_kind pos_files_adopt_kind;
+/* Queues files.adopt for every user with email memories (once: a queued
+ * one is not doubled); the server calls it at start-up, after registering
+ * the kinds. */
+enum pos_err pos_files_adopt_start(struct pos_files *f);
 
 /* Writes an attachment as the API shows it (an object) into `w`. */
 void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at);

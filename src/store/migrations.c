@@ -507,6 +507,14 @@ static const char m18_job_leases[] =
 	" WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running');"
 	"CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 'running';";
 
+/*
+ * 19: an attachment's thumbnail (issue 21, docs/FILES.md) is a blob of its
+ * user like the file; blobs referred to as a thumbnail are not collected.
+ */
+static const char m19_thumbs[] =
+	"ALTER TABLE attachments ADD COLUMN thumb TEXT;"
+	"CREATE INDEX attachments_thumb ON attachments(user_id, thumb) WHERE thumb IS NOT NULL;";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -526,6 +534,7 @@ const struct pos_migration pos_migrations[] = {
 	{16, "lifecycle: layer lock and age, importance source, auto links, merges", m16_lifecycle},
 	{17, "index of the assistant's saved exchanges", m17_chat_index},
 	{18, "jobs: leases and dedupe keys", m18_job_leases},
+	{19, "files: thumbnails", m19_thumbs},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

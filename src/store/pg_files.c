@@ -53,7 +53,13 @@ const char pg_ddl_files[] =
 
 #define ATT_COLS                                                                   \
 	"a.id, a.user_id, m.id, a.hash, a.name, a.mime, a.bytes, a.created_at,"    \
-	" a.text_status, a.text_error, a.text_pages, a.sealed"
+	" a.text_status, a.text_error, a.text_pages, a.sealed, a.thumb"
+
+/* Migration 2 of the PostgreSQL store (SQLite's 19): thumbnails. */
+const char pg_ddl_thumbs[] =
+	"ALTER TABLE attachments ADD COLUMN IF NOT EXISTS thumb text;"
+	"CREATE INDEX IF NOT EXISTS attachments_thumb ON attachments(user_id, thumb)"
+	" WHERE thumb IS NOT NULL;";
 
 PG_STMT(st_mem_seq, "SELECT seq FROM memories WHERE id = $1 AND user_id = $2");
 /* DO UPDATE (to itself) rather than DO NOTHING: it locks the row. */
@@ -72,12 +78,16 @@ PG_STMT(st_att_list, "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
 PG_STMT(st_att_delete, "DELETE FROM attachments WHERE id = $1 AND user_id = $2");
 PG_STMT(st_att_text, "UPDATE attachments SET text_status = $3, text_error = $4,"
 		     " text_pages = $5 WHERE id = $1 AND user_id = $2");
+PG_STMT(st_att_thumb, "UPDATE attachments SET thumb = $3 WHERE id = $1 AND user_id = $2");
 PG_STMT(st_orphans, "SELECT b.user_id, b.hash FROM blobs b WHERE ($1::text IS NULL OR"
 		    " b.user_id = $1::text) AND NOT EXISTS (SELECT 1 FROM attachments a"
-		    " WHERE a.user_id = b.user_id AND a.hash = b.hash) LIMIT $2");
+		    " WHERE a.user_id = b.user_id AND a.hash = b.hash) AND NOT EXISTS"
+		    " (SELECT 1 FROM attachments a WHERE a.user_id = b.user_id"
+		    " AND a.thumb = b.hash) LIMIT $2");
 PG_STMT(st_blob_lock, "SELECT 1 FROM blobs WHERE user_id = $1 AND hash = $2 FOR UPDATE");
 PG_STMT(st_blob_forget, "DELETE FROM blobs WHERE user_id = $1 AND hash = $2 AND NOT EXISTS"
-			" (SELECT 1 FROM attachments WHERE user_id = $1 AND hash = $2)");
+			" (SELECT 1 FROM attachments WHERE user_id = $1 AND hash = $2) AND NOT EXISTS"
+			" (SELECT 1 FROM attachments WHERE user_id = $1 AND thumb = $2)");
 
 static void read_att(struct pos_arena *a, PGresult *r, int row, struct pos_attachment *out)
 {
@@ -95,6 +105,8 @@ static void read_att(struct pos_arena *a, PGresult *r, int row, struct pos_attac
 	out->text_error = pg_text(a, r, row, 9);
 	out->text_pages = pg_i64(r, row, 10);
 	out->sealed = pg_i64(r, row, 11) != 0;
+	if (!pg_isnull(r, row, 12))
+		snprintf(out->thumb, sizeof(out->thumb), "%s", PQgetvalue(r, row, 12));
 }
 
 static enum pos_err attachment_insert(struct pos_store *s, const struct pos_attachment *at)
@@ -212,6 +224,41 @@ static enum pos_err attachment_set_text(struct pos_store *s, const char *user_id
 	return pg_do_write(s, &st_att_text, &p, true);
 }
 
+static enum pos_err attachment_set_thumb(struct pos_store *s, const char *user_id,
+					 const char *id, const char *hash, int64_t bytes,
+					 int64_t now)
+{
+	struct pg_conn *c = pg_get(s);
+	if (!c)
+		return POS_ERR_STORE;
+	PGresult *r = NULL;
+	enum pos_err rc = pg_begin(c);
+	if (rc)
+		goto out;
+	struct pg_params b = {0};
+	pg_p_text(&b, user_id);
+	pg_p_text(&b, hash);
+	pg_p_i64(&b, bytes);
+	pg_p_i64(&b, now);
+	if ((rc = pg_run(c, &st_blob_put, &b, NULL)))
+		goto out;
+	struct pg_params p = {0};
+	pg_p_text(&p, id);
+	pg_p_text(&p, user_id);
+	pg_p_text(&p, hash);
+	if ((rc = pg_run(c, &st_att_thumb, &p, &r)))
+		goto out;
+	if (pg_affected(r) == 0) {
+		rc = POS_ERR_NOT_FOUND;
+		goto out;
+	}
+	rc = pg_commit(c);
+out:
+	PQclear(r);
+	pg_put(s, c);
+	return rc;
+}
+
 static enum pos_err blob_orphans(struct pos_store *s, struct pos_arena *a, const char *user_id,
 				 size_t max, struct pos_blob_ref **out, size_t *n)
 {
@@ -270,6 +317,7 @@ const struct pos_store_files pg_files_ops = {
 	.attachment_list = attachment_list,
 	.attachment_delete = attachment_delete,
 	.attachment_set_text = attachment_set_text,
+	.attachment_set_thumb = attachment_set_thumb,
 	.blob_orphans = blob_orphans,
 	.blob_forget = blob_forget,
 };

@@ -43,7 +43,7 @@
 /* Columns read by read_att (sqlite_files.c) and read_row (sqlite_plugins.c). */
 #define ATT_COLS                                                                   \
 	"a.id, a.user_id, m.id, a.hash, a.name, a.mime, a.bytes, a.created_at,"    \
-	" a.text_status, a.text_error, a.text_pages, a.sealed"
+	" a.text_status, a.text_error, a.text_pages, a.sealed, a.thumb"
 #define PLUGIN_COLS                                                            \
 	"user_id, plugin_id, version, enabled, grants, settings, status,"       \
 	" last_error, failures, installed_at, updated_at"
@@ -136,11 +136,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ATT_DELETE] = "DELETE FROM attachments WHERE id = ?1 AND user_id = ?2",
 	[ST_ATT_SET_TEXT] = "UPDATE attachments SET text_status = ?3, text_error = ?4,"
 		" text_pages = ?5 WHERE id = ?1 AND user_id = ?2",
+	[ST_ATT_SET_THUMB] = "UPDATE attachments SET thumb = ?3 WHERE id = ?1 AND user_id = ?2",
 	[ST_BLOB_ORPHANS] = "SELECT b.user_id, b.hash FROM blobs b WHERE (?1 IS NULL OR"
 		" b.user_id = ?1) AND NOT EXISTS (SELECT 1 FROM attachments a"
-		" WHERE a.user_id = b.user_id AND a.hash = b.hash) LIMIT ?2",
+		" WHERE a.user_id = b.user_id AND a.hash = b.hash) AND NOT EXISTS"
+		" (SELECT 1 FROM attachments a WHERE a.user_id = b.user_id"
+		" AND a.thumb = b.hash) LIMIT ?2",
 	[ST_BLOB_FORGET] = "DELETE FROM blobs WHERE user_id = ?1 AND hash = ?2 AND NOT EXISTS"
-		" (SELECT 1 FROM attachments WHERE user_id = ?1 AND hash = ?2)",
+		" (SELECT 1 FROM attachments WHERE user_id = ?1 AND hash = ?2) AND NOT EXISTS"
+		" (SELECT 1 FROM attachments WHERE user_id = ?1 AND thumb = ?2)",
 	/* plugins (sqlite_plugins.c) */
 	[ST_PLUGIN_PUT] = "INSERT OR REPLACE INTO plugins_installed(" PLUGIN_COLS ")"
 		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
@@ -1239,6 +1243,7 @@ static const struct pos_store_files sq_files = {
 	.attachment_list = sq_attachment_list,
 	.attachment_delete = sq_attachment_delete,
 	.attachment_set_text = sq_attachment_set_text,
+	.attachment_set_thumb = sq_attachment_set_thumb,
 	.blob_orphans = sq_blob_orphans,
 	.blob_forget = sq_blob_forget,
 };

@@ -29,6 +29,8 @@ static void read_att(struct pos_arena *a, sqlite3_stmt *st, struct pos_attachmen
 	out->text_error = sq_col_str(a, st, 9, NULL);
 	out->text_pages = sqlite3_column_int64(st, 10);
 	out->sealed = sqlite3_column_int(st, 11) != 0;
+	if ((t = sqlite3_column_text(st, 12)))
+		snprintf(out->thumb, sizeof(out->thumb), "%s", (const char *)t);
 }
 
 static enum pos_err step_done(struct sq_conn *c, sqlite3_stmt *st, const char *what)
@@ -200,6 +202,42 @@ enum pos_err sq_attachment_set_text(struct pos_store *base, const char *user_id,
 	sq_bind_str(st, 4, error);
 	sqlite3_bind_int64(st, 5, pages);
 	if ((rc = step_done(c, st, "attachment text")))
+		goto out;
+	if (sqlite3_changes(c->db) == 0)
+		rc = POS_ERR_NOT_FOUND;
+out:
+	return sq_end(s, c, rc, false);
+}
+
+enum pos_err sq_attachment_set_thumb(struct pos_store *base, const char *user_id, const char *id,
+				     const char *hash, int64_t bytes, int64_t now)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if (!(st = sq_stmt(c, ST_BLOB_INSERT))) {
+		rc = sq_fail(c, "prepare blob");
+		goto out;
+	}
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, hash);
+	sqlite3_bind_int64(st, 3, bytes);
+	sqlite3_bind_int64(st, 4, now);
+	if ((rc = step_done(c, st, "blob insert")))
+		goto out;
+	if (!(st = sq_stmt(c, ST_ATT_SET_THUMB))) {
+		rc = sq_fail(c, "prepare attachment thumb");
+		goto out;
+	}
+	sq_bind_str(st, 1, id);
+	sq_bind_str(st, 2, user_id);
+	sq_bind_str(st, 3, hash);
+	if ((rc = step_done(c, st, "attachment thumb")))
 		goto out;
 	if (sqlite3_changes(c->db) == 0)
 		rc = POS_ERR_NOT_FOUND;

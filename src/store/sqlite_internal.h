@@ -65,6 +65,7 @@ enum sq_stmt {
 	ST_ATT_LIST,
 	ST_ATT_DELETE,
 	ST_ATT_SET_TEXT,
+	ST_ATT_SET_THUMB,
 	ST_BLOB_ORPHANS,
 	ST_BLOB_FORGET,
 	ST_PLUGIN_PUT,
@@ -439,6 +440,8 @@ enum pos_err sq_attachment_set_text(struct pos_store *s, const char *user_id, co
 				    const char *status, const char *error, int64_t pages);
 enum pos_err sq_blob_orphans(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			     size_t max, struct pos_blob_ref **out, size_t *n);
+enum pos_err sq_attachment_set_thumb(struct pos_store *s, const char *user_id, const char *id,
+				     const char *hash, int64_t bytes, int64_t now);
 enum pos_err sq_blob_forget(struct pos_store *s, const char *user_id, const char *hash,
 			    bool *dropped);
 /* Lifecycle (sqlite_lifecycle.c). */

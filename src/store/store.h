@@ -472,6 +472,8 @@ struct pos_attachment {
 	const char *text_error;     /* NULL unless failed */
 	int64_t text_pages;         /* pages (or parts) text came from */
 	bool sealed;                /* the blob is sealed (files/blob.h) */
+	char thumb[65];             /* the thumbnail's blob address, "" when none
+				     * (migration 19; sealed like the file) */
 };
 
 /* A blob no attachment refers to (garbage collection). */
@@ -1095,7 +1097,14 @@ struct pos_store_files {
 	enum pos_err (*attachment_set_text)(struct pos_store *s, const char *user_id,
 					    const char *id, const char *status,
 					    const char *error, int64_t pages);
-	/* Up to `max` blobs no attachment refers to (user_id NULL: any user). */
+	/* Records the attachment's thumbnail, the user's blob `hash` of
+	 * `bytes` (its blob row made here, counted in the byte quota), in one
+	 * transaction. NOT_FOUND when there is no such attachment. */
+	enum pos_err (*attachment_set_thumb)(struct pos_store *s, const char *user_id,
+					     const char *id, const char *hash, int64_t bytes,
+					     int64_t now);
+	/* Up to `max` blobs no attachment refers to, as its file or its
+	 * thumbnail (user_id NULL: any user). */
 	enum pos_err (*blob_orphans)(struct pos_store *s, struct pos_arena *a,
 				     const char *user_id, size_t max,
 				     struct pos_blob_ref **out, size_t *n);

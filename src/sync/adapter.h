@@ -27,6 +27,17 @@
 struct pos_egress;
 
 /* One item from a source, already transformed (docs/SYNC.md, "What a memory looks like"). */
+/* A file that came with an item (a mail attachment): stored by the sink
+ * as a blob attached to the item's memory when the server wired an
+ * attach hook (pos_sync_set_attach), dropped otherwise. */
+struct pos_sync_file {
+	const char *name;           /* as the source named it (cleaned later) */
+	const void *data;
+	size_t len;
+};
+
+#define POS_SYNC_FILES_MAX 32       /* files of one item at most */
+
 struct pos_sync_item {
 	const char *external_id;    /* stable within the source: Message-ID,
 				     * event UID (+ RECURRENCE-ID), relative path */
@@ -45,6 +56,8 @@ struct pos_sync_item {
 				     * message when the body was cut), or NULL */
 	size_t attachment_len;
 	const char *attachment_type; /* e.g. "message/rfc822" */
+	const struct pos_sync_file *files; /* borrowed, n_files of them */
+	size_t n_files;
 };
 
 /* What the framework offers an adapter during one run. */

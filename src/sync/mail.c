@@ -248,11 +248,16 @@ static void walk(GMimeObject *o, struct body_find *f, int depth)
 		f->html = o;
 }
 
-/* The body as UTF-8 text (malloc'd), "" when the message has none. */
-static char *body_text(GMimeMessage *msg, size_t *len)
+static void walk_files(GMimeObject *o, const struct body_find *body, struct pos_mail *out,
+		       int depth);
+
+/* The body as UTF-8 text (malloc'd), "" when the message has none; the
+ * attachments into files_out->files. */
+static char *body_text(GMimeMessage *msg, size_t *len, struct pos_mail *files_out)
 {
 	struct body_find f = {NULL, NULL};
 	walk(g_mime_message_get_mime_part(msg), &f, 0);
+	walk_files(g_mime_message_get_mime_part(msg), &f, files_out, 0);
 	GMimeObject *pick = f.plain ? f.plain : f.html;
 	char *txt = pick ? g_mime_text_part_get_text(GMIME_TEXT_PART(pick)) : NULL;
 	char *out;
@@ -280,6 +285,66 @@ static char *body_text(GMimeMessage *msg, size_t *len)
 	*len = k;
 	g_free(txt);
 	return out;
+}
+
+/* ---- the attachments ---- */
+
+/* Adds part `o` to out->files when it is an attachment: a leaf part with
+ * an attachment disposition, or a file name, that is not the body. */
+static void take_file(GMimeObject *o, const struct body_find *body, struct pos_mail *out)
+{
+	if (out->n_files >= POS_SYNC_FILES_MAX || !GMIME_IS_PART(o) || o == body->plain ||
+	    o == body->html)
+		return;
+	GMimePart *part = GMIME_PART(o);
+	GMimeContentDisposition *disp = g_mime_object_get_content_disposition(o);
+	const char *fname = g_mime_part_get_filename(part);
+	bool attached = disp && g_mime_content_disposition_is_attachment(disp);
+	if (!attached && !(fname && *fname))
+		return;
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	if (!w)
+		return;
+	GMimeStream *ms = g_mime_stream_mem_new();
+	if (!ms)
+		return;
+	if (g_mime_data_wrapper_write_to_stream(w, ms) < 0) {
+		g_object_unref(ms);
+		return;
+	}
+	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
+	size_t n = ba ? ba->len : 0;
+	char *name = strdup(fname && *fname && g_utf8_validate(fname, -1, NULL) ? fname
+										 : "attachment");
+	void *data = malloc(n ? n : 1);
+	if (!name || !data) {
+		free(name);
+		free(data);
+		g_object_unref(ms);
+		return;
+	}
+	if (n)
+		memcpy(data, ba->data, n);
+	g_object_unref(ms);
+	struct pos_sync_file *f = &out->files[out->n_files++];
+	f->name = name;
+	f->data = data;
+	f->len = n;
+}
+
+static void walk_files(GMimeObject *o, const struct body_find *body, struct pos_mail *out,
+		       int depth)
+{
+	if (!o || depth > 32)
+		return;
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		int n = g_mime_multipart_get_count(mp);
+		for (int i = 0; i < n; i++)
+			walk_files(g_mime_multipart_get_part(mp, i), body, out, depth + 1);
+		return;
+	}
+	take_file(o, body, out);
 }
 
 static void hex(char *out, const unsigned char *h, size_t n)
@@ -373,7 +438,7 @@ bool pos_mail_parse(const char *raw, size_t len, size_t max_body, const json_t *
 		thread = strdup(out->external_id);
 	/* body */
 	size_t blen = 0;
-	char *body = body_text(msg, &blen);
+	char *body = body_text(msg, &blen, out);
 	size_t keep = pos_utf8_cut(body ? body : "", blen, max_body);
 	bool cut = keep < blen;
 	struct pos_buf c;
@@ -425,11 +490,17 @@ bool pos_mail_parse(const char *raw, size_t len, size_t max_body, const json_t *
 		it->attachment_len = len;
 		it->attachment_type = "message/rfc822";
 	}
+	it->files = out->files;
+	it->n_files = out->n_files;
 	return true;
 }
 
 void pos_mail_free(struct pos_mail *m)
 {
+	for (size_t i = 0; i < m->n_files; i++) {
+		free((char *)m->files[i].name);
+		free((void *)m->files[i].data);
+	}
 	free(m->external_id);
 	free(m->content);
 	free(m->version);

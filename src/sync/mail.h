@@ -30,6 +30,10 @@ struct pos_mail {
 	json_t *metadata;
 	const void *raw;            /* borrowed: the message bytes */
 	size_t raw_len;
+	/* the message's attachments (parts with a file name or an attachment
+	 * disposition, decoded; names and bytes malloc'd), item.files */
+	struct pos_sync_file files[POS_SYNC_FILES_MAX];
+	size_t n_files;
 };
 
 /* Makes GMime ready (idempotent; call before threads parse). */

@@ -197,6 +197,12 @@ void pos_sync_set_operator(struct pos_sync *s, bool operator_mode)
 	s->operator_mode = operator_mode;
 }
 
+void pos_sync_set_attach(struct pos_sync *s, pos_sync_attach_fn fn, void *ctx)
+{
+	s->attach = fn;
+	s->attach_ctx = ctx;
+}
+
 bool pos_sync_config_is_upload(const json_t *config)
 {
 	return json_is_true(json_object_get(config, "upload"));

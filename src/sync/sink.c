@@ -18,6 +18,7 @@
 #include "base/uuid.h"
 
 #define BATCH 256
+#define BATCH_FILE_BYTES (64 * 1024 * 1024) /* files held before a flush */
 #define ATTACHMENT_MAX (8 * 1024 * 1024) /* bigger originals are not kept */
 #define THREAD_KEY_MAX 256
 #define POSITION_MAX 200
@@ -32,6 +33,8 @@ struct pend {
 	int64_t created;
 	enum pos_mem_type type;
 	json_t *links;                  /* own reference, or NULL */
+	struct pos_sync_file *files;    /* copies (data pos_malloc'd), for the attach hook */
+	size_t n_files;
 };
 
 struct link_req {
@@ -47,6 +50,7 @@ struct run {
 	struct pos_arena *ba;           /* the batch's strings */
 	struct pend b[BATCH];
 	size_t nb;
+	size_t file_bytes;              /* bytes of the batch's files */
 	char **seen;                    /* hash set of external ids */
 	size_t seen_cap, seen_n;
 	bool complete;
@@ -179,11 +183,10 @@ static char *clean_text(struct pos_arena *a, const char *s, size_t n, size_t max
 	return o;
 }
 
-static void add_error(struct run *r, const char *position, const char *reason)
+/* Reports a problem of the run at `position` in its errors, not counted
+ * as a skipped item (an attachment that could not be kept). */
+static void report(struct run *r, const char *position, const char *reason)
 {
-	r->rep->skipped++;
-	if (r->o->job)
-		atomic_fetch_add(&r->o->job->skipped, 1);
 	if (!r->rep->first_skip[0])
 		snprintf(r->rep->first_skip, sizeof(r->rep->first_skip), "%s: %s",
 			 position ? position : "?", reason ? reason : "?");
@@ -198,6 +201,14 @@ static void add_error(struct run *r, const char *position, const char *reason)
 	json_t *e = json_pack("{s:s,s:s}", "position", pos ? pos : "?", "reason", why ? why : "?");
 	if (e)
 		json_array_append_new(r->errors, e);
+}
+
+static void add_error(struct run *r, const char *position, const char *reason)
+{
+	r->rep->skipped++;
+	if (r->o->job)
+		atomic_fetch_add(&r->o->job->skipped, 1);
+	report(r, position, reason);
 }
 
 static void count(struct run *r, int64_t *field, atomic_uint_fast64_t *jf)
@@ -219,37 +230,67 @@ static const char *thread_of(struct pos_arena *a, const json_t *meta)
 	return NULL;
 }
 
-/* The attachments JSON for the item's original, or "[]". */
-static const char *attachments_of(struct pos_arena *a, const struct pos_sync_item *it)
+/* The name the item's original is kept under. */
+static const char *original_name(const struct pos_sync_item *it)
 {
-	if (!it->attachment || !it->attachment_len)
-		return "[]";
+	return it->attachment_type && strcmp(it->attachment_type, "message/rfc822") == 0
+		? "message.eml" : "original";
+}
+
+/* One inline attachment {type?, name, size, encoding, data} (or
+ * truncated) appended to `arr`. */
+static bool inline_one(json_t *arr, const char *type, const char *name, const void *data,
+		       size_t len)
+{
 	json_t *o = json_object();
 	if (!o)
-		return NULL;
-	const char *type = it->attachment_type ? it->attachment_type : "application/octet-stream";
-	json_object_set_new(o, "type", json_string(type));
-	json_object_set_new(o, "name", json_string(strcmp(type, "message/rfc822") == 0
-						     ? "message.eml" : "original"));
-	json_object_set_new(o, "size", json_integer((json_int_t)it->attachment_len));
-	if (it->attachment_len <= ATTACHMENT_MAX) {
-		size_t cap = sodium_base64_ENCODED_LEN(it->attachment_len,
-						       sodium_base64_VARIANT_ORIGINAL);
+		return false;
+	if (type)
+		json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "size", json_integer((json_int_t)len));
+	if (len <= ATTACHMENT_MAX) {
+		size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
 		char *b64 = pos_malloc(cap);
 		if (!b64) {
 			json_decref(o);
-			return NULL;
+			return false;
 		}
-		sodium_bin2base64(b64, cap, it->attachment, it->attachment_len,
-				  sodium_base64_VARIANT_ORIGINAL);
+		sodium_bin2base64(b64, cap, data, len, sodium_base64_VARIANT_ORIGINAL);
 		json_object_set_new(o, "encoding", json_string("base64"));
 		json_object_set_new(o, "data", json_string(b64));
 		pos_free(b64);
 	} else {
 		json_object_set_new(o, "truncated", json_true());
 	}
+	return json_array_append_new(arr, o) == 0;
+}
+
+/*
+ * The attachments JSON of a new memory. With an attach hook (the server)
+ * "[]": the files are stored as blobs after the memory is written. Without
+ * one (the CLI's import) the original and the files are kept inline,
+ * base64, as before; the server moves them into blobs when it starts
+ * (pos_files_adopt_inline).
+ */
+static const char *attachments_of(struct pos_arena *a, const struct pos_sync *s,
+				  const struct pos_sync_item *it)
+{
+	bool orig = it->attachment && it->attachment_len;
+	if (s->attach || (!orig && !it->n_files))
+		return "[]";
 	json_t *arr = json_array();
-	json_array_append_new(arr, o);
+	if (!arr)
+		return NULL;
+	bool ok = !orig || inline_one(arr, it->attachment_type ? it->attachment_type
+							       : "application/octet-stream",
+				      original_name(it), it->attachment, it->attachment_len);
+	for (size_t i = 0; ok && i < it->n_files && i < POS_SYNC_FILES_MAX; i++)
+		ok = inline_one(arr, NULL, it->files[i].name, it->files[i].data, it->files[i].len);
+	if (!ok) {
+		json_decref(arr);
+		return NULL;
+	}
 	char *txt = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
 	const char *out = txt ? pos_arena_strdup(a, txt) : NULL;
@@ -259,11 +300,33 @@ static const char *attachments_of(struct pos_arena *a, const struct pos_sync_ite
 
 /* ---- batch ---- */
 
+/* Stores the item's files as attachments of memory `id` through the hook;
+ * one that cannot be kept (too large, over quota) is reported, the memory
+ * stays. */
+static void attach_files(struct run *r, const struct pend *p, const char *id)
+{
+	for (size_t i = 0; i < p->n_files; i++) {
+		char why[200] = "";
+		const struct pos_sync_file *f = &p->files[i];
+		if (r->s->attach(r->s->attach_ctx, r->src->user_id, id, f->name, f->data, f->len,
+				 why, sizeof(why)) == POS_OK)
+			continue;
+		char msg[REASON_MAX];
+		snprintf(msg, sizeof(msg), "attachment %.100s not kept: %s", f->name,
+			 why[0] ? why : "error");
+		report(r, p->ext, msg);
+	}
+}
+
 static void batch_reset(struct run *r)
 {
-	for (size_t i = 0; i < r->nb; i++)
+	for (size_t i = 0; i < r->nb; i++) {
 		json_decref(r->b[i].links);
+		for (size_t j = 0; j < r->b[i].n_files; j++)
+			pos_free((void *)r->b[i].files[j].data);
+	}
 	r->nb = 0;
+	r->file_bytes = 0;
 	pos_arena_destroy(r->ba);
 	r->ba = pos_arena_new();
 }
@@ -318,8 +381,10 @@ static enum pos_err flush(struct run *r)
 			struct pos_memory_patch patch;
 			memset(&patch, 0, sizeof(patch));
 			patch.set = POS_PATCH_CONTENT | POS_PATCH_TYPE | POS_PATCH_TAGS |
-				    POS_PATCH_METADATA | POS_PATCH_ATTACHMENTS |
-				    POS_PATCH_SYNC_VERSION | POS_PATCH_CREATED;
+				    POS_PATCH_METADATA | POS_PATCH_SYNC_VERSION | POS_PATCH_CREATED;
+			/* with the hook the files service keeps the list */
+			if (!s->attach)
+				patch.set |= POS_PATCH_ATTACHMENTS;
 			patch.v.content = p->content;
 			patch.v.content_len = p->content_len;
 			patch.v.type = p->type;
@@ -340,6 +405,8 @@ static enum pos_err flush(struct run *r)
 				return r->fatal = rc;
 			}
 			count(r, &r->rep->updated, r->o->job ? &r->o->job->updated : NULL);
+			if (s->attach)
+				attach_files(r, p, refs[i].id);
 			if ((rc = note_links(r, refs[i].id, p->links)))
 				return r->fatal = pos_error_set(&r->ferr, rc, NULL, NULL);
 			continue;
@@ -382,6 +449,8 @@ static enum pos_err flush(struct run *r)
 			if (refs[i].found)
 				continue;
 			count(r, &r->rep->added, r->o->job ? &r->o->job->added : NULL);
+			if (s->attach)
+				attach_files(r, &r->b[i], ins[k].id);
 			if ((rc = note_links(r, ins[k].id, r->b[i].links)))
 				return r->fatal = pos_error_set(&r->ferr, rc, NULL, NULL);
 			k++;
@@ -516,7 +585,7 @@ static enum pos_err sink_upsert(void *ctx, const struct pos_sync_item *it,
 	json_decref(clean);
 	p->tags_json = tj ? pos_arena_strdup(a, tj) : NULL;
 	free(tj);
-	p->attachments_json = attachments_of(a, it);
+	p->attachments_json = attachments_of(a, r->s, it);
 	if (!p->metadata_json || !p->tags_json || !p->attachments_json ||
 	    (it->version && !p->version))
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
@@ -524,8 +593,39 @@ static enum pos_err sink_upsert(void *ctx, const struct pos_sync_item *it,
 		p->links = json_deep_copy(it->links);
 	if (seen_add(r, p->ext))
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	if (r->s->attach && ((it->attachment && it->attachment_len) || it->n_files)) {
+		/* copies of the files, written after the memory (attach_files) */
+		size_t nf = (it->n_files < POS_SYNC_FILES_MAX ? it->n_files : POS_SYNC_FILES_MAX) + 1;
+		p->files = pos_arena_alloc(a, nf * sizeof(*p->files));
+		if (!p->files) {
+			json_decref(p->links);
+			return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+		}
+		struct pos_sync_file all[POS_SYNC_FILES_MAX + 1];
+		size_t na = 0;
+		if (it->attachment && it->attachment_len)
+			all[na++] = (struct pos_sync_file){original_name(it), it->attachment,
+							   it->attachment_len};
+		for (size_t i = 0; i < it->n_files && na < nf; i++)
+			all[na++] = it->files[i];
+		for (size_t i = 0; i < na; i++) {
+			void *d = pos_malloc(all[i].len ? all[i].len : 1);
+			const char *nm = pos_arena_strdup(a, all[i].name ? all[i].name : "attachment");
+			if (!d || !nm) {
+				pos_free(d);
+				for (size_t j = 0; j < p->n_files; j++)
+					pos_free((void *)p->files[j].data);
+				json_decref(p->links);
+				return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+			}
+			if (all[i].len)
+				memcpy(d, all[i].data, all[i].len);
+			p->files[p->n_files++] = (struct pos_sync_file){nm, d, all[i].len};
+			r->file_bytes += all[i].len;
+		}
+	}
 	r->nb++;
-	if (r->nb == BATCH && flush(r)) {
+	if ((r->nb == BATCH || r->file_bytes > BATCH_FILE_BYTES) && flush(r)) {
 		if (err)
 			*err = r->ferr;
 		return r->fatal;

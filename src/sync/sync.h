@@ -93,6 +93,21 @@ enum pos_err pos_sync_set_egress(struct pos_sync *s, const char *allow,
 void pos_sync_set_data_dir(struct pos_sync *s, const char *data_dir);
 /* The operator's CLI: config.path may be any path, opened unconfined. */
 void pos_sync_set_operator(struct pos_sync *s, bool operator_mode);
+/*
+ * Where an item's files (mail attachments, an email's original) go: the
+ * hook stores `len` bytes named `name` as an attachment of the user's
+ * memory `memory_id` (the server wires the files service here, with its
+ * size limit and the byte quota; an attachment of the same name is
+ * replaced). On an error `reason` (reason_len bytes) says why; the run
+ * reports it and the memory stays. Without a hook (the CLI) files are kept
+ * inline in the memory's attachments, base64, up to 8 MiB each. Call
+ * before the first run; `ctx` is borrowed.
+ */
+typedef enum pos_err (*pos_sync_attach_fn)(void *ctx, const char *user_id,
+					   const char *memory_id, const char *name,
+					   const void *data, size_t len, char *reason,
+					   size_t reason_len);
+void pos_sync_set_attach(struct pos_sync *s, pos_sync_attach_fn fn, void *ctx);
 /* True when a source config reads from the user's upload folder. */
 bool pos_sync_config_is_upload(const json_t *config);
 /* Cancels a running sync, stops the scheduler, frees. NULL is fine. */

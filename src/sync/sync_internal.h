@@ -55,6 +55,8 @@ struct pos_sync {
 	char upload_dir[4096];       /* <data>/uploads: <upload_dir>/<user id>/ */
 	bool operator_mode;          /* the CLI: paths unconfined */
 	struct pos_egress *egress;   /* owned; NULL = public addresses only */
+	pos_sync_attach_fn attach;   /* NULL: files kept inline (sync.h) */
+	void *attach_ctx;
 };
 
 struct pos_sync_run_opts {

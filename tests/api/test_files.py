@@ -5,9 +5,15 @@ hostile files (zip bomb, huge image, truncated files, an HTML/PNG
 polyglot). Another user cannot fetch a file; an encrypted user's blob holds
 no plaintext. Sample files: tests/data/files (made by make_samples.py)."""
 
+import email.mime.application
+import email.mime.multipart
+import email.mime.text
 import glob
+import json
 import os
+import shutil
 import struct
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -158,6 +164,50 @@ class FilesTest(harness.ApiTestCase):
                          404)
         self.assertEqual(self.blob_files(u.id), [])
 
+    def test_thumbnails_of_images_and_pdf_first_pages(self):
+        u = self.new_user()
+        other = self.new_user()
+        # a text PDF (fast to extract): the job stores its thumbnail as a blob
+        m = self.upload_file(u.token, "report.pdf")
+        pdf = m["attachments"][0]
+        pdf_blobs = set(self.blob_files(u.id))
+        self.assertEqual(len(pdf_blobs), 2)  # the file and its thumbnail
+        # images: served whether the job made it already or not (then in the request)
+        atts = {"report.pdf": pdf}
+        for name in ("screenshot.png", "photo.jpg"):
+            r = self.upload(u.token, sample(name), name)
+            self.assertEqual(r.status, 201, r.raw[:300])
+            atts[name] = r.json["attachments"][0]
+        for name, att in atts.items():
+            with self.subTest(name=name):
+                t = self.api.get("/api/attachments/%s/thumbnail" % att["id"], token=u.token)
+                self.assertEqual(t.status, 200, t.raw[:300])
+                self.assertEqual(t.headers["content-type"], "image/png")
+                self.assertEqual(t.headers["x-content-type-options"], "nosniff")
+                self.assertTrue(t.raw.startswith(b"\x89PNG\r\n\x1a\n"))
+                w, h = struct.unpack(">II", t.raw[16:24])
+                self.assertTrue(0 < w <= 256 and 0 < h <= 256, (w, h))
+                if name == "screenshot.png":  # 640x100 scaled to fit
+                    self.assertEqual((w, h), (256, 40))
+                self.assertEqual(self.api.get("/api/attachments/%s/thumbnail" % att["id"],
+                                              token=other.token).status, 404)
+        # deleting the PDF's memory collects its file and its thumbnail
+        r = self.api.delete("/api/memories/" + m["id"], token=u.token)
+        self.assertEqual(r.status, 204)
+        self.assertIsNotNone(harness.poll(
+            lambda: not (set(self.blob_files(u.id)) & pdf_blobs) or None, timeout=10),
+            "the PDF's blobs were not collected")
+        # no thumbnail: a text file, a truncated image, a 30k x 30k PNG
+        for name, data in (("a.txt", b"just words"), ("t.png", sample("truncated.png")),
+                           ("huge.png", huge_png(30000, 30000))):
+            with self.subTest(name=name):
+                r = self.upload(u.token, data, name)
+                self.assertEqual(r.status, 201, r.raw[:300])
+                att = r.json["attachments"][0]
+                harness.check_error(self, self.api.get(
+                    "/api/attachments/%s/thumbnail" % att["id"], token=u.token), 404,
+                    "not_found")
+
     def blob_files(self, user_id):
         return sorted(glob.glob(os.path.join(self.server.data_dir, "blobs", user_id, "*", "*")))
 
@@ -280,7 +330,9 @@ class FilesTest(harness.ApiTestCase):
                            stderr=subprocess.PIPE, env=env, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout.decode()
-        self.assertIn("[1/2]", out)
+        self.assertIn("[1/2] " + os.path.join(d, "a.txt"), p.stderr.decode())  # progress
+        self.assertIn("[2/2] ", p.stderr.decode())
+        self.assertEqual(out.count("added "), 2, out)
         self.assertIn("imported 2 of 2 files", out)
         self.assertEqual(len(self.search_ids(u.token, "marmalade")[0]), 1)
         self.assertEqual(len(self.search_ids(u.token, "tandem bicycle")[0]), 1)
@@ -289,6 +341,164 @@ class FilesTest(harness.ApiTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"cannot read", p.stderr)
+
+
+class MailAttachmentsTest(harness.ApiTestCase):
+    """Sync (a Maildir here; IMAP and mbox go through the same sink) keeps
+    each mail attachment as a blob and an attachment of the email memory;
+    its text is extracted and found by search like a file memory's; one
+    over file_max is skipped and reported, the email still lands."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("sync reads a local Maildir")
+        cls.root = tempfile.mkdtemp(prefix="pos-root-")
+        cls.server_env = {"PERSONALOS_SYNC_FILE_ROOT": cls.root,
+                          "PERSONALOS_FILE_MAX": "300000"}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def maildir(self, u, messages):
+        d = os.path.join(self.root, u.id, "Mail")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        for i, raw in enumerate(messages):
+            with open(os.path.join(d, "cur", "%d.test:2,S" % i), "wb") as f:
+                f.write(raw)
+        return "Mail"
+
+    def sync_and_wait(self, u, rel, n):
+        r = self.api.post("/api/sync/sources", {"kind": "maildir", "config": {"path": rel}},
+                          token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:500])
+        sid = r.json["id"]
+
+        def done():
+            s = [x for x in self.api.get("/api/sync/status", token=u.token).json["sources"]
+                 if x["id"] == sid][0]
+            return s if s["job"] is None and s["status"] not in ("idle", "running") else None
+        st = harness.poll(done)
+        self.assertIsNotNone(st, "the sync did not finish")
+        mems = self.api.get("/api/memories?type=email&limit=50", token=u.token).json["memories"]
+        self.assertEqual(len(mems), n, mems)
+        return st, mems
+
+    def settled(self, token, memory_id, n):
+        def check():
+            m = self.get_memory(token, memory_id)
+            atts = m["attachments"]
+            return m if len(atts) == n and all(
+                a.get("text_status") not in (None, "pending") for a in atts) else None
+        m = harness.poll(check)
+        self.assertIsNotNone(m, "the attachments of %s did not settle" % memory_id)
+        return m
+
+    def test_mail_attachments_become_searchable_blobs(self):
+        u = self.new_user()
+        phrase = "marmalade observatory " + uuid.uuid4().hex[:8]
+        big = os.urandom(400000)
+        msg = email.mime.multipart.MIMEMultipart()
+        msg["From"] = "Cy <cy@example.org>"
+        msg["Subject"] = "Minutes and the budget"
+        msg["Date"] = "Wed, 4 Mar 2026 09:00:00 +0000"
+        msg["Message-ID"] = "<minutes-1@example.org>"
+        msg.attach(email.mime.text.MIMEText("See the attached minutes."))
+        part = email.mime.application.MIMEApplication(
+            ("The %s reopens in May.\n" % phrase).encode(), Name="minutes.txt")
+        part["Content-Disposition"] = 'attachment; filename="minutes.txt"'
+        msg.attach(part)  # base64 on the wire: decoded before it is stored
+        pdf = email.mime.application.MIMEApplication(sample("report.pdf"), Name="report.pdf")
+        pdf["Content-Disposition"] = 'attachment; filename="report.pdf"'
+        msg.attach(pdf)
+        huge = email.mime.application.MIMEApplication(big, Name="huge.bin")
+        huge["Content-Disposition"] = 'attachment; filename="huge.bin"'
+        msg.attach(huge)
+        rel = self.maildir(u, [sample("letter.eml"), msg.as_bytes()])
+        st, mems = self.sync_and_wait(u, rel, 2)
+        # the one over file_max is reported; both emails landed
+        self.assertEqual(st["status"], "ok", st)
+        self.assertIn("huge.bin", json.dumps(st), st)
+        by_subject = {m["metadata"]["subject"]: m for m in mems}
+        letter = self.settled(u.token, by_subject["The copper kettle auction"]["id"], 1)
+        minutes = self.settled(u.token, by_subject["Minutes and the budget"]["id"], 2)
+        att = letter["attachments"][0]
+        self.assertEqual(att["name"], "list.txt")
+        self.assertEqual(att["text_status"], "done", att)
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.raw.replace(b"\r\n", b"\n").strip(), b"lot 7: kettle")
+        self.assertNotIn("data", json.dumps(letter["attachments"]))  # no base64 in the row
+        names = sorted(a["name"] for a in minutes["attachments"])
+        self.assertEqual(names, ["minutes.txt", "report.pdf"])
+        for a in minutes["attachments"]:
+            self.assertEqual(a["text_status"], "done", a)
+        txt = [a for a in minutes["attachments"] if a["name"] == "minutes.txt"][0]
+        r = self.api.get("/api/attachments/" + txt["id"], token=u.token)
+        self.assertEqual(r.raw, ("The %s reopens in May.\n" % phrase).encode())
+        # the text of both attachments is searchable as part of the email
+        for query in ('"%s"' % phrase, '"pelican migration budget"'):
+            with self.subTest(query=query):
+                r = self.api.get("/api/memories/search?mode=keyword&query=" + q(query),
+                                 token=u.token)
+                self.assertEqual(r.status, 200, r.raw[:300])
+                self.assertIn(minutes["id"], [m["id"] for m in r.json["memories"]])
+        self.assertIn("[file: minutes.txt]", minutes["content"])
+        self.assertTrue(minutes["content"].startswith("From: Cy"), minutes["content"][:200])
+        # another user cannot fetch it
+        other = self.new_user()
+        self.assertEqual(self.api.get("/api/attachments/" + txt["id"],
+                                      token=other.token).status, 404)
+
+
+class InlineAttachmentsAdoptedTest(unittest.TestCase):
+    """`personalos import maildir` against a data directory keeps mail
+    attachments inline (base64 in the row, as sync did before); the next
+    server start moves them into the blob store (files.adopt job), where
+    they can be fetched and their text is found by search."""
+
+    def test_inline_attachments_move_into_blobs_at_start(self):
+        harness.require_local("runs the CLI on the server's data directory")
+        d = tempfile.mkdtemp(prefix="pos-adopt-")
+        self.addCleanup(shutil.rmtree, d, True)
+        data = os.path.join(d, "data")
+        os.mkdir(data, 0o700)
+        md = os.path.join(d, "Mail")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(md, sub))
+        with open(os.path.join(md, "cur", "1.test:2,S"), "wb") as f:
+            f.write(sample("letter.eml"))
+        email_addr = harness.unique_email("adopt")
+        with harness.Server(data_dir=data) as srv:
+            api = harness.Api(srv.base_url)
+            api.register(email_addr)
+            api.close()
+        p = harness.run_cli(["import", "maildir", md, "--user", email_addr, "--data", data],
+                            timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with harness.Server(data_dir=data) as srv:
+            api = harness.Api(srv.base_url)
+            token = api.login(email_addr)["access_token"]
+
+            def adopted():
+                ms = api.get("/api/memories?type=email", token=token).json["memories"]
+                atts = ms[0]["attachments"] if ms else []
+                return ms[0] if atts and all(a.get("text_status") == "done" for a in atts) \
+                    else None
+            m = harness.poll(adopted)
+            self.assertIsNotNone(m, "the inline attachment was not moved")
+            self.assertEqual([a["name"] for a in m["attachments"]], ["list.txt"])
+            self.assertNotIn("base64", json.dumps(m["attachments"]))
+            r = api.get("/api/attachments/" + m["attachments"][0]["id"], token=token)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.raw.replace(b"\r\n", b"\n").strip(), b"lot 7: kettle")
+            r = api.get("/api/memories/search?mode=keyword&query=" + q('"lot 7"'), token=token)
+            self.assertIn(m["id"], [x["id"] for x in r.json["memories"]])
+            self.assertEqual(len(glob.glob(os.path.join(data, "blobs", m["user_id"], "*", "*"))), 1)
+            api.close()
 
 
 class FilesQuotaTest(harness.ApiTestCase):
@@ -334,6 +544,22 @@ class FilesEncryptedTest(harness.ApiTestCase):
         self.server_db_has_no(b"secret.txt")
         r = self.api.get("/api/memories/search?mode=keyword&query=quokka", token=u.token)
         self.assertIn(att["memory_id"], [m["id"] for m in r.json["memories"]])
+        # an image's thumbnail is a sealed blob too, and served opened
+        before = set(glob.glob(os.path.join(self.server.data_dir, "blobs", u.id, "*", "*")))
+        r = self.api.post("/api/files?name=shot.png", token=u.token, raw=sample("screenshot.png"),
+                          headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 201, r.raw[:300])
+        img = r.json["attachments"][0]
+        self.assertIsNotNone(harness.poll(lambda: self.get_memory(
+            u.token, img["memory_id"])["attachments"][0]["text_status"] != "pending"))
+        new = set(glob.glob(os.path.join(self.server.data_dir, "blobs", u.id, "*", "*"))) - before
+        self.assertEqual(len(new), 2)  # the image and its thumbnail
+        for path in new:
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(4), b"POSB")
+        t = self.api.get("/api/attachments/%s/thumbnail" % img["id"], token=u.token)
+        self.assertEqual(t.status, 200)
+        self.assertTrue(t.raw.startswith(b"\x89PNG"))
 
     def server_db_has_no(self, needle):
         for path in glob.glob(os.path.join(self.server.data_dir, "personalos.db*")):

@@ -320,6 +320,43 @@ async function main() {
     assert(m.json.content === 'Buy oat milk and eggs for the pancakes on Sunday', 'edit stored: ' + m.json.content);
   });
 
+  await step('files: paste on the capture box, drop on a memory, thumbnail and text', page, async () => {
+    // a pasted file becomes a file memory (POST /api/files)
+    await page.goto('/');
+    await page.getByTestId('capture-input').evaluate((el) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['The heron census counts ninety birds'], 'census.txt', { type: 'text/plain' }));
+      el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    });
+    await memoryItem(page, 'census.txt').waitFor();
+    const files = await call(base, 'GET', '/api/memories?type=file', undefined, token);
+    assert(files.json.memories.length === 1 && files.json.memories[0].attachments[0].name === 'census.txt',
+      'pasted file stored: ' + JSON.stringify(files.json.memories));
+    // dropped on a memory's page: attachments with a thumbnail and their text
+    await page.goto('/memories/' + memId);
+    await page.getByTestId('attachments').evaluate(async (el) => {
+      const c = document.createElement('canvas');
+      c.width = 120;
+      c.height = 60;
+      const g = c.getContext('2d');
+      g.fillStyle = '#c33';
+      g.fillRect(0, 0, 120, 60);
+      const png = await new Promise((r) => c.toBlob(r, 'image/png'));
+      const dt = new DataTransfer();
+      dt.items.add(new File([png], 'red.png', { type: 'image/png' }));
+      dt.items.add(new File(['Pancake flour from the mill on Elm Street'], 'shopping.txt', { type: 'text/plain' }));
+      el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.getByTestId('attachment-thumb').waitFor();
+    const text = page.getByTestId('attachment-text');
+    await text.waitFor({ timeout: 30_000 });
+    await text.locator('summary').click();
+    assert((await text.textContent()).includes('mill on Elm Street'), 'text found in the file shown');
+    const m = await call(base, 'GET', '/api/memories/' + memId, undefined, token);
+    assert(m.json.attachments.map((x) => x.name).sort().join() === 'red.png,shopping.txt',
+      'both attached: ' + JSON.stringify(m.json.attachments));
+  });
+
   await step('delete, undo, delete for good', page, async () => {
     await page.getByTestId('memory-delete').click();
     await waitUntil(async () => new URL(page.url()).pathname === '/', 'back on the timeline');

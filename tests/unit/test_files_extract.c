@@ -14,6 +14,7 @@
 #include "files/extract.h"
 #include "files/files.h"
 #include "files/multipart.h"
+#include "files/thumb.h"
 
 static const struct pos_extract_limits LIM = {
 	.timeout_s = 30, .pages = 100, .pixels = 20000000, .memory_mib = 1024,
@@ -169,6 +170,65 @@ struct mem {
 	size_t n;
 };
 
+/* The width and height of a PNG from its IHDR. */
+static void png_size(const struct pos_buf *b, uint32_t *w, uint32_t *h)
+{
+	assert_true(b->len > 24);
+	assert_memory_equal(b->data, "\x89PNG\r\n\x1a\n", 8);
+	const unsigned char *p = (const unsigned char *)b->data + 16;
+	*w = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	*h = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+}
+
+static void thumbnails(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *mime;
+		uint32_t w, h; /* 0: only "fits in 256" */
+	} cases[] = {{"screenshot.png", "image/png", 256, 40},
+		     {"photo.jpg", "image/jpeg", 64, 48},
+		     {"report.pdf", "application/pdf", 0, 0}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len;
+		uint8_t *data = slurp(cases[i].name, &len);
+		struct pos_buf out;
+		pos_buf_init(&out, POS_THUMB_MAX);
+		struct pos_error err;
+		pos_error_clear(&err);
+		assert_int_equal(pos_thumb_render(cases[i].mime, data, len, LIM.pixels, &out, &err),
+				 POS_OK);
+		uint32_t w, h;
+		png_size(&out, &w, &h);
+		if (cases[i].w) {
+			assert_int_equal(w, cases[i].w);
+			assert_int_equal(h, cases[i].h);
+		}
+		assert_true(w > 0 && w <= POS_THUMB_SIDE && h > 0 && h <= POS_THUMB_SIDE);
+		/* over the pixel limit: refused before decoding */
+		pos_buf_free(&out);
+		pos_buf_init(&out, POS_THUMB_MAX);
+		assert_int_equal(pos_thumb_render(cases[i].mime, data, len, 100, &out, &err),
+				 POS_ERR_CONTENT_TOO_LARGE);
+		assert_int_equal(out.len, 0);
+		pos_buf_free(&out);
+		free(data);
+	}
+	struct pos_buf out;
+	pos_buf_init(&out, POS_THUMB_MAX);
+	struct pos_error err;
+	pos_error_clear(&err);
+	assert_false(pos_thumb_supported("text/plain"));
+	assert_false(pos_thumb_supported("image/svg+xml"));
+	assert_int_equal(pos_thumb_render("text/plain", (const uint8_t *)"x", 1, LIM.pixels, &out, &err),
+			 POS_ERR_INVALID_FIELD);
+	size_t len;
+	uint8_t *data = slurp("truncated.png", &len);
+	assert_int_not_equal(pos_thumb_render("image/png", data, len, LIM.pixels, &out, &err), POS_OK);
+	free(data);
+	pos_buf_free(&out);
+}
+
 static long mem_read(void *ctx, uint64_t off, void *buf, size_t n)
 {
 	struct mem *m = ctx;
@@ -219,6 +279,7 @@ int main(void)
 		cmocka_unit_test(text_is_capped_and_cleaned),
 		cmocka_unit_test(names_and_types),
 		cmocka_unit_test(multipart_finds_the_file),
+		cmocka_unit_test(thumbnails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

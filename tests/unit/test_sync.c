@@ -345,8 +345,37 @@ static void find(struct fx *f, const char *ext, struct pos_memory *m)
 	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, r.id, false, 0, m), POS_OK);
 }
 
+/* A mail's attachments are decoded into item.files (name and bytes), the
+ * body part is not one of them. */
+static void test_mail_attachments_are_files(void **state)
+{
+	(void)state;
+	static const char raw[] =
+		"From: a@example.org\r\nSubject: s\r\nMessage-ID: <att-1@x>\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+		"--B\r\nContent-Type: text/plain\r\n\r\nthe body\r\n"
+		"--B\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n"
+		"Content-Disposition: attachment; filename=\"a.bin\"\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gZmlsZQ==\r\n"
+		"--B\r\nContent-Type: text/plain; name=\"notes.txt\"\r\n\r\nnamed text\r\n"
+		"--B--\r\n";
+	struct pos_mail m;
+	char reason[128] = "";
+	assert_true(pos_mail_parse(raw, sizeof(raw) - 1, POS_MAIL_BODY_DEFAULT, NULL, &m, reason,
+				   sizeof(reason)));
+	assert_int_equal(m.item.n_files, 2);
+	assert_ptr_equal(m.item.files, m.files);
+	assert_string_equal(m.files[0].name, "a.bin");
+	assert_int_equal(m.files[0].len, 10);
+	assert_memory_equal(m.files[0].data, "hello file", 10);
+	assert_string_equal(m.files[1].name, "notes.txt");
+	assert_non_null(strstr(m.item.content, "the body"));
+	assert_null(strstr(m.item.content, "hello file"));
+	pos_mail_free(&m);
+}
+
 #define ITEM(ext, text, ver) {ext, "event", text, sizeof(text) - 1, NULL, NULL, 0, ver, \
-			      NULL, NULL, 0, NULL}
+			      NULL, NULL, 0, NULL, NULL, 0}
 
 static void test_sink_upsert_semantics(void **state)
 {
@@ -386,13 +415,76 @@ static void test_sink_upsert_semantics(void **state)
 	assert_int_equal(count_source(f), 2);
 }
 
+/* The attach hook gets each file of an item after its memory is written;
+ * one it refuses is reported and the memory stays; without a hook the
+ * files are kept inline (base64). */
+struct hook_calls {
+	int n;
+	char memory_id[POS_UUID_SIZE];
+	char names[4][32];
+};
+
+static enum pos_err record_attach(void *ctx, const char *user_id, const char *memory_id,
+				  const char *name, const void *data, size_t len, char *reason,
+				  size_t reason_len)
+{
+	struct hook_calls *h = ctx;
+	(void)user_id;
+	(void)data;
+	(void)len;
+	snprintf(h->memory_id, sizeof(h->memory_id), "%s", memory_id);
+	if (h->n < 4)
+		snprintf(h->names[h->n], sizeof(h->names[0]), "%s", name);
+	h->n++;
+	if (strcmp(name, "big.bin") == 0) {
+		snprintf(reason, reason_len, "larger than file_max");
+		return POS_ERR_BODY_TOO_LARGE;
+	}
+	return POS_OK;
+}
+
+static void test_sink_attach_hook(void **state)
+{
+	struct fx *f = *state;
+	struct pos_sync_report rep;
+	static const struct pos_sync_file files[] = {{"a.txt", "hello", 5}, {"big.bin", "xx", 2}};
+	struct pos_sync_item v[] = {ITEM("m1", "mail one", "1")};
+	v[0].files = files;
+	v[0].n_files = 2;
+	struct script sc = {v, 1, NULL, false, NULL};
+	/* without a hook: inline, base64 */
+	run(f, &sc, &rep);
+	struct pos_memory m;
+	find(f, "m1", &m);
+	assert_non_null(strstr(m.attachments_json, "\"name\":\"a.txt\""));
+	assert_non_null(strstr(m.attachments_json, "aGVsbG8=")); /* "hello" */
+	/* with one: the memory's list is left to the hook, each file handed over */
+	struct hook_calls h = {0};
+	pos_sync_set_attach(f->sync, record_attach, &h);
+	struct pos_sync_item v2[] = {ITEM("m2", "mail two", "1")};
+	v2[0].files = files;
+	v2[0].n_files = 2;
+	struct script sc2 = {v2, 1, NULL, false, NULL};
+	run(f, &sc2, &rep);
+	pos_sync_set_attach(f->sync, NULL, NULL);
+	assert_int_equal(rep.added, 1);
+	assert_int_equal(rep.skipped, 0); /* the memory landed */
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.names[0], "a.txt");
+	assert_string_equal(h.names[1], "big.bin");
+	assert_non_null(strstr(rep.first_skip, "big.bin not kept: larger than file_max"));
+	find(f, "m2", &m);
+	assert_string_equal(m.id, h.memory_id);
+	assert_string_equal(m.attachments_json, "[]");
+}
+
 static void test_sink_skips_bad_items(void **state)
 {
 	struct fx *f = *state;
 	struct pos_sync_report rep;
 	struct pos_sync_item v[] = {ITEM("ok", "fine", "1"), ITEM("", "no id", "1"),
 				    ITEM("blank", "  \n ", "1"),
-				    {"badtype", "nonsense", "x", 1, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL},
+				    {"badtype", "nonsense", "x", 1, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL, 0},
 				    ITEM("bad-utf8", "caf\xe9", "1")};
 	struct script s = {v, 5, NULL, false, "line 7"};
 	run(f, &s, &rep);
@@ -422,8 +514,8 @@ static void test_sink_links_become_relationships(void **state)
 	struct pos_sync_report rep;
 	json_t *links = json_pack("[s,s]", "b.md", "missing.md");
 	struct pos_sync_item v[] = {
-		{"a.md", "note", "links to b", 10, NULL, NULL, 0, "1", links, NULL, 0, NULL},
-		{"b.md", "note", "target", 6, NULL, NULL, 0, "1", NULL, NULL, 0, NULL},
+		{"a.md", "note", "links to b", 10, NULL, NULL, 0, "1", links, NULL, 0, NULL, NULL, 0},
+		{"b.md", "note", "target", 6, NULL, NULL, 0, "1", NULL, NULL, 0, NULL, NULL, 0},
 	};
 	struct script s = {v, 2, NULL, false, NULL};
 	run(f, &s, &rep);
@@ -541,9 +633,11 @@ int main(void)
 		cmocka_unit_test(test_no_message_id_hashes),
 		cmocka_unit_test(test_malformed_rejected),
 		cmocka_unit_test(test_body_cut_keeps_original),
+		cmocka_unit_test(test_mail_attachments_are_files),
 		cmocka_unit_test(test_html_to_text),
 		cmocka_unit_test(test_parsers_survive_garbage),
 		cmocka_unit_test_setup_teardown(test_sink_upsert_semantics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sink_attach_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_skips_bad_items, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_duplicates_in_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_links_become_relationships, setup, teardown),

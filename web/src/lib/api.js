@@ -184,6 +184,42 @@ export async function api(method, path, body, opts = {}) {
   return json;
 }
 
+// upload('/api/files?name=a.pdf', file, (sent, total) => ...) -> the answer's
+// JSON. The file goes as the raw body through XMLHttpRequest, whose upload
+// events give progress (fetch has none); the token is refreshed first like
+// api() does, and once more after a 401.
+export async function upload(path, file, onProgress) {
+  const once = () => new Promise((resolve, reject) => {
+    const s = getSession();
+    const x = new XMLHttpRequest();
+    x.open('POST', path);
+    x.setRequestHeader('Accept', 'application/json');
+    x.setRequestHeader('Content-Type', 'application/octet-stream');
+    if (s && s.access_token) x.setRequestHeader('Authorization', 'Bearer ' + s.access_token);
+    if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    x.onerror = () => reject(OFFLINE());
+    x.onload = () => resolve({ x, token: s && s.access_token });
+    x.send(file);
+  });
+  const s = getSession();
+  if (s && s.refresh_token && s.expires_at - Date.now() < REFRESH_EARLY_MS) {
+    try { await refreshSession(s.access_token); } catch (e) { if (e.status === 401) throw e; }
+  }
+  let { x, token } = await once();
+  if (x.status === 401 && getSession()?.refresh_token) {
+    await refreshSession(token);
+    ({ x } = await once());
+  }
+  let json = null;
+  try { json = x.responseText ? JSON.parse(x.responseText) : null; } catch { json = null; }
+  if (x.status < 200 || x.status > 299) {
+    const e = json && json.error;
+    throw new ApiError(x.status, e ? e.code : 'http_' + x.status, e ? e.message : 'The upload failed (' + x.status + ').');
+  }
+  if (json) noteOwnWrite(json.memory_id || json.id);
+  return json;
+}
+
 // Memories this tab wrote a moment ago: their live events (lib/events.js)
 // are this tab's own news, so the page does not reload under the user's
 // hands (an expanded card, a half-done tap) for them.

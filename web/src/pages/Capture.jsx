@@ -6,8 +6,11 @@
 // note wrongly). The draft survives reloads
 // (kept per account: another account never sees it);
 // text that cannot be sent goes to the outbox and is retried.
+// Files dropped or pasted on the box become `file` memories (POST
+// /api/files, with the box's tags), one after another with progress.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api } from '../lib/api.js';
+import { api, qs } from '../lib/api.js';
+import { filesOf, uploadAll, UploadProgress } from './Files.jsx';
 import { toInstant, reminderSet } from '../lib/reminders.js';
 import { enqueue, flush } from '../lib/outbox.js';
 import { load as loadStored, save as saveStored } from '../lib/store.js';
@@ -43,7 +46,40 @@ export function Capture({ onSaved, autoFocus }) {
   const [more, setMore] = useState(false);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [progress, setProgress] = useState(null);
+  const [over, setOver] = useState(false);
   const ref = useRef(null);
+
+  const sendFiles = async (files) => {
+    if (!files.length || busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const tagList = parseTags(tags).join(',');
+      const ms = await uploadAll(files, (name) => '/api/files' + qs({ name, tags: tagList }),
+        (name, fraction) => setProgress(name ? { name, fraction } : null));
+      ms.forEach((m) => onSaved && onSaved(m));
+      toast(ms.length === 1 ? 'File saved: its text is being read.' : ms.length + ' files saved: their text is being read.');
+    } catch (e) {
+      setProgress(null);
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const onDrop = (e) => {
+    setOver(false);
+    const fs = filesOf(e);
+    if (!fs.length) return;
+    e.preventDefault();
+    sendFiles(fs);
+  };
+  const onPaste = (e) => {
+    const fs = filesOf(e);
+    if (!fs.length) return; // text pastes as text
+    e.preventDefault();
+    sendFiles(fs);
+  };
 
   useEffect(() => {
     saveStored(DRAFT, { content, type, tags, layer, importance, due, remind });
@@ -103,11 +139,13 @@ export function Capture({ onSaved, autoFocus }) {
   const hint = touch ? 'Save button saves' : 'Enter saves, Shift+Enter new line';
 
   return (
-    <form class="capture panel" onSubmit={(e) => { e.preventDefault(); save(); }} aria-label="Capture a memory">
+    <form class={'capture panel' + (over ? ' drop-over' : '')} onSubmit={(e) => { e.preventDefault(); save(); }} aria-label="Capture a memory"
+      onDragOver={(e) => { if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) { e.preventDefault(); setOver(true); } }}
+      onDragLeave={() => setOver(false)} onDrop={onDrop} data-testid="capture-form">
       <label class="sr-only" for="capture-input">{'New memory (Markdown; ' + hint + ')'}</label>
       <textarea id="capture-input" ref={ref} data-testid="capture-input" rows={3} value={content}
         placeholder={'Capture a thought, a task, a link… (' + hint + ')'}
-        onInput={(e) => setContent(e.currentTarget.value)} onKeyDown={onKey} maxLength={1048576} />
+        onInput={(e) => setContent(e.currentTarget.value)} onKeyDown={onKey} onPaste={onPaste} maxLength={1048576} />
       <div class="capture-row">
         <label>
           <span class="sr-only">Type</span>
@@ -157,6 +195,7 @@ export function Capture({ onSaved, autoFocus }) {
           </label>
         </div>
       )}
+      <UploadProgress p={progress} />
       <ErrorNote error={error} />
     </form>
   );

@@ -11,6 +11,7 @@ import { navigate, Link, setLeaveGuard } from '../lib/router.jsx';
 import { Markdown, ErrorNote, Spinner, PageTitle, TypeBadge, LayerBadge, lazy } from '../components.jsx';
 import { parseTags } from './Capture.jsx';
 import { onLiveEvent } from '../lib/events.js';
+import { Attachments } from './Files.jsx';
 
 // Sharing and Memorize load with their first use (they are not needed for
 // the first screen).
@@ -219,6 +220,7 @@ export function Detail({ id }) {
           </>
         )}
       </article>
+      {!edit && <Attachments m={m} shared={shared} onChange={load} />}
       <MemorizeResult id={m.id} />
       {!shared && <p class="small"><Link href={'/stats?root=' + m.id} data-testid="graph-from-memory">Show its links in the graph</Link></p>}
       {!shared && !edit && <Sharing m={m} onChange={setM} />}
