@@ -42,6 +42,12 @@ struct pos_memsvc {
 	struct pos_events *events;
 	struct pos_jobs *jobs;   /* set: a memory.autolink job for every created
 				  * or re-written memory (config auto_link) */
+	/* Set: told after every committed create (once per call, with the
+	 * user) and delete, for copies of the user's memories kept elsewhere
+	 * (MemU, assistant/memu_sync.h). Runs on the writer's thread: quick,
+	 * and it never fails the write. */
+	void (*written)(void *ctx, const char *user_id, bool deleted);
+	void *written_ctx;
 };
 
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */

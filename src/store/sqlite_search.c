@@ -201,12 +201,13 @@ enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
 	} else {
 		unsigned mask = sq_filter_mask(q);
 		st = sq_cached_stmt(c, &c->filter[mask],
-			"SELECT m.seq FROM memories m WHERE m.user_id = ?1", mask,
+			"SELECT m.seq FROM memories m WHERE m.user_id = ?1 AND m.seq > ?13", mask,
 			" ORDER BY m.seq LIMIT ?8");
 		if (!st)
 			return POS_ERR_STORE;
 		sq_bind_filters(st, q, mask);
 		sqlite3_bind_int64(st, 8, (int64_t)max);
+		sqlite3_bind_int64(st, 13, q->after_seq);
 	}
 	size_t cap = 1024;
 	int64_t *v = pos_arena_alloc(a, cap * sizeof(*v));
