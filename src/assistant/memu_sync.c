@@ -142,7 +142,8 @@ static enum pos_err send_batch(struct run *x, struct sync_state *st, const struc
 	struct pos_store *s = x->as->store;
 	struct pos_memory_query q = {.user_id = x->user_id, .type = -1, .layer = -1,
 				     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
-				     .hide_chat = true, .after_seq = st->cursor};
+				     .hide_chat = true, .after_seq = st->cursor,
+				     .seq_walk = true};
 	int64_t *seqs;
 	size_t n;
 	enum pos_err rc = s->memories->filter_seqs(s, x->a, &q, *batch, &seqs, &n);
@@ -295,7 +296,7 @@ static void sweep(void *ctx)
 			struct pos_memory_query q = {.user_id = users[i].id, .type = -1, .layer = -1,
 						     .after = POS_TIME_NONE,
 						     .before = POS_TIME_NONE, .hide_chat = true,
-						     .after_seq = st.cursor};
+						     .after_seq = st.cursor, .seq_walk = true};
 			int64_t *seqs;
 			size_t k = 0;
 			due = s->memories->filter_seqs(s, a, &q, 1, &seqs, &k) == POS_OK && k;
