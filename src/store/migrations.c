@@ -507,17 +507,6 @@ static const char m18_job_leases[] =
 	" WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running');"
 	"CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 'running';";
 
-/*
- * Version 20 (memory intelligence, issue 16): a user's memories in write
- * order. The lifecycle pages through a user's rows along it, so each page
- * reads the table in rowid order (4-9× faster than along created_at, whose
- * order scatters the reads once the database outgrows the page cache:
- * docs/BENCHMARKS.md), and the MemU upload's cursor walk needs no sort.
- * SQLite only: PostgreSQL's planner has its own indexes (store/pg.c).
- */
-static const char m20_user_seq[] =
-	"CREATE INDEX memories_user_seq ON memories(user_id, seq);";
-
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -537,7 +526,6 @@ const struct pos_migration pos_migrations[] = {
 	{16, "lifecycle: layer lock and age, importance source, auto links, merges", m16_lifecycle},
 	{17, "index of the assistant's saved exchanges", m17_chat_index},
 	{18, "jobs: leases and dedupe keys", m18_job_leases},
-	{20, "memories of a user in write order", m20_user_seq},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

@@ -37,12 +37,10 @@ static const char scan_sql[] =
 	" + (m.parent_memory_id IS NOT NULL),"
 	" (SELECT json_group_array(tag) FROM memory_tags WHERE memory_seq = m.seq),"
 	" CASE WHEN m.is_encrypted THEN NULL ELSE substr(m.content, 1, 4096) END"
-	/* keyset paging along memories_user_seq (user_id, seq): each page is
-	 * an index range, never a sort of every row, and reads the table in
-	 * rowid order (along created_at the reads scatter: 4-9× slower once
-	 * the database outgrows the page cache). after_created is not needed. */
-	" FROM memories m INDEXED BY memories_user_seq WHERE m.user_id = ?1 AND m.seq > ?2"
-	" ORDER BY m.seq LIMIT ?4";
+	/* keyset paging along memories_user_created (user_id, created_at,
+	 * rowid): each page is an index range, never a sort of every row */
+	" FROM memories m WHERE m.user_id = ?1 AND (m.created_at, m.seq) > (?5, ?2)"
+	" ORDER BY m.created_at, m.seq LIMIT ?4";
 
 enum pos_err sq_lifecycle_scan(struct pos_store *base, struct pos_arena *a,
 			       const char *user_id, int64_t after_created, int64_t after_seq,
@@ -67,7 +65,7 @@ enum pos_err sq_lifecycle_scan(struct pos_store *base, struct pos_arena *a,
 	sqlite3_bind_int64(st, 2, after_seq);
 	sq_bind_str(st, 3, now_rfc3339);
 	sqlite3_bind_int64(st, 4, (int64_t)max);
-	(void)after_created; /* the cursor is the seq alone here */
+	sqlite3_bind_int64(st, 5, after_created);
 	int step = SQLITE_DONE;
 	while (!rc && *n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pos_life_row *r = &v[*n];

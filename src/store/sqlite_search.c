@@ -201,13 +201,12 @@ enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
 	} else {
 		unsigned mask = sq_filter_mask(q);
 		if (q->seq_walk) {
-			/* along memories_user_seq: the user's rows after the
-			 * cursor, in order, without a sort */
+			/* `+` keeps the planner off the user's index (whose
+			 * order is created_at): the rowid range, in order */
 			struct pos_buf b;
 			pos_buf_init(&b, 4096);
 			enum pos_err brc = pos_buf_adds(&b, "SELECT m.seq FROM memories m"
-						       " INDEXED BY memories_user_seq"
-						       " WHERE m.user_id = ?1 AND m.seq > ?13");
+						       " WHERE +m.user_id = ?1 AND m.seq > ?13");
 			if (!brc)
 				brc = sq_build_conds(&b, mask);
 			if (!brc)

@@ -250,9 +250,9 @@ struct pos_memory_query {
 	/* filter_seqs only: seq > after_seq (0: no bound), for a reader that
 	 * walks the user's memories in write order (the MemU upload)... */
 	int64_t after_seq;
-	/* ...and with seq_walk, along the user's rows in write order (SQLite:
-	 * the memories_user_seq index), so a page costs the rows it returns
-	 * instead of a sort of all the user's rows. */
+	/* ...and with seq_walk, along the store's write order itself (SQLite:
+	 * a rowid range), so a page costs the rows written after after_seq,
+	 * whoever's, instead of a sort of all the user's rows. */
 	bool seq_walk;
 };
 
@@ -730,10 +730,8 @@ struct pos_store_memories {
 	enum pos_err (*memory_count_all)(struct pos_store *s, int64_t *n);
 	/* Up to `max` of the user's memories after the cursor (created_at,
 	 * seq) > (after_created, after_seq), in that order (pending access
-	 * counts flushed first); start with (INT64_MIN, 0). A backend may
-	 * page by seq alone, ignoring after_created (SQLite does: its rows
-	 * read fastest in seq order); the caller passes the last row's pair
-	 * either way. `now_rfc3339` decides which events are upcoming. */
+	 * counts flushed first); start with (INT64_MIN, 0). `now_rfc3339`
+	 * decides which events are upcoming. */
 	enum pos_err (*lifecycle_scan)(struct pos_store *s, struct pos_arena *a,
 				       const char *user_id, int64_t after_created,
 				       int64_t after_seq, size_t max,
