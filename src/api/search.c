@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "app/app.h"
+#include "assistant/memu_search.h"
 #include "memory/memory.h"
 #include "plugins/plugins.h"
 #include "search/engine.h"
@@ -32,6 +34,14 @@ static void write_explain(struct pos_jw *w, const struct pos_ranked *r)
 		pos_jw_obj_end(w);
 	} else {
 		pos_jw_null(w);
+	}
+	if (r->memu_rank) { /* only when MemU's list took part */
+		pos_jw_key(w, "memu");
+		pos_jw_obj(w);
+		pos_jw_kint(w, "rank", r->memu_rank);
+		pos_jw_key(w, "score");
+		pos_jw_double(w, r->memu_score);
+		pos_jw_obj_end(w);
 	}
 	pos_jw_key(w, "rrf");
 	pos_jw_double(w, r->rrf);
@@ -108,6 +118,14 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 			pos_api_search_with_shared(srv, r, &req);
 		return;
 	}
+	/* MemU as a third retriever for cloud-tier users (docs/SEARCH.md) */
+	struct pos_search_extra memu;
+	struct pos_user u;
+	if (srv->app->assistant.memu_search && !req.typing &&
+	    srv->app->store->accounts->user_by_id(srv->app->store, r->arena, req.user_id, &u) ==
+		    POS_OK &&
+	    pos_memu_search_extra(&srv->app->assistant, u.privacy_tier, &memu))
+		req.extra = &memu;
 	struct pos_search_result res;
 	if (pos_search_run(srv->app->search, r->arena, &req, &res, &err)) {
 		pos_reply_error(r, &err);
@@ -140,6 +158,20 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 	pos_jw_double(&w, res.took_ms);
 	if (res.vector_status) /* "loading": keyword only while vectors load */
 		pos_jw_kstr(&w, "vector_status", res.vector_status);
+	if (req.extra) {
+		/* MemU applies to this user: say whether it took part */
+		pos_jw_key(&w, "memu");
+		pos_jw_obj(&w);
+		bool asked = res.extra_status != NULL;
+		bool used = asked && !strcmp(res.extra_status, "used");
+		pos_jw_kstr(&w, "status", used ? "used" : "skipped");
+		if (!used)
+			pos_jw_kstr(&w, "reason", asked ? res.extra_status
+						  : req.mode == POS_SEARCH_KEYWORD ? "keyword_mode"
+						  : "no_query_text");
+		pos_jw_kint(&w, "hits", (int64_t)res.extra_hits);
+		pos_jw_obj_end(&w);
+	}
 	if (req.typing) {
 		pos_jw_key(&w, "ignored_filters");
 		pos_jw_arr(&w);

@@ -20,6 +20,7 @@
 #include "events/bus.h"
 #include "export/exports.h"
 #include "jobs/jobs.h"
+#include "assistant/memu_sync.h"
 #include "memory/autolink.h"
 #include "net/egress.h"
 #include "plugins/plugins.h"
@@ -51,6 +52,7 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->vector_exact = cfg->search_vector_exact;
 	scfg->weights.keyword = cfg->search_weight_keyword;
 	scfg->weights.semantic = cfg->search_weight_semantic;
+	scfg->weights.memu = cfg->search_weight_memu;
 	scfg->weights.rrf_k = cfg->search_rrf_k;
 	scfg->weights.recency = cfg->search_boost_recency;
 	scfg->weights.half_life_days = cfg->search_recency_half_life_days;
@@ -461,6 +463,10 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 			goto out;
 		}
 	}
+	/* MemU's copy follows every write (assistant/memu_sync.h); set before
+	 * the services that copy the memory service */
+	app->mem.written = pos_memu_sync_written;
+	app->mem.written_ctx = &app->assistant;
 	if ((rc = pos_search_register_jobs(app->search, app->jobs))) {
 		pos_error_set(err, rc, NULL, "cannot register the embedding backfill");
 		goto out;

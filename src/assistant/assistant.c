@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "assistant/memu.h"
+#include "assistant/memu_sync.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -382,12 +383,23 @@ enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_conf
 			pos_llm_free(as->llm);
 			return rc;
 		}
+		unsigned dl = cfg->memu_search_deadline_ms ? cfg->memu_search_deadline_ms : 300;
+		mc.timeout_ms = dl * 3 / 4 > 10 ? (long)(dl * 3 / 4) : 10;
+		if ((rc = pos_memu_new(&mc, &as->memu_search, err))) {
+			pos_memu_free(as->memu);
+			as->memu = NULL;
+			pos_llm_free(as->llm);
+			return rc;
+		}
 	}
 	if ((rc = pos_jobs_register(jobs, &kind_memorize, as)) ||
 	    (rc = pos_jobs_register(jobs, &kind_memu_memorize, as)) ||
-	    (rc = pos_jobs_register(jobs, &kind_memu_delete, as))) {
+	    (rc = pos_jobs_register(jobs, &kind_memu_delete, as)) ||
+	    (rc = pos_memu_sync_register(as, jobs))) {
 		pos_memu_free(as->memu);
 		as->memu = NULL;
+		pos_memu_free(as->memu_search);
+		as->memu_search = NULL;
 		pos_llm_free(as->llm);
 		as->llm = NULL;
 		return pos_error_set(err, rc, NULL, "cannot register the assistant's jobs");
@@ -397,6 +409,8 @@ enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_conf
 		pthread_mutex_destroy(&as->calls_mu);
 		pos_memu_free(as->memu);
 		as->memu = NULL;
+		pos_memu_free(as->memu_search);
+		as->memu_search = NULL;
 		pos_llm_free(as->llm);
 		as->llm = NULL;
 		return pos_error_set(err, rc, NULL, "cannot start the assistant's model calls");
@@ -427,6 +441,8 @@ void pos_assistant_stop(struct pos_assistant *as)
 	}
 	pos_memu_free(as->memu);
 	as->memu = NULL;
+	pos_memu_free(as->memu_search);
+	as->memu_search = NULL;
 	pos_llm_free(as->llm);
 	as->llm = NULL;
 }

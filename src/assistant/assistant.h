@@ -60,6 +60,10 @@ struct pos_assistant {
 	struct pos_llm *llm;
 	struct pos_memu *memu;        /* NULL when MemU is off */
 	atomic_llong memu_quiet_until; /* monotonic µs: skip MemU in chats until */
+	/* searches' own client, limited to 3/4 of memu_search_deadline_ms
+	 * (assistant/memu_search.h); NULL when MemU is off */
+	struct pos_memu *memu_search;
+	atomic_llong memu_search_quiet_until;
 	bool llm_local;               /* loopback or in local_providers */
 	atomic_bool stopping;
 	atomic_int active;            /* chats calling a model right now */

@@ -7,6 +7,7 @@
 #include "assistant/memu.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/json.h"
 #include "net/http.h"
 
@@ -35,6 +37,7 @@ struct pos_memu {
 	long timeout_ms;
 	char *headers[5];        /* NULL-terminated; read-only after creation */
 	struct pos_http_pool *pool; /* kept-alive handles */
+	atomic_llong retry_until;   /* monotonic µs: MemU's last Retry-After */
 };
 
 /* ---- small helpers ---- */
@@ -143,7 +146,30 @@ static bool good_url(const char *u)
 struct xfer {
 	struct pos_buf *resp;
 	enum pos_err write_rc;
+	long retry_after_s;      /* Retry-After in seconds, -1: none */
 };
+
+/* Retry-After: delta-seconds only (an HTTP date counts as none). */
+static void on_header(void *arg, const char *line, size_t n)
+{
+	struct xfer *x = arg;
+	static const char name[] = "retry-after:";
+	if (n >= 5 && !strncmp(line, "HTTP/", 5)) {
+		x->retry_after_s = -1; /* a new answer */
+		return;
+	}
+	if (n <= sizeof(name) - 1 || strncasecmp(line, name, sizeof(name) - 1))
+		return;
+	size_t i = sizeof(name) - 1;
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	long v = 0;
+	size_t digits = 0;
+	for (; i < n && line[i] >= '0' && line[i] <= '9' && digits < 9; i++, digits++)
+		v = v * 10 + (line[i] - '0');
+	if (digits)
+		x->retry_after_s = v > POS_MEMU_RETRY_AFTER_MAX_S ? POS_MEMU_RETRY_AFTER_MAX_S : v;
+}
 
 static bool on_data(void *arg, long status, const char *p, size_t n)
 {
@@ -196,7 +222,7 @@ static enum pos_err call(struct pos_memu *m, const char *path,
 		pos_buf_free(&url);
 		return pos_error_set(err, POS_ERR_NOMEM, NULL, "MemU: out of memory");
 	}
-	struct xfer x = {resp, POS_OK};
+	struct xfer x = {resp, POS_OK, -1};
 	long connect_ms = m->timeout_ms < CONNECT_MS_CAP ? m->timeout_ms
 							 : CONNECT_MS_CAP;
 	pos_buf_reset(resp);
@@ -208,7 +234,7 @@ static enum pos_err call(struct pos_memu *m, const char *path,
 		.trust = POS_NET_OPERATOR, /* memu_base_url is the operator's */
 		.connect_timeout_ms = connect_ms, .timeout_ms = m->timeout_ms,
 		.max_bytes = POS_MEMU_MAX_RESPONSE,
-		.on_data = on_data, .ctx = &x,
+		.on_data = on_data, .on_header = on_header, .ctx = &x,
 	};
 	struct pos_http_resp hr;
 	struct pos_error herr = {0};
@@ -239,6 +265,9 @@ static enum pos_err call(struct pos_memu *m, const char *path,
 	if (status == 401 || status == 403)
 		return pos_error_set(err, POS_ERR_BAD_GATEWAY, NULL,
 				     "MemU rejected the API key (HTTP %ld)", status);
+	if (status == 429 || status == 503)
+		atomic_store(&m->retry_until,
+			     x.retry_after_s > 0 ? pos_mono_us() + x.retry_after_s * 1000000LL : 0);
 	if (status == 408 || status == 429 || status >= 500)
 		return pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "MemU: HTTP %ld%s%s",
 				     status, status == 429 ? " (rate limited)" : "", id);
@@ -324,6 +353,12 @@ static char *arena_copy(struct pos_arena *a, const char *s, enum pos_err *rc)
 }
 
 /* ---- public ---- */
+
+int64_t pos_memu_retry_after_us(struct pos_memu *m)
+{
+	int64_t left = atomic_load(&m->retry_until) - pos_mono_us();
+	return left > 0 ? left : 0;
+}
 
 enum pos_err pos_memu_new(const struct pos_memu_config *cfg, struct pos_memu **out,
 			  struct pos_error *err)

@@ -54,6 +54,7 @@
 #define POS_ASSISTANT_MEMU_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/arena.h"
 #include "base/err.h"
@@ -89,6 +90,13 @@ struct pos_memu;             /* thread-safe; one per server */
  */
 enum pos_err pos_memu_new(const struct pos_memu_config *cfg, struct pos_memu **out,
 			  struct pos_error *err);
+/* How long MemU last asked to be left alone: after an HTTP 429 or 503
+ * whose Retry-After held delta-seconds (at most
+ * POS_MEMU_RETRY_AFTER_MAX_S), the microseconds left of it; 0 when none
+ * or over. Shared by every call of the client (one API key). */
+#define POS_MEMU_RETRY_AFTER_MAX_S 3600L
+int64_t pos_memu_retry_after_us(struct pos_memu *m);
+
 /* Frees the client (NULL is fine). */
 void pos_memu_free(struct pos_memu *m);
 

@@ -170,6 +170,12 @@ static const struct pos_config_option options[] = {
 	    "agent id sent to MemU (default personalos)"),
 	OPT("memu_agent_name", "MEMUU_AGENT_NAME", STRING, 0, 0, memu_agent_name, NULL,
 	    "agent name sent to MemU (default PersonalOS)"),
+	OPT("memu_search_deadline_ms", "PERSONALOS_MEMU_SEARCH_DEADLINE_MS", UINT, 10, 10000,
+	    memu_search_deadline_ms, "300",
+	    "longest a search waits for MemU's retrieval, then answers without it (default 300)"),
+	OPT("search_weight_memu", "PERSONALOS_SEARCH_WEIGHT_MEMU", DOUBLE, 0, 100,
+	    search_weight_memu, "0.5",
+	    "weight of MemU's ranks in the fusion, cloud-tier users with MemU on (default 0.5)"),
 	/* ranking (docs/SEARCH.md) */
 	OPT("search_candidates", "PERSONALOS_SEARCH_CANDIDATES", UINT, 10, 2000,
 	    search_candidates, "200",

@@ -55,6 +55,8 @@ struct pos_config {
 	char memu_base_url[512];
 	char memu_agent_id[128];
 	char memu_agent_name[128];
+	unsigned memu_search_deadline_ms; /* a search waits at most this for MemU */
+	double search_weight_memu;     /* MemU's list in the fusion */
 	unsigned search_candidates;
 	unsigned search_cache_entries;
 	unsigned search_loaded_users;

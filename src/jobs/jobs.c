@@ -85,6 +85,7 @@ struct pos_job_run {
 	char *payload_next;
 	json_t *item_errors;
 	char error[ERROR_MAX];
+	int64_t retry_after_us;     /* the next retry waits at least this */
 };
 
 /* job.progress for the job's owner (docs/EVENTS.md); never fails the job. */
@@ -274,7 +275,10 @@ static void record(struct pos_job_run *r, enum pos_err rc, bool shutdown, bool u
 		row->last_error = why;
 		if ((expired || transient(rc)) && row->attempts < (int64_t)k->max_attempts) {
 			row->state = "queued";
-			row->next_run_at = now + backoff(k, (unsigned)row->attempts);
+			int64_t wait = backoff(k, (unsigned)row->attempts);
+			if (r->retry_after_us > wait)
+				wait = r->retry_after_us;
+			row->next_run_at = now + wait;
 			atomic_fetch_add(&j->n_retried, 1);
 		} else {
 			row->state = "failed";
@@ -805,6 +809,13 @@ void pos_job_set_error(struct pos_job_run *r, const char *message)
 {
 	pthread_mutex_lock(&r->mu);
 	snprintf(r->error, sizeof(r->error), "%s", message ? message : "");
+	pthread_mutex_unlock(&r->mu);
+}
+
+void pos_job_retry_after(struct pos_job_run *r, int64_t delay_us)
+{
+	pthread_mutex_lock(&r->mu);
+	r->retry_after_us = delay_us < 0 ? 0 : delay_us > BACKOFF_CAP_US ? BACKOFF_CAP_US : delay_us;
 	pthread_mutex_unlock(&r->mu);
 }
 

@@ -195,6 +195,11 @@ void pos_job_set_error(struct pos_job_run *r, const char *message);
  * copied), for kinds that move a multi-step protocol forward (MemU's task
  * id). Written with the attempt's outcome. */
 enum pos_err pos_job_set_payload(struct pos_job_run *r, const char *json);
+/* When this attempt ends in a retry, the next attempt waits at least
+ * `delay_us` (capped at 1 h) instead of only the kind's backoff: for a
+ * service that said when to come back (HTTP 429 Retry-After). The last
+ * call wins; 0 clears it. */
+void pos_job_retry_after(struct pos_job_run *r, int64_t delay_us);
 /* Records a failed item at `position` (0-based, in the input's order) with
  * an error code and message; kept up to 1,000 per job. */
 enum pos_err pos_job_item_error(struct pos_job_run *r, uint64_t position, enum pos_err code,

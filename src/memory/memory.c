@@ -495,6 +495,12 @@ static void created_batch(const struct pos_memsvc *svc, const struct pos_memory 
 	pos_free(ids);
 }
 
+static void tell_written(const struct pos_memsvc *svc, const char *user_id, bool deleted)
+{
+	if (svc->written)
+		svc->written(svc->written_ctx, user_id, deleted);
+}
+
 enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const json_t *body,
 			       struct pos_memory *out, struct pos_error *err)
@@ -520,6 +526,7 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 		pos_search_written(svc->search, user_id, out->seq, &out->vec, false);
 	publish(svc, "memory.created", user_id, out, NULL);
 	queue_autolink(svc, user_id, out->id);
+	tell_written(svc, user_id, false);
 	return POS_OK;
 }
 
@@ -568,8 +575,10 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 			publish(svc, "memory.created", user_id, &v[i], NULL);
 	for (size_t i = 0; !rc && i < count; i++)
 		queue_autolink(svc, user_id, v[i].id);
-	if (!rc)
+	if (!rc) {
 		created_batch(svc, v, count);
+		tell_written(svc, user_id, false);
+	}
 	*out = v;
 	*n = count;
 	return rc;
@@ -684,6 +693,7 @@ enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id
 	if (svc->search)
 		pos_search_written(svc->search, user_id, seq, NULL, true);
 	publish(svc, "memory.deleted", user_id, NULL, norm);
+	tell_written(svc, user_id, true);
 	return POS_OK;
 }
 
@@ -716,6 +726,7 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 		queue_autolink(svc, v[i].user_id, v[i].id);
 	}
 	created_batch(svc, v, n);
+	tell_written(svc, v[0].user_id, false);
 	return POS_OK;
 }
 

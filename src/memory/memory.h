@@ -48,6 +48,12 @@ struct pos_memsvc {
 	 * on_memory_created, plugins.h pos_plugins_memory_batch). */
 	void (*created_batch)(void *ctx, const char *user_id, const char *const *ids, size_t n);
 	void *created_ctx;
+	/* Set: told after every committed create (once per call, with the
+	 * user) and delete, for copies of the user's memories kept elsewhere
+	 * (MemU, assistant/memu_sync.h). Runs on the writer's thread: quick,
+	 * and it never fails the write. */
+	void (*written)(void *ctx, const char *user_id, bool deleted);
+	void *written_ctx;
 };
 
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */

@@ -751,7 +751,7 @@ static size_t relevance_cutoff(struct pos_ranked *r, size_t n, double min_simila
 		cut = min_similarity;
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++)
-		if (r[i].kw_rank || r[i].vec_score >= cut)
+		if (r[i].kw_rank || r[i].memu_rank || r[i].vec_score >= cut)
 			r[kept++] = r[i];
 	return kept;
 }
@@ -803,11 +803,29 @@ static void rank_side(void *ctx, size_t i)
 		keyword_side(from->s);
 }
 
+/* The third retriever (req->extra), on a thread of its own. */
+struct extra_job {
+	const struct pos_search_extra *x;
+	const char *user_id, *query;
+	struct pos_hit *out;
+	size_t n;
+	const char *status;
+};
+
+static void *extra_main(void *p)
+{
+	struct extra_job *j = p;
+	j->status = j->x->fn(j->x->ctx, j->user_id, j->query, POS_SEARCH_EXTRA_MAX, j->out, &j->n);
+	if (j->n > POS_SEARCH_EXTRA_MAX)
+		j->n = POS_SEARCH_EXTRA_MAX;
+	return NULL;
+}
+
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
 			 size_t *n_out, struct pos_memory **mems, size_t *n_mems,
-			 bool *degraded, const char **vstatus)
+			 bool *degraded, const char **vstatus, struct extra_job *xj)
 {
 	*degraded = false;
 	*vstatus = NULL;
@@ -858,11 +876,27 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		keyword = true;
 	/* Hybrid: the vector scan and BM25 at once, on the engine's fork-join
 	 * pool (base/thread.h); either alone on this thread. */
+	/* The third retriever runs meanwhile, bounded by its own deadline. */
+	pthread_t xt;
+	bool x_run = false, x_thread = false;
+	if (req->extra && pq->text && *pq->text && req->mode != POS_SEARCH_KEYWORD) {
+		*xj = (struct extra_job){req->extra, req->user_id, pq->text,
+					 pos_arena_alloc(a, POS_SEARCH_EXTRA_MAX * sizeof(struct pos_hit)),
+					 0, NULL};
+		if (!xj->out)
+			return POS_ERR_NOMEM;
+		x_run = true;
+		x_thread = pthread_create(&xt, NULL, extra_main, xj) == 0;
+	}
 	struct rank_sides sides = {e, a, req, pq, f, &job, keyword, k, NULL, 0, POS_OK};
 	size_t first = job.vc ? 0 : 1, last = keyword ? 2 : 1;
 	if (first < last)
 		pos_parallel_for(last - first == 2 ? e->helpers : NULL, last - first, rank_side,
 				 &(struct rank_from){&sides, first});
+	if (x_thread)
+		pthread_join(xt, NULL);
+	else if (x_run)
+		extra_main(xj);
 	kw = sides.kw;
 	nk = sides.nk;
 	rc = sides.rc;
@@ -874,10 +908,11 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		vec = job.out;
 		nv = job.n;
 	}
-	struct pos_ranked *r = pos_arena_alloc(a, (nk + nv ? nk + nv : 1) * sizeof(*r));
+	size_t nm = xj->n;
+	struct pos_ranked *r = pos_arena_alloc(a, (nk + nv + nm ? nk + nv + nm : 1) * sizeof(*r));
 	if (!r)
 		return POS_ERR_NOMEM;
-	size_t n = pos_fuse(&e->cfg.weights, kw, nk, vec, nv, r);
+	size_t n = pos_fuse3(&e->cfg.weights, kw, nk, vec, nv, xj->out, nm, r);
 	/* With a required phrase every candidate holds it: none is found by
 	 * meaning alone. */
 	if (!f->fts_require)
@@ -951,8 +986,10 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	const char *key;
 	if ((rc = cache_key(a, req, &f, &key)))
 		return pos_error_set(err, rc, NULL, NULL);
-	uint64_t gen, shared_gen;
-	bool cacheable = generation(e, req->user_id, &gen, &shared_gen);
+	uint64_t gen = 0, shared_gen = 0;
+	/* a third list changes on its own: neither cached nor served cached */
+	bool cacheable = !(req->extra && req->mode != POS_SEARCH_KEYWORD) &&
+			 generation(e, req->user_id, &gen, &shared_gen);
 	struct pos_ranked *r = NULL;
 	size_t n = 0;
 	struct pos_memory *m = NULL;
@@ -967,9 +1004,13 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	}
 	if (!out->cached) {
 		bool degraded;
+		struct extra_job xj = {0};
 		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded,
-			       &out->vector_status)))
+			       &out->vector_status, &xj)))
 			return pos_error_set(err, rc, NULL, NULL);
+		out->extra_status = xj.status;
+		for (size_t i = 0; i < n; i++)
+			out->extra_hits += r[i].memu_rank != 0;
 		out->total = (int64_t)n;
 		/* A result made without its semantic half is not kept: the next
 		 * search may have the provider back. */

@@ -165,6 +165,21 @@ void pos_search_invalidate_user(struct pos_search *e, const char *user_id);
  * called when the user's encrypted data locks, or the account is deleted. */
 void pos_search_forget_user(struct pos_search *e, const char *user_id);
 
+/*
+ * A third retriever next to keyword and vector (MemU, docs/SEARCH.md):
+ * `fn` runs on a thread of its own while the local lists are ranked, with
+ * the query's free text; it fills out[0..*n) (room for `max`) with seqs of
+ * the user's own memories, best first, and returns a static status word:
+ * "used", or why nothing came ("timeout", "unavailable", ...). It bounds
+ * its own time (the engine waits for it). Thread-safe.
+ */
+struct pos_search_extra {
+	const char *(*fn)(void *ctx, const char *user_id, const char *query, size_t max,
+			  struct pos_hit *out, size_t *n);
+	void *ctx;
+};
+#define POS_SEARCH_EXTRA_MAX 20   /* hits taken from the third retriever */
+
 struct pos_search_request {
 	const char *user_id;
 	const char *query;           /* raw text, may carry filters */
@@ -175,6 +190,9 @@ struct pos_search_request {
 	/* Search as you type (POS_QUERY_TYPING): the last word also matches
 	 * as a prefix, and filters not (yet) valid are ignored, not errors. */
 	bool typing;
+	/* NULL: none. A search with one is neither served from nor kept in
+	 * the result cache (the third list changes on its own). */
+	const struct pos_search_extra *extra;
 };
 
 struct pos_search_hit {
@@ -192,6 +210,10 @@ struct pos_search_result {
 	 * not resident yet, the answer is keyword only and a load runs;
 	 * NULL: no semantic half asked for (keyword mode) or possible */
 	const char *vector_status;
+	/* with req->extra and a text query: its status word ("used", ...) and
+	 * how many of its hits were fused; NULL otherwise */
+	const char *extra_status;
+	size_t extra_hits;
 	/* typing only: the filters left out as not yet valid, as typed */
 	const char *const *ignored;
 	size_t n_ignored;

@@ -11,6 +11,7 @@ void pos_rank_weights_default(struct pos_rank_weights *w)
 {
 	w->keyword = 1.0;
 	w->semantic = 0.15;
+	w->memu = 0.5;
 	w->rrf_k = 60.0;
 	w->recency = 0.05;
 	w->half_life_days = 90.0;
@@ -45,6 +46,13 @@ size_t pos_fuse(const struct pos_rank_weights *w, const struct pos_hit *kw,
 		size_t nk, const struct pos_hit *vec, size_t nv,
 		struct pos_ranked *out)
 {
+	return pos_fuse3(w, kw, nk, vec, nv, NULL, 0, out);
+}
+
+size_t pos_fuse3(const struct pos_rank_weights *w, const struct pos_hit *kw, size_t nk,
+		 const struct pos_hit *vec, size_t nv, const struct pos_hit *mu, size_t nm,
+		 struct pos_ranked *out)
+{
 	size_t n = 0;
 	for (size_t i = 0; i < nk; i++) {
 		memset(&out[n], 0, sizeof(out[n]));
@@ -60,6 +68,13 @@ size_t pos_fuse(const struct pos_rank_weights *w, const struct pos_hit *kw,
 		out[n].vec_score = vec[i].score;
 		n++;
 	}
+	for (size_t i = 0; i < nm; i++) {
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].seq = mu[i].seq;
+		out[n].memu_rank = (unsigned)i + 1;
+		out[n].memu_score = mu[i].score;
+		n++;
+	}
 	qsort(out, n, sizeof(*out), by_seq);
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -73,6 +88,10 @@ size_t pos_fuse(const struct pos_rank_weights *w, const struct pos_hit *kw,
 				d->vec_rank = out[i].vec_rank;
 				d->vec_score = out[i].vec_score;
 			}
+			if (out[i].memu_rank && (!d->memu_rank || out[i].memu_rank < d->memu_rank)) {
+				d->memu_rank = out[i].memu_rank;
+				d->memu_score = out[i].memu_score;
+			}
 			continue;
 		}
 		out[m++] = out[i];
@@ -82,12 +101,16 @@ size_t pos_fuse(const struct pos_rank_weights *w, const struct pos_hit *kw,
 		max += w->keyword / (w->rrf_k + 1);
 	if (nv && w->semantic > 0)
 		max += w->semantic / (w->rrf_k + 1);
+	if (nm && w->memu > 0)
+		max += w->memu / (w->rrf_k + 1);
 	for (size_t i = 0; i < m; i++) {
 		double r = 0;
 		if (out[i].kw_rank)
 			r += w->keyword / (w->rrf_k + out[i].kw_rank);
 		if (out[i].vec_rank)
 			r += w->semantic / (w->rrf_k + out[i].vec_rank);
+		if (out[i].memu_rank)
+			r += w->memu / (w->rrf_k + out[i].memu_rank);
 		out[i].rrf = max > 0 ? r / max : 0;
 		out[i].score = out[i].rrf;
 	}

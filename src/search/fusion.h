@@ -4,7 +4,8 @@
  * access count. Pure functions over caller memory; thread-safe.
  *
  * score = rrf_norm × (1 + recency + importance + layer + access), where
- * rrf_norm = Σ w_list / (k + rank_list) over the lists a memory is in,
+ * rrf_norm = Σ w_list / (k + rank_list) over the lists a memory is in
+ * (keyword, semantic, and MemU's retrieval when the search has it),
  * divided by its maximum (rank 1 in every active list), so 0 < rrf_norm ≤ 1;
  * and each boost is its weight times a feature:
  *   recency    w × 2^(−age_days / half_life_days)             in [0, w]
@@ -26,6 +27,7 @@
 
 struct pos_rank_weights {
 	double keyword, semantic;       /* list weights in the fusion */
+	double memu;                    /* MemU's list, when a search has one */
 	double rrf_k;                   /* the k of 1/(k + rank) */
 	double recency, half_life_days;
 	double importance, layer, access;
@@ -36,9 +38,10 @@ void pos_rank_weights_default(struct pos_rank_weights *w);
 /* One candidate after fusion; ranks are 1-based, 0 = not in that list. */
 struct pos_ranked {
 	int64_t seq;
-	unsigned kw_rank, vec_rank;
+	unsigned kw_rank, vec_rank, memu_rank;
 	double kw_score;    /* -bm25 */
 	double vec_score;   /* cosine */
+	double memu_score;  /* MemU's own score */
 	double rrf;         /* normalized, (0, 1] */
 	double boost;       /* the multiplier minus one */
 	double b_recency, b_importance, b_layer, b_access;
@@ -55,6 +58,11 @@ struct pos_ranked {
 size_t pos_fuse(const struct pos_rank_weights *w, const struct pos_hit *kw,
 		size_t nk, const struct pos_hit *vec, size_t nv,
 		struct pos_ranked *out);
+/* The same with a third list, MemU's hits `mu` (best first, weight
+ * w->memu); `out` has room for nk + nv + nm. */
+size_t pos_fuse3(const struct pos_rank_weights *w, const struct pos_hit *kw, size_t nk,
+		 const struct pos_hit *vec, size_t nv, const struct pos_hit *mu, size_t nm,
+		 struct pos_ranked *out);
 
 /* Applies the boosts of memory `m` (at time `now`) to r, setting score. */
 void pos_boost(const struct pos_rank_weights *w, const struct pos_memory *m,

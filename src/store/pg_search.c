@@ -283,6 +283,10 @@ enum pos_err pg_filter_seqs(struct pos_store *s, struct pos_arena *a,
 		pg_sql_add(&sql, "SELECT m.seq FROM memories m WHERE m.user_id = ");
 		pg_sql_text(&sql, q->user_id);
 		pg_sql_filters(&sql, q);
+		if (q->after_seq > 0) {
+			pg_sql_add(&sql, " AND m.seq > ");
+			pg_sql_i64(&sql, q->after_seq);
+		}
 		pg_sql_add(&sql, " ORDER BY m.seq LIMIT ");
 		pg_sql_i64(&sql, (int64_t)max);
 		rc = pg_sql_run(c, &sql, &r);

@@ -192,7 +192,7 @@ enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st, *walk = NULL;
 	if (q->chat_only) {
 		if (!(st = sq_stmt(c, ST_CHAT_SEQS)))
 			return POS_ERR_STORE;
@@ -200,13 +200,34 @@ enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
 		sqlite3_bind_int64(st, 2, (int64_t)max);
 	} else {
 		unsigned mask = sq_filter_mask(q);
-		st = sq_cached_stmt(c, &c->filter[mask],
-			"SELECT m.seq FROM memories m WHERE m.user_id = ?1", mask,
-			" ORDER BY m.seq LIMIT ?8");
+		if (q->seq_walk) {
+			/* `+` keeps the planner off the user's index (whose
+			 * order is created_at): the rowid range, in order */
+			struct pos_buf b;
+			pos_buf_init(&b, 4096);
+			enum pos_err brc = pos_buf_adds(&b, "SELECT m.seq FROM memories m"
+						       " WHERE +m.user_id = ?1 AND m.seq > ?13");
+			if (!brc)
+				brc = sq_build_conds(&b, mask);
+			if (!brc)
+				brc = pos_buf_adds(&b, " ORDER BY m.seq LIMIT ?8");
+			walk = NULL;
+			if (!brc && sqlite3_prepare_v2(c->db, b.data, -1, &walk, NULL) != SQLITE_OK) {
+				sq_fail(c, "prepare seq walk");
+				walk = NULL;
+			}
+			pos_buf_free(&b);
+			st = walk;
+		} else {
+			st = sq_cached_stmt(c, &c->filter[mask],
+				"SELECT m.seq FROM memories m WHERE m.user_id = ?1 AND m.seq > ?13",
+				mask, " ORDER BY m.seq LIMIT ?8");
+		}
 		if (!st)
 			return POS_ERR_STORE;
 		sq_bind_filters(st, q, mask);
 		sqlite3_bind_int64(st, 8, (int64_t)max);
+		sqlite3_bind_int64(st, 13, q->after_seq);
 	}
 	size_t cap = 1024;
 	int64_t *v = pos_arena_alloc(a, cap * sizeof(*v));
@@ -229,6 +250,7 @@ enum pos_err sq_filter_seqs(struct pos_store *base, struct pos_arena *a,
 	if (!rc && step != SQLITE_DONE)
 		rc = sq_fail(c, "filter seqs");
 	sqlite3_reset(st);
+	sqlite3_finalize(walk);
 	*out = v;
 	return rc;
 }

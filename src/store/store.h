@@ -247,6 +247,13 @@ struct pos_memory_query {
 	/* filter_seqs only: just those exchanges, through their own index
 	 * (every other filter is ignored). */
 	bool chat_only;
+	/* filter_seqs only: seq > after_seq (0: no bound), for a reader that
+	 * walks the user's memories in write order (the MemU upload)... */
+	int64_t after_seq;
+	/* ...and with seq_walk, along the store's write order itself (SQLite:
+	 * a rowid range), so a page costs the rows written after after_seq,
+	 * whoever's, instead of a sort of all the user's rows. */
+	bool seq_walk;
 };
 
 struct pos_store_summary {

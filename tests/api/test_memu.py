@@ -112,5 +112,183 @@ class MemuTest(harness.StubbedTestCase):
         self.assertEqual(deleted[0]["body"]["agent_id"], "pos-test-agent")
 
 
+class MemuEveryMemoryTest(harness.StubbedTestCase):
+    """The full flow (docs/MEMU.md, "Every memory goes to MemU"): every new
+    memory of a cloud-tier user, from any source, is memorized through the
+    batched `memu.memorize` job; a deletion makes MemU forget and start
+    over; search fuses MemU's retrieval as a third list (docs/SEARCH.md)."""
+    stub_class = harness.MemuStub
+
+    @classmethod
+    def stub_env(cls, host, port):
+        return {"MEMU_API_KEY": KEY, "MEMUU_BASE_URL": "http://%s:%d" % (host, port),
+                "PERSONALOS_MEMU_SEARCH_DEADLINE_MS": "2000"}
+
+    def setUp(self):
+        super().setUp()
+        self.stub.mode("ok")
+        self.addCleanup(self.stub.mode, "ok")
+
+    _users = {}
+
+    def cloud_user(self, shared=True):
+        """A cloud-tier user; one shared by the tests (their words are
+        unique) unless `shared` is false. Users are slow to make."""
+        if shared and "cloud" in self._users:
+            return self._users["cloud"]
+        u = self.new_user()
+        r = self.api.patch("/api/auth/me", {"privacy_tier": "cloud"}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:200])
+        if shared:
+            type(self)._users["cloud"] = u
+        return u
+
+    def local_user(self):
+        if "local" not in self._users:
+            type(self)._users["local"] = self.new_user()
+        return self._users["local"]
+
+    def sent_text(self, user_id, after=0):
+        """Everything memorized for the user (after the index-th request)."""
+        return "\n".join((q.get("body") or {}).get("conversation_text") or ""
+                         for q in self.stub.requests("/api/v3/memory/memorize")[after:]
+                         if (q.get("body") or {}).get("user_id") == user_id)
+
+    def held(self, user_id):
+        """What MemU holds for the user (memorize calls that succeeded,
+        minus deletions), as one text."""
+        r = self.stub.api.get("/_stub/memories?user_id=" + user_id)
+        self.assertEqual(r.status, 200, r.raw[:200])
+        return "\n".join(r.json)
+
+    def create(self, u, content, **kw):
+        body = {"content": content}
+        body.update(kw)
+        r = self.api.post("/api/memories", body, token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:200])
+        return r.json
+
+    def test_every_new_memory_from_any_source_is_memorized_in_batches(self):
+        u = self.cloud_user()
+        w = "zq" + uuid.uuid4().hex[:8]
+        self.create(u, "single %s note\nwith two lines" % w)
+        bulk = [{"content": "bulk %s number %d" % (w, i)} for i in range(5)]
+        r = self.api.post("/api/memories/bulk", {"memories": bulk}, token=u.token)
+        self.assertIn(r.status, (200, 201), r.raw[:200])
+        got = harness.poll(lambda: all(("bulk %s number %d" % (w, i)) in self.held(u.id)
+                                       for i in range(5))
+                           and "single %s note with two lines" % w in self.held(u.id),
+                           timeout=20)
+        self.assertTrue(got, "not every memory reached MemU: %r" % self.sent_text(u.id))
+        # batched: fewer memorize calls than memories, each memory once
+        calls = [q for q in self.stub.requests("/api/v3/memory/memorize")
+                 if (q.get("body") or {}).get("user_id") == u.id]
+        self.assertLess(len(calls), 6)
+        self.assertEqual(self.sent_text(u.id).count("bulk %s number 3" % w), 1)
+        jobs = self.api.get("/api/jobs?kind=memu.memorize", token=u.token)
+        self.assertEqual(jobs.status, 200, jobs.raw[:200])
+        self.assertTrue(any(j["state"] == "done" for j in jobs.json["jobs"]), jobs.json)
+
+    def test_local_tier_memories_never_reach_memu(self):
+        u = self.local_user()
+        w = "zq" + uuid.uuid4().hex[:8]
+        self.create(u, "private %s" % w)
+        c = self.cloud_user()  # a later cloud write proves the job ran
+        self.create(c, "marker for %s" % w)
+        self.assertTrue(harness.poll(lambda: w in self.sent_text(c.id), timeout=20))
+        self.assertNotIn(w, str(self.stub.requests()).replace("marker for " + w, ""))
+
+    def test_rate_limit_and_rejected_key_are_retried(self):
+        u = self.cloud_user()
+        for mode, code in (("rate_limited", "429"), ("unauthorized", "401")):
+            w = "zq" + uuid.uuid4().hex[:8]
+            self.stub.mode(mode)
+            self.create(u, "%s %s" % (mode, w))
+
+            def failed_attempt():
+                r = self.api.get("/api/jobs?kind=memu.memorize", token=u.token)
+                return [j for j in r.json["jobs"]
+                        if j["state"] == "queued" and code in (j.get("last_error") or "")]
+            job = harness.poll(failed_attempt, timeout=20)
+            self.assertTrue(job, "no retry queued after HTTP %s" % code)
+            self.assertNotIn(w, self.held(u.id))
+            self.stub.mode("ok")
+            self.assertTrue(harness.poll(lambda: w in self.held(u.id), timeout=20),
+                            "the upload was not retried after HTTP %s" % code)
+
+    def test_deleting_a_memory_deletes_it_at_memu(self):
+        u = self.cloud_user()
+        keep, gone = "zq" + uuid.uuid4().hex[:8], "zq" + uuid.uuid4().hex[:8]
+        self.create(u, "keep %s" % keep)
+        m = self.create(u, "forget %s" % gone)
+        self.assertTrue(harness.poll(lambda: gone in self.sent_text(u.id), timeout=20))
+        mark = len(self.stub.requests("/api/v3/memory/memorize"))
+        r = self.api.request("DELETE", "/api/memories/" + m["id"], token=u.token)
+        self.assertEqual(r.status, 204, r.raw[:200])
+        deleted = harness.poll(lambda: [q for q in self.stub.requests("/api/v3/memory/delete")
+                                        if (q.get("body") or {}).get("user_id") == u.id],
+                               timeout=20)
+        self.assertTrue(deleted, "MemU was never asked to forget the deleted memory")
+        # then what is left goes up again, without the deleted memory
+        self.assertTrue(harness.poll(lambda: keep in self.sent_text(u.id, mark), timeout=20))
+        self.assertNotIn(gone, self.sent_text(u.id, mark))
+        self.assertTrue(harness.poll(lambda: keep in self.held(u.id), timeout=20))
+        self.assertNotIn(gone, self.held(u.id))
+
+    def test_search_fuses_memu_results_of_the_users_own_memories_only(self):
+        u, other = self.cloud_user(), self.cloud_user(shared=False)
+        mine = self.create(u, "the lighthouse keeper painted the door teal")
+        theirs = self.create(other, "the harbour master painted the boat crimson")
+        w = "zq" + uuid.uuid4().hex[:8]
+        self.create(u, "sync marker %s" % w)
+        self.assertTrue(harness.poll(lambda: w in self.sent_text(u.id) and
+                                     "harbour" in self.sent_text(other.id), timeout=20))
+        # MemU answers with both texts for a query no local list matches
+        items = [{"id": "x1", "content": "the harbour master painted the boat crimson",
+                  "score": 0.95},
+                 {"id": "x2", "content": "the lighthouse keeper painted the door teal",
+                  "score": 0.9}]
+        self.stub.mode("fixed", count=1, body={"items": items, "categories": []})
+        r = self.api.get("/api/memories/search?q=qqunmatchedword&explain=true", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["memu"]["status"], "used", r.json)
+        ids = [m["id"] for m in r.json["memories"]]
+        self.assertIn(mine["id"], ids)          # found by MemU alone
+        self.assertNotIn(theirs["id"], ids)     # never another user's
+        hit = [m for m in r.json["memories"] if m["id"] == mine["id"]][0]
+        self.assertEqual(hit["explain"]["memu"]["rank"], 1)
+        self.assertEqual(r.json["memu"]["hits"], 1)
+        # keyword mode leaves MemU out and says so; local users never see it
+        r = self.api.get("/api/memories/search?q=lighthouse&mode=keyword", token=u.token)
+        self.assertEqual(r.json["memu"], {"status": "skipped", "reason": "keyword_mode",
+                                          "hits": 0})
+        r = self.api.get("/api/memories/search?q=lighthouse", token=self.local_user().token)
+        self.assertNotIn("memu", r.json)
+
+
+    def test_slow_or_down_memu_is_skipped(self):
+        # A slow MemU never slows search beyond memu_search_deadline_ms: the
+        # answer comes from the local lists and says MemU was skipped.
+        # (Runs last of the class by name: searches then leave MemU alone
+        # for a while.)
+        u = self.cloud_user()
+        r = self.api.post("/api/memories", {"content": "the walrus sings at dawn"},
+                          token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:200])
+        self.stub.mode("slow", seconds=3)
+        self.addCleanup(self.stub.mode, "ok")
+        r = self.api.get("/api/memories/search?q=walrus", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["memu"]["status"], "skipped", r.json)
+        self.assertEqual(r.json["memu"]["reason"], "timeout", r.json)
+        self.assertEqual([m["content"] for m in r.json["memories"]], ["the walrus sings at dawn"])
+        # after a failure searches leave MemU alone for a while
+        self.stub.mode("down")
+        r = self.api.get("/api/memories/search?q=walrus", token=u.token)
+        self.assertEqual(r.json["memu"]["reason"], "recently_failed", r.json)
+        self.assertEqual(len(r.json["memories"]), 1)
+        self.stub.mode("ok")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -34,6 +34,9 @@ It records every API request (method, path, all headers, JSON body).
 Test control:
 
   GET  /_stub/requests           the recorded requests, oldest first
+  GET  /_stub/memories?user_id=U the items stored for user U (every agent),
+                                 oldest first: what MemU holds after the
+                                 memorize and delete calls that succeeded
   POST /_stub/reset              forget requests, stored memories and tasks;
                                  mode back to "ok"
   POST /_stub/mode               {"mode": M, "count": N?, "seconds": S?,
@@ -136,6 +139,12 @@ class Handler(stubkit.Handler):
             with st.lock:
                 reqs = list(st.requests)
             return self.send_json(200, reqs)
+        if self.path.startswith("/_stub/memories?user_id="):
+            user = unquote(self.path[len("/_stub/memories?user_id="):])
+            with st.lock:
+                items = [it["content"] for (u, _), lst in st.memories.items()
+                         if u == user for it in lst]
+            return self.send_json(200, items)
         if self.path.startswith(API):
             return self.api("GET", b"")
         self.send_json(404, {"detail": "Not Found"})

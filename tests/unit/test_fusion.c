@@ -55,6 +55,48 @@ static void weights_shift_the_order(void **state)
 	assert_true(out[0].rrf == 1.0);
 }
 
+/* MemU's list (docs/SEARCH.md, "MemU") is a third list with its own weight:
+ * a memory in all three ranks first, one MemU alone found still ranks, and
+ * the normalization counts the third list only when it returned hits. */
+static void fuse_three_lists(void **state)
+{
+	struct pos_rank_weights w;
+	pos_rank_weights_default(&w);
+	assert_true(w.memu == 0.5);
+	struct pos_hit kw[] = {{10, 5.0}, {20, 4.0}};
+	struct pos_hit vec[] = {{20, 0.9}, {30, 0.8}};
+	struct pos_hit mu[] = {{50, 0.95}, {20, 0.9}};
+	struct pos_ranked out[6];
+	size_t n = pos_fuse3(&w, kw, 2, vec, 2, mu, 2, out);
+	assert_int_equal(n, 4);
+	assert_int_equal(out[0].seq, 20); /* in all three */
+	assert_int_equal(out[0].memu_rank, 2);
+	assert_true(out[0].memu_score == 0.9);
+	/* keyword rank 1 (weight 1) before MemU rank 1 (0.5) before
+	 * semantic rank 2 (0.15) */
+	assert_int_equal(out[1].seq, 10);
+	assert_int_equal(out[2].seq, 50);
+	assert_int_equal(out[2].memu_rank, 1);
+	assert_int_equal(out[2].kw_rank, 0);
+	assert_int_equal(out[3].seq, 30);
+	for (size_t i = 0; i < n; i++)
+		assert_true(out[i].rrf > 0 && out[i].rrf <= 1.0);
+	/* without MemU hits it is the two-list fusion exactly */
+	struct pos_ranked two[4], three[4];
+	size_t n2 = pos_fuse(&w, kw, 2, vec, 2, two);
+	size_t n3 = pos_fuse3(&w, kw, 2, vec, 2, NULL, 0, three);
+	assert_int_equal(n2, n3);
+	for (size_t i = 0; i < n2; i++) {
+		assert_int_equal(two[i].seq, three[i].seq);
+		assert_true(two[i].rrf == three[i].rrf);
+	}
+	/* weight 0 leaves MemU's memories in, ranked last */
+	w.memu = 0;
+	n = pos_fuse3(&w, kw, 2, NULL, 0, mu, 1, out);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[2].seq, 50);
+}
+
 static void boosts_break_close_calls(void **state)
 {
 	struct pos_rank_weights w;
@@ -182,6 +224,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fuse_merges_and_normalizes),
 		cmocka_unit_test(weights_shift_the_order),
+		cmocka_unit_test(fuse_three_lists),
 		cmocka_unit_test(boosts_break_close_calls),
 		cmocka_unit_test(cache_generations_invalidate),
 		cmocka_unit_test(cache_wire_form),

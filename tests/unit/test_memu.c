@@ -571,8 +571,13 @@ static void down_is_unavailable(void **state)
 	assert_int_equal(stub_count(), 5);
 
 	stub_mode("{\"mode\": \"rate_limited\", \"count\": 1}");
+	assert_int_equal(pos_memu_retry_after_us(f->m), 0);
 	assert_int_equal(pos_memu_delete(f->m, "u-1", &f->err), POS_ERR_UNAVAILABLE);
 	assert_true(message_has(f, "HTTP 429"));
+	/* The stand-in says Retry-After: 1; the client keeps it for callers
+	 * (the memu.memorize job's next attempt, searches). */
+	int64_t wait = pos_memu_retry_after_us(f->m);
+	assert_true(wait > 0 && wait <= 1000000);
 	/* (No count: libcurl itself resends once when a reused connection
 	 * dies before any answer.) */
 	stub_mode("{\"mode\": \"disconnect\"}");

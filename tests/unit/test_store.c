@@ -440,6 +440,51 @@ static void chat_only_seqs(void **state)
 	assert_int_equal(seqs[0], m[5].seq);
 }
 
+/* filter_seqs with after_seq (and seq_walk, the MemU upload's cursor walk,
+ * assistant/memu_sync.c): the user's memories written after a seq, in write
+ * order, never another user's, the other filters still applied. */
+static void seqs_after_a_cursor(void **state)
+{
+	struct fx *f = *state;
+	char a[POS_UUID_SIZE], b[POS_UUID_SIZE];
+	make_user(f->s, "wa@example.org", a);
+	make_user(f->s, "wb@example.org", b);
+	struct pos_memory m[5];
+	new_memory(&m[0], a, "first");
+	new_memory(&m[1], b, "b's");
+	new_memory(&m[2], a, "second");
+	new_memory(&m[3], a, "a chat exchange");
+	m[3].type = POS_TYPE_CONVERSATION;
+	m[3].source = "chat";
+	new_memory(&m[4], a, "third");
+	struct pos_error e;
+	pos_error_clear(&e);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(f->s->memories->memory_insert(f->s, &m[i], 1, &e), POS_OK);
+	for (int walk = 0; walk < 2; walk++) {
+		struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
+					     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
+					     .hide_chat = true, .after_seq = m[0].seq,
+					     .seq_walk = walk == 1};
+		int64_t *seqs = NULL;
+		size_t n = 0;
+		assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+		assert_int_equal(n, 2);
+		assert_int_equal(seqs[0], m[2].seq);
+		assert_int_equal(seqs[1], m[4].seq);
+		q.after_seq = m[2].seq;
+		assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 1, &seqs, &n), POS_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(seqs[0], m[4].seq);
+		q.after_seq = m[4].seq;
+		assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+		assert_int_equal(n, 0);
+		q.after_seq = 0; /* no bound */
+		assert_int_equal(f->s->memories->filter_seqs(f->s, f->a, &q, 100, &seqs, &n), POS_OK);
+		assert_int_equal(n, 3);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +494,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bulk_is_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_sorts_and_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(chat_only_seqs, setup, teardown),
+		cmocka_unit_test_setup_teardown(seqs_after_a_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_key_persists, setup, teardown),
 		cmocka_unit_test(migrates_from_v1),
 	};
