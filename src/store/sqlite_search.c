@@ -144,7 +144,14 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 	unsigned wide = q->limit * 4;
 	struct pos_hit *top = NULL;
 	size_t ntop = 0, kept = 0;
-	enum pos_err rc = fts_top(c, a, match, wide, &top, &ntop);
+	/* The user's own best 4×limit from the in-memory index when it can
+	 * answer this match (docs/SEARCH.md, "Keyword top-k"); else FTS5's. */
+	bool used = false;
+	enum pos_err rc = q->user_id
+		? sq_kw_top((struct sq_store *)base, c, a, q->user_id, match, wide, &top, &ntop, &used)
+		: POS_OK;
+	if (!rc && !used)
+		rc = fts_top(c, a, match, wide, &top, &ntop);
 	if (!rc)
 		rc = keep_users(c, a, q, top, ntop, &kept);
 	if (rc)
@@ -477,7 +484,7 @@ static fts5_api *fts5_api_of(sqlite3 *db)
 }
 
 /* The tokenizer of memories_fts, created once per connection. */
-static enum pos_err tokenizer(struct sq_conn *c)
+enum pos_err sq_tokenizer(struct sq_conn *c)
 {
 	if (c->fts_tok)
 		return POS_OK;
@@ -552,7 +559,7 @@ enum pos_err sq_term_frequency(struct pos_store *base, const char *word,
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	enum pos_err rc = tokenizer(c);
+	enum pos_err rc = sq_tokenizer(c);
 	if (rc)
 		return rc;
 	const fts5_tokenizer *m = c->fts_tok_api;
@@ -681,7 +688,7 @@ enum pos_err sq_index_terms(struct pos_store *base, const char *text, size_t len
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	enum pos_err rc = tokenizer(c);
+	enum pos_err rc = sq_tokenizer(c);
 	if (rc)
 		return rc;
 	if (!len)
