@@ -245,6 +245,10 @@ void sq_kw_free(struct sq_store *s);
 enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *a,
 		       const char *user_id, const char *match, unsigned limit,
 		       struct pos_hit **out, size_t *n, bool *used);
+/* Document frequency of one stemmed term in the whole FTS5 index (0 when
+ * absent), cached until the next write to any memory. */
+enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
+		      int64_t *df);
 enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
 			    const struct pos_memory_query *q, size_t max,
 			    int64_t **out, size_t *n);

@@ -26,11 +26,26 @@ struct kw_user {
 	atomic_uint_fast64_t used;
 };
 
+#define DF_SLOTS 4096          /* cached document frequencies */
+
+struct df_entry {
+	char *term;             /* NULL: empty */
+	size_t len;
+	int64_t df;
+};
+
 struct sq_kw {
 	pthread_rwlock_t lock;      /* searches shared; catch-up, loads exclusive */
 	int64_t pos;                /* log entries applied (to every index) */
 	struct kw_user u[KW_USERS];
 	atomic_uint_fast64_t tick;
+	/* Document frequencies of the whole FTS5 index, valid while the log
+	 * stays at df_pos: fts5vocab counts them by reading the term's whole
+	 * posting list, tens of ms for a word in most memories. */
+	pthread_mutex_t df_lock;
+	int64_t df_pos;
+	size_t df_used;
+	struct df_entry df[DF_SLOTS];
 };
 
 enum pos_err sq_kw_new(struct sq_store *s)
@@ -39,8 +54,19 @@ enum pos_err sq_kw_new(struct sq_store *s)
 	if (!k)
 		return POS_ERR_NOMEM;
 	pthread_rwlock_init(&k->lock, NULL);
+	pthread_mutex_init(&k->df_lock, NULL);
+	k->df_pos = -1;
 	s->kw = k;
 	return POS_OK;
+}
+
+static void df_clear(struct sq_kw *k)
+{
+	for (size_t i = 0; i < DF_SLOTS; i++) {
+		pos_free(k->df[i].term);
+		k->df[i].term = NULL;
+	}
+	k->df_used = 0;
 }
 
 void sq_kw_free(struct sq_store *s)
@@ -50,6 +76,8 @@ void sq_kw_free(struct sq_store *s)
 		return;
 	for (size_t i = 0; i < KW_USERS; i++)
 		pos_kwindex_free(k->u[i].x);
+	df_clear(k);
+	pthread_mutex_destroy(&k->df_lock);
 	pthread_rwlock_destroy(&k->lock);
 	pos_free(k);
 	s->kw = NULL;
@@ -426,4 +454,78 @@ enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *
 		*used = true;
 	}
 	return rc;
+}
+
+/* ---- cached document frequencies ---- */
+
+static uint64_t df_hash(const char *t, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)t[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* The slot of term (its entry, or the empty slot where it goes). */
+static struct df_entry *df_slot(struct sq_kw *k, const char *t, size_t n)
+{
+	for (size_t i = df_hash(t, n) % DF_SLOTS;; i = (i + 1) % DF_SLOTS) {
+		struct df_entry *e = &k->df[i];
+		if (!e->term || (e->len == n && memcmp(e->term, t, n) == 0))
+			return e;
+	}
+}
+
+enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
+		      int64_t *df)
+{
+	struct sq_kw *k = s->kw;
+	*df = 0;
+	int64_t pos = -1;
+	enum pos_err rc = k ? log_bound(c, ST_KW_LOG_MAX, &pos) : POS_OK;
+	if (rc)
+		return rc;
+	if (k) {
+		pthread_mutex_lock(&k->df_lock);
+		if (k->df_pos != pos) {
+			df_clear(k);
+			k->df_pos = pos;
+		}
+		struct df_entry *e = df_slot(k, term, n);
+		bool hit = e->term != NULL;
+		if (hit)
+			*df = e->df;
+		pthread_mutex_unlock(&k->df_lock);
+		if (hit)
+			return POS_OK;
+	}
+	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
+	if (!st)
+		return POS_ERR_STORE;
+	sqlite3_bind_text(st, 1, term, (int)n, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*df = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		rc = sq_fail(c, "vocabulary");
+	sqlite3_reset(st);
+	if (rc || !k)
+		return rc;
+	pthread_mutex_lock(&k->df_lock);
+	if (k->df_pos == pos) {
+		if (k->df_used * 4 >= DF_SLOTS * 3)
+			df_clear(k); /* full enough: start again */
+		struct df_entry *e = df_slot(k, term, n);
+		if (!e->term && (e->term = pos_strndup(term, n))) {
+			e->len = n;
+			e->df = *df;
+			k->df_used++;
+		} else if (e->term) {
+			e->df = *df;
+		}
+	}
+	pthread_mutex_unlock(&k->df_lock);
+	return POS_OK;
 }

@@ -534,19 +534,10 @@ static int on_token(void *ctx, int flags, const char *tok, int n, int start, int
 	struct df_ctx *d = ctx;
 	if (d->rc || (flags & FTS5_TOKEN_COLOCATED))
 		return SQLITE_OK;
-	sqlite3_stmt *st = sq_stmt(d->c, ST_VOCAB_DF);
-	if (!st) {
-		d->rc = POS_ERR_STORE;
-		return SQLITE_OK;
-	}
-	sqlite3_bind_text(st, 1, tok, n, SQLITE_STATIC);
 	int64_t df = 0;
-	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		df = sqlite3_column_int64(st, 0);
-	else if (step != SQLITE_DONE)
-		d->rc = sq_fail(d->c, "vocabulary");
-	sqlite3_reset(st);
+	enum pos_err rc = sq_kw_df(d->c->owner, d->c, tok, (size_t)n, &df);
+	if (rc)
+		d->rc = rc;
 	if (!d->any || df < d->min_df)
 		d->min_df = df;
 	d->any = true;
@@ -615,19 +606,7 @@ enum pos_err sq_stem_frequency(struct pos_store *base, const char *stem, size_t 
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
-	if (!st)
-		return POS_ERR_STORE;
-	sqlite3_bind_text(st, 1, stem, (int)len, SQLITE_STATIC);
-	*df = 0;
-	int step = sqlite3_step(st);
-	enum pos_err rc = POS_OK;
-	if (step == SQLITE_ROW)
-		*df = sqlite3_column_int64(st, 0);
-	else if (step != SQLITE_DONE)
-		rc = sq_fail(c, "vocabulary");
-	sqlite3_reset(st);
-	return rc;
+	return sq_kw_df((struct sq_store *)base, c, stem, len, df);
 }
 
 enum pos_err sq_vector_get(struct pos_store *base, struct pos_arena *a,
