@@ -144,19 +144,33 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 	unsigned wide = q->limit * 4;
 	struct pos_hit *top = NULL;
 	size_t ntop = 0, kept = 0;
-	/* The user's own best 4×limit from the in-memory index when it can
-	 * answer this match (docs/SEARCH.md, "Keyword top-k"); else FTS5's. */
+	/*
+	 * The user's own best from the in-memory index when it can answer
+	 * this match (docs/SEARCH.md, "Keyword top-k"): `limit` first, as
+	 * they are the user's, and 4×limit only when filters left too few;
+	 * else FTS5's best 4×limit of every user.
+	 */
 	bool used = false;
-	enum pos_err rc = q->user_id
-		? sq_kw_top((struct sq_store *)base, c, a, q->user_id, match, wide, &top, &ntop, &used)
-		: POS_OK;
-	if (!rc && !used)
+	enum pos_err rc = POS_OK;
+	unsigned asked = wide;
+	for (unsigned want = q->limit; q->user_id && !rc && want; want = want < wide ? wide : 0) {
+		asked = want;
+		rc = sq_kw_top((struct sq_store *)base, c, a, q->user_id, match, want, &top, &ntop,
+			       &used);
+		if (!rc && used)
+			rc = keep_users(c, a, q, top, ntop, &kept);
+		if (rc || !used || kept >= q->limit || ntop < want)
+			break;
+	}
+	if (!rc && !used) {
+		asked = wide;
 		rc = fts_top(c, a, match, wide, &top, &ntop);
-	if (!rc)
-		rc = keep_users(c, a, q, top, ntop, &kept);
+		if (!rc)
+			rc = keep_users(c, a, q, top, ntop, &kept);
+	}
 	if (rc)
 		return rc;
-	if (kept >= q->limit || ntop < wide) {
+	if (kept >= q->limit || ntop < asked) {
 		*out = top;
 		*n = kept < q->limit ? kept : q->limit;
 		return POS_OK;
