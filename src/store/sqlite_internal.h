@@ -246,7 +246,7 @@ enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *
 		       const char *user_id, const char *match, unsigned limit,
 		       struct pos_hit **out, size_t *n, bool *used);
 /* Document frequency of one stemmed term in the whole FTS5 index (0 when
- * absent), cached until the next write to any memory. */
+ * absent), cached while fewer memories changed since than 1 % of it. */
 enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
 		      int64_t *df);
 enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,

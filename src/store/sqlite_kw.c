@@ -32,6 +32,7 @@ struct df_entry {
 	char *term;             /* NULL: empty */
 	size_t len;
 	int64_t df;
+	int64_t pos;            /* the log's last id when it was counted */
 };
 
 struct sq_kw {
@@ -39,11 +40,12 @@ struct sq_kw {
 	int64_t pos;                /* log entries applied (to every index) */
 	struct kw_user u[KW_USERS];
 	atomic_uint_fast64_t tick;
-	/* Document frequencies of the whole FTS5 index, valid while the log
-	 * stays at df_pos: fts5vocab counts them by reading the term's whole
-	 * posting list, tens of ms for a word in most memories. */
+	/* Document frequencies of the whole FTS5 index: fts5vocab counts
+	 * them by reading the term's whole posting list, tens of ms for a
+	 * word in most memories. One stays valid while fewer memories changed
+	 * since it was counted than 1 % of it (so a word of under 100
+	 * memories is counted again after any write). */
 	pthread_mutex_t df_lock;
-	int64_t df_pos;
 	size_t df_used;
 	struct df_entry df[DF_SLOTS];
 };
@@ -55,7 +57,6 @@ enum pos_err sq_kw_new(struct sq_store *s)
 		return POS_ERR_NOMEM;
 	pthread_rwlock_init(&k->lock, NULL);
 	pthread_mutex_init(&k->df_lock, NULL);
-	k->df_pos = -1;
 	s->kw = k;
 	return POS_OK;
 }
@@ -489,12 +490,8 @@ enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, s
 		return rc;
 	if (k) {
 		pthread_mutex_lock(&k->df_lock);
-		if (k->df_pos != pos) {
-			df_clear(k);
-			k->df_pos = pos;
-		}
 		struct df_entry *e = df_slot(k, term, n);
-		bool hit = e->term != NULL;
+		bool hit = e->term && pos >= e->pos && (pos - e->pos) * 100 <= e->df;
 		if (hit)
 			*df = e->df;
 		pthread_mutex_unlock(&k->df_lock);
@@ -514,17 +511,18 @@ enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, s
 	if (rc || !k)
 		return rc;
 	pthread_mutex_lock(&k->df_lock);
-	if (k->df_pos == pos) {
-		if (k->df_used * 4 >= DF_SLOTS * 3)
-			df_clear(k); /* full enough: start again */
-		struct df_entry *e = df_slot(k, term, n);
-		if (!e->term && (e->term = pos_strndup(term, n))) {
-			e->len = n;
-			e->df = *df;
-			k->df_used++;
-		} else if (e->term) {
-			e->df = *df;
-		}
+	struct df_entry *e = df_slot(k, term, n);
+	if (!e->term && k->df_used * 4 >= DF_SLOTS * 3) {
+		df_clear(k); /* full enough: start again */
+		e = df_slot(k, term, n);
+	}
+	if (!e->term && (e->term = pos_strndup(term, n))) {
+		e->len = n;
+		k->df_used++;
+	}
+	if (e->term) {
+		e->df = *df;
+		e->pos = pos;
 	}
 	pthread_mutex_unlock(&k->df_lock);
 	return POS_OK;
