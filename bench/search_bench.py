@@ -456,6 +456,131 @@ def make_queries(seed=QUERY_SEED):
     return out
 
 
+# ---- other corpora (--corpus) -------------------------------------------------------
+
+ZIPF_VOCAB = 400             # distinct words of the small-vocabulary corpus
+ZIPF_S = 1.0                 # Zipf exponent of word choice
+ZIPF_LEN = (8, 20)           # words per memory
+ZIPF_KINDS = (("mid", 100), ("frequent", 50), ("mixed", 50))
+_SYL = ("ka ri to me na lu so de vi ba po ne gu ta li mo ra se ku di fa no pe zu "
+        "ha ji lo wa").split()
+
+
+def zipf_vocab():
+    """ZIPF_VOCAB distinct pseudo-words (2-3 syllables), rank order fixed."""
+    rng = random.Random(CORPUS_SEED + 1)
+    out, seen = [], set()
+    while len(out) < ZIPF_VOCAB:
+        w = "".join(rng.choice(_SYL) for _ in range(rng.choice((2, 3, 3))))
+        if w not in seen:
+            seen.add(w)
+            out.append(w)
+    return out
+
+
+def _zipf_cum():
+    acc, cum = 0.0, []
+    for r in range(1, ZIPF_VOCAB + 1):
+        acc += 1.0 / r ** ZIPF_S
+        cum.append(acc)
+    return cum
+
+
+def zipf_chunks(size, seed=CORPUS_SEED, chunk=BULK_SIZE):
+    """The small-vocabulary corpus (issue 20): every memory is 8-20 words
+    drawn by a Zipf law from 400 words, so a word of rank 30-70 is in 3-5 %
+    of all memories and the top few in most of them. Same (size, seed),
+    same memories."""
+    import bisect
+    vocab, cum = zipf_vocab(), _zipf_cum()
+    rng = random.Random(seed)
+    made = 0
+    while made < size:
+        n = min(chunk, size - made)
+        out = []
+        for _ in range(n):
+            k = rng.randint(*ZIPF_LEN)
+            words = [vocab[bisect.bisect_left(cum, rng.random() * cum[-1])] for _ in range(k)]
+            ts = _START + datetime.timedelta(seconds=rng.randrange(_SPAN_S))
+            out.append({"content": " ".join(words).capitalize() + ".", "type": "note",
+                        "tags": [words[0]], "source": "bench",
+                        "created_at": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        made += n
+        yield out
+
+
+def zipf_doc_share(rank):
+    """Share of memories holding the word of this 0-based rank (expected)."""
+    cum = _zipf_cum()
+    p = (1.0 / (rank + 1) ** ZIPF_S) / cum[-1]
+    mean_len = sum(ZIPF_LEN) / 2.0
+    return 1.0 - (1.0 - p) ** mean_len
+
+
+def zipf_queries(seed=QUERY_SEED):
+    """200 queries: `mid` 2-4 words each in 3-5 % of memories; `frequent`
+    1-3 words from the 10 most common (in most memories) and one mid word;
+    `mixed` 3-5 words from anywhere in the top 200."""
+    vocab = zipf_vocab()
+    mid = [r for r in range(ZIPF_VOCAB) if 0.03 <= zipf_doc_share(r) <= 0.05]
+    rng = random.Random(seed)
+    out = []
+    for kind, n in ZIPF_KINDS:
+        for _ in range(n):
+            if kind == "mid":
+                ws = rng.sample(mid, rng.randint(2, 4))
+            elif kind == "frequent":
+                ws = rng.sample(range(10), rng.randint(1, 3)) + [rng.choice(mid)]
+            else:
+                ws = rng.sample(range(200), rng.randint(3, 5))
+            out.append((kind, " ".join(vocab[r] for r in ws)))
+    return out
+
+
+LOCOMO_DATA = [os.environ.get("POS_LOCOMO_DATA") or
+               os.path.join(os.path.dirname(H.REPO_ROOT), "shared", "data", "locomo-dev.json")]
+
+
+def _locomo():
+    sys.path.insert(0, os.path.join(HERE, "locomo"))
+    import run as L  # noqa: E402  (bench/locomo/run.py)
+    convs, _stats = L.load_dataset(LOCOMO_DATA[0])
+    return convs
+
+
+def locomo_chunks(size, seed=CORPUS_SEED, chunk=BULK_SIZE):
+    """The LoCoMo dev turns (conversations 1-3), repeated to `size`
+    memories (each repeat a thread of its own, so thread context stays
+    within a copy)."""
+    turns = [(ci, t) for ci, c in enumerate(_locomo()) for t in c["turns"]]
+    made = 0
+    while made < size:
+        n = min(chunk, size - made)
+        out = []
+        for i in range(made, made + n):
+            ci, t = turns[i % len(turns)]
+            m = {"content": t["content"], "type": "conversation", "source": "locomo",
+                 "metadata": {"thread": "c%d-r%d" % (ci, i // len(turns))}}
+            if t.get("created_at"):
+                m["created_at"] = t["created_at"]
+            out.append(m)
+        made += n
+        yield out
+
+
+def locomo_queries(seed=QUERY_SEED):
+    """The first 200 LoCoMo dev questions, as written."""
+    qs = [("question", q["question"]) for c in _locomo() for q in c["questions"]]
+    return qs[:200]
+
+
+CORPORA = {
+    "default": (corpus_chunks, make_queries, KIND_COUNTS),
+    "zipf": (zipf_chunks, zipf_queries, ZIPF_KINDS),
+    "locomo": (locomo_chunks, locomo_queries, (("question", 200),)),
+}
+
+
 # ---- the vector baseline --------------------------------------------------------------
 
 def build_vector_bench(work):
@@ -551,7 +676,7 @@ def run_size(args, size, queries, work):
         # Bodies are made before the clock starts; then `ingest_conns`
         # connections send them, as an importer would (the server parses and
         # embeds on several threads while one writer commits).
-        chunks = list(corpus_chunks(size))
+        chunks = list(CORPORA[args.corpus][0](size))
         bodies = [json.dumps({"memories": c}, separators=(",", ":")).encode() for c in chunks]
         gen_s = time.perf_counter() - t_gen
         token = sess.fresh_token()
@@ -786,8 +911,9 @@ def render(R, markdown=False):
     table = H.markdown_table if markdown else H.text_table
     out = ["PersonalOS search benchmark — %s, commit %s, %d CPUs (%s), Linux %s"
            % (m["date"], m["commit"], m["cpus"], m["cpu"], m["kernel"]),
-           "%d queries (%s) × %d rounds per mode, limit %d; corpus seed %d" % (
-               len(R["queries"]), ", ".join("%d %s" % (n, k) for k, n in KIND_COUNTS),
+           "corpus %s; %d queries (%s) × %d rounds per mode, limit %d; corpus seed %d" % (
+               R["config"]["corpus"], len(R["queries"]),
+               ", ".join("%d %s" % (n, k) for k, n in CORPORA[R["config"]["corpus"]][2]),
                R["config"]["rounds"], R["config"]["limit"], CORPUS_SEED), "",
            table(head, rows)]
     for note in R["notes"] + [n for s in R["sizes"] for n in
@@ -819,6 +945,12 @@ def parse_args(argv):
                        help="personalos binary (default $POS_BIN or build-release/personalos)")
     where.add_argument("--base-url", help="measure a running server instead (a new user "
                        "per size; no RSS or database size figures)")
+    ap.add_argument("--corpus", choices=sorted(CORPORA), default="default",
+                    help="default: the personal-memory templates; zipf: 400 words drawn "
+                         "by a Zipf law (query words in 3-5 %% of memories, issue 20); "
+                         "locomo: the LoCoMo dev turns repeated to size")
+    ap.add_argument("--locomo-data", metavar="FILE", help="LoCoMo JSON for --corpus locomo "
+                    "(default $POS_LOCOMO_DATA or ../shared/data/locomo-dev.json)")
     ap.add_argument("--sizes", default="10k,100k",
                     help="corpus sizes, comma-separated, e.g. 10k,100k,1m (default 10k,100k)")
     ap.add_argument("--modes", default="hybrid,keyword,semantic",
@@ -884,7 +1016,9 @@ def estimate_s(prev, size):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    queries = make_queries()
+    if args.locomo_data:
+        LOCOMO_DATA[0] = args.locomo_data
+    queries = CORPORA[args.corpus][1]()
     if args.print_queries:
         for kind, q in queries:
             print("%-10s %s" % (kind, q))
@@ -898,6 +1032,7 @@ def main(argv=None):
          "queries": queries, "modes": args.modes,
          "config": {"rounds": args.rounds, "warmup": args.warmup, "limit": args.limit,
                     "bulk_size": BULK_SIZE, "corpus_seed": CORPUS_SEED,
+                    "corpus": args.corpus,
                     "query_seed": QUERY_SEED}, "sizes": [], "notes": []}
     status = 0
     try:

@@ -515,6 +515,33 @@ static const char m19_thumbs[] =
 	"ALTER TABLE attachments ADD COLUMN thumb TEXT;"
 	"CREATE INDEX attachments_thumb ON attachments(user_id, thumb) WHERE thumb IS NOT NULL;";
 
+/*
+ * Version 20 (issue 20): a log of the memories whose indexed text changed
+ * (inserted, edited, deleted), by seq and user, so the in-memory keyword
+ * indexes beside FTS5 (sqlite_kw.c) catch up with every write, whichever
+ * statement made it. It keeps about the last 100,000 entries (trimmed
+ * every 1,024th); an index that falls further behind is rebuilt.
+ */
+static const char m20_kw_log[] =
+	"CREATE TABLE memories_kw_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" seq INTEGER NOT NULL, user_id TEXT NOT NULL);"
+	"CREATE TRIGGER memories_kw_ai AFTER INSERT ON memories BEGIN"
+	" INSERT INTO memories_kw_log(seq, user_id) VALUES (new.seq, new.user_id);"
+	" END;"
+	"CREATE TRIGGER memories_kw_ad AFTER DELETE ON memories BEGIN"
+	" INSERT INTO memories_kw_log(seq, user_id) VALUES (old.seq, old.user_id);"
+	" END;"
+	"CREATE TRIGGER memories_kw_au AFTER UPDATE OF content, tags, context, user_id"
+	" ON memories BEGIN"
+	" INSERT INTO memories_kw_log(seq, user_id) VALUES (new.seq, new.user_id);"
+	" INSERT INTO memories_kw_log(seq, user_id) SELECT old.seq, old.user_id"
+	" WHERE old.user_id IS NOT new.user_id;"
+	" END;"
+	"CREATE TRIGGER memories_kw_trim AFTER INSERT ON memories_kw_log"
+	" WHEN new.id % 1024 = 0 BEGIN"
+	" DELETE FROM memories_kw_log WHERE id <= new.id - 100000;"
+	" END;";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -535,6 +562,7 @@ const struct pos_migration pos_migrations[] = {
 	{17, "index of the assistant's saved exchanges", m17_chat_index},
 	{18, "jobs: leases and dedupe keys", m18_job_leases},
 	{19, "files: thumbnails", m19_thumbs},
+	{20, "log of changed memories for the keyword indexes", m20_kw_log},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

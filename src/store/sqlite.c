@@ -178,6 +178,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_PLUGIN_DELETE] = "DELETE FROM plugins_installed WHERE user_id = ?1 AND plugin_id = ?2",
 	[ST_PLUGIN_KV_DELETE_ALL] = "DELETE FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2",
 	[ST_PLUGIN_LOG_DELETE_ALL] = "DELETE FROM plugin_logs WHERE user_id = ?1 AND plugin_id = ?2",
+	[ST_KW_LOG_MAX] = "SELECT coalesce(max(id), 0) FROM memories_kw_log",
+	[ST_KW_LOG_MIN] = "SELECT coalesce(min(id), 0) FROM memories_kw_log",
+	[ST_KW_LOG_READ] = "SELECT seq, user_id FROM memories_kw_log WHERE id > ?1 AND id <= ?2"
+		" ORDER BY id",
+	[ST_KW_ROW] = "SELECT user_id, content, tags, context FROM memories WHERE seq = ?1",
 };
 
 /*
@@ -512,6 +517,7 @@ static void sq_close(struct pos_store *base)
 	}
 	pthread_key_delete(s->key);
 	pos_keyfile_close(s->keys);
+	sq_kw_free(s);
 	pthread_mutex_destroy(&s->write_lock);
 	pthread_mutex_destroy(&s->conns_lock);
 	pos_free(s);
@@ -1383,6 +1389,10 @@ enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
 		pos_keyfile_close(s->keys);
 		pos_free(s);
 		return pos_error_set(err, POS_ERR_INTERNAL, NULL, "pthread_key_create failed");
+	}
+	if ((rc = sq_kw_new(s))) {
+		sq_close(&s->base);
+		return pos_error_set(err, rc, NULL, NULL);
 	}
 	struct sq_conn *c = sq_conn(s);
 	if (!c) {

@@ -83,6 +83,10 @@ enum sq_stmt {
 	ST_PLUGIN_DELETE,
 	ST_PLUGIN_KV_DELETE_ALL,
 	ST_PLUGIN_LOG_DELETE_ALL,
+	ST_KW_LOG_MAX,
+	ST_KW_LOG_MIN,
+	ST_KW_LOG_READ,
+	ST_KW_ROW,
 	ST__COUNT
 };
 
@@ -154,6 +158,7 @@ struct sq_store {
 	pthread_mutex_t conns_lock;   /* guards the conns list */
 	struct sq_conn *conns;
 	struct pos_keyfile *keys;     /* DATA/keys: the server keys (owned) */
+	struct sq_kw *kw;             /* in-memory keyword indexes (sqlite_kw.c) */
 };
 
 /* The calling thread's connection, opened on first use; NULL on failure. */
@@ -223,8 +228,29 @@ enum pos_err sq_term_frequency(struct pos_store *s, const char *word,
 enum pos_err sq_stem_near(struct pos_store *s, const char *stem, size_t len, bool *near);
 enum pos_err sq_stem_frequency(struct pos_store *s, const char *stem, size_t len,
 				int64_t *df);
-/* Releases the connection's tokenizer (sqlite_search.c). */
+/* The connection's tokenizer (that of memories_fts), made on first use;
+ * released by sq_tokenizer_free (sqlite_search.c). */
+enum pos_err sq_tokenizer(struct sq_conn *c);
 void sq_tokenizer_free(struct sq_conn *c);
+
+/* The in-memory keyword indexes beside FTS5 (sqlite_kw.c,
+ * docs/SEARCH.md "Keyword top-k"). */
+enum pos_err sq_kw_new(struct sq_store *s);
+void sq_kw_free(struct sq_store *s);
+/*
+ * The user's best `limit` memories for `match` from the user's in-memory
+ * index, best first (score = -bm25 over the user's own memories). *used is
+ * false — and nothing is read — when the index cannot answer this match
+ * exactly (anything but an OR of single words: phrases, NOT, prefixes;
+ * or the index is switched off): then FTS5 answers.
+ */
+enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *a,
+		       const char *user_id, const char *match, unsigned limit,
+		       struct pos_hit **out, size_t *n, bool *used);
+/* Document frequency of one stemmed term in the whole FTS5 index (0 when
+ * absent), cached while fewer memories changed since than 1 % of it. */
+enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
+		      int64_t *df);
 enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
 			    const struct pos_memory_query *q, size_t max,
 			    int64_t **out, size_t *n);

@@ -144,12 +144,33 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 	unsigned wide = q->limit * 4;
 	struct pos_hit *top = NULL;
 	size_t ntop = 0, kept = 0;
-	enum pos_err rc = fts_top(c, a, match, wide, &top, &ntop);
-	if (!rc)
-		rc = keep_users(c, a, q, top, ntop, &kept);
+	/*
+	 * The user's own best from the in-memory index when it can answer
+	 * this match (docs/SEARCH.md, "Keyword top-k"): `limit` first, as
+	 * they are the user's, and 4×limit only when filters left too few;
+	 * else FTS5's best 4×limit of every user.
+	 */
+	bool used = false;
+	enum pos_err rc = POS_OK;
+	unsigned asked = wide;
+	for (unsigned want = q->limit; q->user_id && !rc && want; want = want < wide ? wide : 0) {
+		asked = want;
+		rc = sq_kw_top((struct sq_store *)base, c, a, q->user_id, match, want, &top, &ntop,
+			       &used);
+		if (!rc && used)
+			rc = keep_users(c, a, q, top, ntop, &kept);
+		if (rc || !used || kept >= q->limit || ntop < want)
+			break;
+	}
+	if (!rc && !used) {
+		asked = wide;
+		rc = fts_top(c, a, match, wide, &top, &ntop);
+		if (!rc)
+			rc = keep_users(c, a, q, top, ntop, &kept);
+	}
 	if (rc)
 		return rc;
-	if (kept >= q->limit || ntop < wide) {
+	if (kept >= q->limit || ntop < asked) {
 		*out = top;
 		*n = kept < q->limit ? kept : q->limit;
 		return POS_OK;
@@ -499,7 +520,7 @@ static fts5_api *fts5_api_of(sqlite3 *db)
 }
 
 /* The tokenizer of memories_fts, created once per connection. */
-static enum pos_err tokenizer(struct sq_conn *c)
+enum pos_err sq_tokenizer(struct sq_conn *c)
 {
 	if (c->fts_tok)
 		return POS_OK;
@@ -549,19 +570,10 @@ static int on_token(void *ctx, int flags, const char *tok, int n, int start, int
 	struct df_ctx *d = ctx;
 	if (d->rc || (flags & FTS5_TOKEN_COLOCATED))
 		return SQLITE_OK;
-	sqlite3_stmt *st = sq_stmt(d->c, ST_VOCAB_DF);
-	if (!st) {
-		d->rc = POS_ERR_STORE;
-		return SQLITE_OK;
-	}
-	sqlite3_bind_text(st, 1, tok, n, SQLITE_STATIC);
 	int64_t df = 0;
-	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		df = sqlite3_column_int64(st, 0);
-	else if (step != SQLITE_DONE)
-		d->rc = sq_fail(d->c, "vocabulary");
-	sqlite3_reset(st);
+	enum pos_err rc = sq_kw_df(d->c->owner, d->c, tok, (size_t)n, &df);
+	if (rc)
+		d->rc = rc;
 	if (!d->any || df < d->min_df)
 		d->min_df = df;
 	d->any = true;
@@ -574,7 +586,7 @@ enum pos_err sq_term_frequency(struct pos_store *base, const char *word,
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	enum pos_err rc = tokenizer(c);
+	enum pos_err rc = sq_tokenizer(c);
 	if (rc)
 		return rc;
 	const fts5_tokenizer *m = c->fts_tok_api;
@@ -630,19 +642,7 @@ enum pos_err sq_stem_frequency(struct pos_store *base, const char *stem, size_t 
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
-	if (!st)
-		return POS_ERR_STORE;
-	sqlite3_bind_text(st, 1, stem, (int)len, SQLITE_STATIC);
-	*df = 0;
-	int step = sqlite3_step(st);
-	enum pos_err rc = POS_OK;
-	if (step == SQLITE_ROW)
-		*df = sqlite3_column_int64(st, 0);
-	else if (step != SQLITE_DONE)
-		rc = sq_fail(c, "vocabulary");
-	sqlite3_reset(st);
-	return rc;
+	return sq_kw_df((struct sq_store *)base, c, stem, len, df);
 }
 
 enum pos_err sq_vector_get(struct pos_store *base, struct pos_arena *a,
@@ -703,7 +703,7 @@ enum pos_err sq_index_terms(struct pos_store *base, const char *text, size_t len
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	enum pos_err rc = tokenizer(c);
+	enum pos_err rc = sq_tokenizer(c);
 	if (rc)
 		return rc;
 	if (!len)
