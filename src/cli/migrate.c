@@ -44,8 +44,10 @@
 /* Bookkeeping of each side's own schema, never copied: the migration
  * versions differ between backends (SQLite's schema_migrations, the
  * PostgreSQL store's schema_version), and the server keys travel apart. */
+/* memories_kw_log is SQLite's own change log for its in-memory keyword
+ * indexes (sqlite_kw.c): derived, refilled by its triggers as rows land. */
 static const char *const not_copied[] = {"schema_migrations", "schema_version", "server_keys",
-					 NULL};
+					 "memories_kw_log", NULL};
 
 /* Tables whose rows triggers on other tables change as rows land. */
 static const char *const rewritten[] = {"users", NULL};

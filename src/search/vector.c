@@ -982,7 +982,7 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
 	if (!bufs)
 		return POS_ERR_NOMEM;
 	vquery_init(ix, q, codes, v);
-	struct vpart part[POS_VEC_MAX_PARTS];
+	struct vpart part[POS_VEC_MAX_PARTS] = {0};
 	size_t per = (ix->count + parts - 1) / parts;
 	per = (per + BLOCK - 1) / BLOCK * BLOCK;
 	for (size_t i = 0; i < parts; i++) {

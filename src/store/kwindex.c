@@ -671,7 +671,7 @@ enum pos_err pos_kwindex_top(const struct pos_kwindex *x, const char *const *ter
 		return POS_ERR_INVALID_REQUEST;
 	if (!k || !nterms || !x->live)
 		return POS_OK;
-	struct qterm q[POS_KW_MAX_TERMS];
+	struct qterm q[POS_KW_MAX_TERMS] = {0};
 	size_t m = 0;
 	double N = x->live, avgdl = (double)x->total_dl / N;
 	if (avgdl <= 0)
