@@ -312,7 +312,7 @@ static void attach_files(struct run *r, const struct pend *p, const char *id)
 				 why, sizeof(why)) == POS_OK)
 			continue;
 		char msg[REASON_MAX];
-		snprintf(msg, sizeof(msg), "attachment %.100s not kept: %s", f->name,
+		snprintf(msg, sizeof(msg), "attachment %.100s not kept: %.150s", f->name,
 			 why[0] ? why : "error");
 		report(r, p->ext, msg);
 	}
