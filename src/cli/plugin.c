@@ -156,8 +156,11 @@ static int event_of(struct pos_store *s, struct pos_arena *a, const char *user_i
 	}
 	if (o->json) {
 		json_error_t je;
-		if (strlen(o->json) > EVENT_MAX ||
-		    !json_is_object(*ev = json_loads(o->json, 0, &je))) {
+		/* json_is_object is a macro that reads its argument twice: the
+		 * load is a statement of its own. */
+		if (strlen(o->json) <= EVENT_MAX)
+			*ev = json_loads(o->json, 0, &je);
+		if (!json_is_object(*ev)) {
 			json_decref(*ev);
 			*ev = NULL;
 			fprintf(stderr, "personalos: --json must be a JSON object of at most 64 KiB\n");
