@@ -11,7 +11,9 @@ the server's VmRSS and the count of /proc/PID/fd, and the errors (non-2xx,
 not 429 or 503: those are the rate limiter and admission control, and the
 client waits their Retry-After as a polite client does) so far. At the end: the least-squares slope of RSS (KiB/min) and
 fds (per min) over the second half of the run (after warm-up), and the
-error count per sample window; docs/OPERATIONS.md records a run. Exit 1
+error count per sample window; docs/OPERATIONS.md records a run.
+With --steady each client's creates delete one of its memories first once
+it has 50, so the store keeps its size and a rising RSS is not the data's. Exit 1
 when an error occurred or the server died.
 """
 
@@ -67,6 +69,9 @@ def main():
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seed", type=int, default=2000)
     ap.add_argument("--every", type=float, default=10)
+    ap.add_argument("--steady", action="store_true",
+                    help="once each client has 50 memories of its own, its creates "
+                         "each delete one first: the store stops growing")
     args = ap.parse_args()
     os.environ["POS_BIN"] = os.path.abspath(args.bin)
     data = tempfile.mkdtemp(prefix="pos-soak-")
@@ -101,6 +106,14 @@ def main():
             try:
                 if x < 0.70:
                     r = a.get("/api/memories/search?q=%s" % crng.choice(WORDS), token=tok)
+                elif x < 0.90 and args.steady and len(mine) >= 50:
+                    # --steady: create and delete, so the store keeps its size
+                    # and RSS growth is not the data's growth
+                    r = a.delete("/api/memories/" + mine.pop(crng.randrange(len(mine))), token=tok)
+                    if 200 <= r.status < 300:
+                        r = a.post("/api/memories", {"content": text(crng)}, token=tok)
+                        if r.status == 201:
+                            mine.append(r.json["id"])
                 elif x < 0.90:
                     r = a.post("/api/memories", {"content": text(crng)}, token=tok)
                     if r.status == 201:
