@@ -7,6 +7,7 @@
 
 #include "app/app.h"
 #include "assistant/memu_search.h"
+#include "files/hitline.h"
 #include "memory/memory.h"
 #include "plugins/plugins.h"
 #include "search/engine.h"
@@ -131,6 +132,12 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 		pos_reply_error(r, &err);
 		return;
 	}
+	/* where in a file each hit matched (files/hitline.h) */
+	struct pos_hitline_needles nd;
+	if (pos_hitline_prepare(r->arena, req.query, req.query_len, req.typing, &nd)) {
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return;
+	}
 	struct pos_buf b;
 	pos_buf_init(&b, POS_RESPONSE_MAX);
 	struct pos_jw w;
@@ -143,6 +150,11 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 		pos_memory_json_fields(&w, &res.hits[i].memory);
 		pos_jw_key(&w, "score");
 		pos_jw_double(&w, res.hits[i].rank.score);
+		struct pos_hitline hl;
+		if (pos_hitline_find(r->arena, &nd, &res.hits[i].memory, &hl)) {
+			pos_jw_key(&w, "match");
+			pos_hitline_json(&w, &hl);
+		}
 		if (explain)
 			write_explain(&w, &res.hits[i].rank);
 		pos_jw_obj_end(&w);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "files/hitline.h"
 #include "memory/share.h"
 
 bool pos_api_shared_read(struct pos_server *srv, struct pos_req *r, const char *id)
@@ -151,6 +152,13 @@ void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 		pos_reply_error(r, &err);
 		return;
 	}
+	/* where in a file each hit matched (files/hitline.h): from the hit's
+	 * own content, which the caller may read */
+	struct pos_hitline_needles nd;
+	if (pos_hitline_prepare(r->arena, req->query, req->query_len, req->typing, &nd)) {
+		pos_reply_err(r, POS_ERR_NOMEM, NULL, NULL);
+		return;
+	}
 	struct pos_buf b;
 	pos_buf_init(&b, POS_RESPONSE_MAX);
 	struct pos_jw w;
@@ -163,6 +171,11 @@ void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 		pos_memory_json_fields(&w, res.hits[i].memory);
 		pos_jw_key(&w, "score");
 		pos_jw_double(&w, res.hits[i].score);
+		struct pos_hitline hl;
+		if (pos_hitline_find(r->arena, &nd, res.hits[i].memory, &hl)) {
+			pos_jw_key(&w, "match");
+			pos_hitline_json(&w, &hl);
+		}
 		pos_jw_obj_end(&w);
 	}
 	pos_jw_arr_end(&w);

@@ -355,6 +355,14 @@ async function main() {
     const m = await call(base, 'GET', '/api/memories/' + memId, undefined, token);
     assert(m.json.attachments.map((x) => x.name).sort().join() === 'red.png,shopping.txt',
       'both attached: ' + JSON.stringify(m.json.attachments));
+    // search results say where in a file the words are: its name and the line, marked
+    await page.goto('/search?q=' + encodeURIComponent('Elm mill'));
+    const fm = page.getByTestId('file-match').first();
+    await fm.waitFor();
+    assert((await fm.getByTestId('file-match-where').textContent()).trim() === 'shopping.txt',
+      'the file named: ' + await fm.textContent());
+    assert((await fm.textContent()).includes('Pancake flour from the mill on Elm Street'), 'the line shown');
+    assert((await fm.locator('mark').allTextContents()).join() === 'mill,Elm', 'the words marked');
   });
 
   await step('delete, undo, delete for good', page, async () => {

@@ -1,5 +1,6 @@
 // Search as you type: each keystroke cancels the previous request; results
-// show highlighted matches; chips toggle type/layer filters and show the
+// show highlighted matches (and, for a match inside a file, its page, name
+// and line); chips toggle type/layer filters and show the
 // filters written in the query (type:note tag:work) with a way to remove them.
 // Half-typed filters are not sent (lib/filters.js) and get completions;
 // the word being typed is matched as a prefix (prefix=1; a server without
@@ -29,6 +30,29 @@ function useHints() {
     }, () => {});
   }, []);
   return hints;
+}
+
+// Where a hit matched inside a file (the API's `match`): "page 4 · name.pdf"
+// and the line, its matches marked (marks are code-point offsets).
+export function FileMatch({ match }) {
+  const chars = Array.from(match.line || '');
+  const parts = [];
+  let at = 0;
+  for (const [a, b] of match.marks || []) {
+    if (a < at || b <= a || b > chars.length) continue;
+    if (a > at) parts.push(chars.slice(at, a).join(''));
+    parts.push(<mark key={a}>{chars.slice(a, b).join('')}</mark>);
+    at = b;
+  }
+  if (at < chars.length) parts.push(chars.slice(at).join(''));
+  return (
+    <p class="file-match small" data-testid="file-match">
+      <span class="muted" data-testid="file-match-where">
+        {match.page ? `page ${match.page} · ` : ''}{match.name}
+      </span>
+      {' '}<q>{parts}</q>
+    </p>
+  );
 }
 
 export function searchUrl(q, extra = {}) {
@@ -153,7 +177,9 @@ export function Search({ query }) {
         </p>
       )}
       <section class="list" aria-label="Search results" data-query={res ? res.q : ''}>
-        {items.map((m) => <MemoryItem key={m.id} memory={m} terms={terms} />)}
+        {items.map((m) => (m.match
+          ? <div class="hit" key={m.id}><MemoryItem memory={m} terms={terms} /><FileMatch match={m.match} /></div>
+          : <MemoryItem key={m.id} memory={m} terms={terms} />))}
         {res && items.length === 0 && (
           <div class="empty" data-testid="search-empty">
             <p>Nothing found for “{res.q}”.</p>
