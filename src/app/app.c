@@ -512,6 +512,9 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	/* mail attachments rows kept inline before issue 21: into blobs, as jobs */
 	if (pos_files_adopt_start(&app->files))
 		pos_warn("files: cannot queue the move of inline attachments");
+	/* attachments from before thumbnails (migration 19): theirs, as jobs */
+	if (pos_files_thumbs_start(&app->files))
+		pos_warn("files: cannot queue the thumbnail backfill");
 	app->lifecycle = (struct pos_lifecycle_jobs){app->store, app->jobs,
 						     POS_LIFECYCLE_INTERVAL_US};
 	if ((rc = pos_lifecycle_register(&app->lifecycle))) {

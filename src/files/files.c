@@ -333,12 +333,21 @@ static char *with_section(struct pos_arena *a, const char *content, const char *
 
 /* The attachment's thumbnail (an image, a PDF's first page) made by the
  * confined child and stored as a blob of the user (sealed like the file);
- * none is fine (the download still works), so failures are not errors. */
-static void make_thumb(struct pos_files *f, const char *user_id, const struct pos_blob_key *key,
+ * none is fine (the download still works), so failures are not errors.
+ * A type without thumbnails, or a file that cannot be previewed (over a
+ * limit, unreadable), is recorded as having none (POS_THUMB_NONE), so it
+ * is not tried again; a failure that may pass (the blob cannot be opened,
+ * a timeout, memory) leaves it untried. True when one was stored. */
+static bool make_thumb(struct pos_files *f, const char *user_id, const struct pos_blob_key *key,
 		       const struct pos_attachment *at)
 {
-	if (!pos_thumb_supported(at->mime))
-		return;
+	if (!pos_thumb_supported(at->mime)) {
+		if (f->store->files->attachment_set_thumb(f->store, user_id, at->id, NULL, 0,
+							  pos_now_us()) == POS_ERR_STORE)
+			pos_warn("files: cannot record that an attachment has no thumbnail");
+		return false;
+	}
+	bool made = false;
 	struct pos_extract_limits lim = {
 		.timeout_s = f->cfg->extract_timeout_s,
 		.pages = f->cfg->extract_pages,
@@ -352,13 +361,23 @@ static void make_thumb(struct pos_files *f, const char *user_id, const struct po
 	pos_buf_init(&png, POS_THUMB_MAX);
 	struct pos_error err;
 	pos_error_clear(&err);
-	if (pos_blob_open(&f->blobs, user_id, key, at->hash, &rd, &size) == POS_OK &&
-	    pos_extract_thumbnail(&lim, at->mime, rd, size, &png, &err) == POS_OK && png.len) {
+	enum pos_err rc = pos_blob_open(&f->blobs, user_id, key, at->hash, &rd, &size);
+	if (!rc) {
+		rc = pos_extract_thumbnail(&lim, at->mime, rd, size, &png, &err);
+		if (rc == POS_ERR_CONTENT_TOO_LARGE || rc == POS_ERR_INVALID_FIELD ||
+		    (!rc && !png.len)) {
+			/* none to make: recorded, not tried again */
+			if (f->store->files->attachment_set_thumb(f->store, user_id, at->id, NULL,
+								  0, pos_now_us()) == POS_ERR_STORE)
+				pos_warn("files: cannot record that an attachment has no thumbnail");
+			rc = POS_ERR_NOT_FOUND;
+		}
+	}
+	if (!rc) {
 		char hash[POS_BLOB_HASH_HEX];
 		bool created = false;
 		pthread_mutex_lock(&f->mu);
-		enum pos_err rc = pos_blob_put_mem(&f->blobs, user_id, key, png.data, png.len, hash,
-						   &created);
+		rc = pos_blob_put_mem(&f->blobs, user_id, key, png.data, png.len, hash, &created);
 		if (!rc)
 			rc = f->store->files->attachment_set_thumb(f->store, user_id, at->id, hash,
 								   (int64_t)png.len, pos_now_us());
@@ -367,9 +386,11 @@ static void make_thumb(struct pos_files *f, const char *user_id, const struct po
 		pthread_mutex_unlock(&f->mu);
 		if (rc)
 			pos_warn("files: cannot store a thumbnail");
+		made = !rc;
 	}
 	pos_blob_close(rd);
 	pos_buf_free(&png);
+	return made;
 }
 
 /* Runs the extractor over the attachment and records the outcome. For a
@@ -767,8 +788,8 @@ enum pos_err pos_files_thumbnail(struct pos_files *f, struct pos_arena *a, const
 	enum pos_err rc = pos_files_open(f, a, caller_id, id, &at, &rd, &size);
 	if (rc)
 		return rc;
-	if (!pos_thumb_supported(at.mime)) {
-		pos_blob_close(rd);
+	if (!pos_thumb_supported(at.mime) || strcmp(at.thumb, POS_THUMB_NONE) == 0) {
+		pos_blob_close(rd); /* none: another type, or the job found it cannot be made */
 		return POS_ERR_NOT_FOUND;
 	}
 	if (at.thumb[0]) {
@@ -905,7 +926,7 @@ enum pos_err pos_files_extract_attachment(struct pos_files *f, const char *user_
 		 * line (a file memory's content starts with it) */
 		extract(f, a, user_id, key, &at, mem.type);
 		if (!at.thumb[0])
-			make_thumb(f, user_id, key, &at);
+			(void)make_thumb(f, user_id, key, &at);
 		/* the memory's list again, now with the text status */
 		rc = sync_memory(f, a, user_id, mem.id, NULL, 0, &err);
 	}
@@ -988,11 +1009,105 @@ enum pos_err pos_files_adopt_start(struct pos_files *f)
 	return rc;
 }
 
+#define THUMBS_BATCH 50
+#define NIL_UUID "00000000-0000-0000-0000-000000000000"
+
+enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id, size_t *made)
+{
+	if (made)
+		*made = 0;
+	char after[POS_UUID_SIZE];
+	snprintf(after, sizeof(after), "%s", NIL_UUID);
+	enum pos_err rc = POS_OK;
+	for (;;) {
+		struct pos_arena *a = pos_arena_new();
+		if (!a)
+			return POS_ERR_NOMEM;
+		struct pos_attachment *v = NULL;
+		size_t n = 0;
+		struct pos_blob_key kbuf;
+		const struct pos_blob_key *key = NULL;
+		bool have_key = false;
+		rc = f->store->files->attachment_unthumbed(f->store, a, user_id, after, THUMBS_BATCH,
+							   &v, &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			snprintf(after, sizeof(after), "%s", v[i].id);
+			if (v[i].sealed && !have_key) {
+				/* an encrypted user's: opened with the data key
+				 * (LOCKED while it is locked: the job runs later) */
+				rc = blob_key_for(f, user_id, &kbuf, &key);
+				if (!rc && !key)
+					rc = POS_ERR_DECRYPT;
+				have_key = !rc;
+			}
+			if (!rc)
+				rc = open_att(f, a, &v[i]);
+			if (!rc && make_thumb(f, user_id, v[i].sealed ? key : NULL, &v[i]) && made)
+				(*made)++;
+		}
+		pos_wipe(&kbuf, sizeof(kbuf));
+		pos_arena_destroy(a);
+		if (rc || n < THUMBS_BATCH)
+			return rc;
+	}
+}
+
+/* files.thumbs: payload {}, the job's user's attachments never given a
+ * thumbnail. */
+static enum pos_err thumbs_run(struct pos_job_run *r, void *ctx, const char *user_id,
+			       const char *payload_json)
+{
+	(void)r;
+	(void)payload_json;
+	size_t made = 0;
+	enum pos_err rc = pos_files_thumbs_user(ctx, user_id, &made);
+	if (made)
+		pos_info("files: %zu thumbnails made for earlier attachments", made);
+	return rc;
+}
+
+const struct pos_job_kind pos_files_thumbs_kind = {
+	.name = "files.thumbs",
+	.max_attempts = 5,
+	.timeout_us = 0, /* each thumbnail has the child's own wall clock */
+	.backoff_us = 60 * 1000000LL, /* a locked encrypted user: later */
+	.serial_per_user = true,
+	.user_cancellable = false,
+	.run = thumbs_run,
+};
+
+enum pos_err pos_files_thumbs_start(struct pos_files *f)
+{
+	if (!f->jobs)
+		return POS_ERR_UNAVAILABLE;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_user *users = NULL;
+	size_t n = 0;
+	enum pos_err rc = f->store->accounts->user_list(f->store, a, &users, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct pos_attachment *one = NULL;
+		size_t got = 0;
+		if (f->store->files->attachment_unthumbed(f->store, a, users[i].id, NIL_UUID, 1, &one,
+							  &got) != POS_OK || got == 0)
+			continue;
+		enum pos_err e = pos_jobs_enqueue_unique(f->jobs, pos_files_thumbs_kind.name,
+							 users[i].id, "thumbs", "{}", 0, NULL);
+		if (e && e != POS_ERR_CONFLICT)
+			rc = e;
+	}
+	pos_arena_destroy(a);
+	return rc;
+}
+
 enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)
 {
 	enum pos_err rc = pos_jobs_register(jobs, &pos_files_extract_kind, f);
 	if (!rc)
 		rc = pos_jobs_register(jobs, &pos_files_adopt_kind, f);
+	if (!rc)
+		rc = pos_jobs_register(jobs, &pos_files_thumbs_kind, f);
 	if (!rc)
 		f->jobs = jobs;
 	return rc;

@@ -173,6 +173,26 @@ extern const struct pos_job_kind pos_files_adopt_kind;
  * the kinds. */
 enum pos_err pos_files_adopt_start(struct pos_files *f);
 
+/*
+ * Thumbnail backfill: makes the thumbnails of the user's attachments that
+ * never had one tried (made before SQLite migration 19, or whose
+ * extraction job has not run), 50 at a time by id, as the
+ * extraction job does (stored as blobs, sealed for an encrypted user); a
+ * type without thumbnails or a file that cannot be previewed is recorded
+ * as having none. Idempotent and resumable (only untried ones are read; a
+ * thumbnail that failed for a reason that may pass is tried on the next
+ * pass). *made (may be NULL) counts thumbnails stored. POS_ERR_LOCKED
+ * while an encrypted user's data is locked; the store's errors.
+ */
+enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id, size_t *made);
+/* The job kind "files.thumbs" (payload {}): pos_files_thumbs_user for the
+ * job's user; registered by pos_files_register_jobs. */
+extern const struct pos_job_kind pos_files_thumbs_kind;
+/* Queues files.thumbs for every user with an attachment never given a
+ * thumbnail (once: a queued one is not doubled); the server calls it at
+ * start-up, after registering the kinds. */
+enum pos_err pos_files_thumbs_start(struct pos_files *f);
+
 /* Writes an attachment as the API shows it (an object) into `w`. */
 void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at);
 

@@ -542,6 +542,14 @@ static const char m20_kw_log[] =
 	" DELETE FROM memories_kw_log WHERE id <= new.id - 100000;"
 	" END;";
 
+/*
+ * 23: the thumbnail backfill (files.thumbs, docs/FILES.md) finds the
+ * attachments whose thumbnail was never tried by this index; a tried one
+ * has its blob address or POS_THUMB_NONE ("-").
+ */
+static const char m23_unthumbed[] =
+	"CREATE INDEX attachments_unthumbed ON attachments(user_id, id) WHERE thumb IS NULL;";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -563,6 +571,7 @@ const struct pos_migration pos_migrations[] = {
 	{18, "jobs: leases and dedupe keys", m18_job_leases},
 	{19, "files: thumbnails", m19_thumbs},
 	{20, "log of changed memories for the keyword indexes", m20_kw_log},
+	{23, "files: index of attachments without a thumbnail", m23_unthumbed},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

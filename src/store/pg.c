@@ -194,11 +194,13 @@ static const char *const v1_ddl[] = {
 
 static const char *const v2_ddl[] = {pg_ddl_memories_v2, NULL};
 static const char *const v3_ddl[] = {pg_ddl_thumbs, NULL};
+static const char *const v4_ddl[] = {pg_ddl_unthumbed, NULL};
 
 static const struct pg_migration pg_migrations[] = {
 	{1, "initial schema (every domain)", v1_ddl},
 	{2, "memory vocabulary and bytes kept per statement", v2_ddl},
 	{3, "files: thumbnails (SQLite's 19)", v3_ddl},
+	{4, "files: index of attachments without a thumbnail (SQLite's 23)", v4_ddl},
 };
 #define PG_NEWEST ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 

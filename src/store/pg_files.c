@@ -78,7 +78,14 @@ PG_STMT(st_att_list, "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
 PG_STMT(st_att_delete, "DELETE FROM attachments WHERE id = $1 AND user_id = $2");
 PG_STMT(st_att_text, "UPDATE attachments SET text_status = $3, text_error = $4,"
 		     " text_pages = $5 WHERE id = $1 AND user_id = $2");
+/* Migration 4 (SQLite's 23): the thumbnail backfill's index. */
+const char pg_ddl_unthumbed[] =
+	"CREATE INDEX IF NOT EXISTS attachments_unthumbed ON attachments(user_id, id)"
+	" WHERE thumb IS NULL;";
 PG_STMT(st_att_thumb, "UPDATE attachments SET thumb = $3 WHERE id = $1 AND user_id = $2");
+PG_STMT(st_att_unthumbed, "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
+			  " ON m.seq = a.memory_seq WHERE a.user_id = $1 AND a.thumb IS NULL"
+			  " AND a.id > $2 ORDER BY a.id LIMIT $3");
 PG_STMT(st_orphans, "SELECT b.user_id, b.hash FROM blobs b WHERE ($1::text IS NULL OR"
 		    " b.user_id = $1::text) AND NOT EXISTS (SELECT 1 FROM attachments a"
 		    " WHERE a.user_id = b.user_id AND a.hash = b.hash) AND NOT EXISTS"
@@ -240,12 +247,12 @@ static enum pos_err attachment_set_thumb(struct pos_store *s, const char *user_i
 	pg_p_text(&b, hash);
 	pg_p_i64(&b, bytes);
 	pg_p_i64(&b, now);
-	if ((rc = pg_run(c, &st_blob_put, &b, NULL)))
+	if (hash && (rc = pg_run(c, &st_blob_put, &b, NULL))) /* NULL: none, no blob */
 		goto out;
 	struct pg_params p = {0};
 	pg_p_text(&p, id);
 	pg_p_text(&p, user_id);
-	pg_p_text(&p, hash);
+	pg_p_text(&p, hash ? hash : POS_THUMB_NONE);
 	if ((rc = pg_run(c, &st_att_thumb, &p, &r)))
 		goto out;
 	if (pg_affected(r) == 0) {
@@ -311,6 +318,36 @@ out:
 	return rc;
 }
 
+static enum pos_err attachment_unthumbed(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *after_id, size_t max,
+					 struct pos_attachment **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (max == 0)
+		return POS_OK;
+	struct pg_params p = {0};
+	pg_p_text(&p, user_id);
+	pg_p_text(&p, after_id);
+	pg_p_i64(&p, (int64_t)max);
+	PGresult *r = NULL;
+	enum pos_err rc = pg_do(s, &st_att_unthumbed, &p, &r);
+	if (rc)
+		return rc;
+	int rows = pg_rows(r);
+	struct pos_attachment *v = rows ? pos_arena_alloc(a, (size_t)rows * sizeof(*v)) : NULL;
+	if (rows && !v)
+		rc = POS_ERR_NOMEM;
+	for (int i = 0; !rc && i < rows; i++)
+		read_att(a, r, i, &v[i]);
+	PQclear(r);
+	if (!rc) {
+		*out = v;
+		*n = (size_t)rows;
+	}
+	return rc;
+}
+
 const struct pos_store_files pg_files_ops = {
 	.attachment_insert = attachment_insert,
 	.attachment_get = attachment_get,
@@ -320,4 +357,5 @@ const struct pos_store_files pg_files_ops = {
 	.attachment_set_thumb = attachment_set_thumb,
 	.blob_orphans = blob_orphans,
 	.blob_forget = blob_forget,
+	.attachment_unthumbed = attachment_unthumbed,
 };

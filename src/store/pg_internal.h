@@ -106,7 +106,7 @@ extern const char pg_ddl_accounts[], pg_ddl_keys[], pg_ddl_memories[],
 	pg_ddl_chat[], pg_ddl_shares[], pg_ddl_jobs[], pg_ddl_sync[],
 	pg_ddl_plugins[], pg_ddl_files[];
 /* Later schema versions, by domain (pg.c's migration list). */
-extern const char pg_ddl_memories_v2[], pg_ddl_thumbs[];
+extern const char pg_ddl_memories_v2[], pg_ddl_thumbs[], pg_ddl_unthumbed[];
 extern const struct pos_store_accounts pg_accounts_ops;
 extern const struct pos_store_memories pg_memories_ops;
 extern const struct pos_store_chat pg_chat_ops;

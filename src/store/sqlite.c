@@ -137,6 +137,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ATT_SET_TEXT] = "UPDATE attachments SET text_status = ?3, text_error = ?4,"
 		" text_pages = ?5 WHERE id = ?1 AND user_id = ?2",
 	[ST_ATT_SET_THUMB] = "UPDATE attachments SET thumb = ?3 WHERE id = ?1 AND user_id = ?2",
+	[ST_ATT_UNTHUMBED] = "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
+		" ON m.seq = a.memory_seq WHERE a.user_id = ?1 AND a.thumb IS NULL"
+		" AND a.id > ?2 ORDER BY a.id LIMIT ?3",
 	[ST_BLOB_ORPHANS] = "SELECT b.user_id, b.hash FROM blobs b WHERE (?1 IS NULL OR"
 		" b.user_id = ?1) AND NOT EXISTS (SELECT 1 FROM attachments a"
 		" WHERE a.user_id = b.user_id AND a.hash = b.hash) AND NOT EXISTS"
@@ -1252,6 +1255,7 @@ static const struct pos_store_files sq_files = {
 	.attachment_set_thumb = sq_attachment_set_thumb,
 	.blob_orphans = sq_blob_orphans,
 	.blob_forget = sq_blob_forget,
+	.attachment_unthumbed = sq_attachment_unthumbed,
 };
 
 /*

@@ -220,23 +220,25 @@ enum pos_err sq_attachment_set_thumb(struct pos_store *base, const char *user_id
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if (!(st = sq_stmt(c, ST_BLOB_INSERT))) {
+	if (hash && !(st = sq_stmt(c, ST_BLOB_INSERT))) {
 		rc = sq_fail(c, "prepare blob");
 		goto out;
 	}
-	sq_bind_str(st, 1, user_id);
-	sq_bind_str(st, 2, hash);
-	sqlite3_bind_int64(st, 3, bytes);
-	sqlite3_bind_int64(st, 4, now);
-	if ((rc = step_done(c, st, "blob insert")))
-		goto out;
+	if (hash) { /* NULL: none, no blob */
+		sq_bind_str(st, 1, user_id);
+		sq_bind_str(st, 2, hash);
+		sqlite3_bind_int64(st, 3, bytes);
+		sqlite3_bind_int64(st, 4, now);
+		if ((rc = step_done(c, st, "blob insert")))
+			goto out;
+	}
 	if (!(st = sq_stmt(c, ST_ATT_SET_THUMB))) {
 		rc = sq_fail(c, "prepare attachment thumb");
 		goto out;
 	}
 	sq_bind_str(st, 1, id);
 	sq_bind_str(st, 2, user_id);
-	sq_bind_str(st, 3, hash);
+	sq_bind_str(st, 3, hash ? hash : POS_THUMB_NONE);
 	if ((rc = step_done(c, st, "attachment thumb")))
 		goto out;
 	if (sqlite3_changes(c->db) == 0)
@@ -299,4 +301,34 @@ enum pos_err sq_blob_forget(struct pos_store *base, const char *user_id, const c
 	*dropped = sqlite3_changes(c->db) > 0;
 out:
 	return sq_end(s, c, rc, false);
+}
+
+enum pos_err sq_attachment_unthumbed(struct pos_store *base, struct pos_arena *a, const char *user_id,
+				     const char *after_id, size_t max,
+				     struct pos_attachment **out, size_t *n)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	*out = NULL;
+	*n = 0;
+	if (!c)
+		return POS_ERR_STORE;
+	if (max == 0)
+		return POS_OK;
+	*out = pos_arena_alloc(a, max * sizeof(**out));
+	if (!*out)
+		return POS_ERR_NOMEM;
+	sqlite3_stmt *st = NULL;
+	if (!(st = sq_stmt(c, ST_ATT_UNTHUMBED)))
+		return sq_fail(c, "prepare attachments without thumbnail");
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, after_id);
+	sqlite3_bind_int64(st, 3, (int64_t)max);
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+		read_att(a, st, &(*out)[(*n)++]);
+	enum pos_err rc = r == SQLITE_ROW || r == SQLITE_DONE ? POS_OK
+			  : sq_fail(c, "attachments without thumbnail");
+	sqlite3_reset(st);
+	return rc;
 }

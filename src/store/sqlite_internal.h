@@ -66,6 +66,7 @@ enum sq_stmt {
 	ST_ATT_DELETE,
 	ST_ATT_SET_TEXT,
 	ST_ATT_SET_THUMB,
+	ST_ATT_UNTHUMBED,
 	ST_BLOB_ORPHANS,
 	ST_BLOB_FORGET,
 	ST_PLUGIN_PUT,
@@ -470,6 +471,9 @@ enum pos_err sq_attachment_set_thumb(struct pos_store *s, const char *user_id, c
 				     const char *hash, int64_t bytes, int64_t now);
 enum pos_err sq_blob_forget(struct pos_store *s, const char *user_id, const char *hash,
 			    bool *dropped);
+enum pos_err sq_attachment_unthumbed(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				     const char *after_id, size_t max,
+				     struct pos_attachment **out, size_t *n);
 /* Lifecycle (sqlite_lifecycle.c). */
 enum pos_err sq_lifecycle_scan(struct pos_store *s, struct pos_arena *a,
 			       const char *user_id, int64_t after_created, int64_t after_seq,

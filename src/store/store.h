@@ -479,9 +479,14 @@ struct pos_attachment {
 	const char *text_error;     /* NULL unless failed */
 	int64_t text_pages;         /* pages (or parts) text came from */
 	bool sealed;                /* the blob is sealed (files/blob.h) */
-	char thumb[65];             /* the thumbnail's blob address, "" when none
-				     * (migration 19; sealed like the file) */
+	char thumb[65];             /* the thumbnail's blob address (migration 19;
+				     * sealed like the file); "" when not tried yet,
+				     * POS_THUMB_NONE when it has none */
 };
+
+/* An attachment's `thumb` when it has no thumbnail: a type without one, or
+ * a file that cannot be previewed (never a blob address, which is hex). */
+#define POS_THUMB_NONE "-"
 
 /* A blob no attachment refers to (garbage collection). */
 struct pos_blob_ref {
@@ -1106,7 +1111,8 @@ struct pos_store_files {
 					    const char *error, int64_t pages);
 	/* Records the attachment's thumbnail, the user's blob `hash` of
 	 * `bytes` (its blob row made here, counted in the byte quota), in one
-	 * transaction. NOT_FOUND when there is no such attachment. */
+	 * transaction; hash NULL records that it has none (POS_THUMB_NONE, no
+	 * blob row). NOT_FOUND when there is no such attachment. */
 	enum pos_err (*attachment_set_thumb)(struct pos_store *s, const char *user_id,
 					     const char *id, const char *hash, int64_t bytes,
 					     int64_t now);
@@ -1119,6 +1125,15 @@ struct pos_store_files {
 	 * it did (then the caller deletes the file). */
 	enum pos_err (*blob_forget)(struct pos_store *s, const char *user_id,
 				    const char *hash, bool *dropped);
+	/* Up to `max` of the user's attachments whose thumbnail was never
+	 * tried (`thumb` "": made before migration 19, or their extraction job
+	 * has not run), with an id greater than `after_id` (give the nil UUID
+	 * to start), by id: the thumbnail backfill pages with it (SQLite
+	 * migration 23 / PostgreSQL 4 index them). */
+	enum pos_err (*attachment_unthumbed)(struct pos_store *s, struct pos_arena *a,
+					     const char *user_id, const char *after_id,
+					     size_t max, struct pos_attachment **out,
+					     size_t *n);
 };
 
 struct pos_store_ops {

@@ -100,7 +100,7 @@ static void *open_thread(void *arg)
 	return NULL;
 }
 
-#define PG_VERSIONS 3 /* the PostgreSQL store's migrations (src/store/pg.c) */
+#define PG_VERSIONS 4 /* the PostgreSQL store's migrations (src/store/pg.c) */
 
 static void migrates_once_when_started_together(void **state)
 {
