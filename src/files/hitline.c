@@ -58,6 +58,7 @@ enum pos_err pos_hitline_prepare(struct pos_arena *a, const char *q, size_t len,
 				 struct pos_hitline_needles *out)
 {
 	memset(out, 0, sizeof(*out));
+	out->budget = POS_HITLINE_BUDGET;
 	struct pos_query pq;
 	struct pos_error err;
 	pos_error_clear(&err);
@@ -70,7 +71,9 @@ enum pos_err pos_hitline_prepare(struct pos_arena *a, const char *q, size_t len,
 	out->len = pos_arena_alloc(a, cap * sizeof(*out->len));
 	out->kind = pos_arena_alloc(a, cap);
 	if (!out->s || !out->len || !out->kind) {
-		memset(out, 0, sizeof(*out));
+		out->s = NULL;
+		out->len = NULL;
+		out->kind = NULL;
 		return POS_ERR_NOMEM;
 	}
 	for (size_t i = 0; i < pq.n_phrases; i++) {
@@ -120,6 +123,8 @@ enum pos_err pos_hitline_prepare(struct pos_arena *a, const char *q, size_t len,
 		out->len[out->n] = e - s;
 		out->kind[out->n++] = typed ? NEEDLE_TYPED : inner ? NEEDLE_PHRASE : NEEDLE_WORD;
 	}
+	for (size_t i = 0; i < out->n; i++)
+		out->first[(unsigned char)out->s[i][0]] = 1;
 	return POS_OK;
 }
 
@@ -187,6 +192,8 @@ static unsigned score_line(const struct pos_hitline_needles *nd, const char *s, 
 		if (!word_byte((unsigned char)s[p]) || (p > b && word_byte((unsigned char)s[p - 1])))
 			continue;
 		unsigned char c = lower((unsigned char)s[p]);
+		if (!nd->first[c])
+			continue;
 		for (size_t i = 0; i < nd->n; i++) {
 			size_t me;
 			if (seen[i] || (unsigned char)nd->s[i][0] != c || !needle_at(nd, i, s, p, e, &me))
@@ -395,7 +402,7 @@ static bool render_line(struct pos_arena *a, const struct pos_hitline_needles *n
 	return true;
 }
 
-bool pos_hitline_find(struct pos_arena *a, const struct pos_hitline_needles *nd,
+bool pos_hitline_find(struct pos_arena *a, struct pos_hitline_needles *nd,
 		      const struct pos_memory *m, struct pos_hitline *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -406,6 +413,11 @@ bool pos_hitline_find(struct pos_arena *a, const struct pos_hitline_needles *nd,
 		aj++;
 	if (*aj != '{') /* no attachments */
 		return false;
+	if (m->content_len > nd->budget) {
+		nd->budget = 0; /* this search has read enough */
+		return false;
+	}
+	nd->budget -= m->content_len;
 	unsigned char *seen = pos_arena_alloc(a, nd->n);
 	if (!seen)
 		return false;

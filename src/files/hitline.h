@@ -36,6 +36,9 @@
 
 #define POS_HITLINE_CHARS 160   /* characters (code points) of a line shown, "…" included */
 #define POS_HITLINE_MARKS 16    /* marked spans in one line at most */
+/* Bytes of text one search reads for its matches, over all its hits (at
+ * most 200 hits of up to 1 MiB each): past it, later hits get no match. */
+#define POS_HITLINE_BUDGET ((size_t)32 << 20)
 
 /* What a query looks for, made once per search by pos_hitline_prepare. */
 struct pos_hitline_needles {
@@ -43,6 +46,8 @@ struct pos_hitline_needles {
 	size_t *len;
 	unsigned char *kind;  /* internal: word, word being typed, phrase */
 	size_t n;
+	unsigned char first[256]; /* internal: the bytes a needle starts with */
+	size_t budget;        /* bytes of text left to read (POS_HITLINE_BUDGET) */
 };
 
 struct pos_hitline_mark {
@@ -75,9 +80,10 @@ enum pos_err pos_hitline_prepare(struct pos_arena *a, const char *q, size_t len,
  * memory's own text or a file's name line is not a file match), also on
  * NOMEM. The best line has the most distinct needles (a phrase counts
  * twice); the first of equals wins. A line longer than POS_HITLINE_CHARS is
- * cut around its first match.
+ * cut around its first match. The attachment text read is taken from
+ * nd->budget; a memory with more text than is left gets no match.
  */
-bool pos_hitline_find(struct pos_arena *a, const struct pos_hitline_needles *nd,
+bool pos_hitline_find(struct pos_arena *a, struct pos_hitline_needles *nd,
 		      const struct pos_memory *m, struct pos_hitline *out);
 
 /* Writes the match as the API shows it:

@@ -363,6 +363,8 @@ async function main() {
       'the file named: ' + await fm.textContent());
     assert((await fm.textContent()).includes('Pancake flour from the mill on Elm Street'), 'the line shown');
     assert((await fm.locator('mark').allTextContents()).join() === 'mill,Elm', 'the words marked');
+    await page.goto('/memories/' + memId); // where the next step starts
+    await page.getByTestId('memory-delete').waitFor();
   });
 
   await step('delete, undo, delete for good', page, async () => {

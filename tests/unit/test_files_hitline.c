@@ -2,7 +2,8 @@
  * search hit matched in — file memories with page markers, "[file: NAME]"
  * sections of other memories, word forms and phrases, long lines cut
  * around the match (UTF-8 intact, marks in code points), and no match in a
- * memory's own text, a file's name line, or without the attachment. */
+ * memory's own text, a file's name line, or without the attachment; the
+ * per-search budget of text read. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,6 +207,14 @@ static void test_no_words(void **state)
 	struct pos_hitline_needles nd;
 	assert_int_equal(pos_hitline_prepare(a, "\xFF", 1, false, &nd), POS_OK);
 	assert_int_equal(nd.n, 0);
+	/* a search reads at most POS_HITLINE_BUDGET bytes of text for its matches */
+	assert_int_equal(pos_hitline_prepare(a, "text", 4, false, &nd), POS_OK);
+	assert_int_equal(nd.budget, POS_HITLINE_BUDGET);
+	nd.budget = m.content_len + 3;
+	assert_true(pos_hitline_find(a, &nd, &m, &h));
+	assert_int_equal(nd.budget, 3);
+	assert_false(pos_hitline_find(a, &nd, &m, &h));
+	assert_int_equal(nd.budget, 0);
 	pos_arena_destroy(a);
 }
 
