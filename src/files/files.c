@@ -1040,9 +1040,16 @@ enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id, siz
 					rc = POS_ERR_DECRYPT;
 				have_key = !rc;
 			}
-			if (!rc)
-				rc = open_att(f, a, &v[i]);
-			if (!rc && make_thumb(f, user_id, v[i].sealed ? key : NULL, &v[i]) && made)
+			if (rc)
+				break;
+			enum pos_err orc = open_att(f, a, &v[i]);
+			if (orc == POS_ERR_LOCKED) {
+				rc = orc;
+				break;
+			}
+			if (orc)
+				continue; /* its name or type cannot be opened: left untried */
+			if (make_thumb(f, user_id, v[i].sealed ? key : NULL, &v[i]) && made)
 				(*made)++;
 		}
 		pos_wipe(&kbuf, sizeof(kbuf));
