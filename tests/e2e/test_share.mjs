@@ -15,7 +15,7 @@
 // Exit status: 0 passed, 1 failed, 77 skipped (no web build, browser or binary).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, ROOT, account, assert, call, countPhrase, launch, login, preflight, run, runner, startServer, waitUntil } from './lib.mjs';
+import { ARTIFACTS, PASSWORD, ROOT, account, assert, call, countPhrase, launch, preflight, run, runner, startServer, waitUntil } from './lib.mjs';
 
 const FILE_MAX = 64 * 1024;
 const sample = (name) => readFileSync(path.join(ROOT, 'tests/data/files', name)).toString('base64');
@@ -79,7 +79,7 @@ async function main() {
   const page = await ctx.newPage();
 
   await step('a shared PDF is kept, listed with the upload limit, uploaded and found by a phrase inside it', page, async () => {
-    await signIn(page, base, (await call(base, 'POST', '/api/auth/login', { email: owner.email, password: 'correct horse battery' })).json);
+    await signIn(page, base, (await call(base, 'POST', '/api/auth/login', { email: owner.email, password: PASSWORD })).json);
     await controlled(page, base);
     const r = await share(page, { url: 'http://example.org/reports/pelicans' }, [
       { name: 'report.pdf', type: 'application/pdf', b64: sample('report.pdf') },
@@ -139,7 +139,11 @@ async function main() {
     await page.goto(r.url);
     await page.getByText('Sign in to save what you shared').waitFor();
     assert((await inboxSize(page)) === 2, 'kept while signed out');
-    await login(page, other.email);
+    // sign in on the login page (not lib's login(): the app may leave the
+    // timeline for /share before its capture box is seen)
+    await page.getByTestId('login-email').fill(other.email);
+    await page.getByTestId('login-password').fill(PASSWORD);
+    await page.getByTestId('login-submit').click();
     await page.waitForURL(/\/share$/, { timeout: 20_000 });
     await page.getByTestId('share-file').filter({ hasText: 'notes.docx' }).waitFor();
     await page.getByTestId('share-save').click();

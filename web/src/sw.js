@@ -67,7 +67,8 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   const url = new URL(req.url);
   if (req.method === 'POST' && url.origin === self.location.origin && url.pathname === '/share') {
-    event.respondWith(receiveShare(req));
+    // a full disk or a failed write: the page says what was shared was not kept
+    event.respondWith(receiveShare(req).catch(() => Response.redirect(new URL('/share?error=unsaved', self.location.origin).href, 303)));
     return;
   }
   if (req.method !== 'GET' || url.origin !== self.location.origin) return;

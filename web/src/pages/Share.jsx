@@ -263,6 +263,7 @@ export function Share({ query }) {
     <main id="main" class="panel">
       <h1>Share</h1>
       {query.get('error') === 'unreadable' && <p role="alert">What was shared could not be read.</p>}
+      {query.get('error') === 'unsaved' && <p role="alert">What was shared could not be kept on this device (is its storage full?).</p>}
       {legacy ? <ShareQuery query={query} /> : <ShareInbox />}
     </main>
   );
