@@ -125,6 +125,7 @@ export async function fetchCapped(url, max) {
     ctl.abort();
     throw new FileRefused('too_large', `The file is ${mb(declared)}; the server takes at most ${mb(max)}`);
   }
+  if (!r.body) return { blob: new Blob([], { type: type || 'application/octet-stream' }), name, type };
   const reader = r.body.getReader();
   const parts = [];
   let got = 0;

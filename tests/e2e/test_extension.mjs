@@ -276,7 +276,13 @@ async function main() {
   assert((await searchApi('kingfisher')).length === 1, 'the queued memory arrived');
   console.log('ok   offline queue: queued, then sent');
 
-  // 7. files: the context menu items' handler fetches and uploads
+  // 7. files: the context menu items exist (update fails for an unknown
+  // id, or one whose link patterns were refused) and their handler
+  // fetches and uploads
+  for (const id of ['pos-save-image', 'pos-save-file']) {
+    const made = await sw.evaluate((i) => chrome.contextMenus.update(i, {}).then(() => true, (e) => e.message), id);
+    assert(made === true, `menu item ${id}: ${made}`);
+  }
   const waitFound = (q) => waitUntil(async () => (await searchApi(q)).length === 1 && (await searchApi(q))[0], 'a search for ' + q, 30_000);
   const gallery = await context.newPage();
   await gallery.goto(pages + '/gallery');
