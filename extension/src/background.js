@@ -2,11 +2,15 @@
 // queue's timer, and the saves the popup asks for.
 import { flush, save } from './api.js';
 import { linkBody, pageBody, readTab, selectionBody } from './capture.js';
+import { FILE_LINK_PATTERNS, saveFileUrl } from './files.js';
 
 const MENUS = [
   { id: 'pos-save-page', title: 'Save page to PersonalOS', contexts: ['page'] },
   { id: 'pos-save-selection', title: 'Save selection to PersonalOS', contexts: ['selection'] },
   { id: 'pos-save-link', title: 'Save link to PersonalOS', contexts: ['link'] },
+  // files (files.js): the extension fetches the bytes and uploads them
+  { id: 'pos-save-image', title: 'Save image to PersonalOS', contexts: ['image'] },
+  { id: 'pos-save-file', title: 'Save linked file to PersonalOS', contexts: ['link'], targetUrlPatterns: FILE_LINK_PATTERNS },
 ];
 
 chrome.runtime.onInstalled.addListener(() => {
@@ -49,11 +53,24 @@ export async function savePage(tabId) {
   return report(save(pageBody(page), page.url));
 }
 
-chrome.contextMenus.onClicked.addListener((info, tab) => {
+// An image or a linked file: fetched here, uploaded as a file memory. Not
+// queued offline (a file may be large); the badge says it failed.
+export function saveFile(url) {
+  return report(saveFileUrl(url));
+}
+
+// The context menu's handler; returns the save's promise (for tests).
+export function onMenu(info, tab) {
   const page = { url: info.pageUrl || (tab && tab.url) || '', title: (tab && tab.title) || '' };
-  if (info.menuItemId === 'pos-save-page' && tab) savePage(tab.id).catch(() => {});
-  else if (info.menuItemId === 'pos-save-selection') report(save(selectionBody(info.selectionText || '', page))).catch(() => {});
-  else if (info.menuItemId === 'pos-save-link') report(save(linkBody(info.linkUrl, info.selectionText || '', page.url), info.linkUrl)).catch(() => {});
+  if (info.menuItemId === 'pos-save-page' && tab) return savePage(tab.id);
+  if (info.menuItemId === 'pos-save-selection') return report(save(selectionBody(info.selectionText || '', page)));
+  if (info.menuItemId === 'pos-save-link') return report(save(linkBody(info.linkUrl, info.selectionText || '', page.url), info.linkUrl));
+  if (info.menuItemId === 'pos-save-image') return saveFile(info.srcUrl);
+  if (info.menuItemId === 'pos-save-file') return saveFile(info.linkUrl);
+  return Promise.resolve(null);
+}
+chrome.contextMenus.onClicked.addListener((info, tab) => {
+  onMenu(info, tab).catch(() => {});
 });
 
 chrome.commands.onCommand.addListener(async (command, tab) => {
@@ -70,4 +87,4 @@ chrome.runtime.onMessage.addListener((msg, _sender, reply) => {
 });
 
 // For tests and the devtools console.
-globalThis.pos = { saveTab, savePage, flush };
+globalThis.pos = { saveTab, savePage, flush, saveFile, onMenu };

@@ -1,6 +1,7 @@
 // The toolbar popup: save the current page, quick capture, search as you type.
 import { getSettings, queueLength, save, search } from './api.js';
 import { noteBody } from './capture.js';
+import { acceptable, fileLimits, uploadFile } from './files.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text, cls = '') => {
@@ -42,6 +43,63 @@ $('capture-save').addEventListener('click', async () => {
   } finally {
     $('capture-save').disabled = false;
   }
+});
+
+// Files picked or dropped: each checked against the server's limit and the
+// types it reads, then uploaded with progress as a file memory.
+const mb = (n) => (n >= 1048576 ? (n / 1048576).toFixed(1) + ' MB' : Math.max(1, Math.round(n / 1024)) + ' KB');
+async function sendFiles(files) {
+  if (!files.length) return;
+  let limits;
+  try {
+    limits = await fileLimits(true);
+  } catch (e) {
+    status(e.message, 'err');
+    return;
+  }
+  const bar = $('file-progress');
+  let sent = 0;
+  const refused = [];
+  for (const f of files) {
+    if (f.size > limits.file_max) {
+      refused.push(`${f.name}: larger than ${mb(limits.file_max)}`);
+      continue;
+    }
+    if (!acceptable(f.type, f.name)) {
+      refused.push(`${f.name}: not a type PersonalOS reads`);
+      continue;
+    }
+    status(`Uploading ${f.name}…`);
+    bar.hidden = false;
+    bar.value = 0;
+    try {
+      await uploadFile(f, { name: f.name }, (done, total) => {
+        bar.value = total ? Math.round((100 * done) / total) : 0;
+      });
+      sent++;
+    } catch (e) {
+      refused.push(`${f.name}: ${e.message}`);
+    }
+  }
+  bar.hidden = true;
+  if (refused.length) status(`Saved ${sent} file(s). Not saved: ${refused.join('; ')}`, 'err');
+  else status(`Saved ${sent} file(s)`, 'ok');
+}
+$('file').addEventListener('change', (e) => {
+  const files = [...(e.target.files || [])];
+  e.target.value = '';
+  sendFiles(files);
+});
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  sendFiles([...((e.dataTransfer && e.dataTransfer.files) || [])]);
 });
 
 let timer = null, seq = 0;
@@ -89,6 +147,8 @@ async function run() {
 (async () => {
   const { token } = await getSettings();
   $('setup').hidden = Boolean(token);
+  // the server's limit, shown before anything is sent
+  if (token) fileLimits(true).then((l) => { $('file-limit').textContent = `up to ${mb(l.file_max)} each`; }, () => {});
   const n = await queueLength();
   if (n) {
     status(`${n} save(s) waiting for the server…`);

@@ -107,6 +107,7 @@ void pos_api_search_with_shared(struct pos_server *srv, struct pos_req *r,
 
 /* files.c — files as memories (issue 21; docs/FILES.md) */
 void pos_api_files_create(struct pos_server *srv, struct pos_req *r);
+void pos_api_files_limits(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r);
 void pos_api_attachment_get(struct pos_server *srv, struct pos_req *r);

@@ -140,10 +140,53 @@ void pos_api_attachments_create(struct pos_server *srv, struct pos_req *r)
 	reply_attachment(r, 201, &at);
 }
 
+/* ?url= of an upload: where the client found the file (kept in
+ * metadata.url, never fetched by the server): http(s), at most
+ * POS_FILE_URL_MAX bytes, no spaces or control characters. */
+#define POS_FILE_URL_MAX 2048
+static bool url_ok(const char *u)
+{
+	size_t n = strlen(u);
+	if (n == 0 || n > POS_FILE_URL_MAX)
+		return false;
+	if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] <= 0x20 || u[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* ?source= of an upload: a short lower-case word (default "upload"). */
+static bool source_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
 void pos_api_files_create(struct pos_server *srv, struct pos_req *r)
 {
 	uint64_t off, len;
 	const char *name;
+	/* the clients' fields first (cheap, before the quota and the work) */
+	const char *url = pos_req_param(r, "url");
+	const char *source = pos_req_param(r, "source");
+	if (url && *url && !url_ok(url)) {
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, "url",
+			      "url must be an http(s) URL of at most 2048 bytes");
+		return;
+	}
+	if (source && *source && !source_ok(source)) {
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, "source",
+			      "source must be 1-32 characters of a-z, 0-9, '-', '_' or '.'");
+		return;
+	}
 	if (!upload_of(srv, r, &off, &len, &name))
 		return;
 	char clean[POS_FILE_NAME_MAX + 1];
@@ -156,7 +199,9 @@ void pos_api_files_create(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	json_t *body = json_pack("{s:s, s:s, s:s}", "content", clean, "type", "file", "source",
-				 "upload");
+				 source && *source ? source : "upload");
+	if (body && url && *url)
+		json_object_set_new(body, "metadata", json_pack("{s:s}", "url", url));
 	const char *tags = pos_req_param(r, "tags");
 	if (body && tags && *tags) {
 		json_t *arr = json_array();
@@ -209,6 +254,39 @@ void pos_api_files_create(struct pos_server *srv, struct pos_req *r)
 		return;
 	}
 	pos_reply_json(r, 201, &b);
+}
+
+/* What a client shows before an upload (the PWA share page, the
+ * extension): the per-file limit and the caller's byte quota and usage. */
+void pos_api_files_limits(struct pos_server *srv, struct pos_req *r)
+{
+	struct pos_user u;
+	struct pos_usage use;
+	enum pos_err rc = pos_accounts_get(&srv->app->accounts, r->arena, r->principal.user_id,
+					   &u);
+	if (!rc)
+		rc = pos_accounts_usage(&srv->app->accounts, u.id, &use);
+	if (rc) {
+		pos_reply_err(r, rc == POS_ERR_NOT_FOUND ? POS_ERR_UNAUTHORIZED : rc, NULL, NULL);
+		return;
+	}
+	int64_t limit[POS_QUOTA__COUNT];
+	pos_auth_quota_limits(&srv->app->auth, &u, limit);
+	struct pos_buf b;
+	pos_buf_init(&b, 4096);
+	struct pos_jw w;
+	pos_jw_init(&w, &b);
+	pos_jw_obj(&w);
+	pos_jw_kint(&w, "file_max", (int64_t)srv->cfg->file_max);
+	pos_jw_kint(&w, "quota_bytes", limit[POS_QUOTA_BYTES]); /* 0: unlimited */
+	pos_jw_kint(&w, "used_bytes", use.n[POS_QUOTA_BYTES]);
+	pos_jw_obj_end(&w);
+	if (w.rc) {
+		pos_buf_free(&b);
+		pos_reply_err(r, w.rc, NULL, NULL);
+		return;
+	}
+	pos_reply_json(r, 200, &b);
 }
 
 void pos_api_attachments_list(struct pos_server *srv, struct pos_req *r)

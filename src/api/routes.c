@@ -111,6 +111,7 @@ const struct pos_route pos_api_routes[] = {
 	ROUTE("POST", "/api/admin/plugins/refresh", pos_api_admin_plugins_refresh, SESSION, 4 * KiB),
 	/* files (issue 21; docs/FILES.md) */
 	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, POS_SPOOL_FILE),
+	ROUTE("GET", "/api/files/limits", pos_api_files_limits, BEARER, 0),
 	SPOOL_ROUTE("POST", "/api/memories/{id}/attachments", pos_api_attachments_create, BEARER, POS_SPOOL_FILE),
 	ROUTE("GET", "/api/memories/{id}/attachments", pos_api_attachments_list, BEARER, 0),
 	ROUTE("GET", "/api/attachments/{id}", pos_api_attachment_get, BEARER, 0),

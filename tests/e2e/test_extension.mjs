@@ -5,14 +5,20 @@
 // service worker's save path, the one the context menu and the shortcut
 // take), save it again (deduplicated: the memory is updated), save while
 // the server is unreachable (queued, then sent), quick capture and
-// search-as-you-type in the popup, and see it all in the API.
+// search-as-you-type in the popup, and see it all in the API. Files: the
+// "Save image" and "Save linked file" context menu items (their handler,
+// in the service worker) fetch an image and a PDF from the local page
+// server and upload them; a login page answered instead of a PDF and a
+// file over the server's limit (declared, or streamed without a length)
+// are refused before anything is sent; the popup's file picker uploads a
+// document; each is found by a search for a phrase inside it.
 //
 //   POS_BIN=build/personalos node tests/e2e/test_extension.mjs
 //
 // Exit status: 0 passed, 1 failed, 77 skipped (no build, browser or binary).
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -82,7 +88,8 @@ async function startServer() {
   const port = await freePort();
   const data = mkdtempSync(path.join(os.tmpdir(), 'pos-ext-'));
   tmpDirs.push(data);
-  const env = { ...process.env, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off' };
+  const env = { ...process.env, PERSONALOS_PWHASH_OPSLIMIT: '1', PERSONALOS_PWHASH_MEMLIMIT_KIB: '8192', PERSONALOS_LOG_REQUESTS: 'off',
+    PERSONALOS_FILE_MAX: String(FILE_MAX) };
   const p = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(p);
   const base = `http://127.0.0.1:${port}`;
@@ -108,11 +115,51 @@ const ARTICLE = `<!doctype html><html><head><title>The Heron Almanac</title></he
 <p>Observers should keep fifty metres from the nesting trees and never use flash photography at dusk.</p>
 </article><footer>Copyright nobody</footer></body></html>`;
 
+const FILE_MAX = 256 * 1024; // the server's file_max in this test
+const sample = (name) => readFileSync(path.join(ROOT, 'tests/data/files', name));
+const GALLERY = `<!doctype html><html><head><title>Field notes</title></head><body>
+<img id="shot" src="/files/screenshot.png" alt="a screenshot"> <a id="report" href="/files/report.pdf">the report</a></body></html>`;
+// What the page server answers for the files (the server never fetches them).
+const FILES = {
+  '/files/screenshot.png': () => [200, { 'Content-Type': 'image/png' }, sample('screenshot.png')],
+  '/files/report.pdf': () => [200, { 'Content-Type': 'application/pdf' }, sample('report.pdf')],
+  // a login page where the PDF should be
+  '/files/members-only.pdf': () => [200, { 'Content-Type': 'text/html; charset=utf-8' }, '<html><body><form>Sign in</form></body></html>'],
+};
+let endlessSent = 0;
+
 function startPages() {
   return new Promise((resolve) => {
     pageServer = http.createServer((req, res) => {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(ARTICLE);
+      const p = req.url.split('?')[0];
+      if (FILES[p]) {
+        const [status, headers, body] = FILES[p]();
+        res.writeHead(status, { ...headers, 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      } else if (p === '/files/huge.pdf') {
+        // declares more than file_max: refused before the body is read
+        res.writeHead(200, { 'Content-Type': 'application/pdf', 'Content-Length': String(FILE_MAX * 4) });
+        res.end(Buffer.alloc(FILE_MAX * 4));
+      } else if (p === '/files/endless.pdf') {
+        // no length: the read stops at the limit
+        res.writeHead(200, { 'Content-Type': 'application/pdf' });
+        const chunk = Buffer.alloc(64 * 1024, 0x25);
+        const more = () => {
+          while (endlessSent < 64 * 1024 * 1024 && !res.destroyed) {
+            endlessSent += chunk.length;
+            if (!res.write(chunk)) return res.once('drain', more);
+          }
+          res.end();
+        };
+        res.on('error', () => {});
+        more();
+      } else if (p === '/gallery') {
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end(GALLERY);
+      } else {
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end(ARTICLE);
+      }
     });
     pageServer.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${pageServer.address().port}`));
   });
@@ -229,9 +276,56 @@ async function main() {
   assert((await searchApi('kingfisher')).length === 1, 'the queued memory arrived');
   console.log('ok   offline queue: queued, then sent');
 
+  // 7. files: the context menu items exist (update fails for an unknown
+  // id, or one whose link patterns were refused) and their handler
+  // fetches and uploads
+  for (const id of ['pos-save-image', 'pos-save-file']) {
+    const made = await sw.evaluate((i) => chrome.contextMenus.update(i, {}).then(() => true, (e) => e.message), id);
+    assert(made === true, `menu item ${id}: ${made}`);
+  }
+  const waitFound = (q) => waitUntil(async () => (await searchApi(q)).length === 1 && (await searchApi(q))[0], 'a search for ' + q, 30_000);
+  const gallery = await context.newPage();
+  await gallery.goto(pages + '/gallery');
+  const imgUrl = await gallery.$eval('#shot', (i) => i.src);
+  const pdfUrl = await gallery.$eval('#report', (a) => a.href);
+  const menu = (info) => sw.evaluate((i) => globalThis.pos.onMenu(i, null).then((r) => ({ ok: true, r }), (e) => ({ ok: false, code: e.code, message: e.message })), { pageUrl: pages + '/gallery', ...info });
+  const img = await menu({ menuItemId: 'pos-save-image', srcUrl: imgUrl, mediaType: 'image' });
+  assert(img.ok && img.r.memory && img.r.memory.type === 'file', 'image saved: ' + JSON.stringify(img).slice(0, 300));
+  const imgMem = await waitFound('lighthouse keeper');
+  assert(imgMem.id === img.r.memory.id && imgMem.source === 'web' && imgMem.metadata.url === imgUrl, 'the image memory, with its URL: ' + JSON.stringify(imgMem).slice(0, 300));
+  const pdf = await menu({ menuItemId: 'pos-save-file', linkUrl: pdfUrl });
+  assert(pdf.ok && pdf.r.memory.attachments[0].name === 'report.pdf', 'pdf saved: ' + JSON.stringify(pdf).slice(0, 300));
+  const pdfMem = await waitFound('pelican migration');
+  assert(pdfMem.id === pdf.r.memory.id && pdfMem.metadata.url === pdfUrl, 'the PDF memory, with its URL');
+  console.log('ok   context menu: an image and a linked PDF saved as file memories, found by their text');
+
+  const before = (await call(base, 'GET', '/api/memories', undefined, token)).json.total;
+  const login = await menu({ menuItemId: 'pos-save-file', linkUrl: pages + '/files/members-only.pdf' });
+  assert(!login.ok && login.code === 'type', 'an HTML answer refused: ' + JSON.stringify(login));
+  const huge = await menu({ menuItemId: 'pos-save-file', linkUrl: pages + '/files/huge.pdf' });
+  assert(!huge.ok && huge.code === 'too_large' && /256 KB/.test(huge.message), 'a declared length over file_max refused: ' + JSON.stringify(huge));
+  const endless = await menu({ menuItemId: 'pos-save-file', linkUrl: pages + '/files/endless.pdf' });
+  assert(!endless.ok && endless.code === 'too_large', 'a stream over file_max refused: ' + JSON.stringify(endless));
+  assert(endlessSent < 64 * 1024 * 1024, 'the stream was not read to its end');
+  assert((await call(base, 'GET', '/api/memories', undefined, token)).json.total === before, 'nothing was uploaded for the refused files');
+  console.log('ok   refused before sending: a login page for a PDF, a file over the limit, a stream past the limit');
+
+  // 8. the popup's file picker
+  const popup2 = await context.newPage();
+  await popup2.goto(`chrome-extension://${extId}/popup.html`);
+  await waitUntil(async () => (await popup2.textContent('#file-limit')).includes('up to 256 KB each'), "the server's limit shown");
+  await popup2.setInputFiles('#file', [{ name: 'notes.docx', mimeType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', buffer: sample('notes.docx') }]);
+  await waitUntil(async () => (await popup2.textContent('#status')).startsWith('Saved 1 file'), 'popup upload');
+  const docMem = await waitFound('saffron greenhouse');
+  assert(docMem.type === 'file' && docMem.source === 'web', 'the popup upload is a file memory');
+  await popup2.setInputFiles('#file', [{ name: 'big.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(FILE_MAX + 1) }]);
+  await waitUntil(async () => (await popup2.textContent('#status')).includes('larger than 256 KB'), 'popup refuses a file over the limit');
+  await popup2.screenshot({ path: path.join(ARTIFACTS, 'extension-4-popup-files.png') });
+  console.log('ok   popup: file picker uploads, the limit is shown and applied');
+
   await context.close();
   pageServer.close();
-  console.log('7 passed, 0 failed');
+  console.log('10 passed, 0 failed');
 }
 
 main().then(

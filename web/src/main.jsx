@@ -19,6 +19,7 @@ import { Chat } from './pages/Chat.jsx';
 import { Settings } from './pages/Settings.jsx';
 import { Tokens } from './pages/Tokens.jsx';
 import { Share } from './pages/Share.jsx';
+import { sharedCount } from './lib/shareinbox.js';
 import { startLiveEvents, stopLiveEvents } from './lib/events.js';
 
 // Pages added with the sync, sharing and encryption APIs load on first use,
@@ -235,9 +236,17 @@ function App() {
   // Routing guards: signed-out users see login/register only.
   const authPage = path === '/login' || path === '/register' || path === '/recover';
   useEffect(() => {
+    // A share arriving signed out waits in the share inbox (lib/shareinbox.js).
+    if (!signedIn && path === '/share') setNotice('Sign in to save what you shared; it is kept on this device until then.');
     if (!signedIn && !authPage) navigate('/login', { replace: true });
     if (signedIn && authPage) navigate('/', { replace: true });
   }, [signedIn, authPage]);
+
+  // Signed in with a share waiting (shared while signed out, or not yet
+  // saved): the share page shows it.
+  useEffect(() => {
+    if (uid) sharedCount().then((n) => n > 0 && location.pathname !== '/share' && navigate('/share'), () => {});
+  }, [uid]);
 
   // Logout forgets everything this browser keeps for the account (drafts,
   // cached answers); unsent captures only if the user says so.
