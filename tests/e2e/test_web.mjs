@@ -349,7 +349,7 @@ async function main() {
     });
     await page.getByTestId('attachment-thumb').waitFor();
     const text = page.getByTestId('attachment-text');
-    await text.waitFor({ timeout: 30_000 });
+    await text.waitFor({ timeout: 90_000 });
     await text.locator('summary').click();
     assert((await text.textContent()).includes('mill on Elm Street'), 'text found in the file shown');
     const m = await call(base, 'GET', '/api/memories/' + memId, undefined, token);
