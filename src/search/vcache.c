@@ -167,6 +167,22 @@ static void trim_bytes(struct pos_vcache *c, const struct ventry *spare)
 
 /* The user's entry, referenced; created (unloaded) when `create`. Caller
  * holds mutex. */
+/*
+ * A user's lock prefers writers: a write (pos_vcache_put/remove) waits for
+ * the scans already running, never for the stream of scans that keeps
+ * arriving behind them (glibc's default prefers readers, and under a
+ * steady search load a writer starved there while holding its HTTP
+ * handler slot). Scans take the lock once, never recursively.
+ */
+static void init_lock(pthread_rwlock_t *l)
+{
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(l, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
 static struct ventry *acquire_locked(struct pos_vcache *c, const char *user_id, bool create)
 {
 	struct ventry *e = find(c, user_id);
@@ -177,7 +193,7 @@ static struct ventry *acquire_locked(struct pos_vcache *c, const char *user_id, 
 		e = pos_calloc(1, sizeof(*e));
 		if (e) {
 			snprintf(e->user_id, sizeof(e->user_id), "%s", user_id);
-			pthread_rwlock_init(&e->lock, NULL);
+			init_lock(&e->lock);
 			e->next = c->head;
 			c->head = e;
 			c->count++;

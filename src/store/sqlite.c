@@ -186,6 +186,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_KW_LOG_READ] = "SELECT seq, user_id FROM memories_kw_log WHERE id > ?1 AND id <= ?2"
 		" ORDER BY id",
 	[ST_KW_ROW] = "SELECT user_id, content, tags, context FROM memories WHERE seq = ?1",
+	/* a search's candidates by seq (sq_memories_by_seq): CROSS JOIN
+	 * fixes the order, each seq looked up by primary key */
+	[ST_HYDRATE] = "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
+		       " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
 };
 
 /*

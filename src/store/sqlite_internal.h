@@ -88,6 +88,7 @@ enum sq_stmt {
 	ST_KW_LOG_MIN,
 	ST_KW_LOG_READ,
 	ST_KW_ROW,
+	ST_HYDRATE,
 	ST__COUNT
 };
 

@@ -19,6 +19,7 @@
 
 #define KW_USERS 8              /* indexes kept, least recently used out */
 #define KW_USER_ID 64
+#define KW_SHARED_TRIES 3      /* catch-ups before answering under the exclusive lock */
 
 struct kw_user {
 	char id[KW_USER_ID];
@@ -55,7 +56,14 @@ enum pos_err sq_kw_new(struct sq_store *s)
 	struct sq_kw *k = pos_calloc(1, sizeof(*k));
 	if (!k)
 		return POS_ERR_NOMEM;
-	pthread_rwlock_init(&k->lock, NULL);
+	/* Writers first: a catch-up waits for the searches already running,
+	 * not for every search that keeps arriving behind them (glibc's
+	 * default prefers readers). Searches take it once, never recursively. */
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&k->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&k->df_lock, NULL);
 	s->kw = k;
 	return POS_OK;
@@ -429,11 +437,18 @@ enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *
 	int64_t upto = 0;
 	if ((rc = log_bound(c, ST_KW_LOG_MAX, &upto)))
 		return rc;
-	/* In step and loaded: a shared lock. Else catch up (and load)
-	 * under the exclusive one, and answer there. */
-	pthread_rwlock_rdlock(&k->lock);
-	struct kw_user *u = find_user(k, user_id);
-	if (!u || upto > k->pos) {
+	/* In step and loaded: the top-k under the shared lock. Else catch up
+	 * (and load) under the exclusive one and take the shared one again,
+	 * so that the searches that queued behind a write's catch-up then
+	 * rank side by side, not one after another under the exclusive lock.
+	 * The last try answers under the exclusive lock (another user's load
+	 * evicting this one every time cannot keep it waiting). */
+	struct kw_user *u = NULL;
+	for (unsigned tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&k->lock);
+		u = find_user(k, user_id);
+		if (u && upto <= k->pos)
+			break;
 		pthread_rwlock_unlock(&k->lock);
 		pthread_rwlock_wrlock(&k->lock);
 		struct toks b = {0};
@@ -444,6 +459,9 @@ enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *
 		if (!rc && !(u = find_user(k, user_id)))
 			rc = load_user(c, k, user_id, &b, &u);
 		toks_free(&b);
+		if (rc || tries + 1 >= KW_SHARED_TRIES)
+			break;
+		pthread_rwlock_unlock(&k->lock);
 	}
 	if (!rc) {
 		atomic_store(&u->used, atomic_fetch_add(&k->tick, 1) + 1);

@@ -7,10 +7,12 @@
  */
 #include "store/sqlite_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/json.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/strdist.h"
 
@@ -128,6 +130,83 @@ static enum pos_err keep_users(struct sq_conn *c, struct pos_arena *a,
 	return rc;
 }
 
+/* Chat exchanges a plain search may read past before falling back to the
+ * join (their own index, ST_CHAT_SEQS; docs/SEARCH.md, "Keyword top-k"). */
+#define KEEP_CHAT_MAX 65536
+
+static int cmp_seq(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* No filter but the hiding of chat exchanges (sq_filter_mask's others). */
+static bool no_filters(const struct pos_memory_query *q)
+{
+	return q->type < 0 && q->layer < 0 && !q->source && !q->n_tags &&
+	       q->after == POS_TIME_NONE && q->before == POS_TIME_NONE && !q->fts_require &&
+	       !q->fts_exclude;
+}
+
+/*
+ * Step 2 for the user's own index without filters: its hits are the
+ * user's rows already (a per-user index, caught up with the change log
+ * before it answered), so only the chat exchanges a filterless search
+ * hides need leaving out — read through their partial index, at a cost
+ * that follows the number of exchanges, not a row lookup per candidate
+ * (which was a third of a hybrid search's CPU at 100k memories). A row
+ * deleted after the catch-up is dropped where the hits are read.
+ * *done false: too many exchanges, use keep_users.
+ */
+static enum pos_err keep_plain(struct sq_conn *c, struct pos_arena *a,
+			       const struct pos_memory_query *q, struct pos_hit *hits,
+			       size_t n, size_t *kept, bool *done)
+{
+	*done = false;
+	*kept = n;
+	if (!q->hide_chat) {
+		*done = true;
+		return POS_OK;
+	}
+	sqlite3_stmt *st = sq_stmt(c, ST_CHAT_SEQS);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, q->user_id);
+	sqlite3_bind_int64(st, 2, KEEP_CHAT_MAX + 1);
+	size_t nc = 0, cap = 0;
+	int64_t *chat = NULL;
+	enum pos_err rc = POS_OK;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nc == cap) {
+			size_t ncap = cap ? cap * 4 : 64;
+			int64_t *v = pos_arena_alloc(a, ncap * sizeof(*v));
+			if (!v) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			if (nc)
+				memcpy(v, chat, nc * sizeof(*v));
+			chat = v;
+			cap = ncap;
+		}
+		chat[nc++] = sqlite3_column_int64(st, 0);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "keep chat");
+	sqlite3_reset(st);
+	if (rc || nc > KEEP_CHAT_MAX)
+		return rc;
+	/* ST_CHAT_SEQS reads in seq order: a binary search each */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!nc || !bsearch(&hits[i].seq, chat, nc, sizeof(*chat), cmp_seq))
+			hits[k++] = hits[i];
+	*kept = k;
+	*done = true;
+	return POS_OK;
+}
+
 enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 			       const struct pos_memory_query *q, const char *match,
 			       struct pos_hit **out, size_t *n)
@@ -157,7 +236,10 @@ enum pos_err sq_keyword_search(struct pos_store *base, struct pos_arena *a,
 		asked = want;
 		rc = sq_kw_top((struct sq_store *)base, c, a, q->user_id, match, want, &top, &ntop,
 			       &used);
-		if (!rc && used)
+		bool done = false;
+		if (!rc && used && no_filters(q))
+			rc = keep_plain(c, a, q, top, ntop, &kept, &done);
+		if (!rc && used && !done)
 			rc = keep_users(c, a, q, top, ntop, &kept);
 		if (rc || !used || kept >= q->limit || ntop < want)
 			break;
@@ -314,16 +396,14 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 	for (size_t i = 0; i < n; i++)
 		order[i] = (struct pos_idx){seqs[i], i};
 	qsort(order, n, sizeof(*order), cmp_idx);
-	sqlite3_stmt *st = NULL;
 	enum pos_err rc = POS_OK;
-	/* CROSS JOIN fixes the order: look up each seq by primary key, never
-	 * scan the user's rows (the planner has no statistics to know). */
-	if (sqlite3_prepare_v2(c->db, "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
-				      " CROSS JOIN memories m ON m.seq = j.value"
-				      " WHERE m.user_id = ?1",
-			       -1, &st, NULL) != SQLITE_OK) {
+	/* One cached statement (ST_HYDRATE): every search hydrates its
+	 * candidates, and parsing the statement each time was about a
+	 * quarter of the hydration's CPU. */
+	sqlite3_stmt *st = sq_stmt(c, ST_HYDRATE);
+	if (!st) {
 		pos_buf_free(&ids);
-		return sq_fail(c, "prepare hydrate");
+		return POS_ERR_STORE;
 	}
 	sq_bind_str(st, 1, user_id);
 	sqlite3_bind_text(st, 2, ids.data, (int)ids.len, SQLITE_STATIC);
@@ -347,7 +427,8 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 	if (!rc && step != SQLITE_DONE)
 		rc = sq_fail(c, "hydrate");
 	sq_access_read_end(s);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st); /* ids.data is freed below */
 	pos_buf_free(&ids);
 	return rc;
 }

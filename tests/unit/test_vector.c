@@ -581,9 +581,11 @@ static void exact_mode_is_exhaustive(void **state)
 	pos_workers_free(w);
 }
 
-/* The fast path: recall@10 against the exhaustive top-10 of at least 0.99,
- * on one thread and on two, and every score it returns is the exact int8
- * score of that row (the second stage re-ranks with the int8 rows). */
+/* The fast path: recall@k against the exhaustive top-k of at least 0.99,
+ * for k = 10 and for the 200 a hybrid search asks for (re-ranking
+ * pos_vec_rerank_count(k) rows), on one thread and on two, and every
+ * score it returns is the exact int8 score of that row (the second stage
+ * re-ranks with the int8 rows). */
 static void two_stage_recall(void **state)
 {
 	(void)state;
@@ -592,9 +594,11 @@ static void two_stage_recall(void **state)
 	struct data d;
 	make_data(&d, 256, 4000, 21);
 	struct pos_vindex *ix = index_of(&d);
-	assert_true(d.n > 2 * pos_vec_rerank_count(10)); /* two stages run */
-	for (size_t kk = 0; kk < NKERNELS; kk++) {
-		if (pos_vindex_set_kernel(ix, kernels[kk]) != POS_OK)
+	static const size_t ks[] = {10, 200};
+	assert_true(d.n > 2 * pos_vec_rerank_count(200)); /* two stages run */
+	for (size_t kk = 0; kk < NKERNELS * 2; kk++) {
+		size_t k = ks[kk % 2];
+		if (pos_vindex_set_kernel(ix, kernels[kk / 2]) != POS_OK)
 			continue;
 		uint64_t s = 99;
 		size_t hit = 0, total = 0;
@@ -604,11 +608,11 @@ static void two_stage_recall(void **state)
 			float qs;
 			random_unit(&s, qf, 256);
 			pos_vec_quantize(qf, 256, qq, &qs);
-			struct pos_vhit want[10], got[10];
-			size_t nw = int8_reference(&d, qq, qs, 10, want);
+			struct pos_vhit want[200], got[200];
+			size_t nw = int8_reference(&d, qq, qs, k, want);
 			struct pos_vsearch_opts o = {false, qi % 2 ? w : NULL, 2};
 			size_t ng;
-			assert_int_equal(pos_vindex_search_ex(ix, qq, qs, 10, NULL,
+			assert_int_equal(pos_vindex_search_ex(ix, qq, qs, k, NULL,
 							      NULL, &o, got, &ng),
 					 POS_OK);
 			assert_int_equal(ng, nw);
