@@ -55,6 +55,8 @@ static void write_explain(struct pos_jw *w, const struct pos_ranked *r)
 	pos_jw_double(w, r->b_layer);
 	pos_jw_key(w, "access");
 	pos_jw_double(w, r->b_access);
+	pos_jw_key(w, "date");
+	pos_jw_double(w, r->b_date);
 	pos_jw_obj_end(w);
 	pos_jw_obj_end(w);
 }

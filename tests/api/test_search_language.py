@@ -1,0 +1,98 @@
+"""Search in the person's language (issue 20, quality offline).
+
+- time phrases: "yesterday", "10 days ago", "last week" in a query leave the
+  keyword query and rank memories dated in that window first; a query of
+  nothing but the phrase (and stop words) lists the window
+  (docs/SEARCH.md, "Time phrases").
+
+Dates are set through created_at relative to the server's real clock, far
+from any day boundary that matters (a memory 24 h old is always dated
+"yesterday" in UTC), so no assertion depends on timing.
+"""
+
+import datetime
+import os
+import sys
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+SEARCH = "/api/memories/search"
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ago(days):
+    return iso(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days))
+
+
+def contents(body):
+    return [m["content"] for m in body["memories"]]
+
+
+class TimePhraseTest(harness.ApiTestCase):
+
+    def search(self, token, q, **params):
+        params["query"] = q
+        r = self.api.get(SEARCH + "?" + urllib.parse.urlencode(params), token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        return r.json
+
+    def setUp(self):
+        super().setUp()
+        self.u = self.new_user()
+        t = self.u.token
+        # the older dentist note is the better keyword match (the word twice)
+        self.create_memory(t, "Dentist visit: the dentist fixed a crown", created_at=ago(40))
+        self.create_memory(t, "Went to the dentist", created_at=ago(1))
+        self.create_memory(t, "Dentist bill paid", created_at=ago(10))
+        self.create_memory(t, "Lunch with Ana yesterday was lovely", created_at=ago(40))
+        self.create_memory(t, "Walked the dog in the park", created_at=ago(1))
+
+    def test_phrase_ranks_its_window_first(self):
+        t = self.u.token
+        cases = {
+            "dentist yesterday": "Went to the dentist",
+            "when did I see the dentist yesterday?": "Went to the dentist",
+            "dentist 10 days ago": "Dentist bill paid",
+            "What about the dentist ten days ago": "Dentist bill paid",
+        }
+        for q, first in cases.items():
+            for mode in ("hybrid", "keyword"):
+                with self.subTest(query=q, mode=mode):
+                    body = self.search(t, q, mode=mode, explain=1)
+                    got = contents(body)
+                    self.assertEqual(got[0], first, got)
+                    # a boost, not a filter: the other dentist notes follow
+                    self.assertEqual(sum("entist" in c for c in got), 3, got)
+                    self.assertGreater(body["memories"][0]["explain"]["boosts"]["date"], 0.9)
+                    # the phrase left the keyword query: the note that says
+                    # "yesterday" is not found by that word
+                    self.assertNotIn("Lunch with Ana yesterday was lovely", got)
+
+    def test_without_a_phrase_the_best_match_leads(self):
+        body = self.search(self.u.token, "dentist", mode="keyword")
+        self.assertEqual(contents(body)[0], "Dentist visit: the dentist fixed a crown")
+
+    def test_phrase_alone_lists_the_window(self):
+        t = self.u.token
+        for q in ("yesterday", "what did I do yesterday?"):
+            with self.subTest(query=q):
+                got = sorted(contents(self.search(t, q)))
+                self.assertEqual(got, ["Walked the dog in the park", "Went to the dentist"])
+
+    def test_quoted_phrase_is_a_word(self):
+        got = contents(self.search(self.u.token, '"yesterday"'))
+        self.assertEqual(got, ["Lunch with Ana yesterday was lovely"])
+
+    def test_typing_keeps_the_words(self):
+        got = contents(self.search(self.u.token, "lunch yesterday", prefix=1))
+        self.assertIn("Lunch with Ana yesterday was lovely", got)
+
+
+if __name__ == "__main__":
+    unittest.main()
