@@ -93,6 +93,24 @@ class TimePhraseTest(harness.ApiTestCase):
         got = contents(self.search(self.u.token, "lunch yesterday", prefix=1))
         self.assertIn("Lunch with Ana yesterday was lovely", got)
 
+    def test_phrase_in_the_persons_zone(self):
+        # UTC+14: the local day starts at 10:00 UTC the day before. Memories
+        # one minute either side of the local midnight fall in one UTC day,
+        # so only the zone tells them apart.
+        u = self.new_user()
+        r = self.api.patch("/api/auth/me", {"settings": {"tz_offset_minutes": 840}},
+                           token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        off = datetime.timedelta(minutes=840)
+        local_now = datetime.datetime.now(datetime.timezone.utc) + off
+        midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0) - off
+        self.create_memory(u.token, "before local midnight",
+                           created_at=iso(midnight - datetime.timedelta(minutes=1)))
+        self.create_memory(u.token, "after local midnight",
+                           created_at=iso(midnight + datetime.timedelta(minutes=1)))
+        self.assertEqual(contents(self.search(u.token, "today")), ["after local midnight"])
+        self.assertEqual(contents(self.search(u.token, "yesterday")), ["before local midnight"])
+
 
 if __name__ == "__main__":
     unittest.main()
