@@ -542,6 +542,37 @@ static const char m20_kw_log[] =
 	" DELETE FROM memories_kw_log WHERE id <= new.id - 100000;"
 	" END;";
 
+/*
+ * Version 22: the full-text index tokenizes with "pos" (store/sqlite_tok.c):
+ * words stemmed in their text's language (English exactly as before),
+ * CJK runs as bigrams. A tokenizer is fixed when the table is made, so the
+ * table is made again and rebuilt from the rows (docs/SEARCH.md,
+ * "Languages": the cost at 100k memories).
+ */
+static const char m22_languages[] =
+	"DROP TRIGGER memories_fts_ai;"
+	"DROP TRIGGER memories_fts_ad;"
+	"DROP TRIGGER memories_fts_au;"
+	"DROP TABLE memories_fts;"
+	"CREATE VIRTUAL TABLE memories_fts USING fts5("
+	" content, tags, context, content='memories', content_rowid='seq',"
+	" tokenize='pos');"
+	"CREATE TRIGGER memories_fts_ai AFTER INSERT ON memories BEGIN"
+	" INSERT INTO memories_fts(rowid, content, tags, context)"
+	" VALUES (new.seq, new.content, new.tags, new.context);"
+	" END;"
+	"CREATE TRIGGER memories_fts_ad AFTER DELETE ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags, context)"
+	" VALUES ('delete', old.seq, old.content, old.tags, old.context);"
+	" END;"
+	"CREATE TRIGGER memories_fts_au AFTER UPDATE OF content, tags, context ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags, context)"
+	" VALUES ('delete', old.seq, old.content, old.tags, old.context);"
+	" INSERT INTO memories_fts(rowid, content, tags, context)"
+	" VALUES (new.seq, new.content, new.tags, new.context);"
+	" END;"
+	"INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');";
+
 const struct pos_migration pos_migrations[] = {
 	{1, "core tables", m1_core},
 	{2, "tag index, parent index, external ids", m2_tags},
@@ -563,6 +594,7 @@ const struct pos_migration pos_migrations[] = {
 	{18, "jobs: leases and dedupe keys", m18_job_leases},
 	{19, "files: thumbnails", m19_thumbs},
 	{20, "log of changed memories for the keyword indexes", m20_kw_log},
+	{22, "full-text index: words in their language, CJK bigrams", m22_languages},
 };
 
 const size_t pos_migrations_count = sizeof(pos_migrations) / sizeof(pos_migrations[0]);

@@ -3,7 +3,11 @@
 - time phrases: "yesterday", "10 days ago", "last week" in a query leave the
   keyword query and rank memories dated in that window first; a query of
   nothing but the phrase (and stop words) lists the window
-  (docs/SEARCH.md, "Time phrases").
+  (docs/SEARCH.md, "Time phrases");
+- other languages: a memory's words are stemmed in its language (German,
+  French, Spanish, ...), a query word in every language, so an inflected
+  form finds the memory; CJK text is indexed as bigrams, so a Japanese
+  phrase is found inside an unspaced sentence (docs/SEARCH.md, "Languages").
 
 Dates are set through created_at relative to the server's real clock, far
 from any day boundary that matters (a memory 24 h old is always dated
@@ -110,6 +114,63 @@ class TimePhraseTest(harness.ApiTestCase):
                            created_at=iso(midnight + datetime.timedelta(minutes=1)))
         self.assertEqual(contents(self.search(u.token, "today")), ["after local midnight"])
         self.assertEqual(contents(self.search(u.token, "yesterday")), ["before local midnight"])
+
+
+class LanguageTest(harness.ApiTestCase):
+
+    TEXTS = {
+        "de": "Wir haben die alten Häuser am Fluss gesehen und sind dann nach Hause gegangen",
+        "fr": "Ce soir nous mangeons une pizza avec les enfants dans le jardin",
+        "es": "Estoy corriendo en el parque con mi perro todas las mañanas",
+        "ja": "私は昨日東京タワーに行きました",
+        "en": "We watched the houses being built by the river",
+        "other": "Remember to renew the passport before the trip",
+    }
+
+    def search(self, token, q, **params):
+        params["query"] = q
+        r = self.api.get(SEARCH + "?" + urllib.parse.urlencode(params), token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        return r.json
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+
+    def setUp(self):
+        super().setUp()
+        self.u = self.new_user()
+        self.ids = {k: self.create_memory(self.u.token, v)["id"] for k, v in self.TEXTS.items()}
+
+    def found(self, q, mode="keyword"):
+        return [m["id"] for m in self.search(self.u.token, q, mode=mode)["memories"]]
+
+    def test_inflected_forms_find_the_memory(self):
+        cases = [
+            ("Haus", "de"), ("Häuser", "de"), ("Hauses", "de"),
+            ("manger", "fr"), ("mange", "fr"), ("mangeant", "fr"),
+            ("correr", "es"), ("corre", "es"), ("corrió", "es"),
+            ("house", "en"), ("watching", "en"),
+        ]
+        for q, lang in cases:
+            for mode in ("keyword", "hybrid"):
+                with self.subTest(query=q, mode=mode):
+                    got = self.found(q, mode)
+                    self.assertTrue(got, q)
+                    self.assertEqual(got[0], self.ids[lang], got)
+
+    def test_japanese_phrase_inside_a_sentence(self):
+        for q in ("東京タワー", "東京", "タワーに行きました", '"東京タワー"'):
+            with self.subTest(query=q):
+                got = self.found(q)
+                self.assertEqual(got, [self.ids["ja"]])
+        # bigrams of the query in another order do not make a match
+        self.assertEqual(self.found("タワー東京京都"), [])
+
+    def test_words_of_other_languages_stay_apart(self):
+        self.assertEqual(self.found("passport"), [self.ids["other"]])
+        self.assertEqual(self.found("pizza"), [self.ids["fr"]])
+        self.assertEqual(self.found("xqzvbt"), [])
 
 
 if __name__ == "__main__":
