@@ -10,12 +10,6 @@
 
 #include "base/alloc.h"
 
-/* sqlite3.h declares the fts5 types only with SQLITE_CORE off; they live in
- * the amalgamation's public part */
-#ifndef FTS5_TOKENIZE_QUERY
-#error "sqlite3.h without the FTS5 API"
-#endif
-
 #define TOK_MAX 256             /* longer tokens are passed through unstemmed */
 
 static const char *const SNOWBALL[SQ_LANG__COUNT] = {
@@ -260,8 +254,8 @@ static int word(struct run *r, const char *w, int n)
 		return rc;
 	if (!query || (r->flags & FTS5_TOKENIZE_PREFIX) || n > TOK_MAX)
 		return SQLITE_OK;
-	const char *seen[SQ_LANG__COUNT];
-	int seen_n[SQ_LANG__COUNT], ns = 0;
+	const char *seen[SQ_LANG__COUNT] = {0};
+	int seen_n[SQ_LANG__COUNT] = {0}, ns = 0;
 	for (int l = 1; l < SQ_LANG__COUNT; l++) {
 		struct sb_stemmer *sb = stemmer(t, (enum sq_lang)l);
 		const sb_symbol *st = sb ? sb_stemmer_stem(sb, (const sb_symbol *)w, n) : NULL;
