@@ -7,10 +7,12 @@
 
 #include "app/app.h"
 #include "assistant/memu_search.h"
+#include "assistant/timeq.h"
 #include "files/hitline.h"
 #include "memory/memory.h"
 #include "plugins/plugins.h"
 #include "search/engine.h"
+#include "search/temporal.h"
 
 static void write_explain(struct pos_jw *w, const struct pos_ranked *r)
 {
@@ -56,6 +58,8 @@ static void write_explain(struct pos_jw *w, const struct pos_ranked *r)
 	pos_jw_double(w, r->b_layer);
 	pos_jw_key(w, "access");
 	pos_jw_double(w, r->b_access);
+	pos_jw_key(w, "date");
+	pos_jw_double(w, r->b_date);
 	pos_jw_obj_end(w);
 	pos_jw_obj_end(w);
 }
@@ -122,11 +126,23 @@ void pos_api_memory_search(struct pos_server *srv, struct pos_req *r)
 	/* MemU as a third retriever for cloud-tier users (docs/SEARCH.md) */
 	struct pos_search_extra memu;
 	struct pos_user u;
+	bool have_user = false;
 	if (srv->app->assistant.memu_search && !req.typing &&
 	    srv->app->store->accounts->user_by_id(srv->app->store, r->arena, req.user_id, &u) ==
-		    POS_OK &&
-	    pos_memu_search_extra(&srv->app->assistant, u.privacy_tier, &memu))
-		req.extra = &memu;
+		    POS_OK) {
+		have_user = true;
+		if (pos_memu_search_extra(&srv->app->assistant, u.privacy_tier, &memu))
+			req.extra = &memu;
+	}
+	/* A time phrase ("yesterday") is read in the person's zone
+	 * (settings.tz_offset_minutes); the account is read only then. */
+	struct pos_temporal tq;
+	if (!req.typing &&
+	    pos_temporal_find(r->arena, req.query, req.query_len, 0, 0, &tq) == POS_OK &&
+	    tq.window &&
+	    (have_user || srv->app->store->accounts->user_by_id(srv->app->store, r->arena,
+								 req.user_id, &u) == POS_OK))
+		req.tz_offset_min = pos_timeq_tz(u.settings_json);
 	struct pos_search_result res;
 	if (pos_search_run(srv->app->search, r->arena, &req, &res, &err)) {
 		pos_reply_error(r, &err);

@@ -60,6 +60,8 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->weights.layer = cfg->search_boost_layer;
 	scfg->weights.access = cfg->search_boost_access;
 	scfg->min_similarity = cfg->search_min_similarity;
+	scfg->date_boost = cfg->search_boost_date;
+	scfg->date_when = cfg->search_boost_when;
 	return POS_OK;
 }
 

@@ -67,6 +67,8 @@ struct pos_config {
 	double search_boost_recency, search_recency_half_life_days;
 	double search_boost_importance, search_boost_layer, search_boost_access;
 	double search_min_similarity; /* relevance cutoff, docs/SEARCH.md */
+	/* time phrases in queries (docs/SEARCH.md, "Time phrases") */
+	double search_boost_date, search_boost_when;
 	/* web app (see docs/WEB.md) */
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
 	char sync_file_root[PATH_MAX]; /* sync: users' file sources below <it>/<user id>/;

@@ -18,6 +18,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "crypto/keyring.h"
+#include "store/sqlite_tok.h"
 
 struct mig_db {
 	sqlite3 *sq;
@@ -83,6 +84,12 @@ int mig_db_open_sqlite(const char *path, bool readonly, struct mig_db **out)
 		return -1;
 	}
 	sqlite3_busy_timeout(db->sq, 10000);
+	/* writes to memories reach the full-text index and its tokenizer */
+	if (sq_tok_register(db->sq) != SQLITE_OK) {
+		fprintf(stderr, "personalos migrate: cannot register the full-text tokenizer\n");
+		mig_db_close(db);
+		return -1;
+	}
 	if (!readonly && mig_db_exec(db, "PRAGMA foreign_keys = ON")) {
 		mig_db_close(db);
 		return -1;

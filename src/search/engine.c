@@ -23,6 +23,7 @@
 #include "base/thread.h"
 #include "search/query.h"
 #include "search/rcache.h"
+#include "search/temporal.h"
 #include "search/vcache.h"
 #include "search/vector.h"
 #include "embed/openai.h"
@@ -50,6 +51,8 @@ void pos_search_config_default(struct pos_search_config *c)
 	c->vector_wait_ms = 500;
 	c->backfill = true;
 	c->min_similarity = POS_SEARCH_MIN_SIMILARITY_DEFAULT;
+	c->date_boost = 1.0;
+	c->date_when = 0.1;
 }
 
 const char *pos_search_model(const struct pos_search *e)
@@ -487,7 +490,8 @@ static enum pos_err text_filters(struct pos_arena *a, const struct pos_query *q,
 }
 
 static enum pos_err cache_key(struct pos_arena *a, const struct pos_search_request *req,
-			      const struct pos_memory_query *f, const char **out)
+			      const struct pos_memory_query *f, const struct pos_temporal *tq,
+			      const char **out)
 {
 	struct pos_buf b;
 	pos_buf_init(&b, 64 * 1024);
@@ -495,6 +499,9 @@ static enum pos_err cache_key(struct pos_arena *a, const struct pos_search_reque
 				       f->type, f->layer, (long long)f->after,
 				       (long long)f->before, f->hide_chat ? 1 : 0,
 				       req->typing ? 1 : 0, f->source ? f->source : "");
+	/* the window moves with the clock: "yesterday" is another day tomorrow */
+	if (!rc && tq->window)
+		rc = pos_buf_addf(&b, "w%lld-%lld|", (long long)tq->from, (long long)tq->to);
 	for (size_t i = 0; !rc && i < f->n_tags; i++)
 		rc = pos_buf_addf(&b, "t:%s|", f->tags[i]);
 	if (!rc)
@@ -821,11 +828,28 @@ static void *extra_main(void *p)
 	return NULL;
 }
 
+/* The time phrase's boost (search/temporal.h), added to pos_boost's. */
+static void date_boost(const struct pos_search_config *c, const struct pos_temporal *tq,
+		       const struct pos_memory *m, struct pos_ranked *r)
+{
+	double b = 0;
+	if (tq->window)
+		b = c->date_boost * pos_temporal_closeness(m->created_at, tq->from, tq->to);
+	else if (tq->asks_when && c->date_when > 0 && pos_temporal_mentions(m->content, m->content_len))
+		b = c->date_when;
+	if (b == 0)
+		return;
+	r->b_date = b;
+	r->boost += b;
+	r->score = r->rrf * (1.0 + r->boost);
+}
+
 static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 			 const struct pos_search_request *req, const struct pos_query *pq,
 			 const struct pos_memory_query *f, struct pos_ranked **out,
 			 size_t *n_out, struct pos_memory **mems, size_t *n_mems,
-			 bool *degraded, const char **vstatus, struct extra_job *xj)
+			 bool *degraded, const char **vstatus, struct extra_job *xj,
+			 const struct pos_temporal *tq)
 {
 	*degraded = false;
 	*vstatus = NULL;
@@ -939,6 +963,7 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		if (!ok[i])
 			continue; /* deleted since the candidates were taken */
 		pos_boost(&e->cfg.weights, &m[i], now, &r[i]);
+		date_boost(&e->cfg, tq, &m[i], &r[i]);
 		r[i].row = (int32_t)i;
 		r[kept++] = r[i];
 	}
@@ -958,6 +983,41 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 	return POS_OK;
 }
 
+/*
+ * With a time phrase found in the query: re-reads the query without it
+ * into *pq. When no word but stop words is left (and no phrase), the
+ * search lists the window instead: *list_window is set and pq has no
+ * words. Errors: the parser's (the rest parses as the query did).
+ */
+static enum pos_err temporal_query(struct pos_arena *a, const struct pos_temporal *tq,
+				   struct pos_query *pq, bool *list_window, struct pos_error *err)
+{
+	*list_window = false;
+	if (!tq->window)
+		return POS_OK;
+	struct pos_query rest;
+	bool blank = true;
+	for (size_t i = 0; i < tq->rest_len && blank; i++)
+		blank = tq->rest[i] == ' ' || tq->rest[i] == '\t';
+	if (!blank) {
+		enum pos_err rc = pos_query_parse_ex(a, tq->rest, tq->rest_len, 0, &rest, err);
+		if (rc)
+			return rc;
+		*pq = rest;
+	}
+	bool words = false;
+	for (size_t i = 0; i < pq->n_terms && !words && !blank; i++)
+		words = !pos_query_only_stopwords(pq->terms[i], strlen(pq->terms[i])) &&
+			pos_query_has_token(pq->terms[i], strlen(pq->terms[i]));
+	if (!words && (blank || !pq->n_phrases)) {
+		pq->n_terms = 0;
+		pq->n_phrases = 0;
+		pq->text = "";
+		*list_window = true;
+	}
+	return POS_OK;
+}
+
 enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 			    const struct pos_search_request *req,
 			    struct pos_search_result *out, struct pos_error *err)
@@ -972,19 +1032,38 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 		return rc;
 	out->ignored = pq.ignored;
 	out->n_ignored = pq.n_ignored;
+	/* A time phrase ("last week", "in May") leaves the words and becomes
+	 * a window (docs/SEARCH.md, "Time phrases"); not while typing. */
+	struct pos_temporal tq = {0};
+	bool in_window = false;
+	if (!req->typing) {
+		if ((rc = pos_temporal_find(a, req->query, req->query_len, pos_now_us(),
+					    req->tz_offset_min, &tq)))
+			return pos_error_set(err, rc, NULL, NULL);
+		if ((rc = temporal_query(a, &tq, &pq, &in_window, err)))
+			return rc;
+	}
 	struct pos_memory_query f;
 	if ((rc = merge_filters(a, &req->filters, &pq, &f, err)))
 		return rc;
 	f.user_id = req->user_id;
 	if ((rc = text_filters(a, &pq, &f)))
 		return pos_error_set(err, rc, NULL, NULL);
+	if (in_window) {
+		/* nothing but the phrase: list the window (an empty range
+		 * lists nothing) */
+		if (f.after == POS_TIME_NONE || tq.from > f.after)
+			f.after = tq.from;
+		if (f.before == POS_TIME_NONE || tq.to < f.before)
+			f.before = tq.to;
+	}
 	if (!pq.n_terms && !pq.n_phrases) {
 		rc = run_list(e, a, req, &f, out);
 		out->took_ms = (double)(pos_mono_us() - t0) / 1000.0;
 		return rc ? pos_error_set(err, rc, NULL, NULL) : POS_OK;
 	}
 	const char *key;
-	if ((rc = cache_key(a, req, &f, &key)))
+	if ((rc = cache_key(a, req, &f, &tq, &key)))
 		return pos_error_set(err, rc, NULL, NULL);
 	uint64_t gen = 0, shared_gen = 0;
 	/* a third list changes on its own: neither cached nor served cached */
@@ -1006,7 +1085,7 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 		bool degraded;
 		struct extra_job xj = {0};
 		if ((rc = rank(e, a, req, &pq, &f, &r, &n, &m, &hydrated, &degraded,
-			       &out->vector_status, &xj)))
+			       &out->vector_status, &xj, &tq)))
 			return pos_error_set(err, rc, NULL, NULL);
 		out->extra_status = xj.status;
 		for (size_t i = 0; i < n; i++)

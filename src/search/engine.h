@@ -67,6 +67,11 @@ struct pos_search_config {
 	 * their text sent to it; the others get keyword search (and their
 	 * memories no remote vectors). */
 	bool embed_local;
+	/* Time phrases in queries (docs/SEARCH.md, "Time phrases"): a memory
+	 * dated in the window a query names gains this much of boost (less
+	 * with distance); one that mentions a time gains `date_when` when the
+	 * query asks "when ...". */
+	double date_boost, date_when;
 };
 
 void pos_search_config_default(struct pos_search_config *c);
@@ -193,6 +198,9 @@ struct pos_search_request {
 	/* NULL: none. A search with one is neither served from nor kept in
 	 * the result cache (the third list changes on its own). */
 	const struct pos_search_extra *extra;
+	/* The person's UTC offset in minutes, for time phrases ("yesterday"
+	 * starts at their midnight); 0: UTC. */
+	int tz_offset_min;
 };
 
 struct pos_search_hit {

@@ -45,6 +45,7 @@ struct pos_ranked {
 	double rrf;         /* normalized, (0, 1] */
 	double boost;       /* the multiplier minus one */
 	double b_recency, b_importance, b_layer, b_access;
+	double b_date;      /* time phrase (engine.c, search/temporal.h) */
 	double score;       /* final */
 	int32_t row;        /* engine-internal: index of the hydrated row */
 };

@@ -175,7 +175,7 @@ bool pos_query_is_stopword(const char *w, size_t n)
  * stop word: "What's" (what, s) is; "what-if" (what, if) is; "whatever" and
  * "café" are not.
  */
-static bool only_stopwords(const char *s, size_t n)
+bool pos_query_only_stopwords(const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t runs = 0, start = 0;
@@ -757,7 +757,7 @@ static struct items keep(struct pos_arena *a, const char **src, size_t n, bool s
 		size_t len = strlen(src[i]);
 		if (!pos_query_has_token(src[i], len))
 			continue;
-		if (stop && src[i] != prefix && only_stopwords(src[i], len))
+		if (stop && src[i] != prefix && pos_query_only_stopwords(src[i], len))
 			continue;
 		r.v[r.n++] = src[i];
 	}

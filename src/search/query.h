@@ -180,6 +180,13 @@ enum pos_err pos_query_fts_match(struct pos_arena *a, const struct pos_query *q,
 bool pos_query_is_stopword(const char *w, size_t n);
 
 /*
+ * True when the `n` bytes at `s` (valid UTF-8) hold at least one run of
+ * token characters and every run is a stop word: "What's" (what, s) and
+ * "do?" are; "whatever", "café" and "?" are not.
+ */
+bool pos_query_only_stopwords(const char *s, size_t n);
+
+/*
  * True when the `n` bytes at `s` (valid UTF-8) contain a character that
  * FTS5's unicode61 tokenizer keeps as part of a token. Conservative: only
  * ASCII, Latin-1 and the common punctuation, symbol and emoji blocks are

@@ -543,7 +543,38 @@ static const char m20_kw_log[] =
 	" END;";
 
 /*
- * 23: the thumbnail backfill (files.thumbs, docs/FILES.md) finds the
+ * Version 22: the full-text index tokenizes with "pos" (store/sqlite_tok.c):
+ * words stemmed in their text's language (English exactly as before),
+ * CJK runs as bigrams. A tokenizer is fixed when the table is made, so the
+ * table is made again and rebuilt from the rows (docs/SEARCH.md,
+ * "Languages": the cost at 100k memories).
+ */
+static const char m22_languages[] =
+	"DROP TRIGGER memories_fts_ai;"
+	"DROP TRIGGER memories_fts_ad;"
+	"DROP TRIGGER memories_fts_au;"
+	"DROP TABLE memories_fts;"
+	"CREATE VIRTUAL TABLE memories_fts USING fts5("
+	" content, tags, context, content='memories', content_rowid='seq',"
+	" tokenize='pos');"
+	"CREATE TRIGGER memories_fts_ai AFTER INSERT ON memories BEGIN"
+	" INSERT INTO memories_fts(rowid, content, tags, context)"
+	" VALUES (new.seq, new.content, new.tags, new.context);"
+	" END;"
+	"CREATE TRIGGER memories_fts_ad AFTER DELETE ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags, context)"
+	" VALUES ('delete', old.seq, old.content, old.tags, old.context);"
+	" END;"
+	"CREATE TRIGGER memories_fts_au AFTER UPDATE OF content, tags, context ON memories BEGIN"
+	" INSERT INTO memories_fts(memories_fts, rowid, content, tags, context)"
+	" VALUES ('delete', old.seq, old.content, old.tags, old.context);"
+	" INSERT INTO memories_fts(rowid, content, tags, context)"
+	" VALUES (new.seq, new.content, new.tags, new.context);"
+	" END;"
+	"INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');";
+
+/*
+ * Version 23: the thumbnail backfill (files.thumbs, docs/FILES.md) finds the
  * attachments whose thumbnail was never tried by this index; a tried one
  * has its blob address or POS_THUMB_NONE ("-").
  */
@@ -571,6 +602,7 @@ const struct pos_migration pos_migrations[] = {
 	{18, "jobs: leases and dedupe keys", m18_job_leases},
 	{19, "files: thumbnails", m19_thumbs},
 	{20, "log of changed memories for the keyword indexes", m20_kw_log},
+	{22, "full-text index: words in their language, CJK bigrams", m22_languages},
 	{23, "files: index of attachments without a thumbnail", m23_unthumbed},
 };
 

@@ -11,6 +11,7 @@
  * other processes (the CLI) writing to the same file.
  */
 #include "store/sqlite_internal.h"
+#include "store/sqlite_tok.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -292,6 +293,12 @@ static sqlite3 *open_db(const char *path)
 		      * re-encrypted text does not linger in the file
 		      * (docs/ENCRYPTION.md). */
 		     "PRAGMA secure_delete = ON;") != SQLITE_OK) {
+		sqlite3_close_v2(db);
+		return NULL;
+	}
+	/* the full-text index's tokenizer (migration 22) */
+	if (sq_tok_register(db) != SQLITE_OK) {
+		pos_error_log("store: cannot register the full-text tokenizer");
 		sqlite3_close_v2(db);
 		return NULL;
 	}

@@ -343,6 +343,7 @@ struct qwords {
 	size_t len[POS_KW_MAX_TERMS];
 	size_t n;
 	int got;                /* tokens of the current quoted word */
+	size_t alt;             /* its alternatives (other languages' stems) */
 	struct pos_arena *a;
 	bool nomem;
 };
@@ -352,18 +353,26 @@ static int on_qtok(void *ctx, int flags, const char *tok, int n, int start, int 
 	(void)start;
 	(void)end;
 	struct qwords *w = ctx;
-	if ((flags & FTS5_TOKEN_COLOCATED) || n <= 0)
+	if (n <= 0)
 		return SQLITE_OK;
-	if (w->got++ || w->n == POS_KW_MAX_TERMS)
+	/* a word's stems in other languages (store/sqlite_tok.h) are more
+	 * OR-ed terms, as FTS5 reads them */
+	size_t at = w->n;
+	if (flags & FTS5_TOKEN_COLOCATED) {
+		if (w->got != 1 || w->n + 1 + w->alt >= POS_KW_MAX_TERMS)
+			return SQLITE_OK;
+		at = w->n + 1 + w->alt++;
+	} else if (w->got++ || w->n == POS_KW_MAX_TERMS) {
 		return SQLITE_OK;
+	}
 	char *s = pos_arena_alloc(w->a, (size_t)n);
 	if (!s) {
 		w->nomem = true;
 		return SQLITE_OK;
 	}
 	memcpy(s, tok, (size_t)n);
-	w->t[w->n] = s;
-	w->len[w->n] = (size_t)n;
+	w->t[at] = s;
+	w->len[at] = (size_t)n;
 	return SQLITE_OK;
 }
 
@@ -397,6 +406,7 @@ static enum pos_err parse_match(struct sq_conn *c, struct pos_arena *a, const ch
 		if (w->n == POS_KW_MAX_TERMS)
 			return POS_OK;
 		w->got = 0;
+		w->alt = 0;
 		if (m->xTokenize(c->fts_tok, w, FTS5_TOKENIZE_QUERY, buf, (int)len, on_qtok) !=
 		    SQLITE_OK)
 			return sq_fail(c, "keyword query tokenize");
@@ -404,7 +414,7 @@ static enum pos_err parse_match(struct sq_conn *c, struct pos_arena *a, const ch
 			return POS_ERR_NOMEM;
 		if (w->got != 1)
 			return POS_OK; /* a phrase of several tokens, or none */
-		w->n++;
+		w->n += 1 + w->alt;
 		if (!*p)
 			break;
 		if (strncmp(p, " OR ", 4) != 0)

@@ -6,6 +6,7 @@
  * connection by filter mask.
  */
 #include "store/sqlite_internal.h"
+#include "store/sqlite_tok.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -610,11 +611,10 @@ enum pos_err sq_tokenizer(struct sq_conn *c)
 		return sq_fail(c, "fts5 api");
 	void *ud = NULL;
 	fts5_tokenizer t;
-	if (api->xFindTokenizer(api, "porter", &ud, &t) != SQLITE_OK)
-		return sq_fail(c, "fts5 porter tokenizer");
-	const char *args[] = {"unicode61", "remove_diacritics", "2"};
+	if (api->xFindTokenizer(api, SQ_TOK_NAME, &ud, &t) != SQLITE_OK)
+		return sq_fail(c, "fts5 tokenizer");
 	Fts5Tokenizer *tok = NULL;
-	if (t.xCreate(ud, args, 3, &tok) != SQLITE_OK)
+	if (t.xCreate(ud, NULL, 0, &tok) != SQLITE_OK)
 		return sq_fail(c, "fts5 tokenizer create");
 	/* Keep the method table with the instance. */
 	fts5_tokenizer *m = pos_malloc(sizeof(*m));
