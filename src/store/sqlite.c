@@ -98,6 +98,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_THREAD_TAIL] = "SELECT content FROM memories WHERE user_id = ?1 AND thread = ?2"
 			   " ORDER BY seq DESC LIMIT ?3",
 	[ST_MEM_GET] = "SELECT " SQ_MEM_COLS " FROM memories m WHERE m.id = ?1 AND m.user_id = ?2",
+	/* CROSS JOIN fixes the order: each seq by primary key, never a scan
+	 * of the user's rows (the planner has no statistics to know) */
+	[ST_MEM_HYDRATE] = "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
+			   " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
+	[ST_REL_FROM] = "SELECT r.memory_id, r.related_memory_id, r.relationship_type, r.strength"
+			" FROM json_each(?2) j CROSS JOIN memories m ON m.seq = j.value"
+			" CROSS JOIN memory_relationships r ON r.memory_id = m.id"
+			" WHERE m.user_id = ?1 LIMIT ?3",
 	[ST_MEM_TAG_INSERT] = "INSERT OR IGNORE INTO memory_tags(user_id, tag, memory_seq) VALUES (?1, ?2, ?3)",
 	[ST_MEM_TAG_CLEAR] = "DELETE FROM memory_tags WHERE memory_seq = ?1",
 	[ST_REL_INSERT] = "INSERT OR IGNORE INTO memory_relationships"
@@ -1155,6 +1163,7 @@ static const struct pos_store_memories sq_memories = {
 	.memory_stats = sq_memory_stats,
 	.graph_nodes = sq_graph_nodes,
 	.graph_edges = sq_graph_edges,
+	.relationships_from = sq_relationships_from,
 	.keyword_search = sq_keyword_search,
 	.filter_seqs = sq_filter_seqs,
 	.term_frequency = sq_term_frequency,

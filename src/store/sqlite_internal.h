@@ -87,6 +87,8 @@ enum sq_stmt {
 	ST_KW_LOG_MIN,
 	ST_KW_LOG_READ,
 	ST_KW_ROW,
+	ST_MEM_HYDRATE,
+	ST_REL_FROM,
 	ST__COUNT
 };
 
@@ -373,6 +375,9 @@ enum pos_err sq_graph_nodes(struct pos_store *s, struct pos_arena *a,
 			    unsigned limit, struct pos_graph_node **out, size_t *n);
 enum pos_err sq_graph_edges(struct pos_store *s, struct pos_arena *a,
 			    const char *user_id, const char *ids_json,
+			    unsigned limit, struct pos_graph_edge **out, size_t *n);
+enum pos_err sq_relationships_from(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, const char *seqs_json,
 			    unsigned limit, struct pos_graph_edge **out, size_t *n);
 
 /* Sync sources, logs and per-source memory lookups (sqlite_sync.c). */

@@ -314,16 +314,11 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 	for (size_t i = 0; i < n; i++)
 		order[i] = (struct pos_idx){seqs[i], i};
 	qsort(order, n, sizeof(*order), cmp_idx);
-	sqlite3_stmt *st = NULL;
 	enum pos_err rc = POS_OK;
-	/* CROSS JOIN fixes the order: look up each seq by primary key, never
-	 * scan the user's rows (the planner has no statistics to know). */
-	if (sqlite3_prepare_v2(c->db, "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
-				      " CROSS JOIN memories m ON m.seq = j.value"
-				      " WHERE m.user_id = ?1",
-			       -1, &st, NULL) != SQLITE_OK) {
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_HYDRATE);
+	if (!st) {
 		pos_buf_free(&ids);
-		return sq_fail(c, "prepare hydrate");
+		return POS_ERR_STORE;
 	}
 	sq_bind_str(st, 1, user_id);
 	sqlite3_bind_text(st, 2, ids.data, (int)ids.len, SQLITE_STATIC);
@@ -347,7 +342,8 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 	if (!rc && step != SQLITE_DONE)
 		rc = sq_fail(c, "hydrate");
 	sq_access_read_end(s);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st); /* ids is freed next */
 	pos_buf_free(&ids);
 	return rc;
 }
