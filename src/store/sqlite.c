@@ -102,6 +102,16 @@ static const char *const stmt_sql[ST__COUNT] = {
 	 * of the user's rows (the planner has no statistics to know) */
 	[ST_MEM_HYDRATE] = "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
 			   " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
+	/* memory_insert's batches (sqlite_memories.c): what the three AFTER
+	 * INSERT triggers on memories do per row, once per batch of seqs ?1 */
+	[ST_BULK_FTS] = "INSERT INTO memories_fts(rowid, content, tags, context)"
+			" SELECT m.seq, m.content, m.tags, m.context FROM json_each(?1) j"
+			" CROSS JOIN memories m ON m.seq = j.value",
+	[ST_BULK_BYTES] = "UPDATE users SET bytes_used = bytes_used + (SELECT"
+			  " coalesce(sum(length(CAST(m.content AS BLOB)) + length(CAST(m.metadata AS BLOB))), 0)"
+			  " FROM json_each(?1) j CROSS JOIN memories m ON m.seq = j.value) WHERE id = ?2",
+	[ST_BULK_KW] = "INSERT INTO memories_kw_log(seq, user_id) SELECT m.seq, m.user_id"
+		       " FROM json_each(?1) j CROSS JOIN memories m ON m.seq = j.value ORDER BY m.seq",
 	[ST_REL_FROM] = "SELECT r.memory_id, r.related_memory_id, r.relationship_type, r.strength"
 			" FROM json_each(?2) j CROSS JOIN memories m ON m.seq = j.value"
 			" CROSS JOIN memory_relationships r ON r.memory_id = m.id"

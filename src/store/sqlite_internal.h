@@ -89,6 +89,9 @@ enum sq_stmt {
 	ST_KW_ROW,
 	ST_MEM_HYDRATE,
 	ST_REL_FROM,
+	ST_BULK_FTS,
+	ST_BULK_BYTES,
+	ST_BULK_KW,
 	ST__COUNT
 };
 
@@ -136,6 +139,9 @@ struct sq_conn {
 	struct sq_conn *prev, *next;
 	struct sq_store *owner;
 	bool batch; /* in batch_begin's transaction: writes are savepoints in it */
+	/* memory_insert's set-wise triggers (sqlite_memories.c): 0 not
+	 * checked yet, 1 the schema's insert triggers are the known ones, -1 not */
+	int bulk_triggers;
 };
 
 /* Write-behind access counts (sqlite_access.c). */
