@@ -6,7 +6,11 @@ baseline) and the store's batched insert of the same memories (the write
 path of POST /api/memories/bulk; the import's baseline).
 
 Usage (from the repository root, after a build):
-  python3 bench/export_bench.py --build build [--memories 100000]
+  python3 bench/export_bench.py --build build [--memories 100000] [--formats json,csv]
+
+Every pass prints its wall time and its CPU time (user + system, of the
+process): on a machine shared with other work the first measures the
+scheduler, the second what the code costs.
 
 Builds bench/export_bench.c against BUILD/libposcore.a. Embeddings are not
 made by the in-process import (no search engine is attached; the server's
@@ -15,6 +19,7 @@ backfill makes them), so the import number is the store path alone.
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +43,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--memories", type=int, default=100000)
+    ap.add_argument("--formats", default="json,jsonl,markdown,csv",
+                    help="export formats to run, comma-separated (json is always run: the import reads it)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     tmp = tempfile.mkdtemp(prefix="pos-exportbench-")
@@ -50,13 +57,19 @@ def main():
               os.path.join(build, "libposcore.a")] + libs + ["-lzxcvbn", "-lm", "-lpthread"])
         data = os.path.join(tmp, "data")
         print(sh([exe, "gen", data, str(a.memories)]), end="")
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu0 = ru.ru_utime + ru.ru_stime
         t0 = time.monotonic()
         with open(os.devnull, "w") as null:
             subprocess.run(["sqlite3", os.path.join(data, "personalos.db"), ".dump"],
                            stdout=null, check=True)
         s = time.monotonic() - t0
-        print("baseline sqlite3 .dump: %.2f s, %.0f memories/s" % (s, a.memories / s))
-        for fmt in ("json", "jsonl", "markdown", "csv"):
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = ru.ru_utime + ru.ru_stime - cpu0
+        print("baseline sqlite3 .dump: %.2f s, %.0f memories/s; CPU %.2f s, %.0f memories per "
+              "CPU-second" % (s, a.memories / s, cpu, a.memories / cpu))
+        fmts = ["json"] + [f for f in a.formats.split(",") if f and f != "json"]
+        for fmt in fmts:
             print(sh([exe, "export", data, fmt, os.path.join(tmp, "out." + fmt)]), end="")
         print(sh([exe, "import", data, "json", os.path.join(tmp, "out.json")]), end="")
         with open("/proc/loadavg") as f:

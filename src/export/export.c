@@ -213,8 +213,30 @@ static int side_file(int fd)
 	return t;
 }
 
-/* Appends the batch's relationships (edges whose source is in the batch,
- * so an edge between two batches is written once) to `side`. */
+static enum pos_err edge_line(struct pos_buf *b, const char *source, const char *target,
+			      const char *type, double strength, FILE *side)
+{
+	struct pos_jw w;
+	pos_buf_reset(b);
+	pos_jw_init(&w, b);
+	pos_jw_obj(&w);
+	pos_jw_kstr(&w, "memory_id", source);
+	pos_jw_kstr(&w, "related_memory_id", target);
+	pos_jw_kstr(&w, "type", type);
+	pos_jw_key(&w, "strength");
+	pos_jw_double(&w, strength);
+	pos_jw_obj_end(&w);
+	if (!w.rc && pos_buf_addc(b, '\n'))
+		w.rc = POS_ERR_NOMEM;
+	if (!w.rc && fwrite(b->data, 1, b->len, side) != b->len)
+		w.rc = POS_ERR_IO;
+	return w.rc;
+}
+
+/* Appends the batch's relationships to `side`: the rows whose source is
+ * in the batch (so an edge between two batches is written once; one
+ * indexed lookup per memory), then the parent links, which the memories
+ * carry themselves. */
 static enum pos_err batch_edges(struct pos_store *st, struct pos_arena *a, const char *user_id,
 				const struct pos_memory *m, const bool *found, size_t n, FILE *side)
 {
@@ -225,33 +247,19 @@ static enum pos_err batch_edges(struct pos_store *st, struct pos_arena *a, const
 	pos_jw_arr(&w);
 	for (size_t i = 0; i < n; i++)
 		if (found[i])
-			pos_jw_str(&w, m[i].id);
+			pos_jw_int(&w, m[i].seq);
 	pos_jw_arr_end(&w);
 	enum pos_err rc = w.rc;
 	struct pos_graph_edge *e = NULL;
 	size_t ne = 0;
 	if (!rc)
-		rc = st->memories->graph_edges(st, a, user_id, b.data,
-					  (unsigned)(n * POS_EXPORT_EDGES_PER_MEMORY), &e, &ne);
-	for (size_t i = 0; !rc && i < ne; i++) {
-		bool mine = false;
-		for (size_t k = 0; k < n && !mine; k++)
-			mine = found[k] && strcmp(m[k].id, e[i].source) == 0;
-		if (!mine)
-			continue;
-		pos_buf_reset(&b);
-		pos_jw_init(&w, &b);
-		pos_jw_obj(&w);
-		pos_jw_kstr(&w, "memory_id", e[i].source);
-		pos_jw_kstr(&w, "related_memory_id", e[i].target);
-		pos_jw_kstr(&w, "type", e[i].type);
-		pos_jw_key(&w, "strength");
-		pos_jw_double(&w, e[i].strength);
-		pos_jw_obj_end(&w);
-		rc = w.rc;
-		if (!rc && (fwrite(b.data, 1, b.len, side) != b.len || fputc('\n', side) == EOF))
-			rc = POS_ERR_IO;
-	}
+		rc = st->memories->relationships_from(st, a, user_id, b.data,
+						 (unsigned)(n * POS_EXPORT_EDGES_PER_MEMORY), &e, &ne);
+	for (size_t i = 0; !rc && i < ne; i++)
+		rc = edge_line(&b, e[i].source, e[i].target, e[i].type, e[i].strength, side);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (found[i] && m[i].parent_id[0])
+			rc = edge_line(&b, m[i].id, m[i].parent_id, "parent", 1.0, side);
 	pos_buf_free(&b);
 	return rc;
 }
@@ -459,6 +467,7 @@ enum pos_err pos_export_write(struct pos_store *st, const char *user_id,
 			rc = POS_ERR_IO;
 			goto out;
 		}
+		setvbuf(side, NULL, _IOFBF, 1u << 20); /* stdio's own, freed by fclose */
 	}
 	if (req->include & (POS_EXPORT_INC_MEMORIES | POS_EXPORT_INC_RELATIONSHIPS)) {
 		rc = write_memories(st, user_id, req, w, side, hooks, err);

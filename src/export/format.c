@@ -19,7 +19,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 
-#define POS_FLUSH_AT (256u << 10)
+#define POS_FLUSH_AT (1u << 20) /* large writes: one syscall per MiB */
 #define POS_RECORD_MAX (64u << 20) /* one record as text (1 MiB content, escaped) */
 
 enum phase { PH_MEMORIES, PH_RECORDS, PH_VALUES, PH_DONE, PH_BROKEN };

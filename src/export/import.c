@@ -227,23 +227,34 @@ static const char *to_memory(struct run *r, const json_t *o, struct pos_memory *
 
 #define POS_IMPORT_ARENA_MAX (64u << 20)
 
-/* A set of ids (pointers borrowed) for one batch: open addressing. */
-#define SET_SLOTS 4096
+/* A set of ids (pointers borrowed) for one batch: open addressing, at
+ * least twice as many slots as ids it will hold, so it never fills. */
 struct idset {
-	const char *slot[SET_SLOTS];
+	size_t mask;
+	const char **slot;
 };
 
-static size_t id_hash(const char *id)
+static bool set_init(struct idset *s, size_t max_ids)
+{
+	size_t n = 64;
+	while (n < 2 * max_ids + 2)
+		n *= 2;
+	s->mask = n - 1;
+	s->slot = pos_calloc(n, sizeof(*s->slot));
+	return s->slot != NULL;
+}
+
+static size_t id_hash(const struct idset *s, const char *id)
 {
 	uint32_t h = 2166136261u;
 	for (; *id; id++)
 		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h & (SET_SLOTS - 1);
+	return h & s->mask;
 }
 
 static bool set_has(const struct idset *s, const char *id)
 {
-	for (size_t i = id_hash(id); s->slot[i]; i = (i + 1) & (SET_SLOTS - 1))
+	for (size_t i = id_hash(s, id); s->slot[i]; i = (i + 1) & s->mask)
 		if (strcmp(s->slot[i], id) == 0)
 			return true;
 	return false;
@@ -251,9 +262,9 @@ static bool set_has(const struct idset *s, const char *id)
 
 static void set_add(struct idset *s, const char *id)
 {
-	size_t i = id_hash(id);
+	size_t i = id_hash(s, id);
 	while (s->slot[i] && strcmp(s->slot[i], id) != 0)
-		i = (i + 1) & (SET_SLOTS - 1);
+		i = (i + 1) & s->mask;
 	s->slot[i] = id;
 }
 
@@ -295,9 +306,8 @@ static enum pos_err resolve(struct run *r)
 		rc = r->st->memories->graph_nodes(r->st, b->a, r->user_id, q.data, (unsigned)count, &nodes,
 					     &nn);
 	pos_buf_free(&q);
-	struct idset *there = rc ? NULL : pos_calloc(1, sizeof(*there));
-	struct idset *kept = rc ? NULL : pos_calloc(1, sizeof(*kept));
-	if (!rc && (!there || !kept))
+	struct idset there_s = {0}, kept_s = {0}, *there = &there_s, *kept = &kept_s;
+	if (!rc && (!set_init(there, nn) || !set_init(kept, b->n)))
 		rc = POS_ERR_NOMEM;
 	for (size_t i = 0; !rc && i < nn; i++)
 		set_add(there, nodes[i].id);
@@ -323,8 +333,8 @@ static enum pos_err resolve(struct run *r)
 		set_add(kept, b->v[out].id); /* points into the batch, stable now */
 		out++;
 	}
-	pos_free(there);
-	pos_free(kept);
+	pos_free(there_s.slot);
+	pos_free(kept_s.slot);
 	if (!rc)
 		b->n = out;
 	return rc;

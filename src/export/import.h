@@ -3,7 +3,8 @@
  * (export/reader.h) and writes what it holds into one user's account.
  *
  * Memories are written in batches of POS_IMPORT_BATCH, each batch in one
- * transaction (all or nothing), with embeddings made as for any write;
+ * transaction (all or nothing; the store indexes a batch set-wise), with
+ * embeddings made as for any write;
  * which of a batch's memories and references are there already is one
  * query per batch.
  * Each memory's id is derived from the user and the item's key
@@ -38,7 +39,7 @@
 #include "export/reader.h"
 #include "memory/memory.h"
 
-#define POS_IMPORT_BATCH 1000
+#define POS_IMPORT_BATCH 5000 /* one transaction, one lookup query */
 
 struct pos_import_hooks {
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);

@@ -201,3 +201,42 @@ enum pos_err pg_graph_edges(struct pos_store *s, struct pos_arena *a, const char
 	PQclear(r);
 	return rc;
 }
+
+PG_STMT(st_rel_from,
+	"SELECT r.memory_id, r.related_memory_id, r.relationship_type, r.strength"
+	" FROM jsonb_array_elements_text($2::jsonb) AS ids(seq)"
+	" JOIN memories m ON m.seq = ids.seq::bigint"
+	" JOIN memory_relationships r ON r.memory_id = m.id"
+	" WHERE m.user_id = $1 LIMIT $3");
+
+enum pos_err pg_relationships_from(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				   const char *seqs_json, unsigned limit,
+				   struct pos_graph_edge **out, size_t *n)
+{
+	*n = 0;
+	*out = NULL;
+	struct pg_params p = {0};
+	pg_p_text(&p, user_id);
+	pg_p_text(&p, seqs_json ? seqs_json : "[]");
+	pg_p_i64(&p, limit);
+	PGresult *r = NULL;
+	enum pos_err rc = pg_do(s, &st_rel_from, &p, &r);
+	int rows = rc ? 0 : PQntuples(r);
+	struct pos_graph_edge *v = rows ? pos_arena_alloc(a, (size_t)rows * sizeof(*v)) : NULL;
+	if (rows && !v)
+		rc = POS_ERR_NOMEM;
+	for (int i = 0; !rc && i < rows && *n < limit; i++) {
+		struct pos_graph_edge *e = &v[*n];
+		snprintf(e->source, sizeof(e->source), "%s", PQgetvalue(r, i, 0));
+		snprintf(e->target, sizeof(e->target), "%s", PQgetvalue(r, i, 1));
+		e->type = pg_text(a, r, i, 2);
+		e->strength = pg_f64(r, i, 3);
+		if (!e->type)
+			rc = POS_ERR_NOMEM;
+		else
+			(*n)++;
+	}
+	PQclear(r);
+	*out = v;
+	return rc;
+}

@@ -314,6 +314,9 @@ enum pos_err pg_graph_nodes(struct pos_store *s, struct pos_arena *a, const char
 enum pos_err pg_graph_edges(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			    const char *ids_json, unsigned limit, struct pos_graph_edge **out,
 			    size_t *n);
+enum pos_err pg_relationships_from(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			    const char *seqs_json, unsigned limit, struct pos_graph_edge **out,
+			    size_t *n);
 enum pos_err pg_lifecycle_scan(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			       int64_t after_created, int64_t after_seq, size_t max,
 			       const char *now_rfc3339, struct pos_life_row **out, size_t *n);

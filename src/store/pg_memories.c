@@ -994,6 +994,7 @@ const struct pos_store_memories pg_memories_ops = {
 	.memory_stats = pg_memory_stats,
 	.graph_nodes = pg_graph_nodes,
 	.graph_edges = pg_graph_edges,
+	.relationships_from = pg_relationships_from,
 	.keyword_search = pg_keyword_search,
 	.filter_seqs = pg_filter_seqs,
 	.term_frequency = pg_term_frequency,

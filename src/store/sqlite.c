@@ -99,6 +99,22 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_THREAD_TAIL] = "SELECT content FROM memories WHERE user_id = ?1 AND thread = ?2"
 			   " ORDER BY seq DESC LIMIT ?3",
 	[ST_MEM_GET] = "SELECT " SQ_MEM_COLS " FROM memories m WHERE m.id = ?1 AND m.user_id = ?2",
+	/* CROSS JOIN fixes the order: each seq by primary key, never a scan
+	 * of the user's rows (the planner has no statistics to know) */
+	/* memory_insert's batches (sqlite_memories.c): what the three AFTER
+	 * INSERT triggers on memories do per row, once per batch of seqs ?1 */
+	[ST_BULK_FTS] = "INSERT INTO memories_fts(rowid, content, tags, context)"
+			" SELECT m.seq, m.content, m.tags, m.context FROM json_each(?1) j"
+			" CROSS JOIN memories m ON m.seq = j.value",
+	[ST_BULK_BYTES] = "UPDATE users SET bytes_used = bytes_used + (SELECT"
+			  " coalesce(sum(length(CAST(m.content AS BLOB)) + length(CAST(m.metadata AS BLOB))), 0)"
+			  " FROM json_each(?1) j CROSS JOIN memories m ON m.seq = j.value) WHERE id = ?2",
+	[ST_BULK_KW] = "INSERT INTO memories_kw_log(seq, user_id) SELECT m.seq, m.user_id"
+		       " FROM json_each(?1) j CROSS JOIN memories m ON m.seq = j.value ORDER BY m.seq",
+	[ST_REL_FROM] = "SELECT r.memory_id, r.related_memory_id, r.relationship_type, r.strength"
+			" FROM json_each(?2) j CROSS JOIN memories m ON m.seq = j.value"
+			" CROSS JOIN memory_relationships r ON r.memory_id = m.id"
+			" WHERE m.user_id = ?1 LIMIT ?3",
 	[ST_MEM_TAG_INSERT] = "INSERT OR IGNORE INTO memory_tags(user_id, tag, memory_seq) VALUES (?1, ?2, ?3)",
 	[ST_MEM_TAG_CLEAR] = "DELETE FROM memory_tags WHERE memory_seq = ?1",
 	[ST_REL_INSERT] = "INSERT OR IGNORE INTO memory_relationships"
@@ -1169,6 +1185,7 @@ static const struct pos_store_memories sq_memories = {
 	.memory_stats = sq_memory_stats,
 	.graph_nodes = sq_graph_nodes,
 	.graph_edges = sq_graph_edges,
+	.relationships_from = sq_relationships_from,
 	.keyword_search = sq_keyword_search,
 	.filter_seqs = sq_filter_seqs,
 	.term_frequency = sq_term_frequency,

@@ -180,6 +180,58 @@ enum pos_err sq_graph_edges(struct pos_store *base, struct pos_arena *a,
 	return rc;
 }
 
+enum pos_err sq_relationships_from(struct pos_store *base, struct pos_arena *a,
+				    const char *user_id, const char *seqs_json,
+				    unsigned limit, struct pos_graph_edge **out, size_t *n)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	*out = NULL;
+	*n = 0;
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_REL_FROM);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, seqs_json);
+	sqlite3_bind_int64(st, 3, (int64_t)limit);
+	/* grown as rows come: most memories have none */
+	size_t cap = 0;
+	struct pos_graph_edge *v = NULL;
+	enum pos_err rc = POS_OK;
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			struct pos_graph_edge *nv = pos_arena_alloc(a, ncap * sizeof(*nv));
+			if (!nv) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			if (*n)
+				memcpy(nv, v, *n * sizeof(*nv));
+			v = nv;
+			cap = ncap;
+		}
+		struct pos_graph_edge *e = &v[*n];
+		const unsigned char *s0 = sqlite3_column_text(st, 0);
+		const unsigned char *s1 = sqlite3_column_text(st, 1);
+		snprintf(e->source, sizeof(e->source), "%s", s0 ? (const char *)s0 : "");
+		snprintf(e->target, sizeof(e->target), "%s", s1 ? (const char *)s1 : "");
+		e->type = sq_col_str(a, st, 2, NULL);
+		e->strength = sqlite3_column_double(st, 3);
+		if (!e->type)
+			rc = POS_ERR_NOMEM;
+		(*n)++;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "relationships from");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	*out = v;
+	return rc;
+}
+
 /* ?1 user, ?2 since, ?3 hide chat. */
 #define SERIES_WHERE " WHERE user_id = ?1 AND NOT (?3 AND type = 'conversation' AND source = 'chat')"
 #define SERIES_BY(col)                                                          \

@@ -89,6 +89,10 @@ enum sq_stmt {
 	ST_KW_LOG_READ,
 	ST_KW_ROW,
 	ST_HYDRATE,
+	ST_REL_FROM,
+	ST_BULK_FTS,
+	ST_BULK_BYTES,
+	ST_BULK_KW,
 	ST__COUNT
 };
 
@@ -136,6 +140,9 @@ struct sq_conn {
 	struct sq_conn *prev, *next;
 	struct sq_store *owner;
 	bool batch; /* in batch_begin's transaction: writes are savepoints in it */
+	/* memory_insert's set-wise triggers (sqlite_memories.c): 0 not
+	 * checked yet, 1 the schema's insert triggers are the known ones, -1 not */
+	int bulk_triggers;
 };
 
 /* Write-behind access counts (sqlite_access.c). */
@@ -375,6 +382,9 @@ enum pos_err sq_graph_nodes(struct pos_store *s, struct pos_arena *a,
 			    unsigned limit, struct pos_graph_node **out, size_t *n);
 enum pos_err sq_graph_edges(struct pos_store *s, struct pos_arena *a,
 			    const char *user_id, const char *ids_json,
+			    unsigned limit, struct pos_graph_edge **out, size_t *n);
+enum pos_err sq_relationships_from(struct pos_store *s, struct pos_arena *a,
+			    const char *user_id, const char *seqs_json,
 			    unsigned limit, struct pos_graph_edge **out, size_t *n);
 
 /* Sync sources, logs and per-source memory lookups (sqlite_sync.c). */

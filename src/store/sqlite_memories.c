@@ -209,6 +209,91 @@ enum pos_err sq_vec_put(struct sq_conn *c, int64_t seq, const char *user_id,
 	return step_done(c, st, "vector put");
 }
 
+/*
+ * Batches skip the per-row triggers. SQLite's FTS5 (3.40) flushes its
+ * pending terms at every statement's savepoint, so the AFTER INSERT
+ * trigger writes one index segment per memory; with the connection's
+ * triggers off during a batch's row inserts, and the three insert
+ * triggers' work done set-wise afterwards (ST_BULK_*), the index gets one
+ * segment per batch. Taken only when the schema's insert triggers on the
+ * tables a batch writes are exactly these three (a migration that changes
+ * one makes batches fall back to the triggers until this is updated).
+ */
+static const char *const insert_triggers[] = {
+	"CREATE TRIGGER memories_fts_ai AFTER INSERT ON memories BEGIN INSERT INTO "
+	"memories_fts(rowid, content, tags, context) VALUES (new.seq, new.content, new.tags, "
+	"new.context); END",
+	"CREATE TRIGGER memories_bytes_insert AFTER INSERT ON memories BEGIN UPDATE users SET "
+	"bytes_used = bytes_used + length(CAST(new.content AS BLOB)) + length(CAST(new.metadata AS "
+	"BLOB)) WHERE id = new.user_id; END",
+	"CREATE TRIGGER memories_kw_ai AFTER INSERT ON memories BEGIN INSERT INTO "
+	"memories_kw_log(seq, user_id) VALUES (new.seq, new.user_id); END",
+};
+#define N_INSERT_TRIGGERS (sizeof(insert_triggers) / sizeof(insert_triggers[0]))
+
+static bool bulk_triggers_ok(struct sq_conn *c)
+{
+	if (c->bulk_triggers)
+		return c->bulk_triggers > 0;
+	sqlite3_stmt *st = NULL;
+	int ok = -1;
+	if (sqlite3_prepare_v2(c->db, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND"
+				      " tbl_name IN ('memories', 'memory_tags', 'memory_vectors',"
+				      " 'memory_relationships') AND upper(sql) LIKE '% INSERT ON %'",
+			       -1, &st, NULL) == SQLITE_OK) {
+		unsigned seen = 0;
+		bool other = false;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *sql = (const char *)sqlite3_column_text(st, 0);
+			size_t k = 0;
+			while (sql && k < N_INSERT_TRIGGERS && strcmp(sql, insert_triggers[k]))
+				k++;
+			if (!sql || k == N_INSERT_TRIGGERS)
+				other = true;
+			else
+				seen |= 1u << k;
+		}
+		ok = !other && seen == (1u << N_INSERT_TRIGGERS) - 1 ? 1 : -1;
+	}
+	sqlite3_finalize(st);
+	c->bulk_triggers = ok;
+	return ok > 0;
+}
+
+static void triggers_on(struct sq_conn *c, bool on)
+{
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, on ? 1 : 0, (int *)NULL);
+}
+
+/* The batch's insert triggers, set-wise (triggers back on). */
+static enum pos_err bulk_triggers(struct sq_conn *c, const struct pos_memory *m, size_t n)
+{
+	struct pos_buf b;
+	struct pos_jw w;
+	pos_buf_init(&b, 64u << 20);
+	pos_jw_init(&w, &b);
+	pos_jw_arr(&w);
+	for (size_t i = 0; i < n; i++)
+		pos_jw_int(&w, m[i].seq);
+	pos_jw_arr_end(&w);
+	enum pos_err rc = w.rc;
+	static const enum sq_stmt ids[] = {ST_BULK_FTS, ST_BULK_BYTES, ST_BULK_KW};
+	for (size_t k = 0; !rc && k < sizeof(ids) / sizeof(ids[0]); k++) {
+		sqlite3_stmt *st = sq_stmt(c, ids[k]);
+		if (!st) {
+			rc = POS_ERR_STORE;
+			break;
+		}
+		sqlite3_bind_text(st, 1, b.data, (int)b.len, SQLITE_STATIC);
+		if (ids[k] == ST_BULK_BYTES)
+			sq_bind_str(st, 2, m[0].user_id);
+		rc = step_done(c, st, "memory insert triggers");
+		sqlite3_clear_bindings(st);
+	}
+	pos_buf_free(&b);
+	return rc;
+}
+
 enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 			      size_t n, struct pos_error *err)
 {
@@ -219,6 +304,9 @@ enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 	enum pos_err rc = sq_begin(s, c);
 	if (rc)
 		return rc;
+	bool bulk = n > 1 && bulk_triggers_ok(c);
+	if (bulk)
+		triggers_on(c, false);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct pos_memory *x = &m[i];
 		if (strcmp(x->user_id, m[0].user_id) != 0)
@@ -267,6 +355,11 @@ enum pos_err sq_memory_insert(struct pos_store *base, struct pos_memory *m,
 			rc = sq_vec_put(c, seq, x->user_id, &x->vec);
 		if (!rc)
 			rc = insert_related(c, x, x->updated_at, (int)i, err);
+	}
+	if (bulk) {
+		triggers_on(c, true);
+		if (!rc)
+			rc = bulk_triggers(c, m, n);
 	}
 	if (!rc) {
 		sqlite3_stmt *st = sq_stmt(c, ST_USER_COUNT_ADD);

@@ -654,6 +654,17 @@ struct pos_store_memories {
 				    unsigned limit, struct pos_graph_edge **out,
 				    size_t *n);
 	/*
+	 * Relationship rows (every type; parent links are not rows, they are
+	 * the memory's parent_id) whose source is one of the user's memories
+	 * with seqs in `seqs_json` (a JSON array of integers), at most
+	 * `limit`, in no given order: the export's walk, one lookup by
+	 * primary key per memory.
+	 */
+	enum pos_err (*relationships_from)(struct pos_store *s, struct pos_arena *a,
+					   const char *user_id, const char *seqs_json,
+					   unsigned limit, struct pos_graph_edge **out,
+					   size_t *n);
+	/*
 	 * Full-text candidates: the user's memories matching the FTS5
 	 * expression `match` and the filters of `q` (its limit is the number
 	 * wanted), best BM25 first; score = -bm25 (higher is better).

@@ -309,6 +309,29 @@ static void round_trip(struct fx *f, const char *fmt_name, enum pos_import_forma
 	assert_int_equal(f->s->accounts->user_usage(f->s, bob, &u), POS_OK);
 	total = u.n[POS_QUOTA_MEMORIES];
 	assert_int_equal(total, N_MEM);
+
+	/* what the store's triggers keep per memory, done set-wise for the
+	 * import's batch: the same as alice's one-by-one writes */
+	struct pos_user ua, ub;
+	assert_int_equal(f->s->accounts->user_by_id(f->s, f->a, f->alice, &ua), POS_OK);
+	assert_int_equal(f->s->accounts->user_by_id(f->s, f->a, bob, &ub), POS_OK);
+	assert_true(ua.bytes_used > 0);
+	assert_int_equal(ub.bytes_used, ua.bytes_used);
+	static const char *const words[] = {"meeting", "plain", "memory"};
+	for (size_t w = 0; w < 3; w++) {
+		struct pos_hit *ha = NULL, *hb = NULL;
+		size_t na = 0, nb = 0;
+		struct pos_memory_query q = {.user_id = f->alice, .type = -1, .layer = -1,
+					     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
+					     .limit = 1000};
+		assert_int_equal(f->s->memories->keyword_search(f->s, f->a, &q, words[w], &ha, &na),
+				 POS_OK);
+		q.user_id = bob;
+		assert_int_equal(f->s->memories->keyword_search(f->s, f->a, &q, words[w], &hb, &nb),
+				 POS_OK);
+		assert_true(na > 0);
+		assert_int_equal(nb, na);
+	}
 }
 
 static void json_round_trip(void **state)

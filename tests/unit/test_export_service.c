@@ -313,6 +313,75 @@ static void markdown_zip(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* More memories than one batch of the walk: a chain of related links
+ * crossing batch boundaries and a parent link, each written once; the
+ * store's relationships_from keeps to the user's own memories. */
+static void relationship_walk(void **state)
+{
+	struct fx *f = *state;
+	enum { N = POS_EXPORT_BATCH + 44 };
+	char prev[POS_UUID_SIZE], cur[POS_UUID_SIZE];
+	memcpy(prev, f->first, POS_UUID_SIZE);
+	for (int i = 0; i < N; i++) {
+		add(f->s, f->alice, "link in a chain", POS_TYPE_NOTE, prev, cur);
+		memcpy(prev, cur, POS_UUID_SIZE);
+	}
+	struct pos_memory child;
+	memset(&child, 0, sizeof(child));
+	assert_true(pos_uuid_new(child.id));
+	memcpy(child.user_id, f->alice, POS_UUID_SIZE);
+	child.content = "a child";
+	child.content_len = strlen(child.content);
+	child.type = POS_TYPE_NOTE;
+	child.layer = POS_LAYER_WORKING;
+	child.source = "api";
+	child.tags_json = "[]";
+	child.metadata_json = "{}";
+	child.attachments_json = "[]";
+	child.shared_with_json = "[]";
+	child.created_at = child.updated_at = pos_now_us();
+	child.last_accessed_at = POS_TIME_NONE;
+	memcpy(child.parent_id, f->first, POS_UUID_SIZE);
+	struct pos_error e;
+	pos_error_clear(&e);
+	assert_int_equal(f->s->memories->memory_insert(f->s, &child, 1, &e), POS_OK);
+
+	struct pos_export_result res = {0};
+	json_t *doc = run_export(f, f->alice, "{\"format\":\"json\"}", &res);
+	assert_int_equal(res.items, 3 + N + 1);
+	json_t *rels = json_object_get(doc, "relationships");
+	/* the event's link, the chain's N, the parent link */
+	assert_int_equal(json_array_size(rels), 1 + N + 1);
+	size_t i, parents = 0;
+	json_t *r;
+	json_array_foreach(rels, i, r) {
+		const char *type = json_string_value(json_object_get(r, "type"));
+		if (strcmp(type, "parent") == 0) {
+			parents++;
+			assert_string_equal(json_string_value(json_object_get(r, "memory_id")), child.id);
+			assert_string_equal(json_string_value(json_object_get(r, "related_memory_id")),
+					    f->first);
+		} else {
+			assert_string_equal(type, "related");
+		}
+	}
+	assert_int_equal(parents, 1);
+	json_decref(doc);
+
+	/* alice's first memories (seqs 1 to 3, the event's link among them)
+	 * asked for as bob: nothing */
+	struct pos_graph_edge *ge = NULL;
+	size_t ne = 9;
+	assert_int_equal(f->s->memories->relationships_from(f->s, f->a, f->alice, "[1,2,3]", 100,
+							    &ge, &ne),
+			 POS_OK);
+	assert_int_equal(ne, 1);
+	assert_int_equal(f->s->memories->relationships_from(f->s, f->a, f->bob, "[1,2,3]", 100,
+							    &ge, &ne),
+			 POS_OK);
+	assert_int_equal(ne, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(filtered, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(markdown_zip, setup, teardown),
+		cmocka_unit_test_setup_teardown(relationship_walk, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
