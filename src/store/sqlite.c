@@ -183,6 +183,12 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_KW_LOG_READ] = "SELECT seq, user_id FROM memories_kw_log WHERE id > ?1 AND id <= ?2"
 		" ORDER BY id",
 	[ST_KW_ROW] = "SELECT user_id, content, tags, context FROM memories WHERE seq = ?1",
+	[ST_MEM_TAGS_READ] = "SELECT seq, tags FROM memories WHERE id = ?1 AND user_id = ?2",
+	/* as an edit in sq_memory_update: revives a reference or archive */
+	[ST_MEM_TAGS_SET] = "UPDATE memories SET tags = ?2, updated_at = ?3,"
+			    " layer = CASE WHEN " SQ_REVIVABLE " THEN 'active' ELSE layer END,"
+			    " layer_since = CASE WHEN " SQ_REVIVABLE " THEN ?3 ELSE layer_since END"
+			    " WHERE seq = ?1",
 };
 
 /*
@@ -1150,6 +1156,7 @@ static const struct pos_store_memories sq_memories = {
 	.memory_list = sq_memory_list,
 	.memory_update = sq_memory_update,
 	.memory_delete = sq_memory_delete,
+	.memory_tag_add = sq_memory_tag_add,
 	.memory_count_all = sq_memory_count_all,
 	.max_seq = sq_max_seq,
 	.memory_stats = sq_memory_stats,

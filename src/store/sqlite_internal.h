@@ -87,6 +87,8 @@ enum sq_stmt {
 	ST_KW_LOG_MIN,
 	ST_KW_LOG_READ,
 	ST_KW_ROW,
+	ST_MEM_TAGS_READ,
+	ST_MEM_TAGS_SET,
 	ST__COUNT
 };
 
@@ -216,6 +218,9 @@ enum pos_err sq_memory_update(struct pos_store *s, const char *user_id,
 			      int64_t now, struct pos_error *err);
 enum pos_err sq_memory_delete(struct pos_store *s, const char *user_id,
 			      const char *id, int64_t *seq);
+enum pos_err sq_memory_tag_add(struct pos_store *s, const char *user_id, const char *id,
+			       const char *const *add, size_t n, size_t max, int64_t now,
+			       size_t *added);
 enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
 enum pos_err sq_max_seq(struct pos_store *s, int64_t *seq);
 
