@@ -714,6 +714,25 @@ static void bulk_of_1000_is_all_or_nothing(void **state)
 	assert_int_equal(v.dim, 4);
 	assert_memory_equal(v.q, q, 4);
 	assert_true(v.scale == 0.25f);
+	/* memory_tag_add (plugins' tag path): merged, indexed, capped, scoped */
+	static const char *const more[] = {"bulk", "tagged"};
+	size_t added = 0;
+	assert_int_equal(s->memories->memory_tag_add(s, u.id, m[9].id, more, 2, 100, now, &added),
+			 POS_OK);
+	assert_int_equal(added, 1);
+	assert_int_equal(s->memories->memory_get(s, a, u.id, m[9].id, false, now, &got), POS_OK);
+	assert_string_equal(got.tags_json, "[\"pg\",\"bulk\",\"tagged\"]");
+	assert_int_equal(scalar(url, "SELECT count(*) FROM memory_tags WHERE tag = 'tagged'"), 1);
+	assert_int_equal(s->memories->memory_tag_add(s, u.id, m[9].id, more, 2, 100, now, &added),
+			 POS_OK);
+	assert_int_equal(added, 0);
+	static const char *const extra[] = {"one-too-many"};
+	assert_int_equal(s->memories->memory_tag_add(s, u.id, m[9].id, extra, 1, 3, now, &added),
+			 POS_ERR_INVALID_FIELD);
+	char nobody[POS_UUID_SIZE];
+	pos_uuid_new(nobody);
+	assert_int_equal(s->memories->memory_tag_add(s, nobody, m[9].id, extra, 1, 100, now, &added),
+			 POS_ERR_NOT_FOUND);
 
 	/* a bulk referring to the stored ones; a related id of another
 	 * memory's own: reported by position */
