@@ -1283,6 +1283,32 @@ static enum pos_err open_bytes(const struct pos_userkeys *k, struct pos_arena *a
 	return POS_OK;
 }
 
+/* The encryption pass's rewrite: a plain value or line gets sealed with
+ * the AD a write would have used; a sealed one is left alone. */
+static bool seal_plain(void *ctx, struct pos_arena *a, char kind, const char *plugin_id,
+		       const char *key, const char *text, size_t len, const char **out,
+		       size_t *out_len)
+{
+	const struct pos_userkeys *k = ((const void *const *)ctx)[0];
+	const char *user_id = ((const void *const *)ctx)[1];
+	size_t pl = sizeof(ENC_PREFIX) - 1;
+	if (len >= pl && strncmp(text, ENC_PREFIX, pl) == 0)
+		return false;
+	char ad[POS_UUID_SIZE + 512];
+	size_t adl = plugin_ad(ad, sizeof(ad), kind, plugin_id, kind == 'k' ? key : NULL, user_id);
+	return adl && (*out = seal_bytes(k, a, ad, adl, text, len, out_len)) != NULL;
+}
+
+enum pos_err pos_crypt_seal_plugin_data(struct pos_store *s, const struct pos_userkeys *k,
+					const char *user_id, size_t *sealed)
+{
+	const void *ctx[2] = {k, user_id};
+	*sealed = 0;
+	return INOPS(s)->plugins->plugin_data_rewrite
+		       ? INOPS(s)->plugins->plugin_data_rewrite(IN(s), user_id, seal_plain, ctx, sealed)
+		       : POS_OK;
+}
+
 static enum pos_err cs_plugin_kv_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
 				     const char *plugin_id, const char *key, const char **value,
 				     size_t *len)

@@ -1248,6 +1248,7 @@ static const struct pos_store_plugins sq_plugins = {
 	.plugin_kv_put = sq_plugin_kv_put,
 	.plugin_log_add = sq_plugin_log_add,
 	.plugin_log_list = sq_plugin_log_list,
+	.plugin_data_rewrite = sq_plugin_data_rewrite,
 };
 
 static const struct pos_store_files sq_files = {

@@ -456,6 +456,12 @@ enum pos_err sq_plugin_kv_put(struct pos_store *s, const char *user_id, const ch
 enum pos_err sq_plugin_log_add(struct pos_store *s, const char *user_id, const char *plugin_id,
 			       const char *level, const char *msg, size_t len, int64_t now,
 			       unsigned keep);
+enum pos_err sq_plugin_data_rewrite(struct pos_store *s, const char *user_id,
+				    bool (*fn)(void *ctx, struct pos_arena *a, char kind,
+					       const char *plugin_id, const char *key,
+					       const char *text, size_t len, const char **out,
+					       size_t *out_len),
+				    void *ctx, size_t *replaced);
 enum pos_err sq_plugin_log_list(struct pos_store *s, struct pos_arena *a, const char *user_id,
 				const char *plugin_id, unsigned limit,
 				struct pos_plugin_log **out, size_t *n);

@@ -1101,6 +1101,20 @@ struct pos_store_plugins {
 	enum pos_err (*plugin_log_list)(struct pos_store *s, struct pos_arena *a, const char *user_id,
 					const char *plugin_id, unsigned limit,
 					struct pos_plugin_log **out, size_t *n);
+	/*
+	 * The encryption pass (crypt_store.c): offers every kv value (kind
+	 * 'k', with its key) and log message (kind 'l', key NULL) of the
+	 * user, every plugin, to fn; when fn returns true with a
+	 * replacement (in `a`), the stored text is replaced unless it changed
+	 * meanwhile. *replaced: how many were. No quota check (a sealed value
+	 * is counted once written).
+	 */
+	enum pos_err (*plugin_data_rewrite)(struct pos_store *s, const char *user_id,
+					    bool (*fn)(void *ctx, struct pos_arena *a, char kind,
+						       const char *plugin_id, const char *key,
+						       const char *text, size_t len,
+						       const char **out, size_t *out_len),
+					    void *ctx, size_t *replaced);
 };
 
 /*

@@ -479,6 +479,38 @@ class PluginEncryptionCase(unittest.TestCase):
         for word in (b"glimmerquandt", b"snorfelbrick"):
             self.assertFalse(word in blob, "%r found in the data directory" % word)
 
+    def test_kv_values_and_logs_written_before_encryption_sealed(self):
+        """The encryption pass (job kind `encryption`) seals what the
+        plugin wrote while the user's data was plain."""
+        email = harness.unique_email()
+        token = self.api.register(email)["access_token"]
+        self.keep(token, "earlyzibbolith secret value", "earlylogquux")
+        r = self.api.post("/api/auth/encryption", {"password": harness.DEFAULT_PASSWORD},
+                          token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+
+        def sealed():
+            e = self.api.get("/api/auth/me", token=token).json["encryption"]
+            return e if e["state"] == "on" and e["progress"] == e["total"] else None
+        self.assertIsNotNone(harness.poll(sealed, timeout=60), "the encryption pass did not end")
+        # still readable through the plugin and the API
+        r = self.api.post("/api/plugins/keeper/actions",
+                          {"action": "get", "params": {"key": "k"}}, token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["result"], {"value": "earlyzibbolith secret value"})
+        r = self.api.get("/api/plugins", token=token)
+        self.assertIn("kept earlylogquux", [x["message"] for x in r.json["plugins"][0]["logs"]])
+        self.api.close()
+        self.server.stop()
+        self.server = None
+        blob = b""
+        for root, _dirs, names in os.walk(self.data_dir):
+            for n in names:
+                with open(os.path.join(root, n), "rb") as f:
+                    blob += f.read()
+        for word in (b"earlyzibbolith", b"earlylogquux"):
+            self.assertFalse(word in blob, "%r found in the data directory" % word)
+
 
 if __name__ == "__main__":
     unittest.main()
