@@ -704,7 +704,9 @@ enum pos_err pos_memory_tag(const struct pos_memsvc *svc, struct pos_arena *a,
 		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
 	if (added)
 		*added = k;
-	struct pos_memory m, *mp = out ? out : &m;
+	struct pos_memory m;
+	memset(&m, 0, sizeof(m));
+	struct pos_memory *mp = out ? out : &m;
 	if ((out || (k && (svc->events || svc->search))) &&
 	    (rc = s->memories->memory_get(s, a, user_id, norm, false, 0, mp)))
 		return pos_error_set(err, rc, NULL, NULL);
