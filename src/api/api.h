@@ -131,6 +131,7 @@ void pos_api_plugins_action(struct pos_server *srv, struct pos_req *r);
 /* admin: add a package, refresh the remote catalogs (docs/PLUGINS.md "Packages") */
 void pos_api_admin_plugins_upload(struct pos_server *srv, struct pos_req *r);
 void pos_api_admin_plugins_refresh(struct pos_server *srv, struct pos_req *r);
+void pos_api_admin_plugins_remove(struct pos_server *srv, struct pos_req *r);
 /* admin.c: true when the caller is an enabled admin; else answers 403 */
 bool pos_api_admin_only(struct pos_server *srv, struct pos_req *r);
 

@@ -180,6 +180,26 @@ void pos_api_admin_plugins_upload(struct pos_server *srv, struct pos_req *r)
 	reply(r, 201, o, rc, &err);
 }
 
+/* DELETE /api/admin/plugins/{id}[?version=]: an uploaded or catalog
+ * package leaves the catalog and the data folder. */
+void pos_api_admin_plugins_remove(struct pos_server *srv, struct pos_req *r)
+{
+	if (!have_plugins(srv, r) || !pos_api_admin_only(srv, r))
+		return;
+	const char *version = pos_req_param(r, "version");
+	if (version && (!*version || strlen(version) > 32)) {
+		pos_reply_err(r, POS_ERR_INVALID_FIELD, "version", "version must be 1 to 32 bytes");
+		return;
+	}
+	struct pos_error err;
+	pos_error_clear(&err);
+	if (pos_plugins_remove_package(srv->app->plugins, pos_req_path(r, 0), version, &err)) {
+		pos_reply_error(r, &err);
+		return;
+	}
+	pos_reply_empty(r, 204);
+}
+
 void pos_api_admin_plugins_refresh(struct pos_server *srv, struct pos_req *r)
 {
 	if (!have_plugins(srv, r) || !pos_api_admin_only(srv, r))

@@ -109,6 +109,7 @@ const struct pos_route pos_api_routes[] = {
 	/* admin: packages into the catalog (limit: POS_CATALOG_PACKAGE_MAX) */
 	RAW_ROUTE("POST", "/api/admin/plugins", pos_api_admin_plugins_upload, SESSION, 4 * MiB),
 	ROUTE("POST", "/api/admin/plugins/refresh", pos_api_admin_plugins_refresh, SESSION, 4 * KiB),
+	ROUTE("DELETE", "/api/admin/plugins/{id}", pos_api_admin_plugins_remove, SESSION, 0),
 	/* files (issue 21; docs/FILES.md) */
 	SPOOL_ROUTE("POST", "/api/files", pos_api_files_create, BEARER, POS_SPOOL_FILE),
 	ROUTE("GET", "/api/files/limits", pos_api_files_limits, BEARER, 0),

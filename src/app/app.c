@@ -377,6 +377,31 @@ static void plugins_created_batch(void *ctx, const char *user_id, const char *co
 	pos_plugins_memory_batch(app->plugins, user_id, POS_HOOK_MEMORY_CREATED, ids, n);
 }
 
+/* plugins: every plugin_catalog_refresh_s, a plugin.catalog job (the one
+ * an admin's POST /api/admin/plugins/refresh queues; at most one queued
+ * or running), owned by the first admin so it shows in their jobs. Not at
+ * start: the timer's first call only arms it. */
+static void catalog_tick(void *ctx)
+{
+	struct pos_app *app = ctx;
+	if (!app->catalog_ticked) {
+		app->catalog_ticked = true;
+		return;
+	}
+	struct pos_arena *a = pos_arena_new();
+	struct pos_user *users = NULL;
+	size_t n = 0;
+	if (a && app->store->accounts->user_list(app->store, a, &users, &n) == POS_OK)
+		for (size_t i = 0; i < n; i++)
+			if (users[i].role && strcmp(users[i].role, "admin") == 0) {
+				(void)pos_jobs_enqueue_unique(app->jobs, POS_PLUGINS_CATALOG_JOB_KIND,
+							      users[i].id, POS_PLUGINS_CATALOG_JOB_KIND,
+							      NULL, 0, NULL);
+				break;
+			}
+	pos_arena_destroy(a);
+}
+
 /* plugins: the manager over the store and the memory service, with the
  * operator's egress allowlist for plugins' HTTP calls; its hook kind runs
  * on the jobs service. */
@@ -410,6 +435,10 @@ static enum pos_err start_plugins(struct pos_app *app, struct pos_error *err)
 		return pos_error_set(err, rc, NULL, "cannot register the plugin hook jobs");
 	if ((rc = pos_jobs_register(app->jobs, &pos_plugins_catalog_job_kind, app->plugins)))
 		return pos_error_set(err, rc, NULL, "cannot register the plugin catalog jobs");
+	if (cfg->plugin_catalog_refresh_s && pos_plugins_have_catalogs(app->plugins) &&
+	    (rc = pos_jobs_every(app->jobs, (int64_t)cfg->plugin_catalog_refresh_s * 1000000,
+				 catalog_tick, app)))
+		return pos_error_set(err, rc, NULL, "cannot schedule the plugin catalog refresh");
 	return POS_OK;
 }
 

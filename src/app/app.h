@@ -66,6 +66,9 @@ struct pos_app {
 	struct pos_exports *exports;    /* export and import as jobs (export/exports.h) */
 	struct pos_plugins *plugins;    /* sandboxed Lua plugins (docs/PLUGINS.md) */
 	struct pos_egress *plugins_egress; /* the operator's egress_allow, for plugins */
+	/* plugin_catalog_refresh_s: the timer's first call (at start) is
+	 * skipped; written by the jobs' dispatcher thread only */
+	bool catalog_ticked;
 	struct pos_files files;         /* attachments and their blobs (docs/FILES.md) */
 	struct pos_events *events;      /* live events to connected clients (docs/EVENTS.md) */
 	/* this instance's random tag on the events it relays through the

@@ -590,6 +590,11 @@ static enum pos_err seal_user(struct pos_encsvc *svc, const char *user_id,
 		if (r && pos_job_should_stop(r))
 			break;
 	}
+	/* then the plugins' kv values and log lines written while plain */
+	if (!rc && !(r && pos_job_should_stop(r))) {
+		size_t kv = 0;
+		rc = pos_crypt_seal_plugin_data(svc->store, &k, user_id, &kv);
+	}
 	pos_wipe(&k, sizeof(k));
 	if (rc) {
 		pos_error_log("crypt: sealing the memories of user %s failed (%s); retrying",

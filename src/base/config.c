@@ -339,6 +339,8 @@ static const struct pos_config_option options[] = {
 	    "remote plugin catalogs: index.json URLs, comma-separated; an admin refreshes them (default: none)"),
 	OPT("plugin_trusted_keys", "PERSONALOS_PLUGIN_TRUSTED_KEYS", STRING, 0, 0, plugin_trusted_keys, NULL,
 	    "ed25519 public keys (base64 or hex, comma-separated) remote packages must be signed with"),
+	OPT("plugin_catalog_refresh_s", "PERSONALOS_PLUGIN_CATALOG_REFRESH_S", UINT, 0, 31536000, plugin_catalog_refresh_s, "86400",
+	    "seconds between scheduled refreshes of the remote plugin catalogs (a plugin.catalog job); 0 = only when an admin asks (default 86400)"),
 	/* files (issue 21; docs/FILES.md) */
 	OPT("file_max", "PERSONALOS_FILE_MAX", ULL, 1024, 1073741824ULL, file_max, "33554432",
 	    "bytes of one uploaded file (attachments, /api/files; default 33554432 = 32 MiB, at most 1 GiB)"),

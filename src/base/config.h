@@ -133,6 +133,7 @@ struct pos_config {
 	unsigned plugin_query_budget_ms; /* on_query budget per plugin */
 	char plugin_catalogs[4096];    /* remote catalogs' index.json URLs (pcat) */
 	char plugin_trusted_keys[1024]; /* ed25519 keys packages are signed with */
+	unsigned plugin_catalog_refresh_s; /* remote catalogs refreshed this often; 0 = never */
 	/* ---- files (issue 21; src/files) ---- */
 	unsigned long long file_max;   /* bytes of one uploaded file */
 	unsigned extract_timeout_s;    /* wall-clock limit of one text extraction */

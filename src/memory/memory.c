@@ -679,6 +679,44 @@ enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a
 	return POS_OK;
 }
 
+enum pos_err pos_memory_tag(const struct pos_memsvc *svc, struct pos_arena *a,
+			    const char *user_id, const char *id, const json_t *tags,
+			    size_t *added, struct pos_memory *out, struct pos_error *err)
+{
+	struct pos_store *s = svc->store;
+	char norm[POS_UUID_SIZE];
+	size_t k = 0;
+	if (added)
+		*added = 0;
+	if (!pos_uuid_valid(id, strlen(id), norm))
+		return pos_error_set(err, POS_ERR_NOT_FOUND, NULL, "memory not found");
+	struct pos_memory v;
+	memset(&v, 0, sizeof(v));
+	struct ctx c = {a, err, -1};
+	enum pos_err rc = v_tags(&c, (json_t *)tags, &v);
+	if (rc)
+		return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
+	rc = s->memories->memory_tag_add(s, user_id, norm, v.tags, v.n_tags, POS_TAGS_MAX,
+					 pos_now_us(), &k);
+	if (rc == POS_ERR_INVALID_FIELD)
+		return pos_error_set(err, rc, "tags", "at most 100 tags");
+	if (rc)
+		return pos_error_set(err, rc, NULL, rc == POS_ERR_NOT_FOUND ? "memory not found" : NULL);
+	if (added)
+		*added = k;
+	struct pos_memory m;
+	memset(&m, 0, sizeof(m));
+	struct pos_memory *mp = out ? out : &m;
+	if ((out || (k && (svc->events || svc->search))) &&
+	    (rc = s->memories->memory_get(s, a, user_id, norm, false, 0, mp)))
+		return pos_error_set(err, rc, NULL, NULL);
+	if (k && svc->search)
+		pos_search_written(svc->search, user_id, mp->seq, NULL, false);
+	if (k)
+		publish(svc, "memory.updated", user_id, mp, NULL);
+	return POS_OK;
+}
+
 enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id,
 			       const char *id, struct pos_error *err)
 {

@@ -78,6 +78,18 @@ enum pos_err pos_memory_peek(const struct pos_memsvc *svc, struct pos_arena *a,
 			     const char *user_id, const char *id,
 			     struct pos_memory *out, struct pos_error *err);
 
+/*
+ * Adds tags (`tags`: a JSON array of strings, checked like a memory's) to
+ * one of the user's memories, keeping the ones it has (plugins'
+ * pos.memories.tag): the store's cheap memory_tag_add, no re-validation of
+ * the rest. *added: how many were new (0 writes nothing). With `out`, the
+ * memory as stored is read back. POS_ERR_INVALID_FIELD (field "tags") past
+ * POS_TAGS_MAX; a malformed or another user's id is NOT_FOUND.
+ */
+enum pos_err pos_memory_tag(const struct pos_memsvc *svc, struct pos_arena *a,
+			    const char *user_id, const char *id, const json_t *tags,
+			    size_t *added, struct pos_memory *out, struct pos_error *err);
+
 /* Applies a partial update (PUT body) and returns the memory as stored. */
 enum pos_err pos_memory_update(const struct pos_memsvc *svc, struct pos_arena *a,
 			       const char *user_id, const char *id,

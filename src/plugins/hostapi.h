@@ -90,6 +90,10 @@ struct pos_hostapi_ops {
 	enum pos_err (*mem_create)(void *ctx, json_t *fields, json_t **out, struct pos_error *err);
 	enum pos_err (*mem_update)(void *ctx, const char *id, json_t *fields, json_t **out,
 				   struct pos_error *err);
+	/* Adds `tags` (a JSON array) to the memory's own; *out the memory as
+	 * stored. May be NULL: then tag() is mem_get + mem_update. */
+	enum pos_err (*mem_tag)(void *ctx, const char *id, json_t *tags, json_t **out,
+				struct pos_error *err);
 	/* out: {status, body} */
 	enum pos_err (*http)(void *ctx, const struct pos_hostapi_http *req, json_t **out,
 			     struct pos_error *err);

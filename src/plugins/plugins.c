@@ -32,7 +32,14 @@ struct entry {
 	char *source;
 	size_t source_len;
 	char *chunkname; /* "@plugins/<id>/<main>" for error messages */
+	bool bundled;    /* from plugins_dir (a folder or its .tar.gz): not removable */
+	int removed;     /* set (atomic) by pos_plugins_remove_package; never reset */
 };
+
+static bool live(const struct entry *e)
+{
+	return !__atomic_load_n(&e->removed, __ATOMIC_ACQUIRE);
+}
 
 struct pos_plugins {
 	struct pos_plugins_config cfg;
@@ -58,7 +65,7 @@ static const struct entry *find_version(const struct pos_plugins *p, const char 
 					const char *version)
 {
 	for (size_t i = cat_count(p); i-- > 0;)
-		if (strcmp(p->cat[i].m.id, id) == 0 &&
+		if (strcmp(p->cat[i].m.id, id) == 0 && live(&p->cat[i]) &&
 		    (!version || strcmp(p->cat[i].m.version, version) == 0))
 			return &p->cat[i];
 	return NULL;
@@ -71,7 +78,7 @@ static const struct entry *find(const struct pos_plugins *p, const char *id)
 {
 	const struct entry *best = NULL;
 	for (size_t i = cat_count(p); i-- > 0;)
-		if (strcmp(p->cat[i].m.id, id) == 0 &&
+		if (strcmp(p->cat[i].m.id, id) == 0 && live(&p->cat[i]) &&
 		    (!best || pos_catalog_version_cmp(p->cat[i].m.version, best->m.version) > 0))
 			best = &p->cat[i];
 	return best;
@@ -216,6 +223,8 @@ static enum pos_err load_catalog(struct pos_plugins *p)
 		pos_catalog_sweep(p->cfg.pkg_root);
 	if (p->cfg.dir && *p->cfg.dir)
 		rc = load_dir(p, p->cfg.dir, true);
+	for (size_t i = 0; i < p->n_cat; i++)
+		p->cat[i].bundled = true;
 	if (!rc && p->cfg.pkg_root && *p->cfg.pkg_root)
 		rc = load_dir(p, p->cfg.pkg_root, false);
 	return rc;
@@ -518,6 +527,23 @@ static enum pos_err h_update(void *ctx, const char *id, json_t *fields, json_t *
 	return rc;
 }
 
+/* Tags only: the store's memory_tag_add, one read back for the result. */
+static enum pos_err h_tag(void *ctx, const char *id, json_t *tags, json_t **out,
+			  struct pos_error *err)
+{
+	struct binding *bd = ctx;
+	tx_write(bd->tx);
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_memory m;
+	enum pos_err rc = pos_memory_tag(bd->p->cfg.mem, a, bd->user_id, id, tags, NULL, &m, err);
+	if (!rc && !(*out = memory_to_json(&m)))
+		rc = POS_ERR_NOMEM;
+	pos_arena_destroy(a);
+	return rc;
+}
+
 static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t **out,
 			   struct pos_error *err)
 {
@@ -608,7 +634,8 @@ static void h_log(void *ctx, const char *level, const char *msg, size_t len)
 
 static const struct pos_hostapi_ops host_ops = {
 	.mem_search = h_search, .mem_list = h_list,   .mem_get = h_get,   .mem_create = h_create,
-	.mem_update = h_update, .http = h_http,       .kv_get = h_kv_get, .kv_set = h_kv_set,
+	.mem_update = h_update, .mem_tag = h_tag,     .http = h_http,     .kv_get = h_kv_get,
+	.kv_set = h_kv_set,
 	.log = h_log,
 };
 
@@ -636,7 +663,8 @@ static json_t *install_json(struct pos_plugins *p, struct pos_arena *a,
 	pos_time_format(r->installed_at, installed, sizeof(installed));
 	return json_pack("{s:s, s:s, s:s, s:b, s:s, s:s?, s:I, s:o, s:o, s:o, s:o, s:s}", "id",
 			 r->plugin_id, "name", e ? e->m.name : r->plugin_id, "version", r->version,
-			 "enabled", r->enabled, "status", r->status, "last_error", r->last_error,
+			 "enabled", r->enabled && e, "status", e ? r->status : "removed",
+			 "last_error", r->last_error,
 			 "failures", (json_int_t)r->failures, "permissions",
 			 grants ? grants : json_array(), "settings", settings ? settings : json_object(),
 			 "hooks", e ? names_of(e->m.hooks, pos_manifest_hook_name) : json_array(),
@@ -1354,6 +1382,49 @@ enum pos_err pos_plugins_upload(struct pos_plugins *p, const void *data, size_t 
 		rc = pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
 out:
 	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+enum pos_err pos_plugins_remove_package(struct pos_plugins *p, const char *id,
+					const char *version, struct pos_error *err)
+{
+	size_t removed = 0;
+	enum pos_err rc = POS_OK;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0, n = cat_count(p); i < n; i++) {
+		const struct entry *e = &p->cat[i];
+		if (live(e) && strcmp(e->m.id, id) == 0 && (!version || strcmp(e->m.version, version) == 0)) {
+			/* a package of plugins_dir (a folder, or an archive unpacked
+			 * at start) would come back at the next start */
+			char tgz[POS_MANIFEST_ID_MAX + 48];
+			snprintf(tgz, sizeof(tgz), "%s-%s.tar.gz", e->m.id, e->m.version);
+			int dfd = p->cfg.dir && *p->cfg.dir ? open(p->cfg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+			bool bundled = e->bundled || (dfd >= 0 && faccessat(dfd, tgz, F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+			if (dfd >= 0)
+				close(dfd);
+			if (bundled) {
+				rc = pos_error_set(err, POS_ERR_CONFLICT, "id",
+						   "a bundled plugin (plugins_dir) cannot be removed here");
+				break;
+			}
+		}
+	}
+	for (size_t i = 0, n = cat_count(p); !rc && i < n; i++) {
+		struct entry *e = &p->cat[i];
+		if (live(e) && strcmp(e->m.id, id) == 0 && (!version || strcmp(e->m.version, version) == 0)) {
+			/* the entry stays in memory (a running call keeps its code);
+			 * the folder name is the checked manifest's, never the request's */
+			__atomic_store_n(&e->removed, 1, __ATOMIC_RELEASE);
+			if (p->cfg.pkg_root)
+				pos_catalog_remove(p->cfg.pkg_root, e->m.id, e->m.version);
+			removed++;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (!rc && removed == 0)
+		rc = pos_error_set(err, POS_ERR_NOT_FOUND, "id", "no such plugin package");
+	if (!rc)
+		pos_sbpool_drop(p->pool, id, NULL); /* idle sandboxes hold the old code */
 	return rc;
 }
 

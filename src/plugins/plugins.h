@@ -199,6 +199,17 @@ void pos_plugins_write_answers(struct pos_plugins *p, struct pos_jw *w, const ch
 enum pos_err pos_plugins_upload(struct pos_plugins *p, const void *data, size_t len,
 				json_t **out, struct pos_error *err);
 
+/*
+ * Removes package `id` (all its versions, or `version`) that an upload or a
+ * remote catalog added: from the catalog and from <data_dir>/plugins/.
+ * Users' installs stay, inert ("status": "removed", their kv and logs
+ * kept) until the package is added again or they remove the install.
+ * POS_ERR_NOT_FOUND when no such package is in the catalog,
+ * POS_ERR_CONFLICT (field "id") for a bundled one (plugins_dir).
+ */
+enum pos_err pos_plugins_remove_package(struct pos_plugins *p, const char *id,
+					const char *version, struct pos_error *err);
+
 /* The job kind that refreshes the remote catalogs (catalog.h
  * pos_catalog_refresh); its result is the refresh report. Register it
  * with the manager as ctx. UNAVAILABLE when no catalog is configured. */

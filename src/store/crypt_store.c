@@ -602,6 +602,34 @@ out:
 	return rc;
 }
 
+/* A sealed user's tags are keyed hashes inside the sealed row: merged in
+ * plaintext, the row sealed again (cs_memory_update). */
+static enum pos_err cs_memory_tag_add(struct pos_store *s, const char *user_id, const char *id,
+				      const char *const *add, size_t n, size_t max, int64_t now,
+				      size_t *added)
+{
+	struct pos_userkeys k;
+	bool sealed;
+	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	pos_wipe(&k, sizeof(k));
+	if (rc || !sealed)
+		return rc ? rc : INOPS(s)->memories->memory_tag_add(IN(s), user_id, id, add, n, max,
+								     now, added);
+	struct pos_arena *a = pos_arena_new();
+	struct pos_memory cur;
+	struct pos_memory_patch p = {.set = POS_PATCH_TAGS};
+	size_t got = 0;
+	rc = a ? cs_memory_get(s, a, user_id, id, false, 0, &cur) : POS_ERR_NOMEM;
+	if (!rc)
+		rc = pos_mem_tags_merge(a, cur.tags_json, add, n, max, &p.v, &got);
+	if (!rc && got)
+		rc = cs_memory_update(s, user_id, id, &p, now, NULL);
+	if (added)
+		*added = rc ? 0 : got;
+	pos_arena_destroy(a);
+	return rc;
+}
+
 /* The plaintext tag of `m` (opened) whose keyed hash is `hash`, or NULL. */
 static const char *tag_with_hash(const struct pos_userkeys *k, struct pos_arena *a,
 				 const struct pos_memory *m, const char *hash)
@@ -1255,6 +1283,32 @@ static enum pos_err open_bytes(const struct pos_userkeys *k, struct pos_arena *a
 	return POS_OK;
 }
 
+/* The encryption pass's rewrite: a plain value or line gets sealed with
+ * the AD a write would have used; a sealed one is left alone. */
+static bool seal_plain(void *ctx, struct pos_arena *a, char kind, const char *plugin_id,
+		       const char *key, const char *text, size_t len, const char **out,
+		       size_t *out_len)
+{
+	const struct pos_userkeys *k = ((const void *const *)ctx)[0];
+	const char *user_id = ((const void *const *)ctx)[1];
+	size_t pl = sizeof(ENC_PREFIX) - 1;
+	if (len >= pl && strncmp(text, ENC_PREFIX, pl) == 0)
+		return false;
+	char ad[POS_UUID_SIZE + 512];
+	size_t adl = plugin_ad(ad, sizeof(ad), kind, plugin_id, kind == 'k' ? key : NULL, user_id);
+	return adl && (*out = seal_bytes(k, a, ad, adl, text, len, out_len)) != NULL;
+}
+
+enum pos_err pos_crypt_seal_plugin_data(struct pos_store *s, const struct pos_userkeys *k,
+					const char *user_id, size_t *sealed)
+{
+	const void *ctx[2] = {k, user_id};
+	*sealed = 0;
+	return INOPS(s)->plugins->plugin_data_rewrite
+		       ? INOPS(s)->plugins->plugin_data_rewrite(IN(s), user_id, seal_plain, ctx, sealed)
+		       : POS_OK;
+}
+
 static enum pos_err cs_plugin_kv_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
 				     const char *plugin_id, const char *key, const char **value,
 				     size_t *len)
@@ -1450,6 +1504,7 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	c->memories.memory_get = cs_memory_get;
 	c->memories.memory_list = cs_memory_list;
 	c->memories.memory_update = cs_memory_update;
+	c->memories.memory_tag_add = cs_memory_tag_add;
 	c->memories.memory_stats = cs_memory_stats;
 	c->memories.graph_nodes = cs_graph_nodes;
 	c->memories.keyword_search = cs_keyword_search;

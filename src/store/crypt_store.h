@@ -41,6 +41,14 @@ enum pos_err pos_crypt_seal_memory(struct pos_store *s, const struct pos_userkey
 				   struct pos_arena *a, struct pos_memory *m);
 
 /*
+ * Seals the user's plugin kv values and log lines still stored in
+ * plaintext (written before encryption was turned on), as a write would
+ * have (docs/PLUGINS.md); *sealed counts them. For the background pass.
+ */
+enum pos_err pos_crypt_seal_plugin_data(struct pos_store *s, const struct pos_userkeys *k,
+					const char *user_id, size_t *sealed);
+
+/*
  * Whether `user_id`'s data is sealed (*sealed), and then their keys in *k
  * (the caller wipes them): POS_ERR_LOCKED when sealed and not unlocked,
  * POS_ERR_STORE when the state cannot be read. A store without the layer

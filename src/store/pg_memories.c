@@ -978,6 +978,35 @@ enum pos_err pg_memory_count_all(struct pos_store *s, int64_t *n)
 	return pg_do_i64(s, &st_count_all, NULL, n);
 }
 
+/* Tags added through the memory's current tags and pg_memory_update (its
+ * tag index, terms and revive rules); like the read-modify-write it
+ * replaces, two concurrent calls on one memory may keep one's tags. */
+static enum pos_err pg_memory_tag_add(struct pos_store *s, const char *user_id, const char *id,
+				      const char *const *add, size_t n, size_t max, int64_t now,
+				      size_t *added)
+{
+	if (added)
+		*added = 0;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_memory cur;
+	struct pos_memory_patch p;
+	memset(&p, 0, sizeof(p));
+	size_t k = 0;
+	enum pos_err rc = pg_memory_get(s, a, user_id, id, false, 0, &cur);
+	if (!rc)
+		rc = pos_mem_tags_merge(a, cur.tags_json, add, n, max, &p.v, &k);
+	if (!rc && k) {
+		p.set = POS_PATCH_TAGS;
+		rc = pg_memory_update(s, user_id, id, &p, now, NULL);
+	}
+	if (!rc && added)
+		*added = k;
+	pos_arena_destroy(a);
+	return rc;
+}
+
 static enum pos_err pg_max_seq(struct pos_store *s, int64_t *seq)
 {
 	return pg_do_i64(s, &st_max_seq, NULL, seq);
@@ -989,6 +1018,7 @@ const struct pos_store_memories pg_memories_ops = {
 	.memory_list = pg_memory_list,
 	.memory_update = pg_memory_update,
 	.memory_delete = pg_memory_delete,
+	.memory_tag_add = pg_memory_tag_add,
 	.memory_count_all = pg_memory_count_all,
 	.max_seq = pg_max_seq,
 	.memory_stats = pg_memory_stats,

@@ -340,6 +340,83 @@ static enum pos_err plugin_log_list(struct pos_store *s, struct pos_arena *a,
 	return rc;
 }
 
+PG_STMT(st_rw_kv, "SELECT key, plugin_id, value FROM plugin_kv WHERE user_id = $1");
+PG_STMT(st_rw_logs, "SELECT id, plugin_id, message FROM plugin_logs WHERE user_id = $1");
+/* only when unchanged since it was read */
+PG_STMT(st_rw_kv_set, "UPDATE plugin_kv SET value = $4 WHERE user_id = $1 AND plugin_id = $2"
+		      " AND key = $3 AND value = $5");
+PG_STMT(st_rw_log_set, "UPDATE plugin_logs SET message = $4 WHERE user_id = $1 AND plugin_id = $2"
+		       " AND id = $3::bigint AND message = $5");
+
+static enum pos_err plugin_data_rewrite(struct pos_store *s, const char *user_id,
+					bool (*fn)(void *ctx, struct pos_arena *a, char kind,
+						   const char *plugin_id, const char *key,
+						   const char *text, size_t len, const char **out,
+						   size_t *out_len),
+					void *ctx, size_t *replaced)
+{
+	*replaced = 0;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = POS_OK;
+	for (int kind = 0; !rc && kind < 2; kind++) {
+		struct pg_params p = {0};
+		pg_p_text(&p, user_id);
+		PGresult *r = NULL;
+		rc = pg_do(s, kind == 0 ? &st_rw_kv : &st_rw_logs, &p, &r);
+		for (int i = 0; !rc && i < pg_rows(r); i++) {
+			const char *plugin = pg_text(a, r, i, 1), *key = NULL, *text = NULL;
+			size_t len = 0;
+			char num[32] = "";
+			if (kind == 0) {
+				const uint8_t *b = NULL;
+				key = pg_text(a, r, i, 0);
+				if ((rc = pg_bytes(a, r, i, 2, &b, &len)))
+					break;
+				char *copy = pos_arena_alloc(a, len + 1);
+				if (!copy) {
+					rc = POS_ERR_NOMEM;
+					break;
+				}
+				if (len)
+					memcpy(copy, b, len);
+				copy[len] = '\0';
+				text = copy;
+			} else {
+				snprintf(num, sizeof(num), "%lld", (long long)pg_i64(r, i, 0));
+				text = pg_text(a, r, i, 2);
+				len = text ? strlen(text) : 0;
+			}
+			if (!plugin || !text || (kind == 0 && !key)) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			const char *nt = NULL;
+			size_t nl = 0;
+			if (!fn(ctx, a, kind == 0 ? 'k' : 'l', plugin, key, text, len, &nt, &nl))
+				continue;
+			struct pg_params u = {0};
+			params2(&u, user_id, plugin);
+			if (kind == 0) {
+				pg_p_text(&u, key);
+				pg_p_bytes(&u, nt, nl);
+				pg_p_bytes(&u, text, len);
+			} else {
+				pg_p_text(&u, num);
+				pg_p_text(&u, nt);
+				pg_p_text(&u, text);
+			}
+			rc = pg_do_write(s, kind == 0 ? &st_rw_kv_set : &st_rw_log_set, &u, false);
+			if (!rc)
+				++*replaced;
+		}
+		PQclear(r);
+	}
+	pos_arena_destroy(a);
+	return rc;
+}
+
 const struct pos_store_plugins pg_plugins_ops = {
 	.plugin_put = plugin_put,
 	.plugin_get = plugin_get,
@@ -350,4 +427,5 @@ const struct pos_store_plugins pg_plugins_ops = {
 	.plugin_kv_put = plugin_kv_put,
 	.plugin_log_add = plugin_log_add,
 	.plugin_log_list = plugin_log_list,
+	.plugin_data_rewrite = plugin_data_rewrite,
 };

@@ -207,6 +207,12 @@ static const char *const stmt_sql[ST__COUNT] = {
 	 * fixes the order, each seq looked up by primary key */
 	[ST_HYDRATE] = "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
 		       " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
+	[ST_MEM_TAGS_READ] = "SELECT seq, tags FROM memories WHERE id = ?1 AND user_id = ?2",
+	/* as an edit in sq_memory_update: revives a reference or archive */
+	[ST_MEM_TAGS_SET] = "UPDATE memories SET tags = ?2, updated_at = ?3,"
+			    " layer = CASE WHEN " SQ_REVIVABLE " THEN 'active' ELSE layer END,"
+			    " layer_since = CASE WHEN " SQ_REVIVABLE " THEN ?3 ELSE layer_since END"
+			    " WHERE seq = ?1",
 };
 
 /*
@@ -1180,6 +1186,7 @@ static const struct pos_store_memories sq_memories = {
 	.memory_list = sq_memory_list,
 	.memory_update = sq_memory_update,
 	.memory_delete = sq_memory_delete,
+	.memory_tag_add = sq_memory_tag_add,
 	.memory_count_all = sq_memory_count_all,
 	.max_seq = sq_max_seq,
 	.memory_stats = sq_memory_stats,
@@ -1272,6 +1279,7 @@ static const struct pos_store_plugins sq_plugins = {
 	.plugin_kv_put = sq_plugin_kv_put,
 	.plugin_log_add = sq_plugin_log_add,
 	.plugin_log_list = sq_plugin_log_list,
+	.plugin_data_rewrite = sq_plugin_data_rewrite,
 };
 
 static const struct pos_store_files sq_files = {

@@ -93,6 +93,8 @@ enum sq_stmt {
 	ST_BULK_FTS,
 	ST_BULK_BYTES,
 	ST_BULK_KW,
+	ST_MEM_TAGS_READ,
+	ST_MEM_TAGS_SET,
 	ST__COUNT
 };
 
@@ -225,6 +227,9 @@ enum pos_err sq_memory_update(struct pos_store *s, const char *user_id,
 			      int64_t now, struct pos_error *err);
 enum pos_err sq_memory_delete(struct pos_store *s, const char *user_id,
 			      const char *id, int64_t *seq);
+enum pos_err sq_memory_tag_add(struct pos_store *s, const char *user_id, const char *id,
+			       const char *const *add, size_t n, size_t max, int64_t now,
+			       size_t *added);
 enum pos_err sq_memory_count_all(struct pos_store *s, int64_t *n);
 enum pos_err sq_max_seq(struct pos_store *s, int64_t *seq);
 
@@ -463,6 +468,12 @@ enum pos_err sq_plugin_kv_put(struct pos_store *s, const char *user_id, const ch
 enum pos_err sq_plugin_log_add(struct pos_store *s, const char *user_id, const char *plugin_id,
 			       const char *level, const char *msg, size_t len, int64_t now,
 			       unsigned keep);
+enum pos_err sq_plugin_data_rewrite(struct pos_store *s, const char *user_id,
+				    bool (*fn)(void *ctx, struct pos_arena *a, char kind,
+					       const char *plugin_id, const char *key,
+					       const char *text, size_t len, const char **out,
+					       size_t *out_len),
+				    void *ctx, size_t *replaced);
 enum pos_err sq_plugin_log_list(struct pos_store *s, struct pos_arena *a, const char *user_id,
 				const char *plugin_id, unsigned limit,
 				struct pos_plugin_log **out, size_t *n);

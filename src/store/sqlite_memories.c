@@ -766,6 +766,64 @@ out:
 	return sq_end(s, c, rc, false);
 }
 
+enum pos_err sq_memory_tag_add(struct pos_store *base, const char *user_id, const char *id,
+			       const char *const *add, size_t n, size_t max, int64_t now,
+			       size_t *added)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (added)
+		*added = 0;
+	if (!c)
+		return POS_ERR_STORE;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc) {
+		pos_arena_destroy(a);
+		return rc;
+	}
+	struct pos_memory v;
+	memset(&v, 0, sizeof(v));
+	size_t k = 0;
+	int64_t seq = 0;
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_TAGS_READ);
+	if (!st) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sq_bind_str(st, 1, id);
+	sq_bind_str(st, 2, user_id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		seq = sqlite3_column_int64(st, 0);
+		const char *tj = sq_col_str(a, st, 1, NULL);
+		rc = pos_mem_tags_merge(a, tj, add, n, max, &v, &k);
+	} else {
+		rc = step == SQLITE_DONE ? POS_ERR_NOT_FOUND : sq_fail(c, "tags read");
+	}
+	sqlite3_reset(st);
+	if (rc || k == 0)
+		goto out;
+	if (!(st = sq_stmt(c, ST_MEM_TAGS_SET))) {
+		rc = POS_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sq_bind_str(st, 2, v.tags_json);
+	sqlite3_bind_int64(st, 3, now);
+	/* the new tags are the last k of the merged list */
+	if (!(rc = step_done(c, st, "tags update")))
+		rc = insert_tags(c, user_id, seq, v.tags + (v.n_tags - k), k);
+	if (!rc && added)
+		*added = k;
+out:
+	rc = sq_end(s, c, rc, false);
+	pos_arena_destroy(a);
+	return rc;
+}
+
 enum pos_err sq_memory_delete(struct pos_store *base, const char *user_id,
 			      const char *id, int64_t *seq_out)
 {

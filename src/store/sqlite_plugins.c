@@ -349,3 +349,120 @@ enum pos_err sq_plugin_log_list(struct pos_store *base, struct pos_arena *a, con
 	*out = v;
 	return rc;
 }
+
+/* One row offered to the rewrite: where it is and its text. */
+struct rw_row {
+	sqlite3_int64 id; /* plugin_logs.id (kind 'l') */
+	const char *plugin, *key, *text;
+	size_t len;
+};
+
+/* Reads the rows of `sql` (user bound at 1) into the arena. */
+static enum pos_err rw_read(struct sq_conn *c, struct pos_arena *a, const char *sql,
+			    const char *user_id, bool kv, struct rw_row **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(c, "plugin data read");
+	sq_bind_str(st, 1, user_id);
+	size_t cap = 0;
+	enum pos_err rc = POS_OK;
+	int step;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct rw_row *v = pos_arena_alloc(a, nc * sizeof(*v));
+			if (!v) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			if (*n)
+				memcpy(v, *out, *n * sizeof(*v));
+			*out = v;
+			cap = nc;
+		}
+		struct rw_row *r = &(*out)[*n];
+		r->id = kv ? 0 : sqlite3_column_int64(st, 0);
+		r->plugin = sq_col_str(a, st, 1, NULL);
+		r->key = kv ? sq_col_str(a, st, 0, NULL) : NULL;
+		r->text = sq_col_str(a, st, 2, &r->len);
+		if (!r->plugin || !r->text || (kv && !r->key))
+			rc = POS_ERR_NOMEM;
+		else
+			(*n)++;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "plugin data read");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum pos_err sq_plugin_data_rewrite(struct pos_store *base, const char *user_id,
+				    bool (*fn)(void *ctx, struct pos_arena *a, char kind,
+					       const char *plugin_id, const char *key,
+					       const char *text, size_t len, const char **out,
+					       size_t *out_len),
+				    void *ctx, size_t *replaced)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	*replaced = 0;
+	if (!c)
+		return POS_ERR_STORE;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc) {
+		pos_arena_destroy(a);
+		return rc;
+	}
+	static const char *const reads[2] = {
+		"SELECT key, plugin_id, value FROM plugin_kv WHERE user_id = ?1",
+		"SELECT id, plugin_id, message FROM plugin_logs WHERE user_id = ?1",
+	};
+	/* only when unchanged since it was read */
+	static const char *const writes[2] = {
+		"UPDATE plugin_kv SET value = ?4 WHERE user_id = ?1 AND plugin_id = ?2 AND key = ?3"
+		" AND value = ?5",
+		"UPDATE plugin_logs SET message = ?4 WHERE user_id = ?1 AND plugin_id = ?2 AND id = ?3"
+		" AND message = ?5",
+	};
+	for (int kind = 0; !rc && kind < 2; kind++) {
+		struct rw_row *v = NULL;
+		size_t n = 0;
+		sqlite3_stmt *up = NULL;
+		rc = rw_read(c, a, reads[kind], user_id, kind == 0, &v, &n);
+		if (!rc && sqlite3_prepare_v2(c->db, writes[kind], -1, &up, NULL) != SQLITE_OK)
+			rc = sq_fail(c, "plugin data rewrite");
+		for (size_t i = 0; !rc && i < n; i++) {
+			const char *nt = NULL;
+			size_t nl = 0;
+			if (!fn(ctx, a, kind == 0 ? 'k' : 'l', v[i].plugin, v[i].key, v[i].text, v[i].len,
+				&nt, &nl))
+				continue;
+			sqlite3_reset(up);
+			sq_bind_str(up, 1, user_id);
+			sq_bind_str(up, 2, v[i].plugin);
+			if (kind == 0) {
+				sq_bind_str(up, 3, v[i].key);
+				sqlite3_bind_blob(up, 4, nt, (int)nl, SQLITE_STATIC);
+				sqlite3_bind_blob(up, 5, v[i].text, (int)v[i].len, SQLITE_STATIC);
+			} else {
+				sqlite3_bind_int64(up, 3, v[i].id);
+				sqlite3_bind_text(up, 4, nt, (int)nl, SQLITE_STATIC);
+				sqlite3_bind_text(up, 5, v[i].text, (int)v[i].len, SQLITE_STATIC);
+			}
+			if (sqlite3_step(up) != SQLITE_DONE)
+				rc = sq_fail(c, "plugin data rewrite");
+			else
+				*replaced += (size_t)sqlite3_changes(c->db);
+		}
+		sqlite3_finalize(up);
+	}
+	rc = sq_end(s, c, rc, false);
+	pos_arena_destroy(a);
+	return rc;
+}

@@ -51,6 +51,18 @@ enum pos_mem_layer {
 const char *pos_mem_type_name(enum pos_mem_type t);
 const char *pos_mem_layer_name(enum pos_mem_layer l);
 int pos_mem_type_parse(const char *s);
+/*
+ * Merges `add` (n tags) after the tags of `tags_json` (a JSON array of
+ * strings), skipping duplicates: out->tags/n_tags/tags_json (arena) get
+ * the result and *added the number of new tags. POS_ERR_INVALID_FIELD past
+ * `max` tags, POS_ERR_CORRUPT when tags_json is not an array. For the
+ * backends' memory_tag_add.
+ */
+struct pos_arena;
+struct pos_memory;
+enum pos_err pos_mem_tags_merge(struct pos_arena *a, const char *tags_json,
+				const char *const *add, size_t n, size_t max,
+				struct pos_memory *out, size_t *added);
 int pos_mem_layer_parse(const char *s);
 
 /*
@@ -795,6 +807,21 @@ struct pos_store_memories {
 	enum pos_err (*autolink_apply)(struct pos_store *s, const char *user_id,
 				       const char *id, const struct pos_autolink *v,
 				       size_t n, const char *parent_id, int64_t now);
+	/*
+	 * Adds tags to one memory of the user at `now` (plugins' tag path,
+	 * docs/PLUGINS.md): `add` (n, valid tags) merged after the memory's
+	 * own, duplicates skipped, order kept; the tag column, the tag index
+	 * and the full-text row follow, and like any edit it brings a
+	 * reference or archived memory back to active. *added (may be NULL):
+	 * how many were new; 0 writes nothing. POS_ERR_NOT_FOUND when the id
+	 * is not the user's, POS_ERR_INVALID_FIELD when the result would have
+	 * more than `max` tags. Cheaper than memory_update: one cached read
+	 * and one cached update, no prepare, no tag index rewrite. Inside a
+	 * batch (ops->batch_begin) it is one more write of it.
+	 */
+	enum pos_err (*memory_tag_add)(struct pos_store *s, const char *user_id,
+				       const char *id, const char *const *add, size_t n,
+				       size_t max, int64_t now, size_t *added);
 };
 
 /*
@@ -1090,6 +1117,20 @@ struct pos_store_plugins {
 	enum pos_err (*plugin_log_list)(struct pos_store *s, struct pos_arena *a, const char *user_id,
 					const char *plugin_id, unsigned limit,
 					struct pos_plugin_log **out, size_t *n);
+	/*
+	 * The encryption pass (crypt_store.c): offers every kv value (kind
+	 * 'k', with its key) and log message (kind 'l', key NULL) of the
+	 * user, every plugin, to fn; when fn returns true with a
+	 * replacement (in `a`), the stored text is replaced unless it changed
+	 * meanwhile. *replaced: how many were. No quota check (a sealed value
+	 * is counted once written).
+	 */
+	enum pos_err (*plugin_data_rewrite)(struct pos_store *s, const char *user_id,
+					    bool (*fn)(void *ctx, struct pos_arena *a, char kind,
+						       const char *plugin_id, const char *key,
+						       const char *text, size_t len,
+						       const char **out, size_t *out_len),
+					    void *ctx, size_t *replaced);
 };
 
 /*

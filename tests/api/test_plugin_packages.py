@@ -135,7 +135,15 @@ class PluginPackagesCase(harness.ApiTestCase):
         cls.catalog = Catalog()
         cls.build_catalog()
         port = cls.catalog.port
+        # one bundled package (plugins_dir): never removable through the API
+        bundled = os.path.join(cls.tmp, "bundled", "fixture")
+        os.makedirs(bundled)
+        with open(os.path.join(bundled, "plugin.json"), "w") as f:
+            f.write(manifest("fixture"))
+        with open(os.path.join(bundled, "main.lua"), "w") as f:
+            f.write(MAIN_LUA)
         cls.server_env = {
+            "PERSONALOS_PLUGINS_DIR": os.path.join(cls.tmp, "bundled"),
             "PERSONALOS_PLUGIN_CATALOGS": "http://127.0.0.1:%d/index.json" % port,
             "PERSONALOS_PLUGIN_TRUSTED_KEYS": base64.b64encode(cls.trusted.public).decode(),
             "PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d" % port,
@@ -286,6 +294,107 @@ class PluginPackagesCase(harness.ApiTestCase):
         for pid in ("linky", "dotty", "abso", "nomain"):
             self.assertNotIn(pid, av)
 
+    def test_3_admin_remove(self):
+        admin = self.admin()
+        user = self.new_user()
+        hdr = {"Content-Type": "application/gzip"}
+        for version in ("1.0.0", "2.0.0"):
+            r = self.api.request("POST", "/api/admin/plugins", raw=good_package("doomed", version),
+                                 headers=hdr, token=admin.token)
+            self.assertEqual(r.status, 201, r.raw[:300])
+        r = self.api.post("/api/plugins/install", {"id": "doomed", "grant": []}, token=user.token)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        # admins only; unknown ids and versions are 404; a bad version 4xx
+        self.assert_error(self.api.request("DELETE", "/api/admin/plugins/doomed",
+                                           token=user.token), 403, "forbidden")
+        self.assert_error(self.api.request("DELETE", "/api/admin/plugins/nosuch",
+                                           token=admin.token), 404, "not_found")
+        self.assert_error(self.api.request("DELETE", "/api/admin/plugins/doomed?version=9.9.9",
+                                           token=admin.token), 404, "not_found")
+        r = self.api.request("DELETE", "/api/admin/plugins/doomed?version=" + "1" * 40,
+                             token=admin.token)
+        self.assertTrue(400 <= r.status < 500, r.raw[:300])
+        # one version: the other one stays in the catalog and on disk
+        r = self.api.request("DELETE", "/api/admin/plugins/doomed?version=2.0.0", token=admin.token)
+        self.assertEqual(r.status, 204, r.raw[:300])
+        self.assertEqual(self.available(user.token).get("doomed"), "1.0.0")
+        self.assertIn("doomed-1.0.0", self.unpacked())
+        self.assertNotIn("doomed-2.0.0", self.unpacked())
+        # every version: gone from the catalog and the data folder
+        r = self.api.request("DELETE", "/api/admin/plugins/doomed", token=admin.token)
+        self.assertEqual(r.status, 204, r.raw[:300])
+        self.assertNotIn("doomed", self.available(user.token))
+        self.assertFalse([d for d in self.unpacked() if d.startswith("doomed-")])
+        self.assert_error(self.api.request("DELETE", "/api/admin/plugins/doomed",
+                                           token=admin.token), 404, "not_found")
+        # the user's install stays, inert, and its actions are refused (not a 500)
+        r = self.api.get("/api/plugins", token=user.token)
+        mine = {p["id"]: p for p in r.json["plugins"]}
+        self.assertEqual(mine["doomed"]["status"], "removed")
+        self.assertFalse(mine["doomed"]["enabled"])
+        r = self.api.post("/api/plugins/doomed/actions", {"action": "wave"}, token=user.token)
+        self.assertTrue(400 <= r.status < 500, r.raw[:300])
+        # the user can still remove it
+        r = self.api.request("DELETE", "/api/plugins/doomed", token=user.token)
+        self.assertEqual(r.status, 204, r.raw[:300])
+        # a bundled package is refused with a conflict and stays
+        self.assert_error(self.api.request("DELETE", "/api/admin/plugins/fixture",
+                                           token=admin.token), 409, "conflict")
+        self.assertEqual(self.available(user.token).get("fixture"), "1.0.0")
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command line to sign")
+class ScheduledRefreshCase(harness.ApiTestCase):
+    """plugin_catalog_refresh_s queues the plugin.catalog job on the jobs
+    service's timer: with 2 s, a package of the stand-in catalog shows up
+    without any admin asking."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_local("needs a stand-in catalog and its own configuration")
+        cls.tmp = tempfile.mkdtemp(prefix="pcat-sched-")
+        cls.trusted = Signer(cls.tmp, "trusted")
+        cls.catalog = Catalog()
+        data = good_package("ticker")
+        cls.catalog.files["/pkg/ticker-1.0.0.tar.gz"] = data
+        cls.catalog.files["/index.json"] = json.dumps({"packages": [{
+            "id": "ticker", "version": "1.0.0", "url": "pkg/ticker-1.0.0.tar.gz",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "signature": cls.trusted.sign(data)}]}).encode()
+        port = cls.catalog.port
+        cls.server_env = {
+            "PERSONALOS_PLUGIN_CATALOGS": "http://127.0.0.1:%d/index.json" % port,
+            "PERSONALOS_PLUGIN_TRUSTED_KEYS": base64.b64encode(cls.trusted.public).decode(),
+            "PERSONALOS_PLUGIN_CATALOG_REFRESH_S": "2",
+            "PERSONALOS_EGRESS_ALLOW": "127.0.0.1:%d" % port,
+            "PERSONALOS_PWHASH_OPSLIMIT": "1", "PERSONALOS_PWHASH_MEMLIMIT_KIB": "8192",
+        }
+        try:
+            super().setUpClass()
+        except Exception:
+            cls.catalog.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.catalog.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_refreshed_on_a_timer(self):
+        admin = self.new_user()  # the scheduled job is the first admin's
+        self.assertEqual(admin.user["role"], "admin")
+
+        def have():
+            r = self.api.get("/api/plugins/available", token=admin.token)
+            return any(p["id"] == "ticker" for p in r.json["plugins"]) or None
+        self.assertTrue(harness.poll(have, timeout=60), "the catalog was not refreshed")
+        self.assertEqual(self.catalog.hits.get("/pkg/ticker-1.0.0.tar.gz"), 1)
+        # the job is an ordinary plugin.catalog job of the admin's
+        r = self.api.get("/api/jobs?kind=plugin.catalog", token=admin.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertTrue(any(j["kind"] == "plugin.catalog" for j in r.json["jobs"]), r.json)
+
 
 KEEPER_LUA = r'''
 function on_user_action(ev)
@@ -368,6 +477,38 @@ class PluginEncryptionCase(unittest.TestCase):
             self.assertTrue(word in blob, "%r not found in the data directory" % word)
         # ... and never the encrypted user's
         for word in (b"glimmerquandt", b"snorfelbrick"):
+            self.assertFalse(word in blob, "%r found in the data directory" % word)
+
+    def test_kv_values_and_logs_written_before_encryption_sealed(self):
+        """The encryption pass (job kind `encryption`) seals what the
+        plugin wrote while the user's data was plain."""
+        email = harness.unique_email()
+        token = self.api.register(email)["access_token"]
+        self.keep(token, "earlyzibbolith secret value", "earlylogquux")
+        r = self.api.post("/api/auth/encryption", {"password": harness.DEFAULT_PASSWORD},
+                          token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+
+        def sealed():
+            e = self.api.get("/api/auth/me", token=token).json["encryption"]
+            return e if e["state"] == "on" and e["progress"] == e["total"] else None
+        self.assertIsNotNone(harness.poll(sealed, timeout=60), "the encryption pass did not end")
+        # still readable through the plugin and the API
+        r = self.api.post("/api/plugins/keeper/actions",
+                          {"action": "get", "params": {"key": "k"}}, token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.json["result"], {"value": "earlyzibbolith secret value"})
+        r = self.api.get("/api/plugins", token=token)
+        self.assertIn("kept earlylogquux", [x["message"] for x in r.json["plugins"][0]["logs"]])
+        self.api.close()
+        self.server.stop()
+        self.server = None
+        blob = b""
+        for root, _dirs, names in os.walk(self.data_dir):
+            for n in names:
+                with open(os.path.join(root, n), "rb") as f:
+                    blob += f.read()
+        for word in (b"earlyzibbolith", b"earlylogquux"):
             self.assertFalse(word in blob, "%r found in the data directory" % word)
 
 

@@ -239,12 +239,75 @@ static void tampered_row_is_decrypt(void **state)
 	assert_string_equal(list[0].id, a.id);
 }
 
+/* memory_tag_add (plugins' pos.memories.tag): a plain user's goes to the
+ * SQLite op (merged, deduplicated, indexed, nothing written when nothing
+ * is new); a sealed user's tags are merged in plaintext and sealed again,
+ * and a tag filter finds the memory through the keyed-hash index. */
+static void tag_add_plain_and_sealed(void **state)
+{
+	struct fx *f = *state;
+	const char *who[2] = {f->plain, f->user};
+	for (int k = 0; k < 2; k++) {
+		const char *t0[] = {"alpha"};
+		struct pos_memory m;
+		new_memory(&m, who[k], "tagging chandelierwort", t0, 1, "[\"alpha\"]");
+		struct pos_error e;
+		pos_error_clear(&e);
+		assert_int_equal(f->s->memories->memory_insert(f->s, &m, 1, &e), POS_OK);
+		const char *add[] = {"beta", "alpha", "gammazork"};
+		size_t added = 99;
+		assert_int_equal(f->s->memories->memory_tag_add(f->s, who[k], m.id, add, 3, 100,
+								pos_now_us(), &added), POS_OK);
+		assert_int_equal(added, 2);
+		struct pos_memory got;
+		assert_int_equal(f->s->memories->memory_get(f->s, f->a, who[k], m.id, false, 0, &got),
+				 POS_OK);
+		assert_string_equal(got.tags_json, "[\"alpha\",\"beta\",\"gammazork\"]");
+		/* nothing new: nothing written */
+		assert_int_equal(f->s->memories->memory_tag_add(f->s, who[k], m.id, add, 2, 100,
+								pos_now_us(), &added), POS_OK);
+		assert_int_equal(added, 0);
+		/* past the cap; another user's id */
+		const char *more[] = {"delta"};
+		assert_int_equal(f->s->memories->memory_tag_add(f->s, who[k], m.id, more, 1, 3,
+								pos_now_us(), &added),
+				 POS_ERR_INVALID_FIELD);
+		assert_int_equal(f->s->memories->memory_tag_add(f->s, who[1 - k], m.id, more, 1, 100,
+								pos_now_us(), &added),
+				 POS_ERR_NOT_FOUND);
+		/* the tag index has the new tag */
+		struct pos_memory_query q;
+		memset(&q, 0, sizeof(q));
+		q.user_id = who[k];
+		q.type = q.layer = -1;
+		q.after = q.before = POS_TIME_NONE;
+		const char *want[] = {"gammazork"};
+		q.tags = want;
+		q.n_tags = 1;
+		q.limit = 10;
+		struct pos_memory *v = NULL;
+		size_t n = 0;
+		int64_t total = 0;
+		assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &v, &n, &total), POS_OK);
+		assert_int_equal(n, 1);
+		assert_string_equal(v[0].id, m.id);
+		/* sealed: the new tag is not on disk in plaintext */
+		char *raw = raw_row(f, m.id);
+		if (k == 1)
+			assert_null(strstr(raw, "gammazork"));
+		else
+			assert_non_null(strstr(raw, "gammazork"));
+		free(raw);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(sealed_on_disk_plain_on_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(locked_without_the_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(tampered_row_is_decrypt, setup, teardown),
+		cmocka_unit_test_setup_teardown(tag_add_plain_and_sealed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

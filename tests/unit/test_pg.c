@@ -626,6 +626,62 @@ static long long vocabulary_drift(const char *url)
 
 #define BULK_N 1000
 
+/* plugin_data_rewrite (the encryption pass's sealing of plugin data):
+ * every kv value and log line of the user is offered; replaced ones are
+ * stored, the others and other users' are not touched. */
+static bool upper_plain(void *ctx, struct pos_arena *a, char kind, const char *plugin_id,
+			const char *key, const char *text, size_t len, const char **out,
+			size_t *out_len)
+{
+	(void)ctx;
+	(void)plugin_id;
+	if (kind == 'k' && strcmp(key, "skip") == 0)
+		return false;
+	char *t = pos_arena_alloc(a, len + 2);
+	t[0] = kind;
+	memcpy(t + 1, text, len);
+	t[len + 1] = '\0';
+	*out = t;
+	*out_len = len + 1;
+	return true;
+}
+
+static void plugin_data_rewritten(void **state)
+{
+	(void)state;
+	char url[512];
+	fresh_db(url, sizeof(url));
+	struct pos_store *s = open_pg(url, NULL);
+	struct pos_arena *a = pos_arena_new();
+	int64_t now = pos_now_us();
+	struct pos_user u, o;
+	make_user(&u, "kv@example.com");
+	make_user(&o, "kv-other@example.com");
+	assert_int_equal(s->accounts->user_register(s, &u, NULL, false, now), POS_OK);
+	assert_int_equal(s->accounts->user_register(s, &o, NULL, false, now), POS_OK);
+	assert_int_equal(s->plugins->plugin_kv_put(s, u.id, "p", "a", "one", 3, 1 << 20), POS_OK);
+	assert_int_equal(s->plugins->plugin_kv_put(s, u.id, "p", "skip", "two", 3, 1 << 20), POS_OK);
+	assert_int_equal(s->plugins->plugin_kv_put(s, o.id, "p", "a", "three", 5, 1 << 20), POS_OK);
+	assert_int_equal(s->plugins->plugin_log_add(s, u.id, "p", "info", "line", 4, now, 10), POS_OK);
+	size_t n = 0;
+	assert_int_equal(s->plugins->plugin_data_rewrite(s, u.id, upper_plain, NULL, &n), POS_OK);
+	assert_int_equal(n, 2);
+	const char *v = NULL;
+	size_t len = 0;
+	assert_int_equal(s->plugins->plugin_kv_get(s, a, u.id, "p", "a", &v, &len), POS_OK);
+	assert_string_equal(v, "kone");
+	assert_int_equal(s->plugins->plugin_kv_get(s, a, u.id, "p", "skip", &v, &len), POS_OK);
+	assert_string_equal(v, "two");
+	assert_int_equal(s->plugins->plugin_kv_get(s, a, o.id, "p", "a", &v, &len), POS_OK);
+	assert_string_equal(v, "three");
+	struct pos_plugin_log *lv = NULL;
+	assert_int_equal(s->plugins->plugin_log_list(s, a, u.id, "p", 10, &lv, &n), POS_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(lv[0].message, "lline");
+	pos_arena_destroy(a);
+	pos_store_close(s);
+}
+
 static void bulk_of_1000_is_all_or_nothing(void **state)
 {
 	(void)state;
@@ -714,6 +770,25 @@ static void bulk_of_1000_is_all_or_nothing(void **state)
 	assert_int_equal(v.dim, 4);
 	assert_memory_equal(v.q, q, 4);
 	assert_true(v.scale == 0.25f);
+	/* memory_tag_add (plugins' tag path): merged, indexed, capped, scoped */
+	static const char *const more[] = {"bulk", "tagged"};
+	size_t added = 0;
+	assert_int_equal(s->memories->memory_tag_add(s, u.id, m[9].id, more, 2, 100, now, &added),
+			 POS_OK);
+	assert_int_equal(added, 1);
+	assert_int_equal(s->memories->memory_get(s, a, u.id, m[9].id, false, now, &got), POS_OK);
+	assert_string_equal(got.tags_json, "[\"pg\",\"bulk\",\"tagged\"]");
+	assert_int_equal(scalar(url, "SELECT count(*) FROM memory_tags WHERE tag = 'tagged'"), 1);
+	assert_int_equal(s->memories->memory_tag_add(s, u.id, m[9].id, more, 2, 100, now, &added),
+			 POS_OK);
+	assert_int_equal(added, 0);
+	static const char *const extra[] = {"one-too-many"};
+	assert_int_equal(s->memories->memory_tag_add(s, u.id, m[9].id, extra, 1, 3, now, &added),
+			 POS_ERR_INVALID_FIELD);
+	char nobody[POS_UUID_SIZE];
+	pos_uuid_new(nobody);
+	assert_int_equal(s->memories->memory_tag_add(s, nobody, m[9].id, extra, 1, 100, now, &added),
+			 POS_ERR_NOT_FOUND);
 
 	/* a bulk referring to the stored ones; a related id of another
 	 * memory's own: reported by position */
@@ -781,6 +856,7 @@ int main(void)
 		cmocka_unit_test(invites_are_single_use),
 		cmocka_unit_test(key_material_and_index_terms),
 		cmocka_unit_test(bulk_of_1000_is_all_or_nothing),
+		cmocka_unit_test(plugin_data_rewritten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
