@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "assistant/clusters.h"
 #include "assistant/memu.h"
 #include "assistant/memu_sync.h"
 #include "base/alloc.h"
@@ -415,6 +416,10 @@ enum pos_err pos_assistant_start(struct pos_assistant *as, const struct pos_conf
 		as->llm = NULL;
 		return pos_error_set(err, rc, NULL, "cannot start the assistant's model calls");
 	}
+	if ((rc = pos_clusters_new(&as->clusters))) {
+		pos_assistant_stop(as);
+		return pos_error_set(err, rc, NULL, NULL);
+	}
 	return POS_OK;
 }
 
@@ -445,4 +450,6 @@ void pos_assistant_stop(struct pos_assistant *as)
 	as->memu_search = NULL;
 	pos_llm_free(as->llm);
 	as->llm = NULL;
+	pos_clusters_free(as->clusters);
+	as->clusters = NULL;
 }

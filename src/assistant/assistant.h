@@ -41,6 +41,7 @@
 #include "store/store.h"
 
 struct pos_call;
+struct pos_clusters;
 struct pos_job_run;
 struct pos_jobs;
 struct pos_memu;
@@ -79,6 +80,8 @@ struct pos_assistant {
 	int64_t calls_epoch;          /* start time: handles of an earlier run never match */
 	/* counters for /metrics */
 	atomic_ullong chats, chat_failures;
+	/* the local categories of meaning, cached per user (clusters.h) */
+	struct pos_clusters *clusters;
 };
 
 /* Sets up the model provider (cfg->llm_*) and MemU when configured, and

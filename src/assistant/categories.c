@@ -1,11 +1,13 @@
 /*
- * categories.c — the user's categories from MemU, else from tags.
+ * categories.c — the user's categories from MemU, else from tags and
+ * clusters of meaning (clusters.h).
  */
 #include "assistant/categories.h"
 
 #include <jansson.h>
 #include <string.h>
 
+#include "assistant/clusters.h"
 #include "assistant/memu.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -77,8 +79,14 @@ enum pos_err pos_categories_json(struct pos_assistant *as, struct pos_arena *a,
 		pos_jw_kstr(w, "kind", "tag");
 		pos_jw_obj_end(w);
 	}
-	pos_jw_arr_end(w);
-	pos_jw_obj_end(w);
 	json_decref(tags);
+	bool pending = false;
+	if (as->clusters && as->mem && as->mem->search &&
+	    (rc = pos_clusters_json(as->clusters, as->mem->search, s, a, user_id, w, &pending)))
+		return pos_error_set(err, rc, NULL, NULL);
+	pos_jw_arr_end(w);
+	if (pending)
+		pos_jw_kbool(w, "clusters_pending", true);
+	pos_jw_obj_end(w);
 	return w->rc;
 }

@@ -223,6 +223,37 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 	pos_search_bump(e, user_id);
 }
 
+uint64_t pos_search_generation(struct pos_search *e, const char *user_id)
+{
+	return pos_rcache_generation(e->results, user_id);
+}
+
+enum pos_err pos_search_sample(struct pos_search *e, struct pos_arena *a, const char *user_id,
+			       size_t max, unsigned wait_ms, int64_t **seqs, float **vecs,
+			       size_t *n, size_t *total, unsigned *dim)
+{
+	*seqs = NULL;
+	*vecs = NULL;
+	*n = *total = 0;
+	*dim = 0;
+	struct pos_vcache *vc = pos_search_vectors(e);
+	if (!vc || !e->embedder)
+		return POS_ERR_UNAVAILABLE;
+	unsigned d = e->embedder->dim;
+	enum pos_err rc = pos_vcache_prepare(vc, user_id, wait_ms);
+	if (rc)
+		return rc;
+	size_t cap = max ? max : 1;
+	*seqs = pos_arena_alloc(a, cap * sizeof(**seqs));
+	*vecs = pos_arena_alloc(a, cap * d * sizeof(**vecs));
+	if (!*seqs || !*vecs)
+		return POS_ERR_NOMEM;
+	rc = pos_vcache_sample(vc, user_id, max, *seqs, *vecs, n, total);
+	if (!rc)
+		*dim = d;
+	return rc;
+}
+
 void pos_search_invalidate_user(struct pos_search *e, const char *user_id)
 {
 	pos_search_forget_user(e, user_id);

@@ -166,6 +166,24 @@ void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared 
  * the next search. The same as pos_search_forget_user. */
 void pos_search_invalidate_user(struct pos_search *e, const char *user_id);
 
+/* The user's local write generation: it moves on every write of the user
+ * through this instance and when the user's cached data is forgotten, so
+ * a value derived from the user's memories and stamped with it is stale
+ * once it differs (assistant/clusters.c). */
+uint64_t pos_search_generation(struct pos_search *e, const char *user_id);
+
+/*
+ * Up to `max` of the user's vectors, spread evenly over the in-memory
+ * index, for clustering: seqs and vectors (dim floats each, unit length
+ * up to int8 rounding) in the arena; *total is how many vectors the user
+ * has. Loads the index on the cache's loader thread, waiting at most
+ * wait_ms: POS_ERR_UNAVAILABLE when it is not resident by then (the load
+ * goes on; ask again later) or there is no vector index yet.
+ */
+enum pos_err pos_search_sample(struct pos_search *e, struct pos_arena *a, const char *user_id,
+			       size_t max, unsigned wait_ms, int64_t **seqs, float **vecs,
+			       size_t *n, size_t *total, unsigned *dim);
+
 /* Forgets everything cached of the user (vector index, cached results):
  * called when the user's encrypted data locks, or the account is deleted. */
 void pos_search_forget_user(struct pos_search *e, const char *user_id);

@@ -402,6 +402,44 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 	return rc;
 }
 
+enum pos_err pos_vcache_sample(struct pos_vcache *c, const char *user_id, size_t max,
+			       int64_t *seqs, float *vecs, size_t *n, size_t *total)
+{
+	*n = 0;
+	*total = 0;
+	struct ventry *e = acquire(c, user_id, false);
+	if (!e)
+		return POS_ERR_UNAVAILABLE;
+	enum pos_err rc = POS_OK;
+	int8_t *q = pos_malloc(c->dim ? c->dim : 1);
+	if (!q) {
+		release(c, e);
+		return POS_ERR_NOMEM;
+	}
+	pthread_rwlock_rdlock(&e->lock);
+	if (!e->loaded) {
+		rc = POS_ERR_UNAVAILABLE;
+	} else {
+		size_t count = pos_vindex_count(e->idx);
+		size_t take = count < max ? count : max;
+		*total = count;
+		for (size_t i = 0; !rc && i < take; i++) {
+			/* evenly spread: row floor(i * count / take) */
+			size_t row = i * count / take; /* i < max: no overflow */
+			float scale;
+			rc = pos_vindex_row(e->idx, row, &seqs[i], q, &scale);
+			if (!rc)
+				pos_vec_dequantize(q, c->dim, scale, vecs + i * c->dim);
+		}
+		if (!rc)
+			*n = take;
+	}
+	pthread_rwlock_unlock(&e->lock);
+	release(c, e);
+	pos_free(q);
+	return rc;
+}
+
 void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 		    const int8_t *q, float scale)
 {

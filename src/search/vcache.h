@@ -59,6 +59,15 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 			       const int8_t *q, float qscale, unsigned k,
 			       bool (*keep)(void *ctx, int64_t seq), void *ctx,
 			       struct pos_hit *out, size_t *n);
+/*
+ * Up to `max` of the user's vectors spread evenly over the resident index
+ * (every count/max-th row): their seqs into seqs[0..*n) and their values,
+ * dequantized, into vecs (row i at vecs + i * dim); *total is the index's
+ * size. POS_ERR_UNAVAILABLE when the index is not resident (nothing is
+ * loaded here: pos_vcache_prepare first).
+ */
+enum pos_err pos_vcache_sample(struct pos_vcache *c, const char *user_id, size_t max,
+			       int64_t *seqs, float *vecs, size_t *n, size_t *total);
 /* Adds or replaces the vector of `seq` if the user's index is loaded. */
 void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 		    const int8_t *q, float scale);

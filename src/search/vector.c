@@ -650,6 +650,17 @@ enum pos_err pos_vindex_get(const struct pos_vindex *ix, int64_t id,
 	return POS_OK;
 }
 
+enum pos_err pos_vindex_row(const struct pos_vindex *ix, size_t i, int64_t *id,
+			    int8_t *q, float *scale)
+{
+	if (i >= ix->count)
+		return POS_ERR_NOT_FOUND;
+	*id = ix->ids[i];
+	memcpy(q, ix->rows + i * ix->stride, ix->dim);
+	*scale = ix->scales[i];
+	return POS_OK;
+}
+
 const char *pos_vindex_kernel(const struct pos_vindex *ix)
 {
 	return ix->kern->name;

@@ -120,6 +120,11 @@ enum pos_err pos_vindex_put_blob(struct pos_vindex *ix, int64_t id,
 enum pos_err pos_vindex_remove(struct pos_vindex *ix, int64_t id);
 /* True when `id` has a row. */
 bool pos_vindex_contains(const struct pos_vindex *ix, int64_t id);
+/* Copies row number i (0..count-1, in no particular order: a removal
+ * moves the last row into the gap), its id, values and scale:
+ * POS_ERR_NOT_FOUND when i >= count. */
+enum pos_err pos_vindex_row(const struct pos_vindex *ix, size_t i, int64_t *id,
+			    int8_t *q, float *scale);
 /* Copies the row of `id` (dim values) and its scale: POS_ERR_NOT_FOUND. */
 enum pos_err pos_vindex_get(const struct pos_vindex *ix, int64_t id,
 			    int8_t *q, float *scale);

@@ -543,6 +543,17 @@ static const char m20_kw_log[] =
 	" END;";
 
 /*
+ * Version 21 (issue 16): a user's memories in seq (insertion) order. The
+ * lifecycle job pages along it, so its row reads follow the table's own
+ * order instead of scattering over it (created_at order): 4–9× fewer
+ * page reads once the table outgrows the page cache. The graph, merge and
+ * other lookups by a more selective column name their index (INDEXED BY
+ * or `+user_id`), so the planner never trades those for this one.
+ */
+static const char m21_user_seq[] =
+	"CREATE INDEX memories_user_seq ON memories(user_id, seq);";
+
+/*
  * Version 22: the full-text index tokenizes with "pos" (store/sqlite_tok.c):
  * words stemmed in their text's language (English exactly as before),
  * CJK runs as bigrams. A tokenizer is fixed when the table is made, so the
@@ -602,6 +613,7 @@ const struct pos_migration pos_migrations[] = {
 	{18, "jobs: leases and dedupe keys", m18_job_leases},
 	{19, "files: thumbnails", m19_thumbs},
 	{20, "log of changed memories for the keyword indexes", m20_kw_log},
+	{21, "memories of a user in seq order (lifecycle scan)", m21_user_seq},
 	{22, "full-text index: words in their language, CJK bigrams", m22_languages},
 	{23, "files: index of attachments without a thumbnail", m23_unthumbed},
 };

@@ -55,9 +55,17 @@ static const char edges_sql[] =
 	" WHERE m.user_id = ?1 AND m.parent_memory_id IS NOT NULL"
 	" UNION"
 	" SELECT m.id, m.parent_memory_id, 'parent', 1.0"
-	" FROM json_each(?2) j CROSS JOIN memories m ON m.parent_memory_id = j.value"
+	/* pinned: with a user_id index the planner may otherwise scan all
+	 * of the user's rows per id (docs/BENCHMARKS.md, issue 16) */
+	" FROM json_each(?2) j CROSS JOIN memories m INDEXED BY memories_parent"
+	" ON m.parent_memory_id = j.value"
 	" WHERE m.user_id = ?1"
 	" LIMIT ?3";
+
+const char *sq_graph_edges_sql(void)
+{
+	return edges_sql;
+}
 
 /* Prepares a one-off statement (these routes are not hot). */
 static sqlite3_stmt *prepare(struct sq_conn *c, const char *sql)

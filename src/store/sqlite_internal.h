@@ -497,6 +497,11 @@ enum pos_err sq_attachment_unthumbed(struct pos_store *s, struct pos_arena *a, c
 				     const char *after_id, size_t max,
 				     struct pos_attachment **out, size_t *n);
 /* Lifecycle (sqlite_lifecycle.c). */
+/* The SQL of the lifecycle scan and of the graph's edges, whose plans are
+ * pinned to their indexes (INDEXED BY): tests/unit/test_lifecycle.c checks
+ * them with EXPLAIN QUERY PLAN. Static strings. */
+const char *sq_lifecycle_scan_sql(void);
+const char *sq_graph_edges_sql(void);
 enum pos_err sq_lifecycle_scan(struct pos_store *s, struct pos_arena *a,
 			       const char *user_id, int64_t after_created, int64_t after_seq,
 			       size_t max,

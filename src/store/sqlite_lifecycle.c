@@ -33,14 +33,22 @@ static const char scan_sql[] =
 	"  coalesce(json_extract(m.metadata, '$.start_time'), '') >= ?3,"
 	" (SELECT count(*) FROM memory_relationships WHERE memory_id = m.id)"
 	" + (SELECT count(*) FROM memory_relationships WHERE related_memory_id = m.id)"
-	" + (SELECT count(*) FROM memories c WHERE c.parent_memory_id = m.id)"
+	" + (SELECT count(*) FROM memories c INDEXED BY memories_parent"
+	"  WHERE c.parent_memory_id = m.id)"
 	" + (m.parent_memory_id IS NOT NULL),"
 	" (SELECT json_group_array(tag) FROM memory_tags WHERE memory_seq = m.seq),"
 	" CASE WHEN m.is_encrypted THEN NULL ELSE substr(m.content, 1, 4096) END"
-	/* keyset paging along memories_user_created (user_id, created_at,
-	 * rowid): each page is an index range, never a sort of every row */
-	" FROM memories m WHERE m.user_id = ?1 AND (m.created_at, m.seq) > (?5, ?2)"
-	" ORDER BY m.created_at, m.seq LIMIT ?4";
+	/* keyset paging along memories_user_seq (migration 21): each page is
+	 * an index range, never a sort, and its rows are read in the table's
+	 * own (seq) order, so a page touches few table pages even when the
+	 * database is far larger than the page cache */
+	" FROM memories m INDEXED BY memories_user_seq WHERE m.user_id = ?1 AND m.seq > ?2"
+	" ORDER BY m.seq LIMIT ?4";
+
+const char *sq_lifecycle_scan_sql(void)
+{
+	return scan_sql;
+}
 
 enum pos_err sq_lifecycle_scan(struct pos_store *base, struct pos_arena *a,
 			       const char *user_id, int64_t after_created, int64_t after_seq,
@@ -65,7 +73,7 @@ enum pos_err sq_lifecycle_scan(struct pos_store *base, struct pos_arena *a,
 	sqlite3_bind_int64(st, 2, after_seq);
 	sq_bind_str(st, 3, now_rfc3339);
 	sqlite3_bind_int64(st, 4, (int64_t)max);
-	sqlite3_bind_int64(st, 5, after_created);
+	(void)after_created; /* the cursor is the seq alone here */
 	int step = SQLITE_DONE;
 	while (!rc && *n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pos_life_row *r = &v[*n];
@@ -244,7 +252,8 @@ static const char *const merge_sql[] = {
 	" SELECT r.memory_id, ?2, r.relationship_type, r.strength, r.created_at"
 	" FROM memory_relationships r WHERE r.related_memory_id IN (SELECT value FROM json_each(?3))"
 	" AND r.memory_id != ?2 AND r.memory_id NOT IN (SELECT value FROM json_each(?3))",
-	"UPDATE memories SET parent_memory_id = ?2 WHERE user_id = ?1 AND id != ?2"
+	"UPDATE memories INDEXED BY memories_parent SET parent_memory_id = ?2"
+	" WHERE user_id = ?1 AND id != ?2"
 	" AND parent_memory_id IN (SELECT value FROM json_each(?3))",
 	"UPDATE memories SET"
 	" access_count = access_count + (SELECT coalesce(sum(access_count), 0) FROM memories"

@@ -364,7 +364,10 @@ enum pos_err sq_sync_refs_list(struct pos_store *base, struct pos_arena *a,
 	*n = 0;
 	if (!c)
 		return POS_ERR_STORE;
+	/* pinned: the planner would rather walk all of the user's rows in
+	 * seq order (memories_user_seq) than sort the source's few */
 	sqlite3_stmt *st = prep(c, "SELECT external_id, id, seq, sync_version FROM memories"
+				   " INDEXED BY memories_source_id"
 				   " WHERE source_id = ?2 AND user_id = ?1 ORDER BY seq");
 	if (!st)
 		return POS_ERR_STORE;

@@ -758,10 +758,13 @@ struct pos_store_memories {
 	enum pos_err (*max_seq)(struct pos_store *s, int64_t *seq);
 	/* Memories of every user (metrics). */
 	enum pos_err (*memory_count_all)(struct pos_store *s, int64_t *n);
-	/* Up to `max` of the user's memories after the cursor (created_at,
-	 * seq) > (after_created, after_seq), in that order (pending access
-	 * counts flushed first); start with (INT64_MIN, 0). `now_rfc3339`
-	 * decides which events are upcoming. */
+	/* Up to `max` of the user's memories after the cursor, in the
+	 * backend's scan order (pending access counts flushed first); the
+	 * cursor is the created_at and seq of the previous page's last row,
+	 * start with (INT64_MIN, 0). SQLite scans in seq order (after_seq
+	 * alone, index memories_user_seq: the table's own order), PostgreSQL
+	 * in (created_at, seq) order. `now_rfc3339` decides which events are
+	 * upcoming. */
 	enum pos_err (*lifecycle_scan)(struct pos_store *s, struct pos_arena *a,
 				       const char *user_id, int64_t after_created,
 				       int64_t after_seq, size_t max,

@@ -6,6 +6,8 @@
  * `since` (entered its layer; default: created) — plus `count`
  * (accesses), `locked`, `pinned`, `current` (0/1) and any policy key
  * (`active_days`, `archive_days`, ...) overriding the defaults.
+ * test_query_plans checks that the lifecycle scan and the graph's edges
+ * keep the indexes they were written for (EXPLAIN QUERY PLAN).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include "datacase.h"
 #include "memory/importance.h"
 #include "memory/lifecycle.h"
+#include "store/sqlite_internal.h"
 
 #define DAY (86400LL * 1000000LL)
 /* the fixed clock of every case: 2026-12-01T00:00:00Z */
@@ -270,6 +273,78 @@ static void test_lifecycle_job(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The plan of `sql` on `db`, its detail lines joined by " | ". */
+static void query_plan(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+	char q[8192];
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	size_t len = 0;
+	out[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 3);
+		int w = snprintf(out + len, cap - len, "%s | ", d ? d : "");
+		assert_true(w > 0 && (size_t)w < cap - len);
+		len += (size_t)w;
+	}
+	sqlite3_finalize(st);
+}
+
+/* The lifecycle scan pages along memories_user_seq (migration 21) and
+ * the graph finds children through memories_parent, whatever the
+ * planner's statistics say: without the pins, a fresh database (no
+ * statistics) makes SQLite answer the children query from
+ * memories_user_seq, a scan of all the user's rows per id. Checked on a
+ * fresh database and after statistics of one user owning every row. */
+static void test_query_plans(void **state)
+{
+	(void)state;
+	pos_crypto_init();
+	const char *base = getenv("POS_TEST_TMP");
+	if (base)
+		mkdir(base, 0700);
+	char dir[256], path[320];
+	snprintf(dir, sizeof(dir), "%s/lifeplan_XXXXXX", base ? base : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	struct pos_error err;
+	pos_error_clear(&err);
+	struct pos_store *s = NULL;
+	assert_int_equal(pos_sqlite_open(dir, &s, &err), POS_OK);
+	pos_store_close(s);
+	snprintf(path, sizeof(path), "%s/personalos.db", dir);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char plan[8192];
+	for (int round = 0; round < 2; round++) {
+		if (round == 1) {
+			/* one user owns all 100,000 rows; 5 children per parent */
+			assert_int_equal(sqlite3_exec(db,
+				"ANALYZE;"
+				"DELETE FROM sqlite_stat1 WHERE tbl = 'memories';"
+				"INSERT INTO sqlite_stat1 VALUES"
+				" ('memories', 'memories_user_seq', '100000 100000 1'),"
+				" ('memories', 'memories_user_created', '100000 100000 1'),"
+				" ('memories', 'memories_parent', '20000 5'),"
+				" ('memories', 'sqlite_autoindex_memories_1', '100000 1');"
+				"ANALYZE sqlite_schema;", NULL, NULL, NULL), SQLITE_OK);
+		}
+		query_plan(db, sq_graph_edges_sql(), plan, sizeof(plan));
+		assert_non_null(strstr(plan, "USING INDEX memories_parent (parent_memory_id=?)"));
+		assert_null(strstr(plan, "memories_user_seq"));
+		assert_null(strstr(plan, "memories_user_created"));
+		assert_null(strstr(plan, "SCAN m"));
+		query_plan(db, sq_lifecycle_scan_sql(), plan, sizeof(plan));
+		assert_non_null(strstr(plan, "SEARCH m USING INDEX memories_user_seq (user_id=? AND seq>?)"));
+		assert_non_null(strstr(plan, "memories_parent (parent_memory_id=?)"));
+		assert_null(strstr(plan, "TEMP B-TREE"));
+	}
+	sqlite3_close(db);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_importance),
 		cmocka_unit_test(test_lifecycle_job),
+		cmocka_unit_test(test_query_plans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

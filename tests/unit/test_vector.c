@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/thread.h"
+#include "search/kmeans.h"
 #include "search/vector.h"
 
 static const char *const kernels[] = {"avx512vnni", "avx2", "generic"};
@@ -673,6 +674,75 @@ static void exact_mode_skips_the_codes(void **state)
 	pos_vindex_free(ix);
 }
 
+/* pos_vindex_row walks every row once, with its id and values. */
+static void rows_by_number(void **state)
+{
+	(void)state;
+	struct pos_vindex *ix = NULL;
+	assert_int_equal(pos_vindex_new(8, &ix), POS_OK);
+	int8_t q[8], got[8];
+	for (int id = 1; id <= 5; id++) {
+		memset(q, id, sizeof(q));
+		assert_int_equal(pos_vindex_put(ix, id * 10, q, 0.5f), POS_OK);
+	}
+	int64_t seen = 0, id;
+	float scale;
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(pos_vindex_row(ix, i, &id, got, &scale), POS_OK);
+		assert_int_equal(got[0], id / 10);
+		assert_true(scale == 0.5f);
+		seen += id;
+	}
+	assert_int_equal(seen, 150);
+	assert_int_equal(pos_vindex_row(ix, 5, &id, got, &scale), POS_ERR_NOT_FOUND);
+	pos_vindex_free(ix);
+}
+
+/* Points around three directions: k-means finds the three groups, names
+ * them by size, and the same input gives the same answer. */
+static void kmeans_finds_groups(void **state)
+{
+	(void)state;
+	enum { DIM = 16, N = 60 };
+	static float v[N * DIM];
+	unsigned assign[N], again[N], k = 0, k2 = 0;
+	float cent[8 * DIM], sil, sil2;
+	uint64_t s = 42;
+	for (size_t i = 0; i < N; i++) {
+		/* groups of 30, 20 and 10 points around axes 0, 5 and 10 */
+		unsigned g = i < 30 ? 0 : i < 50 ? 1 : 2;
+		float *p = v + i * DIM, n = 0;
+		for (unsigned d = 0; d < DIM; d++) {
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			p[d] = (float)((s >> 40) % 1000) / 5000.0f; /* noise up to 0.2 */
+		}
+		p[g * 5] += 1.0f;
+		for (unsigned d = 0; d < DIM; d++)
+			n += p[d] * p[d];
+		for (unsigned d = 0; d < DIM; d++)
+			p[d] /= sqrtf(n);
+	}
+	assert_int_equal(pos_kmeans_best(v, N, DIM, 8, INT64_MAX, assign, cent, &k, &sil), POS_OK);
+	assert_int_equal(k, 3);
+	assert_true(sil > 0.5f);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(assign[i], i < 30 ? 0u : i < 50 ? 1u : 2u);
+	assert_true(cent[0] > 0.9f && cent[DIM + 5] > 0.9f && cent[2 * DIM + 10] > 0.9f);
+	assert_int_equal(pos_kmeans_best(v, N, DIM, 8, INT64_MAX, again, cent, &k2, &sil2), POS_OK);
+	assert_int_equal(k2, k);
+	assert_memory_equal(assign, again, sizeof(assign));
+	/* a deadline already passed still tries k = 2 */
+	assert_int_equal(pos_kmeans_best(v, N, DIM, 8, 0, assign, cent, &k, &sil), POS_OK);
+	assert_int_equal(k, 2);
+	/* too few points: one group; bad bounds refused */
+	assert_int_equal(pos_kmeans_best(v, 3, DIM, 8, INT64_MAX, assign, cent, &k, &sil), POS_OK);
+	assert_int_equal(k, 1);
+	assert_int_equal(pos_kmeans_best(v, N, DIM, 1, INT64_MAX, assign, cent, &k, &sil),
+			 POS_ERR_INVALID_REQUEST);
+	assert_int_equal(pos_kmeans_best(v, N, DIM, POS_KMEANS_K_MAX + 1, INT64_MAX, assign, cent,
+					 &k, &sil), POS_ERR_INVALID_REQUEST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +758,8 @@ int main(void)
 		cmocka_unit_test(exact_mode_is_exhaustive),
 		cmocka_unit_test(two_stage_recall),
 		cmocka_unit_test(exact_mode_skips_the_codes),
+		cmocka_unit_test(rows_by_number),
+		cmocka_unit_test(kmeans_finds_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
