@@ -3,8 +3,15 @@
 #   docker compose up -d            (docker-compose.yml; settings from .env)
 # The build stage compiles the server and the web app from this tree; the
 # runtime stage holds only the binary, the web app and the shared libraries.
+#
+# The two bases can be overridden (scripts/container-drill builds both from a
+# local Debian 12 rootfs made by debootstrap, where no registry is reachable):
+#   podman build --build-arg BUILD_BASE=localhost/debian12 \
+#                --build-arg RUNTIME_BASE=localhost/debian12 -t personalos .
+ARG BUILD_BASE=debian:12
+ARG RUNTIME_BASE=debian:12-slim
 
-FROM debian:12 AS build
+FROM ${BUILD_BASE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 COPY scripts/install-deps /tmp/install-deps
 RUN apt-get update && sh /tmp/install-deps --build-only && rm -rf /var/lib/apt/lists/*
@@ -17,7 +24,7 @@ RUN rm -rf build web/node_modules web/dist \
  && cmake --build build -j"$(nproc)" \
  && DESTDIR=/out cmake --install build
 
-FROM debian:12-slim
+FROM ${RUNTIME_BASE}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libsqlite3-0 libsodium23 libcurl4 \

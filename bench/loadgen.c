@@ -663,6 +663,7 @@ struct worker {
     bool measuring;
     struct samples client, server, refused;  /* refused: unexpected statuses */
     long long ok, http_errors, io_errors, connects;
+    double connect_max_s;        /* the longest blocking connect (it stalls the thread) */
     long long status_class[6];   /* index 1..5 for 1xx..5xx, 0 other */
     long long status_n[600];     /* per status code 100..599 */
 };
@@ -782,7 +783,11 @@ static int send_more(struct conn *c)
  * under way, -1 when it failed (already counted). */
 static int begin_request(struct conn *c)
 {
-    if (c->fd < 0 && conn_open(c) < 0) {
+    double tc = now_s();
+    int opened = c->fd < 0 ? conn_open(c) : 1;
+    if (opened == 0 && now_s() - tc > c->w->connect_max_s)
+        c->w->connect_max_s = now_s() - tc;
+    if (opened < 0) {
         int err = errno;
         if (c->record)
             c->w->io_errors++;
@@ -1265,12 +1270,15 @@ int main(int argc, char **argv)
     struct samples client = {0}, server = {0}, refused = {0};
     static long long status_n[600];
     long long ok = 0, http_err = 0, io_err = 0, connects = 0, cls[6] = {0};
+    double connect_max = 0;
     for (int i = 0; i < cfg.threads; i++) {
         struct worker *w = &ws[i];
         ok += w->ok;
         http_err += w->http_errors;
         io_err += w->io_errors;
         connects += w->connects;
+        if (w->connect_max_s > connect_max)
+            connect_max = w->connect_max_s;
         for (int k = 0; k < 6; k++)
             cls[k] += w->status_class[k];
         for (int k = 100; k < 600; k++)
@@ -1301,6 +1309,7 @@ int main(int argc, char **argv)
     put_num(j, &first, "connections", (double)cfg.conns, 0);
     put_num(j, &first, "threads", (double)cfg.threads, 0);
     put_num(j, &first, "connects", (double)connects, 0);
+    put_num(j, &first, "connect_max_ms", connect_max * 1000.0, 1);
     put_num(j, &first, "seconds", secs, 4);
     put_num(j, &first, "req_per_s", secs > 0 ? (double)ok / secs : NAN, 1);
     put_num(j, &first, "client_p50_ms", percentile(&client, 50), 4);

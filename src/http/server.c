@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/url.h"
 #include "events/bus.h"
+#include "jobs/pool.h"
 
 #define ERROR_BODY_MAX 4096
 
@@ -850,14 +851,51 @@ static void adm_wake(void *ctx)
 	MHD_resume_connection(((struct pos_req *)ctx)->conn);
 }
 
+/* The handler of an offloaded request, on a handler thread (or, when the
+ * pool cannot take it, on the worker), its connection suspended: the
+ * answer is made, the slot given back and the connection resumed, and the
+ * worker queues the answer when it comes back (on_request). A deferred
+ * answer keeps the connection suspended until pos_req_resume. Cancelled
+ * (the server stops): refused, never left suspended. */
+static void handle_offloaded(struct pos_server *srv, struct pos_req *r, bool cancelled)
+{
+	if (cancelled) {
+		pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "the server is shutting down");
+	} else {
+		dispatch(srv, r);
+		if (r->deferred && !r->answered) {
+			r->defer_start(r->defer_ctx);
+			return;
+		}
+	}
+	adm_release(srv, r); /* the next waiter starts while this answer goes out */
+	MHD_resume_connection(r->conn);
+}
+
+static void handler_job(struct pos_pool_job *job, void *arg)
+{
+	struct pos_req *r = arg;
+	handle_offloaded(r->srv, r, pos_pool_job_cancelled(job));
+}
+
 /* Runs the handler of a request that holds a slot (or needs none), or
  * refuses one whose wait ran out; the slot is given back once the answer
- * is queued (a deferred answer: once it comes back). */
+ * is queued (a deferred answer: once it comes back). A request holding a
+ * slot runs on the handler pool, its connection suspended meanwhile. */
 static enum MHD_Result run(struct pos_server *srv, struct pos_req *r)
 {
 	if (r->adm.state == POS_ADM_EXPIRED) {
 		refuse_busy(r);
 		return queue(r, pos_mono_us() - r->start_us);
+	}
+	if (srv->handlers && r->adm.state == POS_ADM_RUNNING) {
+		/* Suspended before it is handed over: the resume can only
+		 * follow the suspend. */
+		r->offloaded = true;
+		MHD_suspend_connection(r->conn);
+		if (pos_pool_submit(srv->handlers, handler_job, r, 0, NULL) != POS_OK)
+			handle_offloaded(srv, r, false); /* here, as without the pool */
+		return MHD_YES;
 	}
 	dispatch(srv, r);
 	if (r->deferred && !r->answered) {
@@ -936,6 +974,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			/* Back from the admission queue: a slot, or waited too long. */
 			r->adm_parked = false;
 			return run(srv, r);
+		}
+		if (r->offloaded) {
+			/* Back from the handler pool (or its deferred answer). */
+			r->offloaded = false;
+			adm_release(srv, r);
+			return queue(r, pos_mono_us() - r->start_us);
 		}
 		/* A deferred request comes back here once resumed. */
 		if (r->deferred && r->answered && !r->queued) {
@@ -1180,10 +1224,10 @@ enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 			threads = 4;
 	}
 	if (cfg->admission) {
-		/* One worker fewer than the pool by default: a worker that holds
-		 * no slot keeps reading requests and queueing or refusing them,
-		 * so a request never waits unseen behind a busy handler for
-		 * long (docs/OPERATIONS.md, "Admission control"). */
+		/* One slot fewer than the workers by default (the slots'
+		 * handlers run on their own threads, below, so the workers
+		 * only read, queue, refuse and write; docs/OPERATIONS.md,
+		 * "Admission control"). */
 		unsigned inflight = cfg->max_inflight ? cfg->max_inflight
 						      : (threads > 1 ? threads - 1 : 1);
 		if (pos_adm_init(&srv->adm, inflight, cfg->max_queue, cfg->queue_wait_ms,
@@ -1192,6 +1236,15 @@ enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 			goto fail;
 		}
 		srv->adm_on = true;
+		/* The handlers' threads: one per slot (at most 64), so a
+		 * handler with a slot never waits for a thread; the queue is
+		 * slack for a slot passed on while its last handler is still
+		 * returning. */
+		unsigned hthreads = inflight < POS_POOL_WORKERS_MAX ? inflight : POS_POOL_WORKERS_MAX;
+		if ((rc = pos_pool_new(hthreads, (size_t)inflight * 2, &srv->handlers))) {
+			pos_error_set(err, rc, NULL, "cannot start the handler threads");
+			goto fail;
+		}
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
@@ -1265,6 +1318,10 @@ void pos_server_stop(struct pos_server *srv)
 	srv->ws_hub = NULL;
 	if (srv->adm_on)
 		pos_adm_close(&srv->adm); /* no wake after the daemon is gone */
+	/* Running handlers finish, queued ones are refused: every offloaded
+	 * connection is resumed before the daemon stops. */
+	pos_pool_free(srv->handlers);
+	srv->handlers = NULL;
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;

@@ -138,7 +138,10 @@ struct pos_req {
 	/* ---- admission control (http/admission.h) ---- */
 	struct pos_adm_waiter adm;    /* its handler slot or place in the queue */
 	bool adm_parked;              /* suspended in the queue, comes back once */
+	bool offloaded;               /* its handler runs on srv->handlers (suspended) */
 };
+
+struct pos_pool; /* jobs/pool.h */
 
 struct pos_server {
 	const struct pos_config *cfg;
@@ -163,6 +166,12 @@ struct pos_server {
 	/* ---- admission control (http/admission.h): on when cfg->admission ---- */
 	struct pos_admission adm;
 	bool adm_on;
+	/* Handlers that hold a slot run here, max_inflight threads, never on
+	 * libmicrohttpd's workers: a slow handler must not stop its worker
+	 * from reading, queueing and refusing the other connections it owns
+	 * (docs/OPERATIONS.md, "Admission control"). NULL when admission is
+	 * off: handlers then run on the workers. */
+	struct pos_pool *handlers;
 };
 
 /*

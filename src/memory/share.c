@@ -223,7 +223,7 @@ enum pos_err pos_share_read(const struct pos_memsvc *svc, struct pos_arena *a,
 				     "this memory is encrypted and its owner's data is locked");
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
-	const char *email;
+	const char *email = NULL;
 	if ((rc = recipient_email(svc, a, recipient_id, &email, err)))
 		return rc;
 	if ((rc = pos_share_recipient_view(a, out, email)))

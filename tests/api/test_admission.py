@@ -154,6 +154,90 @@ class QueueWaitTest(AdmissionCase):
         self.assertEqual(slow.result(self).status, 200)
 
 
+class SlowHandlerTest(harness.StubbedTestCase):
+    """A handler that blocks its thread must not stop the server from
+    reading, answering, queueing and refusing everything else (the 30 s
+    tail of bench/load500.py, docs/BENCHMARKS.md). The slow handler is a
+    hybrid search whose query embedding the provider (the stand-in, "slow")
+    answers after SLOW_EMBED seconds; the server has one libmicrohttpd
+    worker, so a handler running on it would leave every other connection
+    unread until the provider answers. A hang detector, not a latency
+    check: each request below must be answered within the client's own
+    timeout, well under the provider's delay, and while the search is
+    still waiting."""
+
+    stub_class = harness.OpenAIStub
+    SLOW_EMBED = 15
+    CLIENT_TIMEOUT = 8
+
+    @classmethod
+    def stub_env(cls, host, port):
+        return {"PERSONALOS_EMBED_URL": "http://%s:%d/v1" % (host, port),
+                "PERSONALOS_EMBED_MODEL": "stub-embed",
+                "PERSONALOS_EMBED_API_KEY": "sk-admission",
+                "PERSONALOS_RATE_LIMIT": "off",
+                "PERSONALOS_THREADS": "1",
+                "PERSONALOS_MAX_INFLIGHT": "1",
+                "PERSONALOS_MAX_QUEUE": "1",
+                "PERSONALOS_QUEUE_WAIT_MS": "60000"}
+
+    def answered(self, api, method, path, token=None):
+        try:
+            return api.request(method, path, None, token=token)
+        except OSError as e:  # socket.timeout included
+            self.fail("%s %s: no answer within %d s while one handler waited for the "
+                      "provider (%r): the server is not reading its other connections"
+                      % (method, path, self.CLIENT_TIMEOUT, e))
+
+    def metric_now(self, api, name):
+        r = self.answered(api, "GET", "/metrics")
+        self.assertEqual(r.status, 200, r.raw[:200])
+        m = re.search(r"^%s (\d+)$" % re.escape(name), r.raw.decode(), re.M)
+        return int(m.group(1)) if m else None
+
+    def test_a_blocked_handler_leaves_the_other_connections_served(self):
+        user = self.new_user()
+        self.create_memory(user.token, "the provider learns its dimension from this one")
+        # The provider's dimension is known once a vector came back; only
+        # then does a search embed its query.
+        embedded = harness.poll(
+            lambda: metric(self.api, "personalos_embeddings_total") or None, timeout=60)
+        self.assertTrue(embedded, "the first memory was never embedded")
+        self.stub.reset()
+        self.stub.mode("slow", seconds=self.SLOW_EMBED, count=1)
+        self.addCleanup(self.stub.mode, "ok")
+        slow = Background(self.server.base_url, "GET",
+                          "/api/memories/search?mode=hybrid&query=dimension%20provider",
+                          token=user.token)
+        slow.start()
+        sent = harness.poll(lambda: self.stub.embedding_requests() or None, timeout=30)
+        self.assertTrue(sent, "the search never asked the provider for its query's vector")
+
+        raw = harness.Api(self.server.base_url, timeout=self.CLIENT_TIMEOUT, retry_429=False)
+        self.addCleanup(raw.close)
+        # Requests that need no slot are answered ...
+        self.assertEqual(self.metric_now(raw, "personalos_http_admission_running"), 1)
+        r = self.answered(raw, "GET", "/health")
+        self.assertEqual(r.status, 200, r.raw[:200])
+        # ... one that needs a slot waits in the queue ...
+        waiting = Background(self.server.base_url, "GET", "/api/memories?limit=1",
+                             token=user.token)
+        waiting.start()
+        queued = harness.poll(
+            lambda: self.metric_now(raw, "personalos_http_admission_queued") == 1 or None,
+            timeout=self.CLIENT_TIMEOUT)
+        self.assertTrue(queued, "the second request never reached the queue")
+        # ... and one past the queue is refused at once.
+        r = self.answered(raw, "GET", "/api/memories?limit=1", token=user.token)
+        self.assert_error(r, 503, "unavailable")
+        self.assertEqual(r.headers.get("retry-after"), "1")
+        self.assertIsNone(slow.resp, "the search answered before the provider did")
+
+        # The provider answers: the search completes, then the queued one.
+        self.assertEqual(slow.result(self).status, 200)
+        self.assertEqual(waiting.result(self).status, 200)
+
+
 class AdmissionOffTest(harness.ApiTestCase):
     server_env = {"PERSONALOS_ADMISSION": "off", "PERSONALOS_MAX_INFLIGHT": "1",
                   "PERSONALOS_MAX_QUEUE": "1"}
