@@ -204,6 +204,9 @@ static enum pos_err retrieve(struct pos_chat *c, struct pos_error *err)
 		.filters = {.user_id = c->user_id, .type = -1, .layer = -1,
 			    .after = POS_TIME_NONE, .before = POS_TIME_NONE},
 		.limit = want + 4,
+		.tz_offset_min = c->tz,
+		/* the window above is the time phrase's reading */
+		.no_time_phrases = c->timeq,
 	};
 	struct pos_search_result res;
 	struct pos_error serr;

@@ -1067,7 +1067,7 @@ enum pos_err pos_search_run(struct pos_search *e, struct pos_arena *a,
 	 * a window (docs/SEARCH.md, "Time phrases"); not while typing. */
 	struct pos_temporal tq = {0};
 	bool in_window = false;
-	if (!req->typing) {
+	if (!req->typing && !req->no_time_phrases) {
 		if ((rc = pos_temporal_find(a, req->query, req->query_len, pos_now_us(),
 					    req->tz_offset_min, &tq)))
 			return pos_error_set(err, rc, NULL, NULL);

@@ -219,6 +219,9 @@ struct pos_search_request {
 	/* The person's UTC offset in minutes, for time phrases ("yesterday"
 	 * starts at their midnight); 0: UTC. */
 	int tz_offset_min;
+	/* The caller has read the query's time phrase itself (the
+	 * assistant's time questions): the words are searched as written. */
+	bool no_time_phrases;
 };
 
 struct pos_search_hit {

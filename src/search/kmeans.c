@@ -163,7 +163,7 @@ static float silhouette(const float *v, size_t n, unsigned dim, unsigned k,
 static void by_size(size_t n, unsigned dim, unsigned k, unsigned *assign, float *cent,
 		    size_t *cnt, float *tmp)
 {
-	unsigned order[POS_KMEANS_K_MAX], rank[POS_KMEANS_K_MAX];
+	unsigned order[POS_KMEANS_K_MAX] = {0}, rank[POS_KMEANS_K_MAX] = {0};
 	memset(cnt, 0, k * sizeof(*cnt));
 	for (size_t i = 0; i < n; i++)
 		cnt[assign[i]]++;

@@ -206,6 +206,25 @@ static int on_porter(void *ctx, int flags, const char *tok, int n, int s, int e)
 }
 
 /*
+ * A stem of another language than English is indexed and asked for with
+ * its language's tag ("de:haus"), so it only meets text of that language:
+ * an English query word's Dutch stem ("keeper" -> "keep") never matches
+ * English text ("keep"), whose words are porter's, untagged. unicode61
+ * never makes a token with ':', so a tag cannot be typed.
+ */
+static const char lang_tag[SQ_LANG__COUNT][4] = {"", "de:", "fr:", "es:", "it:", "pt:", "nl:"};
+
+static int emit_tagged(struct run *r, int flags, enum sq_lang l, const char *st, int sn)
+{
+	char buf[TOK_MAX + 8];
+	if (sn > TOK_MAX + 4)
+		return r->emit(r->ctx, flags, st, sn, r->start, r->end);
+	memcpy(buf, lang_tag[l], 3);
+	memcpy(buf + 3, st, (size_t)sn);
+	return r->emit(r->ctx, flags, buf, sn + 3, r->start, r->end);
+}
+
+/*
  * Snowball's French stemmer keeps the -ons of the present ("mangeons" ->
  * "mangeon", "parlons" -> "parlon") while the other forms lose it
  * ("manger", "mange" -> "mang"). A query's French stem that ends in a
@@ -226,7 +245,7 @@ static int french_ons(struct run *r, const char *st, int sn)
 		alt[an++] = 'e';
 	alt[an++] = 'o';
 	alt[an++] = 'n';
-	return r->emit(r->ctx, FTS5_TOKEN_COLOCATED, alt, an, r->start, r->end);
+	return emit_tagged(r, FTS5_TOKEN_COLOCATED, SQ_LANG_FR, alt, an);
 }
 
 /* One word (no CJK): stemmed for the document's language, or, in a query,
@@ -239,9 +258,8 @@ static int word(struct run *r, const char *w, int n)
 		struct sb_stemmer *sb = n <= TOK_MAX ? stemmer(t, r->lang) : NULL;
 		const sb_symbol *st = sb ? sb_stemmer_stem(sb, (const sb_symbol *)w, n) : NULL;
 		if (st)
-			return r->emit(r->ctx, 0, (const char *)st, sb_stemmer_length(sb), r->start,
-				       r->end);
-		return r->emit(r->ctx, 0, w, n, r->start, r->end);
+			return emit_tagged(r, 0, r->lang, (const char *)st, sb_stemmer_length(sb));
+		return emit_tagged(r, 0, r->lang, w, n);
 	}
 	/* porter, exactly as the stock tokenizer stems it */
 	r->first = NULL;
@@ -254,27 +272,17 @@ static int word(struct run *r, const char *w, int n)
 		return rc;
 	if (!query || (r->flags & FTS5_TOKENIZE_PREFIX) || n > TOK_MAX)
 		return SQLITE_OK;
-	const char *seen[SQ_LANG__COUNT] = {0};
-	int seen_n[SQ_LANG__COUNT] = {0}, ns = 0;
 	for (int l = 1; l < SQ_LANG__COUNT; l++) {
 		struct sb_stemmer *sb = stemmer(t, (enum sq_lang)l);
 		const sb_symbol *st = sb ? sb_stemmer_stem(sb, (const sb_symbol *)w, n) : NULL;
 		if (!st)
 			continue;
 		int sn = sb_stemmer_length(sb);
-		bool dup = sn == pn && !memcmp(st, p, (size_t)pn);
-		for (int k = 0; k < ns && !dup; k++)
-			dup = sn == seen_n[k] && !memcmp(st, seen[k], (size_t)sn);
 		if (l == SQ_LANG_FR && (rc = french_ons(r, (const char *)st, sn)) != SQLITE_OK)
 			return rc;
-		if (dup)
-			continue;
-		/* the stemmer's buffer is overwritten by its next call; each
-		 * language has its own stemmer, so `st` stays valid here */
-		seen[ns] = (const char *)st;
-		seen_n[ns++] = sn;
-		if ((rc = r->emit(r->ctx, FTS5_TOKEN_COLOCATED, (const char *)st, sn, r->start,
-				  r->end)) != SQLITE_OK)
+		/* tagged by language, so no two languages' stems are the same */
+		if ((rc = emit_tagged(r, FTS5_TOKEN_COLOCATED, (enum sq_lang)l, (const char *)st,
+				      sn)) != SQLITE_OK)
 			return rc;
 	}
 	return SQLITE_OK;

@@ -283,7 +283,7 @@ async function main() {
     const made = await sw.evaluate((i) => chrome.contextMenus.update(i, {}).then(() => true, (e) => e.message), id);
     assert(made === true, `menu item ${id}: ${made}`);
   }
-  const waitFound = (q) => waitUntil(async () => (await searchApi(q)).length === 1 && (await searchApi(q))[0], 'a search for ' + q, 30_000);
+  const waitFound = (q) => waitUntil(async () => (await searchApi(q)).length === 1 && (await searchApi(q))[0], 'a search for ' + q, 90_000);
   const gallery = await context.newPage();
   await gallery.goto(pages + '/gallery');
   const imgUrl = await gallery.$eval('#shot', (i) => i.src);
