@@ -25,31 +25,6 @@ int pos_timeq_tz(const char *settings_json)
 	return off;
 }
 
-/* Days since 1970-01-01 of a civil date, and the civil date of a day
- * (H. Hinnant's algorithms). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 /* Does the lower-cased question hold `phrase` as whole words? */
 static bool has_phrase(const char *q, const char *phrase)
 {
@@ -85,8 +60,8 @@ bool pos_timeq_window(const char *question, int64_t now_us, int tz_offset_min,
 	const char *label = NULL;
 	int64_t y;
 	int m, d;
-	civil_from_days(today, &y, &m, &d);
-	int64_t next_month = days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1);
+	pos_civil_from_days(today, &y, &m, &d);
+	int64_t next_month = pos_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1);
 	int64_t monday_next = today + (wday == 0 ? 1 : 8 - wday);
 	if (has_phrase(q, "today") || has_phrase(q, "tonight") || has_phrase(q, "this evening")) {
 		from = today, to = today + 1, label = "today";
@@ -111,9 +86,9 @@ bool pos_timeq_window(const char *question, int64_t now_us, int tz_offset_min,
 	} else if (has_phrase(q, "next month")) {
 		int64_t ny;
 		int nm, nd;
-		civil_from_days(next_month, &ny, &nm, &nd);
+		pos_civil_from_days(next_month, &ny, &nm, &nd);
 		from = next_month;
-		to = days_from_civil(nm == 12 ? ny + 1 : ny, nm == 12 ? 1 : nm + 1, 1);
+		to = pos_days_from_civil(nm == 12 ? ny + 1 : ny, nm == 12 ? 1 : nm + 1, 1);
 		label = "next month";
 	} else if (has_phrase(q, "this month")) {
 		from = today, to = next_month, label = "the rest of this month";

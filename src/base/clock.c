@@ -21,27 +21,27 @@ int64_t pos_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t pos_days_from_civil(int64_t y, int m, int d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void pos_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
 	z += 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
 }
 
 size_t pos_time_format(int64_t t, char *out, size_t cap)
@@ -51,17 +51,17 @@ size_t pos_time_format(int64_t t, char *out, size_t cap)
 	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
 	int64_t rem = secs - days * 86400;
 	int64_t y;
-	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
+	int m, d;
+	pos_civil_from_days(days, &y, &m, &d);
 	if (y < 0 || y > 9999 || cap < POS_TIME_FMT_LEN) {
-		int n = snprintf(out, cap, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
+		int n = snprintf(out, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
 				 (long long)y, m, d, (int)(rem / 3600),
 				 (int)(rem / 60 % 60), (int)(rem % 60));
 		return n < 0 ? 0 : (size_t)n;
 	}
 	/* Hand-formatted: this runs several times per memory served. */
 	char *p = out;
-	unsigned v[] = {(unsigned)y, m, d, (unsigned)(rem / 3600),
+	unsigned v[] = {(unsigned)y, (unsigned)m, (unsigned)d, (unsigned)(rem / 3600),
 			(unsigned)(rem / 60 % 60), (unsigned)(rem % 60)};
 	static const char sep[] = "--T::";
 	for (int i = 0; i < 6; i++) {
@@ -165,7 +165,7 @@ bool pos_time_parse(const char *s, size_t len, bool allow_date, int64_t *out)
 		if (i != len)
 			return false;
 	}
-	int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+	int64_t days = pos_days_from_civil(y, mo, d);
 	int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - offset;
 	*out = secs * 1000000 + us;
 	return true;

@@ -33,4 +33,12 @@ size_t pos_time_format(int64_t t, char *out, size_t cap);
  */
 bool pos_time_parse(const char *s, size_t len, bool allow_date, int64_t *out);
 
+/*
+ * Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1–12,
+ * d 1–31; not validated), and back. Exact for any int64 day count a
+ * caller can reach (Howard Hinnant's days_from_civil / civil_from_days).
+ */
+int64_t pos_days_from_civil(int64_t y, int m, int d);
+void pos_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
 #endif

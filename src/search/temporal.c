@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/clock.h"
 #include "search/query.h"
 
 #define DAY_US INT64_C(86400000000)
@@ -25,30 +26,6 @@ struct word {
 	bool blocked;       /* quoted or part of a filter */
 };
 
-/* Days since 1970-01-01 of a civil date, and back (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 /* The first day of month m (1-based, may run outside 1..12) of year y. */
 static int64_t month_start(int64_t y, int m)
 {
@@ -56,7 +33,7 @@ static int64_t month_start(int64_t y, int m)
 		m += 12, y--;
 	while (m > 12)
 		m -= 12, y++;
-	return days_from_civil(y, m, 1);
+	return pos_days_from_civil(y, m, 1);
 }
 
 static const char *const MONTHS[12] = {"january", "february", "march", "april",
@@ -250,8 +227,8 @@ static bool match_at(const char *q, const struct word *w, size_t n, size_t i,
 				*from = month_start(c->y, c->m - cnt);
 				*to = month_start(c->y, c->m - cnt + 1);
 			} else {
-				*from = days_from_civil(c->y - cnt, 1, 1);
-				*to = days_from_civil(c->y - cnt + 1, 1, 1);
+				*from = pos_days_from_civil(c->y - cnt, 1, 1);
+				*to = pos_days_from_civil(c->y - cnt + 1, 1, 1);
 			}
 			return true;
 		}
@@ -290,13 +267,13 @@ static bool match_at(const char *q, const struct word *w, size_t n, size_t i,
 			return true;
 		}
 		if (!strcmp(b, "year")) {
-			int64_t first = days_from_civil(c->y, 1, 1);
+			int64_t first = pos_days_from_civil(c->y, 1, 1);
 			if (this)
 				*from = first, *to = c->today + 1;
 			else if (!strcmp(a, "past"))
 				*from = c->today - 365, *to = c->today + 1;
 			else
-				*from = days_from_civil(c->y - 1, 1, 1), *to = first;
+				*from = pos_days_from_civil(c->y - 1, 1, 1), *to = first;
 			return true;
 		}
 	}
@@ -321,8 +298,8 @@ static bool match_at(const char *q, const struct word *w, size_t n, size_t i,
 		}
 		int yo = year_of(w[k].low);
 		if (yo && lead && !last && !this && strcmp(a, "on") && plain_run(q, w, i, k + 1)) {
-			*from = days_from_civil(yo, 1, 1);
-			*to = !strcmp(a, "since") ? c->today + 1 : days_from_civil(yo + 1, 1, 1);
+			*from = pos_days_from_civil(yo, 1, 1);
+			*to = !strcmp(a, "since") ? c->today + 1 : pos_days_from_civil(yo + 1, 1, 1);
 			*end = k + 1;
 			return true;
 		}
@@ -380,7 +357,7 @@ enum pos_err pos_temporal_find(struct pos_arena *a, const char *q, size_t len, i
 	struct ctx c;
 	c.today = local / DAY_US - (local % DAY_US < 0);
 	c.wday = (int)(((c.today % 7) + 11) % 7); /* 0 = Sunday; 1970-01-01 a Thursday */
-	civil_from_days(c.today, &c.y, &c.m, &c.d);
+	pos_civil_from_days(c.today, &c.y, &c.m, &c.d);
 	out->asks_when = asks_when(w, n);
 	size_t cut_from = 0, cut_to = 0;
 	for (size_t i = 0; i < n; i++) {
