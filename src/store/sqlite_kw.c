@@ -29,10 +29,10 @@ struct kw_user {
 
 #define DF_SLOTS 4096          /* cached document frequencies */
 /* A count stays valid while fewer memories changed since it was taken than
- * 1/DF_SLACK of it: an IDF then moves by under 0.07, and a word of under
+ * 1/DF_SLACK of it (was 1/100): an IDF then moves by under 0.07, a frequent
+ * word's long posting list is read again less often, and a word of under
  * DF_SLACK memories (a word just added among them) is counted again after
- * any change. At 1/100 the recounts after writes were an eighth of a
- * server's CPU in a mix of searches and writes (docs/BENCHMARKS.md). */
+ * any change (docs/BENCHMARKS.md, branch srch3). */
 #define DF_SLACK 16
 
 struct df_entry {
