@@ -662,6 +662,8 @@ struct worker {
     int active;                  /* connections that still have work */
     bool measuring;
     struct samples client, server, refused;  /* refused: unexpected statuses */
+    /* the same split by kind: requests that are not GET (writes), and GET */
+    struct samples client_w, server_w, client_r, server_r;
     long long ok, http_errors, io_errors, connects;
     double connect_max_s;        /* the longest blocking connect (it stalls the thread) */
     long long status_class[6];   /* index 1..5 for 1xx..5xx, 0 other */
@@ -847,9 +849,13 @@ static void finish_request(struct conn *c, const struct response *r)
             w->status_n[r->status]++;
         if (r->status >= cfg.expect_lo && r->status <= cfg.expect_hi) {
             w->ok++;
+            bool is_get = strncmp(c->req->data, "GET ", 4) == 0;
             samples_add(&w->client, (t1 - c->t0) * 1000.0);
-            if (r->has_timing)
+            samples_add(is_get ? &w->client_r : &w->client_w, (t1 - c->t0) * 1000.0);
+            if (r->has_timing) {
                 samples_add(&w->server, r->server_ms);
+                samples_add(is_get ? &w->server_r : &w->server_w, r->server_ms);
+            }
         } else {
             samples_add(&w->refused, (t1 - c->t0) * 1000.0);
             w->http_errors++;
@@ -1268,6 +1274,7 @@ int main(int argc, char **argv)
 
     /* merge */
     struct samples client = {0}, server = {0}, refused = {0};
+    struct samples kind[4] = {{0}};    /* client_w, server_w, client_r, server_r */
     static long long status_n[600];
     long long ok = 0, http_err = 0, io_err = 0, connects = 0, cls[6] = {0};
     double connect_max = 0;
@@ -1290,6 +1297,12 @@ int main(int argc, char **argv)
             samples_add(&client, w->client.v[k]);
         for (size_t k = 0; k < w->server.n; k++)
             samples_add(&server, w->server.v[k]);
+        struct samples *mine[4] = {&w->client_w, &w->server_w, &w->client_r, &w->server_r};
+        for (int m = 0; m < 4; m++) {
+            for (size_t k = 0; k < mine[m]->n; k++)
+                samples_add(&kind[m], mine[m]->v[k]);
+            free(mine[m]->v);
+        }
         free(w->client.v);
         free(w->server.v);
         close(w->epfd);
@@ -1297,6 +1310,8 @@ int main(int argc, char **argv)
     qsort(client.v, client.n, sizeof *client.v, cmp_double);
     qsort(server.v, server.n, sizeof *server.v, cmp_double);
     qsort(refused.v, refused.n, sizeof *refused.v, cmp_double);
+    for (int m = 0; m < 4; m++)
+        qsort(kind[m].v, kind[m].n, sizeof *kind[m].v, cmp_double);
 
     bool j = cfg.json, first = true;
     if (j)
@@ -1322,6 +1337,20 @@ int main(int argc, char **argv)
     put_num(j, &first, "server_p90_ms", percentile(&server, 90), 4);
     put_num(j, &first, "server_p99_ms", percentile(&server, 99), 4);
     put_num(j, &first, "server_max_ms", percentile(&server, 100), 4);
+    /* by kind, when the script mixed GET with other methods */
+    if (kind[0].n && kind[2].n) {
+        static const char *const kind_key[4] = {"client_write", "server_write",
+                                                "client_read", "server_read"};
+        for (int m = 0; m < 4; m++) {
+            char key[40];
+            snprintf(key, sizeof key, "%s_n", kind_key[m]);
+            put_num(j, &first, key, (double)kind[m].n, 0);
+            snprintf(key, sizeof key, "%s_p50_ms", kind_key[m]);
+            put_num(j, &first, key, percentile(&kind[m], 50), 4);
+            snprintf(key, sizeof key, "%s_p99_ms", kind_key[m]);
+            put_num(j, &first, key, percentile(&kind[m], 99), 4);
+        }
+    }
     static const char *const cls_key[6] = {"status_other", "status_1xx",
         "status_2xx", "status_3xx", "status_4xx", "status_5xx"};
     for (int k = 2; k <= 5; k++)
@@ -1342,6 +1371,8 @@ int main(int argc, char **argv)
     }
     puts(j ? "}" : "");
 
+    for (int m = 0; m < 4; m++)
+        free(kind[m].v);
     free(client.v);
     free(refused.v);
     free(server.v);

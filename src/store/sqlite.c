@@ -207,6 +207,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	 * fixes the order, each seq looked up by primary key */
 	[ST_HYDRATE] = "SELECT " SQ_MEM_COLS " FROM json_each(?2) j"
 		       " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
+	/* what a search's boosts read of its candidates (sq_memories_rank_fields) */
+	[ST_RANK_FIELDS] = "SELECT m.seq, m.id, m.type, m.layer, m.created_at,"
+			   " m.importance_score, m.access_count FROM json_each(?2) j"
+			   " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
 	[ST_MEM_TAGS_READ] = "SELECT seq, tags FROM memories WHERE id = ?1 AND user_id = ?2",
 	/* as an edit in sq_memory_update: revives a reference or archive */
 	[ST_MEM_TAGS_SET] = "UPDATE memories SET tags = ?2, updated_at = ?3,"
@@ -1199,6 +1203,7 @@ static const struct pos_store_memories sq_memories = {
 	.stem_frequency = sq_stem_frequency,
 	.stem_near = sq_stem_near,
 	.memories_by_seq = sq_memories_by_seq,
+	.memories_rank_fields = sq_memories_rank_fields,
 	.thread_tail = sq_thread_tail,
 	.vector_get = sq_vector_get,
 	.vectors_load = sq_vectors_load,

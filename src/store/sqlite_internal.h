@@ -89,6 +89,7 @@ enum sq_stmt {
 	ST_KW_LOG_READ,
 	ST_KW_ROW,
 	ST_HYDRATE,
+	ST_RANK_FIELDS,
 	ST_REL_FROM,
 	ST_BULK_FTS,
 	ST_BULK_BYTES,
@@ -262,7 +263,7 @@ enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *
 		       const char *user_id, const char *match, unsigned limit,
 		       struct pos_hit **out, size_t *n, bool *used);
 /* Document frequency of one stemmed term in the whole FTS5 index (0 when
- * absent), cached while fewer memories changed since than 1 % of it. */
+ * absent), cached while fewer memories changed since than 1/16 of it. */
 enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
 		      int64_t *df);
 enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
@@ -271,6 +272,9 @@ enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
 enum pos_err sq_memories_by_seq(struct pos_store *s, struct pos_arena *a,
 				const char *user_id, const int64_t *seqs, size_t n,
 				struct pos_memory *out, bool *found);
+enum pos_err sq_memories_rank_fields(struct pos_store *s, struct pos_arena *a,
+				     const char *user_id, const int64_t *seqs, size_t n,
+				     struct pos_memory *out, bool *found);
 enum pos_err sq_thread_tail(struct pos_store *s, struct pos_arena *a,
 			    const char *user_id, const char *thread, size_t max,
 			    const char **out, size_t *n);

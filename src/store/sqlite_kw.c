@@ -28,6 +28,12 @@ struct kw_user {
 };
 
 #define DF_SLOTS 4096          /* cached document frequencies */
+/* A count stays valid while fewer memories changed since it was taken than
+ * 1/DF_SLACK of it (was 1/100): an IDF then moves by under 0.07, a frequent
+ * word's long posting list is read again less often, and a word of under
+ * DF_SLACK memories (a word just added among them) is counted again after
+ * any change (docs/BENCHMARKS.md, branch srch3). */
+#define DF_SLACK 16
 
 struct df_entry {
 	char *term;             /* NULL: empty */
@@ -44,8 +50,7 @@ struct sq_kw {
 	/* Document frequencies of the whole FTS5 index: fts5vocab counts
 	 * them by reading the term's whole posting list, tens of ms for a
 	 * word in most memories. One stays valid while fewer memories changed
-	 * since it was counted than 1 % of it (so a word of under 100
-	 * memories is counted again after any write). */
+	 * since it was counted than 1/DF_SLACK of it. */
 	pthread_mutex_t df_lock;
 	size_t df_used;
 	struct df_entry df[DF_SLOTS];
@@ -519,7 +524,7 @@ enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, s
 	if (k) {
 		pthread_mutex_lock(&k->df_lock);
 		struct df_entry *e = df_slot(k, term, n);
-		bool hit = e->term && pos >= e->pos && (pos - e->pos) * 100 <= e->df;
+		bool hit = e->term && pos >= e->pos && (pos - e->pos) * DF_SLACK <= e->df;
 		if (hit)
 			*df = e->df;
 		pthread_mutex_unlock(&k->df_lock);

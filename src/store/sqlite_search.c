@@ -370,11 +370,39 @@ static int cmp_idx(const void *x, const void *y)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
-				const char *user_id, const int64_t *seqs, size_t n,
-				struct pos_memory *out, bool *found)
+/* What ranking reads of a row of ST_RANK_FIELDS (sq_memories_rank_fields). */
+static enum pos_err read_rank_fields(struct pos_arena *a, sqlite3_stmt *st,
+				     struct pos_memory *m)
 {
-	struct sq_store *s = (struct sq_store *)base;
+	(void)a;
+	memset(m, 0, sizeof(*m));
+	m->seq = sqlite3_column_int64(st, 0);
+	const unsigned char *t = sqlite3_column_text(st, 1);
+	snprintf(m->id, sizeof(m->id), "%s", t ? (const char *)t : "");
+	int ty = pos_mem_type_parse((const char *)sqlite3_column_text(st, 2));
+	int la = pos_mem_layer_parse((const char *)sqlite3_column_text(st, 3));
+	if (ty < 0 || la < 0) {
+		pos_error_log("store: memory row with unknown type or layer");
+		return POS_ERR_CORRUPT;
+	}
+	m->type = (enum pos_mem_type)ty;
+	m->layer = (enum pos_mem_layer)la;
+	m->created_at = sqlite3_column_int64(st, 4);
+	m->last_accessed_at = POS_TIME_NONE;
+	m->importance = sqlite3_column_double(st, 5);
+	m->access_count = sqlite3_column_int64(st, 6);
+	return POS_OK;
+}
+
+/* Reads the user's rows with the given seqs through statement `id`
+ * (?1 the user, ?2 the seqs as a JSON array), each row by `read`, into
+ * out[i] for seqs[i]. */
+static enum pos_err by_seq(struct sq_store *s, struct pos_arena *a, const char *user_id,
+			   const int64_t *seqs, size_t n, struct pos_memory *out, bool *found,
+			   enum sq_stmt id,
+			   enum pos_err (*read)(struct pos_arena *a, sqlite3_stmt *st,
+						struct pos_memory *m))
+{
 	struct sq_conn *c = sq_conn(s);
 	if (!c)
 		return POS_ERR_STORE;
@@ -398,10 +426,10 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 		order[i] = (struct pos_idx){seqs[i], i};
 	qsort(order, n, sizeof(*order), cmp_idx);
 	enum pos_err rc = POS_OK;
-	/* One cached statement (ST_HYDRATE): every search hydrates its
-	 * candidates, and parsing the statement each time was about a
-	 * quarter of the hydration's CPU. */
-	sqlite3_stmt *st = sq_stmt(c, ST_HYDRATE);
+	/* One cached statement: every search hydrates its candidates, and
+	 * parsing the statement each time was about a quarter of the
+	 * hydration's CPU. */
+	sqlite3_stmt *st = sq_stmt(c, id);
 	if (!st) {
 		pos_buf_free(&ids);
 		return POS_ERR_STORE;
@@ -412,7 +440,7 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 	int step;
 	struct pos_memory m;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = sq_read_memory(a, st, &m)))
+		if ((rc = read(a, st, &m)))
 			break;
 		sq_access_overlay(s, &m);
 		struct pos_idx key = {m.seq, 0};
@@ -432,6 +460,22 @@ enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
 	sqlite3_clear_bindings(st); /* ids.data is freed below */
 	pos_buf_free(&ids);
 	return rc;
+}
+
+enum pos_err sq_memories_by_seq(struct pos_store *base, struct pos_arena *a,
+				const char *user_id, const int64_t *seqs, size_t n,
+				struct pos_memory *out, bool *found)
+{
+	return by_seq((struct sq_store *)base, a, user_id, seqs, n, out, found, ST_HYDRATE,
+		      sq_read_memory);
+}
+
+enum pos_err sq_memories_rank_fields(struct pos_store *base, struct pos_arena *a,
+				     const char *user_id, const int64_t *seqs, size_t n,
+				     struct pos_memory *out, bool *found)
+{
+	return by_seq((struct sq_store *)base, a, user_id, seqs, n, out, found, ST_RANK_FIELDS,
+		      read_rank_fields);
 }
 
 enum pos_err sq_vectors_load(struct pos_store *base, const char *user_id,

@@ -721,6 +721,17 @@ struct pos_store_memories {
 					size_t n, struct pos_memory *out,
 					bool *found);
 	/*
+	 * Like memories_by_seq, but only what ranking reads (search's boosts):
+	 * seq, id, type, layer, created_at, importance and access_count (with
+	 * accesses not yet written); every other field is zero or NULL
+	 * (content NULL). For a search's candidates, of which only a page is
+	 * shown in full. Optional: NULL where a backend has no cheaper read.
+	 */
+	enum pos_err (*memories_rank_fields)(struct pos_store *s, struct pos_arena *a,
+					     const char *user_id, const int64_t *seqs,
+					     size_t n, struct pos_memory *out,
+					     bool *found);
+	/*
 	 * The contents of the user's last `max` memories in `thread`, newest
 	 * first, into out[0..*n).
 	 */

@@ -440,6 +440,67 @@ static void chat_only_seqs(void **state)
 	assert_int_equal(seqs[0], m[5].seq);
 }
 
+/* memories_rank_fields: for each seq, the fields a search's boosts read,
+ * equal to the full read's (access counts not yet written included); rows
+ * of another user, deleted rows and unknown seqs are not found; duplicated
+ * seqs fill every position; the text is not read. */
+static void rank_fields_match_full_rows(void **state)
+{
+	struct fx *f = *state;
+	char a[POS_UUID_SIZE], b[POS_UUID_SIZE];
+	make_user(f->s, "ra@example.org", a);
+	make_user(f->s, "rb@example.org", b);
+	struct pos_memory m[4];
+	new_memory(&m[0], a, "first");
+	m[0].importance = 0.9;
+	m[0].layer = POS_LAYER_ARCHIVE;
+	m[0].created_at = 1700000000000000;
+	new_memory(&m[1], a, "second");
+	m[1].type = POS_TYPE_EVENT;
+	m[1].importance = 0.1;
+	new_memory(&m[2], b, "b's");
+	new_memory(&m[3], a, "deleted");
+	struct pos_error e;
+	pos_error_clear(&e);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(f->s->memories->memory_insert(f->s, &m[i], 1, &e), POS_OK);
+	assert_int_equal(f->s->memories->memory_delete(f->s, a, m[3].id, NULL), POS_OK);
+	/* two accesses pending in memory (written behind) */
+	struct pos_memory got;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(f->s->memories->memory_get(f->s, f->a, a, m[1].id, true,
+							     pos_now_us(), &got), POS_OK);
+	assert_non_null(f->s->memories->memories_rank_fields);
+	int64_t seqs[] = {m[1].seq, m[2].seq, m[0].seq, m[3].seq, 999999, m[1].seq};
+	size_t n = sizeof(seqs) / sizeof(seqs[0]);
+	struct pos_memory light[6], full[6];
+	bool lok[6], fok[6];
+	assert_int_equal(f->s->memories->memories_rank_fields(f->s, f->a, a, seqs, n, light, lok),
+			 POS_OK);
+	assert_int_equal(f->s->memories->memories_by_seq(f->s, f->a, a, seqs, n, full, fok),
+			 POS_OK);
+	bool want[6] = {true, false, true, false, false, true};
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(lok[i], want[i]);
+		assert_int_equal(fok[i], want[i]);
+		if (!want[i])
+			continue;
+		assert_int_equal(light[i].seq, seqs[i]);
+		assert_string_equal(light[i].id, full[i].id);
+		assert_int_equal(light[i].type, full[i].type);
+		assert_int_equal(light[i].layer, full[i].layer);
+		assert_int_equal(light[i].created_at, full[i].created_at);
+		assert_true(light[i].importance == full[i].importance);
+		assert_int_equal(light[i].access_count, full[i].access_count);
+		assert_null(light[i].content);
+	}
+	assert_int_equal(light[0].access_count, 2);
+	assert_int_equal(light[0].type, POS_TYPE_EVENT);
+	assert_int_equal(light[2].layer, POS_LAYER_ARCHIVE);
+	assert_int_equal(light[2].created_at, 1700000000000000);
+	assert_true(light[2].importance > 0.89 && light[2].importance < 0.91);
+}
+
 /* filter_seqs with after_seq (and seq_walk, the MemU upload's cursor walk,
  * assistant/memu_sync.c): the user's memories written after a seq, in write
  * order, never another user's, the other filters still applied. */
@@ -494,6 +555,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bulk_is_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_sorts_and_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(chat_only_seqs, setup, teardown),
+		cmocka_unit_test_setup_teardown(rank_fields_match_full_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(seqs_after_a_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_key_persists, setup, teardown),
 		cmocka_unit_test(migrates_from_v1),
