@@ -50,8 +50,9 @@ static const char *const STOP[SQ_LANG__COUNT][40] = {
 
 static bool is_stop(enum sq_lang l, const char *w, size_t n)
 {
+	/* first letters first: this runs for every word of every write */
 	for (size_t i = 0; STOP[l][i]; i++)
-		if (strlen(STOP[l][i]) == n && !memcmp(STOP[l][i], w, n))
+		if (STOP[l][i][0] == w[0] && !strncmp(STOP[l][i], w, n) && STOP[l][i][n] == '\0')
 			return true;
 	return false;
 }
