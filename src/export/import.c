@@ -751,17 +751,15 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 			pos_import_reader_progress(r->rd, &done, &total);
 			hooks->progress(hooks->ctx, done, total);
 		}
-		if (rc) {
-			if (ahead && gn.end == G_PENDING)
-				json_decref(gn.item.data);
+		if (rc)
 			break;
-		}
 		if (ahead) {
 			struct batch *x = cur;
 			cur = next;
 			next = x;
-			g = gn;
+			g = gn; /* its pending item, if any, is g's now */
 			gn.b = next;
+			gn.end = G_FULL;
 			continue;
 		}
 		if (g.end == G_END)
@@ -769,12 +767,17 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 		/* G_PENDING: an item that may refer to the memories written */
 		rc = add_item(r, &g.item);
 		json_decref(g.item.data);
+		g.end = G_END;
 		if (!rc) {
 			g.b = cur;
 			gather_embed(&g);
 			res->items += g.items;
 		}
 	}
+	if (g.end == G_PENDING) /* an error came before its turn */
+		json_decref(g.item.data);
+	if (gn.end == G_PENDING)
+		json_decref(gn.item.data);
 	drop(&r->bat[0]); /* a batch left by an error is not written */
 	drop(&r->bat[1]);
 	pos_import_reader_free(r->rd);
