@@ -462,6 +462,14 @@ static void assert_embedded(struct fx *f, struct pos_search *se, const char *use
 	assert_true(got.scale == want.scale);
 }
 
+/* Stops at its second call: after the first batch is written. */
+static int stop_calls;
+static bool stop_second(void *ctx)
+{
+	(void)ctx;
+	return ++stop_calls >= 2;
+}
+
 /* More than two batches: the next batch is read while one is written.
  * Every memory is written once and embedded; invalid items in any batch
  * are reported in file order; re-importing adds nothing; a file broken in
@@ -525,6 +533,19 @@ static void many_batches(void **state)
 	assert_int_equal(f->s->accounts->user_usage(f->s, hal, &u), POS_OK);
 	assert_int_equal(u.n[POS_QUOTA_MEMORIES], 2 * POS_IMPORT_BATCH);
 	assert_embedded(f, se, hal, 2 * POS_IMPORT_BATCH + 1);
+
+	/* stopped between batches: the batch written stays, the one read
+	 * ahead is not written */
+	char ivy[POS_UUID_SIZE];
+	make_user(f->s, "ivy@example.org", ivy);
+	stop_calls = 0;
+	struct pos_import_hooks h = {.should_stop = stop_second, .ctx = f};
+	pos_error_clear(&e);
+	assert_int_equal(pos_import_run(&f->svc, ivy, POS_IMPORT_JSONL, p, NULL, &h, &res, &e),
+			 POS_ERR_UNAVAILABLE);
+	assert_int_equal(res.added, POS_IMPORT_BATCH);
+	assert_int_equal(f->s->accounts->user_usage(f->s, ivy, &u), POS_OK);
+	assert_int_equal(u.n[POS_QUOTA_MEMORIES], POS_IMPORT_BATCH);
 	f->svc.search = NULL;
 	pos_search_free(se);
 }
