@@ -66,9 +66,8 @@ struct pos_vcache *pos_search_vectors(struct pos_search *e)
 }
 
 /* Mixes a memory's vector and its context's (weight POS_CONTEXT_WEIGHT),
- * normalizes, quantizes into out (arena storage). A zero vector: no q. */
-/* pos_search_finish_vec into `q` (dim bytes the caller has); false when
- * the vector is zero (out has no q then). */
+ * normalizes, quantizes into `q` (dim bytes the caller has) and out;
+ * false for a zero vector (out has no q then). */
 static bool finish_into(struct pos_search *e, float *v, const float *ctx, int8_t *q,
 			struct pos_vec *out)
 {
@@ -92,6 +91,7 @@ static bool finish_into(struct pos_search *e, float *v, const float *ctx, int8_t
 	return true;
 }
 
+/* finish_into with q in the arena. */
 enum pos_err pos_search_finish_vec(struct pos_search *e, struct pos_arena *a, float *v,
 			       const float *ctx, struct pos_vec *out)
 {
