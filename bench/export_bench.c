@@ -11,8 +11,21 @@
  *   export_bench export DIR FMT OUT writes the account's export; prints
  *                                   memories/s, bytes and the RSS growth
  *                                   (VmHWM at the end - VmRSS before)
- *   export_bench import DIR FMT IN  imports IN into a new account of DIR;
- *                                   prints memories/s and the RSS growth
+ *   export_bench import DIR FMT IN [noembed]
+ *                                   imports IN into a new account of DIR,
+ *                                   embedding every memory with the
+ *                                   built-in embedder (a search engine is
+ *                                   attached, as in the server; "noembed":
+ *                                   none); prints memories/s and the RSS
+ *                                   growth
+ *   export_bench bulk DIR IN [noembed]
+ *                                   the import's baseline: the memories of
+ *                                   the json export IN, read with the same
+ *                                   reader, sent through pos_memory_bulk
+ *                                   (the handler of POST /api/memories/bulk
+ *                                   without HTTP) in bodies of 1,000 into a
+ *                                   new account of DIR, embedded the same
+ *                                   way; prints memories/s
  *
  * Build and run with bench/export_bench.py.
  */
@@ -28,6 +41,8 @@
 #include "crypto/crypto.h"
 #include "export/export.h"
 #include "export/import.h"
+#include "export/reader.h"
+#include "search/engine.h"
 
 static long status_kib(const char *key)
 {
@@ -62,6 +77,17 @@ static double cpu_s(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The CPU time of the calling thread alone: for the import, the writing
+ * side of its pipeline (the critical path; reading and embedding run on
+ * other threads). */
+static double thread_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
 	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
@@ -200,14 +226,102 @@ static int export(const char *dir, const char *fmt, const char *out)
 	return 0;
 }
 
-static int import(const char *dir, const char *fmt, const char *in)
+/* The search engine the server attaches to the memory service: writes
+ * embed with its built-in embedder. */
+static struct pos_search *engine(struct pos_store *st, bool embed)
+{
+	if (!embed)
+		return NULL;
+	struct pos_search_config cfg;
+	struct pos_search *e = NULL;
+	struct pos_error err;
+	pos_error_clear(&err);
+	pos_search_config_default(&cfg);
+	cfg.backfill = false;
+	if (pos_search_new(st, &cfg, &e, &err)) {
+		fprintf(stderr, "search engine: %s\n", err.message);
+		exit(1);
+	}
+	return e;
+}
+
+static int bulk(const char *dir, const char *in, bool embed)
+{
+	struct pos_store *st;
+	char uid[POS_UUID_SIZE], email[64];
+	snprintf(email, sizeof(email), "bulk-%lld@example.org", (long long)pos_now_us());
+	if (open_store(dir, &st) || new_user(st, email, uid))
+		return 1;
+	struct pos_memsvc svc = {.store = st, .search = engine(st, embed)};
+	struct pos_error e;
+	pos_error_clear(&e);
+	struct pos_import_reader *rd;
+	int64_t t0 = pos_mono_us();
+	double c0 = cpu_s(), w0 = thread_cpu_s();
+	if (pos_import_reader_open(POS_IMPORT_JSON, in, &rd, &e)) {
+		fprintf(stderr, "bulk: %s\n", e.message);
+		return 1;
+	}
+	static const char *const keys[] = {"content", "type", "layer", "source", "tags",
+					   "importance_score", "metadata", "attachments",
+					   "created_at"};
+	json_t *body = json_object(), *list = json_array();
+	json_object_set_new(body, "memories", list);
+	uint64_t added = 0;
+	struct pos_import_item it;
+	enum pos_err rc;
+	while ((rc = pos_import_reader_next(rd, &it, &e)) == POS_OK || rc == POS_ERR_NOT_FOUND) {
+		if (rc == POS_OK && it.kind == POS_IMPORT_MEMORY) {
+			json_t *o = json_object();
+			for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+				json_t *v = json_object_get(it.data, keys[k]);
+				if (v && !json_is_null(v))
+					json_object_set(o, keys[k], v);
+			}
+			json_array_append_new(list, o);
+		}
+		if (rc == POS_OK)
+			json_decref(it.data);
+		if (json_array_size(list) == POS_BULK_MAX || (rc && json_array_size(list))) {
+			struct pos_arena *a = pos_arena_new();
+			struct pos_memory *out;
+			size_t n;
+			if (pos_memory_bulk(&svc, a, uid, body, &out, &n, &e)) {
+				fprintf(stderr, "bulk: %s\n", e.message);
+				return 1;
+			}
+			added += n;
+			pos_arena_destroy(a);
+			json_array_clear(list);
+		}
+		if (rc)
+			break;
+	}
+	if (rc != POS_ERR_NOT_FOUND) {
+		fprintf(stderr, "bulk: %s\n", e.message);
+		return 1;
+	}
+	double s = (double)(pos_mono_us() - t0) / 1e6, cpu = cpu_s() - c0, wcpu = thread_cpu_s() - w0;
+	printf("baseline pos_memory_bulk (POST /api/memories/bulk without HTTP, 1,000 a body%s): "
+	       "%llu added in %.2f s: %.0f memories/s; CPU %.2f s, %.0f memories per CPU-second; "
+	       "calling thread CPU %.2f s, %.0f memories per second of it\n",
+	       embed ? ", embedded" : ", no embeddings", (unsigned long long)added, s,
+	       (double)added / s, cpu, (double)added / cpu, wcpu, (double)added / wcpu);
+	pos_import_reader_free(rd);
+	json_decref(body);
+	pos_search_free(svc.search);
+	pos_store_close(st);
+	return 0;
+}
+
+static int import(const char *dir, const char *fmt, const char *in, bool embed)
 {
 	struct pos_store *st;
 	char uid[POS_UUID_SIZE], email[64];
 	snprintf(email, sizeof(email), "import-%lld@example.org", (long long)pos_now_us());
 	if (open_store(dir, &st) || new_user(st, email, uid))
 		return 1;
-	struct pos_memsvc svc = {.store = st};
+	struct pos_memsvc svc = {.store = st, .search = engine(st, embed)};
 	struct pos_import_result res;
 	struct pos_error e;
 	pos_error_clear(&e);
@@ -215,20 +329,22 @@ static int import(const char *dir, const char *fmt, const char *in)
 	long anon0 = anon_peak = status_kib("RssAnon:");
 	struct pos_import_hooks h = {.progress = sample};
 	int64_t t0 = pos_mono_us();
-	double c0 = cpu_s();
+	double c0 = cpu_s(), w0 = thread_cpu_s();
 	if (pos_import_run(&svc, uid, (enum pos_import_format)pos_import_format_parse(fmt), in, NULL,
 			   &h, &res, &e)) {
 		fprintf(stderr, "import: %s\n", e.message);
 		return 1;
 	}
-	double s = (double)(pos_mono_us() - t0) / 1e6, cpu = cpu_s() - c0;
+	double s = (double)(pos_mono_us() - t0) / 1e6, cpu = cpu_s() - c0, wcpu = thread_cpu_s() - w0;
 	long hwm = status_kib("VmHWM:");
 	sample(NULL, 0, 0);
-	printf("import %s: %llu added in %.2f s: %.0f memories/s; CPU %.2f s, %.0f memories per "
-	       "CPU-second; RSS growth %.1f MiB (heap %.1f MiB)\n",
-	       fmt, (unsigned long long)res.added, s, (double)res.added / s, cpu,
-	       (double)res.added / cpu,
+	printf("import %s (%s): %llu added in %.2f s: %.0f memories/s; CPU %.2f s, %.0f memories per "
+	       "CPU-second; writing thread CPU %.2f s, %.0f memories per second of it; "
+	       "RSS growth %.1f MiB (heap %.1f MiB)\n",
+	       fmt, embed ? "embedded" : "no embeddings", (unsigned long long)res.added, s, (double)res.added / s, cpu,
+	       (double)res.added / cpu, wcpu, (double)res.added / wcpu,
 	       (double)(hwm - rss0) / 1024.0, (double)(anon_peak - anon0) / 1024.0);
+	pos_search_free(svc.search);
 	pos_store_close(st);
 	return 0;
 }
@@ -239,8 +355,14 @@ int main(int argc, char **argv)
 		return gen(argv[2], strtol(argv[3], NULL, 10));
 	if (argc == 5 && !strcmp(argv[1], "export"))
 		return export(argv[2], argv[3], argv[4]);
+	bool embed = !(argc > 2 && !strcmp(argv[argc - 1], "noembed"));
+	if (!embed)
+		argc--;
 	if (argc == 5 && !strcmp(argv[1], "import"))
-		return import(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: export_bench gen DIR N | export DIR FMT OUT | import DIR FMT IN\n");
+		return import(argv[2], argv[3], argv[4], embed);
+	if (argc == 4 && !strcmp(argv[1], "bulk"))
+		return bulk(argv[2], argv[3], embed);
+	fprintf(stderr, "usage: export_bench gen DIR N | export DIR FMT OUT | import DIR FMT IN "
+			"[noembed] | bulk DIR IN [noembed]\n");
 	return 2;
 }

@@ -2,19 +2,23 @@
 """Export and import benchmark (issue 14): memories/s and RSS growth of the
 export in each format and of the import of the json export, with baselines
 in the same run: `sqlite3 .dump` of the same database (the export's
-baseline) and the store's batched insert of the same memories (the write
-path of POST /api/memories/bulk; the import's baseline).
+baseline) and the memories of the same json export sent through
+pos_memory_bulk, the handler of POST /api/memories/bulk without HTTP, in
+bodies of 1,000 (the import's baseline).
 
 Usage (from the repository root, after a build):
   python3 bench/export_bench.py --build build [--memories 100000] [--formats json,csv]
+      [--no-embed] [--workdir DIR]
 
 Every pass prints its wall time and its CPU time (user + system, of the
 process): on a machine shared with other work the first measures the
 scheduler, the second what the code costs.
 
-Builds bench/export_bench.c against BUILD/libposcore.a. Embeddings are not
-made by the in-process import (no search engine is attached; the server's
-backfill makes them), so the import number is the store path alone.
+Builds bench/export_bench.c against BUILD/libposcore.a. The import and its
+baseline embed every memory with the built-in embedder, as the server does
+(a search engine is attached to the memory service); --no-embed leaves it
+out of both. --workdir keeps the database, the exports and the bench
+binary there (for `perf record` of one pass) instead of a temp dir.
 """
 
 import argparse
@@ -29,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PKGS = ["libmicrohttpd", "jansson", "sqlite3", "libsodium", "libcurl", "libical",
-        "libxml-2.0", "gmime-3.0", "libarchive"]
+        "libxml-2.0", "gmime-3.0", "libarchive", "nettle", "hiredis"]
 
 
 def sh(cmd, **kw):
@@ -45,16 +49,23 @@ def main():
     ap.add_argument("--memories", type=int, default=100000)
     ap.add_argument("--formats", default="json,jsonl,markdown,csv",
                     help="export formats to run, comma-separated (json is always run: the import reads it)")
+    ap.add_argument("--no-embed", action="store_true",
+                    help="import and its baseline without embeddings (no search engine)")
+    ap.add_argument("--workdir", help="keep everything in this (new or empty) folder")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
-    tmp = tempfile.mkdtemp(prefix="pos-exportbench-")
+    if a.workdir:
+        os.makedirs(a.workdir, exist_ok=True)
+        tmp = os.path.abspath(a.workdir)
+    else:
+        tmp = tempfile.mkdtemp(prefix="pos-exportbench-")
     try:
         exe = os.path.join(tmp, "export_bench")
         libs = sh(["pkg-config", "--libs"] + PKGS).split()
         cflags = sh(["pkg-config", "--cflags", "jansson"]).split()
         sh(["cc", "-O2", "-std=c17", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "src")] + cflags
            + [os.path.join(HERE, "export_bench.c"), "-o", exe,
-              os.path.join(build, "libposcore.a")] + libs + ["-lzxcvbn", "-lm", "-lpthread"])
+              os.path.join(build, "libposcore.a")] + libs + ["-lstemmer", "-lzxcvbn", "-lm", "-lpthread"])
         data = os.path.join(tmp, "data")
         print(sh([exe, "gen", data, str(a.memories)]), end="")
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -71,11 +82,20 @@ def main():
         fmts = ["json"] + [f for f in a.formats.split(",") if f and f != "json"]
         for fmt in fmts:
             print(sh([exe, "export", data, fmt, os.path.join(tmp, "out." + fmt)]), end="")
-        print(sh([exe, "import", data, "json", os.path.join(tmp, "out.json")]), end="")
+        noembed = ["noembed"] if a.no_embed else []
+        # the baseline writes into a copy of the database, so that it and
+        # the import start from the same state
+        copy = data + "-bulk"
+        shutil.rmtree(copy, True)
+        shutil.copytree(data, copy)
+        print(sh([exe, "bulk", copy, os.path.join(tmp, "out.json")] + noembed), end="")
+        shutil.rmtree(copy, True)
+        print(sh([exe, "import", data, "json", os.path.join(tmp, "out.json")] + noembed), end="")
         with open("/proc/loadavg") as f:
             print("load average during the run: %s" % f.read().split()[0])
     finally:
-        shutil.rmtree(tmp, True)
+        if not a.workdir:
+            shutil.rmtree(tmp, True)
 
 
 if __name__ == "__main__":

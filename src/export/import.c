@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/json.h"
+#include "base/thread.h"
 #include "base/uuid.h"
 #include "export/seal.h"
 
@@ -34,6 +35,14 @@ void pos_import_derive_id(const char *user_id, const char *key, char out[POS_UUI
 	pos_uuid_from_bytes(h, out);
 }
 
+/* An item found invalid while a batch was gathered: reported (hooks
+ * item_error) on the caller's thread once the gathering is joined. The
+ * message is a literal of to_memory. */
+struct late_error {
+	uint64_t pos;
+	const char *msg;
+};
+
 struct batch {
 	struct pos_arena *a;
 	struct pos_memory v[POS_IMPORT_BATCH];
@@ -41,6 +50,26 @@ struct batch {
 	char orig[POS_IMPORT_BATCH][POS_UUID_SIZE]; /* the exported id ("" if none) */
 	size_t n;
 	int64_t bytes;
+	struct late_error *errs; /* in the arena */
+	size_t n_errs, cap_errs;
+};
+
+/*
+ * Why a gathering (gather) stopped: the batch is full or its arena large
+ * (FULL: gather on), an item that is not a memory came (PENDING: `item`
+ * holds it), the file ended (END) or broke (BROKEN: rc and err).
+ */
+enum gather_end { G_FULL, G_PENDING, G_END, G_BROKEN };
+
+struct run;
+struct gathering {
+	struct run *r;
+	struct batch *b;
+	enum gather_end end;
+	struct pos_import_item item;
+	enum pos_err rc;
+	struct pos_error err;
+	uint64_t items; /* items read */
 };
 
 struct run {
@@ -49,7 +78,8 @@ struct run {
 	const char *user_id;
 	const struct pos_import_hooks *h;
 	struct pos_import_result *res;
-	struct batch b;
+	struct pos_import_reader *rd;
+	struct batch bat[2]; /* one written while the next is gathered */
 };
 
 static void item_error(struct run *r, uint64_t pos, enum pos_err code, const char *msg)
@@ -59,11 +89,9 @@ static void item_error(struct run *r, uint64_t pos, enum pos_err code, const cha
 		r->h->item_error(r->h->ctx, pos, code, msg);
 }
 
+/* Whether the memory is in the account (called between batches). */
 static bool exists(struct run *r, const char *id)
 {
-	for (size_t i = 0; i < r->b.n; i++)
-		if (strcmp(r->b.v[i].id, id) == 0)
-			return true;
 	struct pos_arena *a = pos_arena_new();
 	struct pos_memory m;
 	bool found = a && r->st->memories->memory_get(r->st, a, r->user_id, id, false, 0, &m) == POS_OK;
@@ -108,11 +136,13 @@ static bool opt_time(const json_t *o, const char *k, int64_t *out)
 	return s && pos_time_parse(s, strlen(s), true, out);
 }
 
-/* Builds r->b.v[r->b.n] from the item; a message for the item's error
- * when it is invalid (NULL when fine). */
-static const char *to_memory(struct run *r, const json_t *o, struct pos_memory *m)
+/* Builds a memory of batch b from the item; a message (a literal) for
+ * the item's error when it is invalid (NULL when fine). Touches neither
+ * the store nor the hooks: it runs beside the writing of a batch. */
+static const char *to_memory(struct run *r, struct batch *b, const json_t *o,
+			     struct pos_memory *m)
 {
-	struct pos_arena *a = r->b.a;
+	struct pos_arena *a = b->a;
 	memset(m, 0, sizeof(*m));
 	const char *key = json_string_value(json_object_get(o, "key"));
 	if (!json_is_object(o) || !key)
@@ -225,7 +255,9 @@ static const char *to_memory(struct run *r, const json_t *o, struct pos_memory *
 	return NULL;
 }
 
-#define POS_IMPORT_ARENA_MAX (64u << 20)
+/* A batch whose arena passes this is written early (two batches are
+ * alive at once: one written, one gathered). */
+#define POS_IMPORT_ARENA_MAX (32u << 20)
 
 /* A set of ids (pointers borrowed) for one batch: open addressing, at
  * least twice as many slots as ids it will hold, so it never fills. */
@@ -274,9 +306,8 @@ static void set_add(struct idset *s, const char *id)
  * a reference is kept when its memory is there or earlier in the batch
  * (the insert checks them in order), else dropped.
  */
-static enum pos_err resolve(struct run *r)
+static enum pos_err resolve(struct run *r, struct batch *b)
 {
-	struct batch *b = &r->b;
 	struct pos_buf q;
 	struct pos_jw w;
 	size_t count = 0;
@@ -340,18 +371,15 @@ static enum pos_err resolve(struct run *r)
 	return rc;
 }
 
-static enum pos_err flush(struct run *r, struct pos_error *err)
+/* Writes batch b (resolve, quota, insert) and empties it. */
+static enum pos_err flush(struct run *r, struct batch *b, struct pos_error *err)
 {
-	struct batch *b = &r->b;
-	enum pos_err rc = b->n ? resolve(r) : POS_OK;
+	enum pos_err rc = b->n ? resolve(r, b) : POS_OK;
 	if (rc) {
-		pos_arena_destroy(b->a);
-		b->a = NULL;
-		b->n = 0;
-		return pos_error_set(err, rc, NULL, NULL);
-	}
-	if (b->n && r->h && r->h->quota)
+		pos_error_set(err, rc, NULL, NULL);
+	} else if (b->n && r->h && r->h->quota) {
 		rc = r->h->quota(r->h->ctx, r->user_id, (int64_t)b->n, b->bytes, err);
+	}
 	while (!rc && b->n) {
 		struct pos_error e;
 		pos_error_clear(&e);
@@ -378,29 +406,49 @@ static enum pos_err flush(struct run *r, struct pos_error *err)
 	b->a = NULL;
 	b->n = 0;
 	b->bytes = 0;
+	b->errs = NULL;
+	b->n_errs = b->cap_errs = 0;
 	return rc;
 }
 
-static enum pos_err add_memory(struct run *r, const struct pos_import_item *it,
-			       struct pos_error *err)
+/* Empties batch b without writing it. */
+static void drop(struct batch *b)
 {
-	struct batch *b = &r->b;
-	/* what skipped items took stays in the arena until the batch is
-	 * written: an arena past this is written (or dropped) early */
-	if (b->a && pos_arena_used(b->a) > POS_IMPORT_ARENA_MAX) {
-		enum pos_err rc = flush(r, err);
-		if (rc)
-			return rc;
-	}
-	if (!b->a && !(b->a = pos_arena_new()))
-		return POS_ERR_NOMEM;
-	struct pos_memory *m = &b->v[b->n];
-	const char *why = to_memory(r, it->data, m);
-	if (why) {
-		item_error(r, it->position, POS_ERR_INVALID_FIELD, why);
-		return POS_OK;
-	}
+	pos_arena_destroy(b->a);
+	b->a = NULL;
+	b->n = 0;
+	b->bytes = 0;
+	b->errs = NULL;
+	b->n_errs = b->cap_errs = 0;
+}
 
+/* Reports the invalid items gathering found in b (on the caller's thread). */
+static void report_late(struct run *r, struct batch *b)
+{
+	for (size_t i = 0; i < b->n_errs; i++)
+		item_error(r, b->errs[i].pos, POS_ERR_INVALID_FIELD, b->errs[i].msg);
+	b->n_errs = 0;
+}
+
+/* Adds one memory item to batch b (b->a is there); false: out of memory. */
+static bool gather_memory(struct run *r, struct batch *b, const struct pos_import_item *it)
+{
+	struct pos_memory *m = &b->v[b->n];
+	const char *why = to_memory(r, b, it->data, m);
+	if (why) {
+		if (b->n_errs == b->cap_errs) {
+			size_t cap = b->cap_errs ? 2 * b->cap_errs : 64;
+			struct late_error *e = pos_arena_alloc(b->a, cap * sizeof(*e));
+			if (!e)
+				return false;
+			if (b->n_errs)
+				memcpy(e, b->errs, b->n_errs * sizeof(*e));
+			b->errs = e;
+			b->cap_errs = cap;
+		}
+		b->errs[b->n_errs++] = (struct late_error){it->position, why};
+		return true;
+	}
 	/* already imported, or (the PersonalOS formats) the very memory
 	 * exported from this account: found when the batch is written */
 	const char *key = json_string_value(json_object_get(it->data, "key"));
@@ -410,7 +458,75 @@ static enum pos_err add_memory(struct run *r, const struct pos_import_item *it,
 		b->orig[b->n][0] = '\0';
 	b->pos[b->n++] = it->position;
 	b->bytes += (int64_t)(m->content_len + strlen(m->metadata_json));
-	return b->n == POS_IMPORT_BATCH ? flush(r, err) : POS_OK;
+	return true;
+}
+
+/*
+ * Reads memory items into the empty batch g->b until it is full (or its
+ * arena large: what skipped items took stays there until the batch is
+ * written), an item of another kind comes, or the file ends or breaks.
+ * Touches the reader, the batch and g only: it runs on its own thread
+ * while the batch before is written.
+ */
+static void gather(struct gathering *g)
+{
+	struct run *r = g->r;
+	struct batch *b = g->b;
+	g->end = G_FULL;
+	g->rc = POS_OK;
+	g->items = 0;
+	pos_error_clear(&g->err);
+	if (!b->a && !(b->a = pos_arena_new())) {
+		g->end = G_BROKEN;
+		g->rc = pos_error_set(&g->err, POS_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	while (b->n < POS_IMPORT_BATCH && pos_arena_used(b->a) <= POS_IMPORT_ARENA_MAX) {
+		struct pos_import_item it;
+		enum pos_err rc = pos_import_reader_next(r->rd, &it, &g->err);
+		if (rc == POS_ERR_NOT_FOUND) {
+			g->end = G_END;
+			return;
+		}
+		if (rc) {
+			g->end = G_BROKEN;
+			g->rc = rc;
+			return;
+		}
+		g->items++;
+		if (it.kind != POS_IMPORT_MEMORY) {
+			g->item = it;
+			g->end = G_PENDING;
+			return;
+		}
+		bool ok = gather_memory(r, b, &it);
+		json_decref(it.data);
+		if (!ok) {
+			g->end = G_BROKEN;
+			g->rc = pos_error_set(&g->err, POS_ERR_NOMEM, NULL, NULL);
+			return;
+		}
+	}
+}
+
+/* gather, then the batch's embeddings (a batch that broke is not written:
+ * none). */
+static void gather_embed(struct gathering *g)
+{
+	gather(g);
+	if (g->end == G_BROKEN || !g->b->n)
+		return;
+	enum pos_err rc = pos_memory_embed_records(g->r->svc, g->b->a, g->b->v, g->b->n);
+	if (rc) {
+		g->end = G_BROKEN;
+		g->rc = pos_error_set(&g->err, rc, NULL, NULL);
+	}
+}
+
+static void *gather_main(void *arg)
+{
+	gather_embed(arg);
+	return NULL;
 }
 
 static enum pos_err add_conversation(struct run *r, const struct pos_import_item *it)
@@ -507,14 +623,9 @@ static enum pos_err set_profile(struct run *r, const struct pos_import_item *it)
 	return rc;
 }
 
-static enum pos_err add_item(struct run *r, const struct pos_import_item *it, struct pos_error *err)
+/* An item that is not a memory (the memories before it are written). */
+static enum pos_err add_item(struct run *r, const struct pos_import_item *it)
 {
-	if (it->kind == POS_IMPORT_MEMORY)
-		return add_memory(r, it, err);
-	/* everything else may refer to the memories gathered so far */
-	enum pos_err rc = flush(r, err);
-	if (rc)
-		return rc;
 	const char *type;
 	switch (it->kind) {
 	case POS_IMPORT_CONVERSATION:
@@ -589,7 +700,6 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 	r->user_id = user_id;
 	r->h = hooks;
 	r->res = res;
-	struct pos_import_reader *rd = NULL;
 	int plain = -1;
 	char plain_path[64];
 	enum pos_err rc = unseal(path, passphrase, &plain, err);
@@ -598,25 +708,79 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 		path = plain_path;
 	}
 	if (!rc)
-		rc = pos_import_reader_open(fmt, path, &rd, err);
-	struct pos_import_item it;
-	while (!rc && (rc = pos_import_reader_next(rd, &it, err)) == POS_OK) {
-		res->items++;
-		rc = add_item(r, &it, err);
-		json_decref(it.data);
-		if (!rc && hooks && hooks->should_stop && (res->items % 256) == 0 &&
-		    hooks->should_stop(hooks->ctx))
+		rc = pos_import_reader_open(fmt, path, &r->rd, err);
+	/*
+	 * A pipeline of two: while batch `cur` is written here (resolve, one
+	 * transaction), the next is read, checked and embedded on a thread
+	 * of its own (gather_embed: JSON, fields, derived ids, vectors on the
+	 * search engine's pool). Hooks are called on this thread only.
+	 */
+	struct batch *cur = &r->bat[0], *next = &r->bat[1];
+	struct gathering g = {.r = r, .b = cur}, gn = {.r = r, .b = next};
+	if (!rc) {
+		gather_embed(&g);
+		res->items += g.items;
+	}
+	while (!rc) {
+		report_late(r, cur);
+		if (g.end == G_BROKEN) { /* the batch being gathered is not written */
+			rc = g.rc;
+			if (err)
+				*err = g.err;
+			break;
+		}
+		if (hooks && hooks->should_stop && hooks->should_stop(hooks->ctx)) {
 			rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "the import was stopped");
-		if (!rc && hooks && hooks->progress && (res->items % 256) == 0) {
+			break;
+		}
+		struct pos_thread *t = NULL;
+		bool ahead = g.end == G_FULL;
+		gn.end = G_FULL;
+		gn.items = 0;
+		if (ahead && pos_thread_start(gather_main, &gn, &t))
+			t = NULL; /* no thread: gathered after the write */
+		rc = flush(r, cur, err);
+		if (ahead && t)
+			pos_thread_join(t);
+		else if (ahead && !rc)
+			gather_embed(&gn);
+		if (ahead)
+			res->items += gn.items;
+		if (!rc && hooks && hooks->progress) {
 			uint64_t done, total;
-			pos_import_reader_progress(rd, &done, &total);
+			pos_import_reader_progress(r->rd, &done, &total);
 			hooks->progress(hooks->ctx, done, total);
 		}
+		if (rc)
+			break;
+		if (ahead) {
+			struct batch *x = cur;
+			cur = next;
+			next = x;
+			g = gn; /* its pending item, if any, is g's now */
+			gn.b = next;
+			gn.end = G_FULL;
+			continue;
+		}
+		if (g.end == G_END)
+			break;
+		/* G_PENDING: an item that may refer to the memories written */
+		rc = add_item(r, &g.item);
+		json_decref(g.item.data);
+		g.end = G_END;
+		if (!rc) {
+			g.b = cur;
+			gather_embed(&g);
+			res->items += g.items;
+		}
 	}
-	if (rc == POS_ERR_NOT_FOUND) /* the end of the file: write the last batch */
-		rc = flush(r, err);
-	pos_arena_destroy(r->b.a); /* a batch left by an error is not written */
-	pos_import_reader_free(rd);
+	if (g.end == G_PENDING) /* an error came before its turn */
+		json_decref(g.item.data);
+	if (gn.end == G_PENDING)
+		json_decref(gn.item.data);
+	drop(&r->bat[0]); /* a batch left by an error is not written */
+	drop(&r->bat[1]);
+	pos_import_reader_free(r->rd);
 	if (plain >= 0)
 		close(plain);
 	pos_free(r);

@@ -4,9 +4,14 @@
  *
  * Memories are written in batches of POS_IMPORT_BATCH, each batch in one
  * transaction (all or nothing; the store indexes a batch set-wise), with
- * embeddings made as for any write;
+ * embeddings made as for any write, a batch's at once on the search
+ * engine's pool (pos_memory_embed_records);
  * which of a batch's memories and references are there already is one
- * query per batch.
+ * query per batch. While a batch is written on the caller's thread, the
+ * next one is read, checked and embedded on a thread of its own (joined
+ * before the call goes on, so nothing outlives it); the hooks are called
+ * on the caller's thread only, `progress` and `should_stop` once per
+ * batch.
  * Each memory's id is derived from the user and the item's key
  * (BLAKE2b, shaped as a UUID), so importing the same file again finds
  * the memories it made and skips them ("unchanged"); references between

@@ -441,6 +441,66 @@ static enum pos_err embed(const struct pos_memsvc *svc, struct pos_arena *a,
 				    &m->vec);
 }
 
+/* Embeds the records of v[0..n) that `pick` selects, all at once
+ * (pos_search_embed_many: on both cores). */
+static enum pos_err embed_all(const struct pos_memsvc *svc, struct pos_arena *a,
+			      struct pos_memory *v, size_t n, bool (*pick)(const struct pos_memory *))
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += pick(&v[i]);
+	if (!svc->search || !k)
+		return POS_OK;
+	struct pos_embed_input *in = pos_arena_alloc(a, k * sizeof(*in));
+	struct pos_vec *out = pos_arena_alloc(a, k * sizeof(*out));
+	size_t *at = pos_arena_alloc(a, k * sizeof(*at));
+	if (!in || !out || !at)
+		return POS_ERR_NOMEM;
+	k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pick(&v[i])) {
+			at[k] = i;
+			in[k++] = (struct pos_embed_input){v[i].content, v[i].content_len, v[i].context,
+							   v[i].context ? strlen(v[i].context) : 0};
+		}
+	enum pos_err rc = pos_search_embed_many(svc->search, a, in, k, out);
+	for (size_t j = 0; !rc && j < k; j++)
+		v[at[j]].vec = out[j];
+	return rc;
+}
+
+/* Not embedded yet (pos_memory_embed_records leaves a made vector's
+ * model set; a text without content gets no vector and is tried again). */
+static bool unembedded(const struct pos_memory *m)
+{
+	return !m->vec.model;
+}
+
+static bool unembedded_unthreaded(const struct pos_memory *m)
+{
+	return !m->vec.model && !m->thread;
+}
+
+/* Fills in the thread context of v[0..n) and embeds them all at once. */
+static enum pos_err prepare_batch(const struct pos_memsvc *svc, struct pos_arena *a,
+				  struct pos_memory *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		enum pos_err rc = thread_context(svc, a, v, i);
+		if (rc)
+			return rc;
+	}
+	if (n == 1 && unembedded(&v[0]))
+		return embed(svc, a, &v[0]);
+	return embed_all(svc, a, v, n, unembedded);
+}
+
+enum pos_err pos_memory_embed_records(const struct pos_memsvc *svc, struct pos_arena *a,
+				      struct pos_memory *v, size_t n)
+{
+	return embed_all(svc, a, v, n, unembedded_unthreaded);
+}
+
 /* Tells the user's live clients (docs/EVENTS.md): ids and small fields
  * only, never content. A failure to publish never fails the write. */
 static void publish(const struct pos_memsvc *svc, const char *type, const char *user_id,
@@ -557,19 +617,14 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 		if (rc)
 			return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
 	}
-	for (size_t i = 0; i < count; i++) {
-		enum pos_err rc = thread_context(svc, a, v, i);
-		if (!rc)
-			rc = embed(svc, a, &v[i]);
-		if (rc)
-			return pos_error_set(err, rc, NULL, NULL);
-	}
-	enum pos_err rc = s->memories->memory_insert(s, v, count, err);
+	enum pos_err rc = prepare_batch(svc, a, v, count);
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	rc = s->memories->memory_insert(s, v, count, err);
 	if (rc && err && err->code != rc)
 		pos_error_set(err, rc, NULL, NULL);
 	if (!rc && svc->search)
-		for (size_t i = 0; i < count; i++)
-			pos_search_written(svc->search, user_id, v[i].seq, &v[i].vec, false);
+		pos_search_written_batch(svc->search, v, count);
 	if (!rc)
 		for (size_t i = 0; i < count; i++)
 			publish(svc, "memory.created", user_id, &v[i], NULL);
@@ -743,22 +798,17 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 {
 	if (!n)
 		return POS_OK;
-	for (size_t i = 0; i < n; i++) {
-		enum pos_err rc = thread_context(svc, a, v, i);
-		if (!rc)
-			rc = embed(svc, a, &v[i]);
-		if (rc)
-			return pos_error_set(err, rc, NULL, NULL);
-	}
-	enum pos_err rc = svc->store->memories->memory_insert(svc->store, v, n, err);
+	enum pos_err rc = prepare_batch(svc, a, v, n);
+	if (rc)
+		return pos_error_set(err, rc, NULL, NULL);
+	rc = svc->store->memories->memory_insert(svc->store, v, n, err);
 	if (rc) {
 		if (err && err->code != rc)
 			pos_error_set(err, rc, NULL, NULL);
 		return rc;
 	}
 	if (svc->search)
-		for (size_t i = 0; i < n; i++)
-			pos_search_written(svc->search, v[i].user_id, v[i].seq, &v[i].vec, false);
+		pos_search_written_batch(svc->search, v, n);
 	for (size_t i = 0; i < n; i++) {
 		publish(svc, "memory.created", v[i].user_id, &v[i], NULL);
 		queue_autolink(svc, v[i].user_id, v[i].id);

@@ -112,10 +112,19 @@ enum pos_err pos_memory_count_all(const struct pos_memsvc *svc, int64_t *out);
 /* ---- for the sync framework (src/sync) ----
  * Inserts n records the caller built and validated (id, user, fields; the
  * user the same for all), in one transaction: thread context and embeddings
- * are filled in here, like for API writes. */
+ * are filled in here, like for API writes (a vector already made, its
+ * model set, is kept). */
 enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 				       struct pos_arena *a, struct pos_memory *v,
 				       size_t n, struct pos_error *err);
+/* Embeds records ahead of pos_memory_insert_records, which then keeps
+ * the vectors made here: those without a thread (a thread's context
+ * needs the store, so they are embedded at insert). Touches neither the
+ * store nor the callbacks, so it may run on another thread than the
+ * insert (the import reads and embeds the next batch while one is
+ * written). */
+enum pos_err pos_memory_embed_records(const struct pos_memsvc *svc, struct pos_arena *a,
+				      struct pos_memory *v, size_t n);
 /* Applies a patch the caller built (a new content is embedded here). */
 enum pos_err pos_memory_patch_record(const struct pos_memsvc *svc,
 				     struct pos_arena *a, const char *user_id,

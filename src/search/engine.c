@@ -66,9 +66,10 @@ struct pos_vcache *pos_search_vectors(struct pos_search *e)
 }
 
 /* Mixes a memory's vector and its context's (weight POS_CONTEXT_WEIGHT),
- * normalizes, quantizes into out (arena storage). A zero vector: no q. */
-enum pos_err pos_search_finish_vec(struct pos_search *e, struct pos_arena *a, float *v,
-			       const float *ctx, struct pos_vec *out)
+ * normalizes, quantizes into `q` (dim bytes the caller has) and out;
+ * false for a zero vector (out has no q then). */
+static bool finish_into(struct pos_search *e, float *v, const float *ctx, int8_t *q,
+			struct pos_vec *out)
 {
 	unsigned dim = e->embedder->dim;
 	memset(out, 0, sizeof(*out));
@@ -79,17 +80,25 @@ enum pos_err pos_search_finish_vec(struct pos_search *e, struct pos_arena *a, fl
 		n2 += v[i] * v[i];
 	}
 	if (n2 == 0)
-		return POS_OK; /* nothing to embed: no vector */
+		return false; /* nothing to embed: no vector */
 	float inv = 1.0f / sqrtf(n2);
 	for (unsigned i = 0; i < dim; i++)
 		v[i] *= inv;
-	int8_t *q = pos_arena_alloc(a, dim);
-	if (!q)
-		return POS_ERR_NOMEM;
 	pos_vec_quantize(v, dim, q, &out->scale);
 	out->q = q;
 	out->dim = dim;
 	out->model = e->embedder->model;
+	return true;
+}
+
+/* finish_into with q in the arena. */
+enum pos_err pos_search_finish_vec(struct pos_search *e, struct pos_arena *a, float *v,
+			       const float *ctx, struct pos_vec *out)
+{
+	int8_t *q = pos_arena_alloc(a, e->embedder->dim);
+	if (!q)
+		return POS_ERR_NOMEM;
+	finish_into(e, v, ctx, q, out);
 	return POS_OK;
 }
 
@@ -115,6 +124,56 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 	if (!rc && cv)
 		rc = pos_embed(e->embedder, context, context_len, cv);
 	return rc ? rc : pos_search_finish_vec(e, a, v, cv, out);
+}
+
+/* Texts a helper of pos_search_embed_many embeds at a time. */
+#define EMBED_CHUNK 64
+
+struct embed_many {
+	struct pos_search *e;
+	const struct pos_embed_input *in;
+	struct pos_vec *out;
+	size_t n;
+	int8_t *q;      /* n * dim bytes */
+	float *scratch; /* 2 * dim floats per chunk */
+	_Atomic int rc;
+};
+
+static void embed_chunk(void *ctx, size_t chunk)
+{
+	struct embed_many *m = ctx;
+	unsigned dim = m->e->embedder->dim;
+	float *v = m->scratch + chunk * 2 * dim, *cv = v + dim;
+	size_t end = (chunk + 1) * EMBED_CHUNK < m->n ? (chunk + 1) * EMBED_CHUNK : m->n;
+	for (size_t i = chunk * EMBED_CHUNK; i < end && !atomic_load(&m->rc); i++) {
+		const struct pos_embed_input *x = &m->in[i];
+		bool with_ctx = x->context && x->context_len;
+		enum pos_err rc = pos_embed(m->e->embedder, x->text, x->len, v);
+		if (!rc && with_ctx)
+			rc = pos_embed(m->e->embedder, x->context, x->context_len, cv);
+		if (rc) {
+			int none = POS_OK;
+			atomic_compare_exchange_strong(&m->rc, &none, (int)rc);
+			return;
+		}
+		finish_into(m->e, v, with_ctx ? cv : NULL, m->q + i * dim, &m->out[i]);
+	}
+}
+
+enum pos_err pos_search_embed_many(struct pos_search *e, struct pos_arena *a,
+				   const struct pos_embed_input *in, size_t n, struct pos_vec *out)
+{
+	memset(out, 0, n * sizeof(*out));
+	if (e->remote || n == 0)
+		return POS_OK; /* never on the request path: a backfill job embeds it */
+	unsigned dim = e->embedder->dim;
+	size_t chunks = (n + EMBED_CHUNK - 1) / EMBED_CHUNK;
+	struct embed_many m = {e, in, out, n, pos_arena_alloc(a, n * dim),
+			       pos_arena_alloc(a, chunks * 2 * dim * sizeof(float)), POS_OK};
+	if (!m.q || !m.scratch)
+		return POS_ERR_NOMEM;
+	pos_parallel_for(e->helpers, chunks, embed_chunk, &m);
+	return (enum pos_err)atomic_load(&m.rc);
 }
 
 void pos_search_set_shared(struct pos_search *e, const struct pos_search_shared *shared)
@@ -221,6 +280,23 @@ void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 	if (!deleted && (!v || !v->q) && e->remote)
 		pos_search_backfill_kick(e, user_id); /* a backfill job embeds it */
 	pos_search_bump(e, user_id);
+}
+
+void pos_search_written_batch(struct pos_search *e, const struct pos_memory *v, size_t n)
+{
+	if (!n)
+		return;
+	struct pos_vcache *vc = pos_search_vectors(e);
+	bool kick = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct pos_vec *x = &v[i].vec;
+		if (vc && x->q && x->model && strcmp(x->model, e->embedder->model) == 0)
+			pos_vcache_put(vc, v[i].user_id, v[i].seq, x->q, x->scale);
+		kick = kick || !x->q;
+	}
+	if (kick && e->remote)
+		pos_search_backfill_kick(e, v[0].user_id); /* a backfill job embeds them */
+	pos_search_bump(e, v[0].user_id);
 }
 
 uint64_t pos_search_generation(struct pos_search *e, const char *user_id)

@@ -120,10 +120,28 @@ enum pos_err pos_search_embed_ctx(struct pos_search *e, struct pos_arena *a,
 				  const char *text, size_t len, const char *context,
 				  size_t context_len, struct pos_vec *out);
 
+/*
+ * pos_search_embed_ctx for n texts at once, into out[0..n): the texts are
+ * embedded on the engine's fork-join pool and the caller's thread (both
+ * cores of a small machine), in chunks. Storage in the arena (used on the
+ * caller's thread only). The first error stops the rest and is returned.
+ */
+struct pos_embed_input {
+	const char *text;
+	size_t len;
+	const char *context; /* NULL: none */
+	size_t context_len;
+};
+enum pos_err pos_search_embed_many(struct pos_search *e, struct pos_arena *a,
+				   const struct pos_embed_input *in, size_t n, struct pos_vec *out);
+
 /* After a committed write of the user's memory `seq`: `v` is its new
  * vector (NULL: unchanged), `deleted` when it is gone. */
 void pos_search_written(struct pos_search *e, const char *user_id, int64_t seq,
 			const struct pos_vec *v, bool deleted);
+/* pos_search_written for n memories just created together (one user's,
+ * v[i].vec their vectors): the cached results are retired once. */
+void pos_search_written_batch(struct pos_search *e, const struct pos_memory *v, size_t n);
 
 /*
  * The `k` memories of the user nearest to `v` by cosine (the in-memory

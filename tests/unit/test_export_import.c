@@ -5,7 +5,9 @@
  * -> export again: identical but for ids, which map), the same for jsonl
  * and the Markdown zip, re-import without duplicates, a foreign format,
  * invalid items reported by position, a broken file that writes nothing
- * of its batch.
+ * of its batch; an import of several batches (read on a thread of its own
+ * while the batch before is written) with every memory embedded as a
+ * single write would embed it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include "crypto/crypto.h"
 #include "export/export.h"
 #include "export/import.h"
+#include "search/engine.h"
 
 #define N_MEM 60
 
@@ -416,6 +419,137 @@ static void broken_file(void **state)
 	assert_int_equal(u.n[POS_QUOTA_MEMORIES], 0);
 }
 
+/* A jsonl export of n memories ("memory <i> about ..."), positions 0..n-1;
+ * the items at bad[] are invalid (even: an unknown type, odd: empty
+ * content). */
+static void write_many(const char *path, int n, const int *bad, size_t n_bad)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "{\"record\":\"header\",\"format\":\"personalos-export\",\"version\":1}\n");
+	for (int i = 0; i < n; i++) {
+		bool b = false;
+		for (size_t k = 0; k < n_bad; k++)
+			b = b || bad[k] == i;
+		char content[96];
+		snprintf(content, sizeof(content), "memory %d about gardens, invoices and travel", i);
+		fprintf(fp,
+			"{\"record\":\"memory\",\"data\":{\"id\":\"00000000-0000-4000-8000-%012d\","
+			"\"content\":\"%s\",\"type\":\"%s\",\"tags\":[\"t%d\"],"
+			"\"created_at\":\"2026-01-01T00:00:00Z\"}}\n",
+			i, b && i % 2 ? "" : content, b && i % 2 == 0 ? "bogus" : "note", i % 7);
+	}
+	fclose(fp);
+}
+
+/* The stored vector of imported memory `i` of write_many is the one a
+ * single write of its content gets. */
+static void assert_embedded(struct fx *f, struct pos_search *se, const char *user, int i)
+{
+	char old[40], id[POS_UUID_SIZE], content[96];
+	snprintf(old, sizeof(old), "00000000-0000-4000-8000-%012d", i);
+	mapped(user, old, id);
+	struct pos_memory m;
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, user, id, false, 0, &m), POS_OK);
+	snprintf(content, sizeof(content), "memory %d about gardens, invoices and travel", i);
+	assert_string_equal(m.content, content);
+	struct pos_vec got, want;
+	assert_int_equal(f->s->memories->vector_get(f->s, f->a, user, m.seq, &got), POS_OK);
+	assert_int_equal(pos_search_embed(se, f->a, content, strlen(content), &want), POS_OK);
+	assert_non_null(got.q);
+	assert_int_equal(got.dim, want.dim);
+	assert_memory_equal(got.q, want.q, want.dim);
+	assert_true(got.scale == want.scale);
+}
+
+/* Stops at its second call: after the first batch is written. */
+static int stop_calls;
+static bool stop_second(void *ctx)
+{
+	(void)ctx;
+	return ++stop_calls >= 2;
+}
+
+/* More than two batches: the next batch is read while one is written.
+ * Every memory is written once and embedded; invalid items in any batch
+ * are reported in file order; re-importing adds nothing; a file broken in
+ * the third batch keeps the first two and nothing of the third. */
+static void many_batches(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 2 * POS_IMPORT_BATCH + 2000 };
+	static const int bad[] = {4, POS_IMPORT_BATCH + 2003};
+	char gus[POS_UUID_SIZE], hal[POS_UUID_SIZE], p[400];
+	make_user(f->s, "gus@example.org", gus);
+	make_user(f->s, "hal@example.org", hal);
+	snprintf(p, sizeof(p), "%s/many.jsonl", f->dir);
+	write_many(p, N, bad, 2);
+	struct pos_search_config cfg;
+	pos_search_config_default(&cfg);
+	cfg.backfill = false;
+	struct pos_search *se = NULL;
+	struct pos_error e;
+	pos_error_clear(&e);
+	assert_int_equal(pos_search_new(f->s, &cfg, &se, &e), POS_OK);
+	f->svc.search = se;
+
+	struct pos_import_result res;
+	assert_int_equal(import(f, gus, POS_IMPORT_JSONL, p, &res, &e), POS_OK);
+	assert_int_equal(res.items, N);
+	assert_int_equal(res.added, N - 2);
+	assert_int_equal(res.skipped, 2);
+	assert_int_equal(f->n_errors, 2);
+	assert_int_equal(f->errors[0], bad[0]);
+	assert_int_equal(f->errors[1], bad[1]);
+	struct pos_usage u;
+	assert_int_equal(f->s->accounts->user_usage(f->s, gus, &u), POS_OK);
+	assert_int_equal(u.n[POS_QUOTA_MEMORIES], N - 2);
+	static const int probe[] = {0, 5, POS_IMPORT_BATCH - 1, POS_IMPORT_BATCH + 1,
+				    POS_IMPORT_BATCH + 2004, N - 1};
+	for (size_t k = 0; k < sizeof(probe) / sizeof(probe[0]); k++)
+		assert_embedded(f, se, gus, probe[k]);
+
+	assert_int_equal(import(f, gus, POS_IMPORT_JSONL, p, &res, &e), POS_OK);
+	assert_int_equal(res.added, 0);
+	assert_int_equal(res.unchanged, N - 2);
+	assert_int_equal(f->s->accounts->user_usage(f->s, gus, &u), POS_OK);
+	assert_int_equal(u.n[POS_QUOTA_MEMORIES], N - 2);
+
+	/* cut inside the line of memory 2 * BATCH + 500 */
+	FILE *fp = fopen(p, "r+b");
+	char *line = NULL;
+	size_t cap = 0;
+	long at = 0;
+	for (int i = 0; i < 2 * POS_IMPORT_BATCH + 501 && getline(&line, &cap, fp) > 0; i++)
+		at = ftell(fp);
+	free(line);
+	fclose(fp);
+	assert_int_equal(truncate(p, at + 30), 0);
+	assert_int_equal(import(f, hal, POS_IMPORT_JSONL, p, &res, &e), POS_ERR_INVALID_JSON);
+	assert_int_equal(e.index, 2 * POS_IMPORT_BATCH + 500);
+	/* the two full batches before the break: 2 * BATCH valid memories
+	 * (positions 0 .. 2 * BATCH + 1, two of them invalid) */
+	assert_int_equal(res.added, 2 * POS_IMPORT_BATCH);
+	assert_int_equal(f->s->accounts->user_usage(f->s, hal, &u), POS_OK);
+	assert_int_equal(u.n[POS_QUOTA_MEMORIES], 2 * POS_IMPORT_BATCH);
+	assert_embedded(f, se, hal, 2 * POS_IMPORT_BATCH + 1);
+
+	/* stopped between batches: the batch written stays, the one read
+	 * ahead is not written */
+	char ivy[POS_UUID_SIZE];
+	make_user(f->s, "ivy@example.org", ivy);
+	stop_calls = 0;
+	struct pos_import_hooks h = {.should_stop = stop_second, .ctx = f};
+	pos_error_clear(&e);
+	assert_int_equal(pos_import_run(&f->svc, ivy, POS_IMPORT_JSONL, p, NULL, &h, &res, &e),
+			 POS_ERR_UNAVAILABLE);
+	assert_int_equal(res.added, POS_IMPORT_BATCH);
+	assert_int_equal(f->s->accounts->user_usage(f->s, ivy, &u), POS_OK);
+	assert_int_equal(u.n[POS_QUOTA_MEMORIES], POS_IMPORT_BATCH);
+	f->svc.search = NULL;
+	pos_search_free(se);
+}
+
 /* A sealed export: nothing readable in the file, the right passphrase
  * imports it whole, a wrong or missing one and a cut file write nothing. */
 static void sealed(void **state)
@@ -470,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(markdown_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(foreign_and_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(broken_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(sealed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
