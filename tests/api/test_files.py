@@ -303,8 +303,9 @@ class FilesTest(harness.ApiTestCase):
         u = self.new_user()
         cases = [("bomb.docx", sample("bomb.docx"), "zip bomb"),
                  ("huge.png", huge_png(30000, 30000), "pixels"),
-                 ("truncated.pdf", sample("truncated.pdf"), ""),
-                 ("truncated.png", sample("truncated.png"), "")]
+                 ("truncated.pdf", sample("truncated.pdf"), "not a readable PDF"),
+                 # the child's own line, not libpng's complaint before it
+                 ("truncated.png", sample("truncated.png"), "not a readable image")]
         for name, data, why in cases:
             with self.subTest(name=name):
                 m = self.upload_file(u.token, name, data)
