@@ -329,6 +329,16 @@ static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memorie
 	return rc;
 }
 
+/* The encryption pass's share of the files service (files.h). */
+static enum pos_err seal_files(void *ctx, const char *user_id, struct pos_job_run *r)
+{
+	size_t n = 0;
+	enum pos_err rc = pos_files_seal_user(ctx, user_id, r, &n);
+	if (n)
+		pos_info("crypt: %zu files stored before encryption are sealed", n);
+	return rc;
+}
+
 /* sync: an item's files (mail attachments) into the blob store, held to
  * file_max and the byte quota like an upload */
 static enum pos_err sync_attach(void *ctx, const char *user_id, const char *memory_id,
@@ -539,6 +549,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 		goto out;
 	}
 	(void)pos_files_collect(&app->files, NULL, NULL); /* blobs a crash left unreferenced */
+	/* the encryption pass seals the files stored before it was on */
+	pos_encsvc_set_sealer(&app->enc, seal_files, &app->files);
 	pos_sync_set_attach(app->sync, sync_attach, app);
 	/* mail attachments rows kept inline before issue 21: into blobs, as jobs */
 	if (pos_files_adopt_start(&app->files))
@@ -546,6 +558,9 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	/* attachments from before thumbnails (migration 19): theirs, as jobs */
 	if (pos_files_thumbs_start(&app->files))
 		pos_warn("files: cannot queue the thumbnail backfill");
+	/* files an encrypted user stored before encryption was on: sealed */
+	if (pos_files_seal_start(&app->files))
+		pos_warn("files: cannot queue the sealing of earlier files");
 	app->lifecycle = (struct pos_lifecycle_jobs){app->store, app->jobs,
 						     POS_LIFECYCLE_INTERVAL_US};
 	if ((rc = pos_lifecycle_register(&app->lifecycle))) {

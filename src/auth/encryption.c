@@ -328,6 +328,15 @@ void pos_encsvc_lock(struct pos_encsvc *svc, const char *user_id)
 	relay(svc, user_id);
 }
 
+void pos_encsvc_set_sealer(struct pos_encsvc *svc,
+			   enum pos_err (*fn)(void *ctx, const char *user_id,
+					      struct pos_job_run *r),
+			   void *ctx)
+{
+	svc->seal_more = fn;
+	svc->seal_more_ctx = ctx;
+}
+
 void pos_encsvc_set_relay(struct pos_encsvc *svc,
 			  void (*fn)(void *ctx, const char *user_id, const uint8_t *dek),
 			  void *ctx)
@@ -596,6 +605,9 @@ static enum pos_err seal_user(struct pos_encsvc *svc, const char *user_id,
 		rc = pos_crypt_seal_plugin_data(svc->store, &k, user_id, &kv);
 	}
 	pos_wipe(&k, sizeof(k));
+	/* then the files stored while plain (the blob store's) */
+	if (!rc && svc->seal_more && !(r && pos_job_should_stop(r)))
+		rc = svc->seal_more(svc->seal_more_ctx, user_id, r);
 	if (rc) {
 		pos_error_log("crypt: sealing the memories of user %s failed (%s); retrying",
 			      user_id, pos_strerror(rc));

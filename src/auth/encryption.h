@@ -27,6 +27,7 @@
 struct pos_search;
 
 struct pos_jobs;
+struct pos_job_run;
 
 struct pos_encsvc {
 	struct pos_store *store;       /* the encrypting store (borrowed) */
@@ -41,6 +42,10 @@ struct pos_encsvc {
 	void (*relay)(void *ctx, const char *user_id, const uint8_t *dek);
 	void *relay_ctx;
 	bool share_unlock;             /* config encryption_share_unlock */
+	/* What another service keeps of the user outside the rows (the files
+	 * service's blobs: pos_encsvc_set_sealer), sealed by the pass. */
+	enum pos_err (*seal_more)(void *ctx, const char *user_id, struct pos_job_run *r);
+	void *seal_more_ctx;
 };
 
 struct pos_enc_status {
@@ -102,6 +107,18 @@ void pos_encsvc_lock(struct pos_encsvc *svc, const char *user_id);
 void pos_encsvc_set_relay(struct pos_encsvc *svc,
 			  void (*fn)(void *ctx, const char *user_id, const uint8_t *dek),
 			  void *ctx);
+/*
+ * `fn` seals what a service keeps of the user outside the store's rows
+ * (app.c: the files service's plain blobs). The pass calls it after the
+ * memories and plugin data, before the state turns "on"; an error makes
+ * the pass retry (the state stays "encrypting"). `r` is the pass's job
+ * run (NULL when run directly), to poll pos_job_should_stop. Set before
+ * the jobs start; NULL: nothing more.
+ */
+void pos_encsvc_set_sealer(struct pos_encsvc *svc,
+			   enum pos_err (*fn)(void *ctx, const char *user_id,
+					      struct pos_job_run *r),
+			   void *ctx);
 /* Another instance's relayed unlock (encryption_share_unlock): caches
  * `dek` with the user's state as stored; nothing when the store says
  * encryption is off or cannot say. Not relayed. */

@@ -290,6 +290,32 @@ enum pos_err pos_blob_put_mem(const struct pos_blobs *b, const char *user_id,
 	return put(b, user_id, key, -1, data ? data : "", 0, len, hash, created);
 }
 
+enum pos_err pos_blob_reseal(const struct pos_blobs *b, const char *user_id,
+			     const char *plain_hash, const struct pos_blob_key *key,
+			     char hash[POS_BLOB_HASH_HEX], uint64_t *size, bool *created)
+{
+	char user_dir[PATH_MAX], sub[PATH_MAX], file[PATH_MAX];
+	*size = 0;
+	if (!key)
+		return POS_ERR_INVALID_REQUEST;
+	enum pos_err rc = paths(b, user_id, plain_hash, user_dir, sub, file);
+	if (rc)
+		return rc == POS_ERR_INVALID_REQUEST ? POS_ERR_NOT_FOUND : rc;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? POS_ERR_NOT_FOUND : POS_ERR_IO;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return POS_ERR_IO;
+	}
+	rc = put(b, user_id, key, fd, NULL, 0, (uint64_t)st.st_size, hash, created);
+	close(fd);
+	if (!rc)
+		*size = (uint64_t)st.st_size;
+	return rc;
+}
+
 struct pos_blob_reader {
 	int fd;
 	bool sealed;

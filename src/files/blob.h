@@ -73,6 +73,17 @@ enum pos_err pos_blob_put_mem(const struct pos_blobs *b, const char *user_id,
 			      const struct pos_blob_key *key, const void *data,
 			      size_t len, char hash[POS_BLOB_HASH_HEX], bool *created);
 
+/*
+ * Copies the user's plain blob `plain_hash` into a sealed blob under `key`
+ * (streamed, never whole in memory): its address into `hash`, the size
+ * into *size, *created as for pos_blob_put_fd. The plain file is left for
+ * the caller to remove. POS_ERR_NOT_FOUND when there is no such blob,
+ * POS_ERR_IO.
+ */
+enum pos_err pos_blob_reseal(const struct pos_blobs *b, const char *user_id,
+			     const char *plain_hash, const struct pos_blob_key *key,
+			     char hash[POS_BLOB_HASH_HEX], uint64_t *size, bool *created);
+
 /* An open blob: read it from any offset. */
 struct pos_blob_reader;
 

@@ -276,19 +276,39 @@ out:
 
 /* ---- e-mail ------------------------------------------------------------ */
 
-static enum pos_err eml_text(struct sink *k, const uint8_t *data, size_t len,
-			     struct pos_error *err)
+#define FORWARD_DEPTH 4 /* forwarded messages inside forwarded messages read */
+
+/* The message's text, then each message forwarded in it (a message/rfc822
+ * part) under "[forwarded: NAME]", to FORWARD_DEPTH levels. */
+static enum pos_err eml_text_at(struct sink *k, const uint8_t *data, size_t len, int depth,
+				struct pos_error *err)
 {
-	pos_mail_init();
 	struct pos_mail m;
 	char reason[128];
 	if (!pos_mail_parse((const char *)data, len, POS_MAIL_BODY_MAX, NULL, &m, reason,
 			    sizeof(reason)))
-		return pos_error_set(err, POS_ERR_INVALID_FIELD, NULL, "not a readable message: %s",
-				     reason);
+		return depth ? POS_OK /* an unreadable inner message adds nothing */
+			     : pos_error_set(err, POS_ERR_INVALID_FIELD, NULL,
+					     "not a readable message: %s", reason);
 	puts_k(k, m.content ? m.content : "");
+	enum pos_err rc = POS_OK;
+	for (size_t i = 0; !rc && depth < FORWARD_DEPTH && i < m.n_files; i++) {
+		if (!m.forwarded[i])
+			continue;
+		puts_k(k, "\n\n[forwarded: ");
+		puts_k(k, m.files[i].name);
+		puts_k(k, "]\n");
+		rc = eml_text_at(k, m.files[i].data, m.files[i].len, depth + 1, err);
+	}
 	pos_mail_free(&m);
-	return POS_OK;
+	return rc;
+}
+
+static enum pos_err eml_text(struct sink *k, const uint8_t *data, size_t len,
+			     struct pos_error *err)
+{
+	pos_mail_init();
+	return eml_text_at(k, data, len, 0, err);
 }
 
 /* ---- OCR --------------------------------------------------------------- */

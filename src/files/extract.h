@@ -81,8 +81,9 @@ enum pos_err pos_extract_thumbnail(const struct pos_extract_limits *lim, const c
 /* The child's main: `personalos extract-text TYPE PAGES PIXELS TEXT_MAX`,
  * the file on standard input; TYPE "thumb:<type>" writes a PNG thumbnail
  * instead of text. Exit 0 with the text on standard output, else
- * 2 (a limit), 3 (cannot parse), 4 (other) with a message on standard
- * error. */
+ * 2 (a limit), 3 (cannot parse), 4 (other) with a message as the last
+ * line on standard error (a library's warnings may come before it; the
+ * server reports that line). */
 int pos_extract_child_main(int argc, char **argv);
 
 #endif

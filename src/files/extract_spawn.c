@@ -171,9 +171,21 @@ enum pos_err pos_extract_spawn(const struct pos_extract_limits *lim, const char 
 			if (r <= 0) {
 				err_open = false;
 			} else {
-				size_t take = (size_t)r < ERR_MAX - errlen ? (size_t)r : ERR_MAX - errlen;
-				memcpy(errbuf + errlen, chunk, take);
-				errlen += take;
+				/* the last ERR_MAX bytes: the child's own error line
+				 * comes after any library's chatter */
+				size_t n = (size_t)r;
+				if (n >= ERR_MAX) {
+					memcpy(errbuf, chunk + n - ERR_MAX, ERR_MAX);
+					errlen = ERR_MAX;
+				} else {
+					if (errlen + n > ERR_MAX) {
+						size_t drop = errlen + n - ERR_MAX;
+						memmove(errbuf, errbuf + drop, errlen - drop);
+						errlen -= drop;
+					}
+					memcpy(errbuf + errlen, chunk, n);
+					errlen += n;
+				}
 			}
 		}
 	}
@@ -181,10 +193,13 @@ enum pos_err pos_extract_spawn(const struct pos_extract_limits *lim, const char 
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	pid = -1;
+	/* the last non-empty line */
+	while (errlen && (errbuf[errlen - 1] == '\n' || errbuf[errlen - 1] == '\r'))
+		errlen--;
 	errbuf[errlen] = '\0';
-	char *nl = strchr(errbuf, '\n');
+	char *nl = strrchr(errbuf, '\n');
 	if (nl)
-		*nl = '\0';
+		memmove(errbuf, nl + 1, strlen(nl + 1) + 1);
 	if (killed) {
 		rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL,
 				   "text extraction took longer than %u s (extract_timeout)",
@@ -248,15 +263,19 @@ out:
 /* ---- the child -------------------------------------------------------- */
 
 /*
- * Allows what parsing, OCR threads and reading data files (Tesseract's
- * traineddata, fonts) need; everything else — sockets, exec, writing
- * files, signals to others — fails with EPERM.
+ * Allows what parsing, OCR and libvips threads and reading data files
+ * (Tesseract's traineddata, fonts, libvips' modules) need; everything
+ * else — sockets, exec, writing files, signals to others — fails with
+ * EPERM.
  */
 static int confine(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	if (!ctx)
 		return -1;
+	/* every thread of the process, should a library have started one */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0)
+		goto fail;
 	static const int allow[] = {
 		SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close), SCMP_SYS(fstat),
 		SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(stat), SCMP_SYS(lstat),

@@ -94,8 +94,8 @@ const char *pos_files_safe_type(const char *mime)
 {
 	static const char *const safe[] = {
 		"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff",
-		"application/pdf", "audio/mpeg", "audio/ogg", "audio/wav", "audio/x-wav",
-		"audio/flac", "video/mp4", "video/webm", "video/ogg",
+		"application/pdf", "message/rfc822", "audio/mpeg", "audio/ogg", "audio/wav",
+		"audio/x-wav", "audio/flac", "video/mp4", "video/webm", "video/ogg",
 	};
 	if (!mime)
 		return "application/octet-stream";
@@ -398,8 +398,9 @@ static bool make_thumb(struct pos_files *f, const char *user_id, const struct po
  * after its name (`memory_content` is that name line); for any other
  * memory it is kept as a "[file: NAME]" section after the memory's own
  * content (`memory_content` is the whole content), so it is searchable
- * too. An email's own original (message/rfc822 on an email memory) is not
- * read again. */
+ * too. An email's own original (message/rfc822 named "message.eml" on an
+ * email memory) is not read again; a message forwarded in it (any other
+ * name) is. */
 static void extract(struct pos_files *f, struct pos_arena *a, const char *user_id,
 		    const struct pos_blob_key *key, struct pos_attachment *at,
 		    enum pos_mem_type mem_type)
@@ -421,7 +422,8 @@ static void extract(struct pos_files *f, struct pos_arena *a, const char *user_i
 	unsigned pages = 0;
 	const char *status = "done", *msg = NULL;
 	if (!pos_extract_supported(at->mime) ||
-	    (mem_type == POS_TYPE_EMAIL && strcmp(at->mime, "message/rfc822") == 0)) {
+	    (mem_type == POS_TYPE_EMAIL && strcmp(at->mime, "message/rfc822") == 0 &&
+	     at->name && strcmp(at->name, POS_FILES_ORIGINAL_EML) == 0)) {
 		status = "none";
 		goto record;
 	}
@@ -1108,6 +1110,151 @@ enum pos_err pos_files_thumbs_start(struct pos_files *f)
 	return rc;
 }
 
+/* ---- sealing what was stored before encryption was on ---------------- */
+
+#define SEAL_BATCH 50
+
+/* Re-seals one plain attachment (its file, its thumbnail, its name and
+ * type) and re-points its row; POS_ERR_CONFLICT when the row changed
+ * meanwhile (the sealed copies are then collected as orphans). */
+static enum pos_err seal_one(struct pos_files *f, struct pos_arena *a, const char *user_id,
+			     const struct pos_blob_key *key, const struct pos_attachment *at)
+{
+	struct pos_attachment nat = *at;
+	uint64_t size = 0, tsize = 0;
+	bool created = false, tcreated = false;
+	pthread_mutex_lock(&f->mu); /* against collection until the row points at it */
+	enum pos_err rc = pos_blob_reseal(&f->blobs, user_id, at->hash, key, nat.hash, &size,
+					  &created);
+	if (!rc && at->thumb[0] && strcmp(at->thumb, POS_THUMB_NONE) != 0 &&
+	    pos_blob_reseal(&f->blobs, user_id, at->thumb, key, nat.thumb, &tsize, &tcreated))
+		nat.thumb[0] = '\0'; /* made again when next asked for */
+	if (!rc) {
+		nat.bytes = (int64_t)size;
+		nat.sealed = true;
+		nat.name = seal_str(a, key, at->id, "name", at->name ? at->name : "file");
+		nat.mime = seal_str(a, key, at->id, "mime",
+				    at->mime ? at->mime : "application/octet-stream");
+		rc = nat.name && nat.mime ? POS_OK : POS_ERR_NOMEM;
+	}
+	if (!rc)
+		rc = f->store->files->attachment_reseal(f->store, &nat, (int64_t)tsize, at->hash,
+							 at->thumb, pos_now_us());
+	if (rc && created)
+		(void)pos_blob_remove(&f->blobs, user_id, nat.hash);
+	if (rc && tcreated && nat.thumb[0])
+		(void)pos_blob_remove(&f->blobs, user_id, nat.thumb);
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+enum pos_err pos_files_seal_user(struct pos_files *f, const char *user_id,
+				 struct pos_job_run *r, size_t *count)
+{
+	if (count)
+		*count = 0;
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	enum pos_err rc = blob_key_for(f, user_id, &kbuf, &key);
+	if (rc || !key)
+		return rc; /* LOCKED, or a user without encryption: nothing to do */
+	char after[POS_UUID_SIZE];
+	snprintf(after, sizeof(after), "%s", NIL_UUID);
+	size_t done = 0, left = 0;
+	for (;;) {
+		struct pos_arena *a = pos_arena_new();
+		if (!a) {
+			rc = POS_ERR_NOMEM;
+			break;
+		}
+		struct pos_attachment *v = NULL;
+		size_t n = 0;
+		rc = f->store->files->attachment_plain(f->store, a, user_id, after, SEAL_BATCH, &v,
+						       &n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			snprintf(after, sizeof(after), "%s", v[i].id);
+			if (r && pos_job_should_stop(r))
+				break;
+			enum pos_err e = seal_one(f, a, user_id, key, &v[i]);
+			if (!e)
+				done++;
+			else if (e == POS_ERR_NOT_FOUND)
+				pos_warn("files: an attachment's plain file is missing; left as it is");
+			else if (e == POS_ERR_CONFLICT)
+				left++; /* changed meanwhile: the next pass */
+			else
+				rc = e;
+		}
+		pos_arena_destroy(a);
+		if (rc || n < SEAL_BATCH || (r && pos_job_should_stop(r)))
+			break;
+	}
+	pos_wipe(&kbuf, sizeof(kbuf));
+	if (done)
+		(void)pos_files_collect(f, user_id, NULL); /* the plain files */
+	if (count)
+		*count = done;
+	return rc ? rc : left ? POS_ERR_UNAVAILABLE : POS_OK; /* transient: again */
+}
+
+/* files.seal: payload {}, the job's user's files stored before their
+ * encryption was on (a user whose state was "on" before the pass sealed
+ * files); LOCKED while their data is locked: retried later. */
+static enum pos_err seal_run(struct pos_job_run *r, void *ctx, const char *user_id,
+			     const char *payload_json)
+{
+	(void)payload_json;
+	size_t n = 0;
+	enum pos_err rc = pos_files_seal_user(ctx, user_id, r, &n);
+	if (n)
+		pos_info("files: %zu files stored before encryption are sealed", n);
+	return rc;
+}
+
+const struct pos_job_kind pos_files_seal_kind = {
+	.name = "files.seal",
+	/* a locked user: 10 s, 20 s, ... (doubled) — about 20 minutes for
+	 * them to log in after a start */
+	.max_attempts = 8,
+	.timeout_us = 0, /* streamed file by file; polls should_stop */
+	.backoff_us = 10 * 1000000LL,
+	.serial_per_user = true,
+	.user_cancellable = false,
+	.run = seal_run,
+};
+
+enum pos_err pos_files_seal_start(struct pos_files *f)
+{
+	if (!f->jobs)
+		return POS_ERR_UNAVAILABLE;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	struct pos_user *users = NULL;
+	size_t n = 0;
+	enum pos_err rc = f->store->accounts->user_list(f->store, a, &users, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct pos_attachment *one = NULL;
+		size_t got = 0;
+		if (f->store->files->attachment_plain(f->store, a, users[i].id, NIL_UUID, 1, &one,
+						      &got) != POS_OK || got == 0)
+			continue;
+		/* only an encrypted user's (locked now: LOCKED) */
+		struct pos_blob_key kbuf;
+		const struct pos_blob_key *key = NULL;
+		enum pos_err k = blob_key_for(f, users[i].id, &kbuf, &key);
+		pos_wipe(&kbuf, sizeof(kbuf));
+		if (k != POS_ERR_LOCKED && !(k == POS_OK && key))
+			continue;
+		enum pos_err e = pos_jobs_enqueue_unique(f->jobs, pos_files_seal_kind.name,
+							 users[i].id, "seal", "{}", 0, NULL);
+		if (e && e != POS_ERR_CONFLICT)
+			rc = e;
+	}
+	pos_arena_destroy(a);
+	return rc;
+}
+
 enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)
 {
 	enum pos_err rc = pos_jobs_register(jobs, &pos_files_extract_kind, f);
@@ -1115,6 +1262,8 @@ enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)
 		rc = pos_jobs_register(jobs, &pos_files_adopt_kind, f);
 	if (!rc)
 		rc = pos_jobs_register(jobs, &pos_files_thumbs_kind, f);
+	if (!rc)
+		rc = pos_jobs_register(jobs, &pos_files_seal_kind, f);
 	if (!rc)
 		f->jobs = jobs;
 	return rc;

@@ -28,6 +28,9 @@
 
 #define POS_FILE_NAME_MAX 255     /* bytes of an attachment's name */
 #define POS_FILES_PER_MEMORY 100  /* attachments of one memory at most */
+/* The name sync keeps an email's whole original under (its text is the
+ * email memory already, so it is not extracted again). */
+#define POS_FILES_ORIGINAL_EML "message.eml"
 
 struct pos_memsvc;
 
@@ -61,8 +64,8 @@ void pos_files_clean_name(const char *in, char out[POS_FILE_NAME_MAX + 1]);
 
 /*
  * The type to serve a file of sniffed type `mime` with: a small allow-list
- * of types browsers show safely (images but SVG, PDF, plain text, audio,
- * video); everything else — HTML, SVG, XML, scripts — is
+ * of types browsers show safely (images but SVG, PDF, plain text, e-mail
+ * messages, audio, video); everything else — HTML, SVG, XML, scripts — is
  * application/octet-stream.
  */
 const char *pos_files_safe_type(const char *mime);
@@ -192,6 +195,31 @@ extern const struct pos_job_kind pos_files_thumbs_kind;
  * thumbnail (once: a queued one is not doubled); the server calls it at
  * start-up, after registering the kinds. */
 enum pos_err pos_files_thumbs_start(struct pos_files *f);
+
+/*
+ * The files' share of the encryption pass (docs/ENCRYPTION.md): when the
+ * user's data is encrypted (state encrypting or on, key unlocked), seals
+ * the attachments stored while it was not — each plain file (and its
+ * thumbnail) copied into a sealed blob, streamed, the row re-pointed at it
+ * with its name and type sealed, in one transaction — and then removes the
+ * plain files nothing refers to any more. 50 at a time by id; `r` (NULL:
+ * none) is polled between files. *count (may be NULL) counts attachments
+ * sealed. POS_OK with nothing done for a user without encryption;
+ * POS_ERR_LOCKED while the data is locked; POS_ERR_UNAVAILABLE when a
+ * row changed meanwhile (left plain for the next attempt); POS_ERR_IO, the
+ * store's. A plain file that is missing is skipped (logged).
+ */
+struct pos_job_run;
+enum pos_err pos_files_seal_user(struct pos_files *f, const char *user_id,
+				 struct pos_job_run *r, size_t *count);
+/* The job kind "files.seal" (payload {}): pos_files_seal_user for the
+ * job's user; registered by pos_files_register_jobs. */
+extern const struct pos_job_kind pos_files_seal_kind;
+/* Queues files.seal for every encrypted user who still has attachments
+ * stored before their encryption was on (once: a queued one is not
+ * doubled); the server calls it at start-up, after registering the kinds.
+ * The job waits while the user's data is locked (retried). */
+enum pos_err pos_files_seal_start(struct pos_files *f);
 
 /* Writes an attachment as the API shows it (an object) into `w`. */
 void pos_files_attachment_json(struct pos_jw *w, const struct pos_attachment *at);

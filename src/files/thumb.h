@@ -1,14 +1,15 @@
 /*
- * thumb.h — small previews of attachments (issue 21): the first page of a
- * PDF (poppler-glib + cairo) or an image (leptonica decodes PNG, JPEG,
- * TIFF, WebP, GIF, BMP), scaled to fit POS_THUMB_SIDE pixels and encoded
- * as PNG (cairo, in memory).
+ * thumb.h — small previews of attachments (issue 21): an image (PNG, JPEG,
+ * TIFF, WebP, GIF) or the first page of a PDF, scaled by libvips to fit
+ * POS_THUMB_SIDE pixels and encoded as PNG in memory.
  *
  * Like text extraction this parses hostile files, so the server runs it in
  * the confined extraction child (files/extract.h: pos_extract_spawn with
- * type "thumb:<type>"); pos_thumb_render is that child's work. The pixel
- * limit is checked from the header (image) or page size (PDF) before
- * anything is decoded or rendered.
+ * type "thumb:<type>"); pos_thumb_render is that child's work. libvips is
+ * started on the first call (one worker thread, no cache, only the loaders
+ * of the types above allowed, and the bytes must be of the sniffed type).
+ * The pixel limit is checked from the image header (a PDF: its first page
+ * at 72 dpi) before anything is decoded or rendered.
  *
  * Thread-safety: meant for one thread of a child process (or a test).
  */

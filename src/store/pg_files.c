@@ -86,6 +86,12 @@ PG_STMT(st_att_thumb, "UPDATE attachments SET thumb = $3 WHERE id = $1 AND user_
 PG_STMT(st_att_unthumbed, "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
 			  " ON m.seq = a.memory_seq WHERE a.user_id = $1 AND a.thumb IS NULL"
 			  " AND a.id > $2 ORDER BY a.id LIMIT $3");
+PG_STMT(st_att_plain, "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
+		      " ON m.seq = a.memory_seq WHERE a.user_id = $1 AND a.sealed = 0"
+		      " AND a.id > $2 ORDER BY a.id LIMIT $3");
+PG_STMT(st_att_reseal, "UPDATE attachments SET hash = $3, name = $4, mime = $5, thumb = $6,"
+		       " sealed = 1 WHERE id = $1 AND user_id = $2 AND sealed = 0 AND hash = $7"
+		       " AND coalesce(thumb, '') = $8");
 PG_STMT(st_orphans, "SELECT b.user_id, b.hash FROM blobs b WHERE ($1::text IS NULL OR"
 		    " b.user_id = $1::text) AND NOT EXISTS (SELECT 1 FROM attachments a"
 		    " WHERE a.user_id = b.user_id AND a.hash = b.hash) AND NOT EXISTS"
@@ -348,6 +354,85 @@ static enum pos_err attachment_unthumbed(struct pos_store *s, struct pos_arena *
 	return rc;
 }
 
+static enum pos_err attachment_plain(struct pos_store *s, struct pos_arena *a,
+				     const char *user_id, const char *after_id, size_t max,
+				     struct pos_attachment **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (max == 0)
+		return POS_OK;
+	struct pg_params p = {0};
+	pg_p_text(&p, user_id);
+	pg_p_text(&p, after_id);
+	pg_p_i64(&p, (int64_t)max);
+	PGresult *r = NULL;
+	enum pos_err rc = pg_do(s, &st_att_plain, &p, &r);
+	if (rc)
+		return rc;
+	int rows = pg_rows(r);
+	struct pos_attachment *v = rows ? pos_arena_alloc(a, (size_t)rows * sizeof(*v)) : NULL;
+	if (rows && !v)
+		rc = POS_ERR_NOMEM;
+	for (int i = 0; !rc && i < rows; i++)
+		read_att(a, r, i, &v[i]);
+	PQclear(r);
+	if (!rc) {
+		*out = v;
+		*n = (size_t)rows;
+	}
+	return rc;
+}
+
+static enum pos_err attachment_reseal(struct pos_store *s, const struct pos_attachment *at,
+				      int64_t thumb_bytes, const char *old_hash,
+				      const char *old_thumb, int64_t now)
+{
+	struct pg_conn *c = pg_get(s);
+	if (!c)
+		return POS_ERR_STORE;
+	PGresult *r = NULL;
+	enum pos_err rc = pg_begin(c);
+	if (rc)
+		goto out;
+	struct pg_params b = {0};
+	pg_p_text(&b, at->user_id);
+	pg_p_text(&b, at->hash);
+	pg_p_i64(&b, at->bytes);
+	pg_p_i64(&b, now);
+	if ((rc = pg_run(c, &st_blob_put, &b, NULL)))
+		goto out;
+	if (at->thumb[0] && strcmp(at->thumb, POS_THUMB_NONE) != 0) {
+		struct pg_params t = {0};
+		pg_p_text(&t, at->user_id);
+		pg_p_text(&t, at->thumb);
+		pg_p_i64(&t, thumb_bytes);
+		pg_p_i64(&t, now);
+		if ((rc = pg_run(c, &st_blob_put, &t, NULL)))
+			goto out;
+	}
+	struct pg_params p = {0};
+	pg_p_text(&p, at->id);
+	pg_p_text(&p, at->user_id);
+	pg_p_text(&p, at->hash);
+	pg_p_text(&p, at->name);
+	pg_p_text(&p, at->mime);
+	pg_p_text(&p, at->thumb[0] ? at->thumb : NULL);
+	pg_p_text(&p, old_hash);
+	pg_p_text(&p, old_thumb ? old_thumb : "");
+	if ((rc = pg_run(c, &st_att_reseal, &p, &r)))
+		goto out;
+	if (pg_affected(r) == 0) {
+		rc = POS_ERR_CONFLICT;
+		goto out;
+	}
+	rc = pg_commit(c);
+out:
+	PQclear(r);
+	pg_put(s, c);
+	return rc;
+}
+
 const struct pos_store_files pg_files_ops = {
 	.attachment_insert = attachment_insert,
 	.attachment_get = attachment_get,
@@ -358,4 +443,6 @@ const struct pos_store_files pg_files_ops = {
 	.blob_orphans = blob_orphans,
 	.blob_forget = blob_forget,
 	.attachment_unthumbed = attachment_unthumbed,
+	.attachment_plain = attachment_plain,
+	.attachment_reseal = attachment_reseal,
 };

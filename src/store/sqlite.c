@@ -157,6 +157,12 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ATT_UNTHUMBED] = "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
 		" ON m.seq = a.memory_seq WHERE a.user_id = ?1 AND a.thumb IS NULL"
 		" AND a.id > ?2 ORDER BY a.id LIMIT ?3",
+	[ST_ATT_PLAIN] = "SELECT " ATT_COLS " FROM attachments a JOIN memories m"
+		" ON m.seq = a.memory_seq WHERE a.user_id = ?1 AND a.sealed = 0"
+		" AND a.id > ?2 ORDER BY a.id LIMIT ?3",
+	[ST_ATT_RESEAL] = "UPDATE attachments SET hash = ?3, name = ?4, mime = ?5, thumb = ?6,"
+		" sealed = 1 WHERE id = ?1 AND user_id = ?2 AND sealed = 0 AND hash = ?7"
+		" AND coalesce(thumb, '') = ?8",
 	[ST_BLOB_ORPHANS] = "SELECT b.user_id, b.hash FROM blobs b WHERE (?1 IS NULL OR"
 		" b.user_id = ?1) AND NOT EXISTS (SELECT 1 FROM attachments a"
 		" WHERE a.user_id = b.user_id AND a.hash = b.hash) AND NOT EXISTS"
@@ -1297,6 +1303,8 @@ static const struct pos_store_files sq_files = {
 	.blob_orphans = sq_blob_orphans,
 	.blob_forget = sq_blob_forget,
 	.attachment_unthumbed = sq_attachment_unthumbed,
+	.attachment_plain = sq_attachment_plain,
+	.attachment_reseal = sq_attachment_reseal,
 };
 
 /*

@@ -332,3 +332,82 @@ enum pos_err sq_attachment_unthumbed(struct pos_store *base, struct pos_arena *a
 	sqlite3_reset(st);
 	return rc;
 }
+
+enum pos_err sq_attachment_plain(struct pos_store *base, struct pos_arena *a, const char *user_id,
+				 const char *after_id, size_t max, struct pos_attachment **out,
+				 size_t *n)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	*out = NULL;
+	*n = 0;
+	if (!c)
+		return POS_ERR_STORE;
+	if (max == 0)
+		return POS_OK;
+	*out = pos_arena_alloc(a, max * sizeof(**out));
+	if (!*out)
+		return POS_ERR_NOMEM;
+	sqlite3_stmt *st = NULL;
+	if (!(st = sq_stmt(c, ST_ATT_PLAIN)))
+		return sq_fail(c, "prepare plain attachments");
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, after_id);
+	sqlite3_bind_int64(st, 3, (int64_t)max);
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+		read_att(a, st, &(*out)[(*n)++]);
+	enum pos_err rc = r == SQLITE_ROW || r == SQLITE_DONE ? POS_OK
+			  : sq_fail(c, "plain attachments");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static enum pos_err blob_row(struct sq_conn *c, const char *user_id, const char *hash,
+			     int64_t bytes, int64_t now)
+{
+	sqlite3_stmt *st = sq_stmt(c, ST_BLOB_INSERT);
+	if (!st)
+		return sq_fail(c, "prepare blob");
+	sq_bind_str(st, 1, user_id);
+	sq_bind_str(st, 2, hash);
+	sqlite3_bind_int64(st, 3, bytes);
+	sqlite3_bind_int64(st, 4, now);
+	return step_done(c, st, "blob insert");
+}
+
+enum pos_err sq_attachment_reseal(struct pos_store *base, const struct pos_attachment *at,
+				  int64_t thumb_bytes, const char *old_hash, const char *old_thumb,
+				  int64_t now)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	struct sq_conn *c = sq_conn(s);
+	if (!c)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
+	if (rc)
+		return rc;
+	bool thumb_blob = at->thumb[0] && strcmp(at->thumb, POS_THUMB_NONE) != 0;
+	if ((rc = blob_row(c, at->user_id, at->hash, at->bytes, now)) ||
+	    (thumb_blob && (rc = blob_row(c, at->user_id, at->thumb, thumb_bytes, now))))
+		goto out;
+	sqlite3_stmt *st = sq_stmt(c, ST_ATT_RESEAL);
+	if (!st) {
+		rc = sq_fail(c, "prepare attachment reseal");
+		goto out;
+	}
+	sq_bind_str(st, 1, at->id);
+	sq_bind_str(st, 2, at->user_id);
+	sq_bind_str(st, 3, at->hash);
+	sq_bind_str(st, 4, at->name);
+	sq_bind_str(st, 5, at->mime);
+	sq_bind_str(st, 6, at->thumb[0] ? at->thumb : NULL);
+	sq_bind_str(st, 7, old_hash);
+	sq_bind_str(st, 8, old_thumb ? old_thumb : "");
+	if ((rc = step_done(c, st, "attachment reseal")))
+		goto out;
+	if (sqlite3_changes(c->db) == 0)
+		rc = POS_ERR_CONFLICT;
+out:
+	return sq_end(s, c, rc, false);
+}

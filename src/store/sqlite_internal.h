@@ -67,6 +67,8 @@ enum sq_stmt {
 	ST_ATT_SET_TEXT,
 	ST_ATT_SET_THUMB,
 	ST_ATT_UNTHUMBED,
+	ST_ATT_PLAIN,
+	ST_ATT_RESEAL,
 	ST_BLOB_ORPHANS,
 	ST_BLOB_FORGET,
 	ST_PLUGIN_PUT,
@@ -500,6 +502,12 @@ enum pos_err sq_blob_forget(struct pos_store *s, const char *user_id, const char
 enum pos_err sq_attachment_unthumbed(struct pos_store *s, struct pos_arena *a, const char *user_id,
 				     const char *after_id, size_t max,
 				     struct pos_attachment **out, size_t *n);
+enum pos_err sq_attachment_plain(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				 const char *after_id, size_t max, struct pos_attachment **out,
+				 size_t *n);
+enum pos_err sq_attachment_reseal(struct pos_store *s, const struct pos_attachment *at,
+				  int64_t thumb_bytes, const char *old_hash, const char *old_thumb,
+				  int64_t now);
 /* Lifecycle (sqlite_lifecycle.c). */
 /* The SQL of the lifecycle scan and of the graph's edges, whose plans are
  * pinned to their indexes (INDEXED BY): tests/unit/test_lifecycle.c checks

@@ -1200,6 +1200,24 @@ struct pos_store_files {
 					     const char *user_id, const char *after_id,
 					     size_t max, struct pos_attachment **out,
 					     size_t *n);
+	/* Up to `max` of the user's attachments whose blob is plain (`sealed`
+	 * false: stored before encryption was turned on), with an id greater
+	 * than `after_id`, by id: the sealing pass pages with it. */
+	enum pos_err (*attachment_plain)(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *after_id, size_t max,
+					 struct pos_attachment **out, size_t *n);
+	/*
+	 * Re-points the user's plain attachment at->id at its sealed copy, in
+	 * one transaction: the blob rows of (at->hash, at->bytes) and, when
+	 * at->thumb is an address, (at->thumb, thumb_bytes) made when absent;
+	 * the row's hash, name, mime and thumb ("" stays never tried) set and
+	 * `sealed` true — only while the row still has `old_hash` and
+	 * `old_thumb` and is plain, else POS_ERR_CONFLICT (nothing changed).
+	 * The plain blobs are left to collection (blob_orphans).
+	 */
+	enum pos_err (*attachment_reseal)(struct pos_store *s, const struct pos_attachment *at,
+					  int64_t thumb_bytes, const char *old_hash,
+					  const char *old_thumb, int64_t now);
 };
 
 struct pos_store_ops {

@@ -6,6 +6,7 @@
 #include <gmime/gmime.h>
 #include <sodium.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/buf.h"
 
@@ -332,11 +333,85 @@ static void take_file(GMimeObject *o, const struct body_find *body, struct pos_m
 	f->len = n;
 }
 
+#define FORWARD_NAME_MAX 120 /* bytes of a forwarded message's name before ".eml" */
+
+/* The name a forwarded message is kept under (malloc'd): the part's file
+ * name, else the inner subject, else "forwarded"; no path separators, at
+ * most FORWARD_NAME_MAX bytes (cut at a UTF-8 boundary), ending ".eml". */
+static char *forward_name(GMimeObject *o, GMimeMessage *inner)
+{
+	const char *n = g_mime_object_get_content_disposition_parameter(o, "filename");
+	if (!n || !*n)
+		n = g_mime_object_get_content_type_parameter(o, "name");
+	if (!n || !*n)
+		n = g_mime_message_get_subject(inner);
+	if (!n || !*n || !g_utf8_validate(n, -1, NULL))
+		n = "forwarded";
+	size_t len = strlen(n);
+	if (len > 4 && strcasecmp(n + len - 4, ".eml") == 0)
+		len -= 4;
+	if (len > FORWARD_NAME_MAX) {
+		len = FORWARD_NAME_MAX;
+		while (len && ((unsigned char)n[len] & 0xC0) == 0x80)
+			len--;
+	}
+	char *out = malloc(len + 5);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		out[i] = n[i] == '/' || n[i] == '\\' ? '_' : n[i];
+	memcpy(out + len, ".eml", 5);
+	if (strcasecmp(out, "message.eml") == 0) { /* the original's name */
+		free(out);
+		out = strdup("forwarded.eml");
+	}
+	return out;
+}
+
+/* Adds a forwarded message (a message/rfc822 part, attached or inline) to
+ * out->files whole, as written in the mail. */
+static void take_message(GMimeObject *o, struct pos_mail *out)
+{
+	if (out->n_files >= POS_SYNC_FILES_MAX)
+		return;
+	GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+	if (!inner)
+		return;
+	GMimeStream *ms = g_mime_stream_mem_new();
+	if (!ms)
+		return;
+	if (g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, ms) < 0) {
+		g_object_unref(ms);
+		return;
+	}
+	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
+	size_t n = ba ? ba->len : 0;
+	char *name = forward_name(o, inner);
+	void *data = malloc(n ? n : 1);
+	if (!name || !data || n == 0) {
+		free(name);
+		free(data);
+		g_object_unref(ms);
+		return;
+	}
+	memcpy(data, ba->data, n);
+	g_object_unref(ms);
+	out->forwarded[out->n_files] = true;
+	struct pos_sync_file *f = &out->files[out->n_files++];
+	f->name = name;
+	f->data = data;
+	f->len = n;
+}
+
 static void walk_files(GMimeObject *o, const struct body_find *body, struct pos_mail *out,
 		       int depth)
 {
 	if (!o || depth > 32)
 		return;
+	if (GMIME_IS_MESSAGE_PART(o)) {
+		take_message(o, out);
+		return;
+	}
 	if (GMIME_IS_MULTIPART(o)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(o);
 		int n = g_mime_multipart_get_count(mp);

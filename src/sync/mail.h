@@ -31,8 +31,12 @@ struct pos_mail {
 	const void *raw;            /* borrowed: the message bytes */
 	size_t raw_len;
 	/* the message's attachments (parts with a file name or an attachment
-	 * disposition, decoded; names and bytes malloc'd), item.files */
+	 * disposition, decoded; names and bytes malloc'd), item.files; a
+	 * forwarded message (a message/rfc822 part) is one too, whole, named
+	 * "<its name or subject>.eml" (never "message.eml", the name sync
+	 * keeps the original under), with forwarded[i] set */
 	struct pos_sync_file files[POS_SYNC_FILES_MAX];
+	bool forwarded[POS_SYNC_FILES_MAX];
 	size_t n_files;
 };
 

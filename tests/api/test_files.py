@@ -5,13 +5,16 @@ hostile files (zip bomb, huge image, truncated files, an HTML/PNG
 polyglot). Another user cannot fetch a file; an encrypted user's blob holds
 no plaintext. Sample files: tests/data/files (made by make_samples.py)."""
 
+import email
 import email.mime.application
+import email.mime.message
 import email.mime.multipart
 import email.mime.text
 import glob
 import json
 import os
 import shutil
+import sqlite3
 import struct
 import tempfile
 import time
@@ -36,6 +39,11 @@ def q(s):
     return urllib.parse.quote(s)
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def huge_png(w, h):
     """A PNG header for a w x h image with almost no pixel data."""
     def chunk(kind, data):
@@ -44,6 +52,24 @@ def huge_png(w, h):
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
             + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b""))
+
+
+def forwarding(phrase, tag):
+    """A mail forwarding another mail (a message/rfc822 part) whose body
+    alone holds `phrase`."""
+    inner = email.mime.text.MIMEText("The %s waits in the attic.\n" % phrase)
+    inner["From"] = "Di <di@example.org>"
+    inner["Subject"] = "Where the lantern is"
+    inner["Date"] = "Wed, 4 Mar 2026 08:00:00 +0000"
+    inner["Message-ID"] = "<lantern-%s@example.org>" % tag
+    outer = email.mime.multipart.MIMEMultipart()
+    outer["From"] = "Ed <ed@example.org>"
+    outer["Subject"] = "Fwd: the lantern"
+    outer["Date"] = "Thu, 5 Mar 2026 08:00:00 +0000"
+    outer["Message-ID"] = "<fwd-%s@example.org>" % tag
+    outer.attach(email.mime.text.MIMEText("Forwarding this one, see below."))
+    outer.attach(email.mime.message.MIMEMessage(inner))
+    return outer.as_bytes()
 
 
 class FilesTest(harness.ApiTestCase):
@@ -243,6 +269,21 @@ class FilesTest(harness.ApiTestCase):
         self.assertEqual(r.status, 404)
         self.assertEqual(self.api.get("/api/attachments/" + aid, token=owner.token).status, 200)
 
+    def test_uploaded_eml_with_a_forwarded_message_is_searchable(self):
+        u = self.new_user()
+        word = "lantern" + uuid.uuid4().hex[:10]
+        m = self.upload_file(u.token, "fwd.eml", forwarding("brass " + word, word))
+        att = m["attachments"][0]
+        self.assertEqual(att["mime"], "message/rfc822")
+        self.assertEqual(att["text_status"], "done", att)
+        self.assertIn("Forwarding this one", m["content"])
+        self.assertIn("[forwarded: Where the lantern is.eml]", m["content"])
+        self.assertIn("brass " + word, m["content"])
+        self.assertEqual(self.search_ids(u.token, word)[0], [m["id"]])
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.headers["content-type"], "message/rfc822")
+        self.assertEqual(r.headers["x-content-type-options"], "nosniff")
+
     def test_polyglot_is_served_as_an_image_never_html(self):
         u = self.new_user()
         m = self.upload_file(u.token, "page.html", sample("polyglot.png"))
@@ -262,8 +303,9 @@ class FilesTest(harness.ApiTestCase):
         u = self.new_user()
         cases = [("bomb.docx", sample("bomb.docx"), "zip bomb"),
                  ("huge.png", huge_png(30000, 30000), "pixels"),
-                 ("truncated.pdf", sample("truncated.pdf"), ""),
-                 ("truncated.png", sample("truncated.png"), "")]
+                 ("truncated.pdf", sample("truncated.pdf"), "not a readable PDF"),
+                 # the child's own line, not libpng's complaint before it
+                 ("truncated.png", sample("truncated.png"), "not a readable image")]
         for name, data, why in cases:
             with self.subTest(name=name):
                 m = self.upload_file(u.token, name, data)
@@ -454,6 +496,34 @@ class MailAttachmentsTest(harness.ApiTestCase):
                                       token=other.token).status, 404)
 
 
+    def test_forwarded_message_is_an_attachment_of_its_own(self):
+        u = self.new_user()
+        word = "lantern" + uuid.uuid4().hex[:10]
+        rel = self.maildir(u, [forwarding("brass " + word, word)])
+        st, mems = self.sync_and_wait(u, rel, 1)
+        self.assertEqual(st["status"], "ok", st)
+        self.assertNotIn(word, mems[0]["content"])  # not in the mail's own body
+        m = self.settled(u.token, mems[0]["id"], 1)
+        att = m["attachments"][0]
+        self.assertEqual(att["name"], "Where the lantern is.eml")
+        self.assertEqual(att["mime"], "message/rfc822")
+        self.assertEqual(att["text_status"], "done", att)  # read, unlike an original
+        self.assertIn("[file: Where the lantern is.eml]", m["content"])
+        # the phrase only the inner mail has finds the email
+        r = self.api.get("/api/memories/search?mode=keyword&query=" + q(word), token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual([x["id"] for x in r.json["memories"]], [m["id"]])
+        # downloaded as the message it is, never sniffed
+        r = self.api.get("/api/attachments/" + att["id"], token=u.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["content-type"], "message/rfc822")
+        self.assertEqual(r.headers["x-content-type-options"], "nosniff")
+        self.assertTrue(r.headers["content-disposition"].startswith("attachment"))
+        inner = email.message_from_bytes(r.raw)
+        self.assertEqual(inner["Subject"], "Where the lantern is")
+        self.assertIn("brass " + word, inner.get_payload(decode=True).decode())
+
+
 class InlineAttachmentsAdoptedTest(unittest.TestCase):
     """`personalos import maildir` against a data directory keeps mail
     attachments inline (base64 in the row, as sync did before); the next
@@ -560,6 +630,68 @@ class FilesEncryptedTest(harness.ApiTestCase):
         t = self.api.get("/api/attachments/%s/thumbnail" % img["id"], token=u.token)
         self.assertEqual(t.status, 200)
         self.assertTrue(t.raw.startswith(b"\x89PNG"))
+
+    def test_files_from_before_encryption_are_sealed_by_the_pass(self):
+        harness.require_local("reads the blob files")
+        sqlite_store = not os.environ.get("POS_TEST_STORE", "").startswith(
+            ("postgres://", "postgresql://"))
+        u = self.new_user()
+        word = "wombat" + uuid.uuid4().hex[:10]
+        secret = ("the ledger of the %s is in the drawer\n" % word).encode()
+        atts = []
+        for name, data in (("ledger.txt", secret), ("shot.png", sample("screenshot.png"))):
+            r = self.api.post("/api/files?name=" + name, token=u.token, raw=data,
+                              headers={"Content-Type": "application/octet-stream"})
+            self.assertEqual(r.status, 201, r.raw[:300])
+            att = r.json["attachments"][0]
+            self.assertIsNotNone(harness.poll(lambda: self.get_memory(
+                u.token, att["memory_id"])["attachments"][0]["text_status"] != "pending"))
+            atts.append(att)
+        blobs = os.path.join(self.server.data_dir, "blobs", u.id, "*", "*")
+        plain = set(glob.glob(blobs))
+        self.assertEqual(len(plain), 3)  # the text, the image, its thumbnail
+        self.assertIn(secret, [read(p) for p in plain])
+        r = self.api.post("/api/auth/encryption", {"password": u.password}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+
+        def on():
+            e = self.api.get("/api/auth/me", token=u.token).json["encryption"]
+            return e if e["state"] == "on" else None
+        self.assertIsNotNone(harness.poll(on, timeout=60), "the sealing pass did not finish")
+        now = set(glob.glob(blobs))
+        self.assertEqual(len(now), 3)
+        self.assertFalse(now & plain, "a plain blob is left")  # sealed anew, plain removed
+        for path in now:
+            with open(path, "rb") as f:
+                stored = f.read()
+            self.assertEqual(stored[:4], b"POSB", path)
+            self.assertNotIn(word.encode(), stored)
+        if sqlite_store:  # the rows: sealed, names and types too
+            db = sqlite3.connect(os.path.join(self.server.data_dir, "personalos.db"))
+            try:
+                rows = db.execute("SELECT sealed, name, mime FROM attachments"
+                                  " WHERE user_id = ?", (u.id,)).fetchall()
+            finally:
+                db.close()
+            self.assertEqual(len(rows), 2)
+            for sealed, name, mime in rows:
+                self.assertEqual(sealed, 1)
+                self.assertTrue(name.startswith("sealed:") and mime.startswith("sealed:"))
+        # the same bytes, names and thumbnail come back opened
+        r = self.api.get("/api/attachments/" + atts[0]["id"], token=u.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.raw, secret)
+        self.assertIn("ledger.txt", r.headers["content-disposition"])
+        r = self.api.get("/api/attachments/" + atts[1]["id"], token=u.token)
+        self.assertEqual(r.raw, sample("screenshot.png"))
+        t = self.api.get("/api/attachments/%s/thumbnail" % atts[1]["id"], token=u.token)
+        self.assertEqual(t.status, 200)
+        self.assertTrue(t.raw.startswith(b"\x89PNG"))
+        names = self.api.get("/api/memories/%s/attachments" % atts[0]["memory_id"],
+                             token=u.token).json["attachments"]
+        self.assertEqual(names[0]["name"], "ledger.txt")
+        r = self.api.get("/api/memories/search?mode=keyword&query=" + word, token=u.token)
+        self.assertIn(atts[0]["memory_id"], [m["id"] for m in r.json["memories"]])
 
     def server_db_has_no(self, needle):
         for path in glob.glob(os.path.join(self.server.data_dir, "personalos.db*")):

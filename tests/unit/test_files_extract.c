@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <vips/vips.h>
 
 #include "files/extract.h"
 #include "files/files.h"
@@ -69,6 +70,39 @@ static void samples_give_their_phrases(void **state)
 	expect_text("photo.jpg", "image/jpeg", "Taken: 2021:07:14");
 	/* a PDF page that is only an image is rendered and OCR'd */
 	expect_text("scanned.pdf", "application/pdf", "walnut bookshelf");
+}
+
+/* A message forwarded inside a mail (a message/rfc822 part): its text
+ * follows the mail's own under "[forwarded: NAME]". */
+static void forwarded_messages_are_read(void **state)
+{
+	(void)state;
+	static const char fwd[] =
+		"From: Ed <ed@example.org>\r\nSubject: Fwd: the lantern\r\n"
+		"Date: Thu, 5 Mar 2026 08:00:00 +0000\r\nMessage-ID: <fwd-1@example.org>\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+		"--b\r\nContent-Type: text/plain\r\n\r\nForwarding this one.\r\n"
+		"--b\r\nContent-Type: message/rfc822\r\n\r\n"
+		"From: Di <di@example.org>\r\nSubject: Where the lantern is\r\n"
+		"Date: Wed, 4 Mar 2026 08:00:00 +0000\r\nMessage-ID: <lantern-1@example.org>\r\n\r\n"
+		"The brass lantern waits in the attic.\r\n--b--\r\n";
+	struct pos_buf out;
+	unsigned pages;
+	struct pos_error err;
+	pos_error_clear(&err);
+	pos_buf_init(&out, POS_EXTRACT_TEXT_MAX + 16);
+	assert_int_equal(pos_extract_text(&LIM, "message/rfc822", (const uint8_t *)fwd,
+					  sizeof(fwd) - 1, &out, &pages, &err),
+			 POS_OK);
+	assert_non_null(out.data);
+	const char *own = memmem(out.data, out.len, "Forwarding this one.", 20);
+	const char *mark = memmem(out.data, out.len, "[forwarded: Where the lantern is.eml]", 37);
+	const char *inner = memmem(out.data, out.len, "brass lantern waits", 19);
+	assert_non_null(own);
+	assert_non_null(mark);
+	assert_non_null(inner);
+	assert_true(own < mark && mark < inner);
+	pos_buf_free(&out);
 }
 
 static void pdf_pages_are_separated(void **state)
@@ -222,11 +256,55 @@ static void thumbnails(void **state)
 	assert_false(pos_thumb_supported("image/svg+xml"));
 	assert_int_equal(pos_thumb_render("text/plain", (const uint8_t *)"x", 1, LIM.pixels, &out, &err),
 			 POS_ERR_INVALID_FIELD);
+	assert_false(pos_thumb_supported("image/bmp")); /* libvips reads BMP only through ImageMagick */
 	size_t len;
 	uint8_t *data = slurp("truncated.png", &len);
-	assert_int_not_equal(pos_thumb_render("image/png", data, len, LIM.pixels, &out, &err), POS_OK);
+	assert_int_equal(pos_thumb_render("image/png", data, len, LIM.pixels, &out, &err),
+			 POS_ERR_INVALID_FIELD);
+	assert_int_equal(out.len, 0);
+	free(data);
+	/* the bytes must be of the sniffed type: a PNG called a JPEG is refused */
+	data = slurp("screenshot.png", &len);
+	assert_int_equal(pos_thumb_render("image/jpeg", data, len, LIM.pixels, &out, &err),
+			 POS_ERR_INVALID_FIELD);
+	assert_int_equal(out.len, 0);
 	free(data);
 	pos_buf_free(&out);
+}
+
+/* WebP, TIFF and GIF (made here by libvips' own savers) have thumbnails too. */
+static void thumbnails_of_other_formats(void **state)
+{
+	(void)state;
+	assert_int_equal(VIPS_INIT("test"), 0);
+	static const struct {
+		const char *suffix, *mime;
+	} cases[] = {{".webp", "image/webp"}, {".tif", "image/tiff"}, {".gif", "image/gif"}};
+	VipsImage *im = NULL;
+	assert_int_equal(vips_black(&im, 600, 300, "bands", 3, NULL), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		void *buf = NULL;
+		size_t len = 0;
+		assert_int_equal(vips_image_write_to_buffer(im, cases[i].suffix, &buf, &len, NULL), 0);
+		struct pos_buf out;
+		pos_buf_init(&out, POS_THUMB_MAX);
+		struct pos_error err;
+		pos_error_clear(&err);
+		assert_int_equal(pos_thumb_render(cases[i].mime, buf, len, LIM.pixels, &out, &err),
+				 POS_OK);
+		uint32_t w, h;
+		png_size(&out, &w, &h);
+		assert_int_equal(w, 256);
+		assert_int_equal(h, 128);
+		pos_buf_free(&out);
+		/* over the pixel limit from the header */
+		pos_buf_init(&out, POS_THUMB_MAX);
+		assert_int_equal(pos_thumb_render(cases[i].mime, buf, len, 600 * 300 - 1, &out, &err),
+				 POS_ERR_CONTENT_TOO_LARGE);
+		pos_buf_free(&out);
+		g_free(buf);
+	}
+	g_object_unref(im);
 }
 
 static long mem_read(void *ctx, uint64_t off, void *buf, size_t n)
@@ -280,6 +358,8 @@ int main(void)
 		cmocka_unit_test(names_and_types),
 		cmocka_unit_test(multipart_finds_the_file),
 		cmocka_unit_test(thumbnails),
+		cmocka_unit_test(forwarded_messages_are_read),
+		cmocka_unit_test(thumbnails_of_other_formats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
