@@ -70,7 +70,9 @@ struct pos_zipw {
 	bool open;
 	struct entry cur;
 	struct pos_buf cur_name;
-	unsigned char out[CHUNK];
+	unsigned char out[CHUNK];  /* deflate output; the directory's copy */
+	size_t wlen;               /* bytes waiting in wbuf */
+	unsigned char wbuf[CHUNK]; /* output gathered: one sink call per 64 KiB */
 };
 
 /* ---- little-endian fields ---- */
@@ -110,15 +112,37 @@ static enum pos_err broken(struct pos_zipw *z, enum pos_err rc)
 	return rc;
 }
 
+static enum pos_err out_flush(struct pos_zipw *z)
+{
+	if (!z->wlen)
+		return POS_OK;
+	if (z->write(z->ctx, z->wbuf, z->wlen))
+		return broken(z, POS_ERR_IO);
+	z->wlen = 0;
+	return POS_OK;
+}
+
+/* Output, gathered in wbuf (headers and small entries are a few hundred
+ * bytes: a sink call each would be a syscall each). */
 static enum pos_err out(struct pos_zipw *z, const void *p, size_t n)
 {
 	if (!n)
 		return POS_OK;
-	enum pos_err rc = z->write(z->ctx, p, n);
-	if (rc)
-		return broken(z, POS_ERR_IO);
 	z->off += n;
-	return POS_OK;
+	if (z->wlen + n <= CHUNK) {
+		memcpy(z->wbuf + z->wlen, p, n);
+		z->wlen += n;
+		return z->wlen == CHUNK ? out_flush(z) : POS_OK;
+	}
+	enum pos_err rc = out_flush(z);
+	if (rc)
+		return rc;
+	if (n < CHUNK) {
+		memcpy(z->wbuf, p, n);
+		z->wlen = n;
+		return POS_OK;
+	}
+	return z->write(z->ctx, p, n) ? broken(z, POS_ERR_IO) : POS_OK;
 }
 
 static enum pos_err fd_write(int fd, const unsigned char *p, size_t n)
@@ -593,7 +617,7 @@ enum pos_err pos_zipw_finish(struct pos_zipw *z)
 	p = le32(p, cap32(cd_size));
 	p = le32(p, cap32(cd_off));
 	p = le16(p, 0); /* comment */
-	if ((rc = out(z, h, (size_t)(p - h))))
+	if ((rc = out(z, h, (size_t)(p - h))) || (rc = out_flush(z)))
 		return rc;
 	z->finished = true;
 	return POS_OK;

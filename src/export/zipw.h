@@ -7,8 +7,8 @@
  * written. libarchive's writer keeps them in memory (~190 bytes a file);
  * this one appends them to a spool file (an unlinked temp file beside the
  * export, pos_zipw_spool) and copies it to the output at the end. Memory
- * is one entry's compressed data (pos_zipw_add), the deflate state and two
- * 64 KiB buffers, whatever the number of entries.
+ * is one entry's compressed data (pos_zipw_add), the deflate state and
+ * three 64 KiB buffers, whatever the number of entries.
  *
  * The format (PKWARE APPNOTE 6.3.x): each entry is a local header, the
  * data, raw deflate (zlib) or stored when deflate would not make it
@@ -87,7 +87,8 @@ enum pos_err pos_zipw_end(struct pos_zipw *z);
  * complete zip after it returns POS_OK. */
 enum pos_err pos_zipw_finish(struct pos_zipw *z);
 
-/* Bytes handed to the sink so far; entries written so far. */
+/* Bytes of the archive so far (up to 64 KiB of them wait in a buffer
+ * until the next 64 KiB or finish); entries written so far. */
 uint64_t pos_zipw_bytes(const struct pos_zipw *z);
 uint64_t pos_zipw_entries(const struct pos_zipw *z);
 
