@@ -54,7 +54,7 @@ def main():
         cflags = sh(["pkg-config", "--cflags", "jansson"]).split()
         sh(["cc", "-O2", "-std=c17", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "src")] + cflags
            + [os.path.join(HERE, "export_bench.c"), "-o", exe,
-              os.path.join(build, "libposcore.a")] + libs + ["-lzxcvbn", "-lm", "-lpthread"])
+              os.path.join(build, "libposcore.a")] + libs + ["-lzxcvbn", "-lstemmer", "-lm", "-lpthread"])
         data = os.path.join(tmp, "data")
         print(sh([exe, "gen", data, str(a.memories)]), end="")
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
