@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,11 @@ struct pos_zipw {
 	void *ctx;
 	int spool;
 	uint64_t spooled;      /* directory bytes in the spool */
+	/* the spool is enciphered (XChaCha20, a key per writer that never
+	 * leaves memory): names carry a slug of each note's first line, and
+	 * a sealed export promises no plaintext on disk */
+	unsigned char key[crypto_stream_xchacha20_KEYBYTES];
+	unsigned char nonce[crypto_stream_xchacha20_NONCEBYTES];
 	uint64_t off, n;       /* bytes written, entries written */
 	bool broken, finished;
 	struct pos_buf cd;     /* directory records not yet in the spool */
@@ -160,10 +166,30 @@ static enum pos_err fd_write(int fd, const unsigned char *p, size_t n)
 	return POS_OK;
 }
 
+/* XORs `n` bytes at spool offset `off` with the spool's key stream. */
+static void spool_xor(const struct pos_zipw *z, unsigned char *p, size_t n, uint64_t off)
+{
+	size_t skip = (size_t)(off % 64); /* the stream's block is 64 bytes */
+	if (skip && n) {
+		unsigned char block[64] = {0};
+		size_t k = 64 - skip < n ? 64 - skip : n;
+		memcpy(block + skip, p, k);
+		crypto_stream_xchacha20_xor_ic(block, block, 64, z->nonce, off / 64, z->key);
+		memcpy(p, block + skip, k);
+		sodium_memzero(block, sizeof(block));
+		p += k;
+		n -= k;
+		off += k;
+	}
+	if (n)
+		crypto_stream_xchacha20_xor_ic(p, p, n, z->nonce, off / 64, z->key);
+}
+
 static enum pos_err spool_flush(struct pos_zipw *z)
 {
 	if (!z->cd.len)
 		return POS_OK;
+	spool_xor(z, (unsigned char *)z->cd.data, z->cd.len, z->spooled);
 	if (fd_write(z->spool, (const unsigned char *)z->cd.data, z->cd.len))
 		return broken(z, POS_ERR_IO);
 	z->spooled += z->cd.len;
@@ -378,11 +404,13 @@ enum pos_err pos_zipw_open(pos_zipw_write_fn wr, void *ctx, int spool_fd, int le
 			close(spool_fd);
 		return POS_ERR_INTERNAL;
 	}
-	struct pos_zipw *z = pos_calloc(1, sizeof(*z));
+	struct pos_zipw *z = sodium_init() < 0 ? NULL : pos_calloc(1, sizeof(*z));
 	if (!z) {
 		close(spool_fd);
 		return POS_ERR_NOMEM;
 	}
+	crypto_stream_xchacha20_keygen(z->key);
+	randombytes_buf(z->nonce, sizeof(z->nonce));
 	z->write = wr;
 	z->ctx = ctx;
 	z->spool = spool_fd;
@@ -587,6 +615,7 @@ enum pos_err pos_zipw_finish(struct pos_zipw *z)
 			continue;
 		if (k <= 0)
 			return broken(z, POS_ERR_IO);
+		spool_xor(z, z->out, (size_t)k, at);
 		if ((rc = out(z, z->out, (size_t)k)))
 			return rc;
 		at += (uint64_t)k;
@@ -644,5 +673,6 @@ void pos_zipw_free(struct pos_zipw *z)
 	pos_buf_free(&z->cd);
 	pos_buf_free(&z->cur_name);
 	pos_free(z->cbuf);
+	sodium_memzero(z->key, sizeof(z->key));
 	pos_free(z);
 }

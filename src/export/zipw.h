@@ -6,7 +6,10 @@
  * that streams has to keep those records somewhere until the last entry is
  * written. libarchive's writer keeps them in memory (~190 bytes a file);
  * this one appends them to a spool file (an unlinked temp file beside the
- * export, pos_zipw_spool) and copies it to the output at the end. Memory
+ * export, pos_zipw_spool) and copies it to the output at the end. The
+ * spool is enciphered with a random key the writer keeps in memory only
+ * (XChaCha20): the names hold a slug of each note's first line, and a
+ * sealed export (export/seal.h) must put no plaintext on disk. Memory
  * is one entry's compressed data (pos_zipw_add), the deflate state and
  * three 64 KiB buffers, whatever the number of entries.
  *

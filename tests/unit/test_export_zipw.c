@@ -213,6 +213,12 @@ static void test_zip64_entries(void **state)
 	struct stat st;
 	assert_int_equal(fstat(spool_copy, &st), 0);
 	assert_true(st.st_size >= (off_t)N * (46 + 11) - 65536);
+	/* ... and enciphered: no name in the clear */
+	static char sp[1 << 20];
+	ssize_t sn = pread(spool_copy, sp, sizeof(sp), 0);
+	assert_true(sn > 100000);
+	assert_null(memmem(sp, (size_t)sn, "000123.md", 9));
+	assert_null(memmem(sp, (size_t)sn, "PK\x01\x02", 4));
 	close_zip(z);
 
 	/* the end: ZIP64 end record, its locator, the classic end record
