@@ -33,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PKGS = ["libmicrohttpd", "jansson", "sqlite3", "libsodium", "libcurl", "libical",
-        "libxml-2.0", "gmime-3.0", "libarchive", "nettle", "hiredis"]
+        "libxml-2.0", "gmime-3.0", "libarchive", "nettle", "hiredis", "zlib"]
 
 
 def sh(cmd, **kw):

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "export/seal.h"
+#include "export/zipw.h"
 
 static const char *const inc_names[] = {"memories",      "relationships", "conversations",
 					"persona",       "settings",      "sync_sources"};
@@ -188,29 +189,6 @@ static void progress(const struct pos_export_hooks *h, uint64_t done, uint64_t t
 {
 	if (h && h->progress)
 		h->progress(h->ctx, done, total);
-}
-
-/* An unlinked temp file in the folder of /proc/self/fd/`fd`'s file, or
- * in TMPDIR when that cannot be found. */
-static int side_file(int fd)
-{
-	char link[64], dir[4096];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, dir, sizeof(dir) - 1);
-	if (n > 0 && dir[0] == '/') {
-		dir[n] = '\0';
-		char *slash = strrchr(dir, '/');
-		*(slash == dir ? slash + 1 : slash) = '\0';
-		int t = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (t >= 0)
-			return t;
-	}
-	FILE *f = tmpfile();
-	if (!f)
-		return -1;
-	int t = dup(fileno(f));
-	fclose(f);
-	return t;
 }
 
 static enum pos_err edge_line(struct pos_buf *b, const char *source, const char *target,
@@ -452,14 +430,14 @@ enum pos_err pos_export_write(struct pos_store *st, const char *user_id,
 		if ((rc = pos_seal_begin(fd, req->passphrase, &seal)))
 			goto out;
 		struct pos_export_sink sink = {pos_seal_write, seal};
-		rc = pos_export_writer_open_sink(req->format, &sink, &h, req->folders, &w);
+		rc = pos_export_writer_open_sink(req->format, &sink, fd, &h, req->folders, &w);
 	} else {
 		rc = pos_export_writer_open(req->format, fd, &h, req->folders, &w);
 	}
 	if (rc)
 		goto out;
 	if ((req->include & POS_EXPORT_INC_RELATIONSHIPS) && req->format != POS_EXPORT_CSV) {
-		int sfd = side_file(fd);
+		int sfd = pos_zipw_spool(fd); /* unlinked, beside the export */
 		side = sfd >= 0 ? fdopen(sfd, "w+") : NULL;
 		if (!side) {
 			if (sfd >= 0)

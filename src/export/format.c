@@ -2,13 +2,12 @@
  * format.c — the export file formats as streaming writers (format.h,
  * docs/EXPORT.md). Text formats are built in a small buffer that is
  * flushed to the fd past POS_FLUSH_AT bytes; the markdown zip goes through
- * libarchive, one entry per memory, so only one memory's file is ever in
- * memory (the side sections are buffered up to POS_EXPORT_SECTION_MAX).
+ * our streaming zip writer (zipw.h), one entry per memory, so only one
+ * memory's file is ever in memory, the side sections are streamed into
+ * their entries, and the zip's directory waits in a spool file.
  */
 #include "export/format.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -18,9 +17,12 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/json.h"
+#include "export/zipw.h"
 
 #define POS_FLUSH_AT (1u << 20) /* large writes: one syscall per MiB */
 #define POS_RECORD_MAX (64u << 20) /* one record as text (1 MiB content, escaped) */
+#define POS_SECTION_CHUNK (64u << 10) /* markdown: side section bytes per deflate call */
+#define POS_ZIP_LEVEL 6 /* zlib's default; level 1 saved only ~10% of the CPU on short notes */
 
 enum phase { PH_MEMORIES, PH_RECORDS, PH_VALUES, PH_DONE, PH_BROKEN };
 
@@ -42,8 +44,9 @@ struct pos_export_writer {
 	uint64_t in_section;    /* records in the open array */
 	uint64_t items, bytes;
 	struct pos_buf out;     /* text formats: pending output; markdown: one file */
-	struct pos_buf sec;     /* markdown: the open side section */
-	struct archive *zip;
+	struct pos_buf sec;     /* markdown: the open side section's pending bytes */
+	struct pos_zipw *zip;
+	int64_t exported_at;    /* markdown: the side files' time */
 };
 
 static const char *const fmt_names[] = {"json", "jsonl", "markdown", "csv"};
@@ -113,17 +116,6 @@ static enum pos_err fail(struct pos_export_writer *w, enum pos_err rc)
 static enum pos_err fd_sink(void *ctx, const void *p, size_t n)
 {
 	return write_all(*(const int *)ctx, p, n);
-}
-
-/* libarchive's output goes through the sink too */
-static la_ssize_t zip_out(struct archive *a, void *ctx, const void *p, size_t n)
-{
-	struct pos_export_writer *w = ctx;
-	if (w->sink.write(w->sink.ctx, p, n)) {
-		archive_set_error(a, EIO, "write failed");
-		return -1;
-	}
-	return (la_ssize_t)n;
 }
 
 /* ---- one memory as JSON fields (json, jsonl, markdown's sections) ---- */
@@ -270,22 +262,19 @@ static enum pos_err csv_memory(struct pos_buf *b, const struct pos_memory *m)
 static enum pos_err zip_entry(struct pos_export_writer *w, const char *path, const char *data,
 			      size_t len, int64_t mtime_us)
 {
-	struct archive_entry *e = archive_entry_new();
-	if (!e)
-		return POS_ERR_NOMEM;
-	archive_entry_set_pathname_utf8(e, path);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)len);
-	if (mtime_us != POS_TIME_NONE)
-		archive_entry_set_mtime(e, (time_t)(mtime_us / 1000000), 0);
-	enum pos_err rc = POS_OK;
-	if (archive_write_header(w->zip, e) != ARCHIVE_OK ||
-	    (len && archive_write_data(w->zip, data, len) != (la_ssize_t)len))
-		rc = POS_ERR_IO;
-	archive_entry_free(e);
-	if (!rc)
-		w->bytes = (uint64_t)archive_filter_bytes(w->zip, -1);
+	enum pos_err rc = pos_zipw_add(w->zip, path, data, len, mtime_us);
+	w->bytes = pos_zipw_bytes(w->zip);
+	return rc == POS_ERR_INVALID_FIELD ? POS_ERR_INTERNAL : rc; /* paths are ours */
+}
+
+/* The open side section's pending bytes into its zip entry. */
+static enum pos_err md_flush_section(struct pos_export_writer *w, bool force)
+{
+	if (!w->sec.len || (!force && w->sec.len < POS_SECTION_CHUNK))
+		return POS_OK;
+	enum pos_err rc = pos_zipw_write(w->zip, w->sec.data, w->sec.len);
+	pos_buf_reset(&w->sec);
+	w->bytes = pos_zipw_bytes(w->zip);
 	return rc;
 }
 
@@ -397,19 +386,32 @@ static enum pos_err md_close_section(struct pos_export_writer *w)
 {
 	if (w->section < 0)
 		return POS_OK;
-	char path[80];
 	enum pos_err rc = pos_buf_add(&w->sec, "\n]\n", 3);
-	snprintf(path, sizeof(path), "_personalos/%s.json", sections[w->section]);
 	if (!rc)
-		rc = zip_entry(w, path, w->sec.data, w->sec.len, POS_TIME_NONE);
-	pos_buf_reset(&w->sec);
+		rc = md_flush_section(w, true);
+	if (!rc)
+		rc = pos_zipw_end(w->zip);
+	w->bytes = pos_zipw_bytes(w->zip);
+	return rc;
+}
+
+/* Starts side section `s`'s file, _personalos/NAME.json. */
+static enum pos_err md_open_section(struct pos_export_writer *w, int s)
+{
+	char path[80];
+	snprintf(path, sizeof(path), "_personalos/%s.json", sections[s]);
+	enum pos_err rc = pos_zipw_begin(w->zip, path, w->exported_at);
+	if (rc == POS_ERR_INVALID_FIELD)
+		rc = POS_ERR_INTERNAL;
+	if (!rc)
+		rc = pos_buf_addc(&w->sec, '[');
 	return rc;
 }
 
 /* ---- the writer ---- */
 
 static enum pos_err open_common(enum pos_export_format fmt, const struct pos_export_sink *sink,
-				int fd, const struct pos_export_header *hdr,
+				int fd, int near_fd, const struct pos_export_header *hdr,
 				enum pos_export_folders folders, struct pos_export_writer **out);
 
 enum pos_err pos_export_writer_open(enum pos_export_format fmt, int fd,
@@ -420,22 +422,22 @@ enum pos_err pos_export_writer_open(enum pos_export_format fmt, int fd,
 	if (fd < 0)
 		return POS_ERR_INTERNAL;
 	struct pos_export_sink sink = {fd_sink, NULL}; /* ctx: the writer's fd */
-	return open_common(fmt, &sink, fd, hdr, folders, out);
+	return open_common(fmt, &sink, fd, fd, hdr, folders, out);
 }
 
 enum pos_err pos_export_writer_open_sink(enum pos_export_format fmt,
-					 const struct pos_export_sink *sink,
+					 const struct pos_export_sink *sink, int near_fd,
 					 const struct pos_export_header *hdr,
 					 enum pos_export_folders folders,
 					 struct pos_export_writer **out)
 {
 	if (!sink || !sink->write || !sink->ctx)
 		return POS_ERR_INTERNAL;
-	return open_common(fmt, sink, -1, hdr, folders, out);
+	return open_common(fmt, sink, -1, near_fd, hdr, folders, out);
 }
 
 static enum pos_err open_common(enum pos_export_format fmt, const struct pos_export_sink *sink,
-				int fd, const struct pos_export_header *hdr,
+				int fd, int near_fd, const struct pos_export_header *hdr,
 				enum pos_export_folders folders, struct pos_export_writer **out)
 {
 	if ((unsigned)fmt >= POS_EXPORT__COUNT || !hdr)
@@ -451,7 +453,8 @@ static enum pos_err open_common(enum pos_export_format fmt, const struct pos_exp
 		w->sink.ctx = &w->fd;
 	w->section = -1;
 	pos_buf_init(&w->out, POS_RECORD_MAX);
-	pos_buf_init(&w->sec, POS_EXPORT_SECTION_MAX);
+	pos_buf_init(&w->sec, POS_RECORD_MAX + POS_SECTION_CHUNK + 16);
+	w->exported_at = hdr->exported_at;
 	struct pos_jw j;
 	pos_jw_init(&j, &w->out);
 	enum pos_err rc = POS_OK;
@@ -475,17 +478,15 @@ static enum pos_err open_common(enum pos_export_format fmt, const struct pos_exp
 		rc = pos_buf_adds(&w->out, csv_header);
 		break;
 	case POS_EXPORT_MARKDOWN:
-		w->zip = archive_write_new();
-		if (!w->zip) {
-			rc = POS_ERR_NOMEM;
-			break;
+		{
+			/* the zip's directory waits beside the export, never in memory */
+			int spool = pos_zipw_spool(near_fd);
+			rc = spool < 0 ? POS_ERR_IO
+				       : pos_zipw_open(w->sink.write, w->sink.ctx, spool, POS_ZIP_LEVEL,
+						       &w->zip);
 		}
-		if (archive_write_set_format_zip(w->zip) != ARCHIVE_OK ||
-		    archive_write_set_bytes_in_last_block(w->zip, 1) != ARCHIVE_OK ||
-		    archive_write_open2(w->zip, w, NULL, zip_out, NULL, NULL) != ARCHIVE_OK) {
-			rc = POS_ERR_IO;
+		if (rc)
 			break;
-		}
 		pos_jw_obj(&j);
 		header_fields(&j, hdr, fmt);
 		pos_jw_obj_end(&j);
@@ -589,7 +590,7 @@ enum pos_err pos_export_writer_record(struct pos_export_writer *w, const char *s
 		} else if (w->fmt == POS_EXPORT_MARKDOWN) {
 			rc = md_close_section(w);
 			if (!rc)
-				rc = pos_buf_addc(&w->sec, '[');
+				rc = md_open_section(w, s);
 		}
 		if (w->section >= 0)
 			w->done_sections |= 1u << w->section;
@@ -619,6 +620,8 @@ enum pos_err pos_export_writer_record(struct pos_export_writer *w, const char *s
 			rc = pos_buf_add(&w->sec, json, len);
 		if (rc == POS_ERR_BODY_TOO_LARGE)
 			rc = POS_ERR_CONTENT_TOO_LARGE;
+		if (!rc)
+			rc = md_flush_section(w, false);
 		break;
 	default:
 		break;
@@ -679,7 +682,7 @@ enum pos_err pos_export_writer_value(struct pos_export_writer *w, const char *ke
 	case POS_EXPORT_MARKDOWN:
 		snprintf(path, sizeof(path), "_personalos/%s.json", values[v]);
 		if (!rc)
-			rc = zip_entry(w, path, json, len, POS_TIME_NONE);
+			rc = zip_entry(w, path, json, len, w->exported_at);
 		break;
 	default:
 		break;
@@ -702,10 +705,8 @@ enum pos_err pos_export_writer_finish(struct pos_export_writer *w, uint64_t *byt
 	if (!rc && w->fmt == POS_EXPORT_JSON)
 		rc = pos_buf_add(&w->out, "\n}\n", 3);
 	if (!rc && w->fmt == POS_EXPORT_MARKDOWN) {
-		if (archive_write_close(w->zip) != ARCHIVE_OK)
-			rc = POS_ERR_IO;
-		else
-			w->bytes = (uint64_t)archive_filter_bytes(w->zip, -1);
+		rc = pos_zipw_finish(w->zip);
+		w->bytes = pos_zipw_bytes(w->zip);
 	}
 	if (!rc)
 		rc = flush(w, true);
@@ -731,8 +732,7 @@ void pos_export_writer_free(struct pos_export_writer *w)
 {
 	if (!w)
 		return;
-	if (w->zip)
-		archive_write_free(w->zip);
+	pos_zipw_free(w->zip);
 	pos_buf_free(&w->out);
 	pos_buf_free(&w->sec);
 	pos_free(w);

@@ -13,7 +13,10 @@
  *   markdown  a zip of Markdown files with YAML front matter, one per
  *             memory, in folders by type or by date (YYYY/MM); the other
  *             sections as JSON files under _personalos/. Readable as an
- *             Obsidian vault.
+ *             Obsidian vault. Written by export/zipw.h: its memory does
+ *             not grow with the number of files (the zip's directory is
+ *             spooled to an unlinked temp file beside the export: in the
+ *             folder of the fd's file, or of `near_fd`'s for a sink).
  *   csv       memories only, RFC 4180, a header row.
  *
  * Order of calls: open, memories, then the array sections (each one's
@@ -25,9 +28,10 @@
  * Records are written as given: the caller passes plain (decrypted)
  * memories and JSON that is already valid (from the store).
  *
- * Errors: POS_ERR_IO (a write failed: disk full), POS_ERR_NOMEM,
- * POS_ERR_CONTENT_TOO_LARGE (a markdown side section past
- * POS_EXPORT_SECTION_MAX), POS_ERR_INVALID_FIELD (unknown section name).
+ * Errors: POS_ERR_IO (a write failed: disk full; or no temp file for the
+ * zip's directory), POS_ERR_NOMEM, POS_ERR_CONTENT_TOO_LARGE (one record
+ * of a section larger than 64 MiB as text), POS_ERR_INVALID_FIELD
+ * (unknown section name).
  * After an error the writer only accepts pos_export_writer_free.
  *
  * Thread-safety: a writer has one owner at a time.
@@ -43,7 +47,6 @@
 #include "store/store.h"
 
 #define POS_EXPORT_VERSION 1
-#define POS_EXPORT_SECTION_MAX (64u << 20) /* markdown: one side section's JSON */
 
 enum pos_export_format {
 	POS_EXPORT_JSON,
@@ -86,9 +89,11 @@ enum pos_err pos_export_writer_open(enum pos_export_format fmt, int fd,
 				    const struct pos_export_header *hdr,
 				    enum pos_export_folders folders,
 				    struct pos_export_writer **out);
-/* The same onto a sink (copied; its ctx is borrowed): e.g. export/seal.h. */
+/* The same onto a sink (copied; its ctx is borrowed): e.g. export/seal.h.
+ * `near_fd` (borrowed; -1: TMPDIR) is a file in the folder that takes the
+ * markdown zip's spooled directory: the export's own file. */
 enum pos_err pos_export_writer_open_sink(enum pos_export_format fmt,
-					 const struct pos_export_sink *sink,
+					 const struct pos_export_sink *sink, int near_fd,
 					 const struct pos_export_header *hdr,
 					 enum pos_export_folders folders,
 					 struct pos_export_writer **out);

@@ -267,6 +267,104 @@ static void test_order(void **state)
 	assert_string_equal(pos_export_format_ext(POS_EXPORT_MARKDOWN), "zip");
 }
 
+/* Hostile contents never make a path that leaves the archive's folder:
+ * names are ours (folder, slug, id), checked by libarchive's reader and by
+ * Python's zipfile, whose every CRC must hold too. */
+static void test_markdown_names(void **state)
+{
+	(void)state;
+	static const char *const contents[] = {
+		"../../etc/passwd\nsecond line", "/etc/shadow", "..\\..\\windows\\system32",
+		"", "\n\n", "....//....//x", "Zürich 東京 ✓ report", "a/./b/../c", "%2e%2e%2f",
+		"-- -- --", "COM1", "\x01\x02\x7f"};
+	for (int by = 0; by < 2; by++) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		struct pos_export_header h = {.user_id = "u", .user_email = "a@example.com",
+					      .exported_at = 1765000000000000LL};
+		struct pos_export_writer *w = NULL;
+		assert_int_equal(pos_export_writer_open(POS_EXPORT_MARKDOWN, fd, &h,
+							by ? POS_EXPORT_BY_DATE : POS_EXPORT_BY_TYPE, &w),
+				 POS_OK);
+		size_t n = sizeof(contents) / sizeof(contents[0]);
+		for (size_t i = 0; i < n; i++) {
+			struct pos_memory m;
+			sample(&m, (int)i);
+			m.content = contents[i];
+			m.content_len = strlen(contents[i]);
+			m.created_at = i % 2 ? INT64_MIN : -86400000000LL * (int64_t)i; /* none, 1969 */
+			assert_int_equal(pos_export_writer_memory(w, &m), POS_OK);
+		}
+		assert_int_equal(pos_export_writer_finish(w, NULL), POS_OK);
+		pos_export_writer_free(w);
+		close(fd);
+		struct archive *a = archive_read_new();
+		archive_read_support_format_zip(a);
+		assert_int_equal(archive_read_open_filename(a, path, 10240), ARCHIVE_OK);
+		struct archive_entry *e;
+		size_t notes = 0;
+		while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+			const char *name = archive_entry_pathname(e);
+			assert_true(name[0] != '/');
+			assert_null(strstr(name, ".."));
+			assert_null(strchr(name, '\\'));
+			assert_null(strstr(name, "//"));
+			notes += strncmp(name, "_personalos/", 12) != 0;
+		}
+		assert_int_equal(notes, n);
+		archive_read_free(a);
+		char cmd[1200];
+		snprintf(cmd, sizeof(cmd),
+			 "python3 -c 'import sys, zipfile\n"
+			 "z = zipfile.ZipFile(sys.argv[1])\n"
+			 "assert z.testzip() is None\n"
+			 "assert len(z.namelist()) == %zu\n"
+			 "assert all(\"..\" not in n and not n.startswith(\"/\") for n in z.namelist())\n"
+			 "' '%s'",
+			 n + 1, path);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+/* A side section of many records is streamed into its file (not held in
+ * memory): 20,000 relationships come back whole. */
+static void test_markdown_long_section(void **state)
+{
+	(void)state;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct pos_export_header h = {.user_id = "u", .user_email = "a@example.com",
+				      .exported_at = 1765000000000000LL};
+	struct pos_export_writer *w = NULL;
+	assert_int_equal(pos_export_writer_open(POS_EXPORT_MARKDOWN, fd, &h, POS_EXPORT_BY_TYPE, &w),
+			 POS_OK);
+	char r[200];
+	for (int i = 0; i < 20000; i++) {
+		int k = snprintf(r, sizeof(r),
+				 "{\"memory_id\":\"00000000-0000-4000-8000-%012d\",\"related_memory_id\":"
+				 "\"b\",\"type\":\"related\",\"strength\":0.5}",
+				 i);
+		assert_int_equal(pos_export_writer_record(w, "relationships", r, (size_t)k), POS_OK);
+	}
+	assert_int_equal(pos_export_writer_record(w, "conversations", "{\"id\":\"c\"}", 10), POS_OK);
+	assert_int_equal(pos_export_writer_value(w, "settings", "{}", 2), POS_OK);
+	uint64_t bytes = 0;
+	assert_int_equal(pos_export_writer_finish(w, &bytes), POS_OK);
+	pos_export_writer_free(w);
+	assert_int_equal((off_t)bytes, lseek(fd, 0, SEEK_END));
+	close(fd);
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import sys, zipfile, json\n"
+		 "z = zipfile.ZipFile(sys.argv[1])\n"
+		 "assert z.testzip() is None\n"
+		 "r = json.loads(z.read(\"_personalos/relationships.json\"))\n"
+		 "assert len(r) == 20000 and r[19999][\"memory_id\"].endswith(\"19999\")\n"
+		 "assert json.loads(z.read(\"_personalos/conversations.json\")) == [{\"id\": \"c\"}]\n"
+		 "assert z.getinfo(\"_personalos/settings.json\").date_time[0] == 2025\n"
+		 "' '%s'",
+		 path);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* A write error (a closed fd: disk gone) is POS_ERR_IO, not a crash. */
 static void test_write_error(void **state)
 {
@@ -291,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_jsonl),     cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_markdown),  cmocka_unit_test(test_order),
 		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_markdown_names), cmocka_unit_test(test_markdown_long_section),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

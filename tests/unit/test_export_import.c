@@ -587,7 +587,7 @@ static void sealed(void **state)
 					&e),
 			 POS_OK);
 	assert_int_equal(res.added, N_MEM);
-	/* the markdown zip sealed too (libarchive writes through the seal) */
+	/* the markdown zip sealed too (the zip writer writes through the seal) */
 	snprintf(p, sizeof(p), "%s/sealed.zip", f->dir);
 	export_to(f, f->alice, "{\"format\":\"markdown\",\"passphrase\":\"open sesame 42\"}", p);
 	assert_int_equal(pos_import_run(&f->svc, erin, POS_IMPORT_MARKDOWN, p, "open sesame 42", &h, &res,
