@@ -139,6 +139,7 @@ struct pos_req {
 	struct pos_adm_waiter adm;    /* its handler slot or place in the queue */
 	bool adm_parked;              /* suspended in the queue, comes back once */
 	bool offloaded;               /* its handler runs on srv->handlers (suspended) */
+	bool counted;                 /* in srv->inflight: began before the drain */
 };
 
 struct pos_pool; /* jobs/pool.h */
@@ -155,7 +156,7 @@ struct pos_server {
 	int64_t started_us;
 	unsigned port;                /* the bound port (useful with :0) */
 	atomic_bool draining;
-	atomic_long inflight;
+	atomic_long inflight;         /* requests that began before the drain, not yet completed */
 	atomic_llong body_bytes;      /* request body bytes held, all requests */
 	const char **route_names;
 	/* ---- security: rate limits and CORS allow-list ---- */
