@@ -193,8 +193,10 @@ enum pos_err pos_server_init(struct pos_server *srv, const struct pos_config *cf
 enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 			      struct pos_error *err);
 /*
- * New requests get 503 from here on; waits for in-flight requests to
- * finish (up to the configured grace). The daemon keeps running, so
+ * New requests get 503 from here on, and so do those waiting in the
+ * admission queue, at once; waits for the requests that began before it
+ * to finish (up to the configured grace), never for those that began
+ * after. The daemon keeps running, so
  * deferred answers (model calls) can still be delivered: stop those next
  * (pos_app_quiesce), then call pos_server_stop. Idempotent.
  */
