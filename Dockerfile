@@ -12,6 +12,9 @@ ARG BUILD_BASE=debian:12
 ARG RUNTIME_BASE=debian:12-slim
 
 FROM ${BUILD_BASE} AS build
+# The commit `personalos --version` names (.git is not in the build context):
+#   docker build --build-arg GIT_COMMIT="$(git describe --always --dirty --abbrev=12)" .
+ARG GIT_COMMIT=unknown
 ENV DEBIAN_FRONTEND=noninteractive
 COPY scripts/install-deps /tmp/install-deps
 RUN apt-get update && sh /tmp/install-deps --build-only && rm -rf /var/lib/apt/lists/*
@@ -21,7 +24,7 @@ RUN rm -rf build web/node_modules web/dist \
  && ./scripts/build-web \
  && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
           -DCMAKE_INSTALL_PREFIX=/usr \
- && cmake --build build -j"$(nproc)" \
+ && POS_GIT_COMMIT="$GIT_COMMIT" cmake --build build -j"$(nproc)" \
  && DESTDIR=/out cmake --install build
 
 FROM ${RUNTIME_BASE}
@@ -41,7 +44,8 @@ VOLUME ["/var/lib/personalos"]
 # on the host's loopback (docker-compose.yml) and put TLS in front (docs/DEPLOY.md).
 ENV PERSONALOS_LISTEN=0.0.0.0:8420 \
     PERSONALOS_DATA=/var/lib/personalos \
-    PERSONALOS_WEB_ROOT=/usr/share/personalos/web
+    PERSONALOS_WEB_ROOT=/usr/share/personalos/web \
+    PERSONALOS_PLUGINS_DIR=/usr/share/personalos/plugins
 EXPOSE 8420
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8420/health || exit 1

@@ -75,14 +75,25 @@ int pos_cli_serve(int argc, char **argv)
 	sigwait(&stop, &sig);
 	pos_info("received %s: finishing in-flight requests",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM");
-	/* In-flight requests finish; model calls still running are cancelled
-	 * and their parked connections answered before the daemon goes; then
-	 * the services stop in reverse order. */
+	/* The stop sequence (docs/OPERATIONS.md, "Stopping"): queued requests
+	 * are refused at once and running ones finish; model calls still
+	 * running are cancelled and their parked connections answered before
+	 * the daemon goes; jobs stop at their next check and are queued again;
+	 * then the services stop in reverse order and the store checkpoints.
+	 * Each phase's time is logged, so a slow stop says where it was. */
+	int64_t s0 = pos_mono_us();
 	pos_server_drain(&srv);
+	int64_t s1 = pos_mono_us();
 	pos_app_quiesce(&app);
+	int64_t s2 = pos_mono_us();
 	pos_server_stop(&srv);
+	int64_t s3 = pos_mono_us();
 	pos_app_stop(&app);
+	int64_t s4 = pos_mono_us();
 	pos_embed_openai_global_cleanup();
-	pos_info("stopped cleanly");
+	pos_info("stopped cleanly in %.2f s (requests %.2f s, jobs %.2f s, connections %.2f s, "
+		 "services and store %.2f s)",
+		 (double)(s4 - s0) / 1e6, (double)(s1 - s0) / 1e6, (double)(s2 - s1) / 1e6,
+		 (double)(s3 - s2) / 1e6, (double)(s4 - s3) / 1e6);
 	return 0;
 }

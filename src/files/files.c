@@ -704,12 +704,15 @@ out:
 	return rc;
 }
 
-enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size_t *moved)
+enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, unsigned *offset,
+				  bool (*stop)(void *ctx), void *ctx, size_t *moved)
 {
 	if (moved)
 		*moved = 0;
 	enum pos_err rc = POS_OK;
-	for (unsigned offset = 0;; offset += 200) {
+	for (;; *offset += 200) {
+		if (stop && stop(ctx))
+			return POS_ERR_UNAVAILABLE; /* resumes at *offset */
 		struct pos_arena *a = pos_arena_new();
 		if (!a)
 			return POS_ERR_NOMEM;
@@ -722,7 +725,7 @@ enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size
 		q.before = POS_TIME_NONE;
 		q.sort = POS_SORT_OLDEST;
 		q.limit = 200;
-		q.offset = offset;
+		q.offset = *offset;
 		struct pos_memory *page = NULL;
 		size_t n = 0;
 		int64_t total = 0;
@@ -738,8 +741,11 @@ enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size
 				*moved += k;
 		}
 		pos_arena_destroy(a);
-		if (rc || n < 200)
+		if (rc || n < 200) {
+			if (!rc)
+				*offset += (unsigned)n;
 			return rc;
+		}
 	}
 }
 
@@ -951,16 +957,31 @@ static enum pos_err extract_run(struct pos_job_run *r, void *ctx, const char *us
 	return rc;
 }
 
-/* files.adopt: payload {}, the job's user's inline attachments. */
+static bool job_stop(void *ctx)
+{
+	return pos_job_should_stop(ctx);
+}
+
+/* files.adopt: payload {} or {"offset": N}, the job's user's inline
+ * attachments. A pass stopped by a shutdown leaves its place as the next
+ * attempt's payload (the jobs service keeps it), so a store too big to go
+ * through between two restarts is still gone through. */
 static enum pos_err adopt_run(struct pos_job_run *r, void *ctx, const char *user_id,
 			      const char *payload_json)
 {
-	(void)r;
-	(void)payload_json;
+	json_t *p = json_loads(payload_json ? payload_json : "{}", 0, NULL);
+	json_int_t from = json_integer_value(json_object_get(p, "offset"));
+	json_decref(p);
+	unsigned offset = from > 0 && from < UINT32_MAX ? (unsigned)from : 0;
 	size_t moved = 0;
-	enum pos_err rc = pos_files_adopt_user(ctx, user_id, &moved);
+	enum pos_err rc = pos_files_adopt_user(ctx, user_id, &offset, job_stop, r, &moved);
 	if (moved)
 		pos_info("files: %zu inline mail attachments moved into the blob store", moved);
+	if (rc == POS_ERR_UNAVAILABLE) {
+		char next[48];
+		snprintf(next, sizeof(next), "{\"offset\":%u}", offset);
+		(void)pos_job_set_payload(r, next);
+	}
 	return rc;
 }
 
@@ -1014,7 +1035,8 @@ enum pos_err pos_files_adopt_start(struct pos_files *f)
 #define THUMBS_BATCH 50
 #define NIL_UUID "00000000-0000-0000-0000-000000000000"
 
-enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id, size_t *made)
+enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id,
+				   bool (*stop)(void *ctx), void *ctx, size_t *made)
 {
 	if (made)
 		*made = 0;
@@ -1042,6 +1064,8 @@ enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id, siz
 					rc = POS_ERR_DECRYPT;
 				have_key = !rc;
 			}
+			if (!rc && stop && stop(ctx))
+				rc = POS_ERR_UNAVAILABLE; /* the untried are read again next time */
 			if (rc)
 				break;
 			enum pos_err orc = open_att(f, a, &v[i]);
@@ -1066,10 +1090,9 @@ enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id, siz
 static enum pos_err thumbs_run(struct pos_job_run *r, void *ctx, const char *user_id,
 			       const char *payload_json)
 {
-	(void)r;
 	(void)payload_json;
 	size_t made = 0;
-	enum pos_err rc = pos_files_thumbs_user(ctx, user_id, &made);
+	enum pos_err rc = pos_files_thumbs_user(ctx, user_id, job_stop, r, &made);
 	if (made)
 		pos_info("files: %zu thumbnails made for earlier attachments", made);
 	return rc;

@@ -166,10 +166,19 @@ enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)
  */
 enum pos_err pos_files_adopt_inline(struct pos_files *f, const char *user_id,
 				    const char *memory_id, size_t *moved);
-/* pos_files_adopt_inline over the user's email memories, 200 at a time. */
-enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, size_t *moved);
-/* The job kind "files.adopt" (payload {}): pos_files_adopt_user for the
- * job's user; registered by pos_files_register_jobs. */
+/*
+ * pos_files_adopt_inline over the user's email memories, oldest first, 200
+ * at a time from the *offset-th (in: where to start, 0 for all; out: the
+ * first not done). `stop` (may be NULL) is asked before each page: when it
+ * says true the pass ends there, POS_ERR_UNAVAILABLE, and *offset is the
+ * place to resume from (a job's checkpoint on shutdown).
+ */
+enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, unsigned *offset,
+				  bool (*stop)(void *ctx), void *ctx, size_t *moved);
+/* The job kind "files.adopt" (payload {} or {"offset": N}, the checkpoint
+ * a stopped attempt leaves): pos_files_adopt_user for the job's user,
+ * stopping between pages when the job must stop; registered by
+ * pos_files_register_jobs. */
 extern const struct pos_job_kind pos_files_adopt_kind;
 /* Queues files.adopt for every user with email memories (once: a queued
  * one is not doubled); the server calls it at start-up, after registering
@@ -187,9 +196,12 @@ enum pos_err pos_files_adopt_start(struct pos_files *f);
  * pass). *made (may be NULL) counts thumbnails stored. POS_ERR_LOCKED
  * while an encrypted user's data is locked; the store's errors.
  */
-enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id, size_t *made);
+enum pos_err pos_files_thumbs_user(struct pos_files *f, const char *user_id,
+				   bool (*stop)(void *ctx), void *ctx, size_t *made);
 /* The job kind "files.thumbs" (payload {}): pos_files_thumbs_user for the
- * job's user; registered by pos_files_register_jobs. */
+ * job's user, stopping between thumbnails when the job must stop (`stop`,
+ * may be NULL: then POS_ERR_UNAVAILABLE; the next pass goes on from the
+ * untried ones); registered by pos_files_register_jobs. */
 extern const struct pos_job_kind pos_files_thumbs_kind;
 /* Queues files.thumbs for every user with an attachment never given a
  * thumbnail (once: a queued one is not doubled); the server calls it at

@@ -885,7 +885,10 @@ static void handler_job(struct pos_pool_job *job, void *arg)
 static enum MHD_Result run(struct pos_server *srv, struct pos_req *r)
 {
 	if (r->adm.state == POS_ADM_EXPIRED) {
-		refuse_busy(r);
+		if (atomic_load(&srv->draining)) /* flushed by the drain */
+			pos_reply_err(r, POS_ERR_UNAVAILABLE, NULL, "the server is shutting down");
+		else
+			refuse_busy(r);
 		return queue(r, pos_mono_us() - r->start_us);
 	}
 	if (srv->handlers && r->adm.state == POS_ADM_RUNNING) {
@@ -919,7 +922,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r = req_new(srv, conn, url, method);
 		if (!r)
 			return MHD_NO;
+		/* Counted first, then the drain flag read (pos_server_drain does
+		 * the opposite): either the drain waits for this request, or
+		 * the request sees the drain and is refused in admit(). A
+		 * request that began after SIGTERM is never waited for, so
+		 * clients that keep sending cannot hold the stop up. */
 		atomic_fetch_add(&srv->inflight, 1);
+		r->counted = true;
+		if (atomic_load(&srv->draining)) {
+			atomic_fetch_sub(&srv->inflight, 1);
+			r->counted = false;
+		}
 		*con_cls = r;
 		/* Limits, token and declared length are checked from the
 		 * headers, before any body byte is read. */
@@ -1039,8 +1052,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	pos_free(r->resp);
 	pos_buf_free(&r->body);
 	atomic_fetch_sub(&srv->body_bytes, (long long)r->body_counted);
+	bool counted = r->counted;
 	pos_arena_destroy(r->arena);
-	atomic_fetch_sub(&srv->inflight, 1);
+	if (counted)
+		atomic_fetch_sub(&srv->inflight, 1);
 }
 
 /* ---- start / stop ---- */
@@ -1299,7 +1314,9 @@ void pos_server_drain(struct pos_server *srv)
 	 * The listen socket is not quiesced: MHD_quiesce_daemon on an epoll
 	 * daemon with a thread pool races with the workers' own removal of
 	 * the listen socket and can abort the process (an open libmicrohttpd
-	 * defect, seen here once in a test run); MHD_stop_daemon closes it. */
+	 * defect, seen here once in a test run); MHD_stop_daemon closes it.
+	 * Set before `inflight` is read (on_request counts, then reads): the
+	 * wait below is for the requests that began before it only. */
 	atomic_store(&srv->draining, true);
 	if (srv->app)
 		pos_events_close(srv->app->events); /* live event streams end */

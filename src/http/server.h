@@ -139,6 +139,7 @@ struct pos_req {
 	struct pos_adm_waiter adm;    /* its handler slot or place in the queue */
 	bool adm_parked;              /* suspended in the queue, comes back once */
 	bool offloaded;               /* its handler runs on srv->handlers (suspended) */
+	bool counted;                 /* in srv->inflight: began before the drain */
 };
 
 struct pos_pool; /* jobs/pool.h */
@@ -155,7 +156,7 @@ struct pos_server {
 	int64_t started_us;
 	unsigned port;                /* the bound port (useful with :0) */
 	atomic_bool draining;
-	atomic_long inflight;
+	atomic_long inflight;         /* requests that began before the drain, not yet completed */
 	atomic_llong body_bytes;      /* request body bytes held, all requests */
 	const char **route_names;
 	/* ---- security: rate limits and CORS allow-list ---- */
@@ -192,8 +193,10 @@ enum pos_err pos_server_init(struct pos_server *srv, const struct pos_config *cf
 enum pos_err pos_server_start(struct pos_server *srv, struct pos_app *app,
 			      struct pos_error *err);
 /*
- * New requests get 503 from here on; waits for in-flight requests to
- * finish (up to the configured grace). The daemon keeps running, so
+ * New requests get 503 from here on, and so do those waiting in the
+ * admission queue, at once; waits for the requests that began before it
+ * to finish (up to the configured grace), never for those that began
+ * after. The daemon keeps running, so
  * deferred answers (model calls) can still be delivered: stop those next
  * (pos_app_quiesce), then call pos_server_stop. Idempotent.
  */

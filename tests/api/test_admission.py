@@ -238,6 +238,76 @@ class SlowHandlerTest(harness.StubbedTestCase):
         self.assertEqual(waiting.result(self).status, 200)
 
 
+class DrainQueueTest(harness.StubbedTestCase):
+    """SIGTERM answers the requests waiting for a handler slot at once
+    (docs/OPERATIONS.md, "Stopping"), while the request holding the slot
+    still runs: an order, not a time. The running one is a hybrid search
+    whose query embedding the stand-in provider answers after SLOW_EMBED
+    seconds; the queued one would wait 60 s. Were the queue only emptied
+    once the running requests are done, the queued request's 503 would
+    come after the search's answer."""
+
+    stub_class = harness.OpenAIStub
+    SLOW_EMBED = SlowHandlerTest.SLOW_EMBED
+    CLIENT_TIMEOUT = SlowHandlerTest.CLIENT_TIMEOUT
+    answered = SlowHandlerTest.answered
+    metric_now = SlowHandlerTest.metric_now
+
+    @classmethod
+    def stub_env(cls, host, port):
+        env = SlowHandlerTest.stub_env.__func__(cls, host, port)
+        env.update({"PERSONALOS_THREADS": "2", "PERSONALOS_SHUTDOWN_GRACE": "60"})
+        return env
+
+    def test_sigterm_refuses_the_queued_at_once_while_the_running_finish(self):
+        user = self.new_user()
+        self.create_memory(user.token, "the provider learns its dimension from this one")
+        embedded = harness.poll(
+            lambda: metric(self.api, "personalos_embeddings_total") or None, timeout=60)
+        self.assertTrue(embedded, "the first memory was never embedded")
+        self.stub.reset()
+        self.stub.mode("slow", seconds=self.SLOW_EMBED, count=1)
+        slow = Background(self.server.base_url, "GET",
+                          "/api/memories/search?mode=hybrid&query=dimension%20provider",
+                          token=user.token)
+        slow.start()
+        sent = harness.poll(lambda: self.stub.embedding_requests() or None, timeout=30)
+        self.assertTrue(sent, "the search never asked the provider for its query's vector")
+        raw = harness.Api(self.server.base_url, timeout=self.CLIENT_TIMEOUT, retry_429=False)
+        self.addCleanup(raw.close)
+        waiting = Background(self.server.base_url, "GET", "/api/memories?limit=1",
+                             token=user.token)
+        waiting.start()
+        queued = harness.poll(
+            lambda: self.metric_now(raw, "personalos_http_admission_queued") == 1 or None,
+            timeout=self.CLIENT_TIMEOUT)
+        self.assertTrue(queued, "the second request never reached the queue")
+        raw.close()
+        server = self.server
+        stopped = {}
+
+        def stop():
+            try:
+                stopped["rc"] = server.stop()
+            except Exception as e:  # reported below
+                stopped["error"] = e
+
+        stopper = threading.Thread(target=stop)
+        stopper.start()
+        # The queued request is refused while the search still waits.
+        r = waiting.result(self)
+        self.assert_error(r, 503, "unavailable")
+        self.assertIn("shutting down", r.json["error"]["message"])
+        self.assertIsNone(r.headers.get("retry-after"))
+        self.assertTrue(slow.is_alive() and slow.resp is None,
+                        "the queued request was answered only after the running one")
+        # The running one finishes with its answer; the server exits 0.
+        self.assertEqual(slow.result(self).status, 200)
+        stopper.join(90)
+        self.assertFalse(stopper.is_alive(), "the server did not stop")
+        self.assertNotIn("error", stopped, stopped.get("error"))
+
+
 class AdmissionOffTest(harness.ApiTestCase):
     server_env = {"PERSONALOS_ADMISSION": "off", "PERSONALOS_MAX_INFLIGHT": "1",
                   "PERSONALOS_MAX_QUEUE": "1"}

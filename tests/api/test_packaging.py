@@ -109,6 +109,15 @@ class InstallTest(unittest.TestCase):
                         "share/doc/personalos/LICENSE",
                         "share/doc/personalos/CHANGELOG.md"):
                 self.assertTrue(os.path.exists(os.path.join(root, rel)), rel)
+            # the bundled plugins, every package of the checkout's plugins/
+            src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "plugins")
+            bundled = sorted(n for n in os.listdir(src)
+                             if os.path.exists(os.path.join(src, n, "plugin.json")))
+            self.assertTrue(bundled)
+            for name in bundled:
+                for f in os.listdir(os.path.join(src, name)):
+                    rel = "share/personalos/plugins/%s/%s" % (name, f)
+                    self.assertTrue(os.path.exists(os.path.join(root, rel)), rel)
             self.assertTrue(os.access(os.path.join(root, "bin/personalos"), os.X_OK))
             unit_path = os.path.join(root, "lib/systemd/system/personalos.service")
             with open(unit_path) as f:
@@ -116,6 +125,8 @@ class InstallTest(unittest.TestCase):
             self.assertNotIn("@BINDIR@", unit)
             self.assertIn("ExecStart=%s/bin/personalos serve" % prefix, unit)
             self.assertIn("--web %s/share/personalos/web" % prefix, unit)
+            self.assertIn("Environment=PERSONALOS_PLUGINS_DIR=%s/share/personalos/plugins\n"
+                          % prefix, unit)
             for line in ("DynamicUser=yes", "ProtectSystem=strict",
                          "ReadWritePaths=/var/lib/personalos", "NoNewPrivileges=yes",
                          "PrivateTmp=yes", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",

@@ -11,8 +11,11 @@
 #include <sys/stat.h>
 
 #include "app/app.h"
+#include "base/clock.h"
 #include "crypto/crypto.h"
 #include "embed/openai.h"
+#include "files/files.h"
+#include "memory/memory.h"
 
 static void tmpdir(char *out, size_t cap)
 {
@@ -101,6 +104,70 @@ static void store_failure_tears_down(void **state)
 	assert_true(all_zero(&app, sizeof(app)));
 }
 
+/* Stops at its `*limit`-th question (counting down). */
+static bool stop_at(void *ctx)
+{
+	unsigned *left = ctx;
+	return *left == 0 || --*left == 0;
+}
+
+/* The start-up pass over a user's mail (files.adopt) stops between pages
+ * when asked, saying where it stopped, and a pass from there finishes: a
+ * shutdown does not wait for a pass over a large store, and the job's
+ * checkpoint is not lost (docs/OPERATIONS.md, "Stopping"). */
+static void adoption_pass_stops_between_pages_and_resumes(void **state)
+{
+	(void)state;
+	struct pos_config cfg;
+	pos_config_defaults(&cfg);
+	tmpdir(cfg.data_dir, sizeof(cfg.data_dir));
+	struct pos_app app;
+	struct pos_error err;
+	pos_error_clear(&err);
+	assert_int_equal(pos_app_start(&app, &cfg, &err), POS_OK);
+	struct pos_user u = {0};
+	assert_true(pos_uuid_new(u.id));
+	u.email = "mail@example.org";
+	u.password_hash = "x";
+	u.privacy_tier = "local";
+	u.plan = "free";
+	u.persona_json = "{}";
+	u.settings_json = "{}";
+	u.created_at = pos_now_us();
+	u.last_login_at = POS_TIME_NONE;
+	assert_int_equal(app.store->accounts->user_register(app.store, &u, NULL, true, 0), POS_OK);
+	json_t *list = json_array();
+	for (int i = 0; i < 450; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "a letter about the garden, number %d", i);
+		json_array_append_new(list, json_pack("{s:s, s:s}", "content", text, "type", "email"));
+	}
+	json_t *body = json_pack("{s:o}", "memories", list);
+	struct pos_arena *a = pos_arena_new();
+	struct pos_memory *made;
+	size_t n;
+	assert_int_equal(pos_memory_bulk(&app.mem, a, u.id, body, &made, &n, &err), POS_OK);
+	assert_int_equal(n, 450);
+	json_decref(body);
+	pos_arena_destroy(a);
+	/* asked to stop before the second page: one page done */
+	unsigned offset = 0, left = 2;
+	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &offset, stop_at, &left, NULL),
+			 POS_ERR_UNAVAILABLE);
+	assert_int_equal(offset, 200);
+	/* from there, to the end */
+	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &offset, NULL, NULL, NULL), POS_OK);
+	assert_int_equal(offset, 450);
+	/* asked at once: nothing read, the place kept */
+	offset = 0;
+	left = 1;
+	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &offset, stop_at, &left, NULL),
+			 POS_ERR_UNAVAILABLE);
+	assert_int_equal(offset, 0);
+	pos_app_quiesce(&app);
+	pos_app_stop(&app);
+}
+
 int main(void)
 {
 	if (pos_crypto_init() || pos_embed_openai_global_init())
@@ -109,6 +176,7 @@ int main(void)
 		cmocka_unit_test(starts_and_stops),
 		cmocka_unit_test(bad_setting_opens_nothing),
 		cmocka_unit_test(store_failure_tears_down),
+		cmocka_unit_test(adoption_pass_stops_between_pages_and_resumes),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	pos_embed_openai_global_cleanup();
