@@ -612,6 +612,8 @@ enum pos_err pos_files_attach_mem(struct pos_files *f, struct pos_arena *a, cons
 	return POS_OK;
 }
 
+#define ADOPT_PAGE 200 /* email memories read at a time by the adopt pass */
+
 /* One inline attachment of a memory row (sync before issue 21). */
 struct inline_att {
 	const char *name;
@@ -704,48 +706,51 @@ out:
 	return rc;
 }
 
-enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, unsigned *offset,
+enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, int64_t *after_seq,
 				  bool (*stop)(void *ctx), void *ctx, size_t *moved)
 {
 	if (moved)
 		*moved = 0;
 	enum pos_err rc = POS_OK;
-	for (;; *offset += 200) {
+	for (;;) {
 		if (stop && stop(ctx))
-			return POS_ERR_UNAVAILABLE; /* resumes at *offset */
+			return POS_ERR_UNAVAILABLE; /* resumes after *after_seq */
 		struct pos_arena *a = pos_arena_new();
 		if (!a)
 			return POS_ERR_NOMEM;
-		struct pos_memory_query q;
-		memset(&q, 0, sizeof(q));
-		q.user_id = user_id;
-		q.type = POS_TYPE_EMAIL;
-		q.layer = -1;
-		q.after = POS_TIME_NONE;
-		q.before = POS_TIME_NONE;
-		q.sort = POS_SORT_OLDEST;
-		q.limit = 200;
-		q.offset = *offset;
-		struct pos_memory *page = NULL;
+		/* a page after the cursor along the user's own index: every
+		 * page costs its 200 rows, however far the pass has gone */
+		struct pos_memory_query q = {.user_id = user_id, .type = POS_TYPE_EMAIL,
+					     .layer = -1, .after = POS_TIME_NONE,
+					     .before = POS_TIME_NONE, .after_seq = *after_seq};
+		int64_t *seqs = NULL;
 		size_t n = 0;
-		int64_t total = 0;
-		rc = f->store->memories->memory_list(f->store, a, &q, &page, &n, &total);
+		struct pos_memory *page = NULL;
+		bool *found = NULL;
+		rc = f->store->memories->filter_seqs(f->store, a, &q, ADOPT_PAGE, &seqs, &n);
+		if (!rc && n) {
+			page = pos_arena_alloc(a, n * sizeof(*page));
+			found = pos_arena_alloc(a, n * sizeof(*found));
+			rc = page && found ? f->store->memories->memories_by_seq(f->store, a, user_id,
+										  seqs, n, page, found)
+					   : POS_ERR_NOMEM;
+		}
 		for (size_t i = 0; !rc && i < n; i++) {
 			size_t k = 0;
-			if (!page[i].attachments_json || !strstr(page[i].attachments_json, "\"encoding\""))
-				continue;
-			rc = pos_files_adopt_inline(f, user_id, page[i].id, &k);
-			if (rc == POS_ERR_NOT_FOUND)
-				rc = POS_OK; /* deleted meanwhile */
+			if (found[i] && page[i].attachments_json &&
+			    strstr(page[i].attachments_json, "\"encoding\"")) {
+				rc = pos_files_adopt_inline(f, user_id, page[i].id, &k);
+				if (rc == POS_ERR_NOT_FOUND)
+					rc = POS_OK; /* deleted meanwhile */
+			}
+			if (!rc)
+				*after_seq = seqs[i];
 			if (moved)
 				*moved += k;
 		}
 		pos_arena_destroy(a);
-		if (rc || n < 200) {
-			if (!rc)
-				*offset += (unsigned)n;
+		if (rc || n < ADOPT_PAGE)
 			return rc;
-		}
 	}
 }
 
@@ -962,7 +967,7 @@ static bool job_stop(void *ctx)
 	return pos_job_should_stop(ctx);
 }
 
-/* files.adopt: payload {} or {"offset": N}, the job's user's inline
+/* files.adopt: payload {} or {"after_seq": N}, the job's user's inline
  * attachments. A pass stopped by a shutdown leaves its place as the next
  * attempt's payload (the jobs service keeps it), so a store too big to go
  * through between two restarts is still gone through. */
@@ -970,16 +975,16 @@ static enum pos_err adopt_run(struct pos_job_run *r, void *ctx, const char *user
 			      const char *payload_json)
 {
 	json_t *p = json_loads(payload_json ? payload_json : "{}", 0, NULL);
-	json_int_t from = json_integer_value(json_object_get(p, "offset"));
+	json_int_t from = json_integer_value(json_object_get(p, "after_seq"));
 	json_decref(p);
-	unsigned offset = from > 0 && from < UINT32_MAX ? (unsigned)from : 0;
+	int64_t after_seq = from > 0 ? (int64_t)from : 0;
 	size_t moved = 0;
-	enum pos_err rc = pos_files_adopt_user(ctx, user_id, &offset, job_stop, r, &moved);
+	enum pos_err rc = pos_files_adopt_user(ctx, user_id, &after_seq, job_stop, r, &moved);
 	if (moved)
 		pos_info("files: %zu inline mail attachments moved into the blob store", moved);
 	if (rc == POS_ERR_UNAVAILABLE) {
 		char next[48];
-		snprintf(next, sizeof(next), "{\"offset\":%u}", offset);
+		snprintf(next, sizeof(next), "{\"after_seq\":%lld}", (long long)after_seq);
 		(void)pos_job_set_payload(r, next);
 	}
 	return rc;

@@ -167,15 +167,16 @@ enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)
 enum pos_err pos_files_adopt_inline(struct pos_files *f, const char *user_id,
 				    const char *memory_id, size_t *moved);
 /*
- * pos_files_adopt_inline over the user's email memories, oldest first, 200
- * at a time from the *offset-th (in: where to start, 0 for all; out: the
- * first not done). `stop` (may be NULL) is asked before each page: when it
- * says true the pass ends there, POS_ERR_UNAVAILABLE, and *offset is the
- * place to resume from (a job's checkpoint on shutdown).
+ * pos_files_adopt_inline over the user's email memories in write order,
+ * 200 at a time after the seq *after_seq (in: 0 for all; out: the last one
+ * done), a page read along the user's index (the pass costs its rows, not
+ * the square of them). `stop` (may be NULL) is asked before each page: when
+ * it says true the pass ends there, POS_ERR_UNAVAILABLE, and *after_seq is
+ * the place to resume from (a job's checkpoint on shutdown).
  */
-enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, unsigned *offset,
+enum pos_err pos_files_adopt_user(struct pos_files *f, const char *user_id, int64_t *after_seq,
 				  bool (*stop)(void *ctx), void *ctx, size_t *moved);
-/* The job kind "files.adopt" (payload {} or {"offset": N}, the checkpoint
+/* The job kind "files.adopt" (payload {} or {"after_seq": N}, the checkpoint
  * a stopped attempt leaves): pos_files_adopt_user for the job's user,
  * stopping between pages when the job must stop; registered by
  * pos_files_register_jobs. */

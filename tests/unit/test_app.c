@@ -148,22 +148,25 @@ static void adoption_pass_stops_between_pages_and_resumes(void **state)
 	size_t n;
 	assert_int_equal(pos_memory_bulk(&app.mem, a, u.id, body, &made, &n, &err), POS_OK);
 	assert_int_equal(n, 450);
+	int64_t seq200 = made[199].seq, seq450 = made[449].seq;
+	assert_true(seq200 > 0 && seq450 > seq200);
 	json_decref(body);
 	pos_arena_destroy(a);
 	/* asked to stop before the second page: one page done */
-	unsigned offset = 0, left = 2;
-	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &offset, stop_at, &left, NULL),
+	int64_t after = 0;
+	unsigned left = 2;
+	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &after, stop_at, &left, NULL),
 			 POS_ERR_UNAVAILABLE);
-	assert_int_equal(offset, 200);
+	assert_int_equal(after, seq200);
 	/* from there, to the end */
-	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &offset, NULL, NULL, NULL), POS_OK);
-	assert_int_equal(offset, 450);
+	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &after, NULL, NULL, NULL), POS_OK);
+	assert_int_equal(after, seq450);
 	/* asked at once: nothing read, the place kept */
-	offset = 0;
+	after = 0;
 	left = 1;
-	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &offset, stop_at, &left, NULL),
+	assert_int_equal(pos_files_adopt_user(&app.files, u.id, &after, stop_at, &left, NULL),
 			 POS_ERR_UNAVAILABLE);
-	assert_int_equal(offset, 0);
+	assert_int_equal(after, 0);
 	pos_app_quiesce(&app);
 	pos_app_stop(&app);
 }
