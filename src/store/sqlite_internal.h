@@ -95,6 +95,12 @@ enum sq_stmt {
 	ST_BULK_KW,
 	ST_MEM_TAGS_READ,
 	ST_MEM_TAGS_SET,
+	ST_AL_PARENT_THREAD,
+	ST_AL_PARENT_SERIES,
+	ST_AL_OWNER,
+	ST_AL_CLEAR,
+	ST_AL_INSERT,
+	ST_AL_SET_PARENT,
 	ST__COUNT
 };
 
@@ -379,6 +385,8 @@ enum pos_err sq_insert_tags(struct sq_conn *c, const char *user_id, int64_t seq,
 			    const char *const *tags, size_t n);
 
 /* Stats and graph (sqlite_graph.c). */
+enum pos_err sq_tag_counts(struct pos_store *base, struct pos_arena *a, const char *user_id,
+			   unsigned limit, bool hide_chat, const char **json);
 enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,
 			     const char *user_id, unsigned days, unsigned tags,
 			     bool hide_chat, struct pos_memory_stats *out);
