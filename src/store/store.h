@@ -645,6 +645,14 @@ struct pos_store_memories {
 				     const char *user_id, unsigned days,
 				     unsigned tags, bool hide_chat,
 				     struct pos_memory_stats *out);
+	/* The user's `limit` most used tags, most used first (ties by tag), as
+	 * the JSON text [{"tag": "work", "count": 5}, ...] (the same list as
+	 * memory_stats' top_tags_json), without the chat exchanges when
+	 * `hide_chat`: read from the tag index alone, never the memories, so
+	 * it costs a fraction of memory_stats (GET /api/memories/categories). */
+	enum pos_err (*tag_counts)(struct pos_store *s, struct pos_arena *a,
+				   const char *user_id, unsigned limit, bool hide_chat,
+				   const char **json);
 	/* The series of the user's memories created at or after `since` (the
 	 * distributions cover every memory); without the chat exchanges when
 	 * `hide_chat`. */
