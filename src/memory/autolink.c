@@ -33,11 +33,26 @@ static enum pos_err links_from_hits(struct pos_store *s, struct pos_arena *a, co
 			seqs[ns++] = hits[i].seq;
 	if (!ns)
 		return POS_OK;
-	struct pos_memory *nb = pos_arena_alloc(a, ns * sizeof(*nb));
+	char (*nid)[POS_UUID_SIZE] = pos_arena_alloc(a, ns * sizeof(*nid));
+	int *ntype = pos_arena_alloc(a, ns * sizeof(*ntype));
 	bool *found = pos_arena_alloc(a, ns * sizeof(*found));
-	if (!nb || !found)
+	if (!nid || !ntype || !found)
 		return POS_ERR_NOMEM;
-	enum pos_err rc = s->memories->memories_by_seq(s, a, user_id, seqs, ns, nb, found);
+	enum pos_err rc;
+	if (s->memories->memory_keys_by_seq) {
+		/* ids and types only: no neighbour's content is read */
+		rc = s->memories->memory_keys_by_seq(s, user_id, seqs, ns, nid, ntype, found);
+	} else {
+		struct pos_memory *nb = pos_arena_alloc(a, ns * sizeof(*nb));
+		if (!nb)
+			return POS_ERR_NOMEM;
+		rc = s->memories->memories_by_seq(s, a, user_id, seqs, ns, nb, found);
+		for (size_t i = 0; !rc && i < ns; i++)
+			if (found[i]) {
+				memcpy(nid[i], nb[i].id, POS_UUID_SIZE);
+				ntype[i] = nb[i].type;
+			}
+	}
 	if (rc)
 		return rc;
 	size_t h = 0;
@@ -46,8 +61,8 @@ static enum pos_err links_from_hits(struct pos_store *s, struct pos_arena *a, co
 			h++;
 		if (!found[i])
 			continue;
-		bool dup = hits[h].score >= cfg->duplicate_min && nb[i].type == m->type;
-		memcpy(links[*nl].target, nb[i].id, POS_UUID_SIZE);
+		bool dup = hits[h].score >= cfg->duplicate_min && ntype[i] == (int)m->type;
+		memcpy(links[*nl].target, nid[i], POS_UUID_SIZE);
 		links[*nl].type = dup ? "duplicate" : "related";
 		links[*nl].strength = hits[h].score;
 		(*nl)++;

@@ -150,6 +150,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" AND json_extract(m.metadata, '$.event_id') IS NOT NULL"
 		" ORDER BY p.created_at, p.seq LIMIT 1",
 	[ST_AL_OWNER] = "SELECT 1 FROM memories WHERE id = ?1 AND user_id = ?2",
+	[ST_AL_KEY] = "SELECT id, type FROM memories WHERE seq = ?1 AND user_id = ?2",
 	[ST_AL_CLEAR] = "DELETE FROM memory_relationships WHERE auto = 1"
 			" AND (memory_id = ?1 OR related_memory_id = ?1)",
 	/* one row per pair, the smaller id first; a link made by hand (same
@@ -1239,6 +1240,7 @@ static const struct pos_store_memories sq_memories = {
 	.lifecycle_apply = sq_lifecycle_apply,
 	.memory_merge_move = sq_memory_merge_move,
 	.autolink_parent = sq_autolink_parent,
+	.memory_keys_by_seq = sq_memory_keys_by_seq,
 	.memory_series = sq_memory_series,
 	.autolink_apply = sq_autolink_apply,
 };

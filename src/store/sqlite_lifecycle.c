@@ -345,6 +345,35 @@ enum pos_err sq_autolink_parent(struct pos_store *base, const char *user_id, int
 	return rc;
 }
 
+enum pos_err sq_memory_keys_by_seq(struct pos_store *base, const char *user_id,
+				   const int64_t *seqs, size_t n, char (*ids)[POS_UUID_SIZE],
+				   int *types, bool *found)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_AL_KEY);
+	if (!st)
+		return POS_ERR_STORE;
+	enum pos_err rc = POS_OK;
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, seqs[i]);
+		sq_bind_str(st, 2, user_id);
+		int step = sqlite3_step(st);
+		found[i] = step == SQLITE_ROW;
+		if (found[i]) {
+			const unsigned char *t = sqlite3_column_text(st, 0);
+			snprintf(ids[i], POS_UUID_SIZE, "%s", t ? (const char *)t : "");
+			types[i] = pos_mem_type_parse((const char *)sqlite3_column_text(st, 1));
+		} else if (step != SQLITE_DONE) {
+			rc = sq_fail(c, "memory keys");
+		}
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 /* Steps a cached write statement to its end and resets it. */
 static enum pos_err al_step(struct sq_conn *c, sqlite3_stmt *st, const char *what)
 {

@@ -715,6 +715,15 @@ struct pos_store_memories {
 	 */
 	enum pos_err (*stem_near)(struct pos_store *s, const char *stem,
 				  size_t len, bool *near);
+	/*
+	 * Optional (NULL: use memories_by_seq): the id and type of each of
+	 * the user's memories seqs[0..n) into ids[i] / types[i] (enum
+	 * pos_mem_type), found[i] false when the seq is not the user's: one
+	 * key lookup each, no content read (auto-linking's neighbours).
+	 */
+	enum pos_err (*memory_keys_by_seq)(struct pos_store *s, const char *user_id,
+					   const int64_t *seqs, size_t n,
+					   char (*ids)[POS_UUID_SIZE], int *types, bool *found);
 	/* Seqs of the user's memories passing q's filters, ascending, at most
 	 * `max` (*n == max means there may be more). */
 	enum pos_err (*filter_seqs)(struct pos_store *s, struct pos_arena *a,
