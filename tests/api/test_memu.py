@@ -196,6 +196,28 @@ class MemuEveryMemoryTest(harness.StubbedTestCase):
         self.assertEqual(jobs.status, 200, jobs.raw[:200])
         self.assertTrue(any(j["state"] == "done" for j in jobs.json["jobs"]), jobs.json)
 
+    def test_a_slow_memu_gets_smaller_batches(self):
+        # backpressure (docs/MEMU.md): a memorize call slower than 2 s
+        # halves the next batch; fast calls grow it back
+        u = self.cloud_user(shared=False)
+        w = "zq" + uuid.uuid4().hex[:8]
+        self.stub.mode("slow", seconds=2.3, count=1)
+        self.addCleanup(self.stub.mode, "ok")
+        bulk = [{"content": "paced %s number %d" % (w, i)} for i in range(40)]
+        r = self.api.post("/api/memories/bulk", {"memories": bulk}, token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:200])
+        self.assertTrue(harness.poll(lambda: all("paced %s number %d" % (w, i) in self.held(u.id)
+                                                 for i in range(40)), timeout=30),
+                        "not every memory reached MemU: %r" % self.sent_text(u.id))
+        lines = [len(((q.get("body") or {}).get("conversation_text") or "").splitlines())
+                 for q in self.stub.requests("/api/v3/memory/memorize")
+                 if (q.get("body") or {}).get("user_id") == u.id]
+        self.assertEqual(sum(lines), 40, lines)
+        self.assertGreaterEqual(len(lines), 3, lines)
+        # the slow first call's successor is smaller, though more was left
+        self.assertLess(lines[1], lines[0], lines)
+        self.assertGreater(max(lines[2:]), lines[1], lines)
+
     def test_local_tier_memories_never_reach_memu(self):
         u = self.local_user()
         w = "zq" + uuid.uuid4().hex[:8]
