@@ -14,10 +14,21 @@ fifth a child of an earlier one), then measures:
     roots, client latency p50 and p99. Baseline: GET /api/memories/{id} of
     the same roots.
 
-The auto-linking cost on bulk ingest is not measured here yet: linking runs
-as a job (memory.autolink) once the jobs service is wired in.
+With --only autolink it measures the auto-linking cost on bulk ingest
+instead: the same N memories loaded into a fresh server without linking
+and into one with PERSONALOS_AUTO_LINK=on, --rounds times each, in turn
+(off, on, off, on, ...). Each run's time is from the first bulk request
+until its memories are stored and (with linking) every memory.autolink
+job has finished; the ratio of the medians is the cost. A sample of the
+linked memories is read back to show links were made.
+
+With --only categories it times GET /api/memories/categories (local:
+tags and clusters) after the clusters are cached, next to GET
+/api/memories/stats; with --categories-before BIN it also starts BIN on
+the same database, alternating, for a before/after.
 
     python3 bench/intel_bench.py [--memories 20000] [--bin PATH]
+        [--only all|lifecycle|autolink|categories] [--rounds 2]
 
 Nothing is asserted: it prints a table (stdout) and exits 0 when the run
 worked. Python 3 standard library only. See docs/BENCHMARKS.md.
@@ -43,43 +54,218 @@ WORDS = ("plumber invoice meeting dentist garden tomato flight hotel budget "
          "paint roof bike repair lunch dinner call email project plan").split()
 
 
+def make_batch(rng, ids, n_total, now, links=True):
+    """The next bulk of the synthetic corpus (at most 1,000 memories)."""
+    batch = []
+    for i in range(min(1000, n_total - len(ids))):
+        k = len(ids) + i
+        when = now - datetime.timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
+        m = {"content": " ".join(rng.choice(WORDS) for _ in range(12)),
+             "tags": [rng.choice(TAGS)],
+             "created_at": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if links and ids and k % 3 == 0:
+            m["related_memory_ids"] = [rng.choice(ids)]
+        if links and ids and k % 5 == 0:
+            m["parent_memory_id"] = rng.choice(ids)
+        batch.append(m)
+    return batch
+
+
+def ingest(user, n, seed, links=True):
+    """Loads n memories in bulks of 1,000; (ids, seconds in bulk requests)."""
+    rng = random.Random(seed)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ids = []
+    t_ingest = 0.0
+    while len(ids) < n:
+        batch = make_batch(rng, ids, n, now, links)
+        t0 = time.perf_counter()
+        got, _ = user.bulk(batch)
+        t_ingest += time.perf_counter() - t0
+        ids.extend(got)
+    return ids, t_ingest
+
+
+def autolink_pending(client, user):
+    """memory.autolink jobs of the user not finished (newest 200: the jobs
+    run oldest first, so an unfinished one shows among them)."""
+    r = client.request("GET", "/api/jobs?kind=memory.autolink&limit=200",
+                       token=user.fresh_token())
+    if r.status != 200:
+        raise H.BenchError("GET /api/jobs answered %s" % r.error_text())
+    jobs = r.doc["jobs"]
+    bad = [j for j in jobs if j["state"] == "failed"]
+    if bad:
+        raise H.BenchError("a memory.autolink job failed: %s" % bad[0].get("error"))
+    return len(jobs), sum(1 for j in jobs if j["state"] in ("queued", "running"))
+
+
+def server_cpu_s(server):
+    """CPU seconds (user + system) the server process has used so far:
+    unlike wall time, not stretched by other work on the machine."""
+    with open("/proc/%d/stat" % server.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_ingest_run(binary, work, n, link, label, extra_env):
+    """A fresh server, n memories; (seconds until stored and linked,
+    seconds in bulk requests, share of sampled memories with links, jobs)."""
+    env = dict(extra_env)
+    env["PERSONALOS_AUTO_LINK"] = "on" if link else "off"
+    d = os.path.join(work, label)
+    server = H.Server(binary, os.path.join(d, "data"), d, env=env)
+    try:
+        server.start()
+        client = H.Client(server.base_url)
+        user = H.Session(client, "intel-link@example.org").register()
+        t0 = time.perf_counter()
+        c0 = server_cpu_s(server)
+        # no hand-made links: the links counted are the ones linking made
+        ids, t_bulk = ingest(user, n, 17, links=False)
+        jobs = 0
+        if link:
+            while True:
+                jobs, pending = autolink_pending(client, user)
+                if jobs and not pending:
+                    break
+                time.sleep(0.05)
+        t_total = time.perf_counter() - t0
+        cpu = server_cpu_s(server) - c0
+        sample = random.Random(5).sample(ids, min(200, len(ids)))
+        linked = 0
+        for mid in sample:
+            r = client.request("GET", "/api/memories/graph?root=%s&depth=1&limit=10" % mid,
+                               token=user.fresh_token())
+            if r.status != 200:
+                raise H.BenchError("graph answered %s" % r.error_text())
+            linked += 1 if r.doc.get("edges") else 0
+        return t_total, t_bulk, linked / len(sample), jobs, cpu
+    finally:
+        server.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def bench_autolink(args, binary, work):
+    n = args.memories
+    runs = {False: [], True: []}
+    for rnd in range(args.rounds):
+        for link in (False, True):
+            label = "%s-%d" % ("on" if link else "off", rnd)
+            got = one_ingest_run(binary, work, n, link, label, args.env)
+            runs[link].append(got)
+            H.log("%s: %.1f s (bulk requests %.1f s), server CPU %.1f s, linked share %.2f, jobs %d"
+                  % (label, got[0], got[1], got[4], got[2], got[3]))
+    rows = []
+    for link in (False, True):
+        for i, (t_total, t_bulk, share, jobs, cpu) in enumerate(runs[link]):
+            rows.append(["ingest, auto_link %s, run %d" % ("on" if link else "off", i + 1),
+                         "%.2f s" % t_total, "%.2f s" % cpu, H.fmt_rate(n / t_total),
+                         "bulk requests %.2f s; %s" % (
+                             t_bulk, ("sampled memories with links %.0f %%, %d jobs"
+                                      % (100 * share, jobs)) if link else "no linking")])
+    print("memories: %d, rounds: %d" % (n, args.rounds))
+    print(H.text_table(["what", "wall", "server CPU", "rate", "notes"], rows))
+    for i, what in ((0, "wall time until stored and linked"), (4, "server CPU"),
+                    (1, "time in bulk requests")):
+        off = H.median([r[i] for r in runs[False]])
+        on = H.median([r[i] for r in runs[True]])
+        print("auto-linking cost, %s: median %.2f s against %.2f s: %+.1f %%"
+              % (what, on, off, 100.0 * (on / off - 1.0)))
+    return 0
+
+
+def categories_times(server, user, samples):
+    """Client ms of GET /api/memories/categories once the clusters are cached,
+    and of GET /api/memories/stats beside it."""
+    client = H.Client(server.base_url)
+    for _ in range(30):             # until the clusters are computed and cached
+        r = client.request("GET", "/api/memories/categories", token=user.fresh_token())
+        if r.status != 200:
+            raise H.BenchError("categories answered %s" % r.error_text())
+        if not r.doc.get("clusters_pending"):
+            break
+        time.sleep(1.0)
+    cats, stats = [], []
+    for _ in range(samples):
+        r = client.request("GET", "/api/memories/categories", token=user.fresh_token())
+        cats.append(r.client_ms)
+        r = client.request("GET", "/api/memories/stats", token=user.fresh_token())
+        stats.append(r.client_ms)
+    kinds = {}
+    for c in client.request("GET", "/api/memories/categories", token=user.fresh_token()).doc["categories"]:
+        kinds[c.get("kind")] = kinds.get(c.get("kind"), 0) + 1
+    return cats, stats, kinds
+
+
+def bench_categories(args, binary, work, server, client, user):
+    bins = [("this build", binary)]
+    if args.categories_before:
+        bins.append(("before", H.resolve_binary(args.categories_before)))
+    res = {label: ([], []) for label, _ in bins}
+    kinds = None
+    for rnd in range(args.rounds):
+        for label, b in bins:
+            if server.binary != b or server.proc is None or server.proc.poll() is not None:
+                server.stop()
+                server.binary = b
+                server.start()
+                user.client = H.Client(server.base_url)
+                user.token = None
+                user.got_at = -1e9
+            cats, stats, k = categories_times(server, user, args.samples)
+            kinds = kinds or k
+            res[label][0].extend(cats)
+            res[label][1].extend(stats)
+            H.log("%s: categories p50 %s, stats p50 %s"
+                  % (label, H.fmt_ms(H.median(cats)), H.fmt_ms(H.median(stats))))
+    rows = []
+    for label, _ in bins:
+        cats, stats = res[label]
+        rows.append(["categories (%s)" % label, "p50 %s" % H.fmt_ms(H.median(cats)),
+                     "p99 %s" % H.fmt_ms(H.pctl(cats, 99)), "%d calls" % len(cats)])
+        rows.append(["stats (baseline, %s)" % label, "p50 %s" % H.fmt_ms(H.median(stats)),
+                     "p99 %s" % H.fmt_ms(H.pctl(stats, 99)), "%d calls" % len(stats)])
+    print("memories: %d; categories answered: %s" % (args.memories, kinds))
+    print(H.text_table(["what", "time", "p99", "notes"], rows))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--memories", type=int, default=20000)
     ap.add_argument("--bin", default=os.environ.get("POS_BIN", "build-release/personalos"))
     ap.add_argument("--graph-samples", type=int, default=300)
+    ap.add_argument("--only", choices=["all", "lifecycle", "autolink", "categories"], default="all",
+                    help="all: lifecycle, graph and categories; autolink: the linking cost on ingest")
+    ap.add_argument("--rounds", type=int, default=2, help="autolink/categories: rounds")
+    ap.add_argument("--samples", type=int, default=10, help="categories: calls per round")
+    ap.add_argument("--categories-before", metavar="BIN",
+                    help="categories: also time this (older) binary on the same database")
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the servers started (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
+    args.env = dict(kv.split("=", 1) for kv in args.server_env)
     rng = random.Random(16)
     binary = H.resolve_binary(args.bin)
     work = tempfile.mkdtemp(prefix="pos-intel-bench-")
-    server = H.Server(binary, os.path.join(work, "data"), work)
+    if args.only == "autolink":
+        try:
+            return bench_autolink(args, binary, work)
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+    server = H.Server(binary, os.path.join(work, "data"), work, env=args.env)
     try:
         server.start()
         client = H.Client(server.base_url)
         user = H.Session(client, "intel-bench@example.org").register()
-        now = datetime.datetime.now(datetime.timezone.utc)
-        ids = []
-        t_ingest = 0.0
         n = args.memories
-        while len(ids) < n:
-            batch = []
-            for i in range(min(1000, n - len(ids))):
-                k = len(ids) + i
-                when = now - datetime.timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
-                m = {"content": " ".join(rng.choice(WORDS) for _ in range(12)),
-                     "tags": [rng.choice(TAGS)],
-                     "created_at": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
-                if ids and k % 3 == 0:
-                    m["related_memory_ids"] = [rng.choice(ids)]
-                if ids and k % 5 == 0:
-                    m["parent_memory_id"] = rng.choice(ids)
-                batch.append(m)
-            t0 = time.perf_counter()
-            got, _ = user.bulk(batch)
-            t_ingest += time.perf_counter() - t0
-            ids.extend(got)
+        ids, t_ingest = ingest(user, n, 16)
         H.log("loaded %d memories in %.1f s" % (n, t_ingest))
+        if args.only == "categories":
+            return bench_categories(args, binary, work, server, client, user)
         rows = []
         t0 = time.perf_counter()
         r = client.request("GET", "/api/memories/stats", token=user.fresh_token())
@@ -113,6 +299,8 @@ def main():
                      "%.1f nodes on average" % (sum(sizes) / len(sizes))])
         print("memories: %d (ingest %.1f s)" % (n, t_ingest))
         print(H.text_table(["what", "time", "rate / p99", "notes"], rows))
+        if args.only == "all":
+            bench_categories(args, binary, work, server, client, user)
         return 0
     finally:
         server.stop()

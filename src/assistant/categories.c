@@ -57,10 +57,11 @@ enum pos_err pos_categories_json(struct pos_assistant *as, struct pos_arena *a,
 	bool tried;
 	if (from_memu(as, a, user_id, u.privacy_tier, w, &tried))
 		return w->rc;
-	struct pos_memory_stats st;
-	if ((rc = s->memories->memory_stats(s, a, user_id, 0, POS_CATEGORIES_LOCAL_MAX, true, &st)))
+	/* the tag index alone, not the whole stats pass (docs/BENCHMARKS.md) */
+	const char *top = NULL;
+	if ((rc = s->memories->tag_counts(s, a, user_id, POS_CATEGORIES_LOCAL_MAX, true, &top)))
 		return pos_error_set(err, rc, NULL, NULL);
-	json_t *tags = json_loads(st.top_tags_json, 0, NULL);
+	json_t *tags = json_loads(top, 0, NULL);
 	pos_jw_obj(w);
 	pos_jw_kstr(w, "source", "local");
 	if (tried)

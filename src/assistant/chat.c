@@ -608,6 +608,20 @@ static bool tee_delta(void *ctx, const char *t, size_t n)
 	return tee->fn(tee->ctx, t, n);
 }
 
+/* The memories an answer used count as accessed, like opening them
+ * (docs/LIFECYCLE.md, "Access tracking"): write-behind in the store, and
+ * an archived one comes back to active. Best effort: a memory deleted
+ * meanwhile is skipped. */
+static void count_used(struct pos_chat *c)
+{
+	struct pos_store *s = c->as->store;
+	int64_t now = pos_now_us();
+	for (size_t i = 0; i < c->n_used; i++) {
+		struct pos_memory m;
+		(void)s->memories->memory_get(s, c->arena, c->user_id, c->used[i], true, now, &m);
+	}
+}
+
 enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *ctx,
 			  struct pos_chat_result *out, struct pos_error *err)
 {
@@ -640,6 +654,7 @@ enum pos_err pos_chat_run(struct pos_chat *c, pos_llm_delta_fn on_delta, void *c
 		atomic_fetch_add(&as->chat_failures, 1);
 		return rc;
 	}
+	count_used(c);
 	*out = (struct pos_chat_result){
 		.response = answer, .response_len = len,
 		.conversation_id = c->conv.id,

@@ -4,6 +4,7 @@
  */
 #include "memory/autolink.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -14,6 +15,89 @@ void pos_autolink_config_default(struct pos_autolink_config *c)
 {
 	*c = (struct pos_autolink_config){.related_min = 0.5, .duplicate_min = 0.95,
 					  .max_links = 5};
+}
+
+/* The links of memory m from its neighbours hits[0..nh) (best first,
+ * possibly m itself) into links[0..*nl); counts into out. */
+static enum pos_err links_from_hits(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				    const struct pos_memory *m, const struct pos_hit *hits, size_t nh,
+				    const struct pos_autolink_config *cfg, unsigned k,
+				    struct pos_autolink *links, size_t *nl,
+				    struct pos_autolink_result *out)
+{
+	int64_t seqs[POS_AUTOLINK_MAX + 1];
+	size_t ns = 0;
+	*nl = 0;
+	for (size_t i = 0; i < nh && ns < POS_AUTOLINK_MAX + 1; i++)
+		if (hits[i].seq != m->seq && hits[i].score >= cfg->related_min)
+			seqs[ns++] = hits[i].seq;
+	if (!ns)
+		return POS_OK;
+	char (*nid)[POS_UUID_SIZE] = pos_arena_alloc(a, ns * sizeof(*nid));
+	int *ntype = pos_arena_alloc(a, ns * sizeof(*ntype));
+	bool *found = pos_arena_alloc(a, ns * sizeof(*found));
+	if (!nid || !ntype || !found)
+		return POS_ERR_NOMEM;
+	enum pos_err rc;
+	if (s->memories->memory_keys_by_seq) {
+		/* ids and types only: no neighbour's content is read */
+		rc = s->memories->memory_keys_by_seq(s, user_id, seqs, ns, nid, ntype, found);
+	} else {
+		struct pos_memory *nb = pos_arena_alloc(a, ns * sizeof(*nb));
+		if (!nb)
+			return POS_ERR_NOMEM;
+		rc = s->memories->memories_by_seq(s, a, user_id, seqs, ns, nb, found);
+		for (size_t i = 0; !rc && i < ns; i++)
+			if (found[i]) {
+				memcpy(nid[i], nb[i].id, POS_UUID_SIZE);
+				ntype[i] = nb[i].type;
+			}
+	}
+	if (rc)
+		return rc;
+	size_t h = 0;
+	for (size_t i = 0; i < ns && *nl < k; i++) {
+		while (hits[h].seq != seqs[i])
+			h++;
+		if (!found[i])
+			continue;
+		bool dup = hits[h].score >= cfg->duplicate_min && ntype[i] == (int)m->type;
+		memcpy(links[*nl].target, nid[i], POS_UUID_SIZE);
+		links[*nl].type = dup ? "duplicate" : "related";
+		links[*nl].strength = hits[h].score;
+		(*nl)++;
+		if (dup)
+			out->duplicates++;
+		else
+			out->related++;
+	}
+	return POS_OK;
+}
+
+/* Stores the links of m and its structural parent. */
+static enum pos_err apply_links(struct pos_store *s, const char *user_id,
+				const struct pos_memory *m, const struct pos_autolink *links,
+				size_t nl, struct pos_autolink_result *out)
+{
+	char parent[POS_UUID_SIZE] = "";
+	enum pos_err rc;
+	if (!m->parent_id[0] && (rc = s->memories->autolink_parent(s, user_id, m->seq, parent)))
+		return rc;
+	if ((rc = s->memories->autolink_apply(s, user_id, m->id, links, nl, parent, pos_now_us())))
+		return rc;
+	if (parent[0]) {
+		out->parent_set = true;
+		memcpy(out->parent_id, parent, POS_UUID_SIZE);
+	}
+	return POS_OK;
+}
+
+/* Memories whose links one store transaction writes. */
+#define AUTOLINK_TX 64
+
+static unsigned links_wanted(const struct pos_autolink_config *cfg)
+{
+	return cfg->max_links > POS_AUTOLINK_MAX ? POS_AUTOLINK_MAX : cfg->max_links;
 }
 
 enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_id,
@@ -28,7 +112,7 @@ enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
-	unsigned k = cfg->max_links > POS_AUTOLINK_MAX ? POS_AUTOLINK_MAX : cfg->max_links;
+	unsigned k = links_wanted(cfg);
 	struct pos_autolink links[POS_AUTOLINK_MAX];
 	size_t nl = 0;
 	struct pos_memory m;
@@ -43,46 +127,106 @@ enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_
 		size_t nh = 0;
 		if (v.q && (rc = pos_search_similar(svc->search, user_id, &v, k + 1, hits, &nh)))
 			goto out;
-		int64_t seqs[POS_AUTOLINK_MAX + 1];
-		size_t ns = 0;
-		for (size_t i = 0; i < nh; i++)
-			if (hits[i].seq != m.seq && hits[i].score >= cfg->related_min)
-				seqs[ns++] = hits[i].seq;
-		if (ns) {
-			struct pos_memory *nb = pos_arena_alloc(a, ns * sizeof(*nb));
-			bool *found = pos_arena_alloc(a, ns * sizeof(*found));
-			if (!nb || !found) {
-				rc = POS_ERR_NOMEM;
-				goto out;
-			}
-			if ((rc = s->memories->memories_by_seq(s, a, user_id, seqs, ns, nb, found)))
-				goto out;
-			size_t h = 0;
-			for (size_t i = 0; i < ns && nl < k; i++) {
-				while (hits[h].seq != seqs[i])
-					h++;
-				if (!found[i])
-					continue;
-				bool dup = hits[h].score >= cfg->duplicate_min && nb[i].type == m.type;
-				memcpy(links[nl].target, nb[i].id, POS_UUID_SIZE);
-				links[nl].type = dup ? "duplicate" : "related";
-				links[nl].strength = hits[h].score;
-				nl++;
-				if (dup)
-					out->duplicates++;
-				else
-					out->related++;
-			}
-		}
+		if ((rc = links_from_hits(s, a, user_id, &m, hits, nh, cfg, k, links, &nl, out)))
+			goto out;
 	}
-	char parent[POS_UUID_SIZE] = "";
-	if (!m.parent_id[0] && (rc = s->memories->autolink_parent(s, user_id, m.seq, parent)))
+	rc = apply_links(s, user_id, &m, links, nl, out);
+out:
+	pos_arena_destroy(a);
+	return rc;
+}
+
+enum pos_err pos_autolink_batch(const struct pos_memsvc *svc, const char *user_id,
+				const char *const *ids, size_t n,
+				const struct pos_autolink_config *cfg, struct pos_job_run *r,
+				size_t *linked)
+{
+	struct pos_store *s = svc->store;
+	if (linked)
+		*linked = 0;
+	if (n == 0)
+		return POS_OK;
+	if (n > POS_AUTOLINK_BATCH_MAX)
+		return POS_ERR_INVALID_REQUEST;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return POS_ERR_NOMEM;
+	unsigned k = links_wanted(cfg);
+	enum pos_err rc = POS_OK;
+	struct pos_memory *m = pos_arena_alloc(a, n * sizeof(*m));
+	struct pos_vec *v = pos_arena_alloc(a, n * sizeof(*v));
+	bool *ok = pos_arena_zalloc(a, n * sizeof(*ok));
+	struct pos_hit *hits = pos_arena_alloc(a, n * (size_t)(k + 1) * sizeof(*hits));
+	size_t *nh = pos_arena_zalloc(a, n * sizeof(*nh));
+	if (!m || !v || !ok || !hits || !nh) {
+		rc = POS_ERR_NOMEM;
 		goto out;
-	if ((rc = s->memories->autolink_apply(s, user_id, norm, links, nl, parent, pos_now_us())))
+	}
+	/* the memories and their vectors: one read each */
+	for (size_t i = 0; i < n; i++) {
+		char norm[POS_UUID_SIZE];
+		memset(&v[i], 0, sizeof(v[i]));
+		if (!ids[i] || !pos_uuid_valid(ids[i], strlen(ids[i]), norm))
+			continue;
+		rc = s->memories->memory_get(s, a, user_id, norm, false, 0, &m[i]);
+		if (rc == POS_ERR_NOT_FOUND) {
+			rc = POS_OK; /* deleted since, or not the user's */
+			continue;
+		}
+		if (!rc && svc->search && k)
+			rc = s->memories->vector_get(s, a, user_id, m[i].seq, &v[i]);
+		if (rc)
+			goto out;
+		ok[i] = true;
+	}
+	/* one neighbour search for the whole batch */
+	if (svc->search && k &&
+	    (rc = pos_search_similar_many(svc->search, user_id, v, n, k + 1, hits, nh)))
 		goto out;
-	if (parent[0]) {
-		out->parent_set = true;
-		memcpy(out->parent_id, parent, POS_UUID_SIZE);
+	/* the links, then their writes: AUTOLINK_TX memories a transaction
+	 * (the store's batch, when it has one), the reads before it */
+	struct pos_autolink *links = pos_arena_alloc(a, AUTOLINK_TX * POS_AUTOLINK_MAX * sizeof(*links));
+	size_t nl[AUTOLINK_TX];
+	if (!links) {
+		rc = POS_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t at = 0; at < n; at += AUTOLINK_TX) {
+		size_t cnt = n - at < AUTOLINK_TX ? n - at : AUTOLINK_TX;
+		if (r && pos_job_should_stop(r)) {
+			rc = POS_ERR_UNAVAILABLE; /* the jobs service queues it again */
+			goto out;
+		}
+		struct pos_autolink_result res;
+		for (size_t j = 0; j < cnt; j++) {
+			size_t i = at + j;
+			nl[j] = 0;
+			if (ok[i] && (rc = links_from_hits(s, a, user_id, &m[i],
+							   hits + i * (size_t)(k + 1), nh[i], cfg, k,
+							   links + j * POS_AUTOLINK_MAX, &nl[j], &res)))
+				goto out;
+		}
+		bool tx = s->ops->batch_begin && s->ops->batch_begin(s) == POS_OK;
+		for (size_t j = 0; !rc && j < cnt; j++) {
+			size_t i = at + j;
+			if (!ok[i])
+				continue;
+			memset(&res, 0, sizeof(res));
+			rc = apply_links(s, user_id, &m[i], links + j * POS_AUTOLINK_MAX, nl[j], &res);
+			if (rc == POS_ERR_NOT_FOUND)
+				rc = POS_OK; /* deleted meanwhile */
+			else if (!rc && linked)
+				(*linked)++;
+		}
+		if (tx) {
+			enum pos_err e = s->ops->batch_end(s);
+			if (!rc)
+				rc = e;
+		}
+		if (rc)
+			goto out;
+		if (r)
+			pos_job_progress(r, at + cnt, n);
 	}
 out:
 	pos_arena_destroy(a);
@@ -92,18 +236,33 @@ out:
 enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *user_id,
 				  const char *payload_json)
 {
-	(void)r; /* one memory: short, no progress to report */
 	const struct pos_memsvc *svc = ctx;
 	json_t *p = json_loads(payload_json ? payload_json : "{}", 0, NULL);
-	const char *id = json_string_value(json_object_get(p, "id"));
+	json_t *list = json_object_get(p, "ids");
+	const char *one = json_string_value(json_object_get(p, "id"));
 	enum pos_err rc = POS_ERR_INVALID_FIELD;
-	if (id) {
+	const char *ids[POS_AUTOLINK_BATCH_MAX];
+	size_t n = 0;
+	if (json_is_array(list) && json_array_size(list) <= POS_AUTOLINK_BATCH_MAX) {
+		size_t i;
+		json_t *x;
+		rc = POS_OK;
+		json_array_foreach(list, i, x)
+			if (json_is_string(x))
+				ids[n++] = json_string_value(x);
+	} else if (!list && one) {
+		rc = POS_OK;
+		ids[n++] = one;
+	}
+	if (!rc) {
 		struct pos_autolink_config cfg;
-		struct pos_autolink_result res;
+		size_t linked = 0;
 		pos_autolink_config_default(&cfg);
-		rc = pos_autolink_memory(svc, user_id, id, &cfg, &res);
-		if (rc == POS_ERR_NOT_FOUND)
-			rc = POS_OK; /* deleted since: nothing to link */
+		rc = pos_autolink_batch(svc, user_id, ids, n, &cfg, r, &linked);
+		char res[64];
+		snprintf(res, sizeof(res), "{\"linked\":%zu}", linked);
+		if (!rc && r)
+			(void)pos_job_set_result(r, res);
 	}
 	json_decref(p);
 	return rc;
@@ -112,9 +271,11 @@ enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *
 const struct pos_job_kind pos_autolink_job_kind = {
 	.name = POS_AUTOLINK_JOB,
 	.max_attempts = 3,
-	.timeout_us = 60LL * 1000000,
+	.timeout_us = 600LL * 1000000, /* a batch of 1,000 at a million memories */
 	.backoff_us = 5LL * 1000000,
-	.serial_per_user = false,
+	/* one batch of a user at a time: concurrent batches would only
+	 * contend for the same rows and the writer */
+	.serial_per_user = true,
 	.user_cancellable = true,
 	.run = pos_autolink_job_run,
 };

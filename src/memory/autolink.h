@@ -15,8 +15,10 @@
  *
  * Re-linking a memory replaces the links auto-linking made before; links
  * made by hand stay. Runs as a job (`memory.autolink`, payload
- * {"id": "<memory id>"}, POS_AUTOLINK_JOB below) that the memory service
- * queues on every create and content update when config auto_link is on.
+ * {"ids": ["<memory id>", ...]}, POS_AUTOLINK_JOB below) that the memory
+ * service queues when config auto_link is on: one job per write call (a
+ * create, a content update, a whole bulk, a sync run's inserts), so a
+ * bulk of 1,000 memories is one job, not 1,000 (docs/LIFECYCLE.md).
  * Thread-safe.
  */
 #ifndef POS_MEMORY_AUTOLINK_H
@@ -48,11 +50,28 @@ enum pos_err pos_autolink_memory(const struct pos_memsvc *svc, const char *user_
 				 const char *id, const struct pos_autolink_config *cfg,
 				 struct pos_autolink_result *out);
 
-/* The job's kind name and its run function (jobs/jobs.h signature: `ctx`
- * is the struct pos_memsvc; the payload is {"id": "<memory id>"}). A
- * memory deleted before the job runs is done, not failed. */
-#define POS_AUTOLINK_JOB "memory.autolink"
+/*
+ * Links the user's memories ids[0..n) (n <= POS_AUTOLINK_BATCH_MAX) as
+ * pos_autolink_memory does each, with one neighbour search for all of
+ * them (pos_search_similar_many); ids that are malformed, not the user's
+ * or deleted are skipped. `r` (may be NULL) gets progress and is polled
+ * for a stop (then POS_ERR_UNAVAILABLE: the jobs service queues the rest
+ * again). *linked (may be NULL): memories
+ * linked. Allocations are transient.
+ */
+#define POS_AUTOLINK_BATCH_MAX 1000
 struct pos_job_run;
+enum pos_err pos_autolink_batch(const struct pos_memsvc *svc, const char *user_id,
+				const char *const *ids, size_t n,
+				const struct pos_autolink_config *cfg, struct pos_job_run *r,
+				size_t *linked);
+
+/* The job's kind name and its run function (jobs/jobs.h signature: `ctx`
+ * is the struct pos_memsvc; the payload is {"ids": [up to
+ * POS_AUTOLINK_BATCH_MAX memory ids]}, or {"id": "<memory id>"} as queued
+ * by earlier versions). Memories deleted before the job runs are skipped,
+ * not failed. The result is {"linked": n}. */
+#define POS_AUTOLINK_JOB "memory.autolink"
 enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *user_id,
 				  const char *payload_json);
 /* The kind to register (ctx: the struct pos_memsvc, which outlives the

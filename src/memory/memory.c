@@ -520,15 +520,55 @@ static void publish(const struct pos_memsvc *svc, const char *type, const char *
 		(void)pos_events_publish(svc->events, user_id, type, buf);
 }
 
-/* With auto_link on: queues the memory's linking (best effort: a full
- * queue skips it, the memory is stored either way). */
-static void queue_autolink(const struct pos_memsvc *svc, const char *user_id, const char *id)
+/* With auto_link on: queues the linking of the user's memories ids[0..n),
+ * one job per POS_AUTOLINK_BATCH_MAX of them (best effort: a full queue
+ * skips it, the memories are stored either way). */
+static void queue_autolink_ids(const struct pos_memsvc *svc, const char *user_id,
+			       const char *const *ids, size_t n)
 {
 	if (!svc->jobs)
 		return;
-	char payload[32 + POS_UUID_SIZE];
-	snprintf(payload, sizeof(payload), "{\"id\":\"%s\"}", id);
-	(void)pos_jobs_enqueue(svc->jobs, POS_AUTOLINK_JOB, user_id, payload, 0, NULL);
+	for (size_t at = 0; at < n; at += POS_AUTOLINK_BATCH_MAX) {
+		size_t k = n - at < POS_AUTOLINK_BATCH_MAX ? n - at : POS_AUTOLINK_BATCH_MAX;
+		struct pos_buf b;
+		pos_buf_init(&b, POS_JOB_PAYLOAD_MAX);
+		bool ok = !pos_buf_adds(&b, "{\"ids\":[");
+		for (size_t i = 0; ok && i < k; i++)
+			ok = !pos_buf_addf(&b, "%s\"%s\"", i ? "," : "", ids[at + i]);
+		ok = ok && !pos_buf_adds(&b, "]}") && !pos_buf_addc(&b, '\0');
+		if (ok)
+			(void)pos_jobs_enqueue(svc->jobs, POS_AUTOLINK_JOB, user_id, b.data, 0, NULL);
+		pos_buf_free(&b);
+	}
+}
+
+static void queue_autolink(const struct pos_memsvc *svc, const char *user_id, const char *id)
+{
+	queue_autolink_ids(svc, user_id, &id, 1);
+}
+
+/* queue_autolink_ids for v[0..n) in runs of one user. */
+static void queue_autolink_records(const struct pos_memsvc *svc, const struct pos_memory *v,
+				   size_t n)
+{
+	if (!svc->jobs || n == 0)
+		return;
+	const char **ids = pos_malloc(n * sizeof(*ids));
+	if (!ids)
+		return;
+	size_t start = 0;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && strcmp(v[i].user_id, v[start].user_id) == 0) {
+			ids[i] = v[i].id;
+			continue;
+		}
+		queue_autolink_ids(svc, v[start].user_id, ids + start, i - start);
+		if (i < n) {
+			ids[i] = v[i].id;
+			start = i;
+		}
+	}
+	pos_free(ids);
 }
 
 /* Tells created_batch about v[0..n) in runs of one user (best effort: a
@@ -628,8 +668,8 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 	if (!rc)
 		for (size_t i = 0; i < count; i++)
 			publish(svc, "memory.created", user_id, &v[i], NULL);
-	for (size_t i = 0; !rc && i < count; i++)
-		queue_autolink(svc, user_id, v[i].id);
+	if (!rc)
+		queue_autolink_records(svc, v, count);
 	if (!rc) {
 		created_batch(svc, v, count);
 		tell_written(svc, user_id, false);
@@ -809,10 +849,9 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 	}
 	if (svc->search)
 		pos_search_written_batch(svc->search, v, n);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		publish(svc, "memory.created", v[i].user_id, &v[i], NULL);
-		queue_autolink(svc, v[i].user_id, v[i].id);
-	}
+	queue_autolink_records(svc, v, n);
 	created_batch(svc, v, n);
 	tell_written(svc, v[0].user_id, false);
 	return POS_OK;

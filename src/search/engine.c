@@ -1263,6 +1263,45 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 	return pos_vcache_search(vc, user_id, v->q, v->scale, k, NULL, NULL, out, n);
 }
 
+enum pos_err pos_search_similar_many(struct pos_search *e, const char *user_id,
+				     const struct pos_vec *v, size_t nq, unsigned k,
+				     struct pos_hit *out, size_t *n)
+{
+	for (size_t i = 0; i < nq; i++)
+		n[i] = 0;
+	struct pos_vcache *vc = pos_search_vectors(e);
+	if (!vc || k == 0 || nq == 0)
+		return POS_OK;
+	const int8_t **qs = pos_malloc(nq * sizeof(*qs));
+	float *sc = pos_malloc(nq * sizeof(*sc));
+	size_t *got = pos_malloc(nq * sizeof(*got));
+	size_t *at = pos_malloc(nq * sizeof(*at));
+	enum pos_err rc = qs && sc && got && at ? POS_OK : POS_ERR_NOMEM;
+	size_t m = 0;
+	/* only the queries with a vector of this model; the others find none */
+	for (size_t i = 0; !rc && i < nq; i++)
+		if (v[i].q && v[i].dim == e->embedder->dim) {
+			qs[m] = v[i].q;
+			sc[m] = v[i].scale;
+			at[m++] = i;
+		}
+	struct pos_hit *hits = NULL;
+	if (!rc && m && !(hits = pos_malloc(m * k * sizeof(*hits))))
+		rc = POS_ERR_NOMEM;
+	if (!rc && m)
+		rc = pos_vcache_search_many(vc, user_id, m, qs, sc, k, hits, got);
+	for (size_t j = 0; !rc && j < m; j++) {
+		memcpy(out + at[j] * k, hits + j * k, got[j] * sizeof(*hits));
+		n[at[j]] = got[j];
+	}
+	pos_free(hits);
+	pos_free(qs);
+	pos_free(sc);
+	pos_free(got);
+	pos_free(at);
+	return rc;
+}
+
 const struct pos_rank_weights *pos_search_weights(const struct pos_search *e)
 {
 	return &e->cfg.weights;

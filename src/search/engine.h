@@ -154,6 +154,16 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 				size_t *n);
 
 /*
+ * pos_search_similar for nq vectors v[0..nq) at once (auto-linking a
+ * batch): the hits of v[i] go to out[i*k ..] and their number to n[i] (0
+ * for a vector of another model or none). One pass over the index per
+ * few queries instead of one per query (vcache.h pos_vcache_search_many).
+ */
+enum pos_err pos_search_similar_many(struct pos_search *e, const char *user_id,
+				     const struct pos_vec *v, size_t nq, unsigned k,
+				     struct pos_hit *out, size_t *n);
+
+/*
  * Several instances (a shared cache, app/app.c): `generation` reads the
  * user's shared write generation (POS_OK, else the shared cache cannot
  * answer) and `bump` advances it on every write of the user and tells the

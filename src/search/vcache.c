@@ -402,6 +402,55 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 	return rc;
 }
 
+enum pos_err pos_vcache_search_many(struct pos_vcache *c, const char *user_id, size_t nq,
+				    const int8_t *const *qs, const float *qscales, unsigned k,
+				    struct pos_hit *out, size_t *n)
+{
+	for (size_t i = 0; i < nq; i++)
+		n[i] = 0;
+	if (nq == 0 || k == 0)
+		return POS_OK;
+	struct ventry *e = acquire(c, user_id, true);
+	if (!e)
+		return POS_ERR_NOMEM;
+	enum pos_err rc = POS_OK;
+	pthread_rwlock_rdlock(&e->lock);
+	bool loaded = e->loaded;
+	pthread_rwlock_unlock(&e->lock);
+	if (!loaded && (rc = load_now(c, e))) {
+		release(c, e);
+		return rc;
+	}
+	size_t step = nq < POS_VCACHE_MANY_STEP ? nq : POS_VCACHE_MANY_STEP;
+	struct pos_vhit *hits = pos_malloc(step * k * sizeof(*hits));
+	if (!hits)
+		rc = POS_ERR_NOMEM;
+	/* background work (auto-linking): on this thread only, leaving the
+	 * other cores to the searches and writes it runs beside */
+	struct pos_vsearch_opts one = {c->scan.exact, NULL, 1};
+	/* a step at a time, so writers of the user wait for one step only */
+	for (size_t at = 0; !rc && at < nq; at += step) {
+		size_t cnt = nq - at < step ? nq - at : step;
+		pthread_rwlock_rdlock(&e->lock);
+		if (e->loaded) /* pos_vcache_forget may have emptied it meanwhile */
+			rc = pos_vindex_search_many(e->idx, cnt, qs + at, qscales + at, k, &one,
+						    hits, n + at);
+		pthread_rwlock_unlock(&e->lock);
+		for (size_t q = 0; !rc && q < cnt; q++)
+			for (size_t i = 0; i < n[at + q]; i++) {
+				struct pos_vhit *h = &hits[q * k + i];
+				out[(at + q) * k + i].seq = h->id;
+				out[(at + q) * k + i].score = h->score > 1.0f ? 1.0 : h->score;
+			}
+	}
+	release(c, e);
+	pos_free(hits);
+	if (rc)
+		for (size_t i = 0; i < nq; i++)
+			n[i] = 0;
+	return rc;
+}
+
 enum pos_err pos_vcache_sample(struct pos_vcache *c, const char *user_id, size_t max,
 			       int64_t *seqs, float *vecs, size_t *n, size_t *total)
 {

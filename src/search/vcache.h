@@ -60,6 +60,19 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 			       bool (*keep)(void *ctx, int64_t seq), void *ctx,
 			       struct pos_hit *out, size_t *n);
 /*
+ * pos_vcache_search for nq queries at once, without a filter: query i is
+ * qs[i] with scale qscales[i], its hits go to out[i*k ..], their number
+ * to n[i] (pos_vindex_search_many). The index is read-locked for
+ * POS_VCACHE_MANY_STEP queries at a time, so the user's writes wait for
+ * one step, never for the whole batch, and the scan runs on the calling
+ * thread alone (background work leaves the other cores to searches).
+ * Loads the index first on this thread when it is not resident.
+ */
+#define POS_VCACHE_MANY_STEP 64u
+enum pos_err pos_vcache_search_many(struct pos_vcache *c, const char *user_id, size_t nq,
+				    const int8_t *const *qs, const float *qscales, unsigned k,
+				    struct pos_hit *out, size_t *n);
+/*
  * Up to `max` of the user's vectors spread evenly over the resident index
  * (every count/max-th row): their seqs into seqs[0..*n) and their values,
  * dequantized, into vecs (row i at vecs + i * dim); *total is the index's

@@ -884,6 +884,7 @@ struct vpart {
 	struct topk t;
 	struct cand *cand; /* room for 2m */
 	size_t m, nc;
+	float bar; /* first stage: the m-th best so far (-INFINITY at first) */
 };
 
 static void scan_exact(struct vpart *p)
@@ -908,16 +909,18 @@ static void scan_exact(struct vpart *p)
 	}
 }
 
-/* The first stage: rows scoring above the m-th best so far go to a buffer
- * of 2m; when it fills, the best m stay and the m-th's score becomes the
- * bar. Ends with the best m (or fewer) in cand[0..nc). */
+/* The first stage over rows [from, to): rows scoring above the m-th best
+ * so far go to a buffer of 2m; when it fills, the best m stay and the
+ * m-th's score becomes the bar. May be called again for the next rows
+ * (pos_vindex_search_many); scan_codes_end leaves the best m (or fewer)
+ * in cand[0..nc). */
 static void scan_codes(struct vpart *p)
 {
 	const struct pos_vindex *ix = p->ix;
 	const struct vquery *v = p->v;
 	int32_t dots[BLOCK];
-	float bar = -INFINITY;
-	size_t nc = 0;
+	float bar = p->bar;
+	size_t nc = p->nc;
 	for (size_t base = p->from; base < p->to; base += BLOCK) {
 		size_t nb = p->to - base < BLOCK ? p->to - base : BLOCK;
 		ix->kern4->fn(ix->codes + base * ix->cstride, ix->cstride, nb,
@@ -940,18 +943,39 @@ static void scan_codes(struct vpart *p)
 			}
 		}
 	}
-	if (nc > p->m) {
-		select_best(p->cand, nc, p->m);
-		nc = p->m;
-	}
+	p->bar = bar;
 	p->nc = nc;
+}
+
+static void scan_codes_end(struct vpart *p)
+{
+	if (p->nc > p->m) {
+		select_best(p->cand, p->nc, p->m);
+		p->nc = p->m;
+	}
+}
+
+/* The second stage for one part's candidates: their exact int8 scores
+ * into t. */
+static void rerank(const struct pos_vindex *ix, const struct vquery *v,
+		   const struct vpart *p, struct topk *t)
+{
+	for (size_t j = 0; j < p->nc; j++) {
+		size_t r = p->cand[j].row;
+		int32_t dot;
+		ix->kern->fn(ix->rows + r * ix->stride, ix->stride, 1, v->qp, v->qa, &dot);
+		float s = (float)(dot - v->bias) * ix->scales[r];
+		if (topk_wants(t, s, ix->ids[r]))
+			topk_push(t, s, ix->ids[r]);
+	}
 }
 
 static void scan_part(struct vpart *p)
 {
-	if (p->codes)
+	if (p->codes) {
 		scan_codes(p);
-	else
+		scan_codes_end(p);
+	} else
 		scan_exact(p);
 }
 
@@ -1002,7 +1026,7 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
 		char *buf = (char *)bufs + i * each;
 		part[i] = (struct vpart){ix, v, codes, keep, ctx, from, to,
 					 {(struct pos_vhit *)buf, 0, m},
-					 (struct cand *)buf, m, 0};
+					 (struct cand *)buf, m, 0, -INFINITY};
 	}
 	if (parts > 1)
 		pos_parallel_for(o->workers, parts, scan_part_fn, part);
@@ -1011,20 +1035,12 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
 
 	struct topk t = {out, 0, k};
 	for (size_t i = 0; i < parts; i++) {
-		size_t nh = codes ? part[i].nc : part[i].t.n;
-		for (size_t j = 0; j < nh; j++) {
-			struct pos_vhit h;
-			if (codes) {
-				/* the second stage: the exact int8 score */
-				size_t r = part[i].cand[j].row;
-				int32_t dot;
-				ix->kern->fn(ix->rows + r * ix->stride, ix->stride, 1,
-					     v->qp, v->qa, &dot);
-				h.id = ix->ids[r];
-				h.score = (float)(dot - v->bias) * ix->scales[r];
-			} else {
-				h = part[i].t.h[j];
-			}
+		if (codes) {
+			rerank(ix, v, &part[i], &t);
+			continue;
+		}
+		for (size_t j = 0; j < part[i].t.n; j++) {
+			struct pos_vhit h = part[i].t.h[j];
 			if (topk_wants(&t, h.score, h.id))
 				topk_push(&t, h.score, h.id);
 		}
@@ -1034,6 +1050,101 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
 		out[i].score *= qscale;
 	*n = t.n;
 	pos_free(bufs);
+	return POS_OK;
+}
+
+/* pos_vindex_search_many: chunk `i` of the queries, each query's first
+ * stage block by block (a block of codes is read once for the chunk),
+ * then each query's second stage. */
+struct many {
+	const struct pos_vindex *ix;
+	size_t nq, k, m;
+	const int8_t *const *qs;
+	const float *qscales;
+	struct vquery *vq;  /* nq, 64-byte aligned */
+	struct cand *cand;  /* 2m per query */
+	struct pos_vhit *out;
+	size_t *n;
+};
+
+static void many_chunk(void *ctx, size_t c)
+{
+	const struct many *w = ctx;
+	const struct pos_vindex *ix = w->ix;
+	size_t first = c * POS_VEC_MANY_CHUNK;
+	size_t last = first + POS_VEC_MANY_CHUNK < w->nq ? first + POS_VEC_MANY_CHUNK : w->nq;
+	struct vpart p[POS_VEC_MANY_CHUNK];
+	for (size_t q = first; q < last; q++) {
+		vquery_init(ix, w->qs[q], true, &w->vq[q]);
+		p[q - first] = (struct vpart){ix, &w->vq[q], true, NULL, NULL, 0, 0, {0},
+					      w->cand + q * 2 * w->m, w->m, 0, -INFINITY};
+	}
+	for (size_t base = 0; base < ix->count; base += BLOCK) {
+		size_t to = ix->count - base < BLOCK ? ix->count : base + BLOCK;
+		for (size_t q = first; q < last; q++) {
+			if (w->qscales[q] == 0)
+				continue;
+			p[q - first].from = base;
+			p[q - first].to = to;
+			scan_codes(&p[q - first]);
+		}
+	}
+	for (size_t q = first; q < last; q++) {
+		struct topk t = {w->out + q * w->k, 0, w->k};
+		if (w->qscales[q] != 0) {
+			scan_codes_end(&p[q - first]);
+			rerank(ix, &w->vq[q], &p[q - first], &t);
+		}
+		topk_finish(&t);
+		for (size_t i = 0; i < t.n; i++)
+			t.h[i].score *= w->qscales[q];
+		w->n[q] = t.n;
+	}
+}
+
+enum pos_err pos_vindex_search_many(const struct pos_vindex *ix, size_t nq,
+				    const int8_t *const *qs, const float *qscales, size_t k,
+				    const struct pos_vsearch_opts *o, struct pos_vhit *out,
+				    size_t *n)
+{
+	for (size_t q = 0; q < nq; q++) {
+		n[q] = 0;
+		if (!(qscales[q] >= 0) || !isfinite(qscales[q]))
+			return POS_ERR_INVALID_REQUEST;
+	}
+	if (nq == 0 || k == 0 || ix->count == 0)
+		return POS_OK;
+	size_t m = pos_vec_rerank_count(k);
+	if (o->exact || ix->count <= 2 * m) {
+		/* no first stage: each query's exact scan, as the single search */
+		struct pos_vsearch_opts one = {o->exact, NULL, 1};
+		for (size_t q = 0; q < nq; q++) {
+			enum pos_err rc = pos_vindex_search_ex(ix, qs[q], qscales[q], k, NULL, NULL,
+							       &one, out + q * k, &n[q]);
+			if (rc)
+				return rc;
+		}
+		return POS_OK;
+	}
+	if (nq > SIZE_MAX / 2 / sizeof(struct vquery) / (2 * m))
+		return POS_ERR_NOMEM;
+	void *vq_mem = pos_malloc(nq * sizeof(struct vquery) + 64);
+	struct cand *cand = pos_malloc(nq * 2 * m * sizeof(*cand));
+	if (!vq_mem || !cand) {
+		pos_free(vq_mem);
+		pos_free(cand);
+		return POS_ERR_NOMEM;
+	}
+	struct many w = {ix, nq, k, m, qs, qscales,
+			 (struct vquery *)(((uintptr_t)vq_mem + 63) & ~(uintptr_t)63), cand, out, n};
+	size_t chunks = (nq + POS_VEC_MANY_CHUNK - 1) / POS_VEC_MANY_CHUNK;
+	if (o->workers && o->parts > 1 && chunks > 1)
+		pos_parallel_for(o->workers, chunks, many_chunk, &w);
+	else
+		for (size_t c = 0; c < chunks; c++)
+			many_chunk(&w, c);
+	pos_free(vq_mem);
+	pos_free(cand);
 	return POS_OK;
 }
 

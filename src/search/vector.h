@@ -185,6 +185,23 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
 				  void *ctx, const struct pos_vsearch_opts *o,
 				  struct pos_vhit *out, size_t *n);
 
+/*
+ * Several queries at once (auto-linking a batch, memory/autolink.h):
+ * query i is qs[i] (dim int8 values) with scale qscales[i]; its (at most)
+ * k best rows go to out[i*k ..] and their number to n[i]. Each query gets
+ * exactly what pos_vindex_search_ex gives it with one part and no filter.
+ * The first stage reads each block of codes once for up to
+ * POS_VEC_MANY_CHUNK queries, while it is in the core's cache, so a batch
+ * costs about one pass over memory per chunk rather than one per query;
+ * the chunks run on o->workers. POS_ERR_INVALID_REQUEST for a negative or
+ * non-finite scale; allocates (POS_ERR_NOMEM).
+ */
+#define POS_VEC_MANY_CHUNK 16u
+enum pos_err pos_vindex_search_many(const struct pos_vindex *ix, size_t nq,
+				    const int8_t *const *qs, const float *qscales, size_t k,
+				    const struct pos_vsearch_opts *o, struct pos_vhit *out,
+				    size_t *n);
+
 /* Quantizes the float query q (dim values) and searches with it. */
 enum pos_err pos_vindex_search_f32(const struct pos_vindex *ix,
 				   const float *q, size_t k,

@@ -656,12 +656,12 @@ static const char *tag_with_hash(const struct pos_userkeys *k, struct pos_arena 
  */
 static enum pos_err name_top_tags(struct pos_store *s, const struct pos_userkeys *k,
 				  struct pos_arena *a, const char *user_id,
-				  struct pos_memory_stats *out)
+				  const char **tags_json)
 {
-	json_t *top = pos_json_parse(out->top_tags_json, strlen(out->top_tags_json), NULL);
+	json_t *top = pos_json_parse(*tags_json, strlen(*tags_json), NULL);
 	if (!json_is_array(top)) {
 		json_decref(top);
-		out->top_tags_json = "[]";
+		*tags_json = "[]";
 		return POS_OK;
 	}
 	struct pos_buf b;
@@ -697,7 +697,7 @@ static enum pos_err name_top_tags(struct pos_store *s, const struct pos_userkeys
 	}
 	pos_jw_arr_end(&w);
 	json_decref(top);
-	if (!rc && !(out->top_tags_json = pos_arena_strndup(a, b.data, b.len)))
+	if (!rc && !(*tags_json = pos_arena_strndup(a, b.data, b.len)))
 		rc = POS_ERR_NOMEM;
 	pos_buf_free(&b);
 	return rc;
@@ -717,7 +717,27 @@ static enum pos_err cs_memory_stats(struct pos_store *s, struct pos_arena *a,
 	if (!rc && locked)
 		out->top_tags_json = "[]";
 	else if (!rc && sealed)
-		rc = name_top_tags(s, &k, a, user_id, out);
+		rc = name_top_tags(s, &k, a, user_id, &out->top_tags_json);
+	pos_wipe(&k, sizeof(k));
+	return rc;
+}
+
+/* The tag counts of a sealed user are of keyed hashes, named as for the
+ * stats; a locked user's cannot be named: none. */
+static enum pos_err cs_tag_counts(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				  unsigned limit, bool hide_chat, const char **json)
+{
+	struct pos_userkeys k;
+	bool sealed;
+	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	if (rc == POS_ERR_LOCKED) {
+		*json = "[]";
+		rc = POS_OK;
+	} else if (!rc) {
+		rc = INOPS(s)->memories->tag_counts(IN(s), a, user_id, limit, hide_chat, json);
+		if (!rc && sealed)
+			rc = name_top_tags(s, &k, a, user_id, json);
+	}
 	pos_wipe(&k, sizeof(k));
 	return rc;
 }
@@ -1506,6 +1526,7 @@ enum pos_err pos_crypt_store_new(struct pos_store *inner, struct pos_keyring *kr
 	c->memories.memory_update = cs_memory_update;
 	c->memories.memory_tag_add = cs_memory_tag_add;
 	c->memories.memory_stats = cs_memory_stats;
+	c->memories.tag_counts = cs_tag_counts;
 	c->memories.graph_nodes = cs_graph_nodes;
 	c->memories.keyword_search = cs_keyword_search;
 	c->memories.filter_seqs = cs_filter_seqs;

@@ -38,6 +38,33 @@ PG_STMT(st_stats,
 	"     AND type = 'conversation' AND source = 'chat'))"
 	"    GROUP BY tag ORDER BY n DESC, tag COLLATE \"C\" LIMIT $3) x)");
 
+/* $1 user, $2 limit, $3 hide chat (0/1): the top-tags part of st_stats
+ * alone, from the tag index */
+PG_STMT(st_tag_counts,
+	"SELECT coalesce(json_agg(json_build_object('tag', tag, 'count', n)"
+	"  ORDER BY n DESC, tag COLLATE \"C\"), '[]')::text FROM"
+	" (SELECT tag, count(*) AS n FROM memory_tags WHERE user_id = $1"
+	"  AND NOT ($3::int = 1 AND memory_seq IN (SELECT seq FROM memories WHERE user_id = $1"
+	"   AND type = 'conversation' AND source = 'chat'))"
+	"  GROUP BY tag ORDER BY n DESC, tag COLLATE \"C\" LIMIT $2) x");
+
+enum pos_err pg_tag_counts(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			   unsigned limit, bool hide_chat, const char **json)
+{
+	struct pg_params p = {0};
+	pg_p_text(&p, user_id);
+	pg_p_i64(&p, limit);
+	pg_p_i64(&p, hide_chat ? 1 : 0);
+	PGresult *r = NULL;
+	enum pos_err rc = pg_do(s, &st_tag_counts, &p, &r);
+	if (!rc && PQntuples(r) == 1)
+		rc = (*json = pg_text(a, r, 0, 0)) ? POS_OK : POS_ERR_NOMEM;
+	else if (!rc)
+		rc = POS_ERR_STORE;
+	PQclear(r);
+	return rc;
+}
+
 enum pos_err pg_memory_stats(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			     unsigned days, unsigned tags, bool hide_chat,
 			     struct pos_memory_stats *out)

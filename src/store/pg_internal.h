@@ -303,6 +303,8 @@ void pg_vec_cols(struct pg_col col[4], const struct pos_vec *v);
 /* Writes v for row `seq` inside the caller's transaction (no-op without q). */
 enum pos_err pg_vec_put(struct pg_conn *c, int64_t seq, const char *user_id,
 			const struct pos_vec *v);
+enum pos_err pg_tag_counts(struct pos_store *s, struct pos_arena *a, const char *user_id,
+			   unsigned limit, bool hide_chat, const char **json);
 enum pos_err pg_memory_stats(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			     unsigned days, unsigned tags, bool hide_chat,
 			     struct pos_memory_stats *out);

@@ -1022,6 +1022,7 @@ const struct pos_store_memories pg_memories_ops = {
 	.memory_count_all = pg_memory_count_all,
 	.max_seq = pg_max_seq,
 	.memory_stats = pg_memory_stats,
+	.tag_counts = pg_tag_counts,
 	.graph_nodes = pg_graph_nodes,
 	.graph_edges = pg_graph_edges,
 	.relationships_from = pg_relationships_from,

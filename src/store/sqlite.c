@@ -133,6 +133,35 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " WHERE v.memory_seq = ?1 AND m.user_id = ?2",
 	[ST_MEM_SEQ_EXISTS] = "SELECT 1 FROM memories WHERE seq = ?1 AND updated_at = ?2",
 	[ST_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM memories",
+	/* auto-linking (sqlite_lifecycle.c): the memory before it in its
+	 * thread (index memories_thread), else the first of its event series */
+	[ST_AL_PARENT_THREAD] =
+		"SELECT p.id FROM memories m JOIN memories p ON p.user_id = m.user_id"
+		" AND p.thread = m.thread AND p.seq != m.seq"
+		" AND (p.created_at < m.created_at OR (p.created_at = m.created_at AND p.seq < m.seq))"
+		" WHERE m.seq = ?1 AND m.user_id = ?2 AND m.thread IS NOT NULL"
+		" ORDER BY p.created_at DESC, p.seq DESC LIMIT 1",
+	[ST_AL_PARENT_SERIES] =
+		"SELECT p.id FROM memories m JOIN memories p ON p.user_id = m.user_id"
+		" AND p.type = 'event' AND p.seq != m.seq AND json_valid(p.metadata)"
+		" AND json_extract(p.metadata, '$.event_id') = json_extract(m.metadata, '$.event_id')"
+		" AND (p.created_at < m.created_at OR (p.created_at = m.created_at AND p.seq < m.seq))"
+		" WHERE m.seq = ?1 AND m.user_id = ?2 AND m.type = 'event' AND json_valid(m.metadata)"
+		" AND json_extract(m.metadata, '$.event_id') IS NOT NULL"
+		" ORDER BY p.created_at, p.seq LIMIT 1",
+	[ST_AL_OWNER] = "SELECT 1 FROM memories WHERE id = ?1 AND user_id = ?2",
+	[ST_AL_KEY] = "SELECT id, type FROM memories WHERE seq = ?1 AND user_id = ?2",
+	[ST_AL_CLEAR] = "DELETE FROM memory_relationships WHERE auto = 1"
+			" AND (memory_id = ?1 OR related_memory_id = ?1)",
+	/* one row per pair, the smaller id first; a link made by hand (same
+	 * pair and type) wins over INSERT OR IGNORE */
+	[ST_AL_INSERT] = "INSERT OR IGNORE INTO memory_relationships"
+			 "(memory_id, related_memory_id, relationship_type, strength, created_at, auto)"
+			 " SELECT min(?1, ?3), max(?1, ?3), ?4, ?5, ?6, 1"
+			 " WHERE ?1 != ?3 AND EXISTS (SELECT 1 FROM memories WHERE id = ?3 AND user_id = ?2)",
+	[ST_AL_SET_PARENT] = "UPDATE memories SET parent_memory_id = ?3 WHERE id = ?1 AND user_id = ?2"
+			     " AND parent_memory_id IS NULL AND ?3 != ?1"
+			     " AND EXISTS (SELECT 1 FROM memories WHERE id = ?3 AND user_id = ?2)",
 	[ST_MEM_ACCESS_ADD] = "UPDATE memories SET access_count = access_count + ?2,"
 			      " last_accessed_at = max(coalesce(last_accessed_at, 0), ?3),"
 			      " layer = CASE WHEN " SQ_REVIVABLE " THEN 'active' ELSE layer END,"
@@ -1200,6 +1229,7 @@ static const struct pos_store_memories sq_memories = {
 	.memory_count_all = sq_memory_count_all,
 	.max_seq = sq_max_seq,
 	.memory_stats = sq_memory_stats,
+	.tag_counts = sq_tag_counts,
 	.graph_nodes = sq_graph_nodes,
 	.graph_edges = sq_graph_edges,
 	.relationships_from = sq_relationships_from,
@@ -1221,6 +1251,7 @@ static const struct pos_store_memories sq_memories = {
 	.lifecycle_apply = sq_lifecycle_apply,
 	.memory_merge_move = sq_memory_merge_move,
 	.autolink_parent = sq_autolink_parent,
+	.memory_keys_by_seq = sq_memory_keys_by_seq,
 	.memory_series = sq_memory_series,
 	.autolink_apply = sq_autolink_apply,
 };

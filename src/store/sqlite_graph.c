@@ -31,6 +31,16 @@ static const char stats_sql[] =
 	"     AND type = 'conversation' AND source = 'chat'))"
 	"    GROUP BY tag ORDER BY n DESC, tag LIMIT ?3))";
 
+/* The top-tags part of stats_sql alone: the tag index's (user_id, tag)
+ * prefix, a covering scan in tag order, no row of memories read (chat
+ * exchanges through the partial index memories_chat). */
+static const char tag_counts_sql[] =
+	"SELECT coalesce(json_group_array(json_object('tag', tag, 'count', n)), '[]') FROM"
+	" (SELECT tag, count(*) AS n FROM memory_tags WHERE user_id = ?1"
+	"  AND NOT (?3 AND memory_seq IN (SELECT seq FROM memories WHERE user_id = ?1"
+	"   AND type = 'conversation' AND source = 'chat'))"
+	"  GROUP BY tag ORDER BY n DESC, tag LIMIT ?2)";
+
 static const char nodes_by_id_sql[] =
 	"SELECT m.id, substr(m.content, 1, 120), m.type, m.layer FROM json_each(?2) j"
 	" CROSS JOIN memories m ON m.id = j.value"
@@ -110,6 +120,27 @@ enum pos_err sq_memory_stats(struct pos_store *base, struct pos_arena *a,
 	} else {
 		rc = sq_fail(c, "stats");
 	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum pos_err sq_tag_counts(struct pos_store *base, struct pos_arena *a, const char *user_id,
+			   unsigned limit, bool hide_chat, const char **json)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = prepare(c, tag_counts_sql);
+	if (!st)
+		return POS_ERR_STORE;
+	sq_bind_str(st, 1, user_id);
+	sqlite3_bind_int(st, 2, (int)limit);
+	sqlite3_bind_int(st, 3, hide_chat ? 1 : 0);
+	enum pos_err rc = POS_OK;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = (*json = sq_col_str(a, st, 0, NULL)) ? POS_OK : POS_ERR_NOMEM;
+	else
+		rc = sq_fail(c, "tag counts");
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -98,6 +98,13 @@ enum sq_stmt {
 	ST_BULK_KW,
 	ST_MEM_TAGS_READ,
 	ST_MEM_TAGS_SET,
+	ST_AL_PARENT_THREAD,
+	ST_AL_PARENT_SERIES,
+	ST_AL_OWNER,
+	ST_AL_CLEAR,
+	ST_AL_INSERT,
+	ST_AL_SET_PARENT,
+	ST_AL_KEY,
 	ST__COUNT
 };
 
@@ -385,6 +392,8 @@ enum pos_err sq_insert_tags(struct sq_conn *c, const char *user_id, int64_t seq,
 			    const char *const *tags, size_t n);
 
 /* Stats and graph (sqlite_graph.c). */
+enum pos_err sq_tag_counts(struct pos_store *base, struct pos_arena *a, const char *user_id,
+			   unsigned limit, bool hide_chat, const char **json);
 enum pos_err sq_memory_stats(struct pos_store *s, struct pos_arena *a,
 			     const char *user_id, unsigned days, unsigned tags,
 			     bool hide_chat, struct pos_memory_stats *out);
@@ -526,6 +535,9 @@ enum pos_err sq_lifecycle_apply(struct pos_store *s, const char *user_id,
 				const struct pos_life_change *v, size_t n, int64_t now);
 enum pos_err sq_memory_series(struct pos_store *s, struct pos_arena *a, const char *user_id,
 			      int64_t since, bool hide_chat, struct pos_memory_series *out);
+enum pos_err sq_memory_keys_by_seq(struct pos_store *s, const char *user_id,
+				   const int64_t *seqs, size_t n, char (*ids)[POS_UUID_SIZE],
+				   int *types, bool *found);
 enum pos_err sq_autolink_parent(struct pos_store *s, const char *user_id, int64_t seq,
 				char parent_id[POS_UUID_SIZE]);
 enum pos_err sq_autolink_apply(struct pos_store *s, const char *user_id, const char *id,

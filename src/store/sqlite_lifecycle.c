@@ -324,27 +324,13 @@ enum pos_err sq_autolink_parent(struct pos_store *base, const char *user_id, int
 	parent_id[0] = '\0';
 	if (!c)
 		return POS_ERR_STORE;
-	/* the memory before it in its thread (index memories_thread), else
-	 * the first occurrence of its event series */
-	static const char *const sql[] = {
-		"SELECT p.id FROM memories m JOIN memories p ON p.user_id = m.user_id"
-		" AND p.thread = m.thread AND p.seq != m.seq"
-		" AND (p.created_at < m.created_at OR (p.created_at = m.created_at AND p.seq < m.seq))"
-		" WHERE m.seq = ?1 AND m.user_id = ?2 AND m.thread IS NOT NULL"
-		" ORDER BY p.created_at DESC, p.seq DESC LIMIT 1",
-		"SELECT p.id FROM memories m JOIN memories p ON p.user_id = m.user_id"
-		" AND p.type = 'event' AND p.seq != m.seq AND json_valid(p.metadata)"
-		" AND json_extract(p.metadata, '$.event_id') = json_extract(m.metadata, '$.event_id')"
-		" AND (p.created_at < m.created_at OR (p.created_at = m.created_at AND p.seq < m.seq))"
-		" WHERE m.seq = ?1 AND m.user_id = ?2 AND m.type = 'event' AND json_valid(m.metadata)"
-		" AND json_extract(m.metadata, '$.event_id') IS NOT NULL"
-		" ORDER BY p.created_at, p.seq LIMIT 1",
-	};
+	/* cached statements (sqlite.c): linking a bulk asks this per memory */
+	static const enum sq_stmt ids[] = {ST_AL_PARENT_THREAD, ST_AL_PARENT_SERIES};
 	enum pos_err rc = POS_OK;
-	for (size_t i = 0; !rc && !parent_id[0] && i < sizeof(sql) / sizeof(sql[0]); i++) {
-		sqlite3_stmt *st = NULL;
-		if (sqlite3_prepare_v2(c->db, sql[i], -1, &st, NULL) != SQLITE_OK)
-			return sq_fail(c, "prepare autolink parent");
+	for (size_t i = 0; !rc && !parent_id[0] && i < sizeof(ids) / sizeof(ids[0]); i++) {
+		sqlite3_stmt *st = sq_stmt(c, ids[i]);
+		if (!st)
+			return POS_ERR_STORE;
 		sqlite3_bind_int64(st, 1, seq);
 		sq_bind_str(st, 2, user_id);
 		int step = sqlite3_step(st);
@@ -354,8 +340,45 @@ enum pos_err sq_autolink_parent(struct pos_store *base, const char *user_id, int
 		} else if (step != SQLITE_DONE) {
 			rc = sq_fail(c, "autolink parent");
 		}
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 	}
+	return rc;
+}
+
+enum pos_err sq_memory_keys_by_seq(struct pos_store *base, const char *user_id,
+				   const int64_t *seqs, size_t n, char (*ids)[POS_UUID_SIZE],
+				   int *types, bool *found)
+{
+	struct sq_conn *c = sq_conn((struct sq_store *)base);
+	if (!c)
+		return POS_ERR_STORE;
+	sqlite3_stmt *st = sq_stmt(c, ST_AL_KEY);
+	if (!st)
+		return POS_ERR_STORE;
+	enum pos_err rc = POS_OK;
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, seqs[i]);
+		sq_bind_str(st, 2, user_id);
+		int step = sqlite3_step(st);
+		found[i] = step == SQLITE_ROW;
+		if (found[i]) {
+			const unsigned char *t = sqlite3_column_text(st, 0);
+			snprintf(ids[i], POS_UUID_SIZE, "%s", t ? (const char *)t : "");
+			types[i] = pos_mem_type_parse((const char *)sqlite3_column_text(st, 1));
+		} else if (step != SQLITE_DONE) {
+			rc = sq_fail(c, "memory keys");
+		}
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Steps a cached write statement to its end and resets it. */
+static enum pos_err al_step(struct sq_conn *c, sqlite3_stmt *st, const char *what)
+{
+	enum pos_err rc = sqlite3_step(st) == SQLITE_DONE ? POS_OK : sq_fail(c, what);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -367,60 +390,38 @@ enum pos_err sq_autolink_apply(struct pos_store *base, const char *user_id, cons
 	struct sq_conn *c = sq_conn(s);
 	if (!c)
 		return POS_ERR_STORE;
-	static const char *const sql[] = {
-		"SELECT 1 FROM memories WHERE id = ?1 AND user_id = ?2",
-		"DELETE FROM memory_relationships WHERE auto = 1"
-		" AND (memory_id = ?1 OR related_memory_id = ?1)",
-		/* one row per pair, the smaller id first; a link made by hand
-		 * (same pair and type) wins over INSERT OR IGNORE */
-		"INSERT OR IGNORE INTO memory_relationships"
-		"(memory_id, related_memory_id, relationship_type, strength, created_at, auto)"
-		" SELECT min(?1, ?3), max(?1, ?3), ?4, ?5, ?6, 1"
-		" WHERE ?1 != ?3 AND EXISTS (SELECT 1 FROM memories WHERE id = ?3 AND user_id = ?2)",
-		"UPDATE memories SET parent_memory_id = ?3 WHERE id = ?1 AND user_id = ?2"
-		" AND parent_memory_id IS NULL AND ?3 != ?1"
-		" AND EXISTS (SELECT 1 FROM memories WHERE id = ?3 AND user_id = ?2)",
-	};
-	sqlite3_stmt *st[4] = {0};
-	enum pos_err rc = POS_OK;
-	for (size_t i = 0; i < 4 && !rc; i++)
-		if (sqlite3_prepare_v2(c->db, sql[i], -1, &st[i], NULL) != SQLITE_OK)
-			rc = sq_fail(c, "prepare autolink");
-	if (!rc)
-		rc = sq_begin(s, c);
+	/* cached statements (sqlite.c): linking a bulk applies this per memory */
+	sqlite3_stmt *own = sq_stmt(c, ST_AL_OWNER), *clear = sq_stmt(c, ST_AL_CLEAR),
+		     *ins = sq_stmt(c, ST_AL_INSERT), *par = sq_stmt(c, ST_AL_SET_PARENT);
+	if (!own || !clear || !ins || !par)
+		return POS_ERR_STORE;
+	enum pos_err rc = sq_begin(s, c);
 	if (rc)
-		goto out;
-	sq_bind_str(st[0], 1, id);
-	sq_bind_str(st[0], 2, user_id);
-	int step = sqlite3_step(st[0]);
+		return rc;
+	sq_bind_str(own, 1, id);
+	sq_bind_str(own, 2, user_id);
+	int step = sqlite3_step(own);
 	if (step != SQLITE_ROW)
 		rc = step == SQLITE_DONE ? POS_ERR_NOT_FOUND : sq_fail(c, "autolink owner");
+	sqlite3_reset(own);
 	if (!rc) {
-		sq_bind_str(st[1], 1, id);
-		if (sqlite3_step(st[1]) != SQLITE_DONE)
-			rc = sq_fail(c, "autolink clear");
+		sq_bind_str(clear, 1, id);
+		rc = al_step(c, clear, "autolink clear");
 	}
 	for (size_t i = 0; !rc && i < n; i++) {
-		sqlite3_reset(st[2]);
-		sq_bind_str(st[2], 1, id);
-		sq_bind_str(st[2], 2, user_id);
-		sq_bind_str(st[2], 3, v[i].target);
-		sq_bind_str(st[2], 4, v[i].type);
-		sqlite3_bind_double(st[2], 5, v[i].strength);
-		sqlite3_bind_int64(st[2], 6, now);
-		if (sqlite3_step(st[2]) != SQLITE_DONE)
-			rc = sq_fail(c, "autolink insert");
+		sq_bind_str(ins, 1, id);
+		sq_bind_str(ins, 2, user_id);
+		sq_bind_str(ins, 3, v[i].target);
+		sq_bind_str(ins, 4, v[i].type);
+		sqlite3_bind_double(ins, 5, v[i].strength);
+		sqlite3_bind_int64(ins, 6, now);
+		rc = al_step(c, ins, "autolink insert");
 	}
 	if (!rc && parent_id && parent_id[0]) {
-		sq_bind_str(st[3], 1, id);
-		sq_bind_str(st[3], 2, user_id);
-		sq_bind_str(st[3], 3, parent_id);
-		if (sqlite3_step(st[3]) != SQLITE_DONE)
-			rc = sq_fail(c, "autolink parent");
+		sq_bind_str(par, 1, id);
+		sq_bind_str(par, 2, user_id);
+		sq_bind_str(par, 3, parent_id);
+		rc = al_step(c, par, "autolink parent");
 	}
-	rc = sq_end(s, c, rc, false);
-out:
-	for (size_t i = 0; i < 4; i++)
-		sqlite3_finalize(st[i]);
-	return rc;
+	return sq_end(s, c, rc, false);
 }

@@ -645,6 +645,14 @@ struct pos_store_memories {
 				     const char *user_id, unsigned days,
 				     unsigned tags, bool hide_chat,
 				     struct pos_memory_stats *out);
+	/* The user's `limit` most used tags, most used first (ties by tag), as
+	 * the JSON text [{"tag": "work", "count": 5}, ...] (the same list as
+	 * memory_stats' top_tags_json), without the chat exchanges when
+	 * `hide_chat`: read from the tag index alone, never the memories, so
+	 * it costs a fraction of memory_stats (GET /api/memories/categories). */
+	enum pos_err (*tag_counts)(struct pos_store *s, struct pos_arena *a,
+				   const char *user_id, unsigned limit, bool hide_chat,
+				   const char **json);
 	/* The series of the user's memories created at or after `since` (the
 	 * distributions cover every memory); without the chat exchanges when
 	 * `hide_chat`. */
@@ -707,6 +715,15 @@ struct pos_store_memories {
 	 */
 	enum pos_err (*stem_near)(struct pos_store *s, const char *stem,
 				  size_t len, bool *near);
+	/*
+	 * Optional (NULL: use memories_by_seq): the id and type of each of
+	 * the user's memories seqs[0..n) into ids[i] / types[i] (enum
+	 * pos_mem_type), found[i] false when the seq is not the user's: one
+	 * key lookup each, no content read (auto-linking's neighbours).
+	 */
+	enum pos_err (*memory_keys_by_seq)(struct pos_store *s, const char *user_id,
+					   const int64_t *seqs, size_t n,
+					   char (*ids)[POS_UUID_SIZE], int *types, bool *found);
 	/* Seqs of the user's memories passing q's filters, ascending, at most
 	 * `max` (*n == max means there may be more). */
 	enum pos_err (*filter_seqs)(struct pos_store *s, struct pos_arena *a,

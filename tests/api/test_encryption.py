@@ -153,6 +153,14 @@ class EncryptionTest(EncryptionBase):
         self.assertEqual(r.json["total"], 2)
         self.assertIn({"tag": "new", "count": 1}, r.json["top_tags"])
         self.assertFalse([t for t in r.json["top_tags"] if t["tag"].startswith("#")])
+        # so do the local categories (their own tag count, tag_counts)
+        r = self.api.get("/api/memories/categories", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:500])
+        tags = [c for c in r.json["categories"] if c.get("kind") == "tag"]
+        self.assertIn({"name": "new", "count": 1, "kind": "tag"}, tags)
+        self.assertEqual(sorted(c["name"] for c in tags),
+                         sorted(t["tag"] for t in self.api.get(
+                             "/api/memories/stats", token=u.token).json["top_tags"]))
         r = self.api.get("/api/memories/graph", token=u.token)
         self.assertEqual(r.status, 200, r.raw[:500])
         labels = {n["id"]: n["label"] for n in r.json["nodes"]}

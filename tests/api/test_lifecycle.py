@@ -172,6 +172,39 @@ class LifecycleTest(harness.ApiTestCase):
         self.assertEqual(r.status, 200, r.raw[:300])
         self.assertIn(kept["id"], r.json["memories_used"])
 
+    def test_a_chat_answer_counts_the_memories_it_used(self):
+        # used in a chat answer = accessed (docs/LIFECYCLE.md): the count
+        # moves, and an archived memory handed back to the policy comes
+        # back to active; memories the answer did not use do not move
+        u = self.new_user()
+        t = u.token
+        w = "zq" + uuid.uuid4().hex[:8]
+        key = self.create_memory(t, "The spare key for the %s shed is under the blue pot." % w)
+        old = self.create_memory(t, "The %s shed was painted green in %s." % (w, "2019"),
+                                 layer="archive")
+        r = self.api.put("/api/memories/%s" % old["id"], {"layer_locked": False}, token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        other = self.create_memory(t, "Buy oat milk and coffee beans")
+        r = self.api.post("/api/chat/message", {"message": "Where is the key for the %s shed?" % w},
+                          token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertIn(key["id"], r.json["memories_used"])
+        self.assertNotIn(other["id"], r.json["memories_used"])
+        got = {m["id"]: m for m in self.list_memories(t, "limit=200")["memories"]}
+        self.assertEqual(got[key["id"]]["access_count"], 1)
+        self.assertIsNotNone(got[key["id"]]["last_accessed_at"])
+        self.assertEqual(got[other["id"]]["access_count"], 0)
+        self.assertEqual(got[old["id"]]["layer"], "archive")
+        r = self.api.post("/api/chat/message",
+                          {"message": "In my archive, what colour is the %s shed?" % w}, token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertIn(old["id"], r.json["memories_used"])
+        got = {m["id"]: m for m in self.list_memories(t, "limit=200")["memories"]}
+        self.assertEqual(got[old["id"]]["access_count"], 1)
+        # the layer moves when the counts are written (every 200 ms)
+        self.assertTrue(harness.poll(lambda: self.layer(t, old["id"]) == "active", timeout=10),
+                        "the archived memory the answer used did not come back to active")
+
 
 class MergeTest(harness.ApiTestCase):
 
@@ -258,6 +291,51 @@ class GraphStatsTest(harness.ApiTestCase):
                     "&min_strength=-0.1", "&min_strength=abc", "&min_strength=nan"):
             r = self.api.get(base + bad, token=t)
             self.assertEqual(r.status, 422, (bad, r.raw[:300]))
+
+    def test_graph_depth_and_limit_caps(self):
+        # a parent chain c0 <- c1 <- c2 <- c3 and eight memories related
+        # to c0: each case is (query, nodes expected or a status)
+        u = self.new_user()
+        t = u.token
+        chain = [self.create_memory(t, "chain 0")]
+        for i in range(1, 4):
+            chain.append(self.create_memory(t, "chain %d" % i, parent_memory_id=chain[-1]["id"]))
+        star = [self.create_memory(t, "star %d" % i, related_memory_ids=[chain[0]["id"]])
+                for i in range(8)]
+        ids = lambda ms: {m["id"] for m in ms}  # noqa: E731
+        root = "/api/memories/graph?root=%s" % chain[0]["id"]
+        cases = [
+            ("&depth=0", ids(chain[:1])),
+            ("&depth=1", ids(chain[:2] + star)),
+            ("&depth=2", ids(chain[:3] + star)),
+            ("&depth=3", ids(chain + star)),
+            ("&depth=5&types=parent", ids(chain)),
+            ("&depth=3&limit=5", 5),
+            ("&limit=1", ids(chain[:1])),
+            # over the caps (depth 5, limit 500): capped, not refused
+            ("&depth=99", ids(chain + star)), ("&limit=100000", ids(chain[:3] + star)),
+            ("&depth=-1", 422), ("&depth=x", 422), ("&limit=0", 422), ("&limit=", 422),
+        ]
+        for q, want in cases:
+            r = self.api.get(root + q, token=t)
+            if isinstance(want, int) and want >= 400:
+                self.assertEqual(r.status, want, (q, r.raw[:300]))
+                continue
+            self.assertEqual(r.status, 200, (q, r.raw[:300]))
+            got = {n["id"] for n in r.json["nodes"]}
+            if isinstance(want, int):
+                self.assertEqual(len(got), want, q)
+                self.assertIn(chain[0]["id"], got, q)
+            else:
+                self.assertEqual(got, want, q)
+            # edges only between the nodes answered
+            for e in r.json["edges"]:
+                self.assertIn(e["source"], got, q)
+                self.assertIn(e["target"], got, q)
+        # without a root: the newest `limit` memories
+        r = self.api.get("/api/memories/graph?limit=3", token=t)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual({n["id"] for n in r.json["nodes"]}, ids(star[-3:]))
 
     def test_stats_series_and_distributions(self):
         u = self.new_user()

@@ -175,19 +175,48 @@ class MemuEveryMemoryTest(harness.StubbedTestCase):
         bulk = [{"content": "bulk %s number %d" % (w, i)} for i in range(5)]
         r = self.api.post("/api/memories/bulk", {"memories": bulk}, token=u.token)
         self.assertIn(r.status, (200, 201), r.raw[:200])
-        got = harness.poll(lambda: all(("bulk %s number %d" % (w, i)) in self.held(u.id)
-                                       for i in range(5))
-                           and "single %s note with two lines" % w in self.held(u.id),
-                           timeout=20)
+        # an import (a job of the import service) and an uploaded file
+        r = self.api.request("POST", "/api/import?format=csv",
+                             raw=("content,type\nimported %s row,note\n" % w).encode(),
+                             token=u.token, headers={"Content-Type": "text/csv"})
+        self.assertEqual(r.status, 202, r.raw[:200])
+        r = self.api.request("POST", "/api/files?name=upload-%s.txt" % w, raw=b"plain words",
+                             token=u.token, headers={"Content-Type": "text/plain"})
+        self.assertEqual(r.status, 201, r.raw[:200])
+        want = ["bulk %s number %d" % (w, i) for i in range(5)] + [
+            "single %s note with two lines" % w, "imported %s row" % w, "upload-%s.txt" % w]
+        got = harness.poll(lambda: all(x in self.held(u.id) for x in want), timeout=20)
         self.assertTrue(got, "not every memory reached MemU: %r" % self.sent_text(u.id))
         # batched: fewer memorize calls than memories, each memory once
         calls = [q for q in self.stub.requests("/api/v3/memory/memorize")
                  if (q.get("body") or {}).get("user_id") == u.id]
-        self.assertLess(len(calls), 6)
+        self.assertLess(len(calls), 8)
         self.assertEqual(self.sent_text(u.id).count("bulk %s number 3" % w), 1)
         jobs = self.api.get("/api/jobs?kind=memu.memorize", token=u.token)
         self.assertEqual(jobs.status, 200, jobs.raw[:200])
         self.assertTrue(any(j["state"] == "done" for j in jobs.json["jobs"]), jobs.json)
+
+    def test_a_slow_memu_gets_smaller_batches(self):
+        # backpressure (docs/MEMU.md): a memorize call slower than 2 s
+        # halves the next batch; fast calls grow it back
+        u = self.cloud_user(shared=False)
+        w = "zq" + uuid.uuid4().hex[:8]
+        self.stub.mode("slow", seconds=2.3, count=1)
+        self.addCleanup(self.stub.mode, "ok")
+        bulk = [{"content": "paced %s number %d" % (w, i)} for i in range(40)]
+        r = self.api.post("/api/memories/bulk", {"memories": bulk}, token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:200])
+        self.assertTrue(harness.poll(lambda: all("paced %s number %d" % (w, i) in self.held(u.id)
+                                                 for i in range(40)), timeout=30),
+                        "not every memory reached MemU: %r" % self.sent_text(u.id))
+        lines = [len(((q.get("body") or {}).get("conversation_text") or "").splitlines())
+                 for q in self.stub.requests("/api/v3/memory/memorize")
+                 if (q.get("body") or {}).get("user_id") == u.id]
+        self.assertEqual(sum(lines), 40, lines)
+        self.assertGreaterEqual(len(lines), 3, lines)
+        # the slow first call's successor is smaller, though more was left
+        self.assertLess(lines[1], lines[0], lines)
+        self.assertGreater(max(lines[2:]), lines[1], lines)
 
     def test_local_tier_memories_never_reach_memu(self):
         u = self.local_user()

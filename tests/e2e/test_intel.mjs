@@ -61,10 +61,40 @@ async function main() {
     assert(pageErrors.length === 0, 'no page errors: ' + pageErrors.join('; '));
   });
 
+  await step('stats: charts and graph follow light and dark', page, async () => {
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.goto('/stats');
+    const ids = ['chart-per-day', 'chart-series-type', 'graph'];
+    const colours = async () => Promise.all(ids.map((id) => page.getByTestId(id).getAttribute('data-text')));
+    await page.getByTestId('graph').waitFor();
+    const light = await colours();
+    assert(light.every((c) => c === '#1d2421'), 'light text colour: ' + light.join(', '));
+    // switched while the page is open: drawn again in the dark colours
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await waitUntil(async () => (await colours()).every((c) => c === '#e7ece9'), 'the dark colours');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await waitUntil(async () => (await colours()).every((c) => c === '#1d2421'), 'light again');
+    assert(pageErrors.length === 0, 'no page errors: ' + pageErrors.join('; '));
+  });
+
   await step('a memory\'s page opens the graph around it', page, async () => {
     await page.goto('/memories/' + old.id);
     await page.getByTestId('graph-from-memory').click();
     await page.getByTestId('graph-whole').waitFor();
+    const links = await page.getByTestId('graph-link').allTextContents();
+    assert(links.length === 2, 'the memory and its one link: ' + links.join(' | '));
+    assert(pageErrors.length === 0, 'no page errors: ' + pageErrors.join('; '));
+  });
+
+  await step('the timeline opens the graph around a linked memory', page, async () => {
+    await page.goto('/');
+    const badge = page.getByTestId('graph-from-timeline');
+    await badge.first().waitFor();
+    // two memories have links: the kitchen plan (1 link) and the receipt it links to
+    assert((await badge.count()) === 2, 'a links badge on each linked card: ' + (await badge.count()));
+    await badge.first().click();
+    await page.getByTestId('graph-whole').waitFor();
+    assert(/\/stats\?root=/.test(page.url()), 'the graph around it: ' + page.url());
     const links = await page.getByTestId('graph-link').allTextContents();
     assert(links.length === 2, 'the memory and its one link: ' + links.join(' | '));
     assert(pageErrors.length === 0, 'no page errors: ' + pageErrors.join('; '));

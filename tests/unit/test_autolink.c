@@ -248,12 +248,86 @@ static void job_run_and_errors(void **state)
 			 POS_ERR_NOT_FOUND);
 }
 
+/* A batch links each of its memories as linking it alone does (one
+ * neighbour search for all), skips ids that are malformed, unknown or
+ * another user's, and the job takes {"ids": [...]}. */
+static void batch_links_like_one_by_one(void **state)
+{
+	struct fx *f = *state;
+	struct pos_memory m[6], bobs;
+	static const char *const texts[] = {
+		"{\"content\":\"The plumber fixes the kitchen sink leak on Thursday morning\"}",
+		"{\"content\":\"The plumber fixes the kitchen sink leak on Thursday morning!\"}",
+		"{\"content\":\"Kitchen sink leak: the plumber wants cash\"}",
+		"{\"content\":\"Quantum chromodynamics lecture notes about gluons\"}",
+		"{\"content\":\"Lecture notes on quantum chromodynamics and gluons, part two\"}",
+		"{\"content\":\"Sure, Tuesday works\",\"type\":\"email\",\"metadata\":{\"thread\":\"<t9@x>\"}}",
+	};
+	for (int i = 0; i < 6; i++)
+		create(f, f->alice, texts[i], &m[i]);
+	struct pos_memory first;
+	create(f, f->alice, "{\"content\":\"Can we move the meeting?\",\"type\":\"email\","
+	       "\"metadata\":{\"thread\":\"<t9@x>\"},\"created_at\":\"2026-01-01T10:00:00Z\"}", &first);
+	create(f, f->bob, texts[0], &bobs);
+	struct pos_autolink_config cfg;
+	pos_autolink_config_default(&cfg);
+	/* one by one: what each should get */
+	size_t want[6][2];
+	struct pos_autolink_result res;
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(pos_autolink_memory(&f->svc, f->alice, m[i].id, &cfg, &res), POS_OK);
+		want[i][0] = edges(f, f->alice, m[i].id, "related", NULL, NULL);
+		want[i][1] = edges(f, f->alice, m[i].id, "duplicate", NULL, NULL);
+	}
+	assert_true(want[0][1] == 1 && want[2][0] >= 1 && want[4][0] >= 1);
+	/* clear the auto links, then the batch (in another order, with junk) */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(f->s->memories->autolink_apply(f->s, f->alice, m[i].id, NULL, 0, "",
+								pos_now_us()), POS_OK);
+	assert_int_equal(edges(f, f->alice, m[0].id, "duplicate", NULL, NULL), 0);
+	const char *ids[] = {m[5].id, "nope", m[3].id, bobs.id, m[0].id, m[1].id,
+			     "00000000-0000-4000-8000-000000000000", m[2].id, m[4].id};
+	size_t linked = 0;
+	assert_int_equal(pos_autolink_batch(&f->svc, f->alice, ids, 9, &cfg, NULL, &linked), POS_OK);
+	assert_int_equal(linked, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(edges(f, f->alice, m[i].id, "related", NULL, NULL), want[i][0]);
+		assert_int_equal(edges(f, f->alice, m[i].id, "duplicate", NULL, NULL), want[i][1]);
+	}
+	struct pos_memory got;
+	get(f, f->alice, m[5].id, &got);
+	assert_string_equal(got.parent_id, first.id);
+	/* the batch sets thread parents too */
+	struct pos_memory reply;
+	create(f, f->alice, "{\"content\":\"Great, see you then\",\"type\":\"email\","
+	       "\"metadata\":{\"thread\":\"<t9@x>\"}}", &reply);
+	const char *rid = reply.id;
+	assert_int_equal(pos_autolink_batch(&f->svc, f->alice, &rid, 1, &cfg, NULL, &linked), POS_OK);
+	get(f, f->alice, reply.id, &got);
+	assert_string_equal(got.parent_id, m[5].id); /* the batch sets thread parents too */
+	/* bob's memory was not linked by alice's batch */
+	assert_int_equal(edges(f, f->bob, bobs.id, "duplicate", NULL, NULL), 0);
+	/* the job's payload: a list of ids; wrong shapes fail */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(f->s->memories->autolink_apply(f->s, f->alice, m[i].id, NULL, 0, "",
+								pos_now_us()), POS_OK);
+	char payload[256];
+	snprintf(payload, sizeof(payload), "{\"ids\":[\"%s\",\"%s\",7]}", m[0].id, m[1].id);
+	assert_int_equal(pos_autolink_job_run(NULL, &f->svc, f->alice, payload), POS_OK);
+	assert_int_equal(edges(f, f->alice, m[0].id, "duplicate", m[1].id, NULL), 1);
+	assert_int_equal(pos_autolink_job_run(NULL, &f->svc, f->alice, "{\"ids\":\"x\"}"),
+			 POS_ERR_INVALID_FIELD);
+	assert_int_equal(pos_autolink_batch(&f->svc, f->alice, ids, POS_AUTOLINK_BATCH_MAX + 1, &cfg,
+					    NULL, &linked), POS_ERR_INVALID_REQUEST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(links_neighbours_and_duplicates, setup, teardown),
 		cmocka_unit_test_setup_teardown(parents_from_threads_and_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(job_run_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(batch_links_like_one_by_one, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

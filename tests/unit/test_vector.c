@@ -638,6 +638,67 @@ static void two_stage_recall(void **state)
 	pos_workers_free(w);
 }
 
+/* Many queries at once give each query exactly what the single search
+ * with one part gives it (auto-linking a batch), with and without the
+ * pool, on every kernel; a query without content finds nothing; a small
+ * index (no first stage) too; a bad scale is refused. */
+static void search_many_matches_single(void **state)
+{
+	(void)state;
+	struct pos_workers *w;
+	assert_int_equal(pos_workers_new(1, &w), POS_OK);
+	struct data d;
+	make_data(&d, 256, 3000, 33);
+	struct pos_vindex *ix = index_of(&d);
+	struct data small;
+	make_data(&small, 256, 100, 34);
+	struct pos_vindex *six = index_of(&small);
+	enum { NQ = 37, K = 6 };
+	int8_t qq[NQ][256];
+	float qs[NQ];
+	const int8_t *qp[NQ];
+	uint64_t s = 7;
+	for (int i = 0; i < NQ; i++) {
+		float qf[256];
+		random_unit(&s, qf, 256);
+		pos_vec_quantize(qf, 256, qq[i], &qs[i]);
+		qp[i] = qq[i];
+	}
+	qs[5] = 0; /* no content */
+	for (size_t kk = 0; kk < NKERNELS * 4; kk++) {
+		struct pos_vindex *x = kk % 2 ? six : ix;
+		if (pos_vindex_set_kernel(x, kernels[kk / 4]) != POS_OK)
+			continue;
+		struct pos_vsearch_opts one = {false, NULL, 1};
+		struct pos_vsearch_opts o = {false, (kk / 2) % 2 ? w : NULL, 2};
+		struct pos_vhit got[NQ * K], want[K];
+		size_t ng[NQ], nw;
+		assert_int_equal(pos_vindex_search_many(x, NQ, qp, qs, K, &o, got, ng), POS_OK);
+		for (int i = 0; i < NQ; i++) {
+			assert_int_equal(pos_vindex_search_ex(x, qq[i], qs[i], K, NULL, NULL, &one,
+							      want, &nw), POS_OK);
+			assert_int_equal(ng[i], nw);
+			assert_int_equal(ng[i], i == 5 ? 0 : K);
+			for (size_t j = 0; j < nw; j++) {
+				assert_int_equal(got[i * K + j].id, want[j].id);
+				assert_float_equal(got[i * K + j].score, want[j].score, 0);
+			}
+		}
+	}
+	struct pos_vsearch_opts one = {false, NULL, 1};
+	struct pos_vhit h[K];
+	size_t n1 = 9;
+	float bad = -1;
+	assert_int_equal(pos_vindex_search_many(ix, 1, qp, &bad, K, &one, h, &n1),
+			 POS_ERR_INVALID_REQUEST);
+	assert_int_equal(pos_vindex_search_many(ix, 0, qp, qs, K, &one, h, &n1), POS_OK);
+	pos_vindex_free(ix);
+	pos_vindex_free(six);
+	free_data(&d);
+	free_data(&small);
+	pos_workers_free(w);
+}
+
 /* The first stage is real and the exact mode bypasses it: rows whose 4-bit
  * codes tie with a better row, placed before it, fill the candidate set,
  * so the fast path misses the best row and the exact mode finds it. */
@@ -757,6 +818,7 @@ int main(void)
 		cmocka_unit_test(removed_rows_are_not_found),
 		cmocka_unit_test(exact_mode_is_exhaustive),
 		cmocka_unit_test(two_stage_recall),
+		cmocka_unit_test(search_many_matches_single),
 		cmocka_unit_test(exact_mode_skips_the_codes),
 		cmocka_unit_test(rows_by_number),
 		cmocka_unit_test(kmeans_finds_groups),

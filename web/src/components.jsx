@@ -60,6 +60,7 @@ export const MemoryItem = memo(function MemoryItem({ memory, terms = [], pending
   };
   const mine = !m.user_id || m.user_id === getSession()?.user?.id;
   const task = m.type === 'action';
+  const links = (m.related_memory_ids || []).length + (m.parent_memory_id ? 1 : 0);
   const done = !!(m.metadata && m.metadata.completed === true);
   const due = m.metadata && typeof m.metadata.due === 'string' ? m.metadata.due : null;
   const toggleDone = async (e) => {
@@ -88,6 +89,13 @@ export const MemoryItem = memo(function MemoryItem({ memory, terms = [], pending
         {!pending && !mine ? (
           <span class="badge shared" data-testid="shared-badge">shared with you</span>
         ) : m.is_shared ? <span class="badge">shared</span> : null}
+        {!pending && mine && links > 0 && (
+          // the graph view from the timeline: this memory and its links
+          <Link href={'/stats?root=' + m.id} class="badge links" data-testid="graph-from-timeline"
+            title="Show its links in the graph" aria-label={`Show its ${links} ${links === 1 ? 'link' : 'links'} in the graph`}>
+            {links} {links === 1 ? 'link' : 'links'}
+          </Link>
+        )}
         {pending ? (
           <span class="badge warn">waiting to send</span>
         ) : (

@@ -4,7 +4,8 @@
 // access distributions, and how memories link (GET /api/memories/graph,
 // edges by type and strength) drawn with cytoscape: labelled nodes, a
 // click or Enter opens the memory, and the same links listed below for keyboards and screen readers. Loaded lazily
-// (both libraries stay out of the first load).
+// (both libraries stay out of the first load). Charts and graph are drawn
+// again when the system switches between light and dark.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -15,6 +16,23 @@ import { snippet, dayKey } from '../lib/memories.js';
 import { ErrorNote, Spinner, PageTitle } from '../components.jsx';
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+
+// 'light' or 'dark', following the system while the page is open: the
+// charts and the graph read the app's colours when drawn, so they are
+// drawn again when it changes (each records the text colour it used in
+// data-text, which tests/e2e/test_intel.mjs checks).
+const darkQuery = () => (typeof window.matchMedia === 'function' ? window.matchMedia('(prefers-color-scheme: dark)') : null);
+function useScheme() {
+  const [dark, setDark] = useState(() => !!darkQuery()?.matches);
+  useEffect(() => {
+    const q = darkQuery();
+    if (!q) return undefined;
+    const on = () => setDark(q.matches);
+    q.addEventListener('change', on);
+    return () => q.removeEventListener('change', on);
+  }, []);
+  return dark ? 'dark' : 'light';
+}
 
 function Bars({ title, data }) {
   const entries = Object.entries(data || {});
@@ -52,10 +70,12 @@ export function lastDays(perDay, n = 30, now = new Date()) {
 
 function PerDay({ days }) {
   const box = useRef(null);
+  const scheme = useScheme();
   useEffect(() => {
     if (!box.current) return;
     const width = Math.max(280, box.current.clientWidth);
     const accent = css('--accent'), text = css('--text'), line = css('--line');
+    box.current.dataset.text = text;
     const axis = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
     const plot = new uPlot({
       width, height: 220,
@@ -73,7 +93,7 @@ function PerDay({ days }) {
       window.removeEventListener('resize', resize);
       plot.destroy();
     };
-  }, [days.map((d) => d.count).join(',')]);
+  }, [days.map((d) => d.count).join(','), scheme]);
   return (
     <section class="panel">
       <h2>Memories per day, last 30 days</h2>
@@ -107,9 +127,11 @@ function SeriesChart({ title, series, testid }) {
   const box = useRef(null);
   const { days, keys, rows } = seriesDays(series);
   const sig = keys.map((k) => k + rows[k].join('.')).join(',');
+  const scheme = useScheme();
   useEffect(() => {
     if (!box.current || keys.length === 0) return;
     const text = css('--text'), line = css('--line');
+    box.current.dataset.text = text;
     const colour = (i) => (PALETTE[i % PALETTE.length].startsWith('--') ? css(PALETTE[i % PALETTE.length]) : PALETTE[i % PALETTE.length]);
     const axis = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
     const plot = new uPlot({
@@ -128,7 +150,7 @@ function SeriesChart({ title, series, testid }) {
       window.removeEventListener('resize', resize);
       plot.destroy();
     };
-  }, [sig]);
+  }, [sig, scheme]);
   if (keys.length === 0) return null;
   return (
     <section class="panel">
@@ -165,9 +187,11 @@ function Graph({ graph }) {
   const edges = ((graph && graph.edges) || []).filter((e) => ids.has(e.source) && ids.has(e.target));
   // Plain words for labels: no Markdown marks, no link targets.
   const label = (n) => snippet(String(n.label || n.content || n.id).replace(/\]\([^)]*\)/g, ']').replace(/[#*_`>[\]]/g, ''), 28);
+  const scheme = useScheme();
   useEffect(() => {
     if (!box.current || nodes.length === 0) return;
     const accent = css('--accent'), text = css('--text'), line = css('--muted'), bg = css('--panel');
+    box.current.dataset.text = text;
     noInlineStyle();
     const cy = cytoscape({
       container: box.current,
@@ -193,7 +217,7 @@ function Graph({ graph }) {
     });
     cy.on('tap', 'node', (e) => navigate('/memories/' + e.target.id()));
     return () => cy.destroy();
-  }, [nodes.map((n) => n.id).join(','), edges.length]);
+  }, [nodes.map((n) => n.id).join(','), edges.length, scheme]);
   if (nodes.length === 0) return <p class="muted">No links between memories yet.</p>;
   return (
     <>
