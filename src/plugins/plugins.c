@@ -344,6 +344,10 @@ struct batchtx {
 	struct pos_store *s;
 	bool open;
 	int64_t opened_at; /* pos_mono_us */
+	/* on_memory_creating's batches: kv values read or written so far in
+	 * the batch (key -> string, null when absent), so a plugin reading
+	 * the same key for every memory reads the store once. NULL: none. */
+	json_t *kv;
 };
 
 static void tx_close(struct batchtx *tx)
@@ -377,9 +381,21 @@ struct binding {
 	const char *plugin_id; /* pid */
 	int64_t deadline;      /* pos_mono_us */
 	struct batchtx *tx;    /* during a batch's call, else NULL */
+	bool creating;         /* in on_memory_creating: reads, kv and logs only */
 	char uid[POS_SBPOOL_KEY_MAX];
 	char pid[POS_SBPOOL_KEY_MAX];
 };
+
+/* on_memory_creating runs on the writer's request before the insert: no
+ * memory writes (no recursion through a create), no network (search may
+ * embed over it). */
+static enum pos_err refused_creating(const struct binding *bd, struct pos_error *err)
+{
+	if (!bd->creating)
+		return POS_OK;
+	return pos_error_set(err, POS_ERR_CONFLICT, NULL,
+			     "not allowed in on_memory_creating (return {tags = ...} instead)");
+}
 
 static json_t *memory_to_json(const struct pos_memory *m)
 {
@@ -397,6 +413,9 @@ static enum pos_err h_search(void *ctx, const char *q, size_t limit, json_t **ou
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	enum pos_err rc = refused_creating(bd, err);
+	if (rc)
+		return rc;
 	tx_close(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
@@ -408,7 +427,7 @@ static enum pos_err h_search(void *ctx, const char *q, size_t limit, json_t **ou
 	req.query_len = strlen(q);
 	req.limit = (unsigned)limit;
 	struct pos_search_result res;
-	enum pos_err rc = bd->p->cfg.mem->search
+	rc = bd->p->cfg.mem->search
 				  ? pos_search_run(bd->p->cfg.mem->search, a, &req, &res, err)
 				  : POS_ERR_UNAVAILABLE;
 	json_t *arr = NULL;
@@ -493,6 +512,9 @@ static enum pos_err h_get(void *ctx, const char *id, json_t **out, struct pos_er
 static enum pos_err h_create(void *ctx, json_t *fields, json_t **out, struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	enum pos_err rc = refused_creating(bd, err);
+	if (rc)
+		return rc;
 	tx_close(bd->tx); /* a create may embed over the network */
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
@@ -500,7 +522,7 @@ static enum pos_err h_create(void *ctx, json_t *fields, json_t **out, struct pos
 	if (!json_object_get(fields, "source"))
 		json_object_set_new(fields, "source", json_string("plugin"));
 	struct pos_memory m;
-	enum pos_err rc = pos_memory_create(bd->p->cfg.mem, a, bd->user_id, fields, &m, err);
+	rc = pos_memory_create(bd->p->cfg.mem, a, bd->user_id, fields, &m, err);
 	if (!rc && !(*out = memory_to_json(&m)))
 		rc = POS_ERR_NOMEM;
 	pos_arena_destroy(a);
@@ -511,6 +533,9 @@ static enum pos_err h_update(void *ctx, const char *id, json_t *fields, json_t *
 			     struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	enum pos_err rc = refused_creating(bd, err);
+	if (rc)
+		return rc;
 	/* New content is embedded (maybe over the network): not in a batch. */
 	if (json_object_get(fields, "content"))
 		tx_close(bd->tx);
@@ -520,7 +545,7 @@ static enum pos_err h_update(void *ctx, const char *id, json_t *fields, json_t *
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_memory m;
-	enum pos_err rc = pos_memory_update(bd->p->cfg.mem, a, bd->user_id, id, fields, &m, err);
+	rc = pos_memory_update(bd->p->cfg.mem, a, bd->user_id, id, fields, &m, err);
 	if (!rc && !(*out = memory_to_json(&m)))
 		rc = POS_ERR_NOMEM;
 	pos_arena_destroy(a);
@@ -532,12 +557,15 @@ static enum pos_err h_tag(void *ctx, const char *id, json_t *tags, json_t **out,
 			  struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	enum pos_err rc = refused_creating(bd, err);
+	if (rc)
+		return rc;
 	tx_write(bd->tx);
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
 	struct pos_memory m;
-	enum pos_err rc = pos_memory_tag(bd->p->cfg.mem, a, bd->user_id, id, tags, NULL, &m, err);
+	rc = pos_memory_tag(bd->p->cfg.mem, a, bd->user_id, id, tags, NULL, &m, err);
 	if (!rc && !(*out = memory_to_json(&m)))
 		rc = POS_ERR_NOMEM;
 	pos_arena_destroy(a);
@@ -548,6 +576,9 @@ static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t 
 			   struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	enum pos_err rc = refused_creating(bd, err);
+	if (rc)
+		return rc;
 	tx_close(bd->tx);
 	char ct[160];
 	const char *headers[3] = {NULL, NULL, NULL};
@@ -577,7 +608,7 @@ static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t 
 		req.deadline_us = pos_mono_us() + left;
 	}
 	struct pos_http_resp resp;
-	enum pos_err rc = pos_http_perform(NULL, &req, &resp, err);
+	rc = pos_http_perform(NULL, &req, &resp, err);
 	if (!rc) {
 		*out = json_pack("{s:i, s:s#}", "status", (int)resp.status, "body",
 				 resp.body.data ? resp.body.data : "", (int)resp.body.len);
@@ -593,6 +624,11 @@ static enum pos_err h_http(void *ctx, const struct pos_hostapi_http *hr, json_t 
 static enum pos_err h_kv_get(void *ctx, const char *key, json_t **out, struct pos_error *err)
 {
 	struct binding *bd = ctx;
+	json_t *seen = bd->tx && bd->tx->kv ? json_object_get(bd->tx->kv, key) : NULL;
+	if (seen) {
+		*out = json_is_string(seen) ? json_incref(seen) : NULL;
+		return POS_OK;
+	}
 	struct pos_arena *a = pos_arena_new();
 	if (!a)
 		return POS_ERR_NOMEM;
@@ -606,6 +642,8 @@ static enum pos_err h_kv_get(void *ctx, const char *key, json_t **out, struct po
 		if (!*out)
 			rc = pos_error_set(err, POS_ERR_CORRUPT, NULL, "stored value is not UTF-8");
 	}
+	if (!rc && bd->tx && bd->tx->kv)
+		json_object_set_new(bd->tx->kv, key, *out ? json_incref(*out) : json_null());
 	pos_arena_destroy(a);
 	return rc;
 }
@@ -618,6 +656,13 @@ static enum pos_err h_kv_set(void *ctx, const char *key, const char *v, size_t l
 	enum pos_err rc = bd->p->cfg.store->plugins->plugin_kv_put(bd->p->cfg.store, bd->user_id,
 							      bd->plugin_id, key, v, len,
 							      bd->p->cfg.kv_quota);
+	if (bd->tx && bd->tx->kv) { /* what the next read in the batch sees */
+		json_t *now = rc ? NULL : v ? json_stringn(v, len) : json_null();
+		if (now)
+			json_object_set_new(bd->tx->kv, key, now);
+		else
+			json_object_del(bd->tx->kv, key);
+	}
 	if (rc == POS_ERR_QUOTA_EXCEEDED)
 		return pos_error_set(err, rc, "kv", "the plugin's storage quota is used up");
 	return rc;
@@ -972,8 +1017,9 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 	if (!r->enabled)
 		return pos_error_set(err, POS_ERR_CONFLICT, "enabled", "the plugin is disabled");
 	struct pos_sandbox_limits lim = {p->cfg.mem_max, 0,
-					 hook == POS_HOOK_QUERY ? p->cfg.query_budget_us
-								: p->cfg.hook_budget_us,
+					 hook & (POS_HOOK_QUERY | POS_HOOK_MEMORY_CREATING)
+						 ? p->cfg.query_budget_us
+						 : p->cfg.hook_budget_us,
 					 0};
 	uint64_t stamp = stamp_of(e, r, lim.time_us);
 	void *aux = NULL;
@@ -999,8 +1045,10 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 		rc = build(p, e, r, &lim, &sb, &bd, &st);
 	if (!rc) {
 		bd->tx = h ? h->tx : NULL;
+		bd->creating = hook == POS_HOOK_MEMORY_CREATING;
 		rc = pos_sandbox_call(sb, pos_manifest_hook_name(hook), event, &res, &st);
 		bd->tx = NULL;
+		bd->creating = false;
 	}
 	bool clean = rc == POS_OK || (rc == POS_ERR_NOT_FOUND && st.fail == POS_SANDBOX_MISSING);
 	if (!sb || !clean || pos_sandbox_reset(sb) != POS_OK) {
@@ -1213,6 +1261,106 @@ void pos_plugins_memory_batch(struct pos_plugins *p, const char *user_id, unsign
 	pos_arena_destroy(a);
 }
 
+/* The event of on_memory_creating: the memory as it will be stored (the
+ * API's fields but seq, access counts and attachments, which a memory not
+ * stored yet does not have). */
+static json_t *creating_event(const struct pos_memory *m)
+{
+	char ts[40] = "";
+	pos_time_format(m->created_at, ts, sizeof(ts));
+	json_t *tags = json_loads(m->tags_json ? m->tags_json : "[]", 0, NULL);
+	json_t *md = json_loads(m->metadata_json ? m->metadata_json : "{}", 0, NULL);
+	json_t *mem = json_pack("{s:s, s:s#, s:s, s:s, s:s, s:o, s:o, s:s, s:f}", "id", m->id, "content",
+				m->content ? m->content : "", (int)m->content_len, "type",
+				pos_mem_type_name(m->type), "layer", pos_mem_layer_name(m->layer), "source",
+				m->source ? m->source : "api", "tags", tags ? tags : json_array(), "metadata",
+				md ? md : json_object(), "created_at", ts, "importance", m->importance);
+	return mem ? json_pack("{s:o}", "memory", mem) : NULL;
+}
+
+/* Appends the tags of a creating result (`{tags = "t"}` or `{tags =
+ * {...}}`) to *add (made on first use), at most POS_PLUGINS_CREATING_TAGS. */
+static void creating_tags(json_t *res, json_t **add)
+{
+	json_t *t = json_object_get(res, "tags");
+	json_t *one = json_is_string(t) ? json_pack("[O]", t) : NULL;
+	json_t *list = one ? one : t;
+	size_t i;
+	json_t *x;
+	json_array_foreach(list, i, x) {
+		if (!json_is_string(x))
+			continue;
+		if (!*add && !(*add = json_array()))
+			break;
+		if (json_array_size(*add) >= POS_PLUGINS_CREATING_TAGS)
+			break;
+		json_array_append(*add, x);
+	}
+	json_decref(one);
+}
+
+void pos_plugins_memory_creating(struct pos_plugins *p, const char *user_id,
+				 const struct pos_memory *v, size_t n, json_t **add)
+{
+	if (!p || !v || n == 0 || !add)
+		return;
+	bool any = false;
+	for (size_t i = 0, nc = cat_count(p); i < nc && !any; i++)
+		any = (p->cat[i].m.hooks & POS_HOOK_MEMORY_CREATING) != 0;
+	if (!any)
+		return;
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return;
+	struct pos_plugin_row *rows = NULL;
+	size_t nr = 0;
+	if (p->cfg.store->plugins->plugin_list(p->cfg.store, a, user_id, &rows, &nr) != POS_OK)
+		nr = 0;
+	for (size_t k = 0; k < nr; k++) {
+		struct pos_plugin_row r = rows[k];
+		const struct entry *e = find(p, r.plugin_id);
+		if (!r.enabled || !e || !(e->m.hooks & POS_HOOK_MEMORY_CREATING))
+			continue;
+		/* Its tags are a write: only with memories:write granted. */
+		json_t *grants = json_loads(r.grants_json, 0, NULL);
+		unsigned perms = 0;
+		struct pos_error ignore;
+		pos_manifest_perms(grants, &perms, &ignore);
+		json_decref(grants);
+		if (!(perms & e->m.perms & POS_PERM_MEMORIES_WRITE))
+			continue;
+		struct batchtx tx = {p->cfg.store, false, 0, json_object()};
+		struct held h = {0};
+		h.tx = &tx;
+		int64_t t0 = pos_mono_us();
+		for (size_t i = 0; i < n && r.enabled; i++) {
+			/* A slow plugin does not hold a bulk request for long: past
+			 * its time for this batch it tags no more of it. */
+			if (pos_mono_us() - t0 > POS_PLUGINS_CREATING_BATCH_US)
+				break;
+			json_t *ev = creating_event(&v[i]);
+			if (!ev)
+				break;
+			json_t *res = NULL;
+			struct pos_error err;
+			pos_error_clear(&err);
+			enum pos_err rc = run_row(p, &r, POS_HOOK_MEMORY_CREATING, ev, &res, &err, &h);
+			json_decref(ev);
+			if (!rc)
+				creating_tags(res, &add[i]);
+			json_decref(res);
+			tx_due(&tx);
+			if (rc == POS_ERR_INVALID_REQUEST &&
+			    p->cfg.store->plugins->plugin_get(p->cfg.store, a, user_id, e->m.id, &r) != POS_OK)
+				break; /* failed: read again, it may be disabled now */
+		}
+		tx_close(&tx);
+		held_release(p, &h);
+		json_decref(tx.kv);
+	}
+	pos_arena_destroy(a);
+}
+
 void pos_plugins_pool_stats(struct pos_plugins *p, size_t *states, size_t *bytes)
 {
 	pos_sbpool_stats(p->pool, states, bytes);
@@ -1268,7 +1416,7 @@ static enum pos_err hook_batch(struct pos_job_run *jr, struct pos_plugins *p, co
 		struct pos_plugin_row r;
 		bool have = plugin && p->cfg.store->plugins->plugin_get(p->cfg.store, ra, user_id, plugin,
 								    &r) == POS_OK;
-		struct batchtx tx = {p->cfg.store, false, 0};
+		struct batchtx tx = {p->cfg.store, false, 0, NULL};
 		struct held h = {0};
 		h.tx = &tx;
 		json_array_foreach(ids, j, iv) {
