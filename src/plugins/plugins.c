@@ -992,12 +992,15 @@ struct held {
 	struct binding *bd;
 	uint64_t stamp, ticket;
 	struct batchtx *tx; /* the batch's store transaction (kept on release) */
+	bool dirty;         /* globals not reset yet (on_memory_creating's batch) */
 };
 
 /* Gives a held sandbox to the pool (which frees it when pooling is off). */
 static void held_release(struct pos_plugins *p, struct held *h)
 {
-	if (h->sb)
+	if (h->sb && h->dirty && pos_sandbox_reset(h->sb) != POS_OK)
+		sb_dispose(h->sb, h->bd);
+	else if (h->sb)
 		pos_sbpool_put(p->pool, h->bd->pid, h->bd->uid, h->stamp, h->ticket, h->sb, h->bd);
 	struct batchtx *tx = h->tx;
 	memset(h, 0, sizeof(*h));
@@ -1051,11 +1054,14 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 		bd->creating = false;
 	}
 	bool clean = rc == POS_OK || (rc == POS_ERR_NOT_FOUND && st.fail == POS_SANDBOX_MISSING);
-	if (!sb || !clean || pos_sandbox_reset(sb) != POS_OK) {
+	/* The memories of one on_memory_creating batch (one user's request)
+	 * share the globals; they are reset when the batch lets go. */
+	bool defer = h && hook == POS_HOOK_MEMORY_CREATING;
+	if (!sb || !clean || (!defer && pos_sandbox_reset(sb) != POS_OK)) {
 		sb_dispose(sb, bd);
 	} else if (h) {
 		held_release(p, h);
-		*h = (struct held){sb, bd, stamp, ticket, h->tx};
+		*h = (struct held){sb, bd, stamp, ticket, h->tx, defer};
 	} else {
 		pos_sbpool_put(p->pool, r->plugin_id, r->user_id, stamp, ticket, sb, bd);
 	}
