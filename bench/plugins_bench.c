@@ -1,11 +1,14 @@
 /*
  * plugins_bench.c — what plugins cost (issue 15): (1) creating N memories
- * one by one with the auto-tagger's on_memory_created run for each (the
- * work its job does) against creating them alone; (1b) the bulk path:
- * N memories in bulk batches of 100 (POST /api/memories/bulk's work)
- * with the one batched hook job each batch queues, against the same bulk
+ * one by one with the auto-tagger installed (its on_memory_creating runs
+ * in the memory service's creating stage before each insert, and any hook
+ * job a create queues runs right after it, as a job worker would) against
+ * creating them without plugins (no creating stage); (1b) the bulk path:
+ * N memories in bulk batches of 100 (POST /api/memories/bulk's work) with
+ * the creating stage and the batched hook jobs, against the same bulk
  * creates alone; both with pooled sandboxes (plugin_pool_max 32), R runs
- * each (default 5), medians and their ratio printed; (2) the overhead
+ * each (default 5), interleaved, medians and their ratio printed (wall and
+ * process CPU time); checks the auto-tagger did tag; (2) the overhead
  * on_query adds to a search: pos_plugins_write_answers with the weather
  * plugin installed (a query it does not answer, the common case) against
  * no plugin installed.
@@ -14,7 +17,7 @@
  *   cc -O2 -std=c17 -D_GNU_SOURCE -Isrc $(pkg-config --cflags lua5.4) \
  *      bench/plugins_bench.c build/libposcore.a \
  *      $(pkg-config --libs libmicrohttpd jansson sqlite3 libsodium libcurl \
- *        gmime-3.0 libical libxml-2.0 libarchive lua5.4) -lzxcvbn -lpthread -lm \
+ *        gmime-3.0 libical libxml-2.0 libarchive lua5.4) -lstemmer -lzxcvbn -lpthread -lm \
  *      -o /tmp/plugins_bench
  * Run:
  *   /tmp/plugins_bench [N [R [POOL]]]   (default 500 memories, 5 runs, plugin_pool_max
