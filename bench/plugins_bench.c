@@ -287,8 +287,8 @@ int main(int argc, char **argv)
 	       100.0 * ((double)with - (double)base) / (double)base);
 	base = median(bb, runs);
 	with = median(wb, runs);
-	printf("bulk of %d, %ld memories, median of %d: %.1f ms alone, %.1f ms with auto-tagger's "
-	       "batched job (ratio %.2f, +%.0f %%)\n",
+	printf("bulk of %d, %ld memories, median of %d: %.1f ms alone, %.1f ms with auto-tagger "
+	       "(ratio %.2f, +%.0f %%)\n",
 	       BATCH, n, runs, (double)base / 1000, (double)with / 1000, (double)with / (double)base,
 	       100.0 * ((double)with - (double)base) / (double)base);
 	int64_t q0 = query_p50(p, base_uid, n);
