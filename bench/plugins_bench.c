@@ -1,11 +1,14 @@
 /*
  * plugins_bench.c — what plugins cost (issue 15): (1) creating N memories
- * one by one with the auto-tagger's on_memory_created run for each (the
- * work its job does) against creating them alone; (1b) the bulk path:
- * N memories in bulk batches of 100 (POST /api/memories/bulk's work)
- * with the one batched hook job each batch queues, against the same bulk
+ * one by one with the auto-tagger installed (its on_memory_creating runs
+ * in the memory service's creating stage before each insert, and any hook
+ * job a create queues runs right after it, as a job worker would) against
+ * creating them without plugins (no creating stage); (1b) the bulk path:
+ * N memories in bulk batches of 100 (POST /api/memories/bulk's work) with
+ * the creating stage and the batched hook jobs, against the same bulk
  * creates alone; both with pooled sandboxes (plugin_pool_max 32), R runs
- * each (default 5), medians and their ratio printed; (2) the overhead
+ * each (default 5), interleaved, medians and their ratio printed (wall and
+ * process CPU time); checks the auto-tagger did tag; (2) the overhead
  * on_query adds to a search: pos_plugins_write_answers with the weather
  * plugin installed (a query it does not answer, the common case) against
  * no plugin installed.
@@ -14,7 +17,7 @@
  *   cc -O2 -std=c17 -D_GNU_SOURCE -Isrc $(pkg-config --cflags lua5.4) \
  *      bench/plugins_bench.c build/libposcore.a \
  *      $(pkg-config --libs libmicrohttpd jansson sqlite3 libsodium libcurl \
- *        gmime-3.0 libical libxml-2.0 libarchive lua5.4) -lzxcvbn -lpthread -lm \
+ *        gmime-3.0 libical libxml-2.0 libarchive lua5.4) -lstemmer -lzxcvbn -lpthread -lm \
  *      -o /tmp/plugins_bench
  * Run:
  *   /tmp/plugins_bench [N [R [POOL]]]   (default 500 memories, 5 runs, plugin_pool_max
@@ -78,7 +81,25 @@ static const char *const TEXTS[] = {
 	"Read a paper on vector search and quantization for the project",
 };
 
-static int64_t ingest(struct pos_memsvc *svc, struct pos_plugins *p, const char *uid, long n)
+/* The batched hook jobs pos_plugins_memory_batch / _event queued (payloads). */
+struct queue {
+	char *payload[64];
+	size_t n;
+};
+
+/* Runs the queued jobs as a job worker would, then forgets them. */
+static void run_queue(struct pos_plugins *p, struct queue *q, const char *uid)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		pos_plugins_job_run_for_test(p, uid, q->payload[i]);
+		free(q->payload[i]);
+	}
+	q->n = 0;
+}
+
+/* N memories one by one (POST /api/memories's work); with p, the hook jobs
+ * each create queues run right after it. */
+static int64_t ingest(struct pos_memsvc *svc, struct pos_plugins *p, struct queue *q, const char *uid, long n)
 {
 	int64_t t0 = pos_mono_us(), c0 = cpu_us();
 	for (long i = 0; i < n; i++) {
@@ -91,10 +112,8 @@ static int64_t ingest(struct pos_memsvc *svc, struct pos_plugins *p, const char 
 			exit(1);
 		}
 		if (p) {
-			char payload[200];
-			snprintf(payload, sizeof(payload),
-				 "{\"plugin\":\"auto-tagger\",\"hook\":\"on_memory_created\",\"memory_id\":\"%s\"}", m.id);
-			pos_plugins_job_run_for_test(p, uid, payload);
+			pos_plugins_memory_event(p, uid, POS_HOOK_MEMORY_CREATED, m.id);
+			run_queue(p, q, uid);
 		}
 		json_decref(body);
 		pos_arena_destroy(a);
@@ -102,12 +121,6 @@ static int64_t ingest(struct pos_memsvc *svc, struct pos_plugins *p, const char 
 	last_cpu = cpu_us() - c0;
 	return pos_mono_us() - t0;
 }
-
-/* The batched hook jobs pos_plugins_memory_batch queued (payloads). */
-struct queue {
-	char *payload[64];
-	size_t n;
-};
 
 static enum pos_err capture(void *ctx, const char *kind, const char *user_id, const char *payload)
 {
@@ -147,17 +160,19 @@ static int64_t ingest_bulk(struct pos_memsvc *svc, struct pos_plugins *p, struct
 			for (size_t i = 0; i < got; i++)
 				ids[i] = v[i].id;
 			pos_plugins_memory_batch(p, uid, POS_HOOK_MEMORY_CREATED, ids, got);
-			for (size_t i = 0; i < q->n; i++) {
-				pos_plugins_job_run_for_test(p, uid, q->payload[i]);
-				free(q->payload[i]);
-			}
-			q->n = 0;
+			run_queue(p, q, uid);
 		}
 		json_decref(body);
 		pos_arena_destroy(a);
 	}
 	last_cpu = cpu_us() - c0;
 	return pos_mono_us() - t0;
+}
+
+static void creating_cb(void *ctx, const char *user_id, const struct pos_memory *v, size_t n,
+			json_t **add)
+{
+	pos_plugins_memory_creating(ctx, user_id, v, n, add);
 }
 
 static int64_t median(int64_t *v, int n)
@@ -204,7 +219,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.message);
 		return 1;
 	}
+	/* The baseline: a server without plugins (no creating stage at all);
+	 * with: the server's wiring, on_memory_creating before each insert. */
 	struct pos_memsvc svc = {.store = s};
+	struct pos_memsvc svc_p = {.store = s, .creating = creating_cb};
 	char base_uid[POS_UUID_SIZE], plug_uid[POS_UUID_SIZE];
 	user(s, "base@example.org", base_uid);
 	user(s, "plug@example.org", plug_uid);
@@ -214,6 +232,7 @@ int main(int argc, char **argv)
 	struct pos_plugins *p;
 	if (pos_plugins_new(&cfg, &p))
 		return 1;
+	svc_p.creating_ctx = p;
 	json_t *body = json_loads("{\"id\":\"auto-tagger\",\"grant\":[\"memories:read\",\"memories:write\",\"kv\"],"
 				  "\"settings\":{\"rules\":\"work: meeting, deadline; health: gym, doctor\"}}",
 				  0, NULL);
@@ -226,14 +245,35 @@ int main(int argc, char **argv)
 	json_decref(body);
 	int64_t b1[50], w1[50], bb[50], wb[50], cb1[50], cw1[50], cbb[50], cwb[50];
 	for (int r = 0; r < runs; r++) { /* interleaved: the same machine state for both */
-		b1[r] = ingest(&svc, NULL, base_uid, n);
+		b1[r] = ingest(&svc, NULL, &q, base_uid, n);
 		cb1[r] = last_cpu;
-		w1[r] = ingest(&svc, p, plug_uid, n);
+		w1[r] = ingest(&svc_p, p, &q, plug_uid, n);
 		cw1[r] = last_cpu;
 		bb[r] = ingest_bulk(&svc, NULL, &q, base_uid, n);
 		cbb[r] = last_cpu;
-		wb[r] = ingest_bulk(&svc, p, &q, plug_uid, n);
+		wb[r] = ingest_bulk(&svc_p, p, &q, plug_uid, n);
 		cwb[r] = last_cpu;
+	}
+	{ /* the auto-tagger did tag (rules: gym, doctor -> health) */
+		struct pos_arena *a = pos_arena_new();
+		struct pos_memory_query mq;
+		memset(&mq, 0, sizeof(mq));
+		mq.type = mq.layer = -1;
+		mq.after = mq.before = POS_TIME_NONE;
+		mq.user_id = plug_uid;
+		const char *want[] = {"health"};
+		mq.tags = want;
+		mq.n_tags = 1;
+		mq.limit = 1;
+		struct pos_memory *mv = NULL;
+		size_t mn = 0;
+		int64_t total = 0;
+		if (pos_memory_list(&svc, a, &mq, &mv, &mn, &total) || total < n / 2) {
+			fprintf(stderr, "the auto-tagger did not tag (%lld tagged health)\n", (long long)total);
+			return 1;
+		}
+		printf("memories the auto-tagger tagged \"health\": %lld of %ld\n", (long long)total, 2 * n * runs);
+		pos_arena_destroy(a);
 	}
 	printf("CPU time, medians: one by one %.1f ms alone, %.1f ms with (ratio %.2f); "
 	       "bulk %.1f ms alone, %.1f ms with (ratio %.2f)\n",
@@ -247,8 +287,8 @@ int main(int argc, char **argv)
 	       100.0 * ((double)with - (double)base) / (double)base);
 	base = median(bb, runs);
 	with = median(wb, runs);
-	printf("bulk of %d, %ld memories, median of %d: %.1f ms alone, %.1f ms with auto-tagger's "
-	       "batched job (ratio %.2f, +%.0f %%)\n",
+	printf("bulk of %d, %ld memories, median of %d: %.1f ms alone, %.1f ms with auto-tagger "
+	       "(ratio %.2f, +%.0f %%)\n",
 	       BATCH, n, runs, (double)base / 1000, (double)with / 1000, (double)with / (double)base,
 	       100.0 * ((double)with - (double)base) / (double)base);
 	int64_t q0 = query_p50(p, base_uid, n);

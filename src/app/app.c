@@ -387,6 +387,15 @@ static void plugins_created_batch(void *ctx, const char *user_id, const char *co
 	pos_plugins_memory_batch(app->plugins, user_id, POS_HOOK_MEMORY_CREATED, ids, n);
 }
 
+/* plugins: on_memory_creating, before memories are stored (tags only,
+ * inline; docs/PLUGINS.md "Tagging before the insert"). */
+static void plugins_creating(void *ctx, const char *user_id, const struct pos_memory *v, size_t n,
+			     json_t **add)
+{
+	const struct pos_app *app = ctx;
+	pos_plugins_memory_creating(app->plugins, user_id, v, n, add);
+}
+
 /* plugins: every plugin_catalog_refresh_s, a plugin.catalog job (the one
  * an admin's POST /api/admin/plugins/refresh queues; at most one queued
  * or running), owned by the first admin so it shows in their jobs. Not at
@@ -489,6 +498,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	app->mem.events = app->events;
 	app->mem.created_batch = plugins_created_batch;
 	app->mem.created_ctx = app;
+	app->mem.creating = plugins_creating;
+	app->mem.creating_ctx = app;
 	struct pos_jobs_config jcfg = {cfg->jobs_workers, cfg->jobs_queue_max,
 				       (int64_t)cfg->jobs_keep_done_s * 1000000, app->events,
 				       (int64_t)cfg->job_lease_s * 1000000};

@@ -270,7 +270,7 @@ static int run(const struct pos_config *cfg, const struct opts *o)
 		unsigned h = pos_manifest_hook(o->arg);
 		if (!h) {
 			fprintf(stderr, "personalos: unknown hook '%s' (on_memory_created, on_query, "
-					"on_memory_accessed, on_user_action)\n", o->arg);
+					"on_memory_accessed, on_user_action, on_memory_creating)\n", o->arg);
 			status = 2;
 			goto out;
 		}

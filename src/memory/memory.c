@@ -571,6 +571,63 @@ static void queue_autolink_records(const struct pos_memsvc *svc, const struct po
 	pos_free(ids);
 }
 
+/* Adds the tags of `add` (a JSON array a creating stage gave) to m, checked
+ * like the memory's own (v_tags): bad ones dropped, duplicates skipped, at
+ * most POS_TAGS_MAX in all. Copies into the arena; best effort. */
+static void add_tags(struct pos_arena *a, struct pos_memory *m, const json_t *add)
+{
+	json_t *all = json_loads(m->tags_json ? m->tags_json : "[]", 0, NULL);
+	size_t before = json_array_size(all);
+	size_t i;
+	json_t *t;
+	json_array_foreach(add, i, t) {
+		if (!json_is_array(all) || json_array_size(all) >= POS_TAGS_MAX)
+			break;
+		if (json_is_string(t) && json_string_length(t) > 0 &&
+		    json_string_length(t) <= POS_TAG_BYTES_MAX &&
+		    !has_control(json_string_value(t), json_string_length(t)))
+			json_array_append(all, t);
+	}
+	struct pos_memory x;
+	memset(&x, 0, sizeof(x));
+	struct ctx c = {a, NULL, -1};
+	if (json_is_array(all) && json_array_size(all) > before && v_tags(&c, all, &x) == POS_OK) {
+		/* v_tags borrows the strings of `all`: copy them. */
+		bool ok = true;
+		for (size_t k = 0; ok && k < x.n_tags; k++)
+			ok = (x.tags[k] = pos_arena_strdup(a, x.tags[k])) != NULL;
+		if (ok) {
+			m->tags = x.tags;
+			m->n_tags = x.n_tags;
+			m->tags_json = x.tags_json;
+		}
+	}
+	json_decref(all);
+}
+
+/* The creating stage (svc->creating) over v[0..n) in runs of one user. */
+static void creating(const struct pos_memsvc *svc, struct pos_arena *a, struct pos_memory *v,
+		     size_t n)
+{
+	if (!svc->creating || n == 0)
+		return;
+	json_t **add = pos_calloc(n, sizeof(*add));
+	if (!add)
+		return;
+	for (size_t start = 0, i = 1; i <= n; i++) {
+		if (i < n && strcmp(v[i].user_id, v[start].user_id) == 0)
+			continue;
+		svc->creating(svc->creating_ctx, v[start].user_id, v + start, i - start, add + start);
+		start = i;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (add[i])
+			add_tags(a, &v[i], add[i]);
+		json_decref(add[i]);
+	}
+	pos_free(add);
+}
+
 /* Tells created_batch about v[0..n) in runs of one user (best effort: a
  * failure to queue never fails the write). */
 static void created_batch(const struct pos_memsvc *svc, const struct pos_memory *v, size_t n)
@@ -608,6 +665,8 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 	struct pos_store *s = svc->store;
 	struct ctx c = {a, err, -1};
 	enum pos_err rc = prepare_new(&c, user_id, body, pos_now_us(), out);
+	if (!rc)
+		creating(svc, a, out, 1);
 	if (!rc)
 		rc = thread_context(svc, a, out, 0);
 	if (!rc)
@@ -657,6 +716,7 @@ enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 		if (rc)
 			return rc == POS_ERR_NOMEM ? pos_error_set(err, rc, NULL, NULL) : rc;
 	}
+	creating(svc, a, v, count);
 	enum pos_err rc = prepare_batch(svc, a, v, count);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);
@@ -838,6 +898,7 @@ enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 {
 	if (!n)
 		return POS_OK;
+	creating(svc, a, v, n);
 	enum pos_err rc = prepare_batch(svc, a, v, n);
 	if (rc)
 		return pos_error_set(err, rc, NULL, NULL);

@@ -48,6 +48,18 @@ struct pos_memsvc {
 	 * on_memory_created, plugins.h pos_plugins_memory_batch). */
 	void (*created_batch)(void *ctx, const char *user_id, const char *const *ids, size_t n);
 	void *created_ctx;
+	/* Set: asked, before memories are stored (single create, bulk,
+	 * import, a sync run's inserts; one call per run of one user's
+	 * memories), for tags to add to them (plugins' on_memory_creating,
+	 * plugins.h pos_plugins_memory_creating). v[0..n) are validated and
+	 * not yet stored (read only); the callback may set add[i] (NULL on
+	 * entry) to a new reference to a JSON array of strings, which are
+	 * checked like a memory's own tags (bad ones dropped, at most
+	 * POS_TAGS_MAX in all) and stored with the row. Runs on the writer's
+	 * thread before the insert's transaction; it never fails the write. */
+	void (*creating)(void *ctx, const char *user_id, const struct pos_memory *v, size_t n,
+			 json_t **add);
+	void *creating_ctx;
 	/* Set: told after every committed create (once per call, with the
 	 * user) and delete, for copies of the user's memories kept elsewhere
 	 * (MemU, assistant/memu_sync.h). Runs on the writer's thread: quick,

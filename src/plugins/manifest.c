@@ -8,12 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const hook_names[] = {"on_memory_created", "on_query", "on_memory_accessed",
-					 "on_user_action"};
+static const char *const hook_names[POS_HOOKS_COUNT] = {
+	"on_memory_created", "on_query", "on_memory_accessed", "on_user_action", "on_memory_creating"};
 
 unsigned pos_manifest_hook(const char *name)
 {
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < POS_HOOKS_COUNT; i++)
 		if (strcmp(hook_names[i], name) == 0)
 			return 1u << i;
 	return 0;
@@ -21,7 +21,7 @@ unsigned pos_manifest_hook(const char *name)
 
 const char *pos_manifest_hook_name(unsigned bit)
 {
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < POS_HOOKS_COUNT; i++)
 		if (bit == 1u << i)
 			return hook_names[i];
 	return NULL;
@@ -178,8 +178,8 @@ enum pos_err pos_manifest_parse(const char *text, size_t len, struct pos_manifes
 		goto fail;
 	}
 	json_t *hooks = json_object_get(doc, "hooks");
-	if (!json_is_array(hooks) || json_array_size(hooks) == 0 || json_array_size(hooks) > 4) {
-		rc = bad(err, "hooks", "hooks must name 1..4 of the hooks");
+	if (!json_is_array(hooks) || json_array_size(hooks) == 0 || json_array_size(hooks) > POS_HOOKS_COUNT) {
+		rc = bad(err, "hooks", "hooks must name 1..5 of the hooks");
 		goto fail;
 	}
 	size_t i;

@@ -23,13 +23,17 @@
 #define POS_MANIFEST_SETTING_STRING_MAX 1024
 #define POS_MANIFEST_SOURCE_MAX (256u << 10) /* bytes of the Lua source */
 
-/* The four hooks, as bits. */
+/* The hooks, as bits. */
 enum pos_plugin_hook {
 	POS_HOOK_MEMORY_CREATED = 1u << 0,  /* "on_memory_created" (a job) */
 	POS_HOOK_QUERY = 1u << 1,           /* "on_query" (inline, tight budget) */
 	POS_HOOK_MEMORY_ACCESSED = 1u << 2, /* "on_memory_accessed" (a job) */
 	POS_HOOK_USER_ACTION = 1u << 3,     /* "on_user_action" (a job) */
+	/* "on_memory_creating": inline, before the insert, tags only
+	 * (docs/PLUGINS.md "Tagging before the insert") */
+	POS_HOOK_MEMORY_CREATING = 1u << 4,
 };
+#define POS_HOOKS_COUNT 5
 
 /* The bit of a hook name, 0 when unknown; and back (NULL: not one bit). */
 unsigned pos_manifest_hook(const char *name);

@@ -158,6 +158,29 @@ void pos_plugins_memory_event(struct pos_plugins *p, const char *user_id, unsign
 void pos_plugins_memory_batch(struct pos_plugins *p, const char *user_id, unsigned hook,
 			      const char *const *memory_ids, size_t n);
 
+/*
+ * on_memory_creating, inline, before memories are stored (the memory
+ * service's creating stage, memory.h): for each enabled install of the
+ * user that handles it and was granted memories:write, runs the hook on
+ * v[0] .. v[n-1] in order in one reused sandbox, each call with the
+ * on_query budget (query_budget_us) and at most
+ * POS_PLUGINS_CREATING_BATCH_US per plugin for the whole batch (the
+ * memories after that get none of its tags). A hook returns nil or
+ * {tags = "t" | {"t", ...}}: those strings (at most
+ * POS_PLUGINS_CREATING_TAGS per plugin and memory) are appended to add[i]
+ * (made when NULL; new reference for the caller), which the memory
+ * service checks and stores with the row. In the hook, pos.memories
+ * create/update/tag/search and pos.http return nil and an error (reads,
+ * kv and logs work; kv writes share one transaction per plugin and
+ * batch). Failures are recorded like any hook's. Cheap when no catalog
+ * plugin handles the hook (no store access). Never fails the caller.
+ */
+struct pos_memory;
+#define POS_PLUGINS_CREATING_TAGS 20
+#define POS_PLUGINS_CREATING_BATCH_US 2000000
+void pos_plugins_memory_creating(struct pos_plugins *p, const char *user_id,
+				 const struct pos_memory *v, size_t n, json_t **add);
+
 /* Idle pooled sandboxes and their bytes (tests, stats). */
 void pos_plugins_pool_stats(struct pos_plugins *p, size_t *states, size_t *bytes);
 /* Discards the pooled sandboxes of plugin `id` for every user (NULL: all

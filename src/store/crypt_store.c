@@ -14,27 +14,7 @@
 #include "base/log.h"
 #include "crypto/crypto.h"
 
-/*
- * The layer is installed in the backend's own handle: for the domains it
- * overrides (core, memories, chat, shares, keys, plugins) the handle points at a
- * copy of the backend's table with some entries replaced, and s->crypt at
- * this struct. Every other operation and domain (also ones added later)
- * reaches the backend unchanged, with its own handle.
- */
-struct cstore {
-	struct pos_store orig;             /* the backend's own tables */
-	struct pos_store_ops ops;          /* copies with overrides */
-	struct pos_store_memories memories;
-	struct pos_store_chat chat;
-	struct pos_store_shares shares;
-	struct pos_store_keys keys;
-	struct pos_store_plugins plugins;
-	struct pos_keyring *kr;
-};
-
-#define CS(s) ((struct cstore *)(s)->crypt)
-#define IN(s) (s)
-#define INOPS(s) (&CS(s)->orig)
+#include "store/crypt_store_internal.h"
 
 /* ---- user state and keys ---- */
 
@@ -65,7 +45,7 @@ static enum pos_keystate user_state(struct pos_store *s, const char *user_id)
  * For a sealed user: copies the keys into *k and sets *sealed, or returns
  * POS_ERR_LOCKED. For a plain user: *sealed false, POS_OK.
  */
-static enum pos_err user_keys(struct pos_store *s, const char *user_id,
+enum pos_err cs_user_keys(struct pos_store *s, const char *user_id,
 			      struct pos_userkeys *k, bool *sealed)
 {
 	enum pos_keystate st = user_state(s, user_id);
@@ -84,7 +64,7 @@ enum pos_err pos_crypt_store_user_keys(struct pos_store *s, const char *user_id,
 		*sealed = false;
 		return POS_OK;
 	}
-	return user_keys(s, user_id, k, sealed);
+	return cs_user_keys(s, user_id, k, sealed);
 }
 
 /* ---- tokens ---- */
@@ -234,7 +214,7 @@ static uint32_t get_u32(const uint8_t *p)
 }
 
 /* Associated data of a row or vector: kind, memory id, user id. */
-static size_t make_ad(char *ad, size_t cap, char kind, const char *id, const char *user_id)
+size_t cs_make_ad(char *ad, size_t cap, char kind, const char *id, const char *user_id)
 {
 	return (size_t)snprintf(ad, cap, "%c|%s|%s", kind, id, user_id);
 }
@@ -256,7 +236,7 @@ static enum pos_err seal_vec(const struct pos_userkeys *k, struct pos_arena *a,
 	memcpy(vp, &v->scale, 4);
 	memcpy(vp + 4, v->q, v->dim);
 	char ad[128];
-	size_t adl = make_ad(ad, sizeof(ad), 'v', id, user_id);
+	size_t adl = cs_make_ad(ad, sizeof(ad), 'v', id, user_id);
 	pos_seal(k->enc, ad, adl, vp, vl, vc);
 	pos_wipe(vp, vl);
 	pos_free(vp);
@@ -290,7 +270,7 @@ enum pos_err pos_crypt_seal_memory(struct pos_store *s, const struct pos_userkey
 		o += 4 + fl[i];
 	}
 	char ad[128];
-	size_t adl = make_ad(ad, sizeof(ad), 'm', m->id, m->user_id);
+	size_t adl = cs_make_ad(ad, sizeof(ad), 'm', m->id, m->user_id);
 	pos_seal(k->enc, ad, adl, pt, len, ct);
 	pos_wipe(pt, len);
 	pos_free(pt);
@@ -358,7 +338,7 @@ static enum pos_err open_memory(const struct pos_userkeys *k, struct pos_arena *
 	if (!pt)
 		return POS_ERR_NOMEM;
 	char ad[128];
-	size_t adl = make_ad(ad, sizeof(ad), 'm', m->id, m->user_id);
+	size_t adl = cs_make_ad(ad, sizeof(ad), 'm', m->id, m->user_id);
 	if (pos_unseal(k->enc, ad, adl, m->sealed, m->sealed_len, pt))
 		return POS_ERR_DECRYPT;
 	const char *f[N_FIELDS];
@@ -430,7 +410,7 @@ static enum pos_err cs_user_term_frequency(struct pos_store *s, const char *user
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->term_frequency(IN(s), word, df, docs);
 	/* The rarest of the word's tokens, like term_frequency's rule. */
@@ -452,7 +432,7 @@ static enum pos_err cs_memory_insert(struct pos_store *s, struct pos_memory *m, 
 		return INOPS(s)->memories->memory_insert(IN(s), m, n, err);
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, m[0].user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, m[0].user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->memory_insert(IN(s), m, n, err);
 	struct pos_arena *a = pos_arena_new();
@@ -483,7 +463,7 @@ static enum pos_err cs_memory_get(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (!rc)
 		rc = INOPS(s)->memories->memory_get(IN(s), a, user_id, id, touch, now, out);
 	if (!rc && sealed && (rc = open_memory(&k, a, out)) == POS_ERR_DECRYPT)
@@ -498,7 +478,7 @@ static enum pos_err cs_memory_list(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, q->user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, q->user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->memory_list(IN(s), a, q, out, n, total);
 	struct pos_memory_query rq;
@@ -531,7 +511,7 @@ static enum pos_err cs_memory_update(struct pos_store *s, const char *user_id,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->memory_update(IN(s), user_id, id, p, now, err);
 	struct pos_arena *a = pos_arena_new();
@@ -610,7 +590,7 @@ static enum pos_err cs_memory_tag_add(struct pos_store *s, const char *user_id, 
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	pos_wipe(&k, sizeof(k));
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->memory_tag_add(IN(s), user_id, id, add, n, max,
@@ -709,7 +689,7 @@ static enum pos_err cs_memory_stats(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	bool locked = rc == POS_ERR_LOCKED; /* counts only: no tag can be named */
 	if (!rc || locked)
 		rc = INOPS(s)->memories->memory_stats(IN(s), a, user_id, days, tags, hide_chat, out);
@@ -761,7 +741,7 @@ static enum pos_err cs_graph_nodes(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (!rc)
 		rc = INOPS(s)->memories->graph_nodes(IN(s), a, user_id, ids_json, limit, out, n);
 	for (size_t i = 0; !rc && sealed && i < *n; i++) {
@@ -795,7 +775,7 @@ static enum pos_err cs_keyword_search(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, q->user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, q->user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->keyword_search(IN(s), a, q, match, out, n);
 	struct pos_memory_query rq;
@@ -833,7 +813,7 @@ static enum pos_err cs_filter_seqs(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, q->user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, q->user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->filter_seqs(IN(s), a, q, max, out, n);
 	struct pos_memory_query rq;
@@ -850,7 +830,7 @@ static enum pos_err cs_memories_by_seq(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (!rc)
 		rc = INOPS(s)->memories->memories_by_seq(IN(s), a, user_id, seqs, n, out, found);
 	for (size_t i = 0; !rc && sealed && i < n; i++) {
@@ -874,7 +854,7 @@ static enum pos_err cs_thread_tail(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->thread_tail(IN(s), a, user_id, thread, max, out, n);
 	struct pos_memory *m = NULL;
@@ -913,7 +893,7 @@ static enum pos_err open_vec(const struct pos_userkeys *k, const char *id,
 	if (!pt)
 		return POS_ERR_NOMEM;
 	char ad[128];
-	size_t adl = make_ad(ad, sizeof(ad), 'v', id, user_id);
+	size_t adl = cs_make_ad(ad, sizeof(ad), 'v', id, user_id);
 	enum pos_err rc = pos_unseal(k->enc, ad, adl, blob, len, pt);
 	if (!rc) {
 		memcpy(scale_out, pt, 4);
@@ -929,7 +909,7 @@ static enum pos_err cs_vector_get(struct pos_store *s, struct pos_arena *a,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->vector_get(IN(s), a, user_id, seq, out);
 	char id[POS_UUID_SIZE];
@@ -1002,7 +982,7 @@ static enum pos_err cs_vectors_load(struct pos_store *s, const char *user_id,
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (rc || !sealed)
 		return rc ? rc : INOPS(s)->memories->vectors_load(IN(s), user_id, model, fn, ctx);
 	struct vload l = {&k, user_id, fn, ctx, NULL, 0, POS_OK};
@@ -1031,7 +1011,7 @@ static enum pos_err cs_vectors_missing(struct pos_store *s, struct pos_arena *a,
 		struct pos_memory *m = &(*out)[i];
 		struct pos_userkeys k;
 		bool sealed;
-		if (user_keys(s, m->user_id, &k, &sealed) != POS_OK) {
+		if (cs_user_keys(s, m->user_id, &k, &sealed) != POS_OK) {
 			/* locked: skipped (negative seq), embedded after unlock
 			 * by the next full pass */
 			m->seq = -m->seq;
@@ -1075,7 +1055,7 @@ static enum pos_err cs_vectors_put(struct pos_store *s, const struct pos_memory 
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct pos_userkeys k;
 		bool sealed;
-		if (user_keys(s, m[i].user_id, &k, &sealed) != POS_OK)
+		if (cs_user_keys(s, m[i].user_id, &k, &sealed) != POS_OK)
 			continue; /* locked: left for later */
 		v[kept] = m[i];
 		if (sealed && m[i].vec.q) {
@@ -1102,325 +1082,6 @@ static enum pos_err cs_vectors_put(struct pos_store *s, const struct pos_memory 
 	return rc;
 }
 
-/* ---- conversations and messages (the assistant) ----
- *
- * A sealed user's conversation titles and message texts are stored as
- * "enc1:" + base64url(sealed), AD "c|<conversation id>|<user>" for a
- * title and "t|<message id>|<user>" for a message: the same key as rows,
- * bound to their own ids. Memory ids, roles and times stay plain (as for
- * memories). Locked: POS_ERR_LOCKED, as for every read of plaintext.
- */
-
-#define ENC_PREFIX "enc1:"
-
-static const char *seal_text(const struct pos_userkeys *k, struct pos_arena *a,
-			     char kind, const char *id, const char *user_id, const char *text)
-{
-	size_t n = strlen(text);
-	uint8_t *ct = pos_malloc(n + POS_SEAL_OVERHEAD);
-	size_t cap = sizeof(ENC_PREFIX) + pos_b64_len(n + POS_SEAL_OVERHEAD) + 1;
-	char *out = pos_arena_alloc(a, cap);
-	if (!ct || !out) {
-		pos_free(ct);
-		return NULL;
-	}
-	char ad[128];
-	size_t adl = make_ad(ad, sizeof(ad), kind, id, user_id);
-	pos_seal(k->enc, ad, adl, text, n, ct);
-	memcpy(out, ENC_PREFIX, sizeof(ENC_PREFIX) - 1);
-	pos_b64_encode(out + sizeof(ENC_PREFIX) - 1, cap - (sizeof(ENC_PREFIX) - 1), ct,
-		       n + POS_SEAL_OVERHEAD);
-	pos_free(ct);
-	return out;
-}
-
-/* Opens a stored text; plain text (written before encryption) passes. */
-static enum pos_err open_text(const struct pos_userkeys *k, struct pos_arena *a,
-			      char kind, const char *id, const char *user_id, const char **text)
-{
-	const char *s = *text;
-	size_t pl = sizeof(ENC_PREFIX) - 1;
-	if (!s || strncmp(s, ENC_PREFIX, pl) != 0)
-		return POS_OK;
-	size_t n = strlen(s + pl);
-	uint8_t *ct = pos_arena_alloc(a, n + 1);
-	if (!ct)
-		return POS_ERR_NOMEM;
-	long cl = pos_b64_decode(ct, n + 1, s + pl, n);
-	if (cl < (long)POS_SEAL_OVERHEAD)
-		return POS_ERR_DECRYPT;
-	char *pt = pos_arena_alloc(a, (size_t)cl - POS_SEAL_OVERHEAD + 1);
-	if (!pt)
-		return POS_ERR_NOMEM;
-	char ad[128];
-	size_t adl = make_ad(ad, sizeof(ad), kind, id, user_id);
-	if (pos_unseal(k->enc, ad, adl, ct, (size_t)cl, (uint8_t *)pt))
-		return POS_ERR_DECRYPT;
-	pt[cl - POS_SEAL_OVERHEAD] = '\0';
-	*text = pt;
-	return POS_OK;
-}
-
-static enum pos_err cs_chat_append(struct pos_store *s, const struct pos_conversation *conv,
-				   bool create, const struct pos_chat_message *msgs, size_t n)
-{
-	struct pos_userkeys k;
-	bool sealed;
-	enum pos_err rc = user_keys(s, conv->user_id, &k, &sealed);
-	if (rc || !sealed)
-		return rc ? rc : INOPS(s)->chat->chat_append(IN(s), conv, create, msgs, n);
-	struct pos_arena *a = pos_arena_new();
-	struct pos_chat_message *m = a ? pos_arena_alloc(a, (n + 1) * sizeof(*m)) : NULL;
-	struct pos_conversation c = *conv;
-	if (!m)
-		rc = POS_ERR_NOMEM;
-	if (!rc && create &&
-	    !(c.title = seal_text(&k, a, 'c', conv->id, conv->user_id, conv->title)))
-		rc = POS_ERR_NOMEM;
-	for (size_t i = 0; !rc && i < n; i++) {
-		m[i] = msgs[i];
-		if (!(m[i].content = seal_text(&k, a, 't', msgs[i].id, conv->user_id,
-					       msgs[i].content)))
-			rc = POS_ERR_NOMEM;
-	}
-	if (!rc)
-		rc = INOPS(s)->chat->chat_append(IN(s), &c, create, m, n);
-	pos_wipe(&k, sizeof(k));
-	pos_arena_destroy(a);
-	return rc;
-}
-
-static enum pos_err open_convs(struct pos_store *s, struct pos_arena *a, const char *user_id,
-			       struct pos_conversation *c, size_t n)
-{
-	struct pos_userkeys k;
-	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
-	for (size_t i = 0; !rc && sealed && i < n; i++)
-		if ((rc = open_text(&k, a, 'c', c[i].id, user_id, &c[i].title)) == POS_ERR_DECRYPT)
-			pos_error_log("crypt: conversation %s failed authentication", c[i].id);
-	pos_wipe(&k, sizeof(k));
-	return rc;
-}
-
-static enum pos_err cs_conversation_get(struct pos_store *s, struct pos_arena *a,
-					const char *user_id, const char *id,
-					struct pos_conversation *out)
-{
-	enum pos_err rc = INOPS(s)->chat->conversation_get(IN(s), a, user_id, id, out);
-	return rc ? rc : open_convs(s, a, user_id, out, 1);
-}
-
-static enum pos_err cs_conversation_list(struct pos_store *s, struct pos_arena *a,
-					 const char *user_id, unsigned limit, unsigned offset,
-					 struct pos_conversation **out, size_t *n, int64_t *total)
-{
-	enum pos_err rc = INOPS(s)->chat->conversation_list(IN(s), a, user_id, limit, offset,
-						       out, n, total);
-	return rc ? rc : open_convs(s, a, user_id, *out, *n);
-}
-
-static enum pos_err cs_messages_list(struct pos_store *s, struct pos_arena *a,
-				     const char *user_id, const char *conversation_id,
-				     unsigned limit, struct pos_chat_message **out, size_t *n)
-{
-	enum pos_err rc = INOPS(s)->chat->messages_list(IN(s), a, user_id, conversation_id,
-						  limit, out, n);
-	if (rc)
-		return rc;
-	struct pos_userkeys k;
-	bool sealed;
-	rc = user_keys(s, user_id, &k, &sealed);
-	for (size_t i = 0; !rc && sealed && i < *n; i++)
-		if ((rc = open_text(&k, a, 't', (*out)[i].id, user_id, &(*out)[i].content)) ==
-		    POS_ERR_DECRYPT)
-			pos_error_log("crypt: message %s failed authentication", (*out)[i].id);
-	pos_wipe(&k, sizeof(k));
-	return rc;
-}
-
-/* ---- plugins' kv values and log lines (docs/PLUGINS.md) ----
- *
- * For a sealed user a plugin's kv value is stored as "enc1:" +
- * base64url(seal(value)) with AD "k|<plugin>|<key>|<user>", a log line's
- * message the same way with AD "l|<plugin>|<user>": a value cannot be
- * moved to another key, plugin or user. Keys, levels, times and the
- * installs stay plain. The kv quota counts the stored (sealed) bytes.
- * Values written before encryption was turned on pass as they are.
- */
-
-static size_t plugin_ad(char *ad, size_t cap, char kind, const char *plugin, const char *key,
-			const char *user_id)
-{
-	int n = key ? snprintf(ad, cap, "%c|%s|%s|%s", kind, plugin, key, user_id)
-		    : snprintf(ad, cap, "%c|%s|%s", kind, plugin, user_id);
-	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
-/* "enc1:" + base64url of the sealed bytes, NUL-terminated, in the arena. */
-static const char *seal_bytes(const struct pos_userkeys *k, struct pos_arena *a, const char *ad,
-			      size_t adl, const char *pt, size_t n, size_t *out_len)
-{
-	uint8_t *ct = pos_malloc(n + POS_SEAL_OVERHEAD);
-	size_t cap = sizeof(ENC_PREFIX) + pos_b64_len(n + POS_SEAL_OVERHEAD) + 1;
-	char *out = pos_arena_alloc(a, cap);
-	if (!ct || !out) {
-		pos_free(ct);
-		return NULL;
-	}
-	pos_seal(k->enc, ad, adl, pt, n, ct);
-	memcpy(out, ENC_PREFIX, sizeof(ENC_PREFIX) - 1);
-	pos_b64_encode(out + sizeof(ENC_PREFIX) - 1, cap - (sizeof(ENC_PREFIX) - 1), ct,
-		       n + POS_SEAL_OVERHEAD);
-	pos_free(ct);
-	*out_len = strlen(out);
-	return out;
-}
-
-/* Opens *text (*len bytes) in place when sealed; plain text passes. */
-static enum pos_err open_bytes(const struct pos_userkeys *k, struct pos_arena *a, const char *ad,
-			       size_t adl, const char **text, size_t *len)
-{
-	const char *s = *text;
-	size_t pl = sizeof(ENC_PREFIX) - 1;
-	if (!s || *len < pl || strncmp(s, ENC_PREFIX, pl) != 0)
-		return POS_OK;
-	size_t n = *len - pl;
-	uint8_t *ct = pos_arena_alloc(a, n + 1);
-	if (!ct)
-		return POS_ERR_NOMEM;
-	long cl = pos_b64_decode(ct, n + 1, s + pl, n);
-	if (cl < (long)POS_SEAL_OVERHEAD)
-		return POS_ERR_DECRYPT;
-	char *pt = pos_arena_alloc(a, (size_t)cl - POS_SEAL_OVERHEAD + 1);
-	if (!pt)
-		return POS_ERR_NOMEM;
-	if (pos_unseal(k->enc, ad, adl, ct, (size_t)cl, (uint8_t *)pt))
-		return POS_ERR_DECRYPT;
-	pt[cl - POS_SEAL_OVERHEAD] = '\0';
-	*text = pt;
-	*len = (size_t)cl - POS_SEAL_OVERHEAD;
-	return POS_OK;
-}
-
-/* The encryption pass's rewrite: a plain value or line gets sealed with
- * the AD a write would have used; a sealed one is left alone. */
-static bool seal_plain(void *ctx, struct pos_arena *a, char kind, const char *plugin_id,
-		       const char *key, const char *text, size_t len, const char **out,
-		       size_t *out_len)
-{
-	const struct pos_userkeys *k = ((const void *const *)ctx)[0];
-	const char *user_id = ((const void *const *)ctx)[1];
-	size_t pl = sizeof(ENC_PREFIX) - 1;
-	if (len >= pl && strncmp(text, ENC_PREFIX, pl) == 0)
-		return false;
-	char ad[POS_UUID_SIZE + 512];
-	size_t adl = plugin_ad(ad, sizeof(ad), kind, plugin_id, kind == 'k' ? key : NULL, user_id);
-	return adl && (*out = seal_bytes(k, a, ad, adl, text, len, out_len)) != NULL;
-}
-
-enum pos_err pos_crypt_seal_plugin_data(struct pos_store *s, const struct pos_userkeys *k,
-					const char *user_id, size_t *sealed)
-{
-	const void *ctx[2] = {k, user_id};
-	*sealed = 0;
-	return INOPS(s)->plugins->plugin_data_rewrite
-		       ? INOPS(s)->plugins->plugin_data_rewrite(IN(s), user_id, seal_plain, ctx, sealed)
-		       : POS_OK;
-}
-
-static enum pos_err cs_plugin_kv_get(struct pos_store *s, struct pos_arena *a, const char *user_id,
-				     const char *plugin_id, const char *key, const char **value,
-				     size_t *len)
-{
-	enum pos_err rc = INOPS(s)->plugins->plugin_kv_get(IN(s), a, user_id, plugin_id, key,
-							 value, len);
-	if (rc || !*value)
-		return rc;
-	struct pos_userkeys k;
-	bool sealed;
-	if ((rc = user_keys(s, user_id, &k, &sealed)) || !sealed)
-		return rc;
-	char ad[512];
-	size_t adl = plugin_ad(ad, sizeof(ad), 'k', plugin_id, key, user_id);
-	rc = adl ? open_bytes(&k, a, ad, adl, value, len) : POS_ERR_INVALID_FIELD;
-	if (rc == POS_ERR_DECRYPT)
-		pos_error_log("crypt: a kv value of plugin %s failed authentication", plugin_id);
-	pos_wipe(&k, sizeof(k));
-	return rc;
-}
-
-static enum pos_err cs_plugin_kv_put(struct pos_store *s, const char *user_id,
-				     const char *plugin_id, const char *key, const char *value,
-				     size_t len, size_t quota)
-{
-	struct pos_userkeys k;
-	bool sealed = false;
-	enum pos_err rc = value ? user_keys(s, user_id, &k, &sealed) : POS_OK;
-	if (rc || !sealed)
-		return rc ? rc
-			  : INOPS(s)->plugins->plugin_kv_put(IN(s), user_id, plugin_id, key, value,
-							     len, quota);
-	char ad[512];
-	size_t adl = plugin_ad(ad, sizeof(ad), 'k', plugin_id, key, user_id);
-	struct pos_arena *a = pos_arena_new();
-	size_t sl = 0;
-	const char *sv = a && adl ? seal_bytes(&k, a, ad, adl, value, len, &sl) : NULL;
-	rc = sv ? INOPS(s)->plugins->plugin_kv_put(IN(s), user_id, plugin_id, key, sv, sl, quota)
-		: adl ? POS_ERR_NOMEM : POS_ERR_INVALID_FIELD;
-	pos_wipe(&k, sizeof(k));
-	pos_arena_destroy(a);
-	return rc;
-}
-
-static enum pos_err cs_plugin_log_add(struct pos_store *s, const char *user_id,
-				      const char *plugin_id, const char *level, const char *msg,
-				      size_t len, int64_t now, unsigned keep)
-{
-	struct pos_userkeys k;
-	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
-	if (rc || !sealed)
-		return rc ? rc
-			  : INOPS(s)->plugins->plugin_log_add(IN(s), user_id, plugin_id, level, msg,
-							      len, now, keep);
-	char ad[512];
-	size_t adl = plugin_ad(ad, sizeof(ad), 'l', plugin_id, NULL, user_id);
-	struct pos_arena *a = pos_arena_new();
-	size_t sl = 0;
-	const char *sv = a && adl ? seal_bytes(&k, a, ad, adl, msg, len, &sl) : NULL;
-	rc = sv ? INOPS(s)->plugins->plugin_log_add(IN(s), user_id, plugin_id, level, sv, sl, now,
-						    keep)
-		: adl ? POS_ERR_NOMEM : POS_ERR_INVALID_FIELD;
-	pos_wipe(&k, sizeof(k));
-	pos_arena_destroy(a);
-	return rc;
-}
-
-static enum pos_err cs_plugin_log_list(struct pos_store *s, struct pos_arena *a,
-				       const char *user_id, const char *plugin_id, unsigned limit,
-				       struct pos_plugin_log **out, size_t *n)
-{
-	enum pos_err rc = INOPS(s)->plugins->plugin_log_list(IN(s), a, user_id, plugin_id, limit,
-							   out, n);
-	if (rc || !*n)
-		return rc;
-	struct pos_userkeys k;
-	bool sealed;
-	if ((rc = user_keys(s, user_id, &k, &sealed)) || !sealed)
-		return rc;
-	char ad[512];
-	size_t adl = plugin_ad(ad, sizeof(ad), 'l', plugin_id, NULL, user_id);
-	for (size_t i = 0; !rc && i < *n; i++) {
-		size_t ml = (*out)[i].message ? strlen((*out)[i].message) : 0;
-		rc = adl ? open_bytes(&k, a, ad, adl, &(*out)[i].message, &ml) : POS_ERR_INVALID_FIELD;
-		if (rc == POS_ERR_DECRYPT)
-			pos_error_log("crypt: a log line of plugin %s failed authentication", plugin_id);
-	}
-	pos_wipe(&k, sizeof(k));
-	return rc;
-}
-
 /* ---- memories shared with another user ----
  *
  * A recipient reads the owner's row, sealed with the owner's key: it is
@@ -1434,7 +1095,7 @@ static bool cs_data_unlocked(struct pos_store *s, const char *user_id)
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	pos_wipe(&k, sizeof(k));
 	return rc == POS_OK;
 }
@@ -1446,7 +1107,7 @@ static enum pos_err open_owned(struct pos_store *s, struct pos_arena *a, struct 
 		return POS_OK;
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, m->user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, m->user_id, &k, &sealed);
 	if (!rc && (rc = open_memory(&k, a, m)) == POS_ERR_DECRYPT)
 		log_decrypt(m);
 	pos_wipe(&k, sizeof(k));

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "crypto/crypto.h"
 #include "crypto/keyring.h"
+#include "memory/memory.h"
 #include "store/crypt_store.h"
 #include "store/store.h"
 
@@ -301,6 +302,57 @@ static void tag_add_plain_and_sealed(void **state)
 	}
 }
 
+/* The memory service's creating stage (plugins' on_memory_creating): a
+ * tag it adds before the insert is stored with the row, sealed for an
+ * encrypted user (keyed hash in the index, no plaintext on disk) and found
+ * by a tag filter, like the user's own. */
+static void add_gammazork(void *ctx, const char *user_id, const struct pos_memory *v, size_t n,
+			  json_t **add)
+{
+	(void)ctx;
+	(void)user_id;
+	(void)v;
+	for (size_t i = 0; i < n; i++)
+		add[i] = json_pack("[s, s, i]", "gammazork", "own", 7); /* dup and non-string dropped */
+}
+
+static void creating_tags_sealed(void **state)
+{
+	struct fx *f = *state;
+	struct pos_memsvc svc = {.store = f->s, .creating = add_gammazork};
+	json_t *body = json_loads("{\"memories\":[{\"content\":\"one chandelierwort\",\"tags\":[\"own\"]},"
+				  "{\"content\":\"two chandelierwort\"}]}", 0, NULL);
+	struct pos_memory *v = NULL;
+	size_t n = 0;
+	struct pos_error e;
+	pos_error_clear(&e);
+	assert_int_equal(pos_memory_bulk(&svc, f->a, f->user, body, &v, &n, &e), POS_OK);
+	assert_int_equal(n, 2);
+	struct pos_memory got;
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, v[0].id, false, 0, &got), POS_OK);
+	assert_string_equal(got.tags_json, "[\"own\",\"gammazork\"]");
+	assert_int_equal(f->s->memories->memory_get(f->s, f->a, f->user, v[1].id, false, 0, &got), POS_OK);
+	assert_string_equal(got.tags_json, "[\"gammazork\",\"own\"]");
+	char *raw = raw_row(f, v[1].id);
+	assert_null(strstr(raw, "gammazork"));
+	free(raw);
+	struct pos_memory_query q;
+	memset(&q, 0, sizeof(q));
+	q.user_id = f->user;
+	q.type = q.layer = -1;
+	q.after = q.before = POS_TIME_NONE;
+	const char *want[] = {"gammazork"};
+	q.tags = want;
+	q.n_tags = 1;
+	q.limit = 10;
+	struct pos_memory *list = NULL;
+	size_t nl = 0;
+	int64_t total = 0;
+	assert_int_equal(f->s->memories->memory_list(f->s, f->a, &q, &list, &nl, &total), POS_OK);
+	assert_int_equal(nl, 2);
+	json_decref(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(locked_without_the_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(tampered_row_is_decrypt, setup, teardown),
 		cmocka_unit_test_setup_teardown(tag_add_plain_and_sealed, setup, teardown),
+		cmocka_unit_test_setup_teardown(creating_tags_sealed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

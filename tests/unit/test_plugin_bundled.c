@@ -179,7 +179,7 @@ static struct env *install(const char *id, json_t *settings)
 	if (pos_sandbox_load(v->sb, path, text, len, &st))
 		fail_msg("%s: %s", path, st.message);
 	free(text);
-	for (unsigned bit = 1; bit <= POS_HOOK_USER_ACTION; bit <<= 1)
+	for (unsigned bit = 1; bit <= POS_HOOK_MEMORY_CREATING; bit <<= 1)
 		if (v->m.hooks & bit)
 			assert_true(pos_sandbox_has(v->sb, pos_manifest_hook_name(bit)));
 	return v;
@@ -208,6 +208,26 @@ static json_t *created(struct env *v, const char *id, json_t *mem)
 	if (pos_sandbox_call(v->sb, "on_memory_created", ev, &r, &st))
 		fail_msg("on_memory_created: %s", st.message);
 	json_decref(ev);
+	return r;
+}
+
+/* Fires on_memory_creating for a memory not stored yet (as the memory
+ * service does before the insert); the tags it returns are stored with it
+ * in the fake's memories. Returns the hook's result. */
+static json_t *creating(struct env *v, const char *id, json_t *mem)
+{
+	json_object_set_new(mem, "id", json_string(id));
+	json_t *ev = json_pack("{s:O}", "memory", mem);
+	json_t *r = NULL;
+	struct pos_sandbox_status st;
+	if (pos_sandbox_call(v->sb, "on_memory_creating", ev, &r, &st))
+		fail_msg("on_memory_creating: %s", st.message);
+	json_decref(ev);
+	json_t *tags = json_object_get(mem, "tags");
+	if (!json_is_array(tags))
+		json_object_set_new(mem, "tags", tags = json_array());
+	json_array_extend(tags, json_object_get(r, "tags"));
+	json_object_set_new(v->f.mems, id, mem);
 	return r;
 }
 
@@ -334,16 +354,29 @@ static void test_auto_tagger(void **state)
 	struct env *v = install("auto-tagger", settings);
 	json_decref(settings);
 	/* Learns the vocabulary from tagged memories... */
-	json_decref(created(v, "m1", json_pack("{s:s, s:[s,s]}", "content", "x", "tags", "project-apollo", "family")));
-	json_t *r = created(v, "m2", json_pack("{s:s, s:[]}", "content",
-					       "Apollo project review before the deadline; then the gym", "tags"));
+	json_t *r = creating(v, "m1", json_pack("{s:s, s:[s,s]}", "content", "x", "tags", "project-apollo", "family"));
+	assert_true(json_is_null(r));
 	json_decref(r);
-	json_t *tags = json_object_get(json_object_get(v->f.mems, "m2"), "tags");
-	char *s = json_dumps(tags, JSON_COMPACT);
+	assert_non_null(json_object_get(v->f.kv, "vocab"));
+	/* ... and tags before the insert: the tags come back in the result,
+	 * no memory is written through the host API. */
+	r = creating(v, "m2", json_pack("{s:s, s:[]}", "content",
+					"Apollo project review before the deadline; then the gym", "tags"));
+	char *s = json_dumps(json_object_get(r, "tags"), JSON_COMPACT);
 	assert_string_equal(s, "[\"project-apollo\",\"health\",\"work\"]");
 	free(s);
+	json_decref(r);
+	/* The vocabulary is read again each time: a tag learned in between counts. */
+	json_decref(creating(v, "m4", json_pack("{s:s, s:[s]}", "content", "y", "tags", "garden")));
+	r = creating(v, "m5", json_pack("{s:s}", "content", "Garden work: weeding"));
+	s = json_dumps(json_object_get(r, "tags"), JSON_COMPACT);
+	assert_string_equal(s, "[\"garden\"]");
+	free(s);
+	json_decref(r);
 	/* Nothing matches: no tags added. */
-	json_decref(created(v, "m3", json_pack("{s:s, s:[]}", "content", "quiet day", "tags")));
+	r = creating(v, "m3", json_pack("{s:s, s:[]}", "content", "quiet day", "tags"));
+	assert_true(json_is_null(r));
+	json_decref(r);
 	assert_int_equal(json_array_size(json_object_get(json_object_get(v->f.mems, "m3"), "tags")), 0);
 	done(v);
 }

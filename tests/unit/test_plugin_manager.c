@@ -149,15 +149,15 @@ static json_t *tags_of(struct fx *f, const char *user, const char *id)
 static void test_memory_created_hook_as_job(void **state)
 {
 	struct fx *f = *state;
-	struct pos_plugins *p = manager(f, "plugins");
-	install(p, f->alice, "{\"id\":\"auto-tagger\",\"grant\":[\"memories:read\",\"memories:write\",\"kv\"],"
-			     "\"settings\":{\"rules\":\"fitness: gym\"}}");
+	struct pos_plugins *p = manager(f, "tests/data/plugins");
+	install(p, f->alice, "{\"id\":\"probe\",\"grant\":[\"memories:read\",\"memories:write\"],"
+			     "\"settings\":{\"label\":\"fitness\"}}");
 	char id[POS_UUID_SIZE], bob_id[POS_UUID_SIZE];
 	create(f, f->alice, "{\"content\":\"leg day at the gym\"}", id);
 	create(f, f->bob, "{\"content\":\"gym with friends\"}", bob_id);
 	pos_plugins_memory_event(p, f->alice, POS_HOOK_MEMORY_CREATED, id);
 	pos_plugins_memory_event(p, f->bob, POS_HOOK_MEMORY_CREATED, bob_id); /* no install: nothing */
-	pos_plugins_memory_event(p, f->alice, POS_HOOK_USER_ACTION, id);      /* no catalog plugin: nothing */
+	pos_plugins_memory_event(p, f->alice, POS_HOOK_QUERY, id);            /* no catalog plugin: nothing */
 	assert_int_equal(json_array_size(f->queued), 1);
 	run_jobs(f, p);
 	json_t *list = NULL;
@@ -165,7 +165,7 @@ static void test_memory_created_hook_as_job(void **state)
 	assert_int_equal(pos_plugins_list(p, f->alice, &list, &err), POS_OK);
 	const char *le = json_string_value(json_object_get(json_array_get(list, 0), "last_error"));
 	if (le)
-		fail_msg("auto-tagger failed: %s", le);
+		fail_msg("probe failed: %s", le);
 	json_decref(list);
 	json_t *t = tags_of(f, f->alice, id);
 	char *s = json_dumps(t, JSON_COMPACT);
@@ -177,13 +177,133 @@ static void test_memory_created_hook_as_job(void **state)
 	json_decref(t);
 	/* A job for a memory that is gone, or of another user, does nothing. */
 	char payload[200];
-	snprintf(payload, sizeof(payload), "{\"plugin\":\"auto-tagger\",\"hook\":\"on_memory_created\",\"memory_id\":\"%s\"}",
+	snprintf(payload, sizeof(payload), "{\"plugin\":\"probe\",\"hook\":\"on_memory_created\",\"memory_id\":\"%s\"}",
 		 bob_id);
 	assert_int_equal(pos_plugins_job_run_for_test(p, f->alice, payload), POS_OK);
 	t = tags_of(f, f->bob, bob_id);
 	assert_int_equal(json_array_size(t), 0);
 	json_decref(t);
 	assert_int_equal(pos_plugins_job_run_for_test(p, f->alice, "{\"plugin\":\"x\"}"), POS_ERR_INVALID_FIELD);
+	pos_plugins_free(p);
+}
+
+/* ---- on_memory_creating: tags before the insert ---- */
+
+static void creating_cb(void *ctx, const char *user, const struct pos_memory *v, size_t n, json_t **add)
+{
+	pos_plugins_memory_creating(ctx, user, v, n, add);
+}
+
+static void assert_tags(struct fx *f, const char *user, const char *id, const char *want)
+{
+	json_t *t = tags_of(f, user, id);
+	char *s = json_dumps(t, JSON_COMPACT);
+	assert_string_equal(s, want);
+	free(s);
+	json_decref(t);
+}
+
+static void test_creating_stage(void **state)
+{
+	struct fx *f = *state;
+	struct pos_plugins *p = manager(f, "plugins");
+	f->svc.creating = creating_cb;
+	f->svc.creating_ctx = p;
+	install(p, f->alice, "{\"id\":\"auto-tagger\",\"grant\":[\"memories:read\",\"memories:write\",\"kv\"],"
+			     "\"settings\":{\"rules\":\"fitness: gym\"}}");
+	/* A bulk create: the tags are stored with the rows, no job queued. */
+	struct pos_arena *a = pos_arena_new();
+	json_t *body = json_loads("{\"memories\":[{\"content\":\"gym at six\",\"tags\":[\"morning\"]},"
+				  "{\"content\":\"a quiet day\"},{\"content\":\"the gym again\"}]}", 0, NULL);
+	struct pos_memory *v = NULL;
+	size_t n = 0;
+	struct pos_error err;
+	assert_int_equal(pos_memory_bulk(&f->svc, a, f->alice, body, &v, &n, &err), POS_OK);
+	assert_int_equal(n, 3);
+	assert_tags(f, f->alice, v[0].id, "[\"morning\",\"fitness\"]");
+	assert_tags(f, f->alice, v[1].id, "[]");
+	assert_tags(f, f->alice, v[2].id, "[\"fitness\"]");
+	assert_int_equal(json_array_size(f->queued), 0);
+	/* The tag index has them too (a tag filter finds the rows). */
+	struct pos_memory_query q;
+	memset(&q, 0, sizeof(q));
+	q.type = q.layer = -1;
+	q.after = q.before = POS_TIME_NONE;
+	q.user_id = f->alice;
+	const char *want[] = {"fitness"};
+	q.tags = want;
+	q.n_tags = 1;
+	q.limit = 10;
+	struct pos_memory *got = NULL;
+	size_t ng = 0;
+	int64_t total = 0;
+	assert_int_equal(pos_memory_list(&f->svc, a, &q, &got, &ng, &total), POS_OK);
+	assert_int_equal(ng, 2);
+	json_decref(body);
+	pos_arena_destroy(a);
+	/* A single create too, with the vocabulary learned from the bulk
+	 * ("morning"); another user's memories are not touched. */
+	char id[POS_UUID_SIZE];
+	create(f, f->alice, "{\"content\":\"a morning at the gym\"}", id);
+	assert_tags(f, f->alice, id, "[\"morning\",\"fitness\"]");
+	create(f, f->bob, "{\"content\":\"gym with friends\"}", id);
+	assert_tags(f, f->bob, id, "[]");
+	/* Disabled: no tags. */
+	json_t *patch = json_loads("{\"enabled\":false}", 0, NULL), *out = NULL;
+	assert_int_equal(pos_plugins_update(p, f->alice, "auto-tagger", patch, &out, &err), POS_OK);
+	json_decref(patch);
+	json_decref(out);
+	create(f, f->alice, "{\"content\":\"gym\"}", id);
+	assert_tags(f, f->alice, id, "[]");
+	f->svc.creating = NULL;
+	pos_plugins_free(p);
+}
+
+static size_t count_memories(struct fx *f, const char *user)
+{
+	struct pos_arena *a = pos_arena_new();
+	struct pos_memory_query q;
+	memset(&q, 0, sizeof(q));
+	q.type = q.layer = -1;
+	q.after = q.before = POS_TIME_NONE;
+	q.user_id = user;
+	q.limit = 100;
+	struct pos_memory *got = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	assert_int_equal(pos_memory_list(&f->svc, a, &q, &got, &n, &total), POS_OK);
+	pos_arena_destroy(a);
+	return n;
+}
+
+static void test_creating_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct pos_plugins *p = manager(f, "tests/data/plugins");
+	f->svc.creating = creating_cb;
+	f->svc.creating_ctx = p;
+	install(p, f->alice, "{\"id\":\"probe\",\"grant\":[\"memories:read\",\"memories:write\"]}");
+	/* Writes and search are refused in the stage (no memory created
+	 * from inside a create); bad tags the plugin returns are dropped. */
+	char id[POS_UUID_SIZE];
+	create(f, f->alice, "{\"content\":\"creating one\"}", id);
+	assert_tags(f, f->alice, id, "[\"probed\",\"create-refused\",\"tag-refused\",\"search-refused\"]");
+	assert_int_equal(count_memories(f, f->alice), 1);
+	/* A failing plugin: the memory is stored without its tags, the
+	 * failure is recorded. */
+	create(f, f->alice, "{\"content\":\"creating boom\"}", id);
+	assert_tags(f, f->alice, id, "[]");
+	json_t *list = NULL;
+	struct pos_error err;
+	assert_int_equal(pos_plugins_list(p, f->alice, &list, &err), POS_OK);
+	json_t *c = json_array_get(list, 0);
+	assert_int_equal(json_integer_value(json_object_get(c, "failures")), 1);
+	assert_non_null(strstr(json_string_value(json_object_get(c, "last_error")), "boom before the insert"));
+	json_decref(list);
+	/* Content it does not handle: nothing added. */
+	create(f, f->alice, "{\"content\":\"plain\",\"tags\":[\"mine\"]}", id);
+	assert_tags(f, f->alice, id, "[\"mine\"]");
+	f->svc.creating = NULL;
 	pos_plugins_free(p);
 }
 
@@ -446,6 +566,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_memory_created_hook_as_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_creating_stage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_creating_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_disable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_reuse_isolated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_job, setup, teardown),

@@ -21,3 +21,19 @@ function on_memory_created(ev)
   pos.memories.tag(ev.memory.id, pos.settings().label)
   return {}
 end
+
+-- Before the insert (content starting "creating"): tries the writes the
+-- stage refuses, returns its label and what happened as tags, plus values
+-- the host must drop (not a string, empty).
+function on_memory_creating(ev)
+  local c = ev.memory.content or ""
+  if c:sub(1, 8) ~= "creating" then return nil end
+  if c:find("boom", 1, true) then error("boom before the insert") end
+  local made, why = pos.memories.create({content = "nested"})
+  local verdict = (made == nil and why:find("on_memory_creating", 1, true)) and "create-refused"
+    or "create-allowed"
+  local tagged = pos.memories.tag(ev.memory.id, "direct")
+  local found = pos.memories.search("nested")
+  return {tags = {pos.settings().label, verdict, tagged and "tag-allowed" or "tag-refused",
+                  found and "search-allowed" or "search-refused", 7, ""}}
+end
