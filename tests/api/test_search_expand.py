@@ -56,6 +56,15 @@ class ExpandTest(harness.ApiTestCase):
                 self.assertEqual(contents(self.search(t, "dermatologist", mode=mode))[:1],
                                  [DERM])
 
+    def test_irregular_form_is_found(self):
+        # no stemmer relates "run" and "ran"
+        t = self.u.token
+        self.create_memory(t, "I ran five miles along the river")
+        for q in ("run", "river run"):
+            with self.subTest(query=q):
+                got = contents(self.search(t, q, mode="keyword"))
+                self.assertEqual(got[:1], ["I ran five miles along the river"], got)
+
     def test_word_typed_ranks_above_its_alternative(self):
         t = self.u.token
         self.create_memory(t, "The physician said rest")
