@@ -33,7 +33,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libsqlite3-0 libsodium23 libcurl4 \
       libgmime-3.0-0 libzxcvbn0 libical3 libxml2 libarchive13 zlib1g ca-certificates curl \
       liblua5.4-0 libmagic1 libpoppler-glib8 libexif12 libtesseract5 tesseract-ocr-eng \
-      libvips42 libseccomp2 libpq5 libhiredis0.14 libnettle8 libstemmer0d \
+      libvips42 libseccomp2 libpq5 libhiredis0.14 libnettle8 libstemmer0d wordnet-base \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/personalos --create-home --uid 10001 personalos
 COPY --from=build /out/usr/ /usr/

@@ -62,6 +62,8 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->min_similarity = cfg->search_min_similarity;
 	scfg->date_boost = cfg->search_boost_date;
 	scfg->date_when = cfg->search_boost_when;
+	scfg->wordnet_dir = cfg->wordnet_dir;
+	scfg->expand_weight = cfg->search_expand_weight;
 	return POS_OK;
 }
 

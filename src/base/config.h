@@ -69,6 +69,9 @@ struct pos_config {
 	double search_min_similarity; /* relevance cutoff, docs/SEARCH.md */
 	/* time phrases in queries (docs/SEARCH.md, "Time phrases") */
 	double search_boost_date, search_boost_when;
+	/* query expansion with WordNet (docs/SEARCH.md, "Query expansion") */
+	double search_expand_weight;    /* 0: off */
+	char wordnet_dir[PATH_MAX];     /* WordNet 3.0's files; "" = no expansion */
 	/* web app (see docs/WEB.md) */
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */
 	char sync_file_root[PATH_MAX]; /* sync: users' file sources below <it>/<user id>/;

@@ -21,11 +21,13 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/thread.h"
+#include "search/expand.h"
 #include "search/query.h"
 #include "search/rcache.h"
 #include "search/temporal.h"
 #include "search/vcache.h"
 #include "search/vector.h"
+#include "search/wordnet.h"
 #include "embed/openai.h"
 
 /* Threads helping hybrid searches (vector scan beside BM25); a search
@@ -404,6 +406,12 @@ enum pos_err pos_search_new(struct pos_store *s, const struct pos_search_config 
 		pos_search_free(e);
 		return pos_error_set(err, rc, NULL, "cannot start the search helpers");
 	}
+	if (cfg->expand_weight > 0 && cfg->wordnet_dir && *cfg->wordnet_dir) {
+		/* WordNet missing is not fatal: search works, unexpanded */
+		if ((rc = pos_wordnet_open(cfg->wordnet_dir, &e->wordnet)))
+			pos_warn("search: no query expansion: WordNet not readable in %s (%s)",
+				 cfg->wordnet_dir, pos_strerror(rc));
+	}
 	*out = e;
 	return POS_OK;
 }
@@ -423,6 +431,7 @@ void pos_search_free(struct pos_search *e)
 	pos_rcache_free(e->results);
 	pos_vcache_free(pos_search_vectors(e));
 	pos_embed_free(e->embedder);
+	pos_wordnet_close(e->wordnet);
 	pthread_mutex_destroy(&e->lock);
 	pos_free(e);
 }
@@ -891,11 +900,65 @@ struct rank_from {
 	size_t first;               /* the side item 0 is */
 };
 
+/* Document frequency for the expansion, counted as pruning counts it. */
+struct df_ctx {
+	struct pos_search *e;
+	const char *user_id;
+};
+
+static enum pos_err expand_df(void *ctx, const char *word, int64_t *df, int64_t *docs)
+{
+	struct df_ctx *c = ctx;
+	struct pos_store *st = c->e->store;
+	return st->keys->user_term_frequency
+		? st->keys->user_term_frequency(st, c->user_id, word, df, docs)
+		: st->memories->term_frequency(st, word, df, docs);
+}
+
+/*
+ * The keyword match with WordNet's alternatives (search/expand.h). BM25
+ * counts a string given twice twice, in FTS5 and in the in-memory index
+ * alike, so a weight w of the alternatives is written as the words typed
+ * (and irregular forms, as good as they) repeated round(1 / w) times
+ * (at most POS_EXPAND_MAX_REPEAT) beside each synonym or derived form once.
+ */
+static enum pos_err expand_query(struct rank_sides *s, struct pos_query *q)
+{
+	struct pos_expand_limits lim = {POS_EXPAND_PER_TERM, POS_EXPAND_MAX_TOTAL,
+					PRUNE_DF_SHARE, PRUNE_DF_FLOOR};
+	struct df_ctx dc = {s->e, s->req->user_id};
+	struct pos_expand_alt *alt = NULL;
+	size_t n = 0;
+	enum pos_err rc = pos_expand_terms(s->e->wordnet, s->a, q, &lim, expand_df, &dc, &alt, &n);
+	if (rc || !n)
+		return rc;
+	unsigned r = (unsigned)lround(1.0 / s->e->cfg.expand_weight);
+	r = r < 1 ? 1 : r > POS_EXPAND_MAX_REPEAT ? POS_EXPAND_MAX_REPEAT : r;
+	const char **terms = pos_arena_alloc(s->a, (q->n_terms * r + 1) * sizeof(*terms));
+	const char **alts = pos_arena_alloc(s->a, (n * r + 1) * sizeof(*alts));
+	if (!terms || !alts)
+		return POS_ERR_NOMEM;
+	size_t nt = 0, na = 0;
+	for (size_t i = 0; i < q->n_terms; i++)
+		for (unsigned k = 0; k < r; k++)
+			terms[nt++] = q->terms[i];
+	for (size_t i = 0; i < n; i++)
+		for (unsigned k = 0; k < (alt[i].weighted ? 1u : r); k++)
+			alts[na++] = alt[i].word;
+	q->terms = terms;
+	q->n_terms = nt;
+	q->alts = alts;
+	q->n_alts = na;
+	return POS_OK;
+}
+
 static void keyword_side(struct rank_sides *s)
 {
 	const char *match = NULL;
 	struct pos_query pruned;
 	enum pos_err rc = prune_common(s->e, s->a, s->req->user_id, s->pq, &pruned);
+	if (!rc && s->e->wordnet && s->e->cfg.expand_weight > 0)
+		rc = expand_query(s, &pruned);
 	if (!rc)
 		rc = pos_query_fts_match(s->a, &pruned, true, &match);
 	if (!rc && match) {

@@ -72,6 +72,10 @@ struct pos_search_config {
 	 * with distance); one that mentions a time gains `date_when` when the
 	 * query asks "when ...". */
 	double date_boost, date_when;
+	/* Query expansion (search/expand.h): WordNet's directory (NULL or
+	 * "": none) and the weight of an alternative (0: off). */
+	const char *wordnet_dir;
+	double expand_weight;
 };
 
 void pos_search_config_default(struct pos_search_config *c);

@@ -36,6 +36,7 @@ struct pos_search {
 	struct pos_search_shared shared; /* all NULL: one instance */
 	atomic_bool shared_lost;        /* a write's bump did not reach the cache */
 	struct pos_workers *helpers;    /* fork-join pool of hybrid searches */
+	struct pos_wordnet *wordnet;    /* query expansion; NULL: none */
 	struct pos_jobs *jobs;          /* borrowed; NULL until pos_search_register_jobs */
 	pthread_mutex_t lock;           /* guards the fields below */
 	struct pos_backfill_user *busy; /* users with a backfill job, unordered */

@@ -786,6 +786,17 @@ enum pos_err pos_query_fts_match(struct pos_arena *a, const struct pos_query *q,
 		return POS_ERR_NOMEM;
 	if (!t.n && !ph.n)
 		return POS_OK;
+	if (t.n && q->n_alts) {
+		/* the engine's alternatives: more OR-ed words after the terms */
+		struct items al = keep(a, q->alts, q->n_alts, false, NULL);
+		const char **v = pos_arena_alloc(a, (t.n + al.n + 1) * sizeof(*v));
+		if (!al.v || !v)
+			return POS_ERR_NOMEM;
+		memcpy(v, t.v, t.n * sizeof(*v));
+		memcpy(v + t.n, al.v, al.n * sizeof(*v));
+		t.v = v;
+		t.n += al.n;
+	}
 
 	struct writer w = {NULL, 0};
 	w_match(&w, t, ph, x, prefix);

@@ -70,6 +70,11 @@ struct pos_query {
 	 * valid (yet), as typed ("after:2026-1"); at most POS_QUERY_MAX_TAGS. */
 	const char **ignored;
 	size_t n_ignored;
+	/* Not set by the parser (NULL, 0): words the search engine adds as
+	 * alternatives of the terms (search/expand.h). pos_query_fts_match
+	 * OR-s them after the terms, so none is ever required. */
+	const char **alts;
+	size_t n_alts;
 };
 
 /*
@@ -167,6 +172,9 @@ enum pos_err pos_query_parse_ex(struct pos_arena *a, const char *q, size_t len,
  */
 enum pos_err pos_query_fts_match(struct pos_arena *a, const struct pos_query *q,
 				 bool drop_stopwords, const char **match);
+/* q->alts (when there are terms to match) are more OR-ed words after the
+ * terms: `"t1" OR "t2" OR "a1" ...`, inside the OR group when there are
+ * phrases; they do not count as terms for the stop-word rule. */
 /* With q->prefix set, that term is written ("w" OR "w"*) — the word as
  * FTS5 stems it, or any indexed token starting with it — and is never
  * dropped as a stop word. */

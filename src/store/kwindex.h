@@ -32,7 +32,10 @@
 #include "store/store.h"
 
 #define POS_KW_COLUMNS 3        /* content, tags, context */
-#define POS_KW_MAX_TERMS 64     /* query terms per search */
+/* query terms per search: up to 64 words and phrases, each with its stems
+ * in other languages (store/sqlite_tok.h), and the query expansion's
+ * alternatives and repeats (search/expand.h) */
+#define POS_KW_MAX_TERMS 256
 
 struct pos_kwindex;
 
