@@ -709,7 +709,7 @@ static enum pos_err cs_tag_counts(struct pos_store *s, struct pos_arena *a, cons
 {
 	struct pos_userkeys k;
 	bool sealed;
-	enum pos_err rc = user_keys(s, user_id, &k, &sealed);
+	enum pos_err rc = cs_user_keys(s, user_id, &k, &sealed);
 	if (rc == POS_ERR_LOCKED) {
 		*json = "[]";
 		rc = POS_OK;

@@ -3,12 +3,14 @@ its status, the download (Content-Disposition, Content-Length, Range, owner
 only, 410 after expiry) and the import upload with per-item errors."""
 
 import http.client
+import io
 import json
 import os
 import sqlite3
 import sys
 import time
 import unittest
+import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -134,6 +136,22 @@ class ExportApiTest(ApiTestCase):
         # a passphrase outside 8..1024 bytes is refused before the upload is kept
         r = self.import_job(fresh.token, "json", raw, "short")
         self.assert_error(r, 422, "invalid_field")
+
+    def test_zip_with_non_ascii_names_is_imported(self):
+        """A vault zip whose notes are named in UTF-8 (Python's zipfile
+        sets the UTF-8 flag) is read, not refused as damaged: the server
+        reads archive names in a UTF-8 locale (src/main.c)."""
+        u = self.new_user()
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("Café ✓.md", "# Café\nthe croissant place on the corner\n")
+            z.writestr("Notizen/Größe.md", "shoe size forty-three\n")
+        job = self.import_job(u.token, "obsidian", buf.getvalue())
+        self.assertEqual(job["status"], "done", job)
+        self.assertEqual(job["result"]["added"], 2, job)
+        r = self.api.get("/api/memories/search?q=croissant&mode=keyword", token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(len(r.json["memories"]), 1, r.json)
 
     def test_import_upload(self):
         u = self.new_user()
