@@ -293,6 +293,12 @@ static enum pos_err use_cache(struct pos_app *app, struct pos_error *err)
 					      sizeof(app->relay_key))))
 		return pos_error_set(err, rc, "encryption_share_unlock",
 				     "cannot load the key of shared unlocks");
+	/* another instance's unlock arrives a moment after it answered: a
+	 * locked user's first request here waits up to half a second for it
+	 * (crypto/keyring.h) instead of answering 423 to a client that has
+	 * just unlocked */
+	if (app->cfg->encryption_share_unlock)
+		pos_keyring_set_arrival_wait(app->enc.kr, 500000);
 	pos_encsvc_set_relay(&app->enc, relay_lock, app);
 	struct pos_search_shared sh = {shared_generation, shared_bump, shared_bump_all,
 				       shared_get, shared_put, app};

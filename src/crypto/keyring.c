@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "crypto/crypto.h"
@@ -133,11 +134,14 @@ struct kr_entry {
 	char user_id[POS_UUID_SIZE];
 	enum pos_keystate state;
 	struct kr_secret *secret;   /* sodium_malloc'd; NULL when locked */
+	bool waited;                /* an arrival was awaited since the state was loaded */
 	struct kr_entry *next;
 };
 
 struct pos_keyring {
 	pthread_mutex_t mu;
+	pthread_cond_t arrived;     /* broadcast by every put */
+	int64_t arrival_wait_us;    /* 0: never wait for a key */
 	struct kr_entry *b[KR_BUCKETS];
 };
 
@@ -178,8 +182,14 @@ static void secret_free(struct kr_entry *e)
 struct pos_keyring *pos_keyring_new(void)
 {
 	struct pos_keyring *kr = pos_calloc(1, sizeof(*kr));
-	if (kr)
-		pthread_mutex_init(&kr->mu, NULL);
+	if (!kr)
+		return NULL;
+	pthread_mutex_init(&kr->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&kr->arrived, &ca);
+	pthread_condattr_destroy(&ca);
 	return kr;
 }
 
@@ -196,6 +206,7 @@ void pos_keyring_free(struct pos_keyring *kr)
 			e = n;
 		}
 	}
+	pthread_cond_destroy(&kr->arrived);
 	pthread_mutex_destroy(&kr->mu);
 	pos_free(kr);
 }
@@ -214,8 +225,11 @@ void pos_keyring_set_state(struct pos_keyring *kr, const char *user_id,
 {
 	pthread_mutex_lock(&kr->mu);
 	struct kr_entry *e = find(kr, user_id, true);
-	if (e)
+	if (e) {
 		e->state = st;
+		if (st == POS_KEYSTATE_UNKNOWN)
+			e->waited = false; /* the next load may await an arrival again */
+	}
 	pthread_mutex_unlock(&kr->mu);
 }
 
@@ -239,6 +253,7 @@ enum pos_err pos_keyring_put(struct pos_keyring *kr, const char *user_id,
 				e->state = POS_KEYSTATE_SEALED;
 		}
 	}
+	pthread_cond_broadcast(&kr->arrived);
 	pthread_mutex_unlock(&kr->mu);
 	return rc;
 }
@@ -254,6 +269,40 @@ bool pos_keyring_get(struct pos_keyring *kr, const char *user_id,
 			*keys = e->secret->keys;
 		if (dek)
 			memcpy(dek, e->secret->dek, POS_DEK_SIZE);
+		ok = true;
+	}
+	pthread_mutex_unlock(&kr->mu);
+	return ok;
+}
+
+void pos_keyring_set_arrival_wait(struct pos_keyring *kr, int64_t us)
+{
+	pthread_mutex_lock(&kr->mu);
+	kr->arrival_wait_us = us > 0 ? us : 0;
+	pthread_mutex_unlock(&kr->mu);
+}
+
+bool pos_keyring_get_arriving(struct pos_keyring *kr, const char *user_id,
+			      struct pos_userkeys *keys)
+{
+	bool ok = false;
+	pthread_mutex_lock(&kr->mu);
+	struct kr_entry *e = find(kr, user_id, false);
+	if (e && !e->secret && !e->waited && kr->arrival_wait_us > 0) {
+		e->waited = true;
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		int64_t ns = until.tv_nsec + (kr->arrival_wait_us % 1000000) * 1000;
+		until.tv_sec += (time_t)(kr->arrival_wait_us / 1000000 + ns / 1000000000);
+		until.tv_nsec = (long)(ns % 1000000000);
+		/* entries are never freed while the keyring lives: e stays valid */
+		while (!e->secret &&
+		       pthread_cond_timedwait(&kr->arrived, &kr->mu, &until) == 0)
+			;
+	}
+	if (e && e->secret) {
+		if (keys)
+			*keys = e->secret->keys;
 		ok = true;
 	}
 	pthread_mutex_unlock(&kr->mu);

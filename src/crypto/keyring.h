@@ -120,6 +120,19 @@ enum pos_err pos_keyring_put(struct pos_keyring *kr, const char *user_id,
  * locked. The caller wipes the copies. */
 bool pos_keyring_get(struct pos_keyring *kr, const char *user_id,
 		     struct pos_userkeys *keys, uint8_t *dek);
+/*
+ * Several instances sharing unlocks (encryption_share_unlock): a key put
+ * by another instance arrives over the cache's pub/sub a moment after that
+ * instance answered, and a client's next request may reach this instance
+ * first. With a wait set (us > 0), pos_keyring_get_arriving waits up to
+ * that long for a locked user's key to arrive, once per load of the
+ * user's state (a set_state to UNKNOWN re-arms it), so a user who is
+ * really locked pays it once, not per request. 0 (the default): no wait.
+ */
+void pos_keyring_set_arrival_wait(struct pos_keyring *kr, int64_t us);
+/* pos_keyring_get for the subkeys, waiting as above when locked. */
+bool pos_keyring_get_arriving(struct pos_keyring *kr, const char *user_id,
+			      struct pos_userkeys *keys);
 /* Wipes and drops the user's DEK (the state stays). True if there was one. */
 bool pos_keyring_evict(struct pos_keyring *kr, const char *user_id);
 /* Up to `max` ids of users whose keys are cached; returns the count. */

@@ -54,7 +54,7 @@ enum pos_err cs_user_keys(struct pos_store *s, const char *user_id,
 		return POS_ERR_STORE;
 	if (!*sealed)
 		return POS_OK;
-	return pos_keyring_get(CS(s)->kr, user_id, k, NULL) ? POS_OK : POS_ERR_LOCKED;
+	return pos_keyring_get_arriving(CS(s)->kr, user_id, k) ? POS_OK : POS_ERR_LOCKED;
 }
 
 enum pos_err pos_crypt_store_user_keys(struct pos_store *s, const char *user_id,
