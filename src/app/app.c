@@ -317,6 +317,25 @@ static enum pos_err open_store(struct pos_app *app, struct pos_error *err)
 	return POS_OK;
 }
 
+/* export: an attachment of the owner, opened (and decrypted) through the
+ * files service, for the markdown zip to carry */
+static enum pos_err export_open_file(void *ctx, struct pos_arena *a, const char *user_id,
+				     const char *attachment_id, struct pos_blob_reader **rd,
+				     uint64_t *size, int64_t *created_at)
+{
+	struct pos_attachment att;
+	enum pos_err rc = pos_files_open(ctx, a, user_id, attachment_id, &att, rd, size);
+	/* only the owner's own: one shared with them is not theirs to export */
+	if (!rc && strcmp(att.user_id, user_id)) {
+		pos_blob_close(*rd);
+		*rd = NULL;
+		rc = POS_ERR_NOT_FOUND;
+	}
+	if (!rc)
+		*created_at = att.created_at;
+	return rc;
+}
+
 /* export: an import's batch against the account's quotas */
 static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
 				 struct pos_error *err)
@@ -542,7 +561,7 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	app->accounts = (struct pos_accounts){app->store, &app->auth, &app->enc, app->search,
 					      &app->assistant};
 	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000,
-					  import_quota, &app->auth};
+					  import_quota, &app->auth, export_open_file, &app->files};
 	if ((rc = pos_exports_new(&app->mem, app->jobs, &xcfg, &app->exports))) {
 		pos_error_set(err, rc, NULL, "cannot set up export and import");
 		goto out;

@@ -37,6 +37,10 @@ struct pos_exports {
 	enum pos_err (*quota)(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
 			      struct pos_error *err);
 	void *quota_ctx;
+	enum pos_err (*open_file)(void *files_ctx, struct pos_arena *a, const char *user_id,
+				  const char *attachment_id, struct pos_blob_reader **rd,
+				  uint64_t *size, int64_t *created_at);
+	void *files_ctx;
 	/* seals a passphrase into a job's stored payload (server key
 	 * "export_passphrase"), so it is never stored in the clear */
 	uint8_t pass_key[32];
@@ -154,7 +158,8 @@ static enum pos_err run_export(struct pos_job_run *r, void *ctx, const char *use
 		fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 		rc = fd < 0 ? POS_ERR_IO : POS_OK;
 	}
-	struct pos_export_hooks h = {.progress = job_progress, .should_stop = job_stop, .ctx = r};
+	struct pos_export_hooks h = {.progress = job_progress, .should_stop = job_stop, .ctx = r,
+				     .open_file = x->open_file, .files_ctx = x->files_ctx};
 	struct pos_export_result res = {0};
 	if (!rc)
 		rc = pos_export_write(x->svc.store, user_id, &req, fd, &h, &res, &err);
@@ -338,6 +343,8 @@ enum pos_err pos_exports_new(const struct pos_memsvc *svc, struct pos_jobs *jobs
 	x->expiry_us = cfg->expiry_us;
 	x->quota = cfg->quota;
 	x->quota_ctx = cfg->quota_ctx;
+	x->open_file = cfg->open_file;
+	x->files_ctx = cfg->files_ctx;
 	struct pos_store *st = svc->store;
 	enum pos_err rc = st->ops->server_key(st, "export_passphrase", x->pass_key,
 					      sizeof(x->pass_key));

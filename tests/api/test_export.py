@@ -82,6 +82,78 @@ class ExportApiTest(ApiTestCase):
         self.assertEqual(mems[0]["tags"], ["private"])
         self.assertEqual(mems[0]["metadata"], {"k": "v"})
 
+    def attach(self, token, memory_id, name, data):
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
+                + name.encode("utf-8") + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                + data + b"\r\n--XyZ--\r\n")
+        r = self.api.post("/api/memories/%s/attachments" % memory_id, token=token, raw=body,
+                          headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+        self.assertEqual(r.status, 201, r.raw[:500])
+        return r.json
+
+    def markdown_files(self, token):
+        """Exports as markdown: {note path: front matter attachments} and the zip."""
+        eid, _ = self.export(token, {"format": "markdown"})
+        r = self.api.get("/api/export/download/" + eid, token=token)
+        self.assertEqual(r.status, 200)
+        z = zipfile.ZipFile(io.BytesIO(r.raw))
+        self.assertIsNone(z.testzip())
+        notes = {}
+        for name in z.namelist():
+            if name.endswith(".md"):
+                for line in z.read(name).decode("utf-8").split("\n"):
+                    if line.startswith("attachments: "):
+                        notes[name] = json.loads(line[len("attachments: "):])
+        return notes, z
+
+    def check_files_beside_notes(self, token, expect):
+        """`expect`: {attachment id: bytes}; each lies at the note's folder +
+        its front matter `path`, byte for byte."""
+        notes, z = self.markdown_files(token)
+        seen = {}
+        for note, atts in notes.items():
+            folder = note.rsplit("/", 1)[0]
+            for a in atts:
+                if a["id"] in expect:
+                    base = note[:-len(".md")].rsplit("/", 1)[1]
+                    self.assertTrue(a["path"].startswith(base + ".files/"), a["path"])
+                    seen[a["id"]] = z.read(folder + "/" + a["path"])
+        self.assertEqual(set(seen), set(expect))
+        for k, v in expect.items():
+            self.assertEqual(seen[k], v, "attachment %s differs" % k)
+        return notes, z
+
+    def test_markdown_zip_carries_the_attachment_files(self):
+        """Issue 14/21: each attachment's bytes beside its note, at the
+        `path` its front matter gives (relative to the note's folder)."""
+        u, other = self.new_user(), self.new_user()
+        big = os.urandom(300 * 1024)  # several read chunks, not compressible
+        small = b"day one: the ferry at nine\n"
+        mem = self.create_memory(u.token, "Trip planning for the coast")
+        a1 = self.attach(u.token, mem["id"], "plan.bin", big)
+        a2 = self.attach(u.token, mem["id"], "notes.txt", small)
+        a3 = self.attach(u.token, mem["id"], "notes.txt", b"second of the same name")
+        # another user's file never enters this user's export
+        om = self.create_memory(other.token, "someone else")
+        self.attach(other.token, om["id"], "theirs.txt", b"not yours")
+        notes, z = self.check_files_beside_notes(
+            u.token, {a1["id"]: big, a2["id"]: small, a3["id"]: b"second of the same name"})
+        paths = [a["path"] for a in next(iter(notes.values()))]
+        self.assertEqual(len(set(paths)), 3)  # two "notes.txt": told apart by the id
+        self.assertFalse(any(n.endswith("theirs.txt") or b"not yours" == z.read(n)
+                             for n in z.namelist()))
+
+    def test_markdown_zip_carries_an_encrypted_users_files_decrypted(self):
+        u = self.new_user()
+        r = self.api.post("/api/auth/encryption", {"password": u.password}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        poll(lambda: (lambda e: e if e["state"] == "on" and e["progress"] == e["total"]
+                      else None)(self.me(u.token)["encryption"]), timeout=60)
+        mem = self.create_memory(u.token, "sealed with a file")
+        data = b"secret attachment bytes \x00\x01\xff" * 1000
+        a = self.attach(u.token, mem["id"], "secret.bin", data)
+        self.check_files_beside_notes(u.token, {a["id"]: data})
+
     def test_bad_requests(self):
         u = self.new_user()
         for body, field in (({}, "format"), ({"format": "xml"}, "format"),
