@@ -44,6 +44,10 @@ struct pos_exports_config {
 	enum pos_err (*open_file)(void *files_ctx, struct pos_arena *a, const char *user_id,
 				  const char *attachment_id, struct pos_blob_reader **rd,
 				  uint64_t *size, int64_t *created_at);
+	/* a Markdown import's attachment file for the imported memory
+	 * (import.h's attach); NULL: the files are not read back */
+	enum pos_err (*attach_file)(void *files_ctx, const char *user_id, const char *memory_id,
+				    int fd, uint64_t len, const char *name, struct pos_error *err);
 	void *files_ctx;
 };
 

@@ -154,6 +154,44 @@ class ExportApiTest(ApiTestCase):
         a = self.attach(u.token, mem["id"], "secret.bin", data)
         self.check_files_beside_notes(u.token, {a["id"]: data})
 
+    def import_zip(self, token, raw):
+        r = self.api.request("POST", "/api/import?format=markdown", raw=raw, token=token,
+                             headers={"Content-Type": "application/zip"})
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        job = poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=token).json), timeout=60)
+        self.assertEqual(job["status"], "done", job)
+        return job
+
+    def test_markdown_zip_round_trip_brings_the_files_back(self):
+        """The Markdown import reads the .files/ folders back as attachments
+        of the imported memory (through the files service); again: no
+        duplicates."""
+        u, v = self.new_user(), self.new_user()
+        data = os.urandom(100 * 1024)
+        mem = self.create_memory(u.token, "Receipts of the summer")
+        self.attach(u.token, mem["id"], "receipt.bin", data)
+        self.attach(u.token, mem["id"], "list.txt", b"milk, bread")
+        eid, _ = self.export(u.token, {"format": "markdown"})
+        raw = self.api.get("/api/export/download/" + eid, token=u.token).raw
+        job = self.import_zip(v.token, raw)
+        self.assertEqual(job["result"]["files"], 2, job)
+        got = self.api.get("/api/memories?limit=10", token=v.token).json
+        mems = got["memories"] if isinstance(got, dict) else got
+        self.assertEqual(len(mems), 1)
+        atts = {a["name"]: a for a in mems[0]["attachments"]}
+        self.assertEqual(sorted(atts), ["list.txt", "receipt.bin"])
+        r = self.api.get("/api/attachments/" + atts["receipt.bin"]["id"], token=v.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.raw, data)
+        r = self.api.get("/api/attachments/" + atts["list.txt"]["id"], token=v.token)
+        self.assertEqual(r.raw, b"milk, bread")
+        job = self.import_zip(v.token, raw)  # again: nothing doubled
+        self.assertEqual(job["result"]["files"], 2, job)
+        m = self.get_memory(v.token, mems[0]["id"])
+        self.assertEqual(len(m["attachments"]), 2)
+
     def test_bad_requests(self):
         u = self.new_user()
         for body, field in (({}, "format"), ({"format": "xml"}, "format"),
