@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/json.h"
+#include "base/uuid.h"
 #include "export/zipw.h"
 
 #include <jansson.h>
@@ -403,7 +404,9 @@ static char *md_attachments(struct pos_export_writer *w, const struct pos_memory
 		json_array_foreach(arr, i, o) {
 			const char *id = json_string_value(json_object_get(o, "id"));
 			const char *nm = json_string_value(json_object_get(o, "name"));
-			if (!json_is_object(o) || !id || !nm || !*id || strchr(id, '/'))
+			char idn[POS_UUID_SIZE];
+			/* an imported list is anyone's text: only ids of our shape */
+			if (!json_is_object(o) || !id || !nm || !pos_uuid_valid(id, strlen(id), idn))
 				continue;
 			file_component(nm, comp);
 			snprintf(rel, sizeof(rel), "%s.files/%s", leaf, comp);
