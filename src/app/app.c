@@ -340,7 +340,8 @@ static enum pos_err export_open_file(void *ctx, struct pos_arena *a, const char 
 /* import: a Markdown zip's attachment file for the memory imported from
  * its note, through the files service: file_max and the byte quota are
  * checked first; one of the same name and size already there (an import
- * run again) or a memory that is not there is skipped (POS_OK) */
+ * run again) is not added twice (POS_OK); NOT_FOUND when there is no such
+ * memory, CONFLICT when it has its 100 files */
 static enum pos_err import_attach_file(void *ctx, const char *user_id, const char *memory_id,
 				       int fd, uint64_t len, const char *name,
 				       struct pos_error *err)
@@ -361,17 +362,16 @@ static enum pos_err import_attach_file(void *ctx, const char *user_id, const cha
 	for (size_t i = 0; !rc && i < n; i++)
 		if (have[i].bytes == (int64_t)len && have[i].name && !strcmp(have[i].name, clean))
 			goto out; /* imported before */
-	if (rc == POS_ERR_NOT_FOUND) {
-		rc = POS_OK; /* its note was not imported */
+	if (rc)
 		goto out;
-	}
 	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_BYTES] = (int64_t)len};
 	if (!rc)
 		rc = pos_auth_quota_check(&app->auth, a, user_id, add, err);
 	if (!rc)
 		rc = pos_files_attach(&app->files, a, user_id, memory_id, fd, 0, len, name, &att, err);
-	if (rc == POS_ERR_NOT_FOUND || rc == POS_ERR_CONFLICT)
-		rc = POS_OK; /* no such memory; or it has its 100 files */
+	if (rc == POS_ERR_CONFLICT)
+		pos_error_set(err, rc, NULL, "the memory has %d attachments already",
+			      POS_FILES_PER_MEMORY);
 out:
 	pos_arena_destroy(a);
 	return rc;

@@ -731,6 +731,15 @@ static enum pos_err import_files(const char *user_id, const char *path,
 			rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "the import was stopped");
 			break;
 		}
+		json_t *utf8 = json_string(name); /* NULL: not UTF-8 text */
+		if (!utf8) {
+			res->skipped++;
+			if (h->item_error)
+				h->item_error(h->ctx, position, POS_ERR_INVALID_FIELD,
+					      "an attachment's name is not UTF-8 text");
+			continue;
+		}
+		json_decref(utf8);
 		snprintf(key, sizeof(key), "pos:%s", id);
 		pos_import_derive_id(user_id, key, mid);
 		int fd = pos_zipw_spool(-1);
@@ -757,8 +766,10 @@ static enum pos_err import_files(const char *user_id, const char *path,
 			struct pos_error e2;
 			pos_error_clear(&e2);
 			enum pos_err ar = h->attach(h->ctx, user_id, mid, fd, len, name, &e2);
-			if (ar == POS_ERR_CONTENT_TOO_LARGE || ar == POS_ERR_QUOTA_EXCEEDED ||
-			    ar == POS_ERR_INVALID_FIELD) {
+			if (ar == POS_ERR_NOT_FOUND) {
+				/* no memory from note ID: nothing to attach it to */
+			} else if (ar == POS_ERR_CONTENT_TOO_LARGE || ar == POS_ERR_QUOTA_EXCEEDED ||
+				   ar == POS_ERR_INVALID_FIELD || ar == POS_ERR_CONFLICT) {
 				res->skipped++;
 				if (h->item_error)
 					h->item_error(h->ctx, position, ar,

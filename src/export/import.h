@@ -62,9 +62,10 @@ struct pos_import_hooks {
 			      struct pos_error *err);
 	/* Markdown zip: attaches the file `name` (`len` bytes of `fd` from
 	 * offset 0) to the user's imported memory `memory_id`; POS_OK also
-	 * when it is there already (same name and size) or the memory is not.
-	 * POS_ERR_CONTENT_TOO_LARGE, QUOTA_EXCEEDED and INVALID_FIELD skip the
-	 * file (an item error); any other error stops the import. NULL: the
+	 * when it is there already (same name and size). NOT_FOUND (no such
+	 * memory) ignores the file; CONTENT_TOO_LARGE, QUOTA_EXCEEDED,
+	 * INVALID_FIELD and CONFLICT (the memory's files are full) skip it
+	 * with an item error; any other error stops the import. NULL: the
 	 * files are not read back. */
 	enum pos_err (*attach)(void *ctx, const char *user_id, const char *memory_id, int fd,
 			       uint64_t len, const char *name, struct pos_error *err);

@@ -192,6 +192,32 @@ class ExportApiTest(ApiTestCase):
         m = self.get_memory(v.token, mems[0]["id"])
         self.assertEqual(len(m["attachments"]), 2)
 
+    def test_markdown_import_takes_only_files_beside_imported_notes(self):
+        """A zip's .files/ entries that are not beside a note of ours (a
+        deeper folder, an id with no note) are not attached, and nothing
+        leaves the memory's own attachments; a file over file_max is an
+        item error, the rest goes on."""
+        u, v = self.new_user(), self.new_user()
+        mem = self.create_memory(u.token, "Hostile neighbours")
+        self.attach(u.token, mem["id"], "ok.txt", b"fine")
+        eid, _ = self.export(u.token, {"format": "markdown"})
+        raw = self.api.get("/api/export/download/" + eid, token=u.token).raw
+        buf = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(buf, "w") as dst:
+            for n in src.namelist():
+                dst.writestr(n, src.read(n))
+            note = [n for n in src.namelist() if n.endswith(".md")][0]
+            base = note[:-3]
+            dst.writestr(base + ".files/sub/deeper.txt", b"not beside the note")
+            dst.writestr("note/x-00000000-0000-4000-8000-00000000beef.files/orphan.txt",
+                         b"no such note")
+            dst.writestr(base + ".files/not-a-uuid/x", b"no")
+        job = self.import_zip(v.token, buf.getvalue())
+        self.assertEqual(job["result"]["files"], 1, job)
+        mems = self.api.get("/api/memories?limit=10", token=v.token).json["memories"]
+        self.assertEqual(len(mems), 1)
+        self.assertEqual([a["name"] for a in mems[0]["attachments"]], ["ok.txt"])
+
     def test_bad_requests(self):
         u = self.new_user()
         for body, field in (({}, "format"), ({"format": "xml"}, "format"),
@@ -288,6 +314,42 @@ class ExportApiTest(ApiTestCase):
         self.assertIn(r.status, (400, 422))
         r = self.api.request("POST", "/api/import?format=pdf", raw=b"x", token=u.token)
         self.assertEqual(r.status, 422)
+
+
+class ImportFileMaxTest(ApiTestCase):
+    server_env = {"PERSONALOS_FILE_MAX": "2048"}
+
+    def test_a_file_over_file_max_is_an_item_error(self):
+        u, v = self.new_user(), self.new_user()
+        mem = self.create_memory(u.token, "Small and large")
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"small.txt\""
+                b"\r\nContent-Type: text/plain\r\n\r\nsmall\r\n--XyZ--\r\n")
+        r = self.api.post("/api/memories/%s/attachments" % mem["id"], token=u.token, raw=body,
+                          headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+        self.assertEqual(r.status, 201, r.raw[:300])
+        r = self.api.post("/api/export/memories", {"format": "markdown"}, token=u.token)
+        eid = r.json["id"]
+        poll(lambda: self.api.get("/api/export/status/" + eid, token=u.token).json["status"]
+             == "done" or None, timeout=60)
+        raw = self.api.get("/api/export/download/" + eid, token=u.token).raw
+        buf = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(buf, "w") as dst:
+            for n in src.namelist():
+                dst.writestr(n, src.read(n))
+            note = [n for n in src.namelist() if n.endswith(".md")][0]
+            dst.writestr(note[:-3] + ".files/large.bin", os.urandom(4096))
+        r = self.api.request("POST", "/api/import?format=markdown", raw=buf.getvalue(),
+                             token=v.token, headers={"Content-Type": "application/zip"})
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        job = poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=v.token).json), timeout=60)
+        self.assertEqual(job["status"], "done", job)
+        self.assertEqual(job["result"]["files"], 1, job)
+        self.assertEqual(len(job["item_errors"]), 1, job)
+        self.assertIn("file_max", job["item_errors"][0]["message"])
+        mems = self.api.get("/api/memories?limit=10", token=v.token).json["memories"]
+        self.assertEqual([a["name"] for a in mems[0]["attachments"]], ["small.txt"])
 
 
 class ImportQuotaTest(ApiTestCase):
