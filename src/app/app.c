@@ -323,6 +323,66 @@ static enum pos_err open_store(struct pos_app *app, struct pos_error *err)
 	return POS_OK;
 }
 
+/* export: an attachment of the owner, opened (and decrypted) through the
+ * files service, for the markdown zip to carry */
+static enum pos_err export_open_file(void *ctx, struct pos_arena *a, const char *user_id,
+				     const char *attachment_id, struct pos_blob_reader **rd,
+				     uint64_t *size, int64_t *created_at)
+{
+	struct pos_attachment att;
+	struct pos_app *app = ctx;
+	enum pos_err rc = pos_files_open(&app->files, a, user_id, attachment_id, &att, rd, size);
+	/* only the owner's own: one shared with them is not theirs to export */
+	if (!rc && strcmp(att.user_id, user_id)) {
+		pos_blob_close(*rd);
+		*rd = NULL;
+		rc = POS_ERR_NOT_FOUND;
+	}
+	if (!rc)
+		*created_at = att.created_at;
+	return rc;
+}
+
+/* import: a Markdown zip's attachment file for the memory imported from
+ * its note, through the files service: file_max and the byte quota are
+ * checked first; one of the same name and size already there (an import
+ * run again) is not added twice (POS_OK); NOT_FOUND when there is no such
+ * memory, CONFLICT when it has its 100 files */
+static enum pos_err import_attach_file(void *ctx, const char *user_id, const char *memory_id,
+				       int fd, uint64_t len, const char *name,
+				       struct pos_error *err)
+{
+	struct pos_app *app = ctx;
+	if (len > app->cfg->file_max)
+		return pos_error_set(err, POS_ERR_CONTENT_TOO_LARGE, "file",
+				     "an attachment is larger than file_max (%llu bytes)",
+				     app->cfg->file_max);
+	struct pos_arena *a = pos_arena_new();
+	if (!a)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	char clean[POS_FILE_NAME_MAX + 1];
+	pos_files_clean_name(name, clean);
+	struct pos_attachment *have = NULL, att;
+	size_t n = 0;
+	enum pos_err rc = pos_files_list(&app->files, a, user_id, memory_id, &have, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (have[i].bytes == (int64_t)len && have[i].name && !strcmp(have[i].name, clean))
+			goto out; /* imported before */
+	if (rc)
+		goto out;
+	const int64_t add[POS_QUOTA__COUNT] = {[POS_QUOTA_BYTES] = (int64_t)len};
+	if (!rc)
+		rc = pos_auth_quota_check(&app->auth, a, user_id, add, err);
+	if (!rc)
+		rc = pos_files_attach(&app->files, a, user_id, memory_id, fd, 0, len, name, &att, err);
+	if (rc == POS_ERR_CONFLICT)
+		pos_error_set(err, rc, NULL, "the memory has %d attachments already",
+			      POS_FILES_PER_MEMORY);
+out:
+	pos_arena_destroy(a);
+	return rc;
+}
+
 /* export: an import's batch against the account's quotas */
 static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
 				 struct pos_error *err)
@@ -548,7 +608,7 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	app->accounts = (struct pos_accounts){app->store, &app->auth, &app->enc, app->search,
 					      &app->assistant};
 	struct pos_exports_config xcfg = {cfg->data_dir, (int64_t)cfg->export_expiry_s * 1000000,
-					  import_quota, &app->auth};
+					  import_quota, &app->auth, export_open_file, import_attach_file, app};
 	if ((rc = pos_exports_new(&app->mem, app->jobs, &xcfg, &app->exports))) {
 		pos_error_set(err, rc, NULL, "cannot set up export and import");
 		goto out;

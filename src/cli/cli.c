@@ -140,6 +140,7 @@ static const struct pos_cli_cmd commands[] = {
 	 "Writes the account's export (docs/EXPORT.md) from the data directory,\n"
 	 "streamed, with a progress bar on a terminal; FILE is made 0600. json is\n"
 	 "the lossless PersonalOS format; `personalos import FILE` reads it back.\n"
+	 "markdown puts each memory's attachment files beside its note.\n"
 	 "Sync sources are written without their secrets. Encrypted accounts are\n"
 	 "refused: use the API after logging in. --user may be left out when the\n"
 	 "instance has one account.\n"

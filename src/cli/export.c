@@ -22,6 +22,7 @@
 #include "export/export.h"
 #include "export/import.h"
 #include "export/seal.h"
+#include "files/files.h"
 #include "store/store.h"
 #include "store/open.h"
 
@@ -72,6 +73,24 @@ static const char *passphrase_of(const char *file, char *buf, size_t cap)
 
 /* Opens the store and finds the account (the only one when email is
  * NULL); refuses encrypted accounts. Prints the problem and returns 1. */
+/* The Markdown zip's attachment files: the owner's own, through the files
+ * service (read only here). */
+static enum pos_err cli_open_file(void *ctx, struct pos_arena *a, const char *user_id,
+				  const char *attachment_id, struct pos_blob_reader **rd,
+				  uint64_t *size, int64_t *created_at)
+{
+	struct pos_attachment att;
+	enum pos_err rc = pos_files_open(ctx, a, user_id, attachment_id, &att, rd, size);
+	if (!rc && strcmp(att.user_id, user_id)) {
+		pos_blob_close(*rd);
+		*rd = NULL;
+		rc = POS_ERR_NOT_FOUND;
+	}
+	if (!rc)
+		*created_at = att.created_at;
+	return rc;
+}
+
 static int open_user(const struct pos_config *cfg, const char *email, struct pos_store **st,
 		     struct pos_arena *a, struct pos_user *u)
 {
@@ -191,9 +210,17 @@ int pos_cli_export(int argc, char **argv)
 		goto out;
 	}
 	struct bar b = {isatty(2) != 0, "memories"};
-	struct pos_export_hooks h = {.progress = draw, .ctx = &b};
+	struct pos_files files;
+	memset(&files, 0, sizeof(files));
+	bool with_files = req.format == POS_EXPORT_MARKDOWN &&
+			  pos_files_init(&files, &cfg, st, NULL, &err) == POS_OK;
+	pos_error_clear(&err);
+	struct pos_export_hooks h = {.progress = draw, .ctx = &b,
+				     .open_file = with_files ? cli_open_file : NULL,
+				     .files_ctx = &files};
 	struct pos_export_result res = {0};
 	rc = pos_export_write(st, u.id, &req, fd, &h, &res, &err);
+	pos_files_free(&files);
 	if (b.tty)
 		fputc('\n', stderr);
 	if (rc || fsync(fd)) {

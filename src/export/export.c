@@ -18,6 +18,7 @@
 #include "base/json.h"
 #include "export/seal.h"
 #include "export/zipw.h"
+#include "files/blob.h"
 
 static const char *const inc_names[] = {"memories",      "relationships", "conversations",
 					"persona",       "settings",      "sync_sources"};
@@ -242,6 +243,44 @@ static enum pos_err batch_edges(struct pos_store *st, struct pos_arena *a, const
 	return rc;
 }
 
+static enum pos_err blob_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got)
+{
+	return pos_blob_read(ctx, off, buf, n, got);
+}
+
+/* The attachment files of the memory just written (markdown), streamed
+ * into the zip one by one. */
+static enum pos_err write_files(const char *user_id, struct pos_export_writer *w,
+				const struct pos_export_hooks *hooks, struct pos_error *err)
+{
+	if (!hooks || !hooks->open_file)
+		return POS_OK;
+	enum pos_err rc = POS_OK;
+	const char *id;
+	for (size_t i = 0; !rc && (id = pos_export_writer_file_id(w, i)); i++) {
+		struct pos_arena *a = pos_arena_new();
+		if (!a)
+			return POS_ERR_NOMEM;
+		struct pos_blob_reader *rd = NULL;
+		uint64_t size = 0;
+		int64_t created = POS_TIME_NONE;
+		rc = hooks->open_file(hooks->files_ctx, a, user_id, id, &rd, &size, &created);
+		if (rc == POS_ERR_NOT_FOUND) {
+			rc = POS_OK; /* its blob is gone: the path in the note dangles */
+		} else if (rc) {
+			pos_error_set(err, rc, NULL, "cannot read an attachment: %s", pos_strerror(rc));
+		} else {
+			rc = pos_export_writer_file(w, i, size, blob_read, rd, created);
+			if (rc)
+				pos_error_set(err, rc, NULL, "cannot copy an attachment: %s",
+					      pos_strerror(rc));
+		}
+		pos_blob_close(rd);
+		pos_arena_destroy(a);
+	}
+	return rc;
+}
+
 static enum pos_err write_memories(struct pos_store *st, const char *user_id,
 				   const struct pos_export_request *req,
 				   struct pos_export_writer *w, FILE *side,
@@ -272,8 +311,8 @@ static enum pos_err write_memories(struct pos_store *st, const char *user_id,
 		if (!rc)
 			rc = st->memories->memories_by_seq(st, b, user_id, seqs + at, k, m, found);
 		for (size_t i = 0; !rc && i < k && (req->include & POS_EXPORT_INC_MEMORIES); i++)
-			if (found[i])
-				rc = pos_export_writer_memory(w, &m[i]);
+			if (found[i] && !(rc = pos_export_writer_memory(w, &m[i])))
+				rc = write_files(user_id, w, hooks, err);
 		if (!rc && side)
 			rc = batch_edges(st, b, user_id, m, found, k, side);
 		pos_arena_destroy(b);

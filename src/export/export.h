@@ -66,11 +66,25 @@ enum pos_err pos_export_request_parse(struct pos_arena *a, const char *user_id,
 				      const json_t *body, struct pos_export_request *out,
 				      struct pos_error *err);
 
-/* Progress and cancellation hooks (both optional). */
+struct pos_blob_reader;
+
+/*
+ * Progress and cancellation hooks (both optional), and the opener of
+ * attachments (optional): with it, a markdown export carries each
+ * memory's attachment files beside its note (docs/EXPORT.md), opened for
+ * the owner `user_id` (decrypted for an encrypted user) and read with
+ * pos_blob_read, closed with pos_blob_close. An attachment it says
+ * POS_ERR_NOT_FOUND for is left out (its blob is gone); any other error
+ * fails the export.
+ */
 struct pos_export_hooks {
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	bool (*should_stop)(void *ctx);
 	void *ctx;
+	enum pos_err (*open_file)(void *files_ctx, struct pos_arena *a, const char *user_id,
+				  const char *attachment_id, struct pos_blob_reader **rd,
+				  uint64_t *size, int64_t *created_at);
+	void *files_ctx;
 };
 
 /* What was written. */

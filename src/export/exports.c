@@ -37,6 +37,12 @@ struct pos_exports {
 	enum pos_err (*quota)(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
 			      struct pos_error *err);
 	void *quota_ctx;
+	enum pos_err (*open_file)(void *files_ctx, struct pos_arena *a, const char *user_id,
+				  const char *attachment_id, struct pos_blob_reader **rd,
+				  uint64_t *size, int64_t *created_at);
+	enum pos_err (*attach_file)(void *files_ctx, const char *user_id, const char *memory_id,
+				    int fd, uint64_t len, const char *name, struct pos_error *err);
+	void *files_ctx;
 	/* seals a passphrase into a job's stored payload (server key
 	 * "export_passphrase"), so it is never stored in the clear */
 	uint8_t pass_key[32];
@@ -154,7 +160,8 @@ static enum pos_err run_export(struct pos_job_run *r, void *ctx, const char *use
 		fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 		rc = fd < 0 ? POS_ERR_IO : POS_OK;
 	}
-	struct pos_export_hooks h = {.progress = job_progress, .should_stop = job_stop, .ctx = r};
+	struct pos_export_hooks h = {.progress = job_progress, .should_stop = job_stop, .ctx = r,
+				     .open_file = x->open_file, .files_ctx = x->files_ctx};
 	struct pos_export_result res = {0};
 	if (!rc)
 		rc = pos_export_write(x->svc.store, user_id, &req, fd, &h, &res, &err);
@@ -227,6 +234,13 @@ static enum pos_err import_quota(void *ctx, const char *user_id, int64_t memorie
 	return c->x->quota ? c->x->quota(c->x->quota_ctx, user_id, memories, bytes, err) : POS_OK;
 }
 
+static enum pos_err import_attach(void *ctx, const char *user_id, const char *memory_id, int fd,
+				  uint64_t len, const char *name, struct pos_error *err)
+{
+	struct import_ctx *c = ctx;
+	return c->x->attach_file(c->x->files_ctx, user_id, memory_id, fd, len, name, err);
+}
+
 static void job_item_error(void *ctx, uint64_t pos, enum pos_err code, const char *msg)
 {
 	struct import_ctx *c = ctx;
@@ -272,18 +286,19 @@ static enum pos_err run_import(struct pos_job_run *r, void *ctx, const char *use
 	snprintf(path, sizeof(path), "%s/%s.upload", dir, norm);
 	struct import_ctx c = {r, x};
 	struct pos_import_hooks h = {.progress = import_progress, .should_stop = import_stop,
-				     .item_error = job_item_error, .quota = import_quota, .ctx = &c};
+				     .item_error = job_item_error, .quota = import_quota,
+				     .attach = x->attach_file ? import_attach : NULL, .ctx = &c};
 	struct pos_import_result res;
 	rc = pos_import_run(&x->svc, user_id, (enum pos_import_format)fmt, path,
 			    sealed > 0 ? pass : NULL, &h, &res, &err);
 	char result[512];
 	snprintf(result, sizeof(result),
 		 "{\"items\":%llu,\"added\":%llu,\"unchanged\":%llu,\"skipped\":%llu,"
-		 "\"conversations\":%llu,\"persona\":%s,\"settings\":%s}",
+		 "\"conversations\":%llu,\"persona\":%s,\"settings\":%s,\"files\":%llu}",
 		 (unsigned long long)res.items, (unsigned long long)res.added,
 		 (unsigned long long)res.unchanged, (unsigned long long)res.skipped,
 		 (unsigned long long)res.conversations, res.persona ? "true" : "false",
-		 res.settings ? "true" : "false");
+		 res.settings ? "true" : "false", (unsigned long long)res.files);
 	pos_job_set_result(r, result);
 	if (rc && err.message[0])
 		pos_job_set_error(r, err.message);
@@ -338,6 +353,9 @@ enum pos_err pos_exports_new(const struct pos_memsvc *svc, struct pos_jobs *jobs
 	x->expiry_us = cfg->expiry_us;
 	x->quota = cfg->quota;
 	x->quota_ctx = cfg->quota_ctx;
+	x->open_file = cfg->open_file;
+	x->attach_file = cfg->attach_file;
+	x->files_ctx = cfg->files_ctx;
 	struct pos_store *st = svc->store;
 	enum pos_err rc = st->ops->server_key(st, "export_passphrase", x->pass_key,
 					      sizeof(x->pass_key));

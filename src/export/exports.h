@@ -29,6 +29,7 @@
 
 struct pos_jobs;
 struct pos_exports;
+struct pos_blob_reader;
 
 struct pos_exports_config {
 	const char *data_dir;
@@ -38,6 +39,16 @@ struct pos_exports_config {
 	enum pos_err (*quota)(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
 			      struct pos_error *err);
 	void *quota_ctx;
+	/* opens an attachment of the user for a markdown export to carry
+	 * (export.h's open_file); NULL: the zip holds no files */
+	enum pos_err (*open_file)(void *files_ctx, struct pos_arena *a, const char *user_id,
+				  const char *attachment_id, struct pos_blob_reader **rd,
+				  uint64_t *size, int64_t *created_at);
+	/* a Markdown import's attachment file for the imported memory
+	 * (import.h's attach); NULL: the files are not read back */
+	enum pos_err (*attach_file)(void *files_ctx, const char *user_id, const char *memory_id,
+				    int fd, uint64_t len, const char *name, struct pos_error *err);
+	void *files_ctx;
 };
 
 /* The service over `svc` and `jobs` (borrowed; they outlive it). Registers

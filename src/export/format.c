@@ -9,6 +9,8 @@
 #include "export/format.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,10 +19,15 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/json.h"
+#include "base/uuid.h"
 #include "export/zipw.h"
+
+#include <jansson.h>
 
 #define POS_FLUSH_AT (1u << 20) /* large writes: one syscall per MiB */
 #define POS_RECORD_MAX (64u << 20) /* one record as text (1 MiB content, escaped) */
+#define MD_NAME_MAX 255 /* bytes of an attachment's name in the zip (files.h's limit) */
+#define POS_FILE_CHUNK (64u << 10) /* markdown: attachment bytes per read */
 #define POS_SECTION_CHUNK (64u << 10) /* markdown: side section bytes per deflate call */
 #define POS_ZIP_LEVEL 6 /* zlib's default; level 1 saved only ~10% of the CPU on short notes */
 
@@ -47,6 +54,9 @@ struct pos_export_writer {
 	struct pos_buf sec;     /* markdown: the open side section's pending bytes */
 	struct pos_zipw *zip;
 	int64_t exported_at;    /* markdown: the side files' time */
+	json_t *files;          /* markdown: [[id, path], ...] of the last memory's
+				 * attachments, their zip paths */
+	char *chunk;            /* markdown: POS_FILE_CHUNK bytes of a file being copied */
 };
 
 static const char *const fmt_names[] = {"json", "jsonl", "markdown", "csv"};
@@ -330,11 +340,103 @@ static void yaml_time(struct pos_jw *j, struct pos_buf *b, const char *key, int6
 	pos_buf_addc(b, '\n');
 }
 
+/* The note's path without ".md": FOLDER/SLUG-ID. */
+static void note_base(const struct pos_export_writer *w, const struct pos_memory *m,
+		      const char *name, char *out, size_t cap)
+{
+	if (w->folders == POS_EXPORT_BY_DATE && m->created_at != POS_TIME_NONE) {
+		time_t t = (time_t)(m->created_at / 1000000 - (m->created_at % 1000000 < 0));
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		snprintf(out, cap, "%04d/%02d/%s-%s", tm.tm_year + 1900, tm.tm_mon + 1, name, m->id);
+	} else {
+		snprintf(out, cap, "%s/%s-%s", pos_mem_type_name(m->type), name, m->id);
+	}
+}
+
+/* An attachment's name as a zip path component: '/', '\\' and control
+ * bytes become '_', "." and ".." and "" become "file", at most
+ * MD_NAME_MAX bytes. */
+static void file_component(const char *in, char out[MD_NAME_MAX + 1])
+{
+	size_t k = 0;
+	for (; in[k] && k < MD_NAME_MAX; k++) {
+		unsigned char c = (unsigned char)in[k];
+		out[k] = (c < 0x20 || c == 0x7f || c == '/' || c == '\\') ? '_' : (char)c;
+	}
+	/* never cut a UTF-8 sequence in two */
+	if (((unsigned char)in[k] & 0xc0) == 0x80) {
+		while (k && ((unsigned char)out[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k)
+			k--;
+	}
+	out[k] = '\0';
+	if (!k || !strcmp(out, ".") || !strcmp(out, ".."))
+		snprintf(out, MD_NAME_MAX + 1, "file");
+}
+
+/*
+ * Markdown: the memory's attachments (its `attachments` JSON) with a
+ * "path" each, relative to the note's folder: SLUG-ID.files/NAME (a
+ * second attachment of the same name is ATTACHMENT-ID-NAME). Remembers
+ * [id, full zip path] of each in w->files for pos_export_writer_file.
+ * Returns the rewritten JSON (malloc) or NULL to keep the list as it is
+ * (not an array of objects with an id and a name: nothing is copied).
+ */
+static char *md_attachments(struct pos_export_writer *w, const struct pos_memory *m,
+			    const char *name)
+{
+	json_decref(w->files);
+	w->files = NULL;
+	if (!m->attachments_json || !strchr(m->attachments_json, '{'))
+		return NULL;
+	json_t *arr = json_loads(m->attachments_json, 0, NULL);
+	json_t *files = json_array();
+	char base[200], comp[MD_NAME_MAX + 1], rel[MD_NAME_MAX + 300],
+		full[MD_NAME_MAX + 300];
+	note_base(w, m, name, base, sizeof(base));
+	const char *leaf = strrchr(base, '/');
+	leaf = leaf ? leaf + 1 : base;
+	size_t i;
+	json_t *o;
+	if (json_is_array(arr) && files)
+		json_array_foreach(arr, i, o) {
+			const char *id = json_string_value(json_object_get(o, "id"));
+			const char *nm = json_string_value(json_object_get(o, "name"));
+			char idn[POS_UUID_SIZE];
+			/* an imported list is anyone's text: only ids of our shape */
+			if (!json_is_object(o) || !id || !nm || !pos_uuid_valid(id, strlen(id), idn))
+				continue;
+			file_component(nm, comp);
+			snprintf(rel, sizeof(rel), "%s.files/%s", leaf, comp);
+			/* the same name twice in one memory: the id tells them apart */
+			size_t k;
+			json_t *f;
+			json_array_foreach(files, k, f) {
+				if (!strcmp(json_string_value(json_array_get(f, 2)), rel)) {
+					snprintf(rel, sizeof(rel), "%s.files/%.40s-%s", leaf, id, comp);
+					break;
+				}
+			}
+			snprintf(full, sizeof(full), "%s.files/%s", base, rel + strlen(leaf) + 7);
+			json_object_set_new(o, "path", json_string(rel));
+			json_array_append_new(files, json_pack("[sss]", id, full, rel));
+		}
+	char *out = json_array_size(files) ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	if (out)
+		w->files = files;
+	else
+		json_decref(files);
+	return out;
+}
+
 static enum pos_err md_memory(struct pos_export_writer *w, const struct pos_memory *m)
 {
 	struct pos_buf *b = &w->out;
 	struct pos_jw j;
-	char num[40], name[80], path[200];
+	char num[40];
 	pos_buf_reset(b);
 	pos_buf_add(b, "---\n", 4);
 	yaml_str(&j, b, "id", m->id);
@@ -362,23 +464,19 @@ static enum pos_err md_memory(struct pos_export_writer *w, const struct pos_memo
 	}
 	yaml_raw(b, "shared_with", m->shared_with_json, "[]");
 	yaml_raw(b, "metadata", m->metadata_json, "{}");
-	yaml_raw(b, "attachments", m->attachments_json, "[]");
+	char name[80], base[200], path[200 + MD_NAME_MAX + 16];
+	slug(m->content ? m->content : "", m->content ? m->content_len : 0, name, sizeof(name));
+	char *atts = md_attachments(w, m, name);
+	yaml_raw(b, "attachments", atts ? atts : m->attachments_json, "[]");
+	free(atts);
 	yaml_str(&j, b, "external_id", m->external_id);
 	pos_buf_add(b, "---\n", 4);
 	enum pos_err rc = pos_buf_add(b, m->content ? m->content : "", m->content ? m->content_len : 0);
 	if (rc)
 		return rc;
 
-	slug(m->content ? m->content : "", m->content ? m->content_len : 0, name, sizeof(name));
-	if (w->folders == POS_EXPORT_BY_DATE && m->created_at != POS_TIME_NONE) {
-		time_t t = (time_t)(m->created_at / 1000000 - (m->created_at % 1000000 < 0));
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		snprintf(path, sizeof(path), "%04d/%02d/%s-%s.md", tm.tm_year + 1900, tm.tm_mon + 1,
-			 name, m->id);
-	} else {
-		snprintf(path, sizeof(path), "%s/%s-%s.md", pos_mem_type_name(m->type), name, m->id);
-	}
+	note_base(w, m, name, base, sizeof(base));
+	snprintf(path, sizeof(path), "%s.md", base);
 	return zip_entry(w, path, b->data, b->len, m->updated_at);
 }
 
@@ -733,7 +831,45 @@ void pos_export_writer_free(struct pos_export_writer *w)
 	if (!w)
 		return;
 	pos_zipw_free(w->zip);
+	json_decref(w->files);
+	pos_free(w->chunk);
 	pos_buf_free(&w->out);
 	pos_buf_free(&w->sec);
 	pos_free(w);
+}
+
+const char *pos_export_writer_file_id(const struct pos_export_writer *w, size_t i)
+{
+	if (w->fmt != POS_EXPORT_MARKDOWN || w->phase != PH_MEMORIES)
+		return NULL;
+	return json_string_value(json_array_get(json_array_get(w->files, i), 0));
+}
+
+enum pos_err pos_export_writer_file(struct pos_export_writer *w, size_t i, uint64_t size,
+				    pos_export_read_fn read, void *ctx, int64_t mtime_us)
+{
+	if (w->phase == PH_BROKEN)
+		return POS_ERR_IO;
+	const char *path = json_string_value(json_array_get(json_array_get(w->files, i), 1));
+	if (w->fmt != POS_EXPORT_MARKDOWN || w->phase != PH_MEMORIES || !path)
+		return fail(w, POS_ERR_INTERNAL);
+	if (!w->chunk && !(w->chunk = pos_malloc(POS_FILE_CHUNK)))
+		return fail(w, POS_ERR_NOMEM);
+	enum pos_err rc = pos_zipw_begin(w->zip, path, mtime_us);
+	if (rc == POS_ERR_INVALID_FIELD)
+		rc = POS_ERR_INTERNAL; /* paths are ours */
+	uint64_t off = 0;
+	while (!rc && off < size) {
+		size_t want = size - off < POS_FILE_CHUNK ? (size_t)(size - off) : POS_FILE_CHUNK, got = 0;
+		rc = read(ctx, off, w->chunk, want, &got);
+		if (!rc && !got)
+			rc = POS_ERR_IO; /* shorter than it said */
+		if (!rc)
+			rc = pos_zipw_write(w->zip, w->chunk, got);
+		off += got;
+	}
+	if (!rc)
+		rc = pos_zipw_end(w->zip);
+	w->bytes = pos_zipw_bytes(w->zip);
+	return rc ? fail(w, rc) : POS_OK;
 }

@@ -102,6 +102,21 @@ enum pos_err pos_export_writer_open_sink(enum pos_export_format fmt,
  * else m->related. */
 enum pos_err pos_export_writer_memory(struct pos_export_writer *w, const struct pos_memory *m);
 
+/*
+ * Markdown only, right after pos_export_writer_memory: the attachments of
+ * that memory whose bytes go beside its note, as `path` in its front
+ * matter says (FOLDER/SLUG-ID.files/NAME, docs/EXPORT.md). file_id gives
+ * the id of the i-th (NULL past the last, and for the other formats);
+ * file streams its `size` bytes into the zip, read 64 KiB at a time
+ * through `read` (never whole in memory). A read error fails the writer
+ * with it; a file shorter than `size` is POS_ERR_IO.
+ */
+typedef enum pos_err (*pos_export_read_fn)(void *ctx, uint64_t off, void *buf, size_t n,
+					   size_t *got);
+const char *pos_export_writer_file_id(const struct pos_export_writer *w, size_t i);
+enum pos_err pos_export_writer_file(struct pos_export_writer *w, size_t i, uint64_t size,
+				    pos_export_read_fn read, void *ctx, int64_t mtime_us);
+
 /* One record (a JSON object, `len` bytes) of an array section:
  * "relationships", "conversations" or "sync_sources". */
 enum pos_err pos_export_writer_record(struct pos_export_writer *w, const char *section,

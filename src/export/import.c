@@ -6,6 +6,8 @@
  */
 #include "export/import.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "base/thread.h"
 #include "base/uuid.h"
 #include "export/seal.h"
+#include "export/zipw.h"
 
 void pos_import_derive_id(const char *user_id, const char *key, char out[POS_UUID_SIZE])
 {
@@ -682,6 +685,109 @@ static enum pos_err unseal(const char *path, const char *passphrase, int *plain_
 	return rc;
 }
 
+/* FOLDER/SLUG-ID.files/NAME: ID into `id` and NAME's start, or false. */
+static bool files_entry(const char *path, char id[POS_UUID_SIZE], const char **name)
+{
+	const char *dot = strstr(path, ".files/");
+	if (!dot)
+		return false;
+	const char *nm = dot + 7;
+	if (!*nm || strchr(nm, '/') || dot - path < 36)
+		return false;
+	if (!pos_uuid_valid(dot - 36, 36, id))
+		return false;
+	*name = nm;
+	return true;
+}
+
+/*
+ * The second pass over a Markdown zip: each FOLDER/SLUG-ID.files/NAME
+ * spooled to an unlinked temp file and attached to the memory imported
+ * from note ID (its derived id).
+ */
+static enum pos_err import_files(const char *user_id, const char *path,
+				 const struct pos_import_hooks *h, struct pos_import_result *res,
+				 struct pos_error *err)
+{
+	struct archive *z = archive_read_new();
+	if (!z)
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, NULL);
+	archive_read_support_format_zip(z);
+	archive_read_support_filter_none(z);
+	enum pos_err rc = POS_OK;
+	if (archive_read_open_filename(z, path, 65536) != ARCHIVE_OK) {
+		archive_read_free(z);
+		return pos_error_set(err, POS_ERR_INVALID_FIELD, "file", "the upload is not a zip file");
+	}
+	struct archive_entry *e;
+	uint64_t position = 0;
+	while (!rc && archive_read_next_header(z, &e) == ARCHIVE_OK) {
+		position++;
+		const char *p = archive_entry_pathname(e), *name;
+		char id[POS_UUID_SIZE], key[80], mid[POS_UUID_SIZE];
+		if (archive_entry_filetype(e) != AE_IFREG || !p || !files_entry(p, id, &name))
+			continue;
+		if (h->should_stop && h->should_stop(h->ctx)) {
+			rc = pos_error_set(err, POS_ERR_UNAVAILABLE, NULL, "the import was stopped");
+			break;
+		}
+		json_t *utf8 = json_string(name); /* NULL: not UTF-8 text */
+		if (!utf8) {
+			res->skipped++;
+			if (h->item_error)
+				h->item_error(h->ctx, position, POS_ERR_INVALID_FIELD,
+					      "an attachment's name is not UTF-8 text");
+			continue;
+		}
+		json_decref(utf8);
+		snprintf(key, sizeof(key), "pos:%s", id);
+		pos_import_derive_id(user_id, key, mid);
+		int fd = pos_zipw_spool(-1);
+		if (fd < 0) {
+			rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot spool an attachment");
+			break;
+		}
+		uint64_t len = 0;
+		const void *blk;
+		size_t bn;
+		la_int64_t off;
+		int dr;
+		while ((dr = archive_read_data_block(z, &blk, &bn, &off)) == ARCHIVE_OK) {
+			if (pwrite(fd, blk, bn, (off_t)len) != (ssize_t)bn) {
+				rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot spool an attachment");
+				break;
+			}
+			len += bn;
+		}
+		if (!rc && dr != ARCHIVE_EOF)
+			rc = pos_error_set(err, POS_ERR_INVALID_FIELD, "file",
+					   "zip entry %s cannot be read", p);
+		if (!rc) {
+			struct pos_error e2;
+			pos_error_clear(&e2);
+			enum pos_err ar = h->attach(h->ctx, user_id, mid, fd, len, name, &e2);
+			if (ar == POS_ERR_NOT_FOUND) {
+				/* no memory from note ID: nothing to attach it to */
+			} else if (ar == POS_ERR_CONTENT_TOO_LARGE || ar == POS_ERR_QUOTA_EXCEEDED ||
+				   ar == POS_ERR_INVALID_FIELD || ar == POS_ERR_CONFLICT) {
+				res->skipped++;
+				if (h->item_error)
+					h->item_error(h->ctx, position, ar,
+						      e2.message[0] ? e2.message : pos_strerror(ar));
+			} else if (ar) {
+				rc = ar;
+				if (err)
+					*err = e2;
+			} else {
+				res->files++;
+			}
+		}
+		close(fd);
+	}
+	archive_read_free(z);
+	return rc;
+}
+
 enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 			    enum pos_import_format fmt, const char *path, const char *passphrase,
 			    const struct pos_import_hooks *hooks, struct pos_import_result *res,
@@ -774,6 +880,8 @@ enum pos_err pos_import_run(const struct pos_memsvc *svc, const char *user_id,
 			res->items += g.items;
 		}
 	}
+	if (!rc && fmt == POS_IMPORT_MARKDOWN && hooks && hooks->attach)
+		rc = import_files(user_id, path, hooks, res, err);
 	if (g.end == G_PENDING) /* an error came before its turn */
 		json_decref(g.item.data);
 	if (gn.end == G_PENDING)

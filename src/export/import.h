@@ -31,6 +31,11 @@
  * entered again), persona and settings (replaced). Relationship records
  * of type `related` are carried by the memories themselves; other types
  * are not restored yet (counted as skipped). Shares are not restored.
+ * A Markdown zip's attachment files (FOLDER/SLUG-ID.files/NAME, beside
+ * the note of memory ID, docs/EXPORT.md) are attached to the imported
+ * memory through hooks->attach, in a second pass over the zip once the
+ * memories are written, each spooled to an unlinked temp file (never
+ * whole in memory).
  *
  * Thread-safety: no shared state; the store and memory service are.
  */
@@ -55,6 +60,15 @@ struct pos_import_hooks {
 	 * POS_ERR_QUOTA_EXCEEDED with err set; NULL: no quota */
 	enum pos_err (*quota)(void *ctx, const char *user_id, int64_t memories, int64_t bytes,
 			      struct pos_error *err);
+	/* Markdown zip: attaches the file `name` (`len` bytes of `fd` from
+	 * offset 0) to the user's imported memory `memory_id`; POS_OK also
+	 * when it is there already (same name and size). NOT_FOUND (no such
+	 * memory) ignores the file; CONTENT_TOO_LARGE, QUOTA_EXCEEDED,
+	 * INVALID_FIELD and CONFLICT (the memory's files are full) skip it
+	 * with an item error; any other error stops the import. NULL: the
+	 * files are not read back. */
+	enum pos_err (*attach)(void *ctx, const char *user_id, const char *memory_id, int fd,
+			       uint64_t len, const char *name, struct pos_error *err);
 	void *ctx;
 };
 
@@ -65,6 +79,7 @@ struct pos_import_result {
 	uint64_t skipped;        /* invalid items and records not restored */
 	uint64_t conversations, sync_sources;
 	bool persona, settings;
+	uint64_t files;          /* Markdown zip: attachment files read back */
 };
 
 /* The id an imported item of `key` gets in `user_id`'s account. */

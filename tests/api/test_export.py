@@ -82,6 +82,142 @@ class ExportApiTest(ApiTestCase):
         self.assertEqual(mems[0]["tags"], ["private"])
         self.assertEqual(mems[0]["metadata"], {"k": "v"})
 
+    def attach(self, token, memory_id, name, data):
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
+                + name.encode("utf-8") + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                + data + b"\r\n--XyZ--\r\n")
+        r = self.api.post("/api/memories/%s/attachments" % memory_id, token=token, raw=body,
+                          headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+        self.assertEqual(r.status, 201, r.raw[:500])
+        return r.json
+
+    def markdown_files(self, token):
+        """Exports as markdown: {note path: front matter attachments} and the zip."""
+        eid, _ = self.export(token, {"format": "markdown"})
+        r = self.api.get("/api/export/download/" + eid, token=token)
+        self.assertEqual(r.status, 200)
+        z = zipfile.ZipFile(io.BytesIO(r.raw))
+        self.assertIsNone(z.testzip())
+        notes = {}
+        for name in z.namelist():
+            if name.endswith(".md"):
+                for line in z.read(name).decode("utf-8").split("\n"):
+                    if line.startswith("attachments: "):
+                        notes[name] = json.loads(line[len("attachments: "):])
+        return notes, z
+
+    def check_files_beside_notes(self, token, expect):
+        """`expect`: {attachment id: bytes}; each lies at the note's folder +
+        its front matter `path`, byte for byte."""
+        notes, z = self.markdown_files(token)
+        seen = {}
+        for note, atts in notes.items():
+            folder = note.rsplit("/", 1)[0]
+            for a in atts:
+                if a["id"] in expect:
+                    base = note[:-len(".md")].rsplit("/", 1)[1]
+                    self.assertTrue(a["path"].startswith(base + ".files/"), a["path"])
+                    seen[a["id"]] = z.read(folder + "/" + a["path"])
+        self.assertEqual(set(seen), set(expect))
+        for k, v in expect.items():
+            self.assertEqual(seen[k], v, "attachment %s differs" % k)
+        return notes, z
+
+    def test_markdown_zip_carries_the_attachment_files(self):
+        """Issue 14/21: each attachment's bytes beside its note, at the
+        `path` its front matter gives (relative to the note's folder)."""
+        u, other = self.new_user(), self.new_user()
+        big = os.urandom(300 * 1024)  # several read chunks, not compressible
+        small = b"day one: the ferry at nine\n"
+        mem = self.create_memory(u.token, "Trip planning for the coast")
+        a1 = self.attach(u.token, mem["id"], "plan.bin", big)
+        a2 = self.attach(u.token, mem["id"], "notes.txt", small)
+        a3 = self.attach(u.token, mem["id"], "notes.txt", b"second of the same name")
+        # another user's file never enters this user's export
+        om = self.create_memory(other.token, "someone else")
+        self.attach(other.token, om["id"], "theirs.txt", b"not yours")
+        notes, z = self.check_files_beside_notes(
+            u.token, {a1["id"]: big, a2["id"]: small, a3["id"]: b"second of the same name"})
+        paths = [a["path"] for a in next(iter(notes.values()))]
+        self.assertEqual(len(set(paths)), 3)  # two "notes.txt": told apart by the id
+        self.assertFalse(any(n.endswith("theirs.txt") or b"not yours" == z.read(n)
+                             for n in z.namelist()))
+
+    def test_markdown_zip_carries_an_encrypted_users_files_decrypted(self):
+        u = self.new_user()
+        r = self.api.post("/api/auth/encryption", {"password": u.password}, token=u.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        poll(lambda: (lambda e: e if e["state"] == "on" and e["progress"] == e["total"]
+                      else None)(self.me(u.token)["encryption"]), timeout=60)
+        mem = self.create_memory(u.token, "sealed with a file")
+        data = b"secret attachment bytes \x00\x01\xff" * 1000
+        a = self.attach(u.token, mem["id"], "secret.bin", data)
+        self.check_files_beside_notes(u.token, {a["id"]: data})
+
+    def import_zip(self, token, raw):
+        r = self.api.request("POST", "/api/import?format=markdown", raw=raw, token=token,
+                             headers={"Content-Type": "application/zip"})
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        job = poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=token).json), timeout=60)
+        self.assertEqual(job["status"], "done", job)
+        return job
+
+    def test_markdown_zip_round_trip_brings_the_files_back(self):
+        """The Markdown import reads the .files/ folders back as attachments
+        of the imported memory (through the files service); again: no
+        duplicates."""
+        u, v = self.new_user(), self.new_user()
+        data = os.urandom(100 * 1024)
+        mem = self.create_memory(u.token, "Receipts of the summer")
+        self.attach(u.token, mem["id"], "receipt.bin", data)
+        self.attach(u.token, mem["id"], "list.txt", b"milk, bread")
+        eid, _ = self.export(u.token, {"format": "markdown"})
+        raw = self.api.get("/api/export/download/" + eid, token=u.token).raw
+        job = self.import_zip(v.token, raw)
+        self.assertEqual(job["result"]["files"], 2, job)
+        got = self.api.get("/api/memories?limit=10", token=v.token).json
+        mems = got["memories"] if isinstance(got, dict) else got
+        self.assertEqual(len(mems), 1)
+        atts = {a["name"]: a for a in mems[0]["attachments"]}
+        self.assertEqual(sorted(atts), ["list.txt", "receipt.bin"])
+        r = self.api.get("/api/attachments/" + atts["receipt.bin"]["id"], token=v.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.raw, data)
+        r = self.api.get("/api/attachments/" + atts["list.txt"]["id"], token=v.token)
+        self.assertEqual(r.raw, b"milk, bread")
+        job = self.import_zip(v.token, raw)  # again: nothing doubled
+        self.assertEqual(job["result"]["files"], 2, job)
+        m = self.get_memory(v.token, mems[0]["id"])
+        self.assertEqual(len(m["attachments"]), 2)
+
+    def test_markdown_import_takes_only_files_beside_imported_notes(self):
+        """A zip's .files/ entries that are not beside a note of ours (a
+        deeper folder, an id with no note) are not attached, and nothing
+        leaves the memory's own attachments; a file over file_max is an
+        item error, the rest goes on."""
+        u, v = self.new_user(), self.new_user()
+        mem = self.create_memory(u.token, "Hostile neighbours")
+        self.attach(u.token, mem["id"], "ok.txt", b"fine")
+        eid, _ = self.export(u.token, {"format": "markdown"})
+        raw = self.api.get("/api/export/download/" + eid, token=u.token).raw
+        buf = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(buf, "w") as dst:
+            for n in src.namelist():
+                dst.writestr(n, src.read(n))
+            note = [n for n in src.namelist() if n.endswith(".md")][0]
+            base = note[:-3]
+            dst.writestr(base + ".files/sub/deeper.txt", b"not beside the note")
+            dst.writestr("note/x-00000000-0000-4000-8000-00000000beef.files/orphan.txt",
+                         b"no such note")
+            dst.writestr(base + ".files/not-a-uuid/x", b"no")
+        job = self.import_zip(v.token, buf.getvalue())
+        self.assertEqual(job["result"]["files"], 1, job)
+        mems = self.api.get("/api/memories?limit=10", token=v.token).json["memories"]
+        self.assertEqual(len(mems), 1)
+        self.assertEqual([a["name"] for a in mems[0]["attachments"]], ["ok.txt"])
+
     def test_bad_requests(self):
         u = self.new_user()
         for body, field in (({}, "format"), ({"format": "xml"}, "format"),
@@ -178,6 +314,42 @@ class ExportApiTest(ApiTestCase):
         self.assertIn(r.status, (400, 422))
         r = self.api.request("POST", "/api/import?format=pdf", raw=b"x", token=u.token)
         self.assertEqual(r.status, 422)
+
+
+class ImportFileMaxTest(ApiTestCase):
+    server_env = {"PERSONALOS_FILE_MAX": "2048"}
+
+    def test_a_file_over_file_max_is_an_item_error(self):
+        u, v = self.new_user(), self.new_user()
+        mem = self.create_memory(u.token, "Small and large")
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"small.txt\""
+                b"\r\nContent-Type: text/plain\r\n\r\nsmall\r\n--XyZ--\r\n")
+        r = self.api.post("/api/memories/%s/attachments" % mem["id"], token=u.token, raw=body,
+                          headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+        self.assertEqual(r.status, 201, r.raw[:300])
+        r = self.api.post("/api/export/memories", {"format": "markdown"}, token=u.token)
+        eid = r.json["id"]
+        poll(lambda: self.api.get("/api/export/status/" + eid, token=u.token).json["status"]
+             == "done" or None, timeout=60)
+        raw = self.api.get("/api/export/download/" + eid, token=u.token).raw
+        buf = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(buf, "w") as dst:
+            for n in src.namelist():
+                dst.writestr(n, src.read(n))
+            note = [n for n in src.namelist() if n.endswith(".md")][0]
+            dst.writestr(note[:-3] + ".files/large.bin", os.urandom(4096))
+        r = self.api.request("POST", "/api/import?format=markdown", raw=buf.getvalue(),
+                             token=v.token, headers={"Content-Type": "application/zip"})
+        self.assertEqual(r.status, 202, r.raw[:300])
+        jid = r.json["job_id"]
+        job = poll(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            self.api.get("/api/jobs/" + jid, token=v.token).json), timeout=60)
+        self.assertEqual(job["status"], "done", job)
+        self.assertEqual(job["result"]["files"], 1, job)
+        self.assertEqual(len(job["item_errors"]), 1, job)
+        self.assertIn("file_max", job["item_errors"][0]["message"])
+        mems = self.api.get("/api/memories?limit=10", token=v.token).json["memories"]
+        self.assertEqual([a["name"] for a in mems[0]["attachments"]], ["small.txt"])
 
 
 class ImportQuotaTest(ApiTestCase):

@@ -49,6 +49,34 @@ class ExportCliTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         return r.json["memories"]
 
+    def test_markdown_export_carries_the_files(self):
+        """`personalos export --format markdown` puts each attachment's bytes
+        beside its note, at the front matter's `path`."""
+        a = unique_email("files")
+        data = os.urandom(70 * 1024)
+        with Server(data_dir=self.data) as srv:
+            api = Api(srv.base_url)
+            ta = api.register(a)["access_token"]
+            r = api.post("/api/memories", {"content": "Invoice folder"}, token=ta)
+            self.assertEqual(r.status, 201, r.raw[:300])
+            mid = r.json["id"]
+            body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+                    b"filename=\"invoice.bin\"\r\nContent-Type: application/octet-stream"
+                    b"\r\n\r\n" + data + b"\r\n--XyZ--\r\n")
+            r = api.post("/api/memories/%s/attachments" % mid, token=ta, raw=body,
+                         headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+            self.assertEqual(r.status, 201, r.raw[:300])
+            api.close()
+        out = os.path.join(self.dir, "files.zip")
+        self.cli("export", "--user", a, "--format", "markdown", "-o", out)
+        with zipfile.ZipFile(out) as z:
+            note = [n for n in z.namelist() if n.endswith(".md")][0]
+            fm = [x for x in z.read(note).decode("utf-8").split("\n")
+                  if x.startswith("attachments: ")][0]
+            att = json.loads(fm[len("attachments: "):])[0]
+            self.assertEqual(att["path"], note[:-3].split("/")[-1] + ".files/invoice.bin")
+            self.assertEqual(z.read(note.rsplit("/", 1)[0] + "/" + att["path"]), data)
+
     def test_round_trip(self):
         a, b = unique_email("a"), unique_email("b")
         with Server(data_dir=self.data) as srv:

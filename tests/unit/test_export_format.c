@@ -325,6 +325,75 @@ static void test_markdown_names(void **state)
 	}
 }
 
+/* reads from a string of repeated bytes (a file of 200 KiB: several chunks) */
+static enum pos_err pattern_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got)
+{
+	uint64_t size = *(const uint64_t *)ctx;
+	size_t k = off >= size ? 0 : (size - off < n ? (size_t)(size - off) : n);
+	for (size_t i = 0; i < k; i++)
+		((unsigned char *)buf)[i] = (unsigned char)((off + i) * 7 + 3);
+	*got = k;
+	return POS_OK;
+}
+
+/* Attachment files beside their note: hostile names never leave the
+ * note's .files/ folder, ids not of our shape are not copied, a name
+ * given twice is told apart, the bytes come back whole, and the front
+ * matter's `path` is where they are. */
+static void test_markdown_files(void **state)
+{
+	(void)state;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct pos_export_header h = {.user_id = "u", .exported_at = 1765000000000000LL};
+	struct pos_export_writer *w = NULL;
+	assert_int_equal(pos_export_writer_open(POS_EXPORT_MARKDOWN, fd, &h, POS_EXPORT_BY_TYPE, &w),
+			 POS_OK);
+	struct pos_memory m;
+	sample(&m, 0);
+	m.attachments_json =
+		"[{\"id\":\"aaaaaaaa-0000-4000-8000-000000000001\",\"name\":\"../../etc/passwd\"},"
+		"{\"id\":\"aaaaaaaa-0000-4000-8000-000000000002\",\"name\":\"..\"},"
+		"{\"id\":\"aaaaaaaa-0000-4000-8000-000000000003\",\"name\":\"a\\\\b\\u0001c\"},"
+		"{\"id\":\"aaaaaaaa-0000-4000-8000-000000000004\",\"name\":\"file\"},"
+		"{\"id\":\"../../x\",\"name\":\"evil\"},{\"name\":\"no id\"},7]";
+	assert_int_equal(pos_export_writer_memory(w, &m), POS_OK);
+	uint64_t size = 200 * 1024;
+	size_t n = 0;
+	for (const char *id; (id = pos_export_writer_file_id(w, n)); n++)
+		assert_int_equal(pos_export_writer_file(w, n, size, pattern_read, &size, m.updated_at),
+				 POS_OK);
+	assert_int_equal(n, 4);
+	assert_null(pos_export_writer_file_id(w, 4));
+	assert_int_equal(pos_export_writer_finish(w, NULL), POS_OK);
+	pos_export_writer_free(w);
+	close(fd);
+	char cmd[2400];
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import sys, zipfile, json\n"
+		 "z = zipfile.ZipFile(sys.argv[1])\n"
+		 "assert z.testzip() is None\n"
+		 "names = z.namelist()\n"
+		 "assert all(\"..\" not in n.split(\"/\") and \"\\\\\" not in n for n in names), names\n"
+		 "note = [n for n in names if n.endswith(\".md\")][0]\n"
+		 "fm = [l for l in z.read(note).decode().split(\"\\n\") if l.startswith(\"attachments: \")][0]\n"
+		 "atts = [a for a in json.loads(fm[13:]) if isinstance(a, dict) and \"path\" in a]\n"
+		 "assert len(atts) == 4, atts\n"
+		 "want = bytes(((i * 7 + 3) & 255) for i in range(200 * 1024))\n"
+		 "base = note[:-3].split(\"/\")[1]\n"
+		 "paths = set()\n"
+		 "for a in atts:\n"
+		 "  assert a[\"path\"].startswith(base + \".files/\"), a\n"
+		 "  assert a[\"path\"].count(\"/\") == 1, a\n"
+		 "  assert z.read(\"note/\" + a[\"path\"]) == want\n"
+		 "  paths.add(a[\"path\"])\n"
+		 "assert len(paths) == 4, sorted(paths)\n"
+		 "assert base + \".files/aaaaaaaa-0000-4000-8000-000000000004-file\" in paths, paths\n"
+		 "assert len(names) == 1 + 1 + 4, names\n"
+		 "' '%s'",
+		 path);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* A side section of many records is streamed into its file (not held in
  * memory): 20,000 relationships come back whole. */
 static void test_markdown_long_section(void **state)
@@ -390,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_markdown),  cmocka_unit_test(test_order),
 		cmocka_unit_test(test_write_error),
 		cmocka_unit_test(test_markdown_names), cmocka_unit_test(test_markdown_long_section),
+		cmocka_unit_test(test_markdown_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
