@@ -8,8 +8,10 @@
 #include <cmocka.h>
 #include <ctype.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
+#include "base/thread.h"
 #include "crypto/keyring.h"
 
 static int setup(void **state)
@@ -190,6 +192,55 @@ static void keyring_cache(void **state)
 	pos_keyring_free(NULL);
 }
 
+struct arrival {
+	struct pos_keyring *kr;
+	uint8_t dek[POS_DEK_SIZE];
+};
+
+static void *put_later(void *arg)
+{
+	struct arrival *x = arg;
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	(void)pos_keyring_put(x->kr, USER, x->dek);
+	return NULL;
+}
+
+/* A key relayed by another instance arrives after the request that needs
+ * it: get_arriving waits for it, once per load of the state. */
+static void keyring_arrival_wait(void **state)
+{
+	(void)state;
+	struct arrival x = {.kr = pos_keyring_new()};
+	assert_non_null(x.kr);
+	pos_random(x.dek, sizeof(x.dek));
+	struct pos_userkeys k, want;
+	pos_userkeys_derive(x.dek, &want);
+	pos_keyring_set_state(x.kr, USER, POS_KEYSTATE_SEALING);
+	/* no wait set: locked at once */
+	assert_false(pos_keyring_get_arriving(x.kr, USER, &k));
+	/* a generous wait (a hang detector, not a timing claim): the key put
+	 * by another thread meanwhile is returned */
+	pos_keyring_set_arrival_wait(x.kr, 60 * INT64_C(1000000));
+	struct pos_thread *t = NULL;
+	assert_int_equal(pos_thread_start(put_later, &x, &t), POS_OK);
+	assert_true(pos_keyring_get_arriving(x.kr, USER, &k));
+	assert_memory_equal(&want, &k, sizeof(k));
+	pos_thread_join(t);
+	/* once waited for, a locked user is answered at once (no put comes:
+	 * a second wait would hang the test for a minute) */
+	assert_true(pos_keyring_evict(x.kr, USER));
+	assert_false(pos_keyring_get_arriving(x.kr, USER, &k));
+	/* a fresh load of the state re-arms the wait */
+	pos_keyring_set_state(x.kr, USER, POS_KEYSTATE_UNKNOWN);
+	pos_keyring_set_state(x.kr, USER, POS_KEYSTATE_SEALED);
+	pos_keyring_set_arrival_wait(x.kr, 1000);
+	assert_false(pos_keyring_get_arriving(x.kr, USER, &k)); /* waited, none came */
+	assert_int_equal(pos_keyring_put(x.kr, USER, x.dek), POS_OK);
+	assert_true(pos_keyring_get_arriving(x.kr, USER, &k));
+	pos_keyring_free(x.kr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +249,7 @@ int main(void)
 		cmocka_unit_test(seal_round_trip_and_tamper),
 		cmocka_unit_test(search_tokens),
 		cmocka_unit_test(keyring_cache),
+		cmocka_unit_test(keyring_arrival_wait),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
