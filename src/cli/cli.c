@@ -64,7 +64,8 @@ static const struct pos_cli_cmd commands[] = {
 	 "Opens the store (applying pending migrations), runs SQLite's\n"
 	 "quick_check (integrity_check with --full), checks counters and foreign\n"
 	 "keys, that the full-text index holds exactly the memories' text and that\n"
-	 "every vector belongs to a memory of its user, and prints counts. Exit\n"
+	 "every vector belongs to a memory of its user, that every attachment's\n"
+	 "file is in DATA/blobs (SQLite), and prints counts. Exit\n"
 	 "status 0 when healthy, 1 otherwise (with the steps to restore a backup).\n",
 	 pos_cli_doctor},
 	{"backup", "online backup of the data directory: backup DEST_DIR",
@@ -73,19 +74,24 @@ static const struct pos_cli_cmd commands[] = {
 	 "Writes a consistent copy of the database (SQLite's online backup: the\n"
 	 "server may keep running and writing) and the key file into DEST_DIR\n"
 	 "(created 0700; it must not hold a backup yet), then checks the copy.\n"
-	 "To restore it: personalos restore DEST_DIR (with the server stopped).\n"
-	 "Uploaded files (DATA/blobs) are not in it: copy that folder as well.\n"
+	 "Then copies the uploaded files (DATA/blobs, every blob; fsynced, never\n"
+	 "hard links) into DEST_DIR/blobs: after the database, so every file the\n"
+	 "copy's rows refer to is there. SQLite only (PostgreSQL: pg_dump, then\n"
+	 "copy DATA/blobs). To restore it: personalos restore DEST_DIR (with the\n"
+	 "server stopped).\n"
 	 "A master_key_file is not copied: keep it (and its own backup) apart.\n",
 	 pos_cli_backup},
 	{"restore", "restore a backup into the data directory: restore SRC_DIR",
 	 "usage: personalos restore SRC_DIR [--data DIR]\n"
 	 "\n"
 	 "Checks the backup in SRC_DIR whole first (SQLite's full integrity_check,\n"
-	 "a schema this build opens, a key file that opens with master_key_file)\n"
+	 "a schema this build opens, a key file that opens with master_key_file,\n"
+	 "every uploaded file an attachment refers to in SRC_DIR/blobs at its size)\n"
 	 "and changes nothing if any check fails. Refuses while a server has the\n"
 	 "data directory's database open: stop it first. Then moves the current\n"
-	 "database and key file into DATA/before-restore-<UTC time> (never deleted:\n"
-	 "remove it once the restored server looks right) and copies the backup in.\n"
+	 "database, key file and blobs into DATA/before-restore-<UTC time> (never\n"
+	 "deleted: remove it once the restored server looks right) and copies the\n"
+	 "backup in (the files staged in DATA/blobs.restoring first).\n"
 	 "Exit status 0 when restored, 1 when refused, 2 on a usage error.\n",
 	 pos_cli_restore},
 	{"gendoc", "print generated packaging files: gendoc env|conf|man1|man5",

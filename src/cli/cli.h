@@ -39,6 +39,13 @@ int pos_cli_user(int argc, char **argv);
 int pos_cli_doctor(int argc, char **argv);
 int pos_cli_backup(int argc, char **argv);
 int pos_cli_restore(int argc, char **argv);
+/* Checks that every blob the attachment rows of the SQLite database
+ * `db_path` refer to is in the blobs folder `blobs_dir` with its size
+ * (backup.c; used by restore and doctor). *refs gets how many rows were
+ * checked, *missing how many failed, `first` (may be NULL) a line about the
+ * first. -1 with `first` set when the database cannot be read, else 0. */
+int pos_cli_check_blobs(const char *db_path, const char *blobs_dir, unsigned long long *refs,
+			unsigned long long *missing, char *first, size_t first_cap);
 int pos_cli_gendoc(int argc, char **argv);
 
 /* `git describe` of the source tree at build time (build/git_commit.c). */

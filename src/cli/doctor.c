@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "cache/redis.h"
@@ -100,9 +101,38 @@ int pos_cli_doctor(int argc, char **argv)
 	printf("active sessions  %lld\n", (long long)sum.sessions_active);
 	printf("integrity (%s)  %s\n", full ? "full " : "quick",
 	       sum.integrity_ok ? "ok" : sum.integrity_message);
+	bool blobs_ok = true;
+	if (!pos_store_is_pg(&cfg)) {
+		/* Every attachment row's blob is on disk (issue 21). */
+		char db_path[PATH_MAX], blobs_dir[PATH_MAX], first[256];
+		unsigned long long refs = 0, missing = 0;
+		if ((size_t)snprintf(db_path, sizeof(db_path), "%s/personalos.db",
+				     cfg.data_dir) >= sizeof(db_path) ||
+		    (size_t)snprintf(blobs_dir, sizeof(blobs_dir), "%s/blobs", cfg.data_dir) >=
+			    sizeof(blobs_dir)) {
+			printf("uploaded files   cannot check: path too long\n");
+			blobs_ok = false;
+		} else if (pos_cli_check_blobs(db_path, blobs_dir, &refs, &missing, first,
+					sizeof(first))) {
+			printf("uploaded files   cannot check: %s\n", first);
+			blobs_ok = false;
+		} else if (missing) {
+			printf("uploaded files   %llu of %llu MISSING or damaged (first: %s)\n",
+			       missing, refs, first);
+			blobs_ok = false;
+		} else {
+			printf("uploaded files   %llu, all present\n", refs);
+		}
+	}
 	print_cache(&cfg);
 	pos_store_close(s);
 	if (!sum.integrity_ok)
 		restore_advice(&cfg);
-	return sum.integrity_ok ? 0 : 1;
+	else if (!blobs_ok)
+		fprintf(stderr,
+			"personalos doctor: attachments refer to files missing from %s/blobs:\n"
+			"  restore them from the latest backup's blobs folder (docs/OPERATIONS.md,\n"
+			"  \"Backup\"); their downloads answer 404 until then\n",
+			cfg.data_dir);
+	return sum.integrity_ok && blobs_ok ? 0 : 1;
 }

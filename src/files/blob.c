@@ -515,3 +515,216 @@ int64_t pos_blob_disk_size(const struct pos_blobs *b, const char *user_id, const
 		return -1;
 	return (int64_t)st.st_size;
 }
+
+uint64_t pos_blob_stored_size(uint64_t plain, bool sealed)
+{
+	if (!sealed)
+		return plain;
+	/* header, the full chunks, and a last chunk that is not full */
+	return HDR_LEN + (plain / POS_BLOB_CHUNK) * (uint64_t)SEALED_CHUNK +
+	       plain % POS_BLOB_CHUNK + TAG_LEN;
+}
+
+static bool hex_name(const char *s, size_t len)
+{
+	size_t i;
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == len;
+}
+
+static void sync_dir(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+}
+
+/* Copies one blob file; *gone when it vanished before it was opened. */
+static enum pos_err copy_blob_file(const char *from, const char *to, uint8_t *buf,
+				   uint64_t *bytes, bool *gone, struct pos_error *err)
+{
+	*gone = false;
+	int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0) {
+		if (errno == ENOENT) {
+			*gone = true;
+			return POS_OK;
+		}
+		return pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
+				     strerror(errno));
+	}
+	enum pos_err rc = POS_OK;
+	struct stat st;
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		*gone = true; /* not a regular file: not a blob */
+		return POS_OK;
+	}
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s", to,
+				   strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, POS_BLOB_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
+					   strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (write_all(out, buf, (size_t)n)) {
+			rc = pos_error_set(err, errno == ENOSPC ? POS_ERR_NO_SPACE : POS_ERR_IO,
+					   NULL, "cannot write %s: %s", to, strerror(errno));
+			goto out;
+		}
+		*bytes += (uint64_t)n;
+	}
+	if (fsync(out) != 0)
+		rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot sync %s: %s", to,
+				   strerror(errno));
+out:
+	if (out >= 0)
+		close(out);
+	close(in);
+	return rc;
+}
+
+enum pos_err pos_blob_copy_tree(const char *from, const char *to, uint64_t *copied,
+				uint64_t *bytes, struct pos_error *err)
+{
+	*copied = 0;
+	*bytes = 0;
+	if (mkdir(to, 0700) != 0)
+		return pos_error_set(err, errno == EEXIST ? POS_ERR_CONFLICT : POS_ERR_IO, NULL,
+				     "cannot create %s: %s", to, strerror(errno));
+	DIR *d = opendir(from);
+	if (!d) {
+		if (errno == ENOENT)
+			return POS_OK; /* no blobs yet */
+		return pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
+				     strerror(errno));
+	}
+	uint8_t *buf = pos_malloc(POS_BLOB_CHUNK);
+	if (!buf) {
+		closedir(d);
+		return pos_error_set(err, POS_ERR_NOMEM, NULL, "out of memory");
+	}
+	enum pos_err rc = POS_OK;
+	struct dirent *u;
+	while (!rc && (u = readdir(d))) {
+		if (!user_ok(u->d_name))
+			continue; /* ".", "..", anything not a user's folder */
+		char fu[PATH_MAX], tu[PATH_MAX];
+		if ((size_t)snprintf(fu, sizeof(fu), "%s/%s", from, u->d_name) >= sizeof(fu) ||
+		    (size_t)snprintf(tu, sizeof(tu), "%s/%s", to, u->d_name) >= sizeof(tu)) {
+			rc = pos_error_set(err, POS_ERR_IO, NULL, "path too long");
+			break;
+		}
+		DIR *ud = opendir(fu);
+		if (!ud)
+			continue; /* the user's folder went (account deleted) */
+		if (mkdir(tu, 0700) != 0) {
+			rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s", tu,
+					   strerror(errno));
+			closedir(ud);
+			break;
+		}
+		struct dirent *h;
+		while (!rc && (h = readdir(ud))) {
+			if (!hex_name(h->d_name, 2))
+				continue; /* ".tmp-*" files of puts in flight */
+			char fh[PATH_MAX], th[PATH_MAX];
+			if ((size_t)snprintf(fh, sizeof(fh), "%s/%s", fu, h->d_name) >= sizeof(fh) ||
+			    (size_t)snprintf(th, sizeof(th), "%s/%s", tu, h->d_name) >= sizeof(th)) {
+				rc = pos_error_set(err, POS_ERR_IO, NULL, "path too long");
+				break;
+			}
+			DIR *hd = opendir(fh);
+			if (!hd)
+				continue;
+			if (mkdir(th, 0700) != 0) {
+				rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s",
+						   th, strerror(errno));
+				closedir(hd);
+				break;
+			}
+			struct dirent *f;
+			while (!rc && (f = readdir(hd))) {
+				if (!hex_name(f->d_name, POS_BLOB_HASH_HEX - 3))
+					continue;
+				char ff[PATH_MAX], tf[PATH_MAX];
+				if ((size_t)snprintf(ff, sizeof(ff), "%s/%s", fh, f->d_name) >=
+					    sizeof(ff) ||
+				    (size_t)snprintf(tf, sizeof(tf), "%s/%s", th, f->d_name) >=
+					    sizeof(tf)) {
+					rc = pos_error_set(err, POS_ERR_IO, NULL, "path too long");
+					break;
+				}
+				bool gone;
+				rc = copy_blob_file(ff, tf, buf, bytes, &gone, err);
+				if (!rc && !gone)
+					(*copied)++;
+			}
+			closedir(hd);
+			sync_dir(th);
+		}
+		closedir(ud);
+		sync_dir(tu);
+	}
+	closedir(d);
+	pos_free(buf);
+	sync_dir(to);
+	return rc;
+}
+
+void pos_blob_remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *u;
+	while ((u = readdir(d))) {
+		if (!user_ok(u->d_name))
+			continue;
+		char fu[PATH_MAX];
+		if ((size_t)snprintf(fu, sizeof(fu), "%s/%s", dir, u->d_name) >= sizeof(fu))
+			continue;
+		DIR *ud = opendir(fu);
+		if (!ud)
+			continue;
+		struct dirent *h;
+		while ((h = readdir(ud))) {
+			if (!hex_name(h->d_name, 2))
+				continue;
+			char fh[PATH_MAX];
+			if ((size_t)snprintf(fh, sizeof(fh), "%s/%s", fu, h->d_name) >= sizeof(fh))
+				continue;
+			DIR *hd = opendir(fh);
+			if (!hd)
+				continue;
+			struct dirent *f;
+			while ((f = readdir(hd))) {
+				char ff[PATH_MAX];
+				if (hex_name(f->d_name, POS_BLOB_HASH_HEX - 3) &&
+				    (size_t)snprintf(ff, sizeof(ff), "%s/%s", fh, f->d_name) <
+					    sizeof(ff))
+					unlink(ff);
+			}
+			closedir(hd);
+			rmdir(fh);
+		}
+		closedir(ud);
+		rmdir(fu);
+	}
+	closedir(d);
+	rmdir(dir);
+}

@@ -111,4 +111,24 @@ enum pos_err pos_blob_remove_user(const struct pos_blobs *b, const char *user_id
 int64_t pos_blob_disk_size(const struct pos_blobs *b, const char *user_id,
 			   const char *hash);
 
+/*
+ * Backups (personalos backup / restore, issue 21). The tree under a blobs
+ * folder is <user id>/<hh>/<62 hex digits>; anything else there (the
+ * ".tmp-*" files of puts in flight, stray names) is not a blob.
+ *
+ * pos_blob_copy_tree copies every blob file of the folder `from` into the
+ * folder `to` (created 0700, it must not exist yet): each file written,
+ * fsync'd, and each folder fsync'd, never a hard link. A blob that
+ * disappears while the copy runs (collected) is skipped. *copied counts the
+ * files and *bytes their bytes. POS_ERR_CONFLICT when `to` exists,
+ * POS_ERR_NO_SPACE, POS_ERR_IO with `err` set.
+ */
+enum pos_err pos_blob_copy_tree(const char *from, const char *to, uint64_t *copied,
+				uint64_t *bytes, struct pos_error *err);
+/* Deletes a folder made by pos_blob_copy_tree (its blob layout only: other
+ * names are left, and then the folder too). */
+void pos_blob_remove_tree(const char *dir);
+/* The bytes on disk of a blob of `plain` bytes, sealed or not. */
+uint64_t pos_blob_stored_size(uint64_t plain, bool sealed);
+
 #endif

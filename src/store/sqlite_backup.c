@@ -241,22 +241,24 @@ static enum pos_err check_not_in_use(const char *db_path, struct pos_error *err)
 }
 
 static const char *const restore_names[] = {"personalos.db", "personalos.db-wal",
-					    "personalos.db-shm", POS_KEYFILE_NAME};
+					    "personalos.db-shm", POS_KEYFILE_NAME, "blobs"};
 #define RESTORE_NAMES (sizeof(restore_names) / sizeof(restore_names[0]))
 
-/* Moves the named files of `from` into `to` (those that exist); on a
- * failure moves back what it moved. */
-static enum pos_err move_files(const char *from, const char *to, struct pos_error *err)
+/* Moves the named files of `from` into `to` (those that exist; the blobs
+ * folder only when `blobs`); on a failure moves back what it moved. */
+static enum pos_err move_files(const char *from, const char *to, bool blobs,
+			       struct pos_error *err)
 {
+	size_t n = RESTORE_NAMES - (blobs ? 0 : 1);
 	size_t i;
-	for (i = 0; i < RESTORE_NAMES; i++) {
+	for (i = 0; i < n; i++) {
 		char a[PATH_MAX], b[PATH_MAX];
 		snprintf(a, sizeof(a), "%s/%s", from, restore_names[i]);
 		snprintf(b, sizeof(b), "%s/%s", to, restore_names[i]);
 		if (rename(a, b) != 0 && errno != ENOENT)
 			break;
 	}
-	if (i == RESTORE_NAMES)
+	if (i == n)
 		return POS_OK;
 	int e = errno;
 	while (i-- > 0) {
@@ -270,10 +272,13 @@ static enum pos_err move_files(const char *from, const char *to, struct pos_erro
 }
 
 enum pos_err pos_sqlite_restore(const char *backup_dir, const char *dir,
-				const char *master_key_file, char *aside, size_t aside_cap,
-				struct pos_error *err)
+				const char *master_key_file, const char *staged_blobs,
+				char *aside, size_t aside_cap, struct pos_error *err)
 {
-	char bdb[PATH_MAX], bkeys[PATH_MAX], ddb[PATH_MAX], dkeys[PATH_MAX];
+	char bdb[PATH_MAX], bkeys[PATH_MAX], ddb[PATH_MAX], dkeys[PATH_MAX], dblobs[PATH_MAX];
+	bool blobs = staged_blobs != NULL;
+	if ((size_t)snprintf(dblobs, sizeof(dblobs), "%s/blobs", dir) >= sizeof(dblobs))
+		return pos_error_set(err, POS_ERR_IO, NULL, "path too long");
 	if ((size_t)snprintf(bdb, sizeof(bdb), "%s/personalos.db", backup_dir) >= sizeof(bdb) ||
 	    (size_t)snprintf(bkeys, sizeof(bkeys), "%s/%s", backup_dir, POS_KEYFILE_NAME) >= sizeof(bkeys) ||
 	    (size_t)snprintf(ddb, sizeof(ddb), "%s/personalos.db", dir) >= sizeof(ddb) ||
@@ -298,17 +303,20 @@ enum pos_err pos_sqlite_restore(const char *backup_dir, const char *dir,
 	if (mkdir(aside, 0700) != 0)
 		return pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s", aside,
 				     strerror(errno));
-	if ((rc = move_files(dir, aside, err)))
+	if ((rc = move_files(dir, aside, blobs, err)))
 		return rc;
 	rc = copy_file(bdb, ddb, err);
 	if (!rc)
 		rc = copy_file(bkeys, dkeys, err);
+	if (!rc && blobs && rename(staged_blobs, dblobs) != 0)
+		rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot move %s to %s: %s",
+				   staged_blobs, dblobs, strerror(errno));
 	if (rc) {
 		unlink(ddb);
 		unlink(dkeys);
 		struct pos_error back;
 		pos_error_clear(&back);
-		move_files(aside, dir, &back);
+		move_files(aside, dir, blobs, &back);
 		rmdir(aside);
 		return rc;
 	}
@@ -318,4 +326,60 @@ enum pos_err pos_sqlite_restore(const char *backup_dir, const char *dir,
 		close(dfd);
 	}
 	return POS_OK;
+}
+
+enum pos_err pos_sqlite_blob_refs(const char *db_path, pos_blob_ref_fn fn, void *ctx,
+				  struct pos_error *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	enum pos_err rc = POS_OK;
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		rc = db_error(db, "cannot open", db_path, err);
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	/* A database older than migration 14 has no attachments: nothing. */
+	bool has_thumb = false, has_att = false;
+	if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('attachments')", -1, &q,
+			       NULL) == SQLITE_OK) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const char *c = (const char *)sqlite3_column_text(q, 0);
+			has_att = true;
+			if (c && strcmp(c, "thumb") == 0)
+				has_thumb = true;
+		}
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (!has_att)
+		goto out;
+	const char *sql =
+		has_thumb
+			? "SELECT user_id, hash, max(bytes), max(sealed) FROM attachments"
+			  " GROUP BY user_id, hash UNION ALL"
+			  " SELECT DISTINCT user_id, thumb, -1, 0 FROM attachments"
+			  " WHERE thumb IS NOT NULL AND length(thumb) = 64"
+			  " AND NOT EXISTS (SELECT 1 FROM attachments a2 WHERE"
+			  " a2.user_id = attachments.user_id AND a2.hash = attachments.thumb)"
+			: "SELECT user_id, hash, max(bytes), max(sealed) FROM attachments"
+			  " GROUP BY user_id, hash";
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+		rc = db_error(db, "cannot read the attachments of", db_path, err);
+		goto out;
+	}
+	int step;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *user = (const char *)sqlite3_column_text(q, 0);
+		const char *hash = (const char *)sqlite3_column_text(q, 1);
+		if (fn(ctx, user ? user : "", hash ? hash : "", sqlite3_column_int64(q, 2),
+		       sqlite3_column_int(q, 3) != 0))
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = db_error(db, "cannot read the attachments of", db_path, err);
+out:
+	sqlite3_finalize(q);
+	sqlite3_close_v2(db);
+	return rc;
 }

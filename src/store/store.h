@@ -1335,13 +1335,28 @@ enum pos_err pos_sqlite_backup(const char *dir, const char *dest_dir,
  * file that opens with `master_key_file`), refuses while a server has the
  * database in `dir` open (POS_ERR_BUSY), then moves the current database
  * and key file into `dir`/before-restore-<UTC time> (named in `aside`;
- * never deleted) and copies the backup in. On a failure after the move the
- * current files are moved back. POS_ERR_CORRUPT for a damaged or foreign
+ * never deleted) and copies the backup in. With `staged_blobs` (a folder
+ * on the data directory's file system holding the backup's blobs, made by
+ * the caller) the current `dir`/blobs goes aside too and `staged_blobs` is
+ * renamed into its place, last. On a failure after the move the
+ * current files are moved back (`staged_blobs` is left to the caller). POS_ERR_CORRUPT for a damaged or foreign
  * backup; nothing is changed then.
  */
 enum pos_err pos_sqlite_restore(const char *backup_dir, const char *dir,
-				const char *master_key_file, char *aside, size_t aside_cap,
-				struct pos_error *err);
+				const char *master_key_file, const char *staged_blobs,
+				char *aside, size_t aside_cap, struct pos_error *err);
+
+/*
+ * The blob files the attachment rows of the SQLite database `db_path` refer
+ * to (issue 21): calls `fn` once per (user, address) with the plaintext
+ * size and whether the blob is sealed (`bytes` is -1 for a thumbnail, whose
+ * size no row records). A non-zero return from `fn` stops the walk.
+ * POS_ERR_STORE when the database cannot be read.
+ */
+typedef int (*pos_blob_ref_fn)(void *ctx, const char *user_id, const char *hash,
+			       int64_t bytes, bool sealed);
+enum pos_err pos_sqlite_blob_refs(const char *db_path, pos_blob_ref_fn fn, void *ctx,
+				  struct pos_error *err);
 
 /* Schema version this build writes (the newest migration). */
 int pos_store_schema_version(void);

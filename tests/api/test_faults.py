@@ -334,7 +334,7 @@ class BackupTest(FaultCase):
         p2 = harness.run_cli(["backup", dest, "--data", data])
         self.assertEqual(p2.returncode, 1)
         self.assertIn("already holds a backup", p2.stderr)
-        self.assertEqual(sorted(os.listdir(dest)), ["keys", "personalos.db"])
+        self.assertEqual(sorted(os.listdir(dest)), ["blobs", "keys", "personalos.db"])
         srv.stop()
         # Restore: the backup is a data directory of its own.
         p = doctor(dest, "--full")
@@ -407,6 +407,83 @@ class BackupTest(FaultCase):
         self.assertEqual(api2.get("/api/memories/" + kept, token=tok).status, 200)
         self.assertEqual(api2.get("/api/memories/" + later, token=tok).status, 404)
         srv2.stop()
+
+    def test_backup_carries_uploaded_files_and_restore_checks_them(self):
+        """Issue 21: the blobs go into the backup; restore refuses a backup
+        that lacks one (or holds a cut one) and changes nothing then."""
+        data = self.tmpdir("pos-bkblob-")
+        srv, api = self.server(data)
+        ptok = api.register()["access_token"]
+        enc_email = harness.unique_email()
+        etok = api.register(email=enc_email)["access_token"]
+        r = api.post("/api/auth/encryption", {"password": harness.DEFAULT_PASSWORD}, token=etok)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        files = {}
+        # 200000 bytes plain; 3 full chunks sealed (an empty last chunk)
+        for who, tok, size in (("plain", ptok, 200000), ("sealed", etok, 3 * 65536)):
+            body = os.urandom(size)
+            r = api.post("/api/files?name=%s.bin" % who, token=tok, raw=body,
+                         headers={"Content-Type": "application/octet-stream"})
+            self.assertEqual(r.status, 201, r.raw[:300])
+            files[who] = (r.json["attachments"][0]["id"], body)
+        dest = os.path.join(self.tmpdir("pos-bkblob-dest-"), "b1")
+        p = harness.run_cli(["backup", dest, "--data", data])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        backed = sorted(os.path.relpath(os.path.join(d, f), dest)
+                        for d, _, fs in os.walk(os.path.join(dest, "blobs")) for f in fs)
+        self.assertGreaterEqual(len(backed), 2, backed)
+        self.assertFalse([b for b in backed if ".tmp-" in b], backed)
+        # deleted after the backup: its blob leaves the data directory
+        pid = files["plain"][0]
+        self.assertEqual(api.delete("/api/attachments/" + pid, token=ptok).status, 204)
+        srv.stop()
+
+        def tree(d):
+            return sorted((os.path.relpath(os.path.join(r, f), d),
+                           os.path.getsize(os.path.join(r, f)))
+                          for r, _, fs in os.walk(d) for f in fs)
+        before = tree(data)
+        # a backup missing a blob: refused, nothing changed
+        missing = os.path.join(self.tmpdir("pos-bkblob-missing-"), "b2")
+        shutil.copytree(dest, missing)
+        os.unlink(os.path.join(missing, backed[0]))
+        p = harness.run_cli(["restore", missing, "--data", data])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("lacks 1 of the", p.stderr)
+        self.assertEqual(tree(data), before)
+        # a blob cut short: refused too
+        cut = os.path.join(self.tmpdir("pos-bkblob-cut-"), "b3")
+        shutil.copytree(dest, cut)
+        for b in backed:
+            with open(os.path.join(cut, b), "r+b") as f:
+                f.truncate(1000)
+        p = harness.run_cli(["restore", cut, "--data", data])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("wrong size", p.stderr)
+        self.assertEqual(tree(data), before)
+        # the good one: restored, the current blobs kept aside
+        p = harness.run_cli(["restore", dest, "--data", data])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        aside = [n for n in os.listdir(data) if n.startswith("before-restore-")]
+        self.assertEqual(len(aside), 1, os.listdir(data))
+        self.assertIn("blobs", os.listdir(os.path.join(data, aside[0])))
+        self.assertNotIn("blobs.restoring", os.listdir(data))
+        p = doctor(data, "--full")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("all present", p.stdout)
+        srv2, api2 = self.server(data)
+        etok2 = api2.login(enc_email)["access_token"]
+        for who, tok in (("plain", ptok), ("sealed", etok2)):
+            aid, body = files[who]
+            r = api2.get("/api/attachments/" + aid, token=tok)
+            self.assertEqual(r.status, 200, who)
+            self.assertEqual(r.raw, body, who)
+        srv2.stop()
+        # doctor names attachment rows whose blob is gone
+        os.unlink(os.path.join(data, backed[0]))
+        p = doctor(data)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("MISSING", p.stdout)
 
 
 if __name__ == "__main__":

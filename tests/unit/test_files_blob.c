@@ -1,6 +1,7 @@
 /* Unit tests for src/files/blob.c: content addressing and per-user dedup,
  * reads at any offset, sealed blobs that hold no plaintext and fail to open
- * when truncated or under another key, removal. */
+ * when truncated or under another key, removal; the backup copy of the
+ * tree (pos_blob_copy_tree) and the on-disk size of a blob. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -208,12 +209,82 @@ static void test_sealed(void **state)
 	}
 }
 
+/* pos_blob_stored_size is the size on disk, sealed or not; pos_blob_copy_tree
+ * copies every blob (and nothing else) into a new folder, refuses one that
+ * exists; pos_blob_remove_tree deletes the copy. */
+static void test_copy_tree_and_stored_size(void **state)
+{
+	struct fx *f = *state;
+	struct pos_userkeys uk;
+	memset(&uk, 5, sizeof(uk));
+	struct pos_blob_key k;
+	pos_blob_key_derive(&uk, &k);
+	size_t sizes[] = {0, 1, POS_BLOB_CHUNK - 1, POS_BLOB_CHUNK, 3 * POS_BLOB_CHUNK + 5};
+	size_t nsizes = sizeof(sizes) / sizeof(sizes[0]);
+	char hs[5][POS_BLOB_HASH_HEX], hp[5][POS_BLOB_HASH_HEX];
+	for (size_t i = 0; i < nsizes; i++) {
+		unsigned char *data = pattern(sizes[i]);
+		data[0] ^= (unsigned char)i; /* size 0: not read */
+		bool created;
+		assert_int_equal(pos_blob_put_mem(&f->b, U1, &k, data, sizes[i], hs[i], &created),
+				 POS_OK);
+		assert_int_equal(pos_blob_put_mem(&f->b, U2, NULL, data, sizes[i], hp[i], &created),
+				 POS_OK);
+		assert_int_equal(pos_blob_disk_size(&f->b, U1, hs[i]),
+				 (int64_t)pos_blob_stored_size(sizes[i], true));
+		assert_int_equal(pos_blob_disk_size(&f->b, U2, hp[i]),
+				 (int64_t)pos_blob_stored_size(sizes[i], false));
+		free(data);
+	}
+	/* a put in flight and a stray name: not blobs */
+	char tmp[PATH_MAX + 100];
+	snprintf(tmp, sizeof(tmp), "%s/%s/.tmp-x", f->b.dir, U1);
+	FILE *fp = fopen(tmp, "w");
+	assert_non_null(fp);
+	fputs("partial", fp);
+	fclose(fp);
+	char to[600];
+	snprintf(to, sizeof(to), "%s/copy", f->dir);
+	uint64_t n = 0, bytes = 0, want = 0;
+	assert_int_equal(pos_blob_copy_tree(f->b.dir, to, &n, &bytes, NULL), POS_OK);
+	assert_int_equal(n, 2 * nsizes);
+	for (size_t i = 0; i < nsizes; i++)
+		want += pos_blob_stored_size(sizes[i], true) + sizes[i];
+	assert_int_equal(bytes, want);
+	struct pos_blobs copy;
+	snprintf(copy.dir, sizeof(copy.dir), "%s", to);
+	for (size_t i = 0; i < nsizes; i++) {
+		assert_int_equal(pos_blob_disk_size(&copy, U1, hs[i]),
+				 (int64_t)pos_blob_stored_size(sizes[i], true));
+		unsigned char *data = pattern(sizes[i]);
+		data[0] ^= (unsigned char)i;
+		read_back(&copy, U1, &k, hs[i], data, sizes[i]);
+		read_back(&copy, U2, NULL, hp[i], data, sizes[i]);
+		free(data);
+	}
+	snprintf(tmp, sizeof(tmp), "%.600s/%s/.tmp-x", to, U1);
+	assert_int_not_equal(access(tmp, F_OK), 0);
+	/* the destination must be new */
+	assert_int_equal(pos_blob_copy_tree(f->b.dir, to, &n, &bytes, NULL), POS_ERR_CONFLICT);
+	pos_blob_remove_tree(to);
+	assert_int_not_equal(access(to, F_OK), 0);
+	/* no blobs folder at all: an empty copy */
+	char none[600];
+	snprintf(none, sizeof(none), "%s/none", f->dir);
+	assert_int_equal(pos_blob_copy_tree(none, to, &n, &bytes, NULL), POS_OK);
+	assert_int_equal(n, 0);
+	pos_blob_remove_tree(to);
+	snprintf(tmp, sizeof(tmp), "%s/%s/.tmp-x", f->b.dir, U1);
+	unlink(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_plain_dedup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_from_fd_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sealed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_tree_and_stored_size, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
