@@ -588,6 +588,7 @@ class FilesQuotaTest(harness.ApiTestCase):
 
 class FilesEncryptedTest(harness.ApiTestCase):
     def test_encrypted_users_blob_has_no_plaintext(self):
+        harness.require_local("reads the server's data directory")
         u = self.new_user()
         r = self.api.post("/api/auth/encryption", {"password": u.password}, token=u.token)
         self.assertEqual(r.status, 200, r.raw[:300])
