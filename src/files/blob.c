@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/fcopy.h"
 #include "base/uuid.h"
 #include "crypto/crypto.h"
 
@@ -544,8 +545,8 @@ static void sync_dir(const char *dir)
 }
 
 /* Copies one blob file; *gone when it vanished before it was opened. */
-static enum pos_err copy_blob_file(const char *from, const char *to, uint8_t *buf,
-				   uint64_t *bytes, bool *gone, struct pos_error *err)
+static enum pos_err copy_blob_file(const char *from, const char *to, uint64_t *bytes,
+				   bool *gone, struct pos_error *err)
 {
 	*gone = false;
 	int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -557,43 +558,12 @@ static enum pos_err copy_blob_file(const char *from, const char *to, uint8_t *bu
 		return pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
 				     strerror(errno));
 	}
-	enum pos_err rc = POS_OK;
 	struct stat st;
-	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(in);
+	enum pos_err rc = POS_OK;
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
 		*gone = true; /* not a regular file: not a blob */
-		return POS_OK;
-	}
-	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (out < 0) {
-		rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s", to,
-				   strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(in, buf, POS_BLOB_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
-					   strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (write_all(out, buf, (size_t)n)) {
-			rc = pos_error_set(err, errno == ENOSPC ? POS_ERR_NO_SPACE : POS_ERR_IO,
-					   NULL, "cannot write %s: %s", to, strerror(errno));
-			goto out;
-		}
-		*bytes += (uint64_t)n;
-	}
-	if (fsync(out) != 0)
-		rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot sync %s: %s", to,
-				   strerror(errno));
-out:
-	if (out >= 0)
-		close(out);
+	else
+		rc = pos_fcopy(in, from, to, bytes, err);
 	close(in);
 	return rc;
 }
@@ -612,11 +582,6 @@ enum pos_err pos_blob_copy_tree(const char *from, const char *to, uint64_t *copi
 			return POS_OK; /* no blobs yet */
 		return pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
 				     strerror(errno));
-	}
-	uint8_t *buf = pos_malloc(POS_BLOB_CHUNK);
-	if (!buf) {
-		closedir(d);
-		return pos_error_set(err, POS_ERR_NOMEM, NULL, "out of memory");
 	}
 	enum pos_err rc = POS_OK;
 	struct dirent *u;
@@ -670,7 +635,7 @@ enum pos_err pos_blob_copy_tree(const char *from, const char *to, uint64_t *copi
 					break;
 				}
 				bool gone;
-				rc = copy_blob_file(ff, tf, buf, bytes, &gone, err);
+				rc = copy_blob_file(ff, tf, bytes, &gone, err);
 				if (!rc && !gone)
 					(*copied)++;
 			}
@@ -681,7 +646,6 @@ enum pos_err pos_blob_copy_tree(const char *from, const char *to, uint64_t *copi
 		sync_dir(tu);
 	}
 	closedir(d);
-	pos_free(buf);
 	sync_dir(to);
 	return rc;
 }

@@ -18,12 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fcopy.h"
 #include "base/log.h"
 #include "crypto/keyfile.h"
 
 static enum pos_err copy_file(const char *from, const char *to, struct pos_error *err)
 {
-	enum pos_err rc = POS_OK;
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
 		if (errno == ENOENT)
@@ -31,42 +31,7 @@ static enum pos_err copy_file(const char *from, const char *to, struct pos_error
 		return pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
 				     strerror(errno));
 	}
-	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot create %s: %s", to,
-				   strerror(errno));
-		goto out;
-	}
-	char buf[8192];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot read %s: %s", from,
-					   strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				rc = pos_error_set(err, errno == ENOSPC ? POS_ERR_NO_SPACE : POS_ERR_IO,
-						   NULL, "cannot write %s: %s", to, strerror(errno));
-				goto out;
-			}
-			off += w;
-		}
-	}
-	if (fsync(out) != 0)
-		rc = pos_error_set(err, POS_ERR_IO, NULL, "cannot sync %s: %s", to,
-				   strerror(errno));
-out:
-	if (out >= 0)
-		close(out);
+	enum pos_err rc = pos_fcopy(in, from, to, NULL, err);
 	close(in);
 	return rc;
 }
