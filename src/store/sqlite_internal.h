@@ -108,6 +108,9 @@ enum sq_stmt {
 	ST__COUNT
 };
 
+/* The SQL of each statement (sqlite_stmt.c). */
+extern const char *const sq_stmt_sql[ST__COUNT];
+
 /*
  * The columns of a memory as read (alias `m`), ending with its related ids
  * as a JSON array, so one statement — one read transaction — fetches all.
