@@ -1113,7 +1113,12 @@ const struct pos_job_kind pos_files_thumbs_kind = {
 	.run = thumbs_run,
 };
 
-enum pos_err pos_files_thumbs_start(struct pos_files *f)
+/* Queues one job of `kind` (deduplicated by `key`) for each user that
+ * wants(): how the thumbnail and sealing passes start at boot. */
+typedef bool (*user_wants_fn)(struct pos_files *f, struct pos_arena *a, const char *user_id);
+
+static enum pos_err start_for_users(struct pos_files *f, const struct pos_job_kind *kind,
+				    const char *key, user_wants_fn wants)
 {
 	if (!f->jobs)
 		return POS_ERR_UNAVAILABLE;
@@ -1124,18 +1129,29 @@ enum pos_err pos_files_thumbs_start(struct pos_files *f)
 	size_t n = 0;
 	enum pos_err rc = f->store->accounts->user_list(f->store, a, &users, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
-		struct pos_attachment *one = NULL;
-		size_t got = 0;
-		if (f->store->files->attachment_unthumbed(f->store, a, users[i].id, NIL_UUID, 1, &one,
-							  &got) != POS_OK || got == 0)
+		if (!wants(f, a, users[i].id))
 			continue;
-		enum pos_err e = pos_jobs_enqueue_unique(f->jobs, pos_files_thumbs_kind.name,
-							 users[i].id, "thumbs", "{}", 0, NULL);
+		enum pos_err e = pos_jobs_enqueue_unique(f->jobs, kind->name, users[i].id, key,
+							 "{}", 0, NULL);
 		if (e && e != POS_ERR_CONFLICT)
 			rc = e;
 	}
 	pos_arena_destroy(a);
 	return rc;
+}
+
+/* a user with an attachment that has no thumbnail yet */
+static bool wants_thumbs(struct pos_files *f, struct pos_arena *a, const char *user_id)
+{
+	struct pos_attachment *one = NULL;
+	size_t got = 0;
+	return f->store->files->attachment_unthumbed(f->store, a, user_id, NIL_UUID, 1, &one,
+						     &got) == POS_OK && got > 0;
+}
+
+enum pos_err pos_files_thumbs_start(struct pos_files *f)
+{
+	return start_for_users(f, &pos_files_thumbs_kind, "thumbs", wants_thumbs);
 }
 
 /* ---- sealing what was stored before encryption was on ---------------- */
@@ -1251,36 +1267,24 @@ const struct pos_job_kind pos_files_seal_kind = {
 	.run = seal_run,
 };
 
+/* an encrypted user (locked now or not) with a plain attachment */
+static bool wants_seal(struct pos_files *f, struct pos_arena *a, const char *user_id)
+{
+	struct pos_attachment *one = NULL;
+	size_t got = 0;
+	if (f->store->files->attachment_plain(f->store, a, user_id, NIL_UUID, 1, &one, &got) !=
+		    POS_OK || got == 0)
+		return false;
+	struct pos_blob_key kbuf;
+	const struct pos_blob_key *key = NULL;
+	enum pos_err k = blob_key_for(f, user_id, &kbuf, &key);
+	pos_wipe(&kbuf, sizeof(kbuf));
+	return k == POS_ERR_LOCKED || (k == POS_OK && key);
+}
+
 enum pos_err pos_files_seal_start(struct pos_files *f)
 {
-	if (!f->jobs)
-		return POS_ERR_UNAVAILABLE;
-	struct pos_arena *a = pos_arena_new();
-	if (!a)
-		return POS_ERR_NOMEM;
-	struct pos_user *users = NULL;
-	size_t n = 0;
-	enum pos_err rc = f->store->accounts->user_list(f->store, a, &users, &n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		struct pos_attachment *one = NULL;
-		size_t got = 0;
-		if (f->store->files->attachment_plain(f->store, a, users[i].id, NIL_UUID, 1, &one,
-						      &got) != POS_OK || got == 0)
-			continue;
-		/* only an encrypted user's (locked now: LOCKED) */
-		struct pos_blob_key kbuf;
-		const struct pos_blob_key *key = NULL;
-		enum pos_err k = blob_key_for(f, users[i].id, &kbuf, &key);
-		pos_wipe(&kbuf, sizeof(kbuf));
-		if (k != POS_ERR_LOCKED && !(k == POS_OK && key))
-			continue;
-		enum pos_err e = pos_jobs_enqueue_unique(f->jobs, pos_files_seal_kind.name,
-							 users[i].id, "seal", "{}", 0, NULL);
-		if (e && e != POS_ERR_CONFLICT)
-			rc = e;
-	}
-	pos_arena_destroy(a);
-	return rc;
+	return start_for_users(f, &pos_files_seal_kind, "seal", wants_seal);
 }
 
 enum pos_err pos_files_register_jobs(struct pos_files *f, struct pos_jobs *jobs)

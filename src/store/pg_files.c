@@ -324,9 +324,11 @@ out:
 	return rc;
 }
 
-static enum pos_err attachment_unthumbed(struct pos_store *s, struct pos_arena *a,
-					 const char *user_id, const char *after_id, size_t max,
-					 struct pos_attachment **out, size_t *n)
+/* One page of the user's attachments after after_id from the listing
+ * statement st (id order, at most max). */
+static enum pos_err att_page(struct pos_store *s, const struct pg_stmt *st, struct pos_arena *a,
+			     const char *user_id, const char *after_id, size_t max,
+			     struct pos_attachment **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -337,7 +339,7 @@ static enum pos_err attachment_unthumbed(struct pos_store *s, struct pos_arena *
 	pg_p_text(&p, after_id);
 	pg_p_i64(&p, (int64_t)max);
 	PGresult *r = NULL;
-	enum pos_err rc = pg_do(s, &st_att_unthumbed, &p, &r);
+	enum pos_err rc = pg_do(s, st, &p, &r);
 	if (rc)
 		return rc;
 	int rows = pg_rows(r);
@@ -354,34 +356,18 @@ static enum pos_err attachment_unthumbed(struct pos_store *s, struct pos_arena *
 	return rc;
 }
 
+static enum pos_err attachment_unthumbed(struct pos_store *s, struct pos_arena *a,
+					 const char *user_id, const char *after_id, size_t max,
+					 struct pos_attachment **out, size_t *n)
+{
+	return att_page(s, &st_att_unthumbed, a, user_id, after_id, max, out, n);
+}
+
 static enum pos_err attachment_plain(struct pos_store *s, struct pos_arena *a,
 				     const char *user_id, const char *after_id, size_t max,
 				     struct pos_attachment **out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
-	if (max == 0)
-		return POS_OK;
-	struct pg_params p = {0};
-	pg_p_text(&p, user_id);
-	pg_p_text(&p, after_id);
-	pg_p_i64(&p, (int64_t)max);
-	PGresult *r = NULL;
-	enum pos_err rc = pg_do(s, &st_att_plain, &p, &r);
-	if (rc)
-		return rc;
-	int rows = pg_rows(r);
-	struct pos_attachment *v = rows ? pos_arena_alloc(a, (size_t)rows * sizeof(*v)) : NULL;
-	if (rows && !v)
-		rc = POS_ERR_NOMEM;
-	for (int i = 0; !rc && i < rows; i++)
-		read_att(a, r, i, &v[i]);
-	PQclear(r);
-	if (!rc) {
-		*out = v;
-		*n = (size_t)rows;
-	}
-	return rc;
+	return att_page(s, &st_att_plain, a, user_id, after_id, max, out, n);
 }
 
 static enum pos_err attachment_reseal(struct pos_store *s, const struct pos_attachment *at,

@@ -303,9 +303,11 @@ out:
 	return sq_end(s, c, rc, false);
 }
 
-enum pos_err sq_attachment_unthumbed(struct pos_store *base, struct pos_arena *a, const char *user_id,
-				     const char *after_id, size_t max,
-				     struct pos_attachment **out, size_t *n)
+/* One page of the user's attachments after after_id from the listing
+ * statement `which` (id order, at most max). */
+static enum pos_err att_page(struct pos_store *base, enum sq_stmt which, const char *what,
+			     struct pos_arena *a, const char *user_id, const char *after_id,
+			     size_t max, struct pos_attachment **out, size_t *n)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	struct sq_conn *c = sq_conn(s);
@@ -318,49 +320,33 @@ enum pos_err sq_attachment_unthumbed(struct pos_store *base, struct pos_arena *a
 	*out = pos_arena_alloc(a, max * sizeof(**out));
 	if (!*out)
 		return POS_ERR_NOMEM;
-	sqlite3_stmt *st = NULL;
-	if (!(st = sq_stmt(c, ST_ATT_UNTHUMBED)))
-		return sq_fail(c, "prepare attachments without thumbnail");
+	sqlite3_stmt *st = sq_stmt(c, which);
+	if (!st)
+		return sq_fail(c, what);
 	sq_bind_str(st, 1, user_id);
 	sq_bind_str(st, 2, after_id);
 	sqlite3_bind_int64(st, 3, (int64_t)max);
 	int r;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max)
 		read_att(a, st, &(*out)[(*n)++]);
-	enum pos_err rc = r == SQLITE_ROW || r == SQLITE_DONE ? POS_OK
-			  : sq_fail(c, "attachments without thumbnail");
+	enum pos_err rc = r == SQLITE_ROW || r == SQLITE_DONE ? POS_OK : sq_fail(c, what);
 	sqlite3_reset(st);
 	return rc;
+}
+
+enum pos_err sq_attachment_unthumbed(struct pos_store *base, struct pos_arena *a, const char *user_id,
+				     const char *after_id, size_t max,
+				     struct pos_attachment **out, size_t *n)
+{
+	return att_page(base, ST_ATT_UNTHUMBED, "attachments without thumbnail", a, user_id,
+			after_id, max, out, n);
 }
 
 enum pos_err sq_attachment_plain(struct pos_store *base, struct pos_arena *a, const char *user_id,
 				 const char *after_id, size_t max, struct pos_attachment **out,
 				 size_t *n)
 {
-	struct sq_store *s = (struct sq_store *)base;
-	struct sq_conn *c = sq_conn(s);
-	*out = NULL;
-	*n = 0;
-	if (!c)
-		return POS_ERR_STORE;
-	if (max == 0)
-		return POS_OK;
-	*out = pos_arena_alloc(a, max * sizeof(**out));
-	if (!*out)
-		return POS_ERR_NOMEM;
-	sqlite3_stmt *st = NULL;
-	if (!(st = sq_stmt(c, ST_ATT_PLAIN)))
-		return sq_fail(c, "prepare plain attachments");
-	sq_bind_str(st, 1, user_id);
-	sq_bind_str(st, 2, after_id);
-	sqlite3_bind_int64(st, 3, (int64_t)max);
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max)
-		read_att(a, st, &(*out)[(*n)++]);
-	enum pos_err rc = r == SQLITE_ROW || r == SQLITE_DONE ? POS_OK
-			  : sq_fail(c, "plain attachments");
-	sqlite3_reset(st);
-	return rc;
+	return att_page(base, ST_ATT_PLAIN, "plain attachments", a, user_id, after_id, max, out, n);
 }
 
 static enum pos_err blob_row(struct sq_conn *c, const char *user_id, const char *hash,
