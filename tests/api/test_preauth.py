@@ -230,15 +230,27 @@ class ConnectionCapTest(unittest.TestCase):
                         closed.add(s)
             # EXTRA over the cap, or one more while the harness's own
             # keep-alive connection (from its start-up health check) still
-            # counts against the address
+            # counts against the address: that one's close may arrive
+            # after the loop saw EXTRA, so an answerless socket counts as
+            # that close (at most one of them).
             self.assertGreaterEqual(len(closed), self.EXTRA)
-            self.assertLessEqual(len(closed), self.EXTRA + 1)
             # The admitted ones are real connections: each gets an answer.
+            answered = 0
             for s in socks:
                 if s in closed:
                     continue
-                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                self.assertEqual(read_status(s), 200)
+                try:
+                    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    status = read_status(s)
+                except (BrokenPipeError, ConnectionResetError):
+                    status = None
+                if status is None:
+                    closed.add(s)
+                    continue
+                self.assertEqual(status, 200)
+                answered += 1
+            self.assertLessEqual(len(closed), self.EXTRA + 1)
+            self.assertGreaterEqual(answered, self.CAP - 1)
         finally:
             for s in socks:
                 s.close()
