@@ -394,6 +394,21 @@ static enum pos_err write_one(struct sq_store *s, struct sq_conn *c,
 	return rc;
 }
 
+/* A refresh token's row (its hash only) for the session. */
+static enum pos_err refresh_insert(struct sq_store *s, struct sq_conn *c,
+				   const uint8_t hash[POS_HASH_SIZE], const char *session_id,
+				   int64_t now, int64_t expires)
+{
+	sqlite3_stmt *st = sq_stmt(c, ST_REFRESH_INSERT);
+	if (!st)
+		return POS_ERR_STORE;
+	sqlite3_bind_blob(st, 1, hash, POS_HASH_SIZE, SQLITE_STATIC);
+	sq_bind_str(st, 2, session_id);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, expires);
+	return write_one(s, c, st, false);
+}
+
 /*
  * Runs statement `id` alone in a write transaction, binding the variadic
  * arguments by `fmt`: 's' a string (NULL binds NULL), 'I' an int64_t,
@@ -706,16 +721,7 @@ static enum pos_err sq_session_create(struct pos_store *base,
 	rc = write_one(s, c, st, false);
 	if (rc)
 		goto out;
-	st = sq_stmt(c, ST_REFRESH_INSERT);
-	if (!st) {
-		rc = POS_ERR_STORE;
-		goto out;
-	}
-	sqlite3_bind_blob(st, 1, refresh_hash, POS_HASH_SIZE, SQLITE_STATIC);
-	sq_bind_str(st, 2, session_id);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, refresh_expires);
-	rc = write_one(s, c, st, false);
+	rc = refresh_insert(s, c, refresh_hash, session_id, now, refresh_expires);
 out:
 	return sq_end(s, c, rc, false);
 }
@@ -818,16 +824,7 @@ static enum pos_err sq_refresh_rotate(struct pos_store *base,
 	rc = write_one(s, c, st, false);
 	if (rc)
 		goto out;
-	st = sq_stmt(c, ST_REFRESH_INSERT);
-	if (!st) {
-		rc = POS_ERR_STORE;
-		goto out;
-	}
-	sqlite3_bind_blob(st, 1, new_hash, POS_HASH_SIZE, SQLITE_STATIC);
-	sq_bind_str(st, 2, session_id);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, new_expires);
-	rc = write_one(s, c, st, false);
+	rc = refresh_insert(s, c, new_hash, session_id, now, new_expires);
 out:
 	return sq_end(s, c, rc, commit_anyway);
 }
