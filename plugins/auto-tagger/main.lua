@@ -46,15 +46,17 @@ end
 
 -- The settings (fixed for a sandbox: changing them makes a new one) and
 -- the rules parsed from them.
-local settings, rules
+local settings, rules, limit
 
 -- The vocabulary of the last kv value seen, each tag's words
 -- ("project-apollo" -> {"project", "apollo"}), its tags as a set, and
 -- `need`: every word a vocabulary tag or a rule uses.
 local vocab_text, vocab, vocab_words, known, need = nil, {}, {}, {}, nil
 
+local kv_get = pos.kv.get
+
 local function load_vocab()
-  local v = pos.kv.get("vocab")
+  local v = kv_get("vocab")
   if v ~= vocab_text or not need then
     vocab_text = v
     vocab = v and pos.json.decode(v) or {}
@@ -80,52 +82,59 @@ local function has(list, x)
   return false
 end
 
--- The content's words that `need` holds (cleared after each call).
-local words = {}
+-- The content's words that `need` holds (cleared after each call), and
+-- the same as a list.
+local words, found = {}, {}
+
+-- `add` with `tag` appended unless the memory has it, it is there
+-- already, or `limit` tags are.
+local function want(add, own, tag, limit)
+  if (not add or #add < limit) and not has(own, tag) and not (add and has(add, tag)) then
+    add = add or {}
+    add[#add + 1] = tag
+  end
+  return add
+end
 
 function on_memory_creating(ev)
   local m = ev.memory
   if not settings then
     settings = pos.settings()
     rules = parse_rules(settings.rules)
+    limit = math.tointeger(settings.max_tags) or 5
   end
   load_vocab()
   local own = m.tags or {}
 
-  local any = false
+  local nf = 0
   for w in (m.content or ""):lower():gmatch("%w+") do
-    if need[w] then
+    if need[w] and not words[w] then
       words[w] = true
-      any = true
+      nf = nf + 1
+      found[nf] = w
     end
   end
 
   local add
-  if any then
-    local limit = math.tointeger(settings.max_tags) or 5
-    local n = 0
-    local function want(tag)
-      if n < limit and not has(own, tag) and not (add and has(add, tag)) then
-        add = add or {}
-        n = n + 1
-        add[n] = tag
+  if nf > 0 then
+    for i = 1, #vocab do
+      if has_all(words, vocab_words[i]) then add = want(add, own, vocab[i], limit) end
+    end
+    for i = 1, #rules do
+      local r = rules[i]
+      local kws = r.keywords
+      for j = 1, #kws do
+        if has_all(words, kws[j]) then add = want(add, own, r.tag, limit) break end
       end
     end
-    for i, tag in ipairs(vocab) do
-      if has_all(words, vocab_words[i]) then want(tag) end
-    end
-    for _, r in ipairs(rules) do
-      for _, kw in ipairs(r.keywords) do
-        if has_all(words, kw) then want(r.tag) break end
-      end
-    end
-    for w in pairs(words) do words[w] = nil end
+    for i = 1, nf do words[found[i]] = nil end
   end
 
   -- Learn the memory's own tags for next time.
   local learned
   if #own > 0 then
-    for _, t in ipairs(own) do
+    for i = 1, #own do
+      local t = own[i]
       if not known[t] and #vocab + #(learned or {}) < VOCAB_MAX
          and not (learned and has(learned, t)) then
         learned = learned or {}
