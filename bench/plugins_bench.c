@@ -20,10 +20,13 @@
  *        gmime-3.0 libical libxml-2.0 libarchive lua5.4) -lstemmer -lzxcvbn -lpthread -lm \
  *      -o /tmp/plugins_bench
  * Run:
- *   /tmp/plugins_bench [N [R [POOL]]]   (default 500 memories, 5 runs, plugin_pool_max
- *                                        32, 0 for a sandbox per call; on_query: N calls)
+ *   /tmp/plugins_bench [N [R [POOL [MODE]]]]   (default 500 memories, 5 runs,
+ *       plugin_pool_max 32, 0 for a sandbox per call; on_query: N calls). MODE, for
+ *       profiling one path alone: "stage" (the creating stage over one batch, again
+ *       and again), "bulk-alone" or "bulk-with" (R bulk ingests of N memories).
  * Prints the median ms of each ingest, the slowdown, and on_query's p50 per call.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +294,15 @@ int main(int argc, char **argv)
 	if (argc > 4 && strcmp(argv[4], "stage") == 0) { /* the creating stage only (profiling) */
 		printf("creating stage alone: %.2f us CPU per memory\n",
 		       stage_us(&svc, p, base_uid, plug_uid, runs, (int)(n / BATCH > 0 ? n / BATCH : 1)));
+		pos_plugins_free(p);
+		pos_store_close(s);
+		return 0;
+	}
+	if (argc > 4 && strncmp(argv[4], "bulk-", 5) == 0) { /* one bulk path only (profiling) */
+		bool with = strcmp(argv[4], "bulk-with") == 0;
+		for (int r = 0; r < runs; r++)
+			ingest_bulk(with ? &svc_p : &svc, with ? p : NULL, &q, with ? plug_uid : base_uid, n);
+		printf("%s: %.2f us CPU per memory (last run)\n", argv[4], (double)last_cpu / (double)n);
 		pos_plugins_free(p);
 		pos_store_close(s);
 		return 0;
