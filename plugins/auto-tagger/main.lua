@@ -55,8 +55,8 @@ local vocab_text, vocab, vocab_words, known, need = nil, {}, {}, {}, nil
 
 local kv_get = pos.kv.get
 
-local function load_vocab()
-  local v = kv_get("vocab")
+-- Derives the tables from the kv text `v` when it changed.
+local function use_vocab(v)
   if v ~= vocab_text or not need then
     vocab_text = v
     vocab = v and pos.json.decode(v) or {}
@@ -73,6 +73,16 @@ local function load_vocab()
       end
     end
   end
+end
+
+-- One kv read per batch: the memories of one request share the
+-- sandbox's globals, reset when it ends (docs/PLUGINS.md), and within it
+-- the host answers a key with its first read or the plugin's own writes
+-- anyway. The global `vocab_read` marks the read.
+local function load_vocab()
+  if vocab_read then return end
+  use_vocab(kv_get("vocab"))
+  vocab_read = true
 end
 
 local function has(list, x)
@@ -145,7 +155,8 @@ function on_memory_creating(ev)
   if learned then
     local grown = table.move(vocab, 1, #vocab, 1, {})
     table.move(learned, 1, #learned, #grown + 1, grown)
-    pos.kv.set("vocab", pos.json.encode(grown))
+    local text = pos.json.encode(grown)
+    if pos.kv.set("vocab", text) then use_vocab(text) end
   end
 
   if not add then return nil end
