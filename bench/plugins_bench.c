@@ -20,10 +20,13 @@
  *        gmime-3.0 libical libxml-2.0 libarchive lua5.4) -lstemmer -lzxcvbn -lpthread -lm \
  *      -o /tmp/plugins_bench
  * Run:
- *   /tmp/plugins_bench [N [R [POOL]]]   (default 500 memories, 5 runs, plugin_pool_max
- *                                        32, 0 for a sandbox per call; on_query: N calls)
+ *   /tmp/plugins_bench [N [R [POOL [MODE]]]]   (default 500 memories, 5 runs,
+ *       plugin_pool_max 32, 0 for a sandbox per call; on_query: N calls). MODE, for
+ *       profiling one path alone: "stage" (the creating stage over one batch, again
+ *       and again), "bulk-alone" or "bulk-with" (R bulk ingests of N memories).
  * Prints the median ms of each ingest, the slowdown, and on_query's p50 per call.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,10 +172,55 @@ static int64_t ingest_bulk(struct pos_memsvc *svc, struct pos_plugins *p, struct
 	return pos_mono_us() - t0;
 }
 
+static int64_t median(int64_t *v, int n);
+
 static void creating_cb(void *ctx, const char *user_id, const struct pos_memory *v, size_t n,
 			json_t **add)
 {
 	pos_plugins_memory_creating(ctx, user_id, v, n, add);
+}
+
+/* The creating stage alone (the plugin's own cost, no insert): CPU µs
+ * per memory, median of `runs` passes of `loops` bulks of one batch of
+ * BATCH memories (made by a bulk create, so the records are the ones a
+ * bulk insert hands the stage). */
+static double stage_us(struct pos_memsvc *svc, struct pos_plugins *p, const char *base_uid,
+		       const char *plug_uid, int runs, int loops)
+{
+	struct pos_arena *a = pos_arena_new();
+	json_t *list = json_array();
+	for (long i = 0; i < BATCH; i++)
+		json_array_append_new(list, json_pack("{s:s, s:[s]}", "content", TEXTS[i % 4], "tags",
+						      i % 7 ? "misc" : "work"));
+	json_t *body = json_pack("{s:o}", "memories", list);
+	struct pos_memory *v = NULL;
+	size_t got = 0;
+	struct pos_error err;
+	if (pos_memory_bulk(svc, a, base_uid, body, &v, &got, &err)) {
+		fprintf(stderr, "bulk: %s\n", err.message);
+		exit(1);
+	}
+	int64_t t[50];
+	size_t tagged = 0;
+	for (int r = 0; r < runs; r++) {
+		int64_t c0 = cpu_us();
+		for (int l = 0; l < loops; l++) {
+			json_t *add[BATCH] = {0};
+			pos_plugins_memory_creating(p, plug_uid, v, got, add);
+			for (size_t i = 0; i < got; i++) {
+				tagged += add[i] != NULL;
+				json_decref(add[i]);
+			}
+		}
+		t[r] = cpu_us() - c0;
+	}
+	pos_arena_destroy(a);
+	json_decref(body); /* the records borrow its strings */
+	if (tagged < (size_t)runs * (size_t)loops * got / 2) {
+		fprintf(stderr, "the creating stage did not tag (%zu)\n", tagged);
+		exit(1);
+	}
+	return (double)median(t, runs) / ((double)loops * (double)got);
 }
 
 static int64_t median(int64_t *v, int n)
@@ -243,6 +291,22 @@ int main(int argc, char **argv)
 	}
 	json_decref(out);
 	json_decref(body);
+	if (argc > 4 && strcmp(argv[4], "stage") == 0) { /* the creating stage only (profiling) */
+		printf("creating stage alone: %.2f us CPU per memory\n",
+		       stage_us(&svc, p, base_uid, plug_uid, runs, (int)(n / BATCH > 0 ? n / BATCH : 1)));
+		pos_plugins_free(p);
+		pos_store_close(s);
+		return 0;
+	}
+	if (argc > 4 && strncmp(argv[4], "bulk-", 5) == 0) { /* one bulk path only (profiling) */
+		bool with = strcmp(argv[4], "bulk-with") == 0;
+		for (int r = 0; r < runs; r++)
+			ingest_bulk(with ? &svc_p : &svc, with ? p : NULL, &q, with ? plug_uid : base_uid, n);
+		printf("%s: %.2f us CPU per memory (last run)\n", argv[4], (double)last_cpu / (double)n);
+		pos_plugins_free(p);
+		pos_store_close(s);
+		return 0;
+	}
 	int64_t b1[50], w1[50], bb[50], wb[50], cb1[50], cw1[50], cbb[50], cwb[50];
 	for (int r = 0; r < runs; r++) { /* interleaved: the same machine state for both */
 		b1[r] = ingest(&svc, NULL, &q, base_uid, n);
@@ -280,6 +344,10 @@ int main(int argc, char **argv)
 	       (double)median(cb1, runs) / 1000, (double)median(cw1, runs) / 1000,
 	       (double)median(cw1, runs) / (double)median(cb1, runs), (double)median(cbb, runs) / 1000,
 	       (double)median(cwb, runs) / 1000, (double)median(cwb, runs) / (double)median(cbb, runs));
+	printf("creating stage alone (the auto-tagger's own cost, no insert): %.2f us CPU per memory; "
+	       "a bulk insert alone: %.2f us CPU per memory\n",
+	       stage_us(&svc, p, base_uid, plug_uid, runs, (int)(n / BATCH > 0 ? n / BATCH : 1)),
+	       (double)median(cbb, runs) / (double)n);
 	int64_t base = median(b1, runs), with = median(w1, runs);
 	printf("one by one, %ld memories, median of %d: %.1f ms alone, %.1f ms with auto-tagger "
 	       "(ratio %.2f, +%.0f %%)\n",

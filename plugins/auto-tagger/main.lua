@@ -7,14 +7,13 @@
 -- (docs/PLUGINS.md "Tagging before the insert"). What it derives from the
 -- kv value and the settings is kept between calls of a reused sandbox
 -- (keyed by the text it came from, so never stale).
+--
+-- It runs for every memory of a bulk ingest, so a call allocates little:
+-- of the content's words only those some tag or rule uses are kept (in a
+-- table reused between calls), and a memory none of them appears in is
+-- done after one pass over its words.
 
 local VOCAB_MAX = 500
-
-local function words_of(text)
-  local set = {}
-  for w in text:lower():gmatch("%w+") do set[w] = true end
-  return set
-end
 
 -- The words of a phrase, in order.
 local function word_list(phrase)
@@ -29,21 +28,6 @@ local function has_all(words, list)
     if not words[list[i]] then return false end
   end
   return #list > 0
-end
-
--- The vocabulary of the last kv value seen, and each tag's words
--- ("project-apollo" -> {"project", "apollo"}).
-local vocab_text, vocab, vocab_words = nil, {}, {}
-
-local function load_vocab()
-  local v = pos.kv.get("vocab")
-  if v ~= vocab_text then
-    vocab_text = v
-    vocab = v and pos.json.decode(v) or {}
-    vocab_words = {}
-    for i, tag in ipairs(vocab) do vocab_words[i] = word_list((tag:gsub("[%-_/]", " "))) end
-  end
-  return vocab, vocab_words
 end
 
 local function parse_rules(s)
@@ -62,55 +46,119 @@ end
 
 -- The settings (fixed for a sandbox: changing them makes a new one) and
 -- the rules parsed from them.
-local settings, rules
+local settings, rules, limit
+
+-- The vocabulary of the last kv value seen, each tag's words
+-- ("project-apollo" -> {"project", "apollo"}), its tags as a set, and
+-- `need`: every word a vocabulary tag or a rule uses.
+local vocab_text, vocab, vocab_words, known, need = nil, {}, {}, {}, nil
+
+local kv_get = pos.kv.get
+
+-- Derives the tables from the kv text `v` when it changed.
+local function use_vocab(v)
+  if v ~= vocab_text or not need then
+    vocab_text = v
+    vocab = v and pos.json.decode(v) or {}
+    vocab_words, known, need = {}, {}, {}
+    for i, tag in ipairs(vocab) do
+      local list = word_list((tag:gsub("[%-_/]", " ")))
+      vocab_words[i] = list
+      known[tag] = true
+      for j = 1, #list do need[list[j]] = true end
+    end
+    for _, r in ipairs(rules) do
+      for _, kw in ipairs(r.keywords) do
+        for j = 1, #kw do need[kw[j]] = true end
+      end
+    end
+  end
+end
+
+-- One kv read per batch: the memories of one request share the
+-- sandbox's globals, reset when it ends (docs/PLUGINS.md), and within it
+-- the host answers a key with its first read or the plugin's own writes
+-- anyway. The global `vocab_read` marks the read.
+local function load_vocab()
+  if vocab_read then return end
+  use_vocab(kv_get("vocab"))
+  vocab_read = true
+end
+
+local function has(list, x)
+  for i = 1, #list do
+    if list[i] == x then return true end
+  end
+  return false
+end
+
+-- The content's words that `need` holds (cleared after each call), and
+-- the same as a list.
+local words, found = {}, {}
+
+-- `add` with `tag` appended unless the memory has it, it is there
+-- already, or `limit` tags are.
+local function want(add, own, tag, limit)
+  if (not add or #add < limit) and not has(own, tag) and not (add and has(add, tag)) then
+    add = add or {}
+    add[#add + 1] = tag
+  end
+  return add
+end
 
 function on_memory_creating(ev)
   local m = ev.memory
   if not settings then
     settings = pos.settings()
     rules = parse_rules(settings.rules)
+    limit = math.tointeger(settings.max_tags) or 5
   end
-  local words = words_of(m.content or "")
-  local have, add = {}, {}
+  load_vocab()
   local own = m.tags or {}
-  for _, t in ipairs(own) do have[t] = true end
-  local vocab, vwords = load_vocab()
-  local limit = math.tointeger(settings.max_tags) or 5
 
-  local function want(tag)
-    if not have[tag] and #add < limit then
-      have[tag] = true
-      add[#add + 1] = tag
+  local nf = 0
+  for w in (m.content or ""):lower():gmatch("%w+") do
+    if need[w] and not words[w] then
+      words[w] = true
+      nf = nf + 1
+      found[nf] = w
     end
   end
-  for i, tag in ipairs(vocab) do
-    if has_all(words, vwords[i]) then want(tag) end
-  end
-  for _, r in ipairs(rules) do
-    for _, kw in ipairs(r.keywords) do
-      if has_all(words, kw) then want(r.tag) break end
+
+  local add
+  if nf > 0 then
+    for i = 1, #vocab do
+      if has_all(words, vocab_words[i]) then add = want(add, own, vocab[i], limit) end
     end
+    for i = 1, #rules do
+      local r = rules[i]
+      local kws = r.keywords
+      for j = 1, #kws do
+        if has_all(words, kws[j]) then add = want(add, own, r.tag, limit) break end
+      end
+    end
+    for i = 1, nf do words[found[i]] = nil end
   end
 
   -- Learn the memory's own tags for next time.
   local learned
   if #own > 0 then
-    local known = {}
-    for _, t in ipairs(vocab) do known[t] = true end
-    for _, t in ipairs(own) do
-      if not known[t] and #vocab + #(learned or {}) < VOCAB_MAX then
+    for i = 1, #own do
+      local t = own[i]
+      if not known[t] and #vocab + #(learned or {}) < VOCAB_MAX
+         and not (learned and has(learned, t)) then
         learned = learned or {}
         learned[#learned + 1] = t
-        known[t] = true
       end
     end
   end
   if learned then
     local grown = table.move(vocab, 1, #vocab, 1, {})
     table.move(learned, 1, #learned, #grown + 1, grown)
-    pos.kv.set("vocab", pos.json.encode(grown))
+    local text = pos.json.encode(grown)
+    if pos.kv.set("vocab", text) then use_vocab(text) end
   end
 
-  if #add == 0 then return nil end
+  if not add then return nil end
   return {tags = add}
 end

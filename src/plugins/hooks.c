@@ -480,6 +480,14 @@ struct held {
 	uint64_t stamp, ticket;
 	struct batchtx *tx; /* the batch's store transaction (kept on release) */
 	bool dirty;         /* globals not reset yet (on_memory_creating's batch) */
+	/* The stamp of the batch's install, kept on release: computed again
+	 * only when the row (re-read after a failure) or the budget changes. */
+	struct {
+		const struct entry *e;
+		const char *grants, *settings; /* the row's strings, by address */
+		int64_t time_us;
+		uint64_t stamp;
+	} sc;
 };
 
 /* Gives a held sandbox to the pool (which frees it when pooling is off). */
@@ -490,16 +498,20 @@ static void held_release(struct pos_plugins *p, struct held *h)
 	else if (h->sb)
 		pos_sbpool_put(p->pool, h->bd->pid, h->bd->uid, h->stamp, h->ticket, h->sb, h->bd);
 	struct batchtx *tx = h->tx;
+	struct held keep = *h;
 	memset(h, 0, sizeof(*h));
 	h->tx = tx;
+	h->sc = keep.sc;
 }
 
 /* Runs one hook of one install (row r) in a pooled or new sandbox. Records
  * the outcome. A state goes back to the pool only after a clean call (a
  * hook it does not define is clean) with its globals reset; after an error,
  * a timeout or a memory-cap hit it is freed. */
-static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *r, unsigned hook,
-			    json_t *event, json_t **result, struct pos_error *err, struct held *h)
+static enum pos_err run_row_with(struct pos_plugins *p, const struct pos_plugin_row *r,
+				 unsigned hook, json_t *event, pos_sandbox_push_fn push,
+				 void *push_ctx, json_t **result, struct pos_error *err,
+				 struct held *h)
 {
 	const struct entry *e = pos_plugins_entry(p, r->plugin_id);
 	if (!e || !(e->m.hooks & hook))
@@ -511,7 +523,20 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 						 ? p->cfg.query_budget_us
 						 : p->cfg.hook_budget_us,
 					 0};
-	uint64_t stamp = stamp_of(e, r, lim.time_us);
+	uint64_t stamp;
+	if (h && h->sc.e == e && h->sc.grants == r->grants_json &&
+	    h->sc.settings == r->settings_json && h->sc.time_us == lim.time_us) {
+		stamp = h->sc.stamp;
+	} else {
+		stamp = stamp_of(e, r, lim.time_us);
+		if (h) {
+			h->sc.e = e;
+			h->sc.grants = r->grants_json;
+			h->sc.settings = r->settings_json;
+			h->sc.time_us = lim.time_us;
+			h->sc.stamp = stamp;
+		}
+	}
 	void *aux = NULL;
 	uint64_t ticket = 0;
 	struct pos_sandbox_status st = {POS_SANDBOX_OK, ""};
@@ -536,7 +561,8 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 	if (!rc) {
 		bd->tx = h ? h->tx : NULL;
 		bd->creating = hook == POS_HOOK_MEMORY_CREATING;
-		rc = pos_sandbox_call(sb, pos_manifest_hook_name(hook), event, &res, &st);
+		rc = push ? pos_sandbox_call_with(sb, pos_manifest_hook_name(hook), push, push_ctx, &res, &st)
+			  : pos_sandbox_call(sb, pos_manifest_hook_name(hook), event, &res, &st);
 		bd->tx = NULL;
 		bd->creating = false;
 	}
@@ -548,7 +574,11 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 		pos_plugins_sb_dispose(sb, bd);
 	} else if (h) {
 		held_release(p, h);
-		*h = (struct held){sb, bd, stamp, ticket, h->tx, defer};
+		h->sb = sb;
+		h->bd = bd;
+		h->stamp = stamp;
+		h->ticket = ticket;
+		h->dirty = defer;
 	} else {
 		pos_sbpool_put(p->pool, r->plugin_id, r->user_id, stamp, ticket, sb, bd);
 	}
@@ -571,6 +601,12 @@ static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *
 	else
 		json_decref(res);
 	return rc;
+}
+
+static enum pos_err run_row(struct pos_plugins *p, const struct pos_plugin_row *r, unsigned hook,
+			    json_t *event, json_t **result, struct pos_error *err, struct held *h)
+{
+	return run_row_with(p, r, hook, event, NULL, NULL, result, err, h);
 }
 
 enum pos_err pos_plugins_installed(struct pos_plugins *p, const char *user_id, const char *id,
@@ -756,19 +792,86 @@ void pos_plugins_memory_batch(struct pos_plugins *p, const char *user_id, unsign
 
 /* The event of on_memory_creating: the memory as it will be stored (the
  * API's fields but seq, access counts and attachments, which a memory not
- * stored yet does not have). */
-static json_t *creating_event(const struct pos_memory *m)
+ * stored yet does not have), built as a Lua table straight from the record
+ * (pos_sandbox_call_with): no JSON value per memory. The tags come from the
+ * record's list; metadata other than "{}" (and tags only in JSON) are
+ * parsed before the call, so the push holds nothing a Lua error could
+ * leak. */
+struct creating_ev {
+	const struct pos_memory *m;
+	json_t *tags;     /* NULL: m->tags */
+	json_t *metadata; /* NULL: an empty object */
+	char ts[40];
+};
+
+static void creating_prepare(struct creating_ev *ev, const struct pos_memory *m)
 {
-	char ts[40] = "";
-	pos_time_format(m->created_at, ts, sizeof(ts));
-	json_t *tags = json_loads(m->tags_json ? m->tags_json : "[]", 0, NULL);
-	json_t *md = json_loads(m->metadata_json ? m->metadata_json : "{}", 0, NULL);
-	json_t *mem = json_pack("{s:s, s:s#, s:s, s:s, s:s, s:o, s:o, s:s, s:f}", "id", m->id, "content",
-				m->content ? m->content : "", (int)m->content_len, "type",
-				pos_mem_type_name(m->type), "layer", pos_mem_layer_name(m->layer), "source",
-				m->source ? m->source : "api", "tags", tags ? tags : json_array(), "metadata",
-				md ? md : json_object(), "created_at", ts, "importance", m->importance);
-	return mem ? json_pack("{s:o}", "memory", mem) : NULL;
+	ev->m = m;
+	ev->tags = ev->metadata = NULL;
+	ev->ts[0] = '\0';
+	pos_time_format(m->created_at, ev->ts, sizeof(ev->ts));
+	if (m->n_tags == 0 && m->tags_json && strcmp(m->tags_json, "[]") != 0) {
+		ev->tags = json_loads(m->tags_json, 0, NULL);
+		if (!json_is_array(ev->tags)) {
+			json_decref(ev->tags);
+			ev->tags = NULL;
+		}
+	}
+	if (m->metadata_json && strcmp(m->metadata_json, "{}") != 0) {
+		ev->metadata = json_loads(m->metadata_json, 0, NULL);
+		if (!json_is_object(ev->metadata)) {
+			json_decref(ev->metadata);
+			ev->metadata = NULL;
+		}
+	}
+}
+
+static void creating_done(struct creating_ev *ev)
+{
+	json_decref(ev->tags);
+	json_decref(ev->metadata);
+}
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+	lua_pushstring(L, v);
+	lua_setfield(L, -2, k);
+}
+
+static void push_creating(lua_State *L, void *ctx)
+{
+	const struct creating_ev *ev = ctx;
+	const struct pos_memory *m = ev->m;
+	lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, 9);
+	set_str(L, "id", m->id);
+	if (m->content)
+		lua_pushlstring(L, m->content, m->content_len);
+	else
+		lua_pushliteral(L, "");
+	lua_setfield(L, -2, "content");
+	set_str(L, "type", pos_mem_type_name(m->type));
+	set_str(L, "layer", pos_mem_layer_name(m->layer));
+	set_str(L, "source", m->source ? m->source : "api");
+	if (ev->tags) {
+		pos_sandbox_push_json(L, ev->tags);
+	} else {
+		lua_createtable(L, (int)m->n_tags, 0);
+		for (size_t i = 0; i < m->n_tags; i++) {
+			lua_pushstring(L, m->tags[i]);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+	}
+	lua_setfield(L, -2, "tags");
+	if (ev->metadata)
+		pos_sandbox_push_json(L, ev->metadata);
+	else
+		lua_createtable(L, 0, 0);
+	lua_setfield(L, -2, "metadata");
+	set_str(L, "created_at", ev->ts);
+	lua_pushnumber(L, m->importance);
+	lua_setfield(L, -2, "importance");
+	lua_setfield(L, -2, "memory");
 }
 
 /* Appends the tags of a creating result (`{tags = "t"}` or `{tags =
@@ -831,14 +934,14 @@ void pos_plugins_memory_creating(struct pos_plugins *p, const char *user_id,
 			 * its time for this batch it tags no more of it. */
 			if (pos_mono_us() - t0 > POS_PLUGINS_CREATING_BATCH_US)
 				break;
-			json_t *ev = creating_event(&v[i]);
-			if (!ev)
-				break;
+			struct creating_ev ev;
+			creating_prepare(&ev, &v[i]);
 			json_t *res = NULL;
 			struct pos_error err;
 			pos_error_clear(&err);
-			enum pos_err rc = run_row(p, &r, POS_HOOK_MEMORY_CREATING, ev, &res, &err, &h);
-			json_decref(ev);
+			enum pos_err rc = run_row_with(p, &r, POS_HOOK_MEMORY_CREATING, NULL, push_creating,
+						       &ev, &res, &err, &h);
+			creating_done(&ev);
 			if (!rc)
 				creating_tags(res, &add[i]);
 			json_decref(res);

@@ -288,7 +288,9 @@ static size_t longest_run(const char *p, const char *ep, const char *subj, size_
 	return best;
 }
 
-double pos_sandbox_pattern_cost(const char *pat, size_t patlen, const char *subj, size_t n)
+/* The cost of pos_sandbox_pattern_cost; with subj NULL an upper bound of
+ * it that reads no subject byte (each class's longest run taken as n). */
+static double pattern_cost(const char *pat, size_t patlen, const char *subj, size_t n)
 {
 	const char *p = pat, *end = pat + patlen;
 	double factor = 1;
@@ -333,13 +335,18 @@ double pos_sandbox_pattern_cost(const char *pat, size_t patlen, const char *subj
 			while (q < end && *q == ')')
 				q++;
 			if (q < end)
-				factor *= (double)longest_run(cls, cls_end, subj, n) + 1;
+				factor *= (double)(subj ? longest_run(cls, cls_end, subj, n) : n) + 1;
 		} else if (p < end && *p == '?') {
 			p++;
 			factor *= 2;
 		}
 	}
 	return (double)(patlen + 1) * ((double)n + 1) * factor;
+}
+
+double pos_sandbox_pattern_cost(const char *pat, size_t patlen, const char *subj, size_t n)
+{
+	return pattern_cost(pat, patlen, subj ? subj : "", subj ? n : 0);
 }
 
 #define PAT_PLAIN 1  /* the 4th argument may ask for a plain search (find) */
@@ -354,11 +361,15 @@ static int sb_pattern(lua_State *L)
 	const char *pat = luaL_checklstring(L, 2, &pl);
 	lua_Integer flags = lua_tointeger(L, lua_upvalueindex(2));
 	bool plain = (flags & PAT_PLAIN) && lua_toboolean(L, 4);
-	double cost = plain ? 0 : pos_sandbox_pattern_cost(pat, pl, subj, n);
 	/* find, match and gsub try an anchored pattern at one position only
 	 * (gmatch treats '^' as a literal) */
-	if ((flags & PAT_ANCHOR) && pl > 0 && pat[0] == '^')
-		cost /= (double)n + 1;
+	double per = (flags & PAT_ANCHOR) && pl > 0 && pat[0] == '^' ? (double)n + 1 : 1;
+	/* First the bound that reads no subject byte; only a pattern over it
+	 * pays the scan of the subject (the same verdict either way: the
+	 * bound is never below the cost). */
+	double cost = plain ? 0 : pattern_cost(pat, pl, NULL, n) / per;
+	if (cost > sb->pattern_cost_max)
+		cost = pattern_cost(pat, pl, subj, n) / per;
 	if (cost > sb->pattern_cost_max)
 		return luaL_error(L, "pattern too complex for a subject of %d bytes; "
 				  "split the text or simplify the pattern", (int)(n > 0x7fffffff ? 0x7fffffff : n));
@@ -669,6 +680,8 @@ json_t *pos_sandbox_to_json(lua_State *L, int idx, const char **why)
 struct call_ctx {
 	const char *fn;
 	json_t *arg;
+	pos_sandbox_push_fn push; /* instead of arg when set */
+	void *push_ctx;
 	json_t *result; /* owned by the caller's frame */
 	const char *why;
 	bool missing;
@@ -685,7 +698,11 @@ static int call_tramp(lua_State *L)
 		return 0;
 	}
 	int nargs = 0;
-	if (cc->arg) {
+	if (cc->push) {
+		luaL_checkstack(L, 8, "out of stack");
+		cc->push(L, cc->push_ctx);
+		nargs = 1;
+	} else if (cc->arg) {
 		pos_sandbox_push_json(L, cc->arg);
 		nargs = 1;
 	}
@@ -775,13 +792,14 @@ enum pos_err pos_sandbox_load(struct pos_sandbox *sb, const char *name, const ch
 	return rc == LUA_OK ? POS_OK : POS_ERR_INVALID_REQUEST;
 }
 
-enum pos_err pos_sandbox_call(struct pos_sandbox *sb, const char *fn, json_t *arg,
-			      json_t **result, struct pos_sandbox_status *st)
+static enum pos_err call(struct pos_sandbox *sb, const char *fn, json_t *arg,
+			 pos_sandbox_push_fn push, void *push_ctx, json_t **result,
+			 struct pos_sandbox_status *st)
 {
 	if (result)
 		*result = NULL;
 	set_status(st, POS_SANDBOX_OK, NULL);
-	struct call_ctx cc = {fn, arg, NULL, NULL, false};
+	struct call_ctx cc = {fn, arg, push, push_ctx, NULL, NULL, false};
 	int rc = run_protected(sb, call_tramp, &cc, st, false);
 	if (rc != LUA_OK) {
 		json_decref(cc.result);
@@ -800,6 +818,18 @@ enum pos_err pos_sandbox_call(struct pos_sandbox *sb, const char *fn, json_t *ar
 	else
 		json_decref(cc.result);
 	return POS_OK;
+}
+
+enum pos_err pos_sandbox_call(struct pos_sandbox *sb, const char *fn, json_t *arg,
+			      json_t **result, struct pos_sandbox_status *st)
+{
+	return call(sb, fn, arg, NULL, NULL, result, st);
+}
+
+enum pos_err pos_sandbox_call_with(struct pos_sandbox *sb, const char *fn, pos_sandbox_push_fn push,
+				   void *ctx, json_t **result, struct pos_sandbox_status *st)
+{
+	return call(sb, fn, NULL, push, ctx, result, st);
 }
 
 static int has_tramp(lua_State *L)

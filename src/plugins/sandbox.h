@@ -26,7 +26,9 @@
  *   - the string metatable is protected (getmetatable("") gives a string);
  *   - C functions that loop without running Lua are bounded: a pattern's
  *     worst-case cost (see pos_sandbox_pattern_cost) must stay under
- *     `pattern_cost_max`; string.rep and table.move under the memory cap;
+ *     `pattern_cost_max` (checked first against a bound that reads no
+ *     subject byte, then exactly only when that bound is over); string.rep
+ *     and table.move under the memory cap;
  *   - a Lua error never longjmps across a frame of ours that holds a
  *     resource: every entry is a lua_pcall of a C trampoline that holds
  *     only caller-owned memory.
@@ -121,6 +123,18 @@ enum pos_err pos_sandbox_load(struct pos_sandbox *sb, const char *name, const ch
  */
 enum pos_err pos_sandbox_call(struct pos_sandbox *sb, const char *fn, json_t *arg,
 			      json_t **result, struct pos_sandbox_status *st);
+
+/*
+ * pos_sandbox_call with the argument built by `push(L, ctx)`, which must
+ * leave exactly one value on the stack: a table made straight from the
+ * caller's record, without a JSON value on the way (the hot hooks, e.g.
+ * on_memory_creating per memory). It runs inside the protected call under
+ * the memory cap; it may raise a Lua error (out of memory) and then must
+ * hold nothing it would leak. Same results and errors as pos_sandbox_call.
+ */
+typedef void (*pos_sandbox_push_fn)(lua_State *L, void *ctx);
+enum pos_err pos_sandbox_call_with(struct pos_sandbox *sb, const char *fn, pos_sandbox_push_fn push,
+				   void *ctx, json_t **result, struct pos_sandbox_status *st);
 
 /*
  * Reuse of a state between calls (plugins/sbpool.c). pos_sandbox_mark

@@ -378,6 +378,27 @@ static void test_auto_tagger(void **state)
 	assert_true(json_is_null(r));
 	json_decref(r);
 	assert_int_equal(json_array_size(json_object_get(json_object_get(v->f.mems, "m3"), "tags")), 0);
+	/* A tag the memory has is not added again; words found twice count
+	 * once; the next memory starts from no words (the plugin reuses its
+	 * word table between calls). */
+	r = creating(v, "m6", json_pack("{s:s, s:[s]}", "content", "gym, gym and the garden", "tags", "health"));
+	s = json_dumps(json_object_get(r, "tags"), JSON_COMPACT);
+	assert_string_equal(s, "[\"garden\"]");
+	free(s);
+	json_decref(r);
+	r = creating(v, "m7", json_pack("{s:s}", "content", "nothing of the kind"));
+	assert_true(json_is_null(r));
+	json_decref(r);
+	done(v);
+	/* max_tags bounds what one memory gets. */
+	settings = json_pack("{s:s, s:i}", "rules", "a: gym; b: gym; c: gym", "max_tags", 2);
+	v = install("auto-tagger", settings);
+	json_decref(settings);
+	r = creating(v, "m1", json_pack("{s:s}", "content", "gym"));
+	s = json_dumps(json_object_get(r, "tags"), JSON_COMPACT);
+	assert_string_equal(s, "[\"a\",\"b\"]");
+	free(s);
+	json_decref(r);
 	done(v);
 }
 

@@ -300,6 +300,12 @@ static void test_creating_refusals(void **state)
 	assert_int_equal(json_integer_value(json_object_get(c, "failures")), 1);
 	assert_non_null(strstr(json_string_value(json_object_get(c, "last_error")), "boom before the insert"));
 	json_decref(list);
+	/* The event is the memory as it will be stored (a Lua table made
+	 * from the record): its fields, tags and metadata. */
+	create(f, f->alice, "{\"content\":\"creating event\",\"tags\":[\"a\",\"b\"],"
+			    "\"metadata\":{\"k\":\"v\"}}", id);
+	assert_tags(f, f->alice, id, "[\"a\",\"b\",\"type=note\",\"layer=active\",\"source=api\","
+				     "\"tags=a+b\",\"meta=v\",\"id=ok\",\"at=ok\",\"importance=0.5\",\"n=2\"]");
 	/* Content it does not handle: nothing added. */
 	create(f, f->alice, "{\"content\":\"plain\",\"tags\":[\"mine\"]}", id);
 	assert_tags(f, f->alice, id, "[\"mine\"]");

@@ -29,6 +29,14 @@ function on_memory_creating(ev)
   local c = ev.memory.content or ""
   if c:sub(1, 8) ~= "creating" then return nil end
   if c:find("boom", 1, true) then error("boom before the insert") end
+  if c == "creating event" then -- the event's fields, as tags
+    local m = ev.memory
+    return {tags = {"type=" .. m.type, "layer=" .. m.layer, "source=" .. m.source,
+                    "tags=" .. table.concat(m.tags, "+"), "meta=" .. tostring(m.metadata.k),
+                    "id=" .. (#m.id == 36 and "ok" or "bad"),
+                    "at=" .. (m.created_at:match("^%d%d%d%d%-%d%d%-%d%dT") and "ok" or "bad"),
+                    "importance=" .. tostring(m.importance), "n=" .. #m.tags}}
+  end
   local made, why = pos.memories.create({content = "nested"})
   local verdict = (made == nil and why:find("on_memory_creating", 1, true)) and "create-refused"
     or "create-allowed"
