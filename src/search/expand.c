@@ -97,6 +97,26 @@ enum pos_err pos_expand_terms(const struct pos_wordnet *wn, struct pos_arena *a,
 			continue;
 		struct pos_wordnet_word r[POS_EXPAND_TRIES];
 		size_t nr = pos_wordnet_related(wn, t, tl, r, POS_EXPAND_TRIES);
+		/* The word's own frequency: a word the user's memories hold
+		 * more than term_df_max times is theirs and not expanded; the
+		 * alternatives of a word in no memory stand in for it, at its
+		 * weight (it finds nothing itself). */
+		int64_t own = 1;
+		if (nr) {
+			int64_t docs = 0;
+			enum pos_err rc = df(ctx, q->terms[i], &own, &docs);
+			if (rc) {
+				*n = 0;
+				return rc;
+			}
+			if (lim->term_df_max >= 0 && own > lim->term_df_max)
+				continue;
+			/* a common word is pruned from the match: so are its
+			 * alternatives */
+			double common = (double)docs * lim->df_share;
+			if (own > 0 && (double)own > common && own > lim->df_floor)
+				continue;
+		}
 		unsigned mine = 0;
 		for (size_t k = 0; k < nr && got < lim->max_total; k++) {
 			bool form = r[k].kind == POS_WORDNET_FORM;
@@ -117,7 +137,7 @@ enum pos_err pos_expand_terms(const struct pos_wordnet *wn, struct pos_arena *a,
 			const char *s = pos_arena_strndup(a, r[k].w, r[k].len);
 			if (!s)
 				return POS_ERR_NOMEM;
-			v[got++] = (struct pos_expand_alt){s, !form};
+			v[got++] = (struct pos_expand_alt){s, !form && own > 0};
 			mine += !form;
 		}
 	}
