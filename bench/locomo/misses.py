@@ -12,9 +12,12 @@ Words are compared as FTS5's porter tokenizer stems them (an in-memory
 FTS5 table and its fts5vocab view), stop words dropped, the way the
 baseline query is built. Each missed turn gets the first class that fits:
 
-  speaker only      the only question word the turn holds is a speaker's name
-  context only      no question word in the turn, some in the two turns
-                    before it in its session (what thread context indexes)
+  context only      no question word in the turn but a speaker's name; some
+                    in the two turns before it in its session (what thread
+                    context indexes)
+  speaker only      the only question word the turn holds is a speaker's
+                    name, and the two turns before hold none either: a
+                    vocabulary gap where the name is all that matches
   vocabulary gap    no question word in the turn nor in the two before it
   time in question  the question names a date/month/year (category 2 or
                     "when"): the words it shares are too few to rank it
@@ -39,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 import run as R  # noqa: E402
 
-CLASSES = ["speaker only", "context only", "vocabulary gap", "time in question",
+CLASSES = ["context only", "speaker only", "vocabulary gap", "time in question",
            "split evidence", "outranked", "not in top 50"]
 MONTH = re.compile(r"\b(january|february|march|april|may|june|july|august|september|"
                    r"october|november|december|20\d\d|last (week|month|year)|"
@@ -91,10 +94,10 @@ def classify(q, top, k, turns, order, stem, speakers):
             if j >= 0 and t["_list"][j]["session"] == t["session"]:
                 ctx |= stem(t["_list"][j]["content"])
         ctx &= qs
-        if own and own <= names:
-            cls = "speaker only"
-        elif not own and ctx - names:
+        if not own - names and ctx - names:
             cls = "context only"
+        elif own and own <= names:
+            cls = "speaker only"
         elif not own - names:
             cls = "vocabulary gap"
         elif q["category"] == 2 or MONTH.search(q["question"]) or \

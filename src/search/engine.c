@@ -55,7 +55,7 @@ void pos_search_config_default(struct pos_search_config *c)
 	c->min_similarity = POS_SEARCH_MIN_SIMILARITY_DEFAULT;
 	c->date_boost = 1.0;
 	c->date_when = 0.1;
-	c->expand_max_df = -1;
+	c->expand_max_df = 0;
 }
 
 const char *pos_search_model(const struct pos_search *e)

@@ -77,7 +77,8 @@ struct pos_search_config {
 	const char *wordnet_dir;
 	double expand_weight;
 	/* Only words typed that at most this many memories hold are expanded
-	 * (0: only words the user never wrote); negative: every word. */
+	 * (0, the default: only words the user never wrote); negative: every
+	 * word. */
 	int64_t expand_max_df;
 };
 

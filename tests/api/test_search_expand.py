@@ -4,9 +4,10 @@ A keyword query's words gain WordNet's synonyms and derived forms as
 alternatives weighted below the words typed (docs/SEARCH.md, "Query
 expansion"), offline: "physician" finds a memory about a doctor,
 "dermatologist" one about dermatology. A "phrase" stays exact, and an
-exclusion excludes the word alone. The first class turns expansion on
-(search_expand_weight 0.25); by default it is off (the second class), which
-also shows the first class's hits come from the expansion. Skipped when WordNet (Debian wordnet-base) is absent.
+exclusion excludes the word alone. The first class expands every word
+(search_expand_max_df -1); by default only the words no memory holds
+expand (the second class); off (the third) shows the hits come from the
+expansion. Skipped when WordNet (Debian wordnet-base) is absent.
 """
 
 import os
@@ -31,7 +32,9 @@ def contents(body):
 
 @unittest.skipUnless(os.path.exists(WORDNET), "WordNet (wordnet-base) is not installed")
 class ExpandTest(harness.ApiTestCase):
-    server_env = {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0.25"}
+    """Every word expanded (search_expand_max_df -1)."""
+    server_env = {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0.25",
+                  "PERSONALOS_SEARCH_EXPAND_MAX_DF": "-1"}
 
     def search(self, token, q, **params):
         params["query"] = q
@@ -106,10 +109,9 @@ class ExpandTest(harness.ApiTestCase):
 
 
 @unittest.skipUnless(os.path.exists(WORDNET), "WordNet (wordnet-base) is not installed")
-class ExpandAbsentOnlyTest(harness.ApiTestCase):
-    """search_expand_max_df 0: only the words no memory holds expand."""
-    server_env = {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0.25",
-                  "PERSONALOS_SEARCH_EXPAND_MAX_DF": "0"}
+class ExpandDefaultTest(harness.ApiTestCase):
+    """The defaults (search_expand_weight 0.25, search_expand_max_df 0):
+    only the words no memory holds expand."""
 
     def test_only_words_in_no_memory_expand(self):
         u = self.new_user()
@@ -133,7 +135,8 @@ class ExpandAbsentOnlyTest(harness.ApiTestCase):
 
 @unittest.skipUnless(os.path.exists(WORDNET), "WordNet (wordnet-base) is not installed")
 class ExpandOffTest(harness.ApiTestCase):
-    """The default: off (it cost LoCoMo 0.6 points of R@10)."""
+    """search_expand_weight 0: off."""
+    server_env = {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0"}
 
     def test_off_finds_only_the_words(self):
         u = self.new_user()
