@@ -13,9 +13,9 @@ No note uses a gap question's word, and the gap questions' other words
 are stop words or in no note, so only the paraphrase can find the note.
 
 Each question has one right note; the same questions are asked of servers
-with expansion off (the default), on for every word (search_expand_max_df
--1) and on only for words in no memory (search_expand_max_df 0), at the
-weights given, and hit@1, hit@3 and MRR are printed per kind.
+with expansion off, on for every word (search_expand_max_df -1) and on
+only for words in no memory (search_expand_max_df 0, the default; 0.25
+is the default weight), at the weights given, and hit@1, hit@3 and MRR are printed per kind.
 
     python3 bench/lang/paraphrases.py [--bin PATH] [--weights 0.25,0.5] [--json FILE]
 
@@ -141,7 +141,7 @@ def main():
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     binary = H.resolve_binary(args.bin)
-    configs = [("off (default)", {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0"})]
+    configs = [("off", {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0"})]
     for w in args.weights.split(","):
         configs.append(("every word, weight %s" % w,
                         {"PERSONALOS_SEARCH_EXPAND_WEIGHT": w,
