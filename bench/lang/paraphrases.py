@@ -15,7 +15,8 @@ are stop words or in no note, so only the paraphrase can find the note.
 Each question has one right note; the same questions are asked of servers
 with expansion off, on for every word (search_expand_max_df -1) and on
 only for words in no memory (search_expand_max_df 0, the default; 0.25
-is the default weight), at the weights given, and hit@1, hit@3 and MRR are printed per kind.
+is the default weight), at the weights given, and hit@1, hit@3 and MRR
+are printed per kind.
 
     python3 bench/lang/paraphrases.py [--bin PATH] [--weights 0.25,0.5] [--json FILE]
 
