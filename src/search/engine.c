@@ -56,6 +56,7 @@ void pos_search_config_default(struct pos_search_config *c)
 	c->date_boost = 1.0;
 	c->date_when = 0.1;
 	c->expand_max_df = 0;
+	c->thread_credit = 0.3;
 }
 
 const char *pos_search_model(const struct pos_search *e)
@@ -1151,6 +1152,15 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		date_boost(&e->cfg, tq, &m[i], &r[i]);
 		r[i].row = (int32_t)i;
 		r[kept++] = r[i];
+	}
+	if (e->cfg.thread_credit > 0 && kept > 1) {
+		const char **th = pos_arena_alloc(a, kept * sizeof(*th));
+		struct pos_thread_item *tmp = pos_arena_alloc(a, kept * sizeof(*tmp));
+		if (!th || !tmp)
+			return POS_ERR_NOMEM;
+		for (size_t i = 0; i < kept; i++)
+			th[i] = m[r[i].row].thread;
+		pos_thread_credit(e->cfg.thread_credit, r, kept, th, tmp);
 	}
 	pos_rank_sort(r, kept);
 	struct pos_memory *sorted = NULL;

@@ -80,6 +80,8 @@ struct pos_search_config {
 	 * (0, the default: only words the user never wrote); negative: every
 	 * word. */
 	int64_t expand_max_df;
+	/* Thread credit (search/fusion.h, pos_thread_credit): 0 = off. */
+	double thread_credit;
 };
 
 void pos_search_config_default(struct pos_search_config *c);
