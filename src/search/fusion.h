@@ -13,7 +13,9 @@
  *   layer      w × {active 0, working −0.25, reference −0.5, archive −1}
  *   access     w × min(1, ln(1 + access_count) / ln(101))    in [0, w]
  * Boosts are small multipliers, so they reorder memories whose fused
- * ranks are close and never lift a weak match above a strong one.
+ * ranks are close and never lift a weak match above a strong one. Thread
+ * credit (pos_thread_credit) then adds a share of the best score of
+ * another candidate in the same thread.
  * docs/SEARCH.md documents the defaults and how they were chosen.
  */
 #ifndef POS_SEARCH_FUSION_H
