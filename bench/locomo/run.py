@@ -217,7 +217,7 @@ class Recall:
 def per_question(q, ranked):
     hit = {k: len(set(q["evidence"]) & set(ranked[:k])) / len(q["evidence"]) for k in KS}
     return {"question": q["question"], "category": q["category"], "evidence": q["evidence"],
-            "top": ranked[:10], "recall": hit}
+            "top": ranked[:50], "recall": hit}
 
 
 # ---- the FTS5 baseline --------------------------------------------------------------

@@ -64,6 +64,8 @@ static enum pos_err search_config(const struct pos_config *cfg, struct pos_searc
 	scfg->date_when = cfg->search_boost_when;
 	scfg->wordnet_dir = cfg->wordnet_dir;
 	scfg->expand_weight = cfg->search_expand_weight;
+	scfg->expand_max_df = cfg->search_expand_max_df;
+	scfg->thread_credit = cfg->search_boost_thread;
 	return POS_OK;
 }
 

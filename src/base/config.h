@@ -71,6 +71,8 @@ struct pos_config {
 	double search_boost_date, search_boost_when;
 	/* query expansion with WordNet (docs/SEARCH.md, "Query expansion") */
 	double search_expand_weight;    /* 0: off */
+	int64_t search_expand_max_df;   /* expand words in ≤ this many memories; -1: all */
+	double search_boost_thread;     /* thread credit (docs/SEARCH.md); 0: off */
 	char wordnet_dir[PATH_MAX];     /* WordNet 3.0's files; "" = no expansion */
 	/* web app (see docs/WEB.md) */
 	char web_root[PATH_MAX];       /* the Vite build served at /; "" = none */

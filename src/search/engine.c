@@ -55,6 +55,8 @@ void pos_search_config_default(struct pos_search_config *c)
 	c->min_similarity = POS_SEARCH_MIN_SIMILARITY_DEFAULT;
 	c->date_boost = 1.0;
 	c->date_when = 0.1;
+	c->expand_max_df = 0;
+	c->thread_credit = 0.3;
 }
 
 const char *pos_search_model(const struct pos_search *e)
@@ -922,14 +924,16 @@ static enum pos_err expand_df(void *ctx, const char *word, int64_t *df, int64_t 
  * (and irregular forms, as good as they) repeated round(1 / w) times
  * (at most POS_EXPAND_MAX_REPEAT) beside each synonym or derived form once.
  */
-static enum pos_err expand_query(struct rank_sides *s, struct pos_query *q)
+static enum pos_err expand_query(struct rank_sides *s, const struct pos_query *typed,
+				 struct pos_query *q)
 {
 	struct pos_expand_limits lim = {POS_EXPAND_PER_TERM, POS_EXPAND_MAX_TOTAL,
-					PRUNE_DF_SHARE, PRUNE_DF_FLOOR};
+					PRUNE_DF_SHARE, PRUNE_DF_FLOOR, s->e->cfg.expand_max_df};
 	struct df_ctx dc = {s->e, s->req->user_id};
 	struct pos_expand_alt *alt = NULL;
 	size_t n = 0;
-	enum pos_err rc = pos_expand_terms(s->e->wordnet, s->a, q, &lim, expand_df, &dc, &alt, &n);
+	enum pos_err rc = pos_expand_terms(s->e->wordnet, s->a, typed, &lim, expand_df, &dc, &alt,
+					   &n);
 	if (rc || !n)
 		return rc;
 	unsigned r = (unsigned)lround(1.0 / s->e->cfg.expand_weight);
@@ -957,8 +961,11 @@ static void keyword_side(struct rank_sides *s)
 	const char *match = NULL;
 	struct pos_query pruned;
 	enum pos_err rc = prune_common(s->e, s->a, s->req->user_id, s->pq, &pruned);
+	/* The words typed are expanded before pruning, which drops the
+	 * words in no memory: those are the ones whose alternatives matter
+	 * most (the alternatives are capped below the pruning limit). */
 	if (!rc && s->e->wordnet && s->e->cfg.expand_weight > 0)
-		rc = expand_query(s, &pruned);
+		rc = expand_query(s, s->pq, &pruned);
 	if (!rc)
 		rc = pos_query_fts_match(s->a, &pruned, true, &match);
 	if (!rc && match) {
@@ -1145,6 +1152,15 @@ static enum pos_err rank(struct pos_search *e, struct pos_arena *a,
 		date_boost(&e->cfg, tq, &m[i], &r[i]);
 		r[i].row = (int32_t)i;
 		r[kept++] = r[i];
+	}
+	if (e->cfg.thread_credit > 0 && kept > 1) {
+		const char **th = pos_arena_alloc(a, kept * sizeof(*th));
+		struct pos_thread_item *tmp = pos_arena_alloc(a, kept * sizeof(*tmp));
+		if (!th || !tmp)
+			return POS_ERR_NOMEM;
+		for (size_t i = 0; i < kept; i++)
+			th[i] = m[r[i].row].thread;
+		pos_thread_credit(e->cfg.thread_credit, r, kept, th, tmp);
 	}
 	pos_rank_sort(r, kept);
 	struct pos_memory *sorted = NULL;

@@ -76,6 +76,12 @@ struct pos_search_config {
 	 * "": none) and the weight of an alternative (0: off). */
 	const char *wordnet_dir;
 	double expand_weight;
+	/* Only words typed that at most this many memories hold are expanded
+	 * (0, the default: only words the user never wrote); negative: every
+	 * word. */
+	int64_t expand_max_df;
+	/* Thread credit (search/fusion.h, pos_thread_credit): 0 = off. */
+	double thread_credit;
 };
 
 void pos_search_config_default(struct pos_search_config *c);

@@ -95,8 +95,33 @@ enum pos_err pos_expand_terms(const struct pos_wordnet *wn, struct pos_arena *a,
 		if (q->terms[i] == q->prefix || !t || pos_query_is_stopword(t, tl) ||
 		    capitalized(q->text, t, tl))
 			continue;
+		/* The word's own frequency: a word the user's memories hold
+		 * more than term_df_max times is theirs and not expanded; the
+		 * alternatives of a word in no memory stand in for it, at its
+		 * weight (it finds nothing itself). With term_df_max set it is
+		 * asked first (the pruning asked it already: a cache hit), so
+		 * the user's own words cost no WordNet lookup. */
 		struct pos_wordnet_word r[POS_EXPAND_TRIES];
-		size_t nr = pos_wordnet_related(wn, t, tl, r, POS_EXPAND_TRIES);
+		size_t nr = lim->term_df_max >= 0 ? 1
+						   : pos_wordnet_related(wn, t, tl, r, POS_EXPAND_TRIES);
+		int64_t own = 1;
+		if (nr) {
+			int64_t docs = 0;
+			enum pos_err rc = df(ctx, q->terms[i], &own, &docs);
+			if (rc) {
+				*n = 0;
+				return rc;
+			}
+			if (lim->term_df_max >= 0 && own > lim->term_df_max)
+				continue;
+			/* a common word is pruned from the match: so are its
+			 * alternatives */
+			double common = (double)docs * lim->df_share;
+			if (own > 0 && (double)own > common && own > lim->df_floor)
+				continue;
+		}
+		if (lim->term_df_max >= 0)
+			nr = pos_wordnet_related(wn, t, tl, r, POS_EXPAND_TRIES);
 		unsigned mine = 0;
 		for (size_t k = 0; k < nr && got < lim->max_total; k++) {
 			bool form = r[k].kind == POS_WORDNET_FORM;
@@ -117,7 +142,7 @@ enum pos_err pos_expand_terms(const struct pos_wordnet *wn, struct pos_arena *a,
 			const char *s = pos_arena_strndup(a, r[k].w, r[k].len);
 			if (!s)
 				return POS_ERR_NOMEM;
-			v[got++] = (struct pos_expand_alt){s, !form};
+			v[got++] = (struct pos_expand_alt){s, !form && own > 0};
 			mine += !form;
 		}
 	}

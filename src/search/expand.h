@@ -25,7 +25,17 @@
  *    WordNet gives (derived forms, then synonyms of the most frequent
  *    sense), besides its irregular forms, and `max_total` alternatives a
  *    query; at most POS_EXPAND_TRIES candidates of a word are looked up
- *    in the index.
+ *    in the index;
+ *  - with `term_df_max` ≥ 0, only the words typed that at most that many
+ *    memories hold (0: none — a word the user never wrote, where the
+ *    words typed cannot find anything and an alternative can only help);
+ *    the word's own document frequency is one more lookup;
+ *  - a word typed that is common (df above the pruning limit) is not
+ *    expanded: the engine prunes it from the match (docs/SEARCH.md);
+ *  - the alternatives of a word typed that no memory holds count as the
+ *    word itself (not weighted): the word finds nothing, so they stand in
+ *    for it rather than beside it ("what did the physician say" must not
+ *    rank "says" above "doctor").
  *
  * Thread-safety: pure given a thread-safe `df` callback.
  */
@@ -57,11 +67,17 @@ struct pos_expand_limits {
 	unsigned per_term, max_total;
 	double df_share;            /* an alternative's df at most max(floor, share × docs) */
 	int64_t df_floor;
+	/* Only words typed found in at most this many memories are expanded
+	 * (0: only words in no memory, the user's vocabulary gaps); negative:
+	 * every word. A zero-initialised struct therefore expands only
+	 * absent words: set -1 for all. */
+	int64_t term_df_max;
 };
 
 struct pos_expand_alt {
 	const char *word;       /* lower case, arena string */
-	bool weighted;          /* false: an irregular form, as good as the word */
+	bool weighted;          /* false: as good as the word typed — an irregular
+				 * form, or any alternative of a word in no memory */
 };
 
 /*

@@ -134,6 +134,46 @@ void pos_boost(const struct pos_rank_weights *w, const struct pos_memory *m,
 	r->score = r->rrf * (1.0 + r->boost);
 }
 
+static int by_thread(const void *a, const void *b)
+{
+	const struct pos_thread_item *x = a, *y = b;
+	int c = strcmp(x->thread, y->thread);
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+void pos_thread_credit(double w, struct pos_ranked *r, size_t n, const char *const *thread,
+		       struct pos_thread_item *scratch)
+{
+	if (!(w > 0) || n < 2)
+		return;
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (thread[i] && *thread[i])
+			scratch[m++] = (struct pos_thread_item){thread[i], i, r[i].score};
+	qsort(scratch, m, sizeof(*scratch), by_thread);
+	for (size_t g = 0; g < m;) {
+		size_t end = g + 1;
+		while (end < m && strcmp(scratch[end].thread, scratch[g].thread) == 0)
+			end++;
+		if (end - g >= 2) {
+			size_t top = g;
+			double second = -1e300;
+			for (size_t k = g + 1; k < end; k++) {
+				if (scratch[k].score > scratch[top].score) {
+					second = scratch[top].score;
+					top = k;
+				} else if (scratch[k].score > second) {
+					second = scratch[k].score;
+				}
+			}
+			for (size_t k = g; k < end; k++)
+				r[scratch[k].index].score +=
+					w * (k == top ? second : scratch[top].score);
+		}
+		g = end;
+	}
+}
+
 void pos_rank_sort(struct pos_ranked *r, size_t n)
 {
 	qsort(r, n, sizeof(*r), by_score);

@@ -13,7 +13,9 @@
  *   layer      w × {active 0, working −0.25, reference −0.5, archive −1}
  *   access     w × min(1, ln(1 + access_count) / ln(101))    in [0, w]
  * Boosts are small multipliers, so they reorder memories whose fused
- * ranks are close and never lift a weak match above a strong one.
+ * ranks are close and never lift a weak match above a strong one. Thread
+ * credit (pos_thread_credit) then adds a share of the best score of
+ * another candidate in the same thread.
  * docs/SEARCH.md documents the defaults and how they were chosen.
  */
 #ifndef POS_SEARCH_FUSION_H
@@ -68,6 +70,24 @@ size_t pos_fuse3(const struct pos_rank_weights *w, const struct pos_hit *kw, siz
 /* Applies the boosts of memory `m` (at time `now`) to r, setting score. */
 void pos_boost(const struct pos_rank_weights *w, const struct pos_memory *m,
 	       int64_t now, struct pos_ranked *r);
+
+/* One candidate's thread for pos_thread_credit (caller's scratch). */
+struct pos_thread_item {
+	const char *thread;     /* NULL or "": in no thread */
+	size_t index;           /* into r */
+	double score;
+};
+
+/*
+ * Thread credit: each candidate r[i] whose thread (thread[i]) another
+ * candidate shares gains w × the best score among the others of its
+ * thread (scores as they are before any credit). Evidence of a question
+ * clusters in a conversation's session: a turn next to a strong match
+ * of the same thread is likelier relevant than its own words say.
+ * `scratch` has room for n items. Does not sort.
+ */
+void pos_thread_credit(double w, struct pos_ranked *r, size_t n, const char *const *thread,
+		       struct pos_thread_item *scratch);
 
 /* Sorts by final score descending (ties: rrf, then seq descending). */
 void pos_rank_sort(struct pos_ranked *r, size_t n);

@@ -374,7 +374,6 @@ static int cmp_idx(const void *x, const void *y)
 static enum pos_err read_rank_fields(struct pos_arena *a, sqlite3_stmt *st,
 				     struct pos_memory *m)
 {
-	(void)a;
 	memset(m, 0, sizeof(*m));
 	m->seq = sqlite3_column_int64(st, 0);
 	const unsigned char *t = sqlite3_column_text(st, 1);
@@ -391,6 +390,7 @@ static enum pos_err read_rank_fields(struct pos_arena *a, sqlite3_stmt *st,
 	m->last_accessed_at = POS_TIME_NONE;
 	m->importance = sqlite3_column_double(st, 5);
 	m->access_count = sqlite3_column_int64(st, 6);
+	m->thread = sq_col_str(a, st, 7, NULL); /* thread credit */
 	return POS_OK;
 }
 

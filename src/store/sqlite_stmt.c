@@ -223,7 +223,7 @@ const char *const sq_stmt_sql[ST__COUNT] = {
 		       " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
 	/* what a search's boosts read of its candidates (sq_memories_rank_fields) */
 	[ST_RANK_FIELDS] = "SELECT m.seq, m.id, m.type, m.layer, m.created_at,"
-			   " m.importance_score, m.access_count FROM json_each(?2) j"
+			   " m.importance_score, m.access_count, m.thread FROM json_each(?2) j"
 			   " CROSS JOIN memories m ON m.seq = j.value WHERE m.user_id = ?1",
 	[ST_MEM_TAGS_READ] = "SELECT seq, tags FROM memories WHERE id = ?1 AND user_id = ?2",
 	/* as an edit in sq_memory_update: revives a reference or archive */

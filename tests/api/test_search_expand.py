@@ -4,9 +4,10 @@ A keyword query's words gain WordNet's synonyms and derived forms as
 alternatives weighted below the words typed (docs/SEARCH.md, "Query
 expansion"), offline: "physician" finds a memory about a doctor,
 "dermatologist" one about dermatology. A "phrase" stays exact, and an
-exclusion excludes the word alone. The first class turns expansion on
-(search_expand_weight 0.25); by default it is off (the second class), which
-also shows the first class's hits come from the expansion. Skipped when WordNet (Debian wordnet-base) is absent.
+exclusion excludes the word alone. The first class expands every word
+(search_expand_max_df -1); by default only the words no memory holds
+expand (the second class); off (the third) shows the hits come from the
+expansion. Skipped when WordNet (Debian wordnet-base) is absent.
 """
 
 import os
@@ -31,7 +32,9 @@ def contents(body):
 
 @unittest.skipUnless(os.path.exists(WORDNET), "WordNet (wordnet-base) is not installed")
 class ExpandTest(harness.ApiTestCase):
-    server_env = {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0.25"}
+    """Every word expanded (search_expand_max_df -1)."""
+    server_env = {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0.25",
+                  "PERSONALOS_SEARCH_EXPAND_MAX_DF": "-1"}
 
     def search(self, token, q, **params):
         params["query"] = q
@@ -71,6 +74,23 @@ class ExpandTest(harness.ApiTestCase):
         got = contents(self.search(t, "physician", mode="keyword"))
         self.assertEqual(got[:2], ["The physician said rest", DOCTOR], got)
 
+    def test_word_in_no_memory_is_expanded_beside_known_words(self):
+        # pruning drops the words no memory holds; their alternatives are
+        # picked from the words typed, before it
+        t = self.u.token
+        got = contents(self.search(t, "physician pears", mode="keyword"))
+        self.assertIn(DOCTOR, got)
+        self.assertIn(OTHER, got)
+
+    def test_alternative_of_a_word_in_no_memory_counts_as_the_word(self):
+        # "physician" finds nothing itself: "doctor" stands in for it at a
+        # typed word's weight, so "say" does not outweigh it
+        t = self.u.token
+        says = "Tom says hello to everyone at the market on a sunny Monday morning"
+        self.create_memory(t, says)
+        got = contents(self.search(t, "what did the physician say", mode="keyword"))
+        self.assertEqual(got[:2], [DOCTOR, says], got)
+
     def test_phrase_is_not_expanded(self):
         t = self.u.token
         self.assertEqual(contents(self.search(t, '"physician"', mode="keyword")), [])
@@ -89,8 +109,34 @@ class ExpandTest(harness.ApiTestCase):
 
 
 @unittest.skipUnless(os.path.exists(WORDNET), "WordNet (wordnet-base) is not installed")
+class ExpandDefaultTest(harness.ApiTestCase):
+    """The defaults (search_expand_weight 0.25, search_expand_max_df 0):
+    only the words no memory holds expand."""
+
+    def test_only_words_in_no_memory_expand(self):
+        u = self.new_user()
+        phys = "The physician said rest"
+        for c in (DERM, phys):
+            self.create_memory(u.token, c)
+
+        def ask(q):
+            r = self.api.get(SEARCH + "?" + urllib.parse.urlencode(
+                {"query": q, "mode": "keyword"}), token=u.token)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            return contents(r.json)
+        # "dermatologist" is in no memory: expanded
+        self.assertEqual(ask("dermatologist"), [DERM])
+        # "physician" is the user's own word: not expanded to "doctor"
+        self.create_memory(u.token, DOCTOR)
+        self.assertEqual(ask("physician"), [phys])
+        # with every word expanded (the class above) it would find DOCTOR
+        # too: test_word_typed_ranks_above_its_alternative
+
+
+@unittest.skipUnless(os.path.exists(WORDNET), "WordNet (wordnet-base) is not installed")
 class ExpandOffTest(harness.ApiTestCase):
-    """The default: off (it cost LoCoMo 0.6 points of R@10)."""
+    """search_expand_weight 0: off."""
+    server_env = {"PERSONALOS_SEARCH_EXPAND_WEIGHT": "0"}
 
     def test_off_finds_only_the_words(self):
         u = self.new_user()

@@ -102,6 +102,8 @@ struct fake_index {
 	const struct datacase *c;
 	int64_t docs;
 	unsigned calls;
+	const struct pos_query *q;
+	int64_t typed_df;       /* a word typed without a df line (key typed-df, default 1) */
 };
 
 static enum pos_err fake_df(void *ctx, const char *word, int64_t *df, int64_t *docs)
@@ -110,6 +112,9 @@ static enum pos_err fake_df(void *ctx, const char *word, int64_t *df, int64_t *d
 	f->calls++;
 	*df = 0;
 	*docs = f->docs;
+	for (size_t i = 0; f->q && i < f->q->n_terms; i++)
+		if (strcmp(f->q->terms[i], word) == 0)
+			*df = f->typed_df;
 	size_t wl = strlen(word);
 	for (size_t i = 0; i < f->c->n; i++) {
 		const char *v = f->c->val[i];
@@ -139,9 +144,13 @@ static int run_case(const struct datacase *c)
 		fail_msg("%s: the query does not parse", c->name);
 	const char *docs = datacase_get(c, "docs");
 	const char *pt = datacase_get(c, "per-term"), *mt = datacase_get(c, "max-total");
-	struct fake_index f = {c, docs ? strtoll(docs, NULL, 10) : 1000, 0};
+	const char *tm = datacase_get(c, "term-df-max");
+	const char *td = datacase_get(c, "typed-df");
+	struct fake_index f = {c, docs ? strtoll(docs, NULL, 10) : 1000, 0, &q,
+			       td ? strtoll(td, NULL, 10) : 1};
 	struct pos_expand_limits lim = {pt ? (unsigned)atoi(pt) : POS_EXPAND_PER_TERM,
-					mt ? (unsigned)atoi(mt) : POS_EXPAND_MAX_TOTAL, 0.02, 2000};
+					mt ? (unsigned)atoi(mt) : POS_EXPAND_MAX_TOTAL, 0.02, 2000,
+					tm ? strtoll(tm, NULL, 10) : -1};
 	struct pos_expand_alt *alts = NULL;
 	size_t n = 0;
 	assert_int_equal(pos_expand_terms(wn, a, &q, &lim, fake_df, &f, &alts, &n), POS_OK);
@@ -162,7 +171,7 @@ static int run_case(const struct datacase *c)
 		failed = 1;
 	}
 	/* the index is asked about a bounded number of words */
-	if (f.calls > q.n_terms * POS_EXPAND_TRIES) {
+	if (f.calls > q.n_terms * (POS_EXPAND_TRIES + 1)) {
 		fprintf(stderr, "FAIL %s: %u lookups\n", c->name, f.calls);
 		failed = 1;
 	}
@@ -202,13 +211,20 @@ static void expand_errors(void **state)
 	struct pos_query q;
 	struct pos_error err = {0};
 	assert_int_equal(pos_query_parse(a, "physician", 9, &q, &err), POS_OK);
-	struct pos_expand_limits lim = {3, 12, 0.02, 2000};
+	struct pos_expand_limits lim = {3, 12, 0.02, 2000, -1};
 	struct pos_expand_alt *alts = NULL;
 	size_t n = 7;
 	/* the index failing is the search failing */
 	assert_int_equal(pos_expand_terms(wn, a, &q, &lim, failing_df, NULL, &alts, &n),
 			 POS_ERR_STORE);
 	assert_int_equal(n, 0);
+	/* also when it fails on the word typed (term_df_max's lookup) */
+	lim.term_df_max = 0;
+	n = 7;
+	assert_int_equal(pos_expand_terms(wn, a, &q, &lim, failing_df, NULL, &alts, &n),
+			 POS_ERR_STORE);
+	assert_int_equal(n, 0);
+	lim.term_df_max = -1;
 	/* no WordNet: nothing, and no lookups */
 	assert_int_equal(pos_expand_terms(NULL, a, &q, &lim, failing_df, NULL, &alts, &n), POS_OK);
 	assert_int_equal(n, 0);

@@ -1,6 +1,7 @@
 /* Unit tests for src/search/fusion.c and rcache.c: rank fusion, boosts,
  * and the generation-stamped result cache. */
 #include <setjmp.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,6 +122,36 @@ static void boosts_break_close_calls(void **state)
 	assert_int_equal(arr[0].seq, 3);
 }
 
+static void thread_credit_lifts_neighbours(void **state)
+{
+	(void)state;
+	/* seq 1..5; 1 and 3 share thread "s1" with the best (1), 2 and 4
+	 * share "s2", 5 is alone, 6 has no thread */
+	struct pos_ranked r[6];
+	const double score[6] = {1.0, 0.9, 0.5, 0.4, 0.45, 0.45};
+	const char *th[6] = {"s1", "s2", "s1", "s2", "s3", NULL};
+	for (int i = 0; i < 6; i++)
+		r[i] = (struct pos_ranked){.seq = i + 1, .rrf = score[i], .score = score[i]};
+	struct pos_thread_item tmp[6];
+	pos_thread_credit(0.3, r, 6, th, tmp);
+	/* each gains 0.3 × the best other of its thread, the best the second */
+	assert_true(fabs(r[0].score - (1.0 + 0.3 * 0.5)) < 1e-12);
+	assert_true(fabs(r[2].score - (0.5 + 0.3 * 1.0)) < 1e-12);
+	assert_true(fabs(r[1].score - (0.9 + 0.3 * 0.4)) < 1e-12);
+	assert_true(fabs(r[3].score - (0.4 + 0.3 * 0.9)) < 1e-12);
+	/* alone in its thread, or in none: unchanged */
+	assert_true(r[4].score == 0.45 && r[5].score == 0.45);
+	pos_rank_sort(r, 6);
+	/* seq 3 (0.8) now ranks above seq 4 (0.67) and both above 5 and 6 */
+	assert_int_equal(r[2].seq, 3);
+	assert_int_equal(r[3].seq, 4);
+	/* w 0: nothing moves */
+	struct pos_ranked q[2] = {{.seq = 1, .score = 1.0}, {.seq = 2, .score = 0.5}};
+	const char *same[2] = {"t", "t"};
+	pos_thread_credit(0, q, 2, same, tmp);
+	assert_true(q[0].score == 1.0 && q[1].score == 0.5);
+}
+
 static void cache_generations_invalidate(void **state)
 {
 	struct pos_rcache *c = pos_rcache_new(64);
@@ -226,6 +257,7 @@ int main(void)
 		cmocka_unit_test(weights_shift_the_order),
 		cmocka_unit_test(fuse_three_lists),
 		cmocka_unit_test(boosts_break_close_calls),
+		cmocka_unit_test(thread_credit_lifts_neighbours),
 		cmocka_unit_test(cache_generations_invalidate),
 		cmocka_unit_test(cache_wire_form),
 		cmocka_unit_test(merge_pages_two_lists),
