@@ -116,6 +116,14 @@ static sqlite3 *open_db(const char *path)
 		     "PRAGMA foreign_keys = ON;"
 		     "PRAGMA temp_store = MEMORY;"
 		     "PRAGMA cache_size = -16000;"
+		     /* A write transaction keeps up to 64 MiB of changed
+		      * pages before it spills them into the WAL (by default
+		      * it spills once the 16 MB cache is full, and a page
+		      * changed again before the commit is written twice): a
+		      * batch of 1,000 memories into a large store changes
+		      * more pages than the cache holds (issue 14). Pages
+		      * beyond cache_size are freed at the commit. */
+		     "PRAGMA cache_spill = 16384;"
 		     /* No mmap: in WAL mode a connection that finds the
 		      * database changed since its last read unmaps the whole
 		      * file and faults every page back in, and the unmap
@@ -153,6 +161,7 @@ struct sq_conn *sq_conn(struct sq_store *s)
 		return NULL;
 	}
 	c->owner = s;
+	sq_ckpt_attach(s, c->db);
 	pthread_mutex_lock(&s->conns_lock);
 	c->next = s->conns;
 	if (s->conns)
@@ -353,6 +362,7 @@ static void sq_close(struct pos_store *base)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	sq_access_stop(s);
+	sq_ckpt_stop(s);
 	pthread_setspecific(s->key, NULL);
 	pthread_mutex_lock(&s->conns_lock);
 	struct sq_conn *c = s->conns;
@@ -888,6 +898,8 @@ static enum pos_err sq_summary(struct pos_store *base, bool full_check,
 	out->sessions_active = scalar(c, "SELECT count(*) FROM sessions WHERE revoked_at IS NULL");
 	out->schema_version = scalar(c, "SELECT max(version) FROM schema_migrations");
 	out->db_bytes = scalar(c, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+	out->wal_checkpoints = atomic_load(&((struct sq_store *)base)->ckpt.passive) +
+			       atomic_load(&((struct sq_store *)base)->ckpt.truncate);
 	sqlite3_stmt *st = NULL;
 	out->integrity_ok = false;
 	const char *sql = full_check ? "PRAGMA integrity_check" : "PRAGMA quick_check";
@@ -1262,6 +1274,8 @@ enum pos_err pos_sqlite_open_keyed(const char *dir, const char *master_key_file,
 	pthread_mutex_unlock(&s->write_lock);
 	if (!rc && (rc = sq_access_start(s)))
 		pos_error_set(err, rc, NULL, "cannot start the access counter");
+	if (!rc && (rc = sq_ckpt_start(s)))
+		pos_error_set(err, rc, NULL, "cannot start the WAL checkpointer");
 	if (rc) {
 		sq_close(&s->base);
 		return rc;

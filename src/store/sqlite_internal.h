@@ -7,6 +7,8 @@
 #define POS_STORE_SQLITE_INTERNAL_H
 
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <sqlite3.h>
 
@@ -173,9 +175,18 @@ struct sq_access {
 	bool inited;
 };
 
+/* The WAL checkpointer (sqlite_ckpt.c). */
+struct sq_ckpt {
+	struct pos_ticker *_Atomic ticker; /* NULL: writers checkpoint themselves */
+	_Atomic bool stopping;
+	_Atomic bool wanted;                /* a commit passed the soft limit */
+	_Atomic long passive, truncate;     /* checkpoints run, for tests */
+};
+
 struct sq_store {
 	struct pos_store base;
 	struct sq_access access;
+	struct sq_ckpt ckpt;
 	char path[PATH_MAX];
 	pthread_key_t key;
 	pthread_mutex_t write_lock;   /* one writer at a time, in-process */
@@ -207,6 +218,13 @@ int64_t sq_col_time(sqlite3_stmt *st, int i);
 /* Binds text (NULL binds SQL NULL). Static lifetime: caller keeps it. */
 int sq_bind_str(sqlite3_stmt *st, int i, const char *s);
 int sq_bind_time(sqlite3_stmt *st, int i, int64_t t);
+
+/* The WAL checkpointer (sqlite_ckpt.c): sq_ckpt_attach installs the WAL
+ * hook on a new connection; start/stop run the checkpointing ticker (stop
+ * before the connections close, with no writes in progress). */
+void sq_ckpt_attach(struct sq_store *s, sqlite3 *db);
+enum pos_err sq_ckpt_start(struct sq_store *s);
+void sq_ckpt_stop(struct sq_store *s);
 
 /* Access counting (sqlite_access.c). */
 enum pos_err sq_access_start(struct sq_store *s);

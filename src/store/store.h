@@ -272,6 +272,9 @@ struct pos_store_summary {
 	int64_t users, memories, relationships, sessions_active;
 	int64_t schema_version;
 	int64_t db_bytes;
+	/* SQLite: WAL checkpoints the store's own checkpointer has run since
+	 * it opened (off the writers' threads; 0 for PostgreSQL) */
+	int64_t wal_checkpoints;
 	bool integrity_ok;
 	char integrity_message[256];
 };

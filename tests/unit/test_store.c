@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/arena.h"
 #include "base/clock.h"
@@ -546,6 +547,48 @@ static void seqs_after_a_cursor(void **state)
 	}
 }
 
+/* A commit that leaves the WAL above 1,000 frames is checkpointed by the
+ * store's checkpointer thread (sqlite_ckpt.c), not by the committing
+ * thread: the count of its checkpoints goes up, and the rows are there. */
+static void wal_checkpointed_in_background(void **state)
+{
+	struct fx *f = *state;
+	char a[POS_UUID_SIZE];
+	make_user(f->s, "wal@example.org", a);
+	struct pos_store_summary sum;
+	assert_int_equal(f->s->ops->summary(f->s, false, &sum), POS_OK);
+	assert_int_equal(sum.wal_checkpoints, 0);
+	enum { N = 600, LEN = 8000 };
+	struct pos_memory *m = calloc(N, sizeof(*m));
+	char *text = malloc((size_t)N * LEN);
+	assert_non_null(m);
+	assert_non_null(text);
+	for (size_t i = 0; i < N; i++) {
+		char *t = text + i * LEN;
+		size_t len = 0;
+		while (len + 16 < LEN)
+			len += (size_t)snprintf(t + len, LEN - len, "w%zu ", (i * 7919 + len) % 100003);
+		new_memory(&m[i], a, t);
+	}
+	struct pos_error e;
+	pos_error_clear(&e);
+	/* ~5 MB of rows and index: well above 1,000 frames of 4 KiB */
+	assert_int_equal(f->s->memories->memory_insert(f->s, m, N, &e), POS_OK);
+	/* the checkpointer was kicked by the commit; give it up to 30 s */
+	for (int i = 0; i < 300; i++) {
+		assert_int_equal(f->s->ops->summary(f->s, false, &sum), POS_OK);
+		if (sum.wal_checkpoints > 0)
+			break;
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	assert_true(sum.wal_checkpoints > 0);
+	assert_int_equal(sum.memories, N);
+	assert_true(sum.integrity_ok);
+	free(text);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -558,6 +601,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rank_fields_match_full_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(seqs_after_a_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_key_persists, setup, teardown),
+		cmocka_unit_test_setup_teardown(wal_checkpointed_in_background, setup, teardown),
 		cmocka_unit_test(migrates_from_v1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
