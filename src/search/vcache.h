@@ -84,6 +84,13 @@ enum pos_err pos_vcache_sample(struct pos_vcache *c, const char *user_id, size_t
 /* Adds or replaces the vector of `seq` if the user's index is loaded. */
 void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 		    const int8_t *q, float scale);
+/*
+ * pos_vcache_put for n vectors of one user (a bulk write): seqs[i] with
+ * qs[i] and qscales[i], under one write lock, so a bulk waits for a
+ * running search step (pos_vcache_search_many) once, not once a vector.
+ */
+void pos_vcache_put_many(struct pos_vcache *c, const char *user_id, size_t n,
+			 const int64_t *seqs, const int8_t *const *qs, const float *qscales);
 /* Drops `seq` from the user's index if loaded. */
 void pos_vcache_remove(struct pos_vcache *c, const char *user_id, int64_t seq);
 /* Drops the user's whole index from memory (it reloads on next use). */

@@ -48,9 +48,21 @@ struct kernel {
 typedef void (*dot4_fn)(const uint8_t *codes, size_t cstride, size_t n,
 			const int8_t *qlo, const int8_t *qhi, int32_t *out);
 
+/*
+ * The first stage's filter of a block: the rows j of [0, n) whose score
+ * (float)(dots[j] - bias) * sc[j] is above `bar`, in order, into rows[]
+ * (returns their number). The scores are computed as the scalar loop
+ * does (an int subtraction, a conversion, one multiplication), so they are
+ * bit for bit the same; most rows of a long scan fail the bar, and the
+ * vector form tests eight at once instead of one branch a row.
+ */
+typedef size_t (*pass4_fn)(const int32_t *dots, size_t n, int32_t bias,
+			   const float *sc, float bar, uint16_t *rows);
+
 struct kernel4 {
 	const char *name;
 	dot4_fn fn;
+	pass4_fn pass;
 };
 
 struct pos_vindex {
@@ -214,7 +226,40 @@ static void dot4_generic(const uint8_t *codes, size_t cstride, size_t n,
 	}
 }
 
+static size_t pass4_generic(const int32_t *dots, size_t n, int32_t bias,
+			    const float *sc, float bar, uint16_t *rows)
+{
+	size_t k = 0;
+	for (size_t j = 0; j < n; j++)
+		if ((float)(dots[j] - bias) * sc[j] > bar)
+			rows[k++] = (uint16_t)j;
+	return k;
+}
+
 #ifdef POS_VEC_X86
+__attribute__((target("avx2"))) static size_t
+pass4_avx2(const int32_t *dots, size_t n, int32_t bias, const float *sc,
+	   float bar, uint16_t *rows)
+{
+	const __m256i b = _mm256_set1_epi32(bias);
+	const __m256 bv = _mm256_set1_ps(bar);
+	size_t k = 0, j = 0;
+	for (; j + 8 <= n; j += 8) {
+		__m256i d = _mm256_loadu_si256((const __m256i *)(dots + j));
+		__m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(d, b)),
+					 _mm256_loadu_ps(sc + j));
+		unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s, bv, _CMP_GT_OQ));
+		while (mask) {
+			rows[k++] = (uint16_t)(j + (unsigned)__builtin_ctz(mask));
+			mask &= mask - 1;
+		}
+	}
+	for (; j < n; j++)
+		if ((float)(dots[j] - bias) * sc[j] > bar)
+			rows[k++] = (uint16_t)j;
+	return k;
+}
+
 __attribute__((target("avx2"))) static void
 dot4_avx2(const uint8_t *codes, size_t cstride, size_t n, const int8_t *qlo,
 	  const int8_t *qhi, int32_t *out)
@@ -286,10 +331,10 @@ dot4_avx512vnni(const uint8_t *codes, size_t cstride, size_t n,
 
 static const struct kernel4 kernels4[] = {
 #ifdef POS_VEC_X86
-	{"avx512vnni", dot4_avx512vnni},
-	{"avx2", dot4_avx2},
+	{"avx512vnni", dot4_avx512vnni, pass4_avx2},
+	{"avx2", dot4_avx2, pass4_avx2},
 #endif
-	{"generic", dot4_generic},
+	{"generic", dot4_generic, pass4_generic},
 };
 
 /* The 4-bit kernel of the same family as the int8 one. */
@@ -919,6 +964,7 @@ static void scan_codes(struct vpart *p)
 	const struct pos_vindex *ix = p->ix;
 	const struct vquery *v = p->v;
 	int32_t dots[BLOCK];
+	uint16_t pass[BLOCK];
 	float bar = p->bar;
 	size_t nc = p->nc;
 	for (size_t base = p->from; base < p->to; base += BLOCK) {
@@ -926,7 +972,12 @@ static void scan_codes(struct vpart *p)
 		ix->kern4->fn(ix->codes + base * ix->cstride, ix->cstride, nb,
 			      v->qlo, v->qhi, dots);
 		const float *sc = ix->scales + base;
-		for (size_t j = 0; j < nb; j++) {
+		/* the rows above the bar as it was at the block's start; the
+		 * bar only rises, so testing them again against the bar of the
+		 * moment gives the rows, in the order, the plain loop took */
+		size_t np = ix->kern4->pass(dots, nb, v->bias4, sc, bar, pass);
+		for (size_t x = 0; x < np; x++) {
+			size_t j = pass[x];
 			float s = (float)(dots[j] - v->bias4) * sc[j];
 			if (!(s > bar))
 				continue;
