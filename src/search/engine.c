@@ -1338,11 +1338,8 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 				const struct pos_vec *v, unsigned k, struct pos_hit *out,
 				size_t *n)
 {
-	*n = 0;
-	struct pos_vcache *vc = pos_search_vectors(e);
-	if (!vc || !v->q || v->dim != e->embedder->dim || k == 0)
-		return POS_OK;
-	return pos_vcache_search(vc, user_id, v->q, v->scale, k, NULL, NULL, out, n);
+	/* the batch's path for one: the same exact neighbours either way */
+	return pos_search_similar_many(e, user_id, v, 1, k, out, n);
 }
 
 enum pos_err pos_search_similar_many(struct pos_search *e, const char *user_id,

@@ -426,8 +426,10 @@ enum pos_err pos_vcache_search_many(struct pos_vcache *c, const char *user_id, s
 	if (!hits)
 		rc = POS_ERR_NOMEM;
 	/* background work (auto-linking): on this thread only, leaving the
-	 * other cores to the searches and writes it runs beside */
-	struct pos_vsearch_opts one = {c->scan.exact, NULL, 1};
+	 * other cores to the searches and writes it runs beside; every int8
+	 * row, so the neighbours are the exact scan's (a block of rows read
+	 * once for several queries costs about what the first stage did) */
+	struct pos_vsearch_opts one = {true, NULL, 1};
 	/* a step at a time, so writers of the user wait for one step only */
 	for (size_t at = 0; !rc && at < nq; at += step) {
 		size_t cnt = nq - at < step ? nq - at : step;

@@ -60,7 +60,8 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 			       bool (*keep)(void *ctx, int64_t seq), void *ctx,
 			       struct pos_hit *out, size_t *n);
 /*
- * pos_vcache_search for nq queries at once, without a filter: query i is
+ * pos_vcache_search for nq queries at once, without a filter and always
+ * exact (every int8 row, whatever the cache's scan mode): query i is
  * qs[i] with scale qscales[i], its hits go to out[i*k ..], their number
  * to n[i] (pos_vindex_search_many). The index is read-locked for
  * POS_VCACHE_MANY_STEP queries at a time, so the user's writes wait for
