@@ -230,6 +230,15 @@ enum pos_err pos_autolink_batch(const struct pos_memsvc *svc, const char *user_i
 			size_t i = at + j;
 			if (!ok[i])
 				continue;
+			if (tx && j && svc->bulk_writes && atomic_load(svc->bulk_writes) > 0) {
+				/* a bulk came: commit what is written and let it
+				 * have the writer, then go on in a new transaction */
+				tx = false;
+				if ((rc = s->ops->batch_end(s)))
+					break;
+				give_way(svc, r);
+				tx = s->ops->batch_begin(s) == POS_OK;
+			}
 			memset(&res, 0, sizeof(res));
 			rc = apply_links(s, user_id, &m[i], links + j * POS_AUTOLINK_MAX, nl[j], &res);
 			if (rc == POS_ERR_NOT_FOUND)

@@ -69,7 +69,7 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
  * thread alone (background work leaves the other cores to searches).
  * Loads the index first on this thread when it is not resident.
  */
-#define POS_VCACHE_MANY_STEP 64u
+#define POS_VCACHE_MANY_STEP 16u /* one chunk of pos_vindex_search_many */
 enum pos_err pos_vcache_search_many(struct pos_vcache *c, const char *user_id, size_t nq,
 				    const int8_t *const *qs, const float *qscales, unsigned k,
 				    struct pos_hit *out, size_t *n);

@@ -489,10 +489,12 @@ static void bulk_writes_counted_and_given_way(void **state)
 	atomic_store(&running, 1);
 	struct pos_autolink_config cfg;
 	pos_autolink_config_default(&cfg);
-	const char *ids[] = {m[0].id};
+	/* two memories: the write transaction is cut between them for the
+	 * bulk, both are linked */
+	const char *ids[] = {m[0].id, m[1].id};
 	size_t linked = 0;
-	assert_int_equal(pos_autolink_batch(&f->svc, f->alice, ids, 1, &cfg, NULL, &linked), POS_OK);
-	assert_int_equal(linked, 1);
+	assert_int_equal(pos_autolink_batch(&f->svc, f->alice, ids, 2, &cfg, NULL, &linked), POS_OK);
+	assert_int_equal(linked, 2);
 	assert_int_equal(edges(f, f->alice, m[0].id, "related", m[1].id, NULL), 1);
 	f->svc.bulk_writes = NULL;
 	f->svc.creating = NULL;
