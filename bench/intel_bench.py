@@ -22,6 +22,10 @@ until its memories are stored and (with linking) every memory.autolink
 job has finished; the ratio of the medians is the cost. A sample of the
 linked memories is read back to show links were made.
 
+With --autolink-before BIN it runs BIN the same way, alternating with
+--bin in every round (BIN off, BIN on, --bin off, --bin on, ...), for a
+before/after measured in the same run.
+
 With --only categories it times GET /api/memories/categories (local:
 tags and clusters) after the clusters are cached, next to GET
 /api/memories/stats; with --categories-before BIN it also starts BIN on
@@ -147,31 +151,44 @@ def one_ingest_run(binary, work, n, link, label, extra_env):
 
 
 def bench_autolink(args, binary, work):
+    """Each binary (this one, and --autolink-before's if given) with
+    auto_link off then on, in turn, --rounds times: the on/off ratios of
+    each binary come from runs made side by side."""
     n = args.memories
-    runs = {False: [], True: []}
+    bins = [("this build", binary)]
+    if args.autolink_before:
+        bins.insert(0, ("before", H.resolve_binary(args.autolink_before)))
+    runs = {(b, link): [] for b, _ in bins for link in (False, True)}
     for rnd in range(args.rounds):
-        for link in (False, True):
-            label = "%s-%d" % ("on" if link else "off", rnd)
-            got = one_ingest_run(binary, work, n, link, label, args.env)
-            runs[link].append(got)
-            H.log("%s: %.1f s (bulk requests %.1f s), server CPU %.1f s, linked share %.2f, jobs %d"
-                  % (label, got[0], got[1], got[4], got[2], got[3]))
-    rows = []
-    for link in (False, True):
-        for i, (t_total, t_bulk, share, jobs, cpu) in enumerate(runs[link]):
-            rows.append(["ingest, auto_link %s, run %d" % ("on" if link else "off", i + 1),
-                         "%.2f s" % t_total, "%.2f s" % cpu, H.fmt_rate(n / t_total),
-                         "bulk requests %.2f s; %s" % (
-                             t_bulk, ("sampled memories with links %.0f %%, %d jobs"
-                                      % (100 * share, jobs)) if link else "no linking")])
+        for bname, bpath in bins:
+            for link in (False, True):
+                label = "%s%s-%d" % ("before-" if bname == "before" else "",
+                                     "on" if link else "off", rnd)
+                got = one_ingest_run(bpath, work, n, link, label, args.env)
+                runs[(bname, link)].append(got)
+                H.log("%s: %.1f s (bulk requests %.1f s), server CPU %.1f s, linked share %.2f, jobs %d"
+                      % (label, got[0], got[1], got[4], got[2], got[3]))
     print("memories: %d, rounds: %d" % (n, args.rounds))
-    print(H.text_table(["what", "wall", "server CPU", "rate", "notes"], rows))
-    for i, what in ((0, "wall time until stored and linked"), (4, "server CPU"),
-                    (1, "time in bulk requests")):
-        off = H.median([r[i] for r in runs[False]])
-        on = H.median([r[i] for r in runs[True]])
-        print("auto-linking cost, %s: median %.2f s against %.2f s: %+.1f %%"
-              % (what, on, off, 100.0 * (on / off - 1.0)))
+    for bname, _ in bins:
+        rows = []
+        for link in (False, True):
+            for i, (t_total, t_bulk, share, jobs, cpu) in enumerate(runs[(bname, link)]):
+                rows.append(["%s: ingest, auto_link %s, run %d" % (bname, "on" if link else "off", i + 1),
+                             "%.2f s" % t_total, "%.2f s" % cpu, H.fmt_rate(n / t_total),
+                             "bulk requests %.2f s; %s" % (
+                                 t_bulk, ("sampled memories with links %.0f %%, %d jobs"
+                                          % (100 * share, jobs)) if link else "no linking")])
+        print(H.text_table(["what", "wall", "server CPU", "rate", "notes"], rows))
+        for i, what in ((0, "wall time until stored and linked"), (4, "server CPU"),
+                        (1, "time in bulk requests")):
+            off = H.median([r[i] for r in runs[(bname, False)]])
+            on = H.median([r[i] for r in runs[(bname, True)]])
+            print("%s: auto-linking cost, %s: median %.2f s against %.2f s: %+.1f %%"
+                  % (bname, what, on, off, 100.0 * (on / off - 1.0)))
+            # per round (off and on run next to each other)
+            per = ["%+.0f %%" % (100.0 * (a[i] / b[i] - 1.0))
+                   for a, b in zip(runs[(bname, True)], runs[(bname, False)])]
+            print("%s:   per round: %s" % (bname, ", ".join(per)))
     return 0
 
 
@@ -242,6 +259,8 @@ def main():
     ap.add_argument("--samples", type=int, default=10, help="categories: calls per round")
     ap.add_argument("--categories-before", metavar="BIN",
                     help="categories: also time this (older) binary on the same database")
+    ap.add_argument("--autolink-before", metavar="BIN",
+                    help="autolink: also run this (older) binary, alternating with --bin")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the servers started (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")

@@ -566,6 +566,8 @@ enum pos_err pos_app_start(struct pos_app *app, const struct pos_config *cfg,
 	app->mem.store = app->store;
 	app->mem.search = app->search;
 	app->mem.events = app->events;
+	atomic_init(&app->bulk_writes, 0);
+	app->mem.bulk_writes = &app->bulk_writes;
 	app->mem.created_batch = plugins_created_batch;
 	app->mem.created_ctx = app;
 	app->mem.creating = plugins_creating;

@@ -57,6 +57,7 @@ struct pos_app {
 	struct pos_store *store;
 	struct pos_search *search;
 	struct pos_memsvc mem;          /* store + search, for the memory service */
+	atomic_int bulk_writes;         /* mem.bulk_writes points here */
 	struct pos_auth auth;
 	struct pos_assistant assistant; /* chat, suggestions, memorize */
 	struct pos_encsvc enc;          /* owns the keyring the store borrows */

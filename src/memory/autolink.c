@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/uuid.h"
@@ -92,8 +93,14 @@ static enum pos_err apply_links(struct pos_store *s, const char *user_id,
 	return POS_OK;
 }
 
-/* Memories whose links one store transaction writes. */
+/* Memories whose links one store transaction writes: a unit of work. */
 #define AUTOLINK_TX 64
+/* Memories a neighbour search takes at once (a chunk of the vector
+ * scan, POS_VEC_MANY_CHUNK). */
+#define AUTOLINK_SEARCH_STEP 16
+/* Giving way to bulk writes: polled every 2 ms, for at most 1 s a wait. */
+#define AUTOLINK_GIVE_WAY_STEP_US 2000
+#define AUTOLINK_GIVE_WAY_MAX_US 1000000
 
 static unsigned links_wanted(const struct pos_autolink_config *cfg)
 {
@@ -136,6 +143,22 @@ out:
 	return rc;
 }
 
+/* Waits while bulk writes run (svc->bulk_writes), AUTOLINK_GIVE_WAY_STEP_US
+ * at a time, at most AUTOLINK_GIVE_WAY_MAX_US, so that a stream of bulks
+ * still lets a unit of linking through now and then; stops waiting when
+ * the job is asked to stop. */
+static void give_way(const struct pos_memsvc *svc, struct pos_job_run *r)
+{
+	if (!svc->bulk_writes)
+		return;
+	int64_t until = pos_mono_us() + AUTOLINK_GIVE_WAY_MAX_US;
+	while (atomic_load(svc->bulk_writes) > 0 && pos_mono_us() < until &&
+	       !(r && pos_job_should_stop(r))) {
+		struct timespec ts = {0, AUTOLINK_GIVE_WAY_STEP_US * 1000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 enum pos_err pos_autolink_batch(const struct pos_memsvc *svc, const char *user_id,
 				const char *const *ids, size_t n,
 				const struct pos_autolink_config *cfg, struct pos_job_run *r,
@@ -158,44 +181,50 @@ enum pos_err pos_autolink_batch(const struct pos_memsvc *svc, const char *user_i
 	bool *ok = pos_arena_zalloc(a, n * sizeof(*ok));
 	struct pos_hit *hits = pos_arena_alloc(a, n * (size_t)(k + 1) * sizeof(*hits));
 	size_t *nh = pos_arena_zalloc(a, n * sizeof(*nh));
-	if (!m || !v || !ok || !hits || !nh) {
-		rc = POS_ERR_NOMEM;
-		goto out;
-	}
-	/* the memories and their vectors: one read each */
-	for (size_t i = 0; i < n; i++) {
-		char norm[POS_UUID_SIZE];
-		memset(&v[i], 0, sizeof(v[i]));
-		if (!ids[i] || !pos_uuid_valid(ids[i], strlen(ids[i]), norm))
-			continue;
-		rc = s->memories->memory_get(s, a, user_id, norm, false, 0, &m[i]);
-		if (rc == POS_ERR_NOT_FOUND) {
-			rc = POS_OK; /* deleted since, or not the user's */
-			continue;
-		}
-		if (!rc && svc->search && k)
-			rc = s->memories->vector_get(s, a, user_id, m[i].seq, &v[i]);
-		if (rc)
-			goto out;
-		ok[i] = true;
-	}
-	/* one neighbour search for the whole batch */
-	if (svc->search && k &&
-	    (rc = pos_search_similar_many(svc->search, user_id, v, n, k + 1, hits, nh)))
-		goto out;
-	/* the links, then their writes: AUTOLINK_TX memories a transaction
-	 * (the store's batch, when it has one), the reads before it */
 	struct pos_autolink *links = pos_arena_alloc(a, AUTOLINK_TX * POS_AUTOLINK_MAX * sizeof(*links));
 	size_t nl[AUTOLINK_TX];
-	if (!links) {
+	if (!m || !v || !ok || !hits || !nh || !links) {
 		rc = POS_ERR_NOMEM;
 		goto out;
 	}
+	/* AUTOLINK_TX memories a unit: their rows and vectors, one neighbour
+	 * search for them all, their links, then one store transaction (the
+	 * store's batch, when it has one) for the writes; between units the
+	 * job gives way to bulk writes running (the ingest it follows) */
 	for (size_t at = 0; at < n; at += AUTOLINK_TX) {
 		size_t cnt = n - at < AUTOLINK_TX ? n - at : AUTOLINK_TX;
 		if (r && pos_job_should_stop(r)) {
 			rc = POS_ERR_UNAVAILABLE; /* the jobs service queues it again */
 			goto out;
+		}
+		give_way(svc, r);
+		for (size_t i = at; i < at + cnt; i++) {
+			char norm[POS_UUID_SIZE];
+			memset(&v[i], 0, sizeof(v[i]));
+			if (!ids[i] || !pos_uuid_valid(ids[i], strlen(ids[i]), norm))
+				continue;
+			rc = s->memories->memory_get(s, a, user_id, norm, false, 0, &m[i]);
+			if (rc == POS_ERR_NOT_FOUND) {
+				rc = POS_OK; /* deleted since, or not the user's */
+				continue;
+			}
+			if (!rc && svc->search && k)
+				rc = s->memories->vector_get(s, a, user_id, m[i].seq, &v[i]);
+			if (rc)
+				goto out;
+			ok[i] = true;
+		}
+		/* the search AUTOLINK_SEARCH_STEP memories at a time, giving way
+		 * between steps: at 100,000 rows a unit's whole search takes a
+		 * tenth of a second, longer than a bulk of 1,000 */
+		for (size_t q = at; svc->search && k && q < at + cnt; q += AUTOLINK_SEARCH_STEP) {
+			size_t qn = at + cnt - q < AUTOLINK_SEARCH_STEP ? at + cnt - q
+									: AUTOLINK_SEARCH_STEP;
+			if (q > at)
+				give_way(svc, r);
+			if ((rc = pos_search_similar_many(svc->search, user_id, v + q, qn, k + 1,
+							  hits + q * (size_t)(k + 1), nh + q)))
+				goto out;
 		}
 		struct pos_autolink_result res;
 		for (size_t j = 0; j < cnt; j++) {
@@ -206,11 +235,21 @@ enum pos_err pos_autolink_batch(const struct pos_memsvc *svc, const char *user_i
 							   links + j * POS_AUTOLINK_MAX, &nl[j], &res)))
 				goto out;
 		}
+		give_way(svc, r);
 		bool tx = s->ops->batch_begin && s->ops->batch_begin(s) == POS_OK;
 		for (size_t j = 0; !rc && j < cnt; j++) {
 			size_t i = at + j;
 			if (!ok[i])
 				continue;
+			if (tx && j && svc->bulk_writes && atomic_load(svc->bulk_writes) > 0) {
+				/* a bulk came: commit what is written and let it
+				 * have the writer, then go on in a new transaction */
+				tx = false;
+				if ((rc = s->ops->batch_end(s)))
+					break;
+				give_way(svc, r);
+				tx = s->ops->batch_begin(s) == POS_OK;
+			}
 			memset(&res, 0, sizeof(res));
 			rc = apply_links(s, user_id, &m[i], links + j * POS_AUTOLINK_MAX, nl[j], &res);
 			if (rc == POS_ERR_NOT_FOUND)

@@ -689,10 +689,31 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 	return POS_OK;
 }
 
+/* Counts a bulk write in svc->bulk_writes while it runs (+1 / -1). */
+static void bulk_running(const struct pos_memsvc *svc, int d)
+{
+	if (svc->bulk_writes)
+		atomic_fetch_add(svc->bulk_writes, d);
+}
+
+static enum pos_err bulk_write(const struct pos_memsvc *svc, struct pos_arena *a,
+			       const char *user_id, const json_t *body,
+			       struct pos_memory **out, size_t *n, struct pos_error *err);
+
 enum pos_err pos_memory_bulk(const struct pos_memsvc *svc, struct pos_arena *a,
 			     const char *user_id, const json_t *body,
 			     struct pos_memory **out, size_t *n,
 			     struct pos_error *err)
+{
+	bulk_running(svc, 1);
+	enum pos_err rc = bulk_write(svc, a, user_id, body, out, n, err);
+	bulk_running(svc, -1);
+	return rc;
+}
+
+static enum pos_err bulk_write(const struct pos_memsvc *svc, struct pos_arena *a,
+			       const char *user_id, const json_t *body,
+			       struct pos_memory **out, size_t *n, struct pos_error *err)
 {
 	if (!json_is_object(body))
 		return pos_error_set(err, POS_ERR_INVALID_REQUEST, NULL,
@@ -892,12 +913,24 @@ enum pos_err pos_memory_delete(const struct pos_memsvc *svc, const char *user_id
 
 /* ---- for the sync framework ---- */
 
+static enum pos_err insert_records(const struct pos_memsvc *svc, struct pos_arena *a,
+				   struct pos_memory *v, size_t n, struct pos_error *err);
+
 enum pos_err pos_memory_insert_records(const struct pos_memsvc *svc,
 				       struct pos_arena *a, struct pos_memory *v,
 				       size_t n, struct pos_error *err)
 {
 	if (!n)
 		return POS_OK;
+	bulk_running(svc, 1);
+	enum pos_err rc = insert_records(svc, a, v, n, err);
+	bulk_running(svc, -1);
+	return rc;
+}
+
+static enum pos_err insert_records(const struct pos_memsvc *svc, struct pos_arena *a,
+				   struct pos_memory *v, size_t n, struct pos_error *err)
+{
 	creating(svc, a, v, n);
 	enum pos_err rc = prepare_batch(svc, a, v, n);
 	if (rc)

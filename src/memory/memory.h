@@ -12,6 +12,7 @@
 #define POS_MEMORY_MEMORY_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 
 #include "base/arena.h"
 #include "base/err.h"
@@ -66,6 +67,12 @@ struct pos_memsvc {
 	 * and it never fails the write. */
 	void (*written)(void *ctx, const char *user_id, bool deleted);
 	void *written_ctx;
+	/* Set: how many bulk writes run now (pos_memory_bulk and
+	 * pos_memory_insert_records count themselves in it while they run);
+	 * auto-linking gives way to them between its units of work
+	 * (memory/autolink.h), so ingest is not slowed by the linking it
+	 * queued. */
+	atomic_int *bulk_writes;
 };
 
 /* Creates one memory from a POST /api/memories body; `out` is the stored record. */

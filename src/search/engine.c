@@ -292,10 +292,29 @@ void pos_search_written_batch(struct pos_search *e, const struct pos_memory *v, 
 		return;
 	struct pos_vcache *vc = pos_search_vectors(e);
 	bool kick = false;
-	for (size_t i = 0; i < n; i++) {
-		const struct pos_vec *x = &v[i].vec;
-		if (vc && x->q && x->model && strcmp(x->model, e->embedder->model) == 0)
-			pos_vcache_put(vc, v[i].user_id, v[i].seq, x->q, x->scale);
+	/* the vectors of a run of one user under one write lock of its index
+	 * (pos_vcache_put_many), a step of PUT_STEP at a time */
+	enum { PUT_STEP = 256 };
+	int64_t seqs[PUT_STEP];
+	const int8_t *qs[PUT_STEP];
+	float scs[PUT_STEP];
+	size_t np = 0;
+	const char *owner = NULL;
+	for (size_t i = 0; i <= n; i++) {
+		const struct pos_vec *x = i < n ? &v[i].vec : NULL;
+		bool put = x && vc && x->q && x->model && strcmp(x->model, e->embedder->model) == 0;
+		if (np && (i == n || np == PUT_STEP || (put && strcmp(owner, v[i].user_id) != 0))) {
+			pos_vcache_put_many(vc, owner, np, seqs, qs, scs);
+			np = 0;
+		}
+		if (i == n)
+			break;
+		if (put) {
+			owner = v[i].user_id;
+			seqs[np] = v[i].seq;
+			qs[np] = x->q;
+			scs[np++] = x->scale;
+		}
 		kick = kick || !x->q;
 	}
 	if (kick && e->remote)
@@ -1335,11 +1354,8 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 				const struct pos_vec *v, unsigned k, struct pos_hit *out,
 				size_t *n)
 {
-	*n = 0;
-	struct pos_vcache *vc = pos_search_vectors(e);
-	if (!vc || !v->q || v->dim != e->embedder->dim || k == 0)
-		return POS_OK;
-	return pos_vcache_search(vc, user_id, v->q, v->scale, k, NULL, NULL, out, n);
+	/* the batch's path for one: the same exact neighbours either way */
+	return pos_search_similar_many(e, user_id, v, 1, k, out, n);
 }
 
 enum pos_err pos_search_similar_many(struct pos_search *e, const char *user_id,

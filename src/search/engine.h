@@ -156,8 +156,8 @@ void pos_search_written_batch(struct pos_search *e, const struct pos_memory *v, 
 /*
  * The `k` memories of the user nearest to `v` by cosine (the in-memory
  * index, loaded first if needed), best first, into out[0..*n): seq and
- * cosine in score. For auto-linking (memory/autolink.h); no filters, no
- * boosts. *n is 0 when `v` has no vector or the index is not ready.
+ * cosine in score, by the exact scan (every int8 row, ties by seq). For
+ * auto-linking (memory/autolink.h); no filters, no boosts. *n is 0 when `v` has no vector or the index is not ready.
  */
 enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 				const struct pos_vec *v, unsigned k, struct pos_hit *out,
@@ -166,8 +166,9 @@ enum pos_err pos_search_similar(struct pos_search *e, const char *user_id,
 /*
  * pos_search_similar for nq vectors v[0..nq) at once (auto-linking a
  * batch): the hits of v[i] go to out[i*k ..] and their number to n[i] (0
- * for a vector of another model or none). One pass over the index per
- * few queries instead of one per query (vcache.h pos_vcache_search_many).
+ * for a vector of another model or none), each exactly what
+ * pos_search_similar gives v[i]. One pass over the index per few queries
+ * instead of one per query (vcache.h pos_vcache_search_many).
  */
 enum pos_err pos_search_similar_many(struct pos_search *e, const char *user_id,
 				     const struct pos_vec *v, size_t nq, unsigned k,

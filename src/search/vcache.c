@@ -426,8 +426,10 @@ enum pos_err pos_vcache_search_many(struct pos_vcache *c, const char *user_id, s
 	if (!hits)
 		rc = POS_ERR_NOMEM;
 	/* background work (auto-linking): on this thread only, leaving the
-	 * other cores to the searches and writes it runs beside */
-	struct pos_vsearch_opts one = {c->scan.exact, NULL, 1};
+	 * other cores to the searches and writes it runs beside; every int8
+	 * row, so the neighbours are the exact scan's (a block of rows read
+	 * once for several queries costs about what the first stage did) */
+	struct pos_vsearch_opts one = {true, NULL, 1};
 	/* a step at a time, so writers of the user wait for one step only */
 	for (size_t at = 0; !rc && at < nq; at += step) {
 		size_t cnt = nq - at < step ? nq - at : step;
@@ -492,18 +494,28 @@ enum pos_err pos_vcache_sample(struct pos_vcache *c, const char *user_id, size_t
 void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 		    const int8_t *q, float scale)
 {
+	pos_vcache_put_many(c, user_id, 1, &seq, &q, &scale);
+}
+
+void pos_vcache_put_many(struct pos_vcache *c, const char *user_id, size_t n,
+			 const int64_t *seqs, const int8_t *const *qs, const float *qscales)
+{
+	if (n == 0)
+		return;
 	struct ventry *e = acquire(c, user_id, false);
 	if (!e)
 		return; /* not loaded: the next load reads it from the store */
 	pthread_rwlock_wrlock(&e->lock);
 	bool was = e->loaded;
-	if (e->loaded && pos_vindex_put(e->idx, seq, q, scale) != POS_OK) {
-		/* Out of memory: drop the index so the next search reloads it
-		 * whole rather than search an index that misses a row. */
-		pos_vindex_free(e->idx);
-		e->idx = NULL;
-		e->loaded = false;
-	}
+	for (size_t i = 0; e->loaded && i < n; i++)
+		if (pos_vindex_put(e->idx, seqs[i], qs[i], qscales[i]) != POS_OK) {
+			/* Out of memory: drop the index so the next search
+			 * reloads it whole rather than search an index that
+			 * misses a row. */
+			pos_vindex_free(e->idx);
+			e->idx = NULL;
+			e->loaded = false;
+		}
 	size_t bytes = e->loaded ? pos_vindex_memory(e->idx) : 0;
 	bool loaded = e->loaded;
 	pthread_rwlock_unlock(&e->lock);

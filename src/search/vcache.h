@@ -60,7 +60,8 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
 			       bool (*keep)(void *ctx, int64_t seq), void *ctx,
 			       struct pos_hit *out, size_t *n);
 /*
- * pos_vcache_search for nq queries at once, without a filter: query i is
+ * pos_vcache_search for nq queries at once, without a filter and always
+ * exact (every int8 row, whatever the cache's scan mode): query i is
  * qs[i] with scale qscales[i], its hits go to out[i*k ..], their number
  * to n[i] (pos_vindex_search_many). The index is read-locked for
  * POS_VCACHE_MANY_STEP queries at a time, so the user's writes wait for
@@ -68,7 +69,7 @@ enum pos_err pos_vcache_search(struct pos_vcache *c, const char *user_id,
  * thread alone (background work leaves the other cores to searches).
  * Loads the index first on this thread when it is not resident.
  */
-#define POS_VCACHE_MANY_STEP 64u
+#define POS_VCACHE_MANY_STEP 16u /* one chunk of pos_vindex_search_many */
 enum pos_err pos_vcache_search_many(struct pos_vcache *c, const char *user_id, size_t nq,
 				    const int8_t *const *qs, const float *qscales, unsigned k,
 				    struct pos_hit *out, size_t *n);
@@ -84,6 +85,13 @@ enum pos_err pos_vcache_sample(struct pos_vcache *c, const char *user_id, size_t
 /* Adds or replaces the vector of `seq` if the user's index is loaded. */
 void pos_vcache_put(struct pos_vcache *c, const char *user_id, int64_t seq,
 		    const int8_t *q, float scale);
+/*
+ * pos_vcache_put for n vectors of one user (a bulk write): seqs[i] with
+ * qs[i] and qscales[i], under one write lock, so a bulk waits for a
+ * running search step (pos_vcache_search_many) once, not once a vector.
+ */
+void pos_vcache_put_many(struct pos_vcache *c, const char *user_id, size_t n,
+			 const int64_t *seqs, const int8_t *const *qs, const float *qscales);
 /* Drops `seq` from the user's index if loaded. */
 void pos_vcache_remove(struct pos_vcache *c, const char *user_id, int64_t seq);
 /* Drops the user's whole index from memory (it reloads on next use). */

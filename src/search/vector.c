@@ -48,9 +48,23 @@ struct kernel {
 typedef void (*dot4_fn)(const uint8_t *codes, size_t cstride, size_t n,
 			const int8_t *qlo, const int8_t *qhi, int32_t *out);
 
+/*
+ * A scan's filter of a block: the rows j of [0, n) whose score
+ * (float)(dots[j] - bias) * sc[j] is at least `bar`, in order, into rows[]
+ * (returns their number). The scores are computed as the scalar loops do
+ * (an int subtraction, a conversion, one multiplication), so they are bit
+ * for bit the same, and the callers test each row passed again with their
+ * own rule (above the bar; or a tie broken by id): the filter only skips
+ * rows those rules would skip. Most rows of a long scan fail the bar, and
+ * the vector form tests eight at once instead of one branch a row.
+ */
+typedef size_t (*pass4_fn)(const int32_t *dots, size_t n, int32_t bias,
+			   const float *sc, float bar, uint16_t *rows);
+
 struct kernel4 {
 	const char *name;
 	dot4_fn fn;
+	pass4_fn pass;
 };
 
 struct pos_vindex {
@@ -214,7 +228,40 @@ static void dot4_generic(const uint8_t *codes, size_t cstride, size_t n,
 	}
 }
 
+static size_t pass4_generic(const int32_t *dots, size_t n, int32_t bias,
+			    const float *sc, float bar, uint16_t *rows)
+{
+	size_t k = 0;
+	for (size_t j = 0; j < n; j++)
+		if ((float)(dots[j] - bias) * sc[j] >= bar)
+			rows[k++] = (uint16_t)j;
+	return k;
+}
+
 #ifdef POS_VEC_X86
+__attribute__((target("avx2"))) static size_t
+pass4_avx2(const int32_t *dots, size_t n, int32_t bias, const float *sc,
+	   float bar, uint16_t *rows)
+{
+	const __m256i b = _mm256_set1_epi32(bias);
+	const __m256 bv = _mm256_set1_ps(bar);
+	size_t k = 0, j = 0;
+	for (; j + 8 <= n; j += 8) {
+		__m256i d = _mm256_loadu_si256((const __m256i *)(dots + j));
+		__m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(d, b)),
+					 _mm256_loadu_ps(sc + j));
+		unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s, bv, _CMP_GE_OQ));
+		while (mask) {
+			rows[k++] = (uint16_t)(j + (unsigned)__builtin_ctz(mask));
+			mask &= mask - 1;
+		}
+	}
+	for (; j < n; j++)
+		if ((float)(dots[j] - bias) * sc[j] >= bar)
+			rows[k++] = (uint16_t)j;
+	return k;
+}
+
 __attribute__((target("avx2"))) static void
 dot4_avx2(const uint8_t *codes, size_t cstride, size_t n, const int8_t *qlo,
 	  const int8_t *qhi, int32_t *out)
@@ -286,10 +333,10 @@ dot4_avx512vnni(const uint8_t *codes, size_t cstride, size_t n,
 
 static const struct kernel4 kernels4[] = {
 #ifdef POS_VEC_X86
-	{"avx512vnni", dot4_avx512vnni},
-	{"avx2", dot4_avx2},
+	{"avx512vnni", dot4_avx512vnni, pass4_avx2},
+	{"avx2", dot4_avx2, pass4_avx2},
 #endif
-	{"generic", dot4_generic},
+	{"generic", dot4_generic, pass4_generic},
 };
 
 /* The 4-bit kernel of the same family as the int8 one. */
@@ -919,6 +966,7 @@ static void scan_codes(struct vpart *p)
 	const struct pos_vindex *ix = p->ix;
 	const struct vquery *v = p->v;
 	int32_t dots[BLOCK];
+	uint16_t pass[BLOCK];
 	float bar = p->bar;
 	size_t nc = p->nc;
 	for (size_t base = p->from; base < p->to; base += BLOCK) {
@@ -926,7 +974,12 @@ static void scan_codes(struct vpart *p)
 		ix->kern4->fn(ix->codes + base * ix->cstride, ix->cstride, nb,
 			      v->qlo, v->qhi, dots);
 		const float *sc = ix->scales + base;
-		for (size_t j = 0; j < nb; j++) {
+		/* the rows above the bar as it was at the block's start; the
+		 * bar only rises, so testing them again against the bar of the
+		 * moment gives the rows, in the order, the plain loop took */
+		size_t np = ix->kern4->pass(dots, nb, v->bias4, sc, bar, pass);
+		for (size_t x = 0; x < np; x++) {
+			size_t j = pass[x];
 			float s = (float)(dots[j] - v->bias4) * sc[j];
 			if (!(s > bar))
 				continue;
@@ -1053,19 +1106,42 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
 	return POS_OK;
 }
 
-/* pos_vindex_search_many: chunk `i` of the queries, each query's first
- * stage block by block (a block of codes is read once for the chunk),
- * then each query's second stage. */
+/* pos_vindex_search_many: chunk `c` of the queries, block by block of
+ * rows (a block is read from memory once for the chunk, then from the
+ * core's cache): the first stage of each query then its second, or, in
+ * the exact mode, each query's int8 scan into its own heap. */
 struct many {
 	const struct pos_vindex *ix;
 	size_t nq, k, m;
+	bool codes;
 	const int8_t *const *qs;
 	const float *qscales;
 	struct vquery *vq;  /* nq, 64-byte aligned */
-	struct cand *cand;  /* 2m per query */
+	struct cand *cand;  /* 2m per query (first stage) */
 	struct pos_vhit *out;
 	size_t *n;
 };
+
+/* One block of int8 rows [base, base + nb) into the heap t of query v:
+ * scan_exact's rule, the rows below the heap's worst skipped eight at a
+ * time first. */
+static void exact_block(const struct pos_vindex *ix, const struct vquery *v, size_t base,
+			size_t nb, struct topk *t)
+{
+	int32_t dots[BLOCK];
+	uint16_t pass[BLOCK];
+	ix->kern->fn(ix->rows + base * ix->stride, ix->stride, nb, v->qp, v->qa, dots);
+	const float *sc = ix->scales + base;
+	const int64_t *ids = ix->ids + base;
+	float bar = t->n < t->k ? -INFINITY : t->h[0].score;
+	size_t np = ix->kern4->pass(dots, nb, v->bias, sc, bar, pass);
+	for (size_t x = 0; x < np; x++) {
+		size_t j = pass[x];
+		float s = (float)(dots[j] - v->bias) * sc[j];
+		if (topk_wants(t, s, ids[j]))
+			topk_push(t, s, ids[j]);
+	}
+}
 
 static void many_chunk(void *ctx, size_t c)
 {
@@ -1074,31 +1150,38 @@ static void many_chunk(void *ctx, size_t c)
 	size_t first = c * POS_VEC_MANY_CHUNK;
 	size_t last = first + POS_VEC_MANY_CHUNK < w->nq ? first + POS_VEC_MANY_CHUNK : w->nq;
 	struct vpart p[POS_VEC_MANY_CHUNK];
+	struct topk t[POS_VEC_MANY_CHUNK];
 	for (size_t q = first; q < last; q++) {
-		vquery_init(ix, w->qs[q], true, &w->vq[q]);
+		vquery_init(ix, w->qs[q], w->codes, &w->vq[q]);
 		p[q - first] = (struct vpart){ix, &w->vq[q], true, NULL, NULL, 0, 0, {0},
-					      w->cand + q * 2 * w->m, w->m, 0, -INFINITY};
+					      w->codes ? w->cand + q * 2 * w->m : NULL, w->m, 0,
+					      -INFINITY};
+		t[q - first] = (struct topk){w->out + q * w->k, 0, w->k};
 	}
 	for (size_t base = 0; base < ix->count; base += BLOCK) {
 		size_t to = ix->count - base < BLOCK ? ix->count : base + BLOCK;
 		for (size_t q = first; q < last; q++) {
 			if (w->qscales[q] == 0)
 				continue;
+			if (!w->codes) {
+				exact_block(ix, &w->vq[q], base, to - base, &t[q - first]);
+				continue;
+			}
 			p[q - first].from = base;
 			p[q - first].to = to;
 			scan_codes(&p[q - first]);
 		}
 	}
 	for (size_t q = first; q < last; q++) {
-		struct topk t = {w->out + q * w->k, 0, w->k};
-		if (w->qscales[q] != 0) {
+		struct topk *tq = &t[q - first];
+		if (w->qscales[q] != 0 && w->codes) {
 			scan_codes_end(&p[q - first]);
-			rerank(ix, &w->vq[q], &p[q - first], &t);
+			rerank(ix, &w->vq[q], &p[q - first], tq);
 		}
-		topk_finish(&t);
-		for (size_t i = 0; i < t.n; i++)
-			t.h[i].score *= w->qscales[q];
-		w->n[q] = t.n;
+		topk_finish(tq);
+		for (size_t i = 0; i < tq->n; i++)
+			tq->h[i].score *= w->qscales[q];
+		w->n[q] = tq->n;
 	}
 }
 
@@ -1115,27 +1198,19 @@ enum pos_err pos_vindex_search_many(const struct pos_vindex *ix, size_t nq,
 	if (nq == 0 || k == 0 || ix->count == 0)
 		return POS_OK;
 	size_t m = pos_vec_rerank_count(k);
-	if (o->exact || ix->count <= 2 * m) {
-		/* no first stage: each query's exact scan, as the single search */
-		struct pos_vsearch_opts one = {o->exact, NULL, 1};
-		for (size_t q = 0; q < nq; q++) {
-			enum pos_err rc = pos_vindex_search_ex(ix, qs[q], qscales[q], k, NULL, NULL,
-							       &one, out + q * k, &n[q]);
-			if (rc)
-				return rc;
-		}
-		return POS_OK;
-	}
+	/* as pos_vindex_search_ex: the first stage only where the codes
+	 * leave out most rows, else every int8 row */
+	bool codes = !o->exact && ix->count > 2 * m;
 	if (nq > SIZE_MAX / 2 / sizeof(struct vquery) / (2 * m))
 		return POS_ERR_NOMEM;
 	void *vq_mem = pos_malloc(nq * sizeof(struct vquery) + 64);
-	struct cand *cand = pos_malloc(nq * 2 * m * sizeof(*cand));
-	if (!vq_mem || !cand) {
+	struct cand *cand = codes ? pos_malloc(nq * 2 * m * sizeof(*cand)) : NULL;
+	if (!vq_mem || (codes && !cand)) {
 		pos_free(vq_mem);
 		pos_free(cand);
 		return POS_ERR_NOMEM;
 	}
-	struct many w = {ix, nq, k, m, qs, qscales,
+	struct many w = {ix, nq, k, m, codes, qs, qscales,
 			 (struct vquery *)(((uintptr_t)vq_mem + 63) & ~(uintptr_t)63), cand, out, n};
 	size_t chunks = (nq + POS_VEC_MANY_CHUNK - 1) / POS_VEC_MANY_CHUNK;
 	if (o->workers && o->parts > 1 && chunks > 1)

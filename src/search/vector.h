@@ -189,8 +189,9 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
  * Several queries at once (auto-linking a batch, memory/autolink.h):
  * query i is qs[i] (dim int8 values) with scale qscales[i]; its (at most)
  * k best rows go to out[i*k ..] and their number to n[i]. Each query gets
- * exactly what pos_vindex_search_ex gives it with one part and no filter.
- * The first stage reads each block of codes once for up to
+ * exactly what pos_vindex_search_ex gives it with one part and no filter
+ * (in the exact mode: what pos_vindex_search gives it). Each block of
+ * codes (or, exact, of int8 rows) is read once for up to
  * POS_VEC_MANY_CHUNK queries, while it is in the core's cache, so a batch
  * costs about one pass over memory per chunk rather than one per query;
  * the chunks run on o->workers. POS_ERR_INVALID_REQUEST for a negative or

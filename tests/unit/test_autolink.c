@@ -321,6 +321,185 @@ static void batch_links_like_one_by_one(void **state)
 					    NULL, &linked), POS_ERR_INVALID_REQUEST);
 }
 
+/* Exact neighbours by brute force over the store's vectors: (score, seq)
+ * as the index ranks them (the int8 dot times the row's scale, ties by
+ * seq), then times the query's scale. */
+struct ref_hit {
+	float s;
+	int64_t seq;
+};
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct ref_hit *x = a, *y = b;
+	if (x->s != y->s)
+		return x->s > y->s ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int8_t clamp8(int8_t v)
+{
+	return v == -128 ? -127 : v;
+}
+
+/* A bulk of memories over a 12-word vocabulary (near ties everywhere,
+ * and some exact duplicates): the batch links each memory to exactly
+ * the neighbours an exact scan finds, past the size where the search
+ * would use its 4-bit first stage; the bulk's vectors entered the loaded
+ * index (pos_vcache_put_many). */
+static void batch_links_the_exact_neighbours(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 700 };
+	static const char *const words[] = {"plumber", "invoice", "garden", "tomato",
+					    "flight", "hotel", "budget", "report",
+					    "novel", "recipe", "bread", "train"};
+	/* one memory first, linked, so the user's index is loaded before the bulk */
+	struct pos_memory first;
+	create(f, f->alice, "{\"content\":\"plumber invoice garden tomato\"}", &first);
+	struct pos_autolink_config cfg;
+	pos_autolink_config_default(&cfg);
+	struct pos_autolink_result res;
+	assert_int_equal(pos_autolink_memory(&f->svc, f->alice, first.id, &cfg, &res), POS_OK);
+	json_t *list = json_array();
+	uint64_t r = 11;
+	char text[200] = "";
+	for (int i = 0; i < N; i++) {
+		if (i % 50 != 49) { /* every 50th repeats the one before: exact ties */
+			text[0] = '\0';
+			for (int w = 0; w < 6; w++) {
+				r = r * 6364136223846793005ull + 1442695040888963407ull;
+				strcat(text, words[(r >> 33) % 12]);
+				strcat(text, " ");
+			}
+		}
+		json_array_append_new(list, json_pack("{s:s}", "content", text));
+	}
+	json_t *body = json_pack("{s:o}", "memories", list);
+	struct pos_memory *m;
+	size_t n;
+	struct pos_error err;
+	pos_error_clear(&err);
+	assert_int_equal(pos_memory_bulk(&f->svc, f->a, f->alice, body, &m, &n, &err), POS_OK);
+	json_decref(body);
+	assert_int_equal(n, N);
+	const char **ids = malloc(N * sizeof(*ids));
+	for (int i = 0; i < N; i++)
+		ids[i] = m[i].id;
+	size_t linked = 0;
+	assert_int_equal(pos_autolink_batch(&f->svc, f->alice, ids, N, &cfg, NULL, &linked), POS_OK);
+	assert_int_equal(linked, N);
+	/* the reference: every vector of alice (the bulk and `first`) */
+	struct pos_vec *v = malloc((N + 1) * sizeof(*v));
+	int64_t *seq = malloc((N + 1) * sizeof(*seq));
+	for (int i = 0; i <= N; i++) {
+		seq[i] = i < N ? m[i].seq : first.seq;
+		assert_int_equal(f->s->memories->vector_get(f->s, f->a, f->alice, seq[i], &v[i]), POS_OK);
+		assert_non_null(v[i].q);
+	}
+	struct ref_hit *h = malloc((N + 1) * sizeof(*h));
+	size_t ties = 0, total = 0, checked = 0;
+	for (int i = 0; i < N; i += 7) { /* every 7th memory: 100 of them */
+		for (int j = 0; j <= N; j++) {
+			int32_t dot = 0;
+			for (unsigned d = 0; d < v[i].dim; d++)
+				dot += clamp8(v[i].q[d]) * clamp8(v[j].q[d]);
+			h[j] = (struct ref_hit){(float)dot * v[j].scale, seq[j]};
+		}
+		qsort(h, N + 1, sizeof(*h), ref_cmp);
+		/* the (k + 1) best, then as links_from_hits: not itself, at
+		 * the threshold or more, at most max_links */
+		size_t want = 0;
+		for (size_t j = 0; j < cfg.max_links + 1 && want < cfg.max_links; j++) {
+			float fs = h[j].s * v[i].scale;
+			double score = fs > 1.0f ? 1.0 : fs;
+			if (h[j].seq == m[i].seq || score < cfg.related_min)
+				continue;
+			/* re-linking a memory replaces every auto link touching
+			 * it, so a pair stays as the batch made it when its other
+			 * end was linked earlier (a smaller seq: `first`, or
+			 * before it in the batch) */
+			want++;
+			if (h[j].seq > m[i].seq)
+				continue;
+			for (int x = 0; x <= N; x++)
+				if (seq[x] == h[j].seq)
+					assert_int_equal(edges(f, f->alice, m[i].id,
+							       score >= cfg.duplicate_min ? "duplicate" : "related",
+							       x < N ? m[x].id : first.id, NULL), 1);
+			checked++;
+		}
+		/* the search the batch makes finds exactly these (k + 1), scores
+		 * and ties included */
+		struct pos_hit got[POS_AUTOLINK_MAX + 1];
+		size_t ng = 0;
+		assert_int_equal(pos_search_similar(f->e, f->alice, &v[i], cfg.max_links + 1, got, &ng),
+				 POS_OK);
+		assert_int_equal(ng, cfg.max_links + 1);
+		for (size_t j = 0; j < ng; j++) {
+			float fs = h[j].s * v[i].scale;
+			assert_int_equal(got[j].seq, h[j].seq);
+			assert_true(got[j].score == (fs > 1.0f ? 1.0 : fs));
+		}
+		for (size_t j = 0; j < cfg.max_links + 1; j++)
+			ties += h[j].s == h[j + 1].s;
+		total += want;
+	}
+	assert_true(total > 300 && checked > 100);
+	assert_true(ties > 0); /* equal scores among the best, ordered by seq */
+	free(h);
+	free(v);
+	free(seq);
+	free(ids);
+}
+
+static int creating_seen;
+static void creating_count(void *ctx, const char *user_id, const struct pos_memory *v, size_t n,
+			   json_t **add)
+{
+	(void)user_id;
+	(void)v;
+	(void)n;
+	(void)add;
+	creating_seen = atomic_load((atomic_int *)ctx);
+}
+
+/* A bulk counts itself in svc->bulk_writes while it runs; linking waits
+ * for bulk writes only so long (a bulk that never ends does not stop it). */
+static void bulk_writes_counted_and_given_way(void **state)
+{
+	struct fx *f = *state;
+	atomic_int running;
+	atomic_init(&running, 0);
+	f->svc.bulk_writes = &running;
+	f->svc.creating = creating_count;
+	f->svc.creating_ctx = &running;
+	json_t *body = json_loads("{\"memories\":[{\"content\":\"garden tomato bread\"},"
+				  "{\"content\":\"garden tomato bread train\"}]}", 0, NULL);
+	struct pos_memory *m;
+	size_t n;
+	struct pos_error err;
+	pos_error_clear(&err);
+	creating_seen = -1;
+	assert_int_equal(pos_memory_bulk(&f->svc, f->a, f->alice, body, &m, &n, &err), POS_OK);
+	json_decref(body);
+	assert_int_equal(creating_seen, 1); /* counted while it ran */
+	assert_int_equal(atomic_load(&running), 0);
+	/* a bulk "running" forever: the batch still links, after its waits */
+	atomic_store(&running, 1);
+	struct pos_autolink_config cfg;
+	pos_autolink_config_default(&cfg);
+	/* two memories: the write transaction is cut between them for the
+	 * bulk, both are linked */
+	const char *ids[] = {m[0].id, m[1].id};
+	size_t linked = 0;
+	assert_int_equal(pos_autolink_batch(&f->svc, f->alice, ids, 2, &cfg, NULL, &linked), POS_OK);
+	assert_int_equal(linked, 2);
+	assert_int_equal(edges(f, f->alice, m[0].id, "related", m[1].id, NULL), 1);
+	f->svc.bulk_writes = NULL;
+	f->svc.creating = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +507,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(parents_from_threads_and_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(job_run_and_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_links_like_one_by_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(batch_links_the_exact_neighbours, setup, teardown),
+		cmocka_unit_test_setup_teardown(bulk_writes_counted_and_given_way, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,18 @@ static enum pos_err fake_load(struct pos_store *s, const char *user_id, const ch
 	}
 	pthread_mutex_unlock(&f->mu);
 	int8_t q[DIM];
+	if (strcmp(user_id, "ties") == 0) {
+		/* 1,000 rows whose 4-bit codes tie with a better row stored
+		 * after them (vector.h, the first stage) */
+		memset(q, 0, sizeof(q));
+		q[0] = 127;
+		q[1] = 4; /* code round(4 * 7 / 127) = 0 */
+		for (int i = 1; i <= 1000; i++)
+			fn(ctx, i, 1, q, DIM);
+		q[1] = 9; /* code 0 too, but a higher int8 score */
+		fn(ctx, 5000, 1, q, DIM);
+		return POS_OK;
+	}
 	for (int i = 0; i < PER_USER; i++) {
 		for (int d = 0; d < DIM; d++)
 			q[d] = (int8_t)((i * 7 + d * 3) % 100 - 50);
@@ -178,6 +190,54 @@ static void free_with_a_load_queued(void **state)
 	pos_vcache_free(c); /* joins the loader; nothing leaks (ASan) */
 }
 
+/* Auto-linking's batch search is exact whatever the cache's scan mode:
+ * where the two-stage scan misses the best row (its 4-bit code ties with
+ * a thousand rows before it), pos_vcache_search_many finds it; rows put
+ * with pos_vcache_put_many are all in the index at once. */
+static void search_many_is_exact_and_put_many(void **state)
+{
+	(void)state;
+	struct fake f;
+	fake_init(&f);
+	struct pos_vcache *c = NULL;
+	assert_int_equal(pos_vcache_new(&f.base, "m", DIM, 10, 0, &c), POS_OK);
+	int8_t q[DIM] = {0};
+	q[1] = 127;
+	struct pos_hit h[2];
+	size_t n = 0;
+	assert_int_equal(pos_vcache_search(c, "ties", q, 1, 1, NULL, NULL, h, &n), POS_OK);
+	assert_int_equal(n, 1);
+	assert_true(h[0].seq <= 1000); /* the two-stage scan: a tie row */
+	const int8_t *qs[2] = {q, q};
+	float sc[2] = {1, 1};
+	size_t ns[2];
+	struct pos_hit hm[4];
+	assert_int_equal(pos_vcache_search_many(c, "ties", 2, qs, sc, 2, hm, ns), POS_OK);
+	assert_int_equal(ns[0], 2);
+	assert_int_equal(ns[1], 2);
+	assert_int_equal(hm[0].seq, 5000);
+	assert_int_equal(hm[1].seq, 1); /* then the ties, by seq */
+	assert_int_equal(hm[2].seq, 5000);
+	/* put_many: three better rows at once */
+	int8_t r1[DIM] = {0}, r2[DIM] = {0}, r3[DIM] = {0};
+	r1[1] = 20;
+	r2[1] = 30;
+	r3[1] = 40;
+	int64_t seqs[3] = {7001, 7002, 7003};
+	const int8_t *rows[3] = {r1, r2, r3};
+	float rs[3] = {1, 1, 1};
+	pos_vcache_put_many(c, "ties", 3, seqs, rows, rs);
+	pos_vcache_put_many(c, "ties", 0, seqs, rows, rs); /* nothing */
+	assert_int_equal(pos_vcache_search_many(c, "ties", 1, qs, sc, 2, hm, ns), POS_OK);
+	assert_int_equal(ns[0], 2);
+	assert_int_equal(hm[0].seq, 7003);
+	assert_int_equal(hm[1].seq, 7002);
+	/* a user not loaded: put_many leaves it to the next load */
+	pos_vcache_put_many(c, "other", 3, seqs, rows, rs);
+	assert_false(pos_vcache_resident(c, "other"));
+	pos_vcache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +245,7 @@ int main(void)
 		cmocka_unit_test(user_bound_still_applies),
 		cmocka_unit_test(prepare_answers_loading_until_loaded),
 		cmocka_unit_test(free_with_a_load_queued),
+		cmocka_unit_test(search_many_is_exact_and_put_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

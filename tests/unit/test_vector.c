@@ -684,6 +684,18 @@ static void search_many_matches_single(void **state)
 				assert_float_equal(got[i * K + j].score, want[j].score, 0);
 			}
 		}
+		/* the exact mode: what the plain (exact) search gives */
+		struct pos_vsearch_opts ex = {true, (kk / 2) % 2 ? w : NULL, 2};
+		assert_int_equal(pos_vindex_search_many(x, NQ, qp, qs, K, &ex, got, ng), POS_OK);
+		for (int i = 0; i < NQ; i++) {
+			assert_int_equal(pos_vindex_search(x, qq[i], qs[i], K, NULL, NULL, want, &nw),
+					 POS_OK);
+			assert_int_equal(ng[i], nw);
+			for (size_t j = 0; j < nw; j++) {
+				assert_int_equal(got[i * K + j].id, want[j].id);
+				assert_true(got[i * K + j].score == want[j].score);
+			}
+		}
 	}
 	struct pos_vsearch_opts one = {false, NULL, 1};
 	struct pos_vhit h[K];
@@ -732,6 +744,21 @@ static void exact_mode_skips_the_codes(void **state)
 	/* the plain search is the exact one */
 	assert_int_equal(pos_vindex_search(ix, q, 1, 1, NULL, NULL, h, &n), POS_OK);
 	assert_int_equal(h[0].id, 5000);
+	/* and so is many queries' exact mode, ties after it by id; the
+	 * fast mode of many queries misses it as the single one does */
+	const int8_t *qs[2] = {q, q};
+	float sc[2] = {1, 1};
+	struct pos_vhit hm[6];
+	size_t nm[2];
+	assert_int_equal(pos_vindex_search_many(ix, 2, qs, sc, 3, &exact, hm, nm), POS_OK);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(nm[i], 3);
+		assert_int_equal(hm[i * 3].id, 5000);
+		assert_int_equal(hm[i * 3 + 1].id, 1);
+		assert_int_equal(hm[i * 3 + 2].id, 2);
+	}
+	assert_int_equal(pos_vindex_search_many(ix, 1, qs, sc, 1, &fast, hm, nm), POS_OK);
+	assert_true(hm[0].id <= 1000);
 	pos_vindex_free(ix);
 }
 
