@@ -299,7 +299,7 @@ void pos_search_written_batch(struct pos_search *e, const struct pos_memory *v, 
 	const int8_t *qs[PUT_STEP];
 	float scs[PUT_STEP];
 	size_t np = 0;
-	const char *owner = NULL;
+	const char *owner = ""; /* set with the first vector put */
 	for (size_t i = 0; i <= n; i++) {
 		const struct pos_vec *x = i < n ? &v[i].vec : NULL;
 		bool put = x && vc && x->q && x->model && strcmp(x->model, e->embedder->model) == 0;

@@ -294,6 +294,7 @@ static void registration_roles_and_admin_rules(void **state)
 	struct pos_user u1, u2, dup;
 	make_user(&u1, "first@example.com");
 	make_user(&u2, "second@example.com");
+	u2.created_at = u1.created_at + 1; /* the list's order: created_at, then the random id */
 	assert_int_equal(s->accounts->user_register(s, &u1, NULL, false, now), POS_OK);
 	assert_string_equal(u1.role, "admin"); /* the first account */
 	assert_int_equal(s->accounts->user_register(s, &u2, NULL, false, now), POS_OK);
