@@ -505,9 +505,12 @@ class FileImportTest(SyncCase):
         self.assertIn(r.status, (200, 202, 204), r.raw[:300])
         j = self.job(u.token, job_id)
         self.assertEqual((j["kind"], j["state"]), ("sync.run", "cancelled"), j)
-        s = harness.poll(lambda: (lambda s: s if s["job"] is None else None)(
+        # the run's job ends first, then the run records its end on the
+        # source: wait for both (under ASan the second can lag the first)
+        s = harness.poll(lambda: (lambda s: s if s["job"] is None and
+                                  s["status"] != "running" else None)(
             self.status_of(u.token, src["id"])))
-        self.assertIsNotNone(s)
+        self.assertIsNotNone(s, self.status_of(u.token, src["id"]))
         self.assertEqual(s["status"], "idle", s)
         if s["last_run"] is not None:  # else cancelled before it started
             self.assertEqual(s["last_run"]["status"], "cancelled", s)
