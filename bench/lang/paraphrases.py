@@ -35,6 +35,8 @@ import tempfile
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "locomo"))
 import harness as H  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timephrases import summary  # noqa: E402  (hit@1, hit@3, MRR: one definition)
 
 NOTES = [
     "Saw the doctor about my sore knee, rest for two weeks",
@@ -123,14 +125,6 @@ def run(binary, env, work):
     finally:
         client.close()
         srv.stop()
-
-
-def summary(rows):
-    n = len(rows)
-    h1 = sum(1 for r in rows if r["rank"] == 1)
-    h3 = sum(1 for r in rows if r["rank"] and r["rank"] <= 3)
-    mrr = sum(1.0 / r["rank"] for r in rows if r["rank"]) / n if n else 0
-    return n, 100.0 * h1 / n if n else 0, 100.0 * h3 / n if n else 0, mrr
 
 
 def main():
