@@ -138,8 +138,21 @@ static int stop_radicale(void **state)
 	pos_egress_free(radicale_only);
 	radicale_only = NULL;
 	if (radicale > 0) {
+		/* Radicale waits for its worker threads on SIGTERM; a worker
+		 * stuck on a slow (sanitized) peer must not hang the suite, so
+		 * the stop is bounded: 10 s, then SIGKILL. */
 		kill(radicale, SIGTERM);
-		waitpid(radicale, NULL, 0);
+		int i = 0;
+		while (waitpid(radicale, NULL, WNOHANG) == 0) {
+			if (++i == 100) {
+				fprintf(stderr, "radicale ignored SIGTERM for 10 s; killing it\n");
+				kill(radicale, SIGKILL);
+				waitpid(radicale, NULL, 0);
+				break;
+			}
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
 		radicale = -1;
 	}
 	if (dir[0]) {
