@@ -9,9 +9,9 @@
 -- (keyed by the text it came from, so never stale).
 --
 -- It runs for every memory of a bulk ingest, so a call allocates little:
--- of the content's words only those some tag or rule uses are kept (in a
--- table reused between calls), and a memory none of them appears in is
--- done after one pass over its words.
+-- of the content's words only those some tag or rule uses are kept
+-- (pos.text.words filters them in C, host API 2), and a memory none of
+-- them appears in is done after that one pass.
 
 local VOCAB_MAX = 500
 
@@ -54,6 +54,7 @@ local settings, rules, limit
 local vocab_text, vocab, vocab_words, known, need = nil, {}, {}, {}, nil
 
 local kv_get = pos.kv.get
+local text_words = pos.text.words
 
 -- Derives the tables from the kv text `v` when it changed.
 local function use_vocab(v)
@@ -92,9 +93,9 @@ local function has(list, x)
   return false
 end
 
--- The content's words that `need` holds (cleared after each call), and
--- the same as a list.
-local words, found = {}, {}
+-- The content's words that `need` holds, as a set (cleared after each
+-- call).
+local words = {}
 
 -- `add` with `tag` appended unless the memory has it, it is there
 -- already, or `limit` tags are.
@@ -116,14 +117,11 @@ function on_memory_creating(ev)
   load_vocab()
   local own = m.tags or {}
 
-  local nf = 0
-  for w in (m.content or ""):lower():gmatch("%w+") do
-    if need[w] and not words[w] then
-      words[w] = true
-      nf = nf + 1
-      found[nf] = w
-    end
-  end
+  -- One pass in C over the content (pos.text.words): only the words
+  -- some tag or rule uses come back, each once.
+  local found = text_words(m.content or "", need)
+  local nf = #found
+  for i = 1, nf do words[found[i]] = true end
 
   local add
   if nf > 0 then
