@@ -816,13 +816,19 @@ struct creating_ev {
 /* The registry key of the batch's event pair {ev, ev.memory}. */
 static const char CREATING_EV_KEY = 'e';
 
-static void creating_prepare(struct creating_ev *ev, const struct pos_memory *m, bool fresh)
+/* prev: the event of the batch's memory before (NULL for the first), whose
+ * created_at text is reused when the time is the same (a bulk's memories
+ * share theirs). */
+static void creating_prepare(struct creating_ev *ev, const struct pos_memory *m, bool fresh,
+			     const struct creating_ev *prev)
 {
 	ev->m = m;
 	ev->tags = ev->metadata = NULL;
 	ev->fresh = fresh;
-	ev->ts[0] = '\0';
-	pos_time_format(m->created_at, ev->ts, sizeof(ev->ts));
+	if (prev && prev->m->created_at == m->created_at)
+		memcpy(ev->ts, prev->ts, sizeof(ev->ts));
+	else
+		pos_time_format(m->created_at, ev->ts, sizeof(ev->ts));
 	if (m->n_tags == 0 && m->tags_json && strcmp(m->tags_json, "[]") != 0) {
 		ev->tags = json_loads(m->tags_json, 0, NULL);
 		if (!json_is_array(ev->tags)) {
@@ -982,19 +988,21 @@ void pos_plugins_memory_creating(struct pos_plugins *p, const char *user_id,
 		struct held h = {0};
 		h.tx = &tx;
 		int64_t t0 = pos_mono_us();
+		struct creating_ev prev;
 		for (size_t i = 0; i < n && r.enabled; i++) {
 			/* A slow plugin does not hold a bulk request for long: past
 			 * its time for this batch it tags no more of it. */
 			if (pos_mono_us() - t0 > POS_PLUGINS_CREATING_BATCH_US)
 				break;
 			struct creating_ev ev;
-			creating_prepare(&ev, &v[i], h.sb == NULL);
+			creating_prepare(&ev, &v[i], h.sb == NULL, i > 0 ? &prev : NULL);
 			json_t *res = NULL;
 			struct pos_error err;
 			pos_error_clear(&err);
 			enum pos_err rc = run_row_with(p, &r, POS_HOOK_MEMORY_CREATING, NULL, push_creating,
 						       &ev, &res, &err, &h);
 			creating_done(&ev);
+			prev = ev;
 			if (!rc)
 				creating_tags(res, &add[i]);
 			json_decref(res);

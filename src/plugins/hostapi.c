@@ -494,6 +494,43 @@ static bool word_byte(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/* For l_text_words: whether the word at 5 is among the n at 3 (a scan
+ * while there are few, then the set at 4, made on the way); a word not
+ * seen is added to the set. */
+static bool seen_before(lua_State *L, lua_Integer n)
+{
+	enum { SCAN_MAX = 16 };
+	if (n < SCAN_MAX) {
+		for (lua_Integer j = 1; j <= n; j++) {
+			lua_rawgeti(L, 3, j);
+			bool same = lua_rawequal(L, -1, 5);
+			lua_pop(L, 1);
+			if (same)
+				return true;
+		}
+		return false;
+	}
+	if (lua_isnil(L, 4)) {
+		lua_createtable(L, 0, 2 * SCAN_MAX);
+		for (lua_Integer j = 1; j <= n; j++) {
+			lua_rawgeti(L, 3, j);
+			lua_pushboolean(L, 1);
+			lua_rawset(L, -3);
+		}
+		lua_replace(L, 4);
+	}
+	lua_pushvalue(L, 5);
+	if (lua_rawget(L, 4) != LUA_TNIL) {
+		lua_pop(L, 1);
+		return true;
+	}
+	lua_pop(L, 1);
+	lua_pushvalue(L, 5);
+	lua_pushboolean(L, 1);
+	lua_rawset(L, 4);
+	return false;
+}
+
 /* pos.text.words(s [, set]): s's distinct words (runs of ASCII letters and
  * digits, lower-cased: what s:lower():gmatch("%w+") gives in the C
  * locale) in order of first appearance; with `set`, only those that are
@@ -509,8 +546,8 @@ static int l_text_words(lua_State *L)
 	if (filter)
 		luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
-	lua_newtable(L); /* 3: the words */
-	lua_newtable(L); /* 4: those seen */
+	lua_createtable(L, 4, 0); /* 3: the words */
+	lua_pushnil(L);           /* 4: those seen, a set once there are many */
 	lua_Integer n = 0;
 	char low[64];
 	for (size_t i = 0; i < len;) {
@@ -542,15 +579,10 @@ static int l_text_words(lua_State *L)
 				continue;
 			}
 		}
-		lua_pushvalue(L, 5);
-		if (lua_rawget(L, 4) != LUA_TNIL) {
-			lua_pop(L, 2);
+		if (seen_before(L, n)) {
+			lua_pop(L, 1);
 			continue;
 		}
-		lua_pop(L, 1);
-		lua_pushvalue(L, 5);
-		lua_pushboolean(L, 1);
-		lua_rawset(L, 4);
 		lua_rawseti(L, 3, ++n);
 	}
 	lua_settop(L, 3);
