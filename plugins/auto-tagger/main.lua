@@ -94,8 +94,8 @@ local function has(list, x)
 end
 
 -- The content's words that `need` holds, as a set (cleared after each
--- call).
-local words = {}
+-- call), and the tags of a memory that has none (never changed).
+local words, NONE = {}, {}
 
 -- `add` with `tag` appended unless the memory has it, it is there
 -- already, or `limit` tags are.
@@ -114,8 +114,8 @@ function on_memory_creating(ev)
     rules = parse_rules(settings.rules)
     limit = math.tointeger(settings.max_tags) or 5
   end
-  load_vocab()
-  local own = m.tags or {}
+  if not vocab_read then load_vocab() end
+  local own = m.tags or NONE
 
   -- One pass in C over the content (pos.text.words): only the words
   -- some tag or rule uses come back, each once.
@@ -125,14 +125,17 @@ function on_memory_creating(ev)
 
   local add
   if nf > 0 then
+    -- A phrase whose first word is not there is skipped without a call.
     for i = 1, #vocab do
-      if has_all(words, vocab_words[i]) then add = want(add, own, vocab[i], limit) end
+      local list = vocab_words[i]
+      if words[list[1]] and has_all(words, list) then add = want(add, own, vocab[i], limit) end
     end
     for i = 1, #rules do
       local r = rules[i]
       local kws = r.keywords
       for j = 1, #kws do
-        if has_all(words, kws[j]) then add = want(add, own, r.tag, limit) break end
+        local kw = kws[j]
+        if words[kw[1]] and has_all(words, kw) then add = want(add, own, r.tag, limit) break end
       end
     end
     for i = 1, nf do words[found[i]] = nil end

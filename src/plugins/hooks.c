@@ -1003,8 +1003,13 @@ void pos_plugins_memory_creating(struct pos_plugins *p, const char *user_id,
 						       &ev, &res, &err, &h);
 			creating_done(&ev);
 			prev = ev;
-			if (!rc)
+			if (!rc) {
 				creating_tags(res, &add[i]);
+				/* A success left the row healthy (run_row_with wrote it
+				 * if it was not): the next memory has nothing to write. */
+				r.failures = 0;
+				r.status = "ok";
+			}
 			json_decref(res);
 			tx_due(&tx);
 			if (rc == POS_ERR_INVALID_REQUEST &&
