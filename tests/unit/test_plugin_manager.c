@@ -281,9 +281,9 @@ static void test_creating_batch_events(void **state)
 		struct pos_error err;
 		assert_int_equal(pos_memory_bulk(&f->svc, a, f->alice, body, &v, &n, &err), POS_OK);
 		assert_int_equal(n, 3);
-		assert_tags(f, f->alice, v[0].id, "[\"a\",\"c=one\",\"n=1\",\"meta=v1\",\"id=new\"]");
-		assert_tags(f, f->alice, v[1].id, "[\"c=two\",\"n=0\",\"meta=nil\",\"id=new\"]");
-		assert_tags(f, f->alice, v[2].id, "[\"b\",\"c\",\"c=three\",\"n=2\",\"meta=v3\",\"id=new\"]");
+		assert_tags(f, f->alice, v[0].id, "[\"a\",\"c=one\",\"n=1\",\"meta=v1\",\"id=new\",\"q=\\\"one\\\"\\\\\u00e9\"]");
+		assert_tags(f, f->alice, v[1].id, "[\"c=two\",\"n=0\",\"meta=nil\",\"id=new\",\"q=\\\"two\\\"\\\\\u00e9\"]");
+		assert_tags(f, f->alice, v[2].id, "[\"b\",\"c\",\"c=three\",\"n=2\",\"meta=v3\",\"id=new\",\"q=\\\"three\\\"\\\\\u00e9\"]");
 		assert_int_equal(v[1].type, POS_TYPE_NOTE);
 		json_decref(body);
 		pos_arena_destroy(a);

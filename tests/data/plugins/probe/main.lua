@@ -34,7 +34,8 @@ function on_memory_creating(ev)
     -- before did to the event (the batch reuses the tables).
     local m = ev.memory
     local tags = {"c=" .. c:sub(16), "n=" .. #m.tags, "meta=" .. tostring(m.metadata.k),
-                  "id=" .. (m.id ~= last_id and "new" or "same")}
+                  "id=" .. (m.id ~= last_id and "new" or "same"),
+                  'q="' .. c:sub(16) .. '"\\\195\169'}
     last_id = m.id
     m.content, m.id, m.type = nil, "forged", 7
     m.tags[#m.tags + 1] = "x"
