@@ -606,7 +606,8 @@ static void add_tags(struct pos_arena *a, struct pos_memory *m, const json_t *ad
 	char *json = tags ? pos_arena_alloc(a, room) : NULL;
 	if (!json)
 		return;
-	memcpy(tags, m->tags, m->n_tags * sizeof(*tags));
+	if (m->n_tags)
+		memcpy(tags, m->tags, m->n_tags * sizeof(*tags));
 	size_t k = m->n_tags;
 	size_t at = old_len - 1; /* the closing bracket's place */
 	memcpy(json, old, at);
