@@ -14,10 +14,13 @@ user with the auto-tagger installed (rules "work: meeting, deadline;
 health: gym, doctor"). After one warm-up batch the counters are zeroed
 (callgrind_control), N memories are ingested in batches, and the counts
 are dumped; it prints instructions per memory for each side and their
-ratio, and checks that the plugin did tag.
+ratio, and checks that the plugin did tag. The plugin's per-call time
+budget is raised to 2 s (`plugin_query_budget_ms`): under callgrind a call
+takes ~50 times as long, and a call failing on time would make the count
+depend on the machine.
 
     python3 bench/plugins_http_ir.py [--binary build/personalos]
-        [--memories 2000] [--batch 100] [--plugins-dir plugins]
+        [--memories 2000] [--batch 100] [--plugins-dir plugins] [--keep DIR]
 
 Needs valgrind (callgrind, callgrind_control). Slow: registering a user
 hashes a password under valgrind (about a minute). Python 3 standard
@@ -61,7 +64,10 @@ def side(binary, plugins_dir, with_plugin, n, batch, tmp):
                 "--callgrind-out-file=%s %s \"$@\"\n" % (HANDLER, out, binary))
     os.chmod(wrapper, 0o755)
     srv = H.Server(wrapper, os.path.join(tmp, "data-" + name), os.path.join(tmp, "log-" + name),
-                   env={"PERSONALOS_PLUGINS_DIR": os.path.abspath(plugins_dir)})
+                   env={"PERSONALOS_PLUGINS_DIR": os.path.abspath(plugins_dir),
+                        # callgrind runs the server ~50x slower: a call's
+                        # 50 ms budget would fail calls natively ~1 ms long.
+                        "PERSONALOS_PLUGIN_QUERY_BUDGET_MS": "2000"})
     try:
         srv.start(timeout=600)
         client = H.Client(srv.base_url)
@@ -97,6 +103,7 @@ def main():
     ap.add_argument("--memories", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--plugins-dir", default=os.path.join(ROOT, "plugins"))
+    ap.add_argument("--keep", help="keep the callgrind dumps (cg.alone.*, cg.with.*) in this folder")
     a = ap.parse_args()
     binary = H.resolve_binary(a.binary)
     tmp = tempfile.mkdtemp(prefix="plugins_http_ir_")
@@ -104,6 +111,10 @@ def main():
         alone, t0 = side(binary, a.plugins_dir, False, a.memories, a.batch, tmp)
         withp, t1 = side(binary, a.plugins_dir, True, a.memories, a.batch, tmp)
     finally:
+        if a.keep:
+            os.makedirs(a.keep, exist_ok=True)
+            for path in glob.glob(os.path.join(tmp, "cg.*")):
+                shutil.copy(path, a.keep)
         shutil.rmtree(tmp, ignore_errors=True)
     n = a.memories
     print("POST /api/memories/bulk under callgrind (collected in %s), built-in embedder on, "

@@ -866,6 +866,12 @@ static void creating_tables(lua_State *L, const struct creating_ev *ev)
 		lua_rawgeti(L, -2, 2);
 		lua_remove(L, -3);
 		if (lua_type(L, -2) == LUA_TTABLE && lua_type(L, -1) == LUA_TTABLE) {
+			/* No metatable a call gave them survives: the sets below
+			 * stay plain, no script code runs in them. */
+			lua_pushnil(L);
+			lua_setmetatable(L, -3);
+			lua_pushnil(L);
+			lua_setmetatable(L, -2);
 			lua_pushvalue(L, -1);
 			lua_setfield(L, -3, "memory"); /* the script may have replaced it */
 			return;

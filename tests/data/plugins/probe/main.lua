@@ -40,7 +40,10 @@ function on_memory_creating(ev)
     m.content, m.id, m.type = nil, "forged", 7
     m.tags[#m.tags + 1] = "x"
     m.metadata.k = "changed"
+    -- A metatable that would swallow the next memory's fields is dropped.
+    setmetatable(m, {__newindex = function() end, __index = function() return "forged" end})
     ev.memory = nil
+    setmetatable(ev, {__newindex = function() end})
     return {tags = tags}
   end
   if c == "creating event" then -- the event's fields, as tags
