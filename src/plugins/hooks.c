@@ -490,9 +490,29 @@ struct held {
 	} sc;
 };
 
+/* The registry key of the batch's event pair {ev, ev.memory} (see
+ * push_creating below). */
+static const char CREATING_EV_KEY = 'e';
+
+/* Drops the batch's event pair from sb (its last memory's content is not
+ * kept in a pooled state). Allocates nothing, so it cannot raise. */
+static void creating_forget(struct pos_sandbox *sb)
+{
+	if (!sb)
+		return;
+	lua_State *L = pos_sandbox_lua(sb);
+	/* Only an existing key is cleared: setting it needs no new slot. */
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY) != LUA_TNIL) {
+		lua_pushnil(L);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY);
+	}
+	lua_pop(L, 1);
+}
+
 /* Gives a held sandbox to the pool (which frees it when pooling is off). */
 static void held_release(struct pos_plugins *p, struct held *h)
 {
+	creating_forget(h->sb); /* a pooled state holds no batch's event */
 	if (h->sb && h->dirty && pos_sandbox_reset(h->sb) != POS_OK)
 		pos_plugins_sb_dispose(h->sb, h->bd);
 	else if (h->sb)
@@ -813,9 +833,6 @@ struct creating_ev {
 	char ts[40];
 };
 
-/* The registry key of the batch's event pair {ev, ev.memory}. */
-static const char CREATING_EV_KEY = 'e';
-
 /* prev: the event of the batch's memory before (NULL for the first), whose
  * created_at text is reused when the time is the same (a bulk's memories
  * share theirs). */
@@ -890,17 +907,6 @@ static void creating_tables(lua_State *L, const struct creating_ev *ev)
 	lua_pushvalue(L, -1);
 	lua_rawseti(L, -4, 2);
 	lua_rotate(L, -3, -1); /* pair on top */
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY);
-}
-
-/* Drops the batch's event pair from sb (its last memory's content is not
- * kept in a pooled state). Allocates nothing, so it cannot raise. */
-static void creating_forget(struct pos_sandbox *sb)
-{
-	if (!sb)
-		return;
-	lua_State *L = pos_sandbox_lua(sb);
-	lua_pushnil(L);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY);
 }
 
@@ -1023,7 +1029,6 @@ void pos_plugins_memory_creating(struct pos_plugins *p, const char *user_id,
 				break; /* failed: read again, it may be disabled now */
 		}
 		tx_close(&tx);
-		creating_forget(h.sb);
 		held_release(p, &h);
 		json_decref(tx.kv);
 	}
