@@ -535,8 +535,9 @@ static bool seen_before(lua_State *L, lua_Integer n)
  * digits, lower-cased: what s:lower():gmatch("%w+") gives in the C
  * locale) in order of first appearance; with `set`, only those that are
  * keys of it with a value other than nil and false (raw lookups). One pass
- * in C, linear in #s, which is bounded by the memory cap like any string;
- * everything it makes is a Lua value, so a memory error leaks nothing. */
+ * in C, linear in #s, which is bounded by the memory cap like any string,
+ * and checking the call's deadline every 4096 words; everything it makes
+ * is a Lua value, so a memory or time error leaks nothing. */
 static int l_text_words(lua_State *L)
 {
 	need(L, 0);
@@ -550,11 +551,17 @@ static int l_text_words(lua_State *L)
 	lua_pushnil(L);           /* 4: those seen, a set once there are many */
 	lua_Integer n = 0;
 	char low[64];
+	int64_t dl = pos_sandbox_deadline_us(pos_sandbox_of(L));
+	size_t words = 0;
 	for (size_t i = 0; i < len;) {
 		if (!word_byte((unsigned char)s[i])) {
 			i++;
 			continue;
 		}
+		/* The budget hook does not run in here: a text of millions of
+		 * words stops at the call's deadline like a host call does. */
+		if (++words % 4096 == 0 && dl && pos_mono_us() > dl)
+			return luaL_error(L, "plugin exceeded its time budget");
 		size_t start = i;
 		while (i < len && word_byte((unsigned char)s[i]))
 			i++;
