@@ -45,7 +45,9 @@ struct pos_sandbox {
 
 /* ---- allocator --------------------------------------------------------- */
 
-/* The free list of a size (1..SMALL_MAX) and its blocks' size. */
+/* Whether a block of n bytes lives on the free lists; the list of such a
+ * size and its blocks' size. */
+static bool is_small(size_t n) { return n > 0 && n <= SMALL_MAX; }
 static size_t small_class(size_t n) { return (n - 1) / SMALL_STEP; }
 static size_t small_size(size_t cls) { return (cls + 1) * SMALL_STEP; }
 
@@ -93,7 +95,7 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	struct pos_sandbox *sb = ud;
 	size_t old = ptr ? osize : 0; /* with ptr NULL, osize is a type tag */
 	if (nsize == 0) {
-		if (ptr && old <= SMALL_MAX)
+		if (ptr && is_small(old))
 			small_give(sb, ptr, old);
 		else
 			pos_free(ptr);
@@ -105,13 +107,13 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		return NULL;
 	}
 	void *p;
-	if (ptr && old <= SMALL_MAX && nsize <= SMALL_MAX && small_class(old) == small_class(nsize)) {
+	if (ptr && is_small(old) && is_small(nsize) && small_class(old) == small_class(nsize)) {
 		p = ptr; /* the block already has room */
-	} else if (ptr && (old <= SMALL_MAX || nsize <= SMALL_MAX)) {
-		p = nsize <= SMALL_MAX ? small_take(sb, nsize) : pos_malloc(nsize);
+	} else if (ptr && (is_small(old) || is_small(nsize))) {
+		p = is_small(nsize) ? small_take(sb, nsize) : pos_malloc(nsize);
 		if (p) {
 			memcpy(p, ptr, old < nsize ? old : nsize);
-			if (old <= SMALL_MAX)
+			if (is_small(old))
 				small_give(sb, ptr, old);
 			else
 				pos_free(ptr);
@@ -123,7 +125,7 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	} else if (ptr) {
 		p = pos_realloc(ptr, nsize);
 	} else {
-		p = nsize <= SMALL_MAX ? small_take(sb, nsize) : pos_malloc(nsize);
+		p = is_small(nsize) ? small_take(sb, nsize) : pos_malloc(nsize);
 	}
 	if (!p) {
 		sb->mem_hit = true;
