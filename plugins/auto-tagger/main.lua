@@ -9,9 +9,9 @@
 -- (keyed by the text it came from, so never stale).
 --
 -- It runs for every memory of a bulk ingest, so a call allocates little:
--- of the content's words only those some tag or rule uses are kept (in a
--- table reused between calls), and a memory none of them appears in is
--- done after one pass over its words.
+-- of the content's words only those some tag or rule uses are kept
+-- (pos.text.words filters them in C, host API 2), and a memory none of
+-- them appears in is done after that one pass.
 
 local VOCAB_MAX = 500
 
@@ -54,6 +54,7 @@ local settings, rules, limit
 local vocab_text, vocab, vocab_words, known, need = nil, {}, {}, {}, nil
 
 local kv_get = pos.kv.get
+local text_words = pos.text.words
 
 -- Derives the tables from the kv text `v` when it changed.
 local function use_vocab(v)
@@ -92,9 +93,9 @@ local function has(list, x)
   return false
 end
 
--- The content's words that `need` holds (cleared after each call), and
--- the same as a list.
-local words, found = {}, {}
+-- The content's words that `need` holds, as a set (cleared after each
+-- call), and the tags of a memory that has none (never changed).
+local words, NONE = {}, {}
 
 -- `add` with `tag` appended unless the memory has it, it is there
 -- already, or `limit` tags are.
@@ -113,28 +114,28 @@ function on_memory_creating(ev)
     rules = parse_rules(settings.rules)
     limit = math.tointeger(settings.max_tags) or 5
   end
-  load_vocab()
-  local own = m.tags or {}
+  if not vocab_read then load_vocab() end
+  local own = m.tags or NONE
 
-  local nf = 0
-  for w in (m.content or ""):lower():gmatch("%w+") do
-    if need[w] and not words[w] then
-      words[w] = true
-      nf = nf + 1
-      found[nf] = w
-    end
-  end
+  -- One pass in C over the content (pos.text.words): only the words
+  -- some tag or rule uses come back, each once.
+  local found = text_words(m.content or "", need)
+  local nf = #found
+  for i = 1, nf do words[found[i]] = true end
 
   local add
   if nf > 0 then
+    -- A phrase whose first word is not there is skipped without a call.
     for i = 1, #vocab do
-      if has_all(words, vocab_words[i]) then add = want(add, own, vocab[i], limit) end
+      local list = vocab_words[i]
+      if words[list[1]] and has_all(words, list) then add = want(add, own, vocab[i], limit) end
     end
     for i = 1, #rules do
       local r = rules[i]
       local kws = r.keywords
       for j = 1, #kws do
-        if has_all(words, kws[j]) then add = want(add, own, r.tag, limit) break end
+        local kw = kws[j]
+        if words[kw[1]] and has_all(words, kw) then add = want(add, own, r.tag, limit) break end
       end
     end
     for i = 1, nf do words[found[i]] = nil end

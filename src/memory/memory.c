@@ -571,38 +571,77 @@ static void queue_autolink_records(const struct pos_memsvc *svc, const struct po
 	pos_free(ids);
 }
 
+/* True when t is a tag v_tags would take: a string of 1 to
+ * POS_TAG_BYTES_MAX bytes without control characters. */
+static bool good_tag(const json_t *t)
+{
+	return json_is_string(t) && json_string_length(t) > 0 &&
+	       json_string_length(t) <= POS_TAG_BYTES_MAX &&
+	       !has_control(json_string_value(t), json_string_length(t));
+}
+
 /* Adds the tags of `add` (a JSON array a creating stage gave) to m, checked
  * like the memory's own (v_tags): bad ones dropped, duplicates skipped, at
- * most POS_TAGS_MAX in all. Copies into the arena; best effort. */
+ * most POS_TAGS_MAX in all. m's list and JSON (both from v_tags) are
+ * extended in place: the new tags are appended to the list and their JSON
+ * text (jansson's, as v_tags writes it) spliced in before the closing
+ * bracket, so nothing is parsed again. Copies into the arena; best effort:
+ * on running out of memory m keeps its own tags. */
 static void add_tags(struct pos_arena *a, struct pos_memory *m, const json_t *add)
 {
-	json_t *all = json_loads(m->tags_json ? m->tags_json : "[]", 0, NULL);
-	size_t before = json_array_size(all);
+	const char *old = m->tags_json ? m->tags_json : "[]";
+	size_t old_len = strlen(old);
+	/* Only a list and JSON that v_tags made together (or none) are
+	 * extended; prepare_new never makes anything else. */
+	if (old_len < 2 || old[old_len - 1] != ']' || (m->n_tags == 0 && strcmp(old, "[]") != 0))
+		return;
+	size_t n_add = json_array_size(add);
+	if (n_add == 0 || m->n_tags >= POS_TAGS_MAX)
+		return;
+	size_t cap = m->n_tags + n_add < POS_TAGS_MAX ? m->n_tags + n_add : POS_TAGS_MAX;
+	const char **tags = pos_arena_alloc(a, cap * sizeof(*tags));
+	/* Each added tag's JSON is at most 6 bytes an input byte (\u00XX) plus
+	 * the quotes and a comma. */
+	size_t room = old_len + n_add * (POS_TAG_BYTES_MAX * 6 + 3) + 1;
+	char *json = tags ? pos_arena_alloc(a, room) : NULL;
+	if (!json)
+		return;
+	if (m->n_tags)
+		memcpy(tags, m->tags, m->n_tags * sizeof(*tags));
+	size_t k = m->n_tags;
+	size_t at = old_len - 1; /* the closing bracket's place */
+	memcpy(json, old, at);
 	size_t i;
 	json_t *t;
 	json_array_foreach(add, i, t) {
-		if (!json_is_array(all) || json_array_size(all) >= POS_TAGS_MAX)
+		if (k >= cap)
 			break;
-		if (json_is_string(t) && json_string_length(t) > 0 &&
-		    json_string_length(t) <= POS_TAG_BYTES_MAX &&
-		    !has_control(json_string_value(t), json_string_length(t)))
-			json_array_append(all, t);
+		if (!good_tag(t))
+			continue;
+		const char *sv = json_string_value(t);
+		bool dup = false;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(tags[j], sv) == 0;
+		if (dup)
+			continue;
+		char *copy = pos_arena_strdup(a, sv);
+		if (!copy)
+			return;
+		if (k > 0)
+			json[at++] = ',';
+		size_t w = json_dumpb(t, json + at, room - at - 2, JSON_ENCODE_ANY | JSON_COMPACT);
+		if (w == 0 || w > room - at - 2)
+			return;
+		at += w;
+		tags[k++] = copy;
 	}
-	struct pos_memory x;
-	memset(&x, 0, sizeof(x));
-	struct ctx c = {a, NULL, -1};
-	if (json_is_array(all) && json_array_size(all) > before && v_tags(&c, all, &x) == POS_OK) {
-		/* v_tags borrows the strings of `all`: copy them. */
-		bool ok = true;
-		for (size_t k = 0; ok && k < x.n_tags; k++)
-			ok = (x.tags[k] = pos_arena_strdup(a, x.tags[k])) != NULL;
-		if (ok) {
-			m->tags = x.tags;
-			m->n_tags = x.n_tags;
-			m->tags_json = x.tags_json;
-		}
-	}
-	json_decref(all);
+	if (k == m->n_tags)
+		return;
+	json[at++] = ']';
+	json[at] = '\0';
+	m->tags = tags;
+	m->n_tags = k;
+	m->tags_json = json;
 }
 
 /* The creating stage (svc->creating) over v[0..n) in runs of one user. */

@@ -490,9 +490,29 @@ struct held {
 	} sc;
 };
 
+/* The registry key of the batch's event pair {ev, ev.memory} (see
+ * push_creating below). */
+static const char CREATING_EV_KEY = 'e';
+
+/* Drops the batch's event pair from sb (its last memory's content is not
+ * kept in a pooled state). Allocates nothing, so it cannot raise. */
+static void creating_forget(struct pos_sandbox *sb)
+{
+	if (!sb)
+		return;
+	lua_State *L = pos_sandbox_lua(sb);
+	/* Only an existing key is cleared: setting it needs no new slot. */
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY) != LUA_TNIL) {
+		lua_pushnil(L);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY);
+	}
+	lua_pop(L, 1);
+}
+
 /* Gives a held sandbox to the pool (which frees it when pooling is off). */
 static void held_release(struct pos_plugins *p, struct held *h)
 {
+	creating_forget(h->sb); /* a pooled state holds no batch's event */
 	if (h->sb && h->dirty && pos_sandbox_reset(h->sb) != POS_OK)
 		pos_plugins_sb_dispose(h->sb, h->bd);
 	else if (h->sb)
@@ -796,20 +816,36 @@ void pos_plugins_memory_batch(struct pos_plugins *p, const char *user_id, unsign
  * (pos_sandbox_call_with): no JSON value per memory. The tags come from the
  * record's list; metadata other than "{}" (and tags only in JSON) are
  * parsed before the call, so the push holds nothing a Lua error could
- * leak. */
+ * leak.
+ *
+ * The memories of one batch (one request) get the same two tables, `ev`
+ * and `ev.memory`, their nine fields overwritten for each (the tags and
+ * metadata tables are new each time): building them anew was a fifth of
+ * the call. A batch's first call in a state makes new ones, so nothing of
+ * another request's memories is ever seen; a script that keeps the table
+ * itself (not its values) between calls of one batch sees it change
+ * (docs/PLUGINS.md). The pair lives in the state's registry. */
 struct creating_ev {
 	const struct pos_memory *m;
 	json_t *tags;     /* NULL: m->tags */
 	json_t *metadata; /* NULL: an empty object */
+	bool fresh;       /* the batch's first call in this state: new tables */
 	char ts[40];
 };
 
-static void creating_prepare(struct creating_ev *ev, const struct pos_memory *m)
+/* prev: the event of the batch's memory before (NULL for the first), whose
+ * created_at text is reused when the time is the same (a bulk's memories
+ * share theirs). */
+static void creating_prepare(struct creating_ev *ev, const struct pos_memory *m, bool fresh,
+			     const struct creating_ev *prev)
 {
 	ev->m = m;
 	ev->tags = ev->metadata = NULL;
-	ev->ts[0] = '\0';
-	pos_time_format(m->created_at, ev->ts, sizeof(ev->ts));
+	ev->fresh = fresh;
+	if (prev && prev->m->created_at == m->created_at)
+		memcpy(ev->ts, prev->ts, sizeof(ev->ts));
+	else
+		pos_time_format(m->created_at, ev->ts, sizeof(ev->ts));
 	if (m->n_tags == 0 && m->tags_json && strcmp(m->tags_json, "[]") != 0) {
 		ev->tags = json_loads(m->tags_json, 0, NULL);
 		if (!json_is_array(ev->tags)) {
@@ -838,12 +874,47 @@ static void set_str(lua_State *L, const char *k, const char *v)
 	lua_setfield(L, -2, k);
 }
 
+/* Leaves the batch's `ev` and `ev.memory` on the stack (ev below), new ones
+ * when ev->fresh or the registry has none. */
+static void creating_tables(lua_State *L, const struct creating_ev *ev)
+{
+	if (!ev->fresh && lua_rawgetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY) == LUA_TTABLE) {
+		lua_rawgeti(L, -1, 1);
+		lua_rawgeti(L, -2, 2);
+		lua_remove(L, -3);
+		if (lua_type(L, -2) == LUA_TTABLE && lua_type(L, -1) == LUA_TTABLE) {
+			/* No metatable a call gave them survives: the sets below
+			 * stay plain, no script code runs in them. */
+			lua_pushnil(L);
+			lua_setmetatable(L, -3);
+			lua_pushnil(L);
+			lua_setmetatable(L, -2);
+			lua_pushvalue(L, -1);
+			lua_setfield(L, -3, "memory"); /* the script may have replaced it */
+			return;
+		}
+		lua_pop(L, 2);
+	} else if (!ev->fresh) {
+		lua_pop(L, 1);
+	}
+	lua_createtable(L, 2, 0); /* the pair */
+	lua_createtable(L, 0, 1); /* ev */
+	lua_createtable(L, 0, 9); /* ev.memory */
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "memory");
+	lua_pushvalue(L, -2);
+	lua_rawseti(L, -4, 1);
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, -4, 2);
+	lua_rotate(L, -3, -1); /* pair on top */
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &CREATING_EV_KEY);
+}
+
 static void push_creating(lua_State *L, void *ctx)
 {
 	const struct creating_ev *ev = ctx;
 	const struct pos_memory *m = ev->m;
-	lua_createtable(L, 0, 1);
-	lua_createtable(L, 0, 9);
+	creating_tables(L, ev);
 	set_str(L, "id", m->id);
 	if (m->content)
 		lua_pushlstring(L, m->content, m->content_len);
@@ -871,7 +942,7 @@ static void push_creating(lua_State *L, void *ctx)
 	set_str(L, "created_at", ev->ts);
 	lua_pushnumber(L, m->importance);
 	lua_setfield(L, -2, "importance");
-	lua_setfield(L, -2, "memory");
+	lua_pop(L, 1); /* ev.memory; ev stays as the argument */
 }
 
 /* Appends the tags of a creating result (`{tags = "t"}` or `{tags =
@@ -929,21 +1000,28 @@ void pos_plugins_memory_creating(struct pos_plugins *p, const char *user_id,
 		struct held h = {0};
 		h.tx = &tx;
 		int64_t t0 = pos_mono_us();
+		struct creating_ev prev;
 		for (size_t i = 0; i < n && r.enabled; i++) {
 			/* A slow plugin does not hold a bulk request for long: past
 			 * its time for this batch it tags no more of it. */
 			if (pos_mono_us() - t0 > POS_PLUGINS_CREATING_BATCH_US)
 				break;
 			struct creating_ev ev;
-			creating_prepare(&ev, &v[i]);
+			creating_prepare(&ev, &v[i], h.sb == NULL, i > 0 ? &prev : NULL);
 			json_t *res = NULL;
 			struct pos_error err;
 			pos_error_clear(&err);
 			enum pos_err rc = run_row_with(p, &r, POS_HOOK_MEMORY_CREATING, NULL, push_creating,
 						       &ev, &res, &err, &h);
 			creating_done(&ev);
-			if (!rc)
+			prev = ev;
+			if (!rc) {
 				creating_tags(res, &add[i]);
+				/* A success left the row healthy (run_row_with wrote it
+				 * if it was not): the next memory has nothing to write. */
+				r.failures = 0;
+				r.status = "ok";
+			}
 			json_decref(res);
 			tx_due(&tx);
 			if (rc == POS_ERR_INVALID_REQUEST &&

@@ -487,6 +487,115 @@ static int l_json_encode(lua_State *L)
 	return 1;
 }
 
+/* ---- pos.text ----------------------------------------------------------- */
+
+static bool word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* For l_text_words: whether the word at 5 is among the n at 3 (a scan
+ * while there are few, then the set at 4, made on the way); a word not
+ * seen is added to the set. */
+static bool seen_before(lua_State *L, lua_Integer n)
+{
+	enum { SCAN_MAX = 16 };
+	if (n < SCAN_MAX) {
+		for (lua_Integer j = 1; j <= n; j++) {
+			lua_rawgeti(L, 3, j);
+			bool same = lua_rawequal(L, -1, 5);
+			lua_pop(L, 1);
+			if (same)
+				return true;
+		}
+		return false;
+	}
+	if (lua_isnil(L, 4)) {
+		lua_createtable(L, 0, 2 * SCAN_MAX);
+		for (lua_Integer j = 1; j <= n; j++) {
+			lua_rawgeti(L, 3, j);
+			lua_pushboolean(L, 1);
+			lua_rawset(L, -3);
+		}
+		lua_replace(L, 4);
+	}
+	lua_pushvalue(L, 5);
+	if (lua_rawget(L, 4) != LUA_TNIL) {
+		lua_pop(L, 1);
+		return true;
+	}
+	lua_pop(L, 1);
+	lua_pushvalue(L, 5);
+	lua_pushboolean(L, 1);
+	lua_rawset(L, 4);
+	return false;
+}
+
+/* pos.text.words(s [, set]): s's distinct words (runs of ASCII letters and
+ * digits, lower-cased: what s:lower():gmatch("%w+") gives in the C
+ * locale) in order of first appearance; with `set`, only those that are
+ * keys of it with a value other than nil and false (raw lookups). One pass
+ * in C, linear in #s, which is bounded by the memory cap like any string,
+ * and checking the call's deadline every 4096 words; everything it makes
+ * is a Lua value, so a memory or time error leaks nothing. */
+static int l_text_words(lua_State *L)
+{
+	need(L, 0);
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	bool filter = !lua_isnoneornil(L, 2);
+	if (filter)
+		luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	lua_createtable(L, 4, 0); /* 3: the words */
+	lua_pushnil(L);           /* 4: those seen, a set once there are many */
+	lua_Integer n = 0;
+	char low[64];
+	int64_t dl = pos_sandbox_deadline_us(pos_sandbox_of(L));
+	size_t words = 0;
+	for (size_t i = 0; i < len;) {
+		if (!word_byte((unsigned char)s[i])) {
+			i++;
+			continue;
+		}
+		/* The budget hook does not run in here: a text of millions of
+		 * words stops at the call's deadline like a host call does. */
+		if (++words % 4096 == 0 && dl && pos_mono_us() > dl)
+			return luaL_error(L, "plugin exceeded its time budget");
+		size_t start = i;
+		while (i < len && word_byte((unsigned char)s[i]))
+			i++;
+		size_t wl = i - start;
+		char *buf = low;
+		if (wl > sizeof(low))
+			buf = lua_newuserdatauv(L, wl, 0); /* 5, removed below */
+		for (size_t k = 0; k < wl; k++) {
+			unsigned char c = (unsigned char)s[start + k];
+			buf[k] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+		}
+		lua_pushlstring(L, buf, wl);
+		if (buf != low)
+			lua_remove(L, 5);
+		/* the word is at 5 */
+		if (filter) {
+			lua_pushvalue(L, 5);
+			bool want = lua_rawget(L, 2) != LUA_TNIL && lua_toboolean(L, -1);
+			lua_pop(L, 1);
+			if (!want) {
+				lua_pop(L, 1);
+				continue;
+			}
+		}
+		if (seen_before(L, n)) {
+			lua_pop(L, 1);
+			continue;
+		}
+		lua_rawseti(L, 3, ++n);
+	}
+	lua_settop(L, 3);
+	return 1;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static int l_readonly(lua_State *L)
@@ -525,6 +634,7 @@ static int install_tramp(lua_State *L)
 	static const luaL_Reg http[] = {{"get", l_http_get}, {"post", l_http_post}, {NULL, NULL}};
 	static const luaL_Reg kv[] = {{"get", l_kv_get}, {"set", l_kv_set}, {NULL, NULL}};
 	static const luaL_Reg js[] = {{"decode", l_json_decode}, {"encode", l_json_encode}, {NULL, NULL}};
+	static const luaL_Reg text[] = {{"words", l_text_words}, {NULL, NULL}};
 	lua_newtable(L);
 	lua_pushinteger(L, POS_HOSTAPI_VERSION);
 	lua_setfield(L, -2, "api_version");
@@ -532,6 +642,7 @@ static int install_tramp(lua_State *L)
 	sub(L, "http", http);
 	sub(L, "kv", kv);
 	sub(L, "json", js);
+	sub(L, "text", text);
 	lua_pushcfunction(L, l_log);
 	lua_setfield(L, -2, "log");
 	lua_pushcfunction(L, l_settings);

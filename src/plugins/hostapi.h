@@ -2,7 +2,8 @@
  * hostapi.h — the `pos` table a plugin sees: the only way its code reaches
  * anything outside its sandbox (issue 15, docs/PLUGINS.md "Host API").
  *
- * Version 1 of the table (pos.api_version = 1; later versions only add):
+ * Version 2 of the table (pos.api_version = 2; each version only adds to the
+ * one before, so a plugin written for 1 runs unchanged):
  *   pos.memories.search(query [, {limit = n}])  -> array of memories   memories:read
  *   pos.memories.list({after=, before=, type=, layer=, tag=, sort=, limit=})
  *                                               -> array of memories   memories:read
@@ -17,6 +18,9 @@
  *   pos.json.decode(text) -> value | nil, err;  pos.json.encode(value) -> text
  *   pos.settings()  -> the plugin's settings for this user (a fresh table)
  *   pos.now()       -> milliseconds since the epoch (integer)
+ *   pos.text.words(s [, set]) -> array of s's distinct lower-cased words
+ *                   (runs of ASCII letters and digits), in order; with
+ *                   `set`, only those that are its keys (version 2)
  *
  * Every call is checked here against the permissions granted at install
  * before the host is asked: a missing permission raises a Lua error. HTTP
@@ -40,7 +44,7 @@
 #include "base/err.h"
 #include "plugins/sandbox.h"
 
-#define POS_HOSTAPI_VERSION 1
+#define POS_HOSTAPI_VERSION 2
 #define POS_HOSTAPI_KEY_MAX 128            /* bytes of a kv key */
 #define POS_HOSTAPI_VALUE_MAX 65536        /* bytes of a kv value */
 #define POS_HOSTAPI_QUERY_MAX 1024         /* bytes of a search query */

@@ -174,7 +174,7 @@ enum pos_err pos_manifest_parse(const char *text, size_t len, struct pos_manifes
 	json_t *api = json_object_get(doc, "api_version");
 	if (api && (!json_is_integer(api) || json_integer_value(api) < 1 ||
 		    json_integer_value(api) > POS_HOSTAPI_VERSION)) {
-		rc = bad(err, "api_version", "this server supports host API version 1");
+		rc = bad(err, "api_version", "this server supports host API versions 1 to 2");
 		goto fail;
 	}
 	json_t *hooks = json_object_get(doc, "hooks");

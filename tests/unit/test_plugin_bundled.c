@@ -256,7 +256,7 @@ static void test_manifests(void **state)
 		 "\"settings\":{\"u\":{\"type\":\"url\",\"default\":\"file:///etc/passwd\"}},\"permissions\":[\"http\"]}",
 		 "settings"},
 		{"{\"id\":\"x\",\"name\":\"x\",\"version\":\"1\",\"description\":\"d\",\"hooks\":[\"on_query\"],"
-		 "\"api_version\":2}", "api_version"},
+		 "\"api_version\":3}", "api_version"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct pos_manifest m;

@@ -187,13 +187,40 @@ static void test_permissions(void **state)
 	is(v, "function f() return pos.http.get('https://api.open-meteo.com/v1') end", "ERR permission 'http'");
 	is(v, "function f() return pos.kv.get('a') end", "ERR permission 'kv'");
 	/* Without permissions, log, settings and now still work. */
-	is(v, "function f() pos.log('warn', 'hi') return {pos.api_version, math.type(pos.now())} end", "[1,\"integer\"]");
+	is(v, "function f() pos.log('warn', 'hi') return {pos.api_version, math.type(pos.now())} end", "[2,\"integer\"]");
 	assert_string_equal(v->f.last_log, "warn:hi");
 	done(v);
 	/* Read without write. */
 	v = mk(POS_PERM_MEMORIES_READ);
 	is(v, "function f() return pos.memories.get('m1').content end", "\"lunch with Ada\"");
 	is(v, "function f() return pos.memories.update('m1', {content='x'}) end", "ERR permission 'memories:write'");
+	done(v);
+}
+
+/* pos.text.words: s:lower():gmatch("%w+")'s words, each once, in order;
+ * with a set, only its keys. No permission needed. */
+static void test_text_words(void **state)
+{
+	(void)state;
+	struct env *v = mk(0);
+	is(v, "function f() return pos.text.words('The Gym, the gym: GYM-day 2 x2!') end",
+	   "[\"the\",\"gym\",\"day\",\"2\",\"x2\"]");
+	is(v, "function f() return pos.text.words('gym doctor at the gym', {gym = true, doctor = 1, at = false}) end",
+	   "[\"gym\",\"doctor\"]");
+	/* Bytes past ASCII split words, as %w does in the C locale. */
+	is(v, "function f() return pos.text.words('caf\\195\\169 na\\195\\175ve') end",
+	   "[\"caf\",\"na\",\"ve\"]");
+	/* The same words as the Lua pattern gives, also past the 64-byte buffer. */
+	is(v, "function f() local s = ('Ab'):rep(50) .. ' x ' .. ('Q'):rep(200) .. ' x Ab' "
+	      "local want, seen = {}, {} for w in s:lower():gmatch('%w+') do "
+	      "if not seen[w] then seen[w] = true want[#want + 1] = w end end "
+	      "local got = pos.text.words(s) if #got ~= #want then return #got end "
+	      "for i = 1, #got do if got[i] ~= want[i] then return -i end end return #got end",
+	   "4");
+	is(v, "function f() return pos.text.words('') end", "{}");
+	is(v, "function f() return pos.text.words('a b', {}) end", "{}");
+	is(v, "function f() return pos.text.words({}) end", "ERR bad argument #1");
+	is(v, "function f() return pos.text.words('a', 'b') end", "ERR bad argument #2");
 	done(v);
 }
 
@@ -291,6 +318,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_permissions), cmocka_unit_test(test_memories),
+		cmocka_unit_test(test_text_words),
 		cmocka_unit_test(test_http_hosts),  cmocka_unit_test(test_kv),
 		cmocka_unit_test(test_table_locked), cmocka_unit_test(test_settings),
 	};

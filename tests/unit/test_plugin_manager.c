@@ -259,6 +259,44 @@ static void test_creating_stage(void **state)
 	pos_plugins_free(p);
 }
 
+/* The memories of one bulk share the event tables (overwritten per
+ * memory): each call still sees only its own memory's fields, whatever
+ * the call before it did to the event. */
+static void test_creating_batch_events(void **state)
+{
+	struct fx *f = *state;
+	struct pos_plugins *p = manager(f, "tests/data/plugins");
+	f->svc.creating = creating_cb;
+	f->svc.creating_ctx = p;
+	install(p, f->alice, "{\"id\":\"probe\",\"grant\":[\"memories:read\",\"memories:write\"]}");
+	for (int round = 0; round < 2; round++) { /* the second in a pooled state */
+		struct pos_arena *a = pos_arena_new();
+		json_t *body = json_loads(
+			"{\"memories\":[{\"content\":\"creating batch one\",\"tags\":[\"a\"],\"metadata\":{\"k\":\"v1\"}},"
+			"{\"content\":\"creating batch two\"},"
+			"{\"content\":\"creating batch three\",\"tags\":[\"b\",\"c\"],\"metadata\":{\"k\":\"v3\"}}]}",
+			0, NULL);
+		struct pos_memory *v = NULL;
+		size_t n = 0;
+		struct pos_error err;
+		assert_int_equal(pos_memory_bulk(&f->svc, a, f->alice, body, &v, &n, &err), POS_OK);
+		assert_int_equal(n, 3);
+		assert_tags(f, f->alice, v[0].id, "[\"a\",\"c=one\",\"n=1\",\"meta=v1\",\"id=new\",\"q=\\\"one\\\"\\\\\u00e9\"]");
+		assert_tags(f, f->alice, v[1].id, "[\"c=two\",\"n=0\",\"meta=nil\",\"id=new\",\"q=\\\"two\\\"\\\\\u00e9\"]");
+		assert_tags(f, f->alice, v[2].id, "[\"b\",\"c\",\"c=three\",\"n=2\",\"meta=v3\",\"id=new\",\"q=\\\"three\\\"\\\\\u00e9\"]");
+		assert_int_equal(v[1].type, POS_TYPE_NOTE);
+		json_decref(body);
+		pos_arena_destroy(a);
+	}
+	json_t *list = NULL;
+	struct pos_error err;
+	assert_int_equal(pos_plugins_list(p, f->alice, &list, &err), POS_OK);
+	assert_null(json_string_value(json_object_get(json_array_get(list, 0), "last_error")));
+	json_decref(list);
+	f->svc.creating = NULL;
+	pos_plugins_free(p);
+}
+
 static size_t count_memories(struct fx *f, const char *user)
 {
 	struct pos_arena *a = pos_arena_new();
@@ -574,6 +612,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_memory_created_hook_as_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_creating_stage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_creating_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_creating_batch_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_disable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_reuse_isolated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_job, setup, teardown),

@@ -29,6 +29,23 @@ function on_memory_creating(ev)
   local c = ev.memory.content or ""
   if c:sub(1, 8) ~= "creating" then return nil end
   if c:find("boom", 1, true) then error("boom before the insert") end
+  if c:sub(1, 15) == "creating batch " then
+    -- Each memory of a bulk sees its own fields, whatever the call
+    -- before did to the event (the batch reuses the tables).
+    local m = ev.memory
+    local tags = {"c=" .. c:sub(16), "n=" .. #m.tags, "meta=" .. tostring(m.metadata.k),
+                  "id=" .. (m.id ~= last_id and "new" or "same"),
+                  'q="' .. c:sub(16) .. '"\\\195\169'}
+    last_id = m.id
+    m.content, m.id, m.type = nil, "forged", 7
+    m.tags[#m.tags + 1] = "x"
+    m.metadata.k = "changed"
+    -- A metatable that would swallow the next memory's fields is dropped.
+    setmetatable(m, {__newindex = function() end, __index = function() return "forged" end})
+    ev.memory = nil
+    setmetatable(ev, {__newindex = function() end})
+    return {tags = tags}
+  end
   if c == "creating event" then -- the event's fields, as tags
     local m = ev.memory
     return {tags = {"type=" .. m.type, "layer=" .. m.layer, "source=" .. m.source,
