@@ -5,6 +5,7 @@
 #include "memory/autolink.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -272,6 +273,91 @@ out:
 	return rc;
 }
 
+/* The user's link cursor: the last seq linked by a "new" run (0: none). */
+static void cursor_name(char *out, size_t cap, const char *user_id)
+{
+	snprintf(out, cap, "autolink.cursor.%s", user_id);
+}
+
+static enum pos_err cursor_load(struct pos_store *s, struct pos_arena *a, const char *user_id,
+				int64_t *cursor)
+{
+	char name[96];
+	const char *v = NULL;
+	cursor_name(name, sizeof(name), user_id);
+	*cursor = 0;
+	enum pos_err rc = s->ops->state_get(s, a, name, &v);
+	if (!rc && v) {
+		long long c = strtoll(v, NULL, 10);
+		*cursor = c > 0 ? c : 0;
+	}
+	return rc;
+}
+
+static enum pos_err cursor_save(struct pos_store *s, const char *user_id, int64_t cursor)
+{
+	char name[96], v[32];
+	cursor_name(name, sizeof(name), user_id);
+	snprintf(v, sizeof(v), "%lld", (long long)cursor);
+	return s->ops->state_put(s, name, v);
+}
+
+/* Links the user's memories written after their cursor, a page of
+ * POS_AUTOLINK_BATCH_MAX at a time, moving the cursor after each page, until
+ * none is left. A stop leaves the cursor at the last whole page. */
+static enum pos_err link_new(const struct pos_memsvc *svc, struct pos_job_run *r,
+			     const char *user_id, const struct pos_autolink_config *cfg,
+			     size_t *linked)
+{
+	struct pos_store *s = svc->store;
+	enum pos_err rc = POS_OK;
+	while (!rc) {
+		struct pos_arena *a = pos_arena_new();
+		if (!a)
+			return POS_ERR_NOMEM;
+		int64_t cursor, *seqs = NULL;
+		size_t n = 0;
+		struct pos_memory_query q = {.user_id = user_id, .type = -1, .layer = -1,
+					     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
+					     .seq_walk = true};
+		if (!(rc = cursor_load(s, a, user_id, &cursor))) {
+			q.after_seq = cursor;
+			rc = s->memories->filter_seqs(s, a, &q, POS_AUTOLINK_BATCH_MAX, &seqs, &n);
+		}
+		if (rc || n == 0) {
+			pos_arena_destroy(a);
+			return rc;
+		}
+		char(*idv)[POS_UUID_SIZE] = pos_arena_alloc(a, n * sizeof(*idv));
+		const char **ids = pos_arena_alloc(a, n * sizeof(*ids));
+		bool *found = pos_arena_zalloc(a, n * sizeof(*found));
+		int *types = pos_arena_alloc(a, n * sizeof(*types));
+		size_t k = 0, done = 0;
+		if (!idv || !ids || !found || !types)
+			rc = POS_ERR_NOMEM;
+		else if (s->memories->memory_keys_by_seq)
+			rc = s->memories->memory_keys_by_seq(s, user_id, seqs, n, idv, types, found);
+		else {
+			struct pos_memory *m = pos_arena_alloc(a, n * sizeof(*m));
+			rc = m ? s->memories->memories_by_seq(s, a, user_id, seqs, n, m, found)
+			       : POS_ERR_NOMEM;
+			for (size_t i = 0; !rc && i < n; i++)
+				if (found[i])
+					memcpy(idv[i], m[i].id, POS_UUID_SIZE);
+		}
+		for (size_t i = 0; !rc && i < n; i++)
+			if (found[i])
+				ids[k++] = idv[i];
+		if (!rc)
+			rc = pos_autolink_batch(svc, user_id, ids, k, cfg, r, &done);
+		if (!rc)
+			rc = cursor_save(s, user_id, seqs[n - 1]);
+		*linked += done;
+		pos_arena_destroy(a);
+	}
+	return rc;
+}
+
 enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *user_id,
 				  const char *payload_json)
 {
@@ -282,6 +368,18 @@ enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *
 	enum pos_err rc = POS_ERR_INVALID_FIELD;
 	const char *ids[POS_AUTOLINK_BATCH_MAX];
 	size_t n = 0;
+	if (json_is_true(json_object_get(p, "new")) && !list && !one) {
+		struct pos_autolink_config cfg;
+		size_t linked = 0;
+		pos_autolink_config_default(&cfg);
+		rc = link_new(svc, r, user_id, &cfg, &linked);
+		char res[64];
+		snprintf(res, sizeof(res), "{\"linked\":%zu}", linked);
+		if (!rc && r)
+			(void)pos_job_set_result(r, res);
+		json_decref(p);
+		return rc;
+	}
 	if (json_is_array(list) && json_array_size(list) <= POS_AUTOLINK_BATCH_MAX) {
 		size_t i;
 		json_t *x;

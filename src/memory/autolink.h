@@ -14,11 +14,13 @@
  *    parent and children (assistant/memorize.c).
  *
  * Re-linking a memory replaces the links auto-linking made before; links
- * made by hand stay. Runs as a job (`memory.autolink`, payload
- * {"ids": ["<memory id>", ...]}, POS_AUTOLINK_JOB below) that the memory
- * service queues when config auto_link is on: one job per write call (a
- * create, a content update, a whole bulk, a sync run's inserts), so a
- * bulk of 1,000 memories is one job, not 1,000 (docs/LIFECYCLE.md).
+ * made by hand stay. Runs as a job (`memory.autolink`, POS_AUTOLINK_JOB
+ * below) that the memory service queues when config auto_link is on: new
+ * memories (a create, a bulk, a sync run's or an import's inserts) by one
+ * job per user that links everything written after the user's cursor
+ * ({"new": true}), a content update by a job for that memory ({"ids":
+ * [id]}), so however fast a user writes, their queue holds at most two
+ * linking jobs for new memories (docs/LIFECYCLE.md).
  * Thread-safe.
  */
 #ifndef POS_MEMORY_AUTOLINK_H
@@ -67,11 +69,17 @@ enum pos_err pos_autolink_batch(const struct pos_memsvc *svc, const char *user_i
 				size_t *linked);
 
 /* The job's kind name and its run function (jobs/jobs.h signature: `ctx`
- * is the struct pos_memsvc; the payload is {"ids": [up to
- * POS_AUTOLINK_BATCH_MAX memory ids]}, or {"id": "<memory id>"} as queued
- * by earlier versions). Memories deleted before the job runs are skipped,
+ * is the struct pos_memsvc; the payload is {"new": true}: the user's
+ * memories after their cursor (the server state "autolink.cursor.<user
+ * id>", the last seq linked, moved after every page of
+ * POS_AUTOLINK_BATCH_MAX; a user without one starts from their first
+ * memory), or {"ids": [up to POS_AUTOLINK_BATCH_MAX memory ids]}, or
+ * {"id": "<memory id>"} as queued by earlier versions). Memories deleted before the job runs are skipped,
  * not failed. The result is {"linked": n}. */
 #define POS_AUTOLINK_JOB "memory.autolink"
+/* when a "new" job is already queued or running, the next one waits this
+ * long (coalescing the writes meanwhile) */
+#define POS_AUTOLINK_NEXT_DELAY_US (1000LL * 1000)
 enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *user_id,
 				  const char *payload_json);
 /* The kind to register (ctx: the struct pos_memsvc, which outlives the

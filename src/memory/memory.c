@@ -520,55 +520,51 @@ static void publish(const struct pos_memsvc *svc, const char *type, const char *
 		(void)pos_events_publish(svc->events, user_id, type, buf);
 }
 
-/* With auto_link on: queues the linking of the user's memories ids[0..n),
- * one job per POS_AUTOLINK_BATCH_MAX of them (best effort: a full queue
- * skips it, the memories are stored either way). */
-static void queue_autolink_ids(const struct pos_memsvc *svc, const char *user_id,
-			       const char *const *ids, size_t n)
+/* With auto_link on, a content update queues the linking of that memory
+ * (best effort: a full queue skips it, the memory is stored either way). */
+static void queue_autolink(const struct pos_memsvc *svc, const char *user_id, const char *id)
 {
+	char payload[64];
 	if (!svc->jobs)
 		return;
-	for (size_t at = 0; at < n; at += POS_AUTOLINK_BATCH_MAX) {
-		size_t k = n - at < POS_AUTOLINK_BATCH_MAX ? n - at : POS_AUTOLINK_BATCH_MAX;
-		struct pos_buf b;
-		pos_buf_init(&b, POS_JOB_PAYLOAD_MAX);
-		bool ok = !pos_buf_adds(&b, "{\"ids\":[");
-		for (size_t i = 0; ok && i < k; i++)
-			ok = !pos_buf_addf(&b, "%s\"%s\"", i ? "," : "", ids[at + i]);
-		ok = ok && !pos_buf_adds(&b, "]}") && !pos_buf_addc(&b, '\0');
-		if (ok)
-			(void)pos_jobs_enqueue(svc->jobs, POS_AUTOLINK_JOB, user_id, b.data, 0, NULL);
-		pos_buf_free(&b);
+	snprintf(payload, sizeof(payload), "{\"ids\":[\"%s\"]}", id);
+	(void)pos_jobs_enqueue(svc->jobs, POS_AUTOLINK_JOB, user_id, payload, 0, NULL);
+}
+
+/*
+ * With auto_link on, new memories (a create, a bulk, a sync run's or an
+ * import's inserts) are linked by the user's "new" job, which walks their
+ * memories after a cursor (autolink.c): one queued job per user however
+ * many writes, so linking never fills the user's job queue. The first key
+ * is taken when none is queued or running; when one is (CONFLICT), it may
+ * be running and past these rows already, so the second key queues one a
+ * moment later (coalescing the writes until then). Two keys suffice: the
+ * kind runs one job per user at a time, so when both are taken one of
+ * them is queued and will see these rows.
+ */
+static void queue_autolink_new(const struct pos_memsvc *svc, const char *user_id)
+{
+	char key[32 + POS_UUID_SIZE];
+	if (!svc->jobs)
+		return;
+	snprintf(key, sizeof(key), POS_AUTOLINK_JOB ":%s", user_id);
+	enum pos_err rc = pos_jobs_enqueue_unique(svc->jobs, POS_AUTOLINK_JOB, user_id, key,
+						  "{\"new\":true}", 0, NULL);
+	if (rc == POS_ERR_CONFLICT) {
+		snprintf(key, sizeof(key), POS_AUTOLINK_JOB ".next:%s", user_id);
+		(void)pos_jobs_enqueue_unique(svc->jobs, POS_AUTOLINK_JOB, user_id, key,
+					      "{\"new\":true}",
+					      pos_now_us() + POS_AUTOLINK_NEXT_DELAY_US, NULL);
 	}
 }
 
-static void queue_autolink(const struct pos_memsvc *svc, const char *user_id, const char *id)
-{
-	queue_autolink_ids(svc, user_id, &id, 1);
-}
-
-/* queue_autolink_ids for v[0..n) in runs of one user. */
+/* queue_autolink_new for each user of v[0..n) (runs of one user). */
 static void queue_autolink_records(const struct pos_memsvc *svc, const struct pos_memory *v,
 				   size_t n)
 {
-	if (!svc->jobs || n == 0)
-		return;
-	const char **ids = pos_malloc(n * sizeof(*ids));
-	if (!ids)
-		return;
-	size_t start = 0;
-	for (size_t i = 0; i <= n; i++) {
-		if (i < n && strcmp(v[i].user_id, v[start].user_id) == 0) {
-			ids[i] = v[i].id;
-			continue;
-		}
-		queue_autolink_ids(svc, v[start].user_id, ids + start, i - start);
-		if (i < n) {
-			ids[i] = v[i].id;
-			start = i;
-		}
-	}
-	pos_free(ids);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i].user_id, v[i - 1].user_id) != 0)
+			queue_autolink_new(svc, v[i].user_id);
 }
 
 /* True when t is a tag v_tags would take: a string of 1 to
@@ -723,7 +719,7 @@ enum pos_err pos_memory_create(const struct pos_memsvc *svc, struct pos_arena *a
 	if (svc->search)
 		pos_search_written(svc->search, user_id, out->seq, &out->vec, false);
 	publish(svc, "memory.created", user_id, out, NULL);
-	queue_autolink(svc, user_id, out->id);
+	queue_autolink_new(svc, user_id);
 	tell_written(svc, user_id, false);
 	return POS_OK;
 }

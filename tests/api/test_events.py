@@ -96,6 +96,9 @@ class SharedUsers(ApiTestCase):
     published after it opens, so earlier tests' events never show up."""
 
     _users = None
+    # no auto-linking: its jobs' job.progress events would interleave with
+    # the memory events these tests read in order
+    server_env = {"PERSONALOS_AUTO_LINK": "off"}
 
     def shared_user(self, i=0):
         cls = type(self)
@@ -264,6 +267,7 @@ class EventsLimitsTest(ApiTestCase):
         "PERSONALOS_EVENTS_REPLAY": "2",
         # a closed stream is noticed at its next write: keep-alives each second
         "PERSONALOS_EVENTS_HEARTBEAT": "1",
+        "PERSONALOS_AUTO_LINK": "off",  # only the events written here
     }
 
     def open(self, token, **kw):

@@ -19,6 +19,10 @@ import harness  # noqa: E402
 
 
 class JobsCase(harness.ApiTestCase):
+    # no auto-linking: its memory.autolink jobs would be in the lists and
+    # queues these tests count (test_lifecycle.AutoLinkJobTest covers them)
+    server_env = {"PERSONALOS_AUTO_LINK": "off"}
+
     def memorize(self, token, memory_id):
         return self.api.post("/api/memories/%s/memorize" % memory_id, token=token)
 
@@ -140,7 +144,8 @@ class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
                 "PERSONALOS_LLM_API_KEY": "sk-jobs-secret",
                 "PERSONALOS_LLM_TIMEOUT": "20",
                 "PERSONALOS_JOBS_WORKERS": "1",
-                "PERSONALOS_JOBS_QUEUE_MAX": "1"}
+                "PERSONALOS_JOBS_QUEUE_MAX": "1",
+                "PERSONALOS_AUTO_LINK": "off"}
 
     def test_queued_and_running_jobs_are_cancelled_and_the_queue_is_bounded(self):
         u, other = self.new_user(), self.new_user()
@@ -185,6 +190,62 @@ class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
         self.assertEqual(self.job(u.token, first)["state"], "cancelled")
         self.assertEqual(self.job(u.token, second)["state"], "cancelled")
         self.assertEqual(self.job(u.token, second)["attempts"], 0)
+
+
+class AutoLinkQueueTest(harness.StubbedTestCase, JobsCase):
+    """auto_link on, one job worker held by another user's slow job: the
+    linking of many writes waits in at most two queued jobs, and links
+    every memory once the worker is free (docs/LIFECYCLE.md)."""
+
+    stub_class = harness.OpenAIStub
+
+    @classmethod
+    def stub_env(cls, host, port):
+        return {"PERSONALOS_LLM_URL": "http://%s:%d/v1" % (host, port),
+                "PERSONALOS_LLM_MODEL": "stub-chat",
+                "PERSONALOS_LLM_TIMEOUT": "20",
+                "PERSONALOS_JOBS_WORKERS": "1",
+                "PERSONALOS_AUTO_LINK": "on"}
+
+    def autolink_jobs(self, token, state):
+        r = self.api.get("/api/jobs?kind=memory.autolink&limit=100", token=token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        return [j for j in r.json["jobs"] if j["state"] == state]
+
+    def test_writes_wait_in_two_jobs_then_all_are_linked(self):
+        u, other = self.new_user(), self.new_user()
+        self.stub.reset()
+        self.stub.reply(json.dumps({"tasks": [{"text": "Buy the tickets"}]}))
+        self.stub.mode("slow", seconds=15, count=1)
+        m = self.create_memory(other.token, "We agreed I buy the tickets.", type="conversation")
+        holder = self.memorize(other.token, m["id"]).json["job_id"]
+        self.assertTrue(harness.poll(
+            lambda: self.job(other.token, holder)["state"] == "running" or None))
+        topics = ["the dentist appointment about a cracked molar",
+                  "the garden hose that leaks near the tomato beds",
+                  "the passport renewal form and its photo booth"]
+        ids = [self.create_memory(u.token, "Note %d on %s" % (n, t))["id"]
+               for n in range(2) for t in topics]
+        r = self.api.post("/api/memories/bulk", {"memories": [
+            {"content": "Bulk note %d on %s" % (n, t)} for n in range(3) for t in topics]},
+            token=u.token)
+        self.assertEqual(r.status, 201, r.raw[:300])
+        ids += r.json["ids"]
+        # seven write calls, and the worker busy: one job queued now, one
+        # for what comes while it runs
+        queued = self.autolink_jobs(u.token, "queued")
+        self.assertIn(len(queued), (1, 2), queued)
+        self.assertEqual(self.autolink_jobs(u.token, "running"), [])
+        r = self.api.delete("/api/jobs/" + holder, token=other.token)
+        self.assertEqual(r.status, 200, r.raw[:300])
+
+        def all_linked():
+            return all(self.api.get("/api/memories/" + i, token=u.token)
+                       .json["related_memory_ids"] for i in ids) or None
+        self.assertTrue(harness.poll(all_linked), "some memories were never linked")
+        dentist = self.api.get("/api/memories/" + ids[0], token=u.token).json
+        self.assertIn(ids[3], dentist["related_memory_ids"])
+        self.assertNotIn(ids[1], dentist["related_memory_ids"])
 
 
 class ChatCallJobsTest(harness.StubbedTestCase, JobsCase):

@@ -25,7 +25,9 @@ def path(query, **params):
 
 
 class ResidentVectors(harness.ApiTestCase):
-    server_env = {"PERSONALOS_SEARCH_VECTOR_WAIT_MS": "0"}
+    # no auto-linking: its job loads the user's vectors before the first
+    # search, which is what these tests watch
+    server_env = {"PERSONALOS_SEARCH_VECTOR_WAIT_MS": "0", "PERSONALOS_AUTO_LINK": "off"}
 
     def search(self, token, query, **params):
         r = self.api.get(path(query, **params), token=token)

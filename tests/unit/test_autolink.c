@@ -248,6 +248,47 @@ static void job_run_and_errors(void **state)
 			 POS_ERR_NOT_FOUND);
 }
 
+/* The "new" job links what the user wrote after their cursor, moves the
+ * cursor to the last seq, and leaves other users alone. */
+static void new_job_walks_from_the_cursor(void **state)
+{
+	struct fx *f = *state;
+	struct pos_memory a, b, c, d;
+	const char *text = "{\"content\":\"Renew the car insurance with the new broker in May\"}";
+	create(f, f->alice, text, &a);
+	create(f, f->alice, text, &b);
+	create(f, f->bob, text, &c);
+	assert_int_equal(edges(f, f->alice, a.id, "duplicate", b.id, NULL), 0);
+	assert_int_equal(pos_autolink_job_run(NULL, &f->svc, f->alice, "{\"new\":true}"), POS_OK);
+	assert_int_equal(edges(f, f->alice, a.id, "duplicate", b.id, NULL), 1);
+	assert_int_equal(edges(f, f->bob, c.id, "duplicate", NULL, NULL), 0);
+	char name[96], want[32];
+	const char *v = NULL;
+	snprintf(name, sizeof(name), "autolink.cursor.%s", f->alice);
+	assert_int_equal(f->s->ops->state_get(f->s, f->a, name, &v), POS_OK);
+	snprintf(want, sizeof(want), "%lld", (long long)b.seq);
+	assert_non_null(v);
+	assert_string_equal(v, want);
+	/* bob's own run links bob's memory only: alice's are not his */
+	create(f, f->bob, text, &d);
+	assert_int_equal(pos_autolink_job_run(NULL, &f->svc, f->bob, "{\"new\":true}"), POS_OK);
+	assert_int_equal(edges(f, f->bob, c.id, "duplicate", d.id, NULL), 1);
+	assert_int_equal(edges(f, f->bob, d.id, "duplicate", a.id, NULL), 0);
+	/* a memory written after the cursor is linked by the next run */
+	create(f, f->alice, text, &d);
+	assert_int_equal(pos_autolink_job_run(NULL, &f->svc, f->alice, "{\"new\":true}"), POS_OK);
+	assert_true(edges(f, f->alice, d.id, "duplicate", NULL, NULL) >= 1);
+	assert_int_equal(f->s->ops->state_get(f->s, f->a, name, &v), POS_OK);
+	snprintf(want, sizeof(want), "%lld", (long long)d.seq);
+	assert_string_equal(v, want);
+	/* nothing new: the cursor stays */
+	assert_int_equal(pos_autolink_job_run(NULL, &f->svc, f->alice, "{\"new\":true}"), POS_OK);
+	assert_int_equal(f->s->ops->state_get(f->s, f->a, name, &v), POS_OK);
+	assert_string_equal(v, want);
+	assert_int_equal(pos_autolink_job_run(NULL, &f->svc, f->alice, "{\"new\":1}"),
+			 POS_ERR_INVALID_FIELD);
+}
+
 /* A batch links each of its memories as linking it alone does (one
  * neighbour search for all), skips ids that are malformed, unknown or
  * another user's, and the job takes {"ids": [...]}. */
@@ -506,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(links_neighbours_and_duplicates, setup, teardown),
 		cmocka_unit_test_setup_teardown(parents_from_threads_and_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(job_run_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(new_job_walks_from_the_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_links_like_one_by_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_links_the_exact_neighbours, setup, teardown),
 		cmocka_unit_test_setup_teardown(bulk_writes_counted_and_given_way, setup, teardown),
