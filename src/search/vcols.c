@@ -13,43 +13,39 @@
 #include <immintrin.h>
 #endif
 
-#define SEG 64u /* bytes of one pair's segment in a block */
 
-size_t pos_vcols_block_bytes(size_t npairs)
+size_t pos_vcols_bytes(size_t npairs, size_t cap)
 {
-	return npairs * SEG;
+	return npairs * cap * 2;
 }
 
-static int8_t *at(int8_t *cols, size_t npairs, size_t r)
+void pos_vcols_set_row(int8_t *cols, size_t npairs, size_t cap, size_t r, const int8_t *row)
 {
-	return cols + r / POS_VCOLS_ROWS * pos_vcols_block_bytes(npairs) +
-	       r % POS_VCOLS_ROWS * 2;
-}
-
-void pos_vcols_set_row(int8_t *cols, size_t npairs, size_t r, const int8_t *row)
-{
-	int8_t *d = at(cols, npairs, r);
 	for (size_t p = 0; p < npairs; p++) {
-		d[p * SEG] = row[2 * p];
-		d[p * SEG + 1] = row[2 * p + 1];
+		cols[p * cap * 2 + r * 2] = row[2 * p];
+		cols[p * cap * 2 + r * 2 + 1] = row[2 * p + 1];
 	}
 }
 
-void pos_vcols_clear_row(int8_t *cols, size_t npairs, size_t r)
+void pos_vcols_clear_row(int8_t *cols, size_t npairs, size_t cap, size_t r)
 {
-	int8_t *d = at(cols, npairs, r);
 	for (size_t p = 0; p < npairs; p++)
-		d[p * SEG] = d[p * SEG + 1] = 0;
+		cols[p * cap * 2 + r * 2] = cols[p * cap * 2 + r * 2 + 1] = 0;
 }
 
-void pos_vcols_copy_row(int8_t *cols, size_t npairs, size_t dst, size_t src)
+void pos_vcols_copy_row(int8_t *cols, size_t npairs, size_t cap, size_t dst, size_t src)
 {
-	int8_t *d = at(cols, npairs, dst);
-	const int8_t *s = at(cols, npairs, src);
 	for (size_t p = 0; p < npairs; p++) {
-		d[p * SEG] = s[p * SEG];
-		d[p * SEG + 1] = s[p * SEG + 1];
+		cols[p * cap * 2 + dst * 2] = cols[p * cap * 2 + src * 2];
+		cols[p * cap * 2 + dst * 2 + 1] = cols[p * cap * 2 + src * 2 + 1];
 	}
+}
+
+void pos_vcols_move(int8_t *to, size_t to_cap, const int8_t *from, size_t from_cap,
+		    size_t npairs, size_t rows)
+{
+	for (size_t p = 0; p < npairs; p++)
+		memcpy(to + p * to_cap * 2, from + p * from_cap * 2, rows * 2);
 }
 
 size_t pos_vcols_prepare(const int8_t *qp, size_t npairs, struct pos_vcols_query *cq)
@@ -78,15 +74,15 @@ size_t pos_vcols_prepare(const int8_t *qp, size_t npairs, struct pos_vcols_query
 	return n;
 }
 
-static void dots_generic(const int8_t *blocks, size_t npairs, size_t nblocks,
+static void dots_generic(const int8_t *cols, size_t cap, size_t first, size_t nblocks,
 			 const struct pos_vcols_query *cq, int32_t *out)
 {
-	size_t bb = pos_vcols_block_bytes(npairs);
 	for (size_t b = 0; b < nblocks; b++) {
 		int32_t *o = out + b * POS_VCOLS_ROWS;
 		memset(o, 0, POS_VCOLS_ROWS * sizeof(*o));
 		for (size_t i = 0; i < cq->n; i++) {
-			const int8_t *s = blocks + b * bb + (size_t)cq->pair[i] * SEG;
+			const int8_t *s = cols + (size_t)cq->pair[i] * cap * 2 +
+					  (first + b * POS_VCOLS_ROWS) * 2;
 			int q0 = (int8_t)(cq->qs[i] & 0xFF), q1 = (int8_t)(cq->qs[i] >> 8);
 			for (size_t j = 0; j < POS_VCOLS_ROWS; j++)
 				o[j] += q0 * s[2 * j] + q1 * s[2 * j + 1];
@@ -96,16 +92,15 @@ static void dots_generic(const int8_t *blocks, size_t npairs, size_t nblocks,
 
 #ifdef POS_VCOLS_X86
 __attribute__((target("avx2"))) static void
-dots_avx2(const int8_t *blocks, size_t npairs, size_t nblocks,
+dots_avx2(const int8_t *cols, size_t cap, size_t first, size_t nblocks,
 	  const struct pos_vcols_query *cq, int32_t *out)
 {
-	size_t bb = pos_vcols_block_bytes(npairs);
 	for (size_t b = 0; b < nblocks; b++) {
-		const int8_t *blk = blocks + b * bb;
+		const int8_t *blk = cols + (first + b * POS_VCOLS_ROWS) * 2;
 		__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
 		__m256i s0 = a0, s1 = a0; /* int16 sums: rows 0..15, 16..31 */
 		for (size_t i = 0; i < cq->n; i++) {
-			const int8_t *seg = blk + (size_t)cq->pair[i] * SEG;
+			const int8_t *seg = blk + (size_t)cq->pair[i] * cap * 2;
 			__m256i qa = _mm256_set1_epi16((short)cq->qa[i]);
 			__m256i qs = _mm256_set1_epi16((short)cq->qs[i]);
 			__m256i x0 = _mm256_loadu_si256((const __m256i *)seg);

@@ -12,11 +12,14 @@
  * the dimension, and the scores are the exact int8 scores: no second
  * stage, recall 1 against the exact scan by construction.
  *
- * Layout: rows are grouped in blocks of POS_VCOLS_ROWS (32). Block b is
- * npairs segments of 64 bytes; segment p holds, for row j of the block
- * (j = 0..31), bytes 2j and 2j + 1 = the row's values at dimensions 2p
- * and 2p + 1. Block b starts at b * pos_vcols_block_bytes(npairs), so
- * growing the array keeps every block where it was.
+ * Layout: pair-major. For an index with room for `cap` rows (a multiple
+ * of POS_VCOLS_ROWS), pair p's column is cap * 2 bytes at p * cap * 2:
+ * bytes 2r and 2r + 1 are row r's values at dimensions 2p and 2p + 1.
+ * A scan reads each of the query's columns from start to end, so the
+ * hardware's stream prefetchers see one sequential stream per pair (a
+ * block-major layout, segments of a block side by side, left them
+ * guessing and the scan waiting on memory). Rows past the index's count
+ * are kept zero.
  *
  * Ownership: the caller owns every array. Thread-safety: the functions
  * keep no state; the scan only reads.
@@ -32,14 +35,18 @@
 /* Largest number of pairs (POS_VEC_MAX_DIM / 2). */
 #define POS_VCOLS_MAX_PAIRS 2048u
 
-/* Bytes of one block of POS_VCOLS_ROWS rows. */
-size_t pos_vcols_block_bytes(size_t npairs);
+/* Bytes of the columns of cap rows. */
+size_t pos_vcols_bytes(size_t npairs, size_t cap);
 /* Writes row r's 2 * npairs values (row, padded with zeros). */
-void pos_vcols_set_row(int8_t *cols, size_t npairs, size_t r, const int8_t *row);
+void pos_vcols_set_row(int8_t *cols, size_t npairs, size_t cap, size_t r, const int8_t *row);
 /* Sets row r's values to zero. */
-void pos_vcols_clear_row(int8_t *cols, size_t npairs, size_t r);
+void pos_vcols_clear_row(int8_t *cols, size_t npairs, size_t cap, size_t r);
 /* Copies row src's values to row dst. */
-void pos_vcols_copy_row(int8_t *cols, size_t npairs, size_t dst, size_t src);
+void pos_vcols_copy_row(int8_t *cols, size_t npairs, size_t cap, size_t dst, size_t src);
+/* Copies the first `rows` rows of columns `from` (room for from_cap rows)
+ * to `to` (room for to_cap >= rows). */
+void pos_vcols_move(int8_t *to, size_t to_cap, const int8_t *from, size_t from_cap,
+		    size_t npairs, size_t rows);
 
 /*
  * A query in the form the scan takes: its non-zero pairs, in order.
@@ -61,12 +68,12 @@ struct pos_vcols_query {
 size_t pos_vcols_prepare(const int8_t *qp, size_t npairs, struct pos_vcols_query *cq);
 
 /*
- * Exact dot products of the rows of nblocks blocks starting at `blocks`
- * with the query: out[j] for row j of the first block, and so on
- * (nblocks * POS_VCOLS_ROWS values; rows past the index's count read the
- * zeros the caller keeps there).
+ * Exact dot products with the query of rows first .. first + nblocks *
+ * POS_VCOLS_ROWS - 1 (first a multiple of POS_VCOLS_ROWS) of columns with
+ * room for cap rows: out[j] for row first + j (rows past the index's
+ * count read the zeros the caller keeps there).
  */
-typedef void (*pos_vcols_fn)(const int8_t *blocks, size_t npairs, size_t nblocks,
+typedef void (*pos_vcols_fn)(const int8_t *cols, size_t cap, size_t first, size_t nblocks,
 			     const struct pos_vcols_query *cq, int32_t *out);
 
 /* The kernel for a CPU family ("avx512vnni" and "avx2" take the AVX2

@@ -509,9 +509,10 @@ static void slot_delete(struct pos_vindex *ix, size_t i)
 
 /* ---- the index ----------------------------------------------------------- */
 
-static size_t cols_blocks(size_t rows)
+/* Rows the columns have room for: cap rounded up to whole blocks. */
+static size_t cols_cap(size_t rows)
 {
-	return (rows + POS_VCOLS_ROWS - 1) / POS_VCOLS_ROWS;
+	return (rows + POS_VCOLS_ROWS - 1) / POS_VCOLS_ROWS * POS_VCOLS_ROWS;
 }
 
 enum pos_err pos_vindex_new(unsigned dim, struct pos_vindex **out)
@@ -565,7 +566,7 @@ size_t pos_vindex_memory(const struct pos_vindex *ix)
 	if (ix->codes_mem)
 		n += ix->cap * ix->cstride + POS_VEC_ALIGN;
 	if (ix->cols)
-		n += cols_blocks(ix->cap) * pos_vcols_block_bytes(ix->npairs);
+		n += pos_vcols_bytes(ix->npairs, cols_cap(ix->cap));
 	n += ix->cap * (sizeof(*ix->ids) + sizeof(*ix->scales));
 	n += ix->slot_cap * sizeof(*ix->slots);
 	return n;
@@ -583,7 +584,7 @@ enum pos_err pos_vindex_reserve(struct pos_vindex *ix, size_t n)
 	void *mem = pos_malloc(n * ix->stride + POS_VEC_ALIGN);
 	void *cmem = pos_malloc(n * ix->cstride + POS_VEC_ALIGN);
 	/* zeros: rows past count add nothing to a block's scan */
-	int8_t *cols = pos_calloc(cols_blocks(n), pos_vcols_block_bytes(ix->npairs));
+	int8_t *cols = pos_calloc(cols_cap(n), pos_vcols_bytes(ix->npairs, 1));
 	int64_t *ids = pos_malloc(n * sizeof(*ids));
 	float *scales = pos_malloc(n * sizeof(*scales));
 	uint32_t *slots = scap != ix->slot_cap ? pos_calloc(scap, sizeof(*slots))
@@ -604,7 +605,8 @@ enum pos_err pos_vindex_reserve(struct pos_vindex *ix, size_t n)
 	if (ix->count) {
 		memcpy(rows, ix->rows, ix->count * ix->stride);
 		memcpy(codes, ix->codes, ix->count * ix->cstride);
-		memcpy(cols, ix->cols, cols_blocks(ix->count) * pos_vcols_block_bytes(ix->npairs));
+		pos_vcols_move(cols, cols_cap(n), ix->cols, cols_cap(ix->cap), ix->npairs,
+			       ix->count);
 		memcpy(ids, ix->ids, ix->count * sizeof(*ids));
 		memcpy(scales, ix->scales, ix->count * sizeof(*scales));
 	}
@@ -655,7 +657,7 @@ enum pos_err pos_vindex_put(struct pos_vindex *ix, int64_t id,
 	copy_clamped(row, q, ix->dim);
 	memset(row + ix->dim, 0, ix->stride - ix->dim);
 	encode4(row, ix->dim, ix->cstride, ix->codes + r * ix->cstride);
-	pos_vcols_set_row(ix->cols, ix->npairs, r, row);
+	pos_vcols_set_row(ix->cols, ix->npairs, cols_cap(ix->cap), r, row);
 	ix->scales[r] = scale;
 	return POS_OK;
 }
@@ -695,12 +697,12 @@ enum pos_err pos_vindex_remove(struct pos_vindex *ix, int64_t id)
 		       ix->stride);
 		memcpy(ix->codes + r * ix->cstride,
 		       ix->codes + last * ix->cstride, ix->cstride);
-		pos_vcols_copy_row(ix->cols, ix->npairs, r, last);
+		pos_vcols_copy_row(ix->cols, ix->npairs, cols_cap(ix->cap), r, last);
 		ix->ids[r] = ix->ids[last];
 		ix->scales[r] = ix->scales[last];
 		ix->slots[slot_find(ix, ix->ids[r])] = (uint32_t)r + 1;
 	}
-	pos_vcols_clear_row(ix->cols, ix->npairs, last);
+	pos_vcols_clear_row(ix->cols, ix->npairs, cols_cap(ix->cap), last);
 	ix->count--;
 	return POS_OK;
 }
@@ -1058,11 +1060,10 @@ static void scan_cols(struct vpart *p)
 	const struct pos_vindex *ix = p->ix;
 	int32_t dots[BLOCK];
 	uint16_t pass[BLOCK];
-	size_t bb = pos_vcols_block_bytes(ix->npairs);
+	size_t cap = cols_cap(ix->cap);
 	for (size_t base = p->from; base < p->to; base += BLOCK) {
 		size_t nb = p->to - base < BLOCK ? p->to - base : BLOCK;
-		ix->colsfn(ix->cols + base / POS_VCOLS_ROWS * bb, ix->npairs, cols_blocks(nb),
-			   p->cq, dots);
+		ix->colsfn(ix->cols, cap, base, cols_cap(nb) / POS_VCOLS_ROWS, p->cq, dots);
 		const float *sc = ix->scales + base;
 		const int64_t *ids = ix->ids + base;
 		float bar = p->t.n < p->t.k ? -INFINITY : p->t.h[0].score;

@@ -256,6 +256,12 @@ static void seq_unset(struct pos_kwindex *x, int64_t seq)
 
 /* ---- writes ---- */
 
+size_t pos_kwindex_df(const struct pos_kwindex *x, const char *term, size_t len)
+{
+	uint32_t id = term_find(x, term, len);
+	return id == NO_DOC ? 0 : x->terms[id].df;
+}
+
 /* Drops the postings of removed memories and numbers the rest densely. */
 static enum pos_err compact(struct pos_kwindex *x)
 {
