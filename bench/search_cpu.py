@@ -89,7 +89,7 @@ def run_one(binary, args, env, perf_out):
         for q in queries[:args.warmup]:
             sess.search(q, mode=args.mode, limit=args.limit)
         if perf_out:
-            perf = subprocess.Popen(["perf", "record", "-g", "-F", os.environ.get("POS_PERF_FREQ", "999"), "-o", perf_out,
+            perf = subprocess.Popen(["perf", "record"] + os.environ.get("POS_PERF_CALLGRAPH", "-g").split() + ["-F", os.environ.get("POS_PERF_FREQ", "999"), "-o", perf_out,
                                      "-p", str(srv.pid)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             time.sleep(1.0)
