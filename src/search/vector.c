@@ -1216,7 +1216,11 @@ enum pos_err pos_vindex_search_ex(const struct pos_vindex *ix, const int8_t *q,
 	if (!codes)
 		m = k;
 	size_t parts = 1;
-	if (o->workers && o->parts > 1 && ix->count >= POS_VEC_PARALLEL_MIN)
+	/* a column scan reads a few pairs of each row: worth a second thread
+	 * (a wake-up, and on a loaded machine a wait for a core) only at
+	 * POS_VEC_COLS_PARALLEL_MIN rows */
+	if (o->workers && o->parts > 1 &&
+	    ix->count >= (cq ? POS_VEC_COLS_PARALLEL_MIN : POS_VEC_PARALLEL_MIN))
 		parts = o->parts < POS_VEC_MAX_PARTS ? o->parts : POS_VEC_MAX_PARTS;
 	struct vquery vq; /* ~12 KiB: the kernels want it 64-byte aligned */
 	struct vquery *v = &vq;

@@ -167,6 +167,9 @@ enum pos_err pos_vindex_search(const struct pos_vindex *ix, const int8_t *q,
  */
 #define POS_VEC_COLS_SHARE 3u
 #define POS_VEC_COLS_MIN 1024u
+/* Rows from which a column scan is split over the cores (its cost per row
+ * is a fraction of the row scans', docs/BENCHMARKS.md, branch srch4). */
+#define POS_VEC_COLS_PARALLEL_MIN 262144u
 
 /* Which scan pos_vindex_search_ex runs for query q (dim values) and k:
  * "columns", "codes" (two stages) or "exact". */
