@@ -293,13 +293,9 @@ enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *
 		       const char *user_id, const char *match, unsigned limit,
 		       struct pos_hit **out, size_t *n, bool *used);
 /* Document frequency of one stemmed term in the whole FTS5 index (0 when
- * absent), cached while fewer memories changed since than 1/16 of it, or
- * read from a keyword index holding every memory. `may_catch_up`: such
- * an index behind the change log may be caught up first — never from
- * inside a callback of c's FTS5 tokenizer (a catch-up tokenizes rows
- * with it). */
+ * absent), cached while fewer memories changed since than 1/16 of it. */
 enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
-		      bool may_catch_up, int64_t *df);
+		      int64_t *df);
 enum pos_err sq_filter_seqs(struct pos_store *s, struct pos_arena *a,
 			    const struct pos_memory_query *q, size_t max,
 			    int64_t **out, size_t *n);

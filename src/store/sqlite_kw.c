@@ -524,7 +524,7 @@ static struct df_entry *df_slot(struct sq_kw *k, const char *t, size_t n)
  * search that follows would do anyway. False when no index answers.
  */
 static bool index_df(struct sq_store *s, struct sq_conn *c, struct sq_kw *k, const char *term,
-		     size_t n, int64_t pos, bool may_catch_up, int64_t *df)
+		     size_t n, int64_t pos, int64_t *df)
 {
 	for (int tries = 0; tries < 2; tries++) {
 		int64_t all = 0;
@@ -545,14 +545,11 @@ static bool index_df(struct sq_store *s, struct sq_conn *c, struct sq_kw *k, con
 			}
 		}
 		/* behind by writes that could be this user's new memories */
-		sync = !found && may_catch_up && tries == 0 && loaded == 1 && k->pos < pos &&
+		sync = !found && tries == 0 && loaded == 1 && k->pos < pos &&
 		       (int64_t)pos_kwindex_docs(only->x) + (pos - k->pos) >= all;
 		pthread_rwlock_unlock(&k->lock);
 		if (found || !sync)
 			return found;
-		/* the catch-up tokenizes the changed rows with c's tokenizer */
-		if (sq_tokenizer(c) != POS_OK)
-			return false;
 		pthread_rwlock_wrlock(&k->lock);
 		struct toks b = {0};
 		int64_t upto = 0;
@@ -569,7 +566,7 @@ static bool index_df(struct sq_store *s, struct sq_conn *c, struct sq_kw *k, con
 }
 
 enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
-		      bool may_catch_up, int64_t *df)
+		      int64_t *df)
 {
 	struct sq_kw *k = s->kw;
 	*df = 0;
@@ -587,7 +584,7 @@ enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, s
 		if (hit)
 			return POS_OK;
 	}
-	if (k && index_df(s, c, k, term, n, pos, may_catch_up, df))
+	if (k && index_df(s, c, k, term, n, pos, df))
 		return POS_OK;
 	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
 	if (!st)

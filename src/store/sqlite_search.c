@@ -696,8 +696,7 @@ static int on_token(void *ctx, int flags, const char *tok, int n, int start, int
 	if (d->rc || (flags & FTS5_TOKEN_COLOCATED))
 		return SQLITE_OK;
 	int64_t df = 0;
-	/* inside the tokenizer's callback: no catch-up (it tokenizes) */
-	enum pos_err rc = sq_kw_df(d->c->owner, d->c, tok, (size_t)n, false, &df);
+	enum pos_err rc = sq_kw_df(d->c->owner, d->c, tok, (size_t)n, &df);
 	if (rc)
 		d->rc = rc;
 	if (!d->any || df < d->min_df)
@@ -768,7 +767,7 @@ enum pos_err sq_stem_frequency(struct pos_store *base, const char *stem, size_t 
 	struct sq_conn *c = sq_conn((struct sq_store *)base);
 	if (!c)
 		return POS_ERR_STORE;
-	return sq_kw_df((struct sq_store *)base, c, stem, len, true, df);
+	return sq_kw_df((struct sq_store *)base, c, stem, len, df);
 }
 
 enum pos_err sq_vector_get(struct pos_store *base, struct pos_arena *a,
