@@ -519,50 +519,24 @@ static struct df_entry *df_slot(struct sq_kw *k, const char *t, size_t n)
  * O(1) where fts5vocab reads the term's whole posting list (tens of ms
  * for a word in most of 100k memories, the first time a word is asked
  * after a start or after enough writes; docs/BENCHMARKS.md, branch
- * srch4). An index behind the log by writes that could make up the
- * difference (one index loaded) is caught up first, as the keyword
- * search that follows would do anyway. False when no index answers.
+ * srch4). False when no index answers.
  */
-static bool index_df(struct sq_store *s, struct sq_conn *c, struct sq_kw *k, const char *term,
-		     size_t n, int64_t pos, int64_t *df)
+static bool index_df(struct sq_store *s, struct sq_kw *k, const char *term, size_t n,
+		     int64_t pos, int64_t *df)
 {
-	for (int tries = 0; tries < 2; tries++) {
-		int64_t all = 0;
-		if (sq_memory_count_all((struct pos_store *)s, &all) != POS_OK || all <= 0)
-			return false;
-		bool found = false, sync = false;
-		pthread_rwlock_rdlock(&k->lock);
-		size_t loaded = 0;
-		struct kw_user *only = NULL;
-		for (size_t i = 0; i < KW_USERS; i++) {
-			if (!k->u[i].x)
-				continue;
-			loaded++;
-			only = &k->u[i];
-			if (!found && k->pos == pos && (int64_t)pos_kwindex_docs(k->u[i].x) == all) {
-				*df = (int64_t)pos_kwindex_df(k->u[i].x, term, n);
-				found = true;
-			}
+	int64_t all = 0;
+	if (sq_memory_count_all((struct pos_store *)s, &all) != POS_OK || all <= 0)
+		return false;
+	bool found = false;
+	pthread_rwlock_rdlock(&k->lock);
+	for (size_t i = 0; i < KW_USERS && !found && k->pos == pos; i++) {
+		if (k->u[i].x && (int64_t)pos_kwindex_docs(k->u[i].x) == all) {
+			*df = (int64_t)pos_kwindex_df(k->u[i].x, term, n);
+			found = true;
 		}
-		/* behind by writes that could be this user's new memories */
-		sync = !found && tries == 0 && loaded == 1 && k->pos < pos &&
-		       (int64_t)pos_kwindex_docs(only->x) + (pos - k->pos) >= all;
-		pthread_rwlock_unlock(&k->lock);
-		if (found || !sync)
-			return found;
-		pthread_rwlock_wrlock(&k->lock);
-		struct toks b = {0};
-		int64_t upto = 0;
-		enum pos_err rc = log_bound(c, ST_KW_LOG_MAX, &upto);
-		if (!rc && upto != k->pos)
-			rc = catch_up(c, k, upto, &b);
-		toks_free(&b);
-		pthread_rwlock_unlock(&k->lock);
-		if (rc)
-			return false;
-		pos = upto;
 	}
-	return false;
+	pthread_rwlock_unlock(&k->lock);
+	return found;
 }
 
 enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
@@ -584,7 +558,7 @@ enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, s
 		if (hit)
 			return POS_OK;
 	}
-	if (k && index_df(s, c, k, term, n, pos, df))
+	if (k && index_df(s, k, term, n, pos, df))
 		return POS_OK;
 	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
 	if (!st)
