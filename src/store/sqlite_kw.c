@@ -558,18 +558,20 @@ enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, s
 		if (hit)
 			return POS_OK;
 	}
-	if (k && index_df(s, k, term, n, pos, df))
-		return POS_OK;
-	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
-	if (!st)
-		return POS_ERR_STORE;
-	sqlite3_bind_text(st, 1, term, (int)n, SQLITE_STATIC);
-	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		*df = sqlite3_column_int64(st, 0);
-	else if (step != SQLITE_DONE)
-		rc = sq_fail(c, "vocabulary");
-	sqlite3_reset(st);
+	/* from the keyword index, else FTS5's vocabulary; cached alike (the
+	 * index's answer costs a count of the memories and its lock) */
+	if (!k || !index_df(s, k, term, n, pos, df)) {
+		sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
+		if (!st)
+			return POS_ERR_STORE;
+		sqlite3_bind_text(st, 1, term, (int)n, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			*df = sqlite3_column_int64(st, 0);
+		else if (step != SQLITE_DONE)
+			rc = sq_fail(c, "vocabulary");
+		sqlite3_reset(st);
+	}
 	if (rc || !k)
 		return rc;
 	pthread_mutex_lock(&k->df_lock);

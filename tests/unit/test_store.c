@@ -538,6 +538,18 @@ static void term_frequency_from_keyword_index(void **state)
 	assert_int_equal(df, 2);
 	assert_int_equal(f->s->memories->term_frequency(f->s, "nosuchword", &df, &docs), POS_OK);
 	assert_int_equal(df, 0);
+	/* a write: the next count sees it (words of under 16 memories are
+	 * counted again after any write), with no keyword search between */
+	new_memory(&m[3], a, "alpha zeta");
+	assert_int_equal(f->s->memories->memory_insert(f->s, &m[3], 1, &e), POS_OK);
+	assert_int_equal(f->s->memories->stem_frequency(f->s, "zeta", 4, &df), POS_OK);
+	assert_int_equal(df, 1);
+	assert_int_equal(f->s->memories->term_frequency(f->s, "alpha", &df, &docs), POS_OK);
+	assert_int_equal(df, 4);
+	assert_int_equal(docs, 5);
+	assert_int_equal(f->s->memories->memory_delete(f->s, a, m[0].id, NULL), POS_OK);
+	assert_int_equal(f->s->memories->stem_frequency(f->s, "beta", 4, &df), POS_OK);
+	assert_int_equal(df, 1);
 	/* another user's memory: the store's count, not the index's */
 	make_user(f->s, "dfb@example.org", b);
 	new_memory(&m[5], b, "alpha omega");
@@ -548,6 +560,8 @@ static void term_frequency_from_keyword_index(void **state)
 	assert_int_equal(f->s->memories->term_frequency(f->s, "omega", &df, &docs), POS_OK);
 	assert_int_equal(df, 1);
 	assert_int_equal(docs, 5);
+	assert_int_equal(f->s->memories->term_frequency(f->s, "alpha", &df, &docs), POS_OK);
+	assert_int_equal(df, 4);
 }
 
 /* filter_seqs with after_seq (and seq_walk, the MemU upload's cursor walk,
