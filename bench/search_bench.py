@@ -593,9 +593,10 @@ def build_vector_bench(work):
     srcs = ["bench/vector_bench.c"] + sorted(
         os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "src/embed/*.c"))
         if not p.endswith("openai.c")) + \
-        ["src/search/vector.c", "src/base/alloc.c", "src/base/err.c"]
+        ["src/search/vector.c", "src/search/vcols.c", "src/base/alloc.c", "src/base/err.c",
+         "src/base/thread.c"]
     cmd = [os.environ.get("CC", "cc"), "-O2", "-std=c17", "-D_GNU_SOURCE", "-Isrc",
-           "-include", "src/base/compat.h"] + srcs + ["-ljansson", "-lm", "-o", exe]
+           "-include", "src/base/compat.h"] + srcs + ["-ljansson", "-lm", "-lpthread", "-o", exe]
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if r.returncode != 0:
         return None, "building bench/vector_bench.c failed: %s" % r.stderr.strip()[:300]

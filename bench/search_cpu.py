@@ -89,7 +89,7 @@ def run_one(binary, args, env, perf_out):
         for q in queries[:args.warmup]:
             sess.search(q, mode=args.mode, limit=args.limit)
         if perf_out:
-            perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o", perf_out,
+            perf = subprocess.Popen(["perf", "record"] + os.environ.get("POS_PERF_CALLGRAPH", "-g").split() + ["-F", os.environ.get("POS_PERF_FREQ", "999"), "-o", perf_out,
                                      "-p", str(srv.pid)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             time.sleep(1.0)
@@ -107,10 +107,36 @@ def run_one(binary, args, env, perf_out):
         if perf:
             perf.send_signal(2)
             perf.wait()
-        return {"cpu_ms": (c1 - c0) * 1000.0 / len(queries), "took": took,
+        return {"cpu_ms": (c1 - c0) * 1000.0 / len(queries), "took": took, "queries": queries,
                 "timing": [x for x in timing if x is not None], "client": client}
     finally:
         srv.stop()
+
+
+def word_shares(corpus):
+    """word -> expected share of memories holding it (zipf corpus only)."""
+    if corpus != "zipf":
+        return {}
+    return {w: SB.zipf_doc_share(r) for r, w in enumerate(SB.zipf_vocab())}
+
+
+def slowest(args, res):
+    """The p99 tail: which queries were slow, and what they have in common
+    (how common their words are). took_ms per query is the median over
+    rounds, so one unlucky preemption does not make a query slow."""
+    shares = word_shares(args.corpus)
+    kinds = [k for k, _q in SB.CORPORA[args.corpus][1]()]
+    for b, rs in res.items():
+        per = {}
+        for r in rs:
+            for i, (q, t) in enumerate(zip(r["queries"], r["took"])):
+                per.setdefault(i, (q, []))[1].append(t)
+        rows = sorted(((pct(ts, 50), i, q) for i, (q, ts) in per.items()), reverse=True)
+        print("slowest queries, %s (took_ms median over rounds; word: share of memories)" % b)
+        for t, i, q in rows[:args.slowest]:
+            words = " ".join("%s:%.0f%%" % (w, 100 * shares[w]) if w in shares else w
+                             for w in q.split())
+            print("  %7.2f ms  %-8s %s" % (t, kinds[i] if i < len(kinds) else "", words))
 
 
 def main(argv=None):
@@ -126,6 +152,9 @@ def main(argv=None):
     ap.add_argument("--cache", action="store_true", help="leave the result cache on")
     ap.add_argument("--perf", metavar="FILE", help="perf record the first binary's first round")
     ap.add_argument("--server-env", action="append", default=[])
+    ap.add_argument("--slowest", type=int, default=5,
+                    help="print this many slowest queries per binary (took_ms, median "
+                         "over rounds) with each word's share of memories (zipf corpus)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     args.size = SB.parse_size(args.size)
@@ -155,6 +184,8 @@ def main(argv=None):
             b, med, ", ".join("%.2f" % c for c in cpu), med / base,
             pct(took, 50), pct(took, 99), pct(tim, 50), pct(tim, 99),
             pct(cli, 50), pct(cli, 99)))
+    if args.slowest:
+        slowest(args, res)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f)

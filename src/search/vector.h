@@ -96,7 +96,8 @@ void pos_vindex_free(struct pos_vindex *ix);
 unsigned pos_vindex_dim(const struct pos_vindex *ix);
 /* Rows held. */
 size_t pos_vindex_count(const struct pos_vindex *ix);
-/* Heap bytes held (rows, ids, scales, map), capacity included. */
+/* Heap bytes held (rows, codes, columns, ids, scales, map), capacity
+ * included: about 660 B a row at dim 256. */
 size_t pos_vindex_memory(const struct pos_vindex *ix);
 /* Makes room for n rows in all, so that loading n rows allocates once. */
 enum pos_err pos_vindex_reserve(struct pos_vindex *ix, size_t n);
@@ -153,6 +154,28 @@ enum pos_err pos_vindex_search(const struct pos_vindex *ix, const int8_t *q,
  */
 #define POS_VEC_RERANK_MIN 256u  /* rows re-ranked beyond ... */
 #define POS_VEC_RERANK_PER_K 2u  /* ... this many per result asked for */
+/*
+ * The column scan (search/vcols.h, docs/SEARCH.md "Column scan"): every
+ * row's values are also kept by dimension pair (+256 B a row at dim
+ * 256), and a query with at most npairs / POS_VEC_COLS_SHARE non-zero
+ * pairs — the built-in embedder's short queries — is scored from those
+ * pairs' columns alone: the exact int8 scores of pos_vindex_search (the
+ * same hits, scores and order), at a cost that follows the query's
+ * non-zero pairs rather than the dimension. Denser queries (a remote
+ * embedder's, a long question) take the two-stage scan. Indexes under
+ * POS_VEC_COLS_MIN rows keep the row scans.
+ */
+#define POS_VEC_COLS_SHARE 3u
+#define POS_VEC_COLS_MIN 1024u
+/* Rows from which a column scan is split over the cores (its cost per row
+ * is a fraction of the row scans', docs/BENCHMARKS.md, branch srch4). */
+#define POS_VEC_COLS_PARALLEL_MIN 262144u
+
+/* Which scan pos_vindex_search_ex runs for query q (dim values) and k:
+ * "columns", "codes" (two stages) or "exact". */
+const char *pos_vindex_scan_mode(const struct pos_vindex *ix, const int8_t *q,
+				 size_t k, bool exact);
+
 /* Rows below which a scan stays on one thread. */
 #define POS_VEC_PARALLEL_MIN 65536u
 #define POS_VEC_MAX_PARTS 8u
@@ -172,7 +195,8 @@ struct pos_vsearch_opts {
 size_t pos_vec_rerank_count(size_t k);
 
 /*
- * pos_vindex_search with options: the two-stage scan unless o->exact (or
+ * pos_vindex_search with options: the column scan for a sparse query
+ * (above), else the two-stage scan unless o->exact (or
  * the index has fewer than twice the rows re-ranked), on o->parts threads
  * of o->workers when the index has POS_VEC_PARALLEL_MIN rows or more. The
  * exact mode returns exactly what pos_vindex_search returns. `keep` may be

@@ -419,7 +419,7 @@ static enum pos_err cs_user_term_frequency(struct pos_store *s, const char *user
 	if (!rc)
 		rc = d.rc;
 	*df = d.any ? d.min_df : 0;
-	if (!rc)
+	if (!rc && docs)
 		rc = INOPS(s)->memories->memory_count_all(IN(s), docs);
 	pos_wipe(&k, sizeof(k));
 	return rc;

@@ -18,9 +18,14 @@
 
 static const float col_weight[POS_KW_COLUMNS] = {1.0f, 1.0f, 0.4f};
 
+/* A posting carries its memory's length, and 0 there once the memory is
+ * removed, so a top-k walking the lists never reads the memory's entry in
+ * docs[]: a random read of a 24-byte entry among 100k per posting was
+ * most of MaxScore's time (docs/BENCHMARKS.md, branch srch4). */
 struct posting {
 	uint32_t doc;
 	float tf;               /* Σ column weight × occurrences */
+	uint32_t dl;            /* the memory's tokens; 0: removed */
 };
 
 struct term {
@@ -256,6 +261,12 @@ static void seq_unset(struct pos_kwindex *x, int64_t seq)
 
 /* ---- writes ---- */
 
+size_t pos_kwindex_df(const struct pos_kwindex *x, const char *term, size_t len)
+{
+	uint32_t id = term_find(x, term, len);
+	return id == NO_DOC ? 0 : x->terms[id].df;
+}
+
 /* Drops the postings of removed memories and numbers the rest densely. */
 static enum pos_err compact(struct pos_kwindex *x)
 {
@@ -273,7 +284,8 @@ static enum pos_err compact(struct pos_kwindex *x)
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < tm->np; i++)
 			if (map[tm->p[i].doc] != NO_DOC)
-				tm->p[k++] = (struct posting){map[tm->p[i].doc], tm->p[i].tf};
+				tm->p[k++] = (struct posting){map[tm->p[i].doc], tm->p[i].tf,
+							      tm->p[i].dl};
 		x->bytes -= (size_t)(tm->np - k) * sizeof(struct posting);
 		tm->np = k;
 	}
@@ -296,8 +308,21 @@ static enum pos_err compact(struct pos_kwindex *x)
 static void doc_drop(struct pos_kwindex *x, uint32_t d)
 {
 	struct doc *dc = &x->docs[d];
-	for (uint32_t i = 0; i < dc->nt; i++)
-		x->terms[dc->terms[i]].df--;
+	for (uint32_t i = 0; i < dc->nt; i++) {
+		struct term *tm = &x->terms[dc->terms[i]];
+		tm->df--;
+		/* the lists are in doc order: its posting by binary search */
+		uint32_t lo = 0, hi = tm->np;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (tm->p[mid].doc < d)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < tm->np && tm->p[lo].doc == d)
+			tm->p[lo].dl = 0;
+	}
 	x->live--;
 	x->total_dl -= dc->dl;
 	x->bytes -= dc->nt * sizeof(uint32_t);
@@ -393,7 +418,7 @@ enum pos_err pos_kwindex_put(struct pos_kwindex *x, int64_t seq,
 			tm->p = p;
 			tm->cap = cap;
 		}
-		tm->p[tm->np++] = (struct posting){d, tt[i].w};
+		tm->p[tm->np++] = (struct posting){d, tt[i].w, (uint32_t)n};
 		ids[i] = tt[i].id;
 	}
 	if ((rc = seq_set(x, seq, d))) {
@@ -544,15 +569,18 @@ static size_t top_exhaustive(const struct pos_kwindex *x, struct qterm *q, size_
 				d = q[i].t->p[q[i].cur].doc;
 		if (d == NO_DOC)
 			break;
+		uint32_t dl = 0;
 		for (size_t i = 0; i < m; i++) {
 			tf[i] = 0;
-			if (q[i].cur < q[i].t->np && q[i].t->p[q[i].cur].doc == d)
+			if (q[i].cur < q[i].t->np && q[i].t->p[q[i].cur].doc == d) {
+				dl = q[i].t->p[q[i].cur].dl;
 				tf[i] = q[i].t->p[q[i].cur++].tf;
+			}
 		}
-		if (!live_doc(x, d))
-			continue;
+		if (!dl)
+			continue; /* removed */
 		scored++;
-		heap_offer(h, (struct cand){doc_score(q, tf, m, x->docs[d].dl, avgdl), d});
+		heap_offer(h, (struct cand){doc_score(q, tf, m, dl, avgdl), d});
 	}
 	return scored;
 }
@@ -621,15 +649,17 @@ static size_t top_maxscore(const struct pos_kwindex *x, struct qterm *q, size_t 
 		double ess = 0;
 		for (size_t i = 0; i < m; i++)
 			tf[i] = 0;
+		uint32_t dl = 0;
 		for (size_t j = p; j < m; j++) {
 			struct qterm *qt = &q[ord[j]];
 			if (qt->cur < qt->t->np && qt->t->p[qt->cur].doc == d) {
+				dl = qt->t->p[qt->cur].dl;
 				tf[ord[j]] = qt->t->p[qt->cur++].tf;
-				ess += qt->idf * tf_part(tf[ord[j]], x->docs[d].dl, avgdl);
+				ess += qt->idf * tf_part(tf[ord[j]], dl, avgdl);
 			}
 		}
-		if (!live_doc(x, d))
-			continue;
+		if (!dl)
+			continue; /* removed */
 		/* Probe the non-essential lists, highest bound first, while the
 		 * memory can still beat the k-th best. */
 		bool may = h->n < h->k;
@@ -642,7 +672,7 @@ static size_t top_maxscore(const struct pos_kwindex *x, struct qterm *q, size_t 
 			qt->cur = seek(qt->t, qt->cur, d);
 			if (qt->cur < qt->t->np && qt->t->p[qt->cur].doc == d) {
 				tf[ord[j]] = qt->t->p[qt->cur].tf;
-				bound += qt->idf * tf_part(tf[ord[j]], x->docs[d].dl, avgdl);
+				bound += qt->idf * tf_part(tf[ord[j]], dl, avgdl);
 			}
 		}
 		if ((!may && bound * (1 + 1e-9) <= theta) || bound * (1 + 1e-9) < floor)
@@ -650,7 +680,7 @@ static size_t top_maxscore(const struct pos_kwindex *x, struct qterm *q, size_t 
 		/* Some non-essential lists may be unprobed here only when the
 		 * bound already ruled the memory out, so tf is complete. */
 		scored++;
-		double s = doc_score(q, tf, m, x->docs[d].dl, avgdl);
+		double s = doc_score(q, tf, m, dl, avgdl);
 		if (heap_offer(h, (struct cand){s, d}) && h->n == h->k) {
 			theta = h->v[0].score;
 			while (p < m && cum[p] * (1 + 1e-9) < (theta > floor ? theta : floor))

@@ -66,6 +66,8 @@ enum pos_err pos_kwindex_top(const struct pos_kwindex *x, const char *const *ter
 			     const size_t *lens, size_t nterms, size_t k, bool exact,
 			     struct pos_hit *out, size_t *n, size_t *scored);
 
+/* Memories holding the term (its document frequency; 0 when none). */
+size_t pos_kwindex_df(const struct pos_kwindex *x, const char *term, size_t len);
 /* Memories held; bytes used (approximate). */
 size_t pos_kwindex_docs(const struct pos_kwindex *x);
 size_t pos_kwindex_bytes(const struct pos_kwindex *x);

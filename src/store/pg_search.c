@@ -217,7 +217,7 @@ enum pos_err pg_term_frequency(struct pos_store *s, const char *word, int64_t *d
 	struct pg_params p = {0};
 	pg_p_text(&p, word);
 	enum pos_err rc = pg_do_i64(s, &st_term_df, &p, df);
-	if (!rc)
+	if (!rc && docs)
 		rc = pg_memory_count_all(s, docs);
 	return rc;
 }

@@ -512,6 +512,33 @@ static struct df_entry *df_slot(struct sq_kw *k, const char *t, size_t n)
 	}
 }
 
+/*
+ * The document frequency from a loaded keyword index that holds every
+ * memory of the store (one user's store: the common case) and is in step
+ * with the log at `pos`: then its count is the FTS5 index's, read in
+ * O(1) where fts5vocab reads the term's whole posting list (tens of ms
+ * for a word in most of 100k memories, the first time a word is asked
+ * after a start or after enough writes; docs/BENCHMARKS.md, branch
+ * srch4). False when no index answers.
+ */
+static bool index_df(struct sq_store *s, struct sq_kw *k, const char *term, size_t n,
+		     int64_t pos, int64_t *df)
+{
+	int64_t all = 0;
+	if (sq_memory_count_all((struct pos_store *)s, &all) != POS_OK || all <= 0)
+		return false;
+	bool found = false;
+	pthread_rwlock_rdlock(&k->lock);
+	for (size_t i = 0; i < KW_USERS && !found && k->pos == pos; i++) {
+		if (k->u[i].x && (int64_t)pos_kwindex_docs(k->u[i].x) == all) {
+			*df = (int64_t)pos_kwindex_df(k->u[i].x, term, n);
+			found = true;
+		}
+	}
+	pthread_rwlock_unlock(&k->lock);
+	return found;
+}
+
 enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, size_t n,
 		      int64_t *df)
 {
@@ -531,16 +558,20 @@ enum pos_err sq_kw_df(struct sq_store *s, struct sq_conn *c, const char *term, s
 		if (hit)
 			return POS_OK;
 	}
-	sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
-	if (!st)
-		return POS_ERR_STORE;
-	sqlite3_bind_text(st, 1, term, (int)n, SQLITE_STATIC);
-	int step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		*df = sqlite3_column_int64(st, 0);
-	else if (step != SQLITE_DONE)
-		rc = sq_fail(c, "vocabulary");
-	sqlite3_reset(st);
+	/* from the keyword index, else FTS5's vocabulary; cached alike (the
+	 * index's answer costs a count of the memories and its lock) */
+	if (!k || !index_df(s, k, term, n, pos, df)) {
+		sqlite3_stmt *st = sq_stmt(c, ST_VOCAB_DF);
+		if (!st)
+			return POS_ERR_STORE;
+		sqlite3_bind_text(st, 1, term, (int)n, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			*df = sqlite3_column_int64(st, 0);
+		else if (step != SQLITE_DONE)
+			rc = sq_fail(c, "vocabulary");
+		sqlite3_reset(st);
+	}
 	if (rc || !k)
 		return rc;
 	pthread_mutex_lock(&k->df_lock);

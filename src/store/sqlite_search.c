@@ -720,7 +720,7 @@ enum pos_err sq_term_frequency(struct pos_store *base, const char *word,
 	if (d.rc)
 		return d.rc;
 	*df = d.any ? d.min_df : 0;
-	return sq_memory_count_all(base, docs);
+	return docs ? sq_memory_count_all(base, docs) : POS_OK;
 }
 
 

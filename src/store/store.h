@@ -700,7 +700,7 @@ struct pos_store_memories {
 	 * Document frequency of a query word in the full-text index (all
 	 * users): the word is stemmed exactly as the index stems it; for a
 	 * word that makes several tokens, the rarest counts. *docs receives
-	 * the number of indexed memories.
+	 * the number of indexed memories (docs may be NULL: not counted).
 	 */
 	enum pos_err (*term_frequency)(struct pos_store *s, const char *word,
 				       int64_t *df, int64_t *docs);
@@ -1094,7 +1094,8 @@ struct pos_store_keys {
 				    void *ctx);
 	/* term_frequency as seen from one user's index: for an encrypted user
 	 * the word's search tokens are counted (only that user has them);
-	 * POS_ERR_LOCKED while locked. NULL: use term_frequency. */
+	 * docs may be NULL, as there; POS_ERR_LOCKED while locked. NULL: use
+	 * term_frequency. */
 	enum pos_err (*user_term_frequency)(struct pos_store *s, const char *user_id,
 					    const char *word, int64_t *df, int64_t *docs);
 	/* The user's last `max` memories in `thread` (as stored), newest

@@ -139,6 +139,20 @@ static void maxscore_equals_exhaustive(void **state)
 		for (int d = 0; d < nd; d++)
 			live += m.len[d] >= 0;
 		assert_int_equal(pos_kwindex_docs(x), live);
+		/* each word's document frequency is the live memories holding
+		 * it, after the edits and deletions (what the store reads for
+		 * IDF and pruning instead of FTS5's vocabulary) */
+		for (int w = 0; w < m.nv; w++) {
+			size_t want = 0;
+			for (int d = 0; d < MAXD; d++) {
+				int has = 0;
+				for (int i = 0; i < m.len[d]; i++)
+					has |= m.word[d][i] == w;
+				want += (size_t)has;
+			}
+			assert_int_equal(pos_kwindex_df(x, m.words[w], strlen(m.words[w])), want);
+		}
+		assert_int_equal(pos_kwindex_df(x, "nosuchword", 10), 0);
 		for (int qi = 0; qi < 40; qi++) {
 			int nq = 1 + (int)rnd(6), q[8];
 			char unknown[] = "nosuchword";

@@ -502,6 +502,68 @@ static void rank_fields_match_full_rows(void **state)
 	assert_true(light[2].importance > 0.89 && light[2].importance < 0.91);
 }
 
+/* Document frequencies (IDF, common-word pruning) read from the keyword
+ * index of a store's only user equal FTS5's vocabulary counts, after
+ * edits and deletions; once another user has memories, every user's
+ * count is the whole store's again. */
+static void term_frequency_from_keyword_index(void **state)
+{
+	struct fx *f = *state;
+	char a[POS_UUID_SIZE], b[POS_UUID_SIZE];
+	make_user(f->s, "dfa@example.org", a);
+	static const char *texts[] = {"alpha beta", "alpha gamma", "alpha", "delta alpha",
+				      "beta"};
+	struct pos_memory m[6];
+	struct pos_error e;
+	pos_error_clear(&e);
+	for (int i = 0; i < 5; i++) {
+		new_memory(&m[i], a, texts[i]);
+		assert_int_equal(f->s->memories->memory_insert(f->s, &m[i], 1, &e), POS_OK);
+	}
+	assert_int_equal(f->s->memories->memory_delete(f->s, a, m[3].id, NULL), POS_OK);
+	/* a keyword search loads (and catches up) the user's index */
+	struct pos_memory_query q = {.user_id = a, .type = -1, .layer = -1,
+				     .after = POS_TIME_NONE, .before = POS_TIME_NONE,
+				     .limit = 10};
+	struct pos_hit *hits;
+	size_t nh;
+	assert_int_equal(f->s->memories->keyword_search(f->s, f->a, &q, "\"alpha\"", &hits, &nh),
+			 POS_OK);
+	assert_int_equal(nh, 3);
+	int64_t df = -1, docs = -1;
+	assert_int_equal(f->s->memories->term_frequency(f->s, "alpha", &df, &docs), POS_OK);
+	assert_int_equal(df, 3);
+	assert_int_equal(docs, 4);
+	assert_int_equal(f->s->memories->term_frequency(f->s, "betas", &df, &docs), POS_OK);
+	assert_int_equal(df, 2);
+	assert_int_equal(f->s->memories->term_frequency(f->s, "nosuchword", &df, &docs), POS_OK);
+	assert_int_equal(df, 0);
+	/* a write: the next count sees it (words of under 16 memories are
+	 * counted again after any write), with no keyword search between */
+	new_memory(&m[3], a, "alpha zeta");
+	assert_int_equal(f->s->memories->memory_insert(f->s, &m[3], 1, &e), POS_OK);
+	assert_int_equal(f->s->memories->stem_frequency(f->s, "zeta", 4, &df), POS_OK);
+	assert_int_equal(df, 1);
+	assert_int_equal(f->s->memories->term_frequency(f->s, "alpha", &df, &docs), POS_OK);
+	assert_int_equal(df, 4);
+	assert_int_equal(docs, 5);
+	assert_int_equal(f->s->memories->memory_delete(f->s, a, m[0].id, NULL), POS_OK);
+	assert_int_equal(f->s->memories->stem_frequency(f->s, "beta", 4, &df), POS_OK);
+	assert_int_equal(df, 1);
+	/* another user's memory: the store's count, not the index's */
+	make_user(f->s, "dfb@example.org", b);
+	new_memory(&m[5], b, "alpha omega");
+	assert_int_equal(f->s->memories->memory_insert(f->s, &m[5], 1, &e), POS_OK);
+	assert_int_equal(f->s->memories->keyword_search(f->s, f->a, &q, "\"omega\"", &hits, &nh),
+			 POS_OK);
+	assert_int_equal(nh, 0);
+	assert_int_equal(f->s->memories->term_frequency(f->s, "omega", &df, &docs), POS_OK);
+	assert_int_equal(df, 1);
+	assert_int_equal(docs, 5);
+	assert_int_equal(f->s->memories->term_frequency(f->s, "alpha", &df, &docs), POS_OK);
+	assert_int_equal(df, 4);
+}
+
 /* filter_seqs with after_seq (and seq_walk, the MemU upload's cursor walk,
  * assistant/memu_sync.c): the user's memories written after a seq, in write
  * order, never another user's, the other filters still applied. */
@@ -599,6 +661,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(list_sorts_and_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(chat_only_seqs, setup, teardown),
 		cmocka_unit_test_setup_teardown(rank_fields_match_full_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(term_frequency_from_keyword_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(seqs_after_a_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_key_persists, setup, teardown),
 		cmocka_unit_test_setup_teardown(wal_checkpointed_in_background, setup, teardown),

@@ -638,6 +638,87 @@ static void two_stage_recall(void **state)
 	pos_workers_free(w);
 }
 
+static bool keep_even(void *ctx, int64_t id)
+{
+	(void)ctx;
+	return (id / 7) % 2 == 0;
+}
+
+/* A sparse query (the built-in embedder's short queries) is scored from
+ * its non-zero pairs' columns: exactly the exact scan's hits, scores and
+ * order, on every kernel, with a filter, after rows were replaced and
+ * removed (a removal moves the last row's columns), at an odd dimension;
+ * a dense query keeps the two-stage scan. */
+static void column_scan_is_exact(void **state)
+{
+	(void)state;
+	static const unsigned dims[] = {256, 100};
+	for (size_t di = 0; di < 2; di++) {
+		unsigned dim = dims[di];
+		struct data d;
+		make_data(&d, dim, 3000, 41 + di);
+		struct pos_vindex *ix = index_of(&d);
+		/* churn: replace every 5th row, remove every 11th */
+		uint64_t s = 5;
+		for (size_t i = 0; i < d.n; i += 5) {
+			random_unit(&s, d.f + i * dim, dim);
+			pos_vec_quantize(d.f + i * dim, dim, d.q + i * dim, &d.scale[i]);
+			assert_int_equal(pos_vindex_put(ix, d.ids[i], d.q + i * dim, d.scale[i]),
+					 POS_OK);
+		}
+		size_t kept = 0;
+		for (size_t i = 0; i < d.n; i++) {
+			if (i % 11 == 3) {
+				assert_int_equal(pos_vindex_remove(ix, d.ids[i]), POS_OK);
+				continue;
+			}
+			memmove(d.q + kept * dim, d.q + i * dim, dim);
+			d.scale[kept] = d.scale[i];
+			d.ids[kept++] = d.ids[i];
+		}
+		d.n = kept;
+		assert_true(d.n >= POS_VEC_COLS_MIN);
+		for (size_t kk = 0; kk < NKERNELS; kk++) {
+			if (pos_vindex_set_kernel(ix, kernels[kk]) != POS_OK)
+				continue;
+			for (int qi = 0; qi < 24; qi++) {
+				int8_t qq[256] = {0};
+				/* 1..dim/9 non-zero values anywhere, some at full scale */
+				size_t nz = 1 + rng_next(&s) % (dim / 9);
+				for (size_t z = 0; z < nz; z++) {
+					int v = (int)(rng_next(&s) % 255) - 127;
+					qq[rng_next(&s) % dim] = (int8_t)(z % 3 ? v : (v < 0 ? -127 : 127));
+				}
+				float qs = 0.004f;
+				size_t k = qi % 2 ? 10 : 200;
+				assert_string_equal(pos_vindex_scan_mode(ix, qq, k, false), "columns");
+				assert_string_equal(pos_vindex_scan_mode(ix, qq, k, true), "exact");
+				pos_vec_keep_fn keep = qi % 3 == 2 ? keep_even : NULL;
+				struct pos_vhit want[200], got[200];
+				size_t nw = int8_reference_keep(&d, qq, qs, k, keep, want), ng;
+				struct pos_vsearch_opts o = {false, NULL, 1};
+				assert_int_equal(pos_vindex_search_ex(ix, qq, qs, k, keep, NULL, &o,
+								      got, &ng),
+						 POS_OK);
+				assert_int_equal(ng, nw);
+				for (size_t i = 0; i < ng; i++) {
+					assert_int_equal(got[i].id, want[i].id);
+					assert_true(got[i].score == want[i].score);
+				}
+			}
+			/* a dense query: two stages */
+			float qf[256];
+			int8_t qq[256];
+			float qs;
+			random_unit(&s, qf, dim);
+			pos_vec_quantize(qf, dim, qq, &qs);
+			assert_string_equal(pos_vindex_scan_mode(ix, qq, 10, false), "codes");
+		}
+		pos_vindex_free(ix);
+		free_data(&d);
+	}
+}
+
 /* Many queries at once give each query exactly what the single search
  * with one part gives it (auto-linking a batch), with and without the
  * pool, on every kernel; a query without content finds nothing; a small
@@ -845,6 +926,7 @@ int main(void)
 		cmocka_unit_test(removed_rows_are_not_found),
 		cmocka_unit_test(exact_mode_is_exhaustive),
 		cmocka_unit_test(two_stage_recall),
+		cmocka_unit_test(column_scan_is_exact),
 		cmocka_unit_test(search_many_matches_single),
 		cmocka_unit_test(exact_mode_skips_the_codes),
 		cmocka_unit_test(rows_by_number),
