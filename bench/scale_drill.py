@@ -141,7 +141,14 @@ def wait_vectors(sess, q, timeout=3600.0):
         time.sleep(0.5)
 
 
-def run_queries(a, sess, fts, queries, modes, res_modes, fts_ms):
+def proc_cpu_s(pid):
+    """utime + stime of a process, seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_queries(a, srv, sess, fts, queries, modes, res_modes, fts_ms):
     rng = random.Random(SB.QUERY_SEED + 1)
     order = list(range(len(queries)))
     for mode in modes:          # warm-up
@@ -154,7 +161,8 @@ def run_queries(a, sess, fts, queries, modes, res_modes, fts_ms):
             loadavg()))
         for mode in modes:
             p = res_modes.setdefault(mode, {"took": [], "client": [], "found": 0,
-                                            "loading": 0, "errors": []})
+                                            "loading": 0, "errors": [], "cpu_s": 0.0})
+            cpu0 = proc_cpu_s(srv.pid)
             for i in order:
                 _kind, q = queries[i]
                 r = sess.search(q, mode=mode, limit=a.limit)
@@ -167,8 +175,9 @@ def run_queries(a, sess, fts, queries, modes, res_modes, fts_ms):
                 p["took"].append(took)
                 p["client"].append(r.client_ms)
                 p["found"] += bool(ids)
+            p["cpu_s"] += proc_cpu_s(srv.pid) - cpu0
         if fts is not None:
-            for i in order:
+            for i in order[:a.fts5_queries]:
                 _kind, q = queries[i]
                 _rows, ms = H.fts5_search(fts, q, a.limit)
                 fts_ms.append(ms)
@@ -204,6 +213,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--limit", type=int, default=20)
+    ap.add_argument("--fts5-queries", type=int, default=200,
+                    help="FTS5 baseline: this many of each round's queries (at 10M one "
+                    "takes seconds)")
+    ap.add_argument("--gen-only", action="store_true", help="stop after generating")
     ap.add_argument("--vector-cache-mb", type=int, default=0,
                     help="PERSONALOS_VECTOR_CACHE_MB (0: 512 or what the user's index needs)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE")
@@ -227,7 +240,8 @@ def main():
     other_emails = ["scale-other-%d@example.com" % i for i in range(a.others)]
     R = {"memories": a.memories, "others": a.others, "other_memories": a.other_memories,
          "machine": H.machine_info(a.bin), "load_start": loadavg(),
-         "vector_cache_mb": a.vector_cache_mb, "command": sys.argv}
+         "vector_cache_mb": a.vector_cache_mb, "command": sys.argv,
+         "fts5_queries": a.fts5_queries}
     ok = True
     srv = None
     fts = None
@@ -250,13 +264,18 @@ def main():
                 f.write("\n".join(SB.zipf_vocab()) + "\n")
             t0 = time.perf_counter()
             H.log("generating %d memories (load %.1f)" % (a.memories, loadavg()))
-            out = sh(["nice", gen, data, fts_path, vocab, email, str(a.memories), "1"])
-            print(out, end="")
+            sys.stdout.flush()
+            if subprocess.run(["nice", gen, data, fts_path, vocab, email, str(a.memories),
+                               "1"]).returncode:
+                raise H.BenchError("scale_gen failed")
             R["gen_s"] = time.perf_counter() - t0
             for i, e in enumerate(other_emails):
                 print(sh(["nice", gen, data, "-", vocab, e, str(a.other_memories), str(i + 2),
                           MARK]), end="")
             R["gen_total_s"] = time.perf_counter() - t0
+        if a.gen_only:
+            report(R)
+            return 0
         R["data_bytes"] = H.dir_bytes(data)[0]
         R["fts5_bytes"] = os.path.getsize(fts_path)
         H.log("data dir %.2f GB (%.0f B per memory), FTS5 baseline %.2f GB" % (
@@ -286,9 +305,10 @@ def main():
             R["vector_load_s"], R["answers_while_loading"], R["rss_after_load_mb"]))
         fts = sqlite3.connect(fts_path)
         modes, fts_ms = {}, []
-        run_queries(a, sess, fts, queries, MODES, modes, fts_ms)
+        run_queries(a, srv, sess, fts, queries, MODES, modes, fts_ms)
         R["modes"] = {m: {"took_ms": summary(p["took"]), "client_ms": summary(p["client"]),
                           "found_share": p["found"] / max(1, len(p["took"])),
+                          "cpu_ms_per_search": 1000.0 * p["cpu_s"] / max(1, len(p["took"])),
                           "answers_while_loading": p["loading"], "errors": p["errors"][:3]}
                       for m, p in modes.items()}
         R["fts5_ms"] = summary(fts_ms)
@@ -312,8 +332,10 @@ def main():
             sess = login(c, email)
             R["exact_vector_load_s"], _ = wait_vectors(sess, queries[1][1])
             ex = {}
-            run_queries(a, sess, None, queries, ("semantic",), ex, [])
+            run_queries(a, srv, sess, None, queries, ("semantic",), ex, [])
             R["exact_semantic"] = {"took_ms": summary(ex["semantic"]["took"]),
+                                   "cpu_ms_per_search": 1000.0 * ex["semantic"]["cpu_s"] /
+                                   max(1, len(ex["semantic"]["took"])),
                                    "client_ms": summary(ex["semantic"]["client"]),
                                    "errors": ex["semantic"]["errors"][:3]}
             c.close()
@@ -370,20 +392,23 @@ def report(R):
         print("  RSS peak (VmHWM) %.0f MB; vector index %s" % (
             R["hwm_mb"], R.get("metrics_after_queries", {}).get("personalos_vector_index_bytes")))
     if "modes" in R:
-        print("\n  %-34s %-22s %-22s %s" % ("", "took_ms p50 / p99", "client p50 / p99",
-                                           "found"))
+        print("\n  %-34s %-22s %-22s %-9s %s" % ("", "took_ms p50 / p99", "client p50 / p99",
+                                                "CPU/search", "found"))
         fts = R.get("fts5_ms")
         for m, f in R["modes"].items():
             ratio = H.fmt_ratio(H.ratio(f["took_ms"]["p50"], fts["p50"])) if f["took_ms"] \
                 and fts else ""
-            print("  %-34s %-22s %-22s %.2f  (p50 %s of FTS5)%s" % (
-                m, pp(f["took_ms"]), pp(f["client_ms"]), f["found_share"], ratio,
+            print("  %-34s %-22s %-22s %-9s %.2f  (p50 %s of FTS5)%s" % (
+                m, pp(f["took_ms"]), pp(f["client_ms"]), H.fmt_ms(f["cpu_ms_per_search"]),
+                f["found_share"], ratio,
                 " ERR %s" % f["errors"][0] if f["errors"] else ""))
-        print("  %-34s %-22s" % ("FTS5 BM25 alone (in-process)", pp(fts)))
+        print("  %-34s %-22s (%d queries a round)" % ("FTS5 BM25 alone (in-process)", pp(fts),
+                                                      R.get("fts5_queries", 200)))
         if "exact_semantic" in R:
             e = R["exact_semantic"]
-            print("  %-34s %-22s %-22s" % ("exact int8 scan alone (semantic)",
-                                           pp(e["took_ms"]), pp(e["client_ms"])))
+            print("  %-34s %-22s %-22s %-9s" % ("exact int8 scan alone (semantic)",
+                                                pp(e["took_ms"]), pp(e["client_ms"]),
+                                                H.fmt_ms(e["cpu_ms_per_search"])))
     if R.get("isolation_problems"):
         print("  ISOLATION: %s" % "; ".join(R["isolation_problems"]))
     elif "isolation_problems" in R:
