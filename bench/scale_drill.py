@@ -44,6 +44,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -290,7 +291,29 @@ def main():
         sess = login(c, email)
         others = [login(c, e) for e in other_emails]
         queries = SB.zipf_queries()
+        # Another user's keyword search sent 1 s into the measured user's
+        # first one (which loads that user's keyword index): how long the
+        # load holds everyone else's keyword searches up.
+        side = {}
+
+        def other_search():
+            time.sleep(1.0)
+            oc = H.Client(srv.base_url, timeout=3600.0)
+            o = login(oc, other_emails[0])
+            t0 = time.perf_counter()
+            rr = o.search(queries[2][1], mode="keyword", limit=a.limit)
+            side["ms"] = (time.perf_counter() - t0) * 1000.0
+            side["status"] = rr.status
+            oc.close()
+        th = threading.Thread(target=other_search) if other_emails else None
+        if th:
+            th.start()
         r = sess.search(queries[0][1], mode="keyword", limit=a.limit)
+        if th:
+            th.join()
+            R["other_user_keyword_during_load_ms"] = side.get("ms")
+            H.log("another user's keyword search sent 1 s into the load: %.0f ms (status %s)"
+                  % (side.get("ms", -1), side.get("status")))
         if r.status != 200:
             raise H.BenchError("first keyword search: %s" % r.error_text())
         R["first_keyword_ms"] = r.client_ms
@@ -378,6 +401,9 @@ def report(R):
     if "first_keyword_ms" in R:
         print("  %-48s %8.1f s" % ("first keyword search (keyword index load)",
                                    R["first_keyword_ms"] / 1000.0))
+    if R.get("other_user_keyword_during_load_ms") is not None:
+        print("  %-48s %8.1f s" % ("another user's keyword search, sent 1 s into it",
+                                   R["other_user_keyword_during_load_ms"] / 1000.0))
     if "data_bytes" in R:
         tot = n + R["others"] * R["other_memories"]
         print("  data dir %.2f GB = %.0f B per memory; FTS5 baseline table %.2f GB" % (

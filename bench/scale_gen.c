@@ -12,7 +12,8 @@
  * registers it over HTTP, so it can log in). N memories of 8-20 words drawn
  * by a Zipf law (s = 1) from the words of VOCAB_FILE (one a line, rank
  * order), first letter capitalized, a full stop, the first word as tag,
- * type note, source "bench", dated over 2023-2025. MARK (optional) is a
+ * type note, source "bench", dated over 2023-2025 in the order written,
+ * time-ordered ids. MARK (optional) is a
  * word put in every memory: the drill gives the other accounts one, and
  * checks the measured account never finds it. FTS_DB "-": no FTS5 table.
  * Prints progress and the rate to stdout.
@@ -172,7 +173,20 @@ int main(int argc, char **argv)
 			snprintf(tagj[i], sizeof(tagj[i]), "[\"%s\"]", vocab[first]);
 			in[i] = (struct pos_embed_input){content[i], (size_t)len, NULL, 0};
 			memset(&m[i], 0, sizeof(m[i]));
-			pos_uuid_new(m[i].id);
+			/* time-ordered ids (a UUIDv7 layout: a big-endian counter,
+			 * then random bits), memories dated in the order written,
+			 * as a real store's grow: random v4 ids made every batch
+			 * rewrite a random leaf page of the id index per memory,
+			 * 14 KB written per memory at 1M and slowing as it grew */
+			unsigned char b[16];
+			uint64_t ctr = (uint64_t)(start / 1000) + (uint64_t)(at + (long)i), r = rnd();
+			for (int j = 0; j < 8; j++) {
+				b[j] = (unsigned char)(ctr >> (56 - 8 * j));
+				b[8 + j] = (unsigned char)(r >> (8 * j));
+			}
+			b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+			b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+			pos_uuid_from_bytes(b, m[i].id);
 			memcpy(m[i].user_id, u.id, POS_UUID_SIZE);
 			m[i].content = content[i];
 			m[i].content_len = (size_t)len;
@@ -186,7 +200,9 @@ int main(int argc, char **argv)
 			m[i].attachments_json = "[]";
 			m[i].shared_with_json = "[]";
 			m[i].importance = 0.5;
-			m[i].created_at = m[i].updated_at = start + (int64_t)(rnd() % (uint64_t)span);
+			m[i].created_at = m[i].updated_at =
+				start + (int64_t)((double)span * ((double)(at + (long)i) + rnd01()) /
+						  (double)n);
 			m[i].last_accessed_at = POS_TIME_NONE;
 		}
 		if (pos_search_embed_many(eng, a, in, k, vec)) {
