@@ -20,6 +20,7 @@
 #define KW_USERS 8              /* indexes kept, least recently used out */
 #define KW_USER_ID 64
 #define KW_SHARED_TRIES 3      /* catch-ups before answering under the exclusive lock */
+#define KW_LOADS 16             /* users loading at once; more wait */
 
 struct kw_user {
 	char id[KW_USER_ID];
@@ -44,10 +45,13 @@ struct df_entry {
 
 struct sq_kw {
 	pthread_rwlock_t lock;      /* searches shared; catch-up, installing a load exclusive */
-	/* One load (reading a user's rows into a new index) at a time; it
-	 * runs without `lock`, so the other users' searches go on (a 10M
-	 * user's load takes minutes, docs/SEARCH.md "Keyword top-k"). */
+	/* The users whose rows are being read into a new index (without
+	 * `lock`, so the other users' searches and loads go on: a 10M user's
+	 * load takes minutes, docs/SEARCH.md "Keyword top-k"); a second
+	 * search of the same user waits for that load on `load_done`. */
 	pthread_mutex_t load_lock;
+	pthread_cond_t load_done;
+	char loading[KW_LOADS][KW_USER_ID];
 	int64_t pos;                /* log entries applied (to every index) */
 	struct kw_user u[KW_USERS];
 	atomic_uint_fast64_t tick;
@@ -75,6 +79,7 @@ enum pos_err sq_kw_new(struct sq_store *s)
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&k->df_lock, NULL);
 	pthread_mutex_init(&k->load_lock, NULL);
+	pthread_cond_init(&k->load_done, NULL);
 	s->kw = k;
 	return POS_OK;
 }
@@ -98,6 +103,7 @@ void sq_kw_free(struct sq_store *s)
 	df_clear(k);
 	pthread_mutex_destroy(&k->df_lock);
 	pthread_mutex_destroy(&k->load_lock);
+	pthread_cond_destroy(&k->load_done);
 	pthread_rwlock_destroy(&k->lock);
 	pos_free(k);
 	s->kw = NULL;
@@ -420,18 +426,67 @@ static enum pos_err catch_up_one(struct sq_conn *c, struct sq_kw *k, const char 
 	return rc;
 }
 
+static bool loading_user(const struct sq_kw *k, const char *user_id, size_t *free_at)
+{
+	bool busy = false;
+	*free_at = KW_LOADS;
+	for (size_t i = 0; i < KW_LOADS; i++) {
+		if (!k->loading[i][0])
+			*free_at = *free_at < KW_LOADS ? *free_at : i;
+		else if (strcmp(k->loading[i], user_id) == 0)
+			busy = true;
+	}
+	return busy;
+}
+
+/* Claims the user's load: false (after waiting for it to end) when
+ * another search was loading it, so the caller looks again. */
+static bool claim_load(struct sq_kw *k, const char *user_id, size_t *slot)
+{
+	size_t free_at;
+	pthread_mutex_lock(&k->load_lock);
+	if (loading_user(k, user_id, &free_at)) {
+		while (loading_user(k, user_id, &free_at))
+			pthread_cond_wait(&k->load_done, &k->load_lock);
+		pthread_mutex_unlock(&k->load_lock);
+		return false;
+	}
+	while (free_at == KW_LOADS) {
+		pthread_cond_wait(&k->load_done, &k->load_lock);
+		if (loading_user(k, user_id, &free_at)) { /* another search took it */
+			while (loading_user(k, user_id, &free_at))
+				pthread_cond_wait(&k->load_done, &k->load_lock);
+			pthread_mutex_unlock(&k->load_lock);
+			return false;
+		}
+	}
+	snprintf(k->loading[free_at], KW_USER_ID, "%s", user_id);
+	*slot = free_at;
+	pthread_mutex_unlock(&k->load_lock);
+	return true;
+}
+
+static void release_load(struct sq_kw *k, size_t slot)
+{
+	pthread_mutex_lock(&k->load_lock);
+	k->loading[slot][0] = 0;
+	pthread_cond_broadcast(&k->load_done);
+	pthread_mutex_unlock(&k->load_lock);
+}
+
 /*
  * Loads the user's index without holding k->lock while the rows are read
- * (the other users' searches and the writes' catch-ups go on), then
- * installs it under the exclusive lock after catching it up with the
- * writes made meanwhile. Loads run one at a time; a search that waited
- * for another one's load of the same user finds it loaded. Nothing is
- * installed when the log lost the entries meanwhile (the caller then
- * loads under the lock).
+ * (the other users' searches, loads and the writes' catch-ups go on),
+ * then installs it under the exclusive lock after catching it up with the
+ * writes made meanwhile. A search that waited for another one's load of
+ * the same user returns and looks again. Nothing is installed when the
+ * log lost the entries meanwhile (the caller then loads under the lock).
  */
 static enum pos_err load_unlocked(struct sq_conn *c, struct sq_kw *k, const char *user_id)
 {
-	pthread_mutex_lock(&k->load_lock);
+	size_t claim = 0;
+	if (!claim_load(k, user_id, &claim))
+		return POS_OK;
 	pthread_rwlock_rdlock(&k->lock);
 	bool have = find_user(k, user_id) != NULL;
 	pthread_rwlock_unlock(&k->lock);
@@ -458,7 +513,7 @@ static enum pos_err load_unlocked(struct sq_conn *c, struct sq_kw *k, const char
 	}
 	pos_kwindex_free(x);
 	toks_free(&b);
-	pthread_mutex_unlock(&k->load_lock);
+	release_load(k, claim);
 	return rc;
 }
 
