@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/arena.h"
 #include "base/thread.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -246,6 +247,27 @@ static void load_row(void *ctx, int64_t seq, float scale, const int8_t *q, unsig
 	l->rc = pos_vindex_put(l->idx, seq, q, scale);
 }
 
+/*
+ * Sizes a new index for the user's memory count (a column of the user's
+ * row) plus 1/32 for the writes that follow, before the load. Grown 1.5x
+ * a time instead, a 10M-row index went through copies that held the old
+ * and the new arrays at once (twice its size at the last one) and ended
+ * with up to half its rows' worth of capacity unused, which the cache's
+ * byte bound counts (docs/BENCHMARKS.md, "One instance at 1M and 10M").
+ * A failure here only leaves the growth to the load.
+ */
+static void reserve_for(struct pos_vcache *c, const char *user_id, struct pos_vindex *idx)
+{
+	struct pos_arena *a = pos_arena_new();
+	struct pos_user u;
+	if (a && c->store->accounts && c->store->accounts->user_by_id &&
+	    !c->store->accounts->user_by_id(c->store, a, user_id, &u) &&
+	    u.memory_count > 0 && (uint64_t)u.memory_count < UINT32_MAX / 2)
+		(void)pos_vindex_reserve(idx, (size_t)u.memory_count +
+						  (size_t)u.memory_count / 32 + 64);
+	pos_arena_destroy(a);
+}
+
 /* Loads the entry's index if needed. Caller holds the write lock; *bytes
  * receives its size. */
 static enum pos_err load(struct pos_vcache *c, struct ventry *e, size_t *bytes)
@@ -259,6 +281,7 @@ static enum pos_err load(struct pos_vcache *c, struct ventry *e, size_t *bytes)
 	if (rc)
 		return rc;
 	int64_t t0 = pos_mono_us();
+	reserve_for(c, e->user_id, l.idx);
 	rc = c->store->memories->vectors_load(c->store, e->user_id, c->model, load_row, &l);
 	if (!rc)
 		rc = l.rc;

@@ -20,6 +20,7 @@
 #define KW_USERS 8              /* indexes kept, least recently used out */
 #define KW_USER_ID 64
 #define KW_SHARED_TRIES 3      /* catch-ups before answering under the exclusive lock */
+#define KW_LOADS 16             /* users loading at once; more wait */
 
 struct kw_user {
 	char id[KW_USER_ID];
@@ -43,7 +44,14 @@ struct df_entry {
 };
 
 struct sq_kw {
-	pthread_rwlock_t lock;      /* searches shared; catch-up, loads exclusive */
+	pthread_rwlock_t lock;      /* searches shared; catch-up, installing a load exclusive */
+	/* The users whose rows are being read into a new index (without
+	 * `lock`, so the other users' searches and loads go on: a 10M user's
+	 * load takes minutes, docs/SEARCH.md "Keyword top-k"); a second
+	 * search of the same user waits for that load on `load_done`. */
+	pthread_mutex_t load_lock;
+	pthread_cond_t load_done;
+	char loading[KW_LOADS][KW_USER_ID];
 	int64_t pos;                /* log entries applied (to every index) */
 	struct kw_user u[KW_USERS];
 	atomic_uint_fast64_t tick;
@@ -70,6 +78,8 @@ enum pos_err sq_kw_new(struct sq_store *s)
 	pthread_rwlock_init(&k->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&k->df_lock, NULL);
+	pthread_mutex_init(&k->load_lock, NULL);
+	pthread_cond_init(&k->load_done, NULL);
 	s->kw = k;
 	return POS_OK;
 }
@@ -92,6 +102,8 @@ void sq_kw_free(struct sq_store *s)
 		pos_kwindex_free(k->u[i].x);
 	df_clear(k);
 	pthread_mutex_destroy(&k->df_lock);
+	pthread_mutex_destroy(&k->load_lock);
+	pthread_cond_destroy(&k->load_done);
 	pthread_rwlock_destroy(&k->lock);
 	pos_free(k);
 	s->kw = NULL;
@@ -296,18 +308,11 @@ static enum pos_err catch_up(struct sq_conn *c, struct sq_kw *k, int64_t upto,
 	return POS_OK;
 }
 
-static enum pos_err load_user(struct sq_conn *c, struct sq_kw *k, const char *user_id,
-			      struct toks *b, struct kw_user **out)
+/* Reads the user's rows into a new index (*out). Touches nothing shared. */
+static enum pos_err build_user(struct sq_conn *c, const char *user_id, struct toks *b,
+			       struct pos_kwindex **out)
 {
-	struct kw_user *slot = NULL;
-	for (size_t i = 0; i < KW_USERS && !slot; i++)
-		if (!k->u[i].x)
-			slot = &k->u[i];
-	for (size_t i = 0; i < KW_USERS && !slot; i++) /* full: the least recent */
-		if (!slot || atomic_load(&k->u[i].used) < atomic_load(&slot->used))
-			slot = &k->u[i];
-	pos_kwindex_free(slot->x);
-	slot->x = NULL;
+	*out = NULL;
 	struct pos_kwindex *x = NULL;
 	enum pos_err rc = pos_kwindex_new(&x);
 	if (rc)
@@ -330,10 +335,186 @@ static enum pos_err load_user(struct sq_conn *c, struct sq_kw *k, const char *us
 		pos_kwindex_free(x);
 		return rc;
 	}
+	*out = x;
+	return POS_OK;
+}
+
+/* Puts x in a free slot, else the least recently used one's. Exclusive
+ * lock held. */
+static struct kw_user *install_user(struct sq_kw *k, const char *user_id,
+				    struct pos_kwindex *x)
+{
+	struct kw_user *slot = NULL;
+	for (size_t i = 0; i < KW_USERS && !slot; i++)
+		if (!k->u[i].x)
+			slot = &k->u[i];
+	for (size_t i = 0; i < KW_USERS && !slot; i++) /* full: the least recent */
+		if (!slot || atomic_load(&k->u[i].used) < atomic_load(&slot->used))
+			slot = &k->u[i];
+	pos_kwindex_free(slot->x);
 	snprintf(slot->id, sizeof(slot->id), "%s", user_id);
 	slot->x = x;
-	*out = slot;
-	return POS_OK;
+	return slot;
+}
+
+static enum pos_err load_user(struct sq_conn *c, struct sq_kw *k, const char *user_id,
+			      struct toks *b, struct kw_user **out)
+{
+	struct pos_kwindex *x = NULL;
+	enum pos_err rc = build_user(c, user_id, b, &x);
+	if (!rc)
+		*out = install_user(k, user_id, x);
+	return rc;
+}
+
+/*
+ * Brings x, read from a snapshot that holds every log entry up to `from`,
+ * up to k->pos: the user's entries in (from, k->pos] are read again (an
+ * entry already in the snapshot is read again to the same state).
+ * *ok is false when the log no longer holds them (or began again): x is
+ * then not usable. Exclusive lock held.
+ */
+static enum pos_err catch_up_one(struct sq_conn *c, struct sq_kw *k, const char *user_id,
+				 struct pos_kwindex *x, int64_t from, struct toks *b, bool *ok)
+{
+	*ok = false;
+	if (from > k->pos)
+		return POS_OK;
+	if (from == k->pos) {
+		*ok = true;
+		return POS_OK;
+	}
+	int64_t lo = 0;
+	enum pos_err rc = log_bound(c, ST_KW_LOG_MIN, &lo);
+	if (rc || lo > from + 1)
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, ST_KW_LOG_READ);
+	if (!st)
+		return POS_ERR_STORE;
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, k->pos);
+	/* Collect first: refresh reads with another statement. */
+	int64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *uid = (const char *)sqlite3_column_text(st, 1);
+		if (!uid || strcmp(uid, user_id) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			int64_t *nv = pos_realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = POS_ERR_NOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sq_fail(c, "keyword log read");
+	sqlite3_reset(st);
+	struct kw_user tmp;
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(tmp.id, sizeof(tmp.id), "%s", user_id);
+	tmp.x = x;
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = refresh(c, &tmp, v[i], b);
+	pos_free(v);
+	*ok = !rc;
+	return rc;
+}
+
+static bool loading_user(const struct sq_kw *k, const char *user_id, size_t *free_at)
+{
+	bool busy = false;
+	*free_at = KW_LOADS;
+	for (size_t i = 0; i < KW_LOADS; i++) {
+		if (!k->loading[i][0])
+			*free_at = *free_at < KW_LOADS ? *free_at : i;
+		else if (strcmp(k->loading[i], user_id) == 0)
+			busy = true;
+	}
+	return busy;
+}
+
+/* Claims the user's load: false (after waiting for it to end) when
+ * another search was loading it, so the caller looks again. */
+static bool claim_load(struct sq_kw *k, const char *user_id, size_t *slot)
+{
+	size_t free_at;
+	pthread_mutex_lock(&k->load_lock);
+	if (loading_user(k, user_id, &free_at)) {
+		while (loading_user(k, user_id, &free_at))
+			pthread_cond_wait(&k->load_done, &k->load_lock);
+		pthread_mutex_unlock(&k->load_lock);
+		return false;
+	}
+	while (free_at == KW_LOADS) {
+		pthread_cond_wait(&k->load_done, &k->load_lock);
+		if (loading_user(k, user_id, &free_at)) { /* another search took it */
+			while (loading_user(k, user_id, &free_at))
+				pthread_cond_wait(&k->load_done, &k->load_lock);
+			pthread_mutex_unlock(&k->load_lock);
+			return false;
+		}
+	}
+	snprintf(k->loading[free_at], KW_USER_ID, "%s", user_id);
+	*slot = free_at;
+	pthread_mutex_unlock(&k->load_lock);
+	return true;
+}
+
+static void release_load(struct sq_kw *k, size_t slot)
+{
+	pthread_mutex_lock(&k->load_lock);
+	k->loading[slot][0] = 0;
+	pthread_cond_broadcast(&k->load_done);
+	pthread_mutex_unlock(&k->load_lock);
+}
+
+/*
+ * Loads the user's index without holding k->lock while the rows are read
+ * (the other users' searches, loads and the writes' catch-ups go on),
+ * then installs it under the exclusive lock after catching it up with the
+ * writes made meanwhile. A search that waited for another one's load of
+ * the same user returns and looks again. Nothing is installed when the
+ * log lost the entries meanwhile (the caller then loads under the lock).
+ */
+static enum pos_err load_unlocked(struct sq_conn *c, struct sq_kw *k, const char *user_id)
+{
+	size_t claim = 0;
+	if (!claim_load(k, user_id, &claim))
+		return POS_OK;
+	pthread_rwlock_rdlock(&k->lock);
+	bool have = find_user(k, user_id) != NULL;
+	pthread_rwlock_unlock(&k->lock);
+	enum pos_err rc = POS_OK;
+	struct toks b = {0};
+	struct pos_kwindex *x = NULL;
+	int64_t from = 0;
+	if (!have && !(rc = log_bound(c, ST_KW_LOG_MAX, &from)) &&
+	    !(rc = build_user(c, user_id, &b, &x))) {
+		pthread_rwlock_wrlock(&k->lock);
+		int64_t upto = 0;
+		bool ok = false;
+		rc = log_bound(c, ST_KW_LOG_MAX, &upto);
+		if (!rc && upto != k->pos)
+			rc = catch_up(c, k, upto, &b);
+		if (!rc)
+			rc = catch_up_one(c, k, user_id, x, from, &b, &ok);
+		if (!rc && ok && !find_user(k, user_id)) {
+			atomic_store(&install_user(k, user_id, x)->used,
+				     atomic_fetch_add(&k->tick, 1) + 1);
+			x = NULL;
+		}
+		pthread_rwlock_unlock(&k->lock);
+	}
+	pos_kwindex_free(x);
+	toks_free(&b);
+	release_load(k, claim);
+	return rc;
 }
 
 /* ---- the query ---- */
@@ -465,6 +646,12 @@ enum pos_err sq_kw_top(struct sq_store *s, struct sq_conn *c, struct pos_arena *
 		if (u && upto <= k->pos)
 			break;
 		pthread_rwlock_unlock(&k->lock);
+		if (!u && tries + 1 < KW_SHARED_TRIES) {
+			/* not loaded: read it without the lock, then look again */
+			if ((rc = load_unlocked(c, k, user_id)))
+				return rc;
+			continue;
+		}
 		pthread_rwlock_wrlock(&k->lock);
 		struct toks b = {0};
 		/* again under the lock: another search may have caught up */

@@ -5,10 +5,12 @@ index keeps (8, least recently used out)."""
 
 import os
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_search import SearchCase  # noqa: E402
+import harness  # noqa: E402
 
 
 class KeywordIndexTest(SearchCase):
@@ -39,6 +41,55 @@ class KeywordIndexTest(SearchCase):
         body = self.search(u.token, "standup walrus", mode="keyword", limit=10)
         self.assertEqual(sorted(ids(body)[:5]), sorted(want))
         self.assertEqual(len(body["memories"]), 10)
+
+    def test_writes_during_a_load_are_not_lost(self):
+        # A user's index is read without the index's lock and caught up with
+        # the writes made meanwhile before it is installed (docs/SEARCH.md,
+        # "Keyword top-k"): a writer adds and deletes memories while the
+        # user's index is evicted and loaded again, over and over; every
+        # search answers, and afterwards the index holds exactly the
+        # memories that remain.
+        u = self.new_user()
+        for k in range(3):
+            self.bulk(u.token, ["alpha filler note %d" % (k * 1000 + i) for i in range(1000)])
+        others = [self.new_user() for _ in range(8)]
+        for o in others:
+            self.bulk(o.token, ["other filler"])
+        writer = harness.Api(self.server.base_url)
+        made, gone, errors = [], [], []
+
+        def write():
+            try:
+                for j in range(40):
+                    r = writer.post("/api/memories/bulk", {"memories": [
+                        {"content": "zebra crossing %d %d" % (j, i)} for i in range(5)]},
+                        token=u.token)
+                    if r.status != 201:
+                        errors.append(r.raw[:200])
+                        return
+                    made.extend(r.json["ids"])
+                    if j % 4 == 3:
+                        victim = made[-7]
+                        r = writer.delete("/api/memories/" + victim, token=u.token)
+                        if r.status != 204:
+                            errors.append(r.raw[:200])
+                            return
+                        gone.append(victim)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        t = threading.Thread(target=write)
+        t.start()
+        while t.is_alive():
+            for o in others:  # 8 other users: u's index is evicted
+                self.search_ids(o.token, "other", mode="keyword")
+            self.search_ids(u.token, "zebra", mode="keyword")
+        t.join()
+        self.assertEqual(errors, [])
+        want = sorted(set(made) - set(gone))
+        self.assertEqual(len(want), 200 - len(gone))
+        self.assertEqual(sorted(self.search_ids(u.token, "zebra", mode="keyword", limit=200)),
+                         want)
 
     def test_writes_stay_in_step_across_many_users(self):
         users = [self.new_user() for _ in range(10)]

@@ -12,9 +12,11 @@
 #include <string.h>
 
 #include "search/vcache.h"
+#include "search/vector.h"
 
 #define DIM 64
 #define PER_USER 200
+#define BIG_ROWS 1100 /* grown 1.5x from 64, the capacity would be 1,639 */
 
 struct fake {
 	struct pos_store base;           /* first: the cache sees a pos_store */
@@ -53,7 +55,8 @@ static enum pos_err fake_load(struct pos_store *s, const char *user_id, const ch
 		fn(ctx, 5000, 1, q, DIM);
 		return POS_OK;
 	}
-	for (int i = 0; i < PER_USER; i++) {
+	int rows = strcmp(user_id, "big") == 0 ? BIG_ROWS : PER_USER;
+	for (int i = 0; i < rows; i++) {
 		for (int d = 0; d < DIM; d++)
 			q[d] = (int8_t)((i * 7 + d * 3) % 100 - 50);
 		fn(ctx, i + 1, 0.01f, q, DIM);
@@ -63,10 +66,27 @@ static enum pos_err fake_load(struct pos_store *s, const char *user_id, const ch
 
 static const struct pos_store_memories fake_memories = {.vectors_load = fake_load};
 
+/* The user's row: "big" holds BIG_ROWS memories; the others are unknown
+ * (the cache then grows the index as it loads). */
+static enum pos_err fake_user(struct pos_store *s, struct pos_arena *a, const char *id,
+			      struct pos_user *out)
+{
+	(void)s;
+	(void)a;
+	memset(out, 0, sizeof(*out));
+	if (strcmp(id, "big") != 0)
+		return POS_ERR_NOT_FOUND;
+	out->memory_count = BIG_ROWS;
+	return POS_OK;
+}
+
+static const struct pos_store_accounts fake_accounts = {.user_by_id = fake_user};
+
 static void fake_init(struct fake *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->base.memories = &fake_memories;
+	f->base.accounts = &fake_accounts;
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
 }
@@ -95,6 +115,28 @@ static size_t one_user_bytes(void)
 	assert_true(bytes > (size_t)PER_USER * DIM);
 	pos_vcache_free(c);
 	return bytes;
+}
+
+/* A user's index is sized from the user's memory count before the load
+ * (plus 1/32 and 64 rows for the writes after it), not grown 1.5x a time
+ * while loading, which at 10M rows held the old and the new arrays at once
+ * and left up to half the rows' bytes unused but counted. */
+static void load_reserves_for_the_memory_count(void **state)
+{
+	(void)state;
+	struct fake f;
+	fake_init(&f);
+	struct pos_vcache *c = NULL;
+	assert_int_equal(pos_vcache_new(&f.base, "m", DIM, 100, 0, &c), POS_OK);
+	search_one(c, "big");
+	size_t bytes, users;
+	pos_vcache_usage(c, &bytes, &users);
+	struct pos_vindex *want = NULL;
+	assert_int_equal(pos_vindex_new(DIM, &want), POS_OK);
+	assert_int_equal(pos_vindex_reserve(want, BIG_ROWS + BIG_ROWS / 32 + 64), POS_OK);
+	assert_int_equal(bytes, pos_vindex_memory(want));
+	pos_vindex_free(want);
+	pos_vcache_free(c);
 }
 
 static void byte_budget_evicts_least_recently_used(void **state)
@@ -241,6 +283,7 @@ static void search_many_is_exact_and_put_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(load_reserves_for_the_memory_count),
 		cmocka_unit_test(byte_budget_evicts_least_recently_used),
 		cmocka_unit_test(user_bound_still_applies),
 		cmocka_unit_test(prepare_answers_loading_until_loaded),
