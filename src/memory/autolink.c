@@ -368,19 +368,10 @@ enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *
 	enum pos_err rc = POS_ERR_INVALID_FIELD;
 	const char *ids[POS_AUTOLINK_BATCH_MAX];
 	size_t n = 0;
-	if (json_is_true(json_object_get(p, "new")) && !list && !one) {
-		struct pos_autolink_config cfg;
-		size_t linked = 0;
-		pos_autolink_config_default(&cfg);
-		rc = link_new(svc, r, user_id, &cfg, &linked);
-		char res[64];
-		snprintf(res, sizeof(res), "{\"linked\":%zu}", linked);
-		if (!rc && r)
-			(void)pos_job_set_result(r, res);
-		json_decref(p);
-		return rc;
-	}
-	if (json_is_array(list) && json_array_size(list) <= POS_AUTOLINK_BATCH_MAX) {
+	bool fresh = json_is_true(json_object_get(p, "new")) && !list && !one;
+	if (fresh) {
+		rc = POS_OK;
+	} else if (json_is_array(list) && json_array_size(list) <= POS_AUTOLINK_BATCH_MAX) {
 		size_t i;
 		json_t *x;
 		rc = POS_OK;
@@ -395,7 +386,8 @@ enum pos_err pos_autolink_job_run(struct pos_job_run *r, void *ctx, const char *
 		struct pos_autolink_config cfg;
 		size_t linked = 0;
 		pos_autolink_config_default(&cfg);
-		rc = pos_autolink_batch(svc, user_id, ids, n, &cfg, r, &linked);
+		rc = fresh ? link_new(svc, r, user_id, &cfg, &linked)
+			   : pos_autolink_batch(svc, user_id, ids, n, &cfg, r, &linked);
 		char res[64];
 		snprintf(res, sizeof(res), "{\"linked\":%zu}", linked);
 		if (!rc && r)
