@@ -132,31 +132,45 @@ class EncryptionJobTest(JobsCase):
         self.assertEqual((enc["state"], enc["progress"], enc["total"]), ("on", 3, 3), enc)
 
 
-class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
-    """One job worker, a queue of one job per user, and a slow model."""
+class OneWorkerCase(harness.StubbedTestCase, JobsCase):
+    """One job worker and a model that can be made slow (extra_env: more
+    settings)."""
 
     stub_class = harness.OpenAIStub
+    extra_env = {}
 
     @classmethod
     def stub_env(cls, host, port):
-        return {"PERSONALOS_LLM_URL": "http://%s:%d/v1" % (host, port),
-                "PERSONALOS_LLM_MODEL": "stub-chat",
-                "PERSONALOS_LLM_API_KEY": "sk-jobs-secret",
-                "PERSONALOS_LLM_TIMEOUT": "20",
-                "PERSONALOS_JOBS_WORKERS": "1",
-                "PERSONALOS_JOBS_QUEUE_MAX": "1",
-                "PERSONALOS_AUTO_LINK": "off"}
+        env = {"PERSONALOS_LLM_URL": "http://%s:%d/v1" % (host, port),
+               "PERSONALOS_LLM_MODEL": "stub-chat",
+               "PERSONALOS_LLM_API_KEY": "sk-jobs-secret",
+               "PERSONALOS_LLM_TIMEOUT": "20",
+               "PERSONALOS_JOBS_WORKERS": "1",
+               "PERSONALOS_AUTO_LINK": "off"}
+        env.update(cls.extra_env)
+        return env
+
+    def hold_the_worker(self, u):
+        """A memorize job of u whose model call hangs, running: it holds
+        the only worker. Returns (its memory, its job id)."""
+        self.stub.reset()
+        self.stub.reply(json.dumps({"tasks": [{"text": "Buy the tickets"}]}))
+        self.stub.mode("slow", seconds=15, count=1)
+        m = self.create_memory(u.token, "We agreed I buy the tickets.", type="conversation")
+        job = self.memorize(u.token, m["id"]).json["job_id"]
+        running = harness.poll(lambda: self.job(u.token, job)["state"] == "running" or None)
+        self.assertTrue(running, self.job(u.token, job))
+        return m, job
+
+
+class QueuedJobsTest(OneWorkerCase):
+    """One job worker, a queue of one job per user, and a slow model."""
+
+    extra_env = {"PERSONALOS_JOBS_QUEUE_MAX": "1"}
 
     def test_queued_and_running_jobs_are_cancelled_and_the_queue_is_bounded(self):
         u, other = self.new_user(), self.new_user()
-        self.stub.reset()
-        self.stub.reply(json.dumps({"tasks": [{"text": "Buy the tickets"}]}))
-        # The first job's model call hangs: it holds the only worker.
-        self.stub.mode("slow", seconds=15, count=1)
-        m = self.create_memory(u.token, "We agreed I buy the tickets.", type="conversation")
-        first = self.memorize(u.token, m["id"]).json["job_id"]
-        running = harness.poll(lambda: self.job(u.token, first)["state"] == "running" or None)
-        self.assertTrue(running, self.job(u.token, first))
+        m, first = self.hold_the_worker(u)
         # The next one waits in the queue...
         second = self.memorize(u.token, m["id"])
         self.assertEqual(second.status, 202, second.raw[:300])
@@ -192,20 +206,12 @@ class QueuedJobsTest(harness.StubbedTestCase, JobsCase):
         self.assertEqual(self.job(u.token, second)["attempts"], 0)
 
 
-class AutoLinkQueueTest(harness.StubbedTestCase, JobsCase):
+class AutoLinkQueueTest(OneWorkerCase):
     """auto_link on, one job worker held by another user's slow job: the
     linking of many writes waits in at most two queued jobs, and links
     every memory once the worker is free (docs/LIFECYCLE.md)."""
 
-    stub_class = harness.OpenAIStub
-
-    @classmethod
-    def stub_env(cls, host, port):
-        return {"PERSONALOS_LLM_URL": "http://%s:%d/v1" % (host, port),
-                "PERSONALOS_LLM_MODEL": "stub-chat",
-                "PERSONALOS_LLM_TIMEOUT": "20",
-                "PERSONALOS_JOBS_WORKERS": "1",
-                "PERSONALOS_AUTO_LINK": "on"}
+    extra_env = {"PERSONALOS_AUTO_LINK": "on"}
 
     def autolink_jobs(self, token, state):
         r = self.api.get("/api/jobs?kind=memory.autolink&limit=100", token=token)
@@ -214,13 +220,7 @@ class AutoLinkQueueTest(harness.StubbedTestCase, JobsCase):
 
     def test_writes_wait_in_two_jobs_then_all_are_linked(self):
         u, other = self.new_user(), self.new_user()
-        self.stub.reset()
-        self.stub.reply(json.dumps({"tasks": [{"text": "Buy the tickets"}]}))
-        self.stub.mode("slow", seconds=15, count=1)
-        m = self.create_memory(other.token, "We agreed I buy the tickets.", type="conversation")
-        holder = self.memorize(other.token, m["id"]).json["job_id"]
-        self.assertTrue(harness.poll(
-            lambda: self.job(other.token, holder)["state"] == "running" or None))
+        _m, holder = self.hold_the_worker(other)
         topics = ["the dentist appointment about a cracked molar",
                   "the garden hose that leaks near the tomato beds",
                   "the passport renewal form and its photo booth"]
